@@ -1,0 +1,48 @@
+# mlcp developer tasks. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lint test unit schemas demo bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with mlcp and its development tools
+
+lint: install ## ruff, mypy --strict, import-linter, and stale-schema check
+	$(BIN)/ruff check controlplane reconciler tests benchmarks
+	$(BIN)/ruff format --check controlplane reconciler tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/mlcp schema --check schemas
+
+schemas: install ## Regenerate schemas/*.json from the spec models
+	$(BIN)/mlcp schema --write schemas
+
+unit: install ## Unit tests only (no servers)
+	$(BIN)/pytest -m 'not integration'
+
+test: lint ## Lint, then the full suite including integration tests against real servers
+	$(BIN)/pytest
+
+bench: install ## Run the benchmarks (prints ratios against peers)
+	$(BIN)/python benchmarks/validate.py
+
+demo: install ## Run the end-to-end demo against the local real cluster and registry
+	./scripts/demo.sh
+
+clean: ## Remove the virtualenv and caches (not the cached server binaries)
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+-include hack/testenv/testenv.mk

@@ -1,0 +1,5 @@
+"""Lets `python -m controlplane` behave exactly like the `mlcp` console script."""
+
+from controlplane.cli.app import main
+
+main()

@@ -1,0 +1,53 @@
+"""Shared output plumbing: one stdout console, one stderr console, one output-format option.
+
+Commands print results to stdout and problems to stderr, so `-o json` output can
+be piped while errors still reach the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from controlplane.errors import Diagnostic
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+OutputOption = Annotated[
+    Format, typer.Option("--output", "-o", help="Output format: text for people, json for machines.")
+]
+
+
+def print_json(data: Any) -> None:
+    """Machine output: plain JSON on stdout, never wrapped or coloured."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def print_diagnostics(diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        err.print(f"[bold]{d.path}:{d.line}:{d.column}[/bold]: [red]error[/red]: {_esc(d.message)}")
+        if d.hint:
+            err.print(f"    [dim]hint:[/dim] {_esc(d.hint)}")
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def fail(message: str, hint: str = "", code: int = 1) -> typer.Exit:
+    """Print a clear error (and a hint) to stderr; return the Exit to raise."""
+    err.print(f"[red]error[/red]: {_esc(message)}")
+    if hint:
+        err.print(f"    [dim]hint:[/dim] {_esc(hint)}")
+    return typer.Exit(code)

@@ -1,0 +1,1 @@
+"""Reading a config repo from disk into typed specs that remember their source."""

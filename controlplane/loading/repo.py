@@ -1,0 +1,276 @@
+"""Reads a config repo's layout (DESIGN.md) into specs, collecting every problem.
+
+Loading never stops at the first error: a pull request should show all of
+them at once. It refuses anything that could let a spec escape its place: files
+outside `policies/` and `tenants/<tenant>/`, symlinks, files over 1 MiB, a spec
+naming another tenant than its folder, and two specs with the same identity.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from controlplane.errors import Diagnostic
+from controlplane.loading import schema_errors
+from controlplane.loading.sources import LoadedSpec, Source, SpecKey
+from controlplane.loading.yamldocs import Document, YamlError, parse
+from controlplane.specs import API_VERSION, KINDS
+from controlplane.specs.repo_config import RepoConfig
+
+MAX_FILE_BYTES = 1024 * 1024
+SPEC_DIRS = ("policies", "tenants")
+YAML_SUFFIXES = (".yaml", ".yml")
+CONFIG_FILE = "mlcp.yaml"
+
+
+@dataclass
+class ConfigRepo:
+    """Everything read from one config repo directory."""
+
+    root: Path
+    config: RepoConfig = field(default_factory=RepoConfig)
+    specs: list[LoadedSpec] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+
+    def of_kind(self, kind: str) -> list[LoadedSpec]:
+        return [s for s in self.specs if s.spec.kind == kind]
+
+
+def _spec_files(root: Path, repo: ConfigRepo) -> list[Path]:
+    """YAML files under the spec folders; symlinks are refused, never followed."""
+    files: list[Path] = []
+    for top in SPEC_DIRS:
+        base = root / top
+        if base.is_symlink():
+            repo.diagnostics.append(
+                _file_diag(top, "is a symlink; specs must be real files in the repo")
+            )
+            continue
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            here = Path(dirpath)
+            for name in sorted(dirnames):
+                if (here / name).is_symlink():
+                    rel = (here / name).relative_to(root).as_posix()
+                    repo.diagnostics.append(
+                        _file_diag(rel, "is a symlink; specs must be real files in the repo")
+                    )
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink()
+            )
+            files.extend(here / n for n in sorted(filenames) if n.endswith(YAML_SUFFIXES))
+    return files
+
+
+def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
+    return Diagnostic(
+        path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code
+    )
+
+
+def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
+    rel = path.relative_to(root).as_posix()
+    if path.is_symlink():
+        repo.diagnostics.append(
+            _file_diag(
+                rel,
+                "is a symlink; specs must be real files in the repo",
+                "replace the link by the file it points to",
+            )
+        )
+        return None
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        repo.diagnostics.append(_file_diag(rel, "resolves outside the repo root"))
+        return None
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        repo.diagnostics.append(
+            _file_diag(
+                rel,
+                f"is {size} bytes; spec files may be at most 1 MiB",
+                "split it into several files",
+            )
+        )
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        repo.diagnostics.append(_file_diag(rel, f"is not UTF-8 text ({exc.reason})"))
+        return None
+
+
+def _folder_tenant(rel: str) -> str | None:
+    parts = rel.split("/")
+    return parts[1] if parts[0] == "tenants" and len(parts) > 2 else None
+
+
+def _check_header(doc: Document, rel: str) -> tuple[str, Diagnostic | None]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return "", Diagnostic(
+            rel,
+            doc.line,
+            doc.column,
+            "a spec must be a mapping with apiVersion, kind, metadata and spec",
+            code="document",
+        )
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if api != API_VERSION:
+        line, col = doc.position(("apiVersion",))
+        return "", Diagnostic(
+            rel,
+            line,
+            col,
+            f"unknown apiVersion {api!r}",
+            f"use `apiVersion: {API_VERSION}`",
+            "apiVersion",
+        )
+    if not isinstance(kind, str) or kind not in KINDS:
+        line, col = doc.position(("kind",))
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+        hint = (
+            f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(sorted(KINDS))}"
+        )
+        return "", Diagnostic(rel, line, col, f"unknown kind {kind!r}", hint, "kind")
+    return kind, None
+
+
+def _place(
+    kind: str, doc: Document, rel: str, folder: str | None
+) -> tuple[str | None, Diagnostic | None]:
+    """The tenant a spec belongs to, or the reason it may not live where it is."""
+    cls = KINDS[kind]
+    meta = doc.data.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    if not cls.tenant_scoped:
+        if folder is not None or not rel.startswith("policies/"):
+            return None, Diagnostic(
+                rel,
+                doc.line,
+                doc.column,
+                f"{kind} is cluster-wide and must live under policies/",
+                f"move it to {cls.folder}",
+                "layout",
+            )
+        return None, None
+    if folder is None:
+        return None, Diagnostic(
+            rel,
+            doc.line,
+            doc.column,
+            f"{kind} must live under tenants/<tenant>/",
+            f"move it to {cls.folder}",
+            "layout",
+        )
+    declared = meta.get("tenant")
+    if kind == "Tenant":
+        declared = declared if declared is not None else meta.get("name")
+    if declared is not None and declared != folder:
+        path = ("metadata", "tenant") if "tenant" in meta else ("metadata", "name")
+        line, col = doc.position(path)
+        return None, Diagnostic(
+            rel,
+            line,
+            col,
+            f"spec names tenant {declared!r} but lives in tenants/{folder}/",
+            f"a spec belongs to the tenant of its folder; move it or set `{path[-1]}: {folder}`",
+            "tenant-mismatch",
+        )
+    return folder, None
+
+
+def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Source]) -> None:
+    rel = path.relative_to(root).as_posix()
+    text = _read(root, path, repo)
+    if text is None:
+        return
+    repo.files += 1
+    try:
+        documents = parse(text)
+    except YamlError as exc:
+        repo.diagnostics.append(
+            Diagnostic(rel, exc.line, exc.column, exc.message, exc.hint, "yaml")
+        )
+        return
+    for doc in documents:
+        if doc.data is None:
+            continue
+        _load_document(doc, rel, repo, seen)
+
+
+def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Source]) -> None:
+    kind, problem = _check_header(doc, rel)
+    if problem is None:
+        tenant, problem = _place(kind, doc, rel, _folder_tenant(rel))
+    if problem is not None:
+        repo.diagnostics.append(problem)
+        return
+    cls = KINDS[kind]
+    try:
+        spec = cls.model_validate(doc.data)
+    except ValidationError as exc:
+        repo.diagnostics.extend(schema_errors.diagnostics(exc, cls, doc, rel))
+        return
+    loaded = LoadedSpec(spec, tenant, Source(rel, doc.line, doc.column), doc.positions)
+    first = seen.get(loaded.key)
+    if first is not None:
+        line, col = doc.position(("metadata", "name"))
+        repo.diagnostics.append(
+            Diagnostic(
+                rel,
+                line,
+                col,
+                f"duplicate {loaded.key}: already defined at {first}",
+                "rename one of them",
+                "duplicate",
+            )
+        )
+        return
+    seen[loaded.key] = loaded.source
+    repo.specs.append(loaded)
+
+
+def _load_config(root: Path, repo: ConfigRepo) -> None:
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return
+    text = _read(root, path, repo)
+    if text is None:
+        return
+    try:
+        documents = [d for d in parse(text) if d.data is not None]
+    except YamlError as exc:
+        repo.diagnostics.append(
+            Diagnostic(CONFIG_FILE, exc.line, exc.column, exc.message, exc.hint, "yaml")
+        )
+        return
+    if not documents:
+        return
+    try:
+        repo.config = RepoConfig.model_validate(documents[0].data)
+    except ValidationError as exc:
+        repo.diagnostics.extend(
+            schema_errors.diagnostics(exc, RepoConfig, documents[0], CONFIG_FILE)
+        )
+
+
+def load_repo(root: Path | str) -> ConfigRepo:
+    """Load every spec under `root`; problems are collected in `diagnostics`, never raised."""
+    root_path = Path(root).resolve()
+    repo = ConfigRepo(root=root_path)
+    if not root_path.is_dir():
+        repo.diagnostics.append(
+            Diagnostic(str(root), 1, 1, "not a directory", "pass the config repo's root", "file")
+        )
+        return repo
+    _load_config(root_path, repo)
+    seen: dict[SpecKey, Source] = {}
+    for path in _spec_files(root_path, repo):
+        _load_file(root_path, path, repo, seen)
+    return repo

@@ -1,0 +1,95 @@
+"""Turns pydantic validation errors into diagnostics a person can act on.
+
+Pydantic says *what* failed at a path of aliases; this adds *where* (line and
+column from the YAML positions) and a hint (the closest field name for a typo,
+the allowed values for an enum).
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from controlplane.errors import Diagnostic
+from controlplane.loading.yamldocs import Document
+
+Loc = tuple[str | int, ...]
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """Every BaseModel class reachable through Optional/list/dict/Annotated wrappers."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The YAML field names allowed in the mapping at `loc` (empty if unknown)."""
+    current: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for cls in current:
+            for name, info in cls.model_fields.items():
+                if part in (info.alias, name):
+                    nxt.extend(_models_in(info.annotation))
+        if not nxt:
+            return []
+        current = nxt
+    return sorted(
+        {info.alias or name for cls in current for name, info in cls.model_fields.items()}
+    )
+
+
+def _hint(model: type[BaseModel], error: Any) -> str:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        allowed = _fields_at(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        if close:
+            return f"did you mean `{close[0]}`?"
+        return f"allowed fields here: {', '.join(allowed)}" if allowed else ""
+    if kind == "missing":
+        return f"add `{loc[-1]}`" if loc else ""
+    if kind in ("literal_error", "enum"):
+        expected = error.get("ctx", {}).get("expected")
+        return f"use one of: {expected}" if expected else ""
+    if kind == "string_type" and isinstance(error.get("input"), int | float | bool):
+        return "quote the value to make it a string"
+    return ""
+
+
+def _message(error: Any) -> str:
+    loc: Loc = tuple(error["loc"])
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+    where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+    return f"{where}: {msg}" if where else msg
+
+
+def diagnostics(
+    exc: ValidationError, model: type[BaseModel], doc: Document, path: str
+) -> list[Diagnostic]:
+    """One diagnostic per pydantic error, positioned at the offending YAML node."""
+    found = []
+    for error in exc.errors(include_url=False):
+        loc: Loc = tuple(error["loc"])
+        line, column = doc.position(loc)
+        found.append(
+            Diagnostic(path, line, column, _message(error), _hint(model, error), code="schema")
+        )
+    return found

@@ -1,0 +1,68 @@
+"""Creating a new config repo from `repo_template/`, ready to validate and apply.
+
+A new repo must apply out of the box, so the person who creates it is bound
+as platform admin in the template's AccessPolicy, the JSON Schemas the YAML
+modelines point at are written beside the specs, and everything is committed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import git
+
+from controlplane import schemas
+from controlplane.errors import MlcpError
+
+TEMPLATE_ADMIN = "admin@example.com"
+"""The placeholder identity in the template's AccessPolicy that init replaces."""
+
+
+def template_dir() -> Path:
+    """The template shipped with the package, or the one in a source checkout."""
+    packaged = Path(str(resources.files("controlplane"))) / "repo_template"
+    if packaged.is_dir():
+        return packaged
+    source = Path(__file__).resolve().parent.parent / "repo_template"
+    if source.is_dir():
+        return source
+    raise MlcpError("the repo template is missing from this installation", "reinstall mlcp")
+
+
+def git_email(cwd: Path) -> str | None:
+    """The `user.email` git would use here, if any."""
+    try:
+        reader = git.Repo(cwd, search_parent_directories=True).config_reader()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        reader = git.GitConfigParser(read_only=True)
+    try:
+        value = reader.get_value("user", "email", default="")
+    except Exception:  # noqa: BLE001 - any unreadable git config just means "unknown"
+        return None
+    return str(value) or None
+
+
+def scaffold(target: Path, admin: str | None) -> git.Commit:
+    """Create `target` from the template, bind `admin`, and make the first commit."""
+    if target.exists() and any(target.iterdir()):
+        raise MlcpError(f"{target} exists and is not empty", "choose a new directory")
+    admin = admin or git_email(target.parent if target.parent.exists() else Path.cwd())
+    if not admin:
+        raise MlcpError(
+            "no identity to bind as platform admin",
+            "pass --admin EMAIL or set `git config --global user.email`",
+        )
+    shutil.copytree(template_dir(), target, dirs_exist_ok=True)
+    policy = target / "policies" / "access.yaml"
+    policy.write_text(policy.read_text(encoding="utf-8").replace(TEMPLATE_ADMIN, admin), encoding="utf-8")
+    schemas.write(target / "schemas")
+    repo = git.Repo.init(target, initial_branch="main")
+    repo.git.add(A=True)
+    actor = git.Actor(admin.split("@")[0], admin)
+    with repo.config_reader() as reader:
+        has_identity = bool(reader.get_value("user", "email", default=""))
+    if has_identity:
+        return repo.index.commit("Initial mlcp config repo")
+    return repo.index.commit("Initial mlcp config repo", author=actor, committer=actor)

@@ -1,0 +1,78 @@
+"""AccessPolicy: who (git identities) may change what (kinds, in which tenants).
+
+Git hosts only know who may push; mlcp decides per change. Groups are declared
+here because git identities carry no groups. The `@own` tenant scope means
+"tenants where the actor is an owner or member", so one rule covers every team.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+
+Action = Literal["create", "update", "delete", "approve", "*"]
+KindName = Literal[
+    "Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "*"
+]
+
+
+class Rule(SpecModel):
+    """Grants `actions` on `kinds` within `tenants`."""
+
+    actions: list[Action] = Field(min_length=1, description="create, update, delete, approve or *.")
+    kinds: list[KindName] = Field(min_length=1, description="Spec kinds, or * for all.")
+    tenants: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"],
+        description="Tenant names, `*` for all, or `@own` for tenants the actor owns or belongs to.",
+    )
+
+
+class Role(SpecModel):
+    name: NonEmptyStr = Field(description="Role name, referenced by bindings.")
+    description: str | None = Field(default=None, description="What the role is for.")
+    rules: list[Rule] = Field(min_length=1, description="What holders of the role may do.")
+
+
+class Binding(SpecModel):
+    """Gives a role to users (git emails) and groups."""
+
+    role: NonEmptyStr = Field(description="A role defined in `roles`.")
+    users: list[NonEmptyStr] = Field(default_factory=list, description="Git identities (emails).")
+    groups: list[NonEmptyStr] = Field(
+        default_factory=list, description="Groups defined in `groups`."
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> Binding:
+        if not self.users and not self.groups:
+            raise ValueError(f"binding of role {self.role!r} names no `users` and no `groups`")
+        return self
+
+
+class AccessPolicySpec(SpecModel):
+    require_signed_commits: bool = Field(
+        default=False,
+        description="Only count commits whose signature verifies against keys kept in the repo.",
+    )
+    allowed_signers_file: str = Field(
+        default="policies/allowed_signers",
+        description="SSH allowed_signers file (repo-relative) used when signatures are required.",
+    )
+    groups: dict[NonEmptyStr, list[NonEmptyStr]] = Field(
+        default_factory=dict, description="Group name → member identities (emails)."
+    )
+    roles: list[Role] = Field(min_length=1, description="Roles and their rules.")
+    bindings: list[Binding] = Field(default_factory=list, description="Who holds which role.")
+
+
+@register
+class AccessPolicy(Spec):
+    """The rules deciding who may change which specs; default deny."""
+
+    kind: Literal["AccessPolicy"] = "AccessPolicy"
+    spec: AccessPolicySpec
+    tenant_scoped = False
+    folder = "policies/access.yaml"

@@ -1,0 +1,139 @@
+"""The shape every spec kind shares, and the registry that knows them all.
+
+A spec is a Kubernetes-style document (`apiVersion`, `kind`, `metadata`,
+`spec`). Field names are camelCase in YAML and snake_case in Python; every
+model forbids unknown fields so a typo is an error, not a silently ignored key.
+A new kind is one new module that subclasses `Spec` and calls `register`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "mlcp.dev/v1alpha1"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _dns1123_label(value: str) -> str:
+    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (
+        len(prefix) > 253 or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))
+    ):
+        raise ValueError(f"label key {key!r} has an invalid prefix: it must be a DNS subdomain")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {key!r} is invalid: at most 63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return key
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        _label_key(key)
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ValueError(f"label value {value!r} (key {key!r}) is not a valid label value")
+    return labels
+
+
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns1123_label),
+    WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _DNS1123_LABEL.pattern}),
+]
+"""A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+"""Kubernetes labels, checked with the API server's own syntax rules."""
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: camelCase aliases, unknown fields forbidden."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        str_strip_whitespace=False,
+    )
+
+
+class Metadata(SpecModel):
+    """Identity of a spec inside the config repo."""
+
+    name: DnsLabel = Field(description="Name of the spec, unique per kind and tenant.")
+    tenant: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "Tenant the spec belongs to. Optional: specs under `tenants/<t>/` belong to `<t>`; "
+            "if set it must equal that folder."
+        ),
+    )
+    labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Free-form annotations, copied to rendered objects."
+    )
+
+
+class Spec(SpecModel):
+    """A whole spec document. Subclasses narrow `kind` and type `spec`."""
+
+    api_version: Literal["mlcp.dev/v1alpha1"] = Field(
+        alias="apiVersion", description="Always `mlcp.dev/v1alpha1`."
+    )
+    kind: str
+    metadata: Metadata
+
+    tenant_scoped: ClassVar[bool] = True
+    """Whether the kind lives under `tenants/<tenant>/` (False: cluster-wide, e.g. policies)."""
+
+    folder: ClassVar[str] = ""
+    """Where the kind lives in a config repo (documentation and `mlcp init`)."""
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+KINDS: dict[str, type[Spec]] = {}
+"""Every registered spec kind, by `kind`."""
+
+
+def register(cls: type[Spec]) -> type[Spec]:
+    """Class decorator adding a kind to `KINDS`; refuses a second kind of the same name."""
+    kind_field = cls.model_fields["kind"]
+    kind = kind_field.default
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"{cls.__name__} must declare `kind: Literal[...] = '...'`")
+    if kind in KINDS and KINDS[kind] is not cls:
+        raise TypeError(f"spec kind {kind!r} registered twice")
+    KINDS[kind] = cls
+    return cls
+
+
+def schema_of(kind: str) -> dict[str, Any]:
+    """The JSON Schema of one kind, as editors and `check-jsonschema` consume it."""
+    cls = KINDS[kind]
+    schema = cls.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://mlcp.dev/schemas/v1alpha1/{kind.lower()}.json"
+    return schema

@@ -1,0 +1,75 @@
+"""ModelPromotion: move a registered model's alias to a vetted version.
+
+MLflow keeps no history or gate for alias moves; declaring them in git gives
+review, metric gates, approvals and `git revert` as rollback.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.resources import ResourceList
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+class MetricGate(SpecModel):
+    """A condition on a metric of the version's source run."""
+
+    metric: NonEmptyStr = Field(description="Metric logged on the version's source run.")
+    comparison: Comparison = Field(description="How the measured value compares to the threshold.")
+    threshold: float = Field(description="The value to compare against.")
+
+
+class Serving(SpecModel):
+    """Serve the promoted model with KServe."""
+
+    runtime: NonEmptyStr | None = Field(
+        default=None, description="KServe ServingRuntime name; KServe picks one if unset."
+    )
+    model_format: NonEmptyStr = Field(default="mlflow", description="KServe model format.")
+    min_replicas: int = Field(default=1, ge=0, description="Minimum replicas (0 scales to zero).")
+    max_replicas: int | None = Field(default=None, ge=1, description="Maximum replicas.")
+    storage_uri: NonEmptyStr | None = Field(
+        default=None,
+        description="Where KServe loads the model; defaults to `models:/<model>@<alias>`.",
+    )
+    resources: ResourceList = Field(default_factory=dict, description="Predictor requests.")
+
+
+class ModelPromotionSpec(SpecModel):
+    model: NonEmptyStr = Field(description="Registered model name in MLflow.")
+    alias: NonEmptyStr = Field(description="Alias to move, e.g. `production`.")
+    version: int | None = Field(default=None, ge=1, description="Exact version to promote.")
+    from_alias: NonEmptyStr | None = Field(
+        default=None, description="Promote whatever version this alias points to (e.g. `staging`)."
+    )
+    gates: list[MetricGate] = Field(default_factory=list, description="All must pass.")
+    required_approvals: int = Field(
+        default=0,
+        ge=0,
+        description="Approvals needed from distinct approvers other than the author.",
+    )
+    serving: Serving | None = Field(default=None, description="Optional KServe serving.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelPromotionSpec:
+        if (self.version is None) == (self.from_alias is None):
+            raise ValueError(
+                "set exactly one of `version` (a fixed version) or `fromAlias` (promote what another alias points to)"
+            )
+        if self.from_alias is not None and self.from_alias == self.alias:
+            raise ValueError("`fromAlias` must differ from `alias`")
+        return self
+
+
+@register
+class ModelPromotion(Spec):
+    """A gated, approved move of a model alias to a version."""
+
+    kind: Literal["ModelPromotion"] = "ModelPromotion"
+    spec: ModelPromotionSpec
+    folder = "tenants/<tenant>/promotions/<name>.yaml"

@@ -1,0 +1,75 @@
+"""Tenant: a team's slice of the platform (namespace, people, isolation).
+
+Everything else a team declares (quotas, pipelines, experiments, promotions)
+hangs off a Tenant, and the access policy's `@own` scope is computed from its
+owners and members.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from controlplane.specs.base import DnsLabel, Labels, NonEmptyStr, Spec, SpecModel, register
+
+
+class Member(SpecModel):
+    """A person or group with a role inside the tenant's namespace."""
+
+    name: NonEmptyStr = Field(description="User identity (usually an email) or group name.")
+    kind: Literal["User", "Group"] = Field(default="User", description="`User` or `Group`.")
+    role: Literal["admin", "edit", "view"] = Field(
+        default="edit",
+        description="Kubernetes ClusterRole bound in the tenant namespace: admin, edit or view.",
+    )
+
+
+class NetworkIsolation(SpecModel):
+    """Whether only the tenant's own namespace (and listed ones) may reach its pods."""
+
+    enabled: bool = Field(
+        default=True, description="Render a NetworkPolicy isolating the namespace."
+    )
+    allow_from_namespaces: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Other namespaces admitted anyway (e.g. an ingress or monitoring namespace).",
+    )
+
+
+class TenantSpec(SpecModel):
+    display_name: str | None = Field(default=None, description="Human-readable tenant name.")
+    owners: list[NonEmptyStr] = Field(
+        min_length=1,
+        description="Users (git identities, usually emails) who own the tenant; bound as namespace admins.",
+    )
+    members: list[Member] = Field(default_factory=list, description="Other users and groups.")
+    namespace: DnsLabel | None = Field(
+        default=None, description="Kubernetes namespace; defaults to the tenant's name."
+    )
+    labels: Labels = Field(default_factory=dict, description="Extra labels on the namespace.")
+    network_isolation: NetworkIsolation = Field(
+        default_factory=NetworkIsolation, description="Namespace network isolation."
+    )
+    deletion_protection: bool = Field(
+        default=True,
+        description="When true, mlcp never deletes the tenant's namespace, even with --prune.",
+    )
+
+
+@register
+class Tenant(Spec):
+    """A team: namespace, owners and members, isolation and deletion protection."""
+
+    kind: Literal["Tenant"] = "Tenant"
+    spec: TenantSpec
+    folder = "tenants/<tenant>/tenant.yaml"
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace or self.metadata.name
+
+    def identities(self) -> set[str]:
+        """Every user named as owner or member (groups excluded)."""
+        users = {m.name for m in self.spec.members if m.kind == "User"}
+        return users | set(self.spec.owners)

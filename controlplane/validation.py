@@ -1,0 +1,256 @@
+"""Cross-reference checks: what no single document's schema can see.
+
+The schema proves each spec is well formed; these checks prove the repo is
+coherent (every spec's tenant exists, step graphs resolve and are acyclic,
+schedules parse, names are unique, policies only bind defined roles). Every
+problem is reported, each pointing at the field to fix.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import zoneinfo
+from collections.abc import Callable, Iterable
+from typing import cast
+
+from croniter import croniter
+
+from controlplane.errors import Diagnostic
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
+from controlplane.specs import AccessPolicy, Experiment, Pipeline, Tenant
+
+RESERVED_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"}
+)
+
+Check = Callable[[ConfigRepo], Iterable[Diagnostic]]
+
+
+def _diag(
+    loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: str, code: str
+) -> Diagnostic:
+    where = loaded.at(*path)
+    return Diagnostic(where.path, where.line, where.column, message, hint, code)
+
+
+def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """Every tenant-scoped spec lives in a folder that has a Tenant."""
+    known = {s.tenant for s in repo.of_kind("Tenant")}
+    for loaded in repo.specs:
+        if (
+            loaded.spec.kind != "Tenant"
+            and loaded.tenant is not None
+            and loaded.tenant not in known
+        ):
+            yield _diag(
+                loaded,
+                (),
+                f"tenant {loaded.tenant!r} has no Tenant spec",
+                f"add tenants/{loaded.tenant}/tenant.yaml with `kind: Tenant`",
+                "unknown-tenant",
+            )
+
+
+def namespaces_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """Two tenants never share a namespace, and none takes a system namespace."""
+    owner: dict[str, LoadedSpec] = {}
+    for loaded in repo.of_kind("Tenant"):
+        tenant = cast(Tenant, loaded.spec)
+        namespace = tenant.namespace
+        path = ("spec", "namespace") if tenant.spec.namespace else ("metadata", "name")
+        if namespace in RESERVED_NAMESPACES:
+            yield _diag(
+                loaded,
+                path,
+                f"namespace {namespace!r} is reserved",
+                "choose another namespace",
+                "namespace",
+            )
+        elif namespace in owner:
+            yield _diag(
+                loaded,
+                path,
+                f"namespace {namespace!r} is already used by tenant "
+                f"{owner[namespace].spec.name!r} ({owner[namespace].source})",
+                "give each tenant its own namespace",
+                "namespace",
+            )
+        else:
+            owner[namespace] = loaded
+
+
+def _step_graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
+    index: dict[str, int] = {}
+    for i, step in enumerate(pipeline.spec.steps):
+        if step.name in index:
+            yield _diag(
+                loaded,
+                ("spec", "steps", i, "name"),
+                f"duplicate step name {step.name!r}",
+                "step names must be unique within a pipeline",
+                "steps",
+            )
+        index.setdefault(step.name, i)
+    graph = graphlib.TopologicalSorter[str]()
+    for i, step in enumerate(pipeline.spec.steps):
+        for j, dep in enumerate(step.depends_on):
+            if dep not in index:
+                yield _diag(
+                    loaded,
+                    ("spec", "steps", i, "dependsOn", j),
+                    f"step {step.name!r} depends on unknown step {dep!r}",
+                    f"known steps: {', '.join(index)}",
+                    "steps",
+                )
+            elif dep == step.name:
+                yield _diag(
+                    loaded,
+                    ("spec", "steps", i, "dependsOn", j),
+                    f"step {step.name!r} depends on itself",
+                    "remove it from dependsOn",
+                    "steps",
+                )
+        graph.add(step.name, *(d for d in step.depends_on if d in index and d != step.name))
+    try:
+        graph.prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        yield _diag(
+            loaded,
+            ("spec", "steps"),
+            f"steps depend on each other in a cycle: {cycle}",
+            "break the cycle in dependsOn",
+            "steps",
+        )
+
+
+def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
+    schedule = pipeline.spec.schedule
+    if schedule is None:
+        return
+    if not croniter.is_valid(schedule.cron) or len(schedule.cron.split()) not in (1, 5):
+        yield _diag(
+            loaded,
+            ("spec", "schedule", "cron"),
+            f"invalid cron expression {schedule.cron!r}",
+            "use 5 fields (minute hour day-of-month month day-of-week) or @hourly/@daily/...",
+            "schedule",
+        )
+    try:
+        zoneinfo.ZoneInfo(schedule.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield _diag(
+            loaded,
+            ("spec", "schedule", "timezone"),
+            f"unknown time zone {schedule.timezone!r}",
+            "use an IANA name such as UTC or Europe/Berlin",
+            "schedule",
+        )
+
+
+def pipelines_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """Step names unique, dependencies resolvable and acyclic, schedules valid."""
+    for loaded in repo.of_kind("Pipeline"):
+        pipeline = cast(Pipeline, loaded.spec)
+        yield from _step_graph(loaded, pipeline)
+        yield from _schedule(loaded, pipeline)
+        names = [p.name for p in pipeline.spec.parameters]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                yield _diag(
+                    loaded,
+                    ("spec", "parameters", i, "name"),
+                    f"duplicate parameter {name!r}",
+                    "parameter names must be unique",
+                    "parameters",
+                )
+
+
+def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """A tuning experiment's trial pipeline is in the same tenant and takes its parameters."""
+    pipelines = {(s.tenant, s.spec.name): cast(Pipeline, s.spec) for s in repo.of_kind("Pipeline")}
+    for loaded in repo.of_kind("Experiment"):
+        tuning = cast(Experiment, loaded.spec).spec.tuning
+        if tuning is None:
+            continue
+        trial = pipelines.get((loaded.tenant, tuning.trial_pipeline))
+        if trial is None:
+            yield _diag(
+                loaded,
+                ("spec", "tuning", "trialPipeline"),
+                f"trial pipeline {tuning.trial_pipeline!r} does not exist in tenant {loaded.tenant!r}",
+                f"add tenants/{loaded.tenant}/pipelines/{tuning.trial_pipeline}.yaml or fix the name",
+                "reference",
+            )
+            continue
+        declared = {p.name for p in trial.spec.parameters}
+        for i, param in enumerate(tuning.parameters):
+            if param.name not in declared:
+                yield _diag(
+                    loaded,
+                    ("spec", "tuning", "parameters", i, "name"),
+                    f"pipeline {trial.name!r} has no parameter {param.name!r} for trials to set",
+                    "declare it under the pipeline's spec.parameters",
+                    "reference",
+                )
+
+
+def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """At most one AccessPolicy; bindings name defined roles and groups."""
+    policies = repo.of_kind("AccessPolicy")
+    for extra in policies[1:]:
+        yield _diag(
+            extra,
+            ("metadata", "name"),
+            f"a second AccessPolicy (first at {policies[0].source})",
+            "keep one AccessPolicy per repo",
+            "policy",
+        )
+    for loaded in policies:
+        policy = cast(AccessPolicy, loaded.spec)
+        roles = [r.name for r in policy.spec.roles]
+        for i, name in enumerate(roles):
+            if name in roles[:i]:
+                yield _diag(
+                    loaded,
+                    ("spec", "roles", i, "name"),
+                    f"duplicate role {name!r}",
+                    "rename it",
+                    "policy",
+                )
+        for i, binding in enumerate(policy.spec.bindings):
+            if binding.role not in roles:
+                yield _diag(
+                    loaded,
+                    ("spec", "bindings", i, "role"),
+                    f"binding names undefined role {binding.role!r}",
+                    f"defined roles: {', '.join(roles)}",
+                    "policy",
+                )
+            for j, group in enumerate(binding.groups):
+                if group not in policy.spec.groups:
+                    yield _diag(
+                        loaded,
+                        ("spec", "bindings", i, "groups", j),
+                        f"binding names undefined group {group!r}",
+                        "define it under spec.groups",
+                        "policy",
+                    )
+
+
+CHECKS: tuple[Check, ...] = (
+    tenants_exist,
+    namespaces_unique,
+    pipelines_coherent,
+    trial_pipelines_exist,
+    policy_coherent,
+)
+
+
+def validate(repo: ConfigRepo) -> list[Diagnostic]:
+    """Every loading, schema and cross-reference problem of `repo`, sorted by place."""
+    found = list(repo.diagnostics)
+    for check in CHECKS:
+        found.extend(check(repo))
+    return sorted(found, key=lambda d: (d.path, d.line, d.column, d.message))
