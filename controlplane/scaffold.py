@@ -39,7 +39,7 @@ def git_email(cwd: Path) -> str | None:
         reader = git.GitConfigParser(read_only=True)
     try:
         value = reader.get_value("user", "email", default="")
-    except Exception:  # noqa: BLE001 - any unreadable git config just means "unknown"
+    except Exception:
         return None
     return str(value) or None
 

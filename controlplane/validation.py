@@ -20,16 +20,12 @@ from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import AccessPolicy, Experiment, Pipeline, Tenant
 
-RESERVED_NAMESPACES = frozenset(
-    {"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"}
-)
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"})
 
 Check = Callable[[ConfigRepo], Iterable[Diagnostic]]
 
 
-def _diag(
-    loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: str, code: str
-) -> Diagnostic:
+def _diag(loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: str, code: str) -> Diagnostic:
     where = loaded.at(*path)
     return Diagnostic(where.path, where.line, where.column, message, hint, code)
 
@@ -38,11 +34,7 @@ def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """Every tenant-scoped spec lives in a folder that has a Tenant."""
     known = {s.tenant for s in repo.of_kind("Tenant")}
     for loaded in repo.specs:
-        if (
-            loaded.spec.kind != "Tenant"
-            and loaded.tenant is not None
-            and loaded.tenant not in known
-        ):
+        if loaded.spec.kind != "Tenant" and loaded.tenant is not None and loaded.tenant not in known:
             yield _diag(
                 loaded,
                 (),

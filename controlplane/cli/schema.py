@@ -13,9 +13,7 @@ from controlplane.cli.console import err, fail, print_json
 
 def command(
     kind: Annotated[str | None, typer.Argument(help="Spec kind (e.g. Pipeline) or `config`.")] = None,
-    write: Annotated[
-        Path | None, typer.Option("--write", help="Write every schema into this directory.")
-    ] = None,
+    write: Annotated[Path | None, typer.Option("--write", help="Write every schema into this directory.")] = None,
     check: Annotated[
         Path | None, typer.Option("--check", help="Exit 1 if schemas in this directory are stale.")
     ] = None,

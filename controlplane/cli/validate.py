@@ -13,19 +13,21 @@ from controlplane.validation import validate
 
 
 def command(
-    path: Annotated[Path, typer.Argument(help="Config repo root.")] = Path("."),
+    path: Annotated[Path, typer.Argument(help="Config repo root.")] = Path(),
     output: OutputOption = Format.text,
 ) -> None:
     """Validate the specs of a config repo: exit 0 when valid, 1 with every error otherwise."""
     repo = load_repo(path)
     problems = validate(repo)
     if output is Format.json:
-        print_json({
-            "valid": not problems,
-            "files": repo.files,
-            "specs": len(repo.specs),
-            "errors": [d.to_dict() for d in problems],
-        })
+        print_json(
+            {
+                "valid": not problems,
+                "files": repo.files,
+                "specs": len(repo.specs),
+                "errors": [d.to_dict() for d in problems],
+            }
+        )
     else:
         print_diagnostics(problems)
         if problems:

@@ -48,29 +48,21 @@ def _spec_files(root: Path, repo: ConfigRepo) -> list[Path]:
     for top in SPEC_DIRS:
         base = root / top
         if base.is_symlink():
-            repo.diagnostics.append(
-                _file_diag(top, "is a symlink; specs must be real files in the repo")
-            )
+            repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
             continue
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             here = Path(dirpath)
             for name in sorted(dirnames):
                 if (here / name).is_symlink():
                     rel = (here / name).relative_to(root).as_posix()
-                    repo.diagnostics.append(
-                        _file_diag(rel, "is a symlink; specs must be real files in the repo")
-                    )
-            dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink()
-            )
+                    repo.diagnostics.append(_file_diag(rel, "is a symlink; specs must be real files in the repo"))
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
             files.extend(here / n for n in sorted(filenames) if n.endswith(YAML_SUFFIXES))
     return files
 
 
 def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
-    return Diagnostic(
-        path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code
-    )
+    return Diagnostic(path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code)
 
 
 def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
@@ -134,16 +126,12 @@ def _check_header(doc: Document, rel: str) -> tuple[str, Diagnostic | None]:
     if not isinstance(kind, str) or kind not in KINDS:
         line, col = doc.position(("kind",))
         close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-        hint = (
-            f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(sorted(KINDS))}"
-        )
+        hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(sorted(KINDS))}"
         return "", Diagnostic(rel, line, col, f"unknown kind {kind!r}", hint, "kind")
     return kind, None
 
 
-def _place(
-    kind: str, doc: Document, rel: str, folder: str | None
-) -> tuple[str | None, Diagnostic | None]:
+def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str | None, Diagnostic | None]:
     """The tenant a spec belongs to, or the reason it may not live where it is."""
     cls = KINDS[kind]
     meta = doc.data.get("metadata")
@@ -194,9 +182,7 @@ def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Sou
     try:
         documents = parse(text)
     except YamlError as exc:
-        repo.diagnostics.append(
-            Diagnostic(rel, exc.line, exc.column, exc.message, exc.hint, "yaml")
-        )
+        repo.diagnostics.append(Diagnostic(rel, exc.line, exc.column, exc.message, exc.hint, "yaml"))
         return
     for doc in documents:
         if doc.data is None:
@@ -246,18 +232,14 @@ def _load_config(root: Path, repo: ConfigRepo) -> None:
     try:
         documents = [d for d in parse(text) if d.data is not None]
     except YamlError as exc:
-        repo.diagnostics.append(
-            Diagnostic(CONFIG_FILE, exc.line, exc.column, exc.message, exc.hint, "yaml")
-        )
+        repo.diagnostics.append(Diagnostic(CONFIG_FILE, exc.line, exc.column, exc.message, exc.hint, "yaml"))
         return
     if not documents:
         return
     try:
         repo.config = RepoConfig.model_validate(documents[0].data)
     except ValidationError as exc:
-        repo.diagnostics.extend(
-            schema_errors.diagnostics(exc, RepoConfig, documents[0], CONFIG_FILE)
-        )
+        repo.diagnostics.extend(schema_errors.diagnostics(exc, RepoConfig, documents[0], CONFIG_FILE))
 
 
 def load_repo(root: Path | str) -> ConfigRepo:
@@ -265,9 +247,7 @@ def load_repo(root: Path | str) -> ConfigRepo:
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
     if not root_path.is_dir():
-        repo.diagnostics.append(
-            Diagnostic(str(root), 1, 1, "not a directory", "pass the config repo's root", "file")
-        )
+        repo.diagnostics.append(Diagnostic(str(root), 1, 1, "not a directory", "pass the config repo's root", "file"))
         return repo
     _load_config(root_path, repo)
     seen: dict[SpecKey, Source] = {}

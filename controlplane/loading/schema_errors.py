@@ -46,9 +46,7 @@ def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
         if not nxt:
             return []
         current = nxt
-    return sorted(
-        {info.alias or name for cls in current for name, info in cls.model_fields.items()}
-    )
+    return sorted({info.alias or name for cls in current for name, info in cls.model_fields.items()})
 
 
 def _hint(model: type[BaseModel], error: Any) -> str:
@@ -81,15 +79,11 @@ def _message(error: Any) -> str:
     return f"{where}: {msg}" if where else msg
 
 
-def diagnostics(
-    exc: ValidationError, model: type[BaseModel], doc: Document, path: str
-) -> list[Diagnostic]:
+def diagnostics(exc: ValidationError, model: type[BaseModel], doc: Document, path: str) -> list[Diagnostic]:
     """One diagnostic per pydantic error, positioned at the offending YAML node."""
     found = []
     for error in exc.errors(include_url=False):
         loc: Loc = tuple(error["loc"])
         line, column = doc.position(loc)
-        found.append(
-            Diagnostic(path, line, column, _message(error), _hint(model, error), code="schema")
-        )
+        found.append(Diagnostic(path, line, column, _message(error), _hint(model, error), code="schema"))
     return found

@@ -108,9 +108,7 @@ class _Walker:
                 raise YamlError("mapping keys must be plain scalars", line, col)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 line, col = _at(key_node)
-                raise YamlError(
-                    "merge keys (`<<`) are not supported", line, col, "write the keys out"
-                )
+                raise YamlError("merge keys (`<<`) are not supported", line, col, "write the keys out")
             key = key_node.value
             if key in seen:
                 line, col = _at(key_node)

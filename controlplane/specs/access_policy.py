@@ -14,9 +14,7 @@ from pydantic import Field, model_validator
 from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
 
 Action = Literal["create", "update", "delete", "approve", "*"]
-KindName = Literal[
-    "Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "*"
-]
+KindName = Literal["Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "*"]
 
 
 class Rule(SpecModel):
@@ -41,9 +39,7 @@ class Binding(SpecModel):
 
     role: NonEmptyStr = Field(description="A role defined in `roles`.")
     users: list[NonEmptyStr] = Field(default_factory=list, description="Git identities (emails).")
-    groups: list[NonEmptyStr] = Field(
-        default_factory=list, description="Groups defined in `groups`."
-    )
+    groups: list[NonEmptyStr] = Field(default_factory=list, description="Groups defined in `groups`.")
 
     @model_validator(mode="after")
     def _someone(self) -> Binding:

@@ -32,9 +32,7 @@ def _dns1123_label(value: str) -> str:
 
 def _label_key(key: str) -> str:
     prefix, _, name = key.rpartition("/")
-    if prefix and (
-        len(prefix) > 253 or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))
-    ):
+    if prefix and (len(prefix) > 253 or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))):
         raise ValueError(f"label key {key!r} has an invalid prefix: it must be a DNS subdomain")
     if len(name) > 63 or not _LABEL_NAME.match(name):
         raise ValueError(
@@ -97,9 +95,7 @@ class Metadata(SpecModel):
 class Spec(SpecModel):
     """A whole spec document. Subclasses narrow `kind` and type `spec`."""
 
-    api_version: Literal["mlcp.dev/v1alpha1"] = Field(
-        alias="apiVersion", description="Always `mlcp.dev/v1alpha1`."
-    )
+    api_version: Literal["mlcp.dev/v1alpha1"] = Field(alias="apiVersion", description="Always `mlcp.dev/v1alpha1`.")
     kind: str
     metadata: Metadata
 

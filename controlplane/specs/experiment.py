@@ -14,9 +14,7 @@ from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, regi
 
 
 class Tracking(SpecModel):
-    name: NonEmptyStr | None = Field(
-        default=None, description="MLflow experiment name; defaults to `<tenant>/<name>`."
-    )
+    name: NonEmptyStr | None = Field(default=None, description="MLflow experiment name; defaults to `<tenant>/<name>`.")
     description: str | None = Field(default=None, description="Experiment description.")
     tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags.")
     artifact_location: str | None = Field(
@@ -32,18 +30,14 @@ class Objective(SpecModel):
 
 
 class Algorithm(SpecModel):
-    name: Literal[
-        "random", "grid", "bayesianoptimization", "tpe", "multivariate-tpe", "cmaes", "hyperband"
-    ]
+    name: Literal["random", "grid", "bayesianoptimization", "tpe", "multivariate-tpe", "cmaes", "hyperband"]
     settings: dict[str, str] = Field(default_factory=dict, description="Algorithm settings.")
 
 
 class SearchParameter(SpecModel):
     """One dimension of the search space."""
 
-    name: NonEmptyStr = Field(
-        description="Passed to the trial pipeline as a parameter of this name."
-    )
+    name: NonEmptyStr = Field(description="Passed to the trial pipeline as a parameter of this name.")
     type: Literal["double", "int", "categorical", "discrete"]
     min: float | None = Field(default=None, description="Lower bound (double, int).")
     max: float | None = Field(default=None, description="Upper bound (double, int).")
@@ -54,9 +48,7 @@ class SearchParameter(SpecModel):
     def _range_or_values(self) -> SearchParameter:
         if self.type in ("double", "int"):
             if self.min is None or self.max is None:
-                raise ValueError(
-                    f"parameter {self.name!r} of type {self.type} needs `min` and `max`"
-                )
+                raise ValueError(f"parameter {self.name!r} of type {self.type} needs `min` and `max`")
             if self.min >= self.max:
                 raise ValueError(f"parameter {self.name!r}: `min` must be below `max`")
             if self.values:

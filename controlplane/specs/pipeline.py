@@ -35,9 +35,7 @@ class Step(SpecModel):
 
 
 class Parameter(SpecModel):
-    name: NonEmptyStr = Field(
-        description="Parameter name, referenced as {{workflow.parameters.NAME}}."
-    )
+    name: NonEmptyStr = Field(description="Parameter name, referenced as {{workflow.parameters.NAME}}.")
     value: str | None = Field(default=None, description="Default value.")
     description: str | None = Field(default=None, description="What the parameter means.")
     enum: list[str] = Field(default_factory=list, description="Allowed values, if restricted.")

@@ -20,15 +20,9 @@ class LimitRangeDefaults(SpecModel):
     default_request: ResourceList = Field(
         default_factory=dict, description="Requests given to containers that set none."
     )
-    default: ResourceList = Field(
-        default_factory=dict, description="Limits given to containers that set none."
-    )
-    max: ResourceList = Field(
-        default_factory=dict, description="Largest limit a container may set."
-    )
-    min: ResourceList = Field(
-        default_factory=dict, description="Smallest request a container may set."
-    )
+    default: ResourceList = Field(default_factory=dict, description="Limits given to containers that set none.")
+    max: ResourceList = Field(default_factory=dict, description="Largest limit a container may set.")
+    min: ResourceList = Field(default_factory=dict, description="Smallest request a container may set.")
 
 
 class QuotaSpec(SpecModel):

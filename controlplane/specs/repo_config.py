@@ -24,9 +24,7 @@ class ClusterTarget(SpecModel):
 
 
 class RegistryTarget(SpecModel):
-    tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking URI; defaults to $MLFLOW_TRACKING_URI."
-    )
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; defaults to $MLFLOW_TRACKING_URI.")
 
 
 class PrunePolicy(SpecModel):
@@ -39,9 +37,7 @@ class PrunePolicy(SpecModel):
 class RepoConfig(SpecModel):
     """The contents of `mlcp.yaml`."""
 
-    api_version: Literal["mlcp.dev/v1alpha1"] = Field(
-        default="mlcp.dev/v1alpha1", alias="apiVersion"
-    )
+    api_version: Literal["mlcp.dev/v1alpha1"] = Field(default="mlcp.dev/v1alpha1", alias="apiVersion")
     kind: Literal["Config"] = "Config"
     cluster: ClusterTarget = Field(default_factory=ClusterTarget)
     registry: RegistryTarget = Field(default_factory=RegistryTarget)

@@ -25,11 +25,9 @@ def parse(value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"{value!r} is not a Kubernetes quantity")
     try:
-        parsed = parse_quantity(value)
+        parsed = parse_quantity(value)  # type: ignore[no-untyped-call]
     except (ValueError, TypeError, ArithmeticError):
-        raise ValueError(
-            f"{value!r} is not a Kubernetes quantity (examples: 500m, 2, 1.5, 4Gi, 100M)"
-        ) from None
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (examples: 500m, 2, 1.5, 4Gi, 100M)") from None
     if parsed < 0:
         raise ValueError(f"{value!r} is negative; quantities must be zero or more")
     return Decimal(parsed)
@@ -43,8 +41,7 @@ def _quantity(value: object) -> str:
 def _resource_name(value: object) -> str:
     if not isinstance(value, str) or len(value) > 316 or not _QUALIFIED.match(value):
         raise ValueError(
-            f"{value!r} is not a Kubernetes resource name (examples: cpu, memory, "
-            "requests.nvidia.com/gpu, count/pods)"
+            f"{value!r} is not a Kubernetes resource name (examples: cpu, memory, requests.nvidia.com/gpu, count/pods)"
         )
     return value
 

@@ -28,9 +28,7 @@ class Member(SpecModel):
 class NetworkIsolation(SpecModel):
     """Whether only the tenant's own namespace (and listed ones) may reach its pods."""
 
-    enabled: bool = Field(
-        default=True, description="Render a NetworkPolicy isolating the namespace."
-    )
+    enabled: bool = Field(default=True, description="Render a NetworkPolicy isolating the namespace.")
     allow_from_namespaces: list[DnsLabel] = Field(
         default_factory=list,
         description="Other namespaces admitted anyway (e.g. an ingress or monitoring namespace).",
@@ -44,9 +42,7 @@ class TenantSpec(SpecModel):
         description="Users (git identities, usually emails) who own the tenant; bound as namespace admins.",
     )
     members: list[Member] = Field(default_factory=list, description="Other users and groups.")
-    namespace: DnsLabel | None = Field(
-        default=None, description="Kubernetes namespace; defaults to the tenant's name."
-    )
+    namespace: DnsLabel | None = Field(default=None, description="Kubernetes namespace; defaults to the tenant's name.")
     labels: Labels = Field(default_factory=dict, description="Extra labels on the namespace.")
     network_isolation: NetworkIsolation = Field(
         default_factory=NetworkIsolation, description="Namespace network isolation."
