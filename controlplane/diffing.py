@@ -1,0 +1,130 @@
+"""Desired-versus-live comparison restricted to the fields mlcp manages.
+
+Live objects carry much that is not ours: server-populated metadata, defaults
+filled in by the API server, fields other field managers own. Comparing whole
+objects would report all of it as drift. Instead we compare only what the
+desired manifest sets, and add the fields mlcp's server-side-apply field set
+(`managedFields`, manager `mlcp`) still owns but the desired manifest dropped:
+exactly what the next apply would change.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from controlplane.labels import FIELD_MANAGER
+from controlplane.plans import FieldDiff
+
+IGNORED_TOP_LEVEL = frozenset({"apiVersion", "kind", "status"})
+RESOURCE_MAPS = frozenset({"hard", "requests", "limits", "default", "defaultRequest", "max", "min", "capacity"})
+
+Path = tuple[str, ...]
+_MISSING = object()
+
+
+def _fmt(path: Path) -> str:
+    return ".".join(path)
+
+
+def _quantity(value: Any) -> Decimal | None:
+    from kubernetes.utils.quantity import parse_quantity  # noqa: PLC0415 - heavy import, needed only here
+
+    try:
+        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, ArithmeticError, InvalidOperation):
+        return None
+
+
+def _equal_leaf(path: Path, desired: Any, live: Any) -> bool:
+    if desired == live and type(desired) is type(live):
+        return True
+    if isinstance(desired, int | float) and isinstance(live, int | float) and not isinstance(desired, bool):
+        return float(desired) == float(live)
+    if len(path) >= 2 and path[-2] in RESOURCE_MAPS and isinstance(desired, str | int) and isinstance(live, str | int):
+        left, right = _quantity(desired), _quantity(live)
+        return left is not None and left == right
+    return False
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value in ({}, [])
+
+
+def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
+    if isinstance(desired, dict):
+        if live is _MISSING or not isinstance(live, dict):
+            if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
+                out.append(FieldDiff(_fmt(path), None if live is _MISSING else live, desired))
+            return
+        for key, value in desired.items():
+            _compare((*path, key), value, live.get(key, _MISSING), out)
+        return
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(live) != len(desired) or not _list_matches(path, desired, live):
+            if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
+                out.append(FieldDiff(_fmt(path), None if live is _MISSING else live, desired))
+        return
+    if live is _MISSING:
+        if desired is not None:
+            out.append(FieldDiff(_fmt(path), None, desired))
+        return
+    if not _equal_leaf(path, desired, live):
+        out.append(FieldDiff(_fmt(path), live, desired))
+
+
+def _list_matches(path: Path, desired: list[Any], live: list[Any]) -> bool:
+    """Lists match when each desired item is contained in the live item at the same place."""
+    for index, (want, have) in enumerate(zip(desired, live, strict=True)):
+        found: list[FieldDiff] = []
+        _compare((*path, str(index)), want, have, found)
+        if found:
+            return False
+    return True
+
+
+def owned_leaves(managed_fields: list[dict[str, Any]] | None, manager: str = FIELD_MANAGER) -> set[Path]:
+    """Leaf paths (plain fields only) that `manager` owns through server-side apply."""
+    leaves: set[Path] = set()
+
+    def walk(node: dict[str, Any], prefix: Path) -> None:
+        children = [k for k in node if k.startswith("f:")]
+        if not children and prefix:
+            leaves.add(prefix)
+        for key in children:
+            value = node[key]
+            if isinstance(value, dict) and not any(k.startswith(("k:", "v:", "i:")) for k in value):
+                walk(value, (*prefix, key[2:]))
+
+    for entry in managed_fields or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            fields = entry.get("fieldsV1")
+            if isinstance(fields, dict):
+                walk(fields, ())
+    return leaves
+
+
+def _lookup(data: Any, path: Path) -> Any:
+    for key in path:
+        if isinstance(data, list):
+            return data  # inside a list: compared as a whole above
+        if not isinstance(data, dict) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDiff]:
+    """Differences the next server-side apply of `desired` would make to `live`."""
+    out: list[FieldDiff] = []
+    for key, value in desired.items():
+        if key not in IGNORED_TOP_LEVEL:
+            _compare((key,), value, live.get(key, _MISSING), out)
+    for leaf in sorted(owned_leaves(live.get("metadata", {}).get("managedFields"))):
+        if leaf[0] in IGNORED_TOP_LEVEL:
+            continue
+        if _lookup(desired, leaf) is _MISSING:
+            old = _lookup(live, leaf)
+            if old is not _MISSING and not _is_empty(old):
+                out.append(FieldDiff(_fmt(leaf), old, None))
+    return out

@@ -1,0 +1,15 @@
+"""The labels and annotations that mark an object as mlcp's, shared by rendering, planning and backends.
+
+Live state is found by `SELECTOR`, so every rendered object must carry
+`MANAGED_BY`; provenance annotations let a person find the spec behind an object.
+"""
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "mlcp"
+SELECTOR = f"{MANAGED_BY}={MANAGER}"
+TENANT_LABEL = "mlcp.dev/tenant"
+SPEC_LABEL = "mlcp.dev/spec"
+SOURCE_ANNOTATION = "mlcp.dev/source"
+COMMIT_ANNOTATION = "mlcp.dev/source-commit"
+PROTECTION_ANNOTATION = "mlcp.dev/deletion-protection"
+FIELD_MANAGER = "mlcp"

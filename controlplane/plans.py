@@ -1,0 +1,210 @@
+"""The Plan: a reviewed, serializable value that apply consumes as-is.
+
+Like Terraform's plan, it records what it was built from (revision, the live
+versions it compared against) so a saved plan can be refused when the world
+moved since review. It holds no clients and does no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+PLAN_FORMAT = 1
+
+
+class Action(StrEnum):
+    """Terraform's tiny action set: `+` create, `~` update, `-` delete, and no-op."""
+
+    create = "create"
+    update = "update"
+    delete = "delete"
+    noop = "no-op"
+
+    @property
+    def symbol(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "no-op": " "}[self.value]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    """Identity of a managed object in one backend system (`kubernetes`, `mlflow`)."""
+
+    system: str
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        scope = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{scope}{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
+        return cls(data["system"], data["apiVersion"], data["kind"], data.get("namespace"), data["name"])
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    """One managed field that differs: `old` is live, `new` is desired (None when absent)."""
+
+    path: str
+    old: Any
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredObject:
+    """An object a spec renders to, with where it came from."""
+
+    ref: ObjectRef
+    manifest: dict[str, Any]
+    spec: str
+    tenant: str | None
+    source: str
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveObject:
+    """An object as read from a backend, with the version used for compare-and-set."""
+
+    ref: ObjectRef
+    manifest: dict[str, Any]
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What the plan will do to one object, and why."""
+
+    ref: ObjectRef
+    action: Action
+    reason: str
+    spec: str | None
+    tenant: str | None
+    source: str | None
+    rank: int
+    diffs: tuple[FieldDiff, ...] = ()
+    desired: dict[str, Any] | None = None
+    live_version: str | None = None
+    blocked: str | None = None
+    """Why the change may not be applied (a failing gate, a protected tenant); None if it may."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref.to_dict(),
+            "action": self.action.value,
+            "reason": self.reason,
+            "spec": self.spec,
+            "tenant": self.tenant,
+            "source": self.source,
+            "rank": self.rank,
+            "diffs": [d.to_dict() for d in self.diffs],
+            "desired": self.desired,
+            "liveVersion": self.live_version,
+            "blocked": self.blocked,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Change:
+        return cls(
+            ref=ObjectRef.from_dict(data["ref"]),
+            action=Action(data["action"]),
+            reason=data["reason"],
+            spec=data.get("spec"),
+            tenant=data.get("tenant"),
+            source=data.get("source"),
+            rank=data["rank"],
+            diffs=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in data.get("diffs", [])),
+            desired=data.get("desired"),
+            live_version=data.get("liveVersion"),
+            blocked=data.get("blocked"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStatus:
+    """Whether a backend's live state could be read; an unknown system plans nothing."""
+
+    system: str
+    target: str
+    reachable: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every change across all systems for one revision of the config repo."""
+
+    changes: tuple[Change, ...]
+    revision: str | None = None
+    repo: str | None = None
+    systems: tuple[SystemStatus, ...] = ()
+    prune: bool = False
+    inventory_version: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[Change]:
+        """Changes that would write something (everything but no-ops)."""
+        return [c for c in self.changes if c.action is not Action.noop]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.pending)
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for change in self.changes:
+            out[change.action.value] += 1
+        out["blocked"] = sum(1 for c in self.changes if c.blocked)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "revision": self.revision,
+            "repo": self.repo,
+            "prune": self.prune,
+            "inventoryVersion": self.inventory_version,
+            "systems": [
+                {"system": s.system, "target": s.target, "reachable": s.reachable, "error": s.error}
+                for s in self.systems
+            ],
+            "summary": self.counts(),
+            "changes": [c.to_dict() for c in self.changes],
+            "meta": self.meta,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        if data.get("format") != PLAN_FORMAT:
+            raise ValueError(f"unsupported plan format {data.get('format')!r} (expected {PLAN_FORMAT})")
+        return cls(
+            changes=tuple(Change.from_dict(c) for c in data["changes"]),
+            revision=data.get("revision"),
+            repo=data.get("repo"),
+            systems=tuple(SystemStatus(**s) for s in data.get("systems", [])),
+            prune=bool(data.get("prune")),
+            inventory_version=data.get("inventoryVersion"),
+            meta=data.get("meta", {}),
+        )

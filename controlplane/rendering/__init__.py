@@ -1,0 +1,11 @@
+"""Rendering: specs in, desired backend objects out — pure, no I/O.
+
+One module per spec kind registers its renderer (see `registry`); importing
+this package loads them all.
+"""
+
+from controlplane.rendering import experiment, pipeline, quota, tenant
+from controlplane.rendering.context import RenderContext
+from controlplane.rendering.registry import render
+
+__all__ = ["RenderContext", "experiment", "pipeline", "quota", "render", "tenant"]

@@ -1,0 +1,88 @@
+"""What renderers share: the repo being rendered, label conventions and apply ranks.
+
+Every rendered object carries the same labels so live state is found with one
+label selector per kind, and the same annotations so a person looking at an
+object in the cluster can find the spec (and commit) it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from controlplane.labels import COMMIT_ANNOTATION, MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, TENANT_LABEL
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
+from controlplane.plans import DesiredObject, ObjectRef
+from controlplane.specs import Tenant
+
+RANK_ORDER: dict[str, int] = {
+    "Namespace": 10,
+    "ServiceAccount": 20,
+    "Role": 30,
+    "RoleBinding": 31,
+    "NetworkPolicy": 35,
+    "ResourceQuota": 40,
+    "LimitRange": 40,
+    "WorkflowTemplate": 50,
+    "CronWorkflow": 60,
+    "Experiment": 60,
+    "InferenceService": 70,
+}
+"""Apply order, lowest first; the reverse is the order for deleting."""
+
+TENANT_WORKLOAD_SA = "mlcp-workload"
+"""ServiceAccount the tenant's pipelines run as unless a pipeline names another."""
+
+
+@dataclass
+class RenderContext:
+    """The repo plus the per-file commits that last touched each spec."""
+
+    repo: ConfigRepo
+    commits: dict[str, str] = field(default_factory=dict)
+
+    def tenant(self, name: str | None) -> Tenant:
+        for loaded in self.repo.of_kind("Tenant"):
+            if loaded.tenant == name:
+                return cast(Tenant, loaded.spec)
+        raise KeyError(f"no tenant {name!r}")  # validation guarantees it exists
+
+    def namespace(self, name: str | None) -> str:
+        return self.tenant(name).namespace
+
+
+def spec_label(loaded: LoadedSpec) -> str:
+    return f"{loaded.spec.kind}.{loaded.spec.metadata.name}"
+
+
+def metadata(
+    loaded: LoadedSpec, ctx: RenderContext, name: str, namespace: str | None, extra_labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Object metadata with mlcp's ownership labels and provenance annotations."""
+    labels = {**loaded.spec.metadata.labels, **(extra_labels or {})}
+    labels.update({MANAGED_BY: MANAGER, SPEC_LABEL: spec_label(loaded)})
+    if loaded.tenant:
+        labels[TENANT_LABEL] = loaded.tenant
+    annotations = {**loaded.spec.metadata.annotations, SOURCE_ANNOTATION: loaded.source.path}
+    commit = ctx.commits.get(loaded.source.path)
+    if commit:
+        annotations[COMMIT_ANNOTATION] = commit
+    meta: dict[str, Any] = {"name": name, "labels": labels, "annotations": annotations}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def desired(loaded: LoadedSpec, manifest: dict[str, Any]) -> DesiredObject:
+    """Wrap a rendered Kubernetes manifest with its identity, provenance and rank."""
+    meta = manifest["metadata"]
+    ref = ObjectRef("kubernetes", manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
+    return DesiredObject(
+        ref=ref,
+        manifest=manifest,
+        spec=str(loaded.key),
+        tenant=loaded.tenant,
+        source=loaded.source.path,
+        rank=RANK_ORDER.get(manifest["kind"], 100),
+    )

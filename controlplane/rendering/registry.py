@@ -1,0 +1,36 @@
+"""The renderer registry: spec kind → functions producing desired objects.
+
+Each kind's module registers itself with `renders`, so adding a kind never
+edits a central switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controlplane.loading.sources import LoadedSpec
+from controlplane.plans import DesiredObject
+from controlplane.rendering.context import RenderContext
+
+Renderer = Callable[[LoadedSpec, RenderContext], list[DesiredObject]]
+
+RENDERERS: dict[str, list[Renderer]] = {}
+
+
+def renders(kind: str) -> Callable[[Renderer], Renderer]:
+    """Register a function rendering specs of `kind` (several may render the same kind)."""
+
+    def add(func: Renderer) -> Renderer:
+        RENDERERS.setdefault(kind, []).append(func)
+        return func
+
+    return add
+
+
+def render(ctx: RenderContext) -> list[DesiredObject]:
+    """Every desired object of the repo, in apply order (rank, then identity)."""
+
+    objects = [
+        obj for loaded in ctx.repo.specs for func in RENDERERS.get(loaded.spec.kind, []) for obj in func(loaded, ctx)
+    ]
+    return sorted(objects, key=lambda o: (o.rank, o.ref))

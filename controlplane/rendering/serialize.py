@@ -1,0 +1,46 @@
+"""Turning client-library models into plain manifests, the form apply sends and diff compares.
+
+Empty maps and lists are dropped: the API server omits them on read, so
+keeping them would show as a permanent difference.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+@cache
+def _k8s_client() -> Any:
+    from kubernetes.client import ApiClient  # noqa: PLC0415 - heavy import, deferred to first render
+
+    return ApiClient()
+
+
+@cache
+def _argo_client() -> Any:
+    from argo_workflows.api_client import ApiClient  # noqa: PLC0415 - heavy import, deferred to first render
+
+    return ApiClient()
+
+
+def prune_empty(value: Any) -> Any:
+    """A copy of `value` without None, {} and [] anywhere inside."""
+    if isinstance(value, dict):
+        out = {k: prune_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v not in ({}, [])}
+    if isinstance(value, list):
+        return [prune_empty(v) for v in value]
+    return value
+
+
+def k8s(model: Any) -> dict[str, Any]:
+    """A `kubernetes.client` model as a manifest dict."""
+    result: dict[str, Any] = prune_empty(_k8s_client().sanitize_for_serialization(model))
+    return result
+
+
+def argo(model: Any) -> dict[str, Any]:
+    """An `argo_workflows` model as a manifest dict."""
+    result: dict[str, Any] = prune_empty(_argo_client().sanitize_for_serialization(model))
+    return result
