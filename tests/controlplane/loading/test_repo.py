@@ -1,0 +1,248 @@
+"""Loading a config repo: what it reads, where each spec came from, and every refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
+from controlplane.specs import Quota
+from tests.controlplane.helpers import assert_problem, line_of, only, problems, write
+from tests.controlplane.loading.test_yamldocs import BILLION_LAUGHS
+
+QUOTA = """\
+apiVersion: mlcp.dev/v1alpha1
+kind: Quota
+metadata:
+  name: {name}
+spec:
+  hard:
+    requests.cpu: "1"
+"""
+
+
+def test_template_loads_every_spec_with_its_tenant_and_source(repo: Path) -> None:
+    loaded = load_repo(repo)
+    assert loaded.diagnostics == []
+    assert loaded.files == 10
+    keys = {str(s.key) for s in loaded.specs}
+    assert "AccessPolicy/platform" in keys
+    assert "Pipeline/vision/train-detector" in keys
+    quota = next(s for s in loaded.specs if str(s.key) == "Quota/nlp/compute")
+    assert isinstance(quota.spec, Quota)
+    assert (quota.source.path, quota.source.line, quota.source.column) == ("tenants/nlp/quota.yaml", 2, 1)
+    assert quota.at("spec", "hard", "count/pods").line == line_of(repo / "tenants/nlp/quota.yaml", "count/pods")
+    assert loaded.config.cluster.controller_namespace == "mlcp-system"
+
+
+def test_several_documents_in_one_file_each_keep_their_line(repo: Path) -> None:
+    write(repo, "tenants/nlp/quotas.yaml", QUOTA.format(name="a") + "---\n" + QUOTA.format(name="b"))
+    loaded = load_repo(repo)
+    lines = {s.spec.name: s.source.line for s in loaded.specs if s.source.path == "tenants/nlp/quotas.yaml"}
+    assert lines == {"a": 1, "b": 9}
+
+
+def test_files_outside_spec_folders_and_hidden_folders_are_not_read(repo: Path) -> None:
+    write(repo, "README.md", "# not a spec\n")
+    write(repo, ".github/workflows/ci.yaml", "on: pull_request\n")
+    write(repo, "tenants/nlp/.drafts/broken.yaml", "kind: [\n")
+    write(repo, "tenants/nlp/notes.txt", "kind: [\n")
+    assert problems(repo) == []
+
+
+def test_file_over_one_mebibyte_is_refused(repo: Path) -> None:
+    write(repo, "tenants/nlp/pipelines/huge.yaml", "# " + "x" * MAX_FILE_BYTES + "\n")
+    found = assert_problem(repo, "tenants/nlp/pipelines/huge.yaml", 1, "spec files may be at most 1 MiB")
+    assert found.hint == "split it into several files"
+
+
+def test_file_of_exactly_one_mebibyte_is_read(repo: Path) -> None:
+    body = QUOTA.format(name="big")
+    write(repo, "tenants/nlp/big.yaml", body + "#" * (MAX_FILE_BYTES - len(body) - 1) + "\n")
+    assert (repo / "tenants/nlp/big.yaml").stat().st_size == MAX_FILE_BYTES
+    assert problems(repo) == []
+
+
+def test_alias_expansion_bomb_is_refused(repo: Path) -> None:
+    write(repo, "tenants/nlp/pipelines/bomb.yaml", BILLION_LAUGHS)
+    assert_problem(repo, "tenants/nlp/pipelines/bomb.yaml", 1, "alias expansion bomb")
+
+
+def test_duplicate_keys_are_refused(repo: Path) -> None:
+    write(
+        repo,
+        "tenants/nlp/pipelines/dup.yaml",
+        """
+        apiVersion: mlcp.dev/v1alpha1
+        kind: Pipeline
+        metadata:
+          name: dup
+        spec:
+          steps:
+            - name: a
+              image: x
+              image: y
+        """,
+    )
+    found = assert_problem(repo, "tenants/nlp/pipelines/dup.yaml", 9, "duplicate key 'image' (first at line 8)")
+    assert found.column == 7
+
+
+def test_invalid_yaml_is_reported_with_its_position(repo: Path) -> None:
+    write(repo, "tenants/nlp/pipelines/broken.yaml", "kind: Pipeline\nspec: [\n")
+    assert_problem(repo, "tenants/nlp/pipelines/broken.yaml", 3, "invalid YAML")
+
+
+def test_non_utf8_file_is_refused(repo: Path) -> None:
+    (repo / "tenants/nlp/latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert_problem(repo, "tenants/nlp/latin1.yaml", 1, "is not UTF-8 text")
+
+
+def test_symlinked_spec_file_is_refused(repo: Path) -> None:
+    (repo / "tenants/nlp/quota-link.yaml").symlink_to(repo / "tenants/nlp/quota.yaml")
+    found = assert_problem(repo, "tenants/nlp/quota-link.yaml", 1, "is a symlink")
+    assert "replace the link" in found.hint
+
+
+def test_symlinked_file_pointing_outside_the_repo_is_refused(repo: Path, tmp_path: Path) -> None:
+    outside = write(tmp_path, "elsewhere/quota.yaml", QUOTA.format(name="outside"))
+    (repo / "tenants/nlp/outside.yaml").symlink_to(outside)
+    assert_problem(repo, "tenants/nlp/outside.yaml", 1, "is a symlink")
+    assert "outside" not in {s.spec.name for s in load_repo(repo).specs}
+
+
+def test_symlinked_folder_pointing_outside_the_repo_is_not_followed(repo: Path, tmp_path: Path) -> None:
+    write(tmp_path, "elsewhere/pipelines/p.yaml", "kind: [\n")
+    (repo / "tenants/vision/shared").symlink_to(tmp_path / "elsewhere/pipelines")
+    assert_problem(repo, "tenants/vision/shared", 1, "is a symlink")
+
+
+def test_symlinked_spec_root_is_refused(repo: Path, tmp_path: Path) -> None:
+    (repo / "policies").rename(tmp_path / "policies")
+    (repo / "policies").symlink_to(tmp_path / "policies")
+    assert_problem(repo, "policies", 1, "is a symlink")
+
+
+def test_symlinked_repo_config_is_refused(repo: Path, tmp_path: Path) -> None:
+    (repo / "mlcp.yaml").rename(tmp_path / "mlcp.yaml")
+    (repo / "mlcp.yaml").symlink_to(tmp_path / "mlcp.yaml")
+    assert_problem(repo, "mlcp.yaml", 1, "is a symlink")
+
+
+def test_unknown_kind_is_refused_with_a_suggestion(repo: Path) -> None:
+    path = write(repo, "tenants/nlp/pipelines/typo.yaml", QUOTA.format(name="t").replace("Quota", "Pipelin"))
+    found = assert_problem(repo, "tenants/nlp/pipelines/typo.yaml", line_of(path, "kind:"), "unknown kind 'Pipelin'")
+    assert found.column == 7
+    assert found.hint == "did you mean `Pipeline`?"
+
+
+def test_missing_kind_is_refused_listing_known_kinds(repo: Path) -> None:
+    write(repo, "tenants/nlp/nokind.yaml", "apiVersion: mlcp.dev/v1alpha1\nmetadata: {name: x}\n")
+    found = assert_problem(repo, "tenants/nlp/nokind.yaml", 1, "unknown kind None")
+    assert "Pipeline" in found.hint
+
+
+def test_unknown_api_version_is_refused(repo: Path) -> None:
+    path = write(repo, "tenants/nlp/old.yaml", QUOTA.format(name="old").replace("v1alpha1", "v1"))
+    found = assert_problem(
+        repo, "tenants/nlp/old.yaml", line_of(path, "apiVersion"), "unknown apiVersion 'mlcp.dev/v1'"
+    )
+    assert found.hint == "use `apiVersion: mlcp.dev/v1alpha1`"
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
+def test_a_document_that_is_not_a_mapping_is_refused(repo: Path, text: str) -> None:
+    write(repo, "tenants/nlp/odd.yaml", text)
+    assert_problem(repo, "tenants/nlp/odd.yaml", 1, "a spec must be a mapping")
+
+
+def test_empty_documents_are_ignored(repo: Path) -> None:
+    write(repo, "tenants/nlp/empty.yaml", "# nothing yet\n---\n")
+    assert problems(repo) == []
+
+
+def test_two_specs_with_the_same_kind_tenant_and_name_are_refused(repo: Path) -> None:
+    path = write(
+        repo, "tenants/nlp/pipelines/copy.yaml", (repo / "tenants/nlp/pipelines/embed-corpus.yaml").read_text()
+    )
+    found = assert_problem(
+        repo,
+        "tenants/nlp/pipelines/embed-corpus.yaml",
+        line_of(path, "name: embed-corpus"),
+        "duplicate Pipeline/nlp/embed-corpus: already defined at tenants/nlp/pipelines/copy.yaml:2:1",
+    )
+    assert found.hint == "rename one of them"
+
+
+def test_same_name_in_another_tenant_or_of_another_kind_is_fine(repo: Path) -> None:
+    embed = (repo / "tenants/nlp/pipelines/embed-corpus.yaml").read_text()
+    write(repo, "tenants/vision/pipelines/embed-corpus.yaml", embed)
+    write(repo, "tenants/nlp/quotas/embed-corpus.yaml", QUOTA.format(name="embed-corpus"))
+    assert problems(repo) == []
+
+
+def test_spec_naming_another_tenant_than_its_folder_is_refused(repo: Path) -> None:
+    path = write(repo, "tenants/nlp/pipelines/sneaky.yaml", QUOTA.format(name="sneaky"))
+    text = path.read_text().replace("  name: sneaky\n", "  name: sneaky\n  tenant: vision\n")
+    path.write_text(text)
+    found = assert_problem(
+        repo, "tenants/nlp/pipelines/sneaky.yaml", 5, "spec names tenant 'vision' but lives in tenants/nlp/", column=11
+    )
+    assert "tenant: nlp" in found.hint
+
+
+def test_spec_naming_its_own_folder_tenant_is_fine(repo: Path) -> None:
+    path = write(repo, "tenants/nlp/extra.yaml", QUOTA.format(name="extra"))
+    path.write_text(path.read_text().replace("  name: extra\n", "  name: extra\n  tenant: nlp\n"))
+    assert problems(repo) == []
+
+
+def test_tenant_whose_name_differs_from_its_folder_is_refused(repo: Path) -> None:
+    path = repo / "tenants/nlp/tenant.yaml"
+    path.write_text(path.read_text().replace("name: nlp", "name: language"))
+    assert_problem(repo, "tenants/nlp/tenant.yaml", line_of(path, "name: language"), "spec names tenant 'language'")
+
+
+def test_tenant_scoped_kind_outside_a_tenant_folder_is_refused(repo: Path) -> None:
+    write(repo, "policies/quota.yaml", QUOTA.format(name="loose"))
+    found = assert_problem(repo, "policies/quota.yaml", 1, "Quota must live under tenants/<tenant>/")
+    assert found.hint == "move it to tenants/<tenant>/quota.yaml"
+
+
+def test_spec_directly_under_tenants_is_refused(repo: Path) -> None:
+    write(repo, "tenants/quota.yaml", QUOTA.format(name="loose"))
+    assert_problem(repo, "tenants/quota.yaml", 1, "Quota must live under tenants/<tenant>/")
+
+
+def test_cluster_wide_kind_inside_a_tenant_folder_is_refused(repo: Path) -> None:
+    write(repo, "tenants/nlp/access.yaml", (repo / "policies/access.yaml").read_text())
+    assert_problem(repo, "tenants/nlp/access.yaml", 3, "AccessPolicy is cluster-wide and must live under policies/")
+
+
+def test_invalid_repo_config_is_reported(repo: Path) -> None:
+    path = repo / "mlcp.yaml"
+    path.write_text(path.read_text().replace("enabled: false", "enabled: sometimes"))
+    assert_problem(repo, "mlcp.yaml", line_of(path, "sometimes"), "prune.enabled")
+
+
+def test_repo_config_is_optional(repo: Path) -> None:
+    (repo / "mlcp.yaml").unlink()
+    assert problems(repo) == []
+
+
+def test_a_path_that_is_not_a_directory_is_reported(tmp_path: Path) -> None:
+    found = only(problems(tmp_path / "missing"))
+    assert found.message == "not a directory"
+    assert found.path == str(tmp_path / "missing")
+
+
+def test_every_problem_is_reported_at_once(repo: Path) -> None:
+    write(repo, "tenants/nlp/a.yaml", "a: 1\na: 2\n")
+    write(repo, "tenants/nlp/b.yaml", QUOTA.format(name="b").replace("Quota", "Qota"))
+    write(repo, "tenants/vision/c.yaml", QUOTA.format(name="c").replace('"1"', "lots"))
+    assert [(d.path, d.line) for d in problems(repo)] == [
+        ("tenants/nlp/a.yaml", 2),
+        ("tenants/nlp/b.yaml", 2),
+        ("tenants/vision/c.yaml", 7),
+    ]

@@ -1,0 +1,119 @@
+"""The safe YAML layer: positions for every node, and refusal of what is unsafe or ambiguous."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane.loading.yamldocs import MAX_DEPTH, MAX_EXPANDED_NODES, YamlError, parse
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{new}: &{new} [{', '.join(['*' + old] * 10)}]\n" for old, new in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def refusal(text: str) -> YamlError:
+    with pytest.raises(YamlError) as caught:
+        parse(text)
+    return caught.value
+
+
+def test_positions_of_keys_values_and_items_are_one_based() -> None:
+    (doc,) = parse("kind: Pipeline\nspec:\n  steps:\n    - name: a\n      image: x\n")
+    assert (doc.line, doc.column) == (1, 1)
+    assert doc.positions[("kind",)] == (1, 7)
+    assert doc.positions[("spec", "steps")] == (4, 5)
+    assert doc.positions[("spec", "steps", 0)] == (4, 7)
+    assert doc.positions[("spec", "steps", 0, "image")] == (5, 14)
+
+
+def test_position_falls_back_to_the_nearest_known_ancestor() -> None:
+    (doc,) = parse("spec:\n  hard:\n    cpu: 1\n")
+    assert doc.position(("spec", "hard", "memory")) == (3, 5)  # the value of `hard`
+    assert doc.position(("nothing", "here")) == (1, 1)
+
+
+def test_every_document_of_a_stream_is_returned_with_its_own_start() -> None:
+    docs = parse("a: 1\n---\n# comment\nb: 2\n---\n")
+    assert [d.data for d in docs] == [{"a": 1}, {"b": 2}, None]
+    assert [d.line for d in docs[:2]] == [1, 4]
+
+
+def test_small_aliases_are_expanded() -> None:
+    (doc,) = parse("base: &cmd [python, -m, train]\nagain: *cmd\n")
+    assert doc.data["again"] == ["python", "-m", "train"]
+
+
+def test_alias_expansion_bomb_is_refused_before_construction() -> None:
+    error = refusal(BILLION_LAUGHS)
+    assert f"more than {MAX_EXPANDED_NODES} nodes" in error.message
+    assert "alias" in error.hint
+    assert error.line == 1
+
+
+def test_recursive_alias_is_refused() -> None:
+    error = refusal("a: &a [1, *a]\n")
+    assert "recursive alias" in error.message
+    assert (error.line, error.column) == (1, 4)
+
+
+def test_duplicate_keys_are_refused_at_the_second_key() -> None:
+    error = refusal("metadata:\n  name: a\n  labels: {}\n  name: b\n")
+    assert error.message == "duplicate key 'name' (first at line 2)"
+    assert (error.line, error.column) == (4, 3)
+    assert "last value" in error.hint
+
+
+def test_duplicate_keys_count_even_when_one_is_quoted() -> None:
+    error = refusal("kind: Quota\n'kind': Tenant\n")
+    assert error.line == 2
+
+
+def test_merge_keys_are_refused() -> None:
+    error = refusal("defaults: &d {cpu: 1}\nhard:\n  <<: *d\n")
+    assert "merge keys" in error.message
+    assert (error.line, error.column) == (3, 3)
+
+
+def test_complex_keys_are_refused() -> None:
+    error = refusal("? [a, b]\n: value\n")
+    assert error.message == "mapping keys must be plain scalars"
+    assert error.line == 1
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    error = refusal("- " * (MAX_DEPTH + 5) + "x\n")
+    assert f"deeper than {MAX_DEPTH}" in error.message
+
+
+def test_nesting_at_a_reasonable_depth_is_fine() -> None:
+    (doc,) = parse("- " * 20 + "x\n")
+    assert doc.data is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system [echo pwned]\n",
+        "a: !!python/name:os.system\n",
+        "a: !custom value\n",
+    ],
+)
+def test_unsafe_and_unknown_tags_are_refused(text: str) -> None:
+    error = refusal(text)
+    assert "could not determine a constructor" in error.message
+    assert (error.line, error.column) == (1, 4)
+
+
+def test_syntax_errors_point_at_the_problem() -> None:
+    error = refusal("kind: Quota\nspec:\n  hard: {cpu: 1\n")
+    assert error.message.startswith("invalid YAML:")
+    assert error.line == 4
+
+
+def test_bad_scalar_values_become_yaml_errors() -> None:
+    error = refusal("replicas: " + "9" * 5000 + "\n")
+    assert error.message.startswith("invalid YAML value:")
+
+
+def test_control_characters_are_refused() -> None:
+    assert refusal("a: \x00\n").message.startswith("invalid YAML:")
