@@ -32,7 +32,7 @@ def _diag(loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: s
 
 def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """Every tenant-scoped spec lives in a folder that has a Tenant."""
-    known = {s.tenant for s in repo.of_kind("Tenant")}
+    known = {s.tenant for s in repo.of_kind("Tenant")} | {k.tenant for k in repo.refused if k.kind == "Tenant"}
     for loaded in repo.specs:
         if loaded.spec.kind != "Tenant" and loaded.tenant is not None and loaded.tenant not in known:
             yield _diag(
@@ -167,6 +167,8 @@ def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
         if tuning is None:
             continue
         trial = pipelines.get((loaded.tenant, tuning.trial_pipeline))
+        if trial is None and ("Pipeline", loaded.tenant, tuning.trial_pipeline) in repo.refused:
+            continue  # the pipeline exists but is invalid, which is reported already
         if trial is None:
             yield _diag(
                 loaded,

@@ -37,6 +37,9 @@ class ConfigRepo:
     specs: list[LoadedSpec] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
+    refused: set[SpecKey] = field(default_factory=set)
+    """Specs that were written but refused (already reported), so cross-reference checks do not
+    report them a second time as missing (e.g. every spec of a tenant whose tenant.yaml is invalid)."""
 
     def of_kind(self, kind: str) -> list[LoadedSpec]:
         return [s for s in self.specs if s.spec.kind == kind]
@@ -190,18 +193,32 @@ def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Sou
         _load_document(doc, rel, repo, seen)
 
 
+def _intended_key(kind: str, doc: Document, folder: str | None) -> SpecKey:
+    """The identity a refused document was meant to have, as far as it can be told."""
+    meta = doc.data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if kind == "Tenant" and folder is not None:
+        name = folder
+    return SpecKey(kind, folder if KINDS[kind].tenant_scoped else None, name if isinstance(name, str) else "")
+
+
 def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Source]) -> None:
     kind, problem = _check_header(doc, rel)
-    if problem is None:
-        tenant, problem = _place(kind, doc, rel, _folder_tenant(rel))
     if problem is not None:
         repo.diagnostics.append(problem)
+        return
+    folder = _folder_tenant(rel)
+    tenant, problem = _place(kind, doc, rel, folder)
+    if problem is not None:
+        repo.diagnostics.append(problem)
+        repo.refused.add(_intended_key(kind, doc, folder))
         return
     cls = KINDS[kind]
     try:
         spec = cls.model_validate(doc.data)
     except ValidationError as exc:
         repo.diagnostics.extend(schema_errors.diagnostics(exc, cls, doc, rel))
+        repo.refused.add(_intended_key(kind, doc, folder))
         return
     loaded = LoadedSpec(spec, tenant, Source(rel, doc.line, doc.column), doc.positions)
     first = seen.get(loaded.key)
