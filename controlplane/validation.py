@@ -131,7 +131,7 @@ def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
         )
     try:
         zoneinfo.ZoneInfo(schedule.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
         yield _diag(
             loaded,
             ("spec", "schedule", "timezone"),
