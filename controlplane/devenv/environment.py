@@ -1,0 +1,227 @@
+"""One local environment: Kubernetes control plane, CRDs and MLflow, started together.
+
+Tests, `make dev-up` and the demo all use `Environment`, so what a developer
+pokes at by hand is exactly what CI proves things against. Servers start in
+parallel (the API server, controller manager and MLflow each take seconds and
+are mostly CPU-bound on import and start-up), and every started environment
+is stopped at interpreter exit even if its owner forgot or crashed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from controlplane.devenv import crds
+from controlplane.devenv.binaries import KUBERNETES_VERSION, ensure_built
+from controlplane.devenv.clients import api_client
+from controlplane.devenv.kubeapi import KubeControlPlane
+from controlplane.devenv.mlflowserver import MlflowServer, ensure_installed
+from controlplane.devenv.pki import Pki
+from controlplane.devenv.processes import ServerProcess, StartupError
+
+#: Ordinary identities every environment has: user name -> groups.
+DEFAULT_USERS: dict[str, tuple[str, ...]] = {"alice": ("team-a",), "bob": ("team-b",)}
+
+_running: set[Environment] = set()
+_running_lock = threading.Lock()
+
+
+def _stop_all() -> None:
+    with _running_lock:
+        environments = list(_running)
+    for env in environments:
+        env.stop()
+
+
+atexit.register(_stop_all)
+
+
+def install_signal_handlers() -> None:
+    """Treat SIGTERM and SIGHUP like Ctrl-C, so `finally` blocks and atexit run.
+
+    They raise KeyboardInterrupt, which pytest and the dev-up supervisor both
+    handle by tearing down. Call from the main thread of a program that owns
+    environments.
+    """
+
+    def _interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
+class Environment:
+    """etcd + kube-apiserver + kube-controller-manager (+ MLflow) on loopback."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        mlflow: bool = True,
+        mlflow_basic_auth: bool = False,
+        users: dict[str, tuple[str, ...]] | None = None,
+        start_timeout: float = 90.0,
+    ) -> None:
+        self._given_root = root
+        self._with_mlflow = mlflow
+        self._mlflow_basic_auth = mlflow_basic_auth
+        self._users = dict(DEFAULT_USERS if users is None else users)
+        self._start_timeout = start_timeout
+        self.root: Path | None = None
+        self.kube: KubeControlPlane | None = None
+        self.mlflow: MlflowServer | None = None
+        self.user_kubeconfigs: dict[str, Path] = {}
+        self.startup_seconds = 0.0
+
+    # -- what callers use ---------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin's kubeconfig (user `mlcp-admin` in group system:masters)."""
+        return self._kube().admin_kubeconfig
+
+    @property
+    def api_url(self) -> str:
+        return self._kube().url
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.mlflow is None:
+            raise RuntimeError("this environment was started without MLflow")
+        return self.mlflow.uri
+
+    @property
+    def logs_dir(self) -> Path:
+        return self._root() / "logs"
+
+    def user_kubeconfig(self, name: str, groups: tuple[str, ...] = ()) -> Path:
+        """Mint a client certificate for `name` in `groups`; its kubeconfig path.
+
+        The user is authenticated but, until an RBAC binding says otherwise,
+        allowed nothing: the way to prove the server refuses a request.
+        """
+        path = self._kube().write_kubeconfig(name, groups)
+        self.user_kubeconfigs[name] = path
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data about the running environment (for state files and logs)."""
+        kube = self._kube()
+        return {
+            "kubernetesVersion": KUBERNETES_VERSION,
+            "apiServer": kube.url,
+            "kubeconfig": str(kube.admin_kubeconfig),
+            "users": {name: str(path) for name, path in self.user_kubeconfigs.items()},
+            "mlflowTrackingUri": self.mlflow.uri if self.mlflow else None,
+            "root": str(self._root()),
+            "logs": str(self.logs_dir),
+            "pids": {p.name: p.pid for p in self.processes() if p.pid},
+        }
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> Environment:
+        """Start everything and wait until it is ready; on failure stop it all."""
+        binaries = ensure_built()
+        if self._with_mlflow:
+            ensure_installed()  # slow only the first time, not counted as start-up
+        began = time.monotonic()
+        self.root = self._given_root or Path(tempfile.mkdtemp(prefix="mlcp-devenv-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _running_lock:
+            _running.add(self)
+        try:
+            self.kube = KubeControlPlane(binaries, Pki(self.root / "pki"), self.root)
+            for name, groups in self._users.items():
+                self.user_kubeconfig(name, groups)
+            if self._with_mlflow:
+                self.mlflow = MlflowServer(
+                    self.root / "mlflow",
+                    self.logs_dir / "mlflow.log",
+                    basic_auth=self._mlflow_basic_auth,
+                )
+            self.kube.start()  # main thread: see processes.py on PR_SET_PDEATHSIG
+            if self.mlflow:
+                self.mlflow.start()
+            self._wait_ready()
+        except BaseException:
+            self.stop(keep_files=True)
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _wait_ready(self) -> None:
+        kube = self._kube()
+        timeout = self._start_timeout
+
+        def apiserver_and_crds() -> None:
+            kube.wait_apiserver(timeout)
+            with api_client(kube.admin_kubeconfig) as api:
+                crds.install(api)
+
+        waits: list[Callable[[], None]] = [apiserver_and_crds, lambda: kube.wait_controller_manager(timeout)]
+        if self.mlflow:
+            waits.append(lambda: self._mlflow().wait_ready(timeout))
+        with ThreadPoolExecutor(max_workers=len(waits)) as pool:
+            futures = [pool.submit(wait) for wait in waits]
+            errors = [f.exception() for f in futures]
+        failed = [e for e in errors if e is not None]
+        if failed:
+            detail = "\n\n".join(str(e) for e in failed)
+            raise StartupError(f"the local environment did not start (files kept in {self.root}):\n{detail}")
+
+    def stop(self, keep_files: bool = False) -> None:
+        """Stop every process; delete the files unless `keep_files`. Idempotent."""
+        with _running_lock:
+            _running.discard(self)
+        if self.mlflow:
+            self.mlflow.stop()
+        if self.kube:
+            self.kube.stop()
+        if self.root and not keep_files and self._given_root is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Environment:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(keep_files=exc_type is not None)
+        if exc_type is not None and self.root:
+            print(f"devenv: logs kept in {self.logs_dir}", file=sys.stderr)
+
+    # -- internals ----------------------------------------------------------------
+    def _kube(self) -> KubeControlPlane:
+        if self.kube is None:
+            raise RuntimeError("the environment is not started")
+        return self.kube
+
+    def _mlflow(self) -> MlflowServer:
+        if self.mlflow is None:
+            raise RuntimeError("the environment has no MLflow server")
+        return self.mlflow
+
+    def _root(self) -> Path:
+        if self.root is None:
+            raise RuntimeError("the environment is not started")
+        return self.root
+
+    def processes(self) -> list[ServerProcess]:
+        procs: list[ServerProcess] = list(self.kube.processes) if self.kube else []
+        if self.mlflow and self.mlflow.process:
+            procs.append(self.mlflow.process)
+        return procs

@@ -1,0 +1,27 @@
+# Local real control plane (issue 3): included from the top-level Makefile.
+# Binaries are built into ${XDG_CACHE_HOME:-~/.cache}/mlcp/testenv/<version>/, MLflow's
+# virtualenv into .../mlcp/mlflow/<version>/; see docs/testing.md.
+.PHONY: testenv mlflow-venv dev-up dev-down dev-status testenv-gomod
+
+testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl from upstream (cached)
+	bash hack/testenv/build.sh
+
+testenv-gomod: ## Regenerate hack/testenv/go.mod+go.sum from the pinned k8s.io/kubernetes go.mod
+	bash hack/testenv/gen-gomod.sh
+
+mlflow-venv: install ## Create the cached virtualenv running the pinned MLflow server
+	$(BIN)/python -c 'from controlplane.devenv.mlflowserver import ensure_installed; print(ensure_installed())'
+
+dev-up: install testenv ## Start the local cluster + MLflow in the background; writes .mlcp/dev.env
+	$(BIN)/python -m controlplane.devenv up --state-dir .mlcp
+
+dev-down: ## Stop everything dev-up started
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m controlplane.devenv down --state-dir .mlcp; \
+	else echo "devenv: nothing to stop (no .venv)"; fi
+
+dev-status: install ## Show the running dev environment (kubeconfigs, MLflow URI, pids)
+	$(BIN)/python -m controlplane.devenv status --state-dir .mlcp
+
+# make test: build the servers and MLflow's virtualenv first, with their progress visible
+# (inside pytest the fixtures would do it too, but silently).
+test: testenv mlflow-venv
