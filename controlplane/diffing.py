@@ -23,10 +23,6 @@ Path = tuple[str, ...]
 _MISSING = object()
 
 
-def _fmt(path: Path) -> str:
-    return ".".join(path)
-
-
 def _quantity(value: Any) -> Decimal | None:
     from kubernetes.utils.quantity import parse_quantity  # noqa: PLC0415 - heavy import, needed only here
 
@@ -55,7 +51,7 @@ def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
     if isinstance(desired, dict):
         if live is _MISSING or not isinstance(live, dict):
             if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
-                out.append(FieldDiff(_fmt(path), None if live is _MISSING else live, desired))
+                out.append(FieldDiff(path, None if live is _MISSING else live, desired))
             return
         for key, value in desired.items():
             _compare((*path, key), value, live.get(key, _MISSING), out)
@@ -63,14 +59,14 @@ def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired) or not _list_matches(path, desired, live):
             if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
-                out.append(FieldDiff(_fmt(path), None if live is _MISSING else live, desired))
+                out.append(FieldDiff(path, None if live is _MISSING else live, desired))
         return
     if live is _MISSING:
         if desired is not None:
-            out.append(FieldDiff(_fmt(path), None, desired))
+            out.append(FieldDiff(path, None, desired))
         return
     if not _equal_leaf(path, desired, live):
-        out.append(FieldDiff(_fmt(path), live, desired))
+        out.append(FieldDiff(path, live, desired))
 
 
 def _list_matches(path: Path, desired: list[Any], live: list[Any]) -> bool:
@@ -126,5 +122,5 @@ def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDif
         if _lookup(desired, leaf) is _MISSING:
             old = _lookup(live, leaf)
             if old is not _MISSING and not _is_empty(old):
-                out.append(FieldDiff(_fmt(leaf), old, None))
+                out.append(FieldDiff(leaf, old, None))
     return out

@@ -41,7 +41,7 @@ def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
         return Change(action=Action.create, reason="not present", desired=obj.manifest, **common)  # type: ignore[arg-type]
     diffs = tuple(managed_diff(obj.manifest, live.manifest))
     if diffs:
-        fields = ", ".join(d.path for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
+        fields = ", ".join(d.dotted for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
         return Change(
             action=Action.update,
             reason=f"{len(diffs)} managed field(s) differ: {fields}",

@@ -60,12 +60,20 @@ class ObjectRef:
 class FieldDiff:
     """One managed field that differs: `old` is live, `new` is desired (None when absent)."""
 
-    path: str
+    path: tuple[str, ...]
     old: Any
     new: Any
 
+    @property
+    def dotted(self) -> str:
+        """`spec.hard["requests.cpu"]`: readable, and unambiguous for keys holding dots."""
+        out = ""
+        for part in self.path:
+            out += f'["{part}"]' if ("." in part or "/" in part) else (f".{part}" if out else part)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "old": self.old, "new": self.new}
+        return {"path": list(self.path), "field": self.dotted, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +139,7 @@ class Change:
             tenant=data.get("tenant"),
             source=data.get("source"),
             rank=data["rank"],
-            diffs=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in data.get("diffs", [])),
+            diffs=tuple(FieldDiff(tuple(d["path"]), d["old"], d["new"]) for d in data.get("diffs", [])),
             desired=data.get("desired"),
             live_version=data.get("liveVersion"),
             blocked=data.get("blocked"),

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from controlplane import __version__
-from controlplane.cli import init, schema, validate
+from controlplane.cli import apply, init, plan, schema, validate
 
 app = typer.Typer(
     name="mlcp",
@@ -41,6 +41,9 @@ def root(
 app.command("validate")(validate.command)
 app.command("init")(init.command)
 app.command("schema")(schema.command)
+app.command("plan")(plan.command)
+app.command("diff", help="Alias of `mlcp plan`, for kubectl users.")(plan.command)
+app.command("apply")(apply.command)
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""`mlcp apply`: plan (or load a reviewed plan) and make the live systems match it.
+
+A saved plan is applied exactly as reviewed, and refused if anything it looked
+at changed since. Without --yes, apply asks before writing; without a
+terminal it refuses instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from controlplane.cli import plan_view
+from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune
+from controlplane.cli.plan import compute
+from controlplane.errors import MlcpError
+from controlplane.loading.repo import load_repo
+from controlplane.plans import Plan
+from reconciler import engine
+from reconciler.applying import ApplyReport, apply_plan, stale_changes
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
+
+
+def _load_saved(path: Path, kubeconfig: str | None, context: str | None) -> tuple[Plan, dict[str, Backend]]:
+    try:
+        plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
+    repo = load_repo(plan.repo or ".")
+    try:
+        backends = engine.connect(repo, engine.Targets(kubeconfig, context))
+        states, _ = engine.read_live(backends)
+    except (MlcpError, BackendError) as exc:
+        raise fail(str(exc)) from None
+    stale = stale_changes(plan, states)
+    if stale:
+        for line in stale[:20]:
+            err.print(f"  {line}")
+        raise fail("the live state changed since this plan was made; nothing was applied", "run `mlcp plan` again")
+    return plan, backends
+
+
+def _run(plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concurrency: int) -> ApplyReport:
+    total = len(plan.pending)
+    if total == 0 or not sys.stderr.isatty():
+        return apply_plan(plan, backends, options, concurrency=concurrency, progress=_log)
+    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("apply", total=total)
+
+        def step(outcome: Outcome) -> None:
+            bar.advance(task)
+            if outcome.status is Status.failed:
+                bar.console.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
+
+        return apply_plan(plan, backends, options, concurrency=concurrency, progress=step)
+
+
+def _log(outcome: Outcome) -> None:
+    if outcome.status is Status.failed:
+        err.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
+
+
+def command(
+    target: Annotated[Path, typer.Argument(help="Config repo root, or a plan saved with `mlcp plan --out`.")] = Path(),
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    prune: Prune = False,
+    allow_namespace_deletion: AllowNamespaceDeletion = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Server-side dry run: validate every write, persist none.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force_conflicts: Annotated[
+        bool, typer.Option("--force-conflicts", help="Take over fields owned by another field manager.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once within a rank.")] = 8,
+    output: OutputOption = Format.text,
+) -> None:
+    """Apply the config repo (or a saved plan) to the live systems."""
+    if target.is_file():
+        plan, backends = _load_saved(target, kubeconfig, context)
+    else:
+        plan = compute(target, kubeconfig, context, prune, allow_namespace_deletion)
+        try:
+            backends = engine.connect(load_repo(target), engine.Targets(kubeconfig, context))
+        except (MlcpError, BackendError) as exc:
+            raise fail(str(exc)) from None
+    if output is Format.text:
+        for line in plan_view.text_lines(plan):
+            out.print(line)
+    if not plan.has_changes:
+        if output is Format.json:
+            print_json({"plan": plan.to_dict(), "outcomes": []})
+        return
+    if not yes and not dry_run:
+        if not sys.stdin.isatty():
+            raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")
+        if not typer.confirm("Apply these changes?"):
+            raise fail("cancelled; nothing was applied")
+    options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts)
+    report = _run(plan, backends, options, concurrency)
+    if output is Format.json:
+        print_json(
+            {
+                "plan": plan.to_dict(),
+                "outcomes": [
+                    {
+                        "ref": o.change.ref.to_dict(),
+                        "action": o.change.action.value,
+                        "status": o.status.value,
+                        "message": o.message,
+                    }
+                    for o in report.outcomes
+                ],
+            }
+        )
+    counts = report.counts()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
+    if report.failed:
+        raise typer.Exit(1)

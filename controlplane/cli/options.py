@@ -1,0 +1,18 @@
+"""Options shared by several commands, defined once (typer `Annotated` aliases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RepoPath = Annotated[Path, typer.Argument(help="Config repo root.")]
+Kubeconfig = Annotated[
+    str | None, typer.Option("--kubeconfig", envvar="MLCP_KUBECONFIG", help="Kubeconfig (default: $KUBECONFIG).")
+]
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")]
+Prune = Annotated[bool, typer.Option("--prune", help="Delete mlcp-owned objects removed from git.")]
+AllowNamespaceDeletion = Annotated[
+    bool, typer.Option("--allow-namespace-deletion", help="Let --prune delete unprotected tenant namespaces.")
+]

@@ -1,0 +1,90 @@
+"""`mlcp plan` (and its alias `mlcp diff`): what apply would change, without changing anything.
+
+Exit codes follow Terraform's `-detailed-exitcode`: 0 no changes, 1 error,
+2 changes present (only with --detailed-exitcode; otherwise 0 on success).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controlplane.cli import plan_view
+from controlplane.cli.console import err, fail, out, print_diagnostics, print_json
+from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath
+from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.plans import Plan
+from reconciler import engine, gitsource
+from reconciler.backends.base import BackendError
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def compute(
+    path: Path, kubeconfig: str | None, context: str | None, prune: bool, allow_namespace_deletion: bool
+) -> Plan:
+    """Load, render, read live and plan; domain errors become a clear message and exit 1."""
+    try:
+        desired = engine.load_desired(path)
+        backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context))
+        plan, _ = engine.make_plan(desired, backends, prune=prune, allow_namespace_deletion=allow_namespace_deletion)
+    except InvalidConfig as exc:
+        print_diagnostics(exc.diagnostics)
+        raise fail(f"{len(exc.diagnostics)} error(s) in the config repo; nothing was planned") from None
+    except (MlcpError, BackendError) as exc:
+        raise fail(str(exc), getattr(exc, "hint", "")) from None
+    return plan
+
+
+def show(plan: Plan, output: PlanFormat) -> None:
+    if output is PlanFormat.json:
+        print_json(plan.to_dict())
+    elif output is PlanFormat.markdown:
+        typer.echo(plan_view.markdown(plan), nl=False)
+    else:
+        for line in plan_view.text_lines(plan):
+            out.print(line)
+
+
+def command(
+    path: RepoPath = Path(),
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    output: Annotated[PlanFormat, typer.Option("--output", "-o", help="text, json or markdown.")] = PlanFormat.text,
+    save: Annotated[Path | None, typer.Option("--out", help="Save the plan to apply it later as reviewed.")] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes, 0 when none.")
+    ] = False,
+    prune: Prune = False,
+    allow_namespace_deletion: AllowNamespaceDeletion = False,
+    base: Annotated[str | None, typer.Option("--base", help="Show spec files changed since this ref.")] = None,
+    head: Annotated[
+        str | None, typer.Option("--head", help="Plan this ref of the config repo instead of the work tree.")
+    ] = None,
+) -> None:
+    """Show what `mlcp apply` would change in the cluster and registry."""
+    if head is not None:
+        with gitsource.checkout(path, head) as tree:
+            plan = compute(tree, kubeconfig, context, prune, allow_namespace_deletion)
+    else:
+        plan = compute(path, kubeconfig, context, prune, allow_namespace_deletion)
+    if base is not None:
+        changed = gitsource.changed_files(path, base, head or "HEAD")
+        plan.meta["changedFiles"] = changed
+        if output is PlanFormat.text:
+            err.print(f"spec files changed since {base}: {', '.join(changed) or 'none'}")
+    if save is not None:
+        save.write_text(plan.to_json(), encoding="utf-8")
+        err.print(f"saved plan to {save}; apply it with `mlcp apply {save}`")
+    show(plan, output)
+    if any(not s.reachable for s in plan.systems):
+        raise typer.Exit(1)
+    if detailed_exitcode and plan.has_changes:
+        raise typer.Exit(2)

@@ -1,0 +1,1 @@
+"""The side of mlcp that talks to live systems: backends, applying, the reconcile loop."""

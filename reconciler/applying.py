@@ -1,0 +1,122 @@
+"""Applying a plan: ordered by rank, bounded concurrency within a rank, one outcome per change.
+
+Creates and updates go in rank order (namespaces, then service accounts and
+RBAC, then quotas, then workloads), deletes in reverse, and systems in the
+order given (the registry before the cluster, so serving never points at an
+alias that has not moved). No-ops and blocked changes send nothing. The
+inventory is written last, and only when it changed, so a no-op apply sends
+no writes at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+
+Progress = Callable[[Outcome], None]
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status is Status.failed]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for outcome in self.outcomes:
+            out[outcome.status.value] += 1
+        return out
+
+
+def stale_changes(plan: Plan, live: Mapping[str, LiveState]) -> list[str]:
+    """Why a saved plan no longer matches the live state (empty when it still does)."""
+    problems = []
+    for change in plan.changes:
+        state = live.get(change.ref.system)
+        if state is None:
+            continue
+        found = state.objects.get(change.ref)
+        now = found.version if found else None
+        if now != change.live_version:
+            was = change.live_version or "absent"
+            problems.append(f"{change.ref}: was {was} when planned, now {now or 'absent'}")
+    return problems
+
+
+def _phases(changes: Sequence[Change], system_order: Sequence[str]) -> list[list[Change]]:
+    """Groups that may run concurrently, in the order they must run."""
+    order = {name: i for i, name in enumerate(system_order)}
+
+    def key(c: Change) -> tuple[int, int, int]:
+        deleting = c.action is Action.delete
+        return (1 if deleting else 0, order.get(c.ref.system, len(order)), -c.rank if deleting else c.rank)
+
+    ordered = sorted(changes, key=key)
+    return [list(group) for _, group in groupby(ordered, key=key)]
+
+
+def _skipped(change: Change) -> Outcome:
+    return Outcome(change, Status.skipped, change.blocked or "")
+
+
+def apply_plan(
+    plan: Plan,
+    backends: Mapping[str, Backend],
+    options: ApplyOptions,
+    *,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+    system_order: Sequence[str] = ("mlflow", "kubernetes"),
+    allow: Callable[[Change], str | None] = lambda _c: None,
+) -> ApplyReport:
+    """Apply every pending, unblocked change of `plan`; `allow` returns a denial reason or None."""
+    report = ApplyReport()
+
+    def run(change: Change) -> Outcome:
+        denial = allow(change)
+        if denial:
+            return Outcome(change, Status.skipped, denial)
+        return backends[change.ref.system].apply(change, options)
+
+    pending = [c for c in plan.changes if c.action is not Action.noop]
+    for change in pending:
+        if change.blocked:
+            report.outcomes.append(_skipped(change))
+            if progress:
+                progress(report.outcomes[-1])
+    runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for phase in _phases(runnable, system_order):
+            for outcome in pool.map(run, phase):
+                report.outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
+    _record_inventories(plan, backends, report, options)
+    return report
+
+
+def _record_inventories(
+    plan: Plan, backends: Mapping[str, Backend], report: ApplyReport, options: ApplyOptions
+) -> None:
+    """Inventory = what exists because of mlcp: desired objects present, plus deletes not done."""
+    results = {o.change.ref: o.status for o in report.outcomes}
+    for system, backend in backends.items():
+        refs: set[ObjectRef] = set()
+        for change in plan.changes:
+            if change.ref.system != system:
+                continue
+            status = results.get(change.ref)
+            if change.action is Action.delete:
+                if status is not Status.deleted:
+                    refs.add(change.ref)
+            elif change.action is Action.noop or change.action is Action.update or status is Status.applied:
+                refs.add(change.ref)
+        backend.record_inventory(frozenset(refs), options)

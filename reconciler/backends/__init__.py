@@ -1,0 +1,1 @@
+"""Live systems mlcp drives, one module each behind the `Backend` protocol."""

@@ -1,0 +1,312 @@
+"""Kubernetes backend: one paginated LIST per kind to read, server-side apply to write.
+
+Live state is read with the managed-by label selector, one list call per
+resource kind (paginated), never one GET per object, and decoded straight from
+JSON (the client's model deserialization costs more than the network here).
+Writes are server-side apply with field manager `mlcp`, so the API server
+tracks exactly which fields are ours; deletes carry a resourceVersion
+precondition so an object changed since the plan is never deleted blindly.
+mlcp's inventory lives in a ConfigMap in the controller namespace, like Flux's.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, SELECTOR
+from controlplane.planning import Inventory
+from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+
+PAGE_SIZE = 500
+MANUAL_EDITORS = frozenset(
+    {
+        "kubectl",
+        "kubectl-edit",
+        "kubectl-patch",
+        "kubectl-client-side-apply",
+        "kubectl-label",
+        "kubectl-annotate",
+        "kubectl-replace",
+        "kubectl-scale",
+        "kubectl-set",
+        "kubectl-create",
+    }
+)
+"""Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
+taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
+_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
+INVENTORY_NAME = "mlcp-inventory"
+INVENTORY_KEY = "inventory.json.gz"
+TIMEOUT = (5.0, 60.0)
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def base(self) -> str:
+        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+
+    def collection(self, namespace: str | None = None) -> str:
+        scope = f"/namespaces/{quote(namespace)}" if namespace and self.namespaced else ""
+        return f"{self.base()}{scope}/{self.plural}"
+
+    def path(self, namespace: str | None, name: str) -> str:
+        return f"{self.collection(namespace)}/{quote(name)}"
+
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("v1", "Namespace", "namespaces", False),
+    ResourceType("v1", "ServiceAccount", "serviceaccounts", True),
+    ResourceType("rbac.authorization.k8s.io/v1", "Role", "roles", True),
+    ResourceType("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    ResourceType("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+    ResourceType("v1", "ResourceQuota", "resourcequotas", True),
+    ResourceType("v1", "LimitRange", "limitranges", True),
+    ResourceType("argoproj.io/v1alpha1", "WorkflowTemplate", "workflowtemplates", True),
+    ResourceType("argoproj.io/v1alpha1", "CronWorkflow", "cronworkflows", True),
+    ResourceType("kubeflow.org/v1beta1", "Experiment", "experiments", True),
+    ResourceType("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices", True),
+)
+BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
+NAMESPACE = BY_KIND[("v1", "Namespace")]
+
+
+class HttpError(BackendError):
+    def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(str(body.get("message") or reason))
+
+
+class KubernetesBackend:
+    """Reads and writes mlcp's objects in one cluster."""
+
+    system = "kubernetes"
+
+    def __init__(self, client: ApiClient, controller_namespace: str = "mlcp-system") -> None:
+        self.client = client
+        self.controller_namespace = controller_namespace
+        self.requests = 0
+        self._count_lock = threading.Lock()
+        self._inventory: Inventory | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
+        try:
+            client = kube_config.new_client_from_config(config_file=path, context=context, persist_config=False)  # type: ignore[no-untyped-call]
+        except (kube_config.ConfigException, OSError) as exc:
+            raise BackendError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from None
+        client.configuration.connection_pool_maxsize = 32
+        return cls(client, controller_namespace)
+
+    @property
+    def target(self) -> str:
+        return str(self.client.configuration.host)
+
+    # -- HTTP ------------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        impersonate: str | None = None,
+    ) -> dict[str, Any]:
+        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if impersonate is not None:
+            if not impersonate.strip():
+                raise BackendError("refusing to impersonate an empty identity")
+            headers["Impersonate-User"] = impersonate
+        with self._count_lock:
+            self.requests += 1
+        try:
+            params = self.client.param_serialize(
+                method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = self.client.call_api(*params, _request_timeout=TIMEOUT)
+            raw = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:  # transport-level failure surfaced by the client
+            raise BackendError(f"{method} {path} on {self.target} failed: {exc.reason}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
+        data = json.loads(raw) if raw else {}
+        if response.status >= 400:
+            raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
+        return data if isinstance(data, dict) else {}
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def _list(self, rtype: ResourceType, selector: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("labelSelector", selector), ("limit", str(PAGE_SIZE))]
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", rtype.collection(), query)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+    def read(self) -> LiveState:
+        objects: dict[ObjectRef, LiveObject] = {}
+        missing: list[str] = []
+        for rtype in RESOURCES:
+            try:
+                items = self._list(rtype, SELECTOR)
+            except HttpError as exc:
+                if exc.status == 404:
+                    missing.append(f"{rtype.kind}.{rtype.api_version}")
+                    continue
+                raise BackendError(f"listing {rtype.plural} on {self.target} failed: {exc}") from None
+            for item in items:
+                item.setdefault("apiVersion", rtype.api_version)
+                item.setdefault("kind", rtype.kind)
+                meta = item.get("metadata") or {}
+                ref = ObjectRef(self.system, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
+                objects[ref] = LiveObject(ref, item, str(meta.get("resourceVersion", "")))
+        self._inventory = self.read_inventory()
+        return LiveState(objects, self._inventory, tuple(missing))
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        rtype = self._type(ref)
+        try:
+            obj = self.request("GET", rtype.path(ref.namespace, ref.name))
+        except HttpError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+    def _type(self, ref: ObjectRef) -> ResourceType:
+        rtype = BY_KIND.get((ref.api_version, ref.kind))
+        if rtype is None:
+            raise BackendError(f"mlcp does not manage {ref.kind} ({ref.api_version})")
+        return rtype
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, options: ApplyOptions, impersonate: str | None = None) -> Outcome:
+        rtype = self._type(change.ref)
+        path = rtype.path(change.ref.namespace, change.ref.name)
+        try:
+            if change.action is Action.delete:
+                return self._delete(change, path, options, impersonate)
+            result, note = self._server_side_apply(change, path, options, impersonate)
+        except HttpError as exc:
+            return Outcome(change, Status.failed, _explain(exc))
+        except BackendError as exc:
+            return Outcome(change, Status.failed, str(exc))
+        version = str(result.get("metadata", {}).get("resourceVersion", ""))
+        return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version, result)
+
+    def _server_side_apply(
+        self, change: Change, path: str, options: ApplyOptions, impersonate: str | None
+    ) -> tuple[dict[str, Any], str]:
+        """Apply; a conflict only with hand edits (kubectl) is drift and is taken back with force."""
+        force = options.force_conflicts
+        managers: set[str] = set()
+        for attempt in range(2):
+            query = [("fieldManager", options.field_manager), ("force", str(force).lower())]
+            if options.dry_run:
+                query.append(("dryRun", "All"))
+            try:
+                result = self.request(
+                    "PATCH", path, query, change.desired, "application/apply-patch+yaml", impersonate=impersonate
+                )
+            except HttpError as exc:
+                managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
+                if attempt == 0 and managers and managers <= MANUAL_EDITORS:
+                    force = True
+                    continue
+                raise
+            note = f"drift healed: took fields back from {', '.join(sorted(managers))}" if attempt else ""
+            return result, note
+        raise BackendError("unreachable")  # pragma: no cover
+
+    def _delete(self, change: Change, path: str, options: ApplyOptions, impersonate: str | None) -> Outcome:
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if change.live_version:
+            body["preconditions"] = {"resourceVersion": change.live_version}
+        query = [("dryRun", "All")] if options.dry_run else []
+        try:
+            self.request("DELETE", path, query, body, impersonate=impersonate)
+        except HttpError as exc:
+            if exc.status == 404:
+                return Outcome(change, Status.deleted, "already gone")
+            raise
+        return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
+
+    # -- inventory -------------------------------------------------------------------------------------------
+
+    def read_inventory(self) -> Inventory:
+        try:
+            cm = self.request("GET", CONFIGMAP.path(self.controller_namespace, INVENTORY_NAME))
+        except HttpError as exc:
+            if exc.status == 404:
+                return Inventory()
+            raise BackendError(f"reading mlcp's inventory failed: {exc}") from None
+        blob = (cm.get("binaryData") or {}).get(INVENTORY_KEY)
+        refs = json.loads(gzip.decompress(base64.b64decode(blob))) if blob else []
+        version = str(cm.get("metadata", {}).get("resourceVersion", ""))
+        return Inventory(frozenset(ObjectRef.from_dict(r) for r in refs), version)
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        """Write the inventory ConfigMap (and its namespace) if the set changed; no write otherwise."""
+        if self._inventory is not None and self._inventory.refs == refs:
+            return
+        if options.dry_run:
+            return
+        labels = {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"}
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.controller_namespace}}
+        self.request(
+            "PATCH", NAMESPACE.path(None, self.controller_namespace), query, namespace, "application/apply-patch+yaml"
+        )
+        blob = gzip.compress(json.dumps([r.to_dict() for r in sorted(refs)], separators=(",", ":")).encode(), mtime=0)
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": INVENTORY_NAME, "namespace": self.controller_namespace, "labels": labels},
+            "binaryData": {INVENTORY_KEY: base64.b64encode(blob).decode()},
+        }
+        result = self.request(
+            "PATCH",
+            CONFIGMAP.path(self.controller_namespace, INVENTORY_NAME),
+            query,
+            configmap,
+            "application/apply-patch+yaml",
+        )
+        self._inventory = Inventory(refs, str(result.get("metadata", {}).get("resourceVersion", "")))
+
+
+def _explain(exc: HttpError) -> str:
+    if exc.status == 409 and exc.body.get("reason") == "Conflict":
+        return f"conflict with another field manager: {exc}; rerun with --force-conflicts to take the fields over"
+    if exc.status == 403:
+        return f"forbidden by the API server's RBAC: {exc}"
+    if exc.status == 422:
+        return f"rejected by the API server's validation: {exc}"
+    return f"HTTP {exc.status}: {exc}"

@@ -1,0 +1,104 @@
+"""The shared pipeline behind `mlcp plan`, `mlcp apply` and the reconcile loop.
+
+load → validate → render → read live → plan. Commands and the loop call the
+same functions so what a pull request shows is what the controller does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.loading.repo import ConfigRepo, load_repo
+from controlplane.planning import Inventory, PlanOptions, plan
+from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
+from controlplane.rendering import RenderContext, render
+from controlplane.rendering.context import RANK_ORDER
+from controlplane.validation import validate
+from reconciler import gitsource
+from reconciler.backends.base import Backend, BackendError, LiveState
+from reconciler.backends.kubernetes import KubernetesBackend
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where to apply: flags override mlcp.yaml, which overrides the environment."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    repo: ConfigRepo
+    objects: list[DesiredObject]
+    revision: str | None
+
+
+def load_desired(path: Path) -> Desired:
+    """Load, validate and render a config repo; InvalidConfig lists every problem."""
+    repo = load_repo(path)
+    problems = validate(repo)
+    if problems:
+        raise InvalidConfig(problems)
+    info = gitsource.inspect(repo.root)
+    objects = render(RenderContext(repo, info.commits))
+    return Desired(repo, objects, info.revision)
+
+
+def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
+    """Backends for every system the repo targets."""
+    kubeconfig = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
+    if kubeconfig:
+        kubeconfig = kubeconfig.split(os.pathsep)[0]
+    context = targets.context or repo.config.cluster.context
+    kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, repo.config.cluster.controller_namespace)
+    return {kube.system: kube}
+
+
+def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], list[SystemStatus]]:
+    """Live state per system; a system that cannot be read is reported, not raised."""
+    states: dict[str, LiveState] = {}
+    statuses: list[SystemStatus] = []
+    for name, backend in backends.items():
+        try:
+            states[name] = backend.read()
+        except BackendError as exc:
+            statuses.append(SystemStatus(name, backend.target, reachable=False, error=str(exc)))
+            continue
+        statuses.append(SystemStatus(name, backend.target, reachable=True))
+    return states, statuses
+
+
+def make_plan(
+    desired: Desired,
+    backends: Mapping[str, Backend],
+    *,
+    prune: bool = False,
+    allow_namespace_deletion: bool = False,
+) -> tuple[Plan, dict[str, LiveState]]:
+    """Plan every reachable system; objects of an unreachable system are left out and the plan says so."""
+    states, statuses = read_live(backends)
+    if not states:
+        reasons = "; ".join(s.error or "" for s in statuses)
+        raise MlcpError(f"no target system could be read: {reasons}", "check the kubeconfig / tracking URI")
+    live: dict[ObjectRef, LiveObject] = {}
+    refs = frozenset[ObjectRef]()
+    version = None
+    for state in states.values():
+        live.update(state.objects)
+        refs = refs | state.inventory.refs
+        version = state.inventory.version if version is None else version
+
+    options = PlanOptions(
+        prune=prune or desired.repo.config.prune.enabled,
+        allow_namespace_deletion=allow_namespace_deletion or desired.repo.config.prune.allow_namespace_deletion,
+        revision=desired.revision,
+        repo=str(desired.repo.root),
+        ranks=RANK_ORDER,
+    )
+    objects = [o for o in desired.objects if o.ref.system in states]
+    return plan(objects, live, Inventory(refs, version), options, statuses), states

@@ -1,0 +1,70 @@
+"""What git says about a config repo: the revision, and the commit that last touched each file.
+
+Objects are annotated with the commit of *their* spec file, not the repo's
+HEAD, so a commit touching one spec changes one spec's objects, not all of them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from controlplane.errors import MlcpError
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    revision: str | None = None
+    dirty: bool = False
+    commits: dict[str, str] = field(default_factory=dict)
+
+
+def inspect(path: Path) -> GitInfo:
+    """Revision and per-file last commits of the repo at `path` (empty if it is not a git work tree)."""
+    try:
+        repo = git.Repo(path, search_parent_directories=False)
+        head = repo.head.commit.hexsha
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return GitInfo()
+    commits: dict[str, str] = {}
+    current = ""
+    for line in repo.git.log("--format=@%H", "--name-only", "--no-renames", "HEAD").splitlines():
+        if line.startswith("@"):
+            current = line[1:]
+        elif line and line not in commits:
+            commits[line] = current
+    return GitInfo(revision=head, dirty=repo.is_dirty(untracked_files=True), commits=commits)
+
+
+@contextmanager
+def checkout(path: Path, ref: str) -> Iterator[Path]:
+    """A temporary detached work tree of `ref`, removed afterwards."""
+    try:
+        repo = git.Repo(path)
+        sha = repo.commit(ref).hexsha
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError) as exc:
+        raise MlcpError(
+            f"cannot resolve {ref!r} in {path}: {exc}", "pass a branch, tag or commit of the config repo"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="mlcp-head-") as tmp:
+        tree = Path(tmp) / "tree"
+        repo.git.worktree("add", "--detach", str(tree), sha)
+        try:
+            yield tree
+        finally:
+            repo.git.worktree("remove", "--force", str(tree))
+
+
+def changed_files(path: Path, base: str, head: str) -> list[str]:
+    """Files that differ between `base` and `head` (three-dot: since they diverged)."""
+    try:
+        repo = git.Repo(path)
+        out = repo.git.diff("--name-only", f"{base}...{head}")
+    except (git.InvalidGitRepositoryError, git.GitCommandError) as exc:
+        raise MlcpError(f"cannot diff {base}...{head} in {path}: {exc}") from None
+    return [line for line in out.splitlines() if line]
