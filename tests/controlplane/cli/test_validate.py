@@ -1,0 +1,99 @@
+"""`mlcp validate`: exit codes, where errors go, and the JSON shape CI tools read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane.helpers import edit, line_of, mlcp, write
+
+
+def test_valid_repo_exits_0_and_says_so_on_stderr(repo: Path) -> None:
+    result = mlcp("validate", repo)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "10 spec(s) in 10 file(s) are valid" in result.stderr
+
+
+def test_invalid_quantity_exits_1_naming_file_line_and_field(repo: Path) -> None:
+    path = edit(repo, "tenants/nlp/quota.yaml", 'requests.cpu: "16"', "requests.cpu: lots")
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    line = line_of(path, "lots")
+    assert f"tenants/nlp/quota.yaml:{line}:19: error: spec.hard.requests.cpu: 'lots' is not a Kubernetes quantity" in (
+        result.stderr
+    )
+    assert "1 error(s) in 10 file(s)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_hints_are_printed_under_their_error(repo: Path) -> None:
+    edit(repo, "tenants/nlp/tenant.yaml", "displayName:", "displayNam:")
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    error = next(i for i, text in enumerate(lines) if "spec.displayNam: unknown field" in text)
+    assert lines[error + 1].strip() == "hint: did you mean `displayName`?"
+
+
+def test_rich_markup_in_user_input_is_printed_literally(repo: Path) -> None:
+    write(repo, "tenants/nlp/odd.yaml", "apiVersion: mlcp.dev/v1alpha1\nkind: '[bold]Quota[/bold]'\n")
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert "unknown kind '[bold]Quota[/bold]'" in result.stderr
+
+
+def test_json_output_is_on_stdout_with_every_error(repo: Path) -> None:
+    edit(repo, "tenants/nlp/quota.yaml", 'requests.cpu: "16"', "requests.cpu: lots")
+    edit(repo, "tenants/vision/pipelines/train-detector.yaml", "dependsOn: [train]", "dependsOn: [nope]")
+    result = mlcp("validate", repo, "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert (report["files"], report["specs"]) == (10, 9)
+    assert [(e["path"], e["code"]) for e in report["errors"]] == [
+        ("tenants/nlp/quota.yaml", "schema"),
+        ("tenants/vision/pipelines/train-detector.yaml", "steps"),
+    ]
+    assert set(report["errors"][0]) == {"path", "line", "column", "message", "hint", "code"}
+
+
+def test_json_output_of_a_valid_repo(repo: Path) -> None:
+    result = mlcp("validate", "--output", "json", repo)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"valid": True, "files": 10, "specs": 10, "errors": []}
+
+
+def test_path_defaults_to_the_current_directory(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    result = mlcp("validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_directory_exits_1_without_traceback(tmp_path: Path) -> None:
+    result = mlcp("validate", tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "not a directory" in result.stderr
+
+
+def test_empty_directory_is_valid(tmp_path: Path) -> None:
+    result = mlcp("validate", tmp_path)
+    assert result.exit_code == 0
+    assert "0 spec(s) in 0 file(s)" in result.stderr
+
+
+def test_unknown_output_format_is_a_usage_error(repo: Path) -> None:
+    result = mlcp("validate", repo, "-o", "yaml")
+    assert result.exit_code == 2
+    assert "yaml" in result.stderr
+
+
+def test_version() -> None:
+    from controlplane import __version__
+
+    result = mlcp("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"mlcp {__version__}\n"
