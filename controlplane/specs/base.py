@@ -126,10 +126,27 @@ def register(cls: type[Spec]) -> type[Spec]:
     return cls
 
 
+def close_pattern_properties(node: Any) -> None:
+    """Make maps whose keys have a pattern refuse other keys, as the models do.
+
+    Pydantic renders `dict[ResourceName, ...]` as `patternProperties`, which
+    alone lets any key that misses the pattern through unchecked.
+    """
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            close_pattern_properties(value)
+    elif isinstance(node, list):
+        for item in node:
+            close_pattern_properties(item)
+
+
 def schema_of(kind: str) -> dict[str, Any]:
     """The JSON Schema of one kind, as editors and `check-jsonschema` consume it."""
     cls = KINDS[kind]
     schema = cls.model_json_schema(by_alias=True, mode="validation")
+    close_pattern_properties(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://mlcp.dev/schemas/v1alpha1/{kind.lower()}.json"
     return schema
