@@ -7,6 +7,7 @@ modelines point at are written beside the specs, and everything is committed.
 
 from __future__ import annotations
 
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,10 @@ def template_dir() -> Path:
 
 
 def git_email(cwd: Path) -> str | None:
-    """The `user.email` git would use here, if any."""
+    """The email git would author a commit with here, if any (environment first, as git does)."""
+    from_env = os.environ.get("GIT_AUTHOR_EMAIL") or os.environ.get("GIT_COMMITTER_EMAIL")
+    if from_env:
+        return from_env
     try:
         reader = git.Repo(cwd, search_parent_directories=True).config_reader()
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -46,8 +50,8 @@ def git_email(cwd: Path) -> str | None:
 
 def scaffold(target: Path, admin: str | None) -> git.Commit:
     """Create `target` from the template, bind `admin`, and make the first commit."""
-    if target.exists() and any(target.iterdir()):
-        raise MlcpError(f"{target} exists and is not empty", "choose a new directory")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise MlcpError(f"{target} exists and is not an empty directory", "choose a new directory")
     admin = admin or git_email(target.parent if target.parent.exists() else Path.cwd())
     if not admin:
         raise MlcpError(
