@@ -1,0 +1,83 @@
+"""Managed-field diff: only what mlcp sets (or still owns) can differ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.diffing import managed_diff, owned_leaves
+
+DESIRED: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ResourceQuota",
+    "metadata": {"name": "q", "namespace": "ns", "labels": {"app.kubernetes.io/managed-by": "mlcp"}},
+    "spec": {"hard": {"requests.cpu": "2", "requests.memory": "1Gi"}},
+}
+
+
+def _live(**overrides: Any) -> dict[str, Any]:
+    live: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {
+            "name": "q",
+            "namespace": "ns",
+            "uid": "123",
+            "resourceVersion": "7",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"app.kubernetes.io/managed-by": "mlcp", "added-by-someone": "x"},
+        },
+        "spec": {"hard": {"requests.cpu": "2", "requests.memory": "1Gi"}},
+        "status": {"used": {"requests.cpu": "0"}},
+    }
+    live.update(overrides)
+    return live
+
+
+def test_server_fields_and_foreign_labels_are_not_drift() -> None:
+    assert managed_diff(DESIRED, _live()) == []
+
+
+def test_changed_managed_field_is_reported_with_old_and_new() -> None:
+    live = _live(spec={"hard": {"requests.cpu": "4", "requests.memory": "1Gi"}})
+    [diff] = managed_diff(DESIRED, live)
+    assert diff.path == ("spec", "hard", "requests.cpu")
+    assert (diff.old, diff.new) == ("4", "2")
+    assert diff.dotted == 'spec.hard["requests.cpu"]'
+
+
+def test_quantities_compare_by_value() -> None:
+    live = _live(spec={"hard": {"requests.cpu": "2000m", "requests.memory": "1024Mi"}})
+    assert managed_diff(DESIRED, live) == []
+
+
+def test_field_mlcp_owns_but_no_longer_declares_is_a_removal() -> None:
+    live = _live()
+    live["metadata"]["labels"]["team"] = "old"
+    live["metadata"]["managedFields"] = [
+        {
+            "manager": "mlcp",
+            "operation": "Apply",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}, "f:app.kubernetes.io/managed-by": {}}}},
+        }
+    ]
+    [diff] = managed_diff(DESIRED, live)
+    assert diff.path == ("metadata", "labels", "team")
+    assert (diff.old, diff.new) == ("old", None)
+
+
+def test_fields_owned_by_other_managers_are_ignored() -> None:
+    fields = [{"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}}]
+    assert owned_leaves(fields) == set()
+
+
+def test_lists_are_compared_item_by_item_with_server_defaults_allowed() -> None:
+    desired = {"spec": {"templates": [{"name": "a", "container": {"image": "i"}}]}}
+    live = {"spec": {"templates": [{"name": "a", "container": {"image": "i", "imagePullPolicy": "Always"}}]}}
+    assert managed_diff(desired, live) == []
+    live["spec"]["templates"].append({"name": "b"})
+    [diff] = managed_diff(desired, live)
+    assert diff.path == ("spec", "templates")
+
+
+def test_empty_desired_values_match_absent_live_ones() -> None:
+    assert managed_diff({"spec": {"a": {}, "b": []}}, {"spec": {}}) == []
