@@ -58,6 +58,9 @@ def _exports(state: dict[str, Any]) -> str:
     ]
     if state.get("mlflowTrackingUri"):
         lines.append(f"export MLFLOW_TRACKING_URI={shlex.quote(state['mlflowTrackingUri'])}")
+    if state.get("mlflowAdmin"):
+        lines.append(f"export MLFLOW_TRACKING_USERNAME={shlex.quote(state['mlflowAdmin']['username'])}")
+        lines.append(f"export MLFLOW_TRACKING_PASSWORD={shlex.quote(state['mlflowAdmin']['password'])}")
     for user, path in sorted(state["users"].items()):
         lines.append(f"# as {user}: export KUBECONFIG={shlex.quote(path)}")
     return "\n".join(lines) + "\n"

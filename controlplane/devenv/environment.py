@@ -124,6 +124,7 @@ class Environment:
             "kubeconfig": str(kube.admin_kubeconfig),
             "users": {name: str(path) for name, path in self.user_kubeconfigs.items()},
             "mlflowTrackingUri": self.mlflow.uri if self.mlflow else None,
+            "mlflowAdmin": self.mlflow.admin_credentials() if self.mlflow else None,
             "root": str(self._root()),
             "logs": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.processes() if p.pid},

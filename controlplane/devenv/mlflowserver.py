@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -59,24 +60,36 @@ def _run(argv: list[str], what: str) -> None:
         )
 
 
+def requirement(version: str = MLFLOW_VERSION) -> str:
+    """What pip installs: the server plus the extras `--app-name basic-auth` needs."""
+    return f"mlflow[auth]=={version}"
+
+
 def ensure_installed(version: str = MLFLOW_VERSION) -> Path:
-    """The `mlflow` executable of the cached virtualenv, creating it if needed."""
+    """The `mlflow` executable of the cached virtualenv, creating it if needed.
+
+    The stamp records the requirement it was made for, so changing the pin or
+    the extras updates the virtualenv in place on the next run.
+    """
     root = home(version)
     venv = root / "venv"
     mlflow = venv / "bin" / "mlflow"
-    if (root / _READY_STAMP).is_file():
+    stamp = root / _READY_STAMP
+    wanted = requirement(version) + "\n"
+    if stamp.is_file() and stamp.read_text() == wanted:
         return mlflow
     with _locked(root):
-        if (root / _READY_STAMP).is_file():
+        if stamp.is_file() and stamp.read_text() == wanted:
             return mlflow
-        shutil.rmtree(venv, ignore_errors=True)
-        (root / "empty.db").unlink(missing_ok=True)
-        print(f"devenv: installing mlflow=={version} into {venv} (once)", file=sys.stderr)
-        _run([sys.executable, "-m", "venv", str(venv)], "creating the MLflow virtualenv")
+        print(f"devenv: installing {wanted.strip()} into {venv} (once)", file=sys.stderr)
+        if not (venv / "bin" / "python").exists():
+            _run([sys.executable, "-m", "venv", str(venv)], "creating the MLflow virtualenv")
         pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-        _run([*pip, "install", "--quiet", f"mlflow=={version}"], f"pip install mlflow=={version}")
-        _run([str(mlflow), "db", "upgrade", f"sqlite:///{root / 'empty.db'}"], "creating MLflow's empty database")
-        (root / _READY_STAMP).write_text(version + "\n")
+        _run([*pip, "install", "--quiet", wanted.strip()], f"pip install {wanted.strip()}")
+        empty_db = root / "empty.db"
+        if not empty_db.is_file():
+            _run([str(mlflow), "db", "upgrade", f"sqlite:///{empty_db}"], "creating MLflow's empty database")
+        stamp.write_text(wanted)
     return mlflow
 
 
@@ -114,6 +127,10 @@ class MlflowServer:
         self._log_file = log_file
         self.process: ServerProcess | None = None
 
+    def admin_credentials(self) -> dict[str, str] | None:
+        """`{"username", "password"}` of the basic-auth admin, or None without auth."""
+        return {"username": ADMIN_USER, "password": self.admin_password} if self.basic_auth else None
+
     def start(self) -> None:
         """Launch the server; call from the main thread (see processes.py)."""
         mlflow = ensure_installed(self._version)
@@ -138,6 +155,7 @@ class MlflowServer:
         ]
         if self.basic_auth:
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(_auth_config(self.directory, self.admin_password))
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)  # CSRF, required
             argv += ["--app-name", "basic-auth"]
         self.process = ServerProcess("mlflow", argv, self._log_file, env, cwd=self.directory)
         self.process.start()

@@ -18,6 +18,8 @@ from kubernetes import client
 
 from controlplane.devenv import Environment, binaries, daemon
 from controlplane.devenv.clients import api_client
+from controlplane.devenv.mlflowserver import MlflowServer
+from tests.integration.mlflow_rest import MlflowError, MlflowRest
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +107,20 @@ def test_dev_up_writes_exports_and_dev_down_stops_everything(tmp_path: Path) -> 
     assert _wait_dead(pids) == []
     assert not (state_dir / daemon.ENV_FILE).exists()
     assert daemon.read_state(state_dir) is None
+
+
+def test_mlflow_basic_auth_refuses_anonymous_requests(tmp_path: Path) -> None:
+    server = MlflowServer(tmp_path / "mlflow", tmp_path / "mlflow.log", basic_auth=True)
+    server.start()
+    try:
+        server.wait_ready(90)
+        anonymous = MlflowRest(server.uri)
+        with pytest.raises(MlflowError) as info:
+            anonymous.post("registered-models/create", name="nope")
+        assert info.value.status == 401
+        creds = server.admin_credentials()
+        assert creds is not None
+        admin = MlflowRest(server.uri, auth=(creds["username"], creds["password"]))
+        assert admin.post("registered-models/create", name="yes")["registered_model"]["name"] == "yes"
+    finally:
+        server.stop()
