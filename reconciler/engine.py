@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from controlplane.errors import InvalidConfig, MlcpError
@@ -19,8 +19,9 @@ from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
 from controlplane.validation import validate
 from reconciler import gitsource
-from reconciler.backends.base import Backend, BackendError, LiveState
+from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.mlflow import MlflowBackend
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Targets:
 
     kubeconfig: str | None = None
     context: str | None = None
+    tracking_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,12 @@ def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
         kubeconfig = kubeconfig.split(os.pathsep)[0]
     context = targets.context or repo.config.cluster.context
     kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, repo.config.cluster.controller_namespace)
-    return {kube.system: kube}
+    backends: dict[str, Backend] = {kube.system: kube}
+    tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if tracking_uri:
+        registry = MlflowBackend.from_uri(tracking_uri)
+        backends[registry.system] = registry
+    return backends
 
 
 def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], list[SystemStatus]]:
@@ -101,4 +108,18 @@ def make_plan(
         ranks=RANK_ORDER,
     )
     objects = [o for o in desired.objects if o.ref.system in states]
-    return plan(objects, live, Inventory(refs, version), options, statuses), states
+    planned = plan(objects, live, Inventory(refs, version), options, statuses)
+    return review(planned, {name: backends[name] for name in states}), states
+
+
+def review(planned: Plan, backends: Mapping[str, Backend]) -> Plan:
+    """Let each backend that implements `Reviewer` refine its own changes (e.g. gate a promotion)."""
+    changes = list(planned.changes)
+    for name, backend in backends.items():
+        if not isinstance(backend, Reviewer):
+            continue
+        positions = [i for i, c in enumerate(changes) if c.ref.system == name]
+        reviewed = backend.review([changes[i] for i in positions])
+        for i, change in zip(positions, reviewed, strict=True):
+            changes[i] = change
+    return replace(planned, changes=tuple(changes))

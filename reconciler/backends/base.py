@@ -7,9 +7,10 @@ one new module implementing this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from controlplane.planning import Inventory
 from controlplane.plans import Change, LiveObject, ObjectRef
@@ -34,6 +35,8 @@ class ApplyOptions:
     dry_run: bool = False
     force_conflicts: bool = False
     field_manager: str = "mlcp"
+    actor: str | None = None
+    """Who is applying (the git author of the change), recorded where the system keeps history (MLflow tags)."""
 
 
 class Status(StrEnum):
@@ -83,3 +86,15 @@ class Backend(Protocol):
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Persist the set of objects mlcp has applied in this system."""
         ...
+
+
+@runtime_checkable
+class Reviewer(Protocol):
+    """Optional backend step after planning, for decisions that need live data the generic diff lacks.
+
+    The MLflow backend resolves which version a promotion targets and blocks it
+    when a metric gate of that version's run fails. `review` gets the backend's
+    own changes, in plan order, and returns exactly one change for each.
+    """
+
+    def review(self, changes: Sequence[Change]) -> list[Change]: ...

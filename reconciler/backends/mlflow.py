@@ -1,0 +1,246 @@
+"""MLflow backend: experiments and model aliases, read with paged searches, behind the same Protocol as Kubernetes.
+
+Reading costs one paged `experiments/search` (filtered to mlcp's ownership
+tag, deleted ones included so they can be restored) plus one paged
+`registered-models/search` (which already carries every model's aliases and
+tags): ⌈N / page size⌉ calls per object type, never one per object. MLflow
+has no labels or inventory store, so ownership is a tag on the object itself:
+an experiment is mlcp's when it carries `mlcp.dev/managed-by=mlcp`, an alias
+when its model carries `mlcp.dev/alias.<alias>.version`; only those are ever
+pruned, and `record_inventory` has nothing to write. Promotion decisions that
+need live run metrics are made in `review` (see mlflow_promotion).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from controlplane.labels import SOURCE_ANNOTATION, TENANT_LABEL
+from controlplane.planning import Inventory
+from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.rendering.mlflow_objects import (
+    API_VERSION,
+    DESCRIPTION_TAG,
+    EXPERIMENT,
+    MANAGED_TAGS_TAG,
+    MODEL_ALIAS,
+    OWNER_TAG,
+    OWNER_VALUE,
+    SYSTEM,
+    alias_name,
+    alias_tag,
+)
+from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+
+OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
+FIXED_AT_CREATION = ("artifactLocation",)
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {str(t["key"]): str(t.get("value", "")) for t in item.get("tags") or []}
+
+
+def _provenance(tenant: str | None, source: str | None) -> dict[str, Any]:
+    """Kubernetes-style metadata so the planner can name an orphan's tenant and source."""
+    return {"labels": {TENANT_LABEL: tenant} if tenant else {}, "annotations": {SOURCE_ANNOTATION: source or ""}}
+
+
+def live_experiment(item: dict[str, Any]) -> LiveObject:
+    """An MLflow experiment as a live object; its version is a digest of everything mlcp manages."""
+    tags = _tags(item)
+    description = tags.pop(DESCRIPTION_TAG, None)
+    tags = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
+    manifest: dict[str, Any] = {
+        "name": item["name"],
+        "lifecycleStage": item.get("lifecycle_stage", "active"),
+        "tags": tags,
+        "artifactLocation": item.get("artifact_location"),
+        "experimentId": str(item["experiment_id"]),
+        "metadata": _provenance(tags.get(TENANT_LABEL), tags.get(SOURCE_ANNOTATION)),
+    }
+    if description is not None:
+        manifest["description"] = description
+    digest = json.dumps([item["name"], manifest["lifecycleStage"], description, sorted(tags.items())])
+    ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, str(item["name"]))
+    return LiveObject(ref, manifest, hashlib.sha256(digest.encode()).hexdigest()[:16])
+
+
+def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
+    """Each alias of a registered model, and whether mlcp owns it (its model records mlcp's promotion)."""
+    tags = _tags(model)
+    out = []
+    for entry in model.get("aliases") or []:
+        alias, version = str(entry["alias"]), str(entry["version"])
+        ref = ObjectRef(SYSTEM, API_VERSION, MODEL_ALIAS, None, alias_name(model["name"], alias))
+        manifest = {
+            "model": model["name"],
+            "alias": alias,
+            "version": version,
+            "metadata": _provenance(tags.get(alias_tag(alias, "tenant")), tags.get(alias_tag(alias, "spec"))),
+        }
+        out.append((LiveObject(ref, manifest, version), alias_tag(alias, "version") in tags))
+    return out
+
+
+class MlflowBackend:
+    """Reads and writes mlcp's experiments and model aliases on one tracking server."""
+
+    system = SYSTEM
+
+    def __init__(self, rest: MlflowRest) -> None:
+        self.rest = rest
+        self.promotions = Promotions(rest)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> MlflowBackend:
+        return cls(MlflowRest(uri))
+
+    @property
+    def target(self) -> str:
+        return self.rest.uri
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def read(self) -> LiveState:
+        if not self.rest.uri.startswith(("http://", "https://")):
+            raise BackendError(f"tracking URI {self.rest.uri!r} is not an MLflow server (http:// or https://)")
+        objects: dict[ObjectRef, LiveObject] = {}
+        owned: set[ObjectRef] = set()
+        experiments = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
+        for item in experiments:
+            found = live_experiment(item)
+            objects[found.ref] = found
+            if found.manifest["lifecycleStage"] == "active":
+                owned.add(found.ref)
+        self.promotions.models = {}
+        for model in self.rest.search("registered-models/search", "registered_models", method="GET"):
+            aliases = live_aliases(model)
+            self.promotions.models[str(model["name"])] = ModelInfo(
+                {o.manifest["alias"]: o.version for o, _ in aliases}, _tags(model)
+            )
+            for obj, mine in aliases:
+                objects[obj.ref] = obj
+                if mine:
+                    owned.add(obj.ref)
+        return LiveState(objects, Inventory(frozenset(owned)))
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        """Resolve promotions against live versions and run metrics; ignore differences MLflow cannot change."""
+        out = []
+        for change in changes:
+            if change.ref.kind == MODEL_ALIAS:
+                out.append(self.promotions.review(change))
+            elif change.ref.kind == EXPERIMENT and change.action is Action.update:
+                out.append(_without_fixed_fields(change))
+            else:
+                out.append(change)
+        return out
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        if ref.kind == MODEL_ALIAS:
+            model, alias = ref.name.rsplit("@", 1)
+            return self.promotions.current(model, alias)
+        found = self._experiment(ref.name)
+        return live_experiment(found).version if found else None
+
+    def _experiment(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
+        except MlflowApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return found
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        if change.ref.kind == MODEL_ALIAS:
+            return self.promotions.apply(change, options)
+        try:
+            if change.action is Action.create:
+                return self._create_experiment(change, options)
+            if change.action is Action.delete:
+                return self._delete_experiment(change, options)
+            return self._update_experiment(change, options)
+        except BackendError as exc:
+            return Outcome(change, Status.failed, str(exc))
+
+    def _create_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
+        want = change.desired or {}
+        tags = dict(want.get("tags") or {})
+        if "description" in want:
+            tags[DESCRIPTION_TAG] = want["description"]
+        body: dict[str, Any] = {"name": want["name"], "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        if want.get("artifactLocation"):
+            body["artifact_location"] = want["artifactLocation"]
+        if options.dry_run:
+            return Outcome(change, Status.applied, "dry run")
+        try:
+            created = self.rest.post("experiments/create", **body)
+        except MlflowApiError as exc:
+            if exc.code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return Outcome(
+                change,
+                Status.failed,
+                f"an experiment named {want['name']!r} already exists and mlcp did not create it (no tag "
+                f"{OWNER_TAG}={OWNER_VALUE}); tag it to let mlcp adopt it, or choose another name",
+            )
+        return Outcome(change, Status.applied, f"created experiment {created.get('experiment_id')}")
+
+    def _update_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
+        found = self._experiment(change.ref.name)
+        if found is None:
+            return Outcome(change, Status.failed, f"experiment {change.ref.name!r} vanished since the plan")
+        if _tags(found).get(OWNER_TAG) != OWNER_VALUE:
+            return Outcome(change, Status.failed, f"experiment {change.ref.name!r} is no longer tagged as mlcp's")
+        if options.dry_run:
+            return Outcome(change, Status.applied, "dry run")
+        exp_id, notes = str(found["experiment_id"]), []
+        if found.get("lifecycle_stage") == "deleted":
+            self.rest.post("experiments/restore", experiment_id=exp_id)
+            notes.append("restored")
+        want = change.desired or {}
+        live_tags = _tags(found)
+        wanted = {**want.get("tags", {}), **({DESCRIPTION_TAG: want["description"]} if "description" in want else {})}
+        changed = {k: v for k, v in wanted.items() if live_tags.get(k) != v}
+        for key, value in changed.items():
+            self.rest.post("experiments/set-experiment-tag", experiment_id=exp_id, key=key, value=value)
+        before = set(filter(None, live_tags.get(MANAGED_TAGS_TAG, "").split(",")))
+        dropped = sorted(k for k in before - set(want.get("tags", {})) if k in live_tags)
+        for key in dropped:
+            self.rest.delete("experiments/delete-tag", experiment_id=exp_id, key=key)
+        notes += [f"{len(changed)} tag(s) set"] if changed else []
+        notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
+        return Outcome(change, Status.applied, "; ".join(notes))
+
+    def _delete_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
+        found = self._experiment(change.ref.name)
+        if found is None or found.get("lifecycle_stage") == "deleted":
+            return Outcome(change, Status.deleted, "already gone")
+        if _tags(found).get(OWNER_TAG) != OWNER_VALUE:
+            return Outcome(change, Status.skipped, f"not deleting {change.ref.name!r}: mlcp did not create it")
+        if options.dry_run:
+            return Outcome(change, Status.deleted, "dry run")
+        self.rest.post("experiments/delete", experiment_id=str(found["experiment_id"]))
+        return Outcome(change, Status.deleted, "soft-deleted (restorable in MLflow)")
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        """Nothing to write: ownership is recorded as tags on each experiment and model."""
+
+
+def _without_fixed_fields(change: Change) -> Change:
+    """Drop differences in fields MLflow sets only at creation; an update left with none is a no-op."""
+    diffs = tuple(d for d in change.diffs if d.path[0] not in FIXED_AT_CREATION)
+    if len(diffs) == len(change.diffs):
+        return change
+    if diffs:
+        return replace(change, diffs=diffs, reason=f"{len(diffs)} managed field(s) differ (artifactLocation is fixed)")
+    return replace(change, action=Action.noop, diffs=(), reason="up to date (artifactLocation is fixed at creation)")

@@ -1,0 +1,230 @@
+"""Model promotions in MLflow: resolve the target version, gate it on its run's metrics, move the alias safely.
+
+Git only says "production should be the version behind staging, if its run's
+auc >= 0.9"; which version that is and what its run measured are live facts.
+So the planner pairs the alias generically, and `review` turns each pairing
+into the real decision: the move from the current version to the target, or a
+blocked change naming the failing gate and the measured value. Applying
+re-reads the alias right before moving it (compare-and-set) and refuses when
+someone moved it since the plan: their move is never overwritten blindly.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from controlplane.plans import Action, Change, FieldDiff
+from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, alias_tag, version_tag
+from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+UNKNOWN_ACTOR = "unknown"
+# TODO(authorizer): ApplyOptions.actor should carry the git authors of the promotion commit once the authorizer
+# (issue 3) resolves identities; until a caller sets it, promotions are recorded as promoted by "unknown".
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One metric gate against the value measured on the version's source run (None: not logged)."""
+
+    metric: str
+    comparison: str
+    threshold: float
+    measured: float | None
+
+    @property
+    def passed(self) -> bool:
+        if self.measured is None or math.isnan(self.measured):
+            return False
+        return COMPARISONS[self.comparison](self.measured, self.threshold)
+
+    def describe(self) -> str:
+        gate = f"{self.metric} {self.comparison} {self.threshold:g}"
+        if self.measured is None:
+            return f"gate {gate}: metric {self.metric!r} was not logged on the source run"
+        return f"gate {gate} {'passed' if self.passed else 'failed'}: measured {self.measured:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "comparison": self.comparison,
+            "threshold": self.threshold,
+            "measured": self.measured,
+            "passed": self.passed,
+        }
+
+
+def evaluate_gates(gates: list[dict[str, Any]], metrics: Mapping[str, float]) -> list[GateResult]:
+    """Each declared gate against the run's (latest) metric values."""
+    return [
+        GateResult(str(g["metric"]), str(g["comparison"]), float(g["threshold"]), metrics.get(str(g["metric"])))
+        for g in gates
+    ]
+
+
+def gate_blocker(results: list[GateResult]) -> str | None:
+    failing = [r.describe() for r in results if not r.passed]
+    return "; ".join(failing) if failing else None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model as one search page shows it: its aliases and tags."""
+
+    aliases: dict[str, str]
+    tags: dict[str, str]
+
+
+class Promotions:
+    """Review and apply of ModelAlias changes against one MLflow server."""
+
+    def __init__(self, rest: MlflowRest) -> None:
+        self.rest = rest
+        self.models: dict[str, ModelInfo] = {}
+        self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
+
+    # -- plan ------------------------------------------------------------------------------------------------
+
+    def review(self, change: Change) -> Change:
+        """The real move (or a block) for one paired alias; deletes and no-ops of absent specs pass through."""
+        want = change.desired
+        if change.action is Action.delete or want is None:
+            return change
+        model, alias = str(want["model"]), str(want["alias"])
+        info = self.models.get(model)
+        if info is None:
+            return _blocked(change, f"registered model {model!r} does not exist in MLflow")
+        current = info.aliases.get(alias)
+        target = want.get("version") or info.aliases.get(str(want.get("fromAlias")))
+        if target is None:
+            return _blocked(change, f"alias {want.get('fromAlias')!r} is not set on model {model!r}")
+        resolved = {**want, "version": str(target), "previousVersion": current}
+        common: dict[str, Any] = {"desired": resolved, "live_version": current, "diffs": (), "blocked": None}
+        if current == str(target):
+            return replace(change, action=Action.noop, reason=f"{model}@{alias} already at version {target}", **common)
+        try:
+            version, metrics = self._version_and_metrics(model, str(target))
+        except BackendError as exc:
+            return _blocked(replace(change, **common), f"cannot read version {target} of {model!r}: {exc}")
+        results = evaluate_gates(list(want.get("gates") or []), metrics)
+        resolved["gates"] = [r.to_dict() for r in results]
+        resolved["runId"] = version.get("run_id") or None
+        resolved["storageUri"] = version.get("source")
+        blocker = gate_blocker(results)
+        if results and not version.get("run_id"):
+            blocker = f"version {target} of {model!r} has no source run, so its gates cannot be evaluated"
+        action = Action.create if current is None else Action.update
+        moves = f"from version {current}" if current else "(not set yet)"
+        return replace(
+            change,
+            action=action,
+            reason=f"moves {model}@{alias} {moves} to version {target}",
+            **{**common, "diffs": (FieldDiff(("version",), current, str(target)),), "blocked": blocker},
+        )
+
+    def _version_and_metrics(self, model: str, version: str) -> tuple[dict[str, Any], dict[str, float]]:
+        key = (model, version)
+        if key not in self._metrics:
+            found = self.rest.get("model-versions/get", name=model, version=version).get("model_version") or {}
+            metrics: dict[str, float] = {}
+            if found.get("run_id"):
+                run = self.rest.get("runs/get", run_id=found["run_id"]).get("run") or {}
+                for metric in (run.get("data") or {}).get("metrics") or []:
+                    metrics[str(metric["key"])] = float(metric["value"])
+            self._metrics[key] = (found, metrics)
+        return self._metrics[key]
+
+    # -- apply -----------------------------------------------------------------------------------------------
+
+    def current(self, model: str, alias: str) -> str | None:
+        """The version `model@alias` points to right now (None when unset or the model is gone)."""
+        try:
+            found = self.rest.get("registered-models/alias", name=model, alias=alias)
+        except MlflowApiError as exc:
+            if exc.not_found or (exc.code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)):
+                return None
+            raise
+        return str((found.get("model_version") or {}).get("version")) or None
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        want = change.desired or {}
+        model, alias = change.ref.name.rsplit("@", 1)
+        try:
+            now = self.current(model, alias)
+            if now != change.live_version:
+                planned = change.live_version or "unset"
+                return Outcome(
+                    change,
+                    Status.failed,
+                    f"compare-and-set refused: {model}@{alias} was at {planned} when planned and is at "
+                    f"{now or 'unset'} now; someone else moved it. Nothing was changed; run `mlcp plan` again",
+                )
+            if options.dry_run:
+                return Outcome(change, Status.applied if want else Status.deleted, "dry run", now)
+            if change.action is Action.delete:
+                return self._remove(change, model, alias)
+            return self._move(change, model, alias, want, options)
+        except BackendError as exc:
+            return Outcome(change, Status.failed, f"{exc}; the alias was not moved")
+
+    def _move(self, change: Change, model: str, alias: str, want: dict[str, Any], options: ApplyOptions) -> Outcome:
+        target = str(want["version"])
+        self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
+        provenance = want.get("provenance") or {}
+        record = {
+            "by": options.actor or UNKNOWN_ACTOR,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": provenance.get("commit") or "",
+            "previous-version": change.live_version or "",
+        }
+        try:
+            for key, value in record.items():
+                self.rest.post(
+                    "model-versions/set-tag", name=model, version=target, key=version_tag(alias, key), value=value
+                )
+            model_tags = {
+                **{alias_tag(alias, k): v for k, v in record.items()},
+                alias_tag(alias, "version"): target,
+                alias_tag(alias, "spec"): str(provenance.get("spec") or ""),
+                alias_tag(alias, "tenant"): change.tenant or "",
+                OWNER_TAG: OWNER_VALUE,
+            }
+            for key, value in model_tags.items():
+                self.rest.post("registered-models/set-tag", name=model, key=key, value=value)
+        except BackendError as exc:
+            return Outcome(
+                change,
+                Status.failed,
+                f"{model}@{alias} moved to version {target}, but recording who/when failed: {exc}",
+            )
+        moved = f"from version {change.live_version}" if change.live_version else "(was unset)"
+        return Outcome(change, Status.applied, f"{model}@{alias} moved {moved} to version {target}", target)
+
+    def _remove(self, change: Change, model: str, alias: str) -> Outcome:
+        self.rest.delete("registered-models/alias", name=model, alias=alias)
+        found = self.rest.get("registered-models/get", name=model).get("registered_model") or {}
+        tags = [str(t["key"]) for t in found.get("tags") or []]
+        for key in [k for k in tags if k.startswith(alias_tag(alias, ""))]:
+            try:
+                self.rest.delete("registered-models/delete-tag", name=model, key=key)
+            except MlflowApiError as exc:
+                if not exc.not_found:
+                    raise
+        return Outcome(change, Status.deleted, f"alias {model}@{alias} removed (was version {change.live_version})")
+
+
+def _blocked(change: Change, reason: str) -> Change:
+    return replace(change, blocked=reason, action=Action.update if change.action is Action.noop else change.action)

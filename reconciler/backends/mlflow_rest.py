@@ -1,0 +1,143 @@
+"""MLflow's REST API as mlcp uses it: JSON calls with retries, paged searches, and a call counter.
+
+The project does not depend on the `mlflow` package (its pins clash with ours,
+and the server may be any version), so the backend speaks REST. Transient
+failures (connection errors, timeouts, 429 and 5xx) are retried with
+exponential backoff; everything else fails at once with MLflow's own error
+code and message. Every request is counted per endpoint so a benchmark (or a
+test) can prove that reading N objects costs ⌈N / page size⌉ searches.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from reconciler.backends.base import BackendError
+
+API = "/api/2.0/mlflow/"
+PAGE_SIZE = 100
+TIMEOUT = (5.0, 30.0)
+ATTEMPTS = 4
+
+
+class MlflowApiError(BackendError):
+    """MLflow answered with an error; `code` is its error_code (RESOURCE_DOES_NOT_EXIST, ...)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404 or self.code == "RESOURCE_DOES_NOT_EXIST"
+
+
+class Transient(BackendError):
+    """A failure worth retrying: the server was unreachable, slow, or answered 429/5xx."""
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, Transient)
+
+
+class MlflowRest:
+    """A thread-safe MLflow REST client for one tracking server."""
+
+    def __init__(
+        self,
+        uri: str,
+        auth: tuple[str, str] | None = None,
+        attempts: int = ATTEMPTS,
+        backoff: float = 0.2,
+    ) -> None:
+        self.uri = uri.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Content-Type"] = "application/json"
+        if auth is None and os.environ.get("MLFLOW_TRACKING_USERNAME"):
+            auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+        self.session.auth = auth
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._retrying = retry(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(max(1, attempts)),
+            wait=wait_exponential(multiplier=backoff, max=5.0),
+            reraise=True,
+        )
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.session.auth is not None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One API call (retried while transient); GET sends `body` as query parameters."""
+        try:
+            result: dict[str, Any] = self._retrying(self._once)(method, path, body)
+        except Transient as exc:
+            raise BackendError(f"MLflow at {self.uri}: {exc} (gave up after retries)") from None
+        return result
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        return self.call("GET", path, query)
+
+    def post(self, path: str, **body: Any) -> dict[str, Any]:
+        return self.call("POST", path, body)
+
+    def delete(self, path: str, **body: Any) -> dict[str, Any]:
+        return self.call("DELETE", path, body)
+
+    def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        with self._lock:
+            self.calls[path] += 1
+        url = self.uri + API + path
+        try:
+            if method == "GET":
+                response = self.session.get(url, params=body or None, timeout=TIMEOUT)
+            else:
+                response = self.session.request(method, url, json=body or {}, timeout=TIMEOUT)
+        except requests.Timeout as exc:
+            raise Transient(f"{method} {path} timed out: {exc}") from None
+        except requests.RequestException as exc:
+            raise Transient(f"cannot reach {self.uri}: {type(exc).__name__}: {exc}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Transient(f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = {"message": response.text[:300]}
+        if response.status_code >= 400:
+            raise MlflowApiError(
+                response.status_code, str(data.get("error_code", "")), str(data.get("message", response.reason))
+            )
+        return data if isinstance(data, dict) else {}
+
+    def search(self, path: str, key: str, method: str = "POST", **query: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paged search (`experiments/search`, `registered-models/search`)."""
+        token = ""
+        while True:
+            params: dict[str, Any] = {"max_results": PAGE_SIZE, **query}
+            if token:
+                params["page_token"] = token
+            page = self.call(method, path, params)
+            yield from page.get(key) or []
+            token = page.get("next_page_token") or ""
+            if not token:
+                return
+
+    def auth_enabled(self) -> bool | None:
+        """True when the server runs MLflow's basic-auth app, False when not, None when it cannot tell."""
+        try:
+            response = requests.get(self.uri + API + "experiments/search", params={"max_results": 1}, timeout=TIMEOUT)
+        except requests.RequestException:
+            return None
+        with self._lock:
+            self.calls["auth-probe"] += 1
+        return response.status_code == 401
