@@ -46,5 +46,7 @@ class InvalidConfig(MlcpError):
     """The config repo holds errors; `diagnostics` lists every one found."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(f"{len(diagnostics)} error(s) in the config repo")
+        shown = "; ".join(d.render().replace("\n", " ") for d in diagnostics[:3])
+        more = f" (and {len(diagnostics) - 3} more)" if len(diagnostics) > 3 else ""
+        super().__init__(f"{len(diagnostics)} error(s) in the config repo: {shown}{more}")
         self.diagnostics = diagnostics

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controlplane.diffing import managed_diff
-from controlplane.labels import PROTECTION_ANNOTATION, SOURCE_ANNOTATION, TENANT_LABEL
+from controlplane.labels import COMMIT_ANNOTATION, PROTECTION_ANNOTATION, SOURCE_ANNOTATION, TENANT_LABEL
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 
 RANK_OF_UNKNOWN = 100
+PROVENANCE = ("metadata", "annotations", COMMIT_ANNOTATION)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
     if live is None:
         return Change(action=Action.create, reason="not present", desired=obj.manifest, **common)  # type: ignore[arg-type]
     diffs = tuple(managed_diff(obj.manifest, live.manifest))
+    if all(d.path == PROVENANCE for d in diffs):
+        diffs = ()  # a new commit that left this object alone is not a reason to write it
     if diffs:
         fields = ", ".join(d.dotted for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
         return Change(

@@ -1,0 +1,219 @@
+"""Plan and apply against the real API server: idempotence, drift, prune, conflicts, saved plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from typer.testing import CliRunner
+
+from controlplane.cli.app import app
+from controlplane.plans import Action, Plan
+from reconciler import engine
+from reconciler.applying import apply_plan, stale_changes
+from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.kubernetes import KubernetesBackend
+from tests.integration import configrepo
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
+    return configrepo.make(tmp_path, prefix)
+
+
+def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False) -> tuple[Plan, KubernetesBackend]:
+    desired = engine.load_desired(repo.root)
+    backends = engine.connect(desired.repo, engine.Targets(str(kubeconfig)))
+    plan, _ = engine.make_plan(desired, backends, prune=prune)
+    kube = backends["kubernetes"]
+    assert isinstance(kube, KubernetesBackend)
+    return plan, kube
+
+
+def _apply(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False, **opts: bool) -> Plan:
+    plan, kube = _plan(repo, kubeconfig, prune)
+    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(**opts))
+    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+    return plan
+
+
+def test_template_applies_then_second_run_is_all_noops_without_writes(
+    repo: configrepo.ConfigRepo, kubeconfig: Path
+) -> None:
+    first = _apply(repo, kubeconfig)
+    kinds = {c.ref.kind for c in first.changes if c.action is Action.create}
+    assert {"Namespace", "RoleBinding", "ResourceQuota", "WorkflowTemplate", "CronWorkflow", "Experiment"} <= kinds
+    second, kube = _plan(repo, kubeconfig)
+    assert not second.has_changes, [(str(c.ref), c.reason) for c in second.pending]
+    before = kube.requests
+    report = apply_plan(second, {"kubernetes": kube}, ApplyOptions())
+    assert report.outcomes == []
+    assert kube.requests == before, "a no-op apply must send no request at all"
+
+
+def test_plan_reads_with_one_list_per_kind(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
+    _apply(repo, kubeconfig)
+    _, kube = _plan(repo, kubeconfig)
+    from reconciler.backends.kubernetes import RESOURCES
+
+    assert kube.requests == len(RESOURCES) + 1  # one LIST per kind, plus the inventory ConfigMap
+
+
+def test_editing_a_quota_plans_exactly_one_update(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
+    _apply(repo, kubeconfig)
+    repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.cpu: "32"', 'requests.cpu: "48"')
+    repo.commit("raise cpu quota")
+    plan, _ = _plan(repo, kubeconfig)
+    [change] = plan.pending
+    assert change.action is Action.update and change.ref.kind == "ResourceQuota"
+    fields = [(d.dotted, d.old, d.new) for d in change.diffs if d.path[0] == "spec"]
+    assert fields == [('spec.hard["requests.cpu"]', "32", "48")]
+    provenance = [d.new for d in change.diffs if d.path[0] == "metadata"]
+    assert provenance == [repo.git.head.commit.hexsha], "the object records the commit that changed it"
+
+
+def test_removed_pipeline_is_pruned_and_nothing_else(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    _apply(repo, kubeconfig)
+    core = client.CoreV1Api(k8s_admin)
+    ns = repo.vision
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "unlabelled"}, "data": {"a": "b"}})
+    copied = {"metadata": {"name": "copied", "labels": {"app.kubernetes.io/managed-by": "mlcp"}}}
+    core.create_namespaced_service_account(ns, copied)
+    repo.path(f"tenants/{ns}/pipelines/train-detector.yaml").unlink()
+    repo.edit(f"tenants/{ns}/experiments/detector.yaml", "trialPipeline: train-detector", "trialPipeline: gone")
+    repo.path(f"tenants/{ns}/experiments/detector.yaml").unlink()
+    repo.commit("retire the detector pipeline")
+
+    plan, _ = _plan(repo, kubeconfig)
+    deletes = sorted(str(c.ref) for c in plan.pending)
+    assert deletes == sorted(
+        [
+            f"CronWorkflow/{ns}/train-detector",
+            f"Experiment/{ns}/detector",
+            f"WorkflowTemplate/{ns}/train-detector",
+        ]
+    )
+    assert all(c.blocked for c in plan.pending), "without --prune nothing is deleted"
+
+    _apply(repo, kubeconfig, prune=True)
+    after, _ = _plan(repo, kubeconfig, prune=True)
+    assert not after.has_changes
+    custom = client.CustomObjectsApi(k8s_admin)
+    names = [
+        o["metadata"]["name"]
+        for o in custom.list_namespaced_custom_object("argoproj.io", "v1alpha1", ns, "workflowtemplates")["items"]
+    ]
+    assert "train-detector" not in names
+    assert core.read_namespaced_config_map("unlabelled", ns).data == {"a": "b"}
+    assert core.read_namespaced_service_account("copied", ns).metadata.name == "copied"
+
+
+def test_manual_edit_is_drift_and_is_healed(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    _apply(repo, kubeconfig)
+    core = client.CoreV1Api(k8s_admin)
+    body = {"spec": {"hard": {"requests.cpu": "999"}}, "metadata": {"labels": {"added-by-hand": "yes"}}}
+    core.patch_namespaced_resource_quota("compute", repo.vision, body, field_manager="kubectl-edit")
+    plan, kube = _plan(repo, kubeconfig)
+    [change] = plan.pending
+    assert [(d.dotted, d.old, d.new) for d in change.diffs] == [('spec.hard["requests.cpu"]', "999", "32")]
+    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions())
+    [outcome] = report.outcomes
+    assert outcome.status is Status.applied and "drift healed" in outcome.message
+    quota = core.read_namespaced_resource_quota("compute", repo.vision)
+    assert quota.spec.hard["requests.cpu"] == "32"
+    assert quota.metadata.labels["added-by-hand"] == "yes", "fields mlcp does not manage are left alone"
+    again, _ = _plan(repo, kubeconfig)
+    assert not again.has_changes
+
+
+def test_conflict_with_another_controller_needs_force(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    _apply(repo, kubeconfig)
+    core = client.CoreV1Api(k8s_admin)
+    core.patch_namespaced_resource_quota(
+        "compute", repo.vision, {"spec": {"hard": {"requests.cpu": "7"}}}, field_manager="quota-autoscaler"
+    )
+    plan, kube = _plan(repo, kubeconfig)
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions()).outcomes
+    assert outcome.status is Status.failed
+    assert "quota-autoscaler" in outcome.message and "--force-conflicts" in outcome.message
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(force_conflicts=True)).outcomes
+    assert outcome.status is Status.applied
+
+
+def test_saved_plan_is_refused_when_live_state_moved(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    _apply(repo, kubeconfig)
+    repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.cpu: "32"', 'requests.cpu: "40"')
+    saved = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", str(repo.root), "--kubeconfig", str(kubeconfig), "--out", str(saved)])
+    assert result.exit_code == 0, result.output
+    plan = Plan.from_dict(__import__("json").loads(saved.read_text()))
+    _, kube = _plan(repo, kubeconfig)
+    assert stale_changes(plan, {"kubernetes": kube.read()}) == []
+
+    client.CoreV1Api(k8s_admin).patch_namespaced_limit_range(
+        "compute", repo.vision, {"metadata": {"annotations": {"touched": "yes"}}}
+    )
+    result = runner.invoke(app, ["apply", str(saved), "--kubeconfig", str(kubeconfig), "--yes"])
+    assert result.exit_code == 1
+    assert "changed since this plan" in result.output
+
+
+def test_cli_plan_exit_codes_and_formats(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
+    args = ["plan", str(repo.root), "--kubeconfig", str(kubeconfig)]
+    result = runner.invoke(app, [*args, "--detailed-exitcode", "-o", "json"])
+    assert result.exit_code == 2
+    data = __import__("json").loads(result.stdout)
+    assert data["summary"]["create"] > 0 and data["format"] == 1
+    result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), "--yes"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*args, "--detailed-exitcode"])
+    assert result.exit_code == 0, result.output
+    repo.edit(f"tenants/{repo.nlp}/quota.yaml", 'count/pods: "100"', 'count/pods: "120"')
+    result = runner.invoke(app, ["diff", str(repo.root), "--kubeconfig", str(kubeconfig), "-o", "markdown"])
+    assert result.exit_code == 0
+    assert "### mlcp plan" in result.stdout and "-    count/pods: '100'" in result.stdout
+
+
+def test_plan_of_a_branch_head_lists_changed_files(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
+    repo.git.git.checkout("-b", "feature")
+    repo.edit(f"tenants/{repo.nlp}/quota.yaml", 'count/pods: "100"', 'count/pods: "150"')
+    repo.commit("more pods")
+    repo.git.git.checkout("main")
+    args = [
+        "plan",
+        str(repo.root),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--base",
+        "main",
+        "--head",
+        "feature",
+        "-o",
+        "json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = __import__("json").loads(result.stdout)
+    assert data["meta"]["changedFiles"] == [f"tenants/{repo.nlp}/quota.yaml"]
+    quota = next(
+        c for c in data["changes"] if c["ref"]["kind"] == "ResourceQuota" and c["ref"]["namespace"] == repo.nlp
+    )
+    assert quota["desired"]["spec"]["hard"]["count/pods"] == "150"
+
+
+def test_apply_refuses_without_confirmation_on_non_tty(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
+    result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig)])
+    assert result.exit_code == 1
+    assert "--yes" in result.output
