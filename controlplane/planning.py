@@ -113,5 +113,5 @@ def plan(
         systems=tuple(systems),
         prune=options.prune,
         inventory_version=inventory.version,
-        meta={"ignoredUnowned": sorted(ignored)} if ignored else {},
+        meta={"ignoredUnowned": {"count": len(ignored), "first": sorted(ignored)[:20]}} if ignored else {},
     )

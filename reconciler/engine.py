@@ -108,8 +108,9 @@ def make_plan(
         ranks=RANK_ORDER,
     )
     objects = [o for o in desired.objects if o.ref.system in states]
-    planned = plan(objects, live, Inventory(refs, version), options, statuses)
-    return review(planned, {name: backends[name] for name in states}), states
+    planned = review(plan(objects, live, Inventory(refs, version), options, statuses), {n: backends[n] for n in states})
+    planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
+    return planned, states
 
 
 def review(planned: Plan, backends: Mapping[str, Backend]) -> Plan:

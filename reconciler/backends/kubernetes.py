@@ -30,7 +30,7 @@ from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
 
-PAGE_SIZE = 500
+PAGE_SIZE = 5000
 MANUAL_EDITORS = frozenset(
     {
         "kubectl",

@@ -45,7 +45,7 @@ def test_only_inventoried_objects_are_deleted_and_only_with_prune() -> None:
     with_prune = plan([], live, inventory, PlanOptions(prune=True))
     [change] = with_prune.changes
     assert change.ref == owned and change.blocked is None
-    assert with_prune.meta["ignoredUnowned"] == [str(copied)]
+    assert with_prune.meta["ignoredUnowned"] == {"count": 1, "first": [str(copied)]}
 
 
 def test_protected_namespace_is_never_deleted() -> None:

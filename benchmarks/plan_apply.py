@@ -1,0 +1,164 @@
+"""Plan/apply at scale against the real local API server, measured against kubectl in the same run.
+
+Generates N tenants (6 objects each: Namespace, ServiceAccount, Role, two
+RoleBindings, NetworkPolicy — ≈ 6,000 objects at N=1,000) twice, as two
+disjoint sets of identical shape: mlcp applies set A from a config repo,
+kubectl applies set B's rendered manifests (`kubectl apply --server-side`).
+Then, with both applied, a no-op `mlcp plan` on A is compared with
+`kubectl diff --server-side` on B. Prints requests sent by the no-op plan,
+times, ratios and peak RSS. Not a test: targets are reported, not asserted.
+
+Usage: .venv/bin/python benchmarks/plan_apply.py [--tenants 1000]
+(starts its own local environment, or uses $KUBECONFIG with --use-kubeconfig)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TENANT = """apiVersion: mlcp.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: {name}
+spec:
+  owners: [owner-{i}@example.com]
+  members:
+    - name: dev-{i}@example.com
+      role: edit
+"""
+POLICY = """apiVersion: mlcp.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: platform}
+spec:
+  roles: [{name: admin, rules: [{actions: ["*"], kinds: ["*"]}]}]
+  bindings: [{role: admin, users: [bench@example.com]}]
+"""
+
+
+def make_repo(root: Path, prefix: str, count: int, system_ns: str) -> None:
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "access.yaml").write_text(POLICY)
+    (root / "mlcp.yaml").write_text(
+        f"apiVersion: mlcp.dev/v1alpha1\nkind: Config\ncluster:\n  controllerNamespace: {system_ns}\n"
+    )
+    for i in range(count):
+        name = f"{prefix}{i:05d}"
+        folder = root / "tenants" / name
+        folder.mkdir(parents=True)
+        (folder / "tenant.yaml").write_text(TENANT.format(name=name, i=i))
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
+    """Wall time, peak RSS in MB, stdout and exit code, using wait4 for the child's own rusage."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return elapsed, usage.ru_maxrss / 1024, stdout, proc.returncode
+
+
+def rendered_manifests(repo: Path, out_dir: Path) -> int:
+    from controlplane.loading.repo import load_repo
+    from controlplane.rendering import RenderContext, render
+
+    objects = render(RenderContext(load_repo(repo)))
+    out_dir.mkdir(parents=True)
+    # One file per rank so kubectl creates namespaces before what lives in them.
+    by_rank: dict[int, list[dict[str, object]]] = {}
+    for obj in objects:
+        by_rank.setdefault(obj.rank, []).append(obj.manifest)
+    for rank, manifests in sorted(by_rank.items()):
+        (out_dir / f"{rank:03d}.yaml").write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+    return len(objects)
+
+
+def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    mlcp = [sys.executable, "-m", "controlplane"]
+    repo_a, repo_b = work / "repo-a", work / "repo-b"
+    make_repo(repo_a, "ma", tenants, "mlcp-bench-a")
+    make_repo(repo_b, "kb", tenants, "mlcp-bench-b")
+    objects = rendered_manifests(repo_b, work / "manifests-b")
+    print(f"{tenants} tenants → {objects} objects per set")
+
+    t_mlcp_apply, rss_apply, _, _ = timed([*mlcp, "apply", str(repo_a), "--yes", "--concurrency", "16"], env)
+    kubectl_apply = [kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
+    t_kubectl_apply, _, _, _ = timed(kubectl_apply, env)
+
+    t_plan, rss_plan, out, code = timed([*mlcp, "plan", str(repo_a), "-o", "json", "--detailed-exitcode"], env)
+    plan = json.loads(out)
+    requests = plan["meta"]["requests"]["kubernetes"]
+    from reconciler.backends.kubernetes import RESOURCES
+
+    kubectl_diff = [kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
+    t_diff, _, _, diff_code = timed(kubectl_diff, {**env, "KUBECTL_EXTERNAL_DIFF": "true"})
+
+    rows = [
+        ("no-op mlcp plan: changes", plan["summary"]["create"] + plan["summary"]["update"], "0", code == 0),
+        (
+            "no-op mlcp plan: requests",
+            requests,
+            f"<= {len(RESOURCES) + 1} (1 per kind + inventory)",
+            requests <= len(RESOURCES) + 1,
+        ),
+        ("no-op plan: mlcp s", round(t_plan, 2), "", True),
+        ("no-op diff: kubectl diff --server-side s", round(t_diff, 2), f"exit {diff_code}", True),
+        ("plan speed-up vs kubectl diff", round(t_diff / t_plan, 1), ">= 20x", t_diff / t_plan >= 20),
+        ("first apply: mlcp s", round(t_mlcp_apply, 2), "", True),
+        ("first apply: kubectl apply --server-side s", round(t_kubectl_apply, 2), "", True),
+        (
+            "apply speed-up vs kubectl",
+            round(t_kubectl_apply / t_mlcp_apply, 2),
+            ">= 2x",
+            t_kubectl_apply / t_mlcp_apply >= 2,
+        ),
+        ("peak RSS mlcp apply MB", round(rss_apply), "<= 300", rss_apply <= 300),
+        ("peak RSS mlcp plan MB", round(rss_plan), "<= 300", rss_plan <= 300),
+    ]
+    print(f"{'measure':45} {'value':>10}  target")
+    for name, value, target, ok in rows:
+        print(f"{name:45} {value!s:>10}  {target} {'' if not target else ('✓' if ok else '✗')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
+    args = parser.parse_args()
+    from controlplane.devenv import binaries
+
+    kubectl = str(binaries.ensure_built().kubectl)
+    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
+        if args.use_kubeconfig:
+            bench(os.environ["KUBECONFIG"], kubectl, args.tenants, Path(tmp))
+            return
+        from controlplane.devenv import testing
+
+        target = testing.start()
+        try:
+            bench(str(target.kubeconfig), kubectl, args.tenants, Path(tmp))
+        finally:
+            target.stop(keep_files=False)
+
+
+if __name__ == "__main__":
+    main()
