@@ -25,7 +25,8 @@ def _rendered() -> dict[str, str]:
     assert not repo.diagnostics
     files = {}
     for obj in render(RenderContext(repo, commits={})):
-        name = f"{obj.ref.kind.lower()}-{obj.ref.namespace or 'cluster'}-{obj.ref.name}.yaml"
+        scope = obj.ref.namespace or ("cluster" if obj.ref.system == "kubernetes" else obj.ref.system)
+        name = f"{obj.ref.kind.lower()}-{scope}-{obj.ref.name.replace('/', '_')}.yaml"
         files[name] = yaml.safe_dump(obj.manifest, sort_keys=True)
     return files
 
@@ -48,7 +49,9 @@ def test_golden_files_match_rendering() -> None:
 def test_every_object_carries_ownership_labels(kind: str) -> None:
     repo = load_repo(ROOT / "repo_template")
     objects = [
-        o for o in render(RenderContext(repo, commits={"tenants/vision/tenant.yaml": "abc123"})) if o.ref.kind == kind
+        o
+        for o in render(RenderContext(repo, commits={"tenants/vision/tenant.yaml": "abc123"}))
+        if o.ref.kind == kind and o.ref.system == "kubernetes"
     ]
     assert objects
     for obj in objects:
