@@ -1,0 +1,138 @@
+"""Unit tests for the pure parts of the MLflow backend: gate evaluation and promotion review.
+
+The review talks to MLflow only through `MlflowRest.get`, so a dictionary of
+canned answers stands in for the server here; the integration tests run the
+same paths against a real one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef
+from reconciler.backends.mlflow import _without_fixed_fields, live_aliases, live_experiment
+from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
+from reconciler.backends.mlflow_rest import MlflowRest
+
+REF = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
+
+
+class CannedRest(MlflowRest):
+    def __init__(self, answers: dict[tuple[str, str], dict[str, Any]]) -> None:
+        super().__init__("http://registry.invalid")
+        self.answers = answers
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        self.calls[path] += 1
+        return self.answers[(path, str(query.get("version") or query.get("run_id")))]
+
+
+def _change(desired: dict[str, Any], action: Action = Action.update) -> Change:
+    return Change(REF, action, "paired", "ModelPromotion/t/p", "t", "p.yaml", 65, desired=desired)
+
+
+def _promotions(metrics: dict[str, float], aliases: dict[str, str]) -> Promotions:
+    rest = CannedRest(
+        {
+            ("model-versions/get", "5"): {"model_version": {"version": "5", "run_id": "r1", "source": "s3://m/5"}},
+            ("runs/get", "r1"): {"run": {"data": {"metrics": [{"key": k, "value": v} for k, v in metrics.items()]}}},
+        }
+    )
+    promotions = Promotions(rest)
+    promotions.models = {"m": ModelInfo(aliases, {})}
+    return promotions
+
+
+GATE = {"metric": "auc", "comparison": ">=", "threshold": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("comparison", "measured", "passed"),
+    [(">=", 0.9, True), (">=", 0.85, False), (">", 0.9, False), ("<=", 120.0, True), ("!=", 1.0, True)],
+)
+def test_gate_comparisons(comparison: str, measured: float, passed: bool) -> None:
+    threshold = 120.0 if comparison == "<=" else 0.9
+    assert GateResult("m", comparison, threshold, measured).passed is passed
+
+
+def test_missing_and_nan_metrics_fail_their_gate() -> None:
+    results = evaluate_gates([GATE, {"metric": "loss", "comparison": "<", "threshold": 1}], {"loss": math.nan})
+    assert [r.passed for r in results] == [False, False]
+    reason = gate_blocker(results) or ""
+    assert "'auc' was not logged" in reason
+    assert "loss < 1 failed: measured nan" in reason
+
+
+def test_passing_gates_do_not_block() -> None:
+    assert gate_blocker(evaluate_gates([GATE], {"auc": 0.95})) is None
+
+
+def test_review_moves_the_alias_when_gates_pass() -> None:
+    change = _promotions({"auc": 0.95}, {"production": "3"}).review(
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]})
+    )
+    assert change.action is Action.update and change.blocked is None
+    assert change.live_version == "3"
+    assert change.diffs == (FieldDiff(("version",), "3", "5"),)
+    assert change.reason == "moves m@production from version 3 to version 5"
+    assert change.desired is not None and change.desired["gates"][0]["measured"] == 0.95
+
+
+def test_review_blocks_with_the_measured_value() -> None:
+    change = _promotions({"auc": 0.85}, {}).review(
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}, Action.create)
+    )
+    assert change.action is Action.create
+    assert change.blocked == "gate auc >= 0.9 failed: measured 0.85"
+
+
+def test_review_resolves_from_alias_and_skips_metrics_when_already_there() -> None:
+    promotions = _promotions({}, {"staging": "5", "production": "5"})
+    change = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}))
+    assert change.action is Action.noop and change.blocked is None
+    assert sum(promotions.rest.calls.values()) == 0
+
+
+def test_review_blocks_unknown_model_and_unset_source_alias() -> None:
+    promotions = _promotions({}, {})
+    missing_model = promotions.review(_change({"model": "x", "alias": "production", "version": "1"}, Action.create))
+    assert missing_model.blocked == "registered model 'x' does not exist in MLflow"
+    no_source = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging"}))
+    assert no_source.blocked == "alias 'staging' is not set on model 'm'"
+
+
+def test_live_objects_from_search_results() -> None:
+    experiment = live_experiment(
+        {
+            "experiment_id": "7",
+            "name": "t/e",
+            "lifecycle_stage": "deleted",
+            "tags": [
+                {"key": "mlflow.note.content", "value": "d"},
+                {"key": "mlflow.sharedViewState", "value": "x"},
+                {"key": "team", "value": "a"},
+            ],
+        }
+    )
+    assert experiment.manifest["description"] == "d"
+    assert experiment.manifest["tags"] == {"team": "a"}
+    assert experiment.manifest["lifecycleStage"] == "deleted"
+    aliases = live_aliases(
+        {
+            "name": "m",
+            "aliases": [{"alias": "a", "version": "2"}, {"alias": "b", "version": "1"}],
+            "tags": [{"key": "mlcp.dev/alias.a.version", "value": "2"}],
+        }
+    )
+    assert [(o.ref.name, o.version, mine) for o, mine in aliases] == [("m@a", "2", True), ("m@b", "1", False)]
+
+
+def test_artifact_location_differences_are_not_planned() -> None:
+    ref = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "t/e")
+    change = Change(
+        ref, Action.update, "1 differs", None, None, None, 60, diffs=(FieldDiff(("artifactLocation",), "a", "b"),)
+    )
+    assert _without_fixed_fields(change).action is Action.noop
