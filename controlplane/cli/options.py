@@ -16,3 +16,9 @@ Prune = Annotated[bool, typer.Option("--prune", help="Delete mlcp-owned objects 
 AllowNamespaceDeletion = Annotated[
     bool, typer.Option("--allow-namespace-deletion", help="Let --prune delete unprotected tenant namespaces.")
 ]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: mlcp.yaml registry.trackingUri, $MLFLOW_TRACKING_URI)."
+    ),
+]

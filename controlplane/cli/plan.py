@@ -14,7 +14,7 @@ import typer
 
 from controlplane.cli import plan_view
 from controlplane.cli.console import err, fail, out, print_diagnostics, print_json
-from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath
+from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath, TrackingUri
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.plans import Plan
 from reconciler import engine, gitsource
@@ -28,12 +28,17 @@ class PlanFormat(StrEnum):
 
 
 def compute(
-    path: Path, kubeconfig: str | None, context: str | None, prune: bool, allow_namespace_deletion: bool
+    path: Path,
+    kubeconfig: str | None,
+    context: str | None,
+    prune: bool,
+    allow_namespace_deletion: bool,
+    tracking_uri: str | None = None,
 ) -> Plan:
     """Load, render, read live and plan; domain errors become a clear message and exit 1."""
     try:
         desired = engine.load_desired(path)
-        backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context))
+        backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context, tracking_uri))
         plan, _ = engine.make_plan(desired, backends, prune=prune, allow_namespace_deletion=allow_namespace_deletion)
     except InvalidConfig as exc:
         print_diagnostics(exc.diagnostics)
@@ -57,6 +62,7 @@ def command(
     path: RepoPath = Path(),
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    tracking_uri: TrackingUri = None,
     output: Annotated[PlanFormat, typer.Option("--output", "-o", help="text, json or markdown.")] = PlanFormat.text,
     save: Annotated[Path | None, typer.Option("--out", help="Save the plan to apply it later as reviewed.")] = None,
     detailed_exitcode: Annotated[
@@ -72,9 +78,9 @@ def command(
     """Show what `mlcp apply` would change in the cluster and registry."""
     if head is not None:
         with gitsource.checkout(path, head) as tree:
-            plan = compute(tree, kubeconfig, context, prune, allow_namespace_deletion)
+            plan = compute(tree, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     else:
-        plan = compute(path, kubeconfig, context, prune, allow_namespace_deletion)
+        plan = compute(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     if base is not None:
         changed = gitsource.changed_files(path, base, head or "HEAD")
         plan.meta["changedFiles"] = changed
