@@ -1,0 +1,39 @@
+"""The audit log: hash-chained, append-only records of every change mlcp attempted, and who made it.
+
+Import from here; the submodules are the implementation (kopf's convention).
+"""
+
+from controlplane.audit.chain import GENESIS, Head
+from controlplane.audit.records import (
+    DEFAULT_DECISION,
+    NO_POLICY_RULE,
+    AuditError,
+    AuditRecord,
+    Decision,
+    Result,
+    Verdict,
+    digest,
+)
+from controlplane.audit.store import DEFAULT_RELATIVE_PATH, ENV_VAR, AuditStore, JsonlStore, default_path
+from controlplane.audit.verify import Verification, verify_file, verify_lines
+
+__all__ = [
+    "DEFAULT_DECISION",
+    "DEFAULT_RELATIVE_PATH",
+    "ENV_VAR",
+    "GENESIS",
+    "NO_POLICY_RULE",
+    "AuditError",
+    "AuditRecord",
+    "AuditStore",
+    "Decision",
+    "Head",
+    "JsonlStore",
+    "Result",
+    "Verdict",
+    "Verification",
+    "default_path",
+    "digest",
+    "verify_file",
+    "verify_lines",
+]

@@ -1,0 +1,78 @@
+"""The hash chain: how a record becomes one line whose hash commits to every line before it.
+
+Construction (RFC 6962-style domain separation: leaves and chain links can never
+be confused for each other):
+
+    body_n = {"seq":n,"prev":"<hash_{n-1}>",<content, keys sorted, no spaces, ASCII>}
+    leaf_n = SHA-256(0x00 || body_n)
+    hash_n = SHA-256(0x01 || raw(hash_{n-1}) || leaf_n)        hash_0 = 64 zeros (GENESIS)
+    line_n = body_n without its closing "}" + ,"hash":"<hash_n hex>"} + "\\n"
+
+So every line is one flat JSON object (`jq .seq` works) whose last member is its
+hash, always 76 bytes from the end of the line. A verifier cuts those bytes off,
+puts back the "}", and hashes exactly the stored bytes: it never re-serializes,
+so it is fast and cannot disagree with the writer about JSON formatting. `seq`
+and `prev` lead the body at a fixed place, so checking them is a prefix compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import NamedTuple
+
+from controlplane.audit.records import AuditError, AuditRecord, canonical_json
+
+GENESIS = "0" * 64
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+HASH_MARKER = b',"hash":"'
+SUFFIX_LEN = len(HASH_MARKER) + 64 + len(b'"}\n')
+LINE_START = re.compile(rb'\{"seq":(\d+),"prev":"([0-9a-f]{64})",')
+
+
+class Head(NamedTuple):
+    """A position in the chain: record `seq` and its hash; the anchor format is `seq:hash`."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        seq, sep, hash_ = text.strip().partition(":")
+        if not sep or not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", hash_):
+            raise AuditError(f"{text!r} is not an anchor", "write it as SEQ:HASH, as printed by `mlcp audit verify`")
+        return cls(int(seq), hash_)
+
+
+def body_bytes(record: AuditRecord, seq: int, prev: str) -> bytes:
+    """The canonical bytes the leaf hash covers: seq and prev first, then the sorted content."""
+    content = canonical_json(record.content())
+    return b'{"seq":%d,"prev":"%s",' % (seq, prev.encode("ascii")) + content[1:]
+
+
+def leaf_hash(body: bytes) -> bytes:
+    return hashlib.sha256(LEAF_PREFIX + body).digest()
+
+
+def link_hash(prev: str, leaf: bytes) -> str:
+    """hash_n from hash_{n-1} (hex) and leaf_n."""
+    return hashlib.sha256(NODE_PREFIX + bytes.fromhex(prev) + leaf).hexdigest()
+
+
+def seal(record: AuditRecord, seq: int, prev: str) -> tuple[AuditRecord, bytes]:
+    """The record with its place in the chain, and the exact line to append for it."""
+    body = body_bytes(record, seq, prev)
+    hash_ = link_hash(prev, leaf_hash(body))
+    line = body[:-1] + HASH_MARKER + hash_.encode("ascii") + b'"}\n'
+    return record.with_chain(seq, prev, hash_), line
+
+
+def split_line(line: bytes) -> tuple[bytes, bytes] | None:
+    """(body, hash hex) of a stored line ending in a newline, or None if it is not laid out as one."""
+    if len(line) <= SUFFIX_LEN or not line.endswith(b'"}\n') or line[-SUFFIX_LEN:-67] != HASH_MARKER:
+        return None
+    return line[:-SUFFIX_LEN] + b"}", line[-67:-3]

@@ -1,0 +1,142 @@
+"""From an applied plan to audit records: one record per outcome, whatever the outcome was.
+
+Apply reports what happened (`applied`, `deleted`, `failed`, `skipped`); the
+plan says what was intended (the change, its spec, its diff); the decisions say
+whether it was allowed. This module joins the three without importing the
+reconciler: an outcome is anything with `change`, `status` and `message`.
+
+Digests are of the managed fields, the part of an object mlcp owns, so one
+record's `after` equals the next record's `before` for the same object when
+nobody else changed it. `before` is the live value of those fields (the desired
+manifest with each differing field put back), None for a create and for a
+delete (the plan does not carry the object being deleted); `after` is the
+desired manifest once it was written, None when nothing was written or the
+object is gone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Decision, Result, digest, utc_now
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
+
+_WROTE = {Result.applied}
+
+
+class OutcomeLike(Protocol):
+    """What apply reports per change (reconciler.backends.base.Outcome has this shape)."""
+
+    @property
+    def change(self) -> Change: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def _set(data: Any, path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
+    last = path[-1]
+    if isinstance(data, list):
+        data[int(last)] = value
+    elif value is None:
+        data.pop(last, None)
+    else:
+        data[last] = value
+
+
+def live_projection(desired: dict[str, Any], diffs: Sequence[FieldDiff]) -> dict[str, Any]:
+    """The managed fields as they were live: the desired manifest with each differing field put back."""
+    live = copy.deepcopy(desired)
+    for diff in diffs:
+        if diff.path:
+            _set(live, diff.path, diff.old)
+    return live
+
+
+def _diff(change: Change) -> tuple[dict[str, Any], ...]:
+    if change.action is Action.update:
+        return tuple({"field": d.dotted, "old": d.old, "new": d.new} for d in change.diffs)
+    if change.action is Action.create and change.desired is not None:
+        return ({"field": "", "old": None, "new": change.desired},)
+    return ()
+
+
+def _result(status: str, decision: Decision) -> Result:
+    if not decision.allowed:
+        return Result.denied
+    try:
+        return Result(str(status))
+    except ValueError:
+        return Result.failed
+
+
+def record_for(
+    outcome: OutcomeLike,
+    *,
+    actors: Sequence[str],
+    decision: Decision = DEFAULT_DECISION,
+    commit: str | None = None,
+    signer: str | None = None,
+    time: str | None = None,
+) -> AuditRecord:
+    """The (unsealed) record of one outcome."""
+    change = outcome.change
+    result = _result(outcome.status, decision)
+    before = None
+    if change.action is Action.update and change.desired is not None:
+        before = digest(live_projection(change.desired, change.diffs))
+    after = digest(change.desired) if result in _WROTE and change.action is not Action.delete else None
+    return AuditRecord(
+        time=time or utc_now(),
+        actors=tuple(actors),
+        signer=signer,
+        commit=commit,
+        spec_path=change.source,
+        spec=change.spec,
+        tenant=change.tenant,
+        target=change.ref.to_dict(),
+        action=change.action.value,
+        decision=decision.verdict,
+        rule=decision.rule,
+        reason=decision.reason,
+        before=before,
+        after=after,
+        result=result,
+        error=None if result in _WROTE or result is Result.deleted else (outcome.message or None),
+        diff=_diff(change),
+    )
+
+
+def records_for(
+    plan: Plan,
+    outcomes: Iterable[OutcomeLike],
+    *,
+    actors: Sequence[str],
+    decisions: Mapping[ObjectRef, Decision] | None = None,
+    signer: str | None = None,
+) -> list[AuditRecord]:
+    """One record per outcome of applying `plan`, in the order apply reported them.
+
+    `decisions` maps an object to the policy decision about its change; objects
+    without one get `DEFAULT_DECISION` (allowed, rule `no-policy-yet`).
+    """
+    decisions = decisions or {}
+    now = utc_now()
+    return [
+        record_for(
+            outcome,
+            actors=actors,
+            decision=decisions.get(outcome.change.ref, DEFAULT_DECISION),
+            commit=plan.revision,
+            signer=signer,
+            time=now,
+        )
+        for outcome in outcomes
+    ]

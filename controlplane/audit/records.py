@@ -1,0 +1,177 @@
+"""The audit record: one value per attempted change, the unit the hash chain protects.
+
+A record says who (git actors, signer), what (spec, target object, action,
+field diff, before/after digests), why it was or was not allowed (decision and
+rule) and what happened (result, error). Records are written once and never
+rewritten, so the value is frozen; `seq`, `prev` and `hash` are assigned by the
+store when it seals the record into the chain (see `chain`).
+
+The policy engine will hand `Decision` values to `records_for`; until it
+exists every change is recorded as allowed by the rule `no-policy-yet`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+NO_POLICY_RULE = "no-policy-yet"
+
+
+class AuditError(Exception):
+    """The audit log cannot be read or written; the message names the file and line."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Verdict(StrEnum):
+    """The decision recorded for a change: allowed, denied, or no decision was taken."""
+
+    allow = "allow"
+    deny = "deny"
+    none = "none"
+
+
+class Result(StrEnum):
+    """What happened: the backend statuses, plus `denied` for changes a policy refused."""
+
+    applied = "applied"
+    deleted = "deleted"
+    unchanged = "unchanged"
+    skipped = "skipped"
+    failed = "failed"
+    denied = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An authorization decision for one change, as the policy engine will produce it."""
+
+    allowed: bool
+    rule: str
+    reason: str = ""
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.allow if self.allowed else Verdict.deny
+
+
+DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy is enforced yet")
+
+
+def canonical_json(data: Any) -> bytes:
+    """Deterministic bytes for hashing: sorted keys, no spaces, ASCII only (so no re-encoding ever changes them)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def digest(obj: Any) -> str | None:
+    """`sha256:<hex>` of the object's canonical JSON, or None for an absent object."""
+    if obj is None:
+        return None
+    return "sha256:" + hashlib.sha256(canonical_json(obj)).hexdigest()
+
+
+def utc_now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds, `Z`: fixed width, so times compare correctly as strings."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One attempted change and its outcome; `seq`, `prev`, `hash` are 0/"" until sealed."""
+
+    time: str
+    actors: tuple[str, ...]
+    target: dict[str, Any]
+    action: str
+    decision: Verdict
+    rule: str
+    result: Result
+    signer: str | None = None
+    commit: str | None = None
+    spec_path: str | None = None
+    spec: str | None = None
+    tenant: str | None = None
+    reason: str = ""
+    before: str | None = None
+    after: str | None = None
+    error: str | None = None
+    diff: tuple[dict[str, Any], ...] = ()
+    seq: int = 0
+    prev: str = ""
+    hash: str = field(default="", compare=False)
+
+    @property
+    def sealed(self) -> bool:
+        return self.seq > 0 and bool(self.hash)
+
+    @property
+    def kind(self) -> str:
+        return str(self.target.get("kind", ""))
+
+    def content(self) -> dict[str, Any]:
+        """Every field except the chain's own (`seq`, `prev`, `hash`), under its JSON name."""
+        return {
+            "time": self.time,
+            "actors": list(self.actors),
+            "signer": self.signer,
+            "commit": self.commit,
+            "specPath": self.spec_path,
+            "spec": self.spec,
+            "tenant": self.tenant,
+            "target": self.target,
+            "action": self.action,
+            "decision": self.decision.value,
+            "rule": self.rule,
+            "reason": self.reason,
+            "before": self.before,
+            "after": self.after,
+            "result": self.result.value,
+            "error": self.error,
+            "diff": list(self.diff),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "prev": self.prev, **self.content(), "hash": self.hash}
+
+    def with_chain(self, seq: int, prev: str, hash_: str) -> AuditRecord:
+        return replace(self, seq=seq, prev=prev, hash=hash_)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditRecord:
+        """Parse one stored record; KeyError/ValueError/TypeError on a malformed one."""
+        return cls(
+            seq=int(data["seq"]),
+            prev=str(data["prev"]),
+            hash=str(data["hash"]),
+            time=str(data["time"]),
+            actors=tuple(str(a) for a in data["actors"]),
+            signer=data.get("signer"),
+            commit=data.get("commit"),
+            spec_path=data.get("specPath"),
+            spec=data.get("spec"),
+            tenant=data.get("tenant"),
+            target=dict(data["target"]),
+            action=str(data["action"]),
+            decision=Verdict(data["decision"]),
+            rule=str(data["rule"]),
+            reason=str(data.get("reason") or ""),
+            before=data.get("before"),
+            after=data.get("after"),
+            result=Result(data["result"]),
+            error=data.get("error"),
+            diff=tuple(data.get("diff") or ()),
+        )

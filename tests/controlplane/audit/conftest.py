@@ -1,0 +1,47 @@
+"""Fixtures for the audit tests: records that look like real apply outcomes, and logs built from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.audit import AuditRecord, JsonlStore, Result, Verdict
+
+TENANTS = ("nlp", "vision", "ranking")
+ACTORS = ("alice@example.com", "bob@example.com", "carol@example.com")
+
+
+def make_record(i: int, *, result: Result = Result.applied, decision: Verdict = Verdict.allow) -> AuditRecord:
+    tenant = TENANTS[i % len(TENANTS)]
+    kind = ("WorkflowTemplate", "ResourceQuota")[i % 2]
+    return AuditRecord(
+        time=f"2024-06-{1 + i % 28:02d}T10:00:{i % 60:02d}.000000Z",
+        actors=(ACTORS[i % len(ACTORS)],),
+        commit=f"{i:040x}",
+        spec_path=f"tenants/{tenant}/pipelines/p{i}.yaml",
+        spec=f"Pipeline/{tenant}/p{i}",
+        tenant=tenant,
+        target={"system": "kubernetes", "apiVersion": "v1", "kind": kind, "namespace": tenant, "name": f"p{i}"},
+        action="update",
+        decision=decision,
+        rule="no-policy-yet",
+        result=result,
+        before="sha256:" + "a" * 64,
+        after="sha256:" + "b" * 64,
+        diff=({"field": "spec.image", "old": f"img:{i}", "new": f"img:{i + 1}"},),
+    )
+
+
+def write_log(path: Path, count: int) -> JsonlStore:
+    store = JsonlStore(path)
+    store.append_many([make_record(i) for i in range(count)])
+    return store
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    """A log of 12 records across three tenants and actors."""
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 12)
+    return path

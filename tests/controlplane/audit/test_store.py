@@ -1,0 +1,103 @@
+"""The JSON Lines store: durable across restarts, one writer at a time, damage reported, not papered over."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from controlplane.audit import GENESIS, AuditError, JsonlStore, default_path
+from tests.controlplane.audit.conftest import make_record, write_log
+
+
+def test_append_assigns_seq_and_chains_prev(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "deep" / "dir" / "audit.jsonl")
+    first = store.append(make_record(0))
+    second, third = store.append_many([make_record(1), make_record(2)])
+    assert (first.seq, second.seq, third.seq) == (1, 2, 3)
+    assert first.prev == GENESIS and second.prev == first.hash and third.prev == second.hash
+    assert [r.seq for r in store.records()] == [1, 2, 3]
+    assert store.get(2) == second and store.get(4) is None and store.get(0) is None
+
+
+def test_a_new_store_on_the_same_file_continues_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 5)
+    reopened = JsonlStore(path)
+    head = reopened.head()
+    assert head is not None and head.seq == 5
+    appended = reopened.append(make_record(5))
+    assert appended.seq == 6 and appended.prev == head.hash
+    assert reopened.verify().ok and reopened.verify().count == 6
+
+
+def test_a_crash_truncated_last_line_is_reported_with_the_offset_to_cut(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 3)
+    intact = path.stat().st_size
+    with path.open("ab") as stream:
+        stream.write(b'{"seq":4,"prev":"abc')
+    store = JsonlStore(path)
+    with pytest.raises(AuditError, match=r"audit.jsonl:4: the last line is incomplete") as caught:
+        store.head()
+    assert f"truncate -s {intact} " in caught.value.hint
+    with pytest.raises(AuditError, match="incomplete"):
+        store.append(make_record(9))
+    assert path.stat().st_size > intact  # nothing appended after the damage, nothing silently cut
+    verification = store.verify()
+    assert verification.bad_seq == 4 and "cut off" in verification.problem
+
+
+def test_a_corrupt_line_is_named_when_reading(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1] = b"{not json\n"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(AuditError, match=r"audit.jsonl:2: not an audit record"):
+        list(JsonlStore(path).records())
+
+
+def test_an_empty_or_missing_log_has_no_head(tmp_path: Path) -> None:
+    assert JsonlStore(tmp_path / "none.jsonl").head() is None
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert JsonlStore(tmp_path / "empty.jsonl").head() is None
+    with pytest.raises(AuditError, match="no audit log here"):
+        list(JsonlStore(tmp_path / "none.jsonl").records())
+
+
+def test_a_long_last_record_is_found_by_reading_backwards(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    store = write_log(path, 2)
+    sealed = store.append(replace(make_record(3), error="x" * 200_000))
+    head = JsonlStore(path).head()
+    assert head is not None and head.seq == 3 and head.hash == sealed.hash
+
+
+def test_a_writer_waits_for_the_lock_and_gives_up_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 1)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(AuditError, match="another process has held the audit log's lock"):
+            JsonlStore(path, lock_timeout=0.1).append(make_record(1))
+    finally:
+        os.close(fd)
+    assert JsonlStore(path).append(make_record(1)).seq == 2
+
+
+def test_records_are_written_as_the_documented_json(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 1)
+    data = json.loads(path.read_bytes())
+    assert set(data) >= {"seq", "prev", "time", "actors", "commit", "specPath", "spec", "tenant", "target", "action"}
+    assert set(data) >= {"decision", "rule", "before", "after", "result", "error", "diff", "hash"}
+
+
+def test_default_path_is_under_the_config_repo(tmp_path: Path) -> None:
+    assert default_path(tmp_path) == tmp_path / ".mlcp" / "audit.jsonl"
