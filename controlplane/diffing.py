@@ -57,9 +57,9 @@ def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
             _compare((*path, key), value, live.get(key, _MISSING), out)
         return
     if isinstance(desired, list):
-        if not isinstance(live, list) or len(live) != len(desired) or not _list_matches(path, desired, live):
-            if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
-                out.append(FieldDiff(path, None if live is _MISSING else live, desired))
+        same = isinstance(live, list) and len(live) == len(desired) and _list_matches(path, desired, live)
+        if not same and not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
+            out.append(FieldDiff(path, None if live is _MISSING else live, desired))
         return
     if live is _MISSING:
         if desired is not None:

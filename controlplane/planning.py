@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controlplane.diffing import managed_diff
-from controlplane.labels import COMMIT_ANNOTATION, PROTECTION_ANNOTATION, SOURCE_ANNOTATION, TENANT_LABEL
+from controlplane.labels import COMMIT_ANNOTATION, PROTECTION_ANNOTATION, SOURCE_ANNOTATION, SPEC_LABEL, TENANT_LABEL
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 
 RANK_OF_UNKNOWN = 100
@@ -25,6 +25,8 @@ class Inventory:
 
     refs: frozenset[ObjectRef] = frozenset()
     version: str | None = None
+    revision: str | None = None
+    """The config repo revision last applied (the base from which authorship is judged)."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,14 @@ def _delete_blocker(live: LiveObject, options: PlanOptions) -> str | None:
 def _orphan(live: LiveObject, options: PlanOptions) -> Change:
     labels = live.manifest.get("metadata", {}).get("labels") or {}
     annotations = live.manifest.get("metadata", {}).get("annotations") or {}
+    kind, _, name = str(labels.get(SPEC_LABEL, "")).partition(".")
+    tenant = labels.get(TENANT_LABEL)
+    spec = f"{kind}/{tenant}/{name}" if kind and tenant else (f"{kind}/{name}" if kind else None)
     return Change(
         ref=live.ref,
         action=Action.delete,
         reason="removed from git",
-        spec=None,
+        spec=spec,
         tenant=labels.get(TENANT_LABEL),
         source=annotations.get(SOURCE_ANNOTATION),
         rank=options.ranks.get(live.ref.kind, RANK_OF_UNKNOWN),

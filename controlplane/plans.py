@@ -76,6 +76,26 @@ class FieldDiff:
         return {"path": list(self.path), "field": self.dotted, "old": self.old, "new": self.new}
 
 
+DEFAULT_DENY = "default-deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The authorization of one change: allow or deny, the deciding rule (or `default-deny`), and who asked."""
+
+    allowed: bool
+    rule: str
+    reason: str
+    actors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "rule": self.rule, "reason": self.reason, "actors": list(self.actors)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        return cls(bool(data["allowed"]), str(data["rule"]), str(data["reason"]), tuple(data.get("actors", ())))
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredObject:
     """An object a spec renders to, with where it came from."""
@@ -113,6 +133,8 @@ class Change:
     live_version: str | None = None
     blocked: str | None = None
     """Why the change may not be applied (a failing gate, a protected tenant); None if it may."""
+    decision: Decision | None = None
+    """Who changed the spec behind this change, and whether the policy allows it (None: not authorized yet)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +149,7 @@ class Change:
             "desired": self.desired,
             "liveVersion": self.live_version,
             "blocked": self.blocked,
+            "decision": self.decision.to_dict() if self.decision else None,
         }
 
     @classmethod
@@ -143,6 +166,7 @@ class Change:
             desired=data.get("desired"),
             live_version=data.get("liveVersion"),
             blocked=data.get("blocked"),
+            decision=Decision.from_dict(data["decision"]) if data.get("decision") else None,
         )
 
 

@@ -19,6 +19,7 @@ from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
 from controlplane.validation import validate
 from reconciler import gitsource
+from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.mlflow import MlflowBackend
@@ -86,6 +87,7 @@ def make_plan(
     *,
     prune: bool = False,
     allow_namespace_deletion: bool = False,
+    authorize: bool = True,
 ) -> tuple[Plan, dict[str, LiveState]]:
     """Plan every reachable system; objects of an unreachable system are left out and the plan says so."""
     states, statuses = read_live(backends)
@@ -109,6 +111,10 @@ def make_plan(
     )
     objects = [o for o in desired.objects if o.ref.system in states]
     planned = review(plan(objects, live, Inventory(refs, version), options, statuses), {n: backends[n] for n in states})
+    if authorize:
+        base = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
+        planned = PlanAuthorizer(desired.repo, desired.revision, base).authorize(planned)
+        planned.meta["baseRevision"] = base
     planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
     return planned, states
 

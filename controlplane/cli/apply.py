@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from controlplane.cli import plan_view
+from controlplane.cli import audit, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
 from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune
 from controlplane.cli.plan import compute
@@ -82,6 +82,7 @@ def command(
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once within a rank.")] = 8,
     output: OutputOption = Format.text,
+    audit_log: audit.AuditLog = None,
 ) -> None:
     """Apply the config repo (or a saved plan) to the live systems."""
     if target.is_file():
@@ -104,8 +105,10 @@ def command(
             raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")
         if not typer.confirm("Apply these changes?"):
             raise fail("cancelled; nothing was applied")
-    options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts)
+    options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=plan.revision)
     report = _run(plan, backends, options, concurrency)
+    repo_root = Path(plan.repo or ".") if target.is_file() else target
+    recorded = dry_run or audit.record_apply(plan, report.outcomes, repo_root, audit_log)
     if output is Format.json:
         print_json(
             {
@@ -124,5 +127,5 @@ def command(
     counts = report.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
-    if report.failed:
+    if report.failed or not recorded:
         raise typer.Exit(1)

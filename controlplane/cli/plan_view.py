@@ -19,10 +19,7 @@ _STYLE = {Action.create: "green", Action.update: "yellow", Action.delete: "red",
 
 def _set(data: Any, path: tuple[str, ...], value: Any) -> None:
     for part in path[:-1]:
-        if isinstance(data, list):
-            data = data[int(part)]
-        else:
-            data = data.setdefault(part, {})
+        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
     last = path[-1]
     if isinstance(data, list):
         data[int(last)] = value
@@ -78,6 +75,9 @@ def text_lines(plan: Plan, show_noop: bool = False) -> list[str]:
         lines.append(head)
         if change.blocked:
             lines.append(f"    [magenta]blocked: {_esc(change.blocked)}[/magenta]")
+        elif change.decision is not None:
+            who = ", ".join(change.decision.actors) or "nobody"
+            lines.append(f"    [dim]allowed by {_esc(change.decision.rule)} for {_esc(who)}[/dim]")
         for line in unified_diff(change):
             colour = (
                 "green"
@@ -117,10 +117,16 @@ def markdown(plan: Plan) -> str:
         out.append("")
         out.append("No changes. Live state matches git.")
         return "\n".join(out) + "\n"
-    out += ["", "| | object | spec | reason |", "|---|---|---|---|"]
+    out += ["", "| | object | spec | reason | authorization |", "|---|---|---|---|---|"]
     for change in pending:
         reason = change.reason + (f" — **blocked:** {change.blocked}" if change.blocked else "")
-        out.append(f"| `{change.action.symbol}` | `{change.ref}` | {change.spec or ''} | {reason} |")
+        decision = change.decision
+        authz = (
+            ""
+            if decision is None
+            else (f"{'✅' if decision.allowed else '⛔'} {decision.rule} ({', '.join(decision.actors) or 'nobody'})")
+        )
+        out.append(f"| `{change.action.symbol}` | `{change.ref}` | {change.spec or ''} | {reason} | {authz} |")
     for change in pending:
         diff = unified_diff(change)
         if diff:

@@ -35,6 +35,8 @@ class ApplyOptions:
     dry_run: bool = False
     force_conflicts: bool = False
     field_manager: str = "mlcp"
+    revision: str | None = None
+    """The config repo revision being applied; recorded with the inventory as the next base."""
     actor: str | None = None
     """Who is applying (the git author of the change), recorded where the system keeps history (MLflow tags)."""
 

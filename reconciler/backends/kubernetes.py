@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import urllib3
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, SELECTOR
@@ -50,6 +50,7 @@ taken back on apply. Any other manager is a controller with a claim of its own: 
 _CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
 INVENTORY_NAME = "mlcp-inventory"
 INVENTORY_KEY = "inventory.json.gz"
+REVISION_ANNOTATION = "mlcp.dev/applied-revision"
 TIMEOUT = (5.0, 60.0)
 
 
@@ -110,12 +111,17 @@ class KubernetesBackend:
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
+        configuration = Configuration()
         try:
-            client = kube_config.new_client_from_config(config_file=path, context=context, persist_config=False)  # type: ignore[no-untyped-call]
+            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context, client_configuration=configuration, persist_config=False
+            )
         except (kube_config.ConfigException, OSError) as exc:
             raise BackendError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from None
-        client.configuration.connection_pool_maxsize = 32
-        return cls(client, controller_namespace)
+        # The pool is sized when the client is built: enough connections for every concurrent writer, so
+        # no request pays a new TLS handshake.
+        configuration.connection_pool_maxsize = 64
+        return cls(ApiClient(configuration), controller_namespace)
 
     @property
     def target(self) -> str:
@@ -270,12 +276,16 @@ class KubernetesBackend:
             raise BackendError(f"reading mlcp's inventory failed: {exc}") from None
         blob = (cm.get("binaryData") or {}).get(INVENTORY_KEY)
         refs = json.loads(gzip.decompress(base64.b64decode(blob))) if blob else []
-        version = str(cm.get("metadata", {}).get("resourceVersion", ""))
-        return Inventory(frozenset(ObjectRef.from_dict(r) for r in refs), version)
+        meta = cm.get("metadata", {})
+        revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+        return Inventory(
+            frozenset(ObjectRef.from_dict(r) for r in refs), str(meta.get("resourceVersion", "")), revision
+        )
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Write the inventory ConfigMap (and its namespace) if the set changed; no write otherwise."""
-        if self._inventory is not None and self._inventory.refs == refs:
+        revision = options.revision or (self._inventory.revision if self._inventory else None)
+        if self._inventory is not None and self._inventory.refs == refs and self._inventory.revision == revision:
             return
         if options.dry_run:
             return
@@ -289,7 +299,12 @@ class KubernetesBackend:
         configmap = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": INVENTORY_NAME, "namespace": self.controller_namespace, "labels": labels},
+            "metadata": {
+                "name": INVENTORY_NAME,
+                "namespace": self.controller_namespace,
+                "labels": labels,
+                "annotations": {REVISION_ANNOTATION: revision} if revision else {},
+            },
             "binaryData": {INVENTORY_KEY: base64.b64encode(blob).decode()},
         }
         result = self.request(
@@ -299,7 +314,7 @@ class KubernetesBackend:
             configmap,
             "application/apply-patch+yaml",
         )
-        self._inventory = Inventory(refs, str(result.get("metadata", {}).get("resourceVersion", "")))
+        self._inventory = Inventory(refs, str(result.get("metadata", {}).get("resourceVersion", "")), revision)
 
 
 def _explain(exc: HttpError) -> str:

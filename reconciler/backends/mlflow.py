@@ -105,6 +105,11 @@ class MlflowBackend:
     def target(self) -> str:
         return self.rest.uri
 
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (per endpoint: `rest.calls`)."""
+        return sum(self.rest.calls.values())
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def read(self) -> LiveState:

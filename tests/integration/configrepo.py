@@ -42,8 +42,11 @@ class ConfigRepo:
         return str(self.git.index.commit(message, author=author, committer=author).hexsha)
 
 
-def make(tmp_path: Path, prefix: str) -> ConfigRepo:
-    """The template repo, tenants renamed to `<prefix>-vision` / `<prefix>-nlp`, committed."""
+def make(tmp_path: Path, prefix: str, approvals: bool = False) -> ConfigRepo:
+    """The template repo, tenants renamed to `<prefix>-vision` / `<prefix>-nlp`, committed.
+
+    Without `approvals`, the template's promotion needs none, so everything applies in one go.
+    """
     root = tmp_path / "config"
     shutil.copytree(TEMPLATE, root)
     repo = ConfigRepo(root, prefix)
@@ -53,5 +56,9 @@ def make(tmp_path: Path, prefix: str) -> ConfigRepo:
     repo.edit(f"tenants/{repo.nlp}/tenant.yaml", "name: nlp", f"name: {repo.nlp}")
     repo.edit(f"tenants/{repo.nlp}/tenant.yaml", "namespace: nlp-team", f"namespace: {repo.nlp}")
     repo.edit("mlcp.yaml", "controllerNamespace: mlcp-system", f"controllerNamespace: {repo.system_ns}")
+    if not approvals:
+        repo.edit(
+            f"tenants/{repo.vision}/promotions/detector-production.yaml", "requiredApprovals: 1", "requiredApprovals: 0"
+        )
     repo.commit("initial config")
     return repo

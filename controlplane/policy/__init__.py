@@ -1,0 +1,1 @@
+"""Who may change what: the AccessPolicy evaluated against git identities, per planned change."""
