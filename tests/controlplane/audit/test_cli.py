@@ -1,0 +1,150 @@
+"""`mlcp audit`: exit codes, output shapes, and clear errors for missing or damaged logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import git
+import pytest
+
+from controlplane.audit import JsonlStore, Result
+from controlplane.cli.audit import record_apply
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
+from reconciler.backends.base import Outcome, Status
+from tests.controlplane.helpers import mlcp
+
+
+def test_list_prints_a_table_and_filters(log: Path) -> None:
+    result = mlcp("audit", "list", "--audit-log", log, "--tenant", "nlp")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "nlp" in line]
+    assert len(rows) == 4 and "4 record(s)" in result.stderr
+    assert "vision" not in result.stdout
+
+
+def test_list_json_is_the_stored_records(log: Path) -> None:
+    result = mlcp("audit", "list", "--audit-log", log, "-o", "json", "--actor", "alice", "--kind", "ResourceQuota")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data and all(r["actors"] == ["alice@example.com"] and r["target"]["kind"] == "ResourceQuota" for r in data)
+    assert data[0] == json.loads(log.read_bytes().splitlines()[data[0]["seq"] - 1])
+
+
+def test_list_by_time_decision_and_result(log: Path) -> None:
+    args = ("audit", "list", "--audit-log", log, "-o", "json")
+    since = json.loads(mlcp(*args, "--since", "2024-06-10", "--until", "2024-06-11T23:59Z").stdout)
+    assert [r["time"][:10] for r in since] == ["2024-06-10", "2024-06-11"]
+    assert json.loads(mlcp(*args, "--decision", "deny").stdout) == []
+    assert len(json.loads(mlcp(*args, "--result", "applied").stdout)) == 12
+    bad = mlcp(*args, "--since", "last tuesday")
+    assert bad.exit_code == 1 and "'last tuesday' is not a time" in bad.stderr
+
+
+def test_the_env_var_names_the_log(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLCP_AUDIT_LOG", str(log))
+    result = mlcp("audit", "list", "-o", "json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 12
+
+
+def test_show_prints_the_whole_record_with_its_diff(log: Path) -> None:
+    result = mlcp("audit", "show", "3", "--audit-log", log)
+    assert result.exit_code == 0, result.output
+    for text in ("record 3", "carol@example.com", "Pipeline/ranking/p2", "allow by rule no-policy-yet", "hash:"):
+        assert text in result.stdout
+    assert '~ spec.image: "img:2" → "img:3"' in result.stdout
+    assert json.loads(mlcp("audit", "show", "3", "--audit-log", log, "-o", "json").stdout)["seq"] == 3
+    missing = mlcp("audit", "show", "99", "--audit-log", log)
+    assert missing.exit_code == 1 and "no record 99: the log has 12 record(s)" in missing.stderr
+
+
+def test_verify_exits_0_and_prints_the_head(log: Path) -> None:
+    result = mlcp("audit", "verify", "--audit-log", log)
+    assert result.exit_code == 0, result.output
+    assert "12 record(s), chain intact" in result.stderr
+    anchor = result.stdout.split()[-1]
+    assert mlcp("audit", "verify", "--audit-log", log, "--anchor", anchor).exit_code == 0
+
+
+def test_verify_exits_1_naming_the_first_bad_record(log: Path) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[6] = lines[6].replace(b"img:7", b"img:X")
+    del lines[9]
+    log.write_bytes(b"".join(lines))
+    result = mlcp("audit", "verify", "--audit-log", log)
+    assert result.exit_code == 1
+    assert "audit log broken at record 7: its hash does not match its content" in result.stderr
+    data = json.loads(mlcp("audit", "verify", "--audit-log", log, "-o", "json").stdout)
+    assert data["ok"] is False and data["badSeq"] == 7 and data["count"] == 6
+
+
+def test_verify_with_an_anchor_catches_a_cut_off_end(log: Path) -> None:
+    anchor = mlcp("audit", "verify", "--audit-log", log).stdout.split()[-1]
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:10]))
+    result = mlcp("audit", "verify", "--audit-log", log, "--anchor", anchor)
+    assert result.exit_code == 1 and "broken at record 11" in result.stderr
+    assert mlcp("audit", "verify", "--audit-log", log, "--anchor", "nonsense").exit_code == 1
+
+
+def test_export_copies_bytes_that_verify_on_their_own(log: Path, tmp_path: Path) -> None:
+    result = mlcp("audit", "export", "--audit-log", log)
+    assert result.exit_code == 0 and result.stdout_bytes == log.read_bytes()
+    copy = tmp_path / "copy.jsonl"
+    result = mlcp("audit", "export", "--audit-log", log, "--out", copy)
+    assert result.exit_code == 0 and "exported 12 record(s)" in result.stderr
+    assert copy.read_bytes() == log.read_bytes() and JsonlStore(copy).verify().ok
+
+
+def test_report_writes_a_self_contained_page(log: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = mlcp("audit", "report", "--html", page, "--audit-log", log)
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert "chain intact: 12 records" in html and html.count('<tr class="rec') == 12
+    assert "http://" not in html and "https://" not in html and "src=" not in html
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["verify"], ["export"], ["report", "--html", "x.html"]])
+def test_a_missing_log_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    result = mlcp("audit", *command, "--audit-log", tmp_path / "nope.jsonl")
+    assert result.exit_code == 1
+    assert "nope.jsonl: no audit log here" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_corrupt_line_is_named(log: Path) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[4] = b'{"seq": 5, oops\n'
+    log.write_bytes(b"".join(lines))
+    result = mlcp("audit", "list", "--audit-log", log)
+    assert result.exit_code == 1 and "audit.jsonl:5: not an audit record" in result.stderr
+    verify = mlcp("audit", "verify", "--audit-log", log)
+    assert verify.exit_code == 1 and "record 5" in verify.stderr
+
+
+def test_apply_records_one_record_per_outcome_by_the_head_author(tmp_path: Path) -> None:
+    repo = git.Repo.init(tmp_path / "config")
+    (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
+    repo.index.add(["mlcp.yaml"])
+    author = git.Actor("Dana", "dana@example.com")
+    commit = repo.index.commit("first", author=author, committer=author)
+    ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", "quota")
+    change = Change(
+        ref,
+        Action.update,
+        "differs",
+        "Quota/nlp/q",
+        "nlp",
+        "tenants/nlp/quota.yaml:1",
+        30,
+        diffs=(FieldDiff(("spec", "hard", "cpu"), "4", "8"),),
+        desired={"spec": {"hard": {"cpu": "8"}}},
+    )
+    plan = Plan(changes=(change,), revision=commit.hexsha)
+    outcomes = [Outcome(change, Status.applied), Outcome(change, Status.failed, "conflict")]
+    assert record_apply(plan, outcomes, tmp_path / "config", None)
+    records = list(JsonlStore(tmp_path / "config" / ".mlcp" / "audit.jsonl").records())
+    assert [r.result for r in records] == [Result.applied, Result.failed]
+    assert records[0].actors == ("dana@example.com",) and records[0].commit == commit.hexsha
+    explicit = tmp_path / "elsewhere.jsonl"
+    assert record_apply(plan, outcomes[:1], tmp_path / "config", explicit)
+    assert JsonlStore(explicit).head() is not None
