@@ -32,7 +32,8 @@ def spec_identity(change: Change) -> tuple[str, str | None]:
 class PlanAuthorizer:
     """Decides, for one desired revision and base, which changes may be applied."""
 
-    def __init__(self, repo: ConfigRepo, revision: str | None, base: str | None) -> None:
+    def __init__(self, repo: ConfigRepo, revision: str | None, base: str | None, enforce: bool = True) -> None:
+        self.enforce = enforce
         policies = repo.of_kind("AccessPolicy")
         self.policy = cast(AccessPolicy, policies[0].spec) if policies else None
         tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
@@ -90,6 +91,7 @@ class PlanAuthorizer:
                 changes.append(change)
                 continue
             decision = self.decide(change)
-            blocked = change.blocked or (None if decision.allowed else f"denied ({decision.rule}): {decision.reason}")
+            denial = None if decision.allowed or not self.enforce else f"denied ({decision.rule}): {decision.reason}"
+            blocked = change.blocked or denial
             changes.append(replace(change, decision=decision, blocked=blocked))
         return replace(plan, changes=tuple(changes))

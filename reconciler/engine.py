@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.loading.repo import ConfigRepo, load_repo
@@ -17,12 +18,14 @@ from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
+from controlplane.specs import Tenant
 from controlplane.validation import validate
 from reconciler import gitsource
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.mlflow import MlflowBackend
+from reconciler.impersonation import Impersonation
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,22 @@ def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
         kubeconfig = kubeconfig.split(os.pathsep)[0]
     context = targets.context or repo.config.cluster.context
     kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, repo.config.cluster.controller_namespace)
+    kube.impersonation = impersonation(repo)
     backends: dict[str, Backend] = {kube.system: kube}
     tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if tracking_uri:
         registry = MlflowBackend.from_uri(tracking_uri)
         backends[registry.system] = registry
     return backends
+
+
+def impersonation(repo: ConfigRepo) -> Impersonation:
+    """Who mlcp writes tenant workloads as, from the tenants of this revision."""
+    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    return Impersonation(
+        namespaces={name: t.namespace for name, t in tenants.items()},
+        members={name: frozenset(t.identities()) for name, t in tenants.items()},
+    )
 
 
 def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], list[SystemStatus]]:
@@ -88,6 +101,7 @@ def make_plan(
     prune: bool = False,
     allow_namespace_deletion: bool = False,
     authorize: bool = True,
+    enforce_policy: bool = True,
 ) -> tuple[Plan, dict[str, LiveState]]:
     """Plan every reachable system; objects of an unreachable system are left out and the plan says so."""
     states, statuses = read_live(backends)
@@ -113,7 +127,7 @@ def make_plan(
     planned = review(plan(objects, live, Inventory(refs, version), options, statuses), {n: backends[n] for n in states})
     if authorize:
         base = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
-        planned = PlanAuthorizer(desired.repo, desired.revision, base).authorize(planned)
+        planned = PlanAuthorizer(desired.repo, desired.revision, base, enforce_policy).authorize(planned)
         planned.meta["baseRevision"] = base
     planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
     return planned, states

@@ -4,8 +4,18 @@ One module per spec kind registers its renderer (see `registry`); importing
 this package loads them all.
 """
 
-from controlplane.rendering import experiment, mlflow_objects, pipeline, quota, serving, tenant
+from controlplane.rendering import access_policy, experiment, mlflow_objects, pipeline, quota, serving, tenant
 from controlplane.rendering.context import RenderContext
 from controlplane.rendering.registry import render
 
-__all__ = ["RenderContext", "experiment", "mlflow_objects", "pipeline", "quota", "render", "serving", "tenant"]
+__all__ = [
+    "RenderContext",
+    "access_policy",
+    "experiment",
+    "mlflow_objects",
+    "pipeline",
+    "quota",
+    "render",
+    "serving",
+    "tenant",
+]

@@ -19,6 +19,7 @@ from controlplane.specs import Tenant
 RANK_ORDER: dict[str, int] = {
     "Namespace": 10,
     "ServiceAccount": 20,
+    "ClusterRole": 25,
     "Role": 30,
     "RoleBinding": 31,
     "NetworkPolicy": 35,
@@ -33,6 +34,12 @@ RANK_ORDER: dict[str, int] = {
 
 TENANT_WORKLOAD_SA = "mlcp-workload"
 """ServiceAccount the tenant's pipelines run as unless a pipeline names another."""
+
+TENANT_DEPLOYER_SA = "mlcp-deployer"
+"""ServiceAccount mlcp impersonates to write a tenant's workload objects; bound only in its namespace."""
+
+DEPLOYER_CLUSTER_ROLE = "mlcp-tenant-deployer"
+"""What a tenant's deployer may do in its own namespace: the workload kinds mlcp renders, nothing else."""
 
 
 @dataclass

@@ -16,7 +16,14 @@ from controlplane.labels import PROTECTION_ANNOTATION
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering import serialize
-from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, desired, metadata
+from controlplane.rendering.context import (
+    DEPLOYER_CLUSTER_ROLE,
+    TENANT_DEPLOYER_SA,
+    TENANT_WORKLOAD_SA,
+    RenderContext,
+    desired,
+    metadata,
+)
 from controlplane.rendering.registry import renders
 from controlplane.specs import Tenant
 
@@ -57,6 +64,16 @@ def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str,
         [k.RbacV1Subject(kind="ServiceAccount", name=TENANT_WORKLOAD_SA, namespace=ns)],
     )
     return [serialize.k8s(account), serialize.k8s(role), binding]
+
+
+def _deployer(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
+    """The identity mlcp impersonates for this tenant's workloads, confined to its namespace."""
+    account = k.V1ServiceAccount(
+        api_version="v1", kind="ServiceAccount", metadata=_meta(loaded, ctx, TENANT_DEPLOYER_SA, ns)
+    )
+    subject = k.RbacV1Subject(kind="ServiceAccount", name=TENANT_DEPLOYER_SA, namespace=ns)
+    binding = _binding(loaded, ctx, ns, TENANT_DEPLOYER_SA, "ClusterRole", DEPLOYER_CLUSTER_ROLE, [subject])
+    return [serialize.k8s(account), binding]
 
 
 def _binding(
@@ -118,7 +135,12 @@ def _isolation(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) 
 def render_tenant(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     tenant = cast(Tenant, loaded.spec)
     ns = tenant.namespace
-    manifests = [_namespace(loaded, ctx, tenant), *_workload(loaded, ctx, ns), *_people(loaded, ctx, tenant, ns)]
+    manifests = [
+        _namespace(loaded, ctx, tenant),
+        *_workload(loaded, ctx, ns),
+        *_deployer(loaded, ctx, ns),
+        *_people(loaded, ctx, tenant, ns),
+    ]
     if tenant.spec.network_isolation.enabled:
         manifests.append(_isolation(loaded, ctx, tenant, ns))
     return [desired(loaded, manifest) for manifest in manifests]

@@ -29,6 +29,7 @@ from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, SELECTOR
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.impersonation import Impersonation
 
 PAGE_SIZE = 5000
 MANUAL_EDITORS = frozenset(
@@ -75,6 +76,7 @@ class ResourceType:
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("v1", "Namespace", "namespaces", False),
     ResourceType("v1", "ServiceAccount", "serviceaccounts", True),
+    ResourceType("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
     ResourceType("rbac.authorization.k8s.io/v1", "Role", "roles", True),
     ResourceType("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
     ResourceType("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
@@ -108,6 +110,8 @@ class KubernetesBackend:
         self.requests = 0
         self._count_lock = threading.Lock()
         self._inventory: Inventory | None = None
+        self.impersonation: Impersonation | None = None
+        """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
@@ -214,7 +218,8 @@ class KubernetesBackend:
 
     # -- writing ---------------------------------------------------------------------------------------------
 
-    def apply(self, change: Change, options: ApplyOptions, impersonate: str | None = None) -> Outcome:
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        impersonate = self.impersonation.identity_for(change) if self.impersonation else None
         rtype = self._type(change.ref)
         path = rtype.path(change.ref.namespace, change.ref.name)
         try:

@@ -1,0 +1,48 @@
+"""Which Kubernetes identity writes a change: mlcp's own, or a tenant's confined deployer.
+
+Objects from platform kinds (Tenant, Quota, AccessPolicy) and cluster-scoped
+objects are written with the controller's own identity. Workload objects
+(Pipeline, Experiment, ModelPromotion) are written impersonating a tenant's
+`mlcp-deployer` ServiceAccount, bound only in that tenant's namespace. The
+tenant is the one the change's authors belong to — so a change by a member of
+tenant A that somehow targets tenant B's namespace (a policy bug, a bypass) is
+refused by the API server itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controlplane.plans import Change
+from controlplane.rendering.context import TENANT_DEPLOYER_SA
+
+PLATFORM_KINDS = frozenset({"Tenant", "Quota", "AccessPolicy"})
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Tenant namespaces and memberships, from the desired revision."""
+
+    namespaces: Mapping[str, str]
+    members: Mapping[str, frozenset[str]]
+    """Tenant → identities (owners and members) of that tenant."""
+
+    def tenants_of(self, identity: str) -> list[str]:
+        return sorted(t for t, people in self.members.items() if identity in people)
+
+    def identity_for(self, change: Change) -> str | None:
+        """The user to impersonate for `change`, or None for mlcp's own identity."""
+        kind = (change.spec or "").split("/")[0]
+        if kind in PLATFORM_KINDS or not kind or change.ref.namespace is None:
+            return None
+        tenant = change.tenant
+        actors = change.decision.actors if change.decision else ()
+        outsiders = [a for a in actors if tenant not in self.tenants_of(a)]
+        for actor in outsiders:
+            own = self.tenants_of(actor)
+            if own:  # a member of another tenant: write as that tenant, whatever the target
+                tenant = own[0]
+                break
+        namespace = self.namespaces.get(tenant or "") or change.ref.namespace
+        return f"system:serviceaccount:{namespace}:{TENANT_DEPLOYER_SA}"
