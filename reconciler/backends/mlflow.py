@@ -82,7 +82,7 @@ def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
             "model": model["name"],
             "alias": alias,
             "version": version,
-            "metadata": _provenance(tags.get(alias_tag(alias, "tenant")), tags.get(alias_tag(alias, "spec"))),
+            "metadata": _provenance(tags.get(alias_tag(alias, "tenant")), tags.get(alias_tag(alias, "source"))),
         }
         out.append((LiveObject(ref, manifest, version), alias_tag(alias, "version") in tags))
     return out
@@ -221,7 +221,7 @@ class MlflowBackend:
         before = set(filter(None, live_tags.get(MANAGED_TAGS_TAG, "").split(",")))
         dropped = sorted(k for k in before - set(want.get("tags", {})) if k in live_tags)
         for key in dropped:
-            self.rest.delete("experiments/delete-tag", experiment_id=exp_id, key=key)
+            self.rest.post("experiments/delete-experiment-tag", experiment_id=exp_id, key=key)
         notes += [f"{len(changed)} tag(s) set"] if changed else []
         notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
         return Outcome(change, Status.applied, "; ".join(notes))

@@ -199,6 +199,7 @@ class Promotions:
                 **{alias_tag(alias, k): v for k, v in record.items()},
                 alias_tag(alias, "version"): target,
                 alias_tag(alias, "spec"): str(provenance.get("spec") or ""),
+                alias_tag(alias, "source"): str(provenance.get("source") or ""),
                 alias_tag(alias, "tenant"): change.tenant or "",
                 OWNER_TAG: OWNER_VALUE,
             }
