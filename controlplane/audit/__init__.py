@@ -4,18 +4,19 @@ Import from here; the submodules are the implementation (kopf's convention).
 """
 
 from controlplane.audit.chain import GENESIS, Head
+from controlplane.audit.outcomes import records_for
 from controlplane.audit.records import (
     DEFAULT_DECISION,
     NO_POLICY_RULE,
     AuditError,
     AuditRecord,
-    Decision,
     Result,
     Verdict,
     digest,
 )
 from controlplane.audit.store import DEFAULT_RELATIVE_PATH, ENV_VAR, AuditStore, JsonlStore, default_path
 from controlplane.audit.verify import Verification, verify_file, verify_lines
+from controlplane.plans import Decision  # the authorizer's; re-exported for record-makers
 
 __all__ = [
     "DEFAULT_DECISION",
@@ -34,6 +35,7 @@ __all__ = [
     "Verification",
     "default_path",
     "digest",
+    "records_for",
     "verify_file",
     "verify_lines",
 ]

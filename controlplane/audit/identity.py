@@ -1,9 +1,9 @@
-"""Who to record as the actor of an apply, until the authorizer attributes each change to its authors.
+"""The fallback actor of an apply: the author of the config repo's HEAD commit.
 
-For now it is the author of the config repo's HEAD commit (and HEAD itself as
-the commit): the person whose revision is being applied. The authorizer will
-replace this with the authors (and verified signers) of the commits that
-touched each spec since the last applied revision.
+The authorizer attributes each change to the authors of the commits that
+touched its spec, and records them on the change's decision; changes it did
+not decide on (no policy, authorization off) are attributed to whoever's
+revision is being applied, rather than to nobody.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Decision, Result, digest, utc_now
-from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
+from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Result, Verdict, digest, utc_now
+from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan
 
 _WROTE = {Result.applied}
 
@@ -69,25 +69,33 @@ def _diff(change: Change) -> tuple[dict[str, Any], ...]:
 
 
 def _result(status: str, decision: Decision) -> Result:
-    if not decision.allowed:
-        return Result.denied
+    """The backend status, except that a denied change that was not applied is `denied`.
+
+    (With the policy not enforced, a denied change is applied: recorded as `applied` with decision `deny`.)
+    """
     try:
-        return Result(str(status))
+        result = Result(str(status))
     except ValueError:
         return Result.failed
+    return Result.denied if not decision.allowed and result is Result.skipped else result
 
 
 def record_for(
     outcome: OutcomeLike,
     *,
     actors: Sequence[str],
-    decision: Decision = DEFAULT_DECISION,
+    decision: Decision | None = None,
     commit: str | None = None,
     signer: str | None = None,
     time: str | None = None,
 ) -> AuditRecord:
-    """The (unsealed) record of one outcome."""
+    """The (unsealed) record of one outcome.
+
+    The decision is `decision`, else the one the authorizer put on the change, else `DEFAULT_DECISION`; the
+    actors are the decision's (the authors of the spec) when it names any, else `actors`.
+    """
     change = outcome.change
+    decision = decision or change.decision or DEFAULT_DECISION
     result = _result(outcome.status, decision)
     before = None
     if change.action is Action.update and change.desired is not None:
@@ -95,7 +103,7 @@ def record_for(
     after = digest(change.desired) if result in _WROTE and change.action is not Action.delete else None
     return AuditRecord(
         time=time or utc_now(),
-        actors=tuple(actors),
+        actors=decision.actors or tuple(actors),
         signer=signer,
         commit=commit,
         spec_path=change.source,
@@ -103,7 +111,7 @@ def record_for(
         tenant=change.tenant,
         target=change.ref.to_dict(),
         action=change.action.value,
-        decision=decision.verdict,
+        decision=Verdict.allow if decision.allowed else Verdict.deny,
         rule=decision.rule,
         reason=decision.reason,
         before=before,
@@ -124,8 +132,9 @@ def records_for(
 ) -> list[AuditRecord]:
     """One record per outcome of applying `plan`, in the order apply reported them.
 
-    `decisions` maps an object to the policy decision about its change; objects
-    without one get `DEFAULT_DECISION` (allowed, rule `no-policy-yet`).
+    `decisions` overrides, per object, the decision the authorizer put on its
+    change; a change with neither gets `DEFAULT_DECISION` (allowed, rule
+    `no-policy-yet`).
     """
     decisions = decisions or {}
     now = utc_now()
@@ -133,7 +142,7 @@ def records_for(
         record_for(
             outcome,
             actors=actors,
-            decision=decisions.get(outcome.change.ref, DEFAULT_DECISION),
+            decision=decisions.get(outcome.change.ref),
             commit=plan.revision,
             signer=signer,
             time=now,

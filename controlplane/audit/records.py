@@ -6,8 +6,9 @@ rule) and what happened (result, error). Records are written once and never
 rewritten, so the value is frozen; `seq`, `prev` and `hash` are assigned by the
 store when it seals the record into the chain (see `chain`).
 
-The policy engine will hand `Decision` values to `records_for`; until it
-exists every change is recorded as allowed by the rule `no-policy-yet`.
+Decisions come from the authorizer (`controlplane.plans.Decision`, carried by
+each planned change); a change nobody decided on is recorded as allowed by the
+rule `no-policy-yet`, so the log never claims a check that did not happen.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from controlplane.plans import Decision
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 NO_POLICY_RULE = "no-policy-yet"
@@ -50,20 +53,7 @@ class Result(StrEnum):
     denied = "denied"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An authorization decision for one change, as the policy engine will produce it."""
-
-    allowed: bool
-    rule: str
-    reason: str = ""
-
-    @property
-    def verdict(self) -> Verdict:
-        return Verdict.allow if self.allowed else Verdict.deny
-
-
-DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy is enforced yet")
+DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy decided this change")
 
 
 def canonical_json(data: Any) -> bytes:

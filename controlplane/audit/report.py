@@ -22,6 +22,7 @@ _FILTERS = ("tenant", "kind", "actor", "decision", "result")
 _GROUPS = {"applied": "ok", "deleted": "ok", "failed": "bad", "denied": "bad"}
 
 _CSS = """
+[hidden]{display:none!important}
 body{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;
@@ -119,7 +120,7 @@ def _per_tenant(records: Sequence[AuditRecord]) -> str:
     for tenant in sorted(table):
         rows = "".join(
             f"<tr><td>{_e(actor)}</td><td>{len(rs)}</td><td>{_e(', '.join(sorted({r.kind for r in rs})))}</td>"
-            f"<td>{_e(max(r.time for r in rs))}</td></tr>"
+            f"<td>{_e(max(r.time for r in rs)[:19].replace('T', ' '))}</td></tr>"
             for actor, rs in sorted(table[tenant].items())
         )
         parts.append(

@@ -246,7 +246,8 @@ def report(
 def record_apply(plan: Plan, outcomes: Sequence[OutcomeLike], repo_root: Path, audit_log: Path | None) -> bool:
     """Append one record per outcome of `mlcp apply`; report a failure to write them and return False.
 
-    The actor is the HEAD author of the config repo until the authorizer attributes each change.
+    Actors are the spec authors the authorizer put on each change's decision; the config repo's HEAD
+    author stands in for changes without one (no policy, or authorization turned off).
     """
     if not outcomes:
         return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from controlplane.audit import NO_POLICY_RULE, Decision, Result, Verdict, digest
 from controlplane.audit.outcomes import live_projection, records_for
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
@@ -66,6 +68,19 @@ def test_a_denied_change_is_recorded_as_denied_with_its_rule() -> None:
     assert denied.rule == "tenant-members-only" and denied.reason == "bob is not a member of nlp"
     assert denied.after is None and denied.error == "denied by tenant-members-only"
     assert allowed.decision is Verdict.allow
+
+
+def test_the_authorizers_decision_on_the_change_is_recorded_with_its_actors() -> None:
+    decided = replace(UPDATE, decision=Decision(True, "owners-edit", "alice owns nlp", ("alice@example.com",)))
+    (record,) = records_for(PLAN, [Outcome(decided, Status.applied)], actors=["head-author@example.com"])
+    assert record.actors == ("alice@example.com",) and record.rule == "owners-edit"
+    assert record.reason == "alice owns nlp" and record.decision is Verdict.allow
+
+
+def test_a_denied_change_applied_with_the_policy_not_enforced_says_so() -> None:
+    denied = replace(UPDATE, decision=Decision(False, "default-deny", "no rule matches", ("eve@example.com",)))
+    (record,) = records_for(PLAN, [Outcome(denied, Status.applied)], actors=["x@x"])
+    assert record.decision is Verdict.deny and record.result is Result.applied and record.actors == ("eve@example.com",)
 
 
 def test_a_blocked_change_is_recorded_as_skipped_with_why() -> None:
