@@ -142,10 +142,9 @@ def show(
     with _clear_errors():
         store = store_at(audit_log)
         record = store.get(seq)
-        head = store.head()
-    if record is None:
-        last = f"the log has {head.seq} record(s)" if head else "the log is empty"
-        raise fail(f"no record {seq}: {last}")
+        if record is None:
+            head = store.head()
+            raise fail(f"no record {seq}: " + (f"the log has {head.seq} record(s)" if head else "the log is empty"))
     if output is Format.json:
         print_json(record.to_dict())
         return
