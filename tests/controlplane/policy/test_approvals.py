@@ -1,0 +1,46 @@
+"""Counting approvals: exact content, distinct eligible approvers, never the author."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controlplane.loading.repo import load_repo
+from controlplane.loading.sources import LoadedSpec
+from controlplane.policy import approvals
+
+TEMPLATE = Path(__file__).resolve().parents[3] / "repo_template"
+
+
+def _promotion() -> LoadedSpec:
+    return load_repo(TEMPLATE).of_kind("ModelPromotion")[0]
+
+
+def test_digest_ignores_formatting_but_not_content(tmp_path: Path) -> None:
+    loaded = _promotion()
+    same = loaded.spec.model_copy()
+    assert approvals.digest(loaded) == approvals.digest(LoadedSpec(same, loaded.tenant, loaded.source, {}))
+    changed = loaded.spec.model_copy(update={"spec": loaded.spec.spec.model_copy(update={"alias": "prod"})})  # type: ignore[attr-defined]
+    assert approvals.digest(loaded) != approvals.digest(LoadedSpec(changed, loaded.tenant, loaded.source, {}))
+
+
+def test_count_rules() -> None:
+    loaded = _promotion()
+    token = approvals.token(loaded)
+    stale = f"{loaded.key}@sha256:{'0' * 64}"
+    trailers = [
+        ("lead@x", token),
+        ("lead@x", token),  # twice: one approval
+        ("author@x", token),  # the author
+        ("intern@x", token),  # not an approver
+        ("risk@x", stale),  # approved an earlier version
+        ("risk2@x", token),
+    ]
+    result = approvals.count(
+        loaded, 3, trailers, authors=["author@x"], may_approve=["lead@x", "risk@x", "risk2@x", "author@x"]
+    )
+    assert result.approvers == ("lead@x", "risk2@x")
+    assert result.missing == 1
+    assert any("author@x" in i for i in result.ignored)
+    assert any("intern@x" in i for i in result.ignored)
+    assert any("earlier version" in i for i in result.ignored)
+    assert "2 of 3" in result.summary()

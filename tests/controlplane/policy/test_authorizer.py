@@ -1,0 +1,68 @@
+"""The AccessPolicy evaluator, without servers: roles, groups, `@own`, default deny, several authors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from controlplane.loading.repo import load_repo
+from controlplane.policy.authorizer import Authorizer
+from controlplane.specs import AccessPolicy, Tenant
+
+TEMPLATE = Path(__file__).resolve().parents[3] / "repo_template"
+
+
+@pytest.fixture(scope="module")
+def authz() -> Authorizer:
+    repo = load_repo(TEMPLATE)
+    policy = cast(AccessPolicy, repo.of_kind("AccessPolicy")[0].spec)
+    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    return Authorizer(policy, tenants)
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "kind", "tenant", "allowed", "rule"),
+    [
+        ("admin@example.com", "update", "Quota", "vision", True, "platform-admin.rules[0]"),
+        ("admin@example.com", "update", "AccessPolicy", None, True, "platform-admin.rules[0]"),
+        ("alice@example.com", "update", "Pipeline", "vision", True, "tenant-developer.rules[0]"),
+        ("bob@example.com", "delete", "Experiment", "vision", True, "tenant-developer.rules[0]"),
+        ("carol@example.com", "update", "Pipeline", "vision", False, "default-deny"),
+        ("alice@example.com", "update", "Quota", "vision", False, "default-deny"),
+        ("alice@example.com", "update", "AccessPolicy", None, False, "default-deny"),
+        ("alice@example.com", "create", "Tenant", "vision", False, "default-deny"),
+        ("ml-lead@example.com", "approve", "ModelPromotion", "nlp", True, "model-approver.rules[0]"),
+        ("alice@example.com", "approve", "ModelPromotion", "vision", False, "default-deny"),
+        ("stranger@example.com", "create", "Pipeline", "vision", False, "default-deny"),
+    ],
+)
+def test_can(authz: Authorizer, who: str, action: str, kind: str, tenant: str | None, allowed: bool, rule: str) -> None:
+    decision = authz.can(who, action, kind, tenant)
+    assert (decision.allowed, decision.rule) == (allowed, rule), decision.reason
+
+
+def test_every_author_must_be_allowed(authz: Authorizer) -> None:
+    decision = authz.decide(["alice@example.com", "carol@example.com"], "update", "Pipeline", "vision")
+    assert not decision.allowed and "carol@example.com" in decision.reason
+    assert decision.actors == ("alice@example.com", "carol@example.com")
+
+
+def test_no_identity_is_denied(authz: Authorizer) -> None:
+    assert not authz.decide([], "update", "Pipeline", "vision").allowed
+
+
+def test_no_policy_denies_everything() -> None:
+    decision = Authorizer(None, {}).can("admin@example.com", "update", "Quota", "vision")
+    assert not decision.allowed and "no AccessPolicy" in decision.reason
+
+
+def test_group_members_of_a_tenant_count_for_own(tmp_path: Path) -> None:
+    repo = load_repo(TEMPLATE)
+    policy = cast(AccessPolicy, repo.of_kind("AccessPolicy")[0].spec)
+    groups = {**policy.spec.groups, "vision-readers": ["reader@example.com"]}
+    policy = policy.model_copy(update={"spec": policy.spec.model_copy(update={"groups": groups})})
+    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    decision = Authorizer(policy, tenants).can("reader@example.com", "update", "Pipeline", "vision")
+    assert decision.allowed, decision.reason
