@@ -17,8 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from controlplane.cli import audit, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
-from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune
-from controlplane.cli.plan import compute
+from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, TrackingUri
+from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import load_repo
 from controlplane.plans import Plan
@@ -27,14 +27,16 @@ from reconciler.applying import ApplyReport, apply_plan, stale_changes
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 
 
-def _load_saved(path: Path, kubeconfig: str | None, context: str | None) -> tuple[Plan, dict[str, Backend]]:
+def _load_saved(
+    path: Path, kubeconfig: str | None, context: str | None, tracking_uri: str | None
+) -> tuple[Plan, dict[str, Backend]]:
     try:
         plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
     repo = load_repo(plan.repo or ".")
     try:
-        backends = engine.connect(repo, engine.Targets(kubeconfig, context))
+        backends = engine.connect(repo, engine.Targets(kubeconfig, context, tracking_uri))
         states, _ = engine.read_live(backends)
     except (MlcpError, BackendError) as exc:
         raise fail(str(exc)) from None
@@ -83,16 +85,15 @@ def command(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once within a rank.")] = 8,
     output: OutputOption = Format.text,
     audit_log: audit.AuditLog = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Apply the config repo (or a saved plan) to the live systems."""
     if target.is_file():
-        plan, backends = _load_saved(target, kubeconfig, context)
+        plan, backends = _load_saved(target, kubeconfig, context, tracking_uri)
     else:
-        plan = compute(target, kubeconfig, context, prune, allow_namespace_deletion)
-        try:
-            backends = engine.connect(load_repo(target), engine.Targets(kubeconfig, context))
-        except (MlcpError, BackendError) as exc:
-            raise fail(str(exc)) from None
+        plan, backends = compute_with_backends(
+            target, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri
+        )
     if output is Format.text:
         for line in plan_view.text_lines(plan):
             out.print(line)

@@ -18,7 +18,7 @@ from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.plans import Plan
 from reconciler import engine, gitsource
-from reconciler.backends.base import BackendError
+from reconciler.backends.base import Backend, BackendError
 
 
 class PlanFormat(StrEnum):
@@ -36,6 +36,18 @@ def compute(
     tracking_uri: str | None = None,
 ) -> Plan:
     """Load, render, read live and plan; domain errors become a clear message and exit 1."""
+    return compute_with_backends(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)[0]
+
+
+def compute_with_backends(
+    path: Path,
+    kubeconfig: str | None,
+    context: str | None,
+    prune: bool,
+    allow_namespace_deletion: bool,
+    tracking_uri: str | None = None,
+) -> tuple[Plan, dict[str, Backend]]:
+    """`compute`, also returning the connected backends so apply writes through the ones that read."""
     try:
         desired = engine.load_desired(path)
         backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context, tracking_uri))
@@ -45,7 +57,7 @@ def compute(
         raise fail(f"{len(exc.diagnostics)} error(s) in the config repo; nothing was planned") from None
     except (MlcpError, BackendError) as exc:
         raise fail(str(exc), getattr(exc, "hint", "")) from None
-    return plan
+    return plan, backends
 
 
 def show(plan: Plan, output: PlanFormat) -> None:

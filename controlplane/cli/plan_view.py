@@ -57,9 +57,14 @@ def _esc(text: str) -> str:
     return text.replace("[", "\\[")
 
 
+FULL_CREATES = 20
+"""Up to this many creates, a plan shows each new object in full; beyond, one line each (updates always diff)."""
+
+
 def text_lines(plan: Plan, show_noop: bool = False) -> list[str]:
     """Rich markup lines for a terminal."""
     lines = []
+    creates = sum(1 for c in plan.changes if c.action is Action.create)
     for status in plan.systems:
         if not status.reachable:
             lines.append(
@@ -78,6 +83,8 @@ def text_lines(plan: Plan, show_noop: bool = False) -> list[str]:
         elif change.decision is not None:
             who = ", ".join(change.decision.actors) or "nobody"
             lines.append(f"    [dim]allowed by {_esc(change.decision.rule)} for {_esc(who)}[/dim]")
+        if change.action is Action.create and creates > FULL_CREATES:
+            continue
         for line in unified_diff(change):
             colour = (
                 "green"

@@ -32,8 +32,13 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 UNKNOWN_ACTOR = "unknown"
-# TODO(authorizer): ApplyOptions.actor should carry the git authors of the promotion commit once the authorizer
-# (issue 3) resolves identities; until a caller sets it, promotions are recorded as promoted by "unknown".
+
+
+def _promoter(change: Change, options: ApplyOptions) -> str:
+    """Who promoted: the authors the authorizer identified (signers where required), else the caller's actor."""
+    if change.decision is not None and change.decision.actors:
+        return ",".join(change.decision.actors)
+    return options.actor or UNKNOWN_ACTOR
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,7 @@ class Promotions:
         self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
         provenance = want.get("provenance") or {}
         record = {
-            "by": options.actor or UNKNOWN_ACTOR,
+            "by": _promoter(change, options),
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": provenance.get("commit") or "",
             "previous-version": change.live_version or "",
