@@ -38,7 +38,7 @@ AuditLog = Annotated[
     typer.Option(
         "--audit-log",
         envvar="MLCP_AUDIT_LOG",
-        help="Audit log file (default: .mlcp/audit.jsonl in the config repo, here the current directory).",
+        help="Audit log file (default: .mlcp/audit.jsonl in the config repo; for `mlcp audit`, in the current dir).",
     ),
 ]
 
