@@ -46,3 +46,4 @@ clean: ## Remove the virtualenv and caches (not the cached server binaries)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 -include hack/testenv/testenv.mk
+-include hack/chromium.mk
