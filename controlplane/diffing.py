@@ -10,6 +10,8 @@ exactly what the next apply would change.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -124,3 +126,24 @@ def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDif
             if old is not _MISSING and not _is_empty(old):
                 out.append(FieldDiff(leaf, old, None))
     return out
+
+
+def _put(data: Any, path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
+    last = path[-1]
+    if isinstance(data, list):
+        data[int(last)] = value
+    elif value is None:
+        data.pop(last, None)
+    else:
+        data[last] = value
+
+
+def live_projection(desired: dict[str, Any], diffs: Sequence[FieldDiff]) -> dict[str, Any]:
+    """The managed fields as they are live: the desired manifest with each differing field put back."""
+    live = copy.deepcopy(desired)
+    for diff in diffs:
+        if diff.path:
+            _put(live, diff.path, diff.old)
+    return live

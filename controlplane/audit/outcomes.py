@@ -16,12 +16,12 @@ object is gone.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Result, Verdict, digest, utc_now
-from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan
+from controlplane.diffing import live_projection
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
 
 _WROTE = {Result.applied}
 
@@ -37,27 +37,6 @@ class OutcomeLike(Protocol):
 
     @property
     def message(self) -> str: ...
-
-
-def _set(data: Any, path: tuple[str, ...], value: Any) -> None:
-    for part in path[:-1]:
-        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
-    last = path[-1]
-    if isinstance(data, list):
-        data[int(last)] = value
-    elif value is None:
-        data.pop(last, None)
-    else:
-        data[last] = value
-
-
-def live_projection(desired: dict[str, Any], diffs: Sequence[FieldDiff]) -> dict[str, Any]:
-    """The managed fields as they were live: the desired manifest with each differing field put back."""
-    live = copy.deepcopy(desired)
-    for diff in diffs:
-        if diff.path:
-            _set(live, diff.path, diff.old)
-    return live
 
 
 def _diff(change: Change) -> tuple[dict[str, Any], ...]:

@@ -27,18 +27,6 @@ class PlanFormat(StrEnum):
     markdown = "markdown"
 
 
-def compute(
-    path: Path,
-    kubeconfig: str | None,
-    context: str | None,
-    prune: bool,
-    allow_namespace_deletion: bool,
-    tracking_uri: str | None = None,
-) -> Plan:
-    """Load, render, read live and plan; domain errors become a clear message and exit 1."""
-    return compute_with_backends(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)[0]
-
-
 def compute_with_backends(
     path: Path,
     kubeconfig: str | None,
@@ -47,7 +35,10 @@ def compute_with_backends(
     allow_namespace_deletion: bool,
     tracking_uri: str | None = None,
 ) -> tuple[Plan, dict[str, Backend]]:
-    """`compute`, also returning the connected backends so apply writes through the ones that read."""
+    """Load, render, read live and plan; domain errors become a clear message and exit 1.
+
+    Returns the connected backends too, so apply writes through the same clients that read.
+    """
     try:
         desired = engine.load_desired(path)
         backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context, tracking_uri))
@@ -90,9 +81,9 @@ def command(
     """Show what `mlcp apply` would change in the cluster and registry."""
     if head is not None:
         with gitsource.checkout(path, head) as tree:
-            plan = compute(tree, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
+            plan, _ = compute_with_backends(tree, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     else:
-        plan = compute(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
+        plan, _ = compute_with_backends(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     if base is not None:
         changed = gitsource.changed_files(path, base, head or "HEAD")
         plan.meta["changedFiles"] = changed

@@ -6,35 +6,15 @@ reconcile loop print plans the same way.
 
 from __future__ import annotations
 
-import copy
 import difflib
 from typing import Any
 
 import yaml
 
-from controlplane.plans import Action, Change, FieldDiff, Plan
+from controlplane.diffing import live_projection
+from controlplane.plans import Action, Change, Plan
 
 _STYLE = {Action.create: "green", Action.update: "yellow", Action.delete: "red", Action.noop: "dim"}
-
-
-def _set(data: Any, path: tuple[str, ...], value: Any) -> None:
-    for part in path[:-1]:
-        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
-    last = path[-1]
-    if isinstance(data, list):
-        data[int(last)] = value
-    elif value is None:
-        data.pop(last, None)
-    else:
-        data[last] = value
-
-
-def _live_projection(desired: dict[str, Any], diffs: tuple[FieldDiff, ...]) -> dict[str, Any]:
-    """The desired manifest with each differing field put back to its live value."""
-    live = copy.deepcopy(desired)
-    for diff in diffs:
-        _set(live, diff.path, diff.old)
-    return live
 
 
 def _yaml(data: Any) -> list[str]:
@@ -47,7 +27,7 @@ def unified_diff(change: Change) -> list[str]:
     if change.action is Action.create:
         before, after = [], _yaml(desired)
     elif change.action is Action.update:
-        before, after = _yaml(_live_projection(desired, change.diffs)), _yaml(desired)
+        before, after = _yaml(live_projection(desired, change.diffs)), _yaml(desired)
     else:
         return []
     return list(difflib.unified_diff(before, after, "live", "desired", lineterm="", n=3))[2:]
