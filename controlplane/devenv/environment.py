@@ -84,6 +84,8 @@ class Environment:
         self.mlflow: MlflowServer | None = None
         self.user_kubeconfigs: dict[str, Path] = {}
         self.startup_seconds = 0.0
+        #: seconds from launch until each part was ready (for docs and slow-start hunting)
+        self.ready_after: dict[str, float] = {}
 
     # -- what callers use ---------------------------------------------------------
     @property
@@ -128,6 +130,7 @@ class Environment:
             "root": str(self._root()),
             "logs": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.processes() if p.pid},
+            "readyAfterSeconds": {k: round(v, 1) for k, v in sorted(self.ready_after.items())},
         }
 
     # -- lifecycle ----------------------------------------------------------------
@@ -154,25 +157,35 @@ class Environment:
             self.kube.start()  # main thread: see processes.py on PR_SET_PDEATHSIG
             if self.mlflow:
                 self.mlflow.start()
-            self._wait_ready()
+            self._wait_ready(began)
         except BaseException:
             self.stop(keep_files=True)
             raise
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, began: float) -> None:
         kube = self._kube()
         timeout = self._start_timeout
 
         def apiserver_and_crds() -> None:
             kube.wait_apiserver(timeout)
+            self.ready_after["kube-apiserver"] = time.monotonic() - began
             with api_client(kube.admin_kubeconfig) as api:
                 crds.install(api)
+            self.ready_after["crds"] = time.monotonic() - began
 
-        waits: list[Callable[[], None]] = [apiserver_and_crds, lambda: kube.wait_controller_manager(timeout)]
+        def controller_manager() -> None:
+            kube.wait_controller_manager(timeout)
+            self.ready_after["kube-controller-manager"] = time.monotonic() - began
+
+        def mlflow() -> None:
+            self._mlflow().wait_ready(timeout)
+            self.ready_after["mlflow"] = time.monotonic() - began
+
+        waits: list[Callable[[], None]] = [apiserver_and_crds, controller_manager]
         if self.mlflow:
-            waits.append(lambda: self._mlflow().wait_ready(timeout))
+            waits.append(mlflow)
         with ThreadPoolExecutor(max_workers=len(waits)) as pool:
             futures = [pool.submit(wait) for wait in waits]
             errors = [f.exception() for f in futures]
@@ -185,10 +198,12 @@ class Environment:
         """Stop every process; delete the files unless `keep_files`. Idempotent."""
         with _running_lock:
             _running.discard(self)
-        if self.mlflow:
-            self.mlflow.stop()
+        if self.mlflow and self.mlflow.process:
+            self.mlflow.process.terminate()  # exits while the Kubernetes side stops
         if self.kube:
             self.kube.stop()
+        if self.mlflow:
+            self.mlflow.stop()
         if self.root and not keep_files and self._given_root is None:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from controlplane.devenv import kubeconfig
 from controlplane.devenv.binaries import Binaries
 from controlplane.devenv.pki import KeyPair, Pki
-from controlplane.devenv.processes import ServerProcess, free_port, http_ok, insecure_tls
+from controlplane.devenv.processes import ServerProcess, free_port, http_ok, insecure_tls, stop_all
 
 ADMIN_USER = "mlcp-admin"
 ADMIN_GROUPS = ("system:masters",)
@@ -172,6 +172,10 @@ class KubeControlPlane:
         self.controller_manager.wait_until(lambda: http_ok(url, context, b"ok"), timeout)
 
     def stop(self) -> None:
-        """Controller manager first, etcd last, so nothing logs a dead peer."""
-        for process in reversed(self.processes):
-            process.stop()
+        """API server and controller manager together, etcd last.
+
+        etcd drains its clients' connections on SIGTERM, so stopping it while
+        the API server still runs takes ~7 s; after the API server, no time.
+        """
+        stop_all((self.controller_manager, self.apiserver))
+        self.etcd.stop()

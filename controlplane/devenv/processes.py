@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -112,26 +112,34 @@ class ServerProcess:
                 raise self.failure(f"was not ready after {timeout:.0f} s")
             time.sleep(0.1)
 
+    def terminate(self) -> None:
+        """Send SIGTERM to the process group without waiting (see `stop_all`)."""
+        if self._popen is not None and self._popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._popen.pid, signal.SIGTERM)  # session leader: pgid == pid
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL it if it lingers."""
         if self._popen is None:
             return
-        pgid = self._popen.pid  # leader of its own session, so pgid == pid
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self._popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                continue
-            # the leader is gone; make sure no worker of its group survives
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            break
+        pgid = self._popen.pid
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout=timeout)
+        # the leader is gone or hung: make sure no process of its group survives
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
         self._popen.wait()
         self._popen = None
+
+
+def stop_all(processes: Iterable[ServerProcess], timeout: float = 10.0) -> None:
+    """Stop several servers at once: all get SIGTERM first, then each is awaited."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop(timeout)
 
 
 def http_ok(url: str, context: ssl.SSLContext | None = None, expect: bytes = b"") -> bool:

@@ -50,7 +50,7 @@ done
 echo "testenv: building Kubernetes ${k8s} (kube-apiserver, kube-controller-manager, kubectl) and etcd ${ETCD_VERSION}"
 echo "testenv: into ${out}"
 echo "testenv: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
-echo "testenv: a cold build takes about 15-25 minutes on 2 cores; later runs reuse the Go caches"
+echo "testenv: a cold build takes about 7 minutes on an idle 2-core machine (docs/testing.md); later runs reuse the Go caches"
 start="$(date +%s)"
 mkdir -p "${out}"
 tmp="$(mktemp -d "${out}/.build.XXXXXX")"
