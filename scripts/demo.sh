@@ -32,14 +32,36 @@ sed -i 's/requests.cpu: "32"/requests.cpu: lots/' "$REPO/tenants/vision/quota.ya
 $MLCP validate "$REPO" || echo "(exit $? — as expected)"
 git -C "$REPO" checkout -q -- tenants/vision/quota.yaml
 
+step "a training pipeline left a model in MLflow: vision-detector v1, v2 (staging -> v2)"
+.venv/bin/python scripts/seed_demo_registry.py "$MLFLOW_TRACKING_URI"
+
 step "mlcp plan: what would change in the live cluster and registry"
 $MLCP plan "$REPO" || true
 
 step "mlcp apply --yes"
 $MLCP apply "$REPO" --yes
 
+step "the promotion waits for a model approver (four eyes): ml-lead approves it with an approval commit"
+GIT_AUTHOR_NAME="ML Lead" GIT_AUTHOR_EMAIL="ml-lead@example.com" \
+GIT_COMMITTER_NAME="ML Lead" GIT_COMMITTER_EMAIL="ml-lead@example.com" \
+  $MLCP approve "$REPO/tenants/vision/promotions/detector-production.yaml"
+$MLCP apply "$REPO" --yes
+python3 - "$MLFLOW_TRACKING_URI" <<'PY'
+import json, sys, urllib.request
+uri = sys.argv[1].rstrip("/")
+with urllib.request.urlopen(f"{uri}/api/2.0/mlflow/registered-models/alias?name=vision-detector&alias=production") as r:
+    v = json.load(r)["model_version"]
+print(f"vision-detector@production -> version {v['version']}; tags: " + ", ".join(f"{t['key']}={t['value']}" for t in v.get("tags", []) if t["key"].startswith("mlcp")))
+PY
+
 step "mlcp plan again: nothing to do (idempotent; a no-op apply sends no writes)"
 $MLCP plan "$REPO" --detailed-exitcode && echo "(exit 0: no changes)"
+
+step "a member of another tenant tries to change vision's pipeline: denied by the policy"
+sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
+GIT_AUTHOR_NAME="Carol" GIT_AUTHOR_EMAIL="carol@example.com" git -C "$REPO" commit -qam "carol edits vision's pipeline"
+$MLCP plan "$REPO" || true
+git -C "$REPO" revert --no-edit HEAD >/dev/null
 
 step "a team raises its GPU quota in git"
 sed -i 's/requests.nvidia.com\/gpu: "4"/requests.nvidia.com\/gpu: "8"/' "$REPO/tenants/vision/quota.yaml"
@@ -60,10 +82,8 @@ sed -i 's/count\/pods: "100"/count\/pods: "150"/' "$REPO/tenants/nlp/quota.yaml"
 $MLCP plan "$REPO" -o markdown || true
 $MLCP plan "$REPO" -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("summary:", d["summary"])' || true
 
-if $MLCP audit --help >/dev/null 2>&1 && [ -n "${MLCP_AUDIT_LOG:-}" -o -f "$REPO/.mlcp/audit.jsonl" ]; then
-  step "the audit log"
-  $MLCP audit list || true
-  $MLCP audit verify || true
-fi
+step "the audit log: who changed what, and was it allowed (hash-chained, verifiable)"
+COLUMNS=170 $MLCP audit list --audit-log "$REPO/.mlcp/audit.jsonl" | tail -12
+$MLCP audit verify --audit-log "$REPO/.mlcp/audit.jsonl"
 
 step "done"
