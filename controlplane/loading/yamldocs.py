@@ -11,7 +11,7 @@ column of the offending field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -59,18 +59,37 @@ class Document:
 
 
 def _at(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    mark = node.start_mark
+    return mark.line + 1, mark.column + 1
 
 
-class _Walker:
-    """Checks one composed node graph and records positions, before construction."""
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp"))
+"""Scalar tags built into data; every other tag (`!!python/...`, `!!set`, `!custom`) is refused."""
 
-    def __init__(self, positions: dict[Path, tuple[int, int]]) -> None:
+
+def _unsupported(node: yaml.Node) -> YamlError:
+    line, col = _at(node)
+    return YamlError(f"unsupported tag {node.tag!r}", line, col, "specs hold plain values, mappings and lists")
+
+
+class _Builder:
+    """Checks one composed node graph, records positions and builds the data, in one pass.
+
+    Building here instead of with PyYAML's constructor halves parsing time (the
+    constructor is pure Python even with libyaml) and means an alias is copied
+    only after it has been counted against the expansion budget.
+    """
+
+    def __init__(self, loader: _Loader, positions: dict[Path, tuple[int, int]]) -> None:
+        self.loader = loader
         self.positions = positions
         self.expanded = 0
         self.open: set[int] = set()
 
-    def walk(self, node: yaml.Node, path: Path, record: bool) -> None:
+    def build(self, node: yaml.Node, path: Path) -> Any:
         self.expanded += 1
         if self.expanded > MAX_EXPANDED_NODES:
             line, col = _at(node)
@@ -83,24 +102,30 @@ class _Walker:
         if len(path) > MAX_DEPTH:
             line, col = _at(node)
             raise YamlError(f"document nests deeper than {MAX_DEPTH} levels", line, col)
-        if record:
-            self.positions[path] = _at(node)
+        self.positions[path] = _at(node)
         if isinstance(node, yaml.ScalarNode):
-            return
+            return node.value if node.tag == _STR else self._scalar(node)
+        if node.tag not in (_SEQ, _MAP):
+            raise _unsupported(node)
         if id(node) in self.open:
             line, col = _at(node)
             raise YamlError("recursive alias: a node contains itself", line, col)
         self.open.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
-                for index, item in enumerate(node.value):
-                    self.walk(item, (*path, index), record)
-            elif isinstance(node, yaml.MappingNode):
-                self._mapping(node, path, record)
+                return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+            return self._mapping(cast(yaml.MappingNode, node), path)
         finally:
             self.open.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, path: Path, record: bool) -> None:
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        """Non-string scalars (ints, floats, booleans, nulls, timestamps) as the safe loader makes them."""
+        if node.tag not in _SCALARS:
+            raise _unsupported(node)
+        return self.loader.yaml_constructors[node.tag](self.loader, node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        data: dict[Any, Any] = {}
         seen: dict[object, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
@@ -119,7 +144,9 @@ class _Walker:
                     "YAML keeps only the last value; remove one of them",
                 )
             seen[key] = key_node.start_mark.line + 1
-            self.walk(value_node, (*path, key), record)
+            value = self.build(value_node, (*path, key))
+            data[key if key_node.tag == _STR else self._scalar(key_node)] = value
+        return data
 
 
 def parse(text: str) -> list[Document]:
@@ -131,9 +158,9 @@ def parse(text: str) -> list[Document]:
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
                 break
-            doc = Document(data=None, line=_at(node)[0], column=_at(node)[1])
-            _Walker(doc.positions).walk(node, (), record=True)
-            doc.data = loader.construct_document(node)
+            line, column = _at(node)
+            doc = Document(data=None, line=line, column=column)
+            doc.data = _Builder(loader, doc.positions).build(node, ())
             documents.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

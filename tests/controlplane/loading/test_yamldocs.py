@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from controlplane.loading.yamldocs import MAX_DEPTH, MAX_EXPANDED_NODES, YamlError, parse
@@ -96,12 +98,31 @@ def test_nesting_at_a_reasonable_depth_is_fine() -> None:
         "a: !!python/object/apply:os.system [echo pwned]\n",
         "a: !!python/name:os.system\n",
         "a: !custom value\n",
+        "a: !!set {x, y}\n",
+        "a: !!omap [x: 1]\n",
+        "a: !!map scalar\n",
     ],
 )
-def test_unsafe_and_unknown_tags_are_refused(text: str) -> None:
+def test_unsafe_unknown_and_exotic_tags_are_refused(text: str) -> None:
     error = refusal(text)
-    assert "could not determine a constructor" in error.message
+    assert error.message.startswith("unsupported tag '")
     assert (error.line, error.column) == (1, 4)
+
+
+def test_standard_scalar_types_are_built() -> None:
+    (doc,) = parse("s: x\ni: 3\nf: 1.5\nb: true\nn: null\nq: '3'\nd: 2024-01-02\nbin: !!binary aGk=\n1: one\n")
+    assert doc.data == {
+        "s": "x",
+        "i": 3,
+        "f": 1.5,
+        "b": True,
+        "n": None,
+        "q": "3",
+        "d": datetime.date(2024, 1, 2),
+        "bin": b"hi",
+        1: "one",
+    }
+    assert doc.positions[("1",)] == (9, 4)
 
 
 def test_syntax_errors_point_at_the_problem() -> None:
