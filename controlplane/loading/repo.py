@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,20 @@ def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> D
 
 
 def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
+    """The text of a spec file, or None with the reason recorded.
+
+    One `lstat` decides: symlinks are refused rather than followed, and since
+    the walk never enters a symlinked folder and `root` is resolved, a regular
+    file found this way cannot lie outside the repo. FIFOs and devices are
+    refused too, or reading them could block or never end.
+    """
     rel = path.relative_to(root).as_posix()
-    if path.is_symlink():
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
+        return None
+    if stat.S_ISLNK(info.st_mode):
         repo.diagnostics.append(
             _file_diag(
                 rel,
@@ -79,16 +92,14 @@ def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
             )
         )
         return None
-    resolved = path.resolve()
-    if not resolved.is_relative_to(root):
-        repo.diagnostics.append(_file_diag(rel, "resolves outside the repo root"))
+    if not stat.S_ISREG(info.st_mode):
+        repo.diagnostics.append(_file_diag(rel, "is not a regular file"))
         return None
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    if info.st_size > MAX_FILE_BYTES:
         repo.diagnostics.append(
             _file_diag(
                 rel,
-                f"is {size} bytes; spec files may be at most 1 MiB",
+                f"is {info.st_size} bytes; spec files may be at most 1 MiB",
                 "split it into several files",
             )
         )
@@ -97,7 +108,9 @@ def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         repo.diagnostics.append(_file_diag(rel, f"is not UTF-8 text ({exc.reason})"))
-        return None
+    except OSError as exc:
+        repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
+    return None
 
 
 def _folder_tenant(rel: str) -> str | None:

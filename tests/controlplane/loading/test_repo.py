@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,8 @@ def test_every_problem_is_reported_at_once(repo: Path) -> None:
         ("tenants/nlp/b.yaml", 2),
         ("tenants/vision/c.yaml", 7),
     ]
+
+
+def test_a_fifo_named_like_a_spec_is_refused_not_read(repo: Path) -> None:
+    os.mkfifo(repo / "tenants/nlp/pipe.yaml")
+    assert_problem(repo, "tenants/nlp/pipe.yaml", 1, "is not a regular file")
