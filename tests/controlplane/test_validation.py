@@ -95,6 +95,10 @@ def test_invalid_timezone_is_refused(repo: Path, zone: str) -> None:
         ("requests.memory: 128Gi", "requests.memory: 128GB"),
         ('requests.nvidia.com/gpu: "4"', "requests.nvidia.com/gpu: -1"),
         ("memory: 1Gi", "memory: [1Gi]"),
+        ('requests.cpu: "32"', "requests.cpu: .nan"),
+        ('requests.cpu: "32"', "requests.cpu: NaN"),
+        ('requests.cpu: "32"', "requests.cpu: Infinity"),
+        ("requests.memory: 128Gi", "requests.memory: '1_000'"),
     ],
 )
 def test_invalid_quantity_is_refused(repo: Path, old: str, new: str) -> None:

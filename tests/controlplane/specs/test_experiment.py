@@ -1,0 +1,58 @@
+"""Experiment: tracking always, tuning only when declared and coherent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from controlplane.specs import Experiment
+
+DETECTOR = "tenants/vision/experiments/detector.yaml"
+
+
+def test_mlflow_name_defaults_to_tenant_slash_name(template: Any) -> None:
+    sentiment = Experiment.model_validate(template("tenants/nlp/experiments/sentiment.yaml"))
+    assert sentiment.spec.tuning is None
+    assert sentiment.mlflow_name("nlp") == "nlp/sentiment"
+    assert Experiment.model_validate(template(DETECTOR)).mlflow_name("vision") == "vision/detector"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ({"name": "lr", "type": "double", "min": 0.1}, "needs `min` and `max`"),
+        ({"name": "lr", "type": "double", "min": 0.5, "max": 0.1}, "`min` must be below `max`"),
+        ({"name": "lr", "type": "int", "min": 1, "max": 5, "values": ["2"]}, "takes no `values`"),
+        ({"name": "opt", "type": "categorical"}, "needs `values`"),
+        ({"name": "lr", "type": "double", "min": 0, "max": 1, "step": 0}, "greater than 0"),
+    ],
+)
+def test_incoherent_search_parameters_are_refused(template: Any, parameter: dict[str, Any], message: str) -> None:
+    data = template(DETECTOR)
+    data["spec"]["tuning"]["parameters"] = [parameter]
+    with pytest.raises(ValidationError, match=message):
+        Experiment.model_validate(data)
+
+
+def test_categorical_parameters_take_values(template: Any) -> None:
+    data = template(DETECTOR)
+    data["spec"]["tuning"]["parameters"] = [{"name": "optimizer", "type": "categorical", "values": ["adam", "sgd"]}]
+    tuning = Experiment.model_validate(data).spec.tuning
+    assert tuning is not None
+    assert tuning.parameters[0].values == ["adam", "sgd"]
+
+
+def test_more_parallel_trials_than_trials_is_refused(template: Any) -> None:
+    data = template(DETECTOR)
+    data["spec"]["tuning"].update(parallelTrials=5, maxTrials=4)
+    with pytest.raises(ValidationError, match="`parallelTrials` cannot exceed `maxTrials`"):
+        Experiment.model_validate(data)
+
+
+def test_unknown_algorithm_is_refused(template: Any) -> None:
+    data = template(DETECTOR)
+    data["spec"]["tuning"]["algorithm"]["name"] = "genetic"
+    with pytest.raises(ValidationError, match="'random', 'grid'"):
+        Experiment.model_validate(data)

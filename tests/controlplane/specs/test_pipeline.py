@@ -1,0 +1,48 @@
+"""Pipeline: steps, parameters and schedules as declared; graph checks live in validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from controlplane.specs import Pipeline
+
+TRAIN = "tenants/vision/pipelines/train-detector.yaml"
+
+
+def test_template_pipeline_reads_steps_dependencies_and_schedule(template: Any) -> None:
+    pipeline = Pipeline.model_validate(template(TRAIN))
+    assert [s.name for s in pipeline.spec.steps] == ["fetch-data", "train", "evaluate"]
+    assert pipeline.spec.steps[1].depends_on == ["fetch-data"]
+    assert pipeline.spec.steps[1].resources.requests["nvidia.com/gpu"] == "1"
+    assert pipeline.spec.schedule is not None
+    assert (pipeline.spec.schedule.cron, pipeline.spec.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
+
+
+def test_schedule_defaults(template: Any) -> None:
+    data = template(TRAIN)
+    data["spec"]["schedule"] = {"cron": "@daily"}
+    schedule = Pipeline.model_validate(data).spec.schedule
+    assert schedule is not None
+    assert (schedule.timezone, schedule.concurrency_policy, schedule.suspend) == ("UTC", "Forbid", False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": []}, "at least 1 item"),
+        ({"steps": [{"name": "a"}]}, "image"),
+        ({"steps": [{"name": "a", "image": "x", "dependsOn": ["B"]}]}, "DNS-1123"),
+        ({"schedule": {"cron": ""}}, "at least 1 character"),
+        ({"schedule": {"cron": "@daily", "concurrencyPolicy": "Queue"}}, "'Allow', 'Forbid' or 'Replace'"),
+        ({"ttlSecondsAfterFinished": -1}, "greater than or equal to 0"),
+        ({"serviceAccount": "Default"}, "DNS-1123"),
+    ],
+)
+def test_invalid_pipelines_are_refused(template: Any, change: dict[str, Any], message: str) -> None:
+    data = template(TRAIN)
+    data["spec"].update(change)
+    with pytest.raises(ValidationError, match=message):
+        Pipeline.model_validate(data)
