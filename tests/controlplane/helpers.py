@@ -6,10 +6,12 @@ that exactly the expected problem is reported at the expected place.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import textwrap
 from pathlib import Path
 
+import typer.testing
 from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
@@ -69,6 +71,9 @@ def assert_problem(root: Path, path: str, line: int, message: str, column: int |
     return found
 
 
+# typer's CliRunner rebuilds the click command from `app` on every call, which costs
+# more than validating the whole template; `app` is complete once imported, so build it once.
+typer.testing._get_command = functools.cache(typer.testing._get_command)  # type: ignore[assignment]
 runner = CliRunner()
 
 
