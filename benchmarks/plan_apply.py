@@ -58,6 +58,16 @@ def make_repo(root: Path, prefix: str, count: int, system_ns: str) -> None:
         folder = root / "tenants" / name
         folder.mkdir(parents=True)
         (folder / "tenant.yaml").write_text(TENANT.format(name=name, i=i))
+    # A git repo committed by the identity the policy binds, so every change is authorized as in real use.
+    identity = {
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
+    env = {**os.environ, **identity}
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
+        subprocess.run(cmd, cwd=root, env=env, check=True)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controlplane.cli import audit, plan_view
-from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, print_json, print_lines
 from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, TrackingUri
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError
@@ -95,8 +95,7 @@ def command(
             target, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri
         )
     if output is Format.text:
-        for line in plan_view.text_lines(plan):
-            out.print(line)
+        print_lines(plan_view.text_lines(plan))
     if not plan.has_changes:
         if output is Format.json:
             print_json({"plan": plan.to_dict(), "outcomes": []})

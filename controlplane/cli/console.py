@@ -51,3 +51,16 @@ def fail(message: str, hint: str = "", code: int = 1) -> typer.Exit:
     if hint:
         err.print(f"    [dim]hint:[/dim] {_esc(hint)}")
     return typer.Exit(code)
+
+
+RICH_LINES_MAX = 400
+"""Beyond this many lines (or without a terminal), output is written plain: rich costs ~0.4 ms a line."""
+
+
+def print_lines(lines: list[tuple[str, str]]) -> None:
+    """Styled lines on a terminal; plain, fast text when piped or when there are very many."""
+    if out.is_terminal and len(lines) <= RICH_LINES_MAX:
+        for text, style in lines:
+            out.print(text, style=style, markup=False, highlight=False)
+    else:
+        typer.echo("\n".join(text for text, _ in lines))

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from controlplane.cli import plan_view
-from controlplane.cli.console import err, fail, out, print_diagnostics, print_json
+from controlplane.cli.console import err, fail, print_diagnostics, print_json, print_lines
 from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath, TrackingUri
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.plans import Plan
@@ -57,8 +57,7 @@ def show(plan: Plan, output: PlanFormat) -> None:
     elif output is PlanFormat.markdown:
         typer.echo(plan_view.markdown(plan), nl=False)
     else:
-        for line in plan_view.text_lines(plan):
-            out.print(line)
+        print_lines(plan_view.text_lines(plan))
 
 
 def command(

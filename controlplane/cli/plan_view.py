@@ -33,50 +33,43 @@ def unified_diff(change: Change) -> list[str]:
     return list(difflib.unified_diff(before, after, "live", "desired", lineterm="", n=3))[2:]
 
 
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
-
-
 FULL_CREATES = 20
 """Up to this many creates, a plan shows each new object in full; beyond, one line each (updates always diff)."""
 
+Line = tuple[str, str]
+"""(text, style): plain text and the rich style to show it in; the plain text alone is the log form."""
 
-def text_lines(plan: Plan, show_noop: bool = False) -> list[str]:
-    """Rich markup lines for a terminal."""
-    lines = []
+
+def _diff_style(line: str) -> str:
+    if line.startswith("@@"):
+        return "cyan"
+    return {"+": "green", "-": "red"}.get(line[:1], "dim")
+
+
+def _change_lines(change: Change, full_create: bool) -> list[Line]:
+    head = f"{change.action.symbol} {change.ref}  {change.reason}" + (f"  ({change.spec})" if change.spec else "")
+    lines: list[Line] = [(head, _STYLE[change.action])]
+    if change.blocked:
+        lines.append((f"    blocked: {change.blocked}", "magenta"))
+    elif change.decision is not None:
+        who = ", ".join(change.decision.actors) or "nobody"
+        lines.append((f"    allowed by {change.decision.rule} for {who}", "dim"))
+    if change.action is not Action.create or full_create:
+        lines.extend((f"    {line}", _diff_style(line)) for line in unified_diff(change))
+    return lines
+
+
+def text_lines(plan: Plan, show_noop: bool = False) -> list[Line]:
+    """The plan for a terminal or a log, one (text, style) pair per line."""
+    lines: list[Line] = []
     creates = sum(1 for c in plan.changes if c.action is Action.create)
     for status in plan.systems:
         if not status.reachable:
-            lines.append(
-                f"[red]! {status.system} at {_esc(status.target)} is unknown: {_esc(status.error or '')}[/red]"
-            )
+            lines.append((f"! {status.system} at {status.target} is unknown: {status.error or ''}", "red"))
     for change in plan.changes:
-        if change.action is Action.noop and not show_noop:
-            continue
-        style = _STYLE[change.action]
-        head = f"[{style}]{change.action.symbol} {_esc(str(change.ref))}[/{style}]  [dim]{_esc(change.reason)}[/dim]"
-        if change.spec:
-            head += f"  [dim]({_esc(change.spec)})[/dim]"
-        lines.append(head)
-        if change.blocked:
-            lines.append(f"    [magenta]blocked: {_esc(change.blocked)}[/magenta]")
-        elif change.decision is not None:
-            who = ", ".join(change.decision.actors) or "nobody"
-            lines.append(f"    [dim]allowed by {_esc(change.decision.rule)} for {_esc(who)}[/dim]")
-        if change.action is Action.create and creates > FULL_CREATES:
-            continue
-        for line in unified_diff(change):
-            colour = (
-                "green"
-                if line.startswith("+")
-                else "red"
-                if line.startswith("-")
-                else "cyan"
-                if line.startswith("@@")
-                else "dim"
-            )
-            lines.append(f"    [{colour}]{_esc(line)}[/{colour}]")
-    lines.append(summary(plan))
+        if change.action is not Action.noop or show_noop:
+            lines.extend(_change_lines(change, creates <= FULL_CREATES))
+    lines.append((summary(plan), "bold"))
     return lines
 
 

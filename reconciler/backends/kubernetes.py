@@ -52,6 +52,7 @@ _CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
 INVENTORY_NAME = "mlcp-inventory"
 INVENTORY_KEY = "inventory.json.gz"
 REVISION_ANNOTATION = "mlcp.dev/applied-revision"
+APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
 
 
@@ -151,8 +152,17 @@ class KubernetesBackend:
         with self._count_lock:
             self.requests += 1
         try:
+            # Serialize apply bodies once here: the client would otherwise deep-walk them ("sanitize") on every call.
+            # (JSON bodies go through as dicts: the client JSON-encodes those itself, strings included.)
+            raw_body = body is not None and content_type == APPLY_PATCH
+            payload = json.dumps(body, separators=(",", ":")) if raw_body else body
             params = self.client.param_serialize(
-                method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+                method,
+                path,
+                query_params=query or [],
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
             )
             response = self.client.call_api(*params, _request_timeout=TIMEOUT)
             raw = response.read()  # type: ignore[no-untyped-call]
@@ -244,9 +254,7 @@ class KubernetesBackend:
             if options.dry_run:
                 query.append(("dryRun", "All"))
             try:
-                result = self.request(
-                    "PATCH", path, query, change.desired, "application/apply-patch+yaml", impersonate=impersonate
-                )
+                result = self.request("PATCH", path, query, change.desired, APPLY_PATCH, impersonate=impersonate)
             except HttpError as exc:
                 managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
                 if attempt == 0 and managers and managers <= MANUAL_EDITORS:
@@ -297,9 +305,7 @@ class KubernetesBackend:
         labels = {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"}
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.controller_namespace}}
-        self.request(
-            "PATCH", NAMESPACE.path(None, self.controller_namespace), query, namespace, "application/apply-patch+yaml"
-        )
+        self.request("PATCH", NAMESPACE.path(None, self.controller_namespace), query, namespace, APPLY_PATCH)
         blob = gzip.compress(json.dumps([r.to_dict() for r in sorted(refs)], separators=(",", ":")).encode(), mtime=0)
         configmap = {
             "apiVersion": "v1",
@@ -317,7 +323,7 @@ class KubernetesBackend:
             CONFIGMAP.path(self.controller_namespace, INVENTORY_NAME),
             query,
             configmap,
-            "application/apply-patch+yaml",
+            APPLY_PATCH,
         )
         self._inventory = Inventory(refs, str(result.get("metadata", {}).get("resourceVersion", "")), revision)
 
