@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test unit schemas demo bench clean
+.PHONY: help install lint test unit schemas docs demo bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -26,9 +26,13 @@ lint: install ## ruff, mypy --strict, import-linter, and stale-schema check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/mlcp schema --check schemas
+	$(BIN)/python -m controlplane.specdocs --check docs/specs.md
 
 schemas: install ## Regenerate schemas/*.json from the spec models
 	$(BIN)/mlcp schema --write schemas
+
+docs: install ## Regenerate docs/specs.md (the spec reference) from the spec models
+	$(BIN)/python -m controlplane.specdocs docs/specs.md
 
 unit: install ## Unit tests only (no servers)
 	$(BIN)/pytest -m 'not integration'
