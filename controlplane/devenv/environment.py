@@ -145,18 +145,18 @@ class Environment:
         with _running_lock:
             _running.add(self)
         try:
+            # servers are launched from this (main) thread: see processes.py on PR_SET_PDEATHSIG
+            if self._with_mlflow:  # first: its Python imports are the slowest start
+                self.mlflow = MlflowServer(
+                    self.root / "mlflow",
+                    self.root / "logs" / "mlflow.log",
+                    basic_auth=self._mlflow_basic_auth,
+                )
+                self.mlflow.start()
             self.kube = KubeControlPlane(binaries, Pki(self.root / "pki"), self.root)
             for name, groups in self._users.items():
                 self.user_kubeconfig(name, groups)
-            if self._with_mlflow:
-                self.mlflow = MlflowServer(
-                    self.root / "mlflow",
-                    self.logs_dir / "mlflow.log",
-                    basic_auth=self._mlflow_basic_auth,
-                )
-            self.kube.start()  # main thread: see processes.py on PR_SET_PDEATHSIG
-            if self.mlflow:
-                self.mlflow.start()
+            self.kube.start()
             self._wait_ready(began)
         except BaseException:
             self.stop(keep_files=True)
