@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from controlplane import __version__
-from controlplane.cli import apply, approve, audit, init, plan, policy, schema, validate
+from controlplane.cli import apply, approve, audit, init, plan, policy, reconcile, schema, validate
 
 app = typer.Typer(
     name="mlcp",
@@ -45,6 +45,7 @@ app.command("plan")(plan.command)
 app.command("diff", help="Alias of `mlcp plan`, for kubectl users.")(plan.command)
 app.command("apply")(apply.command)
 app.command("approve")(approve.command)
+app.command("reconcile")(reconcile.command)
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 

@@ -1,0 +1,139 @@
+"""`mlcp reconcile`: run the reconcile loop (or one pass with --once) against a config repo branch.
+
+Thin: parses flags, builds the loop from reconciler.* and wires signals.
+The loop itself never exits on a bad input; this command exits 0 after
+SIGTERM, and with --once 0 when everything converged, 1 when anything did
+not, 3 when another replica holds the lease.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from controlplane.audit import JsonlStore
+from controlplane.cli.audit import AuditLog
+from controlplane.cli.console import fail
+from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri
+from reconciler import engine, logs
+from reconciler.backoff import Backoff, Tracker
+from reconciler.connect import lease_backend
+from reconciler.fencing import Fence
+from reconciler.gitsync import GitSource
+from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.loop import Loop, LoopConfig
+from reconciler.metrics import Metrics
+from reconciler.passes import Reconciler, Settings
+from reconciler.webhook import Endpoints, HttpServer
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """'30s', '1m', '500ms', '2h' or plain seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration (e.g. 30s, 1m, 500ms)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+Duration = Annotated[str, typer.Option(help="A duration: 30s, 1m, 500ms.")]
+
+
+def _workdir(repo: str, branch: str, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    digest = hashlib.sha256(f"{repo}\0{branch}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "mlcp" / "reconcile" / digest
+
+
+def command(
+    repo: Annotated[str, typer.Option("--repo", help="Config repo: a git URL or a local path.")],
+    branch: Annotated[str, typer.Option("--branch", help="Branch to follow.")] = "main",
+    interval: Annotated[str, typer.Option("--interval", help="Time between passes (30s, 1m, 500ms).")] = "30s",
+    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit (CI-driven setups).")] = False,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    tracking_uri: TrackingUri = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="Serve /metrics, /healthz, /readyz, /webhook here, e.g. :8080.")
+    ] = None,
+    webhook_secret_env: Annotated[
+        str | None, typer.Option("--webhook-secret-env", help="Environment variable holding the webhook secret.")
+    ] = None,
+    repo_token_env: Annotated[
+        str | None, typer.Option("--repo-token-env", help="Environment variable holding an HTTPS token for git.")
+    ] = None,
+    audit_log: AuditLog = None,
+    prune: Prune = False,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Where the repo is cloned.")] = None,
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect/--no-leader-elect", help="Take a Lease before writing.")
+    ] = True,
+    namespace: Annotated[
+        str, typer.Option("--namespace", envvar="POD_NAMESPACE", help="Namespace of the Lease.")
+    ] = "mlcp-system",
+    identity: Annotated[str | None, typer.Option("--identity", help="This replica's name in the Lease.")] = None,
+    lease_duration: Annotated[str, typer.Option("--lease-duration", help="Lease duration.")] = "15s",
+    max_backoff: Annotated[str, typer.Option("--max-backoff", help="Longest wait after failures.")] = "5m",
+) -> None:
+    """Run the reconcile loop: converge the cluster and registry to a branch of the config repo, continuously."""
+    logs.setup()
+    every = parse_duration(interval)
+    cap = parse_duration(max_backoff)
+    who = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    token = os.environ.get(repo_token_env) if repo_token_env else None
+    secret = os.environ.get(webhook_secret_env, "").encode() if webhook_secret_env else None
+    if webhook_secret_env and not secret:
+        raise fail(f"${webhook_secret_env} is empty or not set", "put the webhook secret in it, or drop the flag")
+    where = _workdir(repo, branch, workdir)
+    audit_path = audit_log or where.parent / f"{where.name}.audit.jsonl"
+    metrics = Metrics()
+    reconciler = Reconciler(
+        GitSource(repo, branch, where / "repo", token),
+        Settings(engine.Targets(kubeconfig, context, tracking_uri), prune=prune, identity=who),
+        JsonlStore(audit_path),
+        metrics,
+        Fence(),
+    )
+    reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
+    elector = None
+    if leader_elect:
+        duration = parse_duration(lease_duration)
+        lease = LeaseConfig(
+            namespace, who, duration=duration, renew_deadline=duration * 2 / 3, retry_period=duration / 7
+        )
+        elector = LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
+    loop = Loop(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
+    server = None
+    if listen:
+        endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch)
+        server = HttpServer(listen, endpoints).start()
+    logs.get().info(
+        "starting",
+        extra={"repo": repo, "branch": branch, "identity": who, "auditLog": str(audit_path), "once": once},
+    )
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logs.get().info("signal received; finishing the object in flight", extra={"signal": signum})
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        code = loop.run()
+    finally:
+        if server is not None:
+            server.stop()
+    raise typer.Exit(code)

@@ -1,0 +1,56 @@
+"""Backends for the loop: the engine's, plus the in-cluster identity when running in a pod.
+
+`mlcp plan` and `mlcp apply` run where a kubeconfig is; the controller runs
+in a pod with a ServiceAccount token and no kubeconfig. A kubeconfig named by
+a flag, mlcp.yaml or $KUBECONFIG still wins, so the same binary runs the loop
+on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
+
+from controlplane.loading.repo import ConfigRepo
+from reconciler import engine
+from reconciler.backends.base import Backend, BackendError
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.mlflow import MlflowBackend
+
+
+def in_cluster(repo: ConfigRepo, targets: engine.Targets) -> bool:
+    named = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
+    return not named and "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+def incluster_client() -> ApiClient:
+    configuration = Configuration()
+    try:
+        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException as exc:
+        raise BackendError(f"cannot use the pod's service account: {exc}") from None
+    configuration.connection_pool_maxsize = 64
+    return ApiClient(configuration)
+
+
+def connect(repo: ConfigRepo, targets: engine.Targets) -> dict[str, Backend]:
+    if not in_cluster(repo, targets):
+        return engine.connect(repo, targets)
+    kube = KubernetesBackend(incluster_client(), repo.config.cluster.controller_namespace)
+    kube.impersonation = engine.impersonation(repo)
+    backends: dict[str, Backend] = {kube.system: kube}
+    tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if tracking_uri:
+        registry = MlflowBackend.from_uri(tracking_uri)
+        backends[registry.system] = registry
+    return backends
+
+
+def lease_backend(kubeconfig: str | None, context: str | None, namespace: str) -> KubernetesBackend:
+    """A client of its own for leader election, so renewals never queue behind a pass's writes."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if not path and "KUBERNETES_SERVICE_HOST" in os.environ:
+        return KubernetesBackend(incluster_client(), namespace)
+    return KubernetesBackend.from_kubeconfig(path.split(os.pathsep)[0] if path else None, context, namespace)

@@ -1,0 +1,77 @@
+"""Fenced writes: every single write of the loop first asks whether it may still happen.
+
+Two things can revoke that right in the middle of a pass: the replica lost
+its Lease (another may be writing soon — see reconciler.leader), or SIGTERM
+asked it to stop. The check sits in a thin wrapper around each backend, so it
+covers object writes *and* the inventory write that apply does last, without
+apply itself knowing about leases. A change refused this way was never
+attempted: it is reported as skipped with `NOT_ATTEMPTED`, and the next pass
+(or leader) picks it up, because the loop is level-triggered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controlplane.plans import Change, ObjectRef
+from reconciler import logs
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+
+NOT_ATTEMPTED = "not attempted: "
+
+
+@dataclass
+class Fence:
+    """Whether this replica may write now."""
+
+    leading: Callable[[], bool] = lambda: True
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def refusal(self) -> str | None:
+        """Why a new write must not start, or None."""
+        if self.stopping.is_set():
+            return "the controller is shutting down"
+        if not self.leading():
+            return "this replica does not hold the lease"
+        return None
+
+
+def was_attempted(outcome: Outcome) -> bool:
+    return not (outcome.status is Status.skipped and outcome.message.startswith(NOT_ATTEMPTED))
+
+
+class FencedBackend:
+    """A backend whose writes pass the fence; reads go straight through."""
+
+    def __init__(self, inner: Backend, fence: Fence) -> None:
+        self.inner = inner
+        self.fence = fence
+
+    @property
+    def system(self) -> str:
+        return self.inner.system
+
+    @property
+    def target(self) -> str:
+        return self.inner.target
+
+    def read(self) -> LiveState:
+        return self.inner.read()
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        return self.inner.current_version(ref)
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        refusal = self.fence.refusal()
+        if refusal:
+            return Outcome(change, Status.skipped, NOT_ATTEMPTED + refusal)
+        return self.inner.apply(change, options)
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        """The inventory is written on shutdown too (it records what was done), but never without the lease."""
+        if not self.fence.leading():
+            logs.get().warning("inventory not written: this replica does not hold the lease")
+            return
+        self.inner.record_inventory(refs, options)

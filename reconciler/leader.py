@@ -1,0 +1,212 @@
+"""Leader election on a coordination.k8s.io/v1 Lease: the protocol of client-go's leaderelection.
+
+Several replicas run; the one holding the Lease applies, the others wait.
+The holder renews every `retry_period`; a candidate takes the Lease only when
+its record has not changed for `duration` *as the candidate observed it* (its
+own monotonic clock — never comparing wall clocks across machines), or when
+the holder released it. Updates carry the resourceVersion read, so two
+candidates cannot both win.
+
+Fencing: the holder may write only until `renew_deadline` after the start of
+its last successful renewal (`may_write`). Any candidate waits at least
+`duration` after seeing that renewal, so with renew_deadline < duration the
+old leader has stopped writing before a new one can start — as long as a
+write that began in time ends within the margin (duration - renew_deadline).
+Kubernetes has no fencing tokens, so this margin is the guarantee, and why
+the loop checks `may_write` before every single write.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controlplane.labels import FIELD_MANAGER
+from reconciler import logs
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes import NAMESPACE, HttpError, KubernetesBackend
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+APPLY = "application/apply-patch+yaml"
+TRIGGER_ANNOTATION = "mlcp.dev/trigger"
+"""Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
+
+
+@dataclass(frozen=True)
+class LeaseConfig:
+    namespace: str
+    identity: str
+    name: str = "mlcp-reconciler"
+    duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_period < self.renew_deadline < self.duration:
+            raise ValueError("lease timings must satisfy 0 < retry period < renew deadline < duration")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """One candidate. `step()` is one round of the protocol; `run()` repeats it in a thread."""
+
+    def __init__(
+        self,
+        kube: KubernetesBackend,
+        config: LeaseConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] = lambda _leading: None,
+        on_trigger: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.kube = kube
+        self.config = config
+        self.clock = clock
+        self.on_change = on_change
+        self.on_trigger = on_trigger
+        self.holder: str | None = None
+        self._valid_until = 0.0
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self._trigger: str | None = None
+        self._leading = False
+        self._released = threading.Event()
+
+    @property
+    def path(self) -> str:
+        return LEASES.format(namespace=self.config.namespace) + f"/{self.config.name}"
+
+    def may_write(self) -> bool:
+        """True while the lease is surely ours (see the module docstring)."""
+        return not self._released.is_set() and self.clock() < self._valid_until
+
+    def _spec(self, old: dict[str, Any] | None, now: str) -> dict[str, Any]:
+        spec = dict(old or {})
+        mine = spec.get("holderIdentity") == self.config.identity
+        if not mine:
+            spec["acquireTime"] = now
+            spec["leaseTransitions"] = int(spec.get("leaseTransitions", 0)) + (1 if old else 0)
+        spec.update(
+            holderIdentity=self.config.identity, leaseDurationSeconds=round(self.config.duration), renewTime=now
+        )
+        return spec
+
+    def step(self) -> bool:
+        """Acquire or renew once; True when this candidate leads afterwards."""
+        started = self.clock()
+        try:
+            lease = self._get()
+            if lease is None:
+                self._create(started)
+            elif not self._try_update(lease, started):
+                return self._set(self.may_write())
+        except BackendError as exc:
+            logs.get().warning("lease renewal failed", extra={"error": str(exc), "lease": self.config.name})
+            return self._set(self.may_write())
+        return self._set(True)
+
+    def _get(self) -> dict[str, Any] | None:
+        try:
+            return self.kube.request("GET", self.path)
+        except HttpError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create(self, started: float) -> None:
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.config.name, "namespace": self.config.namespace},
+            "spec": self._spec(None, _now()),
+        }
+        collection = LEASES.format(namespace=self.config.namespace)
+        try:
+            self.kube.request("POST", collection, body=body)
+        except HttpError as exc:
+            if exc.status != 404:
+                raise
+            self._ensure_namespace()  # a first start before anything created the controller namespace
+            self.kube.request("POST", collection, body=body)
+        self._valid_until = started + self.config.renew_deadline
+
+    def _ensure_namespace(self) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.config.namespace}}
+        query = [("fieldManager", FIELD_MANAGER)]
+        self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY)
+
+    def _try_update(self, lease: dict[str, Any], started: float) -> bool:
+        spec = lease.get("spec") or {}
+        self._watch_trigger(lease)
+        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, started
+        self.holder = spec.get("holderIdentity") or None
+        held_by_other = self.holder not in (None, self.config.identity)
+        if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):
+            return False
+        lease["spec"] = self._spec(spec, _now())
+        try:
+            self.kube.request("PUT", self.path, body=lease)
+        except HttpError as exc:
+            if exc.status == 409:  # someone else wrote it between our read and write
+                return False
+            raise
+        self.holder = self.config.identity
+        self._valid_until = started + self.config.renew_deadline
+        return True
+
+    def _watch_trigger(self, lease: dict[str, Any]) -> None:
+        value = ((lease.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+        if value != self._trigger:
+            first = self._trigger is None and not self._leading
+            self._trigger = value
+            if not first:
+                self.on_trigger()
+
+    def _set(self, leading: bool) -> bool:
+        if leading != self._leading:
+            self._leading = leading
+            logs.get().info(
+                "became the leader" if leading else "lost the lease; stopped writing",
+                extra={"identity": self.config.identity, "lease": self.config.name},
+            )
+            self.on_change(leading)
+        return leading
+
+    def run(self, stop: threading.Event) -> None:
+        """Acquire and renew until `stop` is set (then the caller releases)."""
+        while not stop.is_set() and not self._released.is_set():
+            leading = self.step()
+            stop.wait(self.config.retry_period if leading else self.config.retry_period * 1.2)
+
+    def release(self) -> None:
+        """Give the lease up at once (holder cleared), so the next leader need not wait it out."""
+        was = self.may_write()
+        self._released.set()
+        self._valid_until = 0.0
+        self._set(False)
+        if not was:
+            return
+        try:
+            lease = self._get()
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+                return
+            lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+            self.kube.request("PUT", self.path, body=lease)
+        except BackendError as exc:
+            logs.get().warning("could not release the lease", extra={"error": str(exc)})
+
+    def trigger(self) -> None:
+        """Ask the leader (whoever it is) for a pass now: bump the Lease's trigger annotation."""
+        patch = {"metadata": {"annotations": {TRIGGER_ANNOTATION: _now()}}}
+        try:
+            self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
+        except BackendError as exc:
+            logs.get().warning("could not forward the trigger to the leader", extra={"error": str(exc)})

@@ -1,0 +1,164 @@
+"""The reconcile loop: when to run a pass, who may run it, and how to stop.
+
+A pass runs every `interval`, at once when a webhook asks (or another replica
+forwards one), and sooner when a backed-off tenant's wait ends. Only the
+Lease holder runs passes; the others keep renewing their view and serve
+metrics. Failures of the whole pass (git unreachable, API server down, a
+broken mlcp.yaml) back off exponentially and never end the process: a
+controller that crash-loops serves no metrics and tells nobody anything.
+SIGTERM lets the pass in flight finish its current writes, skips the rest,
+writes their audit records and the state, releases the Lease, and returns 0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reconciler import logs
+from reconciler.backends.base import Outcome
+from reconciler.backoff import Backoff
+from reconciler.leader import LeaderElector
+from reconciler.passes import PassResult, Reconciler
+
+NOT_LEADER_EXIT = 3
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    interval: float = 30.0
+    once: bool = False
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=300.0))
+    """Backoff of whole-pass failures (git, API server); tenants back off by the Reconciler's own tracker."""
+
+
+class Loop:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        config: LoopConfig,
+        elector: LeaderElector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reconciler = reconciler
+        self.config = config
+        self.elector = elector
+        self.clock = clock
+        self.wake = threading.Event()
+        self.stopping = reconciler.fence.stopping
+        self.heartbeat = clock()
+        self.last: PassResult | None = None
+        self.passes = 0
+        self._failures = 0
+        self._new_term = True
+        self._observed_lease = elector is None
+        self._elector_stop = threading.Event()
+        reconciler.observers.append(self._beat)
+        if elector is not None:
+            reconciler.fence.leading = elector.may_write
+            elector.on_change = self._leadership
+            elector.on_trigger = self.wake.set
+
+    # -- used by the HTTP server and signal handlers ---------------------------------------------------------
+
+    def request_pass(self) -> None:
+        """A webhook arrived: run a pass now, or ask the leader to."""
+        if self.elector is None or self.elector.may_write():
+            self.wake.set()
+        else:
+            self.elector.trigger()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def healthy(self) -> tuple[bool, str]:
+        stalled = self.clock() - self.heartbeat
+        limit = max(5 * self.config.interval, 300.0)
+        return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
+
+    def ready(self) -> tuple[bool, str]:
+        if not self._observed_lease:
+            return False, "the lease has not been read yet"
+        return True, "ok"
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def _beat(self, _outcome: Outcome | None = None) -> None:
+        self.heartbeat = self.clock()
+
+    def _leadership(self, leading: bool) -> None:
+        self.reconciler.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self._new_term = True
+            self.wake.set()
+
+    def run(self) -> int:
+        """Run until stopped (or one pass with `once`); the process exit code."""
+        thread = self._start_election()
+        try:
+            if self.config.once:
+                return self._once()
+            while not self.stopping.is_set():
+                self._beat()
+                if self.elector is not None and not self.elector.may_write():
+                    self._sleep(self.elector.config.retry_period)
+                    continue
+                result = self._pass()
+                self._sleep(self._delay(result))
+            return 0
+        finally:
+            self._elector_stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            if self.elector is not None:
+                self.elector.release()
+            logs.get().info("stopped", extra={"passes": self.passes})
+
+    def _start_election(self) -> threading.Thread | None:
+        if self.elector is None:
+            return None
+        self.elector.step()
+        self._observed_lease = True
+        thread = threading.Thread(target=self.elector.run, args=(self._elector_stop,), name="mlcp-lease", daemon=True)
+        thread.start()
+        return thread
+
+    def _once(self) -> int:
+        if self.elector is not None:
+            deadline = self.clock() + self.elector.config.duration + self.elector.config.retry_period
+            while not self.elector.may_write() and self.clock() < deadline and not self.stopping.is_set():
+                self._sleep(self.elector.config.retry_period)
+            if not self.elector.may_write():
+                logs.get().error("another replica holds the lease", extra={"holder": self.elector.holder})
+                return NOT_LEADER_EXIT
+        result = self._pass()
+        return 0 if result.converged else 1
+
+    def _pass(self) -> PassResult:
+        if self._new_term:
+            self.reconciler.forget_state()
+            self._new_term = False
+        self.wake.clear()
+        result = self.reconciler.run_pass()
+        self.passes += 1
+        self.last = result
+        return result
+
+    def _delay(self, result: PassResult) -> float:
+        if result.error:
+            self._failures += 1
+            delay = self.config.backoff.delay(self._failures)
+            logs.get().warning("retrying the pass with backoff", extra={"seconds": round(delay, 2)})
+            return delay
+        self._failures = 0
+        delay = self.config.interval
+        retry = self.reconciler.tracker.next_retry()
+        if retry is not None:
+            delay = min(delay, max(0.05, retry - self.clock()))
+        return delay
+
+    def _sleep(self, seconds: float) -> None:
+        self.wake.wait(timeout=max(0.0, seconds))

@@ -1,0 +1,96 @@
+"""Failure isolation by tenant: one tenant's broken spec or held-back changes never stop the others.
+
+`mlcp apply` refuses a repo with any error, which is right for a person at a
+terminal. The loop instead sets aside the tenants whose files have problems
+(their specs are left out of the desired state, and their live objects are
+left exactly as they are — never pruned, never "fixed" from a half-read
+folder) and converges everything else. A problem outside `tenants/` (mlcp.yaml,
+the AccessPolicy) concerns every tenant, so it still stops the whole pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from controlplane.errors import Diagnostic, InvalidConfig
+from controlplane.loading.repo import ConfigRepo, load_repo
+from controlplane.plans import Action, Change, Plan
+from controlplane.rendering import RenderContext, render
+from controlplane.validation import validate
+from reconciler import gitsource
+from reconciler.engine import Desired
+
+PLATFORM = ""
+"""The key of objects that belong to no tenant (the deployer ClusterRole): failures there back off together."""
+_ROUNDS = 3
+
+
+def tenant_of_path(path: str) -> str | None:
+    """`tenants/<t>/…` → t; anything else (mlcp.yaml, policies/) → None."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tenants" and parts[1] else None
+
+
+def key_of(change: Change) -> str:
+    return change.tenant or PLATFORM
+
+
+@dataclass(frozen=True)
+class Partitioned:
+    desired: Desired
+    broken: dict[str, list[Diagnostic]]
+    """Tenants left out of this pass because their files have problems, with the problems."""
+
+
+def _without(repo: ConfigRepo, tenants: set[str]) -> ConfigRepo:
+    return replace(
+        repo,
+        specs=[s for s in repo.specs if s.tenant not in tenants],
+        diagnostics=[d for d in repo.diagnostics if tenant_of_path(d.path) not in tenants],
+        refused={k for k in repo.refused if k.tenant not in tenants},
+    )
+
+
+def load(path: Path) -> Partitioned:
+    """Load, validate and render `path`, leaving out tenants with problems; InvalidConfig for global ones."""
+    repo = load_repo(path)
+    broken: dict[str, list[Diagnostic]] = {}
+    problems = validate(repo)
+    for _ in range(_ROUNDS):  # leaving a tenant out can reveal more (rarely): look again
+        if not problems:
+            break
+        general = [d for d in problems if tenant_of_path(d.path) is None]
+        if general:
+            raise InvalidConfig(general)
+        for diagnostic in problems:
+            broken.setdefault(tenant_of_path(diagnostic.path) or PLATFORM, []).append(diagnostic)
+        repo = _without(repo, set(broken))
+        problems = validate(repo)
+    if problems:
+        raise InvalidConfig(problems)
+    info = gitsource.inspect(repo.root)
+    return Partitioned(Desired(repo, render(RenderContext(repo, info.commits)), info.revision), broken)
+
+
+def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
+    """The plan with `held` tenants' changes neutralised: nothing is written, their inventory is kept.
+
+    An existing object becomes a no-op (so apply still records it in mlcp's
+    inventory and a later pass may prune it); an object to create is dropped.
+    """
+    if not held:
+        return plan
+    changes: list[Change] = []
+    for change in plan.changes:
+        why = held.get(key_of(change))
+        if why is None or change.action is Action.noop:
+            changes.append(change)
+        elif change.live_version is not None:
+            changes.append(replace(change, action=Action.noop, reason=f"held: {why}", diffs=(), decision=None))
+    return replace(plan, changes=tuple(changes))
+
+
+def keys(changes: Iterable[Change]) -> set[str]:
+    return {key_of(c) for c in changes}

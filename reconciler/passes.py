@@ -1,0 +1,310 @@
+"""One reconcile pass: the whole desired state of one revision, converged tenant by tenant.
+
+fetch → load (tenants with problems set aside) → read live and plan (the
+same engine as `mlcp plan`) → hold back tenants that are backing off →
+authorize each tenant against *its* last applied revision → apply through
+the fence → audit every attempted change → events → record per-tenant
+revisions. Level-triggered: nothing here depends on what the previous pass
+saw, so a restarted controller or a new leader converges without replaying
+history, and drift is healed on every pass.
+
+Outcomes are collected as apply reports them, so even when the API server
+disappears in the middle (and apply's final inventory write raises), every
+change that was attempted still gets exactly one audit record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from controlplane.audit import AuditError, AuditStore, records_for
+from controlplane.audit.identity import head_identity
+from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.loading.repo import ConfigRepo
+from controlplane.planning import PROVENANCE
+from controlplane.plans import Action, Change, Plan
+from reconciler import engine, events, logs, partition
+from reconciler.applying import apply_plan
+from reconciler.authorizing import PlanAuthorizer
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backoff import Tracker
+from reconciler.connect import connect
+from reconciler.fencing import Fence, FencedBackend, was_attempted
+from reconciler.gitsync import Checkout, GitSource, SourceError
+from reconciler.metrics import Metrics
+from reconciler.state import StateStore, TenantRevisions
+
+
+@dataclass(frozen=True)
+class Settings:
+    targets: engine.Targets = field(default_factory=engine.Targets)
+    prune: bool = False
+    identity: str = "mlcp-reconciler"
+    concurrency: int = 8
+    events: bool = True
+
+
+@dataclass
+class PassResult:
+    revision: str | None = None
+    error: str | None = None
+    """Why the whole pass failed (git, global config, API server), or None."""
+    stage: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Tenants that failed in this pass, and why."""
+    held: dict[str, str] = field(default_factory=dict)
+    recovered: set[str] = field(default_factory=set)
+    abandoned: int = 0
+    requests: int = 0
+    duration: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        return self.error is None and not self.failed and not self.held and not self.abandoned
+
+
+class Reconciler:
+    """Runs passes for one config repo branch; keeps per-tenant backoff between them."""
+
+    def __init__(
+        self,
+        source: GitSource,
+        settings: Settings,
+        audit: AuditStore,
+        metrics: Metrics | None = None,
+        fence: Fence | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self.audit = audit
+        self.metrics = metrics or Metrics()
+        self.fence = fence or Fence()
+        self.clock = clock
+        self.tracker = Tracker()
+        self.observers: list[Callable[[Outcome], None]] = []
+        """Called with each outcome as apply reports it (progress, tests)."""
+        self._backends: tuple[object, dict[str, Backend]] | None = None
+        self._state: TenantRevisions | None = None
+        self._denials: set[tuple[str | None, str, str]] = set()
+
+    def forget_state(self) -> None:
+        """Read the per-tenant revisions from the cluster again (a new term as leader)."""
+        self._state = None
+
+    def run_pass(self) -> PassResult:
+        result = PassResult()
+        started = self.clock()
+        log = logs.get()
+        try:
+            checkout = self.source.sync()
+            result.revision = checkout.revision
+            with logs.context(revision=checkout.revision):
+                self._converge(checkout, result)
+        except SourceError as exc:
+            result.error, result.stage = str(exc), "fetch"
+        except InvalidConfig as exc:
+            result.error, result.stage = str(exc), "validate"
+        except (MlcpError, BackendError, AuditError, OSError) as exc:
+            result.error, result.stage = str(exc), result.stage or "plan"
+        result.duration = self.clock() - started
+        with logs.context(revision=result.revision or ""):
+            self._observe(result)
+            if result.error:
+                log.error("pass failed", extra={"stage": result.stage, "error": result.error})
+            else:
+                log.info(
+                    "pass done",
+                    extra={
+                        "converged": result.converged,
+                        "changes": len(result.outcomes),
+                        "failedTenants": sorted(result.failed),
+                        "heldTenants": len(result.held),
+                        "seconds": round(result.duration, 3),
+                        "requests": result.requests,
+                    },
+                )
+        return result
+
+    # -- the pass --------------------------------------------------------------------------------------------
+
+    def _converge(self, checkout: Checkout, result: PassResult) -> None:
+        result.stage = "validate"
+        parts = partition.load(checkout.path)
+        result.stage = "plan"
+        backends = self._connect(parts.desired.repo)
+        kube = backends["kubernetes"]
+        assert isinstance(kube, KubernetesBackend)
+        before = kube.requests
+        now = self.clock()
+        for tenant, problems in parts.broken.items():
+            reason = f"{len(problems)} problem(s) in its specs: " + "; ".join(d.render() for d in problems[:3])
+            result.failed[tenant] = reason
+            self.tracker.failed(tenant, reason, checkout.revision, now)
+        result.held = {**self.tracker.held(checkout.revision, now), **result.failed}
+        plan, states = engine.make_plan(parts.desired, backends, prune=self.settings.prune, authorize=False)
+        unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
+        state = self._state if self._state is not None else StateStore(kube).read()
+        global_base = states["kubernetes"].inventory.revision if "kubernetes" in states else None
+        plan = self._authorize(partition.hold(plan, result.held), parts.desired, state, global_base)
+        result.stage = "apply"
+        complete = not unreachable and not result.held
+        outcomes, inventory_error = self._apply(plan, backends, checkout.revision if complete else None)
+        result.outcomes = outcomes
+        self._record(plan, [o for o in outcomes if was_attempted(o)], checkout)
+        if self.settings.events:
+            events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
+        self._judge(plan, result, unreachable, kube)
+        if inventory_error and not result.error:
+            result.error = f"recording mlcp's inventory failed: {inventory_error}"
+        converged = dict.fromkeys(partition.keys(plan.changes) | {partition.PLATFORM}, checkout.revision)
+        for key in [*result.failed, *result.held]:
+            converged.pop(key, None)
+        if unreachable or result.abandoned or result.error:
+            converged = {}
+        self._save_state(kube, state, converged)
+        result.requests = kube.requests - before
+        if not result.failed and not result.held and not result.error:
+            self.metrics.revision_time.set(checkout.committed_at)
+
+    def _connect(self, repo: ConfigRepo) -> dict[str, Backend]:
+        key = (repo.config.cluster, repo.config.registry, self.settings.targets)
+        if self._backends is None or self._backends[0] != key:
+            self._backends = (key, connect(repo, self.settings.targets))
+            self._state = None
+        backends = self._backends[1]
+        kube = backends["kubernetes"]
+        if isinstance(kube, KubernetesBackend):
+            kube.impersonation = engine.impersonation(repo)
+        return backends
+
+    def _authorize(self, plan: Plan, desired: engine.Desired, state: TenantRevisions, global_base: str | None) -> Plan:
+        """Each tenant's changes judged by the commits since that tenant's own last applied revision."""
+        by_base: dict[str | None, list[int]] = {}
+        for i, change in enumerate(plan.changes):
+            if change.action is not Action.noop:
+                base = state.by_tenant.get(partition.key_of(change)) or global_base
+                by_base.setdefault(base, []).append(i)
+        changes = list(plan.changes)
+        for base, positions in by_base.items():
+            authorizer = PlanAuthorizer(desired.repo, desired.revision, base)
+            sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
+            for i, change in zip(positions, sub.changes, strict=True):
+                changes[i] = change
+        plan.meta["baseRevision"] = global_base
+        return replace(plan, changes=tuple(changes))
+
+    def _apply(
+        self, plan: Plan, backends: Mapping[str, Backend], revision: str | None
+    ) -> tuple[list[Outcome], str | None]:
+        """Apply through the fence; `revision` is recorded with the inventory only when the pass is complete."""
+        collected: list[Outcome] = []
+
+        def progress(outcome: Outcome) -> None:
+            collected.append(outcome)
+            for observer in self.observers:
+                observer(outcome)
+
+        fenced = {name: FencedBackend(b, self.fence) for name, b in backends.items()}
+        try:
+            apply_plan(
+                plan,
+                fenced,
+                ApplyOptions(revision=revision, field_manager="mlcp"),
+                concurrency=self.settings.concurrency,
+                progress=progress,
+            )
+        except BackendError as exc:  # the inventory write at the end; every outcome is already collected
+            return collected, str(exc)
+        return collected, None
+
+    def _record(self, plan: Plan, outcomes: list[Outcome], checkout: Checkout) -> None:
+        """One audit record per attempted change; a denial is recorded once per revision, not per retry."""
+        fresh = []
+        for outcome in outcomes:
+            if outcome.status is Status.skipped and outcome.change.decision and not outcome.change.decision.allowed:
+                key = (plan.revision, str(outcome.change.ref), outcome.message)
+                if key in self._denials:
+                    continue
+                self._denials.add(key)
+            fresh.append(outcome)
+        if not fresh:
+            return
+        identity = head_identity(checkout.path)
+        self.audit.append_many(records_for(plan, fresh, actors=identity.actors, signer=identity.signer))
+
+    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubernetesBackend) -> None:
+        """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
+        now = self.clock()
+        failures: dict[str, str] = {}
+        for outcome in result.outcomes:
+            key = partition.key_of(outcome.change)
+            if not was_attempted(outcome):
+                result.abandoned += 1
+            elif outcome.status is Status.failed:
+                failures.setdefault(key, f"{outcome.change.ref}: {outcome.message}")
+            elif outcome.change.decision is not None and not outcome.change.decision.allowed:
+                failures.setdefault(key, f"denied: {outcome.message}")
+        if failures and not _reachable(kube):
+            result.error, result.stage = "the Kubernetes API server became unreachable during apply", "apply"
+            return
+        for key, reason in failures.items():
+            result.failed[key] = reason
+            self.tracker.failed(key, reason, plan.revision, now)
+            with logs.context(tenant=key):
+                logs.get().warning("tenant failed; backing off", extra={"reason": reason})
+        if unreachable:
+            result.error, result.stage = "unreachable: " + "; ".join(unreachable), "plan"
+        for key in partition.keys(plan.changes) | {partition.PLATFORM}:
+            if key not in result.failed and key not in result.held and self.tracker.succeeded(key):
+                result.recovered.add(key)
+                with logs.context(tenant=key):
+                    logs.get().info("tenant recovered")
+
+    def _save_state(self, kube: KubernetesBackend, state: TenantRevisions, converged: dict[str, str]) -> None:
+        updated = state.updated(converged)
+        if updated.by_tenant == state.by_tenant and state.version is not None:
+            self._state = state
+            return
+        if not self.fence.leading():
+            return
+        self._state = StateStore(kube).write(updated)
+
+    def _observe(self, result: PassResult) -> None:
+        m = self.metrics
+        outcome = "error" if result.error else ("converged" if result.converged else "partial")
+        m.passes.labels(outcome).inc()
+        m.duration.observe(result.duration)
+        m.requests.set(result.requests)
+        if result.error:
+            m.errors.labels("", result.stage).inc()
+        for tenant in result.failed:
+            m.errors.labels(tenant, "tenant").inc()
+        for o in result.outcomes:
+            if not was_attempted(o):
+                continue
+            denied = o.change.decision is not None and not o.change.decision.allowed
+            m.objects.labels(o.change.action.value, "denied" if denied else o.status.value).inc()
+            m.denials.inc(1 if denied and o.status is Status.skipped else 0)
+            if o.status is Status.applied and _is_drift(o.change):
+                m.drift.inc()
+        m.backing_off.set(len(self.tracker.entries))
+        if result.converged:
+            m.last_success.set(time.time())
+
+
+def _is_drift(change: Change) -> bool:
+    """An update whose spec did not change (no new source commit): someone changed the live object."""
+    return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
+
+
+def _reachable(kube: KubernetesBackend) -> bool:
+    try:
+        kube.request("GET", "/version")
+    except BackendError:
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""The loop's memory, kept in the cluster: which revision each tenant last converged to.
+
+A pass can be partial (a tenant with a broken spec or a denied change stays
+behind), so one applied revision is not enough: the authorizer must judge a
+lagging tenant's changes by the commits since *its* last applied revision.
+Kept in a ConfigMap next to mlcp's inventory, so a restarted controller or a
+new leader picks up exactly where the last one stopped. Stored grouped by
+revision ({revision: [tenants]}): nearly every tenant shares one, so 1,000
+tenants take a few kilobytes. Only the leader writes, and only when it changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from reconciler.backends.kubernetes import CONFIGMAP, NAMESPACE, HttpError, KubernetesBackend
+
+NAME = "mlcp-reconciler-state"
+KEY = "revisions.json"
+
+
+@dataclass
+class TenantRevisions:
+    """Tenant ("" for objects of no tenant) → the revision it last converged to."""
+
+    by_tenant: dict[str, str] = field(default_factory=dict)
+    version: str | None = None
+
+    def encode(self) -> str:
+        grouped: dict[str, list[str]] = {}
+        for tenant, revision in sorted(self.by_tenant.items()):
+            grouped.setdefault(revision, []).append(tenant)
+        return json.dumps(grouped, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str, version: str | None = None) -> TenantRevisions:
+        grouped = json.loads(text) if text else {}
+        return cls({t: rev for rev, tenants in grouped.items() for t in tenants}, version)
+
+    def updated(self, converged: Mapping[str, str]) -> TenantRevisions:
+        return TenantRevisions({**self.by_tenant, **converged}, self.version)
+
+
+class StateStore:
+    """Reads and writes the state ConfigMap in the controller namespace."""
+
+    def __init__(self, kube: KubernetesBackend) -> None:
+        self.kube = kube
+
+    @property
+    def namespace(self) -> str:
+        return self.kube.controller_namespace
+
+    def read(self) -> TenantRevisions:
+        try:
+            cm = self.kube.request("GET", CONFIGMAP.path(self.namespace, NAME))
+        except HttpError as exc:
+            if exc.status == 404:
+                return TenantRevisions()
+            raise
+        data = cm.get("data") or {}
+        return TenantRevisions.decode(data.get(KEY, ""), str(cm.get("metadata", {}).get("resourceVersion", "")))
+
+    def write(self, state: TenantRevisions) -> TenantRevisions:
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+        if state.version is None:  # first write: the namespace may not exist yet
+            self.kube.request(
+                "PATCH", NAMESPACE.path(None, self.namespace), query, namespace, "application/apply-patch+yaml"
+            )
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": NAME,
+                "namespace": self.namespace,
+                "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "reconciler-state"},
+            },
+            "data": {KEY: state.encode()},
+        }
+        result = self.kube.request(
+            "PATCH", CONFIGMAP.path(self.namespace, NAME), query, body, "application/apply-patch+yaml"
+        )
+        return TenantRevisions(dict(state.by_tenant), str(result.get("metadata", {}).get("resourceVersion", "")))
