@@ -1,0 +1,126 @@
+"""Lease-based leader election against an in-memory API: acquisition, renewal, takeover, fencing, release."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from reconciler.backends.kubernetes import HttpError
+from reconciler.leader import TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
+
+
+class FakeLeases:
+    """Just enough of the API server for Leases: GET, POST, PUT with resourceVersion checks, merge PATCH."""
+
+    def __init__(self) -> None:
+        self.lease: dict[str, Any] | None = None
+        self.version = 0
+        self.down = False
+
+    def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
+        if self.down:
+            raise HttpError(503, "unavailable", {})
+        if method == "GET":
+            if self.lease is None:
+                raise HttpError(404, "not found", {})
+            return copy.deepcopy(self.lease)
+        if method == "POST":
+            if self.lease is not None:
+                raise HttpError(409, "exists", {})
+            return self._store(body)
+        if method == "PUT":
+            assert self.lease is not None
+            if body["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
+                raise HttpError(409, "conflict", {})
+            return self._store(body)
+        if method == "PATCH":
+            assert self.lease is not None
+            notes = self.lease["metadata"].setdefault("annotations", {})
+            notes.update(body["metadata"]["annotations"])
+            return self._store(self.lease)
+        raise AssertionError(method)
+
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        self.lease = copy.deepcopy(body)
+        self.lease["metadata"]["resourceVersion"] = str(self.version)
+        return copy.deepcopy(self.lease)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pair() -> tuple[FakeLeases, Clock, LeaderElector, LeaderElector]:
+    api, clock = FakeLeases(), Clock()
+    a = LeaderElector(api, LeaseConfig("ns", "a", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+    b = LeaderElector(api, LeaseConfig("ns", "b", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+    return api, clock, a, b
+
+
+def test_first_candidate_acquires_and_the_second_waits() -> None:
+    api, clock, a, b = _pair()
+    assert a.step() and a.may_write()
+    assert not b.step() and not b.may_write()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "a"
+    clock.now += 2
+    assert a.step() and not b.step()
+
+
+def test_a_dead_leader_is_replaced_only_after_the_lease_duration_and_it_stopped_writing_before() -> None:
+    api, clock, a, b = _pair()
+    a.step()
+    b.step()  # b observes a's record now
+    renewed_at = clock.now
+    clock.now += 10  # a is dead: no more renewals
+    assert not a.may_write(), "past the renew deadline the old leader refuses to write"
+    assert not b.step(), "still inside the lease duration as b observed it"
+    clock.now = renewed_at + 15.1
+    assert b.step() and b.may_write()
+    assert api.lease is not None and api.lease["spec"]["leaseTransitions"] == 1
+    assert not a.step(), "the old leader, back, sees b's fresh record and waits"
+
+
+def test_renewal_failures_lose_leadership_at_the_deadline() -> None:
+    api, clock, a, _ = _pair()
+    changes: list[bool] = []
+    a.on_change = changes.append
+    a.step()
+    api.down = True
+    clock.now += 5
+    assert a.step(), "a failed renewal inside the deadline keeps the lease"
+    clock.now += 6
+    assert not a.step() and changes == [True, False]
+
+
+def test_release_lets_the_next_candidate_take_over_at_once() -> None:
+    api, _clock, a, b = _pair()
+    a.step()
+    b.step()
+    a.release()
+    assert not a.may_write()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] is None
+    assert b.step()
+
+
+def test_a_trigger_from_a_follower_reaches_the_leader() -> None:
+    api, clock, a, b = _pair()
+    fired: list[bool] = []
+    a.on_trigger = lambda: fired.append(True)
+    a.step()
+    b.step()
+    b.trigger()
+    assert api.lease is not None and TRIGGER_ANNOTATION in api.lease["metadata"]["annotations"]
+    clock.now += 2
+    assert a.step() and fired == [True]
+
+
+def test_timings_are_checked() -> None:
+    with pytest.raises(ValueError, match="renew deadline"):
+        LeaseConfig("ns", "a", duration=10, renew_deadline=10, retry_period=2)
