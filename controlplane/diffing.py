@@ -82,24 +82,34 @@ def _list_matches(path: Path, desired: list[Any], live: list[Any]) -> bool:
 
 
 def owned_leaves(managed_fields: list[dict[str, Any]] | None, manager: str = FIELD_MANAGER) -> set[Path]:
-    """Leaf paths (plain fields only) that `manager` owns through server-side apply."""
+    """Leaf paths (plain fields only) that `manager` owns through server-side apply.
+
+    Item sets of lists (`k:`, `v:`, `i:` keys) are not descended into: lists are compared whole.
+    """
     leaves: set[Path] = set()
-
-    def walk(node: dict[str, Any], prefix: Path) -> None:
-        children = [k for k in node if k.startswith("f:")]
-        if not children and prefix:
-            leaves.add(prefix)
-        for key in children:
-            value = node[key]
-            if isinstance(value, dict) and not any(k.startswith(("k:", "v:", "i:")) for k in value):
-                walk(value, (*prefix, key[2:]))
-
     for entry in managed_fields or []:
-        if entry.get("manager") == manager and entry.get("operation") == "Apply":
-            fields = entry.get("fieldsV1")
-            if isinstance(fields, dict):
-                walk(fields, ())
+        fields = entry.get("fieldsV1")
+        if entry.get("manager") != manager or entry.get("operation") != "Apply" or not isinstance(fields, dict):
+            continue
+        stack: list[tuple[dict[str, Any], Path]] = [(fields, ())]
+        while stack:
+            node, prefix = stack.pop()
+            children = False
+            for key, value in node.items():
+                if key[:2] != "f:":
+                    continue
+                children = True
+                if value and isinstance(value, dict):
+                    if not any(k[:2] in _ITEM_KEYS for k in value):
+                        stack.append((value, (*prefix, key[2:])))
+                else:
+                    leaves.add((*prefix, key[2:]))
+            if not children and prefix:
+                leaves.add(prefix)
     return leaves
+
+
+_ITEM_KEYS = frozenset({"k:", "v:", "i:"})
 
 
 def _lookup(data: Any, path: Path) -> Any:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
@@ -155,7 +156,7 @@ class KubernetesBackend:
             # Serialize apply bodies once here: the client would otherwise deep-walk them ("sanitize") on every call.
             # (JSON bodies go through as dicts: the client JSON-encodes those itself, strings included.)
             raw_body = body is not None and content_type == APPLY_PATCH
-            payload = json.dumps(body, separators=(",", ":")) if raw_body else body
+            payload = orjson.dumps(body).decode() if raw_body else body
             params = self.client.param_serialize(
                 method,
                 path,
@@ -170,7 +171,7 @@ class KubernetesBackend:
             raise BackendError(f"{method} {path} on {self.target} failed: {exc.reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
-        data = json.loads(raw) if raw else {}
+        data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
         if response.status >= 400:
             raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
         return data if isinstance(data, dict) else {}
