@@ -1,0 +1,117 @@
+"""The shipped deployment manifests: accepted by the real API server, and their RBAC is enough to do the job.
+
+The controller runs here as the manifests' ServiceAccount (a token from the
+TokenRequest API in a kubeconfig of its own), so any permission the
+ClusterRole or Role lacks fails this test — and any the test needed beyond
+them would have to be added there, visibly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from controlplane.devenv import binaries
+from controlplane.labels import FIELD_MANAGER
+from reconciler.backends.kubernetes import KubernetesBackend
+from tests.integration import configrepo
+from tests.integration.reconcile_support import ROOT, mlcp
+
+pytestmark = pytest.mark.integration
+BASE = ROOT / "deploy" / "kustomize" / "base"
+APPLY = "application/apply-patch+yaml"
+NAMESPACE = "mlcp-system"
+SA = "mlcp-reconciler"
+
+
+def _render() -> list[dict[str, Any]]:
+    """`kubectl kustomize` when the devenv built kubectl, else the base's resources as listed."""
+    kubectl = binaries.ensure_built(build=False).kubectl
+    if kubectl.exists() or shutil.which("kubectl"):
+        out = subprocess.run(
+            [str(kubectl) if kubectl.exists() else "kubectl", "kustomize", str(BASE)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return [d for d in yaml.safe_load_all(out) if d]
+    listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
+    return [d for name in listed for d in yaml.safe_load_all((BASE / name).read_text()) if d]
+
+
+def _path(kube: KubernetesBackend, obj: dict[str, Any]) -> str:
+    api, kind = obj["apiVersion"], obj["kind"]
+    plural = {"Deployment": "deployments", "PersistentVolumeClaim": "persistentvolumeclaims"}.get(
+        kind, kind.lower() + "s"
+    )
+    base = "/api/v1" if api == "v1" else f"/apis/{api}"
+    ns = obj["metadata"].get("namespace")
+    scope = f"/namespaces/{ns}" if ns else ""
+    return f"{base}{scope}/{plural}/{obj['metadata']['name']}"
+
+
+def test_every_file_of_the_base_is_listed() -> None:
+    listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
+    assert listed == {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def _token_kubeconfig(kubeconfig: Path, token: str, out: Path) -> Path:
+    admin = yaml.safe_load(kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": SA, "user": {"token": token}}],
+        "contexts": [{"name": SA, "context": {"cluster": cluster["name"], "user": SA}}],
+        "current-context": SA,
+    }
+    out.write_text(yaml.safe_dump(config))
+    out.chmod(0o600)
+    return out
+
+
+def test_manifests_apply_and_the_controller_converges_with_exactly_their_rbac(
+    kubeconfig: Path, tmp_path: Path, prefix: str, k8s_admin: client.ApiClient
+) -> None:
+    docs = _render()
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds.count("Deployment") == 1 and "Service" in kinds and "ClusterRole" in kinds
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    admin = KubernetesBackend.from_kubeconfig(str(kubeconfig), None, NAMESPACE)
+    query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    workloads = {"Deployment", "Service", "PersistentVolumeClaim"}
+    for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):  # namespace first, then the rest
+        dry = [("dryRun", "All")] if doc["kind"] in workloads else []
+        admin.request("PATCH", _path(admin, doc), query + dry, doc, APPLY)  # raises on any rejection
+
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}}
+    token = admin.request("POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{SA}/token", body=request)
+    as_sa = _token_kubeconfig(kubeconfig, token["status"]["token"], tmp_path / "sa.kubeconfig")
+
+    repo = configrepo.make(tmp_path, prefix)
+    repo.edit("mlcp.yaml", f"controllerNamespace: {repo.system_ns}", f"controllerNamespace: {NAMESPACE}")
+    repo.commit("the controller's own namespace")
+    proc = mlcp(
+        "reconcile", "--once", "--repo", str(repo.root), "--kubeconfig", str(as_sa), "--namespace", NAMESPACE,
+        "--identity", prefix, "--workdir", str(tmp_path / "work"), "--audit-log", str(tmp_path / "audit.jsonl"),
+    )  # fmt: skip
+    _, stderr = proc.communicate(timeout=120)
+    lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    problems = [e for e in lines if e["level"] in ("warning", "error")]
+    assert proc.returncode == 0, problems or stderr.decode()[-3000:]
+    assert not problems
+    templates = client.CustomObjectsApi(k8s_admin).list_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", repo.vision, "workflowtemplates"
+    )["items"]
+    assert [t["metadata"]["name"] for t in templates] == ["train-detector"], "written as the tenant's deployer"
+    events = client.CoreV1Api(k8s_admin).list_namespaced_event(repo.vision).items
+    assert any(e.reason == "Applied" and e.source.component == "mlcp-reconciler" for e in events)
