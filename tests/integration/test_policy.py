@@ -252,3 +252,34 @@ def test_validly_signed_commit_is_allowed_as_the_signer(
     assert change.action is Action.update
     assert change.decision is not None and change.decision.allowed, change.decision
     assert change.decision.actors == ("alice@example.com",)
+
+
+def test_every_apply_denial_and_failure_leaves_an_audit_record(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    from controlplane.audit import JsonlStore, verify_file
+
+    log = tmp_path / "audit.jsonl"
+    # A quota raise by bob (denied), a pipeline change by bob (allowed), and a conflict on the LimitRange (fails).
+    repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.nvidia.com/gpu: "4"', 'requests.nvidia.com/gpu: "64"')
+    repo.edit(f"tenants/{repo.vision}/{PIPELINE}", OLD_IMAGE, "ghcr.io/example/vision-data:1.5.0")
+    repo.commit("bob: more GPUs and a new data image", author=BOB)
+    repo.edit(f"tenants/{repo.nlp}/quota.yaml", "cpu: 100m", "cpu: 200m")
+    repo.commit("admin: bigger default requests in nlp")
+    client.CoreV1Api(k8s_admin).patch_namespaced_limit_range(
+        "compute",
+        repo.nlp,
+        {"spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "300m", "memory": "128Mi"}}]}},
+        field_manager="limits-operator",
+    )
+    args = ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), "--yes", "--audit-log", str(log)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output  # the conflicting LimitRange failed
+
+    records = {(r.kind, r.result, r.decision): r for r in JsonlStore(log).records()}
+    assert ("ResourceQuota", "denied", "deny") in records or ("ResourceQuota", "skipped", "deny") in records
+    applied = records[("WorkflowTemplate", "applied", "allow")]
+    assert applied.actors == ("bob@example.com",) and applied.tenant == repo.vision
+    failed = records[("LimitRange", "failed", "allow")]
+    assert failed.error and "limits-operator" in failed.error
+    assert verify_file(log).ok

@@ -1,0 +1,64 @@
+"""Kubernetes backend request hygiene that needs no server: what must never be sent."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client import ApiClient, Configuration
+
+from controlplane.plans import Action, Change, Decision, ObjectRef
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.impersonation import Impersonation
+
+
+class Unreachable(ApiClient):
+    """A client whose transport fails the test if anything is sent."""
+
+    def call_api(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("a request was sent")
+
+
+def _backend() -> KubernetesBackend:
+    configuration = Configuration()
+    configuration.host = "https://127.0.0.1:1"
+    return KubernetesBackend(Unreachable(configuration))
+
+
+@pytest.mark.parametrize("identity", ["", "   "])
+def test_empty_impersonation_is_refused_before_sending(identity: str) -> None:
+    backend = _backend()
+    with pytest.raises(BackendError, match="empty identity"):
+        backend.request("GET", "/api/v1/namespaces", impersonate=identity)
+
+
+def _change(spec: str, tenant: str, namespace: str, actors: tuple[str, ...]) -> Change:
+    return Change(
+        ref=ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", namespace, "p"),
+        action=Action.update,
+        reason="",
+        spec=spec,
+        tenant=tenant,
+        source=None,
+        rank=50,
+        decision=Decision(True, "r", "", actors),
+    )
+
+
+IMPERSONATION = Impersonation(
+    namespaces={"a": "team-a", "b": "team-b"},
+    members={"a": frozenset({"alice@x"}), "b": frozenset({"bob@x"})},
+)
+
+
+def test_workloads_are_written_as_the_authors_tenant() -> None:
+    own = _change("Pipeline/a/p", "a", "team-a", ("alice@x",))
+    assert IMPERSONATION.identity_for(own) == "system:serviceaccount:team-a:mlcp-deployer"
+    crossing = _change("Pipeline/b/p", "b", "team-b", ("alice@x",))
+    assert IMPERSONATION.identity_for(crossing) == "system:serviceaccount:team-a:mlcp-deployer"
+    admin = _change("Pipeline/b/p", "b", "team-b", ("admin@x",))
+    assert IMPERSONATION.identity_for(admin) == "system:serviceaccount:team-b:mlcp-deployer"
+
+
+def test_platform_kinds_use_the_controllers_identity() -> None:
+    quota = _change("Quota/a/q", "a", "team-a", ("admin@x",))
+    assert IMPERSONATION.identity_for(quota) is None
