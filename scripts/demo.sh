@@ -86,4 +86,60 @@ step "the audit log: who changed what, and was it allowed (hash-chained, verifia
 COLUMNS=170 $MLCP audit list --audit-log "$REPO/.mlcp/audit.jsonl" | tail -12
 $MLCP audit verify --audit-log "$REPO/.mlcp/audit.jsonl"
 
+step "the reconcile loop: mlcp reconcile in the background, following the repo's main branch"
+git -C "$REPO" checkout -q -- .
+export MLCP_WEBHOOK_SECRET=demo-webhook-secret
+$MLCP reconcile --repo "$REPO" --branch main --interval 2s --listen 127.0.0.1:18080 \
+  --webhook-secret-env MLCP_WEBHOOK_SECRET --namespace mlcp-system --lease-duration 6s \
+  --workdir "$WORK/reconcile" --audit-log "$REPO/.mlcp/audit.jsonl" 2> "$WORK/reconcile.log" &
+LOOP=$!
+trap 'kill -TERM $LOOP 2>/dev/null || true; wait $LOOP 2>/dev/null || true; cleanup' EXIT
+converge() {  # converge "what" command...: poll until the command succeeds (the loop runs every 2 s)
+  local what=$1; shift
+  for _ in $(seq 1 60); do if "$@" >/dev/null 2>&1; then echo "  ✓ converged: $what"; return 0; fi; sleep 0.5; done
+  echo "  ✗ not converged: $what"; tail -5 "$WORK/reconcile.log"; return 1
+}
+converge "the loop is up" curl -fsS http://127.0.0.1:18080/readyz
+
+step "loop: a platform admin commits a new tenant (robotics)"
+mkdir -p "$REPO/tenants/robotics"
+printf 'apiVersion: mlcp.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: robotics\nspec:\n  owners: [alice@example.com]\n' \
+  > "$REPO/tenants/robotics/tenant.yaml"
+git -C "$REPO" add tenants/robotics && git -C "$REPO" commit -qm "robotics tenant"
+converge "namespace robotics" "$KUBECTL" get namespace robotics
+
+step "loop: a quota change, announced by a (signed) push webhook instead of waiting for the interval"
+sed -i 's/requests.nvidia.com\/gpu: "8"/requests.nvidia.com\/gpu: "12"/' "$REPO/tenants/vision/quota.yaml"
+git -C "$REPO" commit -qam "vision: 12 GPUs"
+BODY='{"ref":"refs/heads/main"}'
+SIG="sha256=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$MLCP_WEBHOOK_SECRET" -r | cut -d' ' -f1)"
+curl -fsS -X POST -H "X-GitHub-Event: push" -H "X-Hub-Signature-256: $SIG" -d "$BODY" http://127.0.0.1:18080/webhook
+converge "vision GPU quota 12" bash -c "\"$KUBECTL\" get resourcequota compute -n vision -o jsonpath='{.spec.hard.requests\.nvidia\.com/gpu}' | grep -qx 12"
+
+step "loop: a new promotion (canary) waits for an approval, then ml-lead approves it"
+sed -e 's/name: detector-production/name: detector-canary/' -e 's/alias: production/alias: canary/' -e '/serving:/,$d' \
+  "$REPO/tenants/vision/promotions/detector-production.yaml" > "$REPO/tenants/vision/promotions/detector-canary.yaml"
+git -C "$REPO" add tenants/vision/promotions && git -C "$REPO" commit -qm "vision: canary promotion"
+sleep 3
+GIT_AUTHOR_NAME="ML Lead" GIT_AUTHOR_EMAIL="ml-lead@example.com" \
+GIT_COMMITTER_NAME="ML Lead" GIT_COMMITTER_EMAIL="ml-lead@example.com" \
+  $MLCP approve "$REPO/tenants/vision/promotions/detector-canary.yaml"
+converge "vision-detector@canary" curl -fsS "$MLFLOW_TRACKING_URI/api/2.0/mlflow/registered-models/alias?name=vision-detector&alias=canary"
+
+step "loop: a member of another tenant changes vision's pipeline: denied, audited, the rest keeps converging"
+sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
+GIT_AUTHOR_NAME="Carol" GIT_AUTHOR_EMAIL="carol@example.com" git -C "$REPO" commit -qam "carol edits vision's pipeline"
+converge "the denial is in the audit log" bash -c "$MLCP audit list --audit-log \"$REPO/.mlcp/audit.jsonl\" --result denied -o json | grep -q carol"
+grep '"tenant failed' "$WORK/reconcile.log" | tail -1 || true
+git -C "$REPO" revert --no-edit HEAD >/dev/null
+
+step "loop: what the controller did (mlcp audit list), and its metrics"
+$MLCP audit list --audit-log "$REPO/.mlcp/audit.jsonl" --since 10m || true
+$MLCP audit verify --audit-log "$REPO/.mlcp/audit.jsonl"
+curl -fsS http://127.0.0.1:18080/metrics | grep -E '^mlcp_reconcile_(passes_total|denials_total|leader|objects_total)' || true
+
+step "loop: SIGTERM — it finishes the write in flight, releases the lease, exits 0"
+kill -TERM $LOOP && wait $LOOP && echo "  reconcile exited $?"
+trap cleanup EXIT
+
 step "done"

@@ -1,0 +1,124 @@
+"""The reconcile loop at scale: commit-to-converged for a one-spec change, and requests per no-op pass.
+
+Builds N tenants (6 objects each, as benchmarks/plan_apply.py) in a config
+repo, converges them with the loop, then measures:
+  * API requests and time of a no-op pass (target: <= 1 request per kind, plus the inventory);
+  * commit → converged for a one-spec change, triggered by a signed GitHub-style webhook
+    (target: < 2 s plus the poll interval, i.e. independent of N beyond one pass).
+Not a test: targets are printed, not asserted.
+
+Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3]
+(starts its own local API server without MLflow)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SECRET = b"bench-secret"
+
+
+def _git(repo: Path, *argv: str) -> None:
+    ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(["git", *ident, *argv], cwd=repo, check=True, capture_output=True)
+
+
+def _push(port: int) -> None:
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature, "Content-Type": "application/json"}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", body, headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+
+def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
+    from plan_apply import make_repo
+
+    from controlplane.audit import JsonlStore
+    from reconciler import engine
+    from reconciler.backends.kubernetes import RESOURCES
+    from reconciler.gitsync import GitSource
+    from reconciler.loop import Loop, LoopConfig
+    from reconciler.passes import Reconciler, Settings
+    from reconciler.webhook import Endpoints, HttpServer
+
+    repo = work / "repo"
+    make_repo(repo, "rb", tenants, "mlcp-bench-reconcile")
+    settings = Settings(engine.Targets(kubeconfig), concurrency=16, events=False)
+    rec = Reconciler(GitSource(str(repo), "main", work / "clone"), settings, JsonlStore(work / "audit.jsonl"))
+    began = time.perf_counter()
+    first = rec.run_pass()
+    print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(first.outcomes)} writes")
+    noop = [rec.run_pass() for _ in range(3)]
+    assert all(r.converged and not r.outcomes for r in noop), [r.error for r in noop]
+    requests = max(r.requests for r in noop)
+    noop_s = statistics.median(r.duration for r in noop)
+
+    loop = Loop(rec, LoopConfig(interval=300.0))
+    server = HttpServer(
+        "127.0.0.1:0", Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, SECRET, "main")
+    )
+    server.start()
+    done = threading.Event()
+    rec.observers.append(lambda _o: done.set())
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    time.sleep(noop_s * 2 + 1)  # the loop's own first pass
+    latencies = []
+    for i in range(rounds):
+        tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
+        tenant.write_text(tenant.read_text().replace("role: edit", "role: view"))
+        _git(repo, "commit", "-qam", f"change {i}")
+        done.clear()
+        start = time.perf_counter()
+        _push(server.port)
+        if not done.wait(60):
+            raise SystemExit("the change did not converge within 60 s")
+        latencies.append(time.perf_counter() - start)
+    loop.stop()
+    thread.join(30)
+    server.stop()
+
+    bound = len(RESOURCES) + 1
+    ok = {True: "✓", False: "✗"}
+    worst = max(latencies)
+    rows = [
+        ("no-op pass: API requests", str(requests), f"<= {bound} (1 per kind + inventory) {ok[requests <= bound]}"),
+        ("no-op pass: seconds (median of 3)", f"{noop_s:.2f}", ""),
+        (f"commit → converged via webhook: s (worst of {rounds})", f"{worst:.2f}", f"< 2 s {ok[worst < 2]}"),
+        ("commit → converged: each round", ", ".join(f"{x:.2f}" for x in latencies), ""),
+    ]
+    print(f"{'measure':48} {'value':>8}  target")
+    for name, value, target in rows:
+        print(f"{name:48} {value:>8}  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from controlplane.devenv.environment import Environment
+
+    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp, Environment(mlflow=False) as env:
+        bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
