@@ -108,22 +108,24 @@ def command(
         Fence(),
     )
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
-    elector = None
-    if leader_elect:
-        duration = parse_duration(lease_duration)
-        lease = LeaseConfig(
-            namespace, who, duration=duration, renew_deadline=duration * 2 / 3, retry_period=duration / 7
-        )
-        elector = LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
+    elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
     loop = Loop(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
     server = None
     if listen:
         endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch)
         server = HttpServer(listen, endpoints).start()
-    logs.get().info(
-        "starting",
-        extra={"repo": repo, "branch": branch, "identity": who, "auditLog": str(audit_path), "once": once},
-    )
+    logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": str(audit_path)})
+    raise typer.Exit(_run(loop, server))
+
+
+def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
+    seconds = parse_duration(duration)
+    lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
+    return LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
+
+
+def _run(loop: Loop, server: HttpServer | None) -> int:
+    """Run the loop with SIGTERM/SIGINT asking it to stop cleanly; the exit code."""
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         logs.get().info("signal received; finishing the object in flight", extra={"signal": signum})
@@ -132,8 +134,7 @@ def command(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        code = loop.run()
+        return loop.run()
     finally:
         if server is not None:
             server.stop()
-    raise typer.Exit(code)
