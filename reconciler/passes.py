@@ -91,6 +91,8 @@ class Reconciler:
         self._backends: tuple[object, dict[str, Backend]] | None = None
         self._state: TenantRevisions | None = None
         self._denials: set[tuple[str | None, str, str]] = set()
+        self._desired: tuple[str, partition.Partitioned] | None = None
+        """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions from the cluster again (a new term as leader)."""
@@ -134,7 +136,10 @@ class Reconciler:
 
     def _converge(self, checkout: Checkout, result: PassResult) -> None:
         result.stage = "validate"
-        parts = partition.load(checkout.path)
+        if self._desired is None or self._desired[0] != checkout.revision:
+            self._desired = None  # a load that raises must not leave the previous revision's state behind
+            self._desired = (checkout.revision, partition.load(checkout.path))
+        parts = self._desired[1]
         result.stage = "plan"
         backends = self._connect(parts.desired.repo)
         kube = backends["kubernetes"]
