@@ -178,6 +178,8 @@ class SystemStatus:
     target: str
     reachable: bool
     error: str | None = None
+    notes: tuple[str, ...] = ()
+    """Facts about the system worth a line in the plan (e.g. whether the registry enforces permissions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,7 @@ class Plan:
             "inventoryVersion": self.inventory_version,
             "systems": [
                 {"system": s.system, "target": s.target, "reachable": s.reachable, "error": s.error}
+                | ({"notes": list(s.notes)} if s.notes else {})
                 for s in self.systems
             ],
             "summary": self.counts(),
@@ -235,7 +238,7 @@ class Plan:
             changes=tuple(Change.from_dict(c) for c in data["changes"]),
             revision=data.get("revision"),
             repo=data.get("repo"),
-            systems=tuple(SystemStatus(**s) for s in data.get("systems", [])),
+            systems=tuple(SystemStatus(**{**s, "notes": tuple(s.get("notes", ()))}) for s in data.get("systems", [])),
             prune=bool(data.get("prune")),
             inventory_version=data.get("inventoryVersion"),
             meta=data.get("meta", {}),

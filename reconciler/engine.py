@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -44,15 +45,37 @@ class Desired:
     revision: str | None
 
 
-def load_desired(path: Path) -> Desired:
-    """Load, validate and render a config repo; InvalidConfig lists every problem."""
+def load_valid(path: Path) -> ConfigRepo:
+    """Load and validate a config repo; InvalidConfig lists every problem."""
     repo = load_repo(path)
     problems = validate(repo)
     if problems:
         raise InvalidConfig(problems)
+    return repo
+
+
+def render_desired(repo: ConfigRepo) -> Desired:
+    """Render a validated repo, with each spec's provenance commit."""
     info = gitsource.inspect(repo.root)
     objects = render(RenderContext(repo, info.commits))
     return Desired(repo, objects, info.revision)
+
+
+def load_desired(path: Path) -> Desired:
+    """Load, validate and render a config repo; InvalidConfig lists every problem."""
+    return render_desired(load_valid(path))
+
+
+def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict[str, Backend], dict[str, LiveState]]:
+    """Load, connect, and plan, reading live state while the repo renders (they do not depend on each other)."""
+    repo = load_valid(path)
+    backends = connect(repo, targets)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(read_live, backends)
+        desired = render_desired(repo)
+        already_read = reading.result()
+    planned, states = make_plan(desired, backends, already_read=already_read, **options)
+    return planned, backends, states
 
 
 def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
@@ -90,7 +113,8 @@ def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], li
         except BackendError as exc:
             statuses.append(SystemStatus(name, backend.target, reachable=False, error=str(exc)))
             continue
-        statuses.append(SystemStatus(name, backend.target, reachable=True))
+        notes = tuple(getattr(backend, "notes", ()))
+        statuses.append(SystemStatus(name, backend.target, reachable=True, notes=notes))
     return states, statuses
 
 
@@ -102,9 +126,13 @@ def make_plan(
     allow_namespace_deletion: bool = False,
     authorize: bool = True,
     enforce_policy: bool = True,
+    already_read: tuple[dict[str, LiveState], list[SystemStatus]] | None = None,
 ) -> tuple[Plan, dict[str, LiveState]]:
-    """Plan every reachable system; objects of an unreachable system are left out and the plan says so."""
-    states, statuses = read_live(backends)
+    """Plan every reachable system; objects of an unreachable system are left out and the plan says so.
+
+    `already_read` is live state from `read_live` (to overlap reading with rendering); read here if None.
+    """
+    states, statuses = already_read if already_read is not None else read_live(backends)
     if not states:
         reasons = "; ".join(s.error or "" for s in statuses)
         raise MlcpError(f"no target system could be read: {reasons}", "check the kubeconfig / tracking URI")
@@ -130,6 +158,8 @@ def make_plan(
         planned = PlanAuthorizer(desired.repo, desired.revision, base, enforce_policy).authorize(planned)
         planned.meta["baseRevision"] = base
     planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
+    for name in states:
+        planned.meta.update(getattr(backends[name], "plan_meta", {}))  # e.g. the registry's registryAuth
     return planned, states
 
 

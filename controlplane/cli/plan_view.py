@@ -66,6 +66,7 @@ def text_lines(plan: Plan, show_noop: bool = False) -> list[Line]:
     for status in plan.systems:
         if not status.reachable:
             lines.append((f"! {status.system} at {status.target} is unknown: {status.error or ''}", "red"))
+        lines.extend((f"  {status.system} at {status.target}: {note}", "dim") for note in status.notes)
     for change in plan.changes:
         if change.action is not Action.noop or show_noop:
             lines.extend(_change_lines(change, creates <= FULL_CREATES))
@@ -91,6 +92,8 @@ def markdown(plan: Plan) -> str:
         if not status.reachable:
             out.append(f"> :warning: **{status.system}** at `{status.target}` is unknown: {status.error}")
             out.append("")
+        for note in status.notes:
+            out += [f"> **{status.system}** at `{status.target}`: {note}", ""]
     out.append(f"**{summary(plan)}**")
     pending = plan.pending
     if not pending:

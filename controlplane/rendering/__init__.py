@@ -4,7 +4,16 @@ One module per spec kind registers its renderer (see `registry`); importing
 this package loads them all.
 """
 
-from controlplane.rendering import access_policy, experiment, mlflow_objects, pipeline, quota, serving, tenant
+from controlplane.rendering import (
+    access_policy,
+    experiment,
+    mlflow_objects,
+    mlflow_permissions,
+    pipeline,
+    quota,
+    serving,
+    tenant,
+)
 from controlplane.rendering.context import RenderContext
 from controlplane.rendering.registry import render
 
@@ -13,6 +22,7 @@ __all__ = [
     "access_policy",
     "experiment",
     "mlflow_objects",
+    "mlflow_permissions",
     "pipeline",
     "quota",
     "render",

@@ -35,6 +35,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -96,6 +97,7 @@ class MlflowBackend:
     def __init__(self, rest: MlflowRest) -> None:
         self.rest = rest
         self.promotions = Promotions(rest)
+        self.permissions = Permissions(rest)
 
     @classmethod
     def from_uri(cls, uri: str) -> MlflowBackend:
@@ -110,21 +112,56 @@ class MlflowBackend:
         """HTTP requests sent so far (per endpoint: `rest.calls`)."""
         return sum(self.rest.calls.values())
 
+    @property
+    def plan_meta(self) -> dict[str, Any]:
+        """What the plan records about this server: whether it enforces permissions (None: not read yet)."""
+        return {"registryAuth": self.permissions.auth}
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line for the plan's header about the server's auth."""
+        if self.permissions.auth is None:
+            return ()
+        if self.permissions.auth:
+            return ("basic-auth on: tenant permissions on experiments and models are managed",)
+        return ("no auth: MLflow enforces no permissions, none are planned",)
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def read(self) -> LiveState:
         if not self.rest.uri.startswith(("http://", "https://")):
             raise BackendError(f"tracking URI {self.rest.uri!r} is not an MLflow server (http:// or https://)")
+        self.permissions.auth = self.rest.auth_enabled()
+        if self.permissions.auth and not self.rest.has_credentials:
+            raise BackendError(
+                f"MLflow at {self.rest.uri} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (an MLflow admin, to manage permissions)"
+            )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
-        experiments = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
+        experiments = list(self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL"))
         for item in experiments:
             found = live_experiment(item)
             objects[found.ref] = found
             if found.manifest["lifecycleStage"] == "active":
                 owned.add(found.ref)
+        models = list(self.rest.search("registered-models/search", "registered_models", method="GET"))
+        self._read_models(models, objects, owned)
+        self.permissions.models = frozenset(str(m["name"]) for m in models)
+        self.permissions.experiment_ids = {str(e["name"]): str(e["experiment_id"]) for e in experiments}
+        grants = self.permissions.read(
+            [(str(e["name"]), str(e["experiment_id"]), _tags(e)) for e in experiments],
+            [(str(m["name"]), _tags(m)) for m in models],
+        )
+        objects.update(grants)
+        owned.update(grants)
+        return LiveState(objects, Inventory(frozenset(owned)))
+
+    def _read_models(
+        self, models: list[dict[str, Any]], objects: dict[ObjectRef, LiveObject], owned: set[ObjectRef]
+    ) -> None:
         self.promotions.models = {}
-        for model in self.rest.search("registered-models/search", "registered_models", method="GET"):
+        for model in models:
             aliases = live_aliases(model)
             self.promotions.models[str(model["name"])] = ModelInfo(
                 {o.manifest["alias"]: o.version for o, _ in aliases}, _tags(model)
@@ -133,7 +170,6 @@ class MlflowBackend:
                 objects[obj.ref] = obj
                 if mine:
                     owned.add(obj.ref)
-        return LiveState(objects, Inventory(frozenset(owned)))
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         """Resolve promotions against live versions and run metrics; ignore differences MLflow cannot change."""
@@ -141,6 +177,8 @@ class MlflowBackend:
         for change in changes:
             if change.ref.kind == MODEL_ALIAS:
                 out.append(self.promotions.review(change))
+            elif is_permission(change.ref):
+                out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:
                 out.append(_without_fixed_fields(change))
             else:
@@ -151,6 +189,8 @@ class MlflowBackend:
         if ref.kind == MODEL_ALIAS:
             model, alias = ref.name.rsplit("@", 1)
             return self.promotions.current(model, alias)
+        if is_permission(ref):
+            return self.permissions.current(ref)
         found = self._experiment(ref.name)
         return live_experiment(found).version if found else None
 
@@ -168,6 +208,8 @@ class MlflowBackend:
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         if change.ref.kind == MODEL_ALIAS:
             return self.promotions.apply(change, options)
+        if is_permission(change.ref):
+            return self.permissions.apply(change, options)
         try:
             if change.action is Action.create:
                 return self._create_experiment(change, options)

@@ -78,7 +78,10 @@ class MlflowRest:
         return self.session.auth is not None
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One API call (retried while transient); GET sends `body` as query parameters."""
+        """One API call (retried while transient); GET sends `body` as query parameters.
+
+        `path` is relative to /api/2.0/mlflow/, or absolute from the server root (`/api/3.0/mlflow/...`).
+        """
         try:
             result: dict[str, Any] = self._retrying(self._once)(method, path, body)
         except Transient as exc:
@@ -97,7 +100,7 @@ class MlflowRest:
     def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         with self._lock:
             self.calls[path] += 1
-        url = self.uri + API + path
+        url = self.uri + (path if path.startswith("/") else API + path)
         try:
             if method == "GET":
                 response = self.session.get(url, params=body or None, timeout=TIMEOUT)

@@ -1,0 +1,243 @@
+"""MLflow permissions under basic-auth: read mlcp's grants, decide them against the server's users, apply them.
+
+A grant in MLflow has no tags or labels, so ownership is recorded where the
+backend already reads: a tag `mlcp.dev/grant.<hash of user>` on the
+experiment or registered model, holding who, which level, and the spec. Those
+tags are mlcp's inventory of grants; a grant someone made by hand is never
+recorded, so it is never pruned (mlcp can take it over by declaring it).
+
+Costs: nothing at all when the server has no auth. With auth, one `users/list`
+plus one `users/permissions/list` per distinct user whose grants are read
+(recorded ones while reading, declared ones while reviewing) — per person, not
+per (experiment, user). The endpoints are MLflow 3's unified grant API
+(`/api/3.0/mlflow/users/permissions/...`), which replaced the older per-kind
+`experiments/permissions/*` calls.
+
+mlcp never creates MLflow users: they need passwords, and inventing one
+silently would be worse than asking. A grant for a user MLflow does not know is
+blocked with that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from controlplane.labels import SOURCE_ANNOTATION, TENANT_LABEL
+from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.rendering.mlflow_objects import API_VERSION, SYSTEM
+from controlplane.rendering.mlflow_permissions import EXPERIMENT_PERMISSION, KINDS, MODEL_PERMISSION, resource_of
+from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+
+V3 = "/api/3.0/mlflow/"
+GRANT_TAG = "mlcp.dev/grant."
+DIRECT_ROLE = "__user_"
+"""MLflow keeps a user's direct grants in a synthetic role named `__user_<id>__`."""
+NO_AUTH = "the registry runs without auth: MLflow enforces no permissions, so none are granted"
+
+
+def grant_tag(user: str) -> str:
+    """Tag key recording mlcp's grant to `user` (MLflow tag keys cannot hold `@`, so the user is hashed)."""
+    return GRANT_TAG + hashlib.sha256(user.encode()).hexdigest()[:16]
+
+
+def recorded_grants(tags: dict[str, str]) -> list[dict[str, Any]]:
+    """mlcp's grant records among an object's tags (malformed ones are ignored)."""
+    out = []
+    for key, value in tags.items():
+        if not key.startswith(GRANT_TAG):
+            continue
+        try:
+            record = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("user") and grant_tag(str(record["user"])) == key:
+            out.append(record)
+    return out
+
+
+def is_permission(ref: ObjectRef) -> bool:
+    return ref.kind in KINDS
+
+
+class Permissions:
+    """Review and apply of ExperimentPermission / RegisteredModelPermission changes on one server."""
+
+    def __init__(self, rest: MlflowRest) -> None:
+        self.rest = rest
+        self.auth: bool | None = None
+        self.users: frozenset[str] = frozenset()
+        self.models: frozenset[str] = frozenset()
+        self.experiment_ids: dict[str, str] = {}
+        self._direct: dict[str, dict[tuple[str, str], str]] = {}
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def read(
+        self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
+    ) -> dict[ObjectRef, LiveObject]:
+        """mlcp's recorded grants as live objects, each with the level the user really has now."""
+        self._direct = {}
+        if not self.auth:
+            return {}
+        listed = self.rest.get("users/list").get("users") or []
+        self.users = frozenset(str(u["username"]) for u in listed)
+        objects: dict[ObjectRef, LiveObject] = {}
+        for name, exp_id, tags in experiments:
+            for record in recorded_grants(tags):
+                found = self._live(EXPERIMENT_PERMISSION, "experiment", name, exp_id, record)
+                objects[found.ref] = found
+        for name, tags in models:
+            for record in recorded_grants(tags):
+                found = self._live(MODEL_PERMISSION, "model", name, name, record)
+                objects[found.ref] = found
+        return objects
+
+    def _live(self, kind: str, field: str, name: str, resource_id: str, record: dict[str, Any]) -> LiveObject:
+        user = str(record["user"])
+        resource_type = "experiment" if kind == EXPERIMENT_PERMISSION else "registered_model"
+        level = self.direct(user).get((resource_type, resource_id))
+        metadata = {
+            "labels": {TENANT_LABEL: record["tenant"]} if record.get("tenant") else {},
+            "annotations": {SOURCE_ANNOTATION: str(record.get("source") or "")},
+        }
+        manifest = {field: name, "user": user, "permission": level, "metadata": metadata}
+        ref = ObjectRef(SYSTEM, API_VERSION, kind, None, f"{name}#{user}")
+        return LiveObject(ref, manifest, level or "none")
+
+    def direct(self, user: str, fresh: bool = False) -> dict[tuple[str, str], str]:
+        """(resource type, resource id) → level of `user`'s direct grants; cached per plan unless `fresh`."""
+        if fresh or user not in self._direct:
+            try:
+                rows = self.rest.get(V3 + "users/permissions/list", username=user).get("permissions") or []
+            except MlflowApiError as exc:
+                if not exc.not_found:
+                    raise
+                rows = []
+            self._direct[user] = {
+                (str(r["resource_type"]), str(r["resource_pattern"])): str(r["permission"])
+                for r in rows
+                if str(r.get("role_name", "")).startswith(DIRECT_ROLE)
+            }
+        return self._direct[user]
+
+    # -- plan ------------------------------------------------------------------------------------------------
+
+    def review(self, change: Change) -> Change:
+        """No-op without auth; blocked for unknown users or models; otherwise says what the grant changes."""
+        want = change.desired
+        if change.action is Action.delete or want is None:
+            return change
+        if not self.auth:
+            return replace(change, action=Action.noop, reason=NO_AUTH, diffs=(), blocked=None)
+        user, level = str(want["user"]), str(want["permission"])
+        resource_type, name = resource_of(want)
+        if user not in self.users:
+            why = f"user {user} does not exist in MLflow; create it there first (admin or SSO), mlcp sets no passwords"
+            return _blocked(change, why)
+        if resource_type == "registered_model" and name not in self.models:
+            return _blocked(change, f"registered model {name!r} does not exist in MLflow")
+        if change.action is Action.noop:
+            return change
+        if change.action is Action.update:
+            return replace(change, reason=f"{user} has {_level(change)} on {name}, gets {level}")
+        resource_id = self.experiment_ids.get(name) if resource_type == "experiment" else name
+        now = self.direct(user).get((resource_type, resource_id)) if resource_id else None
+        if now == level:
+            return replace(change, reason=f"{user} already has {level} on {name} (granted outside mlcp); recorded")
+        held = f" (has {now}, granted outside mlcp)" if now else ""
+        return replace(change, reason=f"grants {level} on {name} to {user}{held}")
+
+    # -- apply -----------------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        want = change.desired or {}
+        resource, user = change.ref.name.rsplit("#", 1)
+        kind = "experiment" if change.ref.kind == EXPERIMENT_PERMISSION else "registered_model"
+        try:
+            resource_id = self._resource_id(kind, resource)
+            if resource_id is None:
+                return Outcome(change, Status.failed, f"experiment {resource!r} does not exist; nothing to grant on")
+            if options.dry_run:
+                return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied, "dry run")
+            now = self.direct(user, fresh=True).get((kind, resource_id))
+            if change.action is Action.delete:
+                return self._revoke(change, kind, resource_id, user, now)
+            return self._grant(change, kind, resource_id, user, now, want)
+        except BackendError as exc:
+            return Outcome(change, Status.failed, f"{exc}; permission of {user} on {resource} unchanged")
+
+    def _resource_id(self, kind: str, name: str) -> str | None:
+        if kind == "registered_model":
+            return name
+        try:
+            found = self.rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
+        except MlflowApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return str(found["experiment_id"])
+
+    def _grant(
+        self, change: Change, kind: str, resource_id: str, user: str, now: str | None, want: dict[str, Any]
+    ) -> Outcome:
+        level = str(want["permission"])
+        target = {"username": user, "resource_type": kind, "resource_id": resource_id}
+        if now != level:
+            if now is not None:
+                self.rest.post(V3 + "users/permissions/revoke", **target)
+            self.rest.post(V3 + "users/permissions/grant", **target, permission=level)
+        record = {
+            "user": user,
+            "permission": level,
+            "tenant": change.tenant,
+            "spec": change.spec,
+            "source": change.source,
+        }
+        self._tag(kind, resource_id, grant_tag(user), json.dumps(record, sort_keys=True))
+        was = f"was {now}" if now else "had none"
+        return Outcome(
+            change, Status.applied, f"{user} has {level} on {change.ref.name.rsplit('#', 1)[0]} ({was})", level
+        )
+
+    def _revoke(self, change: Change, kind: str, resource_id: str, user: str, now: str | None) -> Outcome:
+        if now is not None:
+            target = {"username": user, "resource_type": kind, "resource_id": resource_id}
+            self.rest.post(V3 + "users/permissions/revoke", **target)
+        self._tag(kind, resource_id, grant_tag(user), None)
+        return Outcome(change, Status.deleted, f"revoked {now or 'nothing'} of {user}")
+
+    def _tag(self, kind: str, resource_id: str, key: str, value: str | None) -> None:
+        """Record (or, with None, forget) mlcp's grant on the experiment or model itself."""
+        try:
+            if kind == "experiment" and value is not None:
+                self.rest.post("experiments/set-experiment-tag", experiment_id=resource_id, key=key, value=value)
+            elif kind == "experiment":
+                self.rest.post("experiments/delete-experiment-tag", experiment_id=resource_id, key=key)
+            elif value is not None:
+                self.rest.post("registered-models/set-tag", name=resource_id, key=key, value=value)
+            else:
+                self.rest.delete("registered-models/delete-tag", name=resource_id, key=key)
+        except MlflowApiError as exc:
+            if value is not None or not exc.not_found:
+                raise
+
+    def current(self, ref: ObjectRef) -> str | None:
+        """The level the user has on the resource right now (None: no direct grant)."""
+        resource, user = ref.name.rsplit("#", 1)
+        kind = "experiment" if ref.kind == EXPERIMENT_PERMISSION else "registered_model"
+        resource_id = self._resource_id(kind, resource)
+        return self.direct(user, fresh=True).get((kind, resource_id)) if resource_id else None
+
+
+def _level(change: Change) -> str:
+    old = next((d.old for d in change.diffs if d.path == ("permission",)), None)
+    return str(old) if old else "no permission"
+
+
+def _blocked(change: Change, reason: str) -> Change:
+    return replace(change, blocked=reason, action=Action.update if change.action is Action.noop else change.action)
