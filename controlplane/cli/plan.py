@@ -40,9 +40,12 @@ def compute_with_backends(
     Returns the connected backends too, so apply writes through the same clients that read.
     """
     try:
-        desired = engine.load_desired(path)
-        backends = engine.connect(desired.repo, engine.Targets(kubeconfig, context, tracking_uri))
-        plan, _ = engine.make_plan(desired, backends, prune=prune, allow_namespace_deletion=allow_namespace_deletion)
+        plan, backends, _ = engine.plan_path(
+            path,
+            engine.Targets(kubeconfig, context, tracking_uri),
+            prune=prune,
+            allow_namespace_deletion=allow_namespace_deletion,
+        )
     except InvalidConfig as exc:
         print_diagnostics(exc.diagnostics)
         raise fail(f"{len(exc.diagnostics)} error(s) in the config repo; nothing was planned") from None
