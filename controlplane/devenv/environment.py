@@ -195,7 +195,10 @@ class Environment:
             raise StartupError(f"the local environment did not start (files kept in {self.root}):\n{detail}")
 
     def stop(self, keep_files: bool = False) -> None:
-        """Stop every process; delete the files unless `keep_files`. Idempotent."""
+        """Stop every process; delete the files unless `keep_files`. Idempotent.
+
+        A `root` given by the caller is never deleted (the caller owns it).
+        """
         with _running_lock:
             _running.discard(self)
         if self.mlflow and self.mlflow.process:
@@ -204,7 +207,11 @@ class Environment:
             self.kube.stop()
         if self.mlflow:
             self.mlflow.stop()
-        if self.root and not keep_files and self._given_root is None:
+        if self.root and keep_files:
+            # logs, certificates and kubeconfigs stay for a post-mortem; etcd's
+            # preallocated 60 MB write-ahead log would only fill /tmp
+            shutil.rmtree(self.root / "etcd", ignore_errors=True)
+        elif self.root and self._given_root is None:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Environment:

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +82,8 @@ def ensure_installed(version: str = MLFLOW_VERSION) -> Path:
     with _locked(root):
         if stamp.is_file() and stamp.read_text() == wanted:
             return mlflow
-        print(f"devenv: installing {wanted.strip()} into {venv} (once)", file=sys.stderr)
+        print(f"devenv: installing {wanted.strip()} into {venv} (once, 1-3 minutes)", file=sys.stderr)
+        began = time.monotonic()
         if not (venv / "bin" / "python").exists():
             _run([sys.executable, "-m", "venv", str(venv)], "creating the MLflow virtualenv")
         pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
@@ -90,6 +92,7 @@ def ensure_installed(version: str = MLFLOW_VERSION) -> Path:
         if not empty_db.is_file():
             _run([str(mlflow), "db", "upgrade", f"sqlite:///{empty_db}"], "creating MLflow's empty database")
         stamp.write_text(wanted)
+        print(f"devenv: MLflow installed in {time.monotonic() - began:.0f} s", file=sys.stderr)
     return mlflow
 
 
