@@ -22,7 +22,6 @@ from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import load_repo
 from controlplane.plans import Plan
-from reconciler import engine
 from reconciler.applying import ApplyReport, apply_plan, stale_changes
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 
@@ -36,6 +35,8 @@ def _load_saved(
         raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
     repo = load_repo(plan.repo or ".")
     try:
+        from reconciler import engine  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
+
         backends = engine.connect(repo, engine.Targets(kubeconfig, context, tracking_uri))
         states, _ = engine.read_live(backends)
     except (MlcpError, BackendError) as exc:

@@ -17,7 +17,6 @@ from controlplane.cli.console import err, fail, print_diagnostics, print_json, p
 from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath, TrackingUri
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.plans import Plan
-from reconciler import engine, gitsource
 from reconciler.backends.base import Backend, BackendError
 
 
@@ -39,6 +38,8 @@ def compute_with_backends(
 
     Returns the connected backends too, so apply writes through the same clients that read.
     """
+    from reconciler import engine  # noqa: PLC0415 - heavy (cluster clients, renderers); only commands that plan pay for it
+
     try:
         plan, backends, _ = engine.plan_path(
             path,
@@ -82,11 +83,15 @@ def command(
 ) -> None:
     """Show what `mlcp apply` would change in the cluster and registry."""
     if head is not None:
+        from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
+
         with gitsource.checkout(path, head) as tree:
             plan, _ = compute_with_backends(tree, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     else:
         plan, _ = compute_with_backends(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
     if base is not None:
+        from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
+
         changed = gitsource.changed_files(path, base, head or "HEAD")
         plan.meta["changedFiles"] = changed
         if output is PlanFormat.text:
