@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from importlib import resources
+import sys
 from pathlib import Path
 
 import git
@@ -23,12 +23,11 @@ TEMPLATE_ADMIN = "admin@example.com"
 
 def template_dir() -> Path:
     """The template shipped with the package, or the one in a source checkout."""
-    packaged = Path(str(resources.files("controlplane"))) / "repo_template"
-    if packaged.is_dir():
-        return packaged
     source = Path(__file__).resolve().parent.parent / "repo_template"
-    if source.is_dir():
-        return source
+    installed = Path(sys.prefix) / "share" / "mlcp" / "repo_template"  # pyproject's data-files
+    for candidate in (source, installed):
+        if (candidate / "mlcp.yaml").is_file():
+            return candidate
     raise MlcpError("the repo template is missing from this installation", "reinstall mlcp")
 
 
