@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from controlplane.labels import FIELD_MANAGER
+from controlplane.specs import resources
 from controlplane.plans import FieldDiff
 
 IGNORED_TOP_LEVEL = frozenset({"apiVersion", "kind", "status"})
@@ -26,10 +27,9 @@ _MISSING = object()
 
 
 def _quantity(value: Any) -> Decimal | None:
-    from kubernetes.utils.quantity import parse_quantity  # noqa: PLC0415 - heavy import, needed only here
-
+    """The value of a Kubernetes quantity (the API server's grammar, shared with validation), or None."""
     try:
-        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+        return resources.parse(value)
     except (ValueError, TypeError, ArithmeticError, InvalidOperation):
         return None
 
