@@ -70,6 +70,10 @@ def make_repo(root: Path, prefix: str, count: int, system_ns: str) -> None:
         subprocess.run(cmd, cwd=root, env=env, check=True)
 
 
+CPU: dict[str, float] = {}
+"""CPU seconds (user + sys) of each measured command, by its first three words."""
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
     """Wall time, peak RSS in MB, stdout and exit code, using wait4 for the child's own rusage."""
     start = time.perf_counter()
@@ -77,6 +81,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
+        CPU[" ".join(Path(c).name for c in cmd[:4])] = usage.ru_utime + usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -147,6 +152,10 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path) -> None:
     print(f"{'measure':45} {'value':>10}  target")
     for name, value, target, ok in rows:
         print(f"{name:45} {value!s:>10}  {target} {'' if not target else ('✓' if ok else '✗')}")
+    print("client CPU seconds (user+sys) per command:")
+    for name, seconds in CPU.items():
+        print(f"  {name:60} {seconds:8.2f}")
+    print(f"load average while measuring: {os.getloadavg()}")
 
 
 def main() -> None:
