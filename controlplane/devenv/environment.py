@@ -10,6 +10,7 @@ is stopped at interpreter exit even if its owner forgot or crashed.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import signal
 import sys
@@ -82,7 +83,9 @@ class Environment:
         self.root: Path | None = None
         self.kube: KubeControlPlane | None = None
         self.mlflow: MlflowServer | None = None
+        #: user name -> kubeconfig of the first certificate minted for that name
         self.user_kubeconfigs: dict[str, Path] = {}
+        self._minted: dict[tuple[str, tuple[str, ...]], Path] = {}
         self.startup_seconds = 0.0
         #: seconds from launch until each part was ready (for docs and slow-start hunting)
         self.ready_after: dict[str, float] = {}
@@ -113,8 +116,17 @@ class Environment:
         The user is authenticated but, until an RBAC binding says otherwise,
         allowed nothing: the way to prove the server refuses a request.
         """
-        path = self._kube().write_kubeconfig(name, groups)
-        self.user_kubeconfigs[name] = path
+        key = (name, tuple(groups))
+        if key in self._minted:
+            return self._minted[key]
+        kube = self._kube()
+        path = None
+        if name in self.user_kubeconfigs:  # same user, other groups: a file of its own
+            digest = hashlib.sha256("\n".join(groups).encode()).hexdigest()[:8]
+            path = self.user_kubeconfigs[name].with_name(f"{self.user_kubeconfigs[name].stem}-{digest}.kubeconfig")
+        path = kube.write_kubeconfig(name, tuple(groups), path)
+        self.user_kubeconfigs.setdefault(name, path)
+        self._minted[key] = path
         return path
 
     def describe(self) -> dict[str, Any]:
