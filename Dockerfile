@@ -5,6 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY controlplane ./controlplane
 COPY reconciler ./reconciler
+COPY repo_template ./repo_template
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
