@@ -57,6 +57,9 @@ INVENTORY_KEY = "inventory.json.gz"
 REVISION_ANNOTATION = "mlcp.dev/applied-revision"
 APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
+"""Connect and read timeouts for reads: a LIST of thousands of objects can take a while on a busy server."""
+WRITE_TIMEOUT = (5.0, 10.0)
+"""Writes are single objects; a short read timeout keeps a hung write from outliving a leader's lease fence."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ class KubernetesBackend:
                 body=payload,
                 auth_settings=["BearerToken"],
             )
-            response = self.client.call_api(*params, _request_timeout=TIMEOUT)
+            timeout = TIMEOUT if method == "GET" else WRITE_TIMEOUT
+            response = self.client.call_api(*params, _request_timeout=timeout)
             raw = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:  # transport-level failure surfaced by the client
             raise BackendError(f"{method} {path} on {self.target} failed: {exc.reason}") from None
