@@ -17,7 +17,6 @@ from controlplane.loading.repo import ConfigRepo
 from reconciler import engine
 from reconciler.backends.base import Backend, BackendError
 from reconciler.backends.kubernetes import KubernetesBackend
-from reconciler.backends.mlflow import MlflowBackend
 
 
 def in_cluster(repo: ConfigRepo, targets: engine.Targets) -> bool:
@@ -36,16 +35,7 @@ def incluster_client() -> ApiClient:
 
 
 def connect(repo: ConfigRepo, targets: engine.Targets) -> dict[str, Backend]:
-    if not in_cluster(repo, targets):
-        return engine.connect(repo, targets)
-    kube = KubernetesBackend(incluster_client(), repo.config.cluster.controller_namespace)
-    kube.impersonation = engine.impersonation(repo)
-    backends: dict[str, Backend] = {kube.system: kube}
-    tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if tracking_uri:
-        registry = MlflowBackend.from_uri(tracking_uri)
-        backends[registry.system] = registry
-    return backends
+    return engine.connect(repo, targets, incluster_client() if in_cluster(repo, targets) else None)
 
 
 def lease_backend(kubeconfig: str | None, context: str | None, namespace: str) -> KubernetesBackend:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
+from kubernetes.client import ApiClient
+
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
@@ -78,13 +80,17 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
     return planned, backends, states
 
 
-def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
-    """Backends for every system the repo targets."""
-    kubeconfig = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
-    if kubeconfig:
-        kubeconfig = kubeconfig.split(os.pathsep)[0]
-    context = targets.context or repo.config.cluster.context
-    kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, repo.config.cluster.controller_namespace)
+def connect(repo: ConfigRepo, targets: Targets, kube_client: ApiClient | None = None) -> dict[str, Backend]:
+    """Backends for every system the repo targets (`kube_client`: an already-built client, e.g. in-cluster)."""
+    namespace = repo.config.cluster.controller_namespace
+    if kube_client is not None:
+        kube = KubernetesBackend(kube_client, namespace)
+    else:
+        kubeconfig = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
+        if kubeconfig:
+            kubeconfig = kubeconfig.split(os.pathsep)[0]
+        context = targets.context or repo.config.cluster.context
+        kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, namespace)
     kube.impersonation = impersonation(repo)
     backends: dict[str, Backend] = {kube.system: kube}
     tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
