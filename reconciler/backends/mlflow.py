@@ -8,7 +8,9 @@ has no labels or inventory store, so ownership is a tag on the object itself:
 an experiment is mlcp's when it carries `mlcp.dev/managed-by=mlcp`, an alias
 when its model carries `mlcp.dev/alias.<alias>.version`; only those are ever
 pruned, and `record_inventory` has nothing to write. Promotion decisions that
-need live run metrics are made in `review` (see mlflow_promotion).
+need live run metrics are made in `review` (see mlflow_promotion); so are
+permission decisions, which depend on whether the server runs basic-auth (one
+unauthenticated probe per read) and on which users it knows (mlflow_permissions).
 """
 
 from __future__ import annotations

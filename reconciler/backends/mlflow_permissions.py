@@ -84,7 +84,12 @@ class Permissions:
         self._direct = {}
         if not self.auth:
             return {}
-        listed = self.rest.get("users/list").get("users") or []
+        try:
+            listed = self.rest.get("users/list").get("users") or []
+        except MlflowApiError as exc:
+            if exc.status not in (401, 403):
+                raise
+            raise BackendError(f"{exc}: mlcp's MLflow user must be an admin to manage permissions") from None
         self.users = frozenset(str(u["username"]) for u in listed)
         objects: dict[ObjectRef, LiveObject] = {}
         for name, exp_id, tags in experiments:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.plans import Action, Change, FieldDiff, ObjectRef
+import pytest
+
+from controlplane.cli import plan_view
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan, SystemStatus
+from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_permissions import V3, Permissions, grant_tag, recorded_grants
-from reconciler.backends.mlflow_rest import MlflowRest
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
 REF = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "t/exp#alice@x")
 WANT = {"experiment": "t/exp", "user": "alice@x", "permission": "MANAGE"}
@@ -103,3 +107,25 @@ def test_update_reason_names_old_and_new_level() -> None:
 
 def test_malformed_records_are_ignored() -> None:
     assert recorded_grants({grant_tag("a"): "not json", grant_tag("b"): "[1]", "x": "{}"}) == []
+
+
+class NotAdmin(CannedRest):
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        raise MlflowApiError(403, "PERMISSION_DENIED", "Permission denied")
+
+
+def test_a_non_admin_tracking_user_is_told_to_be_an_admin() -> None:
+    permissions = Permissions(NotAdmin([], {}))
+    permissions.auth = True
+    with pytest.raises(BackendError, match="must be an admin to manage permissions"):
+        permissions.read([], [])
+
+
+def test_system_notes_show_in_text_markdown_and_survive_json() -> None:
+    status = SystemStatus("mlflow", "http://r", True, notes=("no auth: MLflow enforces no permissions",))
+    planned = Plan(changes=(), systems=(status,), meta={"registryAuth": False})
+    assert ("  mlflow at http://r: no auth: MLflow enforces no permissions", "dim") in plan_view.text_lines(planned)
+    assert "> **mlflow** at `http://r`: no auth" in plan_view.markdown(planned)
+    again = Plan.from_dict(json.loads(planned.to_json()))
+    assert again.systems == (status,) and again.meta["registryAuth"] is False
+    assert "notes" not in Plan(changes=(), systems=(SystemStatus("k", "t", True),)).to_dict()["systems"][0]
