@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from controlplane.labels import FIELD_MANAGER
-from controlplane.specs import resources
 from controlplane.plans import FieldDiff
+from controlplane.specs import resources
 
 IGNORED_TOP_LEVEL = frozenset({"apiVersion", "kind", "status"})
 RESOURCE_MAPS = frozenset({"hard", "requests", "limits", "default", "defaultRequest", "max", "min", "capacity"})
