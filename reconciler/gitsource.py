@@ -68,3 +68,31 @@ def changed_files(path: Path, base: str, head: str) -> list[str]:
     except (git.InvalidGitRepositoryError, git.GitCommandError) as exc:
         raise MlcpError(f"cannot diff {base}...{head} in {path}: {exc}") from None
     return [line for line in out.splitlines() if line]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed from `base` to `head` when `base` is an ancestor: files, and their new last commits."""
+
+    paths: frozenset[str]
+    commits: dict[str, str]
+
+
+def delta(path: Path, base: str, head: str) -> Delta | None:
+    """Files changed from `base` to `head` and the commit that last touched each; None when `base` is not an
+    ancestor of `head` (a force push) or git cannot tell, so the caller reads everything again."""
+    try:
+        repo = git.Repo(path)
+        repo.git.merge_base("--is-ancestor", base, head)
+        names = repo.git.diff("--name-only", "--no-renames", f"{base}..{head}")
+        log = repo.git.log("--format=@%H", "--name-only", "--no-renames", f"{base}..{head}")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+        return None
+    commits: dict[str, str] = {}
+    current = ""
+    for line in log.splitlines():
+        if line.startswith("@"):
+            current = line[1:]
+        elif line and line not in commits:
+            commits[line] = current
+    return Delta(frozenset(n for n in names.splitlines() if n), commits)

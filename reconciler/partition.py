@@ -55,7 +55,13 @@ def _without(repo: ConfigRepo, tenants: set[str]) -> ConfigRepo:
 
 def load(path: Path) -> Partitioned:
     """Load, validate and render `path`, leaving out tenants with problems; InvalidConfig for global ones."""
-    repo = load_repo(path)
+    repo, broken = isolate(load_repo(path))
+    info = gitsource.inspect(repo.root)
+    return Partitioned(Desired(repo, render(RenderContext(repo, info.commits)), info.revision), broken)
+
+
+def isolate(repo: ConfigRepo) -> tuple[ConfigRepo, dict[str, list[Diagnostic]]]:
+    """Validate the whole repo and leave out the tenants with problems; InvalidConfig for global ones."""
     broken: dict[str, list[Diagnostic]] = {}
     problems = validate(repo)
     for _ in range(_ROUNDS):  # leaving a tenant out can reveal more (rarely): look again
@@ -70,8 +76,7 @@ def load(path: Path) -> Partitioned:
         problems = validate(repo)
     if problems:
         raise InvalidConfig(problems)
-    info = gitsource.inspect(repo.root)
-    return Partitioned(Desired(repo, render(RenderContext(repo, info.commits)), info.revision), broken)
+    return repo, broken
 
 
 def hold(plan: Plan, held: Mapping[str, str]) -> Plan:

@@ -25,7 +25,7 @@ from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
 from controlplane.plans import Action, Change, Plan
-from reconciler import engine, events, logs, partition
+from reconciler import engine, events, incremental, logs, partition
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
@@ -93,6 +93,8 @@ class Reconciler:
         self._denials: set[tuple[str | None, str, str]] = set()
         self._desired: tuple[str, partition.Partitioned] | None = None
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
+        self._loader = incremental.IncrementalLoader()
+        """A new revision reads and renders again only the tenants whose files changed."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions from the cluster again (a new term as leader)."""
@@ -138,7 +140,7 @@ class Reconciler:
         result.stage = "validate"
         if self._desired is None or self._desired[0] != checkout.revision:
             self._desired = None  # a load that raises must not leave the previous revision's state behind
-            self._desired = (checkout.revision, partition.load(checkout.path))
+            self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
         parts = self._desired[1]
         result.stage = "plan"
         backends = self._connect(parts.desired.repo)

@@ -46,10 +46,12 @@ class ConfigRepo:
         return [s for s in self.specs if s.spec.kind == kind]
 
 
-def _spec_files(root: Path, repo: ConfigRepo) -> list[Path]:
-    """YAML files under the spec folders; symlinks are refused, never followed."""
+def _spec_files(
+    root: Path, repo: ConfigRepo, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
+) -> list[Path]:
+    """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed."""
     files: list[Path] = []
-    for top in SPEC_DIRS:
+    for top in tops:
         base = root / top
         if base.is_symlink():
             repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
@@ -60,7 +62,13 @@ def _spec_files(root: Path, repo: ConfigRepo) -> list[Path]:
                 if (here / name).is_symlink():
                     rel = (here / name).relative_to(root).as_posix()
                     repo.diagnostics.append(_file_diag(rel, "is a symlink; specs must be real files in the repo"))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not d.startswith(".")
+                and not (here / d).is_symlink()
+                and (here / d).relative_to(root).as_posix() not in skip
+            )
             files.extend(here / n for n in sorted(filenames) if n.endswith(YAML_SUFFIXES))
     return files
 
@@ -272,8 +280,9 @@ def _load_config(root: Path, repo: ConfigRepo) -> None:
         repo.diagnostics.extend(schema_errors.diagnostics(exc, RepoConfig, documents[0], CONFIG_FILE))
 
 
-def load_repo(root: Path | str) -> ConfigRepo:
-    """Load every spec under `root`; problems are collected in `diagnostics`, never raised."""
+def load_repo(root: Path | str, skip: frozenset[str] = frozenset()) -> ConfigRepo:
+    """Load every spec under `root` (except folders in `skip`, e.g. `tenants/a`); problems are collected in
+    `diagnostics`, never raised."""
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
     if not root_path.is_dir():
@@ -281,6 +290,20 @@ def load_repo(root: Path | str) -> ConfigRepo:
         return repo
     _load_config(root_path, repo)
     seen: dict[SpecKey, Source] = {}
-    for path in _spec_files(root_path, repo):
+    for path in _spec_files(root_path, repo, SPEC_DIRS, skip):
+        _load_file(root_path, path, repo, seen)
+    return repo
+
+
+def load_folder(root: Path | str, folder: str) -> ConfigRepo:
+    """The specs of one folder (e.g. `tenants/a`) exactly as `load_repo` reads them, without mlcp.yaml.
+
+    Specs in different tenant folders never share an identity, so a repo can be
+    loaded folder by folder and only the folders that changed read again.
+    """
+    root_path = Path(root).resolve()
+    repo = ConfigRepo(root=root_path)
+    seen: dict[SpecKey, Source] = {}
+    for path in _spec_files(root_path, repo, (folder,)):
         _load_file(root_path, path, repo, seen)
     return repo

@@ -15,7 +15,7 @@ from controlplane.rendering import (
     tenant,
 )
 from controlplane.rendering.context import RenderContext
-from controlplane.rendering.registry import render
+from controlplane.rendering.registry import render, render_specs
 
 __all__ = [
     "RenderContext",
@@ -26,6 +26,7 @@ __all__ = [
     "pipeline",
     "quota",
     "render",
+    "render_specs",
     "serving",
     "tenant",
 ]

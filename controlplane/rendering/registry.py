@@ -6,7 +6,7 @@ edits a central switch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
@@ -29,8 +29,9 @@ def renders(kind: str) -> Callable[[Renderer], Renderer]:
 
 def render(ctx: RenderContext) -> list[DesiredObject]:
     """Every desired object of the repo, in apply order (rank, then identity)."""
+    return sorted(render_specs(ctx.repo.specs, ctx), key=lambda o: (o.rank, o.ref))
 
-    objects = [
-        obj for loaded in ctx.repo.specs for func in RENDERERS.get(loaded.spec.kind, []) for obj in func(loaded, ctx)
-    ]
-    return sorted(objects, key=lambda o: (o.rank, o.ref))
+
+def render_specs(specs: Iterable[LoadedSpec], ctx: RenderContext) -> list[DesiredObject]:
+    """The objects of some of the repo's specs (in `ctx`), unsorted: to re-render only what changed."""
+    return [obj for loaded in specs for func in RENDERERS.get(loaded.spec.kind, []) for obj in func(loaded, ctx)]

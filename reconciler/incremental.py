@@ -1,0 +1,153 @@
+"""Desired state of a new revision from the previous one: only the tenants whose files changed are read again.
+
+Loading and rendering a 1,000-tenant repo takes seconds; a commit usually
+touches one tenant. The repo is kept as slices — the shared part (mlcp.yaml,
+policies/, anything directly under tenants/) and one slice per tenant folder
+— each with its rendered objects. On a new revision `git diff base..head`
+names the changed files: the folders they are in are loaded again, every
+other slice is reused. A change outside `tenants/<t>/`, or a revision that
+does not descend from the last one, reads everything again.
+
+Validation still sees the whole merged repo (cross-references, per-tenant
+isolation in `partition`), which is cheap next to parsing and rendering.
+A tenant's objects are rendered again when its files changed, when it was
+left out of or came back into the desired state, or when it promotes a model
+another such tenant promotes too (the first promotion of a model carries
+its permissions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import cast
+
+from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
+from controlplane.loading.sources import LoadedSpec
+from controlplane.plans import DesiredObject
+from controlplane.rendering import RenderContext, render_specs
+from controlplane.specs import ModelPromotion
+from reconciler import gitsource, partition
+from reconciler.engine import Desired
+
+TENANTS = "tenants"
+
+
+@dataclass
+class Snapshot:
+    """One revision, sliced by tenant folder, with the objects rendered so far."""
+
+    root: Path
+    revision: str
+    shared: ConfigRepo
+    tenants: dict[str, ConfigRepo]
+    commits: dict[str, str]
+    rendered: dict[str, list[DesiredObject]] = field(default_factory=dict)
+    """Objects per tenant of the desired state (tenants set aside are absent)."""
+    broken: frozenset[str] = frozenset()
+
+
+def tenant_folders(root: Path) -> list[str]:
+    """The tenant folders `load_repo` would walk into: real, non-hidden directories under tenants/."""
+    base = root / TENANTS
+    if base.is_symlink() or not base.is_dir():
+        return []
+    return sorted(d.name for d in base.iterdir() if not d.name.startswith(".") and d.is_dir() and not d.is_symlink())
+
+
+def merged(snapshot: Snapshot) -> ConfigRepo:
+    """The whole repo, in `load_repo`'s order: shared specs first, then tenant folders by name."""
+    parts = [snapshot.shared, *(snapshot.tenants[t] for t in sorted(snapshot.tenants))]
+    return replace(
+        snapshot.shared,
+        specs=[s for p in parts for s in p.specs],
+        diagnostics=[d for p in parts for d in p.diagnostics],
+        files=sum(p.files for p in parts),
+        refused={k for p in parts for k in p.refused},
+    )
+
+
+def read_all(root: Path, revision: str) -> Snapshot:
+    folders = tenant_folders(root)
+    shared = load_repo(root, skip=frozenset(f"{TENANTS}/{t}" for t in folders))
+    tenants = {t: load_folder(root, f"{TENANTS}/{t}") for t in folders}
+    return Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root).commits)
+
+
+def read_changed(last: Snapshot, root: Path, revision: str) -> tuple[Snapshot, set[str]] | None:
+    """The new revision with only changed tenant folders read again, and those tenants; None: read it all."""
+    if last.root != root.resolve():
+        return None
+    delta = gitsource.delta(root, last.revision, revision)
+    if delta is None:
+        return None
+    changed = {partition.tenant_of_path(p) for p in delta.paths}
+    if None in changed:
+        return None
+    names = {t for t in changed if t is not None}
+    folders = set(tenant_folders(root))
+    tenants = {t: repo for t, repo in last.tenants.items() if t not in names}
+    tenants.update({t: load_folder(root, f"{TENANTS}/{t}") for t in names & folders})
+    rendered = {t: objs for t, objs in last.rendered.items() if t not in names}
+    snapshot = Snapshot(last.root, revision, last.shared, tenants, {**last.commits, **delta.commits}, rendered)
+    return snapshot, names
+
+
+def _models(specs: list[LoadedSpec]) -> set[str]:
+    return {cast(ModelPromotion, s.spec).spec.model for s in specs if s.spec.kind == "ModelPromotion"}
+
+
+def _stale(snapshot: Snapshot, last: Snapshot | None, changed: set[str]) -> set[str]:
+    """Tenants whose rendered objects may differ from last time (beyond those not rendered yet)."""
+    stale = changed | (snapshot.broken ^ (last.broken if last else frozenset()))
+    models: set[str] = set()
+    for tenant in stale:
+        for repo in (snapshot.tenants.get(tenant), last.tenants.get(tenant) if last else None):
+            models |= _models(repo.specs) if repo else set()
+    if models:
+        stale |= {t for t, repo in snapshot.tenants.items() if _models(repo.specs) & models}
+    return stale
+
+
+def render(snapshot: Snapshot, repo: ConfigRepo, last: Snapshot | None, changed: set[str]) -> list[DesiredObject]:
+    """Objects of the desired state `repo`: shared specs always, tenants only when stale or not yet rendered."""
+    ctx = RenderContext(repo, snapshot.commits)
+    for tenant in _stale(snapshot, last, changed):
+        snapshot.rendered.pop(tenant, None)
+    by_tenant: dict[str, list[LoadedSpec]] = {}
+    shared: list[LoadedSpec] = []
+    for spec in repo.specs:
+        if spec.tenant is None:
+            shared.append(spec)
+        elif spec.tenant not in snapshot.rendered:
+            by_tenant.setdefault(spec.tenant, []).append(spec)
+    for tenant, specs in by_tenant.items():
+        snapshot.rendered[tenant] = render_specs(specs, ctx)
+    for tenant in [t for t in snapshot.rendered if t in snapshot.broken or t not in snapshot.tenants]:
+        del snapshot.rendered[tenant]
+    objects = render_specs(shared, ctx) + [o for objs in snapshot.rendered.values() for o in objs]
+    return sorted(objects, key=lambda o: (o.rank, o.ref))
+
+
+class IncrementalLoader:
+    """`partition.load`, reusing what the previous revision read and rendered."""
+
+    def __init__(self) -> None:
+        self._last: Snapshot | None = None
+        self.reloaded: set[str] | None = None
+        """Tenants read again by the last `load`; None when everything was (for logs and tests)."""
+
+    def load(self, root: Path, revision: str) -> partition.Partitioned:
+        last, self._last = self._last, None  # a load that raises must not leave a half-updated snapshot
+        found = read_changed(last, root, revision) if last is not None else None
+        changed: set[str] = set()
+        if found is None:
+            snapshot, last = read_all(root, revision), None
+        else:
+            snapshot, changed = found
+        self.reloaded = changed if last is not None else None
+        repo, broken = partition.isolate(merged(snapshot))
+        snapshot.broken = frozenset(broken)
+        objects = render(snapshot, repo, last, changed)
+        self._last = snapshot
+        return partition.Partitioned(Desired(repo, objects, revision), broken)
