@@ -115,6 +115,7 @@ class Loop:
                 thread.join(timeout=10)
             if self.elector is not None:
                 self.elector.release()
+            self.reconciler.close()
             logs.get().info("stopped", extra={"passes": self.passes})
 
     def _start_election(self) -> threading.Thread | None:

@@ -36,6 +36,7 @@ from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
 from reconciler.state import StateStore, TenantRevisions
+from reconciler.watchcache import WatchCache
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Settings:
     identity: str = "mlcp-reconciler"
     concurrency: int = 8
     events: bool = True
+    watch: bool = False
+    """Keep live state with a watch cache (reconciler.watchcache): a no-op pass then sends no request."""
 
 
 @dataclass
@@ -93,12 +96,22 @@ class Reconciler:
         self._denials: set[tuple[str | None, str, str]] = set()
         self._desired: tuple[str, partition.Partitioned] | None = None
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
+        self._cache: WatchCache | None = None
         self._loader = incremental.IncrementalLoader()
         """A new revision reads and renders again only the tenants whose files changed."""
 
     def forget_state(self) -> None:
-        """Read the per-tenant revisions from the cluster again (a new term as leader)."""
+        """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
         self._state = None
+        kube = self._backends[1].get("kubernetes") if self._backends else None
+        if isinstance(kube, KubernetesBackend):
+            kube.forget_inventory()
+
+    def close(self) -> None:
+        """Stop the watch cache's threads, if any."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
     def run_pass(self) -> PassResult:
         result = PassResult()
@@ -181,8 +194,13 @@ class Reconciler:
     def _connect(self, repo: ConfigRepo) -> dict[str, Backend]:
         key = (repo.config.cluster, repo.config.registry, self.settings.targets)
         if self._backends is None or self._backends[0] != key:
+            self.close()
             self._backends = (key, connect(repo, self.settings.targets))
             self._state = None
+            kube = self._backends[1]["kubernetes"]
+            if self.settings.watch and isinstance(kube, KubernetesBackend):
+                self._cache = WatchCache(kube).start()
+                kube.cache = self._cache
         backends = self._backends[1]
         kube = backends["kubernetes"]
         if isinstance(kube, KubernetesBackend):

@@ -87,6 +87,9 @@ def command(
     identity: Annotated[str | None, typer.Option("--identity", help="This replica's name in the Lease.")] = None,
     lease_duration: Annotated[str, typer.Option("--lease-duration", help="Lease duration.")] = "15s",
     max_backoff: Annotated[str, typer.Option("--max-backoff", help="Longest wait after failures.")] = "5m",
+    watch: Annotated[
+        bool, typer.Option("--watch/--no-watch", help="Keep live state from WATCH instead of listing every pass.")
+    ] = True,
 ) -> None:
     """Run the reconcile loop: converge the cluster and registry to a branch of the config repo, continuously."""
     logs.setup()
@@ -102,7 +105,9 @@ def command(
     metrics = Metrics()
     reconciler = Reconciler(
         GitSource(repo, branch, where / "repo", token),
-        Settings(engine.Targets(kubeconfig, context, tracking_uri), prune=prune, identity=who),
+        Settings(
+            engine.Targets(kubeconfig, context, tracking_uri), prune=prune, identity=who, watch=watch and not once
+        ),
         JsonlStore(audit_path),
         metrics,
         Fence(),

@@ -18,7 +18,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -99,6 +99,23 @@ CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 
 
+def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
+    """A listed or watched item as the planner sees it."""
+    item.setdefault("apiVersion", rtype.api_version)
+    item.setdefault("kind", rtype.kind)
+    meta = item.get("metadata") or {}
+    ref = ObjectRef(KubernetesBackend.system, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
+    return LiveObject(ref, item, str(meta.get("resourceVersion", "")))
+
+
+class LiveCache(Protocol):
+    """Live objects kept current elsewhere (reconciler.watchcache): `read` uses them instead of listing."""
+
+    def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
+
+    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
+
+
 class HttpError(BackendError):
     def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
         self.status = status
@@ -119,6 +136,8 @@ class KubernetesBackend:
         self._inventory: Inventory | None = None
         self.impersonation: Impersonation | None = None
         """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
+        self.cache: LiveCache | None = None
+        """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
@@ -208,6 +227,11 @@ class KubernetesBackend:
 
     def read(self) -> LiveState:
         """One LIST per kind, all in flight at once, so the server's work overlaps with decoding here."""
+        cached = self.cache.snapshot() if self.cache is not None else None
+        if cached is not None:
+            if self._inventory is None:
+                self._inventory = self.read_inventory()
+            return LiveState(cached[0], self._inventory, cached[1])
         objects: dict[ObjectRef, LiveObject] = {}
         missing: list[str] = []
         with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
@@ -217,13 +241,14 @@ class KubernetesBackend:
                 missing.append(f"{rtype.kind}.{rtype.api_version}")
                 continue
             for item in items:
-                item.setdefault("apiVersion", rtype.api_version)
-                item.setdefault("kind", rtype.kind)
-                meta = item.get("metadata") or {}
-                ref = ObjectRef(self.system, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
-                objects[ref] = LiveObject(ref, item, str(meta.get("resourceVersion", "")))
+                obj = live_object(rtype, item)
+                objects[obj.ref] = obj
         self._inventory = self.read_inventory()
         return LiveState(objects, self._inventory, tuple(missing))
+
+    def forget_inventory(self) -> None:
+        """Read the inventory again on the next `read` (another replica may have written it)."""
+        self._inventory = None
 
     def current_version(self, ref: ObjectRef) -> str | None:
         rtype = self._type(ref)
@@ -256,6 +281,8 @@ class KubernetesBackend:
         except BackendError as exc:
             return Outcome(change, Status.failed, str(exc))
         version = str(result.get("metadata", {}).get("resourceVersion", ""))
+        if self.cache is not None and not options.dry_run:
+            self.cache.written(change.ref, result)
         return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version, result)
 
     def _server_side_apply(
@@ -291,6 +318,8 @@ class KubernetesBackend:
             if exc.status == 404:
                 return Outcome(change, Status.deleted, "already gone")
             raise
+        if self.cache is not None and not options.dry_run:
+            self.cache.written(change.ref, None)
         return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
 
     # -- inventory -------------------------------------------------------------------------------------------

@@ -1,0 +1,252 @@
+"""Live state kept current by WATCH, so a pass reads mlcp's objects from memory instead of listing them.
+
+A LIST of 9,001 objects per pass costs the API server and this process
+seconds, and makes a pass's cost grow with the number of tenants. Like
+client-go's informers (and Argo CD's cluster cache), each kind is listed
+once with the managed-by selector, then watched from the list's
+resourceVersion; ADDED/MODIFIED/DELETED events keep an in-memory map, and
+410 Gone or any error relists with backoff. A kind that is not synced (first
+list, relisting after an error) makes `snapshot` return None, so the pass
+falls back to listing and an unreachable API server still fails the pass.
+Objects the pass writes are put in at once from the write's response (when
+newer than what the cache holds), so the next pass does not see them stale;
+the watch delivers the same objects moments later.
+
+The loop uses it (`mlcp reconcile`); `mlcp plan` and `apply` list, as a
+one-shot command has nothing to keep warm.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from controlplane.labels import SELECTOR
+from controlplane.plans import LiveObject, ObjectRef
+from reconciler import logs
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes import RESOURCES, KubernetesBackend, ResourceType, live_object
+from reconciler.backoff import Backoff
+
+WATCH_SECONDS = 240
+"""How long the server keeps one watch open; the cache then watches again from the last resourceVersion."""
+MISSING_RECHECK = 60.0
+"""A kind whose API is not served (CRD not installed) is listed again this often."""
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old (410): list again."""
+
+
+@dataclass
+class KindCache:
+    """One kind's objects and the resourceVersion to watch from."""
+
+    rtype: ResourceType
+    objects: dict[ObjectRef, LiveObject] = field(default_factory=dict)
+    version: str = ""
+    synced: bool = False
+    missing: bool = False
+
+    def relisted(self, items: list[dict[str, Any]] | None, version: str) -> None:
+        self.objects = {}
+        for item in items or []:
+            obj = live_object(self.rtype, item)
+            self.objects[obj.ref] = obj
+        self.version, self.synced, self.missing = version, True, items is None
+
+    def event(self, kind: str, item: dict[str, Any]) -> None:
+        """Apply one watch event; Gone for 410, BackendError for other ERROR events."""
+        if kind == "ERROR":
+            if item.get("code") == 410:
+                raise Gone(str(item.get("message", "")))
+            raise BackendError(f"watching {self.rtype.plural}: {item.get('message') or item}")
+        self.version = str((item.get("metadata") or {}).get("resourceVersion") or self.version)
+        if kind == "BOOKMARK":
+            return
+        obj = live_object(self.rtype, item)
+        if kind == "DELETED":
+            self.objects.pop(obj.ref, None)
+        else:
+            self.objects[obj.ref] = obj
+
+    def written(self, item: dict[str, Any] | None, ref: ObjectRef) -> None:
+        """An object this process wrote (None: deleted); kept only when newer than the cached one."""
+        if item is None:
+            self.objects.pop(ref, None)
+            return
+        obj = live_object(self.rtype, item)
+        held = self.objects.get(obj.ref)
+        if held is None or _newer(obj.version, held.version):
+            self.objects[obj.ref] = obj
+
+
+def _newer(version: str, than: str) -> bool:
+    """resourceVersions are opaque, but etcd's are integers; anything else is not trusted over the watch."""
+    return version.isdigit() and than.isdigit() and int(version) > int(than)
+
+
+class WatchCache:
+    """Every kind of `RESOURCES` in one cluster, listed once and then watched, one thread per kind."""
+
+    def __init__(self, kube: KubernetesBackend, backoff: Backoff | None = None) -> None:
+        self.kube = kube
+        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.kinds = {(r.api_version, r.kind): KindCache(r) for r in RESOURCES}
+        self.requests = 0
+        """Lists and watches sent (not counted in the backend's per-pass requests)."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._open: set[Any] = set()
+
+    def start(self) -> WatchCache:
+        for kind in self.kinds.values():
+            thread = threading.Thread(target=self._run, args=(kind,), name=f"mlcp-watch-{kind.rtype.plural}")
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for response in list(self._open):
+                response.shutdown()  # unblocks the thread reading it
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def synced(self) -> bool:
+        with self._lock:
+            return all(k.synced for k in self.kinds.values())
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.05)):
+            if self.synced():
+                return True
+            deadline.wait(0.05)
+        return self.synced()
+
+    def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
+        """Every cached object and the kinds not served, or None while any kind is not synced."""
+        with self._lock:
+            if not all(k.synced for k in self.kinds.values()):
+                return None
+            objects = {ref: obj for k in self.kinds.values() for ref, obj in k.objects.items()}
+            missing = tuple(f"{k.rtype.kind}.{k.rtype.api_version}" for k in self.kinds.values() if k.missing)
+        return objects, missing
+
+    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
+        kind = self.kinds.get((ref.api_version, ref.kind))
+        if kind is not None:
+            with self._lock:
+                kind.written(item, ref)
+
+    # -- one thread per kind ---------------------------------------------------------------------------------
+
+    def _run(self, kind: KindCache) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._relist(kind)
+                failures = 0
+                if kind.missing:
+                    self._stop.wait(MISSING_RECHECK)
+                    continue
+                while not self._stop.is_set():
+                    self._watch(kind)
+            except Gone:
+                continue
+            except BackendError as exc:
+                with self._lock:
+                    kind.synced = False
+                failures += 1
+                if not self._stop.is_set():
+                    extra = {"kind": kind.rtype.kind, "error": str(exc)}
+                    logs.get().warning("watch failed; listing again", extra=extra)
+                self._stop.wait(self.backoff.delay(failures))
+
+    def _relist(self, kind: KindCache) -> None:
+        items: list[dict[str, Any]] = []
+        token, version = "", ""
+        while True:
+            query = [("labelSelector", SELECTOR), ("limit", "10000")] + ([("continue", token)] if token else [])
+            try:
+                page = orjson.loads(b"".join(self._get(kind.rtype.collection(), query, 60.0)))
+            except _NotFound:
+                with self._lock:
+                    kind.relisted(None, "")
+                return
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            token, version = meta.get("continue") or "", str(meta.get("resourceVersion") or version)
+            if not token:
+                break
+        with self._lock:
+            kind.relisted(items, version)
+
+    def _watch(self, kind: KindCache) -> None:
+        query = [
+            ("labelSelector", SELECTOR),
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", kind.version),
+            ("timeoutSeconds", str(WATCH_SECONDS)),
+        ]
+        for line in _lines(self._get(kind.rtype.collection(), query, WATCH_SECONDS + 30.0)):
+            event = orjson.loads(line)
+            with self._lock:
+                kind.event(str(event.get("type", "")), event.get("object") or {})
+            if self._stop.is_set():
+                return
+
+    def _get(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[bytes]:
+        """A streamed GET outside the backend's request count; raises _NotFound, Gone or BackendError."""
+        client = self.kube.client
+        self.requests += 1
+        headers = {"Accept": "application/json"}
+        params = client.param_serialize(
+            "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
+        )
+        try:
+            response = client.call_api(*params, _request_timeout=(5.0, read_timeout)).response
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendError(f"cannot reach the Kubernetes API at {self.kube.target}: {exc}") from None
+        with self._lock:
+            self._open.add(response)
+        try:
+            if response.status == 404:
+                raise _NotFound
+            if response.status == 410:
+                raise Gone(path)
+            if response.status >= 400:
+                raise BackendError(f"GET {path}: HTTP {response.status} {response.data[:200]!r}")
+            yield from response.stream(65536)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise BackendError(f"watch of {path} broke: {exc}") from None
+        finally:
+            with self._lock:
+                self._open.discard(response)
+            response.release_conn()
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Newline-delimited JSON events from a stream of chunks."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if pending.strip():
+        yield pending

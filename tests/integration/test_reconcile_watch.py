@@ -1,0 +1,53 @@
+"""The loop with its watch cache against the real API server: no-op passes send nothing, drift is still healed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.integration import configrepo
+from tests.integration.reconcile_support import reconciler, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _cpu(k8s_admin: client.ApiClient, namespace: str) -> str:
+    quota = client.CoreV1Api(k8s_admin).read_namespaced_resource_quota("compute", namespace)
+    return str(quota.spec.hard.get("requests.cpu"))
+
+
+def test_a_noop_pass_sends_no_request_and_a_hand_edit_is_healed_by_the_next_pass(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    repo = configrepo.make(tmp_path, prefix)
+    rec = reconciler(repo, kubeconfig, tmp_path, watch=True)
+    try:
+        assert rec.run_pass().converged
+        cache = rec._cache
+        assert cache is not None and cache.wait_synced(30), "the watch cache did not sync"
+        first = rec.run_pass()
+        assert first.converged and first.outcomes == []
+        noop = rec.run_pass()
+        assert noop.converged and noop.outcomes == [] and noop.requests == 0
+
+        core = client.CoreV1Api(k8s_admin)
+        drift = {"spec": {"hard": {"requests.cpu": "999"}}}
+        core.patch_namespaced_resource_quota("compute", repo.vision, drift, field_manager="kubectl-edit")
+        synced = cache.snapshot()
+        assert synced is not None
+        ref = next(r for r in synced[0] if r.kind == "ResourceQuota" and r.namespace == repo.vision)
+
+        def delivered() -> bool:
+            objects = cache.snapshot()
+            return objects is not None and objects[0][ref].manifest["spec"]["hard"]["requests.cpu"] == "999"
+
+        wait_for(delivered, 15, "the watch to deliver the hand edit")
+        healed = rec.run_pass()
+        assert healed.converged and [o.change.ref for o in healed.outcomes] == [ref]
+        assert _cpu(k8s_admin, repo.vision) == "32"
+        after = rec.run_pass()
+        assert after.converged and after.outcomes == [] and after.requests == 0, "the pass's own write is cached"
+    finally:
+        rec.close()

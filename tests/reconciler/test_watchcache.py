@@ -1,0 +1,85 @@
+"""The watch cache's bookkeeping: list, then events; 410 and errors; the pass's own writes; no sync, no data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controlplane.plans import ObjectRef
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes import BY_KIND, KubernetesBackend
+from reconciler.watchcache import Gone, KindCache, WatchCache, _lines
+
+QUOTA = BY_KIND[("v1", "ResourceQuota")]
+
+
+def _quota(name: str, version: str, cpu: str = "1") -> dict[str, Any]:
+    meta = {"name": name, "namespace": "team", "resourceVersion": version}
+    return {"metadata": meta, "spec": {"hard": {"requests.cpu": cpu}}}
+
+
+def _ref(name: str) -> ObjectRef:
+    return ObjectRef("kubernetes", "v1", "ResourceQuota", "team", name)
+
+
+def test_a_list_then_events_keep_the_map_and_the_version_to_watch_from() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted([_quota("a", "5"), _quota("b", "6")], "7")
+    assert kind.synced and set(kind.objects) == {_ref("a"), _ref("b")} and kind.version == "7"
+    assert kind.objects[_ref("a")].manifest["kind"] == "ResourceQuota", "kind and apiVersion filled in as LIST does"
+    kind.event("MODIFIED", _quota("a", "8", cpu="2"))
+    kind.event("ADDED", _quota("c", "9"))
+    kind.event("DELETED", _quota("b", "10"))
+    kind.event("BOOKMARK", {"metadata": {"resourceVersion": "12"}})
+    assert set(kind.objects) == {_ref("a"), _ref("c")} and kind.version == "12"
+    assert kind.objects[_ref("a")].manifest["spec"]["hard"]["requests.cpu"] == "2"
+    assert kind.objects[_ref("a")].version == "8"
+
+
+def test_gone_asks_for_a_relist_and_other_errors_raise() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted([], "1")
+    with pytest.raises(Gone):
+        kind.event("ERROR", {"kind": "Status", "code": 410, "message": "too old resource version"})
+    with pytest.raises(BackendError, match="boom"):
+        kind.event("ERROR", {"kind": "Status", "code": 500, "message": "boom"})
+
+
+def test_a_relist_replaces_everything_and_a_missing_api_is_synced_and_reported() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted([_quota("a", "5")], "5")
+    kind.relisted([_quota("b", "6")], "6")
+    assert set(kind.objects) == {_ref("b")}
+    kind.relisted(None, "")
+    assert kind.synced and kind.missing and not kind.objects
+
+
+def test_own_writes_go_in_only_when_newer_than_what_the_watch_delivered() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted([_quota("a", "5")], "5")
+    kind.written(_quota("a", "7", cpu="2"), _ref("a"))
+    assert kind.objects[_ref("a")].version == "7"
+    kind.event("MODIFIED", _quota("a", "9", cpu="999"))  # a hand edit, delivered before the write's response
+    kind.written(_quota("a", "8", cpu="2"), _ref("a"))
+    assert kind.objects[_ref("a")].manifest["spec"]["hard"]["requests.cpu"] == "999", "the newer edit is kept"
+    kind.written(None, _ref("a"))
+    assert _ref("a") not in kind.objects
+
+
+def test_no_snapshot_until_every_kind_is_synced() -> None:
+    cache = WatchCache(KubernetesBackend.__new__(KubernetesBackend))
+    assert cache.snapshot() is None
+    for kind in cache.kinds.values():
+        kind.relisted([], "1")
+    cache.kinds[("v1", "ResourceQuota")].relisted([_quota("a", "2")], "2")
+    cache.kinds[("kubeflow.org/v1beta1", "Experiment")].relisted(None, "")
+    synced = cache.snapshot()
+    assert synced is not None and list(synced[0]) == [_ref("a")] and synced[1] == ("Experiment.kubeflow.org/v1beta1",)
+    cache.kinds[("v1", "ResourceQuota")].synced = False
+    assert cache.snapshot() is None, "a kind relisting after an error: the pass lists instead"
+
+
+def test_events_are_split_on_newlines_across_chunks() -> None:
+    chunks = iter([b'{"a":', b'1}\n{"b":2}\n\n{"c"', b":3}"])
+    assert list(_lines(chunks)) == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
