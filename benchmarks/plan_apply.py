@@ -96,6 +96,12 @@ def rendered_manifests(repo: Path, out_dir: Path) -> int:
     from controlplane.rendering import RenderContext, render
 
     objects = render(RenderContext(load_repo(repo)))
+    # Set B is the same objects, but kubectl's: without mlcp's managed-by label, so mlcp's plan of set A reads
+    # only its own objects, as in a real cluster where other tools' objects do not claim to be mlcp's.
+    for obj in objects:
+        obj.manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "kubectl-bench"
+        if obj.ref.namespace is None and obj.ref.kind != "Namespace":  # the one cluster-wide role: its own name
+            obj.manifest["metadata"]["name"] = "kubectl-bench-deployer"
     out_dir.mkdir(parents=True)
     # One file per rank so kubectl creates namespaces before what lives in them.
     by_rank: dict[int, list[dict[str, object]]] = {}
