@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ from kubernetes import client
 
 from controlplane.audit import JsonlStore
 from controlplane.devenv import testing
+from reconciler import engine
 from reconciler.backends.base import Outcome, Status
 from tests.integration import configrepo
+from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp, reconciler, wait_for
 
 pytestmark = pytest.mark.integration
@@ -172,3 +176,60 @@ def test_sigterm_mid_pass_exits_0_records_what_was_done_and_releases_the_lease(
     rest.communicate(timeout=120)  # type: ignore[attr-defined]
     assert rest.returncode == 0  # type: ignore[attr-defined]
     assert max(_applied(tmp_path / "solo.jsonl").values()) == 1
+
+
+def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_promotion(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, tmp_path: Path, devenv: testing.TestTarget, mlflow_uri: str
+) -> None:
+    """The alias moves in the registry (first), the API server dies before the InferenceService is written:
+    the next pass writes the InferenceService and does not move the alias again."""
+    if devenv.env is None or devenv.env.kube is None:
+        pytest.skip("needs the local control plane: an existing cluster's API server cannot be stopped")
+    kube = devenv.env.kube
+    rest = MlflowRest(mlflow_uri)
+    model = f"{repo.prefix}-detector"
+    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    rest.post("registered-models/create", name=model)
+    run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
+    for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
+        rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
+    rest.post("model-versions/create", name=model, source=f"{run['artifact_uri']}/model", run_id=run["run_id"])
+    rest.post("registered-models/alias", name=model, alias="staging", version="1")
+    for tenant in (repo.vision, repo.nlp):  # experiments have fixed MLflow names; keep this test to its own model
+        shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
+    repo.edit(f"tenants/{repo.vision}/promotions/detector-production.yaml", "model: vision-detector", f"model: {model}")
+    repo.commit("promote the detector")
+
+    rec = reconciler(repo, kubeconfig, tmp_path)
+    rec.settings = replace(rec.settings, targets=engine.Targets(str(kubeconfig), None, mlflow_uri))
+
+    def kill_after_the_alias(outcome: Outcome) -> None:
+        if outcome.change.ref.kind == "ModelAlias" and outcome.status is Status.applied:
+            kube.apiserver.stop()
+
+    rec.observers.append(kill_after_the_alias)
+    try:
+        first = rec.run_pass()
+    finally:
+        rec.observers.clear()
+        if kube.apiserver.pid is None:
+            kube.apiserver.start()
+        kube.wait_apiserver(90)
+    moved = [o for o in first.outcomes if o.change.ref.kind == "ModelAlias"]
+    assert [o.status for o in moved] == [Status.applied]
+    served = [o for o in first.outcomes if o.change.ref.kind == "InferenceService" and o.status is Status.applied]
+    assert first.error and not served, "the API server died after the registry moved, before serving was written"
+    assert rest.get("registered-models/alias", name=model, alias="production")["model_version"]["version"] == "1"
+
+    second = rec.run_pass()
+    if second.error:  # a connection the restart broke is retried once, as the loop would
+        second = rec.run_pass()
+    assert second.converged, (second.error, second.failed)
+    assert not [o for o in second.outcomes if o.change.ref.kind == "ModelAlias"], "the alias is not moved twice"
+    custom = client.CustomObjectsApi(devenv.admin_client())
+    service = custom.get_namespaced_custom_object(
+        "serving.kserve.io", "v1beta1", repo.vision, "inferenceservices", "detector-production"
+    )
+    assert service["spec"]["predictor"]["model"]["storageUri"] == f"models:/{model}@production"
+    third = rec.run_pass()
+    assert third.converged and third.outcomes == [], "nothing was left half-applied"
