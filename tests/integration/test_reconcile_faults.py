@@ -215,7 +215,12 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
         if kube.apiserver.pid is None:
             kube.apiserver.start()
         kube.wait_apiserver(90)
-    moved = [o for o in first.outcomes if o.change.ref.kind == "ModelAlias"]
+
+    def ours(outcomes: list[Outcome]) -> list[Outcome]:
+        """Outcomes of this test's objects (the session's MLflow server also holds other tests' aliases)."""
+        return [o for o in outcomes if o.change.ref.system == "kubernetes" or o.change.ref.name.startswith(model)]
+
+    moved = [o for o in ours(first.outcomes) if o.change.ref.kind == "ModelAlias"]
     assert [o.status for o in moved] == [Status.applied]
     served = [o for o in first.outcomes if o.change.ref.kind == "InferenceService" and o.status is Status.applied]
     assert first.error and not served, "the API server died after the registry moved, before serving was written"
@@ -224,12 +229,13 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     second = rec.run_pass()
     if second.error:  # a connection the restart broke is retried once, as the loop would
         second = rec.run_pass()
-    assert second.converged, (second.error, second.failed)
-    assert not [o for o in second.outcomes if o.change.ref.kind == "ModelAlias"], "the alias is not moved twice"
+    mine = {repo.vision, repo.nlp}  # the session's MLflow server also holds other tests' tenants' objects
+    assert second.error is None and not mine & set(second.failed), (second.error, second.failed)
+    assert not [o for o in ours(second.outcomes) if o.change.ref.kind == "ModelAlias"], "the alias is not moved twice"
     custom = client.CustomObjectsApi(devenv.admin_client())
     service = custom.get_namespaced_custom_object(
         "serving.kserve.io", "v1beta1", repo.vision, "inferenceservices", "detector-production"
     )
     assert service["spec"]["predictor"]["model"]["storageUri"] == f"models:/{model}@production"
     third = rec.run_pass()
-    assert third.converged and third.outcomes == [], "nothing was left half-applied"
+    assert third.error is None and not mine & set(third.failed) and ours(third.outcomes) == [], "nothing half-applied"
