@@ -16,24 +16,18 @@ import socket
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controlplane.audit import JsonlStore
 from controlplane.cli.audit import AuditLog
 from controlplane.cli.console import fail
 from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri
-from reconciler import engine, logs
-from reconciler.backoff import Backoff, Tracker
-from reconciler.connect import lease_backend
-from reconciler.fencing import Fence
-from reconciler.gitsync import GitSource
-from reconciler.leader import LeaderElector, LeaseConfig
-from reconciler.loop import Loop, LoopConfig
-from reconciler.metrics import Metrics
-from reconciler.passes import Reconciler, Settings
-from reconciler.webhook import Endpoints, HttpServer
+
+if TYPE_CHECKING:
+    from reconciler.leader import LeaderElector
+    from reconciler.loop import Loop
+    from reconciler.webhook import HttpServer
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -92,6 +86,19 @@ def command(
     ] = True,
 ) -> None:
     """Run the reconcile loop: converge the cluster and registry to a branch of the config repo, continuously."""
+    # The loop's machinery loads only when a loop runs, keeping every other mlcp command's start-up short.
+    from controlplane.audit import JsonlStore  # noqa: PLC0415
+    from reconciler import engine, logs  # noqa: PLC0415
+    from reconciler.backoff import Backoff, Tracker  # noqa: PLC0415
+    from reconciler.fencing import Fence  # noqa: PLC0415
+    from reconciler.gitsync import GitSource  # noqa: PLC0415
+    from reconciler.loop import Loop as LoopRunner  # noqa: PLC0415
+    from reconciler.loop import LoopConfig  # noqa: PLC0415
+    from reconciler.metrics import Metrics  # noqa: PLC0415
+    from reconciler.passes import Reconciler, Settings  # noqa: PLC0415
+    from reconciler.webhook import Endpoints  # noqa: PLC0415
+    from reconciler.webhook import HttpServer as Server  # noqa: PLC0415
+
     logs.setup()
     every = parse_duration(interval)
     cap = parse_duration(max_backoff)
@@ -114,23 +121,27 @@ def command(
     )
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
     elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
-    loop = Loop(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
+    loop = LoopRunner(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
     server = None
     if listen:
         endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch)
-        server = HttpServer(listen, endpoints).start()
+        server = Server(listen, endpoints).start()
     logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": str(audit_path)})
     raise typer.Exit(_run(loop, server))
 
 
 def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
     seconds = parse_duration(duration)
+    from reconciler.connect import lease_backend  # noqa: PLC0415 - see command
+    from reconciler.leader import LeaderElector, LeaseConfig  # noqa: PLC0415 - see command
+
     lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
     return LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
 
 
 def _run(loop: Loop, server: HttpServer | None) -> int:
     """Run the loop with SIGTERM/SIGINT asking it to stop cleanly; the exit code."""
+    from reconciler import logs  # noqa: PLC0415 - see command
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         logs.get().info("signal received; finishing the object in flight", extra={"signal": signum})
