@@ -7,8 +7,10 @@ import json
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -17,6 +19,7 @@ from controlplane.audit import JsonlStore
 from controlplane.devenv import testing
 from reconciler import engine
 from reconciler.backends.base import Outcome, Status
+from reconciler.passes import PassResult, Reconciler
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp, reconciler, wait_for
@@ -68,6 +71,18 @@ def _applied(path: Path) -> collections.Counter[str]:
     )
 
 
+def _pass_with_outage(rec: Reconciler, kube: Any, observer: Callable[[Outcome], None]) -> PassResult:
+    """One pass during which `observer` may stop the API server; it is running again afterwards, whatever happened."""
+    rec.observers.append(observer)
+    try:
+        return rec.run_pass()
+    finally:
+        rec.observers.clear()
+        if kube.apiserver.pid is None:
+            kube.apiserver.start()
+        kube.wait_apiserver(90)
+
+
 def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplicate_records(
     repo: configrepo.ConfigRepo, kubeconfig: Path, tmp_path: Path, devenv: testing.TestTarget
 ) -> None:
@@ -84,14 +99,7 @@ def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplica
         if len(seen) == 12:
             kube.apiserver.stop()
 
-    rec.observers.append(kill_after_a_few)
-    try:
-        first = rec.run_pass()
-    finally:
-        rec.observers.clear()
-        if kube.apiserver.pid is None:
-            kube.apiserver.start()
-        kube.wait_apiserver(90)
+    first = _pass_with_outage(rec, kube, kill_after_a_few)
     assert first.error and first.stage == "apply" and not first.failed, "an outage is the loop's, not a tenant's"
     attempted = [o for o in first.outcomes if o.status in (Status.applied, Status.failed)]
     records = list(JsonlStore(tmp_path / "audit.jsonl").records())
@@ -207,14 +215,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
         if outcome.change.ref.kind == "ModelAlias" and outcome.status is Status.applied:
             kube.apiserver.stop()
 
-    rec.observers.append(kill_after_the_alias)
-    try:
-        first = rec.run_pass()
-    finally:
-        rec.observers.clear()
-        if kube.apiserver.pid is None:
-            kube.apiserver.start()
-        kube.wait_apiserver(90)
+    first = _pass_with_outage(rec, kube, kill_after_the_alias)
 
     def ours(outcomes: list[Outcome]) -> list[Outcome]:
         """Outcomes of this test's objects (the session's MLflow server also holds other tests' aliases)."""
