@@ -8,12 +8,10 @@ a write into another tenant's namespace.
 
 from __future__ import annotations
 
-from kubernetes import client as k
-
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
-from controlplane.rendering import serialize
 from controlplane.rendering.context import DEPLOYER_CLUSTER_ROLE, RenderContext, desired, metadata
+from controlplane.rendering.manifests import RBAC_V1, manifest, policy_rule
 from controlplane.rendering.registry import renders
 
 WORKLOAD_RESOURCES = (
@@ -26,13 +24,6 @@ VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
 @renders("AccessPolicy")
 def render_deployer_role(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
-    role = k.V1ClusterRole(
-        api_version="rbac.authorization.k8s.io/v1",
-        kind="ClusterRole",
-        metadata=k.V1ObjectMeta(**metadata(loaded, ctx, DEPLOYER_CLUSTER_ROLE, None)),
-        rules=[
-            k.V1PolicyRule(api_groups=[group], resources=resources, verbs=VERBS)
-            for group, resources in WORKLOAD_RESOURCES
-        ],
-    )
-    return [desired(loaded, serialize.k8s(role))]
+    rules = [policy_rule([group], resources, VERBS) for group, resources in WORKLOAD_RESOURCES]
+    role = manifest(RBAC_V1, "ClusterRole", metadata(loaded, ctx, DEPLOYER_CLUSTER_ROLE, None), rules=rules)
+    return [desired(loaded, role)]

@@ -3,6 +3,8 @@
 Owners become namespace admins; members get the role they are given, users and
 groups alike. Isolation admits traffic only from the tenant's own namespace
 (plus any it lists), which is what multi-tenant clusters expect by default.
+
+Objects are built as plain manifests (see `rendering.manifests` for why).
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, cast
 
-from kubernetes import client as k
-
 from controlplane.labels import PROTECTION_ANNOTATION
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
-from controlplane.rendering import serialize
 from controlplane.rendering.context import (
     DEPLOYER_CLUSTER_ROLE,
     TENANT_DEPLOYER_SA,
@@ -24,56 +23,46 @@ from controlplane.rendering.context import (
     desired,
     metadata,
 )
+from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest, policy_rule
 from controlplane.rendering.registry import renders
 from controlplane.specs import Tenant
-
-RBAC_GROUP = "rbac.authorization.k8s.io"
-
-
-def _meta(loaded: LoadedSpec, ctx: RenderContext, name: str, namespace: str | None) -> k.V1ObjectMeta:
-    return k.V1ObjectMeta(**metadata(loaded, ctx, name, namespace))
 
 
 def _namespace(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant) -> dict[str, Any]:
     meta = metadata(loaded, ctx, tenant.namespace, None, extra_labels=tenant.spec.labels)
     meta["annotations"][PROTECTION_ANNOTATION] = "true" if tenant.spec.deletion_protection else "false"
-    return serialize.k8s(k.V1Namespace(api_version="v1", kind="Namespace", metadata=k.V1ObjectMeta(**meta)))
+    return manifest("v1", "Namespace", meta)
+
+
+def _account(loaded: LoadedSpec, ctx: RenderContext, name: str, ns: str) -> dict[str, Any]:
+    return manifest("v1", "ServiceAccount", metadata(loaded, ctx, name, ns))
+
+
+def _service_account_subject(name: str, ns: str) -> dict[str, Any]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": ns}
 
 
 def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
     """The ServiceAccount pipelines run as, with what Argo's executor needs."""
-    account = k.V1ServiceAccount(
-        api_version="v1", kind="ServiceAccount", metadata=_meta(loaded, ctx, TENANT_WORKLOAD_SA, ns)
-    )
-    role = k.V1Role(
-        api_version=f"{RBAC_GROUP}/v1",
-        kind="Role",
-        metadata=_meta(loaded, ctx, TENANT_WORKLOAD_SA, ns),
+    role = manifest(
+        RBAC_V1,
+        "Role",
+        metadata(loaded, ctx, TENANT_WORKLOAD_SA, ns),
         rules=[
-            k.V1PolicyRule(api_groups=["argoproj.io"], resources=["workflowtaskresults"], verbs=["create", "patch"]),
-            k.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "watch", "patch"]),
+            policy_rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
+            policy_rule([""], ["pods"], ["get", "watch", "patch"]),
         ],
     )
-    binding = _binding(
-        loaded,
-        ctx,
-        ns,
-        TENANT_WORKLOAD_SA,
-        "Role",
-        TENANT_WORKLOAD_SA,
-        [k.RbacV1Subject(kind="ServiceAccount", name=TENANT_WORKLOAD_SA, namespace=ns)],
-    )
-    return [serialize.k8s(account), serialize.k8s(role), binding]
+    subject = _service_account_subject(TENANT_WORKLOAD_SA, ns)
+    binding = _binding(loaded, ctx, ns, TENANT_WORKLOAD_SA, "Role", TENANT_WORKLOAD_SA, [subject])
+    return [_account(loaded, ctx, TENANT_WORKLOAD_SA, ns), role, binding]
 
 
 def _deployer(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
     """The identity mlcp impersonates for this tenant's workloads, confined to its namespace."""
-    account = k.V1ServiceAccount(
-        api_version="v1", kind="ServiceAccount", metadata=_meta(loaded, ctx, TENANT_DEPLOYER_SA, ns)
-    )
-    subject = k.RbacV1Subject(kind="ServiceAccount", name=TENANT_DEPLOYER_SA, namespace=ns)
+    subject = _service_account_subject(TENANT_DEPLOYER_SA, ns)
     binding = _binding(loaded, ctx, ns, TENANT_DEPLOYER_SA, "ClusterRole", DEPLOYER_CLUSTER_ROLE, [subject])
-    return [serialize.k8s(account), binding]
+    return [_account(loaded, ctx, TENANT_DEPLOYER_SA, ns), binding]
 
 
 def _binding(
@@ -83,26 +72,24 @@ def _binding(
     name: str,
     role_kind: str,
     role: str,
-    subjects: list[k.RbacV1Subject],
+    subjects: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return serialize.k8s(
-        k.V1RoleBinding(
-            api_version=f"{RBAC_GROUP}/v1",
-            kind="RoleBinding",
-            metadata=_meta(loaded, ctx, name, ns),
-            role_ref=k.V1RoleRef(api_group=RBAC_GROUP, kind=role_kind, name=role),
-            subjects=subjects,
-        )
+    return manifest(
+        RBAC_V1,
+        "RoleBinding",
+        metadata(loaded, ctx, name, ns),
+        roleRef={"apiGroup": RBAC_GROUP, "kind": role_kind, "name": role},
+        subjects=subjects,
     )
 
 
 def _people(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) -> list[dict[str, Any]]:
     """Owners → admin; members grouped by role → admin/edit/view."""
-    by_role: dict[str, list[k.RbacV1Subject]] = defaultdict(list)
+    by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for owner in tenant.spec.owners:
-        by_role["admin"].append(k.RbacV1Subject(kind="User", name=owner, api_group=RBAC_GROUP))
+        by_role["admin"].append({"apiGroup": RBAC_GROUP, "kind": "User", "name": owner})
     for member in tenant.spec.members:
-        by_role[member.role].append(k.RbacV1Subject(kind=member.kind, name=member.name, api_group=RBAC_GROUP))
+        by_role[member.role].append({"apiGroup": RBAC_GROUP, "kind": member.kind, "name": member.name})
     return [
         _binding(loaded, ctx, ns, f"mlcp-{role}", "ClusterRole", role, subjects)
         for role, subjects in sorted(by_role.items())
@@ -110,25 +97,11 @@ def _people(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) -> 
 
 
 def _isolation(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) -> dict[str, Any]:
+    """Ingress only from pods in the listed namespaces; `podSelector: {}` selects every pod of the tenant."""
     sources = [ns, *tenant.spec.network_isolation.allow_from_namespaces]
-    peers = [
-        k.V1NetworkPolicyPeer(
-            namespace_selector=k.V1LabelSelector(match_labels={"kubernetes.io/metadata.name": source})
-        )
-        for source in sources
-    ]
-    return serialize.k8s(
-        k.V1NetworkPolicy(
-            api_version="networking.k8s.io/v1",
-            kind="NetworkPolicy",
-            metadata=_meta(loaded, ctx, "mlcp-isolation", ns),
-            spec=k.V1NetworkPolicySpec(
-                pod_selector=k.V1LabelSelector(),
-                policy_types=["Ingress"],
-                ingress=[k.V1NetworkPolicyIngressRule(var_from=peers)],
-            ),
-        )
-    )
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source}}} for source in sources]
+    spec = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": peers}]}
+    return manifest("networking.k8s.io/v1", "NetworkPolicy", metadata(loaded, ctx, "mlcp-isolation", ns), spec=spec)
 
 
 @renders("Tenant")
@@ -143,4 +116,4 @@ def render_tenant(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]
     ]
     if tenant.spec.network_isolation.enabled:
         manifests.append(_isolation(loaded, ctx, tenant, ns))
-    return [desired(loaded, manifest) for manifest in manifests]
+    return [desired(loaded, item) for item in manifests]

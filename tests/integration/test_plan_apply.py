@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,24 @@ def test_template_applies_then_second_run_is_all_noops_without_writes(
     report = apply_plan(second, {"kubernetes": kube}, ApplyOptions())
     assert report.outcomes == []
     assert kube.requests == before, "a no-op apply must send no request at all"
+
+
+def test_isolation_admits_ingress_only_from_the_tenants_own_namespace(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    _apply(repo, kubeconfig)
+    ns = repo.vision
+    response = client.NetworkingV1Api(k8s_admin).read_namespaced_network_policy(
+        "mlcp-isolation", ns, _preload_content=False
+    )
+    spec = json.loads(response.data)["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["podSelector"] == {}, "the policy covers every pod of the tenant"
+    assert spec["ingress"] == [
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]}
+    ], "an empty rule would admit all traffic"
+    again, _ = _plan(repo, kubeconfig)
+    assert not again.has_changes, [(str(c.ref), c.reason) for c in again.pending]
 
 
 def test_plan_reads_with_one_list_per_kind(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
