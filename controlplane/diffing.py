@@ -51,6 +51,8 @@ def _is_empty(value: Any) -> bool:
 
 def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
     if isinstance(desired, dict):
+        if desired == live:  # the common case, decided in C; a mismatch walks on to find the fields
+            return
         if live is _MISSING or not isinstance(live, dict):
             if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
                 out.append(FieldDiff(path, None if live is _MISSING else live, desired))
@@ -59,7 +61,9 @@ def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
             _compare((*path, key), value, live.get(key, _MISSING), out)
         return
     if isinstance(desired, list):
-        same = isinstance(live, list) and len(live) == len(desired) and _list_matches(path, desired, live)
+        same = desired == live or (
+            isinstance(live, list) and len(live) == len(desired) and _list_matches(path, desired, live)
+        )
         if not same and not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):
             out.append(FieldDiff(path, None if live is _MISSING else live, desired))
         return
@@ -87,26 +91,60 @@ def owned_leaves(managed_fields: list[dict[str, Any]] | None, manager: str = FIE
     Item sets of lists (`k:`, `v:`, `i:` keys) are not descended into: lists are compared whole.
     """
     leaves: set[Path] = set()
-    for entry in managed_fields or []:
-        fields = entry.get("fieldsV1")
-        if entry.get("manager") != manager or entry.get("operation") != "Apply" or not isinstance(fields, dict):
-            continue
-        stack: list[tuple[dict[str, Any], Path]] = [(fields, ())]
-        while stack:
-            node, prefix = stack.pop()
-            children = False
-            for key, value in node.items():
-                if key[:2] != "f:":
-                    continue
-                children = True
-                if value and isinstance(value, dict):
-                    if not any(k[:2] in _ITEM_KEYS for k in value):
-                        stack.append((value, (*prefix, key[2:])))
-                else:
-                    leaves.add((*prefix, key[2:]))
-            if not children and prefix:
-                leaves.add(prefix)
+    for fields in _applied_field_sets(managed_fields, manager):
+        _leaves_under(fields, (), leaves)
     return leaves
+
+
+def _applied_field_sets(managed_fields: list[dict[str, Any]] | None, manager: str) -> list[dict[str, Any]]:
+    return [
+        entry["fieldsV1"]
+        for entry in managed_fields or []
+        if entry.get("manager") == manager
+        and entry.get("operation") == "Apply"
+        and isinstance(entry.get("fieldsV1"), dict)
+    ]
+
+
+def _descends(value: Any) -> bool:
+    """Whether a field-set node is a map to walk into (not a leaf, not a list's item set)."""
+    return bool(value) and isinstance(value, dict) and not any(k[:2] in _ITEM_KEYS for k in value)
+
+
+def _leaves_under(node: dict[str, Any], prefix: Path, leaves: set[Path]) -> None:
+    children = False
+    for key, value in node.items():
+        if key[:2] != "f:":
+            continue
+        children = True
+        if _descends(value):
+            _leaves_under(value, (*prefix, key[2:]), leaves)
+        else:
+            leaves.add((*prefix, key[2:]))
+    if not children and prefix:
+        leaves.add(prefix)
+
+
+def _dropped(node: dict[str, Any], desired: Any, prefix: Path, leaves: set[Path]) -> None:
+    """Owned leaves under `node` that `desired` (the desired value at `prefix`) no longer sets.
+
+    Walks the field set and the desired manifest together and stops where they agree, instead of
+    listing every owned leaf and looking each one up.
+    """
+    if isinstance(desired, list):
+        return  # lists are compared whole
+    for key, value in node.items():
+        if key[:2] != "f:":
+            continue
+        name = key[2:]
+        path = (*prefix, name)
+        if not isinstance(desired, dict) or name not in desired:
+            if _descends(value):
+                _leaves_under(value, path, leaves)
+            else:
+                leaves.add(path)
+        elif _descends(value):
+            _dropped(value, desired[name], path, leaves)
 
 
 _ITEM_KEYS = frozenset({"k:", "v:", "i:"})
@@ -128,13 +166,15 @@ def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDif
     for key, value in desired.items():
         if key not in IGNORED_TOP_LEVEL:
             _compare((key,), value, live.get(key, _MISSING), out)
-    for leaf in sorted(owned_leaves(live.get("metadata", {}).get("managedFields"))):
+    dropped: set[Path] = set()
+    for fields in _applied_field_sets(live.get("metadata", {}).get("managedFields"), FIELD_MANAGER):
+        _dropped(fields, desired, (), dropped)
+    for leaf in sorted(dropped):
         if leaf[0] in IGNORED_TOP_LEVEL:
             continue
-        if _lookup(desired, leaf) is _MISSING:
-            old = _lookup(live, leaf)
-            if old is not _MISSING and not _is_empty(old):
-                out.append(FieldDiff(leaf, old, None))
+        old = _lookup(live, leaf)
+        if old is not _MISSING and not _is_empty(old):
+            out.append(FieldDiff(leaf, old, None))
     return out
 
 

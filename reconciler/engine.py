@@ -7,16 +7,16 @@ same functions so what a pull request shows is what the controller does.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
+from typing import Any, Generic, TypeVar, cast
 
 from kubernetes.client import ApiClient
 
 from controlplane.errors import InvalidConfig, MlcpError
-from controlplane.loading.repo import ConfigRepo, load_repo
+from controlplane.loading.repo import ConfigRepo, load_config, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
@@ -29,6 +29,8 @@ from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.impersonation import Impersonation
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,43 @@ def load_desired(path: Path) -> Desired:
 
 
 def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict[str, Backend], dict[str, LiveState]]:
-    """Load, connect, and plan, reading live state while the repo renders (they do not depend on each other)."""
-    repo = load_valid(path)
-    backends = connect(repo, targets)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        reading = pool.submit(read_live, backends)
-        desired = render_desired(repo)
-        already_read = reading.result()
-    planned, states = make_plan(desired, backends, already_read=already_read, **options)
+    """Load, connect, and plan.
+
+    Reading live state does not depend on the specs, only on where the systems are (`mlcp.yaml`), so the
+    read starts first and the server's work overlaps with loading, validating and rendering the repo.
+    """
+    head = load_config(path)
+    if head.diagnostics:
+        load_valid(path)  # raises InvalidConfig, with every problem in mlcp.yaml and the specs
+    backends = connect(head, targets)
+    reading = _Background(read_live, backends)
+    repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
+    confine(backends, repo)
+    desired = render_desired(repo)
+    planned, states = make_plan(desired, backends, already_read=reading.result(), **options)
     return planned, backends, states
+
+
+class _Background(Generic[T]):
+    """A call running in a daemon thread: an abandoned result never keeps the process waiting."""
+
+    def __init__(self, call: Callable[..., T], *args: Any) -> None:
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[..., T], *args: Any) -> None:
+        try:
+            self._result = call(*args)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._result)
 
 
 def connect(repo: ConfigRepo, targets: Targets, kube_client: ApiClient | None = None) -> dict[str, Backend]:
@@ -91,13 +121,20 @@ def connect(repo: ConfigRepo, targets: Targets, kube_client: ApiClient | None = 
             kubeconfig = kubeconfig.split(os.pathsep)[0]
         context = targets.context or repo.config.cluster.context
         kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, namespace)
-    kube.impersonation = impersonation(repo)
     backends: dict[str, Backend] = {kube.system: kube}
+    confine(backends, repo)
     tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if tracking_uri:
         registry = MlflowBackend.from_uri(tracking_uri)
         backends[registry.system] = registry
     return backends
+
+
+def confine(backends: Mapping[str, Backend], repo: ConfigRepo) -> None:
+    """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
+    for backend in backends.values():
+        if isinstance(backend, KubernetesBackend):
+            backend.impersonation = impersonation(repo)
 
 
 def impersonation(repo: ConfigRepo) -> Impersonation:

@@ -295,6 +295,15 @@ def load_repo(root: Path | str, skip: frozenset[str] = frozenset()) -> ConfigRep
     return repo
 
 
+def load_config(root: Path | str) -> ConfigRepo:
+    """Only `mlcp.yaml` (defaults when absent): enough to know the target systems before the specs are read."""
+    root_path = Path(root).resolve()
+    repo = ConfigRepo(root=root_path)
+    if root_path.is_dir():
+        _load_config(root_path, repo)
+    return repo
+
+
 def load_folder(root: Path | str, folder: str) -> ConfigRepo:
     """The specs of one folder (e.g. `tenants/a`) exactly as `load_repo` reads them, without mlcp.yaml.
 

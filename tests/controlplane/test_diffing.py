@@ -81,3 +81,49 @@ def test_lists_are_compared_item_by_item_with_server_defaults_allowed() -> None:
 
 def test_empty_desired_values_match_absent_live_ones() -> None:
     assert managed_diff({"spec": {"a": {}, "b": []}}, {"spec": {}}) == []
+
+
+def test_dropped_subtree_reports_each_owned_leaf_and_lists_stay_whole() -> None:
+    """Removals come from walking the field set beside the desired manifest; this pins what that walk finds."""
+    desired: dict[str, Any] = {
+        "metadata": {"name": "p", "labels": {"keep": "1"}},
+        "spec": {"ports": [{"port": 80}], "scalar": "now-a-string"},
+    }
+    live: dict[str, Any] = {
+        "metadata": {
+            "name": "p",
+            "labels": {"keep": "1"},
+            "annotations": {"a": "x", "b": "y"},
+            "managedFields": [
+                {
+                    "manager": "mlcp",
+                    "operation": "Apply",
+                    "fieldsV1": {
+                        "f:metadata": {
+                            "f:labels": {"f:keep": {}},
+                            "f:annotations": {"f:a": {}, "f:b": {}},
+                        },
+                        "f:spec": {
+                            "f:ports": {'k:{"port":80}': {".": {}, "f:port": {}}},
+                            "f:scalar": {"f:was-a-map": {}},
+                            "f:selector": {"f:app": {}},
+                        },
+                        "f:status": {"f:phase": {}},
+                    },
+                },
+                {"manager": "other", "operation": "Apply", "fieldsV1": {"f:spec": {"f:theirs": {}}}},
+            ],
+        },
+        "spec": {"ports": [{"port": 80}], "scalar": {"was-a-map": "v"}, "selector": {"app": "a"}, "theirs": 1},
+        "status": {"phase": "Ready"},
+    }
+    diffs = managed_diff(desired, live)
+    removed = [(d.path, d.old) for d in diffs if d.new is None]
+    assert removed == [
+        (("metadata", "annotations", "a"), "x"),
+        (("metadata", "annotations", "b"), "y"),
+        (("spec", "scalar", "was-a-map"), "v"),
+        (("spec", "selector", "app"), "a"),
+    ]
+    leaves = owned_leaves(live["metadata"]["managedFields"])
+    assert ("spec", "ports") in leaves, "a list's item set is one leaf: lists are compared whole"
