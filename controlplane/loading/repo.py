@@ -49,28 +49,45 @@ class ConfigRepo:
 def _spec_files(
     root: Path, repo: ConfigRepo, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
 ) -> list[Path]:
-    """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed."""
+    """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed.
+
+    A folder's files come before its subfolders', each in name order. One `scandir` per folder: the
+    directory entries say what is a folder or a link without a `stat` per name (a repo may hold
+    thousands of tenant folders).
+    """
     files: list[Path] = []
     for top in tops:
         base = root / top
         if base.is_symlink():
             repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
             continue
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            here = Path(dirpath)
-            for name in sorted(dirnames):
-                if (here / name).is_symlink():
-                    rel = (here / name).relative_to(root).as_posix()
-                    repo.diagnostics.append(_file_diag(rel, "is a symlink; specs must be real files in the repo"))
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if not d.startswith(".")
-                and not (here / d).is_symlink()
-                and (here / d).relative_to(root).as_posix() not in skip
-            )
-            files.extend(here / n for n in sorted(filenames) if n.endswith(YAML_SUFFIXES))
+        _walk(base, top, repo, skip, files)
     return files
+
+
+def _walk(folder: Path, rel: str, repo: ConfigRepo, skip: frozenset[str], files: list[Path]) -> None:
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        return  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
+    subfolders: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            if entry.name.endswith(YAML_SUFFIXES):
+                files.append(folder / entry.name)  # a linked file is refused, with its reason, when read
+        elif entry.is_symlink():
+            repo.diagnostics.append(
+                _file_diag(f"{rel}/{entry.name}", "is a symlink; specs must be real files in the repo")
+            )
+        elif not entry.name.startswith(".") and f"{rel}/{entry.name}" not in skip:
+            subfolders.append(entry)
+    for entry in subfolders:
+        _walk(folder / entry.name, f"{rel}/{entry.name}", repo, skip, files)
 
 
 def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
