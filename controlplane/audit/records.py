@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from controlplane.plans import Decision
 
@@ -56,8 +59,26 @@ class Result(StrEnum):
 DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy decided this change")
 
 
+_FLOAT_TOKEN = re.compile(rb"[:,\[]-?\d+[.eE]")
+"""A number with a fraction or exponent (or a string that looks like one): orjson and `json` may spell it
+differently, so such data takes the `json` path."""
+
+
 def canonical_json(data: Any) -> bytes:
-    """Deterministic bytes for hashing: sorted keys, no spaces, ASCII only (so no re-encoding ever changes them)."""
+    """Deterministic bytes for hashing: sorted keys, no spaces, ASCII only (so no re-encoding ever changes them).
+
+    The form is `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True)`, which every
+    existing chain was sealed with. orjson produces the same bytes ~10x faster for the usual record (ASCII
+    text, integers); anything where the two could differ (non-ASCII or DEL characters, floats, integers
+    beyond 64 bits, non-string keys) goes through `json`. NaN and infinities, which JSON has no spelling
+    for, are not expected in records; orjson writes them as null.
+    """
+    try:
+        fast = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        fast = b""
+    if fast and fast.isascii() and b"\x7f" not in fast and not _FLOAT_TOKEN.search(fast):
+        return fast
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
