@@ -46,6 +46,7 @@ class PlanAuthorizer:
             open_history(repo.root, revision, base, self.require_signed, keys) if revision else None
         )
         self._trailers: list[tuple[str, str]] | None = None
+        self._decided: dict[tuple[str | None, str | None, Action], Decision] = {}
         self.dirty = self.history.uncommitted() if self.history else set()
 
     def _trailers_once(self) -> list[tuple[str, str]]:
@@ -54,6 +55,15 @@ class PlanAuthorizer:
         return self._trailers
 
     def decide(self, change: Change) -> Decision:
+        """The decision for a change; the objects one spec renders to share it (it depends only on the spec
+        file's authorship, the spec and the action), so it is reached once per spec and action."""
+        key = (change.source, change.spec, change.action)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = self._decide(change)
+        return decided
+
+    def _decide(self, change: Change) -> Decision:
         if self.history is None:
             return Decision(False, "default-deny", "not a git repository: no identity to authorize")
         kind, tenant = spec_identity(change)
