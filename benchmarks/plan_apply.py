@@ -1,14 +1,15 @@
 """Plan/apply at scale against the real local API server, measured against kubectl in the same run.
 
-Generates N tenants (6 objects each: Namespace, ServiceAccount, Role, two
-RoleBindings, NetworkPolicy — ≈ 6,000 objects at N=1,000) twice, as two
+Generates N tenants (9 objects each: Namespace, two ServiceAccounts, Role, four
+RoleBindings, NetworkPolicy — 9,001 objects at N=1,000 with the deployer
+ClusterRole) twice, as two
 disjoint sets of identical shape: mlcp applies set A from a config repo,
 kubectl applies set B's rendered manifests (`kubectl apply --server-side`).
 Then, with both applied, a no-op `mlcp plan` on A is compared with
 `kubectl diff --server-side` on B. Prints requests sent by the no-op plan,
 times, ratios and peak RSS. Not a test: targets are reported, not asserted.
 
-Usage: .venv/bin/python benchmarks/plan_apply.py [--tenants 1000]
+Usage: .venv/bin/python benchmarks/plan_apply.py [--tenants 1000] [--concurrency 32]
 (starts its own local environment, or uses $KUBECONFIG with --use-kubeconfig)
 """
 
@@ -114,7 +115,7 @@ def rendered_manifests(repo: Path, out_dir: Path) -> int:
     return len(objects)
 
 
-def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path) -> None:
+def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: int = 32) -> None:
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     mlcp = [sys.executable, "-m", "controlplane"]
     repo_a, repo_b = work / "repo-a", work / "repo-b"
@@ -123,7 +124,9 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path) -> None:
     objects = rendered_manifests(repo_b, work / "manifests-b")
     print(f"{tenants} tenants → {objects} objects per set")
 
-    t_mlcp_apply, rss_apply, _, _ = timed([*mlcp, "apply", str(repo_a), "--yes", "--concurrency", "16"], env)
+    t_mlcp_apply, rss_apply, _, _ = timed(
+        [*mlcp, "apply", str(repo_a), "--yes", "--concurrency", str(concurrency)], env
+    )
     kubectl_apply = [kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
     t_kubectl_apply, _, _, _ = timed(kubectl_apply, env)
 
@@ -173,6 +176,7 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32, help="mlcp apply's writes in flight per rank")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
     from controlplane.devenv import binaries
@@ -180,13 +184,13 @@ def main() -> None:
     kubectl = str(binaries.ensure_built().kubectl)
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
         if args.use_kubeconfig:
-            bench(os.environ["KUBECONFIG"], kubectl, args.tenants, Path(tmp))
+            bench(os.environ["KUBECONFIG"], kubectl, args.tenants, Path(tmp), args.concurrency)
             return
         from controlplane.devenv import testing
 
         target = testing.start()
         try:
-            bench(str(target.kubeconfig), kubectl, args.tenants, Path(tmp))
+            bench(str(target.kubeconfig), kubectl, args.tenants, Path(tmp), args.concurrency)
         finally:
             target.stop(keep_files=False)
 
