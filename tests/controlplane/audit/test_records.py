@@ -13,7 +13,7 @@ from controlplane.audit.records import canonical_json
 @pytest.mark.parametrize(
     "data",
     [
-        {"b": 1, "a": [1, 2, "x\n\t\x01\x1f\"\\/"], "n": None, "t": True},
+        {"b": 1, "a": [1, 2, 'x\n\t\x01\x1f"\\/'], "n": None, "t": True},
         {"k": "\x7f"},
         {"name": "Zoë", "ключ": "значение"},
         {"goal": 1e-05, "big": 1e16, "tenth": 0.1, "round": 100.0, "neg": -2.5},
