@@ -85,17 +85,6 @@ def _list_matches(path: Path, desired: list[Any], live: list[Any]) -> bool:
     return True
 
 
-def owned_leaves(managed_fields: list[dict[str, Any]] | None, manager: str = FIELD_MANAGER) -> set[Path]:
-    """Leaf paths (plain fields only) that `manager` owns through server-side apply.
-
-    Item sets of lists (`k:`, `v:`, `i:` keys) are not descended into: lists are compared whole.
-    """
-    leaves: set[Path] = set()
-    for fields in _applied_field_sets(managed_fields, manager):
-        _leaves_under(fields, (), leaves)
-    return leaves
-
-
 def _applied_field_sets(managed_fields: list[dict[str, Any]] | None, manager: str) -> list[dict[str, Any]]:
     return [
         entry["fieldsV1"]

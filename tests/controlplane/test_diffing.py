@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.diffing import managed_diff, owned_leaves
+from controlplane.diffing import managed_diff
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "v1",
@@ -66,8 +66,12 @@ def test_field_mlcp_owns_but_no_longer_declares_is_a_removal() -> None:
 
 
 def test_fields_owned_by_other_managers_are_ignored() -> None:
-    fields = [{"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}}]
-    assert owned_leaves(fields) == set()
+    live = _live()
+    live["metadata"]["labels"]["x"] = "theirs"
+    live["metadata"]["managedFields"] = [
+        {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}}
+    ]
+    assert managed_diff(DESIRED, live) == []
 
 
 def test_lists_are_compared_item_by_item_with_server_defaults_allowed() -> None:
@@ -125,5 +129,6 @@ def test_dropped_subtree_reports_each_owned_leaf_and_lists_stay_whole() -> None:
         (("spec", "scalar", "was-a-map"), "v"),
         (("spec", "selector", "app"), "a"),
     ]
-    leaves = owned_leaves(live["metadata"]["managedFields"])
-    assert ("spec", "ports") in leaves, "a list's item set is one leaf: lists are compared whole"
+    without_ports = {**desired, "spec": {"scalar": "now-a-string"}}
+    dropped = [d.path for d in managed_diff(without_ports, live) if d.new is None and d.path[0] == "spec"]
+    assert ("spec", "ports") in dropped, "a list's item set is one leaf: an owned list is dropped whole"
