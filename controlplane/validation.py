@@ -15,6 +15,7 @@ from typing import cast
 
 from croniter import croniter
 
+from controlplane import registry_names
 from controlplane.errors import Diagnostic
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
@@ -239,6 +240,7 @@ CHECKS: tuple[Check, ...] = (
     pipelines_coherent,
     trial_pipelines_exist,
     policy_coherent,
+    *registry_names.CHECKS,
 )
 
 

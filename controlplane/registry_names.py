@@ -1,0 +1,191 @@
+"""Tenants own their registry names: checks that keep one tenant's specs off another's MLflow objects.
+
+MLflow has no namespaces: an experiment or a registered model is known by its
+name alone, server-wide. Without a rule tying names to tenants, a spec in
+tenant `nlp` could name tenant `vision`'s model in a ModelPromotion (and move
+vision's production alias) or vision's experiment in an Experiment (and
+retag it), and the AccessPolicy would judge it as an nlp change. So every
+registry name has exactly one owning tenant, decided from the name alone:
+
+- an MLflow experiment name belongs to the tenant before its first `/`
+  (`vision/detector` is vision's; tenant names are DNS labels, so no `/` in them);
+- a registered model name belongs to the tenant with the longest name that the
+  model name equals or starts with, followed by `-`, `_` or `.` (`vision-detector`
+  is vision's; if a tenant `vision-x` exists, `vision-x-model` is vision-x's).
+  Not `/`: KServe's and MLflow's `models:/<name>@<alias>` URIs split on it.
+
+A spec may only name what its own tenant owns. The owners are every tenant the
+repo knows of, including those whose specs are refused and every folder under
+`tenants/`: the reconcile loop sets aside a broken tenant and validates the
+rest again, and a name must not change hands because its owner's files are
+broken this revision.
+
+Two specs claiming the same object (one alias of one model, one experiment)
+would fight over it on every pass, so every claim after the first (in file
+order) is an error naming the first. Only claims that pass the ownership rule
+count: a foreign tenant's claim must never make the owner's own spec the
+"second" one and get the owner set aside.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import cast
+
+from controlplane.errors import Diagnostic
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
+from controlplane.specs import Experiment, ModelPromotion
+
+MODEL_SEPARATORS = ("-", "_", ".")
+"""What may follow the tenant's name in a model name it owns."""
+TENANTS_FOLDER = "tenants"
+NAME_CODE = "registry-name"
+CONFLICT_CODE = "registry-conflict"
+
+MODEL_PATH = ("spec", "model")
+ALIAS_PATH = ("spec", "alias")
+TRACKING_NAME_PATH = ("spec", "tracking", "name")
+
+
+def _diag(loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: str, code: str) -> Diagnostic:
+    where = loaded.at(*path)
+    return Diagnostic(where.path, where.line, where.column, message, hint, code)
+
+
+def _tenant_folders(repo: ConfigRepo) -> set[str]:
+    base = repo.root / TENANTS_FOLDER
+    if base.is_symlink():
+        return set()  # refused by loading; its folders are nobody's
+    try:
+        with os.scandir(base) as scan:
+            return {e.name for e in scan if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)}
+    except OSError:
+        return set()
+
+
+def tenant_names(repo: ConfigRepo) -> frozenset[str]:
+    """Every tenant that may own names: loaded or refused specs' tenants and the folders under tenants/."""
+    names = {s.tenant for s in repo.specs if s.tenant}
+    names |= {k.tenant for k in repo.refused if k.tenant}
+    return frozenset(names | _tenant_folders(repo))
+
+
+def model_owner(model: str, tenants: frozenset[str]) -> str | None:
+    """The tenant owning registered model `model`: the longest tenant name it equals or starts with plus a separator."""
+    if model in tenants:
+        return model
+    for end in range(len(model) - 1, 0, -1):
+        if model[end] in MODEL_SEPARATORS and model[:end] in tenants:
+            return model[:end]
+    return None
+
+
+def experiment_owner(name: str, tenants: frozenset[str]) -> str | None:
+    """The tenant owning MLflow experiment `name`: the part before the first `/`, if it is a tenant."""
+    head, slash, _ = name.partition("/")
+    return head if slash and head in tenants else None
+
+
+def _owned_by(owner: str | None) -> str:
+    return f"tenant {owner!r}" if owner else "no tenant"
+
+
+def _experiment_path(loaded: LoadedSpec) -> tuple[str, ...]:
+    explicit = cast(Experiment, loaded.spec).spec.tracking.name is not None
+    return TRACKING_NAME_PATH if explicit else ("metadata", "name")
+
+
+def _owned_experiments(repo: ConfigRepo, tenants: frozenset[str]) -> Iterator[tuple[LoadedSpec, str, str | None]]:
+    for loaded in repo.of_kind("Experiment"):
+        tenant = loaded.tenant or ""
+        name = cast(Experiment, loaded.spec).mlflow_name(tenant)
+        yield loaded, name, experiment_owner(name, tenants)
+
+
+def _owned_promotions(repo: ConfigRepo, tenants: frozenset[str]) -> Iterator[tuple[LoadedSpec, str, str | None]]:
+    for loaded in repo.of_kind("ModelPromotion"):
+        model = cast(ModelPromotion, loaded.spec).spec.model
+        yield loaded, model, model_owner(model, tenants)
+
+
+def experiment_names_owned(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """An Experiment's MLflow name starts with `<its tenant>/`."""
+    for loaded, name, owner in _owned_experiments(repo, tenant_names(repo)):
+        tenant = loaded.tenant or ""
+        if owner == tenant:
+            continue
+        yield _diag(
+            loaded,
+            TRACKING_NAME_PATH,
+            f"MLflow experiment {name!r} belongs to {_owned_by(owner)}, not to tenant {tenant!r}: "
+            "an experiment belongs to the tenant named before the first `/`",
+            f"name it {tenant}/<something>, or leave out tracking.name for {tenant}/{loaded.spec.name}",
+            NAME_CODE,
+        )
+
+
+def _model_hint(tenant: str, owner: str | None) -> str:
+    hint = f"name it {tenant}-<something> (or {tenant}_<something>, {tenant}.<something>)"
+    if owner and owner.startswith(tenant):  # a longer tenant name takes precedence
+        hint += f", but not starting with {owner}-, {owner}_ or {owner}. (tenant {owner!r} owns those)"
+    return hint
+
+
+def model_names_owned(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """A ModelPromotion names a registered model its own tenant owns."""
+    for loaded, model, owner in _owned_promotions(repo, tenant_names(repo)):
+        tenant = loaded.tenant or ""
+        if owner == tenant:
+            continue
+        yield _diag(
+            loaded,
+            MODEL_PATH,
+            f"registered model {model!r} belongs to {_owned_by(owner)}, not to tenant {tenant!r}: a model belongs "
+            "to the tenant with the longest name it equals or starts with, followed by -, _ or .",
+            _model_hint(tenant, owner),
+            NAME_CODE,
+        )
+
+
+def _first_claims(
+    claims: Iterable[tuple[LoadedSpec, str, str | None]],
+) -> Iterator[tuple[LoadedSpec, LoadedSpec, str]]:
+    """(later spec, first spec, claimed name) for each claim after the first, among claims by the owner."""
+    mine = [(loaded, name) for loaded, name, owner in claims if owner is not None and owner == loaded.tenant]
+    first: dict[str, LoadedSpec] = {}
+    for loaded, name in sorted(mine, key=lambda c: (c[0].source.path, c[0].source.line, c[0].source.column)):
+        if name in first:
+            yield loaded, first[name], name
+        else:
+            first[name] = loaded
+
+
+def registry_claims_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """One ModelPromotion per (model, alias) and one Experiment per MLflow name; later ones name the first."""
+    tenants = tenant_names(repo)
+    aliases = (
+        (loaded, f"{model}@{cast(ModelPromotion, loaded.spec).spec.alias}", owner)
+        for loaded, model, owner in _owned_promotions(repo, tenants)
+    )
+    for loaded, first, alias in _first_claims(aliases):
+        yield _diag(
+            loaded,
+            ALIAS_PATH,
+            f"alias {alias} is already promoted by {first.key} at {first.at(*ALIAS_PATH)}",
+            "keep one ModelPromotion per model and alias: remove this one or promote another alias",
+            CONFLICT_CODE,
+        )
+    for loaded, first, name in _first_claims(_owned_experiments(repo, tenants)):
+        yield _diag(
+            loaded,
+            _experiment_path(loaded),
+            f"MLflow experiment {name!r} is already declared by {first.key} at {first.at(*_experiment_path(first))}",
+            "give each Experiment its own MLflow name (tracking.name, or the default <tenant>/<name>)",
+            CONFLICT_CODE,
+        )
+
+
+CHECKS = (experiment_names_owned, model_names_owned, registry_claims_unique)
+"""The checks this module adds to `controlplane.validation.CHECKS`."""
