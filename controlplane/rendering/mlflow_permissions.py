@@ -10,7 +10,14 @@ MLflow has no groups, so `Member` entries of kind `Group` get nothing.
 
 A registered model's permissions come from the first promotion (by spec key)
 that names the model, so two promotions of one model (staging, production)
-render its grants once, for that promotion's tenant.
+render its grants once (validation lets only the model's own tenant promote it).
+
+Whichever spec renders them, grants are attributed to the Tenant spec that
+declares the people (its key, tenant and source file): who may hold which
+level in MLflow is a change of the Tenant, authorized as one. Otherwise a
+member allowed to edit experiments could grant MLflow permissions by editing
+an experiment, and an approved promotion would carry grants nobody reviewed
+as grants.
 """
 
 from __future__ import annotations
@@ -52,17 +59,26 @@ def tenant_grants(tenant: Tenant) -> dict[str, str]:
     return dict(sorted(grants.items()))
 
 
+def _tenant_spec(ctx: RenderContext, tenant: str | None) -> LoadedSpec:
+    """The loaded Tenant spec of `tenant` (validation guarantees it exists)."""
+    for loaded in ctx.repo.of_kind("Tenant"):
+        if loaded.tenant == tenant:
+            return loaded
+    raise KeyError(f"no tenant {tenant!r}")
+
+
 def _objects(loaded: LoadedSpec, ctx: RenderContext, kind: str, field: str, resource: str) -> list[DesiredObject]:
+    declared = _tenant_spec(ctx, loaded.tenant)
     return [
         DesiredObject(
             ref=ObjectRef(SYSTEM, API_VERSION, kind, None, permission_name(resource, user)),
             manifest={field: resource, "user": user, "permission": level},
-            spec=str(loaded.key),
-            tenant=loaded.tenant,
-            source=loaded.source.path,
+            spec=str(declared.key),
+            tenant=declared.tenant,
+            source=declared.source.path,
             rank=RANKS[kind],
         )
-        for user, level in tenant_grants(ctx.tenant(loaded.tenant)).items()
+        for user, level in tenant_grants(cast(Tenant, declared.spec)).items()
     ]
 
 
