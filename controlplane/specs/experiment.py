@@ -14,7 +14,11 @@ from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, regi
 
 
 class Tracking(SpecModel):
-    name: NonEmptyStr | None = Field(default=None, description="MLflow experiment name; defaults to `<tenant>/<name>`.")
+    name: NonEmptyStr | None = Field(
+        default=None,
+        description="MLflow experiment name; must start with `<tenant>/` (the tenant's own); "
+        "defaults to `<tenant>/<name>`.",
+    )
     description: str | None = Field(default=None, description="Experiment description.")
     tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags.")
     artifact_location: str | None = Field(

@@ -41,7 +41,10 @@ class Serving(SpecModel):
 
 
 class ModelPromotionSpec(SpecModel):
-    model: NonEmptyStr = Field(description="Registered model name in MLflow.")
+    model: NonEmptyStr = Field(
+        description="Registered model name in MLflow; must be the tenant's own: the tenant's name, or it followed "
+        "by `-`, `_` or `.` (e.g. `vision-detector`), unless a tenant with a longer such name owns it."
+    )
     alias: NonEmptyStr = Field(description="Alias to move, e.g. `production`.")
     version: int | None = Field(default=None, ge=1, description="Exact version to promote.")
     from_alias: NonEmptyStr | None = Field(
