@@ -6,17 +6,62 @@ restores git's content is judged by whoever wrote that content). Under
 `requireSignedCommits`, a commit counts only when its SSH signature verifies
 against the repo's `allowed_signers` file, and the signer's principal — not the
 author field, which anyone can forge — is the identity.
+
+Attribution has to be complete, or an attacker chooses how their change is
+read, so:
+
+- a merge commit is charged with what it changes itself beyond the automatic
+  merge of its parents (git's remerge diff: an "evil merge", a conflict
+  resolution), never with the files an ordinary merge brings in; an octopus
+  merge, which git cannot remerge, is charged with everything it brings in;
+- every output is NUL-separated and every record starts with a random marker
+  chosen per history, so no path, email or trailer can be mistaken for another
+  field or commit (git would otherwise quote odd paths, and a crafted email
+  could shift the fields of a record);
+- a base the head does not descend from (a force push) or that the clone lacks
+  stops attribution with an error instead of silently judging by all history;
+- only SSH signatures checked against the trusted allowed_signers count: the
+  repo's own git config cannot choose the signers file, the verifier or the
+  revocation list, and GPG / X.509 verifiers are replaced by `false`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import git
 
-_SEP = "\x1f"
+from controlplane.errors import MlcpError
+
+_REVOCATIONS = os.devnull
+"""The SSH revocation list is forced empty: mlcp's only trust list is allowed_signers (revoking a key is
+removing it there). A repo-chosen path could only revoke, but could also be a FIFO or a huge file."""
+
+_FORCED_CONFIG = {
+    "gpg.ssh.program": "ssh-keygen",
+    "gpg.ssh.revocationFile": _REVOCATIONS,
+    "gpg.program": "false",
+    "gpg.openpgp.program": "false",
+    "gpg.x509.program": "false",
+    "log.showSignature": "false",
+    "log.follow": "false",
+    "diff.relative": "false",
+    "core.fsmonitor": "false",
+}
+"""Config that decides what git reports, forced in command-line scope (GIT_CONFIG_COUNT), which beats the
+repository's own `.git/config`: a verifier that always fails cannot report a GPG or X.509 signature as good."""
+
+SSH_KEY_PREFIX = "SHA256:"
+"""How git prints an SSH key's fingerprint (%GF); a GPG fingerprint is bare hex."""
+
+REWRITE_HINT = (
+    "restore the branch, or have the operator name a new trusted base with --trusted-base REV or MLCP_TRUSTED_BASE"
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +81,13 @@ class Commit:
     def problem(self, require_signed: bool) -> str | None:
         if not require_signed or self.identity(True):
             return None
-        what = {"N": "is not signed", "B": "has a bad signature", "E": "is signed by a key not in allowed_signers"}
+        what = {
+            "N": "is not signed",
+            "B": "has a bad signature",
+            "E": "is signed by a key not in allowed_signers",
+            "U": "has a signature by a key not in allowed_signers",
+            "O": "is signed with a GPG or X.509 signature; only SSH signatures in allowed_signers count",
+        }
         problem = what.get(self.status, f"has an unverified signature ({self.status})")
         return f"commit {self.sha[:10]} by {self.author} {problem}"
 
@@ -50,6 +101,36 @@ class Authorship:
     problems: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One commit of a `git log`, with the files it is charged with and, when asked for, trailer values."""
+
+    commit: Commit
+    parents: tuple[str, ...]
+    files: list[str]
+    trailers: tuple[str, ...] = ()
+
+
+def git_env(allowed_signers: Path | None) -> dict[str, str]:
+    """Environment for every git call: the forced config, no inherited `-c` config, no replace refs, and
+    pathspecs taken literally (a file may be named `*.yaml`).
+
+    Without an allowed_signers file, the signers file is empty: no signature verifies, and the repo's
+    `gpg.ssh.allowedSignersFile` is never consulted.
+    """
+    config = {"gpg.ssh.allowedSignersFile": str(allowed_signers or os.devnull), **_FORCED_CONFIG}
+    env = {
+        "GIT_CONFIG_COUNT": str(len(config)),
+        "GIT_CONFIG_PARAMETERS": "",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_LITERAL_PATHSPECS": "1",
+    }
+    for i, (key, value) in enumerate(config.items()):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
+
+
 @dataclass
 class History:
     """Commits of a config repo between the last applied revision and the target."""
@@ -60,45 +141,99 @@ class History:
     require_signed: bool = False
     allowed_signers: Path | None = None
     _by_file: dict[str, list[Commit]] = field(default_factory=dict)
+    _mark: str = field(default_factory=lambda: f"\x1f{secrets.token_hex(16)}\x1f")
+    _last: dict[str, Commit | None] = field(default_factory=dict)
 
-    def _git(self) -> git.cmd.Git:
-        g = self.repo.git
-        if self.allowed_signers is not None:
-            g = self.repo.git
-            g.update_environment(
-                GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0="gpg.ssh.allowedSignersFile",
-                GIT_CONFIG_VALUE_0=str(self.allowed_signers),
+    def _run(self, command: str, *args: str) -> str:
+        try:
+            out: Any = getattr(self.repo.git, command)(
+                *args, env=git_env(self.allowed_signers), strip_newline_in_stdout=False
             )
-        return g
+        except git.GitCommandError as exc:
+            detail = " ".join(str(exc.stderr).split())
+            raise MlcpError(
+                f"git {command} failed in {self.repo.working_dir}: {detail}", "check that the clone is intact"
+            ) from None
+        return str(out)
 
-    def _log(self, *args: str) -> list[tuple[Commit, list[str]]]:
-        fmt = _SEP.join(["@%H", "%ae", "%G?", "%GS"])
-        out = self._git().log(f"--format={fmt}", "--name-only", "--no-renames", *args)
-        entries: list[tuple[Commit, list[str]]] = []
-        for line in out.splitlines():
-            if line.startswith("@"):
-                sha, author, status, signer = [*line[1:].split(_SEP), "", "", ""][:4]
-                entries.append((Commit(sha, author.lower(), status, signer.lower()), []))
-            elif line and entries:
-                entries[-1][1].append(line)
+    def _format(self, trailer: str | None = None) -> str:
+        m = self._mark
+        fmt = f"{m}%H{m}%P{m}%G?{m}%GF{m}%GS{m}%ae"
+        return fmt + (f"{m}%(trailers:key={trailer},valueonly,separator={m})" if trailer else "")
+
+    def _header(self, token: str, with_trailers: bool) -> _Entry:
+        parts = token.split(self._mark)
+        if len(parts) < 7 or parts[0] or (len(parts) > 7 and not with_trailers):
+            raise MlcpError(f"cannot read git's log of {self.repo.working_dir}: unexpected record {token[:80]!r}")
+        _, sha, parents, status, key, signer, author, *trailers = parts
+        if status == "G" and not key.startswith(SSH_KEY_PREFIX):
+            status = "O"  # never trusted, even if some verifier called it good
+        commit = Commit(sha, author.lower(), status, signer.lower())
+        return _Entry(commit, tuple(parents.split()), [], tuple(t.strip() for t in trailers if t.strip()))
+
+    def _log(self, *args: str, trailer: str | None = None) -> list[_Entry]:
+        """`git log` with NUL-separated records: each commit and the files it is charged with."""
+        out = self._run(
+            "log",
+            f"--format={self._format(trailer)}",
+            "-z",
+            "--encoding=UTF-8",
+            "--root",
+            "--no-renames",
+            "--no-ext-diff",
+            "--no-textconv",
+            *(["--name-only", "--diff-merges=remerge"] if trailer is None else []),
+            *args,
+        )
+        entries: list[_Entry] = []
+        first = False
+        for token in out.split("\0"):
+            at = token.find(self._mark)
+            if at >= 0:  # anything before the marker is git's own noise (its octopus warning), never a path
+                entries.append(self._header(token[at:], trailer is not None))
+                first = True
+            elif entries and token:
+                # git separates a commit's header from its file list with one newline
+                entries[-1].files.append(token[1:] if first and token.startswith("\n") else token)
+                first = False
+        for entry in entries:
+            if len(entry.parents) > 2:  # git cannot remerge an octopus: charge it with all it brings in
+                entry.files[:] = self._changed(entry.parents[0], entry.commit.sha)
         return entries
+
+    def _changed(self, old: str, new: str) -> list[str]:
+        out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames", "--no-ext-diff", old, new)
+        return [p for p in out.split("\0") if p]
 
     def load(self) -> History:
         """Read the range once: `git log base..head` with signature status."""
         span = f"{self.base}..{self.head}" if self.base else self.head
-        for commit, files in self._log(span):
-            for path in files:
-                self._by_file.setdefault(path, []).append(commit)
+        for entry in self._log(span):
+            for path in entry.files:
+                self._by_file.setdefault(path, []).append(entry.commit)
         return self
 
     def uncommitted(self) -> set[str]:
-        """Files that differ from HEAD in the work tree (modified, staged or untracked)."""
-        out = self.repo.git.status("--porcelain", "--untracked-files=all")
-        return {line[3:].split(" -> ")[-1] for line in out.splitlines() if len(line) > 3}
+        """Files that differ from HEAD in the work tree: modified, staged, untracked, or ignored (the loader
+        reads an ignored file as readily as any other)."""
+        out = self._run("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--no-renames")
+        return set(_status_paths(out.split("\0")))
+
+    def _last_change(self, path: str) -> Commit | None:
+        """The newest commit charged with `path` (a merge only when it changed the file itself)."""
+        if path not in self._last:
+            found = None
+            for limit in ("--max-count=16", ""):
+                entries = self._log(*([limit] if limit else []), self.head, "--", path)
+                found = next((e.commit for e in entries if path in e.files), None)
+                if found is not None or len(entries) < 16:
+                    break
+            self._last[path] = found
+        return self._last[path]
 
     def last_writer(self, path: str) -> list[Commit]:
-        return [c for c, _ in self._log("-1", self.head, "--", path)]
+        last = self._last_change(path)
+        return [last] if last is not None else []
 
     def authorship(self, paths: Iterable[str]) -> Authorship:
         commits: list[Commit] = []
@@ -112,33 +247,92 @@ class History:
             problems=tuple(dict.fromkeys(problems)),
         )
 
+    def _approvals(self, span: str, trailer: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for entry in self._log(span, trailer=trailer):
+            who = entry.commit.identity(self.require_signed)
+            if who:
+                found.extend((who, value) for value in entry.trailers)
+        return found
+
     def approvals(self, trailer: str) -> list[tuple[str, str]]:
         """(identity, trailer value) of every commit up to head carrying `trailer` (signed where required)."""
-        fmt = _SEP.join(["@%H", "%ae", "%G?", "%GS", f"%(trailers:key={trailer},valueonly,separator=%x1e)"])
-        out = self._git().log(f"--format={fmt}", self.head)
-        found: list[tuple[str, str]] = []
-        for line in out.splitlines():
-            if not line.startswith("@"):
-                continue
-            sha, author, status, signer, values = [*line[1:].split(_SEP), "", "", "", ""][:5]
-            who = Commit(sha, author.lower(), status, signer.lower()).identity(self.require_signed)
-            for value in values.split("\x1e"):
-                if who and value.strip():
-                    found.append((who, value.strip()))
-        return found
+        return self._approvals(self.head, trailer)
+
+    def approvals_after(self, path: str, trailer: str) -> list[tuple[str, str]]:
+        """Like `approvals`, but only from commits after the last change of `path` (`<last change>..head`):
+        an approval given before the content changed, even to content later restored, never counts.
+        A path no commit wrote has no approvals."""
+        last = self._last_change(path)
+        return self._approvals(f"{last.sha}..{self.head}", trailer) if last is not None else []
+
+
+def _status_paths(tokens: list[str]) -> Iterator[str]:
+    """Paths of `git status --porcelain -z`: `XY path`, and after a rename or copy, its origin."""
+    it = iter(tokens)
+    for token in it:
+        if len(token) < 4:
+            continue
+        yield token[3:]
+        if "R" in token[:2] or "C" in token[:2]:
+            origin = next(it, "")
+            if origin:
+                yield origin
+
+
+def _resolve(repo: git.Repo, rev: str, env: dict[str, str]) -> str | None:
+    """The full sha of commit `rev` in `repo`, or None when the clone has no such commit."""
+    if not rev or rev.startswith("-"):
+        return None
+    try:
+        return str(repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}", env=env)).strip() or None
+    except git.GitCommandError:
+        return None
+
+
+def _descends(repo: git.Repo, base: str, head: str, env: dict[str, str]) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", base, head, env=env)
+    except git.GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        raise MlcpError(f"cannot compare {base[:10]} and {head[:10]} in {repo.working_dir}: {exc.stderr}") from None
+    return True
 
 
 def open_history(
     path: Path, head: str, base: str | None, require_signed: bool, allowed_signers: Path | None
 ) -> History | None:
-    """The history of the config repo at `path`, or None when it is not a git repository."""
+    """The history of the config repo at `path`, or None when it is not a git repository.
+
+    MlcpError when `head` is not a commit, or `base` is given but is not in the clone or `head` does not
+    descend from it: then nothing since the base can be attributed, and judging by all history instead
+    would let a rewritten branch pass as the work of earlier, trusted commits.
+    """
     try:
         repo = git.Repo(path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
+    env = git_env(allowed_signers)
+    resolved = _resolve(repo, head, env)
+    if resolved is None:
+        raise MlcpError(
+            f"revision {head!r} is not a commit of the config repo at {path}",
+            "commit the change, or name a revision that exists in the clone",
+        )
     if base is not None:
-        try:
-            repo.commit(base)
-        except (git.BadName, ValueError):
-            base = None  # an applied revision this clone does not have: judge by full history
-    return History(repo, head, base, require_signed, allowed_signers).load()
+        trusted = _resolve(repo, base, env)
+        if trusted is None:
+            raise MlcpError(
+                f"the trusted base {base[:10]} is not in the clone at {path} (history was rewritten, e.g. a force "
+                "push, or the clone is shallow): nothing can be attributed",
+                f"fetch the full history (git fetch --unshallow); otherwise {REWRITE_HINT}",
+            )
+        if not _descends(repo, trusted, resolved, env):
+            raise MlcpError(
+                f"head {resolved[:10]} does not descend from the trusted base {trusted[:10]} (history was "
+                "rewritten, e.g. a force push): nothing can be attributed",
+                REWRITE_HINT,
+            )
+        base = trusted
+    return History(repo, resolved, base, require_signed, allowed_signers).load()
