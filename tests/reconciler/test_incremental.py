@@ -112,7 +112,8 @@ def test_tenants_promoting_the_same_model_are_rendered_again_together(root: Path
     (root / "tenants/nlp/promotions").mkdir()
     promotion = (root / PROMOTION).read_text()
     (root / "tenants/nlp/promotions/detector-production.yaml").write_text(promotion)
-    _same_as_full_load(loader, root, _commit(root, "nlp promotes the vision model too"))
+    got = _same_as_full_load(loader, root, _commit(root, "nlp promotes the vision model too"))
+    assert "belongs to tenant 'vision'" in got.broken["nlp"][0].message  # only vision may promote it
     shutil.rmtree(root / "tenants/nlp/promotions")
     _same_as_full_load(loader, root, _commit(root, "only vision again"))
 
