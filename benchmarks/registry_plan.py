@@ -46,26 +46,36 @@ spec:
 """
 
 
+def tenant_name(run: str, i: int) -> str:
+    """Tenant of the i-th experiment or model; named after the run, as tenants own their registry names."""
+    return f"{run}-t{i % TENANTS}"
+
+
+def model_name(run: str, i: int) -> str:
+    return f"{tenant_name(run, i)}-m{i}"
+
+
 def write_repo(root: Path, run: str, experiments: int, models: int) -> None:
     (root / "policies").mkdir(parents=True)
     (root / "mlcp.yaml").write_text(f"{API}\nkind: Config\n")
     (root / "policies" / "access.yaml").write_text(POLICY)
     for t in range(TENANTS):
-        tenant = root / "tenants" / f"t{t}"
+        tenant = root / "tenants" / tenant_name(run, t)
         (tenant / "experiments").mkdir(parents=True)
         (tenant / "promotions").mkdir()
         (tenant / "tenant.yaml").write_text(
-            f"{API}\nkind: Tenant\nmetadata: {{name: t{t}}}\nspec: {{owners: [owner{t}@example.com]}}\n"
+            f"{API}\nkind: Tenant\nmetadata: {{name: {tenant_name(run, t)}}}\n"
+            f"spec: {{owners: [owner{t}@example.com]}}\n"
         )
     for i in range(experiments):
-        (root / "tenants" / f"t{i % TENANTS}" / "experiments" / f"e{i}.yaml").write_text(
+        (root / "tenants" / tenant_name(run, i) / "experiments" / f"e{i}.yaml").write_text(
             f"{API}\nkind: Experiment\nmetadata: {{name: e{i}}}\n"
-            f"spec: {{tracking: {{name: {run}/e{i}, description: bench, tags: {{n: '{i}'}}}}}}\n"
+            f"spec: {{tracking: {{name: {tenant_name(run, i)}/e{i}, description: bench, tags: {{n: '{i}'}}}}}}\n"
         )
     for i in range(models):
-        (root / "tenants" / f"t{i % TENANTS}" / "promotions" / f"p{i}.yaml").write_text(
+        (root / "tenants" / tenant_name(run, i) / "promotions" / f"p{i}.yaml").write_text(
             f"{API}\nkind: ModelPromotion\nmetadata: {{name: p{i}}}\n"
-            f"spec: {{model: {run}-m{i}, alias: production, version: 1, "
+            f"spec: {{model: {model_name(run, i)}, alias: production, version: 1, "
             "gates: [{metric: auc, comparison: '>=', threshold: 0.9}]}\n"
         )
     git = ["git", "-C", str(root), "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
@@ -80,11 +90,10 @@ def register_models(rest: MlflowRest, run: str, models: int) -> None:
     def one(i: int) -> None:
         info = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
         rest.post("runs/log-metric", run_id=info["run_id"], key="auc", value=0.95, timestamp=1, step=0)
-        rest.post("registered-models/create", name=f"{run}-m{i}")
-        rest.post(
-            "model-versions/create", name=f"{run}-m{i}", source=f"{info['artifact_uri']}/model", run_id=info["run_id"]
-        )
-        rest.post("registered-models/alias", name=f"{run}-m{i}", alias="production", version="1")
+        model = model_name(run, i)
+        rest.post("registered-models/create", name=model)
+        rest.post("model-versions/create", name=model, source=f"{info['artifact_uri']}/model", run_id=info["run_id"])
+        rest.post("registered-models/alias", name=model, alias="production", version="1")
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(models)))

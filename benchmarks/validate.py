@@ -141,7 +141,7 @@ kind: ModelPromotion
 metadata:
   name: promotion-{j}
 spec:
-  model: team{i}-model-{j}
+  model: team-{i:04d}-model-{j}
   alias: production
   {source}
   gates:
