@@ -47,8 +47,23 @@ def git_email(cwd: Path) -> str | None:
     return str(value) or None
 
 
-def scaffold(target: Path, admin: str | None) -> git.Commit:
-    """Create `target` from the template, bind `admin`, and make the first commit."""
+def _signing_key(path: Path | None) -> str | None:
+    """The admin's public SSH key (`ssh-ed25519 AAAA…`) from a .pub file, or None."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MlcpError(f"cannot read the signing key {path}: {exc}", "pass the public key file (.pub)") from None
+    fields = text.split()
+    if len(fields) < 2 or not fields[0].startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in text:
+        raise MlcpError(f"{path} is not an SSH public key", "pass the .pub file, e.g. ~/.ssh/id_ed25519.pub")
+    return " ".join(fields[:2])
+
+
+def scaffold(target: Path, admin: str | None, signing_key: Path | None = None) -> git.Commit:
+    """Create `target` from the template, bind `admin` (and their SSH signing key), and make the first commit."""
+    key = _signing_key(signing_key)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise MlcpError(f"{target} exists and is not an empty directory", "choose a new directory")
     admin = admin or git_email(target.parent if target.parent.exists() else Path.cwd())
@@ -60,6 +75,9 @@ def scaffold(target: Path, admin: str | None) -> git.Commit:
     shutil.copytree(template_dir(), target, dirs_exist_ok=True)
     policy = target / "policies" / "access.yaml"
     policy.write_text(policy.read_text(encoding="utf-8").replace(TEMPLATE_ADMIN, admin), encoding="utf-8")
+    if key is not None:
+        with (target / "policies" / "allowed_signers").open("a", encoding="utf-8") as signers:
+            signers.write(f'{admin} namespaces="git" {key}\n')
     schemas.write(target / "schemas")
     repo = git.Repo.init(target, initial_branch="main")
     repo.git.add(A=True)

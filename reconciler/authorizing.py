@@ -1,14 +1,19 @@
 """Authorizing a plan: every pending change gets a Decision, and denied ones are blocked.
 
-Identity comes from git (reconciler.identity), rules from the repo's
-AccessPolicy (controlplane.policy). Denied changes stay in the plan, marked, so
-a reviewer sees them; apply skips them while the allowed changes of the same
-revision still go ahead.
+Identity comes from git (reconciler.identity); every rule comes from the
+trusted base (reconciler.trust): its AccessPolicy, its tenants' people for
+`@own`, its allowed signers and its approval rules. The revision under review
+never judges itself: a change to any of those inputs is a governance change
+(reconciler.governance) that the base's policy must allow. Denied changes stay
+in the plan, marked, so a reviewer sees them; apply skips them while the
+allowed changes of the same revision still go ahead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from fnmatch import fnmatchcase
 from typing import cast
 
 from controlplane.loading.repo import ConfigRepo
@@ -16,48 +21,72 @@ from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, Change, Decision, Plan
 from controlplane.policy import approvals
 from controlplane.policy.authorizer import Authorizer
-from controlplane.specs import AccessPolicy, ModelPromotion, Tenant
+from controlplane.rendering.mlflow_objects import MODEL_ALIAS
+from controlplane.specs import ModelPromotion
+from controlplane.specs.access_policy import ApprovalRule
+from controlplane.specs.model_promotion import MetricGate
+from reconciler import governance
 from reconciler.identity import History, open_history
+from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
+APPROVAL_POLICY = "approval-policy"
+MEMBERSHIP_RULE = "tenant-membership"
 
 
 def spec_identity(change: Change) -> tuple[str, str | None]:
-    """(kind, tenant) of the spec behind a change, from its `Kind/tenant/name` key."""
+    """(kind, tenant) a change is authorized as: the governance kind for rules, else its spec's kind."""
+    if change.ref.system == governance.SYSTEM:
+        return governance.AUTHORIZED_AS.get(change.ref.kind, "*"), change.tenant
     parts = (change.spec or "").split("/")
     kind = parts[0] if parts and parts[0] else "*"
     return kind, change.tenant if change.tenant is not None else (parts[1] if len(parts) == 3 else None)
 
 
-class PlanAuthorizer:
-    """Decides, for one desired revision and base, which changes may be applied."""
+def _at_least_as_strict(gate: MetricGate, rule: MetricGate) -> bool:
+    if gate.metric != rule.metric:
+        return False
+    if rule.comparison in (">", ">="):
+        return gate.comparison in (">", ">=") and (
+            gate.threshold > rule.threshold or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, ">"))
+        )
+    if rule.comparison in ("<", "<="):
+        return gate.comparison in ("<", "<=") and (
+            gate.threshold < rule.threshold or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, "<"))
+        )
+    return gate.comparison == rule.comparison and gate.threshold == rule.threshold
 
-    def __init__(self, repo: ConfigRepo, revision: str | None, base: str | None, enforce: bool = True) -> None:
+
+def _describe(gate: MetricGate) -> str:
+    return f"{gate.metric} {gate.comparison} {gate.threshold:g}"
+
+
+class PlanAuthorizer:
+    """Decides, for one desired revision, which changes may be applied, by the rules of the trusted base."""
+
+    def __init__(
+        self, repo: ConfigRepo, revision: str | None, base: str | None, trusted: TrustedBase, enforce: bool = True
+    ) -> None:
         self.enforce = enforce
-        policies = repo.of_kind("AccessPolicy")
-        self.policy = cast(AccessPolicy, policies[0].spec) if policies else None
-        tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
-        self.authorizer = Authorizer(self.policy, tenants)
+        self.trusted = trusted
+        self.policy = trusted.policy
+        self.authorizer = Authorizer(self.policy, trusted.tenants)
         self.specs: dict[str, LoadedSpec] = {str(s.key): s for s in repo.specs}
         self.require_signed = bool(self.policy and self.policy.spec.require_signed_commits)
-        signers = repo.root / self.policy.spec.allowed_signers_file if self.policy else None
-        keys = signers if signers is not None and signers.is_file() else None
         self.history: History | None = (
-            open_history(repo.root, revision, base, self.require_signed, keys) if revision else None
+            open_history(repo.root, revision, base, self.require_signed, trusted.signers) if revision else None
         )
-        self._trailers: list[tuple[str, str]] | None = None
-        self._decided: dict[tuple[str | None, str | None, Action], Decision] = {}
+        self._decided: dict[tuple[str | None, str | None, Action, str | None], Decision] = {}
+        self._people: dict[str, Action] = {}
+        """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
+        self._versions: dict[str, str] = {}
+        """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history else set()
-
-    def _trailers_once(self) -> list[tuple[str, str]]:
-        if self._trailers is None:
-            self._trailers = self.history.approvals(approvals.TRAILER) if self.history else []
-        return self._trailers
 
     def decide(self, change: Change) -> Decision:
         """The decision for a change; the objects one spec renders to share it (it depends only on the spec
-        file's authorship, the spec and the action), so it is reached once per spec and action."""
-        key = (change.source, change.spec, change.action)
+        file's authorship, the spec, the action and the rules), so it is reached once per spec and action."""
+        key = (change.source, change.spec, change.action, change.ref.system)
         decided = self._decided.get(key)
         if decided is None:
             decided = self._decided[key] = self._decide(change)
@@ -75,26 +104,73 @@ class PlanAuthorizer:
         if self.require_signed and authorship.problems:
             return Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors)
         decision = self.authorizer.decide(authorship.actors, change.action.value, kind, tenant)
+        if decision.allowed and kind == "Tenant" and tenant in self._people:
+            people = self.authorizer.decide(authorship.actors, self._people[tenant].value, "TenantMembership", tenant)
+            if not people.allowed:
+                reason = f"changes who belongs to tenant {tenant!r}: {people.reason}"
+                return Decision(False, MEMBERSHIP_RULE, reason, people.actors)
         if not decision.allowed or kind != "ModelPromotion" or change.action is Action.delete:
             return decision
         return self._approved(change, decision, authorship.actors)
+
+    def _rules(self, tenant: str | None, model: str, alias: str) -> list[ApprovalRule]:
+        if self.policy is None:
+            return []
+        return [
+            rule
+            for rule in self.policy.spec.approvals
+            if ("*" in rule.tenants or tenant in rule.tenants)
+            and any(fnmatchcase(model, pattern) for pattern in rule.models)
+            and any(fnmatchcase(alias, pattern) for pattern in rule.aliases)
+        ]
 
     def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
         loaded = self.specs.get(change.spec or "")
         if loaded is None:
             return decision
-        required = cast(ModelPromotion, loaded.spec).spec.required_approvals
+        promotion = cast(ModelPromotion, loaded.spec).spec
+        rules = self._rules(loaded.tenant, promotion.model, promotion.alias)
+        missing = [
+            _describe(gate)
+            for rule in rules
+            for gate in rule.gates
+            if not any(_at_least_as_strict(own, gate) for own in promotion.gates)
+        ]
+        if missing:
+            reason = f"the policy requires the gate(s) {', '.join(dict.fromkeys(missing))}; declare each, at least as strict"
+            return Decision(False, APPROVAL_POLICY, reason, decision.actors)
+        required = max([promotion.required_approvals, *(rule.required for rule in rules)])
         if required == 0:
             return decision
-        trailers = self._trailers_once()
+        trailers = self.history.approvals_after(loaded.source.path, approvals.TRAILER) if self.history else []
         eligible = self.authorizer.approvers("ModelPromotion", loaded.tenant, {who for who, _ in trailers})
-        result = approvals.count(loaded, required, trailers, authors, eligible)
+        for rule in rules:
+            named = rule.approvers
+            if named.users or named.groups:
+                allowed = self.authorizer.members_of(named.users, named.groups)
+                eligible = [who for who in eligible if who in allowed]
+        version = self._versions.get(str(loaded.key)) or (str(promotion.version) if promotion.version else None)
+        result = approvals.count(loaded, version, required, trailers, authors, eligible, self.authorizer.person)
         reason = result.summary() + (f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else "")
+        if required > promotion.required_approvals:
+            reason += f" (the policy requires {required}; the spec asks for {promotion.required_approvals})"
         if result.missing:
             return Decision(False, "approvals", reason, decision.actors)
         return Decision(True, decision.rule, f"{decision.reason}; {reason}", decision.actors)
 
+    def _learn(self, changes: Sequence[Change]) -> None:
+        """What the rules need to know from the plan itself: changed tenant people, resolved versions."""
+        for change in changes:
+            if change.ref.system == governance.SYSTEM and change.ref.kind == governance.MEMBERSHIP:
+                if change.action is not Action.noop and change.tenant:
+                    self._people[change.tenant] = change.action
+            elif change.ref.kind == MODEL_ALIAS and change.spec and change.desired:
+                version = change.desired.get("version")
+                if version is not None and str(version) != "None":
+                    self._versions[change.spec] = str(version)
+
     def authorize(self, plan: Plan) -> Plan:
+        self._learn(plan.changes)
         changes = []
         for change in plan.changes:
             if change.action is Action.noop:

@@ -2,8 +2,8 @@
 
 `mlcp plan` and `mlcp apply` run where a kubeconfig is; the controller runs
 in a pod with a ServiceAccount token and no kubeconfig. A kubeconfig named by
-a flag, mlcp.yaml or $KUBECONFIG still wins, so the same binary runs the loop
-on a laptop.
+the operator (a flag or $KUBECONFIG, never the config repo) still wins, so the
+same binary runs the loop on a laptop.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from reconciler.backends.base import Backend, BackendError
 from reconciler.backends.kubernetes import KubernetesBackend
 
 
-def in_cluster(repo: ConfigRepo, targets: engine.Targets) -> bool:
-    named = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
-    return not named and "KUBERNETES_SERVICE_HOST" in os.environ
+def in_cluster(targets: engine.Targets) -> bool:
+    """No kubeconfig from the operator, inside a pod: the pod's own ServiceAccount."""
+    return not targets.resolved_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
 
 
 def incluster_client() -> ApiClient:
@@ -35,7 +35,7 @@ def incluster_client() -> ApiClient:
 
 
 def connect(repo: ConfigRepo, targets: engine.Targets) -> dict[str, Backend]:
-    return engine.connect(repo, targets, incluster_client() if in_cluster(repo, targets) else None)
+    return engine.connect(repo, targets, incluster_client() if in_cluster(targets) else None)
 
 
 def lease_backend(kubeconfig: str | None, context: str | None, namespace: str) -> KubernetesBackend:

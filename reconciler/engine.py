@@ -23,23 +23,18 @@ from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
 from controlplane.specs import Tenant
 from controlplane.validation import validate
-from reconciler import gitsource
+from controlplane.specs.repo_config import RepoConfig
+from reconciler import gitsource, governance, trust
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.impersonation import Impersonation
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE
+from reconciler.targets import Targets as Targets
+from reconciler.trust import TrustedBase
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where to apply: flags override mlcp.yaml, which overrides the environment."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    tracking_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +68,9 @@ def load_desired(path: Path) -> Desired:
 def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict[str, Backend], dict[str, LiveState]]:
     """Load, connect, and plan.
 
-    Reading live state does not depend on the specs, only on where the systems are (`mlcp.yaml`), so the
-    read starts first and the server's work overlaps with loading, validating and rendering the repo.
+    Reading live state does not depend on the specs, only on where the systems are (the operator's
+    settings), so the read starts first and the server's work overlaps with loading, validating and
+    rendering the repo.
     """
     head = load_config(path)
     if head.diagnostics:
@@ -84,7 +80,9 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
     repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
     confine(backends, repo)
     desired = render_desired(repo)
-    planned, states = make_plan(desired, backends, already_read=reading.result(), **options)
+    planned, states = make_plan(
+        desired, backends, already_read=reading.result(), targets=targets, **options
+    )
     return planned, backends, states
 
 
@@ -110,20 +108,48 @@ class _Background(Generic[T]):
         return cast(T, self._result)
 
 
+def check_expectations(config: RepoConfig, targets: Targets, whose: str) -> None:
+    """Stop when mlcp.yaml expects another cluster, registry or namespace than the operator's settings.
+
+    The repo is data: it never decides where mlcp connects, so a disagreement is an error, not an override.
+    """
+    stated = {
+        "cluster.kubeconfig": (config.cluster.kubeconfig, targets.resolved_kubeconfig(), "--kubeconfig / $KUBECONFIG"),
+        "cluster.context": (config.cluster.context, targets.context, "--context"),
+        "cluster.controllerNamespace": (
+            config.cluster.controller_namespace,
+            targets.controller_namespace,
+            "--controller-namespace / $MLCP_CONTROLLER_NAMESPACE",
+        ),
+        "registry.trackingUri": (
+            config.registry.tracking_uri,
+            targets.resolved_tracking_uri(),
+            "--tracking-uri / $MLFLOW_TRACKING_URI",
+        ),
+    }
+    for name, (expected, actual, setting) in stated.items():
+        if expected is not None and expected != actual:
+            raise MlcpError(
+                f"{whose} mlcp.yaml expects {name} {expected!r}, but the operator's setting ({setting}) is "
+                f"{actual!r}; mlcp never follows a config repo to another endpoint",
+                f"fix or remove `{name}` in mlcp.yaml, or run mlcp with the intended {setting}",
+            )
+
+
 def connect(repo: ConfigRepo, targets: Targets, kube_client: ApiClient | None = None) -> dict[str, Backend]:
-    """Backends for every system the repo targets (`kube_client`: an already-built client, e.g. in-cluster)."""
-    namespace = repo.config.cluster.controller_namespace
+    """Backends for the operator's targets (`kube_client`: an already-built client, e.g. in-cluster).
+
+    Only the operator's settings are used; `repo` only states expectations, checked here.
+    """
+    check_expectations(repo.config, targets, "the revision under review's")
+    namespace = targets.controller_namespace
     if kube_client is not None:
         kube = KubernetesBackend(kube_client, namespace)
     else:
-        kubeconfig = targets.kubeconfig or repo.config.cluster.kubeconfig or os.environ.get("KUBECONFIG")
-        if kubeconfig:
-            kubeconfig = kubeconfig.split(os.pathsep)[0]
-        context = targets.context or repo.config.cluster.context
-        kube = KubernetesBackend.from_kubeconfig(kubeconfig, context, namespace)
+        kube = KubernetesBackend.from_kubeconfig(targets.resolved_kubeconfig(), targets.context, namespace)
     backends: dict[str, Backend] = {kube.system: kube}
     confine(backends, repo)
-    tracking_uri = targets.tracking_uri or repo.config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    tracking_uri = targets.resolved_tracking_uri()
     if tracking_uri:
         registry = MlflowBackend.from_uri(tracking_uri)
         backends[registry.system] = registry
@@ -161,24 +187,51 @@ def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], li
     return states, statuses
 
 
+_TRUSTED: dict[tuple[Path, str, str], TrustedBase] = {}
+
+
+def load_trusted(root: Path, states: Mapping[str, LiveState], named: str | None) -> TrustedBase:
+    """The trusted base: the revision the operator named, else the one mlcp last recorded as applied."""
+    applied = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
+    revision, origin = trust.choose(applied, named)
+    sha = trust.resolve(root, revision)
+    key = (root, sha, origin)
+    if key not in _TRUSTED:
+        if len(_TRUSTED) >= 4:
+            _TRUSTED.pop(next(iter(_TRUSTED)))
+        _TRUSTED[key] = trust.load(root, sha, origin)
+    return _TRUSTED[key]
+
+
 def make_plan(
     desired: Desired,
-    backends: Mapping[str, Backend],
+    backends: dict[str, Backend],
     *,
     prune: bool = False,
     allow_namespace_deletion: bool = False,
     authorize: bool = True,
     enforce_policy: bool = True,
     already_read: tuple[dict[str, LiveState], list[SystemStatus]] | None = None,
+    targets: Targets | None = None,
 ) -> tuple[Plan, dict[str, LiveState]]:
     """Plan every reachable system; objects of an unreachable system are left out and the plan says so.
 
     `already_read` is live state from `read_live` (to overlap reading with rendering); read here if None.
+    The trusted base (the operator's `targets.trusted_base`, else the applied revision) supplies every rule: its governance
+    objects are planned as a system of their own, added to `backends` so apply accepts them through the
+    same mapping, and its policy judges each change when `authorize`.
     """
     states, statuses = already_read if already_read is not None else read_live(backends)
     if not states:
         reasons = "; ".join(s.error or "" for s in statuses)
         raise MlcpError(f"no target system could be read: {reasons}", "check the kubeconfig / tracking URI")
+    operator = targets or Targets()
+    trusted = load_trusted(desired.repo.root, states, operator.trusted_base)
+    check_expectations(trusted.repo.config, operator, "the trusted base's")
+    keeper = governance.GovernanceBackend(trusted)
+    backends[keeper.system] = keeper
+    states = {**states, keeper.system: keeper.read()}
+    statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]
     live: dict[ObjectRef, LiveObject] = {}
     refs = frozenset[ObjectRef]()
     version = None
@@ -187,23 +240,40 @@ def make_plan(
         refs = refs | state.inventory.refs
         version = state.inventory.version if version is None else version
 
+    base_config = trusted.repo.config  # prune settings are rules too: the base's, not the revision's
     options = PlanOptions(
-        prune=prune or desired.repo.config.prune.enabled,
-        allow_namespace_deletion=allow_namespace_deletion or desired.repo.config.prune.allow_namespace_deletion,
+        prune=prune or base_config.prune.enabled,
+        allow_namespace_deletion=allow_namespace_deletion or base_config.prune.allow_namespace_deletion,
         revision=desired.revision,
         repo=str(desired.repo.root),
         ranks=RANK_ORDER,
     )
-    objects = [o for o in desired.objects if o.ref.system in states]
+    rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
+    objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
     planned = review(plan(objects, live, Inventory(refs, version), options, statuses), {n: backends[n] for n in states})
+    planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
+    planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
     if authorize:
-        base = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
-        planned = PlanAuthorizer(desired.repo, desired.revision, base, enforce_policy).authorize(planned)
-        planned.meta["baseRevision"] = base
+        authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
+        planned = authorizer.authorize(planned)
+        planned.meta["baseRevision"] = trusted.revision
     planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
     for name in states:
         planned.meta.update(getattr(backends[name], "plan_meta", {}))  # e.g. the registry's registryAuth
     return planned, states
+
+
+def _signed(trusted: TrustedBase) -> bool:
+    return bool(trusted.policy and trusted.policy.spec.require_signed_commits)
+
+
+def _identity_notes(trusted: TrustedBase) -> tuple[str, ...]:
+    if _signed(trusted):
+        return ("identities are verified: only commits signed by a key in the trusted base's allowed signers count",)
+    return (
+        "identities are CLAIMS: commits are not required to be signed, so an author name is whatever the committer "
+        "typed; the forge's branch protection is the control (set requireSignedCommits: true to verify)",
+    )
 
 
 def review(planned: Plan, backends: Mapping[str, Backend]) -> Plan:

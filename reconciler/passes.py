@@ -16,16 +16,17 @@ change that was attempted still gets exactly one audit record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from controlplane.audit import AuditError, AuditStore, records_for
 from controlplane.audit.identity import head_identity
-from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.errors import Diagnostic, InvalidConfig, MlcpError
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
-from controlplane.plans import Action, Change, Plan
-from reconciler import engine, events, incremental, logs, partition
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from reconciler import engine, events, governance, incremental, logs, partition
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
@@ -36,6 +37,7 @@ from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
 from reconciler.state import StateStore, TenantRevisions
+from reconciler.trust import TrustedBase
 from reconciler.watchcache import WatchCache
 
 
@@ -166,16 +168,20 @@ class Reconciler:
             result.failed[tenant] = reason
             self.tracker.failed(tenant, reason, checkout.revision, now)
         result.held = {**self.tracker.held(checkout.revision, now), **result.failed}
-        plan, states = engine.make_plan(parts.desired, backends, prune=self.settings.prune, authorize=False)
+        plan, states = engine.make_plan(
+            parts.desired, backends, prune=self.settings.prune, authorize=False, targets=self.settings.targets
+        )
+        trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         state = self._state if self._state is not None else StateStore(kube).read()
-        global_base = states["kubernetes"].inventory.revision if "kubernetes" in states else None
-        plan = self._authorize(partition.hold(plan, result.held), parts.desired, state, global_base)
+        plan = self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted)
         result.stage = "apply"
         complete = not unreachable and not result.held
-        outcomes, inventory_error = self._apply(plan, backends, checkout.revision if complete else None)
+        recorded = governance.next_base(plan, trusted.revision) if complete else None
+        outcomes, inventory_error = self._apply(plan, backends, recorded)
         result.outcomes = outcomes
-        self._record(plan, [o for o in outcomes if was_attempted(o)], checkout)
+        set_aside = [_set_aside(plan, tenant, problems) for tenant, problems in parts.broken.items()]
+        self._record(plan, [*set_aside, *(o for o in outcomes if was_attempted(o))], checkout)
         if self.settings.events:
             events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
         self._judge(plan, result, unreachable, kube)
@@ -192,7 +198,8 @@ class Reconciler:
             self.metrics.revision_time.set(checkout.committed_at)
 
     def _connect(self, repo: ConfigRepo) -> dict[str, Backend]:
-        key = (repo.config.cluster, repo.config.registry, self.settings.targets)
+        engine.check_expectations(repo.config, self.settings.targets, "the revision under review's")
+        key = self.settings.targets
         if self._backends is None or self._backends[0] != key:
             self.close()
             self._backends = (key, connect(repo, self.settings.targets))
@@ -207,20 +214,21 @@ class Reconciler:
             kube.impersonation = engine.impersonation(repo)
         return backends
 
-    def _authorize(self, plan: Plan, desired: engine.Desired, state: TenantRevisions, global_base: str | None) -> Plan:
-        """Each tenant's changes judged by the commits since that tenant's own last applied revision."""
-        by_base: dict[str | None, list[int]] = {}
+    def _authorize(self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase) -> Plan:
+        """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
+        last applied revision."""
+        by_base: dict[str, list[int]] = {}
         for i, change in enumerate(plan.changes):
             if change.action is not Action.noop:
-                base = state.by_tenant.get(partition.key_of(change)) or global_base
-                by_base.setdefault(base, []).append(i)
+                tenant_base = state.by_tenant.get(partition.key_of(change)) or trusted.revision
+                by_base.setdefault(tenant_base, []).append(i)
         changes = list(plan.changes)
         for base, positions in by_base.items():
-            authorizer = PlanAuthorizer(desired.repo, desired.revision, base)
+            authorizer = PlanAuthorizer(desired.repo, desired.revision, base, trusted)
             sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
             for i, change in zip(positions, sub.changes, strict=True):
                 changes[i] = change
-        plan.meta["baseRevision"] = global_base
+        plan.meta["baseRevision"] = trusted.revision
         return replace(plan, changes=tuple(changes))
 
     def _apply(
@@ -320,6 +328,28 @@ class Reconciler:
         m.backing_off.set(len(self.tracker.entries))
         if result.converged:
             m.last_success.set(time.time())
+
+
+INVALID_RULE = "invalid-specs"
+
+
+def _set_aside(plan: Plan, tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
+    """The denial of a tenant set aside for invalid specs, as an outcome the audit log records."""
+    shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
+    reason = f"tenant {tenant!r} set aside: {len(problems)} problem(s) in its specs: {shown}"
+    ref = ObjectRef(governance.SYSTEM, governance.API_VERSION, "Tenant", None, tenant)
+    change = Change(
+        ref=ref,
+        action=Action.update,
+        reason="invalid specs",
+        spec=None,
+        tenant=tenant,
+        source=problems[0].path if problems else None,
+        rank=0,
+        blocked=reason,
+        decision=Decision(False, INVALID_RULE, reason),
+    )
+    return Outcome(change, Status.skipped, reason)
 
 
 def _is_drift(change: Change) -> bool:

@@ -17,18 +17,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from controlplane.cli import audit, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, print_json, print_lines
-from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, TrackingUri
+from controlplane.cli.options import (
+    AllowNamespaceDeletion,
+    Context,
+    ControllerNamespace,
+    Kubeconfig,
+    Prune,
+    TrackingUri,
+    TrustedBase,
+)
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import load_repo
 from controlplane.plans import Plan
 from reconciler.applying import ApplyReport, apply_plan, stale_changes
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 
-def _load_saved(
-    path: Path, kubeconfig: str | None, context: str | None, tracking_uri: str | None
-) -> tuple[Plan, dict[str, Backend]]:
+def _load_saved(path: Path, targets: Targets) -> tuple[Plan, dict[str, Backend]]:
     try:
         plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -37,7 +44,7 @@ def _load_saved(
     try:
         from reconciler import engine  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
 
-        backends = engine.connect(repo, engine.Targets(kubeconfig, context, tracking_uri))
+        backends = engine.connect(repo, targets)
         states, _ = engine.read_live(backends)
     except (MlcpError, BackendError) as exc:
         raise fail(str(exc)) from None
@@ -87,14 +94,15 @@ def command(
     output: OutputOption = Format.text,
     audit_log: audit.AuditLog = None,
     tracking_uri: TrackingUri = None,
+    trusted_base: TrustedBase = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Apply the config repo (or a saved plan) to the live systems."""
+    """Apply the config repo (or a saved plan) to the live systems, as the trusted base's policy allows."""
+    targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if target.is_file():
-        plan, backends = _load_saved(target, kubeconfig, context, tracking_uri)
+        plan, backends = _load_saved(target, targets)
     else:
-        plan, backends = compute_with_backends(
-            target, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri
-        )
+        plan, backends = compute_with_backends(target, targets, prune, allow_namespace_deletion)
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
     if not plan.has_changes:
@@ -106,7 +114,16 @@ def command(
             raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")
         if not typer.confirm("Apply these changes?"):
             raise fail("cancelled; nothing was applied")
-    options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=plan.revision)
+    from reconciler import governance  # noqa: PLC0415 - see compute_with_backends
+
+    base = (plan.meta.get("trustedBase") or {}).get("revision")
+    revision = governance.next_base(plan, base)
+    if revision != plan.revision:
+        err.print(
+            f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {str(base)[:12]}, "
+            "so the next plan is judged by the same rules"
+        )
+    options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)
     report = _run(plan, backends, options, concurrency)
     repo_root = Path(plan.repo or ".") if target.is_file() else target
     recorded = dry_run or audit.record_apply(plan, report.outcomes, repo_root, audit_log)

@@ -1,12 +1,16 @@
 """`mlcp approve PATH`: approve a model promotion with a commit naming exactly what was reviewed.
 
-The commit carries an `Mlcp-Approve: <spec key>@<content digest>` trailer, so
-a later edit of the promotion voids the approval. It is signed when the
+The commit carries an `Mlcp-Approve: <spec key>@<content digest>@version=<N>`
+trailer: a later edit of the promotion, or its `fromAlias` moving to another
+model version, voids the approval. The version is the one the approver saw
+(`--version`, as `mlcp plan` showed it), else the spec's fixed version, else
+what `fromAlias` points to in MLflow right now. The commit is signed when the
 AccessPolicy requires signed commits.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -14,13 +18,44 @@ import git
 import typer
 
 from controlplane.cli.console import err, fail
+from controlplane.cli.options import TrackingUri
 from controlplane.loading.repo import load_repo
 from controlplane.policy import approvals
-from controlplane.specs import AccessPolicy
+from controlplane.specs import AccessPolicy, ModelPromotion
+
+
+def _resolve(promotion: ModelPromotion, version: int | None, tracking_uri: str | None) -> str:
+    """The model version this approval is for."""
+    if version is not None:
+        return str(version)
+    if promotion.spec.version is not None:
+        return str(promotion.spec.version)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    model, alias = promotion.spec.model, promotion.spec.from_alias
+    if not uri:
+        raise fail(
+            f"cannot tell which version {model}@{alias} points to: no MLflow tracking URI",
+            "pass --version N (the version `mlcp plan` shows), or --tracking-uri / $MLFLOW_TRACKING_URI",
+        )
+    from reconciler.backends.base import BackendError  # noqa: PLC0415 - only this path talks to MLflow
+    from reconciler.backends.mlflow_rest import MlflowRest  # noqa: PLC0415
+
+    try:
+        found = MlflowRest(uri).get("registered-models/alias", name=model, alias=alias)
+    except BackendError as exc:
+        raise fail(f"cannot read {model}@{alias} from MLflow: {exc}", "pass --version N instead") from None
+    resolved = (found.get("model_version") or {}).get("version")
+    if not resolved:
+        raise fail(f"{model}@{alias} is not set in MLflow", "set the alias, or pass --version N")
+    return str(resolved)
 
 
 def command(
     path: Annotated[Path, typer.Argument(help="The ModelPromotion spec file to approve.")],
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="The model version you approve (as `mlcp plan` shows it).")
+    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Approve a ModelPromotion: an empty commit whose trailer names the promotion and its content digest."""
     try:
@@ -37,7 +72,8 @@ def command(
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
     policies = config.of_kind("AccessPolicy")
     signed = bool(policies and cast(AccessPolicy, policies[0].spec).spec.require_signed_commits)
-    token = approvals.token(loaded)
+    promotion = cast(ModelPromotion, loaded.spec)
+    token = approvals.token(loaded, _resolve(promotion, version, tracking_uri))
     args = ["--allow-empty", "-m", f"Approve {loaded.key}", "--trailer", f"{approvals.TRAILER}: {token}"]
     try:
         repo.git.commit(*(["-S"] if signed else []), *args)

@@ -18,11 +18,25 @@ def command(
         str | None,
         typer.Option(help="Email bound as platform admin (default: git's user.email)."),
     ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(help="The admin's SSH public key (.pub), written to policies/allowed_signers."),
+    ] = None,
 ) -> None:
     """Create a new config repo with example tenants, pipelines, policy and CI, and commit it."""
     try:
-        commit = scaffold(directory, admin)
+        commit = scaffold(directory, admin, signing_key)
     except MlcpError as exc:
         raise fail(exc.message, exc.hint) from None
     err.print(f"[green]✓[/green] created {directory} (commit {commit.hexsha[:8]})")
+    if signing_key is None:
+        err.print(
+            "[yellow]![/] the policy requires signed commits and no key is in policies/allowed_signers yet: "
+            "add your SSH public key there (or re-run with --signing-key), and sign commits (`git config "
+            "gpg.format ssh`, `user.signingkey`, `commit.gpgsign true`)"
+        )
     err.print(f"  next: [bold]mlcp validate {directory}[/bold]")
+    err.print(
+        f"  first apply: [bold]mlcp apply {directory} --trusted-base {commit.hexsha[:12]}[/bold] "
+        "(you vouch for this revision; later ones are judged by what was applied)"
+    )

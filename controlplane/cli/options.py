@@ -19,6 +19,23 @@ AllowNamespaceDeletion = Annotated[
 TrackingUri = Annotated[
     str | None,
     typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: mlcp.yaml registry.trackingUri, $MLFLOW_TRACKING_URI)."
+        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI; never taken from the repo)."
+    ),
+]
+TrustedBase = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-base",
+        envvar="MLCP_TRUSTED_BASE",
+        help="The revision whose policy judges this change (default: the last applied revision; required when "
+        "nothing was applied yet).",
+    ),
+]
+ControllerNamespace = Annotated[
+    str,
+    typer.Option(
+        "--controller-namespace",
+        envvar="MLCP_CONTROLLER_NAMESPACE",
+        help="Namespace of mlcp's inventory and state; mlcp.yaml may only state the same.",
     ),
 ]

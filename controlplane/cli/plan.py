@@ -14,10 +14,20 @@ import typer
 
 from controlplane.cli import plan_view
 from controlplane.cli.console import err, fail, print_diagnostics, print_json, print_lines
-from controlplane.cli.options import AllowNamespaceDeletion, Context, Kubeconfig, Prune, RepoPath, TrackingUri
+from controlplane.cli.options import (
+    AllowNamespaceDeletion,
+    Context,
+    ControllerNamespace,
+    Kubeconfig,
+    Prune,
+    RepoPath,
+    TrackingUri,
+    TrustedBase,
+)
 from controlplane.errors import InvalidConfig, MlcpError
 from controlplane.plans import Plan
 from reconciler.backends.base import Backend, BackendError
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 
 class PlanFormat(StrEnum):
@@ -27,12 +37,7 @@ class PlanFormat(StrEnum):
 
 
 def compute_with_backends(
-    path: Path,
-    kubeconfig: str | None,
-    context: str | None,
-    prune: bool,
-    allow_namespace_deletion: bool,
-    tracking_uri: str | None = None,
+    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool
 ) -> tuple[Plan, dict[str, Backend]]:
     """Load, render, read live and plan; domain errors become a clear message and exit 1.
 
@@ -43,7 +48,7 @@ def compute_with_backends(
     try:
         plan, backends, _ = engine.plan_path(
             path,
-            engine.Targets(kubeconfig, context, tracking_uri),
+            targets,
             prune=prune,
             allow_namespace_deletion=allow_namespace_deletion,
         )
@@ -69,6 +74,8 @@ def command(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     tracking_uri: TrackingUri = None,
+    trusted_base: TrustedBase = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
     output: Annotated[PlanFormat, typer.Option("--output", "-o", help="text, json or markdown.")] = PlanFormat.text,
     save: Annotated[Path | None, typer.Option("--out", help="Save the plan to apply it later as reviewed.")] = None,
     detailed_exitcode: Annotated[
@@ -81,14 +88,15 @@ def command(
         str | None, typer.Option("--head", help="Plan this ref of the config repo instead of the work tree.")
     ] = None,
 ) -> None:
-    """Show what `mlcp apply` would change in the cluster and registry."""
+    """Show what `mlcp apply` would change in the cluster and registry, judged by the trusted base's policy."""
+    targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if head is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
 
         with gitsource.checkout(path, head) as tree:
-            plan, _ = compute_with_backends(tree, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
+            plan, _ = compute_with_backends(tree, targets, prune, allow_namespace_deletion)
     else:
-        plan, _ = compute_with_backends(path, kubeconfig, context, prune, allow_namespace_deletion, tracking_uri)
+        plan, _ = compute_with_backends(path, targets, prune, allow_namespace_deletion)
     if base is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
 

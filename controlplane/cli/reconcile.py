@@ -22,7 +22,7 @@ import typer
 
 from controlplane.cli.audit import AuditLog
 from controlplane.cli.console import fail
-from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri
+from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri, TrustedBase
 
 if TYPE_CHECKING:
     from reconciler.leader import LeaderElector
@@ -84,6 +84,15 @@ def command(
     watch: Annotated[
         bool, typer.Option("--watch/--no-watch", help="Keep live state from WATCH instead of listing every pass.")
     ] = True,
+    trusted_base: TrustedBase = None,
+    controller_namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--controller-namespace",
+            envvar="MLCP_CONTROLLER_NAMESPACE",
+            help="Namespace of mlcp's inventory and state (default: the Lease's --namespace).",
+        ),
+    ] = None,
 ) -> None:
     """Run the reconcile loop: converge the cluster and registry to a branch of the config repo, continuously."""
     # The loop's machinery loads only when a loop runs, keeping every other mlcp command's start-up short.
@@ -113,7 +122,10 @@ def command(
     reconciler = Reconciler(
         GitSource(repo, branch, where / "repo", token),
         Settings(
-            engine.Targets(kubeconfig, context, tracking_uri), prune=prune, identity=who, watch=watch and not once
+            engine.Targets(kubeconfig, context, tracking_uri, controller_namespace or namespace, trusted_base),
+            prune=prune,
+            identity=who,
+            watch=watch and not once,
         ),
         JsonlStore(audit_path),
         metrics,

@@ -1,16 +1,20 @@
 """Four-eyes approvals for model promotions, as git commits.
 
-An approval is a commit whose `Mlcp-Approve` trailer names the promotion and
-the digest of its spec content, so editing the spec voids every earlier
-approval. Approvals count only from distinct holders of a role that may
-`approve` the promotion, and never from its authors.
+An approval is a commit whose `Mlcp-Approve` trailer names the promotion, the
+digest of its spec content AND the model version it resolves to, so editing
+the spec, or `fromAlias` moving to another version, voids every earlier
+approval. Only approvals committed after the spec's last change count (the
+caller reads them from git that way), so restoring old content never revives
+an old approval. Approvals count only from distinct eligible approvers, and
+never from anyone who is, under any identity the policy maps to the same
+person, an author of the change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from controlplane.loading.sources import LoadedSpec
@@ -24,9 +28,9 @@ def digest(loaded: LoadedSpec) -> str:
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
-def token(loaded: LoadedSpec) -> str:
-    """The trailer value approving exactly this content of this spec."""
-    return f"{loaded.key}@{digest(loaded)}"
+def token(loaded: LoadedSpec, version: str | None) -> str:
+    """The trailer value approving exactly this content of this spec, promoting exactly this model version."""
+    return f"{loaded.key}@{digest(loaded)}@version={version or 'unresolved'}"
 
 
 @dataclass(frozen=True)
@@ -48,25 +52,37 @@ class ApprovalCount:
 
 def count(
     loaded: LoadedSpec,
+    version: str | None,
     required: int,
     trailers: Iterable[tuple[str, str]],
     authors: Iterable[str],
     may_approve: Iterable[str],
+    person: Callable[[str], str] = lambda identity: identity,
 ) -> ApprovalCount:
-    """Distinct eligible approvers of this exact spec content, excluding its authors."""
-    wanted = token(loaded)
-    authors_set, eligible = set(authors), set(may_approve)
+    """Distinct eligible approvers of this exact spec content and version, excluding its authors.
+
+    `person` maps an identity to the person behind it: one person counts once, and never approves a change
+    any of their identities authored.
+    """
+    wanted = token(loaded, version)
+    content = wanted.rsplit("@version=", 1)[0]
+    authors_set = {person(a) for a in authors}
+    eligible = set(may_approve)
     approvers: list[str] = []
+    people: set[str] = set()
     ignored: list[str] = []
     for who, value in trailers:
         if value != wanted:
-            if value.startswith(f"{loaded.key}@"):
-                ignored.append(f"{who}: approved an earlier version of the spec")
+            if value.startswith(f"{content}@"):
+                ignored.append(f"{who}: approved model version {value.rsplit('=', 1)[-1]}, not {version}")
+            elif value.startswith(f"{loaded.key}@"):
+                ignored.append(f"{who}: approved other content of the spec")
             continue
-        if who in authors_set:
+        if person(who) in authors_set:
             ignored.append(f"{who}: authors cannot approve their own change")
         elif who not in eligible:
-            ignored.append(f"{who}: holds no role that may approve {loaded.spec.kind}")
-        elif who not in approvers:
+            ignored.append(f"{who}: is not an eligible approver of {loaded.key}")
+        elif person(who) not in people:
             approvers.append(who)
+            people.add(person(who))
     return ApprovalCount(required, tuple(approvers), tuple(dict.fromkeys(ignored)))

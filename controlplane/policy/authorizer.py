@@ -5,6 +5,12 @@ actor grants the action on the kind in that tenant. `@own` scopes a rule to
 tenants where the actor is an owner or member (directly or through a group
 declared in the policy). When several people touched a spec, every one of
 them must be allowed: a change is only as trusted as its least trusted author.
+
+The policy and the tenants given here are the trusted base's, never the
+revision under review's. The rules themselves (`PROTECTED_KINDS`) are granted
+only by a rule that names the kind, or by a rule over all kinds in all tenants
+(a platform admin's): `kinds: ["*"]` scoped to `@own` never lets a tenant owner
+add people to her tenant or rewrite the policy.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from controlplane.specs import AccessPolicy, Tenant
 
 ANYONE = "*"
 OWN = "@own"
+PROTECTED_KINDS = frozenset({"AccessPolicy", "Config", "TenantMembership"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class Authorizer:
                 if kind not in rule.kinds and ANYONE not in rule.kinds:
                     continue
                 scope = set(rule.tenants)
+                if kind in PROTECTED_KINDS and kind not in rule.kinds and ANYONE not in scope:
+                    continue
                 if (
                     ANYONE in scope
                     or (tenant is not None and tenant in scope)
@@ -99,6 +108,22 @@ class Authorizer:
         denied = next((d for d in decisions if not d.allowed), None)
         chosen = denied or decisions[0]
         return Decision(chosen.allowed, chosen.rule, chosen.reason, tuple(dict.fromkeys(actors)))
+
+    def person(self, identity: str) -> str:
+        """The person an identity belongs to (the policy's `people`), or the identity itself."""
+        if self.policy is not None:
+            for name, identities in self.policy.spec.people.items():
+                if identity in {i.lower() for i in identities}:
+                    return name
+        return identity
+
+    def members_of(self, users: Iterable[str], groups: Iterable[str]) -> set[str]:
+        """Identities named directly or through the policy's groups."""
+        named = {u.lower() for u in users}
+        if self.policy is not None:
+            for group in groups:
+                named |= {m.lower() for m in self.policy.spec.groups.get(group, [])}
+        return named
 
     def approvers(self, kind: str, tenant: str | None, candidates: Iterable[str]) -> list[str]:
         """The candidates allowed to `approve` a spec of `kind` in `tenant`."""

@@ -3,6 +3,13 @@
 Git hosts only know who may push; mlcp decides per change. Groups are declared
 here because git identities carry no groups. The `@own` tenant scope means
 "tenants where the actor is an owner or member", so one rule covers every team.
+
+The policy is read from the trusted base, never from the revision it judges.
+The kinds `AccessPolicy` (every file under policies/), `Config` (mlcp.yaml) and
+`TenantMembership` (a tenant's owners and members) are the rules themselves:
+only a rule naming them, or a rule over all kinds in all tenants, grants them.
+Approval rules live here too, so a spec can ask for more approvals than the
+policy sets, never fewer.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.model_promotion import MetricGate
 
 Action = Literal["create", "update", "delete", "approve", "*"]
-KindName = Literal["Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "*"]
+KindName = Literal[
+    "Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "Config", "TenantMembership", "*"
+]
 
 
 class Rule(SpecModel):
@@ -48,6 +58,31 @@ class Binding(SpecModel):
         return self
 
 
+class Approvers(SpecModel):
+    """Who may approve; empty means anyone holding a role that may `approve` the promotion."""
+
+    users: list[NonEmptyStr] = Field(default_factory=list, description="Identities (emails).")
+    groups: list[NonEmptyStr] = Field(default_factory=list, description="Groups defined in `groups`.")
+
+
+class ApprovalRule(SpecModel):
+    """Approvals and gates a ModelPromotion needs, whatever its own spec says (it may only ask for more)."""
+
+    tenants: list[NonEmptyStr] = Field(default_factory=lambda: ["*"], description="Tenant names, or `*`.")
+    models: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"], description="Registered model names; shell-style patterns (`vision-*`)."
+    )
+    aliases: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"], description="Aliases the rule protects, e.g. `production`; `*` for all."
+    )
+    required: int = Field(default=1, ge=0, description="Approvals needed from distinct approvers, never an author.")
+    approvers: Approvers = Field(default_factory=Approvers, description="Who may give them.")
+    gates: list[MetricGate] = Field(
+        default_factory=list,
+        description="Mandatory metric gates: the promotion must declare each one, at least as strict.",
+    )
+
+
 class AccessPolicySpec(SpecModel):
     require_signed_commits: bool = Field(
         default=False,
@@ -62,6 +97,14 @@ class AccessPolicySpec(SpecModel):
     )
     roles: list[Role] = Field(min_length=1, description="Roles and their rules.")
     bindings: list[Binding] = Field(default_factory=list, description="Who holds which role.")
+    approvals: list[ApprovalRule] = Field(
+        default_factory=list, description="Approval rules for model promotions; every matching rule applies."
+    )
+    people: dict[NonEmptyStr, list[NonEmptyStr]] = Field(
+        default_factory=dict,
+        description="Person → all of their identities (emails, signer principals): one person never approves "
+        "a change made under any of their identities.",
+    )
 
 
 @register

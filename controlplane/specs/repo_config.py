@@ -1,7 +1,12 @@
-"""`mlcp.yaml`: settings of a whole config repo (targets, pruning, audit).
+"""`mlcp.yaml`: settings of a whole config repo (expected targets, pruning).
 
 Not a spec kind: it configures how specs are applied rather than declaring
-desired state, so it sits at the repo root and is never rendered.
+desired state, so it sits at the repo root and is never rendered. The repo is
+data: it never decides where mlcp connects. The target fields only state what
+the repo expects; mlcp compares them with the operator's own settings and
+stops when they disagree. The whole file is a governance input, read from the
+trusted base (the last applied revision), and a change to it is planned and
+authorized like any other.
 """
 
 from __future__ import annotations
@@ -15,16 +20,26 @@ from controlplane.specs.base import SpecModel
 
 class ClusterTarget(SpecModel):
     kubeconfig: str | None = Field(
-        default=None, description="Kubeconfig path; defaults to $KUBECONFIG or ~/.kube/config."
+        default=None,
+        description="Expected kubeconfig path. Only checked: mlcp uses the operator's --kubeconfig / $KUBECONFIG "
+        "and stops when this disagrees.",
     )
-    context: str | None = Field(default=None, description="Kubeconfig context to use.")
-    controller_namespace: str = Field(
-        default="mlcp-system", description="Namespace holding mlcp's inventory and state."
+    context: str | None = Field(
+        default=None, description="Expected kubeconfig context (checked against the operator's --context)."
+    )
+    controller_namespace: str | None = Field(
+        default=None,
+        description="Expected namespace of mlcp's inventory and state (checked against the operator's "
+        "--controller-namespace / $MLCP_CONTROLLER_NAMESPACE, default mlcp-system).",
     )
 
 
 class RegistryTarget(SpecModel):
-    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; defaults to $MLFLOW_TRACKING_URI.")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="Expected MLflow tracking URI. Only checked: mlcp uses the operator's --tracking-uri / "
+        "$MLFLOW_TRACKING_URI (and its credentials) and stops when this disagrees.",
+    )
 
 
 class PrunePolicy(SpecModel):

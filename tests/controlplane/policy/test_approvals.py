@@ -25,22 +25,49 @@ def test_digest_ignores_formatting_but_not_content(tmp_path: Path) -> None:
 
 def test_count_rules() -> None:
     loaded = _promotion()
-    token = approvals.token(loaded)
-    stale = f"{loaded.key}@sha256:{'0' * 64}"
+    token = approvals.token(loaded, "7")
+    stale = f"{loaded.key}@sha256:{'0' * 64}@version=7"
+    other_version = approvals.token(loaded, "6")
     trailers = [
         ("lead@x", token),
         ("lead@x", token),  # twice: one approval
         ("author@x", token),  # the author
         ("intern@x", token),  # not an approver
-        ("risk@x", stale),  # approved an earlier version
+        ("risk@x", stale),  # approved other content
+        ("risk3@x", other_version),  # approved the same content resolving to another model version
         ("risk2@x", token),
     ]
     result = approvals.count(
-        loaded, 3, trailers, authors=["author@x"], may_approve=["lead@x", "risk@x", "risk2@x", "author@x"]
+        loaded,
+        "7",
+        3,
+        trailers,
+        authors=["author@x"],
+        may_approve=["lead@x", "risk@x", "risk2@x", "risk3@x", "author@x"],
     )
     assert result.approvers == ("lead@x", "risk2@x")
     assert result.missing == 1
     assert any("author@x" in i for i in result.ignored)
     assert any("intern@x" in i for i in result.ignored)
-    assert any("earlier version" in i for i in result.ignored)
+    assert any("risk@x: approved other content" in i for i in result.ignored)
+    assert any("risk3@x: approved model version 6, not 7" in i for i in result.ignored)
     assert "2 of 3" in result.summary()
+
+
+def test_one_person_never_approves_their_own_change_under_another_identity() -> None:
+    loaded = _promotion()
+    token = approvals.token(loaded, "3")
+    people = {"alice@corp.example": "alice", "alice@home.example": "alice", "lead@x": "lead", "lead2@x": "lead"}
+    trailers = [("alice@home.example", token), ("lead@x", token), ("lead2@x", token)]
+    result = approvals.count(
+        loaded,
+        "3",
+        2,
+        trailers,
+        authors=["alice@corp.example"],
+        may_approve=["alice@home.example", "lead@x", "lead2@x"],
+        person=lambda identity: people.get(identity, identity),
+    )
+    assert result.approvers == ("lead@x",)  # lead2@x is the same person as lead@x: one approval
+    assert result.missing == 1
+    assert any("alice@home.example: authors cannot approve" in i for i in result.ignored)

@@ -14,7 +14,7 @@ def test_defaults_never_prune() -> None:
     config = RepoConfig.model_validate({})
     assert config.prune.enabled is False
     assert config.prune.allow_namespace_deletion is False
-    assert config.cluster.controller_namespace == "mlcp-system"
+    assert config.cluster.controller_namespace is None  # an expectation only: the operator's setting decides
 
 
 def test_template_config_is_valid(template: Any) -> None:

@@ -1,0 +1,172 @@
+"""Governance inputs as planned objects: a change to who judges is itself a change, shown and judged.
+
+The AccessPolicy, the other files under `policies/` (the allowed signers),
+`mlcp.yaml` and each tenant's people decide what every other change may do.
+They are rendered here as objects of a system of their own, `governance`,
+whose live state is the trusted base. The ordinary planner then shows every
+difference between the base and the revision under review like any other
+change, and the authorizer judges it by the base's policy. "Applying" one
+writes nothing: it is accepted, and becomes trusted only when the revision is
+recorded as applied, which happens only when every governance change of the
+plan was applied (`next_base`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+from controlplane.loading.repo import CONFIG_FILE, MAX_FILE_BYTES, ConfigRepo
+from controlplane.planning import Inventory
+from controlplane.plans import Action, Change, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
+from controlplane.specs import Tenant
+from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.trust import POLICY_DIR, TrustedBase
+
+SYSTEM = "governance"
+API_VERSION = "mlcp.dev/v1alpha1"
+RANK = 0
+POLICY_FILE = "PolicyFile"
+CONFIG = "Config"
+MEMBERSHIP = "TenantMembership"
+POLICY = "AccessPolicy"
+AUTHORIZED_AS = {POLICY: POLICY, POLICY_FILE: POLICY, CONFIG: CONFIG, MEMBERSHIP: MEMBERSHIP}
+"""The AccessPolicy kind that authorizes a change of each governance object."""
+PROTECTED_KINDS = frozenset(AUTHORIZED_AS.values())
+
+
+def _object(kind: str, name: str, manifest: dict[str, Any], spec: str, tenant: str | None, source: str) -> DesiredObject:
+    ref = ObjectRef(SYSTEM, API_VERSION, kind, None, name)
+    return DesiredObject(ref, manifest, spec, tenant, source, RANK)
+
+
+def _file_manifest(path: str, data: bytes) -> dict[str, Any]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        lines: list[str] | None = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        lines = None
+    return {"path": path, "sha256": digest, "lines": lines}
+
+
+def _membership(tenant: Tenant) -> dict[str, Any]:
+    members = sorted(({"name": m.name, "kind": m.kind, "role": m.role} for m in tenant.spec.members), key=str)
+    return {"owners": sorted(tenant.spec.owners), "members": members}
+
+
+def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
+    """The governance objects of one revision: its policy, policy files, config and tenants' people."""
+    out: list[DesiredObject] = []
+    for loaded in repo.of_kind(POLICY):
+        manifest = loaded.spec.model_dump(mode="json", by_alias=True)
+        out.append(_object(POLICY, loaded.spec.metadata.name, manifest, str(loaded.key), None, loaded.source.path))
+    for path, data in sorted(files.items()):
+        if not path.endswith((".yaml", ".yml")):  # YAML under policies/ is the AccessPolicy, compared above
+            out.append(_object(POLICY_FILE, path, _file_manifest(path, data), f"{POLICY}/{path}", None, path))
+    config = repo.config.model_dump(mode="json", by_alias=True)
+    out.append(_object(CONFIG, CONFIG_FILE, config, f"{CONFIG}/{CONFIG_FILE}", None, CONFIG_FILE))
+    for loaded in repo.of_kind("Tenant"):
+        tenant = cast(Tenant, loaded.spec)
+        name = loaded.tenant or tenant.metadata.name
+        spec = f"{MEMBERSHIP}/{name}/{name}"
+        out.append(_object(MEMBERSHIP, name, _membership(tenant), spec, name, loaded.source.path))
+    return out
+
+
+def policy_files(root: Path) -> dict[str, bytes]:
+    """Regular files under `policies/` of a work tree (links and oversized files are the loader's errors)."""
+    files: dict[str, bytes] = {}
+    top = root / POLICY_DIR
+    if not top.is_dir() or top.is_symlink():
+        return files
+    for path in sorted(top.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            continue
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def full_diff(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[FieldDiff]:
+    """Every leaf that differs, keys present on one side included (governance has no server defaults)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        diffs: list[FieldDiff] = []
+        for key in sorted(set(old) | set(new), key=str):
+            diffs.extend(full_diff(old.get(key), new.get(key), (*path, str(key))))
+        return diffs
+    return [] if old == new else [FieldDiff(path, old, new)]
+
+
+class GovernanceBackend:
+    """The trusted base as a live system: reading it is free, applying to it writes nothing."""
+
+    system = SYSTEM
+
+    def __init__(self, base: TrustedBase) -> None:
+        self.base = base
+        self.objects = {o.ref: o for o in render(base.repo, base.files)}
+        self.notes: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return f"trusted base {self.base.describe()}"
+
+    def read(self) -> LiveState:
+        live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
+        return LiveState(live, Inventory(frozenset(self.objects)))
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        """Exact diffs against the base, and deletes attributed from the base (they delete nothing live)."""
+        out = []
+        for change in changes:
+            before = self.objects.get(change.ref)
+            if change.action is Action.delete and before is not None:
+                out.append(
+                    replace(
+                        change,
+                        spec=before.spec,
+                        tenant=before.tenant,
+                        source=before.source,
+                        blocked=None,
+                        reason="removed from the revision under review",
+                        diffs=tuple(full_diff(before.manifest, None)),
+                    )
+                )
+                continue
+            if before is None or change.desired is None:
+                out.append(change)
+                continue
+            diffs = tuple(full_diff(before.manifest, change.desired))
+            if not diffs:
+                out.append(replace(change, action=Action.noop, reason="same as the trusted base", diffs=()))
+                continue
+            fields = ", ".join(d.dotted for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
+            out.append(replace(change, action=Action.update, reason=f"differs from the trusted base: {fields}", diffs=diffs))
+        return out
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        status = Status.deleted if change.action is Action.delete else Status.applied
+        return Outcome(change, status, "accepted; trusted once this revision is recorded as applied")
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        return self.base.revision if ref in self.objects else None
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
+
+
+def pending(plan: Plan) -> list[Change]:
+    return [c for c in plan.pending if c.ref.system == SYSTEM]
+
+
+def next_base(plan: Plan, base: str | None) -> str | None:
+    """The revision to record as applied: the plan's when no governance change of it is blocked (they cannot
+    fail: applying one writes nothing), else the base it was judged by. A denied change to the rules must never
+    become the next judge."""
+    if any(c.blocked for c in pending(plan)):
+        return base
+    return plan.revision
