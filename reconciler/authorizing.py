@@ -30,6 +30,7 @@ from reconciler.identity import History, open_history
 from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
+TRUSTED_BASE_RULE = "trusted-base"
 APPROVAL_POLICY = "approval-policy"
 MEMBERSHIP_RULE = "tenant-membership"
 
@@ -48,11 +49,13 @@ def _at_least_as_strict(gate: MetricGate, rule: MetricGate) -> bool:
         return False
     if rule.comparison in (">", ">="):
         return gate.comparison in (">", ">=") and (
-            gate.threshold > rule.threshold or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, ">"))
+            gate.threshold > rule.threshold
+            or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, ">"))
         )
     if rule.comparison in ("<", "<="):
         return gate.comparison in ("<", "<=") and (
-            gate.threshold < rule.threshold or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, "<"))
+            gate.threshold < rule.threshold
+            or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, "<"))
         )
     return gate.comparison == rule.comparison and gate.threshold == rule.threshold
 
@@ -100,6 +103,12 @@ class PlanAuthorizer:
             return Decision(
                 False, "uncommitted", f"{change.source} has uncommitted changes: no commit vouches for them"
             )
+        if self.trusted.origin == "operator" and change.source and not self.history.changed_since_base(change.source):
+            reason = (
+                f"{change.source} is as in the trusted base {self.trusted.revision[:12]}, which the operator "
+                "named and so vouches for"
+            )
+            return Decision(True, TRUSTED_BASE_RULE, reason, ())
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
             return Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors)
@@ -137,7 +146,9 @@ class PlanAuthorizer:
             if not any(_at_least_as_strict(own, gate) for own in promotion.gates)
         ]
         if missing:
-            reason = f"the policy requires the gate(s) {', '.join(dict.fromkeys(missing))}; declare each, at least as strict"
+            reason = (
+                f"the policy requires the gate(s) {', '.join(dict.fromkeys(missing))}; declare each, at least as strict"
+            )
             return Decision(False, APPROVAL_POLICY, reason, decision.actors)
         required = max([promotion.required_approvals, *(rule.required for rule in rules)])
         if required == 0:

@@ -6,7 +6,6 @@ same functions so what a pull request shows is what the controller does.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,16 +21,16 @@ from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, Syste
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
 from controlplane.specs import Tenant
-from controlplane.validation import validate
 from controlplane.specs.repo_config import RepoConfig
+from controlplane.validation import validate
 from reconciler import gitsource, governance, trust
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.impersonation import Impersonation
-from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE
-from reconciler.targets import Targets as Targets
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
+from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
 from reconciler.trust import TrustedBase
 
 T = TypeVar("T")
@@ -80,9 +79,7 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
     repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
     confine(backends, repo)
     desired = render_desired(repo)
-    planned, states = make_plan(
-        desired, backends, already_read=reading.result(), targets=targets, **options
-    )
+    planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **options)
     return planned, backends, states
 
 
@@ -217,9 +214,9 @@ def make_plan(
     """Plan every reachable system; objects of an unreachable system are left out and the plan says so.
 
     `already_read` is live state from `read_live` (to overlap reading with rendering); read here if None.
-    The trusted base (the operator's `targets.trusted_base`, else the applied revision) supplies every rule: its governance
-    objects are planned as a system of their own, added to `backends` so apply accepts them through the
-    same mapping, and its policy judges each change when `authorize`.
+    The trusted base (the operator's `targets.trusted_base`, else the applied revision) supplies every
+    rule: its governance objects are planned as a system of their own, added to `backends` so apply
+    accepts them through the same mapping, and its policy judges each change when `authorize`.
     """
     states, statuses = already_read if already_read is not None else read_live(backends)
     if not states:

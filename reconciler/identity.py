@@ -231,6 +231,10 @@ class History:
             self._last[path] = found
         return self._last[path]
 
+    def changed_since_base(self, path: str) -> bool:
+        """Whether any commit between the base and head touched `path` (merge commits' own changes included)."""
+        return path in self._by_file
+
     def last_writer(self, path: str) -> list[Commit]:
         last = self._last_change(path)
         return [last] if last is not None else []

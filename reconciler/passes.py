@@ -168,7 +168,7 @@ class Reconciler:
             result.failed[tenant] = reason
             self.tracker.failed(tenant, reason, checkout.revision, now)
         result.held = {**self.tracker.held(checkout.revision, now), **result.failed}
-        plan, states = engine.make_plan(
+        plan, _ = engine.make_plan(
             parts.desired, backends, prune=self.settings.prune, authorize=False, targets=self.settings.targets
         )
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from controlplane.audit import JsonlStore
-from reconciler import engine
 from reconciler.gitsync import GitSource
 from reconciler.loop import Loop, LoopConfig
 from reconciler.passes import Reconciler, Settings
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def reconciler(repo: configrepo.ConfigRepo, kubeconfig: Path, tmp: Path, **settings: object) -> Reconciler:
     return Reconciler(
         GitSource(str(repo.root), "main", tmp / "work"),
-        Settings(engine.Targets(str(kubeconfig)), **settings),  # type: ignore[arg-type]
+        Settings(repo.targets(kubeconfig), **settings),  # type: ignore[arg-type]
         JsonlStore(tmp / "audit.jsonl"),
     )
 

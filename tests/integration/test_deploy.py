@@ -99,9 +99,10 @@ def test_manifests_apply_and_the_controller_converges_with_exactly_their_rbac(
 
     repo = configrepo.make(tmp_path, prefix)
     repo.edit("mlcp.yaml", f"controllerNamespace: {repo.system_ns}", f"controllerNamespace: {NAMESPACE}")
-    repo.commit("the controller's own namespace")
+    trusted = repo.commit("the controller's own namespace")
     proc = mlcp(
         "reconcile", "--once", "--repo", str(repo.root), "--kubeconfig", str(as_sa), "--namespace", NAMESPACE,
+        "--trusted-base", trusted,
         "--identity", prefix, "--workdir", str(tmp_path / "work"), "--audit-log", str(tmp_path / "audit.jsonl"),
     )  # fmt: skip
     _, stderr = proc.communicate(timeout=120)

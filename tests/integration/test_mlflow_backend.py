@@ -22,7 +22,7 @@ from controlplane.cli.app import app
 from controlplane.plans import Action, Change, Plan
 from reconciler import engine
 from reconciler.applying import ApplyReport, apply_plan
-from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.base import ApplyOptions, Backend, Status
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import MlflowRest
 from tests.integration.mlflow_rest import MlflowError
@@ -44,7 +44,7 @@ spec:
 TENANT = """
 apiVersion: mlcp.dev/v1alpha1
 kind: Tenant
-metadata: {name: team}
+metadata: {{name: {name}}}
 spec:
   owners: [alice@example.com]
 """
@@ -56,7 +56,10 @@ def _sh(repo: Path, *argv: str) -> str:
 
 @dataclass
 class ConfigRepo:
-    """A git config repo with tenant `team`, planned and applied against the registry only.
+    """A git config repo with one tenant named like the test's prefix, planned and applied against the registry only.
+
+    Tenants own their registry names, so the tenant is named after the prefix:
+    its experiments are `<prefix>/…`, its models `<prefix>-…`.
 
     The server is shared by the whole session, so other tests' experiments and
     models are live (and mlcp-owned) too: plans keep only this test's objects,
@@ -66,6 +69,10 @@ class ConfigRepo:
     root: Path
     uri: str
     prefix: str
+
+    @property
+    def tenant(self) -> str:
+        return self.prefix
 
     def write(self, rel: str, text: str, message: str | None = None) -> str:
         path = self.root / rel
@@ -82,9 +89,15 @@ class ConfigRepo:
         _sh(self.root, "-c", "user.name=Carol", "-c", f"user.email={ACTOR}", "commit", "-q", "-m", message)
         return _sh(self.root, "rev-parse", "HEAD")
 
+    def targets(self) -> engine.Targets:
+        """The operator trusts the repo's first commit (these tests judge the registry, not the policy)."""
+        first = _sh(self.root, "rev-list", "--max-parents=0", "HEAD").split()[0]
+        return engine.Targets(tracking_uri=self.uri, trusted_base=first)
+
     def plan(self, prune: bool = False) -> Plan:
         desired = engine.load_desired(self.root)
-        planned, _ = engine.make_plan(desired, {"mlflow": MlflowBackend(MlflowRest(self.uri))}, prune=prune)
+        backends: dict[str, Backend] = {"mlflow": MlflowBackend(MlflowRest(self.uri))}
+        planned, _ = engine.make_plan(desired, backends, prune=prune, targets=self.targets())
         mine = tuple(c for c in planned.changes if c.ref.name.startswith(self.prefix))
         return dataclasses.replace(planned, changes=mine)
 
@@ -102,7 +115,7 @@ def repo(tmp_path: Path, mlflow_uri: str, prefix: str) -> ConfigRepo:
     (root / "mlcp.yaml").write_text("apiVersion: mlcp.dev/v1alpha1\nkind: Config\n", encoding="utf-8")
     (root / "policies").mkdir()
     (root / "policies" / "access.yaml").write_text(POLICY, encoding="utf-8")
-    config.write("tenants/team/tenant.yaml", TENANT, "tenant")
+    config.write(f"tenants/{config.tenant}/tenant.yaml", TENANT.format(name=config.tenant), "tenant")
     return config
 
 
@@ -167,7 +180,7 @@ def test_passing_gate_moves_the_alias_and_records_who_when_and_which_commit(
 ) -> None:
     model = register(rest, prefix, [{"auc": 0.80}, {"auc": 0.95}])
     rest.post("registered-models/alias", name=model, alias="production", version="1")
-    commit = repo.write("tenants/team/promotions/prod.yaml", promotion(model, 2))
+    commit = repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
 
     change = only(repo.plan(), "ModelAlias")
     assert (change.action, change.blocked, change.live_version) == (Action.update, None, "1")
@@ -192,7 +205,7 @@ def test_failing_gate_blocks_with_the_measured_value_and_changes_nothing(
     repo: ConfigRepo, rest: Rest, prefix: str
 ) -> None:
     model = register(rest, prefix, [{"auc": 0.85}])
-    repo.write("tenants/team/promotions/prod.yaml", promotion(model, 1))
+    repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     planned = repo.plan()
     change = only(planned, "ModelAlias")
     assert change.action is Action.create
@@ -204,7 +217,7 @@ def test_failing_gate_blocks_with_the_measured_value_and_changes_nothing(
 
 def test_missing_metric_blocks(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
     model = register(rest, prefix, [{"loss": 0.1}])
-    repo.write("tenants/team/promotions/prod.yaml", promotion(model, 1))
+    repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     change = only(repo.plan(), "ModelAlias")
     assert change.blocked == "gate auc >= 0.9: metric 'auc' was not logged on the source run"
 
@@ -212,7 +225,7 @@ def test_missing_metric_blocks(repo: ConfigRepo, rest: Rest, prefix: str) -> Non
 def test_alias_moved_by_hand_after_the_plan_is_refused(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
     model = register(rest, prefix, [{"auc": 0.95}, {"auc": 0.95}, {"auc": 0.5}])
     rest.post("registered-models/alias", name=model, alias="production", version="1")
-    repo.write("tenants/team/promotions/prod.yaml", promotion(model, 2))
+    repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
     planned = repo.plan()
     rest.post("registered-models/alias", name=model, alias="production", version="3")
 
@@ -225,9 +238,9 @@ def test_alias_moved_by_hand_after_the_plan_is_refused(repo: ConfigRepo, rest: R
 
 def test_git_revert_of_a_promotion_moves_the_alias_back(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
     model = register(rest, prefix, [{"auc": 0.91}, {"auc": 0.96}])
-    repo.write("tenants/team/promotions/prod.yaml", promotion(model, 1))
+    repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     assert statuses(repo.apply(repo.plan())) == [Status.applied]
-    second = repo.write("tenants/team/promotions/prod.yaml", promotion(model, 2))
+    second = repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
     assert statuses(repo.apply(repo.plan())) == [Status.applied]
     assert alias_version(rest, model) == "2"
 
@@ -244,9 +257,9 @@ def test_git_revert_of_a_promotion_moves_the_alias_back(repo: ConfigRepo, rest: 
 def test_removed_promotion_removes_the_alias_only_with_prune(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
     model = register(rest, prefix, [{"auc": 0.95}])
     rest.post("registered-models/alias", name=model, alias="staging", version="1")  # not mlcp's: never touched
-    repo.write("tenants/team/promotions/prod.yaml", promotion(model, 1))
+    repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     repo.apply(repo.plan())
-    repo.remove("tenants/team/promotions/prod.yaml")
+    repo.remove(f"tenants/{repo.tenant}/promotions/prod.yaml")
 
     kept = only(repo.plan(), "ModelAlias")
     assert kept.action is Action.delete and kept.blocked and "--prune" in kept.blocked
@@ -270,16 +283,18 @@ def experiment(prefix: str, tags: dict[str, str], description: str) -> str:
 
 
 def test_experiment_created_then_retagged_in_place(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    repo.write("tenants/team/experiments/churn.yaml", experiment(prefix, {"team": "a", "stage": "dev"}, "first"))
+    repo.write(
+        f"tenants/{repo.tenant}/experiments/churn.yaml", experiment(prefix, {"team": "a", "stage": "dev"}, "first")
+    )
     assert only(repo.plan(), "Experiment").action is Action.create
     assert statuses(repo.apply(repo.plan())) == [Status.applied]
     created = rest.get("experiments/get-by-name", experiment_name=f"{prefix}/churn")["experiment"]
     tags = tags_of(created)
     assert (tags["team"], tags["stage"], tags["mlflow.note.content"]) == ("a", "dev", "first")
-    assert tags["mlcp.dev/managed-by"] == "mlcp" and tags["mlcp.dev/tenant"] == "team"
+    assert tags["mlcp.dev/managed-by"] == "mlcp" and tags["mlcp.dev/tenant"] == repo.tenant
     assert tags["mlcp.dev/owners"] == "alice@example.com"
 
-    repo.write("tenants/team/experiments/churn.yaml", experiment(prefix, {"team": "b"}, "second"))
+    repo.write(f"tenants/{repo.tenant}/experiments/churn.yaml", experiment(prefix, {"team": "b"}, "second"))
     change = only(repo.plan(), "Experiment")
     assert change.action is Action.update
     assert {d.dotted for d in change.diffs} >= {"tags.team", "description"}
@@ -293,7 +308,7 @@ def test_experiment_created_then_retagged_in_place(repo: ConfigRepo, rest: Rest,
 
 
 def test_experiment_deleted_by_hand_is_restored(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    repo.write("tenants/team/experiments/churn.yaml", experiment(prefix, {"team": "a"}, "d"))
+    repo.write(f"tenants/{repo.tenant}/experiments/churn.yaml", experiment(prefix, {"team": "a"}, "d"))
     repo.apply(repo.plan())
     found = rest.get("experiments/get-by-name", experiment_name=f"{prefix}/churn")["experiment"]
     rest.post("experiments/delete", experiment_id=found["experiment_id"])
@@ -307,10 +322,10 @@ def test_experiment_deleted_by_hand_is_restored(repo: ConfigRepo, rest: Rest, pr
 
 
 def test_prune_soft_deletes_only_experiments_mlcp_created(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    repo.write("tenants/team/experiments/churn.yaml", experiment(prefix, {"team": "a"}, "d"))
+    repo.write(f"tenants/{repo.tenant}/experiments/churn.yaml", experiment(prefix, {"team": "a"}, "d"))
     repo.apply(repo.plan())
     rest.post("experiments/create", name=f"{prefix}/by-hand")
-    repo.remove("tenants/team/experiments/churn.yaml")
+    repo.remove(f"tenants/{repo.tenant}/experiments/churn.yaml")
 
     assert only(repo.plan(), "Experiment").blocked
     deletes = [c for c in repo.plan(prune=True).changes if c.action is Action.delete]
@@ -323,8 +338,12 @@ def test_prune_soft_deletes_only_experiments_mlcp_created(repo: ConfigRepo, rest
 
 
 def _copy_template(target: Path) -> Path:
+    """The template as a fresh git repo, committed (mlcp judges changes by their commits)."""
     template = Path(__file__).resolve().parents[2] / "repo_template"
     subprocess.run(["cp", "-r", str(template), str(target)], check=True)
+    _sh(target, "init", "-q", "-b", "main")
+    _sh(target, "add", "-A")
+    _sh(target, "-c", "user.name=Admin", "-c", "user.email=admin@example.com", "commit", "-q", "-m", "template")
     return target
 
 
@@ -333,12 +352,24 @@ def test_plan_json_on_the_template_lists_cluster_and_registry_changes(
 ) -> None:
     root = _copy_template(tmp_path / "repo")
     result = CliRunner().invoke(
-        app, ["plan", str(root), "--kubeconfig", str(kubeconfig), "--tracking-uri", mlflow_uri, "-o", "json"]
+        app,
+        [
+            "plan",
+            str(root),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--tracking-uri",
+            mlflow_uri,
+            "--trusted-base",
+            "HEAD",
+            "-o",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     systems = {c["ref"]["system"] for c in plan["changes"]}
-    assert systems == {"kubernetes", "mlflow"}
+    assert systems == {"kubernetes", "mlflow", "governance"}
     kinds = {(c["ref"]["system"], c["ref"]["kind"]) for c in plan["changes"]}
     assert {("mlflow", "Experiment"), ("mlflow", "ModelAlias"), ("kubernetes", "InferenceService")} <= kinds
     assert all(s["reachable"] for s in plan["systems"])
@@ -348,7 +379,19 @@ def test_unreachable_registry_is_unknown_and_the_cluster_still_plans(tmp_path: P
     root = _copy_template(tmp_path / "repo")
     dead = "http://127.0.0.1:9"
     result = CliRunner().invoke(
-        app, ["plan", str(root), "--kubeconfig", str(kubeconfig), "--tracking-uri", dead, "-o", "json"]
+        app,
+        [
+            "plan",
+            str(root),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--tracking-uri",
+            dead,
+            "--trusted-base",
+            "HEAD",
+            "-o",
+            "json",
+        ],
     )
     assert result.exit_code == 1, result.output
     plan = json.loads(result.stdout)

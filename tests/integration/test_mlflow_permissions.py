@@ -19,7 +19,7 @@ from controlplane.devenv.mlflowserver import MlflowServer
 from controlplane.plans import Action, Change, Plan
 from reconciler import engine
 from reconciler.applying import ApplyReport, apply_plan
-from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.base import ApplyOptions, Backend, Status
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import MlflowRest
 from tests.integration.mlflow_rest import MlflowError
@@ -71,7 +71,8 @@ class AuthRepo(ConfigRepo):
 
     def plan(self, prune: bool = False) -> Plan:
         backend = self.backend()
-        planned, _ = engine.make_plan(engine.load_desired(self.root), {"mlflow": backend}, prune=prune)
+        backends: dict[str, Backend] = {"mlflow": backend}
+        planned, _ = engine.make_plan(engine.load_desired(self.root), backends, prune=prune, targets=self.targets())
         planned.meta["calls"] = dict(backend.rest.calls)
         mine = tuple(c for c in planned.changes if c.ref.name.startswith(self.prefix))
         return dataclasses.replace(planned, changes=mine)
@@ -88,8 +89,8 @@ def _repo(tmp_path: Path, uri: str, prefix: str, admin: tuple[str, str] | None, 
     (root / "mlcp.yaml").write_text("apiVersion: mlcp.dev/v1alpha1\nkind: Config\n", encoding="utf-8")
     (root / "policies").mkdir()
     (root / "policies" / "access.yaml").write_text(POLICY, encoding="utf-8")
-    repo.write("tenants/team/tenant.yaml", tenant(prefix, members), "tenant")
-    repo.write("tenants/team/experiments/exp.yaml", EXPERIMENT.format(name=f"{prefix}-exp"), "experiment")
+    repo.write(f"tenants/{repo.tenant}/tenant.yaml", tenant(prefix, members), "tenant")
+    repo.write(f"tenants/{repo.tenant}/experiments/exp.yaml", EXPERIMENT.format(name=f"{prefix}/exp"), "experiment")
     return repo
 
 
@@ -97,7 +98,7 @@ def tenant(prefix: str, members: str) -> str:
     return f"""
     apiVersion: mlcp.dev/v1alpha1
     kind: Tenant
-    metadata: {{name: team}}
+    metadata: {{name: {prefix}}}
     spec:
       owners: [{prefix}-alice]
       members: {members}
@@ -154,11 +155,11 @@ def test_plan_says_auth_is_on_and_apply_grants_owners_manage_members_edit_and_re
     grants = permissions(planned)
     assert sorted(grants) == [f"{prefix}-alice", f"{prefix}-bob", f"{prefix}-vic"]  # the group gets nothing
     assert {c.action for c in grants.values()} == {Action.create} and not any(c.blocked for c in grants.values())
-    assert grants[f"{prefix}-alice"].reason == f"grants MANAGE on {prefix}-exp to {prefix}-alice"
+    assert grants[f"{prefix}-alice"].reason == f"grants MANAGE on {prefix}/exp to {prefix}-alice"
 
     report = repo.apply(planned)
     assert {o.status for o in report.outcomes} == {Status.applied}, report.outcomes
-    exp_id = auth_server.rest().get("experiments/get-by-name", experiment_name=f"{prefix}-exp")["experiment"]
+    exp_id = auth_server.rest().get("experiments/get-by-name", experiment_name=f"{prefix}/exp")["experiment"]
     exp_id = exp_id["experiment_id"]
     assert direct(auth_server, f"{prefix}-alice") == {("experiment", exp_id): "MANAGE"}
     assert level(auth_server, f"{prefix}-bob", "experiment", exp_id) == "EDIT"
@@ -177,17 +178,17 @@ def test_grants_follow_the_tenant_hand_edits_are_taken_back_and_removed_members_
     create_users(auth_server, prefix, "alice", "bob", "vic")
     repo = _repo(tmp_path, auth_server.uri, prefix, auth_server.admin, members(prefix))
     repo.apply(repo.plan())
-    exp_id = auth_server.rest().get("experiments/get-by-name", experiment_name=f"{prefix}-exp")["experiment"]
+    exp_id = auth_server.rest().get("experiments/get-by-name", experiment_name=f"{prefix}/exp")["experiment"]
     exp_id = exp_id["experiment_id"]
     target = {"username": f"{prefix}-bob", "resource_type": "experiment", "resource_id": exp_id}
     auth_server.grants_api().post("users/permissions/revoke", **target)
     auth_server.grants_api().post("users/permissions/grant", **target, permission="MANAGE")
 
-    repo.write("tenants/team/tenant.yaml", tenant(prefix, f"[{{name: {prefix}-bob, role: edit}}]"))
+    repo.write(f"tenants/{repo.tenant}/tenant.yaml", tenant(prefix, f"[{{name: {prefix}-bob, role: edit}}]"))
     planned = repo.plan()
     grants = permissions(planned)
     assert grants[f"{prefix}-bob"].action is Action.update
-    assert grants[f"{prefix}-bob"].reason == f"{prefix}-bob has MANAGE on {prefix}-exp, gets EDIT"
+    assert grants[f"{prefix}-bob"].reason == f"{prefix}-bob has MANAGE on {prefix}/exp, gets EDIT"
     vic = grants[f"{prefix}-vic"]
     assert vic.action is Action.delete and vic.blocked is not None and "prune is off" in vic.blocked
 
@@ -220,7 +221,7 @@ def test_promoted_model_grants_on_the_registered_model(auth_server: AuthServer, 
     model = register(auth_server.rest(), prefix, [{"auc": 0.95}])
     repo = _repo(tmp_path, auth_server.uri, prefix, auth_server.admin, members(prefix))
     repo.write(
-        "tenants/team/promotions/prod.yaml",
+        f"tenants/{repo.tenant}/promotions/prod.yaml",
         f"""
         apiVersion: mlcp.dev/v1alpha1
         kind: ModelPromotion

@@ -28,8 +28,9 @@ def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
 
 def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False) -> tuple[Plan, KubernetesBackend]:
     desired = engine.load_desired(repo.root)
-    backends = engine.connect(desired.repo, engine.Targets(str(kubeconfig)))
-    plan, _ = engine.make_plan(desired, backends, prune=prune)
+    targets = repo.targets(kubeconfig)
+    backends = engine.connect(desired.repo, targets)
+    plan, _ = engine.make_plan(desired, backends, prune=prune, targets=targets)
     kube = backends["kubernetes"]
     assert isinstance(kube, KubernetesBackend)
     return plan, kube
@@ -175,7 +176,9 @@ def test_saved_plan_is_refused_when_live_state_moved(
     _apply(repo, kubeconfig)
     repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.cpu: "32"', 'requests.cpu: "40"')
     saved = tmp_path / "plan.json"
-    result = runner.invoke(app, ["plan", str(repo.root), "--kubeconfig", str(kubeconfig), "--out", str(saved)])
+    result = runner.invoke(
+        app, ["plan", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--out", str(saved)]
+    )
     assert result.exit_code == 0, result.output
     plan = Plan.from_dict(__import__("json").loads(saved.read_text()))
     _, kube = _plan(repo, kubeconfig)
@@ -184,23 +187,27 @@ def test_saved_plan_is_refused_when_live_state_moved(
     client.CoreV1Api(k8s_admin).patch_namespaced_limit_range(
         "compute", repo.vision, {"metadata": {"annotations": {"touched": "yes"}}}
     )
-    result = runner.invoke(app, ["apply", str(saved), "--kubeconfig", str(kubeconfig), "--yes"])
+    result = runner.invoke(app, ["apply", str(saved), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"])
     assert result.exit_code == 1
     assert "changed since this plan" in result.output
 
 
 def test_cli_plan_exit_codes_and_formats(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
-    args = ["plan", str(repo.root), "--kubeconfig", str(kubeconfig)]
+    args = ["plan", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args()]
     result = runner.invoke(app, [*args, "--detailed-exitcode", "-o", "json"])
     assert result.exit_code == 2
     data = __import__("json").loads(result.stdout)
     assert data["summary"]["create"] > 0 and data["format"] == 1
-    result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), "--yes"])
+    result = runner.invoke(
+        app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, [*args, "--detailed-exitcode"])
     assert result.exit_code == 0, result.output
     repo.edit(f"tenants/{repo.nlp}/quota.yaml", 'count/pods: "100"', 'count/pods: "120"')
-    result = runner.invoke(app, ["diff", str(repo.root), "--kubeconfig", str(kubeconfig), "-o", "markdown"])
+    result = runner.invoke(
+        app, ["diff", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "-o", "markdown"]
+    )
     assert result.exit_code == 0
     assert "### mlcp plan" in result.stdout and "-    count/pods: '100'" in result.stdout
 
@@ -215,6 +222,7 @@ def test_plan_of_a_branch_head_lists_changed_files(repo: configrepo.ConfigRepo, 
         str(repo.root),
         "--kubeconfig",
         str(kubeconfig),
+        *repo.operator_args(),
         "--base",
         "main",
         "--head",
@@ -233,6 +241,6 @@ def test_plan_of_a_branch_head_lists_changed_files(repo: configrepo.ConfigRepo, 
 
 
 def test_apply_refuses_without_confirmation_on_non_tty(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
-    result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig)])
+    result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args()])
     assert result.exit_code == 1
     assert "--yes" in result.output

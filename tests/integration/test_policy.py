@@ -31,8 +31,9 @@ RISK = git.Actor("Risk", "risk-officer@example.com")  # model approver
 
 def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True) -> tuple[Plan, dict[str, object]]:
     desired = engine.load_desired(repo.root)
-    backends = engine.connect(desired.repo, engine.Targets(str(kubeconfig)))
-    plan, _ = engine.make_plan(desired, backends, enforce_policy=enforce)
+    targets = repo.targets(kubeconfig)
+    backends = engine.connect(desired.repo, targets)
+    plan, _ = engine.make_plan(desired, backends, enforce_policy=enforce, targets=targets)
     return plan, backends  # type: ignore[return-value]
 
 
@@ -142,6 +143,7 @@ def test_promotion_needs_two_distinct_approvers_other_than_the_author(
     (repo.root / rel).write_text(
         (configrepo.TEMPLATE / "tenants/vision/promotions/detector-production.yaml")
         .read_text()
+        .replace("model: vision-detector", f"model: {repo.model}")
         .replace("requiredApprovals: 1", "requiredApprovals: 2")
         .replace("maxReplicas: 3", "maxReplicas: 4")
     )
@@ -272,7 +274,16 @@ def test_every_apply_denial_and_failure_leaves_an_audit_record(
         {"spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "300m", "memory": "128Mi"}}]}},
         field_manager="limits-operator",
     )
-    args = ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), "--yes", "--audit-log", str(log)]
+    args = [
+        "apply",
+        str(repo.root),
+        "--kubeconfig",
+        str(kubeconfig),
+        *repo.operator_args(),
+        "--yes",
+        "--audit-log",
+        str(log),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output  # the conflicting LimitRange failed
 

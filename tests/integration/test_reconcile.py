@@ -38,7 +38,8 @@ def test_once_converges_then_a_pass_is_a_noop_with_one_list_per_kind(
 ) -> None:
     proc = mlcp(
         "reconcile", "--once", "--repo", str(repo.root), "--kubeconfig", str(kubeconfig),
-        "--namespace", repo.system_ns, "--workdir", str(tmp_path / "cli"), "--audit-log", str(tmp_path / "a.jsonl"),
+        "--namespace", repo.system_ns, "--trusted-base", repo.initial,
+        "--workdir", str(tmp_path / "cli"), "--audit-log", str(tmp_path / "a.jsonl"),
     )  # fmt: skip
     _, stderr = proc.communicate(timeout=120)
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]

@@ -17,7 +17,6 @@ from kubernetes import client
 
 from controlplane.audit import JsonlStore
 from controlplane.devenv import testing
-from reconciler import engine
 from reconciler.backends.base import Outcome, Status
 from reconciler.passes import PassResult, Reconciler
 from tests.integration import configrepo
@@ -120,7 +119,8 @@ def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplica
 def _reconcile(repo: configrepo.ConfigRepo, kubeconfig: Path, tmp: Path, who: str, *extra: str) -> object:
     return mlcp(
         "reconcile", "--repo", str(repo.root), "--kubeconfig", str(kubeconfig), "--namespace", repo.system_ns,
-        "--identity", who, "--lease-duration", "3s", "--interval", "1s", "--workdir", str(tmp / who),
+        "--trusted-base", repo.initial, "--identity", who, "--lease-duration", "3s", "--interval", "1s",
+        "--workdir", str(tmp / who),
         "--audit-log", str(tmp / f"{who}.jsonl"), *extra,
     )  # fmt: skip
 
@@ -195,7 +195,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
         pytest.skip("needs the local control plane: an existing cluster's API server cannot be stopped")
     kube = devenv.env.kube
     rest = MlflowRest(mlflow_uri)
-    model = f"{repo.prefix}-detector"
+    model = repo.model  # the template's promotion, renamed to vision's own model
     experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
     rest.post("registered-models/create", name=model)
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
@@ -203,13 +203,12 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
         rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
     rest.post("model-versions/create", name=model, source=f"{run['artifact_uri']}/model", run_id=run["run_id"])
     rest.post("registered-models/alias", name=model, alias="staging", version="1")
-    for tenant in (repo.vision, repo.nlp):  # experiments have fixed MLflow names; keep this test to its own model
+    for tenant in (repo.vision, repo.nlp):  # keep this test to its model and cluster objects
         shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
-    repo.edit(f"tenants/{repo.vision}/promotions/detector-production.yaml", "model: vision-detector", f"model: {model}")
     repo.commit("promote the detector")
 
     rec = reconciler(repo, kubeconfig, tmp_path)
-    rec.settings = replace(rec.settings, targets=engine.Targets(str(kubeconfig), None, mlflow_uri))
+    rec.settings = replace(rec.settings, targets=repo.targets(kubeconfig, mlflow_uri))
 
     def kill_after_the_alias(outcome: Outcome) -> None:
         if outcome.change.ref.kind == "ModelAlias" and outcome.status is Status.applied:
