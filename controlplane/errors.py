@@ -42,6 +42,19 @@ class MlcpError(Exception):
         self.hint = hint
 
 
+class Refused(MlcpError):
+    """A security rule refused the whole revision (e.g. the repo names other targets than the operator's).
+
+    Unlike a plain error, a refusal is a decision: `mlcp apply` and the reconcile loop record it in the
+    audit log, under `rule`, against `source` (the file that asked for it).
+    """
+
+    def __init__(self, message: str, hint: str, rule: str, source: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.rule = rule
+        self.source = source
+
+
 class InvalidConfig(MlcpError):
     """The config repo holds errors; `diagnostics` lists every one found."""
 

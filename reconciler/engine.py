@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar, cast
 
 from kubernetes.client import ApiClient
 
-from controlplane.errors import InvalidConfig, MlcpError
-from controlplane.loading.repo import ConfigRepo, load_config, load_repo
+from controlplane.errors import InvalidConfig, MlcpError, Refused
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
@@ -34,6 +34,8 @@ from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported
 from reconciler.trust import TrustedBase
 
 T = TypeVar("T")
+OPERATOR_TARGETS = "operator-targets"
+"""The rule refusing a repo whose mlcp.yaml expects other targets than the operator's settings."""
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,12 @@ def check_expectations(config: RepoConfig, targets: Targets, whose: str) -> None
     }
     for name, (expected, actual, setting) in stated.items():
         if expected is not None and expected != actual:
-            raise MlcpError(
+            raise Refused(
                 f"{whose} mlcp.yaml expects {name} {expected!r}, but the operator's setting ({setting}) is "
                 f"{actual!r}; mlcp never follows a config repo to another endpoint",
                 f"fix or remove `{name}` in mlcp.yaml, or run mlcp with the intended {setting}",
+                OPERATOR_TARGETS,
+                CONFIG_FILE,
             )
 
 

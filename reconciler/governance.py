@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from controlplane.loading.repo import CONFIG_FILE, MAX_FILE_BYTES, ConfigRepo
 from controlplane.planning import Inventory
-from controlplane.plans import Action, Change, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
 from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
 from reconciler.trust import POLICY_DIR, TrustedBase
@@ -38,7 +38,9 @@ AUTHORIZED_AS = {POLICY: POLICY, POLICY_FILE: POLICY, CONFIG: CONFIG, MEMBERSHIP
 PROTECTED_KINDS = frozenset(AUTHORIZED_AS.values())
 
 
-def _object(kind: str, name: str, manifest: dict[str, Any], spec: str, tenant: str | None, source: str) -> DesiredObject:
+def _object(
+    kind: str, name: str, manifest: dict[str, Any], spec: str, tenant: str | None, source: str
+) -> DesiredObject:
     ref = ObjectRef(SYSTEM, API_VERSION, kind, None, name)
     return DesiredObject(ref, manifest, spec, tenant, source, RANK)
 
@@ -145,7 +147,9 @@ class GovernanceBackend:
                 out.append(replace(change, action=Action.noop, reason="same as the trusted base", diffs=()))
                 continue
             fields = ", ".join(d.dotted for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
-            out.append(replace(change, action=Action.update, reason=f"differs from the trusted base: {fields}", diffs=diffs))
+            out.append(
+                replace(change, action=Action.update, reason=f"differs from the trusted base: {fields}", diffs=diffs)
+            )
         return out
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
@@ -157,6 +161,23 @@ class GovernanceBackend:
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
+
+
+def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:
+    """A refusal of a whole revision or tenant, as an outcome the audit log records like a denied change."""
+    name = tenant or source or "revision"
+    change = Change(
+        ref=ObjectRef(SYSTEM, API_VERSION, "Refusal", None, name),
+        action=Action.update,
+        reason=reason,
+        spec=None,
+        tenant=tenant,
+        source=source,
+        rank=RANK,
+        blocked=reason,
+        decision=Decision(False, rule, reason),
+    )
+    return Outcome(change, Status.skipped, reason)
 
 
 def pending(plan: Plan) -> list[Change]:

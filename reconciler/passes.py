@@ -22,10 +22,10 @@ from typing import cast
 
 from controlplane.audit import AuditError, AuditStore, records_for
 from controlplane.audit.identity import head_identity
-from controlplane.errors import Diagnostic, InvalidConfig, MlcpError
+from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, Plan
 from reconciler import engine, events, governance, incremental, logs, partition
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
@@ -128,6 +128,9 @@ class Reconciler:
             result.error, result.stage = str(exc), "fetch"
         except InvalidConfig as exc:
             result.error, result.stage = str(exc), "validate"
+        except Refused as exc:
+            result.error, result.stage = f"{exc} ({exc.hint})", result.stage or "plan"
+            self._refused(result.revision, exc)
         except (MlcpError, BackendError, AuditError, OSError) as exc:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
@@ -180,7 +183,7 @@ class Reconciler:
         recorded = governance.next_base(plan, trusted.revision) if complete else None
         outcomes, inventory_error = self._apply(plan, backends, recorded)
         result.outcomes = outcomes
-        set_aside = [_set_aside(plan, tenant, problems) for tenant, problems in parts.broken.items()]
+        set_aside = [_set_aside(tenant, problems) for tenant, problems in parts.broken.items()]
         self._record(plan, [*set_aside, *(o for o in outcomes if was_attempted(o))], checkout)
         if self.settings.events:
             events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
@@ -270,6 +273,19 @@ class Reconciler:
         identity = head_identity(checkout.path)
         self.audit.append_many(records_for(plan, fresh, actors=identity.actors, signer=identity.signer))
 
+    def _refused(self, revision: str | None, exc: Refused) -> None:
+        """Record a refused revision once (not once per retry); a failure to record it fails loudly in logs."""
+        key = (revision, f"refused:{exc.rule}", exc.message)
+        if key in self._denials:
+            return
+        outcome = governance.refusal(exc.rule, exc.message, exc.source)
+        try:
+            self.audit.append_many(records_for(Plan((), revision=revision), [outcome], actors=()))
+        except (AuditError, OSError) as error:
+            logs.get().error("recording a refusal failed", extra={"error": str(error)})
+            return
+        self._denials.add(key)
+
     def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubernetesBackend) -> None:
         """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
         now = self.clock()
@@ -333,23 +349,11 @@ class Reconciler:
 INVALID_RULE = "invalid-specs"
 
 
-def _set_aside(plan: Plan, tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
+def _set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
     """The denial of a tenant set aside for invalid specs, as an outcome the audit log records."""
     shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
     reason = f"tenant {tenant!r} set aside: {len(problems)} problem(s) in its specs: {shown}"
-    ref = ObjectRef(governance.SYSTEM, governance.API_VERSION, "Tenant", None, tenant)
-    change = Change(
-        ref=ref,
-        action=Action.update,
-        reason="invalid specs",
-        spec=None,
-        tenant=tenant,
-        source=problems[0].path if problems else None,
-        rank=0,
-        blocked=reason,
-        decision=Decision(False, INVALID_RULE, reason),
-    )
-    return Outcome(change, Status.skipped, reason)
+    return governance.refusal(INVALID_RULE, reason, problems[0].path if problems else None, tenant)
 
 
 def _is_drift(change: Change) -> bool:

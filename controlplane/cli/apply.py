@@ -102,7 +102,9 @@ def command(
     if target.is_file():
         plan, backends = _load_saved(target, targets)
     else:
-        plan, backends = compute_with_backends(target, targets, prune, allow_namespace_deletion)
+        plan, backends = compute_with_backends(
+            target, targets, prune, allow_namespace_deletion, lambda exc: audit.record_refusal(exc, target, audit_log)
+        )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
     if not plan.has_changes:

@@ -26,6 +26,7 @@ from controlplane.audit.outcomes import OutcomeLike, records_for
 from controlplane.audit.query import Query, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.errors import Refused
 from controlplane.plans import Plan
 
 app = typer.Typer(
@@ -240,6 +241,16 @@ def report(
     except OSError as exc:
         raise fail(f"cannot write {html}: {exc.strerror}") from None
     err.print(f"wrote {html} ({len(records)} record(s))")
+
+
+def record_refusal(exc: Refused, repo_root: Path, audit_log: Path | None) -> None:
+    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied)."""
+    from reconciler import governance  # noqa: PLC0415 - only apply records refusals
+
+    revision = head_identity(repo_root).commit
+    record_apply(
+        Plan((), revision=revision), [governance.refusal(exc.rule, exc.message, exc.source)], repo_root, audit_log
+    )
 
 
 def record_apply(plan: Plan, outcomes: Sequence[OutcomeLike], repo_root: Path, audit_log: Path | None) -> bool:

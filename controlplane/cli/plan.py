@@ -6,6 +6,7 @@ Exit codes follow Terraform's `-detailed-exitcode`: 0 no changes, 1 error,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +25,7 @@ from controlplane.cli.options import (
     TrackingUri,
     TrustedBase,
 )
-from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.plans import Plan
 from reconciler.backends.base import Backend, BackendError
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
@@ -37,7 +38,11 @@ class PlanFormat(StrEnum):
 
 
 def compute_with_backends(
-    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool
+    path: Path,
+    targets: Targets,
+    prune: bool,
+    allow_namespace_deletion: bool,
+    refused: Callable[[Refused], None] | None = None,
 ) -> tuple[Plan, dict[str, Backend]]:
     """Load, render, read live and plan; domain errors become a clear message and exit 1.
 
@@ -55,6 +60,10 @@ def compute_with_backends(
     except InvalidConfig as exc:
         print_diagnostics(exc.diagnostics)
         raise fail(f"{len(exc.diagnostics)} error(s) in the config repo; nothing was planned") from None
+    except Refused as exc:
+        if refused is not None:
+            refused(exc)
+        raise fail(f"refused ({exc.rule}): {exc}", exc.hint) from None
     except (MlcpError, BackendError) as exc:
         raise fail(str(exc), getattr(exc, "hint", "")) from None
     return plan, backends
