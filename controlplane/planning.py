@@ -4,19 +4,102 @@ Pure: desired objects, live objects and mlcp's inventory in, a `Plan` out. An
 object is only ever planned for deletion when mlcp's own inventory records it
 as applied by mlcp AND it still carries mlcp's labels (it was found by label
 selector): a label copied onto someone else's object never makes it prunable.
+
+Who a delete belongs to (its spec, tenant and source file, which decide the
+rule that may authorize it) and whether a namespace is protected come only
+from the record mlcp wrote when it last applied the object, never from the
+live object: its labels and annotations can be edited by whoever can edit the
+object (a namespace admin, a registry user), so trusting them would let that
+person choose the rule that judges the deletion. An object without a record
+(an inventory written by an older mlcp) is attributed to no spec and no
+tenant, so only a rule over every kind in every tenant can allow deleting it;
+an unreadable record blocks that one object's deletion.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from controlplane.diffing import managed_diff
-from controlplane.labels import COMMIT_ANNOTATION, PROTECTION_ANNOTATION, SOURCE_ANNOTATION, SPEC_LABEL, TENANT_LABEL
+from controlplane.labels import ADOPTED_ANNOTATION, COMMIT_ANNOTATION, PROTECTION_ANNOTATION
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 
 RANK_OF_UNKNOWN = 100
 PROVENANCE = ("metadata", "annotations", COMMIT_ANNOTATION)
+NAMESPACE = "Namespace"
+_TENANT = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryRecord:
+    """Whose an object is, as mlcp recorded it when it last wrote the object."""
+
+    spec: str | None
+    tenant: str | None
+    source: str | None
+    protected: bool = False
+    """A Namespace whose tenant had deletion protection on."""
+    adopted: bool = False
+    """A Namespace that existed before mlcp took it over (`adoptNamespace`): never deleted."""
+    error: str | None = None
+    """Why the stored record could not be read; such a record attributes nothing."""
+
+    @classmethod
+    def checked(
+        cls, spec: Any, tenant: Any, source: Any, protected: Any = False, adopted: Any = False
+    ) -> InventoryRecord:
+        """A record read back from storage; values that are not what mlcp writes make an unreadable record."""
+        problem = _problem(spec, tenant, source, protected, adopted)
+        if problem:
+            return cls(None, None, None, error=problem)
+        return cls(spec, tenant, source, bool(protected), bool(adopted))
+
+    @classmethod
+    def of(cls, change: Change) -> InventoryRecord:
+        """The record of a change mlcp applies: attribution from git (the change), never from live state."""
+        annotations = ((change.desired or {}).get("metadata") or {}).get("annotations") or {}
+        namespace = change.ref.kind == NAMESPACE
+        return cls(
+            spec=change.spec,
+            tenant=change.tenant,
+            source=change.source,
+            protected=namespace and annotations.get(PROTECTION_ANNOTATION) == "true",
+            adopted=namespace and annotations.get(ADOPTED_ANNOTATION) == "true",
+        )
+
+
+def _problem(spec: Any, tenant: Any, source: Any, protected: Any, adopted: Any) -> str | None:
+    """What is wrong with stored attribution values (None: nothing): types, shapes, and agreement."""
+    for name, value in (("spec", spec), ("tenant", tenant), ("source", source)):
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 1024):
+            return f"{name} is {value!r}, not a non-empty string or null"
+    if not isinstance(protected, bool) or not isinstance(adopted, bool):
+        return f"flags are {protected!r}/{adopted!r}, not true or false"
+    if tenant is not None and not _TENANT.fullmatch(tenant):
+        return f"tenant {tenant!r} is not a DNS label"
+    if source is not None and (source.startswith("/") or ".." in source.split("/")):
+        return f"source {source!r} is not a path inside the config repo"
+    if spec is None:
+        return None if tenant is None else f"tenant {tenant!r} without a spec"
+    parts = spec.split("/")
+    if not _KIND.fullmatch(parts[0]) or len(parts) not in (2, 3) or not all(parts):
+        return f"spec {spec!r} is not Kind/name or Kind/tenant/name"
+    if (parts[1] if len(parts) == 3 else None) != tenant:
+        return f"spec {spec!r} does not belong to tenant {tenant!r}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What an apply tells the inventory about one object it wrote (or found up to date)."""
+
+    record: InventoryRecord
+    wrote: bool
+    """True: the object was written now, its record is replaced. False: a no-op, which only fills a missing record."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +110,47 @@ class Inventory:
     version: str | None = None
     revision: str | None = None
     """The config repo revision last applied (the base from which authorship is judged)."""
+    records: Mapping[ObjectRef, InventoryRecord] = field(default_factory=dict, compare=False)
+    """Attribution of each object in `refs` (missing for objects recorded by an older mlcp)."""
+
+    def owner_of(self, ref: ObjectRef) -> InventoryRecord | None:
+        """The record of an inventoried object (None when mlcp has none, or did not apply it)."""
+        return self.records.get(ref) if ref in self.refs else None
+
+    def updated(self, refs: Iterable[ObjectRef], claims: Mapping[ObjectRef, Claim]) -> Inventory:
+        """The inventory after an apply: `refs` are the objects that may be mlcp's, `claims` what it wrote.
+
+        An object stays or enters only when it was inventoried before or is claimed now, so a change
+        that was blocked or failed never brings a stranger's object in. A write replaces the record; a
+        no-op keeps the old one (it was not authorized, so it must not re-attribute anything) and only
+        fills a record that is missing or unreadable. Adoption is never forgotten.
+        """
+        kept: set[ObjectRef] = set()
+        records: dict[ObjectRef, InventoryRecord] = {}
+        for ref in refs:
+            claim, prior = claims.get(ref), self.records.get(ref)
+            if claim is not None and (claim.wrote or prior is None or prior.error is not None):
+                kept.add(ref)
+                adopted = claim.record.adopted or bool(prior and prior.error is None and prior.adopted)
+                records[ref] = replace(claim.record, adopted=adopted)
+            elif ref in self.refs or claim is not None:
+                kept.add(ref)
+                if prior is not None:
+                    records[ref] = prior
+        return Inventory(frozenset(kept), None, self.revision, records)
+
+    @classmethod
+    def merged(cls, inventories: Iterable[Inventory]) -> Inventory:
+        """One inventory over several systems (refs name their system, so records never collide)."""
+        refs: set[ObjectRef] = set()
+        records: dict[ObjectRef, InventoryRecord] = {}
+        version = revision = None
+        for inventory in inventories:
+            refs |= inventory.refs
+            records.update(inventory.records)
+            version = version or inventory.version
+            revision = revision or inventory.revision
+        return cls(frozenset(refs), version, revision, records)
 
 
 @dataclass(frozen=True)
@@ -58,35 +182,63 @@ def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
     return Change(action=Action.noop, reason="up to date", desired=obj.manifest, live_version=live.version, **common)  # type: ignore[arg-type]
 
 
-def _delete_blocker(live: LiveObject, options: PlanOptions) -> str | None:
-    if live.ref.kind == "Namespace":
-        annotations = live.manifest.get("metadata", {}).get("annotations") or {}
-        if annotations.get(PROTECTION_ANNOTATION) == "true":
-            return "the tenant has deletion protection; set deletionProtection: false first"
-        if not options.allow_namespace_deletion:
-            return "deleting a namespace needs --allow-namespace-deletion"
+def record_blocker(ref: ObjectRef, record: InventoryRecord | None) -> str | None:
+    """Why mlcp's own record of an object forbids deleting it (None: the record does not)."""
+    if record is not None and record.error is not None:
+        return (
+            f"mlcp's inventory record of {ref} is unreadable ({record.error}): nobody is attributed, so it is "
+            "not deleted; repair the record or delete the object by hand"
+        )
+    if ref.kind != NAMESPACE or record is None:
+        return None
+    if record.adopted:
+        return "the namespace existed before mlcp adopted it (adoptNamespace): mlcp never deletes it"
+    if record.protected:
+        return "the tenant has deletion protection; set deletionProtection: false first"
+    return None
+
+
+def _option_blocker(ref: ObjectRef, options: PlanOptions) -> str | None:
+    if ref.kind == NAMESPACE and not options.allow_namespace_deletion:
+        return "deleting a namespace needs --allow-namespace-deletion"
     if not options.prune:
         return "prune is off; pass --prune to delete objects removed from git"
     return None
 
 
-def _orphan(live: LiveObject, options: PlanOptions) -> Change:
-    labels = live.manifest.get("metadata", {}).get("labels") or {}
-    annotations = live.manifest.get("metadata", {}).get("annotations") or {}
-    kind, _, name = str(labels.get(SPEC_LABEL, "")).partition(".")
-    tenant = labels.get(TENANT_LABEL)
-    spec = f"{kind}/{tenant}/{name}" if kind and tenant else (f"{kind}/{name}" if kind else None)
-    return Change(
+def attributed(change: Change, record: InventoryRecord | None) -> Change:
+    """A delete carrying the attribution of mlcp's record (none without a readable one) and its blocker.
+
+    Used by the planner and again by a backend's review with the record it holds itself; applying it
+    twice gives the same change.
+    """
+    usable = record if record is not None and record.error is None else None
+    reason = "removed from git"
+    if usable is None or usable.spec is None:
+        reason += " (no record of the spec that applied it: only a rule over every kind and tenant may delete it)"
+    return replace(
+        change,
+        reason=reason,
+        spec=usable.spec if usable else None,
+        tenant=usable.tenant if usable else None,
+        source=usable.source if usable else None,
+        blocked=record_blocker(change.ref, record) or change.blocked,
+    )
+
+
+def _orphan(live: LiveObject, inventory: Inventory, options: PlanOptions) -> Change:
+    change = Change(
         ref=live.ref,
         action=Action.delete,
         reason="removed from git",
-        spec=spec,
-        tenant=labels.get(TENANT_LABEL),
-        source=annotations.get(SOURCE_ANNOTATION),
+        spec=None,
+        tenant=None,
+        source=None,
         rank=options.ranks.get(live.ref.kind, RANK_OF_UNKNOWN),
         live_version=live.version,
-        blocked=_delete_blocker(live, options),
+        blocked=_option_blocker(live.ref, options),
     )
+    return attributed(change, inventory.owner_of(live.ref))
 
 
 def plan(
@@ -107,7 +259,7 @@ def plan(
         if ref in wanted:
             continue
         if ref in inventory.refs:
-            changes.append(_orphan(found, options))
+            changes.append(_orphan(found, inventory, options))
         else:
             ignored.append(str(ref))
     changes.sort(key=lambda c: (c.rank if c.action is not Action.delete else -c.rank, c.ref))

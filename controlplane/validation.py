@@ -45,9 +45,12 @@ def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
             )
 
 
-def namespaces_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """Two tenants never share a namespace, and none takes a system namespace."""
-    owner: dict[str, LoadedSpec] = {}
+def namespaces_not_reserved(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """No tenant takes a system namespace.
+
+    Two tenants declaring one namespace is not an offline error: which of them owns it is in mlcp's
+    inventory, so the plan refuses the newcomer (rule `namespace-ownership`) and the owner keeps converging.
+    """
     for loaded in repo.of_kind("Tenant"):
         tenant = cast(Tenant, loaded.spec)
         namespace = tenant.namespace
@@ -60,17 +63,6 @@ def namespaces_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
                 "choose another namespace",
                 "namespace",
             )
-        elif namespace in owner:
-            yield _diag(
-                loaded,
-                path,
-                f"namespace {namespace!r} is already used by tenant "
-                f"{owner[namespace].spec.name!r} ({owner[namespace].source})",
-                "give each tenant its own namespace",
-                "namespace",
-            )
-        else:
-            owner[namespace] = loaded
 
 
 def _step_graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
@@ -236,7 +228,7 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 CHECKS: tuple[Check, ...] = (
     tenants_exist,
-    namespaces_unique,
+    namespaces_not_reserved,
     pipelines_coherent,
     trial_pipelines_exist,
     policy_coherent,

@@ -5,16 +5,21 @@ RBAC, then quotas, then workloads), deletes in reverse, and systems in the
 order given (the registry before the cluster, so serving never points at an
 alias that has not moved). No-ops and blocked changes send nothing. The
 inventory is written last, and only when it changed, so a no-op apply sends
-no writes at all.
+no writes at all. It carries, per object, the spec, tenant and source of the
+change that wrote it (`Claim`): later deletions are attributed from that, never
+from the live object. Objects about to be created are recorded once before the
+first write too, so a pass cut short after creating a namespace still knows the
+namespace is mlcp's (and whose).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 
+from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 
@@ -93,6 +98,7 @@ def apply_plan(
             if progress:
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
+    _record_ahead(plan, backends, runnable, options)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for phase in _phases(runnable, system_order):
             for outcome in pool.map(run, phase):
@@ -103,20 +109,61 @@ def apply_plan(
     return report
 
 
+def _record_ahead(plan: Plan, backends: Mapping[str, Backend], runnable: list[Change], options: ApplyOptions) -> None:
+    """Record the objects about to be created before creating them (the applied revision is not advanced)."""
+    for system, backend in backends.items():
+        creates = {
+            c.ref: Claim(InventoryRecord.of(c), wrote=True)
+            for c in runnable
+            if c.ref.system == system and c.action is Action.create
+        }
+        if creates:
+            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system)
+            backend.record_inventory(refs, replace(options, revision=None, claims=creates))
+
+
 def _record_inventories(
     plan: Plan, backends: Mapping[str, Backend], report: ApplyReport, options: ApplyOptions
 ) -> None:
-    """Inventory = what exists because of mlcp: desired objects present, plus deletes not done."""
-    results = {o.change.ref: o.status for o in report.outcomes}
+    """Inventory = what exists because of mlcp: desired objects present, plus deletes not done.
+
+    Claims (attribution) come from the changes that were written, and from no-ops of objects that exist;
+    a blocked change claims nothing. Two changes of one object (two tenants declaring one namespace)
+    never both claim it: a write wins over a no-op, and two differing no-ops leave the old record.
+    """
+    results = {id(o.change): o.status for o in report.outcomes}
     for system, backend in backends.items():
         refs: set[ObjectRef] = set()
+        claims: dict[ObjectRef, Claim] = {}
+        conflicting: set[ObjectRef] = set()
         for change in plan.changes:
             if change.ref.system != system:
                 continue
-            status = results.get(change.ref)
+            status = results.get(id(change))
             if change.action is Action.delete:
                 if status is not Status.deleted:
                     refs.add(change.ref)
-            elif change.action is Action.noop or change.action is Action.update or status is Status.applied:
+                continue
+            if change.action is Action.noop or change.action is Action.update or status is Status.applied:
                 refs.add(change.ref)
-        backend.record_inventory(frozenset(refs), options)
+            claim = _claim(change, status)
+            held = claims.get(change.ref)
+            if claim is None or (held is not None and held.wrote and not claim.wrote):
+                continue
+            if held is not None and not held.wrote and not claim.wrote and held.record != claim.record:
+                conflicting.add(change.ref)
+            claims[change.ref] = claim
+        for ref in conflicting:
+            if not claims[ref].wrote:
+                del claims[ref]
+        backend.record_inventory(frozenset(refs), replace(options, claims=claims))
+
+
+def _claim(change: Change, status: Status | None) -> Claim | None:
+    if change.blocked:
+        return None
+    if status is Status.applied:
+        return Claim(InventoryRecord.of(change), wrote=True)
+    if change.action is Action.noop and change.live_version is not None:
+        return Claim(InventoryRecord.of(change), wrote=False)
+    return None

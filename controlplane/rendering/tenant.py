@@ -1,8 +1,11 @@
 """Tenant → Namespace, workload ServiceAccount and Role, RoleBindings for people, NetworkPolicy.
 
 Owners become namespace admins; members get the role they are given, users and
-groups alike. Isolation admits traffic only from the tenant's own namespace
-(plus any it lists), which is what multi-tenant clusters expect by default.
+groups alike. `adoptNamespace: true` marks the Namespace so the Kubernetes
+backend lets it take over a namespace mlcp did not create (and records it as
+adopted, never to be deleted); without it such a claim is refused there.
+Isolation admits traffic only from the tenant's own namespace (plus any it
+lists), which is what multi-tenant clusters expect by default.
 
 Objects are built as plain manifests (see `rendering.manifests` for why).
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, cast
 
-from controlplane.labels import PROTECTION_ANNOTATION
+from controlplane.labels import ADOPTED_ANNOTATION, PROTECTION_ANNOTATION
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering.context import (
@@ -31,6 +34,8 @@ from controlplane.specs import Tenant
 def _namespace(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant) -> dict[str, Any]:
     meta = metadata(loaded, ctx, tenant.namespace, None, extra_labels=tenant.spec.labels)
     meta["annotations"][PROTECTION_ANNOTATION] = "true" if tenant.spec.deletion_protection else "false"
+    if tenant.spec.adopt_namespace:
+        meta["annotations"][ADOPTED_ANNOTATION] = "true"  # the Kubernetes backend's review lets it take one over
     return manifest("v1", "Namespace", meta)
 
 

@@ -51,6 +51,15 @@ class TenantSpec(SpecModel):
         default=True,
         description="When true, mlcp never deletes the tenant's namespace, even with --prune.",
     )
+    adopt_namespace: bool = Field(
+        default=False,
+        description=(
+            "Let mlcp take over a namespace that already exists but that mlcp did not create (its labels, "
+            "RoleBindings and the rest are then mlcp's). Without it such a tenant is refused. An adopted "
+            "namespace is never deleted by mlcp. Never the controller namespace, a reserved one or another "
+            "tenant's."
+        ),
+    )
 
 
 @register

@@ -7,12 +7,12 @@ one new module implementing this protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from controlplane.planning import Inventory
+from controlplane.planning import Claim, Inventory
 from controlplane.plans import Change, LiveObject, ObjectRef
 
 
@@ -39,6 +39,8 @@ class ApplyOptions:
     """The config repo revision being applied; recorded with the inventory as the next base."""
     actor: str | None = None
     """Who is applying (the git author of the change), recorded where the system keeps history (MLflow tags)."""
+    claims: Mapping[ObjectRef, Claim] = field(default_factory=dict)
+    """For `record_inventory`: the spec, tenant and source of what this apply wrote (see `Inventory.updated`)."""
 
 
 class Status(StrEnum):
@@ -86,7 +88,7 @@ class Backend(Protocol):
         ...
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Persist the set of objects mlcp has applied in this system."""
+        """Persist the objects mlcp has applied in this system, with `options.claims` as their records."""
         ...
 
 

@@ -11,11 +11,9 @@ mlcp's inventory lives in a ConfigMap in the controller namespace, like Flux's.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 import re
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,15 +25,19 @@ import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
-from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, SELECTOR
-from controlplane.planning import Inventory
+from controlplane.labels import FIELD_MANAGER, SELECTOR
+from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from reconciler.backends import kubernetes_inventory as inventory_codec
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.impersonation import Impersonation
 
 PAGE_SIZE = 10000
 USER_AGENT = "mlcp"
 READ_CONCURRENCY = 4
+FEW_NAMESPACES = 16
+"""Up to this many namespace creates are checked with a GET each; more with one LIST of all namespaces."""
 MANUAL_EDITORS = frozenset(
     {
         "kubectl",
@@ -53,9 +55,6 @@ MANUAL_EDITORS = frozenset(
 """Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
 taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
 _CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
-INVENTORY_NAME = "mlcp-inventory"
-INVENTORY_KEY = "inventory.json.gz"
-REVISION_ANNOTATION = "mlcp.dev/applied-revision"
 APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
 """Connect and read timeouts for reads: a LIST of thousands of objects can take a while on a busy server."""
@@ -139,6 +138,8 @@ class KubernetesBackend:
         """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
         self.cache: LiveCache | None = None
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
+        self._absent: set[str] = set()
+        """Namespaces the last review found absent, so applying its creates needs no second look."""
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
@@ -246,6 +247,7 @@ class KubernetesBackend:
 
     def read(self) -> LiveState:
         """One LIST per kind, all in flight at once, so the server's work overlaps with decoding here."""
+        self._absent = set()
         cached = self.cache.snapshot() if self.cache is not None else None
         if cached is not None:
             if self._inventory is None:
@@ -269,15 +271,18 @@ class KubernetesBackend:
         """Read the inventory again on the next `read` (another replica may have written it)."""
         self._inventory = None
 
-    def current_version(self, ref: ObjectRef) -> str | None:
-        rtype = self._type(ref)
+    def get_or_none(self, path: str) -> dict[str, Any] | None:
+        """One object (None when it does not exist)."""
         try:
-            obj = self.request("GET", rtype.path(ref.namespace, ref.name))
+            return self.request("GET", path)
         except HttpError as exc:
             if exc.status == 404:
                 return None
             raise
-        return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        obj = self.get_or_none(self._type(ref).path(ref.namespace, ref.name))
+        return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion", ""))
 
     def _type(self, ref: ObjectRef) -> ResourceType:
         rtype = BY_KIND.get((ref.api_version, ref.kind))
@@ -285,12 +290,37 @@ class KubernetesBackend:
             raise BackendError(f"mlcp does not manage {ref.kind} ({ref.api_version})")
         return rtype
 
+    # -- review ----------------------------------------------------------------------------------------------
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        """Deletes attributed from mlcp's own record (never labels); tenants' namespace claims judged."""
+        inventory = self._inventory or Inventory()
+        attested = [attributed(c, inventory.owner_of(c.ref)) if c.action is Action.delete else c for c in changes]
+        return NamespaceClaims(inventory, self.controller_namespace, self._exists).review(attested)
+
+    def _exists(self, names: list[str]) -> dict[str, bool | str]:
+        """Which namespaces exist, labelled or not: a GET each for a few, one LIST of all for many."""
+        found: dict[str, bool | str]
+        try:
+            if len(names) <= FEW_NAMESPACES:
+                found = {n: self.get_or_none(NAMESPACE.path(None, n)) is not None for n in names}
+            else:
+                present = {str((item.get("metadata") or {}).get("name")) for item in self._list(NAMESPACE, "")}
+                found = {n: n in present for n in names}
+        except BackendError as exc:
+            return dict.fromkeys(names, str(exc))
+        self._absent |= {n for n, there in found.items() if there is False}
+        return found
+
     # -- writing ---------------------------------------------------------------------------------------------
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         impersonate = self.impersonation.identity_for(change) if self.impersonation else None
         rtype = self._type(change.ref)
         path = rtype.path(change.ref.namespace, change.ref.name)
+        taken = appeared(change, self._absent, self._exists)
+        if taken:
+            return Outcome(change, Status.failed, taken)
         try:
             if change.action is Action.delete:
                 return self._delete(change, path, options, impersonate)
@@ -343,52 +373,28 @@ class KubernetesBackend:
 
     # -- inventory -------------------------------------------------------------------------------------------
 
+    @property
+    def _store(self) -> inventory_codec.InventoryStore:
+        def apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            return self.request("PATCH", path, [("fieldManager", FIELD_MANAGER), ("force", "true")], body, APPLY_PATCH)
+
+        return inventory_codec.InventoryStore(self.controller_namespace, self.get_or_none, apply)
+
     def read_inventory(self) -> Inventory:
-        try:
-            cm = self.request("GET", CONFIGMAP.path(self.controller_namespace, INVENTORY_NAME))
-        except HttpError as exc:
-            if exc.status == 404:
-                return Inventory()
-            raise BackendError(f"reading mlcp's inventory failed: {exc}") from None
-        blob = (cm.get("binaryData") or {}).get(INVENTORY_KEY)
-        refs = json.loads(gzip.decompress(base64.b64decode(blob))) if blob else []
-        meta = cm.get("metadata", {})
-        revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-        return Inventory(
-            frozenset(ObjectRef.from_dict(r) for r in refs), str(meta.get("resourceVersion", "")), revision
-        )
+        return self._store.read()
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Write the inventory ConfigMap (and its namespace) if the set changed; no write otherwise."""
-        revision = options.revision or (self._inventory.revision if self._inventory else None)
-        if self._inventory is not None and self._inventory.refs == refs and self._inventory.revision == revision:
+        """Write the inventory ConfigMap (and its namespace) if it changed; no write otherwise.
+
+        Each object's record comes from `options.claims` (see `Inventory.updated`), never from live state.
+        """
+        prior = self._inventory if self._inventory is not None else self.read_inventory()
+        revision = options.revision or prior.revision
+        new = prior.updated(refs, options.claims)
+        if new.refs == prior.refs and new.records == prior.records and revision == prior.revision:
             return
-        if options.dry_run:
-            return
-        labels = {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"}
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.controller_namespace}}
-        self.request("PATCH", NAMESPACE.path(None, self.controller_namespace), query, namespace, APPLY_PATCH)
-        blob = gzip.compress(json.dumps([r.to_dict() for r in sorted(refs)], separators=(",", ":")).encode(), mtime=0)
-        configmap = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": INVENTORY_NAME,
-                "namespace": self.controller_namespace,
-                "labels": labels,
-                "annotations": {REVISION_ANNOTATION: revision} if revision else {},
-            },
-            "binaryData": {INVENTORY_KEY: base64.b64encode(blob).decode()},
-        }
-        result = self.request(
-            "PATCH",
-            CONFIGMAP.path(self.controller_namespace, INVENTORY_NAME),
-            query,
-            configmap,
-            APPLY_PATCH,
-        )
-        self._inventory = Inventory(refs, str(result.get("metadata", {}).get("resourceVersion", "")), revision)
+        if not options.dry_run:
+            self._inventory = self._store.write(new, revision)
 
 
 def _explain(exc: HttpError) -> str:

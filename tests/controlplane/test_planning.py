@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import Inventory, PlanOptions, plan
-from controlplane.plans import Action, DesiredObject, LiveObject, ObjectRef, Plan
+import pytest
+
+from controlplane.planning import Claim, Inventory, InventoryRecord, PlanOptions, attributed, plan
+from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan
 
 
 def _ref(kind: str, name: str, ns: str | None = "ns") -> ObjectRef:
@@ -21,7 +24,7 @@ def _desired(ref: ObjectRef, spec: dict[str, Any], rank: int = 40) -> DesiredObj
 def _live(ref: ObjectRef, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> LiveObject:
     meta = {"name": ref.name, "resourceVersion": "5", "labels": {"app.kubernetes.io/managed-by": "mlcp"}}
     if annotations:
-        meta["annotations"] = annotations  # type: ignore[assignment]
+        meta["annotations"] = annotations
     return LiveObject(ref, {"metadata": meta, "spec": spec}, "5")
 
 
@@ -48,22 +51,161 @@ def test_only_inventoried_objects_are_deleted_and_only_with_prune() -> None:
     assert with_prune.meta["ignoredUnowned"] == {"count": 1, "first": [str(copied)]}
 
 
+def _record(tenant: str = "t", protected: bool = False, adopted: bool = False) -> InventoryRecord:
+    return InventoryRecord(f"Tenant/{tenant}/{tenant}", tenant, f"tenants/{tenant}/tenant.yaml", protected, adopted)
+
+
 def test_protected_namespace_is_never_deleted() -> None:
     ns = _ref("Namespace", "team", None)
-    live = {ns: _live(ns, {}, {"mlcp.dev/deletion-protection": "true"})}
+    live = {ns: _live(ns, {})}
     options = PlanOptions(prune=True, allow_namespace_deletion=True)
-    [change] = plan([], live, Inventory(frozenset({ns})), options).changes
+    [change] = plan([], live, Inventory(frozenset({ns}), records={ns: _record(protected=True)}), options).changes
     assert change.blocked and "deletion protection" in change.blocked
 
 
 def test_namespace_deletion_needs_explicit_flag() -> None:
     ns = _ref("Namespace", "team", None)
-    live = {ns: _live(ns, {}, {"mlcp.dev/deletion-protection": "false"})}
-    [change] = plan([], live, Inventory(frozenset({ns})), PlanOptions(prune=True)).changes
+    live = {ns: _live(ns, {})}
+    inventory = Inventory(frozenset({ns}), records={ns: _record()})
+    [change] = plan([], live, inventory, PlanOptions(prune=True)).changes
     assert change.blocked and "--allow-namespace-deletion" in change.blocked
     options = PlanOptions(prune=True, allow_namespace_deletion=True)
-    [change] = plan([], live, Inventory(frozenset({ns})), options).changes
+    [change] = plan([], live, inventory, options).changes
     assert change.blocked is None
+
+
+PRUNE_ALL = PlanOptions(prune=True, allow_namespace_deletion=True)
+
+
+def test_protection_comes_from_the_record_not_from_the_live_annotation() -> None:
+    """A namespace admin cannot lift protection by editing the annotation, nor add it to keep a namespace."""
+    ns = _ref("Namespace", "team", None)
+    lifted = {ns: _live(ns, {}, {"mlcp.dev/deletion-protection": "false"})}
+    [change] = plan([], lifted, Inventory(frozenset({ns}), records={ns: _record(protected=True)}), PRUNE_ALL).changes
+    assert change.blocked and "deletion protection" in change.blocked
+    added = {ns: _live(ns, {}, {"mlcp.dev/deletion-protection": "true"})}
+    [change] = plan([], added, Inventory(frozenset({ns}), records={ns: _record()}), PRUNE_ALL).changes
+    assert change.blocked is None
+
+
+def test_adopted_namespace_is_never_deleted() -> None:
+    ns = _ref("Namespace", "team", None)
+    inventory = Inventory(frozenset({ns}), records={ns: _record(adopted=True)})
+    [change] = plan([], {ns: _live(ns, {})}, inventory, PRUNE_ALL).changes
+    assert change.blocked and "adopted" in change.blocked and "never deletes" in change.blocked
+
+
+def test_forged_labels_do_not_change_whose_delete_it_is() -> None:
+    """The live object claims tenant `mine`'s spec; mlcp's record says tenant `theirs`: the record decides."""
+    quota = _ref("ResourceQuota", "q")
+    forged = _live(quota, {})
+    forged.manifest["metadata"]["labels"].update({"mlcp.dev/tenant": "mine", "mlcp.dev/spec": "Quota.q"})
+    forged.manifest["metadata"]["annotations"] = {"mlcp.dev/source": "tenants/mine/quota.yaml"}
+    record = InventoryRecord("Quota/theirs/q", "theirs", "tenants/theirs/quota.yaml")
+    [change] = plan([], {quota: forged}, Inventory(frozenset({quota}), records={quota: record}), PRUNE_ALL).changes
+    assert (change.spec, change.tenant, change.source) == ("Quota/theirs/q", "theirs", "tenants/theirs/quota.yaml")
+    assert change.blocked is None
+
+
+@pytest.mark.parametrize("label", ["", "Quota", "..", "Quota.q.x/y", "x" * 63, "Tenant.../../etc"])
+def test_without_a_record_a_delete_is_attributed_to_nobody_whatever_the_labels(label: str) -> None:
+    quota = _ref("ResourceQuota", "q")
+    live = _live(quota, {})
+    live.manifest["metadata"]["labels"].update({"mlcp.dev/tenant": "mine", "mlcp.dev/spec": label})
+    [change] = plan([], {quota: live}, Inventory(frozenset({quota})), PRUNE_ALL).changes
+    assert (change.spec, change.tenant, change.source) == (None, None, None)
+    assert change.blocked is None and "no record" in change.reason
+
+
+def test_an_unreadable_record_blocks_that_one_delete_with_a_reason() -> None:
+    bad, good = _ref("ResourceQuota", "bad"), _ref("ResourceQuota", "good")
+    records = {bad: InventoryRecord.checked("Quota/t/q", 7, None), good: _record()}
+    live = {bad: _live(bad, {}), good: _live(good, {})}
+    result = plan([], live, Inventory(frozenset({bad, good}), records=records), PRUNE_ALL)
+    by_name = {c.ref.name: c for c in result.changes}
+    assert by_name["bad"].blocked and "unreadable" in by_name["bad"].blocked and "tenant is 7" in by_name["bad"].blocked
+    assert by_name["bad"].tenant is None and by_name["bad"].spec is None
+    assert by_name["good"].blocked is None and by_name["good"].tenant == "t"
+
+
+@pytest.mark.parametrize(
+    ("spec", "tenant", "source", "problem"),
+    [
+        ("Quota/t/q", ["t"], None, "tenant is ['t']"),
+        ("Quota/t/q", "T!", None, "not a DNS label"),
+        ("Quota/t/q", "u", None, "does not belong to tenant 'u'"),
+        ("Quota/q", "t", None, "does not belong to tenant 't'"),
+        (None, "t", None, "without a spec"),
+        ("quota/t/q", "t", None, "not Kind/name"),
+        ("Quota/t/q/x", "t", None, "not Kind/name"),
+        ("Quota/t/q", "t", "/etc/passwd", "not a path inside"),
+        ("Quota/t/q", "t", "tenants/../x", "not a path inside"),
+        ("", None, None, "spec is ''"),
+    ],
+)
+def test_stored_values_mlcp_never_writes_make_an_unreadable_record(
+    spec: object, tenant: object, source: object, problem: str
+) -> None:
+    record = InventoryRecord.checked(spec, tenant, source)
+    assert record.error is not None and problem in record.error
+    assert (record.spec, record.tenant, record.source) == (None, None, None)
+
+
+def test_attributing_again_with_the_same_record_changes_nothing() -> None:
+    ns = _ref("Namespace", "team", None)
+    inventory = Inventory(frozenset({ns}), records={ns: _record(protected=True)})
+    [change] = plan([], {ns: _live(ns, {})}, inventory, PlanOptions()).changes
+    assert attributed(change, inventory.owner_of(ns)) == change
+
+
+def _claim(ref: ObjectRef, tenant: str, wrote: bool, adopted: bool = False) -> dict[ObjectRef, Claim]:
+    return {ref: Claim(_record(tenant, adopted=adopted), wrote)}
+
+
+def test_inventory_update_a_write_replaces_the_record_a_noop_only_fills_a_missing_one() -> None:
+    a, b, c = _ref("ResourceQuota", "a"), _ref("ResourceQuota", "b"), _ref("ResourceQuota", "c")
+    prior = Inventory(frozenset({a, b, c}), records={a: _record("old"), b: _record("old")})
+    claims = {**_claim(a, "new", wrote=True), **_claim(b, "new", wrote=False), **_claim(c, "new", wrote=False)}
+    after = prior.updated({a, b, c}, claims)
+    assert {r.name: after.records[r].tenant for r in (a, b, c)} == {"a": "new", "b": "old", "c": "new"}
+
+
+def test_inventory_update_never_takes_in_an_unclaimed_stranger() -> None:
+    """A blocked or failed change claims nothing: its object enters the inventory only if it was there."""
+    kept, stranger, gone = (
+        _ref("ResourceQuota", "kept"),
+        _ref("ResourceQuota", "stranger"),
+        _ref("ResourceQuota", "gone"),
+    )
+    prior = Inventory(frozenset({kept, gone}), revision="r1", records={kept: _record("t")})
+    after = prior.updated({kept, stranger}, {})
+    assert after.refs == {kept} and after.records == {kept: _record("t")} and after.revision == "r1"
+
+
+def test_adoption_is_never_forgotten() -> None:
+    ns = _ref("Namespace", "team", None)
+    prior = Inventory(frozenset({ns}), records={ns: _record(adopted=True)})
+    after = prior.updated({ns}, _claim(ns, "t", wrote=True, adopted=False))
+    assert after.records[ns].adopted
+
+
+def test_record_of_a_change_takes_namespace_flags_from_the_rendered_manifest() -> None:
+    ns = _ref("Namespace", "team", None)
+    annotations = {"mlcp.dev/deletion-protection": "true", "mlcp.dev/adopted-namespace": "true"}
+    desired = {"metadata": {"name": "team", "annotations": annotations}}
+    change = Change(ns, Action.create, "", "Tenant/t/t", "t", "tenants/t/tenant.yaml", 10, desired=desired)
+    assert InventoryRecord.of(change) == _record(protected=True, adopted=True)
+    quota = replace(change, ref=_ref("ResourceQuota", "q"))
+    assert not InventoryRecord.of(quota).protected and not InventoryRecord.of(quota).adopted
+
+
+def test_merged_inventories_keep_every_systems_records() -> None:
+    k, m = _ref("ResourceQuota", "k"), ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "e")
+    one = Inventory(frozenset({k}), "7", "r1", {k: _record("a")})
+    two = Inventory(frozenset({m}), None, None, {m: _record("b")})
+    merged = Inventory.merged([one, two])
+    assert merged.refs == {k, m} and merged.version == "7" and merged.revision == "r1"
+    assert merged.owner_of(m) == _record("b") and merged.owner_of(k) == _record("a")
 
 
 def test_plan_round_trips_through_json() -> None:
@@ -77,7 +219,7 @@ def test_plan_round_trips_through_json() -> None:
 
 def test_deletes_come_in_reverse_rank_order() -> None:
     ns, quota = _ref("Namespace", "n", None), _ref("ResourceQuota", "q")
-    live = {ns: _live(ns, {}, {"mlcp.dev/deletion-protection": "false"}), quota: _live(quota, {})}
+    live = {ns: _live(ns, {}), quota: _live(quota, {})}
     options = PlanOptions(prune=True, allow_namespace_deletion=True, ranks={"Namespace": 10, "ResourceQuota": 40})
-    result = plan([], live, Inventory(frozenset({ns, quota})), options)
+    result = plan([], live, Inventory(frozenset({ns, quota}), records={ns: _record()}), options)
     assert [c.ref.kind for c in result.changes] == ["ResourceQuota", "Namespace"]

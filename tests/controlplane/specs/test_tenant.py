@@ -44,3 +44,13 @@ def test_invalid_tenants_are_refused(template: Any, path: tuple[str, str], value
     data[path[0]][path[1]] = value
     with pytest.raises(ValidationError, match=message):
         Tenant.model_validate(data)
+
+
+def test_adopting_a_namespace_is_off_unless_asked_for_and_must_be_a_boolean(template: Any) -> None:
+    data = template("tenants/vision/tenant.yaml")
+    assert Tenant.model_validate(data).spec.adopt_namespace is False
+    data["spec"]["adoptNamespace"] = True
+    assert Tenant.model_validate(data).spec.adopt_namespace is True
+    data["spec"]["adoptNamespace"] = "please"
+    with pytest.raises(ValidationError, match="adoptNamespace"):
+        Tenant.model_validate(data)

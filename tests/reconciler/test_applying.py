@@ -1,0 +1,124 @@
+"""What apply tells the inventory: who wrote what, never what a blocked or foreign change claims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubernetes.client import ApiClient, Configuration
+
+from controlplane.planning import Claim, Inventory
+from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler.applying import apply_plan
+from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.backends.kubernetes import KubernetesBackend
+
+
+def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
+    return ObjectRef("kubernetes", "v1", kind, "ns", name)
+
+
+def _change(name: str, tenant: str, action: Action, blocked: str | None = None, live: str | None = "1") -> Change:
+    spec, source = f"Tenant/{tenant}/{tenant}", f"tenants/{tenant}/tenant.yaml"
+    return Change(_ref(name), action, "", spec, tenant, source, 31, (), {"metadata": {}}, live, blocked)
+
+
+@dataclass
+class Recorder:
+    """A backend that applies everything and remembers each inventory write and the order of events."""
+
+    system: str = "kubernetes"
+    target: str = "fake"
+    events: list[str] = field(default_factory=list)
+    recorded: list[tuple[frozenset[ObjectRef], ApplyOptions]] = field(default_factory=list)
+
+    def read(self) -> LiveState:
+        return LiveState({}, Inventory())
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        self.events.append(f"apply {change.ref.name}")
+        return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied)
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        return None
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        self.events.append("record")
+        self.recorded.append((refs, options))
+
+
+def _apply(*changes: Change) -> Recorder:
+    backend = Recorder()
+    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"))
+    return backend
+
+
+def _claims(backend: Recorder) -> dict[str, Claim]:
+    return {ref.name: claim for ref, claim in backend.recorded[-1][1].claims.items()}
+
+
+def test_writes_claim_their_record_and_noops_only_offer_one() -> None:
+    backend = _apply(
+        _change("written", "a", Action.update),
+        _change("same", "a", Action.noop),
+        _change("denied", "evil", Action.update, blocked="denied (default-deny)"),
+    )
+    claims = _claims(backend)
+    assert claims["written"].wrote and claims["written"].record.tenant == "a"
+    assert not claims["same"].wrote
+    assert "denied" not in claims, "a blocked change never attributes anything"
+    refs, options = backend.recorded[-1]
+    assert {r.name for r in refs} == {"written", "same", "denied"} and options.revision == "r2"
+
+
+def test_a_noop_of_something_that_does_not_exist_claims_nothing() -> None:
+    """E.g. a permission the registry cannot hold (no auth) reviewed into a no-op: nothing exists to own."""
+    assert "ghost" not in _claims(_apply(_change("ghost", "a", Action.noop, live=None)))
+
+
+def test_the_owners_write_wins_over_a_newcomers_blocked_claim_on_the_same_object() -> None:
+    owner = _change("mlcp-admin", "owner", Action.update)
+    newcomer = _change("mlcp-admin", "newcomer", Action.update, blocked="namespace-ownership: …")
+    for order in ((owner, newcomer), (newcomer, owner)):
+        claims = _claims(_apply(*order))
+        assert claims["mlcp-admin"].record.tenant == "owner" and claims["mlcp-admin"].wrote
+
+
+def test_two_differing_noops_of_one_object_claim_nothing() -> None:
+    claims = _claims(_apply(_change("x", "a", Action.noop), _change("x", "b", Action.noop)))
+    assert "x" not in claims
+
+
+def test_creates_are_recorded_before_anything_is_written_and_without_advancing_the_revision() -> None:
+    create = _change("new-ns", "a", Action.create, live=None)
+    blocked = _change("refused-ns", "evil", Action.create, blocked="namespace-ownership: …", live=None)
+    backend = _apply(create, blocked, _change("other", "a", Action.update))
+    assert backend.events[0] == "record" and backend.events[-1] == "record"
+    ahead = backend.recorded[0][1]
+    assert {r.name for r in ahead.claims} == {"new-ns"} and ahead.revision is None
+    assert ahead.claims[create.ref].wrote
+
+
+def test_a_noop_plan_records_once_at_the_end_only() -> None:
+    backend = _apply(_change("same", "a", Action.noop))
+    assert backend.events == ["record"]
+
+
+def test_the_kubernetes_inventory_is_not_rewritten_by_a_noop_apply() -> None:
+    """Through the real backend's record_inventory, with the claims of a no-op plan: no request at all."""
+    configuration = Configuration()
+    configuration.host = "https://127.0.0.1:1"
+    kube = KubernetesBackend(ApiClient(configuration))
+    same = _change("same", "a", Action.noop)
+    claims = _apply(same).recorded[-1][1].claims
+    kube._inventory = Inventory(frozenset({same.ref}), "5", "r1", {same.ref: claims[same.ref].record})
+    sent: list[str] = []
+
+    def request(method: str, *args: object, **kwargs: object) -> dict[str, object]:
+        sent.append(method)
+        return {}
+
+    kube.request = request  # type: ignore[method-assign]
+    kube.record_inventory(frozenset({same.ref}), ApplyOptions(revision="r1", claims=claims))
+    assert sent == []
+    kube.record_inventory(frozenset({same.ref}), ApplyOptions(revision="r2", claims=claims))
+    assert sent == ["PATCH", "PATCH"], "a new revision is written (namespace, then ConfigMap)"
