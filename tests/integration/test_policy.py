@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
-from reconciler import engine
+from reconciler import engine, governance
 from reconciler.applying import ApplyReport, apply_plan
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
@@ -29,17 +29,24 @@ ML_LEAD = git.Actor("ML Lead", "ml-lead@example.com")  # model approver
 RISK = git.Actor("Risk", "risk-officer@example.com")  # model approver
 
 
-def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True) -> tuple[Plan, dict[str, object]]:
+def _plan(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True, trusted: bool = False
+) -> tuple[Plan, dict[str, object]]:
+    """Plan as the operator: `trusted` names the initial commit as the trusted base (the first apply);
+    otherwise the last applied revision judges, as in production."""
     desired = engine.load_desired(repo.root)
-    targets = repo.targets(kubeconfig)
+    targets = repo.targets(kubeconfig, trusted=trusted)
     backends = engine.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, enforce_policy=enforce, targets=targets)
     return plan, backends  # type: ignore[return-value]
 
 
-def _apply(repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True) -> tuple[Plan, ApplyReport]:
-    plan, backends = _plan(repo, kubeconfig, enforce)
-    report = apply_plan(plan, backends, ApplyOptions(revision=plan.revision))  # type: ignore[arg-type]
+def _apply(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True, trusted: bool = False
+) -> tuple[Plan, ApplyReport]:
+    plan, backends = _plan(repo, kubeconfig, enforce, trusted)
+    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
+    report = apply_plan(plan, backends, ApplyOptions(revision=revision))  # type: ignore[arg-type]
     return plan, report
 
 
@@ -53,7 +60,7 @@ def _image(k8s_admin: client.ApiClient, namespace: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path, prefix: str, kubeconfig: Path) -> configrepo.ConfigRepo:
     repo = configrepo.make(tmp_path, prefix)
-    _, report = _apply(repo, kubeconfig)
+    _, report = _apply(repo, kubeconfig, trusted=True)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
     return repo
 
@@ -139,11 +146,12 @@ def test_promotion_needs_two_distinct_approvers_other_than_the_author(
     rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
     repo.path(rel).unlink()
     repo.commit("no promotion yet")
-    _apply(repo, kubeconfig)
+    _apply(repo, kubeconfig, trusted=True)
     (repo.root / rel).write_text(
         (configrepo.TEMPLATE / "tenants/vision/promotions/detector-production.yaml")
         .read_text()
         .replace("model: vision-detector", f"model: {repo.model}")
+        .replace("fromAlias: staging", "version: 3")  # a fixed version: no registry needed to resolve it
         .replace("requiredApprovals: 1", "requiredApprovals: 2")
         .replace("maxReplicas: 3", "maxReplicas: 4")
     )
@@ -167,7 +175,7 @@ def test_promotion_needs_two_distinct_approvers_other_than_the_author(
     repo.edit(rel, "maxReplicas: 4", "maxReplicas: 5")
     repo.commit("alice tweaks the promotion", author=ALICE)
     allowed, reason = _promotion_decision(repo, kubeconfig)
-    assert not allowed and "0 of 2" in reason and "earlier version" in reason
+    assert not allowed and "0 of 2" in reason, "approvals older than the spec's last change do not count"
 
 
 def test_an_approver_who_authored_the_promotion_does_not_count(tmp_path: Path, prefix: str, kubeconfig: Path) -> None:
@@ -178,7 +186,9 @@ def test_an_approver_who_authored_the_promotion_does_not_count(tmp_path: Path, p
         "    - name: ml-lead@example.com\n      role: edit\n    - name: bob@example.com",
     )
     repo.commit("ml-lead joins vision")
+    _apply(repo, kubeconfig, trusted=True)  # the admin's membership change is applied: ml-lead is a member now
     rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
+    repo.edit(rel, "fromAlias: staging", "version: 3")
     repo.edit(rel, "maxReplicas: 3", "maxReplicas: 6")
     repo.commit("ml-lead edits the promotion", author=ML_LEAD)
     _approve(repo, rel, ML_LEAD)
@@ -214,6 +224,7 @@ def test_signed_commits_required(repo: configrepo.ConfigRepo, kubeconfig: Path, 
     repo.path("policies/allowed_signers").write_text(f'alice@example.com namespaces="git" {alice_pub}\n')
     repo.edit("policies/access.yaml", "requireSignedCommits: false", "requireSignedCommits: true")
     repo.commit("require signed commits")
+    _apply(repo, kubeconfig)  # a rule takes effect once applied: the admin's policy change becomes the base
     pipeline = f"tenants/{repo.vision}/{PIPELINE}"
 
     def decision() -> tuple[bool, str, tuple[str, ...]]:
@@ -250,7 +261,7 @@ def test_validly_signed_commit_is_allowed_as_the_signer(
     repo.edit(f"tenants/{repo.vision}/{PIPELINE}", OLD_IMAGE, "ghcr.io/example/vision-data:3.0.0")
     _signed_commit(repo, ALICE, alice_key, "signed by alice")
     plan, _ = _plan(repo, kubeconfig)
-    [change] = plan.pending
+    [change] = [c for c in plan.pending if c.ref.system == "kubernetes"]
     assert change.action is Action.update
     assert change.decision is not None and change.decision.allowed, change.decision
     assert change.decision.actors == ("alice@example.com",)
