@@ -66,7 +66,10 @@ def test_two_promotions_of_one_model_render_its_grants_once(tmp_path: Path) -> N
         """,
     )
     models = [o for o in _permissions(root).values() if o.ref.kind == "RegisteredModelPermission"]
-    assert sorted(o.ref.name for o in models) == ["vision-detector#alice@example.com", "vision-detector#bob@example.com"]
+    assert sorted(o.ref.name for o in models) == [
+        "vision-detector#alice@example.com",
+        "vision-detector#bob@example.com",
+    ]
 
 
 def test_grants_are_the_tenants_change_not_the_rendering_specs(tmp_path: Path) -> None:
