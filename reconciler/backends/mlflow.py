@@ -4,10 +4,13 @@ Reading costs one paged `experiments/search` (filtered to mlcp's ownership
 tag, deleted ones included so they can be restored) plus one paged
 `registered-models/search` (which already carries every model's aliases and
 tags): ⌈N / page size⌉ calls per object type, never one per object. MLflow
-has no labels or inventory store, so ownership is a tag on the object itself:
+has no labels, so what mlcp manages is marked by a tag on the object itself:
 an experiment is mlcp's when it carries `mlcp.dev/managed-by=mlcp`, an alias
-when its model carries `mlcp.dev/alias.<alias>.version`; only those are ever
-pruned, and `record_inventory` has nothing to write. Promotion decisions that
+when its model carries `mlcp.dev/alias.<alias>.version`. Those tags are
+editable by tenant members, so whose an object is (the spec, tenant and file
+that judge its deletion) comes only from mlcp's own record, kept on an
+experiment tenants cannot write, and only recorded objects are pruned (see
+mlflow_inventory for why and how). Promotion decisions that
 need live run metrics are made in `review` (see mlflow_promotion); so are
 permission decisions, which depend on whether the server runs basic-auth (one
 unauthenticated probe per read) and on which users it knows (mlflow_permissions).
@@ -21,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from controlplane.labels import SOURCE_ANNOTATION, TENANT_LABEL
-from controlplane.planning import Inventory
+from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import (
     API_VERSION,
@@ -37,6 +39,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.mlflow_inventory import RegistryInventory
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
@@ -47,11 +50,6 @@ FIXED_AT_CREATION = ("artifactLocation",)
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
     return {str(t["key"]): str(t.get("value", "")) for t in item.get("tags") or []}
-
-
-def _provenance(tenant: str | None, source: str | None) -> dict[str, Any]:
-    """Kubernetes-style metadata so the planner can name an orphan's tenant and source."""
-    return {"labels": {TENANT_LABEL: tenant} if tenant else {}, "annotations": {SOURCE_ANNOTATION: source or ""}}
 
 
 def live_experiment(item: dict[str, Any]) -> LiveObject:
@@ -65,7 +63,6 @@ def live_experiment(item: dict[str, Any]) -> LiveObject:
         "tags": tags,
         "artifactLocation": item.get("artifact_location"),
         "experimentId": str(item["experiment_id"]),
-        "metadata": _provenance(tags.get(TENANT_LABEL), tags.get(SOURCE_ANNOTATION)),
     }
     if description is not None:
         manifest["description"] = description
@@ -81,12 +78,7 @@ def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
     for entry in model.get("aliases") or []:
         alias, version = str(entry["alias"]), str(entry["version"])
         ref = ObjectRef(SYSTEM, API_VERSION, MODEL_ALIAS, None, alias_name(model["name"], alias))
-        manifest = {
-            "model": model["name"],
-            "alias": alias,
-            "version": version,
-            "metadata": _provenance(tags.get(alias_tag(alias, "tenant")), tags.get(alias_tag(alias, "source"))),
-        }
+        manifest = {"model": model["name"], "alias": alias, "version": version}
         out.append((LiveObject(ref, manifest, version), alias_tag(alias, "version") in tags))
     return out
 
@@ -100,6 +92,8 @@ class MlflowBackend:
         self.rest = rest
         self.promotions = Promotions(rest)
         self.permissions = Permissions(rest)
+        self.store = RegistryInventory(rest)
+        self._inventory: Inventory | None = None
 
     @classmethod
     def from_uri(cls, uri: str) -> MlflowBackend:
@@ -141,7 +135,8 @@ class MlflowBackend:
             )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
-        experiments = list(self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL"))
+        searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
+        experiments = self.store.take(list(searched))
         for item in experiments:
             found = live_experiment(item)
             objects[found.ref] = found
@@ -157,7 +152,10 @@ class MlflowBackend:
         )
         objects.update(grants)
         owned.update(grants)
-        return LiveState(objects, Inventory(frozenset(owned)))
+        if self.store.exists:  # a tag added by hand never makes an object mlcp's to delete
+            owned &= set(self.store.records)
+        self._inventory = Inventory(frozenset(owned), records=dict(self.store.records))
+        return LiveState(objects, self._inventory)
 
     def _read_models(
         self, models: list[dict[str, Any]], objects: dict[ObjectRef, LiveObject], owned: set[ObjectRef]
@@ -174,9 +172,15 @@ class MlflowBackend:
                     owned.add(obj.ref)
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
-        """Resolve promotions against live versions and run metrics; ignore differences MLflow cannot change."""
+        """Resolve promotions against live versions and run metrics; ignore differences MLflow cannot change.
+
+        Deletes carry mlcp's own record of the object (never its tags), whatever the planner was given.
+        """
         out = []
+        inventory = self._inventory or Inventory()
         for change in changes:
+            if change.action is Action.delete:
+                change = attributed(change, inventory.owner_of(change.ref))  # noqa: PLW2901 - refined in turn
             if change.ref.kind == MODEL_ALIAS:
                 out.append(self.promotions.review(change))
             elif is_permission(change.ref):
@@ -282,7 +286,15 @@ class MlflowBackend:
         return Outcome(change, Status.deleted, "soft-deleted (restorable in MLflow)")
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Nothing to write: ownership is recorded as tags on each experiment and model."""
+        """Write the records that changed to mlcp's inventory experiment (nothing when none did)."""
+        if self._inventory is None:
+            self.read()
+        prior = self._inventory or Inventory()
+        updated = prior.updated(refs, options.claims)
+        if options.dry_run:
+            return
+        self.store.write(updated.records)
+        self._inventory = Inventory(updated.refs, records=dict(self.store.records))
 
 
 def _without_fixed_fields(change: Change) -> Change:

@@ -3,8 +3,10 @@
 A grant in MLflow has no tags or labels, so ownership is recorded where the
 backend already reads: a tag `mlcp.dev/grant.<hash of user>` on the
 experiment or registered model, holding who, which level, and the spec. Those
-tags are mlcp's inventory of grants; a grant someone made by hand is never
-recorded, so it is never pruned (mlcp can take it over by declaring it).
+tags mark mlcp's grants; a grant someone made by hand is never marked, so it
+is never pruned (mlcp can take it over by declaring it). Tenant members can
+edit those tags, so a grant's spec, tenant and file (who may revoke it) come
+from mlcp's own record (mlflow_inventory), and an unrecorded mark is ignored.
 
 Costs: nothing at all when the server has no auth. With auth, one `users/list`
 plus one `users/permissions/list` per distinct user whose grants are read
@@ -26,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from controlplane.labels import SOURCE_ANNOTATION, TENANT_LABEL
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, SYSTEM
 from controlplane.rendering.mlflow_permissions import EXPERIMENT_PERMISSION, KINDS, MODEL_PERMISSION, resource_of
@@ -106,11 +107,7 @@ class Permissions:
         user = str(record["user"])
         resource_type = "experiment" if kind == EXPERIMENT_PERMISSION else "registered_model"
         level = self.direct(user).get((resource_type, resource_id))
-        metadata = {
-            "labels": {TENANT_LABEL: record["tenant"]} if record.get("tenant") else {},
-            "annotations": {SOURCE_ANNOTATION: str(record.get("source") or "")},
-        }
-        manifest = {field: name, "user": user, "permission": level, "metadata": metadata}
+        manifest = {field: name, "user": user, "permission": level}
         ref = ObjectRef(SYSTEM, API_VERSION, kind, None, f"{name}#{user}")
         return LiveObject(ref, manifest, level or "none")
 

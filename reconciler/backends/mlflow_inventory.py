@@ -1,0 +1,156 @@
+"""mlcp's inventory in MLflow: which spec, tenant and source file each experiment, alias and grant came from.
+
+MLflow has no labels, so mlcp marks what it made with tags on the objects
+themselves (`mlcp.dev/managed-by`, `mlcp.dev/alias.<a>.*`, `mlcp.dev/grant.*`).
+Those tags are editable by anyone with EDIT on the experiment or model: every
+tenant member on the tenant's own objects. Reading a deletion's spec, tenant
+and file from them would let a member choose the rule that judges it (a
+member with EDIT, who may not manage permissions, could have mlcp revoke a
+co-owner's grant as if it were her experiment's). So mlcp keeps its own
+record, like the Kubernetes inventory, on an experiment tenants cannot write:
+
+- `mlcp-inventory`, made by mlcp's own (admin) user at its first write. Under
+  basic-auth its creator holds MANAGE and everyone else the server's
+  `default_permission` (READ unless the operator changed it; with EDIT or
+  MANAGE there every tenant may edit every tenant's objects anyway). Its name
+  has no `/`, so no Experiment spec can claim it (experiment names start with
+  `<tenant>/`); an experiment of that name that mlcp did not make (no role
+  tag) is refused, not used.
+- one tag per object, `mlcp.dev/record.<sha256(kind/name), 16 hex>` = JSON
+  `{kind, name, spec, tenant, source}`: a change writes only the tags of the
+  objects it changed, and reading costs nothing extra (the experiment comes
+  with the search for mlcp's experiments).
+
+The ownership tags still say which objects mlcp manages; once the store exists,
+an object is only prunable when it is also recorded there, so a tag added by
+hand never makes someone's experiment or grant mlcp's to delete. Before the
+store exists (MLflow written by an older mlcp), tagged objects stay prunable but
+are attributed to no spec and no tenant. A record that is not what mlcp writes
+makes that one object's deletion blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from controlplane.planning import InventoryRecord
+from controlplane.plans import ObjectRef
+from controlplane.rendering.mlflow_objects import API_VERSION, OWNER_TAG, OWNER_VALUE, SYSTEM
+from reconciler.backends.base import BackendError
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+
+STORE = "mlcp-inventory"
+ROLE_TAG = "mlcp.dev/role"
+ROLE = "inventory"
+RECORD_TAG = "mlcp.dev/record."
+
+
+def record_tag(ref: ObjectRef) -> str:
+    return RECORD_TAG + hashlib.sha256(f"{ref.kind}/{ref.name}".encode()).hexdigest()[:16]
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {str(t["key"]): str(t.get("value", "")) for t in item.get("tags") or []}
+
+
+def _value(ref: ObjectRef, record: InventoryRecord) -> str:
+    stored = {"kind": ref.kind, "name": ref.name, "spec": record.spec, "tenant": record.tenant, "source": record.source}
+    return json.dumps(stored, sort_keys=True, separators=(",", ":"))
+
+
+def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
+    """One stored record (None when it does not even name an object)."""
+    try:
+        stored = json.loads(value)
+    except ValueError:
+        return None
+    if (
+        not isinstance(stored, dict)
+        or not isinstance(stored.get("kind"), str)
+        or not isinstance(stored.get("name"), str)
+    ):
+        return None
+    ref = ObjectRef(SYSTEM, API_VERSION, stored["kind"], None, stored["name"])
+    if record_tag(ref) != key:
+        return ref, InventoryRecord(None, None, None, error=f"stored under another object's key {key}")
+    return ref, InventoryRecord.checked(stored.get("spec"), stored.get("tenant"), stored.get("source"))
+
+
+class RegistryInventory:
+    """The store experiment of one MLflow server: found while reading, written after applying."""
+
+    def __init__(self, rest: MlflowRest) -> None:
+        self.rest = rest
+        self.experiment: dict[str, Any] | None = None
+        self.records: dict[ObjectRef, InventoryRecord] = {}
+        self._stored: dict[str, str] = {}
+
+    @property
+    def exists(self) -> bool:
+        return self.experiment is not None
+
+    def take(self, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Find the store among mlcp's searched experiments; the others are the live experiments."""
+        self.experiment, self.records, self._stored = None, {}, {}
+        others = []
+        for item in experiments:
+            if item.get("name") != STORE:
+                others.append(item)
+                continue
+            tags = _tags(item)
+            if tags.get(ROLE_TAG) != ROLE:
+                raise BackendError(
+                    f"MLflow experiment {STORE!r} exists but is not mlcp's inventory (no tag {ROLE_TAG}={ROLE}); "
+                    "mlcp never trusts records in an experiment someone else made: rename or delete it"
+                )
+            self.experiment = item
+            self._stored = {k: v for k, v in tags.items() if k.startswith(RECORD_TAG)}
+            for key, value in self._stored.items():
+                parsed = parse(key, value)
+                if parsed is not None:
+                    self.records[parsed[0]] = parsed[1]
+        return others
+
+    def write(self, records: Mapping[ObjectRef, InventoryRecord]) -> None:
+        """Set the tags of records that changed and delete those of objects no longer recorded."""
+        wanted = {record_tag(ref): _value(ref, record) for ref, record in records.items() if record.error is None}
+        kept = {k for ref, r in records.items() if r.error is not None and (k := record_tag(ref)) in self._stored}
+        changed = {k: v for k, v in wanted.items() if self._stored.get(k) != v}
+        dropped = sorted(set(self._stored) - set(wanted) - kept)
+        if not changed and not dropped:
+            return
+        experiment_id = self._ensure()
+        for key, value in sorted(changed.items()):
+            self.rest.post("experiments/set-experiment-tag", experiment_id=experiment_id, key=key, value=value)
+            self._stored[key] = value
+        for key in dropped:
+            try:
+                self.rest.post("experiments/delete-experiment-tag", experiment_id=experiment_id, key=key)
+            except MlflowApiError as exc:
+                if not exc.not_found:
+                    raise
+            self._stored.pop(key, None)
+        self.records = dict(records)
+
+    def _ensure(self) -> str:
+        """The store's id: made on first use (tagged as mlcp's), restored if someone deleted it."""
+        if self.experiment is None:
+            tags = [{"key": ROLE_TAG, "value": ROLE}, {"key": OWNER_TAG, "value": OWNER_VALUE}]
+            try:
+                made = self.rest.post("experiments/create", name=STORE, tags=tags)
+            except MlflowApiError as exc:
+                if exc.code == "RESOURCE_ALREADY_EXISTS":
+                    raise BackendError(
+                        f"MLflow experiment {STORE!r} appeared since mlcp read the registry (made by someone else?); "
+                        "mlcp did not write its records: rename or delete it, then apply again"
+                    ) from None
+                raise
+            self.experiment = {"experiment_id": made["experiment_id"], "name": STORE, "lifecycle_stage": "active"}
+        experiment_id = str(self.experiment["experiment_id"])
+        if self.experiment.get("lifecycle_stage") == "deleted":
+            self.rest.post("experiments/restore", experiment_id=experiment_id)
+            self.experiment["lifecycle_stage"] = "active"
+        return experiment_id

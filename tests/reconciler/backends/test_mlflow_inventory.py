@@ -1,0 +1,180 @@
+"""mlcp's record in MLflow: tags a tenant member can edit never decide whose an experiment or grant is.
+
+An in-memory MLflow (the few experiment endpoints the backend uses) stands in
+for the server; the integration tests run the backend against a real one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controlplane.planning import Claim, InventoryRecord
+from controlplane.plans import Action, Change, ObjectRef
+from reconciler.backends.base import ApplyOptions, BackendError
+from reconciler.backends.mlflow import MlflowBackend
+from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, RegistryInventory, parse, record_tag
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+
+EXP = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/detector")
+OWN = {"mlcp.dev/managed-by": "mlcp"}
+RECORD = InventoryRecord("Experiment/vision/detector", "vision", "tenants/vision/experiments/detector.yaml")
+
+
+class FakeMlflow(MlflowRest):
+    """Experiments by name, with tags; every write is remembered."""
+
+    def __init__(self) -> None:
+        super().__init__("http://registry.invalid")
+        self.experiments: dict[str, dict[str, Any]] = {}
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, name: str, tags: dict[str, str], stage: str = "active") -> dict[str, Any]:
+        tagged = [{"key": k, "value": v} for k, v in tags.items()]
+        item: dict[str, Any] = {"experiment_id": str(len(self.experiments) + 1), "name": name, "tags": tagged}
+        item["lifecycle_stage"] = stage
+        self.experiments[name] = item
+        return item
+
+    def _by_id(self, experiment_id: str) -> dict[str, Any]:
+        return next(e for e in self.experiments.values() if e["experiment_id"] == experiment_id)
+
+    def auth_enabled(self) -> bool | None:
+        return False
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = body or {}
+        self.calls[path] += 1
+        if path == "experiments/search":
+            owned = [
+                e for e in self.experiments.values() if {"key": "mlcp.dev/managed-by", "value": "mlcp"} in e["tags"]
+            ]
+            return {"experiments": owned}
+        if path == "registered-models/search":
+            return {"registered_models": []}
+        self.writes.append((path, body))
+        if path == "experiments/create":
+            if body["name"] in self.experiments:
+                raise MlflowApiError(400, "RESOURCE_ALREADY_EXISTS", "exists")
+            made = self.add(body["name"], {t["key"]: t["value"] for t in body.get("tags", [])})
+            return {"experiment_id": made["experiment_id"]}
+        item = self._by_id(str(body["experiment_id"]))
+        if path == "experiments/set-experiment-tag":
+            kept = [t for t in item["tags"] if t["key"] != body["key"]]
+            item["tags"] = [*kept, {"key": body["key"], "value": body["value"]}]
+        elif path == "experiments/delete-experiment-tag":
+            item["tags"] = [t for t in item["tags"] if t["key"] != body["key"]]
+        elif path == "experiments/restore":
+            item["lifecycle_stage"] = "active"
+        return {}
+
+
+def _store_tags(rest: FakeMlflow) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in rest.experiments[STORE]["tags"]}
+
+
+def _recorded(rest: FakeMlflow, ref: ObjectRef, record: InventoryRecord) -> None:
+    tags = _store_tags(rest) if STORE in rest.experiments else {ROLE_TAG: ROLE, **OWN}
+    value = {"kind": ref.kind, "name": ref.name, "spec": record.spec, "tenant": record.tenant, "source": record.source}
+    tags[record_tag(ref)] = json.dumps(value, sort_keys=True, separators=(",", ":"))  # as mlcp writes it
+    stage = rest.experiments[STORE]["lifecycle_stage"] if STORE in rest.experiments else "active"
+    rest.add(STORE, tags, stage)
+
+
+def _delete(ref: ObjectRef = EXP) -> Change:
+    return Change(ref, Action.delete, "removed from git", None, None, None, 60, live_version="v")
+
+
+def test_forged_tags_on_the_experiment_do_not_change_whose_deletion_it_is() -> None:
+    rest = FakeMlflow()
+    forged = {**OWN, "mlcp.dev/tenant": "mine", "mlcp.dev/source": "tenants/mine/experiments/x.yaml"}
+    rest.add(EXP.name, forged)
+    _recorded(rest, EXP, RECORD)
+    backend = MlflowBackend(rest)
+    state = backend.read()
+    assert EXP in state.inventory.refs and state.inventory.owner_of(EXP) == RECORD
+    assert STORE not in {r.name for r in state.objects}, "the store is not a live experiment to plan"
+    [change] = backend.review([_delete()])
+    assert (change.spec, change.tenant, change.source) == (RECORD.spec, RECORD.tenant, RECORD.source)
+
+
+def test_an_owner_tag_added_by_hand_does_not_make_an_experiment_prunable() -> None:
+    rest = FakeMlflow()
+    rest.add("vision/hand-made", OWN)
+    _recorded(rest, EXP, RECORD)
+    rest.add(EXP.name, OWN)
+    state = MlflowBackend(rest).read()
+    assert {r.name for r in state.objects} == {"vision/hand-made", EXP.name}
+    assert state.inventory.refs == {EXP}
+
+
+def test_before_the_store_exists_tagged_objects_stay_prunable_but_are_nobodys() -> None:
+    rest = FakeMlflow()
+    rest.add(EXP.name, {**OWN, "mlcp.dev/tenant": "vision"})
+    backend = MlflowBackend(rest)
+    assert backend.read().inventory.refs == {EXP}
+    [change] = backend.review([_delete()])
+    assert (change.spec, change.tenant, change.source) == (None, None, None) and "no record" in change.reason
+
+
+def test_an_experiment_named_like_the_store_that_mlcp_did_not_make_is_refused() -> None:
+    rest = FakeMlflow()
+    rest.add(STORE, OWN)
+    with pytest.raises(BackendError, match="not mlcp's inventory"):
+        MlflowBackend(rest).read()
+
+
+def test_a_record_under_another_objects_key_or_with_bad_values_blocks_that_delete() -> None:
+    rest = FakeMlflow()
+    other = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/other")
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(other): json.dumps({"kind": "Experiment", "name": EXP.name})})
+    rest.add(EXP.name, OWN)
+    backend = MlflowBackend(rest)
+    backend.read()
+    [change] = backend.review([_delete()])
+    assert change.blocked and "another object's key" in change.blocked and change.tenant is None
+    assert parse(record_tag(EXP), "not json") is None
+    _, bad = parse(record_tag(EXP), json.dumps({"kind": "Experiment", "name": EXP.name, "tenant": 5})) or (None, None)
+    assert bad is not None and bad.error and "tenant is 5" in bad.error
+
+
+def test_records_are_written_once_then_only_what_changed() -> None:
+    rest = FakeMlflow()
+    rest.add(EXP.name, OWN)
+    backend = MlflowBackend(rest)
+    backend.read()
+    claims = {EXP: Claim(RECORD, wrote=True)}
+    backend.record_inventory(frozenset({EXP}), ApplyOptions(claims=claims))
+    assert [p for p, _ in rest.writes] == ["experiments/create", "experiments/set-experiment-tag"]
+    assert _store_tags(rest)[ROLE_TAG] == ROLE
+    rest.writes.clear()
+    backend.read()
+    backend.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=False)}))
+    assert rest.writes == [], "a no-op apply writes nothing"
+    backend.record_inventory(frozenset(), ApplyOptions())
+    assert [p for p, _ in rest.writes] == ["experiments/delete-experiment-tag"]
+    assert record_tag(EXP) not in _store_tags(rest)
+
+
+def test_a_deleted_store_is_restored_before_it_is_written() -> None:
+    rest = FakeMlflow()
+    _recorded(rest, EXP, RECORD)
+    rest.experiments[STORE]["lifecycle_stage"] = "deleted"
+    store = RegistryInventory(rest)
+    store.take(list(rest.experiments.values()))
+    other = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/two")
+    store.write({EXP: RECORD, other: RECORD})
+    assert [p for p, _ in rest.writes] == ["experiments/restore", "experiments/set-experiment-tag"]
+
+
+def test_an_unreadable_record_is_kept_as_it_is_not_rewritten() -> None:
+    rest = FakeMlflow()
+    rest.add(
+        STORE, {ROLE_TAG: ROLE, **OWN, record_tag(EXP): json.dumps({"kind": "Experiment", "name": EXP.name, "spec": 1})}
+    )
+    store = RegistryInventory(rest)
+    store.take(list(rest.experiments.values()))
+    store.write(dict(store.records))
+    assert rest.writes == []
