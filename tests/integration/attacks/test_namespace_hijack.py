@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 from controlplane.audit import JsonlStore
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
+from reconciler.backends.kubernetes import RESOURCES
 from tests.integration import configrepo
 from tests.integration.reconcile_support import mlcp
 
@@ -138,6 +139,9 @@ def test_claims_on_taken_namespaces_are_refused_and_the_owner_still_converges(
     cli: Cli, k8s_admin: client.ApiClient, prefix: str
 ) -> None:
     repo = cli.repo
+    quiet = cli.plan()
+    assert not quiet.has_changes
+    assert quiet.meta["requests"]["kubernetes"] == len(RESOURCES) + 1, "a no-op plan looks up no namespace"
     data_ns = f"{prefix}-data"[:63]
     hand_made(k8s_admin, data_ns)
     before = {ns: labels(k8s_admin, ns) for ns in (repo.vision, repo.system_ns, data_ns)}
