@@ -194,7 +194,7 @@ _TRUSTED: dict[tuple[Path, str, str], TrustedBase] = {}
 def load_trusted(root: Path, states: Mapping[str, LiveState], named: str | None) -> TrustedBase:
     """The trusted base: the revision the operator named, else the one mlcp last recorded as applied."""
     applied = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
-    revision, origin = trust.choose(applied, named)
+    revision, origin = trust.choose(root, applied, named)
     sha = trust.resolve(root, revision)
     key = (root, sha, origin)
     if key not in _TRUSTED:

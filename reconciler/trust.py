@@ -66,8 +66,19 @@ class TrustedBase:
         return f"{self.revision[:12]} ({how})"
 
 
-def choose(applied: str | None, named: str | None) -> tuple[str, str]:
-    """The trusted revision and where it came from: the operator's choice wins, else the applied revision."""
+def choose(repo_path: Path, applied: str | None, named: str | None) -> tuple[str, str]:
+    """The trusted revision and where it came from.
+
+    The operator's revision is used when nothing was applied yet (bootstrap), when it descends from the
+    applied one (the operator vouches for more), or when the two histories are unrelated (recovery after a
+    rewrite). A named revision that the applied one already descends from is stale — say, an environment
+    variable left set after the bootstrap — and never pins trust to the past: the applied revision wins.
+    """
+    if named and applied:
+        named_sha, applied_sha = resolve(repo_path, named), resolve(repo_path, applied)
+        if named_sha != applied_sha and _is_ancestor(repo_path, named_sha, applied_sha):
+            return applied_sha, "applied"
+        return named_sha, "operator"
     if named:
         return named, "operator"
     if applied:
@@ -77,6 +88,14 @@ def choose(applied: str | None, named: str | None) -> tuple[str, str]:
         f"name the revision whose policy judges this change with {FLAG} REV or {ENV}=REV "
         "(for a new platform, the reviewed commit that holds your AccessPolicy)",
     )
+
+
+def _is_ancestor(repo_path: Path, old: str, new: str) -> bool:
+    try:
+        git.Repo(repo_path).git.merge_base("--is-ancestor", old, new)
+    except git.GitCommandError:
+        return False
+    return True
 
 
 _PRIVATE: list[Path] = []

@@ -398,4 +398,4 @@ def test_unreachable_registry_is_unknown_and_the_cluster_still_plans(tmp_path: P
     registry = next(s for s in plan["systems"] if s["system"] == "mlflow")
     assert (registry["reachable"], registry["target"]) == (False, dead)
     assert dead in registry["error"]
-    assert {c["ref"]["system"] for c in plan["changes"]} == {"kubernetes"}
+    assert {c["ref"]["system"] for c in plan["changes"]} == {"kubernetes", "governance"}
