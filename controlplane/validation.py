@@ -184,7 +184,7 @@ def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 
 def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """At most one AccessPolicy; bindings name defined roles and groups."""
+    """At most one AccessPolicy; bindings and approval rules name defined roles and groups."""
     policies = repo.of_kind("AccessPolicy")
     for extra in policies[1:]:
         yield _diag(
@@ -221,6 +221,16 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                         loaded,
                         ("spec", "bindings", i, "groups", j),
                         f"binding names undefined group {group!r}",
+                        "define it under spec.groups",
+                        "policy",
+                    )
+        for i, rule in enumerate(policy.spec.approvals):
+            for j, group in enumerate(rule.approvers.groups):
+                if group not in policy.spec.groups:
+                    yield _diag(
+                        loaded,
+                        ("spec", "approvals", i, "approvers", "groups", j),
+                        f"approval rule names undefined group {group!r}",
                         "define it under spec.groups",
                         "policy",
                     )

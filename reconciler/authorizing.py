@@ -188,6 +188,9 @@ class PlanAuthorizer:
                 changes.append(change)
                 continue
             decision = self.decide(change)
+            if change.decision is not None and not change.decision.allowed and decision.allowed:
+                # a backend's review denied it under a rule of its own (e.g. namespace-ownership): keep that
+                decision = Decision(False, change.decision.rule, change.decision.reason, decision.actors)
             denial = None if decision.allowed or not self.enforce else f"denied ({decision.rule}): {decision.reason}"
             blocked = change.blocked or denial
             changes.append(replace(change, decision=decision, blocked=blocked))

@@ -234,12 +234,9 @@ def make_plan(
     states = {**states, keeper.system: keeper.read()}
     statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]
     live: dict[ObjectRef, LiveObject] = {}
-    refs = frozenset[ObjectRef]()
-    version = None
     for state in states.values():
         live.update(state.objects)
-        refs = refs | state.inventory.refs
-        version = state.inventory.version if version is None else version
+    inventory = Inventory.merged(s.inventory for s in states.values())
 
     base_config = trusted.repo.config  # prune settings are rules too: the base's, not the revision's
     options = PlanOptions(
@@ -251,7 +248,7 @@ def make_plan(
     )
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
     objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
-    planned = review(plan(objects, live, Inventory(refs, version), options, statuses), {n: backends[n] for n in states})
+    planned = review(plan(objects, live, inventory, options, statuses), {n: backends[n] for n in states})
     planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
     planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
     if authorize:

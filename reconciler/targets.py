@@ -35,5 +35,3 @@ class Targets:
 
     def resolved_tracking_uri(self) -> str | None:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
-
-

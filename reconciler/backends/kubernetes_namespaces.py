@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from controlplane.labels import ADOPTED_ANNOTATION
 from controlplane.planning import Inventory
-from controlplane.plans import Action, Change
+from controlplane.plans import Action, Change, Decision
 
 RULE = "namespace-ownership"
 NAMESPACE = "Namespace"
@@ -122,4 +122,5 @@ def appeared(change: Change, absent: set[str], exists: Exists) -> str | None:
 
 
 def _blocked(change: Change, reason: str) -> Change:
-    return replace(change, blocked=reason)
+    """Blocked, and denied under the rule: the authorizer keeps a denial a backend's review made."""
+    return replace(change, blocked=reason, decision=Decision(False, RULE, reason.removeprefix(f"{RULE}: ")))

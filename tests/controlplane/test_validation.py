@@ -203,8 +203,18 @@ def test_binding_of_an_undefined_role_is_refused(repo: Path) -> None:
 
 
 def test_binding_of_an_undefined_group_is_refused(repo: Path) -> None:
-    path = edit(repo, POLICY, "groups: [model-approvers]", "groups: [approvers]")
+    path = edit(
+        repo,
+        POLICY,
+        "role: model-approver\n      groups: [model-approvers]",
+        "role: model-approver\n      groups: [approvers]",
+    )
     assert_problem(repo, POLICY, line_of(path, "[approvers]"), "binding names undefined group 'approvers'")
+
+
+def test_approval_rule_of_an_undefined_group_is_refused(repo: Path) -> None:
+    path = edit(repo, POLICY, "approvers:\n        groups: [model-approvers]", "approvers:\n        groups: [risk]")
+    assert_problem(repo, POLICY, line_of(path, "[risk]"), "approval rule names undefined group 'risk'")
 
 
 def test_duplicate_roles_are_refused(repo: Path) -> None:
