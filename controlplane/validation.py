@@ -2,8 +2,9 @@
 
 The schema proves each spec is well formed; these checks prove the repo is
 coherent (every spec's tenant exists, step graphs resolve and are acyclic,
-schedules parse, names are unique, policies only bind defined roles). Every
-problem is reported, each pointing at the field to fix.
+schedules parse, names are unique, policies only bind defined roles, and
+names mlcp keeps for itself — Pod Security labels, its ServiceAccounts — are
+left to it). Every problem is reported, each pointing at the field to fix.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from croniter import croniter
 
 from controlplane import registry_names
 from controlplane.errors import Diagnostic
+from controlplane.labels import POD_SECURITY_PREFIX, RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import AccessPolicy, Experiment, Pipeline, Tenant
@@ -152,6 +154,35 @@ def pipelines_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                 )
 
 
+def mlcp_names_kept(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """No tenant sets the Pod Security labels mlcp sets from the policy; no pipeline runs as one of mlcp's accounts."""
+    for loaded in repo.of_kind("Tenant"):
+        tenant = cast(Tenant, loaded.spec)
+        for where, labels in (
+            (("metadata", "labels"), tenant.metadata.labels),
+            (("spec", "labels"), tenant.spec.labels),
+        ):
+            for key in labels:
+                if key.startswith(POD_SECURITY_PREFIX):
+                    yield _diag(
+                        loaded,
+                        (*where, key),
+                        f"label {key!r} is mlcp's: the namespace's Pod Security level comes from the AccessPolicy",
+                        "remove it; platform admins set spec.podSecurity in policies/access.yaml",
+                        "pod-security",
+                    )
+    for loaded in repo.of_kind("Pipeline"):
+        account = cast(Pipeline, loaded.spec).spec.service_account
+        if account is not None and account.startswith(RESERVED_ACCOUNT_PREFIX):
+            yield _diag(
+                loaded,
+                ("spec", "serviceAccount"),
+                f"serviceAccount {account!r} is mlcp's own (names starting {RESERVED_ACCOUNT_PREFIX!r} are reserved)",
+                "remove it to run as the tenant's workload account, or name a ServiceAccount of your own",
+                "service-account",
+            )
+
+
 def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """A tuning experiment's trial pipeline is in the same tenant and takes its parameters."""
     pipelines = {(s.tenant, s.spec.name): cast(Pipeline, s.spec) for s in repo.of_kind("Pipeline")}
@@ -240,6 +271,7 @@ CHECKS: tuple[Check, ...] = (
     tenants_exist,
     namespaces_not_reserved,
     pipelines_coherent,
+    mlcp_names_kept,
     trial_pipelines_exist,
     policy_coherent,
     *registry_names.CHECKS,

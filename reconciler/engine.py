@@ -20,7 +20,9 @@ from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
+from controlplane.rendering.tenant import with_pod_security
 from controlplane.specs import Tenant
+from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
 from reconciler import gitsource, governance, trust
@@ -219,8 +221,9 @@ def make_plan(
 
     `already_read` is live state from `read_live` (to overlap reading with rendering); read here if None.
     The trusted base (the operator's `targets.trusted_base`, else the applied revision) supplies every
-    rule: its governance objects are planned as a system of their own, added to `backends` so apply
-    accepts them through the same mapping, and its policy judges each change when `authorize`.
+    rule, the Pod Security level of tenant namespaces included: its governance objects are planned as a
+    system of their own, added to `backends` so apply accepts them through the same mapping, and its policy
+    judges each change when `authorize`.
     """
     states, statuses = already_read if already_read is not None else read_live(backends)
     if not states:
@@ -247,7 +250,8 @@ def make_plan(
         ranks=RANK_ORDER,
     )
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
-    objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
+    stamped = with_pod_security(desired.objects, _pod_security(trusted))  # the base's level, never the revision's
+    objects = [o for o in [*rules, *stamped] if o.ref.system in states]
     planned = review(plan(objects, live, inventory, options, statuses), {n: backends[n] for n in states})
     planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
     planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
@@ -259,6 +263,10 @@ def make_plan(
     for name in states:
         planned.meta.update(getattr(backends[name], "plan_meta", {}))  # e.g. the registry's registryAuth
     return planned, states
+
+
+def _pod_security(trusted: TrustedBase) -> PodSecurity:
+    return trusted.policy.spec.pod_security if trusted.policy else PodSecurity()
 
 
 def _signed(trusted: TrustedBase) -> bool:

@@ -5,7 +5,11 @@ groups alike. `adoptNamespace: true` marks the Namespace so the Kubernetes
 backend lets it take over a namespace mlcp did not create (and records it as
 adopted, never to be deleted); without it such a claim is refused there.
 Isolation admits traffic only from the tenant's own namespace (plus any it
-lists), which is what multi-tenant clusters expect by default.
+lists), which is what multi-tenant clusters expect by default. The namespace
+carries the Pod Security Standards labels of the policy's `podSecurity`, set
+after the tenant's own labels so they always win. Rendering alone uses the
+policy of the repo it renders; the engine stamps them again from the trusted
+base (`with_pod_security`), so a revision never lowers its own level.
 
 Objects are built as plain manifests (see `rendering.manifests` for why).
 """
@@ -13,9 +17,11 @@ Objects are built as plain manifests (see `rendering.manifests` for why).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, cast
 
-from controlplane.labels import ADOPTED_ANNOTATION, PROTECTION_ANNOTATION
+from controlplane.labels import ADOPTED_ANNOTATION, POD_SECURITY_PREFIX, PROTECTION_ANNOTATION
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering.context import (
@@ -28,11 +34,44 @@ from controlplane.rendering.context import (
 )
 from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest, policy_rule
 from controlplane.rendering.registry import renders
-from controlplane.specs import Tenant
+from controlplane.specs import AccessPolicy, Tenant
+from controlplane.specs.access_policy import PodSecurity
+
+POD_SECURITY_MODES = ("enforce", "warn", "audit")
+
+
+def pod_security_labels(rules: PodSecurity, tenant: str | None) -> dict[str, str]:
+    """`enforce`, `warn` and `audit` at the tenant's level, each with the standards' version."""
+    level = rules.level_of(tenant)
+    labels: dict[str, str] = {}
+    for mode in POD_SECURITY_MODES:
+        labels[f"{POD_SECURITY_PREFIX}{mode}"] = level
+        labels[f"{POD_SECURITY_PREFIX}{mode}-version"] = rules.version
+    return labels
+
+
+def pod_security_rules(ctx: RenderContext) -> PodSecurity:
+    """The rendered repo's own rules (the defaults without a policy)."""
+    policies = ctx.repo.of_kind("AccessPolicy")
+    return cast(AccessPolicy, policies[0].spec).spec.pod_security if policies else PodSecurity()
+
+
+def with_pod_security(objects: Iterable[DesiredObject], rules: PodSecurity) -> list[DesiredObject]:
+    """`objects` with every tenant namespace labelled by `rules` (the trusted base's), overriding any other."""
+    out = []
+    for obj in objects:
+        if obj.ref.kind == "Namespace" and obj.spec is not None and obj.spec.startswith("Tenant/"):
+            meta = obj.manifest["metadata"]
+            labels = {**meta.get("labels", {}), **pod_security_labels(rules, obj.tenant)}
+            if labels != meta.get("labels"):
+                obj = replace(obj, manifest={**obj.manifest, "metadata": {**meta, "labels": labels}})  # noqa: PLW2901
+        out.append(obj)
+    return out
 
 
 def _namespace(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant) -> dict[str, Any]:
     meta = metadata(loaded, ctx, tenant.namespace, None, extra_labels=tenant.spec.labels)
+    meta["labels"].update(pod_security_labels(pod_security_rules(ctx), loaded.tenant))  # last: mlcp's win
     meta["annotations"][PROTECTION_ANNOTATION] = "true" if tenant.spec.deletion_protection else "false"
     if tenant.spec.adopt_namespace:
         meta["annotations"][ADOPTED_ANNOTATION] = "true"  # the Kubernetes backend's review lets it take one over

@@ -9,7 +9,9 @@ The kinds `AccessPolicy` (every file under policies/), `Config` (mlcp.yaml) and
 `TenantMembership` (a tenant's owners and members) are the rules themselves:
 only a rule naming them, or a rule over all kinds in all tenants, grants them.
 Approval rules live here too, so a spec can ask for more approvals than the
-policy sets, never fewer.
+policy sets, never fewer. So does the Pod Security Standards level of tenant
+namespaces: it is a rule about what tenants may run, so a tenant's own spec
+can never lower it, and a change to it takes effect once it is applied.
 """
 
 from __future__ import annotations
@@ -83,6 +85,30 @@ class ApprovalRule(SpecModel):
     )
 
 
+PodSecurityLevel = Literal["baseline", "restricted"]
+"""Pod Security Standards levels a tenant namespace may enforce; `privileged` (no restriction) is not offered."""
+
+
+class PodSecurity(SpecModel):
+    """The Pod Security Standards every tenant namespace enforces (labels `pod-security.kubernetes.io/*`)."""
+
+    level: PodSecurityLevel = Field(
+        default="baseline",
+        description="Level enforced (and warned and audited) in every tenant namespace: baseline or restricted.",
+    )
+    version: str = Field(
+        default="latest",
+        pattern=r"^(latest|v1\.[0-9]+)$",
+        description="Version of the standards the level refers to: `latest` or the API server's, e.g. `v1.30`.",
+    )
+    tenants: dict[NonEmptyStr, PodSecurityLevel] = Field(
+        default_factory=dict, description="Tenant name → level, for tenants that need another than `level`."
+    )
+
+    def level_of(self, tenant: str | None) -> PodSecurityLevel:
+        return self.tenants.get(tenant or "", self.level)
+
+
 class AccessPolicySpec(SpecModel):
     require_signed_commits: bool = Field(
         default=False,
@@ -104,6 +130,10 @@ class AccessPolicySpec(SpecModel):
         default_factory=dict,
         description="Person → all of their identities (emails, signer principals): one person never approves "
         "a change made under any of their identities.",
+    )
+    pod_security: PodSecurity = Field(
+        default_factory=PodSecurity,
+        description="Pod Security Standards of tenant namespaces; tenants' own labels cannot override them.",
     )
 
 

@@ -60,7 +60,8 @@ class Schedule(SpecModel):
 class PipelineSpec(SpecModel):
     description: str | None = Field(default=None, description="What the pipeline does.")
     service_account: DnsLabel | None = Field(
-        default=None, description="ServiceAccount the steps run as; defaults to the tenant's."
+        default=None,
+        description="ServiceAccount the steps run as; defaults to the tenant's. Never one of mlcp's own (`mlcp-*`).",
     )
     parameters: list[Parameter] = Field(default_factory=list, description="Workflow parameters.")
     steps: list[Step] = Field(min_length=1, description="The DAG's steps.")

@@ -43,7 +43,10 @@ class TenantSpec(SpecModel):
     )
     members: list[Member] = Field(default_factory=list, description="Other users and groups.")
     namespace: DnsLabel | None = Field(default=None, description="Kubernetes namespace; defaults to the tenant's name.")
-    labels: Labels = Field(default_factory=dict, description="Extra labels on the namespace.")
+    labels: Labels = Field(
+        default_factory=dict,
+        description="Extra labels on the namespace; not `pod-security.kubernetes.io/*` (the AccessPolicy sets those).",
+    )
     network_isolation: NetworkIsolation = Field(
         default_factory=NetworkIsolation, description="Namespace network isolation."
     )

@@ -250,3 +250,28 @@ def test_all_problems_are_reported_at_once_sorted_by_place(repo: Path) -> None:
         (TRAIN, "steps"),
         (TRAIN, "schedule"),
     ]
+
+
+@pytest.mark.parametrize("where", ["spec", "metadata"])
+def test_a_tenant_cannot_set_its_own_pod_security_labels(repo: Path, where: str) -> None:
+    tenant = "tenants/vision/tenant.yaml"
+    if where == "spec":
+        path = edit(repo, tenant, "    cost-center: cv-001\n", "    pod-security.kubernetes.io/enforce: privileged\n")
+    else:
+        path = edit(
+            repo, tenant, "  name: vision\n", "  name: vision\n  labels:\n    pod-security.kubernetes.io/warn: x\n"
+        )
+    found = assert_problem(repo, tenant, line_of(path, "pod-security.kubernetes.io/"), "is mlcp's")
+    assert "spec.podSecurity" in found.hint and found.code == "pod-security"
+
+
+@pytest.mark.parametrize("account", ["mlcp-deployer", "mlcp-reconciler", "mlcp-workload", "mlcp-anything"])
+def test_a_pipeline_cannot_run_as_one_of_mlcps_accounts(repo: Path, account: str) -> None:
+    path = edit(repo, TRAIN, "  steps:\n", f"  serviceAccount: {account}\n  steps:\n")
+    found = assert_problem(repo, TRAIN, line_of(path, "serviceAccount:"), f"serviceAccount {account!r} is mlcp's own")
+    assert found.code == "service-account"
+
+
+def test_a_pipeline_may_run_as_its_own_account(repo: Path) -> None:
+    edit(repo, TRAIN, "  steps:\n", "  serviceAccount: trainer\n  steps:\n")
+    assert problems(repo) == []

@@ -46,3 +46,33 @@ def test_invalid_rules_are_refused(template: Any, rule: dict[str, Any], message:
     data["spec"]["roles"][0]["rules"] = [rule]
     with pytest.raises(ValidationError, match=message):
         AccessPolicy.model_validate(data)
+
+
+def test_pod_security_defaults_to_baseline_at_the_latest_standards(template: Any) -> None:
+    data = template(POLICY)
+    data["spec"].pop("podSecurity", None)
+    rules = AccessPolicy.model_validate(data).spec.pod_security
+    assert (rules.level, rules.version, rules.level_of("vision")) == ("baseline", "latest", "baseline")
+
+
+def test_pod_security_may_be_restricted_per_tenant(template: Any) -> None:
+    data = template(POLICY)
+    data["spec"]["podSecurity"] = {"level": "baseline", "version": "v1.30", "tenants": {"vision": "restricted"}}
+    rules = AccessPolicy.model_validate(data).spec.pod_security
+    assert (rules.level_of("vision"), rules.level_of("nlp"), rules.version) == ("restricted", "baseline", "v1.30")
+
+
+@pytest.mark.parametrize(
+    ("pod_security", "message"),
+    [
+        ({"level": "privileged"}, "'baseline' or 'restricted'"),
+        ({"tenants": {"vision": "privileged"}}, "'baseline' or 'restricted'"),
+        ({"version": "1.30"}, "should match pattern"),
+        ({"level": "baseline", "enforce": "privileged"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_pod_security_offers_no_unrestricted_level(template: Any, pod_security: dict[str, Any], message: str) -> None:
+    data = template(POLICY)
+    data["spec"]["podSecurity"] = pod_security
+    with pytest.raises(ValidationError, match=message):
+        AccessPolicy.model_validate(data)
