@@ -3,7 +3,9 @@
 Import from here; the submodules are the implementation (kopf's convention).
 """
 
+from controlplane.audit.anchor import Anchor
 from controlplane.audit.chain import GENESIS, Head
+from controlplane.audit.journal import Journal, open_intents
 from controlplane.audit.outcomes import records_for
 from controlplane.audit.records import (
     DEFAULT_DECISION,
@@ -24,17 +26,20 @@ __all__ = [
     "ENV_VAR",
     "GENESIS",
     "NO_POLICY_RULE",
+    "Anchor",
     "AuditError",
     "AuditRecord",
     "AuditStore",
     "Decision",
     "Head",
+    "Journal",
     "JsonlStore",
     "Result",
     "Verdict",
     "Verification",
     "default_path",
     "digest",
+    "open_intents",
     "records_for",
     "verify_file",
     "verify_lines",

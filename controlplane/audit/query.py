@@ -3,13 +3,17 @@
 A `Query` is a value, so the CLI, the HTML report and tests share one meaning
 for each filter. Times are compared as strings: records store fixed-width UTC
 (`2024-06-01T12:00:00.000000Z`), and bounds are normalized to the same form.
+
+`by_change` folds each write's intent into its outcome, so readers see one line
+per change with what happened to it (and `pending` for an intent whose outcome
+has not been written).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from controlplane.audit.records import AuditError, AuditRecord, Result, Verdict, format_time
@@ -61,3 +65,15 @@ class Query:
 
     def select(self, records: Iterable[AuditRecord]) -> Iterator[AuditRecord]:
         return (r for r in records if self.matches(r))
+
+
+def by_change(records: Iterable[AuditRecord]) -> Iterator[AuditRecord]:
+    """One record per change, in log order: each outcome carrying its intent's diff; open intents last."""
+    intents: dict[int, AuditRecord] = {}
+    for record in records:
+        if record.is_intent:
+            intents[record.seq] = record
+            continue
+        intent = intents.pop(record.intent, None) if record.intent is not None else None
+        yield replace(record, diff=intent.diff) if intent is not None and not record.diff else record
+    yield from intents.values()

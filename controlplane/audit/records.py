@@ -6,6 +6,12 @@ rule) and what happened (result, error). Records are written once and never
 rewritten, so the value is frozen; `seq`, `prev` and `hash` are assigned by the
 store when it seals the record into the chain (see `chain`).
 
+A write is recorded twice: an intent (`result: pending`) before it, and an
+outcome naming that intent (`intent: SEQ`) after it, so a writer that dies in
+between leaves a visible open intent, which the next writer closes (result
+`interrupted`; see `journal`). Changes that write nothing (denied, blocked) get
+one record.
+
 Decisions come from the authorizer (`controlplane.plans.Decision`, carried by
 each planned change); a change nobody decided on is recorded as allowed by the
 rule `no-policy-yet`, so the log never claims a check that did not happen.
@@ -54,6 +60,10 @@ class Result(StrEnum):
     skipped = "skipped"
     failed = "failed"
     denied = "denied"
+    pending = "pending"
+    """An intent: the write is about to be sent; its outcome record follows (and names it)."""
+    interrupted = "interrupted"
+    """An intent that got no outcome (the writer died, or its log failed), closed by the next writer."""
 
 
 DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy decided this change")
@@ -121,6 +131,8 @@ class AuditRecord:
     after: str | None = None
     error: str | None = None
     diff: tuple[dict[str, Any], ...] = ()
+    intent: int | None = None
+    """For an outcome: the seq of the intent it closes (None for a change that wrote nothing)."""
     seq: int = 0
     prev: str = ""
     hash: str = field(default="", compare=False)
@@ -130,12 +142,20 @@ class AuditRecord:
         return self.seq > 0 and bool(self.hash)
 
     @property
+    def is_intent(self) -> bool:
+        return self.result is Result.pending
+
+    @property
     def kind(self) -> str:
         return str(self.target.get("kind", ""))
 
     def content(self) -> dict[str, Any]:
-        """Every field except the chain's own (`seq`, `prev`, `hash`), under its JSON name."""
-        return {
+        """Every field except the chain's own (`seq`, `prev`, `hash`), under its JSON name.
+
+        `intent` only when set, so a record of a change that wrote nothing keeps the exact form (and bytes)
+        records had before intents existed.
+        """
+        content: dict[str, Any] = {
             "time": self.time,
             "actors": list(self.actors),
             "signer": self.signer,
@@ -154,6 +174,9 @@ class AuditRecord:
             "error": self.error,
             "diff": list(self.diff),
         }
+        if self.intent is not None:
+            content["intent"] = self.intent
+        return content
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev": self.prev, **self.content(), "hash": self.hash}
@@ -185,4 +208,5 @@ class AuditRecord:
             result=Result(data["result"]),
             error=data.get("error"),
             diff=tuple(data.get("diff") or ()),
+            intent=None if data.get("intent") is None else int(data["intent"]),
         )

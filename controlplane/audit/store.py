@@ -7,6 +7,10 @@ leader and a stray CLI, two processes after a failover) never interleave or
 fork the chain, and a restarted process picks up exactly where the file ends.
 A crash mid-append leaves an incomplete last line; it is reported (with the
 byte offset to cut it at) and nothing is appended after it until someone looks.
+
+A writer's turn (intents, writes, outcomes: see `journal`) holds the lock for
+its whole length (`exclusive`), so no other writer's records land in between
+and the next turn may treat any intent left open as abandoned.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import errno
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from itertools import count
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from controlplane.audit.chain import GENESIS, LINE_START, Head, seal, split_line
 from controlplane.audit.records import AuditError, AuditRecord
@@ -36,6 +43,19 @@ def default_path(repo_root: Path) -> Path:
 
 class AuditStore(Protocol):
     """An append-only, hash-chained sequence of records."""
+
+    @property
+    def location(self) -> str:
+        """Where the log is, as anchors and messages name it (`file:/abs/path`, `cluster:<namespace>`)."""
+        ...
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the log for one writer's whole turn (a file lock; the cluster store relies on the Lease)."""
+        ...
+
+    def tail(self) -> Iterator[AuditRecord]:
+        """Records newest first (a turn reads only the last few)."""
+        ...
 
     def append(self, record: AuditRecord) -> AuditRecord:
         """Seal and persist one record; return it with seq, prev and hash set."""
@@ -68,9 +88,15 @@ class JsonlStore:
     def __init__(self, path: Path, *, lock_timeout: float = 30.0) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        self._held: tuple[int, int] | None = None
+        """(locked descriptor, thread) while a turn holds the log (`exclusive`)."""
 
     def __repr__(self) -> str:
         return f"JsonlStore({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        return f"file:{self.path.absolute()}"
 
     def append(self, record: AuditRecord) -> AuditRecord:
         return self.append_many([record])[0]
@@ -78,26 +104,47 @@ class JsonlStore:
     def append_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         if not records:
             return []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        with self.exclusive():
+            assert self._held is not None
+            return self._append_locked(self._held[0], records)
+
+    def _append_locked(self, fd: int, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        head = _read_tail(fd, self.path)
+        seq, prev = head if head else (0, GENESIS)
+        sealed, lines = [], []
+        for record in records:
+            seq += 1
+            done, line = seal(record, seq, prev)
+            sealed.append(done)
+            lines.append(line)
+            prev = done.hash
+        _write_all(fd, b"".join(lines))
+        return sealed
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the file's lock until the block ends; appends inside it reuse the lock (re-entrant)."""
+        if self._held is not None and self._held[1] == threading.get_ident():
+            yield
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise AuditError(
+                f"{self.path}: cannot open the audit log for writing: {exc.strerror}",
+                "make the path a writable file, or name another with --audit-log / MLCP_AUDIT_LOG",
+            ) from None
         try:
             self._lock(fd)
-            head = _read_tail(fd, self.path)
-            seq, prev = head if head else (0, GENESIS)
-            sealed, lines = [], []
-            for record in records:
-                seq += 1
-                done, line = seal(record, seq, prev)
-                sealed.append(done)
-                lines.append(line)
-                prev = done.hash
-            _write_all(fd, b"".join(lines))
+            if created:
+                _fsync_dir(self.path.parent)
+            self._held = (fd, threading.get_ident())
+            yield
         finally:
+            self._held = None
             os.close(fd)  # releases the lock
-        if created:
-            _fsync_dir(self.path.parent)
-        return sealed
 
     def _lock(self, fd: int) -> None:
         deadline = time.monotonic() + self.lock_timeout
@@ -123,6 +170,14 @@ class JsonlStore:
             return _read_tail(fd, self.path)
         finally:
             os.close(fd)
+
+    def tail(self) -> Iterator[AuditRecord]:
+        head = self.head()  # refuses a damaged last line
+        if head is None:
+            return
+        with self.path.open("rb") as stream:
+            for seq, line in zip(count(head.seq, -1), _reverse_lines(stream), strict=False):
+                yield _parse(line, seq, self.path)
 
     def raw_lines(self) -> Iterator[bytes]:
         try:
@@ -187,6 +242,23 @@ def _read_tail(fd: int, path: Path) -> Head | None:
         number = _count_lines(fd, size)
         raise AuditError(f"{path}:{number}: the last line is not a sealed audit record", "run `mlcp audit verify`")
     return Head(int(match.group(1)), parts[1].decode("ascii"))
+
+
+def _reverse_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The complete lines of a file ending in a newline, last first, read in blocks from the end."""
+    end = stream.seek(0, os.SEEK_END)
+    rest = b""
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        stream.seek(start)
+        block = stream.read(end - start) + rest
+        end = start
+        lines = block.split(b"\n")
+        rest = lines[0]
+        for line in reversed(lines[1:-1] if block.endswith(b"\n") else lines[1:]):
+            yield line + b"\n"
+    if rest:
+        yield rest + b"\n"
 
 
 def _count_lines(fd: int, size: int) -> int:

@@ -1,0 +1,63 @@
+"""Anchors: the chain head, kept where the log's writer cannot rewrite it together with the log.
+
+A hash chain proves that no record was edited, inserted or reordered, but a
+log whose last records were cut off is a shorter valid chain, and someone who
+can write the log can rebuild the whole chain. A head (`SEQ:HASH`) kept
+elsewhere closes both gaps: the log must still hold record SEQ with that hash.
+The leader publishes one in the cluster after every pass that wrote records
+(reconciler.anchors); operators copy it somewhere write-once
+(`mlcp audit anchor export`). The same fields are the ConfigMap's data and the
+exported JSON, so either verifies the log (`mlcp audit verify --anchor …`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.audit.chain import Head
+from controlplane.audit.records import AuditError
+
+
+@dataclass(frozen=True)
+class Anchor:
+    head: Head
+    log: str = ""
+    """The log it anchors (`file:/abs/path`, `cluster:<namespace>`), as the store names itself."""
+    time: str = ""
+    writer: str = ""
+    """Who published it (the leader's identity, or the CLI apply that held the Lease)."""
+
+    def to_data(self) -> dict[str, str]:
+        return {"anchor": str(self.head), "log": self.log, "time": self.time, "writer": self.writer}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str) -> Anchor:
+        text = data.get("anchor")
+        if not isinstance(text, str):
+            raise AuditError(f"{source}: no `anchor` field (SEQ:HASH)", "export one with `mlcp audit anchor export`")
+        try:
+            head = Head.parse(text)
+        except AuditError as exc:
+            raise AuditError(f"{source}: {exc}", exc.hint) from None
+        return cls(head, str(data.get("log") or ""), str(data.get("time") or ""), str(data.get("writer") or ""))
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> Anchor:
+        """An exported anchor (JSON) or a bare `SEQ:HASH` line."""
+        stripped = text.strip()
+        if not stripped.startswith("{"):
+            try:
+                return cls(Head.parse(stripped))
+            except AuditError as exc:
+                raise AuditError(f"{source}: {exc}", exc.hint) from None
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise AuditError(
+                f"{source}: not an exported anchor: {exc}", "export one with `mlcp audit anchor export`"
+            ) from None
+        if not isinstance(data, dict):
+            raise AuditError(f"{source}: not an exported anchor (a JSON object)", "`mlcp audit anchor export`")
+        return cls.from_data(data, source)
