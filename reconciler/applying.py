@@ -10,6 +10,10 @@ change that wrote it (`Claim`): later deletions are attributed from that, never
 from the live object. Objects about to be created are recorded once before the
 first write too, so a pass cut short after creating a namespace still knows the
 namespace is mlcp's (and whose).
+
+The audit journal is passed in, not imported: it gets every change about to be
+written before the first write (so a log that cannot be written stops apply
+before anything changes) and the outcomes of each group of writes after it.
 """
 
 from __future__ import annotations
@@ -18,12 +22,25 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import groupby
+from typing import Protocol
 
 from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 
 Progress = Callable[[Outcome], None]
+
+
+class Journal(Protocol):
+    """Where apply records what it is about to do and what it did (controlplane.audit.Journal)."""
+
+    def intend(self, changes: Sequence[Change], finished: Sequence[Outcome]) -> None:
+        """Before the first write: the changes to be written, and the outcomes of those that will not be."""
+        ...
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        """After a group of writes: their outcomes."""
+        ...
 
 
 @dataclass
@@ -81,8 +98,12 @@ def apply_plan(
     progress: Progress | None = None,
     system_order: Sequence[str] = ("mlflow", "kubernetes"),
     allow: Callable[[Change], str | None] = lambda _c: None,
+    journal: Journal | None = None,
 ) -> ApplyReport:
-    """Apply every pending, unblocked change of `plan`; `allow` returns a denial reason or None."""
+    """Apply every pending, unblocked change of `plan`; `allow` returns a denial reason or None.
+
+    An error from `journal` stops apply where it is: before the first write, or between groups of writes.
+    """
     report = ApplyReport()
 
     def run(change: Change) -> Outcome:
@@ -98,13 +119,19 @@ def apply_plan(
             if progress:
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
+    if journal is not None:
+        journal.intend(runnable, list(report.outcomes))
     _record_ahead(plan, backends, runnable, options)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for phase in _phases(runnable, system_order):
+            done = []
             for outcome in pool.map(run, phase):
+                done.append(outcome)
                 report.outcomes.append(outcome)
                 if progress:
                     progress(outcome)
+            if journal is not None:
+                journal.record(done)
     _record_inventories(plan, backends, report, options)
     return report
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
+import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from controlplane.audit import AuditError
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.applying import apply_plan
@@ -122,3 +125,52 @@ def test_the_kubernetes_inventory_is_not_rewritten_by_a_noop_apply() -> None:
     assert sent == []
     kube.record_inventory(frozenset({same.ref}), ApplyOptions(revision="r2", claims=claims))
     assert sent == ["PATCH", "PATCH"], "a new revision is written (namespace, then ConfigMap)"
+
+
+@dataclass
+class EventJournal:
+    """A journal that logs into the backend's event list, and can refuse like an unwritable audit log."""
+
+    events: list[str]
+    broken: bool = False
+
+    def intend(self, changes: Sequence[Change], finished: Sequence[Outcome]) -> None:
+        if self.broken:
+            raise AuditError("cannot append to the audit log: the disk is full")
+        self.events.append(f"intend {[c.ref.name for c in changes]} finished {[o.change.ref.name for o in finished]}")
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        self.events.append(f"outcomes {[o.change.ref.name for o in outcomes]}")
+
+
+def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> None:
+    backend = Recorder()
+    changes = (
+        _change("ns", "nlp", Action.create),
+        _change("blocked", "nlp", Action.update, blocked="denied"),
+        replace(_change("quota", "nlp", Action.update), rank=50),
+    )
+    journal = EventJournal(backend.events)
+    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), journal=journal)
+    assert backend.events == [
+        "intend ['ns', 'quota'] finished ['blocked']",
+        "record",  # the create, inventoried ahead
+        "apply ns",
+        "outcomes ['ns']",
+        "apply quota",
+        "outcomes ['quota']",
+        "record",
+    ]
+
+
+def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() -> None:
+    backend = Recorder()
+    journal = EventJournal(backend.events, broken=True)
+    with pytest.raises(AuditError):
+        apply_plan(
+            Plan(changes=(_change("ns", "nlp", Action.create),)),
+            {"kubernetes": backend},
+            ApplyOptions(revision="r2"),
+            journal=journal,
+        )
+    assert backend.events == [], "no inventory write, no object write"
