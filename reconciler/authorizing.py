@@ -111,7 +111,8 @@ class PlanAuthorizer:
             return Decision(True, TRUSTED_BASE_RULE, reason, ())
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
-            return Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors)
+            unverified = tuple(f"{who} (unverified)" for who in authorship.claimed if who not in authorship.actors)
+            return Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors + unverified)
         decision = self.authorizer.decide(authorship.actors, change.action.value, kind, tenant)
         if decision.allowed and kind == "Tenant" and tenant in self._people:
             people = self.authorizer.decide(authorship.actors, self._people[tenant].value, "TenantMembership", tenant)

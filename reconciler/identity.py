@@ -99,6 +99,8 @@ class Authorship:
     actors: tuple[str, ...] = ()
     commits: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    claimed: tuple[str, ...] = ()
+    """The commits' author fields, verified or not: what the audit log shows, marked, for unverified ones."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ class History:
             actors=tuple(dict.fromkeys(a for a in actors if a)),
             commits=tuple(dict.fromkeys(c.sha for c in commits)),
             problems=tuple(dict.fromkeys(problems)),
+            claimed=tuple(dict.fromkeys(c.author for c in commits)),
         )
 
     def _approvals(self, span: str, trailer: str) -> list[tuple[str, str]]:

@@ -129,7 +129,7 @@ class Reconciler:
         except InvalidConfig as exc:
             result.error, result.stage = str(exc), "validate"
         except Refused as exc:
-            result.error, result.stage = f"{exc} ({exc.hint})", result.stage or "plan"
+            result.error, result.stage = f"refused ({exc.rule}): {exc} ({exc.hint})", result.stage or "plan"
             self._refused(result.revision, exc)
         except (MlcpError, BackendError, AuditError, OSError) as exc:
             result.error, result.stage = str(exc), result.stage or "plan"

@@ -25,6 +25,8 @@ from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
 from tests.integration import configrepo
+from tests.integration.mlflow_rest import MlflowError, MlflowRest
+from tests.integration.reconcile_support import mlcp
 
 runner = CliRunner()
 
@@ -33,6 +35,7 @@ PEOPLE = {
     "alice": ("Alice", "alice@example.com"),  # owner of vision
     "bob": ("Bob", "bob@example.com"),  # member (edit) of vision: may edit its pipelines, not its quota
     "carol": ("Carol", "carol@example.com"),  # owner of nlp, nothing in vision
+    "lead": ("ML Lead", "ml-lead@example.com"),  # model approver (group model-approvers), in no tenant
 }
 PIPELINE = "pipelines/train-detector.yaml"
 OLD_IMAGE = "ghcr.io/example/vision-data:1.3.0"
@@ -83,12 +86,15 @@ class SignedRepo:
         path.write_text(text, encoding="utf-8")
 
 
-def signed_repo(tmp_path: Path, prefix: str, extra: dict[str, str] | None = None) -> SignedRepo:
+def signed_repo(
+    tmp_path: Path, prefix: str, extra: dict[str, str] | None = None, approvals: bool = False
+) -> SignedRepo:
     """`configrepo.make`, then its initial commit re-signed by the admin with everyone's keys trusted.
 
     `extra` files (repo-relative path → text) join the initial commit, so the first apply creates them.
+    With `approvals`, the template's approval rule and the promotion's one required approval stay.
     """
-    repo = configrepo.make(tmp_path, prefix)
+    repo = configrepo.make(tmp_path, prefix, approvals=approvals)
     keys = tmp_path / "keys"
     keys.mkdir()
     lines = []
@@ -104,6 +110,7 @@ def signed_repo(tmp_path: Path, prefix: str, extra: dict[str, str] | None = None
         signed.write(rel, body)
     signed.git("add", "-A")
     signed.git("commit", "-q", "--amend", "--reset-author", "--no-edit", "-S")
+    repo.initial = signed.head()
     return signed
 
 
@@ -145,6 +152,23 @@ class Operator:
         assert result.exit_code == 0, explain(result)
         self.trusted_base = None
 
+    def reconcile_once(self, audit: Path) -> tuple[int, str]:
+        """One pass of the real `mlcp reconcile` as a process (it installs signal handlers), judged by the
+        last applied revision; its exit code and its log."""
+        env = {k: v for k, v in self.env.items() if v is not None}
+        proc = mlcp(
+            "reconcile", "--once", "--repo", str(self.repo.root), "--no-leader-elect", "--audit-log", str(audit),
+            *self._targets(), "--workdir", str(self.tmp / "reconcile"),
+            env=env,
+        )  # fmt: skip
+        _, stderr = proc.communicate(timeout=180)
+        return proc.returncode, stderr.decode()
+
+    def applied_revision(self, k8s_admin: client.ApiClient) -> str | None:
+        """The revision mlcp recorded as applied (the next trusted base), read from its inventory."""
+        found = client.CoreV1Api(k8s_admin).read_namespaced_config_map("mlcp-inventory", self.repo.repo.system_ns)
+        return (found.metadata.annotations or {}).get("mlcp.dev/applied-revision")
+
     def records(self, audit: Path, *filters: str) -> list[dict[str, Any]]:
         """Records of the audit log, read back with `mlcp audit list -o json`."""
         listed = self.cli("audit", "list", "-o", "json", "--audit-log", str(audit), *filters)
@@ -156,12 +180,44 @@ class Operator:
 
 
 def operator(
-    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, extra: dict[str, str] | None = None
+    tmp_path: Path,
+    prefix: str,
+    kubeconfig: Path,
+    mlflow_uri: str,
+    extra: dict[str, str] | None = None,
+    approvals: bool = False,
 ) -> Operator:
     """A signed test repo (with `extra` files in its initial commit), applied once."""
-    target = Operator(signed_repo(tmp_path, prefix, extra), kubeconfig, mlflow_uri, tmp_path)
+    target = Operator(signed_repo(tmp_path, prefix, extra, approvals), kubeconfig, mlflow_uri, tmp_path)
     target.first_apply()
     return target
+
+
+METRICS = {"val_map": 0.7, "latency_p95_ms": 90.0}
+"""Pass the template promotion's gates."""
+
+
+def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int = 2) -> None:
+    """vision's model with `versions` vetted-looking versions; staging at 1, so the template promotes 1."""
+    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    rest.post("registered-models/create", name=repo.model)
+    for _ in range(versions):
+        run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
+        for key, value in METRICS.items():
+            rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
+        rest.post("model-versions/create", name=repo.model, source=f"{run['artifact_uri']}/model", run_id=run["run_id"])
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+
+
+def alias(rest: MlflowRest, model: str, name: str = "production") -> str | None:
+    """The version `model@name` points to, or None when it is not set."""
+    try:
+        found = rest.get("registered-models/alias", name=model, alias=name)
+    except MlflowError as exc:  # MLflow answers 404 for an alias that is not set
+        if exc.status == 404:
+            return None
+        raise
+    return str(found["model_version"]["version"])
 
 
 def gpu_quota(k8s_admin: client.ApiClient, namespace: str) -> str:
