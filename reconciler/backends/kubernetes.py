@@ -54,7 +54,7 @@ MANUAL_EDITORS = frozenset(
 )
 """Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
 taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
-_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
+_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
 APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
 """Connect and read timeouts for reads: a LIST of thousands of objects can take a while on a busy server."""
