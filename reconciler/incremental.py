@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
+from controlplane.loading.budgets import Budget, Usage
 from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
@@ -69,8 +70,9 @@ def merged(snapshot: Snapshot) -> ConfigRepo:
 
 def read_all(root: Path, revision: str) -> Snapshot:
     folders = tenant_folders(root)
-    shared = load_repo(root, skip=frozenset(f"{TENANTS}/{t}" for t in folders))
-    tenants = {t: load_folder(root, f"{TENANTS}/{t}") for t in folders}
+    budget = Budget()  # one for the whole read: the repo's limits bound the slices together
+    shared = load_repo(root, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
+    tenants = {t: load_folder(root, f"{TENANTS}/{t}", budget) for t in folders}
     return Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root).commits)
 
 
@@ -87,7 +89,11 @@ def read_changed(last: Snapshot, root: Path, revision: str) -> tuple[Snapshot, s
     names = {t for t in changed if t is not None}
     folders = set(tenant_folders(root))
     tenants = {t: repo for t, repo in last.tenants.items() if t not in names}
-    tenants.update({t: load_folder(root, f"{TENANTS}/{t}") for t in names & folders})
+    kept = Usage()
+    for part in (last.shared, *tenants.values()):
+        kept.add(part.usage)
+    budget = Budget(repo=kept)  # the folders read again count against what the others already hold
+    tenants.update({t: load_folder(root, f"{TENANTS}/{t}", budget) for t in names & folders})
     rendered = {t: objs for t, objs in last.rendered.items() if t not in names}
     snapshot = Snapshot(last.root, revision, last.shared, tenants, {**last.commits, **delta.commits}, rendered)
     return snapshot, names

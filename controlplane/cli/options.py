@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from controlplane.cli.console import fail
+from controlplane.loading import budgets
+
 RepoPath = Annotated[Path, typer.Argument(help="Config repo root.")]
 Kubeconfig = Annotated[
     str | None, typer.Option("--kubeconfig", envvar="MLCP_KUBECONFIG", help="Kubeconfig (default: $KUBECONFIG).")
@@ -39,3 +42,20 @@ ControllerNamespace = Annotated[
         help="Namespace of mlcp's inventory and state; mlcp.yaml may only state the same.",
     ),
 ]
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        metavar="NAME=N",
+        help="A budget for reading the repo, e.g. tenant-nodes=250000 (repeatable; default: $MLCP_MAX_<NAME>, "
+        "then built-in defaults; see docs/security.md, Limits).",
+    ),
+]
+
+
+def use_limits(flags: list[str] | None) -> None:
+    """Make the operator's limits (flags over `MLCP_MAX_*`) the ones every load in this process uses."""
+    try:
+        budgets.configure(budgets.from_settings(flags or ()))
+    except budgets.LimitError as exc:
+        raise fail(str(exc), "docs/security.md (Limits) lists every limit and its default") from None

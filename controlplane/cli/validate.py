@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from controlplane.cli.console import Format, OutputOption, err, print_diagnostics, print_json
+from controlplane.cli.options import LimitOption, use_limits
 from controlplane.loading.repo import load_repo
 from controlplane.validation import validate
 
@@ -15,8 +16,10 @@ from controlplane.validation import validate
 def command(
     path: Annotated[Path, typer.Argument(help="Config repo root.")] = Path(),
     output: OutputOption = Format.text,
+    limit: LimitOption = None,
 ) -> None:
     """Validate the specs of a config repo: exit 0 when valid, 1 with every error otherwise."""
+    use_limits(limit)
     repo = load_repo(path)
     problems = validate(repo)
     if output is Format.json:

@@ -4,6 +4,9 @@ Loading never stops at the first error: a pull request should show all of
 them at once. It refuses anything that could let a spec escape its place: files
 outside `policies/` and `tenants/<tenant>/`, symlinks, files over 1 MiB, a spec
 naming another tenant than its folder, and two specs with the same identity.
+Every file is charged to a `budgets.Budget` as it is read (see budgets.py): a
+tenant folder that runs out is reported at the file where it did and read no
+further, the repo running out stops the load with a repo-wide error.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from controlplane.errors import Diagnostic
-from controlplane.loading import schema_errors
+from controlplane.loading import budgets, schema_errors
+from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
-from controlplane.loading.yamldocs import Document, YamlError, parse
+from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError, parse_counted
 from controlplane.specs import API_VERSION, KINDS
 from controlplane.specs.repo_config import RepoConfig
 
-MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_BYTES = budgets.Limits().file_bytes
+"""The default size limit of one spec file (the operator may set another: budgets.py)."""
+REPO_WIDE = "."
+"""The path of problems that concern the whole repo (a budget it ran out of), never one tenant's."""
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
@@ -41,31 +48,47 @@ class ConfigRepo:
     refused: set[SpecKey] = field(default_factory=set)
     """Specs that were written but refused (already reported), so cross-reference checks do not
     report them a second time as missing (e.g. every spec of a tenant whose tenant.yaml is invalid)."""
+    usage: Usage = field(default_factory=Usage)
+    """What this load read, charged to the repo's budget (a later partial load starts from it)."""
 
     def of_kind(self, kind: str) -> list[LoadedSpec]:
         return [s for s in self.specs if s.spec.kind == kind]
 
 
 def _spec_files(
-    root: Path, repo: ConfigRepo, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
+    root: Path, repo: ConfigRepo, budget: Budget, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
 ) -> list[Path]:
     """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed.
 
     A folder's files come before its subfolders', each in name order. One `scandir` per folder: the
     directory entries say what is a folder or a link without a `stat` per name (a repo may hold
-    thousands of tenant folders).
+    thousands of tenant folders). A tenant folder lists at most one file more than its budget allows
+    (that one is refused), and so does the repo.
     """
     files: list[Path] = []
+    cap = budget.limits.repo_files - budget.repo.files + 1
     for top in tops:
         base = root / top
         if base.is_symlink():
             repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
             continue
-        _walk(base, top, repo, skip, files)
+        _walk(base, top, (repo, skip, budget.limits), files, min(cap, _tenant_cap(top, files, budget.limits)))
     return files
 
 
-def _walk(folder: Path, rel: str, repo: ConfigRepo, skip: frozenset[str], files: list[Path]) -> None:
+def _tenant_cap(rel: str, files: list[Path], limits: budgets.Limits) -> int:
+    """How many files the listing may hold once the folder `rel` is listed (bounded inside a tenant folder)."""
+    if _folder_tenant(f"{rel}/x") is None:
+        return len(files) + limits.repo_files + 1
+    return len(files) + limits.tenant_files + 1
+
+
+_Walk = tuple[ConfigRepo, frozenset[str], budgets.Limits]
+"""What every step of a walk shares: where problems go, the folders to skip, the limits."""
+
+
+def _walk(folder: Path, rel: str, walk: _Walk, files: list[Path], cap: int) -> None:
+    repo, skip, limits = walk
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
@@ -78,7 +101,7 @@ def _walk(folder: Path, rel: str, repo: ConfigRepo, skip: frozenset[str], files:
         except OSError:
             is_dir = False
         if not is_dir:
-            if entry.name.endswith(YAML_SUFFIXES):
+            if entry.name.endswith(YAML_SUFFIXES) and len(files) < cap:
                 files.append(folder / entry.name)  # a linked file is refused, with its reason, when read
         elif entry.is_symlink():
             repo.diagnostics.append(
@@ -87,20 +110,22 @@ def _walk(folder: Path, rel: str, repo: ConfigRepo, skip: frozenset[str], files:
         elif not entry.name.startswith(".") and f"{rel}/{entry.name}" not in skip:
             subfolders.append(entry)
     for entry in subfolders:
-        _walk(folder / entry.name, f"{rel}/{entry.name}", repo, skip, files)
+        sub = f"{rel}/{entry.name}"
+        _walk(folder / entry.name, sub, walk, files, min(cap, _tenant_cap(sub, files, limits)))
 
 
 def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
     return Diagnostic(path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code)
 
 
-def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
+def _read(root: Path, path: Path, repo: ConfigRepo, budget: Budget) -> str | None:
     """The text of a spec file, or None with the reason recorded.
 
     One `lstat` decides: symlinks are refused rather than followed, and since
     the walk never enters a symlinked folder and `root` is resolved, a regular
     file found this way cannot lie outside the repo. FIFOs and devices are
-    refused too, or reading them could block or never end.
+    refused too, or reading them could block or never end. The file's size is
+    charged to the budget before a byte of it is read.
     """
     rel = path.relative_to(root).as_posix()
     try:
@@ -120,15 +145,12 @@ def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
     if not stat.S_ISREG(info.st_mode):
         repo.diagnostics.append(_file_diag(rel, "is not a regular file"))
         return None
-    if info.st_size > MAX_FILE_BYTES:
-        repo.diagnostics.append(
-            _file_diag(
-                rel,
-                f"is {info.st_size} bytes; spec files may be at most 1 MiB",
-                "split it into several files",
-            )
-        )
+    exceeded = budget.check_file(info.st_size)
+    if exceeded is not None:
+        _over_budget(repo, budget, rel, exceeded, (1, 1), info.st_size)
         return None
+    repo.usage.files += 1
+    repo.usage.bytes += info.st_size
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -136,6 +158,55 @@ def _read(root: Path, path: Path, repo: ConfigRepo) -> str | None:
     except OSError as exc:
         repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
     return None
+
+
+def _size(size: int) -> str:
+    return f"{size // budgets.MIB} MiB" if size % budgets.MIB == 0 else f"{size} bytes"
+
+
+def _over_budget(
+    repo: ConfigRepo, budget: Budget, rel: str, exceeded: Exceeded, at: tuple[int, int], size: int = 0
+) -> None:
+    """Report a budget `rel` ran out of: at the file for its own or its tenant's, repo-wide for the repo's."""
+    if exceeded.scope is Scope.file and exceeded.measure == "bytes":
+        message = f"{rel} is {size} bytes; spec files may be at most {_size(exceeded.limit)} (limit file-bytes)"
+        repo.diagnostics.append(Diagnostic(rel, 1, 1, message, exceeded.hint(), "budget"))
+        return
+    message = exceeded.message(budget.tenant_name)
+    if exceeded.scope is Scope.repo:
+        where = f"{rel}:{at[0]}:{at[1]}"
+        repo.diagnostics.append(Diagnostic(REPO_WIDE, 1, 1, f"{message}; reading stopped at {where}",
+                                           exceeded.hint(), "budget"))  # fmt: skip
+        return
+    repo.diagnostics.append(Diagnostic(rel, at[0], at[1], message, exceeded.hint(), "budget"))
+    if exceeded.scope is Scope.tenant:
+        _set_aside(repo, budget.tenant_name)
+
+
+def _set_aside(repo: ConfigRepo, tenant: str | None) -> None:
+    """Drop what was read of a tenant that ran out of budget: it is reported once, not spec by spec."""
+    dropped = [s for s in repo.specs if s.tenant == tenant]
+    repo.specs = [s for s in repo.specs if s.tenant != tenant]
+    repo.refused |= {s.key for s in dropped}
+
+
+def _parse(text: str, rel: str, repo: ConfigRepo, budget: Budget) -> Parsed | None:
+    """The documents of one file, within what its budget has left; None with the reason recorded."""
+    nodes, nodes_limit = budget.allowance("nodes")
+    documents, documents_limit = budget.allowance("documents")
+    try:
+        parsed = parse_counted(text, Caps(nodes, documents, budget.limits.depth))
+    except OverBudget as exc:
+        exceeded = nodes_limit if exc.measure == "nodes" else documents_limit
+        _over_budget(repo, budget, rel, budget.overrun(exceeded), (exc.line, exc.column))
+        return None
+    except YamlError as exc:
+        repo.diagnostics.append(Diagnostic(rel, exc.line, exc.column, exc.message, exc.hint, "yaml"))
+        return None
+    budget.charge(len(parsed.documents), parsed.nodes)
+    repo.usage.documents += len(parsed.documents)
+    repo.usage.nodes += parsed.nodes
+    return parsed
 
 
 def _folder_tenant(rel: str) -> str | None:
@@ -214,18 +285,19 @@ def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str 
     return folder, None
 
 
-def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Source]) -> None:
+def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Source], budget: Budget) -> None:
     rel = path.relative_to(root).as_posix()
-    text = _read(root, path, repo)
+    budget.enter(_folder_tenant(rel))
+    if budget.stopped():
+        return  # its tenant (or the repo) ran out of budget: reported once, where it did
+    text = _read(root, path, repo, budget)
     if text is None:
         return
     repo.files += 1
-    try:
-        documents = parse(text)
-    except YamlError as exc:
-        repo.diagnostics.append(Diagnostic(rel, exc.line, exc.column, exc.message, exc.hint, "yaml"))
+    parsed = _parse(text, rel, repo, budget)
+    if parsed is None:
         return
-    for doc in documents:
+    for doc in parsed.documents:
         if doc.data is None:
             continue
         _load_document(doc, rel, repo, seen)
@@ -277,18 +349,16 @@ def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey
     repo.specs.append(loaded)
 
 
-def _load_config(root: Path, repo: ConfigRepo) -> None:
+def _load_config(root: Path, repo: ConfigRepo, budget: Budget) -> None:
     path = root / CONFIG_FILE
     if not path.exists():
         return
-    text = _read(root, path, repo)
+    budget.enter(None)
+    text = _read(root, path, repo, budget)
     if text is None:
         return
-    try:
-        documents = [d for d in parse(text) if d.data is not None]
-    except YamlError as exc:
-        repo.diagnostics.append(Diagnostic(CONFIG_FILE, exc.line, exc.column, exc.message, exc.hint, "yaml"))
-        return
+    parsed = _parse(text, CONFIG_FILE, repo, budget)
+    documents = [d for d in parsed.documents if d.data is not None] if parsed else []
     if not documents:
         return
     try:
@@ -297,18 +367,20 @@ def _load_config(root: Path, repo: ConfigRepo) -> None:
         repo.diagnostics.extend(schema_errors.diagnostics(exc, RepoConfig, documents[0], CONFIG_FILE))
 
 
-def load_repo(root: Path | str, skip: frozenset[str] = frozenset()) -> ConfigRepo:
+def load_repo(root: Path | str, skip: frozenset[str] = frozenset(), budget: Budget | None = None) -> ConfigRepo:
     """Load every spec under `root` (except folders in `skip`, e.g. `tenants/a`); problems are collected in
-    `diagnostics`, never raised."""
+    `diagnostics`, never raised. `budget` (default: a new one with the operator's limits) is charged with
+    what is read; pass one to share it across several loads of one repo."""
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
     if not root_path.is_dir():
         repo.diagnostics.append(Diagnostic(str(root), 1, 1, "not a directory", "pass the config repo's root", "file"))
         return repo
-    _load_config(root_path, repo)
+    budget = budget or Budget()
+    _load_config(root_path, repo, budget)
     seen: dict[SpecKey, Source] = {}
-    for path in _spec_files(root_path, repo, SPEC_DIRS, skip):
-        _load_file(root_path, path, repo, seen)
+    for path in _spec_files(root_path, repo, budget, SPEC_DIRS, skip):
+        _load_file(root_path, path, repo, seen, budget)
     return repo
 
 
@@ -317,19 +389,21 @@ def load_config(root: Path | str) -> ConfigRepo:
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
     if root_path.is_dir():
-        _load_config(root_path, repo)
+        _load_config(root_path, repo, Budget())
     return repo
 
 
-def load_folder(root: Path | str, folder: str) -> ConfigRepo:
+def load_folder(root: Path | str, folder: str, budget: Budget | None = None) -> ConfigRepo:
     """The specs of one folder (e.g. `tenants/a`) exactly as `load_repo` reads them, without mlcp.yaml.
 
     Specs in different tenant folders never share an identity, so a repo can be
-    loaded folder by folder and only the folders that changed read again.
+    loaded folder by folder and only the folders that changed read again; a
+    shared `budget` keeps the repo's totals across those loads.
     """
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
+    budget = budget or Budget()
     seen: dict[SpecKey, Source] = {}
-    for path in _spec_files(root_path, repo, (folder,)):
-        _load_file(root_path, path, repo, seen)
+    for path in _spec_files(root_path, repo, budget, (folder,)):
+        _load_file(root_path, path, repo, seen, budget)
     return repo

@@ -55,7 +55,7 @@ def test_files_outside_spec_folders_and_hidden_folders_are_not_read(repo: Path) 
 def test_file_over_one_mebibyte_is_refused(repo: Path) -> None:
     write(repo, "tenants/nlp/pipelines/huge.yaml", "# " + "x" * MAX_FILE_BYTES + "\n")
     found = assert_problem(repo, "tenants/nlp/pipelines/huge.yaml", 1, "spec files may be at most 1 MiB")
-    assert found.hint == "split it into several files"
+    assert found.hint.startswith("split it into several files (limits are the operator's: --limit file-bytes=N")
 
 
 def test_file_of_exactly_one_mebibyte_is_read(repo: Path) -> None:
@@ -67,7 +67,9 @@ def test_file_of_exactly_one_mebibyte_is_read(repo: Path) -> None:
 
 def test_alias_expansion_bomb_is_refused(repo: Path) -> None:
     write(repo, "tenants/nlp/pipelines/bomb.yaml", BILLION_LAUGHS)
-    assert_problem(repo, "tenants/nlp/pipelines/bomb.yaml", 1, "alias expansion bomb")
+    found = assert_problem(repo, "tenants/nlp/pipelines/bomb.yaml", 6, "YAML nodes once aliases are expanded")
+    assert "(limit file-nodes)" in found.message
+    assert "--limit file-nodes=N or $MLCP_MAX_FILE_NODES" in found.hint
 
 
 def test_duplicate_keys_are_refused(repo: Path) -> None:
@@ -217,8 +219,9 @@ def test_spec_directly_under_tenants_is_refused(repo: Path) -> None:
 
 
 def test_cluster_wide_kind_inside_a_tenant_folder_is_refused(repo: Path) -> None:
-    write(repo, "tenants/nlp/access.yaml", (repo / "policies/access.yaml").read_text())
-    assert_problem(repo, "tenants/nlp/access.yaml", 3, "AccessPolicy is cluster-wide and must live under policies/")
+    path = write(repo, "tenants/nlp/access.yaml", (repo / "policies/access.yaml").read_text())
+    line = line_of(path, "apiVersion:")  # the document starts after the file's header comments
+    assert_problem(repo, "tenants/nlp/access.yaml", line, "AccessPolicy is cluster-wide and must live under policies/")
 
 
 def test_invalid_repo_config_is_reported(repo: Path) -> None:

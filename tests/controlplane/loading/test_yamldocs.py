@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import datetime
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
-from controlplane.loading.yamldocs import MAX_DEPTH, MAX_EXPANDED_NODES, YamlError, parse
+from controlplane.loading.yamldocs import (
+    DEFAULT_CAPS,
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    Caps,
+    OverBudget,
+    YamlError,
+    parse,
+    parse_counted,
+)
 
 BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{new}: &{new} [{', '.join(['*' + old] * 10)}]\n" for old, new in zip("abcdefgh", "bcdefghi", strict=True)
 )
 
 
-def refusal(text: str) -> YamlError:
+def refusal(text: str, caps: Caps = DEFAULT_CAPS) -> YamlError:
     with pytest.raises(YamlError) as caught:
-        parse(text)
+        parse(text, caps)
     return caught.value
 
 
@@ -47,9 +58,76 @@ def test_small_aliases_are_expanded() -> None:
 
 def test_alias_expansion_bomb_is_refused_before_construction() -> None:
     error = refusal(BILLION_LAUGHS)
-    assert f"more than {MAX_EXPANDED_NODES} nodes" in error.message
+    assert isinstance(error, OverBudget)
+    assert f"more than {MAX_EXPANDED_NODES} YAML nodes once aliases are expanded" in error.message
     assert "alias" in error.hint
-    assert error.line == 1
+    assert error.line == 6  # `f`: the first list whose aliases would cross the budget
+
+
+def test_an_alias_bomb_split_into_many_documents_shares_one_budget() -> None:
+    """Each document stays far below the budget; the stream as a whole does not."""
+    document = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n---\n"
+    (single,) = parse(document.removesuffix("---\n"))
+    assert single.data["b"][9] == ["x"] * 10
+    error = refusal(document * 5000, Caps(documents=10_000))
+    assert isinstance(error, OverBudget)
+    assert error.measure == "nodes"
+    assert error.line < 5000 * 3  # refused part-way through, not after reading everything
+
+
+def test_a_large_flat_document_is_refused_while_it_is_read_not_after(tmp_path: Path) -> None:
+    text = "a: [" + ", ".join(["x"] * 300_000) + "]\n"
+    tracemalloc.start()
+    try:
+        error = refusal(text, Caps(nodes=1_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(error, OverBudget)
+    assert error.column < 3_000  # stopped near the 1,000th item
+    assert peak < 2 * 1024 * 1024, f"{peak} bytes traced: the stream was built before it was counted"
+
+
+def test_too_many_documents_are_refused_at_the_first_one_over() -> None:
+    error = refusal("a: 1\n---\n" * 4, Caps(documents=3))
+    assert isinstance(error, OverBudget)
+    assert (error.measure, error.line) == ("documents", 6)  # the `---` that opens the fourth
+    assert "split it" in error.hint
+
+
+def test_nodes_are_counted_with_aliases_as_what_they_repeat() -> None:
+    parsed = parse_counted("a: &x [1, 2]\nb: *x\n")
+    assert parsed.nodes == 1 + 2 + 3 + 3  # the root mapping, its two keys, the list with its items, the copy
+    assert parsed.documents[0].data == {"a": [1, 2], "b": [1, 2]}
+    assert parsed.documents[0].data["a"] is not parsed.documents[0].data["b"]
+
+
+def test_a_repeated_value_is_positioned_at_the_alias() -> None:
+    (doc,) = parse("a: &x {k: [1]}\nb:\n  c: *x\n")
+    assert doc.position(("b", "c", "k", 0)) == (3, 6)
+    assert doc.position(("a", "k", 0)) == (1, 12)
+
+
+def test_an_alias_may_not_nest_a_value_past_the_depth_limit() -> None:
+    deep = "[" * 10 + "]" * 10
+    assert parse(f"a: &x {deep}\nb: *x\n", Caps(depth=10))
+    error = refusal(f"a: &x {deep}\nb: [*x]\n", Caps(depth=10))
+    assert "deeper than 10" in error.message
+    assert (error.line, error.column) == (2, 5)
+
+
+def test_undefined_and_duplicate_anchors_are_refused() -> None:
+    assert refusal("a: *nowhere\n").message == "alias *nowhere names no anchor defined before it"
+    error = refusal("a: &x 1\nb: &x 2\n")
+    assert (error.message, error.line) == ("duplicate anchor &x", 2)
+
+
+def test_anchors_do_not_reach_into_the_next_document() -> None:
+    assert "names no anchor" in refusal("a: &x 1\n---\nb: *x\n").message
+
+
+def test_aliases_as_keys_are_refused() -> None:
+    assert refusal("a: &k key\n*k : value\n").message == "mapping keys must be plain scalars"
 
 
 def test_recursive_alias_is_refused() -> None:
