@@ -14,13 +14,19 @@ old leader has stopped writing before a new one can start — as long as a
 write that began in time ends within the margin (duration - renew_deadline).
 Kubernetes has no fencing tokens, so this margin is the guarantee, and why
 the loop checks `may_write` before every single write.
+
+The same Lease serializes every writer of the shared audit log: `mlcp apply`
+takes it for its turn (`hold`). It asks the leader with an annotation naming
+itself; the leader hands the Lease over between passes (never during one),
+and takes it back once the CLI releases it or its lease expires.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +40,10 @@ LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 APPLY = "application/apply-patch+yaml"
 TRIGGER_ANNOTATION = "mlcp.dev/trigger"
 """Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
+HANDOVER_ANNOTATION = "mlcp.dev/handover"
+"""Set by `mlcp apply` to the identity it holds the Lease under: the leader hands the Lease over between passes."""
+TURN_TIMEOUT = 120.0
+"""How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +74,17 @@ class LeaderElector:
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] = lambda _leading: None,
         on_trigger: Callable[[], None] = lambda: None,
+        on_handover: Callable[[], None] = lambda: None,
     ) -> None:
         self.kube = kube
         self.config = config
         self.clock = clock
         self.on_change = on_change
         self.on_trigger = on_trigger
+        self.on_handover = on_handover
+        self.handover: str | None = None
+        """Who asked for the Lease (see `hand_over`), while this candidate holds it."""
+        self._handed: set[str] = set()
         self.holder: str | None = None
         self._valid_until = 0.0
         self._observed: tuple[Any, ...] | None = None
@@ -144,6 +159,7 @@ class LeaderElector:
     def _try_update(self, lease: dict[str, Any], started: float) -> bool:
         spec = lease.get("spec") or {}
         self._watch_trigger(lease)
+        self._watch_handover(lease)
         record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
         if record != self._observed:
             self._observed, self._observed_at = record, started
@@ -169,6 +185,65 @@ class LeaderElector:
             self._trigger = value
             if not first:
                 self.on_trigger()
+
+    def _watch_handover(self, lease: dict[str, Any]) -> None:
+        asking = ((lease.get("metadata") or {}).get("annotations") or {}).get(HANDOVER_ANNOTATION)
+        mine = (lease.get("spec") or {}).get("holderIdentity") == self.config.identity
+        fresh = asking and asking != self.config.identity and asking not in self._handed
+        if mine and fresh and self.handover != asking:
+            self.handover = asking
+            self.on_handover()
+
+    def hand_over(self) -> bool:
+        """Give the Lease to the writer that asked for it (call between passes); True when it was handed over.
+
+        Writing stops first (`may_write` turns false), then the Lease names the other writer, which renews it
+        from then on; this candidate takes it back like any other once it is released or expires.
+        """
+        asking, self.handover = self.handover, None
+        if asking is None or not self.may_write():
+            return False
+        self._handed.add(asking)
+        self._valid_until = 0.0
+        try:
+            lease = self._get()
+            spec = (lease or {}).get("spec") or {}
+            if lease is None or spec.get("holderIdentity") != self.config.identity:
+                return False
+            now = _now()
+            transitions = int(spec.get("leaseTransitions", 0)) + 1
+            lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
+            lease["spec"]["leaseTransitions"] = transitions
+            self.kube.request("PUT", self.path, body=lease)
+        except BackendError as exc:
+            logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
+            return False
+        self.holder = asking
+        logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
+        self._set(False)
+        return True
+
+    def ask_handover(self) -> bool:
+        """Ask the holder (if any) to hand the Lease to this candidate between its passes."""
+        patch = {"metadata": {"annotations": {HANDOVER_ANNOTATION: self.config.identity}}}
+        try:
+            self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
+        except HttpError as exc:
+            if exc.status == 404:
+                return False  # no Lease yet: the next step creates it
+            raise
+        return True
+
+    def withdraw(self) -> None:
+        """Take back a request for the Lease that was not served (so no leader hands over to a gone writer)."""
+        try:
+            lease = self._get()
+            notes = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+            if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
+                patch = {"metadata": {"annotations": {HANDOVER_ANNOTATION: None}}}
+                self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
+        except BackendError as exc:
+            logs.get().warning("could not withdraw the request for the lease", extra={"error": str(exc)})
 
     def _set(self, leading: bool) -> bool:
         if leading != self._leading:
@@ -199,6 +274,9 @@ class LeaderElector:
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
                 return
             lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+            notes = (lease.get("metadata") or {}).get("annotations") or {}
+            if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
+                del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
             self.kube.request("PUT", self.path, body=lease)
         except BackendError as exc:
             logs.get().warning("could not release the lease", extra={"error": str(exc)})
@@ -210,3 +288,35 @@ class LeaderElector:
             self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
         except BackendError as exc:
             logs.get().warning("could not forward the trigger to the leader", extra={"error": str(exc)})
+
+
+@contextmanager
+def hold(
+    kube: KubernetesBackend, namespace: str, identity: str, timeout: float = TURN_TIMEOUT
+) -> Iterator[LeaderElector]:
+    """Hold the Lease for one turn of `mlcp apply`: asked of the leader, renewed while held, released after.
+
+    Raises BackendError when the Lease is not handed over within `timeout` (a leader in a very long pass, or a
+    replica of an older mlcp that does not hand over).
+    """
+    elector = LeaderElector(kube, LeaseConfig(namespace, identity))
+    deadline = time.monotonic() + timeout
+    asked = False
+    while not elector.step():
+        asked = asked or elector.ask_handover()
+        if time.monotonic() > deadline:
+            elector.withdraw()
+            raise BackendError(
+                f"the Lease {namespace}/{elector.config.name} is held by {elector.holder!r} and was not handed over "
+                f"within {timeout:.0f}s; nothing was applied"
+            )
+        time.sleep(elector.config.retry_period / 2)
+    stop = threading.Event()
+    renewing = threading.Thread(target=elector.run, args=(stop,), name="mlcp-lease", daemon=True)
+    renewing.start()
+    try:
+        yield elector
+    finally:
+        stop.set()
+        renewing.join(timeout=elector.config.duration)
+        elector.release()

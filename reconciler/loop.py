@@ -8,6 +8,7 @@ broken mlcp.yaml) back off exponentially and never end the process: a
 controller that crash-loops serves no metrics and tells nobody anything.
 SIGTERM lets the pass in flight finish its current writes, skips the rest,
 writes their audit records and the state, releases the Lease, and returns 0.
+An `mlcp apply` that asks for the Lease gets it between two passes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Loop:
             reconciler.fence.leading = elector.may_write
             elector.on_change = self._leadership
             elector.on_trigger = self.wake.set
+            elector.on_handover = self.wake.set
 
     # -- used by the HTTP server and signal handlers ---------------------------------------------------------
 
@@ -82,6 +84,8 @@ class Loop:
     def ready(self) -> tuple[bool, str]:
         if not self._observed_lease:
             return False, "the lease has not been read yet"
+        if self.reconciler.audit_problem:
+            return False, f"the audit log cannot be written, so nothing is applied: {self.reconciler.audit_problem}"
         return True, "ok"
 
     # -- the loop --------------------------------------------------------------------------------------------
@@ -103,6 +107,8 @@ class Loop:
                 return self._once()
             while not self.stopping.is_set():
                 self._beat()
+                if self.elector is not None and self.elector.handover:
+                    self.elector.hand_over()  # a CLI apply's turn; between passes only
                 if self.elector is not None and not self.elector.may_write():
                     self._sleep(self.elector.config.retry_period)
                     continue

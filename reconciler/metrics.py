@@ -50,6 +50,15 @@ class Metrics:
         )
         self.leader = Gauge(f"{PREFIX}_leader", "1 while this replica holds the lease.", registry=r)
         self.backing_off = Gauge(f"{PREFIX}_tenants_backing_off", "Tenants held back after failures.", registry=r)
+        self.audit_writable = Gauge(
+            f"{PREFIX}_audit_log_writable",
+            "1 while the audit log takes records; 0 after a failed append (nothing is applied until it works).",
+            registry=r,
+        )
+        self.audit_writable.set(1)
+        self.audit_failures = Counter(
+            f"{PREFIX}_audit_log_failures", "Passes stopped because the audit log could not be written.", registry=r
+        )
         self.requests = Gauge(
             f"{PREFIX}_api_requests_last_pass", "Kubernetes API requests sent by the last pass.", registry=r
         )

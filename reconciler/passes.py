@@ -3,14 +3,16 @@
 fetch → load (tenants with problems set aside) → read live and plan (the
 same engine as `mlcp plan`) → hold back tenants that are backing off →
 authorize each tenant against *its* last applied revision → apply through
-the fence → audit every attempted change → events → record per-tenant
+the fence, with an audit intent before the writes and outcomes after each
+group of them (reconciler.passaudit) → events → record per-tenant
 revisions. Level-triggered: nothing here depends on what the previous pass
 saw, so a restarted controller or a new leader converges without replaying
 history, and drift is healed on every pass.
 
 Outcomes are collected as apply reports them, so even when the API server
 disappears in the middle (and apply's final inventory write raises), every
-change that was attempted still gets exactly one audit record.
+change that was attempted still gets its outcome record. A log that cannot
+be written stops the pass before its first write.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
 
-from controlplane.audit import AuditError, AuditStore, records_for
-from controlplane.audit.identity import head_identity
+from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
@@ -36,6 +37,7 @@ from reconciler.connect import connect
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
+from reconciler.passaudit import PassAudit
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
 from reconciler.watchcache import WatchCache
@@ -95,7 +97,7 @@ class Reconciler:
         """Called with each outcome as apply reports it (progress, tests)."""
         self._backends: tuple[object, dict[str, Backend]] | None = None
         self._state: TenantRevisions | None = None
-        self._denials: set[tuple[str | None, str, str]] = set()
+        self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
         self._desired: tuple[str, partition.Partitioned] | None = None
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
         self._cache: WatchCache | None = None
@@ -105,9 +107,15 @@ class Reconciler:
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
         self._state = None
+        self.pass_audit.forget()
         kube = self._backends[1].get("kubernetes") if self._backends else None
         if isinstance(kube, KubernetesBackend):
             kube.forget_inventory()
+
+    @property
+    def audit_problem(self) -> str | None:
+        """Why the audit log cannot be written (nothing is applied until it can), or None."""
+        return self.pass_audit.problem
 
     def close(self) -> None:
         """Stop the watch cache's threads, if any."""
@@ -130,8 +138,10 @@ class Reconciler:
             result.error, result.stage = str(exc), "validate"
         except Refused as exc:
             result.error, result.stage = f"refused ({exc.rule}): {exc} ({exc.hint})", result.stage or "plan"
-            self._refused(result.revision, exc)
-        except (MlcpError, BackendError, AuditError, OSError) as exc:
+            self.pass_audit.refused(result.revision, exc)
+        except AuditError as exc:
+            result.error, result.stage = self.pass_audit.failed(exc), "audit"
+        except (MlcpError, BackendError, OSError) as exc:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
         with logs.context(revision=result.revision or ""):
@@ -181,10 +191,12 @@ class Reconciler:
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete else None
-        outcomes, inventory_error = self._apply(plan, backends, recorded)
-        result.outcomes = outcomes
         set_aside = [_set_aside(tenant, problems) for tenant, problems in parts.broken.items()]
-        self._record(plan, [*set_aside, *(o for o in outcomes if was_attempted(o))], checkout)
+        with self.audit.exclusive():  # one turn: nobody else's records between our intents and outcomes
+            journal = self.pass_audit.begin(plan, checkout.path, kube)
+            journal.note(set_aside)
+            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes)
+        outcomes = result.outcomes
         if self.settings.events:
             events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
         self._judge(plan, result, unreachable, kube)
@@ -196,6 +208,7 @@ class Reconciler:
         if unreachable or result.abandoned or result.error:
             converged = {}
         self._save_state(kube, state, converged)
+        self.pass_audit.finish(kube, self.fence.leading())
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error:
             self.metrics.revision_time.set(checkout.committed_at)
@@ -235,10 +248,15 @@ class Reconciler:
         return replace(plan, changes=tuple(changes))
 
     def _apply(
-        self, plan: Plan, backends: Mapping[str, Backend], revision: str | None
-    ) -> tuple[list[Outcome], str | None]:
-        """Apply through the fence; `revision` is recorded with the inventory only when the pass is complete."""
-        collected: list[Outcome] = []
+        self,
+        plan: Plan,
+        backends: Mapping[str, Backend],
+        revision: str | None,
+        journal: Journal,
+        collected: list[Outcome],
+    ) -> str | None:
+        """Apply through the fence, outcomes into `collected`; `revision` is recorded with the inventory only when
+        the pass is complete. Returns why the inventory write failed; a journal error propagates."""
 
         def progress(outcome: Outcome) -> None:
             collected.append(outcome)
@@ -253,38 +271,11 @@ class Reconciler:
                 ApplyOptions(revision=revision, field_manager="mlcp"),
                 concurrency=self.settings.concurrency,
                 progress=progress,
+                journal=journal,
             )
         except BackendError as exc:  # the inventory write at the end; every outcome is already collected
-            return collected, str(exc)
-        return collected, None
-
-    def _record(self, plan: Plan, outcomes: list[Outcome], checkout: Checkout) -> None:
-        """One audit record per attempted change; a denial is recorded once per revision, not per retry."""
-        fresh = []
-        for outcome in outcomes:
-            if outcome.status is Status.skipped and outcome.change.decision and not outcome.change.decision.allowed:
-                key = (plan.revision, str(outcome.change.ref), outcome.message)
-                if key in self._denials:
-                    continue
-                self._denials.add(key)
-            fresh.append(outcome)
-        if not fresh:
-            return
-        identity = head_identity(checkout.path)
-        self.audit.append_many(records_for(plan, fresh, actors=identity.actors, signer=identity.signer))
-
-    def _refused(self, revision: str | None, exc: Refused) -> None:
-        """Record a refused revision once (not once per retry); a failure to record it fails loudly in logs."""
-        key = (revision, f"refused:{exc.rule}", exc.message)
-        if key in self._denials:
-            return
-        outcome = governance.refusal(exc.rule, exc.message, exc.source)
-        try:
-            self.audit.append_many(records_for(Plan((), revision=revision), [outcome], actors=()))
-        except (AuditError, OSError) as error:
-            logs.get().error("recording a refusal failed", extra={"error": str(error)})
-            return
-        self._denials.add(key)
+            return str(exc)
+        return None
 
     def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubernetesBackend) -> None:
         """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""

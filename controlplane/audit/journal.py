@@ -104,6 +104,8 @@ class Journal:
         self.fresh = fresh
         """Whether a record of a change that wrote nothing is worth writing (the loop records a denial once)."""
         self.appended = 0
+        self.head: Head | None = None
+        """The last record this turn appended."""
         self.writing = False
         """True once intents are durable: from then on, writes may have happened."""
         self._intents: dict[int, int] = {}
@@ -113,6 +115,7 @@ class Journal:
             return []
         sealed = self.store.append_many(records)
         self.appended += len(sealed)
+        self.head = Head(sealed[-1].seq, sealed[-1].hash)
         return sealed
 
     def _record(self, outcome: OutcomeLike, time: str, intent: int | None = None) -> AuditRecord:

@@ -1,16 +1,19 @@
-"""`mlcp audit`: read, verify, export and report the hash-chained audit log.
+"""`mlcp audit`: read, verify, export and report the hash-chained audit log, and export its anchor.
 
-Every subcommand takes `--audit-log PATH` (or `MLCP_AUDIT_LOG`); the default is
-`.mlcp/audit.jsonl` under the current directory, the same file `mlcp apply`
-writes when run from the config repo root. A missing or damaged log is a clear
-message and exit 1, never a traceback.
+Every subcommand reads the log the operator names (controlplane.cli.auditlog):
+`cluster` by default — the one log the controller and every `mlcp apply` write,
+in the controller namespace, reached with the operator's kubeconfig — or a file
+(`--audit-log PATH` / `MLCP_AUDIT_LOG`). Records are shown one line per change:
+a write's intent folded into its outcome (`--raw` shows every stored record).
+A missing or damaged log is a clear message and exit 1, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -20,28 +23,27 @@ import typer
 import yaml
 from rich.table import Table
 
-from controlplane.audit import AuditError, AuditRecord, Head, JsonlStore, Result, Verdict, default_path
-from controlplane.audit.identity import head_identity
-from controlplane.audit.outcomes import OutcomeLike, records_for
-from controlplane.audit.query import Query, parse_time
+from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict
+from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
+from controlplane.cli import auditlog
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
-from controlplane.errors import Refused
-from controlplane.plans import Plan
+from controlplane.cli.options import ControllerNamespace, Kubeconfig
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 app = typer.Typer(
     help="The audit log: who changed what, when, whether it was allowed, and proof nothing was edited since.",
     no_args_is_help=True,
 )
 
-AuditLog = Annotated[
-    Path | None,
-    typer.Option(
-        "--audit-log",
-        envvar="MLCP_AUDIT_LOG",
-        help="Audit log file (default: .mlcp/audit.jsonl in the config repo; for `mlcp audit`, in the current dir).",
-    ),
-]
+anchor_app = typer.Typer(
+    help="The chain head the leader publishes in the cluster: copy it somewhere write-once.", no_args_is_help=True
+)
+app.add_typer(anchor_app, name="anchor")
+
+AuditLog = auditlog.AuditLog
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
+_SEQ_HASH = re.compile(r"\d+:[0-9a-f]{64}")
 
 
 class ListFormat(StrEnum):
@@ -49,9 +51,8 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-def store_at(path: Path | None, repo_root: Path = Path()) -> JsonlStore:
-    """The log named by --audit-log / MLCP_AUDIT_LOG, else the config repo's default."""
-    return JsonlStore(path if path is not None else default_path(repo_root))
+def _open(audit_log: str | None, kubeconfig: str | None, context: str | None, namespace: str) -> AuditStore:
+    return auditlog.open_store(audit_log, Targets(kubeconfig, context, controller_namespace=namespace))
 
 
 @contextmanager
@@ -72,7 +73,15 @@ def _target(record: AuditRecord) -> str:
     return f"{t.get('kind', '')}/{scope}{t.get('name', '')}"
 
 
-_RESULT_STYLE = {"applied": "green", "deleted": "green", "failed": "red", "denied": "red", "skipped": "yellow"}
+_RESULT_STYLE = {
+    "applied": "green",
+    "deleted": "green",
+    "failed": "red",
+    "denied": "red",
+    "interrupted": "red",
+    "skipped": "yellow",
+    "pending": "yellow",
+}
 
 
 @app.command("list")
@@ -85,9 +94,14 @@ def list_(
     until: Annotated[str | None, typer.Option(help="Up to this time (same forms as --since).")] = None,
     decision: Annotated[Verdict | None, typer.Option(help="Only this decision.")] = None,
     result: Annotated[Result | None, typer.Option(help="Only this outcome.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Every stored record (intents apart from outcomes).")] = False,
     output: Annotated[ListFormat, typer.Option("--output", "-o", help="table or json.")] = ListFormat.table,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """List records, oldest first, filtered by tenant, kind, actor, time, decision or outcome."""
+    """List changes, oldest first (one line each, with its outcome), filtered by tenant, kind, actor, time,
+    decision or outcome."""
     with _clear_errors():
         query = Query(
             tenant=tenant,
@@ -98,7 +112,8 @@ def list_(
             decision=decision,
             result=result,
         )
-        records = list(query.select(store_at(audit_log).records()))
+        stored = _open(audit_log, kubeconfig, context, controller_namespace).records()
+        records = list(query.select(stored if raw else by_change(stored)))
     if output is ListFormat.json:
         print_json([r.to_dict() for r in records])
         return
@@ -118,7 +133,7 @@ def list_(
             f"[{style}]{r.result.value}[/{style}]" if style else r.result.value,
         )
     out.print(table)
-    err.print(f"{len(records)} record(s)")
+    err.print(f"{len(records)} {'record' if raw else 'change'}(s)")
 
 
 def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
@@ -133,22 +148,48 @@ def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
     return lines
 
 
+def _paired(store: AuditStore, record: AuditRecord) -> tuple[str, AuditRecord | None]:
+    """The other half of a write: an outcome's intent, or an intent's outcome (None while it has none)."""
+    if record.intent is not None:
+        return "intent", store.get(record.intent)
+    if record.is_intent:
+        return "outcome", next((r for r in store.records() if r.intent == record.seq), None)
+    return "", None
+
+
 @app.command("show")
 def show(
     seq: Annotated[int, typer.Argument(help="Sequence number of the record.")],
     audit_log: AuditLog = None,
     output: OutputOption = Format.text,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Show one record in full, with the field diff it applied."""
+    """Show one record in full, with the field diff it applied, and the other half of a write (intent or
+    outcome)."""
     with _clear_errors():
-        store = store_at(audit_log)
+        store = _open(audit_log, kubeconfig, context, controller_namespace)
         record = store.get(seq)
         if record is None:
             head = store.head()
             raise fail(f"no record {seq}: " + (f"the log has {head.seq} record(s)" if head else "the log is empty"))
+        role, other = _paired(store, record)
     if output is Format.json:
-        print_json(record.to_dict())
+        print_json({**record.to_dict(), **({role: other.to_dict() if other else None} if role else {})})
         return
+    _print_record(record)
+    if role:
+        what = f"record {other.seq}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
+        out.print(f"  {role + ':':<10}{_esc(what)}")
+    lines = _diff_lines(record.diff or (other.diff if other is not None and role == "intent" else ()))
+    if lines:
+        out.print("  diff:")
+        for line in lines:
+            out.print(f"    {line}")
+
+
+def _print_record(record: AuditRecord) -> None:
     decision = f"{record.decision.value} by rule {record.rule}" + (f": {record.reason}" if record.reason else "")
     spec = f"{record.spec or '-'}" + (f" ({record.spec_path})" if record.spec_path else "")
     fields = [
@@ -170,11 +211,34 @@ def show(
     out.print(f"[bold]record {record.seq}[/bold]")
     for name, value in fields:
         out.print(f"  {name + ':':<10}{_esc(value)}")
-    lines = _diff_lines(record.diff)
-    if lines:
-        out.print("  diff:")
-        for line in lines:
-            out.print(f"    {line}")
+
+
+def _anchor(text: str | None, store: AuditStore, targets: Targets) -> tuple[Anchor, str] | None:
+    """The anchor `--anchor` names — `cluster`, SEQ:HASH, or a file from `mlcp audit anchor export` — and where
+    it came from."""
+    if text is None:
+        return None
+    if _SEQ_HASH.fullmatch(text.strip()):
+        return Anchor(Head.parse(text)), "the command line"
+    if text == auditlog.CLUSTER:
+        from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
+
+        kube = auditlog.cluster_client(targets)
+        found = anchors.read(kube)
+        if found is None:
+            raise AuditError(
+                f"no audit anchor is published in {kube.controller_namespace}",
+                "the leader publishes one after every pass that wrote records (so does `mlcp apply` with the "
+                "shared log); check --controller-namespace",
+            )
+        return found, anchors.source(kube)
+    try:
+        return Anchor.parse(Path(text).read_text(encoding="utf-8"), text), text
+    except OSError as exc:
+        raise AuditError(
+            f"{text}: cannot read the anchor file: {exc.strerror}",
+            "--anchor takes SEQ:HASH, `cluster`, or a file written by `mlcp audit anchor export`",
+        ) from None
 
 
 @app.command("verify")
@@ -182,13 +246,28 @@ def verify(
     audit_log: AuditLog = None,
     anchor: Annotated[
         str | None,
-        typer.Option(help="SEQ:HASH printed by an earlier verify and kept elsewhere; catches truncation and rewrites."),
+        typer.Option(
+            help="The head the log must still hold: `cluster` (the one the leader published), SEQ:HASH, or a "
+            "file from `mlcp audit anchor export`. Catches a cut-off end and a rewritten chain.",
+        ),
     ] = None,
     output: OutputOption = Format.text,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """Recompute the hash chain; exit 0 if intact, 1 naming the first record that was edited, dropped or moved."""
+    targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
     with _clear_errors():
-        result = store_at(audit_log).verify(Head.parse(anchor) if anchor else None)
+        store = auditlog.open_store(audit_log, targets)
+        found = _anchor(anchor, store, targets)
+        result = store.verify(found[0].head if found else None)
+    if found is not None and output is Format.text:
+        published, source = found
+        note = f" for {published.log}" if published.log else ""
+        err.print(f"anchor {published.head} from {source}{note}")
+        if published.log and published.log != store.location:
+            err.print(f"[yellow]![/] that anchor was published for {published.log}; this log is {store.location}")
     if output is Format.json:
         head = {"seq": result.head.seq, "hash": result.head.hash} if result.head else None
         print_json(
@@ -206,10 +285,13 @@ def verify(
 def export(
     audit_log: AuditLog = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Copy the log as JSON Lines, byte for byte, so the copy verifies on its own."""
+    """Copy the log as JSON Lines, byte for byte, so the copy verifies on its own (as a file log)."""
     with _clear_errors():
-        lines = store_at(audit_log).raw_lines()
+        lines = _open(audit_log, kubeconfig, context, controller_namespace).raw_lines()
         if out_file is None:
             for line in lines:
                 sys.stdout.buffer.write(line)
@@ -230,42 +312,40 @@ def export(
 def report(
     html: Annotated[Path, typer.Option("--html", help="Write a self-contained HTML report here.")],
     audit_log: AuditLog = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Write an HTML report: filters, a timeline, and who changed what per tenant."""
+    """Write an HTML report: filters, a timeline, and who changed what per tenant (one row per change)."""
     with _clear_errors():
-        store = store_at(audit_log)
+        store = _open(audit_log, kubeconfig, context, controller_namespace)
         verification = store.verify()
-        records = list(store.records())
+        records = list(by_change(store.records()))
     try:
-        html.write_text(render_html(records, verification, str(store.path)), encoding="utf-8")
+        html.write_text(render_html(records, verification, store.location), encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {html}: {exc.strerror}") from None
-    err.print(f"wrote {html} ({len(records)} record(s))")
+    err.print(f"wrote {html} ({len(records)} change(s))")
 
 
-def record_refusal(exc: Refused, repo_root: Path, audit_log: Path | None) -> None:
-    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied)."""
-    from reconciler import governance  # noqa: PLC0415 - only apply records refusals
-
-    revision = head_identity(repo_root).commit
-    record_apply(
-        Plan((), revision=revision), [governance.refusal(exc.rule, exc.message, exc.source)], repo_root, audit_log
-    )
-
-
-def record_apply(plan: Plan, outcomes: Sequence[OutcomeLike], repo_root: Path, audit_log: Path | None) -> bool:
-    """Append one record per outcome of `mlcp apply`; report a failure to write them and return False.
-
-    Actors are the spec authors the authorizer put on each change's decision; the config repo's HEAD
-    author stands in for changes without one (no policy, or authorization turned off).
-    """
-    if not outcomes:
-        return True
-    identity = head_identity(repo_root)
-    store = store_at(audit_log, repo_root)
+@anchor_app.command("export")
+def anchor_export(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
+) -> None:
+    """Print (or write) the anchor the leader published, as JSON that `mlcp audit verify --anchor FILE` reads."""
+    targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
+    with _clear_errors():
+        found = _anchor(auditlog.CLUSTER, auditlog.open_store(auditlog.CLUSTER, targets), targets)
+    assert found is not None
+    text = json.dumps(found[0].to_data(), sort_keys=True) + "\n"
+    if out_file is None:
+        typer.echo(text, nl=False)
+        return
     try:
-        store.append_many(records_for(plan, outcomes, actors=identity.actors, signer=identity.signer))
-    except (AuditError, OSError) as exc:
-        err.print(f"[red]error[/red]: the changes were applied but not recorded in {_esc(store.path)}: {_esc(exc)}")
-        return False
-    return True
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {out_file}: {exc.strerror}") from None
+    err.print(f"exported anchor {found[0].head} to {out_file}")

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controlplane.cli.audit import AuditLog
+from controlplane.cli import auditlog
+from controlplane.cli.auditlog import AuditLog
 from controlplane.cli.console import fail
 from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri, TrustedBase
 
@@ -96,7 +97,6 @@ def command(
 ) -> None:
     """Run the reconcile loop: converge the cluster and registry to a branch of the config repo, continuously."""
     # The loop's machinery loads only when a loop runs, keeping every other mlcp command's start-up short.
-    from controlplane.audit import JsonlStore  # noqa: PLC0415
     from reconciler import engine, logs  # noqa: PLC0415
     from reconciler.backoff import Backoff, Tracker  # noqa: PLC0415
     from reconciler.fencing import Fence  # noqa: PLC0415
@@ -117,17 +117,14 @@ def command(
     if webhook_secret_env and not secret:
         raise fail(f"${webhook_secret_env} is empty or not set", "put the webhook secret in it, or drop the flag")
     where = _workdir(repo, branch, workdir)
-    audit_path = audit_log or where.parent / f"{where.name}.audit.jsonl"
+    targets = engine.Targets(kubeconfig, context, tracking_uri, controller_namespace or namespace, trusted_base)
+    _check_shared_log(audit_log, leader_elect, namespace, targets.controller_namespace)
+    store = auditlog.open_store(audit_log, targets)
     metrics = Metrics()
     reconciler = Reconciler(
         GitSource(repo, branch, where / "repo", token),
-        Settings(
-            engine.Targets(kubeconfig, context, tracking_uri, controller_namespace or namespace, trusted_base),
-            prune=prune,
-            identity=who,
-            watch=watch and not once,
-        ),
-        JsonlStore(audit_path),
+        Settings(targets, prune=prune, identity=who, watch=watch and not once),
+        store,
         metrics,
         Fence(),
     )
@@ -138,8 +135,25 @@ def command(
     if listen:
         endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch)
         server = Server(listen, endpoints).start()
-    logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": str(audit_path)})
+    logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": store.location})
     raise typer.Exit(_run(loop, server))
+
+
+def _check_shared_log(audit_log: str | None, leader_elect: bool, namespace: str, controller_namespace: str) -> None:
+    """The shared log's writers take turns by the Lease in the controller namespace: the loop must hold it."""
+    if not auditlog.is_cluster(audit_log):
+        return
+    if not leader_elect:
+        raise fail(
+            "the shared audit log (--audit-log cluster, the default) is written in turns under the Lease",
+            "drop --no-leader-elect, or keep the log in a file: --audit-log PATH",
+        )
+    if namespace != controller_namespace:
+        raise fail(
+            f"the Lease is in {namespace} but the shared audit log in {controller_namespace}: every `mlcp apply` "
+            "takes its turn by the Lease in the controller namespace",
+            "use one namespace for both (--namespace and --controller-namespace), or --audit-log PATH",
+        )
 
 
 def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
+from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
 
 
 class FakeLeases:
@@ -119,6 +119,36 @@ def test_a_trigger_from_a_follower_reaches_the_leader() -> None:
     assert api.lease is not None and TRIGGER_ANNOTATION in api.lease["metadata"]["annotations"]
     clock.now += 2
     assert a.step() and fired == [True]
+
+
+def test_the_leader_hands_the_lease_to_a_cli_apply_between_passes_and_takes_it_back_after() -> None:
+    api, clock, leader, cli = _pair()
+    asked: list[bool] = []
+    leader.on_handover = lambda: asked.append(True)
+    leader.step()
+    assert not cli.step() and cli.ask_handover()
+    clock.now += 2
+    assert leader.step() and asked == [True] and leader.handover == "b", "asked, still leading until it hands over"
+    assert leader.hand_over() and not leader.may_write(), "it stops writing before the Lease names the CLI"
+    assert cli.step() and cli.may_write()
+    clock.now += 2
+    assert not leader.step() and leader.handover is None, "the served request is not served again"
+    cli.release()
+    assert api.lease is not None and HANDOVER_ANNOTATION not in api.lease["metadata"]["annotations"]
+    assert leader.step(), "released: the leader takes it back at once"
+
+
+def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() -> None:
+    api, clock, leader, cli = _pair()
+    leader.step()
+    cli.step()
+    cli.ask_handover()
+    cli.withdraw()
+    assert api.lease is not None and api.lease["metadata"]["annotations"][HANDOVER_ANNOTATION] is None
+    clock.now += 2
+    assert leader.step() and leader.handover is None
+    cli.ask_handover()
+    assert not cli.hand_over(), "only the holder can hand the Lease over"
 
 
 def test_timings_are_checked() -> None:

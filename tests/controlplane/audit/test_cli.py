@@ -7,11 +7,15 @@ from pathlib import Path
 
 import git
 import pytest
+import typer
 
 from controlplane.audit import JsonlStore, Result
-from controlplane.cli.audit import record_apply
+from controlplane.cli import auditlog
+from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
-from reconciler.backends.base import Outcome, Status
+from reconciler.applying import apply_plan
+from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.targets import Targets
 from tests.controlplane.helpers import mlcp
 
 
@@ -19,7 +23,7 @@ def test_list_prints_a_table_and_filters(log: Path) -> None:
     result = mlcp("audit", "list", "--audit-log", log, "--tenant", "nlp")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if "nlp" in line]
-    assert len(rows) == 4 and "4 record(s)" in result.stderr
+    assert len(rows) == 4 and "4 change(s)" in result.stderr
     assert "vision" not in result.stdout
 
 
@@ -121,7 +125,30 @@ def test_a_corrupt_line_is_named(log: Path) -> None:
     assert verify.exit_code == 1 and "record 5" in verify.stderr
 
 
-def test_apply_records_one_record_per_outcome_by_the_head_author(tmp_path: Path) -> None:
+class Writes:
+    """A backend that applies every change and counts the writes it was sent."""
+
+    system = "kubernetes"
+    target = "fake"
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def read(self) -> LiveState:
+        return LiveState({}, Inventory())
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        self.writes += 1
+        return Outcome(change, Status.applied)
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        return None
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        self.writes += 1
+
+
+def _apply_turn(tmp_path: Path, log: Path) -> tuple[Writes, Plan]:
     repo = git.Repo.init(tmp_path / "config")
     (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
     repo.index.add(["mlcp.yaml"])
@@ -139,12 +166,48 @@ def test_apply_records_one_record_per_outcome_by_the_head_author(tmp_path: Path)
         diffs=(FieldDiff(("spec", "hard", "cpu"), "4", "8"),),
         desired={"spec": {"hard": {"cpu": "8"}}},
     )
-    plan = Plan(changes=(change,), revision=commit.hexsha)
-    outcomes = [Outcome(change, Status.applied), Outcome(change, Status.failed, "conflict")]
-    assert record_apply(plan, outcomes, tmp_path / "config", None)
-    records = list(JsonlStore(tmp_path / "config" / ".mlcp" / "audit.jsonl").records())
-    assert [r.result for r in records] == [Result.applied, Result.failed]
-    assert records[0].actors == ("dana@example.com",) and records[0].commit == commit.hexsha
-    explicit = tmp_path / "elsewhere.jsonl"
-    assert record_apply(plan, outcomes[:1], tmp_path / "config", explicit)
-    assert JsonlStore(explicit).head() is not None
+    plan, backend = Plan(changes=(change,), revision=commit.hexsha), Writes()
+    with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", {"kubernetes": backend}) as turn:
+        apply_plan(plan, turn.backends, ApplyOptions(), journal=turn.journal)
+    return backend, plan
+
+
+def test_an_apply_turn_records_an_intent_before_and_the_outcome_after_by_the_head_author(tmp_path: Path) -> None:
+    log = tmp_path / "elsewhere.jsonl"
+    backend, plan = _apply_turn(tmp_path, log)
+    records = list(JsonlStore(log).records())
+    assert [(r.result, r.intent) for r in records] == [(Result.pending, None), (Result.applied, 1)]
+    assert records[0].actors == ("dana@example.com",) and records[0].commit == plan.revision
+    assert backend.writes == 2, "the write and the inventory"
+    listed = json.loads(mlcp("audit", "list", "--audit-log", log, "-o", "json").stdout)
+    assert [(r["seq"], r["result"], r["diff"][0]["new"]) for r in listed] == [(2, "applied", "8")]
+    raw = json.loads(mlcp("audit", "list", "--audit-log", log, "-o", "json", "--raw").stdout)
+    assert [r["result"] for r in raw] == ["pending", "applied"]
+    shown = mlcp("audit", "show", "2", "--audit-log", log)
+    assert "intent:   record 1" in shown.stdout and '~ spec.hard.cpu: "4" → "8"' in shown.stdout
+    assert "outcome:  record 2" in mlcp("audit", "show", "1", "--audit-log", log).stdout
+
+
+def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.mkdir()
+    with pytest.raises(typer.Exit) as stopped:
+        _apply_turn(tmp_path, log)
+    assert stopped.value.exit_code == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "cannot open the audit log for writing" in said and "nothing was applied" in said
+
+
+def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> None:
+    head = mlcp("audit", "verify", "--audit-log", log).stdout.split()[-1]
+    exported = tmp_path / "anchor.json"
+    exported.write_text(json.dumps({"anchor": head, "log": "file:/elsewhere.jsonl"}), encoding="utf-8")
+    result = mlcp("audit", "verify", "--audit-log", log, "--anchor", exported)
+    assert result.exit_code == 0 and "was published for file:/elsewhere.jsonl" in result.stderr
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:11]))
+    cut = mlcp("audit", "verify", "--audit-log", log, "--anchor", exported)
+    assert cut.exit_code == 1 and "records were removed" in cut.stderr
+    missing = mlcp("audit", "verify", "--audit-log", log, "--anchor", tmp_path / "none.json")
+    assert missing.exit_code == 1 and "cannot read the anchor file" in missing.stderr

@@ -1,0 +1,169 @@
+"""Where the audit log is — the operator's choice, never the config repo's — and a CLI apply's turn in it.
+
+`--audit-log` / `MLCP_AUDIT_LOG` name it: `cluster` (the default) is the one
+log in the controller namespace that the controller and every `mlcp apply`
+write and `mlcp audit` reads, wherever they run; a path is a local file, for
+development. A turn in the shared log holds the leader's Lease (the
+controller hands it over between passes), so nobody's records land between
+this apply's intents and its outcomes, and its writes are fenced by it. A log
+that cannot be written stops apply before the first write, with exit 1.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from controlplane.audit import Anchor, AuditError, AuditStore, Journal, JsonlStore, records_for
+from controlplane.audit.identity import head_identity
+from controlplane.audit.records import utc_now
+from controlplane.cli.console import err, fail
+from controlplane.errors import Refused
+from controlplane.plans import Plan
+from reconciler.targets import Targets
+
+if TYPE_CHECKING:
+    from reconciler.auditstore import ClusterStore
+    from reconciler.backends.base import Backend
+    from reconciler.backends.kubernetes import KubernetesBackend
+
+CLUSTER = "cluster"
+
+AuditLog = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-log",
+        envvar="MLCP_AUDIT_LOG",
+        help="Where the audit log is: `cluster` (default: the shared log in the controller namespace) or a file "
+        "path (development).",
+    ),
+]
+
+
+def is_cluster(audit_log: str | None) -> bool:
+    return audit_log is None or audit_log == CLUSTER
+
+
+def cluster_client(targets: Targets) -> KubernetesBackend:
+    """The operator's client for the controller namespace (kubeconfig flag or env, or the pod's account)."""
+    from reconciler.backends.base import BackendError  # noqa: PLC0415 - cluster clients load only when used
+    from reconciler.connect import lease_backend  # noqa: PLC0415
+
+    try:
+        return lease_backend(targets.kubeconfig, targets.context, targets.controller_namespace)
+    except BackendError as exc:
+        raise fail(str(exc), "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH") from None
+
+
+def open_store(audit_log: str | None, targets: Targets | None = None) -> AuditStore:
+    """The log the operator named; `cluster` (or nothing) connects with the operator's settings."""
+    if not is_cluster(audit_log):
+        return JsonlStore(Path(str(audit_log)))
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
+
+    return ClusterStore(cluster_client(targets or Targets()))
+
+
+def published_anchor(store: AuditStore) -> Anchor | None:
+    """The anchor the leader published for `store`, if it is the cluster store and one was published."""
+    from reconciler import anchors  # noqa: PLC0415 - see cluster_client
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415
+
+    if not isinstance(store, ClusterStore):
+        return None
+    found = anchors.read(store.kube)
+    return found if found is not None and found.log == store.location else None
+
+
+@dataclass
+class Turn:
+    journal: Journal
+    backends: dict[str, Backend]
+    """The backends to write through: fenced by the Lease for the shared log."""
+
+
+@contextmanager
+def turn(
+    audit_log: str | None, targets: Targets, plan: Plan, repo_root: Path, backends: dict[str, Backend]
+) -> Iterator[Turn]:
+    """Apply's turn: the Lease (shared log) or the file's lock, the log checked and reconciled, then intents,
+    writes (fenced by the Lease) and outcomes; the new head published as the anchor. Exit 1 on an audit error."""
+    store = open_store(audit_log, targets)
+    identity = head_identity(repo_root)
+    journal = Journal(store, plan, actors=identity.actors, signer=identity.signer)
+    try:
+        with _lease(store) as leading, store.exclusive():
+            anchor = published_anchor(store) if leading is not None else None
+            journal.reconcile(anchor.head if anchor is not None else None)
+            yield Turn(journal, backends if leading is None else _fence(backends, leading))
+            if leading is not None and not leading():
+                raise fail("the Lease was lost during apply: the writes after that were not attempted", "apply again")
+            if leading is not None and journal.head is not None:
+                _publish(store, journal, identity.actors)
+    except AuditError as exc:
+        done = "writes were stopped after the last recorded one" if journal.writing else "nothing was applied"
+        raise fail(f"the audit log {store.location} cannot be written ({exc}): {done}", exc.hint) from None
+
+
+def _lease(store: AuditStore) -> AbstractContextManager[Callable[[], bool] | None]:
+    """The Lease for the shared log (yields its `may_write`); nothing for a file log (yields None)."""
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
+
+    if not isinstance(store, ClusterStore):
+        return nullcontext(None)
+    return _held(store)
+
+
+@contextmanager
+def _held(store: ClusterStore) -> Iterator[Callable[[], bool] | None]:
+    from reconciler.backends.base import BackendError  # noqa: PLC0415 - see cluster_client
+    from reconciler.leader import hold  # noqa: PLC0415
+
+    who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
+    try:
+        with hold(store.kube, store.namespace, who) as elector:
+            yield elector.may_write
+    except BackendError as exc:
+        raise fail(str(exc), "wait for the controller's pass to end, or check `kubectl get lease -A`") from None
+
+
+def _fence(backends: Mapping[str, Backend], leading: Callable[[], bool]) -> dict[str, Backend]:
+    from reconciler.fencing import Fence, FencedBackend  # noqa: PLC0415 - see cluster_client
+
+    fence = Fence(leading=leading)
+    return {name: FencedBackend(backend, fence) for name, backend in backends.items()}
+
+
+def _publish(store: AuditStore, journal: Journal, actors: tuple[str, ...]) -> None:
+    from reconciler import anchors  # noqa: PLC0415 - see cluster_client
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415
+    from reconciler.backends.base import BackendError  # noqa: PLC0415
+
+    if not isinstance(store, ClusterStore) or journal.head is None:
+        return
+    anchor = Anchor(journal.head, store.location, utc_now(), "mlcp apply by " + ", ".join(actors))
+    try:
+        anchors.publish(store.kube, anchor)
+    except BackendError as exc:
+        err.print(f"[yellow]![/] the audit anchor was not published: {exc}")
+
+
+def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets: Targets) -> None:
+    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied)."""
+    from reconciler import governance  # noqa: PLC0415 - only apply records refusals
+
+    store = open_store(audit_log, targets)
+    identity = head_identity(repo_root)
+    outcome = governance.refusal(exc.rule, exc.message, exc.source)
+    try:
+        store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
+    except (AuditError, OSError) as error:
+        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {error}")

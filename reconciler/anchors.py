@@ -1,0 +1,50 @@
+"""The audit chain's head, published in the cluster after every pass (and every `mlcp apply`) that wrote records.
+
+A log whose tail was cut off is still a valid chain, and whoever can write the
+log can rebuild it. The anchor — ConfigMap `mlcp-audit-anchor` in the
+controller namespace, which tenants cannot write — names the last record and
+its hash, so `mlcp audit verify --anchor cluster` (and every writer, before
+its turn) catches both. It is only as safe as that namespace: operators copy
+it somewhere write-once (`mlcp audit anchor export`, docs/audit.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.audit import Anchor, AuditError
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes import CONFIGMAP, KubernetesBackend
+
+NAME = "mlcp-audit-anchor"
+
+
+def source(kube: KubernetesBackend) -> str:
+    return f"ConfigMap {kube.controller_namespace}/{NAME}"
+
+
+def publish(kube: KubernetesBackend, anchor: Anchor) -> None:
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": NAME,
+            "namespace": kube.controller_namespace,
+            "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "audit-anchor"},
+        },
+        "data": anchor.to_data(),
+    }
+    query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    kube.request(
+        "PATCH", CONFIGMAP.path(kube.controller_namespace, NAME), query, body, "application/apply-patch+yaml"
+    )
+
+
+def read(kube: KubernetesBackend) -> Anchor | None:
+    """The published anchor, or None when none was published yet; AuditError when it cannot be read."""
+    try:
+        found = kube.get_or_none(CONFIGMAP.path(kube.controller_namespace, NAME))
+    except BackendError as exc:
+        raise AuditError(f"cannot read the audit anchor ({source(kube)}): {exc}") from None
+    return None if found is None else Anchor.from_data(found.get("data") or {}, source(kube))

@@ -1,0 +1,141 @@
+"""The loop's side of the audit log: one journal per pass, the anchor, and whether the log takes records.
+
+Each pass is one turn (controlplane.audit.journal): it checks the log against
+the anchor this term published or read (a cut-off or rewritten log stops the
+pass before it writes), closes intents an interrupted pass left open, writes
+intents before the first write and outcomes after each group of writes. A
+log that cannot be written fails the pass loudly before anything is applied,
+and stays visible (metric `mlcp_reconcile_audit_log_writable`, /readyz) until
+an append succeeds again. After a pass that wrote records, the leader
+publishes the new head as the anchor (reconciler.anchors).
+
+A denial is recorded once per revision, not once per retry: the loop would
+otherwise write the same refusal every pass until someone fixes the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from controlplane.audit import Anchor, AuditError, AuditStore, Head, Journal, records_for
+from controlplane.audit.identity import head_identity
+from controlplane.audit.outcomes import OutcomeLike
+from controlplane.audit.records import utc_now
+from controlplane.errors import Refused
+from controlplane.plans import Plan
+from reconciler import anchors, governance, logs
+from reconciler.backends.base import BackendError, Status
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.metrics import Metrics
+
+DenialKey = tuple[str | None, str, str]
+
+
+class PassAudit:
+    """The audit state the loop keeps between passes (see the module docstring)."""
+
+    def __init__(self, store: AuditStore, metrics: Metrics, identity: str) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.identity = identity
+        self.problem: str | None = None
+        """Why the last append failed, until one succeeds again (readiness reports it)."""
+        self.journal: Journal | None = None
+        self._denials: set[DenialKey] = set()
+        self._new: set[DenialKey] = set()
+        self._expected: Head | None = None
+        """The anchor the next pass checks the log against: the last one published or read this term."""
+        self._anchor_read = False
+        self._published: Head | None = None
+
+    def forget(self) -> None:
+        """A new term: read the anchor from the cluster again (another writer may have moved it)."""
+        self._anchor_read = False
+        self._expected = None
+
+    def begin(self, plan: Plan, repo: Path, kube: KubernetesBackend) -> Journal:
+        """The pass's journal, after checking the log against the anchor and closing intents left open."""
+        identity = head_identity(repo)
+        self._new = set()
+        self.journal = Journal(
+            self.store, plan, actors=identity.actors, signer=identity.signer, fresh=self._fresh(plan.revision)
+        )
+        closed = self.journal.reconcile(self._anchor(kube))
+        if closed:
+            logs.get().warning(
+                "closed audit intents an interrupted writer left open",
+                extra={"intents": [r.intent for r in closed], "results": "interrupted"},
+            )
+        return self.journal
+
+    def _anchor(self, kube: KubernetesBackend) -> Head | None:
+        if not self._anchor_read:
+            published = anchors.read(kube)
+            self._anchor_read = True
+            same_log = published is not None and published.log == self.store.location
+            self._expected = published.head if published is not None and same_log else None
+            self._published = self._expected
+        return self._expected
+
+    def _fresh(self, revision: str | None) -> Callable[[OutcomeLike], bool]:
+        def fresh(outcome: OutcomeLike) -> bool:
+            decision = outcome.change.decision
+            if outcome.status != Status.skipped.value or decision is None or decision.allowed:
+                return True
+            key = (revision, str(outcome.change.ref), outcome.message)
+            if key in self._denials:
+                return False
+            self._denials.add(key)
+            self._new.add(key)
+            return True
+
+        return fresh
+
+    def finish(self, kube: KubernetesBackend, leading: bool) -> None:
+        """After the pass: the log took every record; publish the new head while still leading."""
+        journal, self.journal = self.journal, None
+        if journal is not None and journal.head is not None:
+            self._expected = journal.head
+        if journal is not None and journal.appended:
+            self._writable()
+        if self._expected is None or self._expected == self._published or not leading:
+            return
+        try:
+            anchors.publish(kube, Anchor(self._expected, self.store.location, utc_now(), self.identity))
+        except BackendError as exc:
+            logs.get().warning("could not publish the audit anchor", extra={"error": str(exc)})
+            return
+        self._published = self._expected
+
+    def failed(self, exc: AuditError) -> str:
+        """The pass's error message; the metric and readiness show the problem until an append succeeds."""
+        journal, self.journal = self.journal, None
+        self._denials -= self._new  # not written: record them again next time
+        self.problem = str(exc)
+        self.metrics.audit_writable.set(0)
+        self.metrics.audit_failures.inc()
+        done = "the writes already intended were stopped" if journal and journal.writing else "nothing was applied"
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return f"audit log {self.store.location}: {exc}{hint}; {done}"
+
+    def _writable(self) -> None:
+        if self.problem is not None:
+            logs.get().info("the audit log takes records again", extra={"auditLog": self.store.location})
+        self.problem = None
+        self.metrics.audit_writable.set(1)
+
+    def refused(self, revision: str | None, exc: Refused) -> None:
+        """Record a refused revision once (not once per retry); a failure to record it fails loudly in logs."""
+        key = (revision, f"refused:{exc.rule}", exc.message)
+        if key in self._denials:
+            return
+        outcome = governance.refusal(exc.rule, exc.message, exc.source)
+        try:
+            self.store.append_many(records_for(Plan((), revision=revision), [outcome], actors=()))
+        except (AuditError, OSError) as error:
+            self.failed(error if isinstance(error, AuditError) else AuditError(str(error)))
+            logs.get().error("recording a refusal failed", extra={"error": str(error)})
+            return
+        self._writable()
+        self._denials.add(key)

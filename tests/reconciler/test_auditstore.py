@@ -1,0 +1,126 @@
+"""The cluster audit store against an in-memory API: segments, compare-and-set appends, tails, damage."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from controlplane.audit import AuditError, JsonlStore, Result, open_intents
+from reconciler import auditstore
+from reconciler.auditstore import ClusterStore
+from reconciler.backends.kubernetes import HttpError
+from tests.controlplane.audit.conftest import make_record
+
+
+class FakeConfigMaps:
+    """ConfigMaps in one namespace: GET, POST (409 if it exists), PUT with resourceVersion checks, apply PATCH."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.controller_namespace = "mlcp-system"
+        self.before_put: list[Any] = []
+        self.forbidden = False
+
+    def request(self, method: str, path: str, query: Any = None, body: Any = None, *_: Any) -> dict[str, Any]:
+        name = path.rsplit("/", 1)[1]
+        if self.forbidden and method != "GET":
+            raise HttpError(403, "Forbidden", {"message": 'configmaps is forbidden: User "dev" cannot create'})
+        if method == "GET":
+            if name not in self.objects:
+                raise HttpError(404, "NotFound", {})
+            return copy.deepcopy(self.objects[name])
+        if method == "POST":
+            name = body["metadata"]["name"]
+            if name in self.objects:
+                raise HttpError(409, "AlreadyExists", {})
+            return self._store(name, body)
+        if method == "PUT":
+            while self.before_put:
+                self.before_put.pop()()
+            if body["metadata"].get("resourceVersion") != self.objects[name]["metadata"]["resourceVersion"]:
+                raise HttpError(409, "Conflict", {})
+            return self._store(name, body)
+        if method == "PATCH":
+            return self._store(name, body)
+        raise AssertionError(method)
+
+    def _store(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        self.objects[name] = copy.deepcopy(body)
+        self.objects[name]["metadata"]["resourceVersion"] = str(self.version)
+        return copy.deepcopy(self.objects[name])
+
+    def segments(self) -> list[str]:
+        return sorted(n for n in self.objects if n.startswith(auditstore.SEGMENT_PREFIX))
+
+
+def _store(api: FakeConfigMaps) -> ClusterStore:
+    return ClusterStore(api)  # type: ignore[arg-type]
+
+
+def test_records_fill_segments_and_read_back_as_the_lines_a_file_log_holds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    store = _store(api)
+    for start in range(0, 40, 7):
+        store.append_many([make_record(i) for i in range(start, min(start + 7, 40))])
+    assert len(api.segments()) > 5 and all(len(api.objects[s]["data"]["records.jsonl"]) <= 4096 for s in api.segments())
+    assert api.objects["mlcp-audit"]["data"]["segment"] == str(len(api.segments()))
+    assert store.verify().ok and store.verify().count == 40
+    file = JsonlStore(tmp_path / "copy.jsonl")
+    file.append_many([make_record(i) for i in range(40)])
+    assert b"".join(store.raw_lines()).count(b"\n") == 40
+    assert store.head() is not None and store.head() == file.head(), "the same chain a file log would hold"
+    assert [r.seq for r in store.tail()] == list(range(40, 0, -1))
+    assert _store(api).head() == store.head(), "a fresh reader finds the last segment from the pointer"
+
+
+def test_a_concurrent_append_is_not_lost_and_never_forks_the_chain() -> None:
+    api = FakeConfigMaps()
+    store, other = _store(api), _store(api)
+    store.append_many([make_record(0)])
+    api.before_put.append(lambda: other.append_many([replace(make_record(1), spec="other")]))
+    [mine] = store.append_many([replace(make_record(2), spec="mine")])
+    assert mine.seq == 3, "sealed again after the other writer's record"
+    assert [r.spec for r in store.records()][1:] == ["other", "mine"] and store.verify().ok
+
+
+def test_a_missing_segment_is_damage_not_an_empty_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(i) for i in range(10)])
+    del api.objects[api.segments()[-1]]
+    with pytest.raises(AuditError, match=r"segment mlcp-audit-\d+ is missing: the log was damaged"):
+        _store(api).append_many([make_record(11)])
+
+
+def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> None:
+    api = FakeConfigMaps()
+    api.forbidden = True
+    with pytest.raises(AuditError, match="cannot write the audit log") as caught:
+        _store(api).append_many([make_record(0)])
+    assert "get, create and update on ConfigMaps" in caught.value.hint
+
+
+def test_an_oversized_record_is_refused_before_anything_is_written() -> None:
+    api = FakeConfigMaps()
+    huge = replace(make_record(0), diff=({"field": "", "old": None, "new": "x" * auditstore.MAX_RECORD_BYTES},))
+    with pytest.raises(AuditError, match="larger than a segment may be"):
+        _store(api).append_many([make_record(1), huge])
+    assert api.segments() == []
+
+
+def test_open_intents_are_found_from_the_tail_across_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    store = _store(api)
+    store.append_many([make_record(i) for i in range(6)])
+    intents = store.append_many([replace(make_record(i), result=Result.pending) for i in range(4)])
+    store.append_many([replace(make_record(9), intent=intents[0].seq)])
+    assert [r.seq for r in open_intents(store.tail())] == [r.seq for r in intents[1:]]
