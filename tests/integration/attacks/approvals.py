@@ -15,11 +15,17 @@ PROMOTION = "promotions/detector-production.yaml"
 
 def promoted(tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, versions: int = 3) -> gitattack.Operator:
     """A signed repo whose policy requires one approval for `production`, applied once with the model registered
-    (staging at version 1, so the first apply moves production to 1)."""
+    (staging at version 1), and the ML lead's approval applied, so production is at version 1.
+
+    The operator's word vouches for who wrote the initial commit, not for the alias move: the first apply
+    waits for an approval like any other."""
     signed = gitattack.signed_repo(tmp_path, prefix, approvals=True)
     gitattack.register_model(MlflowRest(mlflow_uri), signed.repo, versions)
     op = gitattack.Operator(signed, kubeconfig, mlflow_uri, tmp_path)
     op.first_apply()
+    assert production(op) is None, "the first apply does not move production without an approval"
+    assert approve(op, "lead").exit_code == 0
+    assert op.apply(tmp_path / "approved-first.jsonl").exit_code == 0
     assert production(op) == "1"
     return op
 

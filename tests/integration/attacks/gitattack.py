@@ -213,8 +213,8 @@ def alias(rest: MlflowRest, model: str, name: str = "production") -> str | None:
     """The version `model@name` points to, or None when it is not set."""
     try:
         found = rest.get("registered-models/alias", name=model, alias=name)
-    except MlflowError as exc:  # MLflow answers 404 for an alias that is not set
-        if exc.status == 404:
+    except MlflowError as exc:  # an alias that is not set: 404, or 400 "alias ... not found" (MLflow 3)
+        if exc.status == 404 or (exc.status == 400 and "not found" in str(exc)):
             return None
         raise
     return str(found["model_version"]["version"])

@@ -82,6 +82,6 @@ def test_a_promotion_must_keep_the_gates_the_policy_requires(
     audit = tmp_path / "attack.jsonl"
     result = op.apply(audit)
     assert "denied (approval-policy): the policy requires the gate(s) val_map >= 0.6" in gitattack.said(result)
-    assert approvals.production(op) == "1"
+    assert approvals.production(op) is None, "nothing was promoted: not the first version, not the second"
     [denied] = approvals.promotion_records(op, audit, "deny")
     assert denied["rule"] == "approval-policy"
