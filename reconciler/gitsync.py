@@ -6,7 +6,8 @@ commits. Each sync fetches the branch and force-checks-out its tip detached,
 then removes anything untracked, so the work tree is exactly one revision —
 never a half-pulled mix, never a stray local edit. Credentials stay out of
 argv and the remote URL: an HTTPS token is handed to git as an extra header
-through the environment, SSH uses the usual key files.
+through the environment, SSH uses the usual key files. A URL that carries
+credentials anyway is redacted in every error (git quotes it back).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import git
 
 from controlplane.errors import MlcpError
+from reconciler.redaction import redact
 
 TIMEOUT = 120.0
 
@@ -71,7 +73,7 @@ class GitSource:
         except (git.GitCommandError, git.InvalidGitRepositoryError, OSError, ValueError) as exc:
             detail = getattr(exc, "stderr", "") or str(exc)
             raise SourceError(
-                f"cannot fetch branch {self.branch!r} of {self.url}: {' '.join(str(detail).split())}",
+                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {' '.join(str(detail).split())}"),
                 "check the URL, the branch and the credentials; the loop retries with backoff",
             ) from None
         return Checkout(self.workdir, str(commit.hexsha), float(commit.committed_date))

@@ -5,6 +5,7 @@ the controller do to tenant X at commit Y" must be one query. The revision and
 tenant come from context variables set around each pass and each tenant's
 work, so no call site has to remember them; every line carries both keys
 (null when they do not apply) so queries never miss a line for lacking a field.
+No line leaves with a credential in it: each goes through `redaction.redact`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from reconciler.redaction import redact
 
 LOGGER = "mlcp.reconcile"
 revision_var: ContextVar[str | None] = ContextVar("revision", default=None)
@@ -38,7 +41,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return redact(json.dumps(entry, default=str, separators=(",", ":")))
 
 
 def setup(stream: TextIO = sys.stderr, level: int = logging.INFO) -> logging.Logger:

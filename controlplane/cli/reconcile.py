@@ -23,12 +23,12 @@ import typer
 from controlplane.cli import auditlog
 from controlplane.cli.auditlog import AuditLog
 from controlplane.cli.console import fail
-from controlplane.cli.options import Context, Kubeconfig, Prune, TrackingUri, TrustedBase
+from controlplane.cli.options import Context, Kubeconfig, LimitOption, Prune, TrackingUri, TrustedBase, use_limits
 
 if TYPE_CHECKING:
+    from reconciler.httpserver import Endpoints, HttpServer
     from reconciler.leader import LeaderElector
     from reconciler.loop import Loop
-    from reconciler.webhook import HttpServer
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -62,8 +62,31 @@ def command(
     context: Context = None,
     tracking_uri: TrackingUri = None,
     listen: Annotated[
-        str | None, typer.Option("--listen", help="Serve /metrics, /healthz, /readyz, /webhook here, e.g. :8080.")
+        str | None,
+        typer.Option(
+            "--listen", help="Serve /metrics, /healthz, /readyz (and /webhook, without --webhook-listen), e.g. :8080."
+        ),
     ] = None,
+    webhook_listen: Annotated[
+        str | None, typer.Option("--webhook-listen", help="Serve /webhook on its own listener, e.g. :9443.")
+    ] = None,
+    http_max_body: Annotated[int, typer.Option("--http-max-body", min=1, help="Largest request body (bytes).")] = (
+        1024 * 1024
+    ),
+    http_read_timeout: Annotated[
+        str, typer.Option("--http-read-timeout", help="Longest a connection may take to send a request.")
+    ] = "10s",
+    http_idle_timeout: Annotated[
+        str, typer.Option("--http-idle-timeout", help="Longest a connection may stay silent.")
+    ] = "5s",
+    http_threads: Annotated[int, typer.Option("--http-threads", min=1, help="Worker threads per listener.")] = 4,
+    http_max_connections: Annotated[
+        int, typer.Option("--http-max-connections", min=1, help="Open connections per listener; more wait.")
+    ] = 64,
+    webhook_replay_window: Annotated[
+        str, typer.Option("--webhook-replay-window", help="How long a delivery is remembered (replays refused).")
+    ] = "24h",
+    limit: LimitOption = None,
     webhook_secret_env: Annotated[
         str | None, typer.Option("--webhook-secret-env", help="Environment variable holding the webhook secret.")
     ] = None,
@@ -101,14 +124,22 @@ def command(
     from reconciler.backoff import Backoff, Tracker  # noqa: PLC0415
     from reconciler.fencing import Fence  # noqa: PLC0415
     from reconciler.gitsync import GitSource  # noqa: PLC0415
+    from reconciler.httpserver import Endpoints, HttpSettings  # noqa: PLC0415
     from reconciler.loop import Loop as LoopRunner  # noqa: PLC0415
     from reconciler.loop import LoopConfig  # noqa: PLC0415
     from reconciler.metrics import Metrics  # noqa: PLC0415
     from reconciler.passes import Reconciler, Settings  # noqa: PLC0415
-    from reconciler.webhook import Endpoints  # noqa: PLC0415
-    from reconciler.webhook import HttpServer as Server  # noqa: PLC0415
 
     logs.setup()
+    use_limits(limit)
+    http = HttpSettings(
+        http_max_body,
+        parse_duration(http_read_timeout),
+        parse_duration(http_idle_timeout),
+        http_threads,
+        http_max_connections,
+        parse_duration(webhook_replay_window),
+    )
     every = parse_duration(interval)
     cap = parse_duration(max_backoff)
     who = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
@@ -131,12 +162,10 @@ def command(
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
     elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
     loop = LoopRunner(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
-    server = None
-    if listen:
-        endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch)
-        server = Server(listen, endpoints).start()
+    endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch, http)
+    servers = _listen(endpoints, listen, webhook_listen)
     logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": store.location})
-    raise typer.Exit(_run(loop, server))
+    raise typer.Exit(_run(loop, servers))
 
 
 def _check_shared_log(audit_log: str | None, leader_elect: bool, namespace: str, controller_namespace: str) -> None:
@@ -165,7 +194,17 @@ def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: s
     return LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
 
 
-def _run(loop: Loop, server: HttpServer | None) -> int:
+def _listen(endpoints: Endpoints, listen: str | None, webhook_listen: str | None) -> list[HttpServer]:
+    """Start the listeners the flags ask for; a clear error when an address cannot be used."""
+    from reconciler import httpserver  # noqa: PLC0415 - see command
+
+    try:
+        return [server.start() for server in httpserver.listeners(endpoints, listen, webhook_listen)]
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot listen on {webhook_listen or listen}: {exc}", "use host:port or :port, free") from None
+
+
+def _run(loop: Loop, servers: list[HttpServer]) -> int:
     """Run the loop with SIGTERM/SIGINT asking it to stop cleanly; the exit code."""
     from reconciler import logs  # noqa: PLC0415 - see command
 
@@ -178,5 +217,5 @@ def _run(loop: Loop, server: HttpServer | None) -> int:
     try:
         return loop.run()
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
