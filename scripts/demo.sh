@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The mlcp demo, end to end against the local REAL kube-apiserver (+ etcd, controller-manager) and MLflow:
-# start the environment, scaffold a config repo, validate, plan, apply, change a spec, plan again,
-# drift the cluster by hand and watch apply heal it. Everything it starts is stopped at the end.
+# start the environment, scaffold a config repo with SIGNED commits (everyone gets an SSH signing key),
+# validate, plan, apply (the operator names the first trusted base), a refused self-grant, an approval that
+# counts, change a spec, drift the cluster by hand and watch apply heal it, then the reconcile loop.
+# Everything it starts is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MLCP=".venv/bin/mlcp"
@@ -18,11 +20,33 @@ make --no-print-directory dev-up
 # shellcheck disable=SC1091
 source .mlcp/dev.env
 
-step "mlcp init: a new config repo, committed, with you bound as platform admin"
+step "everyone signs their commits: SSH signing keys for the admin, an ML lead and Carol (nlp's owner)"
+mkdir -p "$WORK/keys"
+for who in admin lead carol; do ssh-keygen -q -t ed25519 -N "" -C "$who" -f "$WORK/keys/$who"; done
+ls "$WORK/keys"
 export GIT_AUTHOR_NAME="Demo Admin" GIT_AUTHOR_EMAIL="admin@demo.example" \
        GIT_COMMITTER_NAME="Demo Admin" GIT_COMMITTER_EMAIL="admin@demo.example"
-$MLCP init "$REPO" --admin admin@demo.example
+# as NAME EMAIL KEY git ...: run git as someone else, signing with their key
+as() {
+  local name=$1 email=$2 key=$3; shift 3
+  GIT_AUTHOR_NAME="$name" GIT_AUTHOR_EMAIL="$email" GIT_COMMITTER_NAME="$name" GIT_COMMITTER_EMAIL="$email" \
+  GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=user.signingkey GIT_CONFIG_VALUE_0="$WORK/keys/$key" "$@"
+}
+
+step "mlcp init: a new config repo, committed, with you bound as platform admin and your key trusted"
+$MLCP init "$REPO" --admin admin@demo.example --signing-key "$WORK/keys/admin.pub"
+git -C "$REPO" config gpg.format ssh
+git -C "$REPO" config user.signingkey "$WORK/keys/admin"
+git -C "$REPO" config commit.gpgsign true
 find "$REPO" -name '*.yaml' -path '*tenants*' | sed "s|$REPO/|  |" | sort
+grep -E 'requireSignedCommits|allowedSignersFile' "$REPO/policies/access.yaml"
+
+step "the admin trusts the ML lead's and Carol's keys (a signed commit to policies/allowed_signers)"
+printf 'ml-lead@example.com namespaces="git" %s\ncarol@example.com namespaces="git" %s\n' \
+  "$(cut -d' ' -f1,2 "$WORK/keys/lead.pub")" "$(cut -d' ' -f1,2 "$WORK/keys/carol.pub")" >> "$REPO/policies/allowed_signers"
+git -C "$REPO" commit -qam "trust the ML lead's and Carol's signing keys"
+git -C "$REPO" log --show-signature -1 --format='%h %an: %s' 2>&1 | grep -E 'Good|trust' | head -2 || true
+BASE=$(git -C "$REPO" rev-parse HEAD)
 
 step "mlcp validate"
 $MLCP validate "$REPO"
@@ -35,16 +59,18 @@ git -C "$REPO" checkout -q -- tenants/vision/quota.yaml
 step "a training pipeline left a model in MLflow: vision-detector v1, v2 (staging -> v2)"
 .venv/bin/python scripts/seed_demo_registry.py "$MLFLOW_TRACKING_URI"
 
-step "mlcp plan: what would change in the live cluster and registry"
-$MLCP plan "$REPO" || true
+step "mlcp plan without a trusted base: nothing was applied yet, so mlcp refuses to let the repo judge itself"
+$MLCP plan "$REPO" || echo "(exit $? — as expected: the first committer is never trusted by default)"
 
-step "mlcp apply --yes"
-$MLCP apply "$REPO" --yes
+step "mlcp plan --trusted-base: the operator vouches for the reviewed revision; its policy judges"
+$MLCP plan "$REPO" --trusted-base "$BASE" | head -30 || true
 
-step "the promotion waits for a model approver (four eyes): ml-lead approves it with an approval commit"
-GIT_AUTHOR_NAME="ML Lead" GIT_AUTHOR_EMAIL="ml-lead@example.com" \
-GIT_COMMITTER_NAME="ML Lead" GIT_COMMITTER_EMAIL="ml-lead@example.com" \
-  $MLCP approve "$REPO/tenants/vision/promotions/detector-production.yaml"
+step "mlcp apply --yes --trusted-base (later applies are judged by the last applied revision)"
+$MLCP apply "$REPO" --yes --trusted-base "$BASE"
+
+step "the promotion waits for a model approver (four eyes, required by the policy): ml-lead approves, signed"
+as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/detector-production.yaml"
+git -C "$REPO" log -1 --format='%h %an %G? %GS: %(trailers:key=Mlcp-Approve)' | head -2
 $MLCP apply "$REPO" --yes
 python3 - "$MLFLOW_TRACKING_URI" <<'PY'
 import json, sys, urllib.request
@@ -57,10 +83,18 @@ PY
 step "mlcp plan again: nothing to do (idempotent; a no-op apply sends no writes)"
 $MLCP plan "$REPO" --detailed-exitcode && echo "(exit 0: no changes)"
 
+step "Carol (nlp's owner) adds herself to the platform team and raises vision's GPUs in the same commit: refused"
+sed -i 's/      - admin@demo.example/      - admin@demo.example\n      - carol@example.com/' "$REPO/policies/access.yaml"
+sed -i 's/requests.nvidia.com\/gpu: "4"/requests.nvidia.com\/gpu: "64"/' "$REPO/tenants/vision/quota.yaml"
+as Carol carol@example.com carol git -C "$REPO" commit -qam "platform: carol helps out"
+$MLCP apply "$REPO" --yes 2>&1 | grep -E 'AccessPolicy|ResourceQuota|blocked|rules|apply:' || true
+echo "(the policy in force is the last applied one: Carol's edit to it is itself a change it does not allow)"
+git -C "$REPO" revert --no-edit HEAD >/dev/null
+
 step "a member of another tenant tries to change vision's pipeline: denied by the policy"
 sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
-GIT_AUTHOR_NAME="Carol" GIT_AUTHOR_EMAIL="carol@example.com" git -C "$REPO" commit -qam "carol edits vision's pipeline"
-$MLCP plan "$REPO" || true
+as Carol carol@example.com carol git -C "$REPO" commit -qam "carol edits vision's pipeline"
+$MLCP plan "$REPO" | grep -E 'WorkflowTemplate|blocked' || true
 git -C "$REPO" revert --no-edit HEAD >/dev/null
 
 step "a team raises its GPU quota in git"
@@ -121,14 +155,12 @@ sed -e 's/name: detector-production/name: detector-canary/' -e 's/alias: product
   "$REPO/tenants/vision/promotions/detector-production.yaml" > "$REPO/tenants/vision/promotions/detector-canary.yaml"
 git -C "$REPO" add tenants/vision/promotions && git -C "$REPO" commit -qm "vision: canary promotion"
 sleep 3
-GIT_AUTHOR_NAME="ML Lead" GIT_AUTHOR_EMAIL="ml-lead@example.com" \
-GIT_COMMITTER_NAME="ML Lead" GIT_COMMITTER_EMAIL="ml-lead@example.com" \
-  $MLCP approve "$REPO/tenants/vision/promotions/detector-canary.yaml"
+as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/detector-canary.yaml"
 converge "vision-detector@canary" curl -fsS "$MLFLOW_TRACKING_URI/api/2.0/mlflow/registered-models/alias?name=vision-detector&alias=canary"
 
 step "loop: a member of another tenant changes vision's pipeline: denied, audited, the rest keeps converging"
 sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
-GIT_AUTHOR_NAME="Carol" GIT_AUTHOR_EMAIL="carol@example.com" git -C "$REPO" commit -qam "carol edits vision's pipeline"
+as Carol carol@example.com carol git -C "$REPO" commit -qam "carol edits vision's pipeline"
 converge "the denial is in the audit log" bash -c "$MLCP audit list --audit-log \"$REPO/.mlcp/audit.jsonl\" --result denied -o json | grep -q carol"
 grep '"tenant failed' "$WORK/reconcile.log" | tail -1 || true
 git -C "$REPO" revert --no-edit HEAD >/dev/null

@@ -57,6 +57,33 @@ def test_init_binds_the_admin_as_platform_admin(tmp_path: Path) -> None:
     assert "admin@example.com" not in (target / "policies/access.yaml").read_text()
 
 
+def test_init_trusts_the_admins_signing_key_and_names_the_first_trusted_base(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J ops@laptop\n")
+    target = tmp_path / "cfg"
+    created = mlcp("init", target, "--admin", "ops@acme.io", "--signing-key", key)
+    assert created.exit_code == 0, created.output
+    signers = (target / "policies/allowed_signers").read_text().splitlines()
+    assert (
+        signers[-1]
+        == 'ops@acme.io namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J'
+    )
+    (commit,) = list(git.Repo(target).iter_commits())
+    assert f"--trusted-base {commit.hexsha[:12]}" in created.stderr
+    assert "requireSignedCommits: true" in (target / "policies/access.yaml").read_text()
+
+
+def test_init_refuses_a_private_key_or_garbage_as_the_signing_key(tmp_path: Path) -> None:
+    private = tmp_path / "id_ed25519"
+    private.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    refused = mlcp("init", tmp_path / "cfg", "--admin", "ops@acme.io", "--signing-key", private)
+    assert refused.exit_code == 1
+    assert "is not an SSH public key" in refused.stderr and ".pub" in refused.stderr
+    assert not (tmp_path / "cfg").exists()
+
+
 def test_init_takes_the_identity_from_git_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_AUTHOR_NAME", "CI Bot")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ci@acme.io")
