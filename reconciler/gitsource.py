@@ -45,11 +45,14 @@ def inspect(path: Path) -> GitInfo:
 def checkout(path: Path, ref: str) -> Iterator[Path]:
     """A temporary detached work tree of `ref`, removed afterwards."""
     try:
+        if ref.startswith("-"):
+            raise ValueError("a revision never starts with '-'")
         repo = git.Repo(path)
-        sha = repo.commit(ref).hexsha
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError) as exc:
+        sha = repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")  # the commit must exist, not just parse
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError) as exc:
+        reason = "no such commit" if isinstance(exc, git.GitCommandError) else str(exc)
         raise MlcpError(
-            f"cannot resolve {ref!r} in {path}: {exc}", "pass a branch, tag or commit of the config repo"
+            f"cannot resolve {ref!r} in {path}: {reason}", "pass a branch, tag or commit of the config repo"
         ) from None
     with tempfile.TemporaryDirectory(prefix="mlcp-head-") as tmp:
         tree = Path(tmp) / "tree"

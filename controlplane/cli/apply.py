@@ -1,21 +1,27 @@
 """`mlcp apply`: plan (or load a reviewed plan) and make the live systems match it.
 
-A saved plan is applied exactly as reviewed, and refused if anything it looked
-at changed since. Without --yes, apply asks before writing; without a
-terminal it refuses instead of guessing.
+A saved plan is never trusted: its revision is planned again (with the trusted
+base's policy and the operator's settings and flags) and applied only if the
+file is exactly that plan and nothing it looked at changed since. Without
+--yes, apply asks before writing; without a terminal it refuses instead of
+guessing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from controlplane.cli import audit, plan_view
+from controlplane import saved_plans
+from controlplane.cli import auditlog, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, print_json, print_lines
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
@@ -27,39 +33,71 @@ from controlplane.cli.options import (
     TrustedBase,
 )
 from controlplane.cli.plan import compute_with_backends
-from controlplane.errors import MlcpError
-from controlplane.loading.repo import load_repo
+from controlplane.errors import MlcpError, Refused
 from controlplane.plans import Plan
-from reconciler.applying import ApplyReport, apply_plan, stale_changes
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
+from reconciler.applying import ApplyReport, Journal, apply_plan
+from reconciler.backends.base import ApplyOptions, Backend, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
+SAVED_PLAN_RULE = "saved-plan"
+"""The rule refusing a saved plan that is not what its revision plans now (edited, or the rules moved)."""
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
-def _load_saved(path: Path, targets: Targets) -> tuple[Plan, dict[str, Backend]]:
+
+def _load_saved(
+    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, Path], None]
+) -> tuple[Plan, dict[str, Backend]]:
+    """Plan the revision the file names again (trusted base, policy, live state, the operator's flags) and
+    return that plan, only if the file is exactly it: the file's own decisions and objects are never used."""
     try:
-        plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        saved = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
-    repo = load_repo(plan.repo or ".")
+    root = Path(saved.repo or ".")
+    if not saved.repo or not _COMMIT.fullmatch(str(saved.revision or "")):
+        raise fail(
+            f"{path} names no commit of a config repo (repo {saved.repo!r}, revision {saved.revision!r}), so what "
+            "it would apply cannot be checked; nothing was applied",
+            "plan a committed revision of the config repo with `mlcp plan --out FILE`",
+        )
+    from reconciler import gitsource  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
+
     try:
-        from reconciler import engine  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
-
-        backends = engine.connect(repo, targets)
-        states, _ = engine.read_live(backends)
-    except (MlcpError, BackendError) as exc:
-        raise fail(str(exc)) from None
-    stale = stale_changes(plan, states)
-    if stale:
-        for line in stale[:20]:
-            err.print(f"  {line}")
+        with gitsource.checkout(root, str(saved.revision)) as tree:
+            fresh, backends = compute_with_backends(
+                tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, root)
+            )
+    except MlcpError as exc:
+        raise fail(
+            f"{path}: {exc}; nothing was applied",
+            "a saved plan names a commit of its config repo: fetch it, or plan again with `mlcp plan --out FILE`",
+        ) from None
+    fresh = replace(fresh, repo=saved.repo)
+    comparison = saved_plans.compare(saved, fresh)
+    for line in [*comparison.stale, *comparison.edited][:20]:
+        err.print(f"  {line}")
+    if comparison.edited:
+        refusal = Refused(
+            f"{path} is not the plan revision {str(saved.revision)[:12]} makes now "
+            f"({len(comparison.edited)} difference(s), first: {comparison.edited[0]}); nothing was applied",
+            "the file was edited, or the trusted base, its policy or the flags (--prune) differ from when it was "
+            "planned: plan a committed revision again with `mlcp plan --out FILE`, review it, and apply that",
+            SAVED_PLAN_RULE,
+            str(path),
+        )
+        refused(refusal, root)
+        raise fail(f"refused ({refusal.rule}): {refusal}", refusal.hint)
+    if comparison.stale:
         raise fail("the live state changed since this plan was made; nothing was applied", "run `mlcp plan` again")
-    return plan, backends
+    return fresh, backends
 
 
-def _run(plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concurrency: int) -> ApplyReport:
+def _run(
+    plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concurrency: int, journal: Journal | None
+) -> ApplyReport:
     total = len(plan.pending)
     if total == 0 or not sys.stderr.isatty():
-        return apply_plan(plan, backends, options, concurrency=concurrency, progress=_log)
+        return apply_plan(plan, backends, options, concurrency=concurrency, progress=_log, journal=journal)
     columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("apply", total=total)
@@ -69,7 +107,7 @@ def _run(plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concur
             if outcome.status is Status.failed:
                 bar.console.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
 
-        return apply_plan(plan, backends, options, concurrency=concurrency, progress=step)
+        return apply_plan(plan, backends, options, concurrency=concurrency, progress=step, journal=journal)
 
 
 def _log(outcome: Outcome) -> None:
@@ -92,7 +130,7 @@ def command(
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once within a rank.")] = 8,
     output: OutputOption = Format.text,
-    audit_log: audit.AuditLog = None,
+    audit_log: auditlog.AuditLog = None,
     tracking_uri: TrackingUri = None,
     trusted_base: TrustedBase = None,
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
@@ -100,10 +138,20 @@ def command(
     """Apply the config repo (or a saved plan) to the live systems, as the trusted base's policy allows."""
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if target.is_file():
-        plan, backends = _load_saved(target, targets)
+        plan, backends = _load_saved(
+            target,
+            targets,
+            prune,
+            allow_namespace_deletion,
+            lambda exc, root: auditlog.record_refusal(exc, root, audit_log, targets),
+        )
     else:
         plan, backends = compute_with_backends(
-            target, targets, prune, allow_namespace_deletion, lambda exc: audit.record_refusal(exc, target, audit_log)
+            target,
+            targets,
+            prune,
+            allow_namespace_deletion,
+            lambda exc: auditlog.record_refusal(exc, target, audit_log, targets),
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
@@ -126,9 +174,12 @@ def command(
             "so the next plan is judged by the same rules"
         )
     options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)
-    report = _run(plan, backends, options, concurrency)
     repo_root = Path(plan.repo or ".") if target.is_file() else target
-    recorded = dry_run or audit.record_apply(plan, report.outcomes, repo_root, audit_log)
+    if dry_run:  # nothing changes, nothing is recorded
+        report = _run(plan, backends, options, concurrency, None)
+    else:
+        with auditlog.turn(audit_log, targets, plan, repo_root, backends) as turn:
+            report = _run(plan, turn.backends, options, concurrency, turn.journal)
     if output is Format.json:
         print_json(
             {
@@ -147,5 +198,5 @@ def command(
     counts = report.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
-    if report.failed or not recorded:
+    if report.failed:
         raise typer.Exit(1)

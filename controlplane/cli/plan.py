@@ -7,6 +7,7 @@ Exit codes follow Terraform's `-detailed-exitcode`: 0 no changes, 1 error,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -104,6 +105,7 @@ def command(
 
         with gitsource.checkout(path, head) as tree:
             plan, _ = compute_with_backends(tree, targets, prune, allow_namespace_deletion)
+        plan = replace(plan, repo=str(path.resolve()))  # the repo, not the temporary work tree, for `mlcp apply`
     else:
         plan, _ = compute_with_backends(path, targets, prune, allow_namespace_deletion)
     if base is not None:

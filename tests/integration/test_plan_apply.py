@@ -175,6 +175,7 @@ def test_saved_plan_is_refused_when_live_state_moved(
 ) -> None:
     _apply(repo, kubeconfig)
     repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.cpu: "32"', 'requests.cpu: "40"')
+    repo.commit("vision: 40 cpus")  # a saved plan names a commit: apply plans it again and compares
     saved = tmp_path / "plan.json"
     result = runner.invoke(
         app, ["plan", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--out", str(saved)]

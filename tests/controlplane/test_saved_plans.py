@@ -1,0 +1,89 @@
+"""Comparing a saved plan with a fresh plan of its revision: staleness apart from every other edit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan
+from controlplane.saved_plans import compare, first_difference
+
+REF = ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", "vision", "train")
+QUOTA = ObjectRef("kubernetes", "v1", "ResourceQuota", "vision", "compute")
+DENIED = Decision(False, "default-deny", "no rule lets bob update Quota", ("bob@example.com",))
+
+
+def _template(image: str) -> dict[str, Any]:
+    return {"kind": "WorkflowTemplate", "spec": {"templates": [{"name": "dag"}, {"container": {"image": image}}]}}
+
+
+def _plan() -> Plan:
+    template = Change(
+        REF,
+        Action.update,
+        "1 field differs",
+        "Pipeline/vision/train",
+        "vision",
+        "tenants/vision/pipelines/train.yaml",
+        50,
+        diffs=(FieldDiff(("spec", "image"), "a:1", "a:2"),),
+        desired=_template("a:2"),
+        live_version="17",
+        decision=Decision(True, "tenant-developer", "allowed", ("bob@example.com",)),
+    )
+    quota = Change(
+        QUOTA, Action.update, "raise", "Quota/vision/compute", "vision", "tenants/vision/quota.yaml", 40,
+        desired={"spec": {"hard": {"gpu": "64"}}}, live_version="9", blocked="denied", decision=DENIED,
+    )  # fmt: skip
+    return Plan((template, quota), revision="a" * 40, repo="/repo")
+
+
+def _through_json(plan: Plan) -> Plan:
+    """What `mlcp apply` reads back from the file."""
+    return Plan.from_dict(json.loads(plan.to_json()))
+
+
+def test_a_saved_plan_equal_to_the_fresh_one_agrees() -> None:
+    assert compare(_through_json(_plan()), _plan()).agrees
+
+
+def test_a_moved_live_version_is_staleness_not_an_edit() -> None:
+    fresh = _plan()
+    moved = replace(fresh, changes=(replace(fresh.changes[0], live_version="18"), fresh.changes[1]))
+    found = compare(_through_json(_plan()), moved)
+    assert found.stale == [f"{REF}: was 17 when planned, now 18"] and found.edited == []
+
+
+def test_a_forged_allowed_decision_is_named_with_the_field() -> None:
+    saved = _plan()
+    forged = replace(saved.changes[1], decision=replace(DENIED, allowed=True, rule="tenant-developer"), blocked=None)
+    found = compare(replace(saved, changes=(saved.changes[0], forged)), _plan())
+    assert found.edited == [
+        f"{QUOTA}: decision.allowed is True in the saved plan, False now",
+        f"{QUOTA}: blocked is None in the saved plan, 'denied' now",
+    ]
+
+
+def test_an_edited_image_names_the_first_place_it_differs() -> None:
+    saved = _plan()
+    edited = replace(saved.changes[0], desired=_template("evil:1"))
+    [found] = compare(replace(saved, changes=(edited, saved.changes[1])), _plan()).edited
+    assert found == f"{REF}: desired.spec.templates[1].container.image is 'evil:1' in the saved plan, 'a:2' now"
+
+
+def test_added_dropped_and_doubled_changes_and_another_revision_are_edits() -> None:
+    saved = _plan()
+    extra = replace(saved.changes[0], ref=replace(REF, kind="RoleBinding", name="bob-is-admin"), action=Action.create)
+    tampered = replace(saved, changes=(saved.changes[0], saved.changes[0], extra), revision="b" * 40, prune=True)
+    edited = compare(tampered, _plan()).edited
+    assert edited[0].startswith("revision: 'bbbb") and edited[1] == "prune: on in the saved plan, off now (--prune)"
+    assert f"{REF}: listed twice in the saved plan" in edited
+    assert "RoleBinding/vision/bob-is-admin: create in the saved plan, not planned now" in edited
+    assert f"{QUOTA}: update planned now, missing from the saved plan" in edited
+
+
+def test_first_difference_descends_into_maps_and_equal_length_lists_only() -> None:
+    assert first_difference({"a": {"b": 1}}, {"a": {"b": 2}}, "x") == ("x.a.b", 1, 2)
+    assert first_difference({"a": 1}, {"a": 1, "b": None}, "x") == ("x.b", None, None)
+    assert first_difference([1, 2], [1, 2, 3], "x") == ("x", [1, 2], [1, 2, 3])

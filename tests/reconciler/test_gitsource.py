@@ -1,0 +1,47 @@
+"""`gitsource.checkout`: a work tree of a commit that exists, or a clear error — never a git traceback.
+
+A saved plan names its revision in a file anyone may edit, so the revision is input: a commit id that
+parses but does not exist, a name that does not resolve, or an option in disguise must all be refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.errors import MlcpError
+from reconciler import gitsource
+from tests.reconciler.gitrepo import Repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    found = Repo(tmp_path / "repo")
+    (found.root / "mlcp.yaml").write_text("apiVersion: mlcp.dev/v1alpha1\n", encoding="utf-8")
+    found.git("add", "-A")
+    found.git("commit", "-q", "-m", "first")
+    return found
+
+
+def test_a_commit_is_checked_out_and_removed_afterwards(repo: Repo) -> None:
+    head = repo.git("rev-parse", "HEAD").strip()
+    with gitsource.checkout(repo.root, head) as tree:
+        assert (tree / "mlcp.yaml").is_file()
+    assert not tree.exists()
+    assert len(repo.git("worktree", "list").strip().splitlines()) == 1, "no work tree left registered"
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("0" * 40, "no such commit"),
+        ("no-such-branch", "no such commit"),
+        ("HEAD:mlcp.yaml", "no such commit"),  # a blob, not a commit
+        ("--output=/tmp/pwned", "never starts with '-'"),
+    ],
+)
+def test_what_is_not_a_commit_is_refused_clearly(repo: Repo, ref: str, reason: str) -> None:
+    with pytest.raises(MlcpError, match=reason) as caught, gitsource.checkout(repo.root, ref):
+        pass
+    assert caught.value.hint == "pass a branch, tag or commit of the config repo"
