@@ -52,11 +52,11 @@ class Limits:
     depth: int = 64
     file_bytes: int = MIB
     file_documents: int = 1_000
-    file_nodes: int = 200_000
+    file_nodes: int = 100_000
     tenant_files: int = 1_000
     tenant_bytes: int = 4 * MIB
     tenant_documents: int = 2_000
-    tenant_nodes: int = 250_000
+    tenant_nodes: int = 200_000
     repo_files: int = 1_000_000
     repo_bytes: int = 1024 * MIB
     repo_documents: int = 1_000_000

@@ -35,7 +35,7 @@ Path = tuple[str | int, ...]
 class Caps(NamedTuple):
     """The most one stream (one file) may hold; the caller narrows them to what its budget has left."""
 
-    nodes: int = 200_000
+    nodes: int = 100_000
     """Nodes once aliases are expanded (keys, values and items each count one)."""
     documents: int = 1_000
     depth: int = 64

@@ -133,7 +133,7 @@ def test_the_repo_budget_stops_the_whole_load_with_a_repo_wide_error(repo: Path)
 
 
 def test_shared_files_count_for_the_repo_only(repo: Path) -> None:
-    write(repo, "policies/extra.yaml", bomb(2_000))  # ~100,000 nodes outside any tenant folder
+    write(repo, "policies/extra.yaml", bomb(1_500))  # ~90,000 nodes outside any tenant folder
     found = load(repo, tenant_nodes=1_000)
     assert {(p, m) for p, _, m in found} == {("policies/extra.yaml", "unknown apiVersion None")}
     assert load(repo, repo_nodes=50_000)[0][0] == REPO_WIDE

@@ -67,7 +67,7 @@ def test_file_of_exactly_one_mebibyte_is_read(repo: Path) -> None:
 
 def test_alias_expansion_bomb_is_refused(repo: Path) -> None:
     write(repo, "tenants/nlp/pipelines/bomb.yaml", BILLION_LAUGHS)
-    found = assert_problem(repo, "tenants/nlp/pipelines/bomb.yaml", 6, "YAML nodes once aliases are expanded")
+    found = assert_problem(repo, "tenants/nlp/pipelines/bomb.yaml", 5, "YAML nodes once aliases are expanded")
     assert "(limit file-nodes)" in found.message
     assert "--limit file-nodes=N or $MLCP_MAX_FILE_NODES" in found.hint
 

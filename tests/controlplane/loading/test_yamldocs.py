@@ -61,7 +61,7 @@ def test_alias_expansion_bomb_is_refused_before_construction() -> None:
     assert isinstance(error, OverBudget)
     assert f"more than {MAX_EXPANDED_NODES} YAML nodes once aliases are expanded" in error.message
     assert "alias" in error.hint
-    assert error.line == 6  # `f`: the first list whose aliases would cross the budget
+    assert error.line == 5  # `e`: the first list whose aliases would cross the budget
 
 
 def test_an_alias_bomb_split_into_many_documents_shares_one_budget() -> None:
