@@ -115,8 +115,14 @@ def rendered_manifests(repo: Path, out_dir: Path) -> int:
     return len(objects)
 
 
+def head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: int = 32) -> None:
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "MLCP_CONTROLLER_NAMESPACE": "mlcp-bench-a"}
     mlcp = [sys.executable, "-m", "controlplane"]
     repo_a, repo_b = work / "repo-a", work / "repo-b"
     make_repo(repo_a, "ma", tenants, "mlcp-bench-a")
@@ -125,7 +131,8 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
     print(f"{tenants} tenants → {objects} objects per set")
 
     t_mlcp_apply, rss_apply, _, _ = timed(
-        [*mlcp, "apply", str(repo_a), "--yes", "--concurrency", str(concurrency)], env
+        [*mlcp, "apply", str(repo_a), "--yes", "--concurrency", str(concurrency)],
+        {**env, "MLCP_TRUSTED_BASE": head(repo_a)},
     )
     kubectl_apply = [kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
     t_kubectl_apply, _, _, _ = timed(kubectl_apply, env)

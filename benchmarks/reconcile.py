@@ -61,7 +61,11 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
 
     repo = work / "repo"
     make_repo(repo, "rb", tenants, "mlcp-bench-reconcile")
-    settings = Settings(engine.Targets(kubeconfig), concurrency=16, events=False, watch=True)
+    trusted = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
+    targets = engine.Targets(
+        kubeconfig, controller_namespace="mlcp-bench-reconcile", trusted_base=trusted.stdout.strip()
+    )
+    settings = Settings(targets, concurrency=16, events=False, watch=True)
     rec = Reconciler(GitSource(str(repo), "main", work / "clone"), settings, JsonlStore(work / "audit.jsonl"))
     began = time.perf_counter()
     first = rec.run_pass()
