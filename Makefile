@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test unit schemas docs demo bench clean
+.PHONY: help install lint test unit schemas docs demo bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ unit: install ## Unit tests only (no servers)
 
 test: lint ## Lint, then the full suite including integration tests against real servers
 	$(BIN)/pytest
+
+fuzz: install ## 10,000 hostile repos through mlcp validate, 20 through real reconcile passes; prints the count and the slowest case
+	$(BIN)/python -m tests.fuzz --cases 10000 --passes 20
 
 bench: install ## Run the benchmarks (prints ratios against peers)
 	$(BIN)/python benchmarks/validate.py
