@@ -36,7 +36,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
+from controlplane.errors import Diagnostic
+
 MIB = 1024 * 1024
+REPO_WIDE = "."
+"""The path of problems that concern the whole repo (a budget it ran out of), never one tenant's."""
 
 
 class Scope(StrEnum):
@@ -157,6 +161,17 @@ class Exceeded:
     @property
     def name(self) -> str:
         return "depth" if self.measure == "depth" else f"{self.scope.value}-{self.measure}"
+
+    def diagnostic(self, rel: str, at: tuple[int, int], tenant: str | None, size: int = 0) -> Diagnostic:
+        """The problem to report for file `rel` (repo-relative), where reading ran out at `at` (line, column)."""
+        if self.scope is Scope.file and self.measure == "bytes":
+            limit = f"{self.limit // MIB} MiB" if self.limit % MIB == 0 else f"{self.limit} bytes"
+            message = f"{rel} is {size} bytes; spec files may be at most {limit} (limit file-bytes)"
+            return Diagnostic(rel, 1, 1, message, self.hint(), "budget")
+        if self.scope is Scope.repo:
+            where = f"{self.message(tenant)}; reading stopped at {rel}:{at[0]}:{at[1]}"
+            return Diagnostic(REPO_WIDE, 1, 1, where, self.hint(), "budget")
+        return Diagnostic(rel, at[0], at[1], self.message(tenant), self.hint(), "budget")
 
     def hint(self) -> str:
         if self.measure == "nodes":

@@ -29,8 +29,6 @@ from controlplane.specs.repo_config import RepoConfig
 
 MAX_FILE_BYTES = budgets.Limits().file_bytes
 """The default size limit of one spec file (the operator may set another: budgets.py)."""
-REPO_WIDE = "."
-"""The path of problems that concern the whole repo (a budget it ran out of), never one tenant's."""
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
@@ -160,25 +158,11 @@ def _read(root: Path, path: Path, repo: ConfigRepo, budget: Budget) -> str | Non
     return None
 
 
-def _size(size: int) -> str:
-    return f"{size // budgets.MIB} MiB" if size % budgets.MIB == 0 else f"{size} bytes"
-
-
 def _over_budget(
     repo: ConfigRepo, budget: Budget, rel: str, exceeded: Exceeded, at: tuple[int, int], size: int = 0
 ) -> None:
     """Report a budget `rel` ran out of: at the file for its own or its tenant's, repo-wide for the repo's."""
-    if exceeded.scope is Scope.file and exceeded.measure == "bytes":
-        message = f"{rel} is {size} bytes; spec files may be at most {_size(exceeded.limit)} (limit file-bytes)"
-        repo.diagnostics.append(Diagnostic(rel, 1, 1, message, exceeded.hint(), "budget"))
-        return
-    message = exceeded.message(budget.tenant_name)
-    if exceeded.scope is Scope.repo:
-        where = f"{rel}:{at[0]}:{at[1]}"
-        repo.diagnostics.append(Diagnostic(REPO_WIDE, 1, 1, f"{message}; reading stopped at {where}",
-                                           exceeded.hint(), "budget"))  # fmt: skip
-        return
-    repo.diagnostics.append(Diagnostic(rel, at[0], at[1], message, exceeded.hint(), "budget"))
+    repo.diagnostics.append(exceeded.diagnostic(rel, at, budget.tenant_name, size))
     if exceeded.scope is Scope.tenant:
         _set_aside(repo, budget.tenant_name)
 

@@ -13,8 +13,8 @@ import pytest
 
 from controlplane.errors import InvalidConfig
 from controlplane.loading import budgets
-from controlplane.loading.budgets import Budget, LimitError, Limits
-from controlplane.loading.repo import REPO_WIDE, load_folder, load_repo
+from controlplane.loading.budgets import REPO_WIDE, Budget, LimitError, Limits
+from controlplane.loading.repo import load_folder, load_repo
 from controlplane.loading.yamldocs import parse_counted
 from reconciler import partition
 from tests.controlplane.helpers import PROJECT, problems, write
