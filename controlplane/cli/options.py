@@ -47,7 +47,7 @@ LimitOption = Annotated[
     typer.Option(
         "--limit",
         metavar="NAME=N",
-        help="A budget for reading the repo, e.g. tenant-nodes=250000 (repeatable; default: $MLCP_MAX_<NAME>, "
+        help="A budget for reading the repo, e.g. tenant-nodes=400000 (repeatable; default: $MLCP_MAX_<NAME>, "
         "then built-in defaults; see docs/security.md, Limits).",
     ),
 ]
