@@ -40,8 +40,8 @@ def _git(repo: Path, *argv: str) -> None:
     subprocess.run(["git", *ident, *argv], cwd=repo, check=True, capture_output=True)
 
 
-def _push(port: int) -> None:
-    body = json.dumps({"ref": "refs/heads/main"}).encode()
+def _push(port: int, after: str) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "after": after}).encode()  # a new push: not a replayed body
     signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
     headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature, "Content-Type": "application/json"}
     request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", body, headers, method="POST")
@@ -55,9 +55,9 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     from controlplane.audit import JsonlStore
     from reconciler import engine
     from reconciler.gitsync import GitSource
+    from reconciler.httpserver import Endpoints, listeners
     from reconciler.loop import Loop, LoopConfig
     from reconciler.passes import Reconciler, Settings
-    from reconciler.webhook import Endpoints, HttpServer
 
     repo = work / "repo"
     make_repo(repo, "rb", tenants, "mlcp-bench-reconcile")
@@ -83,8 +83,8 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     list_s = statistics.median(r.duration for r in listed)
 
     loop = Loop(rec, LoopConfig(interval=300.0))
-    server = HttpServer(
-        "127.0.0.1:0", Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, SECRET, "main")
+    (server,) = listeners(
+        Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, SECRET, "main"), "127.0.0.1:0", None
     )
     server.start()
     done = threading.Event()
@@ -99,7 +99,7 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
         _git(repo, "commit", "-qam", f"change {i}")
         done.clear()
         start = time.perf_counter()
-        _push(server.port)
+        _push(server.port, f"change {i}")
         if not done.wait(60):
             raise SystemExit("the change did not converge within 60 s")
         latencies.append(time.perf_counter() - start)
