@@ -44,6 +44,8 @@ HOSTILE_VALUES: tuple[Any, ...] = (
     "$(rm -rf /)", "'; DROP TABLE", "x" * 64, "-", "UPPER", "a/b", "a..b", "*", "@own",
 )  # fmt: skip
 PUNCTUATION = "[]{}:,-?&*!|>'\"%@`#\n\t  abc012"
+NOT_APPLICABLE = (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
+"""What an attack raises when an earlier one broke its input (a tenant.yaml that is no longer a mapping)."""
 
 
 @dataclass
@@ -141,9 +143,9 @@ def mutate(t: Target) -> None:
         t.note(f"characters changed in {path.name}")
         return
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        docs = [None]
+        docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader)) if len(text) < 65_536 else [None]
+    except (yaml.YAMLError, RecursionError):
+        docs = [None]  # what an earlier attack left (deep, huge or broken): replaced by one hostile value
     data = docs[0] if docs else None
     parent, key = _walk_to(data, t.rng)
     value = t.rng.choice(HOSTILE_VALUES)
@@ -330,7 +332,16 @@ def attack(root: Path, seed: int, victim: str, other: str, anywhere: bool = True
     for family in rng.choices(names, weights=[WEIGHTS[n] for n in names], k=rng.randint(1, 3)):
         try:
             FAMILIES[family](target)
-        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        except (
+            OSError,
+            yaml.YAMLError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            ValueError,
+            RecursionError,
+        ) as exc:
             target.note(f"{family}: not applicable here ({type(exc).__name__})")  # an earlier attack broke its input
     return case
 
