@@ -116,16 +116,16 @@ sed -i 's/count\/pods: "100"/count\/pods: "150"/' "$REPO/tenants/nlp/quota.yaml"
 $MLCP plan "$REPO" -o markdown || true
 $MLCP plan "$REPO" -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("summary:", d["summary"])' || true
 
-step "the audit log: who changed what, and was it allowed (hash-chained, verifiable)"
-COLUMNS=170 $MLCP audit list --audit-log "$REPO/.mlcp/audit.jsonl" | tail -12
-$MLCP audit verify --audit-log "$REPO/.mlcp/audit.jsonl"
+step "the audit log: who changed what, and was it allowed (one hash-chained log in the cluster, verifiable)"
+COLUMNS=170 $MLCP audit list | tail -12
+$MLCP audit verify --anchor cluster
 
 step "the reconcile loop: mlcp reconcile in the background, following the repo's main branch"
 git -C "$REPO" checkout -q -- .
 export MLCP_WEBHOOK_SECRET=demo-webhook-secret
 $MLCP reconcile --repo "$REPO" --branch main --interval 2s --listen 127.0.0.1:18080 \
   --webhook-secret-env MLCP_WEBHOOK_SECRET --namespace mlcp-system --lease-duration 6s \
-  --workdir "$WORK/reconcile" --audit-log "$REPO/.mlcp/audit.jsonl" 2> "$WORK/reconcile.log" &
+  --workdir "$WORK/reconcile" 2> "$WORK/reconcile.log" &
 LOOP=$!
 trap 'kill -TERM $LOOP 2>/dev/null || true; wait $LOOP 2>/dev/null || true; cleanup' EXIT
 converge() {  # converge "what" command...: poll until the command succeeds (the loop runs every 2 s)
@@ -161,13 +161,14 @@ converge "vision-detector@canary" curl -fsS "$MLFLOW_TRACKING_URI/api/2.0/mlflow
 step "loop: a member of another tenant changes vision's pipeline: denied, audited, the rest keeps converging"
 sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
 as Carol carol@example.com carol git -C "$REPO" commit -qam "carol edits vision's pipeline"
-converge "the denial is in the audit log" bash -c "$MLCP audit list --audit-log \"$REPO/.mlcp/audit.jsonl\" --result denied -o json | grep -q carol"
+converge "the denial is in the audit log" bash -c "$MLCP audit list --result denied -o json | grep -q carol"
 grep '"tenant failed' "$WORK/reconcile.log" | tail -1 || true
 git -C "$REPO" revert --no-edit HEAD >/dev/null
 
 step "loop: what the controller did (mlcp audit list), and its metrics"
-$MLCP audit list --audit-log "$REPO/.mlcp/audit.jsonl" --since 10m || true
-$MLCP audit verify --audit-log "$REPO/.mlcp/audit.jsonl"
+$MLCP audit list --since 10m || true
+$MLCP audit verify --anchor cluster      # the CLI's applies and the loop's passes: one chain
+$MLCP audit anchor export                # what a CronJob ships to write-once storage
 curl -fsS http://127.0.0.1:18080/metrics | grep -E '^mlcp_reconcile_(passes_total|denials_total|leader|objects_total)' || true
 
 step "loop: SIGTERM — it finishes the write in flight, releases the lease, exits 0"

@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from controlplane.audit import JsonlStore
+from controlplane.audit.query import by_change
 from reconciler.backends.base import Status
 from reconciler.state import NAME as STATE_NAME
 from tests.integration import configrepo
@@ -55,7 +56,7 @@ def test_once_converges_then_a_pass_is_a_noop_with_one_list_per_kind(
     assert result.converged and result.outcomes == []
     from reconciler.backends.kubernetes import RESOURCES
 
-    assert result.requests <= len(RESOURCES) + 2  # one LIST per kind, the inventory, the loop's state
+    assert result.requests <= len(RESOURCES) + 3  # one LIST per kind, the inventory, the loop's state, the anchor
     again = rec.run_pass()
     assert again.converged and again.requests <= len(RESOURCES) + 1, "state is read once per term"
     state = client.CoreV1Api(k8s_admin).read_namespaced_config_map(STATE_NAME, repo.system_ns)
@@ -78,7 +79,7 @@ def test_a_commit_converges_within_one_interval_and_drift_is_healed(
         wait_for(lambda: _quota(k8s_admin, repo.vision, "requests.cpu") == "40", 15, "the drift to be healed")
         assert loop.passes >= 2
     assert rec.metrics.drift._value.get() >= 1
-    records = list(JsonlStore(tmp_path / "audit.jsonl").records())
+    records = list(by_change(JsonlStore(tmp_path / "audit.jsonl").records()))
     assert [r.action for r in records if r.target["kind"] == "ResourceQuota" and r.tenant == repo.vision] == [
         "create",
         "update",
