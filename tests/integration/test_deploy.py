@@ -1,9 +1,10 @@
 """The shipped deployment manifests: accepted by the real API server, and their RBAC is enough to do the job.
 
 The controller runs here as the manifests' ServiceAccount (a token from the
-TokenRequest API in a kubeconfig of its own), so any permission the
-ClusterRole or Role lacks fails this test — and any the test needed beyond
-them would have to be added there, visibly.
+TokenRequest API in a kubeconfig of its own), writing the shared audit log in
+its namespace, so any permission the ClusterRole or Role lacks fails this
+test — and any the test needed beyond them would have to be added there,
+visibly.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def test_manifests_apply_and_the_controller_converges_with_exactly_their_rbac(
     proc = mlcp(
         "reconcile", "--once", "--repo", str(repo.root), "--kubeconfig", str(as_sa), "--namespace", NAMESPACE,
         "--trusted-base", trusted,
-        "--identity", prefix, "--workdir", str(tmp_path / "work"), "--audit-log", str(tmp_path / "audit.jsonl"),
+        "--identity", prefix, "--workdir", str(tmp_path / "work"), "--audit-log", "cluster",
     )  # fmt: skip
     _, stderr = proc.communicate(timeout=120)
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
@@ -116,3 +117,7 @@ def test_manifests_apply_and_the_controller_converges_with_exactly_their_rbac(
     assert [t["metadata"]["name"] for t in templates] == ["train-detector"], "written as the tenant's deployer"
     events = client.CoreV1Api(k8s_admin).list_namespaced_event(repo.vision).items
     assert any(e.reason == "Applied" and e.source.component == "mlcp-reconciler" for e in events)
+    verified = mlcp("audit", "verify", "--anchor", "cluster", "--kubeconfig", str(as_sa), "--controller-namespace",
+                    NAMESPACE)  # fmt: skip
+    _, problem = verified.communicate(timeout=60)
+    assert verified.returncode == 0, problem.decode()  # the shared log and its anchor, written and read as the SA
