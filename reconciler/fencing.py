@@ -7,6 +7,12 @@ covers object writes *and* the inventory write that apply does last, without
 apply itself knowing about leases. A change refused this way was never
 attempted: it is reported as skipped with `NOT_ATTEMPTED`, and the next pass
 (or leader) picks it up, because the loop is level-triggered.
+
+Starting in time is not enough: a change is several requests, each with its
+timeouts and retries. So the wrapper also bounds every request the change
+makes (backends.deadline) by the lease's remaining time: none starts after it,
+none waits past it. A change cut short that way fails with the reason, is
+audited like any attempted change, and is picked up by the next leader.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from controlplane.plans import Change, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+from reconciler.backends.deadline import Remaining, bounded
 
 NOT_ATTEMPTED = "not attempted: "
 
@@ -28,6 +35,8 @@ class Fence:
 
     leading: Callable[[], bool] = lambda: True
     stopping: threading.Event = field(default_factory=threading.Event)
+    remaining: Remaining = lambda: None
+    """Seconds this replica may still write (LeaderElector.remaining); None: no lease, no limit."""
 
     def refusal(self) -> str | None:
         """Why a new write must not start, or None."""
@@ -67,11 +76,13 @@ class FencedBackend:
         refusal = self.fence.refusal()
         if refusal:
             return Outcome(change, Status.skipped, NOT_ATTEMPTED + refusal)
-        return self.inner.apply(change, options)
+        with bounded(self.inner, self.fence.remaining):
+            return self.inner.apply(change, options)
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """The inventory is written on shutdown too (it records what was done), but never without the lease."""
         if not self.fence.leading():
             logs.get().warning("inventory not written: this replica does not hold the lease")
             return
-        self.inner.record_inventory(refs, options)
+        with bounded(self.inner, self.fence.remaining):
+            self.inner.record_inventory(refs, options)

@@ -101,6 +101,10 @@ class LeaderElector:
         """True while the lease is surely ours (see the module docstring)."""
         return not self._released.is_set() and self.clock() < self._valid_until
 
+    def remaining(self) -> float:
+        """Seconds this holder may still write (0 when it may not): the deadline of every fenced request."""
+        return 0.0 if self._released.is_set() else max(0.0, self._valid_until - self.clock())
+
     def _spec(self, old: dict[str, Any] | None, now: str) -> dict[str, Any]:
         spec = dict(old or {})
         mine = spec.get("holderIdentity") == self.config.identity

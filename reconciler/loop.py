@@ -59,6 +59,7 @@ class Loop:
         reconciler.observers.append(self._beat)
         if elector is not None:
             reconciler.fence.leading = elector.may_write
+            reconciler.fence.remaining = elector.remaining
             elector.on_change = self._leadership
             elector.on_trigger = self.wake.set
             elector.on_handover = self.wake.set

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from reconciler.auditstore import ClusterStore
     from reconciler.backends.base import Backend
     from reconciler.backends.kubernetes import KubernetesBackend
+    from reconciler.fencing import Fence
 
 CLUSTER = "cluster"
 
@@ -99,21 +100,21 @@ def turn(
     identity = head_identity(repo_root)
     journal = Journal(store, plan, actors=identity.actors, signer=identity.signer)
     try:
-        with _lease(store) as leading, store.exclusive():
-            anchor = published_anchor(store) if leading is not None else None
+        with _lease(store) as fence, store.exclusive():
+            anchor = published_anchor(store) if fence is not None else None
             journal.reconcile(anchor.head if anchor is not None else None)
-            yield Turn(journal, backends if leading is None else _fence(backends, leading))
-            if leading is not None and not leading():
+            yield Turn(journal, backends if fence is None else _fence(backends, fence))
+            if fence is not None and not fence.leading():
                 raise fail("the Lease was lost during apply: the writes after that were not attempted", "apply again")
-            if leading is not None and journal.head is not None:
+            if fence is not None and journal.head is not None:
                 _publish(store, journal, identity.actors)
     except AuditError as exc:
         done = "writes were stopped after the last recorded one" if journal.writing else "nothing was applied"
         raise fail(f"the audit log {store.location} cannot be written ({exc}): {done}", exc.hint) from None
 
 
-def _lease(store: AuditStore) -> AbstractContextManager[Callable[[], bool] | None]:
-    """The Lease for the shared log (yields its `may_write`); nothing for a file log (yields None)."""
+def _lease(store: AuditStore) -> AbstractContextManager[Fence | None]:
+    """The Lease for the shared log (yields the fence it sets every write); nothing for a file log (None)."""
     from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
 
     if not isinstance(store, ClusterStore):
@@ -122,23 +123,23 @@ def _lease(store: AuditStore) -> AbstractContextManager[Callable[[], bool] | Non
 
 
 @contextmanager
-def _held(store: ClusterStore) -> Iterator[Callable[[], bool] | None]:
+def _held(store: ClusterStore) -> Iterator[Fence | None]:
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - see cluster_client
+    from reconciler.fencing import Fence  # noqa: PLC0415
     from reconciler.leader import hold  # noqa: PLC0415
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
     try:
         with hold(store.kube, store.namespace, who) as elector:
-            yield elector.may_write
+            yield Fence(leading=elector.may_write, remaining=elector.remaining)  # each request within the lease
     except BackendError as exc:
         raise fail(str(exc), "wait for the controller's pass to end, or check `kubectl get lease -A`") from None
 
 
-def _fence(backends: Mapping[str, Backend], leading: Callable[[], bool]) -> dict[str, Backend]:
-    from reconciler.fencing import Fence, FencedBackend  # noqa: PLC0415 - see cluster_client
+def _fence(backends: Mapping[str, Backend], fence: Fence) -> dict[str, Backend]:
+    from reconciler.fencing import FencedBackend  # noqa: PLC0415 - see cluster_client
 
-    fence = Fence(leading=leading)
     return {name: FencedBackend(backend, fence) for name, backend in backends.items()}
 
 

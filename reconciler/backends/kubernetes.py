@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from reconciler.backends import kubernetes_inventory as inventory_codec
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.impersonation import Impersonation
 
@@ -59,7 +61,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
 """Connect and read timeouts for reads: a LIST of thousands of objects can take a while on a busy server."""
 WRITE_TIMEOUT = (5.0, 10.0)
-"""Writes are single objects; a short read timeout keeps a hung write from outliving a leader's lease fence."""
+"""Writes are single objects; a short read timeout, cut further to the lease's time left inside a fenced apply."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,12 @@ class KubernetesBackend:
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
         self._absent: set[str] = set()
         """Namespaces the last review found absent, so applying its creates needs no second look."""
+        self.deadline = Deadline()
+        """Inside a fenced apply, no request starts after the lease's time and none waits past it."""
+
+    def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
+        """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
+        return self.deadline.bounded(remaining)
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
@@ -188,7 +196,7 @@ class KubernetesBackend:
         with self._count_lock:
             self.requests += 1
         payload = orjson.dumps(body) if body is not None else None
-        timeout = TIMEOUT if method == "GET" else WRITE_TIMEOUT
+        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
         url = f"{path}?{urlencode(query)}" if query else path
         try:
             pool, prefix = self._pool

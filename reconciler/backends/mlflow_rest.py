@@ -5,7 +5,9 @@ and the server may be any version), so the backend speaks REST. Transient
 failures (connection errors, timeouts, 429 and 5xx) are retried with
 exponential backoff; everything else fails at once with MLflow's own error
 code and message. Every request is counted per endpoint so a benchmark (or a
-test) can prove that reading N objects costs ⌈N / page size⌉ searches.
+test) can prove that reading N objects costs ⌈N / page size⌉ searches. Inside
+a fenced apply (`bounded`), no request starts once the lease's time is up, and
+timeouts and retry waits are cut to the time left (see backends.deadline).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import retry, retry_if_exception, wait_exponential
 
 from reconciler.backends.base import BackendError
+from reconciler.backends.deadline import Deadline, Remaining
 
 API = "/api/2.0/mlflow/"
 PAGE_SIZE = 100
@@ -65,13 +69,19 @@ class MlflowRest:
             auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
         self.session.auth = auth
         self.calls: Counter[str] = Counter()
+        self.deadline = Deadline()
         self._lock = threading.Lock()
+        backing_off = wait_exponential(multiplier=backoff, max=5.0)
         self._retrying = retry(
             retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(max(1, attempts)),
-            wait=wait_exponential(multiplier=backoff, max=5.0),
+            stop=lambda state: state.attempt_number >= max(1, attempts) or self.deadline.expired(),
+            wait=lambda state: self.deadline.wait(backing_off(state)),
             reraise=True,
         )
+
+    def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
+        """This thread's calls inside the block end within `remaining()` seconds (a fenced apply's lease)."""
+        return self.deadline.bounded(remaining)
 
     @property
     def has_credentials(self) -> bool:
@@ -85,7 +95,8 @@ class MlflowRest:
         try:
             result: dict[str, Any] = self._retrying(self._once)(method, path, body)
         except Transient as exc:
-            raise BackendError(f"MLflow at {self.uri}: {exc} (gave up after retries)") from None
+            why = "the lease's time ran out" if self.deadline.expired() else "gave up after retries"
+            raise BackendError(f"MLflow at {self.uri}: {exc} ({why})") from None
         return result
 
     def get(self, path: str, **query: Any) -> dict[str, Any]:
@@ -98,14 +109,15 @@ class MlflowRest:
         return self.call("DELETE", path, body)
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        timeout = self.deadline.timeouts(f"MLflow {method} {path}", *TIMEOUT)  # raises when the lease is up
         with self._lock:
             self.calls[path] += 1
         url = self.uri + (path if path.startswith("/") else API + path)
         try:
             if method == "GET":
-                response = self.session.get(url, params=body or None, timeout=TIMEOUT)
+                response = self.session.get(url, params=body or None, timeout=timeout)
             else:
-                response = self.session.request(method, url, json=body or {}, timeout=TIMEOUT)
+                response = self.session.request(method, url, json=body or {}, timeout=timeout)
         except requests.Timeout as exc:
             raise Transient(f"{method} {path} timed out: {exc}") from None
         except requests.RequestException as exc:

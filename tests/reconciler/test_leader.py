@@ -87,6 +87,23 @@ def test_a_dead_leader_is_replaced_only_after_the_lease_duration_and_it_stopped_
     assert not a.step(), "the old leader, back, sees b's fresh record and waits"
 
 
+def test_the_time_left_to_write_is_the_renew_deadline_since_the_last_renewal_and_none_after_release() -> None:
+    api, clock, a, b = _pair()
+    assert a.remaining() == 0.0, "not leading: no time to write"
+    a.step()
+    clock.now += 4
+    assert a.remaining() == 6.0 and b.remaining() == 0.0
+    api.down = True
+    a.step()  # a failed renewal does not extend it
+    clock.now += 7
+    assert a.remaining() == 0.0 and not a.may_write()
+    api.down = False
+    a.step()
+    assert a.remaining() == 10.0
+    a.release()
+    assert a.remaining() == 0.0
+
+
 def test_renewal_failures_lose_leadership_at_the_deadline() -> None:
     api, clock, a, _ = _pair()
     changes: list[bool] = []
