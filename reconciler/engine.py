@@ -25,7 +25,7 @@ from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
-from reconciler import gitsource, governance, trust
+from reconciler import gitsource, governance, serving, trust
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -252,12 +252,16 @@ def make_plan(
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
     stamped = with_pod_security(desired.objects, _pod_security(trusted))  # the base's level, never the revision's
     objects = [o for o in [*rules, *stamped] if o.ref.system in states]
-    planned = review(plan(objects, live, inventory, options, statuses), {n: backends[n] for n in states})
+    reachable = {n: backends[n] for n in states}
+    served = serving.complete(objects, live, [b for b in reachable.values() if isinstance(b, serving.VersionResolver)])
+    planned = serving.couple(
+        review(plan(served.objects, live, inventory, options, statuses), reachable), served.problems
+    )
     planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
     planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
     if authorize:
         authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
-        planned = authorizer.authorize(planned)
+        planned = serving.couple(authorizer.authorize(planned))
         planned.meta["baseRevision"] = trusted.revision
     planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
     for name in states:

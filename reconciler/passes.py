@@ -27,7 +27,7 @@ from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
 from controlplane.plans import Action, Change, Plan
-from reconciler import engine, events, governance, incremental, logs, partition
+from reconciler import engine, events, governance, incremental, logs, partition, serving
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
@@ -187,7 +187,7 @@ class Reconciler:
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         state = self._state if self._state is not None else StateStore(kube).read()
-        plan = self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted)
+        plan = serving.couple(self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted))
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete else None

@@ -31,7 +31,9 @@ def call(uri: str, endpoint: str, **body: Any) -> dict[str, Any]:
 def main(uri: str) -> None:
     experiment = call(uri, "experiments/create", name="vision/detector-training")["experiment_id"]
     call(uri, "registered-models/create", name="vision-detector")
-    for metrics in ({"val_map": 0.55, "latency_p95_ms": 110.0}, {"val_map": 0.71, "latency_p95_ms": 95.0}):
+    for number, metrics in enumerate(
+        ({"val_map": 0.55, "latency_p95_ms": 110.0}, {"val_map": 0.71, "latency_p95_ms": 95.0}), start=1
+    ):
         run = call(uri, "runs/create", experiment_id=experiment)["run"]["info"]
         for key, value in metrics.items():
             call(uri, "runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
@@ -39,7 +41,7 @@ def main(uri: str) -> None:
             uri,
             "model-versions/create",
             name="vision-detector",
-            source=f"{run['artifact_uri']}/model",
+            source=f"s3://mlcp-demo-models/vision-detector/{number}/model",  # KServe loads s3:// (no bucket needed)
             run_id=run["run_id"],
         )["model_version"]["version"]
         print(f"registered vision-detector version {version} with {metrics}")

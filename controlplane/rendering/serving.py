@@ -1,10 +1,16 @@
 """ModelPromotion with `serving` → a KServe InferenceService in the tenant's namespace.
 
-It points at `models:/<model>@<alias>` (unless the spec names a storage URI),
-so the cluster object does not change when the alias moves: the registry move
-is the promotion, and KServe resolves the alias. Applying runs the registry
-before the cluster, so a new InferenceService never points at an alias that
-has not been set yet.
+KServe cannot resolve an MLflow alias: its storage initializer only downloads
+concrete locations (`s3://`, `gs://`, …). The InferenceService must therefore
+point at the artifact location of the version the alias is moved to, so an
+alias move (or the revert of one) changes the InferenceService in the same
+plan and KServe rolls the new version out. That version is a live fact of the
+registry, and rendering is pure: unless the spec names `serving.storageUri`,
+the manifest leaves `storageUri` out and carries the alias it follows in the
+annotation `mlcp.dev/serves-alias`; the engine completes it from the registry
+before planning (reconciler/serving.py). Applying runs the registry before the
+cluster, so the InferenceService never points at a version the alias has not
+been moved to.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from controlplane.specs import ModelPromotion
 KSERVE_API = "serving.kserve.io/v1beta1"
 
 
-def storage_uri(model: str, alias: str, declared: str | None) -> str:
-    return declared or f"models:/{model}@{alias}"
+SERVES_ANNOTATION = "mlcp.dev/serves-alias"
+"""`<model>@<alias>` on an InferenceService whose `storageUri` the engine fills from the registry."""
 
 
 @renders("ModelPromotion")
@@ -30,10 +36,12 @@ def render_inference_service(loaded: LoadedSpec, ctx: RenderContext) -> list[Des
     serving = promotion.spec.serving
     if serving is None:
         return []
-    model: dict[str, Any] = {
-        "modelFormat": {"name": serving.model_format},
-        "storageUri": storage_uri(promotion.spec.model, promotion.spec.alias, serving.storage_uri),
-    }
+    meta = metadata(loaded, ctx, promotion.metadata.name, ctx.namespace(loaded.tenant))
+    model: dict[str, Any] = {"modelFormat": {"name": serving.model_format}}
+    if serving.storage_uri is not None:
+        model["storageUri"] = serving.storage_uri
+    else:
+        meta["annotations"][SERVES_ANNOTATION] = f"{promotion.spec.model}@{promotion.spec.alias}"
     if serving.runtime is not None:
         model["runtime"] = serving.runtime
     if serving.resources:
@@ -41,10 +49,12 @@ def render_inference_service(loaded: LoadedSpec, ctx: RenderContext) -> list[Des
     predictor: dict[str, Any] = {"minReplicas": serving.min_replicas, "model": model}
     if serving.max_replicas is not None:
         predictor["maxReplicas"] = serving.max_replicas
+    if serving.canary is not None:
+        predictor["canaryTrafficPercent"] = serving.canary.traffic_percent
     manifest = {
         "apiVersion": KSERVE_API,
         "kind": "InferenceService",
-        "metadata": metadata(loaded, ctx, promotion.metadata.name, ctx.namespace(loaded.tenant)),
+        "metadata": meta,
         "spec": {"predictor": predictor},
     }
     return [desired(loaded, manifest)]

@@ -24,6 +24,18 @@ class MetricGate(SpecModel):
     threshold: float = Field(description="The value to compare against.")
 
 
+class Canary(SpecModel):
+    """Send part of the traffic to the newly promoted version (KServe Serverless mode only)."""
+
+    traffic_percent: int = Field(
+        ge=0,
+        le=100,
+        description="Percent of traffic the latest revision (the new version) takes; the previous revision keeps "
+        "the rest. Rendered as the predictor's `canaryTrafficPercent`. Only KServe's Serverless (Knative) mode "
+        "supports canaries, RawDeployment does not. Complete the canary by removing it (or 100), abort it with 0.",
+    )
+
+
 class Serving(SpecModel):
     """Serve the promoted model with KServe."""
 
@@ -35,9 +47,11 @@ class Serving(SpecModel):
     max_replicas: int | None = Field(default=None, ge=1, description="Maximum replicas.")
     storage_uri: NonEmptyStr | None = Field(
         default=None,
-        description="Where KServe loads the model; defaults to `models:/<model>@<alias>`.",
+        description="Where KServe loads the model, overriding the registry. Unset: the artifact location (`source`) "
+        "of the version the alias is moved to, resolved when planning, so an alias move rolls out the new version.",
     )
     resources: ResourceList = Field(default_factory=dict, description="Predictor requests.")
+    canary: Canary | None = Field(default=None, description="Canary rollout of a new version (Serverless mode).")
 
 
 class ModelPromotionSpec(SpecModel):

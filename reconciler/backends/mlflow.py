@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +40,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_inventory import RegistryInventory
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
@@ -102,6 +104,10 @@ class MlflowBackend:
     @property
     def target(self) -> str:
         return self.rest.uri
+
+    def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
+        """Every registry call of this thread inside the block ends within the fence's time (see deadline)."""
+        return self.rest.bounded(remaining)
 
     @property
     def requests(self) -> int:
@@ -190,6 +196,10 @@ class MlflowBackend:
             else:
                 out.append(change)
         return out
+
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
+        """The version and artifact location a rendered alias moves to (reconciler/serving.py's resolver)."""
+        return self.promotions.resolve_version(alias)
 
     def current_version(self, ref: ObjectRef) -> str | None:
         if ref.kind == MODEL_ALIAS:

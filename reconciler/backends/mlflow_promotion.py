@@ -6,7 +6,10 @@ So the planner pairs the alias generically, and `review` turns each pairing
 into the real decision: the move from the current version to the target, or a
 blocked change naming the failing gate and the measured value. Applying
 re-reads the alias right before moving it (compare-and-set) and refuses when
-someone moved it since the plan: their move is never overwritten blindly.
+someone moved it since the plan: their move is never overwritten blindly. It
+reads the alias back right after moving it too: a move someone made at the
+same moment is a recorded conflict (a failed outcome, audited), not a silent
+overwrite.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ class Promotions:
         self.rest = rest
         self.models: dict[str, ModelInfo] = {}
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
+        self._versions: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- plan ------------------------------------------------------------------------------------------------
 
@@ -140,10 +144,34 @@ class Promotions:
             **{**common, "diffs": (FieldDiff(("version",), current, str(target)),), "blocked": blocker},
         )
 
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
+        """The version a rendered alias moves to and that version's artifact location (`source`).
+
+        Serving follows the promotion: the engine completes an InferenceService from this before planning
+        (reconciler/serving.py); the review reads the same cached version afterwards, so it costs no extra call.
+        """
+        model = str(alias["model"])
+        info = self.models.get(model)
+        if info is None:
+            raise BackendError(f"registered model {model!r} does not exist in MLflow")
+        target = alias.get("version") or info.aliases.get(str(alias.get("fromAlias")))
+        if target is None:
+            raise BackendError(f"alias {alias.get('fromAlias')!r} is not set on model {model!r}")
+        source = self._version(model, str(target)).get("source")
+        return str(target), str(source) if source else None
+
+    def _version(self, model: str, version: str) -> dict[str, Any]:
+        key = (model, version)
+        if key not in self._versions:
+            self._versions[key] = (
+                self.rest.get("model-versions/get", name=model, version=version).get("model_version") or {}
+            )
+        return self._versions[key]
+
     def _version_and_metrics(self, model: str, version: str) -> tuple[dict[str, Any], dict[str, float]]:
         key = (model, version)
         if key not in self._metrics:
-            found = self.rest.get("model-versions/get", name=model, version=version).get("model_version") or {}
+            found = self._version(model, version)
             metrics: dict[str, float] = {}
             if found.get("run_id"):
                 run = self.rest.get("runs/get", run_id=found["run_id"]).get("run") or {}
@@ -187,7 +215,20 @@ class Promotions:
 
     def _move(self, change: Change, model: str, alias: str, want: dict[str, Any], options: ApplyOptions) -> Outcome:
         target = str(want["version"])
-        self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
+        try:
+            self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
+        except MlflowApiError:
+            raise  # MLflow refused it: the alias did not move
+        except BackendError as exc:  # no answer (timed out, or the lease ran out): it may have moved
+            return Outcome(
+                change,
+                Status.failed,
+                f"moving {model}@{alias} to version {target} did not complete ({exc}); it may or may not have "
+                "moved, and who moved it was not recorded: the next plan reads where it is",
+            )
+        conflict = self._read_back(model, alias, target)
+        if conflict:
+            return Outcome(change, Status.failed, conflict)
         provenance = want.get("provenance") or {}
         record = {
             "by": _promoter(change, options),
@@ -218,6 +259,25 @@ class Promotions:
             )
         moved = f"from version {change.live_version}" if change.live_version else "(was unset)"
         return Outcome(change, Status.applied, f"{model}@{alias} moved {moved} to version {target}", target)
+
+    def _read_back(self, model: str, alias: str, target: str) -> str | None:
+        """Why the move did not stick (someone moved the alias again, or it cannot be read), or None.
+
+        MLflow has no compare-and-set: between mlcp's read and its write, or right after the write, another
+        client may move the alias too. Reading it back turns a lost race into a recorded conflict, not a
+        silent overwrite; mlcp neither moves it back nor records itself as the promoter.
+        """
+        try:
+            now = self.current(model, alias)
+        except BackendError as exc:
+            return f"{model}@{alias} was moved to version {target}, but reading it back failed: {exc}"
+        if now == target:
+            return None
+        return (
+            f"conflict: {model}@{alias} is at {now or 'unset'} right after mlcp moved it to version {target}; "
+            "someone else moved it at the same time. mlcp did not move it back nor record the promotion as its "
+            "own: find out who moved it, then run `mlcp plan` again"
+        )
 
     def _remove(self, change: Change, model: str, alias: str) -> Outcome:
         self.rest.delete("registered-models/alias", name=model, alias=alias)

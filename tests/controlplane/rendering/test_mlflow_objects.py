@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from controlplane.loading.repo import load_repo
@@ -36,4 +37,28 @@ def test_promotion_becomes_an_alias_and_an_inference_service() -> None:
     assert alias.manifest["gates"][0] == {"metric": "val_map", "comparison": ">=", "threshold": 0.6}
     service = by_kind["InferenceService"]
     assert service.ref.namespace == "vision"
-    assert service.manifest["spec"]["predictor"]["model"]["storageUri"] == "models:/vision-detector@production"
+    assert "storageUri" not in service.manifest["spec"]["predictor"]["model"], "the engine fills it from the registry"
+    assert service.manifest["metadata"]["annotations"]["mlcp.dev/serves-alias"] == "vision-detector@production"
+
+
+def test_canary_renders_the_predictors_canary_traffic_percent_and_an_explicit_uri_overrides(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "repo_template", root)
+    promotion = root / "tenants/vision/promotions/detector-production.yaml"
+    text = promotion.read_text()
+    promotion.write_text(text + "    storageUri: gs://models/detector/7\n    canary:\n      trafficPercent: 10\n")
+    objects = render(RenderContext(load_repo(root), commits={}))
+    (service,) = [o for o in objects if o.ref.kind == "InferenceService"]
+    assert service.manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert service.manifest["spec"]["predictor"]["model"]["storageUri"] == "gs://models/detector/7"
+    assert "mlcp.dev/serves-alias" not in service.manifest["metadata"]["annotations"]
+
+
+def test_a_canary_percent_out_of_range_is_a_load_error(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "repo_template", root)
+    promotion = root / "tenants/vision/promotions/detector-production.yaml"
+    promotion.write_text(promotion.read_text() + "    canary:\n      trafficPercent: 150\n")
+    repo = load_repo(root)
+    problems = [str(d) for d in repo.diagnostics]
+    assert any("detector-production.yaml" in p and "trafficPercent" in p and "100" in p for p in problems), problems

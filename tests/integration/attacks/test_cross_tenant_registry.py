@@ -79,11 +79,12 @@ def register_vision_model(rest: MlflowRest, repo: configrepo.ConfigRepo) -> None
     """vision's model with two vetted-looking versions; staging at 1, so the template promotes 1 to production."""
     experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
     rest.post("registered-models/create", name=repo.model)
-    for _ in range(2):
+    for number in (1, 2):
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
         for key, value in METRICS.items():
             rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-        rest.post("model-versions/create", name=repo.model, source=f"{run['artifact_uri']}/model", run_id=run["run_id"])
+        source = f"s3://{repo.prefix}-models/{number}/model"  # a location KServe loads: the serving follows it
+        rest.post("model-versions/create", name=repo.model, source=source, run_id=run["run_id"])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 
 

@@ -1,0 +1,160 @@
+"""Serving follows the promotion, against the real MLflow server and the API server with KServe's full CRD.
+
+The model versions are registered with `s3://` and `gs://` sources (MLflow
+records them without the buckets existing); the InferenceService must name
+the location of the version the alias is moved to, change with it in the same
+apply, follow a `git revert` back, and refuse a location KServe cannot load.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from kubernetes import client
+
+from controlplane.devenv import testing
+from controlplane.plans import Action, Change, Plan
+from reconciler import engine
+from reconciler.applying import ApplyReport, apply_plan
+from reconciler.backends.base import ApplyOptions, Status
+from tests.integration import configrepo
+from tests.integration.mlflow_rest import MlflowRest
+
+pytestmark = pytest.mark.integration
+SERVICE = "detector-production"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
+    repo = configrepo.make(tmp_path, prefix)
+    for tenant in (repo.vision, repo.nlp):  # keep the test to its model and its serving
+        shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
+    repo.commit("only the promotion")
+    return repo
+
+
+def _register(rest: MlflowRest, repo: configrepo.ConfigRepo, sources: list[str | None]) -> None:
+    """Versions 1..n of the repo's model, from runs that pass the template's gates, at the given sources
+    (None: in the run's own artifact location, wherever the tracking server keeps it)."""
+    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    rest.post("registered-models/create", name=repo.model)
+    for source in sources:
+        run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
+        for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
+            rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
+        located = source or f"{run['artifact_uri']}/model"
+        rest.post("model-versions/create", name=repo.model, source=located, run_id=run["run_id"])
+
+
+def _pin(repo: configrepo.ConfigRepo, version: int) -> str:
+    """Promote a fixed version instead of whatever `staging` points to."""
+    path = repo.path(f"tenants/{repo.vision}/promotions/{SERVICE}.yaml")
+    lines = [line for line in path.read_text().splitlines() if not line.strip().startswith(("fromAlias:", "version:"))]
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("alias:"))
+    lines.insert(at + 1, f"  version: {version}")
+    path.write_text("\n".join(lines) + "\n")
+    return repo.commit(f"promote version {version}")
+
+
+def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, trusted: bool) -> tuple[Plan, Any]:
+    desired = engine.load_desired(repo.root)
+    targets = repo.targets(kubeconfig, mlflow_uri, trusted=trusted)
+    backends = engine.connect(desired.repo, targets)
+    planned, _ = engine.make_plan(desired, backends, targets=targets)
+    return planned, backends
+
+
+def _ours(planned: Plan, repo: configrepo.ConfigRepo) -> dict[str, Change]:
+    """This test's alias and InferenceService changes (the session's MLflow also holds other tests' aliases)."""
+    found = {c.ref.kind: c for c in planned.changes if c.ref.kind in {"ModelAlias", "InferenceService"}}
+    return {k: c for k, c in found.items() if c.ref.name.startswith(repo.model) or c.ref.namespace == repo.vision}
+
+
+def _apply(planned: Plan, backends: Any) -> ApplyReport:
+    report = apply_plan(planned, backends, ApplyOptions(actor="admin@example.com"))
+    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+    return report
+
+
+def _served(devenv: testing.TestTarget, repo: configrepo.ConfigRepo) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(devenv.admin_client())
+    found = cast(
+        dict[str, Any],
+        custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", repo.vision, "inferenceservices", SERVICE),
+    )
+    return dict(found["spec"]["predictor"])
+
+
+def _alias(rest: MlflowRest, model: str) -> str:
+    return str(rest.get("registered-models/alias", name=model, alias="production")["model_version"]["version"])
+
+
+def test_serving_follows_the_alias_through_a_move_and_its_revert(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
+) -> None:
+    rest = MlflowRest(mlflow_uri)
+    s3, gs = f"s3://{prefix}-models/detector/1/model", f"gs://{prefix}-models/detector/2/model"
+    _register(rest, repo, [s3, gs])
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+
+    first, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    ours = _ours(first, repo)
+    assert ours["InferenceService"].desired is not None
+    assert ours["InferenceService"].desired["spec"]["predictor"]["model"]["storageUri"] == s3, "shown in the plan"
+    assert [c.blocked for c in ours.values()] == [None, None]
+    _apply(first, backends)
+    assert _alias(rest, repo.model) == "1"
+    assert _served(devenv, repo)["model"]["storageUri"] == s3
+
+    promote = _pin(repo, 2)
+    moved, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    ours = _ours(moved, repo)
+    assert (ours["ModelAlias"].action, ours["InferenceService"].action) == (Action.update, Action.update)
+    assert ("storageUri", s3, gs) in [(d.path[-1], d.old, d.new) for d in ours["InferenceService"].diffs]
+    report = _apply(moved, backends)
+    applied = {o.change.ref.kind for o in report.outcomes if o.status is Status.applied}
+    assert {"ModelAlias", "InferenceService"} <= applied, "one apply moves the alias and the serving"
+    assert (_alias(rest, repo.model), _served(devenv, repo)["model"]["storageUri"]) == ("2", gs)
+
+    repo.git.git.revert("--no-commit", promote)
+    repo.commit("Revert: promote version 2")
+    back, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    ours = _ours(back, repo)
+    assert [c.blocked for c in ours.values()] == [None, None]
+    assert ("storageUri", gs, s3) in [(d.path[-1], d.old, d.new) for d in ours["InferenceService"].diffs]
+    assert ours["ModelAlias"].reason == f"moves {repo.model}@production from version 2 to version 1"
+    _apply(back, backends)
+    assert (_alias(rest, repo.model), _served(devenv, repo)["model"]["storageUri"]) == ("1", s3)
+    again, _ = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    assert [c.action for c in _ours(again, repo).values()] == [Action.noop, Action.noop]
+
+
+def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the_fix(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
+) -> None:
+    rest = MlflowRest(mlflow_uri)
+    _register(rest, repo, [f"s3://{prefix}-models/detector/1/model", None])  # 2: the tracking server's own store
+    local = rest.get("model-versions/get", name=repo.model, version="2")["model_version"]["source"]
+    assert not local.startswith(("s3://", "gs://")), local
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+    first, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    _apply(first, backends)
+
+    _pin(repo, 2)
+    repo.edit(f"tenants/{repo.vision}/promotions/{SERVICE}.yaml", "maxReplicas: 3", "maxReplicas: 4")
+    repo.commit("serve version 2 on up to 4 replicas")
+    planned, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    ours = _ours(planned, repo)
+    assert (ours["ModelAlias"].action, ours["InferenceService"].action) == (Action.update, Action.update)
+    for change in ours.values():  # the unloadable version blocks the move and all of its serving change
+        assert change.blocked is not None
+        assert f"version 2 of '{repo.model}' cannot be served" in change.blocked
+        assert repr(local) in change.blocked and "serving.storageUri" in change.blocked
+    report = apply_plan(planned, backends, ApplyOptions())
+    assert {o.status for o in report.outcomes if o.change in ours.values()} == {Status.skipped}
+    served = _served(devenv, repo)["model"]["storageUri"]
+    assert (_alias(rest, repo.model), served) == ("1", f"s3://{prefix}-models/detector/1/model"), "nothing moved"
+    assert _served(devenv, repo)["maxReplicas"] == 3

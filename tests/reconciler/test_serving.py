@@ -1,0 +1,149 @@
+"""Serving follows the promotion: the InferenceService is completed from the registry and coupled to the alias."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.loading.repo import load_repo
+from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan
+from controlplane.rendering import RenderContext, render
+from reconciler import serving
+from reconciler.backends.base import BackendError
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = "ModelPromotion/vision/detector-production"
+
+
+class Registry:
+    """A resolver answering from a table: alias manifest's model → (version, source)."""
+
+    def __init__(self, answers: dict[str, tuple[str, str | None]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
+        self.asked.append(str(alias["model"]))
+        if str(alias["model"]) not in self.answers:
+            raise BackendError(f"registered model {alias['model']!r} does not exist in MLflow")
+        return self.answers[str(alias["model"])]
+
+
+def _promotion() -> list[DesiredObject]:
+    objects = render(RenderContext(load_repo(ROOT / "repo_template"), commits={}))
+    return [o for o in objects if o.spec == SPEC]
+
+
+def _storage(objects: list[DesiredObject]) -> Any:
+    (service,) = [o for o in objects if o.ref.kind == "InferenceService"]
+    return service.manifest["spec"]["predictor"]["model"].get("storageUri")
+
+
+@pytest.mark.parametrize("location", ["s3://models/detector/7", "gs://bucket/detector/3/model"])
+def test_the_inference_service_points_at_the_resolved_versions_location(location: str) -> None:
+    registry = Registry({"vision-detector": ("7", location)})
+    done = serving.complete(_promotion(), {}, [registry])
+    assert done.problems == {}
+    assert _storage(done.objects) == location
+    assert registry.asked == ["vision-detector"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "mlflow-artifacts:/1/abc/artifacts/model",
+        "file:///home/alice/mlruns/1/abc/artifacts/model",
+        "/var/mlruns/1/abc/artifacts/model",
+        "models:/vision-detector/7",
+        "mlruns/1/abc/artifacts/model",
+        None,
+    ],
+)
+def test_a_location_kserve_cannot_load_is_a_problem_naming_version_location_and_fix(location: str | None) -> None:
+    done = serving.complete(_promotion(), {}, [Registry({"vision-detector": ("7", location)})])
+    problem = done.problems[SPEC]
+    assert "version 7 of 'vision-detector' cannot be served" in problem
+    assert repr(location or "(no source)") in problem
+    assert "serving.storageUri" in problem and "artifact root" in problem
+    assert _storage(done.objects) is None, "nothing unloadable is written"
+
+
+def _live(location: str) -> dict[ObjectRef, LiveObject]:
+    (service,) = [o for o in _promotion() if o.ref.kind == "InferenceService"]
+    manifest = {**service.manifest, "spec": {"predictor": {"model": {"storageUri": location}}}}
+    return {service.ref: LiveObject(service.ref, manifest, "1")}
+
+
+def test_without_the_registry_serving_keeps_what_it_serves_and_creates_nothing() -> None:
+    fresh = serving.complete(_promotion(), {}, [])
+    assert [o.ref.kind for o in fresh.objects] == ["ModelAlias"], "no location known: the service is left out"
+    assert fresh.problems == {}
+    served = serving.complete(_promotion(), _live("s3://models/detector/3"), [])
+    assert _storage(served.objects) == "s3://models/detector/3", "an outage never changes or removes serving"
+
+
+def test_a_version_that_cannot_be_resolved_is_a_problem_and_the_live_location_stays() -> None:
+    unknown = serving.complete(_promotion(), _live("s3://models/detector/3"), [Registry({})])
+    assert "does not exist in MLflow" in unknown.problems[SPEC]
+    assert _storage(unknown.objects) == "s3://models/detector/3", "no spurious removal of storageUri in the diff"
+
+
+def test_an_explicit_storage_uri_is_not_asked_of_the_registry() -> None:
+    objects = _promotion()
+    for i, obj in enumerate(objects):
+        if obj.ref.kind == "InferenceService":
+            manifest = {**obj.manifest, "metadata": {**obj.manifest["metadata"], "annotations": {}}}
+            manifest["spec"]["predictor"]["model"]["storageUri"] = "pvc://models/detector"
+            objects[i] = replace(obj, manifest=manifest)
+    registry = Registry({})
+    done = serving.complete(objects, {}, [registry])
+    assert done.problems == {} and registry.asked == []
+    assert _storage(done.objects) == "pvc://models/detector"
+
+
+def _changes(alias_blocked: str | None, service_blocked: str | None = None) -> Plan:
+    objects = {
+        o.ref.kind: o
+        for o in serving.complete(_promotion(), {}, [Registry({"vision-detector": ("2", "s3://b/m")})]).objects
+    }
+    alias, service = objects["ModelAlias"], objects["InferenceService"]
+
+    def change(obj: DesiredObject, action: Action, blocked: str | None) -> Change:
+        return Change(
+            obj.ref, action, "", obj.spec, "vision", obj.source, obj.rank, desired=obj.manifest, blocked=blocked
+        )
+
+    return Plan(
+        changes=(
+            change(alias, Action.update, alias_blocked),
+            change(service, Action.update, service_blocked),
+        )
+    )
+
+
+def test_a_blocked_alias_move_blocks_the_serving_change_and_the_other_way_round() -> None:
+    gated = serving.couple(_changes("gate val_map >= 0.6 failed: measured 0.5"))
+    alias, service = gated.changes
+    assert alias.blocked == "gate val_map >= 0.6 failed: measured 0.5"
+    assert service.blocked and "alias move vision-detector@production is blocked (gate val_map" in service.blocked
+    denied = serving.couple(_changes(None, "denied: bob may not change vision"))
+    alias, service = denied.changes
+    assert alias.blocked and "InferenceService vision/detector-production is blocked (denied" in alias.blocked
+
+
+def test_a_serving_problem_blocks_both_and_unblocked_pairs_stay_unblocked() -> None:
+    both = serving.couple(_changes(None), {SPEC: "version 2 cannot be served"})
+    assert [c.blocked for c in both.changes] == ["version 2 cannot be served"] * 2
+    free = serving.couple(_changes(None))
+    assert [c.blocked for c in free.changes] == [None, None]
+
+
+def test_a_no_op_is_never_blocked_by_its_partner() -> None:
+    planned = _changes("approvals missing")
+    alias, service = planned.changes
+    coupled = serving.couple(replace(planned, changes=(alias, replace(service, action=Action.noop))))
+    assert coupled.changes[1].blocked is None
