@@ -153,7 +153,7 @@ def test_promotion_needs_two_distinct_approvers_other_than_the_author(
         .replace("model: vision-detector", f"model: {repo.model}")
         .replace("fromAlias: staging", "version: 3")  # a fixed version: no registry needed to resolve it
         .replace("requiredApprovals: 1", "requiredApprovals: 2")
-        .replace("maxReplicas: 3", "maxReplicas: 4")
+        .replace("maxReplicas: 3", "maxReplicas: 4\n    storageUri: s3://models/detector/3")  # nor to serve it
     )
     repo.commit("alice proposes a promotion", author=ALICE)
 
@@ -189,7 +189,7 @@ def test_an_approver_who_authored_the_promotion_does_not_count(tmp_path: Path, p
     _apply(repo, kubeconfig, trusted=True)  # the admin's membership change is applied: ml-lead is a member now
     rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
     repo.edit(rel, "fromAlias: staging", "version: 3")
-    repo.edit(rel, "maxReplicas: 3", "maxReplicas: 6")
+    repo.edit(rel, "maxReplicas: 3", "maxReplicas: 6\n    storageUri: s3://models/detector/3")  # no registry needed
     repo.commit("ml-lead edits the promotion", author=ML_LEAD)
     _approve(repo, rel, ML_LEAD)
     allowed, reason = _promotion_decision(repo, kubeconfig)
