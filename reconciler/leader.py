@@ -85,6 +85,8 @@ class LeaderElector:
         self.handover: str | None = None
         """Who asked for the Lease (see `hand_over`), while this candidate holds it."""
         self._handed: set[str] = set()
+        self.last_error: BackendError | None = None
+        """Why the last step could not read or write the Lease (None after a step that could)."""
         self.holder: str | None = None
         self._valid_until = 0.0
         self._observed: tuple[Any, ...] | None = None
@@ -126,8 +128,10 @@ class LeaderElector:
             elif not self._try_update(lease, started):
                 return self._set(self.may_write())
         except BackendError as exc:
+            self.last_error = exc
             logs.get().warning("lease renewal failed", extra={"error": str(exc), "lease": self.config.name})
             return self._set(self.may_write())
+        self.last_error = None
         return self._set(True)
 
     def _get(self) -> dict[str, Any] | None:
@@ -307,6 +311,8 @@ def hold(
     deadline = time.monotonic() + timeout
     asked = False
     while not elector.step():
+        if isinstance(elector.last_error, HttpError) and elector.last_error.status in (401, 403):
+            raise elector.last_error  # waiting will not grant the right to take the Lease
         asked = asked or elector.ask_handover()
         if time.monotonic() > deadline:
             elector.withdraw()

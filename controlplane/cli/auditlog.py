@@ -134,7 +134,14 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
         with hold(store.kube, store.namespace, who) as elector:
             yield Fence(leading=elector.may_write, remaining=elector.remaining)  # each request within the lease
     except BackendError as exc:
-        raise fail(str(exc), "wait for the controller's pass to end, or check `kubectl get lease -A`") from None
+        denied = "forbidden" in str(exc).lower() or "unauthorized" in str(exc).lower()
+        hint = (
+            f"with the shared log, mlcp apply needs get, create, update and patch on Leases and ConfigMaps in "
+            f"{store.namespace} (docs/operations.md, RBAC); or keep a log of your own: --audit-log PATH"
+            if denied
+            else "wait for the controller's pass to end, or check `kubectl get lease -A`"
+        )
+        raise fail(f"{exc}; nothing was applied", hint) from None
 
 
 def _fence(backends: Mapping[str, Backend], fence: Fence) -> dict[str, Backend]:

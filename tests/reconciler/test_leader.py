@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
+from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
 
 
 class FakeLeases:
@@ -18,10 +18,13 @@ class FakeLeases:
         self.lease: dict[str, Any] | None = None
         self.version = 0
         self.down = False
+        self.forbidden = False
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
         if self.down:
             raise HttpError(503, "unavailable", {})
+        if self.forbidden and method != "GET":
+            raise HttpError(403, "Forbidden", {"message": "leases is forbidden: User cannot create"})
         if method == "GET":
             if self.lease is None:
                 raise HttpError(404, "not found", {})
@@ -166,6 +169,13 @@ def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() 
     assert leader.step() and leader.handover is None
     cli.ask_handover()
     assert not cli.hand_over(), "only the holder can hand the Lease over"
+
+
+def test_an_apply_without_the_right_to_take_the_lease_is_told_at_once() -> None:
+    api = FakeLeases()
+    api.forbidden = True
+    with pytest.raises(HttpError, match="forbidden"), hold(api, "ns", "cli", timeout=600):  # type: ignore[arg-type]
+        raise AssertionError("never held")
 
 
 def test_timings_are_checked() -> None:

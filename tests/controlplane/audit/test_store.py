@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, AuditError, JsonlStore, default_path
+from controlplane.audit import GENESIS, Anchor, AuditError, Head, JsonlStore, default_path
 from tests.controlplane.audit.conftest import make_record, write_log
 
 
@@ -101,3 +101,50 @@ def test_records_are_written_as_the_documented_json(tmp_path: Path) -> None:
 
 def test_default_path_is_under_the_config_repo(tmp_path: Path) -> None:
     assert default_path(tmp_path) == tmp_path / ".mlcp" / "audit.jsonl"
+
+
+def test_the_tail_reads_records_newest_first_across_read_blocks(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    big = {"field": "", "old": None, "new": "x" * 50_000}  # records larger than half a read block
+    store.append_many([replace(make_record(i), diff=(big,) if i % 3 == 0 else ()) for i in range(12)])
+    assert [r.seq for r in store.tail()] == list(range(12, 0, -1))
+    assert [r.spec for r in store.tail()] == [r.spec for r in reversed(list(store.records()))]
+    assert list(JsonlStore(tmp_path / "none.jsonl").tail()) == []
+
+
+def test_a_turn_holds_the_lock_until_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    store = JsonlStore(path)
+    with store.exclusive():
+        store.append(make_record(0))  # re-entrant: the turn's own appends reuse its lock
+        other = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    assert store.verify().ok and store.location == f"file:{path}"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("12:" + "a" * 64, None),
+        ('{"anchor": "12:' + "a" * 64 + '", "log": "cluster:mlcp-system", "time": "t", "writer": "w"}', None),
+        ('{"log": "cluster:x"}', "no `anchor` field"),
+        ("[1, 2]", "is not an anchor"),
+        ('{"anchor": "twelve"}', "is not an anchor"),
+        ("{oops", "not an exported anchor"),
+    ],
+)
+def test_anchors_parse_from_a_head_or_an_export_and_name_the_file_when_they_do_not(
+    text: str, problem: str | None
+) -> None:
+    if problem is None:
+        anchor = Anchor.parse(text, "anchor.json")
+        assert anchor.head == Head(12, "a" * 64)
+        assert Anchor.parse(json.dumps(anchor.to_data()), "copy") == anchor
+        return
+    with pytest.raises(AuditError, match=problem) as caught:
+        Anchor.parse(text, "anchor.json")
+    assert str(caught.value).startswith("anchor.json: ")
