@@ -193,10 +193,10 @@ class KubernetesBackend:
             if not impersonate.strip():
                 raise BackendError("refusing to impersonate an empty identity")
             headers["Impersonate-User"] = impersonate
+        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
         with self._count_lock:
             self.requests += 1
         payload = orjson.dumps(body) if body is not None else None
-        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
         url = f"{path}?{urlencode(query)}" if query else path
         try:
             pool, prefix = self._pool

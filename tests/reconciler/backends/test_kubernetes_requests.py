@@ -7,6 +7,7 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane.plans import Action, Change, Decision, ObjectRef
 from reconciler.backends.base import BackendError
+from reconciler.backends.deadline import DeadlineExceeded
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.impersonation import Impersonation
 
@@ -62,3 +63,16 @@ def test_workloads_are_written_as_the_authors_tenant() -> None:
 def test_platform_kinds_use_the_controllers_identity() -> None:
     quota = _change("Quota/a/q", "a", "team-a", ("admin@x",))
     assert IMPERSONATION.identity_for(quota) is None
+
+
+def test_inside_a_fenced_write_no_request_starts_once_the_lease_has_no_time_left() -> None:
+    backend = _backend()
+    with (
+        backend.bounded(lambda: 0.01),
+        pytest.raises(DeadlineExceeded, match="PATCH /api/v1/namespaces/a was not sent"),
+    ):
+        backend.request("PATCH", "/api/v1/namespaces/a", body={})
+    assert backend.requests == 0
+    with backend.bounded(lambda: 2.5):
+        assert backend.deadline.timeouts("GET /", 5.0, 60.0) == (2.5, 2.5), "timeouts cut to the lease's time"
+    assert backend.deadline.timeouts("GET /", 5.0, 60.0) == (5.0, 60.0), "outside the block: the backend's own"
