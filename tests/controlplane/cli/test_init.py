@@ -64,10 +64,8 @@ def test_init_trusts_the_admins_signing_key_and_names_the_first_trusted_base(tmp
     created = mlcp("init", target, "--admin", "ops@acme.io", "--signing-key", key)
     assert created.exit_code == 0, created.output
     signers = (target / "policies/allowed_signers").read_text().splitlines()
-    assert (
-        signers[-1]
-        == 'ops@acme.io namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J'
-    )
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J"
+    assert signers[-1] == f'ops@acme.io namespaces="git" {public}'
     (commit,) = list(git.Repo(target).iter_commits())
     assert f"--trusted-base {commit.hexsha[:12]}" in created.stderr
     assert "requireSignedCommits: true" in (target / "policies/access.yaml").read_text()
