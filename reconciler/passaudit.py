@@ -48,11 +48,15 @@ class PassAudit:
         """The anchor the next pass checks the log against: the last one published or read this term."""
         self._anchor_read = False
         self._published: Head | None = None
+        self._clean: Head | None = None
+        """The head after a turn that left no intent open: while the log still ends there, there is nothing to
+        close (a stable repo's passes then read only the head, never scan back through an old log)."""
 
     def forget(self) -> None:
         """A new term: read the anchor from the cluster again (another writer may have moved it)."""
         self._anchor_read = False
         self._expected = None
+        self._clean = None
 
     def begin(self, plan: Plan, repo: Path, kube: KubernetesBackend) -> Journal:
         """The pass's journal, after checking the log against the anchor and closing intents left open."""
@@ -61,7 +65,10 @@ class PassAudit:
         self.journal = Journal(
             self.store, plan, actors=identity.actors, signer=identity.signer, fresh=self._fresh(plan.revision)
         )
-        closed = self.journal.reconcile(self._anchor(kube))
+        anchor = self._anchor(kube)
+        if self._clean is not None and self.store.head() == self._clean:
+            return self.journal
+        closed = self.journal.reconcile(anchor)
         if closed:
             logs.get().warning(
                 "closed audit intents an interrupted writer left open",
@@ -99,6 +106,8 @@ class PassAudit:
             self._expected = journal.head
         if journal is not None and journal.appended:
             self._writable()
+        if journal is not None and not journal.unclosed:
+            self._clean = journal.head or self.store.head()
         if self._expected is None or self._expected == self._published or not leading:
             return
         try:
@@ -112,6 +121,7 @@ class PassAudit:
         """The pass's error message; the metric and readiness show the problem until an append succeeds."""
         journal, self.journal = self.journal, None
         self._denials -= self._new  # not written: record them again next time
+        self._clean = None
         self.problem = str(exc)
         self.metrics.audit_writable.set(0)
         self.metrics.audit_failures.inc()

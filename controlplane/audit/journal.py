@@ -110,6 +110,11 @@ class Journal:
         """True once intents are durable: from then on, writes may have happened."""
         self._intents: dict[int, int] = {}
 
+    @property
+    def unclosed(self) -> int:
+        """Intents of this turn still without an outcome (a turn cut short leaves some for the next one)."""
+        return len(self._intents)
+
     def _append(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         if not records:
             return []

@@ -1,0 +1,80 @@
+"""The loop's audit turn: anchors published and checked, open intents closed, a stable repo costs one head read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.audit import AuditError, JsonlStore, Result
+from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler import anchors
+from reconciler.backends.base import Outcome, Status
+from reconciler.metrics import Metrics
+from reconciler.passaudit import PassAudit
+
+DESIRED = {"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"cpu": "8"}}}
+CHANGE = Change(
+    ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", "q"), Action.update, "", "Quota/nlp/q", "nlp", None, 30,
+    desired=DESIRED,
+)  # fmt: skip
+PLAN = Plan(changes=(CHANGE,), revision="a" * 40)
+
+
+class FakeKube:
+    """The anchor ConfigMap in memory."""
+
+    controller_namespace = "mlcp-system"
+
+    def __init__(self) -> None:
+        self.anchor: dict[str, Any] | None = None
+
+    def get_or_none(self, path: str) -> dict[str, Any] | None:
+        return self.anchor
+
+    def request(self, method: str, path: str, query: Any = None, body: Any = None, *_: Any) -> dict[str, Any]:
+        assert method == "PATCH" and path.endswith(anchors.NAME)
+        self.anchor = body
+        return dict(body)
+
+
+def _pass(audit: PassAudit, kube: FakeKube, tmp_path: Path, write: bool = True) -> None:
+    journal = audit.begin(PLAN, tmp_path, kube)  # type: ignore[arg-type]
+    if write:
+        journal.intend([CHANGE], [])
+        journal.record([Outcome(CHANGE, Status.applied)])
+    audit.finish(kube, leading=True)  # type: ignore[arg-type]
+
+
+def test_the_leader_publishes_each_new_head_and_a_stable_repo_never_scans_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    kube, audit = FakeKube(), PassAudit(store, Metrics(), "replica-1")
+    _pass(audit, kube, tmp_path)
+    assert kube.anchor is not None and kube.anchor["data"]["anchor"] == str(store.head())
+    assert kube.anchor["data"]["log"] == store.location and kube.anchor["data"]["writer"] == "replica-1"
+
+    def no_scan() -> None:
+        raise AssertionError("a pass on an unchanged log read back through it")
+
+    monkeypatch.setattr(store, "tail", no_scan)
+    _pass(audit, kube, tmp_path, write=False)
+    _pass(audit, kube, tmp_path, write=False)
+
+
+def test_a_cut_off_log_fails_the_next_pass_loudly_and_readiness_shows_it(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    store = JsonlStore(path)
+    kube, metrics = FakeKube(), Metrics()
+    _pass(PassAudit(store, metrics, "replica-1"), kube, tmp_path)
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])  # the outcome cut off
+
+    successor = PassAudit(store, metrics, "replica-2")  # a new leader reads the anchor from the cluster
+    with pytest.raises(AuditError, match="records were removed") as caught:
+        successor.begin(PLAN, tmp_path, kube)  # type: ignore[arg-type]
+    message = successor.failed(caught.value)
+    assert "nothing was applied" in message and successor.problem
+    assert metrics.audit_writable._value.get() == 0 and metrics.audit_failures._value.get() == 1
+    assert [r.result for r in store.records()] == [Result.pending], "nothing appended after the damage"
