@@ -36,9 +36,7 @@ def publish(kube: KubernetesBackend, anchor: Anchor) -> None:
         "data": anchor.to_data(),
     }
     query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-    kube.request(
-        "PATCH", CONFIGMAP.path(kube.controller_namespace, NAME), query, body, "application/apply-patch+yaml"
-    )
+    kube.request("PATCH", CONFIGMAP.path(kube.controller_namespace, NAME), query, body, "application/apply-patch+yaml")
 
 
 def read(kube: KubernetesBackend) -> Anchor | None:
