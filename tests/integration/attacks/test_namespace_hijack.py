@@ -156,7 +156,8 @@ def test_claims_on_taken_namespaces_are_refused_and_the_owner_still_converges(
     for tenant in claims:
         theirs = [c for c in plan.changes if c.tenant == tenant and c.ref.system == "kubernetes"]
         assert theirs and all(c.blocked and c.blocked.startswith(f"{RULE}: tenant {tenant!r}") for c in theirs)
-        assert all(c.decision is not None and c.decision.allowed for c in theirs), "the admin may create tenants"
+        # the admin may create tenants, but the namespace rule denies the claim, and the authorizer keeps that denial
+        assert all(c.decision is not None and not c.decision.allowed and c.decision.rule == RULE for c in theirs)
     assert not [c for c in plan.changes if c.tenant == repo.vision and c.blocked], "vision is not blamed"
 
     applied = cli.apply("attack.jsonl")
@@ -169,7 +170,7 @@ def test_claims_on_taken_namespaces_are_refused_and_the_owner_still_converges(
     store = JsonlStore(cli.tmp / "attack.jsonl")
     records = [r for r in store.records() if r.tenant in claims and r.target["system"] == "kubernetes"]
     assert {r.tenant for r in records} == set(claims), "every refusal is audited"
-    assert all(r.result.value in ("skipped", "denied") and RULE in (r.error or "") for r in records)
+    assert all(r.result.value == "denied" and r.rule == RULE for r in records), "audited as denials of the rule"
     assert store.verify().ok
 
 
