@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -130,18 +130,19 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
-    try:
-        with hold(store.kube, store.namespace, who) as elector:
-            yield Fence(leading=elector.may_write, remaining=elector.remaining)  # each request within the lease
-    except BackendError as exc:
-        denied = "forbidden" in str(exc).lower() or "unauthorized" in str(exc).lower()
-        hint = (
-            f"with the shared log, mlcp apply needs get, create, update and patch on Leases and ConfigMaps in "
-            f"{store.namespace} (docs/operations.md, RBAC); or keep a log of your own: --audit-log PATH"
-            if denied
-            else "wait for the controller's pass to end, or check `kubectl get lease -A`"
-        )
-        raise fail(f"{exc}; nothing was applied", hint) from None
+    with ExitStack() as held:
+        try:  # only taking the Lease: an error of the apply inside the turn is not "nothing was applied"
+            elector = held.enter_context(hold(store.kube, store.namespace, who))
+        except BackendError as exc:
+            denied = "forbidden" in str(exc).lower() or "unauthorized" in str(exc).lower()
+            hint = (
+                f"with the shared log, mlcp apply needs get, create, update and patch on Leases and ConfigMaps in "
+                f"{store.namespace} (docs/operations.md, RBAC); or keep a log of your own: --audit-log PATH"
+                if denied
+                else "wait for the controller's pass to end, or check `kubectl get lease -A`"
+            )
+            raise fail(f"{exc}; nothing was applied", hint) from None
+        yield Fence(leading=elector.may_write, remaining=elector.remaining)  # each request within the lease
 
 
 def _fence(backends: Mapping[str, Backend], fence: Fence) -> dict[str, Backend]:
