@@ -122,7 +122,14 @@ def head(repo: Path) -> str:
 
 
 def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: int = 32) -> None:
-    env = {**os.environ, "KUBECONFIG": kubeconfig, "MLCP_CONTROLLER_NAMESPACE": "mlcp-bench-a"}
+    # A local audit log, as before the shared cluster log: kubectl audits nothing, so the comparison stays the
+    # apply itself (the cluster log's cost is measured in docs/audit.md).
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "MLCP_CONTROLLER_NAMESPACE": "mlcp-bench-a",
+        "MLCP_AUDIT_LOG": str(work / "audit.jsonl"),
+    }
     mlcp = [sys.executable, "-m", "controlplane"]
     repo_a, repo_b = work / "repo-a", work / "repo-b"
     make_repo(repo_a, "ma", tenants, "mlcp-bench-a")
