@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The mlcp demo, end to end against the local REAL kube-apiserver (+ etcd, controller-manager) and MLflow:
+# The mlcp demo, end to end against the local REAL kube-apiserver (+ etcd, controller-manager, scheduler,
+# Argo's workflow-controller, KWOK's fake nodes) and MLflow:
 # start the environment, scaffold a config repo with SIGNED commits (everyone gets an SSH signing key),
 # validate, plan, apply (the operator names the first trusted base), a refused self-grant, an approval that
 # counts, change a spec, drift the cluster by hand and watch apply heal it, then the reconcile loop.
@@ -15,7 +16,7 @@ step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 cleanup() { step "stopping the local environment"; make --no-print-directory dev-down || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-step "starting the local environment (kube-apiserver, etcd, kube-controller-manager, MLflow)"
+step "starting the local environment (etcd, kube-apiserver, controller-manager, scheduler, Argo's workflow-controller, KWOK, MLflow)"
 make --no-print-directory dev-up
 # shellcheck disable=SC1091
 source .mlcp/dev.env

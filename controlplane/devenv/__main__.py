@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from controlplane.devenv import daemon
+from controlplane.devenv import daemon, seed
 from controlplane.devenv.binaries import bin_dir, ensure_built
 from controlplane.devenv.mlflowserver import ensure_installed
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=["build", "up", "down", "status", "serve"],
-        help="build: binaries + MLflow venv; up/down: background environment",
+        help="build: binaries, CRD seed and MLflow venv; up/down: background environment",
     )
     parser.add_argument(
         "--state-dir",
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
     if args.command == "build":
-        ensure_built()
+        print(f"devenv: CRDs seeded in {seed.ensure(ensure_built())}")
         print(f"devenv: binaries in {bin_dir()}")
         print(f"devenv: mlflow at {ensure_installed()}")
         return 0

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controlplane.devenv import seed
 from controlplane.devenv.binaries import ensure_built
 from controlplane.devenv.environment import Environment, install_signal_handlers
 from controlplane.devenv.mlflowserver import ensure_installed
@@ -69,6 +70,8 @@ def _exports(state: dict[str, Any]) -> str:
 def summary(state: dict[str, Any], state_dir: Path) -> str:
     return (
         f"Kubernetes {state['kubernetesVersion']} API server: {state['apiServer']}\n"
+        f"Argo Workflows:      {state.get('argoWorkflowsVersion')} (controller in namespace argo), "
+        f"KWOK {state.get('kwokVersion')} (fake nodes kwok-cpu-0, kwok-gpu-0)\n"
         f"admin kubeconfig:    {state['kubeconfig']}\n"
         + "".join(f"{user + ' kubeconfig:':<21}{path}\n" for user, path in state["users"].items())
         + f"MLflow tracking URI: {state.get('mlflowTrackingUri')}\n"
@@ -111,7 +114,7 @@ def up(state_dir: Path, mlflow_basic_auth: bool = False, timeout: float = 180.0)
     if running:
         print("devenv: already running\n" + summary(running, state_dir))
         return 0
-    ensure_built()
+    seed.ensure(ensure_built())
     ensure_installed()
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "controlplane.devenv", "serve", "--state-dir", str(state_dir)]

@@ -1,10 +1,13 @@
-"""One local environment: Kubernetes control plane, CRDs and MLflow, started together.
+"""One local environment: Kubernetes control plane, CRDs, Argo, KWOK and MLflow, started together.
 
 Tests, `make dev-up` and the demo all use `Environment`, so what a developer
 pokes at by hand is exactly what CI proves things against. Servers start in
 parallel (the API server, controller manager and MLflow each take seconds and
-are mostly CPU-bound on import and start-up), and every started environment
-is stopped at interpreter exit even if its owner forgot or crashed.
+are mostly CPU-bound on import and start-up); Argo's workflow-controller and
+KWOK start as soon as the API server is ready and their namespace, RBAC and
+nodes are in place. etcd starts on a seed that already holds the CRDs
+(seed.py). Every started environment is stopped at interpreter exit even if
+its owner forgot or crashed.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from controlplane.devenv import crds
-from controlplane.devenv.binaries import KUBERNETES_VERSION, ensure_built
+from controlplane.devenv import crds, seed
+from controlplane.devenv.argo import WorkflowController
+from controlplane.devenv.binaries import ARGO_WORKFLOWS_VERSION, KUBERNETES_VERSION, KWOK_VERSION, ensure_built
 from controlplane.devenv.clients import api_client
 from controlplane.devenv.kubeapi import KubeControlPlane
+from controlplane.devenv.kwok import Kwok
 from controlplane.devenv.mlflowserver import MlflowServer, ensure_installed
 from controlplane.devenv.pki import Pki
-from controlplane.devenv.processes import ServerProcess, StartupError
+from controlplane.devenv.processes import ServerProcess, StartupError, stop_all
 
 #: Ordinary identities every environment has: user name -> groups.
 DEFAULT_USERS: dict[str, tuple[str, ...]] = {"alice": ("team-a",), "bob": ("team-b",)}
@@ -64,7 +69,10 @@ def install_signal_handlers() -> None:
 
 
 class Environment:
-    """etcd + kube-apiserver + kube-controller-manager (+ MLflow) on loopback."""
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler (+ Argo, KWOK, MLflow) on loopback.
+
+    `workflows=False` leaves out Argo's workflow-controller and KWOK (their CRDs stay).
+    """
 
     def __init__(
         self,
@@ -72,17 +80,21 @@ class Environment:
         *,
         mlflow: bool = True,
         mlflow_basic_auth: bool = False,
+        workflows: bool = True,
         users: dict[str, tuple[str, ...]] | None = None,
         start_timeout: float = 90.0,
     ) -> None:
         self._given_root = root
         self._with_mlflow = mlflow
+        self._with_workflows = workflows
         self._mlflow_basic_auth = mlflow_basic_auth
         self._users = dict(DEFAULT_USERS if users is None else users)
         self._start_timeout = start_timeout
         self.root: Path | None = None
         self.kube: KubeControlPlane | None = None
         self.mlflow: MlflowServer | None = None
+        self.argo: WorkflowController | None = None
+        self.kwok: Kwok | None = None
         #: user name -> kubeconfig of the first certificate minted for that name
         self.user_kubeconfigs: dict[str, Path] = {}
         self._minted: dict[tuple[str, tuple[str, ...]], Path] = {}
@@ -134,6 +146,8 @@ class Environment:
         kube = self._kube()
         return {
             "kubernetesVersion": KUBERNETES_VERSION,
+            "argoWorkflowsVersion": ARGO_WORKFLOWS_VERSION if self.argo else None,
+            "kwokVersion": KWOK_VERSION if self.kwok else None,
             "apiServer": kube.url,
             "kubeconfig": str(kube.admin_kubeconfig),
             "users": {name: str(path) for name, path in self.user_kubeconfigs.items()},
@@ -149,8 +163,9 @@ class Environment:
     def start(self) -> Environment:
         """Start everything and wait until it is ready; on failure stop it all."""
         binaries = ensure_built()
+        seed_dir = seed.ensure(binaries)  # slow only the first time on a machine, not counted as start-up
         if self._with_mlflow:
-            ensure_installed()  # slow only the first time, not counted as start-up
+            ensure_installed()  # likewise
         began = time.monotonic()
         self.root = self._given_root or Path(tempfile.mkdtemp(prefix="mlcp-devenv-"))
         self.root.mkdir(parents=True, exist_ok=True)
@@ -166,41 +181,61 @@ class Environment:
                 )
                 self.mlflow.start()
             self.kube = KubeControlPlane(binaries, Pki(self.root / "pki"), self.root)
+            seed.plant(seed_dir, self.root / "etcd")
             for name, groups in self._users.items():
                 self.user_kubeconfig(name, groups)
             self.kube.start()
-            self._wait_ready(began)
+            if self._with_workflows:
+                ca = self.kube.pki.ca.cert_pem()
+                self.argo = WorkflowController(binaries.workflow_controller, self.root, self.kube.url, ca)
+                self.kwok = Kwok(binaries.kwok, self.kube.admin_kubeconfig, self.root)
+            self._wait_ready(began, seed.served(seed_dir))
         except BaseException:
             self.stop(keep_files=True)
             raise
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def _wait_ready(self, began: float) -> None:
+    def _wait_ready(self, began: float, served: list[dict[str, Any]]) -> None:
         kube = self._kube()
         timeout = self._start_timeout
 
-        def apiserver_and_crds() -> None:
+        def ready(name: str, wait: Callable[[float], None]) -> Callable[[], None]:
+            def run() -> None:
+                wait(timeout)
+                self.ready_after[name] = time.monotonic() - began
+
+            return run
+
+        def apiserver(_timeout: float) -> None:
             kube.wait_apiserver(timeout)
             self.ready_after["kube-apiserver"] = time.monotonic() - began
             with api_client(kube.admin_kubeconfig) as api:
-                crds.install(api)
+                crds.wait_served(api, served, timeout)
             self.ready_after["crds"] = time.monotonic() - began
 
-        def controller_manager() -> None:
-            kube.wait_controller_manager(timeout)
-            self.ready_after["kube-controller-manager"] = time.monotonic() - began
+        def install(_timeout: float) -> None:  # what Argo's controller and KWOK need before they start
+            with api_client(kube.admin_kubeconfig) as api:
+                for part in (self.argo, self.kwok):
+                    if part is not None:
+                        part.install(api)
 
-        def mlflow() -> None:
-            self._mlflow().wait_ready(timeout)
-            self.ready_after["mlflow"] = time.monotonic() - began
-
-        waits: list[Callable[[], None]] = [apiserver_and_crds, controller_manager]
-        if self.mlflow:
-            waits.append(mlflow)
-        with ThreadPoolExecutor(max_workers=len(waits)) as pool:
+        waits = [ready("mlflow", self._mlflow().wait_ready)] if self.mlflow else []
+        with ThreadPoolExecutor(max_workers=len(waits) + 6) as pool:
             futures = [pool.submit(wait) for wait in waits]
-            errors = [f.exception() for f in futures]
+            steps = [pool.submit(apiserver, timeout)]
+            # processes are launched from this thread, each once what it needs is there
+            if steps[-1].exception() is None:
+                kube.start_controllers()
+                futures.append(pool.submit(ready("kube-controller-manager", kube.wait_controller_manager)))
+                futures.append(pool.submit(ready("kube-scheduler", kube.wait_scheduler)))
+                steps.append(pool.submit(install, timeout))
+                if steps[-1].exception() is None:
+                    for name, part in (("workflow-controller", self.argo), ("kwok", self.kwok)):
+                        if part is not None:
+                            part.start()
+                            futures.append(pool.submit(ready(name, part.wait_ready)))
+            errors = [*(f.exception() for f in steps), *(f.exception() for f in futures)]
         failed = [e for e in errors if e is not None]
         if failed:
             detail = "\n\n".join(str(e) for e in failed)
@@ -215,6 +250,7 @@ class Environment:
             _running.discard(self)
         if self.mlflow and self.mlflow.process:
             self.mlflow.process.terminate()  # exits while the Kubernetes side stops
+        stop_all(part.process for part in (self.argo, self.kwok) if part is not None)
         if self.kube:
             self.kube.stop()
         if self.mlflow:
@@ -257,6 +293,7 @@ class Environment:
 
     def processes(self) -> list[ServerProcess]:
         procs: list[ServerProcess] = list(self.kube.processes) if self.kube else []
+        procs += [part.process for part in (self.argo, self.kwok) if part is not None]
         if self.mlflow and self.mlflow.process:
             procs.append(self.mlflow.process)
         return procs

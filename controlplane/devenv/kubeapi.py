@@ -1,12 +1,15 @@
-"""etcd, kube-apiserver and kube-controller-manager on loopback, no kubelet.
+"""etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, no kubelet.
 
 The flag set follows controller-runtime's envtest (secure serving only, RBAC,
-service-account issuer and signing keys) with two differences that matter to
+service-account issuer and signing keys) with differences that matter to
 mlcp: the ServiceAccount admission plugin stays on and kube-controller-manager
 runs, so deleted namespaces really go away, owner references are garbage
 collected and every namespace gets its `default` ServiceAccount, as in a real
-cluster. All three processes are launched at once: the API server retries etcd
-and the controller manager waits for the API server, which saves seconds.
+cluster; kube-scheduler runs, so pods are bound to KWOK's fake nodes (kwok.py)
+by the real scheduling rules (resources, selectors, taints). etcd and the API
+server are launched at once (the API server retries etcd); the controller
+manager and the scheduler only once the API server is ready, because they give
+up when it takes more than 10 s, which a busy machine can make it take.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ class Ports:
     etcd_peer: int
     apiserver: int
     controller_manager: int
+    scheduler: int
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 def etcd_argv(binaries: Binaries, data_dir: Path, ports: Ports) -> list[str]:
@@ -101,8 +105,20 @@ def controller_manager_argv(
     ]
 
 
+def scheduler_argv(binaries: Binaries, *, kubeconfig_file: Path, ports: Ports, cert_dir: Path) -> list[str]:
+    return [
+        str(binaries.kube_scheduler),
+        f"--kubeconfig={kubeconfig_file}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ports.scheduler}",
+        f"--cert-dir={cert_dir}",
+        "--profiling=false",
+    ]
+
+
 class KubeControlPlane:
-    """The three Kubernetes processes of one environment, under `root`."""
+    """The Kubernetes processes of one environment, under `root`."""
 
     def __init__(self, binaries: Binaries, pki: Pki, root: Path) -> None:
         self.root = root
@@ -114,6 +130,7 @@ class KubeControlPlane:
         serving = pki.serving()
         sa = pki.service_account_keys()
         kcm_kubeconfig = self.write_kubeconfig("system:kube-controller-manager", (), root / "pki" / "kcm.kubeconfig")
+        scheduler_kubeconfig = self.write_kubeconfig("system:kube-scheduler", (), root / "pki" / "scheduler.kubeconfig")
         self.admin_kubeconfig = self.write_kubeconfig(ADMIN_USER, ADMIN_GROUPS)
         self.etcd = ServerProcess("etcd", etcd_argv(binaries, root / "etcd", self.ports), logs / "etcd.log")
         self.apiserver = ServerProcess(
@@ -140,10 +157,17 @@ class KubeControlPlane:
             ),
             logs / "kube-controller-manager.log",
         )
+        self.scheduler = ServerProcess(
+            "kube-scheduler",
+            scheduler_argv(
+                binaries, kubeconfig_file=scheduler_kubeconfig, ports=self.ports, cert_dir=root / "pki" / "scheduler"
+            ),
+            logs / "kube-scheduler.log",
+        )
 
     @property
     def processes(self) -> tuple[ServerProcess, ...]:
-        return (self.etcd, self.apiserver, self.controller_manager)
+        return (self.etcd, self.apiserver, self.controller_manager, self.scheduler)
 
     def write_kubeconfig(self, user: str, groups: tuple[str, ...] = (), path: Path | None = None) -> Path:
         """Mint a client certificate for `user` in `groups` and its kubeconfig."""
@@ -153,9 +177,14 @@ class KubeControlPlane:
         return kubeconfig.write(target, self.url, self.pki.ca.cert_pem(), user, client)
 
     def start(self) -> None:
-        """Launch all three; call from the main thread (see processes.py)."""
-        for process in self.processes:
-            process.start()
+        """Launch etcd and the API server; call from the main thread (see processes.py)."""
+        self.etcd.start()
+        self.apiserver.start()
+
+    def start_controllers(self) -> None:
+        """Launch the controller manager and the scheduler, once the API server is ready; main thread only."""
+        self.controller_manager.start()
+        self.scheduler.start()
 
     def _ca_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.pki.ca.cert_file))
@@ -171,11 +200,15 @@ class KubeControlPlane:
         context = insecure_tls()
         self.controller_manager.wait_until(lambda: http_ok(url, context, b"ok"), timeout)
 
+    def wait_scheduler(self, timeout: float) -> None:
+        url = f"https://127.0.0.1:{self.ports.scheduler}/healthz"
+        self.scheduler.wait_until(lambda: http_ok(url, insecure_tls(), b"ok"), timeout)
+
     def stop(self) -> None:
-        """API server and controller manager together, etcd last.
+        """API server, controller manager and scheduler together, etcd last.
 
         etcd drains its clients' connections on SIGTERM, so stopping it while
         the API server still runs takes ~7 s; after the API server, no time.
         """
-        stop_all((self.controller_manager, self.apiserver))
+        stop_all((self.controller_manager, self.scheduler, self.apiserver))
         self.etcd.stop()

@@ -20,8 +20,12 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def render(server: str, ca_pem: bytes, user: str, client: KeyPair) -> dict[str, Any]:
-    """A kubeconfig document for `user` authenticating with `client`."""
+def render(server: str, ca_pem: bytes, user: str, client: KeyPair | str) -> dict[str, Any]:
+    """A kubeconfig document for `user` authenticating with `client` (a certificate, or a bearer token)."""
+    if isinstance(client, str):
+        credentials = {"token": client}
+    else:
+        credentials = {"client-certificate-data": _b64(client.cert_pem()), "client-key-data": _b64(client.key_pem())}
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -34,10 +38,7 @@ def render(server: str, ca_pem: bytes, user: str, client: KeyPair) -> dict[str, 
         "users": [
             {
                 "name": user,
-                "user": {
-                    "client-certificate-data": _b64(client.cert_pem()),
-                    "client-key-data": _b64(client.key_pem()),
-                },
+                "user": credentials,
             }
         ],
         "contexts": [{"name": user, "context": {"cluster": "mlcp-dev", "user": user}}],
@@ -46,7 +47,7 @@ def render(server: str, ca_pem: bytes, user: str, client: KeyPair) -> dict[str, 
     }
 
 
-def write(path: Path, server: str, ca_pem: bytes, user: str, client: KeyPair) -> Path:
+def write(path: Path, server: str, ca_pem: bytes, user: str, client: KeyPair | str) -> Path:
     """Write the kubeconfig for `user` to `path` (mode 0600) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(render(server, ca_pem, user, client), sort_keys=False))

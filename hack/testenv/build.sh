@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager, kubectl and etcd from the
-# pinned upstream modules into the per-user cache (see docs/testing.md).
+# Build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd
+# from the pinned upstream modules into the per-user cache (see docs/testing.md).
+# Argo's workflow-controller and KWOK are built by build-addons.sh.
 #
 # Why a wrapper module and not `go install pkg@version`: k8s.io/kubernetes and
 # etcd's server module carry replace directives that `go install` refuses, so
@@ -13,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "${here}/versions.env"
 k8s="${KUBERNETES_VERSION}"
 out="${MLCP_TESTENV_BIN_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/mlcp/testenv/${k8s}}"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 fail() {
   echo "error: $*" >&2
@@ -47,7 +48,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X ${pkg}.gitTreeState=clean"
 done
 
-echo "testenv: building Kubernetes ${k8s} (kube-apiserver, kube-controller-manager, kubectl) and etcd ${ETCD_VERSION}"
+echo "testenv: building Kubernetes ${k8s} (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) and etcd ${ETCD_VERSION}"
 echo "testenv: into ${out}"
 echo "testenv: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 echo "testenv: a cold build takes about 7 minutes on an idle 2-core machine (docs/testing.md); later runs reuse the Go caches"
@@ -70,6 +71,7 @@ build() { # build OUTPUT PACKAGE
 build etcd go.etcd.io/etcd/server/v3
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubectl k8s.io/kubernetes/cmd/kubectl
 
 for b in "${binaries[@]}"; do mv -f "${tmp}/${b}" "${out}/${b}"; done

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from controlplane.devenv import binaries, crds, kubeconfig
+from controlplane.devenv import argo, binaries, crds, kubeapply, kubeconfig, kwok
 from controlplane.devenv.pki import Pki
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,9 @@ def test_python_pins_match_versions_env() -> None:
     pins = _versions_env()
     assert pins["KUBERNETES_VERSION"] == binaries.KUBERNETES_VERSION
     assert pins["ETCD_VERSION"] == binaries.ETCD_VERSION
+    assert pins["ARGO_WORKFLOWS_VERSION"] == binaries.ARGO_WORKFLOWS_VERSION
+    assert pins["KWOK_VERSION"] == binaries.KWOK_VERSION
+    assert pins["KSERVE_VERSION"] == binaries.KSERVE_VERSION
 
 
 def test_go_mod_replaces_every_staging_module_at_the_matching_version() -> None:
@@ -36,7 +40,7 @@ def test_go_mod_replaces_every_staging_module_at_the_matching_version() -> None:
     assert all(old == new and version == staging for old, new, version in replaces)
     assert f"k8s.io/kubernetes {binaries.KUBERNETES_VERSION}" in gomod
     assert f"go.etcd.io/etcd/server/v3 {binaries.ETCD_VERSION}" in gomod
-    for tool in ("kube-apiserver", "kube-controller-manager", "kubectl"):
+    for tool in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
         assert f"\tk8s.io/kubernetes/cmd/{tool}\n" in gomod
 
 
@@ -49,7 +53,7 @@ def _check_structural(schema: dict[str, Any], path: str) -> None:
         _check_structural(schema["items"], f"{path}[]")
 
 
-@pytest.mark.parametrize("doc", crds.manifests(), ids=lambda d: d["metadata"]["name"])
+@pytest.mark.parametrize("doc", crds.shipped(), ids=lambda d: d["metadata"]["name"])
 def test_crd_manifests_are_structural_and_labelled(doc: dict[str, Any]) -> None:
     assert doc["kind"] == "CustomResourceDefinition"
     names = doc["spec"]["names"]
@@ -62,15 +66,49 @@ def test_crd_manifests_are_structural_and_labelled(doc: dict[str, Any]) -> None:
         assert schema["properties"]["spec"]["type"] == "object"
 
 
-def test_the_five_kinds_mlcp_writes_are_shipped() -> None:
-    kinds = {(d["spec"]["group"], d["spec"]["names"]["kind"]) for d in crds.manifests()}
-    assert kinds == {
-        ("argoproj.io", "WorkflowTemplate"),
-        ("argoproj.io", "CronWorkflow"),
-        ("argoproj.io", "Workflow"),
-        ("kubeflow.org", "Experiment"),
-        ("serving.kserve.io", "InferenceService"),
-    }
+def test_the_five_kinds_mlcp_writes_are_installed_and_only_katib_is_hand_written() -> None:
+    assert {
+        "workflowtemplates.argoproj.io",
+        "cronworkflows.argoproj.io",
+        "workflows.argoproj.io",
+        "experiments.kubeflow.org",
+        "inferenceservices.serving.kserve.io",
+    } <= set(crds.names())
+    assert [doc["metadata"]["name"] for doc in crds.shipped()] == ["experiments.kubeflow.org"]
+    assert crds.name_of("serving.kserve.io_inferenceservices.yaml") == "inferenceservices.serving.kserve.io"
+
+
+def test_build_addons_copies_exactly_what_the_environment_reads() -> None:
+    """The file names in build-addons.sh and in the Python that installs them cannot drift apart."""
+    script = (TESTENV / "build-addons.sh").read_text()
+    copied = set(re.findall(r"([\w./-]+\.yaml)\b", script))
+    names = {Path(f).name for f in copied}
+    assert set(crds.ARGO_CRDS) | set(crds.KSERVE_CRDS) <= names
+    assert set(argo.RBAC_FILES) <= names
+    assert {f"{stage}.yaml" for stage in kwok.STOCK_STAGES} <= names
+
+
+def test_kwok_stage_reads_the_annotations_kwok_py_documents() -> None:
+    stage = (ROOT / "controlplane" / "devenv" / "kwok-argo-stage.yaml").read_text()
+    doc = yaml.safe_load(stage)
+    assert doc["kind"] == "Stage" and doc["spec"]["resourceRef"] == {"apiGroup": "v1", "kind": "Pod"}
+    template = doc["spec"]["next"]["statusTemplate"]
+    assert f'"{kwok.EXIT_CODE_ANNOTATION}"' in template
+    assert f'"{kwok.EXIT_CODE_ANNOTATION}.%s"' in template
+    assert (
+        doc["spec"]["delay"]["durationFrom"]["expressionFrom"] == f'.metadata.annotations["{kwok.DURATION_ANNOTATION}"]'
+    )
+    selectors = {e["key"] for e in doc["spec"]["selector"]["matchExpressions"]}
+    assert '.metadata.labels["workflows.argoproj.io/workflow"]' in selectors
+
+
+def test_kwok_nodes_are_taken_over_by_kwok_and_offer_gpus() -> None:
+    nodes = {n["metadata"]["name"]: n for n in kwok.node_manifests()}
+    assert set(nodes) == set(kwok.NODES)
+    for node in nodes.values():
+        assert node["metadata"]["annotations"] == dict([kwok.NODE_ANNOTATION])
+        assert node["status"]["allocatable"] == node["status"]["capacity"]
+    assert any("nvidia.com/gpu" in n["status"]["capacity"] for n in nodes.values())
 
 
 def test_client_certificates_carry_user_and_groups(tmp_path: Path) -> None:
@@ -93,3 +131,26 @@ def test_kubeconfig_embeds_everything(tmp_path: Path) -> None:
     assert "certificate-authority-data" in text and "client-key-data" in text
     assert str(tmp_path) not in text  # self-contained: no paths into the environment
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_token_kubeconfig_carries_the_token_and_no_certificate(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    path = kubeconfig.write(
+        tmp_path / "t", "https://127.0.0.1:1", pki.ca.cert_pem(), "system:serviceaccount:argo:argo", "tok"
+    )
+    user = yaml.safe_load(path.read_text())["users"][0]["user"]
+    assert user == {"token": "tok"}
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_apply_paths_refuse_unknown_kinds_and_wrong_scopes() -> None:
+    assert kubeapply.path("v1", "ConfigMap", "c", "argo") == "/api/v1/namespaces/argo/configmaps/c"
+    assert kubeapply.path("rbac.authorization.k8s.io/v1", "ClusterRole", "r") == (
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/r"
+    )
+    with pytest.raises(ValueError, match="does not install Deployment"):
+        kubeapply.path("apps/v1", "Deployment", "d", "argo")
+    with pytest.raises(ValueError, match="namespace missing"):
+        kubeapply.path("v1", "ConfigMap", "c")
+    with pytest.raises(ValueError, match="namespace not allowed"):
+        kubeapply.path("v1", "Node", "n", "argo")

@@ -24,6 +24,8 @@ from tests.integration.mlflow_rest import MlflowError, MlflowRest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, Argo's workflow-controller, kwok
+PROCESSES = 6
 
 
 def _alive(pid: int) -> bool:
@@ -48,8 +50,9 @@ def test_environment_stop_leaves_no_process_and_no_files() -> None:
     with env:
         pids = [p.pid for p in env.processes() if p.pid]
         root = env.root
-        assert len(pids) == 3
-        assert env.startup_seconds < 20, f"warm start took {env.startup_seconds:.1f} s"
+        assert len(pids) == PROCESSES
+        # six servers and Argo's and KServe's full CRDs: ~12-15 s on 2 busy cores (docs/testing.md)
+        assert env.startup_seconds < 30, f"warm start took {env.startup_seconds:.1f} s"
         with api_client(env.user_kubeconfigs["erin"]) as api:
             with pytest.raises(client.ApiException) as info:
                 client.CoreV1Api(api).list_namespace()
@@ -72,7 +75,7 @@ def test_sigterm_to_the_owner_stops_the_servers(tmp_path: Path) -> None:
     try:
         assert owner.stdout is not None
         pids = [int(p) for p in owner.stdout.readline().split()]
-        assert len(pids) == 3, "the environment did not start"
+        assert len(pids) == PROCESSES, "the environment did not start"
         owner.send_signal(signal.SIGTERM)
         owner.wait(timeout=60)
         assert _wait_dead(pids) == []
