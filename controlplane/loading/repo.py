@@ -102,9 +102,9 @@ def _walk(folder: Path, rel: str, walk: _Walk, files: list[Path], cap: int) -> N
             if entry.name.endswith(YAML_SUFFIXES) and len(files) < cap:
                 files.append(folder / entry.name)  # a linked file is refused, with its reason, when read
         elif entry.is_symlink():
-            repo.diagnostics.append(
-                _file_diag(f"{rel}/{entry.name}", "is a symlink; specs must be real files in the repo")
-            )
+            # `tenants/<t>/`, with its slash, is tenant t's problem: a linked tenant folder sets t aside, not all
+            where = f"{rel}/{entry.name}" + ("/" if rel == "tenants" else "")
+            repo.diagnostics.append(_file_diag(where, "is a symlink; specs must be real files in the repo"))
         elif not entry.name.startswith(".") and f"{rel}/{entry.name}" not in skip:
             subfolders.append(entry)
     for entry in subfolders:

@@ -142,7 +142,9 @@ def reconcile_case(repo: Any, seed: int, servers: Servers, work: Path) -> Outcom
         for tenant in sorted(broken):
             if _tenant_namespaces(servers, tenant):
                 problem = f"tenant {tenant!r} was set aside but has a namespace applied"
-        audited = {r.tenant for r in JsonlStore(work / "audit.jsonl").records() if r.rule == "invalid-specs"}
+        log = work / "audit.jsonl"
+        records = JsonlStore(log).records() if log.exists() else iter(())  # a pass that wrote nothing has no log
+        audited = {r.tenant for r in records if r.rule == "invalid-specs"}
         if problem is None and not broken <= audited:
             problem = f"set-aside tenants not audited: {sorted(broken - audited)}"
         converged = global_problem or repo.vision in broken or _tenant_namespaces(servers, repo.vision)

@@ -9,6 +9,7 @@ import pytest
 
 from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
 from controlplane.specs import Quota
+from reconciler import partition
 from tests.controlplane.helpers import assert_problem, line_of, only, problems, write
 from tests.controlplane.loading.test_yamldocs import BILLION_LAUGHS
 
@@ -119,6 +120,14 @@ def test_symlinked_folder_pointing_outside_the_repo_is_not_followed(repo: Path, 
     write(tmp_path, "elsewhere/pipelines/p.yaml", "kind: [\n")
     (repo / "tenants/vision/shared").symlink_to(tmp_path / "elsewhere/pipelines")
     assert_problem(repo, "tenants/vision/shared", 1, "is a symlink")
+
+
+def test_a_linked_tenant_folder_is_that_tenant_s_problem_not_everyone_s(repo: Path) -> None:
+    """Found by the fuzzer: `tenants/twin -> vision` once made a repo-wide error that stopped every tenant."""
+    (repo / "tenants/twin").symlink_to("vision")
+    found = assert_problem(repo, "tenants/twin/", 1, "is a symlink")
+    _, broken = partition.isolate(load_repo(repo))
+    assert set(broken) == {"twin"}, found.render()
 
 
 def test_symlinked_spec_root_is_refused(repo: Path, tmp_path: Path) -> None:
