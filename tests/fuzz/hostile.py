@@ -272,8 +272,9 @@ def claims(t: Target) -> None:
     other = t.root / "tenants" / t.other
     kind = t.rng.choice(("namespace", "reserved", "name", "spec-tenant", "duplicate", "model", "new-tenant"))
     theirs = yaml.safe_load((other / "tenant.yaml").read_text(encoding="utf-8"))
+    namespace = theirs["spec"].get("namespace", t.other)  # a tenant's namespace defaults to its name
     if kind == "namespace":
-        _edit_yaml(base / "tenant.yaml", lambda d: d["spec"].__setitem__("namespace", theirs["spec"]["namespace"]))
+        _edit_yaml(base / "tenant.yaml", lambda d: d["spec"].__setitem__("namespace", namespace))
     elif kind == "reserved":
         ns = t.rng.choice(("kube-system", "default", "mlcp-system", "kube-public"))
         _edit_yaml(base / "tenant.yaml", lambda d: d["spec"].__setitem__("namespace", ns))
@@ -296,7 +297,7 @@ def claims(t: Target) -> None:
         spec = yaml.safe_load((other / "tenant.yaml").read_text(encoding="utf-8"))
         spec["metadata"]["name"] = name
         if t.rng.random() < 0.5:
-            spec["spec"]["namespace"] = theirs["spec"]["namespace"]
+            spec["spec"]["namespace"] = namespace
         (folder / "tenant.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     t.note(f"claim ({kind})")
 

@@ -122,8 +122,9 @@ def _pass_problem(done: subprocess.CompletedProcess[str], global_problem: bool) 
     except ValueError:
         return f"a log line that is not JSON:\n{done.stderr[-2000:]}", True
     failed = [line for line in lines if line.get("msg") == "pass failed"]
-    if failed and not global_problem:
-        return f"the pass failed for a tenant's problem: {failed[0]}", True
+    if failed:
+        why = "a repo-wide error from a tenant folder's content" if global_problem else "a tenant's problem"
+        return f"the pass failed for {why}: {failed[0]}", True
     return None, False
 
 
@@ -133,7 +134,7 @@ def reconcile_case(repo: Any, seed: int, servers: Servers, work: Path) -> Outcom
     if not case.committable:
         return None
     repo.commit(f"fuzz case {seed}")
-    broken, global_problem = _broken(repo.root)
+    broken, global_problem = _broken(repo.root)  # attacks stay in tenant folders: no reason to stop everyone
     began = time.perf_counter()
     done = _run_once(repo, servers, work)
     seconds = time.perf_counter() - began
