@@ -202,7 +202,7 @@ def main() -> None:
             return
         from controlplane.devenv import testing
 
-        target = testing.start()
+        target = testing.start(workflows=False)  # Argo's controller would react to every tenant's objects
         try:
             bench(str(target.kubeconfig), kubectl, args.tenants, Path(tmp), args.concurrency)
         finally:

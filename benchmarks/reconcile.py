@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     from controlplane.devenv.environment import Environment
 
-    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp, Environment(mlflow=False) as env:
+    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp, Environment(mlflow=False, workflows=False) as env:
         bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))
 
 

@@ -81,12 +81,15 @@ class TestTarget:
             self.env.stop(keep_files=keep_files)
 
 
-def start() -> TestTarget:
-    """Start (or find) the servers for a test session; raise if any cannot start."""
+def start(workflows: bool = True) -> TestTarget:
+    """Start (or find) the servers for a test session; raise if any cannot start.
+
+    `workflows=False` leaves out Argo's controller and KWOK (benchmarks that measure the API server alone).
+    """
     external_kube = os.environ.get(KUBECONFIG_VAR)
     external_mlflow = os.environ.get(MLFLOW_URI_VAR)
     if not external_kube:
-        env = Environment(mlflow=not external_mlflow).start()
+        env = Environment(mlflow=not external_mlflow, workflows=workflows).start()
         return TestTarget(env.kubeconfig, external_mlflow or env.mlflow_uri, env=env)
     target = TestTarget(Path(external_kube), external_mlflow or "")
     try:
