@@ -81,9 +81,18 @@ def scaffold(target: Path, admin: str | None, signing_key: Path | None = None) -
     schemas.write(target / "schemas")
     repo = git.Repo.init(target, initial_branch="main")
     repo.git.add(A=True)
-    actor = git.Actor(admin.split("@")[0], admin)
     with repo.config_reader() as reader:
         has_identity = bool(reader.get_value("user", "email", default=""))
-    if has_identity:
-        return repo.index.commit("Initial mlcp config repo")
-    return repo.index.commit("Initial mlcp config repo", author=actor, committer=actor)
+    name = admin.split("@")[0]
+    env = {} if has_identity else {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": admin}
+    env |= {} if has_identity else {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": admin}
+    # git itself commits, so the user's signing settings (commit.gpgsign, user.signingkey) sign the first commit:
+    # under requireSignedCommits an unsigned commit vouches for nobody, even for files it last wrote.
+    try:
+        repo.git.commit("-q", "-m", "Initial mlcp config repo", env=env)
+    except git.GitCommandError as exc:
+        raise MlcpError(
+            f"git could not make the first commit: {exc.stderr.strip() or exc}",
+            "check your git identity and signing settings (user.signingkey, gpg.format ssh)",
+        ) from None
+    return repo.head.commit

@@ -35,7 +35,10 @@ as() {
 }
 
 step "mlcp init: a new config repo, committed, with you bound as platform admin and your key trusted"
-$MLCP init "$REPO" --admin admin@demo.example --signing-key "$WORK/keys/admin.pub"
+GIT_CONFIG_COUNT=3 GIT_CONFIG_KEY_0=gpg.format GIT_CONFIG_VALUE_0=ssh \
+GIT_CONFIG_KEY_1=user.signingkey GIT_CONFIG_VALUE_1="$WORK/keys/admin" \
+GIT_CONFIG_KEY_2=commit.gpgsign GIT_CONFIG_VALUE_2=true \
+  $MLCP init "$REPO" --admin admin@demo.example --signing-key "$WORK/keys/admin.pub"
 git -C "$REPO" config gpg.format ssh
 git -C "$REPO" config user.signingkey "$WORK/keys/admin"
 git -C "$REPO" config commit.gpgsign true
@@ -46,7 +49,7 @@ step "the admin trusts the ML lead's and Carol's keys (a signed commit to polici
 printf 'ml-lead@example.com namespaces="git" %s\ncarol@example.com namespaces="git" %s\n' \
   "$(cut -d' ' -f1,2 "$WORK/keys/lead.pub")" "$(cut -d' ' -f1,2 "$WORK/keys/carol.pub")" >> "$REPO/policies/allowed_signers"
 git -C "$REPO" commit -qam "trust the ML lead's and Carol's signing keys"
-git -C "$REPO" log --show-signature -1 --format='%h %an: %s' 2>&1 | grep -E 'Good|trust' | head -2 || true
+git -C "$REPO" -c gpg.ssh.allowedSignersFile=policies/allowed_signers log --format='  %h %G? %GS: %s' -2
 BASE=$(git -C "$REPO" rev-parse HEAD)
 
 step "mlcp validate"
@@ -71,7 +74,7 @@ $MLCP apply "$REPO" --yes --trusted-base "$BASE"
 
 step "the promotion waits for a model approver (four eyes, required by the policy): ml-lead approves, signed"
 as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/detector-production.yaml"
-git -C "$REPO" log -1 --format='%h %an %G? %GS: %(trailers:key=Mlcp-Approve)' | head -2
+git -C "$REPO" -c gpg.ssh.allowedSignersFile=policies/allowed_signers log -1 --format='  %h %G? %GS: %(trailers:key=Mlcp-Approve,valueonly)' 
 $MLCP apply "$REPO" --yes
 python3 - "$MLFLOW_TRACKING_URI" <<'PY'
 import json, sys, urllib.request

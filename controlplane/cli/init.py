@@ -29,6 +29,12 @@ def command(
     except MlcpError as exc:
         raise fail(exc.message, exc.hint) from None
     err.print(f"[green]✓[/green] created {directory} (commit {commit.hexsha[:8]})")
+    if commit.gpgsig is None:
+        err.print(
+            "[yellow]![/] the first commit is not signed: under requireSignedCommits it vouches for nobody; "
+            "sign it with `git commit --amend -S --no-edit` (gpg.format ssh, user.signingkey), or commit with "
+            "commit.gpgsign set"
+        )
     if signing_key is None:
         err.print(
             "[yellow]![/] the policy requires signed commits and no key is in policies/allowed_signers yet: "
