@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -109,7 +110,12 @@ def _run_once(repo: Any, servers: Servers, work: Path) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
 def _tenant_namespaces(servers: Servers, tenant: str) -> list[str]:
+    if not LABEL_VALUE.match(tenant):
+        return []  # no object can carry this name as its tenant label
     found = client.CoreV1Api(servers.admin).list_namespace(label_selector=f"mlcp.dev/tenant={tenant}")
     return [str(ns.metadata.name) for ns in found.items if ns.metadata is not None]
 
