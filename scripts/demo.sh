@@ -93,7 +93,10 @@ sed -i 's/requests.nvidia.com\/gpu: "4"/requests.nvidia.com\/gpu: "64"/' "$REPO/
 as Carol carol@example.com carol git -C "$REPO" commit -qam "platform: carol helps out"
 $MLCP apply "$REPO" --yes 2>&1 | grep -E 'AccessPolicy|ResourceQuota|blocked|rules|apply:' || true
 echo "(the policy in force is the last applied one: Carol's edit to it is itself a change it does not allow)"
+
+step "the admin reverts Carol's commit; applying the clean revision makes it the next trusted base"
 git -C "$REPO" revert --no-edit HEAD >/dev/null
+$MLCP apply "$REPO" --yes 2>&1 | tail -1
 
 step "a member of another tenant tries to change vision's pipeline: denied by the policy"
 sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
