@@ -167,7 +167,8 @@ class Operator:
     def applied_revision(self, k8s_admin: client.ApiClient) -> str | None:
         """The revision mlcp recorded as applied (the next trusted base), read from its inventory."""
         found = client.CoreV1Api(k8s_admin).read_namespaced_config_map("mlcp-inventory", self.repo.repo.system_ns)
-        return (found.metadata.annotations or {}).get("mlcp.dev/applied-revision")
+        annotations = (found.metadata.annotations if found.metadata else None) or {}
+        return annotations.get("mlcp.dev/applied-revision")
 
     def records(self, audit: Path, *filters: str) -> list[dict[str, Any]]:
         """Records of the audit log, read back with `mlcp audit list -o json`."""

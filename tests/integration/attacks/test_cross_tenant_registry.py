@@ -25,6 +25,7 @@ from controlplane.audit import JsonlStore
 from controlplane.audit.records import Verdict
 from controlplane.cli.app import app
 from tests.integration import configrepo
+from tests.integration.attacks import gitattack
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp
 
@@ -34,7 +35,6 @@ runner = CliRunner()
 CAROL = git.Actor("Carol", "carol@example.com")  # owner of nlp
 ALICE = git.Actor("Alice", "alice@example.com")  # owner of vision
 INVENTORY = "mlcp-inventory"
-METRICS = {"val_map": 0.7, "latency_p95_ms": 90.0}  # pass the template promotion's gates
 PIPELINE = "pipelines/train-detector.yaml"
 OLD_IMAGE = "ghcr.io/example/vision-data:1.3.0"
 NEW_IMAGE = "ghcr.io/example/vision-data:1.4.0"
@@ -73,19 +73,6 @@ class Cluster:
         )  # fmt: skip
         _, stderr = proc.communicate(timeout=180)
         return proc.returncode, stderr.decode()
-
-
-def register_vision_model(rest: MlflowRest, repo: configrepo.ConfigRepo) -> None:
-    """vision's model with two vetted-looking versions; staging at 1, so the template promotes 1 to production."""
-    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
-    rest.post("registered-models/create", name=repo.model)
-    for number in (1, 2):
-        run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
-        for key, value in METRICS.items():
-            rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-        source = f"s3://{repo.prefix}-models/{number}/model"  # a location KServe loads: the serving follows it
-        rest.post("model-versions/create", name=repo.model, source=source, run_id=run["run_id"])
-    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 
 
 def production(rest: MlflowRest, model: str) -> str:
@@ -179,7 +166,7 @@ def carol_goes_after_vision(repo: configrepo.ConfigRepo) -> tuple[str, str]:
 @pytest.fixture
 def cluster(tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str) -> Cluster:
     repo = configrepo.make(tmp_path, prefix)
-    register_vision_model(MlflowRest(mlflow_uri), repo)
+    gitattack.register_model(MlflowRest(mlflow_uri), repo)
     target = Cluster(repo, kubeconfig, mlflow_uri, tmp_path)
     applied = target.apply("initial.jsonl")
     assert applied.exit_code == 0, applied.output
