@@ -75,7 +75,11 @@ def choose(repo_path: Path, applied: str | None, named: str | None) -> tuple[str
     variable left set after the bootstrap — and never pins trust to the past: the applied revision wins.
     """
     if named and applied:
-        named_sha, applied_sha = resolve(repo_path, named), resolve(repo_path, applied)
+        named_sha = resolve(repo_path, named)
+        try:
+            applied_sha = resolve(repo_path, applied)
+        except MlcpError:  # the applied revision is not in this repo's history: the operator's word decides
+            return named_sha, "operator"
         if named_sha != applied_sha and _is_ancestor(repo_path, named_sha, applied_sha):
             return applied_sha, "applied"
         return named_sha, "operator"
