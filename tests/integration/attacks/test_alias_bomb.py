@@ -24,6 +24,7 @@ from controlplane.audit import JsonlStore
 from controlplane.audit.records import Verdict
 from controlplane.loading.budgets import Limits
 from controlplane.loading.yamldocs import parse_counted
+from tests import peak
 from tests.integration import configrepo
 
 pytestmark = pytest.mark.integration
@@ -43,13 +44,11 @@ def run_measured(argv: list[str], env: dict[str, str], log: Path) -> tuple[int, 
     """(exit code, stderr, seconds, peak RSS in MB) of `python -m controlplane ARGV`, the peak of that child only."""
     began = time.monotonic()
     with log.open("w") as err:
-        proc = subprocess.Popen(
+        code, peak_mb = peak.run(
             [sys.executable, "-m", "controlplane", *argv],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, log.read_text(), time.monotonic() - began, usage.ru_maxrss / 1024
+    return code, log.read_text(), time.monotonic() - began, peak_mb
 
 
 @pytest.fixture
