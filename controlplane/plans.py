@@ -87,13 +87,29 @@ class Decision:
     rule: str
     reason: str
     actors: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    """For a promotion: the approvals that counted (distinct eligible approvers, never an author)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "rule": self.rule, "reason": self.reason, "actors": list(self.actors)}
+        data: dict[str, Any] = {
+            "allowed": self.allowed,
+            "rule": self.rule,
+            "reason": self.reason,
+            "actors": list(self.actors),
+        }
+        if self.approvers:
+            data["approvers"] = list(self.approvers)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
-        return cls(bool(data["allowed"]), str(data["rule"]), str(data["reason"]), tuple(data.get("actors", ())))
+        return cls(
+            bool(data["allowed"]),
+            str(data["rule"]),
+            str(data["reason"]),
+            tuple(data.get("actors", ())),
+            tuple(data.get("approvers", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,8 +170,8 @@ class PlanAuthorizer:
         if required > promotion.required_approvals:
             reason += f" (the policy requires {required}; the spec asks for {promotion.required_approvals})"
         if result.missing:
-            return Decision(False, "approvals", reason, decision.actors)
-        return Decision(True, decision.rule, f"{decision.reason}; {reason}", decision.actors)
+            return Decision(False, "approvals", reason, decision.actors, result.approvers)
+        return Decision(True, decision.rule, f"{decision.reason}; {reason}", decision.actors, result.approvers)
 
     def _learn(self, changes: Sequence[Change]) -> None:
         """What the rules need to know from the plan itself: changed tenant people, resolved versions."""

@@ -98,7 +98,20 @@ def record_for(
         result=result,
         error=None if result in _WROTE or result is Result.deleted else (outcome.message or None),
         diff=_diff(change),
+        **_promotion(change, decision),
     )
+
+
+ALIAS_KIND = "ModelAlias"
+
+
+def _promotion(change: Change, decision: Decision) -> dict[str, Any]:
+    """For a model alias move: the version, the approvals that counted and the measured gates (else nothing)."""
+    want = change.desired
+    if change.ref.kind != ALIAS_KIND or want is None or want.get("version") in (None, "None"):
+        return {}
+    gates = tuple(dict(g) for g in want.get("gates") or () if isinstance(g, dict))
+    return {"version": str(want["version"]), "approvers": decision.approvers, "gates": gates}
 
 
 def records_for(

@@ -133,6 +133,12 @@ class AuditRecord:
     diff: tuple[dict[str, Any], ...] = ()
     intent: int | None = None
     """For an outcome: the seq of the intent it closes (None for a change that wrote nothing)."""
+    version: str | None = None
+    """For a model alias move: the version it moves to (None for every other change)."""
+    approvers: tuple[str, ...] = ()
+    """For a model alias move: the approvals that counted."""
+    gates: tuple[dict[str, Any], ...] = ()
+    """For a model alias move: each gate with the value measured on the version's run, and whether it passed."""
     seq: int = 0
     prev: str = ""
     hash: str = field(default="", compare=False)
@@ -153,7 +159,8 @@ class AuditRecord:
         """Every field except the chain's own (`seq`, `prev`, `hash`), under its JSON name.
 
         `intent` only when set, so a record of a change that wrote nothing keeps the exact form (and bytes)
-        records had before intents existed.
+        records had before intents existed; likewise `version`, `approvers` and `gates` only for an alias
+        move, so every record written before they existed still hashes to what it was sealed with.
         """
         content: dict[str, Any] = {
             "time": self.time,
@@ -176,6 +183,10 @@ class AuditRecord:
         }
         if self.intent is not None:
             content["intent"] = self.intent
+        if self.version is not None:
+            content["version"] = self.version
+            content["approvers"] = list(self.approvers)
+            content["gates"] = list(self.gates)
         return content
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,4 +220,7 @@ class AuditRecord:
             error=data.get("error"),
             diff=tuple(data.get("diff") or ()),
             intent=None if data.get("intent") is None else int(data["intent"]),
+            version=None if data.get("version") is None else str(data["version"]),
+            approvers=tuple(str(a) for a in data.get("approvers") or ()),
+            gates=tuple(dict(g) for g in data.get("gates") or ()),
         )

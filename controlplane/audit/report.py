@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from controlplane.audit.history import Move, moves
 from controlplane.audit.records import AuditRecord
 from controlplane.audit.verify import Verification
 
@@ -130,6 +131,45 @@ def _per_tenant(records: Sequence[AuditRecord]) -> str:
     return "".join(parts)
 
 
+def _gates(move: Move) -> str:
+    return "; ".join(
+        f"{'✓' if g.get('passed') else '✗'} {g.get('metric')} {g.get('comparison')} {g.get('threshold')} "
+        f"(measured {'not logged' if g.get('measured') is None else g.get('measured')})"
+        for g in move.gates
+    )
+
+
+def _promotions(records: Sequence[AuditRecord]) -> str:
+    """Every alias move: which version served, from which commit, who wrote it and who approved it."""
+    found = moves(records)
+    if not found:
+        return ""
+    header = "".join(
+        f"<th>{h}</th>"
+        for h in ("seq", "time (UTC)", "model@alias", "version", "commit", "authors", "approvers", "gates", "outcome")
+    )
+    rows = "".join(
+        f'<tr class="move r-{_e(m.outcome)}" data-alias="{_e(m.model)}@{_e(m.alias)}">'
+        + "".join(
+            f"<td>{_e(c)}</td>"
+            for c in (
+                m.seq,
+                m.time.replace("T", " ")[:19],
+                f"{m.model}@{m.alias}",
+                "removed" if m.action == "delete" else f"{m.previous or '∅'} → {m.version or '∅'}",
+                (m.commit or "")[:12],
+                ", ".join(m.authors),
+                ", ".join(m.approvers) or "-",
+                _gates(m) or "-",
+                m.outcome + (f": {m.error}" if m.error else ""),
+            )
+        )
+        + "</tr>"
+        for m in found
+    )
+    return f'<h2>Promotions</h2><table id="promotions"><tr>{header}</tr>{rows}</table>'
+
+
 def _row(r: AuditRecord) -> str:
     data = {
         "tenant": r.tenant or "",
@@ -171,7 +211,7 @@ def render_html(records: Sequence[AuditRecord], verification: Verification, sour
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>mlcp audit report</title><style>{_CSS}</style></head><body>"
         f"<h1>mlcp audit report</h1><p><code>{_e(source)}</code> — {status}</p>"
-        f"{_filters(records)}{_timeline(records)}{_per_tenant(records)}"
+        f"{_filters(records)}{_timeline(records)}{_per_tenant(records)}{_promotions(records)}"
         f'<h2>Records <small>(<span id="shown">{len(records)}</span> of {len(records)} shown)</small></h2>'
         f'<table id="records"><tr>{header}</tr>{rows}</table>'
         f"<script>{_JS.replace('__KEYS__', json.dumps(list(_FILTERS)))}</script></body></html>\n"

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from controlplane import __version__
-from controlplane.cli import apply, approve, audit, init, plan, policy, reconcile, schema, validate
+from controlplane.cli import apply, approve, audit, init, plan, policy, promotions, reconcile, schema, validate
 
 app = typer.Typer(
     name="mlcp",
@@ -49,6 +49,7 @@ app.command("approve")(approve.command)
 app.command("reconcile")(reconcile.command)
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
+app.add_typer(promotions.app, name="promotions")
 
 
 def main() -> None:

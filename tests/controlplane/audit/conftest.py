@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controlplane.audit import AuditRecord, JsonlStore, Result, Verdict
+from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef
 
 TENANTS = ("nlp", "vision", "ranking")
 ACTORS = ("alice@example.com", "bob@example.com", "carol@example.com")
@@ -30,6 +32,34 @@ def make_record(i: int, *, result: Result = Result.applied, decision: Verdict = 
         before="sha256:" + "a" * 64,
         after="sha256:" + "b" * 64,
         diff=({"field": "spec.image", "old": f"img:{i}", "new": f"img:{i + 1}"},),
+    )
+
+
+GATES = [{"metric": "auc", "comparison": ">=", "threshold": 0.9, "measured": 0.93, "passed": True}]
+
+
+def alias_change(
+    version: str, previous: str | None, alias: str = "production", model: str = "vision-detector"
+) -> Change:
+    """A resolved move of a model alias, as the registry's review plans it, allowed with one approval."""
+    desired: dict[str, Any] = {
+        "model": model,
+        "alias": alias,
+        "version": version,
+        "previousVersion": previous,
+        "gates": GATES,
+    }
+    return Change(
+        ref=ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, f"{model}@{alias}"),
+        action=Action.update if previous else Action.create,
+        reason="moves",
+        spec=f"ModelPromotion/vision/{model}-{alias}",
+        tenant="vision",
+        source=f"tenants/vision/promotions/{model}-{alias}.yaml",
+        rank=65,
+        desired=desired,
+        diffs=(FieldDiff(("version",), previous, version),),
+        decision=Decision(True, "team.rules[0]", "ok; 1 approval", ("alice@example.com",), ("bob@example.com",)),
     )
 
 

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit import JsonlStore, Result, Verdict
+from controlplane.audit.outcomes import records_for
 from controlplane.audit.report import render_html
-from tests.controlplane.audit.conftest import make_record
+from controlplane.plans import Plan
+from reconciler.backends.base import Outcome, Status
+from tests.controlplane.audit.conftest import alias_change, make_record
 
 
 class _Rows(HTMLParser):
@@ -104,3 +107,48 @@ def test_an_actor_filter_matches_any_of_a_records_actors(page: Path, tmp_path: P
     rows = _Rows()
     rows.feed(_dump_dom(page, "decision=deny", tmp_path / "profile2"))
     assert [r["data-result"] for r in rows.visible] == ["denied"]
+
+
+class _Moves(HTMLParser):
+    """The cells of each row of the promotions table, as the browser laid it out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr" and "move" in (dict(attrs).get("class") or "").split():
+            self.rows.append([])
+        elif tag == "td" and self.rows and self._cell is None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_promotions_table_lists_every_move_with_its_approvers(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    steps = [("1", None, Status.applied), ("2", "1", Status.failed), ("2", "1", Status.applied)]
+    for number, (version, previous, status) in enumerate(steps, 1):
+        change = alias_change(version, previous)
+        plan = Plan((change,), revision=f"{number:040x}")
+        store.append_many(records_for(plan, [Outcome(change, status, "refused" if number == 2 else "")], actors=[]))
+    store.append_many([make_record(20)])
+    html = tmp_path / "report.html"
+    html.write_text(render_html(list(store.records()), store.verify(), str(store.path)), encoding="utf-8")
+    moves = _Moves()
+    moves.feed(_dump_dom(html, "", tmp_path / "profile"))
+    assert [(r[2], r[3], r[6], r[8]) for r in moves.rows] == [
+        ("vision-detector@production", "∅ → 1", "bob@example.com", "applied"),
+        ("vision-detector@production", "1 → 2", "bob@example.com", "failed: refused"),
+        ("vision-detector@production", "1 → 2", "bob@example.com", "applied"),
+    ]
+    assert moves.rows[0][5] == "alice@example.com" and moves.rows[0][4] == f"{1:040x}"[:12]
+    assert moves.rows[0][7].startswith("✓ auc >= 0.9 (measured 0.93)")

@@ -1,0 +1,169 @@
+"""Promotion history: which version an alias pointed to, when, from which commit, and who put it there.
+
+MLflow keeps only an alias's current version (mlflow/mlflow#2169), so the
+history is read from the audit log: every recorded change of a `ModelAlias`
+object is a move, with the version, the time and the commit, the authors and
+the approvers, the measured gates and the outcome. Records written before
+alias records carried `version`, `approvers` and `gates` still count: their
+version is the diff's. The registry's own account (the alias now, and the
+`mlcp.dev/alias.<alias>.*` tags mlcp writes on every move) is compared with
+the log's last move, and every disagreement is said, never reconciled away:
+it means a move outside mlcp, or a log that is not this registry's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.audit.query import by_change
+from controlplane.audit.records import AuditRecord, Result
+
+ALIAS_KIND = "ModelAlias"
+_MOVED = {Result.applied, Result.deleted}
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One recorded attempt to move (or remove) an alias, and what became of it."""
+
+    seq: int
+    time: str
+    model: str
+    alias: str
+    action: str
+    version: str | None
+    previous: str | None
+    commit: str | None
+    authors: tuple[str, ...]
+    approvers: tuple[str, ...]
+    gates: tuple[dict[str, Any], ...]
+    outcome: str
+    rule: str
+    reason: str
+    error: str | None
+
+    @property
+    def took_effect(self) -> bool:
+        return Result(self.outcome) in _MOVED
+
+    @property
+    def points_to(self) -> str | None:
+        """Where the alias pointed after this move, when it took effect (None: removed)."""
+        return None if self.action == "delete" else self.version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "model": self.model,
+            "alias": self.alias,
+            "action": self.action,
+            "version": self.version,
+            "previousVersion": self.previous,
+            "commit": self.commit,
+            "authors": list(self.authors),
+            "approvers": list(self.approvers),
+            "gates": list(self.gates),
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "reason": self.reason,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAlias:
+    """What the registry says about one alias: where it points now and the tags of mlcp's last move."""
+
+    alias: str
+    version: str | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """`version`, `commit`, `by`, `at`, ... from the model's `mlcp.dev/alias.<alias>.*` tags."""
+
+
+def _version_diff(record: AuditRecord) -> tuple[str | None, str | None]:
+    for item in record.diff:
+        created = item.get("new")
+        if item.get("field") == "" and isinstance(created, dict) and created.get("version") is not None:
+            return None, str(created["version"])
+        if item.get("field") == "version":
+            old, new = item.get("old"), item.get("new")
+            return (None if old is None else str(old)), (None if new is None else str(new))
+    return None, None
+
+
+def _move(record: AuditRecord, model: str, alias: str) -> Move:
+    previous, new = _version_diff(record)
+    return Move(
+        seq=record.seq,
+        time=record.time,
+        model=model,
+        alias=alias,
+        action=record.action,
+        version=record.version or new,
+        previous=previous,
+        commit=record.commit,
+        authors=record.actors,
+        approvers=record.approvers,
+        gates=record.gates,
+        outcome=record.result.value,
+        rule=record.rule,
+        reason=record.reason,
+        error=record.error,
+    )
+
+
+def moves(records: Iterable[AuditRecord], model: str | None = None, alias: str | None = None) -> list[Move]:
+    """Every recorded move of `model`'s aliases (all models when None; only `alias` when given), oldest first."""
+    found: list[Move] = []
+    for record in by_change(records):
+        if record.kind != ALIAS_KIND or record.result is Result.unchanged:
+            continue
+        name_model, _, name_alias = str(record.target.get("name", "")).rpartition("@")
+        if (model is not None and name_model != model) or (alias is not None and name_alias != alias):
+            continue
+        found.append(_move(record, name_model, name_alias))
+    return found
+
+
+def disagreements(history: Iterable[Move], registry: Iterable[RegistryAlias]) -> list[str]:
+    """Where the registry and the log's last effective move of each alias disagree, one sentence each."""
+    last: dict[str, Move] = {}
+    for move in history:
+        if move.took_effect:
+            last[move.alias] = move
+    found: list[str] = []
+    for state in registry:
+        found_move = last.get(state.alias)
+        where = f"version {state.version}" if state.version else "unset"
+        if found_move is None:
+            if state.version is not None:
+                found.append(
+                    f"{state.alias}: the registry has it at {where}, but the audit log records no move of it "
+                    "(moved outside mlcp, or this log is not the one this registry's mlcp writes)"
+                )
+            continue
+        move = found_move
+        logged = f"version {move.points_to}" if move.points_to else "unset"
+        if state.version != move.points_to:
+            who = f" (tags say {state.tags['by']} at {state.tags['at']})" if state.tags.get("by") else ""
+            found.append(
+                f"{state.alias}: the registry has it at {where}, but the last move the audit log records "
+                f"(#{move.seq}, {move.time[:19]}Z, commit {(move.commit or '?')[:12]}) left it at {logged}: it was "
+                f"moved outside mlcp since{who}"
+            )
+            continue
+        tagged, commit = state.tags.get("version"), state.tags.get("commit")
+        if move.points_to and tagged is not None and tagged != move.points_to:
+            found.append(
+                f"{state.alias}: the registry's tags say mlcp last moved it to version {tagged}, the audit log says "
+                f"{move.points_to}"
+            )
+        elif move.points_to and commit and move.commit and commit != move.commit:
+            found.append(
+                f"{state.alias}: the registry's tags name commit {commit[:12]} for its last move, the audit log "
+                f"names {move.commit[:12]}"
+            )
+    return found

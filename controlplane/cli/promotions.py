@@ -1,0 +1,131 @@
+"""`mlcp promotions history`: which version served an alias, when, from which commit, and who put it there.
+
+Read from the audit log the operator names (like `mlcp audit`), and checked
+against the registry the operator names (`--tracking-uri` /
+`$MLFLOW_TRACKING_URI`) when there is one: every disagreement is printed as a
+warning, and with `-o json` listed under `disagreements`. Exit 0 with the
+history, 1 when the log cannot be read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from controlplane.audit import AuditError
+from controlplane.audit.history import Move, RegistryAlias, disagreements, moves
+from controlplane.cli import auditlog
+from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.options import ControllerNamespace, Kubeconfig, TrackingUri
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
+
+app = typer.Typer(help="Model promotions: their history, from the audit log and the registry.", no_args_is_help=True)
+
+_STYLE = {"applied": "green", "deleted": "green", "failed": "red", "denied": "red", "interrupted": "red"}
+
+
+def _esc(text: object) -> str:
+    return str(text).replace("[", "\\[")
+
+
+def _gates(move: Move) -> str:
+    parts = []
+    for gate in move.gates:
+        measured = gate.get("measured")
+        value = "not logged" if measured is None else f"{float(measured):g}"
+        mark = "✓" if gate.get("passed") else "✗"
+        parts.append(f"{mark} {gate.get('metric')} {gate.get('comparison')} {float(gate['threshold']):g} ({value})")
+    return "; ".join(parts) or "-"
+
+
+def _registry(tracking_uri: str | None, model: str, aliases: set[str]) -> tuple[list[RegistryAlias] | None, str]:
+    """The registry's aliases of `model`, or None with why they were not read."""
+    if not tracking_uri:
+        return None, "no registry given (--tracking-uri / $MLFLOW_TRACKING_URI): not checked against the registry"
+    from reconciler.backends.base import BackendError  # noqa: PLC0415 - the registry client loads only when used
+    from reconciler.backends.mlflow_rest import MlflowRest  # noqa: PLC0415
+    from reconciler.promotion_registry import read_aliases  # noqa: PLC0415
+
+    try:
+        found = read_aliases(MlflowRest(tracking_uri, attempts=2), model, aliases)
+    except BackendError as exc:
+        return None, f"the registry could not be read ({exc}): not checked against it"
+    if found is None:
+        return [], f"the registry at {tracking_uri} has no model {model!r}"
+    return found, ""
+
+
+def history(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    alias: Annotated[str | None, typer.Option("--alias", help="Only this alias (e.g. production).")] = None,
+    output: OutputOption = Format.text,
+    audit_log: auditlog.AuditLog = None,
+    tracking_uri: TrackingUri = None,
+    kubeconfig: Kubeconfig = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")
+    ] = None,
+    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
+) -> None:
+    """Every move of the model's aliases, oldest first: version, time, commit, authors, approvers, gates, outcome."""
+    targets = Targets(kubeconfig, context, tracking_uri, controller_namespace=controller_namespace)
+    try:
+        store = auditlog.open_store(audit_log, targets)
+        found = moves(store.records(), model, alias)
+    except AuditError as exc:
+        raise fail(str(exc), exc.hint) from None
+    named = {m.alias for m in found} | ({alias} if alias else set())
+    registry, note = _registry(targets.resolved_tracking_uri(), model, named)
+    if registry is not None and alias is not None:
+        registry = [r for r in registry if r.alias == alias]
+    problems = disagreements(found, registry) if registry is not None else []
+    if output is Format.json:
+        data: dict[str, Any] = {
+            "model": model,
+            "alias": alias,
+            "moves": [m.to_dict() for m in found],
+            "registry": None
+            if registry is None
+            else {r.alias: {"version": r.version, "tags": dict(r.tags)} for r in registry},
+            "disagreements": problems,
+        }
+        print_json(data)
+    else:
+        _table(found)
+    if note:
+        err.print(f"[dim]{_esc(note)}[/dim]")
+    for problem in problems:
+        err.print(f"[yellow]! registry and audit log disagree[/yellow]: {_esc(problem)}")
+    if output is Format.text:
+        err.print(f"{len(found)} move(s) of {_esc(model)}" + (f"@{_esc(alias)}" if alias else ""))
+
+
+def _table(found: list[Move]) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("seq", "time (UTC)", "alias", "version", "commit", "authors", "approvers", "gates", "outcome"):
+        table.add_column(column)
+    for move in found:
+        style = _STYLE.get(move.outcome, "yellow")
+        version = f"{move.previous or '∅'} → {move.version or '∅'}" if move.action != "delete" else "removed"
+        outcome = f"[{style}]{move.outcome}[/{style}]"
+        if move.error:
+            outcome += f": {_esc(move.error)}"
+        elif move.outcome == "denied":
+            outcome += f" ({_esc(move.rule)}): {_esc(move.reason)}"
+        table.add_row(
+            str(move.seq),
+            move.time[:19].replace("T", " "),
+            _esc(move.alias),
+            version,
+            (move.commit or "-")[:12],
+            _esc(", ".join(move.authors) or "-"),
+            _esc(", ".join(move.approvers) or "-"),
+            _esc(_gates(move)),
+            outcome,
+        )
+    out.print(table)
+
+
+app.command("history")(history)

@@ -1,0 +1,59 @@
+"""`mlcp promotions history`: the moves of one model from a log file, as a table and as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from controlplane.audit import JsonlStore
+from controlplane.audit.outcomes import records_for
+from controlplane.cli.app import app
+from controlplane.plans import Plan
+from reconciler.backends.base import Outcome, Status
+from tests.controlplane.audit.conftest import alias_change
+
+
+def _log(tmp_path: Path) -> Path:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    steps = [("1", None, "production"), ("2", "1", "production"), ("4", None, "staging")]
+    for number, (version, previous, alias) in enumerate(steps, 1):
+        change = alias_change(version, previous, alias=alias)
+        plan = Plan((change,), revision=f"{number:040x}")
+        store.append_many(records_for(plan, [Outcome(change, Status.applied)], actors=[]))
+    return store.path
+
+
+def test_history_as_json_lists_each_move_of_the_alias(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["promotions", "history", "vision-detector", "--alias", "production", "-o", "json", "--audit-log", str(log)],
+        env={"MLFLOW_TRACKING_URI": ""},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [(m["previousVersion"], m["version"], m["commit"][-1]) for m in data["moves"]] == [
+        (None, "1", "1"),
+        ("1", "2", "2"),
+    ]
+    assert data["moves"][1]["approvers"] == ["bob@example.com"] and data["moves"][1]["authors"] == ["alice@example.com"]
+    assert data["registry"] is None and data["disagreements"] == []
+
+
+def test_history_table_and_a_missing_log(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["promotions", "history", "vision-detector", "--audit-log", str(log)],
+        env={"MLFLOW_TRACKING_URI": "", "COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "staging" in result.stdout and "1 → 2" in result.stdout and "bob@example.com" in result.stdout
+    assert "3 move(s) of vision-detector" in result.stderr
+    assert "not checked against the registry" in result.stderr
+    missing = runner.invoke(app, ["promotions", "history", "m", "--audit-log", str(tmp_path / "none" / "a.jsonl")])
+    assert missing.exit_code == 1 and "no audit log here" in missing.stderr
+    assert "Traceback" not in missing.output
