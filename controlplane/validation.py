@@ -1,24 +1,19 @@
 """Cross-reference checks: what no single document's schema can see.
 
 The schema proves each spec is well formed; these checks prove the repo is
-coherent (every spec's tenant exists, step graphs resolve and are acyclic,
-schedules parse, names are unique, policies only bind defined roles, and
-names mlcp keeps for itself — Pod Security labels, its ServiceAccounts — are
-left to it). Every problem is reported, each pointing at the field to fix.
+coherent (every spec's tenant exists, pipelines pass Argo's own rules,
+names are unique, policies only bind defined roles, and the Pod Security
+labels mlcp keeps for itself are left to it). Every problem is reported, each pointing at the field to fix.
 """
 
 from __future__ import annotations
 
-import graphlib
-import zoneinfo
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from croniter import croniter
-
-from controlplane import registry_names
+from controlplane import pipeline_rules, registry_names
 from controlplane.errors import Diagnostic
-from controlplane.labels import POD_SECURITY_PREFIX, RESERVED_ACCOUNT_PREFIX
+from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import AccessPolicy, Experiment, Pipeline, Tenant
@@ -67,95 +62,14 @@ def namespaces_not_reserved(repo: ConfigRepo) -> Iterable[Diagnostic]:
             )
 
 
-def _step_graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
-    index: dict[str, int] = {}
-    for i, step in enumerate(pipeline.spec.steps):
-        if step.name in index:
-            yield _diag(
-                loaded,
-                ("spec", "steps", i, "name"),
-                f"duplicate step name {step.name!r}",
-                "step names must be unique within a pipeline",
-                "steps",
-            )
-        index.setdefault(step.name, i)
-    graph = graphlib.TopologicalSorter[str]()
-    for i, step in enumerate(pipeline.spec.steps):
-        for j, dep in enumerate(step.depends_on):
-            if dep not in index:
-                yield _diag(
-                    loaded,
-                    ("spec", "steps", i, "dependsOn", j),
-                    f"step {step.name!r} depends on unknown step {dep!r}",
-                    f"known steps: {', '.join(index)}",
-                    "steps",
-                )
-            elif dep == step.name:
-                yield _diag(
-                    loaded,
-                    ("spec", "steps", i, "dependsOn", j),
-                    f"step {step.name!r} depends on itself",
-                    "remove it from dependsOn",
-                    "steps",
-                )
-        graph.add(step.name, *(d for d in step.depends_on if d in index and d != step.name))
-    try:
-        graph.prepare()
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        yield _diag(
-            loaded,
-            ("spec", "steps"),
-            f"steps depend on each other in a cycle: {cycle}",
-            "break the cycle in dependsOn",
-            "steps",
-        )
-
-
-def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Diagnostic]:
-    schedule = pipeline.spec.schedule
-    if schedule is None:
-        return
-    if not croniter.is_valid(schedule.cron) or len(schedule.cron.split()) not in (1, 5):
-        yield _diag(
-            loaded,
-            ("spec", "schedule", "cron"),
-            f"invalid cron expression {schedule.cron!r}",
-            "use 5 fields (minute hour day-of-month month day-of-week) or @hourly/@daily/...",
-            "schedule",
-        )
-    try:
-        zoneinfo.ZoneInfo(schedule.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
-        yield _diag(
-            loaded,
-            ("spec", "schedule", "timezone"),
-            f"unknown time zone {schedule.timezone!r}",
-            "use an IANA name such as UTC or Europe/Berlin",
-            "schedule",
-        )
-
-
 def pipelines_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """Step names unique, dependencies resolvable and acyclic, schedules valid."""
+    """Every pipeline passes Argo's own rules (controlplane.pipeline_rules)."""
     for loaded in repo.of_kind("Pipeline"):
-        pipeline = cast(Pipeline, loaded.spec)
-        yield from _step_graph(loaded, pipeline)
-        yield from _schedule(loaded, pipeline)
-        names = [p.name for p in pipeline.spec.parameters]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                yield _diag(
-                    loaded,
-                    ("spec", "parameters", i, "name"),
-                    f"duplicate parameter {name!r}",
-                    "parameter names must be unique",
-                    "parameters",
-                )
+        yield from pipeline_rules.check(loaded)
 
 
 def mlcp_names_kept(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """No tenant sets the Pod Security labels mlcp sets from the policy; no pipeline runs as one of mlcp's accounts."""
+    """No tenant sets the Pod Security labels mlcp sets from the policy."""
     for loaded in repo.of_kind("Tenant"):
         tenant = cast(Tenant, loaded.spec)
         for where, labels in (
@@ -171,16 +85,6 @@ def mlcp_names_kept(repo: ConfigRepo) -> Iterable[Diagnostic]:
                         "remove it; platform admins set spec.podSecurity in policies/access.yaml",
                         "pod-security",
                     )
-    for loaded in repo.of_kind("Pipeline"):
-        account = cast(Pipeline, loaded.spec).spec.service_account
-        if account is not None and account.startswith(RESERVED_ACCOUNT_PREFIX):
-            yield _diag(
-                loaded,
-                ("spec", "serviceAccount"),
-                f"serviceAccount {account!r} is mlcp's own (names starting {RESERVED_ACCOUNT_PREFIX!r} are reserved)",
-                "remove it to run as the tenant's workload account, or name a ServiceAccount of your own",
-                "service-account",
-            )
 
 
 def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:

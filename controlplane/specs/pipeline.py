@@ -1,37 +1,66 @@
-"""Pipeline: a DAG of container steps, optionally on a cron schedule.
+"""Pipeline: a DAG of container steps, optionally on one or more cron schedules.
 
-Rendered to an Argo WorkflowTemplate (and a CronWorkflow when scheduled). Step
-graph checks (unique names, resolvable and acyclic `dependsOn`) live in
-validation, where every problem is reported at once with its line.
+Rendered to an Argo WorkflowTemplate (and a CronWorkflow when scheduled). The
+steps live in `pipeline_steps`; what no single field can check (step graph,
+references, names Argo reserves, cron syntax as Argo parses it, image
+references) lives in `controlplane.pipeline_rules`, where every problem is
+reported at once with its line. Runs always use the tenant's workload
+ServiceAccount: no field chooses another account or a namespace.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, register
-from controlplane.specs.resources import ResourceList
+from controlplane.specs.pipeline_steps import (
+    Backoff,
+    Container,
+    EnvFrom,
+    ExitHandler,
+    InputArtifact,
+    InputParameter,
+    KeyRef,
+    NodeAffinity,
+    NodeRequirement,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+    PreferredNodes,
+    Resources,
+    Retry,
+    Step,
+    Toleration,
+    VolumeMount,
+)
 
-
-class Resources(SpecModel):
-    requests: ResourceList = Field(default_factory=dict, description="Container requests.")
-    limits: ResourceList = Field(default_factory=dict, description="Container limits.")
-
-
-class Step(SpecModel):
-    """One container of the DAG."""
-
-    name: DnsLabel = Field(description="Step name, unique within the pipeline.")
-    image: NonEmptyStr = Field(description="Container image, e.g. `ghcr.io/acme/train:1.4`.")
-    command: list[str] = Field(default_factory=list, description="Entrypoint override.")
-    args: list[str] = Field(default_factory=list, description="Arguments.")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
-    resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
-    depends_on: list[DnsLabel] = Field(
-        default_factory=list, description="Steps that must succeed before this one starts."
-    )
+__all__ = [
+    "Backoff",
+    "Container",
+    "EnvFrom",
+    "ExitHandler",
+    "InputArtifact",
+    "InputParameter",
+    "KeyRef",
+    "NodeAffinity",
+    "NodeRequirement",
+    "OutputArtifact",
+    "OutputParameter",
+    "Outputs",
+    "Parameter",
+    "Pipeline",
+    "PipelineSpec",
+    "PreferredNodes",
+    "Resources",
+    "Retry",
+    "Schedule",
+    "Step",
+    "Toleration",
+    "Volume",
+    "VolumeMount",
+]
 
 
 class Parameter(SpecModel):
@@ -44,30 +73,108 @@ class Parameter(SpecModel):
 class Schedule(SpecModel):
     """When to run the pipeline on its own (an Argo CronWorkflow)."""
 
-    cron: NonEmptyStr = Field(description="Cron expression (5 fields or @hourly/@daily/...).")
+    cron: NonEmptyStr | list[NonEmptyStr] = Field(
+        description="Cron expression, or a list of them (5 fields, @hourly/@daily/..., or `@every 1h`)."
+    )
     timezone: str = Field(default="UTC", description="IANA time zone, e.g. `Europe/Berlin`.")
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
-        default="Forbid", description="What to do when a run is still going at the next tick."
+        default="Forbid",
+        description=(
+            "A tick while a run is still going: start another (Allow), skip the tick (Forbid), "
+            "or stop the old run (Replace)."
+        ),
     )
     suspend: bool = Field(default=False, description="Pause the schedule without deleting it.")
     successful_jobs_history_limit: int = Field(default=3, ge=0, description="Successful runs kept.")
     failed_jobs_history_limit: int = Field(default=3, ge=0, description="Failed runs kept.")
     starting_deadline_seconds: int | None = Field(
-        default=None, ge=0, description="How late a missed run may still start."
+        default=None,
+        ge=0,
+        description=(
+            "Missed runs (controller down, schedule suspended): the latest one still starts if at most "
+            "this many seconds late; unset: missed runs are skipped."
+        ),
     )
+    when: str | None = Field(
+        default=None,
+        description="Argo expression; a tick runs only if it holds (e.g. on `cronworkflow.lastScheduledTime`).",
+    )
+    stop_when: str | None = Field(
+        default=None,
+        description="Argo expression that stops the schedule for good, e.g. `cronworkflow.failed >= 3`.",
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Parameter values for scheduled runs (override the defaults)."
+    )
+
+    @property
+    def crons(self) -> list[str]:
+        return [self.cron] if isinstance(self.cron, str) else list(self.cron)
+
+    @model_validator(mode="after")
+    def _some_cron(self) -> Schedule:
+        if not self.crons:
+            raise ValueError("`cron` needs at least one expression")
+        return self
+
+
+class EmptyDir(SpecModel):
+    medium: Literal["Memory"] | None = Field(default=None, description="`Memory` for a tmpfs.")
+    size_limit: str | None = Field(default=None, description="Size limit, a quantity such as `1Gi`.")
+
+
+class PerRunClaim(SpecModel):
+    """A PersistentVolumeClaim created for each run and deleted with it."""
+
+    size: NonEmptyStr = Field(description="Requested storage, e.g. `20Gi`.")
+    storage_class: DnsLabel | None = Field(default=None, description="StorageClass; the cluster default if unset.")
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = Field(
+        default="ReadWriteOnce", description="Access mode."
+    )
+
+
+class Volume(SpecModel):
+    """A volume steps can mount: exactly one of `emptyDir`, `perRun` or `claim`."""
+
+    name: DnsLabel = Field(description="Volume name, used by steps' `volumeMounts`.")
+    empty_dir: EmptyDir | None = Field(default=None, description="Scratch space that lives as long as the pod.")
+    per_run: PerRunClaim | None = Field(default=None, description="A claim made for each run, shared by its steps.")
+    claim: DnsLabel | None = Field(default=None, description="An existing PersistentVolumeClaim in the namespace.")
+    read_only: bool = Field(default=False, description="Mount an existing claim read-only.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        if sum(x is not None for x in (self.empty_dir, self.per_run, self.claim)) != 1:
+            raise ValueError("set exactly one of `emptyDir`, `perRun` or `claim`")
+        return self
+
+
+class ArtifactRepository(SpecModel):
+    """Which of the cluster's artifact repositories (a ConfigMap key in the namespace) stores artifacts."""
+
+    config_map: DnsLabel = Field(default="artifact-repositories", description="ConfigMap naming the repositories.")
+    key: str | None = Field(default=None, description="Key in it; the ConfigMap's default if unset.")
 
 
 class PipelineSpec(SpecModel):
     description: str | None = Field(default=None, description="What the pipeline does.")
-    service_account: DnsLabel | None = Field(
-        default=None,
-        description="ServiceAccount the steps run as; defaults to the tenant's. Never one of mlcp's own (`mlcp-*`).",
-    )
     parameters: list[Parameter] = Field(default_factory=list, description="Workflow parameters.")
     steps: list[Step] = Field(min_length=1, description="The DAG's steps.")
+    on_exit: ExitHandler | None = Field(default=None, description="A container run when the pipeline ends.")
+    volumes: list[Volume] = Field(default_factory=list, description="Volumes steps may mount.")
+    artifact_repository: ArtifactRepository | None = Field(
+        default=None, description="Artifact repository for outputs; the namespace's default if unset."
+    )
     schedule: Schedule | None = Field(default=None, description="Optional cron schedule.")
     ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, description="Delete finished workflows after this many seconds."
+        default=None, ge=0, description="Delete finished runs after this many seconds (0: right away)."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Fail a run that takes longer than this many seconds."
+    )
+    parallelism: int | None = Field(default=None, ge=1, description="At most this many pods of a run at once.")
+    run_as_user: int | None = Field(
+        default=None, ge=1, description="UID the containers run as (never 0); the image's user if unset."
     )
 
 

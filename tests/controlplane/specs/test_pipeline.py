@@ -38,7 +38,7 @@ def test_schedule_defaults(template: Any) -> None:
         ({"schedule": {"cron": ""}}, "at least 1 character"),
         ({"schedule": {"cron": "@daily", "concurrencyPolicy": "Queue"}}, "'Allow', 'Forbid' or 'Replace'"),
         ({"ttlSecondsAfterFinished": -1}, "greater than or equal to 0"),
-        ({"serviceAccount": "Default"}, "DNS-1123"),
+        ({"serviceAccount": "trainer"}, "Extra inputs are not permitted"),
     ],
 )
 def test_invalid_pipelines_are_refused(template: Any, change: dict[str, Any], message: str) -> None:
@@ -46,3 +46,43 @@ def test_invalid_pipelines_are_refused(template: Any, change: dict[str, Any], me
     data["spec"].update(change)
     with pytest.raises(ValidationError, match=message):
         Pipeline.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("where", "change", "message"),
+    [
+        ("spec", {"serviceAccountName": "default"}, "Extra inputs"),
+        ("spec", {"namespace": "kube-system"}, "Extra inputs"),
+        ("spec", {"hostNetwork": True}, "Extra inputs"),
+        ("spec", {"podSpecPatch": '{"hostPID": true}'}, "Extra inputs"),
+        ("spec", {"runAsUser": 0}, "greater than or equal to 1"),
+        ("spec", {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}, "Extra inputs"),
+        ("spec", {"volumes": [{"name": "v", "emptyDir": {}, "claim": "c"}]}, "exactly one of"),
+        ("step", {"securityContext": {"privileged": True}}, "Extra inputs"),
+        ("step", {"serviceAccountName": "mlcp-deployer"}, "Extra inputs"),
+        ("step", {"namespace": "other-team"}, "Extra inputs"),
+        ("step", {"env": {"A": {"valueFrom": {"secretKeyRef": {"name": "x", "key": "y"}}}}}, "string"),
+        (
+            "step",
+            {"envFrom": [{"name": "A", "secret": {"name": "s", "key": "k", "namespace": "other"}}]},
+            "Extra inputs",
+        ),
+        ("step", {"envFrom": [{"name": "A"}]}, "exactly one of"),
+        ("step", {"withItems": ["a"], "withParam": "{{tasks.x.outputs.result}}"}, "at most one of"),
+    ],
+)
+def test_a_pipeline_cannot_leave_the_tenants_account_namespace_or_pod_defaults(
+    template: Any, where: str, change: dict[str, Any], message: str
+) -> None:
+    # the attacker's fields: another account, another namespace, the host, privileges, a raw pod patch
+    data = template(TRAIN)
+    (data["spec"] if where == "spec" else data["spec"]["steps"][0]).update(change)
+    with pytest.raises(ValidationError, match=message):
+        Pipeline.model_validate(data)
+
+
+def test_several_crons_are_read_as_a_list(template: Any) -> None:
+    data = template(TRAIN)
+    data["spec"]["schedule"] = {"cron": ["0 6 * * 1", "@every 2h"]}
+    schedule = Pipeline.model_validate(data).spec.schedule
+    assert schedule is not None and schedule.crons == ["0 6 * * 1", "@every 2h"]

@@ -1,0 +1,55 @@
+"""Cron expressions: Argo's CRD pattern and robfig/cron's ranges, no stricter and no looser."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane import cronspec
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 6 * * 1",
+        "*/15 * * * 1-5",
+        "0 0 1 1 *",
+        "0 0 1-31/2 * ?",
+        "5/10 * * * *",
+        "1,,2 * * * *",  # robfig skips the empty part
+        "0  6 * * 1",  # any whitespace between fields
+        "@every 1h",
+        "@every 1h30m",
+        "@every 0s",
+        "@daily",
+        "@midnight",
+        "@annually",
+    ],
+)
+def test_what_argo_accepts_is_accepted(expr: str) -> None:
+    assert cronspec.problem(expr) is None
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("0 6 * * MON", "write MON as 1"),  # the CRD pattern has no letters
+        ("0 6 * JAN *", "write MON as 1"),
+        ("0 6 * * 7", "7 is above 6"),  # robfig: Sunday is 0 only
+        ("61 2 * * *", "61 is above 59"),
+        ("0 0 0 * *", "0 is below 1"),
+        ("*/0 * * * *", "must be positive"),
+        ("5-1 * * * *", "runs backwards"),
+        ("1-2-3 * * * *", "too many hyphens"),
+        ("1/2/3 * * * *", "too many slashes"),
+        ("0 2 * * * *", "not 5 fields"),
+        ("every night", "not 5 fields"),
+        ("@every 1.5h", "not 5 fields"),  # the CRD allows whole numbers only
+        ("@every  1h", "exactly one space"),  # the CRD allows it; robfig then fails to parse " 1h"
+        ("@every 99999999999h", "too long"),
+        ("@hourly ", "not 5 fields"),
+        (" 0 6 * * 1", "not 5 fields"),
+    ],
+)
+def test_what_argo_refuses_is_refused(expr: str, why: str) -> None:
+    problem = cronspec.problem(expr)
+    assert problem is not None and why in problem

@@ -1,0 +1,38 @@
+"""Image references: the distribution grammar the container runtime applies."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane import imagerefs
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "python:3.12-slim",
+        "ghcr.io/acme/train:1.4",
+        "localhost:5000/team/x:v1",
+        "registry.example.com:443/a/b/c@sha256:" + "a" * 64,
+        "{{workflow.parameters.image}}",
+    ],
+)
+def test_valid_references(image: str) -> None:
+    assert imagerefs.problem(image) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        ("Ubuntu", "must be lowercase"),
+        ("ghcr.io/Acme/train:1", "invalid reference format"),
+        ("repo:tag:tag", "invalid reference format"),
+        ("bad image", "invalid reference format"),
+        ("x:" + "t" * 129, "invalid reference format"),
+        ("a" * 256, "not be more than 255"),
+    ],
+)
+def test_invalid_references(image: str, why: str) -> None:
+    problem = imagerefs.problem(image)
+    assert problem is not None and why in problem

@@ -1,0 +1,92 @@
+"""Pipelines checked by Argo's rules: the golden corpus's verdicts, and where each problem points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane import corpus
+from tests.controlplane.helpers import assert_problem, edit, line_of, problems, write
+
+TRAIN = "tenants/vision/pipelines/train-detector.yaml"
+CASES = corpus.cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_mlcps_verdict_on_the_golden_corpus(repo: Path, case: corpus.Case) -> None:
+    rel = f"tenants/vision/pipelines/{case.name}.yaml"
+    write(repo, rel, case.text)
+    found = problems(repo)
+    if case.valid:
+        assert found == [], "\n".join(d.render() for d in found)
+    else:
+        assert case.message is not None
+        assert [d for d in found if d.path == rel and case.message in d.message], (
+            f"expected {case.message!r}, got:\n" + "\n".join(d.render() for d in found)
+        )
+
+
+def test_the_corpus_covers_both_verdicts_and_every_gate() -> None:
+    assert {c.valid for c in CASES} == {True, False}
+    assert {c.gate for c in CASES if not c.valid} == {"crd", "controller", "cron", "none"}
+
+
+def test_an_undefined_parameter_points_at_the_argument(repo: Path) -> None:
+    path = edit(
+        repo, TRAIN, '"--epochs", "{{workflow.parameters.epochs}}"', '"--epochs", "{{workflow.parameters.epoch}}"'
+    )
+    found = assert_problem(repo, TRAIN, line_of(path, "workflow.parameters.epoch}}"), "no parameter 'epoch'")
+    assert found.code == "reference"
+
+
+def test_a_default_outside_enum_points_at_the_value(repo: Path) -> None:
+    path = edit(repo, TRAIN, '      value: "20"\n', '      value: "20"\n      enum: ["10", "30"]\n')
+    found = assert_problem(repo, TRAIN, line_of(path, 'value: "20"'), "default '20' of parameter 'epochs'")
+    assert found.hint == "use one of: 10, 30"
+
+
+def test_a_scheduled_value_fills_a_parameter_without_default(repo: Path) -> None:
+    edit(repo, TRAIN, '      value: "20"\n', "")
+    assert "parameter 'epochs' has no value" in problems(repo)[0].message
+    edit(
+        repo, TRAIN, "    concurrencyPolicy: Forbid\n", '    concurrencyPolicy: Forbid\n    parameters: {epochs: "5"}\n'
+    )
+    assert problems(repo) == []
+
+
+def test_a_scheduled_value_must_name_a_parameter(repo: Path) -> None:
+    path = edit(
+        repo, TRAIN, "    concurrencyPolicy: Forbid\n", '    concurrencyPolicy: Forbid\n    parameters: {epoch: "5"}\n'
+    )
+    assert_problem(repo, TRAIN, line_of(path, "epoch:"), "schedule sets 'epoch', which the pipeline does not declare")
+
+
+def test_one_of_several_crons_is_pointed_at(repo: Path) -> None:
+    path = edit(repo, TRAIN, 'cron: "0 2 * * *"', 'cron: ["0 2 * * *", "0 6 * * SUN"]')
+    found = assert_problem(repo, TRAIN, line_of(path, "cron:"), "invalid cron expression '0 6 * * SUN'")
+    assert found.column > 11, "the second item, not the field"
+
+
+def test_an_unscheduled_parameter_may_be_left_to_the_run(repo: Path) -> None:
+    edit(repo, TRAIN, '      value: "20"\n', "")
+    edit(repo, TRAIN, '    cron: "0 2 * * *"\n    timezone: Europe/Berlin\n    concurrencyPolicy: Forbid\n', "")
+    edit(repo, TRAIN, "  schedule:\n", "")
+    assert problems(repo) == []
+
+
+def test_a_mount_of_an_undeclared_volume_is_refused(repo: Path) -> None:
+    path = edit(
+        repo,
+        TRAIN,
+        "      dependsOn: [train]\n",
+        "      dependsOn: [train]\n      volumeMounts: [{volume: data, mountPath: /d}]\n",
+    )
+    assert_problem(repo, TRAIN, line_of(path, "volume: data"), "no volume 'data' in this pipeline")
+
+
+def test_a_secret_of_mlcps_own_is_refused(repo: Path) -> None:
+    new = "      dependsOn: [train]\n      envFrom: [{name: T, secret: {name: mlcp-deployer-token, key: token}}]\n"
+    path = edit(repo, TRAIN, "      dependsOn: [train]\n", new)
+    found = assert_problem(repo, TRAIN, line_of(path, "envFrom:"), "'mlcp-deployer-token' is mlcp's own")
+    assert found.code == "env"
