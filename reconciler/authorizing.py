@@ -11,20 +11,21 @@ allowed changes of the same revision still go ahead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import cast
 
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, Change, Decision, Plan
-from controlplane.policy import approvals
+from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion
 from controlplane.specs.access_policy import ApprovalRule
-from controlplane.specs.model_promotion import MetricGate
+from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
 from reconciler import governance
 from reconciler.identity import History, open_history
 from reconciler.trust import TrustedBase
@@ -33,6 +34,8 @@ SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
 APPROVAL_POLICY = "approval-policy"
 MEMBERSHIP_RULE = "tenant-membership"
+FREEZE_RULE = "freeze-window"
+QUARANTINE_RULE = "quarantine"
 
 
 def spec_identity(change: Change) -> tuple[str, str | None]:
@@ -68,9 +71,17 @@ class PlanAuthorizer:
     """Decides, for one desired revision, which changes may be applied, by the rules of the trusted base."""
 
     def __init__(
-        self, repo: ConfigRepo, revision: str | None, base: str | None, trusted: TrustedBase, enforce: bool = True
+        self,
+        repo: ConfigRepo,
+        revision: str | None,
+        base: str | None,
+        trusted: TrustedBase,
+        enforce: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.enforce = enforce
+        self.now = clock()
+        """One moment for the whole plan: every freeze window is judged at the same time."""
         self.trusted = trusted
         self.policy = trusted.policy
         self.authorizer = Authorizer(self.policy, trusted.tenants)
@@ -92,8 +103,80 @@ class PlanAuthorizer:
         key = (change.source, change.spec, change.action, change.ref.system)
         decided = self._decided.get(key)
         if decided is None:
-            decided = self._decided[key] = self._decide(change)
+            decided = self._decided[key] = self._frozen(change, self._quarantined(change) or self._decide(change))
         return decided
+
+    def _promotion(self, change: Change) -> tuple[LoadedSpec, ModelPromotionSpec, str | None] | None:
+        """The promotion spec behind a change, and the version it resolves to (None: not a promotion's)."""
+        loaded = self.specs.get(change.spec or "")
+        if loaded is None or loaded.spec.kind != "ModelPromotion":
+            return None
+        promotion = cast(ModelPromotion, loaded.spec).spec
+        version = self._versions.get(str(loaded.key)) or (str(promotion.version) if promotion.version else None)
+        return loaded, promotion, version
+
+    def _quarantined(self, change: Change) -> Decision | None:
+        """A refusal when a promotion resolves to a version the base's policy quarantines."""
+        found = self._promotion(change) if self.policy is not None and change.action is not Action.delete else None
+        if found is None or self.policy is None or found[2] is None:
+            return None
+        _, promotion, version = found
+        for entry in self.policy.spec.quarantine:
+            if entry.model == promotion.model and version in {str(v) for v in entry.versions}:
+                source = f"`fromAlias: {promotion.from_alias}` resolves to" if promotion.from_alias else "it promotes"
+                reason = (
+                    f"version {version} of {promotion.model!r} is quarantined by the policy ({entry.reason}); "
+                    f"{source} it. Promote another version"
+                )
+                return Decision(False, QUARANTINE_RULE, reason)
+        return None
+
+    def _frozen(self, change: Change, decision: Decision) -> Decision:
+        """The decision, or a hold when an open freeze window of the base's policy matches the change and its
+        override approvals (`mlcp approve --override`) are missing."""
+        if not decision.allowed or self.policy is None or not self.policy.spec.freeze_windows:
+            return decision
+        kind, tenant = spec_identity(change)
+        found = self._promotion(change)
+        model, alias = (found[1].model, found[1].alias) if found else (None, None)
+        holds = freezes.holds(
+            self.policy.spec.freeze_windows, self.now, kind=kind, tenant=tenant, model=model, alias=alias
+        )
+        if not holds:
+            return decision
+        loaded = self.specs.get(change.spec or "")
+        notes = []
+        for hold in holds:
+            missing = self._override(change, loaded, hold, found[2] if found else None, kind, tenant)
+            if missing is not None:
+                return Decision(False, FREEZE_RULE, f"{hold.describe()}; {missing}", decision.actors)
+            notes.append(f"{hold.describe()}, overridden")
+        return replace(decision, reason=f"{decision.reason}; {'; '.join(notes)}")
+
+    def _override(
+        self,
+        change: Change,
+        loaded: LoadedSpec | None,
+        hold: freezes.Hold,
+        version: str | None,
+        kind: str,
+        tenant: str | None,
+    ) -> str | None:
+        """Why the window's override does not let this change through, or None when it does."""
+        if loaded is None or self.history is None or change.source is None:
+            return "an override needs the change's spec in git (`mlcp approve --override PATH`)"
+        rule = hold.window.override
+        trailers = self.history.approvals_after(loaded.source.path, freezes.OVERRIDE_TRAILER)
+        eligible = self.authorizer.approvers(kind, tenant, {who for who, _ in trailers})
+        if rule.approvers.users or rule.approvers.groups:
+            allowed = self.authorizer.members_of(rule.approvers.users, rule.approvers.groups)
+            eligible = [who for who in eligible if who in allowed]
+        authors = self.history.authorship([change.source]).actors
+        result = approvals.count(loaded, version, rule.required, trailers, authors, eligible, self.authorizer.person)
+        if not result.missing:
+            return None
+        ignored = f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else ""
+        return f"override: {result.summary()}{ignored}; `mlcp approve --override {loaded.source.path}`"
 
     def _decide(self, change: Change) -> Decision:
         if self.history is None:
@@ -196,6 +279,8 @@ class PlanAuthorizer:
                 # a backend's review denied it under a rule of its own (e.g. namespace-ownership): keep that
                 decision = Decision(False, change.decision.rule, change.decision.reason, decision.actors)
             denial = None if decision.allowed or not self.enforce else f"denied ({decision.rule}): {decision.reason}"
+            if denial and decision.rule == FREEZE_RULE:
+                denial = decision.reason  # "held by window W until T; override: ..."
             blocked = change.blocked or denial
             changes.append(replace(change, decision=decision, blocked=blocked))
         return replace(plan, changes=tuple(changes))

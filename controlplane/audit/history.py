@@ -80,7 +80,9 @@ class RegistryAlias:
     alias: str
     version: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
-    """`version`, `commit`, `by`, `at`, ... from the model's `mlcp.dev/alias.<alias>.*` tags."""
+    """`version`, `commit`, `by`, `at`, ... from the model's `mlcp.dev/alias.<alias>.*` tags. Their `commit` is
+    the one that last changed the promotion's spec, not the revision applied (the audit log's), so only the
+    version is compared."""
 
 
 def _version_diff(record: AuditRecord) -> tuple[str | None, str | None]:
@@ -155,15 +157,10 @@ def disagreements(history: Iterable[Move], registry: Iterable[RegistryAlias]) ->
                 f"moved outside mlcp since{who}"
             )
             continue
-        tagged, commit = state.tags.get("version"), state.tags.get("commit")
+        tagged = state.tags.get("version")
         if move.points_to and tagged is not None and tagged != move.points_to:
             found.append(
                 f"{state.alias}: the registry's tags say mlcp last moved it to version {tagged}, the audit log says "
                 f"{move.points_to}"
-            )
-        elif move.points_to and commit and move.commit and commit != move.commit:
-            found.append(
-                f"{state.alias}: the registry's tags name commit {commit[:12]} for its last move, the audit log "
-                f"names {move.commit[:12]}"
             )
     return found

@@ -6,6 +6,10 @@ model version, voids the approval. The version is the one the approver saw
 (`--version`, as `mlcp plan` showed it), else the spec's fixed version, else
 what `fromAlias` points to in MLflow right now. The commit is signed when the
 AccessPolicy requires signed commits.
+
+`--override` approves a change held by a freeze window instead (trailer
+`Mlcp-Override`, same token): the window's `override` rule says how many such
+approvals, from whom, let it through while the window is open.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import typer
 from controlplane.cli.console import err, fail
 from controlplane.cli.options import TrackingUri
 from controlplane.loading.repo import load_repo
-from controlplane.policy import approvals
+from controlplane.policy import approvals, freezes
 from controlplane.specs import AccessPolicy, ModelPromotion
 
 
@@ -56,8 +60,13 @@ def command(
         int | None, typer.Option("--version", min=1, help="The model version you approve (as `mlcp plan` shows it).")
     ] = None,
     tracking_uri: TrackingUri = None,
+    override: Annotated[
+        bool,
+        typer.Option("--override", help="Approve an emergency override of a freeze window holding this change."),
+    ] = False,
 ) -> None:
-    """Approve a ModelPromotion: an empty commit whose trailer names the promotion and its content digest."""
+    """Approve a ModelPromotion (or, with --override, any change a freeze holds): an empty commit whose trailer
+    names the spec and its content digest."""
     try:
         repo = git.Repo(path.resolve().parent, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -66,15 +75,20 @@ def command(
     config = load_repo(root)
     rel = path.resolve().relative_to(root).as_posix()
     loaded = next((s for s in config.specs if s.source.path == rel), None)
-    if loaded is None or loaded.spec.kind != "ModelPromotion":
+    if loaded is None or (loaded.spec.kind != "ModelPromotion" and not override):
         raise fail(f"{rel} holds no valid ModelPromotion", "run `mlcp validate` and pass a promotion spec file")
     if rel in {line[3:] for line in repo.git.status("--porcelain").splitlines()}:
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
     policies = config.of_kind("AccessPolicy")
     signed = bool(policies and cast(AccessPolicy, policies[0].spec).spec.require_signed_commits)
-    promotion = cast(ModelPromotion, loaded.spec)
-    token = approvals.token(loaded, _resolve(promotion, version, tracking_uri))
-    args = ["--allow-empty", "-m", f"Approve {loaded.key}", "--trailer", f"{approvals.TRAILER}: {token}"]
+    resolved = None
+    if loaded.spec.kind == "ModelPromotion":
+        resolved = _resolve(cast(ModelPromotion, loaded.spec), version, tracking_uri)
+    token = approvals.token(loaded, resolved)
+    trailer, verb = (
+        (freezes.OVERRIDE_TRAILER, "Override the freeze for") if override else (approvals.TRAILER, "Approve")
+    )
+    args = ["--allow-empty", "-m", f"{verb} {loaded.key}", "--trailer", f"{trailer}: {token}"]
     try:
         repo.git.commit(*(["-S"] if signed else []), *args)
     except git.GitCommandError as exc:

@@ -16,9 +16,12 @@ can never lower it, and a change to it takes effect once it is applied.
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from typing import Literal
 
-from pydantic import Field, model_validator
+from croniter import croniter
+from pydantic import Field, field_validator, model_validator
 
 from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
 from controlplane.specs.model_promotion import MetricGate
@@ -85,6 +88,72 @@ class ApprovalRule(SpecModel):
     )
 
 
+DURATION = re.compile(r"^([0-9]+)([mhd])$")
+"""A window's length: minutes, hours or days (`90m`, `4h`, `2d`)."""
+
+
+class Override(SpecModel):
+    """Approvals that let a held change pass during a freeze, given with `mlcp approve --override`."""
+
+    required: int = Field(default=1, ge=1, description="Override approvals needed, from distinct approvers.")
+    approvers: Approvers = Field(default_factory=Approvers, description="Who may give them (never an author).")
+
+
+class FreezeWindow(SpecModel):
+    """A change freeze: from each time `cron` fires (in `timeZone`), for `duration`, matching changes are held."""
+
+    name: NonEmptyStr = Field(description="Named in the plan: `held by window NAME until ...`.")
+    cron: NonEmptyStr = Field(
+        description="When each window starts: 5 cron fields (minute hour day-of-month month day-of-week), or "
+        "@daily, @weekly, ... e.g. `0 18 * * 5` (Fridays at 18:00)."
+    )
+    duration: str = Field(pattern=DURATION.pattern, description="How long each window lasts: `90m`, `4h`, `2d`.")
+    time_zone: NonEmptyStr = Field(default="UTC", description="IANA time zone of `cron`, e.g. `Europe/Berlin`.")
+    tenants: list[NonEmptyStr] = Field(default_factory=lambda: ["*"], description="Tenant names, or `*`.")
+    models: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"], description="Registered model names held; shell-style patterns."
+    )
+    aliases: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["production"],
+        description="Aliases whose moves are held (with the serving that follows them); `*` for all.",
+    )
+    kinds: list[KindName] = Field(
+        default_factory=list,
+        description="Whole spec kinds also held in the window (e.g. `Pipeline`); empty: only alias moves.",
+    )
+    override: Override = Field(
+        default_factory=Override,
+        description="An emergency override: what lets a held promotion pass during the window.",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value) or len(value.split()) not in (1, 5):
+            raise ValueError(
+                f"invalid cron expression {value!r}: use 5 fields (minute hour day-of-month month day-of-week) or "
+                "@hourly/@daily/@weekly/@monthly"
+            )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+
+class Quarantine(SpecModel):
+    """Model versions that must never be promoted (a bad model, a leaked training set)."""
+
+    model: NonEmptyStr = Field(description="Registered model name.")
+    versions: list[int] = Field(min_length=1, description="Version numbers that are never promoted.")
+    reason: NonEmptyStr = Field(description="Why, shown in the plan error.")
+
+
 PodSecurityLevel = Literal["baseline", "restricted"]
 """Pod Security Standards levels a tenant namespace may enforce; `privileged` (no restriction) is not offered."""
 
@@ -134,6 +203,16 @@ class AccessPolicySpec(SpecModel):
     pod_security: PodSecurity = Field(
         default_factory=PodSecurity,
         description="Pod Security Standards of tenant namespaces; tenants' own labels cannot override them.",
+    )
+    freeze_windows: list[FreezeWindow] = Field(
+        default_factory=list,
+        description="Change freezes: while one is open, matching alias moves (and kinds) are held, read from the "
+        "trusted base only.",
+    )
+    quarantine: list[Quarantine] = Field(
+        default_factory=list,
+        description="Model versions never promoted: a promotion, or a `fromAlias`, resolving to one is an error. "
+        "A version tagged `mlcp.dev/quarantined` in the registry is refused too.",
     )
 
 

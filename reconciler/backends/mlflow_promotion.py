@@ -35,6 +35,19 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 UNKNOWN_ACTOR = "unknown"
+QUARANTINE_TAG = "mlcp.dev/quarantined"
+"""A model-version tag that quarantines the version: any value (the reason) blocks every promotion to it.
+
+It only ever refuses: anyone who may tag the version can stop it from being promoted, nobody can release a
+version the policy quarantines by removing the tag (the policy's list is checked on its own)."""
+
+
+def quarantine_tag(version: Mapping[str, Any]) -> str | None:
+    """The reason a version's `mlcp.dev/quarantined` tag gives (None: not tagged)."""
+    for tag in version.get("tags") or []:
+        if tag.get("key") == QUARANTINE_TAG:
+            return str(tag.get("value") or "no reason given")
+    return None
 
 
 def _promoter(change: Change, options: ApplyOptions) -> str:
@@ -135,6 +148,13 @@ class Promotions:
         blocker = gate_blocker(results)
         if results and not version.get("run_id"):
             blocker = f"version {target} of {model!r} has no source run, so its gates cannot be evaluated"
+        quarantined = quarantine_tag(version)
+        if quarantined is not None:
+            source = f"`fromAlias: {want['fromAlias']}` resolves to it" if want.get("fromAlias") else "it is promoted"
+            blocker = (
+                f"version {target} of {model!r} is quarantined (registry tag {QUARANTINE_TAG}: {quarantined}); "
+                f"{source}. Promote another version"
+            )
         action = Action.create if current is None else Action.update
         moves = f"from version {current}" if current else "(not set yet)"
         return replace(

@@ -1,0 +1,70 @@
+"""Freeze windows: open from each cron firing, in the window's time zone, for its duration; what they hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from controlplane.policy.freezes import closes, holds
+from controlplane.specs.access_policy import FreezeWindow
+
+FRIDAY_EVENING = FreezeWindow.model_validate(
+    {"name": "weekend", "cron": "0 18 * * 5", "duration": "62h", "timeZone": "Europe/Berlin"}
+)
+
+
+def test_a_window_is_open_from_its_cron_in_its_time_zone_for_its_duration() -> None:
+    # Friday 2026-11-27 18:00 in Berlin is 17:00 UTC; 62 hours later is Monday 08:00 Berlin, 07:00 UTC.
+    assert closes(FRIDAY_EVENING, datetime(2026, 11, 27, 16, 59, tzinfo=UTC)) is None
+    assert closes(FRIDAY_EVENING, datetime(2026, 11, 27, 17, 0, tzinfo=UTC)) == datetime(2026, 11, 30, 7, tzinfo=UTC)
+    assert closes(FRIDAY_EVENING, datetime(2026, 11, 29, 12, 0, tzinfo=UTC)) == datetime(2026, 11, 30, 7, tzinfo=UTC)
+    assert closes(FRIDAY_EVENING, datetime(2026, 11, 30, 7, 0, tzinfo=UTC)) is None
+
+
+def test_the_plan_names_the_window_and_when_it_closes() -> None:
+    (hold,) = holds(
+        [FRIDAY_EVENING],
+        datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
+        kind="ModelPromotion",
+        tenant="vision",
+        model="vision-detector",
+        alias="production",
+    )
+    assert hold.describe() == "held by window weekend until 2026-11-30 07:00 UTC (08:00 Europe/Berlin)"
+
+
+def test_what_a_window_holds() -> None:
+    window = FreezeWindow.model_validate(
+        {"name": "f", "cron": "@daily", "duration": "1d", "models": ["vision-*"], "kinds": ["Pipeline"]}
+    )
+    now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+    def held(kind: str, model: str | None = None, alias: str | None = None, tenant: str = "vision") -> bool:
+        return bool(holds([window], now, kind=kind, tenant=tenant, model=model, alias=alias))
+
+    assert held("ModelPromotion", "vision-detector", "production")
+    assert not held("ModelPromotion", "vision-detector", "staging"), "only the protected aliases (production)"
+    assert not held("ModelPromotion", "nlp-tagger", "production")
+    assert held("Pipeline") and not held("Quota")
+    scoped = window.model_copy(update={"tenants": ["nlp"]})
+    assert not holds([scoped], now, kind="Pipeline", tenant="vision") and holds(
+        [scoped], now, kind="Pipeline", tenant="nlp"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cron", "61 * * * *", "invalid cron expression"),
+        ("cron", "0 0 * * * *", "invalid cron expression"),
+        ("timeZone", "Mars/Olympus", "unknown time zone"),
+        ("timeZone", "Europe", "unknown time zone"),
+        ("duration", "2 weeks", "should match pattern"),
+    ],
+)
+def test_a_bad_window_is_a_clear_error(field: str, value: str, message: str) -> None:
+    data = {"name": "w", "cron": "0 18 * * 5", "duration": "2h", field: value}
+    with pytest.raises(ValidationError, match=message):
+        FreezeWindow.model_validate(data)
