@@ -1,9 +1,9 @@
 """Applying a plan: ordered by rank, bounded concurrency within a rank, one outcome per change.
 
 Creates and updates go in rank order (namespaces, then service accounts and
-RBAC, then quotas, then workloads), deletes in reverse, and systems in the
-order given (the registry before the cluster, so serving never points at an
-alias that has not moved). No-ops and blocked changes send nothing. The
+RBAC, then quotas, then workloads), deletes in reverse, and systems in each
+backend's `order` (the registry before the cluster, so serving never points
+at an alias that has not moved). No-ops and blocked changes send nothing. The
 inventory is written last, and only when it changed, so a no-op apply sends
 no writes at all. It carries, per object, the spec, tenant and source of the
 change that wrote it (`Claim`): later deletions are attributed from that, never
@@ -73,13 +73,13 @@ def stale_changes(plan: Plan, live: Mapping[str, LiveState]) -> list[str]:
     return problems
 
 
-def _phases(changes: Sequence[Change], system_order: Sequence[str]) -> list[list[Change]]:
-    """Groups that may run concurrently, in the order they must run."""
-    order = {name: i for i, name in enumerate(system_order)}
+def _phases(changes: Sequence[Change], order: Mapping[str, int]) -> list[list[Change]]:
+    """Groups that may run concurrently, in the order they must run (`order`: each system's place)."""
+    last = max(order.values(), default=0) + 1
 
     def key(c: Change) -> tuple[int, int, int]:
         deleting = c.action is Action.delete
-        return (1 if deleting else 0, order.get(c.ref.system, len(order)), -c.rank if deleting else c.rank)
+        return (1 if deleting else 0, order.get(c.ref.system, last), -c.rank if deleting else c.rank)
 
     ordered = sorted(changes, key=key)
     return [list(group) for _, group in groupby(ordered, key=key)]
@@ -96,7 +96,6 @@ def apply_plan(
     *,
     concurrency: int = 8,
     progress: Progress | None = None,
-    system_order: Sequence[str] = ("mlflow", "kubernetes"),
     allow: Callable[[Change], str | None] = lambda _c: None,
     journal: Journal | None = None,
 ) -> ApplyReport:
@@ -123,7 +122,7 @@ def apply_plan(
         journal.intend(runnable, list(report.outcomes))
     _record_ahead(plan, backends, runnable, options)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for phase in _phases(runnable, system_order):
+        for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
             done = []
             for outcome in pool.map(run, phase):
                 done.append(outcome)

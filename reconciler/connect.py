@@ -1,41 +1,30 @@
-"""Backends for the loop: the engine's, plus the in-cluster identity when running in a pod.
+"""The loop's own Kubernetes clients: its home cluster's records, and a separate one for leader election.
 
-`mlcp plan` and `mlcp apply` run where a kubeconfig is; the controller runs
-in a pod with a ServiceAccount token and no kubeconfig. A kubeconfig named by
-the operator (a flag or $KUBECONFIG, never the config repo) still wins, so the
-same binary runs the loop on a laptop.
+The loop keeps its records (per-tenant revisions, the audit log and its
+anchor, events, the Lease) in the controller namespace of the operator's
+cluster. Where that is comes from the operator's settings (a kubeconfig flag
+or $KUBECONFIG, else the pod's ServiceAccount), never from the config repo.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
-from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, Configuration
+from reconciler.backends.base import Backend
+from reconciler.backends.kubernetes import KubernetesBackend, incluster_client
+from reconciler.targets import Targets
 
-from controlplane.loading.repo import ConfigRepo
-from reconciler import engine
-from reconciler.backends.base import Backend, BackendError
-from reconciler.backends.kubernetes import KubernetesBackend
-
-
-def in_cluster(targets: engine.Targets) -> bool:
-    """No kubeconfig from the operator, inside a pod: the pod's own ServiceAccount."""
-    return not targets.resolved_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
+Home = KubernetesBackend
+"""The client of the cluster that holds the loop's own records."""
 
 
-def incluster_client() -> ApiClient:
-    configuration = Configuration()
-    try:
-        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except kube_config.ConfigException as exc:
-        raise BackendError(f"cannot use the pod's service account: {exc}") from None
-    configuration.connection_pool_maxsize = 64
-    return ApiClient(configuration)
-
-
-def connect(repo: ConfigRepo, targets: engine.Targets) -> dict[str, Backend]:
-    return engine.connect(repo, targets, incluster_client() if in_cluster(targets) else None)
+def home(backends: Mapping[str, Backend], targets: Targets) -> Home:
+    """The connected Kubernetes backend, when there is one (one pool, one request count), else a new client."""
+    found = backends.get(KubernetesBackend.system)
+    if isinstance(found, KubernetesBackend):
+        return found
+    return KubernetesBackend.connect(targets)
 
 
 def lease_backend(kubeconfig: str | None, context: str | None, namespace: str) -> KubernetesBackend:

@@ -7,12 +7,10 @@ same functions so what a pull request shows is what the controller does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
-
-from kubernetes.client import ApiClient
 
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
@@ -21,16 +19,13 @@ from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, Syste
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import RANK_ORDER
 from controlplane.rendering.tenant import with_pod_security
-from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
 from reconciler import gitsource, governance, serving, trust
 from reconciler.authorizing import PlanAuthorizer
-from reconciler.backends.base import Backend, BackendError, LiveState, Reviewer
-from reconciler.backends.kubernetes import KubernetesBackend
-from reconciler.backends.mlflow import MlflowBackend
-from reconciler.impersonation import Impersonation
+from reconciler.backends import registry
+from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
 from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
 from reconciler.trust import TrustedBase
@@ -109,70 +104,45 @@ class _Background(Generic[T]):
         return cast(T, self._result)
 
 
-def check_expectations(config: RepoConfig, targets: Targets, whose: str) -> None:
-    """Stop when mlcp.yaml expects another cluster, registry or namespace than the operator's settings.
+def check_expectations(
+    config: RepoConfig, targets: Targets, whose: str, backends: Sequence[BackendType] | None = None
+) -> None:
+    """Stop when mlcp.yaml expects another target (cluster, registry, namespace) than the operator's settings.
 
     The repo is data: it never decides where mlcp connects, so a disagreement is an error, not an override.
+    Each backend states what mlcp.yaml may expect of it (`BackendType.expectations`).
     """
-    stated = {
-        "cluster.kubeconfig": (config.cluster.kubeconfig, targets.resolved_kubeconfig(), "--kubeconfig / $KUBECONFIG"),
-        "cluster.context": (config.cluster.context, targets.context, "--context"),
-        "cluster.controllerNamespace": (
-            config.cluster.controller_namespace,
-            targets.controller_namespace,
-            "--controller-namespace / $MLCP_CONTROLLER_NAMESPACE",
-        ),
-        "registry.trackingUri": (
-            config.registry.tracking_uri,
-            targets.resolved_tracking_uri(),
-            "--tracking-uri / $MLFLOW_TRACKING_URI",
-        ),
-    }
-    for name, (expected, actual, setting) in stated.items():
-        if expected is not None and expected != actual:
-            raise Refused(
-                f"{whose} mlcp.yaml expects {name} {expected!r}, but the operator's setting ({setting}) is "
-                f"{actual!r}; mlcp never follows a config repo to another endpoint",
-                f"fix or remove `{name}` in mlcp.yaml, or run mlcp with the intended {setting}",
-                OPERATOR_TARGETS,
-                CONFIG_FILE,
-            )
+    for backend in registry.available() if backends is None else backends:
+        for name, expected, actual, setting in backend.expectations(config, targets):
+            if expected is not None and expected != actual:
+                raise Refused(
+                    f"{whose} mlcp.yaml expects {name} {expected!r}, but the operator's setting ({setting}) is "
+                    f"{actual!r}; mlcp never follows a config repo to another endpoint",
+                    f"fix or remove `{name}` in mlcp.yaml, or run mlcp with the intended {setting}",
+                    OPERATOR_TARGETS,
+                    CONFIG_FILE,
+                )
 
 
-def connect(repo: ConfigRepo, targets: Targets, kube_client: ApiClient | None = None) -> dict[str, Backend]:
-    """Backends for the operator's targets (`kube_client`: an already-built client, e.g. in-cluster).
+def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
+    """A backend for each registered system the operator's settings configure, in apply order.
 
     Only the operator's settings are used; `repo` only states expectations, checked here.
     """
     check_expectations(repo.config, targets, "the revision under review's")
-    namespace = targets.controller_namespace
-    if kube_client is not None:
-        kube = KubernetesBackend(kube_client, namespace)
-    else:
-        kube = KubernetesBackend.from_kubeconfig(targets.resolved_kubeconfig(), targets.context, namespace)
-    backends: dict[str, Backend] = {kube.system: kube}
+    backends: dict[str, Backend] = {}
+    for kind in registry.available():
+        backend = kind.connect(targets)
+        if backend is not None:
+            backends[backend.system] = backend
     confine(backends, repo)
-    tracking_uri = targets.resolved_tracking_uri()
-    if tracking_uri:
-        registry = MlflowBackend.from_uri(tracking_uri)
-        backends[registry.system] = registry
     return backends
 
 
 def confine(backends: Mapping[str, Backend], repo: ConfigRepo) -> None:
-    """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
+    """Tell each backend the tenants of this revision (e.g. whose confined deployer writes their workloads)."""
     for backend in backends.values():
-        if isinstance(backend, KubernetesBackend):
-            backend.impersonation = impersonation(repo)
-
-
-def impersonation(repo: ConfigRepo) -> Impersonation:
-    """Who mlcp writes tenant workloads as, from the tenants of this revision."""
-    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
-    return Impersonation(
-        namespaces={name: t.namespace for name, t in tenants.items()},
-        members={name: frozenset(t.identities()) for name, t in tenants.items()},
-    )
+        backend.confine(repo)
 
 
 def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], list[SystemStatus]]:
@@ -185,8 +155,7 @@ def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], li
         except BackendError as exc:
             statuses.append(SystemStatus(name, backend.target, reachable=False, error=str(exc)))
             continue
-        notes = tuple(getattr(backend, "notes", ()))
-        statuses.append(SystemStatus(name, backend.target, reachable=True, notes=notes))
+        statuses.append(SystemStatus(name, backend.target, reachable=True, notes=tuple(backend.notes)))
     return states, statuses
 
 
@@ -263,9 +232,9 @@ def make_plan(
         authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
         planned = serving.couple(authorizer.authorize(planned))
         planned.meta["baseRevision"] = trusted.revision
-    planned.meta["requests"] = {name: getattr(b, "requests", None) for name, b in backends.items()}
+    planned.meta["requests"] = {name: b.requests for name, b in backends.items()}
     for name in states:
-        planned.meta.update(getattr(backends[name], "plan_meta", {}))  # e.g. the registry's registryAuth
+        planned.meta.update(backends[name].plan_meta)  # e.g. the registry's registryAuth
     return planned, states
 
 
@@ -287,11 +256,9 @@ def _identity_notes(trusted: TrustedBase) -> tuple[str, ...]:
 
 
 def review(planned: Plan, backends: Mapping[str, Backend]) -> Plan:
-    """Let each backend that implements `Reviewer` refine its own changes (e.g. gate a promotion)."""
+    """Let each backend refine its own changes (e.g. attribute deletes, gate a promotion)."""
     changes = list(planned.changes)
     for name, backend in backends.items():
-        if not isinstance(backend, Reviewer):
-            continue
         positions = [i for i, c in enumerate(changes) if c.ref.system == name]
         reviewed = backend.review([changes[i] for i in positions])
         for i, change in zip(positions, reviewed, strict=True):

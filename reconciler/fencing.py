@@ -18,12 +18,14 @@ audited like any attempted change, and is picked up by the next leader.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Change, ObjectRef
 from reconciler import logs
-from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status, Watching
 from reconciler.backends.deadline import Remaining, bounded
 
 NOT_ATTEMPTED = "not attempted: "
@@ -51,8 +53,8 @@ def was_attempted(outcome: Outcome) -> bool:
     return not (outcome.status is Status.skipped and outcome.message.startswith(NOT_ATTEMPTED))
 
 
-class FencedBackend:
-    """A backend whose writes pass the fence; reads go straight through."""
+class FencedBackend(Backend):
+    """A backend whose writes pass the fence; everything else goes straight through."""
 
     def __init__(self, inner: Backend, fence: Fence) -> None:
         self.inner = inner
@@ -63,11 +65,39 @@ class FencedBackend:
         return self.inner.system
 
     @property
+    def order(self) -> int:
+        return self.inner.order
+
+    @property
     def target(self) -> str:
         return self.inner.target
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.inner.notes
+
+    @property
+    def plan_meta(self) -> Mapping[str, Any]:
+        return self.inner.plan_meta
+
+    @property
+    def requests(self) -> int | None:
+        return self.inner.requests
+
+    def confine(self, repo: ConfigRepo) -> None:
+        self.inner.confine(repo)
+
+    def forget(self) -> None:
+        self.inner.forget()
+
+    def watch(self) -> Watching | None:
+        return self.inner.watch()
+
     def read(self) -> LiveState:
         return self.inner.read()
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        return self.inner.review(changes)
 
     def current_version(self, ref: ObjectRef) -> str | None:
         return self.inner.current_version(ref)

@@ -23,7 +23,7 @@ from controlplane.loading.repo import CONFIG_FILE, MAX_FILE_BYTES, ConfigRepo
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, Decision, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
 from controlplane.specs import Tenant
-from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.trust import POLICY_DIR, TrustedBase
 
 SYSTEM = "governance"
@@ -103,15 +103,19 @@ def full_diff(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[FieldDiff]
     return [] if old == new else [FieldDiff(path, old, new)]
 
 
-class GovernanceBackend:
-    """The trusted base as a live system: reading it is free, applying to it writes nothing."""
+class GovernanceBackend(Backend):
+    """The trusted base as a live system: reading it is free, applying to it writes nothing.
+
+    Not registered: it is never connected from settings, but built by the engine from the trusted base.
+    """
 
     system = SYSTEM
+    order = 1000
+    """Accepted after every other system's writes."""
 
     def __init__(self, base: TrustedBase) -> None:
         self.base = base
         self.objects = {o.ref: o for o in render(base.repo, base.files)}
-        self.notes: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:

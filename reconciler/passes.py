@@ -27,20 +27,18 @@ from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
 from controlplane.plans import Action, Change, Plan
-from reconciler import engine, events, governance, incremental, logs, partition, serving
+from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
-from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
 from reconciler.backoff import Tracker
-from reconciler.connect import connect
+from reconciler.connect import Home
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
-from reconciler.watchcache import WatchCache
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Settings:
     concurrency: int = 8
     events: bool = True
     watch: bool = False
-    """Keep live state with a watch cache (reconciler.watchcache): a no-op pass then sends no request."""
+    """Keep live state with each backend's watch, where it has one: a no-op pass then sends no request."""
 
 
 @dataclass
@@ -95,12 +93,12 @@ class Reconciler:
         self.tracker = Tracker()
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
-        self._backends: tuple[object, dict[str, Backend]] | None = None
+        self._backends: tuple[object, dict[str, Backend], Home] | None = None
         self._state: TenantRevisions | None = None
         self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
         self._desired: tuple[str, partition.Partitioned] | None = None
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
-        self._cache: WatchCache | None = None
+        self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
         """A new revision reads and renders again only the tenants whose files changed."""
 
@@ -108,9 +106,8 @@ class Reconciler:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
         self._state = None
         self.pass_audit.forget()
-        kube = self._backends[1].get("kubernetes") if self._backends else None
-        if isinstance(kube, KubernetesBackend):
-            kube.forget_inventory()
+        for backend in self._backends[1].values() if self._backends else ():
+            backend.forget()
 
     @property
     def audit_problem(self) -> str | None:
@@ -118,10 +115,10 @@ class Reconciler:
         return self.pass_audit.problem
 
     def close(self) -> None:
-        """Stop the watch cache's threads, if any."""
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Stop the watches' threads, if any."""
+        for watching in self._watches:
+            watching.close()
+        self._watches = []
 
     def run_pass(self) -> PassResult:
         result = PassResult()
@@ -171,9 +168,7 @@ class Reconciler:
             self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
         parts = self._desired[1]
         result.stage = "plan"
-        backends = self._connect(parts.desired.repo)
-        kube = backends["kubernetes"]
-        assert isinstance(kube, KubernetesBackend)
+        backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
         now = self.clock()
         for tenant, problems in parts.broken.items():
@@ -213,22 +208,21 @@ class Reconciler:
         if not result.failed and not result.held and not result.error:
             self.metrics.revision_time.set(checkout.committed_at)
 
-    def _connect(self, repo: ConfigRepo) -> dict[str, Backend]:
+    def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], Home]:
+        """The backends (connected once per settings, then confined to this revision's tenants) and the home
+        cluster of the loop's own records."""
         engine.check_expectations(repo.config, self.settings.targets, "the revision under review's")
         key = self.settings.targets
         if self._backends is None or self._backends[0] != key:
             self.close()
-            self._backends = (key, connect(repo, self.settings.targets))
+            backends = engine.connect(repo, self.settings.targets)
+            self._backends = (key, backends, connect.home(backends, self.settings.targets))
             self._state = None
-            kube = self._backends[1]["kubernetes"]
-            if self.settings.watch and isinstance(kube, KubernetesBackend):
-                self._cache = WatchCache(kube).start()
-                kube.cache = self._cache
-        backends = self._backends[1]
-        kube = backends["kubernetes"]
-        if isinstance(kube, KubernetesBackend):
-            kube.impersonation = engine.impersonation(repo)
-        return backends
+            if self.settings.watch:
+                self._watches = [w for w in (b.watch() for b in backends.values()) if w is not None]
+        _, backends, kube = self._backends
+        engine.confine(backends, repo)
+        return backends, kube
 
     def _authorize(self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase) -> Plan:
         """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
@@ -277,7 +271,7 @@ class Reconciler:
             return str(exc)
         return None
 
-    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubernetesBackend) -> None:
+    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: Home) -> None:
         """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
         now = self.clock()
         failures: dict[str, str] = {}
@@ -305,7 +299,7 @@ class Reconciler:
                 with logs.context(tenant=key):
                     logs.get().info("tenant recovered")
 
-    def _save_state(self, kube: KubernetesBackend, state: TenantRevisions, converged: dict[str, str]) -> None:
+    def _save_state(self, kube: Home, state: TenantRevisions, converged: dict[str, str]) -> None:
         updated = state.updated(converged)
         if updated.by_tenant == state.by_tenant and state.version is not None:
             self._state = state
@@ -352,7 +346,7 @@ def _is_drift(change: Change) -> bool:
     return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
 
 
-def _reachable(kube: KubernetesBackend) -> bool:
+def _reachable(kube: Home) -> bool:
     try:
         kube.request("GET", "/version")
     except BackendError:

@@ -1,8 +1,9 @@
-"""The one interface every live system implements, so the planner never special-cases one.
+"""The one interface every live system implements, so the engine never names one.
 
-A backend reads live state (bulk, not per object), applies one planned change
-at a time, and keeps mlcp's inventory of what it applied. Adding a system is
-one new module implementing this protocol.
+A backend connects from the operator's settings, reads live state (bulk, not
+per object), reviews its planned changes, applies one change at a time, and
+keeps mlcp's inventory of what it applied. Adding a system is one new module
+implementing this protocol and registering itself (reconciler.backends.registry).
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Change, LiveObject, ObjectRef
+
+if TYPE_CHECKING:
+    from controlplane.loading.repo import ConfigRepo
+    from controlplane.specs.repo_config import RepoConfig
+    from reconciler.targets import Targets
 
 
 class BackendError(Exception):
@@ -62,8 +68,24 @@ class Outcome:
     after: dict[str, object] | None = field(default=None, compare=False)
 
 
+Expectation = tuple[str, str | None, str | None, str]
+"""One thing mlcp.yaml may state about a backend's target: (field, what the repo expects, the operator's
+setting, which flag or variable sets it). A repo only states expectations; mlcp never follows one."""
+
+
+class Watching(Protocol):
+    """A running watch that keeps a backend's live state current (stopped with `close`)."""
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
-    """A live system mlcp converges (Kubernetes, MLflow)."""
+    """A live system mlcp converges (Kubernetes, MLflow): everything the engine needs from one.
+
+    Backends subclass this Protocol explicitly to inherit the defaults of the optional parts (no notes,
+    no plan metadata, no review, no watch). The class itself is a `BackendType`: the registry
+    (reconciler.backends.registry) holds it, and connects it from the operator's settings only.
+    """
 
     @property
     def system(self) -> str:
@@ -71,13 +93,54 @@ class Backend(Protocol):
         ...
 
     @property
+    def order(self) -> int:
+        """Where its changes go in apply: lower first (the registry before the cluster, so serving never points
+        at an alias that has not moved); deletes run in the reverse order."""
+        ...
+
+    @property
     def target(self) -> str:
         """Human description of where it points (server URL, tracking URI)."""
         ...
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Lines for the plan's header about this system (e.g. whether the registry enforces permissions)."""
+        return ()
+
+    @property
+    def plan_meta(self) -> Mapping[str, Any]:
+        """What the plan records about this system (merged into `Plan.meta`)."""
+        return {}
+
+    @property
+    def requests(self) -> int | None:
+        """Requests sent so far (None: not counted)."""
+        return None
+
+    def confine(self, repo: ConfigRepo) -> None:
+        """Learn the tenants of the revision about to be applied (whose confined identity writes what)."""
+        return
+
+    def forget(self) -> None:
+        """Drop what was cached from earlier reads (a new term as leader: another replica may have written)."""
+        return
+
+    def watch(self) -> Watching | None:
+        """Start keeping live state current with a watch, so `read` sends no request; None when unsupported."""
+        return None
+
     def read(self) -> LiveState:
         """Every live object mlcp manages, in as few requests as the system allows."""
         ...
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        """Refine this system's planned changes with live data the generic diff lacks; exactly one out per one in.
+
+        Deletes are attributed from mlcp's own records here (never from live objects tenants can edit); the
+        MLflow backend resolves which version a promotion targets and blocks it when a metric gate fails.
+        """
+        return list(changes)
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         """Carry out one create, update or delete."""
@@ -92,13 +155,19 @@ class Backend(Protocol):
         ...
 
 
-@runtime_checkable
-class Reviewer(Protocol):
-    """Optional backend step after planning, for decisions that need live data the generic diff lacks.
+class BackendType(Protocol):
+    """A backend class, as the registry holds it: its name, its place in apply, and how it connects."""
 
-    The MLflow backend resolves which version a promotion targets and blocks it
-    when a metric gate of that version's run fails. `review` gets the backend's
-    own changes, in plan order, and returns exactly one change for each.
-    """
+    @property
+    def system(self) -> str: ...
 
-    def review(self, changes: Sequence[Change]) -> list[Change]: ...
+    @property
+    def order(self) -> int: ...
+
+    def connect(self, targets: Targets) -> Backend | None:
+        """The backend for the operator's settings (never the repo's); None when the operator configured none."""
+        ...
+
+    def expectations(self, config: RepoConfig, targets: Targets) -> Sequence[Expectation]:
+        """What mlcp.yaml states about this backend's target, beside the operator's actual setting."""
+        ...

@@ -11,6 +11,7 @@ mlcp's inventory lives in a ConfigMap in the controller namespace, like Flux's.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -27,13 +28,27 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
 from controlplane.labels import FIELD_MANAGER, SELECTOR
+from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.specs import Tenant
+from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends import kubernetes_inventory as inventory_codec
-from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from reconciler.backends.base import (
+    ApplyOptions,
+    Backend,
+    BackendError,
+    Expectation,
+    LiveState,
+    Outcome,
+    Status,
+    Watching,
+)
 from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
+from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
+from reconciler.targets import Targets
 
 PAGE_SIZE = 10000
 USER_AGENT = "mlcp"
@@ -125,15 +140,41 @@ class HttpError(BackendError):
         super().__init__(str(body.get("message") or reason))
 
 
-class KubernetesBackend:
+def in_cluster(targets: Targets) -> bool:
+    """No kubeconfig from the operator, inside a pod: the pod's own ServiceAccount."""
+    return not targets.resolved_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+def incluster_client() -> ApiClient:
+    configuration = Configuration()
+    try:
+        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException as exc:
+        raise BackendError(f"cannot use the pod's service account: {exc}") from None
+    configuration.connection_pool_maxsize = 64
+    return ApiClient(configuration)
+
+
+def impersonation(repo: ConfigRepo) -> Impersonation:
+    """Who mlcp writes tenant workloads as, from the tenants of this revision."""
+    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    return Impersonation(
+        namespaces={name: t.namespace for name, t in tenants.items()},
+        members={name: frozenset(t.identities()) for name, t in tenants.items()},
+    )
+
+
+@register
+class KubernetesBackend(Backend):
     """Reads and writes mlcp's objects in one cluster."""
 
     system = "kubernetes"
+    order = 20
 
     def __init__(self, client: ApiClient, controller_namespace: str = "mlcp-system") -> None:
         self.client = client
         self.controller_namespace = controller_namespace
-        self.requests = 0
+        self._requests = 0
         self._count_lock = threading.Lock()
         self._inventory: Inventory | None = None
         self.impersonation: Impersonation | None = None
@@ -148,6 +189,49 @@ class KubernetesBackend:
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
         return self.deadline.bounded(remaining)
+
+    @classmethod
+    def connect(cls, targets: Targets) -> KubernetesBackend:
+        """The operator's cluster: their kubeconfig (flag or $KUBECONFIG), else the pod's ServiceAccount."""
+        namespace = targets.controller_namespace
+        if in_cluster(targets):
+            return cls(incluster_client(), namespace)
+        return cls.from_kubeconfig(targets.resolved_kubeconfig(), targets.context, namespace)
+
+    @classmethod
+    def expectations(cls, config: RepoConfig, targets: Targets) -> list[Expectation]:
+        stated = config.cluster
+        return [
+            ("cluster.kubeconfig", stated.kubeconfig, targets.resolved_kubeconfig(), "--kubeconfig / $KUBECONFIG"),
+            ("cluster.context", stated.context, targets.context, "--context"),
+            (
+                "cluster.controllerNamespace",
+                stated.controller_namespace,
+                targets.controller_namespace,
+                "--controller-namespace / $MLCP_CONTROLLER_NAMESPACE",
+            ),
+        ]
+
+    @property
+    def requests(self) -> int:
+        """Requests sent so far through this client."""
+        return self._requests
+
+    def confine(self, repo: ConfigRepo) -> None:
+        """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
+        self.impersonation = impersonation(repo)
+
+    def forget(self) -> None:
+        """Read the inventory again on the next `read` (another replica may have written it)."""
+        self._inventory = None
+
+    def watch(self) -> Watching:
+        """Keep live state with a watch cache: a no-op read then sends no request."""
+        from reconciler.watchcache import WatchCache  # noqa: PLC0415 - the cache is built on this backend
+
+        cache = WatchCache(self).start()
+        self.cache = cache
+        return cache
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
@@ -195,7 +279,7 @@ class KubernetesBackend:
             headers["Impersonate-User"] = impersonate
         timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
         with self._count_lock:
-            self.requests += 1
+            self._requests += 1
         payload = orjson.dumps(body) if body is not None else None
         url = f"{path}?{urlencode(query)}" if query else path
         try:
@@ -274,10 +358,6 @@ class KubernetesBackend:
                 objects[obj.ref] = obj
         self._inventory = self.read_inventory()
         return LiveState(objects, self._inventory, tuple(missing))
-
-    def forget_inventory(self) -> None:
-        """Read the inventory again on the next `read` (another replica may have written it)."""
-        self._inventory = None
 
     def get_or_none(self, path: str) -> dict[str, Any] | None:
         """One object (None when it does not exist)."""

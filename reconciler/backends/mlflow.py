@@ -39,12 +39,15 @@ from controlplane.rendering.mlflow_objects import (
     alias_name,
     alias_tag,
 )
-from reconciler.backends.base import ApplyOptions, BackendError, LiveState, Outcome, Status
+from controlplane.specs.repo_config import RepoConfig
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_inventory import RegistryInventory
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from reconciler.backends.registry import register
+from reconciler.targets import Targets
 
 OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
 FIXED_AT_CREATION = ("artifactLocation",)
@@ -85,10 +88,13 @@ def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
     return out
 
 
-class MlflowBackend:
+@register
+class MlflowBackend(Backend):
     """Reads and writes mlcp's experiments and model aliases on one tracking server."""
 
     system = SYSTEM
+    order = 10
+    """Before the cluster: serving never points at an alias that has not moved."""
 
     def __init__(self, rest: MlflowRest) -> None:
         self.rest = rest
@@ -100,6 +106,17 @@ class MlflowBackend:
     @classmethod
     def from_uri(cls, uri: str) -> MlflowBackend:
         return cls(MlflowRest(uri))
+
+    @classmethod
+    def connect(cls, targets: Targets) -> MlflowBackend | None:
+        """The operator's tracking server (--tracking-uri / $MLFLOW_TRACKING_URI); None when none is set."""
+        uri = targets.resolved_tracking_uri()
+        return cls.from_uri(uri) if uri else None
+
+    @classmethod
+    def expectations(cls, config: RepoConfig, targets: Targets) -> list[Expectation]:
+        setting = "--tracking-uri / $MLFLOW_TRACKING_URI"
+        return [("registry.trackingUri", config.registry.tracking_uri, targets.resolved_tracking_uri(), setting)]
 
     @property
     def target(self) -> str:

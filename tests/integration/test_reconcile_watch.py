@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from reconciler.watchcache import WatchCache
 from tests.integration import configrepo
 from tests.integration.reconcile_support import reconciler, wait_for
 
@@ -25,8 +26,8 @@ def test_a_noop_pass_sends_no_request_and_a_hand_edit_is_healed_by_the_next_pass
     rec = reconciler(repo, kubeconfig, tmp_path, watch=True)
     try:
         assert rec.run_pass().converged
-        cache = rec._cache
-        assert cache is not None and cache.wait_synced(30), "the watch cache did not sync"
+        [cache] = rec._watches
+        assert isinstance(cache, WatchCache) and cache.wait_synced(30), "the watch cache did not sync"
         first = rec.run_pass()
         assert first.converged and first.outcomes == []
         noop = rec.run_pass()

@@ -12,7 +12,7 @@ from controlplane.audit import AuditError
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.applying import apply_plan
-from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 
 
@@ -26,10 +26,11 @@ def _change(name: str, tenant: str, action: Action, blocked: str | None = None, 
 
 
 @dataclass
-class Recorder:
+class Recorder(Backend):
     """A backend that applies everything and remembers each inventory write and the order of events."""
 
     system: str = "kubernetes"
+    order: int = 20
     target: str = "fake"
     events: list[str] = field(default_factory=list)
     recorded: list[tuple[frozenset[ObjectRef], ApplyOptions]] = field(default_factory=list)

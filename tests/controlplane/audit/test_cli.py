@@ -14,7 +14,7 @@ from controlplane.cli import auditlog
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
 from reconciler.applying import apply_plan
-from reconciler.backends.base import ApplyOptions, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
 from tests.controlplane.helpers import mlcp
 
@@ -125,10 +125,11 @@ def test_a_corrupt_line_is_named(log: Path) -> None:
     assert verify.exit_code == 1 and "record 5" in verify.stderr
 
 
-class Writes:
+class Writes(Backend):
     """A backend that applies every change and counts the writes it was sent."""
 
     system = "kubernetes"
+    order = 20
     target = "fake"
 
     def __init__(self) -> None:
