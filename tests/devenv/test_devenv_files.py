@@ -30,6 +30,8 @@ def test_python_pins_match_versions_env() -> None:
     assert pins["ARGO_WORKFLOWS_VERSION"] == binaries.ARGO_WORKFLOWS_VERSION
     assert pins["KWOK_VERSION"] == binaries.KWOK_VERSION
     assert pins["KSERVE_VERSION"] == binaries.KSERVE_VERSION
+    assert pins["KUBEFLOW_TRAINER_VERSION"] == binaries.KUBEFLOW_TRAINER_VERSION
+    assert pins["CONTROLLER_TOOLS_VERSION"] == binaries.CONTROLLER_TOOLS_VERSION
 
 
 def test_go_mod_replaces_every_staging_module_at_the_matching_version() -> None:
@@ -66,16 +68,35 @@ def test_crd_manifests_are_structural_and_labelled(doc: dict[str, Any]) -> None:
         assert schema["properties"]["spec"]["type"] == "object"
 
 
-def test_the_five_kinds_mlcp_writes_are_installed_and_only_katib_is_hand_written() -> None:
+def test_the_kinds_mlcp_writes_are_installed_and_only_katib_is_hand_written() -> None:
     assert {
         "workflowtemplates.argoproj.io",
         "cronworkflows.argoproj.io",
         "workflows.argoproj.io",
         "experiments.kubeflow.org",
         "inferenceservices.serving.kserve.io",
-    } <= set(crds.names())
+        "notebooks.kubeflow.org",
+        "trainjobs.trainer.kubeflow.org",
+        "trainingruntimes.trainer.kubeflow.org",
+        "clustertrainingruntimes.trainer.kubeflow.org",
+    } == {f"{r.plural}.{r.group}" for r in crds.RESOURCES}
+    assert {f"{r.plural}.{r.group}" for r in crds.RESOURCES} <= set(crds.names())
     assert [doc["metadata"]["name"] for doc in crds.shipped()] == ["experiments.kubeflow.org"]
     assert crds.name_of("serving.kserve.io_inferenceservices.yaml") == "inferenceservices.serving.kserve.io"
+    assert crds.groups() == ["argoproj.io", "kubeflow.org", "serving.kserve.io", "trainer.kubeflow.org"]
+
+
+def test_notebook_crd_is_generated_from_go_types_on_upstream_k8s_api() -> None:
+    """The Notebook CRD's Go source holds only the Notebook shape; the pod template is k8s.io/api's PodSpec."""
+    source = TESTENV / "notebook"
+    types = (source / "v1" / "notebook_types.go").read_text()
+    assert 'Spec corev1.PodSpec `json:"spec,omitempty"`' in types
+    assert "+groupName=kubeflow.org" in (source / "v1" / "doc.go").read_text()
+    gomod = (source / "go.mod").read_text()
+    staging = "v0." + binaries.KUBERNETES_VERSION.removeprefix("v1.")
+    assert f"k8s.io/api {staging}" in gomod  # the pod schema of the Kubernetes the environment runs
+    script = (TESTENV / "build-addons.sh").read_text()
+    assert "sigs.k8s.io/controller-tools/cmd/controller-gen@${CONTROLLER_TOOLS_VERSION}" in script
 
 
 def test_build_addons_copies_exactly_what_the_environment_reads() -> None:
@@ -83,7 +104,7 @@ def test_build_addons_copies_exactly_what_the_environment_reads() -> None:
     script = (TESTENV / "build-addons.sh").read_text()
     copied = set(re.findall(r"([\w./-]+\.yaml)\b", script))
     names = {Path(f).name for f in copied}
-    assert set(crds.ARGO_CRDS) | set(crds.KSERVE_CRDS) <= names
+    assert set(crds.ARGO_CRDS) | set(crds.KSERVE_CRDS) | set(crds.TRAINER_CRDS) | set(crds.NOTEBOOK_CRDS) <= names
     assert set(argo.RBAC_FILES) <= names
     assert {f"{stage}.yaml" for stage in kwok.STOCK_STAGES} <= names
 

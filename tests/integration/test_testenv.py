@@ -6,6 +6,7 @@ proven against these servers, so these tests pin down what they guarantee.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import binaries, crds, testing
+from controlplane.devenv import binaries, crds, kubeapply, testing
 from tests.integration.mlflow_rest import MlflowRest
 
 pytestmark = pytest.mark.integration
@@ -133,7 +134,7 @@ def test_kubeconfig_files_work_with_kubectl(devenv: testing.TestTarget) -> None:
 # -- CRDs ---------------------------------------------------------------------------
 
 _CRD_CASES: dict[str, tuple[dict[str, Any], tuple[str, Any]]] = {
-    # plural.group: (valid spec, (checked field, value of the wrong type))
+    # plural.group: (valid spec, (checked field under spec, dotted; a value it refuses))
     "workflowtemplates.argoproj.io": (
         {
             "entrypoint": "main",
@@ -172,22 +173,121 @@ _CRD_CASES: dict[str, tuple[dict[str, Any], tuple[str, Any]]] = {
         {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "s3://models/iris/1"}}},
         ("predictor", "not-an-object"),
     ),
+    "notebooks.kubeflow.org": (
+        {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "notebook",
+                            "image": "kubeflownotebookswg/jupyter-scipy:v1.10.0",
+                            "resources": {"limits": {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": "1"}},
+                            "volumeMounts": [{"name": "workspace", "mountPath": "/home/jovyan"}],
+                        }
+                    ],
+                    "volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": "workspace"}}],
+                }
+            }
+        },
+        ("template.spec.containers", "not-a-list"),
+    ),
+    "trainjobs.trainer.kubeflow.org": (
+        {
+            "runtimeRef": {"name": "torch-distributed"},
+            "trainer": {
+                "numNodes": 2,
+                "image": "pytorch/pytorch:2.5.1",
+                "command": ["torchrun", "train.py"],
+                "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}],
+                "resourcesPerNode": {"limits": {"nvidia.com/gpu": "1"}},
+            },
+        },
+        ("trainer.numNodes", "two"),
+    ),
+    "trainingruntimes.trainer.kubeflow.org": (
+        {
+            "mlPolicy": {"numNodes": 2, "torch": {"numProcPerNode": "auto"}},
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "spec": {
+                                    "template": {
+                                        "spec": {"containers": [{"name": "node", "image": "pytorch/pytorch:2.5.1"}]}
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+        ("mlPolicy.torch.numProcPerNode", "all"),
+    ),
+    "clustertrainingruntimes.trainer.kubeflow.org": (
+        {
+            "mlPolicy": {"numNodes": 2, "torch": {"numProcPerNode": "auto"}},
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "spec": {
+                                    "template": {
+                                        "spec": {"containers": [{"name": "node", "image": "pytorch/pytorch:2.5.1"}]}
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+        ("mlPolicy.numNodes", "two"),
+    ),
 }
 
 
-# plural.group -> (version, kind): the kinds mlcp writes (the environment installs more: Argo's others)
-_KINDS = {
-    "workflowtemplates.argoproj.io": ("v1alpha1", "WorkflowTemplate"),
-    "workflows.argoproj.io": ("v1alpha1", "Workflow"),
-    "cronworkflows.argoproj.io": ("v1alpha1", "CronWorkflow"),
-    "experiments.kubeflow.org": ("v1beta1", "Experiment"),
-    "inferenceservices.serving.kserve.io": ("v1beta1", "InferenceService"),
-}
+# plural.group -> the resource it serves: the kinds mlcp writes (the environment installs more: Argo's others)
+_KINDS = {f"{r.plural}.{r.group}": r for r in crds.RESOURCES}
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    """Everything in `expected` is in `actual` (which may hold more: defaults the schema adds)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _contains(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) == len(expected) and all(map(_contains, actual, expected))
+    return bool(actual == expected)
+
+
+def _with(spec: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `spec` with the field at `dotted` set to `value`."""
+    changed = copy.deepcopy(spec)
+    *parents, leaf = dotted.split(".")
+    node = changed
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return changed
 
 
 def test_every_kind_mlcp_writes_has_a_case_and_is_installed() -> None:
     assert sorted(_CRD_CASES) == sorted(_KINDS)
     assert set(_KINDS) <= set(crds.names())
+    assert crds.groups() == ["argoproj.io", "kubeflow.org", "serving.kserve.io", "trainer.kubeflow.org"]
+
+
+@pytest.mark.parametrize("group_version", sorted({r.api_version for r in crds.RESOURCES}))
+def test_discovery_lists_each_resource_with_its_kind_and_scope(group_version: str, k8s_admin: client.ApiClient) -> None:
+    listed = {r["name"]: r for r in kubeapply.request(k8s_admin, "GET", f"/apis/{group_version}")["resources"]}
+    for resource in (r for r in crds.RESOURCES if r.api_version == group_version):
+        assert resource.plural in listed, (group_version, sorted(listed))
+        assert listed[resource.plural]["kind"] == resource.kind
+        assert listed[resource.plural]["namespaced"] is resource.namespaced
 
 
 @pytest.mark.parametrize("crd_name", sorted(_CRD_CASES))
@@ -196,22 +296,31 @@ def test_crd_accepts_valid_and_rejects_wrong_type(
 ) -> None:
     if not devenv.local_cluster and not crds.is_ours(k8s_admin, crd_name):
         pytest.skip(f"{crd_name} on this cluster is not mlcp's manifest; its schema may be looser")
-    plural, group = crd_name.split(".", 1)
-    version, kind = _KINDS[crd_name]
+    resource = _KINDS[crd_name]
     valid_spec, (field, wrong) = _CRD_CASES[crd_name]
     api = client.CustomObjectsApi(k8s_admin)
+    # cluster-scoped objects (ClusterTrainingRuntime) outlive the namespace: name them after it, delete them
+    name = f"{namespace}-ok" if not resource.namespaced else "ok"
 
     def body(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        return {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": name}, "spec": spec}
 
-    created = api.create_namespaced_custom_object(group, version, namespace, plural, body("ok", valid_spec))
-    assert created["spec"] == valid_spec  # nothing pruned: unknown fields below are preserved
-    with pytest.raises(client.ApiException) as info:
-        api.create_namespaced_custom_object(
-            group, version, namespace, plural, body("bad", {**valid_spec, field: wrong})
-        )
-    assert info.value.status == 422, info.value.body
-    assert f"spec.{field}" in info.value.body
+    def create(name: str, spec: dict[str, Any]) -> Any:
+        args = (resource.group, resource.version)
+        if resource.namespaced:
+            return api.create_namespaced_custom_object(*args, namespace, resource.plural, body(name, spec))
+        return api.create_cluster_custom_object(*args, resource.plural, body(name, spec))
+
+    created = create(name, valid_spec)
+    try:
+        assert _contains(created["spec"], valid_spec), created["spec"]  # nothing pruned, only defaults added
+        with pytest.raises(client.ApiException) as info:
+            create(f"{name[:-3]}-bad", _with(valid_spec, field, wrong))
+        assert info.value.status == 422, info.value.body
+        assert f"spec.{field}" in info.value.body
+    finally:
+        if not resource.namespaced:
+            api.delete_cluster_custom_object(resource.group, resource.version, resource.plural, name)
 
 
 # -- MLflow -------------------------------------------------------------------------
