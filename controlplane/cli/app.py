@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from controlplane import __version__
-from controlplane.cli import apply, approve, audit, init, plan, policy, promotions, reconcile, schema, validate
+from controlplane.cli import apply, approve, audit, init, plan, policy, promotions, reconcile, run, schema, validate
 
 app = typer.Typer(
     name="mlcp",
@@ -47,6 +47,7 @@ app.command("diff", help="Alias of `mlcp plan`, for kubectl users.")(plan.comman
 app.command("apply")(apply.command)
 app.command("approve")(approve.command)
 app.command("reconcile")(reconcile.command)
+app.command("run")(run.command)
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(promotions.app, name="promotions")

@@ -13,9 +13,7 @@ ServiceAccount.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +22,11 @@ from kubernetes import client
 
 from controlplane.devenv import kwok, testing
 from controlplane.rendering.context import TENANT_WORKLOAD_SA
-from reconciler import engine
-from reconciler.applying import apply_plan
-from reconciler.backends.base import ApplyOptions
+from tests.integration import argo_support as argo
 from tests.integration import configrepo
+from tests.integration.argo_support import EMBED, TRAIN
 
 pytestmark = pytest.mark.integration
-
-ARGO = ("argoproj.io", "v1alpha1")
-WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
-CRON_LABEL = "workflows.argoproj.io/cron-workflow"
-TRAIN = "train-detector"  # vision: fetch-data -> train -> evaluate, scheduled
-EMBED = "embed-corpus"  # nlp: one step
-FINISHED = ("Succeeded", "Failed", "Error")
 
 
 @pytest.fixture(scope="module")
@@ -44,81 +34,15 @@ def repo(
     tmp_path_factory: pytest.TempPathFactory, devenv: testing.TestTarget, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> Iterator[configrepo.ConfigRepo]:
     """The template, tenants renamed, train-detector scheduled every minute, applied once by mlcp."""
-    if devenv.env is None or devenv.env.argo is None:
-        pytest.skip("Argo's controller and KWOK run only in the local environment (docs/testing.md)")
+    argo.require_argo(devenv)
     repo = configrepo.make(tmp_path_factory.mktemp("argo"), f"t-argo-{secrets.token_hex(3)}")
     repo.edit(f"tenants/{repo.vision}/pipelines/{TRAIN}.yaml", 'cron: "0 2 * * *"', 'cron: "* * * * *"')
     repo.commit("train-detector every minute (platform team)")
-    desired = engine.load_desired(repo.root)
-    targets = repo.targets(kubeconfig)
-    backends = engine.connect(desired.repo, targets)
-    plan, _ = engine.make_plan(desired, backends, targets=targets)
-    report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions())
-    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+    argo.apply(repo, kubeconfig)
     yield repo
     core = client.CoreV1Api(k8s_admin)
     for ns in (repo.vision, repo.nlp):  # stop the minute-by-minute runs for the rest of the session
         core.delete_namespace(ns)
-
-
-def _argo(api: client.ApiClient) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(api)
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
-    return result
-
-
-def _finished(api: client.ApiClient, ns: str, name: str, timeout: float = 90) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        wf: dict[str, Any] = _argo(api).get_namespaced_custom_object(*ARGO, ns, "workflows", name)
-        return wf if wf.get("status", {}).get("phase") in FINISHED else None
-
-    result: dict[str, Any] = _wait(done, timeout, f"Workflow {ns}/{name} to finish")
-    return result
-
-
-def _run(
-    submitter: client.ApiClient, admin: client.ApiClient, ns: str, template: str, annotations: dict[str, str]
-) -> dict[str, Any]:
-    """Submit a run of `template` as `submitter` and wait until Argo finishes it.
-
-    A template created moments before may not have reached the controller's informer yet, which Argo
-    reports as an Error naming the template; that one case is submitted again.
-    """
-    body = {
-        "apiVersion": "/".join(ARGO),
-        "kind": "Workflow",
-        "metadata": {"generateName": f"{template}-"},
-        "spec": {"workflowTemplateRef": {"name": template}, "podMetadata": {"annotations": annotations}},
-    }
-    for _ in range(3):
-        created = _argo(submitter).create_namespaced_custom_object(*ARGO, ns, "workflows", body)
-        wf = _finished(admin, ns, created["metadata"]["name"])
-        if f'workflowtemplates.argoproj.io "{template}" not found' not in wf["status"].get("message", ""):
-            return wf
-        time.sleep(1)
-    return wf
-
-
-def _steps(wf: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The pod nodes of a finished run, by step name."""
-    return {n["displayName"]: n for n in wf["status"]["nodes"].values() if n["type"] == "Pod"}
-
-
-def _pods(admin: client.ApiClient, ns: str, wf: dict[str, Any]) -> list[client.V1Pod]:
-    selector = f"{WORKFLOW_LABEL}={wf['metadata']['name']}"
-    pods: list[client.V1Pod] = client.CoreV1Api(admin).list_namespaced_pod(ns, label_selector=selector).items
-    return pods
-
-
-def _time(node: dict[str, Any], key: str) -> datetime:
-    return datetime.fromisoformat(str(node[key]).replace("Z", "+00:00"))
 
 
 @pytest.mark.parametrize(
@@ -133,11 +57,11 @@ def test_every_template_pipeline_runs_to_succeeded_as_the_tenant_workload_accoun
     steps: set[str],
 ) -> None:
     ns, member = (repo.vision, "bob@example.com") if tenant == "vision" else (repo.nlp, "dave@example.com")
-    wf = _run(k8s_user(member), k8s_admin, ns, template, {})
+    wf = argo.run(k8s_user(member), k8s_admin, ns, template, {})
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     assert wf["spec"]["workflowTemplateRef"] == {"name": template}
-    assert {name: node["phase"] for name, node in _steps(wf).items()} == dict.fromkeys(steps, "Succeeded")
-    pods = _pods(k8s_admin, ns, wf)
+    assert {name: node["phase"] for name, node in argo.steps(wf).items()} == dict.fromkeys(steps, "Succeeded")
+    pods = argo.pods(k8s_admin, ns, wf)
     assert len(pods) == len(steps)
     gpu_pods = 0
     for pod in pods:
@@ -156,43 +80,45 @@ def test_every_template_pipeline_runs_to_succeeded_as_the_tenant_workload_accoun
 def test_a_member_cannot_run_another_tenants_pipeline(
     repo: configrepo.ConfigRepo, k8s_user: Callable[..., client.ApiClient]
 ) -> None:
-    body = {"apiVersion": "/".join(ARGO), "kind": "Workflow", "metadata": {"generateName": "x-"}}
+    body = {"apiVersion": "/".join(argo.ARGO), "kind": "Workflow", "metadata": {"generateName": "x-"}}
     body["spec"] = {"workflowTemplateRef": {"name": TRAIN}}
     with pytest.raises(client.ApiException) as info:
-        _argo(k8s_user("dave@example.com")).create_namespaced_custom_object(*ARGO, repo.vision, "workflows", body)
+        argo.argo(k8s_user("dave@example.com")).create_namespaced_custom_object(
+            *argo.ARGO, repo.vision, "workflows", body
+        )
     assert info.value.status == 403, info.value.body
 
 
 def test_steps_run_in_depends_on_order(repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient) -> None:
     # every step "runs" 1 s on KWOK, so an order the DAG did not enforce would show in the timestamps
-    wf = _run(k8s_admin, k8s_admin, repo.vision, TRAIN, {kwok.DURATION_ANNOTATION: "1s"})
+    wf = argo.run(k8s_admin, k8s_admin, repo.vision, TRAIN, {kwok.DURATION_ANNOTATION: "1s"})
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
-    steps = _steps(wf)
+    steps = argo.steps(wf)
     ids = {node["id"]: name for name, node in steps.items()}
     children = {name: {ids[c] for c in node.get("children", []) if c in ids} for name, node in steps.items()}
     assert children == {"fetch-data": {"train"}, "train": {"evaluate"}, "evaluate": set()}
     for before, after in (("fetch-data", "train"), ("train", "evaluate")):
-        assert _time(steps[before], "finishedAt") > _time(steps[before], "startedAt")
-        assert _time(steps[after], "startedAt") >= _time(steps[before], "finishedAt"), (before, after)
+        assert argo.timestamp(steps[before], "finishedAt") > argo.timestamp(steps[before], "startedAt")
+        assert argo.timestamp(steps[after], "startedAt") >= argo.timestamp(steps[before], "finishedAt"), (before, after)
 
 
 def test_a_failing_step_fails_the_run_and_its_dependents_never_start(
     repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient
 ) -> None:
-    wf = _run(k8s_admin, k8s_admin, repo.vision, TRAIN, {f"{kwok.EXIT_CODE_ANNOTATION}.train": "3"})
+    wf = argo.run(k8s_admin, k8s_admin, repo.vision, TRAIN, {f"{kwok.EXIT_CODE_ANNOTATION}.train": "3"})
     assert wf["status"]["phase"] == "Failed"
-    steps = _steps(wf)
+    steps = argo.steps(wf)
     assert steps["fetch-data"]["phase"] == "Succeeded"
     assert steps["train"]["phase"] == "Failed"
     assert "exit code 3" in steps["train"]["message"]
     assert "evaluate" not in steps
-    assert len(_pods(k8s_admin, repo.vision, wf)) == 2
+    assert len(argo.pods(k8s_admin, repo.vision, wf)) == 2
 
 
 def test_a_run_wide_exit_code_fails_every_step(repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient) -> None:
-    wf = _run(k8s_admin, k8s_admin, repo.nlp, EMBED, {kwok.EXIT_CODE_ANNOTATION: "2"})
+    wf = argo.run(k8s_admin, k8s_admin, repo.nlp, EMBED, {kwok.EXIT_CODE_ANNOTATION: "2"})
     assert wf["status"]["phase"] == "Failed"
-    assert "exit code 2" in _steps(wf)["embed"]["message"]
+    assert "exit code 2" in argo.steps(wf)["embed"]["message"]
 
 
 def test_the_cron_workflow_creates_a_run_when_it_fires(
@@ -201,14 +127,14 @@ def test_the_cron_workflow_creates_a_run_when_it_fires(
     """`* * * * *` fires at the next minute: at most a minute after the module's apply."""
 
     def scheduled() -> list[dict[str, Any]]:
-        listed = _argo(k8s_admin).list_namespaced_custom_object(
-            *ARGO, repo.vision, "workflows", label_selector=f"{CRON_LABEL}={TRAIN}"
+        listed = argo.argo(k8s_admin).list_namespaced_custom_object(
+            *argo.ARGO, repo.vision, "workflows", label_selector=f"{argo.CRON_LABEL}={TRAIN}"
         )
         items: list[dict[str, Any]] = listed["items"]
         return items
 
-    first = _wait(scheduled, 90, f"the CronWorkflow {TRAIN} to fire")[0]
+    first = argo.wait(scheduled, 90, f"the CronWorkflow {TRAIN} to fire")[0]
     assert first["spec"]["workflowTemplateRef"] == {"name": TRAIN}
-    wf = _finished(k8s_admin, repo.vision, first["metadata"]["name"])
+    wf = argo.finished(k8s_admin, repo.vision, first["metadata"]["name"])
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
-    assert len(_steps(wf)) == 3
+    assert len(argo.steps(wf)) == 3
