@@ -3,8 +3,8 @@
 A file's header says what mlcp must answer and which real gate answers the same:
 `# verdict: valid`, or `# verdict: invalid: <part of mlcp's message>` with
 `# argo: crd` (the API server with Argo's full CRD refuses it), `controller`
-(the workflow-controller refuses a run of it), `cron` (the controller marks the
-CronWorkflow with a SpecError), or `none: <why>` where mlcp is deliberately
+(the workflow-controller refuses a run of it), `cron` (the controller refuses
+the CronWorkflow and never schedules it), or `none: <why>` where mlcp is deliberately
 stricter than Argo. The unit test checks mlcp's verdicts; the integration test
 (tests/integration/test_pipeline_verdicts.py) checks the real servers' verdicts.
 """
