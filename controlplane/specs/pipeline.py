@@ -180,7 +180,7 @@ class PipelineSpec(SpecModel):
 
 @register
 class Pipeline(Spec):
-    """An ML pipeline: container steps with dependencies and parameters."""
+    """An ML pipeline: a DAG of container steps, on a schedule or run on demand (see pipelines.md, an example per capability)."""
 
     kind: Literal["Pipeline"] = "Pipeline"
     spec: PipelineSpec
