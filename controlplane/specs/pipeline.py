@@ -180,7 +180,7 @@ class PipelineSpec(SpecModel):
 
 @register
 class Pipeline(Spec):
-    """An ML pipeline: a DAG of container steps, on a schedule or run on demand (see pipelines.md, an example per capability)."""
+    """An ML pipeline: a DAG of container steps, scheduled or run on demand (pipelines.md: an example for each)."""
 
     kind: Literal["Pipeline"] = "Pipeline"
     spec: PipelineSpec
