@@ -1,4 +1,4 @@
-"""Image references: the distribution grammar the container runtime applies."""
+"""Image references: the distribution grammar the container runtime applies (cases from distribution/reference)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from controlplane import imagerefs
         "ghcr.io/acme/train:1.4",
         "localhost:5000/team/x:v1",
         "registry.example.com:443/a/b/c@sha256:" + "a" * 64,
+        "UPPER.example.com/team/x:v1",  # the registry host may have capitals
+        "[::1]:5000/x",
+        "a__b/c-d--e.f_g:1.0-rc_1",
         "{{workflow.parameters.image}}",
     ],
 )
@@ -26,11 +29,16 @@ def test_valid_references(image: str) -> None:
     ("image", "why"),
     [
         ("Ubuntu", "must be lowercase"),
-        ("ghcr.io/Acme/train:1", "invalid reference format"),
+        ("ghcr.io/Acme/train:1", "must be lowercase"),
         ("repo:tag:tag", "invalid reference format"),
         ("bad image", "invalid reference format"),
+        ("", "invalid reference format"),
         ("x:" + "t" * 129, "invalid reference format"),
-        ("a" * 256, "not be more than 255"),
+        ("a" * 256, "not be longer than 255"),
+        ("a" * 64, "image ID"),
+        ("x@sha256:" + "a" * 63, "digest"),
+        ("x@md5:" + "a" * 32, "digest"),
+        ("x@sha256:" + "A" * 64, "digest"),
     ],
 )
 def test_invalid_references(image: str, why: str) -> None:
