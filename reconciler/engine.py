@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from controlplane.errors import InvalidConfig, MlcpError, Refused
+from controlplane.loading import memo
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
@@ -75,10 +76,11 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
         load_valid(path)  # raises InvalidConfig, with every problem in mlcp.yaml and the specs
     backends = connect(head, targets)
     reading = _Background(read_live, backends)
-    repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
-    confine(backends, repo)
-    desired = render_desired(repo)
-    planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **options)
+    with memo.shared():  # the revision and its trusted base parse each file they share once
+        repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
+        confine(backends, repo)
+        desired = render_desired(repo)
+        planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **options)
     return planned, backends, states
 
 

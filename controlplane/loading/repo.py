@@ -20,10 +20,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from controlplane.errors import Diagnostic
-from controlplane.loading import budgets, schema_errors
+from controlplane.loading import budgets, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
-from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError, parse_counted
+from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError
 from controlplane.specs import API_VERSION, KINDS
 from controlplane.specs.repo_config import RepoConfig
 
@@ -179,7 +179,7 @@ def _parse(text: str, rel: str, repo: ConfigRepo, budget: Budget) -> Parsed | No
     nodes, nodes_limit = budget.allowance("nodes")
     documents, documents_limit = budget.allowance("documents")
     try:
-        parsed = parse_counted(text, Caps(nodes, documents, budget.limits.depth))
+        parsed = memo.parse(text, Caps(nodes, documents, budget.limits.depth))
     except OverBudget as exc:
         exceeded = nodes_limit if exc.measure == "nodes" else documents_limit
         _over_budget(repo, budget, rel, budget.overrun(exceeded), (exc.line, exc.column))
@@ -309,7 +309,7 @@ def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey
         return
     cls = KINDS[kind]
     try:
-        spec = cls.model_validate(doc.data)
+        spec = memo.validated(cls, doc.data, cls.model_validate)
     except ValidationError as exc:
         repo.diagnostics.extend(schema_errors.diagnostics(exc, cls, doc, rel))
         repo.refused.add(_intended_key(kind, doc, folder))
