@@ -8,13 +8,14 @@ object in the cluster can find the spec (and commit) it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from controlplane.labels import COMMIT_ANNOTATION, MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, TENANT_LABEL
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
-from controlplane.specs import Tenant
+from controlplane.specs import AccessPolicy, Tenant
 
 RANK_ORDER: dict[str, int] = {
     "Namespace": 10,
@@ -50,10 +51,21 @@ class RenderContext:
     commits: dict[str, str] = field(default_factory=dict)
 
     def tenant(self, name: str | None) -> Tenant:
-        for loaded in self.repo.of_kind("Tenant"):
-            if loaded.tenant == name:
-                return cast(Tenant, loaded.spec)
-        raise KeyError(f"no tenant {name!r}")  # validation guarantees it exists
+        try:
+            return self._tenants[name]
+        except KeyError:
+            raise KeyError(f"no tenant {name!r}") from None  # validation guarantees it exists
+
+    @cached_property
+    def _tenants(self) -> dict[str | None, Tenant]:
+        """Tenants by name, built once: renderers ask for a spec's tenant for every object (N lookups)."""
+        return {loaded.tenant: cast(Tenant, loaded.spec) for loaded in reversed(self.repo.of_kind("Tenant"))}
+
+    @cached_property
+    def access_policy(self) -> AccessPolicy | None:
+        """The rendered repo's AccessPolicy (the first one; validation allows only one), looked up once."""
+        policies = self.repo.of_kind("AccessPolicy")
+        return cast(AccessPolicy, policies[0].spec) if policies else None
 
     def namespace(self, name: str | None) -> str:
         return self.tenant(name).namespace

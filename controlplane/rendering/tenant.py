@@ -34,7 +34,7 @@ from controlplane.rendering.context import (
 )
 from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest, policy_rule
 from controlplane.rendering.registry import renders
-from controlplane.specs import AccessPolicy, Tenant
+from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 
 POD_SECURITY_MODES = ("enforce", "warn", "audit")
@@ -52,8 +52,8 @@ def pod_security_labels(rules: PodSecurity, tenant: str | None) -> dict[str, str
 
 def pod_security_rules(ctx: RenderContext) -> PodSecurity:
     """The rendered repo's own rules (the defaults without a policy)."""
-    policies = ctx.repo.of_kind("AccessPolicy")
-    return cast(AccessPolicy, policies[0].spec).spec.pod_security if policies else PodSecurity()
+    policy = ctx.access_policy
+    return policy.spec.pod_security if policy is not None else PodSecurity()
 
 
 def with_pod_security(objects: Iterable[DesiredObject], rules: PodSecurity) -> list[DesiredObject]:
