@@ -3,7 +3,8 @@
 mlcp's WorkflowTemplates are only worth something if Argo runs them. Here the
 real controller (v4, upstream RBAC) turns each into pods, the real scheduler
 binds them to KWOK's nodes, and KWOK completes them with the exit code a pod
-annotation chooses (controlplane/devenv/kwok.py). Runs are submitted the way a
+annotation chooses (controlplane/devenv/kwok.py). Richer pipelines, schedules and edits are in
+test_pipeline_runs.py, `mlcp run` in test_run_command.py. Runs are submitted the way a
 tenant's people would: a Workflow with `workflowTemplateRef`, created by a
 tenant member under their own identity (Argo's aggregate roles extend the
 `edit` role mlcp binds them to), and the pods run as the tenant's workload
@@ -15,7 +16,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -33,15 +33,13 @@ pytestmark = pytest.mark.integration
 def repo(
     tmp_path_factory: pytest.TempPathFactory, devenv: testing.TestTarget, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> Iterator[configrepo.ConfigRepo]:
-    """The template, tenants renamed, train-detector scheduled every minute, applied once by mlcp."""
+    """The template, tenants renamed, applied once by mlcp."""
     argo.require_argo(devenv)
     repo = configrepo.make(tmp_path_factory.mktemp("argo"), f"t-argo-{secrets.token_hex(3)}")
-    repo.edit(f"tenants/{repo.vision}/pipelines/{TRAIN}.yaml", 'cron: "0 2 * * *"', 'cron: "* * * * *"')
-    repo.commit("train-detector every minute (platform team)")
     argo.apply(repo, kubeconfig)
     yield repo
     core = client.CoreV1Api(k8s_admin)
-    for ns in (repo.vision, repo.nlp):  # stop the minute-by-minute runs for the rest of the session
+    for ns in (repo.vision, repo.nlp):
         core.delete_namespace(ns)
 
 
@@ -119,22 +117,3 @@ def test_a_run_wide_exit_code_fails_every_step(repo: configrepo.ConfigRepo, k8s_
     wf = argo.run(k8s_admin, k8s_admin, repo.nlp, EMBED, {kwok.EXIT_CODE_ANNOTATION: "2"})
     assert wf["status"]["phase"] == "Failed"
     assert "exit code 2" in argo.steps(wf)["embed"]["message"]
-
-
-def test_the_cron_workflow_creates_a_run_when_it_fires(
-    repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient
-) -> None:
-    """`* * * * *` fires at the next minute: at most a minute after the module's apply."""
-
-    def scheduled() -> list[dict[str, Any]]:
-        listed = argo.argo(k8s_admin).list_namespaced_custom_object(
-            *argo.ARGO, repo.vision, "workflows", label_selector=f"{argo.CRON_LABEL}={TRAIN}"
-        )
-        items: list[dict[str, Any]] = listed["items"]
-        return items
-
-    first = argo.wait(scheduled, 90, f"the CronWorkflow {TRAIN} to fire")[0]
-    assert first["spec"]["workflowTemplateRef"] == {"name": TRAIN}
-    wf = argo.finished(k8s_admin, repo.vision, first["metadata"]["name"])
-    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
-    assert len(argo.steps(wf)) == 3
