@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv with mlcp and its development tools
 
 lint: install ## ruff, mypy --strict, import-linter, and stale-schema check
-	$(BIN)/ruff check controlplane reconciler tests benchmarks
-	$(BIN)/ruff format --check controlplane reconciler tests benchmarks
+	$(BIN)/ruff check controlplane reconciler devenv tests benchmarks
+	$(BIN)/ruff format --check controlplane reconciler devenv tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/mlcp schema --check schemas

@@ -193,14 +193,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="mlcp apply's writes in flight per rank")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
-    from controlplane.devenv import binaries
+    from devenv import binaries
 
     kubectl = str(binaries.ensure_built().kubectl)
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
         if args.use_kubeconfig:
             bench(os.environ["KUBECONFIG"], kubectl, args.tenants, Path(tmp), args.concurrency)
             return
-        from controlplane.devenv import testing
+        from devenv import testing
 
         target = testing.start(workflows=False)  # Argo's controller would react to every tenant's objects
         try:

@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from controlplane.devenv.environment import Environment
+    from devenv.environment import Environment
 
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp, Environment(mlflow=False, workflows=False) as env:
         bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))

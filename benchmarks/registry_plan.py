@@ -11,7 +11,7 @@ type (experiments, registered models). It sets up, in a real MLflow server:
 
 then times the no-op plan (render, read, plan, review) and prints the calls per
 endpoint. The server is the one named by --tracking-uri / $MLCP_TEST_MLFLOW_URI,
-or a fresh local one started through controlplane.devenv. Usage:
+or a fresh local one started through devenv. Usage:
 
     .venv/bin/python benchmarks/registry_plan.py [--experiments 500] [--models 200] [--tracking-uri URI]
 """
@@ -28,6 +28,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devenv is imported from the checkout
 
 from reconciler import engine
 from reconciler.applying import apply_plan
@@ -145,7 +147,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.tracking_uri:
         return 0 if bench(args.tracking_uri, args.experiments, args.models) else 1
-    from controlplane.devenv.mlflowserver import MlflowServer
+    from devenv.mlflowserver import MlflowServer
 
     with tempfile.TemporaryDirectory() as tmp:
         server = MlflowServer(Path(tmp) / "mlflow", Path(tmp) / "mlflow.log")

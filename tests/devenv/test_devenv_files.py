@@ -11,8 +11,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from controlplane.devenv import argo, binaries, crds, kubeapply, kubeconfig, kwok
-from controlplane.devenv.pki import Pki
+from devenv import argo, binaries, crds, kubeapply, kubeconfig, kwok
+from devenv.pki import Pki
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTENV = ROOT / "hack" / "testenv"
@@ -110,7 +110,7 @@ def test_build_addons_copies_exactly_what_the_environment_reads() -> None:
 
 
 def test_kwok_stage_reads_the_annotations_kwok_py_documents() -> None:
-    stage = (ROOT / "controlplane" / "devenv" / "kwok-argo-stage.yaml").read_text()
+    stage = (ROOT / "devenv" / "kwok-argo-stage.yaml").read_text()
     doc = yaml.safe_load(stage)
     assert doc["kind"] == "Stage" and doc["spec"]["resourceRef"] == {"apiGroup": "v1", "kind": "Pod"}
     template = doc["spec"]["next"]["statusTemplate"]

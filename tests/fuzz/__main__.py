@@ -42,7 +42,7 @@ def _validate(cases: int, seed: int, scratch: Path, keep: bool) -> list[Outcome]
 
 
 def _passes(count: int, seed: int, scratch: Path) -> list[Outcome]:
-    from controlplane.devenv import install_signal_handlers, testing
+    from devenv import install_signal_handlers, testing
     from tests.integration import configrepo
 
     install_signal_handlers()

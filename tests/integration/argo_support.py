@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import testing
+from devenv import testing
 from reconciler import engine
 from reconciler.applying import apply_plan
 from reconciler.backends.base import ApplyOptions

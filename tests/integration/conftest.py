@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import install_signal_handlers, testing
+from devenv import install_signal_handlers, testing
 
 _KEPT_LOGS = pytest.StashKey[Path]()
 

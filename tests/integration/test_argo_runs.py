@@ -3,7 +3,7 @@
 mlcp's WorkflowTemplates are only worth something if Argo runs them. Here the
 real controller (v4, upstream RBAC) turns each into pods, the real scheduler
 binds them to KWOK's nodes, and KWOK completes them with the exit code a pod
-annotation chooses (controlplane/devenv/kwok.py). Richer pipelines, schedules and edits are in
+annotation chooses (devenv/kwok.py). Richer pipelines, schedules and edits are in
 test_pipeline_runs.py, `mlcp run` in test_run_command.py. Runs are submitted the way a
 tenant's people would: a Workflow with `workflowTemplateRef`, created by a
 tenant member under their own identity (Argo's aggregate roles extend the
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import kwok, testing
 from controlplane.rendering.context import TENANT_WORKLOAD_SA
+from devenv import kwok, testing
 from tests.integration import argo_support as argo
 from tests.integration import configrepo
 from tests.integration.argo_support import EMBED, TRAIN

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from controlplane.devenv import binaries
 from controlplane.labels import FIELD_MANAGER
+from devenv import binaries
 from reconciler.backends.kubernetes import KubernetesBackend
 from tests.integration import configrepo
 from tests.integration.reconcile_support import ROOT, mlcp

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import Environment, binaries, daemon
-from controlplane.devenv.clients import api_client
-from controlplane.devenv.mlflowserver import MlflowServer
+from devenv import Environment, binaries, daemon
+from devenv.clients import api_client
+from devenv.mlflowserver import MlflowServer
 from tests.integration.mlflow_rest import MlflowError, MlflowRest
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_sigterm_to_the_owner_stops_the_servers(tmp_path: Path) -> None:
     """A test run killed with SIGTERM (CI timeout, Ctrl-C) still takes its servers down."""
     script = (
         "import sys, time\n"
-        "from controlplane.devenv import Environment, install_signal_handlers\n"
+        "from devenv import Environment, install_signal_handlers\n"
         "install_signal_handlers()\n"
         "env = Environment(mlflow=False).start()\n"
         "print(' '.join(str(p.pid) for p in env.processes()), flush=True)\n"
@@ -87,7 +87,7 @@ def test_sigterm_to_the_owner_stops_the_servers(tmp_path: Path) -> None:
 def test_dev_up_writes_exports_and_dev_down_stops_everything(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     up = subprocess.run(
-        [sys.executable, "-m", "controlplane.devenv", "up", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "devenv", "up", "--state-dir", str(state_dir)],
         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
     )  # fmt: skip
     try:
@@ -103,7 +103,7 @@ def test_dev_up_writes_exports_and_dev_down_stops_everything(tmp_path: Path) -> 
         pids = [state["supervisorPid"], *state["pids"].values()]
     finally:
         down = subprocess.run(
-            [sys.executable, "-m", "controlplane.devenv", "down", "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "devenv", "down", "--state-dir", str(state_dir)],
             capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
         )  # fmt: skip
     assert down.returncode == 0, down.stdout + down.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from controlplane.cli import plan_view
-from controlplane.devenv.mlflowserver import MlflowServer
 from controlplane.plans import Action, Change, Plan
+from devenv.mlflowserver import MlflowServer
 from reconciler import engine
 from reconciler.applying import ApplyReport, apply_plan
 from reconciler.backends.base import ApplyOptions, Backend, Status

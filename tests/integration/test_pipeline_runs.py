@@ -3,7 +3,7 @@
 Each capability is one small pipeline of the tenant, applied once for the
 module; the runs are submitted together and waited for afterwards, so the
 module costs about as long as its slowest run. KWOK completes every pod with
-the exit code a pod annotation chooses (controlplane/devenv/kwok.py), which is
+the exit code a pod annotation chooses (devenv/kwok.py), which is
 how a step is made to fail.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import kwok, testing
+from devenv import kwok, testing
 from tests.integration import argo_support as argo
 from tests.integration import configrepo
 

@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import testing
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
+from devenv import testing
 from reconciler import engine
 from reconciler.applying import apply_plan
 from reconciler.backends.base import ApplyOptions

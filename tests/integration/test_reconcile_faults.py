@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from controlplane.audit import JsonlStore
-from controlplane.devenv import testing
+from devenv import testing
 from reconciler.backends.base import Outcome, Status
 from reconciler.passes import PassResult, Reconciler
 from tests.integration import configrepo

@@ -19,9 +19,9 @@ from kubernetes import client
 from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
-from controlplane.devenv import kwok, testing
 from controlplane.labels import MANAGED_BY, SPEC_LABEL, TENANT_LABEL
 from controlplane.rendering.context import TENANT_WORKLOAD_SA
+from devenv import kwok, testing
 from reconciler import engine
 from tests.integration import argo_support as argo
 from tests.integration import configrepo

@@ -15,8 +15,8 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import testing
 from controlplane.plans import Action, Change, Plan
+from devenv import testing
 from reconciler import engine
 from reconciler.applying import ApplyReport, apply_plan
 from reconciler.backends.base import ApplyOptions, Status

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.devenv import binaries, crds, kubeapply, testing
+from devenv import binaries, crds, kubeapply, testing
 from tests.integration.mlflow_rest import MlflowRest
 
 pytestmark = pytest.mark.integration

@@ -35,8 +35,8 @@ from controlplane.audit import JsonlStore
 from controlplane.audit.records import Result as AuditResult
 from controlplane.audit.records import Verdict
 from controlplane.cli.app import app
-from controlplane.devenv import testing
 from controlplane.plans import Action, Change, Plan
+from devenv import testing
 from tests.integration import configrepo
 
 pytestmark = pytest.mark.integration

@@ -6,21 +6,27 @@ release (no kubelet, as in controller-runtime's envtest), the CRDs of the
 third-party kinds mlcp writes, and a real MLflow tracking server. See
 docs/testing.md.
 
-    from controlplane.devenv import Environment
+It is a top-level package of the checkout, not part of mlcp: the wheel and the
+controller image ship only `controlplane` and `reconciler`, and no product
+module may import it (an import-linter contract), so its dependencies
+(`cryptography` for the test PKI) stay development-only. Tests, benchmarks,
+the fuzzer and `make dev-up` import it from the repository root.
+
+    from devenv import Environment
 
     with Environment() as env:
         env.kubeconfig, env.mlflow_uri, env.user_kubeconfig("carol", ("team-c",))
 """
 
-from controlplane.devenv.binaries import ETCD_VERSION, KUBERNETES_VERSION
-from controlplane.devenv.environment import (
+from devenv.binaries import ETCD_VERSION, KUBERNETES_VERSION
+from devenv.environment import (
     DEFAULT_USERS,
     Environment,
     install_signal_handlers,
 )
-from controlplane.devenv.kubeapi import ADMIN_GROUPS, ADMIN_USER
-from controlplane.devenv.mlflowserver import MLFLOW_VERSION
-from controlplane.devenv.processes import StartupError
+from devenv.kubeapi import ADMIN_GROUPS, ADMIN_USER
+from devenv.mlflowserver import MLFLOW_VERSION
+from devenv.processes import StartupError
 
 __all__ = [
     "ADMIN_GROUPS",

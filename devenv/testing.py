@@ -17,11 +17,11 @@ from pathlib import Path
 
 from kubernetes import client
 
-from controlplane.devenv import crds
-from controlplane.devenv.binaries import KUBERNETES_VERSION
-from controlplane.devenv.clients import api_client
-from controlplane.devenv.environment import Environment
-from controlplane.devenv.mlflowserver import MlflowServer
+from devenv import crds
+from devenv.binaries import KUBERNETES_VERSION
+from devenv.clients import api_client
+from devenv.environment import Environment
+from devenv.mlflowserver import MlflowServer
 
 KUBECONFIG_VAR = "MLCP_TEST_KUBECONFIG"
 MLFLOW_URI_VAR = "MLCP_TEST_MLFLOW_URI"

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from controlplane.devenv.binaries import cache_home
-from controlplane.devenv.processes import ServerProcess, free_port, http_ok
+from devenv.binaries import cache_home
+from devenv.processes import ServerProcess, free_port, http_ok
 
 # 3.18.0 is listed on PyPI but its mlflow-skinny 3.18.0 was not served when this
 # was pinned, so 3.17.2 is the newest installable release.

@@ -79,7 +79,7 @@ def notebook_dir() -> Path:
 
 
 def _script(name: str) -> Path | None:
-    script = Path(__file__).resolve().parents[2] / "hack" / "testenv" / name
+    script = Path(__file__).resolve().parents[1] / "hack" / "testenv" / name
     return script if script.is_file() else None
 
 

@@ -26,15 +26,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from controlplane.devenv import crds, seed
-from controlplane.devenv.argo import WorkflowController
-from controlplane.devenv.binaries import ARGO_WORKFLOWS_VERSION, KUBERNETES_VERSION, KWOK_VERSION, ensure_built
-from controlplane.devenv.clients import api_client
-from controlplane.devenv.kubeapi import KubeControlPlane
-from controlplane.devenv.kwok import Kwok
-from controlplane.devenv.mlflowserver import MlflowServer, ensure_installed
-from controlplane.devenv.pki import Pki
-from controlplane.devenv.processes import ServerProcess, StartupError, stop_all
+from devenv import crds, seed
+from devenv.argo import WorkflowController
+from devenv.binaries import ARGO_WORKFLOWS_VERSION, KUBERNETES_VERSION, KWOK_VERSION, ensure_built
+from devenv.clients import api_client
+from devenv.kubeapi import KubeControlPlane
+from devenv.kwok import Kwok
+from devenv.mlflowserver import MlflowServer, ensure_installed
+from devenv.pki import Pki
+from devenv.processes import ServerProcess, StartupError, stop_all
 
 #: Ordinary identities every environment has: user name -> groups.
 DEFAULT_USERS: dict[str, tuple[str, ...]] = {"alice": ("team-a",), "bob": ("team-b",)}

@@ -21,8 +21,8 @@ from typing import Any
 
 from kubernetes import client
 
-from controlplane.devenv import binaries, kubeapply
-from controlplane.devenv.processes import ServerProcess, free_port, http_ok
+from devenv import binaries, kubeapply
+from devenv.processes import ServerProcess, free_port, http_ok
 
 NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 EXIT_CODE_ANNOTATION = "mlcp.dev/kwok-exit-code"
@@ -71,7 +71,7 @@ def stages() -> str:
     """KWOK's configuration: the stock Stages from KWOK's module, then mlcp's Argo Stage."""
     folder = binaries.kwok_dir() / "stages"
     docs = [(folder / f"{name}.yaml").read_text() for name in STOCK_STAGES]
-    docs.append((resources.files("controlplane.devenv") / "kwok-argo-stage.yaml").read_text())
+    docs.append((resources.files("devenv") / "kwok-argo-stage.yaml").read_text())
     return "\n---\n".join(doc.strip() for doc in docs) + "\n"
 
 

@@ -38,7 +38,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controlplane.devenv import binaries, kubeapply
+from devenv import binaries, kubeapply
 
 MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "mlcp-devenv")
 
@@ -115,8 +115,8 @@ def upstream_files() -> list[Path]:
 
 
 def shipped() -> list[dict[str, Any]]:
-    """The CRD documents written in this project (`controlplane/devenv/crds/`), sorted by name."""
-    folder = resources.files("controlplane.devenv") / "crds"
+    """The CRD documents written in this project (`devenv/crds/`), sorted by name."""
+    folder = resources.files("devenv") / "crds"
     docs = [yaml.safe_load(entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".yaml")]
     return sorted(docs, key=lambda doc: str(doc["metadata"]["name"]))
 

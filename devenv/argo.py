@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from controlplane.devenv import binaries, kubeapply, kubeconfig
-from controlplane.devenv.processes import ServerProcess, free_port, http_ok
+from devenv import binaries, kubeapply, kubeconfig
+from devenv.processes import ServerProcess, free_port, http_ok
 
 NAMESPACE = "argo"
 SERVICE_ACCOUNT = "argo"

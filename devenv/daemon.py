@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controlplane.devenv import seed
-from controlplane.devenv.binaries import ensure_built
-from controlplane.devenv.environment import Environment, install_signal_handlers
-from controlplane.devenv.mlflowserver import ensure_installed
-from controlplane.devenv.processes import tail
+from devenv import seed
+from devenv.binaries import ensure_built
+from devenv.environment import Environment, install_signal_handlers
+from devenv.mlflowserver import ensure_installed
+from devenv.processes import tail
 
 STATE_FILE = "state.json"
 ENV_FILE = "dev.env"
@@ -54,7 +54,7 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
 
 def _exports(state: dict[str, Any]) -> str:
     lines = [
-        "# Written by `make dev-up` (python -m controlplane.devenv up); `source` it.",
+        "# Written by `make dev-up` (python -m devenv up); `source` it.",
         f"export KUBECONFIG={shlex.quote(state['kubeconfig'])}",
     ]
     if state.get("mlflowTrackingUri"):
@@ -117,13 +117,17 @@ def up(state_dir: Path, mlflow_basic_auth: bool = False, timeout: float = 180.0)
     seed.ensure(ensure_built())
     ensure_installed()
     (state_dir / STATE_FILE).unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "controlplane.devenv", "serve", "--state-dir", str(state_dir)]
+    argv = [sys.executable, "-m", "devenv", "serve", "--state-dir", str(state_dir)]
     if mlflow_basic_auth:
         argv.append("--mlflow-basic-auth")
     log = state_dir / LOG_FILE
+    # devenv is not installed (it stays out of the wheel): the supervisor imports it from this checkout.
+    checkout = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH", "")) if p)
     with log.open("wb") as out:
         child = subprocess.Popen(
             argv,
+            env=dict(os.environ, PYTHONPATH=path),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""`python -m controlplane.devenv {build,up,down,status,serve}`; used by hack/testenv/testenv.mk.
+"""`python -m devenv {build,up,down,status,serve}`; used by hack/testenv/testenv.mk.
 
 A developer tool, not part of the `mlcp` CLI: it needs a source checkout (to
 build the servers) and starts processes, which `mlcp` itself never does.
@@ -11,13 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from controlplane.devenv import daemon, seed
-from controlplane.devenv.binaries import bin_dir, ensure_built
-from controlplane.devenv.mlflowserver import ensure_installed
+from devenv import daemon, seed
+from devenv.binaries import bin_dir, ensure_built
+from devenv.mlflowserver import ensure_installed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m controlplane.devenv", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devenv", description=__doc__)
     parser.add_argument(
         "command",
         choices=["build", "up", "down", "status", "serve"],

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controlplane.devenv import crds
-from controlplane.devenv.binaries import ETCD_VERSION, KUBERNETES_VERSION, Binaries, cache_home
-from controlplane.devenv.clients import api_client
-from controlplane.devenv.kubeapi import KubeControlPlane
-from controlplane.devenv.pki import Pki
+from devenv import crds
+from devenv.binaries import ETCD_VERSION, KUBERNETES_VERSION, Binaries, cache_home
+from devenv.clients import api_client
+from devenv.kubeapi import KubeControlPlane
+from devenv.pki import Pki
 
 FORMAT = "1"  # bump when what a seed holds changes
 _SERVED = "crds.json"

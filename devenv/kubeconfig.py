@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from controlplane.devenv.pki import KeyPair
+from devenv.pki import KeyPair
 
 
 def _b64(data: bytes) -> str:

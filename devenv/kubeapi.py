@@ -18,10 +18,10 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from controlplane.devenv import kubeconfig
-from controlplane.devenv.binaries import Binaries
-from controlplane.devenv.pki import KeyPair, Pki
-from controlplane.devenv.processes import ServerProcess, free_port, http_ok, insecure_tls, stop_all
+from devenv import kubeconfig
+from devenv.binaries import Binaries
+from devenv.pki import KeyPair, Pki
+from devenv.processes import ServerProcess, free_port, http_ok, insecure_tls, stop_all
 
 ADMIN_USER = "mlcp-admin"
 ADMIN_GROUPS = ("system:masters",)
