@@ -19,7 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from controlplane.loading.repo import CONFIG_FILE, MAX_FILE_BYTES, ConfigRepo
+from controlplane.errors import Diagnostic, InvalidConfig
+from controlplane.loading import budgets
+from controlplane.loading.budgets import Limits
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, Decision, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
 from controlplane.specs import Tenant
@@ -78,19 +81,44 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
     return out
 
 
-def policy_files(root: Path) -> dict[str, bytes]:
-    """Regular files under `policies/` of a work tree (links and oversized files are the loader's errors)."""
+def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:
+    """Regular files under `policies/` of a work tree (links and oversized files are the loader's errors).
+
+    The revision under review is hostile input: `policies/` is held to a tenant folder's limits (files and
+    bytes, `--limit tenant-files` / `tenant-bytes`), counted while walking, so a commit of a million files or of
+    gigabytes under `policies/` is refused quickly and in bounded memory instead of being read.
+    """
+    limits = limits or budgets.active()
     files: dict[str, bytes] = {}
     top = root / POLICY_DIR
     if not top.is_dir() or top.is_symlink():
         return files
-    for path in sorted(top.rglob("*")):
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+    total = 0
+    for path in top.rglob("*"):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > limits.file_bytes:
             continue
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
             continue
-        files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return files
+        total += path.stat().st_size
+        if len(files) >= limits.tenant_files or total > limits.tenant_bytes:
+            raise InvalidConfig([_over_limits(len(files) >= limits.tenant_files, limits)])
+        files[rel.as_posix()] = path.read_bytes()
+    return dict(sorted(files.items()))
+
+
+def _over_limits(by_count: bool, limits: Limits) -> Diagnostic:
+    what = f"more than {limits.tenant_files} files" if by_count else f"more than {limits.tenant_bytes} bytes"
+    setting = "tenant-files" if by_count else "tenant-bytes"
+    return Diagnostic(
+        f"{POLICY_DIR}/",
+        1,
+        1,
+        f"{POLICY_DIR}/ holds {what}, over the limit of a folder",
+        f"keep only the rules and their files under {POLICY_DIR}/, or raise `--limit {setting}=N` "
+        f"(MLCP_MAX_{setting.replace('-', '_').upper()}) if the operator trusts this repo's size",
+        "budget",
+    )
 
 
 def full_diff(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[FieldDiff]:

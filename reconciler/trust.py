@@ -26,7 +26,8 @@ from typing import cast
 import git
 
 from controlplane.errors import Diagnostic, MlcpError
-from controlplane.loading.repo import CONFIG_FILE, MAX_FILE_BYTES, ConfigRepo, load_repo
+from controlplane.loading import budgets
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_repo
 from controlplane.specs import AccessPolicy, Tenant
 
 ENV = "MLCP_TRUSTED_BASE"
@@ -136,6 +137,7 @@ def resolve(repo_path: Path, revision: str) -> str:
 def load(repo_path: Path, revision: str, origin: str) -> TrustedBase:
     """Read the governance files of `revision` from git (never from the work tree) and load them."""
     sha = resolve(repo_path, revision)
+    limits = budgets.active()
     repo = git.Repo(repo_path)
     listing = repo.git.ls_tree("-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, "tenants")
     target = Path(tempfile.mkdtemp(prefix=f"base-{sha[:12]}-", dir=_private_dir()))
@@ -152,10 +154,17 @@ def load(repo_path: Path, revision: str, origin: str) -> TrustedBase:
         if kind != "blob" or mode not in _REGULAR:
             diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is not a regular file; ignored"))
             continue
-        if size.isdigit() and int(size) > MAX_FILE_BYTES:
-            diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is over 1 MiB; ignored"))
+        if size.isdigit() and int(size) > limits.file_bytes:
+            diagnostics.append(
+                Diagnostic(path, 1, 1, f"{path} in the trusted base is over {limits.file_bytes} bytes; ignored")
+            )
             continue
         blobs.append((path, blob))
+        if len(blobs) > limits.repo_files:
+            raise MlcpError(
+                f"the trusted base {sha[:12]} holds more than {limits.repo_files} governance files",
+                "name a trusted base within the operator's limits (--limit repo-files), or raise the limit",
+            )
     for (path, _), data in zip(blobs, _read_blobs(repo_path, [blob for _, blob in blobs]), strict=True):
         out = target / path
         out.parent.mkdir(parents=True, exist_ok=True)
