@@ -58,8 +58,10 @@ def _tags(text: str) -> Iterator[str]:
 class _Scope:
     """What `{{...}}` may name in one place of the rendered workflow."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.params = {p.name for p in pipeline.spec.parameters}
+    def __init__(self, params: frozenset[str], shared: frozenset[str] = frozenset()) -> None:
+        self.params = params
+        self.shared = shared
+        """Names every DAG task sees, computed once per pipeline."""
         self.exact: set[str] = set()
         self.prefixes: tuple[str, ...] = ("outputs.",)
 
@@ -69,7 +71,7 @@ class _Scope:
             if tag.startswith("workflow.parameters.") and name not in self.params:
                 return f"the pipeline has no parameter {name!r}"
             return None
-        if tag in self.exact or tag.startswith(self.prefixes):
+        if tag in self.exact or tag in self.shared or tag.startswith(self.prefixes):
             return None
         if tag.startswith("tasks.") or tag.startswith("item."):
             return "not visible here"
@@ -78,8 +80,12 @@ class _Scope:
         return "nothing of that name is in scope"
 
 
+def _params(pipeline: Pipeline) -> frozenset[str]:
+    return frozenset(p.name for p in pipeline.spec.parameters)
+
+
 def _container_scope(pipeline: Pipeline, step: Container) -> _Scope:
-    scope = _Scope(pipeline)
+    scope = _Scope(_params(pipeline))
     scope.exact.add("pod.name")
     if isinstance(step, Step):
         scope.exact.update(f"inputs.parameters.{p.name}" for p in step.parameters)
@@ -87,18 +93,23 @@ def _container_scope(pipeline: Pipeline, step: Container) -> _Scope:
     return scope
 
 
-def _task_scope(pipeline: Pipeline, step: Step, ancestors: set[str]) -> _Scope:
-    scope = _Scope(pipeline)
+def _task_outputs(pipeline: Pipeline) -> frozenset[str]:
+    """What every DAG task may name of any step (Argo adds all tasks' outputs to each task's scope)."""
+    names: set[str] = set()
     for other in pipeline.spec.steps:
         base = f"tasks.{other.name}"
-        scope.exact.update(f"{base}.{f}" for f in ("id", "startedAt", "finishedAt", "hostNodeName", "exitCode"))
-        scope.exact.add(f"{base}.outputs.result")
-        scope.exact.update(f"{base}.outputs.parameters.{p.name}" for p in other.outputs.parameters)
-        scope.exact.update(f"{base}.outputs.artifacts.{a.name}" for a in other.outputs.artifacts)
+        names.update(f"{base}.{f}" for f in ("id", "startedAt", "finishedAt", "hostNodeName", "exitCode"))
+        names.add(f"{base}.outputs.result")
+        names.update(f"{base}.outputs.parameters.{p.name}" for p in other.outputs.parameters)
+        names.update(f"{base}.outputs.artifacts.{a.name}" for a in other.outputs.artifacts)
         if other.with_items or other.with_param:
-            scope.exact.add(f"{base}.outputs.parameters")
-        if other.name in ancestors:
-            scope.exact.add(f"{base}.status")
+            names.add(f"{base}.outputs.parameters")
+    return frozenset(names)
+
+
+def _task_scope(params: frozenset[str], shared: frozenset[str], step: Step, ancestors: set[str]) -> _Scope:
+    scope = _Scope(params, shared)
+    scope.exact.update(f"tasks.{name}.status" for name in ancestors)  # only ancestors' status is in scope
     if step.with_param is not None:
         scope.prefixes += ("item.",)
     for item in step.with_items:
@@ -142,23 +153,16 @@ def _task_texts(step: Step, base: Path) -> Iterator[tuple[Path, str]]:
         yield (*base, "artifacts", i, "from"), art.from_
 
 
-def _ancestry(pipeline: Pipeline) -> dict[str, set[str]]:
-    parents = {s.name: set(s.depends_on) for s in pipeline.spec.steps}
-    result: dict[str, set[str]] = {}
-
-    def walk(name: str, seen: set[str]) -> set[str]:
-        if name in result:
-            return result[name]
-        found: set[str] = set()
-        for parent in parents.get(name, ()):
-            if parent not in seen:
-                found |= {parent} | walk(parent, seen | {parent})
-        result[name] = found
-        return found
-
-    for name in parents:
-        walk(name, {name})
-    return result
+def _ancestors(parents: dict[str, list[str]], name: str) -> set[str]:
+    """Every step `name` transitively depends on (iterative: a hostile chain of steps cannot exhaust the stack)."""
+    found: set[str] = set()
+    stack = list(parents.get(name, ()))
+    while stack:
+        parent = stack.pop()
+        if parent not in found:
+            found.add(parent)
+            stack.extend(parents.get(parent, ()))
+    return found
 
 
 def _missing_dependency(loaded: LoadedSpec, step: Step, i: int, ancestors: set[str]) -> Iterator[Diagnostic]:
@@ -384,15 +388,20 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
             )
 
 
-def _step(loaded: LoadedSpec, pipeline: Pipeline, i: int, step: Step, ancestors: set[str]) -> Iterator[Diagnostic]:
+def _step(
+    loaded: LoadedSpec, pipeline: Pipeline, i: int, step: Step, shared: frozenset[str], parents: dict[str, list[str]]
+) -> Iterator[Diagnostic]:
     base: Path = ("spec", "steps", i)
+    task_texts = list(_task_texts(step, base))
+    refers = any("tasks." in text for _, text in task_texts)
+    ancestors = _ancestors(parents, step.name) if refers else set()
     yield from _container(loaded, pipeline, step, base)
     yield from _names(loaded, (*base, "parameters"), [p.name for p in step.parameters], "input parameter")
     yield from _names(loaded, (*base, "artifacts"), [a.name for a in step.artifacts], "input artifact")
     yield from _names(loaded, (*base, "outputs", "parameters"), [p.name for p in step.outputs.parameters], "output")
     yield from _names(loaded, (*base, "outputs", "artifacts"), [a.name for a in step.outputs.artifacts], "artifact")
     yield from _references(loaded, _container_scope(pipeline, step), _container_texts(step, base))
-    yield from _references(loaded, _task_scope(pipeline, step, ancestors), _task_texts(step, base))
+    yield from _references(loaded, _task_scope(_params(pipeline), shared, step, ancestors), task_texts)
     yield from _missing_dependency(loaded, step, i, ancestors)
 
 
@@ -405,9 +414,10 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     yield from _graph(loaded, pipeline)
     yield from _parameters(loaded, pipeline)
     yield from _schedule(loaded, pipeline)
-    ancestry = _ancestry(pipeline)
+    shared = _task_outputs(pipeline)
+    parents = {s.name: list(s.depends_on) for s in pipeline.spec.steps}
     for i, step in enumerate(pipeline.spec.steps):
-        yield from _step(loaded, pipeline, i, step, ancestry.get(step.name, set()))
+        yield from _step(loaded, pipeline, i, step, shared, parents)
     exit_handler = pipeline.spec.on_exit
     if exit_handler is not None:
         yield from _container(loaded, pipeline, exit_handler, ("spec", "onExit"))

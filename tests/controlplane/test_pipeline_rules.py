@@ -90,3 +90,14 @@ def test_a_secret_of_mlcps_own_is_refused(repo: Path) -> None:
     path = edit(repo, TRAIN, "      dependsOn: [train]\n", new)
     found = assert_problem(repo, TRAIN, line_of(path, "envFrom:"), "'mlcp-deployer-token' is mlcp's own")
     assert found.code == "env"
+
+
+def test_a_long_chain_of_steps_is_checked_without_exhausting_the_stack(repo: Path) -> None:
+    steps = ["    - {name: s0, image: busybox}"]
+    steps += [
+        f'    - {{name: s{i}, image: busybox, dependsOn: [s{i - 1}], when: "{{{{tasks.s0.status}}}} == Succeeded"}}'
+        for i in range(1, 1200)
+    ]
+    header = "apiVersion: mlcp.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: chain\nspec:\n  steps:\n"
+    write(repo, "tenants/vision/pipelines/chain.yaml", header + "\n".join(steps) + "\n")
+    assert problems(repo) == []
