@@ -15,16 +15,16 @@ from typing import Any
 from controlplane.audit import Anchor, AuditError
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import CONFIGMAP, KubernetesBackend
+from reconciler.backends.kubernetes_client import CONFIGMAP, KubeClient
 
 NAME = "mlcp-audit-anchor"
 
 
-def source(kube: KubernetesBackend) -> str:
+def source(kube: KubeClient) -> str:
     return f"ConfigMap {kube.controller_namespace}/{NAME}"
 
 
-def publish(kube: KubernetesBackend, anchor: Anchor) -> None:
+def publish(kube: KubeClient, anchor: Anchor) -> None:
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -39,7 +39,7 @@ def publish(kube: KubernetesBackend, anchor: Anchor) -> None:
     kube.request("PATCH", CONFIGMAP.path(kube.controller_namespace, NAME), query, body, "application/apply-patch+yaml")
 
 
-def read(kube: KubernetesBackend) -> Anchor | None:
+def read(kube: KubeClient) -> Anchor | None:
     """The published anchor, or None when none was published yet; AuditError when it cannot be read."""
     try:
         found = kube.get_or_none(CONFIGMAP.path(kube.controller_namespace, NAME))

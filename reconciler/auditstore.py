@@ -33,7 +33,7 @@ from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verificat
 from controlplane.audit.chain import LINE_START, seal, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import CONFIGMAP, HttpError, KubernetesBackend
+from reconciler.backends.kubernetes_client import CONFIGMAP, HttpError, KubeClient
 
 LOCATION = "cluster"
 """What `--audit-log` / MLCP_AUDIT_LOG say to choose this store."""
@@ -53,7 +53,7 @@ class _Conflict(Exception):
 class ClusterStore:
     """The `AuditStore` in ConfigMaps of the controller namespace (see the module docstring)."""
 
-    def __init__(self, kube: KubernetesBackend) -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
         self._last = 0
         """The last segment this process saw (segments are never removed, so it only grows)."""

@@ -8,28 +8,23 @@ or $KUBECONFIG, else the pod's ServiceAccount), never from the config repo.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from reconciler.backends.base import Backend
-from reconciler.backends.kubernetes import KubernetesBackend, incluster_client
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.targets import Targets
 
-Home = KubernetesBackend
-"""The client of the cluster that holds the loop's own records."""
 
-
-def home(backends: Mapping[str, Backend], targets: Targets) -> Home:
-    """The connected Kubernetes backend, when there is one (one pool, one request count), else a new client."""
+def home(backends: Mapping[str, Backend], targets: Targets) -> KubeClient:
+    """The connected Kubernetes backend's client, when there is one (one pool, one request count), else a new
+    client for the operator's cluster."""
     found = backends.get(KubernetesBackend.system)
     if isinstance(found, KubernetesBackend):
-        return found
-    return KubernetesBackend.connect(targets)
+        return found.client
+    return KubeClient.connect(targets)
 
 
-def lease_backend(kubeconfig: str | None, context: str | None, namespace: str) -> KubernetesBackend:
+def lease_client(kubeconfig: str | None, context: str | None, namespace: str) -> KubeClient:
     """A client of its own for leader election, so renewals never queue behind a pass's writes."""
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if not path and "KUBERNETES_SERVICE_HOST" in os.environ:
-        return KubernetesBackend(incluster_client(), namespace)
-    return KubernetesBackend.from_kubeconfig(path.split(os.pathsep)[0] if path else None, context, namespace)
+    return KubeClient.connect(Targets(kubeconfig, context, controller_namespace=namespace))

@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler import logs
 from reconciler.backends.base import BackendError, Outcome, Status
-from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 
 COMPONENT = "mlcp-reconciler"
 MAX_PER_PASS = 200
@@ -64,7 +64,7 @@ def event_for(outcome: Outcome, revision: str | None, instance: str) -> dict[str
 
 
 def publish(
-    kube: KubernetesBackend,
+    kube: KubeClient,
     outcomes: Iterable[Outcome],
     revision: str | None,
     instance: str,

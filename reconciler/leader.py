@@ -34,7 +34,7 @@ from typing import Any
 from controlplane.labels import FIELD_MANAGER
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import NAMESPACE, HttpError, KubernetesBackend
+from reconciler.backends.kubernetes_client import NAMESPACE, HttpError, KubeClient
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 APPLY = "application/apply-patch+yaml"
@@ -69,7 +69,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        kube: KubernetesBackend,
+        kube: KubeClient,
         config: LeaseConfig,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] = lambda _leading: None,
@@ -299,9 +299,7 @@ class LeaderElector:
 
 
 @contextmanager
-def hold(
-    kube: KubernetesBackend, namespace: str, identity: str, timeout: float = TURN_TIMEOUT
-) -> Iterator[LeaderElector]:
+def hold(kube: KubeClient, namespace: str, identity: str, timeout: float = TURN_TIMEOUT) -> Iterator[LeaderElector]:
     """Hold the Lease for one turn of `mlcp apply`: asked of the leader, renewed while held, released after.
 
     Raises BackendError when the Lease is not handed over within `timeout` (a leader in a very long pass, or a

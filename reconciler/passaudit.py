@@ -26,7 +26,7 @@ from controlplane.errors import Refused
 from controlplane.plans import Plan
 from reconciler import anchors, governance, logs
 from reconciler.backends.base import BackendError, Status
-from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.metrics import Metrics
 
 DenialKey = tuple[str | None, str, str]
@@ -58,7 +58,7 @@ class PassAudit:
         self._expected = None
         self._clean = None
 
-    def begin(self, plan: Plan, repo: Path, kube: KubernetesBackend) -> Journal:
+    def begin(self, plan: Plan, repo: Path, kube: KubeClient) -> Journal:
         """The pass's journal, after checking the log against the anchor and closing intents left open."""
         identity = head_identity(repo)
         self._new = set()
@@ -76,7 +76,7 @@ class PassAudit:
             )
         return self.journal
 
-    def _anchor(self, kube: KubernetesBackend) -> Head | None:
+    def _anchor(self, kube: KubeClient) -> Head | None:
         if not self._anchor_read:
             published = anchors.read(kube)
             self._anchor_read = True
@@ -99,7 +99,7 @@ class PassAudit:
 
         return fresh
 
-    def finish(self, kube: KubernetesBackend, leading: bool) -> None:
+    def finish(self, kube: KubeClient, leading: bool) -> None:
         """After the pass: the log took every record; publish the new head while still leading."""
         journal, self.journal = self.journal, None
         if journal is not None and journal.head is not None:

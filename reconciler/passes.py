@@ -31,8 +31,8 @@ from reconciler import connect, engine, events, governance, incremental, logs, p
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
-from reconciler.connect import Home
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
@@ -93,7 +93,7 @@ class Reconciler:
         self.tracker = Tracker()
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
-        self._backends: tuple[object, dict[str, Backend], Home] | None = None
+        self._backends: tuple[object, dict[str, Backend], KubeClient] | None = None
         self._state: TenantRevisions | None = None
         self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
         self._desired: tuple[str, partition.Partitioned] | None = None
@@ -208,7 +208,7 @@ class Reconciler:
         if not result.failed and not result.held and not result.error:
             self.metrics.revision_time.set(checkout.committed_at)
 
-    def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], Home]:
+    def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home
         cluster of the loop's own records."""
         engine.check_expectations(repo.config, self.settings.targets, "the revision under review's")
@@ -271,7 +271,7 @@ class Reconciler:
             return str(exc)
         return None
 
-    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: Home) -> None:
+    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubeClient) -> None:
         """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
         now = self.clock()
         failures: dict[str, str] = {}
@@ -299,7 +299,7 @@ class Reconciler:
                 with logs.context(tenant=key):
                     logs.get().info("tenant recovered")
 
-    def _save_state(self, kube: Home, state: TenantRevisions, converged: dict[str, str]) -> None:
+    def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str]) -> None:
         updated = state.updated(converged)
         if updated.by_tenant == state.by_tenant and state.version is not None:
             self._state = state
@@ -346,7 +346,7 @@ def _is_drift(change: Change) -> bool:
     return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
 
 
-def _reachable(kube: Home) -> bool:
+def _reachable(kube: KubeClient) -> bool:
     try:
         kube.request("GET", "/version")
     except BackendError:

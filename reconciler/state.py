@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
-from reconciler.backends.kubernetes import CONFIGMAP, NAMESPACE, HttpError, KubernetesBackend
+from reconciler.backends.kubernetes_client import CONFIGMAP, NAMESPACE, HttpError, KubeClient
 
 NAME = "mlcp-reconciler-state"
 KEY = "revisions.json"
@@ -47,7 +47,7 @@ class TenantRevisions:
 class StateStore:
     """Reads and writes the state ConfigMap in the controller namespace."""
 
-    def __init__(self, kube: KubernetesBackend) -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
 
     @property

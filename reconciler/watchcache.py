@@ -25,13 +25,13 @@ from typing import Any
 
 import orjson
 import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import RESOURCES, KubernetesBackend, ResourceType, live_object
+from reconciler.backends.kubernetes import RESOURCES, live_object
+from reconciler.backends.kubernetes_client import KubeClient, ResourceType
 from reconciler.backoff import Backoff
 
 WATCH_SECONDS = 240
@@ -95,7 +95,7 @@ def _newer(version: str, than: str) -> bool:
 class WatchCache:
     """Every kind of `RESOURCES` in one cluster, listed once and then watched, one thread per kind."""
 
-    def __init__(self, kube: KubernetesBackend, backoff: Backoff | None = None) -> None:
+    def __init__(self, kube: KubeClient, backoff: Backoff | None = None) -> None:
         self.kube = kube
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.kinds = {(r.api_version, r.kind): KindCache(r) for r in RESOURCES}
@@ -209,32 +209,23 @@ class WatchCache:
 
     def _get(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[bytes]:
         """A streamed GET outside the backend's request count; raises _NotFound, Gone or BackendError."""
-        client = self.kube.client
         self.requests += 1
-        headers = {"Accept": "application/json"}
-        params = client.param_serialize(
-            "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
-        )
-        try:
-            response = client.call_api(*params, _request_timeout=(5.0, read_timeout)).response
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BackendError(f"cannot reach the Kubernetes API at {self.kube.target}: {exc}") from None
-        with self._lock:
-            self._open.add(response)
-        try:
-            if response.status == 404:
-                raise _NotFound
-            if response.status == 410:
-                raise Gone(path)
-            if response.status >= 400:
-                raise BackendError(f"GET {path}: HTTP {response.status} {response.data[:200]!r}")
-            yield from response.stream(65536)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise BackendError(f"watch of {path} broke: {exc}") from None
-        finally:
+        for response in self.kube.stream(path, query, read_timeout):
             with self._lock:
-                self._open.discard(response)
-            response.release_conn()
+                self._open.add(response)
+            try:
+                if response.status == 404:
+                    raise _NotFound
+                if response.status == 410:
+                    raise Gone(path)
+                if response.status >= 400:
+                    raise BackendError(f"GET {path}: HTTP {response.status} {response.data[:200]!r}")
+                yield from response.stream(65536)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                raise BackendError(f"watch of {path} broke: {exc}") from None
+            finally:
+                with self._lock:
+                    self._open.discard(response)
 
 
 class _NotFound(Exception):

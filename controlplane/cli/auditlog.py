@@ -32,7 +32,7 @@ from reconciler.targets import Targets
 if TYPE_CHECKING:
     from reconciler.auditstore import ClusterStore
     from reconciler.backends.base import Backend
-    from reconciler.backends.kubernetes import KubernetesBackend
+    from reconciler.backends.kubernetes_client import KubeClient
     from reconciler.fencing import Fence
 
 CLUSTER = "cluster"
@@ -52,13 +52,13 @@ def is_cluster(audit_log: str | None) -> bool:
     return audit_log is None or audit_log == CLUSTER
 
 
-def cluster_client(targets: Targets) -> KubernetesBackend:
+def cluster_client(targets: Targets) -> KubeClient:
     """The operator's client for the controller namespace (kubeconfig flag or env, or the pod's account)."""
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - cluster clients load only when used
-    from reconciler.connect import lease_backend  # noqa: PLC0415
+    from reconciler.connect import lease_client  # noqa: PLC0415
 
     try:
-        return lease_backend(targets.kubeconfig, targets.context, targets.controller_namespace)
+        return lease_client(targets.kubeconfig, targets.context, targets.controller_namespace)
     except BackendError as exc:
         raise fail(str(exc), "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH") from None
 

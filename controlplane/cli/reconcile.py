@@ -187,11 +187,11 @@ def _check_shared_log(audit_log: str | None, leader_elect: bool, namespace: str,
 
 def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
     seconds = parse_duration(duration)
-    from reconciler.connect import lease_backend  # noqa: PLC0415 - see command
+    from reconciler.connect import lease_client  # noqa: PLC0415 - see command
     from reconciler.leader import LeaderElector, LeaseConfig  # noqa: PLC0415 - see command
 
     lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
-    return LeaderElector(lease_backend(kubeconfig, context, namespace), lease)
+    return LeaderElector(lease_client(kubeconfig, context, namespace), lease)
 
 
 def _listen(endpoints: Endpoints, listen: str | None, webhook_listen: str | None) -> list[HttpServer]:

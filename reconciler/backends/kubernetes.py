@@ -7,25 +7,17 @@ Writes are server-side apply with field manager `mlcp`, so the API server
 tracks exactly which fields are ours; deletes carry a resourceVersion
 precondition so an object changed since the plan is never deleted blindly.
 mlcp's inventory lives in a ConfigMap in the controller namespace, like Flux's.
+The transport (connection, requests, server-side apply) is the shared client
+in kubernetes_client; this module is what mlcp manages and how.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol, cast
-from urllib.parse import quote, urlencode
-
-import orjson
-import urllib3
-from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, Configuration
 
 from controlplane.labels import FIELD_MANAGER, SELECTOR
 from controlplane.loading.repo import ConfigRepo
@@ -44,14 +36,16 @@ from reconciler.backends.base import (
     Status,
     Watching,
 )
-from reconciler.backends.deadline import Deadline, Remaining
+from reconciler.backends.deadline import Remaining
+from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_client import HttpError, KubeClient, ResourceType
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
 from reconciler.targets import Targets
 
 PAGE_SIZE = 10000
-USER_AGENT = "mlcp"
 READ_CONCURRENCY = 4
 FEW_NAMESPACES = 16
 """Up to this many namespace creates are checked with a GET each; more with one LIST of all namespaces."""
@@ -72,29 +66,6 @@ MANUAL_EDITORS = frozenset(
 """Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
 taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
 _CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
-APPLY_PATCH = "application/apply-patch+yaml"
-TIMEOUT = (5.0, 60.0)
-"""Connect and read timeouts for reads: a LIST of thousands of objects can take a while on a busy server."""
-WRITE_TIMEOUT = (5.0, 10.0)
-"""Writes are single objects; a short read timeout, cut further to the lease's time left inside a fenced apply."""
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def base(self) -> str:
-        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-
-    def collection(self, namespace: str | None = None) -> str:
-        scope = f"/namespaces/{quote(namespace)}" if namespace and self.namespaced else ""
-        return f"{self.base()}{scope}/{self.plural}"
-
-    def path(self, namespace: str | None, name: str) -> str:
-        return f"{self.collection(namespace)}/{quote(name)}"
 
 
 RESOURCES: tuple[ResourceType, ...] = (
@@ -112,8 +83,6 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices", True),
 )
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
-CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
-NAMESPACE = BY_KIND[("v1", "Namespace")]
 
 
 def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
@@ -133,28 +102,6 @@ class LiveCache(Protocol):
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
 
 
-class HttpError(BackendError):
-    def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(str(body.get("message") or reason))
-
-
-def in_cluster(targets: Targets) -> bool:
-    """No kubeconfig from the operator, inside a pod: the pod's own ServiceAccount."""
-    return not targets.resolved_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
-
-
-def incluster_client() -> ApiClient:
-    configuration = Configuration()
-    try:
-        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except kube_config.ConfigException as exc:
-        raise BackendError(f"cannot use the pod's service account: {exc}") from None
-    configuration.connection_pool_maxsize = 64
-    return ApiClient(configuration)
-
-
 def impersonation(repo: ConfigRepo) -> Impersonation:
     """Who mlcp writes tenant workloads as, from the tenants of this revision."""
     tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
@@ -171,11 +118,9 @@ class KubernetesBackend(Backend):
     system = "kubernetes"
     order = 20
 
-    def __init__(self, client: ApiClient, controller_namespace: str = "mlcp-system") -> None:
+    def __init__(self, client: KubeClient) -> None:
         self.client = client
-        self.controller_namespace = controller_namespace
-        self._requests = 0
-        self._count_lock = threading.Lock()
+        self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
         self.impersonation: Impersonation | None = None
         """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
@@ -183,20 +128,15 @@ class KubernetesBackend(Backend):
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
         self._absent: set[str] = set()
         """Namespaces the last review found absent, so applying its creates needs no second look."""
-        self.deadline = Deadline()
-        """Inside a fenced apply, no request starts after the lease's time and none waits past it."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
-        return self.deadline.bounded(remaining)
+        return self.client.bounded(remaining)
 
     @classmethod
     def connect(cls, targets: Targets) -> KubernetesBackend:
         """The operator's cluster: their kubeconfig (flag or $KUBECONFIG), else the pod's ServiceAccount."""
-        namespace = targets.controller_namespace
-        if in_cluster(targets):
-            return cls(incluster_client(), namespace)
-        return cls.from_kubeconfig(targets.resolved_kubeconfig(), targets.context, namespace)
+        return cls(KubeClient.connect(targets))
 
     @classmethod
     def expectations(cls, config: RepoConfig, targets: Targets) -> list[Expectation]:
@@ -213,9 +153,13 @@ class KubernetesBackend(Backend):
         ]
 
     @property
+    def target(self) -> str:
+        return self.client.target
+
+    @property
     def requests(self) -> int:
-        """Requests sent so far through this client."""
-        return self._requests
+        """Requests sent so far through this backend's client."""
+        return self.client.requests
 
     def confine(self, repo: ConfigRepo) -> None:
         """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
@@ -227,111 +171,18 @@ class KubernetesBackend(Backend):
 
     def watch(self) -> Watching:
         """Keep live state with a watch cache: a no-op read then sends no request."""
-        from reconciler.watchcache import WatchCache  # noqa: PLC0415 - the cache is built on this backend
+        from reconciler.watchcache import WatchCache  # noqa: PLC0415 - the cache is built on this module
 
-        cache = WatchCache(self).start()
+        cache = WatchCache(self.client).start()
         self.cache = cache
         return cache
 
-    @classmethod
-    def from_kubeconfig(cls, path: str | None, context: str | None, controller_namespace: str) -> KubernetesBackend:
-        configuration = Configuration()
-        try:
-            kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path, context=context, client_configuration=configuration, persist_config=False
-            )
-        except (kube_config.ConfigException, OSError) as exc:
-            raise BackendError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from None
-        # The pool is sized when the client is built: enough connections for every concurrent writer, so
-        # no request pays a new TLS handshake.
-        configuration.connection_pool_maxsize = 64
-        return cls(ApiClient(configuration), controller_namespace)
-
-    @property
-    def target(self) -> str:
-        return str(self.client.configuration.host)
-
-    # -- HTTP ------------------------------------------------------------------------------------------------
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        impersonate: str | None = None,
-    ) -> dict[str, Any]:
-        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message.
-
-        The call goes straight to the connection pool the client built from the kubeconfig (TLS, client
-        certificates, CA, proxy), with the client's own auth headers (refreshed tokens included). The
-        generated client's layers above the pool cost more CPU per call than the HTTP itself: at thousands
-        of writes, CPU that an API server on the same machine would otherwise use.
-        """
-        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": USER_AGENT}
-        for setting in self.client.configuration.auth_settings().values():
-            if setting["in"] == "header" and setting["value"]:
-                headers[setting["key"]] = setting["value"]
-        if impersonate is not None:
-            if not impersonate.strip():
-                raise BackendError("refusing to impersonate an empty identity")
-            headers["Impersonate-User"] = impersonate
-        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
-        with self._count_lock:
-            self._requests += 1
-        payload = orjson.dumps(body) if body is not None else None
-        url = f"{path}?{urlencode(query)}" if query else path
-        try:
-            pool, prefix = self._pool
-            response = pool.urlopen(
-                method,
-                prefix + url,
-                body=payload,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-                assert_same_host=False,
-            )
-            raw = response.data
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
-        data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
-        if response.status >= 400:
-            raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
-        return data if isinstance(data, dict) else {}
-
-    @cached_property
-    def _pool(self) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
-        """Where requests go, and what goes before their path.
-
-        Without a proxy: the API server's own connection pool, and the server URL's path prefix (if any).
-        Through a proxy: the client's proxy manager, which takes whole URLs.
-        """
-        manager = self.client.rest_client.pool_manager
-        host = str(self.client.configuration.host).rstrip("/")
-        if type(manager) is not urllib3.PoolManager:
-            return manager, host
-        return manager.connection_from_url(host), urllib3.util.parse_url(host).path or ""
-
     # -- reading ---------------------------------------------------------------------------------------------
-
-    def _list(self, rtype: ResourceType, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            query = [("labelSelector", selector), ("limit", str(PAGE_SIZE))]
-            if token:
-                query.append(("continue", token))
-            page = self.request("GET", rtype.collection(), query)
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return items
 
     def _list_kind(self, rtype: ResourceType) -> list[dict[str, Any]] | None:
         """Every labelled object of one kind; None when the API is not served (a CRD not installed)."""
         try:
-            return self._list(rtype, SELECTOR)
+            return self.client.list_all(rtype, SELECTOR, PAGE_SIZE)
         except HttpError as exc:
             if exc.status == 404:
                 return None
@@ -359,17 +210,8 @@ class KubernetesBackend(Backend):
         self._inventory = self.read_inventory()
         return LiveState(objects, self._inventory, tuple(missing))
 
-    def get_or_none(self, path: str) -> dict[str, Any] | None:
-        """One object (None when it does not exist)."""
-        try:
-            return self.request("GET", path)
-        except HttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     def current_version(self, ref: ObjectRef) -> str | None:
-        obj = self.get_or_none(self._type(ref).path(ref.namespace, ref.name))
+        obj = self.client.get_or_none(self._type(ref).path(ref.namespace, ref.name))
         return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion", ""))
 
     def _type(self, ref: ObjectRef) -> ResourceType:
@@ -391,9 +233,10 @@ class KubernetesBackend(Backend):
         found: dict[str, bool | str]
         try:
             if len(names) <= FEW_NAMESPACES:
-                found = {n: self.get_or_none(NAMESPACE.path(None, n)) is not None for n in names}
+                found = {n: self.client.get_or_none(NAMESPACE.path(None, n)) is not None for n in names}
             else:
-                present = {str((item.get("metadata") or {}).get("name")) for item in self._list(NAMESPACE, "")}
+                listed = self.client.list_all(NAMESPACE, "", PAGE_SIZE)
+                present = {str((item.get("metadata") or {}).get("name")) for item in listed}
                 found = {n: n in present for n in names}
         except BackendError as exc:
             return dict.fromkeys(names, str(exc))
@@ -429,11 +272,15 @@ class KubernetesBackend(Backend):
         force = options.force_conflicts
         managers: set[str] = set()
         for attempt in range(2):
-            query = [("fieldManager", options.field_manager), ("force", str(force).lower())]
-            if options.dry_run:
-                query.append(("dryRun", "All"))
             try:
-                result = self.request("PATCH", path, query, change.desired, APPLY_PATCH, impersonate=impersonate)
+                result = self.client.server_side_apply(
+                    path,
+                    change.desired,
+                    options.field_manager,
+                    force=force,
+                    dry_run=options.dry_run,
+                    impersonate=impersonate,
+                )
             except HttpError as exc:
                 managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
                 if attempt == 0 and managers and managers <= MANUAL_EDITORS:
@@ -450,7 +297,7 @@ class KubernetesBackend(Backend):
             body["preconditions"] = {"resourceVersion": change.live_version}
         query = [("dryRun", "All")] if options.dry_run else []
         try:
-            self.request("DELETE", path, query, body, impersonate=impersonate)
+            self.client.request("DELETE", path, query, body, impersonate=impersonate)
         except HttpError as exc:
             if exc.status == 404:
                 return Outcome(change, Status.deleted, "already gone")
@@ -464,9 +311,9 @@ class KubernetesBackend(Backend):
     @property
     def _store(self) -> inventory_codec.InventoryStore:
         def apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            return self.request("PATCH", path, [("fieldManager", FIELD_MANAGER), ("force", "true")], body, APPLY_PATCH)
+            return self.client.server_side_apply(path, body, FIELD_MANAGER, force=True)
 
-        return inventory_codec.InventoryStore(self.controller_namespace, self.get_or_none, apply)
+        return inventory_codec.InventoryStore(self.controller_namespace, self.client.get_or_none, apply)
 
     def read_inventory(self) -> Inventory:
         return self._store.read()

@@ -21,7 +21,7 @@ from kubernetes import client
 
 from controlplane.labels import FIELD_MANAGER
 from devenv import binaries
-from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 from tests.integration import configrepo
 from tests.integration.reconcile_support import ROOT, mlcp
 
@@ -47,7 +47,7 @@ def _render() -> list[dict[str, Any]]:
     return [d for name in listed for d in yaml.safe_load_all((BASE / name).read_text()) if d]
 
 
-def _path(kube: KubernetesBackend, obj: dict[str, Any]) -> str:
+def _path(kube: KubeClient, obj: dict[str, Any]) -> str:
     api, kind = obj["apiVersion"], obj["kind"]
     plural = {"Deployment": "deployments", "PersistentVolumeClaim": "persistentvolumeclaims"}.get(
         kind, kind.lower() + "s"
@@ -87,7 +87,7 @@ def test_manifests_apply_and_the_controller_converges_with_exactly_their_rbac(
     assert kinds.count("Deployment") == 1 and "Service" in kinds and "ClusterRole" in kinds
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     assert deployment["spec"]["replicas"] == 2
-    admin = KubernetesBackend.from_kubeconfig(str(kubeconfig), None, NAMESPACE)
+    admin = KubeClient.from_kubeconfig(str(kubeconfig), None, NAMESPACE)
     query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
     workloads = {"Deployment", "Service", "PersistentVolumeClaim"}
     for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):  # namespace first, then the rest

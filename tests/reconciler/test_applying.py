@@ -14,6 +14,7 @@ from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.applying import apply_plan
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 
 
 def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
@@ -111,7 +112,7 @@ def test_the_kubernetes_inventory_is_not_rewritten_by_a_noop_apply() -> None:
     """Through the real backend's record_inventory, with the claims of a no-op plan: no request at all."""
     configuration = Configuration()
     configuration.host = "https://127.0.0.1:1"
-    kube = KubernetesBackend(ApiClient(configuration))
+    kube = KubernetesBackend(KubeClient(ApiClient(configuration)))
     same = _change("same", "a", Action.noop)
     claims = _apply(same).recorded[-1][1].claims
     kube._inventory = Inventory(frozenset({same.ref}), "5", "r1", {same.ref: claims[same.ref].record})
@@ -121,7 +122,7 @@ def test_the_kubernetes_inventory_is_not_rewritten_by_a_noop_apply() -> None:
         sent.append(method)
         return {}
 
-    kube.request = request  # type: ignore[method-assign]
+    kube.client.request = request  # type: ignore[method-assign]
     kube.record_inventory(frozenset({same.ref}), ApplyOptions(revision="r1", claims=claims))
     assert sent == []
     kube.record_inventory(frozenset({same.ref}), ApplyOptions(revision="r2", claims=claims))

@@ -11,6 +11,7 @@ from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError, Status
 from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import HttpError, KubeClient
 from reconciler.backends.kubernetes_namespaces import RULE, NamespaceClaims
 
 SYSTEM_NS = "mlcp-system"
@@ -142,7 +143,9 @@ def test_a_plan_without_namespace_creates_sends_no_lookup() -> None:
 # -- through the backend, with a fake API server ---------------------------------------------------------------
 
 
-class FakeKube(KubernetesBackend):
+class FakeClient(KubeClient):
+    """A client whose API server knows only the namespaces in `existing`."""
+
     def __init__(self, existing: set[str]) -> None:
         configuration = Configuration()
         configuration.host = "https://127.0.0.1:1"
@@ -155,13 +158,23 @@ class FakeKube(KubernetesBackend):
         if method == "GET" and path.startswith("/api/v1/namespaces/"):
             name = path.rsplit("/", 1)[1]
             if name not in self.existing:
-                from reconciler.backends.kubernetes import HttpError
-
                 raise HttpError(404, "Not Found", {})
             return {"metadata": {"name": name}}
         if method == "GET":
             return {"items": [{"metadata": {"name": n}} for n in sorted(self.existing)], "metadata": {}}
         return {"metadata": {"resourceVersion": "9"}}
+
+
+class FakeKube(KubernetesBackend):
+    """The backend on a fake client; `sent` is what reached the "server"."""
+
+    def __init__(self, existing: set[str], client: type[FakeClient] = FakeClient) -> None:
+        super().__init__(client(existing))
+
+    @property
+    def sent(self) -> list[tuple[str, str]]:
+        assert isinstance(self.client, FakeClient)
+        return self.client.sent
 
 
 def test_many_namespace_creates_cost_one_list_not_one_get_each() -> None:
@@ -206,11 +219,11 @@ def test_review_attributes_deletes_from_its_own_record_not_from_the_plan() -> No
 
 
 def test_an_unreachable_server_during_review_refuses_the_claim_not_the_plan() -> None:
-    class Down(FakeKube):
+    class Down(FakeClient):
         def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
             raise BackendError("cannot reach the Kubernetes API")
 
-    kube = Down(set())
+    kube = FakeKube(set(), Down)
     kube._inventory = Inventory()
     reviewed = kube.review(_claim("t", "fresh"))
     assert all(c.blocked and "cannot tell whether it exists" in c.blocked for c in reviewed)

@@ -8,7 +8,7 @@ from kubernetes.client import ApiClient, Configuration
 from controlplane.plans import Action, Change, Decision, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import DeadlineExceeded
-from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.impersonation import Impersonation
 
 
@@ -19,10 +19,10 @@ class Unreachable(ApiClient):
         raise AssertionError("a request was sent")
 
 
-def _backend() -> KubernetesBackend:
+def _backend() -> KubeClient:
     configuration = Configuration()
     configuration.host = "https://127.0.0.1:1"
-    return KubernetesBackend(Unreachable(configuration))
+    return KubeClient(Unreachable(configuration))
 
 
 @pytest.mark.parametrize("identity", ["", "   "])
