@@ -80,7 +80,9 @@ def command(
     if rel in {line[3:] for line in repo.git.status("--porcelain").splitlines()}:
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
     policies = config.of_kind("AccessPolicy")
-    signed = bool(policies and cast(AccessPolicy, policies[0].spec).spec.require_signed_commits)
+    # Signed whenever the approver can sign: the policy that judges is the trusted base's, not this work tree's,
+    # so an unsigned approval could count for nobody even where this checkout's policy does not ask for one.
+    signed = bool(policies and cast(AccessPolicy, policies[0].spec).spec.require_signed_commits) or _can_sign(repo)
     resolved = None
     if loaded.spec.kind == "ModelPromotion":
         resolved = _resolve(cast(ModelPromotion, loaded.spec), version, tracking_uri)
@@ -96,3 +98,11 @@ def command(
             f"git commit failed: {exc.stderr.strip() or exc}", "check your git identity and signing key"
         ) from None
     err.print(f"[green]✓[/green] approved {loaded.key} ({token.split('@')[1][:19]}…) in {repo.head.commit.hexsha[:10]}")
+
+
+def _can_sign(repo: git.Repo) -> bool:
+    """The approver's git has a signing key configured (`user.signingkey`)."""
+    try:
+        return bool(repo.git.config("--get", "user.signingkey").strip())
+    except git.GitCommandError:
+        return False

@@ -8,7 +8,8 @@ from typing import Annotated, cast
 import typer
 
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_diagnostics, print_json
-from controlplane.loading.repo import load_repo
+from controlplane.errors import MlcpError
+from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.policy.authorizer import Authorizer
 from controlplane.specs import AccessPolicy, Tenant
 from controlplane.validation import validate
@@ -25,14 +26,28 @@ def can(
     kind: Annotated[str, typer.Argument(help="Spec kind, e.g. Pipeline.")],
     tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant the spec belongs to.")] = None,
     repo: RepoOption = Path(),
+    trusted_base: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-base",
+            envvar="MLCP_TRUSTED_BASE",
+            help="Ask the policy of this revision (read from git, as plans are judged) instead of the work tree's.",
+        ),
+    ] = None,
     output: OutputOption = Format.text,
 ) -> None:
-    """Answer yes or no, naming the deciding rule. Exit 0 for yes, 1 for no."""
-    config = load_repo(repo)
-    problems = validate(config)
-    if problems:
-        print_diagnostics(problems)
-        raise fail("the config repo is invalid; fix it before asking the policy")
+    """Answer yes or no, naming the deciding rule. Exit 0 for yes, 1 for no.
+
+    Without --trusted-base the answer is about the work tree's policy: a draft until it is applied, since every
+    plan is judged by the trusted base's rules (docs/security.md)."""
+    if trusted_base is not None:
+        config = _base_config(repo, trusted_base)
+    else:
+        config = load_repo(repo)
+        problems = validate(config)
+        if problems:
+            print_diagnostics(problems)
+            raise fail("the config repo is invalid; fix it before asking the policy")
     policies = config.of_kind("AccessPolicy")
     policy = cast(AccessPolicy, policies[0].spec) if policies else None
     tenants = {s.tenant: cast(Tenant, s.spec) for s in config.of_kind("Tenant") if s.tenant}
@@ -43,6 +58,20 @@ def can(
         out.print(f"{'yes' if decision.allowed else 'no'} ({decision.rule}): {decision.reason}")
     if not decision.allowed:
         raise typer.Exit(1)
+
+
+def _base_config(repo: Path, revision: str) -> ConfigRepo:
+    """The governance files of `revision`, read from git's object store like a plan's trusted base."""
+    from reconciler import trust  # noqa: PLC0415 - git and the base loader, only for this option
+
+    try:
+        base = trust.load(repo, revision, "operator")
+    except MlcpError as exc:
+        raise fail(str(exc), exc.hint) from None
+    if base.problems:
+        print_diagnostics(base.problems)
+        raise fail(f"the policy at {base.revision[:12]} has errors; fix them in a new revision")
+    return base.repo
 
 
 @app.command("validate")
