@@ -151,8 +151,17 @@ class Change:
     """Why the change may not be applied (a failing gate, a protected tenant); None if it may."""
     decision: Decision | None = None
     """Who changed the spec behind this change, and whether the policy allows it (None: not authorized yet)."""
+    drift: str | None = None
+    """Set when the live object was changed outside mlcp away from what mlcp last wrote: what the system records
+    of that change (who, when). Applying the change heals the drift."""
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._fields()
+        if self.drift is not None:
+            data["drift"] = self.drift
+        return data
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "ref": self.ref.to_dict(),
             "action": self.action.value,
@@ -183,6 +192,7 @@ class Change:
             live_version=data.get("liveVersion"),
             blocked=data.get("blocked"),
             decision=Decision.from_dict(data["decision"]) if data.get("decision") else None,
+            drift=data.get("drift"),
         )
 
 

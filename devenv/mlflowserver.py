@@ -142,6 +142,11 @@ class MlflowServer:
         shutil.copyfile(home(self._version) / "empty.db", database)
         env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # Registry webhooks reach mlcp's loop on this machine: over http, to a loopback address (MLflow allows
+        # only public https by default), and a newly registered webhook is seen within a second.
+        env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
+        env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+        env["MLFLOW_WEBHOOK_CACHE_TTL"] = "1"
         argv = [
             str(mlflow),
             "server",

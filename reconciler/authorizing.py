@@ -136,6 +136,8 @@ class PlanAuthorizer:
         override approvals (`mlcp approve --override`) are missing."""
         if not decision.allowed or self.policy is None or not self.policy.spec.freeze_windows:
             return decision
+        if change.drift is not None:  # moving a hand-moved alias back restores the declared state: not held
+            return replace(decision, reason=f"{decision.reason}; heals drift, not held by freeze windows")
         kind, tenant = spec_identity(change)
         found = self._promotion(change)
         model, alias = (found[1].model, found[1].alias) if found else (None, None)

@@ -26,6 +26,7 @@ through the JSON logger, where credentials are redacted like everywhere else.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from prometheus_client import Counter
 from waitress import wasyncore
 from waitress.server import TcpWSGIServer
 
-from reconciler import logs, webhook
+from reconciler import logs, registryhook, webhook
 from reconciler.metrics import Metrics
 
 Probe = Callable[[], tuple[bool, str]]
@@ -81,12 +82,17 @@ class Endpoints:
     secret: bytes | None
     branch: str
     settings: HttpSettings = field(default_factory=HttpSettings)
+    registry_secret: bytes = field(default_factory=lambda: secrets.token_urlsafe(32).encode())
+    """The secret MLflow signs registry webhooks with (mlcp gives it to MLflow); by default one nobody knows."""
     hook: webhook.Hook = field(init=False)
+    registry_hook: registryhook.RegistryHook = field(init=False)
     requests: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         deliveries = webhook.Deliveries(self.settings.replay_window, self.settings.replay_entries)
         self.hook = webhook.Hook(self.secret, self.branch, self.on_push, deliveries, self.settings.max_body)
+        seen = webhook.Deliveries(self.settings.replay_window, self.settings.replay_entries)
+        self.registry_hook = registryhook.RegistryHook(self.registry_secret, self.on_push, seen, self.settings.max_body)
         self.requests = Counter(
             "mlcp_http_requests",
             "HTTP requests by endpoint and status (403: bad signature, 409: replayed delivery).",
@@ -99,6 +105,9 @@ def _route(endpoints: Endpoints, path: str, method: str, environ: dict[str, Any]
     if path == "/webhook":
         status, body = webhook.handle(endpoints.hook, environ)
         return status, body, TEXT
+    if path == registryhook.PATH:
+        status, body = registryhook.handle(endpoints.registry_hook, environ)
+        return status, body, TEXT
     if method not in ("GET", "HEAD"):
         return 405, b"method not allowed\n", TEXT
     if path == "/metrics":
@@ -108,7 +117,7 @@ def _route(endpoints: Endpoints, path: str, method: str, environ: dict[str, Any]
 
 
 def application(endpoints: Endpoints, paths: frozenset[str]) -> WsgiApp:
-    """A WSGI app serving `paths` (of /metrics, /healthz, /readyz, /webhook); anything else is 404."""
+    """A WSGI app serving `paths` (of /metrics, /healthz, /readyz, /webhook, /registry-webhook); else 404."""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO") or "/")
@@ -126,7 +135,7 @@ def application(endpoints: Endpoints, paths: frozenset[str]) -> WsgiApp:
 
 
 PROBES = frozenset({"/metrics", "/healthz", "/readyz"})
-WEBHOOK = frozenset({"/webhook"})
+WEBHOOK = frozenset({"/webhook", registryhook.PATH})
 
 
 class _Server(TcpWSGIServer):

@@ -92,7 +92,9 @@ def record_for(
         action=change.action.value,
         decision=Verdict.allow if decision.allowed else Verdict.deny,
         rule=decision.rule,
-        reason=decision.reason,
+        reason=f"drift healed: {change.drift}; {decision.reason}"
+        if change.drift and result in _WROTE
+        else decision.reason,
         before=before,
         after=after,
         result=result,
@@ -103,6 +105,13 @@ def record_for(
 
 
 ALIAS_KIND = "ModelAlias"
+
+
+def _reason(change: Change, decision: Decision, result: Result) -> str:
+    """The decision's reason; for a write that moved a drifted object back, `drift healed:` and what drifted."""
+    if change.drift and result in _WROTE:
+        return f"drift healed: {change.drift}; {decision.reason}"
+    return decision.reason
 
 
 def _promotion(change: Change, decision: Decision) -> dict[str, Any]:

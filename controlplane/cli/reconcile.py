@@ -26,6 +26,7 @@ from controlplane.cli.console import fail
 from controlplane.cli.options import Context, Kubeconfig, LimitOption, Prune, TrackingUri, TrustedBase, use_limits
 
 if TYPE_CHECKING:
+    from reconciler.engine import Targets
     from reconciler.httpserver import Endpoints, HttpServer
     from reconciler.leader import LeaderElector
     from reconciler.loop import Loop
@@ -92,6 +93,23 @@ def command(
     ] = None,
     repo_token_env: Annotated[
         str | None, typer.Option("--repo-token-env", help="Environment variable holding an HTTPS token for git.")
+    ] = None,
+    registry_webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-webhook-url",
+            help="Where MLflow reaches this controller's /registry-webhook (e.g. https://mlcp.example/registry-webhook"
+            "): mlcp registers an MLflow webhook there, so a hand-moved alias is healed within seconds. Unset, or "
+            "refused by MLflow: every pass polls the aliases.",
+        ),
+    ] = None,
+    registry_webhook_secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-webhook-secret-env",
+            help="Environment variable holding the registry webhook's secret (needed with several replicas); "
+            "default: one made up at start.",
+        ),
     ] = None,
     audit_log: AuditLog = None,
     prune: Prune = False,
@@ -164,8 +182,29 @@ def command(
     loop = LoopRunner(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
     endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch, http)
     servers = _listen(endpoints, listen, webhook_listen)
+    if registry_webhook_url:
+        _register_registry_hook(endpoints, targets, registry_webhook_url, registry_webhook_secret_env)
     logs.get().info("starting", extra={"repo": repo, "branch": branch, "identity": who, "auditLog": store.location})
     raise typer.Exit(_run(loop, servers))
+
+
+def _register_registry_hook(endpoints: Endpoints, targets: Targets, url: str, secret_env: str | None) -> None:
+    """Give MLflow a webhook for alias events, signed with the operator's secret (or one made up now)."""
+    from reconciler import logs, registryhook  # noqa: PLC0415 - see command
+    from reconciler.backends.mlflow_rest import MlflowRest  # noqa: PLC0415
+
+    tracking_uri = targets.resolved_tracking_uri()
+    if not tracking_uri:
+        raise fail("--registry-webhook-url needs the registry: --tracking-uri or $MLFLOW_TRACKING_URI")
+    if secret_env:
+        endpoints.registry_hook.secret = os.environ.get(secret_env, "").encode()
+        if not endpoints.registry_hook.secret:
+            raise fail(f"${secret_env} is empty or not set", "put the registry webhook secret in it, or drop the flag")
+    name = f"mlcp-{targets.controller_namespace}"
+    done, message = registryhook.register(
+        MlflowRest(tracking_uri, attempts=2), name, url, endpoints.registry_hook.secret
+    )
+    (logs.get().info if done else logs.get().warning)(message)
 
 
 def _check_shared_log(audit_log: str | None, leader_elect: bool, namespace: str, controller_namespace: str) -> None:

@@ -134,7 +134,14 @@ class Promotions:
         if target is None:
             return _blocked(change, f"alias {want.get('fromAlias')!r} is not set on model {model!r}")
         resolved = {**want, "version": str(target), "previousVersion": current}
-        common: dict[str, Any] = {"desired": resolved, "live_version": current, "diffs": (), "blocked": None}
+        drift = _drift(model, alias, info, current, str(target))
+        common: dict[str, Any] = {
+            "desired": resolved,
+            "live_version": current,
+            "diffs": (),
+            "blocked": None,
+            "drift": drift,
+        }
         if current == str(target):
             return replace(change, action=Action.noop, reason=f"{model}@{alias} already at version {target}", **common)
         try:
@@ -157,10 +164,13 @@ class Promotions:
             )
         action = Action.create if current is None else Action.update
         moves = f"from version {current}" if current else "(not set yet)"
+        reason = f"moves {model}@{alias} {moves} to version {target}"
+        if drift is not None:
+            reason = f"drift: {drift}; moves it back to version {target}"
         return replace(
             change,
             action=action,
-            reason=f"moves {model}@{alias} {moves} to version {target}",
+            reason=reason,
             **{**common, "diffs": (FieldDiff(("version",), current, str(target)),), "blocked": blocker},
         )
 
@@ -310,6 +320,28 @@ class Promotions:
                 if not exc.not_found:
                     raise
         return Outcome(change, Status.deleted, f"alias {model}@{alias} removed (was version {change.live_version})")
+
+
+def _drift(model: str, alias: str, info: ModelInfo, current: str | None, target: str) -> str | None:
+    """What is known of a move outside mlcp: the alias is off the version mlcp's own tags say it moved it to.
+
+    MLflow keeps no record of who set an alias or when (no user, no timestamp on aliases), so the account is
+    mlcp's last move (by, at, commit) from its tags, and the plain statement that the rest is not recorded.
+    """
+    tags = info.tags
+    if current == target or tags.get(alias_tag(alias, "version")) != target:
+        return None
+    last = ", ".join(
+        f"{key} {tags[alias_tag(alias, key)][: 12 if key == 'commit' else None]}"
+        for key in ("by", "at", "commit")
+        if tags.get(alias_tag(alias, key))
+    )
+    where = f"version {current}" if current else "nowhere (the alias was deleted)"
+    return (
+        f"{model}@{alias} was moved outside mlcp to {where}; mlcp had moved it to version {target}"
+        + (f" ({last})" if last else "")
+        + ". MLflow records neither who moved an alias nor when"
+    )
 
 
 def _blocked(change: Change, reason: str) -> Change:
