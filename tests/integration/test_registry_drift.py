@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.devenv.processes import free_port
+from devenv.processes import free_port
 from tests.integration.attacks import gitattack
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import ROOT, wait_for
