@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test unit schemas docs demo bench fuzz clean
+.PHONY: help install lint test unit schemas docs rbac demo bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -20,19 +20,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv with mlcp and its development tools
 
-lint: install ## ruff, mypy --strict, import-linter, and stale-schema check
+lint: install ## ruff, mypy --strict, import-linter, and stale-schema/docs/ClusterRole check
 	$(BIN)/ruff check controlplane reconciler devenv tests benchmarks
 	$(BIN)/ruff format --check controlplane reconciler devenv tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/mlcp schema --check schemas
 	$(BIN)/python -m controlplane.specdocs --check docs/specs.md
+	$(BIN)/python -m controlplane.deployrbac --check deploy/kustomize/base/clusterrole.yaml
 
 schemas: install ## Regenerate schemas/*.json from the spec models
 	$(BIN)/mlcp schema --write schemas
 
 docs: install ## Regenerate docs/specs.md (the spec reference) from the spec models
 	$(BIN)/python -m controlplane.specdocs docs/specs.md
+
+rbac: install ## Regenerate mlcp's deploy ClusterRole from the spec kinds' declarations
+	$(BIN)/python -m controlplane.deployrbac deploy/kustomize/base/clusterrole.yaml
 
 unit: install ## Unit tests only (no servers)
 	$(BIN)/pytest -m 'not integration'

@@ -16,7 +16,8 @@ from controlplane.errors import Diagnostic
 from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.specs import AccessPolicy, Experiment, Pipeline, Tenant
+from controlplane.specs import AccessPolicy, Experiment, Pipeline, Spec, Tenant
+from controlplane.specs.base import TenantSpecs
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"})
 
@@ -171,6 +172,24 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                     )
 
 
+def kinds_check_themselves(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """Each spec's own `cross_checks` against the specs of its tenant (a kind's references live with the kind)."""
+    by_tenant: dict[str | None, dict[str, list[Spec]]] = {}
+    for loaded in repo.specs:
+        by_tenant.setdefault(loaded.tenant, {}).setdefault(loaded.spec.kind, []).append(loaded.spec)
+    refused: dict[str | None, set[tuple[str, str]]] = {}
+    for key in repo.refused:
+        refused.setdefault(key.tenant, set()).add((key.kind, key.name))
+    views: dict[str | None, TenantSpecs] = {}
+    for loaded in repo.specs:
+        if loaded.tenant not in views:
+            views[loaded.tenant] = TenantSpecs(
+                loaded.tenant, by_tenant[loaded.tenant], frozenset(refused.get(loaded.tenant, ()))
+            )
+        for finding in loaded.spec.cross_checks(views[loaded.tenant]):
+            yield _diag(loaded, finding.path, finding.message, finding.hint, finding.code)
+
+
 CHECKS: tuple[Check, ...] = (
     tenants_exist,
     namespaces_not_reserved,
@@ -178,6 +197,7 @@ CHECKS: tuple[Check, ...] = (
     mlcp_names_kept,
     trial_pipelines_exist,
     policy_coherent,
+    kinds_check_themselves,
     *registry_names.CHECKS,
 )
 

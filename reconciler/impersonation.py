@@ -1,8 +1,9 @@
 """Which Kubernetes identity writes a change: mlcp's own, or a tenant's confined deployer.
 
-Objects from platform kinds (Tenant, Quota, AccessPolicy) and cluster-scoped
-objects are written with the controller's own identity. Workload objects
-(Pipeline, Experiment, ModelPromotion) are written impersonating a tenant's
+Objects from platform kinds (those declaring `workload = False`: Tenant, Quota,
+AccessPolicy) and cluster-scoped objects are written with the controller's own
+identity. Workload objects (every other kind, unknown ones included: Pipeline,
+Experiment, ModelPromotion, ...) are written impersonating a tenant's
 `mlcp-deployer` ServiceAccount, bound only in that tenant's namespace. The
 tenant is the one the change's authors belong to — so a change by a member of
 tenant A that somehow targets tenant B's namespace (a policy bug, a bypass) is
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 
 from controlplane.plans import Change
 from controlplane.rendering.context import TENANT_DEPLOYER_SA
-
-PLATFORM_KINDS = frozenset({"Tenant", "Quota", "AccessPolicy"})
+from controlplane.specs import KINDS
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class Impersonation:
     def identity_for(self, change: Change) -> str | None:
         """The user to impersonate for `change`, or None for mlcp's own identity."""
         kind = (change.spec or "").split("/")[0]
-        if kind in PLATFORM_KINDS or not kind or change.ref.namespace is None:
+        declared = KINDS.get(kind)
+        if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
             return None
         tenant = change.tenant
         actors = change.decision.actors if change.decision else ()

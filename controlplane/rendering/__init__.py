@@ -1,32 +1,17 @@
 """Rendering: specs in, desired backend objects out — pure, no I/O.
 
-One module per spec kind registers its renderer (see `registry`); importing
-this package loads them all.
+One module per spec kind registers its renderer and declares what it produces
+(see `registry` and `catalog`); importing this package imports every module in
+it, so a new kind's renderer is found without editing a list.
 """
 
-from controlplane.rendering import (
-    access_policy,
-    experiment,
-    mlflow_objects,
-    mlflow_permissions,
-    pipeline,
-    quota,
-    serving,
-    tenant,
-)
+import importlib
+import pkgutil
+
 from controlplane.rendering.context import RenderContext
 from controlplane.rendering.registry import render, render_specs
 
-__all__ = [
-    "RenderContext",
-    "access_policy",
-    "experiment",
-    "mlflow_objects",
-    "mlflow_permissions",
-    "pipeline",
-    "quota",
-    "render",
-    "render_specs",
-    "serving",
-    "tenant",
-]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["RenderContext", "render", "render_specs"]

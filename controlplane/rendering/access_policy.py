@@ -8,22 +8,27 @@ a write into another tenant's namespace.
 
 from __future__ import annotations
 
+from typing import Any
+
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
+from controlplane.rendering import catalog
+from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import DEPLOYER_CLUSTER_ROLE, RenderContext, desired, metadata
-from controlplane.rendering.manifests import RBAC_V1, manifest, policy_rule
+from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest, policy_rule
 from controlplane.rendering.registry import renders
 
-WORKLOAD_RESOURCES = (
-    ("argoproj.io", ["workflowtemplates", "cronworkflows"]),
-    ("kubeflow.org", ["experiments"]),
-    ("serving.kserve.io", ["inferenceservices"]),
-)
+CLUSTER_ROLE = Resource(25, RBAC_GROUP, "v1", "ClusterRole", "clusterroles", namespaced=False)
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
 
-@renders("AccessPolicy")
+def deployer_rules() -> list[dict[str, Any]]:
+    """One rule per API group over every resource a tenant workload kind declares (`catalog`)."""
+    return [policy_rule([group], plurals, VERBS) for group, plurals in catalog.by_group(catalog.workload_resources())]
+
+
+@renders("AccessPolicy", CLUSTER_ROLE)
 def render_deployer_role(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
-    rules = [policy_rule([group], resources, VERBS) for group, resources in WORKLOAD_RESOURCES]
+    rules = deployer_rules()
     role = manifest(RBAC_V1, "ClusterRole", metadata(loaded, ctx, DEPLOYER_CLUSTER_ROLE, None), rules=rules)
     return [desired(loaded, role)]

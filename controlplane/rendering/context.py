@@ -15,23 +15,11 @@ from controlplane.labels import COMMIT_ANNOTATION, MANAGED_BY, MANAGER, SOURCE_A
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
+from controlplane.rendering import catalog
 from controlplane.specs import AccessPolicy, Tenant
 
-RANK_ORDER: dict[str, int] = {
-    "Namespace": 10,
-    "ServiceAccount": 20,
-    "ClusterRole": 25,
-    "Role": 30,
-    "RoleBinding": 31,
-    "NetworkPolicy": 35,
-    "ResourceQuota": 40,
-    "LimitRange": 40,
-    "WorkflowTemplate": 50,
-    "CronWorkflow": 60,
-    "Experiment": 60,
-    "InferenceService": 70,
-}
-"""Apply order, lowest first; the reverse is the order for deleting."""
+RANK_ORDER = catalog.RANKS
+"""Apply order by object kind, lowest first (the reverse deletes), from the kinds' declarations."""
 
 TENANT_WORKLOAD_SA = "mlcp-workload"
 """ServiceAccount the tenant's pipelines run as unless a pipeline names another."""
@@ -94,8 +82,18 @@ def metadata(
 
 
 def desired(loaded: LoadedSpec, manifest: dict[str, Any]) -> DesiredObject:
-    """Wrap a rendered Kubernetes manifest with its identity, provenance and rank."""
+    """Wrap a rendered Kubernetes manifest with its identity, provenance and declared rank.
+
+    An object of a resource its kind did not declare (`registry.renders`) is a bug in that kind, caught here:
+    undeclared, mlcp would neither read it back nor be allowed to write it.
+    """
     meta = manifest["metadata"]
+    declared = catalog.declared_by(loaded.spec.kind, manifest["apiVersion"], manifest["kind"])
+    if declared is None:
+        raise catalog.CatalogError(
+            f"{loaded.spec.kind} rendered {manifest['kind']} ({manifest['apiVersion']}), which its renderer "
+            "does not declare: add it to the kind's `renders(...)`"
+        )
     ref = ObjectRef("kubernetes", manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
     return DesiredObject(
         ref=ref,
@@ -103,5 +101,5 @@ def desired(loaded: LoadedSpec, manifest: dict[str, Any]) -> DesiredObject:
         spec=str(loaded.key),
         tenant=loaded.tenant,
         source=loaded.source.path,
-        rank=RANK_ORDER.get(manifest["kind"], 100),
+        rank=declared.rank,
     )

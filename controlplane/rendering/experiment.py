@@ -1,90 +1,52 @@
-"""Experiment with tuning → Katib Experiment whose trials run the referenced pipeline.
+"""Experiment → its tuning run, through the tuning seam: a registry of tuners, one module each.
 
-Each trial is an Argo Workflow that references the tenant's WorkflowTemplate
-and passes the trial's parameter assignments as workflow arguments. No
-maintained Python models exist for Katib's v1beta1 API in our dependency set
-(the `kubeflow-katib` SDK pins its own gRPC stack), so the manifest is built
-here as data, and the project's CRD schema plus the API server check it.
+`Experiment.tuning` describes a search (objective, algorithm, parameters,
+trials, the pipeline each trial runs) in terms no controller owns. A tuner
+turns it into one controller's object: today Katib's `Experiment`
+(`rendering/katib.py`). Kubeflow Trainer's OptimizationJob is meant to replace
+Katib (kubeflow/trainer#3562); it will be one more module registering a tuner
+with `tuner(name, resource)`, declaring the resource it writes, with nothing
+else edited (docs/architecture.md, "Tuning"). The MLflow side of an Experiment
+is rendered by `mlflow_objects` and `mlflow_permissions`, whatever the tuner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
-from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, desired, metadata
-from controlplane.rendering.pipeline import ARGO_API
+from controlplane.rendering import catalog
+from controlplane.rendering.context import RenderContext, desired
 from controlplane.rendering.registry import renders
 from controlplane.specs import Experiment
-from controlplane.specs.experiment import SearchParameter
+from controlplane.specs.experiment import Tuning
 
-KATIB_API = "kubeflow.org/v1beta1"
+Tuner = Callable[[LoadedSpec, Tuning, RenderContext], dict[str, Any]]
+"""Renders one experiment's tuning as the manifest of the tuner's resource."""
 
-
-def _feasible(param: SearchParameter) -> dict[str, Any]:
-    if param.min is None or param.max is None:  # categorical / discrete (the spec model guarantees it)
-        return {"list": list(param.values)}
-    number = int if param.type == "int" else float
-    space: dict[str, Any] = {"min": str(number(param.min)), "max": str(number(param.max))}
-    if param.step is not None:
-        space["step"] = str(number(param.step))
-    return space
+TUNERS: dict[str, Tuner] = {}
+DEFAULT_TUNER = "katib"
+"""The tuner used for every `tuning` until a second one exists and a setting chooses between them."""
 
 
-def _trial_template(experiment: Experiment, ns: str) -> dict[str, Any]:
-    tuning = experiment.spec.tuning
-    if tuning is None:  # pragma: no cover - only called when tuning is set
-        raise ValueError("experiment has no tuning")
-    workflow = {
-        "apiVersion": ARGO_API,
-        "kind": "Workflow",
-        "spec": {
-            "serviceAccountName": TENANT_WORKLOAD_SA,
-            "workflowTemplateRef": {"name": tuning.trial_pipeline},
-            "arguments": {
-                "parameters": [{"name": p.name, "value": f"${{trialParameters.{p.name}}}"} for p in tuning.parameters]
-            },
-        },
-    }
-    return {
-        "primaryContainerName": "main",
-        "successCondition": 'status.[@this].#(phase=="Succeeded")#',
-        "failureCondition": 'status.[@this].#(phase=="Failed")#',
-        "trialParameters": [{"name": p.name, "reference": p.name} for p in tuning.parameters],
-        "trialSpec": workflow,
-    }
+def tuner(name: str, produces: catalog.Resource) -> Callable[[Tuner], Tuner]:
+    """Register a tuner under `name`, declaring the resource it renders as an Experiment's object."""
+    catalog.declare("Experiment", (produces,))
+
+    def add(func: Tuner) -> Tuner:
+        if name in TUNERS and TUNERS[name] is not func:
+            raise catalog.CatalogError(f"tuner {name!r} registered twice")
+        TUNERS[name] = func
+        return func
+
+    return add
 
 
 @renders("Experiment")
-def render_experiment(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
-    experiment = cast(Experiment, loaded.spec)
-    tuning = experiment.spec.tuning
+def render_tuning(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
+    tuning = cast(Experiment, loaded.spec).spec.tuning
     if tuning is None:
         return []
-    ns = ctx.namespace(loaded.tenant)
-    objective: dict[str, Any] = {"type": tuning.objective.type, "objectiveMetricName": tuning.objective.metric}
-    if tuning.objective.goal is not None:
-        objective["goal"] = tuning.objective.goal
-    if tuning.objective.additional_metrics:
-        objective["additionalMetricNames"] = list(tuning.objective.additional_metrics)
-    algorithm: dict[str, Any] = {"algorithmName": tuning.algorithm.name}
-    if tuning.algorithm.settings:
-        algorithm["algorithmSettings"] = [{"name": k, "value": v} for k, v in sorted(tuning.algorithm.settings.items())]
-    manifest = {
-        "apiVersion": KATIB_API,
-        "kind": "Experiment",
-        "metadata": metadata(loaded, ctx, experiment.metadata.name, ns),
-        "spec": {
-            "objective": objective,
-            "algorithm": algorithm,
-            "parallelTrialCount": tuning.parallel_trials,
-            "maxTrialCount": tuning.max_trials,
-            "maxFailedTrialCount": tuning.max_failed_trials,
-            "parameters": [
-                {"name": p.name, "parameterType": p.type, "feasibleSpace": _feasible(p)} for p in tuning.parameters
-            ],
-            "trialTemplate": _trial_template(experiment, ns),
-        },
-    }
-    return [desired(loaded, manifest)]
+    return [desired(loaded, TUNERS[DEFAULT_TUNER](loaded, tuning, ctx))]

@@ -46,12 +46,15 @@ from argo_workflows.model.volume_resource_requirements import VolumeResourceRequ
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering import serialize
+from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, desired, metadata
 from controlplane.rendering.pipeline_steps import container_template, dag_task, opt
 from controlplane.rendering.registry import renders
 from controlplane.specs import Pipeline
 
 ARGO_API = "argoproj.io/v1alpha1"
+WORKFLOW_TEMPLATE = Resource(50, "argoproj.io", "v1alpha1", "WorkflowTemplate", "workflowtemplates", namespaced=True)
+CRON_WORKFLOW = Resource(60, "argoproj.io", "v1alpha1", "CronWorkflow", "cronworkflows", namespaced=True)
 ENTRYPOINT = "main"
 """The DAG template's name: no step may take it (pipeline_rules reports one that does)."""
 
@@ -162,7 +165,7 @@ def _cron(loaded: LoadedSpec, ctx: RenderContext, pipeline: Pipeline, ns: str) -
     )
 
 
-@renders("Pipeline")
+@renders("Pipeline", WORKFLOW_TEMPLATE, CRON_WORKFLOW)
 def render_pipeline(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     pipeline = cast(Pipeline, loaded.spec)
     ns = ctx.namespace(loaded.tenant)

@@ -10,13 +10,17 @@ from typing import Any, cast
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
+from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RenderContext, desired, metadata
 from controlplane.rendering.manifests import manifest
 from controlplane.rendering.registry import renders
 from controlplane.specs import Quota
 
+RESOURCE_QUOTA = Resource(40, "", "v1", "ResourceQuota", "resourcequotas", namespaced=True)
+LIMIT_RANGE = Resource(40, "", "v1", "LimitRange", "limitranges", namespaced=True)
 
-@renders("Quota")
+
+@renders("Quota", RESOURCE_QUOTA, LIMIT_RANGE)
 def render_quota(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     quota = cast(Quota, loaded.spec)
     ns = ctx.namespace(loaded.tenant)

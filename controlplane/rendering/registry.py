@@ -1,7 +1,8 @@
 """The renderer registry: spec kind → functions producing desired objects.
 
-Each kind's module registers itself with `renders`, so adding a kind never
-edits a central switch.
+Each kind's module registers itself with `renders`, naming the Kubernetes
+resources it produces (see `catalog`), so adding a kind never edits a central
+switch or list.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
+from controlplane.rendering import catalog
 from controlplane.rendering.context import RenderContext
 
 Renderer = Callable[[LoadedSpec, RenderContext], list[DesiredObject]]
@@ -17,8 +19,12 @@ Renderer = Callable[[LoadedSpec, RenderContext], list[DesiredObject]]
 RENDERERS: dict[str, list[Renderer]] = {}
 
 
-def renders(kind: str) -> Callable[[Renderer], Renderer]:
-    """Register a function rendering specs of `kind` (several may render the same kind)."""
+def renders(kind: str, *produces: catalog.Resource) -> Callable[[Renderer], Renderer]:
+    """Register a function rendering specs of `kind` into objects of the `produces` resources.
+
+    Several functions may render the same kind; objects of other systems (MLflow) declare no resource.
+    """
+    catalog.declare(kind, produces)
 
     def add(func: Renderer) -> Renderer:
         RENDERERS.setdefault(kind, []).append(func)

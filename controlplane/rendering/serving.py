@@ -19,18 +19,20 @@ from typing import Any, cast
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
+from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RenderContext, desired, metadata
 from controlplane.rendering.registry import renders
 from controlplane.specs import ModelPromotion
 
 KSERVE_API = "serving.kserve.io/v1beta1"
+INFERENCE_SERVICE = Resource(70, "serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices", True)
 
 
 SERVES_ANNOTATION = "mlcp.dev/serves-alias"
 """`<model>@<alias>` on an InferenceService whose `storageUri` the engine fills from the registry."""
 
 
-@renders("ModelPromotion")
+@renders("ModelPromotion", INFERENCE_SERVICE)
 def render_inference_service(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     promotion = cast(ModelPromotion, loaded.spec)
     serving = promotion.spec.serving

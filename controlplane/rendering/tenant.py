@@ -24,6 +24,7 @@ from typing import Any, cast
 from controlplane.labels import ADOPTED_ANNOTATION, POD_SECURITY_PREFIX, PROTECTION_ANNOTATION
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
+from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import (
     DEPLOYER_CLUSTER_ROLE,
     TENANT_DEPLOYER_SA,
@@ -38,6 +39,18 @@ from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 
 POD_SECURITY_MODES = ("enforce", "warn", "audit")
+WORKLOAD_RULES = (
+    (["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
+    ([""], ["pods"], ["get", "watch", "patch"]),
+)
+"""What Argo's executor needs, granted to the tenant's workload ServiceAccount (so mlcp must hold it too)."""
+PRODUCES = (
+    Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False),
+    Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True),
+    Resource(30, RBAC_GROUP, "v1", "Role", "roles", namespaced=True),
+    Resource(31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True),
+    Resource(35, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", namespaced=True),
+)
 
 
 def pod_security_labels(rules: PodSecurity, tenant: str | None) -> dict[str, str]:
@@ -92,10 +105,7 @@ def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str,
         RBAC_V1,
         "Role",
         metadata(loaded, ctx, TENANT_WORKLOAD_SA, ns),
-        rules=[
-            policy_rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
-            policy_rule([""], ["pods"], ["get", "watch", "patch"]),
-        ],
+        rules=[policy_rule(*rule) for rule in WORKLOAD_RULES],
     )
     subject = _service_account_subject(TENANT_WORKLOAD_SA, ns)
     binding = _binding(loaded, ctx, ns, TENANT_WORKLOAD_SA, "Role", TENANT_WORKLOAD_SA, [subject])
@@ -148,7 +158,7 @@ def _isolation(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) 
     return manifest("networking.k8s.io/v1", "NetworkPolicy", metadata(loaded, ctx, "mlcp-isolation", ns), spec=spec)
 
 
-@renders("Tenant")
+@renders("Tenant", *PRODUCES)
 def render_tenant(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     tenant = cast(Tenant, loaded.spec)
     ns = tenant.namespace

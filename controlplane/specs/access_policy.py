@@ -18,18 +18,25 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Literal
+from typing import Annotated, Literal
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import KINDS, NonEmptyStr, OneOf, Spec, SpecModel, register
 from controlplane.specs.model_promotion import MetricGate
 
 Action = Literal["create", "update", "delete", "approve", "*"]
-KindName = Literal[
-    "Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessPolicy", "Config", "TenantMembership", "*"
-]
+RULE_KINDS = ("Config", "TenantMembership")
+"""Kinds a rule may name that are no spec kind: `mlcp.yaml` and a tenant's owners and members."""
+
+
+def kind_names() -> tuple[str, ...]:
+    """What a rule's `kinds` may name: every registered spec kind, the rule kinds, or `*`."""
+    return (*sorted(KINDS), *RULE_KINDS, "*")
+
+
+KindName = Annotated[str, OneOf(kind_names)]
 
 
 class Rule(SpecModel):
@@ -221,6 +228,7 @@ class AccessPolicy(Spec):
     """The rules deciding who may change which specs; default deny."""
 
     kind: Literal["AccessPolicy"] = "AccessPolicy"
+    workload = False
     spec: AccessPolicySpec
     tenant_scoped = False
     folder = "policies/access.yaml"

@@ -3,16 +3,29 @@
 A spec is a Kubernetes-style document (`apiVersion`, `kind`, `metadata`,
 `spec`). Field names are camelCase in YAML and snake_case in Python; every
 model forbids unknown fields so a typo is an error, not a silently ignored key.
-A new kind is one new module that subclasses `Spec` and calls `register`.
+A new kind is one new module in this package that subclasses `Spec` and calls
+`register` (the package imports every module in it), plus its renderer (see
+`controlplane.rendering.registry`), which declares the objects it produces.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError, core_schema
 
 API_VERSION = "mlcp.dev/v1alpha1"
 
@@ -63,6 +76,33 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """A string that must be one of a set known only once every kind is registered (`Annotated[str, OneOf(...)]`).
+
+    A `Literal` would fix the set where the field is written, so every new kind would edit it. This checks, and
+    lists in the JSON schema, whatever `names()` returns when a document is validated or a schema generated,
+    with the same error as a `Literal`.
+    """
+
+    names: Callable[[], Collection[str]]
+
+    def _check(self, value: str) -> str:
+        allowed = self.names()
+        if value not in allowed:
+            expected = ", ".join(repr(n) for n in allowed)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {**handler(schema), "enum": list(self.names())}
+
+
 class SpecModel(BaseModel):
     """Base of every spec model: camelCase aliases, unknown fields forbidden."""
 
@@ -92,6 +132,29 @@ class Metadata(SpecModel):
     )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A problem a spec finds against the other specs of its tenant: where in it (a key path), what, how to fix."""
+
+    path: tuple[str | int, ...]
+    message: str
+    hint: str
+    code: str = "reference"
+
+
+@dataclass(frozen=True)
+class TenantSpecs:
+    """What a spec may check itself against: the valid specs of its tenant by kind, and those refused."""
+
+    tenant: str | None
+    by_kind: Mapping[str, Sequence[Spec]]
+    refused: frozenset[tuple[str, str]]
+    """(kind, name) of specs that were written but are invalid (already reported): not "missing"."""
+
+    def of_kind(self, kind: str) -> Sequence[Spec]:
+        return self.by_kind.get(kind, ())
+
+
 class Spec(SpecModel):
     """A whole spec document. Subclasses narrow `kind` and type `spec`."""
 
@@ -105,9 +168,21 @@ class Spec(SpecModel):
     folder: ClassVar[str] = ""
     """Where the kind lives in a config repo (documentation and `mlcp init`)."""
 
+    workload: ClassVar[bool] = True
+    """Whether its objects are a tenant's workloads, written as the tenant's confined deployer (and granted to
+    that deployer's ClusterRole). False for platform kinds (tenants, quotas, policy), written with mlcp's own
+    identity. True is the default because it is the confined one."""
+
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        """Problems only the tenant's other specs show (validation reports them at file:line); none by default.
+
+        A kind checks its own references here, so validation names no kind.
+        """
+        return ()
 
 
 KINDS: dict[str, type[Spec]] = {}

@@ -43,5 +43,6 @@ class Quota(Spec):
     """Resource limits of a tenant: a ResourceQuota and a LimitRange."""
 
     kind: Literal["Quota"] = "Quota"
+    workload = False
     spec: QuotaSpec
     folder = "tenants/<tenant>/quota.yaml"

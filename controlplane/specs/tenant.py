@@ -70,6 +70,7 @@ class Tenant(Spec):
     """A team: namespace, owners and members, isolation and deletion protection."""
 
     kind: Literal["Tenant"] = "Tenant"
+    workload = False
     spec: TenantSpec
     folder = "tenants/<tenant>/tenant.yaml"
 

@@ -23,6 +23,7 @@ from controlplane.labels import FIELD_MANAGER, SELECTOR
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.rendering import catalog
 from controlplane.specs import Tenant
 from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends import kubernetes_inventory as inventory_codec
@@ -68,20 +69,13 @@ taken back on apply. Any other manager is a controller with a claim of its own: 
 _CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
 
 
-RESOURCES: tuple[ResourceType, ...] = (
-    ResourceType("v1", "Namespace", "namespaces", False),
-    ResourceType("v1", "ServiceAccount", "serviceaccounts", True),
-    ResourceType("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
-    ResourceType("rbac.authorization.k8s.io/v1", "Role", "roles", True),
-    ResourceType("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
-    ResourceType("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
-    ResourceType("v1", "ResourceQuota", "resourcequotas", True),
-    ResourceType("v1", "LimitRange", "limitranges", True),
-    ResourceType("argoproj.io/v1alpha1", "WorkflowTemplate", "workflowtemplates", True),
-    ResourceType("argoproj.io/v1alpha1", "CronWorkflow", "cronworkflows", True),
-    ResourceType("kubeflow.org/v1beta1", "Experiment", "experiments", True),
-    ResourceType("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices", True),
-)
+def resources() -> tuple[ResourceType, ...]:
+    """What mlcp lists and writes: every resource the spec kinds declare (controlplane.rendering.catalog)."""
+    return tuple(ResourceType(r.api_version, r.kind, r.plural, r.namespaced) for r in catalog.resources())
+
+
+RESOURCES = resources()
+"""The declared resources when this module was imported; `read` and `apply` ask `resources()` each time."""
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
@@ -198,9 +192,10 @@ class KubernetesBackend(Backend):
             return LiveState(cached[0], self._inventory, cached[1])
         objects: dict[ObjectRef, LiveObject] = {}
         missing: list[str] = []
+        kinds = resources()
         with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
-            pages = list(pool.map(self._list_kind, RESOURCES))
-        for rtype, items in zip(RESOURCES, pages, strict=True):
+            pages = list(pool.map(self._list_kind, kinds))
+        for rtype, items in zip(kinds, pages, strict=True):
             if items is None:
                 missing.append(f"{rtype.kind}.{rtype.api_version}")
                 continue
@@ -215,10 +210,10 @@ class KubernetesBackend(Backend):
         return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion", ""))
 
     def _type(self, ref: ObjectRef) -> ResourceType:
-        rtype = BY_KIND.get((ref.api_version, ref.kind))
-        if rtype is None:
+        declared = catalog.find(ref.api_version, ref.kind)
+        if declared is None:
             raise BackendError(f"mlcp does not manage {ref.kind} ({ref.api_version})")
-        return rtype
+        return ResourceType(declared.api_version, declared.kind, declared.plural, declared.namespaced)
 
     # -- review ----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,139 @@
+"""The Kubernetes objects each spec kind renders to, as its renderer declares them.
+
+A kind's renderer states what it produces (`renders(kind, *resources)`): group,
+version, resource, scope and apply rank. Everything that used to be a central
+list is derived from these declarations: the apply order, the kinds the
+Kubernetes backend lists and may write, the verbs of the tenant deployer's
+ClusterRole (a workload kind's objects) and of mlcp's own deploy ClusterRole.
+So a new kind is declared where it is written, and a kind that renders an
+object it did not declare fails at render time, not as a 403 at apply.
+
+Two declarations of one object kind must agree (as lightkube's registry refuses
+conflicts), and a tenant workload kind may only render namespaced objects: its
+objects are written as a deployer confined to one namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from controlplane.specs import KINDS
+
+RANK_OF_UNDECLARED = 100
+
+
+@dataclass(frozen=True, order=True)
+class Resource:
+    """One Kubernetes resource type mlcp writes."""
+
+    rank: int
+    """Apply order, lowest first; the reverse is the order for deleting."""
+    group: str
+    """API group; "" for the core group."""
+    version: str
+    kind: str
+    plural: str
+    """The resource name in URLs and RBAC rules, e.g. `workflowtemplates`."""
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+PRODUCES: dict[str, tuple[Resource, ...]] = {}
+"""Spec kind → the resources its renderers declared."""
+
+
+@dataclass
+class _Derived:
+    """What `resources` and `RANKS` computed from `PRODUCES`, dropped on each declaration (planning asks per object)."""
+
+    resources: tuple[Resource, ...] | None = None
+    ranks: dict[str, int] | None = None
+
+
+_derived = _Derived()
+
+
+class CatalogError(TypeError):
+    """A declaration that contradicts another, or a kind that may not write what it declares."""
+
+
+def declare(spec_kind: str, resources: tuple[Resource, ...]) -> None:
+    """Record that renderers of `spec_kind` produce `resources`; refuses contradictions."""
+    cls = KINDS.get(spec_kind)
+    if cls is None:
+        raise CatalogError(f"renderer for unknown spec kind {spec_kind!r}: register the spec class first")
+    for resource in resources:
+        if cls.workload and not resource.namespaced:
+            raise CatalogError(
+                f"{spec_kind} is a tenant workload kind and cannot render cluster-scoped {resource.kind}: "
+                "its objects are written as a deployer confined to the tenant's namespace"
+            )
+        known = find(resource.api_version, resource.kind)
+        if known is not None and known != resource:
+            raise CatalogError(f"{resource.kind} ({resource.api_version}) declared twice, differently: {known}")
+    PRODUCES[spec_kind] = tuple(dict.fromkeys((*PRODUCES.get(spec_kind, ()), *resources)))
+    _derived.resources = _derived.ranks = None
+
+
+def withdraw(spec_kind: str) -> None:
+    """Forget what `spec_kind` declared (a kind that is unloaded, e.g. one a test declared)."""
+    PRODUCES.pop(spec_kind, None)
+    _derived.resources = _derived.ranks = None
+
+
+def resources() -> tuple[Resource, ...]:
+    """Every declared resource once, in apply order."""
+    if _derived.resources is None:
+        _derived.resources = tuple(sorted({r for declared in PRODUCES.values() for r in declared}))
+    return _derived.resources
+
+
+def find(api_version: str, kind: str) -> Resource | None:
+    return next((r for d in PRODUCES.values() for r in d if r.api_version == api_version and r.kind == kind), None)
+
+
+def declared_by(spec_kind: str, api_version: str, kind: str) -> Resource | None:
+    """The resource `spec_kind` declared for objects of `kind`, or None if it declared none."""
+    return next((r for r in PRODUCES.get(spec_kind, ()) if r.api_version == api_version and r.kind == kind), None)
+
+
+def workload_resources() -> tuple[Resource, ...]:
+    """Resources some tenant workload kind renders: what a tenant's deployer may write in its namespace."""
+    return tuple(
+        sorted({r for kind, declared in PRODUCES.items() if KINDS[kind].workload for r in declared}),
+    )
+
+
+def by_group(declared: tuple[Resource, ...]) -> list[tuple[str, list[str]]]:
+    """(group, plurals) in first-seen order: the shape of an RBAC rule per group."""
+    groups: dict[str, list[str]] = {}
+    for r in declared:
+        plurals = groups.setdefault(r.group, [])
+        if r.plural not in plurals:
+            plurals.append(r.plural)
+    return list(groups.items())
+
+
+class _Ranks(Mapping[str, int]):
+    """Object kind → rank, read from the declarations each time (kinds may be declared after import)."""
+
+    def _current(self) -> dict[str, int]:
+        if _derived.ranks is None:
+            _derived.ranks = {r.kind: r.rank for r in resources()}
+        return _derived.ranks
+
+    def __getitem__(self, kind: str) -> int:
+        return self._current()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+RANKS: Mapping[str, int] = _Ranks()

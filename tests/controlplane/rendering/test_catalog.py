@@ -1,0 +1,71 @@
+"""The kinds' declarations: what they derive, and the contradictions they refuse."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from controlplane import deployrbac
+from controlplane.rendering import catalog, registry
+from controlplane.rendering.access_policy import deployer_rules
+from controlplane.rendering.catalog import Resource
+from controlplane.rendering.context import RANK_ORDER
+from controlplane.specs import KINDS
+from tests import probekind
+from tests.controlplane.helpers import PROJECT
+
+
+def test_builtin_kinds_declare_what_the_central_lists_used_to_hold() -> None:
+    kinds = {(r.api_version, r.kind) for r in catalog.resources()}
+    assert ("v1", "Namespace") in kinds and ("serving.kserve.io/v1beta1", "InferenceService") in kinds
+    assert RANK_ORDER["Namespace"] < RANK_ORDER["RoleBinding"] < RANK_ORDER["WorkflowTemplate"]
+    assert {k for k, cls in KINDS.items() if not cls.workload} == {"Tenant", "Quota", "AccessPolicy"}
+
+
+def test_the_deployer_may_write_workload_objects_only() -> None:
+    granted = {(g, p) for rule in deployer_rules() for g in rule["apiGroups"] for p in rule["resources"]}
+    assert ("argoproj.io", "workflowtemplates") in granted
+    assert not {("", "namespaces"), ("rbac.authorization.k8s.io", "rolebindings")} & granted
+
+
+def test_a_kind_declared_elsewhere_reaches_ranks_deployer_role_and_deploy_role() -> None:
+    with probekind.declared():
+        assert RANK_ORDER["WorkflowEventBinding"] == 80
+        granted = {p for rule in deployer_rules() for p in rule["resources"]}
+        assert "workfloweventbindings" in granted
+        assert "workfloweventbindings" in deployrbac.render()
+    assert "WorkflowEventBinding" not in RANK_ORDER
+    assert "workfloweventbindings" not in deployrbac.render()
+
+
+def test_contradicting_declarations_are_refused() -> None:
+    with probekind.declared(), pytest.raises(catalog.CatalogError, match="declared twice"):
+        registry.renders("Probe", dataclasses.replace(probekind.BINDING, rank=81))
+
+
+def test_a_workload_kind_cannot_declare_a_cluster_scoped_object() -> None:
+    cluster_wide = Resource(90, "argoproj.io", "v1alpha1", "ClusterWorkflowTemplate", "clusterworkflowtemplates", False)
+    with probekind.declared(), pytest.raises(catalog.CatalogError, match="confined"):
+        registry.renders("Probe", cluster_wide)
+
+
+def test_an_object_its_kind_did_not_declare_fails_at_render() -> None:
+    from controlplane.loading.repo import load_repo
+    from controlplane.rendering.context import RenderContext, desired
+
+    repo = load_repo(PROJECT / "repo_template")
+    loaded = repo.of_kind("Pipeline")[0]
+    foreign = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
+    with pytest.raises(catalog.CatalogError, match="does not declare"):
+        desired(loaded, foreign)
+    assert desired(loaded, registry.RENDERERS["Pipeline"][0](loaded, RenderContext(repo))[0].manifest)
+
+
+def test_deploy_cluster_role_is_fresh(tmp_path: Path) -> None:
+    assert not deployrbac.stale(PROJECT / deployrbac.DEFAULT_PATH), "run `make rbac` and commit"
+    path = tmp_path / "clusterrole.yaml"
+    assert deployrbac.main([str(path)]) == 0
+    path.write_text(path.read_text().replace("inferenceservices", "pods"))
+    assert deployrbac.main(["--check", str(path)]) == 1
