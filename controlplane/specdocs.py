@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 
 from controlplane.scaffold import template_dir
 from controlplane.specs import KINDS, Spec
-from controlplane.specs.base import DnsLabel, Labels, Metadata, NonEmptyStr
+from controlplane.specs.base import DnsLabel, Labels, Metadata, NonEmptyStr, OneOf
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.specs.resources import Quantity, ResourceList, ResourceName
 
@@ -74,6 +74,9 @@ def type_name(annotation: Any, links: dict[type[BaseModel], str]) -> str:
             return name
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Annotated:
+        one_of = next((a for a in args[1:] if isinstance(a, OneOf)), None)
+        if one_of is not None:
+            return " \\| ".join(f"`{name}`" for name in one_of.names())
         return type_name(args[0], links)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(type_name(a, links) for a in args if a is not type(None))
