@@ -65,6 +65,10 @@ def render() -> str:
         "  # What the per-tenant `mlcp-workload` Role grants Argo's executor; held for the same reason as above.\n"
     )
     out += [_rule(groups, resources, verbs) for groups, resources, verbs in WORKLOAD_RULES]
+    grants = catalog.granted(workload_only=False)
+    if grants:
+        out.append("  # What the Roles of kinds grant people (rendering.catalog.Grant); held for the same reason.\n")
+        out += [_rule([g.group], [g.resource], g.verbs) for g in grants]
     roles = [*typing.get_args(Member.model_fields["role"].annotation), DEPLOYER_CLUSTER_ROLE]
     out.append(
         "  # Tenant RoleBindings refer to these ClusterRoles: `bind` lets mlcp bind them\n"

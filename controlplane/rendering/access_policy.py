@@ -23,8 +23,9 @@ VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
 
 def deployer_rules() -> list[dict[str, Any]]:
-    """One rule per API group over every resource a tenant workload kind declares (`catalog`)."""
-    return [policy_rule([group], plurals, VERBS) for group, plurals in catalog.by_group(catalog.workload_resources())]
+    """One rule per API group over every resource a tenant workload kind declares, and what its Roles grant."""
+    rules = [policy_rule([group], plurals, VERBS) for group, plurals in catalog.by_group(catalog.workload_resources())]
+    return rules + [policy_rule([g.group], [g.resource], list(g.verbs)) for g in catalog.granted(workload_only=True)]
 
 
 @renders("AccessPolicy", CLUSTER_ROLE)

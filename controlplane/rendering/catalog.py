@@ -42,8 +42,23 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
+@dataclass(frozen=True, order=True)
+class Grant:
+    """A permission a kind's rendered Roles give people (e.g. `get` on `services/proxy`).
+
+    RBAC lets nobody grant what they do not hold, so whoever writes such a Role must hold it: the tenant's
+    deployer for a workload kind (its ClusterRole includes it), and mlcp, which grants the deployer's role.
+    """
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+
+
 PRODUCES: dict[str, tuple[Resource, ...]] = {}
 """Spec kind → the resources its renderers declared."""
+GRANTS: dict[str, tuple[Grant, ...]] = {}
+"""Spec kind → what the Roles it renders grant."""
 
 
 @dataclass
@@ -61,8 +76,8 @@ class CatalogError(TypeError):
     """A declaration that contradicts another, or a kind that may not write what it declares."""
 
 
-def declare(spec_kind: str, resources: tuple[Resource, ...]) -> None:
-    """Record that renderers of `spec_kind` produce `resources`; refuses contradictions."""
+def declare(spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant, ...] = ()) -> None:
+    """Record that renderers of `spec_kind` produce `resources` (Roles granting `grants`); refuses contradictions."""
     cls = KINDS.get(spec_kind)
     if cls is None:
         raise CatalogError(f"renderer for unknown spec kind {spec_kind!r}: register the spec class first")
@@ -76,12 +91,15 @@ def declare(spec_kind: str, resources: tuple[Resource, ...]) -> None:
         if known is not None and known != resource:
             raise CatalogError(f"{resource.kind} ({resource.api_version}) declared twice, differently: {known}")
     PRODUCES[spec_kind] = tuple(dict.fromkeys((*PRODUCES.get(spec_kind, ()), *resources)))
+    if grants:
+        GRANTS[spec_kind] = tuple(dict.fromkeys((*GRANTS.get(spec_kind, ()), *grants)))
     _derived.resources = _derived.ranks = None
 
 
 def withdraw(spec_kind: str) -> None:
     """Forget what `spec_kind` declared (a kind that is unloaded, e.g. one a test declared)."""
     PRODUCES.pop(spec_kind, None)
+    GRANTS.pop(spec_kind, None)
     _derived.resources = _derived.ranks = None
 
 
@@ -105,6 +123,13 @@ def workload_resources() -> tuple[Resource, ...]:
     """Resources some tenant workload kind renders: what a tenant's deployer may write in its namespace."""
     return tuple(
         sorted({r for kind, declared in PRODUCES.items() if KINDS[kind].workload for r in declared}),
+    )
+
+
+def granted(workload_only: bool) -> tuple[Grant, ...]:
+    """What the kinds' rendered Roles grant (only workload kinds': what tenant deployers must hold)."""
+    return tuple(
+        sorted({g for kind, grants in GRANTS.items() if KINDS[kind].workload or not workload_only for g in grants})
     )
 
 

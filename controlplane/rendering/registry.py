@@ -19,12 +19,15 @@ Renderer = Callable[[LoadedSpec, RenderContext], list[DesiredObject]]
 RENDERERS: dict[str, list[Renderer]] = {}
 
 
-def renders(kind: str, *produces: catalog.Resource) -> Callable[[Renderer], Renderer]:
+def renders(
+    kind: str, *produces: catalog.Resource, grants: tuple[catalog.Grant, ...] = ()
+) -> Callable[[Renderer], Renderer]:
     """Register a function rendering specs of `kind` into objects of the `produces` resources.
 
     Several functions may render the same kind; objects of other systems (MLflow) declare no resource.
+    `grants` are the permissions of Roles it renders, which their writer must hold (`catalog.Grant`).
     """
-    catalog.declare(kind, produces)
+    catalog.declare(kind, produces, grants)
 
     def add(func: Renderer) -> Renderer:
         RENDERERS.setdefault(kind, []).append(func)

@@ -69,3 +69,12 @@ def test_deploy_cluster_role_is_fresh(tmp_path: Path) -> None:
     assert deployrbac.main([str(path)]) == 0
     path.write_text(path.read_text().replace("inferenceservices", "pods"))
     assert deployrbac.main(["--check", str(path)]) == 1
+
+
+def test_what_a_workload_kinds_roles_grant_is_held_by_the_deployer_and_by_mlcp() -> None:
+    proxy = catalog.Grant("", "services/proxy", ("get",))
+    with probekind.declared():
+        registry.renders("Probe", grants=(proxy,))
+        assert {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]} in deployer_rules()
+        assert "resources: [services/proxy]" in deployrbac.render()
+    assert "services/proxy" not in deployrbac.render()
