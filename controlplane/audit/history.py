@@ -49,6 +49,11 @@ class Move:
         return Result(self.outcome) in _MOVED
 
     @property
+    def healed_drift(self) -> bool:
+        """A move back after someone moved the alias outside mlcp (the loop's, or an apply's)."""
+        return self.took_effect and self.reason.startswith("drift healed:")
+
+    @property
     def points_to(self) -> str | None:
         """Where the alias pointed after this move, when it took effect (None: removed)."""
         return None if self.action == "delete" else self.version
@@ -67,6 +72,7 @@ class Move:
             "approvers": list(self.approvers),
             "gates": list(self.gates),
             "outcome": self.outcome,
+            "healedDrift": self.healed_drift,
             "rule": self.rule,
             "reason": self.reason,
             "error": self.error,

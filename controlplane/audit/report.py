@@ -161,7 +161,7 @@ def _promotions(records: Sequence[AuditRecord]) -> str:
                 ", ".join(m.authors),
                 ", ".join(m.approvers) or "-",
                 _gates(m) or "-",
-                m.outcome + (f": {m.error}" if m.error else ""),
+                m.outcome + (" (drift healed)" if m.healed_drift else "") + (f": {m.error}" if m.error else ""),
             )
         )
         + "</tr>"

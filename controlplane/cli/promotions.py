@@ -109,7 +109,7 @@ def _table(found: list[Move]) -> None:
     for move in found:
         style = _STYLE.get(move.outcome, "yellow")
         version = f"{move.previous or '∅'} → {move.version or '∅'}" if move.action != "delete" else "removed"
-        outcome = f"[{style}]{move.outcome}[/{style}]"
+        outcome = f"[{style}]{move.outcome}[/{style}]" + (" (drift healed)" if move.healed_drift else "")
         if move.error:
             outcome += f": {_esc(move.error)}"
         elif move.outcome == "denied":

@@ -10,6 +10,7 @@ effective move, and each disagreement is said.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from controlplane.audit import JsonlStore, Result
@@ -87,6 +88,15 @@ def test_the_registry_is_checked_against_the_last_effective_move(tmp_path: Path)
     (unknown,) = disagreements(found, [RegistryAlias("staging", "7")])
     assert unknown.startswith("staging:") and "records no move" in unknown
     assert disagreements(found, [RegistryAlias("canary", None)]) == []
+
+
+def test_a_drift_heal_is_a_move_that_says_so(tmp_path: Path) -> None:
+    heal = replace(alias_change("2", "3"), drift="production was moved outside mlcp to version 3")
+    store = _log(tmp_path, (alias_change("2", None), Status.applied, ""), (heal, Status.applied, ""))
+    first, healed = moves(store.records(), "vision-detector")
+    assert not first.healed_drift and healed.healed_drift
+    assert healed.reason.startswith("drift healed: production was moved outside mlcp to version 3; ")
+    assert healed.to_dict()["healedDrift"] is True
 
 
 def test_unchanged_and_other_kinds_are_not_moves(tmp_path: Path) -> None:

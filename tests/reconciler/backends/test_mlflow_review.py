@@ -136,3 +136,46 @@ def test_artifact_location_differences_are_not_planned() -> None:
         ref, Action.update, "1 differs", None, None, None, 60, diffs=(FieldDiff(("artifactLocation",), "a", "b"),)
     )
     assert _without_fixed_fields(change).action is Action.noop
+
+
+def test_an_alias_off_the_version_mlcp_moved_it_to_is_drift_and_is_moved_back() -> None:
+    promotions = _promotions({"auc": 0.95}, {"production": "3"})
+    tags = {
+        "mlcp.dev/alias.production.version": "5",
+        "mlcp.dev/alias.production.by": "alice@example.com",
+        "mlcp.dev/alias.production.commit": "c" * 40,
+    }
+    promotions.models = {"m": ModelInfo({"production": "3"}, tags)}
+    change = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}))
+    assert change.action is Action.update and change.blocked is None
+    assert change.drift == (
+        "m@production was moved outside mlcp to version 3; mlcp had moved it to version 5 (by alice@example.com, "
+        "commit cccccccccccc). MLflow records neither who moved an alias nor when"
+    )
+    assert change.reason == f"drift: {change.drift}; moves it back to version 5"
+    promotions.models = {"m": ModelInfo({"production": "3"}, {"mlcp.dev/alias.production.version": "3"})}
+    moved = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}))
+    assert moved.drift is None, "a declared move away from mlcp's last version is no drift"
+
+
+def test_a_version_tagged_quarantined_in_the_registry_is_refused() -> None:
+    rest = CannedRest(
+        {
+            ("model-versions/get", "5"): {
+                "model_version": {
+                    "version": "5",
+                    "run_id": "r1",
+                    "source": "s3://m/5",
+                    "tags": [{"key": "mlcp.dev/quarantined", "value": "bias audit"}],
+                }
+            },
+            ("runs/get", "r1"): {"run": {"data": {"metrics": [{"key": "auc", "value": 0.99}]}}},
+        }
+    )
+    promotions = Promotions(rest)
+    promotions.models = {"m": ModelInfo({"production": "3", "staging": "5"}, {})}
+    change = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}))
+    assert change.blocked == (
+        "version 5 of 'm' is quarantined (registry tag mlcp.dev/quarantined: bias audit); `fromAlias: staging` "
+        "resolves to it. Promote another version"
+    )
