@@ -40,8 +40,9 @@ from reconciler.backends.base import (
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
 from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import HttpError, KubeClient, ResourceType
+from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, live_object
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
+from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
 from reconciler.targets import Targets
@@ -79,17 +80,8 @@ RESOURCES = resources()
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
-def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
-    """A listed or watched item as the planner sees it."""
-    item.setdefault("apiVersion", rtype.api_version)
-    item.setdefault("kind", rtype.kind)
-    meta = item.get("metadata") or {}
-    ref = ObjectRef(KubernetesBackend.system, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
-    return LiveObject(ref, item, str(meta.get("resourceVersion", "")))
-
-
 class LiveCache(Protocol):
-    """Live objects kept current elsewhere (reconciler.watchcache): `read` uses them instead of listing."""
+    """Live objects kept current elsewhere (kubernetes_watch): `read` uses them instead of listing."""
 
     def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
 
@@ -109,7 +101,7 @@ def impersonation(repo: ConfigRepo) -> Impersonation:
 class KubernetesBackend(Backend):
     """Reads and writes mlcp's objects in one cluster."""
 
-    system = "kubernetes"
+    system = SYSTEM
     order = 20
 
     def __init__(self, client: KubeClient) -> None:
@@ -165,9 +157,7 @@ class KubernetesBackend(Backend):
 
     def watch(self) -> Watching:
         """Keep live state with a watch cache: a no-op read then sends no request."""
-        from reconciler.watchcache import WatchCache  # noqa: PLC0415 - the cache is built on this module
-
-        cache = WatchCache(self.client).start()
+        cache = WatchCache(self.client, resources()).start()
         self.cache = cache
         return cache
 

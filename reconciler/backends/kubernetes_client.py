@@ -29,10 +29,13 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
+SYSTEM = "kubernetes"
+"""The system name in the refs of Kubernetes objects."""
 USER_AGENT = "mlcp"
 APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
@@ -60,6 +63,15 @@ class ResourceType:
 
     def path(self, namespace: str | None, name: str) -> str:
         return f"{self.collection(namespace)}/{quote(name)}"
+
+
+def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
+    """A listed or watched item as the planner sees it."""
+    item.setdefault("apiVersion", rtype.api_version)
+    item.setdefault("kind", rtype.kind)
+    meta = item.get("metadata") or {}
+    ref = ObjectRef(SYSTEM, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
+    return LiveObject(ref, item, str(meta.get("resourceVersion", "")))
 
 
 CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)

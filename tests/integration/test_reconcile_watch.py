@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from reconciler.watchcache import WatchCache
+from reconciler.backends.kubernetes_watch import WatchCache
 from tests.integration import configrepo
 from tests.integration.reconcile_support import reconciler, wait_for
 

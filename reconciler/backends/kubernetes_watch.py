@@ -19,7 +19,7 @@ one-shot command has nothing to keep warm.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +30,7 @@ from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import live_object, resources
-from reconciler.backends.kubernetes_client import KubeClient, ResourceType
+from reconciler.backends.kubernetes_client import KubeClient, ResourceType, live_object
 from reconciler.backoff import Backoff
 
 WATCH_SECONDS = 240
@@ -93,12 +92,12 @@ def _newer(version: str, than: str) -> bool:
 
 
 class WatchCache:
-    """Every kind mlcp manages (`resources()`) in one cluster, listed once and then watched, one thread per kind."""
+    """Every kind of `kinds` (those mlcp manages) in one cluster, listed once and then watched, one thread per kind."""
 
-    def __init__(self, kube: KubeClient, backoff: Backoff | None = None) -> None:
+    def __init__(self, kube: KubeClient, kinds: Sequence[ResourceType], backoff: Backoff | None = None) -> None:
         self.kube = kube
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
-        self.kinds = {(r.api_version, r.kind): KindCache(r) for r in resources()}
+        self.kinds = {(r.api_version, r.kind): KindCache(r) for r in kinds}
         self.requests = 0
         """Lists and watches sent (not counted in the backend's per-pass requests)."""
         self._lock = threading.Lock()

@@ -8,9 +8,9 @@ import pytest
 
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes import BY_KIND
+from reconciler.backends.kubernetes import BY_KIND, RESOURCES
 from reconciler.backends.kubernetes_client import KubeClient
-from reconciler.watchcache import Gone, KindCache, WatchCache, _lines
+from reconciler.backends.kubernetes_watch import Gone, KindCache, WatchCache, _lines
 
 QUOTA = BY_KIND[("v1", "ResourceQuota")]
 
@@ -69,7 +69,7 @@ def test_own_writes_go_in_only_when_newer_than_what_the_watch_delivered() -> Non
 
 
 def test_no_snapshot_until_every_kind_is_synced() -> None:
-    cache = WatchCache(KubeClient.__new__(KubeClient))
+    cache = WatchCache(KubeClient.__new__(KubeClient), RESOURCES)
     assert cache.snapshot() is None
     for kind in cache.kinds.values():
         kind.relisted([], "1")
