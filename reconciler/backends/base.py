@@ -95,7 +95,7 @@ class Backend(Protocol):
     @property
     def order(self) -> int:
         """Where its changes go in apply: lower first (the registry before the cluster, so serving never points
-        at an alias that has not moved); deletes run in the reverse order."""
+        at an alias that has not moved). Deletes run after every create and update, in the same system order."""
         ...
 
     @property

@@ -1,0 +1,76 @@
+"""A backend in memory, for unit tests of the engine, apply and the fence: it records what it was asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from controlplane.loading.repo import ConfigRepo
+from controlplane.planning import Inventory
+from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
+from reconciler.backends.deadline import Remaining
+
+
+@dataclass
+class FakeBackend(Backend):
+    """Live objects in a dict; every call is appended to `calls`."""
+
+    system: str = "fake"
+    order: int = 50
+    target: str = "memory://fake"
+    objects: dict[ObjectRef, LiveObject] = field(default_factory=dict)
+    unreachable: bool = False
+    notes: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    remaining: list[Remaining] = field(default_factory=list)
+    """The fence's time limits `bounded` was entered with."""
+
+    @property
+    def plan_meta(self) -> Mapping[str, Any]:
+        return self.meta
+
+    def read(self) -> LiveState:
+        self.calls.append("read")
+        if self.unreachable:
+            raise BackendError(f"{self.target} is down")
+        return LiveState(dict(self.objects), Inventory(frozenset(self.objects)))
+
+    def review(self, changes: Sequence[Change]) -> list[Change]:
+        self.calls.append("review " + ",".join(c.ref.name for c in changes))
+        return [replace(c, reason=f"reviewed by {self.system}") for c in changes]
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        self.calls.append(f"apply {change.ref.name}")
+        return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied)
+
+    def current_version(self, ref: ObjectRef) -> str | None:
+        found = self.objects.get(ref)
+        return found.version if found else None
+
+    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+        self.calls.append("record")
+
+    def confine(self, repo: ConfigRepo) -> None:
+        self.calls.append("confine")
+
+    def forget(self) -> None:
+        self.calls.append("forget")
+
+    @contextmanager
+    def bounded(self, remaining: Remaining) -> Iterator[None]:
+        self.remaining.append(remaining)
+        self.calls.append("bounded")
+        yield
+
+
+def ref(name: str, system: str = "fake", kind: str = "Thing") -> ObjectRef:
+    return ObjectRef(system, "v1", kind, None, name)
+
+
+def change(name: str, system: str = "fake", action: Action = Action.create, rank: int = 10) -> Change:
+    spec, source = f"Thing/t/{name}", f"tenants/t/{name}.yaml"
+    return Change(ref(name, system), action, "", spec, "t", source, rank, desired={"name": name})
