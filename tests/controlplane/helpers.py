@@ -23,6 +23,17 @@ PROJECT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT / "repo_template"
 SPEC_DIRS = ("policies", "tenants")
 
+QUOTA = """\
+apiVersion: mlcp.dev/v1alpha1
+kind: Quota
+metadata:
+  name: {name}
+spec:
+  hard:
+    requests.cpu: "1"
+"""
+"""A one-quota spec; `.format(name=...)`."""
+
 
 def copy_template(target: Path) -> Path:
     """The template's specs and mlcp.yaml under `target` (CI files and README left out)."""

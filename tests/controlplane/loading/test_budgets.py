@@ -17,17 +17,8 @@ from controlplane.loading.repo import load_folder, load_repo
 from controlplane.loading.yamldocs import parse_counted
 from reconciler import partition
 from tests import peak
-from tests.controlplane.helpers import PROJECT, problems, write
+from tests.controlplane.helpers import PROJECT, QUOTA, problems, write
 
-QUOTA = """\
-apiVersion: mlcp.dev/v1alpha1
-kind: Quota
-metadata:
-  name: {name}
-spec:
-  hard:
-    requests.cpu: "1"
-"""
 BOMB_DOCUMENT = (
     "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"

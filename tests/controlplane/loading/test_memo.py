@@ -8,17 +8,8 @@ from pathlib import Path
 from controlplane.loading import memo
 from controlplane.loading.budgets import Budget, Limits
 from controlplane.loading.repo import load_repo
-from tests.controlplane.helpers import write
+from tests.controlplane.helpers import QUOTA, write
 
-QUOTA = """\
-apiVersion: mlcp.dev/v1alpha1
-kind: Quota
-metadata:
-  name: {name}
-spec:
-  hard:
-    requests.cpu: "1"
-"""
 TENANT = """\
 apiVersion: mlcp.dev/v1alpha1
 kind: Tenant

@@ -10,18 +10,8 @@ import pytest
 from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
 from controlplane.specs import Quota
 from reconciler import partition
-from tests.controlplane.helpers import assert_problem, line_of, only, problems, write
+from tests.controlplane.helpers import QUOTA, assert_problem, line_of, only, problems, write
 from tests.controlplane.loading.test_yamldocs import BILLION_LAUGHS
-
-QUOTA = """\
-apiVersion: mlcp.dev/v1alpha1
-kind: Quota
-metadata:
-  name: {name}
-spec:
-  hard:
-    requests.cpu: "1"
-"""
 
 
 def test_template_loads_every_spec_with_its_tenant_and_source(repo: Path) -> None:
