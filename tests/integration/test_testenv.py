@@ -323,6 +323,28 @@ def test_crd_accepts_valid_and_rejects_wrong_type(
             api.delete_cluster_custom_object(resource.group, resource.version, resource.plural, name)
 
 
+def test_trainer_crds_enforce_upstream_cel_rules(namespace: str, k8s_admin: client.ApiClient) -> None:
+    """Kubeflow Trainer's own CEL rules run: one ML policy only, and a TrainJob's runtime cannot be swapped."""
+    api = client.CustomObjectsApi(k8s_admin)
+    group, version = "trainer.kubeflow.org", "v1alpha1"
+    runtime = copy.deepcopy(_CRD_CASES["trainingruntimes.trainer.kubeflow.org"][0])
+    runtime["mlPolicy"]["mpi"] = {"numProcPerNode": 1}
+    body = {"apiVersion": f"{group}/{version}", "kind": "TrainingRuntime", "metadata": {"name": "two-policies"}}
+    with pytest.raises(client.ApiException) as info:
+        api.create_namespaced_custom_object(group, version, namespace, "trainingruntimes", {**body, "spec": runtime})
+    assert info.value.status == 422, info.value.body
+    assert "Only one of the policy can be configured" in info.value.body
+
+    job = {"apiVersion": f"{group}/{version}", "kind": "TrainJob", "metadata": {"name": "fixed-runtime"}}
+    spec = _CRD_CASES["trainjobs.trainer.kubeflow.org"][0]
+    api.create_namespaced_custom_object(group, version, namespace, "trainjobs", {**job, "spec": spec})
+    swap = {"spec": {"runtimeRef": {"name": "another-runtime"}}}
+    with pytest.raises(client.ApiException) as info:
+        api.patch_namespaced_custom_object(group, version, namespace, "trainjobs", "fixed-runtime", swap)
+    assert info.value.status == 422, info.value.body
+    assert "runtimeRef is immutable" in info.value.body
+
+
 # -- MLflow -------------------------------------------------------------------------
 
 
