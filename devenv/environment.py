@@ -35,6 +35,7 @@ from devenv.kwok import Kwok
 from devenv.mlflowserver import MlflowServer, ensure_installed
 from devenv.pki import Pki
 from devenv.processes import ServerProcess, StartupError, stop_all
+from devenv.taskresults import TaskResults
 
 #: Ordinary identities every environment has: user name -> groups.
 DEFAULT_USERS: dict[str, tuple[str, ...]] = {"alice": ("team-a",), "bob": ("team-b",)}
@@ -95,6 +96,8 @@ class Environment:
         self.mlflow: MlflowServer | None = None
         self.argo: WorkflowController | None = None
         self.kwok: Kwok | None = None
+        self.task_results: TaskResults | None = None
+        """The test stand-in for argoexec's wait container (taskresults.py), with Argo and KWOK."""
         #: user name -> kubeconfig of the first certificate minted for that name
         self.user_kubeconfigs: dict[str, Path] = {}
         self._minted: dict[tuple[str, tuple[str, ...]], Path] = {}
@@ -190,6 +193,9 @@ class Environment:
                 self.argo = WorkflowController(binaries.workflow_controller, self.root, self.kube.url, ca)
                 self.kwok = Kwok(binaries.kwok, self.kube.admin_kubeconfig, self.root)
             self._wait_ready(began, seed.served(seed_dir))
+            if self._with_workflows:
+                self.task_results = TaskResults(self.kube.admin_kubeconfig)
+                self.task_results.start()
         except BaseException:
             self.stop(keep_files=True)
             raise
@@ -248,6 +254,8 @@ class Environment:
         """
         with _running_lock:
             _running.discard(self)
+        if self.task_results:
+            self.task_results.stop()
         if self.mlflow and self.mlflow.process:
             self.mlflow.process.terminate()  # exits while the Kubernetes side stops
         stop_all(part.process for part in (self.argo, self.kwok) if part is not None)

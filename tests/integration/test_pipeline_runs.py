@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from devenv import kwok, testing
+from devenv import kwok, taskresults, testing
 from tests.integration import argo_support as argo
 from tests.integration import configrepo
 
@@ -82,6 +82,36 @@ PIPELINES = {
             image: ghcr.io/example/fit:1.0
             command: [fit]
     """,
+    "passing": """
+        steps:
+          - name: measure
+            image: ghcr.io/example/measure:1.0
+            command: [measure]
+            outputs:
+              parameters:
+                - {name: accuracy, path: /tmp/accuracy}
+                - {name: shards, path: /tmp/shards.json}
+          - name: report
+            image: ghcr.io/example/report:1.0
+            command: [report]
+            dependsOn: [measure]
+            parameters:
+              - {name: accuracy, value: "{{tasks.measure.outputs.parameters.accuracy}}"}
+            args: ["--accuracy", "{{inputs.parameters.accuracy}}"]
+          - name: deploy
+            image: ghcr.io/example/deploy:1.0
+            command: [deploy]
+            dependsOn: [measure]
+            when: "{{tasks.measure.outputs.parameters.accuracy}} > 0.9"
+          - name: per-shard
+            image: ghcr.io/example/embed:1.0
+            command: [embed]
+            dependsOn: [measure]
+            withParam: "{{tasks.measure.outputs.parameters.shards}}"
+            parameters:
+              - {name: shard, value: "{{item}}"}
+            args: ["--shard", "{{inputs.parameters.shard}}"]
+    """,
     "ticking": """
         steps:
           - name: tick
@@ -115,6 +145,7 @@ def repo(
 def runs(repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient) -> dict[str, dict[str, Any]]:
     """Every run the tests below look at, submitted at once and then waited for (KWOK: ~1 s a pod)."""
     fail = kwok.EXIT_CODE_ANNOTATION
+    out = f"{taskresults.OUTPUT_ANNOTATION}.measure"  # what the stand-in for argoexec reports as measure's outputs
     wanted: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
         "retried": ("retrying", {f"{fail}.flaky": "1"}, {}),
         "notified-ok": ("notified", {}, {}),
@@ -122,6 +153,8 @@ def runs(repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient) -> dict[str, 
         "deploying": ("gated", {}, {"deploy": "true"}),
         "holding": ("gated", {}, {}),
         "fanned": ("fanned", {}, {}),
+        "passed-high": ("passing", {f"{out}.accuracy": "0.95", f"{out}.shards": '["s1", "s2"]'}, {}),
+        "passed-low": ("passing", {f"{out}.accuracy": "0.5", f"{out}.shards": '["s1", "s2", "s3"]'}, {}),
     }
     names = {key: argo.submit(k8s_admin, repo.vision, p, a, params) for key, (p, a, params) in wanted.items()}
     done = {key: argo.finished(k8s_admin, repo.vision, name) for key, name in names.items()}
@@ -235,3 +268,34 @@ def test_a_cron_workflow_creates_a_run_when_it_fires(repo: configrepo.ConfigRepo
         argo.argo(k8s_admin).patch_namespaced_custom_object(
             *argo.ARGO, repo.vision, "cronworkflows", "ticking", {"spec": {"suspend": True}}
         )
+
+
+@pytest.mark.parametrize(
+    ("key", "accuracy", "deployed", "shards"),
+    [("passed-high", "0.95", True, ["s1", "s2"]), ("passed-low", "0.5", False, ["s1", "s2", "s3"])],
+)
+def test_outputs_pass_between_steps_into_arguments_conditions_and_fan_outs(
+    runs: dict[str, dict[str, Any]],
+    k8s_admin: client.ApiClient,
+    repo: configrepo.ConfigRepo,
+    key: str,
+    accuracy: str,
+    deployed: bool,
+    shards: list[str],
+) -> None:
+    """measure's outputs (written by devenv's stand-in for argoexec) reach report's arguments, decide deploy's
+    `when`, and make one per-shard pod per item of the JSON list."""
+    wf = runs[key]
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    nodes = _by_template(wf)
+    (measure,) = nodes["measure"]
+    assert {p["name"]: p["value"] for p in measure["outputs"]["parameters"]}["accuracy"] == accuracy
+
+    def argv(step: str) -> list[list[str]]:
+        pods = [p for p in argo.pods(k8s_admin, repo.vision, wf) if argo.step_of(p).startswith(step)]
+        mains = [next(c for c in p.spec.containers if c.name == "main") for p in pods]
+        return sorted([*(c.command or []), *(c.args or [])][-2:] for c in mains)
+
+    assert argv("report") == [["--accuracy", accuracy]]
+    assert argv("per-shard") == [["--shard", shard] for shard in shards]
+    assert [n["phase"] for n in nodes["deploy"]] == (["Succeeded"] if deployed else ["Skipped"])
