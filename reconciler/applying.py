@@ -11,9 +11,11 @@ from the live object. Objects about to be created are recorded once before the
 first write too, so a pass cut short after creating a namespace still knows the
 namespace is mlcp's (and whose).
 
-The audit journal is passed in, not imported: it gets every change about to be
-written before the first write (so a log that cannot be written stops apply
-before anything changes) and the outcomes of each group of writes after it.
+Authorization and audit are passed in, not imported. `authorize` has the last
+word on each change before it is written. The audit journal gets every change
+about to be written before the first write (so a log that cannot be written
+stops apply before anything changes) and the outcomes of each group of writes
+after it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 
 Progress = Callable[[Outcome], None]
+Authorize = Callable[[Change], str | None]
+"""Whether one change may be written now: a denial reason, or None."""
+
+
+def unchecked(change: Change) -> str | None:
+    """No check at apply (the plan's own blocks still hold): for tools and tests that apply a plan they built."""
+    return None
 
 
 class Journal(Protocol):
@@ -96,17 +105,19 @@ def apply_plan(
     *,
     concurrency: int = 8,
     progress: Progress | None = None,
-    allow: Callable[[Change], str | None] = lambda _c: None,
-    journal: Journal | None = None,
+    authorize: Authorize = unchecked,
+    audit: Journal | None = None,
 ) -> ApplyReport:
-    """Apply every pending, unblocked change of `plan`; `allow` returns a denial reason or None.
+    """Apply every pending, unblocked change of `plan` that `authorize` lets through.
 
-    An error from `journal` stops apply where it is: before the first write, or between groups of writes.
+    `authorize` is the last word before each write (a denial reason, or None), like gitops-engine's
+    PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. An error from `audit` stops apply
+    where it is: before the first write, or between groups of writes.
     """
     report = ApplyReport()
 
     def run(change: Change) -> Outcome:
-        denial = allow(change)
+        denial = authorize(change)
         if denial:
             return Outcome(change, Status.skipped, denial)
         return backends[change.ref.system].apply(change, options)
@@ -118,8 +129,8 @@ def apply_plan(
             if progress:
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
-    if journal is not None:
-        journal.intend(runnable, list(report.outcomes))
+    if audit is not None:
+        audit.intend(runnable, list(report.outcomes))
     _record_ahead(plan, backends, runnable, options)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
@@ -129,8 +140,8 @@ def apply_plan(
                 report.outcomes.append(outcome)
                 if progress:
                     progress(outcome)
-            if journal is not None:
-                journal.record(done)
+            if audit is not None:
+                audit.record(done)
     _record_inventories(plan, backends, report, options)
     return report
 

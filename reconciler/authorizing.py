@@ -286,3 +286,16 @@ class PlanAuthorizer:
             blocked = change.blocked or denial
             changes.append(replace(change, decision=decision, blocked=blocked))
         return replace(plan, changes=tuple(changes))
+
+
+def decided(change: Change) -> str | None:
+    """Apply's check (`apply_plan(authorize=decided)`): only a change the authorizer allowed is written.
+
+    The plan's blocks already hold back denied changes; this refuses, at the moment of writing, any change
+    that carries no allowing decision at all (a plan that skipped authorization, a change added after it).
+    """
+    if change.decision is None:
+        return "not authorized: the plan carries no decision for this change"
+    if not change.decision.allowed:
+        return f"denied ({change.decision.rule}): {change.decision.reason}"
+    return None

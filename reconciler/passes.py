@@ -29,7 +29,7 @@ from controlplane.planning import PROVENANCE
 from controlplane.plans import Action, Change, Plan
 from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
 from reconciler.applying import apply_plan
-from reconciler.authorizing import PlanAuthorizer
+from reconciler.authorizing import PlanAuthorizer, decided
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -265,7 +265,8 @@ class Reconciler:
                 ApplyOptions(revision=revision, field_manager="mlcp"),
                 concurrency=self.settings.concurrency,
                 progress=progress,
-                journal=journal,
+                authorize=decided,
+                audit=journal,
             )
         except BackendError as exc:  # the inventory write at the end; every outcome is already collected
             return str(exc)

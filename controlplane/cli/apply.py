@@ -95,9 +95,13 @@ def _load_saved(
 def _run(
     plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concurrency: int, journal: Journal | None
 ) -> ApplyReport:
+    from reconciler.authorizing import decided  # noqa: PLC0415 - heavy (git); only when applying
+
     total = len(plan.pending)
     if total == 0 or not sys.stderr.isatty():
-        return apply_plan(plan, backends, options, concurrency=concurrency, progress=_log, journal=journal)
+        return apply_plan(
+            plan, backends, options, concurrency=concurrency, progress=_log, authorize=decided, audit=journal
+        )
     columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("apply", total=total)
@@ -107,7 +111,9 @@ def _run(
             if outcome.status is Status.failed:
                 bar.console.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
 
-        return apply_plan(plan, backends, options, concurrency=concurrency, progress=step, journal=journal)
+        return apply_plan(
+            plan, backends, options, concurrency=concurrency, progress=step, authorize=decided, audit=journal
+        )
 
 
 def _log(outcome: Outcome) -> None:

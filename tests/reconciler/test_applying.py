@@ -10,8 +10,9 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane.audit import AuditError
 from controlplane.planning import Claim, Inventory
-from controlplane.plans import Action, Change, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
 from reconciler.applying import apply_plan
+from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -153,7 +154,7 @@ def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> 
         replace(_change("quota", "nlp", Action.update), rank=50),
     )
     journal = EventJournal(backend.events)
-    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), journal=journal)
+    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), audit=journal)
     assert backend.events == [
         "intend ['ns', 'quota'] finished ['blocked']",
         "record",  # the create, inventoried ahead
@@ -173,6 +174,21 @@ def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() ->
             Plan(changes=(_change("ns", "nlp", Action.create),)),
             {"kubernetes": backend},
             ApplyOptions(revision="r2"),
-            journal=journal,
+            audit=journal,
         )
     assert backend.events == [], "no inventory write, no object write"
+
+
+def test_apply_writes_only_what_authorize_lets_through() -> None:
+    """`authorize` is the last word before each write; the loop and `mlcp apply` pass `authorizing.decided`."""
+    allowed = replace(_change("ok", "a", Action.create), decision=Decision(True, "r", "", ("alice@x",)))
+    denied = replace(_change("no", "a", Action.create), decision=Decision(False, "default-deny", "nobody", ()))
+    undecided = _change("never-judged", "a", Action.create)
+    backend = Recorder()
+    report = apply_plan(
+        Plan(changes=(allowed, denied, undecided)), {"kubernetes": backend}, ApplyOptions(), authorize=decided
+    )
+    assert [e for e in backend.events if e.startswith("apply")] == ["apply ok"]
+    messages = {o.change.ref.name: (o.status, o.message) for o in report.outcomes}
+    assert messages["no"] == (Status.skipped, "denied (default-deny): nobody")
+    assert messages["never-judged"][0] is Status.skipped and "no decision" in messages["never-judged"][1]

@@ -169,7 +169,7 @@ def _apply_turn(tmp_path: Path, log: Path) -> tuple[Writes, Plan]:
     )
     plan, backend = Plan(changes=(change,), revision=commit.hexsha), Writes()
     with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", {"kubernetes": backend}) as turn:
-        apply_plan(plan, turn.backends, ApplyOptions(), journal=turn.journal)
+        apply_plan(plan, turn.backends, ApplyOptions(), audit=turn.journal)
     return backend, plan
 
 
