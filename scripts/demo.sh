@@ -132,6 +132,7 @@ git -C "$REPO" checkout -q -- .
 export MLCP_WEBHOOK_SECRET=demo-webhook-secret
 $MLCP reconcile --repo "$REPO" --branch main --interval 2s --listen 127.0.0.1:18080 \
   --webhook-secret-env MLCP_WEBHOOK_SECRET --namespace mlcp-system --lease-duration 6s \
+  --registry-webhook-url http://127.0.0.1:18080/registry-webhook \
   --workdir "$WORK/reconcile" 2> "$WORK/reconcile.log" &
 LOOP=$!
 trap 'kill -TERM $LOOP 2>/dev/null || true; wait $LOOP 2>/dev/null || true; cleanup' EXIT
@@ -164,6 +165,53 @@ git -C "$REPO" add tenants/vision/promotions && git -C "$REPO" commit -qm "visio
 sleep 3
 as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/detector-canary.yaml"
 converge "vision-detector@canary" curl -fsS "$MLFLOW_TRACKING_URI/api/2.0/mlflow/registered-models/alias?name=vision-detector&alias=canary"
+
+# ---- serving: promotions that reach production (issue 13) -------------------------------------------------
+step "serving: a new model version (v3) reaches staging; the ML lead approves it; the loop moves production and rolls out its storage URI"
+python3 - "$MLFLOW_TRACKING_URI" <<'PY'
+import json, sys, urllib.request
+uri = sys.argv[1].rstrip("/") + "/api/2.0/mlflow/"
+def call(endpoint, **body):
+    request = urllib.request.Request(uri + endpoint, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"{}")
+run = call("runs/create", experiment_id="0")["run"]["info"]
+for key, value in {"val_map": 0.78, "latency_p95_ms": 80.0}.items():
+    call("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
+version = call("model-versions/create", name="vision-detector", source="s3://mlcp-demo-models/vision-detector/3/model",
+               run_id=run["run_id"])["model_version"]["version"]
+call("registered-models/alias", name="vision-detector", alias="staging", version=version)
+print(f"vision-detector version {version} (val_map 0.78) registered; staging -> {version}")
+PY
+served() { "$KUBECTL" get inferenceservice detector-production -n vision -o jsonpath='{.spec.predictor.model.storageUri}'; }
+echo "  serving now: $(served)"
+for promotion in detector-production detector-canary; do  # both follow staging: both move to version 3
+  as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/$promotion.yaml" --version 3
+done
+production() { curl -fsS "$MLFLOW_TRACKING_URI/api/2.0/mlflow/registered-models/alias?name=vision-detector&alias=production" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["model_version"]["version"])'; }
+production_is() { [ "$(production)" = "$1" ]; }
+serves() { served | grep -q "$1"; }
+converge "vision-detector@production -> 3" production_is 3
+converge "the InferenceService serves version 3's artifacts" serves /3/model
+echo "  serving now: $(served)"
+
+step "serving: someone moves production back to v1 by hand in MLflow: drift, healed by the loop as MLflow's webhook arrives"
+BEFORE=$(date +%s.%N)
+curl -fsS -X POST -H 'Content-Type: application/json' \
+  -d '{"name":"vision-detector","alias":"production","version":"1"}' "$MLFLOW_TRACKING_URI/api/2.0/mlflow/registered-models/alias" >/dev/null
+echo "  production -> $(production) (by hand)"
+for _ in $(seq 1 100); do [ "$(production)" = 3 ] && break; sleep 0.1; done
+echo "  production -> $(production) again, $(python3 -c "import time; print(f'{time.time() - $BEFORE:.1f}')") s after the hand move"
+grep -h 'registry webhook' "$WORK/reconcile.log" | tail -1 || true
+$MLCP audit list --kind ModelAlias -o json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)[-3:]:
+    print("  #%s %s %s -> %s: %s" % (r["seq"], r["result"], r["target"]["name"], r.get("version"), r["reason"][:150]))'
+
+step "serving: mlcp promotions history — which version served production, and who put it there"
+COLUMNS=170 $MLCP promotions history vision-detector --alias production
+# ---- end of serving ------------------------------------------------------------------------------------------
 
 step "loop: a member of another tenant changes vision's pipeline: denied, audited, the rest keeps converging"
 sed -i 's/vision-data:1.3.0/vision-data:6.6.6/' "$REPO/tenants/vision/pipelines/train-detector.yaml"
