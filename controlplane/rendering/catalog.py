@@ -8,15 +8,17 @@ ClusterRole (a workload kind's objects) and of mlcp's own deploy ClusterRole.
 So a new kind is declared where it is written, and a kind that renders an
 object it did not declare fails at render time, not as a 403 at apply.
 
-Two declarations of one object kind must agree (as lightkube's registry refuses
-conflicts), and a tenant workload kind may only render namespaced objects: its
-objects are written as a deployer confined to one namespace.
+Two declarations of one object kind must agree on what it is (as lightkube's
+registry refuses conflicts), and a tenant workload kind may only render
+namespaced objects: its objects are written as a deployer confined to one
+namespace. Ranks are each kind's own: a notebook's Role must come after the
+tenant's RoleBindings that let its writer, the tenant's deployer, write it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from controlplane.specs import KINDS
 
@@ -88,7 +90,7 @@ def declare(spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant
                 "its objects are written as a deployer confined to the tenant's namespace"
             )
         known = find(resource.api_version, resource.kind)
-        if known is not None and known != resource:
+        if known is not None and replace(known, rank=resource.rank) != resource:
             raise CatalogError(f"{resource.kind} ({resource.api_version}) declared twice, differently: {known}")
     PRODUCES[spec_kind] = tuple(dict.fromkeys((*PRODUCES.get(spec_kind, ()), *resources)))
     if grants:
@@ -106,8 +108,16 @@ def withdraw(spec_kind: str) -> None:
 def resources() -> tuple[Resource, ...]:
     """Every declared resource once, in apply order."""
     if _derived.resources is None:
-        _derived.resources = tuple(sorted({r for declared in PRODUCES.values() for r in declared}))
+        _derived.resources = _first_of_each(r for declared in PRODUCES.values() for r in declared)
     return _derived.resources
+
+
+def _first_of_each(declared: Iterable[Resource]) -> tuple[Resource, ...]:
+    """One entry per object type, at its lowest declared rank (created first, deleted last), in apply order."""
+    first: dict[tuple[str, str], Resource] = {}
+    for r in sorted(declared):
+        first.setdefault((r.api_version, r.kind), r)
+    return tuple(first.values())
 
 
 def find(api_version: str, kind: str) -> Resource | None:
@@ -121,9 +131,7 @@ def declared_by(spec_kind: str, api_version: str, kind: str) -> Resource | None:
 
 def workload_resources() -> tuple[Resource, ...]:
     """Resources some tenant workload kind renders: what a tenant's deployer may write in its namespace."""
-    return tuple(
-        sorted({r for kind, declared in PRODUCES.items() if KINDS[kind].workload for r in declared}),
-    )
+    return _first_of_each(r for kind, declared in PRODUCES.items() if KINDS[kind].workload for r in declared)
 
 
 def granted(workload_only: bool) -> tuple[Grant, ...]:

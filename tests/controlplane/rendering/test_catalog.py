@@ -27,7 +27,7 @@ def test_builtin_kinds_declare_what_the_central_lists_used_to_hold() -> None:
 def test_the_deployer_may_write_workload_objects_only() -> None:
     granted = {(g, p) for rule in deployer_rules() for g in rule["apiGroups"] for p in rule["resources"]}
     assert ("argoproj.io", "workflowtemplates") in granted
-    assert not {("", "namespaces"), ("rbac.authorization.k8s.io", "rolebindings")} & granted
+    assert not {("", "namespaces"), ("rbac.authorization.k8s.io", "clusterroles"), ("", "limitranges")} & granted
 
 
 def test_a_kind_declared_elsewhere_reaches_ranks_deployer_role_and_deploy_role() -> None:
@@ -42,7 +42,17 @@ def test_a_kind_declared_elsewhere_reaches_ranks_deployer_role_and_deploy_role()
 
 def test_contradicting_declarations_are_refused() -> None:
     with probekind.declared(), pytest.raises(catalog.CatalogError, match="declared twice"):
-        registry.renders("Probe", dataclasses.replace(probekind.BINDING, rank=81))
+        registry.renders("Probe", dataclasses.replace(probekind.BINDING, plural="bindings"))
+
+
+def test_a_kind_may_rank_an_object_type_of_another_kind_its_own_way() -> None:
+    late_binding = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True)
+    with probekind.declared():
+        registry.renders("Probe", late_binding)
+        assert catalog.declared_by("Probe", "rbac.authorization.k8s.io/v1", "RoleBinding") == late_binding
+        bindings = [r for r in catalog.resources() if r.kind == "RoleBinding"]
+        assert [r.rank for r in bindings] == [RANK_ORDER["RoleBinding"]] == [31], "listed once, first rank wins"
+        assert late_binding.plural in {p for rule in deployer_rules() for p in rule["resources"]}
 
 
 def test_a_workload_kind_cannot_declare_a_cluster_scoped_object() -> None:
