@@ -108,7 +108,7 @@ INVALID = [
     pytest.param(PROMOTION, ("spec", "requiredApprovals"), -1, id="promotion-negative-approvals"),
     pytest.param(POLICY, ("spec", "roles"), [], id="policy-no-roles"),
     pytest.param(POLICY, ("spec", "roles", 0, "rules", 0, "actions"), ["deploy"], id="policy-unknown-action"),
-    pytest.param(POLICY, ("spec", "roles", 0, "rules", 0, "kinds"), ["Notebook"], id="policy-unknown-kind"),
+    pytest.param(POLICY, ("spec", "roles", 0, "rules", 0, "kinds"), ["Sandbox"], id="policy-unknown-kind"),
     pytest.param(POLICY, ("spec", "requireSignedCommits"), "yes please", id="policy-bool"),
 ]
 

@@ -19,9 +19,9 @@ def test_prints_the_schema_of_a_kind_on_stdout(kind: str) -> None:
 
 
 def test_unknown_kind_is_a_usage_error_listing_the_kinds() -> None:
-    result = mlcp("schema", "Notebook")
+    result = mlcp("schema", "Sandbox")
     assert result.exit_code == 2
-    assert "unknown kind 'Notebook'" in result.stderr
+    assert "unknown kind 'Sandbox'" in result.stderr
     assert "pipeline" in result.stderr
     assert result.stdout == ""
 

@@ -63,7 +63,7 @@ values = st.recursive(
 spec_shaped = st.fixed_dictionaries(
     {
         "apiVersion": st.sampled_from([API_VERSION, API_VERSION, "v1", None]),
-        "kind": st.sampled_from([*KINDS, "Config", "Notebook", None]),
+        "kind": st.sampled_from([*KINDS, "Config", "Sandbox", None]),
         "metadata": st.one_of(
             st.fixed_dictionaries(
                 {"name": st.sampled_from(["x", "nlp", "vision", "fuzz", "Bad_Name", ""]) | st.text(max_size=8)},
