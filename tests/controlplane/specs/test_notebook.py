@@ -1,0 +1,67 @@
+"""Notebook: refused when it alone exceeds its quota or names people outside its tenant; rendered for Kubeflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.loading.repo import load_repo
+from controlplane.rendering import RenderContext, render
+from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
+
+NOTEBOOK = "tenants/vision/notebooks/explore.yaml"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return copy_template(tmp_path / "repo")
+
+
+def test_the_template_notebook_is_valid(repo: Path) -> None:
+    assert problems(repo) == []
+
+
+def test_a_notebook_wanting_more_gpus_than_the_quota_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "gpu: 1", "gpu: 5")
+    found = assert_problem(repo, NOTEBOOK, 13, "needs gpu 5, more than the tenant's quota 'compute'")
+    assert "requests.nvidia.com/gpu" in found.message and "raise requests.nvidia.com/gpu" in found.hint
+
+
+def test_memory_is_compared_as_a_quantity(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "memory: 8Gi", "memory: 0.2Ti")  # 204.8Gi > requests.memory 128Gi
+    assert_problem(repo, NOTEBOOK, 12, "needs memory 0.2Ti")
+    edit(repo, NOTEBOOK, "memory: 0.2Ti", "memory: 131072Mi")  # exactly 128Gi: fits
+    assert problems(repo) == []
+
+
+def test_only_the_tenants_own_people_may_use_it(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "- bob@example.com", "- carol@example.com")
+    assert_problem(repo, NOTEBOOK, 18, "'carol@example.com' is not an owner or member of tenant 'vision'")
+
+
+def test_a_bad_image_reference_is_refused(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "kubeflownotebookswg/jupyter-pytorch-cuda:v1.9.0", "Kubeflow/Jupyter")
+    assert_problem(repo, NOTEBOOK, 9, "lowercase")
+
+
+def test_rendered_as_a_kubeflow_notebook_with_its_workspace_and_its_users_role(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "  users:\n    - alice@example.com\n    - bob@example.com\n", "  stopped: true\n")
+    objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
+    notebook = objects[("Notebook", "explore")].manifest
+    [container] = notebook["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"}
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+    assert container["volumeMounts"] == [{"name": "workspace", "mountPath": "/home/jovyan"}]
+    assert notebook["metadata"]["annotations"]["kubeflow-resource-stopped"] == "mlcp"
+    pvc = objects[("PersistentVolumeClaim", "explore-workspace")].manifest
+    assert pvc["spec"]["resources"] == {"requests": {"storage": "20Gi"}}
+    binding = objects[("RoleBinding", "mlcp-notebook-explore")].manifest
+    assert {s["name"] for s in binding["subjects"]} == {"alice@example.com", "bob@example.com"}, "all of vision"
+    role = objects[("Role", "mlcp-notebook-explore")].manifest
+    assert {
+        "apiGroups": [""],
+        "resources": ["pods/portforward"],
+        "resourceNames": ["explore-0"],
+        "verbs": ["create"],
+    } in (role["rules"])
