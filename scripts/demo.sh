@@ -2,8 +2,8 @@
 # The mlcp demo, end to end against the local REAL kube-apiserver (+ etcd, controller-manager, scheduler,
 # Argo's workflow-controller, KWOK's fake nodes) and MLflow:
 # start the environment, scaffold a config repo with SIGNED commits (everyone gets an SSH signing key),
-# validate, plan, apply (the operator names the first trusted base), a refused self-grant, an approval that
-# counts, change a spec, drift the cluster by hand and watch apply heal it, then the reconcile loop.
+# validate, plan, apply (the operator names the first trusted base), pipeline runs with `mlcp run` as their
+# own users (RBAC decides), a refused self-grant, an approval that counts, change a spec, drift the cluster by hand and watch apply heal it, then the reconcile loop.
 # Everything it starts is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +84,55 @@ with urllib.request.urlopen(f"{uri}/api/2.0/mlflow/registered-models/alias?name=
 print(f"vision-detector@production -> version {v['version']}; tags: " + ", ".join(f"{t['key']}={t['value']}" for t in v.get("tags", []) if t["key"].startswith("mlcp")))
 PY
 
-step "mlcp plan again: nothing to do (idempotent; a no-op apply sends no writes)"
+step "people run pipelines as themselves: the admin signs Bob's (vision member) and Mallory's (nobody) client certificates"
+# user_kubeconfig EMAIL: a client certificate for EMAIL signed by the cluster through Kubernetes' own CSR API,
+# in a kubeconfig of its own (the API server and its CA from the admin's, none of the admin's credentials)
+user_kubeconfig() {
+  local who=$1 csr="demo-${1//[@.]/-}" file="$WORK/$1.kubeconfig" admin cert
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$who" \
+    -keyout "$WORK/$who.key" -out "$WORK/$who.csr" 2>/dev/null
+  $KUBECTL apply -f - >/dev/null <<EOF
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: $csr}
+spec:
+  request: $(base64 -w0 < "$WORK/$who.csr")
+  signerName: kubernetes.io/kube-apiserver-client
+  usages: [client auth]
+EOF
+  $KUBECTL certificate approve "$csr" >/dev/null
+  for _ in $(seq 60); do
+    cert=$($KUBECTL get csr "$csr" -o jsonpath='{.status.certificate}') && [ -n "$cert" ] && break
+    sleep 0.5
+  done
+  base64 -d <<<"$cert" > "$WORK/$who.crt"
+  admin=$($KUBECTL config view --minify -o jsonpath='{.users[0].name}')
+  $KUBECTL config view --raw --minify --flatten > "$file"
+  $KUBECTL --kubeconfig "$file" config unset "users.$admin" >/dev/null
+  $KUBECTL --kubeconfig "$file" config set-credentials "$who" --embed-certs \
+    --client-certificate="$WORK/$who.crt" --client-key="$WORK/$who.key" >/dev/null
+  $KUBECTL --kubeconfig "$file" config set-context --current --user="$who" >/dev/null
+  echo "$file"
+}
+BOB=$(user_kubeconfig bob@example.com)
+MALLORY=$(user_kubeconfig mallory@example.com)
+$KUBECTL get csr -o custom-columns=NAME:.metadata.name,USER:.spec.username,CONDITION:.status.conditions[0].type | grep -E 'NAME|demo-'
+
+step "Bob runs vision's training pipeline from its governed WorkflowTemplate: mlcp run --watch (Argo's controller, KWOK's nodes)"
+$MLCP run train-detector --repo "$REPO" --kubeconfig "$BOB" --param epochs=3 --watch
+
+step "Mallory has no role in vision: the API server refuses her run (RBAC decides, not mlcp)"
+$MLCP run train-detector --repo "$REPO" --kubeconfig "$MALLORY" || echo "(exit $? — as expected)"
+
+step "a parameter the pipeline does not declare is a usage error, before anything is submitted"
+$MLCP run train-detector --repo "$REPO" --kubeconfig "$BOB" --param learning.rate=1 || echo "(exit $? — as expected)"
+
+step "the run as JSON, for scripts; runs are operations: they stay in the cluster, mlcp never plans or prunes them"
+$MLCP run train-detector --repo "$REPO" --kubeconfig "$BOB" --watch -o json \
+  | .venv/bin/python -c 'import json,sys; d=json.load(sys.stdin); print(d["name"], d["phase"], "as", d["submittedAs"], [(s["name"], s["phase"]) for s in d["steps"]])'
+$KUBECTL get workflows -n vision
+
+step "mlcp plan again: nothing to do (idempotent, and the runs are not desired state; a no-op apply sends no writes)"
 $MLCP plan "$REPO" --detailed-exitcode && echo "(exit 0: no changes)"
 
 step "Carol (nlp's owner) adds herself to the platform team and raises vision's GPUs in the same commit: refused"

@@ -86,8 +86,7 @@ def table(status: RunStatus) -> Table:
 def changes(before: RunStatus | None, after: RunStatus) -> list[str]:
     """Plain lines for what changed between two reads of a run (for logs and pipes, not terminals)."""
     lines: list[str] = []
-    if before is None or before.phase != after.phase:
-        lines.append(f"run {after.name}: {after.phase}")
+    run_line = [f"run {after.name}: {after.phase}"] if before is None or before.phase != after.phase else []
     seen: dict[str, StepStatus] = {s.name: s for s in before.steps} if before else {}
     for step in after.steps:
         old = seen.get(step.name)
@@ -95,7 +94,7 @@ def changes(before: RunStatus | None, after: RunStatus) -> list[str]:
             extra = f" (attempt {step.attempts})" if step.attempts > 1 else ""
             note = f": {step.message}" if step.message and step.phase not in ("Running", "Pending") else ""
             lines.append(f"  {step.name}: {step.phase}{extra}{note}")
-    return lines
+    return [*lines, *run_line] if after.finished else [*run_line, *lines]  # the outcome after its last steps
 
 
 def summary(status: RunStatus) -> tuple[str, str]:

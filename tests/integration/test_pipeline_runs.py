@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from controlplane.rendering.context import TENANT_WORKLOAD_SA
 from devenv import kwok, taskresults, testing
 from tests.integration import argo_support as argo
 from tests.integration import configrepo
@@ -299,3 +300,16 @@ def test_outputs_pass_between_steps_into_arguments_conditions_and_fan_outs(
     assert argv("report") == [["--accuracy", accuracy]]
     assert argv("per-shard") == [["--shard", shard] for shard in shards]
     assert [n["phase"] for n in nodes["deploy"]] == (["Succeeded"] if deployed else ["Skipped"])
+
+
+def test_every_example_runs_as_the_tenant_workload_account_on_kwok_nodes(
+    runs: dict[str, dict[str, Any]], k8s_admin: client.ApiClient, repo: configrepo.ConfigRepo
+) -> None:
+    expected = {"Succeeded": {"notified-ok", "deploying", "holding", "fanned", "passed-high", "passed-low"}}
+    expected["Failed"] = {"retried", "notified-failed"}
+    assert {phase: {k for k, wf in runs.items() if wf["status"]["phase"] == phase} for phase in expected} == expected
+    for wf in runs.values():
+        pods = argo.pods(k8s_admin, repo.vision, wf)
+        assert pods
+        assert {p.spec.service_account_name for p in pods} == {TENANT_WORKLOAD_SA}
+        assert {p.spec.node_name for p in pods} <= set(kwok.NODES)

@@ -42,8 +42,8 @@ def test_piped_output_has_a_line_for_each_change_only() -> None:
     assert run_view.changes(first, first) == []
     failed = runs.StepStatus("fit", "Failed", "Retry", message="exit code 3", attempts=2)
     assert run_view.changes(first, _status("Failed", failed)) == [
-        "run train-x1: Failed",
         "  fit: Failed (attempt 2): exit code 3",
+        "run train-x1: Failed",
     ]
 
 
