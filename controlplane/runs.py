@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from controlplane.errors import MlcpError
+from controlplane.labels import MANAGED_BY, MANAGER, SPEC_LABEL
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline, Tenant
@@ -115,6 +116,20 @@ def checked_parameters(pipeline: Pipeline, given: Mapping[str, str]) -> dict[str
             " ".join(f"--param {m}=VALUE" for m in missing),
         )
     return dict(given)
+
+
+def check_governed(request: RunRequest, template: Mapping[str, Any]) -> None:
+    """The live template must be the one mlcp rendered from this pipeline (its labels say so).
+
+    A check against mistakes (a template of the same name someone made by hand), not a boundary: whoever may
+    create Workflows in the namespace could run anything there with kubectl; RBAC is the boundary.
+    """
+    labels = template.get("metadata", {}).get("labels", {}) or {}
+    if labels.get(MANAGED_BY) != MANAGER or labels.get(SPEC_LABEL) != f"Pipeline.{request.pipeline}":
+        raise RunError(
+            f"WorkflowTemplate {request.namespace}/{request.pipeline} was not rendered by mlcp from the pipeline",
+            "mlcp runs only the templates it governs; `mlcp plan` shows what it would change",
+        )
 
 
 def check_live_parameters(request: RunRequest, template: Mapping[str, Any]) -> None:

@@ -19,7 +19,6 @@ from kubernetes import config as kube_config
 from urllib3.exceptions import HTTPError
 
 from controlplane import runs
-from controlplane.labels import MANAGED_BY, MANAGER, SPEC_LABEL
 from reconciler.targets import Targets
 
 ARGO = (runs.ARGO_GROUP, runs.ARGO_VERSION)
@@ -85,12 +84,7 @@ def governed_template(api: client.ApiClient, request: runs.RunRequest) -> dict[s
         raise _failure(exc, f"read WorkflowTemplate {request.namespace}/{request.pipeline}", request) from None
     except HTTPError as exc:
         raise _failure(exc, "read the WorkflowTemplate", request) from None
-    labels = template.get("metadata", {}).get("labels", {}) or {}
-    if labels.get(MANAGED_BY) != MANAGER or labels.get(SPEC_LABEL) != f"Pipeline.{request.pipeline}":
-        raise runs.RunError(
-            f"WorkflowTemplate {request.namespace}/{request.pipeline} was not rendered by mlcp from the pipeline",
-            "mlcp runs only the templates it governs; `mlcp plan` shows what it would change",
-        )
+    runs.check_governed(request, template)
     return template
 
 

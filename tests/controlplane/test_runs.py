@@ -110,6 +110,15 @@ def test_a_parameter_the_applied_template_lacks_is_not_applied_yet(repo: Path) -
     runs.check_live_parameters(_request(repo, given={"learning-rate": "1"}), live)
 
 
+def test_only_a_template_mlcp_rendered_from_the_pipeline_is_run(repo: Path) -> None:
+    request = _request(repo)
+    labels = {MANAGED_BY: "mlcp", SPEC_LABEL: "Pipeline.train-detector", TENANT_LABEL: "vision"}
+    runs.check_governed(request, {"metadata": {"labels": labels}})
+    for wrong in ({}, {**labels, MANAGED_BY: "helm"}, {**labels, SPEC_LABEL: "Pipeline.other"}):
+        with pytest.raises(runs.RunError, match="vision/train-detector was not rendered by mlcp from the pipeline"):
+            runs.check_governed(request, {"metadata": {"labels": wrong}})
+
+
 def test_the_workflow_references_the_template_and_carries_none_of_mlcps_labels(repo: Path) -> None:
     body = runs.workflow_manifest(_request(repo, given={"epochs": "3"}))
     assert body == {
