@@ -38,7 +38,7 @@ def test_a_binding_must_name_users_or_groups(template: Any) -> None:
     [
         ({"actions": [], "kinds": ["*"]}, "at least 1 item"),
         ({"actions": ["deploy"], "kinds": ["*"]}, "'create', 'update'"),
-        ({"actions": ["*"], "kinds": ["Tenantt"]}, "'Quota', 'Tenant', 'Config'"),
+        ({"actions": ["*"], "kinds": ["Tenantt"]}, "'Quota', 'Tenant'"),
     ],
 )
 def test_invalid_rules_are_refused(template: Any, rule: dict[str, Any], message: str) -> None:
