@@ -1,0 +1,86 @@
+"""TrainingJob: distributed training on Kubeflow Trainer v2, logging to one of the tenant's MLflow experiments.
+
+The runtime (a ClusterTrainingRuntime the platform provides, or a tenant's own
+TrainingRuntime) says how nodes are wired (torch, MPI, ...); the spec says
+what to run on how many nodes with which resources. Secrets enter only by
+reference (`secretEnv`), never as values in git. The experiment it logs to is
+an Experiment spec of the same tenant, so a job can only write runs where the
+tenant's own MLflow permissions apply; validation refuses any other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from controlplane.specs.base import DnsLabel, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.notebook import ImageRef
+from controlplane.specs.pipeline_steps import EnvFrom
+from controlplane.specs.resources import Quantity
+
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+"""Set from `experiment`; MLflow's client logs to it."""
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+class RuntimeRef(SpecModel):
+    name: DnsLabel = Field(description="Name of the runtime, e.g. `torch-distributed`.")
+    kind: Literal["ClusterTrainingRuntime", "TrainingRuntime"] = Field(
+        default="ClusterTrainingRuntime",
+        description="`ClusterTrainingRuntime` (the platform's) or `TrainingRuntime` (in the tenant's namespace).",
+    )
+
+
+class NodeResources(SpecModel):
+    """Requested and limited alike on every node."""
+
+    cpu: Quantity = Field(default="1", description="CPU cores per node.")
+    memory: Quantity = Field(default="4Gi", description="Memory per node.")
+    gpu: int = Field(default=0, ge=0, le=16, description="GPUs per node (`nvidia.com/gpu`).")
+
+
+class TrainingJobSpec(SpecModel):
+    runtime: RuntimeRef = Field(description="The training runtime that wires the nodes together.")
+    num_nodes: int = Field(default=1, ge=1, le=1024, description="Number of training nodes.")
+    resources_per_node: NodeResources = Field(default_factory=NodeResources, description="Resources of each node.")
+    image: ImageRef = Field(description="Training image (OCI reference).")
+    command: list[NonEmptyStr] = Field(default_factory=list, description="Entrypoint; the runtime's if empty.")
+    args: list[str] = Field(default_factory=list, description="Arguments to the entrypoint.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables (no secrets).")
+    secret_env: list[EnvFrom] = Field(
+        default_factory=list, description="Environment variables read from Secrets or ConfigMaps by reference."
+    )
+    experiment: DnsLabel = Field(description="Name of an Experiment spec of the same tenant the job logs to.")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+            if name == EXPERIMENT_ENV:
+                raise ValueError(f"{EXPERIMENT_ENV} is set from `experiment`; remove it from `env`")
+        return env
+
+
+@register
+class TrainingJob(Spec):
+    """A distributed training run (Kubeflow Trainer `TrainJob`) logging to one of the tenant's experiments."""
+
+    kind: Literal["TrainingJob"] = "TrainingJob"
+    spec: TrainingJobSpec
+    folder = "tenants/<tenant>/training/<name>.yaml"
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        wanted = self.spec.experiment
+        if ("Experiment", wanted) in tenant.refused or any(e.name == wanted for e in tenant.of_kind("Experiment")):
+            return
+        known = ", ".join(sorted(e.name for e in tenant.of_kind("Experiment"))) or "none"
+        yield Finding(
+            ("spec", "experiment"),
+            f"experiment {wanted!r} is not an Experiment of tenant {tenant.tenant!r}",
+            f"log to one of the tenant's own experiments ({known}), or add experiments/{wanted}.yaml",
+        )

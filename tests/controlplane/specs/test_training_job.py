@@ -1,0 +1,51 @@
+"""TrainingJob: logs only to an experiment of its own tenant; secrets by reference; rendered as a Trainer TrainJob."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.loading.repo import load_repo
+from controlplane.rendering import RenderContext, render
+from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
+
+JOB = "tenants/vision/training/finetune-detector.yaml"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return copy_template(tmp_path / "repo")
+
+
+def test_the_template_training_job_is_valid(repo: Path) -> None:
+    assert problems(repo) == []
+
+
+def test_an_experiment_of_another_tenant_is_refused(repo: Path) -> None:
+    edit(repo, JOB, "experiment: detector", "experiment: sentiment")  # nlp's
+    found = assert_problem(repo, JOB, 25, "experiment 'sentiment' is not an Experiment of tenant 'vision'")
+    assert "detector" in found.hint
+
+
+def test_the_experiment_variable_is_not_set_by_hand(repo: Path) -> None:
+    edit(repo, JOB, "DATASET: coco-2017", "MLFLOW_EXPERIMENT_NAME: nlp/sentiment")
+    assert_problem(repo, JOB, 19, "MLFLOW_EXPERIMENT_NAME is set from `experiment`")
+
+
+def test_rendered_as_a_trainjob_logging_to_the_tenants_experiment(repo: Path) -> None:
+    [job] = [o for o in render(RenderContext(load_repo(repo))) if o.ref.kind == "TrainJob"]
+    spec = job.manifest["spec"]
+    assert job.ref.api_version == "trainer.kubeflow.org/v1alpha1" and job.ref.namespace == "vision"
+    assert spec["runtimeRef"] == {
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "ClusterTrainingRuntime",
+        "name": "torch-distributed",
+    }
+    trainer = spec["trainer"]
+    assert trainer["numNodes"] == 2 and trainer["command"] == ["torchrun", "train.py"]
+    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
+    assert {"name": "MLFLOW_EXPERIMENT_NAME", "value": "vision/detector"} in trainer["env"]
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-credentials", "key": "token"}}} in (
+        trainer["env"]
+    )
