@@ -8,8 +8,8 @@ repo, converges them with the loop, then measures:
     (target: < 2 s plus the poll interval, i.e. independent of N beyond one pass).
 Not a test: targets are printed, not asserted.
 
-Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3]
-(starts its own local API server without MLflow)
+Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3] [--use-kubeconfig]
+(starts its own local API server without MLflow, or uses $KUBECONFIG)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -135,11 +136,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
     from devenv.environment import Environment
 
-    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp, Environment(mlflow=False, workflows=False) as env:
-        bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
+        if args.use_kubeconfig:
+            bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, Path(tmp))
+            return
+        with Environment(mlflow=False, workflows=False) as env:
+            bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))
 
 
 if __name__ == "__main__":
