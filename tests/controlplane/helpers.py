@@ -44,6 +44,11 @@ def copy_template(target: Path) -> Path:
     return target
 
 
+def spec_files(root: Path) -> int:
+    """How many spec files `root` holds (the template grows as kinds are added: count, never assume)."""
+    return len([p for top in SPEC_DIRS for p in (root / top).rglob("*.yaml")])
+
+
 def write(root: Path, rel: str, text: str) -> Path:
     """Write dedented `text` to `root/rel`, creating folders."""
     path = root / rel

@@ -9,7 +9,7 @@ import pytest
 
 from controlplane import schemas
 from controlplane.loading.yamldocs import parse
-from tests.controlplane.helpers import TEMPLATE, edit, line_of, mlcp
+from tests.controlplane.helpers import TEMPLATE, edit, line_of, mlcp, spec_files
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def test_init_then_validate_exits_0(tmp_path: Path) -> None:
     assert f"created {target}" in created.stderr
     validated = mlcp("validate", target)
     assert validated.exit_code == 0, validated.output
-    files = len([p for top in ("policies", "tenants") for p in (target / top).rglob("*.yaml")])
+    files = spec_files(target)
     assert files >= 10 and f"{files} spec(s) in {files} file(s) are valid" in validated.stderr
 
 
