@@ -25,7 +25,17 @@ from typing import Any
 
 from controlplane.diffing import managed_diff
 from controlplane.labels import ADOPTED_ANNOTATION, COMMIT_ANNOTATION, PROTECTION_ANNOTATION
-from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
+from controlplane.plans import (
+    Action,
+    Change,
+    DesiredObject,
+    LiveObject,
+    ObjectRef,
+    Plan,
+    SystemStatus,
+    spec_key,
+    spec_text,
+)
 
 RANK_OF_UNKNOWN = 100
 PROVENANCE = ("metadata", "annotations", COMMIT_ANNOTATION)
@@ -64,7 +74,7 @@ class InventoryRecord:
         annotations = ((change.desired or {}).get("metadata") or {}).get("annotations") or {}
         namespace = change.ref.kind == NAMESPACE
         return cls(
-            spec=change.spec,
+            spec=spec_text(change.spec),
             tenant=change.tenant,
             source=change.source,
             protected=namespace and annotations.get(PROTECTION_ANNOTATION) == "true",
@@ -219,7 +229,7 @@ def attributed(change: Change, record: InventoryRecord | None) -> Change:
     return replace(
         change,
         reason=reason,
-        spec=usable.spec if usable else None,
+        spec=spec_key(usable.spec) if usable else None,
         tenant=usable.tenant if usable else None,
         source=usable.source if usable else None,
         blocked=record_blocker(change.ref, record) or change.blocked,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 PLAN_FORMAT = 1
 
@@ -26,6 +26,41 @@ class Action(StrEnum):
     @property
     def symbol(self) -> str:
         return {"create": "+", "update": "~", "delete": "-", "no-op": " "}[self.value]
+
+
+class SpecKey(NamedTuple):
+    """Identity of a spec: kind, tenant (None for cluster-wide kinds) and name.
+
+    Shown and saved as `Kind/tenant/name` (`Kind/name` without a tenant), the form plans have always used.
+    """
+
+    kind: str
+    tenant: str | None
+    name: str
+
+    def __str__(self) -> str:
+        scope = f"{self.tenant}/" if self.tenant else ""
+        return f"{self.kind}/{scope}{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> SpecKey:
+        """`Kind/tenant/name` or `Kind/name`, as `str` writes them (a saved plan, an inventory record)."""
+        parts = text.split("/", 2)
+        if len(parts) == 3:
+            return cls(parts[0], parts[1], parts[2])
+        if len(parts) == 2:
+            return cls(parts[0], None, parts[1])
+        raise ValueError(f"{text!r} is not a spec key (Kind/tenant/name or Kind/name)")
+
+
+def spec_text(key: SpecKey | None) -> str | None:
+    """A key as plans, inventories and audit records write it (None stays None)."""
+    return None if key is None else str(key)
+
+
+def spec_key(text: str | None) -> SpecKey | None:
+    """A written key back as a value (None stays None)."""
+    return None if not text else SpecKey.parse(text)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -118,7 +153,7 @@ class DesiredObject:
 
     ref: ObjectRef
     manifest: dict[str, Any]
-    spec: str
+    spec: SpecKey
     tenant: str | None
     source: str
     rank: int
@@ -140,7 +175,7 @@ class Change:
     ref: ObjectRef
     action: Action
     reason: str
-    spec: str | None
+    spec: SpecKey | None
     tenant: str | None
     source: str | None
     rank: int
@@ -166,7 +201,7 @@ class Change:
             "ref": self.ref.to_dict(),
             "action": self.action.value,
             "reason": self.reason,
-            "spec": self.spec,
+            "spec": spec_text(self.spec),
             "tenant": self.tenant,
             "source": self.source,
             "rank": self.rank,
@@ -183,7 +218,7 @@ class Change:
             ref=ObjectRef.from_dict(data["ref"]),
             action=Action(data["action"]),
             reason=data["reason"],
-            spec=data.get("spec"),
+            spec=spec_key(data.get("spec")),
             tenant=data.get("tenant"),
             source=data.get("source"),
             rank=data["rank"],

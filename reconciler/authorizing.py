@@ -19,7 +19,7 @@ from typing import cast
 
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.plans import Action, Change, Decision, Plan
+from controlplane.plans import Action, Change, Decision, Plan, SpecKey
 from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
@@ -42,9 +42,9 @@ def spec_identity(change: Change) -> tuple[str, str | None]:
     """(kind, tenant) a change is authorized as: the governance kind for rules, else its spec's kind."""
     if change.ref.system == governance.SYSTEM:
         return governance.AUTHORIZED_AS.get(change.ref.kind, "*"), change.tenant
-    parts = (change.spec or "").split("/")
-    kind = parts[0] if parts and parts[0] else "*"
-    return kind, change.tenant if change.tenant is not None else (parts[1] if len(parts) == 3 else None)
+    if change.spec is None or not change.spec.kind:
+        return "*", change.tenant
+    return change.spec.kind, change.tenant if change.tenant is not None else change.spec.tenant
 
 
 def _at_least_as_strict(gate: MetricGate, rule: MetricGate) -> bool:
@@ -85,15 +85,15 @@ class PlanAuthorizer:
         self.trusted = trusted
         self.policy = trusted.policy
         self.authorizer = Authorizer(self.policy, trusted.tenants)
-        self.specs: dict[str, LoadedSpec] = {str(s.key): s for s in repo.specs}
+        self.specs: dict[SpecKey | None, LoadedSpec] = {s.key: s for s in repo.specs}
         self.require_signed = bool(self.policy and self.policy.spec.require_signed_commits)
         self.history: History | None = (
             open_history(repo.root, revision, base, self.require_signed, trusted.signers) if revision else None
         )
-        self._decided: dict[tuple[str | None, str | None, Action, str | None], Decision] = {}
+        self._decided: dict[tuple[str | None, SpecKey | None, Action, str | None], Decision] = {}
         self._people: dict[str, Action] = {}
         """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
-        self._versions: dict[str, str] = {}
+        self._versions: dict[SpecKey, str] = {}
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history else set()
 
@@ -108,11 +108,11 @@ class PlanAuthorizer:
 
     def _promotion(self, change: Change) -> tuple[LoadedSpec, ModelPromotionSpec, str | None] | None:
         """The promotion spec behind a change, and the version it resolves to (None: not a promotion's)."""
-        loaded = self.specs.get(change.spec or "")
+        loaded = self.specs.get(change.spec)
         if loaded is None or loaded.spec.kind != "ModelPromotion":
             return None
         promotion = cast(ModelPromotion, loaded.spec).spec
-        version = self._versions.get(str(loaded.key)) or (str(promotion.version) if promotion.version else None)
+        version = self._versions.get(loaded.key) or (str(promotion.version) if promotion.version else None)
         return loaded, promotion, version
 
     def _quarantined(self, change: Change) -> Decision | None:
@@ -146,7 +146,7 @@ class PlanAuthorizer:
         )
         if not holds:
             return decision
-        loaded = self.specs.get(change.spec or "")
+        loaded = self.specs.get(change.spec)
         notes = []
         for hold in holds:
             missing = self._override(change, loaded, hold, found[2] if found else None, kind, tenant)
@@ -223,7 +223,7 @@ class PlanAuthorizer:
         ]
 
     def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
-        loaded = self.specs.get(change.spec or "")
+        loaded = self.specs.get(change.spec)
         if loaded is None:
             return decision
         promotion = cast(ModelPromotion, loaded.spec).spec
@@ -249,7 +249,7 @@ class PlanAuthorizer:
             if named.users or named.groups:
                 allowed = self.authorizer.members_of(named.users, named.groups)
                 eligible = [who for who in eligible if who in allowed]
-        version = self._versions.get(str(loaded.key)) or (str(promotion.version) if promotion.version else None)
+        version = self._versions.get(loaded.key) or (str(promotion.version) if promotion.version else None)
         result = approvals.count(loaded, version, required, trailers, authors, eligible, self.authorizer.person)
         reason = result.summary() + (f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else "")
         if required > promotion.required_approvals:

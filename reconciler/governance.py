@@ -24,7 +24,17 @@ from controlplane.loading import budgets
 from controlplane.loading.budgets import Limits
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.planning import Inventory
-from controlplane.plans import Action, Change, Decision, DesiredObject, FieldDiff, LiveObject, ObjectRef, Plan
+from controlplane.plans import (
+    Action,
+    Change,
+    Decision,
+    DesiredObject,
+    FieldDiff,
+    LiveObject,
+    ObjectRef,
+    Plan,
+    SpecKey,
+)
 from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.trust import POLICY_DIR, TrustedBase
@@ -42,7 +52,7 @@ PROTECTED_KINDS = frozenset(AUTHORIZED_AS.values())
 
 
 def _object(
-    kind: str, name: str, manifest: dict[str, Any], spec: str, tenant: str | None, source: str
+    kind: str, name: str, manifest: dict[str, Any], spec: SpecKey, tenant: str | None, source: str
 ) -> DesiredObject:
     ref = ObjectRef(SYSTEM, API_VERSION, kind, None, name)
     return DesiredObject(ref, manifest, spec, tenant, source, RANK)
@@ -67,16 +77,18 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
     out: list[DesiredObject] = []
     for loaded in repo.of_kind(POLICY):
         manifest = loaded.spec.model_dump(mode="json", by_alias=True)
-        out.append(_object(POLICY, loaded.spec.metadata.name, manifest, str(loaded.key), None, loaded.source.path))
+        out.append(_object(POLICY, loaded.spec.metadata.name, manifest, loaded.key, None, loaded.source.path))
     for path, data in sorted(files.items()):
         if not path.endswith((".yaml", ".yml")):  # YAML under policies/ is the AccessPolicy, compared above
-            out.append(_object(POLICY_FILE, path, _file_manifest(path, data), f"{POLICY}/{path}", None, path))
+            out.append(
+                _object(POLICY_FILE, path, _file_manifest(path, data), SpecKey.parse(f"{POLICY}/{path}"), None, path)
+            )
     config = repo.config.model_dump(mode="json", by_alias=True)
-    out.append(_object(CONFIG, CONFIG_FILE, config, f"{CONFIG}/{CONFIG_FILE}", None, CONFIG_FILE))
+    out.append(_object(CONFIG, CONFIG_FILE, config, SpecKey(CONFIG, None, CONFIG_FILE), None, CONFIG_FILE))
     for loaded in repo.of_kind("Tenant"):
         tenant = cast(Tenant, loaded.spec)
         name = loaded.tenant or tenant.metadata.name
-        spec = f"{MEMBERSHIP}/{name}/{name}"
+        spec = SpecKey(MEMBERSHIP, name, name)
         out.append(_object(MEMBERSHIP, name, _membership(tenant), spec, name, loaded.source.path))
     return out
 

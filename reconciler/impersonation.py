@@ -33,7 +33,7 @@ class Impersonation:
 
     def identity_for(self, change: Change) -> str | None:
         """The user to impersonate for `change`, or None for mlcp's own identity."""
-        kind = (change.spec or "").split("/")[0]
+        kind = change.spec.kind if change.spec else ""
         declared = KINDS.get(kind)
         if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
             return None

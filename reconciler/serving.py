@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
-from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan
+from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.rendering.serving import SERVES_ANNOTATION
 from reconciler.backends.base import BackendError
@@ -48,7 +48,7 @@ class Completed:
     """Desired objects with serving completed, and why some could not be (by spec key)."""
 
     objects: list[DesiredObject]
-    problems: dict[str, str]
+    problems: dict[SpecKey, str]
 
 
 def loadable(location: str) -> bool:
@@ -94,7 +94,7 @@ def complete(
     objects = list(objects)
     aliases = {o.spec: o for o in objects if o.ref.kind == MODEL_ALIAS}
     out: list[DesiredObject] = []
-    problems: dict[str, str] = {}
+    problems: dict[SpecKey, str] = {}
     for obj in objects:
         if _serves(obj) is None:
             out.append(obj)
@@ -122,10 +122,10 @@ def _pending(change: Change) -> bool:
     return change.action is not Action.noop
 
 
-def couple(planned: Plan, problems: Mapping[str, str] | None = None) -> Plan:
+def couple(planned: Plan, problems: Mapping[SpecKey, str] | None = None) -> Plan:
     """Block the alias move and the serving change of a spec together (and both for a serving problem)."""
     problems = problems or {}
-    pairs: dict[str, list[int]] = {}
+    pairs: dict[SpecKey, list[int]] = {}
     for i, change in enumerate(planned.changes):
         if change.spec and (change.ref.kind == MODEL_ALIAS or _serves_change(change)):
             pairs.setdefault(change.spec, []).append(i)
@@ -155,7 +155,7 @@ def _name(change: Change) -> str:
     return f"the InferenceService {change.ref.namespace}/{change.ref.name}"
 
 
-def _together(reason: str, spec: str, problems: Mapping[str, str]) -> str:
+def _together(reason: str, spec: SpecKey, problems: Mapping[SpecKey, str]) -> str:
     if spec in problems:
         return reason
     return f"{reason}; the alias move and the serving change of {spec} apply together or not at all"

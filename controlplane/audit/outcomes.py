@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Result, Verdict, digest, utc_now
 from controlplane.diffing import live_projection
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, spec_text
 
 _WROTE = {Result.applied}
 
@@ -86,7 +86,7 @@ def record_for(
         signer=signer,
         commit=commit,
         spec_path=change.source,
-        spec=change.spec,
+        spec=spec_text(change.spec),
         tenant=change.tenant,
         target=change.ref.to_dict(),
         action=change.action.value,

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
+from controlplane.plans import SpecKey as SpecKey  # noqa: PLC0414 - re-exported: where specs are loaded
 from controlplane.specs import Spec
-
-
-class SpecKey(NamedTuple):
-    """Identity of a spec: kind, tenant (None for cluster-wide kinds) and name."""
-
-    kind: str
-    tenant: str | None
-    name: str
-
-    def __str__(self) -> str:
-        scope = f"{self.tenant}/" if self.tenant else ""
-        return f"{self.kind}/{scope}{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,7 @@ def desired(loaded: LoadedSpec, manifest: dict[str, Any]) -> DesiredObject:
     return DesiredObject(
         ref=ref,
         manifest=manifest,
-        spec=str(loaded.key),
+        spec=loaded.key,
         tenant=loaded.tenant,
         source=loaded.source.path,
         rank=declared.rank,

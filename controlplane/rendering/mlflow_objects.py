@@ -55,7 +55,7 @@ def _desired(loaded: LoadedSpec, kind: str, name: str, manifest: dict[str, Any])
     return DesiredObject(
         ref=ObjectRef(SYSTEM, API_VERSION, kind, None, name),
         manifest=manifest,
-        spec=str(loaded.key),
+        spec=loaded.key,
         tenant=loaded.tenant,
         source=loaded.source.path,
         rank=RANKS[kind],

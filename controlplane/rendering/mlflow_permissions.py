@@ -73,7 +73,7 @@ def _objects(loaded: LoadedSpec, ctx: RenderContext, kind: str, field: str, reso
         DesiredObject(
             ref=ObjectRef(SYSTEM, API_VERSION, kind, None, permission_name(resource, user)),
             manifest={field: resource, "user": user, "permission": level},
-            spec=str(declared.key),
+            spec=declared.key,
             tenant=declared.tenant,
             source=declared.source.path,
             rank=RANKS[kind],

@@ -73,7 +73,7 @@ def with_pod_security(objects: Iterable[DesiredObject], rules: PodSecurity) -> l
     """`objects` with every tenant namespace labelled by `rules` (the trusted base's), overriding any other."""
     out = []
     for obj in objects:
-        if obj.ref.kind == "Namespace" and obj.spec is not None and obj.spec.startswith("Tenant/"):
+        if obj.ref.kind == "Namespace" and obj.spec.kind == "Tenant":
             meta = obj.manifest["metadata"]
             labels = {**meta.get("labels", {}), **pod_security_labels(rules, obj.tenant)}
             if labels != meta.get("labels"):

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.plans import Action, Change, LiveObject, ObjectRef, spec_text
 from controlplane.rendering.mlflow_objects import API_VERSION, SYSTEM
 from controlplane.rendering.mlflow_permissions import EXPERIMENT_PERMISSION, KINDS, MODEL_PERMISSION, resource_of
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
@@ -197,7 +197,7 @@ class Permissions:
             "user": user,
             "permission": level,
             "tenant": change.tenant,
-            "spec": change.spec,
+            "spec": spec_text(change.spec),
             "source": change.source,
         }
         self._tag(kind, resource_id, grant_tag(user), json.dumps(record, sort_keys=True))

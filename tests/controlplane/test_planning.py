@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controlplane.planning import Claim, Inventory, InventoryRecord, PlanOptions, attributed, plan
-from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan
+from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 
 
 def _ref(kind: str, name: str, ns: str | None = "ns") -> ObjectRef:
@@ -18,7 +18,7 @@ def _ref(kind: str, name: str, ns: str | None = "ns") -> ObjectRef:
 
 def _desired(ref: ObjectRef, spec: dict[str, Any], rank: int = 40) -> DesiredObject:
     manifest = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": {"name": ref.name}, "spec": spec}
-    return DesiredObject(ref, manifest, "Quota/t/q", "t", "tenants/t/quota.yaml", rank)
+    return DesiredObject(ref, manifest, SpecKey("Quota", "t", "q"), "t", "tenants/t/quota.yaml", rank)
 
 
 def _live(ref: ObjectRef, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> LiveObject:
@@ -103,7 +103,7 @@ def test_forged_labels_do_not_change_whose_delete_it_is() -> None:
     forged.manifest["metadata"]["annotations"] = {"mlcp.dev/source": "tenants/mine/quota.yaml"}
     record = InventoryRecord("Quota/theirs/q", "theirs", "tenants/theirs/quota.yaml")
     [change] = plan([], {quota: forged}, Inventory(frozenset({quota}), records={quota: record}), PRUNE_ALL).changes
-    assert (change.spec, change.tenant, change.source) == ("Quota/theirs/q", "theirs", "tenants/theirs/quota.yaml")
+    assert (str(change.spec), change.tenant, change.source) == ("Quota/theirs/q", "theirs", "tenants/theirs/quota.yaml")
     assert change.blocked is None
 
 
@@ -193,7 +193,9 @@ def test_record_of_a_change_takes_namespace_flags_from_the_rendered_manifest() -
     ns = _ref("Namespace", "team", None)
     annotations = {"mlcp.dev/deletion-protection": "true", "mlcp.dev/adopted-namespace": "true"}
     desired = {"metadata": {"name": "team", "annotations": annotations}}
-    change = Change(ns, Action.create, "", "Tenant/t/t", "t", "tenants/t/tenant.yaml", 10, desired=desired)
+    change = Change(
+        ns, Action.create, "", SpecKey("Tenant", "t", "t"), "t", "tenants/t/tenant.yaml", 10, desired=desired
+    )
     assert InventoryRecord.of(change) == _record(protected=True, adopted=True)
     quota = replace(change, ref=_ref("ResourceQuota", "q"))
     assert not InventoryRecord.of(quota).protected and not InventoryRecord.of(quota).adopted

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan, SpecKey
 from controlplane.saved_plans import compare, first_difference
 
 REF = ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", "vision", "train")
@@ -23,7 +23,7 @@ def _plan() -> Plan:
         REF,
         Action.update,
         "1 field differs",
-        "Pipeline/vision/train",
+        SpecKey("Pipeline", "vision", "train"),
         "vision",
         "tenants/vision/pipelines/train.yaml",
         50,
@@ -33,7 +33,7 @@ def _plan() -> Plan:
         decision=Decision(True, "tenant-developer", "allowed", ("bob@example.com",)),
     )
     quota = Change(
-        QUOTA, Action.update, "raise", "Quota/vision/compute", "vision", "tenants/vision/quota.yaml", 40,
+        QUOTA, Action.update, "raise", SpecKey("Quota", "vision", "compute"), "vision", "tenants/vision/quota.yaml", 40,
         desired={"spec": {"hard": {"gpu": "64"}}}, live_version="9", blocked="denied", decision=DENIED,
     )  # fmt: skip
     return Plan((template, quota), revision="a" * 40, repo="/repo")
@@ -87,3 +87,23 @@ def test_first_difference_descends_into_maps_and_equal_length_lists_only() -> No
     assert first_difference({"a": {"b": 1}}, {"a": {"b": 2}}, "x") == ("x.a.b", 1, 2)
     assert first_difference({"a": 1}, {"a": 1, "b": None}, "x") == ("x.b", None, None)
     assert first_difference([1, 2], [1, 2, 3], "x") == ("x", [1, 2], [1, 2, 3])
+
+
+def test_spec_keys_are_saved_in_the_readable_form_plans_always_had() -> None:
+    """A saved plan keeps `Kind/tenant/name`; a plan saved before keys were typed loads into the same values."""
+    saved = json.loads(_plan().to_json())
+    assert [c["spec"] for c in saved["changes"]] == ["Pipeline/vision/train", "Quota/vision/compute"]
+    assert compare(Plan.from_dict(saved), _plan()).agrees
+    assert SpecKey.parse("AccessPolicy/platform") == SpecKey("AccessPolicy", None, "platform")
+    assert str(SpecKey.parse("AccessPolicy/policies/allowed_signers")) == "AccessPolicy/policies/allowed_signers"
+
+
+def test_a_spec_that_is_no_key_is_refused_with_what_a_key_looks_like() -> None:
+    saved = json.loads(_plan().to_json())
+    saved["changes"][0]["spec"] = "no-slash"
+    try:
+        Plan.from_dict(saved)
+    except ValueError as exc:
+        assert "Kind/tenant/name" in str(exc)
+    else:
+        raise AssertionError("a spec that is no key was accepted")

@@ -134,7 +134,7 @@ def _approve(repo: configrepo.ConfigRepo, rel: str, who: git.Actor) -> None:
 
 def _promotion_decision(repo: configrepo.ConfigRepo, kubeconfig: Path) -> tuple[bool, str]:
     plan, _ = _plan(repo, kubeconfig)
-    [change] = [c for c in plan.pending if c.spec and c.spec.startswith("ModelPromotion/")]
+    [change] = [c for c in plan.pending if c.spec and c.spec.kind == "ModelPromotion"]
     assert change.decision is not None
     return change.decision.allowed, change.decision.reason
 

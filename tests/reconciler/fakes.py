@@ -9,7 +9,7 @@ from typing import Any
 
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import Inventory
-from controlplane.plans import Action, Change, LiveObject, ObjectRef
+from controlplane.plans import Action, Change, LiveObject, ObjectRef, SpecKey
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 
@@ -72,5 +72,5 @@ def ref(name: str, system: str = "fake", kind: str = "Thing") -> ObjectRef:
 
 
 def change(name: str, system: str = "fake", action: Action = Action.create, rank: int = 10) -> Change:
-    spec, source = f"Thing/t/{name}", f"tenants/t/{name}.yaml"
+    spec, source = SpecKey("Thing", "t", name), f"tenants/t/{name}.yaml"
     return Change(ref(name, system), action, "", spec, "t", source, rank, desired={"name": name})

@@ -10,7 +10,7 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane.audit import AuditError
 from controlplane.planning import Claim, Inventory
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler.applying import apply_plan
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
@@ -23,7 +23,7 @@ def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
 
 
 def _change(name: str, tenant: str, action: Action, blocked: str | None = None, live: str | None = "1") -> Change:
-    spec, source = f"Tenant/{tenant}/{tenant}", f"tenants/{tenant}/tenant.yaml"
+    spec, source = SpecKey("Tenant", tenant, tenant), f"tenants/{tenant}/tenant.yaml"
     return Change(_ref(name), action, "", spec, tenant, source, 31, (), {"metadata": {}}, live, blocked)
 
 

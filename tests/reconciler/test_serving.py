@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from controlplane.loading.repo import load_repo
-from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan
+from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering import RenderContext, render
 from reconciler import serving
 from reconciler.backends.base import BackendError
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = "ModelPromotion/vision/detector-production"
+SPEC = SpecKey("ModelPromotion", "vision", "detector-production")
 
 
 class Registry:

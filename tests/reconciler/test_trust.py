@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.errors import MlcpError
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler import governance, trust
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo_template"
@@ -90,7 +90,8 @@ def test_an_unknown_trusted_base_is_a_clear_error(repo: Path) -> None:
 def _rule_change(blocked: str | None) -> Change:
     ref = ObjectRef(governance.SYSTEM, governance.API_VERSION, governance.POLICY, None, "platform")
     decision = Decision(blocked is None, "r", "why")
-    return Change(ref, Action.update, "differs", "AccessPolicy/platform", None, "policies/access.yaml", 0,
+    spec = SpecKey("AccessPolicy", None, "platform")
+    return Change(ref, Action.update, "differs", spec, None, "policies/access.yaml", 0,
                   blocked=blocked, decision=decision)  # fmt: skip
 
 

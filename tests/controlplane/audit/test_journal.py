@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.audit import AuditError, Head, Journal, JsonlStore, Result, digest, open_intents
 from controlplane.audit.query import by_change
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler.backends.base import Outcome, Status
 
 DESIRED = {"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"cpu": "8"}}}
@@ -17,7 +17,7 @@ DESIRED = {"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"cpu":
 
 def _change(name: str, action: Action = Action.create, **extra: object) -> Change:
     ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", name)
-    return Change(ref, action, "test", f"Quota/nlp/{name}", "nlp", "tenants/nlp/q.yaml:1", 30, **extra)  # type: ignore[arg-type]
+    return Change(ref, action, "test", SpecKey.parse(f"Quota/nlp/{name}"), "nlp", "tenants/nlp/q.yaml:1", 30, **extra)  # type: ignore[arg-type]
 
 
 A = _change("a", desired=DESIRED)

@@ -29,7 +29,7 @@ def test_experiments_become_mlflow_experiments_with_ownership_tags() -> None:
 
 
 def test_promotion_becomes_an_alias_and_an_inference_service() -> None:
-    objects = [o for o in _objects() if o.spec == "ModelPromotion/vision/detector-production"]
+    objects = [o for o in _objects() if str(o.spec) == "ModelPromotion/vision/detector-production"]
     by_kind = {o.ref.kind: o for o in objects}
     alias = by_kind["ModelAlias"]
     assert (alias.ref.system, alias.ref.name) == ("mlflow", "vision-detector@production")

@@ -48,7 +48,7 @@ def test_template_renders_grants_for_experiments_and_promoted_models(tmp_path: P
     ]
     grant = found["ExperimentPermission/vision/detector#alice@example.com"]
     assert grant.manifest == {"experiment": "vision/detector", "user": "alice@example.com", "permission": "MANAGE"}
-    assert (grant.ref.system, grant.tenant, grant.spec) == ("mlflow", "vision", "Tenant/vision/vision")
+    assert (grant.ref.system, grant.tenant, str(grant.spec)) == ("mlflow", "vision", "Tenant/vision/vision")
     model = found["RegisteredModelPermission/vision-detector#bob@example.com"]
     assert model.manifest == {"model": "vision-detector", "user": "bob@example.com", "permission": "EDIT"}
 
@@ -76,7 +76,7 @@ def test_grants_are_the_tenants_change_not_the_rendering_specs(tmp_path: Path) -
     """Who holds which level is declared in tenant.yaml: editing an experiment or promotion must not be
     authorized as granting MLflow permissions."""
     found = _permissions(copy_template(tmp_path)).values()
-    assert {(o.spec, o.tenant, o.source) for o in found} == {
+    assert {(str(o.spec), o.tenant, o.source) for o in found} == {
         ("Tenant/nlp/nlp", "nlp", "tenants/nlp/tenant.yaml"),
         ("Tenant/vision/vision", "vision", "tenants/vision/tenant.yaml"),
     }

@@ -135,7 +135,7 @@ def test_owner_relabels_her_isolation_as_her_pipeline_to_prune_it_and_is_denied(
     repo.commit("vision: fewer epochs, no isolation", author=ALICE)
 
     delete = only_delete(cli.plan("--prune"), "NetworkPolicy")
-    assert (delete.spec, delete.tenant) == (f"Tenant/{repo.vision}/{repo.vision}", repo.vision)
+    assert (str(delete.spec), delete.tenant) == (f"Tenant/{repo.vision}/{repo.vision}", repo.vision)
     assert delete.source == f"tenants/{repo.vision}/tenant.yaml", "the record's file, not the forged annotation"
     assert delete.decision is not None and not delete.decision.allowed
     assert "alice@example.com" in delete.decision.actors and "delete Tenant" in delete.decision.reason
@@ -160,7 +160,7 @@ def test_relabelling_another_tenants_object_as_visions_does_not_let_alice_prune_
     repo.commit("remove nlp's embedding pipeline", author=ALICE)
 
     delete = only_delete(cli.plan("--prune"), "WorkflowTemplate")
-    assert (delete.spec, delete.tenant) == (f"Pipeline/{repo.nlp}/{EMBED}", repo.nlp)
+    assert (str(delete.spec), delete.tenant) == (f"Pipeline/{repo.nlp}/{EMBED}", repo.nlp)
     assert delete.source == f"tenants/{repo.nlp}/pipelines/{EMBED}.yaml"
     assert delete.decision is not None and not delete.decision.allowed
     assert delete.decision.actors == ("alice@example.com",), "Alice's deletion of nlp's file, not the admin's"
@@ -192,7 +192,7 @@ def test_nonsense_labels_on_a_pruned_object_neither_crash_the_plan_nor_attribute
 
     delete = only_delete(cli.plan("--prune"), "WorkflowTemplate")
     expected = (f"Pipeline/{repo.nlp}/{EMBED}", repo.nlp, f"tenants/{repo.nlp}/pipelines/{EMBED}.yaml")
-    assert (delete.spec, delete.tenant, delete.source) == expected
+    assert (str(delete.spec), delete.tenant, delete.source) == expected
     assert delete.decision is not None and delete.decision.allowed, "Carol may retire her own pipeline"
     applied = cli.apply("retire.jsonl", "--prune")
     assert applied.exit_code == 0, applied.output

@@ -8,7 +8,7 @@ import pytest
 from kubernetes.client import ApiClient, Configuration
 
 from controlplane.planning import Inventory, InventoryRecord
-from controlplane.plans import Action, Change, ObjectRef
+from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends.base import ApplyOptions, BackendError, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
@@ -207,12 +207,13 @@ def test_a_create_the_review_just_checked_is_not_looked_up_again() -> None:
 def test_review_attributes_deletes_from_its_own_record_not_from_the_plan() -> None:
     """Even when the planner was given no records (an inventory merged without them), the backend has them."""
     quota = ObjectRef("kubernetes", "v1", "ResourceQuota", "team", "q")
-    forged = Change(quota, Action.delete, "removed from git", "Quota/mine/q", "mine", "tenants/mine/q.yaml", 40)
+    mine = SpecKey("Quota", "mine", "q")
+    forged = Change(quota, Action.delete, "removed from git", mine, "mine", "tenants/mine/q.yaml", 40)
     kube = FakeKube(set())
     record = InventoryRecord("Quota/team/q", "team", "tenants/team/quota.yaml")
     kube._inventory = Inventory(frozenset({quota}), records={quota: record})
     [change] = kube.review([forged])
-    assert (change.spec, change.tenant, change.source) == ("Quota/team/q", "team", "tenants/team/quota.yaml")
+    assert (str(change.spec), change.tenant, change.source) == ("Quota/team/q", "team", "tenants/team/quota.yaml")
     kube._inventory = Inventory(frozenset({quota}))
     [change] = kube.review([forged])
     assert (change.spec, change.tenant, change.source) == (None, None, None)

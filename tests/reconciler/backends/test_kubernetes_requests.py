@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
-from controlplane.plans import Action, Change, Decision, ObjectRef
+from controlplane.plans import Action, Change, Decision, ObjectRef, SpecKey
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import DeadlineExceeded
 from reconciler.backends.kubernetes_client import KubeClient
@@ -37,7 +37,7 @@ def _change(spec: str, tenant: str, namespace: str, actors: tuple[str, ...]) -> 
         ref=ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", namespace, "p"),
         action=Action.update,
         reason="",
-        spec=spec,
+        spec=SpecKey.parse(spec),
         tenant=tenant,
         source=None,
         rank=50,

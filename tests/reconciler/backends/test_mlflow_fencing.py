@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from controlplane.plans import Action, Change, Decision, ObjectRef
+from controlplane.plans import Action, Change, Decision, ObjectRef, SpecKey
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.deadline import DeadlineExceeded
 from reconciler.backends.mlflow import MlflowBackend
@@ -87,7 +87,7 @@ def _move() -> Change:
     ref = ObjectRef("mlflow", "mlflow.org/v1", "ModelAlias", None, f"{MODEL}@{ALIAS}")
     desired = {"model": MODEL, "alias": ALIAS, "version": "2", "provenance": {"commit": "c0ffee"}}
     decision = Decision(True, "tenant-developer", "allowed", ("alice@example.com",))
-    return Change(ref, Action.update, "moves", "ModelPromotion/vision/prod", "vision", "p.yaml", 60,
+    return Change(ref, Action.update, "moves", SpecKey.parse("ModelPromotion/vision/prod"), "vision", "p.yaml", 60,
                   desired=desired, live_version="1", decision=decision)  # fmt: skip
 
 

@@ -97,7 +97,7 @@ def test_forged_tags_on_the_experiment_do_not_change_whose_deletion_it_is() -> N
     assert EXP in state.inventory.refs and state.inventory.owner_of(EXP) == RECORD
     assert STORE not in {r.name for r in state.objects}, "the store is not a live experiment to plan"
     [change] = backend.review([_delete()])
-    assert (change.spec, change.tenant, change.source) == (RECORD.spec, RECORD.tenant, RECORD.source)
+    assert (str(change.spec), change.tenant, change.source) == (RECORD.spec, RECORD.tenant, RECORD.source)
 
 
 def test_an_owner_tag_added_by_hand_does_not_make_an_experiment_prunable() -> None:

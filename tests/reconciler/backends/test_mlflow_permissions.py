@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from controlplane.cli import plan_view
-from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan, SystemStatus
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan, SpecKey, SystemStatus
 from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_permissions import V3, Permissions, grant_tag, recorded_grants
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
@@ -47,7 +47,7 @@ def _permissions(auth: bool, users: list[str], grants: dict[str, list[dict[str, 
 
 
 def _create(want: dict[str, Any] = WANT) -> Change:
-    return Change(REF, Action.create, "not present", "Experiment/t/exp", "t", "e.yaml", 61, desired=want)
+    return Change(REF, Action.create, "not present", SpecKey.parse("Experiment/t/exp"), "t", "e.yaml", 61, desired=want)
 
 
 def test_without_auth_every_permission_is_a_noop_and_nothing_is_read() -> None:
@@ -71,7 +71,7 @@ def test_a_model_that_does_not_exist_is_blocked() -> None:
     permissions = _permissions(True, ["alice@x"])
     permissions.read([], [])
     ref = ObjectRef("mlflow", "mlflow/v1", "RegisteredModelPermission", None, "m#alice@x")
-    change = Change(ref, Action.create, "", "ModelPromotion/t/p", "t", "p.yaml", 66,
+    change = Change(ref, Action.create, "", SpecKey.parse("ModelPromotion/t/p"), "t", "p.yaml", 66,
                     desired={"model": "m", "user": "alice@x", "permission": "MANAGE"})  # fmt: skip
     assert permissions.review(change).blocked == "registered model 'm' does not exist in MLflow"
 
@@ -100,7 +100,8 @@ def test_recorded_grants_become_owned_live_objects_with_the_real_level() -> None
 def test_update_reason_names_old_and_new_level() -> None:
     permissions = _permissions(True, ["alice@x"])
     permissions.read([], [])
-    change = Change(REF, Action.update, "1 managed field(s) differ", "Experiment/t/exp", "t", "e.yaml", 61,
+    spec = SpecKey("Experiment", "t", "exp")
+    change = Change(REF, Action.update, "1 managed field(s) differ", spec, "t", "e.yaml", 61,
                     diffs=(FieldDiff(("permission",), "EDIT", "MANAGE"),), desired=WANT)  # fmt: skip
     assert permissions.review(change).reason == "alice@x has EDIT on t/exp, gets MANAGE"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.plans import Action, Change, FieldDiff, ObjectRef
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
 from reconciler.backends.mlflow import _without_fixed_fields, live_aliases, live_experiment
 from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
 from reconciler.backends.mlflow_rest import MlflowRest
@@ -31,7 +31,7 @@ class CannedRest(MlflowRest):
 
 
 def _change(desired: dict[str, Any], action: Action = Action.update) -> Change:
-    return Change(REF, action, "paired", "ModelPromotion/t/p", "t", "p.yaml", 65, desired=desired)
+    return Change(REF, action, "paired", SpecKey.parse("ModelPromotion/t/p"), "t", "p.yaml", 65, desired=desired)
 
 
 def _promotions(metrics: dict[str, float], aliases: dict[str, str]) -> Promotions:
