@@ -101,3 +101,27 @@ def test_a_long_chain_of_steps_is_checked_without_exhausting_the_stack(repo: Pat
     header = "apiVersion: mlcp.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: chain\nspec:\n  steps:\n"
     write(repo, "tenants/vision/pipelines/chain.yaml", header + "\n".join(steps) + "\n")
     assert problems(repo) == []
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ("tolerations: [{operator: Exists}]", "tolerates every taint"),
+        ("tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]", "is the cluster's"),
+        ("tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists}]", "is the cluster's"),
+        ('nodeSelector: {node-role.kubernetes.io/control-plane: ""}', "is the cluster's"),
+        ("affinity: {required: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]}", "is the cluster's"),
+    ],
+)
+def test_a_step_cannot_place_itself_on_the_control_plane_or_cordoned_nodes(
+    repo: Path, placement: str, message: str
+) -> None:
+    path = edit(repo, TRAIN, "      dependsOn: [train]\n", f"      dependsOn: [train]\n      {placement}\n")
+    found = assert_problem(repo, TRAIN, line_of(path, placement.split(":", maxsplit=1)[0] + ":"), message)
+    assert found.code == "placement"
+
+
+def test_a_step_may_tolerate_and_select_its_gpu_pool(repo: Path) -> None:
+    pool = "      nodeSelector: {mlcp.dev/pool: gpu}\n      tolerations: [{key: nvidia.com/gpu, operator: Exists}]\n"
+    edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + pool)
+    assert problems(repo) == []
