@@ -60,7 +60,7 @@ def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
     repo = configrepo.make(tmp_path, prefix)
     plan, _, kube = _apply(repo, kubeconfig, trusted=True)
     ns = repo.vision
-    created = {(c.ref.kind, c.ref.name) for c in plan.changes if c.spec and c.spec.startswith("Notebook/")}
+    created = {(c.ref.kind, c.ref.name) for c in plan.changes if c.spec and c.spec.kind == "Notebook"}
     assert created == {
         ("Notebook", "explore"),
         ("PersistentVolumeClaim", "explore-workspace"),
@@ -69,7 +69,7 @@ def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
     }
     deployer = f"system:serviceaccount:{ns}:mlcp-deployer"
     assert kube.impersonation is not None
-    assert {kube.impersonation.identity_for(c) for c in plan.changes if c.spec and c.spec.startswith("Notebook/")} == {
+    assert {kube.impersonation.identity_for(c) for c in plan.changes if c.spec and c.spec.kind == "Notebook"} == {
         deployer
     }
     live = _notebook(k8s_admin, ns)

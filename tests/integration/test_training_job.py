@@ -58,7 +58,7 @@ def test_training_job_applies_as_the_deployer_shows_drift_and_is_pruned(
     repo = configrepo.make(tmp_path, prefix)
     plan, _, kube = _apply(repo, kubeconfig, trusted=True)
     ns = repo.vision
-    [change] = [c for c in plan.changes if c.spec and c.spec.startswith("TrainingJob/")]
+    [change] = [c for c in plan.changes if c.spec and c.spec.kind == "TrainingJob"]
     assert (change.ref.kind, change.action) == ("TrainJob", Action.create)
     assert kube.impersonation is not None
     assert kube.impersonation.identity_for(change) == f"system:serviceaccount:{ns}:mlcp-deployer"
