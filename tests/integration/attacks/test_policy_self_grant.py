@@ -83,3 +83,32 @@ def test_the_admins_own_policy_change_becomes_the_next_judge(
     result = op.apply(tmp_path / "raise.jsonl")
     assert result.exit_code == 0, result.output
     assert gitattack.gpu_quota(k8s_admin, vision) == "8", "bob is a platform admin now that the grant was applied"
+
+
+def test_after_the_admin_reverts_the_grant_the_teams_next_change_is_judged_on_its_own(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
+) -> None:
+    """Recovery: the revert is applied (nothing to write), becomes the next judge, and Bob's reverted commit no
+    longer counts against the file he touched — the admin's later quota raise is the admin's alone."""
+    op = gitattack.operator(tmp_path, prefix, kubeconfig, mlflow_uri)
+    repo, vision = op.repo, op.repo.repo.vision
+    repo.edit(
+        "policies/access.yaml", "      - admin@example.com\n", "      - admin@example.com\n      - bob@example.com\n"
+    )
+    repo.edit(f"tenants/{vision}/quota.yaml", f'{GPU}: "4"', f'{GPU}: "64"')
+    repo.commit("platform: bob helps out", "bob")
+    base = op.applied_revision(k8s_admin)
+    assert "a change to the rules was not allowed" in gitattack.said(op.apply(tmp_path / "denied.jsonl"))
+    assert op.applied_revision(k8s_admin) == base
+
+    repo.git("revert", "--no-edit", "HEAD")
+    reverted = repo.head()
+    result = op.apply(tmp_path / "revert.jsonl")
+    assert result.exit_code == 0, result.output
+    assert op.applied_revision(k8s_admin) == reverted, "the clean revision becomes the next trusted base"
+
+    repo.edit(f"tenants/{vision}/quota.yaml", f'{GPU}: "4"', f'{GPU}: "8"')
+    repo.commit("vision: 8 GPUs", "admin")
+    result = op.apply(tmp_path / "raise.jsonl")
+    assert result.exit_code == 0, result.output
+    assert gitattack.gpu_quota(k8s_admin, vision) == "8"
