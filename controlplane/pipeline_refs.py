@@ -110,10 +110,20 @@ def references(loaded: LoadedSpec, scope: Scope, texts: Iterable[tuple[Path, str
                     loaded,
                     path,
                     f"{{{{{tag}}}}} cannot be resolved: {why}",
-                    "a container sees workflow.parameters and its own inputs; pass earlier steps' outputs "
-                    "and items in through the step's `parameters`",
+                    _hint(tag),
                     "reference",
                 )
+
+
+def _hint(tag: str) -> str:
+    if tag.startswith("workflow.parameters."):
+        return "declare it under spec.parameters, or fix the name"
+    if tag.startswith("inputs."):
+        return "declare it under the step's `parameters` (or `artifacts`)"
+    return (
+        "a container sees workflow.parameters and its own inputs; pass earlier steps' outputs and items in "
+        "through the step's `parameters`, and name only steps listed in dependsOn when reading their status"
+    )
 
 
 def container_texts(step: Container, base: Path) -> Iterator[tuple[Path, str]]:

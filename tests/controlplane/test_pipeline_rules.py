@@ -125,3 +125,8 @@ def test_a_step_may_tolerate_and_select_its_gpu_pool(repo: Path) -> None:
     pool = "      nodeSelector: {mlcp.dev/pool: gpu}\n      tolerations: [{key: nvidia.com/gpu, operator: Exists}]\n"
     edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + pool)
     assert problems(repo) == []
+
+
+def test_an_undefined_parameter_hint_says_where_to_declare_it(repo: Path) -> None:
+    edit(repo, TRAIN, '"{{workflow.parameters.epochs}}"', '"{{workflow.parameters.epoch}}"')
+    assert problems(repo)[0].hint == "declare it under spec.parameters, or fix the name"
