@@ -235,3 +235,15 @@ def next_base(plan: Plan, base: str | None) -> str | None:
     if any(c.blocked for c in pending(plan)):
         return base
     return plan.revision
+
+
+def advances(plan: Plan) -> bool:
+    """Whether applying `plan` would record a new trusted base, even with nothing else to write.
+
+    A revert of a denied commit restores what is live, so its plan is empty; it must still be applied and
+    recorded, or the reverted commit stays in every later range and is charged to whoever touches its files next.
+    """
+    trusted = plan.meta.get("trustedBase") or {}
+    base = trusted.get("revision")
+    revision = next_base(plan, base)
+    return revision is not None and (revision != base or trusted.get("origin") != "applied")

@@ -161,19 +161,19 @@ def command(
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
-    if not plan.has_changes:
+    from reconciler import governance  # noqa: PLC0415 - see compute_with_backends
+
+    if not plan.has_changes and (dry_run or not governance.advances(plan)):
         if output is Format.json:
             print_json({"plan": plan.to_dict(), "outcomes": []})
         return
-    if not yes and not dry_run:
+    base = (plan.meta.get("trustedBase") or {}).get("revision")
+    revision = governance.next_base(plan, base)
+    if plan.has_changes and not yes and not dry_run:
         if not sys.stdin.isatty():
             raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")
         if not typer.confirm("Apply these changes?"):
             raise fail("cancelled; nothing was applied")
-    from reconciler import governance  # noqa: PLC0415 - see compute_with_backends
-
-    base = (plan.meta.get("trustedBase") or {}).get("revision")
-    revision = governance.next_base(plan, base)
     if revision != plan.revision:
         err.print(
             f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {str(base)[:12]}, "

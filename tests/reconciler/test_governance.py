@@ -1,0 +1,42 @@
+"""Which revision an apply records as the next trusted base, and when an empty plan must still be applied."""
+
+from __future__ import annotations
+
+from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler import governance
+
+BASE, HEAD = "a" * 40, "b" * 40
+
+
+def _plan(revision: str | None, origin: str = "applied", *changes: Change) -> Plan:
+    return Plan(changes=changes, revision=revision, meta={"trustedBase": {"revision": BASE, "origin": origin}})
+
+
+def _rule_change(blocked: str | None) -> Change:
+    ref = ObjectRef(governance.SYSTEM, "mlcp.dev/v1alpha1", "AccessPolicy", None, "platform")
+    return Change(ref, Action.update, "differs from the trusted base", None, None, None, 0, blocked=blocked)
+
+
+def test_an_empty_plan_of_a_newer_revision_advances_the_base() -> None:
+    """A revert of a denied commit: nothing to write, but it must become the next judge."""
+    assert governance.advances(_plan(HEAD))
+
+
+def test_an_empty_plan_of_the_recorded_revision_does_not() -> None:
+    assert not governance.advances(_plan(BASE))
+
+
+def test_an_operator_named_base_is_recorded_even_when_nothing_changes() -> None:
+    """Bootstrap: the named revision becomes the applied one, so the flag can be dropped afterwards."""
+    assert governance.advances(_plan(BASE, "operator"))
+
+
+def test_a_work_tree_without_a_commit_records_nothing() -> None:
+    assert not governance.advances(_plan(None))
+
+
+def test_a_denied_rule_change_keeps_the_base() -> None:
+    plan = _plan(HEAD, "applied", _rule_change("denied (default-deny)"))
+    assert governance.next_base(plan, BASE) == BASE
+    assert not governance.advances(plan)
+    assert governance.next_base(_plan(HEAD, "applied", _rule_change(None)), BASE) == HEAD
