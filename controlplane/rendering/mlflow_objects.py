@@ -10,7 +10,7 @@ resolves the source alias and evaluates the gates against live run metrics.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from controlplane.labels import SOURCE_ANNOTATION, SPEC_LABEL, TENANT_LABEL
 from controlplane.loading.sources import LoadedSpec
@@ -36,9 +36,34 @@ RANKS = {EXPERIMENT: 60, MODEL_ALIAS: 65}
 """Within the registry: experiments, then aliases (the registry as a whole goes before the cluster)."""
 
 
+class AliasRef(NamedTuple):
+    """Identity of a registered model's alias: the model and the alias, typed rather than packed in a string.
+
+    As an object's name it is `<model>@<alias>` (MLflow's own `models:/` URI syntax), which saved plans and
+    inventories keep; model names may hold `@`, aliases may not, so the last `@` separates them.
+    """
+
+    model: str
+    alias: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+    def ref(self) -> ObjectRef:
+        return ObjectRef(SYSTEM, API_VERSION, MODEL_ALIAS, None, self.name)
+
+    @classmethod
+    def of(cls, ref: ObjectRef) -> AliasRef:
+        model, sep, alias = ref.name.rpartition("@")
+        if ref.kind != MODEL_ALIAS or not sep:
+            raise ValueError(f"{ref} is not a model alias (<model>@<alias>)")
+        return cls(model, alias)
+
+
 def alias_name(model: str, alias: str) -> str:
-    """`<model>@<alias>`, the name of an alias object (MLflow's own `models:/` URI syntax)."""
-    return f"{model}@{alias}"
+    """`<model>@<alias>`, the name of an alias object (see AliasRef)."""
+    return AliasRef(model, alias).name
 
 
 def alias_tag(alias: str, field: str) -> str:

@@ -22,7 +22,7 @@ as grants.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
@@ -43,8 +43,40 @@ LEVELS = (READ, EDIT, MANAGE)
 MEMBER_LEVEL = {"admin": EDIT, "edit": EDIT, "view": READ}
 
 
+class GrantRef(NamedTuple):
+    """Identity of one person's permission on one experiment or registered model, typed rather than packed.
+
+    As an object's name it is `<experiment or model>#<user>`, which saved plans and inventories keep; the
+    last `#` separates them (user names hold none).
+    """
+
+    kind: str
+    """EXPERIMENT_PERMISSION or MODEL_PERMISSION."""
+    resource: str
+    user: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.resource}#{self.user}"
+
+    def ref(self) -> ObjectRef:
+        return ObjectRef(SYSTEM, API_VERSION, self.kind, None, self.name)
+
+    @property
+    def resource_type(self) -> str:
+        """MLflow's word for the resource: `experiment` or `registered_model`."""
+        return "experiment" if self.kind == EXPERIMENT_PERMISSION else "registered_model"
+
+    @classmethod
+    def of(cls, ref: ObjectRef) -> GrantRef:
+        resource, sep, user = ref.name.rpartition("#")
+        if not sep:
+            raise ValueError(f"{ref} is not a permission (<resource>#<user>)")
+        return cls(ref.kind, resource, user)
+
+
 def permission_name(resource: str, user: str) -> str:
-    """`<experiment or model>#<user>`, the name of a permission object."""
+    """`<experiment or model>#<user>`, the name of a permission object (see GrantRef)."""
     return f"{resource}#{user}"
 
 

@@ -36,7 +36,7 @@ from controlplane.rendering.mlflow_objects import (
     OWNER_TAG,
     OWNER_VALUE,
     SYSTEM,
-    alias_name,
+    AliasRef,
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
@@ -82,7 +82,7 @@ def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
     out = []
     for entry in model.get("aliases") or []:
         alias, version = str(entry["alias"]), str(entry["version"])
-        ref = ObjectRef(SYSTEM, API_VERSION, MODEL_ALIAS, None, alias_name(model["name"], alias))
+        ref = AliasRef(str(model["name"]), alias).ref()
         manifest = {"model": model["name"], "alias": alias, "version": version}
         out.append((LiveObject(ref, manifest, version), alias_tag(alias, "version") in tags))
     return out
@@ -220,7 +220,7 @@ class MlflowBackend(Backend):
 
     def current_version(self, ref: ObjectRef) -> str | None:
         if ref.kind == MODEL_ALIAS:
-            model, alias = ref.name.rsplit("@", 1)
+            model, alias = AliasRef.of(ref)
             return self.promotions.current(model, alias)
         if is_permission(ref):
             return self.permissions.current(ref)

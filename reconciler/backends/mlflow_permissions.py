@@ -29,8 +29,13 @@ from dataclasses import replace
 from typing import Any
 
 from controlplane.plans import Action, Change, LiveObject, ObjectRef, spec_text
-from controlplane.rendering.mlflow_objects import API_VERSION, SYSTEM
-from controlplane.rendering.mlflow_permissions import EXPERIMENT_PERMISSION, KINDS, MODEL_PERMISSION, resource_of
+from controlplane.rendering.mlflow_permissions import (
+    EXPERIMENT_PERMISSION,
+    KINDS,
+    MODEL_PERMISSION,
+    GrantRef,
+    resource_of,
+)
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -108,7 +113,7 @@ class Permissions:
         resource_type = "experiment" if kind == EXPERIMENT_PERMISSION else "registered_model"
         level = self.direct(user).get((resource_type, resource_id))
         manifest = {field: name, "user": user, "permission": level}
-        ref = ObjectRef(SYSTEM, API_VERSION, kind, None, f"{name}#{user}")
+        ref = GrantRef(kind, name, user).ref()
         return LiveObject(ref, manifest, level or "none")
 
     def direct(self, user: str, fresh: bool = False) -> dict[tuple[str, str], str]:
@@ -158,8 +163,8 @@ class Permissions:
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         want = change.desired or {}
-        resource, user = change.ref.name.rsplit("#", 1)
-        kind = "experiment" if change.ref.kind == EXPERIMENT_PERMISSION else "registered_model"
+        grant = GrantRef.of(change.ref)
+        resource, user, kind = grant.resource, grant.user, grant.resource_type
         try:
             resource_id = self._resource_id(kind, resource)
             if resource_id is None:
@@ -230,8 +235,8 @@ class Permissions:
 
     def current(self, ref: ObjectRef) -> str | None:
         """The level the user has on the resource right now (None: no direct grant)."""
-        resource, user = ref.name.rsplit("#", 1)
-        kind = "experiment" if ref.kind == EXPERIMENT_PERMISSION else "registered_model"
+        grant = GrantRef.of(ref)
+        resource, user, kind = grant.resource, grant.user, grant.resource_type
         resource_id = self._resource_id(kind, resource)
         return self.direct(user, fresh=True).get((kind, resource_id)) if resource_id else None
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.plans import Action, Change, FieldDiff
-from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, alias_tag, version_tag
+from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -224,7 +224,7 @@ class Promotions:
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         want = change.desired or {}
-        model, alias = change.ref.name.rsplit("@", 1)
+        model, alias = AliasRef.of(change.ref)
         try:
             now = self.current(model, alias)
             if now != change.live_version:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from controlplane.loading.repo import load_repo
-from controlplane.plans import DesiredObject
+from controlplane.plans import DesiredObject, ObjectRef
 from controlplane.rendering import RenderContext, render
+from controlplane.rendering.mlflow_objects import AliasRef
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -62,3 +65,11 @@ def test_a_canary_percent_out_of_range_is_a_load_error(tmp_path: Path) -> None:
     repo = load_repo(root)
     problems = [str(d) for d in repo.diagnostics]
     assert any("detector-production.yaml" in p and "trafficPercent" in p and "100" in p for p in problems), problems
+
+
+def test_an_alias_ref_is_typed_and_keeps_the_name_plans_and_inventories_use() -> None:
+    ref = AliasRef("team@vision-detector", "production").ref()
+    assert ref.name == "team@vision-detector@production", "`models:/` syntax, as saved plans hold it"
+    assert AliasRef.of(ref) == AliasRef("team@vision-detector", "production"), "the last @ separates the alias"
+    with pytest.raises(ValueError, match="not a model alias"):
+        AliasRef.of(ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "a@b"))

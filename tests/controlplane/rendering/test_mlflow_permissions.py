@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from controlplane.loading.repo import load_repo
-from controlplane.plans import DesiredObject
+from controlplane.plans import DesiredObject, ObjectRef
 from controlplane.rendering import RenderContext, render
-from controlplane.rendering.mlflow_permissions import tenant_grants
+from controlplane.rendering.mlflow_permissions import MODEL_PERMISSION, GrantRef, tenant_grants
 from controlplane.specs import Tenant
 from tests.controlplane.helpers import copy_template, write
 
@@ -80,3 +82,11 @@ def test_grants_are_the_tenants_change_not_the_rendering_specs(tmp_path: Path) -
         ("Tenant/nlp/nlp", "nlp", "tenants/nlp/tenant.yaml"),
         ("Tenant/vision/vision", "vision", "tenants/vision/tenant.yaml"),
     }
+
+
+def test_a_grant_ref_is_typed_and_keeps_the_name_plans_and_inventories_use() -> None:
+    grant = GrantRef(MODEL_PERMISSION, "vision-detector", "alice@example.com")
+    assert grant.ref().name == "vision-detector#alice@example.com" and grant.resource_type == "registered_model"
+    assert GrantRef.of(grant.ref()) == grant
+    with pytest.raises(ValueError, match="not a permission"):
+        GrantRef.of(ObjectRef("mlflow", "mlflow/v1", MODEL_PERMISSION, None, "no-user"))
