@@ -217,6 +217,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     rest.post("registered-models/alias", name=model, alias="staging", version="1")
     for tenant in (repo.vision, repo.nlp):  # keep this test to its model and cluster objects
         shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
+        shutil.rmtree(repo.path(f"tenants/{tenant}/training"), ignore_errors=True)  # its jobs log to experiments
     repo.commit("promote the detector")
 
     rec = reconciler(repo, kubeconfig, tmp_path)

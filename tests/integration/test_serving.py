@@ -32,6 +32,7 @@ def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
     repo = configrepo.make(tmp_path, prefix)
     for tenant in (repo.vision, repo.nlp):  # keep the test to its model and its serving
         shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
+        shutil.rmtree(repo.path(f"tenants/{tenant}/training"), ignore_errors=True)  # its jobs log to experiments
     repo.commit("only the promotion")
     return repo
 
