@@ -16,46 +16,20 @@ from pathlib import Path
 import git
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from controlplane.plans import Action, Plan
-from reconciler import engine, governance
-from reconciler.applying import ApplyReport, apply_plan
-from reconciler.backends.base import ApplyOptions
-from reconciler.backends.kubernetes import KubernetesBackend
+from controlplane.plans import Action
 from tests import probekind
-from tests.integration import configrepo
+from tests.integration import configrepo, kind_support
 
 pytestmark = pytest.mark.integration
 BOB = git.Actor("Bob", "bob@example.com")  # member (edit) of vision
 CAROL = git.Actor("Carol", "carol@example.com")  # owner of nlp
 
 
-def _apply(
-    repo: configrepo.ConfigRepo, kubeconfig: Path, trusted: bool = False
-) -> tuple[Plan, ApplyReport, KubernetesBackend]:
-    desired = engine.load_desired(repo.root)
-    targets = repo.targets(kubeconfig, trusted=trusted)
-    backends = engine.connect(desired.repo, targets)
-    plan, _ = engine.make_plan(desired, backends, prune=True, targets=targets)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
-    report = apply_plan(plan, backends, ApplyOptions(revision=revision))
-    kube = backends["kubernetes"]
-    assert isinstance(kube, KubernetesBackend)
-    return plan, report, kube
-
-
 def _binding(k8s_admin: client.ApiClient, namespace: str) -> dict[str, object] | None:
-    try:
-        return dict(
-            client.CustomObjectsApi(k8s_admin).get_namespaced_custom_object(
-                "argoproj.io", "v1alpha1", namespace, "workfloweventbindings", "deploys"
-            )
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return kind_support.custom_object(
+        k8s_admin, "argoproj.io", "v1alpha1", namespace, "workfloweventbindings", "deploys"
+    )
 
 
 def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_and_pruned(
@@ -66,14 +40,14 @@ def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_
         developer_kinds = "kinds: [Pipeline, Experiment, ModelPromotion]"
         repo.edit("policies/access.yaml", developer_kinds, "kinds: [Pipeline, Experiment, ModelPromotion, Probe]")
         repo.initial = repo.commit("tenant developers may manage probes")
-        _, report, _ = _apply(repo, kubeconfig, trusted=True)
+        _, report, _ = kind_support.apply(repo, kubeconfig, trusted=True, must_succeed=False)
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
 
         probe = repo.path(f"tenants/{repo.vision}/probes/deploys.yaml")
         probe.parent.mkdir()
         probe.write_text(probekind.PROBE_YAML, encoding="utf-8")
         repo.commit("bob adds a probe to vision", author=BOB)
-        plan, report, kube = _apply(repo, kubeconfig)
+        plan, report, kube = kind_support.apply(repo, kubeconfig, must_succeed=False)
         [change] = plan.pending
         assert change.ref.kind == "WorkflowEventBinding" and change.action is Action.create
         assert change.decision is not None and change.decision.allowed, change.decision
@@ -83,12 +57,12 @@ def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_
         live = _binding(k8s_admin, repo.vision)
         assert live is not None and live["spec"] == {"event": {"selector": 'payload.message == "deploy"'}}
 
-        again, _, _ = _apply(repo, kubeconfig)
+        again, _, _ = kind_support.apply(repo, kubeconfig, must_succeed=False)
         assert not again.has_changes, "read back as live state: nothing to do"
 
         probe.unlink()
         repo.commit("bob removes the probe", author=BOB)
-        plan, report, _ = _apply(repo, kubeconfig)
+        plan, report, _ = kind_support.apply(repo, kubeconfig, must_succeed=False)
         [prune] = plan.pending
         assert prune.action is Action.delete and prune.ref.kind == "WorkflowEventBinding"
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
@@ -96,7 +70,7 @@ def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_
 
         probe.write_text(probekind.PROBE_YAML, encoding="utf-8")
         repo.commit("carol, of another tenant, adds a probe to vision", author=CAROL)
-        plan, _, _ = _apply(repo, kubeconfig)
+        plan, _, _ = kind_support.apply(repo, kubeconfig, must_succeed=False)
         [denied] = plan.pending
         assert denied.decision is not None and not denied.decision.allowed, "the policy judges the new kind too"
         assert _binding(k8s_admin, repo.vision) is None

@@ -14,51 +14,23 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from controlplane.plans import Action, Plan
-from reconciler import engine, governance
-from reconciler.applying import ApplyReport, apply_plan
-from reconciler.backends.base import ApplyOptions
-from reconciler.backends.kubernetes import KubernetesBackend
-from tests.integration import configrepo
+from controlplane.plans import Action
+from reconciler import engine
+from tests.integration import configrepo, kind_support
 
 pytestmark = pytest.mark.integration
 
 
-def _apply(
-    repo: configrepo.ConfigRepo, kubeconfig: Path, trusted: bool = False
-) -> tuple[Plan, ApplyReport, KubernetesBackend]:
-    desired = engine.load_desired(repo.root)
-    targets = repo.targets(kubeconfig, trusted=trusted)
-    backends = engine.connect(desired.repo, targets)
-    plan, _ = engine.make_plan(desired, backends, prune=True, targets=targets)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
-    report = apply_plan(plan, backends, ApplyOptions(revision=revision))
-    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
-    kube = backends["kubernetes"]
-    assert isinstance(kube, KubernetesBackend)
-    return plan, report, kube
-
-
 def _notebook(k8s_admin: client.ApiClient, namespace: str) -> dict[str, Any] | None:
-    try:
-        return dict(
-            client.CustomObjectsApi(k8s_admin).get_namespaced_custom_object(
-                "kubeflow.org", "v1", namespace, "notebooks", "explore"
-            )
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return kind_support.custom_object(k8s_admin, "kubeflow.org", "v1", namespace, "notebooks", "explore")
 
 
 def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
     tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
     repo = configrepo.make(tmp_path, prefix)
-    plan, _, kube = _apply(repo, kubeconfig, trusted=True)
+    plan, _, kube = kind_support.apply(repo, kubeconfig, trusted=True)
     ns = repo.vision
     created = {(c.ref.kind, c.ref.name) for c in plan.changes if c.spec and c.spec.kind == "Notebook"}
     assert created == {
@@ -113,14 +85,14 @@ def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
     [change] = drift.pending
     assert change.ref.kind == "Notebook" and change.action is Action.update
     assert [d.dotted for d in change.diffs] == ["spec.template.spec.containers"]
-    _apply(repo, kubeconfig)
+    kind_support.apply(repo, kubeconfig)
     healed = _notebook(k8s_admin, ns)
     assert healed is not None
     assert healed["spec"]["template"]["spec"]["containers"][0]["image"] == container["image"]
 
     repo.path(f"tenants/{ns}/notebooks/explore.yaml").unlink()
     repo.commit("remove the notebook")
-    plan, _, _ = _apply(repo, kubeconfig)
+    plan, _, _ = kind_support.apply(repo, kubeconfig)
     assert {(c.ref.kind, c.action) for c in plan.pending} == {
         ("Notebook", Action.delete),
         ("PersistentVolumeClaim", Action.delete),
