@@ -10,11 +10,11 @@ Run: `python -m controlplane.deployrbac [--check] [PATH]` (`make rbac` writes it
 
 from __future__ import annotations
 
-import argparse
 import sys
 import typing
 from pathlib import Path
 
+from controlplane import generated
 from controlplane.rendering import catalog
 from controlplane.rendering.context import DEPLOYER_CLUSTER_ROLE, TENANT_DEPLOYER_SA
 from controlplane.rendering.tenant import WORKLOAD_RULES
@@ -84,24 +84,15 @@ def render() -> str:
     return "".join(out)
 
 
-def stale(path: Path) -> bool:
+def stale(path: Path = DEFAULT_PATH) -> bool:
     """Whether `path` differs from what the declarations generate."""
-    return not path.exists() or path.read_text(encoding="utf-8") != render()
+    return generated.stale(path, render)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate mlcp's deploy ClusterRole from the kinds' declarations.")
-    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale instead of writing it")
-    args = parser.parse_args(argv)
-    if args.check:
-        if stale(args.path):
-            print(f"{args.path} is stale: run `make rbac` and commit", file=sys.stderr)
-            return 1
-        return 0
-    args.path.write_text(render(), encoding="utf-8")
-    print(f"wrote {args.path}", file=sys.stderr)
-    return 0
+    return generated.main(
+        render, DEFAULT_PATH, "Generate mlcp's deploy ClusterRole from the kinds' declarations.", "rbac", argv
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ checked-in copy is stale, as for schemas/. Run: `python -m controlplane.specdocs
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import sys
@@ -22,6 +21,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from controlplane import generated
 from controlplane.scaffold import template_dir
 from controlplane.specs import KINDS, Spec
 from controlplane.specs.base import DnsLabel, Labels, Metadata, NonEmptyStr, OneOf
@@ -226,22 +226,11 @@ def render() -> str:
 
 def stale(path: Path = DEFAULT_PATH) -> bool:
     """Whether `path` differs from what the models generate."""
-    return not path.exists() or path.read_text(encoding="utf-8") != render()
+    return generated.stale(path, render)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the spec reference from the models.")
-    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale instead of writing it")
-    args = parser.parse_args(argv)
-    if args.check:
-        if stale(args.path):
-            print(f"{args.path} is stale: run `make docs` and commit", file=sys.stderr)
-            return 1
-        return 0
-    args.path.write_text(render(), encoding="utf-8")
-    print(f"wrote {args.path}", file=sys.stderr)
-    return 0
+    return generated.main(render, DEFAULT_PATH, "Generate the spec reference from the models.", "docs", argv)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ stays about one thing.
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,19 @@ def apply(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
     plan, _ = engine.make_plan(desired, backends, targets=targets)
     report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions())
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+
+
+def applied_template(
+    folder: Path, label: str, devenv: testing.TestTarget, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> Iterator[configrepo.ConfigRepo]:
+    """The template, tenants renamed `<label>-<random>-…`, applied once by mlcp; its namespaces deleted after."""
+    require_argo(devenv)
+    repo = configrepo.make(folder, f"{label}-{secrets.token_hex(3)}")
+    apply(repo, kubeconfig)
+    yield repo
+    core = client.CoreV1Api(k8s_admin)
+    for ns in (repo.vision, repo.nlp):
+        core.delete_namespace(ns)
 
 
 def argo(api: client.ApiClient) -> client.CustomObjectsApi:

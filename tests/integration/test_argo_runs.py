@@ -13,7 +13,6 @@ ServiceAccount.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,13 +33,7 @@ def repo(
     tmp_path_factory: pytest.TempPathFactory, devenv: testing.TestTarget, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> Iterator[configrepo.ConfigRepo]:
     """The template, tenants renamed, applied once by mlcp."""
-    argo.require_argo(devenv)
-    repo = configrepo.make(tmp_path_factory.mktemp("argo"), f"t-argo-{secrets.token_hex(3)}")
-    argo.apply(repo, kubeconfig)
-    yield repo
-    core = client.CoreV1Api(k8s_admin)
-    for ns in (repo.vision, repo.nlp):
-        core.delete_namespace(ns)
+    yield from argo.applied_template(tmp_path_factory.mktemp("argo"), "t-argo", devenv, kubeconfig, k8s_admin)
 
 
 @pytest.mark.parametrize(

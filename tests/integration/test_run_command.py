@@ -10,7 +10,6 @@ a failing step makes `--watch` exit 3. Runs are operations: a plan with
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,13 +33,7 @@ def repo(
     tmp_path_factory: pytest.TempPathFactory, devenv: testing.TestTarget, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> Iterator[configrepo.ConfigRepo]:
     """The template, tenants renamed, applied once by mlcp."""
-    argo.require_argo(devenv)
-    repo = configrepo.make(tmp_path_factory.mktemp("run"), f"t-run-{secrets.token_hex(3)}")
-    argo.apply(repo, kubeconfig)
-    yield repo
-    core = client.CoreV1Api(k8s_admin)
-    for ns in (repo.vision, repo.nlp):
-        core.delete_namespace(ns)
+    yield from argo.applied_template(tmp_path_factory.mktemp("run"), "t-run", devenv, kubeconfig, k8s_admin)
 
 
 def _kubeconfig(devenv: testing.TestTarget, user: str) -> str:
