@@ -108,6 +108,7 @@ def test_removed_pipeline_is_pruned_and_nothing_else(
     repo.path(f"tenants/{ns}/pipelines/train-detector.yaml").unlink()
     repo.edit(f"tenants/{ns}/experiments/detector.yaml", "trialPipeline: train-detector", "trialPipeline: gone")
     repo.path(f"tenants/{ns}/experiments/detector.yaml").unlink()
+    repo.path(f"tenants/{ns}/training/finetune-detector.yaml").unlink()  # it logs to the detector experiment
     repo.commit("retire the detector pipeline")
 
     plan, _ = _plan(repo, kubeconfig)
@@ -116,6 +117,7 @@ def test_removed_pipeline_is_pruned_and_nothing_else(
         [
             f"CronWorkflow/{ns}/train-detector",
             f"Experiment/{ns}/detector",
+            f"TrainJob/{ns}/finetune-detector",
             f"WorkflowTemplate/{ns}/train-detector",
         ]
     )

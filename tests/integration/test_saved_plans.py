@@ -68,6 +68,7 @@ def test_a_plan_made_with_prune_deletes_only_when_apply_is_told_to_prune(
     assert _mlcp(repo, kubeconfig, "apply", str(repo.root), "--yes", trusted=True).exit_code == 0
     repo.path(f"tenants/{repo.vision}/pipelines/train-detector.yaml").unlink()
     repo.path(f"tenants/{repo.vision}/experiments/detector.yaml").unlink()  # its trials ran the pipeline
+    repo.path(f"tenants/{repo.vision}/training/finetune-detector.yaml").unlink()  # it logs to that experiment
     repo.commit("vision: retire train-detector")
     saved = tmp_path / "prune.json"
     planned = _mlcp(repo, kubeconfig, "plan", str(repo.root), "--prune", "--out", str(saved))

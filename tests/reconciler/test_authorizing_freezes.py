@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.plans import Action, Change, ObjectRef, Plan
+from controlplane.plans import Action, Change, ObjectRef, Plan, SpecKey
 from reconciler import engine, trust
 from reconciler.authorizing import FREEZE_RULE, QUARANTINE_RULE, PlanAuthorizer
 from tests.integration import configrepo
@@ -44,7 +44,7 @@ def repo(tmp_path: Path) -> configrepo.ConfigRepo:
 def _authorize(repo: configrepo.ConfigRepo, now: datetime, version: str, drift: str | None = None) -> Change:
     desired = engine.load_desired(repo.root)
     base = trust.load(repo.root, repo.initial, "operator")
-    spec = f"ModelPromotion/{repo.vision}/detector-production"
+    spec = SpecKey("ModelPromotion", repo.vision, "detector-production")
     change = Change(
         ref=ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, f"{repo.model}@production"),
         action=Action.update,

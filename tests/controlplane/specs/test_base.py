@@ -21,7 +21,16 @@ def quota(**metadata: Any) -> dict[str, Any]:
 
 
 def test_every_kind_is_registered() -> None:
-    assert sorted(KINDS) == ["AccessPolicy", "Experiment", "ModelPromotion", "Pipeline", "Quota", "Tenant"]
+    assert sorted(KINDS) == [
+        "AccessPolicy",
+        "Experiment",
+        "ModelPromotion",
+        "Notebook",
+        "Pipeline",
+        "Quota",
+        "Tenant",
+        "TrainingJob",
+    ]
 
 
 def test_registering_a_second_kind_of_the_same_name_is_refused() -> None:
