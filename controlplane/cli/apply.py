@@ -202,7 +202,9 @@ def command(
             }
         )
     counts = report.counts()
-    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or (
+        f"nothing to write; {str(revision)[:12]} recorded as the trusted base" if revision else "nothing to write"
+    )
     err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
     if report.failed:
         raise typer.Exit(1)
