@@ -22,7 +22,7 @@ from controlplane.cli.options import Context, Kubeconfig
 from controlplane.loading.repo import load_repo
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from reconciler.backends.kubernetes_client import KubeClient
 
 EXIT_USAGE = 2
 EXIT_RUN_FAILED = 3
@@ -47,7 +47,7 @@ def command(
     output: OutputOption = Format.text,
 ) -> None:
     """Run a pipeline from its governed WorkflowTemplate, under your own Kubernetes identity (RBAC decides)."""
-    from reconciler import runs as cluster  # noqa: PLC0415 - the Kubernetes client, only for this command
+    from reconciler import runs as cluster  # noqa: PLC0415 - the cluster side, only for this command
     from reconciler.targets import Targets  # noqa: PLC0415
 
     try:
@@ -85,7 +85,7 @@ def command(
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _follow(api: ApiClient, request: runs.RunRequest, name: str, output: Format) -> runs.RunStatus:
+def _follow(api: KubeClient, request: runs.RunRequest, name: str, output: Format) -> runs.RunStatus:
     """Follow the run: a live table on a terminal, a line per change when piped, nothing for JSON."""
     from reconciler import runs as cluster  # noqa: PLC0415 - see command
 
