@@ -60,6 +60,11 @@ class LeaseConfig:
             raise ValueError("lease timings must satisfy 0 < retry period < renew deadline < duration")
 
 
+def lease_record(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """What must change for a Lease to count as renewed: holder, renew time, duration."""
+    return (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -168,7 +173,7 @@ class LeaderElector:
         spec = lease.get("spec") or {}
         self._watch_trigger(lease)
         self._watch_handover(lease)
-        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
+        record = lease_record(spec)
         if record != self._observed:
             self._observed, self._observed_at = record, started
         self.holder = spec.get("holderIdentity") or None
@@ -185,6 +190,14 @@ class LeaderElector:
         self.holder = self.config.identity
         self._valid_until = started + self.config.renew_deadline
         return True
+
+    def seen(self, record: tuple[Any, ...], since: float) -> None:
+        """Start from an observation made elsewhere (a LIST of the Leases): the record stood still since `since`.
+
+        A replica that starts competing for a Lease it has been watching need not wait a whole duration again.
+        """
+        if self._observed is None:
+            self._observed, self._observed_at = record, since
 
     def _watch_trigger(self, lease: dict[str, Any]) -> None:
         value = ((lease.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_ANNOTATION)

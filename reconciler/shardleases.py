@@ -1,0 +1,228 @@
+"""Which shards this replica holds: a membership Lease per replica, a Lease per shard (`mlcp-shard-<i>`).
+
+The protocol, run by every replica every retry period (`step`):
+
+1. Renew its own membership Lease `mlcp-member-<digest of identity>`, annotated
+   with the number of shards it was started with.
+2. List the Leases (members and shards): a member is alive while its record keeps changing
+   within its lease duration *as this replica observes it* (its own monotonic
+   clock, as reconciler.leader does — never comparing wall clocks). A replica
+   that stops cleanly releases its Lease, so it leaves at once.
+3. Compute the assignment by rendezvous hashing over the live members
+   (reconciler.sharding) and try to take each shard assigned to it, through the
+   ordinary Lease protocol of reconciler.leader: a shard held by another is taken
+   only once that holder released it or its record stood still for the lease
+   duration. So a replica that dies gives up its shards within one lease duration,
+   and no tenant ever has two writers: the old holder stopped writing at its
+   renew deadline, before anyone may take the Lease (the leader's fencing margin).
+4. A shard it holds but is no longer assigned (a replica joined) is renewed until
+   the loop is between two passes of that shard, then released (`release_leaving`),
+   so the new holder takes it at once. Only shards whose top score the newcomer
+   wins move: minimal movement.
+
+Replicas started with different numbers of shards would map one tenant to two
+shards held by two replicas. So each member states its number, and a replica
+that sees another number among the live members holds and writes no shard
+(`conflict`) until the disagreement is gone (e.g. a rollout that changes
+`--shards` finishes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler import logs, sharding
+from reconciler.backends.base import BackendError
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.leader import LEASES, LeaderElector, LeaseConfig, lease_record
+
+MEMBER_PREFIX = "mlcp-member-"
+SHARDS_ANNOTATION = "mlcp.dev/shards"
+"""On a membership Lease: the number of shards that replica divides tenants into."""
+MERGE = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    shards: int
+    lease: LeaseConfig
+    """Namespace, this replica's identity and the timings; its `name` is not used."""
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ValueError("the number of shards must be at least 1")
+
+
+def member_lease(identity: str) -> str:
+    return MEMBER_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+class ShardSet:
+    """This replica's view of the members and its shard Leases (see the module docstring)."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        config: ShardConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_move: Callable[[int, bool], None] = lambda _shard, _held: None,
+    ) -> None:
+        self.kube = kube
+        self.config = config
+        self.clock = clock
+        self.on_move = on_move
+        """Called with (shard, True) when this replica starts holding a shard, (shard, False) when it stops."""
+        self.identity = config.lease.identity
+        self.member = LeaderElector(kube, replace(config.lease, name=member_lease(self.identity)), clock)
+        self.members: tuple[str, ...] = ()
+        self.conflict: str | None = None
+        """Why this replica writes no shard now (members disagree on the number of shards), or None."""
+        self.leaving: set[int] = set()
+        """Shards held but assigned to another replica: released between two passes (`release_leaving`)."""
+        self._electors: dict[int, LeaderElector] = {}
+        self._observed: dict[str, tuple[tuple[Any, ...], float]] = {}
+        self._annotated = False
+        self._lock = threading.Lock()
+
+    # -- what the loop and the fence ask ---------------------------------------------------------------------
+
+    def held(self) -> list[int]:
+        """The shards this replica may write now, in order."""
+        with self._lock:
+            electors = dict(self._electors)
+        return sorted(shard for shard, elector in electors.items() if self._writable(elector))
+
+    def may_write(self, shard: int) -> bool:
+        with self._lock:
+            elector = self._electors.get(shard)
+        return elector is not None and self._writable(elector)
+
+    def remaining(self, shard: int) -> float:
+        """Seconds this replica may still write `shard` (0 when it may not)."""
+        with self._lock:
+            elector = self._electors.get(shard)
+        return elector.remaining() if elector is not None and self.conflict is None else 0.0
+
+    def _writable(self, elector: LeaderElector) -> bool:
+        return self.conflict is None and elector.may_write()
+
+    # -- the protocol ----------------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One round: renew membership, see the members, take the shards assigned here."""
+        self.member.step()
+        try:
+            self._annotate()
+            self.members = self._alive()
+        except BackendError as exc:
+            logs.get().warning("could not read the members", extra={"error": str(exc)})
+        mine = {s for s, who in sharding.assignment(self.config.shards, self.members).items() if who == self.identity}
+        with self._lock:
+            for shard in mine - set(self._electors):
+                self._electors[shard] = self._elector(shard)
+            electors = dict(self._electors)
+        for shard, elector in electors.items():
+            if shard in mine and self.conflict is None:
+                elector.step()
+                self.leaving.discard(shard)
+            elif elector.may_write():
+                elector.step()  # keep it until the loop is between passes of this shard, then release it
+                self.leaving.add(shard)
+            else:
+                self._drop(shard)
+
+    def _elector(self, shard: int) -> LeaderElector:
+        config = replace(self.config.lease, name=sharding.lease_name(shard))
+
+        def changed(leading: bool) -> None:
+            logs.get().info("shard taken" if leading else "shard given up", extra={"shard": shard})
+            self.on_move(shard, leading)
+
+        elector = LeaderElector(self.kube, config, self.clock, on_change=changed)
+        observed = self._observed.get(config.name)
+        if observed is not None:
+            elector.seen(*observed)  # watched in every LIST: a dead holder's time is already running out
+        return elector
+
+    def _drop(self, shard: int) -> None:
+        with self._lock:
+            self._electors.pop(shard, None)
+        self.leaving.discard(shard)
+
+    def _annotate(self) -> None:
+        if self._annotated or not self.member.may_write():
+            return
+        patch = {"metadata": {"annotations": {SHARDS_ANNOTATION: str(self.config.shards)}}}
+        self.kube.request("PATCH", self.member.path, body=patch, content_type=MERGE)
+        self._annotated = True
+
+    def _alive(self) -> tuple[str, ...]:
+        """The live members (this replica included while its membership is renewed), and any disagreement."""
+        now = self.clock()
+        listing = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace))
+        alive = {self.identity} if self.member.may_write() else set()
+        numbers: dict[str, str] = {}
+        seen: set[str] = set()
+        for lease in listing.get("items") or []:
+            meta, spec = lease.get("metadata") or {}, lease.get("spec") or {}
+            name, holder = str(meta.get("name") or ""), spec.get("holderIdentity")
+            seen.add(name)
+            record = lease_record(spec)
+            previous = self._observed.get(name)
+            since = previous[1] if previous is not None and previous[0] == record else now
+            self._observed[name] = (record, since)
+            if not name.startswith(MEMBER_PREFIX) or not holder:
+                continue
+            if now < since + float(spec.get("leaseDurationSeconds") or 0):
+                alive.add(str(holder))
+                number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
+                if number is not None:
+                    numbers[str(holder)] = str(number)
+        for name in set(self._observed) - seen:
+            del self._observed[name]
+        self._judge(numbers)
+        return tuple(sorted(alive))
+
+    def _judge(self, numbers: dict[str, str]) -> None:
+        others = {who: n for who, n in numbers.items() if n != str(self.config.shards)}
+        conflict = (
+            f"replicas disagree on the number of shards (this one {self.config.shards}, "
+            + ", ".join(f"{who}: {n}" for who, n in sorted(others.items()))
+            + "); no shard is written until they agree"
+            if others
+            else None
+        )
+        if conflict != self.conflict:
+            (logs.get().error if conflict else logs.get().info)(conflict or "replicas agree on the number of shards")
+        self.conflict = conflict
+
+    def release_leaving(self, shards: set[int] | None = None) -> list[int]:
+        """Release the shards assigned elsewhere (all of them, or those of `shards`); the ones released."""
+        released = []
+        for shard in sorted(self.leaving if shards is None else self.leaving & shards):
+            with self._lock:
+                elector = self._electors.pop(shard, None)
+            self.leaving.discard(shard)
+            if elector is not None:
+                elector.release()
+                released.append(shard)
+        return released
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step()
+            stop.wait(self.config.lease.retry_period)
+
+    def release_all(self) -> None:
+        """Leave: give up every shard and the membership at once, so the others take over without waiting."""
+        with self._lock:
+            electors, self._electors = dict(self._electors), {}
+        self.leaving.clear()
+        for elector in electors.values():
+            elector.release()
+        self.member.release()
