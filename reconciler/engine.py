@@ -173,7 +173,8 @@ def load_trusted(root: Path, states: Mapping[str, LiveState], named: str | None)
     if key not in _TRUSTED:
         if len(_TRUSTED) >= 4:
             _TRUSTED.pop(next(iter(_TRUSTED)))
-        _TRUSTED[key] = trust.load(root, sha, origin)
+        previous = next((b for (at, _, _), b in reversed(_TRUSTED.items()) if at == root), None)
+        _TRUSTED[key] = trust.load(root, sha, origin, previous)  # reads only the tenant files that changed
     return _TRUSTED[key]
 
 

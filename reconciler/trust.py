@@ -19,7 +19,8 @@ import atexit
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import cast
 
@@ -27,13 +28,24 @@ import git
 
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
-from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_repo
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_repo
 from controlplane.specs import AccessPolicy, Tenant
 
 ENV = "MLCP_TRUSTED_BASE"
 FLAG = "--trusted-base"
 POLICY_DIR = "policies"
+TENANTS = "tenants"
+TENANT_FILE = "tenant.yaml"
 _REGULAR = ("100644", "100755")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One governance path of a revision as git lists it."""
+
+    blob: str
+    readable: bool
+    """A regular file within the size limit (the others are diagnostics, never read)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,12 @@ class TrustedBase:
     """Every regular file under policies/ of the base, by repo-relative path (e.g. the allowed signers)."""
     signers: Path | None = None
     """The base's allowed_signers file, copied to a private path git can read, when the policy names one."""
+    listing: Mapping[str, _Entry] = field(default_factory=dict, compare=False, repr=False)
+    """Every governance path of the revision and its blob, so a later base reads only what changed."""
+    shared: ConfigRepo | None = field(default=None, compare=False, repr=False)
+    """mlcp.yaml and policies/ as loaded (with `parts`, what `load(previous=)` reuses)."""
+    parts: Mapping[str, ConfigRepo] | None = field(default=None, compare=False, repr=False)
+    """Each tenant folder's tenant.yaml as loaded, by tenant."""
 
     @property
     def policy(self) -> AccessPolicy | None:
@@ -118,7 +136,7 @@ def _wanted(path: str) -> bool:
     parts = PurePosixPath(path).parts
     if path == CONFIG_FILE or (parts and parts[0] == POLICY_DIR):
         return True
-    return len(parts) == 3 and parts[0] == "tenants" and parts[2] == "tenant.yaml"
+    return len(parts) == 3 and parts[0] == TENANTS and parts[2] == TENANT_FILE
 
 
 def resolve(repo_path: Path, revision: str) -> str:
@@ -134,17 +152,51 @@ def resolve(repo_path: Path, revision: str) -> str:
         ) from None
 
 
-def load(repo_path: Path, revision: str, origin: str) -> TrustedBase:
-    """Read the governance files of `revision` from git (never from the work tree) and load them."""
+def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | None = None) -> TrustedBase:
+    """Read the governance files of `revision` from git (never from the work tree) and load them.
+
+    With `previous` (a base of the same repo loaded earlier), when the two differ only in tenants'
+    `tenant.yaml` files, only those are read and loaded again and every other part is `previous`'s: the
+    loop's next base is nearly always the revision it just applied, a commit or two after the last one, and
+    reading 1,001 files for one changed tenant was most of a pass. A file is reused only when git names the
+    same blob at the same path, so the result is the one a full load gives.
+    """
     sha = resolve(repo_path, revision)
     limits = budgets.active()
-    repo = git.Repo(repo_path)
-    listing = repo.git.ls_tree("-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, "tenants")
+    listing, diagnostics = _listing(repo_path, sha, limits)
+    if previous is not None and previous.shared is not None and previous.parts is not None:
+        changed = _changed_tenants(previous.listing, listing)
+        if changed is not None:
+            return _reload_tenants(
+                repo_path, previous, (previous.shared, previous.parts), sha, origin, listing, changed
+            )
+    blobs = [(path, entry.blob) for path, entry in listing.items() if entry.readable]
     target = Path(tempfile.mkdtemp(prefix=f"base-{sha[:12]}-", dir=_private_dir()))
     files: dict[str, bytes] = {}
+    for (path, _), data in zip(blobs, _read_blobs(repo_path, [blob for _, blob in blobs]), strict=True):
+        out = target / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        if path.startswith(f"{POLICY_DIR}/"):
+            files[path] = data
+    budget = budgets.Budget(limits)
+    folders = _tenant_folders(listing)
+    shared = load_repo(target, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
+    shared.diagnostics[:0] = diagnostics
+    parts = {t: load_folder(target, f"{TENANTS}/{t}", budget) for t in folders}
+    base = TrustedBase(sha, origin, _merged(shared, parts), files, None, listing, shared, parts)
+    return replace(base, signers=_signers(base, target))
+
+
+def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[str, _Entry], list[Diagnostic]]:
+    """The governance paths of `sha` (`git ls-tree`, no file read), and the diagnostics of unreadable ones."""
+    raw = git.Repo(repo_path).git.ls_tree(
+        "-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS
+    )
+    listing: dict[str, _Entry] = {}
     diagnostics: list[Diagnostic] = []
-    blobs: list[tuple[str, str]] = []
-    for entry in listing.split("\0"):
+    readable = 0
+    for entry in raw.split("\0"):
         if not entry:
             continue
         meta, _, path = entry.partition("\t")
@@ -153,28 +205,90 @@ def load(repo_path: Path, revision: str, origin: str) -> TrustedBase:
             continue
         if kind != "blob" or mode not in _REGULAR:
             diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is not a regular file; ignored"))
+            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
             continue
         if size.isdigit() and int(size) > limits.file_bytes:
             diagnostics.append(
                 Diagnostic(path, 1, 1, f"{path} in the trusted base is over {limits.file_bytes} bytes; ignored")
             )
+            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
             continue
-        blobs.append((path, blob))
-        if len(blobs) > limits.repo_files:
+        listing[path] = _Entry(blob, True)
+        readable += 1
+        if readable > limits.repo_files:
             raise MlcpError(
                 f"the trusted base {sha[:12]} holds more than {limits.repo_files} governance files",
                 "name a trusted base within the operator's limits (--limit repo-files), or raise the limit",
             )
-    for (path, _), data in zip(blobs, _read_blobs(repo_path, [blob for _, blob in blobs]), strict=True):
-        out = target / path
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-        if path.startswith(f"{POLICY_DIR}/"):
-            files[path] = data
-    loaded = load_repo(target)
-    loaded.diagnostics[:0] = diagnostics
-    base = TrustedBase(sha, origin, loaded, files)
-    return TrustedBase(sha, origin, loaded, files, _signers(base, target))
+    return listing, diagnostics
+
+
+def _tenant_of(path: str) -> str | None:
+    parts = PurePosixPath(path).parts
+    return parts[1] if len(parts) == 3 and parts[0] == TENANTS and parts[2] == TENANT_FILE else None
+
+
+def _tenant_folders(listing: Mapping[str, _Entry]) -> list[str]:
+    return sorted({t for path, entry in listing.items() if entry.readable and (t := _tenant_of(path)) is not None})
+
+
+def _changed_tenants(previous: Mapping[str, _Entry], listing: Mapping[str, _Entry]) -> set[str] | None:
+    """The tenants whose tenant.yaml differs from `previous`'s; None when anything else differs (read it all)."""
+    changed: set[str] = set()
+    for path in previous.keys() | listing.keys():
+        before, after = previous.get(path), listing.get(path)
+        if before == after:
+            continue
+        tenant = _tenant_of(path)
+        if tenant is None or (before is not None and not before.readable) or (after is not None and not after.readable):
+            return None
+        changed.add(tenant)
+    return changed
+
+
+def _reload_tenants(
+    repo_path: Path,
+    previous: TrustedBase,
+    loaded: tuple[ConfigRepo, Mapping[str, ConfigRepo]],
+    sha: str,
+    origin: str,
+    listing: dict[str, _Entry],
+    changed: set[str],
+) -> TrustedBase:
+    """`previous` (its `loaded` shared part and tenant parts) with the tenant.yaml of `changed` tenants read
+    again; the rest is the same blobs."""
+    shared, previous_parts = loaded
+    parts = {t: repo for t, repo in previous_parts.items() if t not in changed}
+    present = sorted(t for t in changed if f"{TENANTS}/{t}/{TENANT_FILE}" in listing)
+    if present:
+        kept = budgets.Usage()
+        for part in (shared, *parts.values()):
+            kept.add(part.usage)
+        budget = budgets.Budget(repo=kept)  # the files read again count against what the others already hold
+        paths = [f"{TENANTS}/{t}/{TENANT_FILE}" for t in present]
+        with tempfile.TemporaryDirectory(prefix=f"base-{sha[:12]}-", dir=_private_dir()) as scratch:
+            target = Path(scratch)
+            for path, data in zip(paths, _read_blobs(repo_path, [listing[p].blob for p in paths]), strict=True):
+                (target / path).parent.mkdir(parents=True, exist_ok=True)
+                (target / path).write_bytes(data)
+            parts.update({t: load_folder(target, f"{TENANTS}/{t}", budget) for t in present})
+    return TrustedBase(sha, origin, _merged(shared, parts), previous.files, previous.signers, listing, shared, parts)
+
+
+def _merged(shared: ConfigRepo, parts: Mapping[str, ConfigRepo]) -> ConfigRepo:
+    """The whole base, in `load_repo`'s order: shared specs first, then tenant folders by name."""
+    ordered = [shared, *(parts[t] for t in sorted(parts))]
+    usage = budgets.Usage()
+    for part in ordered:
+        usage.add(part.usage)
+    return replace(
+        shared,
+        specs=[s for p in ordered for s in p.specs],
+        diagnostics=[d for p in ordered for d in p.diagnostics],
+        files=sum(p.files for p in ordered),
+        refused={k for p in ordered for k in p.refused},
+        usage=usage,
+    )
 
 
 def _read_blobs(repo_path: Path, blobs: list[str]) -> list[bytes]:

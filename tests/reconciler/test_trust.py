@@ -105,3 +105,47 @@ def test_rule_diffs_see_removed_keys_that_a_managed_diff_would_not() -> None:
     after = {"groups": {"platform-team": ["admin@x"]}}
     [removed] = governance.full_diff(before, after)
     assert removed.path == ("groups", "approvers") and removed.new is None
+
+
+def _governance(base: trust.TrustedBase) -> tuple[object, ...]:
+    """What judges: the specs by source, the policy files, the config and the problems."""
+    specs = sorted((s.source.path, s.spec.model_dump_json()) for s in base.repo.specs)
+    problems = sorted(d.render() for d in base.problems)
+    return (specs, base.files, base.repo.config, problems, base.repo.files)
+
+
+def test_a_base_reuses_the_previous_one_reading_only_the_tenant_files_that_changed(repo: Path) -> None:
+    first = trust.load(repo, "HEAD", "applied")
+    tenant = repo / "tenants/vision/tenant.yaml"
+    tenant.write_text(tenant.read_text().replace("role: edit", "role: view"))
+    (repo / "tenants/nlp/tenant.yaml").unlink()
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "vision's people, nlp gone")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert second.shared is first.shared, "mlcp.yaml and policies/ did not change: reused, not read again"
+    assert second.parts is not None and first.parts is not None and "nlp" not in second.parts
+    assert second.tenants["vision"].spec.members[0].role == "view"
+    assert _governance(second) == _governance(trust.load(repo, "HEAD", "applied")), "the same as a full load"
+
+
+def test_a_change_outside_the_tenant_files_reads_the_whole_base_again(repo: Path) -> None:
+    first = trust.load(repo, "HEAD", "applied")
+    policy = repo / "policies/access.yaml"
+    policy.write_text(policy.read_text() + "\n")
+    _git(repo, "commit", "-qam", "a policy change")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert second.shared is not first.shared
+    assert _governance(second) == _governance(trust.load(repo, "HEAD", "applied"))
+
+
+def test_an_unchanged_tenant_file_with_problems_keeps_them_in_a_reused_base(repo: Path) -> None:
+    tenant = repo / "tenants/nlp/tenant.yaml"
+    tenant.write_text(tenant.read_text().replace("kind: Tenant", "kind: Tenant\nbogus: 1"))
+    _git(repo, "commit", "-qam", "nlp broken")
+    first = trust.load(repo, "HEAD", "applied")
+    assert any("nlp" in d.path for d in first.problems)
+    vision = repo / "tenants/vision/tenant.yaml"
+    vision.write_text(vision.read_text().replace("role: edit", "role: view"))
+    _git(repo, "commit", "-qam", "vision's people")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert _governance(second) == _governance(trust.load(repo, "HEAD", "applied"))
