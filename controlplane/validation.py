@@ -16,8 +16,10 @@ from controlplane.errors import Diagnostic
 from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
+from controlplane.rendering import experiment as tuners
 from controlplane.specs import AccessPolicy, Experiment, Pipeline, Spec, Tenant
 from controlplane.specs.base import TenantSpecs
+from controlplane.specs.experiment import DEFAULT_TUNER
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"})
 
@@ -119,6 +121,20 @@ def trial_pipelines_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
                 )
 
 
+def tuners_registered(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """A tuning names a tuner that some module registered (rendering/experiment.py)."""
+    for loaded in repo.of_kind("Experiment"):
+        tuning = cast(Experiment, loaded.spec).spec.tuning
+        if tuning is not None and tuning.tuner not in tuners.TUNERS:
+            yield _diag(
+                loaded,
+                ("spec", "tuning", "tuner"),
+                f"no tuner {tuning.tuner!r}: mlcp renders tuning with {', '.join(sorted(tuners.TUNERS))}",
+                f"use one of those, or leave `tuner` out for the default ({DEFAULT_TUNER})",
+                "reference",
+            )
+
+
 def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """At most one AccessPolicy; bindings and approval rules name defined roles and groups."""
     policies = repo.of_kind("AccessPolicy")
@@ -196,6 +212,7 @@ CHECKS: tuple[Check, ...] = (
     pipelines_coherent,
     mlcp_names_kept,
     trial_pipelines_exist,
+    tuners_registered,
     policy_coherent,
     kinds_check_themselves,
     *registry_names.CHECKS,

@@ -98,10 +98,14 @@ def declare(spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant
     _derived.resources = _derived.ranks = None
 
 
-def withdraw(spec_kind: str) -> None:
-    """Forget what `spec_kind` declared (a kind that is unloaded, e.g. one a test declared)."""
-    PRODUCES.pop(spec_kind, None)
-    GRANTS.pop(spec_kind, None)
+def withdraw(spec_kind: str, resources: tuple[Resource, ...] | None = None) -> None:
+    """Forget what `spec_kind` declared (a kind that is unloaded, e.g. one a test declared), or only `resources`
+    of it (a tuner that is unloaded)."""
+    if resources is None:
+        PRODUCES.pop(spec_kind, None)
+        GRANTS.pop(spec_kind, None)
+    else:
+        PRODUCES[spec_kind] = tuple(r for r in PRODUCES.get(spec_kind, ()) if r not in resources)
     _derived.resources = _derived.ranks = None
 
 

@@ -1,7 +1,8 @@
 """Experiment: an MLflow experiment, optionally with hyper-parameter tuning.
 
-Tracking always becomes an MLflow experiment; `tuning` also becomes a Katib
-Experiment whose trials run one of the tenant's pipelines.
+Tracking always becomes an MLflow experiment; `tuning` also becomes the object
+of its tuner (a Katib Experiment by default) whose trials run one of the
+tenant's pipelines.
 """
 
 from __future__ import annotations
@@ -62,9 +63,18 @@ class SearchParameter(SpecModel):
         return self
 
 
-class Tuning(SpecModel):
-    """Hyper-parameter search, rendered as a Katib Experiment."""
+DEFAULT_TUNER = "katib"
+"""The tuner of a `tuning` that names none: Katib, the only one today."""
 
+
+class Tuning(SpecModel):
+    """Hyper-parameter search, rendered by its tuner (Katib's Experiment unless `tuner` says otherwise)."""
+
+    tuner: DnsLabel = Field(
+        default=DEFAULT_TUNER,
+        description="Which tuner runs the search: `katib` (a Katib Experiment, the default). Each tuner is a "
+        "module registering itself; a name no tuner registered is refused by `mlcp validate`.",
+    )
     objective: Objective
     algorithm: Algorithm
     parameters: list[SearchParameter] = Field(min_length=1)
