@@ -45,6 +45,24 @@ _KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
 
 
 @dataclass(frozen=True, slots=True)
+class LastSet:
+    """What mlcp itself last set an object to, recorded by mlcp in the apply that set it (a model alias's version).
+
+    Tenants may move such an object too (anyone with EDIT on a model moves its aliases), and the tags mlcp writes
+    on the object are theirs to rewrite: whether a difference is drift (a hand move that mlcp restores, not held
+    by freeze windows) or a declared change is decided from this record only.
+    """
+
+    version: str
+    commit: str | None = None
+    """The last commit that touched the spec that asked for it."""
+    by: str | None = None
+    """Who was identified as its author(s) (signers where signatures are required)."""
+    at: str | None = None
+    """When mlcp set it (UTC, ISO 8601)."""
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryRecord:
     """Whose an object is, as mlcp recorded it when it last wrote the object."""
 
@@ -57,6 +75,8 @@ class InventoryRecord:
     """A Namespace that existed before mlcp took it over (`adoptNamespace`): never deleted."""
     error: str | None = None
     """Why the stored record could not be read; such a record attributes nothing."""
+    last_set: LastSet | None = None
+    """What mlcp last set the object to, where its backend records that (None: unknown, or never set)."""
 
     @classmethod
     def checked(

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import Inventory, attributed
+from controlplane.planning import Claim, Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import (
     API_VERSION,
@@ -98,10 +99,12 @@ class MlflowBackend(Backend):
 
     def __init__(self, rest: MlflowRest) -> None:
         self.rest = rest
-        self.promotions = Promotions(rest)
-        self.permissions = Permissions(rest)
         self.store = RegistryInventory(rest)
+        self.promotions = Promotions(rest, before_move=self._forget_last_set)
+        self.permissions = Permissions(rest)
         self._inventory: Inventory | None = None
+        self._recording = threading.Lock()
+        """Alias moves run concurrently; each rewrites the store's records before it moves (_forget_last_set)."""
 
     @classmethod
     def from_uri(cls, uri: str) -> MlflowBackend:
@@ -158,6 +161,7 @@ class MlflowBackend(Backend):
             )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
+        self.promotions.moved = {}
         searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
         experiments = self.store.take(list(searched))
         for item in experiments:
@@ -204,8 +208,8 @@ class MlflowBackend(Backend):
         for change in changes:
             if change.action is Action.delete:
                 change = attributed(change, inventory.owner_of(change.ref))  # noqa: PLW2901 - refined in turn
-            if change.ref.kind == MODEL_ALIAS:
-                out.append(self.promotions.review(change))
+            if change.ref.kind == MODEL_ALIAS:  # drift is judged by mlcp's record, whether or not it is owned
+                out.append(self.promotions.review(change, self.store.records.get(change.ref)))
             elif is_permission(change.ref):
                 out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:
@@ -313,15 +317,39 @@ class MlflowBackend(Backend):
         return Outcome(change, Status.deleted, "soft-deleted (restorable in MLflow)")
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Write the records that changed to mlcp's inventory experiment (nothing when none did)."""
+        """Write the records that changed to mlcp's inventory experiment (nothing when none did).
+
+        An alias this apply moved is recorded with the version mlcp set it to, so the next plan judges drift
+        from this record; any other record of an alias says no version (see mlflow_drift).
+        """
         if self._inventory is None:
             self.read()
-        prior = self._inventory or Inventory()
-        updated = prior.updated(refs, options.claims)
+        prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
+        claims = {ref: self._with_last_set(ref, claim) for ref, claim in options.claims.items()}
+        updated = prior.updated(refs, claims)
         if options.dry_run:
             return
         self.store.write(updated.records)
         self._inventory = Inventory(updated.refs, records=dict(self.store.records))
+
+    def _with_last_set(self, ref: ObjectRef, claim: Claim) -> Claim:
+        """A write's claim of an alias with the version this apply moved it to (none when it did not move it)."""
+        if ref.kind != MODEL_ALIAS or not claim.wrote:
+            return claim
+        return replace(claim, record=replace(claim.record, last_set=self.promotions.moved.pop(ref, None)))
+
+    def _forget_last_set(self, ref: ObjectRef) -> None:
+        """Before moving an alias: its record no longer names a version, until the move is recorded as done.
+
+        A move whose outcome is never recorded (a crash, a lost lease, a failed tag write) then leaves drift
+        unknown, never judged from the version mlcp set before: that could make a later declared move back to
+        it look like a heal, free of freeze windows.
+        """
+        with self._recording:
+            record = self.store.records.get(ref)
+            if record is None or record.last_set is None:
+                return
+            self.store.write({**self.store.records, ref: replace(record, last_set=None)})
 
 
 def _without_fixed_fields(change: Change) -> Change:

@@ -19,7 +19,11 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
 - one tag per object, `mlcp.dev/record.<sha256(kind/name), 16 hex>` = JSON
   `{kind, name, spec, tenant, source}`: a change writes only the tags of the
   objects it changed, and reading costs nothing extra (the experiment comes
-  with the search for mlcp's experiments).
+  with the search for mlcp's experiments). A model alias's record also says
+  which version mlcp last moved it to (`set`: `{version, commit, by, at}`):
+  drift (a hand move, healed without waiting for a freeze window) is decided
+  from that, never from the `mlcp.dev/alias.<a>.version` tag a member can
+  rewrite. Records without `set` (written by an older mlcp) leave drift unknown.
 
 The ownership tags still say which objects mlcp manages; once the store exists,
 an object is only prunable when it is also recorded there, so a tag added by
@@ -33,10 +37,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import InventoryRecord
+from controlplane.planning import InventoryRecord, LastSet
 from controlplane.plans import ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, OWNER_TAG, OWNER_VALUE, SYSTEM
 from reconciler.backends.base import BackendError
@@ -46,6 +52,11 @@ STORE = "mlcp-inventory"
 ROLE_TAG = "mlcp.dev/role"
 ROLE = "inventory"
 RECORD_TAG = "mlcp.dev/record."
+SET = "set"
+"""The key of what mlcp last set an object to (a model alias: the version), in that object's record."""
+MAX_TEXT = 1024
+_VERSION = re.compile(r"[1-9][0-9]{0,18}")
+_COMMIT = re.compile(r"[0-9a-f]{4,64}")
 
 
 def record_tag(ref: ObjectRef) -> str:
@@ -57,8 +68,36 @@ def _tags(item: dict[str, Any]) -> dict[str, str]:
 
 
 def _value(ref: ObjectRef, record: InventoryRecord) -> str:
-    stored = {"kind": ref.kind, "name": ref.name, "spec": record.spec, "tenant": record.tenant, "source": record.source}
+    stored: dict[str, Any] = {
+        "kind": ref.kind,
+        "name": ref.name,
+        "spec": record.spec,
+        "tenant": record.tenant,
+        "source": record.source,
+    }
+    if record.last_set is not None:  # only then: records without it keep their exact stored form
+        last = record.last_set
+        by = last.by[:MAX_TEXT] if last.by else None
+        stored[SET] = {"version": last.version, "commit": last.commit, "by": by, "at": last.at}
     return json.dumps(stored, sort_keys=True, separators=(",", ":"))
+
+
+def _last_set(stored: Any) -> LastSet | str | None:
+    """The stored `set` of an alias record (None: absent), or what is wrong with it."""
+    if stored is None:
+        return None
+    if not isinstance(stored, dict) or set(stored) - {"version", "commit", "by", "at"}:
+        return f"{SET} is {stored!r}, not {{version, commit, by, at}}"
+    version, commit = stored.get("version"), stored.get("commit")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        return f"{SET}.version is {version!r}, not a model version number"
+    if commit is not None and (not isinstance(commit, str) or not _COMMIT.fullmatch(commit)):
+        return f"{SET}.commit is {commit!r}, not a commit id"
+    for name in ("by", "at"):
+        value = stored.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+            return f"{SET}.{name} is {value!r}, not a string of at most {MAX_TEXT} characters"
+    return LastSet(version, commit or None, stored.get("by") or None, stored.get("at") or None)
 
 
 def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
@@ -76,7 +115,11 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     ref = ObjectRef(SYSTEM, API_VERSION, stored["kind"], None, stored["name"])
     if record_tag(ref) != key:
         return ref, InventoryRecord(None, None, None, error=f"stored under another object's key {key}")
-    return ref, InventoryRecord.checked(stored.get("spec"), stored.get("tenant"), stored.get("source"))
+    record = InventoryRecord.checked(stored.get("spec"), stored.get("tenant"), stored.get("source"))
+    last = _last_set(stored.get(SET))
+    if isinstance(last, str):
+        return ref, InventoryRecord(None, None, None, error=last)
+    return ref, replace(record, last_set=last) if record.error is None else record
 
 
 class RegistryInventory:

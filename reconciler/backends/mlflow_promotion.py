@@ -21,8 +21,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from controlplane.plans import Action, Change, FieldDiff
+from controlplane.planning import InventoryRecord, LastSet
+from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
+from reconciler.backends import mlflow_drift
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -112,16 +114,25 @@ class ModelInfo:
 class Promotions:
     """Review and apply of ModelAlias changes against one MLflow server."""
 
-    def __init__(self, rest: MlflowRest) -> None:
+    def __init__(self, rest: MlflowRest, before_move: Callable[[ObjectRef], None] = lambda ref: None) -> None:
         self.rest = rest
+        self.before_move = before_move
+        """Called right before an alias is moved: mlcp's record of the version it set must not outlive the move
+        (if the move's outcome is never recorded, drift is unknown rather than judged from a stale version)."""
+        self.moved: dict[ObjectRef, LastSet] = {}
+        """What this apply set each alias it moved to, for the inventory record written at its end."""
         self.models: dict[str, ModelInfo] = {}
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- plan ------------------------------------------------------------------------------------------------
 
-    def review(self, change: Change) -> Change:
-        """The real move (or a block) for one paired alias; deletes and no-ops of absent specs pass through."""
+    def review(self, change: Change, record: InventoryRecord | None = None) -> Change:
+        """The real move (or a block) for one paired alias; deletes and no-ops of absent specs pass through.
+
+        `record` is mlcp's own inventory record of the alias: whether it drifted is decided from it alone
+        (mlflow_drift), never from the model's tags.
+        """
         want = change.desired
         if change.action is Action.delete or want is None:
             return change
@@ -134,7 +145,8 @@ class Promotions:
         if target is None:
             return _blocked(change, f"alias {want.get('fromAlias')!r} is not set on model {model!r}")
         resolved = {**want, "version": str(target), "previousVersion": current}
-        drift = _drift(model, alias, info, current, str(target))
+        verdict = mlflow_drift.judge(model, alias, record, info.tags, current, str(target))
+        drift = verdict.drift
         common: dict[str, Any] = {
             "desired": resolved,
             "live_version": current,
@@ -167,6 +179,8 @@ class Promotions:
         reason = f"moves {model}@{alias} {moves} to version {target}"
         if drift is not None:
             reason = f"drift: {drift}; moves it back to version {target}"
+        if verdict.note:
+            reason += f" ({verdict.note})"
         return replace(
             change,
             action=action,
@@ -245,6 +259,7 @@ class Promotions:
 
     def _move(self, change: Change, model: str, alias: str, want: dict[str, Any], options: ApplyOptions) -> Outcome:
         target = str(want["version"])
+        self.before_move(change.ref)
         try:
             self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
         except MlflowApiError:
@@ -287,6 +302,7 @@ class Promotions:
                 Status.failed,
                 f"{model}@{alias} moved to version {target}, but recording who/when failed: {exc}",
             )
+        self.moved[change.ref] = LastSet(target, record["commit"] or None, record["by"], record["at"])
         moved = f"from version {change.live_version}" if change.live_version else "(was unset)"
         return Outcome(change, Status.applied, f"{model}@{alias} moved {moved} to version {target}", target)
 
@@ -320,28 +336,6 @@ class Promotions:
                 if not exc.not_found:
                     raise
         return Outcome(change, Status.deleted, f"alias {model}@{alias} removed (was version {change.live_version})")
-
-
-def _drift(model: str, alias: str, info: ModelInfo, current: str | None, target: str) -> str | None:
-    """What is known of a move outside mlcp: the alias is off the version mlcp's own tags say it moved it to.
-
-    MLflow keeps no record of who set an alias or when (no user, no timestamp on aliases), so the account is
-    mlcp's last move (by, at, commit) from its tags, and the plain statement that the rest is not recorded.
-    """
-    tags = info.tags
-    if current == target or tags.get(alias_tag(alias, "version")) != target:
-        return None
-    last = ", ".join(
-        f"{key} {tags[alias_tag(alias, key)][: 12 if key == 'commit' else None]}"
-        for key in ("by", "at", "commit")
-        if tags.get(alias_tag(alias, key))
-    )
-    where = f"version {current}" if current else "nowhere (the alias was deleted)"
-    return (
-        f"{model}@{alias} was moved outside mlcp to {where}; mlcp had moved it to version {target}"
-        + (f" ({last})" if last else "")
-        + ". MLflow records neither who moved an alias nor when"
-    )
 
 
 def _blocked(change: Change, reason: str) -> Change:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from controlplane.planning import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
 from reconciler.backends.mlflow import _without_fixed_fields, live_aliases, live_experiment
 from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
@@ -140,21 +141,16 @@ def test_artifact_location_differences_are_not_planned() -> None:
 
 def test_an_alias_off_the_version_mlcp_moved_it_to_is_drift_and_is_moved_back() -> None:
     promotions = _promotions({"auc": 0.95}, {"production": "3"})
-    tags = {
-        "mlcp.dev/alias.production.version": "5",
-        "mlcp.dev/alias.production.by": "alice@example.com",
-        "mlcp.dev/alias.production.commit": "c" * 40,
-    }
-    promotions.models = {"m": ModelInfo({"production": "3"}, tags)}
-    change = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}))
+    record = InventoryRecord(None, None, None, last_set=LastSet("5", "c" * 40, "alice@example.com"))
+    change = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), record)
     assert change.action is Action.update and change.blocked is None
     assert change.drift == (
         "m@production was moved outside mlcp to version 3; mlcp had moved it to version 5 (by alice@example.com, "
         "commit cccccccccccc). MLflow records neither who moved an alias nor when"
     )
     assert change.reason == f"drift: {change.drift}; moves it back to version 5"
-    promotions.models = {"m": ModelInfo({"production": "3"}, {"mlcp.dev/alias.production.version": "3"})}
-    moved = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}))
+    earlier = InventoryRecord(None, None, None, last_set=LastSet("3"))
+    moved = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), earlier)
     assert moved.drift is None, "a declared move away from mlcp's last version is no drift"
 
 
