@@ -6,6 +6,12 @@ objects would report all of it as drift. Instead we compare only what the
 desired manifest sets, and add the fields mlcp's server-side-apply field set
 (`managedFields`, manager `mlcp`) still owns but the desired manifest dropped:
 exactly what the next apply would change.
+
+So a live object needs only those two things: its fields, and mlcp's own
+applied field set. `compact` drops the rest at read time (every other
+manager's `managedFields`, the server's bookkeeping metadata, `status`): at
+10,000 tenants the other managers' entries alone were close to half of the
+live state's bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from controlplane.plans import FieldDiff
 from controlplane.specs import resources
 
 IGNORED_TOP_LEVEL = frozenset({"apiVersion", "kind", "status"})
+SERVER_METADATA = ("managedFields", "uid", "creationTimestamp", "generation", "resourceVersion", "selfLink")
+"""Metadata only the API server writes: an apply cannot set it, so the diff never reads it (`managedFields` is
+read, but only mlcp's applied entry, which `compact` keeps)."""
 RESOURCE_MAPS = frozenset({"hard", "requests", "limits", "default", "defaultRequest", "max", "min", "capacity"})
 
 Path = tuple[str, ...]
@@ -149,6 +158,30 @@ def _lookup(data: Any, path: Path) -> Any:
     return data
 
 
+def owned_field_sets(live: dict[str, Any], manager: str = FIELD_MANAGER) -> list[dict[str, Any]]:
+    """The field sets `manager` applied to `live` (from its managedFields): what the diff reads of them."""
+    return _applied_field_sets((live.get("metadata") or {}).get("managedFields"), manager)
+
+
+def compact(live: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
+    """`live` reduced, in place, to what `managed_diff` reads of it, which returns the same diffs for it.
+
+    Kept: every field an apply can set (the diff walks the desired manifest's fields through it) and
+    `manager`'s applied field sets, as `managedFields` entries of just manager, operation and fieldsV1.
+    Dropped: `status` and the metadata only the server writes (SERVER_METADATA: the version is kept
+    beside the object, in `LiveObject.version`), other managers' entries included.
+    """
+    live.pop("status", None)
+    meta = live.get("metadata")
+    if isinstance(meta, dict):
+        owned = _applied_field_sets(meta.get("managedFields"), manager)
+        for key in SERVER_METADATA:
+            meta.pop(key, None)
+        if owned:
+            meta["managedFields"] = [{"manager": manager, "operation": "Apply", "fieldsV1": f} for f in owned]
+    return live
+
+
 def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDiff]:
     """Differences the next server-side apply of `desired` would make to `live`."""
     out: list[FieldDiff] = []
@@ -156,7 +189,7 @@ def managed_diff(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldDif
         if key not in IGNORED_TOP_LEVEL:
             _compare((key,), value, live.get(key, _MISSING), out)
     dropped: set[Path] = set()
-    for fields in _applied_field_sets(live.get("metadata", {}).get("managedFields"), FIELD_MANAGER):
+    for fields in owned_field_sets(live):
         _dropped(fields, desired, (), dropped)
     for leaf in sorted(dropped):
         if leaf[0] in IGNORED_TOP_LEVEL:

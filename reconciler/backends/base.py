@@ -65,7 +65,6 @@ class Outcome:
     status: Status
     message: str = ""
     version: str | None = None
-    after: dict[str, object] | None = field(default=None, compare=False)
 
 
 Expectation = tuple[str, str | None, str | None, str]

@@ -163,10 +163,13 @@ class KubernetesBackend(Backend):
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def _list_kind(self, rtype: ResourceType) -> list[dict[str, Any]] | None:
-        """Every labelled object of one kind; None when the API is not served (a CRD not installed)."""
+    def _list_kind(self, rtype: ResourceType) -> list[LiveObject] | None:
+        """Every labelled object of one kind, each reduced as its page arrives (live_object); None when the API
+        is not served (a CRD not installed)."""
         try:
-            return self.client.list_all(rtype, SELECTOR, PAGE_SIZE)
+            return [
+                live_object(rtype, item) for page in self.client.list_pages(rtype, SELECTOR, PAGE_SIZE) for item in page
+            ]
         except HttpError as exc:
             if exc.status == 404:
                 return None
@@ -185,13 +188,11 @@ class KubernetesBackend(Backend):
         kinds = resources()
         with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
             pages = list(pool.map(self._list_kind, kinds))
-        for rtype, items in zip(kinds, pages, strict=True):
-            if items is None:
+        for rtype, listed in zip(kinds, pages, strict=True):
+            if listed is None:
                 missing.append(f"{rtype.kind}.{rtype.api_version}")
                 continue
-            for item in items:
-                obj = live_object(rtype, item)
-                objects[obj.ref] = obj
+            objects.update((obj.ref, obj) for obj in listed)
         self._inventory = self.read_inventory()
         return LiveState(objects, self._inventory, tuple(missing))
 
@@ -248,7 +249,7 @@ class KubernetesBackend(Backend):
         version = str(result.get("metadata", {}).get("resourceVersion", ""))
         if self.cache is not None and not options.dry_run:
             self.cache.written(change.ref, result)
-        return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version, result)
+        return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version)
 
     def _server_side_apply(
         self, change: Change, path: str, options: ApplyOptions, impersonate: str | None

@@ -29,6 +29,7 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from controlplane import diffing
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
@@ -65,13 +66,32 @@ class ResourceType:
         return f"{self.collection(namespace)}/{quote(name)}"
 
 
+SHARED_FIELD_SETS = 4096
+"""Distinct field sets kept for sharing; objects of one kind and shape share one (9 shapes at 10,000 tenants)."""
+_field_sets: dict[bytes, list[dict[str, Any]]] = {}
+
+
 def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
-    """A listed or watched item as the planner sees it."""
+    """A listed or watched item as the planner sees it: reduced to what the diff reads (diffing.compact).
+
+    mlcp's field set is the same for every object of one kind and shape, so equal ones are shared: one
+    list (read-only, as all live state is) instead of one per object.
+    """
     item.setdefault("apiVersion", rtype.api_version)
     item.setdefault("kind", rtype.kind)
     meta = item.get("metadata") or {}
     ref = ObjectRef(SYSTEM, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
-    return LiveObject(ref, item, str(meta.get("resourceVersion", "")))
+    version = str(meta.get("resourceVersion", ""))
+    diffing.compact(item)
+    owned = meta.get("managedFields")
+    if owned:
+        key = orjson.dumps(owned, option=orjson.OPT_SORT_KEYS)
+        shared = _field_sets.get(key)
+        if shared is None and len(_field_sets) < SHARED_FIELD_SETS:
+            shared = _field_sets.setdefault(key, owned)
+        if shared is not None:
+            meta["managedFields"] = shared
+    return LiveObject(ref, item, version)
 
 
 CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
@@ -207,18 +227,22 @@ class KubeClient:
             raise
 
     def list_all(self, rtype: ResourceType, selector: str, page_size: int) -> list[dict[str, Any]]:
-        """Every object of one kind matching `selector`, page by page."""
-        items: list[dict[str, Any]] = []
+        """Every object of one kind matching `selector`."""
+        return [item for page in self.list_pages(rtype, selector, page_size) for item in page]
+
+    def list_pages(self, rtype: ResourceType, selector: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Every object of one kind matching `selector`, a page at a time: a caller that keeps less than the
+        whole item holds one page's decoded JSON at once, not the kind's."""
         token = ""
         while True:
             query = [("labelSelector", selector), ("limit", str(page_size))]
             if token:
                 query.append(("continue", token))
             page = self.request("GET", rtype.collection(), query)
-            items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or ""
+            yield page.pop("items", None) or []
             if not token:
-                return items
+                return
 
     def server_side_apply(
         self,

@@ -8,6 +8,8 @@ resourceVersion; ADDED/MODIFIED/DELETED events keep an in-memory map, and
 410 Gone or any error relists with backoff. A kind that is not synced (first
 list, relisting after an error) makes `snapshot` return None, so the pass
 falls back to listing and an unreachable API server still fails the pass.
+Objects are kept reduced to what the diff reads (kubernetes_client.live_object):
+without other managers' managedFields, status and server bookkeeping.
 Objects the pass writes are put in at once from the write's response (when
 newer than what the cache holds), so the next pass does not see them stale;
 the watch delivers the same objects moments later.
@@ -53,12 +55,9 @@ class KindCache:
     synced: bool = False
     missing: bool = False
 
-    def relisted(self, items: list[dict[str, Any]] | None, version: str) -> None:
-        self.objects = {}
-        for item in items or []:
-            obj = live_object(self.rtype, item)
-            self.objects[obj.ref] = obj
-        self.version, self.synced, self.missing = version, True, items is None
+    def relisted(self, objects: list[LiveObject] | None, version: str) -> None:
+        self.objects = {obj.ref: obj for obj in objects or []}
+        self.version, self.synced, self.missing = version, True, objects is None
 
     def event(self, kind: str, item: dict[str, Any]) -> None:
         """Apply one watch event; Gone for 410, BackendError for other ERROR events."""
@@ -173,7 +172,8 @@ class WatchCache:
                 self._stop.wait(self.backoff.delay(failures))
 
     def _relist(self, kind: KindCache) -> None:
-        items: list[dict[str, Any]] = []
+        """List the kind, reducing each page's items as it arrives (live_object): one page's JSON at a time."""
+        objects: list[LiveObject] = []
         token, version = "", ""
         while True:
             query = [("labelSelector", SELECTOR), ("limit", "10000")] + ([("continue", token)] if token else [])
@@ -183,13 +183,13 @@ class WatchCache:
                 with self._lock:
                     kind.relisted(None, "")
                 return
-            items.extend(page.get("items") or [])
+            objects.extend(live_object(kind.rtype, item) for item in page.pop("items", None) or [])
             meta = page.get("metadata") or {}
             token, version = meta.get("continue") or "", str(meta.get("resourceVersion") or version)
             if not token:
                 break
         with self._lock:
-            kind.relisted(items, version)
+            kind.relisted(objects, version)
 
     def _watch(self, kind: KindCache) -> None:
         query = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.diffing import managed_diff
+from controlplane.diffing import compact, managed_diff
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "v1",
@@ -132,3 +132,122 @@ def test_dropped_subtree_reports_each_owned_leaf_and_lists_stay_whole() -> None:
     without_ports = {**desired, "spec": {"scalar": "now-a-string"}}
     dropped = [d.path for d in managed_diff(without_ports, live) if d.new is None and d.path[0] == "spec"]
     assert ("spec", "ports") in dropped, "a list's item set is one leaf: an owned list is dropped whole"
+
+
+def _namespace_live() -> dict[str, Any]:
+    """A Namespace as a LIST returns it (the shape of a real API server's answer), changed by hand: a label mlcp
+    sets was edited with kubectl (which took the field over), another removed, and a label mlcp no longer
+    declares is still there."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "team",
+            "uid": "d9575247-7412-4cfb-9088-bbd6e6b3bcd2",
+            "resourceVersion": "347",
+            "creationTimestamp": "2026-11-30T09:56:39Z",
+            "annotations": {"mlcp.dev/source": "tenants/team/tenant.yaml"},
+            "labels": {
+                "app.kubernetes.io/managed-by": "mlcp",
+                "kubernetes.io/metadata.name": "team",
+                "pod-security.kubernetes.io/enforce": "privileged",
+                "retired": "yes",
+            },
+            "managedFields": [
+                {
+                    "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {
+                        "f:metadata": {
+                            "f:annotations": {"f:mlcp.dev/source": {}},
+                            "f:labels": {
+                                "f:app.kubernetes.io/managed-by": {},
+                                "f:mlcp.dev/tenant": {},
+                                "f:retired": {},
+                            },
+                        }
+                    },
+                    "manager": "mlcp",
+                    "operation": "Apply",
+                    "time": "2026-11-30T09:56:39Z",
+                },
+                {
+                    "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {"f:pod-security.kubernetes.io/enforce": {}}}},
+                    "manager": "kubectl-edit",
+                    "operation": "Update",
+                    "time": "2026-11-30T10:01:00Z",
+                },
+                {
+                    "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:status": {"f:phase": {}}},
+                    "manager": "kube-controller-manager",
+                    "operation": "Update",
+                    "time": "2026-11-30T09:56:40Z",
+                },
+            ],
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+NAMESPACE_DESIRED: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {
+        "name": "team",
+        "annotations": {"mlcp.dev/source": "tenants/team/tenant.yaml"},
+        "labels": {
+            "app.kubernetes.io/managed-by": "mlcp",
+            "mlcp.dev/tenant": "team",
+            "pod-security.kubernetes.io/enforce": "baseline",
+        },
+    },
+}
+
+
+def test_a_compacted_live_object_diffs_exactly_as_the_whole_one() -> None:
+    """Drift found on the whole object (a hand-edited field, a removed one, one mlcp owns but dropped) is found
+    identically on the compacted one, and an up-to-date object stays without false drift."""
+    whole = _namespace_live()
+    drifted = managed_diff(NAMESPACE_DESIRED, whole)
+    assert {d.path for d in drifted} == {
+        ("metadata", "labels", "mlcp.dev/tenant"),
+        ("metadata", "labels", "pod-security.kubernetes.io/enforce"),
+        ("metadata", "labels", "retired"),
+    }
+    assert managed_diff(NAMESPACE_DESIRED, compact(_namespace_live())) == drifted
+
+    healed = _namespace_live()
+    healed["metadata"]["labels"].update({"mlcp.dev/tenant": "team", "pod-security.kubernetes.io/enforce": "baseline"})
+    del healed["metadata"]["labels"]["retired"]
+    assert managed_diff(NAMESPACE_DESIRED, healed) == []
+    assert managed_diff(NAMESPACE_DESIRED, compact(healed)) == []
+
+
+def test_compact_keeps_only_mlcps_applied_field_set_and_what_an_apply_can_set() -> None:
+    live = compact(_namespace_live())
+    meta = live["metadata"]
+    assert meta["managedFields"] == [
+        {
+            "manager": "mlcp",
+            "operation": "Apply",
+            "fieldsV1": _namespace_live()["metadata"]["managedFields"][0]["fieldsV1"],
+        }
+    ], "other managers' entries and the per-write time and version are gone"
+    assert not {"uid", "resourceVersion", "creationTimestamp"} & set(meta)
+    assert "status" not in live
+    assert live["spec"] == {"finalizers": ["kubernetes"]}, (
+        "fields an apply can set stay: a desired manifest may set them"
+    )
+    assert meta["labels"]["retired"] == "yes"
+
+
+def test_compact_of_an_object_mlcp_never_applied_has_no_field_set() -> None:
+    live = _namespace_live()
+    live["metadata"]["managedFields"] = live["metadata"]["managedFields"][1:]
+    assert "managedFields" not in compact(live)["metadata"]
+    assert ("metadata", "labels", "retired") not in {d.path for d in managed_diff(NAMESPACE_DESIRED, live)}

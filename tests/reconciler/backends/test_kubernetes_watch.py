@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from controlplane.plans import ObjectRef
+from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
-from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_client import KubeClient, live_object
 from reconciler.backends.kubernetes_watch import Gone, KindCache, WatchCache, _lines
 
 QUOTA = BY_KIND[("v1", "ResourceQuota")]
@@ -20,13 +20,18 @@ def _quota(name: str, version: str, cpu: str = "1") -> dict[str, Any]:
     return {"metadata": meta, "spec": {"hard": {"requests.cpu": cpu}}}
 
 
+def _listed(*items: dict[str, Any]) -> list[LiveObject]:
+    """Items as a relist hands them to the cache: reduced as each page arrives."""
+    return [live_object(QUOTA, item) for item in items]
+
+
 def _ref(name: str) -> ObjectRef:
     return ObjectRef("kubernetes", "v1", "ResourceQuota", "team", name)
 
 
 def test_a_list_then_events_keep_the_map_and_the_version_to_watch_from() -> None:
     kind = KindCache(QUOTA)
-    kind.relisted([_quota("a", "5"), _quota("b", "6")], "7")
+    kind.relisted(_listed(_quota("a", "5"), _quota("b", "6")), "7")
     assert kind.synced and set(kind.objects) == {_ref("a"), _ref("b")} and kind.version == "7"
     assert kind.objects[_ref("a")].manifest["kind"] == "ResourceQuota", "kind and apiVersion filled in as LIST does"
     kind.event("MODIFIED", _quota("a", "8", cpu="2"))
@@ -49,8 +54,8 @@ def test_gone_asks_for_a_relist_and_other_errors_raise() -> None:
 
 def test_a_relist_replaces_everything_and_a_missing_api_is_synced_and_reported() -> None:
     kind = KindCache(QUOTA)
-    kind.relisted([_quota("a", "5")], "5")
-    kind.relisted([_quota("b", "6")], "6")
+    kind.relisted(_listed(_quota("a", "5")), "5")
+    kind.relisted(_listed(_quota("b", "6")), "6")
     assert set(kind.objects) == {_ref("b")}
     kind.relisted(None, "")
     assert kind.synced and kind.missing and not kind.objects
@@ -58,7 +63,7 @@ def test_a_relist_replaces_everything_and_a_missing_api_is_synced_and_reported()
 
 def test_own_writes_go_in_only_when_newer_than_what_the_watch_delivered() -> None:
     kind = KindCache(QUOTA)
-    kind.relisted([_quota("a", "5")], "5")
+    kind.relisted(_listed(_quota("a", "5")), "5")
     kind.written(_quota("a", "7", cpu="2"), _ref("a"))
     assert kind.objects[_ref("a")].version == "7"
     kind.event("MODIFIED", _quota("a", "9", cpu="999"))  # a hand edit, delivered before the write's response
@@ -73,7 +78,7 @@ def test_no_snapshot_until_every_kind_is_synced() -> None:
     assert cache.snapshot() is None
     for kind in cache.kinds.values():
         kind.relisted([], "1")
-    cache.kinds[("v1", "ResourceQuota")].relisted([_quota("a", "2")], "2")
+    cache.kinds[("v1", "ResourceQuota")].relisted(_listed(_quota("a", "2")), "2")
     cache.kinds[("kubeflow.org/v1beta1", "Experiment")].relisted(None, "")
     synced = cache.snapshot()
     assert synced is not None and list(synced[0]) == [_ref("a")] and synced[1] == ("Experiment.kubeflow.org/v1beta1",)

@@ -1,0 +1,70 @@
+"""Live objects as the planner keeps them: reduced to what the diff reads, equal field sets shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.diffing import managed_diff
+from reconciler.backends.kubernetes import BY_KIND
+from reconciler.backends.kubernetes_client import live_object
+
+ROLE_BINDING = BY_KIND[("rbac.authorization.k8s.io/v1", "RoleBinding")]
+
+
+def _listed(namespace: str, version: str, subject: str) -> dict[str, Any]:
+    """A RoleBinding as a LIST item: no apiVersion or kind, mlcp's entry with its own write time."""
+    fields = {
+        "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}},
+        "f:roleRef": {},
+        "f:subjects": {},
+    }
+    return {
+        "metadata": {
+            "name": "mlcp-edit",
+            "namespace": namespace,
+            "uid": f"uid-{namespace}",
+            "resourceVersion": version,
+            "labels": {"app.kubernetes.io/managed-by": "mlcp"},
+            "managedFields": [
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": fields,
+                    "manager": "mlcp",
+                    "operation": "Apply",
+                    "time": f"2026-11-30T10:00:0{version[-1]}Z",
+                }
+            ],
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": subject}],
+    }
+
+
+def _desired(namespace: str, subject: str) -> dict[str, Any]:
+    item = _listed(namespace, "1", subject)
+    del item["metadata"]["managedFields"], item["metadata"]["uid"], item["metadata"]["resourceVersion"]
+    return {"apiVersion": ROLE_BINDING.api_version, "kind": ROLE_BINDING.kind, **item}
+
+
+def test_objects_of_one_shape_share_one_field_set_and_keep_their_version() -> None:
+    a = live_object(ROLE_BINDING, _listed("team-a", "11", "a@example.com"))
+    b = live_object(ROLE_BINDING, _listed("team-b", "12", "b@example.com"))
+    assert (a.version, b.version) == ("11", "12"), "the version survives the bookkeeping metadata dropped"
+    assert a.manifest["metadata"]["managedFields"] is b.manifest["metadata"]["managedFields"]
+    assert a.manifest["kind"] == "RoleBinding" and a.manifest["apiVersion"] == ROLE_BINDING.api_version
+    assert "uid" not in a.manifest["metadata"]
+
+
+def test_a_shared_field_set_still_finds_each_objects_own_drift() -> None:
+    a = live_object(ROLE_BINDING, _listed("team-a", "11", "a@example.com"))
+    b = live_object(ROLE_BINDING, _listed("team-b", "12", "intruder@example.com"))
+    assert managed_diff(_desired("team-a", "a@example.com"), a.manifest) == []
+    [drift] = managed_diff(_desired("team-b", "b@example.com"), b.manifest)
+    assert drift.path == ("subjects",) and drift.old == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "intruder@example.com"}
+    ]
+    without_subjects = _desired("team-a", "a@example.com")
+    del without_subjects["subjects"]
+    [dropped] = managed_diff(without_subjects, a.manifest)
+    assert dropped.path == ("subjects",) and dropped.new is None, "a field mlcp owns but no longer sets is removed"
