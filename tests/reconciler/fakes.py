@@ -23,6 +23,8 @@ class FakeBackend(Backend):
     target: str = "memory://fake"
     objects: dict[ObjectRef, LiveObject] = field(default_factory=dict)
     unreachable: bool = False
+    applied: str | None = None
+    """The revision its inventory says mlcp last applied (the trusted base when the operator names none)."""
     notes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
@@ -37,7 +39,7 @@ class FakeBackend(Backend):
         self.calls.append("read")
         if self.unreachable:
             raise BackendError(f"{self.target} is down")
-        return LiveState(dict(self.objects), Inventory(frozenset(self.objects)))
+        return LiveState(dict(self.objects), Inventory(frozenset(self.objects), revision=self.applied))
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         self.calls.append("review " + ",".join(c.ref.name for c in changes))

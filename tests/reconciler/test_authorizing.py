@@ -1,0 +1,151 @@
+"""The authorizer on a real git repo and the real planner, with fake backends for the live systems.
+
+The template repo is committed by the platform admin and recorded as applied; then tenant members,
+strangers and uncommitted edits change it. Each change gets the decision the trusted base's policy gives its
+file's author, a denied change is blocked with its rule and reason, and apply (through `decided`) writes only
+what was allowed while the rest of the revision still goes ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import git
+import pytest
+
+from controlplane.plans import Action, Change, Decision, Plan
+from reconciler import engine, trust
+from reconciler.applying import apply_plan
+from reconciler.authorizing import SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
+from reconciler.backends.base import ApplyOptions, Status
+from tests.integration import configrepo
+from tests.reconciler.fakes import FakeBackend
+
+BOB = git.Actor("Bob", "bob@example.com")
+"""A member (edit) of the vision tenant, no platform role."""
+MALLORY = git.Actor("Mallory", "mallory@example.com")
+"""Belongs to no tenant."""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> configrepo.ConfigRepo:
+    return configrepo.make(tmp_path, "t")
+
+
+def _plan(
+    repo: configrepo.ConfigRepo, *, named: bool = False, enforce: bool = True
+) -> tuple[Plan, dict[str, FakeBackend]]:
+    """Plan the work tree against empty fake systems whose inventory says the initial commit was applied."""
+    fakes = {s: FakeBackend(system=s, order=o, applied=repo.initial) for s, o in (("mlflow", 10), ("kubernetes", 20))}
+    backends = dict(fakes)
+    planned, _ = engine.make_plan(
+        engine.load_desired(repo.root),
+        backends,  # type: ignore[arg-type]  # make_plan adds the governance backend to it
+        enforce_policy=enforce,
+        targets=repo.targets(None, trusted=named),
+    )
+    return planned, fakes
+
+
+def _of(plan: Plan, source: str) -> list[Change]:
+    found = [c for c in plan.changes if c.source == source and c.action is not Action.noop]
+    assert found, f"no change from {source}"
+    return found
+
+
+def _pipeline(repo: configrepo.ConfigRepo) -> str:
+    return f"tenants/{repo.vision}/pipelines/train-detector.yaml"
+
+
+def _edit_pipeline(repo: configrepo.ConfigRepo) -> None:
+    repo.edit(_pipeline(repo), "vision-data:1.3.0", "vision-data:1.4.0")
+
+
+def test_a_tenant_member_may_change_their_pipeline(repo: configrepo.ConfigRepo) -> None:
+    _edit_pipeline(repo)
+    repo.commit("newer data image", BOB)
+    planned, _ = _plan(repo)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and change.decision.allowed and change.blocked is None
+        assert change.decision.actors == ("bob@example.com",) and "tenant-developer" in change.decision.rule
+
+
+def test_a_stranger_is_denied_and_apply_writes_everything_else(repo: configrepo.ConfigRepo) -> None:
+    _edit_pipeline(repo)
+    repo.commit("newer data image", MALLORY)
+    planned, fakes = _plan(repo)
+    denied = _of(planned, _pipeline(repo))
+    for change in denied:
+        assert change.decision is not None and not change.decision.allowed
+        assert change.decision.actors == ("mallory@example.com",)
+        assert change.blocked == decided(change), "the plan shows the denial apply will give"
+        assert (change.blocked or "").startswith(f"denied ({change.decision.rule}): ")
+    report = apply_plan(planned, fakes, ApplyOptions(), concurrency=1, authorize=decided)
+    written = {c.split(" ", 1)[1] for f in fakes.values() for c in f.calls if c.startswith("apply ")}
+    assert not {c.ref.name for c in denied} & written, "nothing of a denied spec is written"
+    assert f"{repo.experiment}" in written and "compute" in written, "the allowed rest of the revision goes ahead"
+    skipped = {o.change.ref for o in report.outcomes if o.status is Status.skipped}
+    assert {c.ref for c in denied} <= skipped
+
+
+def test_a_member_may_not_change_a_platform_kind(repo: configrepo.ConfigRepo) -> None:
+    quota = f"tenants/{repo.vision}/quota.yaml"
+    text = repo.path(quota).read_text(encoding="utf-8")
+    repo.path(quota).write_text(text.replace('requests.cpu: "', 'requests.cpu: "1'), encoding="utf-8")
+    repo.commit("more CPU for us", BOB)
+    planned, _ = _plan(repo)
+    for change in _of(planned, quota):
+        assert change.decision is not None and not change.decision.allowed
+        assert "Quota" in change.decision.reason and change.blocked
+
+
+def test_an_uncommitted_edit_is_vouched_for_by_nobody(repo: configrepo.ConfigRepo) -> None:
+    _edit_pipeline(repo)  # not committed
+    planned, _ = _plan(repo)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and change.decision.rule == "uncommitted"
+        assert change.blocked and "no commit vouches for them" in change.blocked
+
+
+def test_the_operators_base_vouches_for_what_it_holds_and_not_for_later_commits(repo: configrepo.ConfigRepo) -> None:
+    _edit_pipeline(repo)
+    repo.commit("newer data image", MALLORY)
+    planned, _ = _plan(repo, named=True)
+    experiment = _of(planned, f"tenants/{repo.vision}/experiments/detector.yaml")
+    assert all(c.decision is not None and c.decision.rule == TRUSTED_BASE_RULE for c in experiment)
+    assert all(c.decision is not None and c.decision.actors == () and c.blocked is None for c in experiment)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and not change.decision.allowed, "changed since the base: judged"
+
+
+def test_an_unsigned_commit_counts_for_nobody_when_signatures_are_required(tmp_path: Path) -> None:
+    repo = configrepo.make(tmp_path, "t", signed=True)
+    _edit_pipeline(repo)
+    repo.commit("newer data image", BOB)
+    planned, _ = _plan(repo, named=True)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and change.decision.rule == SIGNED_RULE
+        assert change.decision.actors == ("bob@example.com (unverified)",) and change.blocked
+
+
+def test_without_enforcement_the_decision_is_shown_and_nothing_is_blocked(repo: configrepo.ConfigRepo) -> None:
+    _edit_pipeline(repo)
+    repo.commit("newer data image", MALLORY)
+    planned, _ = _plan(repo, enforce=False)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and not change.decision.allowed and change.blocked is None
+
+
+def test_a_backends_own_denial_survives_an_allowing_policy(repo: configrepo.ConfigRepo) -> None:
+    """A backend's review may deny under its own rule (namespace ownership); the policy cannot overrule it."""
+    planned, _ = _plan(repo)
+    [namespace] = [c for c in planned.changes if c.ref.kind == "Namespace" and c.ref.name == repo.vision]
+    assert namespace.decision is not None and namespace.decision.allowed
+    reviewed = replace(namespace, decision=Decision(False, "namespace-ownership", "not mlcp's namespace"))
+    desired = engine.load_desired(repo.root)
+    base = trust.load(repo.root, repo.initial, "applied")
+    authorizer = PlanAuthorizer(desired.repo, desired.revision, base.revision, base)
+    [judged] = authorizer.authorize(Plan((reviewed,), revision=desired.revision)).changes
+    assert judged.decision is not None and judged.decision.rule == "namespace-ownership"
+    assert judged.decision.actors == ("admin@example.com",) and judged.blocked
