@@ -17,7 +17,7 @@ from pathlib import Path
 from controlplane import generated
 from controlplane.rendering import catalog
 from controlplane.rendering.context import DEPLOYER_CLUSTER_ROLE, TENANT_DEPLOYER_SA
-from controlplane.rendering.tenant import WORKLOAD_RULES
+from controlplane.rendering.tenant import TRAINER_RULES, WORKLOAD_RULES
 from controlplane.specs.tenant import Member
 
 DEFAULT_PATH = Path("deploy/kustomize/base/clusterrole.yaml")
@@ -65,6 +65,10 @@ def render() -> str:
         "  # What the per-tenant `mlcp-workload` Role grants Argo's executor; held for the same reason as above.\n"
     )
     out += [_rule(groups, resources, verbs) for groups, resources, verbs in WORKLOAD_RULES]
+    out.append(
+        "  # What the per-tenant `mlcp-trainer` Role adds for training steps (also among the workload kinds above).\n"
+    )
+    out += [_rule(g, r, v) for g, r, v in TRAINER_RULES if (g, r, v) not in WORKLOAD_RULES]
     grants = catalog.granted(workload_only=False)
     if grants:
         out.append("  # What the Roles of kinds grant people (rendering.catalog.Grant); held for the same reason.\n")

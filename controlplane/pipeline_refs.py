@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
-from controlplane.specs.pipeline_steps import Container, Step
+from controlplane.specs.pipeline_steps import Container, DagNode, Step
 
 Path = tuple[str | int, ...]
 
@@ -81,8 +81,10 @@ def task_outputs(pipeline: Pipeline) -> frozenset[str]:
     names: set[str] = set()
     for other in pipeline.spec.steps:
         base = f"tasks.{other.name}"
-        names.update(f"{base}.{f}" for f in ("id", "startedAt", "finishedAt", "hostNodeName", "exitCode"))
-        names.add(f"{base}.outputs.result")
+        names.update(f"{base}.{f}" for f in ("id", "startedAt", "finishedAt", "hostNodeName"))
+        if not isinstance(other, Step):  # a training step is a resource template: no result, no exit code
+            continue
+        names.update((f"{base}.exitCode", f"{base}.outputs.result"))
         names.update(f"{base}.outputs.parameters.{p.name}" for p in other.outputs.parameters)
         names.update(f"{base}.outputs.artifacts.{a.name}" for a in other.outputs.artifacts)
         if other.with_items or other.with_param:
@@ -90,9 +92,11 @@ def task_outputs(pipeline: Pipeline) -> frozenset[str]:
     return frozenset(names)
 
 
-def task_scope(declared: frozenset[str], shared: frozenset[str], step: Step, ancestry: set[str]) -> Scope:
+def task_scope(declared: frozenset[str], shared: frozenset[str], step: DagNode, ancestry: set[str]) -> Scope:
     scope = Scope(declared, shared)
     scope.exact.update(f"tasks.{name}.status" for name in ancestry)  # only ancestors' status is in scope
+    if not isinstance(step, Step):
+        return scope
     if step.with_param is not None:
         scope.prefixes += ("item.",)
     for item in step.with_items:
@@ -135,9 +139,11 @@ def container_texts(step: Container, base: Path) -> Iterator[tuple[Path, str]]:
         yield (*base, "env", key), value
 
 
-def task_texts(step: Step, base: Path) -> Iterator[tuple[Path, str]]:
+def task_texts(step: DagNode, base: Path) -> Iterator[tuple[Path, str]]:
     if step.when is not None:
         yield (*base, "when"), step.when
+    if not isinstance(step, Step):
+        return
     if step.with_param is not None:
         yield (*base, "withParam"), step.with_param
     for i, param in enumerate(step.parameters):

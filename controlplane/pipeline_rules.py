@@ -18,12 +18,13 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 
-from controlplane import cronspec, imagerefs, pipeline_refs
+from controlplane import cronspec, imagerefs, pipeline_refs, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
 from controlplane.specs.pipeline_steps import Container, Step
+from controlplane.specs.pipeline_training import TrainingStep
 
 ENTRYPOINT = "main"
 """Name of the DAG template the renderer adds; a step of that name would collide with it."""
@@ -300,6 +301,28 @@ def _step(
     yield from pipeline_refs.missing_dependency(loaded, step, i, ancestors)
 
 
+def _training_step(
+    loaded: LoadedSpec,
+    pipeline: Pipeline,
+    i: int,
+    step: TrainingStep,
+    shared: frozenset[str],
+    parents: dict[str, list[str]],
+) -> Iterator[Diagnostic]:
+    base: Path = ("spec", "steps", i)
+    yield from training_step_rules.check(loaded, i, step)
+    yield from _duration(loaded, (*base, "timeout"), step.timeout, whole_seconds_ok=False)
+    if step.retry is not None and step.retry.backoff is not None:
+        yield from _duration(loaded, (*base, "retry", "backoff", "duration"), step.retry.backoff.duration, True)
+        yield from _duration(loaded, (*base, "retry", "backoff", "maxDuration"), step.retry.backoff.max_duration, True)
+    task_texts = list(pipeline_refs.task_texts(step, base))
+    refers = any("tasks." in text for _, text in task_texts)
+    ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
+    yield from pipeline_refs.references(
+        loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
+    )
+
+
 def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     """Every Argo rule `loaded` (a Pipeline) breaks."""
     pipeline = loaded.spec
@@ -312,7 +335,10 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     shared = pipeline_refs.task_outputs(pipeline)
     parents = {s.name: list(s.depends_on) for s in pipeline.spec.steps}
     for i, step in enumerate(pipeline.spec.steps):
-        yield from _step(loaded, pipeline, i, step, shared, parents)
+        if isinstance(step, Step):
+            yield from _step(loaded, pipeline, i, step, shared, parents)
+        else:
+            yield from _training_step(loaded, pipeline, i, step, shared, parents)
     exit_handler = pipeline.spec.on_exit
     if exit_handler is not None:
         yield from _container(loaded, pipeline, exit_handler, ("spec", "onExit"))

@@ -16,8 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import Diagnostic
 from controlplane.loading.yamldocs import Document
+from controlplane.specs.base import UNION_TAGS
 
 Loc = tuple[str | int, ...]
+
+
+def _document_loc(loc: Loc) -> Loc:
+    """`loc` without the union tags pydantic adds after a list index (`steps, 0, training-step, ...`)."""
+    return tuple(p for i, p in enumerate(loc) if not (p in UNION_TAGS and i and isinstance(loc[i - 1], int)))
 
 
 def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -83,6 +89,7 @@ def diagnostics(exc: ValidationError, model: type[BaseModel], doc: Document, pat
     """One diagnostic per pydantic error, positioned at the offending YAML node."""
     found = []
     for error in exc.errors(include_url=False):
+        error["loc"] = _document_loc(tuple(error["loc"]))
         loc: Loc = tuple(error["loc"])
         line, column = doc.position(loc)
         found.append(Diagnostic(path, line, column, _message(error), _hint(model, error), code="schema"))

@@ -22,7 +22,11 @@ RANK_ORDER = catalog.RANKS
 """Apply order by object kind, lowest first (the reverse deletes), from the kinds' declarations."""
 
 TENANT_WORKLOAD_SA = "mlcp-workload"
-"""ServiceAccount the tenant's pipelines run as unless a pipeline names another."""
+"""ServiceAccount the tenant's pipelines run as (no pipeline field names another)."""
+
+TENANT_TRAINER_SA = "mlcp-trainer"
+"""ServiceAccount of a pipeline's training steps only: Argo's executor creating the step's TrainJob runs as it, so
+the containers of the tenant's steps (as `mlcp-workload`) never hold the right to create TrainJobs."""
 
 TENANT_DEPLOYER_SA = "mlcp-deployer"
 """ServiceAccount mlcp impersonates to write a tenant's workload objects; bound only in its namespace."""

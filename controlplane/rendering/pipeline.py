@@ -2,7 +2,8 @@
 
 Built with the `argo-workflows` package's generated models, so a field Argo
 does not know fails at render time rather than as a CRD rejection. Each step
-becomes a container template and a DAG task (`pipeline_steps`); `dependsOn`
+becomes a container template (`pipeline_steps`), or a resource template
+creating a TrainJob (`pipeline_training`), and a DAG task; `dependsOn`
 becomes the task's dependencies. Runs always use the tenant's workload
 ServiceAccount and a non-root, seccomp-confined pod. The CronWorkflow references the template instead of copying it,
 so a pipeline edit is one update, and scheduled runs pick it up.
@@ -49,8 +50,10 @@ from controlplane.rendering import serialize
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, desired, metadata
 from controlplane.rendering.pipeline_steps import container_template, dag_task, opt
+from controlplane.rendering.pipeline_training import training_template
 from controlplane.rendering.registry import renders
 from controlplane.specs import Pipeline
+from controlplane.specs.pipeline_training import TrainingStep
 
 ARGO_API = "argoproj.io/v1alpha1"
 WORKFLOW_TEMPLATE = Resource(50, "argoproj.io", "v1alpha1", "WorkflowTemplate", "workflowtemplates", namespaced=True)
@@ -93,7 +96,17 @@ def _pod_security(pipeline: Pipeline) -> PodSecurityContext:
     )
 
 
-def _workflow_spec(pipeline: Pipeline) -> IoArgoprojWorkflowV1alpha1WorkflowSpec:
+def _step_templates(loaded: LoadedSpec, ctx: RenderContext, pipeline: Pipeline) -> list[Any]:
+    """One leaf template per step: a container, or a resource template creating a TrainJob."""
+    return [
+        training_template(loaded, ctx, s) if isinstance(s, TrainingStep) else container_template(s.name, s)
+        for s in pipeline.spec.steps
+    ]
+
+
+def _workflow_spec(
+    loaded: LoadedSpec, ctx: RenderContext, pipeline: Pipeline
+) -> IoArgoprojWorkflowV1alpha1WorkflowSpec:
     spec = pipeline.spec
     params = [
         IoArgoprojWorkflowV1alpha1Parameter(
@@ -101,7 +114,7 @@ def _workflow_spec(pipeline: Pipeline) -> IoArgoprojWorkflowV1alpha1WorkflowSpec
         )
         for p in spec.parameters
     ]
-    templates = [_dag(pipeline), *(container_template(s.name, s) for s in spec.steps)]
+    templates = [_dag(pipeline), *_step_templates(loaded, ctx, pipeline)]
     if spec.on_exit is not None:
         templates.append(container_template(spec.on_exit.name, spec.on_exit))
     volumes, claims = _volumes(pipeline)
@@ -173,7 +186,7 @@ def render_pipeline(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObjec
         api_version=ARGO_API,
         kind="WorkflowTemplate",
         metadata=ObjectMeta(**metadata(loaded, ctx, pipeline.metadata.name, ns)),
-        spec=_workflow_spec(pipeline),
+        spec=_workflow_spec(loaded, ctx, pipeline),
     )
     manifests = [serialize.argo(template)]
     if pipeline.spec.schedule is not None:

@@ -115,7 +115,7 @@ def _affinity(affinity: spec.NodeAffinity | None) -> Affinity | None:
     return Affinity(node_affinity=node)
 
 
-def _retry(retry: spec.Retry | None) -> IoArgoprojWorkflowV1alpha1RetryStrategy | None:
+def retry_strategy(retry: spec.Retry | None) -> IoArgoprojWorkflowV1alpha1RetryStrategy | None:
     if retry is None:
         return None
     backoff = None
@@ -165,7 +165,7 @@ def container_template(name: str, step: spec.Container) -> IoArgoprojWorkflowV1a
         **opt(
             inputs=inputs,
             outputs=outputs,
-            retry_strategy=_retry(step.retry),
+            retry_strategy=retry_strategy(step.retry),
             timeout=step.timeout,
             node_selector=dict(step.node_selector),
             tolerations=_tolerations(step),
@@ -174,25 +174,25 @@ def container_template(name: str, step: spec.Container) -> IoArgoprojWorkflowV1a
     )
 
 
-def dag_task(step: spec.Step) -> IoArgoprojWorkflowV1alpha1DAGTask:
-    """When and how often the step's template runs, and with which arguments."""
+def dag_task(step: spec.DagNode) -> IoArgoprojWorkflowV1alpha1DAGTask:
+    """When and how often the step's template runs, and with which arguments (fan-out and inputs: containers only)."""
     arguments = None
-    if step.parameters or step.artifacts:
-        arguments = IoArgoprojWorkflowV1alpha1Arguments(
-            **opt(
-                parameters=[IoArgoprojWorkflowV1alpha1Parameter(name=p.name, value=p.value) for p in step.parameters],
-                artifacts=[IoArgoprojWorkflowV1alpha1Artifact(name=a.name, _from=a.from_) for a in step.artifacts],
+    fan_out: dict[str, Any] = {}
+    if isinstance(step, spec.Step):
+        fan_out = opt(with_items=list(step.with_items), with_param=step.with_param)
+        if step.parameters or step.artifacts:
+            arguments = IoArgoprojWorkflowV1alpha1Arguments(
+                **opt(
+                    parameters=[
+                        IoArgoprojWorkflowV1alpha1Parameter(name=p.name, value=p.value) for p in step.parameters
+                    ],
+                    artifacts=[IoArgoprojWorkflowV1alpha1Artifact(name=a.name, _from=a.from_) for a in step.artifacts],
+                )
             )
-        )
     return IoArgoprojWorkflowV1alpha1DAGTask(
         name=step.name,
         template=step.name,
         _check_type=False,  # withItems items may be scalars; the generated model types them as maps only
-        **opt(
-            dependencies=list(step.depends_on),
-            when=step.when,
-            with_items=list(step.with_items),
-            with_param=step.with_param,
-            arguments=arguments,
-        ),
+        **fan_out,
+        **opt(dependencies=list(step.depends_on), when=step.when, arguments=arguments),
     )

@@ -28,6 +28,7 @@ from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import (
     DEPLOYER_CLUSTER_ROLE,
     TENANT_DEPLOYER_SA,
+    TENANT_TRAINER_SA,
     TENANT_WORKLOAD_SA,
     RenderContext,
     desired,
@@ -39,11 +40,18 @@ from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 
 POD_SECURITY_MODES = ("enforce", "warn", "audit")
-WORKLOAD_RULES = (
+Rules = tuple[tuple[list[str], list[str], list[str]], ...]
+WORKLOAD_RULES: Rules = (
     (["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
     ([""], ["pods"], ["get", "watch", "patch"]),
 )
 """What Argo's executor needs, granted to the tenant's workload ServiceAccount (so mlcp must hold it too)."""
+TRAINER_RULES: Rules = (
+    *WORKLOAD_RULES,
+    (["trainer.kubeflow.org"], ["trainjobs"], ["create", "get"]),
+)
+"""The executor's needs plus what `argoexec resource create` does with a training step's TrainJob: create it,
+then read it until a condition says it finished. No update, patch, delete or list: the Workflow owns the job."""
 PRODUCES = (
     Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False),
     Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True),
@@ -99,17 +107,21 @@ def _service_account_subject(name: str, ns: str) -> dict[str, Any]:
     return {"kind": "ServiceAccount", "name": name, "namespace": ns}
 
 
+def _run_account(loaded: LoadedSpec, ctx: RenderContext, ns: str, name: str, rules: Rules) -> list[dict[str, Any]]:
+    """A ServiceAccount pipelines run as, its Role of `rules` and the binding of the two."""
+    role = manifest(RBAC_V1, "Role", metadata(loaded, ctx, name, ns), rules=[policy_rule(*rule) for rule in rules])
+    binding = _binding(loaded, ctx, ns, name, "Role", name, [_service_account_subject(name, ns)])
+    return [_account(loaded, ctx, name, ns), role, binding]
+
+
 def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
-    """The ServiceAccount pipelines run as, with what Argo's executor needs."""
-    role = manifest(
-        RBAC_V1,
-        "Role",
-        metadata(loaded, ctx, TENANT_WORKLOAD_SA, ns),
-        rules=[policy_rule(*rule) for rule in WORKLOAD_RULES],
-    )
-    subject = _service_account_subject(TENANT_WORKLOAD_SA, ns)
-    binding = _binding(loaded, ctx, ns, TENANT_WORKLOAD_SA, "Role", TENANT_WORKLOAD_SA, [subject])
-    return [_account(loaded, ctx, TENANT_WORKLOAD_SA, ns), role, binding]
+    """The accounts pipelines run as: every container step as the workload account, with what Argo's executor
+    needs; training steps (only Argo's executor runs in their pods) as the trainer, which may also create
+    TrainJobs. Every tenant gets both, so adding a training step changes no RBAC."""
+    return [
+        *_run_account(loaded, ctx, ns, TENANT_WORKLOAD_SA, WORKLOAD_RULES),
+        *_run_account(loaded, ctx, ns, TENANT_TRAINER_SA, TRAINER_RULES),
+    ]
 
 
 def _deployer(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:

@@ -59,14 +59,19 @@ def trainjob_manifest(spec: TrainingJobSpec, meta: dict[str, Any], experiment_na
     }
 
 
+def experiment_name(ctx: RenderContext, tenant: str | None, experiment: str) -> str:
+    """The MLflow name of `tenant`'s Experiment spec `experiment` (validation guarantees it exists)."""
+    found = next(
+        cast(Experiment, e.spec)
+        for e in ctx.repo.of_kind("Experiment")
+        if e.tenant == tenant and e.spec.name == experiment
+    )
+    return found.mlflow_name(tenant or "")
+
+
 @renders("TrainingJob", TRAIN_JOB)
 def render_training_job(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     job = cast(TrainingJob, loaded.spec)
-    tenant = loaded.tenant or ""
-    experiment = next(
-        cast(Experiment, e.spec)
-        for e in ctx.repo.of_kind("Experiment")
-        if e.tenant == loaded.tenant and e.spec.name == job.spec.experiment
-    )  # validation guarantees it exists
     meta = metadata(loaded, ctx, job.name, ctx.namespace(loaded.tenant))
-    return [desired(loaded, trainjob_manifest(job.spec, meta, experiment.mlflow_name(tenant)))]
+    name = experiment_name(ctx, loaded.tenant, job.spec.experiment)
+    return [desired(loaded, trainjob_manifest(job.spec, meta, name))]

@@ -185,6 +185,11 @@ class Spec(SpecModel):
         return ()
 
 
+UNION_TAGS: set[str] = set()
+"""Tags of discriminated unions in spec models (e.g. a pipeline step's kind). Pydantic adds the chosen tag to an
+error's location after the list index; `loading.schema_errors` drops it so the location is the document's."""
+
+
 KINDS: dict[str, type[Spec]] = {}
 """Every registered spec kind, by `kind`."""
 

@@ -1,20 +1,23 @@
-"""Pipeline: a DAG of container steps, optionally on one or more cron schedules.
+"""Pipeline: a DAG of container and training steps, optionally on one or more cron schedules.
 
 Rendered to an Argo WorkflowTemplate (and a CronWorkflow when scheduled). The
-steps live in `pipeline_steps`; what no single field can check (step graph,
+steps live in `pipeline_steps` (containers) and `pipeline_training` (a Trainer
+TrainJob created and waited for); what no single field can check (step graph,
 references, names Argo reserves, cron syntax as Argo parses it, image
 references) lives in `controlplane.pipeline_rules`, where every problem is
 reported at once with its line. Runs always use the tenant's workload
-ServiceAccount: no field chooses another account or a namespace.
+ServiceAccount (training steps its trainer account): no field chooses another
+account or a namespace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import DnsLabel, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.pipeline_steps import (
     Backoff,
     Container,
@@ -35,6 +38,8 @@ from controlplane.specs.pipeline_steps import (
     Toleration,
     VolumeMount,
 )
+from controlplane.specs.pipeline_training import AnyStep, TrainingStep
+from controlplane.specs.training_job import experiment_findings
 
 __all__ = [
     "Backoff",
@@ -58,6 +63,7 @@ __all__ = [
     "Schedule",
     "Step",
     "Toleration",
+    "TrainingStep",
     "Volume",
     "VolumeMount",
 ]
@@ -159,7 +165,9 @@ class ArtifactRepository(SpecModel):
 class PipelineSpec(SpecModel):
     description: str | None = Field(default=None, description="What the pipeline does.")
     parameters: list[Parameter] = Field(default_factory=list, description="Workflow parameters.")
-    steps: list[Step] = Field(min_length=1, description="The DAG's steps.")
+    steps: list[AnyStep] = Field(
+        min_length=1, description="The DAG's steps: containers, or training (a step with `trainingJob`)."
+    )
     on_exit: ExitHandler | None = Field(default=None, description="A container run when the pipeline ends.")
     volumes: list[Volume] = Field(default_factory=list, description="Volumes steps may mount.")
     artifact_repository: ArtifactRepository | None = Field(
@@ -185,3 +193,10 @@ class Pipeline(Spec):
     kind: Literal["Pipeline"] = "Pipeline"
     spec: PipelineSpec
     folder = "tenants/<tenant>/pipelines/<name>.yaml"
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        """A training step logs only to an experiment of the pipeline's own tenant, as a TrainingJob does."""
+        for i, step in enumerate(self.spec.steps):
+            if isinstance(step, TrainingStep):
+                path = ("spec", "steps", i, "trainingJob", "experiment")
+                yield from experiment_findings(tenant, step.training_job.experiment, path)

@@ -155,8 +155,8 @@ class ExitHandler(Container):
     name: DnsLabel = Field(description="Name of the exit handler; must differ from every step's name.")
 
 
-class Step(Container):
-    """One node of the DAG."""
+class DagNode(SpecModel):
+    """What every step has, whatever it runs: its name and when it runs."""
 
     name: DnsLabel = Field(description="Step name, unique within the pipeline.")
     depends_on: list[DnsLabel] = Field(
@@ -166,6 +166,11 @@ class Step(Container):
         default=None,
         description="Run only if this Argo expression holds, e.g. `{{workflow.parameters.deploy}} == true`.",
     )
+
+
+class Step(Container, DagNode):
+    """One node of the DAG that runs a container."""
+
     with_items: list[str | int | float | bool | dict[str, str]] = Field(
         default_factory=list, description="Fan out: one run of the step per item, as `{{item}}`."
     )

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.specs.base import DnsLabel, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.notebook import ImageRef
 from controlplane.specs.pipeline_steps import EnvFrom
@@ -55,6 +56,15 @@ class TrainingJobSpec(SpecModel):
     )
     experiment: DnsLabel = Field(description="Name of an Experiment spec of the same tenant the job logs to.")
 
+    @field_validator("secret_env")
+    @classmethod
+    def _not_mlcps(cls, refs: list[EnvFrom]) -> list[EnvFrom]:
+        for ref in refs:
+            source = ref.secret or ref.config_map
+            if source is not None and source.name.startswith(RESERVED_ACCOUNT_PREFIX):
+                raise ValueError(f"{source.name!r} is mlcp's own (names starting {RESERVED_ACCOUNT_PREFIX!r})")
+        return refs
+
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
@@ -75,12 +85,16 @@ class TrainingJob(Spec):
     folder = "tenants/<tenant>/training/<name>.yaml"
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        wanted = self.spec.experiment
-        if ("Experiment", wanted) in tenant.refused or any(e.name == wanted for e in tenant.of_kind("Experiment")):
-            return
-        known = ", ".join(sorted(e.name for e in tenant.of_kind("Experiment"))) or "none"
-        yield Finding(
-            ("spec", "experiment"),
-            f"experiment {wanted!r} is not an Experiment of tenant {tenant.tenant!r}",
-            f"log to one of the tenant's own experiments ({known}), or add experiments/{wanted}.yaml",
-        )
+        return experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
+
+
+def experiment_findings(tenant: TenantSpecs, wanted: str, path: tuple[str | int, ...]) -> Iterable[Finding]:
+    """A finding at `path` unless `wanted` is an Experiment of `tenant` (shared with pipelines' training steps)."""
+    if ("Experiment", wanted) in tenant.refused or any(e.name == wanted for e in tenant.of_kind("Experiment")):
+        return
+    known = ", ".join(sorted(e.name for e in tenant.of_kind("Experiment"))) or "none"
+    yield Finding(
+        path,
+        f"experiment {wanted!r} is not an Experiment of tenant {tenant.tenant!r}",
+        f"log to one of the tenant's own experiments ({known}), or add experiments/{wanted}.yaml",
+    )
