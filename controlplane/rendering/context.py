@@ -16,7 +16,8 @@ from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
 from controlplane.rendering import catalog
-from controlplane.specs import AccessPolicy, Tenant
+from controlplane.specs import AccessPolicy, Pipeline, Tenant
+from controlplane.specs.pipeline_training import TrainingStep
 
 RANK_ORDER = catalog.RANKS
 """Apply order by object kind, lowest first (the reverse deletes), from the kinds' declarations."""
@@ -58,6 +59,15 @@ class RenderContext:
         """The rendered repo's AccessPolicy (the first one; validation allows only one), looked up once."""
         policies = self.repo.of_kind("AccessPolicy")
         return cast(AccessPolicy, policies[0].spec) if policies else None
+
+    @cached_property
+    def training_tenants(self) -> frozenset[str | None]:
+        """Tenants with a pipeline that has a training step: only they get the `mlcp-trainer` account."""
+        return frozenset(
+            loaded.tenant
+            for loaded in self.repo.of_kind("Pipeline")
+            if any(isinstance(step, TrainingStep) for step in cast(Pipeline, loaded.spec).spec.steps)
+        )
 
     def namespace(self, name: str | None) -> str:
         return self.tenant(name).namespace

@@ -1,5 +1,9 @@
 """Tenant → Namespace, workload ServiceAccount and Role, RoleBindings for people, NetworkPolicy.
 
+A tenant whose pipelines have a training step also gets the `mlcp-trainer`
+account those steps run as: the one place where a Tenant's objects depend on
+other specs of the tenant (its pipelines).
+
 Owners become namespace admins; members get the role they are given, users and
 groups alike. `adoptNamespace: true` marks the Namespace so the Kubernetes
 backend lets it take over a namespace mlcp did not create (and records it as
@@ -117,11 +121,11 @@ def _run_account(loaded: LoadedSpec, ctx: RenderContext, ns: str, name: str, rul
 def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
     """The accounts pipelines run as: every container step as the workload account, with what Argo's executor
     needs; training steps (only Argo's executor runs in their pods) as the trainer, which may also create
-    TrainJobs. Every tenant gets both, so adding a training step changes no RBAC."""
-    return [
-        *_run_account(loaded, ctx, ns, TENANT_WORKLOAD_SA, WORKLOAD_RULES),
-        *_run_account(loaded, ctx, ns, TENANT_TRAINER_SA, TRAINER_RULES),
-    ]
+    TrainJobs. Only a tenant with a training step gets the trainer: no account holds a right nothing uses."""
+    accounts = _run_account(loaded, ctx, ns, TENANT_WORKLOAD_SA, WORKLOAD_RULES)
+    if loaded.tenant in ctx.training_tenants:
+        accounts += _run_account(loaded, ctx, ns, TENANT_TRAINER_SA, TRAINER_RULES)
+    return accounts
 
 
 def _deployer(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:

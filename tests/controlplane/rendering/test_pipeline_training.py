@@ -93,3 +93,11 @@ def test_conditions_are_label_selector_requirements_argo_can_parse() -> None:
             key, op, value = requirement.split(" ")
             assert op == "==" and value.isalpha()
             assert all(part.isalnum() for part in key.split(".")), key
+
+
+def test_only_a_tenant_with_a_training_step_gets_the_trainer(repo: Path) -> None:
+    trainers = {k[1] for k in _objects(repo) if k[2] == "mlcp-trainer"}
+    assert trainers == {"vision"}  # nlp has no training step
+    (repo / PATH).unlink()
+    objects = render(RenderContext(load_repo(repo)))
+    assert not [o for o in objects if o.ref.name == "mlcp-trainer"]
