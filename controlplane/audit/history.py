@@ -8,7 +8,9 @@ alias records carried `version`, `approvers` and `gates` still count: their
 version is the diff's. The registry's own account (the alias now, and the
 `mlcp.dev/alias.<alias>.*` tags mlcp writes on every move) is compared with
 the log's last move, and every disagreement is said, never reconciled away:
-it means a move outside mlcp, or a log that is not this registry's.
+it means a move outside mlcp, or a log that is not this registry's. So is
+mlcp's own inventory record of the version it last set. The tags are claims
+(anyone with EDIT on the model writes them), said as such where they differ.
 """
 
 from __future__ import annotations
@@ -81,14 +83,18 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class RegistryAlias:
-    """What the registry says about one alias: where it points now and the tags of mlcp's last move."""
+    """What the registry says about one alias: where it points now, mlcp's record of it, and the model's tags."""
 
     alias: str
     version: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
-    """`version`, `commit`, `by`, `at`, ... from the model's `mlcp.dev/alias.<alias>.*` tags. Their `commit` is
-    the one that last changed the promotion's spec, not the revision applied (the audit log's), so only the
-    version is compared."""
+    """`version`, `commit`, `by`, `at`, ... from the model's `mlcp.dev/alias.<alias>.*` tags: unverified claims,
+    since anyone with EDIT on the model can write them; only compared, never believed. Their `commit` is the one
+    that last changed the promotion's spec, not the revision applied (the audit log's), so only the version is
+    compared."""
+    recorded: str | None = None
+    """The version mlcp's own inventory record (the `mlcp-inventory` experiment) says mlcp last set it to; None
+    when the record says none (no record, an older mlcp's, or a move whose outcome was not recorded)."""
 
 
 def _version_diff(record: AuditRecord) -> tuple[str | None, str | None]:
@@ -156,17 +162,20 @@ def disagreements(history: Iterable[Move], registry: Iterable[RegistryAlias]) ->
         move = found_move
         logged = f"version {move.points_to}" if move.points_to else "unset"
         if state.version != move.points_to:
-            who = f" (tags say {state.tags['by']} at {state.tags['at']})" if state.tags.get("by") else ""
             found.append(
                 f"{state.alias}: the registry has it at {where}, but the last move the audit log records "
                 f"(#{move.seq}, {move.time[:19]}Z, commit {(move.commit or '?')[:12]}) left it at {logged}: it was "
-                f"moved outside mlcp since{who}"
+                "moved outside mlcp since"
             )
-            continue
+        if state.recorded is not None and move.points_to and state.recorded != move.points_to:
+            found.append(
+                f"{state.alias}: mlcp's inventory record says mlcp last moved it to version {state.recorded}, the "
+                f"audit log says {move.points_to} (a log that is not this registry's, or a record that was lost)"
+            )
         tagged = state.tags.get("version")
         if move.points_to and tagged is not None and tagged != move.points_to:
             found.append(
-                f"{state.alias}: the registry's tags say mlcp last moved it to version {tagged}, the audit log says "
-                f"{move.points_to}"
+                f"{state.alias}: the model's tag claims mlcp last moved it to version {tagged}, the audit log says "
+                f"{move.points_to}; the tag is unverified (anyone with EDIT on the model can write it)"
             )
     return found

@@ -2,8 +2,10 @@
 
 Read from the audit log the operator names (like `mlcp audit`), and checked
 against the registry the operator names (`--tracking-uri` /
-`$MLFLOW_TRACKING_URI`) when there is one: every disagreement is printed as a
-warning, and with `-o json` listed under `disagreements`. Exit 0 with the
+`$MLFLOW_TRACKING_URI`) when there is one: where each alias is, the version
+mlcp's inventory record says mlcp set (`recorded`), and the model's tags
+(unverified claims). Every disagreement is printed as a warning, and with
+`-o json` listed under `disagreements`. Exit 0 with the
 history, 1 when the log cannot be read.
 """
 
@@ -88,7 +90,7 @@ def history(
             "moves": [m.to_dict() for m in found],
             "registry": None
             if registry is None
-            else {r.alias: {"version": r.version, "tags": dict(r.tags)} for r in registry},
+            else {r.alias: {"version": r.version, "recorded": r.recorded, "tags": dict(r.tags)} for r in registry},
             "disagreements": problems,
         }
         print_json(data)

@@ -83,8 +83,13 @@ def test_the_registry_is_checked_against_the_last_effective_move(tmp_path: Path)
     (problem,) = disagreements(found, [by_hand])
     assert "registry has it at version 3" in problem and "left it at version 2" in problem
     assert "moved outside mlcp" in problem
-    (tags,) = disagreements(found, [RegistryAlias("production", "2", {"version": "1"})])
-    assert "tags say mlcp last moved it to version 1, the audit log says 2" in tags
+    (tags,) = disagreements(found, [RegistryAlias("production", "2", {"version": "1"}, recorded="2")])
+    assert "the model's tag claims mlcp last moved it to version 1, the audit log says 2" in tags
+    assert "unverified (anyone with EDIT on the model can write it)" in tags
+    (record,) = disagreements(found, [RegistryAlias("production", "2", {"version": "2"}, recorded="1")])
+    assert "mlcp's inventory record says mlcp last moved it to version 1, the audit log says 2" in record
+    forged = disagreements(found, [RegistryAlias("production", "3", {"version": "3"}, recorded="2")])
+    assert len(forged) == 2 and "moved outside mlcp since" in forged[0] and "tag claims" in forged[1], forged
     (unknown,) = disagreements(found, [RegistryAlias("staging", "7")])
     assert unknown.startswith("staging:") and "records no move" in unknown
     assert disagreements(found, [RegistryAlias("canary", None)]) == []
