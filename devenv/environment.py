@@ -35,6 +35,7 @@ from devenv.kwok import Kwok
 from devenv.mlflowserver import MlflowServer, ensure_installed
 from devenv.pki import Pki
 from devenv.processes import ServerProcess, StartupError, stop_all
+from devenv.resourcesteps import ResourceSteps
 from devenv.taskresults import TaskResults
 
 #: Ordinary identities every environment has: user name -> groups.
@@ -98,6 +99,8 @@ class Environment:
         self.kwok: Kwok | None = None
         self.task_results: TaskResults | None = None
         """The test stand-in for argoexec's wait container (taskresults.py), with Argo and KWOK."""
+        self.resource_steps: ResourceSteps | None = None
+        """The test stand-in for `argoexec resource` in resource steps' pods (resourcesteps.py)."""
         #: user name -> kubeconfig of the first certificate minted for that name
         self.user_kubeconfigs: dict[str, Path] = {}
         self._minted: dict[tuple[str, tuple[str, ...]], Path] = {}
@@ -196,6 +199,8 @@ class Environment:
             if self._with_workflows:
                 self.task_results = TaskResults(self.kube.admin_kubeconfig)
                 self.task_results.start()
+                self.resource_steps = ResourceSteps(self.kube.admin_kubeconfig)
+                self.resource_steps.start()
         except BaseException:
             self.stop(keep_files=True)
             raise
@@ -256,6 +261,8 @@ class Environment:
             _running.discard(self)
         if self.task_results:
             self.task_results.stop()
+        if self.resource_steps:
+            self.resource_steps.stop()
         if self.mlflow and self.mlflow.process:
             self.mlflow.process.terminate()  # exits while the Kubernetes side stops
         stop_all(part.process for part in (self.argo, self.kwok) if part is not None)
