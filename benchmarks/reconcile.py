@@ -3,7 +3,7 @@
 Builds N tenants (6 objects each, as benchmarks/plan_apply.py) in a config
 repo, converges them with the loop, then measures:
   * API requests and time of a no-op pass, with the loop's watch cache (target: 0) and without it
-    (target: <= 1 request per kind, plus the inventory);
+    (target: <= one LIST per kind per page of objects, plus the inventory's GET);
   * commit → converged for a one-spec change, triggered by a signed GitHub-style webhook
     (target: < 2 s plus the poll interval, i.e. independent of N beyond one pass).
 Not a test: targets are printed, not asserted.
@@ -28,12 +28,18 @@ import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+if TYPE_CHECKING:
+    from reconciler.passes import Reconciler
+
 SECRET = b"bench-secret"
+RESYNC = 3600.0
+"""The loop's full resync is kept out of the measured passes (the first pass alone may take minutes)."""
 
 
 def _git(repo: Path, *argv: str) -> None:
@@ -56,8 +62,6 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     from controlplane.audit import JsonlStore
     from reconciler import engine
     from reconciler.gitsync import GitSource
-    from reconciler.httpserver import Endpoints, listeners
-    from reconciler.loop import Loop, LoopConfig
     from reconciler.passes import Reconciler, Settings
 
     repo = work / "repo"
@@ -66,7 +70,7 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     targets = engine.Targets(
         kubeconfig, controller_namespace="mlcp-bench-reconcile", trusted_base=trusted.stdout.strip()
     )
-    settings = Settings(targets, concurrency=16, events=False, watch=True)
+    settings = Settings(targets, concurrency=16, events=False, watch=True, resync=RESYNC)
     rec = Reconciler(GitSource(str(repo), "main", work / "clone"), settings, JsonlStore(work / "audit.jsonl"))
     began = time.perf_counter()
     first = rec.run_pass()
@@ -82,6 +86,16 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     noop_s = statistics.median(r.duration for r in noop)
     list_requests = max(r.requests for r in listed)
     list_s = statistics.median(r.duration for r in listed)
+    bound = _list_bound(rec)
+
+    latencies = _commits(rec, repo, rounds)
+    _report(requests, noop_s, list_requests, list_s, latencies, bound)
+
+
+def _commits(rec: Reconciler, repo: Path, rounds: int) -> list[float]:
+    """Seconds from a push webhook to the first write of its one-tenant change, per round, through the loop."""
+    from reconciler.httpserver import Endpoints, listeners
+    from reconciler.loop import Loop, LoopConfig
 
     loop = Loop(rec, LoopConfig(interval=300.0))
     (server,) = listeners(
@@ -92,7 +106,10 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     rec.observers.append(lambda _o: done.set())
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
-    time.sleep(noop_s * 2 + 1)  # the loop's own first pass
+    began = time.perf_counter()
+    while loop.passes < 1:  # the loop's own first pass: a full one (a new leadership term), not measured
+        time.sleep(0.05)
+    print(f"the loop's first (full) pass: {time.perf_counter() - began:.1f}s")
     latencies = []
     for i in range(rounds):
         tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
@@ -108,17 +125,32 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     thread.join(30)
     server.stop()
     rec.close()
+    return latencies
 
-    _report(requests, noop_s, list_requests, list_s, latencies)
+
+def _list_bound(rec: Reconciler) -> int:
+    """One LIST per kind per page of its objects (an empty or unserved kind: one), plus the inventory's GET."""
+    from reconciler.backends.kubernetes import PAGE_SIZE, RESOURCES
+    from reconciler.backends.kubernetes_watch import WatchCache
+
+    (cache,) = rec._watches
+    synced = cast(WatchCache, cache).snapshot()
+    assert synced is not None, "the watch cache is not synced"
+    counts: dict[tuple[str, str], int] = {}
+    for ref in synced[0]:
+        counts[(ref.api_version, ref.kind)] = counts.get((ref.api_version, ref.kind), 0) + 1
+    pages = sum(max(1, -(-counts.get((r.api_version, r.kind), 0) // PAGE_SIZE)) for r in RESOURCES)
+    return pages + 1
 
 
-def _report(requests: int, noop_s: float, list_requests: int, list_s: float, latencies: list[float]) -> None:
-    from reconciler.backends.kubernetes import RESOURCES
+def _report(
+    requests: int, noop_s: float, list_requests: int, list_s: float, latencies: list[float], bound: int
+) -> None:
+    from reconciler.backends.kubernetes import PAGE_SIZE
 
-    bound = len(RESOURCES) + 1
     ok = {True: "✓", False: "✗"}
     worst = max(latencies)
-    listing = f"<= {bound} (1 per kind + inventory) {ok[list_requests <= bound]}"
+    listing = f"<= {bound} {ok[list_requests <= bound]}"
     rows = [
         ("no-op pass, watch cache: API requests", str(requests), f"0 {ok[requests == 0]}"),
         ("no-op pass, watch cache: seconds (median of 3)", f"{noop_s:.2f}", ""),
@@ -130,6 +162,10 @@ def _report(requests: int, noop_s: float, list_requests: int, list_s: float, lat
     print(f"{'measure':48} {'value':>8}  target")
     for name, value, target in rows:
         print(f"{name:48} {value:>8}  {target}")
+    print(
+        f"listing bound: one LIST per kind per page of {PAGE_SIZE} objects (a kind with none, or not served: one), "
+        "plus one GET of mlcp's inventory"
+    )
 
 
 def main() -> None:

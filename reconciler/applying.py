@@ -107,12 +107,14 @@ def apply_plan(
     progress: Progress | None = None,
     authorize: Authorize = unchecked,
     audit: Journal | None = None,
+    unplanned: frozenset[ObjectRef] = frozenset(),
 ) -> ApplyReport:
     """Apply every pending, unblocked change of `plan` that `authorize` lets through.
 
     `authorize` is the last word before each write (a denial reason, or None), like gitops-engine's
     PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. An error from `audit` stops apply
-    where it is: before the first write, or between groups of writes.
+    where it is: before the first write, or between groups of writes. `unplanned`: inventoried objects the
+    plan did not look at (a loop pass that planned only some tenants), kept in the inventory as they are.
     """
     report = ApplyReport()
 
@@ -131,7 +133,7 @@ def apply_plan(
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
     if audit is not None:
         audit.intend(runnable, list(report.outcomes))
-    _record_ahead(plan, backends, runnable, options)
+    _record_ahead(plan, backends, runnable, options, unplanned)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
             done = []
@@ -142,11 +144,17 @@ def apply_plan(
                     progress(outcome)
             if audit is not None:
                 audit.record(done)
-    _record_inventories(plan, backends, report, options)
+    _record_inventories(plan, backends, report, options, unplanned)
     return report
 
 
-def _record_ahead(plan: Plan, backends: Mapping[str, Backend], runnable: list[Change], options: ApplyOptions) -> None:
+def _record_ahead(
+    plan: Plan,
+    backends: Mapping[str, Backend],
+    runnable: list[Change],
+    options: ApplyOptions,
+    unplanned: frozenset[ObjectRef],
+) -> None:
     """Record the objects about to be created before creating them (the applied revision is not advanced)."""
     for system, backend in backends.items():
         creates = {
@@ -155,12 +163,20 @@ def _record_ahead(plan: Plan, backends: Mapping[str, Backend], runnable: list[Ch
             if c.ref.system == system and c.action is Action.create
         }
         if creates:
-            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system)
+            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system) | _of(unplanned, system)
             backend.record_inventory(refs, replace(options, revision=None, claims=creates))
 
 
+def _of(refs: frozenset[ObjectRef], system: str) -> frozenset[ObjectRef]:
+    return frozenset(r for r in refs if r.system == system) if refs else refs
+
+
 def _record_inventories(
-    plan: Plan, backends: Mapping[str, Backend], report: ApplyReport, options: ApplyOptions
+    plan: Plan,
+    backends: Mapping[str, Backend],
+    report: ApplyReport,
+    options: ApplyOptions,
+    unplanned: frozenset[ObjectRef],
 ) -> None:
     """Inventory = what exists because of mlcp: desired objects present, plus deletes not done.
 
@@ -170,7 +186,7 @@ def _record_inventories(
     """
     results = {id(o.change): o.status for o in report.outcomes}
     for system, backend in backends.items():
-        refs: set[ObjectRef] = set()
+        refs: set[ObjectRef] = set(_of(unplanned, system))
         claims: dict[ObjectRef, Claim] = {}
         conflicting: set[ObjectRef] = set()
         for change in plan.changes:

@@ -24,9 +24,11 @@ from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
 from reconciler import gitsource, governance, serving, trust
+from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
+from reconciler.selection import Selection
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
 from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
 from reconciler.trust import TrustedBase
@@ -80,7 +82,8 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
         repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
         confine(backends, repo)
         desired = render_desired(repo)
-        planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **options)
+        flags: dict[str, Any] = dict(options)  # prune, authorize, …: the booleans of make_plan
+        planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **flags)
     return planned, backends, states
 
 
@@ -188,6 +191,8 @@ def make_plan(
     enforce_policy: bool = True,
     already_read: tuple[dict[str, LiveState], list[SystemStatus]] | None = None,
     targets: Targets | None = None,
+    selection: Selection | None = None,
+    dirty: Mapping[str, frozenset[ObjectRef] | None] | None = None,
 ) -> tuple[Plan, dict[str, LiveState]]:
     """Plan every reachable system; objects of an unreachable system are left out and the plan says so.
 
@@ -208,9 +213,6 @@ def make_plan(
     backends[keeper.system] = keeper
     states = {**states, keeper.system: keeper.read()}
     statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]
-    live: dict[ObjectRef, LiveObject] = {}
-    for state in states.values():
-        live.update(state.objects)
     inventory = Inventory.merged(s.inventory for s in states.values())
 
     base_config = trusted.repo.config  # prune settings are rules too: the base's, not the revision's
@@ -222,8 +224,14 @@ def make_plan(
         ranks=RANK_ORDER,
     )
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
-    stamped = with_pod_security(desired.objects, _pod_security(trusted))  # the base's level, never the revision's
-    objects = [o for o in [*rules, *stamped] if o.ref.system in states]
+    objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
+    scope = _scope(selection, objects, inventory, dirty or {})
+    if scope is not None:
+        objects = [o for o in objects if scope.includes(o.ref)]
+    objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
+    live: dict[ObjectRef, LiveObject] = {}
+    for name, state in states.items():
+        live.update(selections.live_in(scope, name, state.objects))
     reachable = {n: backends[n] for n in states}
     served = serving.complete(objects, live, [b for b in reachable.values() if isinstance(b, serving.VersionResolver)])
     planned = serving.couple(
@@ -239,6 +247,20 @@ def make_plan(
     for name in states:
         planned.meta.update(backends[name].plan_meta)  # e.g. the registry's registryAuth
     return planned, states
+
+
+def _scope(
+    selection: Selection | None,
+    objects: list[DesiredObject],
+    inventory: Inventory,
+    dirty: Mapping[str, frozenset[ObjectRef] | None],
+) -> selections.Scope | None:
+    """What a selection plans. Governance objects change only with the revision or the base, which the
+    selection already follows; serving follows the registry's live state, so it is always planned."""
+    if selection is None:
+        return None
+    always = [o.ref for o in objects if serving.follows_registry(o)]
+    return selections.scope(selection, objects, inventory, {**dirty, governance.SYSTEM: frozenset()}, always)
 
 
 def _pod_security(trusted: TrustedBase) -> PodSecurity:

@@ -93,6 +93,9 @@ class FencedBackend(Backend):
     def watch(self) -> Watching | None:
         return self.inner.watch()
 
+    def changed(self) -> frozenset[ObjectRef] | None:
+        return self.inner.changed()
+
     def read(self) -> LiveState:
         return self.inner.read()
 

@@ -23,6 +23,7 @@ from controlplane.errors import Diagnostic, InvalidConfig
 from controlplane.loading import budgets
 from controlplane.loading.budgets import Limits
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
+from controlplane.loading.sources import LoadedSpec
 from controlplane.planning import Inventory
 from controlplane.plans import (
     Action,
@@ -85,12 +86,29 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
             )
     config = repo.config.model_dump(mode="json", by_alias=True)
     out.append(_object(CONFIG, CONFIG_FILE, config, SpecKey(CONFIG, None, CONFIG_FILE), None, CONFIG_FILE))
-    for loaded in repo.of_kind("Tenant"):
-        tenant = cast(Tenant, loaded.spec)
-        name = loaded.tenant or tenant.metadata.name
-        spec = SpecKey(MEMBERSHIP, name, name)
-        out.append(_object(MEMBERSHIP, name, _membership(tenant), spec, name, loaded.source.path))
+    out.extend(_membership_object(loaded) for loaded in repo.of_kind("Tenant"))
     return out
+
+
+_MEMBERSHIPS: dict[int, tuple[LoadedSpec, DesiredObject]] = {}
+"""Each loaded Tenant spec's rendered people, by the spec's identity: the loop renders the revision's rules and
+the trusted base's every pass, and unchanged tenants keep their loaded spec objects (reconciler.incremental,
+trust.load with a previous base), so 10,000 tenants are not rendered twice a pass."""
+_MEMBERSHIPS_KEPT = 50_000
+
+
+def _membership_object(loaded: LoadedSpec) -> DesiredObject:
+    known = _MEMBERSHIPS.get(id(loaded))
+    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
+        return known[1]
+    tenant = cast(Tenant, loaded.spec)
+    name = loaded.tenant or tenant.metadata.name
+    spec = SpecKey(MEMBERSHIP, name, name)
+    obj = _object(MEMBERSHIP, name, _membership(tenant), spec, name, loaded.source.path)
+    if len(_MEMBERSHIPS) >= _MEMBERSHIPS_KEPT:
+        _MEMBERSHIPS.clear()
+    _MEMBERSHIPS[id(loaded)] = (loaded, obj)
+    return obj
 
 
 def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:

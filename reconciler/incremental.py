@@ -135,6 +135,11 @@ def render(snapshot: Snapshot, repo: ConfigRepo, last: Snapshot | None, changed:
     return sorted(objects, key=lambda o: (o.rank, o.ref))
 
 
+def _differing(before: dict[str, list[DesiredObject]], after: dict[str, list[DesiredObject]]) -> set[str]:
+    """Tenants whose rendered objects are not the very same list as before (reused lists are unchanged)."""
+    return {t for t in before.keys() | after.keys() if before.get(t) is not after.get(t)}
+
+
 class IncrementalLoader:
     """`partition.load`, reusing what the previous revision read and rendered."""
 
@@ -142,6 +147,9 @@ class IncrementalLoader:
         self._last: Snapshot | None = None
         self.reloaded: set[str] | None = None
         """Tenants read again by the last `load`; None when everything was (for logs and tests)."""
+        self.rendered: set[str] | None = None
+        """Tenants whose desired objects the last `load` changed (rendered again, added, removed, set aside or
+        back); None when it rendered everything. The loop plans only these (reconciler.selection)."""
 
     def load(self, root: Path, revision: str) -> partition.Partitioned:
         last, self._last = self._last, None  # a load that raises must not leave a half-updated snapshot
@@ -154,6 +162,8 @@ class IncrementalLoader:
         self.reloaded = changed if last is not None else None
         repo, broken = partition.isolate(merged(snapshot))
         snapshot.broken = frozenset(broken)
+        kept = dict(snapshot.rendered)
         objects = render(snapshot, repo, last, changed)
+        self.rendered = None if last is None else _differing(kept, snapshot.rendered) | changed
         self._last = snapshot
         return partition.Partitioned(Desired(repo, objects, revision), broken)

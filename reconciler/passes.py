@@ -26,17 +26,19 @@ from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
-from controlplane.plans import Action, Change, Plan
-from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
+from controlplane.plans import Action, Change, ObjectRef, Plan, SystemStatus
+from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, trust
+from reconciler import selection as selections
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer, decided
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
+from reconciler.selection import Selection
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
 
@@ -50,6 +52,9 @@ class Settings:
     events: bool = True
     watch: bool = False
     """Keep live state with each backend's watch, where it has one: a no-op pass then sends no request."""
+    resync: float = 300.0
+    """Seconds between full passes: every tenant planned, live state listed instead of read from the watch.
+    In between, a pass plans only the tenants whose desired or live state changed (reconciler.selection)."""
 
 
 @dataclass
@@ -66,6 +71,10 @@ class PassResult:
     abandoned: int = 0
     requests: int = 0
     duration: float = 0.0
+    selection: Selection | None = None
+    """The tenants this pass planned."""
+    planned: int = 0
+    """How many objects it planned (every system's, governance included)."""
 
     @property
     def converged(self) -> bool:
@@ -101,10 +110,16 @@ class Reconciler:
         self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
         """A new revision reads and renders again only the tenants whose files changed."""
+        self._full: str | None = "the controller started"
+        """Why the next pass must plan every tenant (None: only what changed, until the resync is due)."""
+        self._last_full: float | None = None
+        self._last: tuple[str, TrustedBase] | None = None
+        """The revision and trusted base of the last pass that did not fail as a whole."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
         self._state = None
+        self._full = "a new leadership term"
         self.pass_audit.forget()
         for backend in self._backends[1].values() if self._backends else ():
             backend.forget()
@@ -141,6 +156,8 @@ class Reconciler:
         except (MlcpError, BackendError, OSError) as exc:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
+        if result.error:
+            self._full = f"the last pass failed ({result.stage})"
         with logs.context(revision=result.revision or ""):
             self._observe(result)
             if result.error:
@@ -155,6 +172,8 @@ class Reconciler:
                         "heldTenants": len(result.held),
                         "seconds": round(result.duration, 3),
                         "requests": result.requests,
+                        "tenants": _describe(result.selection),
+                        "planned": result.planned,
                     },
                 )
         return result
@@ -163,10 +182,7 @@ class Reconciler:
 
     def _converge(self, checkout: Checkout, result: PassResult) -> None:
         result.stage = "validate"
-        if self._desired is None or self._desired[0] != checkout.revision:
-            self._desired = None  # a load that raises must not leave the previous revision's state behind
-            self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
-        parts = self._desired[1]
+        parts, rendered = self._load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
@@ -176,37 +192,100 @@ class Reconciler:
             result.failed[tenant] = reason
             self.tracker.failed(tenant, reason, checkout.revision, now)
         result.held = {**self.tracker.held(checkout.revision, now), **result.failed}
-        plan, _ = engine.make_plan(
-            parts.desired, backends, prune=self.settings.prune, authorize=False, targets=self.settings.targets
+        state = self._state if self._state is not None else StateStore(kube).read()
+        selection, dirty, live = self._select(parts, backends, state, rendered, now)
+        result.selection = selection
+        plan, states = engine.make_plan(
+            parts.desired,
+            backends,
+            prune=self.settings.prune,
+            authorize=False,
+            already_read=live,
+            targets=self.settings.targets,
+            selection=selection,
+            dirty=dirty,
         )
+        result.planned = len(plan.changes)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        state = self._state if self._state is not None else StateStore(kube).read()
         plan = serving.couple(self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted))
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete else None
         set_aside = [_set_aside(tenant, problems) for tenant, problems in parts.broken.items()]
+        unplanned = frozenset() if selection.full else selections.unplanned(plan, states)
         with self.audit.exclusive():  # one turn: nobody else's records between our intents and outcomes
             journal = self.pass_audit.begin(plan, checkout.path, kube)
             journal.note(set_aside)
-            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes)
+            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned)
         outcomes = result.outcomes
         if self.settings.events:
             events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
         self._judge(plan, result, unreachable, kube)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
-        converged = dict.fromkeys(partition.keys(plan.changes) | {partition.PLATFORM}, checkout.revision)
-        for key in [*result.failed, *result.held]:
-            converged.pop(key, None)
-        if unreachable or result.abandoned or result.error:
-            converged = {}
-        self._save_state(kube, state, converged)
+        self._save_state(kube, state, self._converged(plan, result, state, bool(unreachable)))
         self.pass_audit.finish(kube, self.fence.leading())
         result.requests = kube.requests - before
+        if not result.error:
+            self._last = (checkout.revision, trusted)
+            if selection.full:  # the next resync is due an interval after this one ended
+                self._full, self._last_full = None, self.clock()
         if not result.failed and not result.held and not result.error:
             self.metrics.revision_time.set(checkout.committed_at)
+
+    def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
+        """The desired state of the checkout, and the tenants whose objects changed since the last load."""
+        if self._desired is not None and self._desired[0] == checkout.revision:
+            return self._desired[1], set()
+        self._desired = None  # a load that raises must not leave the previous revision's state behind
+        self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
+        return self._desired[1], self._loader.rendered
+
+    def _converged(self, plan: Plan, result: PassResult, state: TenantRevisions, unreachable: bool) -> dict[str, str]:
+        """The tenants that converged to this revision: those planned without failing or being held, and
+        those not planned that had converged to the last pass's revision (nothing of theirs changed)."""
+        if unreachable or result.abandoned or result.error or plan.revision is None:
+            return {}
+        converged = dict.fromkeys(partition.keys(plan.changes) | {partition.PLATFORM}, plan.revision)
+        selection = result.selection
+        if selection is not None and not selection.full and self._last is not None:
+            last = self._last[0]
+            converged.update(
+                (t, plan.revision) for t, at in state.by_tenant.items() if at == last and not selection.includes(t)
+            )
+        for key in [*result.failed, *result.held]:
+            converged.pop(key, None)
+        return converged
+
+    def _select(
+        self,
+        parts: partition.Partitioned,
+        backends: Mapping[str, Backend],
+        state: TenantRevisions,
+        rendered: set[str] | None,
+        now: float,
+    ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
+        """Which tenants this pass plans (reconciler.selection), what changed live, and the live state.
+
+        The changes are taken before reading, so one that lands in between is planned now and again next
+        time, never lost. A full pass makes each backend read afresh (the watch cache is not trusted then).
+        """
+        full = self._full
+        if full is None and self._last_full is not None and now - self._last_full >= self.settings.resync:
+            full = "the resync interval"
+        if full is not None:
+            for backend in backends.values():
+                backend.forget()
+        dirty = {name: backend.changed() for name, backend in backends.items()}
+        live = engine.read_live(backends)
+        previous = self._last[1] if self._last is not None else None
+        if full is not None or self._last is None or previous is None:
+            return Selection.everything(full or "no earlier pass"), dirty, live
+        trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
+        lagging = {t for t, at in state.by_tenant.items() if at != self._last[0]}
+        unsettled = {*self.tracker.entries, *parts.broken, *lagging}
+        return selections.choose(None, rendered, trust.changed_tenants(previous, trusted), unsettled), dirty, live
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home
@@ -248,6 +327,7 @@ class Reconciler:
         revision: str | None,
         journal: Journal,
         collected: list[Outcome],
+        unplanned: frozenset[ObjectRef],
     ) -> str | None:
         """Apply through the fence, outcomes into `collected`; `revision` is recorded with the inventory only when
         the pass is complete. Returns why the inventory write failed; a journal error propagates."""
@@ -267,6 +347,7 @@ class Reconciler:
                 progress=progress,
                 authorize=decided,
                 audit=journal,
+                unplanned=unplanned,
             )
         except BackendError as exc:  # the inventory write at the end; every outcome is already collected
             return str(exc)
@@ -340,6 +421,12 @@ def _set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
     shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
     reason = f"tenant {tenant!r} set aside: {len(problems)} problem(s) in its specs: {shown}"
     return governance.refusal(INVALID_RULE, reason, problems[0].path if problems else None, tenant)
+
+
+def _describe(selection: Selection | None) -> str | int:
+    if selection is None:
+        return ""
+    return "all" if selection.tenants is None else len(selection.tenants)
 
 
 def _is_drift(change: Change) -> bool:

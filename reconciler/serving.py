@@ -55,6 +55,11 @@ def loadable(location: str) -> bool:
     return location.startswith(LOADABLE)
 
 
+def follows_registry(obj: DesiredObject) -> bool:
+    """Whether an object's desired state depends on the registry's live state (a pass always plans it)."""
+    return _serves(obj) is not None
+
+
 def _serves(obj: DesiredObject) -> str | None:
     if obj.ref.kind != INFERENCE_SERVICE:
         return None

@@ -223,6 +223,13 @@ def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[st
     return listing, diagnostics
 
 
+def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str] | None:
+    """The tenants whose people differ between two bases of one repo; None when more differs (or is unknown)."""
+    if previous is None or not previous.listing or not base.listing:
+        return None
+    return _changed_tenants(previous.listing, base.listing)
+
+
 def _tenant_of(path: str) -> str | None:
     parts = PurePosixPath(path).parts
     return parts[1] if len(parts) == 3 and parts[0] == TENANTS and parts[2] == TENANT_FILE else None

@@ -58,6 +58,14 @@ def command(
     repo: Annotated[str, typer.Option("--repo", help="Config repo: a git URL or a local path.")],
     branch: Annotated[str, typer.Option("--branch", help="Branch to follow.")] = "main",
     interval: Annotated[str, typer.Option("--interval", help="Time between passes (30s, 1m, 500ms).")] = "30s",
+    resync_interval: Annotated[
+        str,
+        typer.Option(
+            "--resync-interval",
+            help="Time between full passes (every tenant planned, live state listed afresh); passes in between "
+            "plan only the tenants whose specs or live objects changed.",
+        ),
+    ] = "5m",
     once: Annotated[bool, typer.Option("--once", help="Run one pass and exit (CI-driven setups).")] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -172,7 +180,7 @@ def command(
     metrics = Metrics()
     reconciler = Reconciler(
         GitSource(repo, branch, where / "repo", token),
-        Settings(targets, prune=prune, identity=who, watch=watch and not once),
+        Settings(targets, prune=prune, identity=who, watch=watch and not once, resync=parse_duration(resync_interval)),
         store,
         metrics,
         Fence(),

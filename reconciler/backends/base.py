@@ -122,11 +122,17 @@ class Backend(Protocol):
         return
 
     def forget(self) -> None:
-        """Drop what was cached from earlier reads (a new term as leader: another replica may have written)."""
+        """Drop what was cached from earlier reads, so the next `read` asks the system itself (a new term as
+        leader: another replica may have written; a full resync: a watch may have missed a change)."""
         return
 
     def watch(self) -> Watching | None:
         """Start keeping live state current with a watch, so `read` sends no request; None when unsupported."""
+        return None
+
+    def changed(self) -> frozenset[ObjectRef] | None:
+        """Objects whose live state changed since the last call (a watch's events), so a pass plans only them
+        and what changed in git; None when the system cannot tell (then every pass plans all of it)."""
         return None
 
     def read(self) -> LiveState:

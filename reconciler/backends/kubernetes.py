@@ -87,6 +87,8 @@ class LiveCache(Protocol):
 
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
 
+    def take_changed(self) -> frozenset[ObjectRef] | None: ...
+
 
 def impersonation(repo: ConfigRepo) -> Impersonation:
     """Who mlcp writes tenant workloads as, from the tenants of this revision."""
@@ -114,6 +116,8 @@ class KubernetesBackend(Backend):
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
         self._absent: set[str] = set()
         """Namespaces the last review found absent, so applying its creates needs no second look."""
+        self._fresh = False
+        """List on the next `read` even with a synced cache (after `forget`)."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
@@ -152,11 +156,17 @@ class KubernetesBackend(Backend):
         self.impersonation = impersonation(repo)
 
     def forget(self) -> None:
-        """Read the inventory again on the next `read` (another replica may have written it)."""
+        """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
         self._inventory = None
+        self._fresh = True
+
+    def changed(self) -> frozenset[ObjectRef] | None:
+        """What the watch cache saw change since the last call (None without one, or after a relist)."""
+        return self.cache.take_changed() if self.cache is not None else None
 
     def watch(self) -> Watching:
-        """Keep live state with a watch cache: a no-op read then sends no request."""
+        """Keep live state with a watch cache: a no-op read then sends no request, and `changed` says what
+        changed."""
         cache = WatchCache(self.client, resources()).start()
         self.cache = cache
         return cache
@@ -178,7 +188,8 @@ class KubernetesBackend(Backend):
     def read(self) -> LiveState:
         """One LIST per kind, all in flight at once, so the server's work overlaps with decoding here."""
         self._absent = set()
-        cached = self.cache.snapshot() if self.cache is not None else None
+        cached = self.cache.snapshot() if self.cache is not None and not self._fresh else None
+        self._fresh = False
         if cached is not None:
             if self._inventory is None:
                 self._inventory = self.read_inventory()

@@ -14,6 +14,12 @@ Objects the pass writes are put in at once from the write's response (when
 newer than what the cache holds), so the next pass does not see them stale;
 the watch delivers the same objects moments later.
 
+The cache also says which objects changed since the pass last asked
+(`take_changed`): every event that changed what it holds (a new
+resourceVersion, a deletion), but not the echo of the pass's own write. A
+relist, or a kind not synced, makes that unknown (None), and the pass then
+plans everything (reconciler.selection).
+
 The loop uses it (`mlcp reconcile`); `mlcp plan` and `apply` list, as a
 one-shot command has nothing to keep warm.
 """
@@ -54,8 +60,13 @@ class KindCache:
     version: str = ""
     synced: bool = False
     missing: bool = False
+    changed: set[ObjectRef] = field(default_factory=set)
+    """Objects whose cached state changed by an event since the last `take_changed`."""
+    lost: bool = True
+    """Whether changes went unrecorded (a relist since the last `take_changed`)."""
 
     def relisted(self, objects: list[LiveObject] | None, version: str) -> None:
+        self.lost = True
         self.objects = {obj.ref: obj for obj in objects or []}
         self.version, self.synced, self.missing = version, True, objects is None
 
@@ -69,10 +80,14 @@ class KindCache:
         if kind == "BOOKMARK":
             return
         obj = live_object(self.rtype, item)
+        held = self.objects.get(obj.ref)
         if kind == "DELETED":
-            self.objects.pop(obj.ref, None)
+            if self.objects.pop(obj.ref, None) is not None:
+                self.changed.add(obj.ref)
         else:
             self.objects[obj.ref] = obj
+            if held is None or held.version != obj.version:  # the same version is the echo of our own write
+                self.changed.add(obj.ref)
 
     def written(self, item: dict[str, Any] | None, ref: ObjectRef) -> None:
         """An object this process wrote (None: deleted); kept only when newer than the cached one."""
@@ -140,6 +155,17 @@ class WatchCache:
             objects = {ref: obj for k in self.kinds.values() for ref, obj in k.objects.items()}
             missing = tuple(f"{k.rtype.kind}.{k.rtype.api_version}" for k in self.kinds.values() if k.missing)
         return objects, missing
+
+    def take_changed(self) -> frozenset[ObjectRef] | None:
+        """Objects changed by events since the last call; None when that is unknown (a relist, a kind not
+        synced): then everything may have changed."""
+        with self._lock:
+            kinds = list(self.kinds.values())
+            lost = any(k.lost or not k.synced for k in kinds)
+            changed = frozenset(ref for k in kinds for ref in k.changed)
+            for k in kinds:
+                k.changed, k.lost = set(), not k.synced
+        return None if lost else changed
 
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
         kind = self.kinds.get((ref.api_version, ref.kind))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,5 +51,58 @@ def test_a_noop_pass_sends_no_request_and_a_hand_edit_is_healed_by_the_next_pass
         assert _cpu(k8s_admin, repo.vision) == "32"
         after = rec.run_pass()
         assert after.converged and after.outcomes == [] and after.requests == 0, "the pass's own write is cached"
+    finally:
+        rec.close()
+
+
+def test_a_hand_edit_is_healed_by_a_pass_that_plans_only_it_and_the_resync_catches_what_the_watch_missed(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    repo = configrepo.make(tmp_path, prefix)
+    rec = reconciler(repo, kubeconfig, tmp_path, watch=True, resync=3600.0)
+    try:
+        full = rec.run_pass()
+        assert full.converged and full.selection is not None and full.selection.full
+        [cache] = rec._watches
+        assert isinstance(cache, WatchCache) and cache.wait_synced(30), "the watch cache did not sync"
+        settled = rec.run_pass()  # takes the events of the first pass's own writes that came before the cache
+        assert settled.converged and settled.outcomes == []
+        quiet = rec.run_pass()
+        assert quiet.selection is not None and quiet.selection.tenants == frozenset(), "nothing changed"
+        assert quiet.outcomes == [] and quiet.requests == 0 and quiet.planned < full.planned / 2
+
+        core = client.CoreV1Api(k8s_admin)
+        synced = cache.snapshot()
+        assert synced is not None
+        ref = next(r for r in synced[0] if r.kind == "ResourceQuota" and r.namespace == repo.vision)
+
+        def edit(cpu: str) -> None:
+            core.patch_namespaced_resource_quota(
+                "compute", repo.vision, {"spec": {"hard": {"requests.cpu": cpu}}}, field_manager="kubectl-edit"
+            )
+
+            def delivered() -> bool:
+                objects = cache.snapshot()
+                return objects is not None and objects[0][ref].manifest["spec"]["hard"]["requests.cpu"] == cpu
+
+            wait_for(delivered, 15, "the watch to deliver the hand edit")
+
+        edit("999")
+        healed = rec.run_pass()
+        assert healed.selection is not None and not healed.selection.full
+        assert healed.converged and [o.change.ref for o in healed.outcomes] == [ref]
+        assert healed.planned < full.planned / 2, "only the changed object (and the platform's few) were planned"
+        assert _cpu(k8s_admin, repo.vision) == "32"
+
+        edit("998")
+        assert cache.take_changed() == frozenset({ref})  # taken here: as if the watch had lost the event
+        missed = rec.run_pass()
+        assert missed.converged and missed.outcomes == [] and _cpu(k8s_admin, repo.vision) == "998"
+
+        rec.settings = replace(rec.settings, resync=0.0)  # the resync interval is over
+        resync = rec.run_pass()
+        assert resync.selection is not None and resync.selection.full and resync.requests > 0, "listed afresh"
+        assert resync.converged and [o.change.ref for o in resync.outcomes] == [ref]
+        assert _cpu(k8s_admin, repo.vision) == "32"
     finally:
         rec.close()

@@ -89,3 +89,23 @@ def test_no_snapshot_until_every_kind_is_synced() -> None:
 def test_events_are_split_on_newlines_across_chunks() -> None:
     chunks = iter([b'{"a":', b'1}\n{"b":2}\n\n{"c"', b":3}"])
     assert list(_lines(chunks)) == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+
+
+def test_changes_are_what_events_changed_not_the_echo_of_our_own_writes_and_a_relist_makes_them_unknown() -> None:
+    cache = WatchCache(KubeClient.__new__(KubeClient), RESOURCES)
+    for kind in cache.kinds.values():
+        kind.relisted([], "1")
+    quotas = cache.kinds[("v1", "ResourceQuota")]
+    quotas.relisted([_quota("a", "5"), _quota("b", "6")], "6")
+    assert cache.take_changed() is None, "a relist since the last look: anything may have changed"
+    assert cache.take_changed() == frozenset()
+    cache.written(_ref("a"), _quota("a", "7", cpu="2"))  # the pass's own write ...
+    quotas.event("MODIFIED", _quota("a", "7", cpu="2"))  # ... and its echo: nothing new
+    quotas.event("MODIFIED", _quota("b", "8", cpu="999"))  # a hand edit
+    quotas.event("ADDED", _quota("c", "9"))
+    quotas.event("DELETED", _quota("gone", "10"))  # never held: nothing changed
+    assert cache.take_changed() == frozenset({_ref("b"), _ref("c")})
+    quotas.event("DELETED", _quota("c", "11"))
+    assert cache.take_changed() == frozenset({_ref("c")}), "taken once, then only what came after"
+    quotas.synced = False
+    assert cache.take_changed() is None, "a kind relisting after an error"
