@@ -96,7 +96,7 @@ def test_changes_are_what_events_changed_not_the_echo_of_our_own_writes_and_a_re
     for kind in cache.kinds.values():
         kind.relisted([], "1")
     quotas = cache.kinds[("v1", "ResourceQuota")]
-    quotas.relisted([_quota("a", "5"), _quota("b", "6")], "6")
+    quotas.relisted(_listed(_quota("a", "5"), _quota("b", "6")), "6")
     assert cache.take_changed() is None, "a relist since the last look: anything may have changed"
     assert cache.take_changed() == frozenset()
     cache.written(_ref("a"), _quota("a", "7", cpu="2"))  # the pass's own write ...
