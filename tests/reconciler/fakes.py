@@ -10,8 +10,10 @@ from typing import Any
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, LiveObject, ObjectRef, SpecKey
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
+from controlplane.specs.repo_config import RepoConfig
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
+from reconciler.targets import Targets
 
 
 @dataclass
@@ -46,8 +48,15 @@ class FakeBackend(Backend):
         return [replace(c, reason=f"reviewed by {self.system}") for c in changes]
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        """Records the call and keeps the object (what a later read sees), unless a dry run."""
         self.calls.append(f"apply {change.ref.name}")
-        return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied)
+        if change.action is Action.delete:
+            if not options.dry_run:
+                self.objects.pop(change.ref, None)
+            return Outcome(change, Status.deleted)
+        if not options.dry_run:
+            self.objects[change.ref] = LiveObject(change.ref, dict(change.desired or {}), "1")
+        return Outcome(change, Status.applied)
 
     def current_version(self, ref: ObjectRef) -> str | None:
         found = self.objects.get(ref)
@@ -55,6 +64,8 @@ class FakeBackend(Backend):
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         self.calls.append("record")
+        if options.revision is not None and not options.dry_run:
+            self.applied = options.revision
 
     def confine(self, repo: ConfigRepo) -> None:
         self.calls.append("confine")
@@ -67,6 +78,27 @@ class FakeBackend(Backend):
         self.remaining.append(remaining)
         self.calls.append("bounded")
         yield
+
+
+@dataclass
+class FakeType:
+    """A backend class as the registry holds it, connecting to one given fake (the test inspects it)."""
+
+    backend: FakeBackend
+
+    @property
+    def system(self) -> str:
+        return self.backend.system
+
+    @property
+    def order(self) -> int:
+        return self.backend.order
+
+    def connect(self, targets: Targets) -> Backend | None:
+        return self.backend
+
+    def expectations(self, config: RepoConfig, targets: Targets) -> Sequence[Expectation]:
+        return []
 
 
 def ref(name: str, system: str = "fake", kind: str = "Thing") -> ObjectRef:
