@@ -61,6 +61,9 @@ def _hint(model: type[BaseModel], error: Any) -> str:
     if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
         allowed = _fields_at(model, loc[:-1])
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        if close == [loc[-1]]:  # a field of another member of a union (a container step's, on a training step)
+            parent = next((p for p in reversed(loc[:-1]) if isinstance(p, str)), "")
+            return f"`{loc[-1]}` is not allowed in this kind of `{parent}` item"
         if close:
             return f"did you mean `{close[0]}`?"
         return f"allowed fields here: {', '.join(allowed)}" if allowed else ""

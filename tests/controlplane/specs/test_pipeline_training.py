@@ -59,3 +59,9 @@ def test_a_training_job_spec_refuses_mlcps_secrets_too(repo: Path) -> None:
     job = "tenants/vision/training/finetune-detector.yaml"
     edit(repo, job, "name: hf-credentials", "name: mlcp-deployer-token")
     assert "'mlcp-deployer-token' is mlcp's own" in problems(repo)[0].message
+
+
+def test_a_container_steps_field_on_a_training_step_says_it_is_the_wrong_kind(repo: Path) -> None:
+    path = write(repo, PATH, PIPELINE.replace("      timeout: 12h\n", "      timeout: 12h\n      withItems: [a, b]\n"))
+    found = assert_problem(repo, PATH, line_of(path, "withItems"), "spec.steps[1].withItems: unknown field")
+    assert found.hint == "`withItems` is not allowed in this kind of `steps` item"
