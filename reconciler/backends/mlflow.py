@@ -161,7 +161,6 @@ class MlflowBackend(Backend):
             )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
-        self.promotions.moved = {}
         searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
         experiments = self.store.take(list(searched))
         for item in experiments:
@@ -346,7 +345,7 @@ class MlflowBackend(Backend):
         it look like a heal, free of freeze windows.
         """
         with self._recording:
-            record = self.store.records.get(ref)
+            record = self.store.records.get(ref)  # empty before a read: every mlcp command reads before it applies
             if record is None or record.last_set is None:
                 return
             self.store.write({**self.store.records, ref: replace(record, last_set=None)})

@@ -120,7 +120,8 @@ class Promotions:
         """Called right before an alias is moved: mlcp's record of the version it set must not outlive the move
         (if the move's outcome is never recorded, drift is unknown rather than judged from a stale version)."""
         self.moved: dict[ObjectRef, LastSet] = {}
-        """What this apply set each alias it moved to, for the inventory record written at its end."""
+        """What this apply set each alias it moved to, taken by the inventory record written at its end (an entry
+        left by an apply cut short is still a version mlcp set, and the next move of that alias replaces it)."""
         self.models: dict[str, ModelInfo] = {}
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}

@@ -116,6 +116,18 @@ def test_a_move_that_fails_leaves_drift_unknown_not_judged_from_the_version_befo
     assert back.drift is None and "does not say which version mlcp last set" in back.reason
 
 
+def test_an_apply_by_a_backend_that_has_not_read_records_the_version_too() -> None:
+    rest = Registry({"production": "3"}, {TAG: "3"})
+    _store(rest, _value(ALIAS, set_={"version": "3"}))
+    planner = MlflowBackend(rest)
+    planner.read()
+    [move] = planner.review([_change("5")])
+    applier = MlflowBackend(rest)  # e.g. a tool that applies a plan it did not read for
+    assert applier.apply(move, ApplyOptions()).status is Status.applied
+    applier.record_inventory(frozenset({ALIAS}), ApplyOptions(claims={ALIAS: Claim(RECORD, wrote=True)}))
+    assert _last(rest)["version"] == "5"
+
+
 def test_a_malformed_record_is_an_error_for_that_alias_only() -> None:
     rest = Registry({"production": "4"}, {TAG: "3"})
     other = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "t/e")
