@@ -20,6 +20,7 @@ from reconciler.applying import apply_plan
 from reconciler.authorizing import SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
+from tests.integration.attacks import gitattack
 from tests.reconciler.fakes import FakeBackend
 
 BOB = git.Actor("Bob", "bob@example.com")
@@ -127,6 +128,22 @@ def test_an_unsigned_commit_counts_for_nobody_when_signatures_are_required(tmp_p
     for change in _of(planned, _pipeline(repo)):
         assert change.decision is not None and change.decision.rule == SIGNED_RULE
         assert change.decision.actors == ("bob@example.com (unverified)",) and change.blocked
+
+
+def test_a_signed_commit_is_judged_as_its_signer(tmp_path: Path) -> None:
+    signed = gitattack.signed_repo(tmp_path, "t")  # everyone's key in the base's allowed_signers
+    repo = signed.repo
+    signed.edit(_pipeline(repo), "vision-data:1.3.0", "vision-data:1.4.0")
+    signed.commit("newer data image", "bob")  # a member of vision
+    signed.edit(f"tenants/{repo.vision}/experiments/detector.yaml", "maxTrials: ", "maxTrials: 1")
+    signed.commit("more trials", "carol")  # owns nlp, nothing in vision
+    planned, _ = _plan(repo)
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and change.decision.allowed
+        assert change.decision.actors == ("bob@example.com",)
+    for change in _of(planned, f"tenants/{repo.vision}/experiments/detector.yaml"):
+        assert change.decision is not None and not change.decision.allowed and change.blocked
+        assert change.decision.actors == ("carol@example.com",)
 
 
 def test_without_enforcement_the_decision_is_shown_and_nothing_is_blocked(repo: configrepo.ConfigRepo) -> None:
