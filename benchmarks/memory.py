@@ -7,7 +7,7 @@ each step (live state read, repo loaded, desired objects rendered, plan
 made), the peak, the bytes held by what each step built (a deep size: every
 object reachable from it and not from the steps before), and the lines that
 allocated the most of what is held at the end. It also prints the child's own
-peak RSS (`ru_maxrss` from wait4) for `mlcp apply` and for an untraced
+peak RSS (plan_apply.timed) for `mlcp apply` and for an untraced
 `mlcp plan`, the figures `benchmarks/plan_apply.py` compares with its targets.
 No kubectl peer: this is the memory-only run. Not a test: nothing is asserted.
 
@@ -122,23 +122,10 @@ def trace(repo: Path, top: int) -> None:
         print(f"  {stat.size / MB:8.1f} MB {stat.count:9d} blocks  {where}:{frame.lineno}")
 
 
-def peak_rss(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(seconds, the child's own peak RSS in MB, exit code), from wait4."""
-    import subprocess
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2):
-        raise SystemExit(f"{' '.join(argv[:4])} failed ({code}): {proc.stderr.read()[-2000:] if proc.stderr else ''}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, code
-
-
 def bench(kubeconfig: str, tenants: int, top: int, work: Path) -> None:
     import subprocess
 
-    from plan_apply import head, make_repo
+    from plan_apply import head, make_repo, timed
 
     env = {
         **os.environ,
@@ -152,11 +139,11 @@ def bench(kubeconfig: str, tenants: int, top: int, work: Path) -> None:
         print(f"{tenants} tenants: reusing {repo} (applied by an earlier run)")
     else:
         make_repo(repo, "mm", tenants, NAMESPACE)
-        seconds, rss, _ = peak_rss(
+        seconds, rss, _, _ = timed(
             [*mlcp, "apply", str(repo), "--yes", "--concurrency", "32"], {**env, "MLCP_TRUSTED_BASE": head(repo)}
         )
         print(f"{tenants} tenants: first mlcp apply {seconds:.1f} s, peak RSS {rss:.0f} MB")
-    seconds, rss, code = peak_rss([*mlcp, "plan", str(repo), "-o", "json", "--detailed-exitcode"], env)
+    seconds, rss, _, code = timed([*mlcp, "plan", str(repo), "-o", "json", "--detailed-exitcode"], env)
     print(f"no-op mlcp plan: {seconds:.1f} s, peak RSS {rss:.0f} MB, exit {code}")
     print("traced no-op plan (tracemalloc slows it; its figures are Python's allocations, not RSS):")
     sys.stdout.flush()

@@ -7,7 +7,7 @@ disjoint sets of identical shape: mlcp applies set A from a config repo,
 kubectl applies set B's rendered manifests (`kubectl apply --server-side`).
 Then, with both applied, a no-op `mlcp plan` on A is compared with
 `kubectl diff --server-side` on B. Prints requests sent by the no-op plan,
-times, ratios and peak RSS. Not a test: targets are reported, not asserted.
+times, ratios and each command's own peak RSS. Not a test: targets are reported, not asserted.
 
 Usage: .venv/bin/python benchmarks/plan_apply.py [--tenants 1000] [--concurrency 32]
 (starts its own local environment, or uses $KUBECONFIG with --use-kubeconfig)
@@ -74,25 +74,44 @@ def make_repo(root: Path, prefix: str, count: int, system_ns: str) -> None:
 SETTLE_SECONDS_PER_TENANT = 0.03
 """30 s at 1,000 tenants (see the sleep below); a smoke run of a few tenants barely waits."""
 
+RSS_SMALL_TENANTS, RSS_SMALL_MB = 1000, 300
+"""Up to 1,000 tenants a command stays within 300 MB (the figures of earlier sessions must not get worse)."""
+RSS_LIMIT_MB = 1024
+"""Beyond, within the shipped Deployment's memory limit (1 GiB)."""
+
 CPU: dict[str, float] = {}
 """CPU seconds (user + sys) of each measured command, by its first three words."""
 
 
+_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[2:]).returncode\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(json.dumps([u.ru_maxrss, u.ru_utime + u.ru_stime]))\n"
+    "sys.exit(code)\n"
+)
+"""Runs the measured command and reports its rusage. Linux carries the peak RSS of the process that forks a
+child into the child's `ru_maxrss` (across exec), and this benchmark's process holds set B's rendered manifests:
+a small wrapper between them makes the figure the command's own (as tests/peak.py does for tests)."""
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
-    """Wall time, peak RSS in MB, stdout and exit code, using wait4 for the child's own rusage."""
+    """Wall time, the command's own peak RSS in MB, stdout and exit code."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        report = Path(tmp) / "rusage"
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, str(report), *cmd], check=False, env=env, stdout=out, stderr=err
+        )
         elapsed = time.perf_counter() - start
-        CPU[" ".join(Path(c).name for c in cmd[:4])] = usage.ru_utime + usage.ru_stime
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        maxrss, cpu = json.loads(report.read_text())
+        CPU[" ".join(Path(c).name for c in cmd[:4])] = cpu
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if proc.returncode not in (0, 2):
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024, stdout, proc.returncode
+    return elapsed, maxrss / 1024, stdout, proc.returncode
 
 
 def rendered_manifests(repo: Path, out_dir: Path) -> int:
@@ -157,6 +176,7 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
     kubectl_diff = [kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
     t_diff, _, _, diff_code = timed(kubectl_diff, {**env, "KUBECTL_EXTERNAL_DIFF": "true"})
 
+    limit = RSS_LIMIT_MB if tenants > RSS_SMALL_TENANTS else RSS_SMALL_MB
     rows = [
         ("no-op mlcp plan: changes", plan["summary"]["create"] + plan["summary"]["update"], "0", code == 0),
         (
@@ -176,8 +196,8 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
             ">= 2x",
             t_kubectl_apply / t_mlcp_apply >= 2,
         ),
-        ("peak RSS mlcp apply MB", round(rss_apply), "<= 300", rss_apply <= 300),
-        ("peak RSS mlcp plan MB", round(rss_plan), "<= 300", rss_plan <= 300),
+        ("peak RSS mlcp apply MB", round(rss_apply), f"<= {limit}", rss_apply <= limit),
+        ("peak RSS mlcp plan MB", round(rss_plan), f"<= {limit}", rss_plan <= limit),
     ]
     print(f"{'measure':45} {'value':>10}  target")
     for name, value, target, ok in rows:

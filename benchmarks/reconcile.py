@@ -5,7 +5,10 @@ repo, converges them with the loop, then measures:
   * API requests and time of a no-op pass, with the loop's watch cache (target: 0) and without it
     (target: <= one LIST per kind per page of objects, plus the inventory's GET);
   * commit → converged for a one-spec change, triggered by a signed GitHub-style webhook
-    (target: < 2 s plus the poll interval, i.e. independent of N beyond one pass).
+    (target: < 2 s plus the poll interval, i.e. independent of N beyond one pass);
+  * each reconciler's own peak RSS (target: under the Deployment's 1 GiB limit): the listing reconciler
+    (which makes the first pass, every write) and then the loop each run in a child process of their own,
+    and report their VmHWM.
 Not a test: targets are printed, not asserted.
 
 Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3] [--use-kubeconfig]
@@ -19,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,9 +30,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from reconciler.passes import Reconciler
 
 SECRET = b"bench-secret"
+NAMESPACE = "mlcp-bench-reconcile"
+LIMIT_MB = 1024
+"""The shipped Deployment's memory limit (deploy/): one reconciler must stay under it."""
 RESYNC = 3600.0
 """The loop's full resync is kept out of the measured passes (the first pass alone may take minutes)."""
 
@@ -57,39 +63,90 @@ def _push(port: int, after: str) -> None:
 
 
 def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
+    """Each reconciler runs in a child process of its own, so each peak RSS is that reconciler's alone."""
     from plan_apply import make_repo
 
+    repo = work / "repo"
+    make_repo(repo, "rb", tenants, NAMESPACE)
+    # The listing reconciler first: the loop's commits then leave objects it does not prune (prune is off).
+    listing = _child("listing", kubeconfig, repo, work, rounds)
+    print(f"{tenants} tenants: first pass {listing['first_s']:.1f}s, {listing['first_writes']} writes")
+    loop = _child("loop", kubeconfig, repo, work, rounds)
+    print(f"the reconciler's first pass on restart (everything in place): {loop['first_s']:.1f}s")
+    _report(loop, listing)
+
+
+def _child(role: str, kubeconfig: str, repo: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """Run one reconciler (`role`) in a fresh process; its measurements, with its own peak RSS."""
+    out = work / f"{role}.json"
+    argv = [sys.executable, __file__, "--child", role, "--repo", str(repo), "--work", str(work)]
+    subprocess.run([*argv, "--rounds", str(rounds)], env={**os.environ, "KUBECONFIG": kubeconfig}, check=True)
+    return dict(json.loads(out.read_text()))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM, which (unlike ru_maxrss) starts afresh at exec, so a child does not
+    inherit the peak of the process that forked it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: may include the parent's
+
+
+def _reconciler(repo: Path, work: Path, role: str, *, watch: bool) -> Reconciler:
     from controlplane.audit import JsonlStore
     from reconciler import engine
     from reconciler.gitsync import GitSource
     from reconciler.passes import Reconciler, Settings
 
-    repo = work / "repo"
-    make_repo(repo, "rb", tenants, "mlcp-bench-reconcile")
     trusted = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
     targets = engine.Targets(
-        kubeconfig, controller_namespace="mlcp-bench-reconcile", trusted_base=trusted.stdout.strip()
+        os.environ["KUBECONFIG"], controller_namespace=NAMESPACE, trusted_base=trusted.stdout.strip()
     )
-    settings = Settings(targets, concurrency=16, events=False, watch=True, resync=RESYNC)
-    rec = Reconciler(GitSource(str(repo), "main", work / "clone"), settings, JsonlStore(work / "audit.jsonl"))
+    settings = Settings(targets, concurrency=16, events=False, watch=watch, resync=RESYNC)
+    return Reconciler(
+        GitSource(str(repo), "main", work / f"clone-{role}"), settings, JsonlStore(work / f"{role}.jsonl")
+    )
+
+
+def listing_child(repo: Path, work: Path) -> dict[str, Any]:
+    """A reconciler without the watch cache, from an empty cluster: the first pass writes everything, then each
+    pass lists every kind."""
+    cold = _reconciler(repo, work, "listing", watch=False)
     began = time.perf_counter()
-    first = rec.run_pass()
-    print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(first.outcomes)} writes")
-    listing = replace(settings, watch=False)
-    cold = Reconciler(GitSource(str(repo), "main", work / "clone2"), listing, JsonlStore(work / "audit2.jsonl"))
-    cold.run_pass()
+    first = cold.run_pass()
+    first_s = time.perf_counter() - began
     listed = [cold.run_pass() for _ in range(3)]
+    assert all(r.converged and not r.outcomes for r in listed), [r.error for r in listed]
+    cold.close()
+    return {
+        "first_s": first_s,
+        "first_writes": len(first.outcomes),
+        "requests": max(r.requests for r in listed),
+        "seconds": statistics.median(r.duration for r in listed),
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+def loop_child(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """The controller as it runs: the reconciler with its watch cache, then the loop with pushed commits."""
+    rec = _reconciler(repo, work, "loop", watch=True)
+    began = time.perf_counter()
+    rec.run_pass()
+    first_s = time.perf_counter() - began
     assert all(w.wait_synced(120) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
     noop = [rec.run_pass() for _ in range(3)]
-    assert all(r.converged and not r.outcomes for r in noop + listed), [r.error for r in noop + listed]
-    requests = max(r.requests for r in noop)
-    noop_s = statistics.median(r.duration for r in noop)
-    list_requests = max(r.requests for r in listed)
-    list_s = statistics.median(r.duration for r in listed)
+    assert all(r.converged and not r.outcomes for r in noop), [r.error for r in noop]
     bound = _list_bound(rec)
-
     latencies = _commits(rec, repo, rounds)
-    _report(requests, noop_s, list_requests, list_s, latencies, bound)
+    return {
+        "first_s": first_s,
+        "requests": max(r.requests for r in noop),
+        "seconds": statistics.median(r.duration for r in noop),
+        "bound": bound,
+        "latencies": latencies,
+        "rss_mb": peak_rss_mb(),
+    }
 
 
 def _commits(rec: Reconciler, repo: Path, rounds: int) -> list[float]:
@@ -143,21 +200,22 @@ def _list_bound(rec: Reconciler) -> int:
     return pages + 1
 
 
-def _report(
-    requests: int, noop_s: float, list_requests: int, list_s: float, latencies: list[float], bound: int
-) -> None:
+def _report(loop: dict[str, Any], listing: dict[str, Any]) -> None:
     from reconciler.backends.kubernetes import PAGE_SIZE
 
     ok = {True: "✓", False: "✗"}
+    requests, list_requests, latencies, bound = loop["requests"], listing["requests"], loop["latencies"], loop["bound"]
     worst = max(latencies)
-    listing = f"<= {bound} {ok[list_requests <= bound]}"
+    rss, list_rss = loop["rss_mb"], listing["rss_mb"]
     rows = [
         ("no-op pass, watch cache: API requests", str(requests), f"0 {ok[requests == 0]}"),
-        ("no-op pass, watch cache: seconds (median of 3)", f"{noop_s:.2f}", ""),
-        ("no-op pass, listing: API requests", str(list_requests), listing),
-        ("no-op pass, listing: seconds (median of 3)", f"{list_s:.2f}", ""),
+        ("no-op pass, watch cache: seconds (median of 3)", f"{loop['seconds']:.2f}", ""),
+        ("no-op pass, listing: API requests", str(list_requests), f"<= {bound} {ok[list_requests <= bound]}"),
+        ("no-op pass, listing: seconds (median of 3)", f"{listing['seconds']:.2f}", ""),
         (f"commit → converged via webhook: s (worst of {len(latencies)})", f"{worst:.2f}", f"< 2 s {ok[worst < 2]}"),
         ("commit → converged: each round", ", ".join(f"{x:.2f}" for x in latencies), ""),
+        ("peak RSS, reconciler (loop + watch cache) MB", f"{rss:.0f}", f"< {LIMIT_MB} {ok[rss < LIMIT_MB]}"),
+        ("peak RSS, listing reconciler MB", f"{list_rss:.0f}", f"< {LIMIT_MB} {ok[list_rss < LIMIT_MB]}"),
     ]
     print(f"{'measure':48} {'value':>8}  target")
     for name, value, target in rows:
@@ -166,6 +224,7 @@ def _report(
         f"listing bound: one LIST per kind per page of {PAGE_SIZE} objects (a kind with none, or not served: one), "
         "plus one GET of mlcp's inventory"
     )
+    print("peak RSS: each reconciler's own process (VmHWM); the listing one made the first pass (every write)")
 
 
 def main() -> None:
@@ -173,7 +232,18 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
+    parser.add_argument("--child", choices=["loop", "listing"], help=argparse.SUPPRESS)
+    parser.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child = (
+            loop_child(args.repo, args.work, args.rounds)
+            if args.child == "loop"
+            else listing_child(args.repo, args.work)
+        )
+        (args.work / f"{args.child}.json").write_text(json.dumps(child))
+        return
     from devenv.environment import Environment
 
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
