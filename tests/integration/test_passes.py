@@ -19,7 +19,7 @@ from kubernetes import client
 from controlplane.audit import JsonlStore
 from controlplane.audit.records import AuditRecord, Result, Verdict
 from reconciler.backends import registry
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, was_attempted
 from reconciler.gitsync import GitSource
 from reconciler.passes import INVALID_RULE, Reconciler, Settings
 from reconciler.state import NAME as STATE_NAME
@@ -162,6 +162,22 @@ def test_without_the_lease_nothing_is_written_and_nothing_is_recorded(
     assert all(f.objects == {} and f.applied is None for f in systems.values())
     assert not [c for c in systems["kubernetes"].calls if c.startswith(("apply", "record"))]
     assert _state(k8s_admin, repo.system_ns) is None, "only the leader writes the loop's state"
+
+
+def test_leadership_lost_in_the_middle_stops_the_writes_that_follow(
+    repo: configrepo.ConfigRepo,
+    systems: dict[str, FakeBackend],
+    kubeconfig: Path,
+    tmp_path: Path,
+    k8s_admin: client.ApiClient,
+) -> None:
+    registry_store = systems["mlflow"]
+    result = _rec(repo, kubeconfig, tmp_path, fence=Fence(leading=lambda: len(registry_store.objects) < 3)).run_pass()
+    attempted = [o for o in result.outcomes if was_attempted(o)]
+    assert attempted and result.abandoned == len(result.outcomes) - len(attempted) > 0
+    assert systems["kubernetes"].objects == {}, "nothing after the lease was lost"
+    assert {f.applied for f in systems.values()} == {None} and not result.converged
+    assert repo.initial not in (_state(k8s_admin, repo.system_ns) or ""), "a lost lease records nothing"
 
 
 def test_an_unreachable_system_fails_the_pass_and_moves_no_base(
