@@ -188,7 +188,7 @@ class PipelineSpec(SpecModel):
 
 @register
 class Pipeline(Spec):
-    """An ML pipeline: a DAG of container steps, scheduled or run on demand (pipelines.md: an example for each)."""
+    """An ML pipeline: a DAG of container and training steps, scheduled or run on demand (pipelines.md: examples)."""
 
     kind: Literal["Pipeline"] = "Pipeline"
     spec: PipelineSpec
