@@ -6,6 +6,7 @@ same functions so what a pull request shows is what the controller does.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -167,11 +168,30 @@ def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], li
 _TRUSTED: dict[tuple[Path, str, str], TrustedBase] = {}
 
 
+_CHOSEN: dict[tuple[Path, str | None, str | None], tuple[str, str]] = {}
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def _choose(root: Path, applied: str | None, named: str | None) -> tuple[str, str]:
+    """`trust.choose`, resolved to a sha; remembered when both inputs are full shas (a commit and the ancestry
+    of two commits never change), so a loop pass does not ask git again and again for the same answer."""
+    key = (root, applied, named)
+    known = _CHOSEN.get(key)
+    if known is not None:
+        return known
+    revision, origin = trust.choose(root, applied, named)
+    chosen = (trust.resolve(root, revision), origin)
+    if all(v is None or _FULL_SHA.fullmatch(v) for v in (applied, named)):
+        if len(_CHOSEN) >= 64:
+            _CHOSEN.clear()
+        _CHOSEN[key] = chosen
+    return chosen
+
+
 def load_trusted(root: Path, states: Mapping[str, LiveState], named: str | None) -> TrustedBase:
     """The trusted base: the revision the operator named, else the one mlcp last recorded as applied."""
     applied = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
-    revision, origin = trust.choose(root, applied, named)
-    sha = trust.resolve(root, revision)
+    sha, origin = _choose(root, applied, named)
     key = (root, sha, origin)
     if key not in _TRUSTED:
         if len(_TRUSTED) >= 4:
