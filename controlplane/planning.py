@@ -155,6 +155,9 @@ class Inventory:
         no-op keeps the old one (it was not authorized, so it must not re-attribute anything) and only
         fills a record that is missing or unreadable. Adoption is never forgotten.
         """
+        refs = refs if isinstance(refs, frozenset) else frozenset(refs)
+        if refs == self.refs and all(_keeps(self.records.get(r), c) for r, c in claims.items() if r in refs):
+            return Inventory(self.refs, None, self.revision, self.records)  # a no-op apply: nothing to compare
         kept: set[ObjectRef] = set()
         records: dict[ObjectRef, InventoryRecord] = {}
         for ref in refs:
@@ -181,6 +184,11 @@ class Inventory:
             version = version or inventory.version
             revision = revision or inventory.revision
         return cls(frozenset(refs), version, revision, records)
+
+
+def _keeps(prior: InventoryRecord | None, claim: Claim) -> bool:
+    """Whether a claim leaves an object's record as it is: a no-op over a readable record (see `updated`)."""
+    return not claim.wrote and prior is not None and prior.error is None
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def apply_plan(
     progress: Progress | None = None,
     authorize: Authorize = unchecked,
     audit: Journal | None = None,
-    unplanned: frozenset[ObjectRef] = frozenset(),
+    unplanned: Mapping[str, frozenset[ObjectRef]] | None = None,
 ) -> ApplyReport:
     """Apply every pending, unblocked change of `plan` that `authorize` lets through.
 
@@ -133,7 +133,7 @@ def apply_plan(
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
     if audit is not None:
         audit.intend(runnable, list(report.outcomes))
-    _record_ahead(plan, backends, runnable, options, unplanned)
+    _record_ahead(plan, backends, runnable, options, unplanned or {})
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
             done = []
@@ -144,7 +144,7 @@ def apply_plan(
                     progress(outcome)
             if audit is not None:
                 audit.record(done)
-    _record_inventories(plan, backends, report, options, unplanned)
+    _record_inventories(plan, backends, report, options, unplanned or {})
     return report
 
 
@@ -153,7 +153,7 @@ def _record_ahead(
     backends: Mapping[str, Backend],
     runnable: list[Change],
     options: ApplyOptions,
-    unplanned: frozenset[ObjectRef],
+    unplanned: Mapping[str, frozenset[ObjectRef]],
 ) -> None:
     """Record the objects about to be created before creating them (the applied revision is not advanced)."""
     for system, backend in backends.items():
@@ -163,12 +163,8 @@ def _record_ahead(
             if c.ref.system == system and c.action is Action.create
         }
         if creates:
-            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system) | _of(unplanned, system)
+            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system) | unplanned.get(system, frozenset())
             backend.record_inventory(refs, replace(options, revision=None, claims=creates))
-
-
-def _of(refs: frozenset[ObjectRef], system: str) -> frozenset[ObjectRef]:
-    return frozenset(r for r in refs if r.system == system) if refs else refs
 
 
 def _record_inventories(
@@ -176,7 +172,7 @@ def _record_inventories(
     backends: Mapping[str, Backend],
     report: ApplyReport,
     options: ApplyOptions,
-    unplanned: frozenset[ObjectRef],
+    unplanned: Mapping[str, frozenset[ObjectRef]],
 ) -> None:
     """Inventory = what exists because of mlcp: desired objects present, plus deletes not done.
 
@@ -186,7 +182,7 @@ def _record_inventories(
     """
     results = {id(o.change): o.status for o in report.outcomes}
     for system, backend in backends.items():
-        refs: set[ObjectRef] = set(_of(unplanned, system))
+        refs: set[ObjectRef] = set(unplanned.get(system, ()))
         claims: dict[ObjectRef, Claim] = {}
         conflicting: set[ObjectRef] = set()
         for change in plan.changes:

@@ -245,7 +245,7 @@ def make_plan(
     )
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
     objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
-    scope = _scope(selection, objects, inventory, dirty or {})
+    scope = _scope(selection, objects, [s.inventory for s in states.values()], dirty or {})
     if scope is not None:
         objects = [o for o in objects if scope.includes(o.ref)]
     objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
@@ -272,7 +272,7 @@ def make_plan(
 def _scope(
     selection: Selection | None,
     objects: list[DesiredObject],
-    inventory: Inventory,
+    inventories: list[Inventory],
     dirty: Mapping[str, frozenset[ObjectRef] | None],
 ) -> selections.Scope | None:
     """What a selection plans. Governance objects change only with the revision or the base, which the
@@ -280,7 +280,7 @@ def _scope(
     if selection is None:
         return None
     always = [o.ref for o in objects if serving.follows_registry(o)]
-    return selections.scope(selection, objects, inventory, {**dirty, governance.SYSTEM: frozenset()}, always)
+    return selections.scope(selection, objects, inventories, {**dirty, governance.SYSTEM: frozenset()}, always)
 
 
 def _pod_security(trusted: TrustedBase) -> PodSecurity:

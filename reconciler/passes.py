@@ -213,7 +213,7 @@ class Reconciler:
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete else None
         set_aside = [_set_aside(tenant, problems) for tenant, problems in parts.broken.items()]
-        unplanned = frozenset() if selection.full else selections.unplanned(plan, states)
+        unplanned = None if selection.full else selections.unplanned(plan, states)
         with self.audit.exclusive():  # one turn: nobody else's records between our intents and outcomes
             journal = self.pass_audit.begin(plan, checkout.path, kube)
             journal.note(set_aside)
@@ -327,7 +327,7 @@ class Reconciler:
         revision: str | None,
         journal: Journal,
         collected: list[Outcome],
-        unplanned: frozenset[ObjectRef],
+        unplanned: Mapping[str, frozenset[ObjectRef]] | None,
     ) -> str | None:
         """Apply through the fence, outcomes into `collected`; `revision` is recorded with the inventory only when
         the pass is complete. Returns why the inventory write failed; a journal error propagates."""

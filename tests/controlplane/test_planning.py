@@ -225,3 +225,12 @@ def test_deletes_come_in_reverse_rank_order() -> None:
     options = PlanOptions(prune=True, allow_namespace_deletion=True, ranks={"Namespace": 10, "ResourceQuota": 40})
     result = plan([], live, Inventory(frozenset({ns, quota}), records={ns: _record()}), options)
     assert [c.ref.kind for c in result.changes] == ["ResourceQuota", "Namespace"]
+
+
+def test_inventory_update_of_a_noop_apply_keeps_everything_as_it_was() -> None:
+    a, b, c = _ref("ResourceQuota", "a"), _ref("ResourceQuota", "b"), _ref("ResourceQuota", "c")
+    prior = Inventory(frozenset({a, b, c}), "7", "r1", {a: _record("t"), b: _record("u")})
+    after = prior.updated(frozenset({a, b, c}), {**_claim(a, "other", wrote=False), **_claim(b, "u", wrote=False)})
+    assert (after.refs, after.records, after.revision, after.version) == (prior.refs, prior.records, "r1", None)
+    filled = prior.updated(frozenset({a, b, c}), _claim(c, "v", wrote=False))
+    assert filled.records[c].tenant == "v", "a no-op still fills a missing record"

@@ -45,26 +45,26 @@ def test_the_scope_holds_the_selected_tenants_refs_the_changed_live_ones_and_a_d
     gone = _ref("gone")  # its folder was deleted: only mlcp's inventory still names it
     inventory = _inventory({_ref("a"): "a", _ref("b"): "b", _ref("c"): "c", gone: "gone"})
     dirty = {"kubernetes": frozenset({_ref("c")}), "mlflow": None}
-    planned = scope(choose(None, {"a", "gone"}, set(), set()), desired, inventory, dirty)
+    planned = scope(choose(None, {"a", "gone"}, set(), set()), desired, [inventory], dirty)
     assert planned is not None
     assert planned.refs["kubernetes"] == {_ref("a"), _ref("c"), gone, _ref("", "ClusterRole")}
     assert not planned.includes(_ref("b"))
     assert planned.includes(_ref("b", system="mlflow")), "a system that cannot tell what changed: planned whole"
-    assert scope(Selection.everything("resync"), desired, inventory, dirty) is None
+    assert scope(Selection.everything("resync"), desired, [inventory], dirty) is None
 
 
 def test_an_unreadable_record_and_objects_that_follow_another_system_are_always_planned() -> None:
     broken = _ref("x")
     inventory = Inventory(frozenset({broken}), records={broken: InventoryRecord(None, None, None, error="bad")})
     served = _ref("b", "InferenceService")
-    planned = scope(choose(None, set(), set(), set()), [], inventory, {"kubernetes": frozenset()}, [served])
+    planned = scope(choose(None, set(), set(), set()), [], [inventory], {"kubernetes": frozenset()}, [served])
     assert planned is not None and planned.refs["kubernetes"] == {broken, served}
 
 
 def test_live_objects_are_looked_up_by_planned_ref_and_untracked_systems_pass_whole() -> None:
     live = {_ref(t): LiveObject(_ref(t), {}, "1") for t in ("a", "b")}
     planned = scope(
-        choose(None, {"a"}, set(), set()), [_desired("a", _ref("a"))], Inventory(), {"kubernetes": frozenset()}
+        choose(None, {"a"}, set(), set()), [_desired("a", _ref("a"))], [Inventory()], {"kubernetes": frozenset()}
     )
     assert list(live_in(planned, "kubernetes", live)) == [_ref("a")]
     assert live_in(planned, "mlflow", live) is live
@@ -75,12 +75,12 @@ def test_inventoried_objects_a_partial_plan_did_not_look_at_stay_in_the_inventor
     change: dict[str, Any] = {"spec": None, "tenant": "a", "source": None, "rank": 10, "reason": ""}
     plan = Plan(changes=(Change(ref=_ref("a"), action=Action.noop, **change),))
     state = LiveState({}, _inventory({_ref("a"): "a", _ref("b"): "b"}))
-    assert unplanned(plan, {"kubernetes": state}) == {_ref("b")}
+    assert unplanned(plan, {"kubernetes": state}) == {"kubernetes": frozenset({_ref("b")})}
 
 
 def test_inventoried_objects_without_a_record_are_attributed_by_the_desired_state() -> None:
     rules = [_desired(t, _ref(t, "TenantMembership", "governance")) for t in ("a", "b")]
     orphan = _ref("gone", "TenantMembership", "governance")
     inventory = Inventory(frozenset([*(o.ref for o in rules), orphan]))  # the trusted base's: no records
-    planned = scope(choose(None, {"a"}, set(), set()), rules, inventory, {"governance": frozenset()})
+    planned = scope(choose(None, {"a"}, set(), set()), rules, [inventory], {"governance": frozenset()})
     assert planned is not None and planned.refs["governance"] == {rules[0].ref, orphan}
