@@ -85,7 +85,15 @@ class TrainingJob(Spec):
     folder = "tenants/<tenant>/training/<name>.yaml"
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        return experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
+        if not self.name[0].isalpha():
+            yield Finding(
+                ("metadata", "name"),
+                f"TrainingJob {self.name!r} must start with a letter: Trainer refuses a TrainJob name that is not "
+                "a DNS-1035 label",
+                f"rename it, e.g. train-{self.name}",
+                "name",
+            )
+        yield from experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
 
 
 def experiment_findings(tenant: TenantSpecs, wanted: str, path: tuple[str | int, ...]) -> Iterable[Finding]:

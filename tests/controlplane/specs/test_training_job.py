@@ -49,3 +49,8 @@ def test_rendered_as_a_trainjob_logging_to_the_tenants_experiment(repo: Path) ->
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-credentials", "key": "token"}}} in (
         trainer["env"]
     )
+
+
+def test_a_name_trainer_would_refuse_is_refused(repo: Path) -> None:
+    edit(repo, JOB, "name: finetune-detector", "name: 2nd-finetune")
+    assert_problem(repo, JOB, 6, "TrainingJob '2nd-finetune' must start with a letter")
