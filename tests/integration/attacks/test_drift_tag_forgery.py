@@ -114,8 +114,9 @@ def test_a_retagged_hand_move_is_still_drift_and_healed_through_the_freeze(
     assert f"{TAG}=2 disagrees with mlcp's record, which says version 1" in shown
 
     audit = tmp_path / "loop.jsonl"
-    code, log = op.reconcile_once(audit)
-    assert code == 0, log[-3000:]
+    _, log = op.reconcile_once(audit)  # the session's MLflow holds other tests' objects: their tenants may fail
+    [done] = [line for line in map(json.loads, log.splitlines()) if line.get("msg") == "pass done"]
+    assert op.repo.repo.vision not in done["failedTenants"], log[-3000:]
     assert approvals.production(op) == "1", "the loop moved it back, window or not"
     [healed] = [r for r in approvals.promotion_records(op, audit, "allow") if r["result"] == "applied"]
     assert healed["reason"].startswith("drift healed:") and healed["version"] == "1"
