@@ -272,6 +272,10 @@ class Plan:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        return self.envelope([c.to_dict() for c in self.changes])
+
+    def envelope(self, changes: list[Any]) -> dict[str, Any]:
+        """The plan's document with `changes` in place of its own (views stream the changes one at a time)."""
         return {
             "format": PLAN_FORMAT,
             "revision": self.revision,
@@ -284,7 +288,7 @@ class Plan:
                 for s in self.systems
             ],
             "summary": self.counts(),
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": changes,
             "meta": self.meta,
         }
 

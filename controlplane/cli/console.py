@@ -6,6 +6,7 @@ be piped while errors still reach the terminal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -27,6 +28,20 @@ class Format(StrEnum):
 OutputOption = Annotated[
     Format, typer.Option("--output", "-o", help="Output format: text for people, json for machines.")
 ]
+
+
+def write_chunks(chunks: Iterable[bytes], flush_at: int = 1 << 20) -> None:
+    """Machine output given in pieces (a streamed JSON document), to stdout in writes of about `flush_at` bytes,
+    then a newline."""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= flush_at:
+            typer.echo(b"".join(pending), nl=False)
+            pending, size = [], 0
+    typer.echo(b"".join(pending))
 
 
 def print_json(data: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from controlplane.cli import plan_view
-from controlplane.cli.console import err, fail, print_diagnostics, print_json, print_lines
+from controlplane.cli.console import err, fail, print_diagnostics, print_lines, write_chunks
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
     Context,
@@ -72,7 +72,7 @@ def compute_with_backends(
 
 def show(plan: Plan, output: PlanFormat) -> None:
     if output is PlanFormat.json:
-        print_json(plan.to_dict())
+        write_chunks(plan_view.json_chunks(plan))
     elif output is PlanFormat.markdown:
         typer.echo(plan_view.markdown(plan), nl=False)
     else:
