@@ -19,7 +19,7 @@ an unreadable record blocks that one object's deletion.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -172,6 +172,13 @@ class Inventory:
                     records[ref] = prior
         return Inventory(frozenset(kept), None, self.revision, records)
 
+    def others(self, scope: Callable[[str], bool]) -> frozenset[ObjectRef]:
+        """The objects recorded for tenants outside `scope` ("" for objects of no tenant): another writer's, with
+        shards. They stay in an inventory this writer writes, with the record they have."""
+        return frozenset(
+            r for r in self.refs if not scope((rec.tenant if (rec := self.records.get(r)) else None) or "")
+        )
+
     @classmethod
     def merged(cls, inventories: Iterable[Inventory]) -> Inventory:
         """One inventory over several systems (refs name their system, so records never collide)."""
@@ -189,6 +196,10 @@ class Inventory:
 def _keeps(prior: InventoryRecord | None, claim: Claim) -> bool:
     """Whether a claim leaves an object's record as it is: a no-op over a readable record (see `updated`)."""
     return not claim.wrote and prior is not None and prior.error is None
+
+
+def _tenant_key(record: InventoryRecord | None) -> str:
+    return (record.tenant if record is not None else None) or ""
 
 
 @dataclass(frozen=True)

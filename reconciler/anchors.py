@@ -5,7 +5,8 @@ log can rebuild it. The anchor — ConfigMap `mlcp-audit-anchor` in the
 controller namespace, which tenants cannot write — names the last record and
 its hash, so `mlcp audit verify --anchor cluster` (and every writer, before
 its turn) catches both. It is only as safe as that namespace: operators copy
-it somewhere write-once (`mlcp audit anchor export`, docs/audit.md).
+it somewhere write-once (`mlcp audit anchor export`, docs/audit.md). Each shard's
+chain has an anchor of its own, `mlcp-audit-anchor-shard-<i>`.
 """
 
 from __future__ import annotations
@@ -20,29 +21,35 @@ from reconciler.backends.kubernetes_client import CONFIGMAP, KubeClient
 NAME = "mlcp-audit-anchor"
 
 
-def source(kube: KubeClient) -> str:
-    return f"ConfigMap {kube.controller_namespace}/{NAME}"
+def name_of(chain: str) -> str:
+    """The anchor of a chain: the main one's, or a shard's (reconciler.auditstore)."""
+    return f"{NAME}-{chain}" if chain else NAME
 
 
-def publish(kube: KubeClient, anchor: Anchor) -> None:
+def source(kube: KubeClient, chain: str = "") -> str:
+    return f"ConfigMap {kube.controller_namespace}/{name_of(chain)}"
+
+
+def publish(kube: KubeClient, anchor: Anchor, chain: str = "") -> None:
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": NAME,
+            "name": name_of(chain),
             "namespace": kube.controller_namespace,
             "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "audit-anchor"},
         },
         "data": anchor.to_data(),
     }
     query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-    kube.request("PATCH", CONFIGMAP.path(kube.controller_namespace, NAME), query, body, "application/apply-patch+yaml")
+    path = CONFIGMAP.path(kube.controller_namespace, name_of(chain))
+    kube.request("PATCH", path, query, body, "application/apply-patch+yaml")
 
 
-def read(kube: KubeClient) -> Anchor | None:
+def read(kube: KubeClient, chain: str = "") -> Anchor | None:
     """The published anchor, or None when none was published yet; AuditError when it cannot be read."""
     try:
-        found = kube.get_or_none(CONFIGMAP.path(kube.controller_namespace, NAME))
+        found = kube.get_or_none(CONFIGMAP.path(kube.controller_namespace, name_of(chain)))
     except BackendError as exc:
-        raise AuditError(f"cannot read the audit anchor ({source(kube)}): {exc}") from None
-    return None if found is None else Anchor.from_data(found.get("data") or {}, source(kube))
+        raise AuditError(f"cannot read the audit anchor ({source(kube, chain)}): {exc}") from None
+    return None if found is None else Anchor.from_data(found.get("data") or {}, source(kube, chain))

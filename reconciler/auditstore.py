@@ -8,6 +8,13 @@ file that verifies on its own. ConfigMap `mlcp-audit` points at the last
 segment (a hint: a writer that died before moving it is caught up by looking
 one segment further).
 
+With shards (reconciler.shardleases), each shard keeps a chain of its own —
+segments `mlcp-audit-shard-<i>-00000001`, …, pointer `mlcp-audit-shard-<i>`,
+written only by the holder of that shard's Lease — because a turn (intents,
+writes, outcomes) must never overlap another writer's, and shards run their
+passes at once. `chains` finds them (their pointers carry the label
+`mlcp.dev/audit-chain`), and `mlcp audit verify` checks each.
+
 An append is one compare-and-set: a PUT of the last segment carrying the
 resourceVersion it read, or a POST of the next segment, which fails if it
 exists. Two writers can therefore never fork the chain; the one that loses
@@ -39,6 +46,8 @@ LOCATION = "cluster"
 """What `--audit-log` / MLCP_AUDIT_LOG say to choose this store."""
 SEGMENT_PREFIX = "mlcp-audit-"
 POINTER = "mlcp-audit"
+CHAIN_LABEL = "mlcp.dev/audit-chain"
+"""On a chain's pointer: the chain's name ("" for the main chain, `shard-<i>` for a shard's)."""
 KEY = "records.jsonl"
 SEGMENT_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 768 * 1024
@@ -53,13 +62,17 @@ class _Conflict(Exception):
 class ClusterStore:
     """The `AuditStore` in ConfigMaps of the controller namespace (see the module docstring)."""
 
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, chain: str = "") -> None:
         self.kube = kube
+        self.chain = chain
+        """"" for the main chain; `shard-<i>` for a shard's (see the module docstring)."""
+        self.pointer = f"{POINTER}-{chain}" if chain else POINTER
+        self.prefix = f"{self.pointer}-"
         self._last = 0
         """The last segment this process saw (segments are never removed, so it only grows)."""
 
     def __repr__(self) -> str:
-        return f"ClusterStore({self.namespace!r})"
+        return f"ClusterStore({self.namespace!r}{f', {self.chain!r}' if self.chain else ''})"
 
     @property
     def namespace(self) -> str:
@@ -67,7 +80,7 @@ class ClusterStore:
 
     @property
     def location(self) -> str:
-        return f"{LOCATION}:{self.namespace}"
+        return f"{LOCATION}:{self.namespace}" + (f"/{self.chain}" if self.chain else "")
 
     def exclusive(self) -> AbstractContextManager[None]:
         return nullcontext()  # whole turns are serialized by the Lease; each append is a compare-and-set
@@ -93,18 +106,18 @@ class ClusterStore:
             raise _denied(self.location, "read", exc) from None
 
     def _segment(self, index: int) -> dict[str, Any] | None:
-        return self._get(f"{SEGMENT_PREFIX}{index:08d}")
+        return self._get(f"{self.prefix}{index:08d}")
 
     def _last_segment(self) -> tuple[int, dict[str, Any] | None]:
         """(index, object) of the last segment; (0, None) for an empty log."""
         index = self._last
         if index == 0:
-            pointer = self._get(POINTER)
+            pointer = self._get(self.pointer)
             index = int(((pointer or {}).get("data") or {}).get("segment") or 0)
         segment = self._segment(index) if index else None
         if index and segment is None:
             raise AuditError(
-                f"{self.location}: segment {SEGMENT_PREFIX}{index:08d} is missing: the log was damaged",
+                f"{self.location}: segment {self.prefix}{index:08d} is missing: the log was damaged",
                 "restore it from a copy (`mlcp audit export`), then run `mlcp audit verify --anchor cluster`",
             )
         while (following := self._segment(index + 1)) is not None:
@@ -221,7 +234,7 @@ class ClusterStore:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": f"{SEGMENT_PREFIX}{index:08d}",
+                "name": f"{self.prefix}{index:08d}",
                 "namespace": self.namespace,
                 "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "audit-segment"},
                 "annotations": {"mlcp.dev/first-seq": str(first)},
@@ -244,14 +257,29 @@ class ClusterStore:
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": POINTER, "namespace": self.namespace, "labels": {MANAGED_BY: MANAGER}},
+            "metadata": {
+                "name": self.pointer,
+                "namespace": self.namespace,
+                "labels": {MANAGED_BY: MANAGER, CHAIN_LABEL: self.chain},
+            },
             "data": {"segment": str(index)},
         }
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         with suppress(BackendError):
             self.kube.request(
-                "PATCH", CONFIGMAP.path(self.namespace, POINTER), query, body, "application/apply-patch+yaml"
+                "PATCH", CONFIGMAP.path(self.namespace, self.pointer), query, body, "application/apply-patch+yaml"
             )
+
+
+def chains(kube: KubeClient) -> list[str]:
+    """The shard chains kept in the controller namespace, by their pointers' label (the main chain not included)."""
+    query = [("labelSelector", CHAIN_LABEL)]
+    try:
+        found = kube.request("GET", CONFIGMAP.collection(kube.controller_namespace), query)
+    except BackendError as exc:
+        raise AuditError(f"cannot list the audit chains in {kube.controller_namespace}: {exc}") from None
+    names = {str(((item.get("metadata") or {}).get("labels") or {}).get(CHAIN_LABEL) or "") for item in found["items"]}
+    return sorted(n for n in names if n)
 
 
 def _fitting(lines: Sequence[bytes], room: int) -> int:

@@ -311,6 +311,28 @@ class LeaderElector:
             logs.get().warning("could not forward the trigger to the leader", extra={"error": str(exc)})
 
 
+SHARD_ZERO = "mlcp-shard-0"
+"""Held whenever a controller runs with --shards (every shard has a holder); see reconciler.shardleases."""
+
+
+def _refuse_if_sharded(kube: KubeClient, namespace: str) -> None:
+    """A sharded controller writes tenants under shard Leases, not this one: a CLI turn would be a second writer."""
+    try:
+        lease = kube.request("GET", LEASES.format(namespace=namespace) + f"/{SHARD_ZERO}")
+    except HttpError as exc:
+        if exc.status == 404:
+            return
+        raise
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    if holder:
+        raise BackendError(
+            f"the controller in {namespace} runs sharded (Lease {SHARD_ZERO} is held by {holder!r}): its replicas "
+            "write tenants under their shard Leases, so an apply would be a second writer; nothing was applied. "
+            "Commit the change to the config repo and let the controller apply it (if that controller is gone for "
+            f"good, delete the Leases mlcp-shard-* and mlcp-member-* in {namespace} first)"
+        )
+
+
 @contextmanager
 def hold(kube: KubeClient, namespace: str, identity: str, timeout: float = TURN_TIMEOUT) -> Iterator[LeaderElector]:
     """Hold the Lease for one turn of `mlcp apply`: asked of the leader, renewed while held, released after.
@@ -319,6 +341,7 @@ def hold(kube: KubeClient, namespace: str, identity: str, timeout: float = TURN_
     replica of an older mlcp that does not hand over).
     """
     elector = LeaderElector(kube, LeaseConfig(namespace, identity))
+    _refuse_if_sharded(kube, namespace)
     deadline = time.monotonic() + timeout
     asked = False
     while not elector.step():

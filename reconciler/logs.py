@@ -24,6 +24,7 @@ from reconciler.redaction import redact
 LOGGER = "mlcp.reconcile"
 revision_var: ContextVar[str | None] = ContextVar("revision", default=None)
 tenant_var: ContextVar[str | None] = ContextVar("tenant", default=None)
+shard_var: ContextVar[str | None] = ContextVar("shard", default=None)
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -36,6 +37,8 @@ class JsonFormatter(logging.Formatter):
             "revision": getattr(record, "revision", None) or revision_var.get(),
             "tenant": getattr(record, "tenant", None) or tenant_var.get(),
         }
+        if shard_var.get() is not None:  # with --shards: the lane the line belongs to
+            entry["shard"] = shard_var.get()
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry:
                 entry[key] = value
@@ -62,9 +65,11 @@ def get() -> logging.Logger:
 
 
 @contextmanager
-def context(*, revision: str | None = None, tenant: str | None = None) -> Iterator[None]:
-    """Lines logged inside carry `revision` / `tenant` (when given)."""
+def context(*, revision: str | None = None, tenant: str | None = None, shard: str | None = None) -> Iterator[None]:
+    """Lines logged inside carry `revision` / `tenant` / `shard` (when given)."""
     tokens = []
+    if shard is not None:
+        tokens.append((shard_var, shard_var.set(shard)))
     if revision is not None:
         tokens.append((revision_var, revision_var.set(revision)))
     if tenant is not None:

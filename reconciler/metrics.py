@@ -4,7 +4,9 @@ A registry per loop (not the process-wide default) lets several loops run in
 one process — tests, benchmarks — without clashing names, and keeps
 /metrics to what an operator alerts on: is it passing, how long, what did it
 change, what did it refuse, which tenants fail, how old is what is live, who
-leads. Labels are bounded: tenants appear only on errors.
+leads, and at scale how the work is divided (shards, their tenants and pass
+times, moves, the queue) and what the watch cache holds. Labels are bounded:
+tenants appear only on errors, shards are numbered up to --shards.
 """
 
 from __future__ import annotations
@@ -61,6 +63,40 @@ class Metrics:
         )
         self.requests = Gauge(
             f"{PREFIX}_api_requests_last_pass", "Kubernetes API requests sent by the last pass.", registry=r
+        )
+
+        self.shard_tenants = Gauge(
+            f"{PREFIX}_shard_tenants",
+            "Tenants in each shard this replica holds (with --shards).",
+            ["shard"],
+            registry=r,
+        )
+        self.shard_duration = Histogram(
+            f"{PREFIX}_shard_pass_duration_seconds",
+            "Duration of one shard's pass (\"platform\": the leader's objects of no tenant).",
+            ["shard"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.shards_held = Gauge(f"{PREFIX}_shards_held", "Shards whose Lease this replica holds.", registry=r)
+        self.shard_moves = Counter(
+            f"{PREFIX}_shard_moves",
+            "Shards this replica took (direction=taken) or gave up (direction=given).",
+            ["direction"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            f"{PREFIX}_queue_depth",
+            "Lanes (shards, the platform) due for a pass that has not started yet: work waiting for this replica.",
+            registry=r,
+        )
+        self.watch_objects = Gauge(
+            f"{PREFIX}_watch_cache_objects", "Objects held in the watch cache (with --watch).", registry=r
+        )
+        self.watch_bytes = Gauge(
+            f"{PREFIX}_watch_cache_bytes",
+            "The watch cache's objects as JSON, in bytes (estimated from a sample of them).",
+            registry=r,
         )
 
     def exposition(self) -> bytes:

@@ -10,7 +10,7 @@ the AccessPolicy) concerns every tenant, so it still stops the whole pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.plans import Action, Change, Plan
 from controlplane.rendering import RenderContext, render
 from controlplane.validation import validate
-from reconciler import gitsource
+from reconciler import gitsource, governance
 from reconciler.engine import Desired
 
 PLATFORM = ""
@@ -95,6 +95,16 @@ def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
         elif change.live_version is not None:
             changes.append(replace(change, action=Action.noop, reason=f"held: {why}", diffs=(), decision=None))
     return replace(plan, changes=tuple(changes))
+
+
+def narrow(plan: Plan, covers: Callable[[str], bool], platform: bool) -> Plan:
+    """The plan of one shard's lane: its tenants' changes, and the governance objects only in the platform lane.
+
+    Another lane's objects are not this pass's at all: not written, not audited, and their inventory entries
+    are kept as the other writer left them (`ApplyOptions.scope`).
+    """
+    kept = tuple(c for c in plan.changes if (platform if c.ref.system == governance.SYSTEM else covers(key_of(c))))
+    return replace(plan, changes=kept)
 
 
 def keys(changes: Iterable[Change]) -> set[str]:

@@ -35,8 +35,10 @@ DenialKey = tuple[str | None, str, str]
 class PassAudit:
     """The audit state the loop keeps between passes (see the module docstring)."""
 
-    def __init__(self, store: AuditStore, metrics: Metrics, identity: str) -> None:
+    def __init__(self, store: AuditStore, metrics: Metrics, identity: str, chain: str = "") -> None:
         self.store = store
+        self.chain = chain
+        """Which chain's anchor this pass publishes and checks ("" the main one, `shard-<i>` a shard's)."""
         self.metrics = metrics
         self.identity = identity
         self.problem: str | None = None
@@ -78,7 +80,7 @@ class PassAudit:
 
     def _anchor(self, kube: KubeClient) -> Head | None:
         if not self._anchor_read:
-            published = anchors.read(kube)
+            published = anchors.read(kube, self.chain)
             self._anchor_read = True
             same_log = published is not None and published.log == self.store.location
             self._expected = published.head if published is not None and same_log else None
@@ -111,7 +113,7 @@ class PassAudit:
         if self._expected is None or self._expected == self._published or not leading:
             return
         try:
-            anchors.publish(kube, Anchor(self._expected, self.store.location, utc_now(), self.identity))
+            anchors.publish(kube, Anchor(self._expected, self.store.location, utc_now(), self.identity), self.chain)
         except BackendError as exc:
             logs.get().warning("could not publish the audit anchor", extra={"error": str(exc)})
             return

@@ -9,6 +9,16 @@ revisions. Level-triggered: nothing here depends on what the previous pass
 saw, so a restarted controller or a new leader converges without replaying
 history, and drift is healed on every pass.
 
+A pass runs in a lane: by default the whole desired state under the
+leader's Lease. With shards, a replica runs one lane per shard it holds —
+that shard's tenants, fenced by its Lease, audited in its own chain, its
+inventory entries and revisions merged into the shared records without
+touching the others' — and the leader runs the platform lane (objects of no
+tenant, the governance objects, and the trusted base's record). A shard's
+lane plans all of its tenants every pass (from the watch cache): the
+incremental selection's memory of what changed is one per replica, not per
+lane.
+
 Outcomes are collected as apply reports them, so even when the API server
 disappears in the middle (and apply's final inventory write raises), every
 change that was attempted still gets its outcome record. A log that cannot
@@ -57,6 +67,29 @@ class Settings:
     In between, a pass plans only the tenants whose desired or live state changed (reconciler.selection)."""
 
 
+def everyone(_key: str) -> bool:
+    return True
+
+
+@dataclass
+class Lane:
+    """Whose share of the desired state a pass converges, under which fence, into which audit chain."""
+
+    audit: PassAudit
+    fence: Fence
+    covers: Callable[[str], bool] = everyone
+    """Whether a tenant ("" for objects of no tenant) is this lane's."""
+    platform: bool = True
+    """The governance objects and the trusted base's record are this lane's (the leader's, or the only lane)."""
+    name: str = ""
+    """"" when unsharded; "platform" or the shard's number otherwise (logs and metrics)."""
+    state: TenantRevisions | None = None
+
+    @property
+    def sharded(self) -> bool:
+        return bool(self.name)
+
+
 @dataclass
 class PassResult:
     revision: str | None = None
@@ -103,8 +136,9 @@ class Reconciler:
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
         self._backends: tuple[object, dict[str, Backend], KubeClient] | None = None
-        self._state: TenantRevisions | None = None
         self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
+        self.lane = Lane(self.pass_audit, self.fence)
+        """The lane of `run_pass()` without one: everything, under the leader's Lease."""
         self._desired: tuple[str, partition.Partitioned] | None = None
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
         self._watches: list[Watching] = []
@@ -118,11 +152,15 @@ class Reconciler:
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
-        self._state = None
+        self.lane.state = None
         self._full = "a new leadership term"
         self.pass_audit.forget()
         for backend in self._backends[1].values() if self._backends else ():
             backend.forget()
+
+    def tenants(self) -> set[str]:
+        """The tenants of the revision last loaded (empty before the first pass)."""
+        return {s.tenant for s in self._desired[1].desired.repo.specs if s.tenant} if self._desired else set()
 
     @property
     def audit_problem(self) -> str | None:
@@ -135,31 +173,32 @@ class Reconciler:
             watching.close()
         self._watches = []
 
-    def run_pass(self) -> PassResult:
+    def run_pass(self, lane: Lane | None = None) -> PassResult:
+        lane = lane or self.lane
         result = PassResult()
         started = self.clock()
         log = logs.get()
         try:
             checkout = self.source.sync()
             result.revision = checkout.revision
-            with logs.context(revision=checkout.revision):
-                self._converge(checkout, result)
+            with logs.context(revision=checkout.revision, shard=lane.name or None):
+                self._converge(checkout, result, lane)
         except SourceError as exc:
             result.error, result.stage = str(exc), "fetch"
         except InvalidConfig as exc:
             result.error, result.stage = str(exc), "validate"
         except Refused as exc:
             result.error, result.stage = f"refused ({exc.rule}): {exc} ({exc.hint})", result.stage or "plan"
-            self.pass_audit.refused(result.revision, exc)
+            lane.audit.refused(result.revision, exc)
         except AuditError as exc:
-            result.error, result.stage = self.pass_audit.failed(exc), "audit"
+            result.error, result.stage = lane.audit.failed(exc), "audit"
         except (MlcpError, BackendError, OSError) as exc:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
         if result.error:
             self._full = f"the last pass failed ({result.stage})"
         with logs.context(revision=result.revision or ""):
-            self._observe(result)
+            self._observe(result, lane)
             if result.error:
                 log.error("pass failed", extra={"stage": result.stage, "error": result.error})
             else:
@@ -180,20 +219,22 @@ class Reconciler:
 
     # -- the pass --------------------------------------------------------------------------------------------
 
-    def _converge(self, checkout: Checkout, result: PassResult) -> None:
+    def _converge(self, checkout: Checkout, result: PassResult, lane: Lane) -> None:
         result.stage = "validate"
         parts, rendered = self._load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
         now = self.clock()
-        for tenant, problems in parts.broken.items():
+        broken = {tenant: problems for tenant, problems in parts.broken.items() if lane.covers(tenant)}
+        for tenant, problems in broken.items():
             reason = f"{len(problems)} problem(s) in its specs: " + "; ".join(d.render() for d in problems[:3])
             result.failed[tenant] = reason
             self.tracker.failed(tenant, reason, checkout.revision, now)
-        result.held = {**self.tracker.held(checkout.revision, now), **result.failed}
-        state = self._state if self._state is not None else StateStore(kube).read()
-        selection, dirty, live = self._select(parts, backends, state, rendered, now)
+        held = self.tracker.held(checkout.revision, now)
+        result.held = {**{k: why for k, why in held.items() if lane.covers(k)}, **result.failed}
+        state = lane.state if lane.state is not None else StateStore(kube).read()
+        selection, dirty, live = self._select(parts, backends, state, rendered, now, lane)
         result.selection = selection
         plan, states = engine.make_plan(
             parts.desired,
@@ -205,33 +246,35 @@ class Reconciler:
             selection=selection,
             dirty=dirty,
         )
+        if lane.sharded:
+            plan = partition.narrow(plan, lane.covers, lane.platform)
         result.planned = len(plan.changes)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         plan = serving.couple(self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted))
         result.stage = "apply"
         complete = not unreachable and not result.held
-        recorded = governance.next_base(plan, trusted.revision) if complete else None
-        set_aside = [_set_aside(tenant, problems) for tenant, problems in parts.broken.items()]
+        recorded = governance.next_base(plan, trusted.revision) if complete and lane.platform else None
+        set_aside = [_set_aside(tenant, problems) for tenant, problems in broken.items()]
         unplanned = None if selection.full else selections.unplanned(plan, states)
-        with self.audit.exclusive():  # one turn: nobody else's records between our intents and outcomes
-            journal = self.pass_audit.begin(plan, checkout.path, kube)
+        with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
+            journal = lane.audit.begin(plan, checkout.path, kube)
             journal.note(set_aside)
-            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned)
+            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned, lane)
         outcomes = result.outcomes
         if self.settings.events:
-            events.publish(kube, outcomes, checkout.revision, self.settings.identity, self.fence.leading)
-        self._judge(plan, result, unreachable, kube)
+            events.publish(kube, outcomes, checkout.revision, self.settings.identity, lane.fence.leading)
+        self._judge(plan, result, unreachable, kube, lane)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
-        self._save_state(kube, state, self._converged(plan, result, state, bool(unreachable)))
-        self.pass_audit.finish(kube, self.fence.leading())
+        self._save_state(kube, state, self._converged(plan, result, state, bool(unreachable), lane), lane)
+        lane.audit.finish(kube, lane.fence.leading())
         result.requests = kube.requests - before
         if not result.error:
             self._last = (checkout.revision, trusted)
             if selection.full:  # the next resync is due an interval after this one ended
                 self._full, self._last_full = None, self.clock()
-        if not result.failed and not result.held and not result.error:
+        if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
 
     def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
@@ -242,12 +285,14 @@ class Reconciler:
         self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
         return self._desired[1], self._loader.rendered
 
-    def _converged(self, plan: Plan, result: PassResult, state: TenantRevisions, unreachable: bool) -> dict[str, str]:
+    def _converged(
+        self, plan: Plan, result: PassResult, state: TenantRevisions, unreachable: bool, lane: Lane
+    ) -> dict[str, str]:
         """The tenants that converged to this revision: those planned without failing or being held, and
         those not planned that had converged to the last pass's revision (nothing of theirs changed)."""
         if unreachable or result.abandoned or result.error or plan.revision is None:
             return {}
-        converged = dict.fromkeys(partition.keys(plan.changes) | {partition.PLATFORM}, plan.revision)
+        converged = dict.fromkeys(_keys(plan, lane), plan.revision)
         selection = result.selection
         if selection is not None and not selection.full and self._last is not None:
             last = self._last[0]
@@ -265,6 +310,7 @@ class Reconciler:
         state: TenantRevisions,
         rendered: set[str] | None,
         now: float,
+        lane: Lane,
     ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
         """Which tenants this pass plans (reconciler.selection), what changed live, and the live state.
 
@@ -282,6 +328,8 @@ class Reconciler:
         previous = self._last[1] if self._last is not None else None
         if full is not None or self._last is None or previous is None:
             return Selection.everything(full or "no earlier pass"), dirty, live
+        if lane.sharded:
+            return Selection.everything("a shard's lane plans all its tenants"), dirty, live
         trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self._last[0]}
         unsettled = {*self.tracker.entries, *parts.broken, *lagging}
@@ -296,9 +344,11 @@ class Reconciler:
             self.close()
             backends = engine.connect(repo, self.settings.targets)
             self._backends = (key, backends, connect.home(backends, self.settings.targets))
-            self._state = None
+            self.lane.state = None
             if self.settings.watch:
                 self._watches = [w for w in (b.watch() for b in backends.values()) if w is not None]
+                self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
+                self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
         _, backends, kube = self._backends
         engine.confine(backends, repo)
         return backends, kube
@@ -328,6 +378,7 @@ class Reconciler:
         journal: Journal,
         collected: list[Outcome],
         unplanned: Mapping[str, frozenset[ObjectRef]] | None,
+        lane: Lane,
     ) -> str | None:
         """Apply through the fence, outcomes into `collected`; `revision` is recorded with the inventory only when
         the pass is complete. Returns why the inventory write failed; a journal error propagates."""
@@ -337,12 +388,13 @@ class Reconciler:
             for observer in self.observers:
                 observer(outcome)
 
-        fenced = {name: FencedBackend(b, self.fence) for name, b in backends.items()}
+        fenced = {name: FencedBackend(b, lane.fence) for name, b in backends.items()}
+        scope = lane.covers if lane.sharded else None
         try:
             apply_plan(
                 plan,
                 fenced,
-                ApplyOptions(revision=revision, field_manager="mlcp"),
+                ApplyOptions(revision=revision, field_manager="mlcp", scope=scope),
                 concurrency=self.settings.concurrency,
                 progress=progress,
                 authorize=decided,
@@ -353,7 +405,7 @@ class Reconciler:
             return str(exc)
         return None
 
-    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubeClient) -> None:
+    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubeClient, lane: Lane) -> None:
         """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
         now = self.clock()
         failures: dict[str, str] = {}
@@ -375,23 +427,26 @@ class Reconciler:
                 logs.get().warning("tenant failed; backing off", extra={"reason": reason})
         if unreachable:
             result.error, result.stage = "unreachable: " + "; ".join(unreachable), "plan"
-        for key in partition.keys(plan.changes) | {partition.PLATFORM}:
+        for key in _keys(plan, lane):
             if key not in result.failed and key not in result.held and self.tracker.succeeded(key):
                 result.recovered.add(key)
                 with logs.context(tenant=key):
                     logs.get().info("tenant recovered")
 
-    def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str]) -> None:
+    def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
         updated = state.updated(converged)
         if updated.by_tenant == state.by_tenant and state.version is not None:
-            self._state = state
+            lane.state = state
             return
-        if not self.fence.leading():
+        if not lane.fence.leading():
             return
-        self._state = StateStore(kube).write(updated)
+        store = StateStore(kube)
+        lane.state = store.merge(converged) if lane.sharded else store.write(updated)
 
-    def _observe(self, result: PassResult) -> None:
+    def _observe(self, result: PassResult, lane: Lane) -> None:
         m = self.metrics
+        if lane.sharded:
+            m.shard_duration.labels(lane.name).observe(result.duration)
         outcome = "error" if result.error else ("converged" if result.converged else "partial")
         m.passes.labels(outcome).inc()
         m.duration.observe(result.duration)
@@ -432,6 +487,11 @@ def _describe(selection: Selection | None) -> str | int:
 def _is_drift(change: Change) -> bool:
     """An update whose spec did not change (no new source commit): someone changed the live object."""
     return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
+
+
+def _keys(plan: Plan, lane: Lane) -> set[str]:
+    """The tenants ("" for objects of no tenant) this lane's pass converged or failed."""
+    return partition.keys(plan.changes) | ({partition.PLATFORM} if lane.platform else set())
 
 
 def _reachable(kube: KubeClient) -> bool:

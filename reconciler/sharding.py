@@ -6,11 +6,14 @@ Two mappings, both by rendezvous hashing, both pure functions of names:
   the same answer from the tenant's name alone (no table to agree on or store);
   objects of no tenant (the deployer ClusterRole) belong to no shard: the leader
   keeps them (`PLATFORM`).
-- shard → replica, over the replicas alive now. When a replica joins, only the
-  shards whose top score it wins move to it (about shards / replicas of them);
-  when one leaves, only its own shards move, each to the next-best replica. That
-  is the minimal movement consistent hashing promises, with no ring or virtual
-  nodes to tune, in a few lines.
+- a replica's preference among the shards (`preference`): which free shard it
+  tries first, and which it hands over first when it holds too many. Pure
+  rendezvous placement of 8 shards on 3 replicas leaves one replica idle about
+  as often as not (5/3/0), so the shards a replica holds are bounded by its fair
+  share instead (`fair_share`, consistent hashing with bounded loads), and
+  held shards stay where they are: a replica that leaves frees only its own
+  shards, one that joins receives only the shards others hand over to reach
+  their share — the minimal movement (reconciler.shardleases).
 
 The score is blake2b of the two names: stable across processes and Python
 versions (unlike `hash()`), and uniform enough that 10,000 tenants spread over
@@ -20,7 +23,7 @@ versions (unlike `hash()`), and uniform enough that 10,000 tenants spread over
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 PLATFORM = -1
 """The "shard" of objects of no tenant: held by the leader, not by a shard lease."""
@@ -41,22 +44,16 @@ def shard_of(tenant: str | None, shards: int) -> int:
     return max(range(shards), key=lambda shard: _score(tenant, str(shard)))
 
 
-def owner(shard: int, members: Iterable[str]) -> str | None:
-    """The replica that should hold `shard` among `members` (None when there is none)."""
-    return max(members, key=lambda member: (_score(str(shard), member), member), default=None)
+def preference(member: str, shards: Iterable[int]) -> list[int]:
+    """`shards` in the order `member` prefers them (highest rendezvous score first)."""
+    return sorted(shards, key=lambda shard: (-_score(str(shard), member), shard))
 
 
-def assignment(shards: int, members: Iterable[str]) -> dict[int, str]:
-    """Shard → the replica that should hold it (empty when no replica is alive)."""
-    alive = sorted(set(members))
-    if not alive:
-        return {}
-    return {shard: str(owner(shard, alive)) for shard in range(shards)}
-
-
-def moved(before: Mapping[int, str], after: Mapping[int, str]) -> set[int]:
-    """The shards whose holder differs between two assignments."""
-    return {shard for shard in set(before) | set(after) if before.get(shard) != after.get(shard)}
+def fair_share(shards: int, members: int) -> tuple[int, int]:
+    """(fewest, most) shards one of `members` replicas should hold: floor and ceiling of shards / members."""
+    if members < 1:
+        return 0, shards
+    return shards // members, -(-shards // members)
 
 
 def lease_name(shard: int) -> str:

@@ -4,21 +4,25 @@ The protocol, run by every replica every retry period (`step`):
 
 1. Renew its own membership Lease `mlcp-member-<digest of identity>`, annotated
    with the number of shards it was started with.
-2. List the Leases (members and shards): a member is alive while its record keeps changing
-   within its lease duration *as this replica observes it* (its own monotonic
-   clock, as reconciler.leader does — never comparing wall clocks). A replica
-   that stops cleanly releases its Lease, so it leaves at once.
-3. Compute the assignment by rendezvous hashing over the live members
-   (reconciler.sharding) and try to take each shard assigned to it, through the
-   ordinary Lease protocol of reconciler.leader: a shard held by another is taken
-   only once that holder released it or its record stood still for the lease
-   duration. So a replica that dies gives up its shards within one lease duration,
-   and no tenant ever has two writers: the old holder stopped writing at its
-   renew deadline, before anyone may take the Lease (the leader's fencing margin).
-4. A shard it holds but is no longer assigned (a replica joined) is renewed until
-   the loop is between two passes of that shard, then released (`release_leaving`),
-   so the new holder takes it at once. Only shards whose top score the newcomer
-   wins move: minimal movement.
+2. List the Leases (members and shards): a Lease is live while its record keeps
+   changing within its lease duration *as this replica observes it* (its own
+   monotonic clock, as reconciler.leader does — never comparing wall clocks). A
+   replica that stops cleanly releases its Leases, so it leaves at once.
+3. Its fair share is between floor and ceiling of shards / live members
+   (`sharding.fair_share`). Holding fewer than the ceiling, it tries to take free
+   shards (released, expired, or never taken) in its rendezvous preference order,
+   through the ordinary Lease protocol of reconciler.leader: a Lease held by another
+   is taken only once that holder released it or its record stood still for the
+   lease duration, and the old holder stopped writing at its renew deadline before
+   that (the leader's fencing margin). So no tenant ever has two writers, and a
+   replica that dies gives up its shards within one lease duration: they are the
+   only ones that move.
+4. Holding more than the ceiling while another member holds fewer than the floor
+   (a replica joined), it hands over the shards it prefers least: renewed until
+   the loop is between two passes of that shard, then released
+   (`release_leaving`), so the newcomer takes them at once. Only those move.
+5. A shard free for two lease durations (its preferred takers are stuck) is taken
+   by any replica, over its share: no tenant waits for a balance that never comes.
 
 Replicas started with different numbers of shards would map one tenant to two
 shards held by two replicas. So each member states its number, and a replica
@@ -32,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -87,6 +92,10 @@ class ShardSet:
         self._electors: dict[int, LeaderElector] = {}
         self._observed: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._annotated = False
+        self._holders: dict[int, str | None] = {}
+        """Shard → its live holder as last listed (None: released, expired or never taken)."""
+        self._free_since: dict[int, float] = {}
+        self._duration = config.lease.duration
         self._lock = threading.Lock()
 
     # -- what the loop and the fence ask ---------------------------------------------------------------------
@@ -114,20 +123,23 @@ class ShardSet:
     # -- the protocol ----------------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One round: renew membership, see the members, take the shards assigned here."""
+        """One round: renew membership, see the members and the shards' holders, give up or take shards."""
         self.member.step()
         try:
             self._annotate()
             self.members = self._alive()
         except BackendError as exc:
             logs.get().warning("could not read the members", extra={"error": str(exc)})
-        mine = {s for s, who in sharding.assignment(self.config.shards, self.members).items() if who == self.identity}
         with self._lock:
-            for shard in mine - set(self._electors):
+            electors = dict(self._electors)
+        held = {shard for shard, elector in electors.items() if elector.may_write()}
+        keep, take = self._plan(held)
+        with self._lock:
+            for shard in take - set(self._electors):
                 self._electors[shard] = self._elector(shard)
             electors = dict(self._electors)
         for shard, elector in electors.items():
-            if shard in mine and self.conflict is None:
+            if shard in keep or shard in take:
                 elector.step()
                 self.leaving.discard(shard)
             elif elector.may_write():
@@ -135,6 +147,22 @@ class ShardSet:
                 self.leaving.add(shard)
             else:
                 self._drop(shard)
+
+    def _plan(self, held: set[int]) -> tuple[set[int], set[int]]:
+        """(shards to keep, free shards to take): see "the protocol" in the module docstring."""
+        if self.conflict is not None or self.identity not in self.members:
+            return set(), set()
+        low, high = sharding.fair_share(self.config.shards, len(self.members))
+        counts = Counter(h for s, h in self._holders.items() if h and s not in held)
+        keep = set(held)
+        starving = any(counts.get(m, 0) < low for m in self.members if m != self.identity)
+        if len(held) > high and starving:  # a replica joined: hand over the shards it wins the least
+            keep = set(sharding.preference(self.identity, sorted(held))[: max(high, 0)])
+        free = [s for s in sharding.preference(self.identity, range(self.config.shards)) if s not in held]
+        free = [s for s in free if self._holders.get(s) is None]
+        room = max(0, high - len(keep))
+        orphans = {s for s in free[room:] if self.clock() - self._free_since.get(s, self.clock()) > 2 * self._duration}
+        return keep, set(free[:room]) | orphans
 
     def _elector(self, shard: int) -> LeaderElector:
         config = replace(self.config.lease, name=sharding.lease_name(shard))
@@ -176,17 +204,34 @@ class ShardSet:
             previous = self._observed.get(name)
             since = previous[1] if previous is not None and previous[0] == record else now
             self._observed[name] = (record, since)
-            if not name.startswith(MEMBER_PREFIX) or not holder:
+            live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
+            if name.startswith(sharding.LEASE_PREFIX):
+                self._see_shard(name, str(holder) if live else None, since, now)
+            if not name.startswith(MEMBER_PREFIX) or not live:
                 continue
-            if now < since + float(spec.get("leaseDurationSeconds") or 0):
-                alive.add(str(holder))
-                number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
-                if number is not None:
-                    numbers[str(holder)] = str(number)
+            alive.add(str(holder))
+            number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
+            if number is not None:
+                numbers[str(holder)] = str(number)
         for name in set(self._observed) - seen:
             del self._observed[name]
+        for shard in range(self.config.shards):
+            if sharding.lease_name(shard) not in seen:  # never made yet: free since we first looked
+                self._holders[shard] = None
+                self._free_since.setdefault(shard, now)
         self._judge(numbers)
         return tuple(sorted(alive))
+
+    def _see_shard(self, name: str, holder: str | None, since: float, now: float) -> None:
+        suffix = name[len(sharding.LEASE_PREFIX) :]
+        if not suffix.isdigit() or int(suffix) >= self.config.shards:
+            return
+        shard = int(suffix)
+        self._holders[shard] = holder
+        if holder is not None:
+            self._free_since.pop(shard, None)
+        else:
+            self._free_since.setdefault(shard, min(since, now))
 
     def _judge(self, numbers: dict[str, str]) -> None:
         others = {who: n for who, n in numbers.items() if n != str(self.config.shards)}

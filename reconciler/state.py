@@ -6,7 +6,8 @@ lagging tenant's changes by the commits since *its* last applied revision.
 Kept in a ConfigMap next to mlcp's inventory, so a restarted controller or a
 new leader picks up exactly where the last one stopped. Stored grouped by
 revision ({revision: [tenants]}): nearly every tenant shares one, so 1,000
-tenants take a few kilobytes. Only the leader writes, and only when it changed.
+tenants take a few kilobytes. Only the leader writes, and only when it changed;
+with shards, each shard's holder merges its own tenants' revisions (`merge`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import CONFIGMAP, NAMESPACE, HttpError, KubeClient
 
 NAME = "mlcp-reconciler-state"
@@ -64,14 +67,29 @@ class StateStore:
         data = cm.get("data") or {}
         return TenantRevisions.decode(data.get(KEY, ""), str(cm.get("metadata", {}).get("resourceVersion", "")))
 
-    def write(self, state: TenantRevisions) -> TenantRevisions:
+    def merge(self, converged: Mapping[str, str], attempts: int = 8) -> TenantRevisions:
+        """With shards: write `converged` over the revisions as stored now, conditional on what was read, so
+        writers of different shards never undo each other's. Raises BackendError when others kept winning."""
+        for _ in range(attempts):
+            state = self.read()
+            updated = state.updated(converged)
+            if updated.by_tenant == state.by_tenant and state.version is not None:
+                return state
+            try:
+                return self.write(updated, conditional=True)
+            except HttpError as exc:
+                if exc.status != 409:
+                    raise
+        raise BackendError(f"writing {NAME}: other writers wrote it {attempts} times in a row; the next pass retries")
+
+    def write(self, state: TenantRevisions, conditional: bool = False) -> TenantRevisions:
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         if state.version is None:  # first write: the namespace may not exist yet
             self.kube.request(
                 "PATCH", NAMESPACE.path(None, self.namespace), query, namespace, "application/apply-patch+yaml"
             )
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
@@ -81,7 +99,12 @@ class StateStore:
             },
             "data": {KEY: state.encode()},
         }
-        result = self.kube.request(
-            "PATCH", CONFIGMAP.path(self.namespace, NAME), query, body, "application/apply-patch+yaml"
-        )
+        if conditional and not state.version:
+            result = self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
+        else:
+            if conditional:
+                body["metadata"]["resourceVersion"] = state.version
+            result = self.kube.request(
+                "PATCH", CONFIGMAP.path(self.namespace, NAME), query, body, "application/apply-patch+yaml"
+            )
         return TenantRevisions(dict(state.by_tenant), str(result.get("metadata", {}).get("resourceVersion", "")))

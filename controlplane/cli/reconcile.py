@@ -3,7 +3,8 @@
 Thin: parses flags, builds the loop from reconciler.* and wires signals.
 The loop itself never exits on a bad input; this command exits 0 after
 SIGTERM, and with --once 0 when everything converged, 1 when anything did
-not, 3 when another replica holds the lease.
+not, 3 when another replica holds the lease. With --shards N, the replica runs
+reconciler.shardedloop instead of reconciler.loop.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ if TYPE_CHECKING:
     from reconciler.engine import Targets
     from reconciler.httpserver import Endpoints, HttpServer
     from reconciler.leader import LeaderElector
-    from reconciler.loop import Loop
+    from reconciler.loop import Loop, LoopConfig
+    from reconciler.passes import Reconciler
+    from reconciler.shardedloop import ShardedLoop
+
+    Runner = Loop | ShardedLoop
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -130,6 +135,15 @@ def command(
     ] = "mlcp-system",
     identity: Annotated[str | None, typer.Option("--identity", help="This replica's name in the Lease.")] = None,
     lease_duration: Annotated[str, typer.Option("--lease-duration", help="Lease duration.")] = "15s",
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            min=0,
+            help="Divide the tenants into this many shards, one Lease each, among the replicas running with the same "
+            "number (0: one replica converges everything). See docs/operations.md.",
+        ),
+    ] = 0,
     max_backoff: Annotated[str, typer.Option("--max-backoff", help="Longest wait after failures.")] = "5m",
     watch: Annotated[
         bool, typer.Option("--watch/--no-watch", help="Keep live state from WATCH instead of listing every pass.")
@@ -176,6 +190,7 @@ def command(
     where = _workdir(repo, branch, workdir)
     targets = engine.Targets(kubeconfig, context, tracking_uri, controller_namespace or namespace, trusted_base)
     _check_shared_log(audit_log, leader_elect, namespace, targets.controller_namespace)
+    _check_shards(shards, once, audit_log)
     store = auditlog.open_store(audit_log, targets)
     metrics = Metrics()
     reconciler = Reconciler(
@@ -187,7 +202,10 @@ def command(
     )
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
     elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
-    loop = LoopRunner(reconciler, LoopConfig(every, once, Backoff(base=1.0, cap=cap)), elector)
+    config = LoopConfig(every, once, Backoff(base=1.0, cap=cap))
+    loop: Runner = LoopRunner(reconciler, config, elector)
+    if shards and elector is not None:
+        loop = _sharded(reconciler, config, elector, shards, targets)
     endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch, http)
     servers = _listen(endpoints, listen, webhook_listen)
     if registry_webhook_url:
@@ -232,6 +250,34 @@ def _check_shared_log(audit_log: str | None, leader_elect: bool, namespace: str,
         )
 
 
+def _check_shards(shards: int, once: bool, audit_log: str | None) -> None:
+    if not shards:
+        return
+    if once:
+        raise fail("--once runs one pass of every tenant; shards divide a running loop", "drop --shards or --once")
+    if not auditlog.is_cluster(audit_log):
+        raise fail(
+            "with --shards each shard keeps its own audit chain in the cluster",
+            "drop --audit-log PATH (the default, `cluster`, is the shared log)",
+        )
+
+
+def _sharded(
+    reconciler: Reconciler, config: LoopConfig, elector: LeaderElector, shards: int, targets: Targets
+) -> Runner:
+    """The loop of one replica among several: its shard Leases beside the leader's (see reconciler.shardedloop)."""
+    from dataclasses import replace  # noqa: PLC0415 - see command
+
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415
+    from reconciler.shardedloop import ShardedLoop  # noqa: PLC0415
+    from reconciler.shardleases import ShardConfig, ShardSet  # noqa: PLC0415
+
+    lease = replace(elector.config, name="")
+    shard_set = ShardSet(elector.kube, ShardConfig(shards, lease))
+    kube = auditlog.cluster_client(targets)
+    return ShardedLoop(reconciler, config, shard_set, elector, lambda chain: ClusterStore(kube, chain))
+
+
 def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
     seconds = parse_duration(duration)
     from reconciler.connect import lease_client  # noqa: PLC0415 - see command
@@ -251,7 +297,7 @@ def _listen(endpoints: Endpoints, listen: str | None, webhook_listen: str | None
         raise fail(f"cannot listen on {webhook_listen or listen}: {exc}", "use host:port or :port, free") from None
 
 
-def _run(loop: Loop, servers: list[HttpServer]) -> int:
+def _run(loop: Runner, servers: list[HttpServer]) -> int:
     """Run the loop with SIGTERM/SIGINT asking it to stop cleanly; the exit code."""
     from reconciler import logs  # noqa: PLC0415 - see command
 

@@ -8,7 +8,7 @@ implementing this protocol and registering itself (reconciler.backends.registry)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +47,10 @@ class ApplyOptions:
     """Who is applying (the git author of the change), recorded where the system keeps history (MLflow tags)."""
     claims: Mapping[ObjectRef, Claim] = field(default_factory=dict)
     """For `record_inventory`: the spec, tenant and source of what this apply wrote (see `Inventory.updated`)."""
+    scope: Callable[[str], bool] | None = None
+    """For `record_inventory` with shards: whose entries this writer owns, by tenant ("" for objects of no tenant).
+    The others' entries are kept as stored (read again, written with a resourceVersion precondition); None: the
+    whole inventory is this writer's."""
 
 
 class Status(StrEnum):
@@ -76,6 +80,10 @@ class Watching(Protocol):
     """A running watch that keeps a backend's live state current (stopped with `close`)."""
 
     def close(self) -> None: ...
+
+    def stats(self) -> tuple[int, int]:
+        """(objects, bytes) held: how many, and their estimated size as JSON (metrics)."""
+        ...
 
 
 class Backend(Protocol):

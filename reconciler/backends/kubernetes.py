@@ -99,6 +99,10 @@ def impersonation(repo: ConfigRepo) -> Impersonation:
     )
 
 
+MERGE_ATTEMPTS = 8
+"""How often a shard's inventory write reads again after another writer won the race."""
+
+
 @register
 class KubernetesBackend(Backend):
     """Reads and writes mlcp's objects in one cluster."""
@@ -322,11 +326,36 @@ class KubernetesBackend(Backend):
         """
         prior = self._inventory if self._inventory is not None else self.read_inventory()
         revision = options.revision or prior.revision
-        new = prior.updated(refs, options.claims)
+        new = prior.updated(refs if options.scope is None else refs | prior.others(options.scope), options.claims)
         if new.refs == prior.refs and new.records == prior.records and revision == prior.revision:
             return
-        if not options.dry_run:
+        if options.dry_run:
+            return
+        if options.scope is None:
             self._inventory = self._store.write(new, revision)
+            return
+        self._inventory = self._merge_inventory(refs, options)
+
+    def _merge_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> Inventory:
+        """A shard's write: its own entries over the others' as stored now, conditional on what was read."""
+        scope = options.scope or (lambda _tenant: True)
+
+        def create(collection: str, body: dict[str, Any]) -> dict[str, Any]:
+            return dict(self.client.request("POST", collection, body=body))
+
+        for _ in range(MERGE_ATTEMPTS):
+            prior = self.read_inventory()
+            new = prior.updated(refs | prior.others(scope), options.claims)
+            new = Inventory(new.refs, prior.version, new.revision, new.records)
+            try:
+                return self._store.write(new, options.revision or prior.revision, create)
+            except HttpError as exc:
+                if exc.status != 409:
+                    raise BackendError(f"writing mlcp's inventory failed: {_explain(exc)}") from None
+        raise BackendError(
+            f"writing mlcp's inventory failed: other writers wrote it {MERGE_ATTEMPTS} times in a row; "
+            "the next pass tries again"
+        )
 
 
 def _explain(exc: HttpError) -> str:

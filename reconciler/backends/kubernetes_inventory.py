@@ -43,6 +43,10 @@ PROTECTED, ADOPTED = "protected", "adopted"
 _NONE = InventoryRecord(None, None, None)
 
 
+Create = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""POST of a new object to a collection."""
+
+
 class UnreadableInventory(ValueError):
     """The stored blob is not gzip'd JSON in a format mlcp knows."""
 
@@ -164,11 +168,16 @@ class InventoryStore:
         revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
         return Inventory(refs, str(meta.get("resourceVersion", "")), revision, records)
 
-    def write(self, inventory: Inventory, revision: str | None) -> Inventory:
-        """Write `inventory` (and the controller namespace, which may not exist yet); the stored version back."""
+    def write(self, inventory: Inventory, revision: str | None, create: Create | None = None) -> Inventory:
+        """Write `inventory` (and the controller namespace, which may not exist yet); the stored version back.
+
+        With `create` (several writers, one per shard), the write is conditional: on `inventory.version` when the
+        ConfigMap was read, else a create that fails if another writer made it first. Either way an HttpError 409
+        means someone wrote in between: read again, merge, retry.
+        """
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         self.apply(f"/api/v1/namespaces/{quote(self.namespace)}", namespace)
-        configmap = {
+        configmap: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
@@ -179,6 +188,11 @@ class InventoryStore:
             },
             "binaryData": {KEY: base64.b64encode(encode(inventory.refs, inventory.records)).decode()},
         }
-        result = self.apply(self.path, configmap)
+        if create is not None and not inventory.version:
+            result = create(self.path.rsplit("/", 1)[0], configmap)
+        else:
+            if create is not None:
+                configmap["metadata"]["resourceVersion"] = inventory.version
+            result = self.apply(self.path, configmap)
         version = str((result.get("metadata") or {}).get("resourceVersion", ""))
         return Inventory(inventory.refs, version, revision, inventory.records)

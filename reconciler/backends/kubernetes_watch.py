@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -146,6 +147,16 @@ class WatchCache:
                 return True
             deadline.wait(0.05)
         return self.synced()
+
+    def stats(self, sample: int = 64) -> tuple[int, int]:
+        """(objects, bytes): how many objects are cached, and their size as JSON estimated from a sample."""
+        with self._lock:
+            count = sum(len(k.objects) for k in self.kinds.values())
+            picked = [o for k in self.kinds.values() for o in islice(k.objects.values(), sample)][:sample]
+        if not picked:
+            return count, 0
+        size = sum(len(orjson.dumps(o.manifest)) for o in picked)
+        return count, size * count // len(picked)
 
     def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
         """Every cached object and the kinds not served, or None while any kind is not synced."""

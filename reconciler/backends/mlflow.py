@@ -325,6 +325,8 @@ class MlflowBackend(Backend):
             self.read()
         prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
         claims = {ref: self._with_last_set(ref, claim) for ref, claim in options.claims.items()}
+        if options.scope is not None:  # a shard's writer: other shards' tags are neither rewritten nor dropped
+            refs = refs | prior.others(options.scope)
         updated = prior.updated(refs, claims)
         if options.dry_run:
             return

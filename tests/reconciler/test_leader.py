@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
 from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
 
@@ -19,12 +20,18 @@ class FakeLeases:
         self.version = 0
         self.down = False
         self.forbidden = False
+        self.shard_zero: dict[str, Any] | None = None
+        """Lease mlcp-shard-0, held while a sharded controller runs."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
         if self.down:
             raise HttpError(503, "unavailable", {})
         if self.forbidden and method != "GET":
             raise HttpError(403, "Forbidden", {"message": "leases is forbidden: User cannot create"})
+        if path.endswith("/mlcp-shard-0"):
+            if self.shard_zero is None:
+                raise HttpError(404, "not found", {})
+            return copy.deepcopy(self.shard_zero)
         if method == "GET":
             if self.lease is None:
                 raise HttpError(404, "not found", {})
@@ -181,3 +188,12 @@ def test_an_apply_without_the_right_to_take_the_lease_is_told_at_once() -> None:
 def test_timings_are_checked() -> None:
     with pytest.raises(ValueError, match="renew deadline"):
         LeaseConfig("ns", "a", duration=10, renew_deadline=10, retry_period=2)
+
+
+def test_an_apply_is_refused_at_once_while_a_sharded_controller_holds_its_shards() -> None:
+    api = FakeLeases()
+    api.shard_zero = {"metadata": {"name": "mlcp-shard-0", "resourceVersion": "1"}, "spec": {"holderIdentity": "r1"}}
+    turn = hold(api, "ns", "cli")  # type: ignore[arg-type]
+    with pytest.raises(BackendError, match=r"runs sharded.*nothing was applied"), turn:
+        pytest.fail("the turn must not start")
+    assert api.lease is None, "the leader's Lease was not even asked for"

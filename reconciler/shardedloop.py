@@ -1,0 +1,237 @@
+"""The loop of one replica among several (`mlcp reconcile --shards N`): a lane per shard it holds, and the platform.
+
+Tenants are divided into N shards by rendezvous hashing (reconciler.sharding);
+replicas divide the shards among themselves with a Lease per shard
+(reconciler.shardleases). Each replica runs, in turn, a pass of every lane it
+may write:
+
+- a shard's lane: the tenants of that shard, fenced by the shard's Lease, audited
+  in the shard's own chain (reconciler.auditstore), their inventory entries and
+  revisions merged into the shared records without touching other shards';
+- the platform lane, while this replica holds the leader's Lease: objects of no
+  tenant (the deployer ClusterRole), the governance objects and the trusted base's
+  record, in the main chain — what one replica alone must keep.
+
+A shard this replica has just taken gets a fresh lane: its first pass reads
+the inventory and revisions again and converges every tenant of the shard, as
+a new leader does. A shard assigned to another replica (one joined) is
+released between two passes of its lane, never during one. On SIGTERM the pass
+in flight finishes its current writes, then every Lease is released at once so
+the other replicas take over without waiting a lease duration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controlplane.audit import AuditStore
+from reconciler import logs, sharding
+from reconciler.fencing import Fence
+from reconciler.leader import LeaderElector
+from reconciler.loop import LoopConfig
+from reconciler.passaudit import PassAudit
+from reconciler.passes import Lane, PassResult, Reconciler
+from reconciler.shardleases import ShardSet
+
+PLATFORM = "platform"
+
+
+@dataclass
+class _Due:
+    lane: Lane
+    at: float
+    failures: int = 0
+
+
+class ShardedLoop:
+    """Runs the lanes this replica holds until stopped (see the module docstring)."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        config: LoopConfig,
+        shards: ShardSet,
+        elector: LeaderElector,
+        chain_store: Callable[[str], AuditStore],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reconciler = reconciler
+        self.config = config
+        self.shards = shards
+        self.elector = elector
+        self.chain_store = chain_store
+        """The audit store of a chain (`shard-<i>`)."""
+        self.clock = clock
+        self.wake = threading.Event()
+        self.stopping = reconciler.fence.stopping
+        self.heartbeat = clock()
+        self.passes = 0
+        self.last: dict[str, PassResult] = {}
+        self._lanes: dict[str, _Due] = {}
+        self._threads_stop = threading.Event()
+        self._observed = False
+        metrics = reconciler.metrics
+        fence = reconciler.fence
+        fence.leading, fence.remaining = elector.may_write, elector.remaining
+        elector.on_change = self._leadership
+        elector.on_trigger = self.wake.set
+        shards.on_move = self._moved
+        self._platform = Lane(reconciler.pass_audit, fence, covers=lambda key: not key, platform=True, name=PLATFORM)
+        reconciler.observers.append(lambda _outcome: self._beat())
+        metrics.shards_held.set(0)
+
+    # -- used by the HTTP server and signal handlers ---------------------------------------------------------
+
+    def request_pass(self) -> None:
+        """A webhook arrived: run this replica's lanes now, and tell the others through the leader's Lease."""
+        self.wake.set()
+        self.elector.trigger()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def healthy(self) -> tuple[bool, str]:
+        stalled = self.clock() - self.heartbeat
+        limit = max(5 * self.config.interval, 300.0)
+        return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
+
+    def ready(self) -> tuple[bool, str]:
+        if not self._observed:
+            return False, "the leases have not been read yet"
+        problems = [d.lane.audit.problem for d in self._lanes.values() if d.lane.audit.problem]
+        if problems:
+            return False, f"the audit log cannot be written, so nothing is applied: {problems[0]}"
+        if self.shards.conflict:
+            return False, self.shards.conflict
+        return True, "ok"
+
+    # -- leases ----------------------------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        self.heartbeat = self.clock()
+
+    def _leadership(self, leading: bool) -> None:
+        self.reconciler.metrics.leader.set(1 if leading else 0)
+        self.wake.set()
+
+    def _moved(self, shard: int, held: bool) -> None:
+        self.reconciler.metrics.shard_moves.labels("taken" if held else "given").inc()
+        self.wake.set()
+
+    def _shard_lane(self, shard: int) -> Lane:
+        chain = f"shard-{shard}"
+        reconciler = self.reconciler
+        audit = PassAudit(self.chain_store(chain), reconciler.metrics, reconciler.settings.identity, chain)
+        fence = Fence(lambda: self.shards.may_write(shard), self.stopping, lambda: self.shards.remaining(shard))
+        count = self.shards.config.shards
+        return Lane(audit, fence, lambda key: sharding.shard_of(key or None, count) == shard, False, str(shard))
+
+    def _refresh(self) -> None:
+        """Lanes for what this replica may write now: new ones due at once (a full pass), lost ones dropped."""
+        wanted = {str(s): s for s in self.shards.held()}
+        if self.elector.may_write():
+            wanted[PLATFORM] = sharding.PLATFORM
+        gone = set(self._lanes) - set(wanted)
+        for name in gone:
+            del self._lanes[name]
+            if name != PLATFORM:
+                self.reconciler.metrics.shard_tenants.remove(name)
+        new = [name for name in wanted if name not in self._lanes]
+        if new:
+            self.reconciler.forget_state()  # the previous holder wrote the inventory: read it again
+        for name in new:
+            shard = wanted[name]
+            lane = self._platform if shard == sharding.PLATFORM else self._shard_lane(shard)
+            if shard == sharding.PLATFORM:
+                lane.state = None
+                lane.audit.forget()
+            self._lanes[name] = _Due(lane, self.clock())
+            logs.get().info("converging a new lane", extra={"shard": name})
+        self.reconciler.metrics.shards_held.set(len(wanted) - (1 if PLATFORM in wanted else 0))
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; the process exit code (0)."""
+        threads = self._start()
+        try:
+            while not self.stopping.is_set():
+                self._beat()
+                self._round()
+                self._sleep(self._next() - self.clock())
+            return 0
+        finally:
+            self._threads_stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            self.shards.release_all()
+            self.elector.release()
+            self.reconciler.close()
+            logs.get().info("stopped", extra={"passes": self.passes})
+
+    def _start(self) -> list[threading.Thread]:
+        self.elector.step()
+        self.shards.step()
+        self._observed = True
+        threads = [
+            threading.Thread(target=self.elector.run, args=(self._threads_stop,), name="mlcp-lease", daemon=True),
+            threading.Thread(target=self.shards.run, args=(self._threads_stop,), name="mlcp-shards", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _round(self) -> None:
+        """A pass of every lane that is due (all of them after a wake-up), then release what was given away."""
+        woken = self.wake.is_set()
+        self.wake.clear()
+        self._refresh()
+        now = self.clock()
+        due = [name for name, d in self._lanes.items() if woken or d.at <= now]
+        self.reconciler.metrics.queue_depth.set(len(due))
+        for left, name in enumerate(sorted(due, key=_order), start=1):
+            if self.stopping.is_set():
+                break
+            entry = self._lanes.get(name)
+            if entry is None or not entry.lane.fence.leading():
+                continue
+            if entry.lane.sharded and name != PLATFORM:
+                self.reconciler.metrics.shard_tenants.labels(name).set(
+                    sum(1 for t in self.reconciler.tenants() if entry.lane.covers(t))
+                )
+            result = self.reconciler.run_pass(entry.lane)
+            self.passes += 1
+            self.last[name] = result
+            entry.at = self.clock() + self._delay(entry, result)
+            self.reconciler.metrics.queue_depth.set(len(due) - left)
+            if name != PLATFORM:
+                self.shards.release_leaving({int(name)})
+        self.shards.release_leaving({s for s in self.shards.leaving if str(s) not in self._lanes})
+
+    def _delay(self, entry: _Due, result: PassResult) -> float:
+        if result.error:
+            entry.failures += 1
+            return self.config.backoff.delay(entry.failures)
+        entry.failures = 0
+        retry = self.reconciler.tracker.next_retry()
+        delay = self.config.interval
+        if retry is not None:
+            delay = min(delay, max(0.05, retry - self.clock()))
+        return delay
+
+    def _next(self) -> float:
+        """When the next lane is due (a retry period from now at the latest, to pick up new shards)."""
+        soonest = min((d.at for d in self._lanes.values()), default=self.clock() + self.config.interval)
+        return min(soonest, self.clock() + self.shards.config.lease.retry_period)
+
+    def _sleep(self, seconds: float) -> None:
+        self.wake.wait(timeout=max(0.0, seconds))
+
+
+def _order(name: str) -> tuple[int, int]:
+    """The platform first (the ClusterRole tenants' deployers need), then shards by number."""
+    return (0, 0) if name == PLATFORM else (1, int(name))

@@ -1,0 +1,249 @@
+"""Three replicas dividing the tenants by shard Leases, against the real API server.
+
+Each replica is a ShardedLoop in a thread of this process, with its own
+Reconciler, clients and Leases, so the test can look inside every replica at
+once. It proves, while replicas run, die and join:
+
+- every shard (so every tenant) has at most one replica that may write it, at every sample, and all are held
+  once the replicas settle;
+- every write lands while the API server's Lease of that tenant's shard (the leader's for objects of no tenant)
+  names the replica that made it — no write from a replica that does not hold the shard;
+- a replica that dies (its Leases left to expire, as after SIGKILL) loses its shards to the others within one
+  lease duration, and a commit to one of its tenants converges;
+- a replica that joins takes only the shards rendezvous hashing gives it;
+- each shard's audit chain, and the main one, verify.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from reconciler import sharding
+from reconciler.auditstore import ClusterStore, chains
+from reconciler.backends.base import Outcome, Status
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.gitsync import GitSource
+from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.loop import LoopConfig
+from reconciler.passes import Reconciler, Settings
+from reconciler.shardedloop import ShardedLoop
+from reconciler.shardleases import ShardConfig, ShardSet
+from tests.integration import configrepo
+from tests.integration.reconcile_support import wait_for
+
+pytestmark = pytest.mark.integration
+SHARDS = 6
+DURATION = 4.0
+TENANT = """apiVersion: mlcp.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: {name}
+spec:
+  owners: [alice@example.com]
+"""
+
+
+@dataclass
+class Replica:
+    who: str
+    loop: ShardedLoop
+    thread: threading.Thread
+    writes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Cluster:
+    """The replicas of one test and what the API server says about their Leases."""
+
+    def __init__(self, repo: configrepo.ConfigRepo, kubeconfig: Path, tmp: Path, admin: client.ApiClient) -> None:
+        self.repo, self.kubeconfig, self.tmp = repo, kubeconfig, tmp
+        self.leases = client.CoordinationV1Api(admin)
+        self.replicas: dict[str, Replica] = {}
+        self.violations: list[str] = []
+
+    def kube(self) -> KubeClient:
+        return KubeClient.from_kubeconfig(str(self.kubeconfig), None, self.repo.system_ns)
+
+    def holder(self, lease: str) -> str | None:
+        try:
+            found = self.leases.read_namespaced_lease(lease, self.repo.system_ns)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found.spec.holder_identity  # type: ignore[no-any-return]
+
+    def start(self, who: str) -> Replica:
+        targets = self.repo.targets(self.kubeconfig)
+        audit = ClusterStore(self.kube())
+        reconciler = Reconciler(
+            GitSource(str(self.repo.root), "main", self.tmp / who), Settings(targets, identity=who), audit
+        )
+        lease = LeaseConfig(self.repo.system_ns, who, duration=DURATION, renew_deadline=2.5, retry_period=0.5)
+        elector = LeaderElector(self.kube(), lease)
+        shards = ShardSet(self.kube(), ShardConfig(SHARDS, lease))
+        chain_kube = self.kube()
+        loop = ShardedLoop(
+            reconciler, LoopConfig(interval=1.0), shards, elector, lambda chain: ClusterStore(chain_kube, chain)
+        )
+        thread = threading.Thread(target=loop.run, name=f"replica-{who}", daemon=True)
+        replica = Replica(who, loop, thread)
+        reconciler.observers.append(lambda outcome: self._check_write(replica, outcome))
+        self.replicas[who] = replica
+        thread.start()
+        return replica
+
+    def _check_write(self, replica: Replica, outcome: Outcome) -> None:
+        """Called as each write is reported: the Lease of the object's shard must name the writer now."""
+        if outcome.status not in (Status.applied, Status.deleted) or outcome.change.ref.system != "kubernetes":
+            return
+        shard = sharding.shard_of(outcome.change.tenant, SHARDS)
+        lease = "mlcp-reconciler" if shard == sharding.PLATFORM else sharding.lease_name(shard)
+        holder = self.holder(lease)
+        replica.writes.append((lease, str(outcome.change.ref)))
+        if holder != replica.who:
+            self.violations.append(f"{replica.who} wrote {outcome.change.ref} while {lease} was held by {holder}")
+
+    def crash(self, who: str) -> None:
+        """Stop a replica the way SIGKILL does: its Leases are not released, they expire."""
+        replica = self.replicas.pop(who)
+        loop = replica.loop
+        loop.shards.release_all = lambda: None  # type: ignore[method-assign]
+        loop.elector.release = lambda: None  # type: ignore[method-assign]
+        loop.stop()
+        replica.thread.join(timeout=60)
+        assert not replica.thread.is_alive()
+
+    def stop_all(self) -> None:
+        for replica in self.replicas.values():
+            replica.loop.stop()
+        for replica in self.replicas.values():
+            replica.thread.join(timeout=60)
+
+    def owners(self) -> dict[int, list[str]]:
+        """Shard → the replicas that may write it now (asked of each replica itself)."""
+        out: dict[int, list[str]] = {}
+        for replica in list(self.replicas.values()):
+            for shard in replica.loop.shards.held():
+                out.setdefault(shard, []).append(replica.who)
+        return out
+
+    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        try:
+            wait_for(check, timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; shards held: {self.held()}, leaving: {self.leaving()}") from None
+
+    def leaving(self) -> dict[str, set[int]]:
+        return {r.who: set(r.loop.shards.leaving) for r in self.replicas.values()}
+
+    def held(self) -> dict[str, set[int]]:
+        return {r.who: set(r.loop.shards.held()) for r in self.replicas.values()}
+
+    def counts(self) -> list[int]:
+        return sorted(len(shards) for shards in self.held().values())
+
+    def settled(self) -> bool:
+        owners = self.owners()
+        return sorted(owners) == list(range(SHARDS)) and all(len(w) == 1 for w in owners.values())
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> Iterator[tuple[Cluster, list[str]]]:
+    repo = configrepo.make(tmp_path, prefix)
+    tenants = [repo.vision, repo.nlp]
+    for i in range(10):
+        name = f"{prefix}-t{i}"[:63]
+        folder = repo.path(f"tenants/{name}")
+        folder.mkdir(parents=True)
+        (folder / "tenant.yaml").write_text(TENANT.format(name=name))
+        tenants.append(name)
+    repo.commit("ten more tenants")
+    made = Cluster(repo, kubeconfig, tmp_path, k8s_admin)
+    sampling = threading.Event()
+
+    def sample() -> None:  # at most one writer per shard, at every moment
+        while not sampling.wait(0.05):
+            for shard, writers in made.owners().items():
+                if len(writers) > 1:
+                    made.violations.append(f"shard {shard} writable by {writers}")
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield made, tenants
+    finally:
+        sampling.set()
+        sampler.join(timeout=5)
+        made.stop_all()
+
+
+def _namespaces(core: client.CoreV1Api, tenants: list[str]) -> set[str]:
+    found = core.list_namespace(label_selector=f"mlcp.dev/tenant in ({','.join(tenants)})").items
+    return {ns.metadata.name for ns in found}
+
+
+def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_for_a_new_one(
+    cluster: tuple[Cluster, list[str]], k8s_admin: client.ApiClient
+) -> None:
+    made, tenants = cluster
+    core = client.CoreV1Api(k8s_admin)
+    for who in ("r1", "r2", "r3"):
+        made.start(who)
+    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 60, "three replicas to divide the shards")
+    wait_for(lambda: _namespaces(core, tenants) >= set(tenants[2:]), 60, "every tenant's namespace")
+    writers = {r.who for r in made.replicas.values() if r.writes}
+    assert len(writers) >= 2, "the work was divided"
+
+    # r3 dies: its shards move to r1 and r2 within one lease duration (+ the renewals that notice it)
+    before = made.held()
+    lost = before["r3"]
+    made.crash("r3")
+    died = time.monotonic()
+    made.wait(made.settled, 15, "the survivors to take r3's shards")
+    took = time.monotonic() - died
+    # one lease duration, plus the retry period that notices it and the requests of a loaded API server
+    assert took < DURATION + 3.0, f"shards moved in {took:.1f}s"
+    assert made.counts() == [3, 3]
+    assert all(before[w] <= made.held()[w] for w in ("r1", "r2")), "only r3's shards moved"
+    orphans = [t for t in tenants[2:] if sharding.shard_of(t, SHARDS) in lost]
+    assert orphans, "some of the added tenants were r3's"
+    made.repo.path(f"tenants/{orphans[0]}/quota.yaml").write_text(QUOTA)
+    made.repo.commit(f"a quota for {orphans[0]}, whose shard r3 held")
+    wait_for(lambda: _quota(core, orphans[0]), 30, "the dead replica's tenant to converge")
+
+    # r4 joins: it takes only the shards it wins, the others keep theirs
+    before = made.held()
+    made.start("r4")
+    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 60, "r4 to receive its share")
+    after = made.held()
+    assert all(after[w] <= before[w] for w in ("r1", "r2")), "the others only handed shards over"
+    assert after["r4"] == (before["r1"] - after["r1"]) | (before["r2"] - after["r2"]), "every moved shard went to r4"
+
+    assert not made.violations, made.violations[:5]
+    kube = made.kube()
+    for chain in ["", *chains(kube)]:
+        assert ClusterStore(kube, chain).verify().ok, f"chain {chain or 'main'} verifies"
+    assert any(c.startswith("shard-") for c in chains(kube))
+
+
+QUOTA = """apiVersion: mlcp.dev/v1alpha1
+kind: Quota
+metadata:
+  name: compute
+spec:
+  hard:
+    requests.cpu: "4"
+"""
+
+
+def _quota(core: client.CoreV1Api, namespace: str) -> bool:
+    return bool(core.list_namespaced_resource_quota(namespace).items)
