@@ -197,7 +197,7 @@ class Reconciler:
         result.duration = self.clock() - started
         if result.error:
             self._full = f"the last pass failed ({result.stage})"
-        with logs.context(revision=result.revision or ""):
+        with logs.context(revision=result.revision or "", shard=lane.name or None):
             self._observe(result, lane)
             if result.error:
                 log.error("pass failed", extra={"stage": result.stage, "error": result.error})

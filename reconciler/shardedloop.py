@@ -186,28 +186,30 @@ class ShardedLoop:
         return threads
 
     def _round(self) -> None:
-        """A pass of every lane that is due (all of them after a wake-up), then release what was given away."""
+        """Passes of the lanes that are due (all of them after a wake-up), platform first, then release what was
+        given away. Lanes are looked at again before each pass: leadership or a shard won meanwhile runs next."""
         woken = self.wake.is_set()
         self.wake.clear()
-        self._refresh()
-        now = self.clock()
-        due = [name for name, d in self._lanes.items() if woken or d.at <= now]
-        self.reconciler.metrics.queue_depth.set(len(due))
-        for left, name in enumerate(sorted(due, key=_order), start=1):
-            if self.stopping.is_set():
+        done: set[str] = set()
+        while not self.stopping.is_set():
+            self._refresh()
+            now = self.clock()
+            due = sorted((n for n, d in self._lanes.items() if n not in done and (woken or d.at <= now)), key=_order)
+            self.reconciler.metrics.queue_depth.set(len(due))
+            if not due:
                 break
-            entry = self._lanes.get(name)
-            if entry is None or not entry.lane.fence.leading():
+            name = due[0]
+            done.add(name)
+            entry = self._lanes[name]
+            if not entry.lane.fence.leading():
                 continue
-            if entry.lane.sharded and name != PLATFORM:
-                self.reconciler.metrics.shard_tenants.labels(name).set(
-                    sum(1 for t in self.reconciler.tenants() if entry.lane.covers(t))
-                )
+            if name != PLATFORM:
+                covered = sum(1 for t in self.reconciler.tenants() if entry.lane.covers(t))
+                self.reconciler.metrics.shard_tenants.labels(name).set(covered)
             result = self.reconciler.run_pass(entry.lane)
             self.passes += 1
             self.last[name] = result
             entry.at = self.clock() + self._delay(entry, result)
-            self.reconciler.metrics.queue_depth.set(len(due) - left)
             if name != PLATFORM:
                 self.shards.release_leaving({int(name)})
         self.shards.release_leaving({s for s in self.shards.leaving if str(s) not in self._lanes})

@@ -23,7 +23,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict
+from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict, Verification
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
@@ -262,6 +262,7 @@ def verify(
         store = auditlog.open_store(audit_log, targets)
         found = _anchor(anchor, store, targets)
         result = store.verify(found[0].head if found else None)
+        shards = _shard_chains(store, anchor == auditlog.CLUSTER)
     if found is not None and output is Format.text:
         published, source = found
         note = f" for {published.log}" if published.log else ""
@@ -269,16 +270,41 @@ def verify(
         if published.log and published.log != store.location:
             err.print(f"[yellow]![/] that anchor was published for {published.log}; this log is {store.location}")
     if output is Format.json:
-        head = {"seq": result.head.seq, "hash": result.head.hash} if result.head else None
-        print_json(
-            {"ok": result.ok, "count": result.count, "head": head, "badSeq": result.bad_seq, "problem": result.problem}
-        )
+        body = _verification(result)
+        print_json({**body, "chains": [{"chain": name, **_verification(v)} for name, v in shards]} if shards else body)
+    broken = [(name, v) for name, v in shards if not v.ok]
     if not result.ok:
         raise fail(f"audit log broken at record {result.bad_seq}: {result.problem}", "records before it are intact")
     if output is Format.text:
         err.print(f"[green]✓[/green] {result.count} record(s), chain intact")
         if result.head:
             out.print(f"head {result.head}")
+        for name, v in shards:
+            if v.ok:
+                err.print(f"[green]✓[/green] {name}: {v.count} record(s), chain intact")
+    if broken:
+        name, v = broken[0]
+        raise fail(f"audit chain {name} broken at record {v.bad_seq}: {v.problem}", "records before it are intact")
+
+
+def _verification(result: Verification) -> dict[str, object]:
+    head = {"seq": result.head.seq, "hash": result.head.hash} if result.head else None
+    return {"ok": result.ok, "count": result.count, "head": head, "badSeq": result.bad_seq, "problem": result.problem}
+
+
+def _shard_chains(store: AuditStore, anchored: bool) -> list[tuple[str, Verification]]:
+    """With a sharded controller, each shard's own chain beside the main one (reconciler.auditstore), verified;
+    against each chain's published anchor with `--anchor cluster`."""
+    from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
+    from reconciler.auditstore import ClusterStore, chains  # noqa: PLC0415
+
+    if not isinstance(store, ClusterStore) or store.chain:
+        return []
+    found = []
+    for chain in chains(store.kube):
+        published = anchors.read(store.kube, chain) if anchored else None
+        found.append((chain, ClusterStore(store.kube, chain).verify(published.head if published else None)))
+    return found
 
 
 @app.command("export")

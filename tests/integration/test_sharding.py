@@ -16,6 +16,7 @@ once. It proves, while replicas run, die and join:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,11 +37,11 @@ from reconciler.passes import Reconciler, Settings
 from reconciler.shardedloop import ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from tests.integration import configrepo
-from tests.integration.reconcile_support import wait_for
+from tests.integration.reconcile_support import mlcp, wait_for
 
 pytestmark = pytest.mark.integration
 SHARDS = 6
-DURATION = 4.0
+DURATION = 6.0
 TENANT = """apiVersion: mlcp.dev/v1alpha1
 kind: Tenant
 metadata:
@@ -85,7 +86,7 @@ class Cluster:
         reconciler = Reconciler(
             GitSource(str(self.repo.root), "main", self.tmp / who), Settings(targets, identity=who), audit
         )
-        lease = LeaseConfig(self.repo.system_ns, who, duration=DURATION, renew_deadline=2.5, retry_period=0.5)
+        lease = LeaseConfig(self.repo.system_ns, who, duration=DURATION, renew_deadline=4.0, retry_period=0.8)
         elector = LeaderElector(self.kube(), lease)
         shards = ShardSet(self.kube(), ShardConfig(SHARDS, lease))
         chain_kube = self.kube()
@@ -138,7 +139,15 @@ class Cluster:
         try:
             wait_for(check, timeout, what)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; shards held: {self.held()}, leaving: {self.leaving()}") from None
+            raise AssertionError(
+                f"{exc}; shards held: {self.held()}, leaving: {self.leaving()}, last passes: {self.results()}"
+            ) from None
+
+    def results(self) -> dict[str, dict[str, str]]:
+        return {
+            r.who: {lane: f"{p.error or 'ok'} failed={p.failed} held={p.held}" for lane, p in r.loop.last.items()}
+            for r in self.replicas.values()
+        }
 
     def leaving(self) -> dict[str, set[int]]:
         return {r.who: set(r.loop.shards.leaving) for r in self.replicas.values()}
@@ -198,8 +207,8 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     core = client.CoreV1Api(k8s_admin)
     for who in ("r1", "r2", "r3"):
         made.start(who)
-    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 60, "three replicas to divide the shards")
-    wait_for(lambda: _namespaces(core, tenants) >= set(tenants[2:]), 60, "every tenant's namespace")
+    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 90, "three replicas to divide the shards")
+    made.wait(lambda: _namespaces(core, tenants) >= set(tenants[2:]), 120, "every tenant's namespace")
     writers = {r.who for r in made.replicas.values() if r.writes}
     assert len(writers) >= 2, "the work was divided"
 
@@ -208,7 +217,7 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     lost = before["r3"]
     made.crash("r3")
     died = time.monotonic()
-    made.wait(made.settled, 15, "the survivors to take r3's shards")
+    made.wait(made.settled, 30, "the survivors to take r3's shards")
     took = time.monotonic() - died
     # one lease duration, plus the retry period that notices it and the requests of a loaded API server
     assert took < DURATION + 3.0, f"shards moved in {took:.1f}s"
@@ -218,12 +227,12 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     assert orphans, "some of the added tenants were r3's"
     made.repo.path(f"tenants/{orphans[0]}/quota.yaml").write_text(QUOTA)
     made.repo.commit(f"a quota for {orphans[0]}, whose shard r3 held")
-    wait_for(lambda: _quota(core, orphans[0]), 30, "the dead replica's tenant to converge")
+    wait_for(lambda: _quota(core, orphans[0]), 90, "the dead replica's tenant to converge")
 
     # r4 joins: it takes only the shards it wins, the others keep theirs
     before = made.held()
     made.start("r4")
-    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 60, "r4 to receive its share")
+    made.wait(lambda: made.settled() and made.counts() == [2, 2, 2], 90, "r4 to receive its share")
     after = made.held()
     assert all(after[w] <= before[w] for w in ("r1", "r2")), "the others only handed shards over"
     assert after["r4"] == (before["r1"] - after["r1"]) | (before["r2"] - after["r2"]), "every moved shard went to r4"
@@ -233,6 +242,14 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     for chain in ["", *chains(kube)]:
         assert ClusterStore(kube, chain).verify().ok, f"chain {chain or 'main'} verifies"
     assert any(c.startswith("shard-") for c in chains(kube))
+    verified = mlcp(
+        "audit", "verify", "--kubeconfig", str(made.kubeconfig), "--controller-namespace", made.repo.system_ns,
+        "--anchor", "cluster", "-o", "json",
+    )  # fmt: skip
+    stdout, stderr = verified.communicate(timeout=120)  # type: ignore[attr-defined]
+    assert verified.returncode == 0, stderr.decode()[-2000:]  # type: ignore[attr-defined]
+    report = json.loads(stdout)
+    assert report["ok"] and report["chains"] and all(c["ok"] and c["count"] for c in report["chains"])
 
 
 QUOTA = """apiVersion: mlcp.dev/v1alpha1
