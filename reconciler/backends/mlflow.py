@@ -6,7 +6,8 @@ tag, deleted ones included so they can be restored) plus one paged
 tags): ⌈N / page size⌉ calls per object type, never one per object. MLflow
 has no labels, so what mlcp manages is marked by a tag on the object itself:
 an experiment is mlcp's when it carries `mlcp.dev/managed-by=mlcp`, an alias
-when its model carries `mlcp.dev/alias.<alias>.version`. Those tags are
+(before mlcp's record store exists) when its model carries
+`mlcp.dev/alias.<alias>.version`. Those tags are
 editable by tenant members, so whose an object is (the spec, tenant and file
 that judge its deletion) comes only from mlcp's own record, kept on an
 experiment tenants cannot write, and only recorded objects are pruned (see
@@ -78,7 +79,8 @@ def live_experiment(item: dict[str, Any]) -> LiveObject:
 
 
 def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
-    """Each alias of a registered model, and whether mlcp owns it (its model records mlcp's promotion)."""
+    """Each alias of a registered model, and whether its model carries mlcp's tag for it (a claim of ownership
+    that only counts before mlcp's record store exists: see `_read_models`)."""
     tags = _tags(model)
     out = []
     for entry in model.get("aliases") or []:
@@ -192,9 +194,11 @@ class MlflowBackend(Backend):
             self.promotions.models[str(model["name"])] = ModelInfo(
                 {o.manifest["alias"]: o.version for o, _ in aliases}, _tags(model)
             )
-            for obj, mine in aliases:
+            for obj, tagged in aliases:
                 objects[obj.ref] = obj
-                if mine:
+                # mlcp's record says whose an alias is; the model's tag (which a member may delete to keep an
+                # alias from being pruned) only counts before the record store exists (an older mlcp's registry)
+                if obj.ref in self.store.records if self.store.exists else tagged:
                     owned.add(obj.ref)
 
     def review(self, changes: Sequence[Change]) -> list[Change]:

@@ -26,7 +26,8 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
   rewrite. Records without `set` (written by an older mlcp) leave drift unknown.
 
 The ownership tags still say which objects mlcp manages; once the store exists,
-an object is only prunable when it is also recorded there, so a tag added by
+an object is only prunable when it is also recorded there (an alias: whenever
+it is recorded, whatever its model's tags say), so a tag added by
 hand never makes someone's experiment or grant mlcp's to delete. Before the
 store exists (MLflow written by an older mlcp), tagged objects stay prunable but
 are attributed to no spec and no tenant. A record that is not what mlcp writes

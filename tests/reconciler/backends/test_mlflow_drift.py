@@ -140,6 +140,15 @@ def test_a_malformed_record_is_an_error_for_that_alias_only() -> None:
     assert "inventory record of m@production is unreadable (set.version is 'three'" in change.reason
 
 
+def test_whose_an_alias_is_comes_from_the_record_not_the_tags() -> None:
+    rest = Registry({"production": "3", "staging": "2"}, {"mlcp.dev/alias.staging.version": "2"})
+    _store(rest, _value(ALIAS, set_={"version": "3"}))  # production recorded, its tags deleted by a member
+    state = MlflowBackend(rest).read()
+    staging = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@staging")
+    assert ALIAS in state.inventory.refs, "deleting the tags does not keep mlcp's alias from being pruned"
+    assert staging not in state.inventory.refs, "a tag added by hand does not make an alias mlcp's"
+
+
 # -- an in-memory registry: one model `m` with versions 1-9, on top of the experiment fake -------------------------
 
 
