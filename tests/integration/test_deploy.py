@@ -63,6 +63,25 @@ def test_every_file_of_the_base_is_listed() -> None:
     assert listed == {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
 
 
+def test_the_sharded_overlay_runs_three_replicas_with_one_number_of_shards_and_may_list_leases() -> None:
+    kubectl = binaries.ensure_built(build=False).kubectl
+    assert kubectl.exists(), "the devenv builds kubectl (make testenv)"
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(BASE.parent / "sharded")], check=True, capture_output=True, text=True
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 3
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert [a for a in container["args"] if a.startswith("--shards=")] == ["--shards=8"]
+    assert "--audit-log=cluster" in container["args"], "shard chains live in the cluster"
+    [shards_role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "mlcp-reconciler-shards"]
+    assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list"]} in shards_role["rules"]
+    bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == "mlcp-reconciler-shards"]
+    assert bindings and bindings[0]["subjects"][0]["name"] == SA
+    assert {d["kind"] for d in docs} >= {"ClusterRole", "Role", "Service", "ServiceAccount"}, "the base is included"
+
+
 def _token_kubeconfig(kubeconfig: Path, token: str, out: Path) -> Path:
     admin = yaml.safe_load(kubeconfig.read_text())
     cluster = admin["clusters"][0]
