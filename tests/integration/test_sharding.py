@@ -10,7 +10,8 @@ once. It proves, while replicas run, die and join:
   names the replica that made it — no write from a replica that does not hold the shard;
 - a replica that dies (its Leases left to expire, as after SIGKILL) loses its shards to the others within one
   lease duration, and a commit to one of its tenants converges;
-- a replica that joins takes only the shards rendezvous hashing gives it;
+- a replica that joins receives its share, and every shard that moved went to it;
+- a replica that stops cleanly hands its shards over at once, not after a lease duration;
 - each shard's audit chain, and the main one, verify.
 """
 
@@ -118,6 +119,12 @@ class Cluster:
         loop.shards.release_all = lambda: None  # type: ignore[method-assign]
         loop.elector.release = lambda: None  # type: ignore[method-assign]
         loop.stop()
+        replica.thread.join(timeout=60)
+        assert not replica.thread.is_alive()
+
+    def leave(self, who: str) -> None:
+        replica = self.replicas.pop(who)
+        replica.loop.stop()
         replica.thread.join(timeout=60)
         assert not replica.thread.is_alive()
 
@@ -236,6 +243,12 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     after = made.held()
     assert all(after[w] <= before[w] for w in ("r1", "r2")), "the others only handed shards over"
     assert after["r4"] == (before["r1"] - after["r1"]) | (before["r2"] - after["r2"]), "every moved shard went to r4"
+
+    # r1 stops cleanly (SIGTERM): it releases its Leases, so the others need not wait a lease duration
+    made.leave("r1")
+    left = time.monotonic()
+    made.wait(lambda: made.settled() and made.counts() == [3, 3], 30, "r2 and r4 to take r1's shards")
+    assert time.monotonic() - left < DURATION, "a clean stop hands over at once, not after the lease duration"
 
     assert not made.violations, made.violations[:5]
     kube = made.kube()
