@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from controlplane.plans import LiveObject, ObjectRef
@@ -109,3 +110,14 @@ def test_changes_are_what_events_changed_not_the_echo_of_our_own_writes_and_a_re
     assert cache.take_changed() == frozenset({_ref("c")}), "taken once, then only what came after"
     quotas.synced = False
     assert cache.take_changed() is None, "a kind relisting after an error"
+
+
+def test_the_cache_reports_its_objects_and_their_size_as_json_for_the_metrics() -> None:
+    cache = WatchCache(KubeClient.__new__(KubeClient), RESOURCES)
+    assert cache.stats() == (0, 0)
+    quotas = _listed(*(_quota(f"q{i}", str(i)) for i in range(100)))
+    cache.kinds[("v1", "ResourceQuota")].relisted(quotas, "100")
+    objects, size = cache.stats(sample=10)
+    one = len(orjson.dumps(quotas[0].manifest))
+    assert objects == 100
+    assert 90 * one <= size <= 110 * one, "estimated from a sample: about 100 objects of that size"

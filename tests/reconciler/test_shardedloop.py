@@ -1,0 +1,111 @@
+"""The sharded loop with a fake reconciler and in-memory Leases: which lanes run, in what order, and when a shard
+is handed over (between two passes of it, never during one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.audit import JsonlStore
+from reconciler.fencing import Fence
+from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.loop import LoopConfig
+from reconciler.metrics import Metrics
+from reconciler.passaudit import PassAudit
+from reconciler.passes import Lane, PassResult
+from reconciler.shardedloop import PLATFORM, ShardedLoop
+from reconciler.shardleases import ShardConfig, ShardSet
+from tests.reconciler.test_shardleases import Clock, FakeLeases
+
+SHARDS = 4
+
+
+@dataclass
+class FakeSettings:
+    identity: str = "a"
+
+
+@dataclass
+class FakeTracker:
+    def next_retry(self) -> float | None:
+        return None
+
+
+@dataclass
+class FakeReconciler:
+    """What the sharded loop uses of a Reconciler; records each lane's pass and what the replica held during it."""
+
+    shards: ShardSet | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    fence: Fence = field(default_factory=Fence)
+    settings: FakeSettings = field(default_factory=FakeSettings)
+    tracker: FakeTracker = field(default_factory=FakeTracker)
+    observers: list[Any] = field(default_factory=list)
+    passes: list[tuple[str, bool]] = field(default_factory=list)
+    forgotten: int = 0
+
+    def __post_init__(self) -> None:
+        self.pass_audit = PassAudit(JsonlStore.__new__(JsonlStore), self.metrics, "a")
+
+    def run_pass(self, lane: Lane) -> PassResult:
+        held = lane.name == PLATFORM or (self.shards is not None and self.shards.may_write(int(lane.name)))
+        self.passes.append((lane.name, held and lane.fence.leading()))
+        return PassResult()
+
+    def tenants(self) -> set[str]:
+        return {f"team-{i}" for i in range(20)}
+
+    def forget_state(self) -> None:
+        self.forgotten += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _loop(api: FakeLeases, clock: Clock, who: str) -> tuple[ShardedLoop, FakeReconciler]:
+    lease = LeaseConfig("ns", who, duration=15, renew_deadline=10, retry_period=2)
+    shards = ShardSet(api, ShardConfig(SHARDS, lease), clock)  # type: ignore[arg-type]
+    elector = LeaderElector(api, lease, clock)  # type: ignore[arg-type]
+    rec = FakeReconciler(shards)
+    loop = ShardedLoop(
+        rec, LoopConfig(interval=30), shards, elector, lambda _chain: JsonlStore.__new__(JsonlStore), clock
+    )  # type: ignore[arg-type]
+    return loop, rec
+
+
+def test_the_platform_lane_runs_first_then_each_shard_held_each_new_lane_after_reading_state_again() -> None:
+    api, clock = FakeLeases(), Clock()
+    loop, rec = _loop(api, clock, "a")
+    loop.elector.step()
+    loop.shards.step()
+    loop._round()
+    assert rec.passes == [(PLATFORM, True), *((str(s), True) for s in range(SHARDS))]
+    assert rec.forgotten >= 1, "a lane just won starts by reading the inventory and revisions again"
+    assert rec.metrics.shards_held._value.get() == SHARDS
+    assert rec.metrics.shard_tenants.labels("0")._value.get() > 0
+    assert rec.metrics.queue_depth._value.get() == 0
+    rec.passes.clear()
+    loop._round()
+    assert rec.passes == [], "nothing due before the interval"
+
+
+def test_a_shard_given_to_a_newcomer_is_released_only_after_its_pass_and_the_newcomer_takes_it() -> None:
+    api, clock = FakeLeases(), Clock()
+    a, rec_a = _loop(api, clock, "a")
+    a.elector.step()
+    a.shards.step()
+    a._round()
+    b, rec_b = _loop(api, clock, "b")
+    b.shards.step()
+    a.shards.step()
+    leaving = set(a.shards.leaving)
+    assert len(leaving) == SHARDS // 2
+    a.wake.set()
+    a._round()
+    assert all(held for _, held in rec_a.passes), "no pass ran on a shard already given away"
+    assert not a.shards.leaving and set(a.shards.held()) == set(range(SHARDS)) - leaving
+    b.shards.step()
+    assert set(b.shards.held()) == leaving
+    b._round()
+    assert {name for name, _ in rec_b.passes} == {str(s) for s in leaving}
+    assert rec_a.metrics.shard_moves.labels("given")._value.get() == len(leaving)
