@@ -101,7 +101,9 @@ def narrow(plan: Plan, covers: Callable[[str], bool], platform: bool) -> Plan:
     """The plan of one shard's lane: its tenants' changes, and the governance objects only in the platform lane.
 
     Another lane's objects are not this pass's at all: not written, not audited, and their inventory entries
-    are kept as the other writer left them (`ApplyOptions.scope`).
+    are kept as the other writer left them (`ApplyOptions.scope`). Narrow an authorized plan, never one still
+    to be judged: the authorizer learns from a tenant's governance changes (who joins it) how to judge its
+    other changes, and those stay in the platform lane.
     """
     kept = tuple(c for c in plan.changes if (platform if c.ref.system == governance.SYSTEM else covers(key_of(c))))
     return replace(plan, changes=kept)

@@ -246,12 +246,13 @@ class Reconciler:
             selection=selection,
             dirty=dirty,
         )
-        if lane.sharded:
-            plan = partition.narrow(plan, lane.covers, lane.platform)
         result.planned = len(plan.changes)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         plan = serving.couple(self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted))
+        if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
+            plan = partition.narrow(plan, lane.covers, lane.platform)
+            result.planned = len(plan.changes)
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete and lane.platform else None

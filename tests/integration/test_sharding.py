@@ -24,17 +24,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import git
 import pytest
 from kubernetes import client
 
+from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.auditstore import ClusterStore, chains
 from reconciler.backends.base import Outcome, Status
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
 from reconciler.leader import LeaderElector, LeaseConfig
 from reconciler.loop import LoopConfig
-from reconciler.passes import Reconciler, Settings
+from reconciler.passaudit import PassAudit
+from reconciler.passes import Lane, Reconciler, Settings
 from reconciler.shardedloop import ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from tests.integration import configrepo
@@ -277,3 +281,49 @@ spec:
 
 def _quota(core: client.CoreV1Api, namespace: str) -> bool:
     return bool(core.list_namespaced_resource_quota(namespace).items)
+
+
+OWNERS_DO_EVERYTHING = """\
+    - name: tenant-owner
+      description: Owners may change every kind in their own tenants.
+      rules:
+        - actions: ["*"]
+          kinds: ["*"]
+          tenants: ["@own"]
+"""
+
+
+def test_a_shards_lane_judges_a_tenants_changes_with_its_membership_change_in_sight(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    """The membership change is the platform lane's, but the shard's lane must still see it: an owner allowed to
+    change every kind of her tenant may not add people, so the RoleBinding naming the newcomer is not written."""
+    repo = configrepo.make(tmp_path, prefix)
+    policy = repo.path("policies/access.yaml")
+    text = policy.read_text(encoding="utf-8")
+    text = text.replace("  roles:\n", "  roles:\n" + OWNERS_DO_EVERYTHING, 1)
+    text = text.replace("  bindings:\n", '  bindings:\n    - role: tenant-owner\n      users: ["*"]\n', 1)
+    policy.write_text(text, encoding="utf-8")
+    repo.initial = repo.commit("owners may change everything in their tenants")
+    reconciler = Reconciler(
+        GitSource(str(repo.root), "main", tmp_path / "work"),
+        Settings(repo.targets(kubeconfig)),
+        JsonlStore(tmp_path / "main.jsonl"),
+    )
+    shard = sharding.shard_of(repo.vision, SHARDS)
+    audit = PassAudit(JsonlStore(tmp_path / "shard.jsonl"), reconciler.metrics, "r1", f"shard-{shard}")
+    lane = Lane(audit, Fence(), lambda key: sharding.shard_of(key or None, SHARDS) == shard, False, str(shard))
+    first = reconciler.run_pass(lane)
+    assert first.error is None, first.error
+
+    tenant = f"tenants/{repo.vision}/tenant.yaml"
+    repo.edit(
+        tenant,
+        "    - name: bob@example.com\n",
+        "    - name: dave@example.com\n      role: edit\n    - name: bob@example.com\n",
+    )
+    repo.commit("vision: dave joins", author=git.Actor("Alice", "alice@example.com"))
+    result = reconciler.run_pass(lane)
+    bindings = client.RbacAuthorizationV1Api(k8s_admin).list_namespaced_role_binding(repo.vision).items
+    assert "dave@example.com" not in {s.name for b in bindings for s in (b.subjects or [])}, "no RoleBinding names him"
+    assert repo.vision in result.failed and "TenantMembership" in result.failed[repo.vision], result.failed
