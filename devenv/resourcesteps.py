@@ -26,19 +26,18 @@ Only `action: create` is played; any other action fails the pod, saying so.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, watch
+from kubernetes import client
 
 from devenv import kubeapply
 from devenv.clients import api_client
+from devenv.podwatch import ArgoPodWatcher
 
-WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 POLL_SECONDS = 0.5
 """How often a created object is read (argoexec: `RESOURCE_STATE_CHECK_INTERVAL`, 5 s by default)."""
 
@@ -143,39 +142,24 @@ def outcome(obj: dict[str, Any], resource: dict[str, Any]) -> tuple[int, str] | 
     return None
 
 
-class ResourceSteps:
+class ResourceSteps(ArgoPodWatcher):
     """The stand-in's loop, in a daemon thread until `stop()`."""
 
+    thread_name = "argoexec-resource-stand-in"
+    watch_seconds = 1
+    retry_seconds = POLL_SECONDS
+
     def __init__(self, admin_kubeconfig: Path) -> None:
-        self._kubeconfig = admin_kubeconfig
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="argoexec-resource-stand-in", daemon=True)
+        super().__init__(admin_kubeconfig)
         self._handled: set[str] = set()
         self._waiting: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         """Pod uid -> (pod, path of the created object, the template's resource)."""
 
-    def start(self) -> None:
-        self._thread.start()
+    def pod_event(self, api: client.ApiClient, pod: dict[str, Any]) -> None:
+        self._seen(api, pod)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        with api_client(self._kubeconfig) as api:
-            core = client.CoreV1Api(api)
-            while not self._stopping.is_set():
-                try:
-                    stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                        core.list_pod_for_all_namespaces, label_selector=WORKFLOW_LABEL, timeout_seconds=1
-                    )
-                    for event in stream:
-                        self._seen(api, api.sanitize_for_serialization(event["object"]))
-                        if self._stopping.is_set():
-                            break
-                    self._poll(api)
-                except Exception:  # the API server restarting or stopping: try again, or end
-                    self._stopping.wait(POLL_SECONDS)
+    def after_watch(self, api: client.ApiClient) -> None:
+        self._poll(api)
 
     def _seen(self, api: client.ApiClient, pod: dict[str, Any]) -> None:
         uid = str(pod["metadata"].get("uid"))

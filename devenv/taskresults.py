@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
-from devenv.clients import api_client
+from devenv.podwatch import WORKFLOW_LABEL, ArgoPodWatcher
 
 OUTPUT_ANNOTATION = "mlcp.dev/kwok-output"
-WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 COMPLETED_LABEL = "workflows.argoproj.io/report-outputs-completed"
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 ARGO = ("argoproj.io", "v1alpha1")
@@ -104,36 +102,17 @@ def task_result(pod: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-class TaskResults:
+class TaskResults(ArgoPodWatcher):
     """The stand-in's watch loop, in a daemon thread until `stop()`."""
 
+    thread_name = "argoexec-stand-in"
+
     def __init__(self, admin_kubeconfig: Path) -> None:
-        self._kubeconfig = admin_kubeconfig
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="argoexec-stand-in", daemon=True)
+        super().__init__(admin_kubeconfig)
         self._written: set[str] = set()
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        with api_client(self._kubeconfig) as api:
-            core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-            while not self._stopping.is_set():
-                try:
-                    stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                        core.list_pod_for_all_namespaces, label_selector=WORKFLOW_LABEL, timeout_seconds=2
-                    )
-                    for event in stream:
-                        self._finished(custom, api.sanitize_for_serialization(event["object"]))
-                        if self._stopping.is_set():
-                            break
-                except Exception:  # the API server restarting or stopping: try again, or end
-                    self._stopping.wait(0.5)
+    def pod_event(self, api: client.ApiClient, pod: dict[str, Any]) -> None:
+        self._finished(client.CustomObjectsApi(api), pod)
 
     def _finished(self, custom: client.CustomObjectsApi, pod: dict[str, Any]) -> None:
         uid = pod["metadata"].get("uid")

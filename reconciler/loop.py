@@ -35,6 +35,12 @@ class LoopConfig:
     """Backoff of whole-pass failures (git, API server); tenants back off by the Reconciler's own tracker."""
 
 
+def progressing(stalled: float, interval: float) -> tuple[bool, str]:
+    """Liveness of a loop whose last progress was `stalled` seconds ago: healthy until 5 intervals (at least 5 min)."""
+    limit = max(5 * interval, 300.0)
+    return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
+
+
 class Loop:
     def __init__(
         self,
@@ -78,9 +84,7 @@ class Loop:
         self.wake.set()
 
     def healthy(self) -> tuple[bool, str]:
-        stalled = self.clock() - self.heartbeat
-        limit = max(5 * self.config.interval, 300.0)
-        return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
+        return progressing(self.clock() - self.heartbeat, self.config.interval)
 
     def ready(self) -> tuple[bool, str]:
         if not self._observed_lease:

@@ -31,7 +31,7 @@ from controlplane.audit import AuditStore
 from reconciler import logs, sharding
 from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector
-from reconciler.loop import LoopConfig
+from reconciler.loop import LoopConfig, progressing
 from reconciler.passaudit import PassAudit
 from reconciler.passes import Lane, PassResult, Reconciler
 from reconciler.shardleases import ShardSet
@@ -95,9 +95,7 @@ class ShardedLoop:
         self.wake.set()
 
     def healthy(self) -> tuple[bool, str]:
-        stalled = self.clock() - self.heartbeat
-        limit = max(5 * self.config.interval, 300.0)
-        return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
+        return progressing(self.clock() - self.heartbeat, self.config.interval)
 
     def ready(self) -> tuple[bool, str]:
         if not self._observed:
