@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devenv is imported from the checkout
 
 from reconciler import engine
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Backend
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import PAGE_SIZE, MlflowRest
@@ -111,7 +111,7 @@ def bench(uri: str, experiments: int, models: int) -> bool:
         desired = engine.load_desired(root)
         setup: dict[str, Backend] = {"mlflow": MlflowBackend.from_uri(uri)}
         first, _ = engine.make_plan(desired, setup)
-        report = apply_plan(first, setup, ApplyOptions(actor="bench"), concurrency=8)
+        report = apply_plan(first, setup, ApplyOptions(actor="bench"), concurrency=8, authorize=unchecked)
         print(
             f"setup: {len(report.outcomes)} changes applied, {len(report.failed)} failed, "
             f"{time.perf_counter() - t0:.1f}s"

@@ -105,14 +105,16 @@ def apply_plan(
     *,
     concurrency: int = 8,
     progress: Progress | None = None,
-    authorize: Authorize = unchecked,
+    authorize: Authorize,
     audit: Journal | None = None,
     unplanned: Mapping[str, frozenset[ObjectRef]] | None = None,
 ) -> ApplyReport:
     """Apply every pending, unblocked change of `plan` that `authorize` lets through.
 
     `authorize` is the last word before each write (a denial reason, or None), like gitops-engine's
-    PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. An error from `audit` stops apply
+    PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. It has no default: a caller
+    that applies without a check says so by passing `unchecked`, so no new caller skips authorization by
+    leaving the argument out. An error from `audit` stops apply
     where it is: before the first write, or between groups of writes. `unplanned`: inventoried objects the
     plan did not look at (a loop pass that planned only some tenants), kept in the inventory as they are.
     """

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from devenv import testing
 from reconciler import engine
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from tests.integration import configrepo
 
@@ -43,7 +43,7 @@ def apply(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
     targets = repo.targets(kubeconfig)
     backends = engine.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, targets=targets)
-    report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions())
+    report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions(), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
 
 

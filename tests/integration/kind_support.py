@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controlplane.plans import Plan
 from reconciler import engine, governance
-from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from reconciler.backends.kubernetes import KubernetesBackend
 from tests.integration import configrepo
@@ -26,7 +26,7 @@ def apply(
     backends = engine.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, prune=True, targets=targets)
     revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
-    report = apply_plan(plan, backends, ApplyOptions(revision=revision))
+    report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)
     if must_succeed:
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
     kube = backends["kubernetes"]

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from controlplane.cli.app import app
 from controlplane.plans import Action, Change, Plan
 from reconciler import engine
-from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Backend, Status
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import MlflowRest
@@ -103,7 +103,7 @@ class ConfigRepo:
 
     def apply(self, planned: Plan) -> ApplyReport:
         backends = {"mlflow": MlflowBackend(MlflowRest(self.uri))}
-        return apply_plan(planned, backends, ApplyOptions(actor=ACTOR))  # type: ignore[dict-item]
+        return apply_plan(planned, backends, ApplyOptions(actor=ACTOR), authorize=unchecked)  # type: ignore[dict-item]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from controlplane.cli import plan_view
 from controlplane.plans import Action, Change, Plan
 from devenv.mlflowserver import MlflowServer
 from reconciler import engine
-from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Backend, Status
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import MlflowRest
@@ -78,7 +78,7 @@ class AuthRepo(ConfigRepo):
         return dataclasses.replace(planned, changes=mine)
 
     def apply(self, planned: Plan) -> ApplyReport:
-        return apply_plan(planned, {"mlflow": self.backend()}, ApplyOptions(actor=ACTOR))  # type: ignore[dict-item]
+        return apply_plan(planned, {"mlflow": self.backend()}, ApplyOptions(actor=ACTOR), authorize=unchecked)  # type: ignore[dict-item]
 
 
 def _repo(tmp_path: Path, uri: str, prefix: str, admin: tuple[str, str] | None, members: str) -> AuthRepo:

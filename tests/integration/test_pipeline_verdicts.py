@@ -34,7 +34,7 @@ from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
 from devenv import testing
 from reconciler import engine
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from tests.controlplane import corpus
 from tests.integration import configrepo
@@ -72,7 +72,7 @@ def rendered(
     targets = repo.targets(kubeconfig)
     backends = engine.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, targets=targets)
-    report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions())
+    report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions(), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
     client.CoreV1Api(k8s_admin).create_namespaced_config_map(repo.vision, _artifact_repository(repo.vision))
     for case in CASES:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
 from reconciler import engine
-from reconciler.applying import apply_plan, stale_changes
+from reconciler.applying import apply_plan, stale_changes, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from tests.integration import configrepo
@@ -38,7 +38,7 @@ def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False) ->
 
 def _apply(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False, **opts: bool) -> Plan:
     plan, kube = _plan(repo, kubeconfig, prune)
-    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(**opts))
+    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(**opts), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
     return plan
 
@@ -52,7 +52,7 @@ def test_template_applies_then_second_run_is_all_noops_without_writes(
     second, kube = _plan(repo, kubeconfig)
     assert not second.has_changes, [(str(c.ref), c.reason) for c in second.pending]
     before = kube.requests
-    report = apply_plan(second, {"kubernetes": kube}, ApplyOptions())
+    report = apply_plan(second, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked)
     assert report.outcomes == []
     assert kube.requests == before, "a no-op apply must send no request at all"
 
@@ -146,7 +146,7 @@ def test_manual_edit_is_drift_and_is_healed(
     plan, kube = _plan(repo, kubeconfig)
     [change] = plan.pending
     assert [(d.dotted, d.old, d.new) for d in change.diffs] == [('spec.hard["requests.cpu"]', "999", "32")]
-    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions())
+    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked)
     [outcome] = report.outcomes
     assert outcome.status is Status.applied and "drift healed" in outcome.message
     quota = core.read_namespaced_resource_quota("compute", repo.vision)
@@ -165,10 +165,10 @@ def test_conflict_with_another_controller_needs_force(
         "compute", repo.vision, {"spec": {"hard": {"requests.cpu": "7"}}}, field_manager="quota-autoscaler"
     )
     plan, kube = _plan(repo, kubeconfig)
-    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions()).outcomes
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked).outcomes
     assert outcome.status is Status.failed
     assert "quota-autoscaler" in outcome.message and "--force-conflicts" in outcome.message
-    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(force_conflicts=True)).outcomes
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(force_conflicts=True), authorize=unchecked).outcomes
     assert outcome.status is Status.applied
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
 from reconciler import engine, governance
-from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
 
@@ -46,7 +46,7 @@ def _apply(
 ) -> tuple[Plan, ApplyReport]:
     plan, backends = _plan(repo, kubeconfig, enforce, trusted)
     revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
-    report = apply_plan(plan, backends, ApplyOptions(revision=revision))  # type: ignore[arg-type]
+    report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)  # type: ignore[arg-type]
     return plan, report
 
 

@@ -18,7 +18,7 @@ from kubernetes import client
 from controlplane.plans import Action, Change, Plan
 from devenv import testing
 from reconciler import engine
-from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowRest
@@ -75,7 +75,7 @@ def _ours(planned: Plan, repo: configrepo.ConfigRepo) -> dict[str, Change]:
 
 
 def _apply(planned: Plan, backends: Any) -> ApplyReport:
-    report = apply_plan(planned, backends, ApplyOptions(actor="admin@example.com"))
+    report = apply_plan(planned, backends, ApplyOptions(actor="admin@example.com"), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
     return report
 
@@ -154,7 +154,7 @@ def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the
         assert change.blocked is not None
         assert f"version 2 of '{repo.model}' cannot be served" in change.blocked
         assert repr(local) in change.blocked and "serving.storageUri" in change.blocked
-    report = apply_plan(planned, backends, ApplyOptions())
+    report = apply_plan(planned, backends, ApplyOptions(), authorize=unchecked)
     assert {o.status for o in report.outcomes if o.change in ours.values()} == {Status.skipped}
     served = _served(devenv, repo)["model"]["storageUri"]
     assert (_alias(rest, repo.model), served) == ("1", f"s3://{prefix}-models/detector/1/model"), "nothing moved"

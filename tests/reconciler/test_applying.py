@@ -11,7 +11,7 @@ from kubernetes.client import ApiClient, Configuration
 from controlplane.audit import AuditError
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -54,7 +54,7 @@ class Recorder(Backend):
 
 def _apply(*changes: Change) -> Recorder:
     backend = Recorder()
-    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"))
+    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), authorize=unchecked)
     return backend
 
 
@@ -154,7 +154,9 @@ def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> 
         replace(_change("quota", "nlp", Action.update), rank=50),
     )
     journal = EventJournal(backend.events)
-    apply_plan(Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), audit=journal)
+    apply_plan(
+        Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), audit=journal, authorize=unchecked
+    )
     assert backend.events == [
         "intend ['ns', 'quota'] finished ['blocked']",
         "record",  # the create, inventoried ahead
@@ -175,6 +177,7 @@ def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() ->
             {"kubernetes": backend},
             ApplyOptions(revision="r2"),
             audit=journal,
+            authorize=unchecked,
         )
     assert backend.events == [], "no inventory write, no object write"
 

@@ -15,7 +15,7 @@ from controlplane.errors import Refused
 from controlplane.plans import Action, Plan
 from controlplane.specs.repo_config import RepoConfig
 from reconciler import engine
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.backends import registry
 from reconciler.backends.base import ApplyOptions, Backend, Expectation
 from reconciler.targets import Targets
@@ -109,6 +109,8 @@ def test_apply_runs_systems_in_each_backends_order_and_deletes_after_writes() ->
         change("late", "second"),
         change("early", "first"),
     )
-    apply_plan(Plan(changes=changes), {"second": second, "first": first}, ApplyOptions(), concurrency=1)
+    apply_plan(
+        Plan(changes=changes), {"second": second, "first": first}, ApplyOptions(), concurrency=1, authorize=unchecked
+    )
     writes = [c for c in log if c.startswith("apply")]
     assert writes == ["apply early", "apply late", "apply gone"]

@@ -13,7 +13,7 @@ from controlplane.audit import JsonlStore, Result
 from controlplane.cli import auditlog
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
-from reconciler.applying import apply_plan
+from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
 from tests.controlplane.helpers import mlcp
@@ -169,7 +169,7 @@ def _apply_turn(tmp_path: Path, log: Path) -> tuple[Writes, Plan]:
     )
     plan, backend = Plan(changes=(change,), revision=commit.hexsha), Writes()
     with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", {"kubernetes": backend}) as turn:
-        apply_plan(plan, turn.backends, ApplyOptions(), audit=turn.journal)
+        apply_plan(plan, turn.backends, ApplyOptions(), audit=turn.journal, authorize=unchecked)
     return backend, plan
 
 
