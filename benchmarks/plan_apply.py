@@ -75,6 +75,8 @@ SETTLE_SECONDS_PER_TENANT = 0.03
 """30 s at 1,000 tenants (see the sleep below); a smoke run of a few tenants barely waits."""
 
 RSS_SMALL_TENANTS, RSS_SMALL_MB = 1000, 300
+PLAN_TARGET, APPLY_TARGET = {True: 20.0, False: 30.0}, {True: 2.0, False: 3.0}
+"""Speed-ups against kubectl: up to 1,000 tenants issue 7's (20x, 2x); beyond, issue 16's (30x, 3x)."""
 """Up to 1,000 tenants a command stays within 300 MB (the figures of earlier sessions must not get worse)."""
 RSS_LIMIT_MB = 1024
 """Beyond, within the shipped Deployment's memory limit (1 GiB)."""
@@ -176,7 +178,9 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
     kubectl_diff = [kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
     t_diff, _, _, diff_code = timed(kubectl_diff, {**env, "KUBECTL_EXTERNAL_DIFF": "true"})
 
-    limit = RSS_LIMIT_MB if tenants > RSS_SMALL_TENANTS else RSS_SMALL_MB
+    small = tenants <= RSS_SMALL_TENANTS
+    limit = RSS_SMALL_MB if small else RSS_LIMIT_MB
+    plan_target, apply_target = PLAN_TARGET[small], APPLY_TARGET[small]
     rows = [
         ("no-op mlcp plan: changes", plan["summary"]["create"] + plan["summary"]["update"], "0", code == 0),
         (
@@ -187,14 +191,19 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
         ),
         ("no-op plan: mlcp s (best of 3)", round(t_plan, 2), "", True),
         ("no-op diff: kubectl diff --server-side s", round(t_diff, 2), f"exit {diff_code}", True),
-        ("plan speed-up vs kubectl diff", round(t_diff / t_plan, 1), ">= 20x", t_diff / t_plan >= 20),
+        (
+            "plan speed-up vs kubectl diff",
+            round(t_diff / t_plan, 1),
+            f">= {plan_target:.0f}x",
+            t_diff / t_plan >= plan_target,
+        ),
         ("first apply: mlcp s", round(t_mlcp_apply, 2), "", True),
         ("first apply: kubectl apply --server-side s", round(t_kubectl_apply, 2), "", True),
         (
             "apply speed-up vs kubectl",
             round(t_kubectl_apply / t_mlcp_apply, 2),
-            ">= 2x",
-            t_kubectl_apply / t_mlcp_apply >= 2,
+            f">= {apply_target:.0f}x",
+            t_kubectl_apply / t_mlcp_apply >= apply_target,
         ),
         ("peak RSS mlcp apply MB", round(rss_apply), f"<= {limit}", rss_apply <= limit),
         ("peak RSS mlcp plan MB", round(rss_plan), f"<= {limit}", rss_plan <= limit),

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 SECRET = b"bench-secret"
 NAMESPACE = "mlcp-bench-reconcile"
+SMALL_TENANTS = 1000
+"""Up to here the issue-7 targets hold (commit → converged < 2 s); beyond, issue 16's (< 1 s, no-op < 1 s)."""
 LIMIT_MB = 1024
 """The shipped Deployment's memory limit (deploy/): one reconciler must stay under it."""
 RESYNC = 3600.0
@@ -73,7 +75,7 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     print(f"{tenants} tenants: first pass {listing['first_s']:.1f}s, {listing['first_writes']} writes")
     loop = _child("loop", kubeconfig, repo, work, rounds)
     print(f"the reconciler's first pass on restart (everything in place): {loop['first_s']:.1f}s")
-    _report(loop, listing)
+    _report(loop, listing, tenants)
 
 
 def _child(role: str, kubeconfig: str, repo: Path, work: Path, rounds: int) -> dict[str, Any]:
@@ -200,19 +202,26 @@ def _list_bound(rec: Reconciler) -> int:
     return pages + 1
 
 
-def _report(loop: dict[str, Any], listing: dict[str, Any]) -> None:
+def _report(loop: dict[str, Any], listing: dict[str, Any], tenants: int) -> None:
     from reconciler.backends.kubernetes import PAGE_SIZE
 
     ok = {True: "✓", False: "✗"}
     requests, list_requests, latencies, bound = loop["requests"], listing["requests"], loop["latencies"], loop["bound"]
     worst = max(latencies)
+    large = tenants > SMALL_TENANTS
+    converge_limit = 1.0 if large else 2.0
+    noop_target = f"< 1 s {ok[loop['seconds'] < 1]}" if large else ""
     rss, list_rss = loop["rss_mb"], listing["rss_mb"]
     rows = [
         ("no-op pass, watch cache: API requests", str(requests), f"0 {ok[requests == 0]}"),
-        ("no-op pass, watch cache: seconds (median of 3)", f"{loop['seconds']:.2f}", ""),
+        ("no-op pass, watch cache: seconds (median of 3)", f"{loop['seconds']:.2f}", noop_target),
         ("no-op pass, listing: API requests", str(list_requests), f"<= {bound} {ok[list_requests <= bound]}"),
         ("no-op pass, listing: seconds (median of 3)", f"{listing['seconds']:.2f}", ""),
-        (f"commit → converged via webhook: s (worst of {len(latencies)})", f"{worst:.2f}", f"< 2 s {ok[worst < 2]}"),
+        (
+            f"commit → converged via webhook: s (worst of {len(latencies)})",
+            f"{worst:.2f}",
+            f"< {converge_limit:.0f} s {ok[worst < converge_limit]}",
+        ),
         ("commit → converged: each round", ", ".join(f"{x:.2f}" for x in latencies), ""),
         ("peak RSS, reconciler (loop + watch cache) MB", f"{rss:.0f}", f"< {LIMIT_MB} {ok[rss < LIMIT_MB]}"),
         ("peak RSS, listing reconciler MB", f"{list_rss:.0f}", f"< {LIMIT_MB} {ok[list_rss < LIMIT_MB]}"),
