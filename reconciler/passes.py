@@ -63,8 +63,9 @@ class Settings:
     watch: bool = False
     """Keep live state with each backend's watch, where it has one: a no-op pass then sends no request."""
     resync: float = 300.0
-    """Seconds between full passes: every tenant planned, live state listed instead of read from the watch.
-    In between, a pass plans only the tenants whose desired or live state changed (reconciler.selection)."""
+    """Seconds between full passes: every tenant planned, live state listed afresh (by the watch cache, which
+    lists every kind again and hands the pass the result) instead of read from the watch's events. In
+    between, a pass plans only the tenants whose desired or live state changed (reconciler.selection)."""
 
 
 def everyone(_key: str) -> bool:
@@ -316,7 +317,9 @@ class Reconciler:
         """Which tenants this pass plans (reconciler.selection), what changed live, and the live state.
 
         The changes are taken before reading, so one that lands in between is planned now and again next
-        time, never lost. A full pass makes each backend read afresh (the watch cache is not trusted then).
+        time, never lost. A full pass makes each backend read afresh: the watch's events are not trusted then,
+        and the watch cache lists again (its first list, on start) for the pass instead of the pass listing
+        beside it, so the live state is held once.
         """
         full = self._full
         if full is None and self._last_full is not None and now - self._last_full >= self.settings.resync:

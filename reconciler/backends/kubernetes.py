@@ -85,6 +85,8 @@ class LiveCache(Protocol):
 
     def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
 
+    def fresh(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...], int] | None: ...
+
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
 
     def take_changed(self) -> frozenset[ObjectRef] | None: ...
@@ -190,9 +192,11 @@ class KubernetesBackend(Backend):
             raise BackendError(f"listing {rtype.plural} on {self.target} failed: {exc}") from None
 
     def read(self) -> LiveState:
-        """One LIST per kind, all in flight at once, so the server's work overlaps with decoding here."""
+        """From the watch cache when it has the objects (after `forget`: its fresh lists, so the live state is
+        read and held once); else one LIST per kind, a few in flight at once, so the server's work overlaps
+        with decoding here."""
         self._absent = set()
-        cached = self.cache.snapshot() if self.cache is not None and not self._fresh else None
+        cached = self._cached(fresh=self._fresh)
         self._fresh = False
         if cached is not None:
             if self._inventory is None:
@@ -210,6 +214,19 @@ class KubernetesBackend(Backend):
             objects.update((obj.ref, obj) for obj in listed)
         self._inventory = self.read_inventory()
         return LiveState(objects, self._inventory, tuple(missing))
+
+    def _cached(self, *, fresh: bool) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
+        """The cache's objects (None without a cache, or when it cannot answer: then list). A fresh read's
+        lists are counted as this client's requests: they are the pass's read, sent by the cache's threads."""
+        if self.cache is None:
+            return None
+        if not fresh:
+            return self.cache.snapshot()
+        listed = self.cache.fresh()
+        if listed is None:
+            return None
+        self.client.counted(listed[2])
+        return listed[0], listed[1]
 
     def current_version(self, ref: ObjectRef) -> str | None:
         obj = self.client.get_or_none(self._type(ref).path(ref.namespace, ref.name))

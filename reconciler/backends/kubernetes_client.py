@@ -156,8 +156,15 @@ class KubeClient:
 
     @property
     def requests(self) -> int:
-        """Requests sent so far through `request` (the watch cache's streams are counted by it)."""
+        """Requests sent so far through `request`, and the watch cache's lists a full pass read (`counted`); the
+        cache's watches and its other lists are counted by the cache."""
         return self._requests
+
+    def counted(self, requests: int) -> None:
+        """Count requests sent for this client's reader by another sender: the watch cache's lists that a
+        full pass reads instead of listing itself."""
+        with self._count_lock:
+            self._requests += requests
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""

@@ -8,6 +8,18 @@ resourceVersion; ADDED/MODIFIED/DELETED events keep an in-memory map, and
 410 Gone or any error relists with backoff. A kind that is not synced (first
 list, relisting after an error) makes `snapshot` return None, so the pass
 falls back to listing and an unreachable API server still fails the pass.
+A few kinds list at a time (LIST_CONCURRENCY): each list holds its page's
+JSON and decoded items until they are reduced, and fifteen kinds' pages of
+10,000 items at once were most of a reconciler's peak.
+
+A full pass must not trust the watch, but it need not list beside it either:
+`fresh` asks every kind for a list that began no earlier than the pass asked
+(a list already in progress counts: it has seen no event yet), drops what the
+kind held so the old and the new copy are not held together, waits for the
+lists, and hands the pass the result. The live state is then read and held
+once: the first pass reads the cache's initial lists, a resync the cache's
+relists. A kind that is failing, or lists that do not complete, make it
+return None, and the pass lists for itself.
 Objects are kept reduced to what the diff reads (kubernetes_client.live_object):
 without other managers' managedFields, status and server bookkeeping.
 Objects the pass writes are put in at once from the write's response (when
@@ -27,6 +39,7 @@ one-shot command has nothing to keep warm.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -46,6 +59,13 @@ WATCH_SECONDS = 240
 """How long the server keeps one watch open; the cache then watches again from the last resourceVersion."""
 MISSING_RECHECK = 60.0
 """A kind whose API is not served (CRD not installed) is listed again this often."""
+LIST_CONCURRENCY = 3
+"""Kinds listed at once. The server's work on one still overlaps the decoding of another, while the pages
+decoded at once stay few (see docs/performance.md, "Memory at 10,000 tenants")."""
+LIST_PAGE = 10000
+"""Items per page of the cache's lists."""
+FRESH_WAIT = 600.0
+"""The longest `fresh` waits for the lists it asked for; each page's own read timeout usually ends it first."""
 
 
 class Gone(Exception):
@@ -65,11 +85,37 @@ class KindCache:
     """Objects whose cached state changed by an event since the last `take_changed`."""
     lost: bool = True
     """Whether changes went unrecorded (a relist since the last `take_changed`)."""
+    began: int = 0
+    """Lists begun: the number of the list in progress while `listing`."""
+    done: int = 0
+    """The number of the last list that completed."""
+    listing: bool = False
+    failing: bool = False
+    """The last list or watch failed, and the kind lists again after a backoff."""
+    wanted: bool = False
+    """A reader asked for a fresh list (`WatchCache.fresh`): the watch stops and the kind lists again."""
+    pages: int = 0
+    """Requests the last completed list took."""
+    wake: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    """Set to end a wait early (a reader wants a list, or the cache closes)."""
 
-    def relisted(self, objects: list[LiveObject] | None, version: str) -> None:
+    def relisted(self, objects: list[LiveObject] | None, version: str, pages: int = 1) -> None:
         self.lost = True
         self.objects = {obj.ref: obj for obj in objects or []}
         self.version, self.synced, self.missing = version, True, objects is None
+        self.done, self.listing, self.failing, self.pages = self.began, False, False, pages
+
+    def want(self) -> int:
+        """Ask for a list that begins no earlier than now (or the one in progress); the number of that list.
+
+        What the kind held is dropped at once when it must list again: the reader reads the new list, and the
+        old copy held beside it would double the live state at a full pass."""
+        if self.listing:
+            return self.began
+        if not self.wanted:
+            self.wanted, self.synced, self.objects = True, False, {}
+            self.wake.set()
+        return self.began + 1
 
     def event(self, kind: str, item: dict[str, Any]) -> None:
         """Apply one watch event; Gone for 410, BackendError for other ERROR events."""
@@ -116,9 +162,13 @@ class WatchCache:
         self.requests = 0
         """Lists and watches sent (not counted in the backend's per-pass requests)."""
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        """Notified when a kind's list completes or fails (`fresh` waits on it)."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._open: set[Any] = set()
+        self._open: dict[Any, KindCache] = {}
+        """Open responses, and the kind each is for."""
+        self._lists = threading.BoundedSemaphore(LIST_CONCURRENCY)
 
     def start(self) -> WatchCache:
         for kind in self.kinds.values():
@@ -133,6 +183,9 @@ class WatchCache:
         with self._lock:
             for response in list(self._open):
                 response.shutdown()  # unblocks the thread reading it
+            for kind in self.kinds.values():
+                kind.wake.set()
+            self._settled.notify_all()
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -167,6 +220,37 @@ class WatchCache:
             missing = tuple(f"{k.rtype.kind}.{k.rtype.api_version}" for k in self.kinds.values() if k.missing)
         return objects, missing
 
+    def fresh(self, timeout: float = FRESH_WAIT) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...], int] | None:
+        """Every object as listed no earlier than this call, the kinds not served, and the requests the lists
+        took; None when a kind is failing, a list failed, the cache closed or `timeout` passed (then list).
+
+        Each kind lists again, or its list in progress counts (a first sync); what it held is dropped first.
+        The changes recorded so far are taken with the result: the next `take_changed` has what came after.
+        """
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            if self._stop.is_set() or any(k.failing for k in self.kinds.values()):
+                return None
+            asked = {key: kind.want() for key, kind in self.kinds.items()}
+            for response, kind in self._open.items():
+                if kind.wanted:
+                    response.shutdown()  # the watch it reads ends; its thread lists again
+            while True:
+                kinds = self.kinds.items()
+                if self._stop.is_set() or any(k.failing for k in self.kinds.values()):
+                    return None
+                if all(k.synced and k.done >= asked[key] for key, k in kinds):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._settled.wait(min(left, 1.0))
+            objects = {ref: obj for k in self.kinds.values() for ref, obj in k.objects.items()}
+            missing = tuple(f"{k.rtype.kind}.{k.rtype.api_version}" for k in self.kinds.values() if k.missing)
+            for k in self.kinds.values():
+                k.changed, k.lost = set(), False
+            return objects, missing, sum(k.pages for k in self.kinds.values())
+
     def take_changed(self) -> frozenset[ObjectRef] | None:
         """Objects changed by events since the last call; None when that is unknown (a relist, a kind not
         synced): then everything may have changed."""
@@ -193,15 +277,20 @@ class WatchCache:
                 self._relist(kind)
                 failures = 0
                 if kind.missing:
-                    self._stop.wait(MISSING_RECHECK)
+                    if not kind.wanted:
+                        kind.wake.wait(MISSING_RECHECK)
+                    kind.wake.clear()
                     continue
-                while not self._stop.is_set():
+                while not self._stop.is_set() and not kind.wanted:
                     self._watch(kind)
-            except Gone:
+            except (Gone, _Wanted):
                 continue
             except BackendError as exc:
                 with self._lock:
-                    kind.synced = False
+                    if kind.wanted:  # the watch was ended to list again: not a failure
+                        continue
+                    kind.synced, kind.listing, kind.failing = False, False, True
+                    self._settled.notify_all()
                 failures += 1
                 if not self._stop.is_set():
                     extra = {"kind": kind.rtype.kind, "error": str(exc)}
@@ -209,24 +298,32 @@ class WatchCache:
                 self._stop.wait(self.backoff.delay(failures))
 
     def _relist(self, kind: KindCache) -> None:
-        """List the kind, reducing each page's items as it arrives (live_object): one page's JSON at a time."""
-        objects: list[LiveObject] = []
-        token, version = "", ""
-        while True:
-            query = [("labelSelector", SELECTOR), ("limit", "10000")] + ([("continue", token)] if token else [])
-            try:
-                page = orjson.loads(b"".join(self._get(kind.rtype.collection(), query, 60.0)))
-            except _NotFound:
-                with self._lock:
-                    kind.relisted(None, "")
-                return
-            objects.extend(live_object(kind.rtype, item) for item in page.pop("items", None) or [])
-            meta = page.get("metadata") or {}
-            token, version = meta.get("continue") or "", str(meta.get("resourceVersion") or version)
-            if not token:
-                break
+        """List the kind, reducing each page's items as it arrives (live_object): one page's JSON at a time,
+        and a few kinds at a time."""
         with self._lock:
-            kind.relisted(objects, version)
+            kind.began, kind.listing, kind.wanted = kind.began + 1, True, False
+            kind.wake.clear()
+        with self._lists:
+            objects: list[LiveObject] | None = []
+            token, version, pages = "", "", 0
+            while objects is not None:
+                query = [("labelSelector", SELECTOR), ("limit", str(LIST_PAGE))] + (
+                    [("continue", token)] if token else []
+                )
+                pages += 1
+                try:
+                    page = orjson.loads(b"".join(self._get(kind, query, 60.0)))
+                except _NotFound:
+                    objects, version = None, ""
+                    break
+                objects.extend(live_object(kind.rtype, item) for item in page.pop("items", None) or [])
+                meta = page.get("metadata") or {}
+                token, version = meta.get("continue") or "", str(meta.get("resourceVersion") or version)
+                if not token:
+                    break
+        with self._lock:
+            kind.relisted(objects, version, pages)
+            self._settled.notify_all()
 
     def _watch(self, kind: KindCache) -> None:
         query = [
@@ -236,19 +333,24 @@ class WatchCache:
             ("resourceVersion", kind.version),
             ("timeoutSeconds", str(WATCH_SECONDS)),
         ]
-        for line in _lines(self._get(kind.rtype.collection(), query, WATCH_SECONDS + 30.0)):
+        for line in _lines(self._get(kind, query, WATCH_SECONDS + 30.0)):
             event = orjson.loads(line)
             with self._lock:
                 kind.event(str(event.get("type", "")), event.get("object") or {})
-            if self._stop.is_set():
+            if self._stop.is_set() or kind.wanted:
                 return
 
-    def _get(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[bytes]:
-        """A streamed GET outside the backend's request count; raises _NotFound, Gone or BackendError."""
+    def _get(self, kind: KindCache, query: list[tuple[str, str]], read_timeout: float) -> Iterator[bytes]:
+        """A streamed GET of the kind's collection, outside the backend's request count; raises _NotFound, Gone,
+        _Wanted (a reader wants a list instead of this watch) or BackendError."""
+        path = kind.rtype.collection()
         self.requests += 1
         for response in self.kube.stream(path, query, read_timeout):
             with self._lock:
-                self._open.add(response)
+                self._open[response] = kind
+                if kind.wanted and not kind.listing:  # asked for a list before this watch could be ended
+                    self._open.pop(response)
+                    raise _Wanted
             try:
                 if response.status == 404:
                     raise _NotFound
@@ -261,11 +363,15 @@ class WatchCache:
                 raise BackendError(f"watch of {path} broke: {exc}") from None
             finally:
                 with self._lock:
-                    self._open.discard(response)
+                    self._open.pop(response, None)
 
 
 class _NotFound(Exception):
     pass
+
+
+class _Wanted(Exception):
+    """A reader asked for a fresh list: the watch stops."""
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

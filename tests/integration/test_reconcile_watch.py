@@ -66,6 +66,7 @@ def test_a_hand_edit_is_healed_by_a_pass_that_plans_only_it_and_the_resync_catch
         assert full.converged and full.selection is not None and full.selection.full
         [cache] = rec._watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30), "the watch cache did not sync"
+        assert all(kind.done >= 1 for kind in cache.kinds.values()), "the first pass read the cache's lists"
         settled = rec.run_pass()  # takes the events of the first pass's own writes that came before the cache
         assert settled.converged and settled.outcomes == []
         quiet = rec.run_pass()
@@ -108,9 +109,18 @@ def test_a_hand_edit_is_healed_by_a_pass_that_plans_only_it_and_the_resync_catch
         monkeypatch.undo()
 
         rec.settings = replace(rec.settings, resync=0.0)  # the resync interval is over
+        lists = {key: kind.done for key, kind in cache.kinds.items() if not kind.missing}
         resync = rec.run_pass()
         assert resync.selection is not None and resync.selection.full and resync.requests > 0, "listed afresh"
+        assert {key: cache.kinds[key].done for key in lists} == {k: n + 1 for k, n in lists.items()}, (
+            "the cache listed every kind again, once, and the pass read that list (not one of its own)"
+        )
         assert resync.converged and [o.change.ref for o in resync.outcomes] == [ref]
         assert _cpu(k8s_admin, repo.vision) == "32"
+        rec.settings = replace(rec.settings, resync=3600.0)
+        assert cache.wait_synced(30), "the cache watches on from its new lists"
+        after = rec.run_pass()
+        assert after.converged and after.outcomes == [] and after.requests == 0
+        assert after.selection is not None and not after.selection.full, "only what changed since the fresh read"
     finally:
         rec.close()

@@ -1,17 +1,23 @@
-"""The watch cache's bookkeeping: list, then events; 410 and errors; the pass's own writes; no sync, no data."""
+"""The watch cache's bookkeeping: list, then events; 410 and errors; the pass's own writes; no sync, no data;
+fresh reads for a full pass (against a fake server's streams: one list per kind, or none and the pass lists)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
+import urllib3
 
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
 from reconciler.backends.kubernetes_client import KubeClient, live_object
-from reconciler.backends.kubernetes_watch import Gone, KindCache, WatchCache, _lines
+from reconciler.backends.kubernetes_watch import LIST_CONCURRENCY, Gone, KindCache, WatchCache, _lines
+from reconciler.backoff import Backoff
 
 QUOTA = BY_KIND[("v1", "ResourceQuota")]
 
@@ -121,3 +127,125 @@ def test_the_cache_reports_its_objects_and_their_size_as_json_for_the_metrics() 
     one = len(orjson.dumps(quotas[0].manifest))
     assert objects == 100
     assert 90 * one <= size <= 110 * one, "estimated from a sample: about 100 objects of that size"
+
+
+# -- fresh reads: the cache's own lists, read once -----------------------------------------------------------
+
+
+class _Response:
+    """A streamed response of the fake server: a LIST's body, or a watch that blocks until shut down."""
+
+    def __init__(self, status: int, body: bytes | None) -> None:
+        self.status, self.data, self.body = status, b"", body
+        self.ended = threading.Event()
+
+    def stream(self, _size: int) -> Iterator[bytes]:
+        if self.body is not None:
+            yield self.body
+            return
+        self.ended.wait(10)  # a watch: no event until it is shut down
+        raise urllib3.exceptions.ProtocolError("connection shut down")
+
+    def shutdown(self) -> None:
+        self.ended.set()
+
+
+class _Server(KubeClient):
+    """Serves each kind's LIST from `objects` (500 for a kind in `broken`), counting lists and those at once."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, list[dict[str, Any]]] = {"resourcequotas": [_quota("a", "5")]}
+        self.broken: set[str] = set()
+        self.lists: dict[str, int] = {}
+        self.at_once = self.most_at_once = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self._guard = threading.Lock()
+
+    def stream(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[Any]:
+        plural = path.rsplit("/", 1)[-1]
+        if ("watch", "true") in query:
+            yield _Response(200, None)
+            return
+        with self._guard:
+            self.lists[plural] = self.lists.get(plural, 0) + 1
+            self.at_once += 1
+            self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            self.gate.wait(10)
+            time.sleep(0.01)  # long enough for lists of other kinds to overlap, if they may
+            if plural in self.broken:
+                yield _Response(500, b"{}")
+                return
+            items = [dict(item, metadata=dict(item["metadata"])) for item in self.objects.get(plural, [])]
+            yield _Response(200, orjson.dumps({"metadata": {"resourceVersion": "9"}, "items": items}))
+        finally:
+            with self._guard:
+                self.at_once -= 1
+
+
+def _started(server: _Server) -> WatchCache:
+    return WatchCache(server, RESOURCES, Backoff(base=0.05, cap=0.05)).start()
+
+
+def test_a_first_fresh_read_is_the_caches_initial_list_not_a_second_one_and_few_kinds_list_at_once() -> None:
+    server = _Server()
+    server.gate.clear()  # the initial lists are in flight when the pass asks
+    cache = _started(server)
+    try:
+        threading.Timer(0.2, server.gate.set).start()
+        listed = cache.fresh(timeout=10)
+        assert listed is not None
+        objects, missing, pages = listed
+        assert list(objects) == [_ref("a")] and missing == ()
+        assert server.lists == {r.plural: 1 for r in RESOURCES}, "one list per kind: the cache's, read by the pass"
+        assert pages == len(RESOURCES), "the pass is told what its read cost"
+        assert server.most_at_once <= LIST_CONCURRENCY
+        assert cache.take_changed() == frozenset(), "the fresh read took the changes until then"
+    finally:
+        cache.close()
+
+
+def test_a_fresh_read_after_the_sync_is_a_new_list_that_sees_what_the_watch_missed() -> None:
+    server = _Server()
+    cache = _started(server)
+    try:
+        assert cache.wait_synced(10)
+        server.objects["resourcequotas"] = [_quota("a", "7", cpu="999"), _quota("b", "8")]  # no event delivered
+        stale = cache.snapshot()
+        assert stale is not None and set(stale[0]) == {_ref("a")}
+        listed = cache.fresh(timeout=10)
+        assert listed is not None and set(listed[0]) == {_ref("a"), _ref("b")}
+        assert listed[0][_ref("a")].manifest["spec"]["hard"]["requests.cpu"] == "999"
+        assert server.lists == {r.plural: 2 for r in RESOURCES}, "every kind listed again, once"
+        assert cache.wait_synced(10), "and the cache watches on from the new list"
+    finally:
+        cache.close()
+
+
+def test_a_failing_kind_makes_a_fresh_read_give_up_so_the_pass_lists_itself() -> None:
+    server = _Server()
+    server.broken.add("resourcequotas")
+    cache = _started(server)
+    try:
+        began = time.monotonic()
+        assert cache.fresh(timeout=10) is None
+        assert time.monotonic() - began < 5, "a failed list ends the wait; it does not run to the timeout"
+        assert cache.snapshot() is None
+        server.broken.clear()
+        assert cache.wait_synced(10), "the cache recovers on its own after the backoff"
+        assert cache.fresh(timeout=10) is not None
+    finally:
+        cache.close()
+
+
+def test_a_fresh_read_that_times_out_or_a_closed_cache_gives_none() -> None:
+    server = _Server()
+    server.gate.clear()
+    cache = _started(server)
+    try:
+        assert cache.fresh(timeout=0.2) is None
+    finally:
+        server.gate.set()
+        cache.close()
+    assert cache.fresh(timeout=10) is None
