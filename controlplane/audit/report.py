@@ -5,6 +5,10 @@ the server side, so the page shows the full log without JavaScript and cannot
 leak a request to anything outside the file. The script only hides rows that do
 not match the filters, and keeps them in the URL fragment (`#tenant=nlp&result=
 failed`) so a filtered view can be bookmarked or sent to someone.
+
+With a sharded controller the records come from several chains
+(controlplane.audit.chains): the page says whether each chain is intact, names
+each record by its id (`shard-3:42`), and offers the chain as one more filter.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from controlplane.audit.chains import ChainRecord, RecordId, label
 from controlplane.audit.history import Move, moves
 from controlplane.audit.records import AuditRecord
 from controlplane.audit.verify import Verification
@@ -81,15 +86,17 @@ def _select(name: str, values: Iterable[str]) -> str:
     return f'<label>{name} <select id="f-{name}"><option value="">all</option>{options}</select></label>'
 
 
-def _filters(records: Sequence[AuditRecord]) -> str:
+def _filters(labelled: Sequence[ChainRecord], keys: Sequence[str]) -> str:
+    records = [c.record for c in labelled]
     values: dict[str, list[str]] = {
         "tenant": [r.tenant for r in records if r.tenant],
         "kind": [r.kind for r in records],
         "actor": [a for r in records for a in r.actors],
         "decision": [r.decision.value for r in records],
         "result": [r.result.value for r in records],
+        "chain": [label(c.chain) for c in labelled],
     }
-    return '<p class="filters">' + "".join(_select(k, values[k]) for k in _FILTERS) + "</p>"
+    return '<p class="filters">' + "".join(_select(k, values[k]) for k in keys) + "</p>"
 
 
 def _timeline(records: Sequence[AuditRecord]) -> str:
@@ -139,21 +146,28 @@ def _gates(move: Move) -> str:
     )
 
 
-def _promotions(records: Sequence[AuditRecord]) -> str:
-    """Every alias move: which version served, from which commit, who wrote it and who approved it."""
-    found = moves(records)
+def _promotions(labelled: Sequence[ChainRecord]) -> str:
+    """Every alias move: which version served, from which commit, who wrote it and who approved it (each chain's
+    moves paired within it, then merged by time)."""
+    by_chain: dict[str, list[AuditRecord]] = defaultdict(list)
+    for c in labelled:
+        by_chain[c.chain].append(c.record)
+    found = sorted(
+        ((RecordId(chain, m.seq), m) for chain, records in by_chain.items() for m in moves(records)),
+        key=lambda pair: pair[1].time,
+    )
     if not found:
         return ""
     header = "".join(
         f"<th>{h}</th>"
-        for h in ("seq", "time (UTC)", "model@alias", "version", "commit", "authors", "approvers", "gates", "outcome")
+        for h in ("id", "time (UTC)", "model@alias", "version", "commit", "authors", "approvers", "gates", "outcome")
     )
     rows = "".join(
         f'<tr class="move r-{_e(m.outcome)}" data-alias="{_e(m.model)}@{_e(m.alias)}">'
         + "".join(
             f"<td>{_e(c)}</td>"
             for c in (
-                m.seq,
+                record_id,
                 m.time.replace("T", " ")[:19],
                 f"{m.model}@{m.alias}",
                 "removed" if m.action == "delete" else f"{m.previous or '∅'} → {m.version or '∅'}",
@@ -165,22 +179,24 @@ def _promotions(records: Sequence[AuditRecord]) -> str:
             )
         )
         + "</tr>"
-        for m in found
+        for record_id, m in found
     )
     return f'<h2>Promotions</h2><table id="promotions"><tr>{header}</tr>{rows}</table>'
 
 
-def _row(r: AuditRecord) -> str:
+def _row(labelled: ChainRecord) -> str:
+    r = labelled.record
     data = {
         "tenant": r.tenant or "",
         "kind": r.kind,
         "actor": " ".join(r.actors),
         "decision": r.decision.value,
         "result": r.result.value,
+        "chain": label(labelled.chain),
     }
     attrs = " ".join(f'data-{k}="{_e(v)}"' for k, v in data.items())
     cells = (
-        r.seq,
+        labelled.id,
         r.time.replace("T", " ")[:19],
         r.tenant or "",
         ", ".join(r.actors),
@@ -193,16 +209,25 @@ def _row(r: AuditRecord) -> str:
     return f'<tr class="rec r-{_e(r.result.value)}" {attrs}>' + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>"
 
 
-def render_html(records: Sequence[AuditRecord], verification: Verification, source: str) -> str:
-    """The whole report as one HTML document."""
+def _status(name: str, verification: Verification, several: bool) -> str:
+    chain = f"{_e(label(name))}: " if several else ""
     if verification.ok:
         head = f" head {verification.head}" if verification.head else ""
-        status = f'<span class="ok">chain intact: {verification.count} records{_e(head)}</span>'
-    else:
-        status = f'<span class="bad">chain BROKEN at record {verification.bad_seq}: {_e(verification.problem)}</span>'
+        return f'<span class="ok">{chain}chain intact: {verification.count} records{_e(head)}</span>'
+    problem = _e(verification.problem)
+    return f'<span class="bad">{chain}chain BROKEN at record {verification.bad_seq}: {problem}</span>'
+
+
+def render_html(records: Sequence[ChainRecord], verifications: Sequence[tuple[str, Verification]], source: str) -> str:
+    """The whole report as one HTML document: `records` (one per change, every chain's, merged by time) and the
+    verification of each chain they were read from."""
+    several = len(verifications) > 1
+    status = "; ".join(_status(name, v, several) for name, v in verifications)
+    keys = [*_FILTERS, "chain"] if several else list(_FILTERS)
+    plain = [c.record for c in records]
     header = "".join(
         f"<th>{h}</th>"
-        for h in ("seq", "time (UTC)", "tenant", "actors", "action", "target", "decision", "result", "error")
+        for h in ("id", "time (UTC)", "tenant", "actors", "action", "target", "decision", "result", "error")
     )
     rows = "".join(_row(r) for r in records)
     return (
@@ -211,8 +236,8 @@ def render_html(records: Sequence[AuditRecord], verification: Verification, sour
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>mlcp audit report</title><style>{_CSS}</style></head><body>"
         f"<h1>mlcp audit report</h1><p><code>{_e(source)}</code> — {status}</p>"
-        f"{_filters(records)}{_timeline(records)}{_per_tenant(records)}{_promotions(records)}"
+        f"{_filters(records, keys)}{_timeline(plain)}{_per_tenant(plain)}{_promotions(records)}"
         f'<h2>Records <small>(<span id="shown">{len(records)}</span> of {len(records)} shown)</small></h2>'
         f'<table id="records"><tr>{header}</tr>{rows}</table>'
-        f"<script>{_JS.replace('__KEYS__', json.dumps(list(_FILTERS)))}</script></body></html>\n"
+        f"<script>{_JS.replace('__KEYS__', json.dumps(keys))}</script></body></html>\n"
     )

@@ -5,6 +5,8 @@ Every subcommand reads the log the operator names (controlplane.cli.auditlog):
 in the controller namespace, reached with the operator's kubeconfig — or a file
 (`--audit-log PATH` / `MLCP_AUDIT_LOG`). Records are shown one line per change:
 a write's intent folded into its outcome (`--raw` shows every stored record).
+With a sharded controller the cluster log holds one chain per shard beside the
+main one: list, show, report and verify read them all (controlplane.audit.chains).
 A missing or damaged log is a clear message and exit 1, never a traceback.
 """
 
@@ -23,7 +25,8 @@ import typer
 import yaml
 from rich.table import Table
 
-from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict, Verification
+from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict, Verification, chains
+from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
@@ -95,13 +98,17 @@ def list_(
     decision: Annotated[Verdict | None, typer.Option(help="Only this decision.")] = None,
     result: Annotated[Result | None, typer.Option(help="Only this outcome.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Every stored record (intents apart from outcomes).")] = False,
+    chain: Annotated[
+        str | None,
+        typer.Option(help="Only this chain: `main`, or a shard's (`shard-3`) with a sharded controller; default: all."),
+    ] = None,
     output: Annotated[ListFormat, typer.Option("--output", "-o", help="table or json.")] = ListFormat.table,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """List changes, oldest first (one line each, with its outcome), filtered by tenant, kind, actor, time,
-    decision or outcome."""
+    decision or outcome; every chain of a sharded controller merged by time, each record named by its id."""
     with _clear_errors():
         query = Query(
             tenant=tenant,
@@ -112,18 +119,20 @@ def list_(
             decision=decision,
             result=result,
         )
-        stored = _open(audit_log, kubeconfig, context, controller_namespace).records()
-        records = list(query.select(stored if raw else by_change(stored)))
+        stores = auditlog.chain_stores(_open(audit_log, kubeconfig, context, controller_namespace))
+        streams = {name: query.select(_changes(stores[name], raw)) for name in chains.pick(stores, chain)}
+        labelled = list(chains.merged(streams))
     if output is ListFormat.json:
-        print_json([r.to_dict() for r in records])
+        print_json([c.to_dict() for c in labelled])
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("seq", "time (UTC)", "tenant", "actor", "action", "target", "decision", "result"):
+    for column in ("id", "time (UTC)", "tenant", "actor", "action", "target", "decision", "result"):
         table.add_column(column)
-    for r in records:
+    for c in labelled:
+        r = c.record
         style = _RESULT_STYLE.get(r.result.value, "")
         table.add_row(
-            str(r.seq),
+            str(c.id),
             r.time[:19].replace("T", " "),
             _esc(r.tenant or "-"),
             _esc(", ".join(r.actors)),
@@ -133,7 +142,13 @@ def list_(
             f"[{style}]{r.result.value}[/{style}]" if style else r.result.value,
         )
     out.print(table)
-    err.print(f"{len(records)} {'record' if raw else 'change'}(s)")
+    err.print(f"{len(labelled)} {'record' if raw else 'change'}(s)")
+
+
+def _changes(store: AuditStore, raw: bool) -> Iterator[AuditRecord]:
+    """A chain's records: one per change (an outcome with its intent's diff), or every stored one."""
+    stored = store.records()
+    return stored if raw else by_change(stored)
 
 
 def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
@@ -159,7 +174,14 @@ def _paired(store: AuditStore, record: AuditRecord) -> tuple[str, AuditRecord | 
 
 @app.command("show")
 def show(
-    seq: Annotated[int, typer.Argument(help="Sequence number of the record.")],
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="The record, as `mlcp audit list` names it: its seq in the main chain (42), or CHAIN:SEQ "
+            "(shard-3:42) in a shard's chain.",
+        ),
+    ],
     audit_log: AuditLog = None,
     output: OutputOption = Format.text,
     kubeconfig: Kubeconfig = None,
@@ -169,18 +191,25 @@ def show(
     """Show one record in full, with the field diff it applied, and the other half of a write (intent or
     outcome)."""
     with _clear_errors():
+        wanted = RecordId.parse(record_id)
         store = _open(audit_log, kubeconfig, context, controller_namespace)
-        record = store.get(seq)
+        if wanted.chain != chains.MAIN:
+            stores = auditlog.chain_stores(store)
+            store = stores[chains.pick(stores, wanted.chain)[0]]
+        record = store.get(wanted.seq)
         if record is None:
             head = store.head()
-            raise fail(f"no record {seq}: " + (f"the log has {head.seq} record(s)" if head else "the log is empty"))
+            log = f"chain {wanted.chain}" if wanted.chain else "the log"
+            raise fail(f"no record {wanted}: " + (f"{log} has {head.seq} record(s)" if head else f"{log} is empty"))
         role, other = _paired(store, record)
     if output is Format.json:
-        print_json({**record.to_dict(), **({role: other.to_dict() if other else None} if role else {})})
+        half = {role: ChainRecord(wanted.chain, other).to_dict() if other else None} if role else {}
+        print_json({**ChainRecord(wanted.chain, record).to_dict(), **half})
         return
-    _print_record(record)
+    _print_record(record, wanted)
     if role:
-        what = f"record {other.seq}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
+        other_id = RecordId(wanted.chain, other.seq) if other else None
+        what = f"record {other_id}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
         out.print(f"  {role + ':':<10}{_esc(what)}")
     lines = _diff_lines(record.diff or (other.diff if other is not None and role == "intent" else ()))
     if lines:
@@ -189,7 +218,7 @@ def show(
             out.print(f"    {line}")
 
 
-def _print_record(record: AuditRecord) -> None:
+def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     decision = f"{record.decision.value} by rule {record.rule}" + (f": {record.reason}" if record.reason else "")
     spec = f"{record.spec or '-'}" + (f" ({record.spec_path})" if record.spec_path else "")
     fields = [
@@ -208,7 +237,8 @@ def _print_record(record: AuditRecord) -> None:
         ("prev", record.prev),
         ("hash", record.hash),
     ]
-    out.print(f"[bold]record {record.seq}[/bold]")
+    chain = f"  (chain {record_id.chain})" if record_id.chain else ""
+    out.print(f"[bold]record {record_id}[/bold]{chain}")
     for name, value in fields:
         out.print(f"  {name + ':':<10}{_esc(value)}")
 
@@ -296,12 +326,13 @@ def _shard_chains(store: AuditStore, anchored: bool) -> list[tuple[str, Verifica
     """With a sharded controller, each shard's own chain beside the main one (reconciler.auditstore), verified;
     against each chain's published anchor with `--anchor cluster`."""
     from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
-    from reconciler.auditstore import ClusterStore, chains  # noqa: PLC0415
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415
+    from reconciler.auditstore import chains as shard_chains  # noqa: PLC0415
 
     if not isinstance(store, ClusterStore) or store.chain:
         return []
     found = []
-    for chain in chains(store.kube):
+    for chain in shard_chains(store.kube):
         published = anchors.read(store.kube, chain) if anchored else None
         found.append((chain, ClusterStore(store.kube, chain).verify(published.head if published else None)))
     return found
@@ -342,16 +373,18 @@ def report(
     context: Context = None,
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Write an HTML report: filters, a timeline, and who changed what per tenant (one row per change)."""
+    """Write an HTML report: filters, a timeline, and who changed what per tenant (one row per change); every
+    chain of a sharded controller, each verified, merged by time."""
     with _clear_errors():
         store = _open(audit_log, kubeconfig, context, controller_namespace)
-        verification = store.verify()
-        records = list(by_change(store.records()))
+        stores = auditlog.chain_stores(store)
+        verifications = [(name, chain_store.verify()) for name, chain_store in stores.items()]
+        records = list(chains.merged({name: by_change(s.records()) for name, s in stores.items()}))
     try:
-        html.write_text(render_html(records, verification, store.location), encoding="utf-8")
+        html.write_text(render_html(records, verifications, store.location), encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {html}: {exc.strerror}") from None
-    err.print(f"wrote {html} ({len(records)} change(s))")
+    err.print(f"wrote {html} ({len(records)} change(s)" + (f" in {len(stores)} chains)" if len(stores) > 1 else ")"))
 
 
 @anchor_app.command("export")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controlplane.audit import Anchor, AuditError, AuditStore, Journal, JsonlStore, records_for
+from controlplane.audit import Anchor, AuditError, AuditStore, Journal, JsonlStore, chains, records_for
 from controlplane.audit.identity import head_identity
 from controlplane.audit.records import utc_now
 from controlplane.cli.console import err, fail
@@ -70,6 +70,20 @@ def open_store(audit_log: str | None, targets: Targets | None = None) -> AuditSt
     from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
 
     return ClusterStore(cluster_client(targets or Targets()))
+
+
+def chain_stores(store: AuditStore) -> dict[str, AuditStore]:
+    """Every chain of the log whose main chain is `store`, by name (`chains.MAIN` first): with a sharded
+    controller the cluster log holds one chain per shard beside the main one (reconciler.auditstore); a file log
+    has only its own."""
+    if isinstance(store, JsonlStore):
+        return {chains.MAIN: store}
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
+    from reconciler.auditstore import chains as shard_chains  # noqa: PLC0415
+
+    if not isinstance(store, ClusterStore) or store.chain:
+        return {chains.MAIN: store}
+    return {chains.MAIN: store, **{name: ClusterStore(store.kube, name) for name in shard_chains(store.kube)}}
 
 
 def published_anchor(store: AuditStore) -> Anchor | None:

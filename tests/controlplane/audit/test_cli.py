@@ -32,7 +32,9 @@ def test_list_json_is_the_stored_records(log: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data and all(r["actors"] == ["alice@example.com"] and r["target"]["kind"] == "ResourceQuota" for r in data)
-    assert data[0] == json.loads(log.read_bytes().splitlines()[data[0]["seq"] - 1])
+    first = dict(data[0])
+    assert (first.pop("id"), first.pop("chain")) == (str(first["seq"]), "main"), "labelled with its id and chain"
+    assert first == json.loads(log.read_bytes().splitlines()[first["seq"] - 1]), "and otherwise as stored"
 
 
 def test_list_by_time_decision_and_result(log: Path) -> None:

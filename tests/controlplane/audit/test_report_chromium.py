@@ -15,11 +15,16 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit import JsonlStore, Result, Verdict
+from controlplane.audit.chains import MAIN, ChainRecord
 from controlplane.audit.outcomes import records_for
 from controlplane.audit.report import render_html
 from controlplane.plans import Plan
 from reconciler.backends.base import Outcome, Status
 from tests.controlplane.audit.conftest import alias_change, make_record
+
+
+def _labelled(store: JsonlStore) -> list[ChainRecord]:
+    return [ChainRecord(MAIN, r) for r in store.records()]
 
 
 class _Rows(HTMLParser):
@@ -80,7 +85,7 @@ def page(tmp_path: Path) -> Path:
     records.append(make_record(11))
     store.append_many(records)
     html = tmp_path / "report.html"
-    html.write_text(render_html(list(store.records()), store.verify(), str(store.path)), encoding="utf-8")
+    html.write_text(render_html(_labelled(store), [(MAIN, store.verify())], str(store.path)), encoding="utf-8")
     return html
 
 
@@ -142,7 +147,7 @@ def test_the_promotions_table_lists_every_move_with_its_approvers(tmp_path: Path
         store.append_many(records_for(plan, [Outcome(change, status, "refused" if number == 2 else "")], actors=[]))
     store.append_many([make_record(20)])
     html = tmp_path / "report.html"
-    html.write_text(render_html(list(store.records()), store.verify(), str(store.path)), encoding="utf-8")
+    html.write_text(render_html(_labelled(store), [(MAIN, store.verify())], str(store.path)), encoding="utf-8")
     moves = _Moves()
     moves.feed(_dump_dom(html, "", tmp_path / "profile"))
     assert [(r[2], r[3], r[6], r[8]) for r in moves.rows] == [
