@@ -142,6 +142,49 @@ class Inventory:
     """The config repo revision last applied (the base from which authorship is judged)."""
     records: Mapping[ObjectRef, InventoryRecord] = field(default_factory=dict, compare=False)
     """Attribution of each object in `refs` (missing for objects recorded by an older mlcp)."""
+    _index: dict[str, frozenset[ObjectRef]] | None = field(default=None, init=False, compare=False, repr=False)
+    """The recorded objects by tenant ("" for no tenant, or an unreadable record): built on first use."""
+
+    def recorded_for(self, tenants: Iterable[str]) -> frozenset[ObjectRef]:
+        """The objects whose record names one of `tenants`, no tenant, or is unreadable (see `_tenant_key`).
+
+        An index kept with the inventory (and carried through `updated`), so a pass that plans one tenant
+        looks up that tenant's objects instead of walking every record."""
+        index = self._index
+        if index is None:
+            grouped: dict[str, set[ObjectRef]] = {}
+            for ref, record in self.records.items():
+                grouped.setdefault(_tenant_key(record), set()).add(ref)
+            index = {tenant: frozenset(refs) for tenant, refs in grouped.items()}
+            object.__setattr__(self, "_index", index)
+        found: set[ObjectRef] = set(index.get("", ()))
+        for tenant in tenants:
+            found |= index.get(tenant, frozenset())
+        return frozenset(found)
+
+    def _moved_index(
+        self,
+        index: dict[str, frozenset[ObjectRef]],
+        records: Mapping[ObjectRef, InventoryRecord],
+        touched: set[ObjectRef],
+    ) -> dict[str, frozenset[ObjectRef]]:
+        """`index` (this inventory's) moved to `records`, which differ from this inventory's only at `touched`."""
+        index = dict(index)
+        moved: dict[str, set[ObjectRef]] = {}
+        for ref in touched:
+            old, new = self.records.get(ref), records.get(ref)
+            if old is not None:
+                moved.setdefault(_tenant_key(old), set(index.get(_tenant_key(old), ()))).discard(ref)
+            if new is not None:
+                moved.setdefault(_tenant_key(new), set(index.get(_tenant_key(new), ()))).add(ref)
+        index.update((tenant, frozenset(refs)) for tenant, refs in moved.items())
+        return index
+
+    def at(self, version: str | None, revision: str | None) -> Inventory:
+        """This inventory as stored at `version`, recording `revision` (its index carried over)."""
+        stored = Inventory(self.refs, version, revision, self.records)
+        object.__setattr__(stored, "_index", self._index)
+        return stored
 
     def owner_of(self, ref: ObjectRef) -> InventoryRecord | None:
         """The record of an inventoried object (None when mlcp has none, or did not apply it)."""
@@ -157,20 +200,24 @@ class Inventory:
         """
         refs = refs if isinstance(refs, frozenset) else frozenset(refs)
         if refs == self.refs and all(_keeps(self.records.get(r), c) for r, c in claims.items() if r in refs):
-            return Inventory(self.refs, None, self.revision, self.records)  # a no-op apply: nothing to compare
-        kept: set[ObjectRef] = set()
-        records: dict[ObjectRef, InventoryRecord] = {}
-        for ref in refs:
-            claim, prior = claims.get(ref), self.records.get(ref)
-            if claim is not None and (claim.wrote or prior is None or prior.error is not None):
-                kept.add(ref)
+            return self.at(None, self.revision)  # a no-op apply: nothing to compare
+        # Set arithmetic and a dict copy (C loops) for the objects no claim touches, Python only per claim:
+        # a pass that wrote one tenant's objects costs the same at 90,000 inventoried objects as at 9,000.
+        kept = refs & (self.refs | claims.keys())
+        records = dict(self.records)
+        touched = set(records.keys() - kept)
+        for ref in touched:
+            del records[ref]
+        for ref, claim in claims.items():
+            prior = self.records.get(ref)
+            if ref in kept and (claim.wrote or prior is None or prior.error is not None):
                 adopted = claim.record.adopted or bool(prior and prior.error is None and prior.adopted)
                 records[ref] = replace(claim.record, adopted=adopted)
-            elif ref in self.refs or claim is not None:
-                kept.add(ref)
-                if prior is not None:
-                    records[ref] = prior
-        return Inventory(frozenset(kept), None, self.revision, records)
+                touched.add(ref)
+        updated = Inventory(kept, None, self.revision, records)
+        if self._index is not None:
+            object.__setattr__(updated, "_index", self._moved_index(self._index, records, touched))
+        return updated
 
     def others(self, scope: Callable[[str], bool]) -> frozenset[ObjectRef]:
         """The objects recorded for tenants outside `scope` ("" for objects of no tenant): another writer's, with

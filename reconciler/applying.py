@@ -184,7 +184,7 @@ def _record_inventories(
     """
     results = {id(o.change): o.status for o in report.outcomes}
     for system, backend in backends.items():
-        refs: set[ObjectRef] = set(unplanned.get(system, ()))
+        refs: set[ObjectRef] = set()  # with the objects the plan left alone (`unplanned`) below: no copy of them
         claims: dict[ObjectRef, Claim] = {}
         conflicting: set[ObjectRef] = set()
         for change in plan.changes:
@@ -207,7 +207,7 @@ def _record_inventories(
         for ref in conflicting:
             if not claims[ref].wrote:
                 del claims[ref]
-        backend.record_inventory(frozenset(refs), replace(options, claims=claims))
+        backend.record_inventory(frozenset(refs) | unplanned.get(system, frozenset()), replace(options, claims=claims))
 
 
 def _claim(change: Change, status: Status | None) -> Claim | None:

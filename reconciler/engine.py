@@ -229,7 +229,7 @@ def make_plan(
     operator = targets or Targets()
     trusted = load_trusted(desired.repo.root, states, operator.trusted_base)
     check_expectations(trusted.repo.config, operator, "the trusted base's")
-    keeper = governance.GovernanceBackend(trusted)
+    keeper = governance.GovernanceBackend.of(trusted)
     backends[keeper.system] = keeper
     states = {**states, keeper.system: keeper.read()}
     statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]
@@ -243,9 +243,11 @@ def make_plan(
         repo=str(desired.repo.root),
         ranks=RANK_ORDER,
     )
-    rules = governance.render(desired.repo, governance.policy_files(desired.repo.root))
-    objects = [o for o in [*rules, *desired.objects] if o.ref.system in states]
-    scope = _scope(selection, objects, [s.inventory for s in states.values()], dirty or {})
+    partial = selection.tenants if selection is not None else None
+    rules = governance.render(desired.repo, governance.policy_files(desired.repo.root), partial)
+    candidates = desired.objects if partial is None else _candidates(desired, partial, states, dirty or {})
+    objects = [o for o in [*rules, *candidates] if o.ref.system in states]
+    scope = _scope(selection, objects, desired, [s.inventory for s in states.values()], dirty or {})
     if scope is not None:
         objects = [o for o in objects if scope.includes(o.ref)]
     objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
@@ -272,15 +274,65 @@ def make_plan(
 def _scope(
     selection: Selection | None,
     objects: list[DesiredObject],
+    desired: Desired,
     inventories: list[Inventory],
     dirty: Mapping[str, frozenset[ObjectRef] | None],
 ) -> selections.Scope | None:
     """What a selection plans. Governance objects change only with the revision or the base, which the
     selection already follows; serving follows the registry's live state, so it is always planned."""
-    if selection is None:
+    if selection is None or selection.tenants is None:
         return None
-    always = [o.ref for o in objects if serving.follows_registry(o)]
-    return selections.scope(selection, objects, inventories, {**dirty, governance.SYSTEM: frozenset()}, always)
+    always = _index(desired).follows
+    dirty = {**dirty, governance.SYSTEM: frozenset()}
+    return selections.scope(selection, objects, inventories, dirty, always, desired.objects)
+
+
+@dataclass(frozen=True)
+class _Index:
+    """A revision's desired objects by tenant ("" for none) and by system, and those that follow the registry."""
+
+    by_tenant: dict[str, list[DesiredObject]]
+    by_system: dict[str, list[DesiredObject]]
+    follows: list[ObjectRef]
+
+
+_INDEXES: list[tuple[Desired, _Index]] = []
+"""The indexes of the last revisions planned: a loop pass at the same revision looks up, not walks, 90,000
+objects (a new revision is indexed once)."""
+
+
+def _index(desired: Desired) -> _Index:
+    for kept, index in _INDEXES:
+        if kept is desired:
+            return index
+    by_tenant: dict[str, list[DesiredObject]] = {}
+    by_system: dict[str, list[DesiredObject]] = {}
+    follows: list[ObjectRef] = []
+    for obj in desired.objects:
+        by_tenant.setdefault(obj.tenant or "", []).append(obj)
+        by_system.setdefault(obj.ref.system, []).append(obj)
+        if obj.ref.kind == serving.INFERENCE_SERVICE and serving.follows_registry(obj):
+            follows.append(obj.ref)
+    index = _Index(by_tenant, by_system, follows)
+    _INDEXES.insert(0, (desired, index))
+    del _INDEXES[2:]
+    return index
+
+
+def _candidates(
+    desired: Desired,
+    tenants: frozenset[str],
+    states: Mapping[str, LiveState],
+    dirty: Mapping[str, frozenset[ObjectRef] | None],
+) -> list[DesiredObject]:
+    """The desired objects a selection may plan: every object of a system that cannot say what changed live
+    (it is planned whole), and the platform's and the selected tenants' objects of the others."""
+    index = _index(desired)
+    whole = {name for name in states if dirty.get(name) is None and name != governance.SYSTEM}
+    found = [o for name in whole for o in index.by_system.get(name, ())]
+    for tenant in ("", *tenants):
+        found.extend(o for o in index.by_tenant.get(tenant, ()) if o.ref.system not in whole)
+    return found
 
 
 def _pod_security(trusted: TrustedBase) -> PodSecurity:

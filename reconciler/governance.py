@@ -24,7 +24,7 @@ from controlplane.loading import budgets
 from controlplane.loading.budgets import Limits
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.planning import Inventory
+from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import (
     Action,
     Change,
@@ -35,6 +35,7 @@ from controlplane.plans import (
     ObjectRef,
     Plan,
     SpecKey,
+    spec_text,
 )
 from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
@@ -73,8 +74,9 @@ def _membership(tenant: Tenant) -> dict[str, Any]:
     return {"owners": sorted(tenant.spec.owners), "members": members}
 
 
-def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
-    """The governance objects of one revision: its policy, policy files, config and tenants' people."""
+def render(repo: ConfigRepo, files: Mapping[str, bytes], tenants: frozenset[str] | None = None) -> list[DesiredObject]:
+    """The governance objects of one revision: its policy, policy files, config and tenants' people (only
+    these `tenants`' people when given: a pass that plans some tenants renders no one else's)."""
     out: list[DesiredObject] = []
     for loaded in repo.of_kind(POLICY):
         manifest = loaded.spec.model_dump(mode="json", by_alias=True)
@@ -86,7 +88,8 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes]) -> list[DesiredObject]:
             )
     config = repo.config.model_dump(mode="json", by_alias=True)
     out.append(_object(CONFIG, CONFIG_FILE, config, SpecKey(CONFIG, None, CONFIG_FILE), None, CONFIG_FILE))
-    out.extend(_membership_object(loaded) for loaded in repo.of_kind("Tenant"))
+    people = repo.of_kind("Tenant")
+    out.extend(_membership_object(loaded) for loaded in people if tenants is None or loaded.tenant in tenants)
     return out
 
 
@@ -174,14 +177,31 @@ class GovernanceBackend(Backend):
     def __init__(self, base: TrustedBase) -> None:
         self.base = base
         self.objects = {o.ref: o for o in render(base.repo, base.files)}
+        self._state: LiveState | None = None
+
+    @classmethod
+    def of(cls, base: TrustedBase) -> GovernanceBackend:
+        """The backend of a trusted base, kept while the base is: the loop judges pass after pass by the same
+        base, whose live state (one object per tenant) is then built once, not once a pass."""
+        for kept in _KEPT:
+            if kept.base is base:
+                return kept
+        made = cls(base)
+        _KEPT.insert(0, made)
+        del _KEPT[KEPT_BASES:]
+        return made
 
     @property
     def target(self) -> str:
         return f"trusted base {self.base.describe()}"
 
     def read(self) -> LiveState:
-        live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
-        return LiveState(live, Inventory(frozenset(self.objects)))
+        """The base as live state (built once: it never changes, and nobody writes into a LiveState)."""
+        if self._state is None:
+            live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
+            records = {ref: InventoryRecord(spec_text(o.spec), o.tenant, o.source) for ref, o in self.objects.items()}
+            self._state = LiveState(live, Inventory(frozenset(self.objects), records=records))
+        return self._state
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         """Exact diffs against the base, and deletes attributed from the base (they delete nothing live)."""
@@ -223,6 +243,11 @@ class GovernanceBackend(Backend):
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
+
+
+KEPT_BASES = 2
+_KEPT: list[GovernanceBackend] = []
+"""The backends of the last trusted bases (engine.load_trusted keeps the bases themselves)."""
 
 
 def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:

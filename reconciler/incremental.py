@@ -18,6 +18,8 @@ its permissions).
 
 from __future__ import annotations
 
+import bisect
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -46,6 +48,10 @@ class Snapshot:
     rendered: dict[str, list[DesiredObject]] = field(default_factory=dict)
     """Objects per tenant of the desired state (tenants set aside are absent)."""
     broken: frozenset[str] = frozenset()
+    objects: list[DesiredObject] = field(default_factory=list)
+    """Every object of the desired state, sorted by rank and ref (`render`)."""
+    shared_objects: list[DesiredObject] = field(default_factory=list)
+    """The objects of the specs outside tenant folders (rendered again with every revision)."""
 
 
 def tenant_folders(root: Path) -> list[str]:
@@ -53,7 +59,8 @@ def tenant_folders(root: Path) -> list[str]:
     base = root / TENANTS
     if base.is_symlink() or not base.is_dir():
         return []
-    return sorted(d.name for d in base.iterdir() if not d.name.startswith(".") and d.is_dir() and not d.is_symlink())
+    with os.scandir(base) as entries:  # the entries' types, without a stat per folder (10,000 tenants)
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
 
 
 def merged(snapshot: Snapshot) -> ConfigRepo:
@@ -131,8 +138,35 @@ def render(snapshot: Snapshot, repo: ConfigRepo, last: Snapshot | None, changed:
         snapshot.rendered[tenant] = render_specs(specs, ctx)
     for tenant in [t for t in snapshot.rendered if t in snapshot.broken or t not in snapshot.tenants]:
         del snapshot.rendered[tenant]
-    objects = render_specs(shared, ctx) + [o for objs in snapshot.rendered.values() for o in objs]
-    return sorted(objects, key=lambda o: (o.rank, o.ref))
+    snapshot.shared_objects = render_specs(shared, ctx)
+    if last is None or not last.objects:
+        objects = snapshot.shared_objects + [o for objs in snapshot.rendered.values() for o in objs]
+        snapshot.objects = sorted(objects, key=_order)
+        return snapshot.objects
+    snapshot.objects = _resorted(last, snapshot)
+    return snapshot.objects
+
+
+def _order(obj: DesiredObject) -> tuple[int, str, str, str, str, str]:
+    """Rank, then ref: plain strings, so sorting compares tuples in C (the ref's own order, field by field)."""
+    ref = obj.ref
+    return (obj.rank, ref.system, ref.api_version, ref.kind, ref.namespace or "", ref.name)
+
+
+def _resorted(last: Snapshot, snapshot: Snapshot) -> list[DesiredObject]:
+    """`last.objects` with the objects that changed taken out and the new ones put in their places: a commit
+    to one tenant moves a few objects instead of sorting 90,000 again (the same list a full sort gives)."""
+    gone = {id(o) for o in last.shared_objects}
+    new = list(snapshot.shared_objects)
+    for tenant in last.rendered.keys() | snapshot.rendered.keys():
+        before, after = last.rendered.get(tenant), snapshot.rendered.get(tenant)
+        if before is not after:
+            gone.update(id(o) for o in before or ())
+            new.extend(after or ())
+    objects = [o for o in last.objects if id(o) not in gone]
+    for obj in sorted(new, key=_order):
+        bisect.insort_right(objects, obj, key=_order)
+    return objects
 
 
 def _differing(before: dict[str, list[DesiredObject]], after: dict[str, list[DesiredObject]]) -> set[str]:

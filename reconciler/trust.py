@@ -227,6 +227,8 @@ def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str]
     """The tenants whose people differ between two bases of one repo; None when more differs (or is unknown)."""
     if previous is None or not previous.listing or not base.listing:
         return None
+    if previous is base:  # the same base judged the last pass (the loop keeps it): no walk over its files
+        return set()
     return _changed_tenants(previous.listing, base.listing)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol, cast
 
 from controlplane.labels import FIELD_MANAGER, SELECTOR
 from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
 from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
@@ -94,11 +95,29 @@ class LiveCache(Protocol):
 
 def impersonation(repo: ConfigRepo) -> Impersonation:
     """Who mlcp writes tenant workloads as, from the tenants of this revision."""
-    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    people = dict(_people(s) for s in repo.of_kind("Tenant") if s.tenant)
     return Impersonation(
-        namespaces={name: t.namespace for name, t in tenants.items()},
-        members={name: frozenset(t.identities()) for name, t in tenants.items()},
+        namespaces={name: namespace for name, (namespace, _) in people.items()},
+        members={name: members for name, (_, members) in people.items()},
     )
+
+
+_PEOPLE: dict[int, tuple[LoadedSpec, tuple[str, tuple[str, frozenset[str]]]]] = {}
+"""Each loaded Tenant spec's namespace and people, by the spec's identity: the loop confines the backend to each
+new revision, whose unchanged tenants keep their loaded specs (reconciler.incremental)."""
+_PEOPLE_KEPT = 50_000
+
+
+def _people(loaded: LoadedSpec) -> tuple[str, tuple[str, frozenset[str]]]:
+    known = _PEOPLE.get(id(loaded))
+    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
+        return known[1]
+    tenant = cast(Tenant, loaded.spec)
+    found = (str(loaded.tenant), (tenant.namespace, frozenset(tenant.identities())))
+    if len(_PEOPLE) >= _PEOPLE_KEPT:
+        _PEOPLE.clear()
+    _PEOPLE[id(loaded)] = (loaded, found)
+    return found
 
 
 MERGE_ATTEMPTS = 8
@@ -117,6 +136,7 @@ class KubernetesBackend(Backend):
         self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
         self.impersonation: Impersonation | None = None
+        self._confined: ConfigRepo | None = None
         """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
         self.cache: LiveCache | None = None
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
@@ -124,6 +144,8 @@ class KubernetesBackend(Backend):
         """Namespaces the last review found absent, so applying its creates needs no second look."""
         self._fresh = False
         """List on the next `read` even with a synced cache (after `forget`)."""
+        self._encoder = inventory_codec.Encoder()
+        """The inventory last read or written, by group: a write serializes only the groups that changed."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
@@ -159,7 +181,8 @@ class KubernetesBackend(Backend):
 
     def confine(self, repo: ConfigRepo) -> None:
         """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
-        self.impersonation = impersonation(repo)
+        if self._confined is not repo:  # a pass at the same revision confines to the same repo again
+            self.impersonation, self._confined = impersonation(repo), repo
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
@@ -331,7 +354,7 @@ class KubernetesBackend(Backend):
         def apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
             return self.client.server_side_apply(path, body, FIELD_MANAGER, force=True)
 
-        return inventory_codec.InventoryStore(self.controller_namespace, self.client.get_or_none, apply)
+        return inventory_codec.InventoryStore(self.controller_namespace, self.client.get_or_none, apply, self._encoder)
 
     def read_inventory(self) -> Inventory:
         return self._store.read()

@@ -51,25 +51,101 @@ class UnreadableInventory(ValueError):
     """The stored blob is not gzip'd JSON in a format mlcp knows."""
 
 
+GroupKey = tuple[str, str, str, str]
+"""A group of the stored format: the spec, tenant, source and error its objects' records share."""
+LEVEL = 6
+"""gzip's level: zlib's default. Level 9 took 0.87 s at 90,000 objects for 3% fewer bytes (315 KB, not 305 KB)."""
+
+
+def _key(record: InventoryRecord) -> GroupKey:
+    return (record.spec or "", record.tenant or "", record.source or "", record.error or "")
+
+
+def _entry(ref: ObjectRef, record: InventoryRecord) -> list[Any]:
+    entry: list[Any] = [ref.api_version, ref.kind, ref.namespace or "", ref.name]
+    if record.protected or record.adopted:
+        entry.append([f for f, on in ((PROTECTED, record.protected), (ADOPTED, record.adopted)) if on])
+    return entry
+
+
+def _group(key: GroupKey, entries: list[list[Any]]) -> bytes:
+    """One group's JSON: its objects sorted (cluster-scoped ones sorted as "", stored as null)."""
+    entries.sort()
+    for entry in entries:
+        entry[2] = entry[2] or None
+    spec, tenant, source, error = (value or None for value in key)
+    group = {"spec": spec, "tenant": tenant, "source": source, "objects": entries}
+    return orjson.dumps({**group, "error": error} if error else group)
+
+
+def _document(chunks: Iterable[bytes]) -> bytes:
+    """The gzip'd document of the groups' JSON, in key order: `{"format": 2, "specs": [...]}` as orjson writes it."""
+    body = b'{"format":%d,"specs":[' % FORMAT + b",".join(chunks) + b"]}"
+    return gzip.compress(body, compresslevel=LEVEL, mtime=0)
+
+
 def encode(refs: Iterable[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> bytes:
     """The gzip'd JSON of an inventory (deterministic: the same inventory gives the same bytes)."""
-    groups: dict[tuple[str, str, str, str], tuple[InventoryRecord, list[list[Any]]]] = {}
+    groups: dict[GroupKey, list[list[Any]]] = {}
     for ref in refs:
         record = records.get(ref, _NONE)
-        key = (record.spec or "", record.tenant or "", record.source or "", record.error or "")
-        entry: list[Any] = [ref.api_version, ref.kind, ref.namespace or "", ref.name]
-        if record.protected or record.adopted:
-            entry.append([f for f, on in ((PROTECTED, record.protected), (ADOPTED, record.adopted)) if on])
-        groups.setdefault(key, (record, []))[1].append(entry)
-    specs = []
-    for key in sorted(groups):
-        record, objects = groups[key]
-        objects.sort()
-        for entry in objects:
-            entry[2] = entry[2] or None  # cluster-scoped: sorted as "", stored as null
-        group = {"spec": record.spec, "tenant": record.tenant, "source": record.source, "objects": objects}
-        specs.append({**group, "error": record.error} if record.error else group)
-    return gzip.compress(orjson.dumps({"format": FORMAT, "specs": specs}), mtime=0)
+        groups.setdefault(_key(record), []).append(_entry(ref, record))
+    return _document(_group(key, groups[key]) for key in sorted(groups))
+
+
+class Encoder:
+    """Encodes one inventory after another, serializing again only the groups whose objects changed.
+
+    A pass that writes one tenant's objects changes one or two groups of 10,000; `encode` would group and
+    sort all 90,000 objects (~1 s) for it. The encoder keeps each group's members and JSON from the last
+    inventory it saw (`prime` after a read, or an encode), finds the objects whose membership or record
+    changed by set arithmetic and identity (records are immutable and shared: an unchanged object keeps its
+    record object), and gives exactly `encode`'s bytes (tests compare them). Held: a group per spec and a
+    map of object to group, ~10 MB at 90,000 objects.
+    """
+
+    def __init__(self) -> None:
+        self._refs: frozenset[ObjectRef] = frozenset()
+        self._records: Mapping[ObjectRef, InventoryRecord] = {}
+        self._group_of: dict[ObjectRef, GroupKey] = {}
+        self._members: dict[GroupKey, set[ObjectRef]] = {}
+        self._chunks: dict[GroupKey, bytes] = {}
+
+    def prime(self, refs: frozenset[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> None:
+        """Learn an inventory as stored (after reading it), so the next encode serializes only what changed."""
+        self._refs, self._records = frozenset(), {}
+        self._group_of, self._members, self._chunks = {}, {}, {}
+        self._update(refs, records)
+
+    def encode(self, refs: frozenset[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> bytes:
+        self._update(refs, records)
+        return _document(self._chunks[key] for key in sorted(self._chunks))
+
+    def _update(self, refs: frozenset[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> None:
+        old = self._records
+        changed = set(refs ^ self._refs)
+        if records is not old:
+            changed.update(ref for ref, record in records.items() if old.get(ref) is not record)
+            changed.update(old.keys() - records.keys())
+        dirty: set[GroupKey] = set()
+        for ref in changed:
+            was = self._group_of.pop(ref, None)
+            if was is not None:
+                self._members[was].discard(ref)
+                dirty.add(was)
+            if ref in refs:
+                key = _key(records.get(ref, _NONE))
+                self._group_of[ref] = key
+                self._members.setdefault(key, set()).add(ref)
+                dirty.add(key)
+        for key in dirty:
+            members = self._members.get(key)
+            if not members:
+                self._members.pop(key, None)
+                self._chunks.pop(key, None)
+                continue
+            self._chunks[key] = _group(key, [_entry(ref, records.get(ref, _NONE)) for ref in members])
+        self._refs, self._records = refs, records
 
 
 def decode(blob: bytes) -> tuple[frozenset[ObjectRef], dict[ObjectRef, InventoryRecord]]:
@@ -134,7 +210,8 @@ def _ref_v1(item: Any) -> ObjectRef | None:
 class InventoryStore:
     """Reads and writes the inventory ConfigMap through the backend's own requests.
 
-    `get` returns an object or None when it does not exist; `apply` server-side-applies a manifest.
+    `get` returns an object or None when it does not exist; `apply` server-side-applies a manifest;
+    `encoder` is kept by the caller between writes (an inventory after another costs only what changed).
     """
 
     def __init__(
@@ -142,10 +219,12 @@ class InventoryStore:
         namespace: str,
         get: Callable[[str], dict[str, Any] | None],
         apply: Callable[[str, dict[str, Any]], dict[str, Any]],
+        encoder: Encoder | None = None,
     ) -> None:
         self.namespace = namespace
         self.get = get
         self.apply = apply
+        self.encoder = encoder or Encoder()
         self.path = f"/api/v1/namespaces/{quote(namespace)}/configmaps/{CONFIGMAP_NAME}"
 
     def read(self) -> Inventory:
@@ -166,6 +245,7 @@ class InventoryStore:
             ) from None
         meta = cm.get("metadata") or {}
         revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+        self.encoder.prime(refs, records)
         return Inventory(refs, str(meta.get("resourceVersion", "")), revision, records)
 
     def write(self, inventory: Inventory, revision: str | None, create: Create | None = None) -> Inventory:
@@ -186,7 +266,7 @@ class InventoryStore:
                 "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"},
                 "annotations": {REVISION_ANNOTATION: revision} if revision else {},
             },
-            "binaryData": {KEY: base64.b64encode(encode(inventory.refs, inventory.records)).decode()},
+            "binaryData": {KEY: base64.b64encode(self.encoder.encode(inventory.refs, inventory.records)).decode()},
         }
         if create is not None and not inventory.version:
             result = create(self.path.rsplit("/", 1)[0], configmap)
@@ -195,4 +275,4 @@ class InventoryStore:
                 configmap["metadata"]["resourceVersion"] = inventory.version
             result = self.apply(self.path, configmap)
         version = str((result.get("metadata") or {}).get("resourceVersion", ""))
-        return Inventory(inventory.refs, version, revision, inventory.records)
+        return inventory.at(version, revision)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
 import time
 from typing import Any
 
@@ -115,3 +116,73 @@ def test_ninety_thousand_records_fit_well_under_the_configmap_limit() -> None:
     size = len(base64.b64encode(codec.encode(refs, records)))
     assert len(refs) == 90_000 and size < 600_000, f"{size} bytes"
     assert time.perf_counter() - started < 10
+
+
+def _tenant_records(tenant: str, **flags: bool) -> InventoryRecord:
+    return InventoryRecord(f"Tenant/{tenant}/{tenant}", tenant, f"tenants/{tenant}/tenant.yaml", **flags)
+
+
+def test_the_encoder_writes_what_encode_writes_as_inventories_change() -> None:
+    """Objects added, removed, re-attributed, flagged, unreadable, unrecorded: each step gives encode's bytes."""
+    rng = random.Random(16)
+    pool = [
+        ObjectRef("kubernetes", "v1", kind, ns, name)
+        for kind in ("Namespace", "ServiceAccount")
+        for ns in (None, "a", "b")
+        for name in ("x", "y", "z")
+    ]
+    choices = [
+        _tenant_records("a"),
+        _tenant_records("b"),
+        _tenant_records("a", protected=True),
+        _tenant_records("b", adopted=True, protected=True),
+        InventoryRecord(None, None, None, error="spec is 3"),
+        None,  # an object an older mlcp recorded without attribution
+    ]
+    encoder = codec.Encoder()
+    refs: frozenset[ObjectRef] = frozenset()
+    records: dict[ObjectRef, InventoryRecord] = {}
+    for step in range(200):
+        if step == 100:
+            encoder.prime(refs, records)  # as after a read
+        records = dict(records)  # a new inventory's records: the old mapping stays as it was
+        for ref in rng.sample(pool, 3):
+            record = rng.choice(choices)
+            if rng.random() < 0.3:
+                refs, _ = refs - {ref}, records.pop(ref, None)
+                continue
+            refs = refs | {ref}
+            if record is None:
+                records.pop(ref, None)
+            else:
+                records[ref] = record
+        assert encoder.encode(refs, records) == codec.encode(refs, records), f"step {step}"
+    assert codec.decode(encoder.encode(refs, records)) == (refs, records)
+
+
+def test_encoding_an_inventory_with_one_tenant_changed_serializes_only_that_tenant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The work of a write follows the change: entries serialized per encode, at two sizes."""
+    serialized: list[int] = []
+    group = codec._group
+
+    def counted(key: codec.GroupKey, entries: list[list[Any]]) -> bytes:
+        serialized.append(len(entries))
+        return group(key, entries)
+
+    monkeypatch.setattr(codec, "_group", counted)
+    for tenants in (10, 1000):
+        records = {
+            ObjectRef("kubernetes", "v1", kind, f"t{i}", kind.lower()): _tenant_records(f"t{i}")
+            for i in range(tenants)
+            for kind in ("ServiceAccount", "Role", "RoleBinding")
+        }
+        encoder = codec.Encoder()
+        encoder.prime(frozenset(records), records)
+        changed = dict(records)
+        new = ObjectRef("kubernetes", "v1", "ConfigMap", "t1", "new")
+        changed[new] = _tenant_records("t1")
+        serialized.clear()
+        assert encoder.encode(frozenset(changed), changed) == codec.encode(changed, changed)
+        assert serialized[0] == 4, "one group, of the changed tenant's 4 objects"

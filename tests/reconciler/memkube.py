@@ -1,0 +1,164 @@
+"""The Kubernetes client surface the loop uses, kept in memory: to count the work of whole passes at scale.
+
+Not an API server: no validation, no admission, no field ownership beyond what the planner reads. It
+stores what mlcp writes (server-side apply, create, delete) under its path, answers GETs and label-less
+LISTs from that, and counts requests, so tests and `benchmarks/pass_cost.py` can run the real
+`KubernetesBackend` (its inventory, its namespace claims), the loop's state and the audit anchor over
+10,000 tenants without a cluster. What must be proven against Kubernetes is proven in
+tests/integration against the real API server.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from controlplane.labels import FIELD_MANAGER
+from controlplane.plans import LiveObject, ObjectRef
+from reconciler.backends.deadline import Remaining
+from reconciler.backends.kubernetes import resources
+from reconciler.backends.kubernetes_client import HttpError, ResourceType, live_object
+
+
+class MemoryKube:
+    """`KubeClient`'s methods over a dict of objects by path."""
+
+    def __init__(self, controller_namespace: str = "mlcp-system") -> None:
+        self.controller_namespace = controller_namespace
+        self.target = "memory://cluster"
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._version = 0
+        self._lock = threading.Lock()
+
+    @property
+    def requests(self) -> int:
+        return len(self.calls)
+
+    def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        impersonate: str | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append((method, path))
+            if method == "GET":
+                found = {"gitVersion": "memory"} if path == "/version" else self.objects.get(path)
+                if found is None:
+                    raise HttpError(404, "Not Found", {"reason": "NotFound"})
+                return copy.deepcopy(found)
+            if method == "DELETE":
+                if self.objects.pop(path, None) is None:
+                    raise HttpError(404, "Not Found", {"reason": "NotFound"})
+                return {}
+            if method == "POST":
+                path = f"{path}/{body['metadata']['name']}"
+                if path in self.objects:
+                    raise HttpError(409, "Conflict", {"reason": "AlreadyExists"})
+            return self._store(path, body, dict(query or ()).get("fieldManager", FIELD_MANAGER))
+
+    def _store(self, path: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
+        expected = (body.get("metadata") or {}).get("resourceVersion")
+        stored = self.objects.get(path)
+        if expected and (stored is None or stored["metadata"]["resourceVersion"] != expected):
+            raise HttpError(409, "Conflict", {"reason": "Conflict"})
+        self._version += 1
+        item = copy.deepcopy(body)
+        meta = item.setdefault("metadata", {})
+        meta["resourceVersion"] = str(self._version)
+        meta["managedFields"] = [{"manager": manager, "operation": "Apply", "fieldsV1": {}}]
+        self.objects[path] = item
+        return copy.deepcopy(item)
+
+    def get_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", path)
+        except HttpError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list_pages(self, rtype: ResourceType, selector: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        with self._lock:
+            self.calls.append(("GET", rtype.collection()))
+            items = [
+                copy.deepcopy(o)
+                for o in self.objects.values()
+                if o.get("apiVersion") == rtype.api_version and o.get("kind") == rtype.kind
+            ]
+        yield items
+
+    def list_all(self, rtype: ResourceType, selector: str, page_size: int) -> list[dict[str, Any]]:
+        return [item for page in self.list_pages(rtype, selector, page_size) for item in page]
+
+    def server_side_apply(
+        self,
+        path: str,
+        body: Any,
+        field_manager: str,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        impersonate: str | None = None,
+    ) -> dict[str, Any]:
+        if dry_run:
+            return copy.deepcopy(body)  # type: ignore[no-any-return]
+        return self.request("PATCH", path, [("fieldManager", field_manager)], body)
+
+    def cache(self) -> MemoryCache:
+        """A synced watch cache of what is stored now (the loop's `watch`)."""
+        cache = MemoryCache()
+        for rtype in resources():
+            for item in self.list_all(rtype, "", 0):
+                obj = live_object(rtype, item)
+                cache.objects[obj.ref] = obj
+        self.calls.clear()
+        return cache
+
+
+class MemoryCache:
+    """A synced watch cache (`LiveCache` and `Watching`): the pass's own writes, and events a test injects."""
+
+    def __init__(self) -> None:
+        self.objects: dict[ObjectRef, LiveObject] = {}
+        self.changed: set[ObjectRef] = set()
+        self.snapshots = 0
+
+    def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
+        self.snapshots += 1
+        return dict(self.objects), ()
+
+    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
+        if item is None:
+            self.objects.pop(ref, None)
+        else:
+            rtype = next(r for r in resources() if (r.api_version, r.kind) == (ref.api_version, ref.kind))
+            self.objects[ref] = live_object(rtype, copy.deepcopy(item))
+
+    def event(self, obj: LiveObject) -> None:
+        """Someone changed an object live: the cache holds it and reports it changed."""
+        self.objects[obj.ref] = obj
+        self.changed.add(obj.ref)
+
+    def take_changed(self) -> frozenset[ObjectRef] | None:
+        changed, self.changed = frozenset(self.changed), set()
+        return changed
+
+    def close(self) -> None:
+        return None
+
+    def stats(self) -> tuple[int, int]:
+        return len(self.objects), 0
+
+    def wait_synced(self, timeout: float) -> bool:
+        return True

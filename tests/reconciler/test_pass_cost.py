@@ -1,0 +1,139 @@
+"""A pass that plans one tenant does work for that tenant, not for every tenant (issue 16: 10,000 tenants).
+
+Whole loop passes (the real Kubernetes backend, its inventory, the loop's state and audit) run on an
+in-memory client (tests/reconciler/memkube.py) at two sizes, and count the per-object work that used to grow
+with N: inventory entries serialized, desired objects the scope walks, inventory records indexed, objects
+put in order. After a commit to one tenant, and in a no-op pass, each count is the same at both sizes.
+Counts, not timings: the machine's load never makes this flaky, and a regression names what grew.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane import planning
+from controlplane.audit import JsonlStore
+from reconciler import engine, incremental, selection
+from reconciler.backends import kubernetes_inventory
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.gitsync import GitSource
+from reconciler.passes import PassResult, Reconciler, Settings
+from tests.reconciler.memkube import MemoryCache, MemoryKube
+
+NAMESPACE = "mlcp-cost"
+WHO = {"GIT_AUTHOR_NAME": "ops", "GIT_AUTHOR_EMAIL": "ops@example.com"}
+WHO |= {"GIT_COMMITTER_NAME": "ops", "GIT_COMMITTER_EMAIL": "ops@example.com"}
+POLICY = """apiVersion: mlcp.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: platform}
+spec:
+  roles: [{name: admin, rules: [{actions: ["*"], kinds: ["*"]}]}]
+  bindings: [{role: admin, users: [ops@example.com]}]
+"""
+TENANT = """apiVersion: mlcp.dev/v1alpha1
+kind: Tenant
+metadata: {{name: {name}}}
+spec:
+  owners: [owner@example.com]
+  members:
+    - name: dev@example.com
+      role: edit
+"""
+
+
+def _git(root: Path, *argv: str) -> str:
+    done = subprocess.run(["git", *argv], cwd=root, env={**os.environ, **WHO}, check=True, capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def _repo(root: Path, tenants: int) -> Path:
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "access.yaml").write_text(POLICY)
+    config = f"apiVersion: mlcp.dev/v1alpha1\nkind: Config\ncluster:\n  controllerNamespace: {NAMESPACE}\n"
+    (root / "mlcp.yaml").write_text(config)
+    for i in range(tenants):
+        (root / "tenants" / f"t{i:03d}").mkdir(parents=True)
+        (root / "tenants" / f"t{i:03d}" / "tenant.yaml").write_text(TENANT.format(name=f"t{i:03d}"))
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "tenants")
+    return root
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
+    """Count calls of the functions that run once per object (or per record) they handle."""
+
+    def wrap(owner: Any, name: str, size: Callable[..., int] | None = None) -> None:
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += size(*args, **kwargs) if size else 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+    wrap(kubernetes_inventory, "_entry")  # inventory entries serialized
+    wrap(planning, "_tenant_key")  # inventory records indexed by tenant
+    wrap(incremental, "_order")  # desired objects put in order
+    wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
+
+
+def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> dict[str, Counter[str]]:
+    """First pass, a no-op pass, and a commit to one tenant; what each of the last two counted."""
+    root = _repo(tmp_path / f"repo-{tenants}", tenants)
+    kube = MemoryKube(NAMESPACE)
+    monkeypatch.setattr(KubeClient, "connect", classmethod(lambda _cls, _targets: kube))
+
+    def watch(backend: KubernetesBackend) -> MemoryCache:
+        backend.cache = kube.cache()
+        return backend.cache
+
+    monkeypatch.setattr(KubernetesBackend, "watch", watch)
+    targets = engine.Targets("/nowhere", controller_namespace=NAMESPACE, trusted_base=_git(root, "rev-parse", "HEAD"))
+    rec = Reconciler(
+        GitSource(str(root), "main", tmp_path / f"clone-{tenants}"),
+        Settings(targets, events=False, watch=True, resync=1e9),
+        JsonlStore(tmp_path / f"audit-{tenants}.jsonl"),
+    )
+    counts: dict[str, Counter[str]] = {"noop": Counter(), "commit": Counter()}
+
+    def run(counter: Counter[str] | None) -> PassResult:
+        with monkeypatch.context() as patch:
+            if counter is not None:
+                _count(patch, counter)
+            result = rec.run_pass()
+        assert result.error is None and not result.failed, (result.error, result.failed)
+        return result
+
+    assert len(run(None).outcomes) > 5 * tenants, "the first pass writes every tenant's objects"
+    run(None)  # the first partial pass (indexes built once per inventory read)
+    assert not run(counts["noop"]).outcomes
+    tenant = root / "tenants" / "t001" / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "    - name: new@example.com\n      role: view\n")
+    _git(root, "commit", "-qam", "t001: a new member")
+    written = run(counts["commit"]).outcomes
+    assert written and {o.change.tenant for o in written} == {"t001"}
+    rec.close()
+    return counts
+
+
+def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = _passes(tmp_path, monkeypatch, 8)
+    large = _passes(tmp_path, monkeypatch, 32)
+    assert large["noop"] == small["noop"], "a no-op pass"
+    assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
+    for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
+        assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
+            f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
+            "search each: log N)"
+        )
