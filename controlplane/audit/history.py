@@ -11,14 +11,18 @@ the log's last move, and every disagreement is said, never reconciled away:
 it means a move outside mlcp, or a log that is not this registry's. So is
 mlcp's own inventory record of the version it last set. The tags are claims
 (anyone with EDIT on the model writes them), said as such where they differ.
+With a sharded controller a tenant's moves are in its shard's chain
+(controlplane.audit.chains): `moves_in` pairs each chain's records within it
+and merges the moves by time, each named by its record id (`shard-3:42`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from controlplane.audit.chains import MAIN, RecordId, label
 from controlplane.audit.query import by_change
 from controlplane.audit.records import AuditRecord, Result
 
@@ -45,6 +49,12 @@ class Move:
     rule: str
     reason: str
     error: str | None
+    chain: str = MAIN
+    """The audit chain it was read from ("" for the main one)."""
+
+    @property
+    def id(self) -> RecordId:
+        return RecordId(self.chain, self.seq)
 
     @property
     def took_effect(self) -> bool:
@@ -62,6 +72,8 @@ class Move:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": str(self.id),
+            "chain": label(self.chain),
             "seq": self.seq,
             "time": self.time,
             "model": self.model,
@@ -142,6 +154,14 @@ def moves(records: Iterable[AuditRecord], model: str | None = None, alias: str |
     return found
 
 
+def moves_in(
+    chains: Mapping[str, Iterable[AuditRecord]], model: str | None = None, alias: str | None = None
+) -> list[Move]:
+    """`moves` of every chain (each paired within its own chain), merged oldest first, each with its chain."""
+    found = [replace(m, chain=name) for name, records in chains.items() for m in moves(records, model, alias)]
+    return sorted(found, key=lambda m: m.time)
+
+
 def disagreements(history: Iterable[Move], registry: Iterable[RegistryAlias]) -> list[str]:
     """Where the registry and the log's last effective move of each alias disagree, one sentence each."""
     last: dict[str, Move] = {}
@@ -164,7 +184,7 @@ def disagreements(history: Iterable[Move], registry: Iterable[RegistryAlias]) ->
         if state.version != move.points_to:
             found.append(
                 f"{state.alias}: the registry has it at {where}, but the last move the audit log records "
-                f"(#{move.seq}, {move.time[:19]}Z, commit {(move.commit or '?')[:12]}) left it at {logged}: it was "
+                f"(#{move.id}, {move.time[:19]}Z, commit {(move.commit or '?')[:12]}) left it at {logged}: it was "
                 "moved outside mlcp since"
             )
         if state.recorded is not None and move.points_to and state.recorded != move.points_to:

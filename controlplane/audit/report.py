@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from controlplane.audit.chains import ChainRecord, RecordId, label
-from controlplane.audit.history import Move, moves
+from controlplane.audit.chains import ChainRecord, label
+from controlplane.audit.history import Move, moves_in
 from controlplane.audit.records import AuditRecord
 from controlplane.audit.verify import Verification
 
@@ -152,10 +152,7 @@ def _promotions(labelled: Sequence[ChainRecord]) -> str:
     by_chain: dict[str, list[AuditRecord]] = defaultdict(list)
     for c in labelled:
         by_chain[c.chain].append(c.record)
-    found = sorted(
-        ((RecordId(chain, m.seq), m) for chain, records in by_chain.items() for m in moves(records)),
-        key=lambda pair: pair[1].time,
-    )
+    found = moves_in(by_chain)
     if not found:
         return ""
     header = "".join(
@@ -167,7 +164,7 @@ def _promotions(labelled: Sequence[ChainRecord]) -> str:
         + "".join(
             f"<td>{_e(c)}</td>"
             for c in (
-                record_id,
+                m.id,
                 m.time.replace("T", " ")[:19],
                 f"{m.model}@{m.alias}",
                 "removed" if m.action == "delete" else f"{m.previous or '∅'} → {m.version or '∅'}",
@@ -179,7 +176,7 @@ def _promotions(labelled: Sequence[ChainRecord]) -> str:
             )
         )
         + "</tr>"
-        for record_id, m in found
+        for m in found
     )
     return f'<h2>Promotions</h2><table id="promotions"><tr>{header}</tr>{rows}</table>'
 

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from controlplane.audit import AuditError
-from controlplane.audit.history import Move, RegistryAlias, disagreements, moves
+from controlplane.audit.history import Move, RegistryAlias, disagreements, moves_in
 from controlplane.cli import auditlog
 from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig, TrackingUri
@@ -74,8 +74,8 @@ def history(
     """Every move of the model's aliases, oldest first: version, time, commit, authors, approvers, gates, outcome."""
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace=controller_namespace)
     try:
-        store = auditlog.open_store(audit_log, targets)
-        found = moves(store.records(), model, alias)
+        stores = auditlog.chain_stores(auditlog.open_store(audit_log, targets))
+        found = moves_in({name: store.records() for name, store in stores.items()}, model, alias)
     except AuditError as exc:
         raise fail(str(exc), exc.hint) from None
     named = {m.alias for m in found} | ({alias} if alias else set())
@@ -106,7 +106,7 @@ def history(
 
 def _table(found: list[Move]) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("seq", "time (UTC)", "alias", "version", "commit", "authors", "approvers", "gates", "outcome"):
+    for column in ("id", "time (UTC)", "alias", "version", "commit", "authors", "approvers", "gates", "outcome"):
         table.add_column(column)
     for move in found:
         style = _STYLE.get(move.outcome, "yellow")
@@ -117,7 +117,7 @@ def _table(found: list[Move]) -> None:
         elif move.outcome == "denied":
             outcome += f" ({_esc(move.rule)}): {_esc(move.reason)}"
         table.add_row(
-            str(move.seq),
+            str(move.id),
             move.time[:19].replace("T", " "),
             _esc(move.alias),
             version,

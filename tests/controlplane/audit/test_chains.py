@@ -15,8 +15,11 @@ import pytest
 
 from controlplane.audit import AuditError, AuditRecord, AuditStore, JsonlStore, Result
 from controlplane.audit.chains import MAIN, ChainRecord, RecordId, merged, pick
+from controlplane.audit.outcomes import records_for
 from controlplane.cli import auditlog
-from tests.controlplane.audit.conftest import make_record
+from controlplane.plans import Plan
+from reconciler.backends.base import Outcome, Status
+from tests.controlplane.audit.conftest import alias_change, make_record
 from tests.controlplane.helpers import mlcp
 
 SHARD = "shard-1"
@@ -131,3 +134,16 @@ def test_report_verifies_every_chain_and_offers_the_chain_as_a_filter(sharded: P
     assert "main: chain intact: 3 records" in html and "shard-1: chain intact: 4 records" in html
     assert html.count('<tr class="rec') == 6 and 'id="f-chain"' in html and 'data-chain="shard-1"' in html
     assert "<td>shard-1:3</td>" in html
+
+
+def test_promotion_history_reads_the_moves_in_every_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    main, shard = JsonlStore(tmp_path / "main.jsonl"), JsonlStore(tmp_path / "shard.jsonl")
+    for store, (version, previous, number) in ((main, ("1", None, 1)), (shard, ("2", "1", 2))):
+        change = alias_change(version, previous)
+        plan = Plan((change,), revision=f"{number:040x}")
+        store.append_many(records_for(plan, [Outcome(change, Status.applied)], actors=[]))
+    monkeypatch.setattr(auditlog, "chain_stores", lambda store: {MAIN: store, SHARD: shard})
+    result = mlcp("promotions", "history", "vision-detector", "-o", "json", "--audit-log", main.path)
+    assert result.exit_code == 0, result.output
+    moved = json.loads(result.stdout)["moves"]
+    assert [(m["id"], m["version"]) for m in moved] == [("1", "1"), ("shard-1:1", "2")]

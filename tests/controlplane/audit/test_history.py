@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from controlplane.audit import JsonlStore, Result
-from controlplane.audit.history import RegistryAlias, disagreements, moves
+from controlplane.audit.chains import MAIN
+from controlplane.audit.history import RegistryAlias, disagreements, moves, moves_in
 from controlplane.audit.outcomes import records_for
 from controlplane.plans import Change, Plan
 from reconciler.backends.base import Outcome, Status
@@ -110,3 +111,15 @@ def test_unchanged_and_other_kinds_are_not_moves(tmp_path: Path) -> None:
     assert moves(store.records(), "vision-detector") == []
     (record,) = store.records()
     assert record.result is Result.unchanged and record.version == "1"
+
+
+def test_moves_of_several_chains_are_paired_within_each_merged_by_time_and_named_by_id(tmp_path: Path) -> None:
+    """With shards a tenant's alias moves are in its shard's chain, whose seqs repeat the main chain's."""
+    main = _log(tmp_path, (alias_change("1", None), Status.applied, ""))
+    (tmp_path / "shard").mkdir()
+    shard = _log(tmp_path / "shard", (alias_change("2", "1"), Status.applied, ""))
+    found = moves_in({MAIN: main.records(), "shard-1": shard.records()}, "vision-detector")
+    assert [(str(m.id), m.version) for m in found] == [("1", "1"), ("shard-1:1", "2")]
+    assert (found[1].to_dict()["id"], found[1].to_dict()["chain"]) == ("shard-1:1", "shard-1")
+    problems = disagreements(found, [RegistryAlias("production", "1")])
+    assert len(problems) == 1 and "#shard-1:1" in problems[0], "the last move is the shard's, named by its id"
