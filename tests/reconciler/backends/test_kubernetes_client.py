@@ -68,3 +68,18 @@ def test_a_shared_field_set_still_finds_each_objects_own_drift() -> None:
     del without_subjects["subjects"]
     [dropped] = managed_diff(without_subjects, a.manifest)
     assert dropped.path == ("subjects",) and dropped.new is None, "a field mlcp owns but no longer sets is removed"
+
+
+def test_equal_names_and_label_values_of_different_objects_are_one_string_and_the_diff_is_unchanged() -> None:
+    first, second = _listed("team-a", "11", "a@example.com"), _listed("team-a", "12", "a@example.com")
+    first["metadata"]["labels"]["mlcp.dev/tenant"] = "".join(["team", "-a"])  # equal, not the same object
+    second["metadata"]["labels"]["mlcp.dev/tenant"] = "".join(["team", "-", "a"])
+    assert first["metadata"]["labels"]["mlcp.dev/tenant"] is not second["metadata"]["labels"]["mlcp.dev/tenant"]
+    a, b = live_object(ROLE_BINDING, first), live_object(ROLE_BINDING, second)
+    a_meta, b_meta = a.manifest["metadata"], b.manifest["metadata"]
+    assert a_meta["labels"]["mlcp.dev/tenant"] is b_meta["labels"]["mlcp.dev/tenant"] is a_meta["namespace"]
+    assert a_meta["name"] is b_meta["name"]
+    assert a.ref.namespace is a_meta["namespace"], "the ref holds the shared string too"
+    desired = _desired("team-a", "a@example.com")
+    desired["metadata"]["labels"]["mlcp.dev/tenant"] = "team-a"
+    assert managed_diff(desired, a.manifest) == []

@@ -13,6 +13,7 @@ import pytest
 import urllib3
 
 from controlplane.plans import LiveObject, ObjectRef
+from reconciler.backends import kubernetes_watch
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
 from reconciler.backends.kubernetes_client import KubeClient, live_object
@@ -177,8 +178,12 @@ class _Server(KubeClient):
             if plural in self.broken:
                 yield _Response(500, b"{}")
                 return
-            items = [dict(item, metadata=dict(item["metadata"])) for item in self.objects.get(plural, [])]
-            yield _Response(200, orjson.dumps({"metadata": {"resourceVersion": "9"}, "items": items}))
+            params = dict(query)
+            start, limit = int(params.get("continue", "0")), int(params["limit"])
+            listed = self.objects.get(plural, [])[start : start + limit]
+            items = [dict(item, metadata=dict(item["metadata"])) for item in listed]
+            more = str(start + limit) if start + limit < len(self.objects.get(plural, [])) else ""
+            yield _Response(200, orjson.dumps({"metadata": {"resourceVersion": "9", "continue": more}, "items": items}))
         finally:
             with self._guard:
                 self.at_once -= 1
@@ -249,3 +254,18 @@ def test_a_fresh_read_that_times_out_or_a_closed_cache_gives_none() -> None:
         server.gate.set()
         cache.close()
     assert cache.fresh(timeout=10) is None
+
+
+def test_a_kind_is_listed_a_page_at_a_time_and_its_pages_are_the_requests_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kubernetes_watch, "LIST_PAGE", 2)
+    server = _Server()
+    server.objects["resourcequotas"] = [_quota(f"q{i}", str(i)) for i in range(5)]
+    cache = _started(server)
+    try:
+        listed = cache.fresh(timeout=10)
+        assert listed is not None and len(listed[0]) == 5
+        assert server.lists["resourcequotas"] == 3 and listed[2] == len(RESOURCES) - 1 + 3
+    finally:
+        cache.close()
