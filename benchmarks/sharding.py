@@ -74,6 +74,8 @@ class Pass:
     converged: bool
     at: float
     """When it ended (the log's wall-clock time, seconds since the epoch)."""
+    failed: tuple[str, ...] = ()
+    """The tenants that did not converge (each replica's log says why: "tenant failed")."""
 
 
 @dataclass
@@ -100,7 +102,9 @@ class Replica:
                 continue
             entry = json.loads(line)
             at = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
-            new.append(Pass(self.name, str(entry.get("shard")), str(entry.get("revision")), entry["converged"], at))
+            failed = tuple(entry.get("failedTenants") or ())
+            shard, revision = str(entry.get("shard")), str(entry.get("revision"))
+            new.append(Pass(self.name, shard, revision, entry["converged"], at, failed))
         self.passes += new
         return new
 
@@ -243,6 +247,16 @@ class Bench:
                 done[shard] = min(ends)
         return done
 
+    def stuck(self, shards: list[int], done: dict[int, float]) -> str:
+        """The shards not converged yet whose last pass left tenants failed, and one of those tenants each."""
+        last: dict[str, Pass] = {}
+        for replica in self.replicas.values():
+            for p in replica.passes:
+                if p.shard.isdigit() and int(p.shard) in shards and int(p.shard) not in done:
+                    last[p.shard] = max(last.get(p.shard, p), p, key=lambda q: q.at)
+        failing = [f"shard {s} ({len(p.failed)} failed, e.g. {p.failed[0]})" for s, p in last.items() if p.failed]
+        return "; last passes left tenants failed in " + ", ".join(failing) if failing else ""
+
     def balanced(self, holders: dict[int, str | None]) -> bool:
         """Every shard held, and every live replica within its fair share (reconciler.sharding.fair_share)."""
         from reconciler import sharding
@@ -337,7 +351,8 @@ def converge(bench: Bench, timeout: float) -> tuple[float, float]:
         holders = bench.shard_holders()
         done = bench.converged(everything, first, holders, wall)
         rss = ", ".join(f"{r.name} {r.rss():.0f} MB" for r in bench.replicas.values())
-        return f"{len(done)}/{bench.shards} shards converged by their holder; shards {_counts(holders)}; RSS {rss}"
+        converged = f"{len(done)}/{bench.shards} shards converged by their holder"
+        return f"{converged}; shards {_counts(holders)}; RSS {rss}{bench.stuck(everything, done)}"
 
     def all_converged() -> bool:
         return len(bench.converged(everything, first, bench.shard_holders(), wall)) == bench.shards
@@ -387,7 +402,8 @@ def fail_over(bench: Bench) -> dict[str, Any]:
     def failing_over() -> str:
         now = bench.shard_holders()
         done = bench.converged(lost, second, now, kill_wall)
-        return f"shards {lost} of {victim} held by {[now[s] for s in lost]}; {len(done)} converged at the new commit"
+        held = f"shards {lost} of {victim} held by {[now[s] for s in lost]}"
+        return f"{held}; {len(done)} converged at the new commit{bench.stuck(lost, done)}"
 
     window = 4 * bench.lease_duration + 600
     bench.wait(moved, window, "the survivors taking the killed replica's shards", failing_over, kill_time)
