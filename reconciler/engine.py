@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -248,6 +249,8 @@ def make_plan(
     candidates = desired.objects if partial is None else _candidates(desired, partial, states, dirty or {})
     objects = [o for o in [*rules, *candidates] if o.ref.system in states]
     scope = _scope(selection, objects, desired, [s.inventory for s in states.values()], dirty or {})
+    if scope is not None and partial is not None:
+        objects += _declaring(desired, scope, objects)
     if scope is not None:
         objects = [o for o in objects if scope.includes(o.ref)]
     objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
@@ -291,9 +294,18 @@ def _scope(
 class _Index:
     """A revision's desired objects by tenant ("" for none) and by system, and those that follow the registry."""
 
+    objects: list[DesiredObject]
     by_tenant: dict[str, list[DesiredObject]]
     by_system: dict[str, list[DesiredObject]]
     follows: list[ObjectRef]
+
+    @cached_property
+    def by_ref(self) -> dict[ObjectRef, list[DesiredObject]]:
+        """Built only when a pass plans an object outside its selected tenants (a live change, a record)."""
+        found: dict[ObjectRef, list[DesiredObject]] = {}
+        for obj in self.objects:
+            found.setdefault(obj.ref, []).append(obj)
+        return found
 
 
 _INDEXES: list[tuple[Desired, _Index]] = []
@@ -313,10 +325,22 @@ def _index(desired: Desired) -> _Index:
         by_system.setdefault(obj.ref.system, []).append(obj)
         if obj.ref.kind == serving.INFERENCE_SERVICE and serving.follows_registry(obj):
             follows.append(obj.ref)
-    index = _Index(by_tenant, by_system, follows)
+    index = _Index(desired.objects, by_tenant, by_system, follows)
     _INDEXES.insert(0, (desired, index))
     del _INDEXES[2:]
     return index
+
+
+def _declaring(desired: Desired, scope: selections.Scope, objects: list[DesiredObject]) -> list[DesiredObject]:
+    """The desired objects of refs the scope plans that are not among `objects` (the candidates): an object of
+    a tenant not selected that changed live, or that mlcp's records give to a selected tenant. Planned with
+    its desired state, never as a stranger to delete."""
+    have = {o.ref for o in objects}
+    missing = [ref for refs in scope.refs.values() for ref in refs if ref not in have]
+    if not missing:
+        return []
+    by_ref = _index(desired).by_ref
+    return [o for ref in missing for o in by_ref.get(ref, ())]
 
 
 def _candidates(

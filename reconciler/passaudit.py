@@ -50,6 +50,8 @@ class PassAudit:
         """The anchor the next pass checks the log against: the last one published or read this term."""
         self._anchor_read = False
         self._published: Head | None = None
+        self._closed = False
+        """The anchor read this term says its turn closed every intent (see `Anchor.closed`)."""
         self._clean: Head | None = None
         """The head after a turn that left no intent open: while the log still ends there, there is nothing to
         close (a stable repo's passes then read only the head, never scan back through an old log)."""
@@ -58,6 +60,7 @@ class PassAudit:
         """A new term: read the anchor from the cluster again (another writer may have moved it)."""
         self._anchor_read = False
         self._expected = None
+        self._closed = False
         self._clean = None
 
     def begin(self, plan: Plan, repo: Path, kube: KubeClient) -> Journal:
@@ -69,6 +72,9 @@ class PassAudit:
         )
         anchor = self._anchor(kube)
         if self._clean is not None and self.store.head() == self._clean:
+            return self.journal
+        if self._closed and anchor is not None and self.store.head() == anchor:
+            self._clean = anchor  # the last writer's turn closed every intent and nobody wrote since: no read-back
             return self.journal
         closed = self.journal.reconcile(anchor)
         if closed:
@@ -84,6 +90,7 @@ class PassAudit:
             self._anchor_read = True
             same_log = published is not None and published.log == self.store.location
             self._expected = published.head if published is not None and same_log else None
+            self._closed = published is not None and same_log and published.closed
             self._published = self._expected
         return self._expected
 
@@ -112,8 +119,10 @@ class PassAudit:
             self._clean = journal.head or self.store.head()
         if self._expected is None or self._expected == self._published or not leading:
             return
+        closed = self._clean == self._expected
+        anchor = Anchor(self._expected, self.store.location, utc_now(), self.identity, closed)
         try:
-            anchors.publish(kube, Anchor(self._expected, self.store.location, utc_now(), self.identity), self.chain)
+            anchors.publish(kube, anchor, self.chain)
         except BackendError as exc:
             logs.get().warning("could not publish the audit anchor", extra={"error": str(exc)})
             return

@@ -28,9 +28,13 @@ class Anchor:
     time: str = ""
     writer: str = ""
     """Who published it (the leader's identity, or the CLI apply that held the Lease)."""
+    closed: bool = False
+    """The turn that ended at `head` left no intent open: while the log still ends there, a new writer has
+    nothing to close and need not read the log back (False: unknown, read it)."""
 
     def to_data(self) -> dict[str, str]:
-        return {"anchor": str(self.head), "log": self.log, "time": self.time, "writer": self.writer}
+        data = {"anchor": str(self.head), "log": self.log, "time": self.time, "writer": self.writer}
+        return {**data, "closed": "true"} if self.closed else data
 
     @classmethod
     def from_data(cls, data: dict[str, Any], source: str) -> Anchor:
@@ -41,7 +45,8 @@ class Anchor:
             head = Head.parse(text)
         except AuditError as exc:
             raise AuditError(f"{source}: {exc}", exc.hint) from None
-        return cls(head, str(data.get("log") or ""), str(data.get("time") or ""), str(data.get("writer") or ""))
+        closed = data.get("closed") == "true"
+        return cls(head, str(data.get("log") or ""), str(data.get("time") or ""), str(data.get("writer") or ""), closed)
 
     @classmethod
     def parse(cls, text: str, source: str) -> Anchor:

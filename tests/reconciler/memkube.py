@@ -38,6 +38,11 @@ class MemoryKube:
     def requests(self) -> int:
         return len(self.calls)
 
+    def counted(self, requests: int) -> None:
+        """Requests sent elsewhere on this client's behalf (the watch cache's lists for a full pass)."""
+        with self._lock:
+            self.calls.extend([("GET", "(watch cache list)")] * requests)
+
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -117,19 +122,26 @@ class MemoryKube:
 
     def cache(self) -> MemoryCache:
         """A synced watch cache of what is stored now (the loop's `watch`)."""
-        cache = MemoryCache()
+        cache = MemoryCache(self)
+        cache.fresh()
+        self.calls.clear()
+        return cache
+
+    def live(self) -> dict[ObjectRef, LiveObject]:
+        """Every stored object of the kinds mlcp manages, as a list would give it."""
+        found: dict[ObjectRef, LiveObject] = {}
         for rtype in resources():
             for item in self.list_all(rtype, "", 0):
                 obj = live_object(rtype, item)
-                cache.objects[obj.ref] = obj
-        self.calls.clear()
-        return cache
+                found[obj.ref] = obj
+        return found
 
 
 class MemoryCache:
     """A synced watch cache (`LiveCache` and `Watching`): the pass's own writes, and events a test injects."""
 
-    def __init__(self) -> None:
+    def __init__(self, kube: MemoryKube) -> None:
+        self.kube = kube
         self.objects: dict[ObjectRef, LiveObject] = {}
         self.changed: set[ObjectRef] = set()
         self.snapshots = 0
@@ -137,6 +149,11 @@ class MemoryCache:
     def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
         self.snapshots += 1
         return dict(self.objects), ()
+
+    def fresh(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...], int]:
+        """Every kind listed again (a full pass), the changes so far taken with it."""
+        self.objects, self.changed = self.kube.live(), set()
+        return dict(self.objects), (), len(resources())
 
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
         if item is None:

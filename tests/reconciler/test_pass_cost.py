@@ -20,6 +20,7 @@ import pytest
 
 from controlplane import planning
 from controlplane.audit import JsonlStore
+from controlplane.plans import Action, LiveObject
 from reconciler import engine, incremental, selection
 from reconciler.backends import kubernetes_inventory
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -86,8 +87,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
 
 
-def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> dict[str, Counter[str]]:
-    """First pass, a no-op pass, and a commit to one tenant; what each of the last two counted."""
+def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> tuple[Reconciler, Path, MemoryKube]:
     root = _repo(tmp_path / f"repo-{tenants}", tenants)
     kube = MemoryKube(NAMESPACE)
     monkeypatch.setattr(KubeClient, "connect", classmethod(lambda _cls, _targets: kube))
@@ -103,6 +103,12 @@ def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> di
         Settings(targets, events=False, watch=True, resync=1e9),
         JsonlStore(tmp_path / f"audit-{tenants}.jsonl"),
     )
+    return rec, root, kube
+
+
+def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> dict[str, Counter[str]]:
+    """First pass, a no-op pass, and a commit to one tenant; what each of the last two counted."""
+    rec, root, _ = _reconciler(tmp_path, monkeypatch, tenants)
     counts: dict[str, Counter[str]] = {"noop": Counter(), "commit": Counter()}
 
     def run(counter: Counter[str] | None) -> PassResult:
@@ -137,3 +143,20 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
             "search each: log N)"
         )
+
+
+def test_a_live_change_to_a_tenant_not_selected_is_planned_with_its_desired_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass plans the selected tenants' objects from an index; an object the watch saw change, of any tenant,
+    is planned too, against its desired state: healed, never taken for a stranger to delete."""
+    rec, _, _ = _reconciler(tmp_path, monkeypatch, 4)
+    assert rec.run_pass().converged and rec.run_pass().converged
+    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
+    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == "t002")
+    edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
+    cache.event(LiveObject(ref, edited, "999"))
+    result = rec.run_pass()
+    assert result.converged and result.selection is not None and not result.selection.full
+    assert [(o.change.ref, o.change.action) for o in result.outcomes] == [(ref, Action.update)]
+    rec.close()

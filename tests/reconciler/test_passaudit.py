@@ -64,6 +64,37 @@ def test_the_leader_publishes_each_new_head_and_a_stable_repo_never_scans_the_lo
     _pass(audit, kube, tmp_path, write=False)
 
 
+def test_a_new_term_reads_the_log_back_only_when_the_anchor_does_not_say_its_turn_closed_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted controller at 10,000 tenants would read back 180,000 records of the first apply."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    kube = FakeKube()
+    _pass(PassAudit(store, Metrics(), "replica-1"), kube, tmp_path)
+    assert kube.anchor is not None and kube.anchor["data"]["closed"] == "true", "every intent got its outcome"
+    scans: list[int] = []
+    tail = store.tail
+
+    def counted() -> Any:
+        scans.append(1)
+        return tail()
+
+    monkeypatch.setattr(store, "tail", counted)
+    _pass(PassAudit(store, Metrics(), "replica-2"), kube, tmp_path, write=False)
+    assert not scans, "the successor trusted the anchor: the log still ends where it says, all closed"
+
+    journal = PassAudit(store, Metrics(), "replica-3").begin(PLAN, tmp_path, kube)  # type: ignore[arg-type]
+    journal.intend([CHANGE], [])  # and the writer stops here: an intent without its outcome, no anchor
+    successor = PassAudit(store, Metrics(), "replica-4")
+    _pass(successor, kube, tmp_path, write=False)
+    assert scans, "the log moved past the anchor: read back"
+    assert [r.result for r in store.records()][-2:] == [Result.pending, Result.interrupted], "and closed"
+    del kube.anchor["data"]["closed"]  # an anchor of an older mlcp, or of `mlcp apply`: unknown
+    scans.clear()
+    _pass(PassAudit(store, Metrics(), "replica-5"), kube, tmp_path, write=False)
+    assert scans, "without the flag the successor reads back"
+
+
 def test_a_cut_off_log_fails_the_next_pass_loudly_and_readiness_shows_it(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     store = JsonlStore(path)
