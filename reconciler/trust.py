@@ -9,13 +9,16 @@ revision under review. With neither, mlcp refuses: the first committer is
 never trusted by default.
 
 Only the files that carry trust are read from the base (`mlcp.yaml`,
-`policies/**`, `tenants/<t>/tenant.yaml`), straight from git's object store
-into a private folder, and loaded with the same hardened loader as any spec.
+`policies/**`, `tenants/<t>/tenant.yaml`), straight from git's object store,
+and loaded from memory with the same hardened loader (walk, refusals, budgets)
+as any spec. Nothing of the base is written to disk but its allowed_signers
+file, which git's signature check needs as a file, to a private folder.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +31,8 @@ import git
 
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
-from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_repo
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_tree
+from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
 
 ENV = "MLCP_TRUSTED_BASE"
@@ -60,7 +64,7 @@ class TrustedBase:
     files: dict[str, bytes] = field(default_factory=dict)
     """Every regular file under policies/ of the base, by repo-relative path (e.g. the allowed signers)."""
     signers: Path | None = None
-    """The base's allowed_signers file, copied to a private path git can read, when the policy names one."""
+    """The base's allowed_signers file, written to a private path git can read, when the policy names one."""
     listing: Mapping[str, _Entry] = field(default_factory=dict, compare=False, repr=False)
     """Every governance path of the revision and its blob, so a later base reads only what changed."""
     shared: ConfigRepo | None = field(default=None, compare=False, repr=False)
@@ -170,22 +174,23 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
             return _reload_tenants(
                 repo_path, previous, (previous.shared, previous.parts), sha, origin, listing, changed
             )
-    blobs = [(path, entry.blob) for path, entry in listing.items() if entry.readable]
-    target = Path(tempfile.mkdtemp(prefix=f"base-{sha[:12]}-", dir=_private_dir()))
-    files: dict[str, bytes] = {}
-    for (path, _), data in zip(blobs, _read_blobs(repo_path, [blob for _, blob in blobs]), strict=True):
-        out = target / path
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-        if path.startswith(f"{POLICY_DIR}/"):
-            files[path] = data
+    paths = [path for path, entry in listing.items() if entry.readable]
+    contents = dict(zip(paths, _read_blobs(repo_path, [listing[path].blob for path in paths]), strict=True))
+    tree = MemoryTree(_root_of(sha), contents)
+    files = {path: data for path, data in contents.items() if path.startswith(f"{POLICY_DIR}/")}
     budget = budgets.Budget(limits)
     folders = _tenant_folders(listing)
-    shared = load_repo(target, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
+    shared = load_tree(tree, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     shared.diagnostics[:0] = diagnostics
-    parts = {t: load_folder(target, f"{TENANTS}/{t}", budget) for t in folders}
+    parts = {t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in folders}
     base = TrustedBase(sha, origin, _merged(shared, parts), files, None, listing, shared, parts)
-    return replace(base, signers=_signers(base, target))
+    return replace(base, signers=_signers(base))
+
+
+def _root_of(sha: str) -> Path:
+    """The root a base's ConfigRepo names: a path in the private folder that nothing is written to (the base
+    is never read from disk; never the config repo's work tree either, which the revision under review owns)."""
+    return _private_dir() / f"base-{sha}"
 
 
 def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[str, _Entry], list[Diagnostic]]:
@@ -202,6 +207,14 @@ def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[st
         meta, _, path = entry.partition("\t")
         mode, kind, blob, size = meta.split()
         if not _wanted(path):
+            continue
+        if not _clean(path):
+            diagnostics.append(
+                Diagnostic(
+                    path, 1, 1, f"{path} in the trusted base is not a valid path (an empty, . or .. part); ignored"
+                )
+            )
+            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
             continue
         if kind != "blob" or mode not in _REGULAR:
             diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is not a regular file; ignored"))
@@ -221,6 +234,11 @@ def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[st
                 "name a trusted base within the operator's limits (--limit repo-files), or raise the limit",
             )
     return listing, diagnostics
+
+
+def _clean(path: str) -> bool:
+    """A path git would check out: no empty, `.` or `..` part (a crafted tree object may hold any name)."""
+    return not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str] | None:
@@ -275,12 +293,9 @@ def _reload_tenants(
             kept.add(part.usage)
         budget = budgets.Budget(repo=kept)  # the files read again count against what the others already hold
         paths = [f"{TENANTS}/{t}/{TENANT_FILE}" for t in present]
-        with tempfile.TemporaryDirectory(prefix=f"base-{sha[:12]}-", dir=_private_dir()) as scratch:
-            target = Path(scratch)
-            for path, data in zip(paths, _read_blobs(repo_path, [listing[p].blob for p in paths]), strict=True):
-                (target / path).parent.mkdir(parents=True, exist_ok=True)
-                (target / path).write_bytes(data)
-            parts.update({t: load_folder(target, f"{TENANTS}/{t}", budget) for t in present})
+        contents = dict(zip(paths, _read_blobs(repo_path, [listing[p].blob for p in paths]), strict=True))
+        tree = MemoryTree(_root_of(sha), contents)
+        parts.update({t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in present})
     return TrustedBase(sha, origin, _merged(shared, parts), previous.files, previous.signers, listing, shared, parts)
 
 
@@ -324,12 +339,18 @@ def _read_blobs(repo_path: Path, blobs: list[str]) -> list[bytes]:
     return contents
 
 
-def _signers(base: TrustedBase, target: Path) -> Path | None:
+def _signers(base: TrustedBase) -> Path | None:
+    """The base's allowed_signers file, written to a new private file (git's signature check reads a path)."""
     policy = base.policy
     if policy is None:
         return None
     rel = PurePosixPath(policy.spec.allowed_signers_file)
     if rel.is_absolute() or ".." in rel.parts:
         return None  # a signers file outside the repo is no key the base vouches for
-    path = target / rel
-    return path if str(rel) in base.files and path.is_file() else None
+    data = base.files.get(str(rel))
+    if data is None:
+        return None
+    handle, name = tempfile.mkstemp(prefix=f"signers-{base.revision[:12]}-", dir=_private_dir())
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    return Path(name)

@@ -12,7 +12,6 @@ further, the repo running out stops the load with a repo-wide error.
 from __future__ import annotations
 
 import difflib
-import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from controlplane.errors import Diagnostic
 from controlplane.loading import budgets, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
+from controlplane.loading.trees import FolderTree, Tree
 from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError
 from controlplane.specs import API_VERSION, KINDS
 from controlplane.specs.repo_config import RepoConfig
@@ -54,8 +54,8 @@ class ConfigRepo:
 
 
 def _spec_files(
-    root: Path, repo: ConfigRepo, budget: Budget, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
-) -> list[Path]:
+    tree: Tree, repo: ConfigRepo, budget: Budget, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
+) -> list[str]:
     """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed.
 
     A folder's files come before its subfolders', each in name order. One `scandir` per folder: the
@@ -63,60 +63,52 @@ def _spec_files(
     thousands of tenant folders). A tenant folder lists at most one file more than its budget allows
     (that one is refused), and so does the repo.
     """
-    files: list[Path] = []
+    files: list[str] = []
     cap = budget.limits.repo_files - budget.repo.files + 1
     for top in tops:
-        base = root / top
-        if base.is_symlink():
+        if tree.is_link(top):
             repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
             continue
-        _walk(base, top, (repo, skip, budget.limits), files, min(cap, _tenant_cap(top, files, budget.limits)))
+        _walk(top, (tree, repo, skip, budget.limits), files, min(cap, _tenant_cap(top, files, budget.limits)))
     return files
 
 
-def _tenant_cap(rel: str, files: list[Path], limits: budgets.Limits) -> int:
+def _tenant_cap(rel: str, files: list[str], limits: budgets.Limits) -> int:
     """How many files the listing may hold once the folder `rel` is listed (bounded inside a tenant folder)."""
     if _folder_tenant(f"{rel}/x") is None:
         return len(files) + limits.repo_files + 1
     return len(files) + limits.tenant_files + 1
 
 
-_Walk = tuple[ConfigRepo, frozenset[str], budgets.Limits]
-"""What every step of a walk shares: where problems go, the folders to skip, the limits."""
+_Walk = tuple[Tree, ConfigRepo, frozenset[str], budgets.Limits]
+"""What every step of a walk shares: the files, where problems go, the folders to skip, the limits."""
 
 
-def _walk(folder: Path, rel: str, walk: _Walk, files: list[Path], cap: int) -> None:
-    repo, skip, limits = walk
-    try:
-        with os.scandir(folder) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError:
+def _walk(rel: str, walk: _Walk, files: list[str], cap: int) -> None:
+    tree, repo, skip, limits = walk
+    entries = tree.scan(rel)
+    if entries is None:
         return  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
-    subfolders: list[os.DirEntry[str]] = []
+    subfolders: list[str] = []
     for entry in entries:
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        if not is_dir:
+        if not entry.folder:
             if entry.name.endswith(YAML_SUFFIXES) and len(files) < cap:
-                files.append(folder / entry.name)  # a linked file is refused, with its reason, when read
-        elif entry.is_symlink():
+                files.append(f"{rel}/{entry.name}")  # a linked file is refused, with its reason, when read
+        elif entry.link:
             # `tenants/<t>/`, with its slash, is tenant t's problem: a linked tenant folder sets t aside, not all
             where = f"{rel}/{entry.name}" + ("/" if rel == "tenants" else "")
             repo.diagnostics.append(_file_diag(where, "is a symlink; specs must be real files in the repo"))
         elif not entry.name.startswith(".") and f"{rel}/{entry.name}" not in skip:
-            subfolders.append(entry)
-    for entry in subfolders:
-        sub = f"{rel}/{entry.name}"
-        _walk(folder / entry.name, sub, walk, files, min(cap, _tenant_cap(sub, files, limits)))
+            subfolders.append(f"{rel}/{entry.name}")
+    for sub in subfolders:
+        _walk(sub, walk, files, min(cap, _tenant_cap(sub, files, limits)))
 
 
 def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
     return Diagnostic(path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code)
 
 
-def _read(root: Path, path: Path, repo: ConfigRepo, budget: Budget) -> str | None:
+def _read(tree: Tree, rel: str, repo: ConfigRepo, budget: Budget) -> str | None:
     """The text of a spec file, or None with the reason recorded.
 
     One `lstat` decides: symlinks are refused rather than followed, and since
@@ -125,13 +117,12 @@ def _read(root: Path, path: Path, repo: ConfigRepo, budget: Budget) -> str | Non
     refused too, or reading them could block or never end. The file's size is
     charged to the budget before a byte of it is read.
     """
-    rel = path.relative_to(root).as_posix()
     try:
-        info = path.lstat()
+        info = tree.lstat(rel)
     except OSError as exc:
         repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
         return None
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(info.mode):
         repo.diagnostics.append(
             _file_diag(
                 rel,
@@ -140,17 +131,17 @@ def _read(root: Path, path: Path, repo: ConfigRepo, budget: Budget) -> str | Non
             )
         )
         return None
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.mode):
         repo.diagnostics.append(_file_diag(rel, "is not a regular file"))
         return None
-    exceeded = budget.check_file(info.st_size)
+    exceeded = budget.check_file(info.size)
     if exceeded is not None:
-        _over_budget(repo, budget, rel, exceeded, (1, 1), info.st_size)
+        _over_budget(repo, budget, rel, exceeded, (1, 1), info.size)
         return None
     repo.usage.files += 1
-    repo.usage.bytes += info.st_size
+    repo.usage.bytes += info.size
     try:
-        return path.read_text(encoding="utf-8")
+        return tree.read_text(rel)
     except UnicodeDecodeError as exc:
         repo.diagnostics.append(_file_diag(rel, f"is not UTF-8 text ({exc.reason})"))
     except OSError as exc:
@@ -269,12 +260,11 @@ def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str 
     return folder, None
 
 
-def _load_file(root: Path, path: Path, repo: ConfigRepo, seen: dict[SpecKey, Source], budget: Budget) -> None:
-    rel = path.relative_to(root).as_posix()
+def _load_file(tree: Tree, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Source], budget: Budget) -> None:
     budget.enter(_folder_tenant(rel))
     if budget.stopped():
         return  # its tenant (or the repo) ran out of budget: reported once, where it did
-    text = _read(root, path, repo, budget)
+    text = _read(tree, rel, repo, budget)
     if text is None:
         return
     repo.files += 1
@@ -333,12 +323,11 @@ def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey
     repo.specs.append(loaded)
 
 
-def _load_config(root: Path, repo: ConfigRepo, budget: Budget) -> None:
-    path = root / CONFIG_FILE
-    if not path.exists():
+def _load_config(tree: Tree, repo: ConfigRepo, budget: Budget) -> None:
+    if not tree.exists(CONFIG_FILE):
         return
     budget.enter(None)
-    text = _read(root, path, repo, budget)
+    text = _read(tree, CONFIG_FILE, repo, budget)
     if text is None:
         return
     parsed = _parse(text, CONFIG_FILE, repo, budget)
@@ -356,15 +345,21 @@ def load_repo(root: Path | str, skip: frozenset[str] = frozenset(), budget: Budg
     `diagnostics`, never raised. `budget` (default: a new one with the operator's limits) is charged with
     what is read; pass one to share it across several loads of one repo."""
     root_path = Path(root).resolve()
-    repo = ConfigRepo(root=root_path)
     if not root_path.is_dir():
+        repo = ConfigRepo(root=root_path)
         repo.diagnostics.append(Diagnostic(str(root), 1, 1, "not a directory", "pass the config repo's root", "file"))
         return repo
+    return load_tree(FolderTree(root_path), skip, budget)
+
+
+def load_tree(tree: Tree, skip: frozenset[str] = frozenset(), budget: Budget | None = None) -> ConfigRepo:
+    """`load_repo` of a tree (e.g. the trusted base's blobs, in memory): the same walk, refusals and budget."""
+    repo = ConfigRepo(root=tree.root)
     budget = budget or Budget()
-    _load_config(root_path, repo, budget)
+    _load_config(tree, repo, budget)
     seen: dict[SpecKey, Source] = {}
-    for path in _spec_files(root_path, repo, budget, SPEC_DIRS, skip):
-        _load_file(root_path, path, repo, seen, budget)
+    for rel in _spec_files(tree, repo, budget, SPEC_DIRS, skip):
+        _load_file(tree, rel, repo, seen, budget)
     return repo
 
 
@@ -373,21 +368,21 @@ def load_config(root: Path | str) -> ConfigRepo:
     root_path = Path(root).resolve()
     repo = ConfigRepo(root=root_path)
     if root_path.is_dir():
-        _load_config(root_path, repo, Budget())
+        _load_config(FolderTree(root_path), repo, Budget())
     return repo
 
 
-def load_folder(root: Path | str, folder: str, budget: Budget | None = None) -> ConfigRepo:
+def load_folder(root: Path | str | Tree, folder: str, budget: Budget | None = None) -> ConfigRepo:
     """The specs of one folder (e.g. `tenants/a`) exactly as `load_repo` reads them, without mlcp.yaml.
 
     Specs in different tenant folders never share an identity, so a repo can be
     loaded folder by folder and only the folders that changed read again; a
     shared `budget` keeps the repo's totals across those loads.
     """
-    root_path = Path(root).resolve()
-    repo = ConfigRepo(root=root_path)
+    tree = FolderTree(Path(root).resolve()) if isinstance(root, Path | str) else root
+    repo = ConfigRepo(root=tree.root)
     budget = budget or Budget()
     seen: dict[SpecKey, Source] = {}
-    for path in _spec_files(root_path, repo, budget, (folder,)):
-        _load_file(root_path, path, repo, seen, budget)
+    for rel in _spec_files(tree, repo, budget, (folder,)):
+        _load_file(tree, rel, repo, seen, budget)
     return repo

@@ -149,3 +149,83 @@ def test_an_unchanged_tenant_file_with_problems_keeps_them_in_a_reused_base(repo
     _git(repo, "commit", "-qam", "vision's people")
     second = trust.load(repo, "HEAD", "applied", previous=first)
     assert _governance(second) == _governance(trust.load(repo, "HEAD", "applied"))
+
+
+def _from_files(
+    repo: Path, base: trust.TrustedBase, folder: Path
+) -> tuple[list[tuple[str, str]], object, int, list[str]]:
+    """The base as the folder loader reads it: its readable governance files written out, then loaded."""
+    from controlplane.loading import budgets
+    from controlplane.loading.repo import load_folder, load_repo
+
+    for path, entry in base.listing.items():
+        if entry.readable:
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(subprocess.run(["git", "-C", str(repo), "cat-file", "blob", entry.blob],
+                                                       capture_output=True, check=True).stdout)  # fmt: skip
+    tenants = sorted({p.split("/")[1] for p, e in base.listing.items() if e.readable and p.startswith("tenants/")})
+    budget = budgets.Budget(budgets.active())
+    shared = load_repo(folder, skip=frozenset(f"tenants/{t}" for t in tenants), budget=budget)
+    parts = [load_folder(folder, f"tenants/{t}", budget) for t in tenants]
+    specs = sorted((s.source.path, s.spec.model_dump_json()) for p in (shared, *parts) for s in p.specs)
+    problems = sorted(d.render() for p in (shared, *parts) for d in p.diagnostics)
+    return specs, shared.config, sum(p.files for p in (shared, *parts)), problems
+
+
+def test_the_base_loads_from_git_objects_in_memory_as_from_its_files(repo: Path, tmp_path: Path) -> None:
+    (repo / "policies/extra.yaml").write_bytes("kind: caf\xe9\n".encode("latin-1"))
+    (repo / "policies/crlf.yaml").write_bytes(b"apiVersion: mlcp.dev/v1alpha1\r\nkind: Quota\r\n")
+    (repo / "policies/huge.yaml").write_text("# " + "x" * (1 << 20) + "\n")
+    (repo / "policies/linked.yaml").symlink_to("access.yaml")
+    tenant = repo / "tenants/nlp/tenant.yaml"
+    tenant.write_text(tenant.read_text().replace("name: nlp", "name: vision"))
+    (repo / "tenants/wrong").mkdir()
+    (repo / "tenants/wrong/tenant.yaml").write_text("kind: [\n")
+    _git(repo, "add", "-A")
+    _git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},tenants/sub/tenant.yaml")
+    _git(repo, "commit", "-q", "-m", "every refusal")
+    base = trust.load(repo, "HEAD", "operator")
+    written = tmp_path / "written"
+    written.mkdir()
+    specs, config, files, problems = _from_files(repo, base, written)
+    listing_problems = [d.render() for d in base.problems if d.message.endswith("; ignored")]
+    assert len(listing_problems) == 3, "a link, a submodule and a file over the size limit are never read"
+    assert sorted((s.source.path, s.spec.model_dump_json()) for s in base.repo.specs) == specs
+    assert (base.repo.config, base.repo.files) == (config, files)
+    assert sorted(d.render() for d in base.problems) == sorted([*problems, *listing_problems])
+    assert any("policies/extra.yaml" in p and "UTF-8" in p for p in problems)
+    assert any("tenants/wrong/tenant.yaml" in p for p in problems) and any("tenants/nlp" in p for p in problems)
+
+
+def _crafted_commit(repo: Path) -> str:
+    """A commit whose policies/ tree names `..` twice: `git ls-tree -r` lists policies/../../evil.yaml."""
+
+    def mktree(entries: str) -> str:
+        done = subprocess.run(["git", "mktree"], cwd=repo, input=entries, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input="kind: Evil\n",
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    inner = mktree(f"100644 blob {blob}\tevil.yaml\n")
+    up = mktree(f"040000 tree {inner}\t..\n")
+    head = _git(repo, "rev-parse", "HEAD^{tree}")
+    entries = [line for line in _git(repo, "ls-tree", head).splitlines() if not line.endswith("\tpolicies")]
+    policies = _git(repo, "rev-parse", "HEAD:policies")
+    listed = _git(repo, "ls-tree", policies).splitlines()
+    crafted = mktree("\n".join([*listed, f"040000 tree {up}\t.."]) + "\n")
+    root = mktree("\n".join([*entries, f"040000 tree {crafted}\tpolicies"]) + "\n")
+    return _git(repo, "commit-tree", "-m", "crafted", "-p", "HEAD", root)
+
+
+def test_a_crafted_tree_naming_dot_dot_is_refused_and_writes_nothing(repo: Path) -> None:
+    sha = _crafted_commit(repo)
+    assert "policies/../../evil.yaml" in _git(repo, "ls-tree", "-r", "--name-only", sha)
+    base = trust.load(repo, sha, "operator")
+    refused = [d for d in base.problems if d.path == "policies/../../evil.yaml"]
+    assert refused and "not a valid path" in refused[0].message
+    assert "policies/../../evil.yaml" not in base.files and base.policy is not None
+    assert base.signers is not None and base.signers.read_bytes() == base.files["policies/allowed_signers"]
+    private = base.signers.parent  # where the base's files were once written (policies/../../ of one of them)
+    assert [p.name for p in private.iterdir() if not p.name.startswith("signers-")] == [], (
+        "nothing of the base is written but its allowed_signers"
+    )
