@@ -108,7 +108,8 @@ class Journal:
         """The last record this turn appended."""
         self.writing = False
         """True once intents are durable: from then on, writes may have happened."""
-        self._intents: dict[int, int] = {}
+        self._intents: dict[int, tuple[int, str | None]] = {}
+        """id(change) → the seq of its open intent, and the digest of what it is writing."""
 
     @property
     def unclosed(self) -> int:
@@ -123,9 +124,20 @@ class Journal:
         self.head = Head(sealed[-1].seq, sealed[-1].hash)
         return sealed
 
-    def _record(self, outcome: OutcomeLike, time: str, intent: int | None = None) -> AuditRecord:
-        record = record_for(outcome, actors=self.actors, commit=self.plan.revision, signer=self.signer, time=time)
-        return record if intent is None else replace(record, intent=intent, diff=())
+    def _record(
+        self, outcome: OutcomeLike, time: str, opened: tuple[int, str | None] | None = None
+    ) -> AuditRecord:
+        """The record of `outcome`; with `opened` (its intent's seq and digest), the outcome closing that intent."""
+        intent, desired_digest = opened if opened is not None else (None, None)
+        return record_for(
+            outcome,
+            actors=self.actors,
+            commit=self.plan.revision,
+            signer=self.signer,
+            time=time,
+            intent=intent,
+            desired_digest=desired_digest,
+        )
 
     def reconcile(self, anchor: Head | None = None) -> list[AuditRecord]:
         """Check the log against `anchor`; close the intents an earlier turn left open. Returns the closings."""
@@ -163,13 +175,18 @@ class Journal:
         intents = [self._intent(c, time) for c in changes]
         sealed = self._append([*done, *intents])
         for change, record in zip(changes, sealed[len(done) :], strict=True):
-            self._intents[id(change)] = record.seq
+            self._intents[id(change)] = (record.seq, record.after)
         self.writing = self.writing or bool(changes)
 
     def _intent(self, change: Change, time: str) -> AuditRecord:
-        record = self._record(_Intended(change), time)
-        after = digest(change.desired) if change.action is not Action.delete else None
-        return replace(record, result=Result.pending, after=after)
+        return record_for(
+            _Intended(change),
+            actors=self.actors,
+            commit=self.plan.revision,
+            signer=self.signer,
+            time=time,
+            result=Result.pending,
+        )
 
     def record(self, outcomes: Sequence[OutcomeLike]) -> None:
         """After writes: their outcomes, each naming its intent."""

@@ -67,19 +67,28 @@ def record_for(
     commit: str | None = None,
     signer: str | None = None,
     time: str | None = None,
+    result: Result | None = None,
+    intent: int | None = None,
+    desired_digest: str | None = None,
 ) -> AuditRecord:
     """The (unsealed) record of one outcome.
 
     The decision is `decision`, else the one the authorizer put on the change, else `DEFAULT_DECISION`; the
-    actors are the decision's (the authors of the spec) when it names any, else `actors`.
+    actors are the decision's (the authors of the spec) when it names any, else `actors`. For a turn's
+    journal: `result` replaces the outcome's (`pending` for an intent, whose `after` is what it is about to
+    write), `intent` names the intent an outcome closes (which holds the diff), and `desired_digest` is
+    `digest(change.desired)` when the caller has it already (an apply writes thousands: hashing each
+    manifest once, not for the intent and again for the outcome, is a measurable part of its CPU).
     """
     change = outcome.change
     decision = decision or change.decision or DEFAULT_DECISION
-    result = _result(outcome.status, decision)
+    result = result or _result(outcome.status, decision)
     before = None
     if change.action is Action.update and change.desired is not None:
         before = digest(live_projection(change.desired, change.diffs))
-    after = digest(change.desired) if result in _WROTE and change.action is not Action.delete else None
+    after = None
+    if (result in _WROTE or result is Result.pending) and change.action is not Action.delete:
+        after = desired_digest or digest(change.desired)
     return AuditRecord(
         time=time or utc_now(),
         actors=decision.actors or tuple(actors),
@@ -92,14 +101,15 @@ def record_for(
         action=change.action.value,
         decision=Verdict.allow if decision.allowed else Verdict.deny,
         rule=decision.rule,
-        reason=f"drift healed: {change.drift}; {decision.reason}"
-        if change.drift and result in _WROTE
-        else decision.reason,
+        reason=_reason(change, decision, result),
         before=before,
         after=after,
         result=result,
-        error=None if result in _WROTE or result is Result.deleted else (outcome.message or None),
-        diff=_diff(change),
+        error=None
+        if result in _WROTE or result is Result.deleted or result is Result.pending
+        else (outcome.message or None),
+        diff=_diff(change) if intent is None else (),
+        intent=intent,
         **_promotion(change, decision),
     )
 

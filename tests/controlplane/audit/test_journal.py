@@ -47,6 +47,27 @@ def test_intents_are_durable_before_writes_and_outcomes_name_them(tmp_path: Path
     assert merged[1].diff == logged[1].diff, "one line per change, with the intent's diff"
 
 
+def test_each_manifest_is_hashed_once_per_turn_and_both_records_carry_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.audit import outcomes
+
+    hashed: list[object] = []
+
+    def counting(obj: object) -> str | None:
+        hashed.append(obj)
+        return digest(obj)
+
+    monkeypatch.setattr(outcomes, "digest", counting)
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    journal = _journal(store)
+    journal.intend([A], [])
+    journal.record([Outcome(A, Status.applied)])
+    intent, outcome = store.records()
+    assert intent.after == outcome.after == digest(DESIRED) and outcome.intent == intent.seq
+    assert hashed == [DESIRED], "the outcome reuses the digest its intent computed"
+
+
 def test_the_next_turn_closes_an_intent_left_open_by_a_crash_saying_what_live_state_shows(tmp_path: Path) -> None:
     store = JsonlStore(tmp_path / "audit.jsonl")
     crashed = _journal(store)
