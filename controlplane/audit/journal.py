@@ -124,9 +124,7 @@ class Journal:
         self.head = Head(sealed[-1].seq, sealed[-1].hash)
         return sealed
 
-    def _record(
-        self, outcome: OutcomeLike, time: str, opened: tuple[int, str | None] | None = None
-    ) -> AuditRecord:
+    def _record(self, outcome: OutcomeLike, time: str, opened: tuple[int, str | None] | None = None) -> AuditRecord:
         """The record of `outcome`; with `opened` (its intent's seq and digest), the outcome closing that intent."""
         intent, desired_digest = opened if opened is not None else (None, None)
         return record_for(

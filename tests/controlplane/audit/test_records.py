@@ -28,7 +28,7 @@ def _stdlib(data: Any) -> bytes:
         {"text": "looks like a float: [1.5, 2e3]"},
         {1: "non-string key"},
         {"time": "2026-11-30T13:23:33.383982Z", "after": "sha256:6edcaafb2dbe2ea1a43343f68758ea15"},
-        {"quoted": 'a \\"1.5', "list": [1, "x", 2.5e-7], "esc": '\\', "n": 3},
+        {"quoted": 'a \\"1.5', "list": [1, "x", 2.5e-7], "esc": "\\", "n": 3},
         {"1.5": 1, "e": [1e300, -0.0]},
     ],
 )
