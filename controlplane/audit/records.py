@@ -209,7 +209,9 @@ class AuditRecord:
 
     def with_chain(self, seq: int, prev: str, hash_: str) -> AuditRecord:
         # Positional, past `dataclasses.replace`: sealing runs once per record, thousands per apply.
-        return AuditRecord(*_CONTENT_FIELDS(self), seq, prev, hash_)
+        return AuditRecord(
+            **dict(zip(_CONTENT_NAMES, _CONTENT_FIELDS(self), strict=True)), seq=seq, prev=prev, hash=hash_
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditRecord:
@@ -242,5 +244,6 @@ class AuditRecord:
         )
 
 
-_CONTENT_FIELDS = operator.attrgetter(*(f.name for f in fields(AuditRecord) if f.name not in ("seq", "prev", "hash")))
-"""Every field but the chain's own, in constructor order (the chain's three are the last)."""
+_CONTENT_NAMES = tuple(f.name for f in fields(AuditRecord) if f.name not in ("seq", "prev", "hash"))
+_CONTENT_FIELDS = operator.attrgetter(*_CONTENT_NAMES)
+"""Every field but the chain's own."""
