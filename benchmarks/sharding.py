@@ -14,7 +14,8 @@ gives its pods (deploy/kustomize/sharded: --interval 30s, --audit-log cluster,
     it (reported as "settled");
   * per replica: shards and tenants it holds, and its own peak RSS (VmHWM from /proc/PID/status, read while it
     runs: a child's peak starts afresh at exec, so each figure is that replica's alone);
-  * the failover: one replica that does not hold the leader's Lease is killed with SIGKILL (its Leases are left
+  * the failover: one replica that does not hold the leader's Lease (with --kill-leader: the one that does, so the
+    platform lane moves too) is killed with SIGKILL (its Leases are left
     to expire, as when a node dies), and right after the kill one commit changes every tenant it held
     (member role edit → view: a new RoleBinding `mlcp-view` each). Measured from the kill:
       - "shards held": until every shard Lease of the killed replica names a surviving replica;
@@ -30,6 +31,7 @@ The initial convergence of 10,000 tenants (90,001 objects) takes about ten minut
 with `--tenants 200`.
 
 Usage: .venv/bin/python benchmarks/sharding.py [--tenants 10000] [--shards 8] [--lease-duration 15]
+       [--kill-leader] [--json FILE]
        [--use-kubeconfig]   (starts its own local API server without MLflow, or uses $KUBECONFIG)
 """
 
@@ -328,10 +330,10 @@ def _ensure_namespace(bench: Bench) -> None:
             raise
 
 
-def run(bench: Bench, timeout: float) -> dict[str, Any]:
+def run(bench: Bench, timeout: float, kill_leader: bool) -> dict[str, Any]:
     """The whole run: converge, settle, kill one replica, fail over; the figures."""
     initial, settled = converge(bench, timeout)
-    return {"initial_s": initial, "settled_s": settled, **fail_over(bench)}
+    return {"initial_s": initial, "settled_s": settled, **fail_over(bench, kill_leader)}
 
 
 def converge(bench: Bench, timeout: float) -> tuple[float, float]:
@@ -371,14 +373,17 @@ def converge(bench: Bench, timeout: float) -> tuple[float, float]:
     return initial, time.monotonic() - began
 
 
-def fail_over(bench: Bench) -> dict[str, Any]:
-    """Kill the replica holding the most tenants among those not leading, commit a change to each of its tenants,
-    and measure until the survivors hold its shards and converged them."""
+def fail_over(bench: Bench, kill_leader: bool) -> dict[str, Any]:
+    """Kill the replica holding the most tenants among those not leading (or the leader), commit a change to each
+    of its tenants, and measure until the survivors hold its shards and converged them."""
     holders = bench.shard_holders()
     owned = bench.owned(holders)
     before = {name: replica.sample() for name, replica in bench.replicas.items()}
     leader = bench.holders().get(LEADER_LEASE)
-    victim = max((r for r in REPLICAS if r != leader), key=lambda r: (len(owned[r]), r))
+    candidates = [r for r in REPLICAS if (r == leader) == kill_leader]
+    if not candidates:
+        raise Failed(f"no replica to kill: the leader's Lease is held by {leader!r}")
+    victim = max(candidates, key=lambda r: (len(owned[r]), r))
     lost = sorted(s for s, h in holders.items() if h == victim)
     orphans = owned[victim]
     survivors = [r for r in REPLICAS if r != victim]
@@ -497,6 +502,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="for the initial convergence, seconds")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--kill-leader",
+        action="store_true",
+        help="kill the replica holding the leader's Lease (its platform lane moves too) instead of another one",
+    )
     args = parser.parse_args()
     tenants = [f"{PREFIX}{i:05d}" for i in range(args.tenants)]
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-shards-") as tmp:
@@ -512,7 +522,7 @@ def main() -> None:
 def _main(kubeconfig: str, tenants: list[str], args: argparse.Namespace, work: Path) -> None:
     bench = Bench(kubeconfig, tenants, args.shards, work, args.lease_duration)
     try:
-        result = run(bench, args.timeout)
+        result = run(bench, args.timeout, args.kill_leader)
     except Failed as exc:
         print(f"benchmark failed: {exc}\n{bench.tails()}", file=sys.stderr)
         raise SystemExit(1) from None
