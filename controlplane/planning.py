@@ -144,6 +144,11 @@ class Inventory:
     """Attribution of each object in `refs` (missing for objects recorded by an older mlcp)."""
     _index: dict[str, frozenset[ObjectRef]] | None = field(default=None, init=False, compare=False, repr=False)
     """The recorded objects by tenant ("" for no tenant, or an unreadable record): built on first use."""
+    changed_from: tuple[Mapping[ObjectRef, InventoryRecord], frozenset[ObjectRef]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+    """(records, refs): `updated` made these records from those, changing only those refs' (an encoder of the
+    stored inventory then serializes only what changed, without comparing every record)."""
 
     def recorded_for(self, tenants: Iterable[str]) -> frozenset[ObjectRef]:
         """The objects whose record names one of `tenants`, no tenant, or is unreadable (see `_tenant_key`).
@@ -184,6 +189,7 @@ class Inventory:
         """This inventory as stored at `version`, recording `revision` (its index carried over)."""
         stored = Inventory(self.refs, version, revision, self.records)
         object.__setattr__(stored, "_index", self._index)
+        object.__setattr__(stored, "changed_from", self.changed_from)
         return stored
 
     def owner_of(self, ref: ObjectRef) -> InventoryRecord | None:
@@ -215,6 +221,7 @@ class Inventory:
                 records[ref] = replace(claim.record, adopted=adopted)
                 touched.add(ref)
         updated = Inventory(kept, None, self.revision, records)
+        object.__setattr__(updated, "changed_from", (self.records, frozenset(touched)))
         if self._index is not None:
             object.__setattr__(updated, "_index", self._moved_index(self._index, records, touched))
         return updated

@@ -45,6 +45,9 @@ class Desired:
     repo: ConfigRepo
     objects: list[DesiredObject]
     revision: str | None
+    by_tenant: Mapping[str, Sequence[DesiredObject]] | None = None
+    """`objects` by tenant ("" for none), when the loader keeps them so (reconciler.incremental): a loop pass
+    that plans some tenants then never walks every object of a new revision."""
 
 
 def load_valid(path: Path) -> ConfigRepo:
@@ -290,14 +293,27 @@ def _scope(
     return selections.scope(selection, objects, inventories, dirty, always, desired.objects)
 
 
-@dataclass(frozen=True)
 class _Index:
-    """A revision's desired objects by tenant ("" for none) and by system, and those that follow the registry."""
+    """A revision's desired objects by tenant ("" for none), by ref and by system, and those that follow the
+    registry: each built on first use, from the loader's own grouping by tenant when it has one."""
 
-    objects: list[DesiredObject]
-    by_tenant: dict[str, list[DesiredObject]]
-    by_system: dict[str, list[DesiredObject]]
-    follows: list[ObjectRef]
+    def __init__(self, desired: Desired) -> None:
+        self.objects = desired.objects
+        self._by_tenant = desired.by_tenant
+
+    @cached_property
+    def by_tenant(self) -> Mapping[str, Sequence[DesiredObject]]:
+        if self._by_tenant is not None:
+            return self._by_tenant
+        found: dict[str, list[DesiredObject]] = {}
+        for obj in self.objects:
+            found.setdefault(obj.tenant or "", []).append(obj)
+        return found
+
+    @cached_property
+    def follows(self) -> list[ObjectRef]:
+        kind = serving.INFERENCE_SERVICE
+        return [o.ref for o in self.objects if o.ref.kind == kind and serving.follows_registry(o)]
 
     @cached_property
     def by_ref(self) -> dict[ObjectRef, list[DesiredObject]]:
@@ -307,25 +323,21 @@ class _Index:
             found.setdefault(obj.ref, []).append(obj)
         return found
 
+    def of_system(self, system: str) -> list[DesiredObject]:
+        """A system planned whole (it cannot say what changed live)."""
+        return [o for o in self.objects if o.ref.system == system]
+
 
 _INDEXES: list[tuple[Desired, _Index]] = []
 """The indexes of the last revisions planned: a loop pass at the same revision looks up, not walks, 90,000
-objects (a new revision is indexed once)."""
+objects."""
 
 
 def _index(desired: Desired) -> _Index:
     for kept, index in _INDEXES:
         if kept is desired:
             return index
-    by_tenant: dict[str, list[DesiredObject]] = {}
-    by_system: dict[str, list[DesiredObject]] = {}
-    follows: list[ObjectRef] = []
-    for obj in desired.objects:
-        by_tenant.setdefault(obj.tenant or "", []).append(obj)
-        by_system.setdefault(obj.ref.system, []).append(obj)
-        if obj.ref.kind == serving.INFERENCE_SERVICE and serving.follows_registry(obj):
-            follows.append(obj.ref)
-    index = _Index(desired.objects, by_tenant, by_system, follows)
+    index = _Index(desired)
     _INDEXES.insert(0, (desired, index))
     del _INDEXES[2:]
     return index
@@ -353,7 +365,7 @@ def _candidates(
     (it is planned whole), and the platform's and the selected tenants' objects of the others."""
     index = _index(desired)
     whole = {name for name in states if dirty.get(name) is None and name != governance.SYSTEM}
-    found = [o for name in whole for o in index.by_system.get(name, ())]
+    found = [o for name in whole for o in index.of_system(name)]
     for tenant in ("", *tenants):
         found.extend(o for o in index.by_tenant.get(tenant, ()) if o.ref.system not in whole)
     return found

@@ -147,6 +147,18 @@ def render(snapshot: Snapshot, repo: ConfigRepo, last: Snapshot | None, changed:
     return snapshot.objects
 
 
+def _by_tenant(snapshot: Snapshot) -> dict[str, list[DesiredObject]]:
+    """The desired objects by tenant ("" for none): the rendered lists themselves (an object has the tenant of
+    the folder its spec is in), with the shared specs' objects."""
+    found: dict[str, list[DesiredObject]] = dict(snapshot.rendered)
+    shared: dict[str, list[DesiredObject]] = {}
+    for obj in snapshot.shared_objects:
+        shared.setdefault(obj.tenant or "", []).append(obj)
+    for tenant, objects in shared.items():
+        found[tenant] = [*found.get(tenant, ()), *objects]
+    return found
+
+
 def _order(obj: DesiredObject) -> tuple[int, str, str, str, str, str]:
     """Rank, then ref: plain strings, so sorting compares tuples in C (the ref's own order, field by field)."""
     ref = obj.ref
@@ -200,4 +212,4 @@ class IncrementalLoader:
         objects = render(snapshot, repo, last, changed)
         self.rendered = None if last is None else _differing(kept, snapshot.rendered) | changed
         self._last = snapshot
-        return partition.Partitioned(Desired(repo, objects, revision), broken)
+        return partition.Partitioned(Desired(repo, objects, revision, _by_tenant(snapshot)), broken)

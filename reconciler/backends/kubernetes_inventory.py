@@ -117,14 +117,28 @@ class Encoder:
         self._group_of, self._members, self._chunks = {}, {}, {}
         self._update(refs, records)
 
-    def encode(self, refs: frozenset[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> bytes:
-        self._update(refs, records)
+    def encode(
+        self,
+        refs: frozenset[ObjectRef],
+        records: Mapping[ObjectRef, InventoryRecord],
+        changed_from: tuple[Mapping[ObjectRef, InventoryRecord], frozenset[ObjectRef]] | None = None,
+    ) -> bytes:
+        """`encode(refs, records)`; `changed_from` (`Inventory.changed_from`): the records these were made from
+        and the refs whose record changed, so that when those are the records last encoded no record is compared."""
+        self._update(refs, records, changed_from)
         return _document(self._chunks[key] for key in sorted(self._chunks))
 
-    def _update(self, refs: frozenset[ObjectRef], records: Mapping[ObjectRef, InventoryRecord]) -> None:
+    def _update(
+        self,
+        refs: frozenset[ObjectRef],
+        records: Mapping[ObjectRef, InventoryRecord],
+        changed_from: tuple[Mapping[ObjectRef, InventoryRecord], frozenset[ObjectRef]] | None = None,
+    ) -> None:
         old = self._records
         changed = set(refs ^ self._refs)
-        if records is not old:
+        if changed_from is not None and changed_from[0] is old:
+            changed |= changed_from[1]
+        elif records is not old:
             changed.update(ref for ref, record in records.items() if old.get(ref) is not record)
             changed.update(old.keys() - records.keys())
         dirty: set[GroupKey] = set()
@@ -266,7 +280,11 @@ class InventoryStore:
                 "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"},
                 "annotations": {REVISION_ANNOTATION: revision} if revision else {},
             },
-            "binaryData": {KEY: base64.b64encode(self.encoder.encode(inventory.refs, inventory.records)).decode()},
+            "binaryData": {
+                KEY: base64.b64encode(
+                    self.encoder.encode(inventory.refs, inventory.records, inventory.changed_from)
+                ).decode()
+            },
         }
         if create is not None and not inventory.version:
             result = create(self.path.rsplit("/", 1)[0], configmap)

@@ -38,6 +38,13 @@ def _same_as_full_load(loader: IncrementalLoader, root: Path, revision: str) -> 
     want = partition.load(root)
     assert [s.key for s in got.desired.repo.specs] == [s.key for s in want.desired.repo.specs]
     assert got.desired.objects == want.desired.objects
+    grouped: dict[str, list[object]] = {}
+    for obj in want.desired.objects:
+        grouped.setdefault(obj.tenant or "", []).append(obj)
+    assert got.desired.by_tenant is not None
+    assert {t: sorted(map(id, objs)) for t, objs in got.desired.by_tenant.items() if objs} == {
+        t: sorted(map(id, [o for o in got.desired.objects if (o.tenant or "") == t])) for t in grouped
+    }, "the loader's grouping by tenant holds every object, under its own tenant"
     assert {t: [d.render() for d in ds] for t, ds in got.broken.items()} == {
         t: [d.render() for d in ds] for t, ds in want.broken.items()
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Inventory, InventoryRecord
+from controlplane.planning import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends.base import BackendError
@@ -186,3 +186,22 @@ def test_encoding_an_inventory_with_one_tenant_changed_serializes_only_that_tena
         serialized.clear()
         assert encoder.encode(frozenset(changed), changed) == codec.encode(changed, changed)
         assert serialized[0] == 4, "one group, of the changed tenant's 4 objects"
+
+
+def test_the_encoder_follows_an_inventory_updated_from_the_one_it_encoded() -> None:
+    """`Inventory.updated` says which records it changed: the encoder trusts that only for the records it saw."""
+    refs = {ObjectRef("kubernetes", "v1", "ServiceAccount", f"t{i}", "sa") for i in range(5)}
+    records = {ref: _tenant_records(str(ref.namespace)) for ref in refs}
+    stored = Inventory(frozenset(refs), "1", "r", records)
+    encoder = codec.Encoder()
+    encoder.prime(stored.refs, stored.records)
+    new = ObjectRef("kubernetes", "v1", "ConfigMap", "t1", "new")
+    claims = {new: Claim(_tenant_records("t1"), wrote=True), NS: Claim(TENANT, wrote=True)}
+    updated = stored.updated(stored.refs - {min(refs)} | {new, NS}, claims)
+    assert updated.changed_from is not None and updated.changed_from[0] is stored.records
+    blob = encoder.encode(updated.refs, updated.records, updated.changed_from)
+    assert blob == codec.encode(updated.refs, updated.records)
+    again = updated.updated(updated.refs, {new: Claim(_tenant_records("t2"), wrote=True)})
+    assert encoder.encode(again.refs, again.records, again.changed_from) == codec.encode(again.refs, again.records)
+    stale = stored.updated(stored.refs, {new: Claim(TENANT, wrote=True)})  # made from records it did not encode last
+    assert encoder.encode(stale.refs, stale.records, stale.changed_from) == codec.encode(stale.refs, stale.records)
