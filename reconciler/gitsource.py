@@ -20,7 +20,6 @@ from controlplane.errors import MlcpError
 @dataclass(frozen=True)
 class GitInfo:
     revision: str | None = None
-    dirty: bool = False
     commits: dict[str, str] = field(default_factory=dict)
 
 
@@ -38,7 +37,7 @@ def inspect(path: Path) -> GitInfo:
             current = line[1:]
         elif line and line not in commits:
             commits[line] = current
-    return GitInfo(revision=head, dirty=repo.is_dirty(untracked_files=True), commits=commits)
+    return GitInfo(revision=head, commits=commits)  # uncommitted files: authorizing's History.uncommitted
 
 
 @contextmanager

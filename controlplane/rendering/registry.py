@@ -37,8 +37,15 @@ def renders(
 
 
 def render(ctx: RenderContext) -> list[DesiredObject]:
-    """Every desired object of the repo, in apply order (rank, then identity)."""
-    return sorted(render_specs(ctx.repo.specs, ctx), key=lambda o: (o.rank, o.ref))
+    """Every desired object of the repo, in apply order (rank, then identity).
+
+    The key spells out `ObjectRef`'s order (its fields, in order) so the comparisons stay in C: the dataclass's
+    generated `__lt__` was 0.3 M Python calls at 10,000 tenants.
+    """
+    return sorted(
+        render_specs(ctx.repo.specs, ctx),
+        key=lambda o: (o.rank, o.ref.system, o.ref.api_version, o.ref.kind, o.ref.namespace, o.ref.name),
+    )
 
 
 def render_specs(specs: Iterable[LoadedSpec], ctx: RenderContext) -> list[DesiredObject]:
