@@ -15,9 +15,9 @@ gives its pods (deploy/kustomize/sharded: --interval 30s, --audit-log cluster,
   * per replica: shards and tenants it holds, and its own peak RSS (VmHWM from /proc/PID/status, read while it
     runs: a child's peak starts afresh at exec, so each figure is that replica's alone);
   * the failover: one replica that does not hold the leader's Lease (with --kill-leader: the one that does, so the
-    platform lane moves too) is killed with SIGKILL (its Leases are left
-    to expire, as when a node dies), and right after the kill one commit changes every tenant it held
-    (member role edit → view: a new RoleBinding `mlcp-view` each). Measured from the kill:
+    platform lane moves too) is killed with SIGKILL (its Leases are left to expire, as when a node dies), and
+    right after the kill one commit changes every tenant it held (member role edit → view: a new RoleBinding
+    `mlcp-view` each). Measured from the kill:
       - "shards held": until every shard Lease of the killed replica names a surviving replica;
       - "tenants converged": until a survivor logged, for each of those shards, a pass at the new commit that
         converged it (so applied the change to each of its tenants); then one LIST checks that each of those
@@ -27,8 +27,8 @@ gives its pods (deploy/kustomize/sharded: --interval 30s, --audit-log cluster,
 Not a test: targets are printed, not asserted. A replica that exits, or a phase that times out, ends the run
 with the reason and the tail of the replicas' logs.
 
-The initial convergence of 10,000 tenants (90,001 objects) takes about ten minutes on 2 idle cores: develop
-with `--tenants 200`.
+The initial convergence of 10,000 tenants (90,001 objects) is long (not measured here yet; one 10,000-tenant
+`mlcp apply` took 44 min on the loaded machine, docs/performance.md): develop with `--tenants 100`-`300`.
 
 Usage: .venv/bin/python benchmarks/sharding.py [--tenants 10000] [--shards 8] [--lease-duration 15]
        [--kill-leader] [--json FILE]
