@@ -15,7 +15,7 @@ Authorization and audit are passed in, not imported. `authorize` has the last
 word on each change before it is written. The audit journal gets every change
 about to be written before the first write (so a log that cannot be written
 stops apply before anything changes) and the outcomes of each group of writes
-after it.
+after it, appended while the next group's writes are in flight.
 """
 
 from __future__ import annotations
@@ -115,7 +115,10 @@ def apply_plan(
     PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. It has no default: a caller
     that applies without a check says so by passing `unchecked`, so no new caller skips authorization by
     leaving the argument out. An error from `audit` stops apply
-    where it is: before the first write, or between groups of writes. `unplanned`: inventoried objects the
+    where it is: before the first write, or, when a group's outcomes cannot be appended (which happens while
+    the next group is in flight, so the API server is never idle while the log is written), with the writes
+    already sent: no further write starts, and the intents of the writes in flight stay open for the next
+    turn to close. `unplanned`: inventoried objects the
     plan did not look at (a loop pass that planned only some tenants), kept in the inventory as they are.
     """
     report = ApplyReport()
@@ -136,16 +139,24 @@ def apply_plan(
     if audit is not None:
         audit.intend(runnable, list(report.outcomes))
     _record_ahead(plan, backends, runnable, options, unplanned or {})
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        done: list[Outcome] = []
         for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
+            writing = [pool.submit(run, change) for change in phase]
+            if audit is not None and done:  # the last group's outcomes, appended while this group is in flight
+                audit.record(done)
             done = []
-            for outcome in pool.map(run, phase):
+            for future in writing:
+                outcome = future.result()
                 done.append(outcome)
                 report.outcomes.append(outcome)
                 if progress:
                     progress(outcome)
-            if audit is not None:
-                audit.record(done)
+        if audit is not None and done:
+            audit.record(done)
+    finally:  # on an error, writes not yet started are never sent; those in flight finish (their intents are open)
+        pool.shutdown(wait=True, cancel_futures=True)
     _record_inventories(plan, backends, report, options, unplanned or {})
     return report
 

@@ -157,15 +157,35 @@ def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> 
     apply_plan(
         Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), audit=journal, authorize=unchecked
     )
-    assert backend.events == [
-        "intend ['ns', 'quota'] finished ['blocked']",
-        "record",  # the create, inventoried ahead
-        "apply ns",
-        "outcomes ['ns']",
-        "apply quota",
-        "outcomes ['quota']",
-        "record",
-    ]
+    assert backend.events[:3] == ["intend ['ns', 'quota'] finished ['blocked']", "record", "apply ns"]
+    # The create was inventoried ahead ("record"); each group's outcomes follow its writes, and are appended
+    # while the next group is in flight (so "apply quota" and "outcomes ['ns']" may come in either order).
+    assert sorted(backend.events[3:5]) == ["apply quota", "outcomes ['ns']"]
+    assert backend.events[5:] == ["outcomes ['quota']", "record"]
+
+
+def test_a_log_that_fails_after_writes_began_stops_the_writes_after_those_in_flight() -> None:
+    backend = Recorder()
+    changes = tuple(
+        replace(_change(name, "nlp", Action.create), rank=rank) for name, rank in [("a", 10), ("b", 20), ("c", 30)]
+    )
+
+    class FailingRecords(EventJournal):
+        def record(self, outcomes: Sequence[Outcome]) -> None:
+            raise AuditError("cannot append to the audit log: the disk is full")
+
+    with pytest.raises(AuditError):
+        apply_plan(
+            Plan(changes=changes),
+            {"kubernetes": backend},
+            ApplyOptions(revision="r2"),
+            audit=FailingRecords(backend.events),
+            authorize=unchecked,
+            concurrency=1,
+        )
+    writes = [e for e in backend.events if e.startswith("apply")]
+    assert writes[0] == "apply a" and "apply c" not in writes, "no group starts after the log failed"
+    assert backend.events[-1] != "record", "the final inventory is not written after an audit failure"
 
 
 def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() -> None:
