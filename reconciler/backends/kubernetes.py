@@ -144,6 +144,7 @@ class KubernetesBackend(Backend):
         """Namespaces the last review found absent, so applying its creates needs no second look."""
         self._fresh = False
         """List on the next `read` even with a synced cache (after `forget`)."""
+        self._types: dict[tuple[str, str], ResourceType] = {}
         self._encoder = inventory_codec.Encoder()
         """The inventory last read or written, by group: a write serializes only the groups that changed."""
 
@@ -256,10 +257,17 @@ class KubernetesBackend(Backend):
         return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion", ""))
 
     def _type(self, ref: ObjectRef) -> ResourceType:
+        """The declared resource of `ref`'s kind (looked up once per kind and backend: apply asks per write)."""
+        key = (ref.api_version, ref.kind)
+        known = self._types.get(key)
+        if known is not None:
+            return known
         declared = catalog.find(ref.api_version, ref.kind)
         if declared is None:
             raise BackendError(f"mlcp does not manage {ref.kind} ({ref.api_version})")
-        return ResourceType(declared.api_version, declared.kind, declared.plural, declared.namespaced)
+        known = ResourceType(declared.api_version, declared.kind, declared.plural, declared.namespaced)
+        self._types[key] = known
+        return known
 
     # -- review ----------------------------------------------------------------------------------------------
 

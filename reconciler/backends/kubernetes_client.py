@@ -14,6 +14,7 @@ inventory, the loop's state and the objects are all written the same way.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -127,6 +128,18 @@ CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
 NAMESPACE = ResourceType("v1", "Namespace", "namespaces", False)
 
 
+@functools.lru_cache(maxsize=64)
+def _encoded(query: tuple[tuple[str, str], ...]) -> str:
+    """A query string; the few distinct ones (a write's field manager and flags) are encoded once, not per write."""
+    return urlencode(query)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> urllib3.Timeout:
+    """urllib3's timeout value (it copies it per request, so sharing one is safe); built once per pair."""
+    return urllib3.Timeout(connect=connect, read=read)
+
+
 class HttpError(BackendError):
     def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
         self.status = status
@@ -221,7 +234,7 @@ class KubeClient:
         with self._count_lock:
             self._requests += 1
         payload = orjson.dumps(body) if body is not None else None
-        url = f"{path}?{urlencode(query)}" if query else path
+        url = f"{path}?{_encoded(tuple(query))}" if query else path
         try:
             pool, prefix = self._pool
             response = pool.urlopen(
@@ -229,7 +242,7 @@ class KubeClient:
                 prefix + url,
                 body=payload,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                timeout=_timeout(*timeout),
                 assert_same_host=False,
             )
             raw = response.data

@@ -76,3 +76,30 @@ def test_inside_a_fenced_write_no_request_starts_once_the_lease_has_no_time_left
     with backend.bounded(lambda: 2.5):
         assert backend.deadline.timeouts("GET /", 5.0, 60.0) == (2.5, 2.5), "timeouts cut to the lease's time"
     assert backend.deadline.timeouts("GET /", 5.0, 60.0) == (5.0, 60.0), "outside the block: the backend's own"
+
+
+def test_the_query_and_resource_of_a_write_are_worked_out_once_and_stay_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Apply asks for the resource and the query string on every write: both are memoized, with equal results."""
+    from controlplane.rendering import catalog
+    from reconciler.backends import kubernetes_client
+    from reconciler.backends.kubernetes import KubernetesBackend
+
+    query = (("fieldManager", "mlcp"), ("force", "false"), ("dryRun", "All"))
+    assert kubernetes_client._encoded(query) == "fieldManager=mlcp&force=false&dryRun=All"
+    assert kubernetes_client._timeout(5.0, 10.0) is kubernetes_client._timeout(5.0, 10.0)
+    looked_up: list[str] = []
+    real = catalog.find
+
+    def find(api_version: str, kind: str) -> object:
+        looked_up.append(kind)
+        return real(api_version, kind)
+
+    monkeypatch.setattr(catalog, "find", find)
+    backend = KubernetesBackend(_backend())
+    ref = ObjectRef("kubernetes", "v1", "ServiceAccount", "team-a", "x")
+    first, again = backend._type(ref), backend._type(ref)
+    assert first == again and first.plural == "serviceaccounts" and looked_up == ["ServiceAccount"]
+    with pytest.raises(BackendError, match="does not manage"):
+        backend._type(ObjectRef("kubernetes", "v1", "Secret", "team-a", "x"))
