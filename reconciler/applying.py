@@ -9,7 +9,10 @@ no writes at all. It carries, per object, the spec, tenant and source of the
 change that wrote it (`Claim`): later deletions are attributed from that, never
 from the live object. Objects about to be created are recorded once before the
 first write too, so a pass cut short after creating a namespace still knows the
-namespace is mlcp's (and whose).
+namespace is mlcp's (and whose). A create whose answer was lost (`Outcome.uncertain`:
+a timeout, a dropped connection, a server error) keeps that record: the create may
+have happened, and the next pass must find the object as mlcp's, not as a stranger
+that only an administrator's adoption could hand back.
 
 Authorization and audit are passed in, not imported. `authorize` has the last
 word on each change before it is written. The audit journal gets every change
@@ -194,6 +197,7 @@ def _record_inventories(
     never both claim it: a write wins over a no-op, and two differing no-ops leave the old record.
     """
     results = {id(o.change): o.status for o in report.outcomes}
+    unanswered = {id(o.change) for o in report.outcomes if o.uncertain and o.change.action is Action.create}
     for system, backend in backends.items():
         refs: set[ObjectRef] = set()  # with the objects the plan left alone (`unplanned`) below: no copy of them
         claims: dict[ObjectRef, Claim] = {}
@@ -206,9 +210,10 @@ def _record_inventories(
                 if status is not Status.deleted:
                     refs.add(change.ref)
                 continue
-            if change.action is Action.noop or change.action is Action.update or status is Status.applied:
+            maybe_made = id(change) in unanswered  # recorded ahead; its record stays (Outcome.uncertain)
+            if change.action is Action.noop or change.action is Action.update or status is Status.applied or maybe_made:
                 refs.add(change.ref)
-            claim = _claim(change, status)
+            claim = Claim(InventoryRecord.of(change), wrote=True) if maybe_made else _claim(change, status)
             held = claims.get(change.ref)
             if claim is None or (held is not None and held.wrote and not claim.wrote):
                 continue

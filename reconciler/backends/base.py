@@ -69,6 +69,10 @@ class Outcome:
     status: Status
     message: str = ""
     version: str | None = None
+    uncertain: bool = False
+    """A failed write that may have happened anyway: it was sent and its answer lost (a timeout, a dropped
+    connection, a server error). A create that failed so keeps the inventory record made before it was sent,
+    so the next pass finds what it may have made as mlcp's, not as a stranger's (docs/security.md)."""
 
 
 Expectation = tuple[str, str | None, str | None, str]

@@ -41,7 +41,7 @@ from reconciler.backends.base import (
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
 from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, live_object
+from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, Unanswered, live_object
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
@@ -306,7 +306,9 @@ class KubernetesBackend(Backend):
                 return self._delete(change, path, options, impersonate)
             result, note = self._server_side_apply(change, path, options, impersonate)
         except HttpError as exc:
-            return Outcome(change, Status.failed, _explain(exc))
+            return Outcome(change, Status.failed, _explain(exc), uncertain=exc.uncertain)
+        except Unanswered as exc:
+            return Outcome(change, Status.failed, f"{exc} (the write may have happened)", uncertain=True)
         except BackendError as exc:
             return Outcome(change, Status.failed, str(exc))
         version = str(result.get("metadata", {}).get("resourceVersion", ""))

@@ -146,6 +146,22 @@ class HttpError(BackendError):
         self.body = body
         super().__init__(str(body.get("message") or reason))
 
+    @property
+    def uncertain(self) -> bool:
+        """A server error (5xx, e.g. 504 "the request may still complete"): the write may have happened."""
+        return self.status >= 500
+
+
+class Unanswered(BackendError):
+    """The request was sent, or may have been, and its answer was lost (a read timeout, a connection dropped
+    mid-answer): a write may have happened. Unlike a connection that never opened, which sent nothing."""
+
+
+def _unanswered(exc: Exception) -> bool:
+    """Whether a transport error may have come after the request reached the server."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return not isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError is one too
+
 
 def in_cluster(targets: Targets) -> bool:
     """No kubeconfig from the operator, inside a pod: the pod's own ServiceAccount."""
@@ -247,6 +263,8 @@ class KubeClient:
             )
             raw = response.data
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _unanswered(exc):
+                raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
         data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
         if response.status >= 400:

@@ -104,6 +104,32 @@ def test_creates_are_recorded_before_anything_is_written_and_without_advancing_t
     assert ahead.claims[create.ref].wrote
 
 
+@dataclass
+class LostAnswers(Recorder):
+    """Creates fail: `uncertain` ones as a timed-out answer would, the others as a refusal."""
+
+    uncertain: bool = True
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        self.events.append(f"apply {change.ref.name}")
+        return Outcome(change, Status.failed, "read timed out", uncertain=self.uncertain)
+
+
+@pytest.mark.parametrize("uncertain", [True, False])
+def test_a_create_whose_answer_was_lost_keeps_the_record_made_before_it(uncertain: bool) -> None:
+    """It may have happened (Outcome.uncertain): the next pass must find it as mlcp's. A create the server
+    refused (a 4xx) did not happen: its record goes, so nothing of a stranger's is ever kept as mlcp's."""
+    create = _change("new-ns", "a", Action.create, live=None)
+    backend = LostAnswers(uncertain=uncertain)
+    apply_plan(Plan(changes=(create,)), {"kubernetes": backend}, ApplyOptions(revision="r2"), authorize=unchecked)
+    refs, options = backend.recorded[-1]
+    if uncertain:
+        assert create.ref in refs and options.claims[create.ref].wrote
+        assert options.claims[create.ref].record.tenant == "a"
+    else:
+        assert create.ref not in refs and create.ref not in options.claims
+
+
 def test_a_noop_plan_records_once_at_the_end_only() -> None:
     backend = _apply(_change("same", "a", Action.noop))
     assert backend.events == ["record"]

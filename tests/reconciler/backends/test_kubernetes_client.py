@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import urllib3
+
 from controlplane.diffing import managed_diff
+from reconciler.backends import kubernetes_client
 from reconciler.backends.kubernetes import BY_KIND
 from reconciler.backends.kubernetes_client import live_object
 
@@ -83,3 +86,17 @@ def test_equal_names_and_label_values_of_different_objects_are_one_string_and_th
     desired = _desired("team-a", "a@example.com")
     desired["metadata"]["labels"]["mlcp.dev/tenant"] = "team-a"
     assert managed_diff(desired, a.manifest) == []
+
+
+def test_an_error_after_the_request_may_have_been_sent_is_unanswered_and_a_refused_connection_is_not() -> None:
+    """A write whose answer was lost may have happened (Outcome.uncertain keeps its inventory record); a
+    connection that never opened sent nothing."""
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 1)
+    never_opened = urllib3.exceptions.NewConnectionError(pool.ConnectionCls("127.0.0.1", 1), "refused")
+    assert not kubernetes_client._unanswered(never_opened)
+    assert not kubernetes_client._unanswered(urllib3.exceptions.MaxRetryError(pool, "/", never_opened))
+    assert not kubernetes_client._unanswered(urllib3.exceptions.ConnectTimeoutError("connect timed out"))
+    assert kubernetes_client._unanswered(urllib3.exceptions.ReadTimeoutError(pool, "/", "read timed out"))
+    assert kubernetes_client._unanswered(urllib3.exceptions.ProtocolError("Connection aborted."))
+    assert kubernetes_client.HttpError(504, "Gateway Timeout", {}).uncertain
+    assert not kubernetes_client.HttpError(409, "Conflict", {}).uncertain
