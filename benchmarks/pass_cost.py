@@ -106,7 +106,7 @@ def bench(tenants: int, work: Path, profile: bool, top: int) -> None:
     tenant.write_text(tenant.read_text() + "    - name: new-1@example.com\n      role: edit\n")
     _git(repo, "commit", "-qam", "one tenant: a new member")
     _measure("commit: one tenant's create", rec.run_pass, profile, top)
-    _measure("no-op pass after the commits", rec.run_pass, False, top)
+    _measure("no-op pass after the commits", rec.run_pass, profile, top)
     rec.close()
 
 

@@ -316,12 +316,22 @@ class _Index:
         return [o.ref for o in self.objects if o.ref.kind == kind and serving.follows_registry(o)]
 
     @cached_property
-    def by_ref(self) -> dict[ObjectRef, list[DesiredObject]]:
-        """Built only when a pass plans an object outside its selected tenants (a live change, a record)."""
-        found: dict[ObjectRef, list[DesiredObject]] = {}
+    def _by_ref(self) -> tuple[dict[ObjectRef, DesiredObject], list[DesiredObject]]:
+        """Each ref's first object, and the few objects that declare a ref again (two tenants, one namespace):
+        no container per object, so building it does not wake the garbage collector over the live state."""
+        first: dict[ObjectRef, DesiredObject] = {}
+        again: list[DesiredObject] = []
         for obj in self.objects:
-            found.setdefault(obj.ref, []).append(obj)
-        return found
+            if first.setdefault(obj.ref, obj) is not obj:
+                again.append(obj)
+        return first, again
+
+    def declaring(self, ref: ObjectRef) -> list[DesiredObject]:
+        """The objects that declare `ref` (built only when a pass plans an object outside its selected tenants:
+        a live change, a record, a deleted object)."""
+        first, again = self._by_ref
+        found = first.get(ref)
+        return [] if found is None else [found, *(o for o in again if o.ref == ref)]
 
     def of_system(self, system: str) -> list[DesiredObject]:
         """A system planned whole (it cannot say what changed live)."""
@@ -351,8 +361,8 @@ def _declaring(desired: Desired, scope: selections.Scope, objects: list[DesiredO
     missing = [ref for refs in scope.refs.values() for ref in refs if ref not in have]
     if not missing:
         return []
-    by_ref = _index(desired).by_ref
-    return [o for ref in missing for o in by_ref.get(ref, ())]
+    index = _index(desired)
+    return [o for ref in missing for o in index.declaring(ref)]
 
 
 def _candidates(
