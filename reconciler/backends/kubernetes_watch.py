@@ -10,7 +10,7 @@ list, relisting after an error) makes `snapshot` return None, so the pass
 falls back to listing and an unreachable API server still fails the pass.
 A few kinds list at a time (LIST_CONCURRENCY): each list holds its page's
 JSON and decoded items until they are reduced, and fifteen kinds' pages of
-10,000 items at once were most of a reconciler's peak.
+10,000 items at once were a large part of a reconciler's peak.
 
 A full pass must not trust the watch, but it need not list beside it either:
 `fresh` asks every kind for a list that began no earlier than the pass asked
@@ -59,9 +59,9 @@ WATCH_SECONDS = 240
 """How long the server keeps one watch open; the cache then watches again from the last resourceVersion."""
 MISSING_RECHECK = 60.0
 """A kind whose API is not served (CRD not installed) is listed again this often."""
-LIST_CONCURRENCY = 3
-"""Kinds listed at once. The server's work on one still overlaps the decoding of another, while the pages
-decoded at once stay few (see docs/performance.md, "Memory at 10,000 tenants")."""
+LIST_CONCURRENCY = 4
+"""Kinds listed at once, as many as the backend lists (READ_CONCURRENCY): the server's work on one overlaps the
+decoding of another, while the pages decoded at once stay few (docs/performance.md, "Memory at 10,000 tenants")."""
 LIST_PAGE = 2500
 """Items per page of the cache's lists: a page's JSON and its decoded items are held until reduced (a page of
 10,000 namespaces: 15 MB of JSON, 50 MB decoded), so smaller pages cut the read's peak for a few more requests."""
