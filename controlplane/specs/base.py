@@ -112,6 +112,7 @@ class SpecModel(BaseModel):
         populate_by_name=True,
         frozen=True,
         str_strip_whitespace=False,
+        defer_build=True,
     )
 
 
