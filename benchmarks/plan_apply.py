@@ -8,7 +8,8 @@ kubectl applies set B's rendered manifests (`kubectl apply --server-side`).
 Then, with both applied, a no-op `mlcp plan` on A is compared with
 `kubectl diff --server-side` on B. Prints requests sent by the no-op plan,
 times, ratios, each command's own peak RSS and CPU, the
-control plane's CPU meanwhile, and the apply speed-up the machine's cores allow. Not a test: targets are reported, not asserted.
+control plane's CPU meanwhile, and the apply speed-up the machine's cores allow.
+Not a test: targets are reported, not asserted.
 
 Usage: .venv/bin/python benchmarks/plan_apply.py [--tenants 1000] [--concurrency 32]
 (starts its own local environment, or uses $KUBECONFIG with --use-kubeconfig)
