@@ -18,6 +18,7 @@ Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3] [-
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import hmac
 import json
@@ -246,6 +247,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        from controlplane.cli import GC_THRESHOLD
+
+        gc.set_threshold(*GC_THRESHOLD)  # as `mlcp reconcile` runs: importing the CLI sets it; the child does not
         child = (
             loop_child(args.repo, args.work, args.rounds)
             if args.child == "loop"
