@@ -71,6 +71,11 @@ class TrustedBase:
     """mlcp.yaml and policies/ as loaded (with `parts`, what `load(previous=)` reuses)."""
     parts: Mapping[str, ConfigRepo] | None = field(default=None, compare=False, repr=False)
     """Each tenant folder's tenant.yaml as loaded, by tenant."""
+    limits: budgets.Limits | None = field(default=None, compare=False, repr=False)
+    """The limits `listing` was made under (its size refusals depend on them)."""
+    since: tuple[str, frozenset[str]] | None = field(default=None, compare=False, repr=False)
+    """When derived from an earlier base whose only governance change is tenants' tenant.yaml: that base's
+    revision and those tenants (so the next pass and the governance backend need not compare listings)."""
 
     @property
     def policy(self) -> AccessPolicy | None:
@@ -167,13 +172,18 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     """
     sha = resolve(repo_path, revision)
     limits = budgets.active()
-    listing, diagnostics = _listing(repo_path, sha, limits)
+    kept = None
     if previous is not None and previous.shared is not None and previous.parts is not None:
-        changed = _changed_tenants(previous.listing, listing)
+        kept = (previous, previous.shared, previous.parts) if previous.limits == limits else None
+    if kept is not None:
+        since = _listing_since(repo_path, kept[0], sha, limits)
+        if since is not None:
+            return _reload_tenants(repo_path, kept, sha, origin, *since)
+    listing, diagnostics = _listing(repo_path, sha, limits)
+    if kept is not None:
+        changed = _changed_tenants(kept[0].listing, listing)
         if changed is not None:
-            return _reload_tenants(
-                repo_path, previous, (previous.shared, previous.parts), sha, origin, listing, changed
-            )
+            return _reload_tenants(repo_path, kept, sha, origin, listing, changed)
     paths = [path for path, entry in listing.items() if entry.readable]
     contents = dict(zip(paths, _read_blobs(repo_path, [listing[path].blob for path in paths]), strict=True))
     tree = MemoryTree(_root_of(sha), contents)
@@ -183,7 +193,7 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     shared = load_tree(tree, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     shared.diagnostics[:0] = diagnostics
     parts = {t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in folders}
-    base = TrustedBase(sha, origin, _merged(shared, parts), files, None, listing, shared, parts)
+    base = TrustedBase(sha, origin, _merged(shared, parts), files, None, listing, shared, parts, limits)
     return replace(base, signers=_signers(base))
 
 
@@ -193,11 +203,59 @@ def _root_of(sha: str) -> Path:
     return _private_dir() / f"base-{sha}"
 
 
-def _listing(repo_path: Path, sha: str, limits: budgets.Limits) -> tuple[dict[str, _Entry], list[Diagnostic]]:
-    """The governance paths of `sha` (`git ls-tree`, no file read), and the diagnostics of unreadable ones."""
-    raw = git.Repo(repo_path).git.ls_tree(
-        "-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS
-    )
+DIFF_PATHS = 1_000
+"""The most changed governance paths `load(previous=)` lists on their own; beyond, it lists the whole revision."""
+
+
+def _listing_since(
+    repo_path: Path, previous: TrustedBase, sha: str, limits: budgets.Limits
+) -> tuple[dict[str, _Entry], set[str]] | None:
+    """The listing of `sha` as `previous`'s plus the governance paths git says changed between the two
+    (`git diff-tree`: a walk of the changed trees only), and the tenants whose tenant.yaml changed; None when
+    anything else changed or anything is unusual (a path that is not a regular, clean, readable file on
+    either side, too many changes, a limit crossed): then the caller lists the whole revision.
+
+    The result is `_listing(sha)`'s: each changed path is listed by the same `git ls-tree` and parser, and
+    every other path names the same entry in both trees (that is what diff-tree leaving it out means).
+    """
+    try:
+        raw = git.Repo(repo_path).git.diff_tree(
+            "-r", "-z", "--no-renames", "--name-only", previous.revision, sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS
+        )
+    except git.GitCommandError:
+        return None
+    paths = sorted({path for path in raw.split("\0") if path})
+    if len(paths) > DIFF_PATHS:
+        return None
+    wanted = [path for path in paths if _wanted(path)]
+    if any(_tenant_of(path) is None for path in wanted):
+        return None  # mlcp.yaml or policies/ changed: everything is read again
+    changes, diagnostics = _listing(repo_path, sha, limits, wanted) if wanted else ({}, [])
+    if diagnostics or any(path not in wanted for path in changes):
+        return None
+    if any(path in previous.listing and not previous.listing[path].readable for path in wanted):
+        return None
+    listing = dict(previous.listing)
+    for path in wanted:
+        listing.pop(path, None)
+    listing.update(changes)
+    if sum(entry.readable for entry in listing.values()) > limits.repo_files:
+        return None  # the full listing says so, with its error
+    changed = {t for path in wanted if previous.listing.get(path) != listing.get(path) and (t := _tenant_of(path))}
+    return listing, changed
+
+
+def _listing(
+    repo_path: Path, sha: str, limits: budgets.Limits, paths: list[str] | None = None
+) -> tuple[dict[str, _Entry], list[Diagnostic]]:
+    """The governance paths of `sha` (`git ls-tree`, no file read), or only of `paths` (literal paths), and the
+    diagnostics of unreadable ones."""
+    repo = git.Repo(repo_path)
+    if paths is None:
+        raw = repo.git.ls_tree("-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS)
+    else:
+        raw = repo.git.execute(["git", "--literal-pathspecs", "ls-tree", "-r", "-z", "--long", "--full-tree", sha,
+                                "--", *paths])  # fmt: skip
     listing: dict[str, _Entry] = {}
     diagnostics: list[Diagnostic] = []
     readable = 0
@@ -247,6 +305,8 @@ def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str]
         return None
     if previous is base:  # the same base judged the last pass (the loop keeps it): no walk over its files
         return set()
+    if base.since is not None and base.since[0] == previous.revision and base.limits == previous.limits:
+        return set(base.since[1])  # what `load(previous=)` found from git's diff: no walk either
     return _changed_tenants(previous.listing, base.listing)
 
 
@@ -275,28 +335,31 @@ def _changed_tenants(previous: Mapping[str, _Entry], listing: Mapping[str, _Entr
 
 def _reload_tenants(
     repo_path: Path,
-    previous: TrustedBase,
-    loaded: tuple[ConfigRepo, Mapping[str, ConfigRepo]],
+    kept: tuple[TrustedBase, ConfigRepo, Mapping[str, ConfigRepo]],
     sha: str,
     origin: str,
     listing: dict[str, _Entry],
     changed: set[str],
 ) -> TrustedBase:
-    """`previous` (its `loaded` shared part and tenant parts) with the tenant.yaml of `changed` tenants read
-    again; the rest is the same blobs."""
-    shared, previous_parts = loaded
+    """The `kept` base (with its shared part and tenant parts, as loaded) with the tenant.yaml of `changed`
+    tenants read again; the rest is the same blobs."""
+    previous, shared, previous_parts = kept
     parts = {t: repo for t, repo in previous_parts.items() if t not in changed}
     present = sorted(t for t in changed if f"{TENANTS}/{t}/{TENANT_FILE}" in listing)
     if present:
-        kept = budgets.Usage()
+        usage = budgets.Usage()
         for part in (shared, *parts.values()):
-            kept.add(part.usage)
-        budget = budgets.Budget(repo=kept)  # the files read again count against what the others already hold
+            usage.add(part.usage)
+        budget = budgets.Budget(repo=usage)  # the files read again count against what the others already hold
         paths = [f"{TENANTS}/{t}/{TENANT_FILE}" for t in present]
         contents = dict(zip(paths, _read_blobs(repo_path, [listing[p].blob for p in paths]), strict=True))
         tree = MemoryTree(_root_of(sha), contents)
         parts.update({t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in present})
-    return TrustedBase(sha, origin, _merged(shared, parts), previous.files, previous.signers, listing, shared, parts)
+    since = (previous.revision, frozenset(changed))
+    merged = _merged(shared, parts)
+    return TrustedBase(
+        sha, origin, merged, previous.files, previous.signers, listing, shared, parts, previous.limits, since
+    )
 
 
 def _merged(shared: ConfigRepo, parts: Mapping[str, ConfigRepo]) -> ConfigRepo:

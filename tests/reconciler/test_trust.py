@@ -229,3 +229,126 @@ def test_a_crafted_tree_naming_dot_dot_is_refused_and_writes_nothing(repo: Path)
     assert [p.name for p in private.iterdir() if not p.name.startswith("signers-")] == [], (
         "nothing of the base is written but its allowed_signers"
     )
+
+
+def _role(root: Path, tenant: str, role: str) -> None:
+    path = root / f"tenants/{tenant}/tenant.yaml"
+    path.write_text(path.read_text().replace("role: edit", f"role: {role}"))
+
+
+def _add_tenant(root: Path) -> None:
+    shutil.copytree(root / "tenants/nlp", root / "tenants/speech")
+    path = root / "tenants/speech/tenant.yaml"
+    path.write_text(path.read_text().replace("name: nlp", "name: speech"))
+
+
+def _rename_tenant(root: Path) -> None:
+    (root / "tenants/nlp").rename(root / "tenants/language")
+    path = root / "tenants/language/tenant.yaml"
+    path.write_text(path.read_text().replace("name: nlp", "name: language"))
+
+
+def _link_tenant_file(root: Path) -> None:
+    (root / "tenants/nlp/tenant.yaml").unlink()
+    (root / "tenants/nlp/tenant.yaml").symlink_to("../vision/tenant.yaml")
+
+
+def _link_tenant_folder(root: Path) -> None:
+    shutil.rmtree(root / "tenants/nlp")
+    (root / "tenants/nlp").symlink_to("vision")
+
+
+def _tenant_file_as_folder(root: Path) -> None:
+    (root / "tenants/nlp/tenant.yaml").unlink()
+    (root / "tenants/nlp/tenant.yaml").mkdir()
+    (root / "tenants/nlp/tenant.yaml/inner.yaml").write_text("kind: Tenant\n")
+
+
+def _huge_tenant_file(root: Path) -> None:
+    path = root / "tenants/nlp/tenant.yaml"
+    path.write_text(path.read_text() + "# " + "x" * (1 << 20) + "\n")
+
+
+def _executable_tenant_file(root: Path) -> None:
+    (root / "tenants/nlp/tenant.yaml").chmod(0o755)
+
+
+def _policy_change(root: Path) -> None:
+    path = root / "policies/access.yaml"
+    path.write_text(path.read_text().replace("      - admin@example.com", "      - mallory@example.com"))
+    _role(root, "vision", "view")
+
+
+def _config_change(root: Path) -> None:
+    (root / "mlcp.yaml").write_text((root / "mlcp.yaml").read_text() + "\n# touched\n")
+
+
+def _only_other_specs(root: Path) -> None:
+    (root / "tenants/vision/notes.yaml").write_text("# not governance\n")
+
+
+CHANGES = {
+    "a member's role": (lambda root: _role(root, "vision", "view"), {"vision"}),
+    "two tenants' people": (
+        lambda root: (_role(root, "vision", "view"), _role(root, "nlp", "view")),
+        {"vision", "nlp"},
+    ),
+    "a tenant added": (_add_tenant, {"speech"}),
+    "a tenant removed": (lambda root: shutil.rmtree(root / "tenants/nlp"), {"nlp"}),
+    "a tenant folder renamed": (_rename_tenant, {"nlp", "language"}),
+    "a tenant.yaml made a link": (_link_tenant_file, None),
+    "a tenant folder made a link": (_link_tenant_folder, {"nlp"}),
+    "a tenant.yaml made a folder": (_tenant_file_as_folder, {"nlp"}),
+    "a tenant.yaml over the size limit": (_huge_tenant_file, None),
+    "a tenant.yaml made executable": (_executable_tenant_file, set()),
+    "the policy changed": (_policy_change, None),
+    "mlcp.yaml changed": (_config_change, None),
+    "no governance file changed": (_only_other_specs, set()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path, name: str) -> None:
+    """The next base, from git's diff of the two revisions, must be what a full load gives: it decides who may
+    change what. Anything but tenant.yaml files changing as regular files falls back to a full load."""
+    change, tenants = CHANGES[name]
+    first = trust.load(repo, "HEAD", "applied")
+    change(repo)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", name)
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    full = trust.load(repo, "HEAD", "applied")
+    assert _governance(second) == _governance(full)
+    assert dict(second.listing) == dict(full.listing), "the listing the next base derives from is the revision's"
+    assert (second.policy, second.tenants, second.files) == (full.policy, full.tenants, full.files)
+    if tenants is None:
+        assert second.since is None, "an unusual change reads the whole base again"
+    else:
+        assert second.since == (first.revision, frozenset(tenants)) and second.shared is first.shared
+        assert trust.changed_tenants(first, second) == tenants
+    assert trust.changed_tenants(first, full) == trust.changed_tenants(first, second)
+
+
+def test_a_base_derived_from_a_crafted_tree_is_a_full_load_of_it(repo: Path) -> None:
+    first = trust.load(repo, "HEAD", "applied")
+    sha = _crafted_commit(repo)
+    second = trust.load(repo, sha, "applied", previous=first)
+    full = trust.load(repo, sha, "applied")
+    assert second.since is None, "a path that is no clean file is never derived"
+    assert _governance(second) == _governance(full) and dict(second.listing) == dict(full.listing)
+    assert any(d.path == "policies/../../evil.yaml" for d in second.problems)
+
+
+def test_a_base_derived_under_other_limits_lists_the_whole_revision(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.loading import budgets
+
+    first = trust.load(repo, "HEAD", "applied")
+    _role(repo, "vision", "view")
+    _git(repo, "commit", "-qam", "vision's people")
+    monkeypatch.setattr(budgets, "_active", budgets.Limits(file_bytes=10))
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    full = trust.load(repo, "HEAD", "applied")
+    assert second.since is None and _governance(second) == _governance(full)
+    assert dict(second.listing) == dict(full.listing) and not any(e.readable for e in second.listing.values())
