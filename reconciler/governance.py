@@ -174,21 +174,46 @@ class GovernanceBackend(Backend):
     order = 1000
     """Accepted after every other system's writes."""
 
-    def __init__(self, base: TrustedBase) -> None:
+    def __init__(self, base: TrustedBase, objects: dict[ObjectRef, DesiredObject] | None = None) -> None:
         self.base = base
-        self.objects = {o.ref: o for o in render(base.repo, base.files)}
+        self.objects = objects if objects is not None else {o.ref: o for o in render(base.repo, base.files)}
         self._state: LiveState | None = None
+        self._known: tuple[Mapping[ObjectRef, DesiredObject], Mapping[ObjectRef, InventoryRecord]] | None = None
+        """The objects and records of the backend this one was derived from (a record depends on its object only)."""
 
     @classmethod
     def of(cls, base: TrustedBase) -> GovernanceBackend:
         """The backend of a trusted base, kept while the base is: the loop judges pass after pass by the same
-        base, whose live state (one object per tenant) is then built once, not once a pass."""
+        base, whose live state (one object per tenant) is then built once, not once a pass; and the backend of
+        the base that follows it (the revision the loop just applied) from this one, with only the changed
+        tenants' people rendered again (`_derived`)."""
         for kept in _KEPT:
             if kept.base is base:
                 return kept
-        made = cls(base)
+        made = next((d for kept in _KEPT if (d := cls._derived(kept, base)) is not None), None) or cls(base)
         _KEPT.insert(0, made)
         del _KEPT[KEPT_BASES:]
+        return made
+
+    @classmethod
+    def _derived(cls, kept: GovernanceBackend, base: TrustedBase) -> GovernanceBackend | None:
+        """`base`'s backend from `kept`'s, when `base` was loaded from `kept.base` with only tenants' tenant.yaml
+        changed (`base.since`: its policy, files, config and every other tenant's loaded spec are `kept.base`'s);
+        else None. The objects are exactly `render(base.repo, base.files)`'s: the others' are the same objects
+        rendered from the same specs, and the changed tenants' are rendered from the base's own parts."""
+        since, parts = base.since, base.parts
+        if since is None or parts is None or since[0] != kept.base.revision or base.shared is not kept.base.shared:
+            return None
+        if base.shared is None or base.shared.of_kind("Tenant") or base.files is not kept.base.files:
+            return None  # a Tenant spec outside tenants/ could share a changed tenant's name: render it all
+        objects = dict(kept.objects)
+        for tenant in since[1]:
+            objects.pop(ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant), None)
+        for tenant in sorted(since[1] & parts.keys()):
+            objects.update((o.ref, o) for o in map(_membership_object, parts[tenant].of_kind("Tenant")))
+        made = cls(base, objects)
+        if kept._state is not None:
+            made._known = (kept.objects, kept._state.inventory.records)
         return made
 
     @property
@@ -198,8 +223,13 @@ class GovernanceBackend(Backend):
     def read(self) -> LiveState:
         """The base as live state (built once: it never changes, and nobody writes into a LiveState)."""
         if self._state is None:
+            objects, records = self._known or ({}, {})
             live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
-            records = {ref: InventoryRecord(spec_text(o.spec), o.tenant, o.source) for ref, o in self.objects.items()}
+            records = {
+                ref: records[ref] if objects.get(ref) is o else InventoryRecord(spec_text(o.spec), o.tenant, o.source)
+                for ref, o in self.objects.items()
+            }
+            self._known = None
             self._state = LiveState(live, Inventory(frozenset(self.objects), records=records))
         return self._state
 

@@ -24,7 +24,9 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import cast
 
 import git
@@ -77,14 +79,16 @@ class TrustedBase:
     """When derived from an earlier base whose only governance change is tenants' tenant.yaml: that base's
     revision and those tenants (so the next pass and the governance backend need not compare listings)."""
 
-    @property
+    @cached_property
     def policy(self) -> AccessPolicy | None:
+        """Kept once found: a base never changes, and finding it walks every spec (10,000 tenants' at scale)."""
         found = self.repo.of_kind("AccessPolicy")
         return cast(AccessPolicy, found[0].spec) if found else None
 
-    @property
-    def tenants(self) -> dict[str, Tenant]:
-        return {s.tenant: cast(Tenant, s.spec) for s in self.repo.of_kind("Tenant") if s.tenant}
+    @cached_property
+    def tenants(self) -> Mapping[str, Tenant]:
+        """Each tenant's people, kept once built (read-only: every authorizer of the base shares it)."""
+        return MappingProxyType({s.tenant: cast(Tenant, s.spec) for s in self.repo.of_kind("Tenant") if s.tenant})
 
     @property
     def problems(self) -> list[Diagnostic]:

@@ -313,6 +313,7 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
     change what. Anything but tenant.yaml files changing as regular files falls back to a full load."""
     change, tenants = CHANGES[name]
     first = trust.load(repo, "HEAD", "applied")
+    governance.GovernanceBackend.of(first).read()
     change(repo)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", name)
@@ -327,6 +328,13 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
         assert second.since == (first.revision, frozenset(tenants)) and second.shared is first.shared
         assert trust.changed_tenants(first, second) == tenants
     assert trust.changed_tenants(first, full) == trust.changed_tenants(first, second)
+    derived, rendered = governance.GovernanceBackend.of(second), governance.GovernanceBackend(full)
+    from_first = governance.GovernanceBackend._derived(governance.GovernanceBackend.of(first), second)
+    assert (from_first is not None) == (tenants is not None), "derived exactly when the base was"
+    assert derived.objects == rendered.objects, "the base's governance objects, derived or rendered, are the same"
+    assert derived.read().objects == rendered.read().objects
+    assert derived.read().inventory.records == rendered.read().inventory.records
+    assert derived.read().inventory.refs == rendered.read().inventory.refs
 
 
 def test_a_base_derived_from_a_crafted_tree_is_a_full_load_of_it(repo: Path) -> None:
