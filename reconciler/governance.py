@@ -178,8 +178,9 @@ class GovernanceBackend(Backend):
         self.base = base
         self.objects = objects if objects is not None else {o.ref: o for o in render(base.repo, base.files)}
         self._state: LiveState | None = None
-        self._known: tuple[Mapping[ObjectRef, DesiredObject], Mapping[ObjectRef, InventoryRecord]] | None = None
-        """The objects and records of the backend this one was derived from (a record depends on its object only)."""
+        self._known: tuple[Inventory, frozenset[ObjectRef]] | None = None
+        """The inventory of the backend this one was derived from, and the refs that differ (its records are
+        reused: a record depends on its object only)."""
 
     @classmethod
     def of(cls, base: TrustedBase) -> GovernanceBackend:
@@ -207,13 +208,16 @@ class GovernanceBackend(Backend):
         if base.shared is None or base.shared.of_kind("Tenant") or base.files is not kept.base.files:
             return None  # a Tenant spec outside tenants/ could share a changed tenant's name: render it all
         objects = dict(kept.objects)
-        for tenant in since[1]:
-            objects.pop(ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant), None)
+        touched = {ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant) for tenant in since[1]}
+        for ref in touched:
+            objects.pop(ref, None)
         for tenant in sorted(since[1] & parts.keys()):
-            objects.update((o.ref, o) for o in map(_membership_object, parts[tenant].of_kind("Tenant")))
+            rendered = [_membership_object(loaded) for loaded in parts[tenant].of_kind("Tenant")]
+            objects.update((o.ref, o) for o in rendered)
+            touched.update(o.ref for o in rendered)
         made = cls(base, objects)
         if kept._state is not None:
-            made._known = (kept.objects, kept._state.inventory.records)
+            made._known = (kept._state.inventory, frozenset(touched))
         return made
 
     @property
@@ -223,15 +227,19 @@ class GovernanceBackend(Backend):
     def read(self) -> LiveState:
         """The base as live state (built once: it never changes, and nobody writes into a LiveState)."""
         if self._state is None:
-            objects, records = self._known or ({}, {})
             live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
-            records = {
-                ref: records[ref] if objects.get(ref) is o else InventoryRecord(spec_text(o.spec), o.tenant, o.source)
-                for ref, o in self.objects.items()
-            }
+            self._state = LiveState(live, self._inventory())
             self._known = None
-            self._state = LiveState(live, Inventory(frozenset(self.objects), records=records))
         return self._state
+
+    def _inventory(self) -> Inventory:
+        """The base's objects as mlcp's records; from the backend this one was derived from, when it was: only
+        the `touched` refs' records are made, and its index by tenant is moved, not rebuilt."""
+        if self._known is None:
+            records = {ref: _record(o) for ref, o in self.objects.items()}
+            return Inventory(frozenset(self.objects), records=records)
+        kept, touched = self._known
+        return kept.replaced({ref: _record(self.objects[ref]) for ref in touched if ref in self.objects}, touched)
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         """Exact diffs against the base, and deletes attributed from the base (they delete nothing live)."""
@@ -273,6 +281,10 @@ class GovernanceBackend(Backend):
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
+
+
+def _record(obj: DesiredObject) -> InventoryRecord:
+    return InventoryRecord(spec_text(obj.spec), obj.tenant, obj.source)
 
 
 KEPT_BASES = 2

@@ -21,7 +21,7 @@ import pytest
 from controlplane import planning
 from controlplane.audit import JsonlStore
 from controlplane.plans import Action, LiveObject
-from reconciler import engine, incremental, selection
+from reconciler import engine, governance, incremental, selection, trust
 from reconciler.backends import kubernetes_inventory
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -85,6 +85,10 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(planning, "_tenant_key")  # inventory records indexed by tenant
     wrap(incremental, "_order")  # desired objects put in order
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
+    wrap(trust, "_wanted")  # governance paths of a trusted base listed
+    wrap(trust, "_changed_tenants", lambda before, after: len(before) + len(after))  # listings compared
+    wrap(governance, "_membership_object")  # tenants' people rendered as governance objects
+    wrap(governance, "InventoryRecord")  # the trusted base's records made
 
 
 def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> tuple[Reconciler, Path, MemoryKube]:
@@ -107,9 +111,10 @@ def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -
 
 
 def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> dict[str, Counter[str]]:
-    """First pass, a no-op pass, and a commit to one tenant; what each of the last two counted."""
+    """First pass, a no-op pass, a commit to one tenant, and the pass after it (judged by the commit just
+    applied: the next trusted base); what each of the last three counted."""
     rec, root, _ = _reconciler(tmp_path, monkeypatch, tenants)
-    counts: dict[str, Counter[str]] = {"noop": Counter(), "commit": Counter()}
+    counts: dict[str, Counter[str]] = {"noop": Counter(), "commit": Counter(), "next": Counter()}
 
     def run(counter: Counter[str] | None) -> PassResult:
         with monkeypatch.context() as patch:
@@ -127,6 +132,7 @@ def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> di
     _git(root, "commit", "-qam", "t001: a new member")
     written = run(counts["commit"]).outcomes
     assert written and {o.change.tenant for o in written} == {"t001"}
+    assert not run(counts["next"]).outcomes
     rec.close()
     return counts
 
@@ -137,6 +143,8 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     small = _passes(tmp_path, monkeypatch, 8)
     large = _passes(tmp_path, monkeypatch, 32)
     assert large["noop"] == small["noop"], "a no-op pass"
+    assert large["next"] == small["next"], "the pass after a commit: its next trusted base derived, not reloaded"
+    assert small["next"]["_membership_object"] > 0, "the next base's work was counted"
     assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
