@@ -7,6 +7,7 @@ first (full) pass it times, in CPU seconds of this process:
   * no-op passes (nothing changed: the watch cache saw nothing, no commit);
   * a commit that changes one tenant's member role (an update of its RoleBindings);
   * a commit that adds a member to one tenant (a create: the inventory is recorded before the write);
+  * the pass after them, judged by the revision just applied (the next trusted base), and a no-op pass;
 and with --profile, prints the top of a cProfile of each. Not the reconcile benchmark (no API server, no
 webhook, no network): it shows the work a pass does in this process, which is what grows with N.
 
@@ -99,14 +100,19 @@ def bench(tenants: int, work: Path, profile: bool, top: int) -> None:
     for i in range(2):
         _measure(f"no-op pass {i + 1}", rec.run_pass, profile and i == 1, top)
     tenant = repo / "tenants" / "pc00000" / "tenant.yaml"
-    tenant.write_text(tenant.read_text().replace("role: edit", "role: view"))
+    text = tenant.read_text()  # a kept --work repo has the last run's commits: each run changes it again
+    tenant.write_text(
+        text.replace("role: edit", "role: view") if "role: edit" in text else text.replace("role: view", "role: edit")
+    )
     _git(repo, "commit", "-qam", "one tenant: a member's role")
     _measure("commit: one tenant's update", rec.run_pass, profile, top)
     tenant = repo / "tenants" / "pc00001" / "tenant.yaml"
-    tenant.write_text(tenant.read_text() + "    - name: new-1@example.com\n      role: edit\n")
+    text = tenant.read_text()
+    tenant.write_text(text + f"    - name: new-{text.count('new-') + 1}@example.com\n      role: edit\n")
     _git(repo, "commit", "-qam", "one tenant: a new member")
     _measure("commit: one tenant's create", rec.run_pass, profile, top)
-    _measure("no-op pass after the commits", rec.run_pass, profile, top)
+    _measure("pass after the commits (next base)", rec.run_pass, profile, top)
+    _measure("no-op pass", rec.run_pass, False, top)
     rec.close()
 
 
