@@ -85,7 +85,7 @@ class PlanAuthorizer:
         self.trusted = trusted
         self.policy = trusted.policy
         self.authorizer = Authorizer(self.policy, trusted.tenants)
-        self.specs: dict[SpecKey | None, LoadedSpec] = {s.key: s for s in repo.specs}
+        self.repo = repo
         self.require_signed = bool(self.policy and self.policy.spec.require_signed_commits)
         self.history: History | None = (
             open_history(repo.root, revision, base, self.require_signed, trusted.signers) if revision else None
@@ -108,7 +108,7 @@ class PlanAuthorizer:
 
     def _promotion(self, change: Change) -> tuple[LoadedSpec, ModelPromotionSpec, str | None] | None:
         """The promotion spec behind a change, and the version it resolves to (None: not a promotion's)."""
-        loaded = self.specs.get(change.spec)
+        loaded = self.repo.spec(change.spec)
         if loaded is None or loaded.spec.kind != "ModelPromotion":
             return None
         promotion = cast(ModelPromotion, loaded.spec).spec
@@ -146,7 +146,7 @@ class PlanAuthorizer:
         )
         if not holds:
             return decision
-        loaded = self.specs.get(change.spec)
+        loaded = self.repo.spec(change.spec)
         notes = []
         for hold in holds:
             missing = self._override(change, loaded, hold, found[2] if found else None, kind, tenant)
@@ -223,7 +223,7 @@ class PlanAuthorizer:
         ]
 
     def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
-        loaded = self.specs.get(change.spec)
+        loaded = self.repo.spec(change.spec)
         if loaded is None:
             return decision
         promotion = cast(ModelPromotion, loaded.spec).spec

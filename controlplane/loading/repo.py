@@ -48,22 +48,29 @@ class ConfigRepo:
     report them a second time as missing (e.g. every spec of a tenant whose tenant.yaml is invalid)."""
     usage: Usage = field(default_factory=Usage)
     """What this load read, charged to the repo's budget (a later partial load starts from it)."""
-    _kinds: tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]]] | None = field(
+    _index: tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]], dict[SpecKey, LoadedSpec]] | None = field(
         default=None, init=False, compare=False, repr=False
     )
-    """`specs` by kind, for the `specs` list (and length) it was built from: a pass asks ~25 times, and a
-    repo of 10,000 tenants holds 90,000 specs."""
+    """`specs` by kind and by key, for the `specs` list (and length) it was built from: a pass asks ~25 times,
+    and a repo of 10,000 tenants holds 90,000 specs."""
 
-    def of_kind(self, kind: str) -> list[LoadedSpec]:
-        """The specs of `kind`, in load order (a new list each call: callers may keep or change it)."""
-        known = self._kinds
+    def _indexed(self) -> tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]], dict[SpecKey, LoadedSpec]]:
+        known = self._index
         if known is None or known[0] is not self.specs or known[1] != len(self.specs):
             by_kind: dict[str, list[LoadedSpec]] = {}
             for loaded in self.specs:
                 by_kind.setdefault(loaded.spec.kind, []).append(loaded)
-            known = (self.specs, len(self.specs), by_kind)
-            self._kinds = known
-        return list(known[2].get(kind, ()))
+            known = (self.specs, len(self.specs), by_kind, {loaded.key: loaded for loaded in self.specs})
+            self._index = known
+        return known
+
+    def of_kind(self, kind: str) -> list[LoadedSpec]:
+        """The specs of `kind`, in load order (a new list each call: callers may keep or change it)."""
+        return list(self._indexed()[2].get(kind, ()))
+
+    def spec(self, key: SpecKey | None) -> LoadedSpec | None:
+        """The spec of `key` (keys are unique: a duplicate is refused when loading), or None."""
+        return None if key is None else self._indexed()[3].get(key)
 
 
 def _spec_files(

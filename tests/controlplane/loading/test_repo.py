@@ -260,9 +260,11 @@ def test_of_kind_answers_from_an_index_that_follows_the_specs(repo: Path) -> Non
     loaded = load_repo(repo)
     walked = {kind: [s for s in loaded.specs if s.spec.kind == kind] for kind in {s.spec.kind for s in loaded.specs}}
     assert all(loaded.of_kind(kind) == specs for kind, specs in walked.items()) and loaded.of_kind("Nothing") == []
+    assert all(loaded.spec(s.key) is s for s in loaded.specs) and loaded.spec(None) is None
     loaded.of_kind("Tenant").clear()
     assert loaded.of_kind("Tenant") == walked["Tenant"], "each answer is a new list: changing it changes no index"
     loaded.specs.append(loaded.specs[0])
     assert loaded.of_kind(loaded.specs[0].spec.kind)[-1] is loaded.specs[0], "an appended spec is found"
     loaded.specs = [s for s in loaded.specs if s.spec.kind != "Tenant"]
     assert loaded.of_kind("Tenant") == [], "a replaced list is indexed again"
+    assert loaded.spec(walked["Tenant"][0].key) is None
