@@ -329,7 +329,10 @@ class KubeClient:
 
     def stream(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[Any]:
         """A streamed GET (a watch, a large list): yields the urllib3 response once, whatever its status, and
-        releases it after. Not counted in `requests`: the watch cache counts its own."""
+        releases it after. Not counted in `requests`: the watch cache counts its own.
+
+        A response not read to its end (a watch the cache shut down, a body left unread on an error) closes its
+        connection: back in the pool, the next request on it would wait behind the server's open watch."""
         headers = {"Accept": "application/json"}
         params = self.api.param_serialize(
             "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
@@ -341,4 +344,6 @@ class KubeClient:
         try:
             yield response
         finally:
+            if not response.closed:  # not read to its end (a watch ended early, an error): never reused
+                response.close()
             response.release_conn()

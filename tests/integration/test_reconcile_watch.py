@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from kubernetes import client
 
 from controlplane.plans import ObjectRef
+from reconciler.backends.kubernetes import resources
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_watch import WatchCache
 from tests.integration import configrepo
 from tests.integration.reconcile_support import reconciler, wait_for
@@ -123,3 +126,24 @@ def test_a_hand_edit_is_healed_by_a_pass_that_plans_only_it_and_the_resync_catch
         assert not after.selection.full, "only what changed since the fresh read"
     finally:
         rec.close()
+
+
+def test_fresh_reads_end_the_watches_without_leaving_their_connections_to_the_next_request(
+    kubeconfig: Path,
+) -> None:
+    """A full pass ends every kind's watch to list again. A watch's connection handed back to the pool
+    half-read made the next request on it wait behind the server's still-open watch (up to its 240 s): the
+    loop's first pass hung in CI. Many fresh reads in a row, then an ordinary GET, each answer at once."""
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, "mlcp-system")
+    cache = WatchCache(kube, resources()).start()
+    try:
+        assert cache.wait_synced(30), "the watch cache did not sync"
+        for attempt in range(25):
+            began = time.monotonic()
+            assert cache.fresh(timeout=10) is not None, f"fresh read {attempt} did not complete"
+            assert time.monotonic() - began < 10
+            began = time.monotonic()
+            kube.get_or_none("/api/v1/namespaces/default")
+            assert time.monotonic() - began < 10, f"a GET after fresh read {attempt} waited on a watch's connection"
+    finally:
+        cache.close()
