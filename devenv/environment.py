@@ -259,10 +259,11 @@ class Environment:
         """
         with _running_lock:
             _running.discard(self)
-        if self.task_results:
-            self.task_results.stop()
-        if self.resource_steps:
-            self.resource_steps.stop()
+        watchers = [w for w in (self.task_results, self.resource_steps) if w is not None]
+        for watcher in watchers:  # both end their watches at once, not one after the other
+            watcher.request_stop()
+        for watcher in watchers:
+            watcher.stop()
         if self.mlflow and self.mlflow.process:
             self.mlflow.process.terminate()  # exits while the Kubernetes side stops
         stop_all(part.process for part in (self.argo, self.kwok) if part is not None)

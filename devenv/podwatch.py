@@ -36,6 +36,10 @@ class ArgoPodWatcher:
     def start(self) -> None:
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the thread to end after its current watch (`stop` waits for it)."""
+        self._stopping.set()
+
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)

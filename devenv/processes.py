@@ -64,8 +64,11 @@ class ServerProcess:
         log_file: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        grace: float = 10.0,
     ) -> None:
         self.name = name
+        self.grace = grace
+        """Seconds `stop` waits after SIGTERM before SIGKILL."""
         self.argv = list(argv)
         self.log_file = log_file
         self._env = dict(env) if env is not None else None
@@ -118,8 +121,10 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._popen.pid, signal.SIGTERM)  # session leader: pgid == pid
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL it if it lingers."""
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM the process group, then SIGKILL it if it lingers (`timeout`, else its `grace`)."""
+        if timeout is None:
+            timeout = self.grace
         if self._popen is None:
             return
         pgid = self._popen.pid
@@ -133,7 +138,7 @@ class ServerProcess:
         self._popen = None
 
 
-def stop_all(processes: Iterable[ServerProcess], timeout: float = 10.0) -> None:
+def stop_all(processes: Iterable[ServerProcess], timeout: float | None = None) -> None:
     """Stop several servers at once: all get SIGTERM first, then each is awaited."""
     processes = list(processes)
     for process in processes:
