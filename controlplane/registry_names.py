@@ -110,9 +110,16 @@ def _owned_promotions(repo: ConfigRepo, tenants: frozenset[str]) -> Iterator[tup
         yield loaded, model, model_owner(model, tenants)
 
 
-def experiment_names_owned(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """An Experiment's MLflow name starts with `<its tenant>/`."""
-    for loaded, name, owner in _owned_experiments(repo, tenant_names(repo)):
+def claimed_names(repo: ConfigRepo) -> list[str]:
+    """The registry names `repo`'s specs claim (MLflow experiments, registered models): the only inputs of these
+    checks besides the specs themselves are the tenant names, and only through who owns these names."""
+    experiments = [cast(Experiment, s.spec).mlflow_name(s.tenant or "") for s in repo.of_kind("Experiment")]
+    return experiments + [cast(ModelPromotion, s.spec).spec.model for s in repo.of_kind("ModelPromotion")]
+
+
+def experiment_names_owned(repo: ConfigRepo, tenants: frozenset[str] | None = None) -> Iterable[Diagnostic]:
+    """An Experiment's MLflow name starts with `<its tenant>/` (`tenants`: the owners, default the repo's)."""
+    for loaded, name, owner in _owned_experiments(repo, tenant_names(repo) if tenants is None else tenants):
         tenant = loaded.tenant or ""
         if owner == tenant:
             continue
@@ -133,9 +140,9 @@ def _model_hint(tenant: str, owner: str | None) -> str:
     return hint
 
 
-def model_names_owned(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """A ModelPromotion names a registered model its own tenant owns."""
-    for loaded, model, owner in _owned_promotions(repo, tenant_names(repo)):
+def model_names_owned(repo: ConfigRepo, tenants: frozenset[str] | None = None) -> Iterable[Diagnostic]:
+    """A ModelPromotion names a registered model its own tenant owns (`tenants`: the owners, default the repo's)."""
+    for loaded, model, owner in _owned_promotions(repo, tenant_names(repo) if tenants is None else tenants):
         tenant = loaded.tenant or ""
         if owner == tenant:
             continue
@@ -162,9 +169,13 @@ def _first_claims(
             first[name] = loaded
 
 
-def registry_claims_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """One ModelPromotion per (model, alias) and one Experiment per MLflow name; later ones name the first."""
-    tenants = tenant_names(repo)
+def registry_claims_unique(repo: ConfigRepo, tenants: frozenset[str] | None = None) -> Iterable[Diagnostic]:
+    """One ModelPromotion per (model, alias) and one Experiment per MLflow name; later ones name the first.
+
+    Only a name's owner's claims count, so two claims of one name are always one tenant's: the check needs
+    only that tenant's specs (and the owners), which lets the loop validate a repo tenant by tenant.
+    """
+    tenants = tenant_names(repo) if tenants is None else tenants
     aliases = (
         (loaded, f"{model}@{cast(ModelPromotion, loaded.spec).spec.alias}", owner)
         for loaded, model, owner in _owned_promotions(repo, tenants)
@@ -188,4 +199,5 @@ def registry_claims_unique(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 
 CHECKS = (experiment_names_owned, model_names_owned, registry_claims_unique)
-"""The checks this module adds to `controlplane.validation.CHECKS`."""
+"""The checks this module adds to `controlplane.validation.CHECKS`; each takes the owners as an optional second
+argument (`controlplane.validation.validate_part`)."""

@@ -206,7 +206,7 @@ def kinds_check_themselves(repo: ConfigRepo) -> Iterable[Diagnostic]:
             yield _diag(loaded, finding.path, finding.message, finding.hint, finding.code)
 
 
-CHECKS: tuple[Check, ...] = (
+OWN_CHECKS: tuple[Check, ...] = (
     tenants_exist,
     namespaces_not_reserved,
     pipelines_coherent,
@@ -215,8 +215,9 @@ CHECKS: tuple[Check, ...] = (
     tuners_registered,
     policy_coherent,
     kinds_check_themselves,
-    *registry_names.CHECKS,
 )
+"""The checks that read one tenant's specs at a time (or only the specs outside tenants/: the policies)."""
+CHECKS: tuple[Check, ...] = (*OWN_CHECKS, *registry_names.CHECKS)
 
 
 def validate(repo: ConfigRepo) -> list[Diagnostic]:
@@ -224,4 +225,27 @@ def validate(repo: ConfigRepo) -> list[Diagnostic]:
     found = list(repo.diagnostics)
     for check in CHECKS:
         found.extend(check(repo))
-    return sorted(found, key=lambda d: (d.path, d.line, d.column, d.message))
+    return sorted(found, key=sort_key)
+
+
+def validate_part(part: ConfigRepo, tenants: frozenset[str]) -> list[Diagnostic]:
+    """`validate`'s findings in one part of a repo: the specs of one tenant folder, or those outside tenants/.
+
+    `tenants` are every tenant the whole repo knows of (`registry_names.tenant_names`). No check reads two
+    tenants' specs: a tenant-scoped spec lives in its tenant's folder (loading refuses it elsewhere) and every
+    check looks only within a tenant (its Tenant spec, its pipelines, its own registry names; two claims of one
+    registry name are always the owner's), or only at the cluster-wide specs (the AccessPolicy). So the
+    findings of a repo's parts, together, are `validate`'s of the whole repo (a test compares them), and a
+    part's findings stay true while the part and `tenants` are unchanged, whatever the other parts hold.
+    """
+    found = list(part.diagnostics)
+    for check in OWN_CHECKS:
+        found.extend(check(part))
+    for named in registry_names.CHECKS:
+        found.extend(named(part, tenants))
+    return sorted(found, key=sort_key)
+
+
+def sort_key(found: Diagnostic) -> tuple[str, int, int, str]:
+    """The order `validate` reports problems in: by place, then message."""
+    return (found.path, found.line, found.column, found.message)

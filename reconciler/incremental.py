@@ -8,8 +8,10 @@ names the changed files: the folders they are in are loaded again, every
 other slice is reused. A change outside `tenants/<t>/`, or a revision that
 does not descend from the last one, reads everything again.
 
-Validation still sees the whole merged repo (cross-references, per-tenant
-isolation in `partition`), which is cheap next to parsing and rendering.
+Validation is by slice too (`validation.validate_part`): no check reads two
+tenants' specs, so a slice's findings are kept while the slice and the set
+of tenant names are unchanged; a new or removed tenant validates again only
+the slices claiming a registry name it could own or have owned.
 A tenant's objects are rendered again when its files changed, when it was
 left out of or came back into the desired state, or when it promotes a model
 another such tenant promotes too (the first promotion of a model carries
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
+from controlplane import registry_names, validation
+from controlplane.errors import Diagnostic
 from controlplane.loading.budgets import Budget, Usage
 from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
 from controlplane.loading.sources import LoadedSpec
@@ -52,6 +56,14 @@ class Snapshot:
     """Every object of the desired state, sorted by rank and ref (`render`)."""
     shared_objects: list[DesiredObject] = field(default_factory=list)
     """The objects of the specs outside tenant folders (rendered again with every revision)."""
+    folders: frozenset[str] = frozenset()
+    """The tenant folders of this revision (`tenant_folders`)."""
+    names: frozenset[str] = frozenset()
+    """The tenant names the findings were validated with (`registry_names.tenant_names` of the whole repo)."""
+    findings: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    """Each tenant slice's problems (`validation.validate_part`), for the slice object in `tenants`."""
+    claims: dict[str, list[str]] = field(default_factory=dict)
+    """The registry names each tenant slice claims, for the tenants claiming any."""
 
 
 def tenant_folders(root: Path) -> list[str]:
@@ -80,7 +92,9 @@ def read_all(root: Path, revision: str) -> Snapshot:
     budget = Budget()  # one for the whole read: the repo's limits bound the slices together
     shared = load_repo(root, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     tenants = {t: load_folder(root, f"{TENANTS}/{t}", budget) for t in folders}
-    return Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root).commits)
+    snapshot = Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root).commits)
+    snapshot.folders = frozenset(folders)
+    return snapshot
 
 
 def read_changed(last: Snapshot, root: Path, revision: str) -> tuple[Snapshot, set[str]] | None:
@@ -103,7 +117,36 @@ def read_changed(last: Snapshot, root: Path, revision: str) -> tuple[Snapshot, s
     tenants.update({t: load_folder(root, f"{TENANTS}/{t}", budget) for t in names & folders})
     rendered = {t: objs for t, objs in last.rendered.items() if t not in names}
     snapshot = Snapshot(last.root, revision, last.shared, tenants, {**last.commits, **delta.commits}, rendered)
+    snapshot.folders = frozenset(folders)
     return snapshot, names
+
+
+def validated(snapshot: Snapshot, last: Snapshot | None) -> list[Diagnostic]:
+    """`validate(merged(snapshot))`, validating again only the slices that changed (`validation.validate_part`).
+
+    A slice's findings are `last`'s when it is the very same slice and no tenant that could own one of its
+    registry names came or went: an owner is a tenant whose name the registry name starts with.
+    """
+    shared = snapshot.shared
+    names = snapshot.folders | frozenset(snapshot.tenants)
+    names |= {s.tenant for s in shared.specs if s.tenant} | {k.tenant for k in shared.refused if k.tenant}
+    moved = names ^ last.names if last is not None else frozenset()
+    snapshot.names = names
+    for tenant, part in snapshot.tenants.items():
+        if last is not None and last.tenants.get(tenant) is part and tenant in last.findings:
+            claims = last.claims.get(tenant)
+            if not claims or not any(name.startswith(t) for name in claims for t in moved):
+                snapshot.findings[tenant] = last.findings[tenant]
+                if claims:
+                    snapshot.claims[tenant] = claims
+                continue
+        snapshot.findings[tenant] = tuple(validation.validate_part(part, names))
+        claimed = registry_names.claimed_names(part)
+        if claimed:
+            snapshot.claims[tenant] = claimed
+    found = validation.validate_part(shared, names)
+    found.extend(d for findings in snapshot.findings.values() for d in findings)
+    return sorted(found, key=validation.sort_key)
 
 
 def _models(specs: list[LoadedSpec]) -> set[str]:
@@ -206,7 +249,7 @@ class IncrementalLoader:
         else:
             snapshot, changed = found
         self.reloaded = changed if last is not None else None
-        repo, broken = partition.isolate(merged(snapshot))
+        repo, broken = partition.set_aside(merged(snapshot), validated(snapshot, last))
         snapshot.broken = frozenset(broken)
         kept = dict(snapshot.rendered)
         objects = render(snapshot, repo, last, changed)

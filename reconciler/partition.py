@@ -79,6 +79,22 @@ def isolate(repo: ConfigRepo) -> tuple[ConfigRepo, dict[str, list[Diagnostic]]]:
     return repo, broken
 
 
+def set_aside(repo: ConfigRepo, problems: list[Diagnostic]) -> tuple[ConfigRepo, dict[str, list[Diagnostic]]]:
+    """`isolate` for problems found part by part (`validation.validate_part`): the tenants with problems are
+    left out; InvalidConfig for problems outside tenant folders.
+
+    One round is enough: a part's findings depend on its own specs and the tenant names, which include every
+    tenant folder, so leaving a tenant out changes no other part's findings (as `isolate`'s later rounds might).
+    """
+    general = [d for d in problems if tenant_of_path(d.path) is None]
+    if general:
+        raise InvalidConfig(general)
+    broken: dict[str, list[Diagnostic]] = {}
+    for diagnostic in problems:
+        broken.setdefault(tenant_of_path(diagnostic.path) or PLATFORM, []).append(diagnostic)
+    return (_without(repo, set(broken)) if broken else repo), broken
+
+
 def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
     """The plan with `held` tenants' changes neutralised: nothing is written, their inventory is kept.
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.errors import InvalidConfig
+from controlplane import validation
+from controlplane.errors import Diagnostic, InvalidConfig
+from controlplane.loading.repo import ConfigRepo
 from reconciler import partition
 from reconciler.incremental import IncrementalLoader
 
@@ -134,3 +136,59 @@ def test_a_global_problem_raises_and_the_next_revision_is_read_in_full(root: Pat
     shutil.copy(TEMPLATE / "mlcp.yaml", root / "mlcp.yaml")
     _same_as_full_load(loader, root, _commit(root, "fix"))
     assert loader.reloaded is None
+
+
+def _tenant(root: Path, name: str) -> None:
+    """A new tenant folder with only its tenant.yaml (nlp's, renamed)."""
+    (root / "tenants" / name).mkdir()
+    text = (root / "tenants/nlp/tenant.yaml").read_text().replace("name: nlp", f"name: {name}")
+    (root / "tenants" / name / "tenant.yaml").write_text(text.replace("namespace: nlp-team", f"namespace: {name}"))
+
+
+def test_only_changed_slices_are_validated_again(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit to one tenant validates that tenant's slice (and the specs outside tenants/), not every spec."""
+    validated: list[int] = []
+    part = validation.validate_part
+
+    def counted(slice_: ConfigRepo, names: frozenset[str]) -> list[Diagnostic]:
+        validated.append(len(slice_.specs))
+        return part(slice_, names)
+
+    monkeypatch.setattr(validation, "validate_part", counted)
+    loader = IncrementalLoader()
+    loader.load(root, _head(root))
+    everything = sum(validated)
+    validated.clear()
+    _edit(root, "tenants/nlp/tenant.yaml", "role: edit", "role: view")
+    _same_as_full_load(loader, root, _commit(root, "nlp"))
+    specs = partition.load(root).desired.repo.specs
+    nlp, shared = len([s for s in specs if s.tenant == "nlp"]), len([s for s in specs if s.tenant is None])
+    assert sorted(validated) == sorted([nlp, shared]) and nlp + shared < everything == len(specs)
+
+
+def test_a_new_tenant_that_owns_a_registry_name_another_claims_sets_the_claimer_aside(root: Path) -> None:
+    """An attacker's one-folder commit: tenant `vision-detector` now owns the model `vision-detector` that vision
+    promotes. Nothing in vision's slice changed, but its kept findings must not hide the new owner."""
+    loader = IncrementalLoader()
+    loader.load(root, _head(root))
+    _tenant(root, "vision-detector")
+    got = _same_as_full_load(loader, root, _commit(root, "a tenant named after vision's model"))
+    assert loader.reloaded == {"vision-detector"}
+    assert "belongs to tenant 'vision-detector'" in got.broken["vision"][0].message
+    shutil.rmtree(root / "tenants/vision-detector")
+    got = _same_as_full_load(loader, root, _commit(root, "gone again"))
+    assert not got.broken, "vision owns its model again"
+
+
+def test_one_file_claiming_another_tenants_names_is_refused_and_the_owner_keeps_converging(root: Path) -> None:
+    """A one-file commit to nlp that claims vision's MLflow experiment: nlp is set aside (its new file is the
+    problem), vision is not, exactly as a whole-repo validation decides."""
+    loader = IncrementalLoader()
+    loader.load(root, _head(root))
+    (root / "tenants/nlp/experiments/steal.yaml").write_text(
+        "apiVersion: mlcp.dev/v1alpha1\nkind: Experiment\nmetadata: {name: steal}\n"
+        "spec: {tracking: {name: vision/detector}}\n"
+    )
+    got = _same_as_full_load(loader, root, _commit(root, "nlp claims vision's experiment"))
+    assert set(got.broken) == {"nlp"}, got.broken
+    assert any("belongs to tenant 'vision'" in d.message for d in got.broken["nlp"])
