@@ -78,7 +78,11 @@ class PlanAuthorizer:
         trusted: TrustedBase,
         enforce: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clean: bool = False,
     ) -> None:
+        """`clean`: the caller made the work tree exactly `revision` itself (the loop's own checkout,
+        `gitsync.Checkout.clean`), so no file can be uncommitted and `git status` (which reads every folder
+        of the work tree: O(tenants)) is not asked. Anywhere else (a person's work tree) it is."""
         self.enforce = enforce
         self.now = clock()
         """One moment for the whole plan: every freeze window is judged at the same time."""
@@ -95,7 +99,7 @@ class PlanAuthorizer:
         """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
         self._versions: dict[SpecKey, str] = {}
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
-        self.dirty = self.history.uncommitted() if self.history else set()
+        self.dirty = self.history.uncommitted() if self.history and not clean else set()
 
     def decide(self, change: Change) -> Decision:
         """The decision for a change; the objects one spec renders to share it (it depends only on the spec

@@ -36,6 +36,9 @@ class Checkout:
     revision: str
     committed_at: float
     """Commit time (Unix seconds) of `revision`."""
+    clean: bool = False
+    """The work tree is exactly `revision`: `GitSource.sync` just checked it out with `--force` and removed
+    everything untracked and ignored, so no file differs from the commit (the authorizer need not ask git)."""
 
 
 class GitSource:
@@ -76,7 +79,7 @@ class GitSource:
                 redact(f"cannot fetch branch {self.branch!r} of {self.url}: {' '.join(str(detail).split())}"),
                 "check the URL, the branch and the credentials; the loop retries with backoff",
             ) from None
-        return Checkout(self.workdir, str(commit.hexsha), float(commit.committed_date))
+        return Checkout(self.workdir, str(commit.hexsha), float(commit.committed_date), clean=True)
 
 
 def _token_env(token: str) -> dict[str, str]:

@@ -250,7 +250,8 @@ class Reconciler:
         result.planned = len(plan.changes)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        plan = serving.couple(self._authorize(partition.hold(plan, result.held), parts.desired, state, trusted))
+        held = partition.hold(plan, result.held)
+        plan = serving.couple(self._authorize(held, parts.desired, state, trusted, checkout.clean))
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
@@ -357,9 +358,11 @@ class Reconciler:
         engine.confine(backends, repo)
         return backends, kube
 
-    def _authorize(self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase) -> Plan:
+    def _authorize(
+        self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase, clean: bool
+    ) -> Plan:
         """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
-        last applied revision."""
+        last applied revision (`clean`: the checkout is exactly the revision, `gitsync.Checkout.clean`)."""
         by_base: dict[str, list[int]] = {}
         for i, change in enumerate(plan.changes):
             if change.action is not Action.noop:
@@ -367,7 +370,7 @@ class Reconciler:
                 by_base.setdefault(tenant_base, []).append(i)
         changes = list(plan.changes)
         for base, positions in by_base.items():
-            authorizer = PlanAuthorizer(desired.repo, desired.revision, base, trusted)
+            authorizer = PlanAuthorizer(desired.repo, desired.revision, base, trusted, clean=clean)
             sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
             for i, change in zip(positions, sub.changes, strict=True):
                 changes[i] = change

@@ -21,7 +21,7 @@ import pytest
 from controlplane import planning, validation
 from controlplane.audit import JsonlStore
 from controlplane.plans import Action, LiveObject
-from reconciler import engine, governance, incremental, partition, selection, trust
+from reconciler import engine, governance, identity, incremental, partition, selection, trust
 from reconciler.backends import kubernetes_inventory
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -91,6 +91,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(governance, "InventoryRecord")  # the trusted base's records made
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
+    wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
 
 
 def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> tuple[Reconciler, Path, MemoryKube]:
@@ -149,6 +150,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     assert small["next"]["_membership_object"] > 0, "the next base's work was counted"
     assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
     assert small["commit"]["validate_part"] > 0, "the commit's specs were validated (its tenant's slice)"
+    assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
