@@ -250,8 +250,8 @@ class Reconciler:
         result.planned = len(plan.changes)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        held = partition.hold(plan, result.held)
-        plan = serving.couple(self._authorize(held, parts.desired, state, trusted, checkout.clean))
+        kept = partition.hold(plan, result.held)
+        plan = serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean))
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
