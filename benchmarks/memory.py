@@ -1,6 +1,6 @@
 """Where a no-op `mlcp plan`'s bytes go, at N tenants, measured with tracemalloc.
 
-Builds N tenants with `plan_apply.make_repo` (9 objects each), applies them
+Builds N tenants with `devenv.tenantrepo.make_repo` (9 objects each), applies them
 with `mlcp apply`, then runs the plan's steps (as `engine.plan_path` does) in
 a fresh child process under tracemalloc and prints the traced memory after
 each step (live state read, repo loaded, desired objects rendered, plan
@@ -125,7 +125,9 @@ def trace(repo: Path, top: int) -> None:
 def bench(kubeconfig: str, tenants: int, top: int, work: Path) -> None:
     import subprocess
 
-    from plan_apply import head, make_repo, timed
+    from plan_apply import head, timed
+
+    from devenv.tenantrepo import make_repo
 
     env = {
         **os.environ,

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,17 +32,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 NAMESPACE = "mlcp-bench-passcost"
-IDENTITY = {"NAME": "bench", "EMAIL": "bench@example.com"}
-
-
-def _git(repo: Path, *argv: str) -> None:
-    """As the identity the benchmark policy binds (plan_apply.make_repo), so the change is authorized."""
-    who = {f"GIT_{role}_{part}": value for role in ("AUTHOR", "COMMITTER") for part, value in IDENTITY.items()}
-    subprocess.run(["git", *argv], cwd=repo, check=True, capture_output=True, env={**os.environ, **who})
 
 
 def _reconciler(repo: Path, work: Path) -> Any:
     from controlplane.audit import JsonlStore
+    from devenv.tenantrepo import git
     from reconciler import engine
     from reconciler.backends.kubernetes import KubernetesBackend
     from reconciler.backends.kubernetes_client import KubeClient
@@ -60,8 +52,9 @@ def _reconciler(repo: Path, work: Path) -> Any:
         return backend.cache
 
     KubernetesBackend.watch = watch  # type: ignore[method-assign]
-    trusted = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
-    targets = engine.Targets("/nonexistent", controller_namespace=NAMESPACE, trusted_base=trusted.stdout.strip())
+    targets = engine.Targets(
+        "/nonexistent", controller_namespace=NAMESPACE, trusted_base=git(repo, "rev-parse", "HEAD")
+    )
     settings = Settings(targets, concurrency=16, events=False, watch=True, resync=1e9)
     return Reconciler(GitSource(str(repo), "main", work / "clone"), settings, JsonlStore(work / "audit.jsonl"))
 
@@ -90,7 +83,7 @@ def _measure(name: str, run: Callable[[], Any], profile: bool, top: int) -> Any:
 
 
 def bench(tenants: int, work: Path, profile: bool, top: int) -> None:
-    from plan_apply import make_repo
+    from devenv.tenantrepo import git, make_repo, tenant_name
 
     repo = work / "repo"
     if not repo.exists():
@@ -99,17 +92,17 @@ def bench(tenants: int, work: Path, profile: bool, top: int) -> None:
     _measure("first pass (full, every write)", rec.run_pass, False, top)
     for i in range(2):
         _measure(f"no-op pass {i + 1}", rec.run_pass, profile and i == 1, top)
-    tenant = repo / "tenants" / "pc00000" / "tenant.yaml"
+    tenant = repo / "tenants" / tenant_name("pc", 0) / "tenant.yaml"
     text = tenant.read_text()  # a kept --work repo has the last run's commits: each run changes it again
     tenant.write_text(
         text.replace("role: edit", "role: view") if "role: edit" in text else text.replace("role: view", "role: edit")
     )
-    _git(repo, "commit", "-qam", "one tenant: a member's role")
+    git(repo, "commit", "-qam", "one tenant: a member's role")
     _measure("commit: one tenant's update", rec.run_pass, profile, top)
-    tenant = repo / "tenants" / "pc00001" / "tenant.yaml"
+    tenant = repo / "tenants" / tenant_name("pc", 1) / "tenant.yaml"
     text = tenant.read_text()
     tenant.write_text(text + f"    - name: new-{text.count('new-') + 1}@example.com\n      role: edit\n")
-    _git(repo, "commit", "-qam", "one tenant: a new member")
+    git(repo, "commit", "-qam", "one tenant: a new member")
     _measure("commit: one tenant's create", rec.run_pass, profile, top)
     _measure("pass after the commits (next base)", rec.run_pass, profile, top)
     _measure("no-op pass", rec.run_pass, False, top)

@@ -31,48 +31,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TENANT = """apiVersion: mlcp.dev/v1alpha1
-kind: Tenant
-metadata:
-  name: {name}
-spec:
-  owners: [owner-{i}@example.com]
-  members:
-    - name: dev-{i}@example.com
-      role: edit
-"""
-POLICY = """apiVersion: mlcp.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: platform}
-spec:
-  roles: [{name: admin, rules: [{actions: ["*"], kinds: ["*"]}]}]
-  bindings: [{role: admin, users: [bench@example.com]}]
-"""
-
-
-def make_repo(root: Path, prefix: str, count: int, system_ns: str) -> None:
-    (root / "policies").mkdir(parents=True)
-    (root / "policies" / "access.yaml").write_text(POLICY)
-    (root / "mlcp.yaml").write_text(
-        f"apiVersion: mlcp.dev/v1alpha1\nkind: Config\ncluster:\n  controllerNamespace: {system_ns}\n"
-    )
-    for i in range(count):
-        name = f"{prefix}{i:05d}"
-        folder = root / "tenants" / name
-        folder.mkdir(parents=True)
-        (folder / "tenant.yaml").write_text(TENANT.format(name=name, i=i))
-    # A git repo committed by the identity the policy binds, so every change is authorized as in real use.
-    identity = {
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-    }
-    env = {**os.environ, **identity}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
-        subprocess.run(cmd, cwd=root, env=env, check=True)
-
-
 SETTLE_SECONDS_PER_TENANT, SETTLE_MAX_SECONDS = 0.03, 60.0
 """30 s at 1,000 tenants (see the sleep below), at most a minute; a smoke run of a few tenants barely waits."""
 
@@ -175,6 +133,8 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
         "MLCP_CONTROLLER_NAMESPACE": "mlcp-bench-a",
         "MLCP_AUDIT_LOG": str(work / "audit.jsonl"),
     }
+    from devenv.tenantrepo import make_repo
+
     mlcp = [sys.executable, "-m", "controlplane"]
     repo_a, repo_b = work / "repo-a", work / "repo-b"
     make_repo(repo_a, "ma", tenants, "mlcp-bench-a")

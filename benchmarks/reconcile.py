@@ -67,7 +67,7 @@ def _push(port: int, after: str) -> None:
 
 def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
     """Each reconciler runs in a child process of its own, so each peak RSS is that reconciler's alone."""
-    from plan_apply import make_repo
+    from devenv.tenantrepo import make_repo
 
     repo = work / "repo"
     make_repo(repo, "rb", tenants, NAMESPACE)

@@ -338,7 +338,7 @@ def run(bench: Bench, timeout: float, kill_leader: bool) -> dict[str, Any]:
 
 def converge(bench: Bench, timeout: float) -> tuple[float, float]:
     """Start the replicas on a new repo; (seconds until it converged, seconds until it settled)."""
-    from plan_apply import make_repo
+    from devenv.tenantrepo import make_repo
 
     n = len(bench.tenants)
     make_repo(bench.repo, PREFIX, n, NAMESPACE)

@@ -17,6 +17,14 @@ from reconciler.targets import Targets
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "repo_template"
 ACTOR = git.Actor("Test Admin", "admin@example.com")
+TENANT = """apiVersion: mlcp.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: {name}
+spec:
+  owners: [alice@example.com]
+"""
+"""A minimal tenant: one owner, nothing else (its Namespace, ServiceAccounts, Role, RoleBindings, NetworkPolicy)."""
 
 
 class ConfigRepo:
@@ -57,6 +65,14 @@ class ConfigRepo:
     def operator_args(self, trusted: bool = True) -> list[str]:
         """The same settings as CLI flags."""
         return ["--controller-namespace", self.system_ns, *(["--trusted-base", self.initial] if trusted else [])]
+
+    def add_tenant(self, suffix: str) -> str:
+        """Write (not commit) a minimal tenant named `<prefix>-<suffix>`; returns its name."""
+        name = f"{self.prefix}-{suffix}"[:63]
+        folder = self.path(f"tenants/{name}")
+        folder.mkdir(parents=True)
+        (folder / "tenant.yaml").write_text(TENANT.format(name=name), encoding="utf-8")
+        return name
 
     def commit(self, message: str, author: git.Actor = ACTOR) -> str:
         self.git.git.add(A=True)

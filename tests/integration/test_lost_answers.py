@@ -26,22 +26,13 @@ from tests.integration import configrepo
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
-TENANT = """apiVersion: mlcp.dev/v1alpha1
-kind: Tenant
-metadata:
-  name: {name}
-spec:
-  owners: [alice@example.com]
-"""
 
 
 def test_a_namespace_create_whose_answer_is_lost_is_still_the_tenants_on_the_next_apply(
     tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = configrepo.make(tmp_path, prefix)
-    name = f"{prefix}-lost"[:63]
-    repo.path(f"tenants/{name}").mkdir(parents=True)
-    repo.path(f"tenants/{name}/tenant.yaml").write_text(TENANT.format(name=name))
+    name = repo.add_tenant("lost")
     repo.commit("a tenant")
     env = {
         "KUBECONFIG": str(kubeconfig),

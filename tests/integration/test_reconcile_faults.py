@@ -24,13 +24,6 @@ from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp, reconciler, wait_for
 
 pytestmark = pytest.mark.integration
-TENANT = """apiVersion: mlcp.dev/v1alpha1
-kind: Tenant
-metadata:
-  name: {name}
-spec:
-  owners: [alice@example.com]
-"""
 
 
 @pytest.fixture
@@ -39,12 +32,7 @@ def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
 
 
 def _add_tenants(repo: configrepo.ConfigRepo, count: int) -> list[str]:
-    names = [f"{repo.prefix}-t{i:02d}"[:63] for i in range(count)]
-    for name in names:
-        folder = repo.path(f"tenants/{name}")
-        folder.mkdir(parents=True)
-        (folder / "tenant.yaml").write_text(TENANT.format(name=name))
-    return names
+    return [repo.add_tenant(f"t{i:02d}") for i in range(count)]
 
 
 def _holder(k8s_admin: client.ApiClient, namespace: str) -> str | None:

@@ -47,13 +47,6 @@ from tests.integration.reconcile_support import mlcp, wait_for
 pytestmark = pytest.mark.integration
 SHARDS = 6
 DURATION = 6.0
-TENANT = """apiVersion: mlcp.dev/v1alpha1
-kind: Tenant
-metadata:
-  name: {name}
-spec:
-  owners: [alice@example.com]
-"""
 
 
 @dataclass
@@ -180,12 +173,7 @@ def cluster(
 ) -> Iterator[tuple[Cluster, list[str]]]:
     repo = configrepo.make(tmp_path, prefix)
     tenants = [repo.vision, repo.nlp]
-    for i in range(10):
-        name = f"{prefix}-t{i}"[:63]
-        folder = repo.path(f"tenants/{name}")
-        folder.mkdir(parents=True)
-        (folder / "tenant.yaml").write_text(TENANT.format(name=name))
-        tenants.append(name)
+    tenants += [repo.add_tenant(f"t{i}") for i in range(10)]
     repo.commit("ten more tenants")
     made = Cluster(repo, kubeconfig, tmp_path, k8s_admin)
     sampling = threading.Event()

@@ -9,8 +9,6 @@ Counts, not timings: the machine's load never makes this flaky, and a regression
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from controlplane import planning, validation
 from controlplane.audit import JsonlStore
 from controlplane.plans import Action, LiveObject
+from devenv import tenantrepo
 from reconciler import engine, governance, identity, incremental, partition, selection, trust
 from reconciler.backends import kubernetes_inventory
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -30,43 +29,6 @@ from reconciler.passes import PassResult, Reconciler, Settings
 from tests.reconciler.memkube import MemoryCache, MemoryKube
 
 NAMESPACE = "mlcp-cost"
-WHO = {"GIT_AUTHOR_NAME": "ops", "GIT_AUTHOR_EMAIL": "ops@example.com"}
-WHO |= {"GIT_COMMITTER_NAME": "ops", "GIT_COMMITTER_EMAIL": "ops@example.com"}
-POLICY = """apiVersion: mlcp.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: platform}
-spec:
-  roles: [{name: admin, rules: [{actions: ["*"], kinds: ["*"]}]}]
-  bindings: [{role: admin, users: [ops@example.com]}]
-"""
-TENANT = """apiVersion: mlcp.dev/v1alpha1
-kind: Tenant
-metadata: {{name: {name}}}
-spec:
-  owners: [owner@example.com]
-  members:
-    - name: dev@example.com
-      role: edit
-"""
-
-
-def _git(root: Path, *argv: str) -> str:
-    done = subprocess.run(["git", *argv], cwd=root, env={**os.environ, **WHO}, check=True, capture_output=True)
-    return done.stdout.decode().strip()
-
-
-def _repo(root: Path, tenants: int) -> Path:
-    (root / "policies").mkdir(parents=True)
-    (root / "policies" / "access.yaml").write_text(POLICY)
-    config = f"apiVersion: mlcp.dev/v1alpha1\nkind: Config\ncluster:\n  controllerNamespace: {NAMESPACE}\n"
-    (root / "mlcp.yaml").write_text(config)
-    for i in range(tenants):
-        (root / "tenants" / f"t{i:03d}").mkdir(parents=True)
-        (root / "tenants" / f"t{i:03d}" / "tenant.yaml").write_text(TENANT.format(name=f"t{i:03d}"))
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "tenants")
-    return root
 
 
 def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
@@ -95,7 +57,8 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
 
 
 def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> tuple[Reconciler, Path, MemoryKube]:
-    root = _repo(tmp_path / f"repo-{tenants}", tenants)
+    root = tmp_path / f"repo-{tenants}"
+    tenantrepo.make_repo(root, "t", tenants, NAMESPACE)
     kube = MemoryKube(NAMESPACE)
     monkeypatch.setattr(KubeClient, "connect", classmethod(lambda _cls, _targets: kube))
 
@@ -104,7 +67,9 @@ def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -
         return backend.cache
 
     monkeypatch.setattr(KubernetesBackend, "watch", watch)
-    targets = engine.Targets("/nowhere", controller_namespace=NAMESPACE, trusted_base=_git(root, "rev-parse", "HEAD"))
+    targets = engine.Targets(
+        "/nowhere", controller_namespace=NAMESPACE, trusted_base=tenantrepo.git(root, "rev-parse", "HEAD")
+    )
     rec = Reconciler(
         GitSource(str(root), "main", tmp_path / f"clone-{tenants}"),
         Settings(targets, events=False, watch=True, resync=1e9),
@@ -130,11 +95,12 @@ def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> di
     assert len(run(None).outcomes) > 5 * tenants, "the first pass writes every tenant's objects"
     run(None)  # the first partial pass (indexes built once per inventory read)
     assert not run(counts["noop"]).outcomes
-    tenant = root / "tenants" / "t001" / "tenant.yaml"
+    changed = tenantrepo.tenant_name("t", 1)
+    tenant = root / "tenants" / changed / "tenant.yaml"
     tenant.write_text(tenant.read_text() + "    - name: new@example.com\n      role: view\n")
-    _git(root, "commit", "-qam", "t001: a new member")
+    tenantrepo.git(root, "commit", "-qam", f"{changed}: a new member")
     written = run(counts["commit"]).outcomes
-    assert written and {o.change.tenant for o in written} == {"t001"}
+    assert written and {o.change.tenant for o in written} == {changed}
     assert not run(counts["next"]).outcomes
     rec.close()
     return counts
@@ -166,7 +132,7 @@ def test_a_live_change_to_a_tenant_not_selected_is_planned_with_its_desired_stat
     rec, _, _ = _reconciler(tmp_path, monkeypatch, 4)
     assert rec.run_pass().converged and rec.run_pass().converged
     cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
-    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == "t002")
+    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == tenantrepo.tenant_name("t", 2))
     edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
     cache.event(LiveObject(ref, edited, "999"))
     result = rec.run_pass()
