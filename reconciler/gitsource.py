@@ -55,11 +55,32 @@ def checkout(path: Path, ref: str) -> Iterator[Path]:
         ) from None
     with tempfile.TemporaryDirectory(prefix="mlcp-head-") as tmp:
         tree = Path(tmp) / "tree"
-        repo.git.worktree("add", "--detach", str(tree), sha)
+        try:
+            repo.git.worktree("add", "--detach", str(tree), sha)
+        except git.GitCommandError as exc:
+            # git refuses to write a tree holding a name such as `..`, `.` or `.git` (crafted with git's
+            # plumbing: no work tree can hold it); it registers no work tree then.
+            detail = _refusal(str(exc.stderr))
+            raise MlcpError(
+                f"cannot check out {ref!r} ({sha[:12]}) of {path}: {detail}; nothing was planned or applied",
+                "a tree entry git refuses to write (`..`, `.`, `.git`) is crafted, not edited: find who pushed it "
+                "and plan a commit whose tree git can check out",
+            ) from None
         try:
             yield tree
         finally:
             repo.git.worktree("remove", "--force", str(tree))
+
+
+def _refusal(stderr: str) -> str:
+    """git's error lines (`error: invalid path 'a/../b'`), without its progress lines and GitPython's quoting."""
+    text = stderr.strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]
+    lines = [line.strip() for line in text.splitlines()]
+    errors = [line for line in lines if line.startswith("error:")]
+    errors = errors or [line for line in lines if line.startswith("fatal:")]
+    return "; ".join(errors) or " ".join(text.split())
 
 
 def changed_files(path: Path, base: str, head: str) -> list[str]:

@@ -64,22 +64,39 @@ class GitSource:
 
     def sync(self) -> Checkout:
         """Fetch the branch and check out its tip; SourceError when that is not possible."""
+        remote = f"refs/remotes/origin/{self.branch}"
         try:
             repo = self._clone()
             g = repo.git
             g.update_environment(GIT_TERMINAL_PROMPT="0", **self._env)
-            remote = f"refs/remotes/origin/{self.branch}"
             g.fetch("--prune", "--no-tags", "origin", f"+refs/heads/{self.branch}:{remote}", kill_after_timeout=TIMEOUT)
-            g.checkout("--force", "--detach", remote)
-            g.clean("-ffdx")
-            commit = repo.head.commit
+            tip = str(g.rev_parse("--verify", f"{remote}^{{commit}}"))
         except (git.GitCommandError, git.InvalidGitRepositoryError, OSError, ValueError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
             raise SourceError(
-                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {' '.join(str(detail).split())}"),
+                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {_detail(exc)}"),
                 "check the URL, the branch and the credentials; the loop retries with backoff",
             ) from None
+        try:
+            g.checkout("--force", "--detach", tip)
+            g.clean("-ffdx")
+            commit = repo.head.commit
+        except (git.GitCommandError, OSError, ValueError) as exc:
+            # git refuses to write a tree holding a name such as `..`, `.` or `.git` (crafted with git's
+            # plumbing: no work tree can hold it), so that revision is never loaded, judged or applied.
+            raise SourceError(
+                redact(
+                    f"cannot check out {tip[:12]}, the tip of branch {self.branch!r} of {self.url}: "
+                    f"{_detail(exc)}; nothing of it is applied until a new commit on the branch can be checked out"
+                ),
+                "a tree entry git refuses to write (`..`, `.`, `.git`) is crafted, not edited: find who pushed it "
+                "and push a commit whose tree git can check out",
+            ) from None
         return Checkout(self.workdir, str(commit.hexsha), float(commit.committed_date), clean=True)
+
+
+def _detail(exc: Exception) -> str:
+    """git's own words (its stderr), on one line."""
+    return " ".join(str(getattr(exc, "stderr", "") or exc).split())
 
 
 def _token_env(token: str) -> dict[str, str]:

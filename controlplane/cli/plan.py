@@ -103,15 +103,21 @@ def command(
     if head is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
 
-        with gitsource.checkout(path, head) as tree:
-            plan, _ = compute_with_backends(tree, targets, prune, allow_namespace_deletion)
+        try:
+            with gitsource.checkout(path, head) as tree:
+                plan, _ = compute_with_backends(tree, targets, prune, allow_namespace_deletion)
+        except MlcpError as exc:  # the ref itself (compute_with_backends reports its own errors)
+            raise fail(str(exc), exc.hint) from None
         plan = replace(plan, repo=str(path.resolve()))  # the repo, not the temporary work tree, for `mlcp apply`
     else:
         plan, _ = compute_with_backends(path, targets, prune, allow_namespace_deletion)
     if base is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
 
-        changed = gitsource.changed_files(path, base, head or "HEAD")
+        try:
+            changed = gitsource.changed_files(path, base, head or "HEAD")
+        except MlcpError as exc:
+            raise fail(str(exc), exc.hint or "pass a branch, tag or commit of the config repo as --base") from None
         plan.meta["changedFiles"] = changed
         if output is PlanFormat.text:
             err.print(f"spec files changed since {base}: {', '.join(changed) or 'none'}")

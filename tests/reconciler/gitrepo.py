@@ -25,7 +25,7 @@ class Repo:
         self.git("init", "-q", "-b", "main")
         self.git("config", "commit.gpgsign", "false")
 
-    def git(self, *args: str, who: tuple[str, str] = ADMIN, check: bool = True) -> str:
+    def git(self, *args: str, who: tuple[str, str] = ADMIN, check: bool = True, input: str | None = None) -> str:
         env = {
             **os.environ,
             "GIT_AUTHOR_NAME": who[0],
@@ -35,7 +35,9 @@ class Repo:
             "GIT_CONFIG_NOSYSTEM": "1",
             "HOME": str(self.root.parent),
         }
-        result = subprocess.run(["git", *args], cwd=self.root, env=env, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            ["git", *args], cwd=self.root, env=env, capture_output=True, text=True, check=False, input=input
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"git {' '.join(args)}: {result.stderr}")
         return result.stdout.strip()

@@ -12,6 +12,7 @@ import pytest
 
 from controlplane.errors import MlcpError
 from reconciler import gitsource
+from tests import gitcraft
 from tests.reconciler.gitrepo import Repo
 
 
@@ -45,3 +46,24 @@ def test_what_is_not_a_commit_is_refused_clearly(repo: Repo, ref: str, reason: s
     with pytest.raises(MlcpError, match=reason) as caught, gitsource.checkout(repo.root, ref):
         pass
     assert caught.value.hint == "pass a branch, tag or commit of the config repo"
+
+
+CRAFTED = [
+    pytest.param(["tenants", "a", "..", "b", "tenant.yaml"], id="dotdot-inside"),
+    pytest.param(["..", "mlcp.yaml"], id="dotdot-at-the-root"),
+    pytest.param(["tenants", ".", "tenant.yaml"], id="dot"),
+    pytest.param([".git", "config"], id="dotgit"),
+    pytest.param(["tenants", ".GIT", "hooks", "post-checkout"], id="dotgit-other-case"),
+]
+
+
+@pytest.mark.parametrize("path", CRAFTED)
+def test_a_commit_whose_tree_git_refuses_to_write_is_refused_clearly(repo: Repo, path: list[str]) -> None:
+    """A tree entry named `..` (made with `git mktree`, as no work tree can hold it) would put a file outside
+    the folder whose name authorizes it; git refuses to check it out, and that is an error, not a traceback."""
+    crafted = gitcraft.commit_with(repo.git, path, "kind: Tenant\n", "crafted")
+    with pytest.raises(MlcpError, match="invalid path") as caught, gitsource.checkout(repo.root, crafted):
+        pass
+    assert f"cannot check out '{crafted}'" in caught.value.message
+    assert "`..`" in caught.value.hint
+    assert len(repo.git("worktree", "list").strip().splitlines()) == 1, "no work tree left registered"

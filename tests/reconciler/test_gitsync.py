@@ -1,4 +1,10 @@
-"""The loop's checkout is exactly the branch's tip, whatever was left in the clone (so nothing is uncommitted)."""
+"""The loop's checkout is exactly the branch's tip, whatever was left in the clone (so nothing is uncommitted).
+
+A tip git refuses to check out is the source's error, and the next good tip syncs: the loop's clone is fed by
+whoever can push, and a commit whose tree holds a name such as `..` (made with git's plumbing) is never loaded.
+git refuses to write it, and the pass fails at its first stage, before anything is read, judged or applied,
+saying which commit and why (not "check the credentials").
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from reconciler.gitsync import GitSource
+import pytest
+
+from reconciler.gitsync import GitSource, SourceError
+from tests import gitcraft
+from tests.reconciler.gitrepo import Repo
 
 WHO = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
 WHO |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
@@ -42,3 +52,30 @@ def test_a_sync_leaves_no_file_that_differs_from_the_revision(tmp_path: Path) ->
     status = _git(clone, "status", "--porcelain", "--untracked-files=all", "--ignored")
     assert status == "", status
     assert (clone / "tenants" / "a" / "tenant.yaml").read_text() == "kind: Tenant\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    found = Repo(tmp_path / "repo")
+    found.write("tenants/a/tenant.yaml", "kind: Tenant\n")
+    found.commit("first")
+    return found
+
+
+def test_a_tip_git_refuses_to_write_fails_the_sync_and_a_fixed_tip_syncs(repo: Repo, tmp_path: Path) -> None:
+    source = GitSource(str(repo.root), "main", tmp_path / "work")
+    good = source.sync()
+    crafted = gitcraft.commit_with(repo.git, ["tenants", "a", "..", "b", "tenant.yaml"], "kind: Tenant\n", "x")
+
+    with pytest.raises(SourceError) as caught:
+        source.sync()
+    message = caught.value.message
+    assert f"cannot check out {crafted[:12]}, the tip of branch 'main'" in message
+    assert "invalid path 'tenants/a/../b/tenant.yaml'" in message and "cannot fetch" not in message
+    assert not (tmp_path / "b").exists() and not (tmp_path / "work" / "tenants" / "b").exists()
+    assert (tmp_path / "work" / "tenants" / "a" / "tenant.yaml").is_file(), "the last good tree stays"
+
+    repo.write("tenants/a/tenant.yaml", "kind: Tenant\nmetadata: {name: a}\n")
+    fixed = repo.commit("fixed")  # on top of the crafted one, from an index that never held its entry
+    assert repo.git("rev-parse", "HEAD^") == crafted and good.revision != fixed
+    assert source.sync().revision == fixed

@@ -53,7 +53,7 @@ class SignedRepo:
     def root(self) -> Path:
         return self.repo.root
 
-    def git(self, *args: str, who: str = "admin") -> str:
+    def git(self, *args: str, who: str = "admin", input: str | None = None) -> str:
         name, email = PEOPLE[who]
         env = {
             **os.environ,
@@ -64,7 +64,7 @@ class SignedRepo:
         }
         signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={self.keys / who}"]
         done = subprocess.run(
-            ["git", *signing, *args], cwd=self.root, env=env, capture_output=True, text=True, check=False
+            ["git", *signing, *args], cwd=self.root, env=env, capture_output=True, text=True, check=False, input=input
         )
         assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
         return done.stdout.strip()

@@ -1,0 +1,44 @@
+"""`mlcp plan --head REF`: a ref that cannot be checked out is a clear error and exit 1, never a traceback.
+
+The ref is checked out before anything connects, so these need no cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from controlplane.cli.app import app
+from tests import gitcraft
+from tests.reconciler.gitrepo import Repo
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    found = Repo(tmp_path / "repo")
+    found.write("mlcp.yaml", "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n")
+    found.commit("first")
+    return found
+
+
+def _plan(repo: Repo, head: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["plan", str(repo.root), "--head", head, "--kubeconfig", "/nonexistent"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_ref_that_names_no_commit_is_refused_clearly(repo: Repo) -> None:
+    code, said = _plan(repo, "no-such-branch")
+    assert code == 1 and "cannot resolve 'no-such-branch'" in said and "no such commit" in said, said
+
+
+def test_a_commit_whose_tree_git_refuses_to_write_is_refused_clearly(repo: Repo) -> None:
+    crafted = gitcraft.commit_with(repo.git, ["tenants", "a", "..", "b", "tenant.yaml"], "kind: Tenant\n", "x")
+    code, said = _plan(repo, "main")
+    assert code == 1, said
+    assert f"cannot check out 'main' ({crafted[:12]})" in said and "invalid path 'tenants/a/../b/tenant.yaml'" in said
+    assert "nothing was planned" in said
