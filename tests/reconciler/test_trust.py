@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.errors import MlcpError
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
-from reconciler import governance, trust
+from reconciler import gitsource, governance, trust
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo_template"
 
@@ -362,3 +362,24 @@ def test_a_base_derived_under_other_limits_lists_the_whole_revision(
     full = trust.load(repo, "HEAD", "applied")
     assert second.since is None and _governance(second) == _governance(full)
     assert dict(second.listing) == dict(full.listing) and not any(e.readable for e in second.listing.values())
+
+
+def test_a_tree_listing_one_path_twice_is_read_as_git_checks_it_out(repo: Path) -> None:
+    """`git mktree` writes a tree naming `access.yaml` twice (fsck: duplicateEntries); git checks out the last.
+    The trusted base must read the same blob the revision under review was judged by when it was checked out,
+    or a policy applied as one text would judge the next change as another."""
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input="# the second entry\n",
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    listed = _git(repo, "ls-tree", "HEAD:policies").splitlines()
+    twice = [*listed, f"100644 blob {blob}\taccess.yaml"]
+    policies = subprocess.run(["git", "mktree"], cwd=repo, input="\n".join(twice) + "\n", capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    entries = [line for line in _git(repo, "ls-tree", "HEAD^{tree}").splitlines() if not line.endswith("\tpolicies")]
+    root = subprocess.run(["git", "mktree"], cwd=repo, input="\n".join([*entries, f"040000 tree {policies}\tpolicies"])
+                          + "\n", capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    sha = _git(repo, "commit-tree", "-m", "twice", "-p", "HEAD", root)
+    assert _git(repo, "ls-tree", "-r", "--name-only", sha).splitlines().count("policies/access.yaml") == 2
+    with gitsource.checkout(repo, sha) as tree:
+        checked_out = (tree / "policies/access.yaml").read_bytes()
+    assert checked_out == b"# the second entry\n"
+    assert trust.load(repo, sha, "operator").files["policies/access.yaml"] == checked_out
