@@ -62,6 +62,15 @@ def authors(history: History, path: str) -> tuple[str, ...]:
     return history.authorship([path]).actors
 
 
+def committed(root: Path, files: dict[str, str]) -> Repo:
+    """A repo at `root` whose one commit holds `files` (repo-relative path → text)."""
+    repo = Repo(root)
+    for rel, text in files.items():
+        repo.write(rel, text)
+    repo.commit("first")
+    return repo
+
+
 def initial_repo(tmp_path: Path) -> Repo:
     """A repo with a quota, a pipeline and a tenant file, committed by the admin."""
     repo = Repo(tmp_path / "config")

@@ -13,16 +13,13 @@ import pytest
 from controlplane.errors import MlcpError
 from reconciler import gitsource
 from tests import gitcraft
+from tests.reconciler import gitrepo
 from tests.reconciler.gitrepo import Repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    found = Repo(tmp_path / "repo")
-    (found.root / "mlcp.yaml").write_text("apiVersion: mlcp.dev/v1alpha1\n", encoding="utf-8")
-    found.git("add", "-A")
-    found.git("commit", "-q", "-m", "first")
-    return found
+    return gitrepo.committed(tmp_path / "repo", {"mlcp.yaml": "apiVersion: mlcp.dev/v1alpha1\n"})
 
 
 def test_a_commit_is_checked_out_and_removed_afterwards(repo: Repo) -> None:

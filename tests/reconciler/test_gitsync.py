@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.gitsync import GitSource, SourceError
 from tests import gitcraft
+from tests.reconciler import gitrepo
 from tests.reconciler.gitrepo import Repo
 
 WHO = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
@@ -56,10 +57,7 @@ def test_a_sync_leaves_no_file_that_differs_from_the_revision(tmp_path: Path) ->
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    found = Repo(tmp_path / "repo")
-    found.write("tenants/a/tenant.yaml", "kind: Tenant\n")
-    found.commit("first")
-    return found
+    return gitrepo.committed(tmp_path / "repo", {"tenants/a/tenant.yaml": "kind: Tenant\n"})
 
 
 def test_a_tip_git_refuses_to_write_fails_the_sync_and_a_fixed_tip_syncs(repo: Repo, tmp_path: Path) -> None:

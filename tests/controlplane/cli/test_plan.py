@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from controlplane.cli.app import app
 from tests import gitcraft
+from tests.reconciler import gitrepo
 from tests.reconciler.gitrepo import Repo
 
 runner = CliRunner()
@@ -19,10 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    found = Repo(tmp_path / "repo")
-    found.write("mlcp.yaml", "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n")
-    found.commit("first")
-    return found
+    return gitrepo.committed(tmp_path / "repo", {"mlcp.yaml": "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n"})
 
 
 def _plan(repo: Repo, head: str) -> tuple[int, str]:
