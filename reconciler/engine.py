@@ -30,6 +30,7 @@ from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
+from reconciler.refindex import RefIndex
 from reconciler.selection import Selection
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
 from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
@@ -48,6 +49,9 @@ class Desired:
     by_tenant: Mapping[str, Sequence[DesiredObject]] | None = None
     """`objects` by tenant ("" for none), when the loader keeps them so (reconciler.incremental): a loop pass
     that plans some tenants then never walks every object of a new revision."""
+    refs: Callable[[], RefIndex] | None = None
+    """`objects` by ref, when the loader carries the index from revision to revision (reconciler.incremental);
+    asked only when a pass plans an object outside its selected tenants."""
 
 
 def load_valid(path: Path) -> ConfigRepo:
@@ -300,6 +304,7 @@ class _Index:
     def __init__(self, desired: Desired) -> None:
         self.objects = desired.objects
         self._by_tenant = desired.by_tenant
+        self._refs = desired.refs
 
     @cached_property
     def by_tenant(self) -> Mapping[str, Sequence[DesiredObject]]:
@@ -316,22 +321,14 @@ class _Index:
         return [o.ref for o in self.objects if o.ref.kind == kind and serving.follows_registry(o)]
 
     @cached_property
-    def _by_ref(self) -> tuple[dict[ObjectRef, DesiredObject], list[DesiredObject]]:
-        """Each ref's first object, and the few objects that declare a ref again (two tenants, one namespace):
-        no container per object, so building it does not wake the garbage collector over the live state."""
-        first: dict[ObjectRef, DesiredObject] = {}
-        again: list[DesiredObject] = []
-        for obj in self.objects:
-            if first.setdefault(obj.ref, obj) is not obj:
-                again.append(obj)
-        return first, again
+    def _by_ref(self) -> RefIndex:
+        """The loader's index by ref when it carries one, else one built from the objects."""
+        return self._refs() if self._refs is not None else RefIndex.of(self.objects)
 
     def declaring(self, ref: ObjectRef) -> list[DesiredObject]:
-        """The objects that declare `ref` (built only when a pass plans an object outside its selected tenants:
+        """The objects that declare `ref` (asked only when a pass plans an object outside its selected tenants:
         a live change, a record, a deleted object)."""
-        first, again = self._by_ref
-        found = first.get(ref)
-        return [] if found is None else [found, *(o for o in again if o.ref == ref)]
+        return self._by_ref.declaring(ref)
 
     def of_system(self, system: str) -> list[DesiredObject]:
         """A system planned whole (it cannot say what changed live)."""

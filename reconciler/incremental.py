@@ -36,6 +36,7 @@ from controlplane.rendering import RenderContext, render_specs
 from controlplane.specs import ModelPromotion
 from reconciler import gitsource, partition
 from reconciler.engine import Desired
+from reconciler.refindex import RefIndex
 
 TENANTS = "tenants"
 
@@ -64,6 +65,13 @@ class Snapshot:
     """Each tenant slice's problems (`validation.validate_part`), for the slice object in `tenants`."""
     claims: dict[str, list[str]] = field(default_factory=dict)
     """The registry names each tenant slice claims, for the tenants claiming any."""
+    refs: RefIndex | None = None
+    """`objects` by ref: built when the whole revision is rendered, derived from the last revision's after."""
+
+    def ref_index(self) -> RefIndex:
+        if self.refs is None:
+            self.refs = RefIndex.of(self.objects)
+        return self.refs
 
 
 def tenant_folders(root: Path) -> list[str]:
@@ -185,6 +193,7 @@ def render(snapshot: Snapshot, repo: ConfigRepo, last: Snapshot | None, changed:
     if last is None or not last.objects:
         objects = snapshot.shared_objects + [o for objs in snapshot.rendered.values() for o in objs]
         snapshot.objects = sorted(objects, key=_order)
+        snapshot.refs = RefIndex.of(snapshot.objects)  # built with the whole revision; later ones derive theirs
         return snapshot.objects
     snapshot.objects = _resorted(last, snapshot)
     return snapshot.objects
@@ -211,13 +220,16 @@ def _order(obj: DesiredObject) -> tuple[int, str, str, str, str, str]:
 def _resorted(last: Snapshot, snapshot: Snapshot) -> list[DesiredObject]:
     """`last.objects` with the objects that changed taken out and the new ones put in their places: a commit
     to one tenant moves a few objects instead of sorting 90,000 again (the same list a full sort gives)."""
-    gone = {id(o) for o in last.shared_objects}
+    removed = list(last.shared_objects)
     new = list(snapshot.shared_objects)
     for tenant in last.rendered.keys() | snapshot.rendered.keys():
         before, after = last.rendered.get(tenant), snapshot.rendered.get(tenant)
         if before is not after:
-            gone.update(id(o) for o in before or ())
+            removed.extend(before or ())
             new.extend(after or ())
+    if last.refs is not None:  # the index a pass built for the last revision, carried (refindex.py)
+        snapshot.refs = last.refs.replaced(removed, new)
+    gone = {id(o) for o in removed}
     objects = [o for o in last.objects if id(o) not in gone]
     for obj in sorted(new, key=_order):
         bisect.insort_right(objects, obj, key=_order)
@@ -255,4 +267,5 @@ class IncrementalLoader:
         objects = render(snapshot, repo, last, changed)
         self.rendered = None if last is None else _differing(kept, snapshot.rendered) | changed
         self._last = snapshot
-        return partition.Partitioned(Desired(repo, objects, revision, _by_tenant(snapshot)), broken)
+        desired = Desired(repo, objects, revision, _by_tenant(snapshot), snapshot.ref_index)
+        return partition.Partitioned(desired, broken)

@@ -13,6 +13,7 @@ from controlplane.errors import Diagnostic, InvalidConfig
 from controlplane.loading.repo import ConfigRepo
 from reconciler import partition
 from reconciler.incremental import IncrementalLoader
+from reconciler.refindex import RefIndex
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo_template"
 PROMOTION = "tenants/vision/promotions/detector-production.yaml"
@@ -51,6 +52,11 @@ def _same_as_full_load(loader: IncrementalLoader, root: Path, revision: str) -> 
         t: [d.render() for d in ds] for t, ds in want.broken.items()
     }
     assert got.desired.repo.files == want.desired.repo.files
+    assert got.desired.refs is not None
+    carried, fresh = got.desired.refs(), RefIndex.of(got.desired.objects)
+    assert {r: sorted(map(id, carried.declaring(r))) for r in carried.first} == {
+        r: sorted(map(id, fresh.declaring(r))) for r in fresh.first
+    }, "the index by ref derived from the last revision's is the one a full build gives"
     return got
 
 

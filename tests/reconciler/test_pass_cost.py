@@ -20,7 +20,7 @@ from controlplane import planning, validation
 from controlplane.audit import JsonlStore
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
-from reconciler import engine, governance, identity, incremental, partition, selection, trust
+from reconciler import engine, governance, identity, incremental, partition, refindex, selection, trust
 from reconciler.backends import kubernetes_inventory
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -53,6 +53,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(governance, "InventoryRecord")  # the trusted base's records made
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
+    wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
 
 
@@ -72,7 +73,7 @@ def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -
     )
     rec = Reconciler(
         GitSource(str(root), "main", tmp_path / f"clone-{tenants}"),
-        Settings(targets, events=False, watch=True, resync=1e9),
+        Settings(targets, events=False, watch=True, resync=1e9, prune=True),
         JsonlStore(tmp_path / f"audit-{tenants}.jsonl"),
     )
     return rec, root, kube
@@ -97,8 +98,9 @@ def _passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> di
     assert not run(counts["noop"]).outcomes
     changed = tenantrepo.tenant_name("t", 1)
     tenant = root / "tenants" / changed / "tenant.yaml"
-    tenant.write_text(tenant.read_text() + "    - name: new@example.com\n      role: view\n")
-    tenantrepo.git(root, "commit", "-qam", f"{changed}: a new member")
+    text = tenant.read_text().replace("role: edit", "role: view")  # its `mlcp-edit` binding goes: declared by whom?
+    tenant.write_text(text + "    - name: new@example.com\n      role: view\n")
+    tenantrepo.git(root, "commit", "-qam", f"{changed}: a new member, and a member's role")
     written = run(counts["commit"]).outcomes
     assert written and {o.change.tenant for o in written} == {changed}
     assert not run(counts["next"]).outcomes
@@ -117,6 +119,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
     assert small["commit"]["validate_part"] > 0, "the commit's specs were validated (its tenant's slice)"
     assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"
+    assert small["commit"]["_add"] > 0, "a deleted binding was looked up by ref (the index derived, not rebuilt)"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
