@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -31,7 +32,7 @@ from controlplane.errors import Diagnostic
 from controlplane.loading.budgets import Budget, Usage
 from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.plans import DesiredObject
+from controlplane.plans import DesiredObject, SpecKey
 from controlplane.rendering import RenderContext, render_specs
 from controlplane.specs import ModelPromotion
 from reconciler import gitsource, partition
@@ -241,6 +242,34 @@ def _differing(before: dict[str, list[DesiredObject]], after: dict[str, list[Des
     return {t for t in before.keys() | after.keys() if before.get(t) is not after.get(t)}
 
 
+class _SliceKeys(Mapping[SpecKey, LoadedSpec]):
+    """The desired repo's specs by key, looked up in the key's own slice (each slice indexes its few specs):
+    the specs outside tenants/ and those of every tenant not set aside, as `merged` less `broken` holds."""
+
+    def __init__(self, snapshot: Snapshot, broken: frozenset[str]) -> None:
+        self._shared, self._tenants, self._broken = snapshot.shared, snapshot.tenants, broken
+
+    def _slice(self, tenant: str | None) -> ConfigRepo | None:
+        if tenant is None:
+            return self._shared
+        return None if tenant in self._broken else self._tenants.get(tenant)
+
+    def __getitem__(self, key: SpecKey) -> LoadedSpec:
+        part = self._slice(key.tenant)
+        found = part.spec(key) if part is not None else None
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[SpecKey]:
+        for tenant in (None, *sorted(self._tenants)):
+            part = self._slice(tenant)
+            yield from (s.key for s in part.specs) if part is not None else ()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class IncrementalLoader:
     """`partition.load`, reusing what the previous revision read and rendered."""
 
@@ -267,5 +296,6 @@ class IncrementalLoader:
         objects = render(snapshot, repo, last, changed)
         self.rendered = None if last is None else _differing(kept, snapshot.rendered) | changed
         self._last = snapshot
+        repo.keyed_by(_SliceKeys(snapshot, frozenset(broken)))
         desired = Desired(repo, objects, revision, _by_tenant(snapshot), snapshot.ref_index)
         return partition.Partitioned(desired, broken)

@@ -81,8 +81,9 @@ class TrustedBase:
 
     @cached_property
     def policy(self) -> AccessPolicy | None:
-        """Kept once found: a base never changes, and finding it walks every spec (10,000 tenants' at scale)."""
-        found = self.repo.of_kind("AccessPolicy")
+        """Kept once found: a base never changes. Looked up in `shared` when the base has it: an AccessPolicy
+        lives only under policies/ (loading refuses it in a tenant folder), so not among 10,000 tenants' specs."""
+        found = (self.shared or self.repo).of_kind("AccessPolicy")
         return cast(AccessPolicy, found[0].spec) if found else None
 
     @cached_property

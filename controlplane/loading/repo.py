@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,29 +49,40 @@ class ConfigRepo:
     report them a second time as missing (e.g. every spec of a tenant whose tenant.yaml is invalid)."""
     usage: Usage = field(default_factory=Usage)
     """What this load read, charged to the repo's budget (a later partial load starts from it)."""
-    _index: tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]], dict[SpecKey, LoadedSpec]] | None = field(
+    _kinds: tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]]] | None = field(
         default=None, init=False, compare=False, repr=False
     )
-    """`specs` by kind and by key, for the `specs` list (and length) it was built from: a pass asks ~25 times,
-    and a repo of 10,000 tenants holds 90,000 specs."""
+    """`specs` by kind, for the `specs` list (and length) it was built from: a pass asks ~25 times, and a repo
+    of 10,000 tenants holds 90,000 specs."""
+    _keys: tuple[list[LoadedSpec], int, Mapping[SpecKey, LoadedSpec]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+    """`specs` by key, likewise; apart from `_kinds`, so a pass that only asks for a kind (the AccessPolicy)
+    never makes a key for each of 90,000 specs."""
 
-    def _indexed(self) -> tuple[list[LoadedSpec], int, dict[str, list[LoadedSpec]], dict[SpecKey, LoadedSpec]]:
-        known = self._index
+    def of_kind(self, kind: str) -> list[LoadedSpec]:
+        """The specs of `kind`, in load order (a new list each call: callers may keep or change it)."""
+        known = self._kinds
         if known is None or known[0] is not self.specs or known[1] != len(self.specs):
             by_kind: dict[str, list[LoadedSpec]] = {}
             for loaded in self.specs:
                 by_kind.setdefault(loaded.spec.kind, []).append(loaded)
-            known = (self.specs, len(self.specs), by_kind, {loaded.key: loaded for loaded in self.specs})
-            self._index = known
-        return known
+            known = self._kinds = (self.specs, len(self.specs), by_kind)
+        return list(known[2].get(kind, ()))
 
-    def of_kind(self, kind: str) -> list[LoadedSpec]:
-        """The specs of `kind`, in load order (a new list each call: callers may keep or change it)."""
-        return list(self._indexed()[2].get(kind, ()))
+    def keyed_by(self, keys: Mapping[SpecKey, LoadedSpec]) -> None:
+        """Answer `spec` from `keys` (exactly `specs` by key) while `specs` is this list: a loader that keeps
+        the repo in slices looks a key up in its slice instead of making a key for every spec."""
+        self._keys = (self.specs, len(self.specs), keys)
 
     def spec(self, key: SpecKey | None) -> LoadedSpec | None:
         """The spec of `key` (keys are unique: a duplicate is refused when loading), or None."""
-        return None if key is None else self._indexed()[3].get(key)
+        if key is None:
+            return None
+        known = self._keys
+        if known is None or known[0] is not self.specs or known[1] != len(self.specs):
+            known = self._keys = (self.specs, len(self.specs), {loaded.key: loaded for loaded in self.specs})
+        return known[2].get(key)
 
 
 def _spec_files(

@@ -10,7 +10,7 @@ import pytest
 
 from controlplane import validation
 from controlplane.errors import Diagnostic, InvalidConfig
-from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.repo import ConfigRepo, load_repo
 from reconciler import partition
 from reconciler.incremental import IncrementalLoader
 from reconciler.refindex import RefIndex
@@ -52,6 +52,10 @@ def _same_as_full_load(loader: IncrementalLoader, root: Path, revision: str) -> 
         t: [d.render() for d in ds] for t, ds in want.broken.items()
     }
     assert got.desired.repo.files == want.desired.repo.files
+    kept = {s.key for s in want.desired.repo.specs}
+    for loaded in load_repo(root).specs:  # set-aside tenants' specs too: those must not be found
+        found = got.desired.repo.spec(loaded.key)
+        assert (found.key if found else None) == (loaded.key if loaded.key in kept else None), loaded.key
     assert got.desired.refs is not None
     carried, fresh = got.desired.refs(), RefIndex.of(got.desired.objects)
     assert {r: sorted(map(id, carried.declaring(r))) for r in carried.first} == {

@@ -18,6 +18,7 @@ import pytest
 
 from controlplane import planning, validation
 from controlplane.audit import JsonlStore
+from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
 from reconciler import engine, governance, identity, incremental, partition, refindex, selection, trust
@@ -54,6 +55,8 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
     wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
+    key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
+    monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
 
 
