@@ -233,7 +233,7 @@ def _apply_bound(objects: int, t_kubectl: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32, help="mlcp apply's writes in flight per rank")
+    parser.add_argument("--concurrency", type=int, default=32, help="mlcp apply's writes in flight")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
     from devenv import binaries

@@ -1,37 +1,52 @@
-"""Applying a plan: ordered by rank, bounded concurrency within a rank, one outcome per change.
+"""Applying a plan: ordered by rank within each namespace, bounded concurrency, one outcome per change.
 
 Creates and updates go in rank order (namespaces, then service accounts and
 RBAC, then quotas, then workloads), deletes in reverse, and systems in each
 backend's `order` (the registry before the cluster, so serving never points
-at an alias that has not moved). No-ops and blocked changes send nothing. The
+at an alias that has not moved). The order is kept per namespace, not per
+rank of the whole plan (reconciler.apply_order): a tenant's objects wait for
+its Namespace and its lower ranks only, so the next tenants' writes keep the
+API server busy meanwhile. No-ops and blocked changes send nothing. The
 inventory is written last, and only when it changed, so a no-op apply sends
 no writes at all. It carries, per object, the spec, tenant and source of the
 change that wrote it (`Claim`): later deletions are attributed from that, never
-from the live object. Objects about to be created are recorded once before the
-first write too, so a pass cut short after creating a namespace still knows the
-namespace is mlcp's (and whose). A create whose answer was lost (`Outcome.uncertain`:
-a timeout, a dropped connection, a server error) keeps that record: the create may
-have happened, and the next pass must find the object as mlcp's, not as a stranger
-that only an administrator's adoption could hand back.
+from the live object. Objects about to be created are recorded before they are
+written too (in a few growing runs ahead of the writes), so a pass cut short
+after creating a namespace still knows the namespace is mlcp's (and whose). A
+create whose answer was lost (`Outcome.uncertain`: a timeout, a dropped
+connection, a server error) keeps that record: the create may have happened,
+and the next pass must find the object as mlcp's, not as a stranger that only
+an administrator's adoption could hand back.
 
 Authorization and audit are passed in, not imported. `authorize` has the last
-word on each change before it is written. The audit journal gets every change
-about to be written before the first write (so a log that cannot be written
-stops apply before anything changes) and the outcomes of each group of writes
-after it, appended while the next group's writes are in flight.
+word on each change before it is written. The audit journal gets the intent of
+each change before it is written (so a log that cannot be written stops apply
+before anything changes) and the outcomes after, in chunks: the first chunk of
+intents before the first write, the next ones while the first writes are in
+flight (one run of appends, no outcome between them: the next turn finds open
+intents in that run), then the outcomes while later writes are in flight, so the
+API server does not wait for the log.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from itertools import groupby
-from typing import Protocol
+from typing import Any, Protocol
 
 from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler.apply_order import Gates, Schedule, lane, schedule
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+
+FIRST_CHUNK = 32
+"""Intents written before the first write: a few, so the API server gets work at once."""
+CHUNK = 256
+"""Intents (and outcomes) appended at a time while writes are in flight; the chunks of intents grow from
+FIRST_CHUNK to this."""
 
 Progress = Callable[[Outcome], None]
 Authorize = Callable[[Change], str | None]
@@ -47,11 +62,12 @@ class Journal(Protocol):
     """Where apply records what it is about to do and what it did (controlplane.audit.Journal)."""
 
     def intend(self, changes: Sequence[Change], finished: Sequence[Outcome]) -> None:
-        """Before the first write: the changes to be written, and the outcomes of those that will not be."""
+        """Before their writes: changes to be written (in chunks, in write order), and (with the first chunk)
+        the outcomes of those that will not be."""
         ...
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        """After a group of writes: their outcomes."""
+        """After writes: their outcomes (in chunks, in the order they finished)."""
         ...
 
 
@@ -85,18 +101,6 @@ def stale_changes(plan: Plan, live: Mapping[str, LiveState]) -> list[str]:
     return problems
 
 
-def _phases(changes: Sequence[Change], order: Mapping[str, int]) -> list[list[Change]]:
-    """Groups that may run concurrently, in the order they must run (`order`: each system's place)."""
-    last = max(order.values(), default=0) + 1
-
-    def key(c: Change) -> tuple[int, int, int]:
-        deleting = c.action is Action.delete
-        return (1 if deleting else 0, order.get(c.ref.system, last), -c.rank if deleting else c.rank)
-
-    ordered = sorted(changes, key=key)
-    return [list(group) for _, group in groupby(ordered, key=key)]
-
-
 def _skipped(change: Change) -> Outcome:
     return Outcome(change, Status.skipped, change.blocked or "")
 
@@ -117,9 +121,9 @@ def apply_plan(
     `authorize` is the last word before each write (a denial reason, or None), like gitops-engine's
     PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. It has no default: a caller
     that applies without a check says so by passing `unchecked`, so no new caller skips authorization by
-    leaving the argument out. An error from `audit` stops apply
-    where it is: before the first write, or, when a group's outcomes cannot be appended (which happens while
-    the next group is in flight, so the API server is never idle while the log is written), with the writes
+    leaving the argument out. An error from `audit` (or from recording creates ahead) stops apply where it
+    is: before the first write, or, when a chunk of intents or outcomes cannot be appended (which happens
+    while writes are in flight, so the API server is never idle while the log is written), with the writes
     already sent: no further write starts, and the intents of the writes in flight stay open for the next
     turn to close. `unplanned`: inventoried objects the
     plan did not look at (a loop pass that planned only some tenants), kept in the inventory as they are.
@@ -139,48 +143,184 @@ def apply_plan(
             if progress:
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
-    if audit is not None:
-        audit.intend(runnable, list(report.outcomes))
-    _record_ahead(plan, backends, runnable, options, unplanned or {})
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-    try:
-        done: list[Outcome] = []
-        for phase in _phases(runnable, {name: b.order for name, b in backends.items()}):
-            writing = [pool.submit(run, change) for change in phase]
-            if audit is not None and done:  # the last group's outcomes, appended while this group is in flight
-                audit.record(done)
-            done = []
-            for future in writing:
-                outcome = future.result()
-                done.append(outcome)
-                report.outcomes.append(outcome)
-                if progress:
-                    progress(outcome)
-        if audit is not None and done:
-            audit.record(done)
-    finally:  # on an error, writes not yet started are never sent; those in flight finish (their intents are open)
-        pool.shutdown(wait=True, cancel_futures=True)
+    order = schedule(runnable, {name: b.order for name, b in backends.items()})
+    ahead = _Ahead(plan, backends, order.changes, options, unplanned or {})
+    if audit is not None:  # the first chunk's intents, with the records of what will not be written
+        audit.intend(order.changes[:FIRST_CHUNK], list(report.outcomes))
+    ahead.first(FIRST_CHUNK)
+    written = _Writes(order, run, audit, ahead, concurrency, progress)
+    written.run()
+    report.outcomes += [o for o in written.outcomes if o is not None]
     _record_inventories(plan, backends, report, options, unplanned or {})
     return report
 
 
-def _record_ahead(
-    plan: Plan,
-    backends: Mapping[str, Backend],
-    runnable: list[Change],
-    options: ApplyOptions,
-    unplanned: Mapping[str, frozenset[ObjectRef]],
-) -> None:
-    """Record the objects about to be created before creating them (the applied revision is not advanced)."""
-    for system, backend in backends.items():
-        creates = {
-            c.ref: Claim(InventoryRecord.of(c), wrote=True)
-            for c in runnable
-            if c.ref.system == system and c.action is Action.create
+class _Ahead:
+    """The objects about to be created, recorded in the inventory before their creates are sent.
+
+    Before the first write: the first chunk's creates and every create that is not in a namespace lane
+    (reconciler.apply_order: MLflow's objects, cluster-wide ones). Then, while writes are in flight, ever
+    larger runs of the lanes' creates (each record is a write of the whole inventory, so a few of them, not
+    one per chunk). A record made while writes are in flight is therefore only ever of namespaced objects, in
+    the backend of the cluster, which keeps its inventory apart from its writes. The applied revision is not
+    advanced."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        backends: Mapping[str, Backend],
+        changes: Sequence[Change],
+        options: ApplyOptions,
+        unplanned: Mapping[str, frozenset[ObjectRef]],
+    ) -> None:
+        self.backends, self.changes, self.options = backends, changes, options
+        self.recorded = 0
+        """How many of `changes` (in order) are covered: every create among them is in the inventory."""
+        self._refs = {
+            system: frozenset(c.ref for c in plan.changes if c.ref.system == system)
+            | unplanned.get(system, frozenset())
+            for system in backends
         }
-        if creates:
-            refs = frozenset(c.ref for c in plan.changes if c.ref.system == system) | unplanned.get(system, frozenset())
-            backend.record_inventory(refs, replace(options, revision=None, claims=creates))
+
+    def first(self, end: int) -> None:
+        """Before the first write: the creates among the first `end` changes, and every create of no lane."""
+        upto = min(len(self.changes), end)
+        self._record([c for i, c in enumerate(self.changes) if i < upto or lane(c) is None])
+        self.recorded = upto
+
+    def through(self, end: int) -> None:
+        """Make sure every create among the first `end` changes is recorded (and, if that takes a write, a
+        run of the next ones: sixteen times as many as are recorded so far)."""
+        if end <= self.recorded:
+            return
+        upto = min(len(self.changes), max(end, 16 * self.recorded))
+        self._record([c for c in self.changes[self.recorded : upto] if lane(c) is not None])
+        self.recorded = upto
+
+    def _record(self, changes: Sequence[Change]) -> None:
+        for system, backend in self.backends.items():
+            creates = {
+                c.ref: Claim(InventoryRecord.of(c), wrote=True)
+                for c in changes
+                if c.ref.system == system and c.action is Action.create
+            }
+            if creates:
+                backend.record_inventory(self._refs[system], replace(self.options, revision=None, claims=creates))
+
+
+class _Writes:
+    """The write loop: each write starts as soon as its gate is open and its intent (and, for a create, its
+    inventory record) is durable, at most `concurrency` in flight. The log's work runs on a thread of its own,
+    one piece at a time, so the writes never wait for it: the intents in chunks (with the records ahead), then
+    the outcomes in chunks. The first error of the audit log or of a record ahead stops it: no write starts
+    after it, those in flight finish (their intents stay open for the next turn to close), and the error is
+    raised."""
+
+    def __init__(
+        self,
+        order: Schedule,
+        run: Callable[[Change], Outcome],
+        audit: Journal | None,
+        ahead: _Ahead,
+        concurrency: int,
+        progress: Progress | None,
+    ) -> None:
+        self.order, self.write, self.audit, self.ahead, self.progress = order, run, audit, ahead, progress
+        self.concurrency = max(1, concurrency)
+        self.gates = Gates(order)
+        self.outcomes: list[Outcome | None] = [None] * len(order.changes)
+        self.intended = min(FIRST_CHUNK, len(order.changes))
+        """Changes (in order) whose intents (and records ahead) are durable: they may be written."""
+        self.asked = self.intended
+        """Changes whose intents are written or being written."""
+        self.chunk = FIRST_CHUNK
+        self.ready: deque[int] = deque()
+        """Changes whose gate is open and whose intent is written: they start as slots free up."""
+        self.waiting: list[int] = []
+        """A heap of the changes whose gate is open but whose intent is not written yet."""
+        self.unrecorded: list[Outcome] = []
+        self.finished = 0
+        for i in self.gates.ready:
+            self._opened(i)
+
+    def _opened(self, index: int) -> None:
+        if index < self.intended:
+            self.ready.append(index)
+        else:
+            heapq.heappush(self.waiting, index)
+
+    def run(self) -> None:
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        log = ThreadPoolExecutor(max_workers=1)
+        flying: dict[Future[Outcome], int] = {}
+        logging: Future[int] | None = None
+        try:
+            while self.finished < len(self.outcomes):
+                while self.ready and len(flying) < self.concurrency:
+                    i = self.ready.popleft()
+                    flying[pool.submit(self.write, self.order.changes[i])] = i
+                if logging is None:
+                    logging = self._log_next(log)
+                waiting: set[Future[Any]] = set(flying)
+                if logging is not None:
+                    waiting.add(logging)
+                if not waiting:
+                    raise RuntimeError("apply: no write can start")  # pragma: no cover - the schedule has no cycle
+                done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+                if logging is not None and logging in done:
+                    self._logged(logging.result())  # raises the log's error: no write starts after it
+                    logging = None
+                for future in done:
+                    if future in flying:
+                        self._finished(flying.pop(future), future.result())
+            if logging is not None:
+                logging.result()
+            if self.audit is not None and self.unrecorded:
+                self.audit.record(self.unrecorded)
+        finally:  # on an error, writes not yet started are never sent; those in flight finish (their intents are open)
+            pool.shutdown(wait=True, cancel_futures=True)
+            log.shutdown(wait=True, cancel_futures=True)
+
+    def _finished(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        self.unrecorded.append(outcome)
+        self.finished += 1
+        if self.progress:
+            self.progress(outcome)
+        for opened in self.gates.done(index):
+            self._opened(opened)
+
+    def _log_next(self, log: ThreadPoolExecutor) -> Future[int] | None:
+        """The log's next piece, if there is one: the next chunk of intents, else (once every intent is written)
+        a chunk of outcomes. The intents of a turn stay one run of appends, with no outcome between them: the
+        next turn finds the open ones by reading the log back to where that run begins
+        (audit.journal.open_intents)."""
+        total = len(self.outcomes)
+        if self.asked < total:
+            self.chunk = min(self.chunk * 2, CHUNK)
+            start, end = self.asked, min(self.asked + self.chunk, total)
+            self.asked = end
+            return log.submit(self._intend, start, end)
+        if self.audit is not None and len(self.unrecorded) >= CHUNK:
+            batch, self.unrecorded = self.unrecorded, []
+            return log.submit(self._record, batch)
+        return None
+
+    def _intend(self, start: int, end: int) -> int:
+        if self.audit is not None:
+            self.audit.intend(self.order.changes[start:end], [])
+        self.ahead.through(end)
+        return end
+
+    def _record(self, batch: list[Outcome]) -> int:
+        assert self.audit is not None
+        self.audit.record(batch)
+        return self.intended
+
+    def _logged(self, intended: int) -> None:
+        self.intended = intended
+        while self.waiting and self.waiting[0] < intended:
+            self.ready.append(heapq.heappop(self.waiting))
 
 
 def _record_inventories(

@@ -3,7 +3,7 @@
 Each pass is one turn (controlplane.audit.journal): it checks the log against
 the anchor this term published or read (a cut-off or rewritten log stops the
 pass before it writes), closes intents an interrupted pass left open, writes
-intents before the first write and outcomes after each group of writes. A
+each write's intent before it and the outcomes after, in chunks. A
 log that cannot be written fails the pass loudly before anything is applied,
 and stays visible (metric `mlcp_reconcile_audit_log_writable`, /readyz) until
 an append succeeds again. After a pass that wrote records, the leader

@@ -8,18 +8,21 @@ next pass sees no-ops and never records them. So a turn goes:
    or rewritten log stops the turn), and close every intent an earlier turn
    left open with a record of result `interrupted` that says what the live
    state, just read for this plan, shows now;
-2. `intend`: one append, before the first write, with the records of the
-   changes that write nothing (denied, blocked) and an intent
-   (`result: pending`) for each change about to be written — so a log that
-   cannot be written stops the turn before anything is applied;
-3. `record`: after each group of writes, one append with their outcomes, each
-   naming its intent (`intent: SEQ`) and leaving the diff to it.
+2. `intend`: an intent (`result: pending`) for each change about to be
+   written, before its write, as one run of appends: the first, before the
+   first write, with the records of the changes that write nothing (denied,
+   blocked) — so a log that cannot be written stops the turn before anything
+   is applied — and the next ones while the first writes are in flight;
+3. `record`: after the last intents, in chunks, the outcomes of the writes
+   that finished, each naming its intent (`intent: SEQ`) and leaving the diff
+   to it.
 
 Turns never overlap (the writer holds the log for the whole turn: the file's
 lock, or the Lease for the cluster store), and every turn closes what it
-finds open before it writes intents of its own. So only the newest batch of
-intents can hold open ones, and finding them reads the log backwards only to
-the start of that batch.
+finds open before it writes intents of its own, and no outcome is appended
+between two appends of a turn's intents. So only the newest batch of intents
+(one contiguous run) can hold open ones, and finding them reads the log
+backwards only to the start of that batch.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def command(
     force_conflicts: Annotated[
         bool, typer.Option("--force-conflicts", help="Take over fields owned by another field manager.")
     ] = False,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once within a rank.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once.")] = 8,
     output: OutputOption = Format.text,
     audit_log: auditlog.AuditLog = None,
     tracking_uri: TrackingUri = None,

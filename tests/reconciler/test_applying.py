@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -13,7 +14,7 @@ from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
-from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 
@@ -172,7 +173,7 @@ class EventJournal:
         self.events.append(f"outcomes {[o.change.ref.name for o in outcomes]}")
 
 
-def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> None:
+def test_intents_come_before_the_first_write_and_outcomes_after_the_writes() -> None:
     backend = Recorder()
     changes = (
         _change("ns", "nlp", Action.create),
@@ -184,17 +185,127 @@ def test_intents_come_before_the_first_write_and_outcomes_after_each_group() -> 
         Plan(changes=changes), {"kubernetes": backend}, ApplyOptions(revision="r2"), audit=journal, authorize=unchecked
     )
     assert backend.events[:3] == ["intend ['ns', 'quota'] finished ['blocked']", "record", "apply ns"]
-    # The create was inventoried ahead ("record"); each group's outcomes follow its writes, and are appended
-    # while the next group is in flight (so "apply quota" and "outcomes ['ns']" may come in either order).
-    assert sorted(backend.events[3:5]) == ["apply quota", "outcomes ['ns']"]
-    assert backend.events[5:] == ["outcomes ['quota']", "record"]
+    # The create was inventoried ahead ("record"); the quota (rank 50, same namespace) waits for the namespace's
+    # write; outcomes are appended after their writes (a chunk at a time), the final inventory last.
+    assert backend.events[3:] == ["apply quota", "outcomes ['ns', 'quota']", "record"]
+
+
+def _lanes(tenants: int, per_tenant: int) -> list[Change]:
+    """`tenants` namespaces with `per_tenant` ranks of one create each inside, in plan order."""
+    out = []
+    for t in range(tenants):
+        ns = f"t{t}"
+        out.append(
+            replace(
+                _change(ns, ns, Action.create, live=None),
+                ref=ObjectRef("kubernetes", "v1", "Namespace", None, ns),
+                rank=10,
+            )
+        )
+        for r in range(per_tenant):
+            ref = ObjectRef("kubernetes", "v1", "ServiceAccount", ns, f"sa{r}")
+            out.append(replace(_change(f"sa{r}", ns, Action.create, live=None), ref=ref, rank=20 + r))
+    return out
+
+
+@dataclass
+class Watched(Recorder):
+    """Records, per write, which intents were open and which creates were inventoried when it was sent."""
+
+    intended: set[ObjectRef] = field(default_factory=set)
+    seen: list[tuple[ObjectRef, bool, bool]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        with self.lock:
+            inventoried = any(change.ref in o.claims for _, o in self.recorded)
+            self.seen.append((change.ref, change.ref in self.intended, inventoried))
+        return super().apply(change, options)
+
+
+def test_every_write_has_its_intent_and_every_create_its_record_before_it_is_sent() -> None:
+    """Intents and records ahead are written in chunks while writes are in flight: each still comes first."""
+    backend = Watched()
+
+    class Intents(EventJournal):
+        def intend(self, changes: Sequence[Change], finished: Sequence[Outcome]) -> None:
+            with backend.lock:
+                backend.intended.update(c.ref for c in changes)
+                super().intend(changes, finished)
+
+    changes = _lanes(600, 4)
+    journal = Intents(backend.events)
+    report = apply_plan(
+        Plan(changes=tuple(changes)),
+        {"kubernetes": backend},
+        ApplyOptions(revision="r2"),
+        audit=journal,
+        authorize=unchecked,
+        concurrency=16,
+    )
+    assert len(backend.seen) == len(changes) == len(report.outcomes) == 3000
+    assert all(intended and inventoried for _, intended, inventoried in backend.seen)
+    intents = [e for e in backend.events if e.startswith("intend")]
+    assert len(intents) > 1, "intents are written in chunks, not all before the first write"
+    last_intent = max(i for i, e in enumerate(backend.events) if e.startswith("intend"))
+    first_outcome = min(i for i, e in enumerate(backend.events) if e.startswith("outcomes"))
+    assert last_intent < first_outcome, "a turn's intents are one run: the next turn finds open ones in it"
+    records = [e for e in backend.events if e == "record"]
+    assert 2 <= len(records) <= 8, "creates are recorded ahead in a few growing runs, plus the final inventory"
+    assert backend.recorded[-1][1].revision == "r2" and all(o.revision is None for _, o in backend.recorded[:-1])
+
+
+def test_the_first_write_starts_before_the_last_intents_are_written() -> None:
+    """The API server gets work at once: a later chunk of intents is written while the first writes fly."""
+    first_write = threading.Event()
+
+    class Signalling(Recorder):
+        def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+            first_write.set()
+            return super().apply(change, options)
+
+    backend = Signalling()
+
+    class Late(EventJournal):
+        def intend(self, changes: Sequence[Change], finished: Sequence[Outcome]) -> None:
+            if self.events and not first_write.wait(10):
+                raise AssertionError("a later chunk of intents waited for nothing: no write had started")
+            super().intend(changes, finished)
+
+    apply_plan(
+        Plan(changes=tuple(_lanes(200, 1))),
+        {"kubernetes": backend},
+        ApplyOptions(revision="r2"),
+        audit=Late(backend.events),
+        authorize=unchecked,
+        concurrency=4,
+    )
+    assert first_write.is_set() and len([e for e in backend.events if e.startswith("intend")]) > 1
+
+
+def test_a_namespace_s_next_rank_does_not_wait_for_the_other_namespaces() -> None:
+    """Tenant t0's ServiceAccount is written while tenant t1's Namespace is still in flight: rank order holds
+    within a namespace, not across the whole plan (a rank-wide barrier would wait here, and time out)."""
+    t0_sa = threading.Event()
+
+    class Blocking(Recorder):
+        def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+            if change.ref.kind == "Namespace" and change.ref.name == "t1":
+                assert t0_sa.wait(10), "t1's namespace was waited for by t0's service account"
+            if change.ref.namespace == "t0":
+                t0_sa.set()
+            return super().apply(change, options)
+
+    backend = Blocking()
+    report = apply_plan(
+        Plan(changes=tuple(_lanes(2, 1))), {"kubernetes": backend}, ApplyOptions(), authorize=unchecked, concurrency=4
+    )
+    assert [o.status for o in report.outcomes] == [Status.applied] * 4
 
 
 def test_a_log_that_fails_after_writes_began_stops_the_writes_after_those_in_flight() -> None:
     backend = Recorder()
-    changes = tuple(
-        replace(_change(name, "nlp", Action.create), rank=rank) for name, rank in [("a", 10), ("b", 20), ("c", 30)]
-    )
+    changes = tuple(_lanes(300, 2))
 
     class FailingRecords(EventJournal):
         def record(self, outcomes: Sequence[Outcome]) -> None:
@@ -210,8 +321,32 @@ def test_a_log_that_fails_after_writes_began_stops_the_writes_after_those_in_fli
             concurrency=1,
         )
     writes = [e for e in backend.events if e.startswith("apply")]
-    assert writes[0] == "apply a" and "apply c" not in writes, "no group starts after the log failed"
-    assert backend.events[-1] != "record", "the final inventory is not written after an audit failure"
+    assert writes[0] == "apply t0" and len(writes) < len(changes), "no write starts after the log failed"
+    assert backend.recorded[-1][1].revision is None, "the final inventory is not written after an audit failure"
+
+
+def test_a_record_ahead_that_fails_stops_the_writes_it_was_for() -> None:
+    """A create is never sent before its inventory record: when a later record ahead fails, the creates it
+    was for are not written, and the error is raised (the writes already done keep their records)."""
+
+    @dataclass
+    class FailingAhead(Recorder):
+        sent: list[ObjectRef] = field(default_factory=list)
+
+        def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+            self.sent.append(change.ref)
+            return super().apply(change, options)
+
+        def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
+            if self.recorded:
+                raise BackendError("writing mlcp's inventory failed: HTTP 500")
+            super().record_inventory(refs, options)
+
+    backend = FailingAhead()
+    with pytest.raises(BackendError):
+        apply_plan(Plan(changes=tuple(_lanes(300, 2))), {"kubernetes": backend}, ApplyOptions(), authorize=unchecked)
+    recorded = set(backend.recorded[0][1].claims)
+    assert backend.sent and set(backend.sent) <= recorded and len(recorded) < 900
 
 
 def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() -> None:
