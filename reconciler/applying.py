@@ -31,11 +31,11 @@ API server does not wait for the log.
 from __future__ import annotations
 
 import heapq
-from collections import deque
+import queue
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
@@ -209,12 +209,12 @@ class _Ahead:
 
 
 class _Writes:
-    """The write loop: each write starts as soon as its gate is open and its intent (and, for a create, its
-    inventory record) is durable, at most `concurrency` in flight. The log's work runs on a thread of its own,
-    one piece at a time, so the writes never wait for it: the intents in chunks (with the records ahead), then
-    the outcomes in chunks. The first error of the audit log or of a record ahead stops it: no write starts
-    after it, those in flight finish (their intents stay open for the next turn to close), and the error is
-    raised."""
+    """The write loop. Writer threads take the next change whose gate is open and whose intent (and, for a
+    create, its inventory record) is durable, write it, and open the gates it closes, at most `concurrency` at
+    once: they never wait for this thread. This thread (the one holding the audit log's turn) writes the
+    intents in chunks (and records creates ahead) while the first writes are in flight, then appends the
+    outcomes in chunks. The first error of the audit log or of a record ahead stops it: no write starts after
+    it, those in flight finish (their intents stay open for the next turn to close), and the error is raised."""
 
     def __init__(
         self,
@@ -231,96 +231,89 @@ class _Writes:
         self.outcomes: list[Outcome | None] = [None] * len(order.changes)
         self.intended = min(FIRST_CHUNK, len(order.changes))
         """Changes (in order) whose intents (and records ahead) are durable: they may be written."""
-        self.asked = self.intended
-        """Changes whose intents are written or being written."""
-        self.chunk = FIRST_CHUNK
-        self.ready: deque[int] = deque()
-        """Changes whose gate is open and whose intent is written: they start as slots free up."""
+        self.lock = threading.Lock()
+        self.ready: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        """Changes whose gate is open and whose intent is written (None: a writer's signal to stop)."""
         self.waiting: list[int] = []
         """A heap of the changes whose gate is open but whose intent is not written yet."""
-        self.unrecorded: list[Outcome] = []
-        self.finished = 0
+        self.done: queue.SimpleQueue[tuple[int, Outcome | BaseException]] = queue.SimpleQueue()
+        self.stopped = False
         for i in self.gates.ready:
             self._opened(i)
 
     def _opened(self, index: int) -> None:
+        """(With the lock held.)"""
         if index < self.intended:
-            self.ready.append(index)
+            self.ready.put(index)
         else:
             heapq.heappush(self.waiting, index)
 
-    def run(self) -> None:
-        pool = ThreadPoolExecutor(max_workers=self.concurrency)
-        log = ThreadPoolExecutor(max_workers=1)
-        flying: dict[Future[Outcome], int] = {}
-        logging: Future[int] | None = None
-        try:
-            while self.finished < len(self.outcomes):
-                while self.ready and len(flying) < self.concurrency:
-                    i = self.ready.popleft()
-                    flying[pool.submit(self.write, self.order.changes[i])] = i
-                if logging is None:
-                    logging = self._log_next(log)
-                waiting: set[Future[Any]] = set(flying)
-                if logging is not None:
-                    waiting.add(logging)
-                if not waiting:
-                    raise RuntimeError("apply: no write can start")  # pragma: no cover - the schedule has no cycle
-                done, _ = wait(waiting, return_when=FIRST_COMPLETED)
-                if logging is not None and logging in done:
-                    self._logged(logging.result())  # raises the log's error: no write starts after it
-                    logging = None
-                for future in done:
-                    if future in flying:
-                        self._finished(flying.pop(future), future.result())
-            if logging is not None:
-                logging.result()
-            if self.audit is not None and self.unrecorded:
-                self.audit.record(self.unrecorded)
-        finally:  # on an error, writes not yet started are never sent; those in flight finish (their intents are open)
-            pool.shutdown(wait=True, cancel_futures=True)
-            log.shutdown(wait=True, cancel_futures=True)
+    def _writer(self) -> None:
+        while True:
+            index = self.ready.get()
+            if index is None or self.stopped:
+                return
+            try:
+                outcome: Outcome | BaseException = self.write(self.order.changes[index])
+            except BaseException as exc:  # handed to the loop, which stops and raises it
+                outcome = exc
+            if isinstance(outcome, Outcome):
+                with self.lock:
+                    for opened in self.gates.done(index):
+                        self._opened(opened)
+            self.done.put((index, outcome))
 
-    def _finished(self, index: int, outcome: Outcome) -> None:
+    def run(self) -> None:
+        total = len(self.outcomes)
+        writers = [threading.Thread(target=self._writer, daemon=True) for _ in range(min(self.concurrency, total))]
+        for writer in writers:
+            writer.start()
+        try:
+            self._log_while_writing(total)
+        except BaseException:
+            self.stopped = True  # no write starts after this; those in flight finish (their intents are open)
+            raise
+        finally:
+            for _ in writers:
+                self.ready.put(None)
+            for writer in writers:
+                writer.join()
+
+    def _log_while_writing(self, total: int) -> None:
+        unrecorded: list[Outcome] = []
+        finished = 0
+        chunk = FIRST_CHUNK
+        while finished < total:
+            if self.intended < total:  # the next chunk of intents while the first writes are in flight
+                chunk = min(chunk * 2, CHUNK)
+                end = min(self.intended + chunk, total)
+                if self.audit is not None:
+                    self.audit.intend(self.order.changes[self.intended : end], [])
+                self.ahead.through(end)
+                with self.lock:
+                    self.intended = end
+                    while self.waiting and self.waiting[0] < end:
+                        self.ready.put(heapq.heappop(self.waiting))
+            elif self.audit is not None and len(unrecorded) >= CHUNK:  # after the last intents: one run of them
+                self.audit.record(unrecorded)
+                unrecorded = []
+            else:
+                self._take(self.done.get(), unrecorded)
+                finished += 1
+            while not self.done.empty():
+                self._take(self.done.get(), unrecorded)
+                finished += 1
+        if self.audit is not None and unrecorded:
+            self.audit.record(unrecorded)
+
+    def _take(self, item: tuple[int, Outcome | BaseException], unrecorded: list[Outcome]) -> None:
+        index, outcome = item
+        if isinstance(outcome, BaseException):
+            raise outcome
         self.outcomes[index] = outcome
-        self.unrecorded.append(outcome)
-        self.finished += 1
+        unrecorded.append(outcome)
         if self.progress:
             self.progress(outcome)
-        for opened in self.gates.done(index):
-            self._opened(opened)
-
-    def _log_next(self, log: ThreadPoolExecutor) -> Future[int] | None:
-        """The log's next piece, if there is one: the next chunk of intents, else (once every intent is written)
-        a chunk of outcomes. The intents of a turn stay one run of appends, with no outcome between them: the
-        next turn finds the open ones by reading the log back to where that run begins
-        (audit.journal.open_intents)."""
-        total = len(self.outcomes)
-        if self.asked < total:
-            self.chunk = min(self.chunk * 2, CHUNK)
-            start, end = self.asked, min(self.asked + self.chunk, total)
-            self.asked = end
-            return log.submit(self._intend, start, end)
-        if self.audit is not None and len(self.unrecorded) >= CHUNK:
-            batch, self.unrecorded = self.unrecorded, []
-            return log.submit(self._record, batch)
-        return None
-
-    def _intend(self, start: int, end: int) -> int:
-        if self.audit is not None:
-            self.audit.intend(self.order.changes[start:end], [])
-        self.ahead.through(end)
-        return end
-
-    def _record(self, batch: list[Outcome]) -> int:
-        assert self.audit is not None
-        self.audit.record(batch)
-        return self.intended
-
-    def _logged(self, intended: int) -> None:
-        self.intended = intended
-        while self.waiting and self.waiting[0] < intended:
-            self.ready.append(heapq.heappop(self.waiting))
 
 
 def _record_inventories(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
-from controlplane.audit import AuditError
+from controlplane.audit import AuditError, Journal, JsonlStore
+from controlplane.audit.journal import open_intents
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler.applying import apply_plan, unchecked
@@ -376,3 +378,21 @@ def test_apply_writes_only_what_authorize_lets_through() -> None:
     messages = {o.change.ref.name: (o.status, o.message) for o in report.outcomes}
     assert messages["no"] == (Status.skipped, "denied (default-deny): nobody")
     assert messages["never-judged"][0] is Status.skipped and "no decision" in messages["never-judged"][1]
+
+
+def test_a_large_apply_through_a_real_journal_leaves_a_verified_log_with_every_intent_closed(tmp_path: Path) -> None:
+    """More changes than one chunk, through the file log held for the turn by this thread (its lock is
+    re-entrant for this thread only: every append must come from it), as `mlcp apply` runs it."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    changes = tuple(_lanes(300, 2))
+    plan = Plan(changes=changes, revision="0" * 40)
+    journal = Journal(store, plan, actors=["bench@example.com"])
+    with store.exclusive():
+        report = apply_plan(
+            plan, {"kubernetes": Recorder()}, ApplyOptions(), authorize=unchecked, audit=journal, concurrency=8
+        )
+    assert len(report.outcomes) == len(changes) and not report.failed
+    assert store.verify().ok
+    records = list(store.records())
+    assert sum(r.is_intent for r in records) == len(changes) == sum(r.intent is not None for r in records)
+    assert open_intents(store.tail()) == []
