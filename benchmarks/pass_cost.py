@@ -11,13 +11,14 @@ first (full) pass it times, in CPU seconds of this process:
 and with --profile, prints the top of a cProfile of each. Not the reconcile benchmark (no API server, no
 webhook, no network): it shows the work a pass does in this process, which is what grows with N.
 
-Usage: .venv/bin/python benchmarks/pass_cost.py [--tenants 10000] [--profile] [--top 30] [--work DIR]
+Usage: .venv/bin/python benchmarks/pass_cost.py [--tenants 10000] [--profile] [--top 30] [--work DIR] [--default-gc]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import pstats
 import sys
@@ -78,6 +79,7 @@ def _measure(name: str, run: Callable[[], Any], profile: bool, top: int) -> Any:
     if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
         print(out.getvalue())
     return result
 
@@ -115,7 +117,17 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--work", type=Path, help="keep the repo here (reused when it exists)")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's default collector thresholds (figures before session 7's last ones did); by default "
+        "the thresholds are `mlcp reconcile`'s, as the controller runs",
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        from controlplane.cli import GC_THRESHOLD
+
+        gc.set_threshold(*GC_THRESHOLD)
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
         bench(args.tenants, args.work, args.profile, args.top)

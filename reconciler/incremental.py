@@ -63,7 +63,7 @@ class Snapshot:
     names: frozenset[str] = frozenset()
     """The tenant names the findings were validated with (`registry_names.tenant_names` of the whole repo)."""
     findings: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
-    """Each tenant slice's problems (`validation.validate_part`), for the slice object in `tenants`."""
+    """The problems of each tenant slice that has any (`validation.validate_part`), for its slice in `tenants`."""
     claims: dict[str, list[str]] = field(default_factory=dict)
     """The registry names each tenant slice claims, for the tenants claiming any."""
     refs: RefIndex | None = None
@@ -130,32 +130,40 @@ def read_changed(last: Snapshot, root: Path, revision: str) -> tuple[Snapshot, s
     return snapshot, names
 
 
-def validated(snapshot: Snapshot, last: Snapshot | None) -> list[Diagnostic]:
+def validated(snapshot: Snapshot, last: Snapshot | None, changed: set[str]) -> list[Diagnostic]:
     """`validate(merged(snapshot))`, validating again only the slices that changed (`validation.validate_part`).
 
-    A slice's findings are `last`'s when it is the very same slice and no tenant that could own one of its
-    registry names came or went: an owner is a tenant whose name the registry name starts with.
+    `changed`: the tenant folders read again since `last` (every other slice is the very same object). A kept
+    slice's findings are `last`'s unless a tenant that could own one of its registry names came or went: an
+    owner is a tenant whose name the registry name starts with. Only slices with findings or claims are kept
+    in `findings` and `claims`, so nothing here walks every tenant.
     """
     shared = snapshot.shared
     names = snapshot.folders | frozenset(snapshot.tenants)
     names |= {s.tenant for s in shared.specs if s.tenant} | {k.tenant for k in shared.refused if k.tenant}
-    moved = names ^ last.names if last is not None else frozenset()
     snapshot.names = names
-    for tenant, part in snapshot.tenants.items():
-        if last is not None and last.tenants.get(tenant) is part and tenant in last.findings:
-            claims = last.claims.get(tenant)
-            if not claims or not any(name.startswith(t) for name in claims for t in moved):
-                snapshot.findings[tenant] = last.findings[tenant]
-                if claims:
-                    snapshot.claims[tenant] = claims
-                continue
-        snapshot.findings[tenant] = tuple(validation.validate_part(part, names))
+    if last is None:
+        again: set[str] = set(snapshot.tenants)
+    else:
+        snapshot.findings = {t: f for t, f in last.findings.items() if t not in changed}
+        snapshot.claims = {t: c for t, c in last.claims.items() if t not in changed}
+        again = changed & snapshot.tenants.keys()
+        moved = names ^ last.names
+        if moved:
+            again |= {t for t, claims in snapshot.claims.items() if any(n.startswith(m) for n in claims for m in moved)}
+    for tenant in again:
+        part = snapshot.tenants[tenant]
+        snapshot.findings.pop(tenant, None)
+        snapshot.claims.pop(tenant, None)
+        found = validation.validate_part(part, names)
+        if found:
+            snapshot.findings[tenant] = tuple(found)
         claimed = registry_names.claimed_names(part)
         if claimed:
             snapshot.claims[tenant] = claimed
-    found = validation.validate_part(shared, names)
-    found.extend(d for findings in snapshot.findings.values() for d in findings)
-    return sorted(found, key=validation.sort_key)
+    problems = validation.validate_part(shared, names)
+    problems.extend(d for findings in snapshot.findings.values() for d in findings)
+    return sorted(problems, key=validation.sort_key)
 
 
 def _models(specs: list[LoadedSpec]) -> set[str]:
@@ -290,7 +298,7 @@ class IncrementalLoader:
         else:
             snapshot, changed = found
         self.reloaded = changed if last is not None else None
-        repo, broken = partition.set_aside(merged(snapshot), validated(snapshot, last))
+        repo, broken = partition.set_aside(merged(snapshot), validated(snapshot, last, changed))
         snapshot.broken = frozenset(broken)
         kept = dict(snapshot.rendered)
         objects = render(snapshot, repo, last, changed)
