@@ -1,4 +1,4 @@
-"""`mlcp plan --head REF`: a ref that cannot be checked out is a clear error and exit 1, never a traceback.
+"""`mlcp plan --head REF` and `mlcp apply SAVED`: a ref that cannot be checked out is a clear error and exit 1.
 
 The ref is checked out before anything connects, so these need no cluster.
 """
@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from controlplane.cli.app import app
+from controlplane.plans import Plan
 from tests import gitcraft
 from tests.reconciler import gitrepo
 from tests.reconciler.gitrepo import Repo
@@ -40,3 +41,16 @@ def test_a_commit_whose_tree_git_refuses_to_write_is_refused_clearly(repo: Repo)
     assert code == 1, said
     assert f"cannot check out 'main' ({crafted[:12]})" in said and "invalid path 'tenants/a/../b/tenant.yaml'" in said
     assert "nothing was planned" in said
+
+
+def test_a_saved_plan_naming_a_commit_git_refuses_to_write_applies_nothing(repo: Repo, tmp_path: Path) -> None:
+    """A saved plan's revision is input (anyone may edit the file): one whose tree git refuses to check out is
+    a clear error before anything connects, never a git traceback."""
+    crafted = gitcraft.commit_with(repo.git, ["tenants", "a", "..", "b", "tenant.yaml"], "kind: Tenant\n", "x")
+    saved = tmp_path / "plan.json"
+    saved.write_text(Plan((), revision=crafted, repo=str(repo.root)).to_json(), encoding="utf-8")
+    result = runner.invoke(app, ["apply", str(saved), "--yes", "--kubeconfig", "/nonexistent"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"cannot check out '{crafted}'" in said, said
+    assert "invalid path 'tenants/a/../b/tenant.yaml'" in said and "nothing was applied" in said
