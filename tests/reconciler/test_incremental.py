@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from controlplane import validation
 from controlplane.errors import Diagnostic, InvalidConfig
 from controlplane.loading.repo import ConfigRepo, load_repo
-from reconciler import partition
+from controlplane.plans import DesiredObject, ObjectRef, SpecKey
+from reconciler import incremental, partition
 from reconciler.incremental import IncrementalLoader
 from reconciler.refindex import RefIndex
 
@@ -202,3 +204,24 @@ def test_one_file_claiming_another_tenants_names_is_refused_and_the_owner_keeps_
     got = _same_as_full_load(loader, root, _commit(root, "nlp claims vision's experiment"))
     assert set(got.broken) == {"nlp"}, got.broken
     assert any("belongs to tenant 'vision'" in d.message for d in got.broken["nlp"])
+
+
+def test_objects_taken_out_by_binary_search_are_those_a_filter_takes_out() -> None:
+    """`_without` finds each removed object among its equals (two tenants declaring one ref sort together)."""
+    rnd = random.Random(7)
+    spec = SpecKey("Tenant", "t", "t")
+    objects = sorted(
+        (
+            DesiredObject(
+                ObjectRef("kubernetes", "v1", "ConfigMap", "ns", f"o{rnd.randrange(40)}"), {}, spec, "t", "", 1
+            )
+            for _ in range(2000)
+        ),
+        key=incremental._order,
+    )
+    for _ in range(50):
+        removed = rnd.sample(objects, rnd.randrange(1, 20))
+        gone = {id(o) for o in removed}
+        assert [id(o) for o in incremental._without(objects, removed)] == [id(o) for o in objects if id(o) not in gone]
+    stranger = DesiredObject(objects[0].ref, {}, spec, "t", "", 1)
+    assert len(incremental._without(objects, [stranger])) == len(objects), "not there: nothing taken out"
