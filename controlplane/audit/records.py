@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import operator
 import re
 from dataclasses import dataclass, field, fields
@@ -89,6 +90,21 @@ def _has_float(text: bytes) -> bool:
     return _FLOAT_DIGITS.search(outside) is not None
 
 
+def _has_non_finite(data: Any) -> bool:
+    """Whether `data` holds a NaN or an infinity (orjson writes them as `null`, the stdlib as `NaN`/`Infinity`)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def canonical_json(data: Any) -> bytes:
     """Deterministic bytes for hashing: sorted keys, no spaces, ASCII only (so no re-encoding ever changes them).
 
@@ -96,13 +112,15 @@ def canonical_json(data: Any) -> bytes:
     existing chain was sealed with. orjson produces the same bytes ~10x faster for the usual record (ASCII
     text, integers); anything where the two could differ (non-ASCII or DEL characters, floats, integers
     beyond 64 bits, non-string keys) goes through `json`. NaN and infinities, which JSON has no spelling
-    for, are not expected in records; orjson writes them as null.
+    for, are spelled as the stdlib spells them (`Infinity`), never as orjson's `null`: else a log edited from
+    `null` to `Infinity` (which `json` reads back as a float) would hash the same.
     """
     try:
         fast = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         fast = b""
-    if fast and fast.isascii() and b"\x7f" not in fast and not _has_float(fast):
+    plain = fast and fast.isascii() and b"\x7f" not in fast and not _has_float(fast)
+    if plain and (b"null" not in fast or not _has_non_finite(data)):
         return fast
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 

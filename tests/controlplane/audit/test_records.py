@@ -64,3 +64,13 @@ def test_a_record_with_times_and_digests_takes_the_fast_path(monkeypatch: pytest
 
     monkeypatch.setattr(records.json, "dumps", refuse)
     assert canonical_json(content) == expected
+
+
+def test_a_null_edited_to_infinity_in_the_log_no_longer_hashes_the_same() -> None:
+    """JSON has no spelling for infinity; Python's json reads `Infinity` back as a float. orjson wrote it as
+    `null`, so an edit of a recorded `null` to `Infinity` kept the digest: the record is now hashed as sealed."""
+    recorded = {"field": "spec.replicas", "old": None, "new": 3}
+    edited = json.loads(json.dumps(recorded).replace("null", "Infinity"))
+    assert edited["old"] == float("inf")
+    assert canonical_json(edited) != canonical_json(recorded)
+    assert canonical_json(edited) == _stdlib(edited)
