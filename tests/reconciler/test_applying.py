@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from controlplane.audit import AuditError, Journal, JsonlStore
 from controlplane.audit.journal import open_intents
 from controlplane.planning import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
+from reconciler import applying
 from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
@@ -306,11 +308,24 @@ def test_a_namespace_s_next_rank_does_not_wait_for_the_other_namespaces() -> Non
 
 
 def test_a_log_that_fails_after_writes_began_stops_the_writes_after_those_in_flight() -> None:
-    backend = Recorder()
+    failed = threading.Event()
+
+    class Outpaced(Recorder):
+        """Outcomes are recorded a chunk at a time (applying.CHUNK): the write after a chunk's worth waits (once)
+        for the log to fail, then a moment for the apply to see it, so a fake backend cannot finish every write
+        before the log's first record on a loaded machine."""
+
+        def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+            if sum(e.startswith("apply") for e in self.events) == applying.CHUNK + 44 and failed.wait(10):
+                time.sleep(0.5)
+            return super().apply(change, options)
+
+    backend = Outpaced()
     changes = tuple(_lanes(300, 2))
 
     class FailingRecords(EventJournal):
         def record(self, outcomes: Sequence[Outcome]) -> None:
+            failed.set()
             raise AuditError("cannot append to the audit log: the disk is full")
 
     with pytest.raises(AuditError):
