@@ -19,6 +19,7 @@ environment.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ class WorkflowController:
         # its state is in the API server; after SIGTERM it waits ~10 s for nothing a test environment needs
         self.process = ServerProcess(
             "workflow-controller", argv(controller, self.kubeconfig), root / "logs" / "workflow-controller.log",
-            env=env, grace=GRACE_SECONDS,
+            env=env, grace=GRACE_SECONDS, death_signal=signal.SIGKILL,  # after SIGTERM it lingered, orphaned
         )  # fmt: skip
 
     def install(self, api: client.ApiClient) -> None:

@@ -3,7 +3,10 @@
 Each server runs in its own process group, so stopping it also stops whatever
 it forked (MLflow's web workers). The kernel is asked to send SIGTERM to the
 child if the starting process dies without cleaning up (PR_SET_PDEATHSIG), the
-last line of defence after context managers, atexit and signal handlers.
+last line of defence after context managers, atexit and signal handlers. That
+signal is SIGTERM unless the server is known to linger after it (Argo's
+workflow-controller waits ~10 s, and outlived owners killed with SIGKILL): such
+a server asks for SIGKILL, since nothing is left to stop it cleanly.
 Because that signal follows the *thread* that forked, servers are started from
 the main thread only; waiting for readiness may happen anywhere.
 """
@@ -37,12 +40,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux/glibc: the other safeguards still apply
-        pass
+def _die_with_parent(death_signal: signal.Signals) -> Callable[[], None]:
+    def ask() -> None:
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, death_signal)
+        except OSError:  # not Linux/glibc: the other safeguards still apply
+            pass
+
+    return ask
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -65,10 +71,13 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         grace: float = 10.0,
+        death_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.grace = grace
         """Seconds `stop` waits after SIGTERM before SIGKILL."""
+        self.death_signal = death_signal
+        """What the kernel sends the server when the thread that started it dies."""
         self.argv = list(argv)
         self.log_file = log_file
         self._env = dict(env) if env is not None else None
@@ -92,7 +101,7 @@ class ServerProcess:
                 env=self._env,
                 cwd=self._cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+                preexec_fn=_die_with_parent(self.death_signal),  # noqa: PLW1509 - only calls prctl
             )
 
     def exited(self) -> int | None:
