@@ -6,7 +6,8 @@ JSON (the client's model deserialization costs more than the network here).
 Writes are server-side apply with field manager `mlcp`, so the API server
 tracks exactly which fields are ours; deletes carry a resourceVersion
 precondition so an object changed since the plan is never deleted blindly.
-mlcp's inventory lives in a ConfigMap in the controller namespace, like Flux's.
+mlcp's inventory lives in ConfigMaps in the controller namespace, like Flux's (an index and
+pieces by tenant: kubernetes_pieces).
 The transport (connection, requests, server-side apply) is the shared client
 in kubernetes_client; this module is what mlcp manages and how.
 """
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
-from controlplane.labels import FIELD_MANAGER, SELECTOR
+from controlplane.labels import SELECTOR
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.planning import Inventory, attributed
@@ -27,7 +28,6 @@ from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
 from controlplane.specs import Tenant
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import kubernetes_inventory as inventory_codec
 from reconciler.backends.base import (
     ApplyOptions,
     Backend,
@@ -43,6 +43,7 @@ from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa
 from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
 from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, Unanswered, live_object
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
+from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
@@ -145,8 +146,8 @@ class KubernetesBackend(Backend):
         self._fresh = False
         """List on the next `read` even with a synced cache (after `forget`)."""
         self._types: dict[tuple[str, str], ResourceType] = {}
-        self._encoder = inventory_codec.Encoder()
-        """The inventory last read or written, by group: a write serializes only the groups that changed."""
+        self._pieces = PieceStore(self.controller_namespace, client)
+        """The inventory's index and pieces as last read or written: a write encodes only the pieces that changed."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
@@ -359,18 +360,16 @@ class KubernetesBackend(Backend):
 
     # -- inventory -------------------------------------------------------------------------------------------
 
-    @property
-    def _store(self) -> inventory_codec.InventoryStore:
-        def apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            return self.client.server_side_apply(path, body, FIELD_MANAGER, force=True)
-
-        return inventory_codec.InventoryStore(self.controller_namespace, self.client.get_or_none, apply, self._encoder)
-
     def read_inventory(self) -> Inventory:
-        return self._store.read()
+        return self._pieces.read()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the last inventory read found wrong with its pieces (missing, unreadable)."""
+        return self._pieces.problems
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Write the inventory ConfigMap (and its namespace) if it changed; no write otherwise.
+        """Write the pieces of the inventory that changed (and its index) if any did; no write otherwise.
 
         Each object's record comes from `options.claims` (see `Inventory.updated`), never from live state.
         """
@@ -381,24 +380,24 @@ class KubernetesBackend(Backend):
             return
         if options.dry_run:
             return
-        if options.scope is None:
-            self._inventory = self._store.write(new, revision)
-            return
-        self._inventory = self._merge_inventory(refs, options)
+        try:
+            if options.scope is None:
+                self._inventory = self._pieces.write(new, revision)
+                return
+            self._inventory = self._merge_inventory(refs, options)
+        except BackendError:
+            self._inventory = None  # what is stored is not known: read it again
+            raise
 
     def _merge_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> Inventory:
-        """A shard's write: its own entries over the others' as stored now, conditional on what was read."""
+        """A shard's write: its own entries over the others' as stored now, each write conditional on what was
+        read (the pieces it writes and the index), so another shard's entries are never undone."""
         scope = options.scope or (lambda _tenant: True)
-
-        def create(collection: str, body: dict[str, Any]) -> dict[str, Any]:
-            return dict(self.client.request("POST", collection, body=body))
-
         for _ in range(MERGE_ATTEMPTS):
             prior = self.read_inventory()
             new = prior.updated(refs | prior.others(scope), options.claims)
-            new = Inventory(new.refs, prior.version, new.revision, new.records)
             try:
-                return self._store.write(new, options.revision or prior.revision, create)
+                return self._pieces.write(new, options.revision or prior.revision, conditional=True)
             except HttpError as exc:
                 if exc.status != 409:
                     raise BackendError(f"writing mlcp's inventory failed: {_explain(exc)}") from None

@@ -19,20 +19,15 @@ ConfigMap.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gzip
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
-from controlplane.labels import MANAGED_BY, MANAGER
-from controlplane.planning import Inventory, InventoryRecord
+from controlplane.planning import InventoryRecord
 from controlplane.plans import ObjectRef
-from reconciler.backends.base import BackendError
 
 CONFIGMAP_NAME = "mlcp-inventory"
 KEY = "inventory.json.gz"
@@ -219,78 +214,3 @@ def _ref_v1(item: Any) -> ObjectRef | None:
     except (KeyError, TypeError, AttributeError):
         return None
     return ref if all(isinstance(v, str) for v in (ref.system, ref.api_version, ref.kind, ref.name)) else None
-
-
-class InventoryStore:
-    """Reads and writes the inventory ConfigMap through the backend's own requests.
-
-    `get` returns an object or None when it does not exist; `apply` server-side-applies a manifest;
-    `encoder` is kept by the caller between writes (an inventory after another costs only what changed).
-    """
-
-    def __init__(
-        self,
-        namespace: str,
-        get: Callable[[str], dict[str, Any] | None],
-        apply: Callable[[str, dict[str, Any]], dict[str, Any]],
-        encoder: Encoder | None = None,
-    ) -> None:
-        self.namespace = namespace
-        self.get = get
-        self.apply = apply
-        self.encoder = encoder or Encoder()
-        self.path = f"/api/v1/namespaces/{quote(namespace)}/configmaps/{CONFIGMAP_NAME}"
-
-    def read(self) -> Inventory:
-        try:
-            cm = self.get(self.path)
-        except BackendError as exc:
-            raise BackendError(f"reading mlcp's inventory failed: {exc}") from None
-        if cm is None:
-            return Inventory()
-        blob = (cm.get("binaryData") or {}).get(KEY)
-        try:
-            refs, records = decode(base64.b64decode(blob, validate=True)) if blob else (frozenset(), {})
-        except (UnreadableInventory, binascii.Error, TypeError) as exc:
-            raise BackendError(
-                f"mlcp's inventory (ConfigMap {self.namespace}/{CONFIGMAP_NAME}, key {KEY}) is unreadable: {exc}; "
-                "restore it from a backup, or delete it (then nothing is pruned until it is rebuilt, and tenants "
-                "must adopt their namespaces again)"
-            ) from None
-        meta = cm.get("metadata") or {}
-        revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-        self.encoder.prime(refs, records)
-        return Inventory(refs, str(meta.get("resourceVersion", "")), revision, records)
-
-    def write(self, inventory: Inventory, revision: str | None, create: Create | None = None) -> Inventory:
-        """Write `inventory` (and the controller namespace, which may not exist yet); the stored version back.
-
-        With `create` (several writers, one per shard), the write is conditional: on `inventory.version` when the
-        ConfigMap was read, else a create that fails if another writer made it first. Either way an HttpError 409
-        means someone wrote in between: read again, merge, retry.
-        """
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
-        self.apply(f"/api/v1/namespaces/{quote(self.namespace)}", namespace)
-        configmap: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": CONFIGMAP_NAME,
-                "namespace": self.namespace,
-                "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "inventory"},
-                "annotations": {REVISION_ANNOTATION: revision} if revision else {},
-            },
-            "binaryData": {
-                KEY: base64.b64encode(
-                    self.encoder.encode(inventory.refs, inventory.records, inventory.changed_from)
-                ).decode()
-            },
-        }
-        if create is not None and not inventory.version:
-            result = create(self.path.rsplit("/", 1)[0], configmap)
-        else:
-            if create is not None:
-                configmap["metadata"]["resourceVersion"] = inventory.version
-            result = self.apply(self.path, configmap)
-        version = str((result.get("metadata") or {}).get("resourceVersion", ""))
-        return inventory.at(version, revision)

@@ -59,6 +59,8 @@ class MemoryKube:
             self.calls.append((method, path))
             if method == "GET":
                 found = {"gitVersion": "memory"} if path == "/version" else self.objects.get(path)
+                if found is None and path.endswith("/configmaps"):  # a LIST in one namespace, by label
+                    found = {"metadata": {}, "items": self._labelled(path, dict(query or ()).get("labelSelector"))}
                 if found is None:
                     raise HttpError(404, "Not Found", {"reason": "NotFound"})
                 return copy.deepcopy(found)
@@ -71,6 +73,16 @@ class MemoryKube:
                 if path in self.objects:
                     raise HttpError(409, "Conflict", {"reason": "AlreadyExists"})
             return self._store(path, body, dict(query or ()).get("fieldManager", FIELD_MANAGER))
+
+    def _labelled(self, collection: str, selector: str | None) -> list[dict[str, Any]]:
+        """The objects directly under `collection` whose labels match `selector` (equality terms only)."""
+        wanted = dict(term.split("=", 1) for term in (selector or "").split(",") if term)
+        return [
+            obj
+            for path, obj in self.objects.items()
+            if path.rsplit("/", 1)[0] == collection
+            and all(((obj.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
 
     def _store(self, path: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
         expected = (body.get("metadata") or {}).get("resourceVersion")

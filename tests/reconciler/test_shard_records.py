@@ -37,6 +37,8 @@ class FakeConfigMaps:
         if "/configmaps" not in path:
             return {}  # the namespace apply
         if method == "GET":
+            if path.endswith("/configmaps"):  # the inventory's LIST in the controller namespace
+                return {"items": [copy.deepcopy(o) for o in self.objects.values()]}
             if name not in self.objects:
                 raise HttpError(404, "not found", {})
             return copy.deepcopy(self.objects[name])

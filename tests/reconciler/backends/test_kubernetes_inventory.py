@@ -1,4 +1,5 @@
-"""The inventory ConfigMap's bytes: records survive a round trip, old and tampered blobs never crash a read."""
+"""The inventory's stored bytes (a piece, or an older single ConfigMap): records survive a round trip, old and
+tampered blobs never crash a read."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import pytest
 from controlplane.planning import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
-from reconciler.backends.base import BackendError
 
 NS = ObjectRef("kubernetes", "v1", "Namespace", None, "team")
 SA = ObjectRef("kubernetes", "v1", "ServiceAccount", "team", "mlcp-workload")
@@ -70,30 +70,6 @@ def test_an_unreadable_record_stays_unreadable_when_written_again() -> None:
     broken = InventoryRecord(None, None, None, error="tenant is 7")
     _, records = codec.decode(codec.encode({SA}, {SA: broken}))
     assert records[SA] == broken
-
-
-@pytest.mark.parametrize("blob", [b"not gzip", gzip.compress(b"{not json"), _blob({"format": 9, "specs": []})])
-def test_a_blob_that_is_not_an_inventory_is_refused_naming_the_configmap(blob: bytes) -> None:
-    cm = {"metadata": {"resourceVersion": "1"}, "binaryData": {codec.KEY: base64.b64encode(blob).decode()}}
-    store = codec.InventoryStore("mlcp-system", lambda path: cm, lambda path, body: body)
-    with pytest.raises(BackendError, match=r"ConfigMap mlcp-system/mlcp-inventory.*unreadable"):
-        store.read()
-
-
-def test_store_round_trip_keeps_revision_and_records() -> None:
-    saved: dict[str, Any] = {}
-
-    def apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        saved[path] = body
-        return {**body, "metadata": {**body["metadata"], "resourceVersion": "42"}}
-
-    store = codec.InventoryStore("sys", saved.get, apply)
-    assert store.read() == Inventory()
-    written = store.write(Inventory(frozenset({NS}), records={NS: TENANT}), "abc")
-    assert (written.version, written.revision, dict(written.records)) == ("42", "abc", {NS: TENANT})
-    back = store.read()
-    assert back.refs == {NS} and back.revision == "abc" and back.owner_of(NS) == TENANT
-    assert "/api/v1/namespaces/sys" in saved, "the controller namespace is made if missing"
 
 
 def test_ninety_thousand_records_fit_well_under_the_configmap_limit() -> None:
