@@ -150,7 +150,9 @@ def bench(kubeconfig: str, tenants: int, top: int, work: Path) -> None:
     print("traced no-op plan (tracemalloc slows it; its figures are Python's allocations, not RSS):")
     sys.stdout.flush()
     subprocess.run([sys.executable, __file__, "--trace", str(repo), "--top", str(top)], env=env, check=True)
-    print(f"load average: {os.getloadavg()}")
+    import machine
+
+    print(machine.conditions())
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SETTLE_SECONDS_PER_TENANT, SETTLE_MAX_SECONDS = 0.03, 60.0
 """30 s at 1,000 tenants (see the sleep below), at most a minute; a smoke run of a few tenants barely waits."""
@@ -210,7 +211,9 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
         print(f"  {name:60} {seconds:8.2f} {server}")
     if SERVERS:
         _apply_bound(objects, t_kubectl_apply)
-    print(f"load average while measuring: {os.getloadavg()}")
+    import machine
+
+    print(machine.conditions())
 
 
 def _apply_bound(objects: int, t_kubectl: float) -> None:

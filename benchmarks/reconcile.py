@@ -236,6 +236,9 @@ def _report(loop: dict[str, Any], listing: dict[str, Any], tenants: int) -> None
         "plus one GET of mlcp's inventory"
     )
     print("peak RSS: each reconciler's own process (VmHWM); the listing one made the first pass (every write)")
+    import machine
+
+    print(machine.conditions())
 
 
 def main() -> None:

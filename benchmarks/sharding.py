@@ -491,7 +491,9 @@ def report(result: dict[str, Any], lease_duration: float) -> None:
     print(f"  shard moves: {len(moves)} {moves} (Leases); survivors' metric: {result['metric_moves']} taken; "
           f"only the killed replica's {ok[moves == lost]}")  # fmt: skip
     print("peak RSS: each replica's own process (VmHWM), over the whole run; times measured from the SIGKILL")
-    print(f"load average at the end: {os.getloadavg()}")
+    import machine
+
+    print(machine.conditions())
 
 
 def main() -> None:
