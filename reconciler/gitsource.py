@@ -60,7 +60,7 @@ def checkout(path: Path, ref: str) -> Iterator[Path]:
         except git.GitCommandError as exc:
             # git refuses to write a tree holding a name such as `..`, `.` or `.git` (crafted with git's
             # plumbing: no work tree can hold it); it registers no work tree then.
-            detail = _refusal(str(exc.stderr))
+            detail = git_error(exc)
             raise MlcpError(
                 f"cannot check out {ref!r} ({sha[:12]}) of {path}: {detail}; nothing was planned or applied",
                 "a tree entry git refuses to write (`..`, `.`, `.git`) is crafted, not edited: find who pushed it "
@@ -72,15 +72,21 @@ def checkout(path: Path, ref: str) -> Iterator[Path]:
             repo.git.worktree("remove", "--force", str(tree))
 
 
-def _refusal(stderr: str) -> str:
-    """git's error lines (`error: invalid path 'a/../b'`), without its progress lines and GitPython's quoting."""
+def git_error(exc: Exception) -> str:
+    """What a failed git command said, on one line: its error lines if it wrote any, else its own words."""
+    stderr = str(getattr(exc, "stderr", "") or "")
+    return _error_lines(stderr) if stderr.strip() else " ".join(str(exc).split())
+
+
+def _error_lines(stderr: str) -> str:
+    """git's error lines (`error: invalid path 'a/../b'`, `fatal: ...`, and what the remote said), without its
+    progress lines and GitPython's quoting."""
     text = stderr.strip()
     if text.startswith("stderr: '") and text.endswith("'"):
         text = text[len("stderr: '") : -1]
     lines = [line.strip() for line in text.splitlines()]
-    errors = [line for line in lines if line.startswith("error:")]
-    errors = errors or [line for line in lines if line.startswith("fatal:")]
-    return "; ".join(errors) or " ".join(text.split())
+    said = [line for line in lines if line.startswith(("error:", "fatal:", "remote:"))]
+    return "; ".join(said) or " ".join(text.split())
 
 
 def changed_files(path: Path, base: str, head: str) -> list[str]:

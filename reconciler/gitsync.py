@@ -21,6 +21,7 @@ from pathlib import Path
 import git
 
 from controlplane.errors import MlcpError
+from reconciler.gitsource import git_error
 from reconciler.redaction import redact
 
 TIMEOUT = 120.0
@@ -73,7 +74,7 @@ class GitSource:
             tip = str(g.rev_parse("--verify", f"{remote}^{{commit}}"))
         except (git.GitCommandError, git.InvalidGitRepositoryError, OSError, ValueError) as exc:
             raise SourceError(
-                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {_detail(exc)}"),
+                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {git_error(exc)}"),
                 "check the URL, the branch and the credentials; the loop retries with backoff",
             ) from None
         try:
@@ -86,17 +87,12 @@ class GitSource:
             raise SourceError(
                 redact(
                     f"cannot check out {tip[:12]}, the tip of branch {self.branch!r} of {self.url}: "
-                    f"{_detail(exc)}; nothing of it is applied until a new commit on the branch can be checked out"
+                    f"{git_error(exc)}; nothing of it is applied until a new commit on the branch can be checked out"
                 ),
                 "a tree entry git refuses to write (`..`, `.`, `.git`) is crafted, not edited: find who pushed it "
                 "and push a commit whose tree git can check out",
             ) from None
         return Checkout(self.workdir, str(commit.hexsha), float(commit.committed_date), clean=True)
-
-
-def _detail(exc: Exception) -> str:
-    """git's own words (its stderr), on one line."""
-    return " ".join(str(getattr(exc, "stderr", "") or exc).split())
 
 
 def _token_env(token: str) -> dict[str, str]:

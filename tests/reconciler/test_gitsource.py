@@ -64,3 +64,17 @@ def test_a_commit_whose_tree_git_refuses_to_write_is_refused_clearly(repo: Repo,
     assert f"cannot check out '{crafted}'" in caught.value.message
     assert "`..`" in caught.value.hint
     assert len(repo.git("worktree", "list").strip().splitlines()) == 1, "no work tree left registered"
+
+
+def test_a_failed_git_command_is_told_by_its_error_lines_and_what_the_remote_said() -> None:
+    import git
+
+    stderr = (
+        "Cloning into 'x'...\nremote: Invalid username or password.\n"
+        "fatal: Authentication failed for 'https://git.example/repo.git/'\n"
+    )
+    exc = git.GitCommandError(["git", "fetch"], 128, stderr.encode())
+    assert gitsource.git_error(exc) == (
+        "remote: Invalid username or password.; fatal: Authentication failed for 'https://git.example/repo.git/'"
+    )
+    assert gitsource.git_error(OSError("no such\n  directory")) == "no such directory"
