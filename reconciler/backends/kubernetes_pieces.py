@@ -281,15 +281,17 @@ class PieceStore:
         elif inventory.records is not stored.records:
             changed.update(r for r, rec in inventory.records.items() if stored.records.get(r) is not rec)
             changed.update(stored.records.keys() - inventory.records.keys())
-        moved: dict[str, set[ObjectRef]] = {}
+        removed: dict[str, set[ObjectRef]] = {}
+        added: dict[str, set[ObjectRef]] = {}
         for ref in changed:
             if ref in stored.refs:
-                old = _piece_of_record(stored.records.get(ref))
-                moved.setdefault(old, set(self.pieces[old].refs)).discard(ref)
+                removed.setdefault(_piece_of_record(stored.records.get(ref)), set()).add(ref)
             if ref in inventory.refs:
-                new = _piece_of_record(inventory.records.get(ref))
-                moved.setdefault(new, set(self.pieces[new].refs)).add(ref)
-        return {name: frozenset(refs) for name, refs in moved.items()}
+                added.setdefault(_piece_of_record(inventory.records.get(ref)), set()).add(ref)
+        return {
+            name: (self.pieces[name].refs - removed.get(name, set())) | added.get(name, set())
+            for name in removed.keys() | added.keys()
+        }
 
     def write(self, inventory: Inventory, revision: str | None, *, conditional: bool = False) -> Inventory:
         """Store `inventory` (only the pieces that changed) with `revision`; the stored inventory back.
