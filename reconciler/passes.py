@@ -14,10 +14,11 @@ leader's Lease. With shards, a replica runs one lane per shard it holds —
 that shard's tenants, fenced by its Lease, audited in its own chain, its
 inventory entries and revisions merged into the shared records without
 touching the others' — and the leader runs the platform lane (objects of no
-tenant, the governance objects, and the trusted base's record). A shard's
-lane plans all of its tenants every pass (from the watch cache): the
-incremental selection's memory of what changed is one per replica, not per
-lane.
+tenant, the governance objects, and the trusted base's record). Each lane
+keeps its own memory of what changed since its last pass
+(reconciler.lanememory), so a shard's lane plans only its changed tenants, as
+the single lane does; a relist of the live state (start, new term, resync) makes
+every lane plan all of its tenants once.
 
 Outcomes are collected as apply reports them, so even when the API server
 disappears in the middle (and apply's final inventory write raises), every
@@ -35,7 +36,7 @@ from typing import cast
 from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import PROVENANCE
+from controlplane.planning import PROVENANCE, Inventory
 from controlplane.plans import Action, Change, ObjectRef, Plan, SystemStatus
 from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, trust
 from reconciler import selection as selections
@@ -46,6 +47,7 @@ from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
+from reconciler.lanememory import LaneMemories, LaneMemory
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
 from reconciler.selection import Selection
@@ -150,6 +152,8 @@ class Reconciler:
         self._last_full: float | None = None
         self._last: tuple[str, TrustedBase] | None = None
         """The revision and trusted base of the last pass that did not fail as a whole."""
+        self._memories = LaneMemories()
+        """Per shard lane, what changed since its own last pass (the single lane uses the fields above)."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
@@ -158,6 +162,10 @@ class Reconciler:
         self.pass_audit.forget()
         for backend in self._backends[1].values() if self._backends else ():
             backend.forget()
+
+    def forget_lane(self, name: str) -> None:
+        """A lane this replica no longer runs: its memory goes, and it starts with a full pass if it comes back."""
+        self._memories.drop(name)
 
     def tenants(self) -> set[str]:
         """The tenants of the revision last loaded (empty before the first pass)."""
@@ -197,7 +205,11 @@ class Reconciler:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
         if result.error:
-            self._full = f"the last pass failed ({result.stage})"
+            why = f"the last pass failed ({result.stage})"
+            if lane.sharded:  # its changes were taken from its memory: its next pass plans all of its tenants
+                self._memories.of(lane.name, lane.covers, lane.platform).full = why
+            else:
+                self._full = why
         with logs.context(revision=result.revision or "", shard=lane.name or None):
             self._observe(result, lane)
             if result.error:
@@ -222,6 +234,8 @@ class Reconciler:
 
     def _converge(self, checkout: Checkout, result: PassResult, lane: Lane) -> None:
         result.stage = "validate"
+        if lane.sharded:
+            self._memories.of(lane.name, lane.covers, lane.platform)  # registered first: it hears of this load
         parts, rendered = self._load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
@@ -273,12 +287,21 @@ class Reconciler:
         self._save_state(kube, state, self._converged(plan, result, state, bool(unreachable), lane), lane)
         lane.audit.finish(kube, lane.fence.leading())
         result.requests = kube.requests - before
-        if not result.error:
-            self._last = (checkout.revision, trusted)
-            if selection.full:  # the next resync is due an interval after this one ended
-                self._full, self._last_full = None, self.clock()
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
+        if not result.error:
+            self._remember(checkout.revision, trusted, selection, lane)
+
+    def _remember(self, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane) -> None:
+        """What the next pass of this lane compares with: this pass's revision and base (it did not fail)."""
+        if lane.sharded:
+            memory = self._memories.of(lane.name, lane.covers, lane.platform)
+            memory.last = (revision, trusted)
+            memory.full = None if selection.full else memory.full
+            return
+        self._last = (revision, trusted)
+        if selection.full:  # the next resync is due an interval after this one ended
+            self._full, self._last_full = None, self.clock()
 
     def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
         """The desired state of the checkout, and the tenants whose objects changed since the last load."""
@@ -286,6 +309,7 @@ class Reconciler:
             return self._desired[1], set()
         self._desired = None  # a load that raises must not leave the previous revision's state behind
         self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
+        self._memories.loaded(self._loader.rendered)
         return self._desired[1], self._loader.rendered
 
     def _converged(
@@ -297,10 +321,13 @@ class Reconciler:
             return {}
         converged = dict.fromkeys(_keys(plan, lane), plan.revision)
         selection = result.selection
-        if selection is not None and not selection.full and self._last is not None:
-            last = self._last[0]
+        previous = self._memories.of(lane.name, lane.covers, lane.platform).last if lane.sharded else self._last
+        if selection is not None and not selection.full and previous is not None:
+            last, covers = previous[0], lane.covers
             converged.update(
-                (t, plan.revision) for t, at in state.by_tenant.items() if at == last and not selection.includes(t)
+                (t, plan.revision)
+                for t, at in state.by_tenant.items()
+                if at == last and not selection.includes(t) and covers(t)
             )
         for key in [*result.failed, *result.held]:
             converged.pop(key, None)
@@ -331,14 +358,44 @@ class Reconciler:
         dirty = {name: backend.changed() for name, backend in backends.items()}
         live = engine.read_live(backends)
         previous = self._last[1] if self._last is not None else None
+        if lane.sharded:
+            return self._select_lane(parts, state, live, dirty, full, lane)
         if full is not None or self._last is None or previous is None:
             return Selection.everything(full or "no earlier pass"), dirty, live
-        if lane.sharded:
-            return Selection.everything("a shard's lane plans all its tenants"), dirty, live
         trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self._last[0]}
         unsettled = {*self.tracker.entries, *parts.broken, *lagging}
         return selections.choose(None, rendered, trust.changed_tenants(previous, trusted), unsettled), dirty, live
+
+    def _select_lane(
+        self,
+        parts: partition.Partitioned,
+        state: TenantRevisions,
+        live: tuple[dict[str, LiveState], list[SystemStatus]],
+        dirty: Mapping[str, frozenset[ObjectRef] | None],
+        relisted: str | None,
+        lane: Lane,
+    ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
+        """`_select` for a shard's lane: what changed since *its* last pass (reconciler.lanememory)."""
+        memories = self._memories
+        inventory = Inventory.merged(s.inventory for s in live[0].values())
+        memories.changed(dirty, inventory)
+        if relisted is not None:
+            memories.relisted(relisted)
+            self._full, self._last_full = None, self.clock()
+        memory: LaneMemory = memories.of(lane.name, lane.covers, lane.platform)
+        rendered, changed = memory.take()
+        if memory.full is not None or memory.last is None:
+            return Selection.everything(memory.full or "no earlier pass"), changed, live
+        last, previous = memory.last
+        trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
+        covers = lane.covers
+        lagging = {t for t, at in state.by_tenant.items() if at != last and covers(t)}
+        unsettled = {t for t in [*self.tracker.entries, *parts.broken] if covers(t)} | lagging
+        base_changed = trust.changed_tenants(previous, trusted)
+        if base_changed is not None and not lane.platform:
+            base_changed = {t for t in base_changed if covers(t)}
+        return selections.choose(None, rendered, base_changed, unsettled), changed, live
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home

@@ -14,7 +14,8 @@ may write:
 
 A shard this replica has just taken gets a fresh lane: its first pass reads
 the inventory and revisions again and converges every tenant of the shard, as
-a new leader does. A shard assigned to another replica (one joined) is
+a new leader does. After that, a lane's pass plans only the tenants of its
+shard that changed since its own last pass (reconciler.lanememory). A shard assigned to another replica (one joined) is
 released between two passes of its lane, never during one. On SIGTERM the pass
 in flight finishes its current writes, then every Lease is released at once so
 the other replicas take over without waiting a lease duration.
@@ -136,6 +137,7 @@ class ShardedLoop:
         gone = set(self._lanes) - set(wanted)
         for name in gone:
             del self._lanes[name]
+            self.reconciler.forget_lane(name)
             if name != PLATFORM:
                 self.reconciler.metrics.shard_tenants.remove(name)
         new = [name for name in wanted if name not in self._lanes]

@@ -43,6 +43,7 @@ class FakeReconciler:
     observers: list[Any] = field(default_factory=list)
     passes: list[tuple[str, bool]] = field(default_factory=list)
     forgotten: int = 0
+    lanes_forgotten: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.pass_audit = PassAudit(JsonlStore.__new__(JsonlStore), self.metrics, "a")
@@ -57,6 +58,9 @@ class FakeReconciler:
 
     def forget_state(self) -> None:
         self.forgotten += 1
+
+    def forget_lane(self, name: str) -> None:
+        self.lanes_forgotten.append(name)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,118 @@
+"""Shard lanes are incremental: a converged shard's next pass plans nothing, as the single lane's does.
+
+One replica's Reconciler runs the platform lane and two shard lanes, one after another, over the in-memory
+client (tests/reconciler/memkube.py) with its watch cache. The loader's "rendered again" and the watch's
+"changed" are each told once, to whichever lane asks first; each lane must still hear of what concerns it.
+Work is counted (objects planned, tenants selected), never timed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.audit import JsonlStore
+from controlplane.plans import Action, LiveObject
+from devenv import tenantrepo
+from reconciler import sharding
+from reconciler.fencing import Fence
+from reconciler.passaudit import PassAudit
+from reconciler.passes import Lane, PassResult, Reconciler
+from tests.reconciler.test_pass_cost import _reconciler
+
+SHARDS = 2
+TENANTS = 8
+
+
+def _lanes(rec: Reconciler, tmp_path: Path) -> dict[str, Lane]:
+    def lane(name: str, covers: object, platform: bool) -> Lane:
+        store = JsonlStore(tmp_path / f"audit-{name}.jsonl")
+        audit = PassAudit(store, rec.metrics, rec.settings.identity, f"shard-{name}")
+        return Lane(audit, Fence(), covers, platform, name)  # type: ignore[arg-type]
+
+    lanes = {"platform": lane("platform", lambda key: not key, True)}
+    for shard in range(SHARDS):
+        lanes[str(shard)] = lane(str(shard), lambda key, s=shard: sharding.shard_of(key or None, SHARDS) == s, False)
+    return lanes
+
+
+def _round(rec: Reconciler, lanes: dict[str, Lane]) -> dict[str, PassResult]:
+    results = {name: rec.run_pass(lane) for name, lane in lanes.items()}
+    for name, result in results.items():
+        assert result.error is None and not result.failed, (name, result.error, result.failed)
+    return results
+
+
+def _tenant_of(shard: int, index: int = 0) -> str:
+    return [t for i in range(TENANTS) if sharding.shard_of(t := tenantrepo.tenant_name("t", i), SHARDS) == shard][index]
+
+
+def test_a_converged_shards_next_pass_plans_nothing_and_a_commit_is_planned_by_its_shard_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec, root, kube = _reconciler(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    first = _round(rec, lanes)
+    assert all(r.selection is not None and r.selection.full for r in first.values()), "new lanes plan everything"
+    assert sum(len(r.outcomes) for r in first.values()) > 5 * TENANTS
+    assert all(r.converged for r in first.values())
+
+    platform = set()
+    for _ in range(2):
+        quiet = _round(rec, lanes)
+        for name, result in quiet.items():
+            assert result.selection is not None and not result.selection.full, name
+            assert result.selection.tenants == frozenset(), (name, result.selection)
+            assert not result.outcomes and result.converged, name
+        assert quiet["0"].planned == quiet["1"].planned == 0, "a converged shard plans nothing"
+        platform.add(quiet["platform"].planned)  # the objects of no tenant (the ClusterRole): always planned
+    assert len(platform) == 1 and platform.pop() < TENANTS
+
+    changed = _tenant_of(1)
+    tenant = root / "tenants" / changed / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "    - name: new@example.com\n      role: view\n")
+    tenantrepo.git(root, "commit", "-qam", f"{changed}: a new member")
+    after = _round(rec, lanes)  # the platform lane loads the commit first: shard 1 must still hear of it
+    assert after["0"].planned == 0 and after["0"].selection.tenants == frozenset()  # type: ignore[union-attr]
+    assert after["1"].selection is not None and after["1"].selection.tenants == {changed}
+    assert {o.change.tenant for o in after["1"].outcomes} == {changed}
+    assert after["1"].converged
+    again = _round(rec, lanes)
+    assert again["0"].planned == again["1"].planned == 0, "converged again: nothing planned"
+    kube.calls.clear()
+    assert all(not r.outcomes for r in _round(rec, lanes).values()) and kube.requests == 0
+    rec.close()
+
+
+def test_a_live_change_is_planned_by_its_shards_lane_even_when_another_lane_reads_the_watch_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec, _, _ = _reconciler(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    _round(rec, lanes)
+    _round(rec, lanes)
+    victim = _tenant_of(0)
+    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
+    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == victim)
+    edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
+    cache.event(LiveObject(ref, edited, "999"))
+    other = rec.run_pass(lanes["1"])  # takes the watch's changes first: not its tenant, not planned there
+    assert other.planned == 0 and not other.outcomes
+    healed = rec.run_pass(lanes["0"])
+    assert [(o.change.ref, o.change.action) for o in healed.outcomes] == [(ref, Action.update)]
+    assert healed.converged and healed.selection is not None and not healed.selection.full
+    rec.close()
+
+
+def test_a_lane_given_up_and_taken_again_plans_all_its_tenants_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec, _, _ = _reconciler(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    _round(rec, lanes)
+    rec.forget_lane("1")
+    again = rec.run_pass(lanes["1"])
+    assert again.selection is not None and again.selection.full and again.converged
+    assert rec.run_pass(lanes["1"]).planned == 0
+    rec.close()
