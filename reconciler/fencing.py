@@ -13,11 +13,19 @@ timeouts and retries. So the wrapper also bounds every request the change
 makes (backends.deadline) by the lease's remaining time: none starts after it,
 none waits past it. A change cut short that way fails with the reason, is
 audited like any attempted change, and is picked up by the next leader.
+
+A write that starts with a fraction of a second left is cut short by a
+server that answers in a second (a tenant's Namespace create timing out
+failed the whole tenant until its next pass). So with a `window`, a write
+waits (a few seconds at most) for a renewal that leaves it that much time;
+if none comes it is not attempted, and the next pass picks it up. Waiting only
+delays the start: no request ever runs past the lease's time.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +47,11 @@ class Fence:
     stopping: threading.Event = field(default_factory=threading.Event)
     remaining: Remaining = lambda: None
     """Seconds this replica may still write (LeaderElector.remaining); None: no lease, no limit."""
+    window: float = 0.0
+    """Seconds of lease a write needs to start (0: any time left will do)."""
+    patience: float = 0.0
+    """How long a write waits for a renewal that leaves it `window`, before it is not attempted."""
+    clock: Callable[[], float] = time.monotonic
 
     def refusal(self) -> str | None:
         """Why a new write must not start, or None."""
@@ -47,6 +60,18 @@ class Fence:
         if not self.leading():
             return "this replica does not hold the lease"
         return None
+
+    def ready(self) -> str | None:
+        """`refusal`, after waiting up to `patience` for the lease to leave a write its `window`."""
+        until = self.clock() + self.patience
+        while True:
+            refusal = self.refusal()
+            left = self.remaining()
+            if refusal or left is None or left >= self.window:
+                return refusal
+            if self.clock() >= until:
+                return f"the lease leaves {left:.2f}s, less than the {self.window:.1f}s a write needs (renewals late)"
+            self.stopping.wait(min(0.1, self.window))
 
 
 def was_attempted(outcome: Outcome) -> bool:
@@ -106,7 +131,7 @@ class FencedBackend(Backend):
         return self.inner.current_version(ref)
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
-        refusal = self.fence.refusal()
+        refusal = self.fence.ready()
         if refusal:
             return Outcome(change, Status.skipped, NOT_ATTEMPTED + refusal)
         with bounded(self.inner, self.fence.remaining):

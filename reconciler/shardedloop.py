@@ -77,6 +77,7 @@ class ShardedLoop:
         metrics = reconciler.metrics
         fence = reconciler.fence
         fence.leading, fence.remaining = elector.may_write, elector.remaining
+        fence.window, fence.patience = _window(elector.config.renew_deadline)
         elector.on_change = self._leadership
         elector.on_trigger = self.wake.set
         shards.on_move = self._moved
@@ -126,6 +127,7 @@ class ShardedLoop:
         reconciler = self.reconciler
         audit = PassAudit(self.chain_store(chain), reconciler.metrics, reconciler.settings.identity, chain)
         fence = Fence(lambda: self.shards.may_write(shard), self.stopping, lambda: self.shards.remaining(shard))
+        fence.window, fence.patience = _window(self.shards.config.lease.renew_deadline)
         count = self.shards.config.shards
         return Lane(audit, fence, lambda key: sharding.shard_of(key or None, count) == shard, False, str(shard))
 
@@ -237,3 +239,9 @@ class ShardedLoop:
 def _order(name: str) -> tuple[int, int]:
     """The platform first (the ClusterRole tenants' deployers need), then shards by number."""
     return (0, 0) if name == PLATFORM else (1, int(name))
+
+
+def _window(renew_deadline: float) -> tuple[float, float]:
+    """(the lease time a write needs to start, how long it waits for a renewal that leaves it): a quarter and
+    half of the renew deadline (2.5 s and 5 s with the default 15 s lease), see reconciler.fencing."""
+    return renew_deadline / 4, renew_deadline / 2

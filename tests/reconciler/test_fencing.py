@@ -70,3 +70,55 @@ def test_everything_but_writes_goes_straight_through() -> None:
     fenced.forget()
     assert reviewed.reason == "reviewed by fake"
     assert inner.calls == ["read", "review q", "forget"], "reads and reviews need no lease"
+
+
+class _Lease:
+    """A lease's time left on a fake clock; `renew_after` waits (of the fence's polling) bring a renewal."""
+
+    def __init__(self, left: float, renew_after: int | None) -> None:
+        self.now, self.left, self.renew_after, self.waits = 0.0, left, renew_after, 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def remaining(self) -> float:
+        return self.left
+
+
+def _windowed(lease: _Lease) -> tuple[FakeBackend, FencedBackend]:
+    inner = FakeBackend()
+    stopping = threading.Event()
+    fence = Fence(lambda: True, stopping, lease.remaining, window=2.5, patience=5.0, clock=lease.clock)
+
+    def wait(_seconds: float | None = None) -> bool:  # the fence's poll: time passes, maybe a renewal lands
+        lease.waits += 1
+        lease.now += 0.1
+        if lease.renew_after is not None and lease.waits >= lease.renew_after:
+            lease.left = 9.5
+        return False
+
+    stopping.wait = wait  # type: ignore[method-assign]
+    return inner, FencedBackend(inner, fence)
+
+
+def test_a_write_with_too_little_lease_left_waits_for_the_renewal_then_runs() -> None:
+    lease = _Lease(0.3, renew_after=3)
+    inner, fenced = _windowed(lease)
+    outcome = fenced.apply(change("q"), ApplyOptions())
+    assert outcome.status is Status.applied and inner.calls == ["bounded", "apply q"]
+    assert lease.waits == 3, "it started once the renewal left it its window, not with 0.3 s"
+
+
+def test_a_write_whose_lease_is_not_renewed_in_time_is_not_attempted_never_cut_short() -> None:
+    lease = _Lease(0.3, renew_after=None)
+    inner, fenced = _windowed(lease)
+    outcome = fenced.apply(change("q"), ApplyOptions())
+    assert not was_attempted(outcome) and "less than the 2.5s a write needs" in outcome.message
+    assert inner.calls == [], "never sent: the next pass picks it up, the tenant is not failed"
+    assert lease.now >= 5.0 - 1e-9, "it waited its patience"
+
+
+def test_without_a_window_a_write_starts_with_any_time_left() -> None:
+    inner = FakeBackend()
+    fenced = FencedBackend(inner, Fence(lambda: True, remaining=lambda: 0.3))
+    assert fenced.apply(change("q"), ApplyOptions()).status is Status.applied

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -186,3 +188,64 @@ def test_replicas_that_disagree_on_the_number_of_shards_write_none() -> None:
     assert a.conflict and b.conflict and "disagree" in a.conflict
     assert not a.held() and not b.held()
     assert a.remaining(0) == 0.0
+
+
+class SlowLeases(FakeLeases):
+    """FakeLeases that counts the requests in flight at once (each takes a little real time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow = False
+        self.flying = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, query: Any = None, body: Any = None, **kw: Any) -> dict[str, Any]:
+        with self._lock:
+            self.flying += 1
+            self.most = max(self.most, self.flying)
+        try:
+            if self.slow:
+                time.sleep(0.05)
+            with self._lock:
+                return super().request(method, path, query, body, **kw)
+        finally:
+            with self._lock:
+                self.flying -= 1
+
+
+def test_the_leases_held_are_renewed_at_once_not_one_after_another() -> None:
+    api, clock = SlowLeases(), Clock()
+    a = _replica(api, clock, "a", shards=4)
+    _tick(clock, [a], rounds=2)
+    assert a.held() == [0, 1, 2, 3]
+    api.slow, api.most = True, 0
+    a.step()
+    assert api.most >= 5, f"membership and four shard Leases renewed together ({api.most} in flight at most)"
+
+
+def test_a_late_renewal_keeps_the_shard_instead_of_letting_it_move() -> None:
+    api, clock = FakeLeases(), Clock()
+    replicas = [_replica(api, clock, who, shards=8) for who in "abc"]
+    _tick(clock, replicas, rounds=4)
+    before = _held(replicas)
+    a = max(replicas, key=lambda r: len(r.held()))  # 3 of 8: the others hold 3 and 2
+    clock.now += 11  # a's renewals were late: past its renew deadline (10 s), before the lease duration (15 s)
+    assert not a.held()
+    _tick(clock, [*(r for r in replicas if r is not a), a], rounds=10)  # the others step first
+    assert _held(replicas) == before, "a renewed its own Leases again; nothing moved"
+
+
+def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
+    api, clock = FakeLeases(), Clock()
+    a = _replica(api, clock, "a", shards=8)
+    a.members = ("a", "b", "c")
+    a._holders = {4: "b", 5: "b", 6: "c", 7: "c"}  # a holds 0-3 (4/2/2, e.g. after taking an orphan)
+    keep, take = a._plan({0, 1, 2, 3})
+    assert len(keep) == 3 and keep < {0, 1, 2, 3} and not take, "one shard handed over: 3/2/2, then 3/3/2"
+    a._holders = {3: "b", 4: "b", 5: "b", 6: "c", 7: "c"}  # 3/3/2: fair, nothing moves
+    assert a._plan({0, 1, 2}) == ({0, 1, 2}, set())
+    c = _replica(api, clock, "c", shards=8)
+    c.members = ("a", "b", "c")
+    c._holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
+    assert c._plan({7}) == ({7}, {3}), "the one that lacks takes the shard handed over; only it moved"
