@@ -48,12 +48,14 @@ class LaneMemory:
         else:
             self.rendered |= rendered if self.platform else {t for t in rendered if self.covers(t)}
 
-    def changed(self, dirty: Mapping[str, frozenset[ObjectRef] | None], inventory: Inventory) -> None:
+    def changed(self, dirty: Mapping[str, frozenset[ObjectRef] | None], inventories: Mapping[str, Inventory]) -> None:
+        """Per system, the objects that changed live, and that system's inventory (who mlcp wrote each for)."""
         for system, refs in dirty.items():
             held = self.dirty.setdefault(system, set())
             if refs is None or held is None:
                 self.dirty[system] = None
                 continue
+            inventory = inventories.get(system) or Inventory()
             for ref in refs:
                 record = inventory.owner_of(ref)
                 if record is None or not record.tenant or self.covers(record.tenant):
@@ -85,9 +87,9 @@ class LaneMemories:
         for memory in self.lanes.values():
             memory.loaded(rendered)
 
-    def changed(self, dirty: Mapping[str, frozenset[ObjectRef] | None], inventory: Inventory) -> None:
+    def changed(self, dirty: Mapping[str, frozenset[ObjectRef] | None], inventories: Mapping[str, Inventory]) -> None:
         for memory in self.lanes.values():
-            memory.changed(dirty, inventory)
+            memory.changed(dirty, inventories)
 
     def relisted(self, why: str) -> None:
         """Live state was read afresh: the changes since each lane's last pass are unknown, so each plans all."""

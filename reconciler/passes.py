@@ -36,7 +36,7 @@ from typing import cast
 from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import PROVENANCE, Inventory
+from controlplane.planning import PROVENANCE
 from controlplane.plans import Action, Change, ObjectRef, Plan, SystemStatus
 from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, trust
 from reconciler import selection as selections
@@ -295,9 +295,7 @@ class Reconciler:
     def _remember(self, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane) -> None:
         """What the next pass of this lane compares with: this pass's revision and base (it did not fail)."""
         if lane.sharded:
-            memory = self._memories.of(lane.name, lane.covers, lane.platform)
-            memory.last = (revision, trusted)
-            memory.full = None if selection.full else memory.full
+            self._memories.of(lane.name, lane.covers, lane.platform).last = (revision, trusted)
             return
         self._last = (revision, trusted)
         if selection.full:  # the next resync is due an interval after this one ended
@@ -378,15 +376,18 @@ class Reconciler:
     ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
         """`_select` for a shard's lane: what changed since *its* last pass (reconciler.lanememory)."""
         memories = self._memories
-        inventory = Inventory.merged(s.inventory for s in live[0].values())
-        memories.changed(dirty, inventory)
+        memories.changed(dirty, {name: read.inventory for name, read in live[0].items()})
         if relisted is not None:
             memories.relisted(relisted)
             self._full, self._last_full = None, self.clock()
         memory: LaneMemory = memories.of(lane.name, lane.covers, lane.platform)
         rendered, changed = memory.take()
         if memory.full is not None or memory.last is None:
-            return Selection.everything(memory.full or "no earlier pass"), changed, live
+            why, memory.full = memory.full or "no earlier pass", None  # set again if this pass fails
+            if lane.platform:  # the governance objects of every tenant are the platform lane's
+                return Selection.everything(why), changed, live
+            tenants = _lane_tenants(parts, state, live[0], lane.covers)
+            return Selection(tenants, f"full: {why}"), dict.fromkeys(dirty, frozenset()), live
         last, previous = memory.last
         trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
         covers = lane.covers
@@ -551,6 +552,19 @@ def _describe(selection: Selection | None) -> str | int:
 def _is_drift(change: Change) -> bool:
     """An update whose spec did not change (no new source commit): someone changed the live object."""
     return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
+
+
+def _lane_tenants(
+    parts: partition.Partitioned, state: TenantRevisions, live: Mapping[str, LiveState], covers: Callable[[str], bool]
+) -> frozenset[str]:
+    """Every tenant a shard's lane may have to write: declared, set aside, recorded in the revisions or in mlcp's
+    inventory (a deleted tenant's objects are pruned by the lane of its shard). A full pass of the lane plans these
+    (each planned with every object it declares or mlcp's records give it), not every tenant of every shard."""
+    names = {s.tenant for s in parts.desired.repo.specs if s.tenant}
+    names |= parts.broken.keys() | state.by_tenant.keys()
+    for system in live.values():
+        names |= {r.tenant for r in system.inventory.records.values() if r.tenant}
+    return frozenset(t for t in names if t and covers(t))
 
 
 def _keys(plan: Plan, lane: Lane) -> set[str]:

@@ -221,7 +221,8 @@ class ShardedLoop:
             entry.failures += 1
             return self.config.backoff.delay(entry.failures)
         entry.failures = 0
-        retry = self.reconciler.tracker.next_retry()
+        covers = entry.lane.covers  # this lane's failed tenants are retried when their backoff ends, not others'
+        retry = min((h.not_before for k, h in self.reconciler.tracker.entries.items() if covers(k)), default=None)
         delay = self.config.interval
         if retry is not None:
             delay = min(delay, max(0.05, retry - self.clock()))

@@ -54,7 +54,11 @@ def test_a_converged_shards_next_pass_plans_nothing_and_a_commit_is_planned_by_i
     rec, root, kube = _reconciler(tmp_path, monkeypatch, TENANTS)
     lanes = _lanes(rec, tmp_path)
     first = _round(rec, lanes)
-    assert all(r.selection is not None and r.selection.full for r in first.values()), "new lanes plan everything"
+    assert all(r.selection is not None and r.selection.reason.startswith("full") for r in first.values())
+    for shard in range(SHARDS):  # a new shard lane plans every tenant of its shard, not every shard's
+        ours = {tenantrepo.tenant_name("t", i) for i in range(TENANTS)} & {_tenant_of(shard, i) for i in range(2)}
+        assert ours and ours <= first[str(shard)].selection.tenants  # type: ignore[union-attr,operator]
+        assert all(sharding.shard_of(t, SHARDS) == shard for t in first[str(shard)].selection.tenants)  # type: ignore[union-attr]
     assert sum(len(r.outcomes) for r in first.values()) > 5 * TENANTS
     assert all(r.converged for r in first.values())
 
@@ -113,6 +117,9 @@ def test_a_lane_given_up_and_taken_again_plans_all_its_tenants_once(
     _round(rec, lanes)
     rec.forget_lane("1")
     again = rec.run_pass(lanes["1"])
-    assert again.selection is not None and again.selection.full and again.converged
+    assert again.selection is not None and again.selection.reason.startswith("full") and again.converged
+    assert again.selection.tenants == {
+        t for i in range(TENANTS) if sharding.shard_of(t := tenantrepo.tenant_name("t", i), SHARDS) == 1
+    }
     assert rec.run_pass(lanes["1"]).planned == 0
     rec.close()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.audit import JsonlStore
+from reconciler import sharding
+from reconciler.backoff import Health
 from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector, LeaseConfig
 from reconciler.loop import LoopConfig
@@ -27,8 +29,7 @@ class FakeSettings:
 
 @dataclass
 class FakeTracker:
-    def next_retry(self) -> float | None:
-        return None
+    entries: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,3 +114,17 @@ def test_a_shard_given_to_a_newcomer_is_released_only_after_its_pass_and_the_new
     b._round()
     assert {name for name, _ in rec_b.passes} == {str(s) for s in leaving}
     assert rec_a.metrics.shard_moves.labels("given")._value.get() == len(leaving)
+
+
+def test_a_lane_comes_back_when_its_own_failed_tenant_may_be_retried_not_anothers() -> None:
+    api, clock = FakeLeases(), Clock()
+    loop, rec = _loop(api, clock, "a")
+    loop.elector.step()
+    loop.shards.step()
+    loop._round()
+    failed = "team-3"
+    ours = str(sharding.shard_of(failed, SHARDS))
+    rec.tracker.entries[failed] = Health(failures=1, not_before=clock.now + 2.0)
+    delays = {name: loop._delay(due, PassResult()) for name, due in loop._lanes.items()}
+    assert delays[ours] == 2.0, "retried when its backoff ends"
+    assert all(d == 30 for name, d in delays.items() if name != ours), delays
