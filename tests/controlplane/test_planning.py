@@ -182,6 +182,16 @@ def test_inventory_update_never_takes_in_an_unclaimed_stranger() -> None:
     assert after.refs == {kept} and after.records == {kept: _record("t")} and after.revision == "r1"
 
 
+def test_inventory_update_drops_a_record_of_an_object_the_inventory_does_not_hold() -> None:
+    """A record without its ref (never written by mlcp so) never lets the object in unclaimed, however it got there."""
+    held, stale = _ref("ResourceQuota", "held"), _ref("ResourceQuota", "stale")
+    prior = Inventory(frozenset({held}), records={held: _record("t"), stale: _record("t")})
+    after = prior.updated({held, stale}, _claim(held, "t", wrote=True))
+    assert after.refs == {held} and set(after.records) == {held}
+    again = after.updated({held, stale}, _claim(held, "u", wrote=True))
+    assert again.refs == {held} and dict(again.records) == {held: _record("u")}
+
+
 def test_adoption_is_never_forgotten() -> None:
     ns = _ref("Namespace", "team", None)
     prior = Inventory(frozenset({ns}), records={ns: _record(adopted=True)})
