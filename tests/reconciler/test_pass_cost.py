@@ -2,7 +2,7 @@
 
 Whole loop passes (the real Kubernetes backend, its inventory, the loop's state and audit) run on an
 in-memory client (tests/reconciler/memkube.py) at two sizes, and count the per-object work that used to grow
-with N: inventory entries serialized, desired objects the scope walks, inventory records indexed, objects
+with N: inventory entries serialized, inventory ConfigMaps written, desired objects the scope walks, inventory records indexed, objects
 put in order. After a commit to one tenant, and in a no-op pass, each count is the same at both sizes.
 Counts, not timings: the machine's load never makes this flaky, and a regression names what grew.
 """
@@ -22,7 +22,7 @@ from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
 from reconciler import engine, governance, identity, incremental, partition, refindex, selection, trust
-from reconciler.backends import kubernetes_inventory
+from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.gitsync import GitSource
@@ -45,6 +45,8 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
         monkeypatch.setattr(owner, name, counted)
 
     wrap(kubernetes_inventory, "_entry")  # inventory entries serialized
+    wrap(kubernetes_pieces.PieceStore, "_put")  # inventory ConfigMaps written (the index and changed pieces)
+    wrap(kubernetes_pieces, "_piece_of_record")  # inventory objects placed in a piece
     wrap(planning, "_tenant_key")  # inventory records indexed by tenant
     wrap(incremental, "_order")  # desired objects put in order
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
@@ -123,6 +125,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     assert small["commit"]["validate_part"] > 0, "the commit's specs were validated (its tenant's slice)"
     assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"
     assert small["commit"]["_add"] > 0, "a deleted binding was looked up by ref (the index derived, not rebuilt)"
+    assert small["commit"]["_put"] == 4, "the inventory: the index and the tenant's piece, before the create and after"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
