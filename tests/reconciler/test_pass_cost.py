@@ -3,8 +3,8 @@
 Whole loop passes (the real Kubernetes backend, its inventory, the loop's state and audit) run on an
 in-memory client (tests/reconciler/memkube.py) at two sizes, and count the per-object work that used to grow
 with N: inventory entries serialized, inventory ConfigMaps written, desired objects the scope walks, inventory
-records indexed, objects put in order. After a commit to one tenant, and in a no-op pass, each count is the same at both sizes.
-Counts, not timings: the machine's load never makes this flaky, and a regression names what grew.
+records indexed, objects put in order. After a commit to one tenant, and in a no-op pass, each count is the same
+at both sizes. Counts, not timings: the machine's load never makes this flaky, and a regression names what grew.
 """
 
 from __future__ import annotations
