@@ -115,6 +115,9 @@ class FencedBackend(Backend):
     def forget(self) -> None:
         self.inner.forget()
 
+    def forget_records(self) -> None:
+        self.inner.forget_records()
+
     def watch(self) -> Watching | None:
         return self.inner.watch()
 

@@ -163,6 +163,12 @@ class Reconciler:
         for backend in self._backends[1].values() if self._backends else ():
             backend.forget()
 
+    def forget_records(self) -> None:
+        """Read mlcp's inventory and revisions again on the next pass, keeping the live state and every other lane's
+        memory (a shard just taken: its previous holder wrote them; the watch cache saw every change meanwhile)."""
+        for backend in self._backends[1].values() if self._backends else ():
+            backend.forget_records()
+
     def forget_lane(self, name: str) -> None:
         """A lane this replica no longer runs: its memory goes, and it starts with a full pass if it comes back."""
         self._memories.drop(name)

@@ -143,8 +143,10 @@ class ShardedLoop:
             if name != PLATFORM:
                 self.reconciler.metrics.shard_tenants.remove(name)
         new = [name for name in wanted if name not in self._lanes]
-        if new:
-            self.reconciler.forget_state()  # the previous holder wrote the inventory: read it again
+        if PLATFORM in new:
+            self.reconciler.forget_state()  # a new term as leader: read everything again, as the single loop does
+        elif new:
+            self.reconciler.forget_records()  # the previous holder wrote the inventory: read it again (not a relist)
         for name in new:
             shard = wanted[name]
             lane = self._platform if shard == sharding.PLATFORM else self._shard_lane(shard)
@@ -194,6 +196,7 @@ class ShardedLoop:
         self.wake.clear()
         done: set[str] = set()
         while not self.stopping.is_set():
+            self.shards.release_leaving()  # between passes: a shard given away is not first run again here
             self._refresh()
             now = self.clock()
             due = sorted((n for n, d in self._lanes.items() if n not in done and (woken or d.at <= now)), key=_order)

@@ -138,6 +138,11 @@ class Backend(Protocol):
         leader: another replica may have written; a full resync: a watch may have missed a change)."""
         return
 
+    def forget_records(self) -> None:
+        """Read mlcp's own records (the inventory) again on the next `read`, keeping the live state: another
+        writer changed them (a shard this replica just took). Backends that keep nothing apart: `forget`."""
+        self.forget()
+
     def watch(self) -> Watching | None:
         """Start keeping live state current with a watch, so `read` sends no request; None when unsupported."""
         return None

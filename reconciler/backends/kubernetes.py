@@ -191,6 +191,10 @@ class KubernetesBackend(Backend):
         self._inventory = None
         self._fresh = True
 
+    def forget_records(self) -> None:
+        """Read the inventory again on the next `read`; the watch cache stays (it saw every change)."""
+        self._inventory = None
+
     def changed(self) -> frozenset[ObjectRef] | None:
         """What the watch cache saw change since the last call (None without one, or after a relist)."""
         return self.cache.take_changed() if self.cache is not None else None

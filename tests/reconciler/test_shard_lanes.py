@@ -123,3 +123,23 @@ def test_a_lane_given_up_and_taken_again_plans_all_its_tenants_once(
     }
     assert rec.run_pass(lanes["1"]).planned == 0
     rec.close()
+
+
+def test_a_shard_taken_reads_the_inventory_again_without_a_relist_and_other_lanes_stay_incremental(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec, _, kube = _reconciler(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    _round(rec, lanes)
+    _round(rec, lanes)
+    rec.forget_lane("1")
+    rec.forget_records()  # what the sharded loop does when it takes shard 1 again
+    kube.calls.clear()
+    kept = rec.run_pass(lanes["0"])
+    assert kept.selection is not None and kept.selection.tenants == frozenset() and kept.planned == 0
+    assert kube.calls and all(method == "GET" for method, _ in kube.calls), "the inventory was read again"
+    listed = {path for _, path in kube.calls}
+    assert "(watch cache list)" not in listed, f"no relist of live objects: {sorted(listed)}"
+    taken = rec.run_pass(lanes["1"])
+    assert taken.selection is not None and taken.selection.reason.startswith("full") and taken.converged
+    rec.close()

@@ -45,6 +45,7 @@ class FakeReconciler:
     passes: list[tuple[str, bool]] = field(default_factory=list)
     forgotten: int = 0
     lanes_forgotten: list[str] = field(default_factory=list)
+    records_forgotten: int = 0
 
     def __post_init__(self) -> None:
         self.pass_audit = PassAudit(JsonlStore.__new__(JsonlStore), self.metrics, "a")
@@ -59,6 +60,9 @@ class FakeReconciler:
 
     def forget_state(self) -> None:
         self.forgotten += 1
+
+    def forget_records(self) -> None:
+        self.records_forgotten += 1
 
     def forget_lane(self, name: str) -> None:
         self.lanes_forgotten.append(name)
@@ -78,11 +82,18 @@ def _loop(api: FakeLeases, clock: Clock, who: str) -> tuple[ShardedLoop, FakeRec
     return loop, rec
 
 
+def _join(loop: ShardedLoop, clock: Clock) -> None:
+    """A replica starts: it leads, joins, and takes shards a retry period later."""
+    loop.elector.step()
+    loop.shards.step()
+    clock.now += 2
+    loop.shards.step()
+
+
 def test_the_platform_lane_runs_first_then_each_shard_held_each_new_lane_after_reading_state_again() -> None:
     api, clock = FakeLeases(), Clock()
     loop, rec = _loop(api, clock, "a")
-    loop.elector.step()
-    loop.shards.step()
+    _join(loop, clock)
     loop._round()
     assert rec.passes == [(PLATFORM, True), *((str(s), True) for s in range(SHARDS))]
     assert rec.forgotten >= 1, "a lane just won starts by reading the inventory and revisions again"
@@ -94,14 +105,14 @@ def test_the_platform_lane_runs_first_then_each_shard_held_each_new_lane_after_r
     assert rec.passes == [], "nothing due before the interval"
 
 
-def test_a_shard_given_to_a_newcomer_is_released_only_after_its_pass_and_the_newcomer_takes_it() -> None:
+def test_a_shard_given_to_a_newcomer_is_released_between_passes_never_during_one_and_the_newcomer_takes_it() -> None:
     api, clock = FakeLeases(), Clock()
     a, rec_a = _loop(api, clock, "a")
-    a.elector.step()
-    a.shards.step()
+    _join(a, clock)
     a._round()
     b, rec_b = _loop(api, clock, "b")
     b.shards.step()
+    clock.now += 2  # b takes shards a retry period after it joined
     a.shards.step()
     leaving = set(a.shards.leaving)
     assert len(leaving) == SHARDS // 2
@@ -113,14 +124,15 @@ def test_a_shard_given_to_a_newcomer_is_released_only_after_its_pass_and_the_new
     assert set(b.shards.held()) == leaving
     b._round()
     assert {name for name, _ in rec_b.passes} == {str(s) for s in leaving}
+    assert rec_b.records_forgotten == 1 and rec_b.forgotten == 0, "shards taken: the inventory read again, no relist"
+    assert rec_a.lanes_forgotten and set(rec_a.lanes_forgotten) == {str(s) for s in leaving}
     assert rec_a.metrics.shard_moves.labels("given")._value.get() == len(leaving)
 
 
 def test_a_lane_comes_back_when_its_own_failed_tenant_may_be_retried_not_anothers() -> None:
     api, clock = FakeLeases(), Clock()
     loop, rec = _loop(api, clock, "a")
-    loop.elector.step()
-    loop.shards.step()
+    _join(loop, clock)
     loop._round()
     failed = "team-3"
     ours = str(sharding.shard_of(failed, SHARDS))

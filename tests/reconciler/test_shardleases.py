@@ -147,6 +147,7 @@ def test_a_replica_keeps_a_shard_it_must_give_up_until_its_loop_is_between_passe
     assert len(leaving) == SHARDS // 2 and leaving <= set(a.held())
     assert not set(b.held()) & leaving
     assert set(a.release_leaving()) == leaving
+    clock.now += 2  # a retry period after b joined
     b.step()
     assert set(b.held()) == leaving
     assert not set(a.held()) & leaving
@@ -166,6 +167,18 @@ def test_a_shard_nobody_takes_is_taken_over_the_share_after_two_lease_durations(
         _tick(clock, [a])
         assert clock.now - start < 2 * 15 + 10, "orphaned shards were never taken"
     assert len(a.held()) == SHARDS
+
+
+def test_replicas_started_together_divide_the_shards_at_once_not_after_the_first_took_all() -> None:
+    api, clock = FakeLeases(), Clock()
+    replicas = [_replica(api, clock, who, shards=8) for who in "abc"]
+    for replica in replicas:  # each joins in its first step, and takes nothing yet
+        replica.step()
+    assert not any(r.held() for r in replicas)
+    clock.now += 2
+    for replica in replicas:
+        replica.step()
+    assert sorted(len(r.held()) for r in replicas) == [2, 3, 3] and not any(r.leaving for r in replicas)
 
 
 def test_a_clean_stop_hands_every_shard_over_at_once() -> None:
@@ -239,6 +252,7 @@ def test_a_late_renewal_keeps_the_shard_instead_of_letting_it_move() -> None:
 def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
     api, clock = FakeLeases(), Clock()
     a = _replica(api, clock, "a", shards=8)
+    a._joined = clock.now - 60
     a.members = ("a", "b", "c")
     a._holders = {4: "b", 5: "b", 6: "c", 7: "c"}  # a holds 0-3 (4/2/2, e.g. after taking an orphan)
     keep, take = a._plan({0, 1, 2, 3})
@@ -246,6 +260,7 @@ def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
     a._holders = {3: "b", 4: "b", 5: "b", 6: "c", 7: "c"}  # 3/3/2: fair, nothing moves
     assert a._plan({0, 1, 2}) == ({0, 1, 2}, set())
     c = _replica(api, clock, "c", shards=8)
+    c._joined = clock.now - 60
     c.members = ("a", "b", "c")
     c._holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
     assert c._plan({7}) == ({7}, {3}), "the one that lacks takes the shard handed over; only it moved"
