@@ -149,8 +149,8 @@ class Inventory:
     changed_from: tuple[Mapping[ObjectRef, InventoryRecord], frozenset[ObjectRef]] | None = field(
         default=None, init=False, compare=False, repr=False
     )
-    """(records, refs): `updated` made these records from those, changing only those refs' (an encoder of the
-    stored inventory then serializes only what changed, without comparing every record)."""
+    """(records, refs): `updated` made this inventory from the one with those records, changing only those refs'
+    records or membership (a writer of the stored inventory then encodes only what changed, comparing nothing)."""
 
     def recorded_for(self, tenants: Iterable[str]) -> frozenset[ObjectRef]:
         """The objects whose record names one of `tenants`, no tenant, or is unreadable (see `_tenant_key`).
@@ -255,7 +255,7 @@ class Inventory:
                 touched.add(ref)
         updated = Inventory(kept, None, self.revision, records)
         object.__setattr__(updated, "_within", True)
-        object.__setattr__(updated, "changed_from", (self.records, frozenset(touched)))
+        object.__setattr__(updated, "changed_from", (self.records, frozenset(touched | removed | added)))
         if self._index is not None:
             object.__setattr__(updated, "_index", self._moved_index(self._index, records, touched))
         return updated

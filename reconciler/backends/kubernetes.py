@@ -380,7 +380,7 @@ class KubernetesBackend(Backend):
         prior = self._inventory if self._inventory is not None else self.read_inventory()
         revision = options.revision or prior.revision
         new = prior.updated(refs if options.scope is None else refs | prior.others(options.scope), options.claims)
-        if new.refs == prior.refs and new.records == prior.records and revision == prior.revision:
+        if _same(new, prior) and revision == prior.revision:
             return
         if options.dry_run:
             return
@@ -409,6 +409,20 @@ class KubernetesBackend(Backend):
             f"writing mlcp's inventory failed: other writers wrote it {MERGE_ATTEMPTS} times in a row; "
             "the next pass tries again"
         )
+
+
+def _same(new: Inventory, prior: Inventory) -> bool:
+    """Whether `updated` left `prior` as it was: by identity, or by the objects it names as changed (O(change)); a
+    whole comparison only for an inventory made otherwise."""
+    if new.refs is prior.refs and new.records is prior.records:
+        return True
+    made_from = new.changed_from
+    if made_from is not None and made_from[0] is prior.records:
+        return all(
+            (ref in new.refs) == (ref in prior.refs) and new.records.get(ref) == prior.records.get(ref)
+            for ref in made_from[1]
+        )
+    return new.refs == prior.refs and new.records == prior.records
 
 
 def _explain(exc: HttpError) -> str:

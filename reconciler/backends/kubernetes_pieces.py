@@ -274,13 +274,14 @@ class PieceStore:
             for ref in inventory.refs:
                 grouped[_piece_of_record(inventory.records.get(ref))].add(ref)
             return {name: frozenset(refs) for name, refs in grouped.items()}
-        changed = set(inventory.refs ^ stored.refs)
         made_from = inventory.changed_from
         if made_from is not None and made_from[0] is stored.records:
-            changed |= made_from[1]
-        elif inventory.records is not stored.records:
-            changed.update(r for r, rec in inventory.records.items() if stored.records.get(r) is not rec)
-            changed.update(stored.records.keys() - inventory.records.keys())
+            changed = set(made_from[1])  # `updated` names every object it added, removed or recorded anew
+        else:
+            changed = set(inventory.refs ^ stored.refs) if inventory.refs is not stored.refs else set()
+            if inventory.records is not stored.records:
+                changed.update(r for r, rec in inventory.records.items() if stored.records.get(r) is not rec)
+                changed.update(stored.records.keys() - inventory.records.keys())
         removed: dict[str, set[ObjectRef]] = {}
         added: dict[str, set[ObjectRef]] = {}
         for ref in changed:
@@ -318,6 +319,8 @@ class PieceStore:
                 continue  # the same bytes as stored (a record replaced by an equal one)
             written[name] = (piece, blob)
         first = self.accepted is None
+        if not written and not refused and not first and revision == (self.stored and self.stored.revision):
+            return self._remember(inventory.at(self.index_version, revision))  # the same bytes as stored
         accepted = dict(self.accepted or {})
         for name, (piece, _) in written.items():
             previous = [] if first else accepted.get(name, [ABSENT])
