@@ -159,14 +159,16 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
     requests = plan["meta"]["requests"]["kubernetes"]
     from reconciler.backends.kubernetes import PAGE_SIZE, RESOURCES
 
-    # One LIST per kind per page of its objects (a kind with none: one), plus the inventory's GET: the rule
-    # benchmarks/reconcile.py states. Set A has set B's shape, so B's manifests give the counts per kind.
+    # One LIST per kind per page of its objects, plus the inventory's read: the rule benchmarks/listbound.py
+    # states. Set A has set B's shape, so B's manifests give the counts per kind.
     per_kind: dict[tuple[str, str], int] = {}
     for path in (work / "manifests-b").glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
             key = (str(doc["apiVersion"]), str(doc["kind"]))
             per_kind[key] = per_kind.get(key, 0) + 1
-    bound = sum(max(1, -(-per_kind.get((r.api_version, r.kind), 0) // PAGE_SIZE)) for r in RESOURCES) + 1
+    import listbound
+
+    bound = listbound.list_bound(per_kind, ((r.api_version, r.kind) for r in RESOURCES), PAGE_SIZE)
 
     kubectl_diff = [kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", str(work / "manifests-b")]
     t_diff, _, _, diff_code = timed(kubectl_diff, {**env, "KUBECTL_EXTERNAL_DIFF": "true"})
@@ -179,7 +181,7 @@ def bench(kubeconfig: str, kubectl: str, tenants: int, work: Path, concurrency: 
         (
             "no-op mlcp plan: requests",
             requests,
-            f"<= {bound} (1 per kind per page of {PAGE_SIZE} + inventory)",
+            f"<= {bound} (1 per kind per page of {PAGE_SIZE}, + 1 after a full last page, + inventory)",
             requests <= bound,
         ),
         ("no-op plan: mlcp s (best of 3)", round(t_plan, 2), "", True),
