@@ -118,6 +118,14 @@ class WorkflowController:
     def start(self) -> None:
         self.process.start()
 
+    def restart(self, timeout: float = 60.0) -> None:
+        """Stop and start again: after an API server outage its ConfigMap watchers do not recover (a closed watch
+        is read in a loop, logging an error each time: gigabytes within minutes), so an environment that restarts
+        its API server restarts the controller too."""
+        self.process.stop()
+        self.process.start()
+        self.wait_ready(timeout)
+
     def wait_ready(self, timeout: float) -> None:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.process.wait_until(lambda: http_ok(url), timeout)

@@ -252,6 +252,11 @@ class Environment:
             detail = "\n\n".join(str(e) for e in failed)
             raise StartupError(f"the local environment did not start (files kept in {self.root}):\n{detail}")
 
+    def api_server_restarted(self) -> None:
+        """What must follow an API server restart (a test's outage): Argo's controller does not recover from one."""
+        if self.argo is not None:
+            self.argo.restart()
+
     def stop(self, keep_files: bool = False) -> None:
         """Stop every process; delete the files unless `keep_files`. Idempotent.
 

@@ -9,6 +9,7 @@ only what they do with a pod differs, so that is all a stand-in writes.
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ class ArgoPodWatcher:
         """Work that is not driven by a pod event (polling what a pod waits for); nothing by default."""
 
     def _run(self) -> None:
+        # the owner's SIGTERM/SIGHUP/SIGINT must reach its main thread: a signal the kernel hands this thread
+        # runs Python's handler only when the main thread next wakes (a test's `time.sleep(600)`: never in time)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
         with api_client(self._kubeconfig) as api:
             core = client.CoreV1Api(api)
             while not self._stopping.is_set():

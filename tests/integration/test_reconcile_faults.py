@@ -62,16 +62,21 @@ def _applied(path: Path) -> collections.Counter[str]:
     )
 
 
-def _pass_with_outage(rec: Reconciler, kube: Any, observer: Callable[[Outcome], None]) -> PassResult:
-    """One pass during which `observer` may stop the API server; it is running again afterwards, whatever happened."""
+def _pass_with_outage(rec: Reconciler, env: Any, observer: Callable[[Outcome], None]) -> PassResult:
+    """One pass during which `observer` may stop the API server; it is running again afterwards, whatever happened
+    (and what depends on it: Argo's controller is restarted, as it does not recover from an outage)."""
     rec.observers.append(observer)
+    kube = env.kube
     try:
         return rec.run_pass()
     finally:
         rec.observers.clear()
-        if kube.apiserver.pid is None:
+        restarted = kube.apiserver.pid is None
+        if restarted:
             kube.apiserver.start()
         kube.wait_apiserver(90)
+        if restarted:
+            env.api_server_restarted()
 
 
 def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplicate_records(
@@ -90,7 +95,7 @@ def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplica
         if len(seen) == 12:
             kube.apiserver.stop()
 
-    first = _pass_with_outage(rec, kube, kill_after_a_few)
+    first = _pass_with_outage(rec, devenv.env, kill_after_a_few)
     assert first.error and first.stage == "apply" and not first.failed, "an outage is the loop's, not a tenant's"
     attempted = [o for o in first.outcomes if o.status in (Status.applied, Status.failed)]
     records = list(JsonlStore(tmp_path / "audit.jsonl").records())
@@ -215,7 +220,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
         if outcome.change.ref.kind == "ModelAlias" and outcome.status is Status.applied:
             kube.apiserver.stop()
 
-    first = _pass_with_outage(rec, kube, kill_after_the_alias)
+    first = _pass_with_outage(rec, devenv.env, kill_after_the_alias)
 
     def ours(outcomes: list[Outcome]) -> list[Outcome]:
         """Outcomes of this test's objects (the session's MLflow server also holds other tests' aliases)."""
