@@ -4,6 +4,7 @@ A page that comes back full cannot always tell the client it was the last: mlcp 
 and when other objects follow in the same key range (another tool's, the controller-manager's default
 ServiceAccounts) the API server answers a full page with a continue token, and the next LIST returns nothing. So
 a kind whose objects fill their last page exactly may take one more LIST. Kinds with none, or not served, take one.
+tests/integration/test_list_pages.py pins this behaviour of the API server.
 """
 
 from __future__ import annotations
