@@ -252,10 +252,18 @@ class Environment:
             detail = "\n\n".join(str(e) for e in failed)
             raise StartupError(f"the local environment did not start (files kept in {self.root}):\n{detail}")
 
-    def api_server_restarted(self) -> None:
-        """What must follow an API server restart (a test's outage): Argo's controller does not recover from one."""
-        if self.argo is not None:
+    def revive_api_server(self, timeout: float = 90.0) -> bool:
+        """After a test's outage: start the API server again if it is stopped, wait until it serves, and restart
+        what does not recover from an outage on its own (Argo's controller: its watchers spin on the closed watch).
+        One call, so no caller can bring the API server back and forget its dependents. True if it was stopped."""
+        kube = self._kube()
+        stopped = kube.apiserver.pid is None
+        if stopped:
+            kube.apiserver.start()
+        kube.wait_apiserver(timeout)
+        if stopped and self.argo is not None:
             self.argo.restart()
+        return stopped
 
     def stop(self, keep_files: bool = False) -> None:
         """Stop every process; delete the files unless `keep_files`. Idempotent.

@@ -66,17 +66,11 @@ def _pass_with_outage(rec: Reconciler, env: Any, observer: Callable[[Outcome], N
     """One pass during which `observer` may stop the API server; it is running again afterwards, whatever happened
     (and what depends on it: Argo's controller is restarted, as it does not recover from an outage)."""
     rec.observers.append(observer)
-    kube = env.kube
     try:
         return rec.run_pass()
     finally:
         rec.observers.clear()
-        restarted = kube.apiserver.pid is None
-        if restarted:
-            kube.apiserver.start()
-        kube.wait_apiserver(90)
-        if restarted:
-            env.api_server_restarted()
+        env.revive_api_server(90)
 
 
 def test_api_server_killed_mid_apply_converges_next_pass_without_lost_or_duplicate_records(
