@@ -102,6 +102,10 @@ class FencedBackend(Backend):
         return self.inner.notes
 
     @property
+    def record_problems(self) -> tuple[str, ...]:
+        return self.inner.record_problems
+
+    @property
     def plan_meta(self) -> Mapping[str, Any]:
         return self.inner.plan_meta
 

@@ -61,6 +61,11 @@ class Metrics:
         self.audit_failures = Counter(
             f"{PREFIX}_audit_log_failures", "Passes stopped because the audit log could not be written.", registry=r
         )
+        self.record_problems = Gauge(
+            f"{PREFIX}_record_problems",
+            "Problems the last pass found in mlcp's own records (an inventory piece edited out of band or missing).",
+            registry=r,
+        )
         self.requests = Gauge(
             f"{PREFIX}_api_requests_last_pass", "Kubernetes API requests sent by the last pass.", registry=r
         )

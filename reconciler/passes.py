@@ -111,6 +111,9 @@ class PassResult:
     """The tenants this pass planned."""
     planned: int = 0
     """How many objects it planned (every system's, governance included)."""
+    record_problems: tuple[str, ...] | None = None
+    """What the backends found wrong with mlcp's own records (tamper evidence), logged and counted every pass;
+    None when the pass did not get as far as reading them."""
 
     @property
     def converged(self) -> bool:
@@ -218,6 +221,8 @@ class Reconciler:
                 self._full = why
         with logs.context(revision=result.revision or "", shard=lane.name or None):
             self._observe(result, lane)
+            if result.record_problems:
+                log.warning("mlcp's own records are damaged", extra={"problems": list(result.record_problems)})
             if result.error:
                 log.error("pass failed", extra={"stage": result.stage, "error": result.error})
             else:
@@ -268,6 +273,7 @@ class Reconciler:
             dirty=dirty,
         )
         result.planned = len(plan.changes)
+        result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         kept = partition.hold(plan, result.held)
@@ -522,6 +528,8 @@ class Reconciler:
         m.passes.labels(outcome).inc()
         m.duration.observe(result.duration)
         m.requests.set(result.requests)
+        if result.record_problems is not None:
+            m.record_problems.set(len(result.record_problems))
         if result.error:
             m.errors.labels("", result.stage).inc()
         for tenant in result.failed:

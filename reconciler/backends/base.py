@@ -120,6 +120,13 @@ class Backend(Protocol):
         return ()
 
     @property
+    def record_problems(self) -> tuple[str, ...]:
+        """What the last read found wrong with mlcp's own records of this system (an inventory piece edited out of
+        band, or missing): evidence of tampering, which the loop logs and counts on every pass until it is repaired.
+        Also in `notes`, for the plan's header."""
+        return ()
+
+    @property
     def plan_meta(self) -> Mapping[str, Any]:
         """What the plan records about this system (merged into `Plan.meta`)."""
         return {}

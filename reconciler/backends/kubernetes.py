@@ -372,6 +372,10 @@ class KubernetesBackend(Backend):
         """What the last inventory read found wrong with its pieces (missing, unreadable)."""
         return self._pieces.problems
 
+    @property
+    def record_problems(self) -> tuple[str, ...]:
+        return self._pieces.problems
+
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Write the pieces of the inventory that changed (and its index) if any did; no write otherwise.
 
