@@ -157,6 +157,8 @@ class Reconciler:
         """The revision and trusted base of the last pass that did not fail as a whole."""
         self._memories = LaneMemories()
         """Per shard lane, what changed since its own last pass (the single lane uses the fields above)."""
+        self.holds: Callable[[str], bool] | None = None
+        """The tenants whose live state this replica keeps (the shards it holds, reconciler.shardedloop); None: all."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
@@ -420,12 +422,16 @@ class Reconciler:
             backends = engine.connect(repo, self.settings.targets)
             self._backends = (key, backends, connect.home(backends, self.settings.targets))
             self.lane.state = None
+            for backend in backends.values():
+                backend.scope(self.holds)  # before its watch starts: a scoped cache lists only what it keeps
             if self.settings.watch:
                 self._watches = [w for w in (b.watch() for b in backends.values()) if w is not None]
                 self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
                 self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
         _, backends, kube = self._backends
         engine.confine(backends, repo)
+        for backend in backends.values():
+            backend.scope(self.holds)
         return backends, kube
 
     def _authorize(

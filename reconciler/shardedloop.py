@@ -74,6 +74,7 @@ class ShardedLoop:
         self._lanes: dict[str, _Due] = {}
         self._threads_stop = threading.Event()
         self._observed = False
+        self._held: frozenset[int] = frozenset()
         metrics = reconciler.metrics
         fence = reconciler.fence
         fence.leading, fence.remaining = elector.may_write, elector.remaining
@@ -142,6 +143,7 @@ class ShardedLoop:
             self.reconciler.forget_lane(name)
             if name != PLATFORM:
                 self.reconciler.metrics.shard_tenants.remove(name)
+        self._hold({s for s in wanted.values() if s != sharding.PLATFORM})
         new = [name for name in wanted if name not in self._lanes]
         if PLATFORM in new:
             self.reconciler.forget_state()  # a new term as leader: read everything again, as the single loop does
@@ -156,6 +158,15 @@ class ShardedLoop:
             self._lanes[name] = _Due(lane, self.clock())
             logs.get().info("converging a new lane", extra={"shard": name})
         self.reconciler.metrics.shards_held.set(len(wanted) - (1 if PLATFORM in wanted else 0))
+
+    def _hold(self, shards: set[int]) -> None:
+        """The tenants whose live state this replica keeps: those of the shards it holds (each backend's cache
+        drops the others' objects, and lists a shard's before a pass reads them: kubernetes_scope)."""
+        held = frozenset(shards)
+        if self.reconciler.holds is not None and self._held == held:
+            return
+        self._held = held
+        self.reconciler.holds = _holder(held, self.shards.config.shards)
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -238,6 +249,19 @@ class ShardedLoop:
 
     def _sleep(self, seconds: float) -> None:
         self.wake.wait(timeout=max(0.0, seconds))
+
+
+def _holder(held: frozenset[int], count: int) -> Callable[[str], bool]:
+    """Whether a tenant is in one of the `held` shards, remembered per tenant (a scope asks for every tenant)."""
+    known: dict[str, bool] = {}
+
+    def holds(tenant: str) -> bool:
+        found = known.get(tenant)
+        if found is None:
+            found = known[tenant] = sharding.shard_of(tenant, count) in held
+        return found
+
+    return holds
 
 
 def _order(name: str) -> tuple[int, int]:

@@ -154,6 +154,12 @@ class Backend(Protocol):
         """Start keeping live state current with a watch, so `read` sends no request; None when unsupported."""
         return None
 
+    def scope(self, holds: Callable[[str], bool] | None) -> None:
+        """Keep live state only of the tenants `holds` accepts (a sharded replica's), and of no tenant; None: all.
+        Which object is whose comes from mlcp's own records, never from the live object. Backends that keep no
+        live state between reads ignore it."""
+        return
+
     def changed(self) -> frozenset[ObjectRef] | None:
         """Objects whose live state changed since the last call (a watch's events), so a pass plans only them
         and what changed in git; None when the system cannot tell (then every pass plans all of it)."""

@@ -15,7 +15,7 @@ in kubernetes_client; this module is what mlcp manages and how.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
@@ -44,6 +44,7 @@ from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa
 from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, Unanswered, live_object
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.backends.kubernetes_pieces import PieceStore
+from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, recorded_namespaces, scope_for
 from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
@@ -92,6 +93,10 @@ class LiveCache(Protocol):
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
 
     def take_changed(self) -> frozenset[ObjectRef] | None: ...
+
+    def rescope(self, scope: Scope) -> bool: ...
+
+    def settled(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
 
 
 def impersonation(repo: ConfigRepo) -> Impersonation:
@@ -148,6 +153,10 @@ class KubernetesBackend(Backend):
         self._types: dict[tuple[str, str], ResourceType] = {}
         self._pieces = PieceStore(self.controller_namespace, client)
         """The inventory's index and pieces as last read or written: a write encodes only the pieces that changed."""
+        self._holds: Callable[[str], bool] | None = None
+        """The tenants a sharded replica keeps live state of (None: every tenant)."""
+        self._scope: tuple[tuple[object, ...], Scope] | None = None
+        """The scope last made, and the inventory, tenants' namespaces and holds it was made from."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
@@ -199,21 +208,30 @@ class KubernetesBackend(Backend):
         """What the watch cache saw change since the last call (None without one, or after a relist)."""
         return self.cache.take_changed() if self.cache is not None else None
 
+    def scope(self, holds: Callable[[str], bool] | None) -> None:
+        """Keep only the held tenants' objects (kubernetes_scope); before `watch`, so a scoped cache never lists
+        the whole cluster."""
+        self._holds = holds
+
     def watch(self) -> Watching:
         """Keep live state with a watch cache: a no-op read then sends no request, and `changed` says what
         changed."""
-        cache = WatchCache(self.client, resources()).start()
+        cache = WatchCache(self.client, resources(), scoped=self._holds is not None).start()
         self.cache = cache
         return cache
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def _list_kind(self, rtype: ResourceType) -> list[LiveObject] | None:
-        """Every labelled object of one kind, each reduced as its page arrives (live_object); None when the API
-        is not served (a CRD not installed)."""
+    def _list_kind(self, rtype: ResourceType, scope: Scope = EVERYTHING) -> list[LiveObject] | None:
+        """Every labelled object of one kind that `scope` keeps, each reduced as its page arrives (live_object);
+        None when the API is not served (a CRD not installed)."""
+        keeps, version, kind = scope.keeps_item, rtype.api_version, rtype.kind
         try:
             return [
-                live_object(rtype, item) for page in self.client.list_pages(rtype, SELECTOR, PAGE_SIZE) for item in page
+                live_object(rtype, item)
+                for page in self.client.list_pages(rtype, SELECTOR, PAGE_SIZE)
+                for item in page
+                if keeps(version, kind, item)
             ]
         except HttpError as exc:
             if exc.status == 404:
@@ -225,6 +243,11 @@ class KubernetesBackend(Backend):
         read and held once); else one LIST per kind, a few in flight at once, so the server's work overlaps
         with decoding here."""
         self._absent = set()
+        scope = EVERYTHING
+        if self._holds is not None:  # a sharded replica: which objects it keeps follows from the inventory
+            if self._inventory is None:
+                self._inventory = self.read_inventory()
+            scope = self._scoped(self._inventory, self._holds)
         cached = self._cached(fresh=self._fresh)
         self._fresh = False
         if cached is not None:
@@ -235,7 +258,7 @@ class KubernetesBackend(Backend):
         missing: list[str] = []
         kinds = resources()
         with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
-            pages = list(pool.map(self._list_kind, kinds))
+            pages = list(pool.map(lambda rtype: self._list_kind(rtype, scope), kinds))
         for rtype, listed in zip(kinds, pages, strict=True):
             if listed is None:
                 missing.append(f"{rtype.kind}.{rtype.api_version}")
@@ -249,13 +272,24 @@ class KubernetesBackend(Backend):
         lists are counted as this client's requests: they are the pass's read, sent by the cache's threads."""
         if self.cache is None:
             return None
-        if not fresh:
-            return self.cache.snapshot()
+        if not fresh:  # scoped: a widened scope's relist is waited for, never read without the new objects
+            return self.cache.settled() if self._holds is not None else self.cache.snapshot()
         listed = self.cache.fresh()
         if listed is None:
             return None
         self.client.counted(listed[2])
         return listed[0], listed[1]
+
+    def _scoped(self, inventory: Inventory, holds: Callable[[str], bool]) -> Scope:
+        """The scope of the held tenants, given to the cache (made again only when its inputs changed)."""
+        declared = self.impersonation.namespaces if self.impersonation is not None else {}
+        key = (inventory, declared, holds)
+        if self._scope is None or any(a is not b for a, b in zip(self._scope[0], key, strict=True)):
+            self._scope = (key, scope_for(recorded_namespaces(inventory), declared, holds))
+        scope = self._scope[1]
+        if self.cache is not None:
+            self.cache.rescope(scope)
+        return scope
 
     def current_version(self, ref: ObjectRef) -> str | None:
         obj = self.client.get_or_none(self._type(ref).path(ref.namespace, ref.name))

@@ -32,6 +32,17 @@ resourceVersion, a deletion), but not the echo of the pass's own write. A
 relist, or a kind not synced, makes that unknown (None), and the pass then
 plans everything (reconciler.selection).
 
+With shards (`mlcp reconcile --shards N`) a replica keeps only the objects of
+the tenants it holds (kubernetes_scope: routed by namespace through mlcp's
+records, never by labels). A scoped cache lists nothing until it is given its
+first scope. When the scope narrows (a shard given away) the objects it no
+longer covers are dropped at once; when it widens (a shard taken) every kind
+lists again, filtered to the new scope, and is not synced until then, so no
+pass reads it without the new shard's objects. Such a relist keeps the old
+objects until the list is in and compares the two: what differs is recorded as
+changed, so the other lanes' changes are not lost and they do not plan all of
+their tenants again.
+
 The loop uses it (`mlcp reconcile`); `mlcp plan` and `apply` list, as a
 one-shot command has nothing to keep warm.
 """
@@ -53,6 +64,7 @@ from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import KubeClient, ResourceType, live_object
+from reconciler.backends.kubernetes_scope import EVERYTHING, Scope
 from reconciler.backoff import Backoff
 
 WATCH_SECONDS = 240
@@ -99,12 +111,36 @@ class KindCache:
     """Requests the last completed list took."""
     wake: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     """Set to end a wait early (a reader wants a list, or the cache closes)."""
+    diffing: bool = False
+    """The next list is compared with the objects still held (a widened scope): changes recorded, not lost."""
+    whole: bool = False
+    """The objects held are a complete state of the kind as of some moment (not dropped for a list to come)."""
 
     def relisted(self, objects: list[LiveObject] | None, version: str, pages: int = 1) -> None:
-        self.lost = True
-        self.objects = {obj.ref: obj for obj in objects or []}
+        listed = {obj.ref: obj for obj in objects or []}
+        if self.diffing:
+            held = self.objects
+            self.changed |= {r for r, o in listed.items() if (h := held.get(r)) is None or h.version != o.version}
+            self.changed |= held.keys() - listed.keys()
+        else:
+            self.lost = True
+        self.objects, self.diffing, self.whole = listed, False, True
         self.version, self.synced, self.missing = version, True, objects is None
         self.done, self.listing, self.failing, self.pages = self.began, False, False, pages
+
+    def widen(self) -> None:
+        """List again for a wider scope, keeping what is held until the list is in (`diffing`); not synced until
+        then."""
+        self.diffing = self.diffing or self.whole
+        self.wanted, self.synced = True, False
+        self.wake.set()
+
+    def drop(self, scope: Scope) -> None:
+        """Let go of the objects `scope` no longer keeps."""
+        gone = [ref for ref in self.objects if not scope.keeps(ref)]
+        for ref in gone:
+            del self.objects[ref]
+        self.changed.difference_update(gone)
 
     def want(self) -> int:
         """Ask for a list that begins no earlier than now (or the one in progress); the number of that list.
@@ -114,18 +150,19 @@ class KindCache:
         if self.listing:
             return self.began
         if not self.wanted:
-            self.wanted, self.synced, self.objects = True, False, {}
+            self.wanted, self.synced, self.objects, self.diffing, self.whole = True, False, {}, False, False
             self.wake.set()
         return self.began + 1
 
-    def event(self, kind: str, item: dict[str, Any]) -> None:
-        """Apply one watch event; Gone for 410, BackendError for other ERROR events."""
+    def event(self, kind: str, item: dict[str, Any], scope: Scope = EVERYTHING) -> None:
+        """Apply one watch event (ignored when `scope` does not keep its object); Gone for 410, BackendError for
+        other ERROR events."""
         if kind == "ERROR":
             if item.get("code") == 410:
                 raise Gone(str(item.get("message", "")))
             raise BackendError(f"watching {self.rtype.plural}: {item.get('message') or item}")
         self.version = str((item.get("metadata") or {}).get("resourceVersion") or self.version)
-        if kind == "BOOKMARK":
+        if kind == "BOOKMARK" or not scope.keeps_item(self.rtype.api_version, self.rtype.kind, item):
             return
         obj = live_object(self.rtype, item)
         held = self.objects.get(obj.ref)
@@ -156,8 +193,14 @@ def _newer(version: str, than: str) -> bool:
 class WatchCache:
     """Every kind of `kinds` (those mlcp manages) in one cluster, listed once and then watched, one thread per kind."""
 
-    def __init__(self, kube: KubeClient, kinds: Sequence[ResourceType], backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, kube: KubeClient, kinds: Sequence[ResourceType], backoff: Backoff | None = None, scoped: bool = False
+    ) -> None:
         self.kube = kube
+        self.scope: Scope | None = None if scoped else EVERYTHING
+        """The objects kept (kubernetes_scope); None: a scoped cache not yet told its scope lists nothing."""
+        self.widenings = 0
+        """Scopes widened so far: a list begun before the last one is done again (it skipped what is now kept)."""
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.kinds = {(r.api_version, r.kind): KindCache(r) for r in kinds}
         self.requests = 0
@@ -212,6 +255,43 @@ class WatchCache:
         size = sum(len(orjson.dumps(o.manifest)) for o in picked)
         return count, size * count // len(picked)
 
+    def rescope(self, scope: Scope) -> bool:
+        """Keep only what `scope` keeps from now on: objects it drops go at once; when it keeps more than before,
+        every kind lists again (compared with what it holds) and is not synced until then. Whether it widened."""
+        with self._lock:
+            if scope is self.scope:
+                return False
+            before, self.scope = self.scope, scope
+            if before is None:  # the first scope of a scoped cache: its threads begin their lists
+                for kind in self.kinds.values():
+                    kind.wake.set()
+                return True
+            if scope.narrowed(before):
+                for kind in self.kinds.values():
+                    kind.drop(scope)
+            if not scope.widened(before):
+                return False
+            self.widenings += 1
+            for kind in self.kinds.values():
+                kind.widen()
+            for response, kind in self._open.items():
+                if kind.wanted and not kind.listing:
+                    response.shutdown()  # the watch it reads ends; its thread lists again
+            self._settled.notify_all()
+        return True
+
+    def settled(self, timeout: float = FRESH_WAIT) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
+        """`snapshot`, once no kind is listing (a first list, or the relist of a widened scope); None when a kind
+        is failing, the cache closed or `timeout` passed (then the pass lists for itself)."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            while not all(k.synced for k in self.kinds.values()):
+                left = deadline - time.monotonic()
+                if self._stop.is_set() or any(k.failing for k in self.kinds.values()) or left <= 0:
+                    return None
+                self._settled.wait(min(left, 1.0))
+        return self.snapshot()
+
     def snapshot(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
         """Every cached object and the kinds not served, or None while any kind is not synced."""
         with self._lock:
@@ -257,21 +337,25 @@ class WatchCache:
         synced): then everything may have changed."""
         with self._lock:
             kinds = list(self.kinds.values())
-            lost = any(k.lost or not k.synced for k in kinds)
+            lost = any(k.lost or not (k.synced or k.diffing) for k in kinds)
             changed = frozenset(ref for k in kinds for ref in k.changed)
             for k in kinds:
-                k.changed, k.lost = set(), not k.synced
+                k.changed, k.lost = set(), not (k.synced or k.diffing)
         return None if lost else changed
 
     def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
         kind = self.kinds.get((ref.api_version, ref.kind))
         if kind is not None:
             with self._lock:
-                kind.written(item, ref)
+                if self.scope is not None and self.scope.keeps(ref):
+                    kind.written(item, ref)
 
     # -- one thread per kind ---------------------------------------------------------------------------------
 
     def _run(self, kind: KindCache) -> None:
+        while self.scope is None and not self._stop.is_set():  # a scoped cache lists once it knows what to keep
+            kind.wake.wait(1.0)
+            kind.wake.clear()
         failures = 0
         while not self._stop.is_set():
             try:
@@ -304,6 +388,7 @@ class WatchCache:
         with self._lock:
             kind.began, kind.listing, kind.wanted = kind.began + 1, True, False
             kind.wake.clear()
+            widenings = self.widenings
         with self._lists:
             objects: list[LiveObject] | None = []
             token, version, pages = "", "", 0
@@ -321,13 +406,23 @@ class WatchCache:
                     break
                 page = orjson.loads(body)
                 del body
-                objects.extend(live_object(kind.rtype, item) for item in page.pop("items", None) or [])
+                scope, rtype = self.scope or EVERYTHING, kind.rtype
+                items = page.pop("items", None) or []
+                objects.extend(
+                    live_object(rtype, item) for item in items if scope.keeps_item(rtype.api_version, rtype.kind, item)
+                )
+                del items
                 meta = page.get("metadata") or {}
                 token, version = meta.get("continue") or "", str(meta.get("resourceVersion") or version)
                 if not token:
                     break
         with self._lock:
+            if self.widenings != widenings:  # the scope widened during the list: its pages skipped what is kept now
+                kind.wanted = True
+                return
             kind.relisted(objects, version, pages)
+            if self.scope is not None and self.scope.dropped:
+                kind.drop(self.scope)  # narrowed during the list: its early pages kept what is dropped now
             self._settled.notify_all()
 
     def _watch(self, kind: KindCache) -> None:
@@ -341,7 +436,7 @@ class WatchCache:
         for line in _lines(self._get(kind, query, WATCH_SECONDS + 30.0)):
             event = orjson.loads(line)
             with self._lock:
-                kind.event(str(event.get("type", "")), event.get("object") or {})
+                kind.event(str(event.get("type", "")), event.get("object") or {}, self.scope or EVERYTHING)
             if self._stop.is_set() or kind.wanted:
                 return
 

@@ -11,10 +11,13 @@ tests/integration against the real API server.
 from __future__ import annotations
 
 import copy
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+
+import orjson
 
 from controlplane.labels import FIELD_MANAGER
 from controlplane.plans import LiveObject, ObjectRef
@@ -33,6 +36,10 @@ class MemoryKube:
         self.calls: list[tuple[str, str]] = []
         self._version = 0
         self._lock = threading.Lock()
+        self.watches: list[tuple[tuple[str, str], _Watch]] = []
+        """Open watches (the real watch cache's, over `stream`), by the kind each watches."""
+        self.streamed: list[tuple[str, bool]] = []
+        """The collections listed (False) and watched (True) over `stream`, in order."""
 
     @property
     def requests(self) -> int:
@@ -65,8 +72,10 @@ class MemoryKube:
                     raise HttpError(404, "Not Found", {"reason": "NotFound"})
                 return copy.deepcopy(found)
             if method == "DELETE":
-                if self.objects.pop(path, None) is None:
+                gone = self.objects.pop(path, None)
+                if gone is None:
                     raise HttpError(404, "Not Found", {"reason": "NotFound"})
+                self._event("DELETED", gone)
                 return {}
             if method == "POST":
                 path = f"{path}/{body['metadata']['name']}"
@@ -94,8 +103,35 @@ class MemoryKube:
         meta = item.setdefault("metadata", {})
         meta["resourceVersion"] = str(self._version)
         meta["managedFields"] = [{"manager": manager, "operation": "Apply", "fieldsV1": {}}]
+        self._event("MODIFIED" if path in self.objects else "ADDED", item)
         self.objects[path] = item
         return copy.deepcopy(item)
+
+    def _event(self, kind: str, item: dict[str, Any]) -> None:
+        """Tell the open watches of the item's kind (called with the lock held)."""
+        line = orjson.dumps({"type": kind, "object": item}) + b"\n"
+        for key, watch in self.watches:
+            if key == (item.get("apiVersion"), item.get("kind")):
+                watch.lines.put(line)
+
+    def stream(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[Any]:
+        """A LIST of a kind's collection in one page, or a WATCH that delivers what is stored from now on."""
+        rtype = next(r for r in resources() if r.collection() == path)
+        key = (rtype.api_version, rtype.kind)
+        watching = ("watch", "true") in query
+        with self._lock:
+            self.streamed.append((path, watching))
+            if not watching:
+                items = [copy.deepcopy(o) for o in self.objects.values() if (o.get("apiVersion"), o.get("kind")) == key]
+                yield _Listed(orjson.dumps({"metadata": {"resourceVersion": str(self._version)}, "items": items}))
+                return
+            watch = _Watch()
+            self.watches.append((key, watch))
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                self.watches.remove((key, watch))
 
     def get_or_none(self, path: str) -> dict[str, Any] | None:
         try:
@@ -147,6 +183,37 @@ class MemoryKube:
                 obj = live_object(rtype, item)
                 found[obj.ref] = obj
         return found
+
+
+class _Listed:
+    """A LIST's response: its body in one chunk."""
+
+    status, data = 200, b""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, _size: int) -> Iterator[bytes]:
+        yield self.body
+
+    def shutdown(self) -> None:
+        return None
+
+
+class _Watch:
+    """A WATCH's response: the events stored since it opened, until it is shut down (then it ends, as at a timeout)."""
+
+    status, data = 200, b""
+
+    def __init__(self) -> None:
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def stream(self, _size: int) -> Iterator[bytes]:
+        while (line := self.lines.get()) is not None:
+            yield line
+
+    def shutdown(self) -> None:
+        self.lines.put(None)
 
 
 class MemoryCache:

@@ -46,6 +46,9 @@ class FakeReconciler:
     forgotten: int = 0
     lanes_forgotten: list[str] = field(default_factory=list)
     records_forgotten: int = 0
+    holds: Any = None
+    held_during: list[set[str]] = field(default_factory=list)
+    """The tenants `holds` accepted during each pass (what the watch cache keeps)."""
 
     def __post_init__(self) -> None:
         self.pass_audit = PassAudit(JsonlStore.__new__(JsonlStore), self.metrics, "a")
@@ -53,6 +56,7 @@ class FakeReconciler:
     def run_pass(self, lane: Lane) -> PassResult:
         held = lane.name == PLATFORM or (self.shards is not None and self.shards.may_write(int(lane.name)))
         self.passes.append((lane.name, held and lane.fence.leading()))
+        self.held_during.append({t for t in self.tenants() if self.holds is not None and self.holds(t)})
         return PassResult()
 
     def tenants(self) -> set[str]:
@@ -125,6 +129,11 @@ def test_a_shard_given_to_a_newcomer_is_released_between_passes_never_during_one
     b._round()
     assert {name for name, _ in rec_b.passes} == {str(s) for s in leaving}
     assert rec_b.records_forgotten == 1 and rec_b.forgotten == 0, "shards taken: the inventory read again, no relist"
+    of = {t: sharding.shard_of(t, SHARDS) for t in rec_b.tenants()}
+    assert rec_b.held_during[-1] == {t for t, s in of.items() if s in leaving}, "b keeps live state of its shards'"
+    a.wake.set()
+    a._round()
+    assert rec_a.held_during[-1] == {t for t, s in of.items() if s not in leaving}, "a no longer keeps b's"
     assert rec_a.lanes_forgotten and set(rec_a.lanes_forgotten) == {str(s) for s in leaving}
     assert rec_a.metrics.shard_moves.labels("given")._value.get() == len(leaving)
 

@@ -17,6 +17,7 @@ from reconciler.backends import kubernetes_watch
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
 from reconciler.backends.kubernetes_client import KubeClient, live_object
+from reconciler.backends.kubernetes_scope import Scope
 from reconciler.backends.kubernetes_watch import LIST_CONCURRENCY, Gone, KindCache, WatchCache, _lines
 from reconciler.backoff import Backoff
 
@@ -269,4 +270,60 @@ def test_a_kind_is_listed_a_page_at_a_time_and_its_pages_are_the_requests_counte
         # 5 items, 2 a page: 3 pages a list; a second list when the first ended before `fresh` asked (a race)
         assert server.lists["resourcequotas"] in (3, 6) and listed[2] == len(RESOURCES) - 1 + 3
     finally:
+        cache.close()
+
+
+# -- a sharded replica's scope (kubernetes_scope) -------------------------------------------------------------
+
+
+def _in(namespace: str, name: str, version: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "resourceVersion": version}, "spec": {}}
+
+
+def _at(namespace: str, name: str) -> ObjectRef:
+    return ObjectRef("kubernetes", "v1", "ResourceQuota", namespace, name)
+
+
+def test_a_scoped_cache_lists_nothing_before_its_scope_then_keeps_only_what_it_covers() -> None:
+    server = _Server()
+    server.objects["resourcequotas"] = [_in("mine", "a", "1"), _in("theirs", "b", "2"), _in("shared", "c", "3")]
+    cache = WatchCache(server, RESOURCES, Backoff(base=0.05, cap=0.05), scoped=True).start()
+    try:
+        time.sleep(0.2)
+        assert server.lists == {} and cache.snapshot() is None, "no list of the whole cluster before the scope"
+        cache.rescope(Scope(frozenset({"theirs"})))
+        held = cache.settled(timeout=10)
+        assert held is not None and set(held[0]) == {_at("mine", "a"), _at("shared", "c")}
+        quotas = cache.kinds[("v1", "ResourceQuota")]
+        with cache._lock:
+            quotas.event("ADDED", _in("theirs", "d", "4"), cache.scope or Scope())
+            quotas.event("ADDED", _in("mine", "e", "5"), cache.scope or Scope())
+        assert set(quotas.objects) == {_at("mine", "a"), _at("shared", "c"), _at("mine", "e")}
+        assert cache.stats()[0] == 3, "the metric counts what this replica holds"
+    finally:
+        cache.close()
+
+
+def test_a_narrowed_scope_drops_at_once_and_a_widened_one_is_listed_before_it_is_read_with_its_changes_kept() -> None:
+    server = _Server()
+    server.objects["resourcequotas"] = [_in("mine", "a", "1"), _in("theirs", "b", "2")]
+    cache = WatchCache(server, RESOURCES, Backoff(base=0.05, cap=0.05), scoped=True).start()
+    try:
+        cache.rescope(Scope(frozenset({"theirs"})))
+        assert cache.settled(timeout=10) is not None
+        assert cache.take_changed() is None, "the first lists: anything may have changed"
+        assert not cache.rescope(Scope(frozenset({"theirs", "mine"}))), "narrowed, not widened"
+        held = cache.snapshot()
+        assert held is not None and held[0] == {}, "a shard given away: its objects are let go at once"
+        server.gate.clear()  # the relist of the widened scope is in flight ...
+        server.objects["resourcequotas"] = [_in("mine", "a", "1"), _in("theirs", "b", "7")]
+        assert cache.rescope(Scope(frozenset()))
+        assert cache.snapshot() is None, "... and nothing is read without the new shard's objects"
+        assert cache.take_changed() == frozenset(), "changes until now are still known, not lost to the relist"
+        threading.Timer(0.2, server.gate.set).start()
+        held = cache.settled(timeout=10)
+        assert held is not None and set(held[0]) == {_at("mine", "a"), _at("theirs", "b")}
+        assert cache.take_changed() == frozenset({_at("mine", "a"), _at("theirs", "b")}), "compared with what was held"
+    finally:
+        server.gate.set()
         cache.close()
