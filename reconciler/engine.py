@@ -260,6 +260,7 @@ def make_plan(
         objects += _declaring(desired, scope, objects)
     if scope is not None:
         objects = [o for o in objects if scope.includes(o.ref)]
+    objects = _covered(objects, states)
     objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
     live: dict[ObjectRef, LiveObject] = {}
     for name, state in states.items():
@@ -279,6 +280,14 @@ def make_plan(
     for name in states:
         planned.meta.update(backends[name].plan_meta)  # e.g. the registry's registryAuth
     return planned, states
+
+
+def _covered(objects: list[DesiredObject], states: Mapping[str, LiveState]) -> list[DesiredObject]:
+    """The objects whose live state was read: a sharded replica's systems hold only its tenants' (LiveState.covers),
+    so another replica's tenants are not planned here (they would all look absent: creates, namespace lookups)."""
+    if all(s.covers is None for s in states.values()):
+        return objects
+    return [o for o in objects if not o.tenant or (covers := states[o.ref.system].covers) is None or covers(o.tenant)]
 
 
 def _scope(

@@ -34,6 +34,9 @@ class LiveState:
     inventory: Inventory
     missing_kinds: tuple[str, ...] = ()
     """Kinds whose API is not served (e.g. a CRD not installed): nothing of them can be applied."""
+    covers: Callable[[str], bool] | None = None
+    """The tenants whose objects it holds (a sharded replica's, `Backend.scope`); None: every tenant. Another
+    tenant's desired objects are not planned against it: their absence here says nothing about the system."""
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,7 @@ class KubernetesBackend(Backend):
         if cached is not None:
             if self._inventory is None:
                 self._inventory = self.read_inventory()
-            return LiveState(cached[0], self._inventory, cached[1])
+            return LiveState(cached[0], self._inventory, cached[1], self._holds)
         objects: dict[ObjectRef, LiveObject] = {}
         missing: list[str] = []
         kinds = resources()
@@ -265,7 +265,7 @@ class KubernetesBackend(Backend):
                 continue
             objects.update((obj.ref, obj) for obj in listed)
         self._inventory = self.read_inventory()
-        return LiveState(objects, self._inventory, tuple(missing))
+        return LiveState(objects, self._inventory, tuple(missing), self._holds)
 
     def _cached(self, *, fresh: bool) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None:
         """The cache's objects (None without a cache, or when it cannot answer: then list). A fresh read's

@@ -14,9 +14,9 @@ import pytest
 
 from controlplane.audit import JsonlStore
 from controlplane.labels import TENANT_LABEL
-from controlplane.plans import Action, LiveObject, ObjectRef
+from controlplane.plans import Action, LiveObject, ObjectRef, Plan
 from devenv import tenantrepo
-from reconciler import sharding
+from reconciler import partition, sharding
 from reconciler.backends.kubernetes import KubernetesBackend, resources
 from reconciler.passes import Lane, PassResult, Reconciler
 from tests.reconciler.memkube import MemoryKube
@@ -74,7 +74,13 @@ def test_a_replica_caches_only_its_shards_tenants_and_takes_a_moved_shards_objec
     rec, kube, lanes = _scoped(tmp_path, monkeypatch)
     everything = kube.live()
     rec.holds = _holding({0})  # type: ignore[assignment]
-    _run(rec, lanes["platform"])
+    planned: list[Plan] = []
+    narrow = partition.narrow
+    monkeypatch.setattr(partition, "narrow", lambda plan, *rest: narrow(planned.append(plan) or plan, *rest))
+    platform = _run(rec, lanes["platform"])
+    assert platform.converged and not platform.outcomes
+    theirs = [c.ref for c in planned[0].changes if c.ref.system == "kubernetes" and c.tenant in _of(1)]
+    assert not theirs, "shard 1's tenants' objects are not planned here at all (they would all look absent)"
     zero = _run(rec, lanes["0"])
     assert zero.converged and not zero.outcomes, "converged by the unsharded pass: nothing to write"
     cached = _cached(rec)
