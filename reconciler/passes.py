@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -298,8 +299,7 @@ class Reconciler:
         self._judge(plan, result, unreachable, kube, lane)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
-        self._save_state(kube, state, self._converged(plan, result, state, bool(unreachable), lane), lane)
-        lane.audit.finish(kube, lane.fence.leading())
+        self._finish(kube, state, self._converged(plan, result, state, bool(unreachable), lane), lane)
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
@@ -515,6 +515,15 @@ class Reconciler:
                 result.recovered.add(key)
                 with logs.context(tenant=key):
                     logs.get().info("tenant recovered")
+
+    def _finish(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
+        """The per-tenant revisions and the audit anchor, written at once: neither depends on the other (a crash
+        between them leaves either one behind, as it could in either order), so a pass ends one round trip
+        sooner. A failed revisions write still fails the pass, after the anchor went out."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            saving = pool.submit(self._save_state, kube, state, converged, lane)
+            lane.audit.finish(kube, lane.fence.leading())
+            saving.result()
 
     def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
         updated = state.updated(converged)

@@ -1,0 +1,223 @@
+"""Where a commit→converged round goes, step by step, against the real API server.
+
+Seeds N tenants once (as benchmarks/reconcile.py: 9 objects each) with the loop's reconciler and its watch
+cache, then times many one-tenant rounds through the loop and its signed webhook, as benchmarks/reconcile.py
+does (a round ends when the pass that wrote its tenant has finished), and prints each round's timeline: the
+webhook, git (each command), load, connect, the live read and selection, the plan, authorization, the audit
+intent, apply with each API request, events, judging, the revisions and the audit's end. Measures in the
+reconciler's own process (the steps are wrapped, nothing else changes). Not the benchmark of record: that is
+benchmarks/reconcile.py; this one says where its rounds go.
+
+Usage: .venv/bin/python benchmarks/timeline.py [--tenants 1000] [--rounds 10] [--use-kubeconfig]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+Span = tuple[str, float, float, str]
+"""(step, start, end, thread name)."""
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.on = False
+        self._lock = threading.Lock()
+
+    def add(self, label: str, start: float, end: float) -> None:
+        if self.on:
+            with self._lock:
+                self.spans.append((label, start, end, threading.current_thread().name))
+
+    def wrap(self, owner: Any, attr: str, label: str | Callable[..., str]) -> None:
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                name = label(*args, **kwargs) if callable(label) else label
+                self.add(name, start, time.perf_counter())
+
+        setattr(owner, attr, timed)
+
+    @contextmanager
+    def round(self) -> Iterator[list[Span]]:
+        with self._lock:
+            self.spans = []
+        self.on = True
+        taken: list[Span] = []
+        try:
+            yield taken
+        finally:
+            self.on = False
+            with self._lock:
+                taken.extend(self.spans)
+
+
+def instrument(recorder: Recorder) -> None:
+    import git
+
+    from reconciler import engine, events, gitsync, passaudit, passes, state
+    from reconciler.backends.kubernetes_client import KubeClient
+    from reconciler.loop import Loop
+
+    wrap = recorder.wrap
+    wrap(Loop, "request_pass", "webhook: pass requested")
+    wrap(passes.Reconciler, "run_pass", "PASS")
+    wrap(gitsync.GitSource, "sync", "git sync")
+    wrap(git.cmd.Git, "execute", lambda _self, command, *_a, **_k: "  git " + " ".join(command[1:3]))
+    wrap(passes.Reconciler, "_load", "load")
+    wrap(passes.Reconciler, "_connect", "connect")
+    wrap(state.StateStore, "read", "revisions: read")
+    wrap(passes.Reconciler, "_select", "select (live read, changes)")
+    wrap(engine, "read_live", "  read_live")
+    wrap(engine, "load_trusted", "  load_trusted")
+    wrap(engine, "make_plan", "plan")
+    wrap(passes.Reconciler, "_authorize", "authorize")
+    wrap(passaudit.PassAudit, "begin", "audit: begin (intent)")
+    wrap(passes.Reconciler, "_apply", "apply")
+    wrap(events, "publish", "events")
+    wrap(passes.Reconciler, "_judge", "judge")
+    wrap(passes.Reconciler, "_converged", "converged set")
+    wrap(passes.Reconciler, "_save_state", "revisions: save")
+    wrap(passaudit.PassAudit, "finish", "audit: finish")
+
+    def request_label(_self: Any, method: str, path: str, *_a: Any, **_k: Any) -> str:
+        return f"    {method} {path[:90]}"
+
+    wrap(KubeClient, "request", request_label)
+
+
+def report(spans: list[Span], start: float, end: float) -> None:
+    print(f"  {'step':<70} {'start ms':>9} {'dur ms':>8}  thread")
+    for label, s, e, thread in sorted(spans, key=lambda x: x[1]):
+        print(f"  {label:<70} {(s - start) * 1000:9.1f} {(e - s) * 1000:8.1f}  {thread[:18]}")
+    print(f"  {'round end':<70} {(end - start) * 1000:9.1f}")
+
+
+def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int) -> None:
+    import reconcile
+
+    from devenv.tenantrepo import make_repo
+
+    os.environ["KUBECONFIG"] = kubeconfig
+    repo = work / "repo"
+    if not repo.exists():  # a kept --work repo (and cluster, --use-kubeconfig) is seeded already
+        make_repo(repo, "rb", tenants, reconcile.NAMESPACE)
+    rec = reconcile._reconciler(repo, work, "loop", watch=True)
+    began = time.perf_counter()
+    first = rec.run_pass()
+    print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(first.outcomes)} writes", flush=True)
+    assert all(w.wait_synced(600) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
+    second = rec.run_pass()
+    print(f"second pass: {second.duration:.2f}s, {second.requests} requests", flush=True)
+    recorder = Recorder()
+    instrument(recorder)
+    latencies = rounds_of(rec, repo, rounds, recorder, verbose)
+    print(f"rounds (s): {', '.join(f'{x:.2f}' for x in latencies)}")
+    print(f"median {statistics.median(latencies):.2f}s, worst {max(latencies):.2f}s")
+
+
+def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: int) -> list[float]:
+    """benchmarks/reconcile.py's `_commits`, with each round's steps recorded."""
+    import reconcile
+
+    from reconciler.httpserver import Endpoints, listeners
+    from reconciler.loop import Loop, LoopConfig
+
+    loop = Loop(rec, LoopConfig(interval=300.0))
+    (server,) = listeners(
+        Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, reconcile.SECRET, "main"),
+        "127.0.0.1:0",
+        None,
+    )
+    server.start()
+    wrote_in: list[int] = []
+    current = [""]
+
+    def observe(outcome: Any) -> None:
+        if outcome.change.tenant == current[0] and not wrote_in:
+            wrote_in.append(loop.passes)
+
+    rec.observers.append(observe)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    while loop.passes < 1:
+        time.sleep(0.05)
+    latencies = []
+    for i in range(rounds):
+        tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
+        text = tenant.read_text()  # a kept --work repo has the last run's commits: each run changes it again
+        swapped = ("role: edit", "role: view") if "role: edit" in text else ("role: view", "role: edit")
+        tenant.write_text(text.replace(*swapped))
+        reconcile._git(repo, "commit", "-qam", f"change {i}")
+        wrote_in.clear()
+        current[0] = f"rb{i:05d}"
+        with recorder.round() as spans:
+            start = time.perf_counter()
+            reconcile._push(server.port, f"change {i}")
+            deadline = start + 60
+            while not (wrote_in and loop.passes > wrote_in[0]):
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"the change to tenant rb{i:05d} did not converge within 60 s")
+                time.sleep(0.002)
+            end = time.perf_counter()
+        latencies.append(end - start)
+        print(f"round {i}: {end - start:.3f}s", flush=True)
+        if i < verbose:
+            report(spans, start, end)
+    loop.stop()
+    thread.join(30)
+    server.stop()
+    rec.close()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--verbose", type=int, default=3, help="print the timeline of the first VERBOSE rounds")
+    parser.add_argument("--work", type=Path, help="keep the repo and the clone here (reused when they exist)")
+    parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
+    args = parser.parse_args()
+    import gc
+
+    from controlplane.cli import GC_THRESHOLD
+
+    gc.set_threshold(*GC_THRESHOLD)
+    from devenv.environment import Environment
+
+    if args.work and args.use_kubeconfig:
+        args.work.mkdir(parents=True, exist_ok=True)
+        bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, args.work, args.verbose)
+        return
+    with tempfile.TemporaryDirectory(prefix="mlcp-timeline-") as tmp:
+        if args.use_kubeconfig:
+            bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, Path(tmp), args.verbose)
+            return
+        with Environment(mlflow=False, workflows=False) as env:
+            bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp), args.verbose)
+
+
+if __name__ == "__main__":
+    main()
