@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import statistics
 import sys
@@ -100,6 +101,16 @@ def instrument(recorder: Recorder) -> None:
     wrap(passes.Reconciler, "_converged", "converged set")
     wrap(passes.Reconciler, "_save_state", "revisions: save")
     wrap(passaudit.PassAudit, "finish", "audit: finish")
+
+    collecting: dict[str, float] = {}
+
+    def collected(phase: str, info: dict[str, int]) -> None:  # the collector's pauses, by generation
+        if phase == "start":
+            collecting["at"] = time.perf_counter()
+        elif "at" in collecting:
+            recorder.add(f"  gc generation {info['generation']}", collecting.pop("at"), time.perf_counter())
+
+    gc.callbacks.append(collected)
 
     def request_label(_self: Any, method: str, path: str, *_a: Any, **_k: Any) -> str:
         return f"    {method} {path[:90]}"
@@ -200,8 +211,6 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the repo and the clone here (reused when they exist)")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
-    import gc
-
     from controlplane.cli import GC_THRESHOLD
 
     gc.set_threshold(*GC_THRESHOLD)

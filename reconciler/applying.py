@@ -144,14 +144,14 @@ def apply_plan(
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]
     order = schedule(runnable, {name: b.order for name, b in backends.items()})
-    ahead = _Ahead(plan, backends, order.changes, options, unplanned or {})
+    ahead = _Ahead(plan, backends, order.changes, options, unplanned)
     if audit is not None:  # the first chunk's intents, with the records of what will not be written
         audit.intend(order.changes[:FIRST_CHUNK], list(report.outcomes))
     ahead.first(FIRST_CHUNK)
     written = _Writes(order, run, audit, ahead, concurrency, progress)
     written.run()
     report.outcomes += [o for o in written.outcomes if o is not None]
-    _record_inventories(plan, backends, report, options, unplanned or {})
+    _record_inventories(plan, backends, report, options, unplanned)
     return report
 
 
@@ -171,16 +171,15 @@ class _Ahead:
         backends: Mapping[str, Backend],
         changes: Sequence[Change],
         options: ApplyOptions,
-        unplanned: Mapping[str, frozenset[ObjectRef]],
+        unplanned: Mapping[str, frozenset[ObjectRef]] | None,
     ) -> None:
         self.backends, self.changes, self.options = backends, changes, options
         self.recorded = 0
         """How many of `changes` (in order) are covered: every create among them is in the inventory."""
-        self._refs = {
-            system: frozenset(c.ref for c in plan.changes if c.ref.system == system)
-            | unplanned.get(system, frozenset())
-            for system in backends
-        }
+        self._refs: dict[str, tuple[frozenset[ObjectRef], frozenset[ObjectRef] | None]] = {}
+        for system, backend in backends.items():
+            planned = frozenset(c.ref for c in plan.changes if c.ref.system == system)
+            self._refs[system] = _inventory_refs(backend, system, planned, planned, unplanned)
 
     def first(self, end: int) -> None:
         """Before the first write: the creates among the first `end` changes, and every create of no lane."""
@@ -205,7 +204,8 @@ class _Ahead:
                 if c.ref.system == system and c.action is Action.create
             }
             if creates:
-                backend.record_inventory(self._refs[system], replace(self.options, revision=None, claims=creates))
+                refs, only = self._refs[system]
+                backend.record_inventory(refs, replace(self.options, revision=None, claims=creates, only=only))
 
 
 class _Writes:
@@ -321,7 +321,7 @@ def _record_inventories(
     backends: Mapping[str, Backend],
     report: ApplyReport,
     options: ApplyOptions,
-    unplanned: Mapping[str, frozenset[ObjectRef]],
+    unplanned: Mapping[str, frozenset[ObjectRef]] | None,
 ) -> None:
     """Inventory = what exists because of mlcp: desired objects present, plus deletes not done.
 
@@ -333,11 +333,13 @@ def _record_inventories(
     unanswered = {id(o.change) for o in report.outcomes if o.uncertain and o.change.action is Action.create}
     for system, backend in backends.items():
         refs: set[ObjectRef] = set()  # with the objects the plan left alone (`unplanned`) below: no copy of them
+        planned: set[ObjectRef] = set()
         claims: dict[ObjectRef, Claim] = {}
         conflicting: set[ObjectRef] = set()
         for change in plan.changes:
             if change.ref.system != system:
                 continue
+            planned.add(change.ref)
             status = results.get(id(change))
             if change.action is Action.delete:
                 if status is not Status.deleted:
@@ -356,7 +358,27 @@ def _record_inventories(
         for ref in conflicting:
             if not claims[ref].wrote:
                 del claims[ref]
-        backend.record_inventory(frozenset(refs) | unplanned.get(system, frozenset()), replace(options, claims=claims))
+        written, only = _inventory_refs(backend, system, frozenset(refs), frozenset(planned), unplanned)
+        backend.record_inventory(written, replace(options, claims=claims, only=only))
+
+
+def _inventory_refs(
+    backend: Backend,
+    system: str,
+    refs: frozenset[ObjectRef],
+    planned: frozenset[ObjectRef],
+    unplanned: Mapping[str, frozenset[ObjectRef]] | None,
+) -> tuple[frozenset[ObjectRef], frozenset[ObjectRef] | None]:
+    """What `record_inventory` is handed: `refs` (those of the `planned` objects that may be mlcp's) and
+    `ApplyOptions.only`. A pass that planned everything (`unplanned` None or empty): `refs` alone. One that
+    planned a few tenants: to a backend that keeps what it was not shown (`partial_inventory`), `refs` and
+    `only` the planned objects, so nothing copies the inventory's other objects; to any other, `refs` with every
+    unplanned object."""
+    if not unplanned:
+        return refs, None
+    if backend.partial_inventory:
+        return refs, planned
+    return refs | unplanned.get(system, frozenset()), None
 
 
 def _claim(change: Change, status: Status | None) -> Claim | None:

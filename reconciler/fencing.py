@@ -94,6 +94,10 @@ class FencedBackend(Backend):
         return self.inner.order
 
     @property
+    def partial_inventory(self) -> bool:
+        return self.inner.partial_inventory
+
+    @property
     def target(self) -> str:
         return self.inner.target
 

@@ -279,6 +279,10 @@ class GovernanceBackend(Backend):
     def current_version(self, ref: ObjectRef) -> str | None:
         return self.base.revision if ref in self.objects else None
 
+    @property
+    def partial_inventory(self) -> bool:
+        return True  # it records nothing: no need to be handed the objects a pass did not plan
+
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
 

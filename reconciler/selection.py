@@ -26,7 +26,7 @@ narrows it with `&`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from controlplane.planning import Inventory
@@ -150,8 +150,32 @@ def live_in(scope: Scope | None, system: str, live: Mapping[ObjectRef, LiveObjec
     return {ref: live[ref] for ref in refs if ref in live}
 
 
-def unplanned(plan: Plan, states: Mapping[str, LiveState]) -> dict[str, frozenset[ObjectRef]]:
+def unplanned(plan: Plan, states: Mapping[str, LiveState]) -> Mapping[str, frozenset[ObjectRef]]:
     """Per system, the inventoried objects a pass that planned only some tenants left alone: they stay in the
-    inventory. (Set arithmetic on the inventory's own set: its members are not hashed again.)"""
-    planned = {c.ref for c in plan.changes}
-    return {name: state.inventory.refs - planned for name, state in states.items()}
+    inventory. Each system's set is made only when asked for (`Unplanned`): apply asks only for a backend that
+    needs the whole set (not `partial_inventory`), and the Kubernetes inventory of 90,000 objects is never copied
+    for a pass that planned one tenant."""
+    return Unplanned(plan, states)
+
+
+class Unplanned(Mapping[str, frozenset[ObjectRef]]):
+    """`unplanned`'s mapping: a system's set, made on first use (set arithmetic on the inventory's own set)."""
+
+    def __init__(self, plan: Plan, states: Mapping[str, LiveState]) -> None:
+        self._plan, self._states = plan, states
+        self._planned: set[ObjectRef] | None = None
+        self._made: dict[str, frozenset[ObjectRef]] = {}
+
+    def __getitem__(self, system: str) -> frozenset[ObjectRef]:
+        if system not in self._made:
+            state = self._states[system]
+            if self._planned is None:
+                self._planned = {c.ref for c in self._plan.changes}
+            self._made[system] = state.inventory.refs - self._planned
+        return self._made[system]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)

@@ -54,6 +54,10 @@ class ApplyOptions:
     """For `record_inventory` with shards: whose entries this writer owns, by tenant ("" for objects of no tenant).
     The others' entries are kept as stored (read again, written with a resourceVersion precondition); None: the
     whole inventory is this writer's."""
+    only: frozenset[ObjectRef] | None = None
+    """For `record_inventory` of a backend with `partial_inventory`: the apply looked at these objects alone (a
+    loop pass that planned a few tenants); `refs` names those of them that may be mlcp's, and every inventoried
+    object outside them stays as it is (`Inventory.updated`). None: `refs` is every object that may be mlcp's."""
 
 
 class Status(StrEnum):
@@ -191,6 +195,12 @@ class Backend(Protocol):
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Persist the objects mlcp has applied in this system, with `options.claims` as their records."""
         ...
+
+    @property
+    def partial_inventory(self) -> bool:
+        """Whether `record_inventory` honours `ApplyOptions.only` (then apply hands it the planned objects alone,
+        not a copy of every inventoried one); a backend that does not is handed the whole set."""
+        return False
 
 
 class BackendType(Protocol):

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from controlplane.labels import SELECTOR
@@ -410,6 +411,10 @@ class KubernetesBackend(Backend):
     def record_problems(self) -> tuple[str, ...]:
         return self._pieces.problems
 
+    @property
+    def partial_inventory(self) -> bool:
+        return True
+
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Write the pieces of the inventory that changed (and its index) if any did; no write otherwise.
 
@@ -417,7 +422,7 @@ class KubernetesBackend(Backend):
         """
         prior = self._inventory if self._inventory is not None else self.read_inventory()
         revision = options.revision or prior.revision
-        new = prior.updated(refs if options.scope is None else refs | prior.others(options.scope), options.claims)
+        new = prior.updated(_with_others(prior, refs, options), options.claims, options.only)
         if _same(new, prior) and revision == prior.revision:
             return
         if options.dry_run:
@@ -437,7 +442,7 @@ class KubernetesBackend(Backend):
         scope = options.scope or (lambda _tenant: True)
         for _ in range(MERGE_ATTEMPTS):
             prior = self.read_inventory()
-            new = prior.updated(refs | prior.others(scope), options.claims)
+            new = prior.updated(_with_others(prior, refs, replace(options, scope=scope)), options.claims, options.only)
             try:
                 return self._pieces.write(new, options.revision or prior.revision, conditional=True)
             except HttpError as exc:
@@ -447,6 +452,16 @@ class KubernetesBackend(Backend):
             f"writing mlcp's inventory failed: other writers wrote it {MERGE_ATTEMPTS} times in a row; "
             "the next pass tries again"
         )
+
+
+def _with_others(prior: Inventory, refs: frozenset[ObjectRef], options: ApplyOptions) -> frozenset[ObjectRef]:
+    """`refs` with, for a shard's writer, the objects recorded for other shards' tenants, which stay as they are:
+    among `options.only` when the apply looked at a few objects (the others are kept by `only` already)."""
+    if options.scope is None:
+        return refs
+    if options.only is None:
+        return refs | prior.others(options.scope)
+    return refs | prior.others_among(options.only, options.scope)
 
 
 def _same(new: Inventory, prior: Inventory) -> bool:

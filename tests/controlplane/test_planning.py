@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -244,3 +245,33 @@ def test_inventory_update_of_a_noop_apply_keeps_everything_as_it_was() -> None:
     assert (after.refs, after.records, after.revision, after.version) == (prior.refs, prior.records, "r1", None)
     filled = prior.updated(frozenset({a, b, c}), _claim(c, "v", wrote=False))
     assert filled.records[c].tenant == "v", "a no-op still fills a missing record"
+
+
+def test_an_update_shown_only_some_objects_keeps_every_other_one_as_the_whole_update_does() -> None:
+    """`updated(refs, claims, only)` (a pass that planned a few tenants) is `updated(refs | (refs of the inventory
+    outside only), claims)`: randomized inventories and applies, with stale records, unreadable ones and index."""
+    rng = random.Random(16)
+    universe = [_ref("ResourceQuota", f"q{i}") for i in range(40)]
+    for step in range(2_000):
+        held = frozenset(r for r in universe if rng.random() < 0.5)
+        records = {
+            r: _record(rng.choice(["t", "u", "v"])) for r in universe if rng.random() < (0.9 if r in held else 0.1)
+        }
+        for ref in [r for r in records if rng.random() < 0.1]:
+            records[ref] = replace(records[ref], error="unreadable")
+        prior = Inventory(held, "v1", "r1", records)
+        if step % 2:
+            prior.recorded_for(["t"])  # with its index by tenant, which `updated` moves
+        only = frozenset(r for r in universe if rng.random() < 0.3)
+        refs = frozenset(r for r in only if rng.random() < 0.7)
+        claims = {r: Claim(_record(rng.choice(["t", "w"])), rng.random() < 0.5) for r in only if rng.random() < 0.6}
+        whole = prior.updated(refs | (prior.refs - only), claims)
+        shown = prior.updated(refs, claims, only)
+        assert shown.refs == whole.refs and dict(shown.records) == dict(whole.records), step
+        assert shown.recorded_for(["t", "u"]) == whole.recorded_for(["t", "u"]), step
+
+
+def test_an_update_shown_only_some_objects_refuses_refs_outside_them() -> None:
+    a, b = _ref("ResourceQuota", "a"), _ref("ResourceQuota", "b")
+    with pytest.raises(ValueError, match="among `only`"):
+        Inventory(frozenset({a})).updated({a, b}, {}, frozenset({a}))

@@ -57,9 +57,16 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
     wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
+    wrap(planning.Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
+    wrap(selection.Unplanned, "__getitem__")  # a system's unplanned objects copied out of its inventory
     key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
     monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
+
+
+def _walked(inventory: planning.Inventory, refs: Any, _claims: Any, only: Any = None) -> int:
+    """The objects `Inventory.updated` is handed, with those it compares them with (all of them, or `only`)."""
+    return len(refs) + (len(inventory.refs) if only is None else len(only))
 
 
 def _reconciler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenants: int) -> tuple[Reconciler, Path, MemoryKube]:
@@ -126,6 +133,8 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"
     assert small["commit"]["_add"] > 0, "a deleted binding was looked up by ref (the index derived, not rebuilt)"
     assert small["commit"]["_put"] == 4, "the inventory: the index and the tenant's piece, before the create and after"
+    assert small["commit"]["updated"] > 0, "the inventory's updates were counted"
+    assert not small["commit"]["__getitem__"], "no unplanned objects copied: the backends keep what they are not shown"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
