@@ -290,6 +290,23 @@ class Inventory:
         )
 
     @classmethod
+    def merged_within(cls, inventories: Iterable[Inventory], refs: Iterable[ObjectRef]) -> Inventory:
+        """`merged(inventories)` as far as `refs` go: the same answers (`refs`, `owner_of`, `records`) about those
+        objects, none about others, made by a lookup per object instead of copying every system's records."""
+        inventories = list(inventories)
+        kept: set[ObjectRef] = set()
+        records: dict[ObjectRef, InventoryRecord] = {}
+        for ref in refs:
+            for inventory in inventories:
+                if ref in inventory.refs:
+                    kept.add(ref)
+                if (record := inventory.records.get(ref)) is not None:
+                    records[ref] = record
+        version = next((i.version for i in inventories if i.version), None)
+        revision = next((i.revision for i in inventories if i.revision), None)
+        return cls(frozenset(kept), version, revision, records)
+
+    @classmethod
     def merged(cls, inventories: Iterable[Inventory]) -> Inventory:
         """One inventory over several systems (refs name their system, so records never collide)."""
         refs: set[ObjectRef] = set()

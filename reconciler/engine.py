@@ -241,7 +241,6 @@ def make_plan(
     backends[keeper.system] = keeper
     states = {**states, keeper.system: keeper.read()}
     statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]
-    inventory = Inventory.merged(s.inventory for s in states.values())
 
     base_config = trusted.repo.config  # prune settings are rules too: the base's, not the revision's
     options = PlanOptions(
@@ -265,6 +264,10 @@ def make_plan(
     live: dict[ObjectRef, LiveObject] = {}
     for name, state in states.items():
         live.update(selections.live_in(scope, name, state.objects))
+    inventories = [s.inventory for s in states.values()]
+    # `plan` asks the inventory only about live objects: a pass that planned a few tenants merges their records
+    # alone, not every system's 90,000
+    inventory = Inventory.merged(inventories) if scope is None else Inventory.merged_within(inventories, live)
     reachable = {n: backends[n] for n in states}
     served = serving.complete(objects, live, [b for b in reachable.values() if isinstance(b, serving.VersionResolver)])
     planned = serving.couple(

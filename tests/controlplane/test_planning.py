@@ -275,3 +275,22 @@ def test_an_update_shown_only_some_objects_refuses_refs_outside_them() -> None:
     a, b = _ref("ResourceQuota", "a"), _ref("ResourceQuota", "b")
     with pytest.raises(ValueError, match="among `only`"):
         Inventory(frozenset({a})).updated({a, b}, {}, frozenset({a}))
+
+
+def test_a_merge_within_some_objects_answers_about_them_as_the_whole_merge_does() -> None:
+    rng = random.Random(7)
+    universe = [_ref("ResourceQuota", f"q{i}") for i in range(30)]
+    for step in range(300):
+        inventories = []
+        for system in ("kubernetes", "mlflow"):
+            refs = [replace(r, system=system) for r in universe]
+            held = frozenset(r for r in refs if rng.random() < 0.5)
+            records = {r: _record(rng.choice(["t", "u"])) for r in refs if rng.random() < 0.6}
+            inventories.append(Inventory(held, rng.choice([None, "v1"]), rng.choice([None, "r1"]), records))
+        whole = Inventory.merged(inventories)
+        asked = [r for i in inventories for r in i.refs | i.records.keys() if rng.random() < 0.4]
+        within = Inventory.merged_within(inventories, asked)
+        assert (within.version, within.revision) == (whole.version, whole.revision), step
+        for ref in asked:
+            assert (ref in within.refs) == (ref in whole.refs), step
+            assert within.owner_of(ref) == whole.owner_of(ref) and within.records.get(ref) == whole.records.get(ref)
