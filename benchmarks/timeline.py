@@ -125,7 +125,7 @@ def report(spans: list[Span], start: float, end: float) -> None:
     print(f"  {'round end':<70} {(end - start) * 1000:9.1f}")
 
 
-def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int) -> None:
+def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int, first: int = 0) -> None:
     import reconcile
 
     from devenv.tenantrepo import make_repo
@@ -136,19 +136,19 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int) 
         make_repo(repo, "rb", tenants, reconcile.NAMESPACE)
     rec = reconcile._reconciler(repo, work, "loop", watch=True)
     began = time.perf_counter()
-    first = rec.run_pass()
-    print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(first.outcomes)} writes", flush=True)
+    seeded = rec.run_pass()
+    print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(seeded.outcomes)} writes")
     assert all(w.wait_synced(600) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
     second = rec.run_pass()
     print(f"second pass: {second.duration:.2f}s, {second.requests} requests", flush=True)
     recorder = Recorder()
     instrument(recorder)
-    latencies = rounds_of(rec, repo, rounds, recorder, verbose)
+    latencies = rounds_of(rec, repo, rounds, recorder, verbose, first)
     print(f"rounds (s): {', '.join(f'{x:.2f}' for x in latencies)}")
     print(f"median {statistics.median(latencies):.2f}s, worst {max(latencies):.2f}s")
 
 
-def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: int) -> list[float]:
+def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: int, first: int) -> list[float]:
     """benchmarks/reconcile.py's `_commits`, with each round's steps recorded."""
     import reconcile
 
@@ -175,7 +175,7 @@ def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: in
     while loop.passes < 1:
         time.sleep(0.05)
     latencies = []
-    for i in range(rounds):
+    for i in range(first, first + rounds):
         tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
         text = tenant.read_text()  # a kept --work repo has the last run's commits: each run changes it again
         swapped = ("role: edit", "role: view") if "role: edit" in text else ("role: view", "role: edit")
@@ -194,7 +194,7 @@ def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: in
             end = time.perf_counter()
         latencies.append(end - start)
         print(f"round {i}: {end - start:.3f}s", flush=True)
-        if i < verbose:
+        if i - first < verbose:
             report(spans, start, end)
     loop.stop()
     thread.join(30)
@@ -208,6 +208,13 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--verbose", type=int, default=3, help="print the timeline of the first VERBOSE rounds")
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="the first tenant a round changes (a kept --work repo: "
+        "past the last run's, whose changes a commit back would not write again with prune off)",
+    )
     parser.add_argument("--work", type=Path, help="keep the repo and the clone here (reused when they exist)")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     args = parser.parse_args()
@@ -218,7 +225,7 @@ def main() -> None:
 
     if args.work and args.use_kubeconfig:
         args.work.mkdir(parents=True, exist_ok=True)
-        bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, args.work, args.verbose)
+        bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, args.work, args.verbose, args.first)
         return
     with tempfile.TemporaryDirectory(prefix="mlcp-timeline-") as tmp:
         if args.use_kubeconfig:
