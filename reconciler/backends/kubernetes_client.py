@@ -34,6 +34,7 @@ from controlplane import diffing
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
+from reconciler.backends.kubernetes_connection import send_in_one_write
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 SYSTEM = "kubernetes"
@@ -275,14 +276,17 @@ class KubeClient:
     def _pool(self) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
         """Where requests go, and what goes before their path.
 
-        Without a proxy: the API server's own connection pool, and the server URL's path prefix (if any).
+        Without a proxy: the API server's own connection pool, and the server URL's path prefix (if any); its
+        connections send a request's head and body in one write (kubernetes_connection).
         Through a proxy: the client's proxy manager, which takes whole URLs.
         """
         manager = self.api.rest_client.pool_manager
         host = str(self.api.configuration.host).rstrip("/")
         if type(manager) is not urllib3.PoolManager:
             return manager, host
-        return manager.connection_from_url(host), urllib3.util.parse_url(host).path or ""
+        pool = manager.connection_from_url(host)
+        send_in_one_write(pool)
+        return pool, urllib3.util.parse_url(host).path or ""
 
     def get_or_none(self, path: str) -> dict[str, Any] | None:
         """One object (None when it does not exist)."""
