@@ -362,9 +362,36 @@ def _reload_tenants(
         parts.update({t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in present})
     since = (previous.revision, frozenset(changed))
     merged = _merged(shared, parts)
-    return TrustedBase(
+    base = TrustedBase(
         sha, origin, merged, previous.files, previous.signers, listing, shared, parts, previous.limits, since
     )
+    tenants = _derived_tenants(previous, previous_parts, parts, changed)
+    if tenants is not None:
+        object.__setattr__(base, "tenants", tenants)  # the cached_property's value, as it would compute it
+    return base
+
+
+def _derived_tenants(
+    previous: TrustedBase, previous_parts: Mapping[str, ConfigRepo], parts: Mapping[str, ConfigRepo], changed: set[str]
+) -> Mapping[str, Tenant] | None:
+    """`TrustedBase.tenants` of a base reloaded from `previous` with only `changed` tenants' tenant.yaml read again:
+    `previous`'s with those tenants' entries replaced (a dict copy, not a walk of every tenant's specs); None
+    (build it whole) unless `previous` built its own, no Tenant spec lies outside tenants/ and every Tenant spec of
+    a changed folder, before and after, is that folder's tenant's."""
+    known = previous.__dict__.get("tenants")
+    if known is None or previous.shared is None or previous.shared.of_kind("Tenant"):
+        return None
+    for folders in (previous_parts, parts):
+        for tenant in changed & folders.keys():
+            if any(s.tenant != tenant for s in folders[tenant].of_kind("Tenant")):
+                return None
+    tenants = dict(known)
+    for tenant in changed:
+        tenants.pop(tenant, None)
+    for tenant in sorted(changed & parts.keys()):
+        for loaded in parts[tenant].of_kind("Tenant"):
+            tenants[tenant] = cast(Tenant, loaded.spec)
+    return MappingProxyType(tenants)
 
 
 def _merged(shared: ConfigRepo, parts: Mapping[str, ConfigRepo]) -> ConfigRepo:

@@ -314,10 +314,12 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
     change, tenants = CHANGES[name]
     first = trust.load(repo, "HEAD", "applied")
     governance.GovernanceBackend.of(first).read().inventory.recorded_for(["vision"])  # its index by tenant built
+    assert first.tenants, "its people by tenant built: the next base derives its own from them"
     change(repo)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", name)
     second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert ("tenants" in vars(second)) == (tenants is not None), "people by tenant derived exactly when the base was"
     full = trust.load(repo, "HEAD", "applied")
     assert _governance(second) == _governance(full)
     assert dict(second.listing) == dict(full.listing), "the listing the next base derives from is the revision's"
