@@ -90,12 +90,28 @@ def _has_float(text: bytes) -> bool:
     return _FLOAT_DIGITS.search(outside) is not None
 
 
+_LEAVES = frozenset({str, int, bool, type(None)})
+"""Exact types that hold no float: most of a record's values, passed over with one set lookup each."""
+
+
 def _has_non_finite(data: Any) -> bool:
-    """Whether `data` holds a NaN or an infinity (orjson writes them as `null`, the stdlib as `NaN`/`Infinity`)."""
+    """Whether `data` holds a NaN or an infinity (orjson writes them as `null`, the stdlib as `NaN`/`Infinity`).
+
+    Every record has a `null` in it, so this walks every record an apply seals (the intent of a create holds
+    the whole manifest): exact types are dispatched by identity first, subclasses by `isinstance` after.
+    """
+    leaves = _LEAVES
     stack = [data]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
+        kind = type(item)
+        if kind in leaves:
+            continue
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, float):
             if not math.isfinite(item):
                 return True
         elif isinstance(item, dict):

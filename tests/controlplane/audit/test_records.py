@@ -74,3 +74,35 @@ def test_a_null_edited_to_infinity_in_the_log_no_longer_hashes_the_same() -> Non
     assert edited["old"] == float("inf")
     assert canonical_json(edited) != canonical_json(recorded)
     assert canonical_json(edited) == _stdlib(edited)
+
+
+_WITH_NON_FINITE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_WITH_NON_FINITE)
+def test_a_nan_or_infinity_anywhere_is_spelled_as_the_stdlib_spells_it(data: Any) -> None:
+    """Every record has a `null`, so the search for a non-finite float runs on each: it must find one at any depth,
+    in lists, tuples and dicts (orjson would write it as `null`)."""
+    assert canonical_json(data) == _stdlib(data)
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+class _Float(float):
+    pass
+
+
+def test_subclasses_of_the_json_types_are_searched_too() -> None:
+    assert records._has_non_finite(_Dict(a=[None, "x", _Float("nan")]))
+    assert records._has_non_finite([_Dict(a=(1, float("-inf")))])
+    assert not records._has_non_finite(_Dict(a=[None, "x", _Float("1.5"), True, 3]))
