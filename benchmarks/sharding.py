@@ -127,13 +127,20 @@ class Replica:
 
     def taken(self) -> int:
         """Shards this replica took so far, from its own metric."""
+        return int(self.metric('mlcp_reconcile_shard_moves_total{direction="taken"}'))
+
+    def cached(self) -> int:
+        """Objects in this replica's watch cache (its shards' tenants' and the shared ones), from its own metric."""
+        return int(self.metric("mlcp_reconcile_watch_cache_objects"))
+
+    def metric(self, series: str) -> float:
         url = f"http://127.0.0.1:{self.port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
         for line in text.splitlines():
-            if line.startswith('mlcp_reconcile_shard_moves_total{direction="taken"}'):
-                return int(float(line.split()[-1]))
-        return 0
+            if line.startswith(f"{series} "):
+                return float(line.split()[-1])
+        return 0.0
 
 
 def _status_mb(pid: int, key: str) -> float:
@@ -429,6 +436,7 @@ def fail_over(bench: Bench, kill_leader: bool) -> dict[str, Any]:
     orphans = owned[victim]
     survivors = [r for r in REPLICAS if r != victim]
     taken = {r: bench.replicas[r].taken() for r in survivors}
+    cached = {r: replica.cached() for r, replica in bench.replicas.items()}
     print(f"settled (shards {_counts(holders)}); killing {victim} (shards {lost}, {len(orphans)} tenants)", flush=True)
 
     killed = bench.replicas[victim]
@@ -464,6 +472,7 @@ def fail_over(bench: Bench, kill_leader: bool) -> dict[str, Any]:
     after = bench.shard_holders()
     moves = sorted(s for s in range(bench.shards) if after[s] != holders[s])
     metric_moves = sum(bench.replicas[r].taken() - taken[r] for r in survivors)
+    cached_after = {r: bench.replicas[r].cached() for r in survivors}
     owned_after = bench.owned(after)
     bench.stop()
     return {
@@ -483,6 +492,8 @@ def fail_over(bench: Bench, kill_leader: bool) -> dict[str, Any]:
                 "shards": sorted(s for s, h in holders.items() if h == name),
                 "tenants": len(owned[name]),
                 "peak_before_kill_mb": before[name],
+                "cached_objects": cached[name],
+                "cached_objects_after": cached_after.get(name, 0),
                 "peak_mb": replica.peak_mb,
                 "shards_after": sorted(s for s, h in after.items() if h == name) if name != victim else [],
                 "tenants_after": len(owned_after.get(name, [])) if name != victim else 0,
@@ -516,13 +527,15 @@ def report(result: dict[str, Any], lease_duration: float) -> None:
     print(f"\n{result['tenants']} tenants, {result['shards']} shards, 3 replicas; initial convergence "
           f"{result['initial_s']:.0f}s, settled (fair shares, moved shards converged) at {result['settled_s']:.0f}s; "
           f"leader (platform lane): {result['leader']}")  # fmt: skip
-    print(f"{'replica':8} {'shards':>18} {'tenants':>8} {'peak RSS MB':>12}  {'after the kill':>26}  target")
+    print(f"{'replica':8} {'shards':>18} {'tenants':>8} {'cached':>7} {'peak RSS MB':>12}  {'after the kill':>26} "
+          f"{'cached':>7}  target")  # fmt: skip
     for name, r in result["replicas"].items():
         peak = r["peak_mb"]
-        after = "killed" if name == result["victim"] else f"{r['shards_after']} {r['tenants_after']}"
+        killed = name == result["victim"]
+        after = "killed" if killed else f"{r['shards_after']} {r['tenants_after']}"
         print(
-            f"{name:8} {r['shards']!s:>18} {r['tenants']:>8} {peak:>12.0f}  {after:>26}  "
-            f"< {LIMIT_MB} MB {ok[peak < LIMIT_MB]}"
+            f"{name:8} {r['shards']!s:>18} {r['tenants']:>8} {r['cached_objects']:>7} {peak:>12.0f}  {after:>26} "
+            f"{'' if killed else r['cached_objects_after']:>7}  < {LIMIT_MB} MB {ok[peak < LIMIT_MB]}"
         )
     lost, moves = result["lost"], result["moves"]
     limit = lease_duration + 2 * lease_duration / 7  # + the retry period that notices, + the last renewal's age
@@ -536,6 +549,8 @@ def report(result: dict[str, Any], lease_duration: float) -> None:
     print(f"  shard moves: {len(moves)} {moves} (Leases); survivors' metric: {result['metric_moves']} taken; "
           f"only the killed replica's {ok[moves == lost]}")  # fmt: skip
     print("peak RSS: each replica's own process (VmHWM), over the whole run; times measured from the SIGKILL")
+    print(f"cached: objects in the replica's watch cache before the kill and after the failover "
+          f"(mlcp_reconcile_watch_cache_objects; {9 * result['tenants'] + 1} managed objects in all)")  # fmt: skip
     import machine
 
     print(machine.conditions())
