@@ -2,9 +2,11 @@
 
 The clone keeps full history: authorization judges a change by the commits
 that touched a spec since the last applied revision, and approvals are
-commits. Each sync fetches the branch and force-checks-out its tip detached,
-then removes anything untracked, so the work tree is exactly one revision —
-never a half-pulled mix, never a stray local edit. Credentials stay out of
+commits. Each sync removes anything untracked or ignored (while the fetch of
+the branch runs: both take time that grows with the repo) and then
+force-checks-out its tip detached, which writes every tracked file that
+differs and drops every index entry the tip lacks, so the work tree is exactly
+one revision — never a half-pulled mix, never a stray local edit. Credentials stay out of
 argv and the remote URL: an HTTPS token is handed to git as an extra header
 through the environment, SSH uses the usual key files. A URL that carries
 credentials anyway is redacted in every error (git quotes it back).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,20 +69,32 @@ class GitSource:
     def sync(self) -> Checkout:
         """Fetch the branch and check out its tip; SourceError when that is not possible."""
         remote = f"refs/remotes/origin/{self.branch}"
+        cleaning: Future[object] | None = None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                repo = self._clone()
+                # Untracked and ignored files go while the fetch runs (both walk what grows with the repo: the
+                # work tree's folders, the new trees); the forced checkout after it then leaves exactly the tip:
+                # it writes every tracked file that differs and removes every index entry the tip lacks.
+                cleaning = pool.submit(git.Git(self.workdir).clean, "-ffdx")
+                g = repo.git
+                g.update_environment(GIT_TERMINAL_PROMPT="0", **self._env)
+                g.fetch(
+                    "--prune", "--no-tags", "origin", f"+refs/heads/{self.branch}:{remote}", kill_after_timeout=TIMEOUT
+                )
+                tip = str(g.rev_parse("--verify", f"{remote}^{{commit}}"))
+            except (git.GitCommandError, git.InvalidGitRepositoryError, OSError, ValueError) as exc:
+                raise SourceError(
+                    redact(f"cannot fetch branch {self.branch!r} of {self.url}: {git_error(exc)}"),
+                    "check the URL, the branch and the credentials; the loop retries with backoff",
+                ) from None
+            finally:
+                if cleaning is not None:
+                    cleaning.exception()  # never two git processes on the work tree at once
         try:
-            repo = self._clone()
-            g = repo.git
-            g.update_environment(GIT_TERMINAL_PROMPT="0", **self._env)
-            g.fetch("--prune", "--no-tags", "origin", f"+refs/heads/{self.branch}:{remote}", kill_after_timeout=TIMEOUT)
-            tip = str(g.rev_parse("--verify", f"{remote}^{{commit}}"))
-        except (git.GitCommandError, git.InvalidGitRepositoryError, OSError, ValueError) as exc:
-            raise SourceError(
-                redact(f"cannot fetch branch {self.branch!r} of {self.url}: {git_error(exc)}"),
-                "check the URL, the branch and the credentials; the loop retries with backoff",
-            ) from None
-        try:
+            if cleaning is not None:
+                cleaning.result()
             g.checkout("--force", "--detach", tip)
-            g.clean("-ffdx")
             commit = repo.head.commit
         except (git.GitCommandError, OSError, ValueError) as exc:
             # git refuses to write a tree holding a name such as `..`, `.` or `.git` (crafted with git's

@@ -53,6 +53,21 @@ def test_a_sync_leaves_no_file_that_differs_from_the_revision(tmp_path: Path) ->
     status = _git(clone, "status", "--porcelain", "--untracked-files=all", "--ignored")
     assert status == "", status
     assert (clone / "tenants" / "a" / "tenant.yaml").read_text() == "kind: Tenant\n"
+    (origin / "tenants" / "c").mkdir()  # a new tip: a tenant added, one file changed; strays made meanwhile
+    (origin / "tenants" / "c" / "tenant.yaml").write_text("kind: Tenant\n")
+    (origin / "tenants" / "a" / "tenant.yaml").write_text("kind: Tenant\nchanged: true\n")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "two")
+    (clone / "tenants" / "c").mkdir()
+    (clone / "tenants" / "c" / "stray.yaml").write_text("kind: Pipeline\n")  # in a folder the tip brings
+    (clone / "tenants" / "a" / "staged.yaml").write_text("kind: Pipeline\n")
+    _git(clone, "add", "tenants/a/staged.yaml")
+    (clone / "tenants" / "a" / "y.local.yaml").write_text("kind: Pipeline\n")
+    moved = source.sync()
+    assert moved.clean and moved.revision == _git(origin, "rev-parse", "HEAD") != first.revision
+    status = _git(clone, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    assert status == "", status
+    assert sorted(p.name for p in (clone / "tenants" / "c").iterdir()) == ["tenant.yaml"]
 
 
 @pytest.fixture
