@@ -15,6 +15,7 @@ in kubernetes_client; this module is what mlcp manages and how.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -156,8 +157,9 @@ class KubernetesBackend(Backend):
         """The inventory's index and pieces as last read or written: a write encodes only the pieces that changed."""
         self._holds: Callable[[str], bool] | None = None
         """The tenants a sharded replica keeps live state of (None: every tenant)."""
-        self._scope: tuple[tuple[object, ...], Scope] | None = None
-        """The scope last made, and the inventory, tenants' namespaces and holds it was made from."""
+        self._scope: tuple[weakref.ref[Inventory], object, object, Scope] | None = None
+        """The scope last made, and the inventory (not kept alive for this: a weak reference), tenants' namespaces
+        and holds it was made from."""
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """This thread's requests inside the block end within the fence's time (see backends.deadline)."""
@@ -284,10 +286,15 @@ class KubernetesBackend(Backend):
     def _scoped(self, inventory: Inventory, holds: Callable[[str], bool]) -> Scope:
         """The scope of the held tenants, given to the cache (made again only when its inputs changed)."""
         declared = self.impersonation.namespaces if self.impersonation is not None else {}
-        key = (inventory, declared, holds)
-        if self._scope is None or any(a is not b for a, b in zip(self._scope[0], key, strict=True)):
-            self._scope = (key, scope_for(recorded_namespaces(inventory), declared, holds))
-        scope = self._scope[1]
+        made = self._scope
+        if made is None or made[0]() is not inventory or made[1] is not declared or made[2] is not holds:
+            made = self._scope = (
+                weakref.ref(inventory),
+                declared,
+                holds,
+                scope_for(recorded_namespaces(inventory), declared, holds),
+            )
+        scope = made[3]
         if self.cache is not None:
             self.cache.rescope(scope)
         return scope
