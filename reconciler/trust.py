@@ -351,17 +351,17 @@ def _reload_tenants(
     previous, shared, previous_parts = kept
     parts = {t: repo for t, repo in previous_parts.items() if t not in changed}
     present = sorted(t for t in changed if f"{TENANTS}/{t}/{TENANT_FILE}" in listing)
+    # what the shared part and the kept tenants hold: the previous base's total less the changed tenants' parts
+    # (its total is theirs summed, `_merged`), not a sum over every tenant again
+    others = _less(previous.repo.usage, [previous_parts[t].usage for t in changed if t in previous_parts])
     if present:
-        usage = budgets.Usage()
-        for part in (shared, *parts.values()):
-            usage.add(part.usage)
-        budget = budgets.Budget(repo=usage)  # the files read again count against what the others already hold
+        budget = budgets.Budget(repo=replace(others))  # the files read again count against what the others hold
         paths = [f"{TENANTS}/{t}/{TENANT_FILE}" for t in present]
         contents = dict(zip(paths, _read_blobs(repo_path, [listing[p].blob for p in paths]), strict=True))
         tree = MemoryTree(_root_of(sha), contents)
         parts.update({t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in present})
     since = (previous.revision, frozenset(changed))
-    merged = _merged(shared, parts)
+    merged = _merged(shared, parts, _more(others, [parts[t].usage for t in present]))
     base = TrustedBase(
         sha, origin, merged, previous.files, previous.signers, listing, shared, parts, previous.limits, since
     )
@@ -394,12 +394,30 @@ def _derived_tenants(
     return MappingProxyType(tenants)
 
 
-def _merged(shared: ConfigRepo, parts: Mapping[str, ConfigRepo]) -> ConfigRepo:
-    """The whole base, in `load_repo`'s order: shared specs first, then tenant folders by name."""
+def _less(total: budgets.Usage, parts: list[budgets.Usage]) -> budgets.Usage:
+    return budgets.Usage(
+        total.files - sum(p.files for p in parts),
+        total.bytes - sum(p.bytes for p in parts),
+        total.documents - sum(p.documents for p in parts),
+        total.nodes - sum(p.nodes for p in parts),
+    )
+
+
+def _more(total: budgets.Usage, parts: list[budgets.Usage]) -> budgets.Usage:
+    usage = replace(total)
+    for part in parts:
+        usage.add(part)
+    return usage
+
+
+def _merged(shared: ConfigRepo, parts: Mapping[str, ConfigRepo], usage: budgets.Usage | None = None) -> ConfigRepo:
+    """The whole base, in `load_repo`'s order: shared specs first, then tenant folders by name. `usage`: what
+    the parts hold together, when the caller knows it (a reload: the previous base's, moved by the changed parts)."""
     ordered = [shared, *(parts[t] for t in sorted(parts))]
-    usage = budgets.Usage()
-    for part in ordered:
-        usage.add(part.usage)
+    if usage is None:
+        usage = budgets.Usage()
+        for part in ordered:
+            usage.add(part.usage)
     return replace(
         shared,
         specs=[s for p in ordered for s in p.specs],

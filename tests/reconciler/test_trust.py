@@ -324,6 +324,7 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
     assert _governance(second) == _governance(full)
     assert dict(second.listing) == dict(full.listing), "the listing the next base derives from is the revision's"
     assert (second.policy, second.tenants, second.files) == (full.policy, full.tenants, full.files)
+    assert second.repo.usage == full.repo.usage, "what the base holds (its limits' measure), derived or summed"
     if tenants is None:
         assert second.since is None, "an unusual change reads the whole base again"
     else:
