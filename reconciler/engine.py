@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -309,6 +309,17 @@ def _scope(
     return selections.scope(selection, objects, inventories, dirty, always, desired.objects)
 
 
+_FOLLOWS: dict[int, tuple[Sequence[DesiredObject], list[ObjectRef]]] = {}
+"""Each rendered list's refs that follow the registry, by the list's identity (the list is kept with them, so
+its id is never reused while it is here)."""
+_FOLLOWS_KEPT = 50_000
+
+
+def _following(objects: Iterable[DesiredObject]) -> list[ObjectRef]:
+    kind = serving.INFERENCE_SERVICE
+    return [o.ref for o in objects if o.ref.kind == kind and serving.follows_registry(o)]
+
+
 class _Index:
     """A revision's desired objects by tenant ("" for none), by ref and by system, and those that follow the
     registry: each built on first use, from the loader's own grouping by tenant when it has one."""
@@ -329,8 +340,20 @@ class _Index:
 
     @cached_property
     def follows(self) -> list[ObjectRef]:
-        kind = serving.INFERENCE_SERVICE
-        return [o.ref for o in self.objects if o.ref.kind == kind and serving.follows_registry(o)]
+        """The refs of the objects that follow the registry; with the loader's grouping by tenant, each tenant's
+        found once per rendered list (a revision keeps the lists of the tenants it did not change), not by a walk
+        of every object of every revision."""
+        if self._by_tenant is None:
+            return _following(self.objects)
+        found: list[ObjectRef] = []
+        for objects in self._by_tenant.values():
+            kept = _FOLLOWS.get(id(objects))
+            if kept is None or kept[0] is not objects:
+                if len(_FOLLOWS) >= _FOLLOWS_KEPT:
+                    _FOLLOWS.clear()
+                kept = _FOLLOWS[id(objects)] = (objects, _following(objects))
+            found.extend(kept[1])
+        return found
 
     @cached_property
     def _by_ref(self) -> RefIndex:

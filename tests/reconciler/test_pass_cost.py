@@ -60,6 +60,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(planning.Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
     wrap(selection.Unplanned, "__getitem__")  # a system's unplanned objects copied out of its inventory
     wrap(planning.Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
+    wrap(engine, "_following", len)  # desired objects asked whether they follow the registry
     key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
     monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
@@ -137,6 +138,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     assert small["commit"]["updated"] > 0, "the inventory's updates were counted"
     assert not small["commit"]["__getitem__"], "no unplanned objects copied: the backends keep what they are not shown"
     assert not small["commit"]["merged"], "the plan merged the records of the objects it planned, not every one"
+    assert small["commit"]["_following"] > 0, "the changed tenant's objects were asked whether they follow the registry"
     for work, count in small["commit"].items():  # one tenant changed (a create: the inventory written twice)
         assert large["commit"][work] == count or (work == "_order" and large["commit"][work] < 2 * count), (
             f"{work}: {count} at 8 tenants, {large['commit'][work]} at 32 (objects put in order take a binary "
