@@ -103,4 +103,4 @@ def test_a_pool_of_another_connection_class_is_left_alone() -> None:
     assert plain.ConnectionCls is kubernetes_connection.OneWriteHTTPConnection
     tls = urllib3.HTTPSConnectionPool("127.0.0.1", 1)
     kubernetes_connection.send_in_one_write(tls)
-    assert issubclass(tls.ConnectionCls, urllib3.connection.HTTPSConnection)
+    assert tls.ConnectionCls is kubernetes_connection.OneWriteHTTPSConnection
