@@ -12,6 +12,8 @@ once. It proves, while replicas run, die and join:
   lease duration, and a commit to one of its tenants converges;
 - a replica that joins receives its share, and every shard that moved went to it;
 - a replica that stops cleanly hands its shards over at once, not after a lease duration;
+- each replica's watch cache holds the objects of its shards' tenants and of no other tenant (after a death and a
+  join moved shards);
 - each shard's audit chain, and the main one, verify.
 """
 
@@ -86,7 +88,7 @@ class Cluster:
         targets = self.repo.targets(self.kubeconfig)
         audit = ClusterStore(self.kube())
         reconciler = Reconciler(
-            GitSource(str(self.repo.root), "main", self.tmp / who), Settings(targets, identity=who), audit
+            GitSource(str(self.repo.root), "main", self.tmp / who), Settings(targets, identity=who, watch=True), audit
         )
         lease = LeaseConfig(self.repo.system_ns, who, duration=DURATION, renew_deadline=4.0, retry_period=RETRY)
         elector = LeaderElector(self.kube(), lease)
@@ -165,6 +167,27 @@ class Cluster:
 
     def counts(self) -> list[int]:
         return sorted(len(shards) for shards in self.held().values())
+
+    def cached_tenants(self, namespaces: dict[str, str]) -> dict[str, set[str]]:
+        """Per replica, the tenants (by their namespaces: `namespaces` maps one to its tenant) of whose objects its
+        watch cache holds any."""
+        found: dict[str, set[str]] = {}
+        for replica in list(self.replicas.values()):
+            backends = replica.loop.reconciler._backends
+            cache = backends[1]["kubernetes"].cache if backends else None  # type: ignore[attr-defined]
+            held = cache.snapshot() if cache is not None else None
+            objects = held[0] if held is not None else {}
+            spaces = {ref.namespace or (ref.name if ref.kind == "Namespace" else None) for ref in objects}
+            found[replica.who] = {namespaces[ns] for ns in spaces if ns in namespaces}
+        return found
+
+    def scoped(self, namespaces: dict[str, str]) -> bool:
+        """Whether every replica's watch cache holds its shards' tenants' objects and no other tenant's."""
+        cached = self.cached_tenants(namespaces)
+        for who, shards in self.held().items():
+            if cached.get(who) != {t for t in namespaces.values() if sharding.shard_of(t, SHARDS) in shards}:
+                return False
+        return True
 
     def settled(self) -> bool:
         owners = self.owners()
@@ -249,6 +272,14 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     after = made.held()
     assert all(after[w] <= before[w] for w in ("r1", "r2")), "the others only handed shards over"
     assert after["r4"] == (before["r1"] - after["r1"]) | (before["r2"] - after["r2"]), "every moved shard went to r4"
+    # each replica's watch cache: its shards' tenants' objects, none of another's (routed by mlcp's records)
+    labelled = core.list_namespace(label_selector=f"mlcp.dev/tenant in ({','.join(tenants)})").items
+    namespaces = {ns.metadata.name: ns.metadata.labels["mlcp.dev/tenant"] for ns in labelled}
+    made.wait(
+        lambda: made.scoped(namespaces),
+        30,
+        f"each cache to hold its shards' tenants: {made.cached_tenants(namespaces)}",
+    )
 
     # r1 stops cleanly (SIGTERM): it releases its Leases, so the others need not wait a lease duration
     made.leave("r1")
