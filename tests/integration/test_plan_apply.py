@@ -247,3 +247,32 @@ def test_apply_refuses_without_confirmation_on_non_tty(repo: configrepo.ConfigRe
     result = runner.invoke(app, ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args()])
     assert result.exit_code == 1
     assert "--yes" in result.output
+
+
+def test_a_first_apply_sends_one_write_per_object_and_the_inventory_nothing_else(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request mlcp sends that kubectl does not costs the API server: no GET, dry run or retry per object,
+    only one server-side apply each, and the inventory's (its namespace once, then its index and the pieces that
+    changed, a few times as creates are recorded ahead of their writes)."""
+    plan, kube = _plan(repo, kubeconfig)
+    creates = {c.ref for c in plan.changes if c.action is Action.create}
+    sent: list[tuple[str, str]] = []
+    request = kube.client.request
+
+    def counted(method: str, path: str, *args: object, **kwargs: object) -> dict[str, object]:
+        sent.append((method, path))
+        return request(method, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kube.client, "request", counted)
+    report = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked)
+    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+
+    home = f"/api/v1/namespaces/{kube.controller_namespace}"  # made once, before the inventory's first write
+    assert sent.count(("PATCH", home)) == 1
+    inventory = [p for m, p in sent if m == "PATCH" and p.startswith(f"{home}/configmaps/")]
+    objects = [(m, p) for m, p in sent if p != home and not p.startswith(f"{home}/configmaps/")]
+    assert {m for m, _ in objects} == {"PATCH"}, "no GET, LIST, POST or DELETE while applying creates"
+    assert len(objects) == len(creates) == len({p for _, p in objects}), "one write per object, none twice"
+    pieces = len(set(inventory))
+    assert 0 < len(inventory) <= 4 * pieces, f"{len(inventory)} inventory writes of {pieces} ConfigMaps"
