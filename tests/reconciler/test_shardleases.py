@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -204,22 +203,26 @@ def test_replicas_that_disagree_on_the_number_of_shards_write_none() -> None:
 
 
 class SlowLeases(FakeLeases):
-    """FakeLeases that counts the requests in flight at once (each takes a little real time)."""
+    """FakeLeases that counts the requests in flight at once. In `slow` mode each request waits (up to 5 s) until
+    `expect` requests are in flight: requests sent together all arrive however slowly threads start on a loaded
+    machine, while requests sent one after another never overlap (each waits out its 5 s alone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, expect: int) -> None:
         super().__init__()
         self.slow = False
+        self.expect = expect
         self.flying = 0
         self.most = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **kw: Any) -> dict[str, Any]:
         with self._lock:
             self.flying += 1
             self.most = max(self.most, self.flying)
-        try:
+            self._lock.notify_all()
             if self.slow:
-                time.sleep(0.05)
+                self._lock.wait_for(lambda: self.flying >= self.expect, timeout=5)
+        try:
             with self._lock:
                 return super().request(method, path, query, body, **kw)
         finally:
@@ -228,7 +231,7 @@ class SlowLeases(FakeLeases):
 
 
 def test_the_leases_held_are_renewed_at_once_not_one_after_another() -> None:
-    api, clock = SlowLeases(), Clock()
+    api, clock = SlowLeases(expect=5), Clock()
     a = _replica(api, clock, "a", shards=4)
     _tick(clock, [a], rounds=2)
     assert a.held() == [0, 1, 2, 3]
