@@ -153,54 +153,76 @@ def loop_child(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
     }
 
 
-def _commits(rec: Reconciler, repo: Path, rounds: int) -> list[float]:
-    """Seconds from a push webhook until the pass that wrote its one-tenant change has finished, per round.
+class WebhookLoop:
+    """The loop in a thread behind its webhook listener, and the rule a round ends by (also benchmarks/timeline.py).
 
     Only a write of that round's tenant counts, and the round ends when the pass holding it is done (every write,
     the inventory and the audit of the change): a write left over from the previous round's pass must not end
     the next round (before session 8 the first write of any tenant did, so a round could read 0.04 s)."""
-    from reconciler.httpserver import Endpoints, listeners
-    from reconciler.loop import Loop, LoopConfig
 
-    loop = Loop(rec, LoopConfig(interval=300.0))
-    (server,) = listeners(
-        Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, SECRET, "main"), "127.0.0.1:0", None
-    )
-    server.start()
-    wrote_in: list[int] = []
-    """The loop's pass count when the round's tenant was first written (the pass in flight then is the round's)."""
-    current: list[str] = [""]
+    def __init__(self, rec: Reconciler) -> None:
+        from reconciler.httpserver import Endpoints, listeners
+        from reconciler.loop import Loop, LoopConfig
 
-    def observe(outcome: Any) -> None:
-        if outcome.change.tenant == current[0] and not wrote_in:
-            wrote_in.append(loop.passes)
+        self.rec = rec
+        self.loop = Loop(rec, LoopConfig(interval=300.0))
+        (self.server,) = listeners(
+            Endpoints(rec.metrics, self.loop.healthy, self.loop.ready, self.loop.request_pass, SECRET, "main"),
+            "127.0.0.1:0",
+            None,
+        )
+        self.wrote_in: list[int] = []
+        """The loop's pass count when the round's tenant was first written (the pass in flight then is the round's)."""
+        self.tenant = ""
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+        rec.observers.append(self._observe)
 
-    rec.observers.append(observe)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    began = time.perf_counter()
-    while loop.passes < 1:  # the loop's own first pass: a full one (a new leadership term), not measured
-        time.sleep(0.05)
-    print(f"the loop's first (full) pass: {time.perf_counter() - began:.1f}s")
+    def _observe(self, outcome: Any) -> None:
+        if outcome.change.tenant == self.tenant and not self.wrote_in:
+            self.wrote_in.append(self.loop.passes)
+
+    def start(self) -> float:
+        """Start both; seconds until the loop's own first pass (a full one, a new leadership term) is done."""
+        self.server.start()
+        began = time.perf_counter()
+        self.thread.start()
+        while self.loop.passes < 1:
+            time.sleep(0.05)
+        return time.perf_counter() - began
+
+    def round(self, tenant: str, message: str) -> tuple[float, float]:
+        """Push the webhook of the commit `message` that changed `tenant`; (sent, converged) on perf_counter."""
+        self.wrote_in.clear()
+        self.tenant = tenant
+        start = time.perf_counter()
+        _push(self.server.port, message)
+        deadline = start + 60
+        while not (self.wrote_in and self.loop.passes > self.wrote_in[0]):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"the change to tenant {tenant} did not converge within 60 s")
+            time.sleep(0.002)
+        return start, time.perf_counter()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.thread.join(30)
+        self.server.stop()
+        self.rec.close()
+
+
+def _commits(rec: Reconciler, repo: Path, rounds: int) -> list[float]:
+    """Seconds from a push webhook until the pass that wrote its one-tenant change has finished, per round
+    (`WebhookLoop`)."""
+    webhook = WebhookLoop(rec)
+    print(f"the loop's first (full) pass: {webhook.start():.1f}s")
     latencies = []
     for i in range(rounds):
         tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
         tenant.write_text(tenant.read_text().replace("role: edit", "role: view"))
         _git(repo, "commit", "-qam", f"change {i}")
-        wrote_in.clear()
-        current[0] = f"rb{i:05d}"
-        start = time.perf_counter()
-        _push(server.port, f"change {i}")
-        deadline = start + 60
-        while not (wrote_in and loop.passes > wrote_in[0]):
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"the change to tenant rb{i:05d} did not converge within 60 s")
-            time.sleep(0.005)
-        latencies.append(time.perf_counter() - start)
-    loop.stop()
-    thread.join(30)
-    server.stop()
-    rec.close()
+        start, end = webhook.round(f"rb{i:05d}", f"change {i}")
+        latencies.append(end - start)
+    webhook.stop()
     return latencies
 
 

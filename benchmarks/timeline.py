@@ -152,28 +152,8 @@ def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: in
     """benchmarks/reconcile.py's `_commits`, with each round's steps recorded."""
     import reconcile
 
-    from reconciler.httpserver import Endpoints, listeners
-    from reconciler.loop import Loop, LoopConfig
-
-    loop = Loop(rec, LoopConfig(interval=300.0))
-    (server,) = listeners(
-        Endpoints(rec.metrics, loop.healthy, loop.ready, loop.request_pass, reconcile.SECRET, "main"),
-        "127.0.0.1:0",
-        None,
-    )
-    server.start()
-    wrote_in: list[int] = []
-    current = [""]
-
-    def observe(outcome: Any) -> None:
-        if outcome.change.tenant == current[0] and not wrote_in:
-            wrote_in.append(loop.passes)
-
-    rec.observers.append(observe)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    while loop.passes < 1:
-        time.sleep(0.05)
+    webhook = reconcile.WebhookLoop(rec)
+    webhook.start()
     latencies = []
     for i in range(first, first + rounds):
         tenant = repo / "tenants" / f"rb{i:05d}" / "tenant.yaml"
@@ -181,25 +161,13 @@ def rounds_of(rec: Any, repo: Path, rounds: int, recorder: Recorder, verbose: in
         swapped = ("role: edit", "role: view") if "role: edit" in text else ("role: view", "role: edit")
         tenant.write_text(text.replace(*swapped))
         reconcile._git(repo, "commit", "-qam", f"change {i}")
-        wrote_in.clear()
-        current[0] = f"rb{i:05d}"
         with recorder.round() as spans:
-            start = time.perf_counter()
-            reconcile._push(server.port, f"change {i}")
-            deadline = start + 60
-            while not (wrote_in and loop.passes > wrote_in[0]):
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"the change to tenant rb{i:05d} did not converge within 60 s")
-                time.sleep(0.002)
-            end = time.perf_counter()
+            start, end = webhook.round(f"rb{i:05d}", f"change {i}")
         latencies.append(end - start)
         print(f"round {i}: {end - start:.3f}s", flush=True)
         if i - first < verbose:
             report(spans, start, end)
-    loop.stop()
-    thread.join(30)
-    server.stop()
-    rec.close()
+    webhook.stop()
     return latencies
 
 
