@@ -395,12 +395,10 @@ def _derived_tenants(
 
 
 def _less(total: budgets.Usage, parts: list[budgets.Usage]) -> budgets.Usage:
-    return budgets.Usage(
-        total.files - sum(p.files for p in parts),
-        total.bytes - sum(p.bytes for p in parts),
-        total.documents - sum(p.documents for p in parts),
-        total.nodes - sum(p.nodes for p in parts),
-    )
+    usage = replace(total)
+    for part in parts:
+        usage.remove(part)
+    return usage
 
 
 def _more(total: budgets.Usage, parts: list[budgets.Usage]) -> budgets.Usage:

@@ -143,6 +143,13 @@ class Usage:
         self.documents += other.documents
         self.nodes += other.nodes
 
+    def remove(self, other: Usage) -> None:
+        """Take back what `add` counted for `other` (a part read again: its old usage leaves the total)."""
+        self.files -= other.files
+        self.bytes -= other.bytes
+        self.documents -= other.documents
+        self.nodes -= other.nodes
+
 
 @dataclass(frozen=True)
 class Exceeded:
