@@ -66,6 +66,14 @@ ACCEPTED = 4
 """Digests kept per piece in the index: the newest few versions mlcp wrote (replicas of several shards may each
 have announced one before writing it)."""
 ABSENT = ""
+ROLE = "mlcp.dev/role"
+INDEX_ROLE = "inventory"
+"""The index's role, and the single ConfigMap's of an older mlcp (labelled so since the first inventory)."""
+PIECE_ROLE = "inventory-piece"
+LISTED = f"{SELECTOR},{ROLE} in ({INDEX_ROLE},{PIECE_ROLE})"
+"""What the one LIST of a read selects: the index and the pieces, and none of mlcp's other ConfigMaps beside them
+(the cluster audit log's segments grow without end: at 10,000 tenants a read that listed them downloaded and
+decoded hundreds of megabytes, most of a sharded replica's peak)."""
 """The digest of a piece that does not exist yet (announced before its first write)."""
 
 
@@ -147,9 +155,9 @@ class PieceStore:
     # -- reading -------------------------------------------------------------------------------------------
 
     def _list(self) -> dict[str, dict[str, Any]]:
-        """mlcp's ConfigMaps in the controller namespace, by name (one request; a few dozen objects)."""
+        """The index and pieces in the controller namespace, by name (one request; at most 66 objects)."""
         try:
-            listed = self.client.request("GET", self.collection, [("labelSelector", SELECTOR)])
+            listed = self.client.request("GET", self.collection, [("labelSelector", LISTED)])
         except BackendError as exc:
             raise BackendError(f"reading mlcp's inventory failed: {exc}") from None
         items = listed.get("items") or []
@@ -357,7 +365,7 @@ class PieceStore:
             "metadata": {
                 "name": name,
                 "namespace": self.namespace,
-                "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": role},
+                "labels": {MANAGED_BY: MANAGER, ROLE: role},
                 "annotations": annotations,
             },
             "binaryData": {KEY: base64.b64encode(blob).decode()},
@@ -375,11 +383,11 @@ class PieceStore:
 
     def _write_pieces(self, written: Mapping[str, tuple[_Piece, bytes]], conditional: bool) -> None:
         for name, (piece, blob) in sorted(written.items()):
-            body = self._configmap(name, "inventory-piece", blob, {})
+            body = self._configmap(name, PIECE_ROLE, blob, {})
             piece.version = self._put(name, body, self.pieces.get(name, _Piece()).version, conditional)
 
     def _write_index(self, accepted: Mapping[str, list[str]], revision: str | None, conditional: bool) -> None:
         body = self._configmap(
-            INDEX, "inventory", _index_blob(accepted), {REVISION_ANNOTATION: revision} if revision else {}
+            INDEX, INDEX_ROLE, _index_blob(accepted), {REVISION_ANNOTATION: revision} if revision else {}
         )
         self.index_version = self._put(INDEX, body, self.index_version, conditional)

@@ -15,10 +15,12 @@ from kubernetes import client
 
 from controlplane.planning import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
+from reconciler.auditstore import ClusterStore
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from tests.controlplane.audit.conftest import make_record
 
 pytestmark = pytest.mark.integration
 TENANTS = [f"team-{i}" for i in range(24)]
@@ -111,6 +113,39 @@ def test_migration_then_pieces_read_back(kube: KubeClient, core: client.CoreV1Ap
     inventory = back.write(inventory.updated(inventory.refs - {_ns("team-3")}, {}), "r2")
     assert kube.requests - before == 2, "one tenant's change: the index and that tenant's piece"
     assert _ns("team-3") not in pieces.PieceStore(namespace, kube).read().refs
+
+
+def test_a_read_lists_the_index_and_pieces_only_never_the_audit_log_beside_them(
+    kube: KubeClient, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The cluster audit log lives in the same namespace with the same managed-by label and grows without end: a
+    read that listed it downloaded the whole log every pass (at 10,000 tenants, most of a replica's memory)."""
+    _legacy(core, namespace)  # an older mlcp's single ConfigMap is still found, so still migrated
+    for chain in ("", "shard-3"):
+        ClusterStore(kube, chain).append_many([make_record(i) for i in range(3)])
+    others = {"mlcp-anchor": "audit-anchor", "mlcp-state": "reconciler-state", "stray": "inventory-pieces"}
+    for name, role in others.items():
+        labels = {"app.kubernetes.io/managed-by": "mlcp", "mlcp.dev/role": role}
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels}})
+    store = pieces.PieceStore(namespace, kube)
+    read = store.read()
+    store.write(read.updated(read.refs | {_ns("new")}, {_ns("new"): Claim(_record("new"), wrote=True)}), "r1")
+    listed: list[list[str]] = []
+    original = kube.request
+
+    def request(method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer = original(method, path, *args, **kwargs)
+        if method == "GET" and path.endswith("/configmaps"):
+            listed.append(sorted(str(item["metadata"]["name"]) for item in answer.get("items") or []))
+        return answer
+
+    kube.request = request  # type: ignore[method-assign]
+    fresh = pieces.PieceStore(namespace, kube)
+    inventory = fresh.read()
+    assert dict(inventory.records) == {**_old().records, _ns("new"): _record("new")} and fresh.problems == ()
+    every = {item.metadata.name for item in core.list_namespaced_config_map(namespace).items}
+    assert {"mlcp-audit", "mlcp-audit-shard-3", *others} <= every, "the audit log and the rest are there"
+    assert listed == [sorted(n for n in every if n == pieces.INDEX or n in pieces.PIECES)], "the read's one LIST"
 
 
 def test_a_piece_edited_with_configmap_write_or_planted_in_a_tenant_namespace_is_never_believed(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -84,13 +85,13 @@ class MemoryKube:
             return self._store(path, body, dict(query or ()).get("fieldManager", FIELD_MANAGER))
 
     def _labelled(self, collection: str, selector: str | None) -> list[dict[str, Any]]:
-        """The objects directly under `collection` whose labels match `selector` (equality terms only)."""
-        wanted = dict(term.split("=", 1) for term in (selector or "").split(",") if term)
+        """The objects directly under `collection` whose labels match `selector` (`k=v` and `k in (a,b)` terms)."""
+        terms = _selector_terms(selector or "")
         return [
             obj
             for path, obj in self.objects.items()
             if path.rsplit("/", 1)[0] == collection
-            and all(((obj.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())
+            and all(((obj.get("metadata") or {}).get("labels") or {}).get(k) in vs for k, vs in terms)
         ]
 
     def _store(self, path: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
@@ -258,3 +259,18 @@ class MemoryCache:
 
     def wait_synced(self, timeout: float) -> bool:
         return True
+
+
+def _selector_terms(selector: str) -> list[tuple[str, frozenset[str]]]:
+    """A label selector's terms as (key, the values it may have): equality (`k=v`) and set (`k in (a,b)`) terms,
+    the ones mlcp sends; anything else is refused, so a test never passes on a selector read wrongly."""
+    terms: list[tuple[str, frozenset[str]]] = []
+    for raw in re.findall(r"[^,(]+(?:\([^)]*\))?", selector):
+        term = raw.strip()
+        if matched := re.fullmatch(r"([\w./-]+)\s+in\s+\(([^)]*)\)", term):
+            terms.append((matched[1], frozenset(v.strip() for v in matched[2].split(","))))
+        elif matched := re.fullmatch(r"([\w./-]+)==?([\w.-]*)", term):
+            terms.append((matched[1], frozenset({matched[2]})))
+        else:
+            raise ValueError(f"MemoryKube does not understand the selector term {term!r}")
+    return terms
