@@ -3,7 +3,12 @@
 Each pass is one turn (controlplane.audit.journal): it checks the log against
 the anchor this term published or read (a cut-off or rewritten log stops the
 pass before it writes), closes intents an interrupted pass left open, writes
-each write's intent before it and the outcomes after, in chunks. A
+each write's intent before it and the outcomes after, in chunks. The check
+reads the log's head: a full pass (start, new term, resync) makes it first, so
+a damaged log is found within a resync interval even while nothing changes;
+any other pass makes it just before its first append, so a pass that records
+nothing reads nothing (with the cluster log: four requests less per no-op
+pass). Either way it comes before any record, and so before any write. A
 log that cannot be written fails the pass loudly before anything is applied,
 and stays visible (metric `mlcp_reconcile_audit_log_writable`, /readyz) until
 an append succeeds again. After a pass that wrote records, the leader
@@ -55,6 +60,10 @@ class PassAudit:
         self._clean: Head | None = None
         """The head after a turn that left no intent open: while the log still ends there, there is nothing to
         close (a stable repo's passes then read only the head, never scan back through an old log)."""
+        self._checked = False
+        """Whether this turn has checked the log."""
+        self._seen: Head | None = None
+        """The head this turn's check read."""
 
     def forget(self) -> None:
         """A new term: read the anchor from the cluster again (another writer may have moved it)."""
@@ -63,26 +72,42 @@ class PassAudit:
         self._closed = False
         self._clean = None
 
-    def begin(self, plan: Plan, repo: Path, kube: KubeClient) -> Journal:
-        """The pass's journal, after checking the log against the anchor and closing intents left open."""
+    def begin(self, plan: Plan, repo: Path, kube: KubeClient, check: bool = True) -> Journal:
+        """The pass's journal; the log checked against the anchor and intents left open closed now (`check`: a
+        full pass), or else just before the journal's first append (see the module docstring)."""
         identity = head_identity(repo)
         self._new = set()
-        self.journal = Journal(
-            self.store, plan, actors=identity.actors, signer=identity.signer, fresh=self._fresh(plan.revision)
+        self._checked, self._seen = False, None
+        journal = self.journal = Journal(
+            self.store,
+            plan,
+            actors=identity.actors,
+            signer=identity.signer,
+            fresh=self._fresh(plan.revision),
+            before_append=lambda: self._check(journal, kube),
         )
+        if check or self._clean is None:  # no clean turn this term yet: check now, as a new term must
+            self._check(journal, kube)
+        return journal
+
+    def _check(self, journal: Journal, kube: KubeClient) -> None:
+        """Check the log against the anchor and close the intents an earlier turn left open (once a turn)."""
+        if self._checked:
+            return
+        self._checked = True
         anchor = self._anchor(kube)
-        if self._clean is not None and self.store.head() == self._clean:
-            return self.journal
-        if self._closed and anchor is not None and self.store.head() == anchor:
+        head = self._seen = self.store.head()
+        if self._clean is not None and head == self._clean:
+            return
+        if self._closed and anchor is not None and head == anchor:
             self._clean = anchor  # the last writer's turn closed every intent and nobody wrote since: no read-back
-            return self.journal
-        closed = self.journal.reconcile(anchor)
+            return
+        closed = journal.reconcile(anchor)
         if closed:
             logs.get().warning(
                 "closed audit intents an interrupted writer left open",
                 extra={"intents": [r.intent for r in closed], "results": "interrupted"},
             )
-        return self.journal
 
     def _anchor(self, kube: KubeClient) -> Head | None:
         if not self._anchor_read:
@@ -115,8 +140,8 @@ class PassAudit:
             self._expected = journal.head
         if journal is not None and journal.appended:
             self._writable()
-        if journal is not None and not journal.unclosed:
-            self._clean = journal.head or self.store.head()
+        if journal is not None and not journal.unclosed and (journal.head is not None or self._checked):
+            self._clean = journal.head or self._seen  # a turn that neither read nor wrote the log leaves it as it was
         if self._expected is None or self._expected == self._published or not leading:
             return
         closed = self._clean == self._expected

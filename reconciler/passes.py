@@ -290,7 +290,7 @@ class Reconciler:
         set_aside = [_set_aside(tenant, problems) for tenant, problems in broken.items()]
         unplanned = None if selection.full else selections.unplanned(plan, states)
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
-            journal = lane.audit.begin(plan, checkout.path, kube)
+            journal = lane.audit.begin(plan, checkout.path, kube, check=selection.full)
             journal.note(set_aside)
             inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned, lane)
         outcomes = result.outcomes

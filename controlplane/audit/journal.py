@@ -99,6 +99,7 @@ class Journal:
         actors: Sequence[str],
         signer: str | None = None,
         fresh: Callable[[OutcomeLike], bool] = lambda _o: True,
+        before_append: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.plan = plan
@@ -113,6 +114,9 @@ class Journal:
         """True once intents are durable: from then on, writes may have happened."""
         self._intents: dict[int, tuple[int, str | None]] = {}
         """id(change) → the seq of its open intent, and the digest of what it is writing."""
+        self._before_append = before_append
+        """Called once, before the turn's first append (the loop's check of the log, when it deferred it: a turn
+        that appends nothing then reads nothing)."""
 
     @property
     def unclosed(self) -> int:
@@ -122,6 +126,9 @@ class Journal:
     def _append(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         if not records:
             return []
+        before, self._before_append = self._before_append, None
+        if before is not None:
+            before()
         sealed = self.store.append_many(records)
         self.appended += len(sealed)
         self.head = Head(sealed[-1].seq, sealed[-1].hash)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, JsonlStore, Result
+from controlplane.audit import AuditError, Journal, JsonlStore, Result
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import anchors
 from reconciler.backends.base import Outcome, Status
@@ -109,3 +109,84 @@ def test_a_cut_off_log_fails_the_next_pass_loudly_and_readiness_shows_it(tmp_pat
     assert "nothing was applied" in message and successor.problem
     assert metrics.audit_writable._value.get() == 0 and metrics.audit_failures._value.get() == 1
     assert [r.result for r in store.records()] == [Result.pending], "nothing appended after the damage"
+
+
+class _CountedStore(JsonlStore):
+    """A file log that counts its reads of the head and tail (with the cluster log each is requests)."""
+
+    reads = 0
+
+    def head(self) -> Any:
+        self.reads += 1
+        return super().head()
+
+    def tail(self) -> Any:
+        self.reads += 1
+        return super().tail()
+
+
+def test_a_pass_that_records_nothing_reads_nothing_unless_it_is_full(tmp_path: Path) -> None:
+    store = _CountedStore(tmp_path / "audit.jsonl")
+    kube, audit = FakeKube(), PassAudit(store, Metrics(), "replica-1")
+    _pass(audit, kube, tmp_path)  # the term's first turn checks, writes and leaves the log clean
+    store.reads = 0
+    for _ in range(3):
+        audit.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]
+        audit.finish(kube, leading=True)  # type: ignore[arg-type]
+    assert store.reads == 0, "quiet incremental passes read nothing from the log"
+    audit.begin(PLAN, tmp_path, kube, check=True)  # type: ignore[arg-type]
+    audit.finish(kube, leading=True)  # type: ignore[arg-type]
+    assert store.reads == 1, "a full pass (start, term, resync) reads the head even when it records nothing"
+    store.reads = 0
+    journal = audit.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]
+    journal.intend([CHANGE], [])
+    journal.record([Outcome(CHANGE, Status.applied)])
+    audit.finish(kube, leading=True)  # type: ignore[arg-type]
+    assert [r.result for r in store.records()][-2:] == [Result.pending, Result.applied]
+    assert kube.anchor is not None and kube.anchor["data"]["anchor"] == str(store.head()), "the new head published"
+
+
+def test_a_log_cut_off_while_passes_were_quiet_stops_the_next_pass_before_its_first_record(tmp_path: Path) -> None:
+    """The attacker truncates the log between two passes that had nothing to record: the deferred check still
+    runs before anything is appended (so before any write), and a full pass finds it with nothing to record."""
+    path = tmp_path / "audit.jsonl"
+    store = JsonlStore(path)
+    kube, audit = FakeKube(), PassAudit(store, Metrics(), "replica-1")
+    _pass(audit, kube, tmp_path)
+    _pass(audit, kube, tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]))  # the last turn's records cut off
+
+    audit.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]
+    audit.finish(kube, leading=True)  # type: ignore[arg-type]
+    journal = audit.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]
+    with pytest.raises(AuditError, match="records were removed") as caught:
+        journal.intend([CHANGE], [])
+    assert "nothing was applied" in audit.failed(caught.value) and audit.problem
+    assert path.read_bytes() == b"".join(lines[:2]), "nothing appended after the damage"
+    with pytest.raises(AuditError, match="records were removed"):
+        PassAudit(store, Metrics(), "replica-1").begin(PLAN, tmp_path, kube, check=True)  # type: ignore[arg-type]
+    quiet = PassAudit(store, Metrics(), "replica-2")
+    with pytest.raises(AuditError, match="records were removed"):
+        quiet.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]  # a new term always checks
+
+
+def test_intents_an_interrupted_writer_left_open_are_closed_before_a_deferred_turns_first_intent(
+    tmp_path: Path,
+) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    kube, audit = FakeKube(), PassAudit(store, Metrics(), "replica-1")
+    _pass(audit, kube, tmp_path)
+    # another writer's turn (an `mlcp apply`, under the Lease) stops after its intent:
+    Journal(store, PLAN, actors=("alice@example.com",)).intend([CHANGE], [])
+    journal = audit.begin(PLAN, tmp_path, kube, check=False)  # type: ignore[arg-type]
+    journal.intend([CHANGE], [])
+    journal.record([Outcome(CHANGE, Status.applied)])
+    audit.finish(kube, leading=True)  # type: ignore[arg-type]
+    results = [(r.result, r.intent) for r in store.records()]
+    assert results[-4:] == [
+        (Result.pending, None),
+        (Result.interrupted, 3),
+        (Result.pending, None),
+        (Result.applied, 5),
+    ]
