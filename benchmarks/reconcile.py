@@ -10,9 +10,13 @@ config repo, converges them with the loop, then measures:
   * each reconciler's own peak RSS (target: under the Deployment's 1 GiB limit): the listing reconciler
     (which makes the first pass, every write) and then the loop each run in a child process of their own,
     and report their VmHWM.
+Both write the audit log the Deployment writes, the cluster's (ConfigMaps in the controller namespace,
+reconciler.auditstore), so its appends and its growth are measured too; `--audit-log file` writes a JSON Lines
+file instead (the figures before session 10).
 Not a test: targets are printed, not asserted.
 
-Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3] [--use-kubeconfig]
+Usage: .venv/bin/python benchmarks/reconcile.py [--tenants 1000] [--rounds 3] [--audit-log cluster|file]
+       [--use-kubeconfig]
 (starts its own local API server without MLflow, or uses $KUBECONFIG)
 """
 
@@ -66,24 +70,35 @@ def _push(port: int, after: str) -> None:
         assert response.status == 202
 
 
-def bench(kubeconfig: str, tenants: int, rounds: int, work: Path) -> None:
+def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, audit: str) -> None:
     """Each reconciler runs in a child process of its own, so each peak RSS is that reconciler's alone."""
     from devenv.tenantrepo import make_repo
 
     repo = work / "repo"
     make_repo(repo, "rb", tenants, NAMESPACE)
+    where = f"ConfigMaps in {NAMESPACE}, as deployed" if audit == "cluster" else "a JSON Lines file per reconciler"
+    print(f"audit log: {audit} ({where})")
+    if audit == "cluster":  # the controller namespace exists before the controller starts (deploy/)
+        from kubernetes import client, config
+
+        core = client.CoreV1Api(config.new_client_from_config(kubeconfig))  # type: ignore[no-untyped-call]
+        try:
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        except client.ApiException as exc:
+            if exc.status != 409:  # --use-kubeconfig: it may be there from an earlier run
+                raise
     # The listing reconciler first: the loop's commits then leave objects it does not prune (prune is off).
-    listing = _child("listing", kubeconfig, repo, work, rounds)
+    listing = _child("listing", kubeconfig, repo, work, rounds, audit)
     print(f"{tenants} tenants: first pass {listing['first_s']:.1f}s, {listing['first_writes']} writes")
-    loop = _child("loop", kubeconfig, repo, work, rounds)
+    loop = _child("loop", kubeconfig, repo, work, rounds, audit)
     print(f"the reconciler's first pass on restart (everything in place): {loop['first_s']:.1f}s")
     _report(loop, listing, tenants)
 
 
-def _child(role: str, kubeconfig: str, repo: Path, work: Path, rounds: int) -> dict[str, Any]:
+def _child(role: str, kubeconfig: str, repo: Path, work: Path, rounds: int, audit: str) -> dict[str, Any]:
     """Run one reconciler (`role`) in a fresh process; its measurements, with its own peak RSS."""
     out = work / f"{role}.json"
-    argv = [sys.executable, __file__, "--child", role, "--repo", str(repo), "--work", str(work)]
+    argv = [sys.executable, __file__, "--child", role, "--repo", str(repo), "--work", str(work), "--audit-log", audit]
     subprocess.run([*argv, "--rounds", str(rounds)], env={**os.environ, "KUBECONFIG": kubeconfig}, check=True)
     return dict(json.loads(out.read_text()))
 
@@ -97,9 +112,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: may include the parent's
 
 
-def _reconciler(repo: Path, work: Path, role: str, *, watch: bool) -> Reconciler:
-    from controlplane.audit import JsonlStore
+def _reconciler(repo: Path, work: Path, role: str, *, watch: bool, audit: str = "file") -> Reconciler:
+    """The reconciler as `mlcp reconcile` builds it; its audit log in the cluster (as deployed) or in a file."""
+    from controlplane.audit import AuditStore, JsonlStore
     from reconciler import engine
+    from reconciler.auditstore import ClusterStore
+    from reconciler.connect import lease_client
     from reconciler.gitsync import GitSource
     from reconciler.passes import Reconciler, Settings
 
@@ -108,45 +126,60 @@ def _reconciler(repo: Path, work: Path, role: str, *, watch: bool) -> Reconciler
         os.environ["KUBECONFIG"], controller_namespace=NAMESPACE, trusted_base=trusted.stdout.strip()
     )
     settings = Settings(targets, concurrency=16, events=False, watch=watch, resync=RESYNC)
-    return Reconciler(
-        GitSource(str(repo), "main", work / f"clone-{role}"), settings, JsonlStore(work / f"{role}.jsonl")
+    store: AuditStore = (
+        ClusterStore(lease_client(os.environ["KUBECONFIG"], None, NAMESPACE))
+        if audit == "cluster"
+        else JsonlStore(work / f"{role}.jsonl")
     )
+    return Reconciler(GitSource(str(repo), "main", work / f"clone-{role}"), settings, store)
 
 
-def listing_child(repo: Path, work: Path) -> dict[str, Any]:
+def listing_child(repo: Path, work: Path, audit: str) -> dict[str, Any]:
     """A reconciler without the watch cache, from an empty cluster: the first pass writes everything, then each
     pass lists every kind."""
-    cold = _reconciler(repo, work, "listing", watch=False)
+    cold = _reconciler(repo, work, "listing", watch=False, audit=audit)
     began = time.perf_counter()
     first = cold.run_pass()
     first_s = time.perf_counter() - began
-    listed = [cold.run_pass() for _ in range(3)]
-    assert all(r.converged and not r.outcomes for r in listed), [r.error for r in listed]
+    listed = [_counted_pass(cold) for _ in range(3)]
+    assert all(r.converged and not r.outcomes for r, _ in listed), [r.error for r, _ in listed]
     cold.close()
     return {
         "first_s": first_s,
         "first_writes": len(first.outcomes),
-        "requests": max(r.requests for r in listed),
-        "seconds": statistics.median(r.duration for r in listed),
+        "requests": max(r.requests + audit for r, audit in listed),
+        "audit_requests": max(audit for _, audit in listed),
+        "seconds": statistics.median(r.duration for r, _ in listed),
         "rss_mb": peak_rss_mb(),
     }
 
 
-def loop_child(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
+def _counted_pass(rec: Reconciler) -> tuple[Any, int]:
+    """A pass, and the requests its audit log's own client sent (the cluster log's; a file's: none): a pass
+    counts only the backends' requests, and the audit log's reads and appends are requests to the same API
+    server."""
+    kube = getattr(rec.audit, "kube", None)
+    before = kube.requests if kube is not None else 0
+    result = rec.run_pass()
+    return result, (kube.requests if kube is not None else 0) - before
+
+
+def loop_child(repo: Path, work: Path, rounds: int, audit: str) -> dict[str, Any]:
     """The controller as it runs: the reconciler with its watch cache, then the loop with pushed commits."""
-    rec = _reconciler(repo, work, "loop", watch=True)
+    rec = _reconciler(repo, work, "loop", watch=True, audit=audit)
     began = time.perf_counter()
     rec.run_pass()
     first_s = time.perf_counter() - began
     assert all(w.wait_synced(120) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
-    noop = [rec.run_pass() for _ in range(3)]
-    assert all(r.converged and not r.outcomes for r in noop), [r.error for r in noop]
+    noop = [_counted_pass(rec) for _ in range(3)]
+    assert all(r.converged and not r.outcomes for r, _ in noop), [r.error for r, _ in noop]
     bound = _list_bound(rec)
     latencies = _commits(rec, repo, rounds)
     return {
         "first_s": first_s,
-        "requests": max(r.requests for r in noop),
-        "seconds": statistics.median(r.duration for r in noop),
+        "requests": max(r.requests + audit for r, audit in noop),
+        "audit_requests": max(audit for _, audit in noop),
+        "seconds": statistics.median(r.duration for r, _ in noop),
         "bound": bound,
         "latencies": latencies,
         "rss_mb": peak_rss_mb(),
@@ -254,8 +287,10 @@ def _report(loop: dict[str, Any], listing: dict[str, Any], tenants: int) -> None
     rss, list_rss = loop["rss_mb"], listing["rss_mb"]
     rows = [
         ("no-op pass, watch cache: API requests", str(requests), f"0 {ok[requests == 0]}"),
+        ("  of which the audit log's", str(loop["audit_requests"]), ""),
         ("no-op pass, watch cache: seconds (median of 3)", f"{loop['seconds']:.2f}", noop_target),
         ("no-op pass, listing: API requests", str(list_requests), f"<= {bound} {ok[list_requests <= bound]}"),
+        ("  of which the audit log's", str(listing["audit_requests"]), ""),
         ("no-op pass, listing: seconds (median of 3)", f"{listing['seconds']:.2f}", ""),
         (
             f"commit → converged via webhook: s (worst of {len(latencies)})",
@@ -284,6 +319,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--audit-log", choices=["cluster", "file"], default="cluster", help="cluster: as deployed (the default)"
+    )
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG instead of a new local env")
     parser.add_argument("--child", choices=["loop", "listing"], help=argparse.SUPPRESS)
     parser.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
@@ -294,9 +332,9 @@ def main() -> None:
 
         gc.set_threshold(*GC_THRESHOLD)  # as `mlcp reconcile` runs: importing the CLI sets it; the child does not
         child = (
-            loop_child(args.repo, args.work, args.rounds)
+            loop_child(args.repo, args.work, args.rounds, args.audit_log)
             if args.child == "loop"
-            else listing_child(args.repo, args.work)
+            else listing_child(args.repo, args.work, args.audit_log)
         )
         (args.work / f"{args.child}.json").write_text(json.dumps(child))
         return
@@ -304,10 +342,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlcp-bench-") as tmp:
         if args.use_kubeconfig:
-            bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, Path(tmp))
+            bench(os.environ["KUBECONFIG"], args.tenants, args.rounds, Path(tmp), args.audit_log)
             return
         with Environment(mlflow=False, workflows=False) as env:
-            bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp))
+            bench(str(env.kubeconfig), args.tenants, args.rounds, Path(tmp), args.audit_log)
 
 
 if __name__ == "__main__":
