@@ -78,6 +78,8 @@ class TrustedBase:
     since: tuple[str, frozenset[str]] | None = field(default=None, compare=False, repr=False)
     """When derived from an earlier base whose only governance change is tenants' tenant.yaml: that base's
     revision and those tenants (so the next pass and the governance backend need not compare listings)."""
+    derived_tenants: Mapping[str, Tenant] | None = field(default=None, compare=False, repr=False)
+    """`tenants` as a reload derived it from the earlier base's (`_derived_tenants`); None: built from `repo`."""
 
     @cached_property
     def policy(self) -> AccessPolicy | None:
@@ -89,6 +91,8 @@ class TrustedBase:
     @cached_property
     def tenants(self) -> Mapping[str, Tenant]:
         """Each tenant's people, kept once built (read-only: every authorizer of the base shares it)."""
+        if self.derived_tenants is not None:
+            return self.derived_tenants
         return MappingProxyType({s.tenant: cast(Tenant, s.spec) for s in self.repo.of_kind("Tenant") if s.tenant})
 
     @property
@@ -362,13 +366,10 @@ def _reload_tenants(
         parts.update({t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in present})
     since = (previous.revision, frozenset(changed))
     merged = _merged(shared, parts, _more(others, [parts[t].usage for t in present]))
-    base = TrustedBase(
-        sha, origin, merged, previous.files, previous.signers, listing, shared, parts, previous.limits, since
-    )
     tenants = _derived_tenants(previous, previous_parts, parts, changed)
-    if tenants is not None:
-        object.__setattr__(base, "tenants", tenants)  # the cached_property's value, as it would compute it
-    return base
+    return TrustedBase(
+        sha, origin, merged, previous.files, previous.signers, listing, shared, parts, previous.limits, since, tenants
+    )
 
 
 def _derived_tenants(
@@ -378,7 +379,7 @@ def _derived_tenants(
     `previous`'s with those tenants' entries replaced (a dict copy, not a walk of every tenant's specs); None
     (build it whole) unless `previous` built its own, no Tenant spec lies outside tenants/ and every Tenant spec of
     a changed folder, before and after, is that folder's tenant's."""
-    known = previous.__dict__.get("tenants")
+    known = previous.__dict__.get("tenants")  # the cached_property's value, if `previous` built it
     if known is None or previous.shared is None or previous.shared.of_kind("Tenant"):
         return None
     for folders in (previous_parts, parts):
