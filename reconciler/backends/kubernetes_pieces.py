@@ -66,6 +66,7 @@ ACCEPTED = 4
 """Digests kept per piece in the index: the newest few versions mlcp wrote (replicas of several shards may each
 have announced one before writing it)."""
 ABSENT = ""
+"""The digest of a piece that does not exist yet (announced before its first write)."""
 ROLE = "mlcp.dev/role"
 INDEX_ROLE = "inventory"
 """The index's role, and the single ConfigMap's of an older mlcp (labelled so since the first inventory)."""
@@ -74,7 +75,6 @@ LISTED = f"{SELECTOR},{ROLE} in ({INDEX_ROLE},{PIECE_ROLE})"
 """What the one LIST of a read selects: the index and the pieces, and none of mlcp's other ConfigMaps beside them
 (the cluster audit log's segments grow without end: at 10,000 tenants a read that listed them downloaded and
 decoded hundreds of megabytes, most of a sharded replica's peak)."""
-"""The digest of a piece that does not exist yet (announced before its first write)."""
 
 
 @lru_cache(maxsize=65536)
