@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import operator
-import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -71,34 +69,18 @@ class Result(StrEnum):
 DEFAULT_DECISION = Decision(allowed=True, rule=NO_POLICY_RULE, reason="no access policy decided this change")
 
 
-_FLOAT_DIGITS = re.compile(rb"\d[.eE]")
-"""A digit followed by a fraction or exponent: in JSON text with every string taken out, only a number with a
-fraction or exponent has one. orjson and `json` may spell such a number differently, so data with one takes
-the `json` path."""
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-"""One JSON string token, escapes included."""
-
-
-def _has_float(text: bytes) -> bool:
-    """Whether JSON `text` has a number with a fraction or exponent, outside its strings.
-
-    Strings are taken out first: times (`13:23:33.38`) and digests (`sha256:6e...`) look like numbers to a
-    plain search, and sent every record down the slow path.
-    """
-    # Without escapes, every other piece between quotes is a string's content (fast); else the full pattern.
-    outside = b"".join(text.split(b'"')[::2]) if b"\\" not in text else _STRING.sub(b"", text)
-    return _FLOAT_DIGITS.search(outside) is not None
-
-
 _LEAVES = frozenset({str, int, bool, type(None)})
 """Exact types that hold no float: most of a record's values, passed over with one set lookup each."""
 
 
-def _has_non_finite(data: Any) -> bool:
-    """Whether `data` holds a NaN or an infinity (orjson writes them as `null`, the stdlib as `NaN`/`Infinity`).
+def _floatless(data: Any) -> bool:
+    """Whether `data` is JSON built of strings, integers, booleans, nulls, dicts, lists and tuples only: no float
+    anywhere, and nothing orjson and `json` could spell differently (a float's digits, a NaN that orjson writes as
+    `null`, an object of some other type that orjson serializes natively and `json` refuses).
 
-    Every record has a `null` in it, so this walks every record an apply seals (the intent of a create holds
-    the whole manifest): exact types are dispatched by identity first, subclasses by `isinstance` after.
+    One walk over the values, exact types dispatched by identity first, subclasses by `isinstance` after: it
+    replaced a search of orjson's text for a fraction or exponent outside strings, then a second walk for NaN and
+    infinity, which every record needed (every record has a `null`); half the cost of sealing a record.
     """
     leaves = _LEAVES
     stack = [data]
@@ -111,14 +93,13 @@ def _has_non_finite(data: Any) -> bool:
             stack.extend(item.values())
         elif kind is list or kind is tuple:
             stack.extend(item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return True
         elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
-    return False
+        elif isinstance(item, float) or not isinstance(item, str | int):
+            return False
+    return True
 
 
 def canonical_json(data: Any) -> bytes:
@@ -127,16 +108,15 @@ def canonical_json(data: Any) -> bytes:
     The form is `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True)`, which every
     existing chain was sealed with. orjson produces the same bytes ~10x faster for the usual record (ASCII
     text, integers); anything where the two could differ (non-ASCII or DEL characters, floats, integers
-    beyond 64 bits, non-string keys) goes through `json`. NaN and infinities, which JSON has no spelling
-    for, are spelled as the stdlib spells them (`Infinity`), never as orjson's `null`: else a log edited from
-    `null` to `Infinity` (which `json` reads back as a float) would hash the same.
+    beyond 64 bits, non-string keys, values of any other type) goes through `json`. NaN and infinities, which
+    JSON has no spelling for, are spelled as the stdlib spells them (`Infinity`), never as orjson's `null`:
+    else a log edited from `null` to `Infinity` (which `json` reads back as a float) would hash the same.
     """
     try:
         fast = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         fast = b""
-    plain = fast and fast.isascii() and b"\x7f" not in fast and not _has_float(fast)
-    if plain and (b"null" not in fast or not _has_non_finite(data)):
+    if fast and fast.isascii() and b"\x7f" not in fast and _floatless(data):
         return fast
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 

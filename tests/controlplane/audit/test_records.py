@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -103,6 +105,21 @@ class _Float(float):
 
 
 def test_subclasses_of_the_json_types_are_searched_too() -> None:
-    assert records._has_non_finite(_Dict(a=[None, "x", _Float("nan")]))
-    assert records._has_non_finite([_Dict(a=(1, float("-inf")))])
-    assert not records._has_non_finite(_Dict(a=[None, "x", _Float("1.5"), True, 3]))
+    assert not records._floatless(_Dict(a=[None, "x", _Float("nan")]))
+    assert not records._floatless([_Dict(a=(1, float("-inf")))])
+    assert not records._floatless(_Dict(a=[None, "x", _Float("1.5"), True, 3]))
+    assert records._floatless(_Dict(a=[None, "x", True, 3, ("y", {"z": -(2**40)})]))
+
+
+@dataclass
+class _Point:
+    x: int
+
+
+def test_a_value_json_cannot_write_is_refused_as_json_refuses_it() -> None:
+    """orjson writes a dataclass (or a datetime) by itself; `json`, the form every chain is sealed in, refuses it.
+    The bytes must never depend on which of the two wrote them, so such a value takes the `json` path."""
+    with pytest.raises(TypeError):
+        canonical_json({"at": _Point(1)})
+    with pytest.raises(TypeError):
+        canonical_json({"at": datetime(2026, 12, 1, tzinfo=UTC)})
