@@ -152,3 +152,45 @@ def test_a_tenant_relabelling_its_objects_as_another_shards_moves_nothing_into_o
     assert {o.change.ref for o in result.outcomes} <= {own}, "only the victim's own drifted object is looked at"
     assert all(o.change.action is not Action.create for o in result.outcomes)
     rec.close()
+
+
+def test_a_tenant_naming_another_shards_tenants_namespace_is_refused_and_nothing_is_written_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attacker's tenant (shard 0) names the victim's namespace (shard 1). The replica holding shard 0 does not
+    cache the victim's objects, so the namespace looks absent to its pass: only mlcp's record (the inventory, read
+    whole) and the API server (a GET, never the cache) may say whose it is. The claim must be refused under
+    `namespace-ownership`, naming the victim, and no request may write anything in the victim's namespace."""
+    rec, kube, lanes = _scoped(tmp_path, monkeypatch)
+    rec.holds = _holding({0})  # type: ignore[assignment]
+    _run(rec, lanes["platform"])
+    _run(rec, lanes["0"])
+    attacker, victim = sorted(_of(0))[0], sorted(_of(1))[0]
+    assert victim not in _namespaces(_cached(rec)), "the victim's objects are not in this replica's cache"
+    before = {ref: obj.version for ref, obj in kube.live().items() if _namespace(ref) == victim}
+    assert before, "the victim's namespace and objects exist"
+    root = Path(rec.source.url)
+    tenant = root / "tenants" / attacker / "tenant.yaml"
+    tenant.write_text(tenant.read_text().replace("spec:\n", f"spec:\n  namespace: {victim}\n"))
+    tenantrepo.git(root, "commit", "-qam", f"{attacker}: use {victim}'s namespace")
+    kube.calls.clear()
+
+    result = rec.run_pass(lanes["0"])
+
+    claimed = [o for o in result.outcomes if o.change.tenant == attacker and _namespace(o.change.ref) == victim]
+    assert claimed, "the attacker's changes in the victim's namespace were planned and reported"
+    for outcome in claimed:
+        decision = outcome.change.decision
+        assert outcome.change.blocked and decision is not None and decision.rule == "namespace-ownership", outcome
+        assert f"tenant {victim!r}" in decision.reason, "refused as the victim's, by mlcp's record"
+    writes = [(m, p) for m, p in kube.calls if m != "GET" and f"/namespaces/{victim}" in p]
+    assert not writes, f"nothing is written in the victim's namespace: {writes}"
+    assert {ref: obj.version for ref, obj in kube.live().items() if _namespace(ref) == victim} == before
+
+    rec.holds = _holding({0, 1})  # type: ignore[assignment]
+    rec.forget_records()
+    owner = _run(rec, lanes["1"])
+    assert owner.converged and not [o for o in owner.outcomes if o.change.action is Action.create], (
+        "the victim's shard, taken, finds its objects as they were"
+    )
+    rec.close()
