@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.audit import Anchor, AuditError
-from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import CONFIGMAP, KubeClient
 
@@ -37,7 +37,7 @@ def publish(kube: KubeClient, anchor: Anchor, chain: str = "") -> None:
         "metadata": {
             "name": name_of(chain),
             "namespace": kube.controller_namespace,
-            "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "audit-anchor"},
+            "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: "audit-anchor"},
         },
         "data": anchor.to_data(),
     }

@@ -38,7 +38,7 @@ import orjson
 
 from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verification, verify_lines
 from controlplane.audit.chain import LINE_START, seal, split_line
-from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import CONFIGMAP, HttpError, KubeClient
 
@@ -236,7 +236,7 @@ class ClusterStore:
             "metadata": {
                 "name": f"{self.prefix}{index:08d}",
                 "namespace": self.namespace,
-                "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "audit-segment"},
+                "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: "audit-segment"},
                 "annotations": {"mlcp.dev/first-seq": str(first)},
             },
             "data": {KEY: text.decode("ascii")},

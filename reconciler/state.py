@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import CONFIGMAP, NAMESPACE, HttpError, KubeClient
 
@@ -99,7 +99,7 @@ class StateStore:
             "metadata": {
                 "name": NAME,
                 "namespace": self.namespace,
-                "labels": {MANAGED_BY: MANAGER, "mlcp.dev/role": "reconciler-state"},
+                "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: "reconciler-state"},
             },
             "data": {KEY: state.encode()},
         }

@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 import orjson
 
-from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, SELECTOR
+from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL, SELECTOR
 from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import BackendError
@@ -67,11 +67,10 @@ ACCEPTED = 4
 have announced one before writing it)."""
 ABSENT = ""
 """The digest of a piece that does not exist yet (announced before its first write)."""
-ROLE = "mlcp.dev/role"
 INDEX_ROLE = "inventory"
 """The index's role, and the single ConfigMap's of an older mlcp (labelled so since the first inventory)."""
 PIECE_ROLE = "inventory-piece"
-LISTED = f"{SELECTOR},{ROLE} in ({INDEX_ROLE},{PIECE_ROLE})"
+LISTED = f"{SELECTOR},{ROLE_LABEL} in ({INDEX_ROLE},{PIECE_ROLE})"
 """What the one LIST of a read selects: the index and the pieces, and none of mlcp's other ConfigMaps beside them
 (the cluster audit log's segments grow without end: at 10,000 tenants a read that listed them downloaded and
 decoded hundreds of megabytes, most of a sharded replica's peak)."""
@@ -365,7 +364,7 @@ class PieceStore:
             "metadata": {
                 "name": name,
                 "namespace": self.namespace,
-                "labels": {MANAGED_BY: MANAGER, ROLE: role},
+                "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: role},
                 "annotations": annotations,
             },
             "binaryData": {KEY: base64.b64encode(blob).decode()},
