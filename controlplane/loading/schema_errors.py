@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import typing
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -72,6 +73,8 @@ def _hint(model: type[BaseModel], error: Any) -> str:
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected")
         return f"use one of: {expected}" if expected else ""
+    if kind == "string_type" and isinstance(error.get("input"), date):  # datetime is a date too
+        return "quote the value to make it a string: YAML reads an unquoted date or time as a timestamp"
     if kind == "string_type" and isinstance(error.get("input"), int | float | bool):
         return "quote the value to make it a string"
     return ""

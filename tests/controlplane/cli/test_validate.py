@@ -39,6 +39,19 @@ def test_hints_are_printed_under_their_error(repo: Path) -> None:
     assert lines[error + 1].strip() == "hint: did you mean `displayName`?"
 
 
+@pytest.mark.parametrize("value", ["2026-12-01", "2026-12-01 10:30:00", "42", "true"])
+def test_a_value_yaml_reads_as_a_date_or_number_where_text_belongs_is_told_to_be_quoted(repo: Path, value: str) -> None:
+    path = edit(repo, "tenants/nlp/tenant.yaml", "displayName: Language Models", f"displayName: {value}")
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    error = next(i for i, text in enumerate(lines) if "spec.displayName: Input should be a valid string" in text)
+    assert lines[error].startswith(f"tenants/nlp/tenant.yaml:{line_of(path, value)}:"), lines[error]
+    assert lines[error + 1].strip().startswith("hint: quote the value to make it a string"), lines[error + 1]
+    if "-" in value:
+        assert "date or time" in lines[error + 1]
+
+
 def test_rich_markup_in_user_input_is_printed_literally(repo: Path) -> None:
     write(repo, "tenants/nlp/odd.yaml", "apiVersion: mlcp.dev/v1alpha1\nkind: '[bold]Quota[/bold]'\n")
     result = mlcp("validate", repo)
