@@ -34,15 +34,17 @@ def _diag(loaded: LoadedSpec, path: tuple[str | int, ...], message: str, hint: s
 def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """Every tenant-scoped spec lives in a folder that has a Tenant."""
     known = {s.tenant for s in repo.of_kind("Tenant")} | {k.tenant for k in repo.refused if k.kind == "Tenant"}
+    broken = {d.path for d in repo.diagnostics}
     for loaded in repo.specs:
         if loaded.spec.kind != "Tenant" and loaded.tenant is not None and loaded.tenant not in known:
-            yield _diag(
-                loaded,
-                (),
-                f"tenant {loaded.tenant!r} has no Tenant spec",
-                f"add tenants/{loaded.tenant}/tenant.yaml with `kind: Tenant`",
-                "unknown-tenant",
-            )
+            tenant_file = f"tenants/{loaded.tenant}/tenant.yaml"
+            if tenant_file in broken:  # it is there, with errors of its own: point at them, not at a missing file
+                message = f"tenant {loaded.tenant!r} has no valid Tenant spec"
+                hint = f"fix the errors reported in {tenant_file}"
+            else:
+                message = f"tenant {loaded.tenant!r} has no Tenant spec"
+                hint = f"add {tenant_file} with `kind: Tenant`"
+            yield _diag(loaded, (), message, hint, "unknown-tenant")
 
 
 def namespaces_not_reserved(repo: ConfigRepo) -> Iterable[Diagnostic]:

@@ -77,7 +77,32 @@ def _hint(model: type[BaseModel], error: Any) -> str:
         return "quote the value to make it a string: YAML reads an unquoted date or time as a timestamp"
     if kind == "string_type" and isinstance(error.get("input"), int | float | bool):
         return "quote the value to make it a string"
-    return ""
+    try:
+        return _SHAPE_HINTS.get(kind, "").format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):  # a pydantic whose context lacks the bound: the message still says it
+        return ""
+
+
+_SHAPE_HINTS = {
+    "list_type": "write a list: one `- item` per line under the key, or `[a, b]`",
+    "dict_type": "write a mapping: one `key: value` per line, indented under the key",
+    "model_type": "write a mapping: one `key: value` per line, indented under the key",
+    "bool_type": "use true or false",
+    "bool_parsing": "use true or false",
+    "int_type": "write a whole number, such as 3",
+    "int_parsing": "write a whole number, such as 3",
+    "int_from_float": "write a whole number, such as 3",
+    "string_too_long": "shorten it to at most {max_length} characters",
+    "string_too_short": "give at least {min_length} character(s)",
+    "too_short": "give at least {min_length} item(s)",
+    "too_long": "give at most {max_length} item(s)",
+    "greater_than": "use a value above {gt}",
+    "greater_than_equal": "use {ge} or more",
+    "less_than": "use a value below {lt}",
+    "less_than_equal": "use {le} or less",
+}
+"""How to fix an error of shape (pydantic's type), filled from the error's context; an error of a rule of mlcp's own
+says how to fix it in its message."""
 
 
 def _message(error: Any) -> str:

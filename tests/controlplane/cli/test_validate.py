@@ -52,6 +52,32 @@ def test_a_value_yaml_reads_as_a_date_or_number_where_text_belongs_is_told_to_be
         assert "date or time" in lines[error + 1]
 
 
+def test_a_tenant_yaml_with_errors_is_named_as_the_cause_in_its_tenants_other_files(repo: Path) -> None:
+    edit(repo, "tenants/nlp/tenant.yaml", "members:", "members: {}")  # invalid YAML: the Tenant does not load
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert "tenants/nlp/tenant.yaml:" in result.stderr and "invalid YAML" in result.stderr
+    assert "tenant 'nlp' has no valid Tenant spec" in result.stderr
+    assert "hint: fix the errors reported in tenants/nlp/tenant.yaml" in result.stderr
+    assert "add tenants/nlp/tenant.yaml" not in result.stderr, "the file is there: never told to add it"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("owners:\n    - carol@example.com", "owners: carol@example.com", "write a list: one `- item` per line"),
+        ("owners:\n    - carol@example.com", "owners: []", "give at least 1 item(s)"),
+        ("deletionProtection: true", "deletionProtection: maybe", "use true or false"),
+    ],
+    ids=["scalar-for-list", "empty-list", "not-a-boolean"],
+)
+def test_an_error_of_shape_says_how_to_fix_it(repo: Path, old: str, new: str, hint: str) -> None:
+    edit(repo, "tenants/nlp/tenant.yaml", old, new)
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert f"hint: {hint}" in result.stderr, result.stderr
+
+
 def test_rich_markup_in_user_input_is_printed_literally(repo: Path) -> None:
     write(repo, "tenants/nlp/odd.yaml", "apiVersion: mlcp.dev/v1alpha1\nkind: '[bold]Quota[/bold]'\n")
     result = mlcp("validate", repo)
