@@ -114,10 +114,8 @@ def peak_rss_mb() -> float:
 
 def _reconciler(repo: Path, work: Path, role: str, *, watch: bool, audit: str = "file") -> Reconciler:
     """The reconciler as `mlcp reconcile` builds it; its audit log in the cluster (as deployed) or in a file."""
-    from controlplane.audit import AuditStore, JsonlStore
+    from controlplane.cli.auditlog import open_store
     from reconciler import engine
-    from reconciler.auditstore import ClusterStore
-    from reconciler.connect import lease_client
     from reconciler.gitsync import GitSource
     from reconciler.passes import Reconciler, Settings
 
@@ -126,11 +124,7 @@ def _reconciler(repo: Path, work: Path, role: str, *, watch: bool, audit: str = 
         os.environ["KUBECONFIG"], controller_namespace=NAMESPACE, trusted_base=trusted.stdout.strip()
     )
     settings = Settings(targets, concurrency=16, events=False, watch=watch, resync=RESYNC)
-    store: AuditStore = (
-        ClusterStore(lease_client(os.environ["KUBECONFIG"], None, NAMESPACE))
-        if audit == "cluster"
-        else JsonlStore(work / f"{role}.jsonl")
-    )
+    store = open_store("cluster" if audit == "cluster" else str(work / f"{role}.jsonl"), targets)  # as the CLI opens it
     return Reconciler(GitSource(str(repo), "main", work / f"clone-{role}"), settings, store)
 
 
