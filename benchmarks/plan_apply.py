@@ -64,24 +64,33 @@ SERVERS: dict[str, int] = {}
 """The local control plane's processes (name → pid) when the benchmark started them: their CPU is counted."""
 SERVER_CPU: dict[str, float] = {}
 """CPU seconds the control plane (API server, etcd, controller-manager, scheduler) spent during each command."""
+SERVER_CPU_BY_PROCESS: dict[str, dict[str, float]] = {}
+"""The same, by process: which server the command's requests (and the reactions to them) cost."""
+IDLE_SECONDS = 10.0
+"""How long the quiet control plane is sampled before the applies, for its CPU rate with no client."""
 
 
-def _server_cpu() -> float:
-    """CPU seconds (user + sys) the control plane's processes used so far (0 when they are not ours to see)."""
+def _server_cpu_by_process() -> dict[str, float]:
+    """CPU seconds (user + sys) each control-plane process used so far (none when they are not ours to see)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in SERVERS.values():
+    used: dict[str, float] = {}
+    for name, pid in SERVERS.items():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
-    return total
+        used[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+    return used
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + sys) the control plane's processes used so far (0 when they are not ours to see)."""
+    return sum(_server_cpu_by_process().values())
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
     """Wall time, the command's own peak RSS in MB, stdout and exit code."""
-    server_before = _server_cpu()
+    server_before = _server_cpu_by_process()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         report = Path(tmp) / "rusage"
@@ -90,8 +99,11 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, int]:
         )
         elapsed = time.perf_counter() - start
         maxrss, cpu = json.loads(report.read_text())
-        CPU[" ".join(Path(c).name for c in cmd[:4])] = cpu
-        SERVER_CPU[" ".join(Path(c).name for c in cmd[:4])] = _server_cpu() - server_before
+        name = " ".join(Path(c).name for c in cmd[:4])
+        CPU[name] = cpu
+        server_after = _server_cpu_by_process()
+        SERVER_CPU_BY_PROCESS[name] = {p: server_after[p] - server_before.get(p, 0.0) for p in server_after}
+        SERVER_CPU[name] = sum(SERVER_CPU_BY_PROCESS[name].values())
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -146,6 +158,7 @@ def bench(
     make_repo(repo_b, "kb", tenants, "mlcp-bench-b")
     objects = rendered_manifests(repo_b, work / "manifests-b")
     print(f"{tenants} tenants → {objects} objects per set")
+    idle_rate = _idle_rate()
 
     t_mlcp_apply, rss_apply, _, _ = timed(
         [*mlcp, "apply", str(repo_a), "--yes", "--concurrency", str(concurrency)],
@@ -227,10 +240,29 @@ def bench(
         server = f"{SERVER_CPU[name]:8.2f}" if SERVERS else "       -"
         print(f"  {name:60} {seconds:8.2f} {server}")
     if SERVERS:
+        _server_breakdown(idle_rate)
         _apply_bound(objects, t_kubectl_apply)
     import machine
 
     print(machine.conditions())
+
+
+def _idle_rate() -> float:
+    """The quiet control plane's CPU rate (cores) with no client: leases, resyncs, etcd's heartbeats."""
+    if not SERVERS:
+        return 0.0
+    before, start = _server_cpu(), time.perf_counter()
+    time.sleep(IDLE_SECONDS)
+    return (_server_cpu() - before) / (time.perf_counter() - start)
+
+
+def _server_breakdown(idle_rate: float) -> None:
+    """Which server each command's CPU went to; the idle rate says how much any command of that length costs."""
+    names = sorted({p for used in SERVER_CPU_BY_PROCESS.values() for p in used})
+    print(f"The servers' CPU seconds by process (quiet, no client: {idle_rate:.3f} cores)")
+    print(f"  {'command':44} " + " ".join(f"{n[:14]:>14}" for n in names))
+    for command, used in SERVER_CPU_BY_PROCESS.items():
+        print(f"  {command:44} " + " ".join(f"{used.get(n, 0.0):14.2f}" for n in names))
 
 
 def _apply_bound(objects: int, t_kubectl: float) -> None:
