@@ -1,0 +1,66 @@
+"""mlcp's server-side applies ask for `fieldValidation=Ignore`; the API server must still refuse unknown fields.
+
+For an apply, field validation only decides what happens to duplicate keys; the typed conversion refuses an
+unknown field whatever the directive says. These tests hold the API server to that, for a built-in kind and a
+CRD, through mlcp's own client: if a future API server pruned unknown fields silently under `Ignore`, an object
+mlcp rendered wrong would be applied short of what the plan showed, and these tests would fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.backends.kubernetes_client import CONFIGMAP, HttpError, KubeClient
+
+pytestmark = pytest.mark.integration
+
+
+def _client(kubeconfig: Path, namespace: str) -> KubeClient:
+    return KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+
+
+def test_an_unknown_field_of_a_built_in_kind_is_refused(kubeconfig: Path, namespace: str) -> None:
+    kube = _client(kubeconfig, namespace)
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "unknown-field", "namespace": namespace},
+        "data": {"a": "b"},
+        "dta": {"typo": "of data"},
+    }
+    with pytest.raises(HttpError, match=r"\.dta: field not declared in schema"):
+        kube.server_side_apply(CONFIGMAP.path(namespace, "unknown-field"), body, "mlcp-test")
+    with pytest.raises(HttpError) as absent:
+        kube.request("GET", CONFIGMAP.path(namespace, "unknown-field"))
+    assert absent.value.status == 404, "nothing was applied"
+
+
+def test_an_unknown_field_of_a_custom_resource_is_refused(kubeconfig: Path, namespace: str) -> None:
+    kube = _client(kubeconfig, namespace)
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflowtemplates/unknown-field"
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "unknown-field", "namespace": namespace},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [{"name": "main", "container": {"image": "busybox", "comand": ["true"]}}],
+        },
+    }
+    with pytest.raises(HttpError, match=r"\.comand: field not declared in schema"):
+        kube.server_side_apply(path, body, "mlcp-test")
+
+
+def test_a_well_formed_apply_still_lands(kubeconfig: Path, namespace: str) -> None:
+    kube = _client(kubeconfig, namespace)
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "well-formed", "namespace": namespace},
+        "data": {"a": "b"},
+    }
+    applied = kube.server_side_apply(CONFIGMAP.path(namespace, "well-formed"), body, "mlcp-test")
+    assert applied["data"] == {"a": "b"}
+    assert [m["manager"] for m in applied["metadata"]["managedFields"]] == ["mlcp-test"]
