@@ -377,16 +377,16 @@ def _derived_tenants(
 ) -> Mapping[str, Tenant] | None:
     """`TrustedBase.tenants` of a base reloaded from `previous` with only `changed` tenants' tenant.yaml read again:
     `previous`'s with those tenants' entries replaced (a dict copy, not a walk of every tenant's specs); None
-    (build it whole) unless `previous` built its own, no Tenant spec lies outside tenants/ and every Tenant spec of
-    a changed folder, before and after, is that folder's tenant's."""
-    known = previous.__dict__.get("tenants")  # the cached_property's value, if `previous` built it
-    if known is None or previous.shared is None or previous.shared.of_kind("Tenant"):
+    (build it whole) unless no Tenant spec lies outside tenants/ and every Tenant spec of a changed folder, before
+    and after, is that folder's tenant's. `previous.tenants` is built here if it was not yet (once per chain of
+    bases: each derived base carries its own); the loop's authorizer has always built it."""
+    if previous.shared is None or previous.shared.of_kind("Tenant"):
         return None
     for folders in (previous_parts, parts):
         for tenant in changed & folders.keys():
             if any(s.tenant != tenant for s in folders[tenant].of_kind("Tenant")):
                 return None
-    tenants = dict(known)
+    tenants = dict(previous.tenants)
     for tenant in changed:
         tenants.pop(tenant, None)
     for tenant in sorted(changed & parts.keys()):

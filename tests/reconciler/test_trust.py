@@ -386,3 +386,15 @@ def test_a_tree_listing_one_path_twice_is_read_as_git_checks_it_out(repo: Path) 
         checked_out = (tree / "policies/access.yaml").read_bytes()
     assert checked_out == b"# the second entry\n"
     assert trust.load(repo, sha, "operator").files["policies/access.yaml"] == checked_out
+
+
+def test_a_base_derives_its_people_even_when_the_previous_base_had_not_built_them(repo: Path) -> None:
+    """A previous base whose people by tenant nobody had asked for yet: the next base still derives its own
+    (building the previous one's once), and they are what a full load gives."""
+    first = trust.load(repo, "HEAD", "applied")
+    _role(repo, "vision", "view")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a member's role")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert second.derived_tenants is not None, "derived from the previous base's people"
+    assert second.tenants == trust.load(repo, "HEAD", "applied").tenants
