@@ -37,14 +37,28 @@ def tenants_exist(repo: ConfigRepo) -> Iterable[Diagnostic]:
     broken = {d.path for d in repo.diagnostics}
     for loaded in repo.specs:
         if loaded.spec.kind != "Tenant" and loaded.tenant is not None and loaded.tenant not in known:
-            tenant_file = f"tenants/{loaded.tenant}/tenant.yaml"
-            if tenant_file in broken:  # it is there, with errors of its own: point at them, not at a missing file
-                message = f"tenant {loaded.tenant!r} has no valid Tenant spec"
-                hint = f"fix the errors reported in {tenant_file}"
-            else:
-                message = f"tenant {loaded.tenant!r} has no Tenant spec"
-                hint = f"add {tenant_file} with `kind: Tenant`"
+            message, hint = _missing_tenant_hint(loaded.tenant, broken)
             yield _diag(loaded, (), message, hint, "unknown-tenant")
+
+
+_NAMED_AT_MOST = 3
+
+
+def _missing_tenant_hint(tenant: str, broken: set[str]) -> tuple[str, str]:
+    """What to say when a tenant's folder loaded no Tenant: its tenant.yaml has errors of its own (point at them,
+    never at a file to add), or files of the folder have errors and the Tenant may be in one of them (a Tenant
+    may be kept in any file of its folder), or nothing is broken and the Tenant is missing."""
+    tenant_file = f"tenants/{tenant}/tenant.yaml"
+    if tenant_file in broken:
+        return f"tenant {tenant!r} has no valid Tenant spec", f"fix the errors reported in {tenant_file}"
+    others = sorted(path for path in broken if path.startswith(f"tenants/{tenant}/"))
+    if others:
+        named = ", ".join(others[:_NAMED_AT_MOST]) + (" …" if len(others) > _NAMED_AT_MOST else "")
+        return (
+            f"tenant {tenant!r} has no valid Tenant spec",
+            f"fix the errors reported in {named} if the Tenant is there, or add {tenant_file} with `kind: Tenant`",
+        )
+    return f"tenant {tenant!r} has no Tenant spec", f"add {tenant_file} with `kind: Tenant`"
 
 
 def namespaces_not_reserved(repo: ConfigRepo) -> Iterable[Diagnostic]:

@@ -62,6 +62,26 @@ def test_a_tenant_yaml_with_errors_is_named_as_the_cause_in_its_tenants_other_fi
     assert "add tenants/nlp/tenant.yaml" not in result.stderr, "the file is there: never told to add it"
 
 
+def test_a_tenant_kept_in_another_file_with_errors_is_pointed_at_too(repo: Path) -> None:
+    """A Tenant may live in any file of its folder: when it does not load, its folder's broken files are named."""
+    tenant = repo / "tenants/nlp/tenant.yaml"
+    (repo / "tenants/nlp/team.yaml").write_text(tenant.read_text().replace("members:", "members: {}"))
+    tenant.unlink()
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert "tenants/nlp/team.yaml:" in result.stderr and "invalid YAML" in result.stderr
+    assert "tenant 'nlp' has no valid Tenant spec" in result.stderr
+    assert "hint: fix the errors reported in tenants/nlp/team.yaml if the Tenant is there" in result.stderr
+
+
+def test_a_folder_with_no_tenant_and_no_broken_file_is_told_to_add_one(repo: Path) -> None:
+    (repo / "tenants/nlp/tenant.yaml").unlink()
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert "tenant 'nlp' has no Tenant spec" in result.stderr
+    assert "hint: add tenants/nlp/tenant.yaml with `kind: Tenant`" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("old", "new", "hint"),
     [
