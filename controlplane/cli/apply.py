@@ -135,6 +135,14 @@ def command(
         bool, typer.Option("--force-conflicts", help="Take over fields owned by another field manager.")
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Writes in flight at once.")] = 8,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 2 when the apply held something back: a change the policy blocked or denied was skipped, "
+            "or the trusted base stays because a change to the rules was not allowed. 0 only when all applied.",
+        ),
+    ] = False,
     output: OutputOption = Format.text,
     audit_log: auditlog.AuditLog = None,
     tracking_uri: TrackingUri = None,
@@ -208,3 +216,5 @@ def command(
     err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
     if report.failed:
         raise typer.Exit(1)
+    if detailed_exitcode and (counts[Status.skipped.value] or revision != plan.revision):
+        raise typer.Exit(2)

@@ -83,6 +83,28 @@ def test_member_of_another_tenant_is_denied_and_nothing_reaches_the_namespace(
     assert _image(k8s_admin, repo.vision) == OLD_IMAGE
 
 
+def test_apply_with_detailed_exitcode_says_a_denied_change_was_held_back(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    """A CI job after merge must not read "exit 0" as "all of it is live" when the policy skipped a change."""
+    repo.edit(f"tenants/{repo.vision}/{PIPELINE}", OLD_IMAGE, "ghcr.io/evil/miner:1")
+    repo.commit("carol edits vision's pipeline", author=CAROL)
+    args = ["apply", str(repo.root), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"]
+    log = ["--audit-log", str(tmp_path / "audit.jsonl")]
+    plain = runner.invoke(app, [*args, *log])
+    assert plain.exit_code == 0, plain.output  # the documented default: skipping as the policy says is success
+    detailed = runner.invoke(app, [*args, *log, "--detailed-exitcode"])
+    assert detailed.exit_code == 2, detailed.output
+    assert "1 skipped" in detailed.output
+    assert _image(k8s_admin, repo.vision) == OLD_IMAGE
+
+    repo.edit(f"tenants/{repo.vision}/{PIPELINE}", "ghcr.io/evil/miner:1", "ghcr.io/example/vision-data:1.4.0")
+    repo.commit("bob: a new data image", author=BOB)
+    allowed = runner.invoke(app, [*args, *log, "--detailed-exitcode"])
+    assert allowed.exit_code == 0, allowed.output
+    assert _image(k8s_admin, repo.vision) == "ghcr.io/example/vision-data:1.4.0"
+
+
 def test_bypassing_the_policy_is_still_refused_by_the_api_server(
     repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
