@@ -21,15 +21,13 @@ def _client(kubeconfig: Path, namespace: str) -> KubeClient:
     return KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
 
 
+def _config_map(namespace: str, name: str, **fields: object) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, **fields}
+
+
 def test_an_unknown_field_of_a_built_in_kind_is_refused(kubeconfig: Path, namespace: str) -> None:
     kube = _client(kubeconfig, namespace)
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "unknown-field", "namespace": namespace},
-        "data": {"a": "b"},
-        "dta": {"typo": "of data"},
-    }
+    body = _config_map(namespace, "unknown-field", data={"a": "b"}, dta={"typo": "of data"})
     with pytest.raises(HttpError, match=r"\.dta: field not declared in schema"):
         kube.server_side_apply(CONFIGMAP.path(namespace, "unknown-field"), body, "mlcp-test")
     with pytest.raises(HttpError) as absent:
@@ -55,12 +53,7 @@ def test_an_unknown_field_of_a_custom_resource_is_refused(kubeconfig: Path, name
 
 def test_a_well_formed_apply_still_lands(kubeconfig: Path, namespace: str) -> None:
     kube = _client(kubeconfig, namespace)
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "well-formed", "namespace": namespace},
-        "data": {"a": "b"},
-    }
+    body = _config_map(namespace, "well-formed", data={"a": "b"})
     applied = kube.server_side_apply(CONFIGMAP.path(namespace, "well-formed"), body, "mlcp-test")
     assert applied["data"] == {"a": "b"}
     assert [m["manager"] for m in applied["metadata"]["managedFields"]] == ["mlcp-test"]
