@@ -46,11 +46,15 @@ TURN_TIMEOUT = 120.0
 """How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""
 
 
+LEADER_LEASE = "mlcp-reconciler"
+"""The leader's Lease in the controller namespace."""
+
+
 @dataclass(frozen=True)
 class LeaseConfig:
     namespace: str
     identity: str
-    name: str = "mlcp-reconciler"
+    name: str = LEADER_LEASE
     duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0

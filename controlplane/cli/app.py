@@ -94,6 +94,7 @@ LAZY: dict[str, Callable[[], Command]] = {
     "approve": _command("approve", "approve"),
     "reconcile": _command("reconcile", "reconcile"),
     "run": _command("run", "run"),
+    "shards": _command("shards", "shards"),
     "policy": _group("policy", "policy"),
     "audit": _group("audit", "audit"),
     "promotions": _group("promotions", "promotions"),

@@ -272,6 +272,7 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     after = made.held()
     assert all(after[w] <= before[w] for w in ("r1", "r2")), "the others only handed shards over"
     assert after["r4"] == (before["r1"] - after["r1"]) | (before["r2"] - after["r2"]), "every moved shard went to r4"
+    _shards_agree_with_the_replicas(made, orphans[0])
     # each replica's watch cache: its shards' tenants' objects, none of another's (routed by mlcp's records)
     labelled = core.list_namespace(label_selector=f"mlcp.dev/tenant in ({','.join(tenants)})").items
     namespaces = {ns.metadata.name: ns.metadata.labels["mlcp.dev/tenant"] for ns in labelled}
@@ -300,6 +301,25 @@ def test_three_replicas_divide_the_tenants_hand_over_a_dead_ones_and_rebalance_f
     assert verified.returncode == 0, stderr.decode()[-2000:]  # type: ignore[attr-defined]
     report = json.loads(stdout)
     assert report["ok"] and report["chains"] and all(c["ok"] and c["count"] for c in report["chains"])
+
+
+def _shards_agree_with_the_replicas(made: Cluster, tenant: str) -> None:
+    """`mlcp shards` (the operator's view, from the Leases alone) names the holder each replica says it is."""
+    shown = mlcp(
+        "shards", "--kubeconfig", str(made.kubeconfig), "--controller-namespace", made.repo.system_ns,
+        "--tenant", tenant, "-o", "json",
+    )  # fmt: skip
+    stdout, stderr = shown.communicate(timeout=60)  # type: ignore[attr-defined]
+    assert shown.returncode == 0, stderr.decode()[-2000:]  # type: ignore[attr-defined]
+    report = json.loads(stdout)
+    held = made.held()
+    holders = {shard: who for who, shards in held.items() for shard in shards}
+    assert report["sharded"] and report["shards"] == SHARDS and report["agree"], report
+    assert {m["identity"] for m in report["members"] if not m["expired"]} == set(held), report["members"]
+    assert {lease["shard"]: lease["holder"] for lease in report["leases"] if not lease["expired"]} == holders
+    [entry] = report["tenants"]
+    assert entry == {"tenant": tenant, "shard": sharding.shard_of(tenant, SHARDS), "holder": holders[entry["shard"]]}
+    assert report["leader"]["holder"] in held, "one of the live replicas leads"
 
 
 QUOTA = """apiVersion: mlcp.dev/v1alpha1
