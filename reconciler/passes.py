@@ -16,9 +16,9 @@ inventory entries and revisions merged into the shared records without
 touching the others' — and the leader runs the platform lane (objects of no
 tenant, the governance objects, and the trusted base's record). Each lane
 keeps its own memory of what changed since its last pass
-(reconciler.lanememory), so a shard's lane plans only its changed tenants, as
-the single lane does; a relist of the live state (start, new term, resync) makes
-every lane plan all of its tenants once.
+(reconciler.passmemory, reconciler.lanememory), so a shard's lane plans only
+its changed tenants, as the single lane does; a relist of the live state (start,
+new term, resync) makes every lane plan all of its tenants once.
 
 Outcomes are collected as apply reports them, so even when the API server
 disappears in the middle (and apply's final inventory write raises), every
@@ -38,19 +38,19 @@ from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import PROVENANCE
-from controlplane.plans import Action, Change, ObjectRef, Plan, SystemStatus
-from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, trust
+from controlplane.plans import Action, Change, ObjectRef, Plan
+from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer, decided
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, Watching
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
 from reconciler.fencing import Fence, FencedBackend, was_attempted
 from reconciler.gitsync import Checkout, GitSource, SourceError
-from reconciler.lanememory import LaneMemories, LaneMemory
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
+from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
@@ -151,20 +151,15 @@ class Reconciler:
         self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
         """A new revision reads and renders again only the tenants whose files changed."""
-        self._full: str | None = "the controller started"
-        """Why the next pass must plan every tenant (None: only what changed, until the resync is due)."""
-        self._last_full: float | None = None
-        self._last: tuple[str, TrustedBase] | None = None
-        """The revision and trusted base of the last pass that did not fail as a whole."""
-        self._memories = LaneMemories()
-        """Per shard lane, what changed since its own last pass (the single lane uses the fields above)."""
+        self.memory = PassMemory(clock)
+        """What changed since each lane's last pass (reconciler.passmemory): what the next pass plans."""
         self.holds: Callable[[str], bool] | None = None
         """The tenants whose live state this replica keeps (the shards it holds, reconciler.shardedloop); None: all."""
 
     def forget_state(self) -> None:
         """Read the per-tenant revisions and the inventory from the cluster again (a new term as leader)."""
         self.lane.state = None
-        self._full = "a new leadership term"
+        self.memory.new_term()
         self.pass_audit.forget()
         for backend in self._backends[1].values() if self._backends else ():
             backend.forget()
@@ -177,7 +172,7 @@ class Reconciler:
 
     def forget_lane(self, name: str) -> None:
         """A lane this replica no longer runs: its memory goes, and it starts with a full pass if it comes back."""
-        self._memories.drop(name)
+        self.memory.lanes.drop(name)
 
     def tenants(self) -> set[str]:
         """The tenants of the revision last loaded (empty before the first pass)."""
@@ -217,11 +212,7 @@ class Reconciler:
             result.error, result.stage = str(exc), result.stage or "plan"
         result.duration = self.clock() - started
         if result.error:
-            why = f"the last pass failed ({result.stage})"
-            if lane.sharded:  # its changes were taken from its memory: its next pass plans all of its tenants
-                self._memories.of(lane.name, lane.covers, lane.platform).full = why
-            else:
-                self._full = why
+            self.memory.failed(lane, f"the last pass failed ({result.stage})")
         with logs.context(revision=result.revision or "", shard=lane.name or None):
             self._observe(result, lane)
             if result.record_problems:
@@ -249,7 +240,7 @@ class Reconciler:
     def _converge(self, checkout: Checkout, result: PassResult, lane: Lane) -> None:
         result.stage = "validate"
         if lane.sharded:
-            self._memories.of(lane.name, lane.covers, lane.platform)  # registered first: it hears of this load
+            self.memory.of(lane)  # registered first: it hears of this load
         parts, rendered = self._load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
@@ -263,7 +254,17 @@ class Reconciler:
         held = self.tracker.held(checkout.revision, now)
         result.held = {**{k: why for k, why in held.items() if lane.covers(k)}, **result.failed}
         state = lane.state if lane.state is not None else StateStore(kube).read()
-        selection, dirty, live = self._select(parts, backends, state, rendered, now, lane)
+        selection, dirty, live = self.memory.select(
+            parts,
+            backends,
+            state,
+            rendered,
+            now,
+            lane,
+            resync=self.settings.resync,
+            trusted_base=self.settings.targets.trusted_base,
+            backing_off=self.tracker.entries,
+        )
         result.selection = selection
         plan, states = engine.make_plan(
             parts.desired,
@@ -299,21 +300,14 @@ class Reconciler:
         self._judge(plan, result, unreachable, kube, lane)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
-        self._finish(kube, state, self._converged(plan, result, state, bool(unreachable), lane), lane)
+        finished = not (unreachable or result.abandoned or result.error)
+        unsettled = [*result.failed, *result.held]
+        self._finish(kube, state, self.memory.converged(plan, state, lane, selection, unsettled, finished), lane)
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
         if not result.error:
-            self._remember(checkout.revision, trusted, selection, lane)
-
-    def _remember(self, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane) -> None:
-        """What the next pass of this lane compares with: this pass's revision and base (it did not fail)."""
-        if lane.sharded:
-            self._memories.of(lane.name, lane.covers, lane.platform).last = (revision, trusted)
-            return
-        self._last = (revision, trusted)
-        if selection.full:  # the next resync is due an interval after this one ended
-            self._full, self._last_full = None, self.clock()
+            self.memory.remember(checkout.revision, trusted, selection, lane)
 
     def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
         """The desired state of the checkout, and the tenants whose objects changed since the last load."""
@@ -321,96 +315,8 @@ class Reconciler:
             return self._desired[1], set()
         self._desired = None  # a load that raises must not leave the previous revision's state behind
         self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
-        self._memories.loaded(self._loader.rendered)
+        self.memory.lanes.loaded(self._loader.rendered)
         return self._desired[1], self._loader.rendered
-
-    def _converged(
-        self, plan: Plan, result: PassResult, state: TenantRevisions, unreachable: bool, lane: Lane
-    ) -> dict[str, str]:
-        """The tenants that converged to this revision: those planned without failing or being held, and
-        those not planned that had converged to the last pass's revision (nothing of theirs changed)."""
-        if unreachable or result.abandoned or result.error or plan.revision is None:
-            return {}
-        converged = dict.fromkeys(_keys(plan, lane), plan.revision)
-        selection = result.selection
-        previous = self._memories.of(lane.name, lane.covers, lane.platform).last if lane.sharded else self._last
-        if selection is not None and not selection.full and previous is not None:
-            last, covers = previous[0], lane.covers
-            converged.update(
-                (t, plan.revision)
-                for t, at in state.by_tenant.items()
-                if at == last and not selection.includes(t) and covers(t)
-            )
-        for key in [*result.failed, *result.held]:
-            converged.pop(key, None)
-        return converged
-
-    def _select(
-        self,
-        parts: partition.Partitioned,
-        backends: Mapping[str, Backend],
-        state: TenantRevisions,
-        rendered: set[str] | None,
-        now: float,
-        lane: Lane,
-    ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
-        """Which tenants this pass plans (reconciler.selection), what changed live, and the live state.
-
-        The changes are taken before reading, so one that lands in between is planned now and again next
-        time, never lost. A full pass makes each backend read afresh: the watch's events are not trusted then,
-        and the watch cache lists again (its first list, on start) for the pass instead of the pass listing
-        beside it, so the live state is held once.
-        """
-        full = self._full
-        if full is None and self._last_full is not None and now - self._last_full >= self.settings.resync:
-            full = "the resync interval"
-        if full is not None:
-            for backend in backends.values():
-                backend.forget()
-        dirty = {name: backend.changed() for name, backend in backends.items()}
-        live = engine.read_live(backends)
-        previous = self._last[1] if self._last is not None else None
-        if lane.sharded:
-            return self._select_lane(parts, state, live, dirty, full, lane)
-        if full is not None or self._last is None or previous is None:
-            return Selection.everything(full or "no earlier pass"), dirty, live
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
-        lagging = {t for t, at in state.by_tenant.items() if at != self._last[0]}
-        unsettled = {*self.tracker.entries, *parts.broken, *lagging}
-        return selections.choose(None, rendered, trust.changed_tenants(previous, trusted), unsettled), dirty, live
-
-    def _select_lane(
-        self,
-        parts: partition.Partitioned,
-        state: TenantRevisions,
-        live: tuple[dict[str, LiveState], list[SystemStatus]],
-        dirty: Mapping[str, frozenset[ObjectRef] | None],
-        relisted: str | None,
-        lane: Lane,
-    ) -> tuple[Selection, dict[str, frozenset[ObjectRef] | None], tuple[dict[str, LiveState], list[SystemStatus]]]:
-        """`_select` for a shard's lane: what changed since *its* last pass (reconciler.lanememory)."""
-        memories = self._memories
-        memories.changed(dirty, {name: read.inventory for name, read in live[0].items()})
-        if relisted is not None:
-            memories.relisted(relisted)
-            self._full, self._last_full = None, self.clock()
-        memory: LaneMemory = memories.of(lane.name, lane.covers, lane.platform)
-        rendered, changed = memory.take()
-        if memory.full is not None or memory.last is None:
-            why, memory.full = memory.full or "no earlier pass", None  # set again if this pass fails
-            if lane.platform:  # the governance objects of every tenant are the platform lane's
-                return Selection.everything(why), changed, live
-            tenants = _lane_tenants(parts, state, live[0], lane.covers)
-            return Selection(tenants, f"full: {why}"), dict.fromkeys(dirty, frozenset()), live
-        last, previous = memory.last
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], self.settings.targets.trusted_base)
-        covers = lane.covers
-        lagging = {t for t, at in state.by_tenant.items() if at != last and covers(t)}
-        unsettled = {t for t in [*self.tracker.entries, *parts.broken] if covers(t)} | lagging
-        base_changed = trust.changed_tenants(previous, trusted)
-        if base_changed is not None and not lane.platform:
-            base_changed = {t for t in base_changed if covers(t)}
-        return selections.choose(None, rendered, base_changed, unsettled), changed, live
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home
@@ -581,19 +487,6 @@ def _describe(selection: Selection | None) -> str | int:
 def _is_drift(change: Change) -> bool:
     """An update whose spec did not change (no new source commit): someone changed the live object."""
     return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
-
-
-def _lane_tenants(
-    parts: partition.Partitioned, state: TenantRevisions, live: Mapping[str, LiveState], covers: Callable[[str], bool]
-) -> frozenset[str]:
-    """Every tenant a shard's lane may have to write: declared, set aside, recorded in the revisions or in mlcp's
-    inventory (a deleted tenant's objects are pruned by the lane of its shard). A full pass of the lane plans these
-    (each planned with every object it declares or mlcp's records give it), not every tenant of every shard."""
-    names = {s.tenant for s in parts.desired.repo.specs if s.tenant}
-    names |= parts.broken.keys() | state.by_tenant.keys()
-    for system in live.values():
-        names |= {r.tenant for r in system.inventory.records.values() if r.tenant}
-    return frozenset(t for t in names if t and covers(t))
 
 
 def _keys(plan: Plan, lane: Lane) -> set[str]:
