@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Change
 from controlplane.rendering.context import TENANT_DEPLOYER_SA
-from controlplane.specs import KINDS
+from controlplane.specs import KINDS, Tenant
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,15 @@ class Impersonation:
     namespaces: Mapping[str, str]
     members: Mapping[str, frozenset[str]]
     """Tenant → identities (owners and members) of that tenant."""
+
+    @classmethod
+    def of(cls, repo: ConfigRepo) -> Impersonation:
+        """Who mlcp writes tenant workloads as, from the tenants of this revision."""
+        people = dict(_people(s) for s in repo.of_kind("Tenant") if s.tenant)
+        return cls(
+            namespaces={name: namespace for name, (namespace, _) in people.items()},
+            members={name: members for name, (_, members) in people.items()},
+        )
 
     def tenants_of(self, identity: str) -> list[str]:
         return sorted(t for t, people in self.members.items() if identity in people)
@@ -47,3 +59,21 @@ class Impersonation:
                 break
         namespace = self.namespaces.get(tenant or "") or change.ref.namespace
         return f"system:serviceaccount:{namespace}:{TENANT_DEPLOYER_SA}"
+
+
+_PEOPLE: dict[int, tuple[LoadedSpec, tuple[str, tuple[str, frozenset[str]]]]] = {}
+"""Each loaded Tenant spec's namespace and people, by the spec's identity: the loop confines the backend to each
+new revision, whose unchanged tenants keep their loaded specs (reconciler.incremental)."""
+_PEOPLE_KEPT = 50_000
+
+
+def _people(loaded: LoadedSpec) -> tuple[str, tuple[str, frozenset[str]]]:
+    known = _PEOPLE.get(id(loaded))
+    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
+        return known[1]
+    tenant = cast(Tenant, loaded.spec)
+    found = (str(loaded.tenant), (tenant.namespace, frozenset(tenant.identities())))
+    if len(_PEOPLE) >= _PEOPLE_KEPT:
+        _PEOPLE.clear()
+    _PEOPLE[id(loaded)] = (loaded, found)
+    return found

@@ -20,15 +20,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from controlplane.labels import SELECTOR
 from controlplane.loading.repo import ConfigRepo
-from controlplane.loading.sources import LoadedSpec
 from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
-from controlplane.specs import Tenant
 from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends.base import (
     ApplyOptions,
@@ -101,33 +99,6 @@ class LiveCache(Protocol):
     def settled(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
 
 
-def impersonation(repo: ConfigRepo) -> Impersonation:
-    """Who mlcp writes tenant workloads as, from the tenants of this revision."""
-    people = dict(_people(s) for s in repo.of_kind("Tenant") if s.tenant)
-    return Impersonation(
-        namespaces={name: namespace for name, (namespace, _) in people.items()},
-        members={name: members for name, (_, members) in people.items()},
-    )
-
-
-_PEOPLE: dict[int, tuple[LoadedSpec, tuple[str, tuple[str, frozenset[str]]]]] = {}
-"""Each loaded Tenant spec's namespace and people, by the spec's identity: the loop confines the backend to each
-new revision, whose unchanged tenants keep their loaded specs (reconciler.incremental)."""
-_PEOPLE_KEPT = 50_000
-
-
-def _people(loaded: LoadedSpec) -> tuple[str, tuple[str, frozenset[str]]]:
-    known = _PEOPLE.get(id(loaded))
-    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
-        return known[1]
-    tenant = cast(Tenant, loaded.spec)
-    found = (str(loaded.tenant), (tenant.namespace, frozenset(tenant.identities())))
-    if len(_PEOPLE) >= _PEOPLE_KEPT:
-        _PEOPLE.clear()
-    _PEOPLE[id(loaded)] = (loaded, found)
-    return found
-
-
 MERGE_ATTEMPTS = 8
 """How often a shard's inventory write reads again after another writer won the race."""
 
@@ -196,7 +167,7 @@ class KubernetesBackend(Backend):
     def confine(self, repo: ConfigRepo) -> None:
         """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
         if self._confined is not repo:  # a pass at the same revision confines to the same repo again
-            self.impersonation, self._confined = impersonation(repo), repo
+            self.impersonation, self._confined = Impersonation.of(repo), repo
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
