@@ -30,7 +30,7 @@ from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -64,10 +64,6 @@ def _clear_errors() -> Iterator[None]:
         yield
     except AuditError as exc:
         raise fail(str(exc), exc.hint) from None
-
-
-def _esc(text: object) -> str:
-    return str(text).replace("[", "\\[")
 
 
 def _target(record: AuditRecord) -> str:
@@ -132,13 +128,13 @@ def list_(
         r = c.record
         style = _RESULT_STYLE.get(r.result.value, "")
         table.add_row(
-            str(c.id),
-            r.time[:19].replace("T", " "),
-            _esc(r.tenant or "-"),
-            _esc(", ".join(r.actors)),
-            r.action,
-            _esc(_target(r)),
-            f"{r.decision.value} ({_esc(r.rule)})",
+            markup_safe(c.id),
+            markup_safe(r.time[:19].replace("T", " ")),
+            markup_safe(r.tenant or "-"),
+            markup_safe(", ".join(r.actors)),
+            markup_safe(r.action),
+            markup_safe(_target(r)),
+            f"{r.decision.value} ({markup_safe(r.rule)})",
             f"[{style}]{r.result.value}[/{style}]" if style else r.result.value,
         )
     out.print(table)
@@ -156,10 +152,11 @@ def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
     for entry in diff:
         if not entry.get("field"):
             dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
-            lines += [f"[green]+ {_esc(line)}[/green]" for line in dumped.splitlines()]
+            lines += [f"[green]+ {markup_safe(line)}[/green]" for line in dumped.splitlines()]
             continue
         old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
-        lines.append(f"[yellow]~ {_esc(entry['field'])}[/yellow]: [red]{_esc(old)}[/red] → [green]{_esc(new)}[/green]")
+        path, old, new = (markup_safe(v) for v in (entry["field"], old, new))
+        lines.append(f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]")
     return lines
 
 
@@ -210,7 +207,7 @@ def show(
     if role:
         other_id = RecordId(wanted.chain, other.seq) if other else None
         what = f"record {other_id}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
-        out.print(f"  {role + ':':<10}{_esc(what)}")
+        out.print(f"  {role + ':':<10}{markup_safe(what)}")
     lines = _diff_lines(record.diff or (other.diff if other is not None and role == "intent" else ()))
     if lines:
         out.print("  diff:")
@@ -240,7 +237,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     chain = f"  (chain {record_id.chain})" if record_id.chain else ""
     out.print(f"[bold]record {record_id}[/bold]{chain}")
     for name, value in fields:
-        out.print(f"  {name + ':':<10}{_esc(value)}")
+        out.print(f"  {name + ':':<10}{markup_safe(value)}")
 
 
 def _anchor(text: str | None, store: AuditStore, targets: Targets) -> tuple[Anchor, str] | None:

@@ -6,6 +6,7 @@ be piped while errors still reach the terminal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,8 +17,49 @@ from rich.console import Console
 
 from controlplane.errors import Diagnostic
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters never sent to a terminal as they are: C0 controls but tab and newline (ESC starts the sequences
+that move the cursor, erase lines, set the window title or make links), DEL, C1 controls (0x9b is a one-byte
+CSI), and the bidirectional marks and overrides that reorder what is shown (Trojan Source)."""
+
+
+def _visible(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: object) -> str:
+    """`text` made safe to show: every character of `_UNSHOWABLE` written as an escape (`\\x1b`), the rest as is.
+
+    What mlcp prints comes partly from outside: commit authors (git takes any byte but `<`, `>` and newline in a
+    name or an email), tenants' values, Argo's step messages, registry tags, Lease holders. A commit author named
+    to move the cursor up and erase a line could hide a denial in the plan a reviewer reads, or forge an
+    approval's line; shown this way it is visibly odd and harmless. Rich strips only BEL, BS, VT, FF and CR."""
+    value = str(text)
+    return _UNSHOWABLE.sub(_visible, value) if _UNSHOWABLE.search(value) else value
+
+
+def markup_safe(text: object) -> str:
+    """`shown(text)`, also taken literally inside rich markup (a `[` cannot open a style)."""
+    return shown(text).replace("[", "\\[")
+
+
+class _ShownConsole(Console):
+    """A rich console that shows every string it prints through `shown` (markup mlcp writes has no control
+    characters, so styles survive): a message that forgot to escape outside text still cannot drive the terminal.
+    Tables are not strings: their cells go through `markup_safe` where they are made."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(shown(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def echo(text: object = "", *, stderr: bool = False, nl: bool = True) -> None:
+    """Plain output (`typer.echo`) made safe to show, for text that is not JSON."""
+    typer.echo(shown(text), err=stderr, nl=nl)
+
+
+out = _ShownConsole(highlight=False, soft_wrap=True)
+err = _ShownConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -52,20 +94,16 @@ def print_json(data: Any) -> None:
 
 def print_diagnostics(diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
-        err.print(f"[bold]{d.path}:{d.line}:{d.column}[/bold]: [red]error[/red]: {_esc(d.message)}")
+        err.print(f"[bold]{d.path}:{d.line}:{d.column}[/bold]: [red]error[/red]: {markup_safe(d.message)}")
         if d.hint:
-            err.print(f"    [dim]hint:[/dim] {_esc(d.hint)}")
-
-
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
+            err.print(f"    [dim]hint:[/dim] {markup_safe(d.hint)}")
 
 
 def fail(message: str, hint: str = "", code: int = 1) -> typer.Exit:
     """Print a clear error (and a hint) to stderr; return the Exit to raise."""
-    err.print(f"[red]error[/red]: {_esc(message)}")
+    err.print(f"[red]error[/red]: {markup_safe(message)}")
     if hint:
-        err.print(f"    [dim]hint:[/dim] {_esc(hint)}")
+        err.print(f"    [dim]hint:[/dim] {markup_safe(hint)}")
     return typer.Exit(code)
 
 
@@ -79,4 +117,4 @@ def print_lines(lines: list[tuple[str, str]]) -> None:
         for text, style in lines:
             out.print(text, style=style, markup=False, highlight=False)
     else:
-        typer.echo("\n".join(text for text, _ in lines))
+        echo("\n".join(text for text, _ in lines))

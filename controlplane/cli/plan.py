@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from controlplane.cli import plan_view
-from controlplane.cli.console import err, fail, print_diagnostics, print_lines, write_chunks
+from controlplane.cli.console import echo, err, fail, print_diagnostics, print_lines, write_chunks
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
     Context,
@@ -74,7 +74,7 @@ def show(plan: Plan, output: PlanFormat) -> None:
     if output is PlanFormat.json:
         write_chunks(plan_view.json_chunks(plan))
     elif output is PlanFormat.markdown:
-        typer.echo(plan_view.markdown(plan), nl=False)
+        echo(plan_view.markdown(plan), nl=False)
     else:
         print_lines(plan_view.text_lines(plan))
 

@@ -19,17 +19,13 @@ from rich.table import Table
 from controlplane.audit import AuditError
 from controlplane.audit.history import Move, RegistryAlias, disagreements, moves_in
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig, TrackingUri
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 app = typer.Typer(help="Model promotions: their history, from the audit log and the registry.", no_args_is_help=True)
 
 _STYLE = {"applied": "green", "deleted": "green", "failed": "red", "denied": "red", "interrupted": "red"}
-
-
-def _esc(text: object) -> str:
-    return str(text).replace("[", "\\[")
 
 
 def _gates(move: Move) -> str:
@@ -97,11 +93,11 @@ def history(
     else:
         _table(found)
     if note:
-        err.print(f"[dim]{_esc(note)}[/dim]")
+        err.print(f"[dim]{markup_safe(note)}[/dim]")
     for problem in problems:
-        err.print(f"[yellow]! registry and audit log disagree[/yellow]: {_esc(problem)}")
+        err.print(f"[yellow]! registry and audit log disagree[/yellow]: {markup_safe(problem)}")
     if output is Format.text:
-        err.print(f"{len(found)} move(s) of {_esc(model)}" + (f"@{_esc(alias)}" if alias else ""))
+        err.print(f"{len(found)} move(s) of {markup_safe(model)}" + (f"@{markup_safe(alias)}" if alias else ""))
 
 
 def _table(found: list[Move]) -> None:
@@ -113,18 +109,18 @@ def _table(found: list[Move]) -> None:
         version = f"{move.previous or '∅'} → {move.version or '∅'}" if move.action != "delete" else "removed"
         outcome = f"[{style}]{move.outcome}[/{style}]" + (" (drift healed)" if move.healed_drift else "")
         if move.error:
-            outcome += f": {_esc(move.error)}"
+            outcome += f": {markup_safe(move.error)}"
         elif move.outcome == "denied":
-            outcome += f" ({_esc(move.rule)}): {_esc(move.reason)}"
+            outcome += f" ({markup_safe(move.rule)}): {markup_safe(move.reason)}"
         table.add_row(
-            str(move.id),
-            move.time[:19].replace("T", " "),
-            _esc(move.alias),
-            version,
-            (move.commit or "-")[:12],
-            _esc(", ".join(move.authors) or "-"),
-            _esc(", ".join(move.approvers) or "-"),
-            _esc(_gates(move)),
+            markup_safe(move.id),
+            markup_safe(move.time[:19].replace("T", " ")),
+            markup_safe(move.alias),
+            markup_safe(version),
+            markup_safe((move.commit or "-")[:12]),
+            markup_safe(", ".join(move.authors) or "-"),
+            markup_safe(", ".join(move.approvers) or "-"),
+            markup_safe(_gates(move)),
             outcome,
         )
     out.print(table)

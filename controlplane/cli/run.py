@@ -17,7 +17,7 @@ from rich.live import Live
 
 from controlplane import runs
 from controlplane.cli import run_view
-from controlplane.cli.console import Format, OutputOption, err, fail, out, print_json
+from controlplane.cli.console import Format, OutputOption, echo, err, fail, out, print_json
 from controlplane.cli.options import Context, Kubeconfig
 from controlplane.loading.repo import load_repo
 
@@ -80,7 +80,7 @@ def command(
     if output is Format.json:
         print_json(run_view.to_dict(request, status, who, watch))
     elif not watch:
-        typer.echo(status.name)
+        echo(status.name)
     if watch and not status.succeeded:
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -104,7 +104,7 @@ def _follow(api: KubeClient, request: runs.RunRequest, name: str, output: Format
 
         def lines(s: runs.RunStatus) -> None:
             for line in run_view.changes(seen[-1] if seen else None, s):
-                typer.echo(line)
+                echo(line)
             seen.append(s)
 
         status = cluster.follow(api, request, name, lines)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from controlplane.cli.console import markup_safe
 from controlplane.runs import RunRequest, RunStatus, StepStatus
 
 FORMAT = 1
@@ -58,27 +59,23 @@ def duration(started: str | None, finished: str | None) -> float | None:
 
 def _phase(phase: str) -> str:
     mark, style = STYLES.get(phase, ("?", "white"))
-    return f"[{style}]{mark} {phase}[/{style}]"
-
-
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
+    return f"[{style}]{mark} {markup_safe(phase)}[/{style}]"
 
 
 def table(status: RunStatus) -> Table:
     """The run's steps in the order they started, with phase, time taken, attempts and Argo's message."""
-    title = f"run {status.namespace}/{status.name}  {_phase(status.phase)}"
+    title = f"run {markup_safe(status.namespace)}/{markup_safe(status.name)}  {_phase(status.phase)}"
     grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in ("step", "phase", "time", "attempts", "message"):
         grid.add_column(column, no_wrap=column != "message")
     for step in status.steps:
         took = duration(step.started_at, step.finished_at)
         grid.add_row(
-            _esc(step.name),
+            markup_safe(step.name),
             _phase(step.phase),
             f"{took:.0f}s" if took is not None else "",
             str(step.attempts) if step.attempts > 1 else "",
-            _esc(step.message),
+            markup_safe(step.message),
         )
     return grid
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from controlplane.cli.console import Format, OutputOption, fail, print_json
+from controlplane.cli.console import Format, OutputOption, echo, fail, print_json
 from controlplane.cli.options import Context, ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -53,8 +53,8 @@ def command(
         return
     if not found.sharded:
         leader = f", leader {found.leader.holder}" if found.leader and found.leader.holder else ""
-        # plain text, not rich markup: a Lease's holder is whatever its writer put there
-        typer.echo(f"{controller_namespace}: no sharded controller (no member or shard Leases){leader}", err=True)
+        # plain text (echo shows control characters as escapes): a Lease's holder is whatever its writer put there
+        echo(f"{controller_namespace}: no sharded controller (no member or shard Leases){leader}", stderr=True)
         return
     if found.shards is None:
         agreed = (
@@ -66,17 +66,17 @@ def command(
     else:
         agreed = f"{found.shards} shards"
     leader = found.leader.holder if found.leader and found.leader.holder and not found.leader.expired else "none"
-    typer.echo(f"{controller_namespace}: {agreed}; leader {leader}")
-    typer.echo("members:")
+    echo(f"{controller_namespace}: {agreed}; leader {leader}")
+    echo("members:")
     for member in found.members:
         state = "run out" if member.lease.expired else f"renewed {_age(member.lease.renewed, now)}"
-        typer.echo(f"  {member.identity}  ({member.shards or '?'} shards, {state})")
-    typer.echo(f"{'shard':>5}  holder")
+        echo(f"  {member.identity}  ({member.shards or '?'} shards, {state})")
+    echo(f"{'shard':>5}  holder")
     for shard, held in sorted(found.leases.items()):
         who = "-" if held.holder is None or held.expired else held.holder
         note = f"  (run out, last {held.holder})" if held.expired and held.holder else ""
-        typer.echo(f"{shard:>5}  {who}  renewed {_age(held.renewed, now)}{note}")
+        echo(f"{shard:>5}  {who}  renewed {_age(held.renewed, now)}{note}")
     for entry in found.tenants:
-        typer.echo(f"tenant {entry.tenant}: shard {entry.shard}, held by {entry.holder or 'nobody now'}")
+        echo(f"tenant {entry.tenant}: shard {entry.shard}, held by {entry.holder or 'nobody now'}")
     if tenant and not found.tenants:
-        typer.echo("the tenants' shards cannot be told until the members agree on one number of shards", err=True)
+        echo("the tenants' shards cannot be told until the members agree on one number of shards", stderr=True)

@@ -214,3 +214,20 @@ def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> No
     assert cut.exit_code == 1 and "records were removed" in cut.stderr
     missing = mlcp("audit", "verify", "--audit-log", log, "--anchor", tmp_path / "none.json")
     assert missing.exit_code == 1 and "cannot read the anchor file" in missing.stderr
+
+
+def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """git takes any byte but `<`, `>` and newline in an author's name and email, so the actors mlcp records
+    are the attacker's text: `mlcp audit list` and `show` print it with its control characters as escapes."""
+    from dataclasses import replace
+
+    from tests.controlplane.audit.conftest import make_record
+
+    log = tmp_path / "audit.jsonl"
+    forged = "eve\x1b[1A\x1b[2K\u202e@example.com"
+    JsonlStore(log).append(replace(make_record(0), actors=(forged,), tenant="nlp\x1b[8m"))
+    for args, visible in ((("list",), "nlp\\x1b[8m"), (("show", "1"), "eve\\x1b[1A\\x1b[2K\\u202e@example.com")):
+        result = mlcp("audit", *args, "--audit-log", log)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output, args
+        assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width

@@ -86,3 +86,14 @@ def test_a_forbidden_list_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 1
     assert "cannot read the Leases in ops" in result.stderr
     assert "needs `list` on leases in ops" in result.stderr
+
+
+def test_a_lease_holder_with_escape_sequences_is_shown_not_obeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever may write Leases there names the holder: its control characters are printed as escapes."""
+    holder = "r1\x1b[2K\x1b[1A"
+    items = [_lease(member_lease(holder), holder, **{SHARDS_ANNOTATION: "1"}), _lease(sharding.lease_name(0), holder)]
+    _serve(monkeypatch, items)
+    result = runner.invoke(app, ["shards", "-t", "vision"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "tenant vision: shard 0, held by r1\\x1b[2K\\x1b[1A" in result.stdout
