@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from controlplane import saved_plans
 from controlplane.cli import auditlog, plan_view
-from controlplane.cli.console import Format, OutputOption, err, fail, print_json, print_lines
+from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, print_json, print_lines
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
     Context,
@@ -75,7 +75,7 @@ def _load_saved(
     fresh = replace(fresh, repo=saved.repo)
     comparison = saved_plans.compare(saved, fresh)
     for line in [*comparison.stale, *comparison.edited][:20]:
-        err.print(f"  {line}")
+        err.print(f"  {markup_safe(line)}")
     if comparison.edited:
         refusal = Refused(
             f"{path} is not the plan revision {str(saved.revision)[:12]} makes now "
@@ -118,7 +118,7 @@ def _run(
 
 def _log(outcome: Outcome) -> None:
     if outcome.status is Status.failed:
-        err.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
+        err.print(f"[red]✗ {markup_safe(outcome.change.ref)}: {markup_safe(outcome.message)}[/red]")
 
 
 def command(

@@ -24,7 +24,7 @@ import typer
 from controlplane.audit import Anchor, AuditError, AuditStore, Journal, JsonlStore, chains, records_for
 from controlplane.audit.identity import head_identity
 from controlplane.audit.records import utc_now
-from controlplane.cli.console import err, fail
+from controlplane.cli.console import err, fail, markup_safe
 from controlplane.errors import Refused
 from controlplane.plans import Plan
 from reconciler.targets import Targets
@@ -176,7 +176,7 @@ def _publish(store: AuditStore, journal: Journal, actors: tuple[str, ...]) -> No
     try:
         anchors.publish(store.kube, anchor)
     except BackendError as exc:
-        err.print(f"[yellow]![/] the audit anchor was not published: {exc}")
+        err.print(f"[yellow]![/] the audit anchor was not published: {markup_safe(exc)}")
 
 
 def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets: Targets) -> None:
@@ -189,4 +189,4 @@ def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets
     try:
         store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
     except (AuditError, OSError) as error:
-        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {error}")
+        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {markup_safe(error)}")

@@ -7,7 +7,7 @@ from typing import Annotated, cast
 
 import typer
 
-from controlplane.cli.console import Format, OutputOption, err, fail, out, print_diagnostics, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_diagnostics, print_json
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.policy.authorizer import Authorizer
@@ -55,7 +55,8 @@ def can(
     if output is Format.json:
         print_json(decision.to_dict())
     else:
-        out.print(f"{'yes' if decision.allowed else 'no'} ({decision.rule}): {decision.reason}")
+        verdict = "yes" if decision.allowed else "no"
+        out.print(f"{verdict} ({markup_safe(decision.rule)}): {markup_safe(decision.reason)}")
     if not decision.allowed:
         raise typer.Exit(1)
 

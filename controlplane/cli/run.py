@@ -17,7 +17,7 @@ from rich.live import Live
 
 from controlplane import runs
 from controlplane.cli import run_view
-from controlplane.cli.console import Format, OutputOption, echo, err, fail, out, print_json
+from controlplane.cli.console import Format, OutputOption, echo, err, fail, markup_safe, out, print_json
 from controlplane.cli.options import Context, Kubeconfig
 from controlplane.loading.repo import load_repo
 
@@ -75,7 +75,8 @@ def command(
         except runs.RunError as exc:
             raise fail(exc.message, exc.hint) from None
         except KeyboardInterrupt:
-            err.print(f"stopped following; the run goes on: kubectl -n {request.namespace} get workflow {status.name}")
+            follow = f"kubectl -n {request.namespace} get workflow {status.name}"
+            err.print(f"stopped following; the run goes on: {markup_safe(follow)}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
     if output is Format.json:
         print_json(run_view.to_dict(request, status, who, watch))
