@@ -9,6 +9,8 @@ plus one string of all of them cost hundreds of megabytes.
 from __future__ import annotations
 
 import difflib
+import html
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,18 +106,52 @@ def summary(plan: Plan) -> str:
     return text + "."
 
 
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>|~&:@#!])")
+"""What markdown (GitHub's) could act on in outside text: emphasis, code, links and images, HTML and entities,
+table cells, strikethrough, emoji shortcodes and autolinks (`:`), mentions (`@`) and issue links (`#`)."""
+
+
+def _md(text: object) -> str:
+    """Outside text (a commit author, a reason naming one, a tenant's value) as literal markdown on one line:
+    each character markdown could act on escaped with a backslash, which GitHub shows as the character itself.
+    So an author named `x | ✅ allowed` cannot close a table cell and open another, link, mention or write HTML."""
+    return _MD_ACTIVE.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def _code(text: object) -> str:
+    """Outside text as an inline code span whose backticks no run inside can close (CommonMark's rule)."""
+    value = " ".join(str(text).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall("`+", value)), default=0) + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def _cell_code(text: object) -> str:
+    """`_code` inside a table cell, where GitHub splits cells at a `|` even in a code span unless it is escaped."""
+    return _code(text).replace("|", "\\|")
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in `lines`, so no line of a tenant's value can close it."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def markdown(plan: Plan) -> str:
-    """A pull-request comment: summary, a table of changes, and collapsible diffs."""
+    """A pull-request comment: summary, a table of changes, and collapsible diffs. Every piece of outside text
+    is escaped (`_md`, `_code`, `_fence`, HTML-escaped in `<summary>`): a reviewer reads this comment to decide."""
     out = ["### mlcp plan", ""]
     if plan.revision:
-        out.append(f"Revision `{plan.revision[:12]}`")
+        out.append(f"Revision {_code(plan.revision[:12])}")
         out.append("")
     for status in plan.systems:
         if not status.reachable:
-            out.append(f"> :warning: **{status.system}** at `{status.target}` is unknown: {status.error}")
+            out.append(
+                f"> :warning: **{_md(status.system)}** at {_code(status.target)} is unknown: {_md(status.error)}"
+            )
             out.append("")
         for note in status.notes:
-            out += [f"> **{status.system}** at `{status.target}`: {note}", ""]
+            out += [f"> **{_md(status.system)}** at {_code(status.target)}: {_md(note)}", ""]
     out.append(f"**{summary(plan)}**")
     pending = plan.pending
     if not pending:
@@ -124,24 +160,25 @@ def markdown(plan: Plan) -> str:
         return "\n".join(out) + "\n"
     out += ["", "| | object | spec | reason | authorization |", "|---|---|---|---|---|"]
     for change in pending:
-        reason = change.reason + (f" — **blocked:** {change.blocked}" if change.blocked else "")
+        reason = _md(change.reason) + (f" — **blocked:** {_md(change.blocked)}" if change.blocked else "")
         decision = change.decision
-        authz = (
-            ""
-            if decision is None
-            else (f"{'✅' if decision.allowed else '⛔'} {decision.rule} ({', '.join(decision.actors) or 'nobody'})")
-        )
-        out.append(f"| `{change.action.symbol}` | `{change.ref}` | {change.spec or ''} | {reason} | {authz} |")
+        authz = ""
+        if decision is not None:
+            who = ", ".join(_cell_code(actor) for actor in decision.actors) or "nobody"
+            authz = f"{'✅' if decision.allowed else '⛔'} {_md(decision.rule)} ({who})"
+        spec = _md(change.spec) if change.spec else ""
+        out.append(f"| {_cell_code(change.action.symbol)} | {_cell_code(change.ref)} | {spec} | {reason} | {authz} |")
     for change in pending:
         diff = unified_diff(change)
         if diff:
+            fence = _fence(diff)
             out += [
                 "",
-                f"<details><summary>{change.action.symbol} {change.ref}</summary>",
+                f"<details><summary>{change.action.symbol} {html.escape(str(change.ref))}</summary>",
                 "",
-                "```diff",
+                f"{fence}diff",
                 *diff,
-                "```",
+                fence,
                 "",
                 "</details>",
             ]
