@@ -94,7 +94,7 @@ def print_json(data: Any) -> None:
 
 def print_diagnostics(diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
-        err.print(f"[bold]{d.path}:{d.line}:{d.column}[/bold]: [red]error[/red]: {markup_safe(d.message)}")
+        err.print(f"[bold]{markup_safe(d.path)}:{d.line}:{d.column}[/bold]: [red]error[/red]: {markup_safe(d.message)}")
         if d.hint:
             err.print(f"    [dim]hint:[/dim] {markup_safe(d.hint)}")
 

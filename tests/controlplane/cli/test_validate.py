@@ -159,3 +159,15 @@ def test_version() -> None:
     result = mlcp("--version")
     assert result.exit_code == 0
     assert result.stdout == f"mlcp {__version__}\n"
+
+
+def test_a_file_named_with_markup_and_escape_sequences_is_shown_as_named(repo: Path) -> None:
+    """File names are the committer's text too: their control characters are escapes, their `[` literal."""
+    quota = repo / "tenants/nlp/quota.yaml"
+    named = quota.with_name("q[blink]\x1b[2K.yaml")
+    named.write_text(quota.read_text().replace('requests.cpu: "16"', "requests.cpu: lots"))
+    quota.unlink()
+    result = mlcp("validate", repo)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr
+    assert "tenants/nlp/q[blink]\\x1b[2K.yaml:" in result.stderr, result.stderr
