@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,77 @@ def test_readme_explains_every_folder_of_the_layout() -> None:
         assert folder in readme
     assert "mlcp validate" in readme
     assert "mlcp plan" in readme
+
+
+def _heredoc(script: str) -> tuple[list[str], str]:
+    """The python command and the program of a CI script's `python … - <<'PY'` block."""
+    lines = script.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("python") and "<<'PY'" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].strip() == "PY")
+    command = shlex.split(lines[start].split("<<")[0])
+    return command, textwrap.dedent("\n".join(lines[start + 1 : end]))
+
+
+def _plant(checkout: Path) -> Path:
+    """What a pull request could add at the repo's root: modules named like the ones the CI's Python imports."""
+    marker = checkout / "ran"
+    for name in ("json", "os", "urllib"):
+        (checkout / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write('{name} ')\n")
+    return marker
+
+
+def test_the_github_annotation_step_runs_nothing_from_the_checkout_and_escapes_workflow_commands(
+    tmp_path: Path,
+) -> None:
+    """The pull request is data: a json.py in it must not run in CI, and a file name or message made of workflow
+    commands (`%0A::add-mask::`, `,` and `:` in a property) must stay inside its one `::error` line."""
+    workflow = load(".github/workflows/mlcp.yaml")
+    script = next(s["run"] for s in workflow["jobs"]["validate"]["steps"] if "<<'PY'" in s.get("run", ""))
+    command, program = _heredoc(script)
+    assert command[:2] == ["python", "-I"]
+    marker = _plant(tmp_path)
+    errors = [
+        {
+            "path": "tenants/x/a,line=1::b\n::add-mask::secret.yaml",
+            "line": 3,
+            "column": 1,
+            "message": "bad\n::warning file=x::forged\r%0A",
+            "hint": "",
+        }
+    ]
+    (tmp_path / "validate.json").write_text(json.dumps({"errors": errors}))
+    done = subprocess.run(
+        [sys.executable, *command[1:]], input=program, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert not marker.exists(), "nothing of the checkout was imported"
+    assert done.stdout.splitlines() == [
+        "::error file=tenants/x/a%2Cline=1%3A%3Ab%0A%3A%3Aadd-mask%3A%3Asecret.yaml,line=3,col=1"
+        "::bad%0A::warning file=x::forged%0D%250A"
+    ]
+
+
+def test_the_gitlab_comment_step_runs_nothing_from_the_checkout(tmp_path: Path) -> None:
+    ci = load(".gitlab-ci.yml")
+    script = next(line for line in ci["plan"]["script"] if "<<'PY'" in line)
+    command, program = _heredoc(script)
+    assert command[:2] == ["python3", "-I"]
+    marker = _plant(tmp_path)
+    (tmp_path / "plan.md").write_text("### mlcp plan\n")
+    env = {
+        "CI_API_V4_URL": "http://127.0.0.1:9/api/v4",  # nothing listens: the post fails, after the imports
+        "CI_PROJECT_ID": "1",
+        "CI_MERGE_REQUEST_IID": "1",
+        "MLCP_BOT_TOKEN": "token",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    done = subprocess.run(
+        [sys.executable, *command[1:]],
+        input=program,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert "URLError" in done.stderr or "Connection refused" in done.stderr, done.stderr[-2000:]
+    assert not marker.exists(), "nothing of the checkout was imported"
