@@ -132,6 +132,12 @@ def _heredoc(script: str) -> tuple[list[str], str]:
     return command, textwrap.dedent("\n".join(lines[start + 1 : end]))
 
 
+def _run(command: list[str], program: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
+    """A CI step's Python program, run as the step runs it (its flags), with this interpreter."""
+    step = [sys.executable, *command[1:]]
+    return subprocess.run(step, input=program, cwd=cwd, text=True, capture_output=True, env=env, check=False)
+
+
 def _plant(checkout: Path) -> Path:
     """What a pull request could add at the repo's root: modules named like the ones the CI's Python imports."""
     marker = checkout / "ran"
@@ -160,9 +166,8 @@ def test_the_github_annotation_step_runs_nothing_from_the_checkout_and_escapes_w
         }
     ]
     (tmp_path / "validate.json").write_text(json.dumps({"errors": errors}))
-    done = subprocess.run(
-        [sys.executable, *command[1:]], input=program, cwd=tmp_path, capture_output=True, text=True, check=True
-    )
+    done = _run(command, program, tmp_path)
+    assert done.returncode == 0, done.stderr
     assert not marker.exists(), "nothing of the checkout was imported"
     assert done.stdout.splitlines() == [
         "::error file=tenants/x/a%2Cline=1%3A%3Ab%0A%3A%3Aadd-mask%3A%3Asecret.yaml,line=3,col=1"
@@ -184,14 +189,6 @@ def test_the_gitlab_comment_step_runs_nothing_from_the_checkout(tmp_path: Path) 
         "MLCP_BOT_TOKEN": "token",
         "PATH": os.environ.get("PATH", ""),
     }
-    done = subprocess.run(
-        [sys.executable, *command[1:]],
-        input=program,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    done = _run(command, program, tmp_path, env)
     assert "URLError" in done.stderr or "Connection refused" in done.stderr, done.stderr[-2000:]
     assert not marker.exists(), "nothing of the checkout was imported"
