@@ -16,7 +16,7 @@ from typing import Any
 from controlplane.audit import Anchor, AuditError
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import CONFIGMAP, KubeClient
+from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, KubeClient, apply_query
 
 NAME = "mlcp-audit-anchor"
 
@@ -41,9 +41,9 @@ def publish(kube: KubeClient, anchor: Anchor, chain: str = "") -> None:
         },
         "data": anchor.to_data(),
     }
-    query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    query = apply_query(FIELD_MANAGER, force=True)
     path = CONFIGMAP.path(kube.controller_namespace, name_of(chain))
-    kube.request("PATCH", path, query, body, "application/apply-patch+yaml")
+    kube.request("PATCH", path, query, body, APPLY_PATCH)
 
 
 def read(kube: KubeClient, chain: str = "") -> Anchor | None:

@@ -40,7 +40,7 @@ from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verificat
 from controlplane.audit.chain import LINE_START, seal, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import CONFIGMAP, HttpError, KubeClient
+from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, HttpError, KubeClient, apply_query
 
 LOCATION = "cluster"
 """What `--audit-log` / MLCP_AUDIT_LOG say to choose this store."""
@@ -264,11 +264,9 @@ class ClusterStore:
             },
             "data": {"segment": str(index)},
         }
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        query = apply_query(FIELD_MANAGER, force=True)
         with suppress(BackendError):
-            self.kube.request(
-                "PATCH", CONFIGMAP.path(self.namespace, self.pointer), query, body, "application/apply-patch+yaml"
-            )
+            self.kube.request("PATCH", CONFIGMAP.path(self.namespace, self.pointer), query, body, APPLY_PATCH)
 
 
 def chains(kube: KubeClient) -> list[str]:

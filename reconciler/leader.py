@@ -34,10 +34,9 @@ from typing import Any
 from controlplane.labels import FIELD_MANAGER
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import NAMESPACE, HttpError, KubeClient
+from reconciler.backends.kubernetes_client import APPLY_PATCH, NAMESPACE, HttpError, KubeClient, apply_query
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-APPLY = "application/apply-patch+yaml"
 TRIGGER_ANNOTATION = "mlcp.dev/trigger"
 """Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
 HANDOVER_ANNOTATION = "mlcp.dev/handover"
@@ -170,8 +169,8 @@ class LeaderElector:
 
     def _ensure_namespace(self) -> None:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.config.namespace}}
-        query = [("fieldManager", FIELD_MANAGER)]
-        self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY)
+        query = apply_query(FIELD_MANAGER)
+        self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY_PATCH)
 
     def _try_update(self, lease: dict[str, Any], started: float) -> bool:
         spec = lease.get("spec") or {}

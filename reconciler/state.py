@@ -19,7 +19,7 @@ from typing import Any
 
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import CONFIGMAP, NAMESPACE, HttpError, KubeClient
+from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, NAMESPACE, HttpError, KubeClient, apply_query
 
 NAME = "mlcp-reconciler-state"
 KEY = "revisions.json"
@@ -87,12 +87,10 @@ class StateStore:
         raise BackendError(f"writing {NAME}: other writers wrote it {attempts} times in a row; the next pass retries")
 
     def write(self, state: TenantRevisions, conditional: bool = False) -> TenantRevisions:
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        query = apply_query(FIELD_MANAGER, force=True)
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         if state.version is None:  # first write: the namespace may not exist yet
-            self.kube.request(
-                "PATCH", NAMESPACE.path(None, self.namespace), query, namespace, "application/apply-patch+yaml"
-            )
+            self.kube.request("PATCH", NAMESPACE.path(None, self.namespace), query, namespace, APPLY_PATCH)
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -108,7 +106,5 @@ class StateStore:
         else:
             if conditional:
                 body["metadata"]["resourceVersion"] = state.version
-            result = self.kube.request(
-                "PATCH", CONFIGMAP.path(self.namespace, NAME), query, body, "application/apply-patch+yaml"
-            )
+            result = self.kube.request("PATCH", CONFIGMAP.path(self.namespace, NAME), query, body, APPLY_PATCH)
         return TenantRevisions(dict(state.by_tenant), str(result.get("metadata", {}).get("resourceVersion", "")))

@@ -130,6 +130,19 @@ NAMESPACE = ResourceType("v1", "Namespace", "namespaces", False)
 
 
 @functools.lru_cache(maxsize=64)
+def apply_query(field_manager: str, *, force: bool = False) -> list[tuple[str, str]]:
+    """The query of every server-side apply mlcp sends (objects, inventory, state, Leases' namespace, audit).
+
+    `fieldValidation=Ignore` spares the API server a second parse of every body. For an apply, field
+    validation decides only what happens to duplicate keys (`Warn`, the default, parses the body again to
+    find them): an unknown field is refused whatever it says, built-in kind or CRD, by the typed conversion
+    ("field not declared in schema"; `tests/integration/test_apply_validation.py`). mlcp's bodies are JSON
+    written from mappings, so they cannot repeat a key. The second parse was 6% of the API server's CPU in
+    a profile of a first apply (docs/performance.md).
+    """
+    return [("fieldManager", field_manager), ("force", str(force).lower()), ("fieldValidation", "Ignore")]
+
+
 def _encoded(query: tuple[tuple[str, str], ...]) -> str:
     """A query string; the few distinct ones (a write's field manager and flags) are encoded once, not per write."""
     return urlencode(query)
@@ -325,16 +338,8 @@ class KubeClient:
         dry_run: bool = False,
         impersonate: str | None = None,
     ) -> dict[str, Any]:
-        """Server-side apply of one object: the API server tracks which fields `field_manager` owns.
-
-        `fieldValidation=Ignore` spares the API server a second parse of every body. For an apply, field
-        validation decides only what happens to duplicate keys (`Warn`, the default, parses the body again to
-        find them): an unknown field is refused whatever it says, built-in kind or CRD, by the typed conversion
-        ("field not declared in schema"; `tests/integration/test_apply_validation.py`). mlcp's bodies are JSON
-        written from mappings, so they cannot repeat a key. The second parse was 6% of the API server's CPU in
-        a profile of a first apply (docs/performance.md).
-        """
-        query = [("fieldManager", field_manager), ("force", str(force).lower()), ("fieldValidation", "Ignore")]
+        """Server-side apply of one object: the API server tracks which fields `field_manager` owns."""
+        query = apply_query(field_manager, force=force)
         if dry_run:
             query.append(("dryRun", "All"))
         return self.request("PATCH", path, query, body, APPLY_PATCH, impersonate=impersonate)
