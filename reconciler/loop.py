@@ -173,4 +173,9 @@ class Loop:
         return delay
 
     def _sleep(self, seconds: float) -> None:
+        # A handover asked for just before a pass cleared `wake` (its request set it, `_pass` cleared it) would
+        # otherwise wait out the whole interval, and `mlcp apply` gives up after TURN_TIMEOUT: the pending
+        # request itself, not only the event, says whether to sleep.
+        if self.elector is not None and self.elector.handover:
+            return
         self.wake.wait(timeout=max(0.0, seconds))

@@ -1,0 +1,76 @@
+"""The single loop's scheduling: a handover asked for at any moment is served between passes, never lost."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any, cast
+
+from reconciler.fencing import Fence
+from reconciler.leader import LeaderElector
+from reconciler.loop import Loop, LoopConfig
+from reconciler.metrics import Metrics
+from reconciler.passes import PassResult, Reconciler
+
+
+class _Elector:
+    """The candidate's side the loop uses: it leads until it hands over."""
+
+    def __init__(self) -> None:
+        self.handover: str | None = None
+        self.handed = threading.Event()
+        self.config = SimpleNamespace(retry_period=0.01)
+        self.on_change: Any = None
+        self.on_trigger: Any = None
+        self.on_handover: Any = None
+
+    def may_write(self) -> bool:
+        return not self.handed.is_set()
+
+    def remaining(self) -> float:
+        return 10.0
+
+    def step(self) -> None: ...
+
+    def run(self, stop: threading.Event) -> None:
+        stop.wait()
+
+    def release(self) -> None: ...
+
+    def hand_over(self) -> bool:
+        if self.handover is None:
+            return False
+        self.handover = None
+        self.handed.set()
+        return True
+
+
+def test_a_handover_asked_for_just_before_a_pass_clears_the_wakeup_is_served_after_that_pass() -> None:
+    elector = _Elector()
+    passes: list[int] = []
+
+    def run_pass(_lane: object = None) -> PassResult:
+        if not passes:  # the request lands as the pass starts: its wakeup was already cleared by `_pass`
+            elector.handover = "cli-apply"
+        passes.append(1)
+        return PassResult(revision="r")
+
+    fence = Fence()
+    reconciler = SimpleNamespace(
+        fence=fence,
+        observers=[],
+        run_pass=run_pass,
+        metrics=Metrics(),
+        tracker=SimpleNamespace(next_retry=lambda: None),
+    )
+    reconciler.forget_state = lambda: None
+    reconciler.close = lambda: None
+    loop = Loop(cast(Reconciler, reconciler), LoopConfig(interval=3600.0), cast(LeaderElector, elector))
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        assert elector.handed.wait(5.0), "served after the pass, not after the hour's interval"
+        assert passes == [1]
+    finally:
+        loop.stop()
+        thread.join(timeout=5)
