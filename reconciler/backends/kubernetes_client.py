@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
@@ -130,7 +130,7 @@ NAMESPACE = ResourceType("v1", "Namespace", "namespaces", False)
 
 
 @functools.lru_cache(maxsize=64)
-def apply_query(field_manager: str, *, force: bool = False) -> list[tuple[str, str]]:
+def apply_query(field_manager: str, *, force: bool = False) -> tuple[tuple[str, str], ...]:
     """The query of every server-side apply mlcp sends (objects, inventory, state, Leases' namespace, audit).
 
     `fieldValidation=Ignore` spares the API server a second parse of every body. For an apply, field
@@ -139,8 +139,11 @@ def apply_query(field_manager: str, *, force: bool = False) -> list[tuple[str, s
     ("field not declared in schema"; `tests/integration/test_apply_validation.py`). mlcp's bodies are JSON
     written from mappings, so they cannot repeat a key. The second parse was 6% of the API server's CPU in
     a profile of a first apply (docs/performance.md).
+
+    A tuple: one value is shared by every write with the same manager, so no caller may add to it (a dry
+    run's `dryRun=All` once reached every later write of the process; tests/integration/test_apply_validation).
     """
-    return [("fieldManager", field_manager), ("force", str(force).lower()), ("fieldValidation", "Ignore")]
+    return (("fieldManager", field_manager), ("force", str(force).lower()), ("fieldValidation", "Ignore"))
 
 
 def _encoded(query: tuple[tuple[str, str], ...]) -> str:
@@ -246,7 +249,7 @@ class KubeClient:
         self,
         method: str,
         path: str,
-        query: list[tuple[str, str]] | None = None,
+        query: Sequence[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
         impersonate: str | None = None,
@@ -341,7 +344,7 @@ class KubeClient:
         """Server-side apply of one object: the API server tracks which fields `field_manager` owns."""
         query = apply_query(field_manager, force=force)
         if dry_run:
-            query.append(("dryRun", "All"))
+            query = (*query, ("dryRun", "All"))
         return self.request("PATCH", path, query, body, APPLY_PATCH, impersonate=impersonate)
 
     def stream(self, path: str, query: list[tuple[str, str]], read_timeout: float) -> Iterator[Any]:

@@ -57,3 +57,19 @@ def test_a_well_formed_apply_still_lands(kubeconfig: Path, namespace: str) -> No
     applied = kube.server_side_apply(CONFIGMAP.path(namespace, "well-formed"), body, "mlcp-test")
     assert applied["data"] == {"a": "b"}
     assert [m["manager"] for m in applied["metadata"]["managedFields"]] == ["mlcp-test"]
+
+
+def test_a_dry_run_leaves_no_trace_on_the_next_real_apply(kubeconfig: Path, namespace: str) -> None:
+    """The query is shared between writes; a dry run's `dryRun=All` must stay with that one request.
+
+    A plan-then-apply in one process (the loop, a script using the library) would otherwise report every
+    later write as applied while the API server kept nothing."""
+    kube = _client(kubeconfig, namespace)
+    path = CONFIGMAP.path(namespace, "after-dry-run")
+    body = _config_map(namespace, "after-dry-run", data={"a": "b"})
+    kube.server_side_apply(path, body, "mlcp-test", dry_run=True)
+    with pytest.raises(HttpError) as absent:
+        kube.request("GET", path)
+    assert absent.value.status == 404, "a dry run writes nothing"
+    kube.server_side_apply(path, body, "mlcp-test")
+    assert kube.request("GET", path)["data"] == {"a": "b"}, "the real apply after it was kept"
