@@ -6,7 +6,9 @@ Events are best-effort by design: they are sent after the writes, never
 block or fail a pass, are capped per pass (a first apply of a thousand
 tenants should not double its own request count), and pass the same fence as
 writes. Cluster-scoped objects get their events in `default`, where kubectl
-looks for them.
+looks for them. A message quotes the API server, which quotes tenants' values:
+it is shown (controlplane.showable) before it is sent, since `kubectl describe`
+prints it to an operator's terminal as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from controlplane.showable import shown
 from reconciler import logs
 from reconciler.backends.base import BackendError, Outcome, Status
 from reconciler.backends.kubernetes_client import KubeClient
@@ -40,7 +43,7 @@ def event_for(outcome: Outcome, revision: str | None, instance: str) -> dict[str
     what = f"{change.action.value} from commit {(revision or 'unknown')[:12]}" + (
         f" ({change.spec})" if change.spec else ""
     )
-    message = f"{what}: {outcome.message}" if outcome.message else what
+    message = shown(f"{what}: {outcome.message}" if outcome.message else what)
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -6,7 +6,6 @@ be piped while errors still reach the terminal.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,27 +15,7 @@ import typer
 from rich.console import Console
 
 from controlplane.errors import Diagnostic
-
-_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Characters never sent to a terminal as they are: C0 controls but tab and newline (ESC starts the sequences
-that move the cursor, erase lines, set the window title or make links), DEL, C1 controls (0x9b is a one-byte
-CSI), and the bidirectional marks and overrides that reorder what is shown (Trojan Source)."""
-
-
-def _visible(found: re.Match[str]) -> str:
-    code = ord(found.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def shown(text: object) -> str:
-    """`text` made safe to show: every character of `_UNSHOWABLE` written as an escape (`\\x1b`), the rest as is.
-
-    What mlcp prints comes partly from outside: commit authors (git takes any byte but `<`, `>` and newline in a
-    name or an email), tenants' values, Argo's step messages, registry tags, Lease holders. A commit author named
-    to move the cursor up and erase a line could hide a denial in the plan a reviewer reads, or forge an
-    approval's line; shown this way it is visibly odd and harmless. Rich strips only BEL, BS, VT, FF and CR."""
-    value = str(text)
-    return _UNSHOWABLE.sub(_visible, value) if _UNSHOWABLE.search(value) else value
+from controlplane.showable import shown
 
 
 def markup_safe(text: object) -> str:
