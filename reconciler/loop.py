@@ -41,7 +41,31 @@ def progressing(stalled: float, interval: float) -> tuple[bool, str]:
     return (stalled < limit, f"no progress for {stalled:.0f}s" if stalled >= limit else "ok")
 
 
-class Loop:
+class LoopControls:
+    """What every loop (this one, the sharded one) gives the HTTP server and the signal handlers: how to stop it,
+    how to wake it, and whether it is alive (it made progress, an outcome or a pass, lately)."""
+
+    def __init__(self, reconciler: Reconciler, config: LoopConfig, clock: Callable[[], float]) -> None:
+        self.reconciler = reconciler
+        self.config = config
+        self.clock = clock
+        self.wake = threading.Event()
+        self.stopping = reconciler.fence.stopping
+        self.heartbeat = clock()
+        reconciler.observers.append(self._beat)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def healthy(self) -> tuple[bool, str]:
+        return progressing(self.clock() - self.heartbeat, self.config.interval)
+
+    def _beat(self, _outcome: Outcome | None = None) -> None:
+        self.heartbeat = self.clock()
+
+
+class Loop(LoopControls):
     def __init__(
         self,
         reconciler: Reconciler,
@@ -49,20 +73,14 @@ class Loop:
         elector: LeaderElector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.reconciler = reconciler
-        self.config = config
+        super().__init__(reconciler, config, clock)
         self.elector = elector
-        self.clock = clock
-        self.wake = threading.Event()
-        self.stopping = reconciler.fence.stopping
-        self.heartbeat = clock()
         self.last: PassResult | None = None
         self.passes = 0
         self._failures = 0
         self._new_term = True
         self._observed_lease = elector is None
         self._elector_stop = threading.Event()
-        reconciler.observers.append(self._beat)
         if elector is not None:
             reconciler.fence.leading = elector.may_write
             reconciler.fence.remaining = elector.remaining
@@ -79,13 +97,6 @@ class Loop:
         else:
             self.elector.trigger()
 
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-
-    def healthy(self) -> tuple[bool, str]:
-        return progressing(self.clock() - self.heartbeat, self.config.interval)
-
     def ready(self) -> tuple[bool, str]:
         if not self._observed_lease:
             return False, "the lease has not been read yet"
@@ -94,9 +105,6 @@ class Loop:
         return True, "ok"
 
     # -- the loop --------------------------------------------------------------------------------------------
-
-    def _beat(self, _outcome: Outcome | None = None) -> None:
-        self.heartbeat = self.clock()
 
     def _leadership(self, leading: bool) -> None:
         self.reconciler.metrics.leader.set(1 if leading else 0)

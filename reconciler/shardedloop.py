@@ -32,7 +32,7 @@ from controlplane.audit import AuditStore
 from reconciler import logs, sharding
 from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector
-from reconciler.loop import LoopConfig, progressing
+from reconciler.loop import LoopConfig, LoopControls
 from reconciler.passaudit import PassAudit
 from reconciler.passes import Lane, PassResult, Reconciler
 from reconciler.shardleases import ShardSet
@@ -47,7 +47,7 @@ class _Due:
     failures: int = 0
 
 
-class ShardedLoop:
+class ShardedLoop(LoopControls):
     """Runs the lanes this replica holds until stopped (see the module docstring)."""
 
     def __init__(
@@ -59,16 +59,11 @@ class ShardedLoop:
         chain_store: Callable[[str], AuditStore],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.reconciler = reconciler
-        self.config = config
+        super().__init__(reconciler, config, clock)
         self.shards = shards
         self.elector = elector
         self.chain_store = chain_store
         """The audit store of a chain (`shard-<i>`)."""
-        self.clock = clock
-        self.wake = threading.Event()
-        self.stopping = reconciler.fence.stopping
-        self.heartbeat = clock()
         self.passes = 0
         self.last: dict[str, PassResult] = {}
         self._lanes: dict[str, _Due] = {}
@@ -83,7 +78,6 @@ class ShardedLoop:
         elector.on_trigger = self.wake.set
         shards.on_move = self._moved
         self._platform = Lane(reconciler.pass_audit, fence, covers=lambda key: not key, platform=True, name=PLATFORM)
-        reconciler.observers.append(lambda _outcome: self._beat())
         metrics.shards_held.set(0)
 
     # -- used by the HTTP server and signal handlers ---------------------------------------------------------
@@ -92,13 +86,6 @@ class ShardedLoop:
         """A webhook arrived: run this replica's lanes now, and tell the others through the leader's Lease."""
         self.wake.set()
         self.elector.trigger()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-
-    def healthy(self) -> tuple[bool, str]:
-        return progressing(self.clock() - self.heartbeat, self.config.interval)
 
     def ready(self) -> tuple[bool, str]:
         if not self._observed:
@@ -111,9 +98,6 @@ class ShardedLoop:
         return True, "ok"
 
     # -- leases ----------------------------------------------------------------------------------------------
-
-    def _beat(self) -> None:
-        self.heartbeat = self.clock()
 
     def _leadership(self, leading: bool) -> None:
         self.reconciler.metrics.leader.set(1 if leading else 0)
