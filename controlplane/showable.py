@@ -27,3 +27,16 @@ def shown(text: object) -> str:
     so a hostile value is visibly odd and harmless. Rich strips only BEL, BS, VT, FF and CR; kubectl none."""
     value = str(text)
     return _UNSHOWABLE.sub(_visible, value) if _UNSHOWABLE.search(value) else value
+
+
+_UNSHOWABLE_IN_JSON = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+"""The UTF-8 of what `_UNSHOWABLE` holds beyond what JSON escapes anyway (C0 controls): DEL, C1 controls and the
+bidi marks and overrides. In JSON text they can only be inside strings."""
+
+
+def json_shown(document: bytes) -> bytes:
+    """UTF-8 JSON text with the characters `shown` escapes written as JSON escapes (`\\u202e`): the same document
+    to any parser, and safe on the terminal a person pipes `-o json` to. JSON escapes only C0 controls itself."""
+    if not _UNSHOWABLE_IN_JSON.search(document):
+        return document
+    return _UNSHOWABLE_IN_JSON.sub(lambda found: b"\\u%04x" % ord(found.group().decode()), document)

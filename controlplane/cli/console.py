@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from controlplane.errors import Diagnostic
-from controlplane.showable import shown
+from controlplane.showable import json_shown, shown
 
 
 def markup_safe(text: object) -> str:
@@ -52,11 +52,11 @@ OutputOption = Annotated[
 
 
 def write_chunks(chunks: Iterable[bytes], flush_at: int = 1 << 20) -> None:
-    """Machine output given in pieces (a streamed JSON document), to stdout in writes of about `flush_at` bytes,
-    then a newline."""
+    """Machine output given in pieces (a streamed JSON document, each piece whole JSON text), to stdout in writes of
+    about `flush_at` bytes, then a newline; shown safe like `print_json`."""
     pending: list[bytes] = []
     size = 0
-    for chunk in chunks:
+    for chunk in map(json_shown, chunks):
         pending.append(chunk)
         size += len(chunk)
         if size >= flush_at:
@@ -66,9 +66,11 @@ def write_chunks(chunks: Iterable[bytes], flush_at: int = 1 << 20) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Machine output: plain JSON on stdout, never wrapped or coloured."""
+    """Machine output: plain JSON on stdout, never wrapped or coloured; bidi marks, DEL and C1 controls as JSON
+    escapes (`json_shown`: the same document to a parser, harmless on the terminal it is often read on)."""
     # orjson: a plan of thousands of objects is megabytes of JSON; the stdlib takes seconds to indent it.
-    typer.echo(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    document = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    typer.echo(json_shown(document).decode())
 
 
 def print_diagnostics(diagnostics: list[Diagnostic]) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from controlplane.showable import shown
+from controlplane.showable import json_shown, shown
 
 HOSTILE = [
     ("\x1b[1A\x1b[2K", "\\x1b[1A\\x1b[2K"),  # cursor up, erase the line: hides the line above
@@ -26,3 +27,22 @@ def test_control_characters_and_bidi_marks_are_shown_as_escapes(text: str, expec
 def test_ordinary_text_is_left_as_it_is() -> None:
     for text in ("alice@example.com", "línea\tcon tab\ny más", "模型-v2 🚀", "50% of [cpu]"):
         assert shown(text) == text
+
+
+def test_json_escapes_exactly_what_shown_escapes_beyond_c0_and_the_document_is_the_same() -> None:
+    """Every character of the Basic Multilingual Plane but the surrogates, one by one: escaped in JSON text
+    exactly when `shown` escapes it (C0 controls are JSON's own escapes), and the escaped document parses to
+    the same value."""
+    for code in [*range(0x20, 0xD800), *range(0xE000, 0x10000)]:
+        character = chr(code)
+        document = orjson.dumps({"v": f"a{character}b"})
+        escaped = json_shown(document)
+        assert (escaped != document) == (shown(character) != character), hex(code)
+        assert orjson.loads(escaped) == {"v": f"a{character}b"}, hex(code)
+
+
+def test_json_output_of_a_hostile_value_is_escaped_and_ordinary_text_left_alone() -> None:
+    hostile = orjson.dumps({"author": "admin\u202e@example.com", "note": "\x9b2K"})
+    assert json_shown(hostile) == b'{"author":"admin\\u202e@example.com","note":"\\u009b2K"}'
+    plain = orjson.dumps({"name": "línea 模型-v2 🚀"})
+    assert json_shown(plain) is plain

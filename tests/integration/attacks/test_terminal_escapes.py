@@ -10,6 +10,7 @@ no escape byte or bidi override of hers reaches the output.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import git
@@ -48,3 +49,9 @@ def test_an_authors_escape_sequences_are_shown_not_obeyed_in_the_plan(
         assert "\x1b" not in shown and "\u202e" not in shown, f"{output}: no escape of hers reaches the output"
         assert "eve\\x1b[2k\\u202e@example.com" in shown, output  # emails are compared lower-cased
         assert "default-deny" in shown, "her change is blocked, and the output says so"
+
+    result = runner.invoke(app, ["plan", str(repo.root), *args, "-o", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.output, "JSON escapes the bidi override too, though JSON need not"
+    [authorized] = [c for c in json.loads(result.output)["changes"] if c.get("decision")]
+    assert authorized["decision"]["actors"] == ["eve\x1b[2k\u202e@example.com"], "a parser reads her bytes exactly"
