@@ -133,6 +133,10 @@ def git_env(allowed_signers: Path | None) -> dict[str, str]:
     return env
 
 
+_INDEPENDENT_CHUNK = 2048
+"""Commits per `git merge-base --independent` (its arguments stay well under the command line's limit)."""
+
+
 @dataclass
 class History:
     """Commits of a config repo between the last applied revision and the target."""
@@ -144,7 +148,7 @@ class History:
     allowed_signers: Path | None = None
     _by_file: dict[str, list[Commit]] = field(default_factory=dict)
     _mark: str = field(default_factory=lambda: f"\x1f{secrets.token_hex(16)}\x1f")
-    _last: dict[str, Commit | None] = field(default_factory=dict)
+    _last: dict[str, tuple[Commit, ...]] = field(default_factory=dict)
 
     def _run(self, command: str, *args: str) -> str:
         try:
@@ -221,16 +225,26 @@ class History:
         out = self._run("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--no-renames")
         return set(_status_paths(out.split("\0")))
 
-    def _last_change(self, path: str) -> Commit | None:
-        """The newest commit charged with `path` (a merge only when it changed the file itself)."""
+    def _last_changes(self, path: str) -> tuple[Commit, ...]:
+        """The commits that last changed `path` on each line of history that reaches head: those charged with it
+        (a merge only when it changed the file itself) that no other commit charged with it descends from.
+
+        Decided by ancestry (`git merge-base --independent`), never by the order of the log: that order follows
+        committer dates, which the committer chooses, so a backdated commit on a merged branch was listed after
+        an older commit of the main line and lost its authorship once the base moved past it. A clean merge of
+        two changed lines is charged with neither; both lines' last changes are."""
         if path not in self._last:
-            found = None
-            for limit in ("--max-count=16", ""):
-                entries = self._log(*([limit] if limit else []), self.head, "--", path)
-                found = next((e.commit for e in entries if path in e.files), None)
-                if found is not None or len(entries) < 16:
+            charged = [e.commit for e in self._log(self.head, "--", path) if path in e.files]
+            latest = {c.sha for c in charged}
+            while len(latest) > 1:
+                # maximal in each chunk, then among those: a commit below another in its chunk is below it in all
+                chunks = [sorted(latest)[i : i + _INDEPENDENT_CHUNK] for i in range(0, len(latest), _INDEPENDENT_CHUNK)]
+                reduced = {sha for chunk in chunks for sha in self._run("merge-base", "--independent", *chunk).split()}
+                if len(chunks) == 1 or reduced == latest:
+                    latest = reduced
                     break
-            self._last[path] = found
+                latest = reduced
+            self._last[path] = tuple(c for c in charged if c.sha in latest)
         return self._last[path]
 
     def changed_since_base(self, path: str) -> bool:
@@ -238,8 +252,7 @@ class History:
         return path in self._by_file
 
     def last_writer(self, path: str) -> list[Commit]:
-        last = self._last_change(path)
-        return [last] if last is not None else []
+        return list(self._last_changes(path))
 
     def authorship(self, paths: Iterable[str]) -> Authorship:
         commits: list[Commit] = []
@@ -254,9 +267,9 @@ class History:
             claimed=tuple(dict.fromkeys(c.author for c in commits)),
         )
 
-    def _approvals(self, span: str, trailer: str) -> list[tuple[str, str]]:
+    def _approvals(self, entries: Iterable[_Entry]) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        for entry in self._log(span, trailer=trailer):
+        for entry in entries:
             who = entry.commit.identity(self.require_signed)
             if who:
                 found.extend((who, value) for value in entry.trailers)
@@ -264,14 +277,19 @@ class History:
 
     def approvals(self, trailer: str) -> list[tuple[str, str]]:
         """(identity, trailer value) of every commit up to head carrying `trailer` (signed where required)."""
-        return self._approvals(self.head, trailer)
+        return self._approvals(self._log(self.head, trailer=trailer))
 
     def approvals_after(self, path: str, trailer: str) -> list[tuple[str, str]]:
-        """Like `approvals`, but only from commits after the last change of `path` (`<last change>..head`):
-        an approval given before the content changed, even to content later restored, never counts.
-        A path no commit wrote has no approvals."""
-        last = self._last_change(path)
-        return self._approvals(f"{last.sha}..{self.head}", trailer) if last is not None else []
+        """Like `approvals`, but only from commits that descend from every last change of `path`
+        (`--ancestry-path <last change>..head`, for each of them): an approval given before the content changed,
+        even to content later restored, never counts, and neither does one given on a line of history that never
+        held the change (a parallel branch merged beside it). A path no commit wrote has no approvals."""
+        last = self._last_changes(path)
+        if not last:
+            return []
+        spans = [self._log("--ancestry-path", f"{c.sha}..{self.head}", trailer=trailer) for c in last]
+        after_all = set.intersection(*({e.commit.sha for e in span} for span in spans))
+        return self._approvals(e for e in spans[0] if e.commit.sha in after_all)
 
 
 def _status_paths(tokens: list[str]) -> Iterator[str]:

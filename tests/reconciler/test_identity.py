@@ -252,3 +252,60 @@ def test_an_evil_merge_is_the_last_change_for_approvals(repo: Repo) -> None:
 
 def test_not_a_git_repository_has_no_history(tmp_path: Path) -> None:
     assert open_history(tmp_path, "HEAD", None, False, None) is None
+
+
+# --- 6. the last change, by ancestry ----------------------------------------------------------------------
+
+
+def _backdated(repo: Repo, message: str, who: tuple[str, str]) -> str:
+    """A commit dated 2001: committer dates are the committer's to choose."""
+    repo.git("add", "-A")
+    old = {"GIT_AUTHOR_DATE": "2001-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2001-01-01T00:00:00Z"}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in old.items():
+            env.setenv(name, value)
+        repo.git("commit", "-q", "-m", message, who=who)
+    return repo.git("rev-parse", "HEAD")
+
+
+def test_a_backdated_change_merged_cleanly_stays_the_files_last_change(repo: Repo) -> None:
+    """git log lists commits by committer date: Mallory's 2001 commit on a merged branch came after the admin's
+    older commit of the file, and the admin was taken for the file's last writer once the base moved past the
+    merge. The last change is decided by ancestry."""
+    base = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "raise", base)
+    repo.write(QUOTA, 'gpu: "64"\n')
+    raised = _backdated(repo, "64 GPUs", MALLORY)
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge raise", "raise", who=MALLORY)  # clean: charged with nothing
+    assert authors(repo.history(base), QUOTA) == ("mallory@example.com",)
+    moved = repo.history(repo.git("rev-parse", "HEAD"))  # the base moved past the merge
+    assert [c.sha for c in moved.last_writer(QUOTA)] == [raised]
+    assert authors(moved, QUOTA) == ("mallory@example.com",)
+
+
+def test_two_lines_that_both_changed_a_file_and_merged_cleanly_are_both_its_last_change(repo: Repo) -> None:
+    repo.write(QUOTA, "a: 1\nb: 1\nc: 1\nd: 1\ne: 1\nf: 1\n")
+    fork = repo.commit("spread the quota out", ADMIN)
+    repo.git("checkout", "-q", "-b", "side", fork)
+    repo.write(QUOTA, "a: 1\nb: 1\nc: 1\nd: 1\ne: 1\nf: 9\n")
+    side = _backdated(repo, "f to 9", MALLORY)
+    repo.git("checkout", "-q", "main")
+    repo.write(QUOTA, "a: 2\nb: 1\nc: 1\nd: 1\ne: 1\nf: 1\n")
+    main = repo.commit("a to 2", BOB)
+    repo.git("merge", "-q", "--no-ff", "-m", "merge side", "side", who=BOB)
+    assert "f: 9" in (repo.root / QUOTA).read_text() and "a: 2" in (repo.root / QUOTA).read_text()
+    history = repo.history(repo.git("rev-parse", "HEAD"))
+    assert {c.sha for c in history.last_writer(QUOTA)} == {main, side}
+    assert set(authors(history, QUOTA)) == {"bob@example.com", "mallory@example.com"}
+
+
+def test_an_approval_before_a_backdated_merged_change_does_not_count(repo: Repo) -> None:
+    base = repo.git("rev-parse", "HEAD")
+    approve(repo, ADMIN, "quota-4")  # approves what the file holds now
+    repo.git("checkout", "-q", "-b", "raise", base)
+    repo.write(QUOTA, 'gpu: "64"\n')
+    _backdated(repo, "64 GPUs", MALLORY)
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge raise", "raise", who=MALLORY)
+    assert repo.history().approvals_after(QUOTA, TRAILER) == [], "the approval is older than the content"
