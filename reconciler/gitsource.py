@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from controlplane.errors import MlcpError
+from reconciler import gitenv
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class GitInfo:
 def inspect(path: Path) -> GitInfo:
     """Revision and per-file last commits of the repo at `path` (empty if it is not a git work tree)."""
     try:
-        repo = git.Repo(path, search_parent_directories=False)
+        repo = gitenv.repo(path, search_parent_directories=False)
         head = repo.head.commit.hexsha
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return GitInfo()
@@ -46,7 +47,7 @@ def checkout(path: Path, ref: str) -> Iterator[Path]:
     try:
         if ref.startswith("-"):
             raise ValueError("a revision never starts with '-'")
-        repo = git.Repo(path)
+        repo = gitenv.repo(path)
         sha = repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")  # the commit must exist, not just parse
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError) as exc:
         reason = "no such commit" if isinstance(exc, git.GitCommandError) else str(exc)
@@ -92,7 +93,7 @@ def _error_lines(stderr: str) -> str:
 def changed_files(path: Path, base: str, head: str) -> list[str]:
     """Files that differ between `base` and `head` (three-dot: since they diverged)."""
     try:
-        repo = git.Repo(path)
+        repo = gitenv.repo(path)
         out = repo.git.diff("--name-only", f"{base}...{head}")
     except (git.InvalidGitRepositoryError, git.GitCommandError) as exc:
         raise MlcpError(f"cannot diff {base}...{head} in {path}: {exc}") from None
@@ -111,7 +112,7 @@ def delta(path: Path, base: str, head: str) -> Delta | None:
     """Files changed from `base` to `head` and the commit that last touched each; None when `base` is not an
     ancestor of `head` (a force push) or git cannot tell, so the caller reads everything again."""
     try:
-        repo = git.Repo(path)
+        repo = gitenv.repo(path)
         repo.git.merge_base("--is-ancestor", base, head)
         names = repo.git.diff("--name-only", "--no-renames", f"{base}..{head}")
         log = repo.git.log("--format=@%H", "--name-only", "--no-renames", f"{base}..{head}")

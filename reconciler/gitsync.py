@@ -24,6 +24,7 @@ from pathlib import Path
 import git
 
 from controlplane.errors import MlcpError
+from reconciler import gitenv
 from reconciler.gitsource import git_error
 from reconciler.redaction import redact
 
@@ -56,13 +57,13 @@ class GitSource:
 
     def _clone(self) -> git.Repo:
         if (self.workdir / ".git").is_dir():
-            repo = git.Repo(self.workdir)
+            repo = gitenv.repo(self.workdir)
             if repo.remotes and repo.remotes.origin.url == self.url:
                 return repo
         if self.workdir.exists():
             shutil.rmtree(self.workdir)  # a clone of something else, or a broken one: start over
         self.workdir.parent.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo.init(self.workdir)
+        repo = gitenv.init(self.workdir)
         repo.create_remote("origin", self.url)
         return repo
 
@@ -76,7 +77,7 @@ class GitSource:
                 # Untracked and ignored files go while the fetch runs (both walk what grows with the repo: the
                 # work tree's folders, the new trees); the forced checkout after it then leaves exactly the tip:
                 # it writes every tracked file that differs and removes every index entry the tip lacks.
-                cleaning = pool.submit(git.Git(self.workdir).clean, "-ffdx")
+                cleaning = pool.submit(gitenv.command(self.workdir).clean, "-ffdx")
                 g = repo.git
                 g.update_environment(GIT_TERMINAL_PROMPT="0", **self._env)
                 g.fetch(

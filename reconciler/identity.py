@@ -37,6 +37,7 @@ from typing import Any
 import git
 
 from controlplane.errors import MlcpError
+from reconciler import gitenv
 
 _REVOCATIONS = os.devnull
 """The SSH revocation list is forced empty: mlcp's only trust list is allowed_signers (revoking a key is
@@ -124,7 +125,7 @@ def git_env(allowed_signers: Path | None) -> dict[str, str]:
     env = {
         "GIT_CONFIG_COUNT": str(len(config)),
         "GIT_CONFIG_PARAMETERS": "",
-        "GIT_NO_REPLACE_OBJECTS": "1",
+        **gitenv.ENV,
         "GIT_LITERAL_PATHSPECS": "1",
     }
     for i, (key, value) in enumerate(config.items()):
@@ -335,7 +336,7 @@ def open_history(
     would let a rewritten branch pass as the work of earlier, trusted commits.
     """
     try:
-        repo = git.Repo(path)
+        repo = gitenv.repo(path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
     env = git_env(allowed_signers)

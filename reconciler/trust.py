@@ -36,6 +36,7 @@ from controlplane.loading import budgets
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
+from reconciler import gitenv
 
 ENV = "MLCP_TRUSTED_BASE"
 FLAG = "--trusted-base"
@@ -134,7 +135,7 @@ def choose(repo_path: Path, applied: str | None, named: str | None) -> tuple[str
 
 def _is_ancestor(repo_path: Path, old: str, new: str) -> bool:
     try:
-        git.Repo(repo_path).git.merge_base("--is-ancestor", old, new)
+        gitenv.repo(repo_path).git.merge_base("--is-ancestor", old, new)
     except git.GitCommandError:
         return False
     return True
@@ -160,7 +161,7 @@ def _wanted(path: str) -> bool:
 def resolve(repo_path: Path, revision: str) -> str:
     """The full sha of `revision` in the config repo, or a clear error."""
     try:
-        return str(git.Repo(repo_path).commit(revision).hexsha)
+        return str(gitenv.repo(repo_path).commit(revision).hexsha)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise MlcpError(f"{repo_path} is not a git repository", "mlcp judges changes by their commits") from None
     except (git.BadName, ValueError, git.GitCommandError):
@@ -228,7 +229,7 @@ def _listing_since(
     every other path names the same entry in both trees (that is what diff-tree leaving it out means).
     """
     try:
-        raw = git.Repo(repo_path).git.diff_tree(
+        raw = gitenv.repo(repo_path).git.diff_tree(
             "-r", "-z", "--no-renames", "--name-only", previous.revision, sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS
         )
     except git.GitCommandError:
@@ -259,7 +260,7 @@ def _listing(
 ) -> tuple[dict[str, _Entry], list[Diagnostic]]:
     """The governance paths of `sha` (`git ls-tree`, no file read), or only of `paths` (literal paths), and the
     diagnostics of unreadable ones."""
-    repo = git.Repo(repo_path)
+    repo = gitenv.repo(repo_path)
     if paths is None:
         raw = repo.git.ls_tree("-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS)
     else:
@@ -436,6 +437,7 @@ def _read_blobs(repo_path: Path, blobs: list[str]) -> list[bytes]:
         input=b"".join(f"{blob}\n".encode() for blob in blobs),
         capture_output=True,
         check=False,
+        env=gitenv.environment(),
     )
     if proc.returncode != 0:
         raise MlcpError(f"could not read the trusted base's files: {proc.stderr.decode(errors='replace').strip()}")

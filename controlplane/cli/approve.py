@@ -26,6 +26,7 @@ from controlplane.cli.options import TrackingUri
 from controlplane.loading.repo import load_repo
 from controlplane.policy import approvals, freezes
 from controlplane.specs import AccessPolicy, ModelPromotion
+from reconciler import gitenv
 
 
 def _resolve(promotion: ModelPromotion, version: int | None, tracking_uri: str | None) -> str:
@@ -68,7 +69,7 @@ def command(
     """Approve a ModelPromotion (or, with --override, any change a freeze holds): an empty commit whose trailer
     names the spec and its content digest."""
     try:
-        repo = git.Repo(path.resolve().parent, search_parent_directories=True)
+        repo = gitenv.repo(path.resolve().parent, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise fail(f"{path} is not inside a git config repo") from None
     root = Path(str(repo.working_tree_dir))

@@ -78,3 +78,14 @@ def test_a_failed_git_command_is_told_by_its_error_lines_and_what_the_remote_sai
         "remote: Invalid username or password.; fatal: Authentication failed for 'https://git.example/repo.git/'"
     )
     assert gitsource.git_error(OSError("no such\n  directory")) == "no such directory"
+
+
+def test_a_checkout_writes_the_committed_files_never_a_replace_refs_forgery(repo: Repo) -> None:
+    """`mlcp plan --head REV` checks REV out: a replace ref for one of its blobs (pushed by anyone, fetched by a
+    mirror clone) would have it write content no commit holds, judged as if the commit's author wrote it."""
+    real = repo.git("rev-parse", "HEAD:mlcp.yaml").strip()
+    forged = repo.git("hash-object", "-w", "--stdin", input="apiVersion: evil/v1\n").strip()
+    repo.git("replace", real, forged)
+    assert "evil" in repo.git("cat-file", "-p", real), "plain git reads the forgery"
+    with gitsource.checkout(repo.root, "HEAD") as tree:
+        assert (tree / "mlcp.yaml").read_text() == "apiVersion: mlcp.dev/v1alpha1\n"

@@ -398,3 +398,25 @@ def test_a_base_derives_its_people_even_when_the_previous_base_had_not_built_the
     second = trust.load(repo, "HEAD", "applied", previous=first)
     assert second.derived_tenants is not None, "derived from the previous base's people"
     assert second.tenants == trust.load(repo, "HEAD", "applied").tenants
+
+
+def _replace(root: Path, path: str, text: str) -> None:
+    """A replace ref for the blob at HEAD:`path` (anyone who can push a ref can push one; a mirror clone fetches it)."""
+    real = _git(root, "rev-parse", f"HEAD:{path}")
+    done = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=root, input=text, capture_output=True, text=True, check=True
+    )
+    _git(root, "replace", real, done.stdout.strip())
+    assert _git(root, "cat-file", "-p", real) == text.strip(), "git reads the forgery in place of the real blob"
+
+
+def test_a_replace_ref_cannot_swap_the_trusted_bases_policy(repo: Path) -> None:
+    base = _git(repo, "rev-parse", "HEAD")
+    text = (repo / "policies/access.yaml").read_text(encoding="utf-8")
+    forged = text.replace("      groups: [platform-team]", '      users: ["*"]', 1)
+    assert forged != text
+    _replace(repo, "policies/access.yaml", forged)
+    loaded = trust.load(repo, base, "operator")
+    assert loaded.policy is not None
+    admin = next(b for b in loaded.policy.spec.bindings if b.role == "platform-admin")
+    assert "*" not in admin.users, "the base's policy is the committed blob, not the replacement"
