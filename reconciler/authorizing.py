@@ -100,6 +100,10 @@ class PlanAuthorizer:
         self._versions: dict[SpecKey, str] = {}
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history and not clean else set()
+        self.unheld = (
+            self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
+        )
+        """Spec files the work tree has but `revision` does not hold (a submodule's, a nested repository's)."""
 
     def decide(self, change: Change) -> Decision:
         """The decision for a change; the objects one spec renders to share it (it depends only on the spec
@@ -191,6 +195,13 @@ class PlanAuthorizer:
         if change.source in self.dirty:
             return Decision(
                 False, "uncommitted", f"{change.source} has uncommitted changes: no commit vouches for them"
+            )
+        if change.source in self.unheld:
+            return Decision(
+                False,
+                "uncommitted",
+                f"{change.source} is not a file of commit {self.history.head[:12]} (it is inside a submodule or "
+                "a nested repository): no commit of this repo vouches for it",
             )
         if self.trusted.origin == "operator" and change.source and not self.history.changed_since_base(change.source):
             reason = (

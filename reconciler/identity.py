@@ -134,6 +134,9 @@ def git_env(allowed_signers: Path | None) -> dict[str, str]:
     return env
 
 
+_REGULAR_FILE_MODES = frozenset({"100644", "100755"})
+"""git's modes of a file it holds itself (not a symlink 120000, a submodule's commit 160000 or a tree 040000)."""
+
 _INDEPENDENT_CHUNK = 2048
 """Commits per `git merge-base --independent` (its arguments stay well under the command line's limit)."""
 
@@ -225,6 +228,20 @@ class History:
         reads an ignored file as readily as any other)."""
         out = self._run("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--no-renames")
         return set(_status_paths(out.split("\0")))
+
+    def unheld(self, paths: Iterable[str]) -> set[str]:
+        """Of `paths` (files the loader read from the work tree), those head does not hold as regular files: inside
+        a submodule or a nested repository, whose content `git status` leaves to that repository and reports clean.
+        No commit of this repo vouches for them, so neither may the trusted base nor any author."""
+        wanted = set(paths)
+        if not wanted:
+            return set()
+        held = set()
+        for entry in self._run("ls-tree", "-r", "-z", "--full-tree", self.head).split("\0"):
+            meta, _, path = entry.partition("\t")
+            if path in wanted and meta.split(" ", 1)[0] in _REGULAR_FILE_MODES:
+                held.add(path)
+        return wanted - held
 
     def _last_changes(self, path: str) -> tuple[Commit, ...]:
         """The commits that last changed `path` on each line of history that reaches head: those charged with it

@@ -309,3 +309,13 @@ def test_an_approval_before_a_backdated_merged_change_does_not_count(repo: Repo)
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "-m", "merge raise", "raise", who=MALLORY)
     assert repo.history().approvals_after(QUOTA, TRAILER) == [], "the approval is older than the content"
+
+
+def test_files_of_a_nested_repository_are_not_held_by_head_though_status_names_only_its_folder(repo: Repo) -> None:
+    nested = repo.root / "tenants/vision/extra"
+    nested.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=nested, check=True)
+    (nested / "backdoor.yaml").write_text("kind: Quota\n")
+    history = repo.history()
+    assert "tenants/vision/extra/backdoor.yaml" not in history.uncommitted(), "git status names only the folder"
+    assert history.unheld(["tenants/vision/extra/backdoor.yaml", QUOTA]) == {"tenants/vision/extra/backdoor.yaml"}
