@@ -21,17 +21,17 @@ from controlplane.specs.pipeline_training import TrainingStep
 Path = pipeline_refs.Path
 
 
-def _templated(value: Any, path: Path) -> Iterator[Path]:
+def templated(value: Any, path: Path) -> Iterator[Path]:
     """Paths (in the document's field names) of the strings under `value` that hold `{{`."""
     if isinstance(value, str):
         if "{{" in value:
             yield path
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _templated(item, (*path, key))
+            yield from templated(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _templated(item, (*path, i))
+            yield from templated(item, (*path, i))
 
 
 def check(loaded: LoadedSpec, i: int, step: TrainingStep) -> Iterator[Diagnostic]:
@@ -46,7 +46,7 @@ def check(loaded: LoadedSpec, i: int, step: TrainingStep) -> Iterator[Diagnostic
             "steps",
         )
     fields = step.training_job.model_dump(by_alias=True, exclude_defaults=True)
-    for path in _templated(fields, (*base, "trainingJob")):
+    for path in templated(fields, (*base, "trainingJob")):
         yield pipeline_refs.diag(
             loaded,
             path,

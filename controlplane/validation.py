@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from controlplane import pipeline_rules, registry_names
+from controlplane import pipeline_rules, registry_names, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
+from controlplane.rendering import RenderContext, pipeline_training
 from controlplane.rendering import experiment as tuners
 from controlplane.specs import AccessPolicy, Experiment, Pipeline, Spec, Tenant
 from controlplane.specs.base import TenantSpecs
 from controlplane.specs.experiment import DEFAULT_TUNER
+from controlplane.specs.pipeline_training import TrainingStep
+from controlplane.specs.training_job import EXPERIMENT_ENV
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "mlcp-system"})
 
@@ -85,6 +88,42 @@ def pipelines_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
     """Every pipeline passes Argo's own rules (controlplane.pipeline_rules)."""
     for loaded in repo.of_kind("Pipeline"):
         yield from pipeline_rules.check(loaded)
+
+
+def training_manifests_exact(repo: ConfigRepo) -> Iterable[Diagnostic]:
+    """No `{{` reaches a training step's TrainJob manifest from any spec: Argo substitutes run parameters into it
+    as text, so a parameter could add fields to the TrainJob (a ServiceAccount, a Secret volume). The step's own
+    fields are checked where they are written (controlplane.training_step_rules); this renders each manifest
+    and checks what else it holds: the Experiment's MLflow name (another spec), the pipeline file's path."""
+    ctx = RenderContext(repo)
+    for loaded in repo.of_kind("Pipeline"):
+        for i, step in enumerate(cast(Pipeline, loaded.spec).spec.steps):
+            if not isinstance(step, TrainingStep):
+                continue
+            try:
+                manifest = pipeline_training.trainjob(loaded, ctx, step)
+            except (KeyError, StopIteration):
+                continue  # its tenant or experiment is missing: reported by the checks that look for them
+            where = next(training_step_rules.templated(manifest, ()), None)
+            if where is None or any(training_step_rules.templated(step.training_job.model_dump(), ())):
+                continue  # none, or in the step's own fields (reported there)
+            at: tuple[str | int, ...] = ("spec", "steps", i, "name")
+            if "{{" in loaded.source.path:
+                source, hint = "the pipeline file's path (annotation mlcp.dev/source)", "rename the file"
+            else:
+                at = ("spec", "steps", i, "trainingJob", "experiment")
+                experiment = step.training_job.experiment
+                source = f"the MLflow name of Experiment {experiment!r} ({EXPERIMENT_ENV})"
+                hint = f"remove `{{{{` from the tracking name of Experiment {experiment!r}"
+            field = ".".join(str(part) for part in where)
+            yield _diag(
+                loaded,
+                at,
+                f"training step {step.name!r}: its TrainJob's `{field}` would hold `{{{{` from {source}, and Argo "
+                "writes run parameters into the manifest as text",
+                hint,
+                "reference",
+            )
 
 
 def mlcp_names_kept(repo: ConfigRepo) -> Iterable[Diagnostic]:
@@ -226,6 +265,7 @@ OWN_CHECKS: tuple[Check, ...] = (
     tenants_exist,
     namespaces_not_reserved,
     pipelines_coherent,
+    training_manifests_exact,
     mlcp_names_kept,
     trial_pipelines_exist,
     tuners_registered,

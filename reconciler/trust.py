@@ -33,7 +33,7 @@ import git
 
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
-from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_tree
+from controlplane.loading.repo import CONFIG_FILE, TENANT_FILE, ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
 from reconciler import gitenv
@@ -42,7 +42,6 @@ ENV = "MLCP_TRUSTED_BASE"
 FLAG = "--trusted-base"
 POLICY_DIR = "policies"
 TENANTS = "tenants"
-TENANT_FILE = "tenant.yaml"
 _REGULAR = ("100644", "100755")
 
 

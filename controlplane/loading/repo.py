@@ -16,6 +16,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -33,6 +34,8 @@ MAX_FILE_BYTES = budgets.Limits().file_bytes
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
+TENANT_FILE = "tenant.yaml"
+"""The file of a tenant's folder that holds its Tenant, and nothing else names its people."""
 
 
 @dataclass
@@ -275,9 +278,9 @@ def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str 
             f"move it to {cls.folder}",
             "layout",
         )
-    declared = meta.get("tenant")
     if kind == "Tenant":
-        declared = declared if declared is not None else meta.get("name")
+        return _place_tenant(doc, rel, folder, meta)
+    declared = meta.get("tenant")
     if declared is not None and declared != folder:
         path = ("metadata", "tenant") if "tenant" in meta else ("metadata", "name")
         line, col = doc.position(path)
@@ -289,6 +292,35 @@ def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str 
             f"a spec belongs to the tenant of its folder; move it or set `{path[-1]}: {folder}`",
             "tenant-mismatch",
         )
+    return folder, None
+
+
+def _place_tenant(doc: Document, rel: str, folder: str, meta: dict[str, Any]) -> tuple[str | None, Diagnostic | None]:
+    """A Tenant lives in its own folder's tenant.yaml and is named for it: the one file the trusted base reads
+    for a tenant's people (reconciler.trust), so no other file can name a tenant's owners, or give a second
+    Tenant of another name the folder's workloads."""
+    expected = f"tenants/{folder}/{TENANT_FILE}"
+    if rel != expected:
+        return None, Diagnostic(
+            rel,
+            doc.line,
+            doc.column,
+            f"a Tenant must live in {expected}, the one file that names tenant {folder!r}'s people",
+            f"move it to {expected} (one Tenant per folder)",
+            "layout",
+        )
+    for key in ("name", "tenant"):
+        declared = meta.get(key)
+        if (declared is not None or key == "name") and declared != folder:
+            line, col = doc.position(("metadata", key)) if key in meta else (doc.line, doc.column)
+            return None, Diagnostic(
+                rel,
+                line,
+                col,
+                f"spec names tenant {declared!r} but lives in tenants/{folder}/",
+                f"a Tenant is named for its folder: set `{key}: {folder}`, or move it to tenants/{declared}/",
+                "tenant-mismatch",
+            )
     return folder, None
 
 

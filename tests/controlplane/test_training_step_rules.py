@@ -55,3 +55,23 @@ def test_a_training_step_has_no_result_for_later_steps(repo: Path) -> None:
 def test_the_timeout_is_a_duration(repo: Path) -> None:
     path = write(repo, PATH, PIPELINE.replace("timeout: 12h", "timeout: twelve hours"))
     assert_problem(repo, PATH, line_of(path, "timeout: twelve"), "'twelve hours' is not a duration")
+
+
+def test_a_template_tag_from_the_experiments_tracking_name_is_refused_at_the_step(repo: Path) -> None:
+    """The TrainJob's manifest holds the MLflow name of the Experiment it logs to, another spec: a run parameter
+    there would be written into the manifest by Argo as text, like one in the step's own fields."""
+    write(repo, PATH, PIPELINE)
+    experiment = repo / "tenants/vision/experiments/detector.yaml"
+    experiment.write_text(
+        experiment.read_text().replace("name: vision/detector", 'name: "vision/{{workflow.parameters.publish}}"')
+    )
+    found = assert_problem(repo, PATH, line_of(repo / PATH, "experiment: detector"), "would hold `{{`")
+    assert "the MLflow name of Experiment 'detector'" in found.message, found.message
+    assert found.hint == "remove `{{` from the tracking name of Experiment 'detector'"
+
+
+def test_a_template_tag_in_the_pipelines_file_name_is_refused_at_the_step(repo: Path) -> None:
+    path = "tenants/vision/pipelines/{{workflow.parameters.publish}}.yaml"
+    write(repo, path, PIPELINE)
+    found = assert_problem(repo, path, line_of(repo / path, "- name: train"), "would hold `{{`")
+    assert "the pipeline file's path (annotation mlcp.dev/source)" in found.message and found.hint == "rename the file"

@@ -268,3 +268,29 @@ def test_of_kind_answers_from_an_index_that_follows_the_specs(repo: Path) -> Non
     loaded.specs = [s for s in loaded.specs if s.spec.kind != "Tenant"]
     assert loaded.of_kind("Tenant") == [], "a replaced list is indexed again"
     assert loaded.spec(walked["Tenant"][0].key) is None
+
+
+SECOND_TENANT = """\
+apiVersion: mlcp.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: vision
+  tenant: nlp
+spec:
+  owners: [mallory@example.com]
+"""
+
+
+def test_a_second_tenant_in_another_tenants_folder_is_refused(repo: Path) -> None:
+    """Named `vision` but placed in nlp's folder (its `tenant: nlp` matching the folder): it was loaded, nlp's
+    workloads rendered into vision's namespace, and the trusted base (which reads only tenant.yaml) and the
+    rendering disagreed about who the tenant's people are."""
+    write(repo, "tenants/nlp/extra.yaml", SECOND_TENANT)
+    found = assert_problem(repo, "tenants/nlp/extra.yaml", 1, "a Tenant must live in tenants/nlp/tenant.yaml")
+    assert found.hint == "move it to tenants/nlp/tenant.yaml (one Tenant per folder)"
+
+
+def test_a_tenant_is_named_for_its_folder_whatever_its_tenant_field_says(repo: Path) -> None:
+    path = repo / "tenants/nlp/tenant.yaml"
+    path.write_text(path.read_text().replace("name: nlp", "name: nlp\n  tenant: vision", 1))
+    assert_problem(repo, "tenants/nlp/tenant.yaml", line_of(path, "tenant: vision"), "spec names tenant 'vision'")
