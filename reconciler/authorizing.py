@@ -100,9 +100,7 @@ class PlanAuthorizer:
         self._versions: dict[SpecKey, str] = {}
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history and not clean else set()
-        self.unheld = (
-            self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
-        )
+        self.unheld = self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
         """Spec files the work tree has but `revision` does not hold (a submodule's, a nested repository's)."""
 
     def decide(self, change: Change) -> Decision:

@@ -10,7 +10,7 @@ git revision ends every wait: the fix for a bad spec is a commit.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -72,6 +72,14 @@ class Tracker:
             if h.not_before > now and h.revision == revision
         }
 
-    def next_retry(self) -> float | None:
-        """When the earliest waiting key may be tried again (monotonic time), or None."""
-        return min((h.not_before for h in self.entries.values()), default=None)
+    def next_retry(self, now: float, covers: Callable[[str], bool] = lambda _key: True) -> float | None:
+        """When the earliest key of `covers` still waiting at `now` may be tried again (monotonic time), or None.
+
+        A wait already over is no reason to hurry: the pass that ran since retried that key, and one that did
+        not (its tenant is gone) would otherwise wake the loop every few milliseconds for good."""
+        return min((h.not_before for k, h in self.entries.items() if h.not_before > now and covers(k)), default=None)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop `keys`' failures without calling it recovery: their tenants no longer exist."""
+        for key in keys:
+            self.entries.pop(key, None)

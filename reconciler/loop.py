@@ -175,9 +175,10 @@ class Loop(LoopControls):
             return delay
         self._failures = 0
         delay = self.config.interval
-        retry = self.reconciler.tracker.next_retry()
+        now = self.clock()
+        retry = self.reconciler.tracker.next_retry(now)
         if retry is not None:
-            delay = min(delay, max(0.05, retry - self.clock()))
+            delay = min(delay, max(0.05, retry - now))
         return delay
 
     def _sleep(self, seconds: float) -> None:

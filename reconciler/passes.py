@@ -297,7 +297,7 @@ class Reconciler:
         outcomes = result.outcomes
         if self.settings.events:
             events.publish(kube, outcomes, checkout.revision, self.settings.identity, lane.fence.leading)
-        self._judge(plan, result, unreachable, kube, lane)
+        self._judge(plan, result, unreachable, kube, lane, parts)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
         finished = not (unreachable or result.abandoned or result.error)
@@ -306,8 +306,19 @@ class Reconciler:
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
-        if not result.error:
-            self.memory.remember(checkout.revision, trusted, selection, lane)
+        self._remember(result, checkout.revision, trusted, selection, lane)
+
+    def _remember(
+        self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane
+    ) -> None:
+        """What the next pass of the lane starts from. A pass that left writes unattempted (the lease's time ran
+        short) took the watch's and the loader's changes for them: its next pass plans every tenant again."""
+        if result.error:
+            return
+        if result.abandoned:
+            self.memory.failed(lane, "writes were not attempted (the lease's time ran short)")
+            return
+        self.memory.remember(revision, trusted, selection, lane)
 
     def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
         """The desired state of the checkout, and the tenants whose objects changed since the last load."""
@@ -394,8 +405,27 @@ class Reconciler:
             return str(exc)
         return None
 
-    def _judge(self, plan: Plan, result: PassResult, unreachable: list[str], kube: KubeClient, lane: Lane) -> None:
-        """Which tenants failed; an unreachable API server is the loop's failure, not the tenants'."""
+    def _forget_vanished(self, parts: partition.Partitioned, plan: Plan, lane: Lane) -> None:
+        """A tenant backing off that no longer exists (its folder removed, nothing of it left to prune) is
+        forgotten: nothing will ever succeed for it, so its entry would stay in the gauge for good."""
+        waiting = [key for key in self.tracker.entries if lane.covers(key)]
+        if not waiting:
+            return
+        present = {s.tenant or partition.PLATFORM for s in parts.desired.repo.specs} | set(parts.broken)
+        present |= _keys(plan, lane)
+        self.tracker.forget(key for key in waiting if key not in present)
+
+    def _judge(
+        self,
+        plan: Plan,
+        result: PassResult,
+        unreachable: list[str],
+        kube: KubeClient,
+        lane: Lane,
+        parts: partition.Partitioned,
+    ) -> None:
+        """Which tenants failed, recovered or vanished; an unreachable API server is the loop's failure, not the
+        tenants'."""
         now = self.clock()
         failures: dict[str, str] = {}
         for outcome in result.outcomes:
@@ -421,6 +451,7 @@ class Reconciler:
                 result.recovered.add(key)
                 with logs.context(tenant=key):
                     logs.get().info("tenant recovered")
+        self._forget_vanished(parts, plan, lane)
 
     def _finish(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
         """The per-tenant revisions and the audit anchor, written at once: neither depends on the other (a crash

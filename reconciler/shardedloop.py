@@ -219,11 +219,12 @@ class ShardedLoop(LoopControls):
             entry.failures += 1
             return self.config.backoff.delay(entry.failures)
         entry.failures = 0
-        covers = entry.lane.covers  # this lane's failed tenants are retried when their backoff ends, not others'
-        retry = min((h.not_before for k, h in self.reconciler.tracker.entries.items() if covers(k)), default=None)
+        now = self.clock()
+        # this lane's failed tenants are retried when their backoff ends, not others'
+        retry = self.reconciler.tracker.next_retry(now, entry.lane.covers)
         delay = self.config.interval
         if retry is not None:
-            delay = min(delay, max(0.05, retry - self.clock()))
+            delay = min(delay, max(0.05, retry - now))
         return delay
 
     def _next(self) -> float:

@@ -61,7 +61,7 @@ def test_a_handover_asked_for_just_before_a_pass_clears_the_wakeup_is_served_aft
         observers=[],
         run_pass=run_pass,
         metrics=Metrics(),
-        tracker=SimpleNamespace(next_retry=lambda: None),
+        tracker=SimpleNamespace(next_retry=lambda now, covers=None: None),
     )
     reconciler.forget_state = lambda: None
     reconciler.close = lambda: None

@@ -35,7 +35,8 @@ def test_tracker_holds_a_failing_tenant_until_its_wait_ends_or_the_revision_chan
     assert tracker.held("r1", now=11) == {}
     assert tracker.held("r2", now=5) == {}, "a new commit is retried at once"
     tracker.failed("vision", "bad quota", "r1", now=11)
-    assert tracker.next_retry() == 31
+    assert tracker.next_retry(now=11) == 31
+    assert tracker.next_retry(now=31) is None, "a wait that is over is no reason to hurry"
     assert tracker.succeeded("vision") and not tracker.succeeded("vision")
 
 

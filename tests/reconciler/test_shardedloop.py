@@ -8,7 +8,7 @@ from typing import Any
 
 from controlplane.audit import JsonlStore
 from reconciler import sharding
-from reconciler.backoff import Health
+from reconciler.backoff import Health, Tracker
 from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector, LeaseConfig
 from reconciler.loop import LoopConfig
@@ -28,11 +28,6 @@ class FakeSettings:
 
 
 @dataclass
-class FakeTracker:
-    entries: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class FakeReconciler:
     """What the sharded loop uses of a Reconciler; records each lane's pass and what the replica held during it."""
 
@@ -40,7 +35,7 @@ class FakeReconciler:
     metrics: Metrics = field(default_factory=Metrics)
     fence: Fence = field(default_factory=Fence)
     settings: FakeSettings = field(default_factory=FakeSettings)
-    tracker: FakeTracker = field(default_factory=FakeTracker)
+    tracker: Tracker = field(default_factory=Tracker)
     observers: list[Any] = field(default_factory=list)
     passes: list[tuple[str, bool]] = field(default_factory=list)
     forgotten: int = 0
