@@ -15,17 +15,26 @@ writes, outcomes) must never overlap another writer's, and shards run their
 passes at once. `chains` finds them (their pointers carry the label
 `mlcp.dev/audit-chain`), and `mlcp audit verify` checks each.
 
-An append is one compare-and-set: a PUT of the last segment carrying the
-resourceVersion it read, or a POST of the next segment, which fails if it
-exists. Two writers can therefore never fork the chain; the one that loses
-re-reads the head and seals its records after the other's. Whole turns
-(intents, writes, outcomes) are serialized by the leader's Lease, which
-`mlcp apply` takes for its turn (reconciler.leader.hold).
+Every append is a compare-and-set on the last segment's resourceVersion, which
+every writer changes: a PUT of that segment with the version it read. A
+writer whose records do not fit first marks the segment full (annotation
+`mlcp.dev/full`, in the same PUT as the records that still fit) and only then
+POSTs the next segment, which fails if it exists. So a record lands only
+after the head its writer read: a PUT into a segment that was filled or
+appended to meanwhile fails (409), and the next segment is created only
+after its predecessor was closed to further records, by whoever closed it or
+by a writer that found it closed. The loser re-reads the head and seals its
+records after the winner's: two writers can never fork the chain, even one
+that appends without the Lease. Whole turns (intents, writes, outcomes) are
+serialized by the leader's Lease, which `mlcp apply` takes for its turn
+(reconciler.leader.hold).
 
 Costs: every append rewrites its segment (at most 256 KiB, half on average),
 a pass with changes appends a few times (intents, then each group of
-outcomes), a no-op pass reads the last segment only; reading the whole log is
-one GET per segment (about 150 records each).
+outcomes), each append one PUT: the store keeps the last segment it read or
+wrote, and the PUT's precondition says whether it is still the last. A no-op
+pass reads the last segment only; reading the whole log is one GET per
+segment (about 150 records each).
 """
 
 from __future__ import annotations
@@ -52,6 +61,9 @@ KEY = "records.jsonl"
 SEGMENT_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 768 * 1024
 """A record bigger than a segment gets one of its own; the API server's limit on a ConfigMap is 1 MiB."""
+FULL = "mlcp.dev/full"
+"""On a segment: no record goes into it any more; the next segment holds the following ones (see the module
+docstring)."""
 RETRIES = 8
 
 
@@ -70,6 +82,9 @@ class ClusterStore:
         self.prefix = f"{self.pointer}-"
         self._last = 0
         """The last segment this process saw (segments are never removed, so it only grows)."""
+        self._tail: tuple[int, dict[str, Any] | None] | None = None
+        """The last segment as this process last read or wrote it ((0, None): the log was empty), or None: read it
+        again. The next append is a compare-and-set on its resourceVersion, so a stale one only costs a retry."""
 
     def __repr__(self) -> str:
         return f"ClusterStore({self.namespace!r}{f', {self.chain!r}' if self.chain else ''})"
@@ -123,6 +138,7 @@ class ClusterStore:
         while (following := self._segment(index + 1)) is not None:
             index, segment = index + 1, following
         self._last = index
+        self._tail = (index, segment)
         return index, segment
 
     def _segments(self) -> Iterator[tuple[int, bytes]]:
@@ -184,7 +200,7 @@ class ClusterStore:
                 sealed += self._append_once(records[len(sealed) :])
             except _Conflict:
                 conflicts += 1
-                self._last = 0
+                self._last, self._tail = 0, None
                 if conflicts >= RETRIES:
                     raise AuditError(
                         f"{self.location}: other writers kept appending; {len(records) - len(sealed)} record(s) "
@@ -195,7 +211,7 @@ class ClusterStore:
 
     def _append_once(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         """Seal the records after the current head; write as many as fit one segment with one compare-and-set."""
-        index, segment = self._last_segment()
+        index, segment = self._tail if self._tail is not None else self._last_segment()
         text = _text(segment or {})
         head = _head(text, self.location)
         seq, prev = head if head else (0, GENESIS)
@@ -212,22 +228,29 @@ class ClusterStore:
             sealed.append(done)
             lines.append(line)
             seq, prev = done.seq, done.hash
-        room = _fitting(lines, SEGMENT_BYTES - len(text)) if segment is not None else 0
-        if room:
-            self._put(segment or {}, text + b"".join(lines[:room]))
+        if segment is not None and not _full(segment):
+            room = _fitting(lines, SEGMENT_BYTES - len(text))
+            # What does not fit goes to the next segment, which may be created only once this one is closed.
+            self._put(index, segment, text + b"".join(lines[:room]), full=room < len(lines))
             return sealed[:room]
         count = max(1, _fitting(lines, SEGMENT_BYTES))
         self._create(index + 1, b"".join(lines[:count]), sealed[0].seq)
         return sealed[:count]
 
-    def _put(self, segment: dict[str, Any], text: bytes) -> None:
-        segment["data"] = {KEY: text.decode("ascii")}
+    def _put(self, index: int, segment: dict[str, Any], text: bytes, *, full: bool) -> None:
+        """Replace the segment's records if nobody wrote it since it was read (its resourceVersion); `full`
+        closes it."""
+        metadata = dict(segment["metadata"])
+        if full:
+            metadata["annotations"] = {**(metadata.get("annotations") or {}), FULL: "true"}
+        body = {**segment, "metadata": metadata, "data": {KEY: text.decode("ascii")}}
         try:
-            self._call("PUT", segment["metadata"]["name"], segment)
+            written = self._call("PUT", metadata["name"], body)
         except HttpError as exc:
-            if exc.status == 409:
+            if exc.status in (404, 409):  # written (or removed) by someone else since: read the head again
                 raise _Conflict from None
             raise _denied(self.location, "write", exc) from None
+        self._tail = (index, dict(written))
 
     def _create(self, index: int, text: bytes, first: int) -> None:
         body = {
@@ -242,14 +265,14 @@ class ClusterStore:
             "data": {KEY: text.decode("ascii")},
         }
         try:
-            self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
+            written = self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
         except HttpError as exc:
             if exc.status == 409:
                 raise _Conflict from None
             raise _denied(self.location, "write", exc) from None
         except BackendError as exc:
             raise AuditError(f"{self.location}: cannot reach the audit log: {exc}") from None
-        self._last = index
+        self._last, self._tail = index, (index, dict(written))
         self._point(index)
 
     def _point(self, index: int) -> None:
@@ -288,6 +311,10 @@ def _fitting(lines: Sequence[bytes], room: int) -> int:
         if total > room:
             return count
     return len(lines)
+
+
+def _full(segment: dict[str, Any]) -> bool:
+    return ((segment.get("metadata") or {}).get("annotations") or {}).get(FULL) == "true"
 
 
 def _text(segment: dict[str, Any]) -> bytes:

@@ -1,4 +1,5 @@
-"""`mlcp audit list`, `show` and `report` over the cluster log of a sharded controller, in the real API server.
+"""`mlcp audit list`, `show` and `report` over the cluster log of a sharded controller, in the real API server;
+and two writers of one chain racing there.
 
 The chains are written as the replicas write them (reconciler.auditstore.ClusterStore, one per shard beside the
 main one) and found the way `mlcp audit verify` finds them: by the label on each chain's pointer ConfigMap.
@@ -7,12 +8,15 @@ main one) and found the way `mlcp audit verify` finds them: by the label on each
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controlplane.audit import Result
+from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
@@ -52,3 +56,39 @@ def test_list_show_and_report_read_every_chain_of_the_cluster_log(
     assert "main: chain intact: 2 records" in html and "shard-2: chain intact: 2 records" in html
     verified = mlcp("audit", "verify", "-o", "json", *where)
     assert verified.exit_code == 0 and json.loads(verified.stdout)["chains"][0]["chain"] == "shard-2"
+
+
+class _Interleaved:
+    """The operator's client, running another writer's append just before its next request of a method."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.before: dict[str, Callable[[], object]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kube, name)
+
+    def request(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if (other := self.before.pop(method, None)) is not None:
+            other()
+        return dict(self.kube.request(method, *args, **kwargs))
+
+
+@pytest.mark.parametrize("first", ["POST", "PUT"], ids=["next-segment-vs-append", "append-vs-next-segment"])
+def test_two_writers_racing_on_the_real_api_server_never_fork_the_chain(
+    namespace: str, kubeconfig: Path, first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop opens the next segment while a writer without the Lease appends to the last one, and the other
+    way round; the API server's resourceVersion preconditions decide who goes first, and the loser follows."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    racing = _Interleaved(kube)
+    loop, stray = ClusterStore(racing), ClusterStore(kube)  # type: ignore[arg-type]
+    loop.append_many([replace(make_record(0), spec="first")])
+    big = replace(make_record(1), spec="big", diff=({"field": "", "old": None, "new": "x" * 5000},))
+    small = replace(make_record(2), spec="small")
+    racing.before[first] = lambda: stray.append_many([small if first == "POST" else big])
+    loop.append_many([big if first == "POST" else small])
+    verified = ClusterStore(kube).verify()
+    assert verified.ok and verified.count == 3, verified.problem
+    assert sorted(str(r.spec) for r in ClusterStore(kube).records()) == ["big", "first", "small"]

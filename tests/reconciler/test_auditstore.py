@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, JsonlStore, Result, open_intents
+from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes import HttpError
@@ -16,17 +16,21 @@ from tests.controlplane.audit.conftest import make_record
 
 
 class FakeConfigMaps:
-    """ConfigMaps in one namespace: GET, POST (409 if it exists), PUT with resourceVersion checks, apply PATCH."""
+    """ConfigMaps in one namespace: GET, POST (409 if it exists), PUT with resourceVersion checks, apply PATCH;
+    `before_put` / `before_post` run another writer's turn just before the next such request."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.controller_namespace = "mlcp-system"
         self.before_put: list[Any] = []
+        self.before_post: list[Any] = []
         self.forbidden = False
+        self.sent: list[str] = []
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, *_: Any) -> dict[str, Any]:
         name = path.rsplit("/", 1)[1]
+        self.sent.append(method)
         if self.forbidden and method != "GET":
             raise HttpError(403, "Forbidden", {"message": 'configmaps is forbidden: User "dev" cannot create'})
         if method == "GET":
@@ -34,6 +38,8 @@ class FakeConfigMaps:
                 raise HttpError(404, "NotFound", {})
             return copy.deepcopy(self.objects[name])
         if method == "POST":
+            while self.before_post:
+                self.before_post.pop()()
             name = body["metadata"]["name"]
             if name in self.objects:
                 raise HttpError(409, "AlreadyExists", {})
@@ -41,6 +47,8 @@ class FakeConfigMaps:
         if method == "PUT":
             while self.before_put:
                 self.before_put.pop()()
+            if name not in self.objects:
+                raise HttpError(404, "NotFound", {})
             if body["metadata"].get("resourceVersion") != self.objects[name]["metadata"]["resourceVersion"]:
                 raise HttpError(409, "Conflict", {})
             return self._store(name, body)
@@ -89,6 +97,76 @@ def test_a_concurrent_append_is_not_lost_and_never_forks_the_chain() -> None:
     [mine] = store.append_many([replace(make_record(2), spec="mine")])
     assert mine.seq == 3, "sealed again after the other writer's record"
     assert [r.spec for r in store.records()][1:] == ["other", "mine"] and store.verify().ok
+
+
+def _big(n: int) -> AuditRecord:
+    """A record that needs a segment of its own when segments are 4 KiB."""
+    return replace(make_record(n), spec="big", diff=({"field": "", "old": None, "new": "x" * 5000},))
+
+
+def test_a_writer_opening_the_next_segment_and_one_appending_to_the_last_do_not_fork_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A writer that appends without the Lease (a refused `mlcp apply` recording its refusal) slips a small record
+    into the last segment while the loop, whose records do not fit there, is about to create the next one."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop, stray = _store(api), _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    api.before_post.append(lambda: stray.append_many([replace(make_record(1), spec="stray")]))
+    loop.append_many([_big(2)])
+    assert store_specs(api) == ["first", "stray", "big"], "every record kept, each after the other"
+    assert _store(api).verify().ok and _store(api).verify().count == 3
+
+
+def test_a_writer_appending_to_the_last_segment_and_one_opening_the_next_do_not_fork_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mirror case: the small append comes second, after the other writer created the next segment."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop, stray = _store(api), _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    api.before_put.append(lambda: stray.append_many([_big(1)]))
+    loop.append_many([replace(make_record(2), spec="small")])
+    assert store_specs(api) == ["first", "big", "small"]
+    assert _store(api).verify().ok and _store(api).verify().count == 3
+
+
+def test_a_segment_closed_by_a_writer_that_died_before_opening_the_next_is_continued_in_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    _store(api).append_many([replace(make_record(0), spec="first")])
+
+    def dies() -> None:
+        raise HttpError(500, "the writer died", {})
+
+    api.before_post.append(dies)
+    with pytest.raises(AuditError):
+        _store(api).append_many([_big(1)])
+    assert api.objects["mlcp-audit-00000001"]["metadata"]["annotations"][auditstore.FULL] == "true"
+    _store(api).append_many([replace(make_record(2), spec="next")])
+    assert len(api.segments()) == 2 and store_specs(api) == ["first", "next"]
+    assert _store(api).verify().ok
+
+
+def test_an_append_after_reading_the_head_is_one_request() -> None:
+    """The loop reads the head before its turn's first append and appends a few times a pass: each append is
+    one compare-and-set PUT, no read before it."""
+    api = FakeConfigMaps()
+    store = _store(api)
+    store.append_many([make_record(0)])
+    store.head()
+    api.sent.clear()
+    store.append_many([make_record(1)])
+    store.append_many([make_record(2)])
+    assert api.sent == ["PUT", "PUT"] and store.verify().ok
+
+
+def store_specs(api: FakeConfigMaps) -> list[str | None]:
+    return [r.spec for r in _store(api).records()]
 
 
 def test_a_missing_segment_is_damage_not_an_empty_log(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -11,12 +13,16 @@ import typer
 
 from controlplane.audit import JsonlStore, Result
 from controlplane.cli import auditlog
+from controlplane.errors import Refused
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
+from reconciler import leader
 from reconciler.applying import apply_plan, unchecked
+from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
 from tests.controlplane.helpers import mlcp
+from tests.reconciler.test_auditstore import FakeConfigMaps
 
 
 def test_list_prints_a_table_and_filters(log: Path) -> None:
@@ -201,6 +207,37 @@ def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
     assert stopped.value.exit_code == 1
     said = " ".join(capsys.readouterr().err.split())
     assert "cannot open the audit log for writing" in said and "nothing was applied" in said
+
+
+class _Elector:
+    may_write = staticmethod(lambda: True)
+    remaining = staticmethod(lambda: 10.0)
+
+
+def test_a_refused_apply_records_its_refusal_under_the_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal appended without the Lease can land between two appends of the loop's intents: the next turn,
+    reading back only to the start of the newest run of intents, would then never close the earlier ones."""
+    api, held = FakeConfigMaps(), []
+
+    @contextmanager
+    def hold(*_: object) -> Iterator[_Elector]:
+        held.append(True)
+        yield _Elector()
+        held.pop()
+
+    def no_append_outside_the_lease() -> None:
+        assert held, "appended without the Lease"
+
+    monkeypatch.setattr(leader, "hold", hold)
+    monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
+    api.before_post.append(no_append_outside_the_lease)
+    refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
+    auditlog.record_refusal(refused, tmp_path, None, Targets())
+    [record] = ClusterStore(api).records()  # type: ignore[arg-type]
+    assert (record.rule, record.result, held) == ("operator-targets", Result.denied, [])
+    assert "taking the Lease" in capsys.readouterr().err
 
 
 def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> None:
