@@ -6,7 +6,8 @@ write there): segments `mlcp-audit-00000001`, `…02`, … each holding up to
 `SEGMENT_BYTES` of exactly the JSON Lines a file log holds, so `export` gives a
 file that verifies on its own. ConfigMap `mlcp-audit` points at the last
 segment (a hint: a writer that died before moving it is caught up by looking
-one segment further).
+one segment further). Readers go through every segment up to the one it
+names: a segment missing on the way is damage, never the end of the log.
 
 With shards (reconciler.shardleases), each shard keeps a chain of its own —
 segments `mlcp-audit-shard-<i>-00000001`, …, pointer `mlcp-audit-shard-<i>`,
@@ -71,6 +72,14 @@ class _Conflict(Exception):
     """Another writer appended between our read and our write."""
 
 
+class _Missing(AuditError):
+    """A segment that the pointer names, or one before it, is gone: the log was damaged."""
+
+    def __init__(self, message: str, hint: str, index: int) -> None:
+        super().__init__(message, hint)
+        self.index = index
+
+
 class ClusterStore:
     """The `AuditStore` in ConfigMaps of the controller namespace (see the module docstring)."""
 
@@ -125,27 +134,37 @@ class ClusterStore:
 
     def _last_segment(self) -> tuple[int, dict[str, Any] | None]:
         """(index, object) of the last segment; (0, None) for an empty log."""
-        index = self._last
-        if index == 0:
-            pointer = self._get(self.pointer)
-            index = int(((pointer or {}).get("data") or {}).get("segment") or 0)
+        index = self._last or self._pointer()
         segment = self._segment(index) if index else None
         if index and segment is None:
-            raise AuditError(
-                f"{self.location}: segment {self.prefix}{index:08d} is missing: the log was damaged",
-                "restore it from a copy (`mlcp audit export`), then run `mlcp audit verify --anchor cluster`",
-            )
+            raise self._missing(index)
         while (following := self._segment(index + 1)) is not None:
             index, segment = index + 1, following
         self._last = index
         self._tail = (index, segment)
         return index, segment
 
+    def _missing(self, index: int) -> _Missing:
+        return _Missing(
+            f"{self.location}: segment {self.prefix}{index:08d} is missing: the log was damaged",
+            "restore it from a copy (`mlcp audit export`), then run `mlcp audit verify --anchor cluster`",
+            index,
+        )
+
     def _segments(self) -> Iterator[tuple[int, bytes]]:
+        """Every segment, first to last: up to the one the pointer names, and on while more follow (a writer
+        creates the next before it moves the pointer). One missing on the way is damage (`_Missing`), never the
+        end of the log: it would hide every later record."""
+        pointer = self._pointer()
         index = 1
-        while (segment := self._segment(index)) is not None:
+        while (segment := self._segment(index)) is not None or index <= pointer:
+            if segment is None:
+                raise self._missing(index)
             yield index, _text(segment)
             index += 1
+
+    def _pointer(self) -> int:
+        return int(((self._get(self.pointer) or {}).get("data") or {}).get("segment") or 0)
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, text in self._segments():
@@ -183,9 +202,25 @@ class ClusterStore:
                 yield record
             index -= 1
             segment = self._segment(index) if index else None
+            if index and segment is None:
+                raise self._missing(index)
 
     def verify(self, anchor: Head | None = None) -> Verification:
-        return verify_lines(self.raw_lines(), anchor)
+        """The chain checked as `verify_lines` does; a missing segment breaks it where its records belong."""
+        missing: list[_Missing] = []
+
+        def lines() -> Iterator[bytes]:
+            try:
+                yield from self.raw_lines()
+            except _Missing as exc:
+                missing.append(exc)
+
+        result = verify_lines(lines(), anchor)
+        if missing and (result.ok or result.bad_seq == result.count + 1):
+            name = f"{self.prefix}{missing[0].index:08d}"
+            problem = f"segment {name} is missing, and with it every record from here on: records were removed"
+            return Verification(result.count, result.head, result.count + 1, problem)
+        return result
 
     # -- appending -------------------------------------------------------------------------------------------
 

@@ -178,6 +178,35 @@ def test_a_missing_segment_is_damage_not_an_empty_log(monkeypatch: pytest.Monkey
         _store(api).append_many([make_record(11)])
 
 
+@pytest.mark.parametrize("which", [0, 1, -1], ids=["first", "middle", "last"])
+def test_a_deleted_segment_breaks_the_chain_where_its_records_were_and_hides_nothing(
+    monkeypatch: pytest.MonkeyPatch, which: int
+) -> None:
+    """Whoever can edit the controller namespace deletes one segment: every later record would be out of sight
+    of verify, list and export if reading stopped there, and verify would call the shorter log intact."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(i) for i in range(20)])
+    assert len(api.segments()) >= 4
+    gone = api.segments()[which]
+    first = int(api.objects[gone]["metadata"]["annotations"]["mlcp.dev/first-seq"])
+    del api.objects[gone]
+    result = _store(api).verify()
+    assert (result.ok, result.count, result.bad_seq) == (False, first - 1, first)
+    assert f"segment {gone} is missing" in result.problem
+    for reading in (_store(api).records, _store(api).raw_lines, _store(api).tail):
+        with pytest.raises(AuditError, match=f"segment {gone} is missing: the log was damaged"):
+            list(reading())
+
+
+def test_segments_a_writer_created_before_moving_the_pointer_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(i) for i in range(20)])
+    api.objects["mlcp-audit"]["data"]["segment"] = "2"  # the writer died between a POST and the pointer's PATCH
+    assert _store(api).verify().count == 20 and len(list(_store(api).records())) == 20
+
+
 def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> None:
     api = FakeConfigMaps()
     api.forbidden = True
