@@ -80,11 +80,18 @@ def chain_stores(store: AuditStore) -> dict[str, AuditStore]:
     if isinstance(store, JsonlStore):
         return {chains.MAIN: store}
     from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
-    from reconciler.auditstore import chains as shard_chains  # noqa: PLC0415
 
     if not isinstance(store, ClusterStore) or store.chain:
         return {chains.MAIN: store}
     return {chains.MAIN: store, **{name: ClusterStore(store.kube, name) for name in shard_chains(store.kube)}}
+
+
+def shard_chains(kube: KubeClient) -> list[str]:
+    """The shard chains of the cluster log: those whose pointer carries the chain label, and those with an anchor
+    published, so that deleting or relabelling a chain's pointer does not take the chain out of sight."""
+    from reconciler import anchors, auditstore  # noqa: PLC0415 - see cluster_client
+
+    return sorted({*filter(chains.is_chain_name, auditstore.chains(kube)), *anchors.chains(kube)})
 
 
 def published_anchor(store: AuditStore) -> Anchor | None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import Result
-from reconciler import auditstore
+from controlplane.audit import Anchor, Result
+from reconciler import anchors, auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
@@ -56,6 +56,27 @@ def test_list_show_and_report_read_every_chain_of_the_cluster_log(
     assert "main: chain intact: 2 records" in html and "shard-2: chain intact: 2 records" in html
     verified = mlcp("audit", "verify", "-o", "json", *where)
     assert verified.exit_code == 0 and json.loads(verified.stdout)["chains"][0]["chain"] == "shard-2"
+
+
+def test_a_shard_chain_whose_pointer_is_deleted_is_found_by_its_anchor_and_fails_verify(
+    namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    for chain in ("", "shard-2"):
+        store = ClusterStore(kube, chain)
+        store.append_many([make_record(i) for i in range(3)])
+        head = store.head()
+        assert head is not None
+        anchors.publish(kube, Anchor(head, store.location, "2024-06-01T00:00:00.000000Z", "leader"), chain)
+    where = ("--kubeconfig", kubeconfig, "--controller-namespace", namespace)
+    exported = tmp_path / "anchor.json"
+    assert mlcp("audit", "anchor", "export", "--out", exported, *where).exit_code == 0
+    assert json.loads(exported.read_text(encoding="utf-8"))["chains"]["shard-2"]["anchor"].startswith("3:")
+    for name in ("mlcp-audit-shard-2", "mlcp-audit-shard-2-00000001"):
+        kube.request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+    for anchor in ("cluster", exported):
+        verified = mlcp("audit", "verify", "--anchor", anchor, *where)
+        assert verified.exit_code == 1 and "audit chain shard-2 broken at record 1" in verified.stderr, anchor
 
 
 class _Interleaved:

@@ -16,8 +16,9 @@ from tests.controlplane.audit.conftest import make_record
 
 
 class FakeConfigMaps:
-    """ConfigMaps in one namespace: GET, POST (409 if it exists), PUT with resourceVersion checks, apply PATCH;
-    `before_put` / `before_post` run another writer's turn just before the next such request."""
+    """ConfigMaps in one namespace: GET (and LIST by a `key` or `key=value` label selector), POST (409 if it
+    exists), PUT with resourceVersion checks, apply PATCH; `before_put` / `before_post` run another writer's turn
+    just before the next such request."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
@@ -33,6 +34,12 @@ class FakeConfigMaps:
         self.sent.append(method)
         if self.forbidden and method != "GET":
             raise HttpError(403, "Forbidden", {"message": 'configmaps is forbidden: User "dev" cannot create'})
+        if method == "GET" and name == "configmaps":
+            key, _, value = dict(query or [])["labelSelector"].partition("=")
+            labelled = [(o, o["metadata"].get("labels") or {}) for o in self.objects.values()]
+            return {
+                "items": [copy.deepcopy(o) for o, labels in labelled if key in labels and value in ("", labels[key])]
+            }
         if method == "GET":
             if name not in self.objects:
                 raise HttpError(404, "NotFound", {})
@@ -55,6 +62,10 @@ class FakeConfigMaps:
         if method == "PATCH":
             return self._store(name, body)
         raise AssertionError(method)
+
+    def get_or_none(self, path: str) -> dict[str, Any] | None:
+        found = self.objects.get(path.rsplit("/", 1)[1])
+        return copy.deepcopy(found) if found is not None else None
 
     def _store(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1

@@ -6,21 +6,24 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 import typer
+from click.testing import Result as CliResult
 
-from controlplane.audit import JsonlStore, Result
+from controlplane.audit import Anchor, JsonlStore, Result
 from controlplane.cli import auditlog
 from controlplane.errors import Refused
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
-from reconciler import leader
+from reconciler import anchors, auditstore, leader
 from reconciler.applying import apply_plan, unchecked
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
+from tests.controlplane.audit.conftest import make_record
 from tests.controlplane.helpers import mlcp
 from tests.reconciler.test_auditstore import FakeConfigMaps
 
@@ -268,3 +271,105 @@ def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_pat
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output, args
         assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width
+
+
+@pytest.fixture
+def sharded(monkeypatch: pytest.MonkeyPatch) -> FakeConfigMaps:
+    """A sharded controller's cluster log: the main chain and shard-3's, each with its published anchor."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    for chain, count in (("", 5), ("shard-3", 20)):
+        store = ClusterStore(api, chain)  # type: ignore[arg-type]
+        store.append_many([make_record(i) for i in range(count)])
+        head = store.head()
+        assert head is not None
+        published = Anchor(head, store.location, "2024-06-01T00:00:00.000000Z", "leader")
+        anchors.publish(api, published, chain)  # type: ignore[arg-type]
+    monkeypatch.setattr(auditlog, "cluster_client", lambda _targets: api)
+    assert mlcp("audit", "verify", "--anchor", "cluster").exit_code == 0
+    return api
+
+
+def _cut(api: FakeConfigMaps, chain: str, keep: int) -> None:
+    """Cut a chain back to its first `keep` segments, pointer included, as whoever can edit the namespace can."""
+    for name in sorted(n for n in api.objects if n.startswith(f"mlcp-audit-{chain}-"))[keep:]:
+        del api.objects[name]
+    api.objects[f"mlcp-audit-{chain}"]["data"]["segment"] = str(keep)
+
+
+def _shard_3(result: CliResult) -> dict[str, Any]:
+    [shard] = [c for c in json.loads(result.stdout)["chains"] if c["chain"] == "shard-3"]
+    return dict(shard)
+
+
+@pytest.mark.parametrize("how", ["deleted", "relabelled"])
+def test_a_shard_chain_whose_pointer_is_taken_away_is_still_checked_against_its_published_anchor(
+    sharded: FakeConfigMaps, how: str
+) -> None:
+    """Deleting shard-3's pointer and segments, or relabelling its pointer and cutting the chain, took the chain
+    out of `verify --anchor cluster` while its anchor still said 20 records."""
+    if how == "deleted":
+        for name in [n for n in sharded.objects if n.startswith("mlcp-audit-shard-3")]:
+            del sharded.objects[name]
+    else:
+        _cut(sharded, "shard-3", 1)
+        del sharded.objects["mlcp-audit-shard-3"]["metadata"]["labels"][auditstore.CHAIN_LABEL]
+    result = mlcp("audit", "verify", "--anchor", "cluster", "-o", "json")
+    assert result.exit_code == 1 and "audit chain shard-3 broken" in result.stderr
+    assert _shard_3(result)["ok"] is False and "records were removed" in _shard_3(result)["problem"]
+
+
+def test_an_exported_anchor_holds_every_chains_head_and_verify_checks_each_chain_it_names(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    """The operator ships `anchor export` somewhere write-once; whoever can write the namespace then cuts shard-3
+    and rewrites (here: deletes) its published anchor. Before, the export held the main chain's head only."""
+    exported = tmp_path / "anchor.json"
+    assert mlcp("audit", "anchor", "export", "--out", exported).exit_code == 0
+    data = json.loads(exported.read_text(encoding="utf-8"))
+    assert data["anchor"] == str(ClusterStore(sharded).head()), "an older mlcp reads the main chain's field"
+    assert data["chains"]["shard-3"]["anchor"] == str(ClusterStore(sharded, "shard-3").head())  # type: ignore[arg-type]
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 0
+    _cut(sharded, "shard-3", 1)
+    del sharded.objects["mlcp-audit-anchor-shard-3"]
+    cut = mlcp("audit", "verify", "--anchor", exported, "-o", "json")
+    assert cut.exit_code == 1 and not _shard_3(cut)["ok"] and _shard_3(cut)["badSeq"] == _shard_3(cut)["count"] + 1
+    for name in [n for n in sharded.objects if n.startswith("mlcp-audit-shard-3")]:
+        del sharded.objects[name]
+    gone = mlcp("audit", "verify", "--anchor", exported, "-o", "json")
+    assert gone.exit_code == 1 and _shard_3(gone)["count"] == 0, "a chain the file names is gone"
+
+
+def test_an_anchor_file_of_one_chain_still_verifies_the_main_chain(sharded: FakeConfigMaps, tmp_path: Path) -> None:
+    exported = tmp_path / "old.json"
+    head = str(ClusterStore(sharded).head())  # type: ignore[arg-type]
+    exported.write_text(json.dumps({"anchor": head, "log": "cluster:mlcp-system", "time": "t", "writer": "w"}))
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 0
+    sharded.objects["mlcp-audit-00000001"]["data"]["records.jsonl"] = ""
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 1
+
+
+def test_the_export_of_an_unsharded_log_is_the_one_chain_anchor_it_always_was(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    for name in [n for n in sharded.objects if n.startswith(("mlcp-audit-shard-3", "mlcp-audit-anchor-shard-3"))]:
+        del sharded.objects[name]
+    exported = mlcp("audit", "anchor", "export")
+    assert exported.exit_code == 0
+    assert set(json.loads(exported.stdout)) == {"anchor", "log", "time", "writer"}
+
+
+def test_the_anchors_of_shard_chains_are_said_unchecked_against_a_file_log(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    exported, copy = tmp_path / "anchor.json", tmp_path / "copy.jsonl"
+    assert mlcp("audit", "anchor", "export", "--out", exported).exit_code == 0
+    assert mlcp("audit", "export", "--out", copy).exit_code == 0
+    result = mlcp("audit", "verify", "--audit-log", copy, "--anchor", exported)
+    assert result.exit_code == 0 and "the anchors of chain(s) shard-3 were not checked" in result.stderr
+
+
+def test_list_reads_a_shard_chain_whose_pointer_lost_its_label(sharded: FakeConfigMaps) -> None:
+    del sharded.objects["mlcp-audit-shard-3"]["metadata"]["labels"][auditstore.CHAIN_LABEL]
+    listed = mlcp("audit", "list", "--raw", "--chain", "shard-3", "-o", "json")
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 20, listed.output

@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, Anchor, AuditError, Head, JsonlStore, default_path
+from controlplane.audit import GENESIS, Anchor, AnchorSet, AuditError, Head, JsonlStore, default_path
 from tests.controlplane.audit.conftest import make_record, write_log
 
 
@@ -148,3 +149,28 @@ def test_anchors_parse_from_a_head_or_an_export_and_name_the_file_when_they_do_n
     with pytest.raises(AuditError, match=problem) as caught:
         Anchor.parse(text, "anchor.json")
     assert str(caught.value).startswith("anchor.json: ")
+
+
+def test_an_anchor_set_holds_every_chains_anchor_and_reads_back_an_older_export_of_one() -> None:
+    main, shard = Anchor(Head(12, "a" * 64), "cluster:x"), Anchor(Head(40, "b" * 64), "cluster:x/shard-3")
+    text = json.dumps(AnchorSet(main, {"shard-3": shard}).to_data())
+    assert AnchorSet.parse(text, "anchor.json") == AnchorSet(main, {"shard-3": shard})
+    assert Anchor.parse(text, "anchor.json") == main, "the main chain's fields stay where one chain's were"
+    assert AnchorSet.parse(json.dumps(main.to_data()), "old.json") == AnchorSet(main)
+    assert AnchorSet(main).to_data() == main.to_data(), "an unsharded export is what it always was"
+
+
+@pytest.mark.parametrize(
+    ("chains", "problem"),
+    [
+        ('["shard-3"]', "`chains` is not an object of anchors"),
+        ('{"shard-3": "40:' + "b" * 64 + '"}', "`chains` is not an object of anchors"),
+        ('{"../../x": {"anchor": "40:' + "b" * 64 + '"}}', "is not a chain's name"),
+        ('{"main": {"anchor": "40:' + "b" * 64 + '"}}', "is not a chain's name"),
+        ('{"shard-3": {"anchor": "forty"}}', "anchor.json, chain shard-3: 'forty' is not an anchor"),
+    ],
+)
+def test_an_anchor_set_names_what_is_wrong_with_its_chains(chains: str, problem: str) -> None:
+    text = '{"anchor": "12:' + "a" * 64 + '", "chains": ' + chains + "}"
+    with pytest.raises(AuditError, match=re.escape(problem)):
+        AnchorSet.parse(text, "anchor.json")
