@@ -40,6 +40,7 @@ segment (about 150 records each).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
@@ -66,6 +67,7 @@ FULL = "mlcp.dev/full"
 """On a segment: no record goes into it any more; the next segment holds the following ones (see the module
 docstring)."""
 RETRIES = 8
+_SEGMENT = re.compile(r"[0-9]{1,19}")
 
 
 class _Conflict(Exception):
@@ -164,7 +166,15 @@ class ClusterStore:
             index += 1
 
     def _pointer(self) -> int:
-        return int(((self._get(self.pointer) or {}).get("data") or {}).get("segment") or 0)
+        """The segment the pointer names (0: no pointer yet); AuditError when it names none."""
+        segment = ((self._get(self.pointer) or {}).get("data") or {}).get("segment") or "0"
+        if not isinstance(segment, str) or not _SEGMENT.fullmatch(segment):
+            raise AuditError(
+                f"{self.location}: the pointer {self.namespace}/{self.pointer} is damaged: {str(segment)[:40]!r} is "
+                "not a segment number",
+                f"set its data.segment to the last segment's number (`kubectl get configmap -n {self.namespace}`)",
+            )
+        return int(segment)
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, text in self._segments():

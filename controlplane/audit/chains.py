@@ -27,7 +27,7 @@ MAIN = ""
 MAIN_LABEL = "main"
 """How output names the main chain."""
 _NAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_ID = re.compile(rf"(?:(?P<chain>{_NAME}):)?(?P<seq>[1-9][0-9]*)")
+_ID = re.compile(rf"(?:(?P<chain>{_NAME}):)?(?P<seq>[1-9][0-9]{{0,18}})")
 
 
 def label(chain: str) -> str:

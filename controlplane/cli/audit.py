@@ -57,7 +57,7 @@ app.add_typer(anchor_app, name="anchor")
 
 AuditLog = auditlog.AuditLog
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
-_SEQ_HASH = re.compile(r"\d+:[0-9a-f]{64}")
+_SEQ_HASH = re.compile(r"[0-9]+:[0-9a-f]{64}")
 
 
 class ListFormat(StrEnum):

@@ -218,6 +218,16 @@ def test_segments_a_writer_created_before_moving_the_pointer_are_read(monkeypatc
     assert _store(api).verify().count == 20 and len(list(_store(api).records())) == 20
 
 
+@pytest.mark.parametrize("segment", ["\u00b2", "1" * 5000, "-1", "two"])
+def test_a_pointer_naming_no_segment_number_is_a_clear_error(segment: str) -> None:
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0)])
+    api.objects["mlcp-audit"]["data"]["segment"] = segment
+    for use in (_store(api).head, lambda: _store(api).append(make_record(1)), _store(api).verify):
+        with pytest.raises(AuditError, match="the pointer mlcp-system/mlcp-audit is damaged"):
+            use()
+
+
 def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> None:
     api = FakeConfigMaps()
     api.forbidden = True

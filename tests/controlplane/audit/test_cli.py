@@ -256,6 +256,24 @@ def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> No
     assert missing.exit_code == 1 and "cannot read the anchor file" in missing.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--anchor", "FILE"],
+        ["verify", "--anchor", "1" * 5000 + ":" + "a" * 64],
+        ["show", "1" * 5000],
+        ["list", "--since", "99999999999d"],
+    ],
+    ids=["anchor-file", "anchor-argument", "show", "since"],
+)
+def test_a_number_no_int_can_hold_is_a_clear_error_not_a_traceback(log: Path, tmp_path: Path, args: list[str]) -> None:
+    exported = tmp_path / "anchor.json"
+    exported.write_text(json.dumps({"anchor": f"\u00b2:{'a' * 64}"}), encoding="utf-8")
+    result = mlcp("audit", *[str(exported) if a == "FILE" else a for a in args], "--audit-log", log)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "error:" in result.stderr
+
+
 def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_path: Path) -> None:
     """git takes any byte but `<`, `>` and newline in an author's name and email, so the actors mlcp records
     are the attacker's text: `mlcp audit list` and `show` print it with its control characters as escapes."""

@@ -151,6 +151,24 @@ def test_anchors_parse_from_a_head_or_an_export_and_name_the_file_when_they_do_n
     assert str(caught.value).startswith("anchor.json: ")
 
 
+@pytest.mark.parametrize("seq", ["\u00b2", "1" * 5000])
+def test_an_anchor_published_with_a_malformed_seq_is_a_clear_error(seq: str) -> None:
+    """reconciler.anchors.read hands the cluster's ConfigMap data to `from_data`."""
+    with pytest.raises(AuditError, match=r"^ConfigMap mlcp-system/mlcp-audit-anchor: .* is not an anchor"):
+        Anchor.from_data({"anchor": f"{seq}:{'a' * 64}"}, "ConfigMap mlcp-system/mlcp-audit-anchor")
+
+
+def test_a_last_line_whose_seq_is_no_number_python_reads_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 2)
+    line = path.read_bytes().splitlines(keepends=True)[-1]
+    path.write_bytes(path.read_bytes() + line.replace(b'{"seq":2,', b'{"seq":' + b"9" * 5000 + b",", 1))
+    with pytest.raises(AuditError, match="the last line is not a sealed audit record"):
+        JsonlStore(path).head()
+    result = JsonlStore(path).verify()
+    assert (result.ok, result.bad_seq) == (False, 3) and "does not start with its sequence number" in result.problem
+
+
 def test_an_anchor_set_holds_every_chains_anchor_and_reads_back_an_older_export_of_one() -> None:
     main, shard = Anchor(Head(12, "a" * 64), "cluster:x"), Anchor(Head(40, "b" * 64), "cluster:x/shard-3")
     text = json.dumps(AnchorSet(main, {"shard-3": shard}).to_data())
