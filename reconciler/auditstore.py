@@ -187,7 +187,7 @@ class ClusterStore:
     def _parse(self, line: bytes, number: int) -> AuditRecord:
         try:
             return AuditRecord.from_dict(orjson.loads(line))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise AuditError(
                 f"{self.location}: record {number}: not an audit record ({type(exc).__name__}: {exc})",
                 "run `mlcp audit verify`",

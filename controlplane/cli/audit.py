@@ -161,14 +161,20 @@ def _changes(store: AuditStore, raw: bool) -> Iterator[AuditRecord]:
 def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
     lines = []
     for entry in diff:
-        if not entry.get("field"):
-            dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
-            lines += [f"[green]+ {markup_safe(line)}[/green]" for line in dumped.splitlines()]
-            continue
-        old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
-        path, old, new = (markup_safe(v) for v in (entry["field"], old, new))
-        lines.append(f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]")
+        try:
+            lines += _entry_lines(entry)
+        except RecursionError:  # a sealed record is anyone's to write: nested deeper than specs may be
+            lines.append(f"[red]! {markup_safe(entry.get('field') or '(created)')}: nested too deeply to show[/red]")
     return lines
+
+
+def _entry_lines(entry: dict[str, Any]) -> list[str]:
+    if not entry.get("field"):
+        dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
+        return [f"[green]+ {markup_safe(line)}[/green]" for line in dumped.splitlines()]
+    old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
+    path, old, new = (markup_safe(v) for v in (entry["field"], old, new))
+    return [f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]"]
 
 
 def _paired(store: AuditStore, record: AuditRecord) -> tuple[str, AuditRecord | None]:

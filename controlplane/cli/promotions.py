@@ -32,10 +32,15 @@ def _gates(move: Move) -> str:
     parts = []
     for gate in move.gates:
         measured = gate.get("measured")
-        value = "not logged" if measured is None else f"{float(measured):g}"
-        mark = "✓" if gate.get("passed") else "✗"
-        parts.append(f"{mark} {gate.get('metric')} {gate.get('comparison')} {float(gate['threshold']):g} ({value})")
+        value = "not logged" if measured is None else _number(measured)
+        mark = "✓" if gate.get("passed") is True else "✗"
+        parts.append(f"{mark} {gate.get('metric')} {gate.get('comparison')} {_number(gate.get('threshold'))} ({value})")
     return "; ".join(parts) or "-"
+
+
+def _number(value: object) -> str:
+    """A gate's number as `%g`; anything else a sealed record may hold, as it is (shown safe by the console)."""
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def _registry(tracking_uri: str | None, model: str, aliases: set[str]) -> tuple[list[RegistryAlias] | None, str]:

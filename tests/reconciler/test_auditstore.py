@@ -12,7 +12,7 @@ from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes import HttpError
-from tests.controlplane.audit.conftest import make_record
+from tests.controlplane.audit.conftest import make_record, sealed_line
 
 
 class FakeConfigMaps:
@@ -226,6 +226,16 @@ def test_a_pointer_naming_no_segment_number_is_a_clear_error(segment: str) -> No
     for use in (_store(api).head, lambda: _store(api).append(make_record(1)), _store(api).verify):
         with pytest.raises(AuditError, match="the pointer mlcp-system/mlcp-audit is damaged"):
             use()
+
+
+@pytest.mark.parametrize("fields", [{"intent": "1e400"}, {"diff": "[" * 2000 + "]" * 2000}, {"actors": '"eve"'}])
+def test_a_sealed_record_of_another_shape_in_a_segment_is_a_clear_error(fields: dict[str, str]) -> None:
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0)])
+    api.objects["mlcp-audit-00000001"]["data"]["records.jsonl"] = sealed_line(**fields).decode()
+    assert _store(api).verify().ok
+    with pytest.raises(AuditError, match="record 1: not an audit record"):
+        list(_store(api).records())
 
 
 def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from reconciler.applying import apply_plan, unchecked
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
-from tests.controlplane.audit.conftest import make_record
+from tests.controlplane.audit.conftest import make_record, sealed_line
 from tests.controlplane.helpers import mlcp
 from tests.reconciler.test_auditstore import FakeConfigMaps
 
@@ -272,6 +273,49 @@ def test_a_number_no_int_can_hold_is_a_clear_error_not_a_traceback(log: Path, tm
     result = mlcp("audit", *[str(exported) if a == "FILE" else a for a in args], "--audit-log", log)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
     assert "error:" in result.stderr
+
+
+MALFORMED = {
+    "intent-1e400": (["list"], {"intent": "1e400"}),  # json reads inf; int(inf) raised OverflowError
+    "nested-100000": (["list"], {"diff": "[" * 100_000 + "]" * 100_000}),  # json.loads raised RecursionError
+    "diff-of-strings": (["show", "1"], {"diff": '["spec.image"]'}),  # entry.get raised AttributeError
+    "actors-a-string": (["list", "--actor", "eve"], {"actors": '"eve@example.com"'}),  # matched character by character
+    "target-a-string": (["list", "--kind", "x"], {"target": '"ConfigMap/x"'}),
+    "gates-of-numbers": (["show", "1"], {"gates": "[0.9]", "version": '"2"', "approvers": "[]"}),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_sealed_record_of_another_shape_is_a_clear_error_for_every_reader(case: str, tmp_path: Path) -> None:
+    """The chain verifies (anyone can compute the hashes); the content is not what mlcp writes."""
+    args, fields = MALFORMED[case]
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(sealed_line(**fields))
+    assert mlcp("audit", "verify", "--audit-log", log).exit_code == 0, "the chain itself is intact"
+    for command in (args, ["report", "--html", str(tmp_path / "r.html")], ["list", "-o", "json"]):
+        result = mlcp("audit", *command, "--audit-log", log)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "record 1" in result.stderr or "audit.jsonl:1" in result.stderr
+        assert "not an audit record" in " ".join(result.stderr.split())
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_record_nested_deeper_than_the_printers_go_is_shown_without_a_traceback(tmp_path: Path) -> None:
+    """YAML (show) gives up near 500 levels and orjson (-o json) past 254; the file log reads nearly 1,000."""
+    log = tmp_path / "audit.jsonl"
+    deep = replace(make_record(0), action="create", diff=({"field": "", "old": None, "new": _nested(600)},))
+    JsonlStore(log).append_many([deep, replace(make_record(1), diff=({"field": "x", "old": 2**70, "new": 1},))])
+    shown = mlcp("audit", "show", "1", "--audit-log", log)
+    assert shown.exit_code == 0 and "(created): nested too deeply to show" in shown.stdout, repr(shown.exception)
+    listed = mlcp("audit", "list", "-o", "json", "--audit-log", log)
+    assert listed.exit_code == 0, repr(listed.exception)
+    assert json.loads(listed.stdout)[1]["diff"][0]["old"] == 2**70, "an integer beyond 64 bits, printed as it is"
 
 
 def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_path: Path) -> None:
