@@ -41,7 +41,7 @@ from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -139,13 +139,13 @@ def list_(
         r = c.record
         style = _RESULT_STYLE.get(r.result.value, "")
         table.add_row(
-            markup_safe(c.id),
-            markup_safe(r.time[:19].replace("T", " ")),
-            markup_safe(r.tenant or "-"),
-            markup_safe(", ".join(r.actors)),
-            markup_safe(r.action),
-            markup_safe(_target(r)),
-            f"{r.decision.value} ({markup_safe(r.rule)})",
+            line_safe(c.id),
+            line_safe(r.time[:19].replace("T", " ")),
+            line_safe(r.tenant or "-"),
+            line_safe(", ".join(r.actors)),
+            line_safe(r.action),
+            line_safe(_target(r)),
+            f"{r.decision.value} ({line_safe(r.rule)})",
             f"[{style}]{r.result.value}[/{style}]" if style else r.result.value,
         )
     out.print(table)
@@ -164,16 +164,16 @@ def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
         try:
             lines += _entry_lines(entry)
         except RecursionError:  # a sealed record is anyone's to write: nested deeper than specs may be
-            lines.append(f"[red]! {markup_safe(entry.get('field') or '(created)')}: nested too deeply to show[/red]")
+            lines.append(f"[red]! {line_safe(entry.get('field') or '(created)')}: nested too deeply to show[/red]")
     return lines
 
 
 def _entry_lines(entry: dict[str, Any]) -> list[str]:
     if not entry.get("field"):
         dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
-        return [f"[green]+ {markup_safe(line)}[/green]" for line in dumped.splitlines()]
+        return [f"[green]+ {line_safe(line)}[/green]" for line in dumped.splitlines()]
     old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
-    path, old, new = (markup_safe(v) for v in (entry["field"], old, new))
+    path, old, new = (line_safe(v) for v in (entry["field"], old, new))
     return [f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]"]
 
 
@@ -224,7 +224,7 @@ def show(
     if role:
         other_id = RecordId(wanted.chain, other.seq) if other else None
         what = f"record {other_id}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
-        out.print(f"  {role + ':':<10}{markup_safe(what)}")
+        out.print(f"  {role + ':':<10}{line_safe(what)}")
     lines = _diff_lines(record.diff or (other.diff if other is not None and role == "intent" else ()))
     if lines:
         out.print("  diff:")
@@ -254,7 +254,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     chain = f"  (chain {record_id.chain})" if record_id.chain else ""
     out.print(f"[bold]record {record_id}[/bold]{chain}")
     for name, value in fields:
-        out.print(f"  {name + ':':<10}{markup_safe(value)}")
+        out.print(f"  {name + ':':<10}{line_safe(value)}")
 
 
 def _anchor(text: str | None, targets: Targets) -> tuple[AnchorSet, str] | None:
@@ -317,14 +317,14 @@ def verify(
         shards = _shard_chains(store, expected)
     if found is not None and output is Format.text:
         published, source = found[0].main, found[1]
-        log = markup_safe(published.log)
-        err.print(f"anchor {published.head} from {markup_safe(source)}" + (f" for {log}" if published.log else ""))
+        log = line_safe(published.log)
+        err.print(f"anchor {published.head} from {line_safe(source)}" + (f" for {log}" if published.log else ""))
         if published.log and published.log != store.location:
             err.print(f"[yellow]![/] that anchor was published for {log}; this log is {store.location}")
         unchecked = sorted(set(expected) - {name for name, _ in shards})
         if unchecked:
             err.print(
-                f"[yellow]![/] the anchors of chain(s) {markup_safe(', '.join(unchecked))} were not checked: "
+                f"[yellow]![/] the anchors of chain(s) {line_safe(', '.join(unchecked))} were not checked: "
                 f"{store.location} holds one chain (they are in the cluster log)"
             )
     if output is Format.json:

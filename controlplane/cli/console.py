@@ -24,6 +24,13 @@ def markup_safe(text: object) -> str:
     return shown(text).replace("[", "\\[")
 
 
+def line_safe(text: object) -> str:
+    """`markup_safe(text)` kept on its line: a newline written as `\\n` (`shown` writes a carriage return as `\\x0d`).
+    For a value in a line or a table cell of its own: a newline in outside text would start a line that reads as
+    the output's own (a second `result:` of `mlcp audit show`, a row of a table)."""
+    return markup_safe(text).replace("\n", "\\n")
+
+
 class _ShownConsole(Console):
     """A rich console that shows every string it prints through `shown` (markup mlcp writes has no control
     characters, so styles survive): a message that forgot to escape outside text still cannot drive the terminal.

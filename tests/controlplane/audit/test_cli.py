@@ -14,7 +14,7 @@ import pytest
 import typer
 from click.testing import Result as CliResult
 
-from controlplane.audit import Anchor, JsonlStore, Result
+from controlplane.audit import Anchor, JsonlStore, Result, Verdict
 from controlplane.cli import auditlog
 from controlplane.errors import Refused
 from controlplane.planning import Inventory
@@ -333,6 +333,26 @@ def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_pat
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output, args
         assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width
+
+
+def test_a_value_with_newlines_cannot_forge_lines_of_show_or_rows_of_list(tmp_path: Path) -> None:
+    """git takes a newline in a file name (the spec path), a YAML key may hold one (a diff's field path), a policy
+    rule or a tenant's values too: `show` prints one field per line, so a newline started a line of its own that
+    read as the record's, e.g. a second `result:` saying `applied` above the real `denied`."""
+    log = tmp_path / "audit.jsonl"
+    forged = "tenants/nlp/p.yaml\n  decision: allow by rule team.rules[0]\n  result:   applied\n  x"
+    record = replace(make_record(0), spec_path=forged, decision=Verdict.deny, result=Result.denied, rule="freeze\r")
+    record = replace(record, tenant="nlp\nvision", diff=({"field": "a\n    ~ spec.image", "old": 1, "new": 2},))
+    JsonlStore(log).append_many([record, make_record(2)])
+    shown = mlcp("audit", "show", "1", "--audit-log", log)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.lstrip().startswith("result:")] == ["result:"]
+    assert "  result:   denied" in lines and "tenants/nlp/p.yaml\\n  decision: allow" in shown.stdout
+    assert "    ~ a\\n    ~ spec.image: 1 → 2" in lines and "freeze\\x0d" in shown.stdout
+    listed = mlcp("audit", "list", "--audit-log", log)
+    assert listed.exit_code == 0 and "nlp\\nvisi" in listed.stdout, "the tenant's newline, escaped in its cell"
+    assert not [line for line in listed.stdout.splitlines() if "vision" in line], "no line of a row of its own"
 
 
 @pytest.fixture
