@@ -6,7 +6,9 @@ controller namespace, which tenants cannot write — names the last record and
 its hash, so `mlcp audit verify --anchor cluster` (and every writer, before
 its turn) catches both. It is only as safe as that namespace: operators copy
 it somewhere write-once (`mlcp audit anchor export`, docs/audit.md). Each shard's
-chain has an anchor of its own, `mlcp-audit-anchor-shard-<i>`.
+chain has an anchor of its own, `mlcp-audit-anchor-shard-<i>`; `chains` finds
+them, so a chain whose pointer was deleted or relabelled is still checked
+against its anchor.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.audit import Anchor, AuditError
+from controlplane.audit.chains import is_chain_name
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, KubeClient, apply_query
 
 NAME = "mlcp-audit-anchor"
+ROLE = "audit-anchor"
 
 
 def name_of(chain: str) -> str:
@@ -37,7 +41,7 @@ def publish(kube: KubeClient, anchor: Anchor, chain: str = "") -> None:
         "metadata": {
             "name": name_of(chain),
             "namespace": kube.controller_namespace,
-            "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: "audit-anchor"},
+            "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: ROLE},
         },
         "data": anchor.to_data(),
     }
@@ -53,3 +57,15 @@ def read(kube: KubeClient, chain: str = "") -> Anchor | None:
     except BackendError as exc:
         raise AuditError(f"cannot read the audit anchor ({source(kube, chain)}): {exc}") from None
     return None if found is None else Anchor.from_data(found.get("data") or {}, source(kube, chain))
+
+
+def chains(kube: KubeClient) -> list[str]:
+    """The shard chains with an anchor published, by the anchors' role label (the main chain not included)."""
+    query = [("labelSelector", f"{ROLE_LABEL}={ROLE}")]
+    try:
+        found = kube.request("GET", CONFIGMAP.collection(kube.controller_namespace), query)
+    except BackendError as exc:
+        raise AuditError(f"cannot list the audit anchors in {kube.controller_namespace}: {exc}") from None
+    names = [str((item.get("metadata") or {}).get("name") or "") for item in found.get("items") or []]
+    chains = (name.removeprefix(f"{NAME}-") for name in names if name.startswith(f"{NAME}-"))
+    return sorted(chain for chain in chains if is_chain_name(chain))

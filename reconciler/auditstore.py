@@ -6,7 +6,8 @@ write there): segments `mlcp-audit-00000001`, `…02`, … each holding up to
 `SEGMENT_BYTES` of exactly the JSON Lines a file log holds, so `export` gives a
 file that verifies on its own. ConfigMap `mlcp-audit` points at the last
 segment (a hint: a writer that died before moving it is caught up by looking
-one segment further).
+one segment further). Readers go through every segment up to the one it
+names: a segment missing on the way is damage, never the end of the log.
 
 With shards (reconciler.shardleases), each shard keeps a chain of its own —
 segments `mlcp-audit-shard-<i>-00000001`, …, pointer `mlcp-audit-shard-<i>`,
@@ -15,21 +16,31 @@ writes, outcomes) must never overlap another writer's, and shards run their
 passes at once. `chains` finds them (their pointers carry the label
 `mlcp.dev/audit-chain`), and `mlcp audit verify` checks each.
 
-An append is one compare-and-set: a PUT of the last segment carrying the
-resourceVersion it read, or a POST of the next segment, which fails if it
-exists. Two writers can therefore never fork the chain; the one that loses
-re-reads the head and seals its records after the other's. Whole turns
-(intents, writes, outcomes) are serialized by the leader's Lease, which
-`mlcp apply` takes for its turn (reconciler.leader.hold).
+Every append is a compare-and-set on the last segment's resourceVersion, which
+every writer changes: a PUT of that segment with the version it read. A
+writer whose records do not fit first marks the segment full (annotation
+`mlcp.dev/full`, in the same PUT as the records that still fit) and only then
+POSTs the next segment, which fails if it exists. So a record lands only
+after the head its writer read: a PUT into a segment that was filled or
+appended to meanwhile fails (409), and the next segment is created only
+after its predecessor was closed to further records, by whoever closed it or
+by a writer that found it closed. The loser re-reads the head and seals its
+records after the winner's: two writers can never fork the chain, even one
+that appends without the Lease. Whole turns (intents, writes, outcomes) are
+serialized by the leader's Lease, which `mlcp apply` takes for its turn
+(reconciler.leader.hold).
 
 Costs: every append rewrites its segment (at most 256 KiB, half on average),
 a pass with changes appends a few times (intents, then each group of
-outcomes), a no-op pass reads the last segment only; reading the whole log is
-one GET per segment (about 150 records each).
+outcomes), each append one PUT: the store keeps the last segment it read or
+wrote, and the PUT's precondition says whether it is still the last. A no-op
+pass reads the last segment only; reading the whole log is one GET per
+segment (about 150 records each).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
@@ -52,11 +63,23 @@ KEY = "records.jsonl"
 SEGMENT_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 768 * 1024
 """A record bigger than a segment gets one of its own; the API server's limit on a ConfigMap is 1 MiB."""
+FULL = "mlcp.dev/full"
+"""On a segment: no record goes into it any more; the next segment holds the following ones (see the module
+docstring)."""
 RETRIES = 8
+_SEGMENT = re.compile(r"[0-9]{1,19}")
 
 
 class _Conflict(Exception):
     """Another writer appended between our read and our write."""
+
+
+class _Missing(AuditError):
+    """A segment that the pointer names, or one before it, is gone: the log was damaged."""
+
+    def __init__(self, message: str, hint: str, index: int) -> None:
+        super().__init__(message, hint)
+        self.index = index
 
 
 class ClusterStore:
@@ -70,6 +93,9 @@ class ClusterStore:
         self.prefix = f"{self.pointer}-"
         self._last = 0
         """The last segment this process saw (segments are never removed, so it only grows)."""
+        self._tail: tuple[int, dict[str, Any] | None] | None = None
+        """The last segment as this process last read or wrote it ((0, None): the log was empty), or None: read it
+        again. The next append is a compare-and-set on its resourceVersion, so a stale one only costs a retry."""
 
     def __repr__(self) -> str:
         return f"ClusterStore({self.namespace!r}{f', {self.chain!r}' if self.chain else ''})"
@@ -110,26 +136,45 @@ class ClusterStore:
 
     def _last_segment(self) -> tuple[int, dict[str, Any] | None]:
         """(index, object) of the last segment; (0, None) for an empty log."""
-        index = self._last
-        if index == 0:
-            pointer = self._get(self.pointer)
-            index = int(((pointer or {}).get("data") or {}).get("segment") or 0)
+        index = self._last or self._pointer()
         segment = self._segment(index) if index else None
         if index and segment is None:
-            raise AuditError(
-                f"{self.location}: segment {self.prefix}{index:08d} is missing: the log was damaged",
-                "restore it from a copy (`mlcp audit export`), then run `mlcp audit verify --anchor cluster`",
-            )
+            raise self._missing(index)
         while (following := self._segment(index + 1)) is not None:
             index, segment = index + 1, following
         self._last = index
+        self._tail = (index, segment)
         return index, segment
 
+    def _missing(self, index: int) -> _Missing:
+        return _Missing(
+            f"{self.location}: segment {self.prefix}{index:08d} is missing: the log was damaged",
+            "restore it from a copy (`mlcp audit export`), then run `mlcp audit verify --anchor cluster`",
+            index,
+        )
+
     def _segments(self) -> Iterator[tuple[int, bytes]]:
+        """Every segment, first to last: up to the one the pointer names, and on while more follow (a writer
+        creates the next before it moves the pointer). One missing on the way is damage (`_Missing`), never the
+        end of the log: it would hide every later record."""
+        pointer = self._pointer()
         index = 1
-        while (segment := self._segment(index)) is not None:
+        while (segment := self._segment(index)) is not None or index <= pointer:
+            if segment is None:
+                raise self._missing(index)
             yield index, _text(segment)
             index += 1
+
+    def _pointer(self) -> int:
+        """The segment the pointer names (0: no pointer yet); AuditError when it names none."""
+        segment = ((self._get(self.pointer) or {}).get("data") or {}).get("segment") or "0"
+        if not isinstance(segment, str) or not _SEGMENT.fullmatch(segment):
+            raise AuditError(
+                f"{self.location}: the pointer {self.namespace}/{self.pointer} is damaged: {str(segment)[:40]!r} is "
+                "not a segment number",
+                f"set its data.segment to the last segment's number (`kubectl get configmap -n {self.namespace}`)",
+            )
+        return int(segment)
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, text in self._segments():
@@ -142,7 +187,7 @@ class ClusterStore:
     def _parse(self, line: bytes, number: int) -> AuditRecord:
         try:
             return AuditRecord.from_dict(orjson.loads(line))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise AuditError(
                 f"{self.location}: record {number}: not an audit record ({type(exc).__name__}: {exc})",
                 "run `mlcp audit verify`",
@@ -167,9 +212,25 @@ class ClusterStore:
                 yield record
             index -= 1
             segment = self._segment(index) if index else None
+            if index and segment is None:
+                raise self._missing(index)
 
     def verify(self, anchor: Head | None = None) -> Verification:
-        return verify_lines(self.raw_lines(), anchor)
+        """The chain checked as `verify_lines` does; a missing segment breaks it where its records belong."""
+        missing: list[_Missing] = []
+
+        def lines() -> Iterator[bytes]:
+            try:
+                yield from self.raw_lines()
+            except _Missing as exc:
+                missing.append(exc)
+
+        result = verify_lines(lines(), anchor)
+        if missing and (result.ok or result.bad_seq == result.count + 1):
+            name = f"{self.prefix}{missing[0].index:08d}"
+            problem = f"segment {name} is missing, and with it every record from here on: records were removed"
+            return Verification(result.count, result.head, result.count + 1, problem)
+        return result
 
     # -- appending -------------------------------------------------------------------------------------------
 
@@ -184,7 +245,7 @@ class ClusterStore:
                 sealed += self._append_once(records[len(sealed) :])
             except _Conflict:
                 conflicts += 1
-                self._last = 0
+                self._last, self._tail = 0, None
                 if conflicts >= RETRIES:
                     raise AuditError(
                         f"{self.location}: other writers kept appending; {len(records) - len(sealed)} record(s) "
@@ -195,7 +256,7 @@ class ClusterStore:
 
     def _append_once(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         """Seal the records after the current head; write as many as fit one segment with one compare-and-set."""
-        index, segment = self._last_segment()
+        index, segment = self._tail if self._tail is not None else self._last_segment()
         text = _text(segment or {})
         head = _head(text, self.location)
         seq, prev = head if head else (0, GENESIS)
@@ -212,22 +273,29 @@ class ClusterStore:
             sealed.append(done)
             lines.append(line)
             seq, prev = done.seq, done.hash
-        room = _fitting(lines, SEGMENT_BYTES - len(text)) if segment is not None else 0
-        if room:
-            self._put(segment or {}, text + b"".join(lines[:room]))
+        if segment is not None and not _full(segment):
+            room = _fitting(lines, SEGMENT_BYTES - len(text))
+            # What does not fit goes to the next segment, which may be created only once this one is closed.
+            self._put(index, segment, text + b"".join(lines[:room]), full=room < len(lines))
             return sealed[:room]
         count = max(1, _fitting(lines, SEGMENT_BYTES))
         self._create(index + 1, b"".join(lines[:count]), sealed[0].seq)
         return sealed[:count]
 
-    def _put(self, segment: dict[str, Any], text: bytes) -> None:
-        segment["data"] = {KEY: text.decode("ascii")}
+    def _put(self, index: int, segment: dict[str, Any], text: bytes, *, full: bool) -> None:
+        """Replace the segment's records if nobody wrote it since it was read (its resourceVersion); `full`
+        closes it."""
+        metadata = dict(segment["metadata"])
+        if full:
+            metadata["annotations"] = {**(metadata.get("annotations") or {}), FULL: "true"}
+        body = {**segment, "metadata": metadata, "data": {KEY: text.decode("ascii")}}
         try:
-            self._call("PUT", segment["metadata"]["name"], segment)
+            written = self._call("PUT", metadata["name"], body)
         except HttpError as exc:
-            if exc.status == 409:
+            if exc.status in (404, 409):  # written (or removed) by someone else since: read the head again
                 raise _Conflict from None
             raise _denied(self.location, "write", exc) from None
+        self._tail = (index, dict(written))
 
     def _create(self, index: int, text: bytes, first: int) -> None:
         body = {
@@ -242,14 +310,14 @@ class ClusterStore:
             "data": {KEY: text.decode("ascii")},
         }
         try:
-            self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
+            written = self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
         except HttpError as exc:
             if exc.status == 409:
                 raise _Conflict from None
             raise _denied(self.location, "write", exc) from None
         except BackendError as exc:
             raise AuditError(f"{self.location}: cannot reach the audit log: {exc}") from None
-        self._last = index
+        self._last, self._tail = index, (index, dict(written))
         self._point(index)
 
     def _point(self, index: int) -> None:
@@ -288,6 +356,10 @@ def _fitting(lines: Sequence[bytes], room: int) -> int:
         if total > room:
             return count
     return len(lines)
+
+
+def _full(segment: dict[str, Any]) -> bool:
+    return ((segment.get("metadata") or {}).get("annotations") or {}).get(FULL) == "true"
 
 
 def _text(segment: dict[str, Any]) -> bytes:

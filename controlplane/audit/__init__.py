@@ -3,7 +3,7 @@
 Import from here; the submodules are the implementation (kopf's convention).
 """
 
-from controlplane.audit.anchor import Anchor
+from controlplane.audit.anchor import Anchor, AnchorSet
 from controlplane.audit.chain import GENESIS, Head
 from controlplane.audit.journal import Journal, open_intents
 from controlplane.audit.outcomes import records_for
@@ -27,6 +27,7 @@ __all__ = [
     "GENESIS",
     "NO_POLICY_RULE",
     "Anchor",
+    "AnchorSet",
     "AuditError",
     "AuditRecord",
     "AuditStore",

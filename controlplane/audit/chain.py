@@ -28,7 +28,10 @@ LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 HASH_MARKER = b',"hash":"'
 SUFFIX_LEN = len(HASH_MARKER) + 64 + len(b'"}\n')
-LINE_START = re.compile(rb'\{"seq":(\d+),"prev":"([0-9a-f]{64})",')
+LINE_START = re.compile(rb'\{"seq":([0-9]{1,19}),"prev":"([0-9a-f]{64})",')
+_HEAD = re.compile(r"([0-9]{1,19}):([0-9a-f]{64})")
+"""A seq has at most 19 ASCII digits, in a line as in an anchor: never a number Python refuses to read (more than
+4,300 digits) nor a digit of another script (`"²".isdigit()` is true)."""
 
 
 class Head(NamedTuple):
@@ -42,10 +45,11 @@ class Head(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> Head:
-        seq, sep, hash_ = text.strip().partition(":")
-        if not sep or not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", hash_):
-            raise AuditError(f"{text!r} is not an anchor", "write it as SEQ:HASH, as printed by `mlcp audit verify`")
-        return cls(int(seq), hash_)
+        found = _HEAD.fullmatch(text.strip())
+        if found is None or int(found.group(1)) < 1:
+            shown = text if len(text) <= 100 else f"{text[:100]}… ({len(text)} characters)"
+            raise AuditError(f"{shown!r} is not an anchor", "write it as SEQ:HASH, as printed by `mlcp audit verify`")
+        return cls(int(found.group(1)), found.group(2))
 
 
 def body_bytes(record: AuditRecord, seq: int, prev: str) -> bytes:

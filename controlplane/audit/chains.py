@@ -26,11 +26,18 @@ MAIN = ""
 """The main chain's name: the platform lane's and every `mlcp apply`'s (reconciler.auditstore)."""
 MAIN_LABEL = "main"
 """How output names the main chain."""
-_ID = re.compile(r"(?:(?P<chain>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?):)?(?P<seq>[1-9][0-9]*)")
+_NAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_ID = re.compile(rf"(?:(?P<chain>{_NAME}):)?(?P<seq>[1-9][0-9]{{0,18}})")
 
 
 def label(chain: str) -> str:
     return chain or MAIN_LABEL
+
+
+def is_chain_name(name: str) -> bool:
+    """Whether `name` can name a chain beside the main one (`shard-3`): a DNS label, never `main`. Names found
+    in the cluster or in a file become parts of ConfigMap names (reconciler.auditstore), so nothing else passes."""
+    return name != MAIN_LABEL and re.fullmatch(_NAME, name) is not None
 
 
 @dataclass(frozen=True, slots=True, order=True)

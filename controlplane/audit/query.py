@@ -18,19 +18,19 @@ from datetime import UTC, datetime, timedelta
 
 from controlplane.audit.records import AuditError, AuditRecord, Result, Verdict, format_time
 
-_AGO = re.compile(r"(\d+)([smhdw])")
+_AGO = re.compile(r"([0-9]{1,9})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> str:
     """An ISO date/time (UTC unless it says otherwise) or an age like `30m`, `24h`, `7d`, as a record time."""
     ago = _AGO.fullmatch(text.strip())
-    if ago:
-        moment = (now or datetime.now(UTC)) - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
-        return format_time(moment)
     try:
+        if ago:
+            moment = (now or datetime.now(UTC)) - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+            return format_time(moment)
         return format_time(datetime.fromisoformat(text.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise AuditError(
             f"{text!r} is not a time", "use an ISO date or time (2024-06-01, 2024-06-01T12:00Z) or an age (24h, 7d)"
         ) from None

@@ -229,33 +229,77 @@ class AuditRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditRecord:
-        """Parse one stored record; KeyError/ValueError/TypeError on a malformed one."""
+        """Parse one stored record; KeyError/ValueError/TypeError on a malformed one.
+
+        Every field is checked for the type mlcp writes, never converted: a sealed line is anyone's to write (the
+        hashes are public), and every reader (list, show, report, promotion history) relies on the types."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a record is a JSON object, not {_kind(data)}")
         return cls(
-            seq=int(data["seq"]),
-            prev=str(data["prev"]),
-            hash=str(data["hash"]),
-            time=str(data["time"]),
-            actors=tuple(str(a) for a in data["actors"]),
-            signer=data.get("signer"),
-            commit=data.get("commit"),
-            spec_path=data.get("specPath"),
-            spec=data.get("spec"),
-            tenant=data.get("tenant"),
-            target=dict(data["target"]),
-            action=str(data["action"]),
-            decision=Verdict(data["decision"]),
-            rule=str(data["rule"]),
-            reason=str(data.get("reason") or ""),
-            before=data.get("before"),
-            after=data.get("after"),
-            result=Result(data["result"]),
-            error=data.get("error"),
-            diff=tuple(data.get("diff") or ()),
-            intent=None if data.get("intent") is None else int(data["intent"]),
-            version=None if data.get("version") is None else str(data["version"]),
-            approvers=tuple(str(a) for a in data.get("approvers") or ()),
-            gates=tuple(dict(g) for g in data.get("gates") or ()),
+            seq=_typed(data, "seq", int),
+            prev=_typed(data, "prev", str),
+            hash=_typed(data, "hash", str),
+            time=_typed(data, "time", str),
+            actors=_strings(data, "actors", required=True),
+            signer=_typed(data, "signer", _TEXT, None),
+            commit=_typed(data, "commit", _TEXT, None),
+            spec_path=_typed(data, "specPath", _TEXT, None),
+            spec=_typed(data, "spec", _TEXT, None),
+            tenant=_typed(data, "tenant", _TEXT, None),
+            target=_typed(data, "target", dict),
+            action=_typed(data, "action", str),
+            decision=Verdict(_typed(data, "decision", str)),
+            rule=_typed(data, "rule", str),
+            reason=_typed(data, "reason", _TEXT, None) or "",
+            before=_typed(data, "before", _TEXT, None),
+            after=_typed(data, "after", _TEXT, None),
+            result=Result(_typed(data, "result", str)),
+            error=_typed(data, "error", _TEXT, None),
+            diff=_diff(data),
+            intent=_typed(data, "intent", (int, type(None)), None),
+            version=_typed(data, "version", _TEXT, None),
+            approvers=_strings(data, "approvers"),
+            gates=_objects(data, "gates"),
         )
+
+
+_TEXT = (str, type(None))
+_REQUIRED: Any = object()
+_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), "a number")
+
+
+def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _REQUIRED) -> Any:
+    """`data[key]` (or `default` when absent, unless required), refused unless of `kind` (a bool is no int)."""
+    value = data[key] if default is _REQUIRED else data.get(key, default)
+    if not isinstance(value, kind) or (type(value) is bool and kind is not bool):
+        raise TypeError(f"{key!r} is {_kind(value)}")
+    return value
+
+
+def _strings(data: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
+    values = _typed(data, key, list) if required else _typed(data, key, (list, type(None)), None) or []
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{key!r} holds something other than strings")
+    return tuple(values)
+
+
+def _objects(data: dict[str, Any], key: str) -> tuple[dict[str, Any], ...]:
+    values = _typed(data, key, (list, type(None)), None) or []
+    if not all(isinstance(v, dict) for v in values):
+        raise TypeError(f"{key!r} holds something other than objects")
+    return tuple(values)
+
+
+def _diff(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Entries `{field, old, new}`, each field a string (the dotted path; "" for a whole created object)."""
+    entries = _objects(data, "diff")
+    if not all(isinstance(entry.get("field", ""), str) for entry in entries):
+        raise TypeError("'diff' holds an entry whose field is no string")
+    return entries
 
 
 _CONTENT_NAMES = tuple(f.name for f in fields(AuditRecord) if f.name not in ("seq", "prev", "hash"))

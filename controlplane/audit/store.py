@@ -210,7 +210,7 @@ def _parse(line: bytes, number: int, path: Path) -> AuditRecord:
         )
     try:
         return AuditRecord.from_dict(json.loads(line))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise AuditError(
             f"{path}:{number}: not an audit record ({type(exc).__name__}: {exc})", "run `mlcp audit verify`"
         ) from None

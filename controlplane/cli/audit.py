@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -25,12 +25,23 @@ import typer
 import yaml
 from rich.table import Table
 
-from controlplane.audit import Anchor, AuditError, AuditRecord, AuditStore, Head, Result, Verdict, Verification, chains
+from controlplane.audit import (
+    Anchor,
+    AnchorSet,
+    AuditError,
+    AuditRecord,
+    AuditStore,
+    Head,
+    Result,
+    Verdict,
+    Verification,
+    chains,
+)
 from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -46,7 +57,7 @@ app.add_typer(anchor_app, name="anchor")
 
 AuditLog = auditlog.AuditLog
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
-_SEQ_HASH = re.compile(r"\d+:[0-9a-f]{64}")
+_SEQ_HASH = re.compile(r"[0-9]+:[0-9a-f]{64}")
 
 
 class ListFormat(StrEnum):
@@ -128,13 +139,13 @@ def list_(
         r = c.record
         style = _RESULT_STYLE.get(r.result.value, "")
         table.add_row(
-            markup_safe(c.id),
-            markup_safe(r.time[:19].replace("T", " ")),
-            markup_safe(r.tenant or "-"),
-            markup_safe(", ".join(r.actors)),
-            markup_safe(r.action),
-            markup_safe(_target(r)),
-            f"{r.decision.value} ({markup_safe(r.rule)})",
+            line_safe(c.id),
+            line_safe(r.time[:19].replace("T", " ")),
+            line_safe(r.tenant or "-"),
+            line_safe(", ".join(r.actors)),
+            line_safe(r.action),
+            line_safe(_target(r)),
+            f"{r.decision.value} ({line_safe(r.rule)})",
             f"[{style}]{r.result.value}[/{style}]" if style else r.result.value,
         )
     out.print(table)
@@ -150,14 +161,20 @@ def _changes(store: AuditStore, raw: bool) -> Iterator[AuditRecord]:
 def _diff_lines(diff: tuple[dict[str, Any], ...]) -> list[str]:
     lines = []
     for entry in diff:
-        if not entry.get("field"):
-            dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
-            lines += [f"[green]+ {markup_safe(line)}[/green]" for line in dumped.splitlines()]
-            continue
-        old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
-        path, old, new = (markup_safe(v) for v in (entry["field"], old, new))
-        lines.append(f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]")
+        try:
+            lines += _entry_lines(entry)
+        except RecursionError:  # a sealed record is anyone's to write: nested deeper than specs may be
+            lines.append(f"[red]! {line_safe(entry.get('field') or '(created)')}: nested too deeply to show[/red]")
     return lines
+
+
+def _entry_lines(entry: dict[str, Any]) -> list[str]:
+    if not entry.get("field"):
+        dumped = yaml.safe_dump(entry.get("new"), sort_keys=True, default_flow_style=False)
+        return [f"[green]+ {line_safe(line)}[/green]" for line in dumped.splitlines()]
+    old, new = (json.dumps(entry.get(k), sort_keys=True) for k in ("old", "new"))
+    path, old, new = (line_safe(v) for v in (entry["field"], old, new))
+    return [f"[yellow]~ {path}[/yellow]: [red]{old}[/red] → [green]{new}[/green]"]
 
 
 def _paired(store: AuditStore, record: AuditRecord) -> tuple[str, AuditRecord | None]:
@@ -207,7 +224,7 @@ def show(
     if role:
         other_id = RecordId(wanted.chain, other.seq) if other else None
         what = f"record {other_id}, {other.time[:19].replace('T', ' ')}: {other.result.value}" if other else "none yet"
-        out.print(f"  {role + ':':<10}{markup_safe(what)}")
+        out.print(f"  {role + ':':<10}{line_safe(what)}")
     lines = _diff_lines(record.diff or (other.diff if other is not None and role == "intent" else ()))
     if lines:
         out.print("  diff:")
@@ -237,35 +254,41 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     chain = f"  (chain {record_id.chain})" if record_id.chain else ""
     out.print(f"[bold]record {record_id}[/bold]{chain}")
     for name, value in fields:
-        out.print(f"  {name + ':':<10}{markup_safe(value)}")
+        out.print(f"  {name + ':':<10}{line_safe(value)}")
 
 
-def _anchor(text: str | None, store: AuditStore, targets: Targets) -> tuple[Anchor, str] | None:
-    """The anchor `--anchor` names — `cluster`, SEQ:HASH, or a file from `mlcp audit anchor export` — and where
-    it came from."""
+def _anchor(text: str | None, targets: Targets) -> tuple[AnchorSet, str] | None:
+    """The anchors `--anchor` names — `cluster` (every published one), SEQ:HASH (the main chain's), or a file from
+    `mlcp audit anchor export` — and where they came from."""
     if text is None:
         return None
     if _SEQ_HASH.fullmatch(text.strip()):
-        return Anchor(Head.parse(text)), "the command line"
+        return AnchorSet(Anchor(Head.parse(text))), "the command line"
     if text == auditlog.CLUSTER:
-        from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
-
-        kube = auditlog.cluster_client(targets)
-        found = anchors.read(kube)
-        if found is None:
-            raise AuditError(
-                f"no audit anchor is published in {kube.controller_namespace}",
-                "the leader publishes one after every pass that wrote records (so does `mlcp apply` with the "
-                "shared log); check --controller-namespace",
-            )
-        return found, anchors.source(kube)
+        return _published(targets)
     try:
-        return Anchor.parse(Path(text).read_text(encoding="utf-8"), text), text
+        return AnchorSet.parse(Path(text).read_text(encoding="utf-8"), text), text
     except OSError as exc:
         raise AuditError(
             f"{text}: cannot read the anchor file: {exc.strerror}",
             "--anchor takes SEQ:HASH, `cluster`, or a file written by `mlcp audit anchor export`",
         ) from None
+
+
+def _published(targets: Targets) -> tuple[AnchorSet, str]:
+    """Every anchor published in the cluster: the main chain's, and each shard chain's (reconciler.anchors)."""
+    from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
+
+    kube = auditlog.cluster_client(targets)
+    found = anchors.read(kube)
+    if found is None:
+        raise AuditError(
+            f"no audit anchor is published in {kube.controller_namespace}",
+            "the leader publishes one after every pass that wrote records (so does `mlcp apply` with the "
+            "shared log); check --controller-namespace",
+        )
+    shards = {chain: anchors.read(kube, chain) for chain in anchors.chains(kube)}
+    return AnchorSet(found, {chain: a for chain, a in shards.items() if a is not None}), anchors.source(kube)
 
 
 @app.command("verify")
@@ -274,8 +297,9 @@ def verify(
     anchor: Annotated[
         str | None,
         typer.Option(
-            help="The head the log must still hold: `cluster` (the one the leader published), SEQ:HASH, or a "
-            "file from `mlcp audit anchor export`. Catches a cut-off end and a rewritten chain.",
+            help="The heads the log must still hold: `cluster` (every chain's, as published), SEQ:HASH (the main "
+            "chain's), or a file from `mlcp audit anchor export` (every chain it names). Catches a cut-off end, "
+            "a rewritten chain and a chain removed.",
         ),
     ] = None,
     output: OutputOption = Format.text,
@@ -287,15 +311,22 @@ def verify(
     targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
     with _clear_errors():
         store = auditlog.open_store(audit_log, targets)
-        found = _anchor(anchor, store, targets)
-        result = store.verify(found[0].head if found else None)
-        shards = _shard_chains(store, anchor == auditlog.CLUSTER)
+        found = _anchor(anchor, targets)
+        expected = found[0].chains if found is not None else {}
+        result = store.verify(found[0].main.head if found is not None else None)
+        shards = _shard_chains(store, expected)
     if found is not None and output is Format.text:
-        published, source = found
-        note = f" for {published.log}" if published.log else ""
-        err.print(f"anchor {published.head} from {source}{note}")
+        published, source = found[0].main, found[1]
+        log = line_safe(published.log)
+        err.print(f"anchor {published.head} from {line_safe(source)}" + (f" for {log}" if published.log else ""))
         if published.log and published.log != store.location:
-            err.print(f"[yellow]![/] that anchor was published for {published.log}; this log is {store.location}")
+            err.print(f"[yellow]![/] that anchor was published for {log}; this log is {store.location}")
+        unchecked = sorted(set(expected) - {name for name, _ in shards})
+        if unchecked:
+            err.print(
+                f"[yellow]![/] the anchors of chain(s) {line_safe(', '.join(unchecked))} were not checked: "
+                f"{store.location} holds one chain (they are in the cluster log)"
+            )
     if output is Format.json:
         body = _verification(result)
         print_json({**body, "chains": [{"chain": name, **_verification(v)} for name, v in shards]} if shards else body)
@@ -308,7 +339,8 @@ def verify(
             out.print(f"head {result.head}")
         for name, v in shards:
             if v.ok:
-                err.print(f"[green]✓[/green] {name}: {v.count} record(s), chain intact")
+                anchored = " (its anchor held)" if name in expected else ""
+                err.print(f"[green]✓[/green] {name}: {v.count} record(s), chain intact{anchored}")
     if broken:
         name, v = broken[0]
         raise fail(f"audit chain {name} broken at record {v.bad_seq}: {v.problem}", "records before it are intact")
@@ -319,19 +351,18 @@ def _verification(result: Verification) -> dict[str, object]:
     return {"ok": result.ok, "count": result.count, "head": head, "badSeq": result.bad_seq, "problem": result.problem}
 
 
-def _shard_chains(store: AuditStore, anchored: bool) -> list[tuple[str, Verification]]:
+def _shard_chains(store: AuditStore, expected: Mapping[str, Anchor]) -> list[tuple[str, Verification]]:
     """With a sharded controller, each shard's own chain beside the main one (reconciler.auditstore), verified;
-    against each chain's published anchor with `--anchor cluster`."""
-    from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
-    from reconciler.auditstore import ClusterStore  # noqa: PLC0415
-    from reconciler.auditstore import chains as shard_chains  # noqa: PLC0415
+    every chain found in the cluster, and every chain an anchor names (one that is gone fails as cut off), each
+    against its anchor."""
+    from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - cluster clients load only when used
 
     if not isinstance(store, ClusterStore) or store.chain:
         return []
     found = []
-    for chain in shard_chains(store.kube):
-        published = anchors.read(store.kube, chain) if anchored else None
-        found.append((chain, ClusterStore(store.kube, chain).verify(published.head if published else None)))
+    for chain in sorted({*auditlog.shard_chains(store.kube), *expected}):
+        anchor = expected.get(chain)
+        found.append((chain, ClusterStore(store.kube, chain).verify(anchor.head if anchor else None)))
     return found
 
 
@@ -391,12 +422,12 @@ def anchor_export(
     context: Context = None,
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
-    """Print (or write) the anchor the leader published, as JSON that `mlcp audit verify --anchor FILE` reads."""
+    """Print (or write) every anchor published (the main chain's, and each shard chain's under `chains`), as JSON
+    that `mlcp audit verify --anchor FILE` reads."""
     targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
     with _clear_errors():
-        found = _anchor(auditlog.CLUSTER, auditlog.open_store(auditlog.CLUSTER, targets), targets)
-    assert found is not None
-    text = json.dumps(found[0].to_data(), sort_keys=True) + "\n"
+        found, _ = _published(targets)
+    text = json.dumps(found.to_data(), sort_keys=True) + "\n"
     if out_file is None:
         typer.echo(text, nl=False)
         return
@@ -404,4 +435,5 @@ def anchor_export(
         out_file.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {out_file}: {exc.strerror}") from None
-    err.print(f"exported anchor {found[0].head} to {out_file}")
+    shards = f" and the anchors of {len(found.chains)} shard chain(s)" if found.chains else ""
+    err.print(f"exported anchor {found.main.head}{shards} to {out_file}")

@@ -5,8 +5,9 @@ log in the controller namespace that the controller and every `mlcp apply`
 write and `mlcp audit` reads, wherever they run; a path is a local file, for
 development. A turn in the shared log holds the leader's Lease (the
 controller hands it over between passes), so nobody's records land between
-this apply's intents and its outcomes, and its writes are fenced by it. A log
-that cannot be written stops apply before the first write, with exit 1.
+this apply's intents and its outcomes, and its writes are fenced by it; so
+does recording a refusal. A log that cannot be written stops apply before
+the first write, with exit 1.
 """
 
 from __future__ import annotations
@@ -79,11 +80,18 @@ def chain_stores(store: AuditStore) -> dict[str, AuditStore]:
     if isinstance(store, JsonlStore):
         return {chains.MAIN: store}
     from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - see cluster_client
-    from reconciler.auditstore import chains as shard_chains  # noqa: PLC0415
 
     if not isinstance(store, ClusterStore) or store.chain:
         return {chains.MAIN: store}
     return {chains.MAIN: store, **{name: ClusterStore(store.kube, name) for name in shard_chains(store.kube)}}
+
+
+def shard_chains(kube: KubeClient) -> list[str]:
+    """The shard chains of the cluster log: those whose pointer carries the chain label, and those with an anchor
+    published, so that deleting or relabelling a chain's pointer does not take the chain out of sight."""
+    from reconciler import anchors, auditstore  # noqa: PLC0415 - see cluster_client
+
+    return sorted({*filter(chains.is_chain_name, auditstore.chains(kube)), *anchors.chains(kube)})
 
 
 def published_anchor(store: AuditStore) -> Anchor | None:
@@ -180,13 +188,21 @@ def _publish(store: AuditStore, journal: Journal, actors: tuple[str, ...]) -> No
 
 
 def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets: Targets) -> None:
-    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied)."""
+    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied).
+
+    A turn of its own, under the Lease (the shared log) or the file's lock, like apply's: the chain cannot fork
+    without it (every append is a compare-and-set), but a record landing between the loop's appends of intents
+    would split its run of intents, and the next writer, reading back only to the start of that run, would leave
+    the earlier ones open."""
     from reconciler import governance  # noqa: PLC0415 - only apply records refusals
 
     store = open_store(audit_log, targets)
     identity = head_identity(repo_root)
     outcome = governance.refusal(exc.rule, exc.message, exc.source)
     try:
-        store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
+        with _lease(store), store.exclusive():
+            store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
     except (AuditError, OSError) as error:
         err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {markup_safe(error)}")
+    except typer.Exit:  # the Lease was not handed over (said above)
+        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: the Lease was not taken")

@@ -6,6 +6,7 @@ be piped while errors still reach the terminal.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
@@ -21,6 +22,13 @@ from controlplane.showable import json_shown, shown
 def markup_safe(text: object) -> str:
     """`shown(text)`, also taken literally inside rich markup (a `[` cannot open a style)."""
     return shown(text).replace("[", "\\[")
+
+
+def line_safe(text: object) -> str:
+    """`markup_safe(text)` kept on its line: a newline written as `\\n` (`shown` writes a carriage return as `\\x0d`).
+    For a value in a line or a table cell of its own: a newline in outside text would start a line that reads as
+    the output's own (a second `result:` of `mlcp audit show`, a row of a table)."""
+    return markup_safe(text).replace("\n", "\\n")
 
 
 class _ShownConsole(Console):
@@ -69,7 +77,13 @@ def print_json(data: Any) -> None:
     """Machine output: plain JSON on stdout, never wrapped or coloured; bidi marks, DEL and C1 controls as JSON
     escapes (`json_shown`: the same document to a parser, harmless on the terminal it is often read on)."""
     # orjson: a plan of thousands of objects is megabytes of JSON; the stdlib takes seconds to indent it.
-    document = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    try:
+        document = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits, or nesting deeper than 254 levels (an audit record's diff)
+        try:
+            document = json.dumps(data, default=str, indent=2, ensure_ascii=False).encode()
+        except RecursionError:
+            raise fail("the output is nested too deeply to print as JSON") from None
     typer.echo(json_shown(document).decode())
 
 

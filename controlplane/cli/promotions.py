@@ -19,7 +19,7 @@ from rich.table import Table
 from controlplane.audit import AuditError
 from controlplane.audit.history import Move, RegistryAlias, disagreements, moves_in
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig, TrackingUri
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -32,10 +32,15 @@ def _gates(move: Move) -> str:
     parts = []
     for gate in move.gates:
         measured = gate.get("measured")
-        value = "not logged" if measured is None else f"{float(measured):g}"
-        mark = "✓" if gate.get("passed") else "✗"
-        parts.append(f"{mark} {gate.get('metric')} {gate.get('comparison')} {float(gate['threshold']):g} ({value})")
+        value = "not logged" if measured is None else _number(measured)
+        mark = "✓" if gate.get("passed") is True else "✗"
+        parts.append(f"{mark} {gate.get('metric')} {gate.get('comparison')} {_number(gate.get('threshold'))} ({value})")
     return "; ".join(parts) or "-"
+
+
+def _number(value: object) -> str:
+    """A gate's number as `%g`; anything else a sealed record may hold, as it is (shown safe by the console)."""
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def _registry(tracking_uri: str | None, model: str, aliases: set[str]) -> tuple[list[RegistryAlias] | None, str]:
@@ -95,7 +100,7 @@ def history(
     if note:
         err.print(f"[dim]{markup_safe(note)}[/dim]")
     for problem in problems:
-        err.print(f"[yellow]! registry and audit log disagree[/yellow]: {markup_safe(problem)}")
+        err.print(f"[yellow]! registry and audit log disagree[/yellow]: {line_safe(problem)}")
     if output is Format.text:
         err.print(f"{len(found)} move(s) of {markup_safe(model)}" + (f"@{markup_safe(alias)}" if alias else ""))
 
@@ -109,18 +114,18 @@ def _table(found: list[Move]) -> None:
         version = f"{move.previous or '∅'} → {move.version or '∅'}" if move.action != "delete" else "removed"
         outcome = f"[{style}]{move.outcome}[/{style}]" + (" (drift healed)" if move.healed_drift else "")
         if move.error:
-            outcome += f": {markup_safe(move.error)}"
+            outcome += f": {line_safe(move.error)}"
         elif move.outcome == "denied":
-            outcome += f" ({markup_safe(move.rule)}): {markup_safe(move.reason)}"
+            outcome += f" ({line_safe(move.rule)}): {line_safe(move.reason)}"
         table.add_row(
-            markup_safe(move.id),
-            markup_safe(move.time[:19].replace("T", " ")),
-            markup_safe(move.alias),
-            markup_safe(version),
-            markup_safe((move.commit or "-")[:12]),
-            markup_safe(", ".join(move.authors) or "-"),
-            markup_safe(", ".join(move.approvers) or "-"),
-            markup_safe(_gates(move)),
+            line_safe(move.id),
+            line_safe(move.time[:19].replace("T", " ")),
+            line_safe(move.alias),
+            line_safe(version),
+            line_safe((move.commit or "-")[:12]),
+            line_safe(", ".join(move.authors) or "-"),
+            line_safe(", ".join(move.approvers) or "-"),
+            line_safe(_gates(move)),
             outcome,
         )
     out.print(table)

@@ -1,4 +1,5 @@
-"""`mlcp audit list`, `show` and `report` over the cluster log of a sharded controller, in the real API server.
+"""`mlcp audit list`, `show` and `report` over the cluster log of a sharded controller, in the real API server;
+and two writers of one chain racing there.
 
 The chains are written as the replicas write them (reconciler.auditstore.ClusterStore, one per shard beside the
 main one) and found the way `mlcp audit verify` finds them: by the label on each chain's pointer ConfigMap.
@@ -7,12 +8,15 @@ main one) and found the way `mlcp audit verify` finds them: by the label on each
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from controlplane.audit import Result
+from controlplane.audit import Anchor, Result
+from reconciler import anchors, auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
@@ -52,3 +56,60 @@ def test_list_show_and_report_read_every_chain_of_the_cluster_log(
     assert "main: chain intact: 2 records" in html and "shard-2: chain intact: 2 records" in html
     verified = mlcp("audit", "verify", "-o", "json", *where)
     assert verified.exit_code == 0 and json.loads(verified.stdout)["chains"][0]["chain"] == "shard-2"
+
+
+def test_a_shard_chain_whose_pointer_is_deleted_is_found_by_its_anchor_and_fails_verify(
+    namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    for chain in ("", "shard-2"):
+        store = ClusterStore(kube, chain)
+        store.append_many([make_record(i) for i in range(3)])
+        head = store.head()
+        assert head is not None
+        anchors.publish(kube, Anchor(head, store.location, "2024-06-01T00:00:00.000000Z", "leader"), chain)
+    where = ("--kubeconfig", kubeconfig, "--controller-namespace", namespace)
+    exported = tmp_path / "anchor.json"
+    assert mlcp("audit", "anchor", "export", "--out", exported, *where).exit_code == 0
+    assert json.loads(exported.read_text(encoding="utf-8"))["chains"]["shard-2"]["anchor"].startswith("3:")
+    for name in ("mlcp-audit-shard-2", "mlcp-audit-shard-2-00000001"):
+        kube.request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+    for anchor in ("cluster", exported):
+        verified = mlcp("audit", "verify", "--anchor", anchor, *where)
+        assert verified.exit_code == 1 and "audit chain shard-2 broken at record 1" in verified.stderr, anchor
+
+
+class _Interleaved:
+    """The operator's client, running another writer's append just before its next request of a method."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.before: dict[str, Callable[[], object]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kube, name)
+
+    def request(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if (other := self.before.pop(method, None)) is not None:
+            other()
+        return dict(self.kube.request(method, *args, **kwargs))
+
+
+@pytest.mark.parametrize("first", ["POST", "PUT"], ids=["next-segment-vs-append", "append-vs-next-segment"])
+def test_two_writers_racing_on_the_real_api_server_never_fork_the_chain(
+    namespace: str, kubeconfig: Path, first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop opens the next segment while a writer without the Lease appends to the last one, and the other
+    way round; the API server's resourceVersion preconditions decide who goes first, and the loser follows."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    racing = _Interleaved(kube)
+    loop, stray = ClusterStore(racing), ClusterStore(kube)  # type: ignore[arg-type]
+    loop.append_many([replace(make_record(0), spec="first")])
+    big = replace(make_record(1), spec="big", diff=({"field": "", "old": None, "new": "x" * 5000},))
+    small = replace(make_record(2), spec="small")
+    racing.before[first] = lambda: stray.append_many([small if first == "POST" else big])
+    loop.append_many([big if first == "POST" else small])
+    verified = ClusterStore(kube).verify()
+    assert verified.ok and verified.count == 3, verified.problem
+    assert sorted(str(r.spec) for r in ClusterStore(kube).records()) == ["big", "first", "small"]

@@ -8,32 +8,45 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, JsonlStore, Result, open_intents
+from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes import HttpError
-from tests.controlplane.audit.conftest import make_record
+from tests.controlplane.audit.conftest import make_record, sealed_line
 
 
 class FakeConfigMaps:
-    """ConfigMaps in one namespace: GET, POST (409 if it exists), PUT with resourceVersion checks, apply PATCH."""
+    """ConfigMaps in one namespace: GET (and LIST by a `key` or `key=value` label selector), POST (409 if it
+    exists), PUT with resourceVersion checks, apply PATCH; `before_put` / `before_post` run another writer's turn
+    just before the next such request."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.controller_namespace = "mlcp-system"
         self.before_put: list[Any] = []
+        self.before_post: list[Any] = []
         self.forbidden = False
+        self.sent: list[str] = []
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, *_: Any) -> dict[str, Any]:
         name = path.rsplit("/", 1)[1]
+        self.sent.append(method)
         if self.forbidden and method != "GET":
             raise HttpError(403, "Forbidden", {"message": 'configmaps is forbidden: User "dev" cannot create'})
+        if method == "GET" and name == "configmaps":
+            key, _, value = dict(query or [])["labelSelector"].partition("=")
+            labelled = [(o, o["metadata"].get("labels") or {}) for o in self.objects.values()]
+            return {
+                "items": [copy.deepcopy(o) for o, labels in labelled if key in labels and value in ("", labels[key])]
+            }
         if method == "GET":
             if name not in self.objects:
                 raise HttpError(404, "NotFound", {})
             return copy.deepcopy(self.objects[name])
         if method == "POST":
+            while self.before_post:
+                self.before_post.pop()()
             name = body["metadata"]["name"]
             if name in self.objects:
                 raise HttpError(409, "AlreadyExists", {})
@@ -41,12 +54,18 @@ class FakeConfigMaps:
         if method == "PUT":
             while self.before_put:
                 self.before_put.pop()()
+            if name not in self.objects:
+                raise HttpError(404, "NotFound", {})
             if body["metadata"].get("resourceVersion") != self.objects[name]["metadata"]["resourceVersion"]:
                 raise HttpError(409, "Conflict", {})
             return self._store(name, body)
         if method == "PATCH":
             return self._store(name, body)
         raise AssertionError(method)
+
+    def get_or_none(self, path: str) -> dict[str, Any] | None:
+        found = self.objects.get(path.rsplit("/", 1)[1])
+        return copy.deepcopy(found) if found is not None else None
 
     def _store(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -91,6 +110,76 @@ def test_a_concurrent_append_is_not_lost_and_never_forks_the_chain() -> None:
     assert [r.spec for r in store.records()][1:] == ["other", "mine"] and store.verify().ok
 
 
+def _big(n: int) -> AuditRecord:
+    """A record that needs a segment of its own when segments are 4 KiB."""
+    return replace(make_record(n), spec="big", diff=({"field": "", "old": None, "new": "x" * 5000},))
+
+
+def test_a_writer_opening_the_next_segment_and_one_appending_to_the_last_do_not_fork_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A writer that appends without the Lease (a refused `mlcp apply` recording its refusal) slips a small record
+    into the last segment while the loop, whose records do not fit there, is about to create the next one."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop, stray = _store(api), _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    api.before_post.append(lambda: stray.append_many([replace(make_record(1), spec="stray")]))
+    loop.append_many([_big(2)])
+    assert store_specs(api) == ["first", "stray", "big"], "every record kept, each after the other"
+    assert _store(api).verify().ok and _store(api).verify().count == 3
+
+
+def test_a_writer_appending_to_the_last_segment_and_one_opening_the_next_do_not_fork_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mirror case: the small append comes second, after the other writer created the next segment."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop, stray = _store(api), _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    api.before_put.append(lambda: stray.append_many([_big(1)]))
+    loop.append_many([replace(make_record(2), spec="small")])
+    assert store_specs(api) == ["first", "big", "small"]
+    assert _store(api).verify().ok and _store(api).verify().count == 3
+
+
+def test_a_segment_closed_by_a_writer_that_died_before_opening_the_next_is_continued_in_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    _store(api).append_many([replace(make_record(0), spec="first")])
+
+    def dies() -> None:
+        raise HttpError(500, "the writer died", {})
+
+    api.before_post.append(dies)
+    with pytest.raises(AuditError):
+        _store(api).append_many([_big(1)])
+    assert api.objects["mlcp-audit-00000001"]["metadata"]["annotations"][auditstore.FULL] == "true"
+    _store(api).append_many([replace(make_record(2), spec="next")])
+    assert len(api.segments()) == 2 and store_specs(api) == ["first", "next"]
+    assert _store(api).verify().ok
+
+
+def test_an_append_after_reading_the_head_is_one_request() -> None:
+    """The loop reads the head before its turn's first append and appends a few times a pass: each append is
+    one compare-and-set PUT, no read before it."""
+    api = FakeConfigMaps()
+    store = _store(api)
+    store.append_many([make_record(0)])
+    store.head()
+    api.sent.clear()
+    store.append_many([make_record(1)])
+    store.append_many([make_record(2)])
+    assert api.sent == ["PUT", "PUT"] and store.verify().ok
+
+
+def store_specs(api: FakeConfigMaps) -> list[str | None]:
+    return [r.spec for r in _store(api).records()]
+
+
 def test_a_missing_segment_is_damage_not_an_empty_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
     api = FakeConfigMaps()
@@ -98,6 +187,55 @@ def test_a_missing_segment_is_damage_not_an_empty_log(monkeypatch: pytest.Monkey
     del api.objects[api.segments()[-1]]
     with pytest.raises(AuditError, match=r"segment mlcp-audit-\d+ is missing: the log was damaged"):
         _store(api).append_many([make_record(11)])
+
+
+@pytest.mark.parametrize("which", [0, 1, -1], ids=["first", "middle", "last"])
+def test_a_deleted_segment_breaks_the_chain_where_its_records_were_and_hides_nothing(
+    monkeypatch: pytest.MonkeyPatch, which: int
+) -> None:
+    """Whoever can edit the controller namespace deletes one segment: every later record would be out of sight
+    of verify, list and export if reading stopped there, and verify would call the shorter log intact."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(i) for i in range(20)])
+    assert len(api.segments()) >= 4
+    gone = api.segments()[which]
+    first = int(api.objects[gone]["metadata"]["annotations"]["mlcp.dev/first-seq"])
+    del api.objects[gone]
+    result = _store(api).verify()
+    assert (result.ok, result.count, result.bad_seq) == (False, first - 1, first)
+    assert f"segment {gone} is missing" in result.problem
+    for reading in (_store(api).records, _store(api).raw_lines, _store(api).tail):
+        with pytest.raises(AuditError, match=f"segment {gone} is missing: the log was damaged"):
+            list(reading())
+
+
+def test_segments_a_writer_created_before_moving_the_pointer_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(i) for i in range(20)])
+    api.objects["mlcp-audit"]["data"]["segment"] = "2"  # the writer died between a POST and the pointer's PATCH
+    assert _store(api).verify().count == 20 and len(list(_store(api).records())) == 20
+
+
+@pytest.mark.parametrize("segment", ["\u00b2", "1" * 5000, "-1", "two"])
+def test_a_pointer_naming_no_segment_number_is_a_clear_error(segment: str) -> None:
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0)])
+    api.objects["mlcp-audit"]["data"]["segment"] = segment
+    for use in (_store(api).head, lambda: _store(api).append(make_record(1)), _store(api).verify):
+        with pytest.raises(AuditError, match="the pointer mlcp-system/mlcp-audit is damaged"):
+            use()
+
+
+@pytest.mark.parametrize("fields", [{"intent": "1e400"}, {"diff": "[" * 2000 + "]" * 2000}, {"actors": '"eve"'}])
+def test_a_sealed_record_of_another_shape_in_a_segment_is_a_clear_error(fields: dict[str, str]) -> None:
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0)])
+    api.objects["mlcp-audit-00000001"]["data"]["records.jsonl"] = sealed_line(**fields).decode()
+    assert _store(api).verify().ok
+    with pytest.raises(AuditError, match="record 1: not an audit record"):
+        list(_store(api).records())
 
 
 def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> None:

@@ -111,6 +111,18 @@ def test_a_cut_off_log_fails_the_next_pass_loudly_and_readiness_shows_it(tmp_pat
     assert [r.result for r in store.records()] == [Result.pending], "nothing appended after the damage"
 
 
+def test_a_published_anchor_with_a_malformed_seq_fails_the_pass_at_stage_audit_not_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Whoever can write the controller namespace writes `anchor: "²:…"`: a ValueError killed the pass's thread."""
+    store, kube = JsonlStore(tmp_path / "audit.jsonl"), FakeKube()
+    kube.anchor = {"data": {"anchor": "\u00b2:" + "a" * 64, "log": store.location}}
+    audit = PassAudit(store, Metrics(), "replica-1")
+    with pytest.raises(AuditError, match="is not an anchor") as caught:
+        audit.begin(PLAN, tmp_path, kube)  # type: ignore[arg-type]
+    assert "nothing was applied" in audit.failed(caught.value)
+
+
 class _CountedStore(JsonlStore):
     """A file log that counts its reads of the head and tail (with the cluster log each is requests)."""
 

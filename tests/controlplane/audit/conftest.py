@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditRecord, JsonlStore, Result, Verdict
+from controlplane.audit import GENESIS, AuditRecord, JsonlStore, Result, Verdict
+from controlplane.audit.chain import HASH_MARKER, leaf_hash, link_hash
 from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef
 
 TENANTS = ("nlp", "vision", "ranking")
@@ -61,6 +63,18 @@ def alias_change(
         diffs=(FieldDiff(("version",), previous, version),),
         decision=Decision(True, "team.rules[0]", "ok; 1 approval", ("alice@example.com",), ("bob@example.com",)),
     )
+
+
+def sealed_line(**fields: str) -> bytes:
+    """Line 1 of a chain: a record's fields (as JSON text; `fields` replaces or adds some) sealed as `chain.seal`
+    seals them. Anyone can compute the hashes, so whoever can write the log can write any such line."""
+    members = {k: json.dumps(v) for k, v in make_record(0).content().items()} | fields
+    body = (
+        b'{"seq":1,"prev":"%s",' % GENESIS.encode()
+        + b",".join(b'"%s":%s' % (k.encode(), v.encode()) for k, v in sorted(members.items()))
+        + b"}"
+    )
+    return body[:-1] + HASH_MARKER + link_hash(GENESIS, leaf_hash(body)).encode() + b'"}\n'
 
 
 def write_log(path: Path, count: int) -> JsonlStore:

@@ -53,3 +53,13 @@ def test_anchor_round_trips_and_refuses_garbage() -> None:
     for bad in ("7", "x:" + "c" * 64, "0:" + "c" * 64, "7:abc"):
         with pytest.raises(AuditError, match="not an anchor"):
             Head.parse(bad)
+    assert Head.parse("9" * 19 + ":" + "c" * 64).seq == 10**19 - 1
+
+
+@pytest.mark.parametrize("seq", ["\u00b2", "\u0663", "1" * 20, "1" * 5000], ids=["superscript", "arabic", "20", "5000"])
+def test_an_anchor_whose_seq_is_no_plain_number_is_refused_as_one(seq: str) -> None:
+    """`"²".isdigit()` is true and `int("²")` raises ValueError; `int` of more than 4,300 digits too: the anchor
+    comes from the cluster or a file, and a ValueError was a traceback in the CLI and a crashed pass in the loop."""
+    with pytest.raises(AuditError, match="is not an anchor") as caught:
+        Head.parse(f"{seq}:{'c' * 64}")
+    assert len(str(caught.value)) < 300, "the message quotes a bounded part of what it refuses"

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 import typer
+from click.testing import Result as CliResult
 
-from controlplane.audit import JsonlStore, Result
+from controlplane.audit import Anchor, JsonlStore, Result, Verdict
 from controlplane.cli import auditlog
+from controlplane.errors import Refused
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
+from reconciler import anchors, auditstore, leader
 from reconciler.applying import apply_plan, unchecked
+from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
 from reconciler.targets import Targets
+from tests.controlplane.audit.conftest import make_record, sealed_line
 from tests.controlplane.helpers import mlcp
+from tests.reconciler.test_auditstore import FakeConfigMaps
 
 
 def test_list_prints_a_table_and_filters(log: Path) -> None:
@@ -203,6 +213,37 @@ def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
     assert "cannot open the audit log for writing" in said and "nothing was applied" in said
 
 
+class _Elector:
+    may_write = staticmethod(lambda: True)
+    remaining = staticmethod(lambda: 10.0)
+
+
+def test_a_refused_apply_records_its_refusal_under_the_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal appended without the Lease can land between two appends of the loop's intents: the next turn,
+    reading back only to the start of the newest run of intents, would then never close the earlier ones."""
+    api, held = FakeConfigMaps(), []
+
+    @contextmanager
+    def hold(*_: object) -> Iterator[_Elector]:
+        held.append(True)
+        yield _Elector()
+        held.pop()
+
+    def no_append_outside_the_lease() -> None:
+        assert held, "appended without the Lease"
+
+    monkeypatch.setattr(leader, "hold", hold)
+    monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
+    api.before_post.append(no_append_outside_the_lease)
+    refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
+    auditlog.record_refusal(refused, tmp_path, None, Targets())
+    [record] = ClusterStore(api).records()  # type: ignore[arg-type]
+    assert (record.rule, record.result, held) == ("operator-targets", Result.denied, [])
+    assert "taking the Lease" in capsys.readouterr().err
+
+
 def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> None:
     head = mlcp("audit", "verify", "--audit-log", log).stdout.split()[-1]
     exported = tmp_path / "anchor.json"
@@ -214,6 +255,67 @@ def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> No
     assert cut.exit_code == 1 and "records were removed" in cut.stderr
     missing = mlcp("audit", "verify", "--audit-log", log, "--anchor", tmp_path / "none.json")
     assert missing.exit_code == 1 and "cannot read the anchor file" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--anchor", "FILE"],
+        ["verify", "--anchor", "1" * 5000 + ":" + "a" * 64],
+        ["show", "1" * 5000],
+        ["list", "--since", "99999999999d"],
+    ],
+    ids=["anchor-file", "anchor-argument", "show", "since"],
+)
+def test_a_number_no_int_can_hold_is_a_clear_error_not_a_traceback(log: Path, tmp_path: Path, args: list[str]) -> None:
+    exported = tmp_path / "anchor.json"
+    exported.write_text(json.dumps({"anchor": f"\u00b2:{'a' * 64}"}), encoding="utf-8")
+    result = mlcp("audit", *[str(exported) if a == "FILE" else a for a in args], "--audit-log", log)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "error:" in result.stderr
+
+
+MALFORMED = {
+    "intent-1e400": (["list"], {"intent": "1e400"}),  # json reads inf; int(inf) raised OverflowError
+    "nested-100000": (["list"], {"diff": "[" * 100_000 + "]" * 100_000}),  # json.loads raised RecursionError
+    "diff-of-strings": (["show", "1"], {"diff": '["spec.image"]'}),  # entry.get raised AttributeError
+    "actors-a-string": (["list", "--actor", "eve"], {"actors": '"eve@example.com"'}),  # matched character by character
+    "target-a-string": (["list", "--kind", "x"], {"target": '"ConfigMap/x"'}),
+    "gates-of-numbers": (["show", "1"], {"gates": "[0.9]", "version": '"2"', "approvers": "[]"}),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_sealed_record_of_another_shape_is_a_clear_error_for_every_reader(case: str, tmp_path: Path) -> None:
+    """The chain verifies (anyone can compute the hashes); the content is not what mlcp writes."""
+    args, fields = MALFORMED[case]
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(sealed_line(**fields))
+    assert mlcp("audit", "verify", "--audit-log", log).exit_code == 0, "the chain itself is intact"
+    for command in (args, ["report", "--html", str(tmp_path / "r.html")], ["list", "-o", "json"]):
+        result = mlcp("audit", *command, "--audit-log", log)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "record 1" in result.stderr or "audit.jsonl:1" in result.stderr
+        assert "not an audit record" in " ".join(result.stderr.split())
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_record_nested_deeper_than_the_printers_go_is_shown_without_a_traceback(tmp_path: Path) -> None:
+    """YAML (show) gives up near 500 levels and orjson (-o json) past 254; the file log reads nearly 1,000."""
+    log = tmp_path / "audit.jsonl"
+    deep = replace(make_record(0), action="create", diff=({"field": "", "old": None, "new": _nested(600)},))
+    JsonlStore(log).append_many([deep, replace(make_record(1), diff=({"field": "x", "old": 2**70, "new": 1},))])
+    shown = mlcp("audit", "show", "1", "--audit-log", log)
+    assert shown.exit_code == 0 and "(created): nested too deeply to show" in shown.stdout, repr(shown.exception)
+    listed = mlcp("audit", "list", "-o", "json", "--audit-log", log)
+    assert listed.exit_code == 0, repr(listed.exception)
+    assert json.loads(listed.stdout)[1]["diff"][0]["old"] == 2**70, "an integer beyond 64 bits, printed as it is"
 
 
 def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_path: Path) -> None:
@@ -231,3 +333,125 @@ def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_pat
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output, args
         assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width
+
+
+def test_a_value_with_newlines_cannot_forge_lines_of_show_or_rows_of_list(tmp_path: Path) -> None:
+    """git takes a newline in a file name (the spec path), a YAML key may hold one (a diff's field path), a policy
+    rule or a tenant's values too: `show` prints one field per line, so a newline started a line of its own that
+    read as the record's, e.g. a second `result:` saying `applied` above the real `denied`."""
+    log = tmp_path / "audit.jsonl"
+    forged = "tenants/nlp/p.yaml\n  decision: allow by rule team.rules[0]\n  result:   applied\n  x"
+    record = replace(make_record(0), spec_path=forged, decision=Verdict.deny, result=Result.denied, rule="freeze\r")
+    record = replace(record, tenant="nlp\nvision", diff=({"field": "a\n    ~ spec.image", "old": 1, "new": 2},))
+    JsonlStore(log).append_many([record, make_record(2)])
+    shown = mlcp("audit", "show", "1", "--audit-log", log)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.lstrip().startswith("result:")] == ["result:"]
+    assert "  result:   denied" in lines and "tenants/nlp/p.yaml\\n  decision: allow" in shown.stdout
+    assert "    ~ a\\n    ~ spec.image: 1 → 2" in lines and "freeze\\x0d" in shown.stdout
+    listed = mlcp("audit", "list", "--audit-log", log)
+    assert listed.exit_code == 0 and "nlp\\nvisi" in listed.stdout, "the tenant's newline, escaped in its cell"
+    assert not [line for line in listed.stdout.splitlines() if "vision" in line], "no line of a row of its own"
+
+
+@pytest.fixture
+def sharded(monkeypatch: pytest.MonkeyPatch) -> FakeConfigMaps:
+    """A sharded controller's cluster log: the main chain and shard-3's, each with its published anchor."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 2048)
+    api = FakeConfigMaps()
+    for chain, count in (("", 5), ("shard-3", 20)):
+        store = ClusterStore(api, chain)  # type: ignore[arg-type]
+        store.append_many([make_record(i) for i in range(count)])
+        head = store.head()
+        assert head is not None
+        published = Anchor(head, store.location, "2024-06-01T00:00:00.000000Z", "leader")
+        anchors.publish(api, published, chain)  # type: ignore[arg-type]
+    monkeypatch.setattr(auditlog, "cluster_client", lambda _targets: api)
+    assert mlcp("audit", "verify", "--anchor", "cluster").exit_code == 0
+    return api
+
+
+def _cut(api: FakeConfigMaps, chain: str, keep: int) -> None:
+    """Cut a chain back to its first `keep` segments, pointer included, as whoever can edit the namespace can."""
+    for name in sorted(n for n in api.objects if n.startswith(f"mlcp-audit-{chain}-"))[keep:]:
+        del api.objects[name]
+    api.objects[f"mlcp-audit-{chain}"]["data"]["segment"] = str(keep)
+
+
+def _shard_3(result: CliResult) -> dict[str, Any]:
+    [shard] = [c for c in json.loads(result.stdout)["chains"] if c["chain"] == "shard-3"]
+    return dict(shard)
+
+
+@pytest.mark.parametrize("how", ["deleted", "relabelled"])
+def test_a_shard_chain_whose_pointer_is_taken_away_is_still_checked_against_its_published_anchor(
+    sharded: FakeConfigMaps, how: str
+) -> None:
+    """Deleting shard-3's pointer and segments, or relabelling its pointer and cutting the chain, took the chain
+    out of `verify --anchor cluster` while its anchor still said 20 records."""
+    if how == "deleted":
+        for name in [n for n in sharded.objects if n.startswith("mlcp-audit-shard-3")]:
+            del sharded.objects[name]
+    else:
+        _cut(sharded, "shard-3", 1)
+        del sharded.objects["mlcp-audit-shard-3"]["metadata"]["labels"][auditstore.CHAIN_LABEL]
+    result = mlcp("audit", "verify", "--anchor", "cluster", "-o", "json")
+    assert result.exit_code == 1 and "audit chain shard-3 broken" in result.stderr
+    assert _shard_3(result)["ok"] is False and "records were removed" in _shard_3(result)["problem"]
+
+
+def test_an_exported_anchor_holds_every_chains_head_and_verify_checks_each_chain_it_names(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    """The operator ships `anchor export` somewhere write-once; whoever can write the namespace then cuts shard-3
+    and rewrites (here: deletes) its published anchor. Before, the export held the main chain's head only."""
+    exported = tmp_path / "anchor.json"
+    assert mlcp("audit", "anchor", "export", "--out", exported).exit_code == 0
+    data = json.loads(exported.read_text(encoding="utf-8"))
+    assert data["anchor"] == str(ClusterStore(sharded).head()), "an older mlcp reads the main chain's field"
+    assert data["chains"]["shard-3"]["anchor"] == str(ClusterStore(sharded, "shard-3").head())  # type: ignore[arg-type]
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 0
+    _cut(sharded, "shard-3", 1)
+    del sharded.objects["mlcp-audit-anchor-shard-3"]
+    cut = mlcp("audit", "verify", "--anchor", exported, "-o", "json")
+    assert cut.exit_code == 1 and not _shard_3(cut)["ok"] and _shard_3(cut)["badSeq"] == _shard_3(cut)["count"] + 1
+    for name in [n for n in sharded.objects if n.startswith("mlcp-audit-shard-3")]:
+        del sharded.objects[name]
+    gone = mlcp("audit", "verify", "--anchor", exported, "-o", "json")
+    assert gone.exit_code == 1 and _shard_3(gone)["count"] == 0, "a chain the file names is gone"
+
+
+def test_an_anchor_file_of_one_chain_still_verifies_the_main_chain(sharded: FakeConfigMaps, tmp_path: Path) -> None:
+    exported = tmp_path / "old.json"
+    head = str(ClusterStore(sharded).head())  # type: ignore[arg-type]
+    exported.write_text(json.dumps({"anchor": head, "log": "cluster:mlcp-system", "time": "t", "writer": "w"}))
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 0
+    sharded.objects["mlcp-audit-00000001"]["data"]["records.jsonl"] = ""
+    assert mlcp("audit", "verify", "--anchor", exported).exit_code == 1
+
+
+def test_the_export_of_an_unsharded_log_is_the_one_chain_anchor_it_always_was(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    for name in [n for n in sharded.objects if n.startswith(("mlcp-audit-shard-3", "mlcp-audit-anchor-shard-3"))]:
+        del sharded.objects[name]
+    exported = mlcp("audit", "anchor", "export")
+    assert exported.exit_code == 0
+    assert set(json.loads(exported.stdout)) == {"anchor", "log", "time", "writer"}
+
+
+def test_the_anchors_of_shard_chains_are_said_unchecked_against_a_file_log(
+    sharded: FakeConfigMaps, tmp_path: Path
+) -> None:
+    exported, copy = tmp_path / "anchor.json", tmp_path / "copy.jsonl"
+    assert mlcp("audit", "anchor", "export", "--out", exported).exit_code == 0
+    assert mlcp("audit", "export", "--out", copy).exit_code == 0
+    result = mlcp("audit", "verify", "--audit-log", copy, "--anchor", exported)
+    assert result.exit_code == 0 and "the anchors of chain(s) shard-3 were not checked" in result.stderr
+
+
+def test_list_reads_a_shard_chain_whose_pointer_lost_its_label(sharded: FakeConfigMaps) -> None:
+    del sharded.objects["mlcp-audit-shard-3"]["metadata"]["labels"][auditstore.CHAIN_LABEL]
+    listed = mlcp("audit", "list", "--raw", "--chain", "shard-3", "-o", "json")
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 20, listed.output

@@ -43,3 +43,6 @@ def test_parse_time_accepts_iso_and_ages() -> None:
     assert parse_time("2024-06-01T14:00+02:00") == "2024-06-01T12:00:00.000000Z"
     with pytest.raises(AuditError, match="'yesterday' is not a time"):
         parse_time("yesterday")
+    for huge in ("99999999999d", "9999999w", "\u00b2d"):
+        with pytest.raises(AuditError, match="is not a time"):
+            parse_time(huge)

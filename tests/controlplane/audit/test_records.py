@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controlplane.audit import records
+from controlplane.audit import AuditRecord, records
 from controlplane.audit.records import canonical_json
+from tests.controlplane.audit.conftest import make_record
 
 
 def _stdlib(data: Any) -> bytes:
@@ -123,3 +124,37 @@ def test_a_value_json_cannot_write_is_refused_as_json_refuses_it() -> None:
         canonical_json({"at": _Point(1)})
     with pytest.raises(TypeError):
         canonical_json({"at": datetime(2026, 12, 1, tzinfo=UTC)})
+
+
+def test_a_stored_record_reads_back_as_it_was_written() -> None:
+    record = replace(make_record(3), seq=4, prev="a" * 64, hash="b" * 64, intent=2, version="7", approvers=("bob",))
+    record = replace(record, gates=({"metric": "auc", "passed": True},))
+    assert AuditRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "1"),
+        ("seq", True),
+        ("intent", 1e400),
+        ("intent", 1.0),
+        ("actors", "eve@example.com"),
+        ("actors", [["eve@example.com"]]),
+        ("target", "ConfigMap/x"),
+        ("tenant", ["nlp"]),
+        ("decision", ["allow"]),
+        ("reason", {"why": "x"}),
+        ("diff", ["spec.image"]),
+        ("diff", [{"field": 1, "old": 1, "new": 2}]),
+        ("gates", [0.9]),
+        ("version", 2),
+        ("approvers", "bob"),
+    ],
+)
+def test_a_record_of_another_shape_than_mlcp_writes_is_refused_never_converted(field: str, value: Any) -> None:
+    """A sealed line is anyone's to write; each reader relies on the types (a string of actors was iterated as
+    characters, a diff of strings crashed `show`, an intent of 1e400 raised OverflowError)."""
+    data = make_record(0).to_dict() | {field: value}
+    with pytest.raises((TypeError, ValueError), match=field):
+        AuditRecord.from_dict(data)

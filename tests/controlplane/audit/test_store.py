@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, Anchor, AuditError, Head, JsonlStore, default_path
+from controlplane.audit import GENESIS, Anchor, AnchorSet, AuditError, Head, JsonlStore, default_path
 from tests.controlplane.audit.conftest import make_record, write_log
 
 
@@ -148,3 +149,46 @@ def test_anchors_parse_from_a_head_or_an_export_and_name_the_file_when_they_do_n
     with pytest.raises(AuditError, match=problem) as caught:
         Anchor.parse(text, "anchor.json")
     assert str(caught.value).startswith("anchor.json: ")
+
+
+@pytest.mark.parametrize("seq", ["\u00b2", "1" * 5000])
+def test_an_anchor_published_with_a_malformed_seq_is_a_clear_error(seq: str) -> None:
+    """reconciler.anchors.read hands the cluster's ConfigMap data to `from_data`."""
+    with pytest.raises(AuditError, match=r"^ConfigMap mlcp-system/mlcp-audit-anchor: .* is not an anchor"):
+        Anchor.from_data({"anchor": f"{seq}:{'a' * 64}"}, "ConfigMap mlcp-system/mlcp-audit-anchor")
+
+
+def test_a_last_line_whose_seq_is_no_number_python_reads_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 2)
+    line = path.read_bytes().splitlines(keepends=True)[-1]
+    path.write_bytes(path.read_bytes() + line.replace(b'{"seq":2,', b'{"seq":' + b"9" * 5000 + b",", 1))
+    with pytest.raises(AuditError, match="the last line is not a sealed audit record"):
+        JsonlStore(path).head()
+    result = JsonlStore(path).verify()
+    assert (result.ok, result.bad_seq) == (False, 3) and "does not start with its sequence number" in result.problem
+
+
+def test_an_anchor_set_holds_every_chains_anchor_and_reads_back_an_older_export_of_one() -> None:
+    main, shard = Anchor(Head(12, "a" * 64), "cluster:x"), Anchor(Head(40, "b" * 64), "cluster:x/shard-3")
+    text = json.dumps(AnchorSet(main, {"shard-3": shard}).to_data())
+    assert AnchorSet.parse(text, "anchor.json") == AnchorSet(main, {"shard-3": shard})
+    assert Anchor.parse(text, "anchor.json") == main, "the main chain's fields stay where one chain's were"
+    assert AnchorSet.parse(json.dumps(main.to_data()), "old.json") == AnchorSet(main)
+    assert AnchorSet(main).to_data() == main.to_data(), "an unsharded export is what it always was"
+
+
+@pytest.mark.parametrize(
+    ("chains", "problem"),
+    [
+        ('["shard-3"]', "`chains` is not an object of anchors"),
+        ('{"shard-3": "40:' + "b" * 64 + '"}', "`chains` is not an object of anchors"),
+        ('{"../../x": {"anchor": "40:' + "b" * 64 + '"}}', "is not a chain's name"),
+        ('{"main": {"anchor": "40:' + "b" * 64 + '"}}', "is not a chain's name"),
+        ('{"shard-3": {"anchor": "forty"}}', "anchor.json, chain shard-3: 'forty' is not an anchor"),
+    ],
+)
+def test_an_anchor_set_names_what_is_wrong_with_its_chains(chains: str, problem: str) -> None:
+    text = '{"anchor": "12:' + "a" * 64 + '", "chains": ' + chains + "}"
+    with pytest.raises(AuditError, match=re.escape(problem)):
+        AnchorSet.parse(text, "anchor.json")

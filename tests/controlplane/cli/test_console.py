@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 
-from controlplane.cli.console import _ShownConsole, markup_safe
+from controlplane.cli.console import _ShownConsole, line_safe, markup_safe
 
 
 def test_markup_safe_also_takes_brackets_literally() -> None:
     assert markup_safe("[black on black]hidden\x1b[0m") == "\\[black on black]hidden\\x1b\\[0m"
+
+
+def test_line_safe_keeps_a_value_on_its_line() -> None:
+    assert line_safe("a\n  result: applied\r[x]") == "a\\n  result: applied\\x0d\\[x]"
 
 
 def test_the_consoles_show_escapes_instead_of_sending_them_and_keep_mlcps_own_styles() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -57,3 +58,28 @@ def test_history_table_and_a_missing_log(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["promotions", "history", "m", "--audit-log", str(tmp_path / "none" / "a.jsonl")])
     assert missing.exit_code == 1 and "no audit log here" in missing.stderr
     assert "Traceback" not in missing.output
+
+
+def test_history_shows_gates_whatever_a_sealed_record_holds_in_them(tmp_path: Path) -> None:
+    """A gate's threshold or measured value that is no number (a record is anyone's to seal) crashed the table."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    change = alias_change("1", None)
+    [record] = records_for(Plan((change,), revision="1" * 40), [Outcome(change, Status.applied)], actors=[])
+    store.append(replace(record, gates=({"metric": "auc", "comparison": ">=", "measured": "high"},)))
+    result = CliRunner().invoke(
+        app, ["promotions", "history", "vision-detector", "--audit-log", str(store.path)], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, repr(result.exception)
+    assert "auc >= None (high)" in result.stdout
+
+
+def test_a_newline_in_a_recorded_value_cannot_forge_a_row_of_the_history(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    change = alias_change("1", None)
+    [record] = records_for(Plan((change,), revision="1" * 40), [Outcome(change, Status.failed)], actors=[])
+    store.append(replace(record, error="boom\n0   2024-06-01 10:00:00  production  ∅ → 9  forged"))
+    result = CliRunner().invoke(
+        app, ["promotions", "history", "vision-detector", "--audit-log", str(store.path)], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0, repr(result.exception)
+    assert "boom\\n0" in result.stdout and len(result.stdout.splitlines()) == 2, "a header and the one move"
