@@ -30,6 +30,7 @@ from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
+from reconciler.redaction import redact
 from reconciler.refindex import RefIndex
 from reconciler.selection import Selection
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
@@ -130,8 +131,8 @@ def check_expectations(
         for name, expected, actual, setting in backend.expectations(config, targets):
             if expected is not None and expected != actual:
                 raise Refused(
-                    f"{whose} mlcp.yaml expects {name} {expected!r}, but the operator's setting ({setting}) is "
-                    f"{actual!r}; mlcp never follows a config repo to another endpoint",
+                    f"{whose} mlcp.yaml expects {name} {redact(repr(expected))}, but the operator's setting "
+                    f"({setting}) is {redact(repr(actual))}; mlcp never follows a config repo to another endpoint",
                     f"fix or remove `{name}` in mlcp.yaml, or run mlcp with the intended {setting}",
                     OPERATOR_TARGETS,
                     CONFIG_FILE,
@@ -167,9 +168,9 @@ def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], li
         try:
             states[name] = backend.read()
         except BackendError as exc:
-            statuses.append(SystemStatus(name, backend.target, reachable=False, error=str(exc)))
+            statuses.append(SystemStatus(name, redact(backend.target), reachable=False, error=redact(str(exc))))
             continue
-        statuses.append(SystemStatus(name, backend.target, reachable=True, notes=tuple(backend.notes)))
+        statuses.append(SystemStatus(name, redact(backend.target), reachable=True, notes=tuple(backend.notes)))
     return states, statuses
 
 

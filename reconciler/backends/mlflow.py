@@ -125,7 +125,7 @@ class MlflowBackend(Backend):
 
     @property
     def target(self) -> str:
-        return self.rest.uri
+        return self.rest.shown
 
     def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
         """Every registry call of this thread inside the block ends within the fence's time (see deadline)."""
@@ -154,11 +154,11 @@ class MlflowBackend(Backend):
 
     def read(self) -> LiveState:
         if not self.rest.uri.startswith(("http://", "https://")):
-            raise BackendError(f"tracking URI {self.rest.uri!r} is not an MLflow server (http:// or https://)")
+            raise BackendError(f"tracking URI {self.rest.shown!r} is not an MLflow server (http:// or https://)")
         self.permissions.auth = self.rest.auth_enabled()
         if self.permissions.auth and not self.rest.has_credentials:
             raise BackendError(
-                f"MLflow at {self.rest.uri} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "
+                f"MLflow at {self.rest.shown} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "
                 "MLFLOW_TRACKING_PASSWORD (an MLflow admin, to manage permissions)"
             )
         objects: dict[ObjectRef, LiveObject] = {}

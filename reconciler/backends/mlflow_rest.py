@@ -24,6 +24,7 @@ from tenacity import retry, retry_if_exception, wait_exponential
 
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
+from reconciler.redaction import redact
 
 API = "/api/2.0/mlflow/"
 PAGE_SIZE = 100
@@ -63,6 +64,8 @@ class MlflowRest:
         backoff: float = 0.2,
     ) -> None:
         self.uri = uri.rstrip("/")
+        self.shown = redact(self.uri)
+        """The URI as messages and plans show it: without the user-info an operator may put in it."""
         self.session = requests.Session()
         self.session.headers["Content-Type"] = "application/json"
         if auth is None and os.environ.get("MLFLOW_TRACKING_USERNAME"):
@@ -96,7 +99,7 @@ class MlflowRest:
             result: dict[str, Any] = self._retrying(self._once)(method, path, body)
         except Transient as exc:
             why = "the lease's time ran out" if self.deadline.expired() else "gave up after retries"
-            raise BackendError(f"MLflow at {self.uri}: {exc} ({why})") from None
+            raise BackendError(f"MLflow at {self.shown}: {redact(str(exc))} ({why})") from None
         return result
 
     def get(self, path: str, **query: Any) -> dict[str, Any]:
@@ -121,7 +124,7 @@ class MlflowRest:
         except requests.Timeout as exc:
             raise Transient(f"{method} {path} timed out: {exc}") from None
         except requests.RequestException as exc:
-            raise Transient(f"cannot reach {self.uri}: {type(exc).__name__}: {exc}") from None
+            raise Transient(f"cannot reach {self.shown}: {type(exc).__name__}: {redact(str(exc))}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise Transient(f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}")
         try:

@@ -4,13 +4,17 @@ applies systems in each backend's order."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from controlplane.cli import plan_view
 from controlplane.errors import Refused
 from controlplane.plans import Action, Plan
 from controlplane.specs.repo_config import RepoConfig
@@ -18,6 +22,7 @@ from reconciler import engine
 from reconciler.applying import apply_plan, unchecked
 from reconciler.backends import registry
 from reconciler.backends.base import ApplyOptions, Backend, Expectation
+from reconciler.backends.mlflow import MlflowBackend
 from reconciler.targets import Targets
 from tests.reconciler.fakes import FakeBackend, change
 
@@ -114,3 +119,50 @@ def test_apply_runs_systems_in_each_backends_order_and_deletes_after_writes() ->
     )
     writes = [c for c in log if c.startswith("apply")]
     assert writes == ["apply early", "apply late", "apply gone"]
+
+
+# --- what a plan says of the systems it read ---------------------------------------------------------------
+
+
+class _NoAuthMlflow(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        body = json.dumps({}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_plan_never_shows_the_tracking_uris_credentials() -> None:
+    """User-info in the tracking URI (an MLflow behind a basic-auth proxy) went into every plan's header: text, JSON
+    `systems[].target`, and the markdown comment the scaffolded CI posts on the pull request."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoAuthMlflow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://ci:s3cretTOKEN@127.0.0.1:{server.server_address[1]}"
+        backend = MlflowBackend.connect(Targets(tracking_uri=uri))
+        assert backend is not None
+        _, statuses = engine.read_live({"mlflow": backend})
+        plan = Plan((), revision="0" * 40, systems=tuple(statuses))
+        comment = plan_view.markdown(plan)
+        text = "\n".join(t for t, _ in plan_view.text_lines(plan))
+        document = json.dumps(plan.to_dict())
+        for shown in (comment, text, document):
+            assert "s3cretTOKEN" not in shown
+    finally:
+        server.shutdown()
+
+
+def test_an_unreachable_registrys_error_never_shows_the_tracking_uris_credentials() -> None:
+    backend = MlflowBackend.connect(Targets(tracking_uri="http://ci:s3cretTOKEN@127.0.0.1:9"))
+    assert backend is not None
+    _, [status] = engine.read_live({"mlflow": backend})
+    assert not status.reachable and status.error
+    assert "s3cretTOKEN" not in status.error and "s3cretTOKEN" not in status.target, status
+    assert "http://***@127.0.0.1:9" in status.error
