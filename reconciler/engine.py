@@ -197,9 +197,28 @@ def _choose(root: Path, applied: str | None, named: str | None) -> tuple[str, st
     return chosen
 
 
-def load_trusted(root: Path, states: Mapping[str, LiveState], named: str | None) -> TrustedBase:
-    """The trusted base: the revision the operator named, else the one mlcp last recorded as applied."""
+def load_trusted(
+    root: Path,
+    states: Mapping[str, LiveState],
+    statuses: Sequence[SystemStatus],
+    backends: Mapping[str, Backend],
+    named: str | None,
+) -> TrustedBase:
+    """The trusted base: the revision the operator named, else the one mlcp last recorded as applied.
+
+    Refused while a system that could hold the applied revision is unreachable and none that was read holds it:
+    the applied revision is unknown then, so a named revision cannot be told stale (a setting left from the
+    bootstrap would judge by the rules before the last applied change) and "nothing applied yet" may be false.
+    """
     applied = next((s.inventory.revision for s in states.values() if s.inventory.revision), None)
+    unreachable = [s for s in statuses if not s.reachable and backends[s.system].keeps_applied_revision]
+    if applied is None and unreachable:
+        down = "; ".join(f"{s.system} ({s.error})" for s in unreachable)
+        raise MlcpError(
+            f"the last applied revision cannot be read: {down}; mlcp judges no change until it can tell which "
+            "revision's rules apply (a named trusted base may be older than the last applied one)",
+            "make the system reachable and plan again",
+        )
     sha, origin = _choose(root, applied, named)
     key = (root, sha, origin)
     if key not in _TRUSTED:
@@ -236,7 +255,7 @@ def make_plan(
         reasons = "; ".join(s.error or "" for s in statuses)
         raise MlcpError(f"no target system could be read: {reasons}", "check the kubeconfig / tracking URI")
     operator = targets or Targets()
-    trusted = load_trusted(desired.repo.root, states, operator.trusted_base)
+    trusted = load_trusted(desired.repo.root, states, statuses, backends, operator.trusted_base)
     check_expectations(trusted.repo.config, operator, "the trusted base's")
     keeper = governance.GovernanceBackend.of(trusted)
     backends[keeper.system] = keeper

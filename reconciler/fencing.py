@@ -106,6 +106,10 @@ class FencedBackend(Backend):
         return self.inner.notes
 
     @property
+    def keeps_applied_revision(self) -> bool:
+        return self.inner.keeps_applied_revision
+
+    @property
     def record_problems(self) -> tuple[str, ...]:
         return self.inner.record_problems
 

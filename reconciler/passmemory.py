@@ -99,11 +99,11 @@ class PassMemory:
         live = engine.read_live(backends)
         unsettled = {*backing_off, *parts.broken}
         if lane.sharded:
-            return self._select_lane(parts, state, live, dirty, full, lane, trusted_base, unsettled)
+            return self._select_lane(parts, state, live, dirty, full, lane, trusted_base, unsettled, backends)
         previous = self.last[1] if self.last is not None else None
         if full is not None or self.last is None or previous is None:
             return Selection.everything(full or "no earlier pass"), dirty, live
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], trusted_base)
+        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self.last[0]}
         changed = trust.changed_tenants(previous, trusted)
         return selections.choose(None, rendered, changed, unsettled | lagging), dirty, live
@@ -118,6 +118,7 @@ class PassMemory:
         lane: LaneView,
         trusted_base: str | None,
         unsettled: set[str],
+        backends: Mapping[str, Backend],
     ) -> tuple[Selection, Dirty, Live]:
         """`select` for a shard's lane: what changed since *its* last pass (reconciler.lanememory)."""
         self.lanes.changed(dirty, {name: read.inventory for name, read in live[0].items()})
@@ -133,7 +134,7 @@ class PassMemory:
             tenants = lane_tenants(parts, state, live[0], lane.covers)
             return Selection(tenants, f"full: {why}"), dict.fromkeys(dirty, frozenset()), live
         last, previous = memory.last
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], trusted_base)
+        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         covers = lane.covers
         lagging = {t for t, at in state.by_tenant.items() if at != last and covers(t)}
         base_changed = trust.changed_tenants(previous, trusted)

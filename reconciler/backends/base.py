@@ -127,6 +127,12 @@ class Backend(Protocol):
         return ()
 
     @property
+    def keeps_applied_revision(self) -> bool:
+        """Whether mlcp records the last applied revision in this system (with its inventory): while it cannot be
+        read, that revision is unknown, and so is the trusted base (engine.load_trusted)."""
+        return False
+
+    @property
     def record_problems(self) -> tuple[str, ...]:
         """What the last read found wrong with mlcp's own records of this system (an inventory piece edited out of
         band, or missing): evidence of tampering, which the loop logs and counts on every pass until it is repaired.

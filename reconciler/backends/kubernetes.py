@@ -160,6 +160,10 @@ class KubernetesBackend(Backend):
         return self.client.target
 
     @property
+    def keeps_applied_revision(self) -> bool:
+        return True  # the inventory's annotation mlcp.dev/applied-revision
+
+    @property
     def requests(self) -> int:
         """Requests sent so far through this backend's client."""
         return self.client.requests

@@ -37,6 +37,10 @@ class FakeBackend(Backend):
     def plan_meta(self) -> Mapping[str, Any]:
         return self.meta
 
+    @property
+    def keeps_applied_revision(self) -> bool:
+        return self.system == "kubernetes"  # as the real ones: the cluster keeps it, the registry does not
+
     def read(self) -> LiveState:
         self.calls.append("read")
         if self.unreachable:
