@@ -76,7 +76,7 @@ def _check_every(duration: str) -> None:
 
 def problem(expr: str) -> str | None:
     """Why Argo would refuse `expr`, or None if it accepts it."""
-    if not CRD_PATTERN.match(expr):
+    if not CRD_PATTERN.fullmatch(expr):
         if len(expr.split()) == len(_FIELDS) and re.search(r"[A-Za-z]", expr):
             return "Argo's CRD allows only digits and `* , / ? -` in fields: write MON as 1, JAN as 1"
         return "not 5 fields, @hourly/@daily/@weekly/@monthly/@yearly/@annually/@midnight, or `@every <duration>`"

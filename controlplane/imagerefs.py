@@ -48,11 +48,11 @@ def problem(image: str) -> str | None:
     """Why `image` is not a valid reference, or None."""
     if "{{" in image:
         return None  # an Argo template such as {{workflow.parameters.image}}: checked when it is resolved
-    if _IDENTIFIER.match(image):
+    if _IDENTIFIER.fullmatch(image):
         return "a 64-character hexadecimal string is an image ID, not a repository name"
-    match = REFERENCE.match(image)
+    match = REFERENCE.fullmatch(image)
     if match is None:
-        if REFERENCE.match(image.lower()):
+        if REFERENCE.fullmatch(image.lower()):
             return "the repository name must be lowercase"
         return "invalid reference format: [registry[:port]/]path[:tag][@digest]"
     name, _tag, digest = match.groups()

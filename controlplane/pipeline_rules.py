@@ -47,7 +47,7 @@ Path = pipeline_refs.Path
 
 def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Iterator[Diagnostic]:
     for i, name in enumerate(names):
-        if not PARAM_NAME.match(name):
+        if not PARAM_NAME.fullmatch(name):
             yield pipeline_refs.diag(
                 loaded,
                 (*path, i, "name"),
@@ -202,7 +202,7 @@ def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
 
 
 def _duration(loaded: LoadedSpec, path: Path, value: str | None, whole_seconds_ok: bool) -> Iterator[Diagnostic]:
-    if value is None or "{{" in value or GO_DURATION.match(value) or (whole_seconds_ok and value.isdigit()):
+    if value is None or "{{" in value or GO_DURATION.fullmatch(value) or (whole_seconds_ok and value.isdigit()):
         return
     yield pipeline_refs.diag(
         loaded, path, f"{value!r} is not a duration", "write it like `90s`, `30m` or `1h30m`", "duration"

@@ -29,13 +29,14 @@ from pydantic_core import PydanticCustomError, core_schema
 
 API_VERSION = "mlcp.dev/v1alpha1"
 
+# Whole values are checked with fullmatch: under re.match, `$` also matches before a trailing newline.
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def _dns1123_label(value: str) -> str:
-    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit"
@@ -45,9 +46,9 @@ def _dns1123_label(value: str) -> str:
 
 def _label_key(key: str) -> str:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))):
+    if prefix and (len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
         raise ValueError(f"label key {key!r} has an invalid prefix: it must be a DNS subdomain")
-    if len(name) > 63 or not _LABEL_NAME.match(name):
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"label key {key!r} is invalid: at most 63 characters of letters, digits, "
             "'-', '_' and '.', starting and ending with a letter or digit"
@@ -58,7 +59,7 @@ def _label_key(key: str) -> str:
 def _labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         _label_key(key)
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
+        if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             raise ValueError(f"label value {value!r} (key {key!r}) is not a valid label value")
     return labels
 

@@ -39,6 +39,8 @@ def test_valid_references(image: str) -> None:
         ("x@sha256:" + "a" * 63, "digest"),
         ("x@md5:" + "a" * 32, "digest"),
         ("x@sha256:" + "A" * 64, "digest"),
+        ("busybox\n", "invalid reference format"),  # `$` under re.match accepts a trailing newline
+        ("a" * 64 + "\n", "invalid reference format"),
     ],
 )
 def test_invalid_references(image: str, why: str) -> None:

@@ -130,3 +130,19 @@ def test_a_step_may_tolerate_and_select_its_gpu_pool(repo: Path) -> None:
 def test_an_undefined_parameter_hint_says_where_to_declare_it(repo: Path) -> None:
     edit(repo, TRAIN, '"{{workflow.parameters.epochs}}"', '"{{workflow.parameters.epoch}}"')
     assert problems(repo)[0].hint == "declare it under spec.parameters, or fix the name"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    - name: epochs\n", '    - name: "extra\\n"\n      value: "1"\n    - name: epochs\n', "name 'extra\\n'"),
+        ("    - name: evaluate\n", '    - name: "evaluate\\n"\n', "evaluate"),
+        ("command: [python, -m, evaluate]", 'command: [python, -m, evaluate]\n      timeout: "30s\\n"', "'30s\\n'"),
+    ],
+    ids=["parameter-name", "step-name", "duration"],
+)
+def test_a_trailing_newline_is_refused_where_a_whole_value_is_checked(
+    repo: Path, old: str, new: str, message: str
+) -> None:
+    edit(repo, TRAIN, old, new)  # `$` under re.match accepts one before the end; Argo's Go regexps do not
+    assert [d for d in problems(repo) if d.path == TRAIN and message in d.message], problems(repo)

@@ -55,7 +55,7 @@ def test_dns_label_names_are_accepted(name: str) -> None:
     assert Metadata(name=name).name == name
 
 
-@pytest.mark.parametrize("name", ["", "A", "team_1", "-a", "a-", "x" * 64, "a.b"])
+@pytest.mark.parametrize("name", ["", "A", "team_1", "-a", "a-", "x" * 64, "a.b", "nightly\n"])
 def test_names_that_are_not_dns_labels_are_refused(name: str) -> None:
     with pytest.raises(ValidationError, match="DNS-1123 label"):
         Metadata(name=name)
@@ -69,6 +69,16 @@ def test_labels_are_checked_like_the_api_server_does() -> None:
         Quota.model_validate(quota(labels={"-team": "a"}))
     with pytest.raises(ValidationError, match="not a valid label value"):
         Quota.model_validate(quota(labels={"team": "a b"}))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{"team\n": "a"}, {"team": "a\n"}, {"example.com\n/team": "a"}],
+    ids=["key", "value", "prefix"],
+)
+def test_a_trailing_newline_is_not_part_of_a_valid_label(labels: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="label"):  # `$` under re.match accepts one
+        Quota.model_validate(quota(labels=labels))
 
 
 def test_unknown_fields_are_errors_not_ignored() -> None:
