@@ -146,3 +146,22 @@ def test_a_trailing_newline_is_refused_where_a_whole_value_is_checked(
 ) -> None:
     edit(repo, TRAIN, old, new)  # `$` under re.match accepts one before the end; Argo's Go regexps do not
     assert [d for d in problems(repo) if d.path == TRAIN and message in d.message], problems(repo)
+
+
+@pytest.mark.parametrize("value", ["s", ".m", "h", "1d"])
+def test_a_timeout_go_cannot_parse_is_refused(repo: Path, value: str) -> None:
+    path = edit(
+        repo, TRAIN, "command: [python, -m, evaluate]", f"command: [python, -m, evaluate]\n      timeout: {value}"
+    )
+    assert_problem(repo, TRAIN, line_of(path, "timeout:"), f"{value!r} is not a duration")
+
+
+@pytest.mark.parametrize(("value", "valid"), [("30", True), ("9223372036", True), ("9223372037", False), ("²", False)])
+def test_a_backoff_in_whole_seconds_is_ascii_digits_within_gos_range(repo: Path, value: str, valid: bool) -> None:
+    retry = f'      retry: {{limit: 2, backoff: {{duration: "{value}"}}}}'
+    edit(repo, TRAIN, "command: [python, -m, evaluate]", f"command: [python, -m, evaluate]\n{retry}")
+    found = problems(repo)
+    if valid:
+        assert found == [], [d.render() for d in found]
+    else:
+        assert_problem(repo, TRAIN, 35, f"{value!r} is not a duration")
