@@ -22,10 +22,12 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationError,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 API_VERSION = "mlcp.dev/v1alpha1"
 
@@ -33,6 +35,15 @@ API_VERSION = "mlcp.dev/v1alpha1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+LABEL_VALUE_MAX = 63
+"""The API server's limit on a label value."""
+
+
+def name_limit(kind: str) -> int:
+    """The longest name of a `kind` spec whose objects carry the label `mlcp.dev/spec: <kind>.<name>`."""
+    return LABEL_VALUE_MAX - len(kind) - 1
 
 
 def _dns1123_label(value: str) -> str:
@@ -120,7 +131,12 @@ class SpecModel(BaseModel):
 class Metadata(SpecModel):
     """Identity of a spec inside the config repo."""
 
-    name: DnsLabel = Field(description="Name of the spec, unique per kind and tenant.")
+    name: DnsLabel = Field(
+        description="Name of the spec, unique per kind and tenant. If the spec renders Kubernetes objects (every "
+        "kind does, but an Experiment only with `tuning` and a ModelPromotion only with `serving`), at most 62 "
+        "characters less the kind's length (a Pipeline's 54, a TrainingJob's 51): its objects carry the label "
+        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters."
+    )
     tenant: DnsLabel | None = Field(
         default=None,
         description=(
@@ -178,6 +194,30 @@ class Spec(SpecModel):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether the spec renders Kubernetes objects; a kind whose objects are not all in the registry says when.
+
+        Those objects carry the label `mlcp.dev/spec: <kind>.<name>`, which the API server refuses over 63
+        characters, so their names are bounded by `name_limit`; a spec of the registry only is not.
+        """
+        return True
+
+    @model_validator(mode="after")
+    def _name_fits_the_spec_label(self) -> Spec:
+        limit = name_limit(self.kind)
+        if self.in_cluster and len(self.metadata.name) > limit:
+            name = self.metadata.name  # a DNS label: no braces for the message template to read
+            error = PydanticCustomError(
+                "string_too_long",  # its hint: shorten it to at most {max_length} characters
+                f"{self.kind} name {name!r} has {len(name)} characters: at most {{max_length}} fit the label "
+                f"`mlcp.dev/spec: {self.kind}.<name>` its Kubernetes objects carry (a label value holds at most 63)",
+                {"max_length": limit},
+            )
+            details = InitErrorDetails(type=error, loc=("metadata", "name"), input=self.metadata.name)
+            raise ValidationError.from_exception_data(type(self).__name__, [details])
+        return self
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         """Problems only the tenant's other specs show (validation reports them at file:line); none by default.

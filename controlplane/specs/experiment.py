@@ -103,5 +103,10 @@ class Experiment(Spec):
     spec: ExperimentSpec
     folder = "tenants/<tenant>/experiments/<name>.yaml"
 
+    @property
+    def in_cluster(self) -> bool:
+        """Only a tuning renders a Kubernetes object (the tuner's); the experiment itself is MLflow's."""
+        return self.spec.tuning is not None
+
     def mlflow_name(self, tenant: str) -> str:
         return self.spec.tracking.name or f"{tenant}/{self.metadata.name}"

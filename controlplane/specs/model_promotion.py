@@ -90,3 +90,8 @@ class ModelPromotion(Spec):
     kind: Literal["ModelPromotion"] = "ModelPromotion"
     spec: ModelPromotionSpec
     folder = "tenants/<tenant>/promotions/<name>.yaml"
+
+    @property
+    def in_cluster(self) -> bool:
+        """Only serving renders a Kubernetes object (the InferenceService); the alias is MLflow's."""
+        return self.spec.serving is not None

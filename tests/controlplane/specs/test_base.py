@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import pytest
 from pydantic import ValidationError
 
 from controlplane.specs import API_VERSION, KINDS, Quota, Spec, schema_of
-from controlplane.specs.base import Metadata, register
+from controlplane.specs.base import Metadata, name_limit, register
 
 
 def quota(**metadata: Any) -> dict[str, Any]:
@@ -59,6 +60,18 @@ def test_dns_label_names_are_accepted(name: str) -> None:
 def test_names_that_are_not_dns_labels_are_refused(name: str) -> None:
     with pytest.raises(ValidationError, match="DNS-1123 label"):
         Metadata(name=name)
+
+
+def test_a_name_must_fit_the_spec_label_its_kubernetes_objects_carry() -> None:
+    longest = "q" * name_limit("Quota")
+    assert len(f"Quota.{longest}") == 63
+    assert Quota.model_validate(quota(name=longest)).name == longest
+    with pytest.raises(
+        ValidationError, match=re.escape("at most 57 fit the label `mlcp.dev/spec: Quota.<name>`")
+    ) as caught:
+        Quota.model_validate(quota(name=longest + "q"))  # a valid DNS label of 58 characters
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("metadata", "name") and error["type"] == "string_too_long"
 
 
 def test_labels_are_checked_like_the_api_server_does() -> None:

@@ -36,6 +36,17 @@ def test_exactly_one_of_version_and_from_alias(template: Any, version: int | Non
         ModelPromotion.model_validate(data)
 
 
+def test_only_serving_bounds_the_name_by_the_spec_label(template: Any) -> None:
+    data = template(PROMOTION)  # serves: an InferenceService labelled `mlcp.dev/spec: ModelPromotion.<name>`
+    data["metadata"]["name"] = "p" * 48
+    assert ModelPromotion.model_validate(data).name == "p" * 48
+    data["metadata"]["name"] = "p" * 49
+    with pytest.raises(ValidationError, match="at most 48 fit"):
+        ModelPromotion.model_validate(data)
+    data["spec"].pop("serving")  # the alias alone is MLflow's: no label to fit
+    assert ModelPromotion.model_validate(data).name == "p" * 49
+
+
 def test_a_fixed_version_alone_is_fine(template: Any) -> None:
     data = template(PROMOTION)
     data["spec"].pop("fromAlias")
