@@ -55,24 +55,64 @@ def _dns1123_label(value: str) -> str:
     return value
 
 
-def _label_key(key: str) -> str:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
-        raise ValueError(f"label key {key!r} has an invalid prefix: it must be a DNS subdomain")
+MLCP_PREFIX = "mlcp.dev/"
+"""The prefix of mlcp's own labels and annotations (`mlcp.dev/spec`, `mlcp.dev/adopted-namespace`, …): mlcp reads
+them back from live objects, so a spec may set none."""
+
+ANNOTATIONS_MAX_BYTES = 256 * 1024 - 8 * 1024
+"""A spec's annotations in all, keys and values in UTF-8: the API server refuses an object whose annotations exceed
+256 KiB, and mlcp adds its own (the source file's path, the commit, ...) to every object."""
+
+
+def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
+    """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label or annotation key (an
+    annotation's lowercased: `any_case`), or is one of mlcp's own."""
+    prefix, slash, name = (key.lower() if any_case else key).rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
+        return f"{what} key {key!r} has an invalid prefix: it must be a DNS subdomain such as example.com"
     if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
-        raise ValueError(
-            f"label key {key!r} is invalid: at most 63 characters of letters, digits, "
-            "'-', '_' and '.', starting and ending with a letter or digit"
+        return (
+            f"{what} key {key!r} is invalid: at most 63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit, after an optional DNS-subdomain prefix"
         )
-    return key
+    if key.lower().startswith(MLCP_PREFIX):
+        return f"{what} key {key!r} is mlcp's own ({MLCP_PREFIX}*): mlcp sets and reads these, a spec sets none"
+    return None
+
+
+def _at_key(key: str, message: str) -> ValidationError:
+    """An error at `key` of the map being validated, so it is reported at that key's line (pydantic prefixes the
+    map's own location)."""
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("map", [InitErrorDetails(type=error, loc=(key,), input=key)])
 
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        _label_key(key)
+        problem = _key_problem(key, "label")
+        if problem is not None:
+            raise _at_key(key, problem)
         if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            raise ValueError(f"label value {value!r} (key {key!r}) is not a valid label value")
+            raise _at_key(
+                key,
+                f"label value {value!r} (key {key!r}) is not a valid label value: at most 63 characters of letters, "
+                "digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)",
+            )
     return labels
+
+
+def _annotations(annotations: dict[str, str]) -> dict[str, str]:
+    for key in annotations:
+        problem = _key_problem(key, "annotation", any_case=True)
+        if problem is not None:
+            raise _at_key(key, problem)
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise ValueError(
+            f"annotations hold {size} bytes: at most {ANNOTATIONS_MAX_BYTES} (the API server's 256 KiB for all of an "
+            "object's annotations, less 8 KiB for mlcp's own); keep large data out of annotations"
+        )
+    return annotations
 
 
 DnsLabel = Annotated[
@@ -83,7 +123,10 @@ DnsLabel = Annotated[
 """A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
-"""Kubernetes labels, checked with the API server's own syntax rules."""
+"""Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""
+
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
+"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own."""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -145,8 +188,9 @@ class Metadata(SpecModel):
         ),
     )
     labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Free-form annotations, copied to rendered objects."
+    annotations: Annotations = Field(
+        default_factory=dict,
+        description="Annotations copied to the spec's Kubernetes objects.",
     )
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from pydantic import ValidationError
 
+from controlplane.labels import ADOPTED_ANNOTATION
 from controlplane.specs import API_VERSION, KINDS, Quota, Spec, schema_of
-from controlplane.specs.base import Metadata, name_limit, register
+from controlplane.specs.base import ANNOTATIONS_MAX_BYTES, Metadata, name_limit, register
+from tests.controlplane.helpers import assert_problem, edit, line_of
+
+TENANT = "tenants/vision/tenant.yaml"
 
 
 def quota(**metadata: Any) -> dict[str, Any]:
@@ -92,6 +97,69 @@ def test_labels_are_checked_like_the_api_server_does() -> None:
 def test_a_trailing_newline_is_not_part_of_a_valid_label(labels: dict[str, str]) -> None:
     with pytest.raises(ValidationError, match="label"):  # `$` under re.match accepts one
         Quota.model_validate(quota(labels=labels))
+
+
+def test_a_label_key_with_an_empty_prefix_is_refused() -> None:
+    with pytest.raises(ValidationError, match="invalid prefix"):
+        Quota.model_validate(quota(labels={"/team": "a"}))
+
+
+@pytest.mark.parametrize(
+    "key", ["example.com/Owner", "Example.COM/owner", "note", "a" * 63, "kubernetes.io/description", "x.mlcp.dev/y"]
+)
+def test_annotation_keys_the_api_server_accepts_are_accepted(key: str) -> None:
+    assert Quota.model_validate(quota(annotations={key: "free-form text\nover lines {{x}}"})).metadata.annotations
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("not a key!", "annotation key 'not a key!' is invalid"),
+        ("a" * 64, "is invalid"),
+        ("-note", "is invalid"),
+        ("note\n", "is invalid"),
+        ("/note", "invalid prefix"),
+        ("exa mple.com/note", "invalid prefix"),
+        ("a" * 254 + "/note", "invalid prefix"),
+        ("mlcp.dev/adopted-namespace", "is mlcp's own"),
+        ("MLCP.dev/source", "is mlcp's own"),
+    ],
+)
+def test_annotation_keys_are_checked_like_the_api_server_does(key: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)) as caught:
+        Quota.model_validate(quota(annotations={"fine": "x", key: "y"}))
+    assert caught.value.errors()[0]["loc"] == ("metadata", "annotations", key)
+
+
+def test_annotations_fit_the_api_servers_size_limit_with_room_for_mlcps_own() -> None:
+    key = "note"
+    fits = {key: "x" * (ANNOTATIONS_MAX_BYTES - len(key))}
+    assert Quota.model_validate(quota(annotations=fits)).metadata.annotations == fits
+    with pytest.raises(ValidationError, match=f"annotations hold {ANNOTATIONS_MAX_BYTES + 1} bytes"):
+        Quota.model_validate(quota(annotations={key: fits[key] + "x"}))
+    with pytest.raises(ValidationError, match="bytes"):  # bytes of UTF-8, as the API server counts
+        Quota.model_validate(quota(annotations={key: "é" * (ANNOTATIONS_MAX_BYTES // 2)}))
+
+
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_mlcps_own_labels_and_annotations_are_not_set_by_a_spec(where: str) -> None:
+    with pytest.raises(ValidationError, match="mlcp's own"):
+        Quota.model_validate(quota(**{where: {"mlcp.dev/tenant": "other"}}))
+
+
+def test_an_annotation_problem_is_reported_at_its_key(repo: Path) -> None:
+    path = edit(repo, TENANT, "  name: vision\n", '  name: vision\n  annotations:\n    "not a key!": x\n')
+    assert_problem(repo, TENANT, line_of(path, "not a key!"), "annotation key 'not a key!' is invalid")
+
+
+def test_a_tenant_cannot_set_the_adoption_annotation_mlcp_reads_back(repo: Path) -> None:
+    path = edit(repo, TENANT, "  name: vision\n", f'  name: vision\n  annotations:\n    {ADOPTED_ANNOTATION}: "true"\n')
+    assert_problem(repo, TENANT, line_of(path, ADOPTED_ANNOTATION), "is mlcp's own")
+
+
+def test_a_namespace_label_of_mlcps_own_is_refused_at_its_line(repo: Path) -> None:
+    path = edit(repo, TENANT, "    cost-center: cv-001\n", "    cost-center: cv-001\n    mlcp.dev/tenant: nlp\n")
+    assert_problem(repo, TENANT, line_of(path, "mlcp.dev/tenant"), "label key 'mlcp.dev/tenant' is mlcp's own")
 
 
 def test_unknown_fields_are_errors_not_ignored() -> None:
