@@ -105,6 +105,8 @@ def _constraints(field: FieldInfo) -> str:
             notes.append(f"≥ {item.ge}")
         elif isinstance(item, annotated_types.Gt):
             notes.append(f"> {item.gt}")
+        elif isinstance(item, annotated_types.Le):
+            notes.append(f"≤ {item.le}")
     return f" ({', '.join(notes)})" if notes else ""
 
 

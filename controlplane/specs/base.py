@@ -37,6 +37,12 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+INT32_MAX = 2**31 - 1
+"""The largest int32: the bound of a field the target system keeps as one (Kubernetes `int32`, IntOrString)."""
+INT64_MAX = 2**63 - 1
+"""The largest int64, the widest integer Kubernetes, Argo and MLflow keep (and the JSON mlcp sends can hold)."""
+INT64_MIN = -(2**63)
+
 LABEL_VALUE_MAX = 63
 """The API server's limit on a label value."""
 
@@ -168,6 +174,7 @@ class SpecModel(BaseModel):
         frozen=True,
         str_strip_whitespace=False,
         defer_build=True,
+        allow_inf_nan=False,  # YAML's .nan, .inf and 1e999: no target takes them (JSON has no such number)
     )
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, DnsLabel, NonEmptyStr, Spec, SpecModel, register
 
 
 class Tracking(SpecModel):
@@ -78,9 +78,9 @@ class Tuning(SpecModel):
     objective: Objective
     algorithm: Algorithm
     parameters: list[SearchParameter] = Field(min_length=1)
-    parallel_trials: int = Field(default=2, ge=1, description="Trials run at once.")
-    max_trials: int = Field(default=10, ge=1, description="Trials in all.")
-    max_failed_trials: int = Field(default=3, ge=0, description="Failures before giving up.")
+    parallel_trials: int = Field(default=2, ge=1, le=INT32_MAX, description="Trials run at once.")
+    max_trials: int = Field(default=10, ge=1, le=INT32_MAX, description="Trials in all.")
+    max_failed_trials: int = Field(default=3, ge=0, le=INT32_MAX, description="Failures before giving up.")
     trial_pipeline: DnsLabel = Field(description="Pipeline (same tenant) each trial runs.")
 
     @model_validator(mode="after")

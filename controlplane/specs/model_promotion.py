@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, INT64_MAX, NonEmptyStr, Spec, SpecModel, register
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -43,8 +43,8 @@ class Serving(SpecModel):
         default=None, description="KServe ServingRuntime name; KServe picks one if unset."
     )
     model_format: NonEmptyStr = Field(default="mlflow", description="KServe model format.")
-    min_replicas: int = Field(default=1, ge=0, description="Minimum replicas (0 scales to zero).")
-    max_replicas: int | None = Field(default=None, ge=1, description="Maximum replicas.")
+    min_replicas: int = Field(default=1, ge=0, le=INT32_MAX, description="Minimum replicas (0 scales to zero).")
+    max_replicas: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Maximum replicas.")
     storage_uri: NonEmptyStr | None = Field(
         default=None,
         description="Where KServe loads the model, overriding the registry. Unset: the artifact location (`source`) "
@@ -60,7 +60,7 @@ class ModelPromotionSpec(SpecModel):
         "by `-`, `_` or `.` (e.g. `vision-detector`), unless a tenant with a longer such name owns it."
     )
     alias: NonEmptyStr = Field(description="Alias to move, e.g. `production`.")
-    version: int | None = Field(default=None, ge=1, description="Exact version to promote.")
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Exact version to promote.")
     from_alias: NonEmptyStr | None = Field(
         default=None, description="Promote whatever version this alias points to (e.g. `staging`)."
     )
@@ -68,6 +68,7 @@ class ModelPromotionSpec(SpecModel):
     required_approvals: int = Field(
         default=0,
         ge=0,
+        le=INT32_MAX,
         description="Approvals needed from distinct approvers other than the author.",
     )
     serving: Serving | None = Field(default=None, description="Optional KServe serving.")

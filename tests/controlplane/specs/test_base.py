@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import annotated_types
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic.fields import FieldInfo
 
 from controlplane.labels import ADOPTED_ANNOTATION
-from controlplane.specs import API_VERSION, KINDS, Quota, Spec, schema_of
-from controlplane.specs.base import ANNOTATIONS_MAX_BYTES, Metadata, name_limit, register
+from controlplane.specs import API_VERSION, KINDS, Quota, Spec, pipeline_steps, schema_of
+from controlplane.specs.base import (
+    ANNOTATIONS_MAX_BYTES,
+    INT64_MAX,
+    INT64_MIN,
+    Metadata,
+    SpecModel,
+    name_limit,
+    register,
+)
+from controlplane.specs.model_promotion import ModelPromotionSpec
+from controlplane.specs.repo_config import RepoConfig
 from tests.controlplane.helpers import assert_problem, edit, line_of
 
 TENANT = "tenants/vision/tenant.yaml"
@@ -191,3 +206,51 @@ def test_schema_of_a_kind_names_its_draft_and_id(kind: str) -> None:
     assert schema["$id"] == f"https://mlcp.dev/schemas/v1alpha1/{kind.lower()}.json"
     assert schema["properties"]["kind"]["const"] == kind
     assert set(schema["required"]) >= {"apiVersion", "metadata", "spec"}
+
+
+def _unbounded_ints(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[str]:
+    """`Model.field` for each int a model accepts without bounds within int64 (nested models, lists, unions)."""
+    if model in seen:
+        return
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        yield from _unbounded(f"{model.__name__}.{name}", field.annotation, list(field.metadata), seen)
+
+
+def _unbounded(where: str, annotation: Any, metadata: list[Any], seen: set[type[BaseModel]]) -> Iterator[str]:
+    if typing.get_origin(annotation) is Annotated:
+        base, *extra = typing.get_args(annotation)
+        inner = [m for item in extra for m in (item.metadata if isinstance(item, FieldInfo) else [item])]
+        if any(isinstance(m, BeforeValidator) and m.func is pipeline_steps._json_number for m in inner):
+            return  # withItems: its numbers are checked before the union (a bounded int would become a float)
+        yield from _unbounded(where, base, inner, seen)
+    elif annotation is int:
+        low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
+        high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+        if low is None or high is None or low < INT64_MIN or high > INT64_MAX:
+            yield where
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield from _unbounded_ints(annotation, seen)
+    else:  # a field's constraints reach the members of its union (`int | None`), not a list's items
+        union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        for arg in typing.get_args(annotation):
+            yield from _unbounded(where, arg, metadata if union else [], seen)
+
+
+def test_every_integer_a_spec_holds_is_bounded_to_what_its_target_keeps() -> None:
+    seen: set[type[BaseModel]] = set()
+    found = [f for cls in (*KINDS.values(), RepoConfig) for f in _unbounded_ints(cls, seen)]
+    assert found == [], "bound these (int32 or int64, as the target keeps them): orjson cannot send beyond 64 bits"
+
+
+def test_no_spec_takes_nan_or_infinity() -> None:
+    assert SpecModel.model_config.get("allow_inf_nan") is False
+    with pytest.raises(ValidationError, match="finite number"):
+        ModelPromotionSpec.model_validate(
+            {
+                "model": "m",
+                "alias": "a",
+                "version": 1,
+                "gates": [{"metric": "auc", "comparison": ">=", "threshold": float("nan")}],
+            }
+        )
