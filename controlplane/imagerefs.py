@@ -45,9 +45,14 @@ def _remote_name(name: str) -> str:
 
 
 def problem(image: str) -> str | None:
-    """Why `image` is not a valid reference, or None."""
+    """Why `image` is not a valid reference, or None.
+
+    A template such as `{{workflow.parameters.image}}` is not one: the caller that knows Argo substitutes it (a
+    pipeline's container) leaves it to be checked when it is resolved; a Notebook's or a TrainingJob's image is
+    sent as written.
+    """
     if "{{" in image:
-        return None  # an Argo template such as {{workflow.parameters.image}}: checked when it is resolved
+        return "`{{...}}` is substituted only in a pipeline's container steps: write the reference out"
     if _IDENTIFIER.fullmatch(image):
         return "a 64-character hexadecimal string is an image ID, not a repository name"
     match = REFERENCE.fullmatch(image)

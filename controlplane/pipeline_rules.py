@@ -220,7 +220,7 @@ def _duration(loaded: LoadedSpec, path: Path, value: str | None, whole_seconds_o
 
 
 def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
-    why = imagerefs.problem(step.image)
+    why = None if "{{" in step.image else imagerefs.problem(step.image)  # Argo substitutes it: checked once resolved
     if why is not None:
         yield pipeline_refs.diag(
             loaded,

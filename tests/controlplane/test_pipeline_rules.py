@@ -165,3 +165,14 @@ def test_a_backoff_in_whole_seconds_is_ascii_digits_within_gos_range(repo: Path,
         assert found == [], [d.render() for d in found]
     else:
         assert_problem(repo, TRAIN, 35, f"{value!r} is not a duration")
+
+
+def test_an_image_argo_substitutes_is_checked_once_resolved(repo: Path) -> None:
+    edit(repo, TRAIN, "    - name: epochs\n", '    - name: image\n      value: "busybox"\n    - name: epochs\n')
+    edit(
+        repo,
+        TRAIN,
+        "      image: ghcr.io/example/vision-train:2.1.0\n      command: [python, -m, evaluate]",
+        '      image: "{{workflow.parameters.image}}"\n      command: [python, -m, evaluate]',
+    )
+    assert problems(repo) == []
