@@ -3,7 +3,9 @@
 Specs are reviewed by people and fed to a controller with cluster-admin
 rights, so parsing is deliberately strict: only the safe (libyaml) parser,
 no duplicate keys (YAML silently keeps the last one), no merge keys, no tags
-beyond plain data. Every node's position is kept so schema errors can name the
+beyond plain data, and no explicit tag on a value but `!!str`: a value is what
+its text says (`!!binary` would turn base64 the reviewer cannot read into the
+string that runs). Every node's position is kept so schema errors can name the
 file, line and column of the offending field.
 
 Data is built straight from the parser's events rather than from a composed
@@ -109,13 +111,23 @@ _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _MERGE = "tag:yaml.org,2002:merge"
-_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp"))
-"""Scalar tags built into data; every other tag (`!!python/...`, `!!set`, `!custom`) is refused."""
+_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp"))
+"""Scalar types a plain value may resolve to; every other tag (`!!python/...`, `!!set`, `!custom`) is refused, and so
+is any explicit tag on a value but `!!str` (`!!binary`, `!!int "١٢"`): a value is what its text says."""
+
+_SHORT = "tag:yaml.org,2002:"
 
 
 def _unsupported(tag: str, mark: Any) -> YamlError:
     line, col = _at(mark)
-    return YamlError(f"unsupported tag {tag!r}", line, col, "specs hold plain values, mappings and lists")
+    shown = "!!" + tag.removeprefix(_SHORT) if tag.startswith(_SHORT) else tag
+    return YamlError(
+        f"unsupported tag {shown!r}",
+        line,
+        col,
+        "specs hold plain values, mappings and lists: remove the tag, and write the value as it is meant to be read "
+        "(quoted, for a string)",
+    )
 
 
 def _copy(value: Any) -> Any:
@@ -258,13 +270,16 @@ class _Builder:
         top.key = (name if tag == _STR else self._scalar(event, tag), name)
 
     def _tag(self, event: Any) -> str:
+        """The type a scalar resolves to; an explicit tag other than `!!str` is refused."""
         tag = event.tag
         if tag is None or tag == "!":
             value = event.value
             if not event.implicit[0] or (value and value[0] not in self._implicit):
                 return _STR  # quoted, or no implicit type starts with this character: what resolve() would say
             return str(self._resolve(yaml.ScalarNode, value, event.implicit))
-        return str(tag)
+        if tag != _STR:
+            raise _unsupported(str(tag), event.start_mark)
+        return _STR
 
     def _scalar(self, event: Any, tag: str | None = None) -> Any:
         """Strings as they are; ints, floats, booleans, nulls, timestamps as the safe loader makes them."""

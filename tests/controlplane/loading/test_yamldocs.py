@@ -188,7 +188,7 @@ def test_unsafe_unknown_and_exotic_tags_are_refused(text: str) -> None:
 
 
 def test_standard_scalar_types_are_built() -> None:
-    (doc,) = parse("s: x\ni: 3\nf: 1.5\nb: true\nn: null\nq: '3'\nd: 2024-01-02\nbin: !!binary aGk=\n1: one\n")
+    (doc,) = parse("s: x\ni: 3\nf: 1.5\nb: true\nn: null\nq: '3'\nd: 2024-01-02\nt: !!str 12\n1: one\n")
     assert doc.data == {
         "s": "x",
         "i": 3,
@@ -197,10 +197,34 @@ def test_standard_scalar_types_are_built() -> None:
         "n": None,
         "q": "3",
         "d": datetime.date(2024, 1, 2),
-        "bin": b"hi",
+        "t": "12",
         1: "one",
     }
     assert doc.positions[("1",)] == (9, 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image: !!binary Z2hjci5pby9ldmlsL21pbmVyOjE=\n",  # base64 the reviewer cannot read, built into bytes
+        "a: !!int '١٢'\n",  # int() reads Arabic-Indic digits: 12
+        "a: !!float '１.５'\n",
+        "a: !!timestamp 2024-01-02\n",
+        "a: !!bool yes\n",
+        "a: !!null ''\n",
+        "a: !!merge x\n",
+    ],
+)
+def test_an_explicit_tag_on_a_value_is_refused_but_str(text: str) -> None:
+    error = refusal(text)
+    assert error.message.startswith("unsupported tag '!!")
+    assert (error.line, error.column) == (1, text.index(":") + 3)
+    assert "remove the tag" in error.hint
+
+
+def test_an_explicit_tag_on_a_key_is_refused() -> None:
+    error = refusal("a:\n  !!binary aGk=: x\n")
+    assert (error.message, error.line, error.column) == ("unsupported tag '!!binary'", 2, 3)
 
 
 def test_syntax_errors_point_at_the_problem() -> None:
