@@ -23,7 +23,8 @@ def _json_number(value: object) -> object:
     """A number item as written, or refused with one message: the union would turn 10**30 into the float 1e+30,
     and answer `.nan` with an error per member."""
     if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"the whole number {value} does not fit in 64 bits: quote it to pass it as a string")
+        shown = str(value) if value.bit_length() < 100 else f"of {value.bit_length()} bits"
+        raise ValueError(f"the whole number {shown} does not fit in 64 bits: quote it to pass it as a string")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a number JSON can carry: quote it to pass it as a string")
     return value

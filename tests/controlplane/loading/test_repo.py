@@ -99,6 +99,13 @@ def test_a_value_the_reviewer_cannot_read_is_refused_at_its_line(repo: Path) -> 
     assert found.message == "unsupported tag '!!binary'"
 
 
+def test_a_number_too_large_to_read_is_reported_at_its_line(repo: Path) -> None:
+    path = edit(repo, TRAIN, "  schedule:\n", "  parallelism: " + "9" * 5000 + "\n  schedule:\n")
+    found = only([d for d in problems(repo) if d.path == TRAIN])
+    assert (found.line, found.column) == (line_of(path, "parallelism"), 16)
+    assert "is too large" in found.message and "set_int_max_str_digits" not in found.message
+
+
 def test_non_utf8_file_is_refused(repo: Path) -> None:
     (repo / "tenants/nlp/latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     assert_problem(repo, "tenants/nlp/latin1.yaml", 1, "is not UTF-8 text")
