@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from controlplane import goduration
+
 CRD_PATTERN = re.compile(
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
     r"|@every\s+([0-9]+(ns|us|µs|ms|s|m|h))+"
@@ -28,9 +30,6 @@ CRD_PATTERN = re.compile(
 """The `spec.schedules` item pattern of Argo's CronWorkflow CRD (Go RE2 `\\s` is ASCII whitespace)."""
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
-_UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION_PART = re.compile(r"([0-9]+)(ns|us|µs|ms|s|m|h)")
-_MAX_DURATION_NS = 2**63 - 1
 
 
 def _number(text: str, field: str) -> int:
@@ -66,28 +65,16 @@ def _check_range(expr: str, field: str, low: int, high: int) -> None:
         raise ValueError(f"{field}: range {start}-{end} runs backwards")
 
 
-def _check_every(duration: str) -> None:
-    total = 0
-    for number, unit in _DURATION_PART.findall(duration):
-        total += int(number) * _UNIT_NS[unit]
-    if total > _MAX_DURATION_NS:
-        raise ValueError(f"duration {duration!r} is too long")
-
-
 def problem(expr: str) -> str | None:
     """Why Argo would refuse `expr`, or None if it accepts it."""
-    if not CRD_PATTERN.match(expr):
+    if not CRD_PATTERN.fullmatch(expr):
         if len(expr.split()) == len(_FIELDS) and re.search(r"[A-Za-z]", expr):
             return "Argo's CRD allows only digits and `* , / ? -` in fields: write MON as 1, JAN as 1"
         return "not 5 fields, @hourly/@daily/@weekly/@monthly/@yearly/@annually/@midnight, or `@every <duration>`"
     if expr.startswith("@every"):
         if not expr.startswith("@every ") or expr[len("@every ") :].strip() != expr[len("@every ") :]:
             return "write exactly one space after @every (Argo's cron parser reads the rest as the duration)"
-        try:
-            _check_every(expr[len("@every ") :])
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return goduration.problem(expr[len("@every ") :])
     if expr.startswith("@"):
         return None
     for text, (field, low, high) in zip(expr.split(), _FIELDS, strict=True):

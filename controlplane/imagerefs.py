@@ -45,14 +45,19 @@ def _remote_name(name: str) -> str:
 
 
 def problem(image: str) -> str | None:
-    """Why `image` is not a valid reference, or None."""
+    """Why `image` is not a valid reference, or None.
+
+    A template such as `{{workflow.parameters.image}}` is not one: the caller that knows Argo substitutes it (a
+    pipeline's container) leaves it to be checked when it is resolved; a Notebook's or a TrainingJob's image is
+    sent as written.
+    """
     if "{{" in image:
-        return None  # an Argo template such as {{workflow.parameters.image}}: checked when it is resolved
-    if _IDENTIFIER.match(image):
+        return "`{{...}}` is substituted only in a pipeline's container steps: write the reference out"
+    if _IDENTIFIER.fullmatch(image):
         return "a 64-character hexadecimal string is an image ID, not a repository name"
-    match = REFERENCE.match(image)
+    match = REFERENCE.fullmatch(image)
     if match is None:
-        if REFERENCE.match(image.lower()):
+        if REFERENCE.fullmatch(image.lower()):
             return "the repository name must be lowercase"
         return "invalid reference format: [registry[:port]/]path[:tag][@digest]"
     name, _tag, digest = match.groups()

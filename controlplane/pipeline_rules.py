@@ -18,7 +18,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 
-from controlplane import cronspec, imagerefs, pipeline_refs, training_step_rules
+from controlplane import cronspec, goduration, imagerefs, pipeline_refs, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.sources import LoadedSpec
@@ -35,7 +35,9 @@ CRON_NAME_LIMIT = 52
 PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 """Argo's rule for parameter and artifact names."""
 
-GO_DURATION = re.compile(r"^([0-9]*(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$")
+WHOLE_SECONDS = re.compile(r"[0-9]+")
+"""A backoff's duration without a unit: seconds (ASCII digits only; `str.isdigit` takes `²` and `١`)."""
+
 CLUSTER_TAINTS = ("node-role.kubernetes.io/", "node.kubernetes.io/unschedulable")
 """Taints a pipeline may not tolerate: the control plane's, and cordoned nodes'."""
 
@@ -47,7 +49,7 @@ Path = pipeline_refs.Path
 
 def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Iterator[Diagnostic]:
     for i, name in enumerate(names):
-        if not PARAM_NAME.match(name):
+        if not PARAM_NAME.fullmatch(name):
             yield pipeline_refs.diag(
                 loaded,
                 (*path, i, "name"),
@@ -202,15 +204,23 @@ def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
 
 
 def _duration(loaded: LoadedSpec, path: Path, value: str | None, whole_seconds_ok: bool) -> Iterator[Diagnostic]:
-    if value is None or "{{" in value or GO_DURATION.match(value) or (whole_seconds_ok and value.isdigit()):
+    """A duration Argo reads with Go's time.ParseDuration; a backoff's may also be whole seconds (strconv.Atoi)."""
+    if value is None or "{{" in value:
+        return
+    why: str | None
+    if whole_seconds_ok and WHOLE_SECONDS.fullmatch(value):
+        why = None if int(value) <= goduration.MAX_NS // 10**9 else "too many seconds: Go's durations end at ~292 years"
+    else:
+        why = goduration.problem(value)
+    if why is None:
         return
     yield pipeline_refs.diag(
-        loaded, path, f"{value!r} is not a duration", "write it like `90s`, `30m` or `1h30m`", "duration"
+        loaded, path, f"{value!r} is not a duration ({why})", "write it like `90s`, `30m` or `1h30m`", "duration"
     )
 
 
 def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
-    why = imagerefs.problem(step.image)
+    why = None if "{{" in step.image else imagerefs.problem(step.image)  # Argo substitutes it: checked once resolved
     if why is not None:
         yield pipeline_refs.diag(
             loaded,

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from controlplane import generated
 from controlplane.scaffold import template_dir
 from controlplane.specs import KINDS, Spec
-from controlplane.specs.base import DnsLabel, Labels, Metadata, NonEmptyStr, OneOf
+from controlplane.specs.base import Annotations, DnsLabel, Labels, Metadata, NonEmptyStr, OneOf
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.specs.resources import Quantity, ResourceList, ResourceName
 
@@ -36,6 +36,7 @@ NAMED: tuple[tuple[Any, str], ...] = (
     (DnsLabel, "DNS label"),
     (NonEmptyStr, "string (non-empty)"),
     (Labels, "labels (map of string → string)"),
+    (Annotations, "annotations (map of string → string)"),
     (Quantity, "quantity"),
     (ResourceName, "resource name"),
     (ResourceList, "map of resource name → quantity"),
@@ -51,6 +52,8 @@ GLOSSARY = """\
 | --- | --- |
 | DNS label | a Kubernetes name: at most 63 lowercase letters, digits and `-`, starting and ending alphanumeric |
 | labels | Kubernetes labels: keys `[prefix/]name` (name ≤ 63 of letters, digits, `-_.`), values ≤ 63 of the same |
+| annotations | Kubernetes annotations: keys as for labels (any case), values free-form, ≤ 248 KiB in all |
+| `mlcp.dev/` | mlcp's own labels and annotations: neither labels nor annotations of a spec may use the prefix |
 | quantity | a Kubernetes quantity: `500m`, `2`, `1.5`, `4Gi`, `100M`, `1e3` (never negative) |
 | resource name | a Kubernetes resource name: `cpu`, `memory`, `requests.nvidia.com/gpu`, `count/pods` |
 """
@@ -102,6 +105,8 @@ def _constraints(field: FieldInfo) -> str:
             notes.append(f"≥ {item.ge}")
         elif isinstance(item, annotated_types.Gt):
             notes.append(f"> {item.gt}")
+        elif isinstance(item, annotated_types.Le):
+            notes.append(f"≤ {item.le}")
     return f" ({', '.join(notes)})" if notes else ""
 
 

@@ -42,7 +42,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 def parse_duration(text: str) -> float:
     """'30s', '1m', '500ms', '2h' or plain seconds."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match:
         raise typer.BadParameter(f"{text!r} is not a duration (e.g. 30s, 1m, 500ms)")
     return float(match.group(1)) * _UNITS[match.group(2)]

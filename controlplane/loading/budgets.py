@@ -86,8 +86,8 @@ def env_name(name: str) -> str:
 
 def _number(text: str, where: str) -> int:
     value = text.strip().replace("_", "")
-    if not value.isdigit() or int(value) <= 0:
-        raise LimitError(f"{where}: {text!r} is not a positive whole number")
+    if not value.isascii() or not value.isdigit() or len(value) > 18 or int(value) <= 0:  # `²` and `١` are digits
+        raise LimitError(f"{where}: {text[:40]!r} is not a positive whole number (of at most 18 digits)")
     return int(value)
 
 

@@ -92,6 +92,7 @@ _SHAPE_HINTS = {
     "int_type": "write a whole number, such as 3",
     "int_parsing": "write a whole number, such as 3",
     "int_from_float": "write a whole number, such as 3",
+    "finite_number": "write a finite number: YAML's .nan and .inf (or 1e999) are not numbers the targets take",
     "string_too_long": "shorten it to at most {max_length} characters",
     "string_too_short": "give at least {min_length} character(s)",
     "too_short": "give at least {min_length} item(s)",

@@ -3,8 +3,11 @@
 Specs are reviewed by people and fed to a controller with cluster-admin
 rights, so parsing is deliberately strict: only the safe (libyaml) parser,
 no duplicate keys (YAML silently keeps the last one), no merge keys, no tags
-beyond plain data. Every node's position is kept so schema errors can name the
-file, line and column of the offending field.
+beyond plain data, and no explicit tag on a value but `!!str`: a value is what
+its text says (`!!binary` would turn base64 the reviewer cannot read into the
+string that runs). Every node's position is kept so schema errors can name the
+file, line and column of the offending field, a value that cannot be built (a
+date that does not exist, an integer of thousands of digits) included.
 
 Data is built straight from the parser's events rather than from a composed
 node graph. That is what keeps memory bounded: each node is counted (against
@@ -109,13 +112,46 @@ _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _MERGE = "tag:yaml.org,2002:merge"
-_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp"))
-"""Scalar tags built into data; every other tag (`!!python/...`, `!!set`, `!custom`) is refused."""
+_INT = "tag:yaml.org,2002:int"
+_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp"))
+"""Scalar types a plain value may resolve to; every other tag (`!!python/...`, `!!set`, `!custom`) is refused, and so
+is any explicit tag on a value but `!!str` (`!!binary`, `!!int "١٢"`): a value is what its text says."""
+
+_SHORT = "tag:yaml.org,2002:"
 
 
 def _unsupported(tag: str, mark: Any) -> YamlError:
     line, col = _at(mark)
-    return YamlError(f"unsupported tag {tag!r}", line, col, "specs hold plain values, mappings and lists")
+    shown = "!!" + tag.removeprefix(_SHORT) if tag.startswith(_SHORT) else tag
+    return YamlError(
+        f"unsupported tag {shown!r}",
+        line,
+        col,
+        "specs hold plain values, mappings and lists: remove the tag, and write the value as it is meant to be read "
+        "(quoted, for a string)",
+    )
+
+
+INT_BITS_MAX = 13_000
+"""The largest whole number a spec may hold, in bits (about 3,900 decimal digits): Python converts no integer of
+more than 4,300 digits to text (sys.get_int_max_str_digits), and no field takes more than 64 bits anyway."""
+
+
+def _unbuildable(tag: str, event: Any, exc: Exception | None) -> YamlError:
+    """A plain value whose type resolved but that cannot be built (or is too large to use), at its own position."""
+    line, col = _at(event.start_mark)
+    text = event.value
+    if tag == _INT:
+        return YamlError(
+            f"the whole number {text[:20]}… ({len(text)} characters) is too large: no field takes more than 64 bits "
+            "(19 digits)",
+            line,
+            col,
+            "write a smaller number, or quote it to make it a string",
+        )
+    what = tag.removeprefix(_SHORT)
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    return YamlError(f"invalid {what} {shown!r}: {exc}", line, col, "quote the value to make it a string")
 
 
 def _copy(value: Any) -> Any:
@@ -258,13 +294,16 @@ class _Builder:
         top.key = (name if tag == _STR else self._scalar(event, tag), name)
 
     def _tag(self, event: Any) -> str:
+        """The type a scalar resolves to; an explicit tag other than `!!str` is refused."""
         tag = event.tag
         if tag is None or tag == "!":
             value = event.value
             if not event.implicit[0] or (value and value[0] not in self._implicit):
                 return _STR  # quoted, or no implicit type starts with this character: what resolve() would say
             return str(self._resolve(yaml.ScalarNode, value, event.implicit))
-        return str(tag)
+        if tag != _STR:
+            raise _unsupported(str(tag), event.start_mark)
+        return _STR
 
     def _scalar(self, event: Any, tag: str | None = None) -> Any:
         """Strings as they are; ints, floats, booleans, nulls, timestamps as the safe loader makes them."""
@@ -274,7 +313,13 @@ class _Builder:
         if tag not in _SCALARS:
             raise _unsupported(tag, event.start_mark)
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-        return self.loader.yaml_constructors[tag](self.loader, node)
+        try:
+            value = self.loader.yaml_constructors[tag](self.loader, node)
+        except (ValueError, OverflowError) as exc:  # 2024-13-45, or more digits than int() converts
+            raise _unbuildable(tag, event, exc) from None
+        if tag == _INT and value.bit_length() > INT_BITS_MAX:  # 0x and 0b numbers: no digit limit to trip
+            raise _unbuildable(tag, event, None)
+        return value
 
     def _anchor(self, name: str, anchor: _Anchor, mark: Any) -> None:
         if name in self.anchors:

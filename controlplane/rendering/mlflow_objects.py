@@ -40,7 +40,8 @@ class AliasRef(NamedTuple):
     """Identity of a registered model's alias: the model and the alias, typed rather than packed in a string.
 
     As an object's name it is `<model>@<alias>` (MLflow's own `models:/` URI syntax), which saved plans and
-    inventories keep; model names may hold `@`, aliases may not, so the last `@` separates them.
+    inventories keep; model names may hold `@`, aliases may not (MLflow refuses one, and so does validation:
+    `specs.model_promotion.Alias`), so the last `@` separates them.
     """
 
     model: str

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from controlplane.specs.base import KINDS, NonEmptyStr, OneOf, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, INT64_MAX, KINDS, NonEmptyStr, OneOf, Spec, SpecModel, register
 from controlplane.specs.model_promotion import MetricGate
 
 Action = Literal["create", "update", "delete", "approve", "*"]
@@ -87,7 +87,9 @@ class ApprovalRule(SpecModel):
     aliases: list[NonEmptyStr] = Field(
         default_factory=lambda: ["*"], description="Aliases the rule protects, e.g. `production`; `*` for all."
     )
-    required: int = Field(default=1, ge=0, description="Approvals needed from distinct approvers, never an author.")
+    required: int = Field(
+        default=1, ge=0, le=INT32_MAX, description="Approvals needed from distinct approvers, never an author."
+    )
     approvers: Approvers = Field(default_factory=Approvers, description="Who may give them.")
     gates: list[MetricGate] = Field(
         default_factory=list,
@@ -98,11 +100,20 @@ class ApprovalRule(SpecModel):
 DURATION = re.compile(r"^([0-9]+)([mhd])$")
 """A window's length: minutes, hours or days (`90m`, `4h`, `2d`)."""
 
+MINUTES_PER_UNIT = {"m": 1, "h": 60, "d": 24 * 60}
+"""Minutes per unit of DURATION."""
+
+WINDOW_MAX_DAYS = 3660
+"""The longest window (ten years): a longer one only overflows the dates a plan computes (a window as long as its
+cron's period is always open already)."""
+
 
 class Override(SpecModel):
     """Approvals that let a held change pass during a freeze, given with `mlcp approve --override`."""
 
-    required: int = Field(default=1, ge=1, description="Override approvals needed, from distinct approvers.")
+    required: int = Field(
+        default=1, ge=1, le=INT32_MAX, description="Override approvals needed, from distinct approvers."
+    )
     approvers: Approvers = Field(default_factory=Approvers, description="Who may give them (never an author).")
 
 
@@ -133,6 +144,17 @@ class FreezeWindow(SpecModel):
         description="An emergency override: what lets a held promotion pass during the window.",
     )
 
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        match = DURATION.fullmatch(value)
+        if match is None:
+            return value  # the pattern refused it
+        number, unit = match.groups()
+        if len(number) > 9 or int(number) * MINUTES_PER_UNIT[unit] > WINDOW_MAX_DAYS * 24 * 60:
+            raise ValueError(f"window duration {value[:20]!r} is longer than {WINDOW_MAX_DAYS} days")
+        return value
+
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
@@ -157,7 +179,9 @@ class Quarantine(SpecModel):
     """Model versions that must never be promoted (a bad model, a leaked training set)."""
 
     model: NonEmptyStr = Field(description="Registered model name.")
-    versions: list[int] = Field(min_length=1, description="Version numbers that are never promoted.")
+    versions: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(
+        min_length=1, description="Version numbers that are never promoted."
+    )
     reason: NonEmptyStr = Field(description="Why, shown in the plan error.")
 
 

@@ -22,20 +22,38 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationError,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 API_VERSION = "mlcp.dev/v1alpha1"
 
+# Whole values are checked with fullmatch: under re.match, `$` also matches before a trailing newline.
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+INT32_MAX = 2**31 - 1
+"""The largest int32: the bound of a field the target system keeps as one (Kubernetes `int32`, IntOrString)."""
+INT64_MAX = 2**63 - 1
+"""The largest int64, the widest integer Kubernetes, Argo and MLflow keep (and the JSON mlcp sends can hold)."""
+INT64_MIN = -(2**63)
+
+LABEL_VALUE_MAX = 63
+"""The API server's limit on a label value."""
+
+
+def name_limit(kind: str) -> int:
+    """The longest name of a `kind` spec whose objects carry the label `mlcp.dev/spec: <kind>.<name>`."""
+    return LABEL_VALUE_MAX - len(kind) - 1
+
+
 def _dns1123_label(value: str) -> str:
-    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit"
@@ -43,24 +61,64 @@ def _dns1123_label(value: str) -> str:
     return value
 
 
-def _label_key(key: str) -> str:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))):
-        raise ValueError(f"label key {key!r} has an invalid prefix: it must be a DNS subdomain")
-    if len(name) > 63 or not _LABEL_NAME.match(name):
-        raise ValueError(
-            f"label key {key!r} is invalid: at most 63 characters of letters, digits, "
-            "'-', '_' and '.', starting and ending with a letter or digit"
+MLCP_PREFIX = "mlcp.dev/"
+"""The prefix of mlcp's own labels and annotations (`mlcp.dev/spec`, `mlcp.dev/adopted-namespace`, …): mlcp reads
+them back from live objects, so a spec may set none."""
+
+ANNOTATIONS_MAX_BYTES = 256 * 1024 - 8 * 1024
+"""A spec's annotations in all, keys and values in UTF-8: the API server refuses an object whose annotations exceed
+256 KiB, and mlcp adds its own (the source file's path, the commit, ...) to every object."""
+
+
+def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
+    """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label or annotation key (an
+    annotation's lowercased: `any_case`), or is one of mlcp's own."""
+    prefix, slash, name = (key.lower() if any_case else key).rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
+        return f"{what} key {key!r} has an invalid prefix: it must be a DNS subdomain such as example.com"
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return (
+            f"{what} key {key!r} is invalid: at most 63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit, after an optional DNS-subdomain prefix"
         )
-    return key
+    if key.lower().startswith(MLCP_PREFIX):
+        return f"{what} key {key!r} is mlcp's own ({MLCP_PREFIX}*): mlcp sets and reads these, a spec sets none"
+    return None
+
+
+def _at_key(key: str, message: str) -> ValidationError:
+    """An error at `key` of the map being validated, so it is reported at that key's line (pydantic prefixes the
+    map's own location)."""
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("map", [InitErrorDetails(type=error, loc=(key,), input=key)])
 
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        _label_key(key)
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
-            raise ValueError(f"label value {value!r} (key {key!r}) is not a valid label value")
+        problem = _key_problem(key, "label")
+        if problem is not None:
+            raise _at_key(key, problem)
+        if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+            raise _at_key(
+                key,
+                f"label value {value!r} (key {key!r}) is not a valid label value: at most 63 characters of letters, "
+                "digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)",
+            )
     return labels
+
+
+def _annotations(annotations: dict[str, str]) -> dict[str, str]:
+    for key in annotations:
+        problem = _key_problem(key, "annotation", any_case=True)
+        if problem is not None:
+            raise _at_key(key, problem)
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise ValueError(
+            f"annotations hold {size} bytes: at most {ANNOTATIONS_MAX_BYTES} (the API server's 256 KiB for all of an "
+            "object's annotations, less 8 KiB for mlcp's own); keep large data out of annotations"
+        )
+    return annotations
 
 
 DnsLabel = Annotated[
@@ -71,7 +129,10 @@ DnsLabel = Annotated[
 """A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
-"""Kubernetes labels, checked with the API server's own syntax rules."""
+"""Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""
+
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
+"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own."""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -113,13 +174,19 @@ class SpecModel(BaseModel):
         frozen=True,
         str_strip_whitespace=False,
         defer_build=True,
+        allow_inf_nan=False,  # YAML's .nan, .inf and 1e999: no target takes them (JSON has no such number)
     )
 
 
 class Metadata(SpecModel):
     """Identity of a spec inside the config repo."""
 
-    name: DnsLabel = Field(description="Name of the spec, unique per kind and tenant.")
+    name: DnsLabel = Field(
+        description="Name of the spec, unique per kind and tenant. If the spec renders Kubernetes objects (every "
+        "kind does, but an Experiment only with `tuning` and a ModelPromotion only with `serving`), at most 62 "
+        "characters less the kind's length (a Pipeline's 54, a TrainingJob's 51): its objects carry the label "
+        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters."
+    )
     tenant: DnsLabel | None = Field(
         default=None,
         description=(
@@ -128,8 +195,9 @@ class Metadata(SpecModel):
         ),
     )
     labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Free-form annotations, copied to rendered objects."
+    annotations: Annotations = Field(
+        default_factory=dict,
+        description="Annotations copied to the spec's Kubernetes objects.",
     )
 
 
@@ -177,6 +245,30 @@ class Spec(SpecModel):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether the spec renders Kubernetes objects; a kind whose objects are not all in the registry says when.
+
+        Those objects carry the label `mlcp.dev/spec: <kind>.<name>`, which the API server refuses over 63
+        characters, so their names are bounded by `name_limit`; a spec of the registry only is not.
+        """
+        return True
+
+    @model_validator(mode="after")
+    def _name_fits_the_spec_label(self) -> Spec:
+        limit = name_limit(self.kind)
+        if self.in_cluster and len(self.metadata.name) > limit:
+            name = self.metadata.name  # a DNS label: no braces for the message template to read
+            error = PydanticCustomError(
+                "string_too_long",  # its hint: shorten it to at most {max_length} characters
+                f"{self.kind} name {name!r} has {len(name)} characters: at most {{max_length}} fit the label "
+                f"`mlcp.dev/spec: {self.kind}.<name>` its Kubernetes objects carry (a label value holds at most 63)",
+                {"max_length": limit},
+            )
+            details = InitErrorDetails(type=error, loc=("metadata", "name"), input=self.metadata.name)
+            raise ValidationError.from_exception_data(type(self).__name__, [details])
+        return self
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         """Problems only the tenant's other specs show (validation reports them at file:line); none by default.

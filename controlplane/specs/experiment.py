@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import DnsLabel, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, DnsLabel, NonEmptyStr, Spec, SpecModel, register
 
 
 class Tracking(SpecModel):
@@ -78,9 +78,9 @@ class Tuning(SpecModel):
     objective: Objective
     algorithm: Algorithm
     parameters: list[SearchParameter] = Field(min_length=1)
-    parallel_trials: int = Field(default=2, ge=1, description="Trials run at once.")
-    max_trials: int = Field(default=10, ge=1, description="Trials in all.")
-    max_failed_trials: int = Field(default=3, ge=0, description="Failures before giving up.")
+    parallel_trials: int = Field(default=2, ge=1, le=INT32_MAX, description="Trials run at once.")
+    max_trials: int = Field(default=10, ge=1, le=INT32_MAX, description="Trials in all.")
+    max_failed_trials: int = Field(default=3, ge=0, le=INT32_MAX, description="Failures before giving up.")
     trial_pipeline: DnsLabel = Field(description="Pipeline (same tenant) each trial runs.")
 
     @model_validator(mode="after")
@@ -102,6 +102,11 @@ class Experiment(Spec):
     kind: Literal["Experiment"] = "Experiment"
     spec: ExperimentSpec
     folder = "tenants/<tenant>/experiments/<name>.yaml"
+
+    @property
+    def in_cluster(self) -> bool:
+        """Only a tuning renders a Kubernetes object (the tuner's); the experiment itself is MLflow's."""
+        return self.spec.tuning is not None
 
     def mlflow_name(self, tenant: str) -> str:
         return self.spec.tracking.name or f"{tenant}/{self.metadata.name}"

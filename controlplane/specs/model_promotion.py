@@ -6,14 +6,48 @@ review, metric gates, approvals and `git revert` as rollback.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, INT64_MAX, NonEmptyStr, Spec, SpecModel, register
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+_ALIAS = re.compile(r"[\w-]+")
+"""MLflow's alias characters (`_validate_model_alias_name`): word characters, Unicode ones too, and `-`; matched
+whole, where MLflow's `$` would let a trailing newline through."""
+_VERSION_ALIAS = re.compile(r"[vV]\d+")
+"""What MLflow keeps for version aliases (`v2` names version 2): never set as an alias."""
+
+ALIAS_MAX = 250 - len("mlcp.dev/promoted.") - len(".previous-version")
+"""The longest alias: MLflow takes 255, but mlcp records a promotion in model-version tags named
+`mlcp.dev/promoted.<alias>.previous-version` (rendering.mlflow_objects.version_tag), and MLflow's tag keys hold 250."""
+
+
+def _alias(value: str) -> str:
+    """An alias MLflow's set_registered_model_alias accepts (mlflow/utils/validation.py), which mlcp can record."""
+    if not _ALIAS.fullmatch(value):
+        raise ValueError(f"alias {value!r}: MLflow allows only letters, digits, '_' and '-' in an alias")
+    if value.lower() == "latest":
+        raise ValueError(f"alias {value!r}: MLflow reserves 'latest' (any case) for a model's newest version")
+    if _VERSION_ALIAS.fullmatch(value):
+        raise ValueError(f"alias {value!r}: MLflow reserves v<N> aliases for version N")
+    if len(value) > ALIAS_MAX:
+        raise ValueError(f"alias of {len(value)} characters: at most {ALIAS_MAX} fit the tags mlcp records it in")
+    return value
+
+
+Alias = Annotated[NonEmptyStr, AfterValidator(_alias)]
+"""A registered model alias by MLflow's rules: `production`, `staging`, `champion-2`."""
+
+
+def _model_name(value: str) -> str:
+    if "/" in value or ":" in value:  # MLflow's _validate_model_name
+        raise ValueError(f"model name {value!r}: MLflow refuses '/' and ':' in a registered model's name")
+    return value
 
 
 class MetricGate(SpecModel):
@@ -43,8 +77,8 @@ class Serving(SpecModel):
         default=None, description="KServe ServingRuntime name; KServe picks one if unset."
     )
     model_format: NonEmptyStr = Field(default="mlflow", description="KServe model format.")
-    min_replicas: int = Field(default=1, ge=0, description="Minimum replicas (0 scales to zero).")
-    max_replicas: int | None = Field(default=None, ge=1, description="Maximum replicas.")
+    min_replicas: int = Field(default=1, ge=0, le=INT32_MAX, description="Minimum replicas (0 scales to zero).")
+    max_replicas: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Maximum replicas.")
     storage_uri: NonEmptyStr | None = Field(
         default=None,
         description="Where KServe loads the model, overriding the registry. Unset: the artifact location (`source`) "
@@ -55,19 +89,24 @@ class Serving(SpecModel):
 
 
 class ModelPromotionSpec(SpecModel):
-    model: NonEmptyStr = Field(
+    model: Annotated[NonEmptyStr, AfterValidator(_model_name)] = Field(
         description="Registered model name in MLflow; must be the tenant's own: the tenant's name, or it followed "
         "by `-`, `_` or `.` (e.g. `vision-detector`), unless a tenant with a longer such name owns it."
     )
-    alias: NonEmptyStr = Field(description="Alias to move, e.g. `production`.")
-    version: int | None = Field(default=None, ge=1, description="Exact version to promote.")
-    from_alias: NonEmptyStr | None = Field(
-        default=None, description="Promote whatever version this alias points to (e.g. `staging`)."
+    alias: Alias = Field(
+        description="Alias to move, e.g. `production`: letters, digits, `_` and `-` (MLflow's rule), never `latest` "
+        f"or `v<N>` (MLflow's own), at most {ALIAS_MAX} characters."
+    )
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Exact version to promote.")
+    from_alias: Alias | None = Field(
+        default=None,
+        description="Promote whatever version this alias points to (e.g. `staging`); an alias by the same rules.",
     )
     gates: list[MetricGate] = Field(default_factory=list, description="All must pass.")
     required_approvals: int = Field(
         default=0,
         ge=0,
+        le=INT32_MAX,
         description="Approvals needed from distinct approvers other than the author.",
     )
     serving: Serving | None = Field(default=None, description="Optional KServe serving.")
@@ -90,3 +129,8 @@ class ModelPromotion(Spec):
     kind: Literal["ModelPromotion"] = "ModelPromotion"
     spec: ModelPromotionSpec
     folder = "tenants/<tenant>/promotions/<name>.yaml"
+
+    @property
+    def in_cluster(self) -> bool:
+        """Only serving renders a Kubernetes object (the InferenceService); the alias is MLflow's."""
+        return self.spec.serving is not None

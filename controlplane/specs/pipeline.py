@@ -17,7 +17,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import DnsLabel, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import (
+    INT32_MAX,
+    INT64_MAX,
+    DnsLabel,
+    Finding,
+    NonEmptyStr,
+    Spec,
+    SpecModel,
+    TenantSpecs,
+    register,
+)
 from controlplane.specs.pipeline_steps import (
     Backoff,
     Container,
@@ -91,11 +101,12 @@ class Schedule(SpecModel):
         ),
     )
     suspend: bool = Field(default=False, description="Pause the schedule without deleting it.")
-    successful_jobs_history_limit: int = Field(default=3, ge=0, description="Successful runs kept.")
-    failed_jobs_history_limit: int = Field(default=3, ge=0, description="Failed runs kept.")
+    successful_jobs_history_limit: int = Field(default=3, ge=0, le=INT32_MAX, description="Successful runs kept.")
+    failed_jobs_history_limit: int = Field(default=3, ge=0, le=INT32_MAX, description="Failed runs kept.")
     starting_deadline_seconds: int | None = Field(
         default=None,
         ge=0,
+        le=INT64_MAX,
         description=(
             "Missed runs (controller down, schedule suspended): the latest one still starts if at most "
             "this many seconds late; unset: missed runs are skipped."
@@ -175,14 +186,19 @@ class PipelineSpec(SpecModel):
     )
     schedule: Schedule | None = Field(default=None, description="Optional cron schedule.")
     ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, description="Delete finished runs after this many seconds (0: right away)."
+        default=None, ge=0, le=INT32_MAX, description="Delete finished runs after this many seconds (0: right away)."
     )
     active_deadline_seconds: int | None = Field(
-        default=None, ge=1, description="Fail a run that takes longer than this many seconds."
+        default=None, ge=1, le=INT64_MAX, description="Fail a run that takes longer than this many seconds."
     )
-    parallelism: int | None = Field(default=None, ge=1, description="At most this many pods of a run at once.")
+    parallelism: int | None = Field(
+        default=None, ge=1, le=INT64_MAX, description="At most this many pods of a run at once."
+    )
     run_as_user: int | None = Field(
-        default=None, ge=1, description="UID the containers run as (never 0); the image's user if unset."
+        default=None,
+        ge=1,
+        le=INT32_MAX,  # the API server refuses a pod whose user ID is not an int32 (IsValidUserID)
+        description="UID the containers run as (never 0); the image's user if unset.",
     )
 
 

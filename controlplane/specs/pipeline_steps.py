@@ -10,12 +10,28 @@ free, the graph is acyclic) live in `controlplane.pipeline_rules`.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from controlplane.specs.base import DnsLabel, NonEmptyStr, SpecModel
+from controlplane.specs.base import INT32_MAX, INT64_MAX, INT64_MIN, DnsLabel, NonEmptyStr, SpecModel
 from controlplane.specs.resources import ResourceList
+
+
+def _json_number(value: object) -> object:
+    """A number item as written, or refused with one message: the union would turn 10**30 into the float 1e+30,
+    and answer `.nan` with an error per member."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        shown = str(value) if value.bit_length() < 100 else f"of {value.bit_length()} bits"
+        raise ValueError(f"the whole number {shown} does not fit in 64 bits: quote it to pass it as a string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a number JSON can carry: quote it to pass it as a string")
+    return value
+
+
+Item = Annotated[str | int | float | bool | dict[str, str], BeforeValidator(_json_number)]
+"""A `withItems` item, sent to Argo as JSON: whole numbers within int64, finite floats (the models' config)."""
 
 ArgoName = str
 """Argo's parameter/artifact name: letters, digits, `-` and `_` (checked in pipeline_rules, with a line)."""
@@ -86,12 +102,14 @@ class NodeAffinity(SpecModel):
 
 class Backoff(SpecModel):
     duration: NonEmptyStr = Field(description="First delay, a duration such as `10s` or `2m`.")
-    factor: int | None = Field(default=None, ge=1, description="Multiply the delay by this after each retry.")
+    factor: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Multiply the delay by this after each retry."
+    )
     max_duration: str | None = Field(default=None, description="Give up retrying after this long.")
 
 
 class Retry(SpecModel):
-    limit: int = Field(ge=0, description="Retries after the first attempt.")
+    limit: int = Field(ge=0, le=INT32_MAX, description="Retries after the first attempt.")
     policy: Literal["Always", "OnFailure", "OnError", "OnTransientError"] = Field(
         default="OnFailure", description="Which failures are retried (Argo's retryPolicy)."
     )
@@ -171,7 +189,7 @@ class DagNode(SpecModel):
 class Step(Container, DagNode):
     """One node of the DAG that runs a container."""
 
-    with_items: list[str | int | float | bool | dict[str, str]] = Field(
+    with_items: list[Item] = Field(
         default_factory=list, description="Fan out: one run of the step per item, as `{{item}}`."
     )
     with_param: str | None = Field(

@@ -57,7 +57,7 @@ def _quantity(value: object) -> str:
 
 
 def _resource_name(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 316 or not _QUALIFIED.match(value):
+    if not isinstance(value, str) or len(value) > 316 or not _QUALIFIED.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a Kubernetes resource name (examples: cpu, memory, requests.nvidia.com/gpu, count/pods)"
         )

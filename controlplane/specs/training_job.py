@@ -69,7 +69,7 @@ class TrainingJobSpec(SpecModel):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
             if name == EXPERIMENT_ENV:
                 raise ValueError(f"{EXPERIMENT_ENV} is set from `experiment`; remove it from `env`")

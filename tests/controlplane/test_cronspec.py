@@ -48,6 +48,8 @@ def test_what_argo_accepts_is_accepted(expr: str) -> None:
         ("@every 99999999999h", "too long"),
         ("@hourly ", "not 5 fields"),
         (" 0 6 * * 1", "not 5 fields"),
+        ("@daily\n", "not 5 fields"),  # the CRD's `$` (Go RE2) is the end of the text, never before a newline
+        ("0 2 * * *\n", "not 5 fields"),
     ],
 )
 def test_what_argo_refuses_is_refused(expr: str, why: str) -> None:

@@ -18,7 +18,6 @@ from controlplane import imagerefs
         "UPPER.example.com/team/x:v1",  # the registry host may have capitals
         "[::1]:5000/x",
         "a__b/c-d--e.f_g:1.0-rc_1",
-        "{{workflow.parameters.image}}",
     ],
 )
 def test_valid_references(image: str) -> None:
@@ -39,6 +38,10 @@ def test_valid_references(image: str) -> None:
         ("x@sha256:" + "a" * 63, "digest"),
         ("x@md5:" + "a" * 32, "digest"),
         ("x@sha256:" + "A" * 64, "digest"),
+        ("busybox\n", "invalid reference format"),  # `$` under re.match accepts a trailing newline
+        ("{{workflow.parameters.image}}", "substituted only in a pipeline's container"),  # pipeline_rules' call
+        ("NOT AN IMAGE {{x}}", "substituted only in a pipeline's container"),
+        ("a" * 64 + "\n", "invalid reference format"),
     ],
 )
 def test_invalid_references(image: str, why: str) -> None:

@@ -130,3 +130,49 @@ def test_a_step_may_tolerate_and_select_its_gpu_pool(repo: Path) -> None:
 def test_an_undefined_parameter_hint_says_where_to_declare_it(repo: Path) -> None:
     edit(repo, TRAIN, '"{{workflow.parameters.epochs}}"', '"{{workflow.parameters.epoch}}"')
     assert problems(repo)[0].hint == "declare it under spec.parameters, or fix the name"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    - name: epochs\n", '    - name: "extra\\n"\n      value: "1"\n    - name: epochs\n', "name 'extra\\n'"),
+        ("    - name: evaluate\n", '    - name: "evaluate\\n"\n', "evaluate"),
+        ("command: [python, -m, evaluate]", 'command: [python, -m, evaluate]\n      timeout: "30s\\n"', "'30s\\n'"),
+    ],
+    ids=["parameter-name", "step-name", "duration"],
+)
+def test_a_trailing_newline_is_refused_where_a_whole_value_is_checked(
+    repo: Path, old: str, new: str, message: str
+) -> None:
+    edit(repo, TRAIN, old, new)  # `$` under re.match accepts one before the end; Argo's Go regexps do not
+    assert [d for d in problems(repo) if d.path == TRAIN and message in d.message], problems(repo)
+
+
+@pytest.mark.parametrize("value", ["s", ".m", "h", "1d"])
+def test_a_timeout_go_cannot_parse_is_refused(repo: Path, value: str) -> None:
+    path = edit(
+        repo, TRAIN, "command: [python, -m, evaluate]", f"command: [python, -m, evaluate]\n      timeout: {value}"
+    )
+    assert_problem(repo, TRAIN, line_of(path, "timeout:"), f"{value!r} is not a duration")
+
+
+@pytest.mark.parametrize(("value", "valid"), [("30", True), ("9223372036", True), ("9223372037", False), ("²", False)])
+def test_a_backoff_in_whole_seconds_is_ascii_digits_within_gos_range(repo: Path, value: str, valid: bool) -> None:
+    retry = f'      retry: {{limit: 2, backoff: {{duration: "{value}"}}}}'
+    edit(repo, TRAIN, "command: [python, -m, evaluate]", f"command: [python, -m, evaluate]\n{retry}")
+    found = problems(repo)
+    if valid:
+        assert found == [], [d.render() for d in found]
+    else:
+        assert_problem(repo, TRAIN, 35, f"{value!r} is not a duration")
+
+
+def test_an_image_argo_substitutes_is_checked_once_resolved(repo: Path) -> None:
+    edit(repo, TRAIN, "    - name: epochs\n", '    - name: image\n      value: "busybox"\n    - name: epochs\n')
+    edit(
+        repo,
+        TRAIN,
+        "      image: ghcr.io/example/vision-train:2.1.0\n      command: [python, -m, evaluate]",
+        '      image: "{{workflow.parameters.image}}"\n      command: [python, -m, evaluate]',
+    )
+    assert problems(repo) == []

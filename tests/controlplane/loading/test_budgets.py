@@ -52,6 +52,9 @@ def test_operator_settings_come_from_the_environment_and_flags_win() -> None:
         (["nodes=5"], {}, "expected NAME=N with NAME one of depth, file-bytes"),
         (["depth=0"], {}, "--limit depth: '0' is not a positive whole number"),
         (["depth=-3"], {}, "is not a positive whole number"),
+        (["depth=²"], {}, "'²' is not a positive whole number"),  # str.isdigit takes it, int() does not
+        (["depth=١٢"], {}, "'١٢' is not a positive whole number"),  # and int() reads this as 12
+        (["depth=" + "9" * 5000], {}, "is not a positive whole number"),
         ([], {"MLCP_MAX_FILE_BYTES": "1MiB"}, "$MLCP_MAX_FILE_BYTES: '1MiB' is not a positive whole number"),
         ([], {"MLCP_MAX_TENANT_NODE": "5"}, "unknown limit variable $MLCP_MAX_TENANT_NODE"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
 from controlplane.specs import Quota
 from reconciler import partition
-from tests.controlplane.helpers import QUOTA, assert_problem, line_of, only, problems, spec_files, write
+from tests.controlplane.helpers import QUOTA, assert_problem, edit, line_of, only, problems, spec_files, write
 from tests.controlplane.loading.test_yamldocs import BILLION_LAUGHS
+
+TRAIN = "tenants/vision/pipelines/train-detector.yaml"
 
 
 def test_template_loads_every_spec_with_its_tenant_and_source(repo: Path) -> None:
@@ -86,6 +89,21 @@ def test_duplicate_keys_are_refused(repo: Path) -> None:
 def test_invalid_yaml_is_reported_with_its_position(repo: Path) -> None:
     write(repo, "tenants/nlp/pipelines/broken.yaml", "kind: Pipeline\nspec: [\n")
     assert_problem(repo, "tenants/nlp/pipelines/broken.yaml", 3, "invalid YAML")
+
+
+def test_a_value_the_reviewer_cannot_read_is_refused_at_its_line(repo: Path) -> None:
+    hidden = base64.b64encode(b"ghcr.io/evil/miner:1").decode()  # a str field would take the decoded bytes
+    path = edit(repo, TRAIN, "      image: ghcr.io/example/vision-data:1.3.0\n", f"      image: !!binary {hidden}\n")
+    found = only([d for d in problems(repo) if d.path == TRAIN])  # (the experiment then misses its pipeline)
+    assert (found.line, found.column, found.code) == (line_of(path, "!!binary"), 14, "yaml")
+    assert found.message == "unsupported tag '!!binary'"
+
+
+def test_a_number_too_large_to_read_is_reported_at_its_line(repo: Path) -> None:
+    path = edit(repo, TRAIN, "  schedule:\n", "  parallelism: " + "9" * 5000 + "\n  schedule:\n")
+    found = only([d for d in problems(repo) if d.path == TRAIN])
+    assert (found.line, found.column) == (line_of(path, "parallelism"), 16)
+    assert "is too large" in found.message and "set_int_max_str_digits" not in found.message
 
 
 def test_non_utf8_file_is_refused(repo: Path) -> None:

@@ -188,7 +188,7 @@ def test_unsafe_unknown_and_exotic_tags_are_refused(text: str) -> None:
 
 
 def test_standard_scalar_types_are_built() -> None:
-    (doc,) = parse("s: x\ni: 3\nf: 1.5\nb: true\nn: null\nq: '3'\nd: 2024-01-02\nbin: !!binary aGk=\n1: one\n")
+    (doc,) = parse("s: x\ni: 3\nf: 1.5\nb: true\nn: null\nq: '3'\nd: 2024-01-02\nt: !!str 12\n1: one\n")
     assert doc.data == {
         "s": "x",
         "i": 3,
@@ -197,10 +197,34 @@ def test_standard_scalar_types_are_built() -> None:
         "n": None,
         "q": "3",
         "d": datetime.date(2024, 1, 2),
-        "bin": b"hi",
+        "t": "12",
         1: "one",
     }
     assert doc.positions[("1",)] == (9, 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image: !!binary Z2hjci5pby9ldmlsL21pbmVyOjE=\n",  # base64 the reviewer cannot read, built into bytes
+        "a: !!int '١٢'\n",  # int() reads Arabic-Indic digits: 12
+        "a: !!float '１.５'\n",
+        "a: !!timestamp 2024-01-02\n",
+        "a: !!bool yes\n",
+        "a: !!null ''\n",
+        "a: !!merge x\n",
+    ],
+)
+def test_an_explicit_tag_on_a_value_is_refused_but_str(text: str) -> None:
+    error = refusal(text)
+    assert error.message.startswith("unsupported tag '!!")
+    assert (error.line, error.column) == (1, text.index(":") + 3)
+    assert "remove the tag" in error.hint
+
+
+def test_an_explicit_tag_on_a_key_is_refused() -> None:
+    error = refusal("a:\n  !!binary aGk=: x\n")
+    assert (error.message, error.line, error.column) == ("unsupported tag '!!binary'", 2, 3)
 
 
 def test_syntax_errors_point_at_the_problem() -> None:
@@ -209,9 +233,25 @@ def test_syntax_errors_point_at_the_problem() -> None:
     assert error.line == 4
 
 
-def test_bad_scalar_values_become_yaml_errors() -> None:
-    error = refusal("replicas: " + "9" * 5000 + "\n")
-    assert error.message.startswith("invalid YAML value:")
+@pytest.mark.parametrize("number", ["9" * 5000, "-" + "9" * 4301, "0x" + "f" * 5000, "0b" + "1" * 13_001])
+def test_a_whole_number_too_large_to_use_is_refused_at_its_place(number: str) -> None:
+    error = refusal("spec:\n  replicas: " + number + "\n")  # int() refuses 4,301 digits, with Python's advice
+    assert (error.line, error.column) == (2, 13)
+    assert error.message.startswith(f"the whole number {number[:20]}… ({len(number)} characters) is too large")
+    assert "set_int_max_str_digits" not in error.message and error.hint == (
+        "write a smaller number, or quote it to make it a string"
+    )
+
+
+def test_the_largest_whole_numbers_a_spec_may_hold_are_built() -> None:
+    (doc,) = parse("a: " + "9" * 3900 + "\nb: 0x" + "f" * 3250 + "\n")
+    assert doc.data["a"] == int("9" * 3900) and doc.data["b"].bit_length() == 13_000
+
+
+def test_a_date_that_does_not_exist_is_refused_at_its_place() -> None:
+    error = refusal("a: 1\nwhen: 2024-13-45\n")
+    assert (error.message, error.line, error.column) == ("invalid timestamp '2024-13-45': month must be in 1..12", 2, 7)
+    assert error.hint == "quote the value to make it a string"
 
 
 def test_control_characters_are_refused() -> None:

@@ -62,9 +62,18 @@ def test_what_a_window_holds() -> None:
         ("timeZone", "Mars/Olympus", "unknown time zone"),
         ("timeZone", "Europe", "unknown time zone"),
         ("duration", "2 weeks", "should match pattern"),
+        ("duration", "3661d", "longer than 3660 days"),  # beyond, the dates a plan computes overflow
+        ("duration", "87865h", "longer than 3660 days"),
+        ("duration", "99999999999d", "longer than 3660 days"),
+        ("duration", "9" * 5000 + "m", "longer than 3660 days"),
     ],
 )
 def test_a_bad_window_is_a_clear_error(field: str, value: str, message: str) -> None:
     data = {"name": "w", "cron": "0 18 * * 5", "duration": "2h", field: value}
     with pytest.raises(ValidationError, match=message):
         FreezeWindow.model_validate(data)
+
+
+def test_the_longest_window_is_judged_without_overflowing_dates() -> None:
+    window = FreezeWindow.model_validate({"name": "w", "cron": "@yearly", "duration": "3660d"})
+    assert closes(window, datetime(2026, 11, 28, tzinfo=UTC)) == datetime(2036, 1, 9, tzinfo=UTC)

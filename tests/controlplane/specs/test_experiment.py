@@ -19,6 +19,16 @@ def test_mlflow_name_defaults_to_tenant_slash_name(template: Any) -> None:
     assert Experiment.model_validate(template(DETECTOR)).mlflow_name("vision") == "vision/detector"
 
 
+def test_only_a_tuning_bounds_the_name_by_the_spec_label(template: Any) -> None:
+    tracking = template("tenants/nlp/experiments/sentiment.yaml")  # MLflow only: no label to fit
+    tracking["metadata"]["name"] = "s" * 63
+    assert Experiment.model_validate(tracking).name == "s" * 63
+    tuning = template(DETECTOR)  # renders a Katib Experiment labelled `mlcp.dev/spec: Experiment.<name>`
+    tuning["metadata"]["name"] = "d" * 53
+    with pytest.raises(ValidationError, match="at most 52 fit"):
+        Experiment.model_validate(tuning)
+
+
 @pytest.mark.parametrize(
     ("parameter", "message"),
     [

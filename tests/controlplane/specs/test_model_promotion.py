@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from controlplane.rendering.mlflow_objects import alias_tag, version_tag
 from controlplane.specs import ModelPromotion
+from controlplane.specs.model_promotion import ALIAS_MAX
+from tests.controlplane.helpers import assert_problem, edit
 
 PROMOTION = "tenants/vision/promotions/detector-production.yaml"
 
@@ -36,6 +41,17 @@ def test_exactly_one_of_version_and_from_alias(template: Any, version: int | Non
         ModelPromotion.model_validate(data)
 
 
+def test_only_serving_bounds_the_name_by_the_spec_label(template: Any) -> None:
+    data = template(PROMOTION)  # serves: an InferenceService labelled `mlcp.dev/spec: ModelPromotion.<name>`
+    data["metadata"]["name"] = "p" * 48
+    assert ModelPromotion.model_validate(data).name == "p" * 48
+    data["metadata"]["name"] = "p" * 49
+    with pytest.raises(ValidationError, match="at most 48 fit"):
+        ModelPromotion.model_validate(data)
+    data["spec"].pop("serving")  # the alias alone is MLflow's: no label to fit
+    assert ModelPromotion.model_validate(data).name == "p" * 49
+
+
 def test_a_fixed_version_alone_is_fine(template: Any) -> None:
     data = template(PROMOTION)
     data["spec"].pop("fromAlias")
@@ -58,3 +74,52 @@ def test_invalid_promotions_are_refused(template: Any, change: dict[str, Any], m
     data["spec"].update(change)
     with pytest.raises(ValidationError, match=message):
         ModelPromotion.model_validate(data)
+
+
+@pytest.mark.parametrize("alias", ["champion", "champion-2", "stage_1", "v", "vx2", "version2", "latest-good", "prod"])
+def test_aliases_mlflow_accepts_are_accepted(template: Any, alias: str) -> None:
+    data = template(PROMOTION)
+    data["spec"]["alias"] = alias
+    assert ModelPromotion.model_validate(data).spec.alias == alias
+
+
+@pytest.mark.parametrize(
+    ("alias", "message"),
+    [
+        ("latest", "reserves 'latest'"),  # MLflow's _validate_model_alias_name_reserved
+        ("Latest", "reserves 'latest'"),
+        ("v2", "reserves v<N>"),
+        ("V10", "reserves v<N>"),
+        ("a@b", "only letters, digits"),  # and `<model>@<alias>` names would split at the wrong `@`
+        ("has space", "only letters, digits"),
+        ("prod.1", "only letters, digits"),
+        ("prod\n", "only letters, digits"),
+        ("", "at least 1 character"),
+        ("a" * (ALIAS_MAX + 1), f"at most {ALIAS_MAX} fit"),
+    ],
+)
+@pytest.mark.parametrize("field", ["alias", "fromAlias"])
+def test_aliases_mlflow_refuses_are_refused(template: Any, field: str, alias: str, message: str) -> None:
+    data = template(PROMOTION)
+    data["spec"][field] = alias
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ModelPromotion.model_validate(data)
+
+
+def test_the_longest_alias_fits_every_tag_key_mlcp_records_it_in() -> None:
+    alias = "a" * ALIAS_MAX
+    keys = [version_tag(alias, "previous-version"), alias_tag(alias, "previous-version")]
+    assert max(len(key) for key in keys) == 250  # MLflow's MAX_MODEL_REGISTRY_TAG_KEY_LENGTH
+
+
+@pytest.mark.parametrize("model", ["vision-a/b", "vision:b"])
+def test_a_model_name_mlflow_refuses_is_refused(template: Any, model: str) -> None:
+    data = template(PROMOTION)
+    data["spec"]["model"] = model
+    with pytest.raises(ValidationError, match="MLflow refuses '/' and ':'"):
+        ModelPromotion.model_validate(data)
+
+
+def test_an_alias_problem_is_reported_at_its_line(repo: Path) -> None:
+    edit(repo, PROMOTION, "  alias: production\n", '  alias: "prod@eu"\n')
+    assert_problem(repo, PROMOTION, 8, "alias 'prod@eu': MLflow allows only letters, digits, '_' and '-'")

@@ -45,6 +45,11 @@ def test_a_bad_image_reference_is_refused(repo: Path) -> None:
     assert_problem(repo, NOTEBOOK, 9, "lowercase")
 
 
+def test_an_image_with_braces_is_checked_as_written(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "kubeflownotebookswg/jupyter-pytorch-cuda:v1.9.0", '"NOT AN IMAGE {{x}}"')
+    assert_problem(repo, NOTEBOOK, 9, "`{{...}}` is substituted only in a pipeline's container")  # not here
+
+
 def test_rendered_as_a_kubeflow_notebook_with_its_workspace_and_its_users_role(repo: Path) -> None:
     edit(repo, NOTEBOOK, "  users:\n    - alice@example.com\n    - bob@example.com\n", "  stopped: true\n")
     objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}

@@ -86,3 +86,38 @@ def test_several_crons_are_read_as_a_list(template: Any) -> None:
     data["spec"]["schedule"] = {"cron": ["0 6 * * 1", "@every 2h"]}
     schedule = Pipeline.model_validate(data).spec.schedule
     assert schedule is not None and schedule.crons == ["0 6 * * 1", "@every 2h"]
+
+
+@pytest.mark.parametrize(
+    ("where", "change", "message"),
+    [
+        ("spec", {"parallelism": 2**63}, "less than or equal to 9223372036854775807"),  # Argo: int64
+        ("spec", {"activeDeadlineSeconds": 10**23}, "less than or equal to 9223372036854775807"),
+        ("spec", {"ttlSecondsAfterFinished": 2**31}, "less than or equal to 2147483647"),  # Argo: int32
+        ("spec", {"runAsUser": 2**31}, "less than or equal to 2147483647"),  # the API server: an int32 user ID
+        ("schedule", {"successfulJobsHistoryLimit": 2**31}, "less than or equal to 2147483647"),
+        ("schedule", {"startingDeadlineSeconds": 2**63}, "less than or equal to 9223372036854775807"),
+        ("step", {"retry": {"limit": 2**31}}, "less than or equal to 2147483647"),  # IntOrString: int32
+        ("step", {"retry": {"limit": 1, "backoff": {"duration": "1s", "factor": 2**31}}}, "2147483647"),
+        ("step", {"withItems": [2**63]}, "does not fit in 64 bits"),
+        ("step", {"withItems": [-(2**63) - 1]}, "does not fit in 64 bits"),
+        ("step", {"withItems": [float("nan")]}, "nan is not a number JSON can carry"),
+        ("step", {"withItems": ["a", float("inf")]}, "inf is not a number JSON can carry"),
+    ],
+)
+def test_numbers_beyond_what_argo_and_the_api_server_keep_are_refused(
+    template: Any, where: str, change: dict[str, Any], message: str
+) -> None:
+    data = template(TRAIN)
+    {"spec": data["spec"], "schedule": data["spec"]["schedule"], "step": data["spec"]["steps"][0]}[where].update(change)
+    with pytest.raises(ValidationError, match=message):
+        Pipeline.model_validate(data)
+
+
+def test_the_largest_numbers_allowed_are_kept_as_written(template: Any) -> None:
+    data = template(TRAIN)
+    data["spec"].update(parallelism=2**63 - 1, runAsUser=2**31 - 1)
+    data["spec"]["steps"][0]["withItems"] = [2**63 - 1, -(2**63), 1e308, 3]
+    pipeline = Pipeline.model_validate(data)
+    assert (pipeline.spec.parallelism, pipeline.spec.run_as_user) == (2**63 - 1, 2**31 - 1)
+    assert pipeline.spec.steps[0].with_items == [2**63 - 1, -(2**63), 1e308, 3]  # type: ignore[union-attr]

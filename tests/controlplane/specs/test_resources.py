@@ -83,7 +83,7 @@ def test_kubernetes_resource_names_are_accepted(name: str) -> None:
     assert resources.validate_python({name: "1"}) == {name: "1"}
 
 
-@pytest.mark.parametrize("name", ["Bad Name", "-cpu", "Example.COM/gpu", "a/b/c", "x" * 317, ""])
+@pytest.mark.parametrize("name", ["Bad Name", "-cpu", "Example.COM/gpu", "a/b/c", "x" * 317, "", "cpu\n"])
 def test_invalid_resource_names_are_refused(name: str) -> None:
     with pytest.raises(ValidationError, match="is not a Kubernetes resource name"):
         resources.validate_python({name: "1"})

@@ -33,6 +33,16 @@ def test_the_experiment_variable_is_not_set_by_hand(repo: Path) -> None:
     assert_problem(repo, JOB, 19, "MLFLOW_EXPERIMENT_NAME is set from `experiment`")
 
 
+def test_an_environment_variable_name_with_a_trailing_newline_is_refused(repo: Path) -> None:
+    edit(repo, JOB, "DATASET: coco-2017", '"DATASET\\n": coco-2017')
+    assert_problem(repo, JOB, 19, "'DATASET\\n' is not a valid environment variable name")
+
+
+def test_an_image_with_braces_is_checked_as_written(repo: Path) -> None:
+    edit(repo, JOB, "image: ghcr.io/example/vision-train:2.0.0", 'image: "{{workflow.parameters.image}}"')
+    assert_problem(repo, JOB, 15, "`{{...}}` is substituted only in a pipeline's container")  # not a TrainJob's
+
+
 def test_rendered_as_a_trainjob_logging_to_the_tenants_experiment(repo: Path) -> None:
     [job] = [o for o in render(RenderContext(load_repo(repo))) if o.ref.kind == "TrainJob"]
     spec = job.manifest["spec"]
