@@ -42,7 +42,7 @@ from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import PlanAuthorizer, decided
+from reconciler.authorizing import PlanAuthorizer, decided, settled
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -281,7 +281,7 @@ class Reconciler:
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         kept = partition.hold(plan, result.held)
-        plan = serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean))
+        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean)))
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
