@@ -114,11 +114,14 @@ class ModelInfo:
 class Promotions:
     """Review and apply of ModelAlias changes against one MLflow server."""
 
-    def __init__(self, rest: MlflowRest, before_move: Callable[[ObjectRef], None] = lambda ref: None) -> None:
+    def __init__(
+        self, rest: MlflowRest, before_move: Callable[[ObjectRef, str], None] = lambda ref, version: None
+    ) -> None:
         self.rest = rest
         self.before_move = before_move
-        """Called right before an alias is moved: mlcp's record of the version it set must not outlive the move
-        (if the move's outcome is never recorded, drift is unknown rather than judged from a stale version)."""
+        """Called right before an alias is moved, with the version it moves to: mlcp's record of another version it
+        set must not outlive the move (if the move's outcome is never recorded, drift is unknown rather than judged
+        from a stale version)."""
         self.moved: dict[ObjectRef, LastSet] = {}
         """What this apply set each alias it moved to, taken by the inventory record written at its end (an entry
         left by an apply cut short is still a version mlcp set, and the next move of that alias replaces it)."""
@@ -329,7 +332,7 @@ class Promotions:
         set keeps who set it and from which commit)."""
         target = str(want["version"])
         there = change.live_version == target
-        self.before_move(change.ref)
+        self.before_move(change.ref, target)
         try:
             if not there:
                 self.rest.post("registered-models/alias", name=model, alias=alias, version=target)

@@ -172,6 +172,23 @@ def test_the_move_back_keeps_who_set_the_version_and_from_which_commit() -> None
     assert _last(rest)["version"] == "3" and _last(rest)["by"] == "alice@example.com"
 
 
+def test_a_hand_move_that_races_the_move_back_leaves_mlcps_record_as_it_was() -> None:
+    rest = Registry({"production": "5"}, {}, race="5")  # she moves it again the moment mlcp moves it back
+    _store(rest, _value(ALIAS, set_={"version": "3", "commit": COMMIT, "by": "alice@example.com", "at": "t"}))
+    backend = MlflowBackend(rest)
+    backend.read()
+    for change in backend.review([_change("5")])[0].fallback, backend.review([_change("3")])[0]:  # back, heal
+        assert change is not None
+        outcome = backend.apply(change, ApplyOptions())
+        assert outcome.status is Status.failed and "conflict: m@production is at 5" in outcome.message
+        assert _last(rest)["version"] == "3", "a move to the recorded version never forgets it"
+        backend.record_inventory(frozenset({ALIAS}), ApplyOptions())
+        assert _last(rest)["version"] == "3"
+    backend.read()
+    [again] = backend.review([_change("5")])
+    assert again.fallback is not None, "the next pass moves it back again, not a no-op of unknown drift"
+
+
 def test_a_version_quarantined_since_is_not_gone_back_to() -> None:
     rest = Registry({"production": "5"}, {}, quarantined={"3": "bias audit"})
     _store(rest, _value(ALIAS, set_={"version": "3"}))
@@ -249,10 +266,12 @@ class Registry(FakeMlflow):
         tags: dict[str, str],
         refuse_tags: bool = False,
         quarantined: dict[str, str] | None = None,
+        race: str | None = None,
     ) -> None:
         super().__init__()
         self.aliases, self.tags, self.refuse_tags = dict(aliases), dict(tags), refuse_tags
-        self.quarantined = quarantined or {}
+        self.quarantined, self.race = quarantined or {}, race
+        """`race`: where someone moves the alias right after each move (MLflow has no compare-and-set)."""
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         body = body or {}
@@ -268,7 +287,7 @@ class Registry(FakeMlflow):
                 raise MlflowApiError(404, "RESOURCE_DOES_NOT_EXIST", "not found")
             return {"model_version": {"version": self.aliases[body["alias"]]}}
         if path == "registered-models/alias":
-            self.aliases[body["alias"]] = str(body["version"])
+            self.aliases[body["alias"]] = self.race or str(body["version"])
             return {}
         if path == "model-versions/get":
             reason = self.quarantined.get(str(body["version"]))
