@@ -14,20 +14,29 @@ server, through `mlcp plan`, `mlcp apply` and the real `mlcp reconcile --once`:
     else moves, the serving follows;
 (b) during the admin's freeze window, with the lead's approval given, her
     promotion is held; moving production to 2 by hand, or to 3, does not keep
-    it there: the loop moves it back to 1 through the window.
+    it there: the loop moves it back to 1 through the window;
+(c) the long-running loop does so within seconds of MLflow's webhook, every
+    time, while vision backs off longer after each pass its promotion fails.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from kubernetes import client
 
+from devenv.processes import free_port
 from tests.integration.attacks import approvals, gitattack
 from tests.integration.mlflow_rest import MlflowRest
+from tests.integration.reconcile_support import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +167,60 @@ def test_a_freeze_window_does_not_keep_a_hand_move_to_a_held_promotion(
         assert f"{model}@production was moved outside mlcp to version {hand}" in str(restored["reason"])
         assert "held by window always until" in str(restored["reason"]), restored
     assert _served(op, k8s_admin) == _location(op, 1)
+
+
+def test_the_loop_moves_it_back_within_seconds_while_the_tenant_backs_off(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str
+) -> None:
+    """A held promotion fails its tenant on every pass, and a failing tenant waits longer after each failure
+    (up to minutes). Its changes wait with it, but not the move back: each hand move is undone within seconds of
+    MLflow's webhook, however long the wait has grown."""
+    op = approvals.promoted(tmp_path, prefix, kubeconfig, mlflow_uri)
+    policy = op.repo.root / POLICY
+    policy.write_text(policy.read_text() + FREEZE)
+    op.repo.commit("platform: change freeze", "admin")
+    assert op.apply(tmp_path / "rules.jsonl").exit_code == 0
+    _promote_two(op)
+    assert approvals.approve(op, "lead").exit_code == 0
+
+    port = free_port()
+    audit = tmp_path / "loop.jsonl"
+    env = {**os.environ, **{k: v for k, v in op.env.items() if v is not None}}
+    argv = [
+        "reconcile", "--repo", str(op.repo.root), "--interval", "600s", "--no-leader-elect", "--no-watch",
+        "--audit-log", str(audit), "--kubeconfig", str(kubeconfig), "--tracking-uri", mlflow_uri,
+        "--workdir", str(tmp_path / "work"), "--listen", f"127.0.0.1:{port}",
+        "--registry-webhook-url", f"http://127.0.0.1:{port}/registry-webhook",
+    ]  # fmt: skip
+    log = tmp_path / "loop.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane", *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    rest = MlflowRest(mlflow_uri)
+    try:
+        wait_for(lambda: "tenant failed; backing off" in log.read_text(), 120, "the first pass to hold the promotion")
+        assert "registered MLflow webhook" in log.read_text(), log.read_text()[-3000:]
+        time.sleep(2)  # MLflow's webhook cache (1 s here) has the hook
+        for _ in range(5):
+            _hand_move(op, "2")
+            moved = time.monotonic()
+            wait_for(lambda: approvals.production(op) == "1", 60, "a pass to move production back")
+            took = time.monotonic() - moved
+            assert took < 5.0, f"moved back {took:.1f}s after the hand move: {log.read_text()[-3000:]}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        _drop_webhook(rest, f"mlcp-{op.repo.repo.system_ns}")
+
+    waits = [json.loads(line) for line in log.read_text().splitlines() if "backing off" in line]
+    assert len(waits) >= 5, "the tenant failed on every pass: its promotion is held"
+    restored = [r for r in approvals.promotion_records(op, audit, "allow") if r["result"] == "applied"]
+    assert len(restored) == 5 and all(r["rule"] == "restore" and r["version"] == "1" for r in restored), restored
+    assert approvals.production(op) == "1"
+
+
+def _drop_webhook(rest: MlflowRest, name: str) -> None:
+    for hook in rest.get("webhooks", max_results=1000).get("webhooks") or []:
+        if hook.get("name") == name:
+            rest.call("DELETE", f"webhooks/{hook['webhook_id']}")
