@@ -189,11 +189,17 @@ class Change:
     drift: str | None = None
     """Set when the live object was changed outside mlcp away from what mlcp last wrote: what the system records
     of that change (who, when). Applying the change heals the drift."""
+    fallback: Change | None = None
+    """What to write instead when this change may not go ahead (blocked, denied, held): a model alias moved
+    outside mlcp goes back to the version mlcp last set. Judged by the authorizer with the change, swapped in by
+    `reconciler.authorizing.settled`; a settled plan carries none."""
 
     def to_dict(self) -> dict[str, Any]:
         data = self._fields()
         if self.drift is not None:
             data["drift"] = self.drift
+        if self.fallback is not None:
+            data["fallback"] = self.fallback.to_dict()
         return data
 
     def _fields(self) -> dict[str, Any]:
@@ -228,6 +234,7 @@ class Change:
             blocked=data.get("blocked"),
             decision=Decision.from_dict(data["decision"]) if data.get("decision") else None,
             drift=data.get("drift"),
+            fallback=cls.from_dict(data["fallback"]) if data.get("fallback") else None,
         )
 
 

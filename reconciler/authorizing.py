@@ -36,6 +36,7 @@ APPROVAL_POLICY = "approval-policy"
 MEMBERSHIP_RULE = "tenant-membership"
 FREEZE_RULE = "freeze-window"
 QUARANTINE_RULE = "quarantine"
+RESTORE_RULE = "restore"
 
 
 def spec_identity(change: Change) -> tuple[str, str | None]:
@@ -297,8 +298,55 @@ class PlanAuthorizer:
             if denial and decision.rule == FREEZE_RULE:
                 denial = decision.reason  # "held by window W until T; override: ..."
             blocked = change.blocked or denial
-            changes.append(replace(change, decision=decision, blocked=blocked))
+            fallback = self._restoring(change.fallback, decision.actors) if change.fallback is not None else None
+            changes.append(replace(change, decision=decision, blocked=blocked, fallback=fallback))
         return replace(plan, changes=tuple(changes))
+
+    def _restoring(self, fallback: Change, actors: tuple[str, ...]) -> Change:
+        """The judgement of a move back to the version mlcp last set (a change's fallback, `settled`).
+
+        That version is the last one authorized, and the move undoes one made outside mlcp: it needs no author,
+        no approval, and no freeze window holds it; only a version the base's policy quarantines since is not
+        gone back to. Its actors are those of the change it stands in for, as for a drift heal.
+        """
+        want = fallback.desired or {}
+        model, version = str(want.get("model")), str(want.get("version"))
+        for entry in self.policy.spec.quarantine if self.policy is not None else ():
+            if entry.model == model and version in {str(v) for v in entry.versions}:
+                reason = (
+                    f"version {version} of {model!r}, the version mlcp last set, is quarantined by the policy since "
+                    f"({entry.reason}); mlcp does not move it back there"
+                )
+                denial = f"denied ({QUARANTINE_RULE}): {reason}" if self.enforce else None
+                decision = Decision(False, QUARANTINE_RULE, reason, actors)
+                return replace(fallback, decision=decision, blocked=fallback.blocked or denial)
+        reason = (
+            f"version {version} is the version mlcp last set, the last authorized state: moving back there undoes a "
+            "move made outside mlcp"
+        )
+        return replace(fallback, decision=Decision(True, RESTORE_RULE, reason, actors))
+
+
+def settled(plan: Plan) -> Plan:
+    """The plan to apply: a change that may not go ahead (blocked, denied, held, also through its serving) is
+    replaced by its fallback, saying why; every other change drops its fallback.
+
+    Runs after authorizing and coupling (reconciler.serving), so a fallback is never blocked for the serving of
+    the change it replaces: an alias moved back to the version mlcp last set goes where the serving, held with
+    the declared move, still points.
+    """
+    changes = []
+    for change in plan.changes:
+        fallback = change.fallback
+        if fallback is None or not change.blocked or change.action is Action.noop:
+            changes.append(replace(change, fallback=None) if fallback is not None else change)
+            continue
+        decision = fallback.decision
+        if decision is not None:
+            instead = f"instead of the declared change, which may not go ahead ({change.blocked})"
+            decision = replace(decision, reason=f"{decision.reason}; {instead}")
+        changes.append(replace(fallback, reason=f"{fallback.reason} ({change.blocked})", decision=decision))
+    return replace(plan, changes=tuple(changes))
 
 
 def decided(change: Change) -> str | None:

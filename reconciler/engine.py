@@ -27,7 +27,7 @@ from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
 from reconciler import gitsource, governance, serving, trust
 from reconciler import selection as selections
-from reconciler.authorizing import PlanAuthorizer
+from reconciler.authorizing import PlanAuthorizer, settled
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
 from reconciler.redaction import redact
@@ -297,7 +297,7 @@ def make_plan(
     planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
     if authorize:
         authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
-        planned = serving.couple(authorizer.authorize(planned))
+        planned = settled(serving.couple(authorizer.authorize(planned)))
         planned.meta["baseRevision"] = trusted.revision
     planned.meta["requests"] = {name: b.requests for name, b in backends.items()}
     for name in states:

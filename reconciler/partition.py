@@ -100,6 +100,10 @@ def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
 
     An existing object becomes a no-op (so apply still records it in mlcp's
     inventory and a later pass may prune it); an object to create is dropped.
+    A change that carries a fallback (a model alias moved outside mlcp) is
+    blocked instead, so the move back to the version mlcp last set still goes
+    ahead (`authorizing.settled`): a tenant backing off after a denial would
+    otherwise keep a hand move in place for as long as it waits.
     """
     if not held:
         return plan
@@ -108,6 +112,8 @@ def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
         why = held.get(key_of(change))
         if why is None or change.action is Action.noop:
             changes.append(change)
+        elif change.fallback is not None:
+            changes.append(replace(change, blocked=f"held: {why}"))
         elif change.live_version is not None:
             changes.append(replace(change, action=Action.noop, reason=f"held: {why}", diffs=(), decision=None))
     return replace(plan, changes=tuple(changes))

@@ -42,7 +42,7 @@ from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import PlanAuthorizer, decided
+from reconciler.authorizing import RESTORE_RULE, PlanAuthorizer, decided, settled
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -281,7 +281,7 @@ class Reconciler:
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         kept = partition.hold(plan, result.held)
-        plan = serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean))
+        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean)))
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
@@ -429,13 +429,10 @@ class Reconciler:
         now = self.clock()
         failures: dict[str, str] = {}
         for outcome in result.outcomes:
-            key = partition.key_of(outcome.change)
             if not was_attempted(outcome):
                 result.abandoned += 1
-            elif outcome.status is Status.failed:
-                failures.setdefault(key, f"{outcome.change.ref}: {outcome.message}")
-            elif outcome.change.decision is not None and not outcome.change.decision.allowed:
-                failures.setdefault(key, f"denied: {outcome.message}")
+            elif (failure := unconverged(outcome)) is not None:
+                failures.setdefault(partition.key_of(outcome.change), failure)
         if failures and not _reachable(kube):
             result.error, result.stage = "the Kubernetes API server became unreachable during apply", "apply"
             return
@@ -500,6 +497,22 @@ class Reconciler:
 
 
 INVALID_RULE = "invalid-specs"
+
+
+def unconverged(outcome: Outcome) -> str | None:
+    """Why an attempted change leaves its tenant short of git (None: it does not).
+
+    A move back to the version mlcp last set (rule `restore`) is written, yet it stands in for a declared
+    change that may not go ahead: the tenant is not converged, as for the denial it replaced.
+    """
+    change = outcome.change
+    if outcome.status is Status.failed:
+        return f"{change.ref}: {outcome.message}"
+    if change.decision is not None and not change.decision.allowed:
+        return f"denied: {outcome.message}"
+    if change.decision is not None and change.decision.rule == RESTORE_RULE:
+        return f"{change.ref}: {change.reason}"
+    return None
 
 
 def _set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:

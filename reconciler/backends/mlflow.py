@@ -343,16 +343,20 @@ class MlflowBackend(Backend):
             return claim
         return replace(claim, record=replace(claim.record, last_set=self.promotions.moved.pop(ref, None)))
 
-    def _forget_last_set(self, ref: ObjectRef) -> None:
-        """Before moving an alias: its record no longer names a version, until the move is recorded as done.
+    def _forget_last_set(self, ref: ObjectRef, version: str) -> None:
+        """Before moving an alias to `version`: its record no longer names another version, until the move is
+        recorded as done.
 
-        A move whose outcome is never recorded (a crash, a lost lease, a failed tag write) then leaves drift
-        unknown, never judged from the version mlcp set before: that could make a later declared move back to
-        it look like a heal, free of freeze windows.
+        A move whose outcome is never recorded (a crash, a lost lease, a failed tag write, a conflict) then leaves
+        drift unknown, never judged from the version mlcp set before: that could make a later declared move back
+        to it look like a heal, free of freeze windows. A move back to the recorded version itself (a heal, or the
+        move back in place of a declared change that may not go ahead) keeps the record: whatever its outcome,
+        that version is still the last one mlcp set, and a hand move that races it (MLflow has no compare-and-set)
+        must not leave the alias where drift is unknown.
         """
         with self._recording:
             record = self.store.records.get(ref)  # empty before a read: every mlcp command reads before it applies
-            if record is None or record.last_set is None:
+            if record is None or record.last_set is None or record.last_set.version == version:
                 return
             self.store.write({**self.store.records, ref: replace(record, last_set=None)})
 

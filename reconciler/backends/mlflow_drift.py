@@ -16,6 +16,16 @@ shown, labelled as unverified claims, where they disagree with the record.
 Without a version in the record (written by an older mlcp, or a move whose
 outcome was not recorded) drift is unknown and the move is judged as an
 ordinary one: fail safe, and the plan says so.
+
+The version the record names is also the alias's last authorized state. An
+alias off it was moved outside mlcp, wherever it points now, and stays there
+only if the change to the declared version is allowed: a member who moves it
+by hand to the version of her denied or held promotion (where the alias then
+sits at its declared version, which once planned nothing) has the move judged
+like any promotion, from the recorded version, and moved back to the recorded
+version when it may not go ahead (`Verdict.restore`). Without a recorded
+version there is nothing known to go back to: an alias at its declared version
+is then left alone and says nothing of who put it there.
 """
 
 from __future__ import annotations
@@ -23,18 +33,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.planning import InventoryRecord
+from controlplane.planning import InventoryRecord, LastSet
 from controlplane.rendering.mlflow_objects import alias_tag
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether an alias off its declared version drifted (`drift`, the account of it) and what else to say."""
+    """Whether an alias was moved outside mlcp (`moved`, the account of it), where mlcp would move it back, and
+    what else to say."""
 
-    drift: str | None = None
-    """Set only when mlcp's record says mlcp itself had set the declared version: a move back heals drift."""
+    moved: str | None = None
+    """Set when mlcp's record names the version mlcp last set and the alias is off it: a move outside mlcp."""
+    restore: LastSet | None = None
+    """With `moved`: what mlcp last set (the last authorized state), where the alias goes back when the change to
+    the declared version may not go ahead."""
+    heals: bool = False
+    """The declared version is the one mlcp last set: moving there heals drift (not held by freeze windows)."""
     note: str | None = None
     """For the plan's reason: drift is unknown, or the model's tags claim something the record does not say."""
+
+    @property
+    def drift(self) -> str | None:
+        """The account of the move outside mlcp when moving to the declared version heals it."""
+        return self.moved if self.heals else None
 
 
 def judge(
@@ -43,11 +64,13 @@ def judge(
     record: InventoryRecord | None,
     tags: Mapping[str, str],
     current: str | None,
-    target: str,
+    target: str | None,
 ) -> Verdict:
-    """Drift of `model@alias` (at `current`, declared at `target`) by mlcp's record of the version it last set."""
-    if current == target:
-        return Verdict()
+    """Drift of `model@alias` (at `current`, declared at `target`, None when that cannot be resolved) by mlcp's
+    record of the version it last set."""
+    last = record.last_set if record is not None and record.error is None else None
+    if target is not None and current == target and (last is None or last.version == target):
+        return Verdict()  # nothing to move, and nothing known that mlcp would have set instead
     claim = _claim(alias, tags, record)
     if record is None:
         return Verdict(note=claim)
@@ -58,7 +81,6 @@ def judge(
             "it writes a new record"
         )
         return Verdict(note=_join(unknown, claim))
-    last = record.last_set
     if last is None:
         unknown = (
             f"mlcp's inventory record of {model}@{alias} does not say which version mlcp last set (recorded by "
@@ -66,20 +88,24 @@ def judge(
             "an ordinary move (freeze windows hold it)"
         )
         return Verdict(note=_join(unknown, claim))
-    if last.version != target:
-        return Verdict(note=claim)
+    if current == last.version:
+        return Verdict(note=claim)  # a declared move from where mlcp left it
+    return Verdict(moved=_account(model, alias, last, current), restore=last, heals=last.version == target, note=claim)
+
+
+def _account(model: str, alias: str, last: LastSet, current: str | None) -> str:
+    """What is known of a move outside mlcp: where the alias is, and mlcp's record of its own last move."""
     account = ", ".join(
         f"{name} {value[: 12 if name == 'commit' else None]}"
         for name, value in (("by", last.by), ("at", last.at), ("commit", last.commit))
         if value
     )
     where = f"version {current}" if current else "nowhere (the alias was deleted)"
-    drift = (
-        f"{model}@{alias} was moved outside mlcp to {where}; mlcp had moved it to version {target}"
+    return (
+        f"{model}@{alias} was moved outside mlcp to {where}; mlcp had moved it to version {last.version}"
         + (f" ({account})" if account else "")
         + ". MLflow records neither who moved an alias nor when"
     )
-    return Verdict(drift=drift, note=claim)
 
 
 def _claim(alias: str, tags: Mapping[str, str], record: InventoryRecord | None) -> str | None:

@@ -114,11 +114,14 @@ class ModelInfo:
 class Promotions:
     """Review and apply of ModelAlias changes against one MLflow server."""
 
-    def __init__(self, rest: MlflowRest, before_move: Callable[[ObjectRef], None] = lambda ref: None) -> None:
+    def __init__(
+        self, rest: MlflowRest, before_move: Callable[[ObjectRef, str], None] = lambda ref, version: None
+    ) -> None:
         self.rest = rest
         self.before_move = before_move
-        """Called right before an alias is moved: mlcp's record of the version it set must not outlive the move
-        (if the move's outcome is never recorded, drift is unknown rather than judged from a stale version)."""
+        """Called right before an alias is moved, with the version it moves to: mlcp's record of another version it
+        set must not outlive the move (if the move's outcome is never recorded, drift is unknown rather than judged
+        from a stale version)."""
         self.moved: dict[ObjectRef, LastSet] = {}
         """What this apply set each alias it moved to, taken by the inventory record written at its end (an entry
         left by an apply cut short is still a version mlcp set, and the next move of that alias replaces it)."""
@@ -132,7 +135,8 @@ class Promotions:
         """The real move (or a block) for one paired alias; deletes and no-ops of absent specs pass through.
 
         `record` is mlcp's own inventory record of the alias: whether it drifted is decided from it alone
-        (mlflow_drift), never from the model's tags.
+        (mlflow_drift), never from the model's tags. An alias off the version it names carries the move back there
+        as the change's fallback, for when the move to the declared version may not go ahead.
         """
         want = change.desired
         if change.action is Action.delete or want is None:
@@ -143,24 +147,28 @@ class Promotions:
             return _blocked(change, f"registered model {model!r} does not exist in MLflow")
         current = info.aliases.get(alias)
         target = want.get("version") or info.aliases.get(str(want.get("fromAlias")))
+        verdict = mlflow_drift.judge(model, alias, record, info.tags, current, None if target is None else str(target))
+        back = self._restoring(change, verdict, current, None if target is None else str(target))
         if target is None:
-            return _blocked(change, f"alias {want.get('fromAlias')!r} is not set on model {model!r}")
-        resolved = {**want, "version": str(target), "previousVersion": current}
-        verdict = mlflow_drift.judge(model, alias, record, info.tags, current, str(target))
-        drift = verdict.drift
+            blocked = _blocked(change, f"alias {want.get('fromAlias')!r} is not set on model {model!r}")
+            return replace(blocked, fallback=back)
+        there = current == str(target)  # and, with `verdict.restore`, put there outside mlcp
+        previous = verdict.restore.version if there and verdict.restore else current
+        resolved = {**want, "version": str(target), "previousVersion": previous}
         common: dict[str, Any] = {
             "desired": resolved,
             "live_version": current,
             "diffs": (),
             "blocked": None,
-            "drift": drift,
+            "drift": verdict.drift,
         }
-        if current == str(target):
+        if there and verdict.restore is None:
             return replace(change, action=Action.noop, reason=f"{model}@{alias} already at version {target}", **common)
         try:
             version, metrics = self._version_and_metrics(model, str(target))
         except BackendError as exc:
-            return _blocked(replace(change, **common), f"cannot read version {target} of {model!r}: {exc}")
+            blocked = _blocked(replace(change, **common), f"cannot read version {target} of {model!r}: {exc}")
+            return replace(blocked, fallback=back)
         results = evaluate_gates(list(want.get("gates") or []), metrics)
         resolved["gates"] = [r.to_dict() for r in results]
         resolved["runId"] = version.get("run_id") or None
@@ -175,18 +183,78 @@ class Promotions:
                 f"version {target} of {model!r} is quarantined (registry tag {QUARANTINE_TAG}: {quarantined}); "
                 f"{source}. Promote another version"
             )
-        action = Action.create if current is None else Action.update
-        moves = f"from version {current}" if current else "(not set yet)"
+        action = Action.create if previous is None else Action.update
+        moves = f"from version {previous}" if previous else "(not set yet)"
         reason = f"moves {model}@{alias} {moves} to version {target}"
-        if drift is not None:
-            reason = f"drift: {drift}; moves it back to version {target}"
+        if there:
+            reason += f", where it already is: {verdict.moved}; applying records it as mlcp's move"
+        elif verdict.drift is not None:
+            reason = f"drift: {verdict.drift}; moves it back to version {target}"
         if verdict.note:
             reason += f" ({verdict.note})"
         return replace(
             change,
             action=action,
             reason=reason,
-            **{**common, "diffs": (FieldDiff(("version",), current, str(target)),), "blocked": blocker},
+            fallback=back,
+            **{**common, "diffs": (FieldDiff(("version",), previous, str(target)),), "blocked": blocker},
+        )
+
+    def _restoring(
+        self, change: Change, verdict: mlflow_drift.Verdict, current: str | None, target: str | None
+    ) -> Change | None:
+        """The move back to the version mlcp last set, for when the change to the declared version may not go ahead
+        (None: the alias is where mlcp left it, or mlcp's record does not say where that is).
+
+        That version is the last authorized state: going back needs no new approval and no freeze window holds it
+        (the authorizer judges it, reconciler.authorizing). A version tagged as quarantined since is not gone back
+        to: the fallback is blocked too, and the alias stays where the plan shows it.
+        """
+        last = verdict.restore
+        if last is None or verdict.moved is None:
+            return None
+        if verdict.heals or target is None:
+            declared = "the declared change"
+        elif current == target:
+            declared = f"the declared move from version {last.version} to version {target}, where it already is,"
+        else:
+            declared = f"the declared move to version {target}"
+        want = change.desired or {}
+        model = str(want["model"])
+        blocker = None
+        try:
+            version = self._version(model, last.version)
+        except BackendError as exc:
+            version, blocker = {}, f"cannot read version {last.version} of {model!r}: {exc}"
+        quarantined = quarantine_tag(version)
+        if quarantined is not None:
+            blocker = (
+                f"version {last.version} of {model!r}, the version mlcp last set, is quarantined since (registry tag "
+                f"{QUARANTINE_TAG}: {quarantined}); mlcp does not move it back there"
+            )
+        desired = {
+            **want,
+            "version": last.version,
+            "previousVersion": current,
+            "gates": [],
+            "runId": version.get("run_id") or None,
+            "storageUri": version.get("source"),
+            "restores": {"by": last.by, "commit": last.commit},
+        }
+        return replace(
+            change,
+            action=Action.create if current is None else Action.update,
+            reason=(
+                f"drift: {verdict.moved}; moves it back to version {last.version}, the version mlcp last set: "
+                f"{declared} may not go ahead"
+            ),
+            desired=desired,
+            live_version=current,
+            diffs=(FieldDiff(("version",), current, last.version),),
+            blocked=blocker,
+            drift=verdict.moved,
+            decision=None,
+            fallback=None,
         )
 
     def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -259,10 +327,15 @@ class Promotions:
             return Outcome(change, Status.failed, f"{exc}; the alias was not moved")
 
     def _move(self, change: Change, model: str, alias: str, want: dict[str, Any], options: ApplyOptions) -> Outcome:
+        """Move the alias (unless it is there already: a move outside mlcp that this change authorizes), read it
+        back, and record the move as mlcp's: who, when, from which commit (a move back to the version mlcp last
+        set keeps who set it and from which commit)."""
         target = str(want["version"])
-        self.before_move(change.ref)
+        there = change.live_version == target
+        self.before_move(change.ref, target)
         try:
-            self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
+            if not there:
+                self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
         except MlflowApiError:
             raise  # MLflow refused it: the alias did not move
         except BackendError as exc:  # no answer (timed out, or the lease ran out): it may have moved
@@ -276,11 +349,13 @@ class Promotions:
         if conflict:
             return Outcome(change, Status.failed, conflict)
         provenance = want.get("provenance") or {}
+        restores = want.get("restores")
+        previous = want.get("previousVersion", change.live_version)
         record = {
-            "by": _promoter(change, options),
+            "by": (restores.get("by") if restores else None) or _promoter(change, options),
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": provenance.get("commit") or "",
-            "previous-version": change.live_version or "",
+            "commit": (restores.get("commit") if restores else provenance.get("commit")) or "",
+            "previous-version": previous or "",
         }
         try:
             for key, value in record.items():
@@ -304,6 +379,9 @@ class Promotions:
                 f"{model}@{alias} moved to version {target}, but recording who/when failed: {exc}",
             )
         self.moved[change.ref] = LastSet(target, record["commit"] or None, record["by"], record["at"])
+        if there:
+            done = f"{model}@{alias} was at version {target} already (moved outside mlcp): recorded as mlcp's move"
+            return Outcome(change, Status.applied, f"{done} from version {previous}", target)
         moved = f"from version {change.live_version}" if change.live_version else "(was unset)"
         return Outcome(change, Status.applied, f"{model}@{alias} moved {moved} to version {target}", target)
 

@@ -228,6 +228,9 @@ def test_plan_round_trips_through_json() -> None:
     )
     again = Plan.from_dict(__import__("json").loads(result.to_json()))
     assert again.changes == result.changes
+    [change] = result.changes
+    carrying = replace(result, changes=(replace(change, fallback=replace(change, drift="by hand", reason="back")),))
+    assert Plan.from_dict(__import__("json").loads(carrying.to_json())).changes == carrying.changes
 
 
 def test_deletes_come_in_reverse_rank_order() -> None:

@@ -3,11 +3,14 @@
 The trusted base holds a Friday-evening window in Berlin and a quarantined
 version; the same promotion is held on Saturday, passes on Tuesday, a move
 that heals drift is never held, and a promotion resolving to the quarantined
-version is refused whatever the day.
+version is refused whatever the day. A promotion that may not go ahead while its
+alias was moved outside mlcp gives way to the move back to the version mlcp last
+set, which no window holds.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 
 from controlplane.plans import Action, Change, ObjectRef, Plan, SpecKey
 from reconciler import engine, trust
-from reconciler.authorizing import FREEZE_RULE, QUARANTINE_RULE, PlanAuthorizer
+from reconciler.authorizing import FREEZE_RULE, QUARANTINE_RULE, RESTORE_RULE, PlanAuthorizer, settled
 from tests.integration import configrepo
 
 SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -41,7 +44,10 @@ def repo(tmp_path: Path) -> configrepo.ConfigRepo:
     return repo
 
 
-def _authorize(repo: configrepo.ConfigRepo, now: datetime, version: str, drift: str | None = None) -> Change:
+def _authorize(
+    repo: configrepo.ConfigRepo, now: datetime, version: str, drift: str | None = None, back: str | None = None
+) -> Change:
+    """The promotion's alias change to `version`, judged at `now`; with `back`, carrying the move back there."""
     desired = engine.load_desired(repo.root)
     base = trust.load(repo.root, repo.initial, "operator")
     spec = SpecKey("ModelPromotion", repo.vision, "detector-production")
@@ -56,8 +62,11 @@ def _authorize(repo: configrepo.ConfigRepo, now: datetime, version: str, drift: 
         desired={"model": repo.model, "alias": "production", "version": version},
         drift=drift,
     )
+    if back is not None:
+        restore = {"model": repo.model, "alias": "production", "version": back}
+        change = replace(change, fallback=replace(change, reason="moves it back", desired=restore, drift="by hand"))
     authorizer = PlanAuthorizer(desired.repo, desired.revision, base.revision, base, clock=lambda: now)
-    (judged,) = authorizer.authorize(Plan((change,), revision=desired.revision)).changes
+    (judged,) = settled(authorizer.authorize(Plan((change,), revision=desired.revision))).changes
     return judged
 
 
@@ -85,3 +94,22 @@ def test_a_quarantined_version_is_refused_whatever_the_day(repo: configrepo.Conf
             refused.blocked or ""
         )
     assert _authorize(repo, TUESDAY, "6").blocked is None, "another version of the same model passes"
+
+
+def test_a_held_promotion_gives_way_to_the_move_back_to_mlcps_last_version(repo: configrepo.ConfigRepo) -> None:
+    restored = _authorize(repo, SATURDAY, "5", back="4")
+    assert restored.desired is not None and restored.desired["version"] == "4" and restored.blocked is None
+    assert restored.decision is not None and restored.decision.allowed and restored.decision.rule == RESTORE_RULE
+    assert restored.reason.startswith("moves it back (held by window weekend until 2026-11-30 07:00 UTC")
+    assert "instead of the declared change, which may not go ahead (held by window weekend" in restored.decision.reason
+    assert restored.fallback is None
+    promoted = _authorize(repo, TUESDAY, "5", back="4")
+    assert promoted.desired is not None and promoted.desired["version"] == "5" and promoted.blocked is None
+    assert promoted.fallback is None, "a settled plan carries no fallback"
+
+
+def test_a_version_the_policy_quarantined_since_is_not_gone_back_to(repo: configrepo.ConfigRepo) -> None:
+    refused = _authorize(repo, SATURDAY, "5", back="7")
+    assert refused.desired is not None and refused.desired["version"] == "7"
+    assert refused.decision is not None and refused.decision.rule == QUARANTINE_RULE
+    assert "the version mlcp last set, is quarantined by the policy since" in (refused.blocked or "")

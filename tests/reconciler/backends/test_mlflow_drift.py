@@ -46,6 +46,32 @@ def test_drift_is_what_mlcp_recorded_setting_not_what_the_model_tags_say() -> No
     assert mlflow_drift.judge("m", "production", recorded, {TAG: "9"}, "3", "3") == mlflow_drift.Verdict()
 
 
+def test_an_alias_moved_by_hand_to_its_declared_version_is_a_move_from_mlcps_last_one() -> None:
+    recorded = InventoryRecord("ModelPromotion/t/p", "t", "p.yaml", last_set=SET_3)
+    there = mlflow_drift.judge("m", "production", recorded, {TAG: "5"}, "5", "5")
+    assert there.moved == (
+        "m@production was moved outside mlcp to version 5; mlcp had moved it to version 3 (by alice@example.com, "
+        "at 2026-11-30T07:00:00+00:00, commit cccccccccccc). MLflow records neither who moved an alias nor when"
+    ), "at the declared version, yet not where mlcp left it: the member's move, not mlcp's"
+    assert there.restore == SET_3 and not there.heals and there.drift is None, "judged as a promotion, not a heal"
+    assert there.note and f"{TAG}=5 disagrees with mlcp's record, which says version 3" in there.note
+    elsewhere = mlflow_drift.judge("m", "production", recorded, {}, "4", "5")
+    assert elsewhere.moved and "moved outside mlcp to version 4" in elsewhere.moved
+    assert elsewhere.restore == SET_3 and elsewhere.drift is None, "off mlcp's last version, declared elsewhere"
+    deleted = mlflow_drift.judge("m", "production", recorded, {}, None, None)
+    assert deleted.moved and "nowhere (the alias was deleted)" in deleted.moved and deleted.restore == SET_3
+    heal = mlflow_drift.judge("m", "production", recorded, {}, "4", "3")
+    assert heal.heals and heal.drift == heal.moved and heal.restore == SET_3
+    assert mlflow_drift.judge("m", "production", recorded, {}, "3", "5") == mlflow_drift.Verdict(), "where mlcp left it"
+
+
+def test_without_a_recorded_version_an_alias_at_its_declared_version_is_left_alone() -> None:
+    broken = InventoryRecord(None, None, None, error="set.version is 'x', not a model version number")
+    for record in (None, RECORD, broken):
+        assert mlflow_drift.judge("m", "production", record, {TAG: "3"}, "5", "5") == mlflow_drift.Verdict()
+        assert mlflow_drift.judge("m", "production", record, {}, "4", "5").restore is None, "nowhere known to go back"
+
+
 def test_without_a_recorded_version_drift_is_unknown_and_nothing_bypasses_a_freeze() -> None:
     legacy = mlflow_drift.judge("m", "production", RECORD, {TAG: "3"}, "5", "3")
     assert legacy.drift is None
@@ -101,6 +127,87 @@ def test_the_apply_that_moves_an_alias_records_the_version_and_the_next_plan_jud
     assert forged.drift is None and "decides nothing" in forged.reason
 
 
+def test_a_hand_move_to_the_declared_version_needs_authorizing_and_falls_back_to_mlcps_last() -> None:
+    rest = Registry({"production": "5"}, {TAG: "5"})  # the member moved it to her promotion's version, and tagged it
+    _store(rest, _value(ALIAS, set_={"version": "3", "commit": COMMIT, "by": "alice@example.com", "at": "t"}))
+    backend = MlflowBackend(rest)
+    backend.read()
+    [adopt] = backend.review([_change("5")])
+    assert adopt.action is Action.update and adopt.drift is None, "a promotion to authorize, held by freezes"
+    assert [(d.old, d.new) for d in adopt.diffs] == [("3", "5")] and adopt.live_version == "5"
+    assert adopt.reason.startswith("moves m@production from version 3 to version 5, where it already is: m@production")
+    assert adopt.desired is not None and adopt.desired["previousVersion"] == "3"
+    back = adopt.fallback
+    assert back is not None and back.action is Action.update and back.blocked is None
+    assert back.desired is not None and back.desired["version"] == "3" and back.live_version == "5"
+    assert [(d.old, d.new) for d in back.diffs] == [("5", "3")]
+    assert back.drift and "moved outside mlcp to version 5; mlcp had moved it to version 3" in back.drift
+    assert back.reason.endswith(
+        "moves it back to version 3, the version mlcp last set: the declared move from version 3 to version 5, "
+        "where it already is, may not go ahead"
+    )
+
+    moves = rest.calls["registered-models/alias"]
+    adopted = backend.apply(adopt, ApplyOptions(actor="bob@example.com"))
+    assert adopted.status is Status.applied and "already (moved outside mlcp)" in adopted.message
+    assert rest.aliases["production"] == "5" and rest.tags["mlcp.dev/alias.production.previous-version"] == "3"
+    assert rest.calls["registered-models/alias"] == moves + 2, "read twice (compare-and-set, read back), never moved"
+    backend.record_inventory(frozenset({ALIAS}), ApplyOptions(claims={ALIAS: Claim(RECORD, wrote=True)}))
+    assert _last(rest)["version"] == "5" and _last(rest)["by"] == "bob@example.com"
+
+
+def test_the_move_back_keeps_who_set_the_version_and_from_which_commit() -> None:
+    rest = Registry({"production": "5"}, {})
+    _store(rest, _value(ALIAS, set_={"version": "3", "commit": COMMIT, "by": "alice@example.com", "at": "t"}))
+    backend = MlflowBackend(rest)
+    backend.read()
+    [held] = backend.review([_change("5")])
+    assert held.fallback is not None
+    restored = backend.apply(held.fallback, ApplyOptions(actor="mlcp-controller"))
+    assert restored.status is Status.applied and rest.aliases["production"] == "3"
+    assert rest.tags["mlcp.dev/alias.production.by"] == "alice@example.com"
+    assert rest.tags["mlcp.dev/alias.production.commit"] == COMMIT
+    assert rest.tags["mlcp.dev/alias.production.previous-version"] == "5"
+    backend.record_inventory(frozenset({ALIAS}), ApplyOptions(claims={ALIAS: Claim(RECORD, wrote=True)}))
+    assert _last(rest)["version"] == "3" and _last(rest)["by"] == "alice@example.com"
+
+
+def test_a_hand_move_that_races_the_move_back_leaves_mlcps_record_as_it_was() -> None:
+    rest = Registry({"production": "5"}, {}, race="5")  # she moves it again the moment mlcp moves it back
+    _store(rest, _value(ALIAS, set_={"version": "3", "commit": COMMIT, "by": "alice@example.com", "at": "t"}))
+    backend = MlflowBackend(rest)
+    backend.read()
+    for change in backend.review([_change("5")])[0].fallback, backend.review([_change("3")])[0]:  # back, heal
+        assert change is not None
+        outcome = backend.apply(change, ApplyOptions())
+        assert outcome.status is Status.failed and "conflict: m@production is at 5" in outcome.message
+        assert _last(rest)["version"] == "3", "a move to the recorded version never forgets it"
+        backend.record_inventory(frozenset({ALIAS}), ApplyOptions())
+        assert _last(rest)["version"] == "3"
+    backend.read()
+    [again] = backend.review([_change("5")])
+    assert again.fallback is not None, "the next pass moves it back again, not a no-op of unknown drift"
+
+
+def test_a_version_quarantined_since_is_not_gone_back_to() -> None:
+    rest = Registry({"production": "5"}, {}, quarantined={"3": "bias audit"})
+    _store(rest, _value(ALIAS, set_={"version": "3"}))
+    backend = MlflowBackend(rest)
+    backend.read()
+    [held] = backend.review([_change("5")])
+    assert held.fallback is not None and held.fallback.blocked is not None
+    assert "version 3 of 'm', the version mlcp last set, is quarantined since" in held.fallback.blocked
+
+
+def test_without_a_recorded_version_an_alias_at_its_declared_version_is_a_no_op() -> None:
+    rest = Registry({"production": "5"}, {TAG: "3"})
+    _store(rest, _value(ALIAS))  # an older mlcp's record
+    backend = MlflowBackend(rest)
+    backend.read()
+    [change] = backend.review([_change("5")])
+    assert change.action is Action.noop and change.fallback is None
+
+
 def test_a_move_that_fails_leaves_drift_unknown_not_judged_from_the_version_before() -> None:
     rest = Registry({"production": "3"}, {TAG: "3"}, refuse_tags=True)
     _store(rest, _value(ALIAS, set_={"version": "3"}))
@@ -153,9 +260,18 @@ def test_whose_an_alias_is_comes_from_the_record_not_the_tags() -> None:
 
 
 class Registry(FakeMlflow):
-    def __init__(self, aliases: dict[str, str], tags: dict[str, str], refuse_tags: bool = False) -> None:
+    def __init__(
+        self,
+        aliases: dict[str, str],
+        tags: dict[str, str],
+        refuse_tags: bool = False,
+        quarantined: dict[str, str] | None = None,
+        race: str | None = None,
+    ) -> None:
         super().__init__()
         self.aliases, self.tags, self.refuse_tags = dict(aliases), dict(tags), refuse_tags
+        self.quarantined, self.race = quarantined or {}, race
+        """`race`: where someone moves the alias right after each move (MLflow has no compare-and-set)."""
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         body = body or {}
@@ -164,15 +280,19 @@ class Registry(FakeMlflow):
             aliases = [{"alias": a, "version": v} for a, v in self.aliases.items()]
             tags = [{"key": k, "value": v} for k, v in self.tags.items()]
             return {"registered_models": [{"name": "m", "aliases": aliases, "tags": tags}]}
+        if path == "registered-models/alias":
+            self.calls[path] += 1
         if path == "registered-models/alias" and method == "GET":
             if body["alias"] not in self.aliases:
                 raise MlflowApiError(404, "RESOURCE_DOES_NOT_EXIST", "not found")
             return {"model_version": {"version": self.aliases[body["alias"]]}}
         if path == "registered-models/alias":
-            self.aliases[body["alias"]] = str(body["version"])
+            self.aliases[body["alias"]] = self.race or str(body["version"])
             return {}
         if path == "model-versions/get":
-            return {"model_version": {"version": body["version"], "run_id": "", "source": "s3://m"}}
+            reason = self.quarantined.get(str(body["version"]))
+            tags = [{"key": "mlcp.dev/quarantined", "value": reason}] if reason else []
+            return {"model_version": {"version": body["version"], "run_id": "", "source": "s3://m", "tags": tags}}
         if path.endswith("set-tag"):
             if self.refuse_tags:
                 raise MlflowApiError(403, "PERMISSION_DENIED", "no")
