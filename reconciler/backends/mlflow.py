@@ -152,6 +152,12 @@ class MlflowBackend(Backend):
 
     # -- reading ---------------------------------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """Nothing read is kept across plans: `read` itself drops the last plan's models, versions, metrics,
+        grants and records (a loop keeps this backend for its life), so this only makes that explicit early."""
+        self.promotions.forget()
+        self.permissions.forget()
+
     def read(self) -> LiveState:
         if not self.rest.uri.startswith(("http://", "https://")):
             raise BackendError(f"tracking URI {self.rest.uri!r} is not an MLflow server (http:// or https://)")
@@ -188,7 +194,7 @@ class MlflowBackend(Backend):
     def _read_models(
         self, models: list[dict[str, Any]], objects: dict[ObjectRef, LiveObject], owned: set[ObjectRef]
     ) -> None:
-        self.promotions.models = {}
+        self.promotions.forget()  # every plan judges promotions from what it reads itself
         for model in models:
             aliases = live_aliases(model)
             self.promotions.models[str(model["name"])] = ModelInfo(

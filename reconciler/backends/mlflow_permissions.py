@@ -81,13 +81,18 @@ class Permissions:
         self.experiment_ids: dict[str, str] = {}
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
 
+    def forget(self) -> None:
+        """Drop the users and grants read for the last plan (a loop keeps one backend for its whole life)."""
+        self.users = frozenset()
+        self._direct = {}
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def read(
         self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
     ) -> dict[ObjectRef, LiveObject]:
         """mlcp's recorded grants as live objects, each with the level the user really has now."""
-        self._direct = {}
+        self.forget()
         if not self.auth:
             return {}
         try:

@@ -126,6 +126,17 @@ class Promotions:
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}
 
+    def forget(self) -> None:
+        """Drop the models, versions (their tags: quarantine) and run metrics read for the last plan.
+
+        They are live facts that decide a promotion: the loop keeps one backend for its whole life, so a version
+        quarantined or a metric that dropped since an earlier pass must be read again, never judged from that
+        pass's answers. Within one plan a version is still read once (serving's resolve, then the review).
+        """
+        self.models = {}
+        self._metrics = {}
+        self._versions = {}
+
     # -- plan ------------------------------------------------------------------------------------------------
 
     def review(self, change: Change, record: InventoryRecord | None = None) -> Change:
