@@ -10,6 +10,14 @@ HTTP itself at thousands of writes. Every request is counted, bounded by the
 fence's time inside a fenced apply (backends.deadline), and refused when it
 would impersonate an empty identity. Server-side apply is one helper, so the
 inventory, the loop's state and the objects are all written the same way.
+
+Nothing is sent twice: urllib3's pools retry a request whose answer did not
+come (three times by default), each retry with the timeout worked out for the
+first, so a fenced DELETE could still land well after the lease ran out, and a
+create or a delete with a precondition would be refused by its own first
+attempt and reported as someone else's doing. A lost answer is `Unanswered`
+instead (the write may have happened); the caller decides what to try again,
+in a later pass.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import orjson
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
-from kubernetes.client.exceptions import ApiException
 
 from controlplane import diffing
 from controlplane.plans import LiveObject, ObjectRef
@@ -177,6 +184,8 @@ class Unanswered(BackendError):
 def _unanswered(exc: Exception) -> bool:
     """Whether a transport error may have come after the request reached the server."""
     reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(reason, urllib3.exceptions.ProxyError):  # the proxy could not be reached: nothing went through it
+        reason = reason.original_error
     return not isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError is one too
 
 
@@ -254,11 +263,12 @@ class KubeClient:
         content_type: str = "application/json",
         impersonate: str | None = None,
     ) -> dict[str, Any]:
-        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message."""
-        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": USER_AGENT}
-        for setting in self.api.configuration.auth_settings().values():
-            if setting["in"] == "header" and setting["value"]:
-                headers[setting["key"]] = setting["value"]
+        """One API call, JSON in and out, sent once; errors become HttpError/BackendError with the server's message.
+
+        An answer that is lost (a read timeout, a connection dropped after sending) is `Unanswered`, never sent
+        again; a redirect or an error status is an HttpError, whatever its body.
+        """
+        headers = self._headers(content_type)
         if impersonate is not None:
             if not impersonate.strip():
                 raise BackendError("refusing to impersonate an empty identity")
@@ -276,6 +286,8 @@ class KubeClient:
                 body=payload,
                 headers=headers,
                 timeout=_timeout(*timeout),
+                retries=False,  # the pool's default would send it up to 3 more times, each with the timeout above
+                redirect=False,
                 assert_same_host=False,
             )
             raw = response.data
@@ -284,9 +296,19 @@ class KubeClient:
                 raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
         data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
-        if response.status >= 400:
+        if response.status >= 300:
             raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
         return data if isinstance(data, dict) else {}
+
+    def _headers(self, content_type: str | None = "application/json") -> dict[str, str]:
+        """JSON, mlcp's user agent and the credentials' header (a token, refreshed by the client when it expires)."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        for setting in self.api.configuration.auth_settings().values():
+            if setting["in"] == "header" and setting["value"]:
+                headers[setting["key"]] = setting["value"]
+        return headers
 
     @cached_property
     def _pool(self) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
@@ -353,13 +375,20 @@ class KubeClient:
 
         A response not read to its end (a watch the cache shut down, a body left unread on an error) closes its
         connection: back in the pool, the next request on it would wait behind the server's open watch."""
-        headers = {"Accept": "application/json"}
-        params = self.api.param_serialize(
-            "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
-        )
+        url = f"{path}?{_encoded(tuple(query))}" if query else path
         try:
-            response = self.api.call_api(*params, _request_timeout=(5.0, read_timeout)).response
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            pool, prefix = self._pool
+            response = pool.urlopen(
+                "GET",
+                prefix + url,
+                headers=self._headers(None),
+                timeout=_timeout(5.0, read_timeout),
+                retries=False,  # a watch that breaks is started again by the cache, with its backoff
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
         try:
             yield response
