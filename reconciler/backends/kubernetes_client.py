@@ -17,7 +17,8 @@ first, so a fenced DELETE could still land well after the lease ran out, and a
 create or a delete with a precondition would be refused by its own first
 attempt and reported as someone else's doing. A lost answer is `Unanswered`
 instead (the write may have happened); the caller decides what to try again,
-in a later pass.
+in a later pass. An answer that is not JSON (a proxy's HTML error page) is an
+error like any other, never an exception the apply does not expect.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane import diffing
 from controlplane.plans import LiveObject, ObjectRef
+from controlplane.showable import shown
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.backends.kubernetes_connection import send_in_one_write
@@ -162,6 +164,37 @@ def _encoded(query: tuple[tuple[str, str], ...]) -> str:
 def _timeout(connect: float, read: float) -> urllib3.Timeout:
     """urllib3's timeout value (it copies it per request, so sharing one is safe); built once per pair."""
     return urllib3.Timeout(connect=connect, read=read)
+
+
+EXCERPT = 200
+"""Bytes of an answer that is not JSON quoted in its error (the head of a proxy's error page says what it is)."""
+
+
+def _excerpt(raw: bytes) -> str:
+    """The start of an answer that is not JSON, as text safe to show: one line, escapes visible (showable)."""
+    text = " ".join(raw[:EXCERPT].decode("utf-8", "replace").split())
+    return shown(text + ("…" if len(raw) > EXCERPT else "")) or "(empty)"
+
+
+def decoded(raw: bytes | bytearray, what: str) -> dict[str, Any]:
+    """A JSON object from the API server (orjson: lists of thousands of objects decode ~4x faster); BackendError
+    when it is not one (a proxy's page, a body cut short), so callers that handle BackendError need nothing else."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise BackendError(f"{what}: the answer is not a JSON object: {_excerpt(bytes(raw))}")
+    return data
+
+
+def _error_body(raw: bytes) -> dict[str, Any]:
+    """An error answer's Status object, or for an answer that is not one (a proxy's 502 page) its first bytes."""
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {"message": f"the answer is not the API server's (not JSON; a proxy's?): {_excerpt(raw)}"}
+    return data if isinstance(data, dict) else {}
 
 
 class HttpError(BackendError):
@@ -295,9 +328,15 @@ class KubeClient:
             if _unanswered(exc):
                 raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
-        data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
         if response.status >= 300:
-            raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
+            raise HttpError(response.status, str(response.reason), _error_body(raw))
+        try:
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:  # a success nobody can read: a write may have happened
+            raise Unanswered(
+                f"{method} {path}: the Kubernetes API at {self.target} answered HTTP {response.status} with a body "
+                f"that is not JSON: {_excerpt(raw)}"
+            ) from None
         return data if isinstance(data, dict) else {}
 
     def _headers(self, content_type: str | None = "application/json") -> dict[str, str]:

@@ -209,6 +209,26 @@ def test_a_refused_connection_sent_nothing_and_is_not_unanswered() -> None:
     assert not isinstance(raised.value, Unanswered)
 
 
+def test_a_proxys_html_error_page_is_an_http_error_quoting_its_first_bytes_shown_safely(hostile: KubeClient) -> None:
+    # a load balancer in front of the API server answers 502 with its own page, here with a terminal escape that
+    # would erase the line above on an operator's screen; before, orjson's JSONDecodeError escaped every caller
+    page = b"<html><body><h1>502 Bad Gateway</h1>\x1b[1A\x1b[2K" + b"<p>nginx</p>" * 100 + b"</body></html>"
+    _behave(_answer(502, page))
+    with pytest.raises(HttpError) as raised:
+        hostile.request("PATCH", "/api/v1/namespaces/team-a", body={})
+    error = raised.value
+    assert error.status == 502 and error.uncertain, "a 5xx: the write may have happened behind the proxy"
+    assert "not JSON" in str(error) and "<h1>502 Bad Gateway</h1>" in str(error)
+    assert "\x1b" not in str(error) and "\\x1b[1A" in str(error), "the escape is shown, not obeyed"
+    assert len(str(error)) < 400, "the first bytes, not the whole page"
+
+
+def test_a_success_nobody_can_read_is_unanswered_since_the_write_may_have_happened(hostile: KubeClient) -> None:
+    _behave(_answer(200, b"<html>Welcome! Please log in</html>"))
+    with pytest.raises(Unanswered, match="HTTP 200 with a body that is not JSON: <html>Welcome! Please log in"):
+        hostile.request("PATCH", "/api/v1/namespaces/team-a", body={})
+
+
 def test_a_redirect_is_not_followed_with_the_body(hostile: KubeClient) -> None:
     # a proxy that redirects a DELETE elsewhere: urllib3 followed it and sent the request again
     _behave(_answer(307, b"", {"Location": "/api/v1/namespaces/kube-system/configmaps/x"}))
