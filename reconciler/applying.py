@@ -41,7 +41,7 @@ from typing import Protocol
 from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.apply_order import Gates, Schedule, lane, prerequisite, schedule
-from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+from reconciler.backends.base import NOT_ATTEMPTED, ApplyOptions, Backend, LiveState, Outcome, Status, was_attempted
 
 FIRST_CHUNK = 32
 """Intents written before the first write: a few, so the API server gets work at once."""
@@ -111,14 +111,17 @@ def _unmet(
 ) -> Outcome | None:
     """A skip of `change` when the write it must follow did not work (apply_order.prerequisite), else None.
 
-    Not `fencing.NOT_ATTEMPTED`: the write it follows failed (and its tenant with it) or was held, so this one is
-    left to the next apply like a blocked change, not abandoned by a lost lease."""
+    Not attempted (abandoned) only when that one was not (the fence refused it: the lease was lost); otherwise it
+    failed, and its tenant with it, or was held, and this one is left to the next apply like a blocked change."""
     need = prerequisite(change, pending)
     if need is None:
         return None
     before = finished.get(need.ref)
     if before is not None and before.status is Status.applied:
         return None
+    if before is not None and not was_attempted(before):
+        why = before.message.removeprefix(NOT_ATTEMPTED)
+        return Outcome(change, Status.skipped, f"{NOT_ATTEMPTED}{need.what} was not attempted ({why}); {need.rule}")
     why = f"{before.status.value}: {before.message}" if before else "not written: its system is not reachable"
     return Outcome(change, Status.skipped, f"not written: {need.what} did not apply ({why}); {need.rule}")
 

@@ -18,10 +18,11 @@ from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKe
 from reconciler import applying
 from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, was_attempted
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_pieces import PIECES
+from reconciler.fencing import Fence, FencedBackend
 
 
 def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
@@ -584,4 +585,18 @@ def test_no_grant_is_made_on_an_experiment_whose_create_failed() -> None:
     assert _outcomes(report)["ExperimentPermission"][1] == (
         "not written: experiment 't/exp' did not apply (failed: an experiment named 't/exp' already exists and mlcp "
         "did not create it); no grant is made on an experiment mlcp did not make"
+    )
+
+
+def test_a_write_that_follows_one_the_fence_did_not_attempt_is_not_attempted_either() -> None:
+    # the lease was lost before the alias move: the serving change is abandoned with it, not failed, so the pass
+    # counts it as not attempted (the next leader picks both up) and no tenant is blamed for it
+    registry = FencedBackend(Recorder(system="mlflow", order=10), Fence(leading=lambda: False))
+    cluster = Recorder()
+    report = apply_plan(Plan(changes=_promotion()), {"mlflow": registry, "kubernetes": cluster}, ApplyOptions(),
+                        authorize=unchecked)  # fmt: skip
+    outcome = next(o for o in report.outcomes if o.change.ref == SERVICE)
+    assert not was_attempted(outcome) and not [e for e in cluster.events if e.startswith("apply")]
+    assert outcome.message.startswith(
+        "not attempted: the alias move m@production was not attempted (this replica does not hold the lease)"
     )
