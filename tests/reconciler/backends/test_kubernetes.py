@@ -3,6 +3,7 @@ not; a full pass's read (after `forget`) is the cache's fresh lists, counted as 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -157,3 +158,28 @@ def test_a_proxys_error_page_is_a_failed_outcome_not_a_traceback(
     assert outcome.status is Status.failed and outcome.uncertain, "behind the proxy the write may have happened"
     assert outcome.message.startswith("HTTP 502: the answer is not the API server's")
     assert "<h1>502 Bad Gateway</h1>" in outcome.message
+
+
+def test_a_delete_refused_because_the_object_changed_since_the_plan_says_so_not_to_force(
+    answering: KubernetesBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # someone edited the object between plan and apply: its resourceVersion precondition fails. The hint was
+    # "rerun with --force-conflicts", which does nothing for a delete
+    status = {
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "Conflict",
+        "code": 409,
+        "message": 'Operation cannot be fulfilled on rolebindings.rbac.authorization.k8s.io "mlcp-edit": the '
+        "ResourceVersion in the precondition (1) does not match the ResourceVersion in record (7). The object "
+        "might have been modified",
+    }
+    monkeypatch.setattr(_Answers, "status", 409)
+    monkeypatch.setattr(_Answers, "content_type", "application/json")
+    monkeypatch.setattr(_Answers, "body", json.dumps(status).encode())
+    outcome = answering.apply(_write(Action.delete), ApplyOptions())
+    assert outcome.status is Status.failed and not outcome.uncertain
+    assert outcome.message.startswith("not deleted: the object changed since the plan")
+    assert "--force-conflicts" not in outcome.message and "plan again" in outcome.message
+    update = answering.apply(_write(Action.update), ApplyOptions())
+    assert "--force-conflicts" in update.message, "an apply's field conflict: forcing is the way"
