@@ -11,13 +11,15 @@ fence's time inside a fenced apply (backends.deadline), and refused when it
 would impersonate an empty identity. Server-side apply is one helper, so the
 inventory, the loop's state and the objects are all written the same way.
 
-Nothing is sent twice: urllib3's pools retry a request whose answer did not
-come (three times by default), each retry with the timeout worked out for the
-first, so a fenced DELETE could still land well after the lease ran out, and a
-create or a delete with a precondition would be refused by its own first
+Nothing whose answer was lost is sent again: urllib3's pools retry such a
+request (three times by default), each retry with the timeout worked out for
+the first, so a fenced DELETE could still land well after the lease ran out,
+and a create or a delete with a precondition would be refused by its own first
 attempt and reported as someone else's doing. A lost answer is `Unanswered`
 instead (the write may have happened); the caller decides what to try again,
-in a later pass. An answer that is not JSON (a proxy's HTML error page) is an
+in a later pass. A request the server says it did not take (429 or 503 with
+Retry-After) is sent again, as urllib3 did, but each wait is capped and none
+runs past the fence's time. An answer that is not JSON (a proxy's HTML error page) is an
 error like any other, never an exception the apply does not expect.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -214,6 +217,26 @@ class Unanswered(BackendError):
     mid-answer): a write may have happened. Unlike a connection that never opened, which sent nothing."""
 
 
+THROTTLED_ATTEMPTS = 4
+"""Sends of a request the server refused to take for now (429/503 with Retry-After), as urllib3's default did."""
+RETRY_AFTER_CAP = 2.0
+"""The longest wait a Retry-After may ask for (a hostile or confused server asking for an hour gets two seconds)."""
+
+
+def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+    """Seconds to wait before sending again, when the server did not take the request and says when to come back:
+    429 (API Priority and Fairness, storage initializing) or 503 with Retry-After. None otherwise."""
+    if response.status not in (429, 503):
+        return None
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date: the API server sends seconds; wait a second
+        return 1.0
+
+
 def _unanswered(exc: Exception) -> bool:
     """Whether a transport error may have come after the request reached the server."""
     reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
@@ -296,38 +319,28 @@ class KubeClient:
         content_type: str = "application/json",
         impersonate: str | None = None,
     ) -> dict[str, Any]:
-        """One API call, JSON in and out, sent once; errors become HttpError/BackendError with the server's message.
+        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message.
 
-        An answer that is lost (a read timeout, a connection dropped after sending) is `Unanswered`, never sent
-        again; a redirect or an error status is an HttpError, whatever its body.
+        Sent again only when the server says it did not take it and when to come back (429 or 503 with
+        Retry-After: API Priority and Fairness, a CRD's storage initializing), within the fence's time. An answer
+        that is lost (a read timeout, a connection dropped after sending) is `Unanswered`, never sent again; a
+        redirect or an error status is an HttpError, whatever its body.
         """
         headers = self._headers(content_type)
         if impersonate is not None:
             if not impersonate.strip():
                 raise BackendError("refusing to impersonate an empty identity")
             headers["Impersonate-User"] = impersonate
-        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
-        with self._count_lock:
-            self._requests += 1
         payload = orjson.dumps(body) if body is not None else None
         url = f"{path}?{_encoded(tuple(query))}" if query else path
-        try:
-            pool, prefix = self._pool
-            response = pool.urlopen(
-                method,
-                prefix + url,
-                body=payload,
-                headers=headers,
-                timeout=_timeout(*timeout),
-                retries=False,  # the pool's default would send it up to 3 more times, each with the timeout above
-                redirect=False,
-                assert_same_host=False,
+        limits = TIMEOUT if method == "GET" else WRITE_TIMEOUT
+        for attempt in range(1, THROTTLED_ATTEMPTS + 1):
+            response, raw = self._send(
+                method, url, payload, headers, self.deadline.timeouts(f"{method} {path}", *limits)
             )
-            raw = response.data
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if _unanswered(exc):
-                raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
-            raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
+            wait = _retry_after(response)
+            if wait is None or attempt == THROTTLED_ATTEMPTS or not self._waited(wait):
+                break
         if response.status >= 300:
             raise HttpError(response.status, str(response.reason), _error_body(raw))
         try:
@@ -338,6 +351,37 @@ class KubeClient:
                 f"that is not JSON: {_excerpt(raw)}"
             ) from None
         return data if isinstance(data, dict) else {}
+
+    def _send(
+        self, method: str, url: str, payload: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+        """One request, sent once (urllib3's own retries would send one whose answer was lost up to 3 more times,
+        each with the timeout worked out for the first), counted; its response and body."""
+        with self._count_lock:
+            self._requests += 1
+        try:
+            pool, prefix = self._pool
+            response = pool.urlopen(
+                method,
+                prefix + url,
+                body=payload,
+                headers=headers,
+                timeout=_timeout(*timeout),
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+            )
+            return response, response.data
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _unanswered(exc):
+                raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
+            raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
+
+    def _waited(self, seconds: float) -> bool:
+        """Wait as a throttled request is told to, at most RETRY_AFTER_CAP and never past the fence's time; whether
+        there is time left to send it again."""
+        time.sleep(self.deadline.wait(min(seconds, RETRY_AFTER_CAP)))
+        return not self.deadline.expired()
 
     def _headers(self, content_type: str | None = "application/json") -> dict[str, str]:
         """JSON, mlcp's user agent and the credentials' header (a token, refreshed by the client when it expires)."""

@@ -244,3 +244,48 @@ def test_a_streamed_get_whose_connection_is_cut_is_not_sent_again(hostile: KubeC
         for _ in hostile.stream("/api/v1/configmaps", [("watch", "true")], 1.0):
             pass
     assert len(_Hostile.seen) == 1, "the watch cache starts it again itself, after its backoff"
+
+
+def _throttled(times: int, retry_after: str | None) -> Callable[[BaseHTTPRequestHandler], None]:
+    """Refused `times` times as the API server refuses a request it did not take (APF, storage initializing)."""
+    status = b'{"kind":"Status","code":429,"reason":"TooManyRequests","message":"storage is (re)initializing"}'
+    refused = _answer(
+        429, status, {"Content-Type": "application/json", **({"Retry-After": retry_after} if retry_after else {})}
+    )
+    taken = _answer(200, b'{"metadata":{"resourceVersion":"9"}}', {"Content-Type": "application/json"})
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        (refused if len(_Hostile.seen) <= times else taken)(handler)
+
+    return answer
+
+
+def test_a_request_the_server_did_not_take_is_sent_again_when_it_says_so(hostile: KubeClient) -> None:
+    # a CRD's storage initializing, or API Priority and Fairness, answers 429 with Retry-After: nothing was done,
+    # and the server asks to come back (urllib3's default retry did this; the first integration runs after a CRD
+    # install depend on it)
+    _behave(_throttled(2, "0"))
+    assert hostile.request("PATCH", "/api/v1/namespaces/team-a", body={}) == {"metadata": {"resourceVersion": "9"}}
+    assert len(_Hostile.seen) == 3 and hostile.requests == 3
+
+
+def test_a_throttled_request_without_retry_after_is_not_sent_again(hostile: KubeClient) -> None:
+    _behave(_throttled(1, None))
+    with pytest.raises(HttpError) as raised:
+        hostile.request("PATCH", "/api/v1/namespaces/team-a", body={})
+    assert raised.value.status == 429 and "storage is (re)initializing" in str(raised.value)
+    assert len(_Hostile.seen) == 1
+
+
+def test_a_hostile_retry_after_neither_holds_the_client_nor_outlives_the_lease(hostile: KubeClient) -> None:
+    _behave(_throttled(10, "3600"))
+    began = time.monotonic()
+    with pytest.raises(HttpError):
+        hostile.request("GET", "/api/v1/namespaces/team-a")
+    assert time.monotonic() - began < 3 * kubernetes_client.RETRY_AFTER_CAP + 1, "each wait capped"
+    _Hostile.seen = []
+    lease_ends = time.monotonic() + 0.5
+    with hostile.bounded(lambda: max(0.0, lease_ends - time.monotonic())), pytest.raises(HttpError):
+        hostile.request("DELETE", "/api/v1/namespaces/team-a/configmaps/x", body={})
+    assert _Hostile.seen and all(at < lease_ends for at, _, _ in _Hostile.seen), "nothing sent after the lease"
+    assert time.monotonic() - lease_ends < 0.3
