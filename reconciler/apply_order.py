@@ -20,6 +20,16 @@ everything before it, and everything after it waits for the whole group.
 `Schedule` is data: the changes in the order their intents are written (rank
 groups in apply order) and, for each, the one gate it waits for; a gate opens
 when all its members are done. `Gates` tracks them while apply runs.
+
+A gate opens when the writes before it are done, whether they worked or not.
+Three writes must not outrun a write that did not work, and `prerequisite` says
+which: the serving change of a promotion follows its alias move (they apply
+together or not at all: serving never points at a version the alias was not
+moved to), nothing is written into a namespace whose create did not work (it
+may not exist, or be someone else's that appeared since the plan), and no
+grant is made on an experiment whose create did not work (the name may be
+someone else's experiment). The write that must come first is always in an
+earlier gate, so its outcome is known when the one that follows starts.
 """
 
 from __future__ import annotations
@@ -28,9 +38,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
-from controlplane.plans import Action, Change
+from controlplane.plans import Action, Change, ObjectRef
+from controlplane.rendering.mlflow_permissions import KINDS as GRANTS
+from controlplane.rendering.mlflow_permissions import GrantRef
+from controlplane.rendering.serving import served_alias
 
 NO_GATE = -1
+NAMESPACE = "Namespace"
 
 
 @dataclass(frozen=True)
@@ -64,9 +78,49 @@ def lane(change: Change) -> str | None:
     ref = change.ref
     if ref.namespace:
         return ref.namespace
-    if ref.kind == "Namespace" and ref.api_version == "v1" and ref.system == "kubernetes":
+    if ref.kind == NAMESPACE and ref.api_version == "v1" and ref.system == "kubernetes":
         return ref.name
     return None
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """A pending write that another must not outrun: the other is written only if this one was applied."""
+
+    ref: ObjectRef
+    what: str
+    """What it is, for the message of the write not made (`the alias move m@production`)."""
+    rule: str
+    """Why the other waits for it to have worked."""
+
+
+def prerequisite(change: Change, pending: Mapping[ObjectRef, Change]) -> Prerequisite | None:
+    """The write in `pending` (this apply's changes by object) that `change` may only follow once it worked."""
+    if change.action is Action.delete:
+        return None
+    ref = change.ref
+    alias = served_alias(change.desired or {})
+    if alias is not None and _pending(pending, alias, moves=True):
+        rule = f"the alias move and the serving change of {change.spec} apply together or not at all"
+        return Prerequisite(alias, f"the alias move {alias.name}", rule)
+    if ref.system == "kubernetes" and ref.namespace:
+        namespace = ObjectRef("kubernetes", "v1", NAMESPACE, None, ref.namespace)
+        if _pending(pending, namespace, moves=False):
+            rule = "nothing is written into a namespace mlcp did not make"
+            return Prerequisite(namespace, f"namespace {ref.namespace}", rule)
+    experiment = GrantRef.of(ref).experiment() if ref.kind in GRANTS else None
+    if experiment is not None and _pending(pending, experiment, moves=False):
+        rule = "no grant is made on an experiment mlcp did not make"
+        return Prerequisite(experiment, f"experiment {experiment.name!r}", rule)
+    return None
+
+
+def _pending(pending: Mapping[ObjectRef, Change], ref: ObjectRef, *, moves: bool) -> bool:
+    """Whether this apply creates `ref` (or, with `moves`, creates or updates it)."""
+    found = pending.get(ref)
+    if found is None:
+        return False
+    return found.action is Action.create or (moves and found.action is Action.update)
 
 
 def schedule(changes: Sequence[Change], order: Mapping[str, int]) -> Schedule:

@@ -3,8 +3,9 @@
 Creates and updates go in rank order (namespaces, then service accounts and
 RBAC, then quotas, then workloads), deletes in reverse, and systems in each
 backend's `order` (the registry before the cluster, so serving never points
-at an alias that has not moved). The order is kept per namespace, not per
-rank of the whole plan (reconciler.apply_order): a tenant's objects wait for
+at an alias that has not moved: a serving change whose alias move did not
+apply is not written, apply_order.prerequisite). The order is kept per
+namespace, not per rank of the whole plan (reconciler.apply_order): a tenant's objects wait for
 its Namespace and its lower ranks only, so the next tenants' writes keep the
 API server busy meanwhile. No-ops and blocked changes send nothing. The
 inventory is written last, and only when it changed, so a no-op apply sends
@@ -39,8 +40,8 @@ from typing import Protocol
 
 from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
-from reconciler.apply_order import Gates, Schedule, lane, schedule
-from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
+from reconciler.apply_order import Gates, Schedule, lane, prerequisite, schedule
+from reconciler.backends.base import NOT_ATTEMPTED, ApplyOptions, Backend, LiveState, Outcome, Status, was_attempted
 
 FIRST_CHUNK = 32
 """Intents written before the first write: a few, so the API server gets work at once."""
@@ -105,6 +106,26 @@ def _skipped(change: Change) -> Outcome:
     return Outcome(change, Status.skipped, change.blocked or "")
 
 
+def _unmet(
+    change: Change, pending: Mapping[ObjectRef, Change], finished: Mapping[ObjectRef, Outcome]
+) -> Outcome | None:
+    """A skip of `change` when the write it must follow did not work (apply_order.prerequisite), else None.
+
+    Not attempted (abandoned) only when that one was not (the fence refused it: the lease was lost); otherwise it
+    failed, and its tenant with it, or was held, and this one is left to the next apply like a blocked change."""
+    need = prerequisite(change, pending)
+    if need is None:
+        return None
+    before = finished.get(need.ref)
+    if before is not None and before.status is Status.applied:
+        return None
+    if before is not None and not was_attempted(before):
+        why = before.message.removeprefix(NOT_ATTEMPTED)
+        return Outcome(change, Status.skipped, f"{NOT_ATTEMPTED}{need.what} was not attempted ({why}); {need.rule}")
+    why = f"{before.status.value}: {before.message}" if before else "not written: its system is not reachable"
+    return Outcome(change, Status.skipped, f"not written: {need.what} did not apply ({why}); {need.rule}")
+
+
 def apply_plan(
     plan: Plan,
     backends: Mapping[str, Backend],
@@ -129,17 +150,28 @@ def apply_plan(
     plan did not look at (a loop pass that planned only some tenants), kept in the inventory as they are.
     """
     report = ApplyReport()
+    pending = [c for c in plan.changes if c.action is not Action.noop]
+    by_ref = {c.ref: c for c in pending}
+    finished: dict[ObjectRef, Outcome] = {}
+    """Outcomes by object, for the writes that may only follow one that worked (apply_order.prerequisite): each
+    is in a later gate than the one it follows, so that one's outcome is here when it starts."""
 
     def run(change: Change) -> Outcome:
-        denial = authorize(change)
-        if denial:
-            return Outcome(change, Status.skipped, denial)
-        return backends[change.ref.system].apply(change, options)
+        outcome = _unmet(change, by_ref, finished)
+        if outcome is None:
+            denial = authorize(change)
+            outcome = (
+                Outcome(change, Status.skipped, denial)
+                if denial
+                else backends[change.ref.system].apply(change, options)
+            )
+        finished[change.ref] = outcome
+        return outcome
 
-    pending = [c for c in plan.changes if c.action is not Action.noop]
     for change in pending:
         if change.blocked:
             report.outcomes.append(_skipped(change))
+            finished[change.ref] = report.outcomes[-1]
             if progress:
                 progress(report.outcomes[-1])
     runnable = [c for c in pending if not c.blocked and c.ref.system in backends]

@@ -21,6 +21,7 @@ from typing import Any
 from controlplane.showable import shown
 from reconciler import logs
 from reconciler.backends.base import BackendError, Outcome, Status
+from reconciler.backends.deadline import Remaining
 from reconciler.backends.kubernetes_client import KubeClient
 
 COMPONENT = "mlcp-reconciler"
@@ -72,8 +73,10 @@ def publish(
     revision: str | None,
     instance: str,
     may_write: Callable[[], bool],
+    remaining: Remaining = lambda: None,
 ) -> int:
-    """Post one Event per changed object (at most MAX_PER_PASS); returns how many were posted."""
+    """Post one Event per changed object (at most MAX_PER_PASS); returns how many were posted. Each is fenced
+    like any write: posted only while `may_write`, and never past the `remaining` time of the lease."""
     events = [e for o in outcomes if (e := event_for(o, revision, instance))][:MAX_PER_PASS]
 
     def post(event: dict[str, Any]) -> bool:
@@ -81,7 +84,8 @@ def publish(
             return False
         path = f"/api/v1/namespaces/{event['metadata']['namespace']}/events"
         try:
-            kube.request("POST", path, body=event)
+            with kube.bounded(remaining):
+                kube.request("POST", path, body=event)
         except BackendError as exc:
             logs.get().debug("event not recorded", extra={"error": str(exc)})
             return False

@@ -33,10 +33,10 @@ from typing import Any
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Change, ObjectRef
 from reconciler import logs
+from reconciler.backends.base import NOT_ATTEMPTED as NOT_ATTEMPTED  # noqa: PLC0414 - re-exported
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status, Watching
+from reconciler.backends.base import was_attempted as was_attempted  # noqa: PLC0414 - re-exported
 from reconciler.backends.deadline import Remaining, bounded
-
-NOT_ATTEMPTED = "not attempted: "
 
 
 @dataclass
@@ -72,10 +72,6 @@ class Fence:
             if self.clock() >= until:
                 return f"the lease leaves {left:.2f}s, less than the {self.window:.1f}s a write needs (renewals late)"
             self.stopping.wait(min(0.1, self.window))
-
-
-def was_attempted(outcome: Outcome) -> bool:
-    return not (outcome.status is Status.skipped and outcome.message.startswith(NOT_ATTEMPTED))
 
 
 class FencedBackend(Backend):

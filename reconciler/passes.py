@@ -296,7 +296,9 @@ class Reconciler:
             inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned, lane)
         outcomes = result.outcomes
         if self.settings.events:
-            events.publish(kube, outcomes, checkout.revision, self.settings.identity, lane.fence.leading)
+            events.publish(
+                kube, outcomes, checkout.revision, self.settings.identity, lane.fence.leading, lane.fence.remaining
+            )
         self._judge(plan, result, unreachable, kube, lane, parts)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
@@ -456,10 +458,13 @@ class Reconciler:
         sooner. A failed revisions write still fails the pass, after the anchor went out."""
         with ThreadPoolExecutor(max_workers=1) as pool:
             saving = pool.submit(self._save_state, kube, state, converged, lane)
-            lane.audit.finish(kube, lane.fence.leading())
+            with kube.bounded(lane.fence.remaining):  # the anchor, like every fenced write, ends with the lease
+                lane.audit.finish(kube, lane.fence.leading())
             saving.result()
 
     def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
+        """Record the converged tenants' revisions, while leading and within the lease's time (as FencedBackend
+        writes), over what is stored: a write that landed since this lane read them is never undone."""
         updated = state.updated(converged)
         if updated.by_tenant == state.by_tenant and state.version is not None:
             lane.state = state
@@ -467,7 +472,8 @@ class Reconciler:
         if not lane.fence.leading():
             return
         store = StateStore(kube)
-        lane.state = store.merge(converged) if lane.sharded else store.write(updated)
+        with kube.bounded(lane.fence.remaining):
+            lane.state = store.merge(converged) if lane.sharded else store.update(state, converged)
 
     def _observe(self, result: PassResult, lane: Lane) -> None:
         m = self.metrics

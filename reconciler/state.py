@@ -6,8 +6,9 @@ lagging tenant's changes by the commits since *its* last applied revision.
 Kept in a ConfigMap next to mlcp's inventory, so a restarted controller or a
 new leader picks up exactly where the last one stopped. Stored grouped by
 revision ({revision: [tenants]}): nearly every tenant shares one, so 1,000
-tenants take a few kilobytes. Only the leader writes, and only when it changed;
-with shards, each shard's holder merges its own tenants' revisions (`merge`).
+tenants take a few kilobytes. Only the leader writes, and only when it changed,
+conditional on the version it read (`update`); with shards, each shard's holder
+merges its own tenants' revisions (`merge`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ class StateStore:
             raise
         data = cm.get("data") or {}
         return TenantRevisions.decode(data.get(KEY, ""), str(cm.get("metadata", {}).get("resourceVersion", "")))
+
+    def update(self, state: TenantRevisions, converged: Mapping[str, str]) -> TenantRevisions:
+        """The single lane's write: `converged` over `state`, conditional on the version it was read at (one
+        request, as before), so a write that landed since (a replica that still thought it led, a hand edit) is
+        never undone; on a conflict, `converged` is merged over what is stored now."""
+        try:
+            return self.write(state.updated(converged), conditional=True)
+        except HttpError as exc:
+            if exc.status != 409:
+                raise
+        return self.merge(converged)
 
     def merge(self, converged: Mapping[str, str], attempts: int = 8) -> TenantRevisions:
         """With shards: write `converged` over the revisions as stored now, conditional on what was read, so

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, cast
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
 from controlplane.rendering.context import RenderContext
-from controlplane.rendering.mlflow_objects import API_VERSION, SYSTEM
+from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
 from controlplane.rendering.registry import renders
 from controlplane.specs import Experiment, ModelPromotion, Tenant
 
@@ -66,6 +66,14 @@ class GrantRef(NamedTuple):
     def resource_type(self) -> str:
         """MLflow's word for the resource: `experiment` or `registered_model`."""
         return "experiment" if self.kind == EXPERIMENT_PERMISSION else "registered_model"
+
+    def experiment(self) -> ObjectRef | None:
+        """The Experiment object this grant is on (None on a registered model, which mlcp never creates)."""
+        return (
+            ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, self.resource)
+            if self.kind == EXPERIMENT_PERMISSION
+            else None
+        )
 
     @classmethod
     def of(cls, ref: ObjectRef) -> GrantRef:

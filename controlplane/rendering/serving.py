@@ -15,12 +15,14 @@ been moved to.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from controlplane.loading.sources import LoadedSpec
-from controlplane.plans import DesiredObject
+from controlplane.plans import DesiredObject, ObjectRef
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RenderContext, desired, metadata
+from controlplane.rendering.mlflow_objects import API_VERSION, MODEL_ALIAS, SYSTEM
 from controlplane.rendering.registry import renders
 from controlplane.specs import ModelPromotion
 
@@ -30,6 +32,15 @@ INFERENCE_SERVICE = Resource(70, "serving.kserve.io", "v1beta1", "InferenceServi
 
 SERVES_ANNOTATION = "mlcp.dev/serves-alias"
 """`<model>@<alias>` on an InferenceService whose `storageUri` the engine fills from the registry."""
+
+
+def served_alias(manifest: Mapping[str, Any]) -> ObjectRef | None:
+    """The alias an InferenceService follows (its `mlcp.dev/serves-alias`), None for any other manifest."""
+    if manifest.get("kind") != INFERENCE_SERVICE.kind or manifest.get("apiVersion") != KSERVE_API:
+        return None
+    annotations = (manifest.get("metadata") or {}).get("annotations") or {}
+    served = annotations.get(SERVES_ANNOTATION)
+    return ObjectRef(SYSTEM, API_VERSION, MODEL_ALIAS, None, str(served)) if served else None
 
 
 @renders("ModelPromotion", INFERENCE_SERVICE)

@@ -82,6 +82,15 @@ class Outcome:
     so the next pass finds what it may have made as mlcp's, not as a stranger's (docs/security.md)."""
 
 
+NOT_ATTEMPTED = "not attempted: "
+"""How a skipped change that was never attempted says so (the fence refused it: the lease was lost, SIGTERM):
+abandoned, not failed; the next pass (or leader) picks it up."""
+
+
+def was_attempted(outcome: Outcome) -> bool:
+    return not (outcome.status is Status.skipped and outcome.message.startswith(NOT_ATTEMPTED))
+
+
 Expectation = tuple[str, str | None, str | None, str]
 """One thing mlcp.yaml may state about a backend's target: (field, what the repo expects, the operator's
 setting, which flag or variable sets it). A repo only states expectations; mlcp never follows one."""

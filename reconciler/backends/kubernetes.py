@@ -328,7 +328,7 @@ class KubernetesBackend(Backend):
                 return self._delete(change, path, options, impersonate)
             result, note = self._server_side_apply(change, path, options, impersonate)
         except HttpError as exc:
-            return Outcome(change, Status.failed, _explain(exc), uncertain=exc.uncertain)
+            return Outcome(change, Status.failed, _explain(exc, change.action), uncertain=exc.uncertain)
         except Unanswered as exc:
             return Outcome(change, Status.failed, f"{exc} (the write may have happened)", uncertain=True)
         except BackendError as exc:
@@ -460,7 +460,12 @@ def _same(new: Inventory, prior: Inventory) -> bool:
     return new.refs == prior.refs and new.records == prior.records
 
 
-def _explain(exc: HttpError) -> str:
+def _explain(exc: HttpError, action: Action = Action.update) -> str:
+    if exc.status == 409 and exc.body.get("reason") == "Conflict" and action is Action.delete:
+        return (
+            f"not deleted: the object changed since the plan (its resourceVersion precondition failed: {exc}); "
+            "plan again to see what changed (the loop's next pass does)"
+        )
     if exc.status == 409 and exc.body.get("reason") == "Conflict":
         return f"conflict with another field manager: {exc}; rerun with --force-conflicts to take the fields over"
     if exc.status == 403:

@@ -10,6 +10,17 @@ HTTP itself at thousands of writes. Every request is counted, bounded by the
 fence's time inside a fenced apply (backends.deadline), and refused when it
 would impersonate an empty identity. Server-side apply is one helper, so the
 inventory, the loop's state and the objects are all written the same way.
+
+Nothing whose answer was lost is sent again: urllib3's pools retry such a
+request (three times by default), each retry with the timeout worked out for
+the first, so a fenced DELETE could still land well after the lease ran out,
+and a create or a delete with a precondition would be refused by its own first
+attempt and reported as someone else's doing. A lost answer is `Unanswered`
+instead (the write may have happened); the caller decides what to try again,
+in a later pass. A request the server says it did not take (429 or 503 with
+Retry-After) is sent again, as urllib3 did, but each wait is capped and none
+runs past the fence's time. An answer that is not JSON (a proxy's HTML error page) is an
+error like any other, never an exception the apply does not expect.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,10 +40,10 @@ import orjson
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
-from kubernetes.client.exceptions import ApiException
 
 from controlplane import diffing
 from controlplane.plans import LiveObject, ObjectRef
+from controlplane.showable import shown
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.backends.kubernetes_connection import send_in_one_write
@@ -157,6 +169,37 @@ def _timeout(connect: float, read: float) -> urllib3.Timeout:
     return urllib3.Timeout(connect=connect, read=read)
 
 
+EXCERPT = 200
+"""Bytes of an answer that is not JSON quoted in its error (the head of a proxy's error page says what it is)."""
+
+
+def _excerpt(raw: bytes) -> str:
+    """The start of an answer that is not JSON, as text safe to show: one line, escapes visible (showable)."""
+    text = " ".join(raw[:EXCERPT].decode("utf-8", "replace").split())
+    return shown(text + ("…" if len(raw) > EXCERPT else "")) or "(empty)"
+
+
+def decoded(raw: bytes | bytearray, what: str) -> dict[str, Any]:
+    """A JSON object from the API server (orjson: lists of thousands of objects decode ~4x faster); BackendError
+    when it is not one (a proxy's page, a body cut short), so callers that handle BackendError need nothing else."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise BackendError(f"{what}: the answer is not a JSON object: {_excerpt(bytes(raw))}")
+    return data
+
+
+def _error_body(raw: bytes) -> dict[str, Any]:
+    """An error answer's Status object, or for an answer that is not one (a proxy's 502 page) its first bytes."""
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {"message": f"the answer is not the API server's (not JSON; a proxy's?): {_excerpt(raw)}"}
+    return data if isinstance(data, dict) else {}
+
+
 class HttpError(BackendError):
     def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
         self.status = status
@@ -174,9 +217,31 @@ class Unanswered(BackendError):
     mid-answer): a write may have happened. Unlike a connection that never opened, which sent nothing."""
 
 
+THROTTLED_ATTEMPTS = 4
+"""Sends of a request the server refused to take for now (429/503 with Retry-After), as urllib3's default did."""
+RETRY_AFTER_CAP = 2.0
+"""The longest wait a Retry-After may ask for (a hostile or confused server asking for an hour gets two seconds)."""
+
+
+def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+    """Seconds to wait before sending again, when the server did not take the request and says when to come back:
+    429 (API Priority and Fairness, storage initializing) or 503 with Retry-After. None otherwise."""
+    if response.status not in (429, 503):
+        return None
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date: the API server sends seconds; wait a second
+        return 1.0
+
+
 def _unanswered(exc: Exception) -> bool:
     """Whether a transport error may have come after the request reached the server."""
     reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(reason, urllib3.exceptions.ProxyError):  # the proxy could not be reached: nothing went through it
+        reason = reason.original_error
     return not isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError is one too
 
 
@@ -254,20 +319,46 @@ class KubeClient:
         content_type: str = "application/json",
         impersonate: str | None = None,
     ) -> dict[str, Any]:
-        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message."""
-        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": USER_AGENT}
-        for setting in self.api.configuration.auth_settings().values():
-            if setting["in"] == "header" and setting["value"]:
-                headers[setting["key"]] = setting["value"]
+        """One API call, JSON in and out; errors become HttpError/BackendError with the server's message.
+
+        Sent again only when the server says it did not take it and when to come back (429 or 503 with
+        Retry-After: API Priority and Fairness, a CRD's storage initializing), within the fence's time. An answer
+        that is lost (a read timeout, a connection dropped after sending) is `Unanswered`, never sent again; a
+        redirect or an error status is an HttpError, whatever its body.
+        """
+        headers = self._headers(content_type)
         if impersonate is not None:
             if not impersonate.strip():
                 raise BackendError("refusing to impersonate an empty identity")
             headers["Impersonate-User"] = impersonate
-        timeout = self.deadline.timeouts(f"{method} {path}", *(TIMEOUT if method == "GET" else WRITE_TIMEOUT))
-        with self._count_lock:
-            self._requests += 1
         payload = orjson.dumps(body) if body is not None else None
         url = f"{path}?{_encoded(tuple(query))}" if query else path
+        limits = TIMEOUT if method == "GET" else WRITE_TIMEOUT
+        for attempt in range(1, THROTTLED_ATTEMPTS + 1):
+            response, raw = self._send(
+                method, url, payload, headers, self.deadline.timeouts(f"{method} {path}", *limits)
+            )
+            wait = _retry_after(response)
+            if wait is None or attempt == THROTTLED_ATTEMPTS or not self._waited(wait):
+                break
+        if response.status >= 300:
+            raise HttpError(response.status, str(response.reason), _error_body(raw))
+        try:
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:  # a success nobody can read: a write may have happened
+            raise Unanswered(
+                f"{method} {path}: the Kubernetes API at {self.target} answered HTTP {response.status} with a body "
+                f"that is not JSON: {_excerpt(raw)}"
+            ) from None
+        return data if isinstance(data, dict) else {}
+
+    def _send(
+        self, method: str, url: str, payload: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+        """One request, sent once (urllib3's own retries would send one whose answer was lost up to 3 more times,
+        each with the timeout worked out for the first), counted; its response and body."""
+        with self._count_lock:
+            self._requests += 1
         try:
             pool, prefix = self._pool
             response = pool.urlopen(
@@ -276,17 +367,31 @@ class KubeClient:
                 body=payload,
                 headers=headers,
                 timeout=_timeout(*timeout),
+                retries=False,
+                redirect=False,
                 assert_same_host=False,
             )
-            raw = response.data
+            return response, response.data
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if _unanswered(exc):
                 raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
-        data = orjson.loads(raw) if raw else {}  # lists of thousands of objects: orjson decodes ~4x faster
-        if response.status >= 400:
-            raise HttpError(response.status, str(response.reason), data if isinstance(data, dict) else {})
-        return data if isinstance(data, dict) else {}
+
+    def _waited(self, seconds: float) -> bool:
+        """Wait as a throttled request is told to, at most RETRY_AFTER_CAP and never past the fence's time; whether
+        there is time left to send it again."""
+        time.sleep(self.deadline.wait(min(seconds, RETRY_AFTER_CAP)))
+        return not self.deadline.expired()
+
+    def _headers(self, content_type: str | None = "application/json") -> dict[str, str]:
+        """JSON, mlcp's user agent and the credentials' header (a token, refreshed by the client when it expires)."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        for setting in self.api.configuration.auth_settings().values():
+            if setting["in"] == "header" and setting["value"]:
+                headers[setting["key"]] = setting["value"]
+        return headers
 
     @cached_property
     def _pool(self) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
@@ -353,13 +458,20 @@ class KubeClient:
 
         A response not read to its end (a watch the cache shut down, a body left unread on an error) closes its
         connection: back in the pool, the next request on it would wait behind the server's open watch."""
-        headers = {"Accept": "application/json"}
-        params = self.api.param_serialize(
-            "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
-        )
+        url = f"{path}?{_encoded(tuple(query))}" if query else path
         try:
-            response = self.api.call_api(*params, _request_timeout=(5.0, read_timeout)).response
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            pool, prefix = self._pool
+            response = pool.urlopen(
+                "GET",
+                prefix + url,
+                headers=self._headers(None),
+                timeout=_timeout(5.0, read_timeout),
+                retries=False,  # a watch that breaks is started again by the cache, with its backoff
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
         try:
             yield response

@@ -63,7 +63,7 @@ from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import KubeClient, ResourceType, live_object
+from reconciler.backends.kubernetes_client import KubeClient, ResourceType, decoded, live_object
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope
 from reconciler.backoff import Backoff
 
@@ -410,7 +410,7 @@ class WatchCache:
                 except _NotFound:
                     objects, version = None, ""
                     break
-                page = orjson.loads(body)
+                page = decoded(body, f"GET {kind.rtype.collection()}")  # a page that is not JSON: list again later
                 del body
                 scope, rtype = self.scope or EVERYTHING, kind.rtype
                 items = page.pop("items", None) or []
@@ -440,7 +440,7 @@ class WatchCache:
             ("timeoutSeconds", str(WATCH_SECONDS)),
         ]
         for line in _lines(self._get(kind, query, WATCH_SECONDS + 30.0)):
-            event = orjson.loads(line)
+            event = decoded(line, f"watch of {kind.rtype.collection()}")
             with self._lock:
                 kind.event(str(event.get("type", "")), event.get("object") or {}, self.scope or EVERYTHING)
             if self._stop.is_set() or kind.wanted:

@@ -47,7 +47,7 @@ from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_inventory import RegistryInventory
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
-from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 from reconciler.backends.registry import register
 from reconciler.targets import Targets
 
@@ -152,6 +152,12 @@ class MlflowBackend(Backend):
 
     # -- reading ---------------------------------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """Nothing read is kept across plans: `read` itself drops the last plan's models, versions, metrics,
+        grants and records (a loop keeps this backend for its life), so this only makes that explicit early."""
+        self.promotions.forget()
+        self.permissions.forget()
+
     def read(self) -> LiveState:
         if not self.rest.uri.startswith(("http://", "https://")):
             raise BackendError(f"tracking URI {self.rest.shown!r} is not an MLflow server (http:// or https://)")
@@ -188,7 +194,7 @@ class MlflowBackend(Backend):
     def _read_models(
         self, models: list[dict[str, Any]], objects: dict[ObjectRef, LiveObject], owned: set[ObjectRef]
     ) -> None:
-        self.promotions.models = {}
+        self.promotions.forget()  # every plan judges promotions from what it reads itself
         for model in models:
             aliases = live_aliases(model)
             self.promotions.models[str(model["name"])] = ModelInfo(
@@ -256,6 +262,10 @@ class MlflowBackend(Backend):
             if change.action is Action.delete:
                 return self._delete_experiment(change, options)
             return self._update_experiment(change, options)
+        except Unanswered as exc:  # a write's answer was lost: it may have been done, and its record is kept
+            return Outcome(
+                change, Status.failed, f"{exc} (it may have been done: the next plan reads it)", uncertain=True
+            )
         except BackendError as exc:
             return Outcome(change, Status.failed, str(exc))
 
@@ -274,13 +284,39 @@ class MlflowBackend(Backend):
         except MlflowApiError as exc:
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
+            return self._already_exists(change, tags, exc.after_lost_answer)
+        return Outcome(change, Status.applied, f"created experiment {created.get('experiment_id')}")
+
+    def _already_exists(self, change: Change, sent: dict[str, str], lost: bool) -> Outcome:
+        """A create refused because the name is taken: by mlcp's own create whose answer was lost (`lost`: the
+        refusal answered a retry), by an experiment tagged for mlcp to adopt, or by someone else's."""
+        name = str((change.desired or {})["name"])
+        found = self._experiment(name)
+        tags = _tags(found) if found is not None else {}
+        if found is not None and found.get("lifecycle_stage") == "active" and tags.get(OWNER_TAG) == OWNER_VALUE:
+            exp_id = found.get("experiment_id")
+            if lost and all(tags.get(k) == v for k, v in sent.items()):
+                return Outcome(change, Status.applied, f"created experiment {exp_id} (its answer was lost; found)")
+            return Outcome(
+                change,
+                Status.applied,
+                f"experiment {exp_id} appeared since the plan, tagged {OWNER_TAG}: taken as mlcp's",
+            )
+        if lost:
             return Outcome(
                 change,
                 Status.failed,
-                f"an experiment named {want['name']!r} already exists and mlcp did not create it (no tag "
-                f"{OWNER_TAG}={OWNER_VALUE}); tag it to let mlcp adopt it, or choose another name",
+                f"creating experiment {name!r} got no answer, and its retry found the name taken by an experiment "
+                "without mlcp's tags: the first attempt may have made it and someone changed it since, or someone "
+                "made it at the same moment; the next plan reads it",
+                uncertain=True,
             )
-        return Outcome(change, Status.applied, f"created experiment {created.get('experiment_id')}")
+        return Outcome(
+            change,
+            Status.failed,
+            f"an experiment named {name!r} already exists and mlcp did not create it (no tag "
+            f"{OWNER_TAG}={OWNER_VALUE}); tag it to let mlcp adopt it, or choose another name",
+        )
 
     def _update_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
         found = self._experiment(change.ref.name)
@@ -292,7 +328,14 @@ class MlflowBackend(Backend):
             return Outcome(change, Status.applied, "dry run")
         exp_id, notes = str(found["experiment_id"]), []
         if found.get("lifecycle_stage") == "deleted":
-            self.rest.post("experiments/restore", experiment_id=exp_id)
+            try:
+                self.rest.post("experiments/restore", experiment_id=exp_id)
+            except MlflowApiError as exc:  # "cannot restore an active experiment": a lost attempt restored it
+                if (
+                    not exc.after_lost_answer
+                    or (self._experiment(change.ref.name) or {}).get("lifecycle_stage") != "active"
+                ):
+                    raise
             notes.append("restored")
         want = change.desired or {}
         live_tags = _tags(found)
@@ -303,7 +346,11 @@ class MlflowBackend(Backend):
         before = set(filter(None, live_tags.get(MANAGED_TAGS_TAG, "").split(",")))
         dropped = sorted(k for k in before - set(want.get("tags", {})) if k in live_tags)
         for key in dropped:
-            self.rest.post("experiments/delete-experiment-tag", experiment_id=exp_id, key=key)
+            try:
+                self.rest.post("experiments/delete-experiment-tag", experiment_id=exp_id, key=key)
+            except MlflowApiError as exc:  # gone already (a lost attempt's, or someone's): what was wanted
+                if not exc.not_found:
+                    raise
         notes += [f"{len(changed)} tag(s) set"] if changed else []
         notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
         return Outcome(change, Status.applied, "; ".join(notes))
@@ -316,7 +363,14 @@ class MlflowBackend(Backend):
             return Outcome(change, Status.skipped, f"not deleting {change.ref.name!r}: mlcp did not create it")
         if options.dry_run:
             return Outcome(change, Status.deleted, "dry run")
-        self.rest.post("experiments/delete", experiment_id=str(found["experiment_id"]))
+        try:
+            self.rest.post("experiments/delete", experiment_id=str(found["experiment_id"]))
+        except MlflowApiError as exc:  # refused as gone: a lost attempt deleted it
+            if (
+                not exc.after_lost_answer
+                or (self._experiment(change.ref.name) or {}).get("lifecycle_stage") != "deleted"
+            ):
+                raise
         return Outcome(change, Status.deleted, "soft-deleted (restorable in MLflow)")
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:

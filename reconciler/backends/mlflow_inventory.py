@@ -179,22 +179,46 @@ class RegistryInventory:
             self._stored.pop(key, None)
         self.records = dict(records)
 
+    def _made_by_lost_attempt(self, sent: dict[str, str]) -> dict[str, Any] | None:
+        """The store a create whose answer was lost made: active, with exactly the tags it sent and no record yet
+        (one holding anything else was made or written by someone else, and is never trusted)."""
+        try:
+            found: dict[str, Any] = self.rest.get("experiments/get-by-name", experiment_name=STORE)["experiment"]
+        except MlflowApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        own = {k: v for k, v in _tags(found).items() if not k.startswith("mlflow.")}  # MLflow's may be added
+        if found.get("lifecycle_stage") != "active" or own != sent:
+            return None
+        return found
+
     def _ensure(self) -> str:
         """The store's id: made on first use (tagged as mlcp's), restored if someone deleted it."""
         if self.experiment is None:
-            tags = [{"key": ROLE_TAG, "value": ROLE}, {"key": OWNER_TAG, "value": OWNER_VALUE}]
+            tags = {ROLE_TAG: ROLE, OWNER_TAG: OWNER_VALUE}
+            made: dict[str, Any] | None
             try:
-                made = self.rest.post("experiments/create", name=STORE, tags=tags)
+                made = self.rest.post(
+                    "experiments/create", name=STORE, tags=[{"key": k, "value": v} for k, v in tags.items()]
+                )
             except MlflowApiError as exc:
-                if exc.code == "RESOURCE_ALREADY_EXISTS":
+                if exc.code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                made = self._made_by_lost_attempt(tags) if exc.after_lost_answer else None
+                if made is None:
                     raise BackendError(
                         f"MLflow experiment {STORE!r} appeared since mlcp read the registry (made by someone else?); "
                         "mlcp did not write its records: rename or delete it, then apply again"
                     ) from None
-                raise
             self.experiment = {"experiment_id": made["experiment_id"], "name": STORE, "lifecycle_stage": "active"}
         experiment_id = str(self.experiment["experiment_id"])
         if self.experiment.get("lifecycle_stage") == "deleted":
-            self.rest.post("experiments/restore", experiment_id=experiment_id)
+            try:
+                self.rest.post("experiments/restore", experiment_id=experiment_id)
+            except MlflowApiError as exc:  # "cannot restore an active experiment": the lost attempt restored it
+                found = self.rest.get("experiments/get", experiment_id=experiment_id).get("experiment") or {}
+                if not exc.after_lost_answer or found.get("lifecycle_stage") != "active":
+                    raise
             self.experiment["lifecycle_stage"] = "active"
         return experiment_id

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controlplane.plans import Action, Change, LiveObject, ObjectRef, spec_text
@@ -37,7 +37,7 @@ from controlplane.rendering.mlflow_permissions import (
     resource_of,
 )
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
-from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 
 V3 = "/api/3.0/mlflow/"
 GRANT_TAG = "mlcp.dev/grant."
@@ -81,13 +81,18 @@ class Permissions:
         self.experiment_ids: dict[str, str] = {}
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
 
+    def forget(self) -> None:
+        """Drop the users and grants read for the last plan (a loop keeps one backend for its whole life)."""
+        self.users = frozenset()
+        self._direct = {}
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def read(
         self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
     ) -> dict[ObjectRef, LiveObject]:
         """mlcp's recorded grants as live objects, each with the level the user really has now."""
-        self._direct = {}
+        self.forget()
         if not self.auth:
             return {}
         try:
@@ -172,11 +177,79 @@ class Permissions:
             if options.dry_run:
                 return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied, "dry run")
             now = self.direct(user, fresh=True).get((kind, resource_id))
-            if change.action is Action.delete:
-                return self._revoke(change, kind, resource_id, user, now)
-            return self._grant(change, kind, resource_id, user, now, want)
         except BackendError as exc:
             return Outcome(change, Status.failed, f"{exc}; permission of {user} on {resource} unchanged")
+        place = _Grant(user, kind, resource_id, resource)
+        if change.action is Action.delete:
+            return self._revoke(change, place, now)
+        return self._grant(change, place, now, str(want["permission"]))
+
+    def _grant(self, change: Change, place: _Grant, now: str | None, level: str) -> Outcome:
+        """Set the user's level (MLflow 3 has no update: a revoke, then a grant), then record it as mlcp's.
+
+        Each outcome says what happened: a revoke followed by a failed grant leaves the user with no direct
+        grant, and a write whose answer was lost may have been done (`uncertain`: a create's record is kept)."""
+        user, name = place.user, place.name
+        revoked = ""
+        try:
+            if now != level:
+                if now is not None:
+                    self._write_level(place, None)
+                    revoked = f"revoked {now} of {user} on {name}; "
+                self._write_level(place, level)
+        except Unanswered as exc:
+            step = f"granting {level}" if revoked or now is None else f"revoking {now} (to grant {level})"
+            why = f"{revoked}{step} to {user} on {name} got no answer ({exc}): it may or may not have happened"
+            return Outcome(change, Status.failed, f"{why}; the next plan reads it", uncertain=True)
+        except BackendError as exc:
+            if revoked:
+                why = f"{revoked}grant failed: {level} was not granted ({exc}); {user} has no direct grant on {name}"
+                return Outcome(change, Status.failed, f"{why} until the next apply puts it back")
+            return Outcome(change, Status.failed, f"{exc}; permission of {user} on {name} unchanged")
+        record = {
+            "user": user,
+            "permission": level,
+            "tenant": change.tenant,
+            "spec": spec_text(change.spec),
+            "source": change.source,
+        }
+        try:
+            self._tag(place.kind, place.resource_id, grant_tag(user), json.dumps(record, sort_keys=True))
+        except BackendError as exc:  # granted: its record is kept, so the grant stays mlcp's
+            why = f"{revoked}{user} has {level} on {name}, but recording it as mlcp's grant failed: {exc}"
+            return Outcome(change, Status.failed, why, uncertain=True)
+        was = f"was {now}" if now else "had none"
+        return Outcome(change, Status.applied, f"{user} has {level} on {name} ({was})", level)
+
+    def _revoke(self, change: Change, place: _Grant, now: str | None) -> Outcome:
+        try:
+            if now is not None:
+                self._write_level(place, None)
+            self._tag(place.kind, place.resource_id, grant_tag(place.user), None)
+        except Unanswered as exc:
+            why = (
+                f"revoking {now} of {place.user} on {place.name} got no answer ({exc}): it may or may not have happened"
+            )
+            return Outcome(change, Status.failed, why, uncertain=True)
+        except BackendError as exc:
+            return Outcome(change, Status.failed, f"{exc}; permission of {place.user} on {place.name} not revoked")
+        return Outcome(change, Status.deleted, f"revoked {now or 'nothing'} of {place.user}")
+
+    def _write_level(self, place: _Grant, level: str | None) -> None:
+        """Grant `level` (None: revoke the direct grant). A refusal that answered a retry is checked against what
+        the user has now: the attempt whose answer was lost may have done it ("already exists", "not found")."""
+        target = {"username": place.user, "resource_type": place.kind, "resource_id": place.resource_id}
+        try:
+            if level is None:
+                self.rest.post(V3 + "users/permissions/revoke", **target)
+            else:
+                self.rest.post(V3 + "users/permissions/grant", **target, permission=level)
+        except MlflowApiError as exc:
+            if (
+                not exc.after_lost_answer
+                or self.direct(place.user, fresh=True).get((place.kind, place.resource_id)) != level
+            ):
+                raise
 
     def _resource_id(self, kind: str, name: str) -> str | None:
         if kind == "registered_model":
@@ -188,35 +261,6 @@ class Permissions:
                 return None
             raise
         return str(found["experiment_id"])
-
-    def _grant(
-        self, change: Change, kind: str, resource_id: str, user: str, now: str | None, want: dict[str, Any]
-    ) -> Outcome:
-        level = str(want["permission"])
-        target = {"username": user, "resource_type": kind, "resource_id": resource_id}
-        if now != level:
-            if now is not None:
-                self.rest.post(V3 + "users/permissions/revoke", **target)
-            self.rest.post(V3 + "users/permissions/grant", **target, permission=level)
-        record = {
-            "user": user,
-            "permission": level,
-            "tenant": change.tenant,
-            "spec": spec_text(change.spec),
-            "source": change.source,
-        }
-        self._tag(kind, resource_id, grant_tag(user), json.dumps(record, sort_keys=True))
-        was = f"was {now}" if now else "had none"
-        return Outcome(
-            change, Status.applied, f"{user} has {level} on {change.ref.name.rsplit('#', 1)[0]} ({was})", level
-        )
-
-    def _revoke(self, change: Change, kind: str, resource_id: str, user: str, now: str | None) -> Outcome:
-        if now is not None:
-            target = {"username": user, "resource_type": kind, "resource_id": resource_id}
-            self.rest.post(V3 + "users/permissions/revoke", **target)
-        self._tag(kind, resource_id, grant_tag(user), None)
-        return Outcome(change, Status.deleted, f"revoked {now or 'nothing'} of {user}")
 
     def _tag(self, kind: str, resource_id: str, key: str, value: str | None) -> None:
         """Record (or, with None, forget) mlcp's grant on the experiment or model itself."""
@@ -239,6 +283,16 @@ class Permissions:
         resource, user, kind = grant.resource, grant.user, grant.resource_type
         resource_id = self._resource_id(kind, resource)
         return self.direct(user, fresh=True).get((kind, resource_id)) if resource_id else None
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """Where one grant is: the user, the resource type and id MLflow wants, and its name for messages."""
+
+    user: str
+    kind: str
+    resource_id: str
+    name: str
 
 
 def _level(change: Change) -> str:

@@ -26,7 +26,7 @@ from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
 from reconciler.backends import mlflow_drift
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
-from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -128,6 +128,17 @@ class Promotions:
         self.models: dict[str, ModelInfo] = {}
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def forget(self) -> None:
+        """Drop the models, versions (their tags: quarantine) and run metrics read for the last plan.
+
+        They are live facts that decide a promotion: the loop keeps one backend for its whole life, so a version
+        quarantined or a metric that dropped since an earlier pass must be read again, never judged from that
+        pass's answers. Within one plan a version is still read once (serving's resolve, then the review).
+        """
+        self.models = {}
+        self._metrics = {}
+        self._versions = {}
 
     # -- plan ------------------------------------------------------------------------------------------------
 
@@ -336,14 +347,15 @@ class Promotions:
         try:
             if not there:
                 self.rest.post("registered-models/alias", name=model, alias=alias, version=target)
-        except MlflowApiError:
-            raise  # MLflow refused it: the alias did not move
-        except BackendError as exc:  # no answer (timed out, or the lease ran out): it may have moved
+        except (Unanswered, MlflowApiError) as exc:  # an attempt got no answer (timed out, the lease ran out)
+            if isinstance(exc, MlflowApiError) and not exc.after_lost_answer:
+                raise  # MLflow refused it: the alias did not move
             return Outcome(
                 change,
                 Status.failed,
                 f"moving {model}@{alias} to version {target} did not complete ({exc}); it may or may not have "
                 "moved, and who moved it was not recorded: the next plan reads where it is",
+                uncertain=True,
             )
         conflict = self._read_back(model, alias, target)
         if conflict:
@@ -405,15 +417,31 @@ class Promotions:
         )
 
     def _remove(self, change: Change, model: str, alias: str) -> Outcome:
-        self.rest.delete("registered-models/alias", name=model, alias=alias)
-        found = self.rest.get("registered-models/get", name=model).get("registered_model") or {}
-        tags = [str(t["key"]) for t in found.get("tags") or []]
-        for key in [k for k in tags if k.startswith(alias_tag(alias, ""))]:
-            try:
-                self.rest.delete("registered-models/delete-tag", name=model, key=key)
-            except MlflowApiError as exc:
-                if not exc.not_found:
-                    raise
+        try:
+            self.rest.delete("registered-models/alias", name=model, alias=alias)
+        except Unanswered as exc:
+            return Outcome(
+                change,
+                Status.failed,
+                f"removing {model}@{alias} did not complete ({exc}); it may or may not be gone: the next plan reads it",
+                uncertain=True,
+            )
+        except MlflowApiError as exc:  # gone already: an earlier attempt whose answer was lost removed it
+            if not exc.not_found or self.current(model, alias) is not None:
+                raise
+        try:
+            found = self.rest.get("registered-models/get", name=model).get("registered_model") or {}
+            tags = [str(t["key"]) for t in found.get("tags") or []]
+            for key in [k for k in tags if k.startswith(alias_tag(alias, ""))]:
+                try:
+                    self.rest.delete("registered-models/delete-tag", name=model, key=key)
+                except MlflowApiError as exc:
+                    if not exc.not_found:
+                        raise
+        except BackendError as exc:
+            return Outcome(
+                change, Status.failed, f"alias {model}@{alias} removed, but removing mlcp's tags for it failed: {exc}"
+            )
         return Outcome(change, Status.deleted, f"alias {model}@{alias} removed (was version {change.live_version})")
 
 

@@ -4,7 +4,12 @@ The project does not depend on the `mlflow` package (its pins clash with ours,
 and the server may be any version), so the backend speaks REST. Transient
 failures (connection errors, timeouts, 429 and 5xx) are retried with
 exponential backoff; everything else fails at once with MLflow's own error
-code and message. Every request is counted per endpoint so a benchmark (or a
+code and message. A retry repeats a call whose earlier attempt may have been
+done (its answer lost: a read timeout, a dropped connection, a 5xx), so a call
+that fails after one says so: `Unanswered` when no attempt was answered, and a
+refusal of the retry (a create's "already exists", a revoke's "not found")
+carries `after_lost_answer`, for the caller to read what is there before
+reporting the call as not done. Every request is counted per endpoint so a benchmark (or a
 test) can prove that reading N objects costs ⌈N / page size⌉ searches. Inside
 a fenced apply (`bounded`), no request starts once the lease's time is up, and
 timeouts and retry waits are cut to the time left (see backends.deadline).
@@ -20,10 +25,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
+import urllib3
 from tenacity import retry, retry_if_exception, wait_exponential
 
 from reconciler.backends.base import BackendError
-from reconciler.backends.deadline import Deadline, Remaining
+from reconciler.backends.deadline import Deadline, DeadlineExceeded, Remaining
 from reconciler.redaction import redact
 
 API = "/api/2.0/mlflow/"
@@ -38,6 +44,9 @@ class MlflowApiError(BackendError):
     def __init__(self, status: int, code: str, message: str) -> None:
         self.status = status
         self.code = code
+        self.after_lost_answer = False
+        """The refusal answered a retry whose earlier attempt got no answer and may have been done: a create
+        refused as already existing may be the first attempt's own object."""
         super().__init__(f"HTTP {status} {code}: {message}")
 
     @property
@@ -46,11 +55,33 @@ class MlflowApiError(BackendError):
 
 
 class Transient(BackendError):
-    """A failure worth retrying: the server was unreachable, slow, or answered 429/5xx."""
+    """A failure worth retrying: the server was unreachable, slow, or answered 429/5xx.
+
+    `sent`: the request may have reached the server and been acted on (a read timeout, a dropped connection, a
+    5xx but 503); False when it surely was not (no connection, 429, 503)."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        self.sent = sent
+        super().__init__(message)
+
+
+class Unanswered(BackendError):
+    """A call that failed after an attempt that may have been done (its answer was lost): it may have happened."""
+
+
+NOT_ACTED = (429, 503)
+"""Statuses that say the server did not act on the request (too many requests, unavailable)."""
 
 
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, Transient)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Whether the request failed before a connection was made (nothing was sent)."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError names what failed
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
 class MlflowRest:
@@ -95,11 +126,29 @@ class MlflowRest:
 
         `path` is relative to /api/2.0/mlflow/, or absolute from the server root (`/api/3.0/mlflow/...`).
         """
+        lost = False
+
+        def attempt(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+            nonlocal lost
+            try:
+                return self._once(method, path, body)
+            except Transient as exc:
+                lost = lost or exc.sent
+                raise
+            except MlflowApiError as exc:
+                exc.after_lost_answer = lost
+                raise
+            except DeadlineExceeded as exc:
+                if lost:
+                    raise Unanswered(f"{exc}; an earlier attempt got no answer and may have been done") from None
+                raise
+
         try:
-            result: dict[str, Any] = self._retrying(self._once)(method, path, body)
+            result: dict[str, Any] = self._retrying(attempt)(method, path, body)
         except Transient as exc:
             why = "the lease's time ran out" if self.deadline.expired() else "gave up after retries"
-            raise BackendError(f"MLflow at {self.shown}: {redact(str(exc))} ({why})") from None
+            failed = Unanswered if lost else BackendError
+            raise failed(f"MLflow at {self.shown}: {redact(str(exc))} ({why})") from None
         return result
 
     def get(self, path: str, **query: Any) -> dict[str, Any]:
@@ -121,12 +170,17 @@ class MlflowRest:
                 response = self.session.get(url, params=body or None, timeout=timeout)
             else:
                 response = self.session.request(method, url, json=body or {}, timeout=timeout)
+        except requests.ConnectTimeout as exc:
+            message = f"cannot reach {self.shown}: {type(exc).__name__}: {redact(str(exc))}"
+            raise Transient(message, sent=False) from None
         except requests.Timeout as exc:
-            raise Transient(f"{method} {path} timed out: {exc}") from None
+            raise Transient(f"{method} {path} timed out: {redact(str(exc))}") from None
         except requests.RequestException as exc:
-            raise Transient(f"cannot reach {self.shown}: {type(exc).__name__}: {redact(str(exc))}") from None
+            message = f"cannot reach {self.shown}: {type(exc).__name__}: {redact(str(exc))}"
+            raise Transient(message, sent=not _never_connected(exc)) from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise Transient(f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}")
+            message = f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}"
+            raise Transient(message, sent=response.status_code not in NOT_ACTED)
         try:
             data = response.json() if response.content else {}
         except ValueError:

@@ -18,10 +18,11 @@ from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKe
 from reconciler import applying
 from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, was_attempted
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_pieces import PIECES
+from reconciler.fencing import Fence, FencedBackend
 
 
 def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
@@ -412,3 +413,190 @@ def test_a_large_apply_through_a_real_journal_leaves_a_verified_log_with_every_i
     records = list(store.records())
     assert sum(r.is_intent for r in records) == len(changes) == sum(r.intent is not None for r in records)
     assert open_intents(store.tail()) == []
+
+
+# -- a write that must not outrun one that did not work (apply_order.prerequisite) ---------------------------
+
+PROMOTION = SpecKey.parse("ModelPromotion/t/p")
+ALIAS = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
+SERVICE = ObjectRef("kubernetes", "serving.kserve.io/v1beta1", "InferenceService", "t", "p")
+
+
+@dataclass
+class Refuses(Recorder):
+    """Applies everything but what `refused` names, which fails with its message (its answer lost: uncertain)."""
+
+    refused: dict[ObjectRef, str] = field(default_factory=dict)
+    uncertain: bool = False
+
+    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        if change.ref in self.refused:
+            self.events.append(f"refused {change.ref.name}")
+            return Outcome(change, Status.failed, self.refused[change.ref], uncertain=self.uncertain)
+        return super().apply(change, options)
+
+
+def _promotion() -> tuple[Change, Change]:
+    move = Change(
+        ALIAS,
+        Action.update,
+        "moves m@production from version 3 to version 5",
+        PROMOTION,
+        "t",
+        "p.yaml",
+        65,
+        desired={"model": "m", "alias": "production", "version": "5"},
+        live_version="3",
+    )
+    manifest = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "p", "namespace": "t", "annotations": {"mlcp.dev/serves-alias": "m@production"}},
+        "spec": {"predictor": {"model": {"storageUri": "s3://m/5"}}},
+    }
+    serve = Change(
+        SERVICE, Action.update, "storageUri differs", PROMOTION, "t", "p.yaml", 70, desired=manifest, live_version="7"
+    )
+    return move, serve
+
+
+def _outcomes(report: applying.ApplyReport) -> dict[str, tuple[Status, str]]:
+    return {o.change.ref.kind: (o.status, o.message) for o in report.outcomes}
+
+
+@pytest.mark.parametrize("uncertain", [False, True])
+def test_a_failed_alias_move_does_not_repoint_serving(uncertain: bool) -> None:
+    # someone moved the alias between plan and apply (compare-and-set refused), or the move's answer was lost:
+    # before, the InferenceService was rewritten to version 5's artifacts while the alias stayed at 3
+    move, serve = _promotion()
+    registry = Refuses(system="mlflow", order=10, uncertain=uncertain)
+    registry.refused[ALIAS] = "compare-and-set refused: m@production was at 3 when planned and is at 4 now"
+    cluster = Recorder()
+    report = apply_plan(
+        Plan(changes=(move, serve)), {"mlflow": registry, "kubernetes": cluster}, ApplyOptions(), authorize=unchecked
+    )
+    assert not [e for e in cluster.events if e.startswith("apply")], "serving keeps what it serves"
+    status, message = _outcomes(report)["InferenceService"]
+    assert status is Status.skipped
+    assert message == (
+        "not written: the alias move m@production did not apply (failed: compare-and-set refused: m@production was "
+        "at 3 when planned and is at 4 now); the alias move and the serving change of ModelPromotion/t/p apply "
+        "together or not at all"
+    )
+    assert SERVICE not in _claims(cluster), "claims nothing: it was not written"
+
+
+def test_an_alias_move_denied_at_apply_or_whose_registry_is_gone_does_not_repoint_serving() -> None:
+    move, serve = _promotion()
+    cluster = Recorder()
+    denied = replace(move, decision=Decision(False, "freeze-window", "held by window weekend", ()))
+    allowed = replace(serve, decision=Decision(True, "tenant-owner", "", ("alice@x",)))
+    report = apply_plan(
+        Plan(changes=(denied, allowed)),
+        {"mlflow": Recorder(system="mlflow", order=10), "kubernetes": cluster},
+        ApplyOptions(),
+        authorize=decided,
+    )
+    assert _outcomes(report)["InferenceService"][1].startswith(
+        "not written: the alias move m@production did not apply (skipped: denied (freeze-window)"
+    )
+    report = apply_plan(Plan(changes=_promotion()), {"kubernetes": cluster}, ApplyOptions(), authorize=unchecked)
+    assert _outcomes(report)["InferenceService"][1].startswith(
+        "not written: the alias move m@production did not apply (not written: its system is not reachable)"
+    )
+    assert not [e for e in cluster.events if e.startswith("apply")]
+
+
+def test_a_moved_alias_repoints_serving_after_it() -> None:
+    registry, cluster = Recorder(system="mlflow", order=10), Recorder()
+    events = registry.events = cluster.events = []
+    report = apply_plan(
+        Plan(changes=_promotion()), {"mlflow": registry, "kubernetes": cluster}, ApplyOptions(), authorize=unchecked
+    )
+    assert events[:2] == ["apply m@production", "apply p"]
+    assert {o.status for o in report.outcomes} == {Status.applied}
+
+
+def test_nothing_is_written_into_a_namespace_whose_create_failed() -> None:
+    # the namespace appeared since the plan (someone else made it, ready for a take-over): before, its create
+    # failed and the tenant's RoleBindings, binding the tenant's owners as admins, were written into it anyway
+    namespace, account = _lanes(1, 1)
+    binding = replace(
+        _change("owners-admin", "t0", Action.create, live=None),
+        ref=ObjectRef("kubernetes", "rbac.authorization.k8s.io/v1", "RoleBinding", "t0", "owners"),
+        rank=30,
+    )
+    other = _lanes(2, 1)[2:]  # another tenant's namespace and account: unaffected
+    backend = Refuses()
+    backend.refused[namespace.ref] = "namespace-ownership: namespace 't0' exists and mlcp did not create it"
+    report = apply_plan(
+        Plan(changes=(namespace, account, binding, *other)),
+        {"kubernetes": backend},
+        ApplyOptions(),
+        authorize=unchecked,
+    )
+    applied = [e for e in backend.events if e.startswith("apply")]
+    assert applied == ["apply t1", "apply sa0"] and other[1].ref.namespace == "t1"
+    skipped = {o.change.ref.name: o.message for o in report.outcomes if o.status is Status.skipped}
+    assert set(skipped) == {"sa0", "owners"}
+    assert skipped["owners"].startswith("not written: namespace t0 did not apply (failed: namespace-ownership:")
+    assert skipped["owners"].endswith("; nothing is written into a namespace mlcp did not make")
+
+
+def test_no_grant_is_made_on_an_experiment_whose_create_failed() -> None:
+    # an experiment of the declared name exists and is not mlcp's: its create fails, and the grant, looked up by
+    # name, would have given the tenant's people a permission on someone else's experiment
+    experiment = Change(
+        ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "t/exp"),
+        Action.create,
+        "new",
+        SpecKey.parse("Experiment/t/exp"),
+        "t",
+        "e.yaml",
+        60,
+        desired={"name": "t/exp"},
+    )
+    grant = Change(
+        ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "t/exp#bob"),
+        Action.create,
+        "grant",
+        SpecKey.parse("Experiment/t/exp"),
+        "t",
+        "e.yaml",
+        61,
+        desired={"experiment": "t/exp", "user": "bob", "permission": "EDIT"},
+    )
+    model_grant = Change(
+        ObjectRef("mlflow", "mlflow/v1", "RegisteredModelPermission", None, "m#bob"),
+        Action.create,
+        "grant",
+        PROMOTION,
+        "t",
+        "p.yaml",
+        66,
+        desired={"model": "m", "user": "bob", "permission": "EDIT"},
+    )
+    registry = Refuses(system="mlflow", order=10)
+    registry.refused[experiment.ref] = "an experiment named 't/exp' already exists and mlcp did not create it"
+    report = apply_plan(
+        Plan(changes=(experiment, grant, model_grant)), {"mlflow": registry}, ApplyOptions(), authorize=unchecked
+    )
+    assert [e for e in registry.events if e.startswith("apply")] == ["apply m#bob"]
+    assert _outcomes(report)["ExperimentPermission"][1] == (
+        "not written: experiment 't/exp' did not apply (failed: an experiment named 't/exp' already exists and mlcp "
+        "did not create it); no grant is made on an experiment mlcp did not make"
+    )
+
+
+def test_a_write_that_follows_one_the_fence_did_not_attempt_is_not_attempted_either() -> None:
+    # the lease was lost before the alias move: the serving change is abandoned with it, not failed, so the pass
+    # counts it as not attempted (the next leader picks both up) and no tenant is blamed for it
+    registry = FencedBackend(Recorder(system="mlflow", order=10), Fence(leading=lambda: False))
+    cluster = Recorder()
+    report = apply_plan(Plan(changes=_promotion()), {"mlflow": registry, "kubernetes": cluster}, ApplyOptions(),
+                        authorize=unchecked)  # fmt: skip
+    outcome = next(o for o in report.outcomes if o.change.ref == SERVICE)
+    assert not was_attempted(outcome) and not [e for e in cluster.events if e.startswith("apply")]
+    assert outcome.message.startswith(
+        "not attempted: the alias move m@production was not attempted (this replica does not hold the lease)"
+    )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from kubernetes.client import ApiClient, Configuration
+
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
+from reconciler import events
 from reconciler.backends.base import Outcome, Status
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.events import event_for
 
 
@@ -54,3 +58,12 @@ def test_a_failure_quoting_a_tenants_value_cannot_drive_the_operators_terminal()
 def test_a_long_message_is_cut_to_what_the_api_server_keeps() -> None:
     event = event_for(_outcome(Status.failed, "x" * 5000), "abc", "mlcp-0")
     assert event is not None and len(event["message"]) == 1024
+
+
+def test_an_event_is_never_posted_past_the_leases_time() -> None:
+    # a deposed leader's Events waited the client's own 10 s read timeout after the lease check
+    kube = KubeClient(ApiClient(Configuration(host="http://127.0.0.1:9")))
+    sent: list[float | None] = []
+    kube.request = lambda *_a, **_k: sent.append(kube.deadline.left()) or {}  # type: ignore[method-assign]
+    posted = events.publish(kube, [_outcome(Status.applied)] * 3, "abc", "mlcp-0", lambda: True, lambda: 1.5)
+    assert posted == 3 and sent == [1.5, 1.5, 1.5], "each post bounded by the lease's time left"

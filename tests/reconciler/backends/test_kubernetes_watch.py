@@ -158,6 +158,8 @@ class _Server(KubeClient):
     def __init__(self) -> None:
         self.objects: dict[str, list[dict[str, Any]]] = {"resourcequotas": [_quota("a", "5")]}
         self.broken: set[str] = set()
+        self.garbled: set[str] = set()
+        """Kinds whose LIST a proxy answers 200 with a page of its own, not JSON."""
         self.lists: dict[str, int] = {}
         self.at_once = self.most_at_once = 0
         self.gate = threading.Event()
@@ -178,6 +180,9 @@ class _Server(KubeClient):
             time.sleep(0.01)  # long enough for lists of other kinds to overlap, if they may
             if plural in self.broken:
                 yield _Response(500, b"{}")
+                return
+            if plural in self.garbled:
+                yield _Response(200, b"<html><body>Session expired: please log in again</body></html>")
                 return
             params = dict(query)
             start, limit = int(params.get("continue", "0")), int(params["limit"])
@@ -241,6 +246,22 @@ def test_a_failing_kind_makes_a_fresh_read_give_up_so_the_pass_lists_itself() ->
         server.broken.clear()
         assert cache.wait_synced(10), "the cache recovers on its own after the backoff"
         assert cache.fresh(timeout=10) is not None
+    finally:
+        cache.close()
+
+
+def test_a_list_page_that_is_not_json_fails_the_kind_which_recovers_instead_of_its_thread_dying() -> None:
+    # a proxy answering 200 with its login page: orjson's JSONDecodeError ended the kind's thread, so the kind was
+    # never listed or watched again and every later pass listed it itself, for the life of the process
+    server = _Server()
+    server.garbled.add("resourcequotas")
+    cache = _started(server)
+    try:
+        assert cache.fresh(timeout=10) is None, "the kind failed: the pass lists itself"
+        server.garbled.clear()
+        assert cache.wait_synced(10), "the kind is listed again after its backoff"
+        listed = cache.fresh(timeout=10)
+        assert listed is not None and set(listed[0]) == {_ref("a")}
     finally:
         cache.close()
 

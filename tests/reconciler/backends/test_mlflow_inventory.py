@@ -17,6 +17,7 @@ from reconciler.backends.base import ApplyOptions, BackendError
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, RegistryInventory, parse, record_tag
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from tests.reconciler.backends.lossy_mlflow import LossyMlflow
 
 EXP = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/detector")
 OWN = {"mlcp.dev/managed-by": "mlcp"}
@@ -178,3 +179,39 @@ def test_an_unreadable_record_is_kept_as_it_is_not_rewritten() -> None:
     store.take(list(rest.experiments.values()))
     store.write(dict(store.records))
     assert rest.writes == []
+
+
+def test_the_store_made_by_a_create_whose_answer_was_lost_is_written_not_refused() -> None:
+    # before: the retry's "already exists" was taken for someone else's store, and the first pass that wrote
+    # records failed ("appeared since mlcp read the registry"), its records lost
+    rest = LossyMlflow("experiments/create")
+    store = RegistryInventory(rest)
+    store.take([])
+    store.write({EXP: RECORD})
+    assert set(rest.experiments) == {STORE} and record_tag(EXP) in rest.tags(STORE)
+
+
+def test_a_store_someone_made_at_the_same_moment_is_still_refused_after_a_lost_answer() -> None:
+    rest = LossyMlflow("experiments/create")
+    real = rest._act
+
+    def forged(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        result = real(method, path, body)
+        if path == "experiments/create":  # someone writes a record of their own into it at once
+            rest.experiments[STORE]["tags"].append({"key": record_tag(EXP), "value": "{}"})
+        return result
+
+    rest._act = forged  # type: ignore[method-assign]
+    store = RegistryInventory(rest)
+    store.take([])
+    with pytest.raises(BackendError, match="appeared since mlcp read the registry"):
+        store.write({EXP: RECORD})
+
+
+def test_a_store_restored_by_an_attempt_whose_answer_was_lost_is_written() -> None:
+    rest = LossyMlflow("experiments/restore")
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN}, stage="deleted")
+    store = RegistryInventory(rest)
+    store.take(list(rest.experiments.values()))
+    store.write({EXP: RECORD})
+    assert rest.experiments[STORE]["lifecycle_stage"] == "active" and record_tag(EXP) in rest.tags(STORE)

@@ -13,9 +13,10 @@ import pytest
 
 from controlplane.cli import plan_view
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan, SpecKey, SystemStatus
-from reconciler.backends.base import BackendError
+from reconciler.backends.base import ApplyOptions, BackendError, Status
 from reconciler.backends.mlflow_permissions import V3, Permissions, grant_tag, recorded_grants
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
+from tests.reconciler.backends.lossy_mlflow import LossyMlflow
 
 REF = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "t/exp#alice@x")
 WANT = {"experiment": "t/exp", "user": "alice@x", "permission": "MANAGE"}
@@ -130,3 +131,58 @@ def test_system_notes_show_in_text_markdown_and_survive_json() -> None:
     again = Plan.from_dict(json.loads(planned.to_json()))
     assert again.systems == (status,) and again.meta["registryAuth"] is False
     assert "notes" not in Plan(changes=(), systems=(SystemStatus("k", "t", True),)).to_dict()["systems"][0]
+
+
+# -- grants over a network that loses answers ----------------------------------------------------------------
+
+MODEL_GRANT = ObjectRef("mlflow", "mlflow/v1", "RegisteredModelPermission", None, "t-model#bob")
+BOB = ("bob", "registered_model", "t-model")
+
+
+def _grant(level: str, action: Action = Action.create) -> Change:
+    want = {"model": "t-model", "user": "bob", "permission": level}
+    return Change(MODEL_GRANT, action, "grant", SpecKey.parse("ModelPromotion/t/p"), "t", "p.yaml", 66, desired=want)
+
+
+def test_a_grant_whose_answer_was_lost_is_granted_not_unchanged() -> None:
+    # before: the retry's RESOURCE_ALREADY_EXISTS was reported as "permission of bob on t-model unchanged", and
+    # the grant mlcp had just made was never recorded as mlcp's
+    rest = LossyMlflow(V3 + "users/permissions/grant")
+    outcome = Permissions(rest).apply(_grant("EDIT"), ApplyOptions())
+    assert rest.grants == {BOB: "EDIT"} and outcome.status is Status.applied, outcome.message
+    assert json.loads(rest.model_tags["t-model"][grant_tag("bob")])["permission"] == "EDIT", "recorded as mlcp's"
+
+
+def test_a_grant_refused_after_its_revoke_says_the_user_was_left_without_one() -> None:
+    rest = LossyMlflow()
+    rest.grants[BOB] = "READ"
+    rest.refuse[V3 + "users/permissions/grant"] = MlflowApiError(400, "INVALID_PARAMETER_VALUE", "no such level")
+    outcome = Permissions(rest).apply(_grant("MANAGE", Action.update), ApplyOptions())
+    assert rest.grants == {}
+    assert outcome.status is Status.failed and not outcome.uncertain
+    assert outcome.message.startswith("revoked READ of bob on t-model; grant failed: MANAGE was not granted (")
+    assert outcome.message.endswith("bob has no direct grant on t-model until the next apply puts it back")
+    assert "unchanged" not in outcome.message
+
+
+def test_a_grant_after_its_revoke_that_got_no_answer_may_have_happened() -> None:
+    rest = LossyMlflow(V3 + "users/permissions/grant", attempts=1)
+    rest.grants[BOB] = "READ"
+    outcome = Permissions(rest).apply(_grant("MANAGE", Action.update), ApplyOptions())
+    assert outcome.status is Status.failed and outcome.uncertain
+    assert outcome.message.startswith("revoked READ of bob on t-model; granting MANAGE to bob on t-model got no answer")
+
+
+def test_a_revoke_whose_answer_was_lost_is_a_revoke() -> None:
+    rest = LossyMlflow(V3 + "users/permissions/revoke")
+    rest.grants[BOB] = "EDIT"
+    rest.model_tags["t-model"] = {grant_tag("bob"): "{}"}
+    revoke = Change(MODEL_GRANT, Action.delete, "removed", SpecKey.parse("ModelPromotion/t/p"), "t", "p.yaml", 66)
+    outcome = Permissions(rest).apply(revoke, ApplyOptions())
+    assert outcome.status is Status.deleted and outcome.message == "revoked EDIT of bob", outcome.message
+    assert rest.grants == {} and rest.model_tags["t-model"] == {}
+    # a refusal of the revoke, with no lost answer before it, is still a failure
+    rest.grants[BOB] = "EDIT"
+    rest.refuse[V3 + "users/permissions/revoke"] = MlflowApiError(403, "PERMISSION_DENIED", "not an admin")
+    outcome = Permissions(rest).apply(revoke, ApplyOptions())
+    assert outcome.status is Status.failed and "not revoked" in outcome.message and rest.grants == {BOB: "EDIT"}

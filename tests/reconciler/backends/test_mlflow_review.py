@@ -14,7 +14,7 @@ import pytest
 
 from controlplane.planning import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
-from reconciler.backends.mlflow import _without_fixed_fields, live_aliases, live_experiment
+from reconciler.backends.mlflow import MlflowBackend, _without_fixed_fields, live_aliases, live_experiment
 from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
 from reconciler.backends.mlflow_rest import MlflowRest
 
@@ -175,3 +175,65 @@ def test_a_version_tagged_quarantined_in_the_registry_is_refused() -> None:
         "version 5 of 'm' is quarantined (registry tag mlcp.dev/quarantined: bias audit); `fromAlias: staging` "
         "resolves to it. Promote another version"
     )
+
+
+class LiveRegistry(MlflowRest):
+    """A registry whose version tags and run metrics change between two passes of one long-lived backend."""
+
+    def __init__(self) -> None:
+        super().__init__("http://registry.invalid")
+        self.version_tags: list[dict[str, str]] = []
+        self.auc = 0.95
+
+    def auth_enabled(self) -> bool | None:
+        return False
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls[path] += 1
+        if path == "experiments/search":
+            return {"experiments": []}
+        if path == "registered-models/search":
+            return {"registered_models": [{"name": "m", "aliases": [{"alias": "production", "version": "3"}]}]}
+        if path == "model-versions/get":
+            return {"model_version": {"version": "5", "run_id": "r1", "source": "s3://m/5", "tags": self.version_tags}}
+        if path == "runs/get":
+            return {"run": {"data": {"metrics": [{"key": "auc", "value": self.auc}]}}}
+        raise AssertionError(path)
+
+
+def _pass(backend: MlflowBackend) -> Change:
+    """One loop pass's registry part: a fresh read, serving's resolve, then the review (one version read)."""
+    backend.read()
+    backend.resolve_version({"model": "m", "alias": "production", "version": "5"})
+    [reviewed] = backend.review([_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]})])
+    return reviewed
+
+
+def test_a_version_quarantined_after_an_earlier_pass_is_refused_by_the_next() -> None:
+    # a member's promotion passed on the loop's first pass but did not apply (held, failed); meanwhile the version
+    # is found to be trained on leaked data and tagged: the same process must not promote it from what it read then
+    rest = LiveRegistry()
+    backend = MlflowBackend(rest)
+    assert _pass(backend).blocked is None
+    assert rest.calls["model-versions/get"] == 1, "within one plan a version is read once"
+    rest.version_tags = [{"key": "mlcp.dev/quarantined", "value": "leaked training data"}]
+    blocked = _pass(backend).blocked or ""
+    assert "quarantined (registry tag mlcp.dev/quarantined: leaked training data)" in blocked
+
+
+def test_a_metric_that_dropped_after_an_earlier_pass_fails_its_gate_on_the_next() -> None:
+    rest = LiveRegistry()
+    backend = MlflowBackend(rest)
+    assert _pass(backend).blocked is None
+    rest.auc = 0.5  # the run was re-evaluated (or its metric overwritten) after the first pass
+    assert _pass(backend).blocked == "gate auc >= 0.9 failed: measured 0.5"
+
+
+def test_a_long_lived_backend_keeps_only_what_the_last_plan_read() -> None:
+    # a loop that lives for months sees thousands of versions go by: what it read for a plan is not kept after it
+    backend = MlflowBackend(LiveRegistry())
+    for version in ("5", "6", "7"):
+        backend.read()
+        backend.review([_change({"model": "m", "alias": "production", "version": version, "gates": [GATE]})])
+    assert set(backend.promotions._versions) == {("m", "7")}
+    assert set(backend.promotions._metrics) == {("m", "7")}
