@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -348,6 +348,17 @@ class _Writes:
             self.progress(outcome)
 
 
+def unread_systems(plan: Plan, backends: Iterable[str]) -> frozenset[str]:
+    """Of `backends`, the systems whose live state this plan was not made from: reported unreachable, or not
+    connected when it was planned. No inventory is recorded for them: they planned nothing, and recording what the
+    plan holds of one (nothing) would drop every record of it (a registry that did not answer while planning, back
+    by the end of the apply). A plan that states no systems (one built by hand) was made from all of them."""
+    if not plan.systems:
+        return frozenset()
+    read = {s.system for s in plan.systems if s.reachable}
+    return frozenset(system for system in backends if system not in read)
+
+
 def _record_inventories(
     plan: Plan,
     backends: Mapping[str, Backend],
@@ -363,7 +374,10 @@ def _record_inventories(
     """
     results = {id(o.change): o.status for o in report.outcomes}
     unanswered = {id(o.change) for o in report.outcomes if o.uncertain and o.change.action is Action.create}
+    unread = unread_systems(plan, backends)
     for system, backend in backends.items():
+        if system in unread:
+            continue  # its live state was not read for this plan: it planned nothing, so its records stay as they are
         refs: set[ObjectRef] = set()  # with the objects the plan left alone (`unplanned`) below: no copy of them
         planned: set[ObjectRef] = set()
         claims: dict[ObjectRef, Claim] = {}

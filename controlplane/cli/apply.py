@@ -35,8 +35,8 @@ from controlplane.cli.options import (
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
 from controlplane.plans import Plan
-from reconciler.applying import ApplyReport, Journal, apply_plan
-from reconciler.backends.base import ApplyOptions, Backend, Outcome, Status
+from reconciler.applying import ApplyReport, Journal, apply_plan, unread_systems
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 SAVED_PLAN_RULE = "saved-plan"
@@ -189,11 +189,17 @@ def command(
         )
     options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)
     repo_root = Path(plan.repo or ".") if target.is_file() else target
-    if dry_run:  # nothing changes, nothing is recorded
-        report = _run(plan, backends, options, concurrency, None)
-    else:
-        with auditlog.turn(audit_log, targets, plan, repo_root, backends) as turn:
-            report = _run(plan, turn.backends, options, concurrency, turn.journal)
+    try:
+        if dry_run:  # nothing changes, nothing is recorded
+            report = _run(plan, backends, options, concurrency, None)
+        else:
+            with auditlog.turn(audit_log, targets, plan, repo_root, backends) as turn:
+                report = _run(plan, turn.backends, options, concurrency, turn.journal)
+    except BackendError as exc:  # recording the inventory at the end: every write's outcome is in the audit log
+        raise fail(
+            f"the writes were made, but recording mlcp's inventory failed: {exc}",
+            "run `mlcp apply` again once the system answers: it records what exists (see `mlcp audit list`)",
+        ) from None
     if output is Format.json:
         print_json(
             {
@@ -213,8 +219,12 @@ def command(
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or (
         f"nothing to write; {str(revision)[:12]} recorded as the trusted base" if revision else "nothing to write"
     )
-    err.print(f"{'[red]✗' if report.failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
-    if report.failed:
+    unread = sorted(unread_systems(plan, backends))
+    failed = bool(report.failed or unread)
+    err.print(f"{'[red]✗' if failed else '[green]✓'}[/] apply: {summary}{' (dry run)' if dry_run else ''}")
+    for system in unread:
+        err.print(f"[red]✗[/] {markup_safe(system)} was not read when planning: nothing of it was applied or recorded")
+    if failed:
         raise typer.Exit(1)
     if detailed_exitcode and (counts[Status.skipped.value] or revision != plan.revision):
         raise typer.Exit(2)
