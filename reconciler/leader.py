@@ -280,9 +280,17 @@ class LeaderElector:
         return leading
 
     def run(self, stop: threading.Event) -> None:
-        """Acquire and renew until `stop` is set (then the caller releases)."""
+        """Acquire and renew until `stop` is set (then the caller releases).
+
+        Any error of a round is logged and the round tried again a period later: `step` handles the API's errors,
+        but anything else (a proxy's HTML error page the client cannot decode, a bug) ended this thread, and the
+        replica, healthy by every probe, never led again."""
         while not stop.is_set() and not self._released.is_set():
-            leading = self.step()
+            try:
+                leading = self.step()
+            except Exception:
+                logs.get().exception("lease round failed; trying again", extra={"lease": self.config.name})
+                leading = self._set(self.may_write())
             stop.wait(self.config.retry_period if leading else self.config.retry_period * 1.2)
 
     def release(self) -> None:

@@ -281,8 +281,13 @@ class ShardSet:
         return released
 
     def run(self, stop: threading.Event) -> None:
+        """Step every retry period until `stop`; any error of a step is logged and the step tried again a period
+        later (see `LeaderElector.run`: a thread that died held and took no shard again, unnoticed)."""
         while not stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:
+                logs.get().exception("shard lease round failed; trying again", extra={"identity": self.identity})
             stop.wait(self.config.lease.retry_period)
 
     def release_all(self) -> None:

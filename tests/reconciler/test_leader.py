@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -197,3 +201,38 @@ def test_an_apply_is_refused_at_once_while_a_sharded_controller_holds_its_shards
     with pytest.raises(BackendError, match=r"runs sharded.*nothing was applied"), turn:
         pytest.fail("the turn must not start")
     assert api.lease is None, "the leader's Lease was not even asked for"
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """The controller's log records meanwhile (its logger does not propagate once set up)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("mlcp.reconcile")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_lease_thread_survives_any_error_of_a_round_and_tries_again_a_period_later() -> None:
+    """A proxy's HTML 503 page made the client raise a ValueError: the thread died, and the replica never led."""
+    api, clock, stop = FakeLeases(), Clock(), threading.Event()
+    elector = LeaderElector(api, LeaseConfig("ns", "a", duration=1.5, renew_deadline=1.0, retry_period=0.01), clock)  # type: ignore[arg-type]
+    answer = api.request
+    sent: list[str] = []
+
+    def request(method: str, path: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        sent.append(method)
+        if len(sent) == 1:
+            raise ValueError("unexpected character: line 1 column 1 (char 0)")
+        stop.set()  # the second round is the last
+        return answer(method, path, *args, **kw)
+
+    api.request = request  # type: ignore[method-assign]
+    with captured_logs() as logged:
+        elector.run(stop)
+    assert sent == ["GET", "GET", "POST"] and elector.may_write(), "the next round took the Lease"
+    assert [r.getMessage() for r in logged if r.exc_info] == ["lease round failed; trying again"]

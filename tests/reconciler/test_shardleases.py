@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.backends.kubernetes import HttpError
 from reconciler.leader import LeaseConfig
 from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
+from tests.reconciler.test_leader import captured_logs
 
 COLLECTION = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
 
@@ -267,3 +268,28 @@ def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
     c.members = ("a", "b", "c")
     c._holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
     assert c._plan({7}) == ({7}, {3}), "the one that lacks takes the shard handed over; only it moved"
+
+
+def test_the_shards_thread_survives_any_error_of_a_step_and_tries_again_a_period_later() -> None:
+    """A proxy's HTML 503 page made the client raise a ValueError: the thread died, and the replica never held a
+    shard again while its probes said ok."""
+    api, clock, stop = FakeLeases(), Clock(), threading.Event()
+    fast = LeaseConfig("ns", "a", duration=1.5, renew_deadline=1.0, retry_period=0.01)
+    replica = ShardSet(api, ShardConfig(2, fast), clock)  # type: ignore[arg-type]
+    answer = api.request
+    rounds: list[str] = []
+
+    def request(method: str, path: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        if not rounds:
+            rounds.append("broken")
+            raise ValueError("unexpected character: line 1 column 1 (char 0)")
+        if method == "GET" and path == COLLECTION:
+            rounds.append("listed")
+            stop.set()  # the second step is the last
+        return answer(method, path, *args, **kw)
+
+    api.request = request  # type: ignore[method-assign]
+    with captured_logs() as errors:
+        replica.run(stop)
+    assert rounds == ["broken", "listed"] and replica.members == ("a",), "the next step joined"
+    assert [r.getMessage() for r in errors if r.exc_info] == ["shard lease round failed; trying again"]
