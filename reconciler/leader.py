@@ -133,7 +133,7 @@ class LeaderElector:
             lease = self._get()
             if lease is None:
                 self._create(started)
-            elif not self._try_update(lease, started):
+            elif not self._try_update(lease, started, self.clock()):
                 return self._set(self.may_write())
         except BackendError as exc:
             self.last_error = exc
@@ -172,13 +172,18 @@ class LeaderElector:
         query = apply_query(FIELD_MANAGER)
         self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY_PATCH)
 
-    def _try_update(self, lease: dict[str, Any], started: float) -> bool:
+    def _try_update(self, lease: dict[str, Any], started: float, answered: float) -> bool:
+        """Renew, or take the Lease if it is free; False when another holds it.
+
+        A record not seen before is dated when the read was `answered` (client-go's observedTime), never when it
+        was sent: a renewal that landed while a slow GET was in flight was believed to have stood still since
+        before it was made, and the Lease was taken while that holder could still write."""
         spec = lease.get("spec") or {}
         self._watch_trigger(lease)
         self._watch_handover(lease)
         record = lease_record(spec)
         if record != self._observed:
-            self._observed, self._observed_at = record, started
+            self._observed, self._observed_at = record, answered
         self.holder = spec.get("holderIdentity") or None
         held_by_other = self.holder not in (None, self.config.identity)
         if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):

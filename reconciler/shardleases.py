@@ -212,9 +212,12 @@ class ShardSet:
         self._annotated = True
 
     def _alive(self) -> tuple[str, ...]:
-        """The live members (this replica included while its membership is renewed), and any disagreement."""
-        now = self.clock()
+        """The live members (this replica included while its membership is renewed), and any disagreement.
+
+        A record not seen before is dated when the LIST was answered, not when it was sent: a renewal that landed
+        while a slow LIST was in flight counted as older than it was, and its shard was taken too early."""
         listing = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace))
+        now = self.clock()
         alive = {self.identity} if self.member.may_write() else set()
         numbers: dict[str, str] = {}
         seen: set[str] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,8 +26,12 @@ class FakeLeases:
         self.forbidden = False
         self.shard_zero: dict[str, Any] | None = None
         """Lease mlcp-shard-0, held while a sharded controller runs."""
+        self.reading: list[Callable[[], None]] = []
+        """Run, one for each GET, while it is in flight: the world moves before the server answers."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
+        if method == "GET" and self.reading:
+            self.reading.pop(0)()
         if self.down:
             raise HttpError(503, "unavailable", {})
         if self.forbidden and method != "GET":
@@ -99,6 +103,28 @@ def test_a_dead_leader_is_replaced_only_after_the_lease_duration_and_it_stopped_
     assert b.step() and b.may_write()
     assert api.lease is not None and api.lease["spec"]["leaseTransitions"] == 1
     assert not a.step(), "the old leader, back, sees b's fresh record and waits"
+
+
+def test_a_record_is_dated_when_the_read_was_answered_not_when_it_was_sent() -> None:
+    """A renewal that landed while a candidate's slow GET was in flight was dated before it happened: the candidate
+    took the Lease while the holder, renewed during that GET, could still write."""
+    api, clock, holder, candidate = _pair()
+    holder.step()
+    candidate.step()
+
+    def slow() -> None:  # sent at 1002, answered at 1009; the holder renewed at 1008 and may write until 1018
+        clock.now = 1008.0
+        assert holder.step()
+        clock.now = 1009.0
+
+    clock.now = 1002.0
+    api.reading.append(slow)
+    assert not candidate.step()
+    clock.now = 1017.5
+    assert holder.may_write()
+    assert not candidate.step(), "the record stood still 8.5 s since it was seen, not 15.5 s"
+    clock.now = 1009.0 + 15.1
+    assert not holder.may_write() and candidate.step()
 
 
 def test_the_time_left_to_write_is_the_renew_deadline_since_the_last_renewal_and_none_after_release() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.backends.kubernetes import HttpError
@@ -21,8 +21,12 @@ class FakeLeases:
     def __init__(self) -> None:
         self.leases: dict[str, dict[str, Any]] = {}
         self.version = 0
+        self.listing: list[Callable[[], None]] = []
+        """Run, one for each LIST, while it is in flight: the world moves before the server answers."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
+        if method == "GET" and path == COLLECTION and self.listing:
+            self.listing.pop(0)()
         if method == "GET" and path == COLLECTION:
             return {"items": [copy.deepcopy(lease) for lease in self.leases.values()]}
         name = path.rsplit("/", 1)[1] if path != COLLECTION else body["metadata"]["name"]
@@ -293,3 +297,26 @@ def test_the_shards_thread_survives_any_error_of_a_step_and_tries_again_a_period
         replica.run(stop)
     assert rounds == ["broken", "listed"] and replica.members == ("a",), "the next step joined"
     assert [r.getMessage() for r in errors if r.exc_info] == ["shard lease round failed; trying again"]
+
+
+def test_a_record_is_dated_when_the_list_was_answered_not_when_it_was_sent() -> None:
+    """A renewal that landed while a slow LIST was in flight was dated before it happened: the shard was taken
+    while its holder, renewed during that LIST, could still write it."""
+    api, clock = FakeLeases(), Clock()
+    a, b = _replica(api, clock, "a", shards=1), _replica(api, clock, "b", shards=1)
+    _tick(clock, [a, b])
+    _tick(clock, [a, b])
+    assert a.held() == [0] and not b.held()
+
+    def slow() -> None:  # b's LIST sent at 1004, answered at 1011; a renewed at 1010 and may write until 1020
+        clock.now = 1010.0
+        a.step()
+        clock.now = 1011.0
+
+    api.listing.append(slow)
+    b.step()  # then a stops: it renews nothing more
+    while not b.held():
+        clock.now += 2
+        b.step()
+        assert not (b.held() and a.held()), f"two writers at {clock.now}: a may write for {a.remaining(0):.1f}s"
+    assert clock.now < 1011 + 15 + 2 * 2, "taken within a lease duration of the record's last change"
