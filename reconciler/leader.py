@@ -19,6 +19,14 @@ The same Lease serializes every writer of the shared audit log: `mlcp apply`
 takes it for its turn (`hold`). It asks the leader with an annotation naming
 itself; the leader hands the Lease over between passes (never during one),
 and takes it back once the CLI releases it or its lease expires.
+
+Threads: the rounds run on the `mlcp-lease` thread, while the loop's thread hands
+the Lease over (`hand_over`) and releases it (`release`). Each is a read and a
+write of the Lease and of this candidate's own view, so one lock serializes the
+three: a renewal in flight while the Lease was handed over made the old leader
+writable again (two writers for a renew deadline), and one landing between the
+handover's read and write made that write fail after the asker was taken for
+served. A released candidate never takes the Lease again.
 """
 
 from __future__ import annotations
@@ -102,6 +110,8 @@ class LeaderElector:
         self._trigger: str | None = None
         self._leading = False
         self._released = threading.Event()
+        self._lock = threading.Lock()
+        """Held through a round, a handover and a release (see "Threads" in the module docstring)."""
 
     @property
     def path(self) -> str:
@@ -127,10 +137,18 @@ class LeaderElector:
         return spec
 
     def step(self) -> bool:
-        """Acquire or renew once; True when this candidate leads afterwards."""
+        """Acquire or renew once; True when this candidate leads afterwards (never once it was released)."""
+        with self._lock:
+            return self._step()
+
+    def _step(self) -> bool:
+        if self._released.is_set():
+            return self._set(False)
         started = self.clock()
         try:
             lease = self._get()
+            if self._released.is_set():  # `release` waits for this round: it writes nothing more
+                return self._set(False)
             if lease is None:
                 self._create(started)
             elif not self._try_update(lease, started, self.clock()):
@@ -228,29 +246,33 @@ class LeaderElector:
 
         Writing stops first (`may_write` turns false), then the Lease names the other writer, which renews it
         from then on; this candidate takes it back like any other once it is released or expires.
+
+        A handover that fails (the Lease changed between its read and its write) leaves the request on the Lease:
+        the next round sees it again and the loop hands over then.
         """
-        asking, self.handover = self.handover, None
-        if asking is None or not self.may_write():
-            return False
-        self._handed.add(asking)
-        self._valid_until = 0.0
-        try:
-            lease = self._get()
-            spec = (lease or {}).get("spec") or {}
-            if lease is None or spec.get("holderIdentity") != self.config.identity:
+        with self._lock:
+            asking, self.handover = self.handover, None
+            if asking is None or not self.may_write():
                 return False
-            now = _now()
-            transitions = int(spec.get("leaseTransitions", 0)) + 1
-            lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
-            lease["spec"]["leaseTransitions"] = transitions
-            self.kube.request("PUT", self.path, body=lease)
-        except BackendError as exc:
-            logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
-            return False
-        self.holder = asking
-        logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
-        self._set(False)
-        return True
+            self._valid_until = 0.0
+            try:
+                lease = self._get()
+                spec = (lease or {}).get("spec") or {}
+                if lease is None or spec.get("holderIdentity") != self.config.identity:
+                    return False
+                now = _now()
+                transitions = int(spec.get("leaseTransitions", 0)) + 1
+                lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
+                lease["spec"]["leaseTransitions"] = transitions
+                self.kube.request("PUT", self.path, body=lease)
+            except BackendError as exc:
+                logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
+                return False
+            self._handed.add(asking)
+            self.holder = asking
+            logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
+            self._set(False)
+            return True
 
     def ask_handover(self) -> bool:
         """Ask the holder (if any) to hand the Lease to this candidate between its passes."""
@@ -295,28 +317,32 @@ class LeaderElector:
                 leading = self.step()
             except Exception:
                 logs.get().exception("lease round failed; trying again", extra={"lease": self.config.name})
-                leading = self._set(self.may_write())
+                with self._lock:
+                    leading = self._set(self.may_write())
             stop.wait(self.config.retry_period if leading else self.config.retry_period * 1.2)
 
     def release(self) -> None:
-        """Give the lease up at once (holder cleared), so the next leader need not wait it out."""
-        was = self.may_write()
+        """Give the lease up at once (holder cleared), so the next leader need not wait it out; for good (a
+        released candidate takes no Lease again). A round in flight ends first, writing nothing after its read."""
         self._released.set()
-        self._valid_until = 0.0
-        self._set(False)
-        if not was:
-            return
-        try:
-            lease = self._get()
-            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+        with self._lock:
+            was = self.clock() < self._valid_until
+            self._valid_until = 0.0
+            self._set(False)
+            if not was:
                 return
-            lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
-            notes = (lease.get("metadata") or {}).get("annotations") or {}
-            if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
-                del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
-            self.kube.request("PUT", self.path, body=lease)
-        except BackendError as exc:
-            logs.get().warning("could not release the lease", extra={"error": str(exc)})
+            try:
+                lease = self._get()
+                if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+                    return
+                spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+                lease["spec"] = spec
+                notes = (lease.get("metadata") or {}).get("annotations") or {}
+                if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
+                    del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
+                self.kube.request("PUT", self.path, body=lease)
+            except BackendError as exc:
+                logs.get().warning("could not release the lease", extra={"error": str(exc)})
 
     def trigger(self) -> None:
         """Ask the leader (whoever it is) for a pass now: bump the Lease's trigger annotation."""

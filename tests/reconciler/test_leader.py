@@ -28,6 +28,10 @@ class FakeLeases:
         """Lease mlcp-shard-0, held while a sharded controller runs."""
         self.reading: list[Callable[[], None]] = []
         """Run, one for each GET, while it is in flight: the world moves before the server answers."""
+        self.writing: list[Callable[[], None]] = []
+        """Run, one for each PUT, while it is in flight, before the server stores it."""
+        self.written: list[Callable[[], None]] = []
+        """Run, one for each PUT, after the server stored it, before the writer hears back."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
         if method == "GET" and self.reading:
@@ -49,10 +53,15 @@ class FakeLeases:
                 raise HttpError(409, "exists", {})
             return self._store(body)
         if method == "PUT":
+            if self.writing:
+                self.writing.pop(0)()
             assert self.lease is not None
             if body["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
                 raise HttpError(409, "conflict", {})
-            return self._store(body)
+            stored = self._store(body)
+            if self.written:
+                self.written.pop(0)()
+            return stored
         if method == "PATCH":
             assert self.lease is not None
             notes = self.lease["metadata"].setdefault("annotations", {})
@@ -73,6 +82,23 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Contended:
+    """A lock that tells (`waited`) when a thread had to wait for it: proof that two threads' work did not
+    interleave, without sleeping to let a race happen."""
+
+    def __init__(self, waited: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self.waited = waited
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
 
 
 def _pair() -> tuple[FakeLeases, Clock, LeaderElector, LeaderElector]:
@@ -193,6 +219,68 @@ def test_the_leader_hands_the_lease_to_a_cli_apply_between_passes_and_takes_it_b
     cli.release()
     assert api.lease is not None and HANDOVER_ANNOTATION not in api.lease["metadata"]["annotations"]
     assert leader.step(), "released: the leader takes it back at once"
+
+
+def test_a_handover_waits_for_the_renewal_in_flight_and_the_old_leader_stays_stopped() -> None:
+    """The loop's thread handed the Lease over while the lease thread's renewal was in flight: the renewal, ending
+    after the handover, made the old leader writable again while the Lease named the CLI (two writers)."""
+    api, clock, leader, cli = _pair()
+    leader.step()
+    assert not cli.step() and cli.ask_handover()
+    clock.now += 2
+    stored, go, either, handed = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+    leader._lock = Contended(either)  # type: ignore[assignment]
+    api.written.append(lambda: (stored.set(), go.wait(10)))  # the renewal is stored; its answer is on its way
+    renewal = threading.Thread(target=leader.step)  # the lease thread: it sees the CLI's request
+    renewal.start()
+    assert stored.wait(10) and leader.handover == "b"
+
+    def hand_over() -> None:  # the loop's thread, woken by the request
+        leader.hand_over()
+        handed.set()
+        either.set()
+
+    handing = threading.Thread(target=hand_over)
+    handing.start()
+    assert either.wait(10)
+    during = handed.is_set()
+    go.set()
+    renewal.join(10)
+    handing.join(10)
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "b"
+    assert cli.step() and cli.may_write(), "the CLI holds its turn"
+    assert not leader.may_write(), f"two writers: the old leader may still write for {leader.remaining():.1f}s"
+    assert not during, "the handover ran in the middle of the renewal"
+
+
+def test_a_handover_whose_write_lost_a_race_is_served_on_the_next_round() -> None:
+    """The asker was taken for served before the handover's write: when that write failed (the Lease changed
+    since its read: a follower forwarded a webhook), the request was never served and the CLI gave up."""
+    api, clock, leader, cli = _pair()
+    follower = LeaderElector(api, LeaseConfig("ns", "c", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+    leader.step()
+    assert not cli.step() and cli.ask_handover()
+    clock.now += 2
+    assert leader.step() and leader.handover == "b"
+    api.writing.append(follower.trigger)
+    assert not leader.hand_over() and not leader.may_write()
+    clock.now += 2
+    assert leader.step() and leader.handover == "b", "the request is still on the Lease: asked again"
+    assert leader.hand_over() and cli.step()
+
+
+def test_a_released_candidate_never_takes_the_lease_again() -> None:
+    """A round that started after the release (ShardSet.step renews a shard on its thread while the loop releases
+    it between passes) took the Lease back for a candidate nobody runs: nobody renewed it, and nobody could take
+    it for a lease duration."""
+    api, clock, a, b = _pair()
+    a.step()
+    b.step()
+    a.release()
+    clock.now += 2
+    assert not a.step() and not a.may_write()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] is None
+    assert b.step(), "released: taken at once"
 
 
 def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() -> None:
