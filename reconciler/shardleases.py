@@ -88,8 +88,7 @@ class ShardSet:
         self.members: tuple[str, ...] = ()
         self.conflict: str | None = None
         """Why this replica writes no shard now (members disagree on the number of shards), or None."""
-        self.leaving: set[int] = set()
-        """Shards held but assigned to another replica: released between two passes (`release_leaving`)."""
+        self._leaving: set[int] = set()
         self._electors: dict[int, LeaderElector] = {}
         self._observed: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._annotated = False
@@ -104,6 +103,15 @@ class ShardSet:
         passes: minutes each at 10,000 tenants)."""
 
     # -- what the loop and the fence ask ---------------------------------------------------------------------
+
+    @property
+    def leaving(self) -> frozenset[int]:
+        """Shards held but assigned to another replica: released between two passes (`release_leaving`).
+
+        A copy: the shards thread changes the set while the loop's thread looks at it (iterating the set itself
+        could raise "Set changed size during iteration" in the loop)."""
+        with self._lock:
+            return frozenset(self._leaving)
 
     def held(self) -> list[int]:
         """The shards this replica may write now, in order."""
@@ -157,9 +165,11 @@ class ShardSet:
             if shard in keep or shard in take:
                 if shard not in renewed:
                     steps.append(elector.step)
-                self.leaving.discard(shard)
+                with self._lock:
+                    self._leaving.discard(shard)
             elif elector.may_write():  # renewed above: kept until the loop is between passes of it, then released
-                self.leaving.add(shard)
+                with self._lock:
+                    self._leaving.add(shard)
             else:
                 self._drop(shard)
         _at_once(steps)
@@ -202,7 +212,7 @@ class ShardSet:
     def _drop(self, shard: int) -> None:
         with self._lock:
             self._electors.pop(shard, None)
-        self.leaving.discard(shard)
+            self._leaving.discard(shard)
 
     def _annotate(self) -> None:
         if self._annotated or not self.member.may_write():
@@ -277,7 +287,7 @@ class ShardSet:
         for shard in sorted(self.leaving if shards is None else self.leaving & shards):
             with self._lock:
                 elector = self._electors.pop(shard, None)
-            self.leaving.discard(shard)
+                self._leaving.discard(shard)
             if elector is not None:
                 elector.release()
                 released.append(shard)
@@ -297,7 +307,7 @@ class ShardSet:
         """Leave: give up every shard and the membership at once, so the others take over without waiting."""
         with self._lock:
             electors, self._electors = dict(self._electors), {}
-        self.leaving.clear()
+            self._leaving.clear()
         for elector in electors.values():
             elector.release()
         self.member.release()

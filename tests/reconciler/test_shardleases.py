@@ -320,3 +320,21 @@ def test_a_record_is_dated_when_the_list_was_answered_not_when_it_was_sent() -> 
         b.step()
         assert not (b.held() and a.held()), f"two writers at {clock.now}: a may write for {a.remaining(0):.1f}s"
     assert clock.now < 1011 + 15 + 2 * 2, "taken within a lease duration of the record's last change"
+
+
+def test_the_shards_leaving_are_handed_out_as_a_copy_the_shards_thread_cannot_change() -> None:
+    """The shards thread (ShardSet.step) changes the set of shards leaving while the loop's thread iterates it
+    between passes: iterating the set itself raised "Set changed size during iteration" in the loop."""
+    api, clock = FakeLeases(), Clock()
+    a = _replica(api, clock, "a")
+    _tick(clock, [a], rounds=2)
+    b = _replica(api, clock, "b")
+    b.step()
+    a.step()
+    leaving = set(a.leaving)
+    assert len(leaving) == SHARDS // 2
+    looked = set()
+    for shard in a.leaving:  # the loop's thread...
+        looked.add(shard)
+        a._drop(shard)  # ...while the shards thread drops one (its writing right lapsed)
+    assert looked == leaving and not a.leaving
