@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ TRIGGER_ANNOTATION = "mlcp.dev/trigger"
 """Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
 HANDOVER_ANNOTATION = "mlcp.dev/handover"
 """Set by `mlcp apply` to the identity it holds the Lease under: the leader hands the Lease over between passes."""
+HANDED_KEPT = 8
+"""Askers a leader remembers having served. The annotation names one asker, and each `mlcp apply` has an identity of
+its own and asks once, so a request served longer ago cannot come back; one entry per apply for the life of the
+process was a leak."""
 TURN_TIMEOUT = 120.0
 """How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""
 
@@ -100,7 +105,8 @@ class LeaderElector:
         self.on_handover = on_handover
         self.handover: str | None = None
         """Who asked for the Lease (see `hand_over`), while this candidate holds it."""
-        self._handed: set[str] = set()
+        self._handed: deque[str] = deque(maxlen=HANDED_KEPT)
+        """The askers served last (`_watch_handover` serves none twice); the newest few only."""
         self.last_error: BackendError | None = None
         """Why the last step could not read or write the Lease (None after a step that could)."""
         self.holder: str | None = None
@@ -268,7 +274,7 @@ class LeaderElector:
             except BackendError as exc:
                 logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
                 return False
-            self._handed.add(asking)
+            self._handed.append(asking)
             self.holder = asking
             logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
             self._set(False)

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
+from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
 
 
 class FakeLeases:
@@ -281,6 +281,27 @@ def test_a_released_candidate_never_takes_the_lease_again() -> None:
     assert not a.step() and not a.may_write()
     assert api.lease is not None and api.lease["spec"]["holderIdentity"] is None
     assert b.step(), "released: taken at once"
+
+
+def test_a_leader_remembers_only_the_last_applies_it_served() -> None:
+    """Each `mlcp apply` asks under an identity of its own: one remembered per apply was a leak for the life of the
+    process. A served request still on the Lease (its CLI died) is not served again."""
+    api, clock, leader, _ = _pair()
+    leader.step()
+    for n in range(HANDED_KEPT + 3):
+        cli = LeaderElector(api, LeaseConfig("ns", f"cli-{n}", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+        assert not cli.step() and cli.ask_handover()
+        clock.now += 2
+        assert leader.step() and leader.hand_over() and cli.step()
+        if n % 2:
+            cli.release()  # the others die: the Lease runs out with their request on it
+        clock.now += 2
+        leader.step()
+        clock.now += 16
+        assert leader.step()
+        clock.now += 2
+        assert leader.step() and leader.handover is None, "served once, never again"
+    assert len(leader._handed) == HANDED_KEPT
 
 
 def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() -> None:
