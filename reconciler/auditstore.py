@@ -20,7 +20,7 @@ resourceVersion it read, or a POST of the next segment, which fails if it
 exists. Two writers can therefore never fork the chain; the one that loses
 re-reads the head and seals its records after the other's. Whole turns
 (intents, writes, outcomes) are serialized by the leader's Lease, which
-`mlcp apply` takes for its turn (reconciler.leader.hold).
+`mlcp apply` takes for its turn (reconciler.applyturn.hold).
 
 Costs: every append rewrites its segment (at most 256 KiB, half on average),
 a pass with changes appends a few times (intents, then each group of

@@ -138,9 +138,9 @@ def _lease(store: AuditStore) -> AbstractContextManager[Fence | None]:
 
 @contextmanager
 def _held(store: ClusterStore) -> Iterator[Fence | None]:
+    from reconciler.applyturn import hold  # noqa: PLC0415
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - see cluster_client
     from reconciler.fencing import Fence  # noqa: PLC0415
-    from reconciler.leader import hold  # noqa: PLC0415
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")

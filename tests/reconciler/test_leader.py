@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
+from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
 
 
 class FakeLeases:
@@ -317,25 +316,9 @@ def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() 
     assert not cli.hand_over(), "only the holder can hand the Lease over"
 
 
-def test_an_apply_without_the_right_to_take_the_lease_is_told_at_once() -> None:
-    api = FakeLeases()
-    api.forbidden = True
-    with pytest.raises(HttpError, match="forbidden"), hold(api, "ns", "cli", timeout=600):  # type: ignore[arg-type]
-        raise AssertionError("never held")
-
-
 def test_timings_are_checked() -> None:
     with pytest.raises(ValueError, match="renew deadline"):
         LeaseConfig("ns", "a", duration=10, renew_deadline=10, retry_period=2)
-
-
-def test_an_apply_is_refused_at_once_while_a_sharded_controller_holds_its_shards() -> None:
-    api = FakeLeases()
-    api.shard_zero = {"metadata": {"name": "mlcp-shard-0", "resourceVersion": "1"}, "spec": {"holderIdentity": "r1"}}
-    turn = hold(api, "ns", "cli")  # type: ignore[arg-type]
-    with pytest.raises(BackendError, match=r"runs sharded.*nothing was applied"), turn:
-        pytest.fail("the turn must not start")
-    assert api.lease is None, "the leader's Lease was not even asked for"
 
 
 @contextmanager
