@@ -180,8 +180,8 @@ class ShardedLoop(LoopControls):
             logs.get().info("stopped", extra={"passes": self.passes})
 
     def _start(self) -> list[threading.Thread]:
+        self.shards.step()  # a member first: the others take and write no shard while a non-member leads
         self.elector.step()
-        self.shards.step()
         self._observed = True
         threads = [
             threading.Thread(target=self.elector.run, args=(self._threads_stop,), name="mlcp-lease", daemon=True),

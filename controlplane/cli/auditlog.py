@@ -151,7 +151,8 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
             denied = "forbidden" in str(exc).lower() or "unauthorized" in str(exc).lower()
             hint = (
                 f"with the shared log, mlcp apply needs get, create, update and patch on Leases and ConfigMaps in "
-                f"{store.namespace} (docs/operations.md, RBAC); or keep a log of your own: --audit-log PATH"
+                f"{store.namespace}, and list on Leases where a sharded controller ran (docs/operations.md, RBAC); "
+                "or keep a log of your own: --audit-log PATH"
                 if denied
                 else "wait for the controller's pass to end, or check `kubectl get lease -A`"
             )

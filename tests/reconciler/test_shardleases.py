@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler import sharding
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import LeaseConfig
+from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
 from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
 from tests.reconciler.test_leader import captured_logs
 
@@ -23,10 +24,18 @@ class FakeLeases:
         self.version = 0
         self.listing: list[Callable[[], None]] = []
         """Run, one for each LIST, while it is in flight: the world moves before the server answers."""
+        self.before: dict[tuple[str, str], Callable[[], None]] = {}
+        """(method, Lease) → run once, while that request is in flight, before the server answers it."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
         if method == "GET" and path == COLLECTION and self.listing:
             self.listing.pop(0)()
+        if path != COLLECTION or method == "POST":
+            hook = self.before.pop(
+                (method, path.rsplit("/", 1)[1] if path != COLLECTION else body["metadata"]["name"]), None
+            )
+            if hook is not None:
+                hook()
         if method == "GET" and path == COLLECTION:
             return {"items": [copy.deepcopy(lease) for lease in self.leases.values()]}
         name = path.rsplit("/", 1)[1] if path != COLLECTION else body["metadata"]["name"]
@@ -338,3 +347,63 @@ def test_the_shards_leaving_are_handed_out_as_a_copy_the_shards_thread_cannot_ch
         looked.add(shard)
         a._drop(shard)  # ...while the shards thread drops one (its writing right lapsed)
     assert looked == leaving and not a.leaving
+
+
+def _cli(api: FakeLeases, clock: Clock) -> LeaderElector:
+    """An `mlcp apply`'s turn on the leader's Lease (reconciler.applyturn)."""
+    lease = LeaseConfig("ns", "mlcp-apply_laptop_1", duration=15, renew_deadline=10, retry_period=2)
+    return LeaderElector(api, lease, clock)  # type: ignore[arg-type]
+
+
+def test_a_replica_takes_and_writes_no_shard_while_an_apply_holds_the_leaders_lease() -> None:
+    """A sharded controller stopped cleanly; an apply took the leader's Lease (it was refused only while shard 0
+    was held, once, before it asked); a replica started meanwhile took the shards and wrote its tenants too."""
+    api, clock = FakeLeases(), Clock()
+    old = _replica(api, clock, "old", shards=2)
+    _tick(clock, [old], rounds=3)
+    assert old.held() == [0, 1]
+    old.release_all()
+    apply = _cli(api, clock)
+    assert apply.step()
+    new = _replica(api, clock, "new", shards=2)
+    for _ in range(4):
+        new.step()
+        assert apply.step() and not new.held(), "the apply's turn: no shard is written by a replica"
+        clock.now += 2
+    assert new.yielding and "mlcp-apply_laptop_1" in new.yielding
+    assert all(not lease["spec"].get("holderIdentity") for name, lease in api.leases.items() if "shard" in name)
+    apply.release()
+    new.step()
+    new.step()
+    assert new.held() == [0, 1] and new.yielding is None, "the turn is over: the replica takes its shards"
+
+
+def test_a_shard_taken_as_an_apply_took_the_leaders_lease_is_released_unwritten() -> None:
+    """The replica's LIST showed no apply; the apply took the leader's Lease and saw no shard held; then the
+    replica took its shards. Writable at once, they were written beside the apply's writes."""
+    api, clock = FakeLeases(), Clock()
+    replica = _replica(api, clock, "r1", shards=2)
+    replica.step()
+    clock.now += 2
+    apply = _cli(api, clock)
+    api.before["POST", "mlcp-shard-1"] = apply.step  # after the replica's LIST, before its take lands
+    held_when_checking: list[list[int]] = []
+    api.before["GET", LEADER_LEASE] = lambda: held_when_checking.append(replica.held())
+    replica.step()
+    assert apply.may_write() and not replica.held(), "two writers: the apply and the replica"
+    assert held_when_checking == [[]], "taken, not yet written: the leader's Lease is read first"
+    assert replica.yielding
+    assert not api.leases["mlcp-shard-1"]["spec"].get("holderIdentity"), "released unwritten"
+
+
+def test_a_replica_makes_the_lease_of_shard_0_before_it_takes_any_shard() -> None:
+    """`mlcp apply` tells from one GET of mlcp-shard-0 that no shard is held while that Lease does not exist."""
+    first = next(w for w in "abcdefgh" if sharding.preference(w, [0, 1])[0] == 1)
+    second = next(w for w in "abcdefgh" if w != first)
+    api, clock = FakeLeases(), Clock()
+    replicas = [_replica(api, clock, first, shards=2), _replica(api, clock, second, shards=2)]
+    made: list[bool] = []
+    api.before["POST", "mlcp-shard-1"] = lambda: made.append("mlcp-shard-0" in api.leases)
+    _tick(clock, replicas, rounds=3)
+    assert made == [True]
+    assert replicas[0].held() == [1] and replicas[1].held() == [0]
