@@ -28,7 +28,7 @@ by a writer that found it closed. The loser re-reads the head and seals its
 records after the winner's: two writers can never fork the chain, even one
 that appends without the Lease. Whole turns (intents, writes, outcomes) are
 serialized by the leader's Lease, which `mlcp apply` takes for its turn
-(reconciler.leader.hold).
+(reconciler.applyturn.hold).
 
 Costs: every append rewrites its segment (at most 256 KiB, half on average),
 a pass with changes appends a few times (intents, then each group of

@@ -16,17 +16,25 @@ Kubernetes has no fencing tokens, so this margin is the guarantee, and why
 the loop checks `may_write` before every single write.
 
 The same Lease serializes every writer of the shared audit log: `mlcp apply`
-takes it for its turn (`hold`). It asks the leader with an annotation naming
+takes it for its turn (reconciler.applyturn). It asks the leader with an annotation naming
 itself; the leader hands the Lease over between passes (never during one),
 and takes it back once the CLI releases it or its lease expires.
+
+Threads: the rounds run on the `mlcp-lease` thread, while the loop's thread hands
+the Lease over (`hand_over`) and releases it (`release`). Each is a read and a
+write of the Lease and of this candidate's own view, so one lock serializes the
+three: a renewal in flight while the Lease was handed over made the old leader
+writable again (two writers for a renew deadline), and one landing between the
+handover's read and write made that write fail after the asker was taken for
+served. A released candidate never takes the Lease again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,8 +49,10 @@ TRIGGER_ANNOTATION = "mlcp.dev/trigger"
 """Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
 HANDOVER_ANNOTATION = "mlcp.dev/handover"
 """Set by `mlcp apply` to the identity it holds the Lease under: the leader hands the Lease over between passes."""
-TURN_TIMEOUT = 120.0
-"""How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""
+HANDED_KEPT = 8
+"""Askers a leader remembers having served. The annotation names one asker, and each `mlcp apply` has an identity of
+its own and asks once, so a request served longer ago cannot come back; one entry per apply for the life of the
+process was a leak."""
 
 
 LEADER_LEASE = "mlcp-reconciler"
@@ -92,7 +102,8 @@ class LeaderElector:
         self.on_handover = on_handover
         self.handover: str | None = None
         """Who asked for the Lease (see `hand_over`), while this candidate holds it."""
-        self._handed: set[str] = set()
+        self._handed: deque[str] = deque(maxlen=HANDED_KEPT)
+        """The askers served last (`_watch_handover` serves none twice); the newest few only."""
         self.last_error: BackendError | None = None
         """Why the last step could not read or write the Lease (None after a step that could)."""
         self.holder: str | None = None
@@ -102,6 +113,8 @@ class LeaderElector:
         self._trigger: str | None = None
         self._leading = False
         self._released = threading.Event()
+        self._lock = threading.Lock()
+        """Held through a round, a handover and a release (see "Threads" in the module docstring)."""
 
     @property
     def path(self) -> str:
@@ -127,13 +140,21 @@ class LeaderElector:
         return spec
 
     def step(self) -> bool:
-        """Acquire or renew once; True when this candidate leads afterwards."""
+        """Acquire or renew once; True when this candidate leads afterwards (never once it was released)."""
+        with self._lock:
+            return self._step()
+
+    def _step(self) -> bool:
+        if self._released.is_set():
+            return self._set(False)
         started = self.clock()
         try:
             lease = self._get()
+            if self._released.is_set():  # `release` waits for this round: it writes nothing more
+                return self._set(False)
             if lease is None:
                 self._create(started)
-            elif not self._try_update(lease, started):
+            elif not self._try_update(lease, started, self.clock()):
                 return self._set(self.may_write())
         except BackendError as exc:
             self.last_error = exc
@@ -172,13 +193,18 @@ class LeaderElector:
         query = apply_query(FIELD_MANAGER)
         self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY_PATCH)
 
-    def _try_update(self, lease: dict[str, Any], started: float) -> bool:
+    def _try_update(self, lease: dict[str, Any], started: float, answered: float) -> bool:
+        """Renew, or take the Lease if it is free; False when another holds it.
+
+        A record not seen before is dated when the read was `answered` (client-go's observedTime), never when it
+        was sent: a renewal that landed while a slow GET was in flight was believed to have stood still since
+        before it was made, and the Lease was taken while that holder could still write."""
         spec = lease.get("spec") or {}
         self._watch_trigger(lease)
         self._watch_handover(lease)
         record = lease_record(spec)
         if record != self._observed:
-            self._observed, self._observed_at = record, started
+            self._observed, self._observed_at = record, answered
         self.holder = spec.get("holderIdentity") or None
         held_by_other = self.holder not in (None, self.config.identity)
         if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):
@@ -223,29 +249,33 @@ class LeaderElector:
 
         Writing stops first (`may_write` turns false), then the Lease names the other writer, which renews it
         from then on; this candidate takes it back like any other once it is released or expires.
+
+        A handover that fails (the Lease changed between its read and its write) leaves the request on the Lease:
+        the next round sees it again and the loop hands over then.
         """
-        asking, self.handover = self.handover, None
-        if asking is None or not self.may_write():
-            return False
-        self._handed.add(asking)
-        self._valid_until = 0.0
-        try:
-            lease = self._get()
-            spec = (lease or {}).get("spec") or {}
-            if lease is None or spec.get("holderIdentity") != self.config.identity:
+        with self._lock:
+            asking, self.handover = self.handover, None
+            if asking is None or not self.may_write():
                 return False
-            now = _now()
-            transitions = int(spec.get("leaseTransitions", 0)) + 1
-            lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
-            lease["spec"]["leaseTransitions"] = transitions
-            self.kube.request("PUT", self.path, body=lease)
-        except BackendError as exc:
-            logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
-            return False
-        self.holder = asking
-        logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
-        self._set(False)
-        return True
+            self._valid_until = 0.0
+            try:
+                lease = self._get()
+                spec = (lease or {}).get("spec") or {}
+                if lease is None or spec.get("holderIdentity") != self.config.identity:
+                    return False
+                now = _now()
+                transitions = int(spec.get("leaseTransitions", 0)) + 1
+                lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
+                lease["spec"]["leaseTransitions"] = transitions
+                self.kube.request("PUT", self.path, body=lease)
+            except BackendError as exc:
+                logs.get().warning("could not hand the lease over", extra={"error": str(exc), "to": asking})
+                return False
+            self._handed.append(asking)
+            self.holder = asking
+            logs.get().info("handed the lease over", extra={"to": asking, "lease": self.config.name})
+            self._set(False)
+            return True
 
     def ask_handover(self) -> bool:
         """Ask the holder (if any) to hand the Lease to this candidate between its passes."""
@@ -280,30 +310,42 @@ class LeaderElector:
         return leading
 
     def run(self, stop: threading.Event) -> None:
-        """Acquire and renew until `stop` is set (then the caller releases)."""
+        """Acquire and renew until `stop` is set (then the caller releases).
+
+        Any error of a round is logged and the round tried again a period later: `step` handles the API's errors,
+        but anything else (a proxy's HTML error page the client cannot decode, a bug) ended this thread, and the
+        replica, healthy by every probe, never led again."""
         while not stop.is_set() and not self._released.is_set():
-            leading = self.step()
+            try:
+                leading = self.step()
+            except Exception:
+                logs.get().exception("lease round failed; trying again", extra={"lease": self.config.name})
+                with self._lock:
+                    leading = self._set(self.may_write())
             stop.wait(self.config.retry_period if leading else self.config.retry_period * 1.2)
 
     def release(self) -> None:
-        """Give the lease up at once (holder cleared), so the next leader need not wait it out."""
-        was = self.may_write()
+        """Give the lease up at once (holder cleared), so the next leader need not wait it out; for good (a
+        released candidate takes no Lease again). A round in flight ends first, writing nothing after its read."""
         self._released.set()
-        self._valid_until = 0.0
-        self._set(False)
-        if not was:
-            return
-        try:
-            lease = self._get()
-            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+        with self._lock:
+            was = self.clock() < self._valid_until
+            self._valid_until = 0.0
+            self._set(False)
+            if not was:
                 return
-            lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
-            notes = (lease.get("metadata") or {}).get("annotations") or {}
-            if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
-                del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
-            self.kube.request("PUT", self.path, body=lease)
-        except BackendError as exc:
-            logs.get().warning("could not release the lease", extra={"error": str(exc)})
+            try:
+                lease = self._get()
+                if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+                    return
+                spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+                lease["spec"] = spec
+                notes = (lease.get("metadata") or {}).get("annotations") or {}
+                if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
+                    del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
+                self.kube.request("PUT", self.path, body=lease)
+            except BackendError as exc:
+                logs.get().warning("could not release the lease", extra={"error": str(exc)})
 
     def trigger(self) -> None:
         """Ask the leader (whoever it is) for a pass now: bump the Lease's trigger annotation."""
@@ -312,58 +354,3 @@ class LeaderElector:
             self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
         except BackendError as exc:
             logs.get().warning("could not forward the trigger to the leader", extra={"error": str(exc)})
-
-
-SHARD_ZERO = "mlcp-shard-0"
-"""Held whenever a controller runs with --shards (every shard has a holder); see reconciler.shardleases."""
-
-
-def _refuse_if_sharded(kube: KubeClient, namespace: str) -> None:
-    """A sharded controller writes tenants under shard Leases, not this one: a CLI turn would be a second writer."""
-    try:
-        lease = kube.request("GET", LEASES.format(namespace=namespace) + f"/{SHARD_ZERO}")
-    except HttpError as exc:
-        if exc.status == 404:
-            return
-        raise
-    holder = (lease.get("spec") or {}).get("holderIdentity")
-    if holder:
-        raise BackendError(
-            f"the controller in {namespace} runs sharded (Lease {SHARD_ZERO} is held by {holder!r}): its replicas "
-            "write tenants under their shard Leases, so an apply would be a second writer; nothing was applied. "
-            "Commit the change to the config repo and let the controller apply it (if that controller is gone for "
-            f"good, delete the Leases mlcp-shard-* and mlcp-member-* in {namespace} first)"
-        )
-
-
-@contextmanager
-def hold(kube: KubeClient, namespace: str, identity: str, timeout: float = TURN_TIMEOUT) -> Iterator[LeaderElector]:
-    """Hold the Lease for one turn of `mlcp apply`: asked of the leader, renewed while held, released after.
-
-    Raises BackendError when the Lease is not handed over within `timeout` (a leader in a very long pass, or a
-    replica of an older mlcp that does not hand over).
-    """
-    elector = LeaderElector(kube, LeaseConfig(namespace, identity))
-    _refuse_if_sharded(kube, namespace)
-    deadline = time.monotonic() + timeout
-    asked = False
-    while not elector.step():
-        if isinstance(elector.last_error, HttpError) and elector.last_error.status in (401, 403):
-            raise elector.last_error  # waiting will not grant the right to take the Lease
-        asked = asked or elector.ask_handover()
-        if time.monotonic() > deadline:
-            elector.withdraw()
-            raise BackendError(
-                f"the Lease {namespace}/{elector.config.name} is held by {elector.holder!r} and was not handed over "
-                f"within {timeout:.0f}s; nothing was applied"
-            )
-        time.sleep(elector.config.retry_period / 2)
-    stop = threading.Event()
-    renewing = threading.Thread(target=elector.run, args=(stop,), name="mlcp-lease", daemon=True)
-    renewing.start()
-    try:
-        yield elector
-    finally:
-        stop.set()
-        renewing.join(timeout=elector.config.duration)
-        elector.release()

@@ -16,6 +16,9 @@ publishes the new head as the anchor (reconciler.anchors).
 
 A denial is recorded once per revision, not once per retry: the loop would
 otherwise write the same refusal every pass until someone fixes the commit.
+Only the denials of the last few revisions are remembered (`DENIALS_KEPT`):
+the loop works on one revision at a time, the branch's head, and a set of
+every revision's denials grew for the life of the process.
 """
 
 from __future__ import annotations
@@ -35,6 +38,30 @@ from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.metrics import Metrics
 
 DenialKey = tuple[str | None, str, str]
+"""(revision, what was denied, why)."""
+DENIALS_KEPT = 4
+"""Revisions whose recorded denials are remembered (the newest; a branch reset back and forth is still covered)."""
+
+
+class Denials:
+    """The denials already recorded, by revision, for the last `DENIALS_KEPT` revisions only."""
+
+    def __init__(self) -> None:
+        self._by_revision: dict[str | None, set[tuple[str, str]]] = {}
+
+    def __contains__(self, key: DenialKey) -> bool:
+        return key[1:] in self._by_revision.get(key[0], ())
+
+    def add(self, key: DenialKey) -> None:
+        revision = key[0]
+        recorded = self._by_revision.pop(revision, set())  # again the newest
+        recorded.add(key[1:])
+        self._by_revision[revision] = recorded
+        while len(self._by_revision) > DENIALS_KEPT:
+            del self._by_revision[next(iter(self._by_revision))]
+
+    def discard(self, key: DenialKey) -> None:
+        self._by_revision.get(key[0], set()).discard(key[1:])
 
 
 class PassAudit:
@@ -49,7 +76,7 @@ class PassAudit:
         self.problem: str | None = None
         """Why the last append failed, until one succeeds again (readiness reports it)."""
         self.journal: Journal | None = None
-        self._denials: set[DenialKey] = set()
+        self._denials = Denials()
         self._new: set[DenialKey] = set()
         self._expected: Head | None = None
         """The anchor the next pass checks the log against: the last one published or read this term."""
@@ -156,7 +183,8 @@ class PassAudit:
     def failed(self, exc: AuditError) -> str:
         """The pass's error message; the metric and readiness show the problem until an append succeeds."""
         journal, self.journal = self.journal, None
-        self._denials -= self._new  # not written: record them again next time
+        for key in self._new:  # not written: record them again next time
+            self._denials.discard(key)
         self._clean = None
         self.problem = str(exc)
         self.metrics.audit_writable.set(0)

@@ -67,6 +67,9 @@ class ShardedLoop(LoopControls):
         self.passes = 0
         self.last: dict[str, PassResult] = {}
         self._lanes: dict[str, _Due] = {}
+        self._lanes_lock = threading.Lock()
+        """Held while the loop's thread adds or drops lanes, and while `ready` (the HTTP server's thread) copies
+        them: iterating the dict as it changed could raise "dictionary changed size during iteration"."""
         self._threads_stop = threading.Event()
         self._observed = False
         self._held: frozenset[int] = frozenset()
@@ -90,7 +93,9 @@ class ShardedLoop(LoopControls):
     def ready(self) -> tuple[bool, str]:
         if not self._observed:
             return False, "the leases have not been read yet"
-        problems = [d.lane.audit.problem for d in self._lanes.values() if d.lane.audit.problem]
+        with self._lanes_lock:
+            lanes = [d.lane for d in self._lanes.values()]
+        problems = [lane.audit.problem for lane in lanes if lane.audit.problem]
         if problems:
             return False, f"the audit log cannot be written, so nothing is applied: {problems[0]}"
         if self.shards.conflict:
@@ -123,7 +128,8 @@ class ShardedLoop(LoopControls):
             wanted[PLATFORM] = sharding.PLATFORM
         gone = set(self._lanes) - set(wanted)
         for name in gone:
-            del self._lanes[name]
+            with self._lanes_lock:
+                del self._lanes[name]
             self.reconciler.forget_lane(name)
             if name != PLATFORM:
                 self.reconciler.metrics.shard_tenants.remove(name)
@@ -139,7 +145,8 @@ class ShardedLoop(LoopControls):
             if shard == sharding.PLATFORM:
                 lane.state = None
                 lane.audit.forget()
-            self._lanes[name] = _Due(lane, self.clock())
+            with self._lanes_lock:
+                self._lanes[name] = _Due(lane, self.clock())
             logs.get().info("converging a new lane", extra={"shard": name})
         self.reconciler.metrics.shards_held.set(len(wanted) - (1 if PLATFORM in wanted else 0))
 
@@ -173,8 +180,8 @@ class ShardedLoop(LoopControls):
             logs.get().info("stopped", extra={"passes": self.passes})
 
     def _start(self) -> list[threading.Thread]:
+        self.shards.step()  # a member first: the others take and write no shard while a non-member leads
         self.elector.step()
-        self.shards.step()
         self._observed = True
         threads = [
             threading.Thread(target=self.elector.run, args=(self._threads_stop,), name="mlcp-lease", daemon=True),

@@ -24,6 +24,13 @@ The protocol, run by every replica every retry period (`step`):
 5. A shard free for two lease durations (its preferred takers are stuck) is taken
    by any replica, over its share: no tenant waits for a balance that never comes.
 
+`mlcp apply` writes any tenant under the leader's Lease (reconciler.applyturn
+says how a CLI turn and a replica never write at once). A replica's side: it
+reads the leader's Lease after every take and writes the shard only while no
+one but a member holds that Lease (else it releases the shard unwritten); while
+a non-member holds it, it takes and writes no shard (`yielding`); and it makes
+`mlcp-shard-0`, unheld, before its first take.
+
 Replicas started with different numbers of shards would map one tenant to two
 shards held by two replicas. So each member states its number, and a replica
 that sees another number among the live members holds and writes no shard
@@ -44,8 +51,8 @@ from typing import Any
 
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import KubeClient
-from reconciler.leader import LEASES, LeaderElector, LeaseConfig, lease_record
+from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.leader import LEADER_LEASE, LEASES, LeaderElector, LeaseConfig, lease_record
 
 MEMBER_PREFIX = "mlcp-member-"
 SHARDS_ANNOTATION = "mlcp.dev/shards"
@@ -88,8 +95,13 @@ class ShardSet:
         self.members: tuple[str, ...] = ()
         self.conflict: str | None = None
         """Why this replica writes no shard now (members disagree on the number of shards), or None."""
-        self.leaving: set[int] = set()
-        """Shards held but assigned to another replica: released between two passes (`release_leaving`)."""
+        self.yielding: str | None = None
+        """Why this replica takes and writes no shard now (the leader's Lease is held by a non-member), or None."""
+        self._unconfirmed: set[int] = set()
+        """Shards taken that no read of the leader's Lease has followed yet: not written (module docstring)."""
+        self._marked = False
+        """Whether the Lease mlcp-shard-0 exists (see the module docstring)."""
+        self._leaving: set[int] = set()
         self._electors: dict[int, LeaderElector] = {}
         self._observed: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._annotated = False
@@ -105,25 +117,36 @@ class ShardSet:
 
     # -- what the loop and the fence ask ---------------------------------------------------------------------
 
+    @property
+    def leaving(self) -> frozenset[int]:
+        """Shards held but assigned to another replica: released between two passes (`release_leaving`).
+
+        A copy: the shards thread changes the set while the loop's thread looks at it (iterating the set itself
+        could raise "Set changed size during iteration" in the loop)."""
+        with self._lock:
+            return frozenset(self._leaving)
+
     def held(self) -> list[int]:
         """The shards this replica may write now, in order."""
         with self._lock:
-            electors = dict(self._electors)
-        return sorted(shard for shard, elector in electors.items() if self._writable(elector))
+            shards = list(self._electors)
+        return sorted(shard for shard in shards if self.may_write(shard))
 
     def may_write(self, shard: int) -> bool:
-        with self._lock:
-            elector = self._electors.get(shard)
-        return elector is not None and self._writable(elector)
+        elector = self._cleared(shard)
+        return elector is not None and elector.may_write()
 
     def remaining(self, shard: int) -> float:
         """Seconds this replica may still write `shard` (0 when it may not)."""
+        elector = self._cleared(shard)
+        return elector.remaining() if elector is not None else 0.0
+
+    def _cleared(self, shard: int) -> LeaderElector | None:
+        """The shard's elector, while nothing but its Lease's time decides whether this replica may write it."""
         with self._lock:
             elector = self._electors.get(shard)
-        return elector.remaining() if elector is not None and self.conflict is None else 0.0
-
-    def _writable(self, elector: LeaderElector) -> bool:
-        return self.conflict is None and elector.may_write()
+            confirmed = shard not in self._unconfirmed
+        return elector if confirmed and self.conflict is None and self.yielding is None else None
 
     # -- the protocol ----------------------------------------------------------------------------------------
 
@@ -143,8 +166,11 @@ class ShardSet:
             self.members = self._alive()
             if self._joined is None and self.identity in self.members:
                 self._joined = self.clock()
+            self._confirm(renewed)  # the LIST came after their renewal, and so after their take
         except BackendError as exc:
             logs.get().warning("could not read the members", extra={"error": str(exc)})
+        if self.yielding is not None:
+            return  # takes nothing; what it holds stays held (renewed above), unwritten until it ends
         held = {shard for shard, elector in electors.items() if elector.may_write()}
         late = {s for s in electors if s not in held and self._holders.get(s) == self.identity}
         keep, take = self._plan(held | late)
@@ -152,17 +178,25 @@ class ShardSet:
             for shard in take - set(self._electors):
                 self._electors[shard] = self._elector(shard)
             electors = dict(self._electors)
-        steps = []
+        steps: dict[int, LeaderElector] = {}
         for shard, elector in electors.items():
             if shard in keep or shard in take:
                 if shard not in renewed:
-                    steps.append(elector.step)
-                self.leaving.discard(shard)
+                    steps[shard] = elector
+                with self._lock:
+                    self._leaving.discard(shard)
             elif elector.may_write():  # renewed above: kept until the loop is between passes of it, then released
-                self.leaving.add(shard)
+                with self._lock:
+                    self._leaving.add(shard)
             else:
                 self._drop(shard)
-        _at_once(steps)
+        if steps and self._mark():
+            with self._lock:
+                self._unconfirmed |= set(steps)
+            _at_once([elector.step for elector in steps.values()])
+            taken = {shard for shard, elector in steps.items() if elector.may_write()}
+            if taken:
+                self._check_leader(taken)
 
     def _plan(self, held: set[int]) -> tuple[set[int], set[int]]:
         """(shards to keep, free shards to take): see "the protocol" in the module docstring.
@@ -202,7 +236,63 @@ class ShardSet:
     def _drop(self, shard: int) -> None:
         with self._lock:
             self._electors.pop(shard, None)
-        self.leaving.discard(shard)
+            self._leaving.discard(shard)
+            self._unconfirmed.discard(shard)
+
+    def _mark(self) -> bool:
+        """Make the Lease mlcp-shard-0, unheld, before any shard is taken (see the module docstring)."""
+        if not self._marked:
+            namespace = self.config.lease.namespace
+            meta = {"name": sharding.lease_name(0), "namespace": namespace}
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": {}}
+            try:
+                self.kube.request("POST", LEASES.format(namespace=namespace), body=body)
+            except BackendError as exc:
+                if not isinstance(exc, HttpError) or exc.status != 409:
+                    logs.get().warning("could not make the Lease of shard 0; no shard taken", extra={"error": str(exc)})
+                    return False
+            self._marked = True
+        return True
+
+    def _check_leader(self, taken: set[int]) -> None:
+        """Shards just taken are written only once a read of the leader's Lease after the take shows no writer
+        but a replica there (see the module docstring); until then they stay unconfirmed."""
+        try:
+            lease = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace) + f"/{LEADER_LEASE}")
+        except BackendError as exc:
+            if not isinstance(exc, HttpError) or exc.status != 404:
+                logs.get().warning("could not read the leader's Lease", extra={"error": str(exc)})
+                return
+            lease = {}
+        holder, _ = self._live(LEADER_LEASE, lease.get("spec") or {}, self.clock())
+        self._yield_to(holder, set(self.members))
+        self._confirm(taken)
+
+    def _confirm(self, shards: set[int]) -> None:
+        """After a read of the leader's Lease: `shards`, written to before it, may be written; or, while yielding,
+        every shard never written is released."""
+        if self.yielding is None:
+            with self._lock:
+                self._unconfirmed -= shards
+            return
+        with self._lock:
+            unwritten = {shard: self._electors.pop(shard) for shard in self._unconfirmed if shard in self._electors}
+            self._unconfirmed.clear()
+        for elector in unwritten.values():
+            elector.release()
+
+    def _yield_to(self, holder: str | None, members: set[str]) -> None:
+        yielding = (
+            f"the leader's Lease is held by {holder!r}, which is no replica with --shards (an mlcp apply, or a "
+            "controller without --shards): no shard is taken or written until it is released or runs out"
+            if holder not in (None, self.identity, *members)
+            else None
+        )
+        if yielding != self.yielding:
+            (logs.get().warning if yielding else logs.get().info)(
+                yielding or "the leader's Lease is no longer held by a non-member"
+            )
+        self.yielding = yielding
 
     def _annotate(self) -> None:
         if self._annotated or not self.member.may_write():
@@ -212,26 +302,28 @@ class ShardSet:
         self._annotated = True
 
     def _alive(self) -> tuple[str, ...]:
-        """The live members (this replica included while its membership is renewed), and any disagreement."""
-        now = self.clock()
+        """The live members (this replica included while its membership is renewed), and any disagreement.
+
+        A record not seen before is dated when the LIST was answered, not when it was sent: a renewal that landed
+        while a slow LIST was in flight counted as older than it was, and its shard was taken too early."""
         listing = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace))
+        now = self.clock()
         alive = {self.identity} if self.member.may_write() else set()
         numbers: dict[str, str] = {}
         seen: set[str] = set()
+        leader: str | None = None
         for lease in listing.get("items") or []:
             meta, spec = lease.get("metadata") or {}, lease.get("spec") or {}
-            name, holder = str(meta.get("name") or ""), spec.get("holderIdentity")
+            name = str(meta.get("name") or "")
             seen.add(name)
-            record = lease_record(spec)
-            previous = self._observed.get(name)
-            since = previous[1] if previous is not None and previous[0] == record else now
-            self._observed[name] = (record, since)
-            live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
+            holder, since = self._live(name, spec, now)
+            if name == LEADER_LEASE:
+                leader = holder
             if name.startswith(sharding.LEASE_PREFIX):
-                self._see_shard(name, str(holder) if live else None, since, now)
-            if not name.startswith(MEMBER_PREFIX) or not live:
+                self._see_shard(name, holder, since, now)
+            if not name.startswith(MEMBER_PREFIX) or holder is None:
                 continue
-            alive.add(str(holder))
+            alive.add(holder)
             number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
             if number is not None:
                 numbers[str(holder)] = str(number)
@@ -241,8 +333,21 @@ class ShardSet:
             if sharding.lease_name(shard) not in seen:  # never made yet: free since we first looked
                 self._holders[shard] = None
                 self._free_since.setdefault(shard, now)
+        self._marked = sharding.lease_name(0) in seen
         self._judge(numbers)
+        self._yield_to(leader, alive)
         return tuple(sorted(alive))
+
+    def _live(self, name: str, spec: dict[str, Any], now: float) -> tuple[str | None, float]:
+        """(the Lease's holder while its record keeps changing within its duration as observed here, else None;
+        since when this replica sees its record)."""
+        record = lease_record(spec)
+        previous = self._observed.get(name)
+        since = previous[1] if previous is not None and previous[0] == record else now
+        self._observed[name] = (record, since)
+        holder = spec.get("holderIdentity")
+        live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
+        return (str(holder) if live else None), since
 
     def _see_shard(self, name: str, holder: str | None, since: float, now: float) -> None:
         suffix = name[len(sharding.LEASE_PREFIX) :]
@@ -274,22 +379,27 @@ class ShardSet:
         for shard in sorted(self.leaving if shards is None else self.leaving & shards):
             with self._lock:
                 elector = self._electors.pop(shard, None)
-            self.leaving.discard(shard)
+                self._leaving.discard(shard)
             if elector is not None:
                 elector.release()
                 released.append(shard)
         return released
 
     def run(self, stop: threading.Event) -> None:
+        """Step every retry period until `stop`; any error of a step is logged and the step tried again a period
+        later (see `LeaderElector.run`: a thread that died held and took no shard again, unnoticed)."""
         while not stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:
+                logs.get().exception("shard lease round failed; trying again", extra={"identity": self.identity})
             stop.wait(self.config.lease.retry_period)
 
     def release_all(self) -> None:
         """Leave: give up every shard and the membership at once, so the others take over without waiting."""
         with self._lock:
             electors, self._electors = dict(self._electors), {}
-        self.leaving.clear()
+            self._leaving.clear()
         for elector in electors.values():
             elector.release()
         self.member.release()

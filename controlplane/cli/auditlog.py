@@ -146,9 +146,9 @@ def _lease(store: AuditStore) -> AbstractContextManager[Fence | None]:
 
 @contextmanager
 def _held(store: ClusterStore) -> Iterator[Fence | None]:
+    from reconciler.applyturn import hold  # noqa: PLC0415
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - see cluster_client
     from reconciler.fencing import Fence  # noqa: PLC0415
-    from reconciler.leader import hold  # noqa: PLC0415
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
@@ -159,7 +159,8 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
             denied = "forbidden" in str(exc).lower() or "unauthorized" in str(exc).lower()
             hint = (
                 f"with the shared log, mlcp apply needs get, create, update and patch on Leases and ConfigMaps in "
-                f"{store.namespace} (docs/operations.md, RBAC); or keep a log of your own: --audit-log PATH"
+                f"{store.namespace}, and list on Leases where a sharded controller ran (docs/operations.md, RBAC); "
+                "or keep a log of your own: --audit-log PATH"
                 if denied
                 else "wait for the controller's pass to end, or check `kubectl get lease -A`"
             )

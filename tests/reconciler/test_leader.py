@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig, hold
+from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
 
 
 class FakeLeases:
@@ -22,8 +25,16 @@ class FakeLeases:
         self.forbidden = False
         self.shard_zero: dict[str, Any] | None = None
         """Lease mlcp-shard-0, held while a sharded controller runs."""
+        self.reading: list[Callable[[], None]] = []
+        """Run, one for each GET, while it is in flight: the world moves before the server answers."""
+        self.writing: list[Callable[[], None]] = []
+        """Run, one for each PUT, while it is in flight, before the server stores it."""
+        self.written: list[Callable[[], None]] = []
+        """Run, one for each PUT, after the server stored it, before the writer hears back."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
+        if method == "GET" and self.reading:
+            self.reading.pop(0)()
         if self.down:
             raise HttpError(503, "unavailable", {})
         if self.forbidden and method != "GET":
@@ -41,10 +52,15 @@ class FakeLeases:
                 raise HttpError(409, "exists", {})
             return self._store(body)
         if method == "PUT":
+            if self.writing:
+                self.writing.pop(0)()
             assert self.lease is not None
             if body["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
                 raise HttpError(409, "conflict", {})
-            return self._store(body)
+            stored = self._store(body)
+            if self.written:
+                self.written.pop(0)()
+            return stored
         if method == "PATCH":
             assert self.lease is not None
             notes = self.lease["metadata"].setdefault("annotations", {})
@@ -65,6 +81,23 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Contended:
+    """A lock that tells (`waited`) when a thread had to wait for it: proof that two threads' work did not
+    interleave, without sleeping to let a race happen."""
+
+    def __init__(self, waited: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self.waited = waited
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
 
 
 def _pair() -> tuple[FakeLeases, Clock, LeaderElector, LeaderElector]:
@@ -95,6 +128,28 @@ def test_a_dead_leader_is_replaced_only_after_the_lease_duration_and_it_stopped_
     assert b.step() and b.may_write()
     assert api.lease is not None and api.lease["spec"]["leaseTransitions"] == 1
     assert not a.step(), "the old leader, back, sees b's fresh record and waits"
+
+
+def test_a_record_is_dated_when_the_read_was_answered_not_when_it_was_sent() -> None:
+    """A renewal that landed while a candidate's slow GET was in flight was dated before it happened: the candidate
+    took the Lease while the holder, renewed during that GET, could still write."""
+    api, clock, holder, candidate = _pair()
+    holder.step()
+    candidate.step()
+
+    def slow() -> None:  # sent at 1002, answered at 1009; the holder renewed at 1008 and may write until 1018
+        clock.now = 1008.0
+        assert holder.step()
+        clock.now = 1009.0
+
+    clock.now = 1002.0
+    api.reading.append(slow)
+    assert not candidate.step()
+    clock.now = 1017.5
+    assert holder.may_write()
+    assert not candidate.step(), "the record stood still 8.5 s since it was seen, not 15.5 s"
+    clock.now = 1009.0 + 15.1
+    assert not holder.may_write() and candidate.step()
 
 
 def test_the_time_left_to_write_is_the_renew_deadline_since_the_last_renewal_and_none_after_release() -> None:
@@ -165,6 +220,89 @@ def test_the_leader_hands_the_lease_to_a_cli_apply_between_passes_and_takes_it_b
     assert leader.step(), "released: the leader takes it back at once"
 
 
+def test_a_handover_waits_for_the_renewal_in_flight_and_the_old_leader_stays_stopped() -> None:
+    """The loop's thread handed the Lease over while the lease thread's renewal was in flight: the renewal, ending
+    after the handover, made the old leader writable again while the Lease named the CLI (two writers)."""
+    api, clock, leader, cli = _pair()
+    leader.step()
+    assert not cli.step() and cli.ask_handover()
+    clock.now += 2
+    stored, go, either, handed = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+    leader._lock = Contended(either)  # type: ignore[assignment]
+    api.written.append(lambda: (stored.set(), go.wait(10)))  # the renewal is stored; its answer is on its way
+    renewal = threading.Thread(target=leader.step)  # the lease thread: it sees the CLI's request
+    renewal.start()
+    assert stored.wait(10) and leader.handover == "b"
+
+    def hand_over() -> None:  # the loop's thread, woken by the request
+        leader.hand_over()
+        handed.set()
+        either.set()
+
+    handing = threading.Thread(target=hand_over)
+    handing.start()
+    assert either.wait(10)
+    during = handed.is_set()
+    go.set()
+    renewal.join(10)
+    handing.join(10)
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "b"
+    assert cli.step() and cli.may_write(), "the CLI holds its turn"
+    assert not leader.may_write(), f"two writers: the old leader may still write for {leader.remaining():.1f}s"
+    assert not during, "the handover ran in the middle of the renewal"
+
+
+def test_a_handover_whose_write_lost_a_race_is_served_on_the_next_round() -> None:
+    """The asker was taken for served before the handover's write: when that write failed (the Lease changed
+    since its read: a follower forwarded a webhook), the request was never served and the CLI gave up."""
+    api, clock, leader, cli = _pair()
+    follower = LeaderElector(api, LeaseConfig("ns", "c", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+    leader.step()
+    assert not cli.step() and cli.ask_handover()
+    clock.now += 2
+    assert leader.step() and leader.handover == "b"
+    api.writing.append(follower.trigger)
+    assert not leader.hand_over() and not leader.may_write()
+    clock.now += 2
+    assert leader.step() and leader.handover == "b", "the request is still on the Lease: asked again"
+    assert leader.hand_over() and cli.step()
+
+
+def test_a_released_candidate_never_takes_the_lease_again() -> None:
+    """A round that started after the release (ShardSet.step renews a shard on its thread while the loop releases
+    it between passes) took the Lease back for a candidate nobody runs: nobody renewed it, and nobody could take
+    it for a lease duration."""
+    api, clock, a, b = _pair()
+    a.step()
+    b.step()
+    a.release()
+    clock.now += 2
+    assert not a.step() and not a.may_write()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] is None
+    assert b.step(), "released: taken at once"
+
+
+def test_a_leader_remembers_only_the_last_applies_it_served() -> None:
+    """Each `mlcp apply` asks under an identity of its own: one remembered per apply was a leak for the life of the
+    process. A served request still on the Lease (its CLI died) is not served again."""
+    api, clock, leader, _ = _pair()
+    leader.step()
+    for n in range(HANDED_KEPT + 3):
+        cli = LeaderElector(api, LeaseConfig("ns", f"cli-{n}", duration=15, renew_deadline=10, retry_period=2), clock)  # type: ignore[arg-type]
+        assert not cli.step() and cli.ask_handover()
+        clock.now += 2
+        assert leader.step() and leader.hand_over() and cli.step()
+        if n % 2:
+            cli.release()  # the others die: the Lease runs out with their request on it
+        clock.now += 2
+        leader.step()
+        clock.now += 16
+        assert leader.step()
+        clock.now += 2
+        assert leader.step() and leader.handover is None, "served once, never again"
+    assert len(leader._handed) == HANDED_KEPT
+
+
 def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() -> None:
     api, clock, leader, cli = _pair()
     leader.step()
@@ -178,22 +316,41 @@ def test_a_request_nobody_served_is_withdrawn_and_a_follower_never_hands_over() 
     assert not cli.hand_over(), "only the holder can hand the Lease over"
 
 
-def test_an_apply_without_the_right_to_take_the_lease_is_told_at_once() -> None:
-    api = FakeLeases()
-    api.forbidden = True
-    with pytest.raises(HttpError, match="forbidden"), hold(api, "ns", "cli", timeout=600):  # type: ignore[arg-type]
-        raise AssertionError("never held")
-
-
 def test_timings_are_checked() -> None:
     with pytest.raises(ValueError, match="renew deadline"):
         LeaseConfig("ns", "a", duration=10, renew_deadline=10, retry_period=2)
 
 
-def test_an_apply_is_refused_at_once_while_a_sharded_controller_holds_its_shards() -> None:
-    api = FakeLeases()
-    api.shard_zero = {"metadata": {"name": "mlcp-shard-0", "resourceVersion": "1"}, "spec": {"holderIdentity": "r1"}}
-    turn = hold(api, "ns", "cli")  # type: ignore[arg-type]
-    with pytest.raises(BackendError, match=r"runs sharded.*nothing was applied"), turn:
-        pytest.fail("the turn must not start")
-    assert api.lease is None, "the leader's Lease was not even asked for"
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """The controller's log records meanwhile (its logger does not propagate once set up)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("mlcp.reconcile")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_lease_thread_survives_any_error_of_a_round_and_tries_again_a_period_later() -> None:
+    """A proxy's HTML 503 page made the client raise a ValueError: the thread died, and the replica never led."""
+    api, clock, stop = FakeLeases(), Clock(), threading.Event()
+    elector = LeaderElector(api, LeaseConfig("ns", "a", duration=1.5, renew_deadline=1.0, retry_period=0.01), clock)  # type: ignore[arg-type]
+    answer = api.request
+    sent: list[str] = []
+
+    def request(method: str, path: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        sent.append(method)
+        if len(sent) == 1:
+            raise ValueError("unexpected character: line 1 column 1 (char 0)")
+        stop.set()  # the second round is the last
+        return answer(method, path, *args, **kw)
+
+    api.request = request  # type: ignore[method-assign]
+    with captured_logs() as logged:
+        elector.run(stop)
+    assert sent == ["GET", "GET", "POST"] and elector.may_write(), "the next round took the Lease"
+    assert [r.getMessage() for r in logged if r.exc_info] == ["lease round failed; trying again"]

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from controlplane.audit import AuditError, Journal, JsonlStore, Result
+from controlplane.errors import Refused
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import anchors
 from reconciler.backends.base import Outcome, Status
 from reconciler.metrics import Metrics
-from reconciler.passaudit import PassAudit
+from reconciler.passaudit import DENIALS_KEPT, PassAudit
 
 DESIRED = {"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"cpu": "8"}}}
 CHANGE = Change(
@@ -202,3 +203,25 @@ def test_intents_an_interrupted_writer_left_open_are_closed_before_a_deferred_tu
         (Result.pending, None),
         (Result.applied, 5),
     ]
+
+
+def test_a_refusal_is_recorded_once_per_revision_and_only_the_last_revisions_are_remembered(tmp_path: Path) -> None:
+    """Every revision's denials were remembered for the life of the process: a controller that sees a new commit
+    every few minutes kept them all."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    audit = PassAudit(store, Metrics(), "replica-1")
+    refused = Refused("the repo names another cluster", "fix mlcp.yaml", "operator-targets", "mlcp.yaml")
+
+    def recorded() -> int:
+        return sum(1 for _ in store.records())
+
+    audit.refused("0" * 40, refused)
+    audit.refused("0" * 40, refused)
+    assert recorded() == 1, "once per revision, not once per retry"
+    for n in range(1, DENIALS_KEPT + 1):
+        audit.refused(str(n) * 40, refused)
+    assert recorded() == 1 + DENIALS_KEPT
+    audit.refused(str(DENIALS_KEPT) * 40, refused)
+    assert recorded() == 1 + DENIALS_KEPT, "the newest revisions are remembered"
+    audit.refused("0" * 40, refused)
+    assert recorded() == 2 + DENIALS_KEPT, "the oldest was forgotten: back on it, its refusal is recorded again"

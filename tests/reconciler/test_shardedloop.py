@@ -144,3 +144,27 @@ def test_a_lane_comes_back_when_its_own_failed_tenant_may_be_retried_not_another
     delays = {name: loop._delay(due, PassResult()) for name, due in loop._lanes.items()}
     assert delays[ours] == 2.0, "retried when its backoff ends"
     assert all(d == 30 for name, d in delays.items() if name != ours), delays
+
+
+def test_readiness_reads_the_lanes_while_the_loop_drops_one() -> None:
+    """/readyz (the HTTP server's thread) iterated the lanes while the loop's thread dropped a lost shard's lane:
+    "dictionary changed size during iteration"."""
+    api, clock = FakeLeases(), Clock()
+    loop, _ = _loop(api, clock, "a")
+    _join(loop, clock)
+    loop._round()
+    assert len(loop._lanes) == SHARDS + 1
+
+    class Looked:
+        """A lane's audit whose problem is read just as the loop's thread loses shard 3 and drops its lane."""
+
+        @property
+        def problem(self) -> str | None:
+            loop.shards.release_all()
+            loop._refresh()
+            return None
+
+    loop._lanes["0"].lane.audit = Looked()  # type: ignore[assignment]
+    loop._observed = True
+    assert loop.ready() == (True, "ok")
+    assert set(loop._lanes) == {PLATFORM}, "the shards' lanes were dropped meanwhile"

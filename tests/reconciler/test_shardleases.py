@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler import sharding
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import LeaseConfig
+from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
 from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
+from tests.reconciler.test_leader import captured_logs
 
 COLLECTION = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
 
@@ -20,8 +22,20 @@ class FakeLeases:
     def __init__(self) -> None:
         self.leases: dict[str, dict[str, Any]] = {}
         self.version = 0
+        self.listing: list[Callable[[], None]] = []
+        """Run, one for each LIST, while it is in flight: the world moves before the server answers."""
+        self.before: dict[tuple[str, str], Callable[[], None]] = {}
+        """(method, Lease) → run once, while that request is in flight, before the server answers it."""
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **_: Any) -> dict[str, Any]:
+        if method == "GET" and path == COLLECTION and self.listing:
+            self.listing.pop(0)()
+        if path != COLLECTION or method == "POST":
+            hook = self.before.pop(
+                (method, path.rsplit("/", 1)[1] if path != COLLECTION else body["metadata"]["name"]), None
+            )
+            if hook is not None:
+                hook()
         if method == "GET" and path == COLLECTION:
             return {"items": [copy.deepcopy(lease) for lease in self.leases.values()]}
         name = path.rsplit("/", 1)[1] if path != COLLECTION else body["metadata"]["name"]
@@ -267,3 +281,129 @@ def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
     c.members = ("a", "b", "c")
     c._holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
     assert c._plan({7}) == ({7}, {3}), "the one that lacks takes the shard handed over; only it moved"
+
+
+def test_the_shards_thread_survives_any_error_of_a_step_and_tries_again_a_period_later() -> None:
+    """A proxy's HTML 503 page made the client raise a ValueError: the thread died, and the replica never held a
+    shard again while its probes said ok."""
+    api, clock, stop = FakeLeases(), Clock(), threading.Event()
+    fast = LeaseConfig("ns", "a", duration=1.5, renew_deadline=1.0, retry_period=0.01)
+    replica = ShardSet(api, ShardConfig(2, fast), clock)  # type: ignore[arg-type]
+    answer = api.request
+    rounds: list[str] = []
+
+    def request(method: str, path: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        if not rounds:
+            rounds.append("broken")
+            raise ValueError("unexpected character: line 1 column 1 (char 0)")
+        if method == "GET" and path == COLLECTION:
+            rounds.append("listed")
+            stop.set()  # the second step is the last
+        return answer(method, path, *args, **kw)
+
+    api.request = request  # type: ignore[method-assign]
+    with captured_logs() as errors:
+        replica.run(stop)
+    assert rounds == ["broken", "listed"] and replica.members == ("a",), "the next step joined"
+    assert [r.getMessage() for r in errors if r.exc_info] == ["shard lease round failed; trying again"]
+
+
+def test_a_record_is_dated_when_the_list_was_answered_not_when_it_was_sent() -> None:
+    """A renewal that landed while a slow LIST was in flight was dated before it happened: the shard was taken
+    while its holder, renewed during that LIST, could still write it."""
+    api, clock = FakeLeases(), Clock()
+    a, b = _replica(api, clock, "a", shards=1), _replica(api, clock, "b", shards=1)
+    _tick(clock, [a, b])
+    _tick(clock, [a, b])
+    assert a.held() == [0] and not b.held()
+
+    def slow() -> None:  # b's LIST sent at 1004, answered at 1011; a renewed at 1010 and may write until 1020
+        clock.now = 1010.0
+        a.step()
+        clock.now = 1011.0
+
+    api.listing.append(slow)
+    b.step()  # then a stops: it renews nothing more
+    while not b.held():
+        clock.now += 2
+        b.step()
+        assert not (b.held() and a.held()), f"two writers at {clock.now}: a may write for {a.remaining(0):.1f}s"
+    assert clock.now < 1011 + 15 + 2 * 2, "taken within a lease duration of the record's last change"
+
+
+def test_the_shards_leaving_are_handed_out_as_a_copy_the_shards_thread_cannot_change() -> None:
+    """The shards thread (ShardSet.step) changes the set of shards leaving while the loop's thread iterates it
+    between passes: iterating the set itself raised "Set changed size during iteration" in the loop."""
+    api, clock = FakeLeases(), Clock()
+    a = _replica(api, clock, "a")
+    _tick(clock, [a], rounds=2)
+    b = _replica(api, clock, "b")
+    b.step()
+    a.step()
+    leaving = set(a.leaving)
+    assert len(leaving) == SHARDS // 2
+    looked = set()
+    for shard in a.leaving:  # the loop's thread...
+        looked.add(shard)
+        a._drop(shard)  # ...while the shards thread drops one (its writing right lapsed)
+    assert looked == leaving and not a.leaving
+
+
+def _cli(api: FakeLeases, clock: Clock) -> LeaderElector:
+    """An `mlcp apply`'s turn on the leader's Lease (reconciler.applyturn)."""
+    lease = LeaseConfig("ns", "mlcp-apply_laptop_1", duration=15, renew_deadline=10, retry_period=2)
+    return LeaderElector(api, lease, clock)  # type: ignore[arg-type]
+
+
+def test_a_replica_takes_and_writes_no_shard_while_an_apply_holds_the_leaders_lease() -> None:
+    """A sharded controller stopped cleanly; an apply took the leader's Lease (it was refused only while shard 0
+    was held, once, before it asked); a replica started meanwhile took the shards and wrote its tenants too."""
+    api, clock = FakeLeases(), Clock()
+    old = _replica(api, clock, "old", shards=2)
+    _tick(clock, [old], rounds=3)
+    assert old.held() == [0, 1]
+    old.release_all()
+    apply = _cli(api, clock)
+    assert apply.step()
+    new = _replica(api, clock, "new", shards=2)
+    for _ in range(4):
+        new.step()
+        assert apply.step() and not new.held(), "the apply's turn: no shard is written by a replica"
+        clock.now += 2
+    assert new.yielding and "mlcp-apply_laptop_1" in new.yielding
+    assert all(not lease["spec"].get("holderIdentity") for name, lease in api.leases.items() if "shard" in name)
+    apply.release()
+    new.step()
+    new.step()
+    assert new.held() == [0, 1] and new.yielding is None, "the turn is over: the replica takes its shards"
+
+
+def test_a_shard_taken_as_an_apply_took_the_leaders_lease_is_released_unwritten() -> None:
+    """The replica's LIST showed no apply; the apply took the leader's Lease and saw no shard held; then the
+    replica took its shards. Writable at once, they were written beside the apply's writes."""
+    api, clock = FakeLeases(), Clock()
+    replica = _replica(api, clock, "r1", shards=2)
+    replica.step()
+    clock.now += 2
+    apply = _cli(api, clock)
+    api.before["POST", "mlcp-shard-1"] = apply.step  # after the replica's LIST, before its take lands
+    held_when_checking: list[list[int]] = []
+    api.before["GET", LEADER_LEASE] = lambda: held_when_checking.append(replica.held())
+    replica.step()
+    assert apply.may_write() and not replica.held(), "two writers: the apply and the replica"
+    assert held_when_checking == [[]], "taken, not yet written: the leader's Lease is read first"
+    assert replica.yielding
+    assert not api.leases["mlcp-shard-1"]["spec"].get("holderIdentity"), "released unwritten"
+
+
+def test_a_replica_makes_the_lease_of_shard_0_before_it_takes_any_shard() -> None:
+    """`mlcp apply` tells from one GET of mlcp-shard-0 that no shard is held while that Lease does not exist."""
+    first = next(w for w in "abcdefgh" if sharding.preference(w, [0, 1])[0] == 1)
+    second = next(w for w in "abcdefgh" if w != first)
+    api, clock = FakeLeases(), Clock()
+    replicas = [_replica(api, clock, first, shards=2), _replica(api, clock, second, shards=2)]
+    made: list[bool] = []
+    api.before["POST", "mlcp-shard-1"] = lambda: made.append("mlcp-shard-0" in api.leases)
+    _tick(clock, replicas, rounds=3)
+    assert made == [True]
+    assert replicas[0].held() == [1] and replicas[1].held() == [0]

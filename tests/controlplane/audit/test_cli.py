@@ -19,7 +19,7 @@ from controlplane.cli import auditlog
 from controlplane.errors import Refused
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
-from reconciler import anchors, auditstore, leader
+from reconciler import anchors, applyturn, auditstore
 from reconciler.applying import apply_plan, unchecked
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
@@ -234,7 +234,7 @@ def test_a_refused_apply_records_its_refusal_under_the_lease(
     def no_append_outside_the_lease() -> None:
         assert held, "appended without the Lease"
 
-    monkeypatch.setattr(leader, "hold", hold)
+    monkeypatch.setattr(applyturn, "hold", hold)
     monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
     api.before_post.append(no_append_outside_the_lease)
     refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
