@@ -109,7 +109,7 @@ def _run(
         def step(outcome: Outcome) -> None:
             bar.advance(task)
             if outcome.status is Status.failed:
-                bar.console.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
+                bar.console.print(_failure(outcome))
 
         return apply_plan(
             plan, backends, options, concurrency=concurrency, progress=step, authorize=decided, audit=journal
@@ -118,7 +118,13 @@ def _run(
 
 def _log(outcome: Outcome) -> None:
     if outcome.status is Status.failed:
-        err.print(f"[red]✗ {markup_safe(outcome.change.ref)}: {markup_safe(outcome.message)}[/red]")
+        err.print(_failure(outcome))
+
+
+def _failure(outcome: Outcome) -> str:
+    """A failed write's line: its message quotes the servers, which quote values others chose (a field manager's
+    name in a conflict), so it is outside text, never markup."""
+    return f"[red]✗ {markup_safe(outcome.change.ref)}: {markup_safe(outcome.message)}[/red]"
 
 
 def command(
@@ -183,8 +189,9 @@ def command(
         if not typer.confirm("Apply these changes?"):
             raise fail("cancelled; nothing was applied")
     if revision != plan.revision:
+        stays = markup_safe(str(base)[:12])
         err.print(
-            f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {str(base)[:12]}, "
+            f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {stays}, "
             "so the next plan is judged by the same rules"
         )
     options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)

@@ -21,7 +21,7 @@ from typing import Annotated, cast
 import git
 import typer
 
-from controlplane.cli.console import err, fail
+from controlplane.cli.console import err, fail, markup_safe
 from controlplane.cli.options import TrackingUri
 from controlplane.loading.repo import load_repo
 from controlplane.policy import approvals, freezes
@@ -98,7 +98,8 @@ def command(
         raise fail(
             f"git commit failed: {exc.stderr.strip() or exc}", "check your git identity and signing key"
         ) from None
-    err.print(f"[green]✓[/green] approved {loaded.key} ({token.split('@')[1][:19]}…) in {repo.head.commit.hexsha[:10]}")
+    digest, commit = token.split("@")[1][:19], repo.head.commit.hexsha[:10]
+    err.print(f"[green]✓[/green] approved {markup_safe(loaded.key)} ({digest}…) in {commit}")
 
 
 def _can_sign(repo: git.Repo) -> bool:

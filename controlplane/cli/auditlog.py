@@ -151,7 +151,8 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
     from reconciler.leader import hold  # noqa: PLC0415
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-    err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
+    namespace = markup_safe(store.namespace)
+    err.print(f"taking the Lease in {namespace} for this apply (the controller hands it over between passes)")
     with ExitStack() as held:
         try:  # only taking the Lease: an error of the apply inside the turn is not "nothing was applied"
             elector = held.enter_context(hold(store.kube, store.namespace, who))
@@ -203,6 +204,10 @@ def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets
         with _lease(store), store.exclusive():
             store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
     except (AuditError, OSError) as error:
-        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {markup_safe(error)}")
+        _not_recorded(store, markup_safe(error))
     except typer.Exit:  # the Lease was not handed over (said above)
-        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: the Lease was not taken")
+        _not_recorded(store, "the Lease was not taken")
+
+
+def _not_recorded(store: AuditStore, why: str) -> None:
+    err.print(f"[red]error[/red]: the refusal was not recorded in {markup_safe(store.location)}: {why}")

@@ -111,6 +111,16 @@ def test_export_copies_bytes_that_verify_on_their_own(log: Path, tmp_path: Path)
     assert copy.read_bytes() == log.read_bytes() and JsonlStore(copy).verify().ok
 
 
+def test_the_files_written_are_named_as_they_are(log: Path, tmp_path: Path) -> None:
+    """A path is shown as text, never as markup (`[bold]` was taken for a style and vanished, `[/x]` crashed)."""
+    folder = tmp_path / "[bold]" / "[/x]"
+    folder.mkdir(parents=True)
+    result = mlcp("audit", "export", "--audit-log", log, "--out", folder / "copy.jsonl")
+    assert result.exit_code == 0 and f"exported 12 record(s) to {folder / 'copy.jsonl'}" in result.stderr
+    result = mlcp("audit", "report", "--html", folder / "r.html", "--audit-log", log)
+    assert result.exit_code == 0 and f"wrote {folder / 'r.html'} (12 change(s))" in result.stderr
+
+
 def test_report_writes_a_self_contained_page(log: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     result = mlcp("audit", "report", "--html", page, "--audit-log", log)

@@ -50,6 +50,14 @@ def test_init_makes_one_commit_holding_everything(tmp_path: Path) -> None:
     assert {f"schemas/{name}" for name in schemas.generate()} <= tracked
 
 
+def test_init_names_a_directory_holding_markup_as_it_is(tmp_path: Path) -> None:
+    """The directory was put into rich markup: `cfg[/x]` raised MarkupError after the repo was made."""
+    target = tmp_path / "cfg[/x]"
+    result = mlcp("init", target, "--admin", "ops@acme.io")
+    assert result.exit_code == 0 and result.exception is None, repr(result.exception)
+    assert f"created {target} (commit" in result.stderr and f"mlcp validate {target}" in result.stderr
+
+
 def test_init_binds_the_admin_as_platform_admin(tmp_path: Path) -> None:
     target = tmp_path / "cfg"
     assert mlcp("init", target, "--admin", "ops@acme.io").exit_code == 0
