@@ -55,6 +55,13 @@ def _resolve(promotion: ModelPromotion, version: int | None, tracking_uri: str |
     return str(resolved)
 
 
+def _uncommitted(repo: git.Repo, rel: str) -> bool:
+    """Whether the work tree's `rel` is not what HEAD holds: edited, staged, untracked or ignored. Asked of git
+    for that one literal path: the short format quotes a name with a space or a non-ASCII character, so reading
+    its lines found no such file edited."""
+    return bool(repo.git.status("--porcelain", "-z", "--untracked-files=all", "--ignored", "--", f":(literal){rel}"))
+
+
 def command(
     path: Annotated[Path, typer.Argument(help="The ModelPromotion spec file to approve.")],
     version: Annotated[
@@ -78,7 +85,7 @@ def command(
     loaded = next((s for s in config.specs if s.source.path == rel), None)
     if loaded is None or (loaded.spec.kind != "ModelPromotion" and not override):
         raise fail(f"{rel} holds no valid ModelPromotion", "run `mlcp validate` and pass a promotion spec file")
-    if rel in {line[3:] for line in repo.git.status("--porcelain").splitlines()}:
+    if _uncommitted(repo, rel):
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
     policies = config.of_kind("AccessPolicy")
     # Signed whenever the approver can sign: the policy that judges is the trusted base's, not this work tree's,
