@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,7 +35,7 @@ from controlplane.cli.options import (
 )
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
-from controlplane.plans import Plan
+from controlplane.plans import PLAN_FORMAT, Plan
 from reconciler.applying import ApplyReport, Journal, apply_plan
 from reconciler.backends.base import ApplyOptions, Backend, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
@@ -44,26 +45,42 @@ SAVED_PLAN_RULE = "saved-plan"
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
+def _read_saved(path: Path) -> tuple[dict[str, Any], str, str]:
+    """The file's document and the repo and commit it names; a clear error when it is no plan or names none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "nested too deeply to read" if isinstance(exc, RecursionError) else str(exc)
+        raise fail(f"{path} is not a saved mlcp plan: {why}", "create one with `mlcp plan --out FILE`") from None
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise fail(f"{path} is not a saved mlcp plan (format {PLAN_FORMAT})", "create one with `mlcp plan --out FILE`")
+    repo, revision = data.get("repo"), data.get("revision")
+    if not (isinstance(repo, str) and repo) or not (isinstance(revision, str) and _COMMIT.fullmatch(revision)):
+        raise fail(
+            f"{path} names no commit of a config repo (repo {reprlib.repr(repo)}, revision "
+            f"{reprlib.repr(revision)}), so what it would apply cannot be checked; nothing was applied",
+            "plan a committed revision of the config repo with `mlcp plan --out FILE`",
+        )
+    return data, repo, revision
+
+
 def _load_saved(
     path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, Path], None]
 ) -> tuple[Plan, dict[str, Backend]]:
     """Plan the revision the file names again (trusted base, policy, live state, the operator's flags) and
     return that plan, only if the file is exactly it: the file's own decisions and objects are never used."""
+    data, repo, revision = _read_saved(path)
+    root = Path(repo)
     try:
-        saved = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
-    root = Path(saved.repo or ".")
-    if not saved.repo or not _COMMIT.fullmatch(str(saved.revision or "")):
-        raise fail(
-            f"{path} names no commit of a config repo (repo {saved.repo!r}, revision {saved.revision!r}), so what "
-            "it would apply cannot be checked; nothing was applied",
-            "plan a committed revision of the config repo with `mlcp plan --out FILE`",
-        )
+        saved, malformed = Plan.from_dict(data), ""
+    except ValueError as exc:  # a field of another shape than mlcp writes: an edited file
+        saved, malformed = Plan((), revision, repo), str(exc)[:200]
     from reconciler import gitsource  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
 
     try:
-        with gitsource.checkout(root, str(saved.revision)) as tree:
+        with gitsource.checkout(root, revision) as tree:  # the commit exists: a refusal is recorded under it
+            if malformed:
+                raise _refuse(path, revision, f"not a plan mlcp writes: {malformed}", lambda exc: refused(exc, root))
             fresh, backends = compute_with_backends(
                 tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, root)
             )
@@ -72,24 +89,29 @@ def _load_saved(
             f"{path}: {exc}; nothing was applied",
             "a saved plan names a commit of its config repo: fetch it, or plan again with `mlcp plan --out FILE`",
         ) from None
-    fresh = replace(fresh, repo=saved.repo)
+    fresh = replace(fresh, repo=repo)
     comparison = saved_plans.compare(saved, fresh)
     for line in [*comparison.stale, *comparison.edited][:20]:
         err.print(f"  {markup_safe(line)}")
     if comparison.edited:
-        refusal = Refused(
-            f"{path} is not the plan revision {str(saved.revision)[:12]} makes now "
-            f"({len(comparison.edited)} difference(s), first: {comparison.edited[0]}); nothing was applied",
-            "the file was edited, or the trusted base, its policy or the flags (--prune) differ from when it was "
-            "planned: plan a committed revision again with `mlcp plan --out FILE`, review it, and apply that",
-            SAVED_PLAN_RULE,
-            str(path),
-        )
-        refused(refusal, root)
-        raise fail(f"refused ({refusal.rule}): {refusal}", refusal.hint)
+        first = f"{len(comparison.edited)} difference(s), first: {comparison.edited[0]}"
+        raise _refuse(path, revision, first, lambda exc: refused(exc, root))
     if comparison.stale:
         raise fail("the live state changed since this plan was made; nothing was applied", "run `mlcp plan` again")
     return fresh, backends
+
+
+def _refuse(path: Path, revision: str, why: str, record: Callable[[Refused], None]) -> typer.Exit:
+    """Refuse a saved plan that is not what its revision plans now, with an audit record (rule `saved-plan`)."""
+    refusal = Refused(
+        f"{path} is not the plan revision {revision[:12]} makes now ({why}); nothing was applied",
+        "the file was edited, or the trusted base, its policy or the flags (--prune) differ from when it was "
+        "planned: plan a committed revision again with `mlcp plan --out FILE`, review it, and apply that",
+        SAVED_PLAN_RULE,
+        str(path),
+    )
+    record(refusal)
+    return fail(f"refused ({refusal.rule}): {refusal}", refusal.hint)
 
 
 def _run(
