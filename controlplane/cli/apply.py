@@ -22,6 +22,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controlplane import saved_plans
+from controlplane.audit.identity import head_identity
 from controlplane.cli import auditlog, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, print_json, print_lines
 from controlplane.cli.options import (
@@ -65,7 +66,7 @@ def _read_saved(path: Path) -> tuple[dict[str, Any], str, str]:
 
 
 def _load_saved(
-    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, Path], None]
+    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, str], None]
 ) -> tuple[Plan, dict[str, Backend]]:
     """Plan the revision the file names again (trusted base, policy, live state, the operator's flags) and
     return that plan, only if the file is exactly it: the file's own decisions and objects are never used."""
@@ -80,9 +81,9 @@ def _load_saved(
     try:
         with gitsource.checkout(root, revision) as tree:  # the commit exists: a refusal is recorded under it
             if malformed:
-                raise _refuse(path, revision, f"not a plan mlcp writes: {malformed}", lambda exc: refused(exc, root))
+                raise _refuse(path, revision, f"not a plan mlcp writes: {malformed}", lambda e: refused(e, revision))
             fresh, backends = compute_with_backends(
-                tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, root)
+                tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, revision)
             )
     except MlcpError as exc:
         raise fail(
@@ -95,7 +96,7 @@ def _load_saved(
         err.print(f"  {markup_safe(line)}")
     if comparison.edited:
         first = f"{len(comparison.edited)} difference(s), first: {comparison.edited[0]}"
-        raise _refuse(path, revision, first, lambda exc: refused(exc, root))
+        raise _refuse(path, revision, first, lambda exc: refused(exc, revision))
     if comparison.stale:
         raise fail("the live state changed since this plan was made; nothing was applied", "run `mlcp plan` again")
     return fresh, backends
@@ -185,7 +186,7 @@ def command(
             targets,
             prune,
             allow_namespace_deletion,
-            lambda exc, root: auditlog.record_refusal(exc, root, audit_log, targets),
+            lambda exc, revision: auditlog.record_refusal(exc, revision, audit_log, targets),
         )
     else:
         plan, backends = compute_with_backends(
@@ -193,7 +194,7 @@ def command(
             targets,
             prune,
             allow_namespace_deletion,
-            lambda exc: auditlog.record_refusal(exc, target, audit_log, targets),
+            lambda exc: auditlog.record_refusal(exc, head_identity(target).commit, audit_log, targets),
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))

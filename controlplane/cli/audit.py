@@ -58,6 +58,8 @@ app.add_typer(anchor_app, name="anchor")
 AuditLog = auditlog.AuditLog
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
 _SEQ_HASH = re.compile(r"[0-9]+:[0-9a-f]{64}")
+NO_ACTOR = "(none)"
+"""Shown for a record that names no actor: a revision refused as a whole (its refusal is no author's doing)."""
 
 
 class ListFormat(StrEnum):
@@ -142,7 +144,7 @@ def list_(
             line_safe(c.id),
             line_safe(r.time[:19].replace("T", " ")),
             line_safe(r.tenant or "-"),
-            line_safe(", ".join(r.actors)),
+            line_safe(", ".join(r.actors) or NO_ACTOR),
             line_safe(r.action),
             line_safe(_target(r)),
             f"{r.decision.value} ({line_safe(r.rule)})",
@@ -237,7 +239,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     spec = f"{record.spec or '-'}" + (f" ({record.spec_path})" if record.spec_path else "")
     fields = [
         ("time", record.time),
-        ("actors", ", ".join(record.actors)),
+        ("actors", ", ".join(record.actors) or NO_ACTOR),
         ("signer", record.signer or "-"),
         ("commit", record.commit or "-"),
         ("tenant", record.tenant or "-"),

@@ -171,12 +171,15 @@ class Writes(Backend):
         self.writes += 1
 
 
-def _apply_turn(tmp_path: Path, log: Path) -> tuple[Writes, Plan]:
+def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tuple[Writes, Plan]:
+    """Apply a plan of Dana's commit; `then` commits on top of it first (the clone moved on since the plan)."""
     repo = git.Repo.init(tmp_path / "config")
     (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
     repo.index.add(["mlcp.yaml"])
     author = git.Actor("Dana", "dana@example.com")
     commit = repo.index.commit("first", author=author, committer=author)
+    if then is not None:
+        repo.index.commit("later", author=then, committer=then)
     ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", "quota")
     change = Change(
         ref,
@@ -209,6 +212,15 @@ def test_an_apply_turn_records_an_intent_before_and_the_outcome_after_by_the_hea
     shown = mlcp("audit", "show", "2", "--audit-log", log)
     assert "intent:   record 1" in shown.stdout and '~ spec.hard.cpu: "4" → "8"' in shown.stdout
     assert "outcome:  record 2" in mlcp("audit", "show", "1", "--audit-log", log).stdout
+
+
+def test_an_apply_turn_records_the_author_of_the_applied_commit_not_of_the_clones_head(tmp_path: Path) -> None:
+    """A saved plan names a commit the clone's HEAD may have moved past: its writes were recorded as HEAD's
+    author's, and under HEAD's commit."""
+    log = tmp_path / "audit.jsonl"
+    _, plan = _apply_turn(tmp_path, log, then=git.Actor("Admin", "admin@example.com"))
+    records = list(JsonlStore(log).records())
+    assert {(r.actors, r.commit) for r in records} == {(("dana@example.com",), plan.revision)}
 
 
 def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
@@ -248,10 +260,20 @@ def test_a_refused_apply_records_its_refusal_under_the_lease(
     monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
     api.before_post.append(no_append_outside_the_lease)
     refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
-    auditlog.record_refusal(refused, tmp_path, None, Targets())
+    auditlog.record_refusal(refused, "c" * 40, None, Targets())
     [record] = ClusterStore(api).records()  # type: ignore[arg-type]
     assert (record.rule, record.result, held) == ("operator-targets", Result.denied, [])
     assert "taking the Lease" in capsys.readouterr().err
+
+
+def test_a_refusal_is_recorded_under_its_commit_naming_no_one(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
+    auditlog.record_refusal(refused, "c" * 40, str(log), Targets())
+    [record] = JsonlStore(log).records()
+    assert (record.commit, record.actors, record.rule) == ("c" * 40, (), "operator-targets")
+    assert "actors:   (none)" in mlcp("audit", "show", "1", "--audit-log", log).stdout
+    assert "(none)" in mlcp("audit", "list", "--audit-log", log).stdout
 
 
 def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> None:

@@ -67,7 +67,8 @@ def test_a_plan_file_nested_too_deeply_to_read_is_a_clear_error(tmp_path: Path) 
 def test_a_plan_file_of_another_shape_is_refused_and_recorded(tmp_path: Path, namespace: object, name: object) -> None:
     """A list as a name or a number as a namespace reached the comparison with the fresh plan, which crashed
     (unhashable, unsortable) after the revision was planned again: no refusal, no audit record of the tampering.
-    Now it is refused as an edited file (rule saved-plan), recorded, before anything connects."""
+    Now it is refused as an edited file (rule saved-plan), recorded under the commit the file names, before
+    anything connects."""
     repo = gitrepo.committed(tmp_path / "repo", {"mlcp.yaml": "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n"})
     revision = repo.git("rev-parse", "HEAD")
     ref = {"system": "kubernetes", "apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": name}
@@ -75,10 +76,12 @@ def test_a_plan_file_of_another_shape_is_refused_and_recorded(tmp_path: Path, na
     document["changes"] = [{"ref": ref, "action": "create", "reason": "", "rank": 1}]
     plan, log = tmp_path / "plan.json", tmp_path / "audit.jsonl"
     plan.write_text(json.dumps(document))
+    repo.commit("the operator's clone moves on", gitrepo.MALLORY)
     result = runner.invoke(app, ["apply", str(plan), "--yes", "--audit-log", str(log), "--kubeconfig", "/nonexistent"])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     said = " ".join(result.output.split())
     assert result.exit_code == 1 and f"refused (saved-plan): {plan} is not the plan revision {revision[:12]}" in said
     assert "(not a plan mlcp writes: changes[0].ref." in said, said
     [record] = JsonlStore(log).records()
-    assert (record.rule, record.decision.value, record.commit) == ("saved-plan", "deny", revision)
+    assert (record.rule, record.decision.value) == ("saved-plan", "deny")
+    assert (record.commit, record.actors) == (revision, ()), "the file's commit, naming no one (not HEAD's author)"
