@@ -53,7 +53,9 @@ def is_cluster(audit_log: str | None) -> bool:
     return audit_log is None or audit_log == CLUSTER
 
 
-def cluster_client(targets: Targets) -> KubeClient:
+def cluster_client(
+    targets: Targets, hint: str = "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH"
+) -> KubeClient:
     """The operator's client for the controller namespace (kubeconfig flag or env, or the pod's account)."""
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - cluster clients load only when used
     from reconciler.connect import lease_client  # noqa: PLC0415
@@ -61,7 +63,7 @@ def cluster_client(targets: Targets) -> KubeClient:
     try:
         return lease_client(targets.kubeconfig, targets.context, targets.controller_namespace)
     except BackendError as exc:
-        raise fail(str(exc), "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH") from None
+        raise fail(str(exc), hint) from None
 
 
 def open_store(audit_log: str | None, targets: Targets | None = None) -> AuditStore:

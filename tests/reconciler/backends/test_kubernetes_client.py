@@ -1,15 +1,19 @@
-"""Live objects as the planner keeps them: reduced to what the diff reads, equal field sets shared."""
+"""Live objects as the planner keeps them: reduced to what the diff reads, equal field sets shared; a kubeconfig
+the client cannot read is one error naming it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import urllib3
 
 from controlplane.diffing import managed_diff
 from reconciler.backends import kubernetes_client
+from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND
-from reconciler.backends.kubernetes_client import live_object
+from reconciler.backends.kubernetes_client import KubeClient, live_object
 
 ROLE_BINDING = BY_KIND[("rbac.authorization.k8s.io/v1", "RoleBinding")]
 
@@ -100,3 +104,27 @@ def test_an_error_after_the_request_may_have_been_sent_is_unanswered_and_a_refus
     assert kubernetes_client._unanswered(urllib3.exceptions.ProtocolError("Connection aborted."))
     assert kubernetes_client.HttpError(504, "Gateway Timeout", {}).uncertain
     assert not kubernetes_client.HttpError(409, "Conflict", {}).uncertain
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"a: [\n", "ParserError: while parsing a flow node"),
+        (b"\xff\xfe\x00", "UnicodeDecodeError"),
+        (b"- 1\n- 2\n", "TypeError"),
+        (b"contexts: 5\ncurrent-context: a\n", "TypeError"),
+        (b"apiVersion: v1\nclusters: [{name: c, cluster: {server: 5}}]\ncontexts: [{name: a, context: {cluster: c, "
+         b"user: u}}]\nusers: [{name: u, user: {token: t}}]\ncurrent-context: a\n", "AttributeError"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "RecursionError"),
+    ],
+    ids=["not-yaml", "not-utf8", "a-list", "contexts-a-number", "server-a-number", "nested-deeply"],
+)  # fmt: skip
+def test_a_kubeconfig_of_another_shape_is_a_backend_error_naming_it(tmp_path: Path, content: bytes, said: str) -> None:
+    """The official client reads the file as it finds it: only its ConfigException and OSError were caught, so a
+    kubeconfig that is no YAML, no UTF-8 or a YAML list ended every command with a traceback."""
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+    with pytest.raises(BackendError) as refused:
+        KubeClient.from_kubeconfig(str(path), None, "mlcp-system")
+    assert f"cannot load kubeconfig {path}: it is not a kubeconfig (" in str(refused.value)
+    assert said in str(refused.value)
