@@ -33,6 +33,7 @@ from controlplane.cli.options import (
     Prune,
     TrackingUri,
     TrustedBase,
+    use_limits,
 )
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
@@ -179,6 +180,7 @@ def command(
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """Apply the config repo (or a saved plan) to the live systems, as the trusted base's policy allows."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if target.is_file():
         plan, backends = _load_saved(

@@ -22,7 +22,7 @@ import git
 import typer
 
 from controlplane.cli.console import err, fail, markup_safe
-from controlplane.cli.options import TrackingUri
+from controlplane.cli.options import TrackingUri, use_limits
 from controlplane.loading.repo import load_repo
 from controlplane.policy import approvals, freezes
 from controlplane.specs import AccessPolicy, ModelPromotion
@@ -75,6 +75,7 @@ def command(
 ) -> None:
     """Approve a ModelPromotion (or, with --override, any change a freeze holds): an empty commit whose trailer
     names the spec and its content digest."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     try:
         repo = gitenv.repo(path.resolve().parent, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):

@@ -25,6 +25,7 @@ from controlplane.cli.options import (
     RepoPath,
     TrackingUri,
     TrustedBase,
+    use_limits,
 )
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.plans import Plan
@@ -99,6 +100,7 @@ def command(
     ] = None,
 ) -> None:
     """Show what `mlcp apply` would change in the cluster and registry, judged by the trusted base's policy."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if head is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
