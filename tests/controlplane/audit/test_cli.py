@@ -137,6 +137,17 @@ def test_a_missing_log_is_a_clear_error(tmp_path: Path, command: list[str]) -> N
     assert "nope.jsonl: no audit log here" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["verify"], ["export"], ["report", "--html", "x.html"]])
+def test_a_directory_as_the_log_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    """`--audit-log` naming a directory ended list, show and export in an IsADirectoryError traceback."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    result = mlcp("audit", *command, "--audit-log", folder)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1 and f"{folder}: cannot read the audit log: Is a directory" in result.stderr
+    assert "pass the log's file with --audit-log" in result.stderr
+
+
 def test_a_corrupt_line_is_named(log: Path) -> None:
     lines = log.read_bytes().splitlines(keepends=True)
     lines[4] = b'{"seq": 5, oops\n'
