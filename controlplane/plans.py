@@ -8,11 +8,13 @@ moved since review. It holds no clients and does no I/O.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 PLAN_FORMAT = 1
+_T = TypeVar("_T")
 
 
 class Action(StrEnum):
@@ -138,12 +140,13 @@ class Decision:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """A decision as `to_dict` writes it; ValueError naming the field of another shape."""
         return cls(
-            bool(data["allowed"]),
-            str(data["rule"]),
-            str(data["reason"]),
-            tuple(data.get("actors", ())),
-            tuple(data.get("approvers", ())),
+            _typed(data, "allowed", bool),
+            _typed(data, "rule", str),
+            _typed(data, "reason", str),
+            _strings(data, "actors"),
+            _strings(data, "approvers"),
         )
 
 
@@ -220,21 +223,27 @@ class Change:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
+        """A change as `to_dict` writes it; ValueError naming the field of another shape."""
+        action = _typed(data, "action", str)
+        if action not in {a.value for a in Action}:
+            raise ValueError(f"action is {action!r}, not one of {', '.join(a.value for a in Action)}")
+        decision = _typed(data, "decision", (dict, type(None)), None)
+        fallback = _typed(data, "fallback", (dict, type(None)), None)
         return cls(
-            ref=ObjectRef.from_dict(data["ref"]),
-            action=Action(data["action"]),
-            reason=data["reason"],
-            spec=spec_key(data.get("spec")),
-            tenant=data.get("tenant"),
-            source=data.get("source"),
-            rank=data["rank"],
-            diffs=tuple(FieldDiff(tuple(d["path"]), d["old"], d["new"]) for d in data.get("diffs", [])),
-            desired=data.get("desired"),
-            live_version=data.get("liveVersion"),
-            blocked=data.get("blocked"),
-            decision=Decision.from_dict(data["decision"]) if data.get("decision") else None,
-            drift=data.get("drift"),
-            fallback=cls.from_dict(data["fallback"]) if data.get("fallback") else None,
+            ref=_object(data, "ref", _ref),
+            action=Action(action),
+            reason=_typed(data, "reason", str),
+            spec=_spec(_typed(data, "spec", _TEXT, None)),
+            tenant=_typed(data, "tenant", _TEXT, None),
+            source=_typed(data, "source", _TEXT, None),
+            rank=_typed(data, "rank", int),
+            diffs=_objects(data, "diffs", _diff),
+            desired=_typed(data, "desired", (dict, type(None)), None),
+            live_version=_typed(data, "liveVersion", _TEXT, None),
+            blocked=_typed(data, "blocked", _TEXT, None),
+            decision=_object(data, "decision", Decision.from_dict) if decision else None,
+            drift=_typed(data, "drift", _TEXT, None),
+            fallback=_object(data, "fallback", cls.from_dict) if fallback else None,
         )
 
 
@@ -303,15 +312,109 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
+    def from_dict(cls, data: Any) -> Plan:
+        """A plan as `to_dict` writes it. A saved plan is anyone's to edit, and comparing it with a fresh plan
+        relies on the types: every field is checked, never converted; ValueError naming the first one of another
+        shape (`changes[3].ref.name is a list, not a string`)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a plan is a JSON object, not {_kind(data)}")
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r} (expected {PLAN_FORMAT})")
         return cls(
-            changes=tuple(Change.from_dict(c) for c in data["changes"]),
-            revision=data.get("revision"),
-            repo=data.get("repo"),
-            systems=tuple(SystemStatus(**{**s, "notes": tuple(s.get("notes", ()))}) for s in data.get("systems", [])),
-            prune=bool(data.get("prune")),
-            inventory_version=data.get("inventoryVersion"),
-            meta=data.get("meta", {}),
+            changes=_objects(data, "changes", Change.from_dict, required=True),
+            revision=_typed(data, "revision", _TEXT, None),
+            repo=_typed(data, "repo", _TEXT, None),
+            systems=_objects(data, "systems", _system),
+            prune=_typed(data, "prune", bool, False),
+            inventory_version=_typed(data, "inventoryVersion", _TEXT, None),
+            meta=_typed(data, "meta", dict, {}),
         )
+
+
+_TEXT = (str, type(None))
+_REQUIRED: Any = object()
+_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), "a number")
+
+
+def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _REQUIRED) -> Any:
+    """`data[key]` (or `default` when absent, unless required), refused unless of `kind` (a bool is no int)."""
+    if default is _REQUIRED and key not in data:
+        raise ValueError(f"{key} is missing")
+    value = data.get(key, default)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (type(value) is bool and bool not in kinds):
+        raise ValueError(f"{key} is {_kind(value)}, not {' or '.join(_KINDS.get(k, 'a number') for k in kinds)}")
+    return value
+
+
+def _strings(data: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
+    values = _typed(data, key, list) if required else _typed(data, key, list, [])
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"{key}[{index}] is {_kind(value)}, not a string")
+    return tuple(values)
+
+
+def _present(data: dict[str, Any], key: str) -> Any:
+    """`data[key]`, any JSON value."""
+    if key not in data:
+        raise ValueError(f"{key} is missing")
+    return data[key]
+
+
+def _object(data: dict[str, Any], key: str, parse: Callable[[dict[str, Any]], _T]) -> _T:
+    """`parse(data[key])`, a JSON object; its errors named under `key`."""
+    return _parsed(key, _typed(data, key, dict), parse)
+
+
+def _objects(
+    data: dict[str, Any], key: str, parse: Callable[[dict[str, Any]], _T], *, required: bool = False
+) -> tuple[_T, ...]:
+    """`parse` of each JSON object in the list `data[key]`; its errors named under `key[i]`."""
+    items = _typed(data, key, list) if required else _typed(data, key, list, [])
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{key}[{index}] is {_kind(item)}, not an object")
+    return tuple(_parsed(f"{key}[{index}]", item, parse) for index, item in enumerate(items))
+
+
+def _parsed(where: str, value: dict[str, Any], parse: Callable[[dict[str, Any]], _T]) -> _T:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}.{exc}") from None
+
+
+def _spec(text: str | None) -> SpecKey | None:
+    try:
+        return spec_key(text)
+    except ValueError as exc:
+        raise ValueError(f"spec: {exc}") from None
+
+
+def _ref(data: dict[str, Any]) -> ObjectRef:
+    return ObjectRef(
+        _typed(data, "system", str),
+        _typed(data, "apiVersion", str),
+        _typed(data, "kind", str),
+        _typed(data, "namespace", _TEXT, None),
+        _typed(data, "name", str),
+    )
+
+
+def _diff(data: dict[str, Any]) -> FieldDiff:
+    return FieldDiff(_strings(data, "path", required=True), _present(data, "old"), _present(data, "new"))
+
+
+def _system(data: dict[str, Any]) -> SystemStatus:
+    return SystemStatus(
+        _typed(data, "system", str),
+        _typed(data, "target", str),
+        _typed(data, "reachable", bool),
+        _typed(data, "error", _TEXT, None),
+        _strings(data, "notes"),
+    )

@@ -59,7 +59,10 @@ def compare(saved: Plan, fresh: Plan) -> Comparison:
                 f"{ref}: was {was.live_version or 'absent'} when planned, now {now.live_version or 'absent'}"
             )
         else:
-            out.edited.extend(_differences(ref, was.to_dict(), now.to_dict()))
+            try:
+                out.edited.extend(_differences(ref, was.to_dict(), now.to_dict()))
+            except RecursionError:  # a value of the file nested deeper than Python compares
+                out.edited.append(f"{ref}: nested too deeply to compare")
     return out
 
 

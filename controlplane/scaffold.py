@@ -8,6 +8,7 @@ modelines point at are written beside the specs, and everything is committed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +20,10 @@ from controlplane.errors import MlcpError
 
 TEMPLATE_ADMIN = "admin@example.com"
 """The placeholder identity in the template's AccessPolicy that init replaces."""
+
+_EMAIL = re.compile(r"[A-Za-z0-9._+-][^\s@\"\\,*?!:#\[\]{}<>`]*@[^\s@\"\\,*?!:#\[\]{}<>`]+")
+"""An email that reads as itself in a YAML list (a plain scalar) and as an allowed_signers principal (where `*`,
+`?` and `!` are patterns and a comma separates principals)."""
 
 
 def template_dir() -> Path:
@@ -72,12 +77,18 @@ def scaffold(target: Path, admin: str | None, signing_key: Path | None = None) -
             "no identity to bind as platform admin",
             "pass --admin EMAIL or set `git config --global user.email`",
         )
+    if not _EMAIL.fullmatch(admin):
+        raise MlcpError(
+            f"{admin!r} is not an email address mlcp can bind as platform admin",
+            "pass --admin EMAIL: one '@', no spaces or any of \" \\ , * ? ! : # [ ] { } < > `",
+        )
+    identity = admin.lower()  # identities are compared lower-cased (a commit's author, a signer's principal)
     shutil.copytree(template_dir(), target, dirs_exist_ok=True)
     policy = target / "policies" / "access.yaml"
-    policy.write_text(policy.read_text(encoding="utf-8").replace(TEMPLATE_ADMIN, admin), encoding="utf-8")
+    policy.write_text(policy.read_text(encoding="utf-8").replace(TEMPLATE_ADMIN, identity), encoding="utf-8")
     if key is not None:
         with (target / "policies" / "allowed_signers").open("a", encoding="utf-8") as signers:
-            signers.write(f'{admin} namespaces="git" {key}\n')
+            signers.write(f'{identity} namespaces="git" {key}\n')
     schemas.write(target / "schemas")
     repo = git.Repo.init(target, initial_branch="main")
     repo.git.add(A=True)

@@ -92,12 +92,14 @@ def _error_lines(stderr: str) -> str:
 
 def changed_files(path: Path, base: str, head: str) -> list[str]:
     """Files that differ between `base` and `head` (three-dot: since they diverged)."""
+    if base.startswith("-") or head.startswith("-"):
+        raise MlcpError(f"cannot diff {base}...{head}: a revision never starts with '-'")
     try:
         repo = gitenv.repo(path)
-        out = repo.git.diff("--name-only", f"{base}...{head}")
-    except (git.InvalidGitRepositoryError, git.GitCommandError) as exc:
+        out = repo.git.diff("-z", "--name-only", f"{base}...{head}")  # -z: names as they are, never quoted
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError) as exc:
         raise MlcpError(f"cannot diff {base}...{head} in {path}: {exc}") from None
-    return [line for line in out.splitlines() if line]
+    return [name for name in out.split("\0") if name]
 
 
 @dataclass(frozen=True)

@@ -160,16 +160,35 @@ def _route_waitress_logs() -> None:
     target.handlers = list(logs.get().handlers)
 
 
+def address(listen: str) -> tuple[str, int]:
+    """`host:port`, `[v6 address]:port` or `:port` (all interfaces) as a host and a port; ValueError saying what is
+    wrong. Port 0 asks the system for a free one. A port past 65535 was taken modulo 65536 by the socket layer:
+    `:70000` listened on 4464."""
+    host, _, port = listen.rpartition(":")
+    if not (port.isascii() and port.isdigit()):
+        raise ValueError(f"{listen!r} is not host:port or :port (a port is a number)")
+    if int(port) > MAX_PORT:
+        raise ValueError(f"{listen!r}: port {int(port)} is not between 1 and {MAX_PORT}")
+    if "[" in host or "]" in host:
+        if not (host.startswith("[") and host.endswith("]")) or "[" in host[1:] or "]" in host[:-1]:
+            raise ValueError(f"{listen!r} is not host:port or [address]:port")
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
+
+
+MAX_PORT = 65535
+
+
 class HttpServer:
-    """One listener in a daemon thread; `listen` is "host:port" or ":port" (all interfaces)."""
+    """One listener in a daemon thread; `listen` is "host:port" or ":port" (all interfaces), as `address` reads it."""
 
     def __init__(self, listen: str, app: WsgiApp, settings: HttpSettings) -> None:
-        host, _, port = listen.rpartition(":")
+        host, port = address(listen)
         _route_waitress_logs()
         self.server = _Server(
             app,
-            host=host.strip("[]") or "0.0.0.0",
-            port=int(port),
+            host=host,
+            port=port,
             threads=settings.threads,
             connection_limit=settings.connections + 2,  # waitress counts its listening socket and wake-up pipe
             channel_timeout=settings.idle_timeout,

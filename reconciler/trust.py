@@ -158,12 +158,17 @@ def _wanted(path: str) -> bool:
 
 
 def resolve(repo_path: Path, revision: str) -> str:
-    """The full sha of `revision` in the config repo, or a clear error."""
+    """The full sha of commit `revision` in the config repo, or a clear error. Git itself parses the revision:
+    GitPython's parser raised IndexError or NotImplementedError on reflog forms (`HEAD@{99}`, `@{-1}`)."""
     try:
-        return str(gitenv.repo(repo_path).commit(revision).hexsha)
+        repo = gitenv.repo(repo_path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise MlcpError(f"{repo_path} is not a git repository", "mlcp judges changes by their commits") from None
-    except (git.BadName, ValueError, git.GitCommandError):
+    try:
+        if not revision or revision.startswith("-"):  # an option to git, never a revision
+            raise ValueError(revision)
+        return str(repo.git.rev_parse("--verify", "--quiet", f"{revision}^{{commit}}")).strip()
+    except (ValueError, git.GitCommandError):
         raise MlcpError(
             f"the trusted base {revision!r} is not a commit of the config repo at {repo_path}",
             f"fetch it (a shallow clone lacks history), or name another revision with {FLAG} / {ENV}",

@@ -166,8 +166,12 @@ class JsonlStore:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
         try:
             return _read_tail(fd, self.path)
+        except OSError as exc:  # a directory opens, and fails on the first read
+            raise _unreadable(self.path, exc) from None
         finally:
             os.close(fd)
 
@@ -184,8 +188,13 @@ class JsonlStore:
             stream = self.path.open("rb")
         except FileNotFoundError:
             raise AuditError(f"{self.path}: no audit log here", f"pass --audit-log PATH or set {ENV_VAR}") from None
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
         with stream:
-            yield from stream
+            try:
+                yield from stream
+            except OSError as exc:
+                raise _unreadable(self.path, exc) from None
 
     def records(self) -> Iterator[AuditRecord]:
         for number, line in enumerate(self.raw_lines(), start=1):
@@ -201,6 +210,14 @@ class JsonlStore:
 
     def verify(self, anchor: Head | None = None) -> Verification:
         return verify_file(self.path, anchor)
+
+
+def _unreadable(path: Path, exc: OSError) -> AuditError:
+    """A log path that cannot be read (a directory, no permission): the error `verify` gives too."""
+    return AuditError(
+        f"{path}: cannot read the audit log: {exc.strerror or exc}",
+        f"pass the log's file with --audit-log or {ENV_VAR}",
+    )
 
 
 def _parse(line: bytes, number: int, path: Path) -> AuditRecord:

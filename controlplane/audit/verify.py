@@ -90,4 +90,7 @@ def verify_file(path: Path, anchor: Head | None = None) -> Verification:
     except FileNotFoundError:
         raise AuditError(f"{path}: no audit log here", "pass --audit-log PATH or set MLCP_AUDIT_LOG") from None
     except OSError as exc:
-        raise AuditError(f"{path}: cannot read the audit log: {exc.strerror}") from None
+        raise AuditError(
+            f"{path}: cannot read the audit log: {exc.strerror}",
+            "pass the log's file with --audit-log or MLCP_AUDIT_LOG",
+        ) from None

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controlplane import saved_plans
+from controlplane.audit.identity import head_identity
 from controlplane.cli import auditlog, plan_view
 from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, print_json, print_lines
 from controlplane.cli.options import (
@@ -31,10 +33,11 @@ from controlplane.cli.options import (
     Prune,
     TrackingUri,
     TrustedBase,
+    use_limits,
 )
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
-from controlplane.plans import Plan
+from controlplane.plans import PLAN_FORMAT, Plan
 from reconciler.applying import ApplyReport, Journal, apply_plan, unread_systems
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
@@ -44,52 +47,73 @@ SAVED_PLAN_RULE = "saved-plan"
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
+def _read_saved(path: Path) -> tuple[dict[str, Any], str, str]:
+    """The file's document and the repo and commit it names; a clear error when it is no plan or names none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "nested too deeply to read" if isinstance(exc, RecursionError) else str(exc)
+        raise fail(f"{path} is not a saved mlcp plan: {why}", "create one with `mlcp plan --out FILE`") from None
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise fail(f"{path} is not a saved mlcp plan (format {PLAN_FORMAT})", "create one with `mlcp plan --out FILE`")
+    repo, revision = data.get("repo"), data.get("revision")
+    if not (isinstance(repo, str) and repo) or not (isinstance(revision, str) and _COMMIT.fullmatch(revision)):
+        raise fail(
+            f"{path} names no commit of a config repo (repo {reprlib.repr(repo)}, revision "
+            f"{reprlib.repr(revision)}), so what it would apply cannot be checked; nothing was applied",
+            "plan a committed revision of the config repo with `mlcp plan --out FILE`",
+        )
+    return data, repo, revision
+
+
 def _load_saved(
-    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, Path], None]
+    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, str], None]
 ) -> tuple[Plan, dict[str, Backend]]:
     """Plan the revision the file names again (trusted base, policy, live state, the operator's flags) and
     return that plan, only if the file is exactly it: the file's own decisions and objects are never used."""
+    data, repo, revision = _read_saved(path)
+    root = Path(repo)
     try:
-        saved = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise fail(f"{path} is not a saved mlcp plan: {exc}", "create one with `mlcp plan --out FILE`") from None
-    root = Path(saved.repo or ".")
-    if not saved.repo or not _COMMIT.fullmatch(str(saved.revision or "")):
-        raise fail(
-            f"{path} names no commit of a config repo (repo {saved.repo!r}, revision {saved.revision!r}), so what "
-            "it would apply cannot be checked; nothing was applied",
-            "plan a committed revision of the config repo with `mlcp plan --out FILE`",
-        )
+        saved, malformed = Plan.from_dict(data), ""
+    except ValueError as exc:  # a field of another shape than mlcp writes: an edited file
+        saved, malformed = Plan((), revision, repo), str(exc)[:200]
     from reconciler import gitsource  # noqa: PLC0415 - heavy; only commands that touch live systems pay for it
 
     try:
-        with gitsource.checkout(root, str(saved.revision)) as tree:
+        with gitsource.checkout(root, revision) as tree:  # the commit exists: a refusal is recorded under it
+            if malformed:
+                raise _refuse(path, revision, f"not a plan mlcp writes: {malformed}", lambda e: refused(e, revision))
             fresh, backends = compute_with_backends(
-                tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, root)
+                tree, targets, prune, allow_namespace_deletion, lambda exc: refused(exc, revision)
             )
     except MlcpError as exc:
         raise fail(
             f"{path}: {exc}; nothing was applied",
             "a saved plan names a commit of its config repo: fetch it, or plan again with `mlcp plan --out FILE`",
         ) from None
-    fresh = replace(fresh, repo=saved.repo)
+    fresh = replace(fresh, repo=repo)
     comparison = saved_plans.compare(saved, fresh)
     for line in [*comparison.stale, *comparison.edited][:20]:
         err.print(f"  {markup_safe(line)}")
     if comparison.edited:
-        refusal = Refused(
-            f"{path} is not the plan revision {str(saved.revision)[:12]} makes now "
-            f"({len(comparison.edited)} difference(s), first: {comparison.edited[0]}); nothing was applied",
-            "the file was edited, or the trusted base, its policy or the flags (--prune) differ from when it was "
-            "planned: plan a committed revision again with `mlcp plan --out FILE`, review it, and apply that",
-            SAVED_PLAN_RULE,
-            str(path),
-        )
-        refused(refusal, root)
-        raise fail(f"refused ({refusal.rule}): {refusal}", refusal.hint)
+        first = f"{len(comparison.edited)} difference(s), first: {comparison.edited[0]}"
+        raise _refuse(path, revision, first, lambda exc: refused(exc, revision))
     if comparison.stale:
         raise fail("the live state changed since this plan was made; nothing was applied", "run `mlcp plan` again")
     return fresh, backends
+
+
+def _refuse(path: Path, revision: str, why: str, record: Callable[[Refused], None]) -> typer.Exit:
+    """Refuse a saved plan that is not what its revision plans now, with an audit record (rule `saved-plan`)."""
+    refusal = Refused(
+        f"{path} is not the plan revision {revision[:12]} makes now ({why}); nothing was applied",
+        "the file was edited, or the trusted base, its policy or the flags (--prune) differ from when it was "
+        "planned: plan a committed revision again with `mlcp plan --out FILE`, review it, and apply that",
+        SAVED_PLAN_RULE,
+        str(path),
+    )
+    record(refusal)
+    return fail(f"refused ({refusal.rule}): {refusal}", refusal.hint)
 
 
 def _run(
@@ -109,7 +133,7 @@ def _run(
         def step(outcome: Outcome) -> None:
             bar.advance(task)
             if outcome.status is Status.failed:
-                bar.console.print(f"[red]✗ {outcome.change.ref}: {outcome.message}[/red]")
+                bar.console.print(_failure(outcome))
 
         return apply_plan(
             plan, backends, options, concurrency=concurrency, progress=step, authorize=decided, audit=journal
@@ -118,7 +142,13 @@ def _run(
 
 def _log(outcome: Outcome) -> None:
     if outcome.status is Status.failed:
-        err.print(f"[red]✗ {markup_safe(outcome.change.ref)}: {markup_safe(outcome.message)}[/red]")
+        err.print(_failure(outcome))
+
+
+def _failure(outcome: Outcome) -> str:
+    """A failed write's line: its message quotes the servers, which quote values others chose (a field manager's
+    name in a conflict), so it is outside text, never markup."""
+    return f"[red]✗ {markup_safe(outcome.change.ref)}: {markup_safe(outcome.message)}[/red]"
 
 
 def command(
@@ -150,6 +180,7 @@ def command(
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """Apply the config repo (or a saved plan) to the live systems, as the trusted base's policy allows."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if target.is_file():
         plan, backends = _load_saved(
@@ -157,7 +188,7 @@ def command(
             targets,
             prune,
             allow_namespace_deletion,
-            lambda exc, root: auditlog.record_refusal(exc, root, audit_log, targets),
+            lambda exc, revision: auditlog.record_refusal(exc, revision, audit_log, targets),
         )
     else:
         plan, backends = compute_with_backends(
@@ -165,7 +196,7 @@ def command(
             targets,
             prune,
             allow_namespace_deletion,
-            lambda exc: auditlog.record_refusal(exc, target, audit_log, targets),
+            lambda exc: auditlog.record_refusal(exc, head_identity(target).commit, audit_log, targets),
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
@@ -183,8 +214,9 @@ def command(
         if not typer.confirm("Apply these changes?"):
             raise fail("cancelled; nothing was applied")
     if revision != plan.revision:
+        stays = markup_safe(str(base)[:12])
         err.print(
-            f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {str(base)[:12]}, "
+            f"[yellow]![/] a change to the rules was not allowed: the trusted base stays {stays}, "
             "so the next plan is judged by the same rules"
         )
     options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)

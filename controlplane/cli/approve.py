@@ -21,8 +21,8 @@ from typing import Annotated, cast
 import git
 import typer
 
-from controlplane.cli.console import err, fail
-from controlplane.cli.options import TrackingUri
+from controlplane.cli.console import err, fail, markup_safe
+from controlplane.cli.options import TrackingUri, use_limits
 from controlplane.loading.repo import load_repo
 from controlplane.policy import approvals, freezes
 from controlplane.specs import AccessPolicy, ModelPromotion
@@ -55,6 +55,13 @@ def _resolve(promotion: ModelPromotion, version: int | None, tracking_uri: str |
     return str(resolved)
 
 
+def _uncommitted(repo: git.Repo, rel: str) -> bool:
+    """Whether the work tree's `rel` is not what HEAD holds: edited, staged, untracked or ignored. Asked of git
+    for that one literal path: the short format quotes a name with a space or a non-ASCII character, so reading
+    its lines found no such file edited."""
+    return bool(repo.git.status("--porcelain", "-z", "--untracked-files=all", "--ignored", "--", f":(literal){rel}"))
+
+
 def command(
     path: Annotated[Path, typer.Argument(help="The ModelPromotion spec file to approve.")],
     version: Annotated[
@@ -68,6 +75,7 @@ def command(
 ) -> None:
     """Approve a ModelPromotion (or, with --override, any change a freeze holds): an empty commit whose trailer
     names the spec and its content digest."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     try:
         repo = gitenv.repo(path.resolve().parent, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -78,7 +86,7 @@ def command(
     loaded = next((s for s in config.specs if s.source.path == rel), None)
     if loaded is None or (loaded.spec.kind != "ModelPromotion" and not override):
         raise fail(f"{rel} holds no valid ModelPromotion", "run `mlcp validate` and pass a promotion spec file")
-    if rel in {line[3:] for line in repo.git.status("--porcelain").splitlines()}:
+    if _uncommitted(repo, rel):
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
     policies = config.of_kind("AccessPolicy")
     # Signed whenever the approver can sign: the policy that judges is the trusted base's, not this work tree's,
@@ -98,7 +106,8 @@ def command(
         raise fail(
             f"git commit failed: {exc.stderr.strip() or exc}", "check your git identity and signing key"
         ) from None
-    err.print(f"[green]✓[/green] approved {loaded.key} ({token.split('@')[1][:19]}…) in {repo.head.commit.hexsha[:10]}")
+    digest, commit = token.split("@")[1][:19], repo.head.commit.hexsha[:10]
+    err.print(f"[green]✓[/green] approved {markup_safe(loaded.key)} ({digest}…) in {commit}")
 
 
 def _can_sign(repo: git.Repo) -> bool:

@@ -41,7 +41,7 @@ from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, out, print_json
+from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -58,6 +58,8 @@ app.add_typer(anchor_app, name="anchor")
 AuditLog = auditlog.AuditLog
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
 _SEQ_HASH = re.compile(r"[0-9]+:[0-9a-f]{64}")
+NO_ACTOR = "(none)"
+"""Shown for a record that names no actor: a revision refused as a whole (its refusal is no author's doing)."""
 
 
 class ListFormat(StrEnum):
@@ -142,7 +144,7 @@ def list_(
             line_safe(c.id),
             line_safe(r.time[:19].replace("T", " ")),
             line_safe(r.tenant or "-"),
-            line_safe(", ".join(r.actors)),
+            line_safe(", ".join(r.actors) or NO_ACTOR),
             line_safe(r.action),
             line_safe(_target(r)),
             f"{r.decision.value} ({line_safe(r.rule)})",
@@ -237,7 +239,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     spec = f"{record.spec or '-'}" + (f" ({record.spec_path})" if record.spec_path else "")
     fields = [
         ("time", record.time),
-        ("actors", ", ".join(record.actors)),
+        ("actors", ", ".join(record.actors) or NO_ACTOR),
         ("signer", record.signer or "-"),
         ("commit", record.commit or "-"),
         ("tenant", record.tenant or "-"),
@@ -318,14 +320,15 @@ def verify(
     if found is not None and output is Format.text:
         published, source = found[0].main, found[1]
         log = line_safe(published.log)
-        err.print(f"anchor {published.head} from {line_safe(source)}" + (f" for {log}" if published.log else ""))
+        named = f" for {log}" if published.log else ""
+        err.print(f"anchor {line_safe(published.head)} from {line_safe(source)}{named}")
         if published.log and published.log != store.location:
-            err.print(f"[yellow]![/] that anchor was published for {log}; this log is {store.location}")
+            err.print(f"[yellow]![/] that anchor was published for {log}; this log is {line_safe(store.location)}")
         unchecked = sorted(set(expected) - {name for name, _ in shards})
         if unchecked:
             err.print(
                 f"[yellow]![/] the anchors of chain(s) {line_safe(', '.join(unchecked))} were not checked: "
-                f"{store.location} holds one chain (they are in the cluster log)"
+                f"{line_safe(store.location)} holds one chain (they are in the cluster log)"
             )
     if output is Format.json:
         body = _verification(result)
@@ -336,11 +339,11 @@ def verify(
     if output is Format.text:
         err.print(f"[green]✓[/green] {result.count} record(s), chain intact")
         if result.head:
-            out.print(f"head {result.head}")
+            out.print(f"head {line_safe(result.head)}")
         for name, v in shards:
             if v.ok:
                 anchored = " (its anchor held)" if name in expected else ""
-                err.print(f"[green]✓[/green] {name}: {v.count} record(s), chain intact{anchored}")
+                err.print(f"[green]✓[/green] {line_safe(name)}: {v.count} record(s), chain intact{anchored}")
     if broken:
         name, v = broken[0]
         raise fail(f"audit chain {name} broken at record {v.bad_seq}: {v.problem}", "records before it are intact")
@@ -390,7 +393,7 @@ def export(
                     count += 1
         except OSError as exc:
             raise fail(f"cannot write {out_file}: {exc.strerror}") from None
-    err.print(f"exported {count} record(s) to {out_file}")
+    err.print(f"exported {count} record(s) to {markup_safe(out_file)}")
 
 
 @app.command("report")
@@ -412,7 +415,8 @@ def report(
         html.write_text(render_html(records, verifications, store.location), encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {html}: {exc.strerror}") from None
-    err.print(f"wrote {html} ({len(records)} change(s)" + (f" in {len(stores)} chains)" if len(stores) > 1 else ")"))
+    chains_read = f" in {len(stores)} chains" if len(stores) > 1 else ""
+    err.print(f"wrote {markup_safe(html)} ({len(records)} change(s){chains_read})")
 
 
 @anchor_app.command("export")
@@ -436,4 +440,4 @@ def anchor_export(
     except OSError as exc:
         raise fail(f"cannot write {out_file}: {exc.strerror}") from None
     shards = f" and the anchors of {len(found.chains)} shard chain(s)" if found.chains else ""
-    err.print(f"exported anchor {found.main.head}{shards} to {out_file}")
+    err.print(f"exported anchor {line_safe(found.main.head)}{shards} to {markup_safe(out_file)}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from controlplane.audit import Anchor, AuditError, AuditStore, Journal, JsonlStore, chains, records_for
-from controlplane.audit.identity import head_identity
+from controlplane.audit.identity import commit_identity
 from controlplane.audit.records import utc_now
 from controlplane.cli.console import err, fail, markup_safe
 from controlplane.errors import Refused
@@ -53,7 +53,9 @@ def is_cluster(audit_log: str | None) -> bool:
     return audit_log is None or audit_log == CLUSTER
 
 
-def cluster_client(targets: Targets) -> KubeClient:
+def cluster_client(
+    targets: Targets, hint: str = "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH"
+) -> KubeClient:
     """The operator's client for the controller namespace (kubeconfig flag or env, or the pod's account)."""
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - cluster clients load only when used
     from reconciler.connect import lease_client  # noqa: PLC0415
@@ -61,7 +63,7 @@ def cluster_client(targets: Targets) -> KubeClient:
     try:
         return lease_client(targets.kubeconfig, targets.context, targets.controller_namespace)
     except BackendError as exc:
-        raise fail(str(exc), "the audit log is in the cluster: pass --kubeconfig, or --audit-log PATH") from None
+        raise fail(str(exc), hint) from None
 
 
 def open_store(audit_log: str | None, targets: Targets | None = None) -> AuditStore:
@@ -119,7 +121,7 @@ def turn(
     """Apply's turn: the Lease (shared log) or the file's lock, the log checked and reconciled, then intents,
     writes (fenced by the Lease) and outcomes; the new head published as the anchor. Exit 1 on an audit error."""
     store = open_store(audit_log, targets)
-    identity = head_identity(repo_root)
+    identity = commit_identity(repo_root, plan.revision or "HEAD")  # a saved plan's commit, not the clone's HEAD
     journal = Journal(store, plan, actors=identity.actors, signer=identity.signer)
     try:
         with _lease(store) as fence, store.exclusive():
@@ -151,7 +153,8 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
     from reconciler.fencing import Fence  # noqa: PLC0415
 
     who = f"mlcp-apply_{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-    err.print(f"taking the Lease in {store.namespace} for this apply (the controller hands it over between passes)")
+    namespace = markup_safe(store.namespace)
+    err.print(f"taking the Lease in {namespace} for this apply (the controller hands it over between passes)")
     with ExitStack() as held:
         try:  # only taking the Lease: an error of the apply inside the turn is not "nothing was applied"
             elector = held.enter_context(hold(store.kube, store.namespace, who))
@@ -188,8 +191,10 @@ def _publish(store: AuditStore, journal: Journal, actors: tuple[str, ...]) -> No
         err.print(f"[yellow]![/] the audit anchor was not published: {markup_safe(exc)}")
 
 
-def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets: Targets) -> None:
-    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied).
+def record_refusal(exc: Refused, commit: str | None, audit_log: str | None, targets: Targets) -> None:
+    """Record a revision that a security rule refused as a whole (nothing of it was planned or applied), under
+    its commit and naming no actor, as the loop does: the refusal is no author's doing (a saved plan's file names
+    no one who made it; the clone's HEAD and its author were recorded for it before, an admin's for a tampered file).
 
     A turn of its own, under the Lease (the shared log) or the file's lock, like apply's: the chain cannot fork
     without it (every append is a compare-and-set), but a record landing between the loop's appends of intents
@@ -198,12 +203,15 @@ def record_refusal(exc: Refused, repo_root: Path, audit_log: str | None, targets
     from reconciler import governance  # noqa: PLC0415 - only apply records refusals
 
     store = open_store(audit_log, targets)
-    identity = head_identity(repo_root)
     outcome = governance.refusal(exc.rule, exc.message, exc.source)
     try:
         with _lease(store), store.exclusive():
-            store.append_many(records_for(Plan((), revision=identity.commit), [outcome], actors=identity.actors))
+            store.append_many(records_for(Plan((), revision=commit), [outcome], actors=()))
     except (AuditError, OSError) as error:
-        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: {markup_safe(error)}")
+        _not_recorded(store, markup_safe(error))
     except typer.Exit:  # the Lease was not handed over (said above)
-        err.print(f"[red]error[/red]: the refusal was not recorded in {store.location}: the Lease was not taken")
+        _not_recorded(store, "the Lease was not taken")
+
+
+def _not_recorded(store: AuditStore, why: str) -> None:
+    err.print(f"[red]error[/red]: the refusal was not recorded in {markup_safe(store.location)}: {why}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from controlplane.cli.console import err, fail
+from controlplane.cli.console import err, fail, markup_safe
 from controlplane.errors import MlcpError
 from controlplane.scaffold import scaffold
 
@@ -28,7 +28,8 @@ def command(
         commit = scaffold(directory, admin, signing_key)
     except MlcpError as exc:
         raise fail(exc.message, exc.hint) from None
-    err.print(f"[green]✓[/green] created {directory} (commit {commit.hexsha[:8]})")
+    shown = markup_safe(directory)
+    err.print(f"[green]✓[/green] created {shown} (commit {commit.hexsha[:8]})")
     if commit.gpgsig is None:
         err.print(
             "[yellow]![/] the first commit is not signed: under requireSignedCommits it vouches for nobody; "
@@ -41,8 +42,8 @@ def command(
             "add your SSH public key there (or re-run with --signing-key), and sign commits (`git config "
             "gpg.format ssh`, `user.signingkey`, `commit.gpgsign true`)"
         )
-    err.print(f"  next: [bold]mlcp validate {directory}[/bold]")
+    err.print(f"  next: [bold]mlcp validate {shown}[/bold]")
     err.print(
-        f"  first apply: [bold]mlcp apply {directory} --trusted-base {commit.hexsha[:12]}[/bold] "
+        f"  first apply: [bold]mlcp apply {shown} --trusted-base {commit.hexsha[:12]}[/bold] "
         "(you vouch for this revision; later ones are judged by what was applied)"
     )

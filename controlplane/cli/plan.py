@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from controlplane.cli import plan_view
-from controlplane.cli.console import echo, err, fail, print_diagnostics, print_lines, write_chunks
+from controlplane.cli.console import echo, err, fail, markup_safe, print_diagnostics, print_lines, write_chunks
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
     Context,
@@ -25,6 +25,7 @@ from controlplane.cli.options import (
     RepoPath,
     TrackingUri,
     TrustedBase,
+    use_limits,
 )
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.plans import Plan
@@ -99,6 +100,7 @@ def command(
     ] = None,
 ) -> None:
     """Show what `mlcp apply` would change in the cluster and registry, judged by the trusted base's policy."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     targets = Targets(kubeconfig, context, tracking_uri, controller_namespace, trusted_base)
     if head is not None:
         from reconciler import gitsource  # noqa: PLC0415 - see compute_with_backends
@@ -120,10 +122,10 @@ def command(
             raise fail(str(exc), exc.hint or "pass a branch, tag or commit of the config repo as --base") from None
         plan.meta["changedFiles"] = changed
         if output is PlanFormat.text:
-            err.print(f"spec files changed since {base}: {', '.join(changed) or 'none'}")
+            err.print(f"spec files changed since {markup_safe(base)}: {markup_safe(', '.join(changed) or 'none')}")
     if save is not None:
         save.write_text(plan.to_json(), encoding="utf-8")
-        err.print(f"saved plan to {save}; apply it with `mlcp apply {save}`")
+        err.print(f"saved plan to {markup_safe(save)}; apply it with `mlcp apply {markup_safe(save)}`")
     show(plan, output)
     if any(not s.reachable for s in plan.systems):
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 import typer
 
 from controlplane.cli.console import Format, OutputOption, err, fail, markup_safe, out, print_diagnostics, print_json
+from controlplane.cli.options import use_limits
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.policy.authorizer import Authorizer
@@ -40,6 +41,7 @@ def can(
 
     Without --trusted-base the answer is about the work tree's policy: a draft until it is applied, since every
     plan is judged by the trusted base's rules (docs/security.md)."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     if trusted_base is not None:
         config = _base_config(repo, trusted_base)
     else:
@@ -78,6 +80,7 @@ def _base_config(repo: Path, revision: str) -> ConfigRepo:
 @app.command("validate")
 def validate_policy(repo: RepoOption = Path()) -> None:
     """Check the repo's AccessPolicy: schema, defined roles and groups. Exit 0 valid, 1 invalid."""
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     config = load_repo(repo)
     problems = [d for d in validate(config) if d.path.startswith("policies/")]
     if problems:

@@ -172,6 +172,7 @@ def command(
 
     logs.setup()
     use_limits(limit)
+    _check_addresses(listen=listen, webhook_listen=webhook_listen)
     http = HttpSettings(
         http_max_body,
         parse_duration(http_read_timeout),
@@ -287,6 +288,23 @@ def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: s
     return LeaderElector(lease_client(kubeconfig, context, namespace), lease)
 
 
+def _check_addresses(**flags: str | None) -> None:
+    """A listener's address, checked before anything starts: a usage error naming the flag. Port 0 (a free port
+    the system picks) is refused too: nobody would be told where the probes are."""
+    from reconciler import httpserver  # noqa: PLC0415 - see command
+
+    for name, given in flags.items():
+        if given is None:
+            continue
+        try:
+            _, port = httpserver.address(given)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"'--{name.replace('_', '-')}'") from None
+        if port == 0:
+            message = f"{given!r}: port 0 is not between 1 and {httpserver.MAX_PORT}"
+            raise typer.BadParameter(message, param_hint=f"'--{name.replace('_', '-')}'")
+
+
 def _listen(endpoints: Endpoints, listen: str | None, webhook_listen: str | None) -> list[HttpServer]:
     """Start the listeners the flags ask for; a clear error when an address cannot be used."""
     from reconciler import httpserver  # noqa: PLC0415 - see command
@@ -294,7 +312,8 @@ def _listen(endpoints: Endpoints, listen: str | None, webhook_listen: str | None
     try:
         return [server.start() for server in httpserver.listeners(endpoints, listen, webhook_listen)]
     except (OSError, ValueError) as exc:
-        raise fail(f"cannot listen on {webhook_listen or listen}: {exc}", "use host:port or :port, free") from None
+        where = " or ".join(repr(a) for a in (listen, webhook_listen) if a)
+        raise fail(f"cannot listen on {where}: {exc}", "use host:port or :port, free") from None
 
 
 def _run(loop: Runner, servers: list[HttpServer]) -> int:

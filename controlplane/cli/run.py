@@ -18,7 +18,7 @@ from rich.live import Live
 from controlplane import runs
 from controlplane.cli import run_view
 from controlplane.cli.console import Format, OutputOption, echo, err, fail, markup_safe, out, print_json
-from controlplane.cli.options import Context, Kubeconfig
+from controlplane.cli.options import Context, Kubeconfig, use_limits
 from controlplane.loading.repo import load_repo
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def command(
     from reconciler import runs as cluster  # noqa: PLC0415 - the cluster side, only for this command
     from reconciler.targets import Targets  # noqa: PLC0415
 
+    use_limits(None)  # the operator's MLCP_MAX_*: a bad one is an error here, not a traceback mid-load
     try:
         given = runs.parse_parameters(param or ())
         loaded_repo = load_repo(repo)

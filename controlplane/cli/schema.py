@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from controlplane import schemas
-from controlplane.cli.console import err, fail, print_json
+from controlplane.cli.console import err, fail, markup_safe, print_json
 
 
 def command(
@@ -21,13 +21,13 @@ def command(
     """Print the JSON Schema of one spec kind (or write/check all of them)."""
     if write is not None:
         for path in schemas.write(write):
-            err.print(f"wrote {path}")
+            err.print(f"wrote {markup_safe(path)}")
         return
     if check is not None:
         stale = schemas.stale(check)
         if stale:
             raise fail(f"stale schemas in {check}: {', '.join(stale)}", "run `make schemas` and commit")
-        err.print(f"schemas in {check} are up to date")
+        err.print(f"schemas in {markup_safe(check)} are up to date")
         return
     files = schemas.generate()
     if kind is None:

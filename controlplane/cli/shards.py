@@ -39,7 +39,8 @@ def command(
     from reconciler import shardstatus  # noqa: PLC0415
     from reconciler.backends.base import BackendError  # noqa: PLC0415
 
-    kube = cluster_client(Targets(kubeconfig, context, controller_namespace=controller_namespace))
+    targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
+    kube = cluster_client(targets, "the Leases are in the cluster: pass --kubeconfig (or set $KUBECONFIG), --context")
     now = datetime.now(UTC)
     try:
         found = shardstatus.read(kube, controller_namespace, tenant or (), now)

@@ -38,6 +38,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 import urllib3
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
@@ -250,6 +251,10 @@ def in_cluster(targets: Targets) -> bool:
     return not targets.resolved_kubeconfig() and "KUBERNETES_SERVICE_HOST" in os.environ
 
 
+_MALFORMED = (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
+"""What the official client raises on a kubeconfig of another shape than it expects (beyond ConfigException)."""
+
+
 class KubeClient:
     """One connection to one cluster, and the namespace where mlcp keeps its records there."""
 
@@ -277,6 +282,11 @@ class KubeClient:
             )
         except (kube_config.ConfigException, OSError) as exc:
             raise BackendError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from None
+        except _MALFORMED as exc:  # the client reads the file as it finds it: not YAML, not UTF-8, a list, ...
+            detail = " ".join(str(exc).split())[:300]
+            raise BackendError(
+                f"cannot load kubeconfig {path or '(default)'}: it is not a kubeconfig ({type(exc).__name__}: {detail})"
+            ) from None
         configuration.connection_pool_maxsize = POOL_SIZE
         return cls(ApiClient(configuration), controller_namespace)
 

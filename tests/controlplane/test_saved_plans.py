@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from controlplane.plans import Action, Change, Decision, FieldDiff, ObjectRef, Plan, SpecKey
 from controlplane.saved_plans import compare, first_difference
 
@@ -107,3 +109,45 @@ def test_a_spec_that_is_no_key_is_refused_with_what_a_key_looks_like() -> None:
         assert "Kind/tenant/name" in str(exc)
     else:
         raise AssertionError("a spec that is no key was accepted")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "said"),
+    [
+        (("ref", "name"), ["train"], "changes[0].ref.name is a list, not a string"),
+        (("ref", "namespace"), 7, "changes[0].ref.namespace is a number, not a string or null"),
+        (("rank",), True, "changes[0].rank is a boolean, not a number"),
+        (("decision", "allowed"), "yes", "changes[0].decision.allowed is a string, not a boolean"),
+        (("decision", "actors"), "bob@example.com", "changes[0].decision.actors is a string, not a list"),
+        (("diffs",), [{"path": [["spec"]], "old": 1, "new": 2}], "changes[0].diffs[0].path[0] is a list, not a string"),
+        (("action",), "take-over", "changes[0].action is 'take-over', not one of create, update, delete, no-op"),
+        (("desired",), ["a"], "changes[0].desired is a list, not an object or null"),
+    ],
+)
+def test_a_field_of_another_shape_is_refused_naming_it(where: tuple[str, ...], value: Any, said: str) -> None:
+    """The file is anyone's to edit: a list as a name (unhashable) or a number as a namespace (unsortable among
+    strings) was loaded as is, and comparing it with the fresh plan crashed with a TypeError."""
+    saved = json.loads(_plan().to_json())
+    target = saved["changes"][0]
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    with pytest.raises(ValueError) as refused:
+        Plan.from_dict(saved)
+    assert str(refused.value) == said
+
+
+@pytest.mark.parametrize("document", [[], "plan", {"format": 1, "changes": [None]}, {"format": 1, "prune": "yes"}])
+def test_a_document_that_is_no_plan_is_refused(document: Any) -> None:
+    with pytest.raises(ValueError):
+        Plan.from_dict(document)
+
+
+def test_a_value_nested_deeper_than_python_compares_is_an_edit() -> None:
+    deep: Any = "x"
+    for _ in range(100_000):
+        deep = [deep]
+    saved = _plan()
+    edited = replace(saved.changes[0], desired={"kind": "WorkflowTemplate", "spec": deep})
+    found = compare(replace(saved, changes=(edited, saved.changes[1])), _plan()).edited
+    assert found == [f"{REF}: nested too deeply to compare"]

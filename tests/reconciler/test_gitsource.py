@@ -89,3 +89,10 @@ def test_a_checkout_writes_the_committed_files_never_a_replace_refs_forgery(repo
     assert "evil" in repo.git("cat-file", "-p", real), "plain git reads the forgery"
     with gitsource.checkout(repo.root, "HEAD") as tree:
         assert (tree / "mlcp.yaml").read_text() == "apiVersion: mlcp.dev/v1alpha1\n"
+
+
+def test_changed_files_never_takes_a_revision_for_an_option(repo: Repo, tmp_path: Path) -> None:
+    """`mlcp plan --base --output=FILE` made git write FILE (the base went to `git diff` as `--output=FILE...HEAD`)."""
+    with pytest.raises(MlcpError, match="never starts with '-'"):
+        gitsource.changed_files(repo.root, f"--output={tmp_path / 'pwned'}", "HEAD")
+    assert not list(tmp_path.glob("pwned*"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from reconciler.httpserver import Endpoints, HttpServer, HttpSettings, listeners
+from reconciler.httpserver import Endpoints, HttpServer, HttpSettings, address, listeners
 from reconciler.metrics import Metrics
 
 SECRET = b"s3cret"
@@ -238,3 +239,37 @@ def test_an_unusable_address_is_a_clear_error(listen: str) -> None:
 def test_an_address_in_use_is_an_error_not_a_second_listener() -> None:
     with serving() as target, pytest.raises(OSError):
         listeners(endpoints(lambda: None), f"127.0.0.1:{target.port}", None)
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        (":8080", ("0.0.0.0", 8080)),
+        ("8080", ("0.0.0.0", 8080)),
+        ("127.0.0.1:65535", ("127.0.0.1", 65535)),
+        ("[::1]:9443", ("::1", 9443)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ],
+)
+def test_an_address_is_read_as_host_and_port(listen: str, expected: tuple[str, int]) -> None:
+    assert address(listen) == expected
+
+
+@pytest.mark.parametrize(
+    ("listen", "said"),
+    [
+        (":70000", "port 70000 is not between 1 and 65535"),
+        (":65536", "port 65536 is not between 1 and 65535"),
+        (":", "is not host:port or :port"),
+        (":-1", "is not host:port or :port"),
+        (":８０", "is not host:port or :port"),
+        ("[::1", "is not host:port or [address]:port"),
+        ("[::1]", "is not host:port or :port"),
+    ],
+)
+def test_a_port_past_65535_or_no_port_is_refused_before_anything_binds(listen: str, said: str) -> None:
+    """`:70000` listened on port 4464 (70000 modulo 65536): the operator exposed a port nothing served."""
+    with pytest.raises(ValueError, match=re.escape(said)):
+        address(listen)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        listeners(endpoints(lambda: None), listen, None)

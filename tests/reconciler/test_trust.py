@@ -87,6 +87,21 @@ def test_an_unknown_trusted_base_is_a_clear_error(repo: Path) -> None:
     assert "is not a commit of the config repo" in refused.value.message
 
 
+@pytest.mark.parametrize("revision", ["HEAD@{99}", "@{-1}", "HEAD:policies", "--output=x", "", "HEAD^{tree}"])
+def test_a_revision_git_cannot_name_a_commit_by_is_a_clear_error(repo: Path, revision: str) -> None:
+    """GitPython's own parser raised IndexError (`HEAD@{99}`) or NotImplementedError (`@{-1}`), neither caught:
+    `--trusted-base` ended plan, apply and `policy can` in a traceback. Git parses it now."""
+    with pytest.raises(MlcpError) as refused:
+        trust.resolve(repo, revision)
+    assert f"the trusted base {revision!r} is not a commit of the config repo" in refused.value.message
+
+
+@pytest.mark.parametrize("revision", ["HEAD", "main", "HEAD@{0}", "main@{yesterday}", "HEAD~0"])
+def test_every_form_git_resolves_names_its_commit(repo: Path, revision: str) -> None:
+    """Reflog forms too, as git reads them (`main@{yesterday}`: the oldest entry of a younger reflog)."""
+    assert trust.resolve(repo, revision) == _git(repo, "rev-parse", "HEAD")
+
+
 def _rule_change(blocked: str | None) -> Change:
     ref = ObjectRef(governance.SYSTEM, governance.API_VERSION, governance.POLICY, None, "platform")
     decision = Decision(blocked is None, "r", "why")

@@ -111,6 +111,16 @@ def test_export_copies_bytes_that_verify_on_their_own(log: Path, tmp_path: Path)
     assert copy.read_bytes() == log.read_bytes() and JsonlStore(copy).verify().ok
 
 
+def test_the_files_written_are_named_as_they_are(log: Path, tmp_path: Path) -> None:
+    """A path is shown as text, never as markup (`[bold]` was taken for a style and vanished, `[/x]` crashed)."""
+    folder = tmp_path / "[bold]" / "[/x]"
+    folder.mkdir(parents=True)
+    result = mlcp("audit", "export", "--audit-log", log, "--out", folder / "copy.jsonl")
+    assert result.exit_code == 0 and f"exported 12 record(s) to {folder / 'copy.jsonl'}" in result.stderr
+    result = mlcp("audit", "report", "--html", folder / "r.html", "--audit-log", log)
+    assert result.exit_code == 0 and f"wrote {folder / 'r.html'} (12 change(s))" in result.stderr
+
+
 def test_report_writes_a_self_contained_page(log: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     result = mlcp("audit", "report", "--html", page, "--audit-log", log)
@@ -125,6 +135,17 @@ def test_a_missing_log_is_a_clear_error(tmp_path: Path, command: list[str]) -> N
     result = mlcp("audit", *command, "--audit-log", tmp_path / "nope.jsonl")
     assert result.exit_code == 1
     assert "nope.jsonl: no audit log here" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["verify"], ["export"], ["report", "--html", "x.html"]])
+def test_a_directory_as_the_log_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    """`--audit-log` naming a directory ended list, show and export in an IsADirectoryError traceback."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    result = mlcp("audit", *command, "--audit-log", folder)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1 and f"{folder}: cannot read the audit log: Is a directory" in result.stderr
+    assert "pass the log's file with --audit-log" in result.stderr
 
 
 def test_a_corrupt_line_is_named(log: Path) -> None:
@@ -161,12 +182,15 @@ class Writes(Backend):
         self.writes += 1
 
 
-def _apply_turn(tmp_path: Path, log: Path) -> tuple[Writes, Plan]:
+def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tuple[Writes, Plan]:
+    """Apply a plan of Dana's commit; `then` commits on top of it first (the clone moved on since the plan)."""
     repo = git.Repo.init(tmp_path / "config")
     (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
     repo.index.add(["mlcp.yaml"])
     author = git.Actor("Dana", "dana@example.com")
     commit = repo.index.commit("first", author=author, committer=author)
+    if then is not None:
+        repo.index.commit("later", author=then, committer=then)
     ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", "quota")
     change = Change(
         ref,
@@ -199,6 +223,15 @@ def test_an_apply_turn_records_an_intent_before_and_the_outcome_after_by_the_hea
     shown = mlcp("audit", "show", "2", "--audit-log", log)
     assert "intent:   record 1" in shown.stdout and '~ spec.hard.cpu: "4" → "8"' in shown.stdout
     assert "outcome:  record 2" in mlcp("audit", "show", "1", "--audit-log", log).stdout
+
+
+def test_an_apply_turn_records_the_author_of_the_applied_commit_not_of_the_clones_head(tmp_path: Path) -> None:
+    """A saved plan names a commit the clone's HEAD may have moved past: its writes were recorded as HEAD's
+    author's, and under HEAD's commit."""
+    log = tmp_path / "audit.jsonl"
+    _, plan = _apply_turn(tmp_path, log, then=git.Actor("Admin", "admin@example.com"))
+    records = list(JsonlStore(log).records())
+    assert {(r.actors, r.commit) for r in records} == {(("dana@example.com",), plan.revision)}
 
 
 def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
@@ -238,10 +271,20 @@ def test_a_refused_apply_records_its_refusal_under_the_lease(
     monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
     api.before_post.append(no_append_outside_the_lease)
     refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
-    auditlog.record_refusal(refused, tmp_path, None, Targets())
+    auditlog.record_refusal(refused, "c" * 40, None, Targets())
     [record] = ClusterStore(api).records()  # type: ignore[arg-type]
     assert (record.rule, record.result, held) == ("operator-targets", Result.denied, [])
     assert "taking the Lease" in capsys.readouterr().err
+
+
+def test_a_refusal_is_recorded_under_its_commit_naming_no_one(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    refused = Refused("the repo names another cluster", "", "operator-targets", "mlcp.yaml")
+    auditlog.record_refusal(refused, "c" * 40, str(log), Targets())
+    [record] = JsonlStore(log).records()
+    assert (record.commit, record.actors, record.rule) == ("c" * 40, (), "operator-targets")
+    assert "actors:   (none)" in mlcp("audit", "show", "1", "--audit-log", log).stdout
+    assert "(none)" in mlcp("audit", "list", "--audit-log", log).stdout
 
 
 def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> None:

@@ -71,6 +71,14 @@ def test_an_empty_or_missing_log_has_no_head(tmp_path: Path) -> None:
         list(JsonlStore(tmp_path / "none.jsonl").records())
 
 
+def test_a_directory_as_the_log_is_an_audit_error_for_every_reader(tmp_path: Path) -> None:
+    """It raised IsADirectoryError (from open, or from the first read of the head)."""
+    store = JsonlStore(tmp_path)
+    for read in (store.head, lambda: list(store.records()), lambda: list(store.tail()), lambda: store.get(1)):
+        with pytest.raises(AuditError, match="cannot read the audit log: Is a directory"):
+            read()
+
+
 def test_a_long_last_record_is_found_by_reading_backwards(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     store = write_log(path, 2)

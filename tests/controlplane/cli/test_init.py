@@ -11,6 +11,8 @@ from controlplane import schemas
 from controlplane.loading.yamldocs import parse
 from tests.controlplane.helpers import TEMPLATE, edit, line_of, mlcp, spec_files
 
+PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J"
+
 
 @pytest.fixture(autouse=True)
 def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,6 +52,14 @@ def test_init_makes_one_commit_holding_everything(tmp_path: Path) -> None:
     assert {f"schemas/{name}" for name in schemas.generate()} <= tracked
 
 
+def test_init_names_a_directory_holding_markup_as_it_is(tmp_path: Path) -> None:
+    """The directory was put into rich markup: `cfg[/x]` raised MarkupError after the repo was made."""
+    target = tmp_path / "cfg[/x]"
+    result = mlcp("init", target, "--admin", "ops@acme.io")
+    assert result.exit_code == 0 and result.exception is None, repr(result.exception)
+    assert f"created {target} (commit" in result.stderr and f"mlcp validate {target}" in result.stderr
+
+
 def test_init_binds_the_admin_as_platform_admin(tmp_path: Path) -> None:
     target = tmp_path / "cfg"
     assert mlcp("init", target, "--admin", "ops@acme.io").exit_code == 0
@@ -58,15 +68,46 @@ def test_init_binds_the_admin_as_platform_admin(tmp_path: Path) -> None:
     assert "admin@example.com" not in (target / "policies/access.yaml").read_text()
 
 
+def test_init_binds_the_admin_as_identities_are_compared_lower_cased(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identity is a lower-cased email (or a signer's principal, lower-cased too); init bound git's email as
+    written, so an admin `Jane.Doe@Corp.com` was admin of nothing: every later change to the rules was denied."""
+    for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        monkeypatch.setenv(var, "Jane")
+    for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(var, "Jane.Doe@Corp.com")
+    key = tmp_path / "id_ed25519.pub"
+    key.write_text(f"{PUBLIC} jane@laptop\n")
+    target = tmp_path / "cfg"
+    assert mlcp("init", target, "--signing-key", key).exit_code == 0  # the email is $GIT_AUTHOR_EMAIL
+    (policy,) = parse((target / "policies/access.yaml").read_text())
+    assert policy.data["spec"]["groups"]["platform-team"] == ["jane.doe@corp.com"]
+    assert (target / "policies/allowed_signers").read_text().splitlines()[-1].startswith("jane.doe@corp.com ")
+    asked = mlcp(
+        "policy", "can", "jane.doe@corp.com", "update", "AccessPolicy", "--repo", target, "--trusted-base", "HEAD"
+    )
+    assert asked.exit_code == 0, asked.output
+    assert git.Repo(target).head.commit.author.email == "Jane.Doe@Corp.com", "the commit keeps git's identity"
+
+
+@pytest.mark.parametrize("email", ["ops", "a b@acme.io", "*@acme.io", "ops@acme.io,eve@evil.io", "ops@acme.io\n- eve"])
+def test_init_refuses_an_admin_that_is_no_email_it_can_bind(tmp_path: Path, email: str) -> None:
+    """The email goes into a YAML list and an allowed_signers principal (patterns, comma-separated): one that
+    would read as another value there is refused before anything is written."""
+    refused = mlcp("init", tmp_path / "cfg", "--admin", email)
+    assert refused.exit_code == 1 and "is not an email address" in refused.stderr, refused.output
+    assert not (tmp_path / "cfg").exists()
+
+
 def test_init_trusts_the_admins_signing_key_and_names_the_first_trusted_base(tmp_path: Path) -> None:
     key = tmp_path / "id_ed25519.pub"
-    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J ops@laptop\n")
+    key.write_text(f"{PUBLIC} ops@laptop\n")
     target = tmp_path / "cfg"
     created = mlcp("init", target, "--admin", "ops@acme.io", "--signing-key", key)
     assert created.exit_code == 0, created.output
     signers = (target / "policies/allowed_signers").read_text().splitlines()
-    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmc8Yq4t2LPEJ1OVW7eAfBzJb9nH0tmrZq1pZmY1R6J"
-    assert signers[-1] == f'ops@acme.io namespaces="git" {public}'
+    assert signers[-1] == f'ops@acme.io namespaces="git" {PUBLIC}'
     (commit,) = list(git.Repo(target).iter_commits())
     assert f"--trusted-base {commit.hexsha[:12]}" in created.stderr
     assert "requireSignedCommits: true" in (target / "policies/access.yaml").read_text()

@@ -5,11 +5,13 @@ The ref is checked out before anything connects, so these need no cluster.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from controlplane.cli import plan as plan_cli
 from controlplane.cli.app import app
 from controlplane.plans import Plan
 from tests import gitcraft
@@ -54,3 +56,22 @@ def test_a_saved_plan_naming_a_commit_git_refuses_to_write_applies_nothing(repo:
     said = " ".join(result.output.split())
     assert result.exit_code == 1 and f"cannot check out '{crafted}'" in said, said
     assert "invalid path 'tenants/a/../b/tenant.yaml'" in said and "nothing was applied" in said
+
+
+def test_plan_base_names_every_changed_file_as_it_is(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--base` lists the files changed since BASE: names any committer chose, printed as text, never as markup (a
+    file `notes/[/x]` raised MarkupError after the plan was made) and never in git's quoting (a space or an
+    accent made git write the name in quotes with octal escapes)."""
+    repo.write("notes/[/x]", "hi\n")
+    repo.write("notes/é b.md", "hi\n")
+    repo.commit("notes")
+    monkeypatch.setattr(
+        plan_cli, "compute_with_backends", lambda *_: (Plan((), revision=repo.git("rev-parse", "HEAD")), {})
+    )
+    saved = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", str(repo.root), "--base", "HEAD~1", "--out", str(saved)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "spec files changed since HEAD~1: notes/[/x], notes/é b.md" in result.output, result.output
+    assert Plan.from_dict(json.loads(saved.read_text())).meta["changedFiles"] == ["notes/[/x]", "notes/é b.md"]

@@ -50,8 +50,10 @@ def test_the_trusted_base_answers_as_plans_are_judged(self_granted: tuple[Path, 
     assert mlcp(*args, "--trusted-base", "HEAD").exit_code == 0
 
 
-def test_an_unknown_base_is_a_clear_error(self_granted: tuple[Path, str]) -> None:
+@pytest.mark.parametrize("base", ["nope", "HEAD@{99}", "@{-1}"])
+def test_an_unknown_base_is_a_clear_error(self_granted: tuple[Path, str], base: str) -> None:
+    """Reflog forms GitPython could not parse (`HEAD@{99}`, `@{-1}`) ended in a traceback."""
     repo, _ = self_granted
-    result = mlcp("policy", "can", "carol@example.com", "update", "Quota", "--repo", repo, "--trusted-base", "nope")
-    assert result.exit_code == 1
-    assert "nope" in result.output and "Traceback" not in result.output
+    result = mlcp("policy", "can", "carol@example.com", "update", "Quota", "--repo", repo, "--trusted-base", base)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1 and f"the trusted base {base!r} is not a commit" in " ".join(result.output.split())

@@ -60,6 +60,12 @@ def test_history_table_and_a_missing_log(tmp_path: Path) -> None:
     assert "Traceback" not in missing.output
 
 
+def test_a_directory_as_the_log_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["promotions", "history", "m", "--audit-log", str(tmp_path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1 and f"{tmp_path}: cannot read the audit log: Is a directory" in result.stderr
+
+
 def test_history_shows_gates_whatever_a_sealed_record_holds_in_them(tmp_path: Path) -> None:
     """A gate's threshold or measured value that is no number (a record is anyone's to seal) crashed the table."""
     store = JsonlStore(tmp_path / "audit.jsonl")

@@ -1,8 +1,11 @@
-"""`mlcp reconcile --shards`: the combinations that cannot work are refused before anything connects."""
+"""`mlcp reconcile`: flags that cannot work (`--shards` combinations, listen addresses) are refused before anything
+connects."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from tests.controlplane.helpers import TEMPLATE, mlcp
 
@@ -24,3 +27,21 @@ def test_shards_with_a_file_audit_log_is_refused_with_a_hint(tmp_path: Path) -> 
 def test_a_negative_number_of_shards_is_a_usage_error(tmp_path: Path) -> None:
     result = mlcp("reconcile", "--repo", TEMPLATE, "--shards", "-1", "--workdir", tmp_path)
     assert result.exit_code == 2 and "--shards" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--listen", ":70000"], "Invalid value for '--listen': ':70000': port 70000 is not between 1 and 65535"),
+        (["--listen", ":0"], "Invalid value for '--listen': ':0': port 0 is not between 1 and 65535"),
+        (["--listen", ":8080", "--webhook-listen", "x:y"], "Invalid value for '--webhook-listen': 'x:y' is not"),
+    ],
+    ids=["past-65535", "zero", "webhook"],
+)
+def test_a_listen_address_that_cannot_be_served_is_a_usage_error(tmp_path: Path, flags: list[str], said: str) -> None:
+    """`--listen :70000` started a controller listening on port 4464 (70000 modulo 65536), and `:0` on a port
+    nobody was told; both are refused before anything starts."""
+    result = mlcp("reconcile", "--repo", TEMPLATE, "--once", "--workdir", tmp_path, *flags)
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.stderr.replace("│", " ").split()), result.stderr
+    assert not (tmp_path / "repo").exists(), "nothing was cloned"

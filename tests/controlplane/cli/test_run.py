@@ -40,3 +40,12 @@ def test_an_api_server_that_does_not_answer_is_one_clear_error(tmp_path: Path) -
         result.stderr
     )
     assert "--kubeconfig/--context" in result.stderr
+
+
+def test_a_kubeconfig_that_is_no_kubeconfig_is_one_clear_error(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(b"\xff\xfe\x00")
+    result = mlcp("run", "train-detector", "--repo", TEMPLATE, "--kubeconfig", kubeconfig)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr and result.exception is not None
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert f"error: cannot load kubeconfig {kubeconfig}: it is not a kubeconfig (UnicodeDecodeError" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ class _Leases:
 
 def _serve(monkeypatch: pytest.MonkeyPatch, items: list[dict[str, Any]] | BackendError) -> _Leases:
     kube = _Leases(items)
-    monkeypatch.setattr(auditlog, "cluster_client", lambda _targets: kube)
+    monkeypatch.setattr(auditlog, "cluster_client", lambda _targets, _hint: kube)
     return kube
 
 
@@ -97,3 +98,15 @@ def test_a_lease_holder_with_escape_sequences_is_shown_not_obeyed(monkeypatch: p
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output
     assert "tenant vision: shard 0, held by r1\\x1b[2K\\x1b[1A" in result.stdout
+
+
+def test_a_kubeconfig_that_is_no_kubeconfig_is_one_error_with_a_hint_for_this_command(tmp_path: Path) -> None:
+    """A YAML list as the kubeconfig ended in a TypeError traceback; the hint named --audit-log, which this
+    command does not have."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("- 1\n- 2\n", encoding="utf-8")
+    result = runner.invoke(app, ["shards", "--kubeconfig", str(kubeconfig)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"cannot load kubeconfig {kubeconfig}: it is not a kubeconfig" in said
+    assert "--audit-log" not in said and "--kubeconfig" in said

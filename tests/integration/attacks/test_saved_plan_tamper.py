@@ -5,10 +5,13 @@ folder). Bob, a member of vision, gets a new data image for his pipeline and,
 in the same commit, 64 GPUs for vision, which he may not have: the operator's
 `mlcp plan --out` shows the quota change denied. Bob then edits the file the
 way an attacker would — flips the denial to allowed, swaps his image for
-another, adds a RoleBinding making himself admin, asks for pruning, points
-the plan at a commit that does not exist — and every edit is refused with
-exit 1, naming the difference, with nothing applied and the refusal in the
-audit log. The untouched file then applies as reviewed.
+another, adds a RoleBinding making himself admin, asks for pruning, writes a
+list where a name goes, points the plan at a commit that does not exist — and
+every edit is refused with exit 1, naming the difference, with nothing applied
+and the refusal in the audit log, under the commit the file names and naming
+no one (who edited the file is not known; it was recorded as the admin's, the
+author of the operator's HEAD, which had moved on). The untouched file then
+applies as reviewed.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ def _add_an_admin_binding(plan: dict[str, Any]) -> None:
     plan["changes"].append(binding)
 
 
+def _a_list_as_a_name(plan: dict[str, Any]) -> None:
+    _change(plan, "WorkflowTemplate")["ref"]["name"] = ["train-detector"]
+
+
 def _prune(plan: dict[str, Any]) -> None:
     plan["prune"] = True
 
@@ -89,6 +96,7 @@ ATTACKS: dict[str, tuple[Edit, str]] = {
     "image swapped": (_swap_the_image, EVIL_IMAGE),
     "admin RoleBinding added": (_add_an_admin_binding, "RoleBinding/"),
     "pruning asked for": (_prune, "prune: on in the saved plan, off now"),
+    "a list as a name": (_a_list_as_a_name, "not a plan mlcp writes: changes["),
     "a commit that does not exist": (_unknown_revision, "cannot resolve"),
     "a branch name for a revision": (_a_branch_name, "names no commit"),
 }
@@ -101,7 +109,7 @@ def test_every_edit_of_a_saved_plan_is_refused_and_the_untouched_plan_applies(
     repo, vision = op.repo, op.repo.repo.vision
     repo.edit(f"tenants/{vision}/{PIPELINE}", OLD_IMAGE, NEW_IMAGE)
     repo.edit(f"tenants/{vision}/quota.yaml", f'{GPU}: "4"', f'{GPU}: "64"')
-    repo.commit("vision: new data image (and a few GPUs)", "bob")
+    named_commit = repo.commit("vision: new data image (and a few GPUs)", "bob")
 
     saved = tmp_path / "plan.json"
     result = op.cli("plan", str(repo.root), "--out", str(saved), *op._targets())
@@ -109,6 +117,8 @@ def test_every_edit_of_a_saved_plan_is_refused_and_the_untouched_plan_applies(
     reviewed = json.loads(saved.read_text())
     quota = _change(reviewed, "ResourceQuota")
     assert quota["decision"]["allowed"] is False and quota["blocked"], "the reviewer saw the quota raise denied"
+    repo.write("NOTES.md", "unrelated\n")
+    repo.commit("admin: notes", "admin")  # the operator's clone moves on before the files come back
 
     audit = tmp_path / "attack.jsonl"
     for name, (edit, named) in ATTACKS.items():
@@ -127,7 +137,8 @@ def test_every_edit_of_a_saved_plan_is_refused_and_the_untouched_plan_applies(
 
     refusals = op.records(audit, "--decision", "deny")
     assert {r["rule"] for r in refusals} == {"saved-plan"}
-    assert len(refusals) == 4, "each edited plan of a real commit is recorded; unresolvable revisions never planned"
+    assert len(refusals) == 5, "each edited plan of a real commit is recorded; unresolvable revisions never planned"
+    assert {(r["commit"], tuple(r["actors"])) for r in refusals} == {(named_commit, ())}, "its commit, no one"
     assert any("ResourceQuota" in r["reason"] and "decision" in r["reason"] for r in refusals)
 
     result = op.cli("apply", str(saved), "--yes", "--audit-log", str(audit), *op._targets())

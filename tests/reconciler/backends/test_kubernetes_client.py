@@ -1,5 +1,6 @@
-"""Live objects as the planner keeps them: reduced to what the diff reads, equal field sets shared. And the
-transport against a hostile network: answers that hang, connections cut after the request, a proxy's pages."""
+"""Live objects as the planner keeps them: reduced to what the diff reads, equal field sets shared. The
+transport against a hostile network: answers that hang, connections cut after the request, a proxy's pages. And a
+kubeconfig the client cannot read is one error naming it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -289,3 +291,27 @@ def test_a_hostile_retry_after_neither_holds_the_client_nor_outlives_the_lease(h
         hostile.request("DELETE", "/api/v1/namespaces/team-a/configmaps/x", body={})
     assert _Hostile.seen and all(at < lease_ends for at, _, _ in _Hostile.seen), "nothing sent after the lease"
     assert time.monotonic() - lease_ends < 0.3
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"a: [\n", "ParserError: while parsing a flow node"),
+        (b"\xff\xfe\x00", "UnicodeDecodeError"),
+        (b"- 1\n- 2\n", "TypeError"),
+        (b"contexts: 5\ncurrent-context: a\n", "TypeError"),
+        (b"apiVersion: v1\nclusters: [{name: c, cluster: {server: 5}}]\ncontexts: [{name: a, context: {cluster: c, "
+         b"user: u}}]\nusers: [{name: u, user: {token: t}}]\ncurrent-context: a\n", "AttributeError"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "RecursionError"),
+    ],
+    ids=["not-yaml", "not-utf8", "a-list", "contexts-a-number", "server-a-number", "nested-deeply"],
+)  # fmt: skip
+def test_a_kubeconfig_of_another_shape_is_a_backend_error_naming_it(tmp_path: Path, content: bytes, said: str) -> None:
+    """The official client reads the file as it finds it: only its ConfigException and OSError were caught, so a
+    kubeconfig that is no YAML, no UTF-8 or a YAML list ended every command with a traceback."""
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+    with pytest.raises(BackendError) as refused:
+        KubeClient.from_kubeconfig(str(path), None, "mlcp-system")
+    assert f"cannot load kubeconfig {path}: it is not a kubeconfig (" in str(refused.value)
+    assert said in str(refused.value)

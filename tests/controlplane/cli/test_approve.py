@@ -1,0 +1,45 @@
+"""`mlcp approve` names committed content only: a promotion edited in the work tree is never approved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from controlplane.cli.app import app
+from tests.integration import configrepo
+
+
+@pytest.fixture(autouse=True)
+def approver(monkeypatch: pytest.MonkeyPatch) -> None:
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "Lead")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "ml-lead@example.com")
+
+
+@pytest.mark.parametrize("name", ["detector production.yaml", "détecteur.yaml"])
+def test_an_uncommitted_promotion_is_never_approved(tmp_path: Path, name: str) -> None:
+    """The check read `git status --porcelain` lines, in which git quotes a name holding a space or a non-ASCII
+    character: such a file's edit passed, and the approval named content no commit holds."""
+    repo = configrepo.make(tmp_path, "t")
+    old = repo.path(f"tenants/{repo.vision}/promotions/detector-production.yaml")
+    new = old.with_name(name)
+    old.rename(new)
+    repo.commit("a promotion file name git quotes")
+    head = repo.git.head.commit.hexsha
+    approved = CliRunner().invoke(app, ["approve", str(new), "--version", "3"])
+    assert approved.exit_code == 0, approved.output  # committed as it is: approved
+    new.write_text(new.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["approve", str(new), "--version", "3"])
+    assert result.exit_code == 1 and "has uncommitted changes" in result.output, result.output
+    assert repo.git.head.commit.parents[0].hexsha == head, "no approval of uncommitted content was committed"
+
+
+def test_a_promotion_only_staged_is_not_committed(tmp_path: Path) -> None:
+    repo = configrepo.make(tmp_path, "t")
+    promotion = repo.path(f"tenants/{repo.vision}/promotions/detector-production.yaml")
+    promotion.write_text(promotion.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    repo.git.index.add([str(promotion)])
+    result = CliRunner().invoke(app, ["approve", str(promotion), "--version", "3"])
+    assert result.exit_code == 1 and "has uncommitted changes" in result.output, result.output
