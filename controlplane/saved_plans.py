@@ -3,11 +3,14 @@
 A plan file passes through hands (a CI artifact, a laptop) between review and
 apply, so `mlcp apply plan.json` never trusts its contents: it plans the named
 revision again, with the trusted base's policy and the operator's settings,
-and applies only when the two agree. What moved in the live systems since (a
-different live version) is staleness; every other difference — an edited
-image, a decision flipped to allowed, an added or dropped change, another
-revision — means the file is not what that revision plans now, so nothing of
-it is applied. Pure: no I/O, two `Plan` values in, reasons out.
+and applies only when the two agree. A change whose object moved in the live
+systems since (a different live version) and now plans differently is
+staleness; one whose object moved only in what mlcp does not manage (a
+ResourceQuota's status, which its controller rewrites whenever usage changes)
+plans the same change, so it agrees. Every other difference — an edited image,
+a decision flipped to allowed, an added or dropped change, another revision —
+means the file is not what that revision plans now, so nothing of it is
+applied. Pure: no I/O, two `Plan` values in, reasons out.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 from controlplane.plans import Change, ObjectRef, Plan
 
 COMPARED = ("action", "desired", "decision", "blocked", "diffs", "spec", "tenant", "source", "rank", "reason")
-"""Every field of a change but the live version (which is staleness, not tampering), most telling first."""
+"""Every field of a change but the live version (a move of the object is staleness only when the change moved
+with it; never tampering), most telling first."""
 
 
 @dataclass
@@ -54,15 +58,19 @@ def compare(saved: Plan, fresh: Plan) -> Comparison:
             out.edited.append(f"{ref}: {was.action.value if was else '?'} in the saved plan, not planned now")
         elif was is None:
             out.edited.append(f"{ref}: {now.action.value} planned now, missing from the saved plan")
-        elif was.live_version != now.live_version:
-            out.stale.append(
-                f"{ref}: was {was.live_version or 'absent'} when planned, now {now.live_version or 'absent'}"
-            )
         else:
             try:
-                out.edited.extend(_differences(ref, was.to_dict(), now.to_dict()))
+                differences = _differences(ref, was.to_dict(), now.to_dict())
             except RecursionError:  # a value of the file nested deeper than Python compares
-                out.edited.append(f"{ref}: nested too deeply to compare")
+                differences = [f"{ref}: nested too deeply to compare"]
+            if was.live_version == now.live_version:
+                out.edited.extend(differences)
+            elif differences:  # the object moved, and the change with it
+                out.stale.append(
+                    f"{ref}: was {was.live_version or 'absent'} when planned, now {now.live_version or 'absent'}"
+                )
+            # else: the object moved in what mlcp does not manage (a quota's status, a controller's annotation)
+            # and the change is the one reviewed; the fresh plan, with the version read now, is applied
     return out
 
 
