@@ -42,7 +42,8 @@ class Authorizer:
     def groups_of(self, identity: str) -> set[str]:
         if self.policy is None:
             return set()
-        return {name for name, members in self.policy.spec.groups.items() if identity in members}
+        who = identity.lower()  # identities are lower-cased emails; the policy's as its author wrote them
+        return {name for name, members in self.policy.spec.groups.items() if who in {m.lower() for m in members}}
 
     def roles_of(self, identity: str) -> list[str]:
         """Roles bound to `identity` directly, through a group, or to everyone (`users: ["*"]`)."""
@@ -51,7 +52,8 @@ class Authorizer:
         groups = self.groups_of(identity)
         roles: list[str] = []
         for binding in self.policy.spec.bindings:
-            bound = identity in binding.users or ANYONE in binding.users or groups & set(binding.groups)
+            users = {u.lower() for u in binding.users}
+            bound = identity.lower() in users or ANYONE in users or groups & set(binding.groups)
             if bound and binding.role not in roles:
                 roles.append(binding.role)
         return roles
@@ -60,7 +62,7 @@ class Authorizer:
         spec = self.tenants.get(tenant) if tenant else None
         if spec is None:
             return False
-        if identity in spec.identities():
+        if identity.lower() in {i.lower() for i in spec.identities()}:
             return True
         member_groups = {m.name for m in spec.spec.members if m.kind == "Group"}
         return bool(self.groups_of(identity) & member_groups)

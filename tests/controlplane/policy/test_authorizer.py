@@ -66,3 +66,21 @@ def test_group_members_of_a_tenant_count_for_own(tmp_path: Path) -> None:
     tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
     decision = Authorizer(policy, tenants).can("reader@example.com", "update", "Pipeline", "vision")
     assert decision.allowed, decision.reason
+
+
+def test_people_named_with_capitals_are_matched_as_identities_are_lower_cased() -> None:
+    """Identities are lower-cased emails; a policy or a tenant written `Jane.Doe@Corp.com` bound nobody (a group,
+    a binding's users, a tenant's owners), while `members_of` matched them: an admin so named could never
+    change the policy after the first apply."""
+    repo = load_repo(TEMPLATE)
+    policy = cast(AccessPolicy, repo.of_kind("AccessPolicy")[0].spec)
+    groups = {**policy.spec.groups, "platform-team": ["Jane.Doe@Corp.com"], "vision-readers": ["Reader@Example.com"]}
+    policy = policy.model_copy(update={"spec": policy.spec.model_copy(update={"groups": groups})})
+    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
+    vision = tenants["vision"]
+    tenants["vision"] = vision.model_copy(
+        update={"spec": vision.spec.model_copy(update={"owners": ["Alice@Example.com"]})}
+    )
+    authz = Authorizer(policy, tenants)
+    assert authz.can("jane.doe@corp.com", "update", "AccessPolicy", None).allowed
+    assert authz.can("alice@example.com", "update", "Pipeline", "vision").allowed
