@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
+from controlplane.jsonfields import TEXT, kind_of, typed
+
 PLAN_FORMAT = 1
 _T = TypeVar("_T")
 
@@ -142,9 +144,9 @@ class Decision:
     def from_dict(cls, data: dict[str, Any]) -> Decision:
         """A decision as `to_dict` writes it; ValueError naming the field of another shape."""
         return cls(
-            _typed(data, "allowed", bool),
-            _typed(data, "rule", str),
-            _typed(data, "reason", str),
+            typed(data, "allowed", bool),
+            typed(data, "rule", str),
+            typed(data, "reason", str),
             _strings(data, "actors"),
             _strings(data, "approvers"),
         )
@@ -224,25 +226,25 @@ class Change:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
         """A change as `to_dict` writes it; ValueError naming the field of another shape."""
-        action = _typed(data, "action", str)
+        action = typed(data, "action", str)
         if action not in {a.value for a in Action}:
             raise ValueError(f"action is {action!r}, not one of {', '.join(a.value for a in Action)}")
-        decision = _typed(data, "decision", (dict, type(None)), None)
-        fallback = _typed(data, "fallback", (dict, type(None)), None)
+        decision = typed(data, "decision", (dict, type(None)), None)
+        fallback = typed(data, "fallback", (dict, type(None)), None)
         return cls(
             ref=_object(data, "ref", _ref),
             action=Action(action),
-            reason=_typed(data, "reason", str),
-            spec=_spec(_typed(data, "spec", _TEXT, None)),
-            tenant=_typed(data, "tenant", _TEXT, None),
-            source=_typed(data, "source", _TEXT, None),
-            rank=_typed(data, "rank", int),
+            reason=typed(data, "reason", str),
+            spec=_spec(typed(data, "spec", TEXT, None)),
+            tenant=typed(data, "tenant", TEXT, None),
+            source=typed(data, "source", TEXT, None),
+            rank=typed(data, "rank", int),
             diffs=_objects(data, "diffs", _diff),
-            desired=_typed(data, "desired", (dict, type(None)), None),
-            live_version=_typed(data, "liveVersion", _TEXT, None),
-            blocked=_typed(data, "blocked", _TEXT, None),
+            desired=typed(data, "desired", (dict, type(None)), None),
+            live_version=typed(data, "liveVersion", TEXT, None),
+            blocked=typed(data, "blocked", TEXT, None),
             decision=_object(data, "decision", Decision.from_dict) if decision else None,
-            drift=_typed(data, "drift", _TEXT, None),
+            drift=typed(data, "drift", TEXT, None),
             fallback=_object(data, "fallback", cls.from_dict) if fallback else None,
         )
 
@@ -317,45 +319,25 @@ class Plan:
         relies on the types: every field is checked, never converted; ValueError naming the first one of another
         shape (`changes[3].ref.name is a list, not a string`)."""
         if not isinstance(data, dict):
-            raise ValueError(f"a plan is a JSON object, not {_kind(data)}")
+            raise ValueError(f"a plan is a JSON object, not {kind_of(data)}")
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r} (expected {PLAN_FORMAT})")
         return cls(
             changes=_objects(data, "changes", Change.from_dict, required=True),
-            revision=_typed(data, "revision", _TEXT, None),
-            repo=_typed(data, "repo", _TEXT, None),
+            revision=typed(data, "revision", TEXT, None),
+            repo=typed(data, "repo", TEXT, None),
             systems=_objects(data, "systems", _system),
-            prune=_typed(data, "prune", bool, False),
-            inventory_version=_typed(data, "inventoryVersion", _TEXT, None),
-            meta=_typed(data, "meta", dict, {}),
+            prune=typed(data, "prune", bool, False),
+            inventory_version=typed(data, "inventoryVersion", TEXT, None),
+            meta=typed(data, "meta", dict, {}),
         )
 
 
-_TEXT = (str, type(None))
-_REQUIRED: Any = object()
-_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), "a number")
-
-
-def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _REQUIRED) -> Any:
-    """`data[key]` (or `default` when absent, unless required), refused unless of `kind` (a bool is no int)."""
-    if default is _REQUIRED and key not in data:
-        raise ValueError(f"{key} is missing")
-    value = data.get(key, default)
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (type(value) is bool and bool not in kinds):
-        raise ValueError(f"{key} is {_kind(value)}, not {' or '.join(_KINDS.get(k, 'a number') for k in kinds)}")
-    return value
-
-
 def _strings(data: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
-    values = _typed(data, key, list) if required else _typed(data, key, list, [])
+    values = typed(data, key, list) if required else typed(data, key, list, [])
     for index, value in enumerate(values):
         if not isinstance(value, str):
-            raise ValueError(f"{key}[{index}] is {_kind(value)}, not a string")
+            raise ValueError(f"{key}[{index}] is {kind_of(value)}, not a string")
     return tuple(values)
 
 
@@ -368,17 +350,17 @@ def _present(data: dict[str, Any], key: str) -> Any:
 
 def _object(data: dict[str, Any], key: str, parse: Callable[[dict[str, Any]], _T]) -> _T:
     """`parse(data[key])`, a JSON object; its errors named under `key`."""
-    return _parsed(key, _typed(data, key, dict), parse)
+    return _parsed(key, typed(data, key, dict), parse)
 
 
 def _objects(
     data: dict[str, Any], key: str, parse: Callable[[dict[str, Any]], _T], *, required: bool = False
 ) -> tuple[_T, ...]:
     """`parse` of each JSON object in the list `data[key]`; its errors named under `key[i]`."""
-    items = _typed(data, key, list) if required else _typed(data, key, list, [])
+    items = typed(data, key, list) if required else typed(data, key, list, [])
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ValueError(f"{key}[{index}] is {_kind(item)}, not an object")
+            raise ValueError(f"{key}[{index}] is {kind_of(item)}, not an object")
     return tuple(_parsed(f"{key}[{index}]", item, parse) for index, item in enumerate(items))
 
 
@@ -398,11 +380,11 @@ def _spec(text: str | None) -> SpecKey | None:
 
 def _ref(data: dict[str, Any]) -> ObjectRef:
     return ObjectRef(
-        _typed(data, "system", str),
-        _typed(data, "apiVersion", str),
-        _typed(data, "kind", str),
-        _typed(data, "namespace", _TEXT, None),
-        _typed(data, "name", str),
+        typed(data, "system", str),
+        typed(data, "apiVersion", str),
+        typed(data, "kind", str),
+        typed(data, "namespace", TEXT, None),
+        typed(data, "name", str),
     )
 
 
@@ -412,9 +394,9 @@ def _diff(data: dict[str, Any]) -> FieldDiff:
 
 def _system(data: dict[str, Any]) -> SystemStatus:
     return SystemStatus(
-        _typed(data, "system", str),
-        _typed(data, "target", str),
-        _typed(data, "reachable", bool),
-        _typed(data, "error", _TEXT, None),
+        typed(data, "system", str),
+        typed(data, "target", str),
+        typed(data, "reachable", bool),
+        typed(data, "error", TEXT, None),
         _strings(data, "notes"),
     )

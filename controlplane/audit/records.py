@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from controlplane.jsonfields import TEXT, kind_of, typed
 from controlplane.plans import Decision
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -234,63 +235,46 @@ class AuditRecord:
         Every field is checked for the type mlcp writes, never converted: a sealed line is anyone's to write (the
         hashes are public), and every reader (list, show, report, promotion history) relies on the types."""
         if not isinstance(data, dict):
-            raise TypeError(f"a record is a JSON object, not {_kind(data)}")
+            raise TypeError(f"a record is a JSON object, not {kind_of(data)}")
         return cls(
-            seq=_typed(data, "seq", int),
-            prev=_typed(data, "prev", str),
-            hash=_typed(data, "hash", str),
-            time=_typed(data, "time", str),
+            seq=typed(data, "seq", int),
+            prev=typed(data, "prev", str),
+            hash=typed(data, "hash", str),
+            time=typed(data, "time", str),
             actors=_strings(data, "actors", required=True),
-            signer=_typed(data, "signer", _TEXT, None),
-            commit=_typed(data, "commit", _TEXT, None),
-            spec_path=_typed(data, "specPath", _TEXT, None),
-            spec=_typed(data, "spec", _TEXT, None),
-            tenant=_typed(data, "tenant", _TEXT, None),
-            target=_typed(data, "target", dict),
-            action=_typed(data, "action", str),
-            decision=Verdict(_typed(data, "decision", str)),
-            rule=_typed(data, "rule", str),
-            reason=_typed(data, "reason", _TEXT, None) or "",
-            before=_typed(data, "before", _TEXT, None),
-            after=_typed(data, "after", _TEXT, None),
-            result=Result(_typed(data, "result", str)),
-            error=_typed(data, "error", _TEXT, None),
+            signer=typed(data, "signer", TEXT, None),
+            commit=typed(data, "commit", TEXT, None),
+            spec_path=typed(data, "specPath", TEXT, None),
+            spec=typed(data, "spec", TEXT, None),
+            tenant=typed(data, "tenant", TEXT, None),
+            target=typed(data, "target", dict),
+            action=typed(data, "action", str),
+            decision=Verdict(typed(data, "decision", str)),
+            rule=typed(data, "rule", str),
+            reason=typed(data, "reason", TEXT, None) or "",
+            before=typed(data, "before", TEXT, None),
+            after=typed(data, "after", TEXT, None),
+            result=Result(typed(data, "result", str)),
+            error=typed(data, "error", TEXT, None),
             diff=_diff(data),
-            intent=_typed(data, "intent", (int, type(None)), None),
-            version=_typed(data, "version", _TEXT, None),
+            intent=typed(data, "intent", (int, type(None)), None),
+            version=typed(data, "version", TEXT, None),
             approvers=_strings(data, "approvers"),
             gates=_objects(data, "gates"),
         )
 
 
-_TEXT = (str, type(None))
-_REQUIRED: Any = object()
-_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), "a number")
-
-
-def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _REQUIRED) -> Any:
-    """`data[key]` (or `default` when absent, unless required), refused unless of `kind` (a bool is no int)."""
-    value = data[key] if default is _REQUIRED else data.get(key, default)
-    if not isinstance(value, kind) or (type(value) is bool and kind is not bool):
-        raise TypeError(f"{key!r} is {_kind(value)}")
-    return value
-
-
 def _strings(data: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
-    values = _typed(data, key, list) if required else _typed(data, key, (list, type(None)), None) or []
+    values = typed(data, key, list) if required else typed(data, key, (list, type(None)), None) or []
     if not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{key!r} holds something other than strings")
+        raise ValueError(f"{key} holds something other than strings")
     return tuple(values)
 
 
 def _objects(data: dict[str, Any], key: str) -> tuple[dict[str, Any], ...]:
-    values = _typed(data, key, (list, type(None)), None) or []
+    values = typed(data, key, (list, type(None)), None) or []
     if not all(isinstance(v, dict) for v in values):
-        raise TypeError(f"{key!r} holds something other than objects")
+        raise ValueError(f"{key} holds something other than objects")
     return tuple(values)
 
 
