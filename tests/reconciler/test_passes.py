@@ -19,7 +19,7 @@ import pytest
 from kubernetes.client import ApiClient, Configuration
 
 from controlplane.audit import JsonlStore
-from controlplane.plans import Action, LiveObject
+from controlplane.plans import Action
 from devenv import tenantrepo
 from reconciler import anchors, sharding
 from reconciler.backends.base import BackendError
@@ -31,7 +31,7 @@ from reconciler.passes import Reconciler, Settings
 from reconciler.state import StateStore, TenantRevisions
 from tests.reconciler.memkube import MemoryKube
 from tests.reconciler.test_pass_cost import _reconciler as _seeded
-from tests.reconciler.test_shard_lanes import SHARDS, TENANTS, _lanes, _round, _tenant_of
+from tests.reconciler.test_shard_lanes import SHARDS, TENANTS, _hand_edit, _lanes, _round
 
 
 class Clock:
@@ -90,11 +90,7 @@ def test_a_drift_whose_write_was_not_attempted_is_planned_again_by_the_next_pass
     lanes = _lanes(rec, tmp_path)
     _round(rec, lanes)
     _round(rec, lanes)
-    victim = _tenant_of(0)
-    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
-    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == victim)
-    edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
-    cache.event(LiveObject(ref, edited, "999"))  # a hand edit, reported by the watch
+    ref = _hand_edit(rec)  # a hand edit, reported by the watch
 
     lane = lanes["0"]
     good = lane.fence

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit import JsonlStore
-from controlplane.plans import Action, LiveObject
+from controlplane.plans import Action, LiveObject, ObjectRef
 from devenv import tenantrepo
 from reconciler import sharding
 from reconciler.fencing import Fence
@@ -89,6 +89,15 @@ def test_a_converged_shards_next_pass_plans_nothing_and_a_commit_is_planned_by_i
     rec.close()
 
 
+def _hand_edit(rec: Reconciler) -> ObjectRef:
+    """The first tenant's NetworkPolicy edited by hand, as the watch reports it; its ref."""
+    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
+    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == _tenant_of(0))
+    edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
+    cache.event(LiveObject(ref, edited, "999"))
+    return ref
+
+
 def test_a_live_change_is_planned_by_its_shards_lane_even_when_another_lane_reads_the_watch_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,11 +105,7 @@ def test_a_live_change_is_planned_by_its_shards_lane_even_when_another_lane_read
     lanes = _lanes(rec, tmp_path)
     _round(rec, lanes)
     _round(rec, lanes)
-    victim = _tenant_of(0)
-    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
-    ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == victim)
-    edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
-    cache.event(LiveObject(ref, edited, "999"))
+    ref = _hand_edit(rec)
     other = rec.run_pass(lanes["1"])  # takes the watch's changes first: not its tenant, not planned there
     assert other.planned == 0 and not other.outcomes
     healed = rec.run_pass(lanes["0"])
