@@ -187,12 +187,15 @@ def test_saved_plan_is_refused_when_live_state_moved(
     _, kube = _plan(repo, kubeconfig)
     assert stale_changes(plan, {"kubernetes": kube.read()}) == []
 
-    client.CoreV1Api(k8s_admin).patch_namespaced_limit_range(
-        "compute", repo.vision, {"metadata": {"annotations": {"touched": "yes"}}}
-    )
-    result = runner.invoke(app, ["apply", str(saved), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"])
+    core = client.CoreV1Api(k8s_admin)
+    core.patch_namespaced_limit_range("compute", repo.vision, {"metadata": {"annotations": {"touched": "yes"}}})
+    moved = {"spec": {"hard": {"requests.cpu": "36"}}}  # the field the plan changes, edited by hand since
+    core.patch_namespaced_resource_quota("compute", repo.vision, moved, field_manager="kubectl-edit")
+    args = ["apply", str(saved), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "changed since this plan" in result.output
+    assert "LimitRange" not in result.output, "an object that moved only where mlcp does not look plans the same"
 
 
 def test_cli_plan_exit_codes_and_formats(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
