@@ -6,6 +6,7 @@ HEAD, so a commit touching one spec changes one spec's objects, not all of them.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,14 +32,8 @@ def inspect(path: Path) -> GitInfo:
         head = repo.head.commit.hexsha
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return GitInfo()
-    commits: dict[str, str] = {}
-    current = ""
-    for line in repo.git.log("--format=@%H", "--name-only", "--no-renames", "HEAD").splitlines():
-        if line.startswith("@"):
-            current = line[1:]
-        elif line and line not in commits:
-            commits[line] = current
-    return GitInfo(revision=head, commits=commits)  # uncommitted files: authorizing's History.uncommitted
+    log = repo.git.log("--format=@%H", "-z", "--name-only", "--no-renames", "HEAD", strip_newline_in_stdout=False)
+    return GitInfo(revision=head, commits=_last_commits(log))  # uncommitted files: authorizing's History.uncommitted
 
 
 @contextmanager
@@ -116,15 +111,33 @@ def delta(path: Path, base: str, head: str) -> Delta | None:
     try:
         repo = gitenv.repo(path)
         repo.git.merge_base("--is-ancestor", base, head)
-        names = repo.git.diff("--name-only", "--no-renames", f"{base}..{head}")
-        log = repo.git.log("--format=@%H", "--name-only", "--no-renames", f"{base}..{head}")
+        names = repo.git.diff("-z", "--name-only", "--no-renames", f"{base}..{head}", strip_newline_in_stdout=False)
+        log = repo.git.log(
+            "--format=@%H", "-z", "--name-only", "--no-renames", f"{base}..{head}", strip_newline_in_stdout=False
+        )
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return None
+    return Delta(frozenset(n for n in names.split("\0") if n), _last_commits(log))
+
+
+_COMMIT_TOKEN = re.compile(r"@[0-9a-f]{40}(?:[0-9a-f]{24})?")
+"""A commit's line of `git log --format=@%H -z --name-only` (a SHA-1 or SHA-256 name)."""
+
+
+def _last_commits(log: str) -> dict[str, str]:
+    """Each path of a `git log --format=@%H -z --name-only` (newest first) and the newest commit that touched it.
+
+    NUL-separated (`-z`): without it git quotes a path holding a space, a quote or a non-ASCII character
+    (`"tenants/vision/r\303\251seau.yaml"`), which then named no file, so its objects lost their commit label and
+    the loop's incremental load saw a change it could not place and read everything again."""
     commits: dict[str, str] = {}
-    current = ""
-    for line in log.splitlines():
-        if line.startswith("@"):
-            current = line[1:]
-        elif line and line not in commits:
-            commits[line] = current
-    return Delta(frozenset(n for n in names.splitlines() if n), commits)
+    current, first = "", False
+    for token in log.split("\0"):
+        if _COMMIT_TOKEN.fullmatch(token):
+            current, first = token[1:], True
+            continue
+        path = token[1:] if first and token.startswith("\n") else token  # the header's newline, before its paths
+        first = False
+        if path and path not in commits:
+            commits[path] = current
+    return commits

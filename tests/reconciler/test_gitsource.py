@@ -14,7 +14,7 @@ from controlplane.errors import MlcpError
 from reconciler import gitsource
 from tests import gitcraft
 from tests.reconciler import gitrepo
-from tests.reconciler.gitrepo import Repo
+from tests.reconciler.gitrepo import ADMIN, Repo
 
 
 @pytest.fixture
@@ -96,3 +96,21 @@ def test_changed_files_never_takes_a_revision_for_an_option(repo: Repo, tmp_path
     with pytest.raises(MlcpError, match="never starts with '-'"):
         gitsource.changed_files(repo.root, f"--output={tmp_path / 'pwned'}", "HEAD")
     assert not list(tmp_path.glob("pwned*"))
+
+
+def test_each_files_last_commit_is_found_whatever_its_name(repo: Repo) -> None:
+    """Without `-z`, git quotes a name holding a space or a non-ASCII character: that file got no commit label,
+    and the loop's incremental load could not place the change and read everything again."""
+    base = repo.git("rev-parse", "HEAD").strip()
+    names = ["tenants/vision/réseau.yaml", "tenants/vision/a b.yaml", "tenants/vision/\nnewline.yaml"]
+    for name in names:
+        repo.write(name, "kind: Quota\n")
+    first = repo.commit("odd names")
+    repo.commit("nothing", ADMIN, "--allow-empty")
+    repo.write(names[0], "kind: Quota # again\n")
+    second = repo.commit("one again")
+    info = gitsource.inspect(repo.root)
+    assert {n: info.commits.get(n) for n in names} == {names[0]: second, names[1]: first, names[2]: first}
+    delta = gitsource.delta(repo.root, base, second)
+    assert delta is not None and delta.paths == frozenset(names)
+    assert {n: delta.commits.get(n) for n in names} == {names[0]: second, names[1]: first, names[2]: first}
