@@ -11,6 +11,13 @@ from tests.integration.attacks import gitattack
 from tests.integration.mlflow_rest import MlflowRest
 
 PROMOTION = "promotions/detector-production.yaml"
+POLICY = "policies/access.yaml"
+FREEZE = """  freezeWindows:
+    - name: always
+      cron: "* * * * *"
+      duration: 1h
+"""
+"""A freeze window always open, with no override: every promotion it covers is held."""
 
 
 def promoted(tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, versions: int = 3) -> gitattack.Operator:

@@ -25,16 +25,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.attacks import approvals, gitattack
+from tests.integration.attacks.approvals import FREEZE, POLICY
 from tests.integration.mlflow_rest import MlflowRest
 
 pytestmark = pytest.mark.integration
 
-POLICY = "policies/access.yaml"
-FREEZE = """  freezeWindows:
-    - name: always
-      cron: "* * * * *"
-      duration: 1h
-"""
 TAG = "mlcp.dev/alias.production.version"
 STORE = "mlcp-inventory"
 

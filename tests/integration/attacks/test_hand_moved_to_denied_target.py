@@ -35,17 +35,12 @@ from kubernetes import client
 
 from devenv.processes import free_port
 from tests.integration.attacks import approvals, gitattack
+from tests.integration.attacks.approvals import FREEZE, POLICY
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 
-POLICY = "policies/access.yaml"
-FREEZE = """  freezeWindows:
-    - name: always
-      cron: "* * * * *"
-      duration: 1h
-"""
 SERVICE = "detector-production"
 
 
