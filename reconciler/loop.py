@@ -22,7 +22,8 @@ from reconciler import logs
 from reconciler.backends.base import Outcome
 from reconciler.backoff import Backoff
 from reconciler.leader import LeaderElector
-from reconciler.passes import PassResult, Reconciler
+from reconciler.passes import Reconciler
+from reconciler.verdicts import PassResult
 
 NOT_LEADER_EXIT = 3
 

@@ -29,24 +29,23 @@ be written stops the pass before its first write.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import cast
 
 from controlplane.audit import AuditError, AuditStore, Journal
-from controlplane.errors import Diagnostic, InvalidConfig, MlcpError, Refused
+from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import PROVENANCE
-from controlplane.plans import Action, Change, ObjectRef, Plan
-from reconciler import connect, engine, events, governance, incremental, logs, partition, serving
+from controlplane.plans import Action, ObjectRef, Plan
+from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import RESTORE_RULE, PlanAuthorizer, decided, settled
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status, Watching
+from reconciler.authorizing import PlanAuthorizer, decided, settled
+from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
-from reconciler.fencing import Fence, FencedBackend, was_attempted
+from reconciler.fencing import Fence, FencedBackend
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
@@ -54,6 +53,7 @@ from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
+from reconciler.verdicts import PassResult
 
 
 @dataclass(frozen=True)
@@ -92,33 +92,6 @@ class Lane:
     @property
     def sharded(self) -> bool:
         return bool(self.name)
-
-
-@dataclass
-class PassResult:
-    revision: str | None = None
-    error: str | None = None
-    """Why the whole pass failed (git, global config, API server), or None."""
-    stage: str = ""
-    outcomes: list[Outcome] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    """Tenants that failed in this pass, and why."""
-    held: dict[str, str] = field(default_factory=dict)
-    recovered: set[str] = field(default_factory=set)
-    abandoned: int = 0
-    requests: int = 0
-    duration: float = 0.0
-    selection: Selection | None = None
-    """The tenants this pass planned."""
-    planned: int = 0
-    """How many objects it planned (every system's, governance included)."""
-    record_problems: tuple[str, ...] | None = None
-    """What the backends found wrong with mlcp's own records (tamper evidence), logged and counted every pass;
-    None when the pass did not get as far as reading them."""
-
-    @property
-    def converged(self) -> bool:
-        return self.error is None and not self.failed and not self.held and not self.abandoned
 
 
 class Reconciler:
@@ -214,7 +187,7 @@ class Reconciler:
         if result.error:
             self.memory.failed(lane, f"the last pass failed ({result.stage})")
         with logs.context(revision=result.revision or "", shard=lane.name or None):
-            self._observe(result, lane)
+            verdicts.observe(self.metrics, result, lane.name, len(self.tracker.entries))
             if result.record_problems:
                 log.warning("mlcp's own records are damaged", extra={"problems": list(result.record_problems)})
             if result.error:
@@ -288,7 +261,7 @@ class Reconciler:
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = governance.next_base(plan, trusted.revision) if complete and lane.platform else None
-        set_aside = [_set_aside(tenant, problems) for tenant, problems in broken.items()]
+        set_aside = [verdicts.set_aside(tenant, problems) for tenant, problems in broken.items()]
         unplanned = None if selection.full else selections.unplanned(plan, states)
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
             journal = lane.audit.begin(plan, checkout.path, kube, check=selection.full)
@@ -299,7 +272,8 @@ class Reconciler:
             events.publish(
                 kube, outcomes, checkout.revision, self.settings.identity, lane.fence.leading, lane.fence.remaining
             )
-        self._judge(plan, result, unreachable, kube, lane, parts)
+        share = verdicts.Share(lane.covers, lane.platform)
+        verdicts.judge(plan, result, unreachable, kube, self.tracker, self.clock(), share, parts)
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
         finished = not (unreachable or result.abandoned or result.error)
@@ -407,51 +381,6 @@ class Reconciler:
             return str(exc)
         return None
 
-    def _forget_vanished(self, parts: partition.Partitioned, plan: Plan, lane: Lane) -> None:
-        """A tenant backing off that no longer exists (its folder removed, nothing of it left to prune) is
-        forgotten: nothing will ever succeed for it, so its entry would stay in the gauge for good."""
-        waiting = [key for key in self.tracker.entries if lane.covers(key)]
-        if not waiting:
-            return
-        present = {s.tenant or partition.PLATFORM for s in parts.desired.repo.specs} | set(parts.broken)
-        present |= _keys(plan, lane)
-        self.tracker.forget(key for key in waiting if key not in present)
-
-    def _judge(
-        self,
-        plan: Plan,
-        result: PassResult,
-        unreachable: list[str],
-        kube: KubeClient,
-        lane: Lane,
-        parts: partition.Partitioned,
-    ) -> None:
-        """Which tenants failed, recovered or vanished; an unreachable API server is the loop's failure, not the
-        tenants'."""
-        now = self.clock()
-        failures: dict[str, str] = {}
-        for outcome in result.outcomes:
-            if not was_attempted(outcome):
-                result.abandoned += 1
-            elif (failure := unconverged(outcome)) is not None:
-                failures.setdefault(partition.key_of(outcome.change), failure)
-        if failures and not _reachable(kube):
-            result.error, result.stage = "the Kubernetes API server became unreachable during apply", "apply"
-            return
-        for key, reason in failures.items():
-            result.failed[key] = reason
-            self.tracker.failed(key, reason, plan.revision, now)
-            with logs.context(tenant=key):
-                logs.get().warning("tenant failed; backing off", extra={"reason": reason})
-        if unreachable:
-            result.error, result.stage = "unreachable: " + "; ".join(unreachable), "plan"
-        for key in _keys(plan, lane):
-            if key not in result.failed and key not in result.held and self.tracker.succeeded(key):
-                result.recovered.add(key)
-                with logs.context(tenant=key):
-                    logs.get().info("tenant recovered")
-        self._forget_vanished(parts, plan, lane)
-
     def _finish(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
         """The per-tenant revisions and the audit anchor, written at once: neither depends on the other (a crash
         between them leaves either one behind, as it could in either order), so a pass ends one round trip
@@ -475,78 +404,8 @@ class Reconciler:
         with kube.bounded(lane.fence.remaining):
             lane.state = store.merge(converged) if lane.sharded else store.update(state, converged)
 
-    def _observe(self, result: PassResult, lane: Lane) -> None:
-        m = self.metrics
-        if lane.sharded:
-            m.shard_duration.labels(lane.name).observe(result.duration)
-        outcome = "error" if result.error else ("converged" if result.converged else "partial")
-        m.passes.labels(outcome).inc()
-        m.duration.observe(result.duration)
-        m.requests.set(result.requests)
-        if result.record_problems is not None:
-            m.record_problems.set(len(result.record_problems))
-        if result.error:
-            m.errors.labels("", result.stage).inc()
-        for tenant in result.failed:
-            m.errors.labels(tenant, "tenant").inc()
-        for o in result.outcomes:
-            if not was_attempted(o):
-                continue
-            denied = o.change.decision is not None and not o.change.decision.allowed
-            m.objects.labels(o.change.action.value, "denied" if denied else o.status.value).inc()
-            m.denials.inc(1 if denied and o.status is Status.skipped else 0)
-            if o.status is Status.applied and _is_drift(o.change):
-                m.drift.inc()
-        m.backing_off.set(len(self.tracker.entries))
-        if result.converged:
-            m.last_success.set(time.time())
-
-
-INVALID_RULE = "invalid-specs"
-
-
-def unconverged(outcome: Outcome) -> str | None:
-    """Why an attempted change leaves its tenant short of git (None: it does not).
-
-    A move back to the version mlcp last set (rule `restore`) is written, yet it stands in for a declared
-    change that may not go ahead: the tenant is not converged, as for the denial it replaced.
-    """
-    change = outcome.change
-    if outcome.status is Status.failed:
-        return f"{change.ref}: {outcome.message}"
-    if change.decision is not None and not change.decision.allowed:
-        return f"denied: {outcome.message}"
-    if change.decision is not None and change.decision.rule == RESTORE_RULE:
-        return f"{change.ref}: {change.reason}"
-    return None
-
-
-def _set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
-    """The denial of a tenant set aside for invalid specs, as an outcome the audit log records."""
-    shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
-    reason = f"tenant {tenant!r} set aside: {len(problems)} problem(s) in its specs: {shown}"
-    return governance.refusal(INVALID_RULE, reason, problems[0].path if problems else None, tenant)
-
 
 def _describe(selection: Selection | None) -> str | int:
     if selection is None:
         return ""
     return "all" if selection.tenants is None else len(selection.tenants)
-
-
-def _is_drift(change: Change) -> bool:
-    """An update whose spec did not change (no new source commit): someone changed the live object."""
-    return change.action is Action.update and all(d.path != PROVENANCE for d in change.diffs)
-
-
-def _keys(plan: Plan, lane: Lane) -> set[str]:
-    """The tenants ("" for objects of no tenant) this lane's pass converged or failed."""
-    return partition.keys(plan.changes) | ({partition.PLATFORM} if lane.platform else set())
-
-
-def _reachable(kube: KubeClient) -> bool:
-    try:
-        kube.request("GET", "/version")
-    except BackendError:
-        return False
-    return True

@@ -34,8 +34,9 @@ from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector
 from reconciler.loop import LoopConfig, LoopControls
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, PassResult, Reconciler
+from reconciler.passes import Lane, Reconciler
 from reconciler.shardleases import ShardSet
+from reconciler.verdicts import PassResult
 
 PLATFORM = "platform"
 

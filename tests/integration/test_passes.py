@@ -21,8 +21,9 @@ from controlplane.audit.records import AuditRecord, Result, Verdict
 from reconciler.backends import registry
 from reconciler.fencing import Fence, was_attempted
 from reconciler.gitsync import GitSource
-from reconciler.passes import INVALID_RULE, Reconciler, Settings
+from reconciler.passes import Reconciler, Settings
 from reconciler.state import NAME as STATE_NAME
+from reconciler.verdicts import INVALID_RULE
 from tests.integration import configrepo
 from tests.reconciler.fakes import FakeBackend, FakeType
 

@@ -18,7 +18,8 @@ from kubernetes import client
 from controlplane.audit import JsonlStore
 from devenv import testing
 from reconciler.backends.base import Outcome, Status
-from reconciler.passes import PassResult, Reconciler
+from reconciler.passes import Reconciler
+from reconciler.verdicts import PassResult
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp, reconciler, wait_for

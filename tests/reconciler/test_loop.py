@@ -10,7 +10,8 @@ from reconciler.fencing import Fence
 from reconciler.leader import LeaderElector
 from reconciler.loop import Loop, LoopConfig
 from reconciler.metrics import Metrics
-from reconciler.passes import PassResult, Reconciler
+from reconciler.passes import Reconciler
+from reconciler.verdicts import PassResult
 
 
 class _Elector:

@@ -14,13 +14,10 @@ import pytest
 import typer
 
 from controlplane.cli.reconcile import parse_duration
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
+from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import logs
-from reconciler.authorizing import RESTORE_RULE
-from reconciler.backends.base import Outcome, Status
 from reconciler.backoff import Backoff, Tracker
 from reconciler.partition import hold, tenant_of_path
-from reconciler.passes import unconverged
 from reconciler.state import TenantRevisions
 from reconciler.webhook import pushed_branch, verify
 
@@ -74,21 +71,6 @@ def test_holding_a_tenant_blocks_an_alias_moved_outside_mlcp_so_that_it_still_go
     [held] = hold(Plan(changes=(moved,)), {"a": "backing off after 1 failure(s)"}).changes
     assert held.action is Action.update and held.blocked == "held: backing off after 1 failure(s)"
     assert held.fallback is not None and held.fallback.blocked is None
-
-
-def test_a_move_back_in_place_of_a_denied_promotion_leaves_the_tenant_unconverged() -> None:
-    ref = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
-    change = Change(
-        ref, Action.update, "drift: …; moves it back to version 1 (denied (approvals))", None, "v", None, 65
-    )
-    allowed = Decision(True, "tenant-developer.rules[0]", "ok")
-    assert unconverged(Outcome(replace(change, decision=allowed), Status.applied, "moved")) is None
-    denied = replace(change, decision=Decision(False, "approvals", "0 of 1"))
-    assert unconverged(Outcome(denied, Status.skipped, "0 of 1")) == "denied: 0 of 1"
-    assert unconverged(Outcome(change, Status.failed, "conflict")) == f"{ref}: conflict"
-    restored = replace(change, decision=Decision(True, RESTORE_RULE, "the version mlcp last set"))
-    why = unconverged(Outcome(restored, Status.applied, "moved from version 2 to version 1"))
-    assert why == f"{ref}: {change.reason}", "written, yet git's promotion is still denied"
 
 
 def test_tenant_of_a_path() -> None:

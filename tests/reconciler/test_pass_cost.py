@@ -26,7 +26,8 @@ from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.gitsync import GitSource
-from reconciler.passes import PassResult, Reconciler, Settings
+from reconciler.passes import Reconciler, Settings
+from reconciler.verdicts import PassResult
 from tests.reconciler.memkube import MemoryCache, MemoryKube
 
 NAMESPACE = "mlcp-cost"

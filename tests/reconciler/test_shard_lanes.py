@@ -18,7 +18,8 @@ from devenv import tenantrepo
 from reconciler import sharding
 from reconciler.fencing import Fence
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, PassResult, Reconciler
+from reconciler.passes import Lane, Reconciler
+from reconciler.verdicts import PassResult
 from tests.reconciler.test_pass_cost import _reconciler
 
 SHARDS = 2

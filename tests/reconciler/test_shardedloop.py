@@ -14,9 +14,10 @@ from reconciler.leader import LeaderElector, LeaseConfig
 from reconciler.loop import LoopConfig
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, PassResult
+from reconciler.passes import Lane
 from reconciler.shardedloop import PLATFORM, ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
+from reconciler.verdicts import PassResult
 from tests.reconciler.test_shardleases import Clock, FakeLeases
 
 SHARDS = 4

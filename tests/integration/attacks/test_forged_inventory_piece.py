@@ -22,7 +22,8 @@ from controlplane.planning import InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces
-from reconciler.passes import PassResult, Reconciler
+from reconciler.passes import Reconciler
+from reconciler.verdicts import PassResult
 from tests.integration import configrepo
 from tests.integration.reconcile_support import reconciler
 
