@@ -24,19 +24,28 @@ apply was writing, and shard 0 is free for a moment whenever it moves.
 A replica makes `mlcp-shard-0` (unheld) before it takes any shard, so while
 that Lease does not exist no shard has a holder: one GET tells. Once it exists,
 the CLI lists the Leases (`list` on Leases in the controller namespace).
+
+A controller run without `--shards` is the same kind of writer (it holds the
+leader's Lease and writes every tenant), but the replicas it replaces in a
+rollout from sharded to unsharded see it only at their next round, and write
+the shards they hold until then. So at the start of each term it writes
+nothing while a shard Lease is live (`ShardWriters`): held and renewed as
+observed here, so a replica killed without leaving stops counting one lease
+duration later, when its own fence has stopped its writes.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LEASES, LeaderElector, LeaseConfig
+from reconciler.leader import LEASES, LeaderElector, LeaseConfig, LeaseSightings
 
 TURN_TIMEOUT = 120.0
 """How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""
@@ -70,8 +79,45 @@ def refuse_if_sharded(kube: KubeClient, namespace: str) -> None:
         )
 
 
+class ShardWriters:
+    """The replicas of a sharded controller that may still write here, for a controller without `--shards` that
+    has just become the leader (see the module docstring)."""
+
+    def __init__(self, kube: KubeClient, namespace: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.clock = clock
+        self._sightings = LeaseSightings()
+
+    def live(self) -> list[tuple[str, str]]:
+        """(Lease, holder) of every live shard Lease; raises BackendError when that cannot be told."""
+        collection = LEASES.format(namespace=self.namespace)
+        try:
+            self.kube.request("GET", f"{collection}/{SHARD_ZERO}")
+        except HttpError as exc:
+            if exc.status == 404:
+                return []  # no replica ever took a shard here
+            raise
+        now = self.clock()
+        live = []
+        for name, spec in _shard_leases(self.kube, self.namespace):
+            holder, _ = self._sightings.live(name, spec, now)
+            if holder is not None:
+                live.append((name, holder))
+        return sorted(live)
+
+
 def _held_shards(kube: KubeClient, namespace: str) -> list[tuple[str, str]]:
     """(Lease, holder) of every shard Lease with a holder."""
+    return sorted(
+        (name, str(spec["holderIdentity"]))
+        for name, spec in _shard_leases(kube, namespace)
+        if spec.get("holderIdentity")
+    )
+
+
+def _shard_leases(kube: KubeClient, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, spec) of every shard Lease in the namespace."""
     try:
         listing = kube.request("GET", LEASES.format(namespace=namespace))
     except HttpError as exc:
@@ -79,16 +125,15 @@ def _held_shards(kube: KubeClient, namespace: str) -> list[tuple[str, str]]:
             raise
         raise BackendError(
             f"a sharded controller ran in {namespace} (Lease {SHARD_ZERO} exists), and whether one of its replicas "
-            f"holds a shard now cannot be told without listing the Leases there ({exc}): an apply needs `list` on "
-            f"leases in {namespace}; nothing was applied"
+            f"holds a shard now cannot be told without listing the Leases there ({exc}): mlcp needs `list` on "
+            f"leases in {namespace} (the deployed Role has it); nothing was written"
         ) from exc
-    held = []
+    leases = []
     for lease in listing.get("items") or []:
         name = str((lease.get("metadata") or {}).get("name") or "")
-        holder = (lease.get("spec") or {}).get("holderIdentity")
-        if name.startswith(sharding.LEASE_PREFIX) and holder:
-            held.append((name, str(holder)))
-    return sorted(held)
+        if name.startswith(sharding.LEASE_PREFIX):
+            leases.append((name, lease.get("spec") or {}))
+    return leases
 
 
 @contextmanager

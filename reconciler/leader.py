@@ -78,6 +78,29 @@ def lease_record(spec: dict[str, Any]) -> tuple[Any, ...]:
     return (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
 
 
+class LeaseSightings:
+    """When this process first saw each Lease's current record. A Lease is live while its record keeps changing
+    within its duration as observed here: another machine's clock (its renewTime) is never compared with ours."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[tuple[Any, ...], float]] = {}
+
+    def live(self, name: str, spec: dict[str, Any], now: float) -> tuple[str | None, float]:
+        """(the Lease's holder while it is live, else None; since when its current record has been seen)."""
+        record = lease_record(spec)
+        previous = self.seen.get(name)
+        since = previous[1] if previous is not None and previous[0] == record else now
+        self.seen[name] = (record, since)
+        holder = spec.get("holderIdentity")
+        live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
+        return (str(holder) if live else None), since
+
+    def keep(self, names: set[str]) -> None:
+        """Forget the Leases not in `names` (deleted since)."""
+        for name in set(self.seen) - names:
+            del self.seen[name]
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

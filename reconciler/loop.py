@@ -6,7 +6,9 @@ Lease holder runs passes; the others keep renewing their view and serve
 metrics. Failures of the whole pass (git unreachable, API server down, a
 broken mlcp.yaml) back off exponentially and never end the process: a
 controller that crash-loops serves no metrics and tells nobody anything.
-SIGTERM lets the pass in flight finish its current writes, skips the rest,
+A controller without `--shards` that becomes the leader writes nothing while
+replicas of a sharded controller still hold shards (a rollout from sharded to
+unsharded: reconciler.applyturn). SIGTERM lets the pass in flight finish its current writes, skips the rest,
 writes their audit records and the state, releases the Lease, and returns 0.
 An `mlcp apply` that asks for the Lease gets it between two passes.
 """
@@ -19,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler import logs
-from reconciler.backends.base import Outcome
+from reconciler.backends.base import BackendError, Outcome
 from reconciler.backoff import Backoff
 from reconciler.leader import LeaderElector
 from reconciler.passes import Reconciler
 from reconciler.verdicts import PassResult
 
 NOT_LEADER_EXIT = 3
+NOT_LOOKED = "the shard Leases of a sharded controller have not been looked at yet"
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,16 @@ class Loop(LoopControls):
         config: LoopConfig,
         elector: LeaderElector | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shard_writers: Callable[[], list[tuple[str, str]]] | None = None,
     ) -> None:
         super().__init__(reconciler, config, clock)
         self.elector = elector
+        self.shard_writers = shard_writers
+        """The live shard Leases of a sharded controller here, (Lease, holder) (reconciler.applyturn.ShardWriters):
+        a new term writes nothing while there is one. None: not looked at (no leader election)."""
+        self._sharded: str | None = NOT_LOOKED if shard_writers is not None else None
+        """Why this term writes nothing yet (replicas of a sharded controller may still write), or None."""
+        self._term = 0
         self.last: PassResult | None = None
         self.passes = 0
         self._failures = 0
@@ -101,6 +111,8 @@ class Loop(LoopControls):
     def ready(self) -> tuple[bool, str]:
         if not self._observed_lease:
             return False, "the lease has not been read yet"
+        if self._sharded and self.elector is not None and self.elector.may_write():
+            return False, f"leading, but not writing yet: {self._sharded}"
         if self.reconciler.audit_problem:
             return False, f"the audit log cannot be written, so nothing is applied: {self.reconciler.audit_problem}"
         return True, "ok"
@@ -111,6 +123,8 @@ class Loop(LoopControls):
         self.reconciler.metrics.leader.set(1 if leading else 0)
         if leading:
             self._new_term = True
+            self._term += 1
+            self._sharded = NOT_LOOKED if self.shard_writers is not None else None
             self.wake.set()
 
     def run(self) -> int:
@@ -123,7 +137,7 @@ class Loop(LoopControls):
                 self._beat()
                 if self.elector is not None and self.elector.handover:
                     self.elector.hand_over()  # a CLI apply's turn; between passes only
-                if self.elector is not None and not self.elector.may_write():
+                if self.elector is not None and (not self.elector.may_write() or self._waiting_for_shards()):
                     self._sleep(self.elector.config.retry_period)
                     continue
                 result = self._pass()
@@ -150,13 +164,48 @@ class Loop(LoopControls):
     def _once(self) -> int:
         if self.elector is not None:
             deadline = self.clock() + self.elector.config.duration + self.elector.config.retry_period
-            while not self.elector.may_write() and self.clock() < deadline and not self.stopping.is_set():
+            while not self._may_run_once() and self.clock() < deadline and not self.stopping.is_set():
                 self._sleep(self.elector.config.retry_period)
             if not self.elector.may_write():
                 logs.get().error("another replica holds the lease", extra={"holder": self.elector.holder})
                 return NOT_LEADER_EXIT
+            if self._sharded:
+                logs.get().error(f"not writing: {self._sharded}")
+                return NOT_LEADER_EXIT
         result = self._pass()
         return 0 if result.converged else 1
+
+    def _may_run_once(self) -> bool:
+        return self.elector is not None and self.elector.may_write() and not self._waiting_for_shards()
+
+    def _waiting_for_shards(self) -> bool:
+        """Whether this term must not write yet: replicas of a sharded controller (a rollout from sharded to
+        unsharded) write the shards they hold until they see this leader. Looked at until none is live, once per
+        term (a replica that takes a shard later sees this leader and does not write it; reconciler.applyturn)."""
+        if self._sharded is None or self.shard_writers is None:
+            return False
+        term = self._term  # a new term that starts while looking must look again
+        try:
+            live = self.shard_writers()
+        except BackendError as exc:
+            why = f"whether replicas of a sharded controller still write here cannot be told: {exc}"
+        else:
+            if not live and term == self._term:
+                if self._sharded != NOT_LOOKED:
+                    logs.get().info("no replica of a sharded controller holds a shard any more; writing")
+                self._sharded = None
+                return False
+            if not live:
+                return True
+            name, holder = live[0]
+            why = (
+                f"{len(live)} shard Lease(s) held by replicas of a sharded controller (Lease {name} by {holder!r}); "
+                "this controller runs without --shards and writes once they are released or run out"
+            )
+        if why != self._sharded:
+            logs.get().warning(f"leading, but not writing yet: {why}")
+        self._sharded = why
+        return True
 
     def _pass(self) -> PassResult:
         if self._new_term:

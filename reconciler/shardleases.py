@@ -47,12 +47,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
 
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LEADER_LEASE, LEASES, LeaderElector, LeaseConfig, lease_record
+from reconciler.leader import LEADER_LEASE, LEASES, LeaderElector, LeaseConfig, LeaseSightings
 
 MEMBER_PREFIX = "mlcp-member-"
 SHARDS_ANNOTATION = "mlcp.dev/shards"
@@ -103,7 +102,7 @@ class ShardSet:
         """Whether the Lease mlcp-shard-0 exists (see the module docstring)."""
         self._leaving: set[int] = set()
         self._electors: dict[int, LeaderElector] = {}
-        self._observed: dict[str, tuple[tuple[Any, ...], float]] = {}
+        self._sightings = LeaseSightings()
         self._annotated = False
         self._holders: dict[int, str | None] = {}
         """Shard → its live holder as last listed (None: released, expired or never taken)."""
@@ -228,7 +227,7 @@ class ShardSet:
             self.on_move(shard, leading)
 
         elector = LeaderElector(self.kube, config, self.clock, on_change=changed)
-        observed = self._observed.get(config.name)
+        observed = self._sightings.seen.get(config.name)
         if observed is not None:
             elector.seen(*observed)  # watched in every LIST: a dead holder's time is already running out
         return elector
@@ -264,7 +263,7 @@ class ShardSet:
                 logs.get().warning("could not read the leader's Lease", extra={"error": str(exc)})
                 return
             lease = {}
-        holder, _ = self._live(LEADER_LEASE, lease.get("spec") or {}, self.clock())
+        holder, _ = self._sightings.live(LEADER_LEASE, lease.get("spec") or {}, self.clock())
         self._yield_to(holder, set(self.members))
         self._confirm(taken)
 
@@ -316,7 +315,7 @@ class ShardSet:
             meta, spec = lease.get("metadata") or {}, lease.get("spec") or {}
             name = str(meta.get("name") or "")
             seen.add(name)
-            holder, since = self._live(name, spec, now)
+            holder, since = self._sightings.live(name, spec, now)
             if name == LEADER_LEASE:
                 leader = holder
             if name.startswith(sharding.LEASE_PREFIX):
@@ -327,8 +326,7 @@ class ShardSet:
             number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
             if number is not None:
                 numbers[str(holder)] = str(number)
-        for name in set(self._observed) - seen:
-            del self._observed[name]
+        self._sightings.keep(seen)
         for shard in range(self.config.shards):
             if sharding.lease_name(shard) not in seen:  # never made yet: free since we first looked
                 self._holders[shard] = None
@@ -337,17 +335,6 @@ class ShardSet:
         self._judge(numbers)
         self._yield_to(leader, alive)
         return tuple(sorted(alive))
-
-    def _live(self, name: str, spec: dict[str, Any], now: float) -> tuple[str | None, float]:
-        """(the Lease's holder while its record keeps changing within its duration as observed here, else None;
-        since when this replica sees its record)."""
-        record = lease_record(spec)
-        previous = self._observed.get(name)
-        since = previous[1] if previous is not None and previous[0] == record else now
-        self._observed[name] = (record, since)
-        holder = spec.get("holderIdentity")
-        live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
-        return (str(holder) if live else None), since
 
     def _see_shard(self, name: str, holder: str | None, since: float, now: float) -> None:
         suffix = name[len(sharding.LEASE_PREFIX) :]

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -204,7 +205,7 @@ def command(
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
     elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
     config = LoopConfig(every, once, Backoff(base=1.0, cap=cap))
-    loop: Runner = LoopRunner(reconciler, config, elector)
+    loop: Runner = LoopRunner(reconciler, config, elector, shard_writers=_shard_writers(elector))
     if shards and elector is not None:
         loop = _sharded(reconciler, config, elector, shards, targets)
     endpoints = Endpoints(metrics, loop.healthy, loop.ready, loop.request_pass, secret, branch, http)
@@ -286,6 +287,15 @@ def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: s
 
     lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
     return LeaderElector(lease_client(kubeconfig, context, namespace), lease)
+
+
+def _shard_writers(elector: LeaderElector | None) -> Callable[[], list[tuple[str, str]]] | None:
+    """The live shard Leases beside the leader's (an unsharded controller's term waits for them to go)."""
+    if elector is None:
+        return None
+    from reconciler.applyturn import ShardWriters  # noqa: PLC0415 - see command
+
+    return ShardWriters(elector.kube, elector.config.namespace).live
 
 
 def _check_addresses(**flags: str | None) -> None:

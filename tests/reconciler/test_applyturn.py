@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.applyturn import Sharded, hold, keep
+from reconciler.applyturn import Sharded, ShardWriters, hold, keep
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
 from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
@@ -69,7 +69,38 @@ def test_where_a_sharded_controller_ran_an_apply_that_cannot_list_the_leases_is_
     api = Unlisted()
     api.leases["mlcp-shard-0"] = {"metadata": {"name": "mlcp-shard-0", "resourceVersion": "1"}, "spec": {}}
     with (
-        pytest.raises(BackendError, match=r"needs `list` on leases in ns; nothing was applied"),
+        pytest.raises(
+            BackendError, match=r"needs `list` on leases in ns \(the deployed Role has it\); nothing was written"
+        ),
         hold(api, "ns", "cli"),
     ):  # type: ignore[arg-type]
         pytest.fail("the turn must not start")
+
+
+def test_a_controller_without_shards_sees_a_replicas_shards_until_it_leaves() -> None:
+    """A rollout from sharded to unsharded: the new leader must not write beside the old replicas."""
+    api, clock = shards.FakeLeases(), shards.Clock()
+    replica = shards._replica(api, clock, "r1", shards=2)
+    writers = ShardWriters(api, "ns", clock)  # type: ignore[arg-type]
+    assert writers.live() == [], "no sharded controller ever ran here"
+    replica.step()
+    clock.now += 2
+    replica.step()
+    assert replica.held() == [0, 1]
+    assert writers.live() == [("mlcp-shard-0", "r1"), ("mlcp-shard-1", "r1")]
+    replica.release_all()
+    assert writers.live() == [], "released shards are nobody's"
+
+
+def test_a_killed_replicas_shards_stop_counting_one_lease_duration_after_their_last_renewal_as_seen_here() -> None:
+    api, clock = shards.FakeLeases(), shards.Clock()
+    replica = shards._replica(api, clock, "r1", shards=2)
+    replica.step()
+    clock.now += 2
+    replica.step()
+    writers = ShardWriters(api, "ns", clock)  # type: ignore[arg-type]
+    assert len(writers.live()) == 2, "first seen now: alive for a lease duration from here, whatever renewTime says"
+    clock.now += 14
+    assert len(writers.live()) == 2, "its fence may still let it write"
+    clock.now += 2
+    assert writers.live() == [], "its record has not changed for the lease duration (15 s): it writes no more"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -72,6 +73,54 @@ def test_a_handover_asked_for_just_before_a_pass_clears_the_wakeup_is_served_aft
     try:
         assert elector.handed.wait(5.0), "served after the pass, not after the hour's interval"
         assert passes == [1]
+    finally:
+        loop.stop()
+        thread.join(timeout=5)
+
+
+def test_a_new_leader_without_shards_writes_nothing_while_a_sharded_controllers_replica_holds_a_shard() -> None:
+    """A rollout from sharded to unsharded: the old replicas write the shards they hold until they see this leader,
+    so its term starts only once their shard Leases are gone (reconciler.applyturn.ShardWriters)."""
+    elector = _Elector()
+    passes: list[int] = []
+    holders = [[("mlcp-shard-3", "old-replica")], [("mlcp-shard-3", "old-replica")], []]
+    looked = threading.Event()
+
+    def live() -> list[tuple[str, str]]:
+        if len(holders) == 1:
+            looked.set()
+        return holders.pop(0) if len(holders) > 1 else holders[0]
+
+    def run_pass(_lane: object = None) -> PassResult:
+        assert not holders[0], "a pass ran while a replica of the sharded controller held a shard"
+        passes.append(1)
+        return PassResult(revision="r")
+
+    reconciler = SimpleNamespace(
+        fence=Fence(),
+        observers=[],
+        run_pass=run_pass,
+        metrics=Metrics(),
+        tracker=SimpleNamespace(next_retry=lambda now, covers=None: None),
+        audit_problem=None,
+    )
+    reconciler.forget_state = lambda: None
+    reconciler.close = lambda: None
+    loop = Loop(
+        cast(Reconciler, reconciler), LoopConfig(interval=3600.0), cast(LeaderElector, elector), shard_writers=live
+    )
+    loop._observed_lease = True
+    ready, why = loop.ready()
+    assert not ready and "not writing yet" in why
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        assert looked.wait(5.0)
+        deadline = time.monotonic() + 5
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert passes == [1], "the term starts once the shards are released"
+        assert loop.ready() == (True, "ok")
     finally:
         loop.stop()
         thread.join(timeout=5)
