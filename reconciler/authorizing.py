@@ -27,7 +27,7 @@ from controlplane.specs import ModelPromotion
 from controlplane.specs.access_policy import ApprovalRule
 from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
 from reconciler import governance
-from reconciler.identity import History, open_history
+from reconciler.identity import Authorship, History, open_history
 from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
@@ -180,7 +180,7 @@ class PlanAuthorizer:
         if rule.approvers.users or rule.approvers.groups:
             allowed = self.authorizer.members_of(rule.approvers.users, rule.approvers.groups)
             eligible = [who for who in eligible if who in allowed]
-        authors = self.history.authorship([change.source]).actors
+        authors = self._writers(change.source)
         result = approvals.count(loaded, version, rule.required, trailers, authors, eligible, self.authorizer.person)
         if not result.missing:
             return None
@@ -210,7 +210,8 @@ class PlanAuthorizer:
             vouched = Decision(True, TRUSTED_BASE_RULE, reason, ())
             if kind != "ModelPromotion" or change.action is Action.delete:
                 return vouched
-            return self._approved(change, vouched, ())  # vouching for who wrote it is no approval of the move
+            # vouching for the file is no approval of the move, and its writers still may not approve it
+            return self._approved(change, vouched, self._writers(change.source))
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
             unverified = tuple(f"{who} (unverified)" for who in authorship.claimed if who not in authorship.actors)
@@ -223,7 +224,13 @@ class PlanAuthorizer:
                 return Decision(False, MEMBERSHIP_RULE, reason, people.actors)
         if not decision.allowed or kind != "ModelPromotion" or change.action is Action.delete:
             return decision
-        return self._approved(change, decision, authorship.actors)
+        return self._approved(change, decision, _either(authorship))
+
+    def _writers(self, source: str | None) -> tuple[str, ...]:
+        """Who wrote the file as it is, verified or only claimed: none of them counts as its approver."""
+        if self.history is None:  # never asked then: every change is denied without a history
+            return ()
+        return _either(self.history.authorship([source] if source else []))
 
     def _rules(self, tenant: str | None, model: str, alias: str) -> list[ApprovalRule]:
         if self.policy is None:
@@ -360,3 +367,9 @@ def decided(change: Change) -> str | None:
     if not change.decision.allowed:
         return f"denied ({change.decision.rule}): {change.decision.reason}"
     return None
+
+
+def _either(authorship: Authorship) -> tuple[str, ...]:
+    """The verified and the claimed writers of a file: an approval is refused from anyone who may have written it,
+    whatever a signature says (fail closed in both directions)."""
+    return tuple(dict.fromkeys(authorship.actors + authorship.claimed))

@@ -15,6 +15,7 @@ import git
 import pytest
 
 from controlplane.plans import Action, Change, Decision, Plan
+from controlplane.policy import approvals
 from reconciler import engine, trust
 from reconciler.applying import apply_plan
 from reconciler.authorizing import SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
@@ -166,3 +167,35 @@ def test_a_backends_own_denial_survives_an_allowing_policy(repo: configrepo.Conf
     [judged] = authorizer.authorize(Plan((reviewed,), revision=desired.revision)).changes
     assert judged.decision is not None and judged.decision.rule == "namespace-ownership"
     assert judged.decision.actors == ("admin@example.com",) and judged.blocked
+
+
+def _self_approved_promotion(tmp_path: Path) -> tuple[configrepo.ConfigRepo, str]:
+    """Bob, a vision member the admin also made a model approver, writes the production promotion, then approves
+    it himself in a later commit."""
+    repo = configrepo.make(tmp_path, "t", approvals=True)
+    approvers = "      - risk-officer@example.com\n"
+    repo.edit("policies/access.yaml", approvers, approvers + "      - bob@example.com\n")
+    repo.commit("bob approves models too")
+    promotion = f"tenants/{repo.vision}/promotions/detector-production.yaml"
+    repo.edit(promotion, "threshold: 0.6", "threshold: 0.65")
+    base = repo.commit("stricter gate", BOB)
+    loaded = next(s for s in engine.load_desired(repo.root).repo.specs if s.source.path == promotion)
+    trailer = f"{approvals.TRAILER}: {approvals.token(loaded, None)}"
+    repo.git.index.commit(f"approve\n\n{trailer}\n", author=BOB, committer=BOB)
+    return repo, base
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["applied-base", "operator-named-base"])
+def test_a_promotions_writer_never_approves_it_even_when_the_named_base_vouches_for_the_file(
+    tmp_path: Path, named: bool
+) -> None:
+    """Under an operator-named base the file is as in the base, so it is vouched for; the approval rule still
+    applies, and its writer's own approval must not count (it did, with nobody excluded)."""
+    repo, base = _self_approved_promotion(tmp_path)
+    repo.initial = base
+    fakes = {s: FakeBackend(system=s, order=o, applied=base) for s, o in (("mlflow", 10), ("kubernetes", 20))}
+    targets = repo.targets(None, trusted=named)
+    plan, _ = engine.make_plan(engine.load_desired(repo.root), dict(fakes), enforce_policy=True, targets=targets)
+    [alias] = [c for c in plan.changes if c.ref.kind == "ModelAlias" and c.action is not Action.noop]
+    assert alias.decision is not None and not alias.decision.allowed, f"bob approved his own promotion: {alias}"
+    assert "authors cannot approve" in alias.decision.reason
