@@ -50,14 +50,20 @@ def length(window: FreezeWindow) -> timedelta:
 def closes(window: FreezeWindow, now: datetime) -> datetime | None:
     """When the window open at `now` closes (UTC), or None when it is not open.
 
-    Its latest start at or before `now` ends last, so only that one is looked at.
+    Its latest start at or before `now` ends last, so only that one is looked at. The end is the later of the
+    start plus the duration in elapsed time and on the local clock: they differ by the hour a daylight-saving
+    change adds or removes, and a freeze fails closed (`4h` from midnight on a spring-forward day is four real
+    hours, `1d` over a fall-back night ends at the same local time the next day). Compared in UTC: aware
+    datetimes of one zone compare by their wall clocks.
     """
     zone = zoneinfo.ZoneInfo(window.time_zone)
     local = now.astimezone(zone)
     probe = local.replace(second=0, microsecond=0) + timedelta(seconds=1)  # a start at this very minute counts
     start = croniter(window.cron, probe).get_prev(datetime)
-    end = start + length(window)
-    return end.astimezone(UTC) if end > local else None
+    elapsed = start.astimezone(UTC) + length(window)
+    by_clock = (start + length(window)).astimezone(UTC)
+    end = max(elapsed, by_clock)
+    return end if end > now.astimezone(UTC) else None
 
 
 def _matches(patterns: Iterable[str], value: str | None) -> bool:

@@ -77,3 +77,24 @@ def test_a_bad_window_is_a_clear_error(field: str, value: str, message: str) -> 
 def test_the_longest_window_is_judged_without_overflowing_dates() -> None:
     window = FreezeWindow.model_validate({"name": "w", "cron": "@yearly", "duration": "3660d"})
     assert closes(window, datetime(2026, 11, 28, tzinfo=UTC)) == datetime(2036, 1, 9, tzinfo=UTC)
+
+
+NEW_YORK_NIGHT = FreezeWindow(name="night", cron="0 0 * * *", duration="4h", timeZone="America/New_York", kinds=["*"])
+
+
+def test_a_4h_window_holds_for_four_real_hours_across_spring_forward() -> None:
+    """2024-03-10 00:00 EST is 05:00 UTC; the clocks jump at 02:00, so on the local clock the window would end an
+    hour early (08:00 UTC) and a change pushed in its last hour went through."""
+    now = datetime(2024, 3, 10, 8, 30, tzinfo=UTC)
+    assert closes(NEW_YORK_NIGHT, now) == datetime(2024, 3, 10, 9, 0, tzinfo=UTC)
+    assert holds([NEW_YORK_NIGHT], now, kind="Pipeline", tenant="vision")
+    assert closes(NEW_YORK_NIGHT, datetime(2024, 3, 10, 9, 0, tzinfo=UTC)) is None, "and not longer"
+
+
+def test_a_window_across_fall_back_ends_at_the_later_of_elapsed_and_local_time() -> None:
+    days = FreezeWindow(name="release", cron="0 0 3 11 *", duration="1d", timeZone="America/New_York", kinds=["*"])
+    # opens 2024-11-03 00:00 EDT (04:00 UTC); 24 h later is 11-04 04:00 UTC, the next local midnight 05:00 UTC (EST)
+    assert closes(days, datetime(2024, 11, 4, 4, 30, tzinfo=UTC)) == datetime(2024, 11, 4, 5, 0, tzinfo=UTC)
+    spring = FreezeWindow(name="release", cron="0 0 9 3 *", duration="2d", timeZone="America/New_York", kinds=["*"])
+    # opens 2024-03-09 00:00 EST (05:00 UTC); 48 h later is 2024-03-11 05:00 UTC, the local clock says 04:00 UTC
+    assert holds([spring], datetime(2024, 3, 11, 4, 30, tzinfo=UTC), kind="Pipeline", tenant="vision")
