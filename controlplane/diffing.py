@@ -31,6 +31,13 @@ SERVER_METADATA = ("managedFields", "uid", "creationTimestamp", "generation", "r
 read, but only mlcp's applied entry, which `compact` keeps)."""
 RESOURCE_MAPS = frozenset({"hard", "requests", "limits", "default", "defaultRequest", "max", "min", "capacity"})
 
+ATOMIC_MAPS = frozenset({"podSelector", "namespaceSelector", "labelSelector", "selector"})
+"""Maps the API server replaces whole (`x-kubernetes-map-type: atomic`: every LabelSelector, a Service's
+selector). A key someone else added there is not kept beside ours by the next apply, and it changes what the
+object selects: a member who narrowed the tenant NetworkPolicy's `podSelector: {}` to match no pod opened the
+namespace, and the walk of the desired (empty) map found nothing to compare. So the live value must equal the
+desired one, empty values aside."""
+
 Path = tuple[str, ...]
 _MISSING = object()
 
@@ -58,9 +65,23 @@ def _is_empty(value: Any) -> bool:
     return value is None or value in ({}, [])
 
 
+def _pruned(value: Any) -> Any:
+    """`value` without its empty maps, lists and nulls, at any depth (the API server drops them as well)."""
+    if isinstance(value, dict):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if not _is_empty(v)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
 def _compare(path: Path, desired: Any, live: Any, out: list[FieldDiff]) -> None:
     if isinstance(desired, dict):
         if desired == live:  # the common case, decided in C; a mismatch walks on to find the fields
+            return
+        if path and path[-1] in ATOMIC_MAPS:
+            if _pruned(desired) != _pruned({} if live is _MISSING else live):
+                out.append(FieldDiff(path, None if live is _MISSING else live, desired))
             return
         if live is _MISSING or not isinstance(live, dict):
             if not (_is_empty(desired) and (live is _MISSING or _is_empty(live))):

@@ -251,3 +251,17 @@ def test_compact_of_an_object_mlcp_never_applied_has_no_field_set() -> None:
     live["metadata"]["managedFields"] = live["metadata"]["managedFields"][1:]
     assert "managedFields" not in compact(live)["metadata"]
     assert ("metadata", "labels", "retired") not in {d.path for d in managed_diff(NAMESPACE_DESIRED, live)}
+
+
+def test_a_selector_is_compared_whole_so_a_narrowed_empty_selector_is_drift() -> None:
+    """A member narrowed the tenant NetworkPolicy's `podSelector: {}` (every pod) to match no pod: the namespace
+    was open and the walk of the desired empty map found nothing to compare."""
+    desired = {"kind": "NetworkPolicy", "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    narrowed = {"kind": "NetworkPolicy", "spec": {"podSelector": {"matchLabels": {"no-pod": "x"}}}}
+    [diff] = managed_diff(desired, {**narrowed, "spec": {**narrowed["spec"], "policyTypes": ["Ingress"]}})
+    assert diff.path == ("spec", "podSelector") and diff.new == {}
+    ingress = {"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]}
+    widened = {"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}, "matchExpressions": []}}]}
+    assert not managed_diff({"spec": {"ingress": [ingress]}}, {"spec": {"ingress": [widened]}}), "empty is empty"
+    opened = {"from": [{"namespaceSelector": {}}]}
+    assert managed_diff({"spec": {"ingress": [ingress]}}, {"spec": {"ingress": [opened]}}), "every namespace now"
