@@ -63,8 +63,17 @@ def _check_cli_accepts(args: list[str]) -> None:
 
 def test_github_workflow_validates_then_posts_the_plan_on_pull_requests() -> None:
     workflow = load(".github/workflows/mlcp.yaml")
-    assert list(workflow[True]) == ["pull_request"]  # YAML 1.1 reads the key `on` as true
+    # YAML 1.1 reads the key `on` as true. The base branch's copy of this file runs, never the pull request's
+    # (whose author could otherwise rewrite the steps that hold the secrets); its commits are only checked out.
+    assert list(workflow[True]) == ["pull_request_target"]
     assert workflow["permissions"]["pull-requests"] == "write"
+    for job in workflow["jobs"].values():
+        [checkout] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+        assert checkout["with"]["persist-credentials"] is False
+        for step in job["steps"]:
+            assert not step.get("uses", "").startswith("./"), "no action of the checkout runs"
+    assert workflow["jobs"]["plan"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     scripts = {job: "\n".join(s.get("run", "") for s in spec["steps"]) for job, spec in workflow["jobs"].items()}
     calls = [c for script in scripts.values() for c in _mlcp_invocations(script)]
     assert ["validate"] in calls
