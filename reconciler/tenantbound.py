@@ -43,12 +43,19 @@ def _of_the_tenant(change: Change) -> bool:
 
 
 def refusals(changes: Iterable[Change], decisions: Sequence[Decision | None]) -> dict[str, Decision]:
-    """Tenant → the first refusal among its Tenant's changes, for tenants with one."""
+    """Tenant → the first refusal among its Tenant's changes, for tenants with one.
+
+    A refused delete of the Tenant's own objects does not count: what other specs follow is the Tenant's new
+    state (its people, written by updates and its membership change; its namespace, by creates), and an allowed
+    namespace move whose clean-up of the old namespace is refused (a policy without `delete`, no `--prune`) still
+    moved the tenant."""
     refused: dict[str, Decision] = {}
     for change, decision in zip(changes, decisions, strict=True):
         tenant = change.tenant
         refusing = decision is not None and not decision.allowed
-        if refusing and tenant and tenant not in refused and _of_the_tenant(change):
+        if not refusing or not tenant or tenant in refused or not _of_the_tenant(change):
+            continue
+        if change.action is not Action.delete or change.ref.system == governance.SYSTEM:
             refused[tenant] = cast(Decision, decision)
     return refused
 
