@@ -23,17 +23,17 @@ from controlplane.plans import Action, Change, Decision, Plan, SpecKey
 from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
-from controlplane.specs import ModelPromotion
+from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.access_policy import ApprovalRule
 from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
-from reconciler import governance
+from reconciler import governance, tenantbound
 from reconciler.identity import Authorship, History, open_history
 from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
 APPROVAL_POLICY = "approval-policy"
-MEMBERSHIP_RULE = "tenant-membership"
+MEMBERSHIP_RULE = tenantbound.MEMBERSHIP_RULE
 FREEZE_RULE = "freeze-window"
 QUARANTINE_RULE = "quarantine"
 RESTORE_RULE = "restore"
@@ -290,17 +290,33 @@ class PlanAuthorizer:
                 if version is not None and str(version) != "None":
                     self._versions[change.spec] = str(version)
 
+    def _judged(self, change: Change) -> Decision:
+        """The change's own decision; a backend review's denial under a rule of its own (e.g.
+        namespace-ownership) is kept over an allowing policy."""
+        decision = self.decide(change)
+        if change.decision is not None and not change.decision.allowed and decision.allowed:
+            decision = Decision(False, change.decision.rule, change.decision.reason, decision.actors)
+        return decision
+
+    def _moved(self, tenant: str) -> tuple[str | None, str] | None:
+        """(the trusted base's namespace of `tenant`, None if new there; the revision's) when they differ."""
+        loaded = self.repo.spec(SpecKey("Tenant", tenant, tenant))
+        if loaded is None:
+            return None
+        now = cast(Tenant, loaded.spec).namespace
+        known = self.trusted.tenants.get(tenant)
+        before = known.namespace if known is not None else None
+        return (before, now) if before != now else None
+
     def authorize(self, plan: Plan) -> Plan:
         self._learn(plan.changes)
+        own = [None if c.action is Action.noop else self._judged(c) for c in plan.changes]
+        decisions = tenantbound.couple(plan.changes, own, self._people, self._moved)
         changes = []
-        for change in plan.changes:
-            if change.action is Action.noop:
+        for change, decision in zip(plan.changes, decisions, strict=True):
+            if decision is None:
                 changes.append(change)
                 continue
-            decision = self.decide(change)
-            if change.decision is not None and not change.decision.allowed and decision.allowed:
-                # a backend's review denied it under a rule of its own (e.g. namespace-ownership): keep that
-                decision = Decision(False, change.decision.rule, change.decision.reason, decision.actors)
             denial = None if decision.allowed or not self.enforce else f"denied ({decision.rule}): {decision.reason}"
             if denial and decision.rule == FREEZE_RULE:
                 denial = decision.reason  # "held by window W until T; override: ..."

@@ -8,6 +8,9 @@ ClusterRole (a workload kind's objects) and of mlcp's own deploy ClusterRole.
 So a new kind is declared where it is written, and a kind that renders an
 object it did not declare fails at render time, not as a 403 at apply.
 
+A kind also says which of its objects name the tenant's people (`NAMES_PEOPLE`): those objects follow the
+tenant's membership, so the authorizer judges their changes with it (reconciler/tenantbound.py).
+
 Two declarations of one object kind must agree on what it is (as lightkube's
 registry refuses conflicts), and a tenant workload kind may only render
 namespaced objects: its objects are written as a deployer confined to one
@@ -61,6 +64,9 @@ PRODUCES: dict[str, tuple[Resource, ...]] = {}
 """Spec kind → the resources its renderers declared."""
 GRANTS: dict[str, tuple[Grant, ...]] = {}
 """Spec kind → what the Roles it renders grant."""
+NAMES_PEOPLE: dict[str, frozenset[str]] = {}
+"""Spec kind → the kinds of its objects (of any system) whose content names the tenant's owners or members, as
+the revision's Tenant has them: a Notebook's RoleBinding, an MLflow experiment's owners tag."""
 
 
 @dataclass
@@ -78,8 +84,11 @@ class CatalogError(TypeError):
     """A declaration that contradicts another, or a kind that may not write what it declares."""
 
 
-def declare(spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant, ...] = ()) -> None:
-    """Record that renderers of `spec_kind` produce `resources` (Roles granting `grants`); refuses contradictions."""
+def declare(
+    spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant, ...] = (), people: tuple[str, ...] = ()
+) -> None:
+    """Record that renderers of `spec_kind` produce `resources` (Roles granting `grants`; objects of the kinds
+    `people` naming the tenant's people); refuses contradictions."""
     cls = KINDS.get(spec_kind)
     if cls is None:
         raise CatalogError(f"renderer for unknown spec kind {spec_kind!r}: register the spec class first")
@@ -95,6 +104,8 @@ def declare(spec_kind: str, resources: tuple[Resource, ...], grants: tuple[Grant
     PRODUCES[spec_kind] = tuple(dict.fromkeys((*PRODUCES.get(spec_kind, ()), *resources)))
     if grants:
         GRANTS[spec_kind] = tuple(dict.fromkeys((*GRANTS.get(spec_kind, ()), *grants)))
+    if people:
+        NAMES_PEOPLE[spec_kind] = NAMES_PEOPLE.get(spec_kind, frozenset()) | frozenset(people)
     _derived.resources = _derived.ranks = None
 
 
@@ -104,6 +115,7 @@ def withdraw(spec_kind: str, resources: tuple[Resource, ...] | None = None) -> N
     if resources is None:
         PRODUCES.pop(spec_kind, None)
         GRANTS.pop(spec_kind, None)
+        NAMES_PEOPLE.pop(spec_kind, None)
     else:
         PRODUCES[spec_kind] = tuple(r for r in PRODUCES.get(spec_kind, ()) if r not in resources)
     _derived.resources = _derived.ranks = None
@@ -131,6 +143,11 @@ def find(api_version: str, kind: str) -> Resource | None:
 def declared_by(spec_kind: str, api_version: str, kind: str) -> Resource | None:
     """The resource `spec_kind` declared for objects of `kind`, or None if it declared none."""
     return next((r for r in PRODUCES.get(spec_kind, ()) if r.api_version == api_version and r.kind == kind), None)
+
+
+def names_people(spec_kind: str, object_kind: str) -> bool:
+    """Whether objects of `object_kind` that `spec_kind` renders name the tenant's people (`NAMES_PEOPLE`)."""
+    return object_kind in NAMES_PEOPLE.get(spec_kind, ())
 
 
 def workload_resources() -> tuple[Resource, ...]:

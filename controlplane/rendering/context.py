@@ -44,6 +44,10 @@ class RenderContext:
     commits: dict[str, str] = field(default_factory=dict)
 
     def tenant(self, name: str | None) -> Tenant:
+        """The revision's Tenant. What another kind takes from it is judged with the Tenant change
+        (reconciler/tenantbound.py): its namespace in namespaced objects only, its people only in objects the kind
+        declares as naming them (`renders(..., people=...)`); tests/controlplane/rendering/test_tenant_derived.py
+        finds any other use."""
         try:
             return self._tenants[name]
         except KeyError:

@@ -107,7 +107,7 @@ def experiment_tags(loaded: LoadedSpec, ctx: RenderContext, user_tags: dict[str,
     return tags
 
 
-@renders("Experiment")
+@renders("Experiment", people=(EXPERIMENT,))  # its owners tag names the tenant's owners
 def render_mlflow_experiment(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     experiment = cast(Experiment, loaded.spec)
     tracking = experiment.spec.tracking

@@ -9,6 +9,11 @@ tenant's owners and members). The Role, like everything of a workload kind,
 is written as the tenant's confined deployer, which therefore holds what the
 Role grants (`grants`: RBAC lets nobody grant more than they hold).
 
+The RoleBinding names the tenant's people as the revision has them (the
+spec's `users` are checked against them), so it is declared as naming people
+(`people=`): its change goes ahead only with the tenant's membership change
+(reconciler/tenantbound.py), never for a member the base's policy refused.
+
 Pruning a Notebook spec deletes its workspace PVC with it (only with
 `--prune`, like every delete): the data goes with the spec.
 """
@@ -89,7 +94,7 @@ def _access(loaded: LoadedSpec, ctx: RenderContext, notebook: Notebook, ns: str)
     return [role, binding]
 
 
-@renders("Notebook", PVC, NOTEBOOK, ROLE, ROLE_BINDING, grants=USE)
+@renders("Notebook", PVC, NOTEBOOK, ROLE, ROLE_BINDING, grants=USE, people=(ROLE_BINDING.kind,))
 def render_notebook(loaded: LoadedSpec, ctx: RenderContext) -> list[DesiredObject]:
     notebook = cast(Notebook, loaded.spec)
     ns = ctx.namespace(loaded.tenant)

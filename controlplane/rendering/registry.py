@@ -20,14 +20,17 @@ RENDERERS: dict[str, list[Renderer]] = {}
 
 
 def renders(
-    kind: str, *produces: catalog.Resource, grants: tuple[catalog.Grant, ...] = ()
+    kind: str, *produces: catalog.Resource, grants: tuple[catalog.Grant, ...] = (), people: tuple[str, ...] = ()
 ) -> Callable[[Renderer], Renderer]:
     """Register a function rendering specs of `kind` into objects of the `produces` resources.
 
     Several functions may render the same kind; objects of other systems (MLflow) declare no resource.
     `grants` are the permissions of Roles it renders, which their writer must hold (`catalog.Grant`).
+    `people` are the kinds of its objects that name the tenant's owners or members (`catalog.NAMES_PEOPLE`):
+    their changes are judged with the tenant's membership (tests/controlplane/rendering/test_tenant_derived.py
+    finds an object that names them undeclared).
     """
-    catalog.declare(kind, produces, grants)
+    catalog.declare(kind, produces, grants, people)
 
     def add(func: Renderer) -> Renderer:
         RENDERERS.setdefault(kind, []).append(func)

@@ -139,8 +139,10 @@ class Operator:
     def _targets(self) -> list[str]:
         return ["--kubeconfig", str(self.kubeconfig), "--tracking-uri", self.mlflow_uri]
 
-    def apply(self, audit: Path, root: Path | None = None) -> Result:
-        return self.cli("apply", str(root or self.repo.root), "--yes", "--audit-log", str(audit), *self._targets())
+    def apply(self, audit: Path, root: Path | None = None, *flags: str) -> Result:
+        """`mlcp apply --yes` of the repo (or `root`), with the operator's `flags` (e.g. `--prune`)."""
+        where = str(root or self.repo.root)
+        return self.cli("apply", where, "--yes", "--audit-log", str(audit), *flags, *self._targets())
 
     def plan(self, root: Path | None = None) -> Result:
         return self.cli("plan", str(root or self.repo.root), *self._targets())
