@@ -52,6 +52,15 @@ def name_limit(kind: str) -> int:
     return LABEL_VALUE_MAX - len(kind) - 1
 
 
+def _dns1123_subdomain(value: str) -> str:
+    if len(value) > 253 or not all(_DNS1123_LABEL.fullmatch(part) for part in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 subdomain: use at most 253 lowercase letters, digits, '-' and '.', "
+            "each '.'-separated part starting and ending with a letter or digit (e.g. fast-ssd or ssd.example.com)"
+        )
+    return value
+
+
 def _dns1123_label(value: str) -> str:
     if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
@@ -127,6 +136,15 @@ DnsLabel = Annotated[
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _DNS1123_LABEL.pattern}),
 ]
 """A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
+
+_DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+DnsSubdomain = Annotated[
+    str,
+    AfterValidator(_dns1123_subdomain),
+    WithJsonSchema({"type": "string", "maxLength": 253, "pattern": _DNS1123_SUBDOMAIN_PATTERN}),
+]
+"""A Kubernetes object name the API server checks as a DNS-1123 subdomain (a StorageClass, most object names)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 """Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, Field
 
 from controlplane import imagerefs
 from controlplane.specs import resources
-from controlplane.specs.base import Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import DnsSubdomain, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.quota import Quota
 from controlplane.specs.resources import Quantity
 from controlplane.specs.tenant import Tenant
@@ -52,7 +52,7 @@ class Workspace(SpecModel):
     """A PersistentVolumeClaim mounted as the home directory; it survives restarts and culling."""
 
     size: Quantity = Field(default="10Gi", description="Requested storage.")
-    storage_class: NonEmptyStr | None = Field(default=None, description="StorageClass; the cluster default if unset.")
+    storage_class: DnsSubdomain | None = Field(default=None, description="StorageClass; the cluster default if unset.")
     mount_path: str = Field(
         default="/home/jovyan", pattern=r"^/[^:]*$", description="Where it is mounted (Jupyter's home by default)."
     )

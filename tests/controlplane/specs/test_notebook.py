@@ -70,3 +70,12 @@ def test_rendered_as_a_kubeflow_notebook_with_its_workspace_and_its_users_role(r
         "resourceNames": ["explore-0"],
         "verbs": ["create"],
     } in (role["rules"])
+
+
+def test_a_storage_class_the_api_server_refuses_is_refused_at_its_line(repo: Path) -> None:
+    """The PVC is written before the Notebook: a class name that is no DNS subdomain left the Notebook without
+    its workspace (a partial apply)."""
+    edit(repo, NOTEBOOK, "    size: 20Gi\n", "    size: 20Gi\n    storageClass: Fast SSD\n")
+    assert_problem(repo, NOTEBOOK, 16, "'Fast SSD' is not a DNS-1123 subdomain")
+    edit(repo, NOTEBOOK, "storageClass: Fast SSD", "storageClass: ssd.example.com")
+    assert problems(repo) == []
