@@ -203,7 +203,10 @@ class Metadata(SpecModel):
         description="Name of the spec, unique per kind and tenant. If the spec renders Kubernetes objects (every "
         "kind does, but an Experiment only with `tuning` and a ModelPromotion only with `serving`), at most 62 "
         "characters less the kind's length (a Pipeline's 54, a TrainingJob's 51): its objects carry the label "
-        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters."
+        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters. The controllers of some kinds "
+        "demand more: a TrainingJob's, a Notebook's and a ModelPromotion's with `serving` start with a letter "
+        "(Trainer, the notebook-controller's Service, KServe's webhook), a Notebook's has at most 52 characters (its "
+        "StatefulSet's revision label)."
     )
     tenant: DnsLabel | None = Field(
         default=None,
@@ -227,6 +230,40 @@ class Finding:
     message: str
     hint: str
     code: str = "reference"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What the controller behind a kind's objects demands of their names, beyond the DNS label every spec name is.
+
+    The API server takes any DNS-1123 label for a custom object, but a controller or webhook behind it may refuse
+    it later (KServe's webhook) or build objects of its own from it that the API server refuses (a Notebook's
+    Service, its StatefulSet's revision label): the spec's other objects are written by then, or the object never
+    runs. `Spec.name_rules` lists a kind's, checked at the name by validation.
+    """
+
+    target: str
+    """What refuses the name, and why (shown in the message)."""
+    letter_first: bool = False
+    """A DNS-1035 label: starts with a letter (a Service name, KServe's and Trainer's rule)."""
+    max_length: int | None = None
+
+    def finding(self, kind: str, name: str) -> Finding | None:
+        if self.letter_first and not name[:1].isalpha():
+            return Finding(
+                ("metadata", "name"),
+                f"{kind} {name!r} must start with a letter: {self.target}",
+                "rename it so it starts with a letter (a-z)",
+                "name",
+            )
+        if self.max_length is not None and len(name) > self.max_length:
+            return Finding(
+                ("metadata", "name"),
+                f"{kind} {name!r} has {len(name)} characters, more than {self.max_length}: {self.target}",
+                f"shorten it to at most {self.max_length} characters",
+                "name",
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -254,6 +291,9 @@ class Spec(SpecModel):
 
     folder: ClassVar[str] = ""
     """Where the kind lives in a config repo (documentation and `mlcp init`)."""
+
+    name_rules: ClassVar[tuple[NameRule, ...]] = ()
+    """What the controllers of the kind's Kubernetes objects demand of their names (checked when `in_cluster`)."""
 
     workload: ClassVar[bool] = True
     """Whether its objects are a tenant's workloads, written as the tenant's confined deployer (and granted to
@@ -287,6 +327,14 @@ class Spec(SpecModel):
             details = InitErrorDetails(type=error, loc=("metadata", "name"), input=self.metadata.name)
             raise ValidationError.from_exception_data(type(self).__name__, [details])
         return self
+
+    def name_findings(self) -> Iterable[Finding]:
+        """The kind's `name_rules` the name breaks, when the spec renders Kubernetes objects."""
+        if self.in_cluster:
+            for rule in self.name_rules:
+                found = rule.finding(self.kind, self.name)
+                if found is not None:
+                    yield found
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         """Problems only the tenant's other specs show (validation reports them at file:line); none by default.

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, INT64_MAX, NameRule, NonEmptyStr, Spec, SpecModel, register
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -129,6 +129,13 @@ class ModelPromotion(Spec):
     kind: Literal["ModelPromotion"] = "ModelPromotion"
     spec: ModelPromotionSpec
     folder = "tenants/<tenant>/promotions/<name>.yaml"
+    name_rules = (
+        NameRule(
+            "KServe's webhook refuses an InferenceService name not matching [a-z]([-a-z0-9]*[a-z0-9])?, after the "
+            "alias moved",
+            letter_first=True,
+        ),
+    )
 
     @property
     def in_cluster(self) -> bool:

@@ -22,12 +22,14 @@ from pydantic import AfterValidator, Field
 
 from controlplane import imagerefs
 from controlplane.specs import resources
-from controlplane.specs.base import DnsSubdomain, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import DnsSubdomain, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.quota import Quota
 from controlplane.specs.resources import Quantity
 from controlplane.specs.tenant import Tenant
 
 GPU_RESOURCE = "nvidia.com/gpu"
+NOTEBOOK_NAME_MAX = 63 - len("-") - 10
+"""The longest Notebook name: its StatefulSet's revision label `<name>-<hash>` holds at most 63 characters."""
 
 
 def _image(value: str) -> str:
@@ -85,6 +87,14 @@ class Notebook(Spec):
     kind: Literal["Notebook"] = "Notebook"
     spec: NotebookSpec
     folder = "tenants/<tenant>/notebooks/<name>.yaml"
+    name_rules = (
+        NameRule("the notebook-controller's Service `<name>` must be a DNS-1035 label, or it is never created", True),
+        NameRule(
+            "the notebook-controller's StatefulSet labels its pod `controller-revision-hash: <name>-<hash>` (a hash "
+            "of up to 10 characters, a label value of at most 63), or the pod is never created",
+            max_length=NOTEBOOK_NAME_MAX,
+        ),
+    )
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         yield from self._within_quota(tenant)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from controlplane.rendering.mlflow_objects import alias_tag, version_tag
 from controlplane.specs import ModelPromotion
 from controlplane.specs.model_promotion import ALIAS_MAX
-from tests.controlplane.helpers import assert_problem, edit
+from tests.controlplane.helpers import assert_problem, edit, problems
 
 PROMOTION = "tenants/vision/promotions/detector-production.yaml"
 
@@ -123,3 +123,23 @@ def test_a_model_name_mlflow_refuses_is_refused(template: Any, model: str) -> No
 def test_an_alias_problem_is_reported_at_its_line(repo: Path) -> None:
     edit(repo, PROMOTION, "  alias: production\n", '  alias: "prod@eu"\n')
     assert_problem(repo, PROMOTION, 8, "alias 'prod@eu': MLflow allows only letters, digits, '_' and '-'")
+
+
+def test_a_served_name_kserve_refuses_is_refused_before_the_alias_moves(repo: Path) -> None:
+    """KServe's webhook refuses an InferenceService named `2024-detector`; the alias move, applied first, had
+    already happened (a partial apply)."""
+    edit(repo, PROMOTION, "  name: detector-production\n", "  name: 2024-detector\n")
+    (repo / PROMOTION).rename(repo / "tenants/vision/promotions/2024-detector.yaml")
+    found = assert_problem(
+        repo, "tenants/vision/promotions/2024-detector.yaml", 5, "ModelPromotion '2024-detector' must start with a"
+    )
+    assert "KServe" in found.message and found.hint
+
+
+def test_a_promotion_without_serving_may_start_with_a_digit(repo: Path) -> None:
+    """The rule is KServe's: a promotion that renders no InferenceService moves an alias only."""
+    edit(repo, PROMOTION, "  name: detector-production\n", "  name: 2024-detector\n")
+    text = (repo / PROMOTION).read_text()
+    (repo / PROMOTION).write_text(text[: text.index("  serving:\n")])
+    (repo / PROMOTION).rename(repo / "tenants/vision/promotions/2024-detector.yaml")
+    assert problems(repo) == []

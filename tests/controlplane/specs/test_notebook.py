@@ -79,3 +79,25 @@ def test_a_storage_class_the_api_server_refuses_is_refused_at_its_line(repo: Pat
     assert_problem(repo, NOTEBOOK, 16, "'Fast SSD' is not a DNS-1123 subdomain")
     edit(repo, NOTEBOOK, "storageClass: Fast SSD", "storageClass: ssd.example.com")
     assert problems(repo) == []
+
+
+def _rename(repo: Path, name: str) -> str:
+    edit(repo, NOTEBOOK, "  name: explore\n", f"  name: {name}\n")
+    path = f"tenants/vision/notebooks/{name}.yaml"
+    (repo / NOTEBOOK).rename(repo / path)
+    return path
+
+
+def test_a_name_the_notebook_controllers_service_cannot_have_is_refused(repo: Path) -> None:
+    """The controller names the notebook's Service after it; `1explore` is no DNS-1035 label: never served."""
+    path = _rename(repo, "1explore")
+    assert_problem(repo, path, 7, "Notebook '1explore' must start with a letter: the notebook-controller's Service")
+
+
+def test_a_name_too_long_for_the_statefulsets_revision_label_is_refused(repo: Path) -> None:
+    """`controller-revision-hash: <name>-<hash>` overflows 63 characters past 52: the pod is never created."""
+    path = _rename(repo, "n" * 53)
+    assert_problem(repo, path, 7, "has 53 characters, more than 52")
+    (repo / path).rename(repo / NOTEBOOK)
+    edit(repo, NOTEBOOK, "n" * 53, "n" * 52)
+    assert problems(repo) == []
