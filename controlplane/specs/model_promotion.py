@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, NameRule, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import INT32_MAX, INT64_MAX, DnsSubdomain, NameRule, NonEmptyStr, Spec, SpecModel, register
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -44,6 +44,26 @@ Alias = Annotated[NonEmptyStr, AfterValidator(_alias)]
 """A registered model alias by MLflow's rules: `production`, `staging`, `champion-2`."""
 
 
+LOADABLE = ("s3://", "gs://", "hdfs://", "webhdfs://", "https://", "http://", "pvc://", "hf://", "oci://")
+"""Schemes KServe's storage initializer downloads (kserve_storage.py; Azure is https://). Not `file://` (a path
+on the machine that logged the model, not in the storage initializer), `mlflow-artifacts:` (the tracking
+server's proxy), `models:`/`runs:` (MLflow URIs) nor relative paths."""
+
+
+def loadable(location: str) -> bool:
+    """Whether KServe's storage initializer can download `location` (by its scheme, with something after it)."""
+    return location.startswith(LOADABLE) and not location.endswith("://")
+
+
+def _storage_uri(value: str) -> str:
+    if not loadable(value):
+        raise ValueError(
+            f"storageUri {value!r}: KServe's storage initializer cannot load it (it downloads {', '.join(LOADABLE)}); "
+            "leave storageUri out to serve the version's own artifact location"
+        )
+    return value
+
+
 def _model_name(value: str) -> str:
     if "/" in value or ":" in value:  # MLflow's _validate_model_name
         raise ValueError(f"model name {value!r}: MLflow refuses '/' and ':' in a registered model's name")
@@ -73,16 +93,19 @@ class Canary(SpecModel):
 class Serving(SpecModel):
     """Serve the promoted model with KServe."""
 
-    runtime: NonEmptyStr | None = Field(
+    runtime: DnsSubdomain | None = Field(
         default=None, description="KServe ServingRuntime name; KServe picks one if unset."
     )
     model_format: NonEmptyStr = Field(default="mlflow", description="KServe model format.")
     min_replicas: int = Field(default=1, ge=0, le=INT32_MAX, description="Minimum replicas (0 scales to zero).")
     max_replicas: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Maximum replicas.")
-    storage_uri: NonEmptyStr | None = Field(
+    storage_uri: Annotated[str, AfterValidator(_storage_uri)] | None = Field(
         default=None,
-        description="Where KServe loads the model, overriding the registry. Unset: the artifact location (`source`) "
-        "of the version the alias is moved to, resolved when planning, so an alias move rolls out the new version.",
+        description="Where KServe loads the model: the artifact location (`source`) of the version the alias is "
+        "moved to, resolved when planning, so an alias move rolls out the new version. Set, it is a pin that must "
+        "equal that location (a scheme KServe loads: " + ", ".join(LOADABLE) + "); a different one blocks the "
+        "alias move and the serving change together, since it could name any artifacts (another tenant's, a "
+        "quarantined version's). Unset: the resolved location.",
     )
     resources: ResourceList = Field(default_factory=dict, description="Predictor requests.")
     canary: Canary | None = Field(default=None, description="Canary rollout of a new version (Serverless mode).")

@@ -143,3 +143,14 @@ def test_a_promotion_without_serving_may_start_with_a_digit(repo: Path) -> None:
     (repo / PROMOTION).write_text(text[: text.index("  serving:\n")])
     (repo / PROMOTION).rename(repo / "tenants/vision/promotions/2024-detector.yaml")
     assert problems(repo) == []
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/vision-detector/3", "mlflow-artifacts:/1/abc/artifacts/model", "file:///etc", "s3://"]
+)
+def test_an_explicit_storage_uri_kserve_cannot_load_is_refused_at_its_line(repo: Path, uri: str) -> None:
+    """Refused only by KServe's storage initializer, after the alias moved; resolved from the registry the same
+    location was already a plan problem."""
+    edit(repo, PROMOTION, "    modelFormat: mlflow\n", f"    modelFormat: mlflow\n    storageUri: '{uri}'\n")
+    found = assert_problem(repo, PROMOTION, 20, f"storageUri {uri!r}: KServe's storage initializer cannot load it")
+    assert "s3://" in found.message

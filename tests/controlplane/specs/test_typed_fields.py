@@ -81,6 +81,8 @@ TYPED: dict[str, str] = {
     "*.experiment": "dns-label",
     "Experiment.spec.tuning.trialPipeline": "dns-label",
     "Experiment.spec.tuning.tuner": "dns-label",
+    "ModelPromotion.spec.serving.runtime": "dns-subdomain",
+    "ModelPromotion.spec.serving.storageUri": "kserve-storage-uri",
 }
 """Field (a pattern over the walk's paths, `*` any characters) → the type of the target field it renders into,
 checked by the field's own type."""
@@ -99,8 +101,6 @@ CHECKED_ELSEWHERE: dict[str, str] = {
     "*.timeout": "pipeline_rules and goduration (Go durations)",
     "Pipeline.spec.steps.[].image": "pipeline_rules (image references after `{{...}}` substitution)",
     "Pipeline.spec.onExit.image": "pipeline_rules (image references after `{{...}}` substitution)",
-    "ModelPromotion.spec.serving.runtime": "PENDING",
-    "ModelPromotion.spec.serving.storageUri": "PENDING",
     "Experiment.spec.tracking.artifactLocation": "PENDING",
     "Experiment.spec.tracking.name": "validation (the tenant's own MLflow experiment names)",
     "ModelPromotion.spec.model": "MLflow's model name rule (_model_name) and validation (the tenant's own models)",
