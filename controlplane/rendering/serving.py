@@ -58,7 +58,9 @@ def render_inference_service(loaded: LoadedSpec, ctx: RenderContext) -> list[Des
     if serving.runtime is not None:
         model["runtime"] = serving.runtime
     if serving.resources:
-        model["resources"] = {"requests": dict(serving.resources)}
+        # Limits equal to the requests, as a Notebook's and a TrainingJob's: left out, the tenant's LimitRange or
+        # KServe's defaulter fills them, below a larger request, and the API server refuses every predictor pod.
+        model["resources"] = {"requests": dict(serving.resources), "limits": dict(serving.resources)}
     predictor: dict[str, Any] = {"minReplicas": serving.min_replicas, "model": model}
     if serving.max_replicas is not None:
         predictor["maxReplicas"] = serving.max_replicas

@@ -7,11 +7,24 @@ review, metric gates, approvals and `git revert` as rollback.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, DnsSubdomain, NameRule, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import (
+    INT32_MAX,
+    INT64_MAX,
+    DnsSubdomain,
+    Finding,
+    NameRule,
+    NonEmptyStr,
+    Spec,
+    SpecModel,
+    TenantSpecs,
+    register,
+)
+from controlplane.specs.quota import limit_range_findings, quota_findings
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -107,7 +120,12 @@ class Serving(SpecModel):
         "alias move and the serving change together, since it could name any artifacts (another tenant's, a "
         "quarantined version's). Unset: the resolved location.",
     )
-    resources: ResourceList = Field(default_factory=dict, description="Predictor requests.")
+    resources: ResourceList = Field(
+        default_factory=dict,
+        description="The predictor container's resources, requested and limited alike (a limit below the request "
+        "from the tenant's LimitRange or KServe's defaults would make its pod one the API server refuses); checked "
+        "against the tenant's Quota (`minReplicas` pods) and its LimitRange's `min` and `max`.",
+    )
     canary: Canary | None = Field(default=None, description="Canary rollout of a new version (Serverless mode).")
 
 
@@ -164,3 +182,12 @@ class ModelPromotion(Spec):
     def in_cluster(self) -> bool:
         """Only serving renders a Kubernetes object (the InferenceService); the alias is MLflow's."""
         return self.spec.serving is not None
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        """A predictor whose pods the tenant's Quota or LimitRange refuse is an InferenceService that never serves."""
+        serving = self.spec.serving
+        if serving is None:
+            return
+        asked = {name: (("spec", "serving", "resources", name), value) for name, value in serving.resources.items()}
+        yield from quota_findings(tenant, asked, "the predictor", max(serving.min_replicas, 1))
+        yield from limit_range_findings(tenant, asked, "the predictor")

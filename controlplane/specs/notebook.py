@@ -23,7 +23,7 @@ from pydantic import AfterValidator, Field
 from controlplane import imagerefs
 from controlplane.specs import resources
 from controlplane.specs.base import DnsSubdomain, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
-from controlplane.specs.quota import Quota
+from controlplane.specs.quota import Asked, Quota, limit_range_findings
 from controlplane.specs.resources import Quantity
 from controlplane.specs.tenant import Tenant
 
@@ -98,6 +98,7 @@ class Notebook(Spec):
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         yield from self._within_quota(tenant)
+        yield from limit_range_findings(tenant, self._container(), "the notebook server")
         people = set().union(*(cast(Tenant, t).identities() for t in tenant.of_kind("Tenant")))
         for i, user in enumerate(self.spec.users):
             if people and user not in people:
@@ -107,6 +108,15 @@ class Notebook(Spec):
                     "add them to the tenant's members first, or remove them here",
                     "notebook-users",
                 )
+
+    def _container(self) -> Asked:
+        asked: dict[str, tuple[tuple[str | int, ...], str]] = {
+            "cpu": (("spec", "resources", "cpu"), self.spec.resources.cpu),
+            "memory": (("spec", "resources", "memory"), self.spec.resources.memory),
+        }
+        if self.spec.resources.gpu:
+            asked[GPU_RESOURCE] = (("spec", "resources", "gpu"), str(self.spec.resources.gpu))
+        return asked
 
     def _within_quota(self, tenant: TenantSpecs) -> Iterable[Finding]:
         asked: dict[str, tuple[tuple[str, ...], str]] = {

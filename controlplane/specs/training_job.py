@@ -20,6 +20,7 @@ from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.specs.base import DnsLabel, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.notebook import ImageRef
 from controlplane.specs.pipeline_steps import EnvFrom
+from controlplane.specs.quota import limit_range_findings, quota_findings
 from controlplane.specs.resources import Quantity
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -86,6 +87,13 @@ class TrainingJob(Spec):
     name_rules = (NameRule("Trainer refuses a TrainJob name that is not a DNS-1035 label", letter_first=True),)
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        node = self.spec.resources_per_node
+        path = ("spec", "resourcesPerNode")
+        asked = {"cpu": ((*path, "cpu"), node.cpu), "memory": ((*path, "memory"), node.memory)}
+        if node.gpu:
+            asked["nvidia.com/gpu"] = ((*path, "gpu"), str(node.gpu))
+        yield from quota_findings(tenant, asked, "each training node", self.spec.num_nodes)
+        yield from limit_range_findings(tenant, asked, "each training node")
         yield from experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from controlplane.loading.repo import load_repo
+from controlplane.rendering import RenderContext, render
 from controlplane.rendering.mlflow_objects import alias_tag, version_tag
 from controlplane.specs import ModelPromotion
 from controlplane.specs.model_promotion import ALIAS_MAX
@@ -154,3 +156,28 @@ def test_an_explicit_storage_uri_kserve_cannot_load_is_refused_at_its_line(repo:
     edit(repo, PROMOTION, "    modelFormat: mlflow\n", f"    modelFormat: mlflow\n    storageUri: '{uri}'\n")
     found = assert_problem(repo, PROMOTION, 20, f"storageUri {uri!r}: KServe's storage initializer cannot load it")
     assert "s3://" in found.message
+
+
+def test_the_predictor_is_limited_as_it_requests(repo: Path) -> None:
+    """Only requests were rendered: the LimitRange's default limit (cpu 1) or KServe's filled the limit below a
+    request of 2, and the API server refused every predictor pod."""
+    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '2', memory: 2Gi}\n")
+    assert problems(repo) == []
+    [service] = [o for o in render(RenderContext(load_repo(repo), commits={})) if o.ref.kind == "InferenceService"]
+    assert service.manifest["spec"]["predictor"]["model"]["resources"] == {
+        "requests": {"cpu": "2", "memory": "2Gi"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    }
+
+
+def test_a_predictor_the_quota_cannot_hold_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, PROMOTION, "    minReplicas: 1\n", "    minReplicas: 2\n    resources: {cpu: '2', memory: 100Gi}\n")
+    found = assert_problem(repo, PROMOTION, 21, "the predictor needs memory 100Gi x 2 replicas, more than the tenant")
+    assert "requests.memory: 128Gi" in found.message and "raise requests.memory" in found.hint
+
+
+def test_a_predictor_outside_the_limit_range_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '4'}\n")
+    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '8'}\n")
+    found = assert_problem(repo, PROMOTION, 22, "the predictor asks for cpu 8, above the most the tenant's quota")
+    assert "limitRange.max cpu: 4" in found.message
