@@ -79,6 +79,32 @@ ANNOTATIONS_MAX_BYTES = 256 * 1024 - 8 * 1024
 256 KiB, and mlcp adds its own (the source file's path, the commit, ...) to every object."""
 
 
+CONTROLLER_ANNOTATIONS: dict[str, str] = {
+    "serving.kserve.io/": "KServe's (deployment mode, autoscaler, storage, ...)",
+    "serving.knative.dev/": "Knative's, behind KServe's Serverless mode",
+    "autoscaling.knative.dev/": "Knative's autoscaler's, behind KServe's Serverless mode",
+    "networking.knative.dev/": "Knative's networking's, behind KServe's Serverless mode",
+    "features.knative.dev/": "Knative's, behind KServe's Serverless mode",
+    "sidecar.istio.io/": "Istio's sidecar injection, for the pods KServe and the notebook-controller create",
+    "notebooks.kubeflow.org/": "the notebook-controller's (routing, headers, last activity)",
+    "kubeflow-resource-stopped": "the notebook-controller's (it stops the server; use a Notebook's `stopped`)",
+}
+"""Annotation keys (a prefix ending in `/`, or a whole key) the controllers behind mlcp's objects read as settings:
+copied from a spec onto an InferenceService or a Notebook they change what the controller does with it, outside
+any field mlcp checks. No spec may set them; a setting a tenant needs becomes a spec field."""
+
+
+def _controller_owned(key: str) -> str | None:
+    lowered = key.lower()
+    for prefix, owner in CONTROLLER_ANNOTATIONS.items():
+        if lowered.startswith(prefix) if prefix.endswith("/") else lowered == prefix:
+            return (
+                f"annotation key {key!r} is {owner}: it changes what that controller does with the object, outside "
+                "the fields mlcp checks, so a spec sets none"
+            )
+    return None
+
+
 def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
     """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label or annotation key (an
     annotation's lowercased: `any_case`), or is one of mlcp's own."""
@@ -118,7 +144,7 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 
 def _annotations(annotations: dict[str, str]) -> dict[str, str]:
     for key in annotations:
-        problem = _key_problem(key, "annotation", any_case=True)
+        problem = _key_problem(key, "annotation", any_case=True) or _controller_owned(key)
         if problem is not None:
             raise _at_key(key, problem)
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
@@ -150,7 +176,8 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 """Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""
 
 Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
-"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own."""
+"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own, none the
+controllers behind mlcp's objects read as settings (`CONTROLLER_ANNOTATIONS`)."""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -218,7 +245,10 @@ class Metadata(SpecModel):
     labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
     annotations: Annotations = Field(
         default_factory=dict,
-        description="Annotations copied to the spec's Kubernetes objects.",
+        description="Annotations copied to the spec's Kubernetes objects. None of mlcp's own (`mlcp.dev/`) nor any "
+        "key the controllers behind them read as a setting: `serving.kserve.io/`, Knative's (`serving.knative.dev/`, "
+        "`autoscaling.knative.dev/`, `networking.knative.dev/`, `features.knative.dev/`), `sidecar.istio.io/`, "
+        "`notebooks.kubeflow.org/` and `kubeflow-resource-stopped` (a Notebook's `stopped` sets it).",
     )
 
 

@@ -14,7 +14,7 @@ from controlplane.rendering import RenderContext, render
 from controlplane.rendering.mlflow_objects import alias_tag, version_tag
 from controlplane.specs import ModelPromotion
 from controlplane.specs.model_promotion import ALIAS_MAX
-from tests.controlplane.helpers import assert_problem, edit, problems
+from tests.controlplane.helpers import assert_problem, edit, line_of, problems
 
 PROMOTION = "tenants/vision/promotions/detector-production.yaml"
 
@@ -181,3 +181,23 @@ def test_a_predictor_outside_the_limit_range_is_refused_at_the_field(repo: Path)
     edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '8'}\n")
     found = assert_problem(repo, PROMOTION, 22, "the predictor asks for cpu 8, above the most the tenant's quota")
     assert "limitRange.max cpu: 4" in found.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "serving.kserve.io/deploymentMode",
+        "serving.kserve.io/storage-initializer-uri",
+        "autoscaling.knative.dev/max-scale",
+        "networking.knative.dev/visibility",
+        "sidecar.istio.io/inject",
+    ],
+)
+def test_annotations_kserve_obeys_are_refused_at_their_line(repo: Path, key: str) -> None:
+    """Spec annotations are copied onto the InferenceService, where KServe (and Knative, Istio behind it) read
+    them as settings no field of the spec allows."""
+    path = edit(
+        repo, PROMOTION, "  name: detector-production\n", f"  name: detector-production\n  annotations:\n    {key}: x\n"
+    )
+    found = assert_problem(repo, PROMOTION, line_of(path, key), f"annotation key {key!r} is ")
+    assert "a spec sets none" in found.message

@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
-from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
+from tests.controlplane.helpers import assert_problem, copy_template, edit, line_of, problems
 
 NOTEBOOK = "tenants/vision/notebooks/explore.yaml"
 
@@ -110,3 +110,28 @@ def test_a_notebook_above_the_limit_range_max_is_refused_at_the_field(repo: Path
     edit(repo, NOTEBOOK, "memory: 8Gi", "memory: 24Gi")
     found = assert_problem(repo, NOTEBOOK, 12, "the notebook server asks for memory 24Gi, above the most")
     assert "limitRange.max memory: 20Gi" in found.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "kubeflow-resource-stopped",
+        "Kubeflow-Resource-Stopped",
+        "notebooks.kubeflow.org/http-rewrite-uri",
+        "notebooks.kubeflow.org/last-activity",
+        "sidecar.istio.io/inject",
+    ],
+)
+def test_annotations_the_notebook_controller_obeys_are_refused_at_their_line(repo: Path, key: str) -> None:
+    """Spec annotations are copied onto the Notebook: `kubeflow-resource-stopped` stopped a colleague's server
+    without `stopped`, `notebooks.kubeflow.org/*` changed its routing, outside anything mlcp checks."""
+    path = edit(repo, NOTEBOOK, "  name: explore\n", f"  name: explore\n  annotations:\n    {key}: mlcp\n")
+    found = assert_problem(repo, NOTEBOOK, line_of(path, key), f"annotation key {key!r} is ")
+    assert "a spec sets none" in found.message
+
+
+def test_other_annotations_still_reach_the_notebook(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "  name: explore\n", "  name: explore\n  annotations:\n    example.com/owner: vision\n")
+    assert problems(repo) == []
+    objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
+    assert objects[("Notebook", "explore")].manifest["metadata"]["annotations"]["example.com/owner"] == "vision"

@@ -28,7 +28,7 @@ BAD: dict[str, tuple[Any, ...]] = {
     "dns-subdomain": ("Fast SSD", "a_b", "-a.b", "a..b", "x" * 254),
     "label-key": ("not a key!", "a/b/c", "Example.com/x", "-a"),
     "label-value": ("not a value!", "-a", "x" * 64),
-    "annotation-key": ("not a key!", "a/b/c"),
+    "annotation-key": ("not a key!", "a/b/c", "mlcp.dev/spec", "kubeflow-resource-stopped", "serving.kserve.io/x"),
     "resource-name": ("not a name!", "a//b"),
     "image": ("Not An Image!", "a b"),
     "absolute-path": ("relative/path", "/a:b"),
