@@ -33,7 +33,14 @@ BAD: dict[str, tuple[Any, ...]] = {
     "image": ("Not An Image!", "a b"),
     "absolute-path": ("relative/path", "/a:b"),
     "kserve-storage-uri": ("file:///etc", "models:/m/1", "mlflow-artifacts:/1/a", "relative/x"),
-    "mlflow-artifact-root": ("mlflow-artifacts://evil.example.com/x", "https://evil.example.com/a", "file:///etc"),
+    "mlflow-artifact-root": (
+        "mlflow-artifacts://evil.example.com/x",
+        "https://evil.example.com/a",
+        "http://evil.example.com/a",
+        "file:///etc",
+        "/var/mlruns",
+        "s3://bucket/../other",
+    ),
 }
 """Values a target refuses, per Kubernetes (or controller) type."""
 
@@ -83,6 +90,7 @@ TYPED: dict[str, str] = {
     "Experiment.spec.tuning.tuner": "dns-label",
     "ModelPromotion.spec.serving.runtime": "dns-subdomain",
     "ModelPromotion.spec.serving.storageUri": "kserve-storage-uri",
+    "Experiment.spec.tracking.artifactLocation": "mlflow-artifact-root",
 }
 """Field (a pattern over the walk's paths, `*` any characters) → the type of the target field it renders into,
 checked by the field's own type."""
@@ -101,7 +109,6 @@ CHECKED_ELSEWHERE: dict[str, str] = {
     "*.timeout": "pipeline_rules and goduration (Go durations)",
     "Pipeline.spec.steps.[].image": "pipeline_rules (image references after `{{...}}` substitution)",
     "Pipeline.spec.onExit.image": "pipeline_rules (image references after `{{...}}` substitution)",
-    "Experiment.spec.tracking.artifactLocation": "PENDING",
     "Experiment.spec.tracking.name": "validation (the tenant's own MLflow experiment names)",
     "ModelPromotion.spec.model": "MLflow's model name rule (_model_name) and validation (the tenant's own models)",
     "ModelPromotion.spec.alias": "MLflow's alias rule (_alias)",
