@@ -105,7 +105,9 @@ def complete(
     Without a registry in the plan (none configured, or unreachable) serving keeps what it serves: the live
     location, and an InferenceService that does not exist yet is left out until the registry can be read.
     A version that cannot be resolved or loaded is a problem of the spec (the live location is kept meanwhile),
-    and so is a `storageUri` the spec names that is not the resolved version's location.
+    and so is a `storageUri` the spec names that is not the resolved version's location: that one stays in the
+    manifest, so the plan shows the change it asks for, blocked (`couple`) with the alias move. Without a
+    registry a claim cannot be confirmed: the live location is kept, as for any served alias.
     """
     objects = list(objects)
     aliases = {o.spec: o for o in objects if o.ref.kind == MODEL_ALIAS}
@@ -117,11 +119,13 @@ def complete(
             continue
         location = _live_location(live.get(obj.ref))
         alias = aliases.get(obj.spec)
+        claimed = _claimed(obj)
         if alias is not None and resolvers:
             try:
-                location = _location(alias, resolvers[0], _claimed(obj))
+                location = _location(alias, resolvers[0], claimed)
             except BackendError as exc:
                 problems[obj.spec] = str(exc)
+                location = claimed or location  # a claim is shown as written, and blocked with the alias move
         elif location is None:
             continue  # nothing served yet, and nothing known to serve: left out, like the registry's own objects
         out.append(replace(obj, manifest=_with_storage(obj.manifest, location)))
@@ -129,8 +133,7 @@ def complete(
 
 
 def _with_storage(manifest: dict[str, Any], location: str | None) -> dict[str, Any]:
-    """The manifest serving `location`; None: no `storageUri` at all (a claim the registry did not confirm is
-    never shown as desired)."""
+    """The manifest serving `location`; None: no `storageUri` at all."""
     predictor = dict(manifest["spec"]["predictor"])
     model = {k: v for k, v in predictor["model"].items() if k != "storageUri"}
     predictor["model"] = {**model, "storageUri": location} if location else model

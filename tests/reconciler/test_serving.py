@@ -123,9 +123,20 @@ def test_an_explicit_storage_uri_elsewhere_is_a_problem_and_never_served(claimed
     problem = fresh.problems[SPEC]
     assert f"serving.storageUri {claimed!r} is not where version 7 of 'vision-detector'" in problem
     assert "'s3://models/detector/7'" in problem
-    assert _storage(fresh.objects) is None, "the claim is not desired"
+    assert _storage(fresh.objects) == claimed, "shown as written in the plan, where `couple` blocks it"
     served = serving.complete(_claiming(claimed), _live("s3://models/detector/3"), [registry])
-    assert _storage(served.objects) == "s3://models/detector/3", "what is served stays while it is blocked"
+    assert served.problems == fresh.problems and _storage(served.objects) == claimed
+    blocked = serving.couple(_plan_of(served.objects), served.problems)
+    assert all(c.blocked and "is not where version 7" in c.blocked for c in blocked.changes), blocked.changes
+
+
+def _plan_of(objects: list[DesiredObject]) -> Plan:
+    """Each object as an update, as the planner makes one when the live object differs."""
+    return Plan(
+        changes=tuple(
+            Change(o.ref, Action.update, "", o.spec, "vision", o.source, o.rank, desired=o.manifest) for o in objects
+        )
+    )
 
 
 def test_without_the_registry_an_explicit_storage_uri_is_not_served_either() -> None:
