@@ -244,7 +244,8 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 
 def kinds_check_themselves(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """Each spec's own `cross_checks` against the specs of its tenant (a kind's references live with the kind)."""
+    """Each spec's own `name_findings` and `cross_checks` against the specs of its tenant (a kind's references and
+    name rules live with the kind)."""
     by_tenant: dict[str | None, dict[str, list[Spec]]] = {}
     for loaded in repo.specs:
         by_tenant.setdefault(loaded.tenant, {}).setdefault(loaded.spec.kind, []).append(loaded.spec)
@@ -257,7 +258,7 @@ def kinds_check_themselves(repo: ConfigRepo) -> Iterable[Diagnostic]:
             views[loaded.tenant] = TenantSpecs(
                 loaded.tenant, by_tenant[loaded.tenant], frozenset(refused.get(loaded.tenant, ()))
             )
-        for finding in loaded.spec.cross_checks(views[loaded.tenant]):
+        for finding in (*loaded.spec.name_findings(), *loaded.spec.cross_checks(views[loaded.tenant])):
             yield _diag(loaded, finding.path, finding.message, finding.hint, finding.code)
 
 

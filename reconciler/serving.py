@@ -27,13 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.rendering.serving import SERVES_ANNOTATION
+from controlplane.specs.model_promotion import LOADABLE, loadable
 from reconciler.backends.base import BackendError
 
 INFERENCE_SERVICE = "InferenceService"
-LOADABLE = ("s3://", "gs://", "hdfs://", "webhdfs://", "https://", "http://", "pvc://", "hf://", "oci://")
-"""Schemes KServe's storage initializer downloads (kserve_storage.py; Azure is https://). Not `file://` (a path
-on the machine that logged the model, not in the storage initializer), `mlflow-artifacts:` (the tracking
-server's proxy), `models:`/`runs:` (MLflow URIs) nor relative paths."""
 
 
 @runtime_checkable
@@ -51,10 +48,6 @@ class Completed:
     problems: dict[SpecKey, str]
 
 
-def loadable(location: str) -> bool:
-    return location.startswith(LOADABLE)
-
-
 def follows_registry(obj: DesiredObject) -> bool:
     """Whether an object's desired state depends on the registry's live state (a pass always plans it)."""
     return _serves(obj) is not None
@@ -67,17 +60,34 @@ def _serves(obj: DesiredObject) -> str | None:
     return annotations.get(SERVES_ANNOTATION)
 
 
-def _location(alias: DesiredObject, resolver: VersionResolver) -> str:
-    """Where the version the alias moves to keeps its artifacts; BackendError says why KServe cannot have it."""
+def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | None) -> str:
+    """Where the version the alias moves to keeps its artifacts; BackendError says why KServe cannot have it.
+
+    A `storageUri` the spec names (`claimed`) must be exactly that location: the alias move is what is
+    authorized (the model the tenant's own, the version not quarantined, gates and approvals), and any other
+    location could be another tenant's artifacts or a quarantined version's files.
+    """
     version, location = resolver.resolve_version(alias.manifest)
     model = alias.manifest.get("model")
     if not location or not loadable(location):
         raise BackendError(
             f"version {version} of {model!r} cannot be served: its artifacts are at {location or '(no source)'!r}, "
             f"which KServe cannot load (it downloads {', '.join(LOADABLE)}); register the model with an artifact "
-            "root KServe can read (e.g. s3:// or gs://), or set serving.storageUri"
+            "root KServe can read (e.g. s3:// or gs://)"
+        )
+    if claimed is not None and claimed != location:
+        raise BackendError(
+            f"serving.storageUri {claimed!r} is not where version {version} of {model!r} keeps its artifacts "
+            f"({location!r}): mlcp serves only the location of the version the alias moves to; remove storageUri, "
+            "or set it to that location"
         )
     return location
+
+
+def _claimed(obj: DesiredObject) -> str | None:
+    """The `storageUri` the spec names (rendered), None when it leaves it to the registry."""
+    found = obj.manifest["spec"]["predictor"]["model"].get("storageUri")
+    return str(found) if found else None
 
 
 def _live_location(live: LiveObject | None) -> str | None:
@@ -94,7 +104,10 @@ def complete(
 
     Without a registry in the plan (none configured, or unreachable) serving keeps what it serves: the live
     location, and an InferenceService that does not exist yet is left out until the registry can be read.
-    A version that cannot be resolved or loaded is a problem of the spec (the live location is kept meanwhile).
+    A version that cannot be resolved or loaded is a problem of the spec (the live location is kept meanwhile),
+    and so is a `storageUri` the spec names that is not the resolved version's location: that one stays in the
+    manifest, so the plan shows the change it asks for, blocked (`couple`) with the alias move. Without a
+    registry a claim cannot be confirmed: the live location is kept, as for any served alias.
     """
     objects = list(objects)
     aliases = {o.spec: o for o in objects if o.ref.kind == MODEL_ALIAS}
@@ -106,20 +119,24 @@ def complete(
             continue
         location = _live_location(live.get(obj.ref))
         alias = aliases.get(obj.spec)
+        claimed = _claimed(obj)
         if alias is not None and resolvers:
             try:
-                location = _location(alias, resolvers[0])
+                location = _location(alias, resolvers[0], claimed)
             except BackendError as exc:
                 problems[obj.spec] = str(exc)
+                location = claimed or location  # a claim is shown as written, and blocked with the alias move
         elif location is None:
             continue  # nothing served yet, and nothing known to serve: left out, like the registry's own objects
-        out.append(replace(obj, manifest=_with_storage(obj.manifest, location)) if location else obj)
+        out.append(replace(obj, manifest=_with_storage(obj.manifest, location)))
     return Completed(out, problems)
 
 
-def _with_storage(manifest: dict[str, Any], location: str) -> dict[str, Any]:
+def _with_storage(manifest: dict[str, Any], location: str | None) -> dict[str, Any]:
+    """The manifest serving `location`; None: no `storageUri` at all."""
     predictor = dict(manifest["spec"]["predictor"])
-    predictor["model"] = {**predictor["model"], "storageUri": location}
+    model = {k: v for k, v in predictor["model"].items() if k != "storageUri"}
+    predictor["model"] = {**model, "storageUri": location} if location else model
     return {**manifest, "spec": {**manifest["spec"], "predictor": predictor}}
 
 

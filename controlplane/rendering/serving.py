@@ -5,10 +5,11 @@ concrete locations (`s3://`, `gs://`, …). The InferenceService must therefore
 point at the artifact location of the version the alias is moved to, so an
 alias move (or the revert of one) changes the InferenceService in the same
 plan and KServe rolls the new version out. That version is a live fact of the
-registry, and rendering is pure: unless the spec names `serving.storageUri`,
-the manifest leaves `storageUri` out and carries the alias it follows in the
-annotation `mlcp.dev/serves-alias`; the engine completes it from the registry
-before planning (reconciler/serving.py). Applying runs the registry before the
+registry, and rendering is pure: the manifest carries the alias it follows in
+the annotation `mlcp.dev/serves-alias`, and the engine completes `storageUri`
+from the registry before planning (reconciler/serving.py). A `serving.storageUri`
+the spec names is rendered too, as a claim the engine holds to the resolved
+location: it never serves anything the alias move did not authorize. Applying runs the registry before the
 cluster, so the InferenceService never points at a version the alias has not
 been moved to.
 """
@@ -53,12 +54,13 @@ def render_inference_service(loaded: LoadedSpec, ctx: RenderContext) -> list[Des
     model: dict[str, Any] = {"modelFormat": {"name": serving.model_format}}
     if serving.storage_uri is not None:
         model["storageUri"] = serving.storage_uri
-    else:
-        meta["annotations"][SERVES_ANNOTATION] = f"{promotion.spec.model}@{promotion.spec.alias}"
+    meta["annotations"][SERVES_ANNOTATION] = f"{promotion.spec.model}@{promotion.spec.alias}"
     if serving.runtime is not None:
         model["runtime"] = serving.runtime
     if serving.resources:
-        model["resources"] = {"requests": dict(serving.resources)}
+        # Limits equal to the requests, as a Notebook's and a TrainingJob's: left out, the tenant's LimitRange or
+        # KServe's defaulter fills them, below a larger request, and the API server refuses every predictor pod.
+        model["resources"] = {"requests": dict(serving.resources), "limits": dict(serving.resources)}
     predictor: dict[str, Any] = {"minReplicas": serving.min_replicas, "model": model}
     if serving.max_replicas is not None:
         predictor["maxReplicas"] = serving.max_replicas

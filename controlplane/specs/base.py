@@ -52,6 +52,15 @@ def name_limit(kind: str) -> int:
     return LABEL_VALUE_MAX - len(kind) - 1
 
 
+def _dns1123_subdomain(value: str) -> str:
+    if len(value) > 253 or not all(_DNS1123_LABEL.fullmatch(part) for part in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 subdomain: use at most 253 lowercase letters, digits, '-' and '.', "
+            "each '.'-separated part starting and ending with a letter or digit (e.g. fast-ssd or ssd.example.com)"
+        )
+    return value
+
+
 def _dns1123_label(value: str) -> str:
     if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
@@ -68,6 +77,32 @@ them back from live objects, so a spec may set none."""
 ANNOTATIONS_MAX_BYTES = 256 * 1024 - 8 * 1024
 """A spec's annotations in all, keys and values in UTF-8: the API server refuses an object whose annotations exceed
 256 KiB, and mlcp adds its own (the source file's path, the commit, ...) to every object."""
+
+
+CONTROLLER_ANNOTATIONS: dict[str, str] = {
+    "serving.kserve.io/": "KServe's (deployment mode, autoscaler, storage, ...)",
+    "serving.knative.dev/": "Knative's, behind KServe's Serverless mode",
+    "autoscaling.knative.dev/": "Knative's autoscaler's, behind KServe's Serverless mode",
+    "networking.knative.dev/": "Knative's networking's, behind KServe's Serverless mode",
+    "features.knative.dev/": "Knative's, behind KServe's Serverless mode",
+    "sidecar.istio.io/": "Istio's sidecar injection, for the pods KServe and the notebook-controller create",
+    "notebooks.kubeflow.org/": "the notebook-controller's (routing, headers, last activity)",
+    "kubeflow-resource-stopped": "the notebook-controller's (it stops the server; use a Notebook's `stopped`)",
+}
+"""Annotation keys (a prefix ending in `/`, or a whole key) the controllers behind mlcp's objects read as settings:
+copied from a spec onto an InferenceService or a Notebook they change what the controller does with it, outside
+any field mlcp checks. No spec may set them; a setting a tenant needs becomes a spec field."""
+
+
+def _controller_owned(key: str) -> str | None:
+    lowered = key.lower()
+    for prefix, owner in CONTROLLER_ANNOTATIONS.items():
+        if lowered.startswith(prefix) if prefix.endswith("/") else lowered == prefix:
+            return (
+                f"annotation key {key!r} is {owner}: it changes what that controller does with the object, outside "
+                "the fields mlcp checks, so a spec sets none"
+            )
+    return None
 
 
 def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
@@ -109,7 +144,7 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 
 def _annotations(annotations: dict[str, str]) -> dict[str, str]:
     for key in annotations:
-        problem = _key_problem(key, "annotation", any_case=True)
+        problem = _key_problem(key, "annotation", any_case=True) or _controller_owned(key)
         if problem is not None:
             raise _at_key(key, problem)
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
@@ -128,11 +163,21 @@ DnsLabel = Annotated[
 ]
 """A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
 
+_DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+DnsSubdomain = Annotated[
+    str,
+    AfterValidator(_dns1123_subdomain),
+    WithJsonSchema({"type": "string", "maxLength": 253, "pattern": _DNS1123_SUBDOMAIN_PATTERN}),
+]
+"""A Kubernetes object name the API server checks as a DNS-1123 subdomain (a StorageClass, most object names)."""
+
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 """Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""
 
 Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
-"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own."""
+"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own, none the
+controllers behind mlcp's objects read as settings (`CONTROLLER_ANNOTATIONS`)."""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -185,7 +230,10 @@ class Metadata(SpecModel):
         description="Name of the spec, unique per kind and tenant. If the spec renders Kubernetes objects (every "
         "kind does, but an Experiment only with `tuning` and a ModelPromotion only with `serving`), at most 62 "
         "characters less the kind's length (a Pipeline's 54, a TrainingJob's 51): its objects carry the label "
-        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters."
+        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters. The controllers of some kinds "
+        "demand more: a TrainingJob's, a Notebook's and a ModelPromotion's with `serving` start with a letter "
+        "(Trainer, the notebook-controller's Service, KServe's webhook), a Notebook's has at most 52 characters (its "
+        "StatefulSet's revision label)."
     )
     tenant: DnsLabel | None = Field(
         default=None,
@@ -197,7 +245,10 @@ class Metadata(SpecModel):
     labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
     annotations: Annotations = Field(
         default_factory=dict,
-        description="Annotations copied to the spec's Kubernetes objects.",
+        description="Annotations copied to the spec's Kubernetes objects. None of mlcp's own (`mlcp.dev/`) nor any "
+        "key the controllers behind them read as a setting: `serving.kserve.io/`, Knative's (`serving.knative.dev/`, "
+        "`autoscaling.knative.dev/`, `networking.knative.dev/`, `features.knative.dev/`), `sidecar.istio.io/`, "
+        "`notebooks.kubeflow.org/` and `kubeflow-resource-stopped` (a Notebook's `stopped` sets it).",
     )
 
 
@@ -209,6 +260,40 @@ class Finding:
     message: str
     hint: str
     code: str = "reference"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What the controller behind a kind's objects demands of their names, beyond the DNS label every spec name is.
+
+    The API server takes any DNS-1123 label for a custom object, but a controller or webhook behind it may refuse
+    it later (KServe's webhook) or build objects of its own from it that the API server refuses (a Notebook's
+    Service, its StatefulSet's revision label): the spec's other objects are written by then, or the object never
+    runs. `Spec.name_rules` lists a kind's, checked at the name by validation.
+    """
+
+    target: str
+    """What refuses the name, and why (shown in the message)."""
+    letter_first: bool = False
+    """A DNS-1035 label: starts with a letter (a Service name, KServe's and Trainer's rule)."""
+    max_length: int | None = None
+
+    def finding(self, kind: str, name: str) -> Finding | None:
+        if self.letter_first and not name[:1].isalpha():
+            return Finding(
+                ("metadata", "name"),
+                f"{kind} {name!r} must start with a letter: {self.target}",
+                "rename it so it starts with a letter (a-z)",
+                "name",
+            )
+        if self.max_length is not None and len(name) > self.max_length:
+            return Finding(
+                ("metadata", "name"),
+                f"{kind} {name!r} has {len(name)} characters, more than {self.max_length}: {self.target}",
+                f"shorten it to at most {self.max_length} characters",
+                "name",
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -236,6 +321,9 @@ class Spec(SpecModel):
 
     folder: ClassVar[str] = ""
     """Where the kind lives in a config repo (documentation and `mlcp init`)."""
+
+    name_rules: ClassVar[tuple[NameRule, ...]] = ()
+    """What the controllers of the kind's Kubernetes objects demand of their names (checked when `in_cluster`)."""
 
     workload: ClassVar[bool] = True
     """Whether its objects are a tenant's workloads, written as the tenant's confined deployer (and granted to
@@ -269,6 +357,14 @@ class Spec(SpecModel):
             details = InitErrorDetails(type=error, loc=("metadata", "name"), input=self.metadata.name)
             raise ValidationError.from_exception_data(type(self).__name__, [details])
         return self
+
+    def name_findings(self) -> Iterable[Finding]:
+        """The kind's `name_rules` the name breaks, when the spec renders Kubernetes objects."""
+        if self.in_cluster:
+            for rule in self.name_rules:
+                found = rule.finding(self.kind, self.name)
+                if found is not None:
+                    yield found
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         """Problems only the tenant's other specs show (validation reports them at file:line); none by default.

@@ -7,11 +7,39 @@ tenant's pipelines.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, DnsLabel, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import (
+    INT32_MAX,
+    DnsLabel,
+    Finding,
+    NonEmptyStr,
+    Spec,
+    SpecModel,
+    TenantSpecs,
+    register,
+)
+
+ARTIFACT_SCHEMES = ("s3://", "gs://", "wasbs://", "abfss://", "mlflow-artifacts:/")
+"""Where an experiment's artifacts may live: an object store (its own credentials, from the runs' environment), or
+the tracking server's own proxied store with no host (`mlflow-artifacts:/path`). Not `http(s)://` nor
+`mlflow-artifacts://<host>/...` (MLflow's client sends the tracking credentials to that host), not `file:` (a path
+on whichever machine logs), not `runs:`/`models:`."""
+
+
+def _artifact_location(value: str) -> str:
+    if not value.startswith(ARTIFACT_SCHEMES) or value.startswith("mlflow-artifacts://"):
+        raise ValueError(
+            f"artifactLocation {value!r}: use an object store (s3://, gs://, wasbs://, abfss://) or the tracking "
+            "server's own store without a host (mlflow-artifacts:/<tenant>/...); a host, http(s):// or file: would "
+            "send runs' artifacts, and with mlflow-artifacts: or http(s): the tracking credentials, elsewhere"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"artifactLocation {value!r}: no '..' path segments")
+    return value
 
 
 class Tracking(SpecModel):
@@ -22,8 +50,12 @@ class Tracking(SpecModel):
     )
     description: str | None = Field(default=None, description="Experiment description.")
     tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags.")
-    artifact_location: str | None = Field(
-        default=None, description="Artifact root (only used when the experiment is created)."
+    artifact_location: Annotated[str, AfterValidator(_artifact_location)] | None = Field(
+        default=None,
+        description="Artifact root (only used when the experiment is created): an object store (`s3://`, `gs://`, "
+        "`wasbs://`, `abfss://`) or the tracking server's own store as `mlflow-artifacts:/<tenant>/...` (no host: "
+        "MLflow's client would send the tracking credentials to it; under the tenant's own folder). Unset: the "
+        "server's default.",
     )
 
 
@@ -107,6 +139,19 @@ class Experiment(Spec):
     def in_cluster(self) -> bool:
         """Only a tuning renders a Kubernetes object (the tuner's); the experiment itself is MLflow's."""
         return self.spec.tuning is not None
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        """The tracking server's store is shared by every tenant: an experiment's root there is under its own."""
+        location = self.spec.tracking.artifact_location
+        own = f"mlflow-artifacts:/{tenant.tenant}/"
+        if location is not None and location.startswith("mlflow-artifacts:") and not location.startswith(own):
+            yield Finding(
+                ("spec", "tracking", "artifactLocation"),
+                f"artifactLocation {location!r} is outside tenant {tenant.tenant!r}'s folder of the tracking "
+                "server's store: its runs would write among another experiment's artifacts",
+                f"start it with {own}",
+                "reference",
+            )
 
     def mlflow_name(self, tenant: str) -> str:
         return self.spec.tracking.name or f"{tenant}/{self.metadata.name}"

@@ -7,11 +7,24 @@ review, metric gates, approvals and `git revert` as rollback.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import (
+    INT32_MAX,
+    INT64_MAX,
+    DnsSubdomain,
+    Finding,
+    NameRule,
+    NonEmptyStr,
+    Spec,
+    SpecModel,
+    TenantSpecs,
+    register,
+)
+from controlplane.specs.quota import limit_range_findings, quota_findings
 from controlplane.specs.resources import ResourceList
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -44,6 +57,26 @@ Alias = Annotated[NonEmptyStr, AfterValidator(_alias)]
 """A registered model alias by MLflow's rules: `production`, `staging`, `champion-2`."""
 
 
+LOADABLE = ("s3://", "gs://", "hdfs://", "webhdfs://", "https://", "http://", "pvc://", "hf://", "oci://")
+"""Schemes KServe's storage initializer downloads (kserve_storage.py; Azure is https://). Not `file://` (a path
+on the machine that logged the model, not in the storage initializer), `mlflow-artifacts:` (the tracking
+server's proxy), `models:`/`runs:` (MLflow URIs) nor relative paths."""
+
+
+def loadable(location: str) -> bool:
+    """Whether KServe's storage initializer can download `location` (by its scheme, with something after it)."""
+    return location.startswith(LOADABLE) and not location.endswith("://")
+
+
+def _storage_uri(value: str) -> str:
+    if not loadable(value):
+        raise ValueError(
+            f"storageUri {value!r}: KServe's storage initializer cannot load it (it downloads {', '.join(LOADABLE)}); "
+            "leave storageUri out to serve the version's own artifact location"
+        )
+    return value
+
+
 def _model_name(value: str) -> str:
     if "/" in value or ":" in value:  # MLflow's _validate_model_name
         raise ValueError(f"model name {value!r}: MLflow refuses '/' and ':' in a registered model's name")
@@ -73,18 +106,26 @@ class Canary(SpecModel):
 class Serving(SpecModel):
     """Serve the promoted model with KServe."""
 
-    runtime: NonEmptyStr | None = Field(
+    runtime: DnsSubdomain | None = Field(
         default=None, description="KServe ServingRuntime name; KServe picks one if unset."
     )
     model_format: NonEmptyStr = Field(default="mlflow", description="KServe model format.")
     min_replicas: int = Field(default=1, ge=0, le=INT32_MAX, description="Minimum replicas (0 scales to zero).")
     max_replicas: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Maximum replicas.")
-    storage_uri: NonEmptyStr | None = Field(
+    storage_uri: Annotated[str, AfterValidator(_storage_uri)] | None = Field(
         default=None,
-        description="Where KServe loads the model, overriding the registry. Unset: the artifact location (`source`) "
-        "of the version the alias is moved to, resolved when planning, so an alias move rolls out the new version.",
+        description="Where KServe loads the model: the artifact location (`source`) of the version the alias is "
+        "moved to, resolved when planning, so an alias move rolls out the new version. Set, it is a pin that must "
+        "equal that location (a scheme KServe loads: " + ", ".join(LOADABLE) + "); a different one blocks the "
+        "alias move and the serving change together, since it could name any artifacts (another tenant's, a "
+        "quarantined version's). Unset: the resolved location.",
     )
-    resources: ResourceList = Field(default_factory=dict, description="Predictor requests.")
+    resources: ResourceList = Field(
+        default_factory=dict,
+        description="The predictor container's resources, requested and limited alike (a limit below the request "
+        "from the tenant's LimitRange or KServe's defaults would make its pod one the API server refuses); checked "
+        "against the tenant's Quota (`minReplicas` pods) and its LimitRange's `min` and `max`.",
+    )
     canary: Canary | None = Field(default=None, description="Canary rollout of a new version (Serverless mode).")
 
 
@@ -129,8 +170,24 @@ class ModelPromotion(Spec):
     kind: Literal["ModelPromotion"] = "ModelPromotion"
     spec: ModelPromotionSpec
     folder = "tenants/<tenant>/promotions/<name>.yaml"
+    name_rules = (
+        NameRule(
+            "KServe's webhook refuses an InferenceService name not matching [a-z]([-a-z0-9]*[a-z0-9])?, after the "
+            "alias moved",
+            letter_first=True,
+        ),
+    )
 
     @property
     def in_cluster(self) -> bool:
         """Only serving renders a Kubernetes object (the InferenceService); the alias is MLflow's."""
         return self.spec.serving is not None
+
+    def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
+        """A predictor whose pods the tenant's Quota or LimitRange refuse is an InferenceService that never serves."""
+        serving = self.spec.serving
+        if serving is None:
+            return
+        asked = {name: (("spec", "serving", "resources", name), value) for name, value in serving.resources.items()}
+        yield from quota_findings(tenant, asked, "the predictor", max(serving.min_replicas, 1))
+        yield from limit_range_findings(tenant, asked, "the predictor")

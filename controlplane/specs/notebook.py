@@ -22,12 +22,14 @@ from pydantic import AfterValidator, Field
 
 from controlplane import imagerefs
 from controlplane.specs import resources
-from controlplane.specs.base import Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
-from controlplane.specs.quota import Quota
+from controlplane.specs.base import DnsSubdomain, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.quota import Asked, Quota, limit_range_findings
 from controlplane.specs.resources import Quantity
 from controlplane.specs.tenant import Tenant
 
 GPU_RESOURCE = "nvidia.com/gpu"
+NOTEBOOK_NAME_MAX = 63 - len("-") - 10
+"""The longest Notebook name: its StatefulSet's revision label `<name>-<hash>` holds at most 63 characters."""
 
 
 def _image(value: str) -> str:
@@ -52,7 +54,7 @@ class Workspace(SpecModel):
     """A PersistentVolumeClaim mounted as the home directory; it survives restarts and culling."""
 
     size: Quantity = Field(default="10Gi", description="Requested storage.")
-    storage_class: NonEmptyStr | None = Field(default=None, description="StorageClass; the cluster default if unset.")
+    storage_class: DnsSubdomain | None = Field(default=None, description="StorageClass; the cluster default if unset.")
     mount_path: str = Field(
         default="/home/jovyan", pattern=r"^/[^:]*$", description="Where it is mounted (Jupyter's home by default)."
     )
@@ -85,9 +87,18 @@ class Notebook(Spec):
     kind: Literal["Notebook"] = "Notebook"
     spec: NotebookSpec
     folder = "tenants/<tenant>/notebooks/<name>.yaml"
+    name_rules = (
+        NameRule("the notebook-controller's Service `<name>` must be a DNS-1035 label, or it is never created", True),
+        NameRule(
+            "the notebook-controller's StatefulSet labels its pod `controller-revision-hash: <name>-<hash>` (a hash "
+            "of up to 10 characters, a label value of at most 63), or the pod is never created",
+            max_length=NOTEBOOK_NAME_MAX,
+        ),
+    )
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         yield from self._within_quota(tenant)
+        yield from limit_range_findings(tenant, self._container(), "the notebook server")
         people = set().union(*(cast(Tenant, t).identities() for t in tenant.of_kind("Tenant")))
         for i, user in enumerate(self.spec.users):
             if people and user not in people:
@@ -97,6 +108,15 @@ class Notebook(Spec):
                     "add them to the tenant's members first, or remove them here",
                     "notebook-users",
                 )
+
+    def _container(self) -> Asked:
+        asked: dict[str, tuple[tuple[str | int, ...], str]] = {
+            "cpu": (("spec", "resources", "cpu"), self.spec.resources.cpu),
+            "memory": (("spec", "resources", "memory"), self.spec.resources.memory),
+        }
+        if self.spec.resources.gpu:
+            asked[GPU_RESOURCE] = (("spec", "resources", "gpu"), str(self.spec.resources.gpu))
+        return asked
 
     def _within_quota(self, tenant: TenantSpecs) -> Iterable[Finding]:
         asked: dict[str, tuple[tuple[str, ...], str]] = {

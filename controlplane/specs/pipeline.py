@@ -21,6 +21,7 @@ from controlplane.specs.base import (
     INT32_MAX,
     INT64_MAX,
     DnsLabel,
+    DnsSubdomain,
     Finding,
     NonEmptyStr,
     Spec,
@@ -49,6 +50,7 @@ from controlplane.specs.pipeline_steps import (
     VolumeMount,
 )
 from controlplane.specs.pipeline_training import AnyStep, TrainingStep
+from controlplane.specs.resources import Quantity
 from controlplane.specs.training_job import experiment_findings
 
 __all__ = [
@@ -137,14 +139,14 @@ class Schedule(SpecModel):
 
 class EmptyDir(SpecModel):
     medium: Literal["Memory"] | None = Field(default=None, description="`Memory` for a tmpfs.")
-    size_limit: str | None = Field(default=None, description="Size limit, a quantity such as `1Gi`.")
+    size_limit: Quantity | None = Field(default=None, description="Size limit, a quantity such as `1Gi`.")
 
 
 class PerRunClaim(SpecModel):
     """A PersistentVolumeClaim created for each run and deleted with it."""
 
-    size: NonEmptyStr = Field(description="Requested storage, e.g. `20Gi`.")
-    storage_class: DnsLabel | None = Field(default=None, description="StorageClass; the cluster default if unset.")
+    size: Quantity = Field(description="Requested storage, a quantity such as `20Gi`.")
+    storage_class: DnsSubdomain | None = Field(default=None, description="StorageClass; the cluster default if unset.")
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = Field(
         default="ReadWriteOnce", description="Access mode."
     )

@@ -17,9 +17,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
-from controlplane.specs.base import DnsLabel, Finding, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import DnsLabel, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
 from controlplane.specs.notebook import ImageRef
 from controlplane.specs.pipeline_steps import EnvFrom
+from controlplane.specs.quota import limit_range_findings, quota_findings
 from controlplane.specs.resources import Quantity
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -83,16 +84,16 @@ class TrainingJob(Spec):
     kind: Literal["TrainingJob"] = "TrainingJob"
     spec: TrainingJobSpec
     folder = "tenants/<tenant>/training/<name>.yaml"
+    name_rules = (NameRule("Trainer refuses a TrainJob name that is not a DNS-1035 label", letter_first=True),)
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        if not self.name[0].isalpha():
-            yield Finding(
-                ("metadata", "name"),
-                f"TrainingJob {self.name!r} must start with a letter: Trainer refuses a TrainJob name that is not "
-                "a DNS-1035 label",
-                f"rename it, e.g. train-{self.name}",
-                "name",
-            )
+        node = self.spec.resources_per_node
+        path = ("spec", "resourcesPerNode")
+        asked = {"cpu": ((*path, "cpu"), node.cpu), "memory": ((*path, "memory"), node.memory)}
+        if node.gpu:
+            asked["nvidia.com/gpu"] = ((*path, "gpu"), str(node.gpu))
+        yield from quota_findings(tenant, asked, "each training node", self.spec.num_nodes)
+        yield from limit_range_findings(tenant, asked, "each training node")
         yield from experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
 
 

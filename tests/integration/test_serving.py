@@ -153,9 +153,71 @@ def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the
     for change in ours.values():  # the unloadable version blocks the move and all of its serving change
         assert change.blocked is not None
         assert f"version 2 of '{repo.model}' cannot be served" in change.blocked
-        assert repr(local) in change.blocked and "serving.storageUri" in change.blocked
+        assert repr(local) in change.blocked and "artifact root" in change.blocked
     report = apply_plan(planned, backends, ApplyOptions(), authorize=unchecked)
     assert {o.status for o in report.outcomes if o.change in ours.values()} == {Status.skipped}
     served = _served(devenv, repo)["model"]["storageUri"]
     assert (_alias(rest, repo.model), served) == ("1", f"s3://{prefix}-models/detector/1/model"), "nothing moved"
     assert _served(devenv, repo)["maxReplicas"] == 3
+
+
+def test_a_pinned_location_that_is_not_the_versions_moves_nothing_and_serves_nothing(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
+) -> None:
+    """A committer names another tenant's artifacts as `serving.storageUri`: it was served as written, whatever
+    the alias move's checks (the model the tenant's own, quarantine) said. Now it is a pin the registry must
+    confirm, and a pin elsewhere blocks the move and the serving together."""
+    rest = MlflowRest(mlflow_uri)
+    own = f"s3://{prefix}-models/detector/1/model"
+    _register(rest, repo, [own])
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+    promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
+    elsewhere = f"s3://{prefix}-nlp-team-artifacts/secret-model"
+    repo.edit(promotion, "    modelFormat: mlflow\n", f"    modelFormat: mlflow\n    storageUri: {elsewhere}\n")
+    repo.commit("serve the other team's model")
+    planned, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    ours = _ours(planned, repo)
+    for change in ours.values():
+        assert change.blocked is not None and f"serving.storageUri {elsewhere!r} is not where version 1" in (
+            change.blocked
+        )
+    report = apply_plan(planned, backends, ApplyOptions(), authorize=unchecked)
+    assert {o.status for o in report.outcomes if o.change in ours.values()} == {Status.skipped}
+    custom = client.CustomObjectsApi(devenv.admin_client())
+    with pytest.raises(client.ApiException) as missing:
+        custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", repo.vision, "inferenceservices", SERVICE)
+    assert missing.value.status == 404, "nothing served"
+
+    repo.edit(promotion, f"storageUri: {elsewhere}", f"storageUri: {own}")
+    repo.commit("pin the version's own location")
+    pinned, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    assert [c.blocked for c in _ours(pinned, repo).values()] == [None, None]
+    _apply(pinned, backends)
+    assert (_alias(rest, repo.model), _served(devenv, repo)["model"]["storageUri"]) == ("1", own)
+
+
+def test_a_predictor_asking_for_more_than_the_limit_range_default_gets_a_pod(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
+) -> None:
+    """Only requests were rendered, so the tenant's LimitRange default (cpu 1) filled the limit below a request of
+    2 and the API server refused every predictor pod. The devenv runs no KServe controller: the predictor pod it
+    would create from the applied InferenceService's resources is created here (a dry run) in the namespace."""
+    rest = MlflowRest(mlflow_uri)
+    _register(rest, repo, [f"s3://{prefix}-models/detector/1/model"])
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+    promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
+    repo.edit(promotion, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '2', memory: 2Gi}\n")
+    repo.commit("a bigger predictor")
+    planned, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    _apply(planned, backends)
+    resources = _served(devenv, repo)["model"]["resources"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "predictor"},
+        "spec": {
+            "containers": [{"name": "kserve-container", "image": "kserve/mlserver:1.3.2", "resources": resources}]
+        },
+    }
+    created = client.CoreV1Api(devenv.admin_client()).create_namespaced_pod(repo.vision, pod, dry_run="All")
+    assert created.spec.containers[0].resources.limits == {"cpu": "2", "memory": "2Gi"}

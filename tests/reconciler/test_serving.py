@@ -68,7 +68,7 @@ def test_a_location_kserve_cannot_load_is_a_problem_naming_version_location_and_
     problem = done.problems[SPEC]
     assert "version 7 of 'vision-detector' cannot be served" in problem
     assert repr(location or "(no source)") in problem
-    assert "serving.storageUri" in problem and "artifact root" in problem
+    assert "artifact root" in problem
     assert _storage(done.objects) is None, "nothing unloadable is written"
 
 
@@ -92,17 +92,58 @@ def test_a_version_that_cannot_be_resolved_is_a_problem_and_the_live_location_st
     assert _storage(unknown.objects) == "s3://models/detector/3", "no spurious removal of storageUri in the diff"
 
 
-def test_an_explicit_storage_uri_is_not_asked_of_the_registry() -> None:
+def _claiming(location: str) -> list[DesiredObject]:
+    """The template's promotion rendered with `serving.storageUri: <location>`, as a committer writes it."""
     objects = _promotion()
     for i, obj in enumerate(objects):
         if obj.ref.kind == "InferenceService":
-            manifest = {**obj.manifest, "metadata": {**obj.manifest["metadata"], "annotations": {}}}
-            manifest["spec"]["predictor"]["model"]["storageUri"] = "pvc://models/detector"
-            objects[i] = replace(obj, manifest=manifest)
-    registry = Registry({})
-    done = serving.complete(objects, {}, [registry])
-    assert done.problems == {} and registry.asked == []
-    assert _storage(done.objects) == "pvc://models/detector"
+            predictor = obj.manifest["spec"]["predictor"]
+            model = {**predictor["model"], "storageUri": location}
+            objects[i] = replace(obj, manifest={**obj.manifest, "spec": {"predictor": {**predictor, "model": model}}})
+    return objects
+
+
+def test_an_explicit_storage_uri_equal_to_the_resolved_location_is_served() -> None:
+    registry = Registry({"vision-detector": ("7", "s3://models/detector/7")})
+    done = serving.complete(_claiming("s3://models/detector/7"), {}, [registry])
+    assert done.problems == {} and registry.asked == ["vision-detector"]
+    assert _storage(done.objects) == "s3://models/detector/7"
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    ["s3://nlp-team-artifacts/secret-model", "s3://models/detector/6", "pvc://models/detector"],
+    ids=["another-tenants-artifacts", "a-quarantined-versions-files", "anywhere-else"],
+)
+def test_an_explicit_storage_uri_elsewhere_is_a_problem_and_never_served(claimed: str) -> None:
+    """The alias move is what is authorized (the model the tenant's own, the version not quarantined, gates,
+    approvals); a location of the committer's choosing would sidestep all of it."""
+    registry = Registry({"vision-detector": ("7", "s3://models/detector/7")})
+    fresh = serving.complete(_claiming(claimed), {}, [registry])
+    problem = fresh.problems[SPEC]
+    assert f"serving.storageUri {claimed!r} is not where version 7 of 'vision-detector'" in problem
+    assert "'s3://models/detector/7'" in problem
+    assert _storage(fresh.objects) == claimed, "shown as written in the plan, where `couple` blocks it"
+    served = serving.complete(_claiming(claimed), _live("s3://models/detector/3"), [registry])
+    assert served.problems == fresh.problems and _storage(served.objects) == claimed
+    blocked = serving.couple(_plan_of(served.objects), served.problems)
+    assert all(c.blocked and "is not where version 7" in c.blocked for c in blocked.changes), blocked.changes
+
+
+def _plan_of(objects: list[DesiredObject]) -> Plan:
+    """Each object as an update, as the planner makes one when the live object differs."""
+    return Plan(
+        changes=tuple(
+            Change(o.ref, Action.update, "", o.spec, "vision", o.source, o.rank, desired=o.manifest) for o in objects
+        )
+    )
+
+
+def test_without_the_registry_an_explicit_storage_uri_is_not_served_either() -> None:
+    fresh = serving.complete(_claiming("pvc://models/detector"), {}, [])
+    assert [o.ref.kind for o in fresh.objects] == ["ModelAlias"], "an unconfirmed claim creates nothing"
+    served = serving.complete(_claiming("pvc://models/detector"), _live("s3://models/detector/3"), [])
+    assert _storage(served.objects) == "s3://models/detector/3"
 
 
 def _changes(alias_blocked: str | None, service_blocked: str | None = None) -> Plan:

@@ -44,7 +44,7 @@ def test_promotion_becomes_an_alias_and_an_inference_service() -> None:
     assert service.manifest["metadata"]["annotations"]["mlcp.dev/serves-alias"] == "vision-detector@production"
 
 
-def test_canary_renders_the_predictors_canary_traffic_percent_and_an_explicit_uri_overrides(tmp_path: Path) -> None:
+def test_canary_renders_the_predictors_canary_traffic_percent_and_an_explicit_uri_is_a_claim(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "repo_template", root)
     promotion = root / "tenants/vision/promotions/detector-production.yaml"
@@ -54,7 +54,9 @@ def test_canary_renders_the_predictors_canary_traffic_percent_and_an_explicit_ur
     (service,) = [o for o in objects if o.ref.kind == "InferenceService"]
     assert service.manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert service.manifest["spec"]["predictor"]["model"]["storageUri"] == "gs://models/detector/7"
-    assert "mlcp.dev/serves-alias" not in service.manifest["metadata"]["annotations"]
+    assert service.manifest["metadata"]["annotations"]["mlcp.dev/serves-alias"] == "vision-detector@production", (
+        "an explicit location is a claim the engine holds to the alias's version, never an override"
+    )
 
 
 def test_a_canary_percent_out_of_range_is_a_load_error(tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from controlplane.specs import Experiment
+from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
 
 DETECTOR = "tenants/vision/experiments/detector.yaml"
 
@@ -66,3 +68,38 @@ def test_unknown_algorithm_is_refused(template: Any) -> None:
     data["spec"]["tuning"]["algorithm"]["name"] = "genetic"
     with pytest.raises(ValidationError, match="'random', 'grid'"):
         Experiment.model_validate(data)
+
+
+SENTIMENT = "tenants/nlp/experiments/sentiment.yaml"
+
+
+def _located(repo: Path, location: str) -> None:
+    edit(repo, SENTIMENT, "    tags:\n", f"    artifactLocation: '{location}'\n    tags:\n")
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "mlflow-artifacts://collector.evil.example.com/nlp/runs",
+        "https://collector.evil.example.com/artifacts",
+        "http://collector.evil.example.com/artifacts",
+        "file:///srv/mlflow/artifacts/vision",
+        "s3://nlp-artifacts/../vision-artifacts",
+    ],
+)
+def test_an_artifact_root_sending_runs_elsewhere_is_refused_at_its_line(tmp_path: Path, location: str) -> None:
+    """With a host (or http), MLflow's client sends the runs' artifacts, and the tracking credentials, there."""
+    repo = copy_template(tmp_path / "repo")
+    _located(repo, location)
+    assert_problem(repo, SENTIMENT, 9, f"artifactLocation {location!r}")
+
+
+def test_the_tracking_servers_store_is_used_under_the_tenants_own_folder(tmp_path: Path) -> None:
+    repo = copy_template(tmp_path / "repo")
+    _located(repo, "mlflow-artifacts:/vision/sentiment")
+    found = assert_problem(repo, SENTIMENT, 9, "is outside tenant 'nlp''s folder")
+    assert found.hint == "start it with mlflow-artifacts:/nlp/"
+    edit(repo, SENTIMENT, "mlflow-artifacts:/vision/sentiment", "mlflow-artifacts:/nlp/sentiment")
+    assert problems(repo) == []
+    edit(repo, SENTIMENT, "mlflow-artifacts:/nlp/sentiment", "s3://nlp-artifacts/sentiment")
+    assert problems(repo) == []

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from controlplane.loading.repo import load_repo
+from controlplane.rendering import RenderContext, render
 from controlplane.rendering.mlflow_objects import alias_tag, version_tag
 from controlplane.specs import ModelPromotion
 from controlplane.specs.model_promotion import ALIAS_MAX
-from tests.controlplane.helpers import assert_problem, edit
+from tests.controlplane.helpers import assert_problem, edit, line_of, problems
 
 PROMOTION = "tenants/vision/promotions/detector-production.yaml"
 
@@ -123,3 +125,79 @@ def test_a_model_name_mlflow_refuses_is_refused(template: Any, model: str) -> No
 def test_an_alias_problem_is_reported_at_its_line(repo: Path) -> None:
     edit(repo, PROMOTION, "  alias: production\n", '  alias: "prod@eu"\n')
     assert_problem(repo, PROMOTION, 8, "alias 'prod@eu': MLflow allows only letters, digits, '_' and '-'")
+
+
+def test_a_served_name_kserve_refuses_is_refused_before_the_alias_moves(repo: Path) -> None:
+    """KServe's webhook refuses an InferenceService named `2024-detector`; the alias move, applied first, had
+    already happened (a partial apply)."""
+    edit(repo, PROMOTION, "  name: detector-production\n", "  name: 2024-detector\n")
+    (repo / PROMOTION).rename(repo / "tenants/vision/promotions/2024-detector.yaml")
+    found = assert_problem(
+        repo, "tenants/vision/promotions/2024-detector.yaml", 5, "ModelPromotion '2024-detector' must start with a"
+    )
+    assert "KServe" in found.message and found.hint
+
+
+def test_a_promotion_without_serving_may_start_with_a_digit(repo: Path) -> None:
+    """The rule is KServe's: a promotion that renders no InferenceService moves an alias only."""
+    edit(repo, PROMOTION, "  name: detector-production\n", "  name: 2024-detector\n")
+    text = (repo / PROMOTION).read_text()
+    (repo / PROMOTION).write_text(text[: text.index("  serving:\n")])
+    (repo / PROMOTION).rename(repo / "tenants/vision/promotions/2024-detector.yaml")
+    assert problems(repo) == []
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/vision-detector/3", "mlflow-artifacts:/1/abc/artifacts/model", "file:///etc", "s3://"]
+)
+def test_an_explicit_storage_uri_kserve_cannot_load_is_refused_at_its_line(repo: Path, uri: str) -> None:
+    """Refused only by KServe's storage initializer, after the alias moved; resolved from the registry the same
+    location was already a plan problem."""
+    edit(repo, PROMOTION, "    modelFormat: mlflow\n", f"    modelFormat: mlflow\n    storageUri: '{uri}'\n")
+    found = assert_problem(repo, PROMOTION, 20, f"storageUri {uri!r}: KServe's storage initializer cannot load it")
+    assert "s3://" in found.message
+
+
+def test_the_predictor_is_limited_as_it_requests(repo: Path) -> None:
+    """Only requests were rendered: the LimitRange's default limit (cpu 1) or KServe's filled the limit below a
+    request of 2, and the API server refused every predictor pod."""
+    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '2', memory: 2Gi}\n")
+    assert problems(repo) == []
+    [service] = [o for o in render(RenderContext(load_repo(repo), commits={})) if o.ref.kind == "InferenceService"]
+    assert service.manifest["spec"]["predictor"]["model"]["resources"] == {
+        "requests": {"cpu": "2", "memory": "2Gi"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    }
+
+
+def test_a_predictor_the_quota_cannot_hold_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, PROMOTION, "    minReplicas: 1\n", "    minReplicas: 2\n    resources: {cpu: '2', memory: 100Gi}\n")
+    found = assert_problem(repo, PROMOTION, 21, "the predictor needs memory 100Gi x 2 replicas, more than the tenant")
+    assert "requests.memory: 128Gi" in found.message and "raise requests.memory" in found.hint
+
+
+def test_a_predictor_outside_the_limit_range_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '4'}\n")
+    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '8'}\n")
+    found = assert_problem(repo, PROMOTION, 22, "the predictor asks for cpu 8, above the most the tenant's quota")
+    assert "limitRange.max cpu: 4" in found.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "serving.kserve.io/deploymentMode",
+        "serving.kserve.io/storage-initializer-uri",
+        "autoscaling.knative.dev/max-scale",
+        "networking.knative.dev/visibility",
+        "sidecar.istio.io/inject",
+    ],
+)
+def test_annotations_kserve_obeys_are_refused_at_their_line(repo: Path, key: str) -> None:
+    """Spec annotations are copied onto the InferenceService, where KServe (and Knative, Istio behind it) read
+    them as settings no field of the spec allows."""
+    path = edit(
+        repo, PROMOTION, "  name: detector-production\n", f"  name: detector-production\n  annotations:\n    {key}: x\n"
+    )
+    found = assert_problem(repo, PROMOTION, line_of(path, key), f"annotation key {key!r} is ")
+    assert "a spec sets none" in found.message

@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
-from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
+from tests.controlplane.helpers import assert_problem, copy_template, edit, line_of, problems
 
 NOTEBOOK = "tenants/vision/notebooks/explore.yaml"
 
@@ -70,3 +70,68 @@ def test_rendered_as_a_kubeflow_notebook_with_its_workspace_and_its_users_role(r
         "resourceNames": ["explore-0"],
         "verbs": ["create"],
     } in (role["rules"])
+
+
+def test_a_storage_class_the_api_server_refuses_is_refused_at_its_line(repo: Path) -> None:
+    """The PVC is written before the Notebook: a class name that is no DNS subdomain left the Notebook without
+    its workspace (a partial apply)."""
+    edit(repo, NOTEBOOK, "    size: 20Gi\n", "    size: 20Gi\n    storageClass: Fast SSD\n")
+    assert_problem(repo, NOTEBOOK, 16, "'Fast SSD' is not a DNS-1123 subdomain")
+    edit(repo, NOTEBOOK, "storageClass: Fast SSD", "storageClass: ssd.example.com")
+    assert problems(repo) == []
+
+
+def _rename(repo: Path, name: str) -> str:
+    edit(repo, NOTEBOOK, "  name: explore\n", f"  name: {name}\n")
+    path = f"tenants/vision/notebooks/{name}.yaml"
+    (repo / NOTEBOOK).rename(repo / path)
+    return path
+
+
+def test_a_name_the_notebook_controllers_service_cannot_have_is_refused(repo: Path) -> None:
+    """The controller names the notebook's Service after it; `1explore` is no DNS-1035 label: never served."""
+    path = _rename(repo, "1explore")
+    assert_problem(repo, path, 7, "Notebook '1explore' must start with a letter: the notebook-controller's Service")
+
+
+def test_a_name_too_long_for_the_statefulsets_revision_label_is_refused(repo: Path) -> None:
+    """`controller-revision-hash: <name>-<hash>` overflows 63 characters past 52: the pod is never created."""
+    path = _rename(repo, "n" * 53)
+    assert_problem(repo, path, 7, "has 53 characters, more than 52")
+    (repo / path).rename(repo / NOTEBOOK)
+    edit(repo, NOTEBOOK, "n" * 53, "n" * 52)
+    assert problems(repo) == []
+
+
+def test_a_notebook_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
+    """The API server refuses the notebook's pod: the Notebook is written and never runs."""
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {memory: 20Gi}\n")
+    assert problems(repo) == []
+    edit(repo, NOTEBOOK, "memory: 8Gi", "memory: 24Gi")
+    found = assert_problem(repo, NOTEBOOK, 12, "the notebook server asks for memory 24Gi, above the most")
+    assert "limitRange.max memory: 20Gi" in found.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "kubeflow-resource-stopped",
+        "Kubeflow-Resource-Stopped",
+        "notebooks.kubeflow.org/http-rewrite-uri",
+        "notebooks.kubeflow.org/last-activity",
+        "sidecar.istio.io/inject",
+    ],
+)
+def test_annotations_the_notebook_controller_obeys_are_refused_at_their_line(repo: Path, key: str) -> None:
+    """Spec annotations are copied onto the Notebook: `kubeflow-resource-stopped` stopped a colleague's server
+    without `stopped`, `notebooks.kubeflow.org/*` changed its routing, outside anything mlcp checks."""
+    path = edit(repo, NOTEBOOK, "  name: explore\n", f"  name: explore\n  annotations:\n    {key}: mlcp\n")
+    found = assert_problem(repo, NOTEBOOK, line_of(path, key), f"annotation key {key!r} is ")
+    assert "a spec sets none" in found.message
+
+
+def test_other_annotations_still_reach_the_notebook(repo: Path) -> None:
+    edit(repo, NOTEBOOK, "  name: explore\n", "  name: explore\n  annotations:\n    example.com/owner: vision\n")
+    assert problems(repo) == []
+    objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
+    assert objects[("Notebook", "explore")].manifest["metadata"]["annotations"]["example.com/owner"] == "vision"

@@ -38,6 +38,10 @@ def test_schedule_defaults(template: Any) -> None:
         ({"schedule": {"cron": ""}}, "at least 1 character"),
         ({"schedule": {"cron": "@daily", "concurrencyPolicy": "Queue"}}, "'Allow', 'Forbid' or 'Replace'"),
         ({"ttlSecondsAfterFinished": -1}, "greater than or equal to 0"),
+        # Argo's CRD refuses these at apply, after the tenant's other objects were written
+        ({"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "lots"}}]}, "'lots' is not a Kubernetes quantity"),
+        ({"volumes": [{"name": "v", "perRun": {"size": "20 GB"}}]}, "'20 GB' is not a Kubernetes quantity"),
+        ({"volumes": [{"name": "v", "perRun": {"size": "1Gi", "storageClass": "Fast"}}]}, "DNS-1123 subdomain"),
         ({"serviceAccount": "trainer"}, "Extra inputs are not permitted"),
     ],
 )

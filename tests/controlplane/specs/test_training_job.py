@@ -64,3 +64,15 @@ def test_rendered_as_a_trainjob_logging_to_the_tenants_experiment(repo: Path) ->
 def test_a_name_trainer_would_refuse_is_refused(repo: Path) -> None:
     edit(repo, JOB, "name: finetune-detector", "name: 2nd-finetune")
     assert_problem(repo, JOB, 6, "TrainingJob '2nd-finetune' must start with a letter")
+
+
+def test_nodes_the_quota_cannot_hold_together_are_refused_at_the_field(repo: Path) -> None:
+    """Five nodes of one GPU under a quota of four: the TrainJob is written and never starts."""
+    edit(repo, JOB, "numNodes: 2", "numNodes: 5")
+    found = assert_problem(repo, JOB, 14, "each training node needs nvidia.com/gpu 1 x 5 replicas, more than")
+    assert "requests.nvidia.com/gpu: 4" in found.message
+
+
+def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '2'}\n")
+    assert_problem(repo, JOB, 12, "each training node asks for cpu 4, above the most the tenant's quota")
