@@ -72,9 +72,13 @@ class VolumeMount(SpecModel):
 
 
 class Toleration(SpecModel):
-    key: str | None = Field(default=None, description="Taint key; empty with `Exists` tolerates every taint.")
+    key: str | None = Field(
+        default=None,
+        description="Taint key, e.g. `nvidia.com/gpu`. Required: a toleration without one (or an empty one) "
+        "would tolerate every taint, the cluster's included.",
+    )
     operator: Literal["Equal", "Exists"] = Field(default="Equal", description="`Equal` or `Exists`.")
-    value: str | None = Field(default=None, description="Taint value (with `Equal`).")
+    value: str | None = Field(default=None, description="Taint value (with `Equal`; none with `Exists`).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty tolerates all effects."
     )
@@ -83,7 +87,11 @@ class Toleration(SpecModel):
 class NodeRequirement(SpecModel):
     key: NonEmptyStr = Field(description="Node label key, e.g. `nvidia.com/gpu.product`.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(description="How to match.")
-    values: list[str] = Field(default_factory=list, description="Values for In/NotIn (one number for Gt/Lt).")
+    values: list[str] = Field(
+        default_factory=list,
+        description="Label values for In/NotIn (at least one), one whole number for Gt/Lt, none for Exists and "
+        "DoesNotExist.",
+    )
 
 
 class PreferredNodes(SpecModel):
