@@ -85,6 +85,25 @@ def test_a_mount_of_an_undeclared_volume_is_refused(repo: Path) -> None:
     assert_problem(repo, TRAIN, line_of(path, "volume: data"), "no volume 'data' in this pipeline")
 
 
+@pytest.mark.parametrize(
+    ("sub_path", "message"),
+    [("../../etc", "must stay inside the volume"), ("a/../..", "must stay inside the volume"), ("/etc", "relative")],
+)
+def test_a_sub_path_leaving_the_volume_is_refused(repo: Path, sub_path: str, message: str) -> None:
+    """The API server refuses the pod (`validateLocalDescendingPath`): every run of the step would fail."""
+    edit(repo, TRAIN, "  steps:\n", "  volumes:\n    - {name: scratch, emptyDir: {}}\n  steps:\n")
+    mount = f"      volumeMounts: [{{volume: scratch, mountPath: /s, subPath: '{sub_path}'}}]\n"
+    path = edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + mount)
+    assert_problem(repo, TRAIN, line_of(path, "subPath"), message)
+
+
+def test_a_sub_path_within_the_volume_passes(repo: Path) -> None:
+    edit(repo, TRAIN, "  steps:\n", "  volumes:\n    - {name: scratch, emptyDir: {}}\n  steps:\n")
+    mount = "      volumeMounts: [{volume: scratch, mountPath: /s, subPath: 'runs/..x/./a..b'}]\n"
+    edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + mount)
+    assert problems(repo) == []
+
+
 def test_a_secret_of_mlcps_own_is_refused(repo: Path) -> None:
     new = "      dependsOn: [train]\n      envFrom: [{name: T, secret: {name: mlcp-deployer-token, key: token}}]\n"
     path = edit(repo, TRAIN, "      dependsOn: [train]\n", new)

@@ -1,10 +1,12 @@
-"""Bob, an `edit` member of vision, steers its pipeline's pods onto the control plane.
+"""Bob, an `edit` member of vision, steers its pipeline's pods onto the control plane, and its training elsewhere.
 
 The literal rule refused `tolerations: [{operator: Exists}]` and `key: node-role.kubernetes.io/control-plane`.
 Bob writes what Kubernetes reads the same: an empty key, a key Argo substitutes from a parameter whose default
 is the control plane's taint when each run starts, a `preferred` affinity (never checked) and a pin to one node by
-its hostname. Through the operator's real `mlcp apply` against the real API server: every one is refused with
-file and line, and nothing of his reaches the cluster.
+its hostname. And in the TrainingJob he names `MLFLOW_EXPERIMENT_NAME` in `secretEnv`: rendered after the entry
+mlcp sets from `experiment`, his would win, and the job's runs would go to whatever experiment a ConfigMap names.
+Through the operator's real `mlcp apply` against the real API server: every one is refused with file and line,
+and nothing of his reaches the cluster.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.integration.attacks import gitattack
 
 pytestmark = pytest.mark.integration
 
+TRAINING = "training/finetune-detector.yaml"
 ANCHOR = "      dependsOn: [train]\n"
 ESCAPES = (
     "      tolerations:\n"
@@ -70,3 +73,25 @@ def test_no_spelling_of_the_cluster_s_nodes_gets_a_step_there(
     template = _live(k8s_admin, vision, "workflowtemplates", "train-detector", "argoproj.io", "v1alpha1")
     placed = [t for t in template["spec"]["templates"] if t.get("tolerations") or t.get("affinity")]
     assert placed == [], "nothing of Bob's change reached the cluster"
+
+
+def test_a_training_job_logs_only_to_its_reviewed_experiment(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    vision = op.repo.repo.vision
+    rel = f"tenants/{vision}/{TRAINING}"
+    op.repo.edit(
+        rel, "  secretEnv:\n", "  secretEnv:\n    - {name: MLFLOW_EXPERIMENT_NAME, configMap: {name: bobs, key: exp}}\n"
+    )
+    op.repo.commit("finetune: experiment from config", "bob")
+    line = next(
+        i for i, t in enumerate((op.repo.root / rel).read_text().splitlines(), 1) if "configMap: {name: bobs" in t
+    )
+
+    result = op.apply(tmp_path / "audit.jsonl")
+    said = gitattack.said(result)
+    assert result.exit_code == 1, gitattack.explain(result)
+    assert f"{rel}:{line}:" in said and "MLFLOW_EXPERIMENT_NAME is set from `experiment`" in said, said
+    job = _live(k8s_admin, vision, "trainjobs", "finetune-detector", "trainer.kubeflow.org", "v1alpha1")
+    names = [e["name"] for e in job["spec"]["trainer"]["env"]]
+    assert names.count("MLFLOW_EXPERIMENT_NAME") == 1, names
