@@ -302,6 +302,10 @@ def _training_step(
     yield from pipeline_refs.references(
         loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
     )
+    template = step.model_dump(by_alias=True, include={"timeout", "retry"}, exclude_none=True)  # its own template's
+    yield from pipeline_refs.references(
+        loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.strings(template, base)
+    )
 
 
 def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.helpers import assert_problem, edit, line_of, problems
+from tests.controlplane import training_steps
+from tests.controlplane.helpers import assert_problem, edit, line_of, problems, write
 
 TRAIN = "tenants/vision/pipelines/train-detector.yaml"
 ANCHOR = "      dependsOn: [train]\n"
@@ -154,3 +155,9 @@ def test_a_declared_reference_in_a_timeout_passes(repo: Path) -> None:
     edit(repo, TRAIN, "  parameters:\n", '  parameters:\n    - {name: limit, value: "30m"}\n')
     _add(repo, '      timeout: "{{workflow.parameters.limit}}"\n')
     assert problems(repo) == []
+
+
+def test_a_reference_in_a_training_steps_timeout_is_resolved(repo: Path) -> None:
+    text = training_steps.PIPELINE.replace("      timeout: 12h\n", '      timeout: "{{workflow.parameters.limit}}"\n')
+    path = write(repo, training_steps.PATH, text)
+    assert_problem(repo, training_steps.PATH, line_of(path, "timeout:"), "no parameter 'limit'")
