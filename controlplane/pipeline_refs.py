@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
@@ -130,13 +131,41 @@ def _hint(tag: str) -> str:
     )
 
 
+def strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    """Every string under `value` (a model dumped by alias) with its path in the document."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from strings(item, (*path, i))
+
+
+_TEMPLATE_FIELDS = frozenset(Container.model_fields)
+"""A step's fields rendered into its container template; the others (name, dependsOn, when, fan-out, arguments)
+go to its DAG task, whose scope differs (`task_texts`)."""
+
+
 def container_texts(step: Container, base: Path) -> Iterator[tuple[Path, str]]:
-    yield (*base, "image"), step.image
-    for field in ("command", "args"):
-        for i, text in enumerate(getattr(step, field)):
-            yield (*base, field, i), text
-    for key, value in step.env.items():
-        yield (*base, "env", key), value
+    """Every string of the step's container template: Argo substitutes `{{...}}` anywhere in it (it resolves the
+    template's whole JSON), so a tag in a timeout, a mount or a node selector is resolved as one in `args` is."""
+    yield from strings(step.model_dump(by_alias=True, include=set(_TEMPLATE_FIELDS), exclude_none=True), base)
+    if isinstance(step, Step):  # the template's side of inputs and outputs: where files go
+        for i, art in enumerate(step.artifacts):
+            yield (*base, "artifacts", i, "path"), art.path
+        for i, param in enumerate(step.outputs.parameters):
+            yield (*base, "outputs", "parameters", i, "path"), param.path
+        for i, output in enumerate(step.outputs.artifacts):
+            yield (*base, "outputs", "artifacts", i, "path"), output.path
+
+
+def workflow_texts(pipeline: Pipeline) -> Iterator[tuple[Path, str]]:
+    """Strings of the workflow's own fields that Argo substitutes with the workflow's parameters when a run starts
+    (its volumes and artifact repository): only `workflow.*` is in scope there."""
+    fields = pipeline.spec.model_dump(by_alias=True, include={"volumes", "artifact_repository"}, exclude_none=True)
+    yield from strings(fields, ("spec",))
 
 
 def task_texts(step: DagNode, base: Path) -> Iterator[tuple[Path, str]]:

@@ -7,8 +7,9 @@ full CRDs, no stricter: step and parameter names, defaults within `enum`,
 `{{...}}` references resolvable in the scope Argo resolves them in
 (`pipeline_refs`), the template name mlcp keeps for the DAG, name lengths of
 the rendered objects, cron syntax (`cronspec`), every parameter of a scheduled
-pipeline having a value, and image references (`imagerefs`). Each problem
-points at the field to fix.
+pipeline having a value, image references (`imagerefs`), and where a step's
+pod may run as the API server checks it, off the cluster's own nodes
+(`pipeline_placement`). Each problem points at the field to fix.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 
-from controlplane import cronspec, goduration, imagerefs, pipeline_refs, training_step_rules
+from controlplane import cronspec, goduration, imagerefs, pipeline_placement, pipeline_refs, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.sources import LoadedSpec
@@ -37,12 +38,6 @@ PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 WHOLE_SECONDS = re.compile(r"[0-9]+")
 """A backoff's duration without a unit: seconds (ASCII digits only; `str.isdigit` takes `²` and `١`)."""
-
-CLUSTER_TAINTS = ("node-role.kubernetes.io/", "node.kubernetes.io/unschedulable")
-"""Taints a pipeline may not tolerate: the control plane's, and cordoned nodes'."""
-
-CLUSTER_NODE_LABELS = ("node-role.kubernetes.io/",)
-"""Node labels a pipeline may not select on or require."""
 
 Path = pipeline_refs.Path
 
@@ -253,7 +248,7 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
                 "volumes",
             )
         mounted.add(mount.mount_path)
-    yield from _placement(loaded, step, base)
+    yield from pipeline_placement.check(loaded, step, base)
     for j, ref in enumerate(step.env_from):
         source = ref.secret or ref.config_map
         if source is not None and source.name.startswith(RESERVED_ACCOUNT_PREFIX):
@@ -264,30 +259,6 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
                 "read only your team's Secrets and ConfigMaps",
                 "env",
             )
-
-
-def _placement(loaded: LoadedSpec, step: Container, base: Path) -> Iterator[Diagnostic]:
-    """No step schedules itself onto the control plane or cordoned nodes: those taints and labels are the cluster's."""
-    hint = "tolerate and select your team's node pools only (e.g. nvidia.com/gpu)"
-    for j, toleration in enumerate(step.tolerations):
-        if toleration.key is None and toleration.operator == "Exists":
-            yield pipeline_refs.diag(
-                loaded, (*base, "tolerations", j), "a toleration without a key tolerates every taint", hint, "placement"
-            )
-        elif toleration.key is not None and toleration.key.startswith(CLUSTER_TAINTS):
-            yield pipeline_refs.diag(
-                loaded,
-                (*base, "tolerations", j, "key"),
-                f"taint {toleration.key!r} is the cluster's",
-                hint,
-                "placement",
-            )
-    keys: list[tuple[Path, str]] = [(("nodeSelector", key), key) for key in step.node_selector]
-    if step.affinity is not None:
-        keys += [(("affinity", "required", j, "key"), r.key) for j, r in enumerate(step.affinity.required)]
-    for path, key in keys:
-        if key.startswith(CLUSTER_NODE_LABELS):
-            yield pipeline_refs.diag(loaded, (*base, *path), f"node label {key!r} is the cluster's", hint, "placement")
 
 
 def _step(
@@ -331,6 +302,10 @@ def _training_step(
     yield from pipeline_refs.references(
         loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
     )
+    template = step.model_dump(by_alias=True, include={"timeout", "retry"}, exclude_none=True)  # its own template's
+    yield from pipeline_refs.references(
+        loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.strings(template, base)
+    )
 
 
 def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
@@ -342,6 +317,9 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     yield from _graph(loaded, pipeline)
     yield from _parameters(loaded, pipeline)
     yield from _schedule(loaded, pipeline)
+    yield from pipeline_refs.references(
+        loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.workflow_texts(pipeline)
+    )
     shared = pipeline_refs.task_outputs(pipeline)
     parents = {s.name: list(s.depends_on) for s in pipeline.spec.steps}
     for i, step in enumerate(pipeline.spec.steps):

@@ -105,9 +105,9 @@ def _controller_owned(key: str) -> str | None:
     return None
 
 
-def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
-    """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label or annotation key (an
-    annotation's lowercased: `any_case`), or is one of mlcp's own."""
+def qualified_name_problem(key: str, what: str, any_case: bool = False) -> str | None:
+    """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label key, a node selector's
+    or a toleration's key (an annotation's lowercased: `any_case`)."""
     prefix, slash, name = (key.lower() if any_case else key).rpartition("/")
     if slash and (not prefix or len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
         return f"{what} key {key!r} has an invalid prefix: it must be a DNS subdomain such as example.com"
@@ -116,29 +116,42 @@ def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
             f"{what} key {key!r} is invalid: at most 63 characters of letters, digits, "
             "'-', '_' and '.', starting and ending with a letter or digit, after an optional DNS-subdomain prefix"
         )
-    if key.lower().startswith(MLCP_PREFIX):
-        return f"{what} key {key!r} is mlcp's own ({MLCP_PREFIX}*): mlcp sets and reads these, a spec sets none"
     return None
 
 
-def _at_key(key: str, message: str) -> ValidationError:
-    """An error at `key` of the map being validated, so it is reported at that key's line (pydantic prefixes the
-    map's own location)."""
+def label_value_problem(value: str, what: str) -> str | None:
+    """Why `value` is not a label value as the API server checks one (a label's, a node selector's, a toleration's)."""
+    if len(value) > LABEL_VALUE_MAX or not _LABEL_VALUE.fullmatch(value):
+        return (
+            f"{what} {value!r} is not a valid label value: at most 63 characters of letters, "
+            "digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)"
+        )
+    return None
+
+
+def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
+    """Why `key` is not a label or annotation key a spec may set: not a qualified name, or one of mlcp's own."""
+    problem = qualified_name_problem(key, what, any_case)
+    if problem is None and key.lower().startswith(MLCP_PREFIX):
+        return f"{what} key {key!r} is mlcp's own ({MLCP_PREFIX}*): mlcp sets and reads these, a spec sets none"
+    return problem
+
+
+def error_at(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """An error at `loc` inside the value being validated, so it is reported at that line (pydantic prefixes the
+    value's own location): a map's key, or a field of a model that a model validator checks."""
     error = PydanticCustomError("value_error", "{message}", {"message": message})
-    return ValidationError.from_exception_data("map", [InitErrorDetails(type=error, loc=(key,), input=key)])
+    return ValidationError.from_exception_data("value", [InitErrorDetails(type=error, loc=loc, input=loc[-1])])
 
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         problem = _key_problem(key, "label")
         if problem is not None:
-            raise _at_key(key, problem)
-        if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            raise _at_key(
-                key,
-                f"label value {value!r} (key {key!r}) is not a valid label value: at most 63 characters of letters, "
-                "digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)",
-            )
+            raise error_at((key,), problem)
+        problem = label_value_problem(value, "label value")
+        if problem is not None:
+            raise error_at((key,), f"{problem} (key {key!r})")
     return labels
 
 
@@ -146,7 +159,7 @@ def _annotations(annotations: dict[str, str]) -> dict[str, str]:
     for key in annotations:
         problem = _key_problem(key, "annotation", any_case=True) or _controller_owned(key)
         if problem is not None:
-            raise _at_key(key, problem)
+            raise error_at((key,), problem)
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
     if size > ANNOTATIONS_MAX_BYTES:
         raise ValueError(

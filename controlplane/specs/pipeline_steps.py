@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, INT64_MIN, DnsLabel, NonEmptyStr, SpecModel
+from controlplane.specs import envvars
+from controlplane.specs.base import INT32_MAX, INT64_MAX, INT64_MIN, DnsLabel, NonEmptyStr, SpecModel, error_at
+from controlplane.specs.envvars import EnvName, EnvVars
 from controlplane.specs.resources import ResourceList
 
 
@@ -53,7 +55,7 @@ class KeyRef(SpecModel):
 class EnvFrom(SpecModel):
     """An environment variable read from a Secret or a ConfigMap: the value never sits in git."""
 
-    name: NonEmptyStr = Field(description="Environment variable name.")
+    name: EnvName = Field(description="Environment variable name, e.g. `HF_TOKEN`.")
     secret: KeyRef | None = Field(default=None, description="Read the value from this Secret key.")
     config_map: KeyRef | None = Field(default=None, description="Read the value from this ConfigMap key.")
 
@@ -64,17 +66,32 @@ class EnvFrom(SpecModel):
         return self
 
 
+def _descending(path: str) -> str:
+    """A path within a volume, as the API server checks a mount's `subPath`: relative, without a `..` part."""
+    if path.startswith("/"):
+        raise ValueError(f"subPath {path!r} must be relative to the volume: remove the leading '/'")
+    if ".." in path.split("/"):
+        raise ValueError(f"subPath {path!r} must stay inside the volume: remove the '..' parts")
+    return path
+
+
 class VolumeMount(SpecModel):
     volume: DnsLabel = Field(description="Name of a volume declared under the pipeline's `volumes`.")
     mount_path: NonEmptyStr = Field(description="Absolute path inside the container.")
-    sub_path: str | None = Field(default=None, description="Mount only this sub-directory of the volume.")
+    sub_path: Annotated[str, AfterValidator(_descending)] | None = Field(
+        default=None, description="Mount only this sub-directory of the volume: a relative path without `..`."
+    )
     read_only: bool = Field(default=False, description="Mount read-only.")
 
 
 class Toleration(SpecModel):
-    key: str | None = Field(default=None, description="Taint key; empty with `Exists` tolerates every taint.")
+    key: str | None = Field(
+        default=None,
+        description="Taint key, e.g. `nvidia.com/gpu`. Required: a toleration without one (or an empty one) "
+        "would tolerate every taint, the cluster's included.",
+    )
     operator: Literal["Equal", "Exists"] = Field(default="Equal", description="`Equal` or `Exists`.")
-    value: str | None = Field(default=None, description="Taint value (with `Equal`).")
+    value: str | None = Field(default=None, description="Taint value (with `Equal`; none with `Exists`).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty tolerates all effects."
     )
@@ -83,7 +100,11 @@ class Toleration(SpecModel):
 class NodeRequirement(SpecModel):
     key: NonEmptyStr = Field(description="Node label key, e.g. `nvidia.com/gpu.product`.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(description="How to match.")
-    values: list[str] = Field(default_factory=list, description="Values for In/NotIn (one number for Gt/Lt).")
+    values: list[str] = Field(
+        default_factory=list,
+        description="Label values for In/NotIn (at least one), one whole number for Gt/Lt, none for Exists and "
+        "DoesNotExist.",
+    )
 
 
 class PreferredNodes(SpecModel):
@@ -152,9 +173,10 @@ class Container(SpecModel):
     image: NonEmptyStr = Field(description="Container image (OCI reference), e.g. `ghcr.io/acme/train:1.4`.")
     command: list[str] = Field(default_factory=list, description="Entrypoint override.")
     args: list[str] = Field(default_factory=list, description="Arguments.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables (no secrets).")
+    env: EnvVars = Field(default_factory=dict, description="Plain environment variables (no secrets).")
     env_from: list[EnvFrom] = Field(
-        default_factory=list, description="Environment variables from Secret or ConfigMap keys, by reference."
+        default_factory=list,
+        description="Environment variables from Secret or ConfigMap keys, by reference; names differ from `env`'s.",
     )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
     volume_mounts: list[VolumeMount] = Field(default_factory=list, description="Pipeline volumes to mount.")
@@ -165,6 +187,12 @@ class Container(SpecModel):
     timeout: str | None = Field(
         default=None, description="Fail the step after this long, a duration such as `30m` or `2h`."
     )
+
+    @model_validator(mode="after")
+    def _each_variable_once(self) -> Container:
+        for loc, message in envvars.conflicts(self.env, [r.name for r in self.env_from], "envFrom", {}):
+            raise error_at(loc, message)
+        return self
 
 
 class ExitHandler(Container):

@@ -10,14 +10,25 @@ tenant's own MLflow permissions apply; validation refuses any other.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
-from controlplane.specs.base import DnsLabel, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs import envvars
+from controlplane.specs.base import (
+    DnsLabel,
+    Finding,
+    NameRule,
+    NonEmptyStr,
+    Spec,
+    SpecModel,
+    TenantSpecs,
+    error_at,
+    register,
+)
+from controlplane.specs.envvars import EnvVars
 from controlplane.specs.notebook import ImageRef
 from controlplane.specs.pipeline_steps import EnvFrom
 from controlplane.specs.quota import limit_range_findings, quota_findings
@@ -25,7 +36,6 @@ from controlplane.specs.resources import Quantity
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 """Set from `experiment`; MLflow's client logs to it."""
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 class RuntimeRef(SpecModel):
@@ -51,9 +61,13 @@ class TrainingJobSpec(SpecModel):
     image: ImageRef = Field(description="Training image (OCI reference).")
     command: list[NonEmptyStr] = Field(default_factory=list, description="Entrypoint; the runtime's if empty.")
     args: list[str] = Field(default_factory=list, description="Arguments to the entrypoint.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables (no secrets).")
+    env: EnvVars = Field(
+        default_factory=dict, description=f"Plain environment variables (no secrets); not `{EXPERIMENT_ENV}`."
+    )
     secret_env: list[EnvFrom] = Field(
-        default_factory=list, description="Environment variables read from Secrets or ConfigMaps by reference."
+        default_factory=list,
+        description=f"Environment variables read from Secrets or ConfigMaps by reference; names differ from `env`'s "
+        f"and are not `{EXPERIMENT_ENV}`.",
     )
     experiment: DnsLabel = Field(description="Name of an Experiment spec of the same tenant the job logs to.")
 
@@ -66,15 +80,13 @@ class TrainingJobSpec(SpecModel):
                 raise ValueError(f"{source.name!r} is mlcp's own (names starting {RESERVED_ACCOUNT_PREFIX!r})")
         return refs
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        for name in env:
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-            if name == EXPERIMENT_ENV:
-                raise ValueError(f"{EXPERIMENT_ENV} is set from `experiment`; remove it from `env`")
-        return env
+    @model_validator(mode="after")
+    def _each_variable_once(self) -> TrainingJobSpec:
+        """mlcp sets the experiment's variable: neither list may, since a later entry of a name wins."""
+        refs = [r.name for r in self.secret_env]
+        for loc, message in envvars.conflicts(self.env, refs, "secretEnv", {EXPERIMENT_ENV: "experiment"}):
+            raise error_at(loc, message)
+        return self
 
 
 @register

@@ -4,8 +4,9 @@ A file's header says what mlcp must answer and which real gate answers the same:
 `# verdict: valid`, or `# verdict: invalid: <part of mlcp's message>` with
 `# argo: crd` (the API server with Argo's full CRD refuses it), `controller`
 (the workflow-controller refuses a run of it), `cron` (the controller refuses
-the CronWorkflow and never schedules it), or `none: <why>` where mlcp is deliberately
-stricter than Argo. The unit test checks mlcp's verdicts; the integration test
+the CronWorkflow and never schedules it), `pod` (Argo runs it, and the API server
+refuses the step's pod), or `none: <why>` where mlcp is deliberately stricter than
+every server. The unit test checks mlcp's verdicts; the integration test
 (tests/integration/test_pipeline_verdicts.py) checks the real servers' verdicts.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "pipeline_corpus"
 _VERDICT = re.compile(r"^# verdict: (valid|invalid: (?P<message>.+))$", re.MULTILINE)
-_ARGO = re.compile(r"^# argo: (?P<gate>crd|controller|cron|none)(: .+)?$", re.MULTILINE)
+_ARGO = re.compile(r"^# argo: (?P<gate>crd|controller|cron|pod|none)(: .+)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Case:
     message: str | None
     """Part of mlcp's message for an invalid case."""
     gate: str | None
-    """Which real gate refuses an invalid case: crd, controller, cron, or none."""
+    """Which real gate refuses an invalid case: crd, controller, cron, pod, or none."""
 
     @property
     def scheduled(self) -> bool:

@@ -29,7 +29,7 @@ def test_mlcps_verdict_on_the_golden_corpus(repo: Path, case: corpus.Case) -> No
 
 def test_the_corpus_covers_both_verdicts_and_every_gate() -> None:
     assert {c.valid for c in CASES} == {True, False}
-    assert {c.gate for c in CASES if not c.valid} == {"crd", "controller", "cron", "none"}
+    assert {c.gate for c in CASES if not c.valid} == {"crd", "controller", "cron", "pod", "none"}
 
 
 def test_an_undefined_parameter_points_at_the_argument(repo: Path) -> None:
@@ -83,6 +83,25 @@ def test_a_mount_of_an_undeclared_volume_is_refused(repo: Path) -> None:
         "      dependsOn: [train]\n      volumeMounts: [{volume: data, mountPath: /d}]\n",
     )
     assert_problem(repo, TRAIN, line_of(path, "volume: data"), "no volume 'data' in this pipeline")
+
+
+@pytest.mark.parametrize(
+    ("sub_path", "message"),
+    [("../../etc", "must stay inside the volume"), ("a/../..", "must stay inside the volume"), ("/etc", "relative")],
+)
+def test_a_sub_path_leaving_the_volume_is_refused(repo: Path, sub_path: str, message: str) -> None:
+    """The API server refuses the pod (`validateLocalDescendingPath`): every run of the step would fail."""
+    edit(repo, TRAIN, "  steps:\n", "  volumes:\n    - {name: scratch, emptyDir: {}}\n  steps:\n")
+    mount = f"      volumeMounts: [{{volume: scratch, mountPath: /s, subPath: '{sub_path}'}}]\n"
+    path = edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + mount)
+    assert_problem(repo, TRAIN, line_of(path, "subPath"), message)
+
+
+def test_a_sub_path_within_the_volume_passes(repo: Path) -> None:
+    edit(repo, TRAIN, "  steps:\n", "  volumes:\n    - {name: scratch, emptyDir: {}}\n  steps:\n")
+    mount = "      volumeMounts: [{volume: scratch, mountPath: /s, subPath: 'runs/..x/./a..b'}]\n"
+    edit(repo, TRAIN, "      dependsOn: [train]\n", "      dependsOn: [train]\n" + mount)
+    assert problems(repo) == []
 
 
 def test_a_secret_of_mlcps_own_is_refused(repo: Path) -> None:

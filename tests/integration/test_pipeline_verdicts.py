@@ -8,6 +8,8 @@ to the gates a real cluster has, all cases in one batch:
 - Argo's workflow-controller, which validates a Workflow when it picks it up:
   one run is submitted per case (with the schedule's arguments, as a CronWorkflow
   would submit it) and fails before any node exists if the spec breaks a rule;
+- the API server again, when the controller creates a step's pod: a pod it refuses
+  fails the step's node with its answer ("... is invalid: ...");
 - the controller's CronWorkflow validation (robfig/cron, name length, arguments),
   run when it picks up a CronWorkflow: one it refuses is never scheduled, and
   Argo v4.0.5 only logs why (the SpecError condition is written at a tick that
@@ -45,6 +47,7 @@ ARGO = ("argoproj.io", "v1alpha1")
 PLURALS = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows"}
 CASES = corpus.cases()
 NOT_YET_SEEN = "not found"  # a template the controller's informer has not seen yet: submit again
+POD_REFUSED = "is invalid"  # the API server's answer to a pod it refuses, which Argo writes on the step's node
 
 
 def _artifact_repository(ns: str) -> dict[str, Any]:
@@ -123,14 +126,20 @@ def _submit(admin: client.ApiClient, ns: str, name: str, manifests: list[dict[st
     return str(created["metadata"]["name"])
 
 
-def _run_verdict(wf: dict[str, Any]) -> str | None:
-    """'valid' once a step's pod exists or the run succeeded; the message if the run failed first; None: not yet."""
+def _run_verdict(wf: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(None, "valid") once a step's pod node exists or the run succeeded; (gate, message) if the API server refused
+    a step's pod ("pod": Argo fails the node with the server's answer, in the pass that made it) or the run failed
+    before any node ("controller"); None: not yet. A case's steps need a `command` for Argo to ask for their pods:
+    without one it looks the image's entrypoint up in a registry, which the test environment cannot reach."""
     status = wf.get("status") or {}
     pods = [n for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
+    refused = [n for n in pods if n.get("phase") in ("Error", "Failed") and POD_REFUSED in n.get("message", "")]
+    if refused:
+        return "pod", str(refused[0]["message"])
     if pods or status.get("phase") == "Succeeded":
-        return "valid"
+        return None, "valid"
     if status.get("phase") in ("Failed", "Error"):
-        return str(status.get("message", "refused"))
+        return "controller", str(status.get("message", "refused"))
     return None
 
 
@@ -173,12 +182,13 @@ def test_the_real_servers_agree_with_mlcp_on_every_case(
         for name in sorted(pending):
             wf = _api(k8s_admin).get_namespaced_custom_object(*ARGO, ns, "workflows", runs[name])
             verdict = _run_verdict(wf)
-            if verdict is not None and NOT_YET_SEEN in verdict and "workflowtemplates" in verdict:
+            if verdict is not None and NOT_YET_SEEN in verdict[1] and "workflowtemplates" in verdict[1]:
                 runs[name] = _submit(k8s_admin, ns, name, objects[name])
             elif verdict is not None:
                 pending.discard(name)
-                if verdict != "valid":
-                    gates[name]["controller"] = verdict
+                gate, message = verdict
+                if gate is not None:
+                    gates[name][gate] = message
         time.sleep(0.5)
     assert not pending, f"the controller decided nothing about {sorted(pending)} within 60 s"
     scheduled = {c.name for c in admitted if c.scheduled}
@@ -208,4 +218,6 @@ def _agrees(case: corpus.Case, refused_by: set[str]) -> bool:
         return refused_by == {"crd"}
     if case.gate == "cron":
         return "cron" in refused_by and "crd" not in refused_by
+    if case.gate == "pod":
+        return refused_by == {"pod"}
     return refused_by == {"controller"}
