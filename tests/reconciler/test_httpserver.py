@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import socket
 import threading
@@ -273,3 +274,24 @@ def test_a_port_past_65535_or_no_port_is_refused_before_anything_binds(listen: s
         address(listen)
     with pytest.raises(ValueError, match=re.escape(said)):
         listeners(endpoints(lambda: None), listen, None)
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 60_000])
+def test_a_content_length_of_more_digits_than_python_converts_is_refused_and_logs_no_error(
+    digits: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """waitress checked the digits, then int() refused over 4,300 of them: no answer at all, and an error
+    logged with its frames for each such request from anyone who can reach the webhook."""
+    with serving() as target:
+        response = target.send(request("/webhook", b"{}", {"Content-Length": "9" * digits}), wait=3)
+        assert status(target.send(request("/healthz", method="GET"))) == 200
+    assert status(response) == 400, response[:80]
+    assert target.pushes == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[:300]
+
+
+def test_a_content_length_of_as_many_digits_as_python_converts_is_too_large() -> None:
+    with serving() as target, socket.create_connection(("127.0.0.1", target.port), timeout=5) as conn:
+        conn.sendall(request("/webhook", b"", {"Content-Length": "9" * 4300}))
+        response = _read(conn, 3)
+    assert status(response) == 413
