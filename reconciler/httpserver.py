@@ -39,6 +39,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 
+from controlplane import digits
 from reconciler import logs, registryhook, webhook
 from reconciler.metrics import Metrics
 
@@ -188,7 +189,7 @@ def address(listen: str) -> tuple[str, int]:
     wrong. Port 0 asks the system for a free one. A port past 65535 was taken modulo 65536 by the socket layer:
     `:70000` listened on 4464."""
     host, _, port = listen.rpartition(":")
-    if not (port.isascii() and port.isdigit()):
+    if not digits.is_digits(port, 10):
         raise ValueError(f"{listen!r} is not host:port or :port (a port is a number)")
     if int(port) > MAX_PORT:
         raise ValueError(f"{listen!r}: port {int(port)} is not between 1 and {MAX_PORT}")
