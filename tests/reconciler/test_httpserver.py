@@ -295,3 +295,31 @@ def test_a_content_length_of_as_many_digits_as_python_converts_is_too_large() ->
         conn.sendall(request("/webhook", b"", {"Content-Length": "9" * 4300}))
         response = _read(conn, 3)
     assert status(response) == 413
+
+
+def _hold_connections(port: int, stop: threading.Event) -> None:
+    """A stranger who reaches the webhook: opens connections and drips a header line now and then."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+                while not stop.wait(0.4):
+                    conn.sendall(b"X: 1\r\n")
+        except OSError:
+            continue
+
+
+def test_probes_on_their_own_listener_are_answered_while_a_stranger_fills_the_webhooks() -> None:
+    """As the shipped Deployment runs (--listen for the probes, --webhook-listen on the Service's port): the
+    connections a stranger holds on the webhook listener never delay kubelet's probes (1 s timeout). On one
+    listener, they waited in its backlog behind the stranger's (see test_deploy.py for the manifests)."""
+    with serving(separate=True) as target:
+        probes, hooks = (server.port for server in target.servers)
+        stop = threading.Event()
+        threads = [threading.Thread(target=_hold_connections, args=(hooks, stop), daemon=True) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        answered = [status(target.send(request("/healthz", method="GET"), port=probes, wait=1.0)) for _ in range(4)]
+        stop.set()
+    assert answered == [200] * 4
