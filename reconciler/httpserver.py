@@ -8,7 +8,8 @@ sees it, so a slow or stalled client never holds one of the fixed pool of
 worker threads (`threads`); open connections are capped (`connection_limit`:
 beyond it new ones wait in the bounded listen backlog until one closes);
 silent connections are closed (`channel_timeout`); a Content-Length that is
-not plain digits (a negative one) gets 400 and a body over
+not plain digits (a negative one) gets 400 (so does one of more digits than
+Python converts: `_Parser`) and a body over
 `max_request_body_size` 413, before the body is read. Its request parser has
 had years of scrutiny for smuggling bugs, which hand-written code has not.
 
@@ -34,8 +35,11 @@ from typing import Any
 
 from prometheus_client import Counter
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 
+from controlplane import digits
 from reconciler import logs, registryhook, webhook
 from reconciler.metrics import Metrics
 
@@ -138,9 +142,29 @@ PROBES = frozenset({"/metrics", "/healthz", "/readyz"})
 WEBHOOK = frozenset({"/webhook", registryhook.PATH})
 
 
+class _Parser(HTTPRequestParser):
+    """waitress's request parser, with a header it cannot read answered 400 like any other malformed one.
+
+    waitress checks that a Content-Length is digits, then calls `int()`, which refuses more than 4,300 of them
+    (Python's guard against quadratic conversions) with a ValueError waitress does not catch: the connection
+    was closed unanswered and every such request logged an error with its frames. Any ValueError from reading
+    the header (its own checks raise ParsingError) is bad input, never a server fault."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError as exc:  # int() is its only conversion of a header value: the Content-Length
+            raise ParsingError("Content-Length is invalid") from exc
+
+
+class _Channel(HTTPChannel):
+    parser_class = _Parser
+
+
 class _Server(TcpWSGIServer):
     """waitress's server with a total deadline per connection on top of its idle timeout."""
 
+    channel_class = _Channel
     read_timeout = 10.0
 
     def maintenance(self, now: float) -> None:
@@ -165,7 +189,7 @@ def address(listen: str) -> tuple[str, int]:
     wrong. Port 0 asks the system for a free one. A port past 65535 was taken modulo 65536 by the socket layer:
     `:70000` listened on 4464."""
     host, _, port = listen.rpartition(":")
-    if not (port.isascii() and port.isdigit()):
+    if not digits.is_digits(port, 10):
         raise ValueError(f"{listen!r} is not host:port or :port (a port is a number)")
     if int(port) > MAX_PORT:
         raise ValueError(f"{listen!r}: port {int(port)} is not between 1 and {MAX_PORT}")

@@ -30,7 +30,7 @@ from typing import cast
 from controlplane import registry_names, validation
 from controlplane.errors import Diagnostic
 from controlplane.loading.budgets import Budget, Usage
-from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
+from controlplane.loading.repo import ConfigRepo, is_tenant_folder, load_folder, load_repo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, SpecKey
 from controlplane.rendering import RenderContext, render_specs
@@ -76,12 +76,17 @@ class Snapshot:
 
 
 def tenant_folders(root: Path) -> list[str]:
-    """The tenant folders `load_repo` would walk into: real, non-hidden directories under tenants/."""
+    """The tenant folders `load_repo` would walk into: real, non-hidden directories under tenants/ named as a
+    tenant may be (`load_repo` reports any other as a problem of the whole repo, and reads nothing in it)."""
     base = root / TENANTS
     if base.is_symlink() or not base.is_dir():
         return []
     with os.scandir(base) as entries:  # the entries' types, without a stat per folder (10,000 tenants)
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+        return sorted(
+            e.name
+            for e in entries
+            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False) and is_tenant_folder(e.name)
+        )
 
 
 def merged(snapshot: Snapshot) -> ConfigRepo:

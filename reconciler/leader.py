@@ -27,10 +27,18 @@ three: a renewal in flight while the Lease was handed over made the old leader
 writable again (two writers for a renew deadline), and one landing between the
 handover's read and write made that write fail after the asker was taken for
 served. A released candidate never takes the Lease again.
+
+Triggers: a replica that is not the leader forwards a webhook by a PATCH of the
+Lease's annotations (`trigger`), and deliveries are anyone's to send. Each PATCH
+made the holder's next write conflict, so a replica sends at most one per retry
+period (later ones wait for the period's end, as one), and a renewal or release
+that conflicts with a change of the metadata alone is made again at once on a
+fresh read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -46,7 +54,11 @@ from reconciler.backends.kubernetes_client import APPLY_PATCH, NAMESPACE, HttpEr
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 TRIGGER_ANNOTATION = "mlcp.dev/trigger"
-"""Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass."""
+"""Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass. At most
+once per retry period per replica (`LeaderElector.trigger`), however many deliveries arrive."""
+WRITE_ATTEMPTS = 3
+"""How often a renewal or a release is sent when the Lease's metadata alone changed since it was read (a
+trigger, a request for a handover): those writes bump its resourceVersion without renewing anything."""
 HANDOVER_ANNOTATION = "mlcp.dev/handover"
 """Set by `mlcp apply` to the identity it holds the Lease under: the leader hands the Lease over between passes."""
 HANDED_KEPT = 8
@@ -134,6 +146,11 @@ class LeaderElector:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._trigger: str | None = None
+        self._trigger_sent = -float("inf")
+        """When this candidate last asked for a pass (`trigger`), on its clock."""
+        self._trigger_later: threading.Timer | None = None
+        """The request held back until a retry period after the last one, if any."""
+        self._trigger_lock = threading.Lock()
         self._leading = False
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -232,16 +249,39 @@ class LeaderElector:
         held_by_other = self.holder not in (None, self.config.identity)
         if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):
             return False
-        lease["spec"] = self._spec(spec, _now())
-        try:
-            self.kube.request("PUT", self.path, body=lease)
-        except HttpError as exc:
-            if exc.status == 409:  # someone else wrote it between our read and write
-                return False
-            raise
+        renewed = self._spec(spec, _now())
+        if not self._put(lease, lambda body: body.update(spec=renewed)):
+            return False  # someone else renewed or took it between our read and write
         self.holder = self.config.identity
         self._valid_until = started + self.config.renew_deadline
         return True
+
+    def _put(self, lease: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> bool:
+        """PUT `lease` as read, with `change` made to it; False when the Lease changed otherwise than in its
+        metadata since (409 on a fresh read too, or it went).
+
+        A trigger or a request for a handover is a PATCH of the annotations: it bumps the resourceVersion, and a
+        write sent after it got 409 though nothing the write decides had changed. Forwarded webhooks alone (any
+        MLflow user moving their own model's alias sends one) made a third of a leader's renewals fail, and a few
+        in a row cost it the Lease. Such a write is made again at once on a fresh read whose spec is the one
+        first read; a spec anyone else changed (a renewal, a takeover) still fails it. The fresh annotations
+        are looked at by the next round, which sees them changed.
+        """
+        read = copy.deepcopy(lease.get("spec") or {})
+        for _ in range(WRITE_ATTEMPTS):
+            body = copy.deepcopy(lease)
+            change(body)
+            try:
+                self.kube.request("PUT", self.path, body=body)
+                return True
+            except HttpError as exc:
+                if exc.status != 409:
+                    raise
+            fresh = self._get()
+            if fresh is None or (fresh.get("spec") or {}) != read:
+                return False
+            lease = fresh
+        return False
 
     def seen(self, record: tuple[Any, ...], since: float) -> None:
         """Start from an observation made elsewhere (a LIST of the Leases): the record stood still since `since`.
@@ -351,6 +391,10 @@ class LeaderElector:
         """Give the lease up at once (holder cleared), so the next leader need not wait it out; for good (a
         released candidate takes no Lease again). A round in flight ends first, writing nothing after its read."""
         self._released.set()
+        with self._trigger_lock:  # a request held back goes: the next leader starts its term with a pass
+            if self._trigger_later is not None:
+                self._trigger_later.cancel()
+                self._trigger_later = None
         with self._lock:
             was = self.clock() < self._valid_until
             self._valid_until = 0.0
@@ -361,17 +405,40 @@ class LeaderElector:
                 lease = self._get()
                 if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
                     return
-                spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
-                lease["spec"] = spec
-                notes = (lease.get("metadata") or {}).get("annotations") or {}
-                if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
-                    del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
-                self.kube.request("PUT", self.path, body=lease)
+                if not self._put(lease, self._released_body):
+                    logs.get().warning("could not release the lease: another writer changed it")
             except BackendError as exc:
                 logs.get().warning("could not release the lease", extra={"error": str(exc)})
 
+    def _released_body(self, lease: dict[str, Any]) -> None:
+        lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+        notes = (lease.get("metadata") or {}).get("annotations") or {}
+        if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
+            del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
+
     def trigger(self) -> None:
-        """Ask the leader (whoever it is) for a pass now: bump the Lease's trigger annotation."""
+        """Ask the leader (whoever it is) for a pass: bump the Lease's trigger annotation, at most once per retry
+        period. Requests within a period of the last one are one request, sent when the period is over: every
+        PATCH makes the holder's next write read the Lease again (`_put`), and deliveries are anyone's to send.
+        A pass started by the last request sent reads everything pushed before it, so none is lost."""
+        with self._trigger_lock:
+            wait = self._trigger_sent + self.config.retry_period - self.clock()
+            if wait > 0:
+                if self._trigger_later is None:
+                    self._trigger_later = threading.Timer(wait, self._trigger_held)
+                    self._trigger_later.daemon = True
+                    self._trigger_later.start()
+                return
+            self._trigger_sent = self.clock()
+        self._send_trigger()
+
+    def _trigger_held(self) -> None:
+        with self._trigger_lock:
+            self._trigger_later = None
+            self._trigger_sent = self.clock()
+        self._send_trigger()
+
+    def _send_trigger(self) -> None:
         patch = {"metadata": {"annotations": {TRIGGER_ANNOTATION: _now()}}}
         try:
             self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")

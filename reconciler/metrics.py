@@ -5,8 +5,12 @@ one process — tests, benchmarks — without clashing names, and keeps
 /metrics to what an operator alerts on: is it passing, how long, what did it
 change, what did it refuse, which tenants fail, how old is what is live, who
 leads, and at scale how the work is divided (shards, their tenants and pass
-times, moves, the queue) and what the watch cache holds. Labels are bounded:
-tenants appear only on errors, shards are numbered up to --shards.
+times, moves, the queue) and what the watch cache holds.
+
+Labels are bounded and never text from the config repo: shards are numbered up to --shards, every other label
+is one of a few words mlcp chooses. Failing tenants are counted, not named (their names are in the logs and
+the audit log): a tenant's name is a folder any committer may create, and as a label each new name was a series
+kept for the life of the process, and a name that is not UTF-8 made every scrape fail.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ class Metrics:
         self.denials = Counter(f"{PREFIX}_denials", "Changes refused by the access policy.", registry=r)
         self.errors = Counter(
             f"{PREFIX}_errors",
-            "Failures by tenant (empty tenant: the whole pass) and stage.",
-            ["tenant", "stage"],
+            "Failures by stage: of the whole pass (fetch, validate, plan, apply, audit), or one per tenant that "
+            "failed in a pass (tenant).",
+            ["stage"],
             registry=r,
         )
         self.last_success = Gauge(
@@ -51,7 +56,11 @@ class Metrics:
             registry=r,
         )
         self.leader = Gauge(f"{PREFIX}_leader", "1 while this replica holds the lease.", registry=r)
-        self.backing_off = Gauge(f"{PREFIX}_tenants_backing_off", "Tenants held back after failures.", registry=r)
+        self.backing_off = Gauge(
+            f"{PREFIX}_tenants_backing_off",
+            "Tenants failing: held back after failures until a pass converges them (their names are in the logs).",
+            registry=r,
+        )
         self.audit_writable = Gauge(
             f"{PREFIX}_audit_log_writable",
             "1 while the audit log takes records; 0 after a failed append (nothing is applied until it works).",

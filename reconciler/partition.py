@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from controlplane.errors import Diagnostic, InvalidConfig
-from controlplane.loading.repo import ConfigRepo, load_repo
+from controlplane.loading.repo import ConfigRepo, is_tenant_folder, load_repo
 from controlplane.plans import Action, Change, Plan
 from controlplane.rendering import RenderContext, render
 from controlplane.validation import validate
@@ -28,9 +28,14 @@ _ROUNDS = 3
 
 
 def tenant_of_path(path: str) -> str | None:
-    """`tenants/<t>/…` → t; anything else (mlcp.yaml, policies/) → None."""
+    """`tenants/<t>/…` → t; anything else (mlcp.yaml, policies/) → None.
+
+    So is a folder that cannot be a tenant's (loading refuses it: `repo.is_tenant_folder`): its problems stop
+    the pass, and its name, the committer's text, never becomes a tenant's key."""
     parts = path.split("/")
-    return parts[1] if len(parts) > 2 and parts[0] == "tenants" and parts[1] else None
+    if len(parts) > 2 and parts[0] == "tenants" and is_tenant_folder(parts[1]):
+        return parts[1]
+    return None
 
 
 def key_of(change: Change) -> str:

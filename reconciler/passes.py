@@ -220,10 +220,7 @@ class Reconciler:
         before = kube.requests
         now = self.clock()
         broken = {tenant: problems for tenant, problems in parts.broken.items() if lane.covers(tenant)}
-        for tenant, problems in broken.items():
-            reason = f"{len(problems)} problem(s) in its specs: " + "; ".join(d.render() for d in problems[:3])
-            result.failed[tenant] = reason
-            self.tracker.failed(tenant, reason, checkout.revision, now)
+        verdicts.set_aside_broken(broken, result, self.tracker, checkout.revision, now)
         held = self.tracker.held(checkout.revision, now)
         result.held = {**{k: why for k, why in held.items() if lane.covers(k)}, **result.failed}
         state = lane.state if lane.state is not None else StateStore(kube).read()

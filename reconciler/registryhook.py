@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane import digits
 from reconciler import logs, webhook
 from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
@@ -64,7 +65,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: bytes, now: float) -
         return False, "no X-MLflow-Signature, X-MLflow-Timestamp or X-MLflow-Delivery-Id header"
     if not matches:
         return False, "bad signature"
-    if not stamp.isdigit() or abs(now - int(stamp)) > TOLERANCE:
+    sent = digits.number(stamp)
+    if sent is None or abs(now - sent) > TOLERANCE:
         return False, f"timestamp {stamp[:20]!r} is more than {TOLERANCE:.0f}s from now"
     return True, "mlflow"
 
@@ -96,12 +98,12 @@ def handle(hook: RegistryHook, environ: Mapping[str, Any]) -> tuple[int, bytes]:
     """(status, body) for one request to /registry-webhook; the answers say nothing beyond their status."""
     if environ.get("REQUEST_METHOD") != "POST":
         return 405, b"method not allowed\n"
-    length = str(environ.get("CONTENT_LENGTH") or "")
-    if not length.isdigit():
+    length = digits.number(str(environ.get("CONTENT_LENGTH") or ""))
+    if length is None:
         return 411, b"length required\n"
-    if int(length) > hook.max_body:
+    if length > hook.max_body:
         return 413, b"payload too large\n"
-    body = environ["wsgi.input"].read(int(length))
+    body = environ["wsgi.input"].read(length)
     headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
     ok, why = verify(headers, body, hook.secret, hook.clock())
     peer = environ.get("REMOTE_ADDR")

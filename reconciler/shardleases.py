@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from controlplane import digits
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
@@ -337,10 +338,9 @@ class ShardSet:
         return tuple(sorted(alive))
 
     def _see_shard(self, name: str, holder: str | None, since: float, now: float) -> None:
-        suffix = name[len(sharding.LEASE_PREFIX) :]
-        if not suffix.isdigit() or int(suffix) >= self.config.shards:
+        shard = digits.number(name[len(sharding.LEASE_PREFIX) :])
+        if shard is None or shard >= self.config.shards:
             return
-        shard = int(suffix)
         self._holders[shard] = holder
         if holder is not None:
             self._free_since.pop(shard, None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from controlplane import digits
 from reconciler import sharding
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LEADER_LEASE, LEASES
@@ -109,7 +110,8 @@ def _holding(spec: Mapping[str, Any], now: datetime) -> Holding:
 
 
 def _number(text: object) -> int | None:
-    return int(text) if isinstance(text, str) and text.isdigit() and 0 < int(text) < 1_000_000 else None
+    value = digits.number(text, 6)
+    return value if value is not None and value > 0 else None
 
 
 def status(
@@ -128,8 +130,11 @@ def status(
         elif name.startswith(MEMBER_PREFIX) and holding.holder is not None:
             stated = _number((meta.get("annotations") or {}).get(SHARDS_ANNOTATION))
             members.append(Member(holding.holder, stated, holding))
-        elif name.startswith(sharding.LEASE_PREFIX) and name[len(sharding.LEASE_PREFIX) :].isdigit():
-            held[int(name[len(sharding.LEASE_PREFIX) :])] = holding
+        elif (
+            name.startswith(sharding.LEASE_PREFIX)
+            and (shard := digits.number(name[len(sharding.LEASE_PREFIX) :])) is not None
+        ):
+            held[shard] = holding
     members.sort(key=lambda m: m.identity)
     numbers = frozenset(m.shards for m in members if not m.lease.expired and m.shards is not None)
     count = next(iter(numbers)) if len(numbers) == 1 else None

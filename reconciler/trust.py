@@ -31,6 +31,7 @@ from typing import cast
 
 import git
 
+from controlplane import digits
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
 from controlplane.loading.repo import CONFIG_FILE, TENANT_FILE, ConfigRepo, load_folder, load_tree
@@ -292,7 +293,7 @@ def _listing(
             diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is not a regular file; ignored"))
             listing[path] = _Entry(f"{mode} {kind} {blob}", False)
             continue
-        if size.isdigit() and int(size) > limits.file_bytes:
+        if (bytes_ := digits.number(size)) is not None and bytes_ > limits.file_bytes:
             diagnostics.append(
                 Diagnostic(path, 1, 1, f"{path} in the trusted base is over {limits.file_bytes} bytes; ignored")
             )

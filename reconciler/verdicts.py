@@ -10,7 +10,7 @@ unconverged lives in one place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controlplane.errors import Diagnostic
@@ -123,6 +123,19 @@ def unconverged(outcome: Outcome) -> str | None:
     return None
 
 
+def set_aside_broken(
+    broken: Mapping[str, Sequence[Diagnostic]], result: PassResult, tracker: Tracker, revision: str, now: float
+) -> None:
+    """Tenants set aside for invalid specs: failed in `result`, backing off in `tracker`, named in the logs (and,
+    by the pass, in the audit log), never in the metrics (metrics.py)."""
+    for tenant, problems in broken.items():
+        reason = f"{len(problems)} problem(s) in its specs: " + "; ".join(d.render() for d in problems[:3])
+        result.failed[tenant] = reason
+        tracker.failed(tenant, reason, revision, now)
+        with logs.context(tenant=tenant):
+            logs.get().warning("tenant set aside; backing off", extra={"reason": reason})
+
+
 def set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
     """The denial of a tenant set aside for invalid specs, as an outcome the audit log records."""
     shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
@@ -142,9 +155,9 @@ def observe(metrics: Metrics, result: PassResult, shard: str, backing_off: int) 
     if result.record_problems is not None:
         m.record_problems.set(len(result.record_problems))
     if result.error:
-        m.errors.labels("", result.stage).inc()
-    for tenant in result.failed:
-        m.errors.labels(tenant, "tenant").inc()
+        m.errors.labels(result.stage).inc()
+    if result.failed:
+        m.errors.labels("tenant").inc(len(result.failed))  # counted, never named (metrics.py)
     for o in result.outcomes:
         if not was_attempted(o):
             continue

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane import digits
 from reconciler import logs
 
 _UNSET = secrets.token_bytes(32)
@@ -125,12 +126,12 @@ def handle(hook: Hook, environ: Mapping[str, Any]) -> tuple[int, bytes]:
     """(status, body) for one request to /webhook (the server has already read the whole body)."""
     if environ.get("REQUEST_METHOD") != "POST":
         return 405, b"method not allowed\n"
-    length = str(environ.get("CONTENT_LENGTH") or "")
-    if not length.isdigit():  # waitress reads a chunked body (capped) and sets its length
+    length = digits.number(str(environ.get("CONTENT_LENGTH") or ""))
+    if length is None:  # waitress reads a chunked body (capped) and sets its length
         return 411, b"length required\n"
-    if int(length) > hook.max_body:
+    if length > hook.max_body:
         return 413, b"payload too large\n"
-    body = environ["wsgi.input"].read(int(length))
+    body = environ["wsgi.input"].read(length)
     headers = _headers(environ)
     ok, why = verify(headers, body, hook.secret)
     peer = environ.get("REMOTE_ADDR")

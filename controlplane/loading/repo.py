@@ -27,6 +27,7 @@ from controlplane.loading.sources import LoadedSpec, Source, SpecKey
 from controlplane.loading.trees import FolderTree, Tree
 from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError
 from controlplane.specs import API_VERSION, KINDS
+from controlplane.specs.base import is_dns1123_label
 from controlplane.specs.repo_config import RepoConfig
 
 MAX_FILE_BYTES = budgets.Limits().file_bytes
@@ -126,7 +127,9 @@ def _walk(rel: str, walk: _Walk, files: list[str], cap: int) -> None:
         return  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
     subfolders: list[str] = []
     for entry in entries:
-        if not entry.folder:
+        if entry.folder and rel == "tenants" and not entry.name.startswith(".") and not is_tenant_folder(entry.name):
+            repo.diagnostics.append(_misnamed_tenant(entry.name))
+        elif not entry.folder:
             if entry.name.endswith(YAML_SUFFIXES) and len(files) < cap:
                 files.append(f"{rel}/{entry.name}")  # a linked file is refused, with its reason, when read
         elif entry.link:
@@ -137,6 +140,29 @@ def _walk(rel: str, walk: _Walk, files: list[str], cap: int) -> None:
             subfolders.append(f"{rel}/{entry.name}")
     for sub in subfolders:
         _walk(sub, walk, files, min(cap, _tenant_cap(sub, files, limits)))
+
+
+def is_tenant_folder(name: str) -> bool:
+    """Whether `name` may name a folder under tenants/: a DNS-1123 label, as the tenant's name must be.
+
+    The folder's name becomes the tenant's key everywhere (failure isolation, logs, Events, the audit log),
+    so anything else in that place (a name git stores as bytes that are not UTF-8, a control character, 5,000
+    characters) is refused before it is read, as a problem of the whole repo: it is no tenant's.
+    """
+    return is_dns1123_label(name)
+
+
+def _misnamed_tenant(name: str) -> Diagnostic:
+    return Diagnostic(
+        "tenants",
+        1,
+        1,
+        f"tenants/ holds a folder named {name!r}, which is not a tenant's name (a DNS-1123 label); "
+        "nothing in it is read and no pass applies anything until it is renamed",
+        "rename it to the tenant's name: at most 63 lowercase letters, digits and '-', starting and ending "
+        "with a letter or digit (or move it out of tenants/)",
+        "layout",
+    )
 
 
 def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:

@@ -61,8 +61,13 @@ def _dns1123_subdomain(value: str) -> str:
     return value
 
 
+def is_dns1123_label(value: str) -> bool:
+    """True for a DNS-1123 label: what a tenant's name (its folder, its namespace, a label value) must be."""
+    return len(value) <= 63 and _DNS1123_LABEL.fullmatch(value) is not None
+
+
 def _dns1123_label(value: str) -> str:
-    if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
+    if not is_dns1123_label(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit"

@@ -59,6 +59,7 @@ from typing import Any
 import orjson
 import urllib3
 
+from controlplane import digits
 from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
@@ -189,7 +190,8 @@ class KindCache:
 
 def _newer(version: str, than: str) -> bool:
     """resourceVersions are opaque, but etcd's are integers; anything else is not trusted over the watch."""
-    return version.isdigit() and than.isdigit() and int(version) > int(than)
+    new, old = digits.number(version, 30), digits.number(than, 30)
+    return new is not None and old is not None and new > old
 
 
 class WatchCache:

@@ -143,12 +143,16 @@ def test_a_reference_anywhere_in_a_steps_template_is_resolved(repo: Path, field:
     assert [d.line for d in found] == [line_of(path, "nope")], [d.render() for d in problems(repo)]
 
 
-def test_a_reference_in_the_workflows_volumes_is_resolved_with_the_workflows_parameters(repo: Path) -> None:
-    volume = '  volumes:\n    - {name: work, perRun: {size: "{{workflow.parameters.size}}"}}\n  steps:\n'
-    path = edit(repo, TRAIN, "  steps:\n", volume)
-    assert_problem(repo, TRAIN, line_of(path, "perRun"), "no parameter 'size'")
-    edit(repo, TRAIN, "  parameters:\n", '  parameters:\n    - {name: size, value: "10Gi"}\n')
-    assert [d for d in problems(repo) if "size" in d.message] == []
+def test_a_reference_in_the_workflows_artifact_repository_is_resolved_with_the_workflows_parameters(
+    repo: Path,
+) -> None:
+    """Argo substitutes the workflow's parameters in its spec-level fields too (volumes, whose fields are all typed
+    values that take no `{{...}}`, and the artifact repository's key)."""
+    repository = '  artifactRepository: {key: "{{workflow.parameters.store}}"}\n  steps:\n'
+    path = edit(repo, TRAIN, "  steps:\n", repository)
+    assert_problem(repo, TRAIN, line_of(path, "artifactRepository"), "no parameter 'store'")
+    edit(repo, TRAIN, "  parameters:\n", '  parameters:\n    - {name: store, value: "fast"}\n')
+    assert [d for d in problems(repo) if "store" in d.message] == []
 
 
 def test_a_declared_reference_in_a_timeout_passes(repo: Path) -> None:

@@ -17,9 +17,10 @@ committer controls) and, for claims, at the other tenant:
 * `claims`: the other tenant's namespace, models, experiments or name claimed,
   reserved namespaces, specs duplicated, tenant folders with odd names.
 
-`anywhere=True` also lets attacks hit mlcp.yaml and policies/ (global errors:
-fine for `mlcp validate`, but the loop then stops every tenant by design, so
-the reconcile sample keeps to tenant folders). The same seed always builds the
+`anywhere=True` also lets attacks hit mlcp.yaml and policies/ and make tenant
+folders not named as DNS labels (global errors: fine for `mlcp validate`, but
+the loop then stops every tenant by design, so the reconcile sample keeps to
+validly named tenant folders). The same seed always builds the
 same repo: a failure is reproduced with `python -m tests.fuzz --seed N --cases 1`.
 """
 
@@ -291,7 +292,9 @@ def claims(t: Target) -> None:
             (base / "promotions").mkdir(exist_ok=True)
             shutil.copy(promotions[0], base / "promotions" / "stolen.yaml")
     else:
-        name = t.rng.choice((f"{t.other}-evil", "default", "kube-system", "UPPER", "a" * 70, "-dash", "x.y"))
+        names = (f"{t.other}-evil", "default", "kube-system")
+        misnamed = ("UPPER", "a" * 70, "-dash", "x.y")  # not a DNS label: a problem of the whole repo
+        name = t.rng.choice(names + misnamed if t.anywhere else names)
         folder = t.root / "tenants" / name
         folder.mkdir(exist_ok=True)
         spec = yaml.safe_load((other / "tenant.yaml").read_text(encoding="utf-8"))

@@ -22,6 +22,7 @@ from kubernetes import client
 from controlplane.labels import FIELD_MANAGER
 from devenv import binaries
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.httpserver import address
 from tests.integration import configrepo
 from tests.integration.reconcile_support import ROOT, mlcp
 
@@ -81,6 +82,39 @@ def test_the_sharded_overlay_runs_three_replicas_with_one_number_of_shards_and_m
     bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]]
     assert bindings and bindings[0]["subjects"][0]["name"] == SA
     assert {d["kind"] for d in docs} >= {"ClusterRole", "Role", "Service", "ServiceAccount"}, "the base is included"
+
+
+def _kustomized(folder: Path) -> list[dict[str, Any]]:
+    kubectl = binaries.ensure_built(build=False).kubectl
+    assert kubectl.exists(), "the devenv builds kubectl (make testenv)"
+    out = subprocess.run([str(kubectl), "kustomize", str(folder)], check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def _flag(args: list[str], name: str) -> int:
+    [value] = [a.split("=", 1)[1] for a in args if a.startswith(f"--{name}=")]
+    return address(value)[1]
+
+
+@pytest.mark.parametrize("overlay", ["base", "sharded"])
+def test_the_probes_and_metrics_are_on_a_port_the_service_does_not_expose(overlay: str) -> None:
+    """Anyone who reaches the Service reaches the webhooks. On one listener, connections held open there (up to
+    --http-read-timeout each, the rest queued in the backlog) delayed /healthz past kubelet's 1 s timeout, and
+    three failed probes restarted the replica; the probes must be answered by a listener nobody else reaches."""
+    docs = _kustomized(BASE.parent / overlay)
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    [service] = [d for d in docs if d["kind"] == "Service"]
+    pod = deployment["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    webhooks, probes = _flag(container["args"], "webhook-listen"), _flag(container["args"], "listen")
+    assert webhooks != probes and set(ports.values()) == {webhooks, probes}
+    exposed = {ports.get(p["targetPort"], p["targetPort"]) for p in service["spec"]["ports"]}
+    assert exposed == {webhooks}, "the Service exposes the probes' listener"
+    for probe in ("livenessProbe", "readinessProbe"):
+        target = container[probe]["httpGet"]["port"]
+        assert ports.get(target, target) == probes, f"{probe} shares the webhooks' listener"
+    assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == probes
 
 
 def _token_kubeconfig(kubeconfig: Path, token: str, out: Path) -> Path:

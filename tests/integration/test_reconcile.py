@@ -122,7 +122,7 @@ def test_git_unreachable_backs_off_then_recovers(
     with running(loop):
         wait_for(lambda: loop.passes >= 3, 20, "three failed passes")
         assert loop.last is not None and loop.last.stage == "fetch"
-        assert loop._failures >= 3 and rec.metrics.errors.labels("", "fetch")._value.get() >= 3
+        assert loop._failures >= 3 and rec.metrics.errors.labels("fetch")._value.get() >= 3
         assert loop.healthy()[0], "a controller that cannot fetch is still alive and serving metrics"
         shutil.move(hidden, repo.root)
         repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.cpu: "32"', 'requests.cpu: "44"')

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import socket
 import threading
@@ -273,3 +274,52 @@ def test_a_port_past_65535_or_no_port_is_refused_before_anything_binds(listen: s
         address(listen)
     with pytest.raises(ValueError, match=re.escape(said)):
         listeners(endpoints(lambda: None), listen, None)
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 60_000])
+def test_a_content_length_of_more_digits_than_python_converts_is_refused_and_logs_no_error(
+    digits: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """waitress checked the digits, then int() refused over 4,300 of them: no answer at all, and an error
+    logged with its frames for each such request from anyone who can reach the webhook."""
+    with serving() as target:
+        response = target.send(request("/webhook", b"{}", {"Content-Length": "9" * digits}), wait=3)
+        assert status(target.send(request("/healthz", method="GET"))) == 200
+    assert status(response) == 400, response[:80]
+    assert target.pushes == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[:300]
+
+
+def test_a_content_length_of_as_many_digits_as_python_converts_is_too_large() -> None:
+    with serving() as target, socket.create_connection(("127.0.0.1", target.port), timeout=5) as conn:
+        conn.sendall(request("/webhook", b"", {"Content-Length": "9" * 4300}))
+        response = _read(conn, 3)
+    assert status(response) == 413
+
+
+def _hold_connections(port: int, stop: threading.Event) -> None:
+    """A stranger who reaches the webhook: opens connections and drips a header line now and then."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+                while not stop.wait(0.4):
+                    conn.sendall(b"X: 1\r\n")
+        except OSError:
+            continue
+
+
+def test_probes_on_their_own_listener_are_answered_while_a_stranger_fills_the_webhooks() -> None:
+    """As the shipped Deployment runs (--listen for the probes, --webhook-listen on the Service's port): the
+    connections a stranger holds on the webhook listener never delay kubelet's probes (1 s timeout). On one
+    listener, they waited in its backlog behind the stranger's (see test_deploy.py for the manifests)."""
+    with serving(separate=True) as target:
+        probes, hooks = (server.port for server in target.servers)
+        stop = threading.Event()
+        threads = [threading.Thread(target=_hold_connections, args=(hooks, stop), daemon=True) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        answered = [status(target.send(request("/healthz", method="GET"), port=probes, wait=1.0)) for _ in range(4)]
+        stop.set()
+    assert answered == [200] * 4

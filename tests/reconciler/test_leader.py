@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -354,3 +355,83 @@ def test_the_lease_thread_survives_any_error_of_a_round_and_tries_again_a_period
         elector.run(stop)
     assert sent == ["GET", "GET", "POST"] and elector.may_write(), "the next round took the Lease"
     assert [r.getMessage() for r in logged if r.exc_info] == ["lease round failed; trying again"]
+
+
+def _counting(api: FakeLeases, method: str) -> list[str]:
+    """The paths of the `method` requests sent to `api` from now on."""
+    sent: list[str] = []
+    request = api.request
+
+    def counted(method_: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if method_ == method:
+            sent.append(path)
+        return request(method_, path, *args, **kwargs)
+
+    api.request = counted  # type: ignore[method-assign]
+    return sent
+
+
+def test_forwarded_webhooks_landing_in_every_renewal_do_not_cost_the_leader_its_lease() -> None:
+    """Anyone who can send deliveries (an MLflow user moving their own model's alias) makes a follower PATCH the
+    leader's Lease; one landing between each renewal's read and write failed it with 409, and the leader stopped
+    writing at its renew deadline though nothing was wrong with it."""
+    api, clock, leader, follower = _pair()
+    assert leader.step() and not follower.step()
+    for _ in range(8):  # 16 s of retry periods: past the renew deadline and the Lease's duration
+        clock.now += 2
+        api.writing.append(follower.trigger)
+        assert leader.step() and leader.may_write()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "a"
+
+
+def test_a_renewal_whose_lease_someone_else_renewed_meanwhile_is_not_made_again() -> None:
+    """Only a change of the metadata is written over: a write that changed the spec (another holder) wins."""
+    api, clock, leader, _ = _pair()
+    assert leader.step()
+    clock.now += 2
+
+    def taken() -> None:
+        assert api.lease is not None
+        api._store({**api.lease, "spec": {**api.lease["spec"], "holderIdentity": "z", "renewTime": "later"}})
+
+    api.writing.append(taken)
+    leader.step()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "z"
+    clock.now += 9
+    assert not leader.may_write(), "the leader wrote over the other holder's Lease"
+
+
+def test_a_release_that_meets_a_forwarded_webhook_still_frees_the_lease() -> None:
+    api, _clock, leader, follower = _pair()
+    assert leader.step() and not follower.step()
+    api.writing.append(follower.trigger)
+    leader.release()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] is None
+    assert follower.step(), "released: taken at once, not after the Lease's duration"
+
+
+def test_a_burst_of_deliveries_is_one_patch_now_and_one_at_the_end_of_the_retry_period() -> None:
+    """A flood of deliveries at one follower sends at most one PATCH per retry period, and the last delivery's
+    request is not lost: it is sent when the period is over (its pass reads everything pushed before it)."""
+    api = FakeLeases()
+    config = LeaseConfig("ns", "b", duration=3, renew_deadline=2, retry_period=0.3)
+    leader = LeaderElector(api, LeaseConfig("ns", "a", duration=3, renew_deadline=2, retry_period=0.3))  # type: ignore[arg-type]
+    follower = LeaderElector(api, config)  # type: ignore[arg-type]
+    fired = threading.Event()
+    leader.on_trigger = fired.set
+    assert leader.step()
+    patches = _counting(api, "PATCH")
+    for _ in range(200):
+        follower.trigger()
+    assert len(patches) == 1
+    first = api.lease["metadata"]["annotations"][TRIGGER_ANNOTATION] if api.lease else None
+    assert leader.step() and fired.is_set()
+    fired.clear()
+    deadline = time.monotonic() + 5
+    while len(patches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(patches) == 2, "the deliveries held back were never forwarded"
+    assert api.lease is not None and api.lease["metadata"]["annotations"][TRIGGER_ANNOTATION] != first
+    assert leader.step() and fired.is_set(), "the leader did not see the request held back"
+    time.sleep(0.5)
+    assert len(patches) == 2, "a request was sent twice"

@@ -82,3 +82,19 @@ def test_other_events_and_methods_do_not_wake_the_loop() -> None:
     assert registryhook.handle(target.hook, big)[0] == 413
     assert registryhook.handle(target.hook, {**_delivery(_event()), "CONTENT_LENGTH": "-1"})[0] == 411
     assert target.events == 0
+
+
+def test_a_timestamp_in_other_digits_or_too_long_to_read_is_refused_not_a_traceback() -> None:
+    """A signed delivery whose timestamp is `"²"` (isdigit, but int() raises) or 5,000 digits (int() refuses them)
+    ended in a ValueError; one in Arabic-Indic digits was read as a time."""
+    target = Hook()
+    arabic = str(int(NOW)).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for n, stamp in enumerate(("²", arabic, "9" * 5000)):
+        assert registryhook.handle(target.hook, _delivery(_event(), ident=f"d-{n}", stamp=stamp)) == (
+            403,
+            b"forbidden\n",
+        )
+    assert target.events == 0
+    odd_length = _delivery(_event())
+    odd_length["CONTENT_LENGTH"] = "١٢"
+    assert registryhook.handle(target.hook, odd_length)[0] == 411

@@ -407,3 +407,16 @@ def test_a_replica_makes_the_lease_of_shard_0_before_it_takes_any_shard() -> Non
     _tick(clock, replicas, rounds=3)
     assert made == [True]
     assert replicas[0].held() == [1] and replicas[1].held() == [0]
+
+
+def test_leases_named_with_digits_of_other_scripts_are_no_shards() -> None:
+    """Whoever may write Leases in the namespace names one `mlcp-shard-١` (isdigit; int() reads 1) or
+    `mlcp-shard-²` (isdigit; int() raises): the first held shard 1 for a stranger, the second broke every step."""
+    api, clock = FakeLeases(), Clock()
+    for suffix in ("١", "²", "9" * 40):
+        name = sharding.LEASE_PREFIX + suffix
+        spec = {"holderIdentity": "mallory", "renewTime": "2027-01-01T00:00:00.000000Z", "leaseDurationSeconds": 3600}
+        api._store(name, {"metadata": {"name": name}, "spec": spec})
+    replicas = [_replica(api, clock, who) for who in "ab"]
+    _tick(clock, replicas, rounds=4)
+    assert sorted(_writers(replicas)) == list(range(SHARDS)), "a shard was left to the stranger"

@@ -76,15 +76,21 @@ def test_odd_leases_are_read_without_failing() -> None:
         {"metadata": None, "spec": None},
         _lease("mlcp-shard-x", "r1"),
         _lease("mlcp-shard-", "r1"),
+        _lease("mlcp-shard-²", "r1"),  # isdigit, but int() raises
+        _lease("mlcp-shard-١", "r1"),  # isdigit, and int() reads 1
+        _lease("mlcp-shard-" + "9" * 5000, "r1"),  # more digits than int() reads
         _lease(sharding.lease_name(0), "r1", duration="forever"),
         {"metadata": {"name": sharding.lease_name(1)}, "spec": {"holderIdentity": "r1", "renewTime": "yesterday"}},
         _member("r1", "99999999999"),
         _member("r2", "-3"),
+        _member("r4", "²"),
         {"metadata": {"name": member_lease("r3"), "annotations": {SHARDS_ANNOTATION: "2"}}, "spec": {}},
     ]
     found = status("ns", leases, NOW, ["vision"])
     assert set(found.leases) == {0, 1}
     assert found.leases[0].expired, "no duration: run out at once"
     assert found.leases[1].renewed is None and found.leases[1].expired
-    assert [(m.identity, m.shards) for m in found.members] == [("r1", None), ("r2", None)], "no holder: no member"
+    assert [(m.identity, m.shards) for m in found.members] == [("r1", None), ("r2", None), ("r4", None)], (
+        "no holder: no member"
+    )
     assert found.shards is None and not found.tenants

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.errors import InvalidConfig
 from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
 from controlplane.specs import Quota
 from reconciler import partition
@@ -312,3 +313,27 @@ def test_a_tenant_is_named_for_its_folder_whatever_its_tenant_field_says(repo: P
     path = repo / "tenants/nlp/tenant.yaml"
     path.write_text(path.read_text().replace("name: nlp", "name: nlp\n  tenant: vision", 1))
     assert_problem(repo, "tenants/nlp/tenant.yaml", line_of(path, "tenant: vision"), "spec names tenant 'vision'")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Vision", "team a", "a" * 64, "-vision", "vision-", "vis.ion", "vision\u202e", "é", "v\nx"],
+)
+def test_a_tenant_folder_not_named_as_a_tenant_is_everyone_s_problem_and_is_not_read(repo: Path, name: str) -> None:
+    """The folder's name would be the tenant's key (logs, metrics, the audit log): a committer's free text."""
+    write(repo, f"tenants/{name}/pipelines/broken.yaml", "kind: [\n")
+    found = assert_problem(repo, "tenants", 1, "not a tenant's name (a DNS-1123 label)")
+    assert repr(name) in found.message and "rename it" in found.hint
+    assert [d.path for d in load_repo(repo).diagnostics] == ["tenants"], "a file of the folder was read"
+    with pytest.raises(InvalidConfig):
+        partition.isolate(load_repo(repo))
+
+
+def test_a_tenant_folder_whose_name_is_not_utf8_is_refused_with_its_bytes_escaped(repo: Path) -> None:
+    folder = repo / "tenants" / os.fsdecode(b"ev\xffl")  # git writes any bytes as a name; Python escapes them
+    folder.mkdir()
+    (folder / "tenant.yaml").write_text("kind: Tenant\n")
+    [found] = load_repo(repo).diagnostics
+    assert found.path == "tenants" and "'ev\\udcffl'" in found.message
+    found.render().encode()  # shown and logged as UTF-8 text: no lone surrogate left in it
+    assert partition.tenant_of_path(os.fsdecode(b"tenants/ev\xffl/tenant.yaml")) is None
