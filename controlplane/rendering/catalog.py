@@ -17,7 +17,7 @@ tenant's RoleBindings that let its writer, the tenant's deployer, write it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controlplane.specs import KINDS
@@ -38,6 +38,9 @@ class Resource:
     plural: str
     """The resource name in URLs and RBAC rules, e.g. `workflowtemplates`."""
     namespaced: bool
+    grants_access: bool = False
+    """Its objects give people or accounts access (RoleBindings): one that git no longer renders is deleted even
+    with prune off, since revoking access must not wait for an operator's opt-in (`ACCESS`)."""
 
     @property
     def api_version(self) -> str:
@@ -61,6 +64,9 @@ PRODUCES: dict[str, tuple[Resource, ...]] = {}
 """Spec kind → the resources its renderers declared."""
 GRANTS: dict[str, tuple[Grant, ...]] = {}
 """Spec kind → what the Roles it renders grant."""
+ACCESS_ELSEWHERE: set[tuple[str, str]] = set()
+"""(apiVersion, kind) of objects of other systems than Kubernetes that give people access (MLflow permissions),
+declared by their renderers with `declare_access`."""
 
 
 @dataclass
@@ -153,6 +159,27 @@ def by_group(declared: tuple[Resource, ...]) -> list[tuple[str, list[str]]]:
         if r.plural not in plurals:
             plurals.append(r.plural)
     return list(groups.items())
+
+
+def declare_access(api_version: str, kind: str) -> None:
+    """Record that objects of `kind` (of a system with no `Resource`, e.g. MLflow) give people access."""
+    ACCESS_ELSEWHERE.add((api_version, kind))
+
+
+class _Access(Container[tuple[str, str]]):
+    """(apiVersion, kind) of the objects that give people access, read from the declarations each time."""
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        api_version, kind = key
+        found = find(str(api_version), str(kind))
+        return (found is not None and found.grants_access) or key in ACCESS_ELSEWHERE
+
+
+ACCESS: Container[tuple[str, str]] = _Access()
+"""Whether an object type gives people access: planning deletes such an object removed from git even with prune
+off (`PlanOptions.access`), so a person a change removed does not keep what the object granted."""
 
 
 class _Ranks(Mapping[str, int]):
