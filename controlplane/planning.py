@@ -19,7 +19,7 @@ an unreadable record blocks that one object's deletion.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -336,6 +336,10 @@ class PlanOptions:
     revision: str | None = None
     repo: str | None = None
     ranks: Mapping[str, int] = field(default_factory=dict)
+    access: Container[tuple[str, str]] = frozenset()
+    """(apiVersion, kind) of objects that give people access (RoleBindings, MLflow permissions): one removed from
+    git is deleted even with prune off, as the person the change removed must not keep what it granted (the
+    delete is authorized as a change of the spec mlcp's record attributes it to, like any other)."""
 
 
 def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
@@ -377,7 +381,7 @@ def record_blocker(ref: ObjectRef, record: InventoryRecord | None) -> str | None
 def _option_blocker(ref: ObjectRef, options: PlanOptions) -> str | None:
     if ref.kind == NAMESPACE and not options.allow_namespace_deletion:
         return "deleting a namespace needs --allow-namespace-deletion"
-    if not options.prune:
+    if not options.prune and (ref.api_version, ref.kind) not in options.access:
         return "prune is off; pass --prune to delete objects removed from git"
     return None
 

@@ -20,7 +20,7 @@ from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load
 from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
-from controlplane.rendering.context import RANK_ORDER
+from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
@@ -269,6 +269,7 @@ def make_plan(
         revision=desired.revision,
         repo=str(desired.repo.root),
         ranks=RANK_ORDER,
+        access=ACCESS_KINDS,
     )
     partial = selection.tenants if selection is not None else None
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root), partial)

@@ -20,7 +20,7 @@ tenant's RoleBindings that let its writer, the tenant's deployer, write it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controlplane.specs import KINDS
@@ -41,6 +41,9 @@ class Resource:
     plural: str
     """The resource name in URLs and RBAC rules, e.g. `workflowtemplates`."""
     namespaced: bool
+    grants_access: bool = False
+    """Its objects give people or accounts access (RoleBindings): one that git no longer renders is deleted even
+    with prune off, since revoking access must not wait for an operator's opt-in (`ACCESS`)."""
 
     @property
     def api_version(self) -> str:
@@ -67,6 +70,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {}
 NAMES_PEOPLE: dict[str, frozenset[str]] = {}
 """Spec kind → the kinds of its objects (of any system) whose content names the tenant's owners or members, as
 the revision's Tenant has them: a Notebook's RoleBinding, an MLflow experiment's owners tag."""
+ACCESS_ELSEWHERE: set[tuple[str, str]] = set()
+"""(apiVersion, kind) of objects of other systems than Kubernetes that give people access (MLflow permissions),
+declared by their renderers with `declare_access`."""
 
 
 @dataclass
@@ -170,6 +176,27 @@ def by_group(declared: tuple[Resource, ...]) -> list[tuple[str, list[str]]]:
         if r.plural not in plurals:
             plurals.append(r.plural)
     return list(groups.items())
+
+
+def declare_access(api_version: str, kind: str) -> None:
+    """Record that objects of `kind` (of a system with no `Resource`, e.g. MLflow) give people access."""
+    ACCESS_ELSEWHERE.add((api_version, kind))
+
+
+class _Access(Container[tuple[str, str]]):
+    """(apiVersion, kind) of the objects that give people access, read from the declarations each time."""
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        api_version, kind = key
+        found = find(str(api_version), str(kind))
+        return (found is not None and found.grants_access) or key in ACCESS_ELSEWHERE
+
+
+ACCESS: Container[tuple[str, str]] = _Access()
+"""Whether an object type gives people access: planning deletes such an object removed from git even with prune
+off (`PlanOptions.access`), so a person a change removed does not keep what the object granted."""
 
 
 class _Ranks(Mapping[str, int]):

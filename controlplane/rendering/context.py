@@ -21,6 +21,8 @@ from controlplane.specs.pipeline_training import TrainingStep
 
 RANK_ORDER = catalog.RANKS
 """Apply order by object kind, lowest first (the reverse deletes), from the kinds' declarations."""
+ACCESS_KINDS = catalog.ACCESS
+"""(apiVersion, kind) of the objects that give people access (`catalog.ACCESS`): revoked even with prune off."""
 
 TENANT_WORKLOAD_SA = "mlcp-workload"
 """ServiceAccount the tenant's pipelines run as (no pipeline field names another)."""

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, cast
 
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, ObjectRef
+from controlplane.rendering import catalog
 from controlplane.rendering.context import RenderContext
 from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
 from controlplane.rendering.registry import renders
@@ -36,6 +37,8 @@ MODEL_PERMISSION = "RegisteredModelPermission"
 KINDS = (EXPERIMENT_PERMISSION, MODEL_PERMISSION)
 RANKS = {EXPERIMENT_PERMISSION: 61, MODEL_PERMISSION: 66}
 """After the experiment (60) a grant is about, and after aliases (65)."""
+for _kind in KINDS:
+    catalog.declare_access(API_VERSION, _kind)  # a grant git no longer renders is revoked, prune or not
 
 MANAGE, EDIT, READ = "MANAGE", "EDIT", "READ"
 LEVELS = (READ, EDIT, MANAGE)

@@ -60,7 +60,7 @@ PRODUCES = (
     Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False),
     Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True),
     Resource(30, RBAC_GROUP, "v1", "Role", "roles", namespaced=True),
-    Resource(31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True),
+    Resource(31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True, grants_access=True),
     Resource(35, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", namespaced=True),
 )
 

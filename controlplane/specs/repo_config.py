@@ -43,7 +43,13 @@ class RegistryTarget(SpecModel):
 
 
 class PrunePolicy(SpecModel):
-    enabled: bool = Field(default=False, description="Delete objects removed from git.")
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Delete objects removed from git. Objects that give people access (RoleBindings, MLflow "
+            "permissions) are deleted even when off, so a person removed from a tenant loses access."
+        ),
+    )
     allow_namespace_deletion: bool = Field(
         default=False, description="Also delete tenants' namespaces (never when protected)."
     )

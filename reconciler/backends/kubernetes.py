@@ -111,7 +111,9 @@ class LiveCache(Protocol):
 
     def fresh(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...], int] | None: ...
 
-    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None: ...
+    def written(self, ref: ObjectRef, item: dict[str, Any]) -> None: ...
+
+    def deleted(self, ref: ObjectRef, version: str) -> None: ...
 
     def take_changed(self) -> frozenset[ObjectRef] | None: ...
 
@@ -391,13 +393,14 @@ class KubernetesBackend(Backend):
             body["preconditions"] = {"resourceVersion": change.live_version}
         query = [("dryRun", "All")] if options.dry_run else []
         try:
-            self.client.request("DELETE", path, query, body, impersonate=impersonate)
+            answer = self.client.request("DELETE", path, query, body, impersonate=impersonate)
         except HttpError as exc:
             if exc.status == 404:
                 return Outcome(change, Status.deleted, "already gone")
             raise
-        if self.cache is not None and not options.dry_run:
-            self.cache.written(change.ref, None)
+        if self.cache is not None and not options.dry_run:  # the version removed: the precondition's, or answered
+            removed = change.live_version or str((answer.get("metadata") or {}).get("resourceVersion") or "")
+            self.cache.deleted(change.ref, removed)
         return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
 
     # -- inventory -------------------------------------------------------------------------------------------

@@ -23,8 +23,13 @@ return None, and the pass lists for itself.
 Objects are kept reduced to what the diff reads (kubernetes_client.live_object):
 without other managers' managedFields, status and server bookkeeping.
 Objects the pass writes are put in at once from the write's response (when
-newer than what the cache holds), so the next pass does not see them stale;
-the watch delivers the same objects moments later.
+newer than what the cache holds, or, with nothing held, than the last event
+or list the cache applied), so the next pass does not see them stale; the
+watch delivers the same objects moments later. A response handled after the
+watch delivered a later deletion is not put back, and the pass's own delete
+does not drop an object created again since: resourceVersions are compared
+as integers, which is what etcd-backed servers give and the order the watch
+delivers; where they are not integers the watch alone is trusted.
 
 The cache also says which objects changed since the pass last asked
 (`take_changed`): every event that changed what it holds (a new
@@ -177,19 +182,30 @@ class KindCache:
             if held is None or held.version != obj.version:  # the same version is the echo of our own write
                 self.changed.add(obj.ref)
 
-    def written(self, item: dict[str, Any] | None, ref: ObjectRef) -> None:
-        """An object this process wrote (None: deleted); kept only when newer than the cached one."""
-        if item is None:
-            self.objects.pop(ref, None)
-            return
+    def written(self, item: dict[str, Any]) -> None:
+        """An object this process wrote, as the server answered: kept only when newer than what the watch told.
+
+        With nothing held, the watch's own position (`version`) is what the answer is compared with: the cache
+        has applied every event up to it, so an answer no newer than that names an object the cache would hold
+        if it still existed: it was deleted (or left the selector) after the write, by an event already applied
+        or before the list the cache holds. Putting it back would hide that deletion from every pass until the
+        resync."""
         obj = live_object(self.rtype, item)
         held = self.objects.get(obj.ref)
-        if held is None or _newer(obj.version, held.version):
+        if _newer(obj.version, held.version if held is not None else self.version):
             self.objects[obj.ref] = obj
+
+    def deleted(self, ref: ObjectRef, version: str) -> None:
+        """An object this process deleted, at `version` (the one it removed): dropped unless what is held is
+        newer, as the watch may already have delivered the deletion and a new object under the same name."""
+        held = self.objects.get(ref)
+        if held is not None and (held.version == version or _newer(version, held.version)):
+            del self.objects[ref]
 
 
 def _newer(version: str, than: str) -> bool:
-    """resourceVersions are opaque, but etcd's are integers; anything else is not trusted over the watch."""
+    """resourceVersions are opaque, but etcd's are integers, ordered as the watch delivers them; anything else
+    is not trusted over the watch (which delivers the same state moments later)."""
     new, old = digits.number(version, 30), digits.number(than, 30)
     return new is not None and old is not None and new > old
 
@@ -351,12 +367,20 @@ class WatchCache:
                 k.changed, k.lost = set(), not (k.synced or k.diffing)
         return None if lost else changed
 
-    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
+    def written(self, ref: ObjectRef, item: dict[str, Any]) -> None:
+        """The pass wrote `ref` and the server answered `item` (KindCache.written)."""
         kind = self.kinds.get((ref.api_version, ref.kind))
         if kind is not None:
             with self._lock:
                 if self.scope is not None and self.scope.keeps(ref):
-                    kind.written(item, ref)
+                    kind.written(item)
+
+    def deleted(self, ref: ObjectRef, version: str) -> None:
+        """The pass deleted `ref` at `version` (KindCache.deleted)."""
+        kind = self.kinds.get((ref.api_version, ref.kind))
+        if kind is not None:
+            with self._lock:
+                kind.deleted(ref, version)
 
     # -- one thread per kind ---------------------------------------------------------------------------------
 

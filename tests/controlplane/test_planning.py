@@ -10,6 +10,8 @@ import pytest
 
 from controlplane.planning import Claim, Inventory, InventoryRecord, PlanOptions, attributed, plan
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
+from controlplane.rendering import mlflow_objects, mlflow_permissions
+from controlplane.rendering.context import ACCESS_KINDS
 
 
 def _ref(kind: str, name: str, ns: str | None = "ns") -> ObjectRef:
@@ -50,6 +52,35 @@ def test_only_inventoried_objects_are_deleted_and_only_with_prune() -> None:
     [change] = with_prune.changes
     assert change.ref == owned and change.blocked is None
     assert with_prune.meta["ignoredUnowned"] == {"count": 1, "first": [str(copied)]}
+
+
+def test_a_grant_of_access_removed_from_git_is_revoked_even_with_prune_off() -> None:
+    """The Tenant no longer renders `mlcp-edit` (its last edit member left): the binding mlcp wrote goes, prune
+    or not, as do MLflow grants; other objects stay until prune; a binding mlcp never wrote is not touched."""
+    binding = ObjectRef("kubernetes", "rbac.authorization.k8s.io/v1", "RoleBinding", "ns", "mlcp-edit")
+    grant = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "t/exp#bob")
+    quota, stranger = _ref("ResourceQuota", "q"), replace(binding, name="someone-elses")
+    live = {ref: _live(ref, {}) for ref in (binding, grant, quota, stranger)}
+    records = {binding: _record(), grant: _record(), quota: _record()}
+    inventory = Inventory(frozenset({binding, grant, quota}), records=records)
+    options = PlanOptions(access={(binding.api_version, binding.kind), (grant.api_version, grant.kind)})
+    planned = {c.ref: c for c in plan([], live, inventory, options).changes}
+    assert set(planned) == {binding, grant, quota}, "only what mlcp's inventory says it wrote"
+    assert planned[binding].action is Action.delete and planned[binding].blocked is None
+    assert planned[grant].action is Action.delete and planned[grant].blocked is None
+    assert planned[binding].spec == SpecKey("Tenant", "t", "t"), "authorized as the Tenant's change"
+    assert planned[quota].blocked is not None and "prune is off" in planned[quota].blocked
+    unreadable = replace(_record(), error="piece missing")
+    broken = Inventory(frozenset({binding}), records={binding: unreadable})
+    [change] = plan([], {binding: live[binding]}, broken, options).changes
+    assert change.blocked is not None and "unreadable" in change.blocked, "nobody attributed: not deleted"
+
+
+def test_the_catalog_says_which_kinds_grant_access() -> None:
+    assert ("rbac.authorization.k8s.io/v1", "RoleBinding") in ACCESS_KINDS
+    assert ("v1", "ResourceQuota") not in ACCESS_KINDS and ("rbac.authorization.k8s.io/v1", "Role") not in ACCESS_KINDS
+    for kind in mlflow_permissions.KINDS:
+        assert (mlflow_objects.API_VERSION, kind) in ACCESS_KINDS
 
 
 def _record(tenant: str = "t", protected: bool = False, adopted: bool = False) -> InventoryRecord:

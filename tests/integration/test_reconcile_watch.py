@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
-from controlplane.plans import ObjectRef
-from reconciler.backends.kubernetes import resources
+from controlplane.plans import Action, Change, ObjectRef
+from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.kubernetes import KubernetesBackend, resources
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_watch import WatchCache
 from tests.integration import configrepo
@@ -147,3 +149,108 @@ def test_fresh_reads_end_the_watches_without_leaving_their_connections_to_the_ne
             assert time.monotonic() - began < 10, f"a GET after fresh read {attempt} waited on a watch's connection"
     finally:
         cache.close()
+
+
+def _quota(core: client.CoreV1Api, namespace: str) -> client.V1ResourceQuota | None:
+    try:
+        return core.read_namespaced_resource_quota("compute", namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def test_a_hand_delete_racing_the_passs_heal_is_healed_by_the_next_pass(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member edits the quota, then deletes it the moment the pass has healed it: the watch delivers the
+    DELETED before the apply thread handles the server's answer. The answer must not put the deleted object
+    back in the cache, or every pass sees it present and converged until the resync (300 s)."""
+    repo = configrepo.make(tmp_path, prefix)
+    rec = reconciler(repo, kubeconfig, tmp_path, watch=True, resync=3600.0)
+    core = client.CoreV1Api(k8s_admin)
+    try:
+        assert rec.run_pass().converged
+        [cache] = rec._watches
+        assert isinstance(cache, WatchCache) and cache.wait_synced(30)
+        assert rec.run_pass().converged
+        synced = cache.snapshot()
+        assert synced is not None
+        ref = next(r for r in synced[0] if r.kind == "ResourceQuota" and r.namespace == repo.vision)
+
+        def held() -> dict[ObjectRef, Any]:
+            objects = cache.snapshot()
+            return objects[0] if objects is not None else {}
+
+        core.patch_namespaced_resource_quota(
+            "compute", repo.vision, {"spec": {"hard": {"requests.cpu": "999"}}}, field_manager="kubectl-edit"
+        )
+        wait_for(lambda: held()[ref].manifest["spec"]["hard"]["requests.cpu"] == "999", 15, "the hand edit")
+
+        backend = next(b for b in rec._backends[1].values() if isinstance(b, KubernetesBackend))
+        original = backend.client.server_side_apply
+
+        def racing(path: str, body: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+            answer = original(path, body, *args, **kwargs)
+            if body.get("kind") == "ResourceQuota" and body["metadata"]["namespace"] == repo.vision:
+                core.delete_namespaced_resource_quota("compute", repo.vision)
+                wait_for(lambda: ref not in held(), 15, "the watch to deliver the hand delete")
+            return answer
+
+        monkeypatch.setattr(backend.client, "server_side_apply", racing)
+        healed = rec.run_pass()
+        monkeypatch.undo()
+        assert [o.change.ref for o in healed.outcomes] == [ref]
+        assert _quota(core, repo.vision) is None, "deleted by hand after the pass's write"
+        assert ref not in held(), "the cache holds an object the API server deleted"
+        again = rec.run_pass()
+        assert [o.change.ref for o in again.outcomes] == [ref] and _quota(core, repo.vision) is not None
+    finally:
+        rec.close()
+
+
+def test_the_passs_delete_racing_a_re_creation_keeps_the_new_object_in_the_cache(
+    tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass deletes an object it manages and, before it handles the answer, the same name is created again
+    (labelled as mlcp's) and the watch delivers both: the cache must keep the new object the server holds."""
+    repo = configrepo.make(tmp_path, prefix)
+    rec = reconciler(repo, kubeconfig, tmp_path, watch=True, resync=3600.0)
+    core = client.CoreV1Api(k8s_admin)
+    try:
+        assert rec.run_pass().converged
+        [cache] = rec._watches
+        assert isinstance(cache, WatchCache) and cache.wait_synced(30)
+        synced = cache.snapshot()
+        assert synced is not None
+        ref = next(r for r in synced[0] if r.kind == "ResourceQuota" and r.namespace == repo.vision)
+        backend = next(b for b in rec._backends[1].values() if isinstance(b, KubernetesBackend))
+        live = _quota(core, repo.vision)
+        assert live is not None
+        again = client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="compute", namespace=repo.vision, labels=live.metadata.labels),
+            spec=client.V1ResourceQuotaSpec(hard={"requests.cpu": "1"}),
+        )
+        original = backend.client.request
+
+        def racing(method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            answer = original(method, path, *args, **kwargs)
+            if method == "DELETE":
+                created = core.create_namespaced_resource_quota(repo.vision, again)
+                version = int(created.metadata.resource_version)  # the quota controller's status write follows
+                wait_for(lambda: ref in held() and int(held()[ref].version) >= version, 15, "the watch to deliver it")
+            return answer
+
+        def held() -> dict[ObjectRef, Any]:
+            objects = cache.snapshot()
+            return objects[0] if objects is not None else {}
+
+        version = held()[ref].version
+        change = Change(ref, Action.delete, "test", None, None, None, 0, live_version=version)
+        monkeypatch.setattr(backend.client, "request", racing)
+        outcome = backend.apply(change, ApplyOptions())
+        monkeypatch.undo()
+        assert outcome.status is Status.deleted and _quota(core, repo.vision) is not None
+        assert ref in held(), "the object the API server holds vanished from the cache"
+    finally:
+        rec.close()

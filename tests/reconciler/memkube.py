@@ -235,12 +235,12 @@ class MemoryCache:
         self.objects, self.changed = self.kube.live(), set()
         return dict(self.objects), (), len(resources())
 
-    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
-        if item is None:
-            self.objects.pop(ref, None)
-        else:
-            rtype = next(r for r in resources() if (r.api_version, r.kind) == (ref.api_version, ref.kind))
-            self.objects[ref] = live_object(rtype, copy.deepcopy(item))
+    def written(self, ref: ObjectRef, item: dict[str, Any]) -> None:
+        rtype = next(r for r in resources() if (r.api_version, r.kind) == (ref.api_version, ref.kind))
+        self.objects[ref] = live_object(rtype, copy.deepcopy(item))
+
+    def deleted(self, ref: ObjectRef, version: str) -> None:
+        self.objects.pop(ref, None)
 
     def event(self, obj: LiveObject) -> None:
         """Someone changed an object live: the cache holds it and reports it changed."""

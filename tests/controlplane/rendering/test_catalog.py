@@ -46,13 +46,22 @@ def test_contradicting_declarations_are_refused() -> None:
 
 
 def test_a_kind_may_rank_an_object_type_of_another_kind_its_own_way() -> None:
-    late_binding = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True)
+    late_binding = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, True)
     with probekind.declared():
         registry.renders("Probe", late_binding)
         assert catalog.declared_by("Probe", "rbac.authorization.k8s.io/v1", "RoleBinding") == late_binding
         bindings = [r for r in catalog.resources() if r.kind == "RoleBinding"]
         assert [r.rank for r in bindings] == [RANK_ORDER["RoleBinding"]] == [31], "listed once, first rank wins"
         assert late_binding.plural in {p for rule in deployer_rules() for p in rule["resources"]}
+
+
+def test_a_kind_cannot_say_an_object_type_that_gives_access_gives_none() -> None:
+    """Whether RoleBindings give access decides whether one removed from git waits for prune: a second
+    declaration that says otherwise is refused, not merged."""
+    silent = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True)
+    with probekind.declared(), pytest.raises(catalog.CatalogError, match="declared twice"):
+        registry.renders("Probe", silent)
+    assert ("rbac.authorization.k8s.io/v1", "RoleBinding") in catalog.ACCESS
 
 
 def test_a_workload_kind_cannot_declare_a_cluster_scoped_object() -> None:

@@ -52,7 +52,10 @@ class _Cache:
         self.fresh_reads += 1
         return (LIVE, (), 15) if self.can_list else None
 
-    def written(self, ref: ObjectRef, item: dict[str, Any] | None) -> None:
+    def written(self, ref: ObjectRef, item: dict[str, Any]) -> None:
+        return
+
+    def deleted(self, ref: ObjectRef, version: str) -> None:
         return
 
     def take_changed(self) -> frozenset[ObjectRef] | None:

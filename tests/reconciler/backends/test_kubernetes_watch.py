@@ -73,13 +73,58 @@ def test_a_relist_replaces_everything_and_a_missing_api_is_synced_and_reported()
 def test_own_writes_go_in_only_when_newer_than_what_the_watch_delivered() -> None:
     kind = KindCache(QUOTA)
     kind.relisted(_listed(_quota("a", "5")), "5")
-    kind.written(_quota("a", "7", cpu="2"), _ref("a"))
+    kind.written(_quota("a", "7", cpu="2"))
     assert kind.objects[_ref("a")].version == "7"
     kind.event("MODIFIED", _quota("a", "9", cpu="999"))  # a hand edit, delivered before the write's response
-    kind.written(_quota("a", "8", cpu="2"), _ref("a"))
+    kind.written(_quota("a", "8", cpu="2"))
     assert kind.objects[_ref("a")].manifest["spec"]["hard"]["requests.cpu"] == "999", "the newer edit is kept"
-    kind.written(None, _ref("a"))
+    kind.written(_quota("new", "10"))  # created by the pass, its ADDED not delivered yet
+    assert kind.objects[_ref("new")].version == "10", "the next pass sees what it created"
+    kind.deleted(_ref("a"), "9")
     assert _ref("a") not in kind.objects
+
+
+def test_a_hand_delete_delivered_before_the_writes_answer_is_handled_stays_deleted() -> None:
+    """The attacker deletes what the pass just healed, and the watch delivers it before the apply thread
+    handles the server's answer: the cache must not hold the object again (the next pass would see it present
+    and converged, and the delete would stand until the resync)."""
+    kind = KindCache(QUOTA)
+    kind.relisted(_listed(_quota("a", "9")), "9")
+    kind.event("MODIFIED", _quota("a", "10"))  # the pass's write (answered with v10), then the hand delete
+    kind.event("DELETED", _quota("a", "11"))
+    kind.written(_quota("a", "10"))
+    assert _ref("a") not in kind.objects, "the deleted object is back in the cache"
+    kind.event("ADDED", _quota("a", "12"))  # deleted, and the watch has moved on past it (a bookmark)
+    kind.event("DELETED", _quota("a", "13"))
+    kind.event("BOOKMARK", {"metadata": {"resourceVersion": "20"}})
+    kind.written(_quota("a", "12"))
+    assert _ref("a") not in kind.objects
+    kind.relisted(_listed(), "30")  # deleted before a relist (the watch broke): the list is the newer truth
+    kind.written(_quota("a", "25"))
+    assert _ref("a") not in kind.objects, "a list newer than the answer did not have the object"
+    kind.written(_quota("a", "31"))
+    assert _ref("a") in kind.objects, "the pass created it again after the list"
+
+
+def test_the_passs_own_delete_does_not_drop_an_object_created_again_since() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted(_listed(_quota("a", "9")), "9")
+    kind.event("DELETED", _quota("a", "10"))  # the pass deleted v9; someone created it again (v11) and the
+    kind.event("ADDED", _quota("a", "11"))  # watch delivered both before the delete's answer was handled
+    kind.deleted(_ref("a"), "9")
+    assert _ref("a") in kind.objects, "the object the server holds vanished from the cache"
+    kind.deleted(_ref("a"), "12")  # an answer naming the deletion's own version
+    assert _ref("a") not in kind.objects
+
+
+def test_versions_that_are_not_integers_are_not_trusted_over_the_watch() -> None:
+    kind = KindCache(QUOTA)
+    kind.relisted(_listed(_quota("a", "x9")), "x9")
+    kind.written(_quota("b", "x10"))
+    kind.deleted(_ref("a"), "x8")
+    assert set(kind.objects) == {_ref("a")}, "neither answer is known to be newer: the watch will tell"
+    kind.deleted(_ref("a"), "x9")
+    assert not kind.objects, "the very object the pass deleted"
 
 
 def test_no_snapshot_until_every_kind_is_synced() -> None:
