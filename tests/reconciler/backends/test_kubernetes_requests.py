@@ -48,16 +48,21 @@ def _change(spec: str, tenant: str, namespace: str, actors: tuple[str, ...]) -> 
 IMPERSONATION = Impersonation(
     namespaces={"a": "team-a", "b": "team-b"},
     members={"a": frozenset({"alice@x"}), "b": frozenset({"bob@x"})},
+    home="ops",
 )
 
 
-def test_workloads_are_written_as_the_authors_tenant() -> None:
+def test_workloads_are_written_as_the_deployer_of_the_tenant_they_change_named_in_the_controller_namespace() -> None:
     own = _change("Pipeline/a/p", "a", "team-a", ("alice@x",))
-    assert IMPERSONATION.identity_for(own) == "system:serviceaccount:team-a:mlcp-deployer"
-    crossing = _change("Pipeline/b/p", "b", "team-b", ("alice@x",))
-    assert IMPERSONATION.identity_for(crossing) == "system:serviceaccount:team-a:mlcp-deployer"
+    assert IMPERSONATION.identity_for(own) == "system:serviceaccount:ops:mlcp-deployer-team-a"
     admin = _change("Pipeline/b/p", "b", "team-b", ("admin@x",))
-    assert IMPERSONATION.identity_for(admin) == "system:serviceaccount:team-b:mlcp-deployer"
+    assert IMPERSONATION.identity_for(admin) == "system:serviceaccount:ops:mlcp-deployer-team-b"
+
+
+def test_an_object_outside_its_tenants_namespace_is_written_as_its_own_tenants_deployer() -> None:
+    """A renderer bug putting a's object into b's namespace: written as a's deployer, which b's namespace refuses."""
+    misplaced = _change("Pipeline/a/p", "a", "team-b", ("alice@x",))
+    assert IMPERSONATION.identity_for(misplaced) == "system:serviceaccount:ops:mlcp-deployer-team-a"
 
 
 def test_platform_kinds_use_the_controllers_identity() -> None:
