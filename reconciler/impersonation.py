@@ -3,16 +3,22 @@
 Objects from platform kinds (those declaring `workload = False`: Tenant, Quota,
 AccessPolicy) and cluster-scoped objects are written with the controller's own
 identity. Workload objects (every other kind, unknown ones included: Pipeline,
-Experiment, ModelPromotion, ...) are written impersonating a tenant's
-deployer: a ServiceAccount name in the controller namespace
+Experiment, ModelPromotion, ...) are written impersonating the deployer of the
+tenant the change targets: a ServiceAccount name in the controller namespace
 (`rendering.context.deployer_account`), bound to `mlcp-tenant-deployer` only in
 that tenant's namespace. So an object a renderer put outside its tenant's
 namespace, or a cluster-scoped one, is refused by the API server itself.
 
-The tenant is the one the change's authors belong to, so a change by a member of
-tenant A that somehow targets tenant B's namespace is refused by the API server.
-Mlcp impersonates only accounts of its own namespace, where no tenant member
-can run, mint a token for or impersonate anything.
+Who may change which tenant is the authorizer's decision, made before apply:
+an allowed change by someone of another tenant (a platform admin who also owns
+a tenant, an SRE rule over every tenant) is written as the deployer of the
+tenant it changes; before, it was written as the deployer of the author's own
+tenant, which the API server refused, so every allowed cross-tenant grant
+failed as soon as its holder belonged to a tenant. A denied change never
+reaches apply; if one did (enforcement bypassed), it is written as an author's
+own tenant, and the API server refuses it in another's namespace. Mlcp
+impersonates only accounts of its own namespace, where no tenant member can
+run, mint a token for or impersonate anything.
 """
 
 from __future__ import annotations
@@ -58,14 +64,14 @@ class Impersonation:
         if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
             return None
         tenant = change.tenant
-        if change.decision is not None:
+        if change.decision is not None and not change.decision.allowed:
             tenant = self._authors_tenant(change.decision.actors, tenant)
         namespace = self.namespaces.get(tenant or "") or change.ref.namespace
         return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
 
     def _authors_tenant(self, actors: tuple[str, ...], target: str | None) -> str | None:
-        """The own tenant of an author who is not in `target`, whose deployer the API server refuses in `target`'s
-        namespace."""
+        """For a denied change that reached apply anyway (enforcement bypassed, a bug): the own tenant of an author
+        who is not in `target`, whose deployer the API server refuses in `target`'s namespace."""
         for actor in actors:
             own = self.tenants_of(actor)
             if own and target not in own:

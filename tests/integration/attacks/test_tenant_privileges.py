@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import git
 import pytest
 import yaml
 from kubernetes import client
@@ -167,6 +169,32 @@ def test_mlcps_deployed_rbac_cannot_take_over_other_namespaces(prefix: str, k8s_
     finally:
         rbac.delete_cluster_role_binding(name)
         rbac.delete_cluster_role(name)
+
+
+def test_an_allowed_change_by_a_platform_admin_who_owns_another_tenant_is_applied(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    """The platform admin also owns nlp. Her change to vision's pipeline is allowed (platform-admin, all tenants),
+    and was written as nlp's deployer, which the API server refused in vision's namespace."""
+    admin = configrepo.ACTOR
+    owners = "    - carol@example.com\n"
+    repo.edit(f"tenants/{repo.nlp}/tenant.yaml", owners, f"{owners}    - {admin.email}\n")
+    repo.commit("the platform admin co-owns nlp")
+    kind_support.apply(repo, kubeconfig)
+    pipeline = f"tenants/{repo.vision}/pipelines/train-detector.yaml"
+    repo.edit(pipeline, "ghcr.io/example/vision-data:1.3.0", "ghcr.io/example/vision-data:1.4.0")
+    repo.commit("platform: vision's new data image", author=git.Actor("Admin", str(admin.email)))
+    plan, report, kube = kind_support.apply(repo, kubeconfig, must_succeed=False)
+    [change] = [c for c in plan.changes if c.ref.kind == "WorkflowTemplate" and c.ref.namespace == repo.vision]
+    assert change.decision is not None and change.decision.allowed, change.decision
+    assert kube.impersonation is not None
+    expected = f"system:serviceaccount:{repo.system_ns}:{deployer_account(repo.vision)}"
+    assert kube.impersonation.identity_for(change) == expected
+    assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
+    template: Any = client.CustomObjectsApi(k8s_admin).get_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", repo.vision, "workflowtemplates", "train-detector"
+    )
+    assert "ghcr.io/example/vision-data:1.4.0" in yaml.safe_dump(template)
 
 
 def test_bindings_of_kubernetes_own_roles_are_replaced_on_upgrade(
