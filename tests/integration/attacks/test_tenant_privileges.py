@@ -95,8 +95,11 @@ def test_no_person_of_the_tenant_can_act_as_another_identity_or_grant_rights(
 def test_a_member_runs_pipelines_but_not_as_mlcps_deployer(
     repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient, k8s_user: Callable[..., client.ApiClient]
 ) -> None:
-    """The reviewer's attack: bob impersonates the deployer (old and new name) to bind its role to mallory."""
+    """bob impersonates the deployer (whatever account the live `mlcp-deployer` binding names, and the old name) to
+    bind its role to mallory."""
     ns = repo.vision
+    [named] = client.RbacAuthorizationV1Api(k8s_admin).read_namespaced_role_binding("mlcp-deployer", ns).subjects
+    assert (named.namespace, named.name) == (repo.system_ns, deployer_account(ns)), "named in the controller's"
     binding = {
         "metadata": {"name": "welcome-mallory"},
         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": roles.DEPLOYER_ROLE},
@@ -104,7 +107,7 @@ def test_a_member_runs_pipelines_but_not_as_mlcps_deployer(
     }
     for identity in (
         f"system:serviceaccount:{ns}:mlcp-deployer",
-        f"system:serviceaccount:{repo.system_ns}:{deployer_account(ns)}",
+        f"system:serviceaccount:{named.namespace}:{named.name}",
         None,  # as himself
     ):
         bob = k8s_user("bob@example.com")
