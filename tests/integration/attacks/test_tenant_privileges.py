@@ -200,27 +200,43 @@ def test_an_allowed_change_by_a_platform_admin_who_owns_another_tenant_is_applie
     assert "ghcr.io/example/vision-data:1.4.0" in yaml.safe_dump(template)
 
 
-def test_bindings_of_kubernetes_own_roles_are_replaced_on_upgrade(
+def test_bindings_an_earlier_version_wrote_are_replaced_on_upgrade(
     tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
-    """A cluster an earlier mlcp converged has `mlcp-edit` bound to `edit` and `mlcp-admin` to `admin`. A roleRef
-    cannot be updated, so the next apply replaces them (no --prune needed) and the members keep no `edit`."""
+    """A cluster an earlier mlcp converged has `mlcp-edit` bound to `edit`, `mlcp-admin` to `admin`, `mlcp-workload`
+    to a per-tenant Role (with pods `patch`) and `mlcp-deployer` naming an account of the tenant's namespace. A
+    roleRef cannot be updated, so the next apply replaces those bindings (no --prune needed): nobody keeps `edit`,
+    and the deployer binding names the controller namespace's account."""
     repo = configrepo.make(tmp_path, prefix)
     kind_support.apply(repo, kubeconfig, trusted=True)
     ns, rbac = repo.vision, client.RbacAuthorizationV1Api(k8s_admin)
     kube = KubeClient.from_kubeconfig(str(kubeconfig), None, repo.system_ns)
-    for binding, old in (("mlcp-edit", "edit"), ("mlcp-admin", "admin")):
-        live = kube.request("GET", f"/apis/{RBAC}/v1/namespaces/{ns}/rolebindings/{binding}")
+    in_ns = [{"kind": "ServiceAccount", "name": "mlcp-deployer", "namespace": ns}]
+    earlier_shapes = {  # binding → (roleRef kind, roleRef name, subjects or None to keep them)
+        "mlcp-edit": ("ClusterRole", "edit", None),
+        "mlcp-admin": ("ClusterRole", "admin", None),
+        "mlcp-workload": ("Role", "mlcp-workload", None),
+        "mlcp-deployer": ("ClusterRole", roles.DEPLOYER_ROLE, in_ns),
+    }
+    for binding, (kind, old, subjects) in earlier_shapes.items():
+        path = f"/apis/{RBAC}/v1/namespaces/{ns}/rolebindings/{binding}"
+        live = kube.request("GET", path)
         rbac.delete_namespaced_role_binding(binding, ns)
         earlier = {key: live[key] for key in ("apiVersion", "kind", "subjects")}
         earlier["metadata"] = {k: live["metadata"][k] for k in ("name", "namespace", "labels", "annotations")}
-        earlier["roleRef"] = {**live["roleRef"], "name": old}  # as an earlier mlcp applied it
-        path = f"/apis/{RBAC}/v1/namespaces/{ns}/rolebindings/{binding}"
+        earlier["roleRef"] = {**live["roleRef"], "kind": kind, "name": old}  # as an earlier mlcp applied it
+        earlier["subjects"] = subjects or live["subjects"]
         kube.request("PATCH", path, [("fieldManager", FIELD_MANAGER)], earlier, "application/apply-patch+yaml")
     _, report, _ = kind_support.apply(repo, kubeconfig)
     notes = {o.change.ref.name: o.message for o in report.outcomes if o.change.ref.kind == "RoleBinding"}
-    assert "replaced" in notes["mlcp-edit"] and "replaced" in notes["mlcp-admin"], notes
-    assert rbac.read_namespaced_role_binding("mlcp-edit", ns).role_ref.name == roles.MEMBER_ROLE
-    assert rbac.read_namespaced_role_binding("mlcp-admin", ns).role_ref.name == roles.OWNER_ROLE
+    assert all("replaced" in notes[b] for b in ("mlcp-edit", "mlcp-admin", "mlcp-workload")), notes
+    live = {b: rbac.read_namespaced_role_binding(b, ns) for b in earlier_shapes}
+    assert (live["mlcp-edit"].role_ref.name, live["mlcp-admin"].role_ref.name) == (roles.MEMBER_ROLE, roles.OWNER_ROLE)
+    assert (live["mlcp-workload"].role_ref.kind, live["mlcp-workload"].role_ref.name) == (
+        "ClusterRole",
+        "mlcp-workload",
+    )
+    [deployer] = live["mlcp-deployer"].subjects
+    assert (deployer.namespace, deployer.name) == (repo.system_ns, deployer_account(ns))
     again, _, _ = kind_support.apply(repo, kubeconfig)
     assert not [c for c in again.changes if c.ref.kind == "RoleBinding" and c.action.value != "no-op"]
