@@ -21,7 +21,7 @@ from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
-from controlplane.rendering.tenant import with_pod_security
+from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import validate
@@ -282,6 +282,7 @@ def make_plan(
         objects = [o for o in objects if scope.includes(o.ref)]
     objects = _covered(objects, states)
     objects = with_pod_security(objects, _pod_security(trusted))  # the base's level, never the revision's
+    objects = with_deployer_home(objects, operator.controller_namespace)  # where mlcp impersonates deployers
     live: dict[ObjectRef, LiveObject] = {}
     for name, state in states.items():
         live.update(selections.live_in(scope, name, state.objects))

@@ -161,6 +161,11 @@ def workload_resources() -> tuple[Resource, ...]:
     return _first_of_each(r for kind, declared in PRODUCES.items() if KINDS[kind].workload for r in declared)
 
 
+def platform_resources() -> tuple[Resource, ...]:
+    """Resources some platform kind renders: what mlcp writes with its own identity."""
+    return _first_of_each(r for kind, declared in PRODUCES.items() if not KINDS[kind].workload for r in declared)
+
+
 def granted(workload_only: bool) -> tuple[Grant, ...]:
     """What the kinds' rendered Roles grant (only workload kinds': what tenant deployers must hold)."""
     return tuple(

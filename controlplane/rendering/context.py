@@ -31,11 +31,23 @@ TENANT_TRAINER_SA = "mlcp-trainer"
 """ServiceAccount of a pipeline's training steps only: Argo's executor creating the step's TrainJob runs as it, so
 the containers of the tenant's steps (as `mlcp-workload`) never hold the right to create TrainJobs."""
 
-TENANT_DEPLOYER_SA = "mlcp-deployer"
-"""ServiceAccount mlcp impersonates to write a tenant's workload objects; bound only in its namespace."""
+DEPLOYER_BINDING = "mlcp-deployer"
+"""The RoleBinding, in a tenant's namespace, of the identity mlcp impersonates to write its workload objects."""
 
-DEPLOYER_CLUSTER_ROLE = "mlcp-tenant-deployer"
-"""What a tenant's deployer may do in its own namespace: the workload kinds mlcp renders, nothing else."""
+DEPLOYER_HOME = "mlcp-system"
+"""The namespace of the deployer identities as rendered: the default controller namespace. The engine stamps the
+operator's own over it (`rendering.tenant.with_deployer_home`), which rendering, being pure, cannot know."""
+
+
+def deployer_account(namespace: str) -> str:
+    """The ServiceAccount name mlcp impersonates for the tenant of `namespace`, in the controller namespace.
+
+    Never in the tenant's namespace: whoever may run a Workflow or a pod there may run it as any account of the
+    namespace (`serviceAccountName`), so an account there is usable by every member. Nothing creates it: the
+    name alone is what the API server authorizes an impersonated request as, and no token can be requested for
+    an account that does not exist.
+    """
+    return f"mlcp-deployer-{namespace}"
 
 
 @dataclass

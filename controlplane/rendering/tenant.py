@@ -4,10 +4,17 @@ A tenant whose pipelines have a training step also gets the `mlcp-trainer`
 account those steps run as: the one place where a Tenant's objects depend on
 other specs of the tenant (its pipelines).
 
-Owners become namespace admins; members get the role they are given, users and
-groups alike. `adoptNamespace: true` marks the Namespace so the Kubernetes
-backend lets it take over a namespace mlcp did not create (and records it as
-adopted, never to be deleted); without it such a claim is refused there.
+Owners are bound to mlcp's `mlcp-tenant-owner` ClusterRole; members to the
+owner, member or viewer role their `role` (admin, edit, view) names, users and
+groups alike (`rendering.roles`: never Kubernetes' own `admin` or `edit`, which
+may act as any ServiceAccount of the namespace and grant rights to others).
+The accounts pipelines run as are bound to the shipped `mlcp-workload` and
+`mlcp-trainer` roles, and the identity mlcp impersonates for the tenant, which
+lives in the controller namespace, to `mlcp-tenant-deployer`.
+
+`adoptNamespace: true` marks the Namespace so the Kubernetes backend lets it
+take over a namespace mlcp did not create (and records it as adopted, never to
+be deleted); without it such a claim is refused there.
 Isolation admits traffic only from the tenant's own namespace (plus any it
 lists), which is what multi-tenant clusters expect by default. The namespace
 carries the Pod Security Standards labels of the policy's `podSecurity`, set
@@ -30,35 +37,27 @@ from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import (
-    DEPLOYER_CLUSTER_ROLE,
-    TENANT_DEPLOYER_SA,
+    DEPLOYER_BINDING,
+    DEPLOYER_HOME,
     TENANT_TRAINER_SA,
     TENANT_WORKLOAD_SA,
     RenderContext,
+    deployer_account,
     desired,
     metadata,
 )
-from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest, policy_rule
+from controlplane.rendering.manifests import RBAC_GROUP, RBAC_V1, manifest
 from controlplane.rendering.registry import renders
+from controlplane.rendering.roles import DEPLOYER_ROLE, PEOPLE_ROLES, TRAINER_ROLE, WORKLOAD_ROLE
 from controlplane.specs import Tenant
 from controlplane.specs.access_policy import PodSecurity
 
 POD_SECURITY_MODES = ("enforce", "warn", "audit")
-Rules = tuple[tuple[list[str], list[str], list[str]], ...]
-WORKLOAD_RULES: Rules = (
-    (["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
-    ([""], ["pods"], ["get", "watch", "patch"]),
-)
-"""What Argo's executor needs, granted to the tenant's workload ServiceAccount (so mlcp must hold it too)."""
-TRAINER_RULES: Rules = (
-    *WORKLOAD_RULES,
-    (["trainer.kubeflow.org"], ["trainjobs"], ["create", "get"]),
-)
-"""The executor's needs plus what `argoexec resource create` does with a training step's TrainJob: create it,
-then read it until a condition says it finished. No update, patch, delete or list: the Workflow owns the job."""
 PRODUCES = (
     Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False),
     Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True),
+    # No Role is rendered any more; declared so that the per-tenant Roles of earlier versions (`mlcp-workload`,
+    # `mlcp-trainer`) stay mlcp's to prune.
     Resource(30, RBAC_GROUP, "v1", "Role", "roles", namespaced=True),
     Resource(31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True, grants_access=True),
     Resource(35, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", namespaced=True),
@@ -111,28 +110,40 @@ def _service_account_subject(name: str, ns: str) -> dict[str, Any]:
     return {"kind": "ServiceAccount", "name": name, "namespace": ns}
 
 
-def _run_account(loaded: LoadedSpec, ctx: RenderContext, ns: str, name: str, rules: Rules) -> list[dict[str, Any]]:
-    """A ServiceAccount pipelines run as, its Role of `rules` and the binding of the two."""
-    role = manifest(RBAC_V1, "Role", metadata(loaded, ctx, name, ns), rules=[policy_rule(*rule) for rule in rules])
-    binding = _binding(loaded, ctx, ns, name, "Role", name, [_service_account_subject(name, ns)])
-    return [_account(loaded, ctx, name, ns), role, binding]
+def _run_account(loaded: LoadedSpec, ctx: RenderContext, ns: str, name: str, role: str) -> list[dict[str, Any]]:
+    """A ServiceAccount pipelines run as and its binding to the shipped ClusterRole `role`."""
+    binding = _binding(loaded, ctx, ns, name, "ClusterRole", role, [_service_account_subject(name, ns)])
+    return [_account(loaded, ctx, name, ns), binding]
 
 
 def _workload(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
     """The accounts pipelines run as: every container step as the workload account, with what Argo's executor
     needs; training steps (only Argo's executor runs in their pods) as the trainer, which may also create
     TrainJobs. Only a tenant with a training step gets the trainer: no account holds a right nothing uses."""
-    accounts = _run_account(loaded, ctx, ns, TENANT_WORKLOAD_SA, WORKLOAD_RULES)
+    accounts = _run_account(loaded, ctx, ns, TENANT_WORKLOAD_SA, WORKLOAD_ROLE)
     if loaded.tenant in ctx.training_tenants:
-        accounts += _run_account(loaded, ctx, ns, TENANT_TRAINER_SA, TRAINER_RULES)
+        accounts += _run_account(loaded, ctx, ns, TENANT_TRAINER_SA, TRAINER_ROLE)
     return accounts
 
 
 def _deployer(loaded: LoadedSpec, ctx: RenderContext, ns: str) -> list[dict[str, Any]]:
-    """The identity mlcp impersonates for this tenant's workloads, confined to its namespace."""
-    subject = _service_account_subject(TENANT_DEPLOYER_SA, ns)
-    binding = _binding(loaded, ctx, ns, TENANT_DEPLOYER_SA, "ClusterRole", DEPLOYER_CLUSTER_ROLE, [subject])
-    return [_account(loaded, ctx, TENANT_DEPLOYER_SA, ns), binding]
+    """The identity mlcp impersonates for this tenant's workloads, bound only in its namespace. The account is
+    named in the controller namespace (`context.deployer_account`), where no member can run anything as it."""
+    subject = _service_account_subject(deployer_account(ns), DEPLOYER_HOME)
+    return [_binding(loaded, ctx, ns, DEPLOYER_BINDING, "ClusterRole", DEPLOYER_ROLE, [subject])]
+
+
+def with_deployer_home(objects: Iterable[DesiredObject], home: str) -> list[DesiredObject]:
+    """`objects` with each tenant's deployer binding naming its account in `home`, the operator's controller
+    namespace (where mlcp impersonates it), instead of the default rendering assumes."""
+    out = []
+    for obj in objects:
+        if obj.spec.kind == "Tenant" and obj.ref.kind == "RoleBinding" and obj.ref.name == DEPLOYER_BINDING:
+            subjects = [{**s, "namespace": home} for s in obj.manifest["subjects"]]
+            if subjects != obj.manifest["subjects"]:
+                obj = replace(obj, manifest={**obj.manifest, "subjects": subjects})  # noqa: PLW2901
+        out.append(obj)
+    return out
 
 
 def _binding(
@@ -154,14 +165,16 @@ def _binding(
 
 
 def _people(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant, ns: str) -> list[dict[str, Any]]:
-    """Owners → admin; members grouped by role → admin/edit/view."""
+    """Owners → `mlcp-admin` (bound to mlcp-tenant-owner); members grouped by role → mlcp-admin/edit/view, each
+    bound to mlcp's role for it (`roles.PEOPLE_ROLES`). The binding names are those of earlier versions, which
+    bound Kubernetes' own roles: the backend replaces a binding whose roleRef changed (it cannot be updated)."""
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for owner in tenant.spec.owners:
         by_role["admin"].append({"apiGroup": RBAC_GROUP, "kind": "User", "name": owner})
     for member in tenant.spec.members:
         by_role[member.role].append({"apiGroup": RBAC_GROUP, "kind": member.kind, "name": member.name})
     return [
-        _binding(loaded, ctx, ns, f"mlcp-{role}", "ClusterRole", role, subjects)
+        _binding(loaded, ctx, ns, f"mlcp-{role}", "ClusterRole", PEOPLE_ROLES[role], subjects)
         for role, subjects in sorted(by_role.items())
     ]
 

@@ -21,7 +21,10 @@ class Member(SpecModel):
     kind: Literal["User", "Group"] = Field(default="User", description="`User` or `Group`.")
     role: Literal["admin", "edit", "view"] = Field(
         default="edit",
-        description="Kubernetes ClusterRole bound in the tenant namespace: admin, edit or view.",
+        description=(
+            "What the member may do in the tenant namespace: admin (mlcp's mlcp-tenant-owner ClusterRole), edit "
+            "(mlcp-tenant-member: run pipelines) or view (mlcp-tenant-viewer). Never Kubernetes' own admin or edit."
+        ),
     )
 
 
@@ -39,7 +42,10 @@ class TenantSpec(SpecModel):
     display_name: str | None = Field(default=None, description="Human-readable tenant name.")
     owners: list[NonEmptyStr] = Field(
         min_length=1,
-        description="Users (git identities, usually emails) who own the tenant; bound as namespace admins.",
+        description=(
+            "Users (git identities, usually emails) who own the tenant; bound to mlcp's mlcp-tenant-owner "
+            "ClusterRole in the namespace."
+        ),
     )
     members: list[Member] = Field(default_factory=list, description="Other users and groups.")
     namespace: DnsLabel | None = Field(default=None, description="Kubernetes namespace; defaults to the tenant's name.")

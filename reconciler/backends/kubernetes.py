@@ -194,7 +194,7 @@ class KubernetesBackend(Backend):
     def confine(self, repo: ConfigRepo) -> None:
         """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
         if self._confined is not repo:  # a pass at the same revision confines to the same repo again
-            self.impersonation, self._confined = Impersonation.of(repo), repo
+            self.impersonation, self._confined = Impersonation.of(repo, self.controller_namespace), repo
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
@@ -349,7 +349,12 @@ class KubernetesBackend(Backend):
         try:
             if change.action is Action.delete:
                 return self._delete(change, path, options, impersonate)
-            result, note = self._server_side_apply(change, path, options, impersonate)
+            try:
+                result, note = self._server_side_apply(change, path, options, impersonate)
+            except HttpError as exc:
+                if not _new_role_ref(change, exc):
+                    raise
+                result, note = self._replace_binding(change, path, options, impersonate)
         except HttpError as exc:
             return Outcome(change, Status.failed, _explain(exc, change.action), uncertain=exc.uncertain)
         except Unanswered as exc:
@@ -386,6 +391,20 @@ class KubernetesBackend(Backend):
             note = f"drift healed: took fields back from {', '.join(sorted(managers))}" if attempt else ""
             return result, note
         raise BackendError("unreachable")  # pragma: no cover
+
+    def _replace_binding(
+        self, change: Change, path: str, options: ApplyOptions, impersonate: str | None
+    ) -> tuple[dict[str, Any], str]:
+        """A binding whose roleRef changed, which the API server never updates: deleted (only the version the plan
+        compared) and written anew. How the people's bindings of earlier versions, to Kubernetes' `admin` and
+        `edit`, move to mlcp's roles on upgrade without waiting for a `--prune`."""
+        if options.dry_run:
+            return {}, "dry run: would be replaced (its roleRef changed)"
+        deleted = self._delete(change, path, options, impersonate)
+        if deleted.status is not Status.deleted:
+            raise BackendError(deleted.message)
+        result, _ = self._server_side_apply(change, path, options, impersonate)
+        return result, "replaced: its roleRef changed, which the API server never updates"
 
     def _delete(self, change: Change, path: str, options: ApplyOptions, impersonate: str | None) -> Outcome:
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
@@ -482,6 +501,18 @@ def _same(new: Inventory, prior: Inventory) -> bool:
             for ref in made_from[1]
         )
     return new.refs == prior.refs and new.records == prior.records
+
+
+def _new_role_ref(change: Change, exc: HttpError) -> bool:
+    """Whether the API server refused the write of a binding only because it changes its (immutable) roleRef."""
+    details = exc.body.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return (
+        exc.status == 422
+        and change.ref.kind in ("RoleBinding", "ClusterRoleBinding")
+        and isinstance(causes, list)
+        and any(isinstance(c, dict) and c.get("field") == "roleRef" for c in causes)
+    )
 
 
 def _explain(exc: HttpError, action: Action = Action.update) -> str:

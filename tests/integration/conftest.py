@@ -20,6 +20,7 @@ import pytest
 from kubernetes import client
 
 from devenv import install_signal_handlers, testing
+from tests.integration import tenant_roles
 
 _KEPT_LOGS = pytest.StashKey[Path]()
 
@@ -43,29 +44,36 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(devenv: testing.TestTarget) -> Path:
-    """Path of the admin kubeconfig (user mlcp-admin, group system:masters)."""
-    return devenv.kubeconfig
+def installed(devenv: testing.TestTarget) -> testing.TestTarget:
+    """The servers, with what an operator installs beside mlcp: its shipped tenant ClusterRoles."""
+    tenant_roles.install(devenv.admin_client())
+    return devenv
 
 
 @pytest.fixture(scope="session")
-def k8s_admin(devenv: testing.TestTarget) -> client.ApiClient:
+def kubeconfig(installed: testing.TestTarget) -> Path:
+    """Path of the admin kubeconfig (user mlcp-admin, group system:masters)."""
+    return installed.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def k8s_admin(installed: testing.TestTarget) -> client.ApiClient:
     """An official-client ApiClient authenticated as the admin."""
-    return devenv.admin_client()
+    return installed.admin_client()
 
 
 UserClientFactory = Callable[..., client.ApiClient]
 
 
 @pytest.fixture(scope="session")
-def k8s_user(devenv: testing.TestTarget) -> UserClientFactory:
+def k8s_user(installed: testing.TestTarget) -> UserClientFactory:
     """`k8s_user("alice", ("team-a",))`: an ApiClient for an ordinary user.
 
     Locally the user has a client certificate of its own; `DEFAULT_USERS`
     (alice in team-a, bob in team-b) exist from the start, any other name is
     minted on demand. RBAC grants them nothing until a test binds a role.
     """
-    return devenv.user_client
+    return installed.user_client
 
 
 @pytest.fixture(scope="session")

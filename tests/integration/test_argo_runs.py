@@ -6,9 +6,9 @@ binds them to KWOK's nodes, and KWOK completes them with the exit code a pod
 annotation chooses (devenv/kwok.py). Richer pipelines, schedules and edits are in
 test_pipeline_runs.py, `mlcp run` in test_run_command.py. Runs are submitted the way a
 tenant's people would: a Workflow with `workflowTemplateRef`, created by a
-tenant member under their own identity (Argo's aggregate roles extend the
-`edit` role mlcp binds them to), and the pods run as the tenant's workload
-ServiceAccount.
+tenant member under their own identity (mlcp's `mlcp-tenant-member` role, which
+may create Workflows and nothing that acts as another account), and the pods
+run as the tenant's workload ServiceAccount, whose role has no pod rights.
 """
 
 from __future__ import annotations

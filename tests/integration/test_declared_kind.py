@@ -3,7 +3,8 @@
 The `Probe` kind (tests/probekind.py) is registered the way every kind module
 registers itself. Nothing else names it: the loader finds it, the policy's rule
 may name it, its renderer's declaration puts its resource in the tenant
-deployer's ClusterRole, among the kinds the Kubernetes backend lists and
+deployer's ClusterRole (shipped in deploy/, installed again here as an
+operator would after `make rbac`), among the kinds the Kubernetes backend lists and
 writes, and in the apply order. Against the real API server it is authorized
 for a tenant member, written as that tenant's confined deployer (so the
 deployer's RBAC must really grant it), read back as live state, and pruned.
@@ -19,7 +20,7 @@ from kubernetes import client
 
 from controlplane.plans import Action
 from tests import probekind
-from tests.integration import configrepo, kind_support
+from tests.integration import configrepo, kind_support, tenant_roles
 
 pytestmark = pytest.mark.integration
 BOB = git.Actor("Bob", "bob@example.com")  # member (edit) of vision
@@ -35,7 +36,15 @@ def _binding(k8s_admin: client.ApiClient, namespace: str) -> dict[str, object] |
 def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_and_pruned(
     tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
+    try:
+        _declared_kind_end_to_end(tmp_path, prefix, kubeconfig, k8s_admin)
+    finally:
+        tenant_roles.install(k8s_admin)  # the shipped roles again, without the test's kind
+
+
+def _declared_kind_end_to_end(tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient) -> None:
     with probekind.declared():
+        tenant_roles.install(k8s_admin)  # `make rbac` and the operator's apply of deploy/: the deployer may write it
         repo = configrepo.make(tmp_path, prefix)
         developer_kinds = "kinds: [Pipeline, Experiment, ModelPromotion]"
         repo.edit("policies/access.yaml", developer_kinds, "kinds: [Pipeline, Experiment, ModelPromotion, Probe]")
@@ -52,7 +61,8 @@ def test_a_kind_declared_in_a_test_module_is_authorized_applied_as_the_deployer_
         assert change.ref.kind == "WorkflowEventBinding" and change.action is Action.create
         assert change.decision is not None and change.decision.allowed, change.decision
         assert kube.impersonation is not None
-        assert kube.impersonation.identity_for(change) == f"system:serviceaccount:{repo.vision}:mlcp-deployer"
+        deployer = f"system:serviceaccount:{repo.system_ns}:mlcp-deployer-{repo.vision}"
+        assert kube.impersonation.identity_for(change) == deployer
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]
         live = _binding(k8s_admin, repo.vision)
         assert live is not None and live["spec"] == {"event": {"selector": 'payload.message == "deploy"'}}

@@ -39,7 +39,7 @@ def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
         ("Role", "mlcp-notebook-explore"),
         ("RoleBinding", "mlcp-notebook-explore"),
     }
-    deployer = f"system:serviceaccount:{ns}:mlcp-deployer"
+    deployer = f"system:serviceaccount:{repo.system_ns}:mlcp-deployer-{ns}"
     assert kube.impersonation is not None
     assert {kube.impersonation.identity_for(c) for c in plan.changes if c.spec and c.spec.kind == "Notebook"} == {
         deployer

@@ -113,7 +113,8 @@ def test_bypassing_the_policy_is_still_refused_by_the_api_server(
     _, report = _apply(repo, kubeconfig, enforce=False)  # test-only hook: decisions computed, not enforced
     [outcome] = report.outcomes
     assert outcome.status is Status.failed
-    assert "forbidden" in outcome.message and f"system:serviceaccount:{repo.nlp}:mlcp-deployer" in outcome.message
+    nlp_deployer = f"system:serviceaccount:{repo.system_ns}:mlcp-deployer-{repo.nlp}"
+    assert "forbidden" in outcome.message and nlp_deployer in outcome.message
     assert _image(k8s_admin, repo.vision) == OLD_IMAGE
 
 

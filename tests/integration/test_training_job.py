@@ -35,7 +35,7 @@ def test_training_job_applies_as_the_deployer_shows_drift_and_is_pruned(
     [change] = [c for c in plan.changes if c.spec and c.spec.kind == "TrainingJob"]
     assert (change.ref.kind, change.action) == ("TrainJob", Action.create)
     assert kube.impersonation is not None
-    assert kube.impersonation.identity_for(change) == f"system:serviceaccount:{ns}:mlcp-deployer"
+    assert kube.impersonation.identity_for(change) == f"system:serviceaccount:{repo.system_ns}:mlcp-deployer-{ns}"
     live = _job(k8s_admin, ns)
     assert live is not None
     assert live["spec"]["trainer"]["numNodes"] == 2

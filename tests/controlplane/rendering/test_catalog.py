@@ -9,9 +9,9 @@ import pytest
 
 from controlplane import deployrbac
 from controlplane.rendering import catalog, registry
-from controlplane.rendering.access_policy import deployer_rules
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RANK_ORDER
+from controlplane.rendering.roles import deployer_rules
 from controlplane.specs import KINDS
 from tests import probekind
 from tests.controlplane.helpers import PROJECT
@@ -86,14 +86,20 @@ def test_deploy_cluster_role_is_fresh(tmp_path: Path) -> None:
     assert not deployrbac.stale(PROJECT / deployrbac.DEFAULT_PATH), "run `make rbac` and commit"
     path = tmp_path / "clusterrole.yaml"
     assert deployrbac.main([str(path)]) == 0
+    assert deployrbac.main(["--check", str(path)]) == 0
     path.write_text(path.read_text().replace("inferenceservices", "pods"))
     assert deployrbac.main(["--check", str(path)]) == 1
+    path.write_text(deployrbac.render())
+    roles = tmp_path / deployrbac.TENANT_ROLES
+    roles.write_text(roles.read_text().replace("workflowtaskresults", "pods"))
+    assert deployrbac.main(["--check", str(path)]) == 1, "the tenant roles beside it are checked too"
 
 
-def test_what_a_workload_kinds_roles_grant_is_held_by_the_deployer_and_by_mlcp() -> None:
+def test_what_a_workload_kinds_roles_grant_is_held_by_the_shipped_deployer_role_not_by_mlcp() -> None:
     proxy = catalog.Grant("", "services/proxy", ("get",))
     with probekind.declared():
         registry.renders("Probe", grants=(proxy,))
         assert {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]} in deployer_rules()
-        assert "resources: [services/proxy]" in deployrbac.render()
-    assert "services/proxy" not in deployrbac.render()
+        assert "resources: [services/proxy]" in deployrbac.render_tenant_roles()
+        assert "services/proxy" not in deployrbac.render(), "mlcp binds the role; it need not hold what it grants"
+    assert "services/proxy" not in deployrbac.render_tenant_roles()

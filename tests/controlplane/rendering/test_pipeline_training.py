@@ -9,7 +9,7 @@ import yaml
 
 from controlplane.labels import MANAGED_BY
 from controlplane.loading.repo import load_repo
-from controlplane.rendering import RenderContext, render
+from controlplane.rendering import RenderContext, render, roles
 from controlplane.rendering.pipeline_training import FAILURE_CONDITION, SUCCESS_CONDITION
 from controlplane.rendering.training_job import trainjob_manifest
 from controlplane.specs.pipeline_training import TrainingStep
@@ -74,15 +74,19 @@ def test_the_dag_task_keeps_order_and_condition(repo: Path) -> None:
 
 
 def test_only_the_trainer_may_create_trainjobs(repo: Path) -> None:
-    objects = _objects(repo)
-    rules = {name: objects[("Role", "vision", name)]["rules"] for name in ("mlcp-workload", "mlcp-trainer")}
-    granted = {name: [r for r in found if "trainjobs" in r["resources"]] for name, found in rules.items()}
+    shipped = roles.rules()
+    accounts = ("mlcp-workload", "mlcp-trainer")
+    granted = {name: [r for r in shipped[name] if "trainjobs" in r["resources"]] for name in accounts}
     assert granted["mlcp-workload"] == []
     assert granted["mlcp-trainer"] == [
         {"apiGroups": ["trainer.kubeflow.org"], "resources": ["trainjobs"], "verbs": ["create", "get"]}
     ]
-    binding = objects[("RoleBinding", "vision", "mlcp-trainer")]
-    assert binding["roleRef"]["name"] == "mlcp-trainer"
+    binding = _objects(repo)[("RoleBinding", "vision", "mlcp-trainer")]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "mlcp-trainer",
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlcp-trainer", "namespace": "vision"}]
 
 

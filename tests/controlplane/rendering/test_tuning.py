@@ -15,9 +15,9 @@ from controlplane import deployrbac
 from controlplane.loading.repo import load_repo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.rendering import catalog, experiment, render
-from controlplane.rendering.access_policy import deployer_rules
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RANK_ORDER, RenderContext, metadata
+from controlplane.rendering.roles import deployer_rules
 from controlplane.specs.experiment import Tuning
 from tests.controlplane.helpers import assert_problem, copy_template, edit, line_of, problems
 

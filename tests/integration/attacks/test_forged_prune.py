@@ -129,7 +129,10 @@ def test_owner_relabels_her_isolation_as_her_pipeline_to_prune_it_and_is_denied(
     alice = devenv.user_client("alice@example.com")
     forged_source = f"tenants/{repo.vision}/{PIPELINE}"
     labels = {"mlcp.dev/spec": "Pipeline.train-detector", "mlcp.dev/tenant": repo.vision}
-    relabel(alice, "NetworkPolicy", repo.vision, "mlcp-isolation", labels, forged_source)  # her own RBAC suffices
+    with pytest.raises(client.ApiException) as refused:  # mlcp's owner role holds no write on the isolation
+        relabel(alice, "NetworkPolicy", repo.vision, "mlcp-isolation", labels, forged_source)
+    assert refused.value.status == 403, refused.value.body
+    relabel(k8s_admin, "NetworkPolicy", repo.vision, "mlcp-isolation", labels, forged_source)  # say she got it
     repo.edit(f"tenants/{repo.vision}/tenant.yaml", "    enabled: true\n", "    enabled: false\n")
     repo.edit(f"tenants/{repo.vision}/{PIPELINE}", '"20"', '"21"')  # she may: her authorship of the forged file
     repo.commit("vision: fewer epochs, no isolation", author=ALICE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
@@ -48,16 +50,35 @@ def _change(spec: str, tenant: str, namespace: str, actors: tuple[str, ...]) -> 
 IMPERSONATION = Impersonation(
     namespaces={"a": "team-a", "b": "team-b"},
     members={"a": frozenset({"alice@x"}), "b": frozenset({"bob@x"})},
+    home="ops",
 )
 
 
-def test_workloads_are_written_as_the_authors_tenant() -> None:
+def test_workloads_are_written_as_the_deployer_of_the_tenant_they_change_named_in_the_controller_namespace() -> None:
     own = _change("Pipeline/a/p", "a", "team-a", ("alice@x",))
-    assert IMPERSONATION.identity_for(own) == "system:serviceaccount:team-a:mlcp-deployer"
-    crossing = _change("Pipeline/b/p", "b", "team-b", ("alice@x",))
-    assert IMPERSONATION.identity_for(crossing) == "system:serviceaccount:team-a:mlcp-deployer"
+    assert IMPERSONATION.identity_for(own) == "system:serviceaccount:ops:mlcp-deployer-team-a"
     admin = _change("Pipeline/b/p", "b", "team-b", ("admin@x",))
-    assert IMPERSONATION.identity_for(admin) == "system:serviceaccount:team-b:mlcp-deployer"
+    assert IMPERSONATION.identity_for(admin) == "system:serviceaccount:ops:mlcp-deployer-team-b"
+
+
+def test_an_allowed_change_by_someone_of_another_tenant_is_written_as_the_target_tenants_deployer() -> None:
+    """A platform admin who also owns tenant a changes b's pipeline, allowed by her rule over every tenant: written
+    as a's deployer, the API server refused it in b's namespace, so every allowed cross-tenant grant failed."""
+    crossing = _change("Pipeline/b/p", "b", "team-b", ("alice@x",))
+    assert IMPERSONATION.identity_for(crossing) == "system:serviceaccount:ops:mlcp-deployer-team-b"
+
+
+def test_a_denied_change_that_reaches_apply_is_written_as_an_authors_own_tenant() -> None:
+    """Enforcement bypassed (a bug): the API server still refuses alice's deployer in b's namespace."""
+    denied = _change("Pipeline/b/p", "b", "team-b", ("alice@x",))
+    denied = dataclasses.replace(denied, decision=Decision(False, "default-deny", "", ("alice@x",)))
+    assert IMPERSONATION.identity_for(denied) == "system:serviceaccount:ops:mlcp-deployer-team-a"
+
+
+def test_an_object_outside_its_tenants_namespace_is_written_as_its_own_tenants_deployer() -> None:
+    """A renderer bug putting a's object into b's namespace: written as a's deployer, which b's namespace refuses."""
+    misplaced = _change("Pipeline/a/p", "a", "team-b", ("alice@x",))
+    assert IMPERSONATION.identity_for(misplaced) == "system:serviceaccount:ops:mlcp-deployer-team-a"
 
 
 def test_platform_kinds_use_the_controllers_identity() -> None:
