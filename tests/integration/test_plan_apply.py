@@ -160,16 +160,35 @@ def test_conflict_with_another_controller_needs_force(
     repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
     _apply(repo, kubeconfig)
+    plan, _ = _plan(repo, kubeconfig)
+    [template] = [c.ref for c in plan.changes if c.ref.kind == "WorkflowTemplate" and c.ref.namespace == repo.vision]
+    custom = client.CustomObjectsApi(k8s_admin)
+    edit = {"spec": {"entrypoint": "by-the-ui"}}
+    custom.patch_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", template.namespace, "workflowtemplates", template.name, edit, field_manager="argo-ui"
+    )
+    plan, kube = _plan(repo, kubeconfig)
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked).outcomes
+    assert outcome.status is Status.failed
+    assert "argo-ui" in outcome.message and "--force-conflicts" in outcome.message
+    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(force_conflicts=True), authorize=unchecked).outcomes
+    assert outcome.status is Status.applied
+
+
+def test_a_conflict_on_an_object_that_bounds_a_tenant_is_drift_whatever_the_managers_name(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    """A field manager's name is the writer's choice: on a quota (or RBAC, a NetworkPolicy...) no controller has a
+    claim, so `quota-autoscaler` is a hand edit, taken back without --force-conflicts."""
+    _apply(repo, kubeconfig)
     core = client.CoreV1Api(k8s_admin)
     core.patch_namespaced_resource_quota(
         "compute", repo.vision, {"spec": {"hard": {"requests.cpu": "7"}}}, field_manager="quota-autoscaler"
     )
     plan, kube = _plan(repo, kubeconfig)
     [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked).outcomes
-    assert outcome.status is Status.failed
-    assert "quota-autoscaler" in outcome.message and "--force-conflicts" in outcome.message
-    [outcome] = apply_plan(plan, {"kubernetes": kube}, ApplyOptions(force_conflicts=True), authorize=unchecked).outcomes
-    assert outcome.status is Status.applied
+    assert outcome.status is Status.applied and "took fields back from quota-autoscaler" in outcome.message
+    assert core.read_namespaced_resource_quota("compute", repo.vision).spec.hard["requests.cpu"] != "7"
 
 
 def test_saved_plan_is_refused_when_live_state_moved(
