@@ -26,7 +26,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from devenv import crds, seed
+import yaml
+from kubernetes import client
+
+from devenv import crds, kubeapply, seed
 from devenv.argo import WorkflowController
 from devenv.binaries import ARGO_WORKFLOWS_VERSION, KUBERNETES_VERSION, KWOK_VERSION, ensure_built
 from devenv.clients import api_client
@@ -196,6 +199,8 @@ class Environment:
                 self.argo = WorkflowController(binaries.workflow_controller, self.root, self.kube.url, ca)
                 self.kwok = Kwok(binaries.kwok, self.kube.admin_kubeconfig, self.root)
             self._wait_ready(began, seed.served(seed_dir))
+            with api_client(self.kube.admin_kubeconfig) as api:
+                install_tenant_roles(api)
             if self._with_workflows:
                 self.task_results = TaskResults(self.kube.admin_kubeconfig)
                 self.task_results.start()
@@ -326,3 +331,15 @@ class Environment:
         if self.mlflow and self.mlflow.process:
             procs.append(self.mlflow.process)
         return procs
+
+
+TENANT_ROLES = Path(__file__).resolve().parents[1] / "deploy" / "kustomize" / "base" / "tenant-roles.yaml"
+"""The ClusterRoles mlcp binds in tenant namespaces, as the deployment ships them (`make rbac` writes them)."""
+
+
+def install_tenant_roles(api: client.ApiClient) -> None:
+    """Install the shipped tenant ClusterRoles, as an operator does with the deployment: mlcp binds them by name
+    and holds none of what they grant, so without them a tenant's people could do nothing."""
+    for role in yaml.safe_load_all(TENANT_ROLES.read_text()):
+        if role:
+            kubeapply.apply(api, role)
