@@ -250,14 +250,10 @@ class Reconciler:
         result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        kept = partition.hold(plan, result.held)
-        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean)))
-        if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
-            plan = partition.narrow(plan, lane.covers, lane.platform)
-            result.planned = len(plan.changes)
+        plan, ungoverned = self._judge(plan, parts, state, trusted, held, result, lane, checkout.clean)
         result.stage = "apply"
         complete = not unreachable and not result.held
-        recorded = governance.next_base(plan, trusted.revision) if complete and lane.platform else None
+        recorded = self._next_base(plan, parts, trusted, lane) if complete and lane.platform else None
         set_aside = [verdicts.set_aside(tenant, problems) for tenant, problems in broken.items()]
         unplanned = None if selection.full else selections.unplanned(plan, states)
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
@@ -274,12 +270,42 @@ class Reconciler:
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
         finished = not (unreachable or result.abandoned or result.error)
-        unsettled = [*result.failed, *result.held]
+        unsettled = [*result.failed, *result.held, *ungoverned]  # a tenant whose people change is denied lags
         self._finish(kube, state, self.memory.converged(plan, state, lane, selection, unsettled, finished), lane)
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
         self._remember(result, checkout.revision, trusted, selection, lane)
+
+    def _judge(
+        self,
+        plan: Plan,
+        parts: partition.Partitioned,
+        state: TenantRevisions,
+        trusted: TrustedBase,
+        held: Mapping[str, str],
+        result: PassResult,
+        lane: Lane,
+        clean: bool,
+    ) -> tuple[Plan, set[str]]:
+        """The plan held back, authorized and narrowed to the lane; and the tenants whose change of people may not
+        go ahead: they lag (their lane does not record them converged) until it may, or is reverted."""
+        # the platform lane judges every tenant's people: it holds those of tenants backing off or set aside
+        # whatever their shard (their changes wait, and the base with them, as in the single lane)
+        aside = dict.fromkeys(parts.broken, "set aside: its specs have problems")
+        holding = {**held, **aside, **result.held} if lane.platform else result.held
+        kept = partition.hold(plan, holding)
+        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, clean)))
+        ungoverned = {partition.key_of(c) for c in governance.pending(plan) if c.blocked}
+        if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
+            plan = partition.narrow(plan, lane.covers, lane.platform)
+            result.planned = len(plan.changes)
+        return plan, ungoverned
+
+    def _next_base(self, plan: Plan, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> str | None:
+        """The revision to record as the next trusted base: decided by every difference in the rules between the
+        whole revision and the base, never by what this pass selected (governance.next_base)."""
+        return governance.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
 
     def _remember(
         self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane
