@@ -343,6 +343,17 @@ def _descends(repo: git.Repo, base: str, head: str, env: dict[str, str]) -> bool
     return True
 
 
+def descends(path: Path, head: str, revision: str) -> bool:
+    """Whether `revision` is a commit of the clone at `path` that `head` descends from (itself included): False
+    when the clone lacks it (a force push dropped it) or it lies on another line. MlcpError when git cannot say."""
+    repo = gitenv.repo(path)
+    env = git_env(None)
+    found, tip = _resolve(repo, revision, env), _resolve(repo, head, env)
+    if found is None or tip is None:
+        return False
+    return _descends(repo, found, tip, env)
+
+
 def open_history(
     path: Path, head: str, base: str | None, require_signed: bool, allowed_signers: Path | None
 ) -> History | None:

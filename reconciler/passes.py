@@ -38,7 +38,7 @@ from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Action, ObjectRef, Plan
-from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, verdicts
+from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
 from reconciler.authorizing import PlanAuthorizer, decided, settled
@@ -123,6 +123,8 @@ class Reconciler:
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
         self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
+        self.judging = judging.Judging()
+        """Which revision judges each tenant's changes (its own applied one while it holds)."""
         """A new revision reads and renders again only the tenants whose files changed."""
         self.memory = PassMemory(clock)
         """What changed since each lane's last pass (reconciler.passmemory): what the next pass plans."""
@@ -354,15 +356,16 @@ class Reconciler:
         self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase, clean: bool
     ) -> Plan:
         """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
-        last applied revision (`clean`: the checkout is exactly the revision, `gitsync.Checkout.clean`)."""
-        by_base: dict[str, list[int]] = {}
-        for i, change in enumerate(plan.changes):
-            if change.action is not Action.noop:
-                tenant_base = state.by_tenant.get(partition.key_of(change)) or trusted.revision
-                by_base.setdefault(tenant_base, []).append(i)
+        last applied revision while it holds (reconciler.judging; `clean`: the checkout is exactly the revision,
+        `gitsync.Checkout.clean`)."""
+        pending = [(i, partition.key_of(c)) for i, c in enumerate(plan.changes) if c.action is not Action.noop]
+        bases = self.judging.bases((k for _, k in pending), state, trusted, desired.repo.root, desired.revision or "")
+        by_base: dict[judging.Base, list[int]] = {}
+        for i, key in pending:
+            by_base.setdefault(bases[key], []).append(i)
         changes = list(plan.changes)
         for base, positions in by_base.items():
-            authorizer = PlanAuthorizer(desired.repo, desired.revision, base, trusted, clean=clean)
+            authorizer = PlanAuthorizer(desired.repo, desired.revision, base.revision, trusted, clean=clean)
             sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
             for i, change in zip(positions, sub.changes, strict=True):
                 changes[i] = change
