@@ -269,6 +269,10 @@ class History:
         """Whether any commit between the base and head touched `path` (merge commits' own changes included)."""
         return path in self._by_file
 
+    def touched(self, prefixes: tuple[str, ...]) -> bool:
+        """Whether any commit between the base and head touched a path starting with one of `prefixes`."""
+        return any(path.startswith(prefixes) for path in self._by_file)
+
     def last_writer(self, path: str) -> list[Commit]:
         return list(self._last_changes(path))
 

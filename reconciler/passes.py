@@ -365,7 +365,10 @@ class Reconciler:
             by_base.setdefault(bases[key], []).append(i)
         changes = list(plan.changes)
         for base, positions in by_base.items():
-            authorizer = PlanAuthorizer(desired.repo, desired.revision, base.revision, trusted, clean=clean)
+            own = frozenset(partition.key_of(changes[i]) for i in positions) if base.own else frozenset()
+            authorizer = PlanAuthorizer(
+                desired.repo, desired.revision, base.revision, trusted, clean=clean, converged=own - {""}
+            )
             sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
             for i, change in zip(positions, sub.changes, strict=True):
                 changes[i] = change
