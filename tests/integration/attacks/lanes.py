@@ -8,6 +8,7 @@ clock moves a long way between rounds, so every backoff is over and every held t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def replica(op: Operator, tmp_path: Path, shards: int) -> Replica:
         name = str(shard)
         audits[name] = tmp_path / f"shard-{shard}.jsonl"
         audit = PassAudit(JsonlStore(audits[name]), rec.metrics, "replica-0", f"shard-{shard}")
-        covers = (lambda i: lambda key: sharding.shard_of(key or None, shards) == i)(shard)
-        lanes.append(Lane(audit, Fence(), covers, False, name))
+        lanes.append(Lane(audit, Fence(), _covers(shard, shards), False, name))
     return Replica(rec, lanes, audits, now)
+
+
+def _covers(shard: int, shards: int) -> Callable[[str], bool]:
+    """Whether a key is `shard`'s, as `ShardedLoop._shard_lane` decides it."""
+    return lambda key: sharding.shard_of(key or None, shards) == shard

@@ -41,7 +41,8 @@ CAROL = "carol@example.com"
 
 def _carol_owns_vision(op: Operator) -> str:
     vision = op.repo.repo.vision
-    op.repo.edit(f"tenants/{vision}/tenant.yaml", "    - alice@example.com\n", f"    - alice@example.com\n    - {CAROL}\n")
+    owners = "    - alice@example.com\n"
+    op.repo.edit(f"tenants/{vision}/tenant.yaml", owners, f"{owners}    - {CAROL}\n")
     return op.repo.commit("vision: carol co-owns it", "carol")
 
 
