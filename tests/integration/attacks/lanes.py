@@ -54,7 +54,8 @@ class Replica:
 def replica(op: Operator, tmp_path: Path, shards: int) -> Replica:
     """A replica with the platform lane and `shards` shard lanes, judging by the last applied revision."""
     now = [1_000.0]
-    targets = op.repo.repo.targets(op.kubeconfig, op.mlflow_uri, trusted=False)
+    # the cluster alone: MLflow is shared by the session's tests, whose objects this replica would see as its own
+    targets = op.repo.repo.targets(op.kubeconfig, trusted=False)
     rec = Reconciler(
         GitSource(str(op.repo.root), "main", tmp_path / "replica"),
         Settings(targets, events=False, resync=1e9, identity="replica-0"),

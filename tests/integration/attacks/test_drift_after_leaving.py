@@ -67,7 +67,8 @@ def _bob_applied_then_left(op: Operator, rec: Reconciler) -> None:
 def _loop(op: Operator, tmp_path: Path) -> Reconciler:
     return Reconciler(
         GitSource(str(op.repo.root), "main", tmp_path / "loop"),
-        Settings(op.repo.repo.targets(op.kubeconfig, trusted=False), events=False),  # the cluster is the point
+        # the cluster alone: MLflow is shared by the session's tests, whose objects the loop would take for its own
+        Settings(op.repo.repo.targets(op.kubeconfig, trusted=False), events=False),
         JsonlStore(tmp_path / "loop.jsonl"),
     )
 

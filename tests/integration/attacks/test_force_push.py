@@ -104,7 +104,7 @@ def test_the_loop_recovers_with_a_named_base_and_judges_from_it_not_from_dropped
     initial = repo.head()
     rec = Reconciler(
         GitSource(str(repo.root), "main", tmp_path / "loop"),
-        Settings(repo.repo.targets(kubeconfig, mlflow_uri, trusted=False), events=False),
+        Settings(repo.repo.targets(kubeconfig, trusted=False), events=False),  # the cluster alone
         JsonlStore(tmp_path / "loop.jsonl"),
     )
     try:
