@@ -20,11 +20,14 @@ have a change that asks for nothing new put back without asking its last writers
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controlplane.errors import MlcpError
-from reconciler import identity, logs
+from controlplane.loading.repo import ConfigRepo
+from controlplane.plans import Action, Plan
+from reconciler import identity, logs, partition
+from reconciler.authorizing import PlanAuthorizer
 from reconciler.state import NAME as STATE
 from reconciler.state import TenantRevisions
 from reconciler.trust import TrustedBase
@@ -46,6 +49,34 @@ class Judging:
     """The per-tenant bases of a loop's passes, with git's ancestry answers kept between them."""
 
     _descends: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def authorize(
+        self,
+        plan: Plan,
+        repo: ConfigRepo,
+        revision: str | None,
+        state: TenantRevisions,
+        trusted: TrustedBase,
+        clean: bool,
+    ) -> Plan:
+        """Each tenant's changes judged by the trusted base's rules and by the commits since its base (`bases`);
+        a tenant judged from its own applied revision may have drift healed (`PlanAuthorizer`, `converged`).
+        `clean`: the checkout is exactly the revision (`gitsync.Checkout.clean`)."""
+        pending = [(i, partition.key_of(c)) for i, c in enumerate(plan.changes) if c.action is not Action.noop]
+        bases = self.bases((key for _, key in pending), state, trusted, repo.root, revision or "")
+        by_base: dict[Base, list[int]] = {}
+        for i, key in pending:
+            by_base.setdefault(bases[key], []).append(i)
+        changes = list(plan.changes)
+        for base, positions in by_base.items():
+            keys = {partition.key_of(changes[i]) for i in positions} - {partition.PLATFORM}
+            converged = frozenset(keys) if base.own else frozenset()
+            authorizer = PlanAuthorizer(repo, revision, base.revision, trusted, clean=clean, converged=converged)
+            sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
+            for i, change in zip(positions, sub.changes, strict=True):
+                changes[i] = change
+        plan.meta["baseRevision"] = trusted.revision
+        return replace(plan, changes=tuple(changes))
 
     def bases(
         self, keys: Iterable[str], state: TenantRevisions, trusted: TrustedBase, root: Path, head: str

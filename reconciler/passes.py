@@ -31,17 +31,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import cast
 
 from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.plans import Action, ObjectRef, Plan
+from controlplane.plans import ObjectRef, Plan
 from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import PlanAuthorizer, decided, settled
+from reconciler.authorizing import decided, settled
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -297,7 +297,8 @@ class Reconciler:
         aside = dict.fromkeys(parts.broken, "set aside: its specs have problems")
         holding = {**held, **aside, **result.held} if lane.platform else result.held
         kept = partition.hold(plan, holding)
-        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, clean)))
+        authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
+        plan = settled(serving.couple(authorized))
         ungoverned = {partition.key_of(c) for c in governance.pending(plan) if c.blocked}
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
@@ -351,29 +352,6 @@ class Reconciler:
         for backend in backends.values():
             backend.scope(self.holds)
         return backends, kube
-
-    def _authorize(
-        self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase, clean: bool
-    ) -> Plan:
-        """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
-        last applied revision while it holds (reconciler.judging; `clean`: the checkout is exactly the revision,
-        `gitsync.Checkout.clean`)."""
-        pending = [(i, partition.key_of(c)) for i, c in enumerate(plan.changes) if c.action is not Action.noop]
-        bases = self.judging.bases((k for _, k in pending), state, trusted, desired.repo.root, desired.revision or "")
-        by_base: dict[judging.Base, list[int]] = {}
-        for i, key in pending:
-            by_base.setdefault(bases[key], []).append(i)
-        changes = list(plan.changes)
-        for base, positions in by_base.items():
-            own = frozenset(partition.key_of(changes[i]) for i in positions) if base.own else frozenset()
-            authorizer = PlanAuthorizer(
-                desired.repo, desired.revision, base.revision, trusted, clean=clean, converged=own - {""}
-            )
-            sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
-            for i, change in zip(positions, sub.changes, strict=True):
-                changes[i] = change
-        plan.meta["baseRevision"] = trusted.revision
-        return replace(plan, changes=tuple(changes))
 
     def _apply(
         self,
