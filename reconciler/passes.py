@@ -252,7 +252,7 @@ class Reconciler:
         result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        plan, ungoverned = self._judge(plan, parts, state, trusted, held, result, lane, checkout.clean)
+        plan, ungoverned = self._authorized(plan, parts, state, trusted, held, result, lane, checkout.clean)
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = self._next_base(plan, parts, trusted, lane) if complete and lane.platform else None
@@ -279,7 +279,7 @@ class Reconciler:
             self.metrics.revision_time.set(checkout.committed_at)
         self._remember(result, checkout.revision, trusted, selection, lane)
 
-    def _judge(
+    def _authorized(
         self,
         plan: Plan,
         parts: partition.Partitioned,
