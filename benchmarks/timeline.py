@@ -77,7 +77,7 @@ class Recorder:
 def instrument(recorder: Recorder) -> None:
     import git
 
-    from reconciler import engine, events, gitsync, passaudit, passes, state
+    from reconciler import engine, events, gitsync, judging, passaudit, passes, passmemory, state, verdicts
     from reconciler.backends.kubernetes_client import KubeClient
     from reconciler.loop import Loop
 
@@ -89,16 +89,16 @@ def instrument(recorder: Recorder) -> None:
     wrap(passes.Reconciler, "_load", "load")
     wrap(passes.Reconciler, "_connect", "connect")
     wrap(state.StateStore, "read", "revisions: read")
-    wrap(passes.Reconciler, "_select", "select (live read, changes)")
+    wrap(passmemory.PassMemory, "select", "select (live read, changes)")
     wrap(engine, "read_live", "  read_live")
     wrap(engine, "load_trusted", "  load_trusted")
     wrap(engine, "make_plan", "plan")
-    wrap(passes.Reconciler, "_authorize", "authorize")
+    wrap(judging.Judging, "authorize", "authorize")
     wrap(passaudit.PassAudit, "begin", "audit: begin (intent)")
     wrap(passes.Reconciler, "_apply", "apply")
     wrap(events, "publish", "events")
-    wrap(passes.Reconciler, "_judge", "judge")
-    wrap(passes.Reconciler, "_converged", "converged set")
+    wrap(verdicts, "judge", "judge")
+    wrap(passmemory.PassMemory, "converged", "converged set")
     wrap(passes.Reconciler, "_save_state", "revisions: save")
     wrap(passaudit.PassAudit, "finish", "audit: finish")
 

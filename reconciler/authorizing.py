@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import cast
 
-from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, Change, Decision, Plan, SpecKey
 from controlplane.policy import approvals, freezes
@@ -28,7 +28,7 @@ from controlplane.specs.access_policy import ApprovalRule
 from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
 from reconciler import governance, tenantbound
 from reconciler.identity import Authorship, History, open_history
-from reconciler.trust import TrustedBase
+from reconciler.trust import POLICY_DIR, TENANTS, TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
@@ -37,6 +37,11 @@ MEMBERSHIP_RULE = tenantbound.MEMBERSHIP_RULE
 FREEZE_RULE = "freeze-window"
 QUARANTINE_RULE = "quarantine"
 RESTORE_RULE = "restore"
+HEAL_RULE = "heal"
+HEALABLE = frozenset({Action.create, Action.update})
+UNHEALABLE_KINDS = frozenset({"ModelPromotion", *governance.PROTECTED_KINDS})
+"""A promotion's alias and serving follow the registry's versions, not git alone (a moved `fromAlias` is a new
+promotion; a hand-moved alias has its own restore, `RESTORE_RULE`); the rules are never drift."""
 
 
 def spec_identity(change: Change) -> tuple[str, str | None]:
@@ -80,10 +85,15 @@ class PlanAuthorizer:
         enforce: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clean: bool = False,
+        converged: frozenset[str] = frozenset(),
     ) -> None:
         """`clean`: the caller made the work tree exactly `revision` itself (the loop's own checkout,
         `gitsync.Checkout.clean`), so no file can be uncommitted and `git status` (which reads every folder
-        of the work tree: O(tenants)) is not asked. Anywhere else (a person's work tree) it is."""
+        of the work tree: O(tenants)) is not asked. Anywhere else (a person's work tree) it is.
+
+        `converged`: the tenants that converged to `base` itself (the loop's per-tenant revisions): everything
+        they declared then was authorized and applied, so a change of theirs that no commit since asked for puts
+        back what was applied (`_healing`)."""
         self.enforce = enforce
         self.now = clock()
         """One moment for the whole plan: every freeze window is judged at the same time."""
@@ -99,6 +109,9 @@ class PlanAuthorizer:
         self._people: dict[str, Action] = {}
         """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
         self._versions: dict[SpecKey, str] = {}
+        self.converged = converged
+        self._untouched: dict[str, bool] = {}
+        """Per converged tenant: whether no commit since `base` touched anything its objects are rendered from."""
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history and not clean else set()
         self.unheld = self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
@@ -143,7 +156,7 @@ class PlanAuthorizer:
         override approvals (`mlcp approve --override`) are missing."""
         if not decision.allowed or self.policy is None or not self.policy.spec.freeze_windows:
             return decision
-        if change.drift is not None:  # moving a hand-moved alias back restores the declared state: not held
+        if change.drift is not None or decision.rule == HEAL_RULE:  # restores the declared state: not held
             return replace(decision, reason=f"{decision.reason}; heals drift, not held by freeze windows")
         kind, tenant = spec_identity(change)
         found = self._promotion(change)
@@ -215,8 +228,11 @@ class PlanAuthorizer:
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
             unverified = tuple(f"{who} (unverified)" for who in authorship.claimed if who not in authorship.actors)
-            return Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors + unverified)
+            denial = Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors + unverified)
+            return self._healing(change, denial) or denial
         decision = self.authorizer.decide(authorship.actors, change.action.value, kind, tenant)
+        if not decision.allowed:
+            return self._healing(change, decision) or decision
         if decision.allowed and kind == "Tenant" and tenant in self._people:
             people = self.authorizer.decide(authorship.actors, self._people[tenant].value, "TenantMembership", tenant)
             if not people.allowed:
@@ -225,6 +241,38 @@ class PlanAuthorizer:
         if not decision.allowed or kind != "ModelPromotion" or change.action is Action.delete:
             return decision
         return self._approved(change, decision, _either(authorship))
+
+    def _healing(self, change: Change, denial: Decision) -> Decision | None:
+        """A denied change that asks for nothing new: its tenant converged to the base it is judged from (its own
+        applied revision), no commit since touched the tenant's folder, `policies/` or `mlcp.yaml` (all its
+        objects are rendered from), and its object depends on git alone (not a promotion's alias or serving,
+        which follow the registry, nor the rules). It puts back what was authorized and applied then (a hand
+        edit or deletion undone), so the rights of the file's last writers today do not matter: one who has left
+        the tenant since must not make its drift unhealable. Else None."""
+        tenant = change.tenant
+        if (
+            self.history is None
+            or not tenant
+            or tenant not in self.converged
+            or tenant in self._people
+            or change.action not in HEALABLE
+            or change.ref.system == governance.SYSTEM
+            or change.spec is None
+            or change.spec.kind in UNHEALABLE_KINDS
+        ):
+            return None
+        untouched = self._untouched.get(tenant)
+        if untouched is None:
+            inputs = (f"{TENANTS}/{tenant}/", f"{POLICY_DIR}/", CONFIG_FILE)
+            untouched = self._untouched[tenant] = not self.history.touched(inputs)
+        if not untouched:
+            return None
+        base = (self.history.base or "")[:12]
+        reason = (
+            f"tenant {tenant!r} converged to {base} and no commit since touched what its objects are rendered from: "
+            f"this writes back what was authorized and applied then (judged as a new change: {denial.reason})"
+        )
+        return Decision(True, HEAL_RULE, reason, ())
 
     def _writers(self, source: str | None) -> tuple[str, ...]:
         """Who wrote the file as it is, verified or only claimed: none of them counts as its approver."""
@@ -322,7 +370,10 @@ class PlanAuthorizer:
                 denial = decision.reason  # "held by window W until T; override: ..."
             blocked = change.blocked or denial
             fallback = self._restoring(change.fallback, decision.actors) if change.fallback is not None else None
-            changes.append(replace(change, decision=decision, blocked=blocked, fallback=fallback))
+            drift = change.drift
+            if drift is None and decision.rule == HEAL_RULE and decision.allowed and self.history is not None:
+                drift = f"the live object is not what mlcp applied at {(self.history.base or '')[:12]}"
+            changes.append(replace(change, decision=decision, blocked=blocked, fallback=fallback, drift=drift))
         return replace(plan, changes=tuple(changes))
 
     def _restoring(self, fallback: Change, actors: tuple[str, ...]) -> Change:

@@ -14,7 +14,7 @@ plan was applied (`next_base`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -317,13 +317,46 @@ def pending(plan: Plan) -> list[Change]:
     return [c for c in plan.pending if c.ref.system == SYSTEM]
 
 
-def next_base(plan: Plan, base: str | None) -> str | None:
+def next_base(plan: Plan, base: str | None, people: frozenset[str] | None = None) -> str | None:
     """The revision to record as applied: the plan's when no governance change of it is blocked (they cannot
     fail: applying one writes nothing), else the base it was judged by. A denied change to the rules must never
-    become the next judge."""
-    if any(c.blocked for c in pending(plan)):
+    become the next judge.
+
+    `people`: every tenant whose people differ between the whole revision and the base (`differing_people`), for
+    a plan that may hold only some tenants' (the loop plans the tenants that changed). Each one's change must
+    then be in the plan, allowed and not blocked: one the plan left out (a tenant not selected, a tenant backing
+    off) keeps the base, as a denied one does. The other governance objects (the policy, its files, mlcp.yaml)
+    are in every plan. None: the plan holds every tenant's (a full plan: `mlcp apply`).
+    """
+    changes = pending(plan)
+    if any(c.blocked for c in changes):
         return base
+    if people:
+        accepted = {
+            c.ref.name for c in changes if c.ref.kind == MEMBERSHIP and c.decision is not None and c.decision.allowed
+        }
+        if not people <= accepted:
+            return base
     return plan.revision
+
+
+def people_differ(repo: ConfigRepo, keeper: GovernanceBackend, tenant: str) -> bool:
+    """Whether `tenant`'s people (owners and members) in the revision `repo` are not those of the trusted base
+    `keeper` holds: changed, or the tenant came or went."""
+    loaded = repo.spec(SpecKey("Tenant", tenant, tenant))
+    ours = _membership_object(loaded) if loaded is not None and isinstance(loaded.spec, Tenant) else None
+    theirs = keeper.objects.get(ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant))
+    if ours is None or theirs is None:
+        return ours is not theirs
+    return ours.manifest != theirs.manifest and bool(full_diff(theirs.manifest, ours.manifest))
+
+
+def differing_people(repo: ConfigRepo, keeper: GovernanceBackend, tenants: Iterable[str] | None = None) -> set[str]:
+    """Of `tenants` (None: every tenant of the revision or the base), those whose people differ (`people_differ`)."""
+    if tenants is None:
+        ours = {loaded.tenant or loaded.spec.metadata.name for loaded in repo.of_kind("Tenant")}
+        tenants = ours | {ref.name for ref in keeper.objects if ref.kind == MEMBERSHIP}
+    return {tenant for tenant in tenants if people_differ(repo, keeper, tenant)}
 
 
 def advances(plan: Plan) -> bool:

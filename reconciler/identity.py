@@ -269,6 +269,10 @@ class History:
         """Whether any commit between the base and head touched `path` (merge commits' own changes included)."""
         return path in self._by_file
 
+    def touched(self, prefixes: tuple[str, ...]) -> bool:
+        """Whether any commit between the base and head touched a path starting with one of `prefixes`."""
+        return any(path.startswith(prefixes) for path in self._by_file)
+
     def last_writer(self, path: str) -> list[Commit]:
         return list(self._last_changes(path))
 
@@ -341,6 +345,17 @@ def _descends(repo: git.Repo, base: str, head: str, env: dict[str, str]) -> bool
             return False
         raise MlcpError(f"cannot compare {base[:10]} and {head[:10]} in {repo.working_dir}: {exc.stderr}") from None
     return True
+
+
+def descends(path: Path, head: str, revision: str) -> bool:
+    """Whether `revision` is a commit of the clone at `path` that `head` descends from (itself included): False
+    when the clone lacks it (a force push dropped it) or it lies on another line. MlcpError when git cannot say."""
+    repo = gitenv.repo(path)
+    env = git_env(None)
+    found, tip = _resolve(repo, revision, env), _resolve(repo, head, env)
+    if found is None or tip is None:
+        return False
+    return _descends(repo, found, tip, env)
 
 
 def open_history(

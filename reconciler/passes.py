@@ -31,17 +31,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import cast
 
 from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.plans import Action, ObjectRef, Plan
-from reconciler import connect, engine, events, governance, incremental, logs, partition, serving, verdicts
+from controlplane.plans import ObjectRef, Plan
+from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import PlanAuthorizer, decided, settled
+from reconciler.authorizing import decided, settled
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -123,6 +123,8 @@ class Reconciler:
         """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
         self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
+        self.judging = judging.Judging()
+        """Which revision judges each tenant's changes (its own applied one while it holds)."""
         """A new revision reads and renders again only the tenants whose files changed."""
         self.memory = PassMemory(clock)
         """What changed since each lane's last pass (reconciler.passmemory): what the next pass plans."""
@@ -250,14 +252,10 @@ class Reconciler:
         result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
         trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        kept = partition.hold(plan, result.held)
-        plan = settled(serving.couple(self._authorize(kept, parts.desired, state, trusted, checkout.clean)))
-        if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
-            plan = partition.narrow(plan, lane.covers, lane.platform)
-            result.planned = len(plan.changes)
+        plan, ungoverned = self._authorized(plan, parts, state, trusted, held, result, lane, checkout.clean)
         result.stage = "apply"
         complete = not unreachable and not result.held
-        recorded = governance.next_base(plan, trusted.revision) if complete and lane.platform else None
+        recorded = self._next_base(plan, parts, trusted, lane) if complete and lane.platform else None
         set_aside = [verdicts.set_aside(tenant, problems) for tenant, problems in broken.items()]
         unplanned = None if selection.full else selections.unplanned(plan, states)
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
@@ -274,12 +272,43 @@ class Reconciler:
         if inventory_error and not result.error:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
         finished = not (unreachable or result.abandoned or result.error)
-        unsettled = [*result.failed, *result.held]
+        unsettled = [*result.failed, *result.held, *ungoverned]  # a tenant whose people change is denied lags
         self._finish(kube, state, self.memory.converged(plan, state, lane, selection, unsettled, finished), lane)
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
         self._remember(result, checkout.revision, trusted, selection, lane)
+
+    def _authorized(
+        self,
+        plan: Plan,
+        parts: partition.Partitioned,
+        state: TenantRevisions,
+        trusted: TrustedBase,
+        held: Mapping[str, str],
+        result: PassResult,
+        lane: Lane,
+        clean: bool,
+    ) -> tuple[Plan, set[str]]:
+        """The plan held back, authorized and narrowed to the lane; and the tenants whose change of people may not
+        go ahead: they lag (their lane does not record them converged) until it may, or is reverted."""
+        # the platform lane judges every tenant's people: it holds those of tenants backing off or set aside
+        # whatever their shard (their changes wait, and the base with them, as in the single lane)
+        aside = dict.fromkeys(parts.broken, "set aside: its specs have problems")
+        holding = {**held, **aside, **result.held} if lane.platform else result.held
+        kept = partition.hold(plan, holding)
+        authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
+        plan = settled(serving.couple(authorized))
+        ungoverned = {partition.key_of(c) for c in governance.pending(plan) if c.blocked}
+        if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
+            plan = partition.narrow(plan, lane.covers, lane.platform)
+            result.planned = len(plan.changes)
+        return plan, ungoverned
+
+    def _next_base(self, plan: Plan, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> str | None:
+        """The revision to record as the next trusted base: decided by every difference in the rules between the
+        whole revision and the base, never by what this pass selected (governance.next_base)."""
+        return governance.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
 
     def _remember(
         self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane
@@ -323,25 +352,6 @@ class Reconciler:
         for backend in backends.values():
             backend.scope(self.holds)
         return backends, kube
-
-    def _authorize(
-        self, plan: Plan, desired: engine.Desired, state: TenantRevisions, trusted: TrustedBase, clean: bool
-    ) -> Plan:
-        """Each tenant's changes judged by the trusted base's rules, and by the commits since that tenant's own
-        last applied revision (`clean`: the checkout is exactly the revision, `gitsync.Checkout.clean`)."""
-        by_base: dict[str, list[int]] = {}
-        for i, change in enumerate(plan.changes):
-            if change.action is not Action.noop:
-                tenant_base = state.by_tenant.get(partition.key_of(change)) or trusted.revision
-                by_base.setdefault(tenant_base, []).append(i)
-        changes = list(plan.changes)
-        for base, positions in by_base.items():
-            authorizer = PlanAuthorizer(desired.repo, desired.revision, base, trusted, clean=clean)
-            sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
-            for i, change in zip(positions, sub.changes, strict=True):
-                changes[i] = change
-        plan.meta["baseRevision"] = trusted.revision
-        return replace(plan, changes=tuple(changes))
 
     def _apply(
         self,

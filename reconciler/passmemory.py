@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.plans import ObjectRef, Plan, SystemStatus
-from reconciler import engine, partition, trust
+from reconciler import engine, governance, partition, trust
 from reconciler import selection as selections
 from reconciler.backends.base import Backend, LiveState
 from reconciler.lanememory import LaneMemories, LaneMemory
@@ -27,6 +28,19 @@ from reconciler.trust import TrustedBase
 
 Live = tuple[dict[str, LiveState], list[SystemStatus]]
 Dirty = dict[str, frozenset[ObjectRef] | None]
+
+
+@dataclass(frozen=True)
+class _People:
+    """The tenants whose people differed between a revision and a trusted base (the governance backend of it)."""
+
+    revision: str | None
+    keeper: governance.GovernanceBackend
+    tenants: frozenset[str]
+
+    def follows(self, since: tuple[str, TrustedBase]) -> bool:
+        """Whether this was found for the revision and base of `since` (a lane's last pass)."""
+        return self.revision == since[0] and self.keeper.base is since[1]
 
 
 class LaneView(Protocol):
@@ -54,6 +68,8 @@ class PassMemory:
         """The revision and trusted base of the single lane's last pass that did not fail as a whole."""
         self.lanes = LaneMemories()
         """Per shard lane, what changed since its own last pass."""
+        self._people: dict[str, _People] = {}
+        """Per lane that records the base (by name), the tenants whose people differ from it (`people`)."""
 
     def of(self, lane: LaneView) -> LaneMemory:
         return self.lanes.of(lane.name, lane.covers, lane.platform)
@@ -106,7 +122,8 @@ class PassMemory:
         trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self.last[0]}
         changed = trust.changed_tenants(previous, trusted)
-        return selections.choose(None, rendered, changed, unsettled | lagging), dirty, live
+        governed = self.people(lane, parts, trusted, _touched(rendered, changed), self.last)
+        return selections.choose(None, rendered, changed, unsettled | lagging | governed), dirty, live
 
     def _select_lane(
         self,
@@ -141,6 +158,8 @@ class PassMemory:
         if base_changed is not None and not lane.platform:
             base_changed = {t for t in base_changed if covers(t)}
         mine = {t for t in unsettled if covers(t)} | lagging
+        if lane.platform:  # every tenant whose people differ from the base, judged (or held) on every pass
+            mine |= self.people(lane, parts, trusted, _touched(rendered, base_changed), memory.last)
         return selections.choose(None, rendered, base_changed, mine), changed, live
 
     def converged(
@@ -157,11 +176,14 @@ class PassMemory:
         changed). None at all when the pass did not complete (a system unreachable, writes abandoned, an error)."""
         if not complete or plan.revision is None:
             return {}
+        covers = lane.covers
         planned = partition.keys(plan.changes) | ({partition.PLATFORM} if lane.platform else set())
-        converged = dict.fromkeys(planned, plan.revision)
+        # only the lane of a tenant moves its revision: the platform lane plans tenants' governance objects, which
+        # say nothing of whether their own lane applied (or denied) their other changes
+        converged = {key: plan.revision for key in planned if covers(key)}
         previous = self.of(lane).last if lane.sharded else self.last
         if selection is not None and not selection.full and previous is not None:
-            last, covers = previous[0], lane.covers
+            last = previous[0]
             converged.update(
                 (t, plan.revision)
                 for t, at in state.by_tenant.items()
@@ -171,6 +193,31 @@ class PassMemory:
             converged.pop(key, None)
         return converged
 
+    def people(
+        self,
+        lane: LaneView,
+        parts: partition.Partitioned,
+        trusted: TrustedBase,
+        touched: set[str] | None = None,
+        since: tuple[str, TrustedBase] | None = None,
+    ) -> frozenset[str]:
+        """The tenants whose people differ between this revision and the trusted base, for the lane that records
+        the base: each must be planned and allowed before the base moves (governance.next_base), whatever the
+        pass selected. Found from the lane's last answer when it was for `since` (the lane's last pass) and
+        `touched` names every tenant whose people may have changed since, on either side; else from every tenant
+        (a full pass, which compares every one anyway)."""
+        keeper = governance.GovernanceBackend.of(trusted)
+        repo, revision = parts.desired.repo, parts.desired.revision
+        known = self._people.get(lane.name)
+        if known is not None and known.revision == revision and known.keeper is keeper:
+            return known.tenants
+        if known is not None and touched is not None and since is not None and known.follows(since):
+            found = {t for t in known.tenants if t not in touched} | governance.differing_people(repo, keeper, touched)
+        else:
+            found = governance.differing_people(repo, keeper)
+        self._people[lane.name] = _People(revision, keeper, frozenset(found))
+        return frozenset(found)
+
     def remember(self, revision: str, trusted: TrustedBase, selection: Selection, lane: LaneView) -> None:
         """What the next pass of this lane compares with: this pass's revision and base (it did not fail)."""
         if lane.sharded:
@@ -179,6 +226,11 @@ class PassMemory:
         self.last = (revision, trusted)
         if selection.full:  # the next resync is due an interval after this one ended
             self.full, self.last_full = None, self.clock()
+
+
+def _touched(rendered: set[str] | None, base_changed: set[str] | None) -> set[str] | None:
+    """The tenants whose people may differ since the last pass: rendered again, or changed in the base."""
+    return None if rendered is None or base_changed is None else rendered | base_changed
 
 
 def lane_tenants(

@@ -91,7 +91,9 @@ def judge(
             logs.get().warning("tenant failed; backing off", extra={"reason": reason})
     if unreachable:
         result.error, result.stage = "unreachable: " + "; ".join(unreachable), "plan"
-    converged = keys(plan, share.platform)
+    # only the lane of a tenant says it recovered: the platform lane plans every tenant's people, and a no-op there
+    # would end the backoff of a tenant whose own lane just failed it
+    converged = {key for key in keys(plan, share.platform) if share.covers(key)}
     for key in converged:
         if key not in result.failed and key not in result.held and tracker.succeeded(key):
             result.recovered.add(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import git
 import pytest
@@ -18,8 +19,9 @@ from controlplane.plans import Action, Change, Decision, Plan
 from controlplane.policy import approvals
 from reconciler import engine, trust
 from reconciler.applying import apply_plan
-from reconciler.authorizing import SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
+from reconciler.authorizing import HEAL_RULE, SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
 from reconciler.backends.base import ApplyOptions, Status
+from reconciler.governance import GovernanceBackend
 from tests.integration import configrepo
 from tests.integration.attacks import gitattack
 from tests.reconciler.fakes import FakeBackend
@@ -199,3 +201,46 @@ def test_a_promotions_writer_never_approves_it_even_when_the_named_base_vouches_
     [alias] = [c for c in plan.changes if c.ref.kind == "ModelAlias" and c.action is not Action.noop]
     assert alias.decision is not None and not alias.decision.allowed, f"bob approved his own promotion: {alias}"
     assert "authors cannot approve" in alias.decision.reason
+
+
+def _judged_from(repo: configrepo.ConfigRepo, base: str, converged: frozenset[str]) -> Plan:
+    """The work tree planned, then judged as the loop judges a tenant from its own applied revision `base`."""
+    fakes = {s: FakeBackend(system=s, order=o, applied=repo.initial) for s, o in (("mlflow", 10), ("kubernetes", 20))}
+    backends = dict(fakes)
+    desired = engine.load_desired(repo.root)
+    planned, _ = engine.make_plan(desired, backends, authorize=False, targets=repo.targets(None, trusted=False))  # type: ignore[arg-type]
+    trusted = cast(GovernanceBackend, backends["governance"]).base
+    return PlanAuthorizer(desired.repo, desired.revision, base, trusted, converged=converged).authorize(planned)
+
+
+def test_a_change_no_commit_asked_for_since_its_tenant_converged_heals_whoever_wrote_it(
+    repo: configrepo.ConfigRepo,
+) -> None:
+    """Live state differs from what vision converged to at `applied` (here: nothing is live), and no commit since
+    touched vision, policies/ or mlcp.yaml: what is written is what was authorized then, so the file's last
+    writer (a stranger by today's rules) is not asked again; vision's promotion, which follows the registry, is."""
+    _edit_pipeline(repo)
+    applied = repo.commit("newer data image", MALLORY)
+    planned = _judged_from(repo, applied, frozenset({repo.vision}))
+    for change in _of(planned, _pipeline(repo)):
+        assert change.decision is not None and change.decision.allowed and change.decision.rule == HEAL_RULE
+        assert change.drift is not None and applied[:12] in change.drift and change.blocked is None
+    promotions = [c for c in planned.changes if c.spec and c.spec.kind == "ModelPromotion" and c.decision]
+    assert promotions and all(c.decision and c.decision.rule != HEAL_RULE for c in promotions)
+
+    elsewhere = _judged_from(repo, applied, frozenset({repo.nlp}))  # vision did not converge there
+    assert all(c.decision and not c.decision.allowed for c in _of(elsewhere, _pipeline(repo)))
+
+
+@pytest.mark.parametrize("touched", ["tenants/{vision}/quota.yaml", "policies/access.yaml", "mlcp.yaml"])
+def test_a_commit_since_to_what_the_tenant_renders_from_makes_it_a_new_change(
+    repo: configrepo.ConfigRepo, touched: str
+) -> None:
+    _edit_pipeline(repo)
+    applied = repo.commit("newer data image", MALLORY)
+    path = repo.path(touched.format(vision=repo.vision))
+    path.write_text(path.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    repo.commit("a comment")  # the admin's
+    for change in _of(_judged_from(repo, applied, frozenset({repo.vision})), _pipeline(repo)):
+        assert change.decision is not None and not change.decision.allowed, change.decision
+        assert change.decision.actors == ("mallory@example.com",)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from controlplane.plans import Action, Change, ObjectRef, Plan
+from dataclasses import replace
+
+from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
 from reconciler import governance
 
 BASE, HEAD = "a" * 40, "b" * 40
@@ -40,3 +42,27 @@ def test_a_denied_rule_change_keeps_the_base() -> None:
     assert governance.next_base(plan, BASE) == BASE
     assert not governance.advances(plan)
     assert governance.next_base(_plan(HEAD, "applied", _rule_change(None)), BASE) == HEAD
+
+
+def _people_change(tenant: str, allowed: bool, action: Action = Action.update) -> Change:
+    ref = ObjectRef(governance.SYSTEM, "mlcp.dev/v1alpha1", governance.MEMBERSHIP, None, tenant)
+    decision = Decision(allowed, "platform-admin" if allowed else "default-deny", "")
+    blocked = None if allowed else "denied (default-deny)"
+    return Change(ref, action, "differs", None, tenant, None, 0, blocked=blocked, decision=decision)
+
+
+def test_a_change_of_people_the_plan_left_out_keeps_the_base() -> None:
+    """A pass that planned some tenants: a tenant whose people differ from the base and that it did not plan (not
+    selected, or held while backing off) keeps the base, as a denied change would."""
+    assert governance.next_base(_plan(HEAD), BASE, frozenset({"vision"})) == BASE
+    assert (
+        governance.next_base(_plan(HEAD, "applied", _people_change("nlp", True)), BASE, frozenset({"vision"})) == BASE
+    )
+    held = replace(_people_change("vision", True), action=Action.noop)  # partition.hold made it a no-op
+    assert governance.next_base(_plan(HEAD, "applied", held), BASE, frozenset({"vision"})) == BASE
+
+
+def test_every_change_of_people_planned_and_allowed_moves_the_base() -> None:
+    changes = (_people_change("vision", True), _people_change("mine", True, Action.create))
+    assert governance.next_base(_plan(HEAD, "applied", *changes), BASE, frozenset({"vision", "mine"})) == HEAD
+    assert governance.next_base(_plan(HEAD), BASE, frozenset()) == HEAD

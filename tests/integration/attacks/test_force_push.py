@@ -11,12 +11,17 @@ and say how to recover.
 
 from __future__ import annotations
 
+import logging
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from controlplane.audit import JsonlStore
+from reconciler.gitsync import GitSource
+from reconciler.passes import Reconciler, Settings
 from tests.integration.attacks import gitattack
 from tests.integration.attacks.gitattack import GPU, OLD_IMAGE, PIPELINE, Operator
 
@@ -83,3 +88,50 @@ def test_a_fresh_clone_of_the_rewritten_branch_lacks_the_applied_revision_and_is
         assert f"trusted base {applied[:10]}" in said or f"trusted base {applied!r}" in said, result.output
         assert isinstance(result.exception, SystemExit), gitattack.explain(result)  # a clear error, not a crash
     unchanged(op, k8s_admin)
+
+
+def test_the_loop_recovers_with_a_named_base_and_judges_from_it_not_from_dropped_tenant_revisions(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The loop's per-tenant revisions (ConfigMap mlcp-reconciler-state) point at the dropped commit too. They
+    used to judge every changed tenant, so every pass failed ("head does not descend from the trusted base"),
+    even after the operator named the reviewed new tip as the trusted base, until someone deleted the ConfigMap.
+    A recorded revision head does not descend from is passed over, and its tenant judged from the trusted base
+    (fail closed: bob's later edit of vision's pipeline goes out, his quota raise does not)."""
+    op = gitattack.operator(tmp_path, prefix, kubeconfig, mlflow_uri)
+    repo, vision, nlp = op.repo, op.repo.repo.vision, op.repo.repo.nlp
+    initial = repo.head()
+    rec = Reconciler(
+        GitSource(str(repo.root), "main", tmp_path / "loop"),
+        Settings(repo.repo.targets(kubeconfig, trusted=False), events=False),  # the cluster alone
+        JsonlStore(tmp_path / "loop.jsonl"),
+    )
+    try:
+        assert rec.run_pass().error is None
+        repo.edit(f"tenants/{nlp}/pipelines/embed-corpus.yaml", "nlp-embed:0.9.2", "nlp-embed:0.9.3")
+        dropped = repo.commit("nlp: new embedder", "admin")
+        assert rec.run_pass().converged
+        assert op.applied_revision(k8s_admin) == dropped
+
+        repo.git("reset", "-q", "--hard", initial, who="admin")  # the force push, and a reviewed fix on top
+        repo.edit(f"tenants/{vision}/tenant.yaml", "displayName: Computer Vision", "displayName: CV")
+        fixed = repo.commit("vision: a shorter name", "admin")
+        refused = rec.run_pass()
+        assert refused.error is not None and f"does not descend from the trusted base {dropped[:10]}" in refused.error
+        unchanged(op, k8s_admin)
+
+        rec.settings = replace(rec.settings, targets=replace(rec.settings.targets, trusted_base=fixed))
+        repo.edit(f"tenants/{vision}/{PIPELINE}", OLD_IMAGE, BOB_IMAGE)
+        repo.edit(f"tenants/{vision}/quota.yaml", f'{GPU}: "4"', f'{GPU}: "64"')
+        repo.commit("vision: image and GPUs", "bob")
+        with caplog.at_level(logging.WARNING, "mlcp.reconcile"):
+            recovered = rec.run_pass()
+    finally:
+        rec.close()
+    assert recovered.error is None, recovered.error
+    assert "denied" in recovered.failed.get(vision, ""), recovered.failed
+    assert gitattack.step_images(k8s_admin, vision, "train-detector")[0] == BOB_IMAGE, "bob's own edit went out"
+    assert gitattack.gpu_quota(k8s_admin, vision) == "4", "his quota raise did not"
+    passed_over = [r for r in caplog.records if "mlcp-reconciler-state" in r.getMessage()]
+    assert passed_over and dropped[:12] in str(passed_over[0].__dict__.get("tenants")), "the log names the record"
