@@ -40,7 +40,7 @@ def _row(output: str, measure: str) -> str:
 
 def test_plan_apply_runs(kubeconfig: Path) -> None:
     output = _run("plan_apply.py", kubeconfig)
-    assert "3 tenants → 28 objects per set" in output
+    assert "3 tenants → 21 objects per set" in output
     assert _row(output, "no-op mlcp plan: changes").split()[-2:] == ["0", "✓"]
     assert _row(output, "no-op mlcp plan: requests").endswith("✓")
 

@@ -17,6 +17,8 @@ from reconciler import engine, governance
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
+from tests.integration.attacks import gitattack
+from tests.integration.mlflow_rest import MlflowRest
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -155,17 +157,21 @@ def _approve(repo: configrepo.ConfigRepo, rel: str, who: git.Actor) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _promotion_decision(repo: configrepo.ConfigRepo, kubeconfig: Path) -> tuple[bool, str]:
-    plan, _ = _plan(repo, kubeconfig)
-    [change] = [c for c in plan.pending if c.spec and c.spec.kind == "ModelPromotion"]
+def _promotion_decision(repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str) -> tuple[bool, str]:
+    """The decision on the alias move (the serving follows it: a location only the registry confirms)."""
+    desired = engine.load_desired(repo.root)
+    targets = repo.targets(kubeconfig, mlflow_uri, trusted=False)
+    plan, _ = engine.make_plan(desired, engine.connect(desired.repo, targets), targets=targets)
+    [change] = [c for c in plan.pending if c.ref.kind == "ModelAlias"]
     assert change.decision is not None
     return change.decision.allowed, change.decision.reason
 
 
 def test_promotion_needs_two_distinct_approvers_other_than_the_author(
-    tmp_path: Path, prefix: str, kubeconfig: Path
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str
 ) -> None:
     repo = configrepo.make(tmp_path, prefix)
+    gitattack.register_model(MlflowRest(mlflow_uri), repo, versions=3)
     rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
     repo.path(rel).unlink()
     repo.commit("no promotion yet")
@@ -174,35 +180,38 @@ def test_promotion_needs_two_distinct_approvers_other_than_the_author(
         (configrepo.TEMPLATE / "tenants/vision/promotions/detector-production.yaml")
         .read_text()
         .replace("model: vision-detector", f"model: {repo.model}")
-        .replace("fromAlias: staging", "version: 3")  # a fixed version: no registry needed to resolve it
+        .replace("fromAlias: staging", "version: 3")
         .replace("requiredApprovals: 1", "requiredApprovals: 2")
-        .replace("maxReplicas: 3", "maxReplicas: 4\n    storageUri: s3://models/detector/3")  # nor to serve it
+        .replace("maxReplicas: 3", "maxReplicas: 4")
     )
     repo.commit("alice proposes a promotion", author=ALICE)
 
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert not allowed and "0 of 2" in reason
 
     _approve(repo, rel, ML_LEAD)
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert not allowed and "1 of 2" in reason and "ml-lead@example.com" in reason
 
     _approve(repo, rel, ALICE)  # the author: does not count (and alice holds no approver role either)
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert not allowed and "1 of 2" in reason and "alice@example.com" in reason
 
     _approve(repo, rel, RISK)
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert allowed and "2 of 2" in reason
 
     repo.edit(rel, "maxReplicas: 4", "maxReplicas: 5")
     repo.commit("alice tweaks the promotion", author=ALICE)
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert not allowed and "0 of 2" in reason, "approvals older than the spec's last change do not count"
 
 
-def test_an_approver_who_authored_the_promotion_does_not_count(tmp_path: Path, prefix: str, kubeconfig: Path) -> None:
+def test_an_approver_who_authored_the_promotion_does_not_count(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str
+) -> None:
     repo = configrepo.make(tmp_path, prefix, approvals=True)
+    gitattack.register_model(MlflowRest(mlflow_uri), repo, versions=3)
     repo.edit(
         f"tenants/{repo.vision}/tenant.yaml",
         "    - name: bob@example.com",
@@ -212,10 +221,10 @@ def test_an_approver_who_authored_the_promotion_does_not_count(tmp_path: Path, p
     _apply(repo, kubeconfig, trusted=True)  # the admin's membership change is applied: ml-lead is a member now
     rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
     repo.edit(rel, "fromAlias: staging", "version: 3")
-    repo.edit(rel, "maxReplicas: 3", "maxReplicas: 6\n    storageUri: s3://models/detector/3")  # no registry needed
+    repo.edit(rel, "maxReplicas: 3", "maxReplicas: 6")
     repo.commit("ml-lead edits the promotion", author=ML_LEAD)
     _approve(repo, rel, ML_LEAD)
-    allowed, reason = _promotion_decision(repo, kubeconfig)
+    allowed, reason = _promotion_decision(repo, kubeconfig, mlflow_uri)
     assert not allowed and "authors cannot approve" in reason
 
 
@@ -296,17 +305,22 @@ def test_every_apply_denial_and_failure_leaves_an_audit_record(
     from controlplane.audit import JsonlStore, verify_file
 
     log = tmp_path / "audit.jsonl"
-    # A quota raise by bob (denied), a pipeline change by bob (allowed), and a conflict on the LimitRange (fails).
+    # A quota raise by bob (denied), a pipeline change by bob (allowed), and nlp's pipeline changed by the admin
+    # while another controller claims a field of its WorkflowTemplate (fails: a conflict, not drift, on a kind
+    # other controllers may write; on a LimitRange it would be taken back, test_plan_apply.py).
     repo.edit(f"tenants/{repo.vision}/quota.yaml", 'requests.nvidia.com/gpu: "4"', 'requests.nvidia.com/gpu: "64"')
     repo.edit(f"tenants/{repo.vision}/{PIPELINE}", OLD_IMAGE, "ghcr.io/example/vision-data:1.5.0")
     repo.commit("bob: more GPUs and a new data image", author=BOB)
-    repo.edit(f"tenants/{repo.nlp}/quota.yaml", "cpu: 100m", "cpu: 200m")
-    repo.commit("admin: bigger default requests in nlp")
-    client.CoreV1Api(k8s_admin).patch_namespaced_limit_range(
-        "compute",
+    repo.edit(f"tenants/{repo.nlp}/pipelines/embed-corpus.yaml", "nlp-embed:0.9.2", "nlp-embed:0.9.3")
+    repo.commit("admin: a newer embedder in nlp")
+    client.CustomObjectsApi(k8s_admin).patch_namespaced_custom_object(
+        "argoproj.io",
+        "v1alpha1",
         repo.nlp,
-        {"spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "300m", "memory": "128Mi"}}]}},
-        field_manager="limits-operator",
+        "workflowtemplates",
+        "embed-corpus",
+        {"spec": {"entrypoint": "by-the-ui"}},
+        field_manager="argo-ui",
     )
     args = [
         "apply",
@@ -319,12 +333,12 @@ def test_every_apply_denial_and_failure_leaves_an_audit_record(
         str(log),
     ]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1, result.output  # the conflicting LimitRange failed
+    assert result.exit_code == 1, result.output  # the conflicting WorkflowTemplate failed
 
     records = {(r.kind, r.result, r.decision): r for r in JsonlStore(log).records()}
     assert ("ResourceQuota", "denied", "deny") in records or ("ResourceQuota", "skipped", "deny") in records
     applied = records[("WorkflowTemplate", "applied", "allow")]
     assert applied.actors == ("bob@example.com",) and applied.tenant == repo.vision
-    failed = records[("LimitRange", "failed", "allow")]
-    assert failed.error and "limits-operator" in failed.error
+    failed = records[("WorkflowTemplate", "failed", "allow")]
+    assert failed.error and "argo-ui" in failed.error and failed.tenant == repo.nlp
     assert verify_file(log).ok

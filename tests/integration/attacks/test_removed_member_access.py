@@ -29,10 +29,18 @@ NOTEBOOK = "notebooks/explore.yaml"
 
 
 def _can_write(api: client.ApiClient, namespace: str, name: str) -> bool:
-    """Whether the person `api` authenticates as may create a ConfigMap in `namespace` (they try it)."""
-    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data={"who": "bob"})
+    """Whether the person `api` authenticates as may start a run in `namespace` (a Workflow, what members do; a
+    server-side dry run, so the try leaves nothing behind)."""
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {"workflowTemplateRef": {"name": "train-detector"}},
+    }
     try:
-        client.CoreV1Api(api).create_namespaced_config_map(namespace, body)
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", namespace, "workflows", body, dry_run="All"
+        )
     except client.ApiException as exc:
         if exc.status == 403:
             return False
