@@ -162,7 +162,7 @@ def _promotion_decision(repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_ur
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, mlflow_uri, trusted=False)
     plan, _ = engine.make_plan(desired, engine.connect(desired.repo, targets), targets=targets)
-    [change] = [c for c in plan.pending if c.ref.kind == "ModelAlias"]
+    [change] = [c for c in plan.pending if c.ref.kind == "ModelAlias" and c.ref.name == f"{repo.model}@production"]
     assert change.decision is not None
     return change.decision.allowed, change.decision.reason
 
