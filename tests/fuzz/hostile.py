@@ -268,6 +268,12 @@ def _edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
+CONTESTED = "the other tenant's namespace"
+"""Noted on a claim of the other tenant's namespace: in a first apply (no inventory record of whose it is) both
+claimants are refused (reconciler/backends/kubernetes_namespaces.py), so the other tenant is not expected to
+converge in that pass."""
+
+
 def claims(t: Target) -> None:
     base = t.root / "tenants" / t.victim
     other = t.root / "tenants" / t.other
@@ -276,6 +282,7 @@ def claims(t: Target) -> None:
     namespace = theirs["spec"].get("namespace", t.other)  # a tenant's namespace defaults to its name
     if kind == "namespace":
         _edit_yaml(base / "tenant.yaml", lambda d: d["spec"].__setitem__("namespace", namespace))
+        kind = f"{kind}, {CONTESTED}"
     elif kind == "reserved":
         ns = t.rng.choice(("kube-system", "default", "mlcp-system", "kube-public"))
         _edit_yaml(base / "tenant.yaml", lambda d: d["spec"].__setitem__("namespace", ns))
@@ -301,6 +308,7 @@ def claims(t: Target) -> None:
         spec["metadata"]["name"] = name
         if t.rng.random() < 0.5:
             spec["spec"]["namespace"] = namespace
+            kind = f"{kind}, {CONTESTED}"
         (folder / "tenant.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     t.note(f"claim ({kind})")
 
