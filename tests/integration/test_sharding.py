@@ -44,6 +44,7 @@ from reconciler.passes import Lane, Reconciler, Settings
 from reconciler.shardedloop import ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from tests.integration import configrepo
+from tests.integration.attacks import owners
 from tests.integration.reconcile_support import mlcp, wait_for
 
 pytestmark = pytest.mark.integration
@@ -336,16 +337,6 @@ def _quota(core: client.CoreV1Api, namespace: str) -> bool:
     return bool(core.list_namespaced_resource_quota(namespace).items)
 
 
-OWNERS_DO_EVERYTHING = """\
-    - name: tenant-owner
-      description: Owners may change every kind in their own tenants.
-      rules:
-        - actions: ["*"]
-          kinds: ["*"]
-          tenants: ["@own"]
-"""
-
-
 def test_a_shards_lane_judges_a_tenants_changes_with_its_membership_change_in_sight(
     tmp_path: Path, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
 ) -> None:
@@ -353,10 +344,7 @@ def test_a_shards_lane_judges_a_tenants_changes_with_its_membership_change_in_si
     change every kind of her tenant may not add people, so the RoleBinding naming the newcomer is not written."""
     repo = configrepo.make(tmp_path, prefix)
     policy = repo.path("policies/access.yaml")
-    text = policy.read_text(encoding="utf-8")
-    text = text.replace("  roles:\n", "  roles:\n" + OWNERS_DO_EVERYTHING, 1)
-    text = text.replace("  bindings:\n", '  bindings:\n    - role: tenant-owner\n      users: ["*"]\n', 1)
-    policy.write_text(text, encoding="utf-8")
+    policy.write_text(owners.with_catch_all_owners(policy.read_text(encoding="utf-8")), encoding="utf-8")
     repo.initial = repo.commit("owners may change everything in their tenants")
     reconciler = Reconciler(
         GitSource(str(repo.root), "main", tmp_path / "work"),

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.integration.attacks import gitattack
-from tests.integration.attacks.test_tenant_self_join import _policy_with_owner_role
+from tests.integration.attacks import gitattack, owners
 
 pytestmark = pytest.mark.integration
 
@@ -97,13 +96,7 @@ def test_an_owner_cannot_grant_her_notebook_to_a_member_she_may_not_add(
 ) -> None:
     """Owners may change every kind of their tenant (`kinds: ["*"]`, `@own`); alice adds mallory to vision and,
     in the same commit, to the notebook's `users` (valid against the revision's people)."""
-    signed = gitattack.signed_repo(tmp_path, prefix)
-    signed.write("policies/access.yaml", _policy_with_owner_role(signed))
-    signed.git("add", "-A")
-    signed.git("commit", "-q", "--amend", "--no-edit", "-S")
-    signed.repo.initial = signed.head()
-    op = gitattack.Operator(signed, kubeconfig, mlflow_uri, tmp_path)
-    op.first_apply()
+    op = owners.catch_all_owners(tmp_path, prefix, kubeconfig, mlflow_uri)
     repo, vision = op.repo, op.repo.repo.vision
     repo.edit(
         f"tenants/{vision}/tenant.yaml",

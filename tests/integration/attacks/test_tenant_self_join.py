@@ -20,7 +20,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from tests.integration.attacks import gitattack
+from tests.integration.attacks import gitattack, owners
 from tests.integration.attacks.gitattack import OLD_IMAGE, PIPELINE
 
 pytestmark = pytest.mark.integration
@@ -65,33 +65,10 @@ def test_an_owner_of_one_tenant_cannot_join_another(
     }
 
 
-OWNERS_DO_EVERYTHING = """\
-        - name: tenant-owner
-          description: Owners may change every kind in their own tenants.
-          rules:
-            - actions: ["*"]
-              kinds: ["*"]
-              tenants: ["@own"]
-"""
-
-
-def _policy_with_owner_role(repo: gitattack.SignedRepo) -> str:
-    text = repo.root.joinpath("policies/access.yaml").read_text(encoding="utf-8")
-    text = text.replace("  bindings:\n", '  bindings:\n    - role: tenant-owner\n      users: ["*"]\n', 1)
-    marker = "    - name: model-approver\n"
-    return text.replace(marker, OWNERS_DO_EVERYTHING.replace("        ", "    ") + marker, 1)
-
-
 def test_a_catch_all_owner_role_still_cannot_add_people(
     tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
 ) -> None:
-    signed = gitattack.signed_repo(tmp_path, prefix)
-    signed.write("policies/access.yaml", _policy_with_owner_role(signed))
-    signed.git("add", "-A")
-    signed.git("commit", "-q", "--amend", "--no-edit", "-S")
-    signed.repo.initial = signed.head()
-    op = gitattack.Operator(signed, kubeconfig, mlflow_uri, tmp_path)
-    op.first_apply()
+    op = owners.catch_all_owners(tmp_path, prefix, kubeconfig, mlflow_uri)
     repo, vision = op.repo, op.repo.repo.vision
 
     repo.edit(
