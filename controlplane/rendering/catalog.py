@@ -44,6 +44,10 @@ class Resource:
     grants_access: bool = False
     """Its objects give people or accounts access (RoleBindings): one that git no longer renders is deleted even
     with prune off, since revoking access must not wait for an operator's opt-in (`ACCESS`)."""
+    bounds_tenant: bool = False
+    """Its objects bound what a tenant may do (RBAC, NetworkPolicy, quotas, accounts, the namespace): no controller
+    has a claim on their fields, and a field manager's name is whatever its writer put in the request, so the
+    Kubernetes backend takes back a conflict on one under any manager's name, as drift."""
 
     @property
     def api_version(self) -> str:

@@ -32,8 +32,10 @@ from controlplane.specs.notebook import GPU_RESOURCE, Notebook
 
 NOTEBOOK = Resource(55, "kubeflow.org", "v1", "Notebook", "notebooks", True)
 PVC = Resource(45, "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True)
-ROLE = Resource(56, RBAC_GROUP, "v1", "Role", "roles", True)
-ROLE_BINDING = Resource(57, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", True, grants_access=True)
+ROLE = Resource(56, RBAC_GROUP, "v1", "Role", "roles", True, bounds_tenant=True)
+ROLE_BINDING = Resource(
+    57, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", True, grants_access=True, bounds_tenant=True
+)
 """After the tenant's own RoleBindings (31), which let the tenant's deployer write these."""
 USE = (
     Grant("", "pods", ("get",)),

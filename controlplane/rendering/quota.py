@@ -16,8 +16,8 @@ from controlplane.rendering.manifests import manifest
 from controlplane.rendering.registry import renders
 from controlplane.specs import Quota
 
-RESOURCE_QUOTA = Resource(40, "", "v1", "ResourceQuota", "resourcequotas", namespaced=True)
-LIMIT_RANGE = Resource(40, "", "v1", "LimitRange", "limitranges", namespaced=True)
+RESOURCE_QUOTA = Resource(40, "", "v1", "ResourceQuota", "resourcequotas", namespaced=True, bounds_tenant=True)
+LIMIT_RANGE = Resource(40, "", "v1", "LimitRange", "limitranges", namespaced=True, bounds_tenant=True)
 
 
 @renders("Quota", RESOURCE_QUOTA, LIMIT_RANGE)

@@ -54,13 +54,15 @@ from controlplane.specs.access_policy import PodSecurity
 
 POD_SECURITY_MODES = ("enforce", "warn", "audit")
 PRODUCES = (
-    Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False),
-    Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True),
+    Resource(10, "", "v1", "Namespace", "namespaces", namespaced=False, bounds_tenant=True),
+    Resource(20, "", "v1", "ServiceAccount", "serviceaccounts", namespaced=True, bounds_tenant=True),
     # No Role is rendered any more; declared so that the per-tenant Roles of earlier versions (`mlcp-workload`,
     # `mlcp-trainer`) stay mlcp's to prune.
-    Resource(30, RBAC_GROUP, "v1", "Role", "roles", namespaced=True),
-    Resource(31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True, grants_access=True),
-    Resource(35, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", namespaced=True),
+    Resource(30, RBAC_GROUP, "v1", "Role", "roles", namespaced=True, bounds_tenant=True),
+    Resource(
+        31, RBAC_GROUP, "v1", "RoleBinding", "rolebindings", namespaced=True, grants_access=True, bounds_tenant=True
+    ),
+    Resource(35, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", namespaced=True, bounds_tenant=True),
 )
 
 

@@ -70,28 +70,14 @@ MANUAL_EDITORS = frozenset(
 )
 """Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
 taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
-GUARDS = frozenset(
-    {
-        ("rbac.authorization.k8s.io", "Role"),
-        ("rbac.authorization.k8s.io", "RoleBinding"),
-        ("rbac.authorization.k8s.io", "ClusterRole"),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-        ("networking.k8s.io", "NetworkPolicy"),
-        ("", "ResourceQuota"),
-        ("", "LimitRange"),
-        ("", "ServiceAccount"),
-        ("", "Namespace"),
-    }
-)
-"""(group, kind) of the objects that bound what a tenant may do. No controller has a claim on their fields, and
-a field manager's name is whatever its writer put in the request: a member who edits the NetworkPolicy naming
-himself `argo-controller` is still a hand edit. So a conflict on one of these is always drift, taken back."""
 _CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
 
 
 def _guards(change: Change) -> bool:
-    group = change.ref.api_version.rpartition("/")[0]
-    return (group, change.ref.kind) in GUARDS
+    """Whether the object bounds a tenant, as its kind declares (`catalog.Resource.bounds_tenant`): a conflict on
+    it is drift under any field manager's name."""
+    declared = catalog.find(change.ref.api_version, change.ref.kind)
+    return declared is not None and declared.bounds_tenant
 
 
 def resources() -> tuple[ResourceType, ...]:

@@ -46,7 +46,7 @@ def test_contradicting_declarations_are_refused() -> None:
 
 
 def test_a_kind_may_rank_an_object_type_of_another_kind_its_own_way() -> None:
-    late_binding = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, True)
+    late_binding = Resource(90, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, True, True)
     with probekind.declared():
         registry.renders("Probe", late_binding)
         assert catalog.declared_by("Probe", "rbac.authorization.k8s.io/v1", "RoleBinding") == late_binding
@@ -103,3 +103,13 @@ def test_what_a_workload_kinds_roles_grant_is_held_by_the_shipped_deployer_role_
         assert "resources: [services/proxy]" in deployrbac.render_tenant_roles()
         assert "services/proxy" not in deployrbac.render(), "mlcp binds the role; it need not hold what it grants"
     assert "services/proxy" not in deployrbac.render_tenant_roles()
+
+
+def test_the_objects_that_bound_a_tenant_say_so_and_workloads_do_not() -> None:
+    """A conflict on an object that bounds a tenant is taken back under any field manager's name (the Kubernetes
+    backend asks the declaration): RBAC, the NetworkPolicy, quotas, accounts and the namespace; a workload another
+    controller may co-own is not."""
+    bounding = {r.kind for r in catalog.resources() if r.bounds_tenant}
+    assert bounding >= {"Namespace", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "ResourceQuota"}
+    assert "LimitRange" in bounding
+    assert not bounding & {"WorkflowTemplate", "CronWorkflow", "Notebook", "InferenceService", "TrainJob"}
