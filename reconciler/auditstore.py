@@ -45,10 +45,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
-import orjson
-
 from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verification, verify_lines
-from controlplane.audit.chain import LINE_START, seal, split_line
+from controlplane.audit.chain import LINE_START, read, seal, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, HttpError, KubeClient, apply_query
@@ -186,7 +184,7 @@ class ClusterStore:
 
     def _parse(self, line: bytes, number: int) -> AuditRecord:
         try:
-            return AuditRecord.from_dict(orjson.loads(line))
+            return read(line)
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise AuditError(
                 f"{self.location}: record {number}: not an audit record ({type(exc).__name__}: {exc})",

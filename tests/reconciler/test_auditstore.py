@@ -228,7 +228,15 @@ def test_a_pointer_naming_no_segment_number_is_a_clear_error(segment: str) -> No
             use()
 
 
-@pytest.mark.parametrize("fields", [{"intent": "1e400"}, {"diff": "[" * 2000 + "]" * 2000}, {"actors": '"eve"'}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"intent": "1e400"},
+        {"diff": "[" * 2000 + "]" * 2000},
+        {"actors": '"eve"'},
+        {"action": '"update","actors":["mallory@example.com"]'},  # a key twice: orjson read the last
+    ],
+)
 def test_a_sealed_record_of_another_shape_in_a_segment_is_a_clear_error(fields: dict[str, str]) -> None:
     api = FakeConfigMaps()
     _store(api).append_many([make_record(0)])

@@ -326,6 +326,10 @@ MALFORMED = {
     "target-a-string": (["list", "--kind", "x"], {"target": '"ConfigMap/x"'}),
     "gates-of-numbers": (["show", "1"], {"gates": "[0.9]", "version": '"2"', "approvers": "[]"}),
     "verified-a-stranger": (["list"], {"verified": '["mallory@example.com"]'}),  # not among the actors
+    # a key twice: mlcp read the last actors (alice), a reader taking the first saw mallory; both sealed alike
+    "a-key-twice": (["list", "--actor", "alice"], {"action": '"update","actors":["mallory@example.com"]'}),
+    "nan": (["show", "1"], {"diff": '[{"field":"spec.x","old":NaN,"new":Infinity}]'}),  # -o json printed null
+    "spacing": (["list"], {"action": ' "update"'}),  # any form but mlcp's own: what else could differ
 }
 
 
