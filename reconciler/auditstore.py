@@ -191,7 +191,7 @@ class ClusterStore:
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, text in self._segments():
-            yield from text.splitlines(keepends=True)
+            yield from _lines(text)
 
     def records(self) -> Iterator[AuditRecord]:
         for number, line in enumerate(self.raw_lines(), start=1):
@@ -219,7 +219,7 @@ class ClusterStore:
         index, segment = self._last_segment()
         seq = None
         while segment is not None:
-            for line in reversed(_text(segment).splitlines(keepends=True)):
+            for line in reversed(_lines(_text(segment))):
                 record = self._parse(line, seq or 0)
                 seq = record.seq - 1
                 yield record
@@ -392,6 +392,13 @@ def _closed(full: bool) -> dict[str, Any]:
 
 def _text(segment: dict[str, Any]) -> bytes:
     return str((segment.get("data") or {}).get(KEY) or "").encode("ascii", "replace")
+
+
+def _lines(text: bytes) -> list[bytes]:
+    """A segment's lines, split where a file log's are: at newlines only (`bytes.splitlines` also splits at a
+    carriage return, so a segment and its export, the same bytes, were read as different lines)."""
+    lines = text.split(b"\n")
+    return [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
 def _head(text: bytes, location: str) -> Head | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents
+from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents, verify_file
 from controlplane.audit.chain import seal
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
@@ -370,3 +371,17 @@ def test_open_intents_are_found_from_the_tail_across_segments(monkeypatch: pytes
     intents = store.append_many([replace(make_record(i), result=Result.pending) for i in range(4)])
     store.append_many([replace(make_record(9), intent=intents[0].seq)])
     assert [r.seq for r in open_intents(store.tail())] == [r.seq for r in intents[1:]]
+
+
+def test_a_segment_is_split_into_lines_where_its_export_is(tmp_path: Path) -> None:
+    """`bytes.splitlines` split a segment at a carriage return too: the live log and its export (the same bytes,
+    read as a file) disagreed about what the lines are, and so about where the chain breaks."""
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0), make_record(1)])
+    segment = api.objects["mlcp-audit-00000001"]["data"]
+    segment["records.jsonl"] = segment["records.jsonl"].replace('"update"', '"upd\rate"', 1)
+    assert len(list(_store(api).raw_lines())) == 2
+    exported = tmp_path / "export.jsonl"
+    exported.write_bytes(b"".join(_store(api).raw_lines()))
+    assert _store(api).verify() == verify_file(exported)
+    assert (verify_file(exported).bad_seq, verify_file(exported).count) == (1, 0)
