@@ -116,6 +116,12 @@ class FieldDiff:
 
 
 DEFAULT_DENY = "default-deny"
+UNVERIFIED = " (unverified)"
+"""Marks an actor of a decision who only claims to be one (a commit's author field) where signatures are required:
+the authorizer names them beside the verified signers of a refused change (rule `requireSignedCommits`)."""
+VERIFIED_IDENTITIES = "verified"
+"""`Plan.meta["identities"]` when the trusted base requires signed commits: the decisions' actors are then the
+principals of verified signatures (reconciler.engine); otherwise `claimed`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +278,12 @@ class Plan:
     prune: bool = False
     inventory_version: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verified_identities(self) -> bool:
+        """Whether its decisions' actors are signers' principals, verified against the trusted base's allowed
+        signers (requireSignedCommits), rather than the author fields anyone writes into a commit."""
+        return self.meta.get("identities") == VERIFIED_IDENTITIES
 
     @property
     def pending(self) -> list[Change]:

@@ -26,11 +26,13 @@ appended to meanwhile fails (409), and the next segment is created only
 after its predecessor was closed to further records, by whoever closed it or
 by a writer that found it closed. The loser re-reads the head and seals its
 records after the winner's: two writers can never fork the chain, even one
-that appends without the Lease. Whole turns (intents, writes, outcomes) are
+that appends without the Lease. A closed segment is immutable and an open one
+keeps room (`reserve`), so even a writer of an older release, which knows
+nothing of closing, cannot fork it with a record of a usual size. Whole turns (intents, writes, outcomes) are
 serialized by the leader's Lease, which `mlcp apply` takes for its turn
 (reconciler.applyturn.hold).
 
-Costs: every append rewrites its segment (at most 256 KiB, half on average),
+Costs: every append rewrites its segment (at most 256 KiB, and segments close with 64 KiB free),
 a pass with changes appends a few times (intents, then each group of
 outcomes), each append one PUT: the store keeps the last segment it read or
 wrote, and the PUT's precondition says whether it is still the last. A no-op
@@ -45,10 +47,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
-import orjson
-
 from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verification, verify_lines
-from controlplane.audit.chain import LINE_START, seal, split_line
+from controlplane.audit.chain import LINE_START, read, seal, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, HttpError, KubeClient, apply_query
@@ -65,7 +65,20 @@ MAX_RECORD_BYTES = 768 * 1024
 """A record bigger than a segment gets one of its own; the API server's limit on a ConfigMap is 1 MiB."""
 FULL = "mlcp.dev/full"
 """On a segment: no record goes into it any more; the next segment holds the following ones (see the module
-docstring)."""
+docstring). A closed segment is also made immutable (see `reserve`)."""
+
+
+def reserve() -> int:
+    """The room an open segment always keeps (64 KiB): a writer that would leave less closes it.
+
+    For writers of releases before the compare-and-set on the last segment, which know nothing of `FULL` and
+    start the next segment, after checking only that it does not exist, when a record does not fit: their
+    writes without the Lease (a refused `mlcp apply` recorded its refusal so) forked the chain. With this room
+    such a record (far smaller) always fits an open segment, so they append with a compare-and-set PUT there,
+    and a closed segment is immutable, so the API server refuses their PUT into it (an error, not a fork)."""
+    return SEGMENT_BYTES // 4
+
+
 RETRIES = 8
 _SEGMENT = re.compile(r"[0-9]{1,19}")
 
@@ -178,7 +191,7 @@ class ClusterStore:
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, text in self._segments():
-            yield from text.splitlines(keepends=True)
+            yield from _lines(text)
 
     def records(self) -> Iterator[AuditRecord]:
         for number, line in enumerate(self.raw_lines(), start=1):
@@ -186,7 +199,7 @@ class ClusterStore:
 
     def _parse(self, line: bytes, number: int) -> AuditRecord:
         try:
-            return AuditRecord.from_dict(orjson.loads(line))
+            return read(line)
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise AuditError(
                 f"{self.location}: record {number}: not an audit record ({type(exc).__name__}: {exc})",
@@ -206,7 +219,7 @@ class ClusterStore:
         index, segment = self._last_segment()
         seq = None
         while segment is not None:
-            for line in reversed(_text(segment).splitlines(keepends=True)):
+            for line in reversed(_lines(_text(segment))):
                 record = self._parse(line, seq or 0)
                 seq = record.seq - 1
                 yield record
@@ -276,10 +289,12 @@ class ClusterStore:
         if segment is not None and not _full(segment):
             room = _fitting(lines, SEGMENT_BYTES - len(text))
             # What does not fit goes to the next segment, which may be created only once this one is closed.
-            self._put(index, segment, text + b"".join(lines[:room]), full=room < len(lines))
+            written = text + b"".join(lines[:room])
+            self._put(index, segment, written, full=room < len(lines) or _closing(written))
             return sealed[:room]
         count = max(1, _fitting(lines, SEGMENT_BYTES))
-        self._create(index + 1, b"".join(lines[:count]), sealed[0].seq)
+        written = b"".join(lines[:count])
+        self._create(index + 1, written, sealed[0].seq, full=_closing(written))
         return sealed[:count]
 
     def _put(self, index: int, segment: dict[str, Any], text: bytes, *, full: bool) -> None:
@@ -288,7 +303,7 @@ class ClusterStore:
         metadata = dict(segment["metadata"])
         if full:
             metadata["annotations"] = {**(metadata.get("annotations") or {}), FULL: "true"}
-        body = {**segment, "metadata": metadata, "data": {KEY: text.decode("ascii")}}
+        body = {**segment, "metadata": metadata, "data": {KEY: text.decode("ascii")}, **_closed(full)}
         try:
             written = self._call("PUT", metadata["name"], body)
         except HttpError as exc:
@@ -297,7 +312,8 @@ class ClusterStore:
             raise _denied(self.location, "write", exc) from None
         self._tail = (index, dict(written))
 
-    def _create(self, index: int, text: bytes, first: int) -> None:
+    def _create(self, index: int, text: bytes, first: int, *, full: bool) -> None:
+        annotations = {"mlcp.dev/first-seq": str(first), **({FULL: "true"} if full else {})}
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -305,9 +321,10 @@ class ClusterStore:
                 "name": f"{self.prefix}{index:08d}",
                 "namespace": self.namespace,
                 "labels": {MANAGED_BY: MANAGER, ROLE_LABEL: "audit-segment"},
-                "annotations": {"mlcp.dev/first-seq": str(first)},
+                "annotations": annotations,
             },
             "data": {KEY: text.decode("ascii")},
+            **_closed(full),
         }
         try:
             written = self.kube.request("POST", CONFIGMAP.collection(self.namespace), body=body)
@@ -359,11 +376,29 @@ def _fitting(lines: Sequence[bytes], room: int) -> int:
 
 
 def _full(segment: dict[str, Any]) -> bool:
-    return ((segment.get("metadata") or {}).get("annotations") or {}).get(FULL) == "true"
+    closed = ((segment.get("metadata") or {}).get("annotations") or {}).get(FULL) == "true"
+    return closed or segment.get("immutable") is True
+
+
+def _closing(text: bytes) -> bool:
+    """Whether a segment holding `text` has less room left than an open one keeps (`reserve`)."""
+    return SEGMENT_BYTES - len(text) < reserve()
+
+
+def _closed(full: bool) -> dict[str, Any]:
+    """The fields that make a closed segment immutable: the API server refuses every write into it."""
+    return {"immutable": True} if full else {}
 
 
 def _text(segment: dict[str, Any]) -> bytes:
     return str((segment.get("data") or {}).get(KEY) or "").encode("ascii", "replace")
+
+
+def _lines(text: bytes) -> list[bytes]:
+    """A segment's lines, split where a file log's are: at newlines only (`bytes.splitlines` also splits at a
+    carriage return, so a segment and its export, the same bytes, were read as different lines)."""
+    lines = text.split(b"\n")
+    return [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
 def _head(text: bytes, location: str) -> Head | None:

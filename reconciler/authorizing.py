@@ -19,7 +19,7 @@ from typing import cast
 
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.plans import Action, Change, Decision, Plan, SpecKey
+from controlplane.plans import UNVERIFIED, Action, Change, Decision, Plan, SpecKey
 from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
@@ -227,7 +227,7 @@ class PlanAuthorizer:
             return self._approved(change, vouched, self._writers(change.source))
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
-            unverified = tuple(f"{who} (unverified)" for who in authorship.claimed if who not in authorship.actors)
+            unverified = tuple(f"{who}{UNVERIFIED}" for who in authorship.claimed if who not in authorship.actors)
             denial = Decision(False, SIGNED_RULE, "; ".join(authorship.problems), authorship.actors + unverified)
             return self._healing(change, denial) or denial
         decision = self.authorizer.decide(authorship.actors, change.action.value, kind, tenant)

@@ -18,7 +18,7 @@ from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading import memo
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
-from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
+from controlplane.plans import VERIFIED_IDENTITIES, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
@@ -296,7 +296,7 @@ def make_plan(
         review(plan(served.objects, live, inventory, options, statuses), reachable), served.problems
     )
     planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
-    planned.meta["identities"] = "verified" if _signed(trusted) else "claimed"
+    planned.meta["identities"] = VERIFIED_IDENTITIES if _signed(trusted) else "claimed"
     if authorize:
         authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
         planned = settled(serving.couple(authorizer.authorize(planned)))

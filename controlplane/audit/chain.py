@@ -18,6 +18,7 @@ and `prev` lead the body at a fixed place, so checking them is a prefix compare.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import NamedTuple
 
@@ -29,6 +30,10 @@ NODE_PREFIX = b"\x01"
 HASH_MARKER = b',"hash":"'
 SUFFIX_LEN = len(HASH_MARKER) + 64 + len(b'"}\n')
 LINE_START = re.compile(rb'\{"seq":([0-9]{1,19}),"prev":"([0-9a-f]{64})",')
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""The longest line a reader takes, and a writer writes: far beyond any record (a spec file is at most 1 MiB, an
+object the API server keeps about 1.5 MiB), so a line longer than it is none of mlcp's, and reading one costs
+bounded memory."""
 _HEAD = re.compile(r"([0-9]{1,19}):([0-9a-f]{64})")
 """A seq has at most 19 ASCII digits, in a line as in an anchor: never a number Python refuses to read (more than
 4,300 digits) nor a digit of another script (`"²".isdigit()` is true)."""
@@ -80,3 +85,25 @@ def split_line(line: bytes) -> tuple[bytes, bytes] | None:
     if len(line) <= SUFFIX_LEN or not line.endswith(b'"}\n') or line[-SUFFIX_LEN:-67] != HASH_MARKER:
         return None
     return line[:-SUFFIX_LEN] + b"}", line[-67:-3]
+
+
+def read(line: bytes) -> AuditRecord:
+    """The record a stored line seals, only if the line is exactly what `seal` writes for it; ValueError (or
+    TypeError, KeyError) otherwise.
+
+    `verify` hashes the stored bytes, never parsing them, and anyone can compute the hashes: so a line that
+    verifies can still hold a key twice (`"actors":["mallory"],…,"actors":["alice"]`: mlcp read the last, other
+    tools may read the first), NaN or Infinity (which JSON has no spelling for: a JSON printer wrote `null`), or
+    any spacing and order. Every reader takes a record only in the one form mlcp writes it, so what it shows is
+    what the hash covers, as any JSON tool reads it."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ValueError(f"the line is longer than any record mlcp writes ({MAX_LINE_BYTES} bytes)")
+    record = AuditRecord.from_dict(json.loads(line, parse_constant=_no_constant))
+    parts = split_line(line)
+    if parts is None or body_bytes(record, record.seq, record.prev) != parts[0] or parts[1] != record.hash.encode():
+        raise ValueError("the line is not in the form mlcp writes (a key twice, spacing, order or escapes differ)")
+    return record
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is no JSON value (mlcp never writes one)")

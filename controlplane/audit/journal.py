@@ -145,6 +145,7 @@ class Journal:
             time=time,
             intent=intent,
             desired_digest=desired_digest,
+            signed=self.plan.verified_identities,
         )
 
     def reconcile(self, anchor: Head | None = None) -> list[AuditRecord]:
@@ -194,6 +195,7 @@ class Journal:
             signer=self.signer,
             time=time,
             result=Result.pending,
+            signed=self.plan.verified_identities,
         )
 
     def record(self, outcomes: Sequence[OutcomeLike]) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from controlplane.audit.records import DEFAULT_DECISION, AuditRecord, Result, Verdict, digest, utc_now
 from controlplane.diffing import live_projection
-from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, spec_text
+from controlplane.plans import UNVERIFIED, Action, Change, Decision, ObjectRef, Plan, spec_text
 
 _WROTE = {Result.applied}
 
@@ -70,6 +70,7 @@ def record_for(
     result: Result | None = None,
     intent: int | None = None,
     desired_digest: str | None = None,
+    signed: bool = False,
 ) -> AuditRecord:
     """The (unsealed) record of one outcome.
 
@@ -79,6 +80,9 @@ def record_for(
     write), `intent` names the intent an outcome closes (which holds the diff), and `desired_digest` is
     `digest(change.desired)` when the caller has it already (an apply writes thousands: hashing each
     manifest once, not for the intent and again for the outcome, is a measurable part of its CPU).
+
+    `signed`: the decisions' actors are verified signers (`Plan.verified_identities`); the record says which
+    actors are (`verified`). `actors`, the fallback, is always a claim: a commit's author field.
     """
     change = outcome.change
     decision = decision or change.decision or DEFAULT_DECISION
@@ -92,6 +96,7 @@ def record_for(
     return AuditRecord(
         time=time or utc_now(),
         actors=decision.actors or tuple(actors),
+        verified=_verified(decision.actors) if signed else (),
         signer=signer,
         commit=commit,
         spec_path=change.source,
@@ -115,6 +120,11 @@ def record_for(
 
 
 ALIAS_KIND = "ModelAlias"
+
+
+def _verified(actors: tuple[str, ...]) -> tuple[str, ...]:
+    """A decision's actors that a verified signature backs: all but the author fields it names beside them."""
+    return tuple(a for a in actors if not a.endswith(UNVERIFIED))
 
 
 def _reason(change: Change, decision: Decision, result: Result) -> str:
@@ -157,6 +167,7 @@ def records_for(
             commit=plan.revision,
             signer=signer,
             time=now,
+            signed=plan.verified_identities,
         )
         for outcome in outcomes
     ]

@@ -1,6 +1,6 @@
 """The audit record: one value per attempted change, the unit the hash chain protects.
 
-A record says who (git actors, signer), what (spec, target object, action,
+A record says who (git actors, and which of them a verified signature backs), what (spec, target object, action,
 field diff, before/after digests), why it was or was not allowed (decision and
 rule) and what happened (result, error). Records are written once and never
 rewritten, so the value is frozen; `seq`, `prev` and `hash` are assigned by the
@@ -30,10 +30,12 @@ from typing import Any
 import orjson
 
 from controlplane.jsonfields import TEXT, kind_of, typed
-from controlplane.plans import Decision
+from controlplane.plans import UNVERIFIED, Decision
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 NO_POLICY_RULE = "no-policy-yet"
+CLAIMED = " (claimed)"
+"""How readers mark an actor whom no verified signature backs."""
 
 
 class AuditError(Exception):
@@ -169,6 +171,9 @@ class AuditRecord:
     """For a model alias move: the approvals that counted."""
     gates: tuple[dict[str, Any], ...] = ()
     """For a model alias move: each gate with the value measured on the version's run, and whether it passed."""
+    verified: tuple[str, ...] = ()
+    """The actors a signature verified against the trusted base's allowed signers backs (requireSignedCommits);
+    every other actor is a claim: a commit's author field, which whoever commits writes."""
     seq: int = 0
     prev: str = ""
     hash: str = field(default="", compare=False)
@@ -190,7 +195,8 @@ class AuditRecord:
 
         `intent` only when set, so a record of a change that wrote nothing keeps the exact form (and bytes)
         records had before intents existed; likewise `version`, `approvers` and `gates` only for an alias
-        move, so every record written before they existed still hashes to what it was sealed with.
+        move, and `verified` only when a signature backs an actor, so every record written before they existed
+        still hashes to what it was sealed with.
         """
         content: dict[str, Any] = {
             "time": self.time,
@@ -217,7 +223,14 @@ class AuditRecord:
             content["version"] = self.version
             content["approvers"] = list(self.approvers)
             content["gates"] = list(self.gates)
+        if self.verified:
+            content["verified"] = list(self.verified)
         return content
+
+    def attributed(self) -> tuple[str, ...]:
+        """The actors as a reader must take them: each one no verified signature backs marked `(claimed)` (an
+        author field is whatever the committer typed), the verified ones as they are."""
+        return tuple(a if a in self.verified or a.endswith(UNVERIFIED) else a + CLAIMED for a in self.actors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev": self.prev, **self.content(), "hash": self.hash}
@@ -261,6 +274,7 @@ class AuditRecord:
             version=typed(data, "version", TEXT, None),
             approvers=_strings(data, "approvers"),
             gates=_objects(data, "gates"),
+            verified=_verified(data),
         )
 
 
@@ -269,6 +283,14 @@ def _strings(data: dict[str, Any], key: str, *, required: bool = False) -> tuple
     if not all(isinstance(v, str) for v in values):
         raise ValueError(f"{key} holds something other than strings")
     return tuple(values)
+
+
+def _verified(data: dict[str, Any]) -> tuple[str, ...]:
+    """The verified actors: some of `actors`, never another name (mlcp writes no other)."""
+    verified = _strings(data, "verified")
+    if not set(verified) <= set(_strings(data, "actors", required=True)):
+        raise ValueError("verified names someone who is not among the actors")
+    return verified
 
 
 def _objects(data: dict[str, Any], key: str) -> tuple[dict[str, Any], ...]:

@@ -122,7 +122,7 @@ def _per_tenant(records: Sequence[AuditRecord]) -> str:
     """Who changed what, per tenant: actor, number of changes, kinds touched, last change."""
     table: dict[str, dict[str, list[AuditRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        for actor in r.actors:
+        for actor in r.attributed():  # a claimed name and the same one verified are not one person's changes
             table[r.tenant or "(cluster)"][actor].append(r)
     parts = ["<h2>Who changed what, per tenant</h2>"]
     for tenant in sorted(table):
@@ -196,7 +196,7 @@ def _row(labelled: ChainRecord) -> str:
         labelled.id,
         r.time.replace("T", " ")[:19],
         r.tenant or "",
-        ", ".join(r.actors),
+        ", ".join(r.attributed()),
         r.action,
         _target(r),
         f"{r.decision.value} ({r.rule})",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import threading
 import time
@@ -27,7 +26,7 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from controlplane.audit.chain import GENESIS, LINE_START, Head, seal, split_line
+from controlplane.audit.chain import GENESIS, LINE_START, MAX_LINE_BYTES, Head, read, seal, split_line
 from controlplane.audit.records import AuditError, AuditRecord
 from controlplane.audit.verify import Verification, verify_file
 
@@ -115,6 +114,12 @@ class JsonlStore:
         for record in records:
             seq += 1
             done, line = seal(record, seq, prev)
+            if len(line) > MAX_LINE_BYTES:
+                raise AuditError(
+                    f"{self.path}: a record of {len(line)} bytes is longer than a reader takes ({MAX_LINE_BYTES}); "
+                    f"its spec is {record.spec}",
+                    "keep that spec smaller",
+                )
             sealed.append(done)
             lines.append(line)
             prev = done.hash
@@ -192,7 +197,7 @@ class JsonlStore:
             raise _unreadable(self.path, exc) from None
         with stream:
             try:
-                yield from stream
+                yield from bounded_lines(stream, self.path)
             except OSError as exc:
                 raise _unreadable(self.path, exc) from None
 
@@ -226,7 +231,7 @@ def _parse(line: bytes, number: int, path: Path) -> AuditRecord:
             f"{path}:{number}: the last line is incomplete (an append was cut off)", "run `mlcp audit verify`"
         )
     try:
-        return AuditRecord.from_dict(json.loads(line))
+        return read(line)
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise AuditError(
             f"{path}:{number}: not an audit record ({type(exc).__name__}: {exc})", "run `mlcp audit verify`"
@@ -242,6 +247,11 @@ def _read_tail(fd: int, path: Path) -> Head | None:
     start = size
     chunk = b""
     while start > 0:
+        if size - start > MAX_LINE_BYTES:
+            raise AuditError(
+                f"{path}: the last line is longer than any record mlcp writes ({MAX_LINE_BYTES} bytes)",
+                "run `mlcp audit verify`",
+            )
         start = max(0, start - _TAIL_BLOCK)
         chunk = os.pread(fd, size - start, start)
         if chunk.rfind(b"\n", 0, len(chunk) - 1) >= 0:
@@ -272,10 +282,27 @@ def _reverse_lines(stream: BinaryIO) -> Iterator[bytes]:
         end = start
         lines = block.split(b"\n")
         rest = lines[0]
+        if len(rest) > MAX_LINE_BYTES:
+            raise AuditError(f"a line of the audit log is longer than any record mlcp writes ({MAX_LINE_BYTES} bytes)")
         for line in reversed(lines[1:-1] if block.endswith(b"\n") else lines[1:]):
             yield line + b"\n"
     if rest:
         yield rest + b"\n"
+
+
+def bounded_lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The file's lines, each read only up to `MAX_LINE_BYTES`: a longer one is an error naming its line, never
+    a read of gigabytes into memory."""
+    for number in count(1):
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES:
+            raise AuditError(
+                f"{path}:{number}: the line is longer than any record mlcp writes ({MAX_LINE_BYTES} bytes)",
+                "run `mlcp audit verify`",
+            )
+        yield line
 
 
 def _count_lines(fd: int, size: int) -> int:

@@ -15,11 +15,12 @@ runs at hundreds of thousands of records per second.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from controlplane.audit.chain import GENESIS, HASH_MARKER, LINE_START, SUFFIX_LEN, Head
+from controlplane.audit.chain import GENESIS, HASH_MARKER, LINE_START, MAX_LINE_BYTES, SUFFIX_LEN, Head
 from controlplane.audit.records import AuditError
 
 
@@ -39,6 +40,8 @@ class Verification:
 
 def _diagnose(line: bytes, seq: int, prev: bytes) -> str:
     """Why line `seq` does not continue the chain (called once, on the failure path)."""
+    if len(line) > MAX_LINE_BYTES:
+        return f"the line is longer than any record mlcp writes ({MAX_LINE_BYTES} bytes): it is no record"
     if not line.endswith(b"\n"):
         return "the last line is incomplete (no newline): an append was cut off, e.g. by a crash"
     if len(line) <= SUFFIX_LEN or line[-SUFFIX_LEN:-67] != HASH_MARKER or not line.endswith(b'"}\n'):
@@ -86,7 +89,7 @@ def verify_file(path: Path, anchor: Head | None = None) -> Verification:
     """Verify the log at `path`: a missing file is an error, an empty one an intact, empty chain."""
     try:
         with path.open("rb") as stream:
-            return verify_lines(stream, anchor)
+            return verify_lines(_lines(stream), anchor)
     except FileNotFoundError:
         raise AuditError(f"{path}: no audit log here", "pass --audit-log PATH or set MLCP_AUDIT_LOG") from None
     except OSError as exc:
@@ -94,3 +97,12 @@ def verify_file(path: Path, anchor: Head | None = None) -> Verification:
             f"{path}: cannot read the audit log: {exc.strerror}",
             "pass the log's file with --audit-log or MLCP_AUDIT_LOG",
         ) from None
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, none read beyond `MAX_LINE_BYTES` (+1: a longer one is cut there, breaks the chain, and
+    ends the reading), so a line of gigabytes costs bounded memory."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        yield line
+        if len(line) > MAX_LINE_BYTES:
+            return

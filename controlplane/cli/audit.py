@@ -144,7 +144,7 @@ def list_(
             line_safe(c.id),
             line_safe(r.time[:19].replace("T", " ")),
             line_safe(r.tenant or "-"),
-            line_safe(", ".join(r.actors) or NO_ACTOR),
+            line_safe(", ".join(r.attributed()) or NO_ACTOR),
             line_safe(r.action),
             line_safe(_target(r)),
             f"{r.decision.value} ({line_safe(r.rule)})",
@@ -239,7 +239,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
     spec = f"{record.spec or '-'}" + (f" ({record.spec_path})" if record.spec_path else "")
     fields = [
         ("time", record.time),
-        ("actors", ", ".join(record.actors) or NO_ACTOR),
+        ("actors", ", ".join(record.attributed()) or NO_ACTOR),
         ("signer", record.signer or "-"),
         ("commit", record.commit or "-"),
         ("tenant", record.tenant or "-"),

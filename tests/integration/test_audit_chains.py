@@ -18,7 +18,7 @@ import pytest
 from controlplane.audit import Anchor, Result
 from reconciler import anchors, auditstore
 from reconciler.auditstore import ClusterStore
-from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_client import HttpError, KubeClient
 from tests.controlplane.audit.conftest import make_record
 from tests.controlplane.helpers import mlcp
 
@@ -113,3 +113,22 @@ def test_two_writers_racing_on_the_real_api_server_never_fork_the_chain(
     verified = ClusterStore(kube).verify()
     assert verified.ok and verified.count == 3, verified.problem
     assert sorted(str(r.spec) for r in ClusterStore(kube).records()) == ["big", "first", "small"]
+
+
+def test_a_closed_segment_is_immutable_on_the_real_api_server(namespace: str, kubeconfig: Path) -> None:
+    """A writer of an older release knows nothing of `mlcp.dev/full`: it put its record into a closed segment with
+    a PUT carrying the version it read, and the next segment started from the head before it (a fork). The API
+    server refuses that PUT now, and mlcp's own writers still continue the chain in the next segment."""
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    store = ClusterStore(kube)
+    big = replace(make_record(0), spec="big", diff=({"field": "", "old": None, "new": "x" * 200_000},))
+    store.append_many([big])  # leaves less room than an open segment keeps: created closed
+    path = f"/api/v1/namespaces/{namespace}/configmaps/mlcp-audit-00000001"
+    segment = dict(kube.request("GET", path))
+    assert segment.get("immutable") is True and segment["metadata"]["annotations"][auditstore.FULL] == "true"
+    segment["data"] = {auditstore.KEY: segment["data"][auditstore.KEY] + "x"}
+    with pytest.raises(HttpError) as refused:
+        kube.request("PUT", path, None, segment)  # the old release's append, with the version it read
+    assert refused.value.status == 422, refused.value
+    store.append_many([make_record(1)])
+    assert ClusterStore(kube).verify().ok and ClusterStore(kube).verify().count == 2

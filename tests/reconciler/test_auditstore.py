@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents
+from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents, verify_file
+from controlplane.audit.chain import seal
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
 from reconciler.backends.kubernetes import HttpError
@@ -58,6 +60,9 @@ class FakeConfigMaps:
                 raise HttpError(404, "NotFound", {})
             if body["metadata"].get("resourceVersion") != self.objects[name]["metadata"]["resourceVersion"]:
                 raise HttpError(409, "Conflict", {})
+            if self.objects[name].get("immutable") is True and body.get("data") != self.objects[name].get("data"):
+                message = "data: Forbidden: field is immutable when `immutable` is set"
+                raise HttpError(422, "Invalid", {"message": message})
             return self._store(name, body)
         if method == "PATCH":
             return self._store(name, body)
@@ -144,6 +149,102 @@ def test_a_writer_appending_to_the_last_segment_and_one_opening_the_next_do_not_
     assert _store(api).verify().ok and _store(api).verify().count == 3
 
 
+def _old_release_append(api: FakeConfigMaps, record: AuditRecord) -> None:
+    """How an mlcp of a release before the compare-and-set on the last segment appended (2eb9b2b98^): into the
+    last segment (found from the pointer, then one further while there is one) when the record fits, a PUT with
+    the resourceVersion it read, knowing nothing of `mlcp.dev/full`; else a POST of the next segment, which only
+    checks that it does not exist. It wrote so without the Lease when it recorded a refused apply."""
+    index = int(api.objects["mlcp-audit"]["data"]["segment"])
+    while f"mlcp-audit-{index + 1:08d}" in api.objects:
+        index += 1
+    segment = api.request("GET", f"/api/v1/namespaces/mlcp-system/configmaps/mlcp-audit-{index:08d}")
+    text = segment["data"]["records.jsonl"].encode()
+    head = auditstore._head(text, "old")
+    assert head is not None
+    _, line = seal(record, head.seq + 1, head.hash)
+    if len(text) + len(line) <= auditstore.SEGMENT_BYTES:
+        segment["data"] = {"records.jsonl": (text + line).decode()}
+        api.request("PUT", f"/configmaps/{segment['metadata']['name']}", body=segment)
+        return
+    metadata = {"name": f"mlcp-audit-{index + 1:08d}", "labels": {"mlcp.dev/role": "audit-segment"}}
+    api.request("POST", "/configmaps", body={"metadata": metadata, "data": {"records.jsonl": line.decode()}})
+
+
+def _sized(n: int, room: int, text: bytes) -> AuditRecord:
+    """A record whose line leaves `room` bytes in a segment holding `text` (its reason padded)."""
+    record = replace(make_record(n), spec="filler", diff=())
+    _, line = seal(record, 1, "0" * 64)
+    pad = auditstore.SEGMENT_BYTES - len(text) - room - len(line)
+    return replace(record, reason="x" * pad)
+
+
+def _segment_text(api: FakeConfigMaps) -> bytes:
+    return str(api.objects[api.segments()[-1]]["data"]["records.jsonl"]).encode()
+
+
+def _old_writer_at_the_next_write(api: FakeConfigMaps, record: AuditRecord) -> list[HttpError]:
+    """The old release's append, run just before the new writer's next PUT or POST; its refusals collected."""
+    refused: list[HttpError] = []
+    done: list[bool] = []
+
+    def once() -> None:
+        if done:
+            return
+        done.append(True)
+        try:
+            _old_release_append(api, record)
+        except HttpError as exc:
+            refused.append(exc)
+
+    api.before_put.append(once)
+    api.before_post.append(once)
+    return refused
+
+
+def test_an_old_release_appending_into_a_segment_just_closed_is_refused_not_forking_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The new writer closed the last segment and is about to start the next; the old release, which knows
+    nothing of closing, put its refusal into the closed segment (its PUT's version was current), and the new
+    segment then started from the head before it: two records with one seq, `verify` broken for good."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop = _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    refused: list[HttpError] = []
+
+    def old_release() -> None:  # just before the new writer starts the next segment
+        try:
+            _old_release_append(api, replace(make_record(1), spec="refusal"))
+        except HttpError as exc:
+            refused.append(exc)
+
+    api.before_post.append(old_release)
+    loop.append_many([_big(2)])
+    assert _store(api).verify().ok, _store(api).verify().problem
+    assert [e.status for e in refused] == [422], "the old release gets an error: the closed segment is immutable"
+    assert store_specs(api) == ["first", "big"]
+
+
+def test_an_old_release_starting_the_next_segment_beside_an_append_into_the_last_does_not_fork_the_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old release's refusal did not fit the room left in the last segment, so it started the next one
+    without closing the last, while the new writer's smaller record went into the last: a fork. Now a segment
+    with less room than a refusal needs is closed, so both write after each other."""
+    monkeypatch.setattr(auditstore, "SEGMENT_BYTES", 4096)
+    api = FakeConfigMaps()
+    loop = _store(api)
+    loop.append_many([replace(make_record(0), spec="first")])
+    small = replace(make_record(2), spec="small", diff=(), reason="")
+    _, small_line = seal(small, 1, "0" * 64)
+    loop.append_many([_sized(1, len(small_line) + 10, _segment_text(api))])  # room for `small`, not a refusal
+    refused = _old_writer_at_the_next_write(api, replace(make_record(3), spec="refusal"))
+    loop.append_many([small])
+    assert _store(api).verify().ok, _store(api).verify().problem
+    assert refused == [] and store_specs(api) == ["first", "filler", "refusal", "small"]
+
+
 def test_a_segment_closed_by_a_writer_that_died_before_opening_the_next_is_continued_in_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -228,7 +329,15 @@ def test_a_pointer_naming_no_segment_number_is_a_clear_error(segment: str) -> No
             use()
 
 
-@pytest.mark.parametrize("fields", [{"intent": "1e400"}, {"diff": "[" * 2000 + "]" * 2000}, {"actors": '"eve"'}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"intent": "1e400"},
+        {"diff": "[" * 2000 + "]" * 2000},
+        {"actors": '"eve"'},
+        {"action": '"update","actors":["mallory@example.com"]'},  # a key twice: orjson read the last
+    ],
+)
 def test_a_sealed_record_of_another_shape_in_a_segment_is_a_clear_error(fields: dict[str, str]) -> None:
     api = FakeConfigMaps()
     _store(api).append_many([make_record(0)])
@@ -262,3 +371,17 @@ def test_open_intents_are_found_from_the_tail_across_segments(monkeypatch: pytes
     intents = store.append_many([replace(make_record(i), result=Result.pending) for i in range(4)])
     store.append_many([replace(make_record(9), intent=intents[0].seq)])
     assert [r.seq for r in open_intents(store.tail())] == [r.seq for r in intents[1:]]
+
+
+def test_a_segment_is_split_into_lines_where_its_export_is(tmp_path: Path) -> None:
+    """`bytes.splitlines` split a segment at a carriage return too: the live log and its export (the same bytes,
+    read as a file) disagreed about what the lines are, and so about where the chain breaks."""
+    api = FakeConfigMaps()
+    _store(api).append_many([make_record(0), make_record(1)])
+    segment = api.objects["mlcp-audit-00000001"]["data"]
+    segment["records.jsonl"] = segment["records.jsonl"].replace('"update"', '"upd\rate"', 1)
+    assert len(list(_store(api).raw_lines())) == 2
+    exported = tmp_path / "export.jsonl"
+    exported.write_bytes(b"".join(_store(api).raw_lines()))
+    assert _store(api).verify() == verify_file(exported)
+    assert (verify_file(exported).bad_seq, verify_file(exported).count) == (1, 0)

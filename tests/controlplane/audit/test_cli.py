@@ -325,6 +325,11 @@ MALFORMED = {
     "actors-a-string": (["list", "--actor", "eve"], {"actors": '"eve@example.com"'}),  # matched character by character
     "target-a-string": (["list", "--kind", "x"], {"target": '"ConfigMap/x"'}),
     "gates-of-numbers": (["show", "1"], {"gates": "[0.9]", "version": '"2"', "approvers": "[]"}),
+    "verified-a-stranger": (["list"], {"verified": '["mallory@example.com"]'}),  # not among the actors
+    # a key twice: mlcp read the last actors (alice), a reader taking the first saw mallory; both sealed alike
+    "a-key-twice": (["list", "--actor", "alice"], {"action": '"update","actors":["mallory@example.com"]'}),
+    "nan": (["show", "1"], {"diff": '[{"field":"spec.x","old":NaN,"new":Infinity}]'}),  # -o json printed null
+    "spacing": (["list"], {"action": ' "update"'}),  # any form but mlcp's own: what else could differ
 }
 
 
@@ -498,3 +503,20 @@ def test_list_reads_a_shard_chain_whose_pointer_lost_its_label(sharded: FakeConf
     del sharded.objects["mlcp-audit-shard-3"]["metadata"]["labels"][auditstore.CHAIN_LABEL]
     listed = mlcp("audit", "list", "--raw", "--chain", "shard-3", "-o", "json")
     assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 20, listed.output
+
+
+def test_an_actor_no_signature_backs_is_shown_as_a_claim(tmp_path: Path) -> None:
+    """Mallory commits as `alice@example.com`: the author field is whatever the committer typed. The log named
+    alice like the verified signer of a change beside it, in `list`, `show` and the report alike."""
+    log = tmp_path / "audit.jsonl"
+    signed = replace(make_record(0), actors=("alice@example.com",), verified=("alice@example.com",))
+    claimed = replace(make_record(1), actors=("alice@example.com",))
+    JsonlStore(log).append_many([signed, claimed])
+    shown = [mlcp("audit", "show", seq, "--audit-log", log).stdout for seq in ("1", "2")]
+    assert "actors:   alice@example.com\n" in shown[0]
+    assert "actors:   alice@example.com (claimed)\n" in shown[1]
+    listed = json.loads(mlcp("audit", "list", "--audit-log", log, "-o", "json").stdout)
+    assert [r.get("verified") for r in listed] == [["alice@example.com"], None]
+    mlcp("audit", "report", "--html", tmp_path / "r.html", "--audit-log", log)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<td>alice@example.com (claimed)</td>" in page and "<td>alice@example.com</td>" in page

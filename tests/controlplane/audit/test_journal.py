@@ -123,3 +123,17 @@ def test_a_truncated_or_rewritten_log_fails_the_anchor_check(tmp_path: Path) -> 
         _journal(store).reconcile(anchor=head)
     with pytest.raises(AuditError, match="record 2 does not match the published anchor"):
         _journal(store).reconcile(anchor=Head(2, "0" * 64))
+
+
+def test_intents_and_outcomes_say_which_actors_a_verified_signature_backs(tmp_path: Path) -> None:
+    """Under requireSignedCommits the decisions' actors are signers' principals; the turn's fallback actor (the
+    applied commit's author field) stays a claim, in the intent as in the outcome."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    signed = replace(A, decision=Decision(True, "team.rules[0]", "may", ("alice@example.com",)))
+    plan = Plan(changes=(signed, B), revision="f" * 40, meta={"identities": "verified"})
+    journal = _journal(store, plan)
+    journal.intend([signed, B], [])
+    journal.record([Outcome(signed, Status.applied), Outcome(B, Status.applied)])
+    logged = [(r.actors, r.verified) for r in store.records()]
+    alice = (("alice@example.com",), ("alice@example.com",))
+    assert logged == [alice, (("ci@example.com",), ()), alice, (("ci@example.com",), ())]

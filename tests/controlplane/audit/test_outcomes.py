@@ -87,3 +87,31 @@ def test_a_blocked_change_is_recorded_as_skipped_with_why() -> None:
     blocked = _change("blocked", Action.delete, blocked="prune is off")
     (record,) = records_for(PLAN, [Outcome(blocked, Status.skipped, "prune is off")], actors=["a@x"])
     assert record.result is Result.skipped and record.error == "prune is off"
+
+
+def _judged(actors: tuple[str, ...]) -> Change:
+    return replace(UPDATE, decision=Decision(True, "team.rules[0]", "may update", actors))
+
+
+def test_a_record_says_which_actors_a_verified_signature_backs_and_which_are_claims() -> None:
+    """Under requireSignedCommits the authorizer's actors are signers' principals, but a record also names the
+    author field of a commit (the fallback: a heal or a vouched file names no one) and, on a refusal, the authors
+    beside the signers: Mallory commits as `alice@example.com`, and the log named alice like a signer."""
+    signed = replace(PLAN, meta={"identities": "verified"})
+    outcomes = [
+        Outcome(_judged(("alice@example.com",)), Status.applied),
+        Outcome(_judged(("bob@example.com", "alice@example.com (unverified)")), Status.skipped),
+        Outcome(_judged(()), Status.applied),  # e.g. rule heal: no author counts, the commit's author is named
+    ]
+    verified, refused, healed = records_for(signed, outcomes, actors=["alice@example.com"])
+    assert verified.verified == ("alice@example.com",) and verified.attributed() == ("alice@example.com",)
+    assert refused.attributed() == ("bob@example.com", "alice@example.com (unverified)")
+    assert healed.verified == () and healed.attributed() == ("alice@example.com (claimed)",)
+    assert verified.content()["verified"] == ["alice@example.com"] and "verified" not in healed.content()
+
+
+def test_without_signatures_every_actor_is_a_claim_and_the_record_keeps_its_form() -> None:
+    claimed = replace(PLAN, meta={"identities": "claimed"})
+    [record] = records_for(claimed, [Outcome(_judged(("alice@example.com",)), Status.applied)], actors=["x@y"])
+    assert record.verified == () and record.attributed() == ("alice@example.com (claimed)",)
+    assert "verified" not in record.content(), "records without a verified actor hash as they always did"

@@ -128,7 +128,7 @@ def test_a_value_json_cannot_write_is_refused_as_json_refuses_it() -> None:
 
 def test_a_stored_record_reads_back_as_it_was_written() -> None:
     record = replace(make_record(3), seq=4, prev="a" * 64, hash="b" * 64, intent=2, version="7", approvers=("bob",))
-    record = replace(record, gates=({"metric": "auc", "passed": True},))
+    record = replace(record, gates=({"metric": "auc", "passed": True},), verified=record.actors)
     assert AuditRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
 
 
@@ -150,6 +150,8 @@ def test_a_stored_record_reads_back_as_it_was_written() -> None:
         ("gates", [0.9]),
         ("version", 2),
         ("approvers", "bob"),
+        ("verified", "alice@example.com"),
+        ("verified", ["mallory@example.com"]),  # someone the record does not name as an actor
     ],
 )
 def test_a_record_of_another_shape_than_mlcp_writes_is_refused_never_converted(field: str, value: Any) -> None:

@@ -6,12 +6,14 @@ import fcntl
 import json
 import os
 import re
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, Anchor, AnchorSet, AuditError, Head, JsonlStore, default_path
+from controlplane.audit import GENESIS, Anchor, AnchorSet, AuditError, Head, JsonlStore, default_path, verify_file
+from controlplane.audit.chain import MAX_LINE_BYTES
 from tests.controlplane.audit.conftest import make_record, write_log
 
 
@@ -200,3 +202,38 @@ def test_an_anchor_set_names_what_is_wrong_with_its_chains(chains: str, problem:
     text = '{"anchor": "12:' + "a" * 64 + '", "chains": ' + chains + "}"
     with pytest.raises(AuditError, match=re.escape(problem)):
         AnchorSet.parse(text, "anchor.json")
+
+
+def _peak(read: object) -> int:
+    tracemalloc.start()
+    try:
+        with pytest.raises(AuditError, match="longer than any record mlcp writes"):
+            read()  # type: ignore[operator]
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("ending", [b"\n", b""], ids=["a-whole-line", "no-newline"])
+def test_a_line_of_gigabytes_is_a_clear_error_read_in_bounded_memory(tmp_path: Path, ending: bytes) -> None:
+    """Whoever can write the file log can add a line of any length: every reader read it whole (300 MB took a
+    gigabyte of memory to list or verify, a few more gigabytes and the controller's pass was killed)."""
+    store = write_log(tmp_path / "audit.jsonl", 2)
+    with store.path.open("ab") as log:
+        log.write(b'{"seq":3,' + b" " * (6 * MAX_LINE_BYTES) + ending)
+    bound = 3 * MAX_LINE_BYTES  # the line is twice as long: reading it whole takes more
+    assert _peak(lambda: list(store.records())) < bound
+    assert _peak(lambda: list(store.raw_lines())) < bound
+    if ending:
+        assert _peak(store.head) < bound  # the loop's check before its turn, and every append
+        assert _peak(lambda: store.append(make_record(3))) < bound
+    result = verify_file(store.path)
+    assert (result.count, result.bad_seq) == (2, 3) and "longer than any record" in result.problem
+
+
+def test_a_record_longer_than_a_reader_takes_is_refused_before_it_is_written(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    huge = replace(make_record(0), diff=({"field": "", "old": None, "new": "x" * MAX_LINE_BYTES},))
+    with pytest.raises(AuditError, match="longer than a reader takes"):
+        store.append(huge)
+    assert store.head() is None
