@@ -257,6 +257,8 @@ def make_plan(
     operator = targets or Targets()
     trusted = load_trusted(desired.repo.root, states, statuses, backends, operator.trusted_base)
     check_expectations(trusted.repo.config, operator, "the trusted base's")
+    for backend in backends.values():
+        backend.judge_by(trusted)
     keeper = governance.GovernanceBackend.of(trusted)
     backends[keeper.system] = keeper
     states = {**states, keeper.system: keeper.read()}

@@ -37,6 +37,7 @@ from reconciler.backends.base import NOT_ATTEMPTED as NOT_ATTEMPTED  # noqa: PLC
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status, Watching
 from reconciler.backends.base import was_attempted as was_attempted  # noqa: PLC0414 - re-exported
 from reconciler.backends.deadline import Remaining, bounded
+from reconciler.trust import TrustedBase
 
 
 @dataclass
@@ -137,6 +138,9 @@ class FencedBackend(Backend):
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         return self.inner.review(changes)
+
+    def judge_by(self, base: TrustedBase) -> None:
+        self.inner.judge_by(base)
 
     def current_version(self, ref: ObjectRef) -> str | None:
         return self.inner.current_version(ref)

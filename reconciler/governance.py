@@ -1,7 +1,9 @@
 """Governance inputs as planned objects: a change to who judges is itself a change, shown and judged.
 
 The AccessPolicy, the other files under `policies/` (the allowed signers),
-`mlcp.yaml` and each tenant's people decide what every other change may do.
+`mlcp.yaml`, each tenant's people and each tenant's namespace decide what every
+other change may do (the namespace: which changes follow a namespace move,
+reconciler.tenantbound).
 They are rendered here as objects of a system of their own, `governance`,
 whose live state is the trusted base. The ordinary planner then shows every
 difference between the base and the revision under review like any other
@@ -47,10 +49,16 @@ RANK = 0
 POLICY_FILE = "PolicyFile"
 CONFIG = "Config"
 MEMBERSHIP = "TenantMembership"
+NAMESPACE = "TenantNamespace"
 POLICY = "AccessPolicy"
-AUTHORIZED_AS = {POLICY: POLICY, POLICY_FILE: POLICY, CONFIG: CONFIG, MEMBERSHIP: MEMBERSHIP}
-"""The AccessPolicy kind that authorizes a change of each governance object."""
-PROTECTED_KINDS = frozenset(AUTHORIZED_AS.values())
+TENANT = "Tenant"
+AUTHORIZED_AS = {POLICY: POLICY, POLICY_FILE: POLICY, CONFIG: CONFIG, MEMBERSHIP: MEMBERSHIP, NAMESPACE: TENANT}
+"""The AccessPolicy kind that authorizes a change of each governance object. A tenant's namespace is the Tenant's
+to change (no new grant is needed), but the base supplies it to judging, so a refused move never becomes the base."""
+PROTECTED_KINDS = frozenset({POLICY, CONFIG, MEMBERSHIP})
+"""The kinds that are the rules themselves, granted only by a rule naming them (controlplane.policy.authorizer)."""
+TENANT_KINDS = (MEMBERSHIP, NAMESPACE)
+"""The governance objects of one tenant, each named after it: its people and its namespace."""
 
 
 def _object(
@@ -89,29 +97,33 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes], tenants: frozenset[str]
     config = repo.config.model_dump(mode="json", by_alias=True)
     out.append(_object(CONFIG, CONFIG_FILE, config, SpecKey(CONFIG, None, CONFIG_FILE), None, CONFIG_FILE))
     people = repo.of_kind("Tenant")
-    out.extend(_membership_object(loaded) for loaded in people if tenants is None or loaded.tenant in tenants)
+    out.extend(o for loaded in people if tenants is None or loaded.tenant in tenants for o in _tenant_objects(loaded))
     return out
 
 
-_MEMBERSHIPS: dict[int, tuple[LoadedSpec, DesiredObject]] = {}
-"""Each loaded Tenant spec's rendered people, by the spec's identity: the loop renders the revision's rules and
-the trusted base's every pass, and unchanged tenants keep their loaded spec objects (reconciler.incremental,
-trust.load with a previous base), so 10,000 tenants are not rendered twice a pass."""
-_MEMBERSHIPS_KEPT = 50_000
+_TENANT_OBJECTS: dict[int, tuple[LoadedSpec, tuple[DesiredObject, ...]]] = {}
+"""Each loaded Tenant spec's rendered people and namespace, by the spec's identity: the loop renders the revision's
+rules and the trusted base's every pass, and unchanged tenants keep their loaded spec objects
+(reconciler.incremental, trust.load with a previous base), so 10,000 tenants are not rendered twice a pass."""
+_TENANT_OBJECTS_KEPT = 50_000
 
 
-def _membership_object(loaded: LoadedSpec) -> DesiredObject:
-    known = _MEMBERSHIPS.get(id(loaded))
+def _tenant_objects(loaded: LoadedSpec) -> tuple[DesiredObject, ...]:
+    """The tenant's governance objects, one per kind of `TENANT_KINDS`, in that order."""
+    known = _TENANT_OBJECTS.get(id(loaded))
     if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
         return known[1]
     tenant = cast(Tenant, loaded.spec)
     name = loaded.tenant or tenant.metadata.name
-    spec = SpecKey(MEMBERSHIP, name, name)
-    obj = _object(MEMBERSHIP, name, _membership(tenant), spec, name, loaded.source.path)
-    if len(_MEMBERSHIPS) >= _MEMBERSHIPS_KEPT:
-        _MEMBERSHIPS.clear()
-    _MEMBERSHIPS[id(loaded)] = (loaded, obj)
-    return obj
+    manifests = {MEMBERSHIP: _membership(tenant), NAMESPACE: {"namespace": tenant.namespace}}
+    made = tuple(
+        _object(kind, name, manifests[kind], SpecKey(kind, name, name), name, loaded.source.path)
+        for kind in TENANT_KINDS
+    )
+    if len(_TENANT_OBJECTS) >= _TENANT_OBJECTS_KEPT:
+        _TENANT_OBJECTS.clear()
+    _TENANT_OBJECTS[id(loaded)] = (loaded, made)
+    return made
 
 
 def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:
@@ -208,11 +220,11 @@ class GovernanceBackend(Backend):
         if base.shared is None or base.shared.of_kind("Tenant") or base.files is not kept.base.files:
             return None  # a Tenant spec outside tenants/ could share a changed tenant's name: render it all
         objects = dict(kept.objects)
-        touched = {ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant) for tenant in since[1]}
+        touched = {ObjectRef(SYSTEM, API_VERSION, kind, None, tenant) for tenant in since[1] for kind in TENANT_KINDS}
         for ref in touched:
             objects.pop(ref, None)
         for tenant in sorted(since[1] & parts.keys()):
-            rendered = [_membership_object(loaded) for loaded in parts[tenant].of_kind("Tenant")]
+            rendered = [o for loaded in parts[tenant].of_kind("Tenant") for o in _tenant_objects(loaded)]
             objects.update((o.ref, o) for o in rendered)
             touched.update(o.ref for o in rendered)
         made = cls(base, objects)
@@ -322,41 +334,46 @@ def next_base(plan: Plan, base: str | None, people: frozenset[str] | None = None
     fail: applying one writes nothing), else the base it was judged by. A denied change to the rules must never
     become the next judge.
 
-    `people`: every tenant whose people differ between the whole revision and the base (`differing_people`), for
-    a plan that may hold only some tenants' (the loop plans the tenants that changed). Each one's change must
-    then be in the plan, allowed and not blocked: one the plan left out (a tenant not selected, a tenant backing
-    off) keeps the base, as a denied one does. The other governance objects (the policy, its files, mlcp.yaml)
-    are in every plan. None: the plan holds every tenant's (a full plan: `mlcp apply`).
+    `people`: every tenant whose people or namespace differ between the whole revision and the base
+    (`differing_tenants`), for a plan that may hold only some tenants' (the loop plans the tenants that changed).
+    Each one's change must then be in the plan, allowed and not blocked: one the plan left out (a tenant not
+    selected, a tenant backing off) keeps the base, as a denied one does. A tenant's governance objects are planned
+    together, so a blocked one of them keeps the base above. The other governance objects (the policy, its files,
+    mlcp.yaml) are in every plan. None: the plan holds every tenant's (a full plan: `mlcp apply`).
     """
     changes = pending(plan)
     if any(c.blocked for c in changes):
         return base
     if people:
         accepted = {
-            c.ref.name for c in changes if c.ref.kind == MEMBERSHIP and c.decision is not None and c.decision.allowed
+            c.ref.name for c in changes if c.ref.kind in TENANT_KINDS and c.decision is not None and c.decision.allowed
         }
         if not people <= accepted:
             return base
     return plan.revision
 
 
-def people_differ(repo: ConfigRepo, keeper: GovernanceBackend, tenant: str) -> bool:
-    """Whether `tenant`'s people (owners and members) in the revision `repo` are not those of the trusted base
-    `keeper` holds: changed, or the tenant came or went."""
-    loaded = repo.spec(SpecKey("Tenant", tenant, tenant))
-    ours = _membership_object(loaded) if loaded is not None and isinstance(loaded.spec, Tenant) else None
-    theirs = keeper.objects.get(ObjectRef(SYSTEM, API_VERSION, MEMBERSHIP, None, tenant))
-    if ours is None or theirs is None:
-        return ours is not theirs
-    return ours.manifest != theirs.manifest and bool(full_diff(theirs.manifest, ours.manifest))
+def tenant_differs(repo: ConfigRepo, keeper: GovernanceBackend, tenant: str) -> bool:
+    """Whether `tenant`'s people (owners and members) or namespace in the revision `repo` are not those of the
+    trusted base `keeper` holds: changed, or the tenant came or went."""
+    loaded = repo.spec(SpecKey(TENANT, tenant, tenant))
+    ours = _tenant_objects(loaded) if loaded is not None and isinstance(loaded.spec, Tenant) else ()
+    if not ours:
+        return any(ObjectRef(SYSTEM, API_VERSION, kind, None, tenant) in keeper.objects for kind in TENANT_KINDS)
+    for obj in ours:
+        theirs = keeper.objects.get(obj.ref)
+        if theirs is None or (obj.manifest != theirs.manifest and full_diff(theirs.manifest, obj.manifest)):
+            return True
+    return False
 
 
-def differing_people(repo: ConfigRepo, keeper: GovernanceBackend, tenants: Iterable[str] | None = None) -> set[str]:
-    """Of `tenants` (None: every tenant of the revision or the base), those whose people differ (`people_differ`)."""
+def differing_tenants(repo: ConfigRepo, keeper: GovernanceBackend, tenants: Iterable[str] | None = None) -> set[str]:
+    """Of `tenants` (None: every tenant of the revision or the base), those whose people or namespace differ
+    (`tenant_differs`)."""
     if tenants is None:
-        ours = {loaded.tenant or loaded.spec.metadata.name for loaded in repo.of_kind("Tenant")}
-        tenants = ours | {ref.name for ref in keeper.objects if ref.kind == MEMBERSHIP}
-    return {tenant for tenant in tenants if people_differ(repo, keeper, tenant)}
+        ours = {loaded.tenant or loaded.spec.metadata.name for loaded in repo.of_kind(TENANT)}
+        tenants = ours | {ref.name for ref in keeper.objects if ref.kind in TENANT_KINDS}
+    return {tenant for tenant in tenants if tenant_differs(repo, keeper, tenant)}
 
 
 def advances(plan: Plan) -> bool:

@@ -32,7 +32,8 @@ Dirty = dict[str, frozenset[ObjectRef] | None]
 
 @dataclass(frozen=True)
 class _People:
-    """The tenants whose people differed between a revision and a trusted base (the governance backend of it)."""
+    """The tenants whose people or namespace differed between a revision and a trusted base (the governance backend
+    of it)."""
 
     revision: str | None
     keeper: governance.GovernanceBackend
@@ -69,7 +70,7 @@ class PassMemory:
         self.lanes = LaneMemories()
         """Per shard lane, what changed since its own last pass."""
         self._people: dict[str, _People] = {}
-        """Per lane that records the base (by name), the tenants whose people differ from it (`people`)."""
+        """Per lane that records the base (by name), the tenants whose people or namespace differ from it (`people`)."""
 
     def of(self, lane: LaneView) -> LaneMemory:
         return self.lanes.of(lane.name, lane.covers, lane.platform)
@@ -158,7 +159,7 @@ class PassMemory:
         if base_changed is not None and not lane.platform:
             base_changed = {t for t in base_changed if covers(t)}
         mine = {t for t in unsettled if covers(t)} | lagging
-        if lane.platform:  # every tenant whose people differ from the base, judged (or held) on every pass
+        if lane.platform:  # every tenant whose people or namespace differ from the base, judged (or held) every pass
             mine |= self.people(lane, parts, trusted, _touched(rendered, base_changed), memory.last)
         return selections.choose(None, rendered, base_changed, mine), changed, live
 
@@ -201,20 +202,20 @@ class PassMemory:
         touched: set[str] | None = None,
         since: tuple[str, TrustedBase] | None = None,
     ) -> frozenset[str]:
-        """The tenants whose people differ between this revision and the trusted base, for the lane that records
-        the base: each must be planned and allowed before the base moves (governance.next_base), whatever the
-        pass selected. Found from the lane's last answer when it was for `since` (the lane's last pass) and
-        `touched` names every tenant whose people may have changed since, on either side; else from every tenant
-        (a full pass, which compares every one anyway)."""
+        """The tenants whose people or namespace differ between this revision and the trusted base, for the lane
+        that records the base: each must be planned and allowed before the base moves (governance.next_base),
+        whatever the pass selected. Found from the lane's last answer when it was for `since` (the lane's last
+        pass) and `touched` names every tenant whose tenant.yaml may have changed since, on either side; else from
+        every tenant (a full pass, which compares every one anyway)."""
         keeper = governance.GovernanceBackend.of(trusted)
         repo, revision = parts.desired.repo, parts.desired.revision
         known = self._people.get(lane.name)
         if known is not None and known.revision == revision and known.keeper is keeper:
             return known.tenants
         if known is not None and touched is not None and since is not None and known.follows(since):
-            found = {t for t in known.tenants if t not in touched} | governance.differing_people(repo, keeper, touched)
+            found = {t for t in known.tenants if t not in touched} | governance.differing_tenants(repo, keeper, touched)
         else:
-            found = governance.differing_people(repo, keeper)
+            found = governance.differing_tenants(repo, keeper)
         self._people[lane.name] = _People(revision, keeper, frozenset(found))
         return frozenset(found)
 
@@ -229,7 +230,7 @@ class PassMemory:
 
 
 def _touched(rendered: set[str] | None, base_changed: set[str] | None) -> set[str] | None:
-    """The tenants whose people may differ since the last pass: rendered again, or changed in the base."""
+    """The tenants whose people or namespace may differ since the last pass: rendered again, or changed in the base."""
     return None if rendered is None or base_changed is None else rendered | base_changed
 
 

@@ -29,16 +29,17 @@ from reconciler import governance
 
 MEMBERSHIP_RULE = "tenant-membership"
 NAMESPACE_RULE = "tenant-namespace"
-TENANT = "Tenant"
+TENANT = governance.TENANT
 
 Moved = Callable[[str], tuple[str | None, str] | None]
 """A tenant → (the trusted base's namespace or None for a new tenant, the revision's) when they differ."""
 
 
 def _of_the_tenant(change: Change) -> bool:
-    """A change of the Tenant spec itself (its objects, the MLflow grants charged to it) or of its people."""
+    """A change of the Tenant spec itself (its objects, the MLflow grants charged to it) or of its people or namespace
+    as the trusted base knows them (governance.TENANT_KINDS)."""
     if change.ref.system == governance.SYSTEM:
-        return change.ref.kind == governance.MEMBERSHIP
+        return change.ref.kind in governance.TENANT_KINDS
     return change.spec is not None and change.spec.kind == TENANT
 
 

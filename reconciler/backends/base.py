@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from controlplane.loading.repo import ConfigRepo
     from controlplane.specs.repo_config import RepoConfig
     from reconciler.targets import Targets
+    from reconciler.trust import TrustedBase
 
 
 class BackendError(Exception):
@@ -160,6 +161,11 @@ class Backend(Protocol):
 
     def confine(self, repo: ConfigRepo) -> None:
         """Learn the tenants of the revision about to be applied (whose confined identity writes what)."""
+        return
+
+    def judge_by(self, base: TrustedBase) -> None:
+        """Learn the trusted base of the plan about to be reviewed: what only the base can decide in `review`
+        (the Kubernetes backend: which tenant keeps a namespace that no record of mlcp gives to anyone)."""
         return
 
     def forget(self) -> None:

@@ -49,6 +49,7 @@ from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
 from reconciler.impersonation import Impersonation
 from reconciler.targets import Targets
+from reconciler.trust import TrustedBase
 
 PAGE_SIZE = 10000
 READ_CONCURRENCY = 4
@@ -130,6 +131,8 @@ class KubernetesBackend(Backend):
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
         self._absent: set[str] = set()
         """Namespaces the last review found absent, so applying its creates needs no second look."""
+        self._base: TrustedBase | None = None
+        """The trusted base of the plan being reviewed: which tenant keeps a namespace no record gives anyone."""
         self._fresh = False
         """List on the next `read` even with a synced cache (after `forget`)."""
         self._types: dict[tuple[str, str], ResourceType] = {}
@@ -181,6 +184,9 @@ class KubernetesBackend(Backend):
         """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
         if self._confined is not repo:  # a pass at the same revision confines to the same repo again
             self.impersonation, self._confined = Impersonation.of(repo, self.controller_namespace), repo
+
+    def judge_by(self, base: TrustedBase) -> None:
+        self._base = base
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
@@ -306,7 +312,7 @@ class KubernetesBackend(Backend):
         """Deletes attributed from mlcp's own record (never labels); tenants' namespace claims judged."""
         inventory = self._inventory or Inventory()
         attested = [attributed(c, inventory.owner_of(c.ref)) if c.action is Action.delete else c for c in changes]
-        return NamespaceClaims(inventory, self.controller_namespace, self._exists).review(attested)
+        return NamespaceClaims(inventory, self.controller_namespace, self._exists, self._base).review(attested)
 
     def _exists(self, names: list[str]) -> dict[str, bool | str]:
         """Which namespaces exist, labelled or not: a GET each for a few, one LIST of all for many."""

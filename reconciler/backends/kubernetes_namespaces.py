@@ -14,20 +14,27 @@ converging.
 
 Refused: a reserved namespace (`default`, `kube-*`); the controller
 namespace; a namespace the inventory records as another tenant's, or whose
-record is unreadable; one that exists but mlcp did not create, unless the
-tenant sets `adoptNamespace: true` (a platform admin's decision: Tenant
-changes are theirs under the default policy); and one that two tenants
-declare while no record says whose it is (both are refused).
+record is unreadable; one that no record gives to anyone but that another
+tenant declares in the trusted base (the base's tenant keeps it: a newcomer
+naming an existing tenant's namespace before its first apply blocked that
+tenant too); one that exists but mlcp did not create, unless the tenant sets
+`adoptNamespace: true` (a platform admin's decision: Tenant changes are theirs
+under the default policy); and one that two tenants declare while neither a
+record nor the trusted base says whose it is (both are refused).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from controlplane.labels import ADOPTED_ANNOTATION
 from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, Decision
+
+if TYPE_CHECKING:
+    from reconciler.trust import TrustedBase
 
 RULE = "namespace-ownership"
 NAMESPACE = "Namespace"
@@ -52,10 +59,16 @@ _LOOK = "look"
 class NamespaceClaims:
     """Judges the namespace claims of one plan's Kubernetes changes."""
 
-    def __init__(self, inventory: Inventory, controller_namespace: str, exists: Exists) -> None:
+    def __init__(
+        self, inventory: Inventory, controller_namespace: str, exists: Exists, base: TrustedBase | None = None
+    ) -> None:
+        """`base`: the trusted base of the plan, whose tenants keep the namespaces they declare there when no record
+        says whose a namespace is (None: no base decides, and two claimants are both refused)."""
         self.inventory = inventory
         self.controller_namespace = controller_namespace
         self.exists = exists
+        self.base = base
+        self._declared: dict[str, set[str]] | None = None
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
         """The changes with every refused tenant's changes blocked (same order, one change for each)."""
@@ -89,7 +102,14 @@ class NamespaceClaims:
         owner = record.tenant if record is not None else None
         if owner is not None:
             return None if owner == tenant else f"mlcp's inventory records it as the namespace of tenant {owner!r}"
-        if others:
+        trusted = self.declared(name)
+        if trusted - {tenant} and self.base is not None:
+            rivals = ", ".join(repr(t) for t in sorted(trusted - {tenant}))
+            return (
+                f"tenant(s) {rivals} declare it in the trusted base {self.base.revision[:12]} and no inventory record "
+                "says whose it is; choose another namespace"
+            )
+        if others and tenant not in trusted:
             declared = ", ".join(repr(t) for t in sorted(others))
             return f"tenant(s) {declared} declare it too and no inventory record says whose it is"
         if change.ref in self.inventory.refs or adopting(change):
@@ -97,6 +117,17 @@ class NamespaceClaims:
         if change.action is not Action.create:
             return f"it exists with mlcp's labels but mlcp's inventory does not record making it; {ADOPT_HINT}"
         return _LOOK
+
+    def declared(self, name: str) -> set[str]:
+        """The tenants that declare namespace `name` in the trusted base (built on the first claim no record
+        decides: a plan whose claims the inventory settles never walks the base's tenants)."""
+        if self.base is None:
+            return set()
+        if self._declared is None:
+            self._declared = {}
+            for tenant, spec in self.base.tenants.items():
+                self._declared.setdefault(spec.namespace, set()).add(tenant)
+        return self._declared.get(name, set())
 
 
 def _existing(found: bool | str) -> str | None:

@@ -269,9 +269,9 @@ def _edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 CONTESTED = "the other tenant's namespace"
-"""Noted on a claim of the other tenant's namespace: in a first apply (no inventory record of whose it is) both
-claimants are refused (reconciler/backends/kubernetes_namespaces.py), so the other tenant is not expected to
-converge in that pass."""
+"""Noted on a claim of the other tenant's namespace: in a first apply no inventory record says whose it is, and
+the trusted base (which declares it the other tenant's) decides: the claimant is refused and the other tenant
+converges (reconciler/backends/kubernetes_namespaces.py)."""
 
 
 def claims(t: Target) -> None:

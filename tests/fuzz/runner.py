@@ -154,8 +154,8 @@ def reconcile_case(repo: Any, seed: int, servers: Servers, work: Path) -> Outcom
         audited = {r.tenant for r in records if r.rule == "invalid-specs"}
         if problem is None and not broken <= audited:
             problem = f"set-aside tenants not audited: {sorted(broken - audited)}"
-        contested = any(hostile.CONTESTED in attack for attack in case.attacks)  # both claimants refused
-        converged = global_problem or contested or repo.vision in broken or _tenant_namespaces(servers, repo.vision)
+        # a claim of vision's namespace too: the trusted base (the initial commit) gives it to vision
+        converged = global_problem or repo.vision in broken or _tenant_namespaces(servers, repo.vision)
         if problem is None and not converged:
             problem = f"{repo.vision} (untouched) did not converge:\n{done.stderr[-3000:]}"
     return Outcome(case, seconds, problem, crashed)

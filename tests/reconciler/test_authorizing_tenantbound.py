@@ -16,7 +16,7 @@ import git
 import pytest
 
 from controlplane.plans import Action, Change, ObjectRef, Plan
-from reconciler import engine
+from reconciler import engine, governance, trust
 from reconciler.applying import apply_plan
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Outcome
@@ -199,12 +199,31 @@ def test_a_refused_namespace_move_moves_nothing(tmp_path: Path, prune: bool) -> 
     assert systems.in_namespace(vision) == before, "nothing of the old namespace is deleted or changed"
 
 
+def test_a_refused_namespace_move_never_becomes_the_trusted_base(tmp_path: Path) -> None:
+    """The base supplies the namespace the coupling compares with: had a refused move become the base, the next
+    plan would see no move, and its deletes in the old namespace (a quota, with `--prune`) would go ahead."""
+    systems = _applied(tmp_path)
+    repo, vision = systems.repo, systems.repo.vision
+    repo.edit(f"tenants/{vision}/tenant.yaml", "  owners:\n", "  namespace: moved-away\n  owners:\n")
+    repo.commit("vision lives elsewhere now", BOB)
+
+    planned = systems.plan(prune=True)
+    [moved] = _pending(planned, governance.NAMESPACE)
+    assert moved.ref.system == governance.SYSTEM and moved.diffs[0].new == "moved-away"
+    assert moved.blocked and moved.decision is not None and "Tenant" in moved.decision.reason
+    assert governance.next_base(planned, repo.initial) == repo.initial, "the base stays"
+    keeper = governance.GovernanceBackend.of(trust.load(repo.root, repo.initial, "applied"))
+    desired = engine.load_desired(repo.root).repo
+    assert governance.differing_tenants(desired, keeper) == {vision}, "a plan that leaves vision out keeps it too"
+
+
 def test_an_allowed_namespace_move_moves_the_tenants_objects(tmp_path: Path) -> None:
     systems = _applied(tmp_path)
     vision = systems.repo.vision
     systems.repo.edit(f"tenants/{vision}/tenant.yaml", "  owners:\n", "  namespace: moved-away\n  owners:\n")
-    systems.repo.commit("vision lives elsewhere now")  # the admin
+    head = systems.repo.commit("vision lives elsewhere now")  # the admin
 
     planned = systems.plan()
     moved = _pending(planned, "WorkflowTemplate", "moved-away")
     assert moved and all(c.blocked is None for c in moved)
+    assert governance.next_base(planned, systems.repo.initial) == head, "an allowed move becomes the next base"

@@ -137,3 +137,28 @@ def test_a_member_cannot_move_the_tenants_workloads_by_moving_its_namespace(
     assert elsewhere not in namespaces, "the namespace itself is the Tenant's change, denied"
     rules = {r["rule"] for r in op.records(audit, "--decision", "deny") if r["target"]["kind"] == "WorkflowTemplate"}
     assert rules == {"tenant-namespace"}
+
+
+def test_a_refused_namespace_move_is_not_carried_out_by_the_next_apply(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
+) -> None:
+    """Bob's move is refused; the operator applies again with `--prune`. The first apply recorded Bob's commit as
+    the next trusted base (the namespace was no governance input), whose namespace for vision is Bob's: the second
+    plan saw no move, and deleted vision's quota and limit range while its people kept their access there."""
+    op = gitattack.operator(tmp_path, prefix, kubeconfig, mlflow_uri)
+    vision, applied = op.repo.repo.vision, op.applied_revision(k8s_admin)
+    elsewhere = f"{prefix}-elsewhere"[:63]
+    before = _held(k8s_admin, vision)
+    op.repo.edit(f"tenants/{vision}/tenant.yaml", "  owners:\n", f"  namespace: {elsewhere}\n  owners:\n")
+    op.repo.commit("vision: a fresh namespace", "bob")
+
+    first = op.apply(tmp_path / "first.jsonl", None, "--prune")
+    assert op.applied_revision(k8s_admin) == applied, "the refused move is not the next trusted base"
+    assert "TenantNamespace" in gitattack.said(first), "shown as the governance change it is"
+    audit = tmp_path / "again.jsonl"
+    again = op.apply(audit, None, "--prune")
+    assert "tenant-namespace" in gitattack.said(again), gitattack.said(again)
+    assert _held(k8s_admin, vision) == before, "nothing in vision's namespace is deleted or changed"
+    limits = client.CoreV1Api(k8s_admin).list_namespaced_limit_range(vision).items
+    assert limits, "vision's limit range stays"
+    assert not [r for r in op.records(audit, "--decision", "allow") if r["action"] == "delete"], "no delete allowed"

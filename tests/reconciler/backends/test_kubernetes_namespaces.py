@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from controlplane.loading.repo import ConfigRepo
 from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
+from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, BackendError, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
 from reconciler.backends.kubernetes_namespaces import RULE, NamespaceClaims
+from reconciler.trust import TrustedBase
 
 SYSTEM_NS = "mlcp-system"
 
@@ -56,11 +60,27 @@ class Cluster:
 NOTHING = Inventory()
 
 
+def _base(**namespaces: str) -> TrustedBase:
+    """A trusted base whose tenants (keyword) declare these namespaces."""
+    tenants = {name: _tenant(name, namespace) for name, namespace in namespaces.items()}
+    return TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=tenants)
+
+
+def _tenant(name: str, namespace: str) -> Tenant:
+    spec = {"owners": [f"{name}@example.com"], "namespace": namespace}
+    return Tenant.model_validate(
+        {"apiVersion": "mlcp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name}, "spec": spec}
+    )
+
+
 def _review(
-    changes: list[Change], inventory: Inventory = NOTHING, cluster: Cluster | None = None
+    changes: list[Change],
+    inventory: Inventory = NOTHING,
+    cluster: Cluster | None = None,
+    base: TrustedBase | None = None,
 ) -> dict[str, str | None]:
     """tenant → why its changes are blocked (None: not blocked); every change of a tenant must agree."""
-    reviewed = NamespaceClaims(inventory, SYSTEM_NS, cluster or Cluster()).review(changes)
+    reviewed = NamespaceClaims(inventory, SYSTEM_NS, cluster or Cluster(), base).review(changes)
     assert len(reviewed) == len(changes)
     out: dict[str, str | None] = {}
     for change in reviewed:
@@ -98,6 +118,39 @@ def test_two_newcomers_for_one_unrecorded_namespace_are_both_refused() -> None:
     verdicts = _review([*_claim("a", "shared"), *_claim("b", "shared")], cluster=cluster)
     assert verdicts["a"] and "tenant(s) 'b' declare it too" in verdicts["a"]
     assert verdicts["b"] and "tenant(s) 'a' declare it too" in verdicts["b"]
+
+
+def test_a_newcomer_cannot_block_the_first_apply_of_the_tenant_the_trusted_base_gives_the_namespace() -> None:
+    """Vision is in the trusted base but not applied yet (no record); a newcomer names vision's namespace."""
+    cluster = Cluster()
+    base = _base(vision="vision-ns")
+    verdicts = _review([*_claim("vision", "vision-ns"), *_claim("newcomer", "vision-ns")], cluster=cluster, base=base)
+    assert verdicts["vision"] is None, "the base's tenant keeps its namespace"
+    why = verdicts["newcomer"]
+    assert why and "tenant(s) 'vision' declare it in the trusted base bbbbbbbbbbbb" in why, why
+    assert "choose another namespace" in why
+    assert cluster.looked == [["vision-ns"]], "the base's tenant still may not take a namespace that exists"
+
+
+def test_a_newcomer_alone_in_a_plan_cannot_take_the_namespace_the_trusted_base_gives_another_tenant() -> None:
+    """A sharded replica plans only its own tenants: vision's claim is not in the newcomer's plan."""
+    cluster = Cluster()
+    [why] = _review(_claim("newcomer", "vision-ns"), cluster=cluster, base=_base(vision="vision-ns")).values()
+    assert why and "tenant(s) 'vision' declare it in the trusted base" in why
+    assert cluster.looked == [], "refused before any request"
+
+
+def test_the_trusted_base_does_not_decide_between_two_tenants_it_both_gives_the_namespace() -> None:
+    base = _base(a="shared", b="shared")
+    verdicts = _review([*_claim("a", "shared"), *_claim("b", "shared")], base=base)
+    assert verdicts["a"] and "tenant(s) 'b' declare it in the trusted base" in verdicts["a"]
+    assert verdicts["b"] and "tenant(s) 'a' declare it in the trusted base" in verdicts["b"]
+
+
+def test_a_record_outranks_the_trusted_base() -> None:
+    base = _base(vision="shared")
+    verdicts = _review([*_claim("vision", "shared", Action.update)], _owned("shared", "nlp"), base=base)
+    assert verdicts["vision"] and "records it as the namespace of tenant 'nlp'" in verdicts["vision"]
 
 
 def test_an_existing_namespace_mlcp_did_not_create_is_refused_unless_adopted() -> None:
