@@ -51,7 +51,7 @@ from controlplane.specs.pipeline_steps import (
 )
 from controlplane.specs.pipeline_training import AnyStep, TrainingStep
 from controlplane.specs.resources import Quantity
-from controlplane.specs.training_job import experiment_findings
+from controlplane.specs.training_job import training_findings
 
 __all__ = [
     "Backoff",
@@ -213,8 +213,8 @@ class Pipeline(Spec):
     folder = "tenants/<tenant>/pipelines/<name>.yaml"
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        """A training step logs only to an experiment of the pipeline's own tenant, as a TrainingJob does."""
+        """A training step is checked as a TrainingJob is: its nodes within the tenant's Quota and LimitRange, its
+        experiment one of the tenant's own."""
         for i, step in enumerate(self.spec.steps):
             if isinstance(step, TrainingStep):
-                path = ("spec", "steps", i, "trainingJob", "experiment")
-                yield from experiment_findings(tenant, step.training_job.experiment, path)
+                yield from training_findings(tenant, step.training_job, ("spec", "steps", i, "trainingJob"))
