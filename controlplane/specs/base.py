@@ -251,7 +251,8 @@ class Metadata(SpecModel):
         "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters. The controllers of some kinds "
         "demand more: a TrainingJob's, a Notebook's and a ModelPromotion's with `serving` start with a letter "
         "(Trainer, the notebook-controller's Service, KServe's webhook), a Notebook's has at most 52 characters (its "
-        "StatefulSet's revision label)."
+        "StatefulSet's revision label), and an Experiment's with `tuning` starts with a letter (Katib's webhook) and "
+        "leaves room for `-<algorithm>` within 63 characters (the name of Katib's suggestion Service)."
     )
     tenant: DnsLabel | None = Field(
         default=None,
