@@ -277,7 +277,8 @@ class Metadata(SpecModel):
     labels: Labels = Field(
         default_factory=dict,
         description="Labels copied to rendered objects. None of mlcp's own (`mlcp.dev/`) nor Argo Workflows' "
-        "(`workflows.argoproj.io/`: its controller-instanceid and creator labels pass from a CronWorkflow to its runs).",
+        "(`workflows.argoproj.io/`: its controller-instanceid and creator labels pass from a CronWorkflow to its "
+        "runs).",
     )
     annotations: Annotations = Field(
         default_factory=dict,

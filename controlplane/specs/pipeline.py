@@ -50,6 +50,7 @@ from controlplane.specs.pipeline_steps import (
     VolumeMount,
 )
 from controlplane.specs.pipeline_training import AnyStep, TrainingStep
+from controlplane.specs.quota import container_findings
 from controlplane.specs.resources import Quantity
 from controlplane.specs.training_job import training_findings
 
@@ -218,3 +219,17 @@ class Pipeline(Spec):
         for i, step in enumerate(self.spec.steps):
             if isinstance(step, TrainingStep):
                 yield from training_findings(tenant, step.training_job, ("spec", "steps", i, "trainingJob"))
+            else:
+                yield from _container_findings(tenant, step, ("spec", "steps", i), f"step {step.name!r}")
+        if self.spec.on_exit is not None:
+            yield from _container_findings(tenant, self.spec.on_exit, ("spec", "onExit"), "the exit handler")
+
+
+def _container_findings(
+    tenant: TenantSpecs, step: Container, base: tuple[str | int, ...], what: str
+) -> Iterable[Finding]:
+    """A container step's pod as the API server completes and checks it against the tenant's LimitRange and Quota."""
+    where = (*base, "resources")
+    requests = {r: ((*where, "requests", r), q) for r, q in step.resources.requests.items()}
+    limits = {r: ((*where, "limits", r), q) for r, q in step.resources.limits.items()}
+    return container_findings(tenant, requests, limits, what, where)

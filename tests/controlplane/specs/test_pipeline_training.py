@@ -78,8 +78,8 @@ def test_nodes_the_quota_cannot_hold_together_are_refused_at_the_field(repo: Pat
 
 def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
     """The API server refuses every node's pod whose limit is above the LimitRange's max: the step never trains."""
-    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '6'}\n")
-    path = write(repo, PATH, PIPELINE.replace('cpu: "4"', 'cpu: "8"'))
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '10'}\n")
+    path = write(repo, PATH, PIPELINE.replace('cpu: "4"', 'cpu: "12"'))
     assert_problem(
-        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node asks for cpu 8, above the most the tenant's"
+        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node asks for cpu 12, above the most the tenant's"
     )
