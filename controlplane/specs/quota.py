@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from controlplane.specs import resources
-from controlplane.specs.base import Finding, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import Finding, Spec, SpecModel, TenantSpecs, error_at, register
 from controlplane.specs.resources import ResourceList
 
 Asked = Mapping[str, tuple[tuple[str | int, ...], str]]
 """A container's resources, each with where the spec asks for it: resource name → (key path, quantity)."""
+
+
+_FIELD_ATTRS = {"min": "min", "defaultRequest": "default_request", "default": "default", "max": "max"}
 
 
 class LimitRangeDefaults(SpecModel):
@@ -28,6 +31,34 @@ class LimitRangeDefaults(SpecModel):
     default: ResourceList = Field(default_factory=dict, description="Limits given to containers that set none.")
     max: ResourceList = Field(default_factory=dict, description="Largest limit a container may set.")
     min: ResourceList = Field(default_factory=dict, description="Smallest request a container may set.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitRangeDefaults:
+        """min <= defaultRequest <= default <= max for each resource, as the API server validates a LimitRange
+        (after filling a missing default from max, and a missing defaultRequest from default, then min): it refuses
+        one out of order at apply, after the tenant's other objects were written."""
+        default = {**self.max, **self.default}
+        default_request = {**self.min, **default, **self.default_request}
+        fields = (
+            ("min", "min", self.min),
+            ("defaultRequest", "default request", default_request),
+            ("default", "default limit", default),
+            ("max", "max", self.max),
+        )
+        for i, (low_field, low_name, lows) in enumerate(fields):
+            for high_field, high_name, highs in fields[i + 1 :]:
+                for resource, low in lows.items():
+                    high = highs.get(resource)
+                    if high is not None and resources.parse(low) > resources.parse(high):
+                        bound = low_field if low_field == "min" else high_field  # the bound, else what it bounds
+                        written = bound if resource in getattr(self, _FIELD_ATTRS[bound]) else low_field
+                        raise error_at(
+                            (written, resource),
+                            f"the {low_name} of {resource} ({low}) is above its {high_name} ({high}): the API server "
+                            "refuses the LimitRange (min <= defaultRequest <= default <= max; a missing default is "
+                            "the max, a missing defaultRequest the default)",
+                        )
+        return self
 
 
 class QuotaSpec(SpecModel):

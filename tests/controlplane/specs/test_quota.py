@@ -63,8 +63,8 @@ def test_pods_the_api_server_refuses_are_refused_at_the_field(
 ) -> None:
     path = write(repo, PATH, _pipeline(resources))
     found = problems(repo)
-    assert [d for d in found if d.line == line_of(path, needle) and message in d.message], (
-        "\n".join(d.render() for d in found)
+    assert [d for d in found if d.line == line_of(path, needle) and message in d.message], "\n".join(
+        d.render() for d in found
     )
 
 
@@ -81,3 +81,28 @@ def test_the_limit_ranges_max_and_min_bound_a_steps_limit_and_request(repo: Path
 def test_the_exit_handlers_pod_is_checked_too(repo: Path) -> None:
     path = write(repo, PATH, _pipeline('{requests: {cpu: "2"}}', on_exit=True))
     assert_problem(repo, PATH, line_of(path, "requests"), "the exit handler requests cpu 2, above the limit 1")
+
+
+@pytest.mark.parametrize(
+    ("bounds", "needle", "message"),
+    [
+        ("min: {cpu: 200m}", "min: {cpu: 200m}", "the min of cpu (200m) is above its default request (100m)"),
+        ("max: {memory: 512Mi}", "max: {memory: 512Mi}", "the default limit of memory (1Gi) is above its max (512Mi)"),
+    ],
+)
+def test_a_limit_range_the_api_server_refuses_is_refused_at_its_line(
+    repo: Path, bounds: str, needle: str, message: str
+) -> None:
+    """vision's LimitRange defaults requests to 100m CPU and limits to 1 CPU and 1Gi: a min or max across them is
+    a LimitRange the API server refuses at apply, after the tenant's other objects were written."""
+    path = edit(repo, QUOTA, "  limitRange:\n", f"  limitRange:\n    {bounds}\n")
+    found = problems(repo)
+    assert [d for d in found if d.path == QUOTA and d.line == line_of(path, needle) and message in d.message], (
+        "\n".join(d.render() for d in found)
+    )
+
+
+def test_a_max_alone_is_the_default_limit(repo: Path) -> None:
+    """The API server fills a missing default from max: ephemeral-storage limited to 2Gi is also its default."""
+    edit(repo, QUOTA, "  limitRange:\n", "  limitRange:\n    max: {ephemeral-storage: 2Gi}\n")
+    assert problems(repo) == []
