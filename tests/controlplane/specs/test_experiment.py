@@ -105,7 +105,6 @@ def test_the_tracking_servers_store_is_used_under_the_tenants_own_folder(tmp_pat
     assert problems(repo) == []
 
 
-
 def _tuning(repo: Path, name: str) -> str:
     """A second tuning experiment, the template's detector named `name` (tracked as vision/<name>)."""
     text = (repo / DETECTOR).read_text().replace("name: detector", f"name: {name}")

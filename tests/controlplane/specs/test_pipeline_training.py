@@ -81,5 +81,5 @@ def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) ->
     edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '10'}\n")
     path = write(repo, PATH, PIPELINE.replace('cpu: "4"', 'cpu: "12"'))
     assert_problem(
-        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node asks for cpu 12, above the most the tenant's"
+        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node asks for cpu 12, above the most the"
     )
