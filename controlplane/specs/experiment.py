@@ -21,6 +21,7 @@ from controlplane.specs.base import (
     Spec,
     SpecModel,
     TenantSpecs,
+    error_at,
     register,
 )
 
@@ -139,8 +140,21 @@ class Tuning(SpecModel):
 
     @model_validator(mode="after")
     def _counts(self) -> Tuning:
+        """What Katib's validating webhook refuses of the Experiment (after the spec's other objects are written)."""
         if self.parallel_trials > self.max_trials:
             raise ValueError("`parallelTrials` cannot exceed `maxTrials`")
+        if self.max_failed_trials > self.max_trials:
+            raise error_at(
+                ("maxFailedTrials",),
+                f"`maxFailedTrials` ({self.max_failed_trials}, 3 unless set) cannot exceed `maxTrials` "
+                f"({self.max_trials}): Katib refuses the Experiment",
+            )
+        if self.objective.metric in self.objective.additional_metrics:
+            i = self.objective.additional_metrics.index(self.objective.metric)
+            raise error_at(
+                ("objective", "additionalMetrics", i),
+                f"{self.objective.metric!r} is the objective's metric: Katib refuses it among `additionalMetrics`",
+            )
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,24 @@ def test_a_tracking_only_experiment_takes_any_dns_label(repo: Path) -> None:
     text = (repo / "tenants/nlp/experiments/sentiment.yaml").read_text()
     write(repo, "tenants/nlp/experiments/2024-sentiment.yaml", text.replace("sentiment", "2024-sentiment"))
     assert problems(repo) == []  # MLflow only: Katib never sees it
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        # maxFailedTrials is 3 unless set: Katib's webhook refuses more allowed failures than trials
+        ({"maxTrials": 2, "parallelTrials": 1, "maxFailedTrials": 3}, "`maxFailedTrials` (3, 3 unless set) cannot"),
+        (
+            {"objective": {"metric": "val_map", "type": "maximize", "additionalMetrics": ["loss", "val_map"]}},
+            "'val_map' is the objective's metric: Katib refuses it among `additionalMetrics`",
+        ),
+    ],
+)
+def test_counts_and_metrics_katibs_webhook_refuses_are_refused(
+    template: Any, tuning: dict[str, Any], message: str
+) -> None:
+    """Refused by Katib's webhook at apply, after the spec's other objects were written: a partial apply."""
+    data = template(DETECTOR)
+    data["spec"]["tuning"].update(tuning)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Experiment.model_validate(data)
