@@ -135,7 +135,9 @@ class Tuning(SpecModel):
     parameters: list[SearchParameter] = Field(min_length=1)
     parallel_trials: int = Field(default=2, ge=1, le=INT32_MAX, description="Trials run at once.")
     max_trials: int = Field(default=10, ge=1, le=INT32_MAX, description="Trials in all.")
-    max_failed_trials: int = Field(default=3, ge=0, le=INT32_MAX, description="Failures before giving up.")
+    max_failed_trials: int = Field(
+        default=3, ge=0, le=INT32_MAX, description="Failures before giving up; at most `maxTrials` (Katib's rule)."
+    )
     trial_pipeline: DnsLabel = Field(description="Pipeline (same tenant) each trial runs.")
 
     @model_validator(mode="after")
