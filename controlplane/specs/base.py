@@ -155,28 +155,42 @@ def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
 def error_at(loc: tuple[str | int, ...], message: str) -> ValidationError:
     """An error at `loc` inside the value being validated, so it is reported at that line (pydantic prefixes the
     value's own location): a map's key, or a field of a model that a model validator checks."""
-    error = PydanticCustomError("value_error", "{message}", {"message": message})
-    return ValidationError.from_exception_data("value", [InitErrorDetails(type=error, loc=loc, input=loc[-1])])
+    return errors_at([(loc, message)])
+
+
+def errors_at(problems: Sequence[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """`error_at` for several places at once, so each is reported at its line in one validation."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=loc[-1]
+        )
+        for loc, message in problems
+    ]
+    return ValidationError.from_exception_data("value", details)
 
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for key, value in labels.items():
         problem = _key_problem(key, "label") or _controller_owned(key, "label", CONTROLLER_LABELS)
+        if problem is None and (problem := label_value_problem(value, "label value")) is not None:
+            problem = f"{problem} (key {key!r})"
         if problem is not None:
-            raise error_at((key,), problem)
-        problem = label_value_problem(value, "label value")
-        if problem is not None:
-            raise error_at((key,), f"{problem} (key {key!r})")
+            problems.append(((key,), problem))
+    if problems:
+        raise errors_at(problems)
     return labels
 
 
 def _annotations(annotations: dict[str, str]) -> dict[str, str]:
-    for key in annotations:
-        problem = _key_problem(key, "annotation", any_case=True) or _controller_owned(
-            key, "annotation", CONTROLLER_ANNOTATIONS
-        )
-        if problem is not None:
-            raise error_at((key,), problem)
+    problems = [
+        ((key,), problem)
+        for key in annotations
+        if (problem := _key_problem(key, "annotation", any_case=True))
+        or (problem := _controller_owned(key, "annotation", CONTROLLER_ANNOTATIONS))
+    ]
+    if problems:
+        raise errors_at(problems)
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
     if size > ANNOTATIONS_MAX_BYTES:
         raise ValueError(

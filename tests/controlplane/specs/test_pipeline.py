@@ -172,3 +172,12 @@ def test_other_labels_and_annotations_still_reach_the_workflow_template(repo: Pa
     assert problems(repo) == []
     objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
     assert objects[("CronWorkflow", "train-detector")].manifest["metadata"]["labels"]["team"] == "vision"
+
+
+def test_every_refused_key_is_reported_at_its_line(repo: Path) -> None:
+    """Each key at once, not the first of each map: a reviewer fixes them in one round."""
+    keys = ("workflows.argoproj.io/controller-instanceid", "workflows.argoproj.io/creator", "mlcp.dev/spec")
+    written = "  labels:\n" + "".join(f"    {key}: x\n" for key in keys)
+    path = edit(repo, TRAIN, "  name: train-detector\n", "  name: train-detector\n" + written)
+    found = problems(repo)
+    assert sorted(d.line for d in found) == sorted(line_of(path, key) for key in keys), found
