@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from controlplane import goduration
+from controlplane import digits, goduration
 
 CRD_PATTERN = re.compile(
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
@@ -33,9 +33,17 @@ _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month"
 
 
 def _number(text: str, field: str) -> int:
-    if not text.isdigit():
+    """A field's number as Go's strconv.Atoi reads it: ASCII digits, leading zeros ignored, within int64.
+
+    Never `str.isdigit` and `int()`: they read `١` as 1, and refuse 5,000 digits with Python's own advice.
+    """
+    significant = (text.lstrip("0") or "0") if text.isascii() else text
+    number = digits.number(significant)
+    if number is None:
+        if text and text.isascii() and text.isdigit():
+            raise ValueError(f"{field}: {text[:24]}{'...' if len(text) > 24 else ''} is too large")
         raise ValueError(f"{field}: {text!r} is not a number")
-    return int(text)
+    return number
 
 
 def _check_range(expr: str, field: str, low: int, high: int) -> None:

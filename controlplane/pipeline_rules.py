@@ -36,6 +36,10 @@ CRON_NAME_LIMIT = 52
 PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 """Argo's rule for parameter and artifact names."""
 
+ARGO_MOUNT = "/var/run/argo"
+"""Where Argo's emissary executor mounts its own volume in every step's main container: a step mounting a volume
+there makes a pod the API server refuses (a container's mount paths are unique)."""
+
 WHOLE_SECONDS = re.compile(r"[0-9]+")
 """A backoff's duration without a unit: seconds (ASCII digits only; `str.isdigit` takes `²` and `١`)."""
 
@@ -247,6 +251,15 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
                 "mount each path once",
                 "volumes",
             )
+        elif mount.mount_path == ARGO_MOUNT:
+            yield pipeline_refs.diag(
+                loaded,
+                (*base, "volumeMounts", j, "mountPath"),
+                f"{ARGO_MOUNT!r} is where Argo mounts its own executor volume in every step's container: the API "
+                "server refuses a pod that mounts a path twice",
+                "mount the volume at another path",
+                "volumes",
+            )
         mounted.add(mount.mount_path)
     yield from pipeline_placement.check(loaded, step, base)
     for j, ref in enumerate(step.env_from):
@@ -261,6 +274,23 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
             )
 
 
+def _artifact_places(loaded: LoadedSpec, step: Step, base: Path) -> Iterator[Diagnostic]:
+    """An input artifact is mounted at its `path`: Argo refuses a run whose artifact lands where a volume is."""
+    mounts = {m.mount_path: m.volume for m in step.volume_mounts}
+    for j, artifact in enumerate(step.artifacts):
+        volume = mounts.get(artifact.path)
+        if volume is not None:
+            yield pipeline_refs.diag(
+                loaded,
+                (*base, "artifacts", j, "path"),
+                f"input artifact {artifact.name!r} is placed at {artifact.path!r}, which is also where volume "
+                f"{volume!r} is mounted: Argo refuses every run of the pipeline",
+                "place the artifact at another path (one inside the volume, such as "
+                f"{artifact.path.rstrip('/')}/{artifact.name}, is fine)",
+                "volumes",
+            )
+
+
 def _step(
     loaded: LoadedSpec, pipeline: Pipeline, i: int, step: Step, shared: frozenset[str], parents: dict[str, list[str]]
 ) -> Iterator[Diagnostic]:
@@ -269,6 +299,7 @@ def _step(
     refers = any("tasks." in text for _, text in task_texts)
     ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
     yield from _container(loaded, pipeline, step, base)
+    yield from _artifact_places(loaded, step, base)
     yield from _names(loaded, (*base, "parameters"), [p.name for p in step.parameters], "input parameter")
     yield from _names(loaded, (*base, "artifacts"), [a.name for a in step.artifacts], "input artifact")
     yield from _names(loaded, (*base, "outputs", "parameters"), [p.name for p in step.outputs.parameters], "output")

@@ -93,18 +93,28 @@ CONTROLLER_ANNOTATIONS: dict[str, str] = {
     "sidecar.istio.io/": "Istio's sidecar injection, for the pods KServe and the notebook-controller create",
     "notebooks.kubeflow.org/": "the notebook-controller's (routing, headers, last activity)",
     "kubeflow-resource-stopped": "the notebook-controller's (it stops the server; use a Notebook's `stopped`)",
+    "workflows.argoproj.io/": "Argo Workflows' (pod name format, SSO RBAC rules on a ServiceAccount, ...)",
+    "cronworkflows.argoproj.io/": "Argo's cron controller's (the schedule it last used)",
 }
 """Annotation keys (a prefix ending in `/`, or a whole key) the controllers behind mlcp's objects read as settings:
-copied from a spec onto an InferenceService or a Notebook they change what the controller does with it, outside
-any field mlcp checks. No spec may set them; a setting a tenant needs becomes a spec field."""
+copied from a spec onto an InferenceService, a Notebook, a WorkflowTemplate, a CronWorkflow or a tenant's
+ServiceAccount they change what the controller does with it, outside any field mlcp checks. No spec may set them;
+a setting a tenant needs becomes a spec field."""
+
+CONTROLLER_LABELS: dict[str, str] = {
+    "workflows.argoproj.io/": "Argo Workflows' (controller-instanceid chooses which workflow-controller runs a "
+    "pipeline, or that none does; creator, creator-email and creator-preferred-username claim who submitted its runs)",
+}
+"""Label keys (prefixes ending in `/`) the controllers behind mlcp's objects read, as `CONTROLLER_ANNOTATIONS`:
+a CronWorkflow passes Argo's controller-instanceid and creator labels on to every run it starts."""
 
 
-def _controller_owned(key: str) -> str | None:
+def _controller_owned(key: str, what: str, owned: Mapping[str, str]) -> str | None:
     lowered = key.lower()
-    for prefix, owner in CONTROLLER_ANNOTATIONS.items():
+    for prefix, owner in owned.items():
         if lowered.startswith(prefix) if prefix.endswith("/") else lowered == prefix:
             return (
-                f"annotation key {key!r} is {owner}: it changes what that controller does with the object, outside "
+                f"{what} key {key!r} is {owner}: it changes what that controller does with the object, outside "
                 "the fields mlcp checks, so a spec sets none"
             )
     return None
@@ -145,26 +155,42 @@ def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
 def error_at(loc: tuple[str | int, ...], message: str) -> ValidationError:
     """An error at `loc` inside the value being validated, so it is reported at that line (pydantic prefixes the
     value's own location): a map's key, or a field of a model that a model validator checks."""
-    error = PydanticCustomError("value_error", "{message}", {"message": message})
-    return ValidationError.from_exception_data("value", [InitErrorDetails(type=error, loc=loc, input=loc[-1])])
+    return errors_at([(loc, message)])
+
+
+def errors_at(problems: Sequence[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """`error_at` for several places at once, so each is reported at its line in one validation."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=loc[-1]
+        )
+        for loc, message in problems
+    ]
+    return ValidationError.from_exception_data("value", details)
 
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for key, value in labels.items():
-        problem = _key_problem(key, "label")
+        problem = _key_problem(key, "label") or _controller_owned(key, "label", CONTROLLER_LABELS)
+        if problem is None and (problem := label_value_problem(value, "label value")) is not None:
+            problem = f"{problem} (key {key!r})"
         if problem is not None:
-            raise error_at((key,), problem)
-        problem = label_value_problem(value, "label value")
-        if problem is not None:
-            raise error_at((key,), f"{problem} (key {key!r})")
+            problems.append(((key,), problem))
+    if problems:
+        raise errors_at(problems)
     return labels
 
 
 def _annotations(annotations: dict[str, str]) -> dict[str, str]:
-    for key in annotations:
-        problem = _key_problem(key, "annotation", any_case=True) or _controller_owned(key)
-        if problem is not None:
-            raise error_at((key,), problem)
+    problems = [
+        ((key,), problem)
+        for key in annotations
+        if (problem := _key_problem(key, "annotation", any_case=True))
+        or (problem := _controller_owned(key, "annotation", CONTROLLER_ANNOTATIONS))
+    ]
+    if problems:
+        raise errors_at(problems)
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
     if size > ANNOTATIONS_MAX_BYTES:
         raise ValueError(
@@ -191,7 +217,8 @@ DnsSubdomain = Annotated[
 """A Kubernetes object name the API server checks as a DNS-1123 subdomain (a StorageClass, most object names)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
-"""Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`)."""
+"""Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`), none the
+controllers behind mlcp's objects read (`CONTROLLER_LABELS`)."""
 
 Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 """Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own, none the
@@ -251,7 +278,8 @@ class Metadata(SpecModel):
         "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters. The controllers of some kinds "
         "demand more: a TrainingJob's, a Notebook's and a ModelPromotion's with `serving` start with a letter "
         "(Trainer, the notebook-controller's Service, KServe's webhook), a Notebook's has at most 52 characters (its "
-        "StatefulSet's revision label)."
+        "StatefulSet's revision label), and an Experiment's with `tuning` starts with a letter (Katib's webhook) and "
+        "leaves room for `-<algorithm>` within 63 characters (the name of Katib's suggestion Service)."
     )
     tenant: DnsLabel | None = Field(
         default=None,
@@ -260,13 +288,19 @@ class Metadata(SpecModel):
             "if set it must equal that folder."
         ),
     )
-    labels: Labels = Field(default_factory=dict, description="Labels copied to rendered objects.")
+    labels: Labels = Field(
+        default_factory=dict,
+        description="Labels copied to rendered objects. None of mlcp's own (`mlcp.dev/`) nor Argo Workflows' "
+        "(`workflows.argoproj.io/`: its controller-instanceid and creator labels pass from a CronWorkflow to its "
+        "runs).",
+    )
     annotations: Annotations = Field(
         default_factory=dict,
         description="Annotations copied to the spec's Kubernetes objects. None of mlcp's own (`mlcp.dev/`) nor any "
         "key the controllers behind them read as a setting: `serving.kserve.io/`, Knative's (`serving.knative.dev/`, "
         "`autoscaling.knative.dev/`, `networking.knative.dev/`, `features.knative.dev/`), `sidecar.istio.io/`, "
-        "`notebooks.kubeflow.org/` and `kubeflow-resource-stopped` (a Notebook's `stopped` sets it).",
+        "`notebooks.kubeflow.org/` and `kubeflow-resource-stopped` (a Notebook's `stopped` sets it), Argo Workflows' "
+        "(`workflows.argoproj.io/`, `cronworkflows.argoproj.io/`).",
     )
 
 

@@ -16,10 +16,12 @@ from controlplane.specs.base import (
     INT32_MAX,
     DnsLabel,
     Finding,
+    NameRule,
     NonEmptyStr,
     Spec,
     SpecModel,
     TenantSpecs,
+    error_at,
     register,
 )
 
@@ -98,6 +100,27 @@ class SearchParameter(SpecModel):
 DEFAULT_TUNER = "katib"
 """The tuner of a `tuning` that names none: Katib, the only one today."""
 
+KATIB_SERVICE_MAX = 63
+"""The longest Service name (a DNS-1035 label): Katib names its suggestion's Service `<experiment>-<algorithm>`."""
+
+
+def katib_name_rules(algorithm: str) -> tuple[NameRule, ...]:
+    """What Katib demands of the name of the Experiment it runs with `algorithm`, beyond a DNS label.
+
+    Its validating webhook refuses a name that does not start with a letter (`^[a-z]([-a-z0-9]*[a-z0-9])?`,
+    pkg/webhook/v1beta1/experiment/validator), and it names the suggestion's Deployment and Service
+    `<name>-<algorithm>`: a longer Service name is refused by the API server, so the experiment never gets a
+    suggestion and runs no trial. (Its trials, `<name>-<8 characters>`, fit within the spec label's bound.)
+    """
+    return (
+        NameRule("Katib's webhook refuses an Experiment whose name does not start with a letter", letter_first=True),
+        NameRule(
+            f"Katib names the suggestion's Service `<name>-{algorithm}`, which the API server refuses over "
+            f"{KATIB_SERVICE_MAX} characters, so no trial would ever run",
+            max_length=KATIB_SERVICE_MAX - 1 - len(algorithm),
+        ),
+    )
+
 
 class Tuning(SpecModel):
     """Hyper-parameter search, rendered by its tuner (Katib's Experiment unless `tuner` says otherwise)."""
@@ -112,13 +135,28 @@ class Tuning(SpecModel):
     parameters: list[SearchParameter] = Field(min_length=1)
     parallel_trials: int = Field(default=2, ge=1, le=INT32_MAX, description="Trials run at once.")
     max_trials: int = Field(default=10, ge=1, le=INT32_MAX, description="Trials in all.")
-    max_failed_trials: int = Field(default=3, ge=0, le=INT32_MAX, description="Failures before giving up.")
+    max_failed_trials: int = Field(
+        default=3, ge=0, le=INT32_MAX, description="Failures before giving up; at most `maxTrials` (Katib's rule)."
+    )
     trial_pipeline: DnsLabel = Field(description="Pipeline (same tenant) each trial runs.")
 
     @model_validator(mode="after")
     def _counts(self) -> Tuning:
+        """What Katib's validating webhook refuses of the Experiment (after the spec's other objects are written)."""
         if self.parallel_trials > self.max_trials:
             raise ValueError("`parallelTrials` cannot exceed `maxTrials`")
+        if self.max_failed_trials > self.max_trials:
+            raise error_at(
+                ("maxFailedTrials",),
+                f"`maxFailedTrials` ({self.max_failed_trials}, 3 unless set) cannot exceed `maxTrials` "
+                f"({self.max_trials}): Katib refuses the Experiment",
+            )
+        if self.objective.metric in self.objective.additional_metrics:
+            i = self.objective.additional_metrics.index(self.objective.metric)
+            raise error_at(
+                ("objective", "additionalMetrics", i),
+                f"{self.objective.metric!r} is the objective's metric: Katib refuses it among `additionalMetrics`",
+            )
         return self
 
 
@@ -139,6 +177,17 @@ class Experiment(Spec):
     def in_cluster(self) -> bool:
         """Only a tuning renders a Kubernetes object (the tuner's); the experiment itself is MLflow's."""
         return self.spec.tuning is not None
+
+    def name_findings(self) -> Iterable[Finding]:
+        """A tuning's tuner names objects after the experiment: Katib's rules depend on the algorithm."""
+        yield from super().name_findings()
+        tuning = self.spec.tuning
+        if tuning is not None and tuning.tuner == DEFAULT_TUNER:
+            for rule in katib_name_rules(tuning.algorithm.name):
+                found = rule.finding(self.kind, self.name)
+                if found is not None:
+                    yield found
+                    return  # one reason at a time: a name that starts wrong may also be long
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         """The tracking server's store is shared by every tenant: an experiment's root there is under its own."""

@@ -50,8 +50,9 @@ from controlplane.specs.pipeline_steps import (
     VolumeMount,
 )
 from controlplane.specs.pipeline_training import AnyStep, TrainingStep
+from controlplane.specs.quota import container_findings
 from controlplane.specs.resources import Quantity
-from controlplane.specs.training_job import experiment_findings
+from controlplane.specs.training_job import training_findings
 
 __all__ = [
     "Backoff",
@@ -213,8 +214,22 @@ class Pipeline(Spec):
     folder = "tenants/<tenant>/pipelines/<name>.yaml"
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        """A training step logs only to an experiment of the pipeline's own tenant, as a TrainingJob does."""
+        """A training step is checked as a TrainingJob is: its nodes within the tenant's Quota and LimitRange, its
+        experiment one of the tenant's own."""
         for i, step in enumerate(self.spec.steps):
             if isinstance(step, TrainingStep):
-                path = ("spec", "steps", i, "trainingJob", "experiment")
-                yield from experiment_findings(tenant, step.training_job.experiment, path)
+                yield from training_findings(tenant, step.training_job, ("spec", "steps", i, "trainingJob"))
+            else:
+                yield from _container_findings(tenant, step, ("spec", "steps", i), f"step {step.name!r}")
+        if self.spec.on_exit is not None:
+            yield from _container_findings(tenant, self.spec.on_exit, ("spec", "onExit"), "the exit handler")
+
+
+def _container_findings(
+    tenant: TenantSpecs, step: Container, base: tuple[str | int, ...], what: str
+) -> Iterable[Finding]:
+    """A container step's pod as the API server completes and checks it against the tenant's LimitRange and Quota."""
+    where = (*base, "resources")
+    requests = {r: ((*where, "requests", r), q) for r, q in step.resources.requests.items()}
+    limits = {r: ((*where, "limits", r), q) for r, q in step.resources.limits.items()}
+    return container_findings(tenant, requests, limits, what, where)

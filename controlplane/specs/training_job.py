@@ -99,14 +99,21 @@ class TrainingJob(Spec):
     name_rules = (NameRule("Trainer refuses a TrainJob name that is not a DNS-1035 label", letter_first=True),)
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        node = self.spec.resources_per_node
-        path = ("spec", "resourcesPerNode")
-        asked = {"cpu": ((*path, "cpu"), node.cpu), "memory": ((*path, "memory"), node.memory)}
-        if node.gpu:
-            asked["nvidia.com/gpu"] = ((*path, "gpu"), str(node.gpu))
-        yield from quota_findings(tenant, asked, "each training node", self.spec.num_nodes)
-        yield from limit_range_findings(tenant, asked, "each training node")
-        yield from experiment_findings(tenant, self.spec.experiment, ("spec", "experiment"))
+        yield from training_findings(tenant, self.spec, ("spec",))
+
+
+def training_findings(tenant: TenantSpecs, spec: TrainingJobSpec, base: tuple[str | int, ...]) -> Iterable[Finding]:
+    """What `tenant`'s other specs refuse of the training `spec` at `base` (a TrainingJob's `spec`, a pipeline
+    training step's `trainingJob`): its nodes' pods within the Quota (`numNodes` of them) and the LimitRange's
+    `min`..`max` (else the TrainJob is created and its pods never all start), and an experiment of its own."""
+    node = spec.resources_per_node
+    path = (*base, "resourcesPerNode")
+    asked = {"cpu": ((*path, "cpu"), node.cpu), "memory": ((*path, "memory"), node.memory)}
+    if node.gpu:
+        asked["nvidia.com/gpu"] = ((*path, "gpu"), str(node.gpu))
+    yield from quota_findings(tenant, asked, "each training node", spec.num_nodes)
+    yield from limit_range_findings(tenant, asked, "each training node")
+    yield from experiment_findings(tenant, spec.experiment, (*base, "experiment"))
 
 
 def experiment_findings(tenant: TenantSpecs, wanted: str, path: tuple[str | int, ...]) -> Iterable[Finding]:

@@ -55,3 +55,26 @@ def test_what_argo_accepts_is_accepted(expr: str) -> None:
 def test_what_argo_refuses_is_refused(expr: str, why: str) -> None:
     problem = cronspec.problem(expr)
     assert problem is not None and why in problem
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("1" * 5000 + " * * * *", "is too large"),  # int() refused it with "use sys.set_int_max_str_digits()"
+        ("9" * 20 + " * * * *", "is too large"),  # beyond int64: strconv.Atoi refuses it
+    ],
+)
+def test_a_huge_number_is_refused_clearly(expr: str, why: str) -> None:
+    problem = cronspec.problem(expr)
+    assert problem is not None and why in problem and "sys." not in problem
+
+
+def test_leading_zeros_are_read_as_go_reads_them() -> None:
+    assert cronspec.problem("0" * 30 + "5 * * * *") is None
+
+
+@pytest.mark.parametrize("text", ["١", "٥-١٠", "²", "1-²"])
+def test_only_ascii_digits_are_numbers(text: str) -> None:
+    """Argo's CRD pattern stops these first; the field check must not read them as numbers either."""
+    with pytest.raises(ValueError, match="is not a number"):
+        cronspec._check_range(text, "minute", 0, 59)

@@ -54,7 +54,7 @@ def test_file_over_one_mebibyte_is_refused(repo: Path) -> None:
 
 
 def test_file_of_exactly_one_mebibyte_is_read(repo: Path) -> None:
-    body = QUOTA.format(name="big")
+    body = QUOTA.format(name="big").replace('"1"', '"16"')  # a second quota binds nlp's pipeline too
     write(repo, "tenants/nlp/big.yaml", body + "#" * (MAX_FILE_BYTES - len(body) - 1) + "\n")
     assert (repo / "tenants/nlp/big.yaml").stat().st_size == MAX_FILE_BYTES
     assert problems(repo) == []
@@ -198,8 +198,13 @@ def test_two_specs_with_the_same_kind_tenant_and_name_are_refused(repo: Path) ->
 
 def test_same_name_in_another_tenant_or_of_another_kind_is_fine(repo: Path) -> None:
     embed = (repo / "tenants/nlp/pipelines/embed-corpus.yaml").read_text()
-    write(repo, "tenants/vision/pipelines/embed-corpus.yaml", embed)
-    write(repo, "tenants/nlp/quotas/embed-corpus.yaml", QUOTA.format(name="embed-corpus"))
+    limited = (
+        'requests: {cpu: "4", memory: 8Gi}\n        limits: {cpu: "4", memory: 8Gi}'  # vision's default limit is 1
+    )
+    write(
+        repo, "tenants/vision/pipelines/embed-corpus.yaml", embed.replace('requests: {cpu: "4", memory: 8Gi}', limited)
+    )
+    write(repo, "tenants/nlp/quotas/embed-corpus.yaml", QUOTA.format(name="embed-corpus").replace('"1"', '"16"'))
     assert problems(repo) == []
 
 
@@ -214,7 +219,7 @@ def test_spec_naming_another_tenant_than_its_folder_is_refused(repo: Path) -> No
 
 
 def test_spec_naming_its_own_folder_tenant_is_fine(repo: Path) -> None:
-    path = write(repo, "tenants/nlp/extra.yaml", QUOTA.format(name="extra"))
+    path = write(repo, "tenants/nlp/extra.yaml", QUOTA.format(name="extra").replace('"1"', '"16"'))
     path.write_text(path.read_text().replace("  name: extra\n", "  name: extra\n  tenant: nlp\n"))
     assert problems(repo) == []
 

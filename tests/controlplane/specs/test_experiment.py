@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from controlplane.specs import Experiment
-from tests.controlplane.helpers import assert_problem, copy_template, edit, problems
+from tests.controlplane.helpers import assert_problem, copy_template, edit, problems, write
 
 DETECTOR = "tenants/vision/experiments/detector.yaml"
 
@@ -103,3 +104,53 @@ def test_the_tracking_servers_store_is_used_under_the_tenants_own_folder(tmp_pat
     assert problems(repo) == []
     edit(repo, SENTIMENT, "mlflow-artifacts:/nlp/sentiment", "s3://nlp-artifacts/sentiment")
     assert problems(repo) == []
+
+
+def _tuning(repo: Path, name: str) -> str:
+    """A second tuning experiment, the template's detector named `name` (tracked as vision/<name>)."""
+    text = (repo / DETECTOR).read_text().replace("name: detector", f"name: {name}")
+    write(repo, f"tenants/vision/experiments/{name}.yaml", text.replace("vision/detector", f"vision/{name}"))
+    return f"tenants/vision/experiments/{name}.yaml"
+
+
+def test_a_tuning_name_katibs_webhook_refuses_is_refused_at_the_name(repo: Path) -> None:
+    """Katib's webhook refuses `2024-detector` after the spec's other objects are written: a partial apply."""
+    path = _tuning(repo, "2024-detector")
+    assert_problem(repo, path, 5, "Experiment '2024-detector' must start with a letter: Katib's webhook")
+
+
+def test_a_tuning_name_too_long_for_katibs_suggestion_service_is_refused(repo: Path) -> None:
+    """`<name>-bayesianoptimization` over 63 characters: the suggestion's Service is never created, no trial runs."""
+    name = "d" * 43  # within the spec label's 52, and 43 + 1 + 20 = 64
+    path = _tuning(repo, name)
+    found = assert_problem(repo, path, 5, f"Experiment '{name}' has 43 characters, more than 42")
+    assert "`<name>-bayesianoptimization`" in found.message and found.hint == "shorten it to at most 42 characters"
+    edit(repo, path, "name: bayesianoptimization", "name: tpe")  # `<name>-tpe` fits
+    assert problems(repo) == []
+
+
+def test_a_tracking_only_experiment_takes_any_dns_label(repo: Path) -> None:
+    text = (repo / "tenants/nlp/experiments/sentiment.yaml").read_text()
+    write(repo, "tenants/nlp/experiments/2024-sentiment.yaml", text.replace("sentiment", "2024-sentiment"))
+    assert problems(repo) == []  # MLflow only: Katib never sees it
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        # maxFailedTrials is 3 unless set: Katib's webhook refuses more allowed failures than trials
+        ({"maxTrials": 2, "parallelTrials": 1, "maxFailedTrials": 3}, "`maxFailedTrials` (3, 3 unless set) cannot"),
+        (
+            {"objective": {"metric": "val_map", "type": "maximize", "additionalMetrics": ["loss", "val_map"]}},
+            "'val_map' is the objective's metric: Katib refuses it among `additionalMetrics`",
+        ),
+    ],
+)
+def test_counts_and_metrics_katibs_webhook_refuses_are_refused(
+    template: Any, tuning: dict[str, Any], message: str
+) -> None:
+    """Refused by Katib's webhook at apply, after the spec's other objects were written: a partial apply."""
+    data = template(DETECTOR)
+    data["spec"]["tuning"].update(tuning)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Experiment.model_validate(data)

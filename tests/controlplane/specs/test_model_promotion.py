@@ -177,10 +177,10 @@ def test_a_predictor_the_quota_cannot_hold_is_refused_at_the_field(repo: Path) -
 
 
 def test_a_predictor_outside_the_limit_range_is_refused_at_the_field(repo: Path) -> None:
-    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '4'}\n")
-    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '8'}\n")
-    found = assert_problem(repo, PROMOTION, 22, "the predictor asks for cpu 8, above the most the tenant's quota")
-    assert "limitRange.max cpu: 4" in found.message
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '12'}\n")
+    edit(repo, PROMOTION, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '16'}\n")
+    found = assert_problem(repo, PROMOTION, 22, "the predictor asks for cpu 16, above the most the tenant's quota")
+    assert "limitRange.max cpu: 12" in found.message
 
 
 @pytest.mark.parametrize(

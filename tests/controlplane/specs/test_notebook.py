@@ -105,11 +105,11 @@ def test_a_name_too_long_for_the_statefulsets_revision_label_is_refused(repo: Pa
 
 def test_a_notebook_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
     """The API server refuses the notebook's pod: the Notebook is written and never runs."""
-    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {memory: 20Gi}\n")
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {memory: 50Gi}\n")
     assert problems(repo) == []
-    edit(repo, NOTEBOOK, "memory: 8Gi", "memory: 24Gi")
-    found = assert_problem(repo, NOTEBOOK, 12, "the notebook server asks for memory 24Gi, above the most")
-    assert "limitRange.max memory: 20Gi" in found.message
+    edit(repo, NOTEBOOK, "memory: 8Gi", "memory: 56Gi")
+    found = assert_problem(repo, NOTEBOOK, 12, "the notebook server asks for memory 56Gi, above the most")
+    assert "limitRange.max memory: 50Gi" in found.message
 
 
 @pytest.mark.parametrize(

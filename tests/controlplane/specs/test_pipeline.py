@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from controlplane.loading.repo import load_repo
+from controlplane.rendering import RenderContext, render
 from controlplane.specs import Pipeline
+from tests.controlplane.helpers import assert_problem, edit, line_of, problems
 
 TRAIN = "tenants/vision/pipelines/train-detector.yaml"
 
@@ -125,3 +129,55 @@ def test_the_largest_numbers_allowed_are_kept_as_written(template: Any) -> None:
     pipeline = Pipeline.model_validate(data)
     assert (pipeline.spec.parallelism, pipeline.spec.run_as_user) == (2**63 - 1, 2**31 - 1)
     assert pipeline.spec.steps[0].with_items == [2**63 - 1, -(2**63), 1e308, 3]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("field", "key", "value"),
+    [
+        # the default workflow-controller ignores a CronWorkflow labelled for another instance (no run ever starts),
+        # and one of that instance runs it; its runs carry the label on
+        ("labels", "workflows.argoproj.io/controller-instanceid", "shadow"),
+        # passed on to every scheduled run: the Argo UI and API show alice as the one who submitted them
+        ("labels", "workflows.argoproj.io/creator", "alice"),
+        ("labels", "workflows.argoproj.io/creator-email", "alice.at.example.com"),
+        ("annotations", "workflows.argoproj.io/pod-name-format", "v1"),
+        ("annotations", "Workflows.Argoproj.io/pod-name-format", "v1"),  # annotation keys are matched in any case
+        ("annotations", "cronworkflows.argoproj.io/last-used-schedule", "CRON_TZ=UTC 0 2 * * *"),
+    ],
+)
+def test_keys_argo_reads_are_refused_at_their_line(repo: Path, field: str, key: str, value: str) -> None:
+    """Bob labels the nightly pipeline for another workflow-controller, or as submitted by Alice: copied onto the
+    WorkflowTemplate and the CronWorkflow (and from it onto every run), Argo obeys them outside any field mlcp
+    checks."""
+    path = edit(repo, TRAIN, "  name: train-detector\n", f"  name: train-detector\n  {field}:\n    {key}: {value}\n")
+    found = assert_problem(repo, TRAIN, line_of(path, key), f"{field[:-1]} key {key!r} is ")
+    assert "Argo" in found.message and "a spec sets none" in found.message
+
+
+def test_an_sso_rule_on_the_tenants_service_accounts_is_refused(repo: Path) -> None:
+    """The Tenant's annotations reach its ServiceAccounts, where Argo's server reads `rbac-rule` to map SSO users
+    onto the account."""
+    tenant = "tenants/vision/tenant.yaml"
+    path = edit(
+        repo,
+        tenant,
+        "  name: vision\n",
+        '  name: vision\n  annotations:\n    workflows.argoproj.io/rbac-rule: "true"\n',
+    )
+    assert_problem(repo, tenant, line_of(path, "rbac-rule"), "annotation key 'workflows.argoproj.io/rbac-rule' is ")
+
+
+def test_other_labels_and_annotations_still_reach_the_workflow_template(repo: Path) -> None:
+    edit(repo, TRAIN, "  name: train-detector\n", "  name: train-detector\n  labels: {team: vision}\n")
+    assert problems(repo) == []
+    objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
+    assert objects[("CronWorkflow", "train-detector")].manifest["metadata"]["labels"]["team"] == "vision"
+
+
+def test_every_refused_key_is_reported_at_its_line(repo: Path) -> None:
+    """Each key at once, not the first of each map: a reviewer fixes them in one round."""
+    keys = ("workflows.argoproj.io/controller-instanceid", "workflows.argoproj.io/creator", "mlcp.dev/spec")
+    written = "  labels:\n" + "".join(f"    {key}: x\n" for key in keys)
+    path = edit(repo, TRAIN, "  name: train-detector\n", "  name: train-detector\n" + written)
+    found = problems(repo)
+    assert sorted(d.line for d in found) == sorted(line_of(path, key) for key in keys), found

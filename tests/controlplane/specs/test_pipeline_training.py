@@ -65,3 +65,21 @@ def test_a_container_steps_field_on_a_training_step_says_it_is_the_wrong_kind(re
     path = write(repo, PATH, PIPELINE.replace("      timeout: 12h\n", "      timeout: 12h\n      withItems: [a, b]\n"))
     found = assert_problem(repo, PATH, line_of(path, "withItems"), "spec.steps[1].withItems: unknown field")
     assert found.hint == "`withItems` is not allowed in this kind of `steps` item"
+
+
+def test_nodes_the_quota_cannot_hold_together_are_refused_at_the_field(repo: Path) -> None:
+    """Five nodes of one GPU under a quota of four: each run's TrainJob is created and its pods never all start."""
+    path = write(repo, PATH, PIPELINE.replace("numNodes: 2", "numNodes: 5"))
+    found = assert_problem(
+        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node needs nvidia.com/gpu 1 x 5 replicas"
+    )
+    assert "requests.nvidia.com/gpu: 4" in found.message
+
+
+def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
+    """The API server refuses every node's pod whose limit is above the LimitRange's max: the step never trains."""
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '10'}\n")
+    path = write(repo, PATH, PIPELINE.replace('cpu: "4"', 'cpu: "12"'))
+    assert_problem(
+        repo, PATH, line_of(path, "resourcesPerNode:"), "each training node asks for cpu 12, above the most the"
+    )

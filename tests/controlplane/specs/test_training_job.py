@@ -74,5 +74,6 @@ def test_nodes_the_quota_cannot_hold_together_are_refused_at_the_field(repo: Pat
 
 
 def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) -> None:
-    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '2'}\n")
-    assert_problem(repo, JOB, 12, "each training node asks for cpu 4, above the most the tenant's quota")
+    edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '10'}\n")
+    edit(repo, JOB, 'cpu: "4"', 'cpu: "12"')
+    assert_problem(repo, JOB, 12, "each training node asks for cpu 12, above the most the tenant's quota")
