@@ -66,7 +66,9 @@ class TenantSpec(SpecModel):
             "Let mlcp take over a namespace that already exists but that mlcp did not create (its labels, "
             "RoleBindings and the rest are then mlcp's). Without it such a tenant is refused. An adopted "
             "namespace is never deleted by mlcp. Never the controller namespace, a reserved one or another "
-            "tenant's."
+            "tenant's. Where the deployment's admission policies are installed, a cluster admin labels the "
+            "namespace mlcp.dev/adoptable=true first (the controller may change no other namespace it did not "
+            "make)."
         ),
     )
 
