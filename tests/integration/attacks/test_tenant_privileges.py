@@ -93,6 +93,47 @@ def test_no_person_of_the_tenant_can_act_as_another_identity_or_grant_rights(
     assert not _allowed(k8s_admin, user, groups, repo.system_ns, "impersonate", "", "serviceaccounts", "", deployer)
 
 
+JOBS = {  # role → what its holders need for their job: (verb, group, resource, subresource)
+    "viewer": [
+        ("watch", "argoproj.io", "workflows", ""),  # argo watch, argo list
+        ("get", "", "pods", "log"),  # argo logs, kubectl logs
+        ("get", "serving.kserve.io", "inferenceservices", ""),
+        ("get", "kubeflow.org", "experiments", ""),  # a tuning's best trial
+        ("list", "kubeflow.org", "trials", ""),  # every trial's parameters and metrics
+        ("get", "kubeflow.org", "notebooks", ""),
+    ],
+    "member": [
+        ("get", "argoproj.io", "workflowtemplates", ""),  # argo submit --from workflowtemplate/<name>
+        ("create", "argoproj.io", "workflows", ""),  # mlcp run, argo submit
+        ("patch", "argoproj.io", "workflows", ""),  # argo stop, terminate, suspend, resume
+        ("update", "argoproj.io", "workflows", ""),  # argo retry: the run's status
+        ("delete", "", "pods", ""),  # argo retry: the failed steps' pods, before they start again
+        ("delete", "argoproj.io", "workflows", ""),
+    ],
+}
+JOBS["owner"] = [*JOBS["member"], ("deletecollection", "argoproj.io", "workflows", "")]
+
+
+@pytest.mark.parametrize(
+    ("user", "groups", "jobs"),
+    [
+        ("alice@example.com", [], ("viewer", "member", "owner")),
+        ("bob@example.com", [], ("viewer", "member")),
+        ("someone@example.com", ["-readers"], ("viewer",)),
+    ],
+)
+def test_the_people_of_a_tenant_can_do_their_jobs(
+    repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient, user: str, groups: list[str], jobs: tuple[str, ...]
+) -> None:
+    """Members could not retry a failed run (`argo retry` deletes its failed pods), and nobody could list a tuning's
+    Katib trials, where each trial's parameters and metrics are."""
+    ns = repo.vision
+    groups = [f"{ns}{g}" for g in groups]
+    needed = {args for job in jobs for args in JOBS[job]}
+    missing = sorted(args for args in needed if not _allowed(k8s_admin, user, groups, ns, *args, ""))
+    assert missing == [], f"{user} cannot {missing} in {ns}"
+
+
 def test_a_member_runs_pipelines_but_not_as_mlcps_deployer(
     repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient, k8s_user: Callable[..., client.ApiClient]
 ) -> None:
