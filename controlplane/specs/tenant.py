@@ -7,17 +7,36 @@ owners and members.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from controlplane.specs.base import DnsLabel, Labels, NonEmptyStr, Spec, SpecModel, register
+
+RESERVED_PREFIX = "system:"
+
+
+def _person(name: str) -> str:
+    """Kubernetes' own identities are not people: `system:serviceaccount:<ns>:mlcp-workload` is every pipeline pod of
+    the namespace, `system:serviceaccounts` every pod of the cluster, `system:authenticated` everyone."""
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"{name!r} is one of Kubernetes' own identities (the {RESERVED_PREFIX!r} prefix: ServiceAccounts, nodes, "
+            "every authenticated user), and binding a tenant role to it gives the role to workloads or to everyone; "
+            "name a person (their email) or a group of people"
+        )
+    return name
+
+
+Person = Annotated[NonEmptyStr, AfterValidator(_person)]
 
 
 class Member(SpecModel):
     """A person or group with a role inside the tenant's namespace."""
 
-    name: NonEmptyStr = Field(description="User identity (usually an email) or group name.")
+    name: Person = Field(
+        description="User identity (usually an email) or group name; never one of Kubernetes' own (`system:...`)."
+    )
     kind: Literal["User", "Group"] = Field(default="User", description="`User` or `Group`.")
     role: Literal["admin", "edit", "view"] = Field(
         default="edit",
@@ -40,7 +59,7 @@ class NetworkIsolation(SpecModel):
 
 class TenantSpec(SpecModel):
     display_name: str | None = Field(default=None, description="Human-readable tenant name.")
-    owners: list[NonEmptyStr] = Field(
+    owners: list[Person] = Field(
         min_length=1,
         description=(
             "Users (git identities, usually emails) who own the tenant; bound to mlcp's mlcp-tenant-owner "
