@@ -6,7 +6,9 @@ an `edit` member, impersonated it and bound `mlcp-tenant-deployer` to an outside
 `admin` to anyone. The pipelines' account could patch every pod of the namespace (the training step's, which runs
 as `mlcp-trainer`, included), and mlcp's own ClusterRole held pods `patch` and port-forward everywhere, because it
 had to hold whatever it granted. Each class is asked here as the attacker would: every way to act as another
-identity or grant rights, by the people, by the pods, and by mlcp's deployed RBAC in other namespaces.
+identity or grant rights, by the people, by the pods, and by mlcp's deployed RBAC in other namespaces; with the
+shipped admission policy, mlcp's token is also tried where RBAC alone let it write (any namespace). And each role is
+asked for what its job needs (a member's retry, a tuning's trials).
 """
 
 from __future__ import annotations
