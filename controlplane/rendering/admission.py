@@ -59,12 +59,15 @@ RUN_STATUS = (
     "taskResultsCompletionStatus",
 )
 """The status fields `argo retry`, `resume` and `resubmit --memoized` write (`compressedNodes` is `nodes` of a
-large run); every other one (the stored spec and templates Argo executes, the resolved artifact repository, the
-volume claims it deletes) stays as Argo wrote it."""
+large run). Of the others, the volume claims Argo deletes may only be emptied and the stored spec Argo executes
+changes only in `STORED_EDITS`; the stored templates, the resolved artifact repository and the rest stay as Argo
+wrote them."""
 
 NAMESPACE_META = ("labels", "annotations", "ownerReferences", "finalizers")
 """What an update of a namespace mlcp does not manage may not change: mlcp makes sure its own namespace exists with
 an apply that changes none of them (a no-op elsewhere too), and creates it on a first start."""
+STORED_EDITS = ("shutdown", "suspend", "arguments")
+"""What `argo retry` (`-p`: parameters) and a stop or suspend change in the spec Argo stored for a run."""
 _LABELS = {"app.kubernetes.io/part-of": "mlcp"}
 
 
@@ -84,10 +87,45 @@ def _labelled(obj: str, label: str, value: str) -> str:
     return f"{obj}.metadata.?labels[?'{label}'] == optional.of('{value}')"
 
 
+def _status_validations() -> list[dict[str, Any]]:
+    """A person's update of a run's status: what retry and resume write; the volume claims Argo would delete only
+    emptied (retry); the stored spec Argo executes only in `shutdown`, `suspend` and parameters (retry with `-p`)."""
+    edits, claims, stored = _cel_list(RUN_STATUS), "persistentVolumeClaims", "storedWorkflowTemplateSpec"
+    new, old = f"object.status.{stored}", f"oldObject.status.{stored}"
+    same = f"(k in {old} && {new}[k] == {old}[k])"
+    free = _cel_list(STORED_EDITS)
+    return [
+        _validation(
+            f"!has(object.status) || object.status.all(k, k in {edits} || k in ['{claims}', '{stored}'] || "
+            "(variables.updating && k in oldObject.status && object.status[k] == oldObject.status[k]))",
+            f"a run's status may change only in what a retry or resume changes ({', '.join(RUN_STATUS)}): the "
+            "stored templates, artifact repository and the rest are Argo's",
+        ),
+        _validation(
+            f"!variables.updating || oldObject.status.all(k, k in {edits} || k == '{claims}' || "
+            "(has(object.status) && k in object.status))",
+            "the stored spec, templates and artifact repository of a run are Argo's: they cannot be removed",
+        ),
+        _validation(
+            f"!has(object.status) || !has(object.status.{claims}) || size(object.status.{claims}) == 0 || "
+            f"(variables.updating && has(oldObject.status.{claims}) && "
+            f"object.status.{claims} == oldObject.status.{claims})",
+            "the volume claims Argo deletes when a run ends are Argo's (a retry may only empty them)",
+        ),
+        _validation(
+            f"!has(object.status) || !has({new}) || (variables.updating && has({old}) && "
+            f"{new}.all(k, k in {free} || {same}) && {old}.all(k, k in {free} || k in {new}) && "
+            f"(!has({new}.arguments) || !has({new}.arguments.parameters) || "
+            f"{new}.arguments.parameters.all(p, !has(p.valueFrom))))",
+            f"the spec Argo stored for a run is what it executes: a person changes only {', '.join(STORED_EDITS)} "
+            "(parameters by value) there, as a retry does",
+        ),
+    ]
+
+
 def workflow_policy() -> dict[str, Any]:
     """People's runs in mlcp's namespaces: a governed template and its parameters, nothing Argo would run instead."""
     verb = "request.operation == 'CREATE' ? 'create' : 'update'"
-    kept = "k in oldObject.status && object.status[k] == oldObject.status[k]"
     return manifest(
         ADMISSION_V1,
         "ValidatingAdmissionPolicy",
@@ -122,19 +160,7 @@ def workflow_policy() -> dict[str, Any]:
                     "object.spec.arguments.parameters.all(p, p.all(f, f in ['name', 'value']))))",
                     "a run's arguments are parameters given by name and value (no artifacts, no valueFrom)",
                 ),
-                _validation(
-                    f"!has(object.status) || object.status.all(k, k in {_cel_list(RUN_STATUS)} || "
-                    f"(variables.updating && {kept}))",
-                    "a run's status may change only in what a retry or resume changes "
-                    f"({', '.join(RUN_STATUS)}): the stored spec, templates, artifact repository and volumes "
-                    "are Argo's",
-                ),
-                _validation(
-                    f"!variables.updating || oldObject.status.all(k, k in {_cel_list(RUN_STATUS)} || "
-                    "(has(object.status) && k in object.status))",
-                    "the stored spec, templates, artifact repository and volumes of a run are Argo's: they "
-                    "cannot be removed either",
-                ),
+                *_status_validations(),
                 _validation(
                     "request.operation != 'UPDATE' || !has(oldObject.spec) || !has(oldObject.spec.workflowTemplateRef)"
                     " || object.spec.workflowTemplateRef == oldObject.spec.workflowTemplateRef",

@@ -116,7 +116,8 @@ def test_a_member_cannot_rewrite_what_argo_runs_of_a_started_run(
     k8s_user: Callable[..., client.ApiClient],
 ) -> None:
     """Argo copies the template into the run's status and executes that copy; Bob edits the copy, the artifact
-    repository Argo resolved and the volumes it deletes when the run ends. He may still stop it."""
+    repository Argo resolved and the volumes it deletes when the run ends. He may still stop it and retry it with a
+    parameter of his choice (what `argo retry -p` writes there)."""
     argo.require_argo(devenv)
     ns, bob = repo.vision, argo.argo(k8s_user(BOB))
     run = _run({"workflowTemplateRef": {"name": TRAIN}})
@@ -140,6 +141,23 @@ def test_a_member_cannot_rewrite_what_argo_runs_of_a_started_run(
     for patch in escapes:
         _refused(lambda p=patch: bob.patch_namespaced_custom_object(*argo.ARGO, ns, "workflows", name, p), patch)
     bob.patch_namespaced_custom_object(*argo.ARGO, ns, "workflows", name, {"spec": {"shutdown": "Stop"}})
+    stored_params = started["status"]["storedWorkflowTemplateSpec"]["arguments"]["parameters"]
+    retried = [{"name": stored_params[0]["name"], "value": "7"}, *stored_params[1:]]
+    retry = {  # what `argo retry -p <first>=7` writes: the run restarts, with the parameter, not stopped
+        "spec": {"shutdown": None, "arguments": {"parameters": retried}},
+        "status": {
+            "phase": "Running",
+            "message": None,
+            "finishedAt": None,
+            "nodes": None,
+            "persistentVolumeClaims": None,
+            "storedWorkflowTemplateSpec": {"shutdown": None, "arguments": {"parameters": retried}},
+        },
+    }
+    bob.patch_namespaced_custom_object(*argo.ARGO, ns, "workflows", name, retry)
+    valued = {"status": {"storedWorkflowTemplateSpec": {"arguments": {"parameters": [{"name": "x", "valueFrom": {
+        "configMapKeyRef": {"name": "x", "key": "y"}}}]}}}}  # fmt: skip
+    _refused(lambda: bob.patch_namespaced_custom_object(*argo.ARGO, ns, "workflows", name, valued), valued)
     wf = argo.argo(k8s_admin).get_namespaced_custom_object(*argo.ARGO, ns, "workflows", name)
     executed, reviewed = wf["status"]["storedWorkflowTemplateSpec"], started["status"]["storedWorkflowTemplateSpec"]
     assert (executed["serviceAccountName"], executed["templates"]) == ("mlcp-workload", reviewed["templates"])
