@@ -7,28 +7,11 @@ owners and members.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from controlplane.specs.base import DnsLabel, Labels, NonEmptyStr, Spec, SpecModel, register
-
-RESERVED_PREFIX = "system:"
-
-
-def _person(name: str) -> str:
-    """Kubernetes' own identities are not people: `system:serviceaccount:<ns>:mlcp-workload` is every pipeline pod of
-    the namespace, `system:serviceaccounts` every pod of the cluster, `system:authenticated` everyone."""
-    if name.lower().startswith(RESERVED_PREFIX):
-        raise ValueError(
-            f"{name!r} is one of Kubernetes' own identities (the {RESERVED_PREFIX!r} prefix: ServiceAccounts, nodes, "
-            "every authenticated user), and binding a tenant role to it gives the role to workloads or to everyone; "
-            "name a person (their email) or a group of people"
-        )
-    return name
-
-
-Person = Annotated[NonEmptyStr, AfterValidator(_person)]
+from controlplane.specs.base import DnsLabel, Labels, Person, Spec, SpecModel, register
 
 
 class Member(SpecModel):
