@@ -35,7 +35,7 @@ schemas: install ## Regenerate schemas/*.json from the spec models
 docs: install ## Regenerate docs/specs.md (the spec reference) from the spec models
 	$(BIN)/python -m controlplane.specdocs docs/specs.md
 
-rbac: install ## Regenerate mlcp's deploy ClusterRole from the spec kinds' declarations
+rbac: install ## Regenerate mlcp's deploy ClusterRole, tenant roles and admission policies from the spec kinds' declarations
 	$(BIN)/python -m controlplane.deployrbac deploy/kustomize/base/clusterrole.yaml
 
 unit: install ## Unit tests only (no servers)

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from controlplane import generated
 from controlplane.scaffold import template_dir
 from controlplane.specs import KINDS, Spec
-from controlplane.specs.base import Annotations, DnsLabel, Labels, Metadata, NonEmptyStr, OneOf
+from controlplane.specs.base import Annotations, DnsLabel, Labels, Metadata, NonEmptyStr, OneOf, Person
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.specs.resources import Quantity, ResourceList, ResourceName
 
@@ -35,6 +35,7 @@ ORDER = ("Tenant", "Quota", "Pipeline", "Experiment", "ModelPromotion", "AccessP
 NAMED: tuple[tuple[Any, str], ...] = (
     (DnsLabel, "DNS label"),
     (NonEmptyStr, "string (non-empty)"),
+    (Person, "person"),
     (Labels, "labels (map of string → string)"),
     (Annotations, "annotations (map of string → string)"),
     (Quantity, "quantity"),
@@ -50,6 +51,7 @@ GLOSSARY = """\
 
 | type | meaning |
 | --- | --- |
+| person | a user (usually an email) or group name, never Kubernetes' own (`system:`: accounts, nodes, everyone) |
 | DNS label | a Kubernetes name: at most 63 lowercase letters, digits and `-`, starting and ending alphanumeric |
 | labels | Kubernetes labels: keys `[prefix/]name` (name ≤ 63 of letters, digits, `-_.`), values ≤ 63 of the same |
 | annotations | Kubernetes annotations: keys as for labels (any case), values free-form, ≤ 248 KiB in all |

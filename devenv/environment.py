@@ -333,13 +333,17 @@ class Environment:
         return procs
 
 
-TENANT_ROLES = Path(__file__).resolve().parents[1] / "deploy" / "kustomize" / "base" / "tenant-roles.yaml"
-"""The ClusterRoles mlcp binds in tenant namespaces, as the deployment ships them (`make rbac` writes them)."""
+SHIPPED = Path(__file__).resolve().parents[1] / "deploy" / "kustomize" / "base"
+SHIPPED_BESIDE = ("tenant-roles.yaml", "admission-policies.yaml")
+"""What an operator installs with mlcp beside its own RBAC, as the deployment ships it (`make rbac` writes them): the
+ClusterRoles mlcp binds in tenant namespaces and the admission policies confining people's runs and mlcp's writes."""
 
 
 def install_tenant_roles(api: client.ApiClient) -> None:
-    """Install the shipped tenant ClusterRoles, as an operator does with the deployment: mlcp binds them by name
-    and holds none of what they grant, so without them a tenant's people could do nothing."""
-    for role in yaml.safe_load_all(TENANT_ROLES.read_text()):
-        if role:
-            kubeapply.apply(api, role)
+    """Install the shipped tenant ClusterRoles and admission policies, as an operator does with the deployment: mlcp
+    binds the roles by name and holds none of what they grant, so without them a tenant's people could do nothing;
+    without the policies a member's Workflow could run anything as any account of the namespace."""
+    for name in SHIPPED_BESIDE:
+        for doc in yaml.safe_load_all((SHIPPED / name).read_text()):
+            if doc:
+                kubeapply.apply(api, doc)

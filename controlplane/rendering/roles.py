@@ -55,15 +55,19 @@ _SEEN: tuple[Rule, ...] = (
     (("",), ("resourcequotas", "limitranges"), READ),
     (("networking.k8s.io",), ("networkpolicies",), READ),
     (("argoproj.io",), ("workflows", "workflowtaskresults"), READ),
+    (("kubeflow.org",), ("trials", "suggestions"), READ),
 )
-"""What people read beyond the objects mlcp renders for them: runs, their pods and logs, the namespace's limits."""
-_RUNS: tuple[Rule, ...] = ((("argoproj.io",), ("workflows",), ("create", "update", "patch", "delete")),)
-"""Start, stop, retry and remove runs of the tenant's pipelines (`mlcp run`, `argo submit`)."""
-_CLEANUP: tuple[Rule, ...] = (
+"""What people read beyond the objects mlcp renders for them: runs, their pods and logs, a tuning's trials (Katib
+keeps each trial's parameters and metrics there, the Experiment only the best), the namespace's limits."""
+_RUNS: tuple[Rule, ...] = (
+    (("argoproj.io",), ("workflows",), ("create", "update", "patch", "delete")),
     (("",), ("pods",), ("delete",)),
-    (("argoproj.io",), ("workflows",), ("deletecollection",)),
 )
-"""An owner clears stuck pods and old runs."""
+"""Start, stop, retry and remove runs of the tenant's pipelines (`mlcp run`, `argo submit`, `argo retry`, which
+deletes the failed steps' pods before it starts them again, and is refused without `delete` on pods). A person's
+run names a governed template and its parameters only (`rendering.admission`)."""
+_CLEANUP: tuple[Rule, ...] = ((("argoproj.io",), ("workflows",), ("deletecollection",)),)
+"""An owner clears old runs in bulk."""
 
 
 def _workload_reads() -> tuple[Rule, ...]:

@@ -226,6 +226,24 @@ controllers behind mlcp's objects read as settings (`CONTROLLER_ANNOTATIONS`).""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
+RESERVED_PREFIX = "system:"
+
+
+def _person(name: str) -> str:
+    """Kubernetes' own identities are not people: `system:serviceaccount:<ns>:mlcp-workload` is every pipeline pod of
+    the namespace, `system:serviceaccounts` every pod of the cluster, `system:authenticated` everyone."""
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"{name!r} is one of Kubernetes' own identities (the {RESERVED_PREFIX!r} prefix: ServiceAccounts, nodes, "
+            "every authenticated user), and binding a tenant role to it gives the role to workloads or to everyone; "
+            "name a person (their email) or a group of people"
+        )
+    return name
+
+
+Person = Annotated[str, Field(min_length=1), AfterValidator(_person)]
+"""A person or group a tenant role is bound to (a Tenant's owners and members)."""
+
 
 @dataclass(frozen=True)
 class OneOf:

@@ -11,13 +11,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from controlplane.specs.base import DnsLabel, Labels, NonEmptyStr, Spec, SpecModel, register
+from controlplane.specs.base import DnsLabel, Labels, Person, Spec, SpecModel, register
 
 
 class Member(SpecModel):
     """A person or group with a role inside the tenant's namespace."""
 
-    name: NonEmptyStr = Field(description="User identity (usually an email) or group name.")
+    name: Person = Field(
+        description="User identity (usually an email) or group name; never one of Kubernetes' own (`system:...`)."
+    )
     kind: Literal["User", "Group"] = Field(default="User", description="`User` or `Group`.")
     role: Literal["admin", "edit", "view"] = Field(
         default="edit",
@@ -40,7 +42,7 @@ class NetworkIsolation(SpecModel):
 
 class TenantSpec(SpecModel):
     display_name: str | None = Field(default=None, description="Human-readable tenant name.")
-    owners: list[NonEmptyStr] = Field(
+    owners: list[Person] = Field(
         min_length=1,
         description=(
             "Users (git identities, usually emails) who own the tenant; bound to mlcp's mlcp-tenant-owner "
@@ -66,7 +68,9 @@ class TenantSpec(SpecModel):
             "Let mlcp take over a namespace that already exists but that mlcp did not create (its labels, "
             "RoleBindings and the rest are then mlcp's). Without it such a tenant is refused. An adopted "
             "namespace is never deleted by mlcp. Never the controller namespace, a reserved one or another "
-            "tenant's."
+            "tenant's. Where the deployment's admission policies are installed, a cluster admin labels the "
+            "namespace mlcp.dev/adoptable=true first (the controller may change no other namespace it did not "
+            "make)."
         ),
     )
 

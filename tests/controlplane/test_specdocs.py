@@ -60,7 +60,7 @@ def test_every_link_points_at_an_anchor() -> None:
 
 def test_required_fields_and_defaults_are_shown() -> None:
     text = specdocs.render()
-    assert "| `owners` | list of string (non-empty) (at least 1 item) | **required** |" in text
+    assert "| `owners` | list of person (at least 1 item) | **required** |" in text
     assert '| `timezone` | string | `"UTC"` |' in text
     assert "| `deletionProtection` | boolean | `true` |" in text
     assert "| `concurrencyPolicy` | `Allow` \\| `Forbid` \\| `Replace` |" in text

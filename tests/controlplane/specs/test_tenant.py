@@ -37,6 +37,11 @@ def test_identities_are_owners_and_user_members_not_groups(template: Any) -> Non
         (("spec", "owners"), [""], "at least 1 character"),
         (("spec", "members"), [{"name": "x", "kind": "Robot"}], "'User' or 'Group'"),
         (("spec", "networkIsolation"), {"allowFromNamespaces": ["Kube_System"]}, "DNS-1123"),
+        # Kubernetes' own identities: the pipelines' pods as owners, every pod of the cluster, everyone
+        (("spec", "owners"), ["system:serviceaccount:vision:mlcp-workload"], "Kubernetes' own identities"),
+        (("spec", "members"), [{"name": "System:ServiceAccounts", "kind": "Group"}], "Kubernetes' own identities"),
+        (("spec", "members"), [{"name": "system:authenticated", "kind": "Group", "role": "view"}], "to everyone"),
+        (("spec", "members"), [{"name": "system:serviceaccount:nlp-team:default"}], "a person"),
     ],
 )
 def test_invalid_tenants_are_refused(template: Any, path: tuple[str, str], value: Any, message: str) -> None:

@@ -6,7 +6,9 @@ an `edit` member, impersonated it and bound `mlcp-tenant-deployer` to an outside
 `admin` to anyone. The pipelines' account could patch every pod of the namespace (the training step's, which runs
 as `mlcp-trainer`, included), and mlcp's own ClusterRole held pods `patch` and port-forward everywhere, because it
 had to hold whatever it granted. Each class is asked here as the attacker would: every way to act as another
-identity or grant rights, by the people, by the pods, and by mlcp's deployed RBAC in other namespaces.
+identity or grant rights, by the people, by the pods, and by mlcp's deployed RBAC in other namespaces; with the
+shipped admission policy, mlcp's token is also tried where RBAC alone let it write (any namespace). And each role is
+asked for what its job needs (a member's retry, a tuning's trials).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from controlplane.labels import FIELD_MANAGER
-from controlplane.rendering import roles
+from controlplane.labels import ADOPTABLE_LABEL, ADOPTED_ANNOTATION, FIELD_MANAGER, MANAGED_BY, MANAGER
+from controlplane.rendering import admission, roles
 from controlplane.rendering.context import deployer_account
+from devenv.clients import api_client
 from reconciler.backends.kubernetes_client import KubeClient
 from tests.integration import configrepo, kind_support
 from tests.integration.reconcile_support import ROOT
@@ -90,6 +93,47 @@ def test_no_person_of_the_tenant_can_act_as_another_identity_or_grant_rights(
     assert granted == [], f"{user} may {granted} in {ns}"
     deployer = deployer_account(ns)
     assert not _allowed(k8s_admin, user, groups, repo.system_ns, "impersonate", "", "serviceaccounts", "", deployer)
+
+
+JOBS = {  # role → what its holders need for their job: (verb, group, resource, subresource)
+    "viewer": [
+        ("watch", "argoproj.io", "workflows", ""),  # argo watch, argo list
+        ("get", "", "pods", "log"),  # argo logs, kubectl logs
+        ("get", "serving.kserve.io", "inferenceservices", ""),
+        ("get", "kubeflow.org", "experiments", ""),  # a tuning's best trial
+        ("list", "kubeflow.org", "trials", ""),  # every trial's parameters and metrics
+        ("get", "kubeflow.org", "notebooks", ""),
+    ],
+    "member": [
+        ("get", "argoproj.io", "workflowtemplates", ""),  # argo submit --from workflowtemplate/<name>
+        ("create", "argoproj.io", "workflows", ""),  # mlcp run, argo submit
+        ("patch", "argoproj.io", "workflows", ""),  # argo stop, terminate, suspend, resume
+        ("update", "argoproj.io", "workflows", ""),  # argo retry: the run's status
+        ("delete", "", "pods", ""),  # argo retry: the failed steps' pods, before they start again
+        ("delete", "argoproj.io", "workflows", ""),
+    ],
+}
+JOBS["owner"] = [*JOBS["member"], ("deletecollection", "argoproj.io", "workflows", "")]
+
+
+@pytest.mark.parametrize(
+    ("user", "groups", "jobs"),
+    [
+        ("alice@example.com", [], ("viewer", "member", "owner")),
+        ("bob@example.com", [], ("viewer", "member")),
+        ("someone@example.com", ["-readers"], ("viewer",)),
+    ],
+)
+def test_the_people_of_a_tenant_can_do_their_jobs(
+    repo: configrepo.ConfigRepo, k8s_admin: client.ApiClient, user: str, groups: list[str], jobs: tuple[str, ...]
+) -> None:
+    """Members could not retry a failed run (`argo retry` deletes its failed pods), and nobody could list a tuning's
+    Katib trials, where each trial's parameters and metrics are."""
+    ns = repo.vision
+    groups = [f"{ns}{g}" for g in groups]
+    needed = {args for job in jobs for args in JOBS[job]}
+    missing = sorted(args for args in needed if not _allowed(k8s_admin, user, groups, ns, *args, ""))
+    assert missing == [], f"{user} cannot {missing} in {ns}"
 
 
 def test_a_member_runs_pipelines_but_not_as_mlcps_deployer(
@@ -170,6 +214,67 @@ def test_mlcps_deployed_rbac_cannot_take_over_other_namespaces(prefix: str, k8s_
         assert not [args for args, yes in allowed.items() if yes], allowed
         assert _allowed(k8s_admin, sa, groups, "", "bind", RBAC, "clusterroles", "", roles.DEPLOYER_ROLE)
     finally:
+        rbac.delete_cluster_role_binding(name)
+        rbac.delete_cluster_role(name)
+
+
+def test_mlcps_token_writes_only_in_namespaces_mlcp_manages(
+    repo: configrepo.ConfigRepo, prefix: str, kubeconfig: Path, k8s_admin: client.ApiClient
+) -> None:
+    """With the shipped ClusterRole, mlcp's token bound `mlcp-tenant-owner` to anyone in any namespace, relabelled
+    any namespace `privileged`, opened any NetworkPolicy and made namespaces of any name: RBAC cannot say "only
+    tenants' namespaces". The shipped admission policy does: a stolen token is refused there, the controller's own
+    writes in a tenant's namespace go on, and a namespace a cluster admin marked adoptable may be taken over."""
+    name = f"{prefix}-mlcp"[:63]
+    rbac, core = client.RbacAuthorizationV1Api(k8s_admin), client.CoreV1Api(k8s_admin)
+    role = yaml.safe_load((ROOT / "deploy/kustomize/base/clusterrole.yaml").read_text())
+    role["metadata"] = {"name": name}
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": admission.CONTROLLER_ACCOUNT, "namespace": name}],
+    })  # fmt: skip
+    team = f"{prefix}-team"[:63]  # a namespace a team made by hand
+    core.create_namespace({"metadata": {"name": team}})
+    account = f"system:serviceaccount:{name}:{admission.CONTROLLER_ACCOUNT}"
+    token = api_client(kubeconfig, impersonate=account)  # the stolen token: the admin impersonating the account
+    as_rbac, as_core = client.RbacAuthorizationV1Api(token), client.CoreV1Api(token)
+    as_net = client.NetworkingV1Api(token)
+    mallory = [{"apiGroup": RBAC, "kind": "User", "name": "mallory@example.com"}]
+    owner = {"metadata": {"name": "m"}, "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": roles.OWNER_ROLE}}
+    privileged = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
+    opened = {"metadata": {"name": "open"}, "spec": {"podSelector": {"matchLabels": {"nothing": "selected"}}}}
+    refused: dict[str, Callable[[], Any]] = {
+        "bind the owner role in kube-system": lambda: as_rbac.create_namespaced_role_binding(
+            "kube-system", owner | {"subjects": mallory}, dry_run="All"
+        ),
+        "bind the owner role in a team's namespace": lambda: as_rbac.create_namespaced_role_binding(
+            team, owner | {"subjects": mallory}, dry_run="All"
+        ),
+        "relabel kube-system privileged": lambda: as_core.patch_namespace("kube-system", privileged, dry_run="All"),
+        "relabel a team's namespace privileged": lambda: as_core.patch_namespace(team, privileged, dry_run="All"),
+        "mark a team's namespace adopted": lambda: as_core.patch_namespace(
+            team, {"metadata": {"annotations": {ADOPTED_ANNOTATION: "true"}}}, dry_run="All"
+        ),
+        "open a team's namespace": lambda: as_net.create_namespaced_network_policy(team, opened, dry_run="All"),
+        "make a namespace mlcp does not label": lambda: as_core.create_namespace(
+            {"metadata": {"name": f"{team}-x"[:63]}}, dry_run="All"
+        ),
+    }
+    try:
+        for what, call in refused.items():
+            with pytest.raises(client.ApiException) as denied:
+                call()
+            assert denied.value.status == 403 and admission.SCOPE_POLICY in str(denied.value.body), (what, denied)
+        # its own job: a tenant's binding and labels; a namespace a cluster admin marked adoptable
+        as_rbac.create_namespaced_role_binding(repo.vision, owner | {"subjects": mallory}, dry_run="All")
+        as_core.patch_namespace(repo.vision, privileged, dry_run="All")
+        core.patch_namespace(team, {"metadata": {"labels": {ADOPTABLE_LABEL: "true"}}})
+        as_core.patch_namespace(team, {"metadata": {"labels": {MANAGED_BY: MANAGER}}}, dry_run="All")
+    finally:
+        token.close()
+        core.delete_namespace(team)
         rbac.delete_cluster_role_binding(name)
         rbac.delete_cluster_role(name)
 
