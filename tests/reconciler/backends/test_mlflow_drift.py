@@ -18,9 +18,9 @@ from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_drift
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.mlflow import MlflowBackend
-from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, parse, record_tag
+from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, parse, record_tag
 from reconciler.backends.mlflow_rest import MlflowApiError
-from tests.reconciler.backends.test_mlflow_inventory import OWN, FakeMlflow
+from tests.reconciler.backends.test_mlflow_inventory import MINE, OWN, FakeMlflow
 
 ALIAS = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
 COMMIT = "c" * 40
@@ -311,11 +311,11 @@ def _value(ref: ObjectRef, set_: Any = None) -> str:
 
 
 def _store(rest: FakeMlflow, value: str, *more: tuple[ObjectRef, str]) -> None:
-    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(ALIAS): value, **{record_tag(r): v for r, v in more}})
+    rest.add(MINE, {ROLE_TAG: ROLE, **OWN, record_tag(ALIAS): value, **{record_tag(r): v for r, v in more}})
 
 
 def _store_tags(rest: FakeMlflow) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in rest.experiments[STORE]["tags"]}
+    return {t["key"]: t["value"] for t in rest.experiments[MINE]["tags"]}
 
 
 def _last(rest: FakeMlflow) -> Any:
