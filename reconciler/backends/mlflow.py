@@ -42,6 +42,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
+from reconciler.backends import mlflow_adoption
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
@@ -229,7 +230,8 @@ class MlflowBackend(Backend):
                 out.append(_without_fixed_fields(change))
             else:
                 out.append(change)
-        return [self._not_foreign(c) for c in out]
+        reviewed = [self._not_foreign(c) for c in out]
+        return mlflow_adoption.judge(reviewed, self.store.records, self.permissions, self.rest.username)
 
     def _foreign(self, ref: ObjectRef) -> bool:
         return self.store.foreign_owner(ref) is not None
@@ -318,10 +320,11 @@ class MlflowBackend(Backend):
             exp_id = found.get("experiment_id")
             if lost and all(tags.get(k) == v for k, v in sent.items()):
                 return Outcome(change, Status.applied, f"created experiment {exp_id} (its answer was lost; found)")
-            return Outcome(
+            return Outcome(  # taking it over is judged by a plan (mlflow_adoption): who holds grants on it
                 change,
-                Status.applied,
-                f"experiment {exp_id} appeared since the plan, tagged {OWNER_TAG}: taken as mlcp's",
+                Status.failed,
+                f"experiment {exp_id} named {name!r} appeared since the plan, tagged {OWNER_TAG}, made by someone "
+                "else: not taken over at apply; the next plan judges whether mlcp may adopt it",
             )
         if lost:
             return Outcome(
