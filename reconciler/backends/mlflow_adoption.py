@@ -1,20 +1,24 @@
-"""Taking over an experiment mlcp did not make: only when nobody the tenant does not declare holds a grant on it.
+"""Taking over an MLflow object mlcp did not make: only when nobody the tenant does not declare holds a grant on it.
 
-Anyone with an MLflow account may create an experiment under any name, and
-under basic-auth its creator holds MANAGE on it. mlcp takes over (adopts) an
-existing experiment whose name a spec declares when it carries mlcp's
-ownership tag, and leaves grants made outside mlcp alone. Together that let a
-member of one tenant create `<other tenant>/<name>` before that tenant
-declared it, tag it, and keep MANAGE on the experiment the other tenant then
-logged every run and artifact to: read them, delete them, grant others.
+Anyone with an MLflow account may create an experiment or register a model
+under any name, and under basic-auth its creator holds MANAGE on it. mlcp
+takes over (adopts) an existing experiment whose name a spec declares when it
+carries mlcp's ownership tag, promotes registered models it never creates, and
+leaves grants made outside mlcp alone. Together that let a member of one tenant
+create `<other tenant>/<name>` (or register `<other tenant>-<name>`) before
+that tenant declared it and keep MANAGE on it: read, delete and share every run
+and artifact the tenant then logged there, or create the versions and move the
+`fromAlias` the tenant's promotion follows into its production.
 
-So an adoption (a live experiment this installation's record does not have)
-under basic-auth is blocked while any MLflow user other than mlcp's own and
-the people the tenant grants on it holds a direct grant there, naming them:
-an MLflow admin revokes those grants (or the tenant declares those people), and
-the next plan adopts it. Without auth MLflow enforces no permissions, so there
-is nothing to check. mlcp's own experiments are recorded and never judged here.
-It costs one grant listing per MLflow user, only in a plan that adopts.
+So under basic-auth, taking an object over is blocked while any MLflow user
+other than mlcp's own and the people the plan grants on it holds a direct grant
+there, naming them, and so are the plan's grants on it: an MLflow admin revokes
+those grants (or the Tenant declares those people), and the next plan goes
+ahead. Taking over means: an experiment this installation's record does not
+have, or a model none of whose aliases it has yet moved (the first promotion).
+Without auth MLflow enforces no permissions, so there is nothing to check; what
+mlcp already governs is never judged here. It costs one grant listing per MLflow
+user, only in a plan that takes something over.
 """
 
 from __future__ import annotations
@@ -24,25 +28,37 @@ from dataclasses import replace
 
 from controlplane.planning import InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
-from controlplane.rendering.mlflow_objects import EXPERIMENT
+from controlplane.rendering.mlflow_objects import EXPERIMENT, MODEL_ALIAS, AliasRef
 from controlplane.rendering.mlflow_permissions import resource_of
 from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 
 MAX_NAMED = 5
 """Grantees named in a refusal; the rest are counted."""
+Resource = tuple[str, str]
+"""(MLflow resource type, name): ("experiment", "vision/detector"), ("registered_model", "vision-detector")."""
 
 
-def _declared(changes: Sequence[Change]) -> dict[str, set[str]]:
-    """Experiment name → the users the plan grants on it."""
-    out: dict[str, set[str]] = {}
+def _declared(changes: Sequence[Change]) -> dict[Resource, set[str]]:
+    """Each resource → the users the plan grants on it."""
+    out: dict[Resource, set[str]] = {}
     for change in changes:
-        want = change.desired
-        if is_permission(change.ref) and want is not None and change.action is not Action.delete:
-            kind, name = resource_of(want)
-            if kind == "experiment":
-                out.setdefault(name, set()).add(str(want["user"]))
+        if is_permission(change.ref) and change.desired is not None and change.action is not Action.delete:
+            out.setdefault(resource_of(change.desired), set()).add(str(change.desired["user"]))
     return out
+
+
+def _taken_over(change: Change, records: Mapping[ObjectRef, InventoryRecord], governed: set[str]) -> Resource | None:
+    """The resource `change` takes over (None: it takes nothing over, or is blocked already)."""
+    if change.blocked or change.desired is None:
+        return None
+    if change.ref.kind == EXPERIMENT and change.action in (Action.update, Action.noop):
+        live = change.live_version is not None and change.ref not in records
+        return ("experiment", change.ref.name) if live else None
+    if change.ref.kind == MODEL_ALIAS and change.action in (Action.create, Action.update):
+        model = AliasRef.of(change.ref).model
+        return ("registered_model", model) if model not in governed else None
+    return None
 
 
 def judge(
@@ -51,64 +67,57 @@ def judge(
     permissions: Permissions,
     own_user: str | None,
 ) -> list[Change]:
-    """`changes` with every adoption of an experiment others hold grants on blocked, and the grants on it."""
-    adoptions = [
-        i
-        for i, c in enumerate(changes)
-        if c.ref.kind == EXPERIMENT
-        and c.action in (Action.update, Action.noop)
-        and c.live_version is not None
-        and c.ref not in records
-        and not c.blocked
-    ]
-    if not adoptions or not permissions.auth:
+    """`changes` with every take-over of an object others hold grants on blocked, and the plan's grants on it."""
+    if not permissions.auth:
+        return list(changes)
+    governed = {AliasRef.of(ref).model for ref in records if ref.kind == MODEL_ALIAS}
+    taking = {i: r for i, c in enumerate(changes) if (r := _taken_over(c, records, governed)) is not None}
+    if not taking:
         return list(changes)
     declared = _declared(changes)
-    out = list(changes)
-    for i in adoptions:
-        change = out[i]
-        experiment_id = permissions.experiment_ids.get(change.ref.name)
-        if experiment_id is None:
-            continue
-        allowed = declared.get(change.ref.name, set()) | ({own_user} if own_user else set())
-        try:
-            holders = {
-                user: level
-                for user in sorted(permissions.users - allowed)
-                if (level := permissions.direct(user).get(("experiment", experiment_id))) is not None
-            }
-        except BackendError as exc:
-            out[i] = _blocked(change, f"cannot read who holds grants on it ({exc}), so mlcp does not adopt it")
-            continue
-        if holders:
-            named = ", ".join(f"{u} ({level})" for u, level in list(holders.items())[:MAX_NAMED])
-            more = f" and {len(holders) - MAX_NAMED} more" if len(holders) > MAX_NAMED else ""
-            out[i] = _blocked(
-                change,
-                f"it exists in MLflow but mlcp did not make it (its record does not have it), and {named}{more} "
-                "hold grants on it that the tenant does not declare (an experiment's creator holds MANAGE): "
-                "adopting it would give them every run and artifact the tenant logs there. Have an MLflow admin "
-                "revoke those grants (or declare those people in the Tenant), or name another experiment",
-            )
-    refused = {out[i].ref.name for i in adoptions if out[i].blocked}
-    return [_waiting(c) if _on(c, refused) else c for c in out] if refused else out
+    out, refused = list(changes), {}
+    for i, resource in taking.items():
+        why = refused.get(resource) or _holders(resource, declared, permissions, own_user)
+        if why:
+            refused[resource] = why
+            out[i] = _blocked(out[i], f"{resource[0].replace('_', ' ')} {resource[1]!r}: {why}")
+    for i, change in enumerate(out):
+        held = resource_of(change.desired) if is_permission(change.ref) and change.desired else None
+        if held in refused and change.action is not Action.delete and not change.blocked:
+            kind, name = held
+            why = f"waits for mlcp to take over {kind.replace('_', ' ')} {name!r}, which is blocked: {refused[held]}"
+            out[i] = _blocked(change, why)
+    return out
 
 
-def _on(change: Change, experiments: set[str]) -> bool:
-    """Whether `change` grants on one of `experiments` (a revoke is never held back)."""
-    want = change.desired
-    if not is_permission(change.ref) or want is None or change.action is Action.delete or change.blocked:
-        return False
-    kind, name = resource_of(want)
-    return kind == "experiment" and name in experiments
-
-
-def _waiting(change: Change) -> Change:
-    _, name = resource_of(change.desired or {})
-    why = f"waits for mlcp to adopt experiment {name!r}, which is blocked: no grant is made on someone else's"
-    return replace(change, action=Action.update if change.action is Action.noop else change.action, blocked=why)
+def _holders(
+    resource: Resource, declared: Mapping[Resource, set[str]], permissions: Permissions, own_user: str | None
+) -> str | None:
+    """Why `resource` may not be taken over: who else holds grants on it (None: nobody)."""
+    kind, name = resource
+    resource_id = permissions.experiment_ids.get(name) if kind == "experiment" else name
+    if resource_id is None:
+        return None  # nothing live to hold grants on
+    allowed = declared.get(resource, set()) | permissions.admins | ({own_user} if own_user else set())
+    try:
+        holders = {
+            user: level
+            for user in sorted(permissions.users - allowed)
+            if (level := permissions.direct(user).get((kind, resource_id))) is not None
+        }
+    except BackendError as exc:
+        return f"cannot read who holds grants on it ({exc}), so mlcp does not take it over"
+    if not holders:
+        return None
+    named = ", ".join(f"{u} ({level})" for u, level in list(holders.items())[:MAX_NAMED])
+    more = f" and {len(holders) - MAX_NAMED} more" if len(holders) > MAX_NAMED else ""
+    return (
+        f"mlcp did not make it or govern it yet, and {named}{more} hold grants on it that the tenant does not "
+        "declare (its creator holds MANAGE): taking it over would give them every run, artifact and version the "
+        "tenant puts there. Have an MLflow admin revoke those grants (or declare those people in the Tenant), or "
+        "use another name"
+    )
 
 
 def _blocked(change: Change, why: str) -> Change:
-    action = Action.update if change.action is Action.noop else change.action
-    return replace(change, action=action, blocked=f"experiment {change.ref.name!r}: {why}")
+    return replace(change, action=Action.update if change.action is Action.noop else change.action, blocked=why)

@@ -10,7 +10,7 @@ tests/integration/attacks/test_squatted_experiment.py runs the attack against a 
 from __future__ import annotations
 
 from controlplane.planning import InventoryRecord
-from controlplane.plans import Action, Change, ObjectRef
+from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_adoption
 from reconciler.backends.mlflow_permissions import Permissions
 from tests.reconciler.backends.lossy_mlflow import LossyMlflow
@@ -48,7 +48,7 @@ def test_a_squatted_experiment_is_not_adopted_while_its_creator_keeps_manage() -
         )
         assert "bob" not in adopted.blocked and "mlcp-admin" not in adopted.blocked, "declared people and mlcp"
         assert adopted.action is Action.update, "a no-op would record it as mlcp's"
-        assert grant.blocked and "waits for mlcp to adopt experiment 'vision/detector'" in grant.blocked
+        assert grant.blocked and "waits for mlcp to take over experiment 'vision/detector'" in grant.blocked
 
 
 def test_an_experiment_nobody_else_holds_grants_on_is_adopted() -> None:
@@ -66,3 +66,38 @@ def test_mlcps_own_experiments_and_servers_without_auth_are_not_judged() -> None
     no_auth = _permissions({"carol": "MANAGE"}, auth=False)
     [open_server] = mlflow_adoption.judge([_adopt()], {}, no_auth, "mlcp-admin")
     assert open_server.blocked is None and sum(no_auth.rest.calls.values()) == 0
+
+
+MODEL_ALIAS = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "vision-detector@production")
+MODEL_GRANT = ObjectRef("mlflow", "mlflow/v1", "RegisteredModelPermission", None, "vision-detector#bob")
+
+
+def _promote(action: Action = Action.create) -> Change:
+    desired = {"model": "vision-detector", "alias": "production", "version": "2"}
+    spec = SpecKey.parse("ModelPromotion/vision/detector")
+    return Change(MODEL_ALIAS, action, "moves", spec, "vision", None, 65, desired=desired)
+
+
+def test_a_model_registered_by_someone_outside_the_tenant_is_not_promoted_while_they_keep_their_grant() -> None:
+    permissions = _permissions({})
+    permissions.rest.grants = {("carol", "registered_model", "vision-detector"): "MANAGE"}  # type: ignore[attr-defined]
+    grant = Change(
+        MODEL_GRANT,
+        Action.create,
+        "paired",
+        None,
+        "vision",
+        None,
+        70,
+        desired={"model": "vision-detector", "user": "bob", "permission": "EDIT"},
+    )
+    [promoted, granted] = mlflow_adoption.judge([_promote(), grant], {}, permissions, "mlcp-admin")
+    assert promoted.blocked and promoted.blocked.startswith("registered model 'vision-detector': ")
+    assert "carol (MANAGE) hold grants on it" in promoted.blocked, "she could make the versions it promotes"
+    assert granted.blocked and "waits for mlcp to take over registered model 'vision-detector'" in granted.blocked
+    governed = {ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "vision-detector@staging"): RECORD}
+    [later] = mlflow_adoption.judge([_promote(Action.update)], governed, permissions, "mlcp-admin")
+    assert later.blocked is None, "a model mlcp already governs is not judged again"
+    permissions.admins = frozenset({"carol"})
+    [admin] = mlflow_adoption.judge([_promote()], {}, permissions, "mlcp-admin")
+    assert admin.blocked is None, "an MLflow admin may do anything anyway"
