@@ -1,4 +1,4 @@
-"""Carol squats another tenant's experiment (or model) in a real basic-auth MLflow, to keep a hold on what it puts there.
+"""Carol squats another tenant's experiment (or model) in a real basic-auth MLflow, to keep a hold on its data.
 
 MLflow lets any user create an experiment under any name, and its creator holds MANAGE on it. Carol (an MLflow
 user, not in the tenant) creates `<tenant>/exp` before the tenant declares it, tagged `mlcp.dev/managed-by=mlcp`
