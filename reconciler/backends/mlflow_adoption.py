@@ -75,7 +75,8 @@ def judge(
     if not taking:
         return list(changes)
     declared = _declared(changes)
-    out, refused = list(changes), {}
+    out = list(changes)
+    refused: dict[Resource, str] = {}
     for i, resource in taking.items():
         why = refused.get(resource) or _holders(resource, declared, permissions, own_user)
         if why:
