@@ -279,8 +279,6 @@ class RegistryInventory:
                     ) from None
             self.experiment = {"experiment_id": made["experiment_id"], "name": self.name, "lifecycle_stage": "active"}
         experiment_id = str(self.experiment["experiment_id"])
-        if self.legacy:
-            self._migrate(experiment_id)
         if self.experiment.get("lifecycle_stage") == "deleted":
             try:
                 self.rest.post("experiments/restore", experiment_id=experiment_id)
@@ -289,4 +287,6 @@ class RegistryInventory:
                 if not exc.after_lost_answer or found.get("lifecycle_stage") != "active":
                     raise
             self.experiment["lifecycle_stage"] = "active"
+        if self.legacy:  # after the restore: MLflow renames active experiments only
+            self._migrate(experiment_id)
         return experiment_id

@@ -86,3 +86,31 @@ def test_two_installations_on_one_mlflow_never_prune_or_take_over_each_others_ob
     assert kept.action is Action.noop, "a still owns it, and b's attempt recorded nothing of b's"
     store = rest.get("experiments/get-by-name", experiment_name=f"mlcp-inventory.{a.namespace}")["experiment"]
     assert any(t["key"].startswith("mlcp.dev/record.") for t in store["tags"]), "a's record, in a's store"
+
+
+def test_an_older_mlcps_record_is_renamed_to_the_first_upgraded_installations_on_a_real_server(
+    tmp_path: Path, mlflow_uri: str, prefix: str
+) -> None:
+    a = _installation(tmp_path, mlflow_uri, prefix, "a")
+    a.write(f"tenants/{prefix}/experiments/churn.yaml", experiment(prefix, {"team": "a"}, "a's"))
+    assert a.apply_planned(a.plan()) == [Status.applied]
+    rest = Rest(mlflow_uri)
+    mine = rest.get("experiments/get-by-name", experiment_name=f"mlcp-inventory.{a.namespace}")["experiment"]
+    rest.post("experiments/update", experiment_id=mine["experiment_id"], new_name="mlcp-inventory")  # as it was
+    rest.post("experiments/delete-experiment-tag", experiment_id=mine["experiment_id"], key="mlcp.dev/installation")
+    try:
+        assert [c.action for c in a.plan(prune=True).changes if c.ref.kind == "Experiment"] == [Action.noop]
+        a.apply_planned(a.plan())
+        renamed = rest.get("experiments/get", experiment_id=mine["experiment_id"])["experiment"]
+        assert renamed["name"] == f"mlcp-inventory.{a.namespace}", "the first apply takes the old record"
+        tags = {t["key"]: t["value"] for t in renamed["tags"]}
+        assert tags["mlcp.dev/installation"] == a.namespace
+        a.remove(f"tenants/{prefix}/experiments/churn.yaml")
+        [prune] = [c for c in a.plan(prune=True).changes if c.ref.kind == "Experiment"]
+        assert prune.action is Action.delete and prune.tenant == prefix, "its records kept their attribution"
+    finally:
+        found = rest.get("experiments/get", experiment_id=mine["experiment_id"])["experiment"]
+        if found["name"] == "mlcp-inventory":  # never leave an old store for the session's other tests
+            rest.post(
+                "experiments/update", experiment_id=mine["experiment_id"], new_name=f"mlcp-inventory.{a.namespace}"
+            )

@@ -303,3 +303,14 @@ def test_the_migration_is_refused_when_another_installation_renamed_the_store_si
     with pytest.raises(BackendError, match=r"was renamed to 'mlcp-inventory\.team-b' since mlcp read the registry"):
         a.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
     assert set(rest.experiments) == {store_name("team-b")}
+
+
+def test_a_deleted_store_of_an_older_mlcp_is_restored_then_renamed() -> None:
+    rest = FakeMlflow()
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN}, stage="deleted")
+    backend = MlflowBackend(rest, "team-a")
+    backend.read()
+    backend.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    writes = [p for p, _ in rest.writes]
+    assert writes.index("experiments/restore") < writes.index("experiments/update"), "MLflow renames active ones only"
+    assert rest.experiments[store_name("team-a")]["lifecycle_stage"] == "active"
