@@ -2,9 +2,9 @@
 
 The history comes from the audit log (controlplane.audit.history); the
 registry knows where each alias points now, mlcp's own inventory record of
-the version it last set each one to (on the `mlcp-inventory` experiment,
-which tenants cannot write), and the tags mlcp wrote on the model at its last
-move (which anyone with EDIT on the model can rewrite: claims, only compared).
+the version it last set each one to (on the installation's experiment
+`mlcp-inventory.<controller namespace>`, which tenants cannot write), and the
+tags mlcp wrote on the model at its last move (which anyone with EDIT on the model can rewrite: claims, only compared).
 Reading them lets `mlcp promotions history` say when they disagree: an alias
 moved by hand, a forged tag, or a log that is not this registry's.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from controlplane.audit.history import RegistryAlias
 from controlplane.rendering.mlflow_objects import AliasRef, alias_tag
-from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, parse, record_tag
+from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, parse, record_tag, store_name
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
 
@@ -23,8 +23,9 @@ def _tags(item: dict[str, Any]) -> dict[str, str]:
     return {str(t["key"]): str(t.get("value") or "") for t in item.get("tags") or []}
 
 
-def read_aliases(rest: MlflowRest, model: str, aliases: set[str]) -> list[RegistryAlias] | None:
-    """Each alias of `model` that is set now or in `aliases` (the ones the log names); None: no such model."""
+def read_aliases(rest: MlflowRest, model: str, aliases: set[str], installation: str) -> list[RegistryAlias] | None:
+    """Each alias of `model` that is set now or in `aliases` (the ones the log names), with the records of the
+    installation of the controller namespace `installation`; None: no such model."""
     try:
         found = rest.get("registered-models/get", name=model).get("registered_model") or {}
     except MlflowApiError as exc:
@@ -33,7 +34,7 @@ def read_aliases(rest: MlflowRest, model: str, aliases: set[str]) -> list[Regist
         raise
     current = {str(a["alias"]): str(a["version"]) for a in found.get("aliases") or []}
     tags = _tags(found)
-    records = _store(rest)
+    records = _store(rest, store_name(installation)) or _store(rest, STORE)  # an older mlcp's, not yet renamed
     out = []
     for alias in sorted(aliases | set(current)):
         prefix = alias_tag(alias, "")
@@ -42,10 +43,10 @@ def read_aliases(rest: MlflowRest, model: str, aliases: set[str]) -> list[Regist
     return out
 
 
-def _store(rest: MlflowRest) -> dict[str, str]:
-    """The record tags of mlcp's inventory experiment (none when it does not exist or is not mlcp's)."""
+def _store(rest: MlflowRest, name: str) -> dict[str, str]:
+    """The record tags of mlcp's inventory experiment `name` (none when it does not exist or is not mlcp's)."""
     try:
-        store = rest.get("experiments/get-by-name", experiment_name=STORE).get("experiment") or {}
+        store = rest.get("experiments/get-by-name", experiment_name=name).get("experiment") or {}
     except MlflowApiError as exc:
         if exc.not_found:
             return {}

@@ -43,8 +43,10 @@ def _number(value: object) -> str:
     return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
-def _registry(tracking_uri: str | None, model: str, aliases: set[str]) -> tuple[list[RegistryAlias] | None, str]:
-    """The registry's aliases of `model`, or None with why they were not read."""
+def _registry(targets: Targets, model: str, aliases: set[str]) -> tuple[list[RegistryAlias] | None, str]:
+    """The registry's aliases of `model` (with the controller namespace's installation's records), or None with why
+    they were not read."""
+    tracking_uri = targets.resolved_tracking_uri()
     if not tracking_uri:
         return None, "no registry given (--tracking-uri / $MLFLOW_TRACKING_URI): not checked against the registry"
     from reconciler.backends.base import BackendError  # noqa: PLC0415 - the registry client loads only when used
@@ -52,7 +54,7 @@ def _registry(tracking_uri: str | None, model: str, aliases: set[str]) -> tuple[
     from reconciler.promotion_registry import read_aliases  # noqa: PLC0415
 
     try:
-        found = read_aliases(MlflowRest(tracking_uri, attempts=2), model, aliases)
+        found = read_aliases(MlflowRest(tracking_uri, attempts=2), model, aliases, targets.controller_namespace)
     except BackendError as exc:
         return None, f"the registry could not be read ({exc}): not checked against it"
     if found is None:
@@ -80,7 +82,7 @@ def history(
     except AuditError as exc:
         raise fail(str(exc), exc.hint) from None
     named = {m.alias for m in found} | ({alias} if alias else set())
-    registry, note = _registry(targets.resolved_tracking_uri(), model, named)
+    registry, note = _registry(targets, model, named)
     if registry is not None and alias is not None:
         registry = [r for r in registry if r.alias == alias]
     problems = disagreements(found, registry) if registry is not None else []

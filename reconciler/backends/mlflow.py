@@ -42,14 +42,15 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
+from reconciler.backends import mlflow_adoption
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
-from reconciler.backends.mlflow_inventory import RegistryInventory
+from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 from reconciler.backends.registry import register
-from reconciler.targets import Targets
+from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
 FIXED_AT_CREATION = ("artifactLocation",)
@@ -99,9 +100,10 @@ class MlflowBackend(Backend):
     order = 10
     """Before the cluster: serving never points at an alias that has not moved."""
 
-    def __init__(self, rest: MlflowRest) -> None:
+    def __init__(self, rest: MlflowRest, installation: str = DEFAULT_CONTROLLER_NAMESPACE) -> None:
         self.rest = rest
-        self.store = RegistryInventory(rest)
+        self.store = RegistryInventory(rest, installation)
+        """mlcp's records of this installation (its controller namespace), like the Kubernetes inventory's."""
         self.promotions = Promotions(rest, before_move=self._forget_last_set)
         self.permissions = Permissions(rest)
         self._inventory: Inventory | None = None
@@ -109,14 +111,15 @@ class MlflowBackend(Backend):
         """Alias moves run concurrently; each rewrites the store's records before it moves (_forget_last_set)."""
 
     @classmethod
-    def from_uri(cls, uri: str) -> MlflowBackend:
-        return cls(MlflowRest(uri))
+    def from_uri(cls, uri: str, installation: str = DEFAULT_CONTROLLER_NAMESPACE) -> MlflowBackend:
+        return cls(MlflowRest(uri), installation)
 
     @classmethod
     def connect(cls, targets: Targets) -> MlflowBackend | None:
-        """The operator's tracking server (--tracking-uri / $MLFLOW_TRACKING_URI); None when none is set."""
+        """The operator's tracking server (--tracking-uri / $MLFLOW_TRACKING_URI); None when none is set. Its records
+        are the installation's of the controller namespace, as in the cluster."""
         uri = targets.resolved_tracking_uri()
-        return cls.from_uri(uri) if uri else None
+        return cls.from_uri(uri, targets.controller_namespace) if uri else None
 
     @classmethod
     def expectations(cls, config: RepoConfig, targets: Targets) -> list[Expectation]:
@@ -188,6 +191,8 @@ class MlflowBackend(Backend):
         owned.update(grants)
         if self.store.exists:  # a tag added by hand never makes an object mlcp's to delete
             owned &= set(self.store.records)
+        else:  # before this installation's first write: never another installation's objects
+            owned = {ref for ref in owned if record_tag(ref) not in self.store.foreign}
         self._inventory = Inventory(frozenset(owned), records=dict(self.store.records))
         return LiveState(objects, self._inventory)
 
@@ -204,7 +209,7 @@ class MlflowBackend(Backend):
                 objects[obj.ref] = obj
                 # mlcp's record says whose an alias is; the model's tag (which a member may delete to keep an
                 # alias from being pruned) only counts before the record store exists (an older mlcp's registry)
-                if obj.ref in self.store.records if self.store.exists else tagged:
+                if obj.ref in self.store.records if self.store.exists else tagged and not self._foreign(obj.ref):
                     owned.add(obj.ref)
 
     def review(self, changes: Sequence[Change]) -> list[Change]:
@@ -225,7 +230,25 @@ class MlflowBackend(Backend):
                 out.append(_without_fixed_fields(change))
             else:
                 out.append(change)
-        return out
+        reviewed = [self._not_foreign(c) for c in out]
+        return mlflow_adoption.judge(reviewed, self.store.records, self.permissions, self.rest.username)
+
+    def _foreign(self, ref: ObjectRef) -> bool:
+        return self.store.foreign_owner(ref) is not None
+
+    def _not_foreign(self, change: Change) -> Change:
+        """A create, update or no-op of an object another installation's store records, blocked: never taken over
+        (a no-op too, as it would record the object as this installation's)."""
+        owner = self.store.foreign_owner(change.ref)
+        if owner is None or change.action is Action.delete or change.blocked:
+            return change
+        return replace(
+            change,
+            action=Action.update if change.action is Action.noop else change.action,
+            blocked=f"{change.ref.kind} {change.ref.name!r} on this MLflow is managed by another mlcp, {owner}: "
+            "two installations never manage one object. Rename it here, or remove it from the other's config repo "
+            "(and let that installation prune it) first",
+        )
 
     def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
         """The version and artifact location a rendered alias moves to (reconciler/serving.py's resolver)."""
@@ -297,10 +320,11 @@ class MlflowBackend(Backend):
             exp_id = found.get("experiment_id")
             if lost and all(tags.get(k) == v for k, v in sent.items()):
                 return Outcome(change, Status.applied, f"created experiment {exp_id} (its answer was lost; found)")
-            return Outcome(
+            return Outcome(  # taking it over is judged by a plan (mlflow_adoption): who holds grants on it
                 change,
-                Status.applied,
-                f"experiment {exp_id} appeared since the plan, tagged {OWNER_TAG}: taken as mlcp's",
+                Status.failed,
+                f"experiment {exp_id} named {name!r} appeared since the plan, tagged {OWNER_TAG}, made by someone "
+                "else: not taken over at apply; the next plan judges whether mlcp may adopt it",
             )
         if lost:
             return Outcome(
@@ -382,7 +406,9 @@ class MlflowBackend(Backend):
         if self._inventory is None:
             self.read()
         prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
-        claims = {ref: self._with_last_set(ref, claim) for ref, claim in options.claims.items()}
+        claims = {  # another installation's object never enters this one's records (review blocked its changes)
+            ref: self._with_last_set(ref, claim) for ref, claim in options.claims.items() if not self._foreign(ref)
+        }
         if options.scope is not None:  # a shard's writer: other shards' tags are neither rewritten nor dropped
             refs = refs | prior.others(options.scope)
         updated = prior.updated(refs, claims)

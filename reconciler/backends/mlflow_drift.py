@@ -24,8 +24,13 @@ by hand to the version of her denied or held promotion (where the alias then
 sits at its declared version, which once planned nothing) has the move judged
 like any promotion, from the recorded version, and moved back to the recorded
 version when it may not go ahead (`Verdict.restore`). Without a recorded
-version there is nothing known to go back to: an alias at its declared version
-is then left alone and says nothing of who put it there.
+version there is nothing known to go back to, and an alias at its declared
+version says nothing of who put it there: it is confirmed (`Verdict.unrecorded`),
+judged like a promotion to that version and, when it may go ahead, recorded as
+mlcp's. Until then a hand move off it would be judged as an ordinary move, not
+drift (it was "not caught until mlcp moved it once"); a hand move to the version
+of a promotion that may not go ahead stays blocked, with nowhere known to go
+back to.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class Verdict:
     """The declared version is the one mlcp last set: moving there heals drift (not held by freeze windows)."""
     note: str | None = None
     """For the plan's reason: drift is unknown, or the model's tags claim something the record does not say."""
+    unrecorded: str | None = None
+    """Set when the alias is at its declared version but mlcp's record does not say mlcp set it there: why the
+    version is to be confirmed (judged as a promotion to it, then recorded)."""
 
     @property
     def drift(self) -> str | None:
@@ -69,9 +77,11 @@ def judge(
     """Drift of `model@alias` (at `current`, declared at `target`, None when that cannot be resolved) by mlcp's
     record of the version it last set."""
     last = record.last_set if record is not None and record.error is None else None
-    if target is not None and current == target and (last is None or last.version == target):
-        return Verdict()  # nothing to move, and nothing known that mlcp would have set instead
+    if target is not None and current == target and last is not None and last.version == target:
+        return Verdict()  # nothing to move: where mlcp left it
     claim = _claim(alias, tags, record)
+    if target is not None and current == target and last is None:
+        return Verdict(unrecorded=_unrecorded(model, alias, record, target), note=claim)
     if record is None:
         return Verdict(note=claim)
     if record.error is not None:
@@ -91,6 +101,21 @@ def judge(
     if current == last.version:
         return Verdict(note=claim)  # a declared move from where mlcp left it
     return Verdict(moved=_account(model, alias, last, current), restore=last, heals=last.version == target, note=claim)
+
+
+def _unrecorded(model: str, alias: str, record: InventoryRecord | None, target: str) -> str:
+    why = (
+        "mlcp has no record of it"
+        if record is None
+        else f"mlcp's record of it is unreadable ({record.error})"
+        if record.error is not None
+        else "mlcp's record of it does not say which version mlcp set (an older mlcp's, or a move whose outcome "
+        "was not recorded)"
+    )
+    return (
+        f"{model}@{alias} is at version {target}, its declared version, but {why}: applying confirms it, judged as "
+        "a promotion to it, and records it as mlcp's, so that a later move outside mlcp is caught as drift"
+    )
 
 
 def _account(model: str, alias: str, last: LastSet, current: str | None) -> str:

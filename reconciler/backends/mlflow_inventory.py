@@ -9,13 +9,23 @@ member with EDIT, who may not manage permissions, could have mlcp revoke a
 co-owner's grant as if it were her experiment's). So mlcp keeps its own
 record, like the Kubernetes inventory, on an experiment tenants cannot write:
 
-- `mlcp-inventory`, made by mlcp's own (admin) user at its first write. Under
+- `mlcp-inventory.<controller namespace>`, one per installation, made by mlcp's
+  own (admin) user at its first write. Under
   basic-auth its creator holds MANAGE and everyone else the server's
   `default_permission` (READ unless the operator changed it; with EDIT or
   MANAGE there every tenant may edit every tenant's objects anyway). Its name
   has no `/`, so no Experiment spec can claim it (experiment names start with
   `<tenant>/`); an experiment of that name that mlcp did not make (no role
   tag) is refused, not used.
+  Scoped like the Kubernetes inventory (a ConfigMap of the controller
+  namespace): two installations (or config repos) sharing one MLflow each keep
+  their own records, so neither prunes, attributes or adopts the other's
+  objects. What another installation's store records is refused to this one
+  (`foreign`): a create or update of it is blocked, never taken over. The
+  store of an older mlcp (`mlcp-inventory`, one per server) is read as this
+  installation's until its first write, which renames it to this installation's
+  name (the first installation to write after the upgrade takes it; the others
+  start their own).
 - one tag per object, `mlcp.dev/record.<sha256(kind/name), 16 hex>` = JSON
   `{kind, name, spec, tenant, source}`: a change writes only the tags of the
   objects it changed, and reading costs nothing extra (the experiment comes
@@ -50,7 +60,10 @@ from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
 STORE = "mlcp-inventory"
+"""The store of an older mlcp, one per MLflow server; now the prefix of each installation's (`store_name`)."""
 ROLE_TAG = "mlcp.dev/role"
+INSTALLATION_TAG = "mlcp.dev/installation"
+"""The controller namespace of the installation whose records a store holds."""
 ROLE = "inventory"
 RECORD_TAG = "mlcp.dev/record."
 SET = "set"
@@ -58,6 +71,11 @@ SET = "set"
 MAX_TEXT = 1024
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 _COMMIT = re.compile(r"[0-9a-f]{4,64}")
+
+
+def store_name(installation: str) -> str:
+    """The store experiment of one installation (named by its controller namespace, a DNS label: no `/`)."""
+    return f"{STORE}.{installation}"
 
 
 def record_tag(ref: ObjectRef) -> str:
@@ -124,39 +142,65 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
 
 
 class RegistryInventory:
-    """The store experiment of one MLflow server: found while reading, written after applying."""
+    """The store experiment of one installation on one MLflow server: found while reading, written after applying."""
 
-    def __init__(self, rest: MlflowRest) -> None:
+    def __init__(self, rest: MlflowRest, installation: str) -> None:
         self.rest = rest
+        self.installation = installation
+        self.name = store_name(installation)
         self.experiment: dict[str, Any] | None = None
+        self.legacy = False
+        """The store read is an older mlcp's (`mlcp-inventory`), renamed to this installation's at the first write."""
         self.records: dict[ObjectRef, InventoryRecord] = {}
+        self.foreign: dict[str, str] = {}
+        """Record tags of other installations' stores, each to the installation (what this one never takes over)."""
         self._stored: dict[str, str] = {}
 
     @property
     def exists(self) -> bool:
         return self.experiment is not None
 
+    def foreign_owner(self, ref: ObjectRef) -> str | None:
+        """The installation whose store records `ref` when this one does not (None: nobody else's)."""
+        return None if ref in self.records else self.foreign.get(record_tag(ref))
+
     def take(self, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Find the store among mlcp's searched experiments; the others are the live experiments."""
-        self.experiment, self.records, self._stored = None, {}, {}
-        others = []
+        """Find the stores among mlcp's searched experiments; the others are the live experiments."""
+        self.experiment, self.legacy, self.records, self._stored, self.foreign = None, False, {}, {}, {}
+        others, stores = [], {}
         for item in experiments:
-            if item.get("name") != STORE:
+            name, tags = str(item.get("name")), _tags(item)
+            if name in (self.name, STORE) or (name.startswith(f"{STORE}.") and tags.get(ROLE_TAG) == ROLE):
+                stores[name] = (item, tags)
+            else:
                 others.append(item)
-                continue
-            tags = _tags(item)
-            if tags.get(ROLE_TAG) != ROLE:
-                raise BackendError(
-                    f"MLflow experiment {STORE!r} exists but is not mlcp's inventory (no tag {ROLE_TAG}={ROLE}); "
-                    "mlcp never trusts records in an experiment someone else made: rename or delete it"
-                )
-            self.experiment = item
-            self._stored = {k: v for k, v in tags.items() if k.startswith(RECORD_TAG)}
-            for key, value in self._stored.items():
-                parsed = parse(key, value)
-                if parsed is not None:
-                    self.records[parsed[0]] = parsed[1]
+        own, legacy = stores.pop(self.name, None), stores.pop(STORE, None)
+        for name, (_, tags) in stores.items():
+            self._foreign(tags, f"installation {name[len(STORE) + 1 :]!r} (its inventory {name!r})")
+        if own is None and legacy is not None:
+            own, self.legacy = legacy, True
+        elif legacy is not None and legacy[1].get(ROLE_TAG) == ROLE:  # an installation not upgraded yet
+            self._foreign(legacy[1], f"an older mlcp (its inventory {STORE!r})")
+        elif legacy is not None:
+            others.append(legacy[0])
+        if own is None:
+            return others
+        item, tags = own
+        if tags.get(ROLE_TAG) != ROLE:
+            raise BackendError(
+                f"MLflow experiment {item.get('name')!r} exists but is not mlcp's inventory (no tag "
+                f"{ROLE_TAG}={ROLE}); mlcp never trusts records in an experiment someone else made: rename or delete it"
+            )
+        self.experiment = item
+        self._stored = {k: v for k, v in tags.items() if k.startswith(RECORD_TAG)}
+        for key, value in self._stored.items():
+            parsed = parse(key, value)
+            if parsed is not None:
+                self.records[parsed[0]] = parsed[1]
         return others
+
+    def _foreign(self, tags: Mapping[str, str], who: str) -> None:
+        self.foreign.update(dict.fromkeys((k for k in tags if k.startswith(RECORD_TAG)), who))
 
     def write(self, records: Mapping[ObjectRef, InventoryRecord]) -> None:
         """Set the tags of records that changed and delete those of objects no longer recorded."""
@@ -164,7 +208,7 @@ class RegistryInventory:
         kept = {k for ref, r in records.items() if r.error is not None and (k := record_tag(ref)) in self._stored}
         changed = {k: v for k, v in wanted.items() if self._stored.get(k) != v}
         dropped = sorted(set(self._stored) - set(wanted) - kept)
-        if not changed and not dropped:
+        if not changed and not dropped and not self.legacy:  # an older mlcp's store is taken at the first apply
             return
         experiment_id = self._ensure()
         for key, value in sorted(changed.items()):
@@ -179,11 +223,33 @@ class RegistryInventory:
             self._stored.pop(key, None)
         self.records = dict(records)
 
+    def _migrate(self, experiment_id: str) -> None:
+        """Rename an older mlcp's store to this installation's: its records become this installation's alone."""
+        found = self.rest.get("experiments/get", experiment_id=experiment_id).get("experiment") or {}
+        if found.get("name") != STORE:
+            raise BackendError(
+                f"the older mlcp's inventory {STORE!r} was renamed to {found.get('name')!r} since mlcp read the "
+                "registry (another installation upgraded at the same moment?); mlcp did not write its records: "
+                "plan again"
+            )
+        try:
+            self.rest.post("experiments/update", experiment_id=experiment_id, new_name=self.name)
+        except MlflowApiError as exc:
+            again = self.rest.get("experiments/get", experiment_id=experiment_id).get("experiment") or {}
+            if not exc.after_lost_answer or again.get("name") != self.name:
+                raise
+        self.rest.post(
+            "experiments/set-experiment-tag", experiment_id=experiment_id, key=INSTALLATION_TAG, value=self.installation
+        )
+        self.legacy = False
+        if self.experiment is not None:
+            self.experiment["name"] = self.name
+
     def _made_by_lost_attempt(self, sent: dict[str, str]) -> dict[str, Any] | None:
         """The store a create whose answer was lost made: active, with exactly the tags it sent and no record yet
         (one holding anything else was made or written by someone else, and is never trusted)."""
         try:
-            found: dict[str, Any] = self.rest.get("experiments/get-by-name", experiment_name=STORE)["experiment"]
+            found: dict[str, Any] = self.rest.get("experiments/get-by-name", experiment_name=self.name)["experiment"]
         except MlflowApiError as exc:
             if exc.not_found:
                 return None
@@ -196,11 +262,11 @@ class RegistryInventory:
     def _ensure(self) -> str:
         """The store's id: made on first use (tagged as mlcp's), restored if someone deleted it."""
         if self.experiment is None:
-            tags = {ROLE_TAG: ROLE, OWNER_TAG: OWNER_VALUE}
+            tags = {ROLE_TAG: ROLE, OWNER_TAG: OWNER_VALUE, INSTALLATION_TAG: self.installation}
             made: dict[str, Any] | None
             try:
                 made = self.rest.post(
-                    "experiments/create", name=STORE, tags=[{"key": k, "value": v} for k, v in tags.items()]
+                    "experiments/create", name=self.name, tags=[{"key": k, "value": v} for k, v in tags.items()]
                 )
             except MlflowApiError as exc:
                 if exc.code != "RESOURCE_ALREADY_EXISTS":
@@ -208,10 +274,10 @@ class RegistryInventory:
                 made = self._made_by_lost_attempt(tags) if exc.after_lost_answer else None
                 if made is None:
                     raise BackendError(
-                        f"MLflow experiment {STORE!r} appeared since mlcp read the registry (made by someone else?); "
-                        "mlcp did not write its records: rename or delete it, then apply again"
+                        f"MLflow experiment {self.name!r} appeared since mlcp read the registry (made by someone "
+                        "else?); mlcp did not write its records: rename or delete it, then apply again"
                     ) from None
-            self.experiment = {"experiment_id": made["experiment_id"], "name": STORE, "lifecycle_stage": "active"}
+            self.experiment = {"experiment_id": made["experiment_id"], "name": self.name, "lifecycle_stage": "active"}
         experiment_id = str(self.experiment["experiment_id"])
         if self.experiment.get("lifecycle_stage") == "deleted":
             try:
@@ -221,4 +287,6 @@ class RegistryInventory:
                 if not exc.after_lost_answer or found.get("lifecycle_stage") != "active":
                     raise
             self.experiment["lifecycle_stage"] = "active"
+        if self.legacy:  # after the restore: MLflow renames active experiments only
+            self._migrate(experiment_id)
         return experiment_id

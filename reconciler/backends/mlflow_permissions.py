@@ -77,6 +77,8 @@ class Permissions:
         self.rest = rest
         self.auth: bool | None = None
         self.users: frozenset[str] = frozenset()
+        self.admins: frozenset[str] = frozenset()
+        """MLflow admins (who may do anything anyway: their grants change nothing)."""
         self.models: frozenset[str] = frozenset()
         self.experiment_ids: dict[str, str] = {}
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
@@ -84,6 +86,7 @@ class Permissions:
     def forget(self) -> None:
         """Drop the users and grants read for the last plan (a loop keeps one backend for its whole life)."""
         self.users = frozenset()
+        self.admins = frozenset()
         self._direct = {}
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -102,6 +105,7 @@ class Permissions:
                 raise
             raise BackendError(f"{exc}: mlcp's MLflow user must be an admin to manage permissions") from None
         self.users = frozenset(str(u["username"]) for u in listed)
+        self.admins = frozenset(str(u["username"]) for u in listed if u.get("is_admin") is True)
         objects: dict[ObjectRef, LiveObject] = {}
         for name, exp_id, tags in experiments:
             for record in recorded_grants(tags):

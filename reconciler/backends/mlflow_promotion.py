@@ -173,7 +173,7 @@ class Promotions:
             "blocked": None,
             "drift": verdict.drift,
         }
-        if there and verdict.restore is None:
+        if there and verdict.restore is None and verdict.unrecorded is None:
             return replace(change, action=Action.noop, reason=f"{model}@{alias} already at version {target}", **common)
         try:
             version, metrics = self._version_and_metrics(model, str(target))
@@ -197,7 +197,9 @@ class Promotions:
         action = Action.create if previous is None else Action.update
         moves = f"from version {previous}" if previous else "(not set yet)"
         reason = f"moves {model}@{alias} {moves} to version {target}"
-        if there:
+        if there and verdict.unrecorded is not None:
+            reason = verdict.unrecorded
+        elif there:
             reason += f", where it already is: {verdict.moved}; applying records it as mlcp's move"
         elif verdict.drift is not None:
             reason = f"drift: {verdict.drift}; moves it back to version {target}"
@@ -391,6 +393,9 @@ class Promotions:
                 f"{model}@{alias} moved to version {target}, but recording who/when failed: {exc}",
             )
         self.moved[change.ref] = LastSet(target, record["commit"] or None, record["by"], record["at"])
+        if there and previous == target:
+            done = f"{model}@{alias} was at version {target} already: confirmed and recorded as mlcp's"
+            return Outcome(change, Status.applied, done, target)
         if there:
             done = f"{model}@{alias} was at version {target} already (moved outside mlcp): recorded as mlcp's move"
             return Outcome(change, Status.applied, f"{done} from version {previous}", target)

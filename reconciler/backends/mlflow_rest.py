@@ -121,6 +121,12 @@ class MlflowRest:
     def has_credentials(self) -> bool:
         return self.session.auth is not None
 
+    @property
+    def username(self) -> str | None:
+        """The MLflow user mlcp acts as (None: no credentials)."""
+        auth = self.session.auth
+        return str(auth[0]) if isinstance(auth, tuple) else None
+
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One API call (retried while transient); GET sends `body` as query parameters.
 

@@ -19,8 +19,9 @@ from tests.integration.attacks import gitattack
 pytestmark = pytest.mark.integration
 
 
-def _records(mlflow_uri: str, tenant: str) -> set[str]:
-    backend = MlflowBackend.connect(Targets(tracking_uri=mlflow_uri))
+def _records(mlflow_uri: str, tenant: str, op: gitattack.Operator) -> set[str]:
+    """mlcp's MLflow records of `tenant`, as the operator's installation (its controller namespace) keeps them."""
+    backend = MlflowBackend.connect(Targets(tracking_uri=mlflow_uri, controller_namespace=op.repo.repo.system_ns))
     assert backend is not None
     return {str(ref) for ref in backend.read().inventory.refs if tenant in str(ref)}
 
@@ -30,7 +31,7 @@ def test_a_registry_that_blips_while_planning_keeps_its_records_and_apply_says_i
 ) -> None:
     op = gitattack.operator(tmp_path, prefix, kubeconfig, mlflow_uri)
     vision = op.repo.repo.vision
-    before = _records(mlflow_uri, vision)
+    before = _records(mlflow_uri, vision, op)
     assert before, "the first apply recorded vision's registry objects"
     real, reads = MlflowBackend.read, []
 
@@ -47,7 +48,7 @@ def test_a_registry_that_blips_while_planning_keeps_its_records_and_apply_says_i
     monkeypatch.setattr(MlflowBackend, "read", real)
     assert result.exit_code == 1, gitattack.explain(result)
     assert "mlflow was not read when planning: nothing of it was applied" in result.output, result.output
-    assert _records(mlflow_uri, vision) == before, "mlcp's records of vision's experiment, model and alias stay"
+    assert _records(mlflow_uri, vision, op) == before, "mlcp's records of vision's experiment, model and alias stay"
 
 
 def test_an_unreachable_registry_is_reported_not_a_traceback(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.backends.mlflow_inventory import store_name
 from tests.integration.attacks import approvals, gitattack
 from tests.integration.attacks.approvals import FREEZE, POLICY
 from tests.integration.mlflow_rest import MlflowRest
@@ -31,7 +32,6 @@ from tests.integration.mlflow_rest import MlflowRest
 pytestmark = pytest.mark.integration
 
 TAG = "mlcp.dev/alias.production.version"
-STORE = "mlcp-inventory"
 
 
 def _frozen(tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str) -> gitattack.Operator:
@@ -128,15 +128,16 @@ def test_a_retagged_hand_move_is_still_drift_and_healed_through_the_freeze(
 def _strip_recorded_version(op: gitattack.Operator) -> None:
     """Rewrite the alias's record in mlcp's store without `set` (the operator's, or an older mlcp's, doing)."""
     rest = MlflowRest(op.mlflow_uri)
-    store = rest.call("GET", "experiments/get-by-name", {"experiment_name": STORE})["experiment"]
-    name = f"{op.repo.repo.model}@production"
+    name = store_name(op.repo.repo.system_ns)  # the operator's installation's store
+    store = rest.call("GET", "experiments/get-by-name", {"experiment_name": name})["experiment"]
+    alias = f"{op.repo.repo.model}@production"
     for tag in store.get("tags") or []:
         value = json.loads(tag["value"]) if tag["key"].startswith("mlcp.dev/record.") else {}
-        if value.get("kind") == "ModelAlias" and value.get("name") == name:
+        if value.get("kind") == "ModelAlias" and value.get("name") == alias:
             assert value.pop("set")["version"] == "1", "the heal recorded the version mlcp set"
             text = json.dumps(value, sort_keys=True, separators=(",", ":"))
             rest.post(
                 "experiments/set-experiment-tag", experiment_id=store["experiment_id"], key=tag["key"], value=text
             )
             return
-    raise AssertionError(f"no record of {name} in {STORE}")
+    raise AssertionError(f"no record of {alias} in {name}")

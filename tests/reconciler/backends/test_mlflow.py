@@ -55,11 +55,12 @@ def test_a_name_taken_by_someone_else_is_still_refused_and_after_a_lost_answer_i
     assert "got no answer" in outcome.message
 
 
-def test_an_experiment_tagged_for_mlcp_that_appeared_since_the_plan_is_taken_as_mlcps() -> None:
+def test_an_experiment_tagged_for_mlcp_that_appeared_since_the_plan_is_not_taken_over_at_apply() -> None:
     rest = LossyMlflow()
-    rest.add(EXP.name, {"mlcp.dev/managed-by": "mlcp"})
+    rest.add(EXP.name, {"mlcp.dev/managed-by": "mlcp"})  # someone made it, tagged, between the plan and the apply
     outcome = MlflowBackend(rest).apply(_create(), ApplyOptions())
-    assert outcome.status is Status.applied and "appeared since the plan" in outcome.message
+    assert outcome.status is Status.failed and "appeared since the plan" in outcome.message
+    assert "the next plan judges whether mlcp may adopt it" in outcome.message and not outcome.uncertain
 
 
 def test_a_restore_or_a_delete_whose_answer_was_lost_is_done_not_failed() -> None:

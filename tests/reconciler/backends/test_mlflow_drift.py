@@ -18,9 +18,9 @@ from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_drift
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.mlflow import MlflowBackend
-from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, parse, record_tag
+from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, parse, record_tag
 from reconciler.backends.mlflow_rest import MlflowApiError
-from tests.reconciler.backends.test_mlflow_inventory import OWN, FakeMlflow
+from tests.reconciler.backends.test_mlflow_inventory import MINE, OWN, FakeMlflow
 
 ALIAS = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
 COMMIT = "c" * 40
@@ -65,10 +65,12 @@ def test_an_alias_moved_by_hand_to_its_declared_version_is_a_move_from_mlcps_las
     assert mlflow_drift.judge("m", "production", recorded, {}, "3", "5") == mlflow_drift.Verdict(), "where mlcp left it"
 
 
-def test_without_a_recorded_version_an_alias_at_its_declared_version_is_left_alone() -> None:
+def test_without_a_recorded_version_an_alias_at_its_declared_version_is_confirmed_not_left_alone() -> None:
     broken = InventoryRecord(None, None, None, error="set.version is 'x', not a model version number")
-    for record in (None, RECORD, broken):
-        assert mlflow_drift.judge("m", "production", record, {TAG: "3"}, "5", "5") == mlflow_drift.Verdict()
+    for record, why in ((None, "mlcp has no record of it"), (RECORD, "does not say"), (broken, "is unreadable")):
+        there = mlflow_drift.judge("m", "production", record, {TAG: "3"}, "5", "5")
+        assert there.unrecorded and why in there.unrecorded and "applying confirms it" in there.unrecorded
+        assert there.restore is None and there.drift is None, "nowhere known to go back, nothing to heal"
         assert mlflow_drift.judge("m", "production", record, {}, "4", "5").restore is None, "nowhere known to go back"
 
 
@@ -199,13 +201,34 @@ def test_a_version_quarantined_since_is_not_gone_back_to() -> None:
     assert "version 3 of 'm', the version mlcp last set, is quarantined since" in held.fallback.blocked
 
 
-def test_without_a_recorded_version_an_alias_at_its_declared_version_is_a_no_op() -> None:
+def test_a_hand_move_of_an_alias_whose_record_has_no_version_is_caught_without_mlcp_moving_it_first() -> None:
     rest = Registry({"production": "5"}, {TAG: "3"})
-    _store(rest, _value(ALIAS))  # an older mlcp's record
+    _store(rest, _value(ALIAS))  # an older mlcp's record: no version
     backend = MlflowBackend(rest)
     backend.read()
-    [change] = backend.review([_change("5")])
-    assert change.action is Action.noop and change.fallback is None
+    [confirm] = backend.review([_change("5")])
+    assert confirm.action is Action.update and confirm.fallback is None and confirm.blocked is None
+    assert "is at version 5, its declared version, but mlcp's record of it does not say" in confirm.reason
+    moves = rest.calls["registered-models/alias"]
+    outcome = backend.apply(confirm, ApplyOptions(actor="bob@example.com"))
+    assert outcome.status is Status.applied and "confirmed and recorded as mlcp's" in outcome.message
+    assert rest.aliases["production"] == "5" and rest.calls["registered-models/alias"] == moves + 2, "read, read back"
+    backend.record_inventory(frozenset({ALIAS}), ApplyOptions(claims={ALIAS: Claim(RECORD, wrote=True)}))
+    assert _last(rest)["version"] == "5"
+
+    rest.aliases["production"] = "4"  # the member moves it by hand: mlcp never moved it itself
+    backend.read()
+    [heal] = backend.review([_change("5")])
+    assert heal.drift and "moved outside mlcp to version 4; mlcp had moved it to version 5" in heal.drift
+
+
+def test_an_unrecorded_alias_at_a_version_its_promotion_may_not_reach_is_blocked_not_recorded() -> None:
+    rest = Registry({"production": "5"}, {}, quarantined={"5": "leaked training data"})
+    _store(rest, _value(ALIAS))
+    backend = MlflowBackend(rest)
+    backend.read()
+    [confirm] = backend.review([_change("5")])
+    assert confirm.blocked and "quarantined" in confirm.blocked and confirm.fallback is None
 
 
 def test_a_move_that_fails_leaves_drift_unknown_not_judged_from_the_version_before() -> None:
@@ -311,11 +334,11 @@ def _value(ref: ObjectRef, set_: Any = None) -> str:
 
 
 def _store(rest: FakeMlflow, value: str, *more: tuple[ObjectRef, str]) -> None:
-    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(ALIAS): value, **{record_tag(r): v for r, v in more}})
+    rest.add(MINE, {ROLE_TAG: ROLE, **OWN, record_tag(ALIAS): value, **{record_tag(r): v for r, v in more}})
 
 
 def _store_tags(rest: FakeMlflow) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in rest.experiments[STORE]["tags"]}
+    return {t["key"]: t["value"] for t in rest.experiments[MINE]["tags"]}
 
 
 def _last(rest: FakeMlflow) -> Any:

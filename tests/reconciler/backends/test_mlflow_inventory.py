@@ -15,13 +15,24 @@ from controlplane.planning import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError
 from reconciler.backends.mlflow import MlflowBackend
-from reconciler.backends.mlflow_inventory import ROLE, ROLE_TAG, STORE, RegistryInventory, parse, record_tag
+from reconciler.backends.mlflow_inventory import (
+    INSTALLATION_TAG,
+    ROLE,
+    ROLE_TAG,
+    STORE,
+    RegistryInventory,
+    parse,
+    record_tag,
+    store_name,
+)
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 from tests.reconciler.backends.lossy_mlflow import LossyMlflow
 
 EXP = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/detector")
 OWN = {"mlcp.dev/managed-by": "mlcp"}
 RECORD = InventoryRecord("Experiment/vision/detector", "vision", "tenants/vision/experiments/detector.yaml")
+MINE = store_name("mlcp-system")
+"""The store of the default installation (controller namespace mlcp-system), which these tests' backends are."""
 
 
 class FakeMlflow(MlflowRest):
@@ -55,6 +66,8 @@ class FakeMlflow(MlflowRest):
             return {"experiments": owned}
         if path == "registered-models/search":
             return {"registered_models": []}
+        if path == "experiments/get":
+            return {"experiment": self._by_id(str(body["experiment_id"]))}
         self.writes.append((path, body))
         if path == "experiments/create":
             if body["name"] in self.experiments:
@@ -69,19 +82,23 @@ class FakeMlflow(MlflowRest):
             item["tags"] = [t for t in item["tags"] if t["key"] != body["key"]]
         elif path == "experiments/restore":
             item["lifecycle_stage"] = "active"
+        elif path == "experiments/update":
+            if body["new_name"] in self.experiments:
+                raise MlflowApiError(400, "RESOURCE_ALREADY_EXISTS", "exists")
+            self.experiments[body["new_name"]] = {**self.experiments.pop(item["name"]), "name": body["new_name"]}
         return {}
 
 
 def _store_tags(rest: FakeMlflow) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in rest.experiments[STORE]["tags"]}
+    return {t["key"]: t["value"] for t in rest.experiments[MINE]["tags"]}
 
 
 def _recorded(rest: FakeMlflow, ref: ObjectRef, record: InventoryRecord) -> None:
-    tags = _store_tags(rest) if STORE in rest.experiments else {ROLE_TAG: ROLE, **OWN}
+    tags = _store_tags(rest) if MINE in rest.experiments else {ROLE_TAG: ROLE, **OWN}
     value = {"kind": ref.kind, "name": ref.name, "spec": record.spec, "tenant": record.tenant, "source": record.source}
     tags[record_tag(ref)] = json.dumps(value, sort_keys=True, separators=(",", ":"))  # as mlcp writes it
-    stage = rest.experiments[STORE]["lifecycle_stage"] if STORE in rest.experiments else "active"
-    rest.add(STORE, tags, stage)
+    stage = rest.experiments[MINE]["lifecycle_stage"] if MINE in rest.experiments else "active"
+    rest.add(MINE, tags, stage)
 
 
 def _delete(ref: ObjectRef = EXP) -> Change:
@@ -96,7 +113,7 @@ def test_forged_tags_on_the_experiment_do_not_change_whose_deletion_it_is() -> N
     backend = MlflowBackend(rest)
     state = backend.read()
     assert EXP in state.inventory.refs and state.inventory.owner_of(EXP) == RECORD
-    assert STORE not in {r.name for r in state.objects}, "the store is not a live experiment to plan"
+    assert MINE not in {r.name for r in state.objects}, "the store is not a live experiment to plan"
     [change] = backend.review([_delete()])
     assert (str(change.spec), change.tenant, change.source) == (RECORD.spec, RECORD.tenant, RECORD.source)
 
@@ -122,7 +139,7 @@ def test_before_the_store_exists_tagged_objects_stay_prunable_but_are_nobodys() 
 
 def test_an_experiment_named_like_the_store_that_mlcp_did_not_make_is_refused() -> None:
     rest = FakeMlflow()
-    rest.add(STORE, OWN)
+    rest.add(MINE, OWN)
     with pytest.raises(BackendError, match="not mlcp's inventory"):
         MlflowBackend(rest).read()
 
@@ -130,7 +147,7 @@ def test_an_experiment_named_like_the_store_that_mlcp_did_not_make_is_refused() 
 def test_a_record_under_another_objects_key_or_with_bad_values_blocks_that_delete() -> None:
     rest = FakeMlflow()
     other = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/other")
-    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(other): json.dumps({"kind": "Experiment", "name": EXP.name})})
+    rest.add(MINE, {ROLE_TAG: ROLE, **OWN, record_tag(other): json.dumps({"kind": "Experiment", "name": EXP.name})})
     rest.add(EXP.name, OWN)
     backend = MlflowBackend(rest)
     backend.read()
@@ -162,8 +179,8 @@ def test_records_are_written_once_then_only_what_changed() -> None:
 def test_a_deleted_store_is_restored_before_it_is_written() -> None:
     rest = FakeMlflow()
     _recorded(rest, EXP, RECORD)
-    rest.experiments[STORE]["lifecycle_stage"] = "deleted"
-    store = RegistryInventory(rest)
+    rest.experiments[MINE]["lifecycle_stage"] = "deleted"
+    store = RegistryInventory(rest, "mlcp-system")
     store.take(list(rest.experiments.values()))
     other = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/two")
     store.write({EXP: RECORD, other: RECORD})
@@ -173,9 +190,9 @@ def test_a_deleted_store_is_restored_before_it_is_written() -> None:
 def test_an_unreadable_record_is_kept_as_it_is_not_rewritten() -> None:
     rest = FakeMlflow()
     rest.add(
-        STORE, {ROLE_TAG: ROLE, **OWN, record_tag(EXP): json.dumps({"kind": "Experiment", "name": EXP.name, "spec": 1})}
+        MINE, {ROLE_TAG: ROLE, **OWN, record_tag(EXP): json.dumps({"kind": "Experiment", "name": EXP.name, "spec": 1})}
     )
-    store = RegistryInventory(rest)
+    store = RegistryInventory(rest, "mlcp-system")
     store.take(list(rest.experiments.values()))
     store.write(dict(store.records))
     assert rest.writes == []
@@ -185,10 +202,10 @@ def test_the_store_made_by_a_create_whose_answer_was_lost_is_written_not_refused
     # before: the retry's "already exists" was taken for someone else's store, and the first pass that wrote
     # records failed ("appeared since mlcp read the registry"), its records lost
     rest = LossyMlflow("experiments/create")
-    store = RegistryInventory(rest)
+    store = RegistryInventory(rest, "mlcp-system")
     store.take([])
     store.write({EXP: RECORD})
-    assert set(rest.experiments) == {STORE} and record_tag(EXP) in rest.tags(STORE)
+    assert set(rest.experiments) == {MINE} and record_tag(EXP) in rest.tags(MINE)
 
 
 def test_a_store_someone_made_at_the_same_moment_is_still_refused_after_a_lost_answer() -> None:
@@ -198,11 +215,11 @@ def test_a_store_someone_made_at_the_same_moment_is_still_refused_after_a_lost_a
     def forged(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result = real(method, path, body)
         if path == "experiments/create":  # someone writes a record of their own into it at once
-            rest.experiments[STORE]["tags"].append({"key": record_tag(EXP), "value": "{}"})
+            rest.experiments[MINE]["tags"].append({"key": record_tag(EXP), "value": "{}"})
         return result
 
     rest._act = forged  # type: ignore[method-assign]
-    store = RegistryInventory(rest)
+    store = RegistryInventory(rest, "mlcp-system")
     store.take([])
     with pytest.raises(BackendError, match="appeared since mlcp read the registry"):
         store.write({EXP: RECORD})
@@ -210,8 +227,90 @@ def test_a_store_someone_made_at_the_same_moment_is_still_refused_after_a_lost_a
 
 def test_a_store_restored_by_an_attempt_whose_answer_was_lost_is_written() -> None:
     rest = LossyMlflow("experiments/restore")
-    rest.add(STORE, {ROLE_TAG: ROLE, **OWN}, stage="deleted")
-    store = RegistryInventory(rest)
+    rest.add(MINE, {ROLE_TAG: ROLE, **OWN}, stage="deleted")
+    store = RegistryInventory(rest, "mlcp-system")
     store.take(list(rest.experiments.values()))
     store.write({EXP: RECORD})
-    assert rest.experiments[STORE]["lifecycle_stage"] == "active" and record_tag(EXP) in rest.tags(STORE)
+    assert rest.experiments[MINE]["lifecycle_stage"] == "active" and record_tag(EXP) in rest.tags(MINE)
+
+
+def _installations(rest: FakeMlflow) -> tuple[MlflowBackend, MlflowBackend]:
+    """Two mlcp installations (controller namespaces team-a and team-b) on one MLflow; team-a made and recorded EXP."""
+    a, b = MlflowBackend(rest, "team-a"), MlflowBackend(rest, "team-b")
+    a.read()
+    rest.add(EXP.name, OWN)
+    a.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    assert set(rest.experiments) == {EXP.name, store_name("team-a")}
+    return a, b
+
+
+def test_another_installation_on_the_same_mlflow_neither_prunes_nor_takes_over_its_objects() -> None:
+    rest = FakeMlflow()
+    a, b = _installations(rest)
+    state = b.read()
+    assert EXP in state.objects and EXP not in state.inventory.refs, "before b's first write: not b's to prune"
+    b.record_inventory(frozenset(), ApplyOptions())
+    b.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    assert b.read().inventory.refs == frozenset(), "never recorded as b's, whatever claims it"
+    assert store_name("team-b") not in rest.experiments, "nothing of b's to record"
+    assert {r.name for r in state.objects} == {EXP.name}, "no installation's store is a live experiment"
+    desired = {"name": EXP.name, "tags": {}}
+    for action in (Action.create, Action.update, Action.noop):
+        [change] = b.review([Change(EXP, action, "declared", None, "vision", None, 60, desired=desired)])
+        assert change.blocked and "managed by another mlcp, installation 'team-a'" in change.blocked, action
+        assert change.action is not Action.noop, "a no-op would record it as b's"
+    assert a.read().inventory.refs == {EXP}, "a keeps its own"
+    [mine] = a.review([Change(EXP, Action.update, "declared", None, "vision", None, 60, desired=desired)])
+    assert mine.blocked is None
+
+
+def test_an_older_mlcps_store_is_read_as_this_installations_and_renamed_at_its_first_write() -> None:
+    rest = FakeMlflow()
+    rest.add(EXP.name, OWN)
+    value = {"kind": EXP.kind, "name": EXP.name, "spec": RECORD.spec, "tenant": RECORD.tenant, "source": RECORD.source}
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(EXP): json.dumps(value, sort_keys=True, separators=(",", ":"))})
+    a, b = MlflowBackend(rest, "team-a"), MlflowBackend(rest, "team-b")
+    assert a.read().inventory.owner_of(EXP) == RECORD, "the upgrade keeps every record"
+    state = b.read()
+    assert b.read().inventory.owner_of(EXP) == RECORD, "until one installation writes, each reads it as its own"
+    a.record_inventory(state.inventory.refs, ApplyOptions(claims={EXP: Claim(RECORD, wrote=False)}))
+    assert set(rest.experiments) == {EXP.name, store_name("team-a")}, "renamed, not copied"
+    assert {t["key"]: t["value"] for t in rest.experiments[store_name("team-a")]["tags"]}[INSTALLATION_TAG] == "team-a"
+    assert a.read().inventory.owner_of(EXP) == RECORD
+    assert b.read().inventory.refs == frozenset(), "the other installation starts its own"
+    [change] = b.review([Change(EXP, Action.update, "declared", None, "vision", None, 60, desired={"name": EXP.name})])
+    assert change.blocked and "installation 'team-a'" in change.blocked
+
+
+def test_an_older_mlcps_store_left_beside_this_installations_is_anothers() -> None:
+    rest = FakeMlflow()
+    rest.add(EXP.name, OWN)
+    rest.add(store_name("team-a"), {ROLE_TAG: ROLE, **OWN})
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN, record_tag(EXP): json.dumps({"kind": EXP.kind, "name": EXP.name})})
+    a = MlflowBackend(rest, "team-a")
+    assert a.read().inventory.refs == frozenset()
+    [change] = a.review([Change(EXP, Action.create, "declared", None, "vision", None, 60, desired={"name": EXP.name})])
+    assert change.blocked and f"an older mlcp (its inventory {STORE!r})" in change.blocked
+
+
+def test_the_migration_is_refused_when_another_installation_renamed_the_store_since_the_read() -> None:
+    rest = FakeMlflow()
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN})
+    a, b = MlflowBackend(rest, "team-a"), MlflowBackend(rest, "team-b")
+    a.read()
+    b.read()
+    b.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    with pytest.raises(BackendError, match=r"was renamed to 'mlcp-inventory\.team-b' since mlcp read the registry"):
+        a.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    assert set(rest.experiments) == {store_name("team-b")}
+
+
+def test_a_deleted_store_of_an_older_mlcp_is_restored_then_renamed() -> None:
+    rest = FakeMlflow()
+    rest.add(STORE, {ROLE_TAG: ROLE, **OWN}, stage="deleted")
+    backend = MlflowBackend(rest, "team-a")
+    backend.read()
+    backend.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(RECORD, wrote=True)}))
+    writes = [p for p, _ in rest.writes]
+    assert writes.index("experiments/restore") < writes.index("experiments/update"), "MLflow renames active ones only"
+    assert rest.experiments[store_name("team-a")]["lifecycle_stage"] == "active"

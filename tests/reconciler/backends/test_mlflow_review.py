@@ -92,7 +92,9 @@ def test_review_blocks_with_the_measured_value() -> None:
 
 def test_review_resolves_from_alias_and_skips_metrics_when_already_there() -> None:
     promotions = _promotions({}, {"staging": "5", "production": "5"})
-    change = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}))
+    recorded = InventoryRecord("ModelPromotion/t/p", "t", "p.yaml", last_set=LastSet("5", None, None, None))
+    want = {"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}
+    change = promotions.review(_change(want), recorded)
     assert change.action is Action.noop and change.blocked is None
     assert sum(promotions.rest.calls.values()) == 0
 
