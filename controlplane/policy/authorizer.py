@@ -2,8 +2,9 @@
 
 Default deny: a change is allowed only when a rule of a role bound to the
 actor grants the action on the kind in that tenant. `@own` scopes a rule to
-tenants where the actor is an owner or member (directly or through a group
-declared in the policy). When several people touched a spec, every one of
+tenants where the actor is an owner or an `admin`/`edit` member (directly or
+through a group declared in the policy); a `view` member only reads, in git as
+in the cluster. When several people touched a spec, every one of
 them must be allowed: a change is only as trusted as its least trusted author.
 
 The policy and the tenants given here are the trusted base's, never the
@@ -62,10 +63,9 @@ class Authorizer:
         spec = self.tenants.get(tenant) if tenant else None
         if spec is None:
             return False
-        if identity.lower() in {i.lower() for i in spec.identities()}:
+        if identity.lower() in {i.lower() for i in spec.writers()}:
             return True
-        member_groups = {m.name for m in spec.spec.members if m.kind == "Group"}
-        return bool(self.groups_of(identity) & member_groups)
+        return bool(self.groups_of(identity) & spec.writer_groups())
 
     def _grants(self, identity: str, action: str, kind: str, tenant: str | None) -> Iterable[Grant]:
         if self.policy is None:

@@ -83,7 +83,7 @@ def _access(loaded: LoadedSpec, ctx: RenderContext, notebook: Notebook, ns: str)
         {"apiGroups": [""], "resources": ["pods/portforward"], "resourceNames": [pod], "verbs": ["create"]},
     ]
     tenant = ctx.tenant(loaded.tenant)
-    users = notebook.spec.users or sorted(tenant.identities())
+    users = notebook.spec.users or sorted(tenant.writers())
     subjects = [{"apiGroup": RBAC_GROUP, "kind": "User", "name": user} for user in users]
     role = manifest(RBAC_V1, "Role", metadata(loaded, ctx, name, ns), rules=rules)
     binding = manifest(

@@ -2,7 +2,8 @@
 
 Git hosts only know who may push; mlcp decides per change. Groups are declared
 here because git identities carry no groups. The `@own` tenant scope means
-"tenants where the actor is an owner or member", so one rule covers every team.
+"tenants where the actor is an owner or an admin/edit member", so one rule
+covers every team (a view member only reads, in git as in the cluster).
 
 The policy is read from the trusted base, never from the revision it judges.
 The kinds `AccessPolicy` (every file under policies/), `Config` (mlcp.yaml) and
@@ -46,7 +47,10 @@ class Rule(SpecModel):
     kinds: list[KindName] = Field(min_length=1, description="Spec kinds, or * for all.")
     tenants: list[NonEmptyStr] = Field(
         default_factory=lambda: ["*"],
-        description="Tenant names, `*` for all, or `@own` for tenants the actor owns or belongs to.",
+        description=(
+            "Tenant names, `*` for all, or `@own` for tenants the actor owns or is an `admin`/`edit` member of "
+            "(a `view` member only reads)."
+        ),
     )
 
 

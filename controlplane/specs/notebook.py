@@ -66,7 +66,10 @@ class NotebookSpec(SpecModel):
     workspace: Workspace = Field(default_factory=Workspace, description="The workspace volume.")
     users: list[NonEmptyStr] = Field(
         default_factory=list,
-        description="Who may use it: owners or members (users) of the tenant; empty means all of them.",
+        description=(
+            "Who may use it: owners or `admin`/`edit` members (users) of the tenant (a notebook runs code as the "
+            "tenant, so never a `view` member); empty means all of them."
+        ),
     )
     stopped: bool = Field(default=False, description="Stop the server (the workspace is kept).")
 
@@ -99,13 +102,22 @@ class Notebook(Spec):
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         yield from self._within_quota(tenant)
         yield from limit_range_findings(tenant, self._container(), "the notebook server")
-        people = set().union(*(cast(Tenant, t).identities() for t in tenant.of_kind("Tenant")))
+        tenants = [cast(Tenant, t) for t in tenant.of_kind("Tenant")]
+        people = set().union(*(t.identities() for t in tenants))
+        writers = set().union(*(t.writers() for t in tenants))
         for i, user in enumerate(self.spec.users):
             if people and user not in people:
                 yield Finding(
                     ("spec", "users", i),
                     f"{user!r} is not an owner or member of tenant {tenant.tenant!r}",
                     "add them to the tenant's members first, or remove them here",
+                    "notebook-users",
+                )
+            elif people and user not in writers:
+                yield Finding(
+                    ("spec", "users", i),
+                    f"{user!r} is a `view` member of tenant {tenant.tenant!r}: a notebook runs code as the tenant",
+                    "give them role edit in the Tenant first, or remove them here",
                     "notebook-users",
                 )
 

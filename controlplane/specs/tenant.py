@@ -2,7 +2,7 @@
 
 Everything else a team declares (quotas, pipelines, experiments, promotions)
 hangs off a Tenant, and the access policy's `@own` scope is computed from its
-owners and members.
+owners and `admin`/`edit` members (a `view` member only reads).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import Field
 
 from controlplane.specs.base import DnsLabel, Labels, Person, Spec, SpecModel, register
+
+WRITING_ROLES = frozenset({"admin", "edit"})
+"""Member roles that may change the tenant (its specs in git, code run as it); `view` only reads."""
 
 
 class Member(SpecModel):
@@ -92,3 +95,15 @@ class Tenant(Spec):
         """Every user named as owner or member (groups excluded)."""
         users = {m.name for m in self.spec.members if m.kind == "User"}
         return users | set(self.spec.owners)
+
+    def writers(self) -> set[str]:
+        """The users who may change the tenant: owners and `admin`/`edit` members (groups excluded).
+
+        A `view` member reads; the AccessPolicy's `@own` and a notebook (which runs code as the tenant) are for
+        writers only, or a read-only person could change the pipelines the tenant's account runs."""
+        users = {m.name for m in self.spec.members if m.kind == "User" and m.role in WRITING_ROLES}
+        return users | set(self.spec.owners)
+
+    def writer_groups(self) -> set[str]:
+        """The groups whose members may change the tenant (`admin`/`edit` group members)."""
+        return {m.name for m in self.spec.members if m.kind == "Group" and m.role in WRITING_ROLES}

@@ -117,8 +117,8 @@ def _join(systems: Systems, who: str, role: str = "view") -> None:
 def test_a_stranger_who_adds_herself_is_not_bound_to_the_tenants_notebook(tmp_path: Path) -> None:
     systems = _applied(tmp_path, notebook_users=False)
     vision = systems.repo.vision
-    _join(systems, "carol@example.com")
-    systems.repo.commit("vision: carol reads along", CAROL)
+    _join(systems, "carol@example.com", "edit")  # a writer: notebooks are bound to writers only
+    systems.repo.commit("vision: carol works along", CAROL)
 
     planned = systems.plan()
     [membership] = _pending(planned, "TenantMembership")
@@ -139,7 +139,7 @@ def test_an_owner_cannot_grant_her_notebook_to_a_member_she_may_not_add(tmp_path
     does not bind her either."""
     systems = _applied(tmp_path, owners_do_everything=True)
     vision = systems.repo.vision
-    _join(systems, "mallory@example.com")
+    _join(systems, "mallory@example.com", "edit")
     notebook = f"tenants/{vision}/notebooks/explore.yaml"
     systems.repo.edit(notebook, "    - bob@example.com\n", "    - bob@example.com\n    - mallory@example.com\n")
     systems.repo.edit(f"tenants/{vision}/quota.yaml", 'requests.cpu: "', 'requests.cpu: "1')

@@ -58,16 +58,6 @@ def test_no_policy_denies_everything() -> None:
     assert not decision.allowed and "no AccessPolicy" in decision.reason
 
 
-def test_group_members_of_a_tenant_count_for_own(tmp_path: Path) -> None:
-    repo = load_repo(TEMPLATE)
-    policy = cast(AccessPolicy, repo.of_kind("AccessPolicy")[0].spec)
-    groups = {**policy.spec.groups, "vision-readers": ["reader@example.com"]}
-    policy = policy.model_copy(update={"spec": policy.spec.model_copy(update={"groups": groups})})
-    tenants = {s.tenant: cast(Tenant, s.spec) for s in repo.of_kind("Tenant") if s.tenant}
-    decision = Authorizer(policy, tenants).can("reader@example.com", "update", "Pipeline", "vision")
-    assert decision.allowed, decision.reason
-
-
 def test_people_named_with_capitals_are_matched_as_identities_are_lower_cased() -> None:
     """Identities are lower-cased emails; a policy or a tenant written `Jane.Doe@Corp.com` bound nobody (a group,
     a binding's users, a tenant's owners), while `members_of` matched them: an admin so named could never
@@ -84,3 +74,32 @@ def test_people_named_with_capitals_are_matched_as_identities_are_lower_cased() 
     authz = Authorizer(policy, tenants)
     assert authz.can("jane.doe@corp.com", "update", "AccessPolicy", None).allowed
     assert authz.can("alice@example.com", "update", "Pipeline", "vision").allowed
+
+
+def _with_members(tenant: Tenant, members: list[dict[str, str]]) -> Tenant:
+    data = tenant.model_dump(by_alias=True)
+    data["spec"]["members"] = members
+    return Tenant.model_validate(data)
+
+
+def test_a_view_member_cannot_change_the_tenant_in_git(authz: Authorizer) -> None:
+    """The attacker is a read-only member of vision (directly, or through a group). `@own` once counted her as
+    belonging to vision, so she changed the pipelines that run as vision's workload account: more than `view`
+    gives her in the cluster."""
+    assert authz.policy is not None
+    policy = authz.policy.model_copy(deep=True)
+    policy.spec.groups["vision-readers"] = ["reader-in-group@example.com"]
+    members = [
+        {"name": "mallory@example.com", "kind": "User", "role": "view"},
+        {"name": "vision-readers", "kind": "Group", "role": "view"},
+        {"name": "erin@example.com", "kind": "User", "role": "edit"},
+        {"name": "vision-editors", "kind": "Group", "role": "edit"},
+    ]
+    policy.spec.groups["vision-editors"] = ["editor-in-group@example.com"]
+    tenants = {**authz.tenants, "vision": _with_members(authz.tenants["vision"], members)}
+    judged = Authorizer(policy, tenants)
+    for reader in ("mallory@example.com", "reader-in-group@example.com"):
+        decision = judged.can(reader, "update", "Pipeline", "vision")
+        assert (decision.allowed, decision.rule) == (False, "default-deny"), decision.reason
+    for writer in ("erin@example.com", "editor-in-group@example.com", "alice@example.com"):
+        assert judged.can(writer, "update", "Pipeline", "vision").allowed

@@ -40,6 +40,20 @@ def test_only_the_tenants_own_people_may_use_it(repo: Path) -> None:
     assert_problem(repo, NOTEBOOK, 18, "'carol@example.com' is not an owner or member of tenant 'vision'")
 
 
+def test_a_view_member_never_gets_a_notebook(repo: Path) -> None:
+    """A notebook runs code as the tenant: a `view` member (read-only in the cluster) listed in `users`, or left
+    to the default of "everyone", would execute what her role does not allow."""
+    tenant = "tenants/vision/tenant.yaml"
+    edit(repo, tenant, "  members:\n", "  members:\n    - name: victor@example.com\n      role: view\n")
+    edit(repo, NOTEBOOK, "- bob@example.com", "- victor@example.com")
+    found = assert_problem(repo, NOTEBOOK, 18, "'victor@example.com' is a `view` member of tenant 'vision'")
+    assert "role edit" in found.hint
+    edit(repo, NOTEBOOK, "  users:\n    - alice@example.com\n    - victor@example.com\n", "")
+    objects = {(o.ref.kind, o.ref.name): o for o in render(RenderContext(load_repo(repo)))}
+    binding = objects[("RoleBinding", "mlcp-notebook-explore")].manifest
+    assert {s["name"] for s in binding["subjects"]} == {"alice@example.com", "bob@example.com"}, "writers only"
+
+
 def test_a_bad_image_reference_is_refused(repo: Path) -> None:
     edit(repo, NOTEBOOK, "kubeflownotebookswg/jupyter-pytorch-cuda:v1.9.0", "Kubeflow/Jupyter")
     assert_problem(repo, NOTEBOOK, 9, "lowercase")
