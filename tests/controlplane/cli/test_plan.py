@@ -51,7 +51,9 @@ def test_a_saved_plan_naming_a_commit_git_refuses_to_write_applies_nothing(repo:
     crafted = gitcraft.commit_with(repo.git, ["tenants", "a", "..", "b", "tenant.yaml"], "kind: Tenant\n", "x")
     saved = tmp_path / "plan.json"
     saved.write_text(Plan((), revision=crafted, repo=str(repo.root)).to_json(), encoding="utf-8")
-    result = runner.invoke(app, ["apply", str(saved), "--yes", "--kubeconfig", "/nonexistent"])
+    result = runner.invoke(
+        app, ["apply", str(saved), "--yes", "--kubeconfig", "/nonexistent", "--repo", str(repo.root)]
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     said = " ".join(result.output.split())
     assert result.exit_code == 1 and f"cannot check out '{crafted}'" in said, said
