@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controlplane.errors import Diagnostic
-from controlplane.loading import budgets, memo, schema_errors
+from controlplane.loading import budgets, layout, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
 from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
@@ -382,6 +382,10 @@ def _load_file(tree: Tree, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Sourc
     if text is None:
         return
     repo.files += 1
+    hidden = layout.problem(text, rel)
+    if hidden is not None:
+        repo.diagnostics.append(hidden)
+        return
     parsed = _parse(text, rel, repo, budget)
     if parsed is None:
         return
@@ -443,6 +447,10 @@ def _load_config(tree: Tree, repo: ConfigRepo, budget: Budget) -> None:
     budget.enter(None)
     text = _read(tree, CONFIG_FILE, repo, budget)
     if text is None:
+        return
+    hidden = layout.problem(text, CONFIG_FILE)
+    if hidden is not None:
+        repo.diagnostics.append(hidden)
         return
     parsed = _parse(text, CONFIG_FILE, repo, budget)
     documents = [d for d in parsed.documents if d.data is not None] if parsed else []
