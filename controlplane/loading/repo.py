@@ -36,6 +36,8 @@ MAX_FILE_BYTES = budgets.Limits().file_bytes
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
+LFS_POINTER = "version https://git-lfs.github.com/spec/"
+"""How a Git LFS pointer file starts: what git holds for a file tracked by LFS (YAML reads it as one string)."""
 TENANT_FILE = "tenant.yaml"
 """The file of a tenant's folder that holds its Tenant, and nothing else names its people."""
 
@@ -276,6 +278,15 @@ def _folder_tenant(rel: str) -> str | None:
 
 def _check_header(doc: Document, rel: str) -> tuple[str, Diagnostic | None]:
     data = doc.data
+    if isinstance(data, str) and data.startswith(LFS_POINTER):
+        return "", Diagnostic(
+            rel,
+            doc.line,
+            doc.column,
+            "the file is a Git LFS pointer, not a spec: mlcp reads it as committed and never fetches LFS objects",
+            "commit the spec itself: `git lfs untrack` its pattern, then `git add --renormalize` the file",
+            "document",
+        )
     if not isinstance(data, dict):
         return "", Diagnostic(
             rel,

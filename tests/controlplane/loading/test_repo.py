@@ -180,6 +180,15 @@ def test_a_document_that_is_not_a_mapping_is_refused(repo: Path, text: str) -> N
     assert_problem(repo, "tenants/nlp/odd.yaml", 1, "a spec must be a mapping")
 
 
+def test_a_git_lfs_pointer_is_refused_saying_what_it_is(repo: Path) -> None:
+    """A spec tracked by LFS is a pointer in git: it read as 'a spec must be a mapping', which said nothing of
+    why or how to fix it."""
+    oid = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
+    write(repo, "tenants/nlp/quota.yaml", f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 280\n")
+    found = assert_problem(repo, "tenants/nlp/quota.yaml", 1, "the file is a Git LFS pointer, not a spec")
+    assert "git lfs untrack" in found.hint and found.code == "document"
+
+
 def test_empty_documents_are_ignored(repo: Path) -> None:
     write(repo, "tenants/nlp/empty.yaml", "# nothing yet\n---\n")
     assert problems(repo) == []
