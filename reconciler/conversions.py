@@ -25,13 +25,26 @@ which YAML reads alike; `ident` only expands `$Id$`)."""
 
 def converted(root: Path, paths: Iterable[str]) -> dict[str, str]:
     """Of `paths` (repo-relative), those git checks out through a conversion, with the attribute that asks for it
-    (`working-tree-encoding=UTF-7`). One `git check-attr` for all of them, as git itself reads the attributes."""
+    (`working-tree-encoding=UTF-7`). One `git check-attr` for all of them, as git itself reads the attributes, and
+    only when the revision holds a `.gitattributes` (a repo's own `info/attributes` and `core.attributesFile` are
+    the operator's)."""
     wanted = sorted(set(paths))
-    if not wanted:
-        return {}
+    if not wanted or not _git(root, ["ls-files", "-z", "--", ":(glob)**/.gitattributes"]):
+        return {}  # the revision holds no .gitattributes (the usual case: one read of the index, not of the tree)
+    out = _git(root, ["check-attr", "-z", "--stdin", *CONVERTING], "\0".join(wanted))
+    fields = out.split("\0")
+    found: dict[str, str] = {}
+    for at in range(0, len(fields) - 2, 3):
+        path, attribute, value = fields[at : at + 3]
+        if value not in ("unspecified", "unset"):
+            found.setdefault(path, f"{attribute}={value}")
+    return found
+
+
+def _git(root: Path, args: list[str], stdin: str = "") -> str:
     done = subprocess.run(
-        ["git", "-C", str(root), "check-attr", "-z", "--stdin", *CONVERTING],
-        input="\0".join(wanted).encode("utf-8", "surrogateescape"),
+        ["git", "-C", str(root), *args],
+        input=stdin.encode("utf-8", "surrogateescape"),
         capture_output=True,
         check=False,
         env=gitenv.environment(),
@@ -41,10 +54,4 @@ def converted(root: Path, paths: Iterable[str]) -> dict[str, str]:
             f"cannot read the attributes of {root}'s files: {done.stderr.decode(errors='replace').strip()}",
             "check that the clone is intact",
         )
-    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    found: dict[str, str] = {}
-    for at in range(0, len(fields) - 2, 3):
-        path, attribute, value = fields[at : at + 3]
-        if value not in ("unspecified", "unset"):
-            found.setdefault(path, f"{attribute}={value}")
-    return found
+    return done.stdout.decode("utf-8", "surrogateescape")

@@ -23,3 +23,9 @@ def test_an_encoding_or_a_filter_is_found_and_line_ends_are_not(tmp_path: Path) 
         "tenants/b/x.yaml": "filter=lfs",
     }
     assert conversions.converted(repo.root, []) == {}
+
+
+def test_a_revision_without_gitattributes_is_not_asked_about(tmp_path: Path) -> None:
+    repo = gitrepo.committed(tmp_path / "repo", {"tenants/a/x.yaml": "a: 1\n"})
+    (repo.root / ".git" / "info" / "attributes").write_text("* working-tree-encoding=UTF-7\n")  # the operator's
+    assert conversions.converted(repo.root, ["tenants/a/x.yaml"]) == {}
