@@ -26,7 +26,7 @@ from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.access_policy import ApprovalRule
 from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
-from reconciler import governance, tenantbound
+from reconciler import conversions, governance, tenantbound
 from reconciler.identity import Authorship, History, open_history
 from reconciler.trust import POLICY_DIR, TENANTS, TrustedBase
 
@@ -116,6 +116,10 @@ class PlanAuthorizer:
         self.dirty = self.history.uncommitted() if self.history and not clean else set()
         self.unheld = self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
         """Spec files the work tree has but `revision` does not hold (a submodule's, a nested repository's)."""
+        self._converted: dict[str, str] | None = None
+        self._asked: set[str] = set()
+        """Spec files git checked out through a conversion (`conversions.py`), asked on the first decision, also
+        in the loop's clean checkout: `.gitattributes` is the revision's own, and git applies it to every checkout."""
 
     def decide(self, change: Change) -> Decision:
         """The decision for a change; the objects one spec renders to share it (it depends only on the spec
@@ -200,6 +204,19 @@ class PlanAuthorizer:
         ignored = f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else ""
         return f"override: {result.summary()}{ignored}; `mlcp approve --override {loaded.source.path}`"
 
+    def _conversion(self, source: str | None) -> str | None:
+        """The attribute that has git convert `source` on checkout, if any: every spec file is asked at once, a
+        governance file that is no spec (policies/allowed_signers) when it comes."""
+        if not source or self.history is None:
+            return None
+        if self._converted is None:
+            self._asked = {s.source.path for s in self.repo.specs}
+            self._converted = conversions.converted(self.repo.root, self._asked)
+        if source not in self._asked:
+            self._asked.add(source)
+            self._converted.update(conversions.converted(self.repo.root, [source]))
+        return self._converted.get(source)
+
     def _decide(self, change: Change) -> Decision:
         if self.history is None:
             return Decision(False, "default-deny", "not a git repository: no identity to authorize")
@@ -214,6 +231,14 @@ class PlanAuthorizer:
                 "uncommitted",
                 f"{change.source} is not a file of commit {self.history.head[:12]} (it is inside a submodule or "
                 "a nested repository): no commit of this repo vouches for it",
+            )
+        converting = self._conversion(change.source)
+        if converting:
+            return Decision(
+                False,
+                "uncommitted",
+                f"{change.source} is checked out through .gitattributes ({converting}): what mlcp read is not the "
+                f"content of commit {self.history.head[:12]}, so no commit vouches for it",
             )
         if self.trusted.origin == "operator" and change.source and not self.history.changed_since_base(change.source):
             reason = (

@@ -43,7 +43,9 @@ class Checkout:
     """Commit time (Unix seconds) of `revision`."""
     clean: bool = False
     """The work tree is exactly `revision`: `GitSource.sync` just checked it out with `--force` and removed
-    everything untracked and ignored, so no file differs from the commit (the authorizer need not ask git)."""
+    everything untracked and ignored, so no file is uncommitted (the authorizer need not ask `git status`). Files
+    the revision's `.gitattributes` has git convert on checkout are the one difference, and the authorizer asks for
+    those in any work tree (reconciler/conversions.py)."""
 
 
 class GitSource:

@@ -16,6 +16,8 @@ plan was applied (`next_base`).
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any, cast
 from controlplane.errors import Diagnostic, InvalidConfig
 from controlplane.loading import budgets
 from controlplane.loading.budgets import Limits
+from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.planning import Inventory, InventoryRecord
@@ -131,25 +134,52 @@ def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:
 
     The revision under review is hostile input: `policies/` is held to a tenant folder's limits (files and
     bytes, `--limit tenant-files` / `tenant-bytes`), counted while walking, so a commit of a million files or of
-    gigabytes under `policies/` is refused quickly and in bounded memory instead of being read.
+    gigabytes under `policies/` is refused quickly and in bounded memory instead of being read. The walk keeps its
+    own stack (`rglob` recursed, and folders nested a thousand deep ended the plan in a RecursionError), never
+    follows a link, skips hidden names, and refuses a name that is not UTF-8, which would name a governance object
+    no JSON encoder writes.
     """
     limits = limits or budgets.active()
     files: dict[str, bytes] = {}
     top = root / POLICY_DIR
     if not top.is_dir() or top.is_symlink():
         return files
-    total = 0
-    for path in top.rglob("*"):
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > limits.file_bytes:
+    total, pending = 0, [POLICY_DIR]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(root / folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError:
             continue
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        total += path.stat().st_size
-        if len(files) >= limits.tenant_files or total > limits.tenant_bytes:
-            raise InvalidConfig([_over_limits(len(files) >= limits.tenant_files, limits)])
-        files[rel.as_posix()] = path.read_bytes()
+        for entry in entries:
+            rel = f"{folder}/{entry.name}"
+            if entry.name.startswith(".") or entry.is_symlink():
+                continue
+            if not is_text(entry.name):
+                raise InvalidConfig([_untext(rel)])
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(rel)
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limits.file_bytes:
+                continue
+            total += info.st_size
+            if len(files) >= limits.tenant_files or total > limits.tenant_bytes:
+                raise InvalidConfig([_over_limits(len(files) >= limits.tenant_files, limits)])
+            files[rel] = (root / rel).read_bytes()
     return dict(sorted(files.items()))
+
+
+def _untext(rel: str) -> Diagnostic:
+    where = shown_name(rel)
+    return Diagnostic(
+        where,
+        1,
+        1,
+        f"{where} is named with bytes that are not UTF-8 (shown here as \\x..); the revision is not planned",
+        "rename it with a UTF-8 name (git mv)",
+    )
 
 
 def _over_limits(by_count: bool, limits: Limits) -> Diagnostic:

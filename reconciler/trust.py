@@ -34,6 +34,7 @@ import git
 from controlplane import digits
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
+from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.repo import CONFIG_FILE, TENANT_FILE, ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
@@ -280,6 +281,11 @@ def _listing(
         meta, _, path = entry.partition("\t")
         mode, kind, blob, size = meta.split()
         if not _wanted(path):
+            continue
+        if not is_text(path):
+            shown = shown_name(path)
+            diagnostics.append(Diagnostic(shown, 1, 1, f"{shown} in the trusted base is not named in UTF-8; ignored"))
+            listing[shown] = _Entry(f"{mode} {kind} {blob}", False)
             continue
         if not _clean(path):
             diagnostics.append(

@@ -48,7 +48,10 @@ _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _read_saved(path: Path) -> tuple[dict[str, Any], str, str]:
-    """The file's document and the repo and commit it names; a clear error when it is no plan or names none."""
+    """The file's document and the repo and commit it names; a clear error when it is no plan or names none.
+
+    The repo it names is where it was planned, shown in errors only: git is run in the operator's repo
+    (`--repo`), never in a folder the file names, whose hooks and configuration are commands git runs."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
@@ -67,12 +70,17 @@ def _read_saved(path: Path) -> tuple[dict[str, Any], str, str]:
 
 
 def _load_saved(
-    path: Path, targets: Targets, prune: bool, allow_namespace_deletion: bool, refused: Callable[[Refused, str], None]
+    path: Path,
+    root: Path,
+    targets: Targets,
+    flags: tuple[bool, bool],
+    refused: Callable[[Refused, str], None],
 ) -> tuple[Plan, dict[str, Backend]]:
-    """Plan the revision the file names again (trusted base, policy, live state, the operator's flags) and
-    return that plan, only if the file is exactly it: the file's own decisions and objects are never used."""
+    """Plan the revision the file names again, in the operator's repo `root` (trusted base, policy, live state,
+    the operator's flags: prune, namespace deletion) and return that plan, only if the file is exactly it: the
+    file's own decisions, objects and repo are never used."""
     data, repo, revision = _read_saved(path)
-    root = Path(repo)
+    prune, allow_namespace_deletion = flags
     try:
         saved, malformed = Plan.from_dict(data), ""
     except ValueError as exc:  # a field of another shape than mlcp writes: an edited file
@@ -89,9 +97,10 @@ def _load_saved(
     except MlcpError as exc:
         raise fail(
             f"{path}: {exc}; nothing was applied",
-            "a saved plan names a commit of its config repo: fetch it, or plan again with `mlcp plan --out FILE`",
+            f"a saved plan names a commit of its config repo (it was planned in {repo}): run apply in a clone that "
+            "has the commit, or name one with --repo, or plan again with `mlcp plan --out FILE`",
         ) from None
-    fresh = replace(fresh, repo=repo)
+    fresh = replace(fresh, repo=str(root.resolve()))
     comparison = saved_plans.compare(saved, fresh)
     for line in [*comparison.stale, *comparison.edited][:20]:
         err.print(f"  {markup_safe(line)}")
@@ -174,6 +183,14 @@ def command(
         ),
     ] = False,
     output: OutputOption = Format.text,
+    repo: Annotated[
+        Path,
+        typer.Option(
+            "--repo",
+            help="With a saved plan: the config repo (a clone) its commit is planned in again. The repo the file "
+            "names is never used: git runs only in a repo the operator names.",
+        ),
+    ] = Path(),
     audit_log: auditlog.AuditLog = None,
     tracking_uri: TrackingUri = None,
     trusted_base: TrustedBase = None,
@@ -185,9 +202,9 @@ def command(
     if target.is_file():
         plan, backends = _load_saved(
             target,
+            repo,
             targets,
-            prune,
-            allow_namespace_deletion,
+            (prune, allow_namespace_deletion),
             lambda exc, revision: auditlog.record_refusal(exc, revision, audit_log, targets),
         )
     else:
@@ -220,7 +237,7 @@ def command(
             "so the next plan is judged by the same rules"
         )
     options = ApplyOptions(dry_run=dry_run, force_conflicts=force_conflicts, revision=revision)
-    repo_root = Path(plan.repo or ".") if target.is_file() else target
+    repo_root = repo if target.is_file() else target
     try:
         if dry_run:  # nothing changes, nothing is recorded
             report = _run(plan, backends, options, concurrency, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -47,6 +48,12 @@ def echo(text: object = "", *, stderr: bool = False, nl: bool = True) -> None:
 
 out = _ShownConsole(highlight=False, soft_wrap=True)
 err = _ShownConsole(stderr=True, highlight=False, soft_wrap=True)
+
+
+def working(what: str) -> AbstractContextManager[object]:
+    """A spinner saying `what` on stderr while a long step runs (a plan of 10,000 tenants takes minutes), on a
+    terminal only: piped or in CI, stderr gets nothing but results and problems."""
+    return err.status(what) if err.is_terminal else nullcontext()
 
 
 class Format(StrEnum):

@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 
 from controlplane.cli import plan_view
-from controlplane.cli.console import echo, err, fail, markup_safe, print_diagnostics, print_lines, write_chunks
+from controlplane.cli.console import (
+    echo,
+    err,
+    fail,
+    markup_safe,
+    print_diagnostics,
+    print_lines,
+    working,
+    write_chunks,
+)
 from controlplane.cli.options import (
     AllowNamespaceDeletion,
     Context,
@@ -53,12 +62,13 @@ def compute_with_backends(
     from reconciler import engine  # noqa: PLC0415 - heavy (cluster clients, renderers); only commands that plan pay for it
 
     try:
-        plan, backends, _ = engine.plan_path(
-            path,
-            targets,
-            prune=prune,
-            allow_namespace_deletion=allow_namespace_deletion,
-        )
+        with working("planning: reading the repo and the live systems, judging every change"):
+            plan, backends, _ = engine.plan_path(
+                path,
+                targets,
+                prune=prune,
+                allow_namespace_deletion=allow_namespace_deletion,
+            )
     except InvalidConfig as exc:
         print_diagnostics(exc.diagnostics)
         raise fail(f"{len(exc.diagnostics)} error(s) in the config repo; nothing was planned") from None

@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from controlplane.errors import Diagnostic
-from controlplane.loading import budgets, memo, schema_errors
+from controlplane.loading import budgets, layout, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
+from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
 from controlplane.loading.trees import FolderTree, Tree
 from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError
@@ -35,6 +36,8 @@ MAX_FILE_BYTES = budgets.Limits().file_bytes
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
+LFS_POINTER = "version https://git-lfs.github.com/spec/"
+"""How a Git LFS pointer file starts: what git holds for a file tracked by LFS (YAML reads it as one string)."""
 TENANT_FILE = "tenant.yaml"
 """The file of a tenant's folder that holds its Tenant, and nothing else names its people."""
 
@@ -105,7 +108,7 @@ def _spec_files(
         if tree.is_link(top):
             repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
             continue
-        _walk(top, (tree, repo, skip, budget.limits), files, min(cap, _tenant_cap(top, files, budget.limits)))
+        _walk(top, (tree, repo, skip, budget.limits), files, cap)
     return files
 
 
@@ -120,26 +123,49 @@ _Walk = tuple[Tree, ConfigRepo, frozenset[str], budgets.Limits]
 """What every step of a walk shares: the files, where problems go, the folders to skip, the limits."""
 
 
-def _walk(rel: str, walk: _Walk, files: list[str], cap: int) -> None:
+def _walk(top: str, walk: _Walk, files: list[str], cap: int) -> None:
+    """The files under `top`, depth first, a folder's files before its subfolders'. A loop with its own stack,
+    not a recursion: git stores folders nested thousands deep (a path has no length limit in a tree), and
+    Python's recursion limit ended the load in a RecursionError at about a thousand."""
     tree, repo, skip, limits = walk
-    entries = tree.scan(rel)
-    if entries is None:
-        return  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
-    subfolders: list[str] = []
-    for entry in entries:
-        if entry.folder and rel == "tenants" and not entry.name.startswith(".") and not is_tenant_folder(entry.name):
-            repo.diagnostics.append(_misnamed_tenant(entry.name))
-        elif not entry.folder:
-            if entry.name.endswith(YAML_SUFFIXES) and len(files) < cap:
-                files.append(f"{rel}/{entry.name}")  # a linked file is refused, with its reason, when read
-        elif entry.link:
-            # `tenants/<t>/`, with its slash, is tenant t's problem: a linked tenant folder sets t aside, not all
-            where = f"{rel}/{entry.name}" + ("/" if rel == "tenants" else "")
-            repo.diagnostics.append(_file_diag(where, "is a symlink; specs must be real files in the repo"))
-        elif not entry.name.startswith(".") and f"{rel}/{entry.name}" not in skip:
-            subfolders.append(f"{rel}/{entry.name}")
-    for sub in subfolders:
-        _walk(sub, walk, files, min(cap, _tenant_cap(sub, files, limits)))
+    pending = [(top, cap)]
+    while pending:
+        rel, outer = pending.pop()
+        here = min(outer, _tenant_cap(rel, files, limits))
+        entries = tree.scan(rel)
+        if entries is None:
+            continue  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
+        subfolders: list[str] = []
+        for entry in entries:
+            hidden = entry.name.startswith(".")
+            if entry.folder and rel == "tenants" and not hidden and not is_tenant_folder(entry.name):
+                repo.diagnostics.append(_misnamed_tenant(entry.name))
+            elif not is_text(entry.name):
+                if not hidden and (entry.folder or entry.link or _is_yaml(entry.name)):
+                    repo.diagnostics.append(_untext_name(rel, entry.name))
+            elif not entry.folder:
+                if _is_yaml(entry.name) and len(files) < here:
+                    files.append(f"{rel}/{entry.name}")  # a linked file is refused, with its reason, when read
+            elif entry.link:
+                # `tenants/<t>/`, with its slash, is tenant t's problem: a linked tenant folder sets t aside, not all
+                where = f"{rel}/{entry.name}" + ("/" if rel == "tenants" else "")
+                repo.diagnostics.append(_file_diag(where, "is a symlink; specs must be real files in the repo"))
+            elif not hidden and f"{rel}/{entry.name}" not in skip:
+                subfolders.append(f"{rel}/{entry.name}")
+        pending.extend((sub, here) for sub in reversed(subfolders))
+
+
+def _is_yaml(name: str) -> bool:
+    return name.endswith(YAML_SUFFIXES)
+
+
+def _untext_name(rel: str, name: str) -> Diagnostic:
+    where = f"{rel}/{shown_name(name)}"
+    return _file_diag(
+        where,
+        "is named with bytes that are not UTF-8 (shown here as \\x..), so it is not read",
+        "rename it with a UTF-8 name (git mv)",
+    )
 
 
 def is_tenant_folder(name: str) -> bool:
@@ -252,6 +278,15 @@ def _folder_tenant(rel: str) -> str | None:
 
 def _check_header(doc: Document, rel: str) -> tuple[str, Diagnostic | None]:
     data = doc.data
+    if isinstance(data, str) and data.startswith(LFS_POINTER):
+        return "", Diagnostic(
+            rel,
+            doc.line,
+            doc.column,
+            "the file is a Git LFS pointer, not a spec: mlcp reads it as committed and never fetches LFS objects",
+            "commit the spec itself: `git lfs untrack` its pattern, then `git add --renormalize` the file",
+            "document",
+        )
     if not isinstance(data, dict):
         return "", Diagnostic(
             rel,
@@ -358,6 +393,10 @@ def _load_file(tree: Tree, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Sourc
     if text is None:
         return
     repo.files += 1
+    hidden = layout.problem(text, rel)
+    if hidden is not None:
+        repo.diagnostics.append(hidden)
+        return
     parsed = _parse(text, rel, repo, budget)
     if parsed is None:
         return
@@ -419,6 +458,10 @@ def _load_config(tree: Tree, repo: ConfigRepo, budget: Budget) -> None:
     budget.enter(None)
     text = _read(tree, CONFIG_FILE, repo, budget)
     if text is None:
+        return
+    hidden = layout.problem(text, CONFIG_FILE)
+    if hidden is not None:
+        repo.diagnostics.append(hidden)
         return
     parsed = _parse(text, CONFIG_FILE, repo, budget)
     documents = [d for d in parsed.documents if d.data is not None] if parsed else []

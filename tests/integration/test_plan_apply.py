@@ -210,7 +210,16 @@ def test_saved_plan_is_refused_when_live_state_moved(
     core.patch_namespaced_limit_range("compute", repo.vision, {"metadata": {"annotations": {"touched": "yes"}}})
     moved = {"spec": {"hard": {"requests.cpu": "36"}}}  # the field the plan changes, edited by hand since
     core.patch_namespaced_resource_quota("compute", repo.vision, moved, field_manager="kubectl-edit")
-    args = ["apply", str(saved), "--kubeconfig", str(kubeconfig), *repo.operator_args(), "--yes"]
+    args = [
+        "apply",
+        str(saved),
+        "--repo",
+        str(repo.root),
+        "--kubeconfig",
+        str(kubeconfig),
+        *repo.operator_args(),
+        "--yes",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "changed since this plan" in result.output

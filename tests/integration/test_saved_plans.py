@@ -46,7 +46,7 @@ def test_a_plan_of_a_branch_head_applies_and_one_of_uncommitted_files_never_does
     planned = _mlcp(repo, kubeconfig, "plan", str(repo.root), "--head", "feature", "--out", str(saved))
     assert planned.exit_code == 0, planned.output
     assert json.loads(saved.read_text())["repo"] == str(repo.root.resolve()), "the repo, not a temporary tree"
-    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--yes")
+    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--repo", str(repo.root), "--yes")
     assert result.exit_code == 0, result.output
     quota = client.CoreV1Api(k8s_admin).read_namespaced_resource_quota("compute", repo.nlp)
     assert quota.spec is not None and quota.spec.hard is not None and quota.spec.hard["count/pods"] == "150"
@@ -55,7 +55,7 @@ def test_a_plan_of_a_branch_head_applies_and_one_of_uncommitted_files_never_does
     repo.edit(f"tenants/{repo.nlp}/quota.yaml", 'count/pods: "150"', 'count/pods: "500"')  # not committed
     dirty = tmp_path / "dirty.json"
     assert _mlcp(repo, kubeconfig, "plan", str(repo.root), "--out", str(dirty)).exit_code == 0
-    result = _mlcp(repo, kubeconfig, "apply", str(dirty), "--yes")
+    result = _mlcp(repo, kubeconfig, "apply", str(dirty), "--repo", str(repo.root), "--yes")
     assert result.exit_code == 1 and "refused (saved-plan)" in _said(result), result.output
     assert "plan a committed revision" in _said(result)
     quota = client.CoreV1Api(k8s_admin).read_namespaced_resource_quota("compute", repo.nlp)
@@ -76,14 +76,14 @@ def test_a_plan_made_with_prune_deletes_only_when_apply_is_told_to_prune(
     deletes = [c["ref"]["kind"] for c in json.loads(saved.read_text())["changes"] if c["action"] == "delete"]
     assert "WorkflowTemplate" in deletes
 
-    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--yes")
+    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--repo", str(repo.root), "--yes")
     assert result.exit_code == 1 and "prune: on in the saved plan, off now (--prune)" in _said(result), result.output
     custom = client.CustomObjectsApi(k8s_admin)
     assert custom.get_namespaced_custom_object(
         "argoproj.io", "v1alpha1", repo.vision, "workflowtemplates", "train-detector"
     ), "nothing was deleted"
 
-    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--yes", "--prune")
+    result = _mlcp(repo, kubeconfig, "apply", str(saved), "--repo", str(repo.root), "--yes", "--prune")
     assert result.exit_code == 0, result.output
     names = custom.list_namespaced_custom_object("argoproj.io", "v1alpha1", repo.vision, "workflowtemplates")
     assert "train-detector" not in [item["metadata"]["name"] for item in names["items"]]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from controlplane.errors import InvalidConfig
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
 from reconciler import governance
+from tests import deepdirs
 
 BASE, HEAD = "a" * 40, "b" * 40
 
@@ -66,3 +72,23 @@ def test_every_change_of_people_planned_and_allowed_moves_the_base() -> None:
     changes = (_people_change("vision", True), _people_change("mine", True, Action.create))
     assert governance.next_base(_plan(HEAD, "applied", *changes), BASE, frozenset({"vision", "mine"})) == HEAD
     assert governance.next_base(_plan(HEAD), BASE, frozenset()) == HEAD
+
+
+def test_policy_files_nested_deeper_than_the_stack_are_read_without_recursion(tmp_path: Path) -> None:
+    """`rglob` recursed: folders nested a thousand deep under policies/ ended the plan in a RecursionError."""
+    (deepdirs.make(tmp_path / "policies") / "notes").write_text("x\n")
+    (tmp_path / "policies" / "access.yaml").write_text("kind: AccessPolicy\n")
+    with deepdirs.shallow_stack():
+        found = list(governance.policy_files(tmp_path))
+    assert found == ["policies/access.yaml", f"policies/{'d/' * deepdirs.DEPTH}notes"]
+
+
+def test_a_policy_file_whose_name_is_not_utf8_refuses_the_revision_showing_its_bytes(tmp_path: Path) -> None:
+    """Each file under policies/ is a governance object named by its path; a name in bytes that are not UTF-8
+    named one that no JSON encoder writes (the plan, the audit log), a traceback mid-plan."""
+    (tmp_path / "policies" / "keys").mkdir(parents=True)
+    (tmp_path / "policies" / "keys" / os.fsdecode(b"k\xff")).write_text("x\n")
+    with pytest.raises(InvalidConfig) as refused:
+        governance.policy_files(tmp_path)
+    [found] = refused.value.diagnostics
+    assert found.path == "policies/keys/k\\xff" and "not UTF-8" in found.message and "rename it" in found.hint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -435,3 +436,14 @@ def test_a_replace_ref_cannot_swap_the_trusted_bases_policy(repo: Path) -> None:
     assert loaded.policy is not None
     admin = next(b for b in loaded.policy.spec.bindings if b.role == "platform-admin")
     assert "*" not in admin.users, "the base's policy is the committed blob, not the replacement"
+
+
+def test_a_base_file_whose_name_is_not_utf8_is_ignored_and_shown_escaped(repo: Path) -> None:
+    """Every file under the base's policies/ is a governance object named by its path: one whose name git stores
+    in bytes that are not UTF-8 named an object no JSON encoder writes (the plan's output, the audit log)."""
+    (repo / "policies" / os.fsdecode(b"k\xffeys")).write_text("x\n")
+    sha = _commit(repo, "a key file")
+    base = trust.load(repo, sha, "operator")
+    [refused] = [d for d in base.problems if "not named in UTF-8" in d.message]
+    assert refused.path == "policies/k\\xffeys" and refused.render().encode()
+    assert sorted(base.files) == ["policies/access.yaml", "policies/allowed_signers"]

@@ -77,7 +77,20 @@ def test_a_plan_file_of_another_shape_is_refused_and_recorded(tmp_path: Path, na
     plan, log = tmp_path / "plan.json", tmp_path / "audit.jsonl"
     plan.write_text(json.dumps(document))
     repo.commit("the operator's clone moves on", gitrepo.MALLORY)
-    result = runner.invoke(app, ["apply", str(plan), "--yes", "--audit-log", str(log), "--kubeconfig", "/nonexistent"])
+    result = runner.invoke(
+        app,
+        [
+            "apply",
+            str(plan),
+            "--yes",
+            "--audit-log",
+            str(log),
+            "--kubeconfig",
+            "/nonexistent",
+            "--repo",
+            str(repo.root),
+        ],
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     said = " ".join(result.output.split())
     assert result.exit_code == 1 and f"refused (saved-plan): {plan} is not the plan revision {revision[:12]}" in said
@@ -85,3 +98,44 @@ def test_a_plan_file_of_another_shape_is_refused_and_recorded(tmp_path: Path, na
     [record] = JsonlStore(log).records()
     assert (record.rule, record.decision.value) == ("saved-plan", "deny")
     assert (record.commit, record.actors) == (revision, ()), "the file's commit, naming no one (not HEAD's author)"
+
+
+def _repo_with_hooks(root: Path, ran: Path) -> str:
+    """Mallory's repository: a commit, and a hook and an fsmonitor command that write `ran` when git runs there.
+    Committed to a pull request's checkout or dropped in a shared folder, it is files like any other."""
+    repo = gitrepo.committed(root, {"mlcp.yaml": "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n", "x.txt": "x\n"})
+    hook = root / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\necho hook >> {ran}\n")
+    hook.chmod(0o755)
+    repo.git("config", "core.fsmonitor", f"echo fsmonitor >> {ran}; false")
+    return repo.git("rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("fetched", [True, False], ids=["commit-fetched", "commit-elsewhere"])
+@pytest.mark.parametrize("named", [True, False], ids=["--repo", "current-directory"])
+def test_a_saved_plan_never_decides_the_repository_git_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetched: bool, named: bool
+) -> None:
+    """Whoever handles a plan file (a CI artifact, a shared folder) wrote the repo it names: apply checked the
+    commit out there, so git ran that repository's hooks and configured commands (`core.fsmonitor`, filters,
+    `gpg.ssh.program`) as the operator, with the operator's kubeconfig at hand. The repo is now the operator's
+    (`--repo`, default: the current directory); the file's is only shown."""
+    ran = tmp_path / "ran"
+    revision = _repo_with_hooks(tmp_path / "mallory", ran)
+    operators = gitrepo.committed(tmp_path / "clone", {"mlcp.yaml": "apiVersion: mlcp.dev/v1alpha1\nkind: Config\n"})
+    if fetched:
+        operators.git("fetch", "-q", str(tmp_path / "mallory"), "HEAD")
+    plan = tmp_path / "plan.json"
+    plan.write_text(Plan((), revision=revision, repo=str(tmp_path / "mallory")).to_json(), encoding="utf-8")
+    monkeypatch.chdir(operators.root)
+    where = ["--repo", str(operators.root)] if named else []
+    result = runner.invoke(app, ["apply", str(plan), "--yes", "--kubeconfig", "/nonexistent", *where])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert not ran.exists(), f"git ran the file's repository's commands: {ran.read_text()}"
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, said
+    if fetched:
+        assert "cannot load kubeconfig /nonexistent" in said, "planned in the operator's clone, then connecting"
+    else:
+        assert f"cannot resolve '{revision}' in " in said and "no such commit" in said, said
+        assert f"it was planned in {tmp_path / 'mallory'}" in said and "--repo" in said, said

@@ -5,15 +5,20 @@ The ref is checked out before anything connects, so these need no cluster.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from controlplane.cli import console
 from controlplane.cli import plan as plan_cli
 from controlplane.cli.app import app
+from controlplane.errors import MlcpError
 from controlplane.plans import Plan
+from reconciler.targets import Targets
 from tests import gitcraft
 from tests.reconciler import gitrepo
 from tests.reconciler.gitrepo import Repo
@@ -51,7 +56,9 @@ def test_a_saved_plan_naming_a_commit_git_refuses_to_write_applies_nothing(repo:
     crafted = gitcraft.commit_with(repo.git, ["tenants", "a", "..", "b", "tenant.yaml"], "kind: Tenant\n", "x")
     saved = tmp_path / "plan.json"
     saved.write_text(Plan((), revision=crafted, repo=str(repo.root)).to_json(), encoding="utf-8")
-    result = runner.invoke(app, ["apply", str(saved), "--yes", "--kubeconfig", "/nonexistent"])
+    result = runner.invoke(
+        app, ["apply", str(saved), "--yes", "--kubeconfig", "/nonexistent", "--repo", str(repo.root)]
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     said = " ".join(result.output.split())
     assert result.exit_code == 1 and f"cannot check out '{crafted}'" in said, said
@@ -75,3 +82,23 @@ def test_plan_base_names_every_changed_file_as_it_is(
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "spec files changed since HEAD~1: notes/[/x], notes/é b.md" in result.output, result.output
     assert Plan.from_dict(json.loads(saved.read_text())).meta["changedFiles"] == ["notes/[/x]", "notes/é b.md"]
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "piped"])
+def test_planning_says_it_is_working_on_a_terminal_only(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """A plan of thousands of tenants takes minutes of silence; a spinner says what runs, on a terminal only."""
+    from reconciler import engine
+
+    shown = io.StringIO()
+    monkeypatch.setattr(console, "err", console._ShownConsole(file=shown, force_terminal=terminal, width=100))
+
+    def slow_plan(*args: object, **kwargs: object) -> None:
+        raise MlcpError("the cluster did not answer")
+
+    monkeypatch.setattr(engine, "plan_path", slow_plan)
+    with pytest.raises(typer.Exit):
+        plan_cli.compute_with_backends(repo.root, Targets(), False, False)
+    assert ("planning: reading the repo" in shown.getvalue()) is terminal, shown.getvalue()
+    assert "the cluster did not answer" in shown.getvalue()

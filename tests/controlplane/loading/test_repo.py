@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from controlplane.errors import InvalidConfig
 from controlplane.loading.repo import MAX_FILE_BYTES, load_repo
 from controlplane.specs import Quota
 from reconciler import partition
+from tests import deepdirs
 from tests.controlplane.helpers import QUOTA, assert_problem, edit, line_of, only, problems, spec_files, write
 from tests.controlplane.loading.test_yamldocs import BILLION_LAUGHS
 
@@ -178,6 +180,15 @@ def test_a_document_that_is_not_a_mapping_is_refused(repo: Path, text: str) -> N
     assert_problem(repo, "tenants/nlp/odd.yaml", 1, "a spec must be a mapping")
 
 
+def test_a_git_lfs_pointer_is_refused_saying_what_it_is(repo: Path) -> None:
+    """A spec tracked by LFS is a pointer in git: it read as 'a spec must be a mapping', which said nothing of
+    why or how to fix it."""
+    oid = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
+    write(repo, "tenants/nlp/quota.yaml", f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 280\n")
+    found = assert_problem(repo, "tenants/nlp/quota.yaml", 1, "the file is a Git LFS pointer, not a spec")
+    assert "git lfs untrack" in found.hint and found.code == "document"
+
+
 def test_empty_documents_are_ignored(repo: Path) -> None:
     write(repo, "tenants/nlp/empty.yaml", "# nothing yet\n---\n")
     assert problems(repo) == []
@@ -342,3 +353,41 @@ def test_a_tenant_folder_whose_name_is_not_utf8_is_refused_with_its_bytes_escape
     assert found.path == "tenants" and "'ev\\udcffl'" in found.message
     found.render().encode()  # shown and logged as UTF-8 text: no lone surrogate left in it
     assert partition.tenant_of_path(os.fsdecode(b"tenants/ev\xffl/tenant.yaml")) is None
+
+
+@pytest.mark.parametrize(
+    ("rel", "shown"),
+    [
+        (b"tenants/nlp/pipelines/x\xff.yaml", "tenants/nlp/pipelines/x\\xff.yaml"),
+        (b"tenants/nlp/dr\xe9fts/quota.yaml", "tenants/nlp/dr\\xe9fts"),
+    ],
+    ids=["file", "folder"],
+)
+def test_a_spec_file_or_folder_whose_name_is_not_utf8_is_its_tenant_s_problem_shown_escaped(
+    repo: Path, rel: bytes, shown: str
+) -> None:
+    """git stores any bytes as a name; Python reads them with surrogates, which the spec's path carried into
+    every rendered object's annotation, mlcp's inventory and the audit log: no JSON encoder writes them, and the
+    reconcile pass of every tenant ended in a traceback at the inventory write. Now the name is the tenant's
+    error, shown with its bytes escaped, and nothing in it is read."""
+    path = repo / os.fsdecode(rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(QUOTA.format(name="other"), encoding="utf-8")
+    loaded = load_repo(repo)
+    [found] = loaded.diagnostics
+    assert found.path == shown and "not UTF-8" in found.message and "rename it" in found.hint, found
+    assert found.render().encode() and json.dumps(found.path, ensure_ascii=False).encode()
+    assert not [s for s in loaded.specs if s.spec.name == "other"], "nothing in it was read"
+    assert partition.tenant_of_path(found.path) == "nlp", "the tenant's problem, not everyone's"
+
+
+def test_folders_nested_deeper_than_the_stack_are_walked_without_recursion(repo: Path) -> None:
+    """git keeps a path of any length in a tree: a spec a thousand folders down ended the load (mlcp validate,
+    plan, the loop's pass, the trusted base's load) in a RecursionError."""
+    deep = deepdirs.make(repo / "tenants" / "nlp")
+    (deep / "quota.yaml").write_text(QUOTA.format(name="deep"), encoding="utf-8")
+    with deepdirs.shallow_stack():
+        loaded = load_repo(repo)
+    assert loaded.diagnostics == []
+    found = [s.source.path for s in loaded.specs if s.spec.name == "deep"]
+    assert found == [f"tenants/nlp/{'d/' * deepdirs.DEPTH}quota.yaml"]

@@ -126,7 +126,9 @@ def test_every_edit_of_a_saved_plan_is_refused_and_the_untouched_plan_applies(
         edit(tampered)
         tampered_file = tmp_path / f"{name.replace(' ', '-')}.json"
         tampered_file.write_text(json.dumps(tampered))
-        result = op.cli("apply", str(tampered_file), "--yes", "--audit-log", str(audit), *op._targets())
+        result = op.cli(
+            "apply", str(tampered_file), "--repo", str(op.repo.root), "--yes", "--audit-log", str(audit), *op._targets()
+        )
         said = gitattack.said(result)
         assert result.exit_code == 1, f"{name}: {gitattack.explain(result)}"
         assert named in said and "nothing was applied" in said, f"{name}: {said}"
@@ -141,7 +143,9 @@ def test_every_edit_of_a_saved_plan_is_refused_and_the_untouched_plan_applies(
     assert {(r["commit"], tuple(r["actors"])) for r in refusals} == {(named_commit, ())}, "its commit, no one"
     assert any("ResourceQuota" in r["reason"] and "decision" in r["reason"] for r in refusals)
 
-    result = op.cli("apply", str(saved), "--yes", "--audit-log", str(audit), *op._targets())
+    result = op.cli(
+        "apply", str(saved), "--repo", str(op.repo.root), "--yes", "--audit-log", str(audit), *op._targets()
+    )
     assert result.exit_code == 0, gitattack.explain(result)
     assert gitattack.step_images(k8s_admin, vision, "train-detector")[0] == NEW_IMAGE, "the reviewed plan applies"
     assert gitattack.gpu_quota(k8s_admin, vision) == "4", "with the quota raise still denied"
