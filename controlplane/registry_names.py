@@ -40,7 +40,7 @@ count: a foreign tenant's claim must never make the owner's own spec the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -265,6 +265,54 @@ def registry_claims_unique(repo: ConfigRepo, owners: Owners | None = None) -> It
         )
 
 
+def names_taken(
+    tenant: LoadedSpec, owners: Owners, promotions_of: Callable[[str], Iterable[LoadedSpec]]
+) -> Iterator[Diagnostic]:
+    """The model names a Tenant the trusted base does not know would take, once applied, from a tenant of the
+    base that promotes them now (`promotions_of(t)`: tenant t's ModelPromotions).
+
+    Applied, the newcomer is a tenant of the next base, where the longest name owns a model: an admin approving
+    `tenants/vision-detector/tenant.yaml`, an innocent-looking Tenant, gave it vision's model `vision-detector`,
+    set vision aside and let the newcomer move vision's production alias. So the Tenant is the error while a
+    tenant of the base promotes such a model (no other spec decides, and only those few tenants are read: a
+    name the newcomer's extends at a separator).
+    """
+    base, name = owners.established, tenant.tenant
+    if base is None or name is None or name in base.tenants:
+        return
+    after = Owners(owners.tenants, Established(base.tenants | {name}, base.revision))
+    for victim in _candidates(name):
+        if victim == name or victim not in base.tenants:
+            continue
+        for loaded in promotions_of(victim):
+            model = cast(ModelPromotion, loaded.spec).spec.model
+            if owners.model(model) == victim and after.model(model) == name:
+                where = loaded.at(*MODEL_PATH)
+                yield _diag(
+                    tenant,
+                    ("metadata", "name"),
+                    f"tenant {name!r} would take registered model {model!r} from tenant {victim!r}, which promotes "
+                    f"it at {where}: once the trusted base knows a tenant, a model belongs to the tenant with the "
+                    "longest name it equals or starts with, followed by -, _ or .",
+                    f"choose a tenant name that no model of tenant {victim!r} starts with, or have {victim!r} stop "
+                    "promoting the model first",
+                    NAME_CODE,
+                )
+
+
+def tenants_take_nothing(repo: ConfigRepo, owners: Owners | None = None) -> Iterable[Diagnostic]:
+    """`names_taken` for every Tenant of `repo` the trusted base does not know (none without a base)."""
+    owners = _owners(repo, owners)
+    if owners.established is None:
+        return
+    promotions: dict[str, list[LoadedSpec]] = {}
+    for loaded in repo.of_kind("ModelPromotion"):
+        promotions.setdefault(loaded.tenant or "", []).append(loaded)
+    for tenant in repo.of_kind("Tenant"):
+        yield from names_taken(tenant, owners, lambda t: promotions.get(t, ()))
+
+
 CHECKS = (experiment_names_owned, model_names_owned, registry_claims_unique)
 """The checks this module adds to `controlplane.validation.CHECKS`; each takes the `Owners` as an optional second
-argument (`controlplane.validation.validate_part`)."""
+argument (`controlplane.validation.validate_part`). `tenants_take_nothing` reads two tenants' specs, so the
+callers that validate part by part run it (`names_taken`) on their own."""

@@ -293,7 +293,7 @@ def validate(repo: ConfigRepo, base: registry_names.Established | None = None) -
     known, as for `mlcp validate`; the repo's own tenant folders decide)."""
     found = own_problems(repo)
     owners = registry_names.Owners(registry_names.tenant_names(repo), base)
-    for named in registry_names.CHECKS:
+    for named in (*registry_names.CHECKS, registry_names.tenants_take_nothing):
         found.extend(named(repo, owners))
     return sorted(found, key=sort_key)
 
@@ -306,8 +306,10 @@ def validate_part(part: ConfigRepo, owners: registry_names.Owners) -> list[Diagn
     tenants' specs: a tenant-scoped spec lives in its tenant's folder (loading refuses it elsewhere) and every
     check looks only within a tenant (its Tenant spec, its pipelines, its own registry names; two claims of one
     registry name are always the owner's), or only at the cluster-wide specs (the AccessPolicy). So the
-    findings of a repo's parts, together, are `validate`'s of the whole repo (a test compares them), and a
-    part's findings stay true while the part and `owners` are unchanged, whatever the other parts hold.
+    findings of a repo's parts, together with `registry_names.names_taken` of the Tenants the base does not know
+    (which reads the promotions of the base's tenants their names extend), are `validate`'s of the whole repo (a
+    test compares them), and a part's findings stay true while the part and `owners` are unchanged, whatever the
+    other parts hold.
     """
     found = list(part.diagnostics)
     for check in OWN_CHECKS:

@@ -174,7 +174,23 @@ def validated(snapshot: Snapshot, last: Snapshot | None, changed: set[str]) -> l
             snapshot.claims[tenant] = claimed
     problems = validation.validate_part(shared, owners)
     problems.extend(d for findings in snapshot.findings.values() for d in findings)
+    problems.extend(_names_taken(snapshot, owners))
     return sorted(problems, key=validation.sort_key)
+
+
+def _names_taken(snapshot: Snapshot, owners: registry_names.Owners) -> Iterator[Diagnostic]:
+    """`registry_names.names_taken` of each Tenant the trusted base does not know: found afresh every time (a
+    newcomer's finding depends on other slices), reading only the few slices whose names a newcomer's extends."""
+    if owners.established is None:
+        return
+    for tenant in sorted(snapshot.tenants.keys() - owners.established.tenants):
+        for loaded in snapshot.tenants[tenant].of_kind("Tenant"):
+            yield from registry_names.names_taken(loaded, owners, lambda t: _promotions(snapshot, t))
+
+
+def _promotions(snapshot: Snapshot, tenant: str) -> list[LoadedSpec]:
+    part = snapshot.tenants.get(tenant)
+    return part.of_kind("ModelPromotion") if part is not None else []
 
 
 def _deciding(snapshot: Snapshot) -> frozenset[str]:

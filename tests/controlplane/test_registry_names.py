@@ -174,11 +174,26 @@ SQUAT_PROMOTION = "tenants/vision-detector/promotions/p.yaml"
 
 def test_a_newcomer_folder_does_not_make_an_established_tenants_model_invalid(repo: Path) -> None:
     # a stranger's tenants/vision-detector/tenant.yaml, nothing else: vision's promotion of its own model
-    # `vision-detector` stays valid, so the loop does not set vision aside
-    write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
-    assert validate(load_repo(repo), BASE) == []
+    # `vision-detector` stays valid, so the loop does not set vision aside; the newcomer is the error, since
+    # applied it would take the model (names_taken)
+    path = write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
+    found = only(validate(load_repo(repo), BASE))
+    assert (found.path, found.line) == ("tenants/vision-detector/tenant.yaml", line_of(path, "name:"))
+    assert found.message.startswith(
+        "tenant 'vision-detector' would take registered model 'vision-detector' from tenant 'vision', which "
+        f"promotes it at {VISION_PROMOTION}:7:10"
+    )
+    assert found.hint.startswith("choose a tenant name that no model of tenant 'vision' starts with")
     _, broken = partition.set_aside(load_repo(repo), validate(load_repo(repo), BASE))
-    assert broken == {}
+    assert set(broken) == {"vision-detector"}
+
+
+def test_a_newcomer_whose_name_takes_no_promoted_model_is_valid(repo: Path) -> None:
+    write(repo, "tenants/vision-x/tenant.yaml", tenant("vision-x"))
+    assert validate(load_repo(repo), BASE) == []
+    edit(repo, VISION_PROMOTION, "model: vision-detector", "model: vision-x-model")
+    assert [d.path for d in validate(load_repo(repo), BASE)] == ["tenants/vision-x/tenant.yaml"]
+    assert [d.path for d in validate(load_repo(repo))] == [VISION_PROMOTION], "no base: the folder decides"
 
 
 def test_without_a_base_the_message_names_the_folder_that_takes_the_name(repo: Path) -> None:
@@ -189,6 +204,7 @@ def test_without_a_base_the_message_names_the_folder_that_takes_the_name(repo: P
 
 @pytest.mark.parametrize("model", ["vision-detector", "vision-detector-x", "vision-detector.v2"])
 def test_the_newcomers_claim_of_an_established_tenants_name_is_the_error(repo: Path, model: str) -> None:
+    edit(repo, VISION_PROMOTION, "model: vision-detector", "model: vision")  # the newcomer's name is free
     write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
     path = write(repo, SQUAT_PROMOTION, promotion("p", model))
     found = only(validate(load_repo(repo), BASE))
@@ -217,5 +233,5 @@ def test_an_established_tenant_removed_from_the_revision_keeps_its_names_until_t
     shutil.rmtree(repo / "tenants/vision")
     write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
     write(repo, SQUAT_PROMOTION, promotion("p", "vision-detector"))
-    assert [d.path for d in validate(load_repo(repo), BASE)] == [SQUAT_PROMOTION]
+    assert [d.path for d in validate(load_repo(repo), BASE)] == [SQUAT_PROMOTION]  # no promotion of vision's
     assert validate(load_repo(repo)) == []  # without a base, the revision's folders decide

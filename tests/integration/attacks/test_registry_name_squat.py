@@ -6,7 +6,9 @@ and every folder under tenants/ counted as an owner, approved or not. Carol, who
 ModelPromotion was the invalid spec, `mlcp apply` refused vision's change and the loop set vision aside, backing
 off, with one file; her own promotion of the model passed validation. Now the trusted base decides first: a
 name its tenants own among themselves stays theirs, and the newcomer's claim is the error, at its file, naming
-the owner and the base. Through the real `mlcp apply` and the loop's real pass, against the real servers.
+the owner and the base; so is the newcomer's Tenant while a tenant of the base promotes a model its name would
+take once applied (an admin approving it gave it the model). Through the real `mlcp apply` and the loop's real
+pass, against the real servers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 NEW_IMAGE = "ghcr.io/example/vision-data:1.4.0"
 SQUAT = "promotions/production.yaml"
+VISION_PROMOTION = "promotions/detector-production.yaml"
 
 
 def _operator(tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str) -> gitattack.Operator:
@@ -54,25 +57,24 @@ def _squat(op: gitattack.Operator, promote: bool) -> str:
     return squatter
 
 
-def test_a_newcomer_folder_does_not_take_the_model_and_mlcp_apply_goes_ahead_for_the_tenant(
-    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
+def test_mlcp_apply_blames_the_newcomer_folder_not_the_tenant(
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str
 ) -> None:
     op = _operator(tmp_path, prefix, kubeconfig, mlflow_uri)
     vision, rest = op.repo.repo.vision, MlflowRest(mlflow_uri)
     squatter = _squat(op, promote=False)
 
-    audit = tmp_path / "apply.jsonl"
-    shown = gitattack.said(op.apply(audit))
-    assert "belongs to tenant" not in shown, "vision's promotion of its own model is not invalid"
-    assert NEW_IMAGE in gitattack.step_images(k8s_admin, vision, "train-detector"), shown
-    denied = op.records(audit, "--decision", "deny")
-    assert {r["tenant"] for r in denied} == {squatter}, "only the newcomer's changes are refused"
+    result = op.apply(tmp_path / "apply.jsonl")
+    shown = gitattack.said(result)
+    assert result.exit_code == 1, shown  # mlcp apply refuses a repo with any error: this one is the newcomer's
+    assert f"tenants/{squatter}/tenant.yaml:4:9: error: tenant {squatter!r} would take registered model" in shown
+    assert f"from tenant {vision!r}, which promotes it at tenants/{vision}/{VISION_PROMOTION}:7:10" in shown
+    assert f"tenants/{vision}/{VISION_PROMOTION}:7:10: error" not in shown, "vision's promotion is not invalid"
     assert gitattack.alias(rest, op.repo.repo.model) == "1"
-    assert op.verified(audit)
 
 
 def test_mlcp_apply_blames_the_newcomers_claim_of_the_model(
-    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
+    tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str
 ) -> None:
     op = _operator(tmp_path, prefix, kubeconfig, mlflow_uri)
     vision, rest, base = op.repo.repo.vision, MlflowRest(mlflow_uri), op.repo.head()
@@ -83,7 +85,7 @@ def test_mlcp_apply_blames_the_newcomers_claim_of_the_model(
     assert result.exit_code == 1, shown
     assert f"tenants/{squatter}/{SQUAT}:" in shown, shown
     assert f"belongs to tenant {vision!r} of the trusted base {base[:12]}, not to tenant {squatter!r}" in shown
-    assert f"tenants/{vision}/" not in shown, "vision's own specs are not blamed"
+    assert f"tenants/{vision}/{VISION_PROMOTION}:7:10: error" not in shown, "vision's own specs are not blamed"
     assert gitattack.alias(rest, op.repo.repo.model) == "1", "vision's production alias did not move"
 
 
@@ -104,4 +106,5 @@ def test_the_loop_sets_the_newcomer_aside_and_vision_converges(
     denied = [r for r in op.records(audit, "--decision", "deny") if (r["tenant"] or "").startswith(prefix)]
     assert {r["tenant"] for r in denied} == {squatter}, "the loop sets the newcomer aside, never vision"
     assert any(f"belongs to tenant {vision!r} of the trusted base" in r.get("reason", "") for r in denied), denied
+    assert any(f"would take registered model {op.repo.repo.model!r}" in r.get("reason", "") for r in denied)
     assert op.verified(audit)
