@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from controlplane.errors import Diagnostic
@@ -104,10 +104,13 @@ def experiment_owner(name: str, tenants: frozenset[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Established:
-    """The tenants of the trusted base (its tenant.yaml files), which keep the registry names they own there."""
+    """The tenants of the trusted base (its tenant.yaml files), which keep the registry names they own there.
+
+    Two are equal when their tenants are: only those decide whose a name is (the revision is for messages), so a
+    base that moves without a tenant coming or going asks the loop to validate nothing again."""
 
     tenants: frozenset[str]
-    revision: str
+    revision: str = field(compare=False)
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def validated(snapshot: Snapshot, last: Snapshot | None, changed: set[str]) -> l
         moved = (names ^ last.names) | (_deciding(snapshot) ^ _deciding(last))
         if moved:
             again |= {t for t, claims in snapshot.claims.items() if any(n.startswith(m) for n in claims for m in moved)}
-        if snapshot.established != last.established:  # the base's revision is in the findings that name it
+        if _base_revision(snapshot) != _base_revision(last):  # named in the findings that name the base
             again |= snapshot.findings.keys() & snapshot.tenants.keys()
     for tenant in again:
         part = snapshot.tenants[tenant]
@@ -197,6 +197,10 @@ def _deciding(snapshot: Snapshot) -> frozenset[str]:
     """The tenants whose names decide first who owns a model name: the trusted base's (every tenant's, without
     one: the same owners as the revision's names give)."""
     return snapshot.names if snapshot.established is None else snapshot.established.tenants
+
+
+def _base_revision(snapshot: Snapshot) -> str | None:
+    return snapshot.established.revision if snapshot.established is not None else None
 
 
 def _models(specs: list[LoadedSpec]) -> set[str]:

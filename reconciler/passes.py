@@ -348,10 +348,10 @@ class Reconciler:
         (only the slices whose registry names the difference can touch) and, if other tenants are set aside,
         the lane plans everything again before anything is judged, written or counted against a tenant.
         """
-        established = trusted.established
-        if established == self._established:
+        established, known = trusted.established, self._established
+        self._established = established  # the next load names this base (equal ones differ in revision alone)
+        if established == known:
             return False
-        self._established = established
         again, _ = self._load(checkout)
         if again.broken.keys() == parts.broken.keys():
             return False
