@@ -101,7 +101,7 @@ class TrustedBase:
         """The tenants of the base (a tenant.yaml, loaded or refused, or a Tenant spec): they keep the registry
         names they own among themselves, whatever folder the revision under review adds."""
         names = set(self.parts) if self.parts is not None else set()
-        names |= {s.tenant for s in self.repo.of_kind("Tenant") if s.tenant}
+        names |= self.tenants.keys()  # kept once built, derived from the last base's in the loop
         names |= {k.tenant for k in self.repo.refused if k.tenant}
         return registry_names.Established(frozenset(names), self.revision)
 

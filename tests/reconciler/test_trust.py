@@ -435,3 +435,17 @@ def test_a_replace_ref_cannot_swap_the_trusted_bases_policy(repo: Path) -> None:
     assert loaded.policy is not None
     admin = next(b for b in loaded.policy.spec.bindings if b.role == "platform-admin")
     assert "*" not in admin.users, "the base's policy is the committed blob, not the replacement"
+
+
+def test_the_bases_established_tenants_are_its_tenant_files_and_a_new_folder_is_not_one(repo: Path) -> None:
+    first = trust.load(repo, "HEAD", "applied")
+    assert first.established.tenants == {"vision", "nlp"} and first.established.revision == first.revision
+    (repo / "tenants/vision-detector").mkdir()
+    (repo / "tenants/vision-detector/README.md").write_text("no tenant.yaml: never a tenant of a base\n")
+    (repo / "tenants/nlp/tenant.yaml").write_text("kind: [unreadable\n")  # refused, still nlp's folder
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a folder, a broken tenant.yaml")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert second.established.tenants == {"vision", "nlp"}
+    assert second.established == first.established, "equal tenants: the loop validates nothing again"
+    assert second.established.revision != first.established.revision
