@@ -277,29 +277,45 @@ OWN_CHECKS: tuple[Check, ...] = (
 CHECKS: tuple[Check, ...] = (*OWN_CHECKS, *registry_names.CHECKS)
 
 
-def validate(repo: ConfigRepo) -> list[Diagnostic]:
-    """Every loading, schema and cross-reference problem of `repo`, sorted by place."""
+def own_problems(repo: ConfigRepo) -> list[Diagnostic]:
+    """The problems of `repo` that no trusted base changes: loading's and `OWN_CHECKS`' (not whose registry
+    names are whose), so a command can stop at them before it knows the base."""
     found = list(repo.diagnostics)
-    for check in CHECKS:
+    for check in OWN_CHECKS:
         found.extend(check(repo))
+    return found
+
+
+def validate(repo: ConfigRepo, base: registry_names.Established | None = None) -> list[Diagnostic]:
+    """Every loading, schema and cross-reference problem of `repo`, sorted by place.
+
+    `base`: the tenants of the trusted base, which keep the registry names they own there (None: no base is
+    known, as for `mlcp validate`; the repo's own tenant folders decide)."""
+    found = own_problems(repo)
+    owners = registry_names.Owners(registry_names.tenant_names(repo), base)
+    for named in (*registry_names.CHECKS, registry_names.tenants_take_nothing):
+        found.extend(named(repo, owners))
     return sorted(found, key=sort_key)
 
 
-def validate_part(part: ConfigRepo, tenants: frozenset[str]) -> list[Diagnostic]:
+def validate_part(part: ConfigRepo, owners: registry_names.Owners) -> list[Diagnostic]:
     """`validate`'s findings in one part of a repo: the specs of one tenant folder, or those outside tenants/.
 
-    `tenants` are every tenant the whole repo knows of (`registry_names.tenant_names`). No check reads two
+    `owners` are every tenant the whole repo knows of (`registry_names.tenant_names`), with the trusted base's
+    tenants when one is known. No check reads two
     tenants' specs: a tenant-scoped spec lives in its tenant's folder (loading refuses it elsewhere) and every
     check looks only within a tenant (its Tenant spec, its pipelines, its own registry names; two claims of one
     registry name are always the owner's), or only at the cluster-wide specs (the AccessPolicy). So the
-    findings of a repo's parts, together, are `validate`'s of the whole repo (a test compares them), and a
-    part's findings stay true while the part and `tenants` are unchanged, whatever the other parts hold.
+    findings of a repo's parts, together with `registry_names.names_taken` of the Tenants the base does not know
+    (which reads the promotions of the base's tenants their names extend), are `validate`'s of the whole repo (a
+    test compares them), and a part's findings stay true while the part and `owners` are unchanged, whatever the
+    other parts hold.
     """
     found = list(part.diagnostics)
     for check in OWN_CHECKS:
         found.extend(check(part))
     for named in registry_names.CHECKS:
-        found.extend(named(part, tenants))
+        found.extend(named(part, owners))
     return sorted(found, key=sort_key)
 
 

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
+from controlplane import registry_names
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading import memo
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
@@ -24,7 +25,7 @@ from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.specs.repo_config import RepoConfig
-from controlplane.validation import validate
+from controlplane.validation import own_problems, validate
 from reconciler import gitsource, governance, serving, trust
 from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer, settled
@@ -58,10 +59,16 @@ class Desired:
 def load_valid(path: Path) -> ConfigRepo:
     """Load and validate a config repo; InvalidConfig lists every problem."""
     repo = load_repo(path)
-    problems = validate(repo)
+    check_valid(repo)
+    return repo
+
+
+def check_valid(repo: ConfigRepo, base: registry_names.Established | None = None) -> None:
+    """InvalidConfig listing every problem of `repo`, if any; `base`: the trusted base's tenants, which keep the
+    registry names they own there (validation.validate)."""
+    problems = validate(repo, base)
     if problems:
         raise InvalidConfig(problems)
-    return repo
 
 
 def render_desired(repo: ConfigRepo) -> Desired:
@@ -89,11 +96,16 @@ def plan_path(path: Path, targets: Targets, **options: bool) -> tuple[Plan, dict
     backends = connect(head, targets)
     reading = _Background(read_live, backends)
     with memo.shared():  # the revision and its trusted base parse each file they share once
-        repo = load_valid(path)  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
+        repo = load_repo(path)
+        if own_problems(repo):  # on InvalidConfig the read is abandoned: its daemon thread never delays the exit
+            check_valid(repo)
+        read = reading.result()
+        trusted = load_trusted(repo.root, *read, backends, targets.trusted_base)
+        check_valid(repo, trusted.established)  # whose registry names: the base's tenants keep theirs
         confine(backends, repo)
         desired = render_desired(repo)
         flags: dict[str, Any] = dict(options)  # prune, authorize, …: the booleans of make_plan
-        planned, states = make_plan(desired, backends, already_read=reading.result(), targets=targets, **flags)
+        planned, states = make_plan(desired, backends, already_read=read, targets=targets, **flags)
     return planned, backends, states
 
 

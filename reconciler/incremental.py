@@ -62,6 +62,8 @@ class Snapshot:
     """The tenant folders of this revision (`tenant_folders`)."""
     names: frozenset[str] = frozenset()
     """The tenant names the findings were validated with (`registry_names.tenant_names` of the whole repo)."""
+    established: registry_names.Established | None = None
+    """The trusted base's tenants the findings were validated with (they keep their registry names)."""
     findings: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
     """The problems of each tenant slice that has any (`validation.validate_part`), for its slice in `tenants`."""
     claims: dict[str, list[str]] = field(default_factory=dict)
@@ -139,36 +141,66 @@ def validated(snapshot: Snapshot, last: Snapshot | None, changed: set[str]) -> l
     """`validate(merged(snapshot))`, validating again only the slices that changed (`validation.validate_part`).
 
     `changed`: the tenant folders read again since `last` (every other slice is the very same object). A kept
-    slice's findings are `last`'s unless a tenant that could own one of its registry names came or went: an
-    owner is a tenant whose name the registry name starts with. Only slices with findings or claims are kept
-    in `findings` and `claims`, so nothing here walks every tenant.
+    slice's findings are `last`'s unless a tenant that could own one of its registry names came or went, in the
+    revision or in the trusted base (`snapshot.established`): an owner is a tenant whose name the registry name
+    starts with. Only slices with findings or claims are kept in `findings` and `claims`, so nothing here walks
+    every tenant.
     """
     shared = snapshot.shared
     names = snapshot.folders | frozenset(snapshot.tenants)
     names |= {s.tenant for s in shared.specs if s.tenant} | {k.tenant for k in shared.refused if k.tenant}
     snapshot.names = names
+    owners = registry_names.Owners(names, snapshot.established)
     if last is None:
         again: set[str] = set(snapshot.tenants)
     else:
         snapshot.findings = {t: f for t, f in last.findings.items() if t not in changed}
         snapshot.claims = {t: c for t, c in last.claims.items() if t not in changed}
         again = changed & snapshot.tenants.keys()
-        moved = names ^ last.names
+        moved = (names ^ last.names) | (_deciding(snapshot) ^ _deciding(last))
         if moved:
             again |= {t for t, claims in snapshot.claims.items() if any(n.startswith(m) for n in claims for m in moved)}
+        if _base_revision(snapshot) != _base_revision(last):  # named in the findings that name the base
+            again |= snapshot.findings.keys() & snapshot.tenants.keys()
     for tenant in again:
         part = snapshot.tenants[tenant]
         snapshot.findings.pop(tenant, None)
         snapshot.claims.pop(tenant, None)
-        found = validation.validate_part(part, names)
+        found = validation.validate_part(part, owners)
         if found:
             snapshot.findings[tenant] = tuple(found)
         claimed = registry_names.claimed_names(part)
         if claimed:
             snapshot.claims[tenant] = claimed
-    problems = validation.validate_part(shared, names)
+    problems = validation.validate_part(shared, owners)
     problems.extend(d for findings in snapshot.findings.values() for d in findings)
+    problems.extend(_names_taken(snapshot, owners))
     return sorted(problems, key=validation.sort_key)
+
+
+def _names_taken(snapshot: Snapshot, owners: registry_names.Owners) -> Iterator[Diagnostic]:
+    """`registry_names.names_taken` of each Tenant the trusted base does not know: found afresh every time (a
+    newcomer's finding depends on other slices), reading only the few slices whose names a newcomer's extends."""
+    if owners.established is None:
+        return
+    for tenant in sorted(snapshot.tenants.keys() - owners.established.tenants):
+        for loaded in snapshot.tenants[tenant].of_kind("Tenant"):
+            yield from registry_names.names_taken(loaded, owners, lambda t: _promotions(snapshot, t))
+
+
+def _promotions(snapshot: Snapshot, tenant: str) -> list[LoadedSpec]:
+    part = snapshot.tenants.get(tenant)
+    return part.of_kind("ModelPromotion") if part is not None else []
+
+
+def _deciding(snapshot: Snapshot) -> frozenset[str]:
+    """The tenants whose names decide first who owns a model name: the trusted base's (every tenant's, without
+    one: the same owners as the revision's names give)."""
+    return snapshot.names if snapshot.established is None else snapshot.established.tenants
+
+
+def _base_revision(snapshot: Snapshot) -> str | None:
+    return snapshot.established.revision if snapshot.established is not None else None
 
 
 def _models(specs: list[LoadedSpec]) -> set[str]:
@@ -311,7 +343,9 @@ class IncrementalLoader:
         """Tenants whose desired objects the last `load` changed (rendered again, added, removed, set aside or
         back); None when it rendered everything. The loop plans only these (reconciler.selection)."""
 
-    def load(self, root: Path, revision: str) -> partition.Partitioned:
+    def load(self, root: Path, revision: str, base: registry_names.Established | None = None) -> partition.Partitioned:
+        """The desired state of `revision`; `base`: the trusted base's tenants, which keep the registry names they
+        own there (None: not known yet, the revision's tenant folders decide)."""
         last, self._last = self._last, None  # a load that raises must not leave a half-updated snapshot
         found = read_changed(last, root, revision) if last is not None else None
         changed: set[str] = set()
@@ -319,6 +353,7 @@ class IncrementalLoader:
             snapshot, last = read_all(root, revision), None
         else:
             snapshot, changed = found
+        snapshot.established = base
         self.reloaded = changed if last is not None else None
         repo, broken = partition.set_aside(merged(snapshot), validated(snapshot, last, changed))
         snapshot.broken = frozenset(broken)

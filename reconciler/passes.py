@@ -38,6 +38,7 @@ from controlplane.audit import AuditError, AuditStore, Journal
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import ObjectRef, Plan
+from controlplane.registry_names import Established
 from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
@@ -119,8 +120,11 @@ class Reconciler:
         self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
         self.lane = Lane(self.pass_audit, self.fence)
         """The lane of `run_pass()` without one: everything, under the leader's Lease."""
-        self._desired: tuple[str, partition.Partitioned] | None = None
-        """The loaded desired state of the last revision: a pass at the same revision skips load and render."""
+        self._desired: tuple[tuple[str, Established | None], partition.Partitioned] | None = None
+        """The loaded desired state of the last revision (and base tenants it was validated with): a pass at the
+        same revision skips load and render."""
+        self._established: Established | None = None
+        """The tenants of the trusted base of the last pass, who keep their registry names (registry_names)."""
         self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
         self.judging = judging.Judging()
@@ -212,7 +216,7 @@ class Reconciler:
 
     # -- the pass --------------------------------------------------------------------------------------------
 
-    def _converge(self, checkout: Checkout, result: PassResult, lane: Lane) -> None:
+    def _converge(self, checkout: Checkout, result: PassResult, lane: Lane, again: bool = False) -> None:
         result.stage = "validate"
         if lane.sharded:
             self.memory.of(lane)  # registered first: it hears of this load
@@ -221,10 +225,6 @@ class Reconciler:
         backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
         now = self.clock()
-        broken = {tenant: problems for tenant, problems in parts.broken.items() if lane.covers(tenant)}
-        verdicts.set_aside_broken(broken, result, self.tracker, checkout.revision, now)
-        held = self.tracker.held(checkout.revision, now)
-        result.held = {**{k: why for k, why in held.items() if lane.covers(k)}, **result.failed}
         state = lane.state if lane.state is not None else StateStore(kube).read()
         selection, dirty, live = self.memory.select(
             parts,
@@ -248,9 +248,16 @@ class Reconciler:
             selection=selection,
             dirty=dirty,
         )
+        trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
+        if self._rejudged(checkout, parts, trusted, lane) and not again:
+            self._converge(checkout, result, lane, again=True)  # nothing was written or judged yet
+            return
+        broken = {tenant: problems for tenant, problems in parts.broken.items() if lane.covers(tenant)}
+        verdicts.set_aside_broken(broken, result, self.tracker, checkout.revision, now)
+        held = self.tracker.held(checkout.revision, now)
+        result.held = {**{k: why for k, why in held.items() if lane.covers(k)}, **result.failed}
         result.planned = len(plan.changes)
         result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
-        trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
         plan, ungoverned = self._authorized(plan, parts, state, trusted, held, result, lane, checkout.clean)
         result.stage = "apply"
@@ -324,12 +331,32 @@ class Reconciler:
 
     def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
         """The desired state of the checkout, and the tenants whose objects changed since the last load."""
-        if self._desired is not None and self._desired[0] == checkout.revision:
+        key = (checkout.revision, self._established)
+        if self._desired is not None and self._desired[0] == key:
             return self._desired[1], set()
         self._desired = None  # a load that raises must not leave the previous revision's state behind
-        self._desired = (checkout.revision, self._loader.load(checkout.path, checkout.revision))
+        self._desired = (key, self._loader.load(checkout.path, checkout.revision, self._established))
         self.memory.lanes.loaded(self._loader.rendered)
         return self._desired[1], self._loader.rendered
+
+    def _rejudged(self, checkout: Checkout, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> bool:
+        """Whether the load set aside other tenants than the trusted base, known only now, sets aside.
+
+        Whose a registry name is depends on the base's tenants (a newcomer folder never takes an established
+        tenant's names: registry_names), and the base is read with the live state, after the load. The load
+        used the last pass's base (none at first); when this one differs, the revision is validated again
+        (only the slices whose registry names the difference can touch) and, if other tenants are set aside,
+        the lane plans everything again before anything is judged, written or counted against a tenant.
+        """
+        established, known = trusted.established, self._established
+        self._established = established  # the next load names this base (equal ones differ in revision alone)
+        if established == known:
+            return False
+        again, _ = self._load(checkout)
+        if again.broken.keys() == parts.broken.keys():
+            return False
+        self.memory.failed(lane, "the trusted base changed whose registry names are whose")
+        return True
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home

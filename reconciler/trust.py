@@ -31,7 +31,7 @@ from typing import cast
 
 import git
 
-from controlplane import digits
+from controlplane import digits, registry_names
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
 from controlplane.loading.names import is_text, shown_name
@@ -96,6 +96,15 @@ class TrustedBase:
         if self.derived_tenants is not None:
             return self.derived_tenants
         return MappingProxyType({s.tenant: cast(Tenant, s.spec) for s in self.repo.of_kind("Tenant") if s.tenant})
+
+    @cached_property
+    def established(self) -> registry_names.Established:
+        """The tenants of the base (a tenant.yaml, loaded or refused, or a Tenant spec): they keep the registry
+        names they own among themselves, whatever folder the revision under review adds."""
+        names = set(self.parts) if self.parts is not None else set()
+        names |= self.tenants.keys()  # kept once built, derived from the last base's in the loop
+        names |= {k.tenant for k in self.repo.refused if k.tenant}
+        return registry_names.Established(frozenset(names), self.revision)
 
     @property
     def problems(self) -> list[Diagnostic]:

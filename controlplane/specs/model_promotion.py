@@ -132,7 +132,8 @@ class Serving(SpecModel):
 class ModelPromotionSpec(SpecModel):
     model: Annotated[NonEmptyStr, AfterValidator(_model_name)] = Field(
         description="Registered model name in MLflow; must be the tenant's own: the tenant's name, or it followed "
-        "by `-`, `_` or `.` (e.g. `vision-detector`), unless a tenant with a longer such name owns it."
+        "by `-`, `_` or `.` (e.g. `vision-detector`), unless a tenant with a longer such name owns it; a tenant of the "
+        "trusted base keeps such a name from a tenant folder the base does not know yet."
     )
     alias: Alias = Field(
         description="Alias to move, e.g. `production`: letters, digits, `_` and `-` (MLflow's rule), never `latest` "

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from controlplane import registry_names
 from controlplane.loading.repo import load_repo
 from controlplane.registry_names import model_owner
+from controlplane.validation import validate
 from reconciler import partition
-from tests.controlplane.helpers import assert_problem, edit, line_of, problems, write
+from tests.controlplane.helpers import assert_problem, edit, line_of, only, problems, write
 
 VISION_PROMOTION = "tenants/vision/promotions/detector-production.yaml"
 VISION_EXPERIMENT = "tenants/vision/experiments/detector.yaml"
@@ -161,3 +164,74 @@ def test_a_second_claim_in_one_file_is_reported_too(repo: Path) -> None:
     second = [n for n, line in enumerate(path.read_text().splitlines(), 1) if "alias:" in line][1]
     found = assert_problem(repo, "tenants/vision/promotions/both.yaml", second, "by ModelPromotion/vision/one at")
     assert found.message.endswith("both.yaml:7:10")
+
+
+# -- a trusted base decides first: a folder it does not know takes no name from a tenant it knows ------------------
+
+BASE = registry_names.Established(frozenset({"vision", "nlp"}), "b" * 40)
+SQUAT_PROMOTION = "tenants/vision-detector/promotions/p.yaml"
+
+
+def test_a_newcomer_folder_does_not_make_an_established_tenants_model_invalid(repo: Path) -> None:
+    # a stranger's tenants/vision-detector/tenant.yaml, nothing else: vision's promotion of its own model
+    # `vision-detector` stays valid, so the loop does not set vision aside; the newcomer is the error, since
+    # applied it would take the model (names_taken)
+    path = write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
+    found = only(validate(load_repo(repo), BASE))
+    assert (found.path, found.line) == ("tenants/vision-detector/tenant.yaml", line_of(path, "name:"))
+    assert found.message.startswith(
+        "tenant 'vision-detector' would take registered model 'vision-detector' from tenant 'vision', which "
+        f"promotes it at {VISION_PROMOTION}:7:10"
+    )
+    assert found.hint.startswith("choose a tenant name that no model of tenant 'vision' starts with")
+    _, broken = partition.set_aside(load_repo(repo), validate(load_repo(repo), BASE))
+    assert set(broken) == {"vision-detector"}
+
+
+def test_a_newcomer_whose_name_takes_no_promoted_model_is_valid(repo: Path) -> None:
+    write(repo, "tenants/vision-x/tenant.yaml", tenant("vision-x"))
+    assert validate(load_repo(repo), BASE) == []
+    edit(repo, VISION_PROMOTION, "model: vision-detector", "model: vision-x-model")
+    assert [d.path for d in validate(load_repo(repo), BASE)] == ["tenants/vision-x/tenant.yaml"]
+    assert [d.path for d in validate(load_repo(repo))] == [VISION_PROMOTION], "no base: the folder decides"
+
+
+def test_without_a_base_the_message_names_the_folder_that_takes_the_name(repo: Path) -> None:
+    write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
+    found = assert_problem(repo, VISION_PROMOTION, 7, "belongs to tenant 'vision-detector', not to tenant 'vision'")
+    assert "if the folder tenants/vision-detector/ is new, it takes this name from tenant 'vision'" in found.message
+
+
+@pytest.mark.parametrize("model", ["vision-detector", "vision-detector-x", "vision-detector.v2"])
+def test_the_newcomers_claim_of_an_established_tenants_name_is_the_error(repo: Path, model: str) -> None:
+    edit(repo, VISION_PROMOTION, "model: vision-detector", "model: vision")  # the newcomer's name is free
+    write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
+    path = write(repo, SQUAT_PROMOTION, promotion("p", model))
+    found = only(validate(load_repo(repo), BASE))
+    assert (found.path, found.line, found.code) == (SQUAT_PROMOTION, line_of(path, "model:"), "registry-name")
+    assert f"registered model {model!r} belongs to tenant 'vision' of the trusted base bbbbbbbbbbbb" in found.message
+    assert "not to tenant 'vision-detector', which the trusted base does not know" in found.message
+    assert "apply tenant 'vision-detector' (its tenant.yaml) alone first" in found.hint
+
+
+def test_a_newcomer_owns_the_names_no_tenant_of_the_base_owns(repo: Path) -> None:
+    write(repo, "tenants/newteam/tenant.yaml", tenant("newteam"))
+    write(repo, "tenants/newteam/promotions/p.yaml", promotion("p", "newteam-model"))
+    assert validate(load_repo(repo), BASE) == []
+
+
+def test_among_the_bases_tenants_the_longest_name_still_owns_the_model(repo: Path) -> None:
+    write(repo, "tenants/vision-x/tenant.yaml", tenant("vision-x"))
+    path = edit(repo, VISION_PROMOTION, "model: vision-detector", "model: vision-x-model")
+    both = registry_names.Established(BASE.tenants | {"vision-x"}, BASE.revision)
+    found = only(validate(load_repo(repo), both))
+    assert (found.path, found.line) == (VISION_PROMOTION, line_of(path, "model:"))
+    assert "belongs to tenant 'vision-x', not to tenant 'vision'" in found.message
+
+
+def test_an_established_tenant_removed_from_the_revision_keeps_its_names_until_the_base_moves(repo: Path) -> None:
+    shutil.rmtree(repo / "tenants/vision")
+    write(repo, "tenants/vision-detector/tenant.yaml", tenant("vision-detector"))
+    write(repo, SQUAT_PROMOTION, promotion("p", "vision-detector"))
+    assert [d.path for d in validate(load_repo(repo), BASE)] == [SQUAT_PROMOTION]  # no promotion of vision's
+    assert validate(load_repo(repo)) == []  # without a base, the revision's folders decide

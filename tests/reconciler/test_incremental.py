@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import validation
+from controlplane import registry_names, validation
 from controlplane.errors import Diagnostic, InvalidConfig
 from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.plans import DesiredObject, ObjectRef, SpecKey
@@ -225,3 +225,35 @@ def test_objects_taken_out_by_binary_search_are_those_a_filter_takes_out() -> No
         assert [id(o) for o in incremental._without(objects, removed)] == [id(o) for o in objects if id(o) not in gone]
     stranger = DesiredObject(objects[0].ref, {}, spec, "t", "", 1)
     assert len(incremental._without(objects, [stranger])) == len(objects), "not there: nothing taken out"
+
+
+NEWCOMER = "apiVersion: mlcp.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: vision-detector\n"
+NEWCOMER += "spec:\n  owners: [c@example.com]\n"
+
+
+def test_the_trusted_bases_tenants_keep_their_registry_names_when_it_becomes_known(root: Path) -> None:
+    # a stranger's folder named as vision's model: with no base known the folder takes the name and vision is set
+    # aside; with the base known (the loop learns it with the live state) vision keeps it, at the same revision,
+    # and the slices the base's tenants touch are validated again
+    base = registry_names.Established(frozenset({"vision", "nlp"}), "b" * 40)
+    (root / "tenants/vision-detector").mkdir()
+    (root / "tenants/vision-detector/tenant.yaml").write_text(NEWCOMER)
+    revision = _commit(root, "a team of my own")
+    loader = IncrementalLoader()
+    assert set(loader.load(root, revision).broken) == {"vision"}
+    again = loader.load(root, revision, base)
+    assert set(again.broken) == {"vision-detector"}, "applied, it would take vision's model: the newcomer waits"
+    assert [d.path for d in validation.validate(load_repo(root), base)] == ["tenants/vision-detector/tenant.yaml"]
+    assert "vision" in {s.tenant for s in again.desired.repo.specs}
+    (root / "tenants/vision-detector/p.yaml").write_text(
+        "apiVersion: mlcp.dev/v1alpha1\nkind: ModelPromotion\nmetadata:\n  name: p\n"
+        "spec:\n  model: vision-detector\n  alias: production\n  version: 1\n"
+    )
+    squatting = loader.load(root, _commit(root, "and vision's model"), base)
+    assert set(squatting.broken) == {"vision-detector"}, "the newcomer is the one set aside"
+    messages = [d.message for d in squatting.broken["vision-detector"]]
+    assert any("belongs to tenant 'vision' of the trusted base" in m for m in messages), messages
+    (root / "tenants/vision/promotions/detector-production.yaml").unlink()  # vision lets go of the model
+    released = loader.load(root, _commit(root, "vision: no promotion"), base)
+    assert set(released.broken) == {"vision-detector"}, "the base's vision still owns the name: the claim waits"
+    assert [d.path for d in released.broken["vision-detector"]] == ["tenants/vision-detector/p.yaml"]

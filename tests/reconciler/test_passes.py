@@ -212,3 +212,37 @@ def test_the_audit_anchor_published_at_the_end_of_a_pass_is_bounded_by_the_lease
     state = TenantRevisions({"t": "r1"}, "5")
     rec._finish(kube, state, {"t": "r1"}, rec.lane)  # revisions unchanged: only the anchor is written
     assert bounds == [2.5]
+
+
+def _commit_file(root: Path, rel: str, text: str, message: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text, encoding="utf-8")
+    tenantrepo.git(root, "add", "-A")
+    tenantrepo.git(root, "commit", "-qm", message)
+
+
+def test_a_newcomer_folder_named_as_a_tenants_model_sets_only_the_newcomer_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the trusted base does not know took an applied tenant's model name, and the tenant was set aside and
+    backing off; also in a restarted controller's first pass, whose load cannot know the base yet (it is read
+    with the live state) and is validated again once it is."""
+    rec, root, _ = _seeded(tmp_path, monkeypatch, 2)
+    tenant = tenantrepo.tenant_name("t", 0)
+    model = f"{tenant}-detector"
+    promotion = "apiVersion: mlcp.dev/v1alpha1\nkind: ModelPromotion\nmetadata: {name: p}\n"
+    promotion += f"spec: {{model: {model}, alias: production, version: 1}}\n"
+    _commit_file(root, f"tenants/{tenant}/p.yaml", promotion, "promote")
+    first = rec.run_pass()
+    assert first.error is None and first.converged, (first.error, first.failed)
+
+    newcomer = "apiVersion: mlcp.dev/v1alpha1\nkind: Tenant\nmetadata: {name: %s}\nspec: {owners: [c@example.com]}\n"
+    _commit_file(root, f"tenants/{model}/tenant.yaml", newcomer % model, "a team of my own")
+    restarted = Reconciler(rec.source, rec.settings, JsonlStore(tmp_path / "restarted.jsonl"))
+    for reconciler in (rec, restarted):  # a controller that knows the base from its last pass, and a new one
+        squatted = reconciler.run_pass()
+        assert squatted.error is None, squatted.error
+        assert set(squatted.failed) == {model}, squatted.failed
+        assert "would take registered model" in squatted.failed[model]
+        assert tenant not in reconciler.tracker.entries, "the applied tenant is not backing off"
+        reconciler.close()

@@ -447,3 +447,17 @@ def test_a_base_file_whose_name_is_not_utf8_is_ignored_and_shown_escaped(repo: P
     [refused] = [d for d in base.problems if "not named in UTF-8" in d.message]
     assert refused.path == "policies/k\\xffeys" and refused.render().encode()
     assert sorted(base.files) == ["policies/access.yaml", "policies/allowed_signers"]
+
+
+def test_the_bases_established_tenants_are_its_tenant_files_and_a_new_folder_is_not_one(repo: Path) -> None:
+    first = trust.load(repo, "HEAD", "applied")
+    assert first.established.tenants == {"vision", "nlp"} and first.established.revision == first.revision
+    (repo / "tenants/vision-detector").mkdir()
+    (repo / "tenants/vision-detector/README.md").write_text("no tenant.yaml: never a tenant of a base\n")
+    (repo / "tenants/nlp/tenant.yaml").write_text("kind: [unreadable\n")  # refused, still nlp's folder
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a folder, a broken tenant.yaml")
+    second = trust.load(repo, "HEAD", "applied", previous=first)
+    assert second.established.tenants == {"vision", "nlp"}
+    assert second.established == first.established, "equal tenants: the loop validates nothing again"
+    assert second.established.revision != first.established.revision
