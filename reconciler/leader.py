@@ -422,6 +422,8 @@ class LeaderElector:
         PATCH makes the holder's next write read the Lease again (`_put`), and deliveries are anyone's to send.
         A pass started by the last request sent reads everything pushed before it, so none is lost."""
         with self._trigger_lock:
+            if self._trigger_later is not None:
+                return  # a held request is due: it reads everything pushed before it (sending now too made two)
             wait = self._trigger_sent + self.config.retry_period - self.clock()
             if wait > 0:
                 if self._trigger_later is None:

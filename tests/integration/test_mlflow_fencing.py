@@ -57,7 +57,11 @@ def test_a_lease_lost_the_moment_the_alias_moved_stops_every_write_after_it(
     fenced = {name: FencedBackend(backend, fence) for name, backend in backends.items()}
     apply_plan(plan, fenced, ApplyOptions(), progress=outcomes.append, authorize=unchecked)
 
-    [moved] = [o for o in outcomes if o.change.ref.kind == "ModelAlias"]
+    aliases = [o for o in outcomes if o.change.ref.kind == "ModelAlias"]
+    assert [o.change.ref.name for o in aliases] == [f"{prefix}-vision-detector@production"], [
+        (o.change.ref.name, o.change.action.value, o.change.tenant) for o in aliases
+    ]  # one alias, this repo's: never another test's (one MLflow serves the session)
+    [moved] = aliases
     assert moved.status is Status.failed and "was not sent" in moved.message, moved.message
     assert gitattack.alias(rest, repo.model) == "1", "the move itself went out in time"
     assert ALIAS_TAG not in _model_tags(rest, repo.model), "nothing recorded after the lease ran out"

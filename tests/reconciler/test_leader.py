@@ -204,6 +204,29 @@ def test_a_trigger_from_a_follower_reaches_the_leader() -> None:
     assert a.step() and fired == [True]
 
 
+def test_a_late_held_trigger_is_the_only_request_sent_for_its_period() -> None:
+    """A held request's timer ran late (a loaded machine) and a delivery arrived after the period had passed: both
+    sent a PATCH, back to back, and a flood of deliveries could exceed one PATCH per period per follower."""
+    api, clock, a, b = _pair()
+    a.step()
+    b.step()
+    sent: list[str] = []
+    forward = api.request
+
+    def counting(method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        sent.append(method)
+        return forward(method, path, *args, **kwargs)
+
+    api.request = counting  # type: ignore[method-assign]
+    b.trigger()
+    clock.now += 1.5  # within the period: held, sent by a timer in 0.5 s (real time)
+    b.trigger()
+    clock.now += 5  # the period is long over, and the timer has not run yet
+    b.trigger()
+    time.sleep(1.0)  # the timer runs
+    assert sent.count("PATCH") == 2, sent
+
+
 def test_the_leader_hands_the_lease_to_a_cli_apply_between_passes_and_takes_it_back_after() -> None:
     api, clock, leader, cli = _pair()
     asked: list[bool] = []

@@ -72,9 +72,9 @@ def test_a_stranger_who_adds_herself_is_not_bound_to_the_tenants_notebook(
         tmp_path, prefix, kubeconfig, mlflow_uri, extra={f"tenants/{vision}/notebooks/explore.yaml": NOTEBOOK}
     )
     assert "alice@example.com" in _bound(k8s_admin, vision)["mlcp-notebook-explore"], "the notebook is theirs"
-    joined = "  members:\n    - name: carol@example.com\n      role: view\n"
+    joined = "  members:\n    - name: carol@example.com\n      role: edit\n"  # notebooks bind writers only
     op.repo.edit(f"tenants/{vision}/tenant.yaml", "  members:\n", joined)
-    op.repo.commit("vision: carol reads along", "carol")
+    op.repo.commit("vision: carol works along", "carol")
 
     audit = tmp_path / "attack.jsonl"
     result = op.apply(audit)
