@@ -14,7 +14,7 @@ from controlplane.loading import budgets
 from controlplane.loading.budgets import Budget
 from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.trees import Tree
-from controlplane.specs.base import is_dns1123_label
+from controlplane.specs.kube_syntax import is_dns1123_label
 
 SPEC_DIRS = ("policies", "tenants")
 YAML_SUFFIXES = (".yaml", ".yml")
