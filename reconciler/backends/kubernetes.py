@@ -313,7 +313,7 @@ class KubernetesBackend(Backend):
         taken = appeared(change, self._absent, self._exists)
         if taken:
             return Outcome(change, Status.failed, taken)
-        return writes.write(self.client, change, path, options, impersonate, self.cache)
+        return writes.ObjectWrite(self.client, change, path, options, impersonate, self.cache).outcome()
 
     # -- inventory -------------------------------------------------------------------------------------------
 

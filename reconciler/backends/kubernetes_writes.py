@@ -13,6 +13,7 @@ happened, and whether a failed write may have happened anyway.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controlplane.plans import Action, Change, ObjectRef
@@ -47,35 +48,94 @@ class Remembers(Protocol):
     def deleted(self, ref: ObjectRef, version: str) -> None: ...
 
 
-def write(
-    client: KubeClient,
-    change: Change,
-    path: str,
-    options: ApplyOptions,
-    impersonate: str | None,
-    cache: Remembers | None,
-) -> Outcome:
-    """Make `change` at `path` (as `impersonate`, when set), and say what happened; never raises for the API
-    server's answer."""
-    try:
-        if change.action is Action.delete:
-            return _delete(client, change, path, options, impersonate, cache)
+@dataclass(frozen=True)
+class ObjectWrite:
+    """One change's write: where it goes, as whom (None: mlcp's own identity), and where it is remembered."""
+
+    client: KubeClient
+    change: Change
+    path: str
+    options: ApplyOptions
+    impersonate: str | None
+    cache: Remembers | None
+
+    def outcome(self) -> Outcome:
+        """Make the change and say what happened; never raises for the API server's answer."""
+        change, options = self.change, self.options
         try:
-            result, note = _server_side_apply(client, change, path, options, impersonate)
+            if change.action is Action.delete:
+                return self._delete()
+            try:
+                result, note = self._server_side_apply()
+            except HttpError as exc:
+                if not _new_role_ref(change, exc):
+                    raise
+                result, note = self._replace_binding()
         except HttpError as exc:
-            if not _new_role_ref(change, exc):
+            return Outcome(change, Status.failed, explain(exc, change.action), uncertain=exc.uncertain)
+        except Unanswered as exc:
+            return Outcome(change, Status.failed, f"{exc} (the write may have happened)", uncertain=True)
+        except BackendError as exc:
+            return Outcome(change, Status.failed, str(exc))
+        version = str(result.get("metadata", {}).get("resourceVersion", ""))
+        if self.cache is not None and not options.dry_run:
+            self.cache.written(change.ref, result)
+        return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version)
+
+    def _server_side_apply(self) -> tuple[dict[str, Any], str]:
+        """Apply; a conflict only with hand edits (kubectl) is drift and is taken back with force."""
+        change, options = self.change, self.options
+        force = options.force_conflicts
+        managers: set[str] = set()
+        for attempt in range(2):
+            try:
+                result = self.client.server_side_apply(
+                    self.path,
+                    change.desired,
+                    options.field_manager,
+                    force=force,
+                    dry_run=options.dry_run,
+                    impersonate=self.impersonate,
+                )
+            except HttpError as exc:
+                managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
+                if attempt == 0 and managers and (managers <= MANUAL_EDITORS or _guards(change)):
+                    force = True
+                    continue
                 raise
-            result, note = _replace_binding(client, change, path, options, impersonate, cache)
-    except HttpError as exc:
-        return Outcome(change, Status.failed, explain(exc, change.action), uncertain=exc.uncertain)
-    except Unanswered as exc:
-        return Outcome(change, Status.failed, f"{exc} (the write may have happened)", uncertain=True)
-    except BackendError as exc:
-        return Outcome(change, Status.failed, str(exc))
-    version = str(result.get("metadata", {}).get("resourceVersion", ""))
-    if cache is not None and not options.dry_run:
-        cache.written(change.ref, result)
-    return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version)
+            note = f"drift healed: took fields back from {', '.join(sorted(managers))}" if attempt else ""
+            return result, note
+        raise BackendError("unreachable")  # pragma: no cover
+
+    def _replace_binding(self) -> tuple[dict[str, Any], str]:
+        """A binding whose roleRef changed, which the API server never updates: deleted (only the version the plan
+        compared) and written anew. How the people's bindings of earlier versions, to Kubernetes' `admin` and
+        `edit`, move to mlcp's roles on upgrade without waiting for a `--prune`."""
+        if self.options.dry_run:
+            return {}, "dry run: would be replaced (its roleRef changed)"
+        deleted = self._delete()
+        if deleted.status is not Status.deleted:
+            raise BackendError(deleted.message)
+        result, _ = self._server_side_apply()
+        return result, "replaced: its roleRef changed, which the API server never updates"
+
+    def _delete(self) -> Outcome:
+        """Delete only the version the plan compared (a resourceVersion precondition); gone already is deleted."""
+        change, options = self.change, self.options
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if change.live_version:
+            body["preconditions"] = {"resourceVersion": change.live_version}
+        query = [("dryRun", "All")] if options.dry_run else []
+        try:
+            answer = self.client.request("DELETE", self.path, query, body, impersonate=self.impersonate)
+        except HttpError as exc:
+            if exc.status == 404:
+                return Outcome(change, Status.deleted, "already gone")
+            raise
+        if self.cache is not None and not options.dry_run:  # the version removed: the precondition's, or answered
+            removed = change.live_version or str((answer.get("metadata") or {}).get("resourceVersion") or "")
+            self.cache.deleted(change.ref, removed)
+        return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
 
 
 def explain(exc: HttpError, action: Action = Action.update) -> str:
@@ -99,77 +159,6 @@ def _guards(change: Change) -> bool:
     it is drift under any field manager's name."""
     declared = catalog.find(change.ref.api_version, change.ref.kind)
     return declared is not None and declared.bounds_tenant
-
-
-def _server_side_apply(
-    client: KubeClient, change: Change, path: str, options: ApplyOptions, impersonate: str | None
-) -> tuple[dict[str, Any], str]:
-    """Apply; a conflict only with hand edits (kubectl) is drift and is taken back with force."""
-    force = options.force_conflicts
-    managers: set[str] = set()
-    for attempt in range(2):
-        try:
-            result = client.server_side_apply(
-                path,
-                change.desired,
-                options.field_manager,
-                force=force,
-                dry_run=options.dry_run,
-                impersonate=impersonate,
-            )
-        except HttpError as exc:
-            managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
-            if attempt == 0 and managers and (managers <= MANUAL_EDITORS or _guards(change)):
-                force = True
-                continue
-            raise
-        note = f"drift healed: took fields back from {', '.join(sorted(managers))}" if attempt else ""
-        return result, note
-    raise BackendError("unreachable")  # pragma: no cover
-
-
-def _replace_binding(
-    client: KubeClient,
-    change: Change,
-    path: str,
-    options: ApplyOptions,
-    impersonate: str | None,
-    cache: Remembers | None,
-) -> tuple[dict[str, Any], str]:
-    """A binding whose roleRef changed, which the API server never updates: deleted (only the version the plan
-    compared) and written anew. How the people's bindings of earlier versions, to Kubernetes' `admin` and
-    `edit`, move to mlcp's roles on upgrade without waiting for a `--prune`."""
-    if options.dry_run:
-        return {}, "dry run: would be replaced (its roleRef changed)"
-    deleted = _delete(client, change, path, options, impersonate, cache)
-    if deleted.status is not Status.deleted:
-        raise BackendError(deleted.message)
-    result, _ = _server_side_apply(client, change, path, options, impersonate)
-    return result, "replaced: its roleRef changed, which the API server never updates"
-
-
-def _delete(
-    client: KubeClient,
-    change: Change,
-    path: str,
-    options: ApplyOptions,
-    impersonate: str | None,
-    cache: Remembers | None,
-) -> Outcome:
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-    if change.live_version:
-        body["preconditions"] = {"resourceVersion": change.live_version}
-    query = [("dryRun", "All")] if options.dry_run else []
-    try:
-        answer = client.request("DELETE", path, query, body, impersonate=impersonate)
-    except HttpError as exc:
-        if exc.status == 404:
-            return Outcome(change, Status.deleted, "already gone")
-        raise
-    if cache is not None and not options.dry_run:  # the version removed: the precondition's, or answered
-        removed = change.live_version or str((answer.get("metadata") or {}).get("resourceVersion") or "")
-        cache.deleted(change.ref, removed)
-    return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
 
 
 def _new_role_ref(change: Change, exc: HttpError) -> bool:
