@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from controlplane import pipeline_refs
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
-from controlplane.specs.base import INT64_MAX, label_value_problem, qualified_name_problem
+from controlplane.specs.kube_syntax import INT64_MAX, label_value_problem, qualified_name_problem
 from controlplane.specs.pipeline_steps import Container, NodeRequirement, Toleration
 
 CLUSTER_TAINTS = ("node-role.kubernetes.io/", "node.kubernetes.io/", "node.cloudprovider.kubernetes.io/")

@@ -24,7 +24,9 @@ from pydantic.fields import FieldInfo
 from controlplane import generated
 from controlplane.scaffold import template_dir
 from controlplane.specs import KINDS, Spec
-from controlplane.specs.base import Annotations, DnsLabel, Labels, Metadata, NonEmptyStr, OneOf, Person
+from controlplane.specs.kube_syntax import DnsLabel
+from controlplane.specs.metadata import Annotations, Labels, Metadata
+from controlplane.specs.model import NonEmptyStr, OneOf, Person
 from controlplane.specs.repo_config import RepoConfig
 from controlplane.specs.resources import Quantity, ResourceList, ResourceName
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from controlplane.errors import Diagnostic, InvalidConfig
-from controlplane.loading.repo import ConfigRepo, is_tenant_folder, load_repo
+from controlplane.loading.listing import is_tenant_folder
+from controlplane.loading.repo import ConfigRepo, load_repo
 from controlplane.plans import Action, Change, Plan
 from controlplane.rendering import RenderContext, render
 from controlplane.validation import validate
@@ -30,7 +31,7 @@ _ROUNDS = 3
 def tenant_of_path(path: str) -> str | None:
     """`tenants/<t>/…` → t; anything else (mlcp.yaml, policies/) → None.
 
-    So is a folder that cannot be a tenant's (loading refuses it: `repo.is_tenant_folder`): its problems stop
+    So is a folder that cannot be a tenant's (loading refuses it: `listing.is_tenant_folder`): its problems stop
     the pass, and its name, the committer's text, never becomes a tenant's key."""
     parts = path.split("/")
     if len(parts) > 2 and parts[0] == "tenants" and is_tenant_folder(parts[1]):

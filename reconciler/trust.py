@@ -35,7 +35,8 @@ from controlplane import digits, registry_names
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
 from controlplane.loading.names import is_text, shown_name
-from controlplane.loading.repo import CONFIG_FILE, TENANT_FILE, ConfigRepo, load_folder, load_tree
+from controlplane.loading.placement import TENANT_FILE
+from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
 from reconciler import gitenv

@@ -22,7 +22,8 @@ from controlplane.rendering import catalog, registry
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import RenderContext, desired, metadata
 from controlplane.specs import base
-from controlplane.specs.base import NonEmptyStr, Spec, SpecModel
+from controlplane.specs.base import Spec
+from controlplane.specs.model import NonEmptyStr, SpecModel
 
 KIND = "Probe"
 BINDING = Resource(80, "argoproj.io", "v1alpha1", "WorkflowEventBinding", "workfloweventbindings", True)

@@ -4,42 +4,37 @@ Loading never stops at the first error: a pull request should show all of
 them at once. It refuses anything that could let a spec escape its place: files
 outside `policies/` and `tenants/<tenant>/`, symlinks, files over 1 MiB, a spec
 naming another tenant than its folder, and two specs with the same identity.
-Every file is charged to a `budgets.Budget` as it is read (see budgets.py): a
+Which files are read is listing.py's job, where a document may live placement.py's;
+this module reads each listed file, parses and validates its documents, and keeps
+what passed in a `ConfigRepo`. Every file is charged to a `budgets.Budget` as it is read (see budgets.py): a
 tenant folder that runs out is reported at the file where it did and read no
 further, the repo running out stops the load with a repo-wide error.
 """
 
 from __future__ import annotations
 
-import difflib
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from controlplane.errors import Diagnostic
 from controlplane.loading import budgets, layout, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
-from controlplane.loading.names import is_text, shown_name
+from controlplane.loading.listing import SPEC_DIRS, SYMLINK, file_problem, folder_tenant, spec_files
+from controlplane.loading.listing import is_tenant_folder as is_tenant_folder  # noqa: PLC0414 - reconciler.incremental
+from controlplane.loading.placement import check_header, intended_key, place
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
 from controlplane.loading.trees import FolderTree, Tree
 from controlplane.loading.yamldocs import Caps, Document, OverBudget, Parsed, YamlError
-from controlplane.specs import API_VERSION, KINDS
-from controlplane.specs.base import is_dns1123_label
+from controlplane.specs import KINDS
 from controlplane.specs.repo_config import RepoConfig
 
 MAX_FILE_BYTES = budgets.Limits().file_bytes
 """The default size limit of one spec file (the operator may set another: budgets.py)."""
-SPEC_DIRS = ("policies", "tenants")
-YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_FILE = "mlcp.yaml"
-LFS_POINTER = "version https://git-lfs.github.com/spec/"
-"""How a Git LFS pointer file starts: what git holds for a file tracked by LFS (YAML reads it as one string)."""
-TENANT_FILE = "tenant.yaml"
-"""The file of a tenant's folder that holds its Tenant, and nothing else names its people."""
 
 
 @dataclass
@@ -92,109 +87,6 @@ class ConfigRepo:
         return known[2].get(key)
 
 
-def _spec_files(
-    tree: Tree, repo: ConfigRepo, budget: Budget, tops: tuple[str, ...] = SPEC_DIRS, skip: frozenset[str] = frozenset()
-) -> list[str]:
-    """YAML files under the spec folders (but not under `skip`); symlinks are refused, never followed.
-
-    A folder's files come before its subfolders', each in name order. One `scandir` per folder: the
-    directory entries say what is a folder or a link without a `stat` per name (a repo may hold
-    thousands of tenant folders). A tenant folder lists at most one file more than its budget allows
-    (that one is refused), and so does the repo.
-    """
-    files: list[str] = []
-    cap = budget.limits.repo_files - budget.repo.files + 1
-    for top in tops:
-        if tree.is_link(top):
-            repo.diagnostics.append(_file_diag(top, "is a symlink; specs must be real files in the repo"))
-            continue
-        _walk(top, (tree, repo, skip, budget.limits), files, cap)
-    return files
-
-
-def _tenant_cap(rel: str, files: list[str], limits: budgets.Limits) -> int:
-    """How many files the listing may hold once the folder `rel` is listed (bounded inside a tenant folder)."""
-    if _folder_tenant(f"{rel}/x") is None:
-        return len(files) + limits.repo_files + 1
-    return len(files) + limits.tenant_files + 1
-
-
-_Walk = tuple[Tree, ConfigRepo, frozenset[str], budgets.Limits]
-"""What every step of a walk shares: the files, where problems go, the folders to skip, the limits."""
-
-
-def _walk(top: str, walk: _Walk, files: list[str], cap: int) -> None:
-    """The files under `top`, depth first, a folder's files before its subfolders'. A loop with its own stack,
-    not a recursion: git stores folders nested thousands deep (a path has no length limit in a tree), and
-    Python's recursion limit ended the load in a RecursionError at about a thousand."""
-    tree, repo, skip, limits = walk
-    pending = [(top, cap)]
-    while pending:
-        rel, outer = pending.pop()
-        here = min(outer, _tenant_cap(rel, files, limits))
-        entries = tree.scan(rel)
-        if entries is None:
-            continue  # a missing spec folder is an empty one; an unreadable one shows no specs, as `os.walk` did
-        subfolders: list[str] = []
-        for entry in entries:
-            hidden = entry.name.startswith(".")
-            if entry.folder and rel == "tenants" and not hidden and not is_tenant_folder(entry.name):
-                repo.diagnostics.append(_misnamed_tenant(entry.name))
-            elif not is_text(entry.name):
-                if not hidden and (entry.folder or entry.link or _is_yaml(entry.name)):
-                    repo.diagnostics.append(_untext_name(rel, entry.name))
-            elif not entry.folder:
-                if _is_yaml(entry.name) and len(files) < here:
-                    files.append(f"{rel}/{entry.name}")  # a linked file is refused, with its reason, when read
-            elif entry.link:
-                # `tenants/<t>/`, with its slash, is tenant t's problem: a linked tenant folder sets t aside, not all
-                where = f"{rel}/{entry.name}" + ("/" if rel == "tenants" else "")
-                repo.diagnostics.append(_file_diag(where, "is a symlink; specs must be real files in the repo"))
-            elif not hidden and f"{rel}/{entry.name}" not in skip:
-                subfolders.append(f"{rel}/{entry.name}")
-        pending.extend((sub, here) for sub in reversed(subfolders))
-
-
-def _is_yaml(name: str) -> bool:
-    return name.endswith(YAML_SUFFIXES)
-
-
-def _untext_name(rel: str, name: str) -> Diagnostic:
-    where = f"{rel}/{shown_name(name)}"
-    return _file_diag(
-        where,
-        "is named with bytes that are not UTF-8 (shown here as \\x..), so it is not read",
-        "rename it with a UTF-8 name (git mv)",
-    )
-
-
-def is_tenant_folder(name: str) -> bool:
-    """Whether `name` may name a folder under tenants/: a DNS-1123 label, as the tenant's name must be.
-
-    The folder's name becomes the tenant's key everywhere (failure isolation, logs, Events, the audit log),
-    so anything else in that place (a name git stores as bytes that are not UTF-8, a control character, 5,000
-    characters) is refused before it is read, as a problem of the whole repo: it is no tenant's.
-    """
-    return is_dns1123_label(name)
-
-
-def _misnamed_tenant(name: str) -> Diagnostic:
-    return Diagnostic(
-        "tenants",
-        1,
-        1,
-        f"tenants/ holds a folder named {name!r}, which is not a tenant's name (a DNS-1123 label); "
-        "nothing in it is read and no pass applies anything until it is renamed",
-        "rename it to the tenant's name: at most 63 lowercase letters, digits and '-', starting and ending "
-        "with a letter or digit (or move it out of tenants/)",
-        "layout",
-    )
-
-
-def _file_diag(path: str, message: str, hint: str = "", code: str = "file") -> Diagnostic:
-    return Diagnostic(path, 1, 1, f"{path} {message}" if not message[0].isupper() else message, hint, code)
-
-
 def _read(tree: Tree, rel: str, repo: ConfigRepo, budget: Budget) -> str | None:
     """The text of a spec file, or None with the reason recorded.
 
@@ -207,19 +99,13 @@ def _read(tree: Tree, rel: str, repo: ConfigRepo, budget: Budget) -> str | None:
     try:
         info = tree.lstat(rel)
     except OSError as exc:
-        repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
+        repo.diagnostics.append(file_problem(rel, f"cannot be read ({exc.strerror})"))
         return None
     if stat.S_ISLNK(info.mode):
-        repo.diagnostics.append(
-            _file_diag(
-                rel,
-                "is a symlink; specs must be real files in the repo",
-                "replace the link by the file it points to",
-            )
-        )
+        repo.diagnostics.append(file_problem(rel, SYMLINK, "replace the link by the file it points to"))
         return None
     if not stat.S_ISREG(info.mode):
-        repo.diagnostics.append(_file_diag(rel, "is not a regular file"))
+        repo.diagnostics.append(file_problem(rel, "is not a regular file"))
         return None
     exceeded = budget.check_file(info.size)
     if exceeded is not None:
@@ -230,9 +116,9 @@ def _read(tree: Tree, rel: str, repo: ConfigRepo, budget: Budget) -> str | None:
     try:
         return tree.read_text(rel)
     except UnicodeDecodeError as exc:
-        repo.diagnostics.append(_file_diag(rel, f"is not UTF-8 text ({exc.reason})"))
+        repo.diagnostics.append(file_problem(rel, f"is not UTF-8 text ({exc.reason})"))
     except OSError as exc:
-        repo.diagnostics.append(_file_diag(rel, f"cannot be read ({exc.strerror})"))
+        repo.diagnostics.append(file_problem(rel, f"cannot be read ({exc.strerror})"))
     return None
 
 
@@ -271,122 +157,8 @@ def _parse(text: str, rel: str, repo: ConfigRepo, budget: Budget) -> Parsed | No
     return parsed
 
 
-def _folder_tenant(rel: str) -> str | None:
-    parts = rel.split("/")
-    return parts[1] if parts[0] == "tenants" and len(parts) > 2 else None
-
-
-def _check_header(doc: Document, rel: str) -> tuple[str, Diagnostic | None]:
-    data = doc.data
-    if isinstance(data, str) and data.startswith(LFS_POINTER):
-        return "", Diagnostic(
-            rel,
-            doc.line,
-            doc.column,
-            "the file is a Git LFS pointer, not a spec: mlcp reads it as committed and never fetches LFS objects",
-            "commit the spec itself: `git lfs untrack` its pattern, then `git add --renormalize` the file",
-            "document",
-        )
-    if not isinstance(data, dict):
-        return "", Diagnostic(
-            rel,
-            doc.line,
-            doc.column,
-            "a spec must be a mapping with apiVersion, kind, metadata and spec",
-            code="document",
-        )
-    api, kind = data.get("apiVersion"), data.get("kind")
-    if api != API_VERSION:
-        line, col = doc.position(("apiVersion",))
-        return "", Diagnostic(
-            rel,
-            line,
-            col,
-            f"unknown apiVersion {api!r}",
-            f"use `apiVersion: {API_VERSION}`",
-            "apiVersion",
-        )
-    if not isinstance(kind, str) or kind not in KINDS:
-        line, col = doc.position(("kind",))
-        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(sorted(KINDS))}"
-        return "", Diagnostic(rel, line, col, f"unknown kind {kind!r}", hint, "kind")
-    return kind, None
-
-
-def _place(kind: str, doc: Document, rel: str, folder: str | None) -> tuple[str | None, Diagnostic | None]:
-    """The tenant a spec belongs to, or the reason it may not live where it is."""
-    cls = KINDS[kind]
-    meta = doc.data.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    if not cls.tenant_scoped:
-        if folder is not None or not rel.startswith("policies/"):
-            return None, Diagnostic(
-                rel,
-                doc.line,
-                doc.column,
-                f"{kind} is cluster-wide and must live under policies/",
-                f"move it to {cls.folder}",
-                "layout",
-            )
-        return None, None
-    if folder is None:
-        return None, Diagnostic(
-            rel,
-            doc.line,
-            doc.column,
-            f"{kind} must live under tenants/<tenant>/",
-            f"move it to {cls.folder}",
-            "layout",
-        )
-    if kind == "Tenant":
-        return _place_tenant(doc, rel, folder, meta)
-    declared = meta.get("tenant")
-    if declared is not None and declared != folder:
-        path = ("metadata", "tenant") if "tenant" in meta else ("metadata", "name")
-        line, col = doc.position(path)
-        return None, Diagnostic(
-            rel,
-            line,
-            col,
-            f"spec names tenant {declared!r} but lives in tenants/{folder}/",
-            f"a spec belongs to the tenant of its folder; move it or set `{path[-1]}: {folder}`",
-            "tenant-mismatch",
-        )
-    return folder, None
-
-
-def _place_tenant(doc: Document, rel: str, folder: str, meta: dict[str, Any]) -> tuple[str | None, Diagnostic | None]:
-    """A Tenant lives in its own folder's tenant.yaml and is named for it: the one file the trusted base reads
-    for a tenant's people (reconciler.trust), so no other file can name a tenant's owners, or give a second
-    Tenant of another name the folder's workloads."""
-    expected = f"tenants/{folder}/{TENANT_FILE}"
-    if rel != expected:
-        return None, Diagnostic(
-            rel,
-            doc.line,
-            doc.column,
-            f"a Tenant must live in {expected}, the one file that names tenant {folder!r}'s people",
-            f"move it to {expected} (one Tenant per folder)",
-            "layout",
-        )
-    for key in ("name", "tenant"):
-        declared = meta.get(key)
-        if (declared is not None or key == "name") and declared != folder:
-            line, col = doc.position(("metadata", key)) if key in meta else (doc.line, doc.column)
-            return None, Diagnostic(
-                rel,
-                line,
-                col,
-                f"spec names tenant {declared!r} but lives in tenants/{folder}/",
-                f"a Tenant is named for its folder: set `{key}: {folder}`, or move it to tenants/{declared}/",
-                "tenant-mismatch",
-            )
-    return folder, None
-
-
 def _load_file(tree: Tree, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Source], budget: Budget) -> None:
-    budget.enter(_folder_tenant(rel))
+    budget.enter(folder_tenant(rel))
     if budget.stopped():
         return  # its tenant (or the repo) ran out of budget: reported once, where it did
     text = _read(tree, rel, repo, budget)
@@ -406,32 +178,23 @@ def _load_file(tree: Tree, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Sourc
         _load_document(doc, rel, repo, seen)
 
 
-def _intended_key(kind: str, doc: Document, folder: str | None) -> SpecKey:
-    """The identity a refused document was meant to have, as far as it can be told."""
-    meta = doc.data.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    if kind == "Tenant" and folder is not None:
-        name = folder
-    return SpecKey(kind, folder if KINDS[kind].tenant_scoped else None, name if isinstance(name, str) else "")
-
-
 def _load_document(doc: Document, rel: str, repo: ConfigRepo, seen: dict[SpecKey, Source]) -> None:
-    kind, problem = _check_header(doc, rel)
+    kind, problem = check_header(doc, rel)
     if problem is not None:
         repo.diagnostics.append(problem)
         return
-    folder = _folder_tenant(rel)
-    tenant, problem = _place(kind, doc, rel, folder)
+    folder = folder_tenant(rel)
+    tenant, problem = place(kind, doc, rel, folder)
     if problem is not None:
         repo.diagnostics.append(problem)
-        repo.refused.add(_intended_key(kind, doc, folder))
+        repo.refused.add(intended_key(kind, doc, folder))
         return
     cls = KINDS[kind]
     try:
         spec = memo.validated(cls, doc.data, cls.model_validate)
     except ValidationError as exc:
         repo.diagnostics.extend(schema_errors.diagnostics(exc, cls, doc, rel))
-        repo.refused.add(_intended_key(kind, doc, folder))
+        repo.refused.add(intended_key(kind, doc, folder))
         return
     loaded = LoadedSpec(spec, tenant, Source(rel, doc.line, doc.column), doc.positions)
     first = seen.get(loaded.key)
@@ -491,7 +254,7 @@ def load_tree(tree: Tree, skip: frozenset[str] = frozenset(), budget: Budget | N
     budget = budget or Budget()
     _load_config(tree, repo, budget)
     seen: dict[SpecKey, Source] = {}
-    for rel in _spec_files(tree, repo, budget, SPEC_DIRS, skip):
+    for rel in spec_files(tree, repo.diagnostics, budget, SPEC_DIRS, skip):
         _load_file(tree, rel, repo, seen, budget)
     return repo
 
@@ -516,6 +279,6 @@ def load_folder(root: Path | str | Tree, folder: str, budget: Budget | None = No
     repo = ConfigRepo(root=tree.root)
     budget = budget or Budget()
     seen: dict[SpecKey, Source] = {}
-    for rel in _spec_files(tree, repo, budget, (folder,)):
+    for rel in spec_files(tree, repo.diagnostics, budget, (folder,)):
         _load_file(tree, rel, repo, seen, budget)
     return repo

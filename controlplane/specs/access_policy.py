@@ -24,7 +24,9 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from controlplane.specs.base import INT32_MAX, INT64_MAX, KINDS, NonEmptyStr, OneOf, Spec, SpecModel, register
+from controlplane.specs.base import KINDS, Spec, register
+from controlplane.specs.kube_syntax import INT32_MAX, INT64_MAX
+from controlplane.specs.model import NonEmptyStr, OneOf, SpecModel
 from controlplane.specs.model_promotion import MetricGate
 
 Action = Literal["create", "update", "delete", "approve", "*"]

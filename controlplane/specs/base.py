@@ -2,7 +2,9 @@
 
 A spec is a Kubernetes-style document (`apiVersion`, `kind`, `metadata`,
 `spec`). Field names are camelCase in YAML and snake_case in Python; every
-model forbids unknown fields so a typo is an error, not a silently ignored key.
+model forbids unknown fields so a typo is an error, not a silently ignored key
+(`model.SpecModel`; a spec's metadata is `metadata.Metadata`, the API server's
+own syntax rules `kube_syntax`).
 A new kind is one new module in this package that subclasses `Spec` and calls
 `register` (the package imports every module in it), plus its renderer (see
 `controlplane.rendering.registry`), which declares the objects it produces.
@@ -10,316 +12,23 @@ A new kind is one new module in this package that subclasses `Spec` and calls
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from controlplane.specs.kube_syntax import LABEL_VALUE_MAX
+from controlplane.specs.metadata import Metadata
+from controlplane.specs.model import SpecModel
 
 API_VERSION = "mlcp.dev/v1alpha1"
-
-# Whole values are checked with fullmatch: under re.match, `$` also matches before a trailing newline.
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-
-
-INT32_MAX = 2**31 - 1
-"""The largest int32: the bound of a field the target system keeps as one (Kubernetes `int32`, IntOrString)."""
-INT64_MAX = 2**63 - 1
-"""The largest int64, the widest integer Kubernetes, Argo and MLflow keep (and the JSON mlcp sends can hold)."""
-INT64_MIN = -(2**63)
-
-LABEL_VALUE_MAX = 63
-"""The API server's limit on a label value."""
 
 
 def name_limit(kind: str) -> int:
     """The longest name of a `kind` spec whose objects carry the label `mlcp.dev/spec: <kind>.<name>`."""
     return LABEL_VALUE_MAX - len(kind) - 1
-
-
-def _dns1123_subdomain(value: str) -> str:
-    if len(value) > 253 or not all(_DNS1123_LABEL.fullmatch(part) for part in value.split(".")):
-        raise ValueError(
-            f"{value!r} is not a DNS-1123 subdomain: use at most 253 lowercase letters, digits, '-' and '.', "
-            "each '.'-separated part starting and ending with a letter or digit (e.g. fast-ssd or ssd.example.com)"
-        )
-    return value
-
-
-def is_dns1123_label(value: str) -> bool:
-    """True for a DNS-1123 label: what a tenant's name (its folder, its namespace, a label value) must be."""
-    return len(value) <= 63 and _DNS1123_LABEL.fullmatch(value) is not None
-
-
-def _dns1123_label(value: str) -> str:
-    if not is_dns1123_label(value):
-        raise ValueError(
-            f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
-            "and '-', starting and ending with a letter or digit"
-        )
-    return value
-
-
-MLCP_PREFIX = "mlcp.dev/"
-"""The prefix of mlcp's own labels and annotations (`mlcp.dev/spec`, `mlcp.dev/adopted-namespace`, …): mlcp reads
-them back from live objects, so a spec may set none."""
-
-ANNOTATIONS_MAX_BYTES = 256 * 1024 - 8 * 1024
-"""A spec's annotations in all, keys and values in UTF-8: the API server refuses an object whose annotations exceed
-256 KiB, and mlcp adds its own (the source file's path, the commit, ...) to every object."""
-
-
-CONTROLLER_ANNOTATIONS: dict[str, str] = {
-    "serving.kserve.io/": "KServe's (deployment mode, autoscaler, storage, ...)",
-    "serving.knative.dev/": "Knative's, behind KServe's Serverless mode",
-    "autoscaling.knative.dev/": "Knative's autoscaler's, behind KServe's Serverless mode",
-    "networking.knative.dev/": "Knative's networking's, behind KServe's Serverless mode",
-    "features.knative.dev/": "Knative's, behind KServe's Serverless mode",
-    "sidecar.istio.io/": "Istio's sidecar injection, for the pods KServe and the notebook-controller create",
-    "notebooks.kubeflow.org/": "the notebook-controller's (routing, headers, last activity)",
-    "kubeflow-resource-stopped": "the notebook-controller's (it stops the server; use a Notebook's `stopped`)",
-    "workflows.argoproj.io/": "Argo Workflows' (pod name format, SSO RBAC rules on a ServiceAccount, ...)",
-    "cronworkflows.argoproj.io/": "Argo's cron controller's (the schedule it last used)",
-}
-"""Annotation keys (a prefix ending in `/`, or a whole key) the controllers behind mlcp's objects read as settings:
-copied from a spec onto an InferenceService, a Notebook, a WorkflowTemplate, a CronWorkflow or a tenant's
-ServiceAccount they change what the controller does with it, outside any field mlcp checks. No spec may set them;
-a setting a tenant needs becomes a spec field."""
-
-CONTROLLER_LABELS: dict[str, str] = {
-    "workflows.argoproj.io/": "Argo Workflows' (controller-instanceid chooses which workflow-controller runs a "
-    "pipeline, or that none does; creator, creator-email and creator-preferred-username claim who submitted its runs)",
-}
-"""Label keys (prefixes ending in `/`) the controllers behind mlcp's objects read, as `CONTROLLER_ANNOTATIONS`:
-a CronWorkflow passes Argo's controller-instanceid and creator labels on to every run it starts."""
-
-
-def _controller_owned(key: str, what: str, owned: Mapping[str, str]) -> str | None:
-    lowered = key.lower()
-    for prefix, owner in owned.items():
-        if lowered.startswith(prefix) if prefix.endswith("/") else lowered == prefix:
-            return (
-                f"{what} key {key!r} is {owner}: it changes what that controller does with the object, outside "
-                "the fields mlcp checks, so a spec sets none"
-            )
-    return None
-
-
-def qualified_name_problem(key: str, what: str, any_case: bool = False) -> str | None:
-    """Why `key` is not a qualified name (`[prefix/]name`) as the API server checks a label key, a node selector's
-    or a toleration's key (an annotation's lowercased: `any_case`)."""
-    prefix, slash, name = (key.lower() if any_case else key).rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(p) for p in prefix.split("."))):
-        return f"{what} key {key!r} has an invalid prefix: it must be a DNS subdomain such as example.com"
-    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
-        return (
-            f"{what} key {key!r} is invalid: at most 63 characters of letters, digits, "
-            "'-', '_' and '.', starting and ending with a letter or digit, after an optional DNS-subdomain prefix"
-        )
-    return None
-
-
-def label_value_problem(value: str, what: str) -> str | None:
-    """Why `value` is not a label value as the API server checks one (a label's, a node selector's, a toleration's)."""
-    if len(value) > LABEL_VALUE_MAX or not _LABEL_VALUE.fullmatch(value):
-        return (
-            f"{what} {value!r} is not a valid label value: at most 63 characters of letters, "
-            "digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)"
-        )
-    return None
-
-
-def _key_problem(key: str, what: str, any_case: bool = False) -> str | None:
-    """Why `key` is not a label or annotation key a spec may set: not a qualified name, or one of mlcp's own."""
-    problem = qualified_name_problem(key, what, any_case)
-    if problem is None and key.lower().startswith(MLCP_PREFIX):
-        return f"{what} key {key!r} is mlcp's own ({MLCP_PREFIX}*): mlcp sets and reads these, a spec sets none"
-    return problem
-
-
-def error_at(loc: tuple[str | int, ...], message: str) -> ValidationError:
-    """An error at `loc` inside the value being validated, so it is reported at that line (pydantic prefixes the
-    value's own location): a map's key, or a field of a model that a model validator checks."""
-    return errors_at([(loc, message)])
-
-
-def errors_at(problems: Sequence[tuple[tuple[str | int, ...], str]]) -> ValidationError:
-    """`error_at` for several places at once, so each is reported at its line in one validation."""
-    details = [
-        InitErrorDetails(
-            type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=loc[-1]
-        )
-        for loc, message in problems
-    ]
-    return ValidationError.from_exception_data("value", details)
-
-
-def _labels(labels: dict[str, str]) -> dict[str, str]:
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for key, value in labels.items():
-        problem = _key_problem(key, "label") or _controller_owned(key, "label", CONTROLLER_LABELS)
-        if problem is None and (problem := label_value_problem(value, "label value")) is not None:
-            problem = f"{problem} (key {key!r})"
-        if problem is not None:
-            problems.append(((key,), problem))
-    if problems:
-        raise errors_at(problems)
-    return labels
-
-
-def _annotations(annotations: dict[str, str]) -> dict[str, str]:
-    problems = [
-        ((key,), problem)
-        for key in annotations
-        if (problem := _key_problem(key, "annotation", any_case=True))
-        or (problem := _controller_owned(key, "annotation", CONTROLLER_ANNOTATIONS))
-    ]
-    if problems:
-        raise errors_at(problems)
-    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
-    if size > ANNOTATIONS_MAX_BYTES:
-        raise ValueError(
-            f"annotations hold {size} bytes: at most {ANNOTATIONS_MAX_BYTES} (the API server's 256 KiB for all of an "
-            "object's annotations, less 8 KiB for mlcp's own); keep large data out of annotations"
-        )
-    return annotations
-
-
-DnsLabel = Annotated[
-    str,
-    AfterValidator(_dns1123_label),
-    WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _DNS1123_LABEL.pattern}),
-]
-"""A Kubernetes object name that must also be a DNS-1123 label (namespaces, tenants)."""
-
-_DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-
-DnsSubdomain = Annotated[
-    str,
-    AfterValidator(_dns1123_subdomain),
-    WithJsonSchema({"type": "string", "maxLength": 253, "pattern": _DNS1123_SUBDOMAIN_PATTERN}),
-]
-"""A Kubernetes object name the API server checks as a DNS-1123 subdomain (a StorageClass, most object names)."""
-
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
-"""Kubernetes labels, checked with the API server's own syntax rules; none of mlcp's own (`mlcp.dev/`), none the
-controllers behind mlcp's objects read (`CONTROLLER_LABELS`)."""
-
-Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
-"""Kubernetes annotations: keys as the API server checks them, within its size limit; none of mlcp's own, none the
-controllers behind mlcp's objects read as settings (`CONTROLLER_ANNOTATIONS`)."""
-
-NonEmptyStr = Annotated[str, Field(min_length=1)]
-
-RESERVED_PREFIX = "system:"
-
-
-def _person(name: str) -> str:
-    """Kubernetes' own identities are not people: `system:serviceaccount:<ns>:mlcp-workload` is every pipeline pod of
-    the namespace, `system:serviceaccounts` every pod of the cluster, `system:authenticated` everyone."""
-    if name.lower().startswith(RESERVED_PREFIX):
-        raise ValueError(
-            f"{name!r} is one of Kubernetes' own identities (the {RESERVED_PREFIX!r} prefix: ServiceAccounts, nodes, "
-            "every authenticated user), and binding a tenant role to it gives the role to workloads or to everyone; "
-            "name a person (their email) or a group of people"
-        )
-    return name
-
-
-Person = Annotated[str, Field(min_length=1), AfterValidator(_person)]
-"""A person or group a tenant role is bound to (a Tenant's owners and members)."""
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """A string that must be one of a set known only once every kind is registered (`Annotated[str, OneOf(...)]`).
-
-    A `Literal` would fix the set where the field is written, so every new kind would edit it. This checks, and
-    lists in the JSON schema, whatever `names()` returns when a document is validated or a schema generated,
-    with the same error as a `Literal`.
-    """
-
-    names: Callable[[], Collection[str]]
-
-    def _check(self, value: str) -> str:
-        allowed = self.names()
-        if value not in allowed:
-            expected = ", ".join(repr(n) for n in allowed)
-            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        return {**handler(schema), "enum": list(self.names())}
-
-
-class SpecModel(BaseModel):
-    """Base of every spec model: camelCase aliases, unknown fields forbidden."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        str_strip_whitespace=False,
-        defer_build=True,
-        allow_inf_nan=False,  # YAML's .nan, .inf and 1e999: no target takes them (JSON has no such number)
-    )
-
-
-class Metadata(SpecModel):
-    """Identity of a spec inside the config repo."""
-
-    name: DnsLabel = Field(
-        description="Name of the spec, unique per kind and tenant. If the spec renders Kubernetes objects (every "
-        "kind does, but an Experiment only with `tuning` and a ModelPromotion only with `serving`), at most 62 "
-        "characters less the kind's length (a Pipeline's 54, a TrainingJob's 51): its objects carry the label "
-        "`mlcp.dev/spec: <kind>.<name>`, and a label value holds at most 63 characters. The controllers of some kinds "
-        "demand more: a TrainingJob's, a Notebook's and a ModelPromotion's with `serving` start with a letter "
-        "(Trainer, the notebook-controller's Service, KServe's webhook), a Notebook's has at most 52 characters (its "
-        "StatefulSet's revision label), and an Experiment's with `tuning` starts with a letter (Katib's webhook) and "
-        "leaves room for `-<algorithm>` within 63 characters (the name of Katib's suggestion Service)."
-    )
-    tenant: DnsLabel | None = Field(
-        default=None,
-        description=(
-            "Tenant the spec belongs to. Optional: specs under `tenants/<t>/` belong to `<t>`; "
-            "if set it must equal that folder."
-        ),
-    )
-    labels: Labels = Field(
-        default_factory=dict,
-        description="Labels copied to rendered objects. None of mlcp's own (`mlcp.dev/`) nor Argo Workflows' "
-        "(`workflows.argoproj.io/`: its controller-instanceid and creator labels pass from a CronWorkflow to its "
-        "runs).",
-    )
-    annotations: Annotations = Field(
-        default_factory=dict,
-        description="Annotations copied to the spec's Kubernetes objects. None of mlcp's own (`mlcp.dev/`) nor any "
-        "key the controllers behind them read as a setting: `serving.kserve.io/`, Knative's (`serving.knative.dev/`, "
-        "`autoscaling.knative.dev/`, `networking.knative.dev/`, `features.knative.dev/`), `sidecar.istio.io/`, "
-        "`notebooks.kubeflow.org/` and `kubeflow-resource-stopped` (a Notebook's `stopped` sets it), Argo Workflows' "
-        "(`workflows.argoproj.io/`, `cronworkflows.argoproj.io/`).",
-    )
 
 
 @dataclass(frozen=True)

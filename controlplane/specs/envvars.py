@@ -22,7 +22,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from controlplane.specs.base import error_at
+from controlplane.specs.model import error_at
 
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 

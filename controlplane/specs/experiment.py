@@ -12,18 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import (
-    INT32_MAX,
-    DnsLabel,
-    Finding,
-    NameRule,
-    NonEmptyStr,
-    Spec,
-    SpecModel,
-    TenantSpecs,
-    error_at,
-    register,
-)
+from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
+from controlplane.specs.kube_syntax import INT32_MAX, DnsLabel
+from controlplane.specs.model import NonEmptyStr, SpecModel, error_at
 
 ARTIFACT_SCHEMES = ("s3://", "gs://", "wasbs://", "abfss://", "mlflow-artifacts:/")
 """Where an experiment's artifacts may live: an object store (its own credentials, from the runs' environment), or

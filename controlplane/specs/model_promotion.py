@@ -12,18 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from controlplane.specs.base import (
-    INT32_MAX,
-    INT64_MAX,
-    DnsSubdomain,
-    Finding,
-    NameRule,
-    NonEmptyStr,
-    Spec,
-    SpecModel,
-    TenantSpecs,
-    register,
-)
+from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
+from controlplane.specs.kube_syntax import INT32_MAX, INT64_MAX, DnsSubdomain
+from controlplane.specs.model import NonEmptyStr, SpecModel
 from controlplane.specs.quota import limit_range_findings, quota_findings
 from controlplane.specs.resources import ResourceList
 

@@ -22,7 +22,9 @@ from pydantic import AfterValidator, Field
 
 from controlplane import imagerefs
 from controlplane.specs import resources
-from controlplane.specs.base import DnsSubdomain, Finding, NameRule, NonEmptyStr, Spec, SpecModel, TenantSpecs, register
+from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
+from controlplane.specs.kube_syntax import DnsSubdomain
+from controlplane.specs.model import NonEmptyStr, SpecModel
 from controlplane.specs.quota import Asked, Quota, limit_range_findings
 from controlplane.specs.resources import Quantity
 from controlplane.specs.tenant import Tenant

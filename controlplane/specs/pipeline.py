@@ -17,18 +17,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controlplane.specs.base import (
-    INT32_MAX,
-    INT64_MAX,
-    DnsLabel,
-    DnsSubdomain,
-    Finding,
-    NonEmptyStr,
-    Spec,
-    SpecModel,
-    TenantSpecs,
-    register,
-)
+from controlplane.specs.base import Finding, Spec, TenantSpecs, register
+from controlplane.specs.kube_syntax import INT32_MAX, INT64_MAX, DnsLabel, DnsSubdomain
+from controlplane.specs.model import NonEmptyStr, SpecModel
 from controlplane.specs.pipeline_steps import (
     Backoff,
     Container,

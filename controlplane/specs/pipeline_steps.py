@@ -16,8 +16,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from controlplane.specs import envvars
-from controlplane.specs.base import INT32_MAX, INT64_MAX, INT64_MIN, DnsLabel, NonEmptyStr, SpecModel, error_at
 from controlplane.specs.envvars import EnvName, EnvVars
+from controlplane.specs.kube_syntax import INT32_MAX, INT64_MAX, INT64_MIN, DnsLabel
+from controlplane.specs.model import NonEmptyStr, SpecModel, error_at
 from controlplane.specs.resources import ResourceList
 
 

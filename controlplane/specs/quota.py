@@ -12,7 +12,8 @@ from typing import Literal, cast
 from pydantic import Field, model_validator
 
 from controlplane.specs import resources
-from controlplane.specs.base import Finding, Spec, SpecModel, TenantSpecs, error_at, register
+from controlplane.specs.base import Finding, Spec, TenantSpecs, register
+from controlplane.specs.model import SpecModel, error_at
 from controlplane.specs.resources import ResourceList
 
 Asked = Mapping[str, tuple[tuple[str | int, ...], str]]

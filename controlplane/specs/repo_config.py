@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from controlplane.specs.base import SpecModel
+from controlplane.specs.model import SpecModel
 
 
 class ClusterTarget(SpecModel):

@@ -11,7 +11,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from controlplane.specs.base import DnsLabel, Labels, Person, Spec, SpecModel, register
+from controlplane.specs.base import Spec, register
+from controlplane.specs.kube_syntax import DnsLabel
+from controlplane.specs.metadata import Labels
+from controlplane.specs.model import Person, SpecModel
 
 WRITING_ROLES = frozenset({"admin", "edit"})
 """Member roles that may change the tenant (its specs in git, code run as it); `view` only reads."""

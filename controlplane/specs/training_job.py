@@ -17,18 +17,10 @@ from pydantic import Field, field_validator, model_validator
 
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.specs import envvars
-from controlplane.specs.base import (
-    DnsLabel,
-    Finding,
-    NameRule,
-    NonEmptyStr,
-    Spec,
-    SpecModel,
-    TenantSpecs,
-    error_at,
-    register,
-)
+from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
 from controlplane.specs.envvars import EnvVars
+from controlplane.specs.kube_syntax import DnsLabel
+from controlplane.specs.model import NonEmptyStr, SpecModel, error_at
 from controlplane.specs.notebook import ImageRef
 from controlplane.specs.pipeline_steps import EnvFrom
 from controlplane.specs.quota import limit_range_findings, quota_findings

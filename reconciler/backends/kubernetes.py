@@ -2,24 +2,23 @@
 
 Live state is read with the managed-by label selector, one list call per
 resource kind (paginated), never one GET per object, and decoded straight from
-JSON (the client's model deserialization costs more than the network here).
-Writes are server-side apply with field manager `mlcp`, so the API server
-tracks exactly which fields are ours; deletes carry a resourceVersion
-precondition so an object changed since the plan is never deleted blindly.
-mlcp's inventory lives in ConfigMaps in the controller namespace, like Flux's (an index and
-pieces by tenant: kubernetes_pieces).
-The transport (connection, requests, server-side apply) is the shared client
-in kubernetes_client; this module is what mlcp manages and how.
+JSON (the client's model deserialization costs more than the network here), or
+from the watch cache (kubernetes_watch) when it has them. Deletes are attributed
+from mlcp's own record and namespace claims judged before anything is written
+(kubernetes_namespaces). How one object is written, drift taken back and a delete
+kept to the planned version, is kubernetes_writes'; how the inventory (ConfigMaps
+in the controller namespace, like Flux's: kubernetes_pieces) records an apply,
+kubernetes_recording's. The transport (connection, requests, server-side apply)
+is the shared client in kubernetes_client; this module is the `Backend` that
+puts them together for one cluster.
 """
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import Any, Protocol
 
 from controlplane.labels import SELECTOR
@@ -28,6 +27,8 @@ from controlplane.planning import Inventory, attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
 from controlplane.specs.repo_config import RepoConfig
+from reconciler.backends import kubernetes_recording as recording
+from reconciler.backends import kubernetes_writes as writes
 from reconciler.backends.base import (
     ApplyOptions,
     Backend,
@@ -41,7 +42,7 @@ from reconciler.backends.base import (
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
 from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, Unanswered, live_object
+from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, live_object
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
 from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, recorded_namespaces, scope_for
@@ -55,30 +56,6 @@ PAGE_SIZE = 10000
 READ_CONCURRENCY = 4
 FEW_NAMESPACES = 16
 """Up to this many namespace creates are checked with a GET each; more with one LIST of all namespaces."""
-MANUAL_EDITORS = frozenset(
-    {
-        "kubectl",
-        "kubectl-edit",
-        "kubectl-patch",
-        "kubectl-client-side-apply",
-        "kubectl-label",
-        "kubectl-annotate",
-        "kubectl-replace",
-        "kubectl-scale",
-        "kubectl-set",
-        "kubectl-create",
-    }
-)
-"""Field managers that mean "a person changed this by hand": their changes to mlcp's fields are drift,
-taken back on apply. Any other manager is a controller with a claim of its own: a conflict."""
-_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
-
-
-def _guards(change: Change) -> bool:
-    """Whether the object bounds a tenant, as its kind declares (`catalog.Resource.bounds_tenant`): a conflict on
-    it is drift under any field manager's name."""
-    declared = catalog.find(change.ref.api_version, change.ref.kind)
-    return declared is not None and declared.bounds_tenant
 
 
 def resources() -> tuple[ResourceType, ...]:
@@ -107,10 +84,6 @@ class LiveCache(Protocol):
     def rescope(self, scope: Scope) -> bool: ...
 
     def settled(self) -> tuple[dict[ObjectRef, LiveObject], tuple[str, ...]] | None: ...
-
-
-MERGE_ATTEMPTS = 8
-"""How often a shard's inventory write reads again after another writer won the race."""
 
 
 @register
@@ -332,87 +305,15 @@ class KubernetesBackend(Backend):
     # -- writing ---------------------------------------------------------------------------------------------
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
+        """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload; a namespace the review
+        found absent that someone made since is not taken over."""
         impersonate = self.impersonation.identity_for(change) if self.impersonation else None
         rtype = self._type(change.ref)
         path = rtype.path(change.ref.namespace, change.ref.name)
         taken = appeared(change, self._absent, self._exists)
         if taken:
             return Outcome(change, Status.failed, taken)
-        try:
-            if change.action is Action.delete:
-                return self._delete(change, path, options, impersonate)
-            try:
-                result, note = self._server_side_apply(change, path, options, impersonate)
-            except HttpError as exc:
-                if not _new_role_ref(change, exc):
-                    raise
-                result, note = self._replace_binding(change, path, options, impersonate)
-        except HttpError as exc:
-            return Outcome(change, Status.failed, _explain(exc, change.action), uncertain=exc.uncertain)
-        except Unanswered as exc:
-            return Outcome(change, Status.failed, f"{exc} (the write may have happened)", uncertain=True)
-        except BackendError as exc:
-            return Outcome(change, Status.failed, str(exc))
-        version = str(result.get("metadata", {}).get("resourceVersion", ""))
-        if self.cache is not None and not options.dry_run:
-            self.cache.written(change.ref, result)
-        return Outcome(change, Status.applied, "dry run" if options.dry_run else note, version)
-
-    def _server_side_apply(
-        self, change: Change, path: str, options: ApplyOptions, impersonate: str | None
-    ) -> tuple[dict[str, Any], str]:
-        """Apply; a conflict only with hand edits (kubectl) is drift and is taken back with force."""
-        force = options.force_conflicts
-        managers: set[str] = set()
-        for attempt in range(2):
-            try:
-                result = self.client.server_side_apply(
-                    path,
-                    change.desired,
-                    options.field_manager,
-                    force=force,
-                    dry_run=options.dry_run,
-                    impersonate=impersonate,
-                )
-            except HttpError as exc:
-                managers = set(_CONFLICT_MANAGER.findall(str(exc))) if exc.status == 409 else set()
-                if attempt == 0 and managers and (managers <= MANUAL_EDITORS or _guards(change)):
-                    force = True
-                    continue
-                raise
-            note = f"drift healed: took fields back from {', '.join(sorted(managers))}" if attempt else ""
-            return result, note
-        raise BackendError("unreachable")  # pragma: no cover
-
-    def _replace_binding(
-        self, change: Change, path: str, options: ApplyOptions, impersonate: str | None
-    ) -> tuple[dict[str, Any], str]:
-        """A binding whose roleRef changed, which the API server never updates: deleted (only the version the plan
-        compared) and written anew. How the people's bindings of earlier versions, to Kubernetes' `admin` and
-        `edit`, move to mlcp's roles on upgrade without waiting for a `--prune`."""
-        if options.dry_run:
-            return {}, "dry run: would be replaced (its roleRef changed)"
-        deleted = self._delete(change, path, options, impersonate)
-        if deleted.status is not Status.deleted:
-            raise BackendError(deleted.message)
-        result, _ = self._server_side_apply(change, path, options, impersonate)
-        return result, "replaced: its roleRef changed, which the API server never updates"
-
-    def _delete(self, change: Change, path: str, options: ApplyOptions, impersonate: str | None) -> Outcome:
-        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        if change.live_version:
-            body["preconditions"] = {"resourceVersion": change.live_version}
-        query = [("dryRun", "All")] if options.dry_run else []
-        try:
-            answer = self.client.request("DELETE", path, query, body, impersonate=impersonate)
-        except HttpError as exc:
-            if exc.status == 404:
-                return Outcome(change, Status.deleted, "already gone")
-            raise
-        if self.cache is not None and not options.dry_run:  # the version removed: the precondition's, or answered
-            removed = change.live_version or str((answer.get("metadata") or {}).get("resourceVersion") or "")
-            self.cache.deleted(change.ref, removed)
-        return Outcome(change, Status.deleted, "dry run" if options.dry_run else "")
+        return writes.ObjectWrite(self.client, change, path, options, impersonate, self.cache).outcome()
 
     # -- inventory -------------------------------------------------------------------------------------------
 
@@ -438,85 +339,10 @@ class KubernetesBackend(Backend):
         Each object's record comes from `options.claims` (see `Inventory.updated`), never from live state.
         """
         prior = self._inventory if self._inventory is not None else self.read_inventory()
-        revision = options.revision or prior.revision
-        new = prior.updated(_with_others(prior, refs, options), options.claims, options.only)
-        if _same(new, prior) and revision == prior.revision:
-            return
-        if options.dry_run:
-            return
         try:
-            if options.scope is None:
-                self._inventory = self._pieces.write(new, revision)
-                return
-            self._inventory = self._merge_inventory(refs, options)
+            written = recording.record(self._pieces, prior, refs, options)
         except BackendError:
             self._inventory = None  # what is stored is not known: read it again
             raise
-
-    def _merge_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> Inventory:
-        """A shard's write: its own entries over the others' as stored now, each write conditional on what was
-        read (the pieces it writes and the index), so another shard's entries are never undone."""
-        scope = options.scope or (lambda _tenant: True)
-        for _ in range(MERGE_ATTEMPTS):
-            prior = self.read_inventory()
-            new = prior.updated(_with_others(prior, refs, replace(options, scope=scope)), options.claims, options.only)
-            try:
-                return self._pieces.write(new, options.revision or prior.revision, conditional=True)
-            except HttpError as exc:
-                if exc.status != 409:
-                    raise BackendError(f"writing mlcp's inventory failed: {_explain(exc)}") from None
-        raise BackendError(
-            f"writing mlcp's inventory failed: other writers wrote it {MERGE_ATTEMPTS} times in a row; "
-            "the next pass tries again"
-        )
-
-
-def _with_others(prior: Inventory, refs: frozenset[ObjectRef], options: ApplyOptions) -> frozenset[ObjectRef]:
-    """`refs` with, for a shard's writer, the objects recorded for other shards' tenants, which stay as they are:
-    among `options.only` when the apply looked at a few objects (the others are kept by `only` already)."""
-    if options.scope is None:
-        return refs
-    if options.only is None:
-        return refs | prior.others(options.scope)
-    return refs | prior.others_among(options.only, options.scope)
-
-
-def _same(new: Inventory, prior: Inventory) -> bool:
-    """Whether `updated` left `prior` as it was: by identity, or by the objects it names as changed (O(change)); a
-    whole comparison only for an inventory made otherwise."""
-    if new.refs is prior.refs and new.records is prior.records:
-        return True
-    made_from = new.changed_from
-    if made_from is not None and made_from[0] is prior.records:
-        return all(
-            (ref in new.refs) == (ref in prior.refs) and new.records.get(ref) == prior.records.get(ref)
-            for ref in made_from[1]
-        )
-    return new.refs == prior.refs and new.records == prior.records
-
-
-def _new_role_ref(change: Change, exc: HttpError) -> bool:
-    """Whether the API server refused the write of a binding only because it changes its (immutable) roleRef."""
-    details = exc.body.get("details")
-    causes = details.get("causes") if isinstance(details, dict) else None
-    return (
-        exc.status == 422
-        and change.ref.kind in ("RoleBinding", "ClusterRoleBinding")
-        and isinstance(causes, list)
-        and any(isinstance(c, dict) and c.get("field") == "roleRef" for c in causes)
-    )
-
-
-def _explain(exc: HttpError, action: Action = Action.update) -> str:
-    if exc.status == 409 and exc.body.get("reason") == "Conflict" and action is Action.delete:
-        return (
-            f"not deleted: the object changed since the plan (its resourceVersion precondition failed: {exc}); "
-            "plan again to see what changed (the loop's next pass does)"
-        )
-    if exc.status == 409 and exc.body.get("reason") == "Conflict":
-        return f"conflict with another field manager: {exc}; rerun with --force-conflicts to take the fields over"
-    if exc.status == 403:
-        return f"forbidden by the API server's RBAC: {exc}"
-    if exc.status == 422:
-        return f"rejected by the API server's validation: {exc}"
-    return f"HTTP {exc.status}: {exc}"
+        if written is not None:
+            self._inventory = written

@@ -16,15 +16,10 @@ from pydantic.fields import FieldInfo
 
 from controlplane.labels import ADOPTED_ANNOTATION
 from controlplane.specs import API_VERSION, KINDS, Quota, Spec, pipeline_steps, schema_of
-from controlplane.specs.base import (
-    ANNOTATIONS_MAX_BYTES,
-    INT64_MAX,
-    INT64_MIN,
-    Metadata,
-    SpecModel,
-    name_limit,
-    register,
-)
+from controlplane.specs.base import name_limit, register
+from controlplane.specs.kube_syntax import INT64_MAX, INT64_MIN
+from controlplane.specs.metadata import ANNOTATIONS_MAX_BYTES, Metadata
+from controlplane.specs.model import SpecModel
 from controlplane.specs.model_promotion import ModelPromotionSpec
 from controlplane.specs.repo_config import RepoConfig
 from tests.controlplane.helpers import assert_problem, edit, line_of

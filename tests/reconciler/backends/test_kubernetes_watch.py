@@ -17,8 +17,9 @@ from reconciler.backends import kubernetes_watch
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
 from reconciler.backends.kubernetes_client import KubeClient, live_object
+from reconciler.backends.kubernetes_kindcache import Gone, KindCache
 from reconciler.backends.kubernetes_scope import Scope
-from reconciler.backends.kubernetes_watch import LIST_CONCURRENCY, Gone, KindCache, WatchCache, _lines
+from reconciler.backends.kubernetes_watch import LIST_CONCURRENCY, WatchCache, _lines
 from reconciler.backoff import Backoff
 
 QUOTA = BY_KIND[("v1", "ResourceQuota")]
