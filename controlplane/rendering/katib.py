@@ -1,7 +1,13 @@
 """The Katib tuner: Experiment with tuning → Katib Experiment whose trials run the referenced pipeline.
 
 Each trial is an Argo Workflow that references the tenant's WorkflowTemplate
-and passes the trial's parameter assignments as workflow arguments. No
+and passes the trial's parameter assignments as workflow arguments, as
+upstream's Argo example does (kubeflow/katib examples/v1beta1/argo/
+argo-workflow.yaml): Argo's container is `main`, the trial ends with the
+Workflow's phase, and `primaryPodLabels` names the pod of the `metricsStep`
+(its step label, set on every container step's pods by the pipeline renderer)
+so Katib's collector goes into that pod only (specs.experiment's
+`metrics_step_findings` says why). No
 maintained Python models exist for Katib's v1beta1 API in our dependency set
 (the `kubeflow-katib` SDK pins its own gRPC stack), so the manifest is built
 here as data, and the project's CRD schema plus the API server check it.
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from controlplane.labels import STEP_LABEL
 from controlplane.loading.sources import LoadedSpec
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, metadata
@@ -45,7 +52,11 @@ def _trial_template(tuning: Tuning) -> dict[str, Any]:
             },
         },
     }
+    template: dict[str, Any] = {}
+    if tuning.metrics_step is not None:  # unset: the trial pipeline runs one pod (validation)
+        template["primaryPodLabels"] = {STEP_LABEL: tuning.metrics_step}
     return {
+        **template,
         "primaryContainerName": "main",
         "successCondition": 'status.[@this].#(phase=="Succeeded")#',
         "failureCondition": 'status.[@this].#(phase=="Failed")#',
