@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from controlplane.labels import STEP_LABEL
 from controlplane.loading.sources import LoadedSpec
+from controlplane.plans import EditableFields
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, metadata
 from controlplane.rendering.experiment import tuner
@@ -27,7 +28,20 @@ from controlplane.specs import Experiment
 from controlplane.specs.experiment import SearchParameter, Tuning
 
 KATIB_API = "kubeflow.org/v1beta1"
-KATIB_EXPERIMENT = Resource(60, "kubeflow.org", "v1beta1", "Experiment", "experiments", namespaced=True)
+COUNTS = (("spec", "parallelTrialCount"), ("spec", "maxTrialCount"), ("spec", "maxFailedTrialCount"))
+"""What Katib's validating webhook lets an update of an Experiment change: `only spec.parallelTrialCount,
+spec.maxTrialCount and spec.maxFailedTrialCount are editable` (kubeflow/katib
+pkg/webhook/v1beta1/experiment/validator/validator.go, `ValidateExperiment` with an old object)."""
+IN_PLACE = EditableFields(
+    (("metadata",), *COUNTS),
+    "Katib changes only a running tuning's trial counts (parallelTrials, maxTrials, maxFailedTrials) and refuses "
+    "any other change of the Experiment; to run another search, give the experiment a new name, or delete the "
+    "Katib Experiment (`kubectl delete experiments.kubeflow.org <name> -n <namespace>`, its trials with it) so "
+    "that the next apply creates it again",
+)
+KATIB_EXPERIMENT = Resource(
+    60, "kubeflow.org", "v1beta1", "Experiment", "experiments", namespaced=True, editable=IN_PLACE
+)
 
 
 def _feasible(param: SearchParameter) -> dict[str, Any]:

@@ -9,6 +9,7 @@ environment, only a CRD written here: devenv/crds.py). Each fact is pinned to th
 - its pod webhook (pkg/webhook/v1beta1/pod/inject_webhook.go, `Mutate`) puts the metrics collector into every pod a
   trial owns unless `primaryPodLabels` narrows it to the pods carrying those labels (utils.go, `isPrimaryPod`), and
   wraps the container named `primaryContainerName` (utils.go, `wrapWorkerContainer`);
+- it lets an update change only the trial counts (validator.go, `ValidateExperiment` with an old object);
 - its Argo Workflows example (examples/v1beta1/argo/argo-workflow.yaml) ends a trial with the Workflow's phase and
   names Argo's container `main`.
 """
@@ -22,7 +23,9 @@ from typing import Any
 
 from controlplane.labels import STEP_LABEL
 from controlplane.loading.repo import load_repo
-from controlplane.rendering import RenderContext, render
+from controlplane.planning import Inventory, PlanOptions, plan
+from controlplane.plans import Action, Change, LiveObject
+from controlplane.rendering import RenderContext, catalog, render
 from tests.controlplane.helpers import copy_template, edit, problems
 
 DETECTOR = "tenants/vision/experiments/detector.yaml"
@@ -90,3 +93,27 @@ def test_a_single_step_pipeline_needs_no_metrics_step(tmp_path: Path) -> None:
     assert problems(root) == []
     template = _objects(root)[("Experiment", "detector")]["spec"]["trialTemplate"]
     assert "primaryPodLabels" not in template and katib_refusals(template) == []
+
+
+def _planned(root: Path, live_spec: dict[str, Any]) -> Change:
+    objects = render(RenderContext(load_repo(root)))
+    [katib] = [o for o in objects if o.ref.kind == "Experiment" and o.ref.system == "kubernetes"]
+    live = LiveObject(katib.ref, {"metadata": katib.manifest["metadata"], "spec": live_spec}, "7")
+    options = PlanOptions(editable=catalog.editable)
+    [change] = plan([katib], {katib.ref: live}, Inventory(), options).changes
+    return change
+
+
+def test_a_tuning_change_katib_refuses_is_blocked_in_the_plan(tmp_path: Path) -> None:
+    """Katib's webhook lets an update change the trial counts only (validator.go: `only spec.parallelTrialCount,
+    spec.maxTrialCount and spec.maxFailedTrialCount are editable`): a new goal was written at apply, refused
+    there after the spec's other objects were, and again at every pass. The plan now blocks it and says how to
+    run another search; the counts still change in place."""
+    root = copy_template(tmp_path / "repo")
+    rendered = _objects(root)[("Experiment", "detector")]["spec"]
+    moved = _planned(root, {**rendered, "objective": {**rendered["objective"], "goal": 0.5}})
+    assert moved.action is Action.update and moved.blocked is not None
+    assert moved.blocked.startswith("spec.objective.goal cannot change in place: Katib changes only")
+    assert "give the experiment a new name" in moved.blocked
+    more = _planned(root, {**rendered, "maxTrialCount": 6, "parallelTrialCount": 1})
+    assert more.action is Action.update and more.blocked is None
