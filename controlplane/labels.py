@@ -25,3 +25,12 @@ POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
 """Labels the API server's PodSecurity admission reads; on a tenant's namespace only mlcp sets them (the policy's)."""
 RESERVED_ACCOUNT_PREFIX = "mlcp-"
 """ServiceAccounts named so are mlcp's (`mlcp-deployer`, `mlcp-workload`, the controller's): no pipeline runs as one."""
+PIPELINE_LABEL = "mlcp.dev/pipeline"
+STEP_LABEL = "mlcp.dev/pipeline-step"
+"""The step a run's pod (a container step's, the exit handler's) or TrainJob (a training step's) is of: Argo sets no
+label naming the template, and Katib finds the pod whose metrics a trial reports by labels (`rendering.katib`)."""
+KATIB_INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
+"""The namespace label Katib's pod webhook selects (`mutator.pod.katib.kubeflow.org`'s namespaceSelector,
+kubeflow/katib manifests/v1beta1/components/webhook/webhooks.yaml, `enabled`; `katib-metricscollector-injection`
+before Katib v0.13, kubeflow/kubeflow#6225): without it no trial pod gets the metrics collector, so no trial
+reports its objective. mlcp sets it on every tenant namespace (`rendering.tenant`); no spec sets Katib's labels."""

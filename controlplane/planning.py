@@ -29,6 +29,7 @@ from controlplane.plans import (
     Action,
     Change,
     DesiredObject,
+    EditableFields,
     LiveObject,
     ObjectRef,
     Plan,
@@ -340,6 +341,10 @@ class PlanOptions:
     """(apiVersion, kind) of objects that give people access (RoleBindings, MLflow permissions): one removed from
     git is deleted even with prune off, as the person the change removed must not keep what it granted (the
     delete is authorized as a change of the spec mlcp's record attributes it to, like any other)."""
+    editable: Callable[[str, str], EditableFields | None] = field(default=lambda api_version, kind: None)
+    """(apiVersion, kind) → the fields its controller lets an update change (None: any). An update of another
+    field is blocked here, naming them, rather than refused by the controller's webhook at apply after the
+    spec's other objects were written (a Katib Experiment's tuning: rendering/katib.py)."""
 
 
 def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
@@ -360,6 +365,16 @@ def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
             **common,  # type: ignore[arg-type]
         )
     return Change(action=Action.noop, reason="up to date", desired=obj.manifest, live_version=live.version, **common)  # type: ignore[arg-type]
+
+
+def _in_place(change: Change, options: PlanOptions) -> Change:
+    """An update its controller would refuse, blocked with why (`PlanOptions.editable`)."""
+    editable = options.editable(change.ref.api_version, change.ref.kind) if change.action is Action.update else None
+    frozen = editable.frozen(change.diffs) if editable is not None else []
+    if editable is None or not frozen:
+        return change
+    fields = ", ".join(d.dotted for d in frozen[:3]) + (", …" if len(frozen) > 3 else "")
+    return replace(change, blocked=change.blocked or f"{fields} cannot change in place: {editable.why}")
 
 
 def record_blocker(ref: ObjectRef, record: InventoryRecord | None) -> str | None:
@@ -433,7 +448,7 @@ def plan(
     wanted: set[ObjectRef] = set()
     for obj in desired:
         wanted.add(obj.ref)
-        changes.append(_pair(obj, live.get(obj.ref)))
+        changes.append(_in_place(_pair(obj, live.get(obj.ref)), options))
     ignored = []
     for ref, found in live.items():
         if ref in wanted:

@@ -115,6 +115,20 @@ class FieldDiff:
         return {"path": list(self.path), "field": self.dotted, "old": self.old, "new": self.new}
 
 
+@dataclass(frozen=True, slots=True)
+class EditableFields:
+    """The only fields of an object its controller lets an update change; any other change needs a new object."""
+
+    paths: tuple[tuple[str, ...], ...]
+    """Each a field or the root of fields (`("metadata",)`) an update may change."""
+    why: str
+    """Who refuses the other changes, and what to do instead (shown where the plan blocks one)."""
+
+    def frozen(self, diffs: tuple[FieldDiff, ...]) -> list[FieldDiff]:
+        """The differences an update may not make."""
+        return [d for d in diffs if not any(d.path[: len(p)] == p for p in self.paths)]
+
+
 DEFAULT_DENY = "default-deny"
 UNVERIFIED = " (unverified)"
 """Marks an actor of a decision who only claims to be one (a commit's author field) where signatures are required:

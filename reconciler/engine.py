@@ -20,7 +20,7 @@ from controlplane.loading import memo
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_config, load_repo
 from controlplane.planning import Inventory, PlanOptions, plan
 from controlplane.plans import VERIFIED_IDENTITIES, DesiredObject, LiveObject, ObjectRef, Plan, SystemStatus
-from controlplane.rendering import RenderContext, render
+from controlplane.rendering import RenderContext, catalog, render
 from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
@@ -284,6 +284,7 @@ def make_plan(
         repo=str(desired.repo.root),
         ranks=RANK_ORDER,
         access=ACCESS_KINDS,
+        editable=catalog.editable,
     )
     partial = selection.tenants if selection is not None else None
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root), partial)

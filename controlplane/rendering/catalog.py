@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
+from controlplane.plans import EditableFields
 from controlplane.specs import KINDS
 
 RANK_OF_UNDECLARED = 100
@@ -48,6 +49,9 @@ class Resource:
     """Its objects bound what a tenant may do (RBAC, NetworkPolicy, quotas, accounts, the namespace): no controller
     has a claim on their fields, and a field manager's name is whatever its writer put in the request, so the
     Kubernetes backend takes back a conflict on one under any manager's name, as drift."""
+    editable: EditableFields | None = None
+    """The only fields its controller lets an update change (None: any): the plan blocks an update of another
+    one, saying why, instead of writing it and having the controller's webhook refuse it (`editable`)."""
 
     @property
     def api_version(self) -> str:
@@ -175,6 +179,12 @@ def granted(workload_only: bool) -> tuple[Grant, ...]:
     return tuple(
         sorted({g for kind, grants in GRANTS.items() if KINDS[kind].workload or not workload_only for g in grants})
     )
+
+
+def editable(api_version: str, kind: str) -> EditableFields | None:
+    """What an update of an object of this type may change (`PlanOptions.editable`); None: anything."""
+    found = find(api_version, kind)
+    return found.editable if found is not None else None
 
 
 def by_group(declared: tuple[Resource, ...]) -> list[tuple[str, list[str]]]:

@@ -1,7 +1,13 @@
 """The Katib tuner: Experiment with tuning → Katib Experiment whose trials run the referenced pipeline.
 
 Each trial is an Argo Workflow that references the tenant's WorkflowTemplate
-and passes the trial's parameter assignments as workflow arguments. No
+and passes the trial's parameter assignments as workflow arguments, as
+upstream's Argo example does (kubeflow/katib examples/v1beta1/argo/
+argo-workflow.yaml): Argo's container is `main`, the trial ends with the
+Workflow's phase, and `primaryPodLabels` names the pod of the `metricsStep`
+(its step label, set on every container step's pods by the pipeline renderer)
+so Katib's collector goes into that pod only (specs.experiment's
+`metrics_step_findings` says why). No
 maintained Python models exist for Katib's v1beta1 API in our dependency set
 (the `kubeflow-katib` SDK pins its own gRPC stack), so the manifest is built
 here as data, and the project's CRD schema plus the API server check it.
@@ -11,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from controlplane.labels import STEP_LABEL
 from controlplane.loading.sources import LoadedSpec
+from controlplane.plans import EditableFields
 from controlplane.rendering.catalog import Resource
 from controlplane.rendering.context import TENANT_WORKLOAD_SA, RenderContext, metadata
 from controlplane.rendering.experiment import tuner
@@ -20,7 +28,20 @@ from controlplane.specs import Experiment
 from controlplane.specs.experiment import SearchParameter, Tuning
 
 KATIB_API = "kubeflow.org/v1beta1"
-KATIB_EXPERIMENT = Resource(60, "kubeflow.org", "v1beta1", "Experiment", "experiments", namespaced=True)
+COUNTS = (("spec", "parallelTrialCount"), ("spec", "maxTrialCount"), ("spec", "maxFailedTrialCount"))
+"""What Katib's validating webhook lets an update of an Experiment change: `only spec.parallelTrialCount,
+spec.maxTrialCount and spec.maxFailedTrialCount are editable` (kubeflow/katib
+pkg/webhook/v1beta1/experiment/validator/validator.go, `ValidateExperiment` with an old object)."""
+IN_PLACE = EditableFields(
+    (("metadata",), *COUNTS),
+    "Katib changes only a running tuning's trial counts (parallelTrials, maxTrials, maxFailedTrials) and refuses "
+    "any other change of the Experiment; to run another search, give the experiment a new name, or delete the "
+    "Katib Experiment (`kubectl delete experiments.kubeflow.org <name> -n <namespace>`, its trials with it) so "
+    "that the next apply creates it again",
+)
+KATIB_EXPERIMENT = Resource(
+    60, "kubeflow.org", "v1beta1", "Experiment", "experiments", namespaced=True, editable=IN_PLACE
+)
 
 
 def _feasible(param: SearchParameter) -> dict[str, Any]:
@@ -45,7 +66,11 @@ def _trial_template(tuning: Tuning) -> dict[str, Any]:
             },
         },
     }
+    template: dict[str, Any] = {}
+    if tuning.metrics_step is not None:  # unset: the trial pipeline runs one pod (validation)
+        template["primaryPodLabels"] = {STEP_LABEL: tuning.metrics_step}
     return {
+        **template,
         "primaryContainerName": "main",
         "successCondition": 'status.[@this].#(phase=="Succeeded")#',
         "failureCondition": 'status.[@this].#(phase=="Failed")#',

@@ -4,7 +4,10 @@ Each step is a container template (what runs, where, its inputs and outputs)
 plus a DAG task (when it runs, over which items, with which arguments): the
 split Argo expects, so `{{inputs.parameters.X}}` works in the container and
 `{{item}}`, `{{tasks.S.outputs...}}` in the task. Every container gets the same
-hardened security context; no field of the spec can loosen it.
+hardened security context; no field of the spec can loosen it. Each pod is
+labelled with its step's name (`mlcp.dev/pipeline-step`): Argo labels a pod
+with its run, not its template, and a tuning's Katib trials find the pod that
+reports the metrics by it (`rendering.katib`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from argo_workflows.model.io_argoproj_workflow_v1alpha1_artifact import IoArgopr
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_backoff import IoArgoprojWorkflowV1alpha1Backoff
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_dag_task import IoArgoprojWorkflowV1alpha1DAGTask
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_inputs import IoArgoprojWorkflowV1alpha1Inputs
+from argo_workflows.model.io_argoproj_workflow_v1alpha1_metadata import IoArgoprojWorkflowV1alpha1Metadata
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_outputs import IoArgoprojWorkflowV1alpha1Outputs
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_parameter import IoArgoprojWorkflowV1alpha1Parameter
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_retry_strategy import IoArgoprojWorkflowV1alpha1RetryStrategy
@@ -38,6 +42,7 @@ from argo_workflows.model.security_context import SecurityContext
 from argo_workflows.model.toleration import Toleration
 from argo_workflows.model.volume_mount import VolumeMount
 
+from controlplane.labels import STEP_LABEL
 from controlplane.specs import pipeline_steps as spec
 
 
@@ -162,6 +167,7 @@ def container_template(name: str, step: spec.Container) -> IoArgoprojWorkflowV1a
     return IoArgoprojWorkflowV1alpha1Template(
         name=name,
         container=_container(step),
+        metadata=IoArgoprojWorkflowV1alpha1Metadata(labels={STEP_LABEL: name}),
         **opt(
             inputs=inputs,
             outputs=outputs,

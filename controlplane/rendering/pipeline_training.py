@@ -31,15 +31,13 @@ from argo_workflows.model.io_argoproj_workflow_v1alpha1_resource_template import
 )
 from argo_workflows.model.io_argoproj_workflow_v1alpha1_template import IoArgoprojWorkflowV1alpha1Template
 
-from controlplane.labels import SOURCE_ANNOTATION
+from controlplane.labels import PIPELINE_LABEL, SOURCE_ANNOTATION, STEP_LABEL
 from controlplane.loading.sources import LoadedSpec
 from controlplane.rendering.context import TENANT_TRAINER_SA, RenderContext
 from controlplane.rendering.pipeline_steps import opt, retry_strategy
 from controlplane.rendering.training_job import experiment_name, trainjob_manifest
 from controlplane.specs.pipeline_training import TrainingStep
 
-PIPELINE_LABEL = "mlcp.dev/pipeline"
-STEP_LABEL = "mlcp.dev/pipeline-step"
 SUCCESS_CONDITION = "status.conditions.0.type == Complete,status.conditions.0.status == True"
 """Trainer's `Complete` condition, the first and only one of a job never suspended (Argo ANDs the requirements)."""
 FAILURE_CONDITION = "status.conditions.0.type == Failed,status.conditions.1.type == Failed"

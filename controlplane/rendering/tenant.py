@@ -20,7 +20,11 @@ lists), which is what multi-tenant clusters expect by default. The namespace
 carries the Pod Security Standards labels of the policy's `podSecurity`, set
 after the tenant's own labels so they always win. Rendering alone uses the
 policy of the repo it renders; the engine stamps them again from the trusted
-base (`with_pod_security`), so a revision never lowers its own level.
+base (`with_pod_security`), so a revision never lowers its own level. It also
+carries Katib's metrics-collector-injection label on every tenant namespace,
+whether or not the tenant tunes today: Katib's pod webhook selects namespaces
+by it, and deciding it from the tenant's experiments would make an experiment
+change a change of the Namespace, which is authorized as the Tenant.
 
 Objects are built as plain manifests (see `rendering.manifests` for why).
 """
@@ -32,7 +36,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, cast
 
-from controlplane.labels import ADOPTED_ANNOTATION, POD_SECURITY_PREFIX, PROTECTION_ANNOTATION
+from controlplane.labels import (
+    ADOPTED_ANNOTATION,
+    KATIB_INJECTION_LABEL,
+    POD_SECURITY_PREFIX,
+    PROTECTION_ANNOTATION,
+)
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject
 from controlplane.rendering.catalog import Resource
@@ -98,6 +107,7 @@ def with_pod_security(objects: Iterable[DesiredObject], rules: PodSecurity) -> l
 def _namespace(loaded: LoadedSpec, ctx: RenderContext, tenant: Tenant) -> dict[str, Any]:
     meta = metadata(loaded, ctx, tenant.namespace, None, extra_labels=tenant.spec.labels)
     meta["labels"].update(pod_security_labels(pod_security_rules(ctx), loaded.tenant))  # last: mlcp's win
+    meta["labels"][KATIB_INJECTION_LABEL] = "enabled"  # trials report metrics (labels.KATIB_INJECTION_LABEL)
     meta["annotations"][PROTECTION_ANNOTATION] = "true" if tenant.spec.deletion_protection else "false"
     if tenant.spec.adopt_namespace:
         meta["annotations"][ADOPTED_ANNOTATION] = "true"  # the Kubernetes backend's review lets it take one over

@@ -15,6 +15,8 @@ from pydantic import AfterValidator, Field, model_validator
 from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
 from controlplane.specs.kube_syntax import INT32_MAX, DnsLabel
 from controlplane.specs.model import NonEmptyStr, SpecModel, error_at
+from controlplane.specs.pipeline import Pipeline
+from controlplane.specs.pipeline_steps import Step
 
 ARTIFACT_SCHEMES = ("s3://", "gs://", "wasbs://", "abfss://", "mlflow-artifacts:/")
 """Where an experiment's artifacts may live: an object store (its own credentials, from the runs' environment), or
@@ -130,6 +132,12 @@ class Tuning(SpecModel):
         default=3, ge=0, le=INT32_MAX, description="Failures before giving up; at most `maxTrials` (Katib's rule)."
     )
     trial_pipeline: DnsLabel = Field(description="Pipeline (same tenant) each trial runs.")
+    metrics_step: DnsLabel | None = Field(
+        default=None,
+        description="The trial pipeline's container step whose output prints the metrics (`<metric>=<value>` "
+        "lines): Katib's collector goes into that step's pods only. Needed when the pipeline runs more than one "
+        "step or has an exit handler; with one container step, that step.",
+    )
 
     @model_validator(mode="after")
     def _counts(self) -> Tuning:
@@ -149,6 +157,41 @@ class Tuning(SpecModel):
                 f"{self.objective.metric!r} is the objective's metric: Katib refuses it among `additionalMetrics`",
             )
         return self
+
+
+def metrics_step_findings(tuning: Tuning, pipeline: Pipeline) -> Iterable[Finding]:
+    """The step whose pods Katib's collector goes into: a container step, named unless it is the only pod a run has.
+
+    Katib's pod webhook injects the collector into every pod a trial owns unless `primaryPodLabels` narrows it
+    (kubeflow/katib pkg/webhook/v1beta1/pod/inject_webhook.go, `Mutate`), and wraps the container named
+    `primaryContainerName` (Argo's `main`) in `sh -c "<command> 1>/var/log/katib/metrics.log 2>&1 && ..."`
+    (pkg/webhook/v1beta1/pod/utils.go, `wrapWorkerContainer`): every other step's image would need a shell, its
+    arguments would be split again by that shell, its output would be read as metrics, and each pod would run
+    (and be charged for) a collector. A training step's own pod only creates its TrainJob.
+    """
+    where = ("spec", "tuning", "metricsStep")
+    containers = [s.name for s in pipeline.spec.steps if isinstance(s, Step)]
+    if tuning.metrics_step is not None:
+        if tuning.metrics_step not in containers:
+            training = tuning.metrics_step in {s.name for s in pipeline.spec.steps}
+            yield Finding(
+                where,
+                f"pipeline {pipeline.name!r} has no container step {tuning.metrics_step!r}"
+                + (": it is a training step, whose pod only creates its TrainJob" if training else ""),
+                f"name the step whose output prints the metrics: one of {', '.join(containers) or '(none)'}",
+                "reference",
+            )
+        return
+    pods = len(pipeline.spec.steps) + (pipeline.spec.on_exit is not None)
+    if tuning.tuner == DEFAULT_TUNER and (pods > 1 or not containers):
+        yield Finding(
+            ("spec", "tuning", "trialPipeline"),
+            f"pipeline {pipeline.name!r} runs {pods} pods per run: without `metricsStep` Katib puts its metrics "
+            "collector into each of them (each command wrapped in `sh -c`, its output read as metrics)",
+            f"set `metricsStep` to the container step that prints `{tuning.objective.metric}=<value>`: one of "
+            f"{', '.join(containers) or '(none: add one)'}",
+            "reference",
+        )
 
 
 class ExperimentSpec(SpecModel):
@@ -181,7 +224,16 @@ class Experiment(Spec):
                     return  # one reason at a time: a name that starts wrong may also be long
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        """The tracking server's store is shared by every tenant: an experiment's root there is under its own."""
+        """The tracking server's store is shared by every tenant: an experiment's root there is under its own; a
+        tuning's metrics come from one container step of its trial pipeline."""
+        yield from self._artifact_location_findings(tenant)
+        tuning = self.spec.tuning
+        if tuning is not None:
+            for pipeline in tenant.of_kind("Pipeline"):
+                if pipeline.name == tuning.trial_pipeline and isinstance(pipeline, Pipeline):
+                    yield from metrics_step_findings(tuning, pipeline)
+
+    def _artifact_location_findings(self, tenant: TenantSpecs) -> Iterable[Finding]:
         location = self.spec.tracking.artifact_location
         own = f"mlflow-artifacts:/{tenant.tenant}/"
         if location is not None and location.startswith("mlflow-artifacts:") and not location.startswith(own):

@@ -45,9 +45,13 @@ a setting a tenant needs becomes a spec field."""
 CONTROLLER_LABELS: dict[str, str] = {
     "workflows.argoproj.io/": "Argo Workflows' (controller-instanceid chooses which workflow-controller runs a "
     "pipeline, or that none does; creator, creator-email and creator-preferred-username claim who submitted its runs)",
+    "katib.kubeflow.org/": "Katib's (metrics-collector-injection on a namespace decides whether trials report their "
+    "metrics; experiment and trial labels on pods say which trial a pod reports for)",
+    "katib-metricscollector-injection": "Katib's (before v0.13: whether trials in the namespace report their metrics)",
 }
-"""Label keys (prefixes ending in `/`) the controllers behind mlcp's objects read, as `CONTROLLER_ANNOTATIONS`:
-a CronWorkflow passes Argo's controller-instanceid and creator labels on to every run it starts."""
+"""Label keys (a prefix ending in `/`, or a whole key) the controllers behind mlcp's objects read, as
+`CONTROLLER_ANNOTATIONS`: a CronWorkflow passes Argo's controller-instanceid and creator labels on to every run it
+starts, and Katib injects its metrics collector only into pods of a namespace labelled as mlcp labels tenants'."""
 
 
 def _controller_owned(key: str, what: str, owned: Mapping[str, str]) -> str | None:
@@ -133,7 +137,7 @@ class Metadata(SpecModel):
         default_factory=dict,
         description="Labels copied to rendered objects. None of mlcp's own (`mlcp.dev/`) nor Argo Workflows' "
         "(`workflows.argoproj.io/`: its controller-instanceid and creator labels pass from a CronWorkflow to its "
-        "runs).",
+        "runs) nor Katib's (`katib.kubeflow.org/`: mlcp sets its metrics-collector-injection on the namespace).",
     )
     annotations: Annotations = Field(
         default_factory=dict,

@@ -59,7 +59,8 @@ class TenantSpec(SpecModel):
     namespace: DnsLabel | None = Field(default=None, description="Kubernetes namespace; defaults to the tenant's name.")
     labels: Labels = Field(
         default_factory=dict,
-        description="Extra labels on the namespace; not `pod-security.kubernetes.io/*` (the AccessPolicy sets those).",
+        description="Extra labels on the namespace; not `pod-security.kubernetes.io/*` (the AccessPolicy sets those) "
+        "nor Katib's (`katib.kubeflow.org/*`: mlcp enables its metrics collector on every tenant namespace).",
     )
     network_isolation: NetworkIsolation = Field(
         default_factory=NetworkIsolation, description="Namespace network isolation."

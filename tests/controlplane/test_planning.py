@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controlplane.planning import Claim, Inventory, InventoryRecord, PlanOptions, attributed, plan
-from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
+from controlplane.plans import Action, Change, DesiredObject, EditableFields, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering import mlflow_objects, mlflow_permissions
 from controlplane.rendering.context import ACCESS_KINDS
 
@@ -328,3 +328,16 @@ def test_a_merge_within_some_objects_answers_about_them_as_the_whole_merge_does(
         for ref in asked:
             assert (ref in within.refs) == (ref in whole.refs), step
             assert within.owner_of(ref) == whole.owner_of(ref) and within.records.get(ref) == whole.records.get(ref)
+
+
+def test_an_update_its_controller_refuses_is_blocked_naming_the_fields() -> None:
+    """A field its controller lets change is updated as any other; one it does not is blocked with its `why`."""
+    fixed, tunable = _ref("Search", "fixed"), _ref("Search", "tunable")
+    editable = EditableFields((("metadata",), ("spec", "trials")), "only the trials change: rename it")
+    desired = [_desired(fixed, {"goal": 0.9, "trials": 5}), _desired(tunable, {"goal": 0.8, "trials": 9})]
+    live = {fixed: _live(fixed, {"goal": 0.8, "trials": 5}), tunable: _live(tunable, {"goal": 0.8, "trials": 5})}
+    options = PlanOptions(editable=lambda api_version, kind: editable if kind == "Search" else None)
+    changes = {c.ref.name: c for c in plan(desired, live, Inventory(), options).changes}
+    assert changes["fixed"].blocked == "spec.goal cannot change in place: only the trials change: rename it"
+    assert changes["tunable"].action is Action.update and changes["tunable"].blocked is None
+    assert plan(desired, live, Inventory(), PlanOptions()).changes[0].blocked is None  # nothing declared

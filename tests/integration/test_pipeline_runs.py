@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from controlplane.labels import STEP_LABEL
 from controlplane.rendering.context import TENANT_WORKLOAD_SA
 from devenv import kwok, taskresults, testing
 from tests.integration import argo_support as argo
@@ -313,3 +314,15 @@ def test_every_example_runs_as_the_tenant_workload_account_on_kwok_nodes(
         assert pods
         assert {p.spec.service_account_name for p in pods} == {TENANT_WORKLOAD_SA}
         assert {p.spec.node_name for p in pods} <= set(kwok.NODES)
+
+
+def test_argo_labels_each_pod_with_its_step_as_katib_selects_it(
+    runs: dict[str, dict[str, Any]], k8s_admin: client.ApiClient, repo: configrepo.ConfigRepo
+) -> None:
+    """A tuning's trial selects the pod its metrics collector goes into by the step label (`primaryPodLabels`,
+    rendering.katib): the real workflow-controller copies each template's labels onto its pods, fanned-out ones
+    and the exit handler's included."""
+    expected = {"fanned": ["collect", "per-region", "per-region", "per-region"], "notified-ok": ["notify", "work"]}
+    for key, steps in expected.items():
+        pods = argo.pods(k8s_admin, repo.vision, runs[key])
+        assert sorted(p.metadata.labels.get(STEP_LABEL, "") for p in pods) == steps

@@ -307,3 +307,23 @@ def test_a_first_apply_sends_one_write_per_object_and_the_inventory_nothing_else
     assert len(objects) == len(creates) == len({p for _, p in objects}), "one write per object, none twice"
     pieces = len(set(inventory))
     assert 0 < len(inventory) <= 4 * pieces, f"{len(inventory)} inventory writes of {pieces} ConfigMaps"
+
+
+def test_a_tuning_change_katib_refuses_is_blocked_and_its_counts_still_apply(
+    repo: configrepo.ConfigRepo, kubeconfig: Path
+) -> None:
+    """Katib's webhook (not running here) refuses every update of an Experiment but its trial counts: the plan
+    blocks a new goal, saying how to run another search, and a new maxTrials applies as before."""
+    _apply(repo, kubeconfig)
+    detector = f"tenants/{repo.vision}/experiments/detector.yaml"
+    repo.edit(detector, "goal: 0.65", "goal: 0.7")
+    repo.commit("aim higher")
+    plan, _ = _plan(repo, kubeconfig)
+    [change] = [c for c in plan.pending if c.ref.kind == "Experiment" and c.ref.system == "kubernetes"]
+    assert change.blocked is not None and change.blocked.startswith("spec.objective.goal cannot change in place")
+    repo.edit(detector, "goal: 0.7", "goal: 0.65")
+    repo.edit(detector, "maxTrials: 12", "maxTrials: 16")
+    repo.commit("more trials instead")
+    applied = _apply(repo, kubeconfig)
+    [change] = [c for c in applied.pending if c.ref.kind == "Experiment" and c.ref.system == "kubernetes"]
+    assert change.blocked is None and [d.dotted for d in change.diffs if d.path[0] == "spec"] == ["spec.maxTrialCount"]

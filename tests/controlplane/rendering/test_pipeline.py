@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from controlplane.labels import STEP_LABEL
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
 from tests.controlplane import corpus
@@ -108,3 +109,11 @@ def test_a_schedule_keeps_every_cron_workflow_option(repo: Path) -> None:
         "workflowTemplateRef": {"name": "v-several-schedules"},
         "arguments": {"parameters": [{"name": "mode", "value": "incremental"}]},
     }
+
+
+def test_every_container_steps_pods_are_labelled_with_the_step(repo: Path) -> None:
+    """Argo labels a pod with its run, not its step; a tuning's Katib trials select the pod that reports the metrics
+    by this label (rendering.katib, `primaryPodLabels`). The exit handler's pods too."""
+    spec = _rendered(repo, "v-everything-else")["WorkflowTemplate"]["spec"]
+    for name in ("prepare", "train", "notify"):
+        assert _templates(spec)[name]["metadata"] == {"labels": {STEP_LABEL: name}}

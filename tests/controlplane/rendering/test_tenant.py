@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controlplane.labels import ADOPTED_ANNOTATION, POD_SECURITY_PREFIX, PROTECTION_ANNOTATION
+import pytest
+
+from controlplane.labels import ADOPTED_ANNOTATION, KATIB_INJECTION_LABEL, POD_SECURITY_PREFIX, PROTECTION_ANNOTATION
 from controlplane.loading.repo import load_repo
 from controlplane.plans import DesiredObject
 from controlplane.rendering import RenderContext, render
 from controlplane.rendering.tenant import with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import validate
-from tests.controlplane.helpers import copy_template, edit
+from tests.controlplane.helpers import assert_problem, copy_template, edit, line_of
+
+TENANT = "tenants/vision/tenant.yaml"
 
 
 def _namespace_annotations(root: Path, name: str) -> dict[str, str]:
@@ -76,3 +80,32 @@ def test_the_trusted_bases_level_replaces_the_one_the_revision_asks_for(tmp_path
     assert _namespace_labels(objects, "vision")[f"{POD_SECURITY_PREFIX}enforce"] == "restricted"  # not mutated
     untouched = [o for o in stamped if o.ref.kind != "Namespace"]
     assert untouched == [o for o in objects if o.ref.kind != "Namespace"]
+
+
+def test_every_tenant_namespace_lets_katib_inject_its_metrics_collector(tmp_path: Path) -> None:
+    """Katib's pod webhook selects namespaces labelled so (kubeflow/katib
+    manifests/v1beta1/components/webhook/webhooks.yaml, `mutator.pod.katib.kubeflow.org`'s namespaceSelector):
+    without it no trial pod gets the collector and no trial reports its objective. Every tenant's namespace, tuning
+    or not: an experiment change must not become a change of the namespace (authorized as the Tenant)."""
+    root = copy_template(tmp_path / "repo")
+    objects = render(RenderContext(load_repo(root)))
+    for name in ("vision", "nlp-team"):
+        assert _namespace_labels(objects, name)[KATIB_INJECTION_LABEL] == "enabled"
+    assert KATIB_INJECTION_LABEL == "katib.kubeflow.org/metrics-collector-injection"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "katib.kubeflow.org/metrics-collector-injection",  # Katib v0.13 and later
+        "katib-metricscollector-injection",  # the key before (kubeflow/kubeflow#6225)
+        "katib.kubeflow.org/trial",  # Katib labels a trial's pods with it (pod webhook, mutatePodMetadata)
+    ],
+)
+def test_a_tenant_cannot_turn_katibs_collector_off_in_its_namespace(tmp_path: Path, key: str) -> None:
+    """Bob labels vision's namespace `disabled`: every trial of every experiment would run without the collector
+    and report nothing, each failing as metrics unavailable. Refused at its line, as every controller's label."""
+    root = copy_template(tmp_path / "repo")
+    path = edit(root, TENANT, "    cost-center: cv-001\n", f"    {key}: disabled\n")
+    found = assert_problem(root, TENANT, line_of(path, key), f"label key {key!r} is Katib's")
+    assert "a spec sets none" in found.message

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from controlplane.specs import Experiment
-from tests.controlplane.helpers import assert_problem, copy_template, edit, problems, write
+from tests.controlplane.helpers import assert_problem, copy_template, edit, line_of, problems, write
 
 DETECTOR = "tenants/vision/experiments/detector.yaml"
 
@@ -154,3 +154,42 @@ def test_counts_and_metrics_katibs_webhook_refuses_are_refused(
     data["spec"]["tuning"].update(tuning)
     with pytest.raises(ValidationError, match=re.escape(message)):
         Experiment.model_validate(data)
+
+
+def test_a_trial_pipeline_of_several_steps_needs_its_metrics_step(repo: Path) -> None:
+    """train-detector runs fetch-data, train and evaluate: without `primaryPodLabels` Katib's pod webhook puts the
+    collector into all three pods and wraps each command in `sh -c` (kubeflow/katib pkg/webhook/v1beta1/pod)."""
+    edit(repo, DETECTOR, "    metricsStep: train\n", "")
+    found = assert_problem(repo, DETECTOR, line_of(repo / DETECTOR, "trialPipeline:"), "runs 3 pods per run")
+    assert "set `metricsStep`" in found.hint and "fetch-data, train, evaluate" in found.hint
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [("trian", "has no container step 'trian'"), ("fetch-data", None)],
+)
+def test_the_metrics_step_is_a_container_step_of_the_trial_pipeline(repo: Path, step: str, message: str | None) -> None:
+    edit(repo, DETECTOR, "    metricsStep: train\n", f"    metricsStep: {step}\n")
+    if message is None:
+        assert problems(repo) == []
+    else:
+        found = assert_problem(repo, DETECTOR, line_of(repo / DETECTOR, "metricsStep:"), message)
+        assert "one of fetch-data, train, evaluate" in found.hint
+
+
+def test_a_training_step_is_no_metrics_step(repo: Path) -> None:
+    """Its pod is Argo's executor creating a TrainJob: the training's output is elsewhere."""
+    pipeline = "tenants/vision/pipelines/train-detector.yaml"
+    edit(
+        repo,
+        pipeline,
+        "    - name: evaluate\n      image: ghcr.io/example/vision-train:2.1.0\n"
+        "      command: [python, -m, evaluate]\n",
+        "    - name: evaluate\n      trainingJob:\n        runtime: {name: torch-distributed}\n"
+        "        image: ghcr.io/example/vision-train:2.1.0\n        command: [python, -m, evaluate]\n"
+        "        experiment: detector\n",
+    )
+    edit(repo, DETECTOR, "    metricsStep: train\n", "    metricsStep: evaluate\n")
+    found = [p for p in problems(repo) if p.path == DETECTOR]
+    assert [p.line for p in found] == [line_of(repo / DETECTOR, "metricsStep:")], found
+    assert "it is a training step, whose pod only creates its TrainJob" in found[0].message

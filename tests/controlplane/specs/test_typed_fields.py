@@ -88,6 +88,7 @@ TYPED: dict[str, str] = {
     "*.experiment": "dns-label",
     "Experiment.spec.tuning.trialPipeline": "dns-label",
     "Experiment.spec.tuning.tuner": "dns-label",
+    "Experiment.spec.tuning.metricsStep": "dns-label",  # a label value: primaryPodLabels
     "ModelPromotion.spec.serving.runtime": "dns-subdomain",
     "ModelPromotion.spec.serving.storageUri": "kserve-storage-uri",
     "Experiment.spec.tracking.artifactLocation": "mlflow-artifact-root",
