@@ -13,12 +13,14 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
   own (admin) user at its first write. Under
   basic-auth its creator holds MANAGE and everyone else the server's
   `default_permission` (READ unless the operator changed it; with EDIT or
-  MANAGE there every tenant may edit every tenant's objects anyway). Its name
+  MANAGE there every tenant may edit every tenant's objects, and mlcp refuses
+  its store). Its name
   has no `/`, so no Experiment spec can claim it (experiment names start with
   `<tenant>/`); an experiment of that name that mlcp did not make (no role
   tag) is refused, not used. Under basic-auth a store someone other than mlcp
   and MLflow admins can write (its creator, if that was not mlcp) is refused
-  too, before any record in it is read (`verify`, mlflow_record_trust).
+  too, before any record in it is read (`writers`, mlflow_record_trust), and
+  another installation's that others can write is ignored.
   Scoped like the Kubernetes inventory (a ConfigMap of the controller
   namespace): two installations (or config repos) sharing one MLflow each keep
   their own records, so neither prunes, attributes or adopts the other's
