@@ -59,7 +59,7 @@ def _forged(server: AuthServer, user: str, name: str, exp: str) -> str:
     return str(made["experiment_id"])
 
 
-def test_a_record_store_carol_made_first_is_never_read_and_mlcps_own_is_hers_to_write_never(
+def test_a_record_store_carol_made_first_is_never_read_and_nobody_else_writes_mlcps_own(
     server: AuthServer, tmp_path: Path, prefix: str
 ) -> None:
     create_users(server, prefix, "alice", "bob", "vic", "carol")
