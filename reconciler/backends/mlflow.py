@@ -48,6 +48,7 @@ from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
+from reconciler.backends.mlflow_record_trust import RecordTrust
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 from reconciler.backends.registry import register
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
@@ -106,6 +107,8 @@ class MlflowBackend(Backend):
         """mlcp's records of this installation (its controller namespace), like the Kubernetes inventory's."""
         self.promotions = Promotions(rest, before_move=self._forget_last_set)
         self.permissions = Permissions(rest)
+        self.trust = RecordTrust(rest, self.permissions)
+        self.store.writers = self.trust.writers
         self._inventory: Inventory | None = None
         self._recording = threading.Lock()
         """Alias moves run concurrently; each rewrites the store's records before it moves (_forget_last_set)."""
@@ -146,20 +149,27 @@ class MlflowBackend(Backend):
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """One line for the plan's header about the server's auth."""
+        """One line for the plan's header about the server's auth, and the record problems."""
         if self.permissions.auth is None:
             return ()
         if self.permissions.auth:
-            return ("basic-auth on: tenant permissions on experiments and models are managed",)
+            return ("basic-auth on: tenant permissions on experiments and models are managed", *self.record_problems)
         return ("no auth: MLflow enforces no permissions, none are planned",)
+
+    @property
+    def record_problems(self) -> tuple[str, ...]:
+        """Other installations' record stores ignored because someone else may write them (mlflow_record_trust)."""
+        return tuple(self.store.problems)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
     def forget(self) -> None:
         """Nothing read is kept across plans: `read` itself drops the last plan's models, versions, metrics,
-        grants and records (a loop keeps this backend for its life), so this only makes that explicit early."""
+        grants and records (a loop keeps this backend for its life), so this only makes that explicit early; and the
+        verdict on mlcp's record store is reached again (mlflow_record_trust), as after RECHECK seconds."""
         self.promotions.forget()
         self.permissions.forget()
+        self.trust.forget()
 
     def read(self) -> LiveState:
         if not self.rest.uri.startswith(("http://", "https://")):
@@ -173,6 +183,8 @@ class MlflowBackend(Backend):
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
         searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
+        self.permissions.read_users()  # who may write mlcp's records is judged before any is read
+        self._inventory = None  # a refused store leaves no earlier pass's records to write over
         experiments = self.store.take(list(searched))
         for item in experiments:
             found = live_experiment(item)

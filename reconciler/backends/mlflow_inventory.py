@@ -13,10 +13,14 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
   own (admin) user at its first write. Under
   basic-auth its creator holds MANAGE and everyone else the server's
   `default_permission` (READ unless the operator changed it; with EDIT or
-  MANAGE there every tenant may edit every tenant's objects anyway). Its name
+  MANAGE there every tenant may edit every tenant's objects, and mlcp refuses
+  its store). Its name
   has no `/`, so no Experiment spec can claim it (experiment names start with
   `<tenant>/`); an experiment of that name that mlcp did not make (no role
-  tag) is refused, not used.
+  tag) is refused, not used. Under basic-auth a store someone other than mlcp
+  and MLflow admins can write (its creator, if that was not mlcp) is refused
+  too, before any record in it is read (`writers`, mlflow_record_trust), and
+  another installation's that others can write is ignored.
   Scoped like the Kubernetes inventory (a ConfigMap of the controller
   namespace): two installations (or config repos) sharing one MLflow each keep
   their own records, so neither prunes, attributes or adopts the other's
@@ -49,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -155,6 +159,10 @@ class RegistryInventory:
         self.foreign: dict[str, str] = {}
         """Record tags of other installations' stores, each to the installation (what this one never takes over)."""
         self._stored: dict[str, str] = {}
+        self.writers: Callable[[str, str, bool], str | None] | None = None
+        """Who besides mlcp and MLflow admins may write a store (id, name, fresh; None: nobody): mlflow_record_trust."""
+        self.problems: list[str] = []
+        """Other installations' stores ignored as others may write them (the backend's `record_problems`)."""
 
     @property
     def exists(self) -> bool:
@@ -167,6 +175,7 @@ class RegistryInventory:
     def take(self, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Find the stores among mlcp's searched experiments; the others are the live experiments."""
         self.experiment, self.legacy, self.records, self._stored, self.foreign = None, False, {}, {}, {}
+        self.problems = []
         others, stores = [], {}
         for item in experiments:
             name, tags = str(item.get("name")), _tags(item)
@@ -175,12 +184,12 @@ class RegistryInventory:
             else:
                 others.append(item)
         own, legacy = stores.pop(self.name, None), stores.pop(STORE, None)
-        for name, (_, tags) in stores.items():
-            self._foreign(tags, f"installation {name[len(STORE) + 1 :]!r} (its inventory {name!r})")
+        for name, (item, tags) in stores.items():
+            self._foreign(item, tags, f"installation {name[len(STORE) + 1 :]!r} (its inventory {name!r})")
         if own is None and legacy is not None:
             own, self.legacy = legacy, True
         elif legacy is not None and legacy[1].get(ROLE_TAG) == ROLE:  # an installation not upgraded yet
-            self._foreign(legacy[1], f"an older mlcp (its inventory {STORE!r})")
+            self._foreign(*legacy, f"an older mlcp (its inventory {STORE!r})")
         elif legacy is not None:
             others.append(legacy[0])
         if own is None:
@@ -191,6 +200,7 @@ class RegistryInventory:
                 f"MLflow experiment {item.get('name')!r} exists but is not mlcp's inventory (no tag "
                 f"{ROLE_TAG}={ROLE}); mlcp never trusts records in an experiment someone else made: rename or delete it"
             )
+        self._trusted(str(item["experiment_id"]), str(item.get("name")))
         self.experiment = item
         self._stored = {k: v for k, v in tags.items() if k.startswith(RECORD_TAG)}
         for key, value in self._stored.items():
@@ -199,7 +209,32 @@ class RegistryInventory:
                 self.records[parsed[0]] = parsed[1]
         return others
 
-    def _foreign(self, tags: Mapping[str, str], who: str) -> None:
+    def _trusted(self, experiment_id: str, name: str, fresh: bool = False) -> None:
+        """Refuse a store others may write before reading any record of it (nothing of it is kept)."""
+        writers = self.writers(experiment_id, name, fresh) if self.writers is not None else None
+        if writers:
+            raise BackendError(
+                f"MLflow experiment {name!r} (id {experiment_id}), where mlcp keeps its records, can be written by "
+                f"{writers}, not only by mlcp's user and MLflow admins. Anyone may create an experiment under any "
+                "name and holds MANAGE on it, so its records may be forged: mlcp reads none of them and writes "
+                "nothing to this MLflow. An MLflow admin: if mlcp made it, revoke those grants (and keep the "
+                "server's default_permission at READ or lower); if not, or unsure, rename it to a name not starting "
+                f"with {STORE!r} (or delete it and purge it with `mlflow gc`), and mlcp makes its own at the next "
+                "apply (the objects it recorded are then nobody's: never pruned, their drift unknown)"
+            )
+
+    def _foreign(self, item: dict[str, Any], tags: Mapping[str, str], who: str) -> None:
+        """Honor another installation's records (refuse this one its objects) unless others may write them: a
+        store anyone made could name any object, to block it."""
+        name, experiment_id = str(item.get("name")), str(item.get("experiment_id"))
+        writers = self.writers(experiment_id, name, False) if self.writers is not None else None
+        if writers:
+            self.problems.append(
+                f"MLflow experiment {name!r} (id {experiment_id}) says it holds the records of {who}, but {writers} "
+                "may write it besides MLflow admins: its records are ignored. An MLflow admin renames it to a name "
+                f"not starting with {STORE!r}, or revokes those grants if that installation made it"
+            )
+            return
         self.foreign.update(dict.fromkeys((k for k in tags if k.startswith(RECORD_TAG)), who))
 
     def write(self, records: Mapping[ObjectRef, InventoryRecord]) -> None:
@@ -277,6 +312,7 @@ class RegistryInventory:
                         f"MLflow experiment {self.name!r} appeared since mlcp read the registry (made by someone "
                         "else?); mlcp did not write its records: rename or delete it, then apply again"
                     ) from None
+            self._trusted(str(made["experiment_id"]), self.name, fresh=True)  # e.g. a default_permission of EDIT
             self.experiment = {"experiment_id": made["experiment_id"], "name": self.name, "lifecycle_stage": "active"}
         experiment_id = str(self.experiment["experiment_id"])
         if self.experiment.get("lifecycle_stage") == "deleted":

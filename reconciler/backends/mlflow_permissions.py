@@ -82,22 +82,22 @@ class Permissions:
         self.models: frozenset[str] = frozenset()
         self.experiment_ids: dict[str, str] = {}
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
+        self._listed = False
 
     def forget(self) -> None:
         """Drop the users and grants read for the last plan (a loop keeps one backend for its whole life)."""
         self.users = frozenset()
         self.admins = frozenset()
         self._direct = {}
+        self._listed = False
 
-    # -- reading ---------------------------------------------------------------------------------------------
-
-    def read(
-        self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
-    ) -> dict[ObjectRef, LiveObject]:
-        """mlcp's recorded grants as live objects, each with the level the user really has now."""
+    def read_users(self) -> None:
+        """Forget the last plan's users and grants, and list the server's users (nothing without auth): before
+        the records are read, whose store must be writable by nobody but mlcp and the admins."""
         self.forget()
+        self._listed = True
         if not self.auth:
-            return {}
+            return
         try:
             listed = self.rest.get("users/list").get("users") or []
         except MlflowApiError as exc:
@@ -106,6 +106,19 @@ class Permissions:
             raise BackendError(f"{exc}: mlcp's MLflow user must be an admin to manage permissions") from None
         self.users = frozenset(str(u["username"]) for u in listed)
         self.admins = frozenset(str(u["username"]) for u in listed if u.get("is_admin") is True)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def read(
+        self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
+    ) -> dict[ObjectRef, LiveObject]:
+        """mlcp's recorded grants as live objects, each with the level the user really has now (the users are
+        listed unless `read_users` just did)."""
+        if not self._listed:
+            self.read_users()
+        self._listed = False  # the next plan lists them again
+        if not self.auth:
+            return {}
         objects: dict[ObjectRef, LiveObject] = {}
         for name, exp_id, tags in experiments:
             for record in recorded_grants(tags):
