@@ -203,7 +203,9 @@ class MlflowBackend(Backend):
         owned.update(grants)
         if self.store.exists:  # a tag added by hand never makes an object mlcp's to delete
             owned &= set(self.store.records)
-        else:  # before this installation's first write: never another installation's objects
+        elif self.store.others:  # a new installation beside others: their tags are no claim of this one
+            owned = set()
+        else:  # an older mlcp's registry (tags, no store), before this installation's first write
             owned = {ref for ref in owned if record_tag(ref) not in self.store.foreign}
         self._inventory = Inventory(frozenset(owned), records=dict(self.store.records))
         return LiveState(objects, self._inventory)

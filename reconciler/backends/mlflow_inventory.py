@@ -163,6 +163,9 @@ class RegistryInventory:
         """Who besides mlcp and MLflow admins may write a store (id, name, fresh; None: nobody): mlflow_record_trust."""
         self.problems: list[str] = []
         """Other installations' stores ignored as others may write them (the backend's `record_problems`)."""
+        self.others = False
+        """Another installation's store (or an older mlcp's it does not take) is on the server: tags say nothing
+        of what this installation made, as every installation tags the same way."""
 
     @property
     def exists(self) -> bool:
@@ -176,6 +179,7 @@ class RegistryInventory:
         """Find the stores among mlcp's searched experiments; the others are the live experiments."""
         self.experiment, self.legacy, self.records, self._stored, self.foreign = None, False, {}, {}, {}
         self.problems = []
+        self.others = False
         others, stores = [], {}
         for item in experiments:
             name, tags = str(item.get("name")), _tags(item)
@@ -227,6 +231,7 @@ class RegistryInventory:
         """Honor another installation's records (refuse this one its objects) unless others may write them: a
         store anyone made could name any object, to block it."""
         name, experiment_id = str(item.get("name")), str(item.get("experiment_id"))
+        self.others = True
         writers = self.writers(experiment_id, name, False) if self.writers is not None else None
         if writers:
             self.problems.append(

@@ -264,6 +264,18 @@ def test_another_installation_on_the_same_mlflow_neither_prunes_nor_takes_over_i
     assert mine.blocked is None
 
 
+def test_a_new_installation_beside_another_owns_no_tagged_object_its_store_does_not_record() -> None:
+    """Every installation tags what it makes the same way: an object of team-a's that team-a's store does not
+    record (a record dropped, an alias left behind) was team-b's to prune before team-b's first write, as tags
+    counted whenever team-b had no store. Tags speak for an older mlcp's registry only: no store at all."""
+    rest = FakeMlflow()
+    _installations(rest)
+    orphan = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/left-behind")
+    rest.add(orphan.name, {**OWN, "mlcp.dev/tenant": "vision"})
+    state = MlflowBackend(rest, "team-b").read()
+    assert orphan in state.objects and state.inventory.refs == frozenset(), "nothing is team-b's before it writes"
+
+
 def test_an_older_mlcps_store_is_read_as_this_installations_and_renamed_at_its_first_write() -> None:
     rest = FakeMlflow()
     rest.add(EXP.name, OWN)
