@@ -66,7 +66,7 @@ def load_valid(path: Path) -> ConfigRepo:
 
 def render_desired(repo: ConfigRepo) -> Desired:
     """Render a validated repo, with each spec's provenance commit."""
-    info = gitsource.inspect(repo.root)
+    info = gitsource.inspect(repo.root, (s.source.path for s in repo.specs))
     objects = render(RenderContext(repo, info.commits))
     return Desired(repo, objects, info.revision)
 
