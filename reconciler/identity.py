@@ -38,6 +38,7 @@ import git
 
 from controlplane.errors import MlcpError
 from reconciler import gitenv
+from reconciler.pathindex import PathIndex
 
 _REVOCATIONS = os.devnull
 """The SSH revocation list is forced empty: mlcp's only trust list is allowed_signers (revoking a key is
@@ -53,6 +54,8 @@ _FORCED_CONFIG = {
     "log.follow": "false",
     "diff.relative": "false",
     "core.fsmonitor": "false",
+    "core.commitGraph": "true",
+    "commitGraph.readChangedPaths": "true",
 }
 """Config that decides what git reports, forced in command-line scope (GIT_CONFIG_COUNT), which beats the
 repository's own `.git/config`: a verifier that always fails cannot report a GPG or X.509 signature as good."""
@@ -153,12 +156,17 @@ class History:
     _by_file: dict[str, list[Commit]] = field(default_factory=dict)
     _mark: str = field(default_factory=lambda: f"\x1f{secrets.token_hex(16)}\x1f")
     _last: dict[str, tuple[Commit, ...]] = field(default_factory=dict)
+    _index: PathIndex | None = None
+    """Changed-path filters of head's history (reconciler.pathindex), written once a second file's last writers
+    are asked for: one walk of the history is then no longer paid per file."""
+
+    def _env(self) -> dict[str, str]:
+        env = git_env(self.allowed_signers)
+        return {**env, **self._index.env} if self._index is not None else env
 
     def _run(self, command: str, *args: str) -> str:
         try:
-            out: Any = getattr(self.repo.git, command)(
-                *args, env=git_env(self.allowed_signers), strip_newline_in_stdout=False
-            )
+            out: Any = getattr(self.repo.git, command)(*args, env=self._env(), strip_newline_in_stdout=False)
         except git.GitCommandError as exc:
             detail = " ".join(str(exc.stderr).split())
             raise MlcpError(
@@ -252,6 +260,8 @@ class History:
         an older commit of the main line and lost its authorship once the base moved past it. A clean merge of
         two changed lines is charged with neither; both lines' last changes are."""
         if path not in self._last:
+            if self._last and self._index is None:
+                self._index = PathIndex(self.repo, self.head, git_env(self.allowed_signers))
             charged = [e.commit for e in self._log(self.head, "--", path) if path in e.files]
             latest = {c.sha for c in charged}
             while len(latest) > 1:
