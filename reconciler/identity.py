@@ -37,7 +37,7 @@ from typing import Any
 import git
 
 from controlplane.errors import MlcpError
-from reconciler import gitenv
+from reconciler import gitenv, pathindex
 from reconciler.pathindex import PathIndex
 
 _REVOCATIONS = os.devnull
@@ -157,6 +157,7 @@ class History:
     _mark: str = field(default_factory=lambda: f"\x1f{secrets.token_hex(16)}\x1f")
     _last: dict[str, tuple[Commit, ...]] = field(default_factory=dict)
     _index: PathIndex | None = None
+    _indexed: bool = False
     """Changed-path filters of head's history (reconciler.pathindex), written once a second file's last writers
     are asked for: one walk of the history is then no longer paid per file."""
 
@@ -260,8 +261,9 @@ class History:
         an older commit of the main line and lost its authorship once the base moved past it. A clean merge of
         two changed lines is charged with neither; both lines' last changes are."""
         if path not in self._last:
-            if self._last and self._index is None:
-                self._index = PathIndex(self.repo, self.head, git_env(self.allowed_signers))
+            if self._last and not self._indexed:
+                self._indexed = True
+                self._index = pathindex.build(self.repo, self.head, git_env(self.allowed_signers))
             charged = [e.commit for e in self._log(self.head, "--", path) if path in e.files]
             latest = {c.sha for c in charged}
             while len(latest) > 1:

@@ -7,8 +7,9 @@ file, with a tree diff at every commit. A config repo lives for years: at 100,00
 a plan re-rendering 1,000 tenants took hours. git's commit-graph with changed-path Bloom filters answers "may this
 commit touch PATH?" without the diff, and git's output is the same with or without it (the filters are only ever
 "no" or "maybe"). The graph is written once per history, from the repo's own objects, into a temporary object
-directory git reads as an alternate: the operator's clone is never written to. A clone with its own commit-graph
-keeps using it (git reads the first it finds); with Bloom filters it is as fast, without them as slow as before.
+directory that git reads first, the clone's objects as its alternate: the operator's clone is never written to,
+and a commit-graph of its own without Bloom filters (which `git gc` writes) does not hide the index, as git reads
+only the first object directory's graph.
 """
 
 from __future__ import annotations
@@ -22,19 +23,29 @@ import git
 
 from controlplane.errors import MlcpError
 
+OBJECTS = "GIT_OBJECT_DIRECTORY"
 ALTERNATES = "GIT_ALTERNATE_OBJECT_DIRECTORIES"
+
+
+def build(repo: git.Repo, head: str, env: dict[str, str]) -> PathIndex | None:
+    """The index of `head`'s history, or None where git could not be pointed at it unambiguously (an object
+    directory whose path git's list of alternates would split: the walks then run as they did without it)."""
+    clone = os.environ.get(OBJECTS) or str(Path(repo.common_dir) / "objects")
+    if os.pathsep in clone or clone.startswith('"'):
+        return None
+    return PathIndex(repo, head, env, os.pathsep.join(filter(None, (clone, os.environ.get(ALTERNATES)))))
 
 
 class PathIndex:
     """A commit-graph with changed-path Bloom filters of the commits reachable from one head, kept in a temporary
-    object directory that holds no object (removed with the index)."""
+    object directory that holds no object but the temporary ones git makes (removed with the index)."""
 
-    def __init__(self, repo: git.Repo, head: str, env: dict[str, str]) -> None:
+    def __init__(self, repo: git.Repo, head: str, env: dict[str, str], alternates: str) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="mlcp-paths-")
         objects = Path(self._dir.name) / "objects"
         (objects / "info").mkdir(parents=True)
-        self.env = {ALTERNATES: str(objects)}
-        """What a git command adds to its environment to read the index."""
+        self.env = {OBJECTS: str(objects), ALTERNATES: alternates}
+        """What a git command adds to its environment to read the index (and, through it, the clone's objects)."""
         argv = ["git", "commit-graph", "write", "--stdin-commits", "--changed-paths", f"--object-dir={objects}"]
         done = subprocess.run(
             [*argv, "--no-progress"],
