@@ -28,12 +28,16 @@ ALTERNATES = "GIT_ALTERNATE_OBJECT_DIRECTORIES"
 
 
 def build(repo: git.Repo, head: str, env: dict[str, str]) -> PathIndex | None:
-    """The index of `head`'s history, or None where git could not be pointed at it unambiguously (an object
-    directory whose path git's list of alternates would split: the walks then run as they did without it)."""
+    """The index of `head`'s history, or None where it cannot be had: an object directory whose path git's list
+    of alternates would split, no room for it, git failing to write it. The walks then run as they did without
+    it (a clone git cannot read fails there, with attribution's own error)."""
     clone = os.environ.get(OBJECTS) or str(Path(repo.common_dir) / "objects")
     if os.pathsep in clone or clone.startswith('"'):
         return None
-    return PathIndex(repo, head, env, os.pathsep.join(filter(None, (clone, os.environ.get(ALTERNATES)))))
+    try:
+        return PathIndex(repo, head, env, os.pathsep.join(filter(None, (clone, os.environ.get(ALTERNATES)))))
+    except (OSError, MlcpError):
+        return None
 
 
 class PathIndex:

@@ -9,6 +9,7 @@ heal, a platform-wide change) asked git for each file's last change over the who
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,16 @@ def test_after_the_first_file_commits_are_skipped_by_the_index_not_diffed(
     assert skipped >= 30, "the later files' walks skip most of the 30 pipeline commits by the filters (none without)"
     written = list((repo.root / ".git" / "objects" / "info").glob("commit-graph*"))
     assert len(written) == own_graph, "the clone is not written to"
+
+
+def test_without_room_for_the_index_the_writers_are_found_by_walking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index only saves time: a temporary folder that cannot hold it (full, gone) is no attribution error."""
+    repo = _tangled(tmp_path)
+    walked = repo.history(None)
+    expected = [[c.sha for c in walked.last_writer(path)] for path in (QUOTA, TENANT)]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    history = repo.history(None)
+    assert [[c.sha for c in history.last_writer(path)] for path in (QUOTA, TENANT)] == expected
+    assert history._index is None
