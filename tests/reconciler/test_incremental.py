@@ -225,3 +225,29 @@ def test_objects_taken_out_by_binary_search_are_those_a_filter_takes_out() -> No
         assert [id(o) for o in incremental._without(objects, removed)] == [id(o) for o in objects if id(o) not in gone]
     stranger = DesiredObject(objects[0].ref, {}, spec, "t", "", 1)
     assert len(incremental._without(objects, [stranger])) == len(objects), "not there: nothing taken out"
+
+
+def test_every_object_is_labelled_with_the_last_commit_of_its_own_file(root: Path) -> None:
+    """Provenance is read only for the files the revision holds (gitsource.inspect): each of them is placed,
+    by the loop's full and incremental loads and by plan's, at the commit git names for it."""
+    from controlplane.labels import COMMIT_ANNOTATION
+    from reconciler import engine
+
+    loader = IncrementalLoader()
+    loader.load(root, _head(root))
+    tenant = root / "tenants/vision/tenant.yaml"
+    tenant.write_text(tenant.read_text() + "# reviewed\n")
+    head = _commit(root, "vision")
+    loads = [loader.load(root, head).desired, partition.load(root).desired, engine.load_desired(root)]
+    for desired in loads:
+        labelled = [  # a Kubernetes object in its annotation, an MLflow record that keeps one in its own field
+            (o.source, o.manifest["metadata"]["annotations"][COMMIT_ANNOTATION] if "metadata" in o.manifest else c)
+            for o in desired.objects
+            if "metadata" in o.manifest or (c := o.manifest.get("commit", "")) != ""
+        ]
+        assert {c for s, c in labelled if s == "tenants/vision/tenant.yaml"} == {head}
+        assert len({s for s, _ in labelled}) > 5
+        for source, commit in labelled:
+            git_log = ["git", "log", "-1", "--format=%H", "--", str(source)]
+            named = subprocess.run(git_log, cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+            assert commit == named, source
