@@ -175,9 +175,9 @@ class History:
             ) from None
         return str(out)
 
-    def _format(self, trailer: str | None = None) -> str:
+    def _format(self, trailer: str | None = None, signatures: bool = True) -> str:
         m = self._mark
-        fmt = f"{m}%H{m}%P{m}%G?{m}%GF{m}%GS{m}%ae"
+        fmt = f"{m}%H{m}%P{m}%G?{m}%GF{m}%GS{m}%ae" if signatures else f"{m}%H{m}%P{m}{m}{m}{m}%ae"
         return fmt + (f"{m}%(trailers:key={trailer},valueonly,separator={m})" if trailer else "")
 
     def _header(self, token: str, with_trailers: bool) -> _Entry:
@@ -190,11 +190,12 @@ class History:
         commit = Commit(sha, author.lower(), status, signer.lower())
         return _Entry(commit, tuple(parents.split()), [], tuple(t.strip() for t in trailers if t.strip()))
 
-    def _log(self, *args: str, trailer: str | None = None) -> list[_Entry]:
-        """`git log` with NUL-separated records: each commit and the files it is charged with."""
+    def _log(self, *args: str, trailer: str | None = None, signatures: bool = True) -> list[_Entry]:
+        """`git log` with NUL-separated records: each commit and the files it is charged with. Without
+        `signatures`, no signature is verified (a process per signed commit) and none is reported."""
         out = self._run(
             "log",
-            f"--format={self._format(trailer)}",
+            f"--format={self._format(trailer, signatures)}",
             "-z",
             "--encoding=UTF-8",
             "--root",
@@ -264,7 +265,8 @@ class History:
             if self._last and not self._indexed:
                 self._indexed = True
                 self._index = pathindex.build(self.repo, self.head, git_env(self.allowed_signers))
-            charged = [e.commit for e in self._log(self.head, "--", path) if path in e.files]
+            # every commit that ever changed the file is listed; only the last changes' signatures are checked
+            charged = [e.commit for e in self._log(self.head, "--", path, signatures=False) if path in e.files]
             latest = {c.sha for c in charged}
             while len(latest) > 1:
                 # maximal in each chunk, then among those: a commit below another in its chunk is below it in all
@@ -274,8 +276,15 @@ class History:
                     latest = reduced
                     break
                 latest = reduced
-            self._last[path] = tuple(c for c in charged if c.sha in latest)
+            self._last[path] = self._verified([c.sha for c in charged if c.sha in latest])
         return self._last[path]
+
+    def _verified(self, shas: list[str]) -> tuple[Commit, ...]:
+        """The commits `shas`, in that order, with their signatures' status."""
+        if not shas:
+            return ()
+        found = {e.commit.sha: e.commit for e in self._log("--no-walk=unsorted", *shas)}
+        return tuple(found[sha] for sha in shas)
 
     def changed_since_base(self, path: str) -> bool:
         """Whether any commit between the base and head touched `path` (merge commits' own changes included)."""
