@@ -73,7 +73,7 @@ def check_valid(repo: ConfigRepo, base: registry_names.Established | None = None
 
 def render_desired(repo: ConfigRepo) -> Desired:
     """Render a validated repo, with each spec's provenance commit."""
-    info = gitsource.inspect(repo.root)
+    info = gitsource.inspect(repo.root, (s.source.path for s in repo.specs))
     objects = render(RenderContext(repo, info.commits))
     return Desired(repo, objects, info.revision)
 

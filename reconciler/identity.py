@@ -37,7 +37,8 @@ from typing import Any
 import git
 
 from controlplane.errors import MlcpError
-from reconciler import gitenv
+from reconciler import gitenv, pathindex
+from reconciler.pathindex import PathIndex
 
 _REVOCATIONS = os.devnull
 """The SSH revocation list is forced empty: mlcp's only trust list is allowed_signers (revoking a key is
@@ -53,6 +54,8 @@ _FORCED_CONFIG = {
     "log.follow": "false",
     "diff.relative": "false",
     "core.fsmonitor": "false",
+    "core.commitGraph": "true",
+    "commitGraph.readChangedPaths": "true",
 }
 """Config that decides what git reports, forced in command-line scope (GIT_CONFIG_COUNT), which beats the
 repository's own `.git/config`: a verifier that always fails cannot report a GPG or X.509 signature as good."""
@@ -153,12 +156,18 @@ class History:
     _by_file: dict[str, list[Commit]] = field(default_factory=dict)
     _mark: str = field(default_factory=lambda: f"\x1f{secrets.token_hex(16)}\x1f")
     _last: dict[str, tuple[Commit, ...]] = field(default_factory=dict)
+    _index: PathIndex | None = None
+    _indexed: bool = False
+    """Changed-path filters of head's history (reconciler.pathindex), written once a second file's last writers
+    are asked for: one walk of the history is then no longer paid per file."""
+
+    def _env(self) -> dict[str, str]:
+        env = git_env(self.allowed_signers)
+        return {**env, **self._index.env} if self._index is not None else env
 
     def _run(self, command: str, *args: str) -> str:
         try:
-            out: Any = getattr(self.repo.git, command)(
-                *args, env=git_env(self.allowed_signers), strip_newline_in_stdout=False
-            )
+            out: Any = getattr(self.repo.git, command)(*args, env=self._env(), strip_newline_in_stdout=False)
         except git.GitCommandError as exc:
             detail = " ".join(str(exc.stderr).split())
             raise MlcpError(
@@ -166,9 +175,9 @@ class History:
             ) from None
         return str(out)
 
-    def _format(self, trailer: str | None = None) -> str:
+    def _format(self, trailer: str | None = None, signatures: bool = True) -> str:
         m = self._mark
-        fmt = f"{m}%H{m}%P{m}%G?{m}%GF{m}%GS{m}%ae"
+        fmt = f"{m}%H{m}%P{m}%G?{m}%GF{m}%GS{m}%ae" if signatures else f"{m}%H{m}%P{m}{m}{m}{m}%ae"
         return fmt + (f"{m}%(trailers:key={trailer},valueonly,separator={m})" if trailer else "")
 
     def _header(self, token: str, with_trailers: bool) -> _Entry:
@@ -181,11 +190,12 @@ class History:
         commit = Commit(sha, author.lower(), status, signer.lower())
         return _Entry(commit, tuple(parents.split()), [], tuple(t.strip() for t in trailers if t.strip()))
 
-    def _log(self, *args: str, trailer: str | None = None) -> list[_Entry]:
-        """`git log` with NUL-separated records: each commit and the files it is charged with."""
+    def _log(self, *args: str, trailer: str | None = None, signatures: bool = True) -> list[_Entry]:
+        """`git log` with NUL-separated records: each commit and the files it is charged with. Without
+        `signatures`, no signature is verified (a process per signed commit) and none is reported."""
         out = self._run(
             "log",
-            f"--format={self._format(trailer)}",
+            f"--format={self._format(trailer, signatures)}",
             "-z",
             "--encoding=UTF-8",
             "--root",
@@ -252,7 +262,11 @@ class History:
         an older commit of the main line and lost its authorship once the base moved past it. A clean merge of
         two changed lines is charged with neither; both lines' last changes are."""
         if path not in self._last:
-            charged = [e.commit for e in self._log(self.head, "--", path) if path in e.files]
+            if self._last and not self._indexed:
+                self._indexed = True
+                self._index = pathindex.build(self.repo, self.head, git_env(self.allowed_signers))
+            # every commit that ever changed the file is listed; only the last changes' signatures are checked
+            charged = [e.commit for e in self._log(self.head, "--", path, signatures=False) if path in e.files]
             latest = {c.sha for c in charged}
             while len(latest) > 1:
                 # maximal in each chunk, then among those: a commit below another in its chunk is below it in all
@@ -262,8 +276,15 @@ class History:
                     latest = reduced
                     break
                 latest = reduced
-            self._last[path] = tuple(c for c in charged if c.sha in latest)
+            self._last[path] = self._verified([c.sha for c in charged if c.sha in latest])
         return self._last[path]
+
+    def _verified(self, shas: list[str]) -> tuple[Commit, ...]:
+        """The commits `shas`, in that order, with their signatures' status."""
+        if not shas:
+            return ()
+        found = {e.commit.sha: e.commit for e in self._log("--no-walk=unsorted", *shas)}
+        return tuple(found[sha] for sha in shas)
 
     def changed_since_base(self, path: str) -> bool:
         """Whether any commit between the base and head touched `path` (merge commits' own changes included)."""

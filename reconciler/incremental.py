@@ -108,7 +108,8 @@ def read_all(root: Path, revision: str) -> Snapshot:
     budget = Budget()  # one for the whole read: the repo's limits bound the slices together
     shared = load_repo(root, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     tenants = {t: load_folder(root, f"{TENANTS}/{t}", budget) for t in folders}
-    snapshot = Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root).commits)
+    files = (s.source.path for part in (shared, *tenants.values()) for s in part.specs)
+    snapshot = Snapshot(shared.root, revision, shared, tenants, gitsource.inspect(root, files).commits)
     snapshot.folders = frozenset(folders)
     return snapshot
 

@@ -62,7 +62,7 @@ def _without(repo: ConfigRepo, tenants: set[str]) -> ConfigRepo:
 def load(path: Path) -> Partitioned:
     """Load, validate and render `path`, leaving out tenants with problems; InvalidConfig for global ones."""
     repo, broken = isolate(load_repo(path))
-    info = gitsource.inspect(repo.root)
+    info = gitsource.inspect(repo.root, (s.source.path for s in repo.specs))
     return Partitioned(Desired(repo, render(RenderContext(repo, info.commits)), info.revision), broken)
 
 

@@ -257,3 +257,29 @@ def test_the_trusted_bases_tenants_keep_their_registry_names_when_it_becomes_kno
     released = loader.load(root, _commit(root, "vision: no promotion"), base)
     assert set(released.broken) == {"vision-detector"}, "the base's vision still owns the name: the claim waits"
     assert [d.path for d in released.broken["vision-detector"]] == ["tenants/vision-detector/p.yaml"]
+
+
+def test_every_object_is_labelled_with_the_last_commit_of_its_own_file(root: Path) -> None:
+    """Provenance is read only for the files the revision holds (gitsource.inspect): each of them is placed,
+    by the loop's full and incremental loads and by plan's, at the commit git names for it."""
+    from controlplane.labels import COMMIT_ANNOTATION
+    from reconciler import engine
+
+    loader = IncrementalLoader()
+    loader.load(root, _head(root))
+    tenant = root / "tenants/vision/tenant.yaml"
+    tenant.write_text(tenant.read_text() + "# reviewed\n")
+    head = _commit(root, "vision")
+    loads = [loader.load(root, head).desired, partition.load(root).desired, engine.load_desired(root)]
+    for desired in loads:
+        labelled = [  # a Kubernetes object in its annotation, an MLflow record that keeps one in its own field
+            (o.source, o.manifest["metadata"]["annotations"][COMMIT_ANNOTATION] if "metadata" in o.manifest else c)
+            for o in desired.objects
+            if "metadata" in o.manifest or (c := o.manifest.get("commit", "")) != ""
+        ]
+        assert {c for s, c in labelled if s == "tenants/vision/tenant.yaml"} == {head}
+        assert len({s for s, _ in labelled}) > 5
+        for source, commit in labelled:
+            git_log = ["git", "log", "-1", "--format=%H", "--", str(source)]
+            named = subprocess.run(git_log, cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+            assert commit == named, source
