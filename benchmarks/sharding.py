@@ -603,10 +603,6 @@ def _main(kubeconfig: str, tenants: list[str], args: argparse.Namespace, work: P
         args.json.write_text(json.dumps(result, indent=2))
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _managed(tenants: int) -> int:
     """How many Kubernetes objects mlcp manages for `tenants` benchmark tenants: one tenant's, rendered, times N."""
     from devenv.tenantrepo import make_repo
@@ -617,3 +613,7 @@ def _managed(tenants: int) -> int:
         make_repo(root, PREFIX, 1, NAMESPACE)
         one = sum(o.ref.system == "kubernetes" for o in engine.load_desired(root).objects)
     return one * tenants
+
+
+if __name__ == "__main__":
+    main()
