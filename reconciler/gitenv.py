@@ -1,4 +1,5 @@
-"""Every git command mlcp runs on a config repo reads objects as they are: never through replace refs.
+"""Every git command mlcp runs on a config repo reads objects as they are: never through replace refs, never
+through a Git LFS fetch the repo points elsewhere.
 
 A replace ref (`refs/replace/<sha>`) makes git read another object wherever the named one is asked for: the blob
 of the trusted base's AccessPolicy, a file a checkout writes, a commit's parents. Anyone who can push a ref can
@@ -17,8 +18,13 @@ from types import MappingProxyType
 
 import git
 
-ENV: Mapping[str, str] = MappingProxyType({"GIT_NO_REPLACE_OBJECTS": "1"})
-"""What every git command on a config repo runs with (on top of the process's environment)."""
+ENV: Mapping[str, str] = MappingProxyType({"GIT_NO_REPLACE_OBJECTS": "1", "GIT_LFS_SKIP_SMUDGE": "1"})
+"""What every git command on a config repo runs with (on top of the process's environment).
+
+`GIT_LFS_SKIP_SMUDGE`: where the operator has Git LFS installed, its smudge filter runs during mlcp's checkouts
+for the paths the repo's `.gitattributes` mark, and fetches their content from the URL the repo's `.lfsconfig`
+names: the repo under review would decide where mlcp connects. Skipped, LFS leaves the pointer file, which
+loading names as one (and a change of a file git converts on checkout is denied anyway, reconciler.conversions)."""
 
 
 def repo(path: Path | str, *, search_parent_directories: bool = False) -> git.Repo:

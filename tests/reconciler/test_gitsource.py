@@ -91,6 +91,21 @@ def test_a_checkout_writes_the_committed_files_never_a_replace_refs_forgery(repo
         assert (tree / "mlcp.yaml").read_text() == "apiVersion: mlcp.dev/v1alpha1\n"
 
 
+def test_a_checkout_never_lets_git_lfs_fetch_where_the_repo_points(repo: Repo, tmp_path: Path) -> None:
+    """The operator's Git LFS smudge filter runs for what the repo's .gitattributes mark and fetches from the URL
+    its .lfsconfig names. The attacker commits both; a filter standing in for git-lfs records what git-lfs reads
+    to decide whether to fetch (GIT_LFS_SKIP_SMUDGE)."""
+    seen = tmp_path / "skip"
+    repo.git("config", "filter.lfs.smudge", f"sh -c 'printf %s \"$GIT_LFS_SKIP_SMUDGE\" > {seen}; cat'")
+    repo.write(".gitattributes", "*.yaml filter=lfs\n")
+    repo.write(".lfsconfig", "[lfs]\n\turl = https://attacker.example/lfs\n")
+    repo.write("tenants/vision/tenant.yaml", "kind: Tenant\n")
+    repo.commit("content from elsewhere")
+    with gitsource.checkout(repo.root, "HEAD") as tree:
+        assert (tree / "tenants/vision/tenant.yaml").is_file()
+    assert seen.read_text() == "1", "git-lfs would have fetched from the repo's URL"
+
+
 def test_changed_files_never_takes_a_revision_for_an_option(repo: Repo, tmp_path: Path) -> None:
     """`mlcp plan --base --output=FILE` made git write FILE (the base went to `git diff` as `--output=FILE...HEAD`)."""
     with pytest.raises(MlcpError, match="never starts with '-'"):
