@@ -124,6 +124,19 @@ $MLCP run train-detector --repo "$REPO" --kubeconfig "$BOB" --param epochs=3 --w
 step "Mallory has no role in vision: the API server refuses her run (RBAC decides, not mlcp)"
 $MLCP run train-detector --repo "$REPO" --kubeconfig "$MALLORY" || echo "(exit $? — as expected)"
 
+step "Bob writes his own Workflow (his own template, the trainer's account): refused by mlcp's shipped admission policy (new, for safety: people's runs name a governed template and its parameters only)"
+if $KUBECTL --kubeconfig "$BOB" create -n vision -f - <<'YAML' 2>&1 | sed 's/^/  /'; then echo "unexpected: the API server took it"; exit 1; else echo "(refused, as expected)"; fi
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: my-own-}
+spec:
+  entrypoint: main
+  serviceAccountName: mlcp-trainer
+  templates:
+    - name: main
+      container: {image: busybox, command: [sh, -c, "cat /var/run/secrets/*"]}
+YAML
+
 step "a parameter the pipeline does not declare is a usage error, before anything is submitted"
 $MLCP run train-detector --repo "$REPO" --kubeconfig "$BOB" --param learning.rate=1 || echo "(exit $? — as expected)"
 
