@@ -30,7 +30,8 @@ from typing import cast
 from controlplane import registry_names, validation
 from controlplane.errors import Diagnostic
 from controlplane.loading.budgets import Budget, Usage
-from controlplane.loading.repo import ConfigRepo, is_tenant_folder, load_folder, load_repo
+from controlplane.loading.listing import is_tenant_folder
+from controlplane.loading.repo import ConfigRepo, load_folder, load_repo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import DesiredObject, SpecKey
 from controlplane.rendering import RenderContext, render_specs

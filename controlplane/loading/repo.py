@@ -24,7 +24,6 @@ from controlplane.errors import Diagnostic
 from controlplane.loading import budgets, layout, memo, schema_errors
 from controlplane.loading.budgets import Budget, Exceeded, Scope, Usage
 from controlplane.loading.listing import SPEC_DIRS, SYMLINK, file_problem, folder_tenant, spec_files
-from controlplane.loading.listing import is_tenant_folder as is_tenant_folder  # noqa: PLC0414 - reconciler.incremental
 from controlplane.loading.placement import check_header, intended_key, place
 from controlplane.loading.sources import LoadedSpec, Source, SpecKey
 from controlplane.loading.trees import FolderTree, Tree
