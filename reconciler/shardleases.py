@@ -54,7 +54,8 @@ from controlplane import digits
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LEADER_LEASE, LEASES, LeaderElector, LeaseConfig, LeaseSightings
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEADER_LEASE, LEASES, LeaseConfig, LeaseSightings
 
 MEMBER_PREFIX = "mlcp-member-"
 SHARDS_ANNOTATION = "mlcp.dev/shards"

@@ -283,7 +283,8 @@ def _sharded(
 def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
     seconds = parse_duration(duration)
     from reconciler.connect import lease_client  # noqa: PLC0415 - see command
-    from reconciler.leader import LeaderElector, LeaseConfig  # noqa: PLC0415 - see command
+    from reconciler.leader import LeaderElector  # noqa: PLC0415 - see command
+    from reconciler.leases import LeaseConfig  # noqa: PLC0415 - see command
 
     lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
     return LeaderElector(lease_client(kubeconfig, context, namespace), lease)

@@ -9,7 +9,8 @@ from typing import Any
 
 from reconciler import sharding
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEADER_LEASE, LeaseConfig
 from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
 from tests.reconciler.test_leader import captured_logs
 
@@ -422,7 +423,6 @@ def test_leases_named_with_digits_of_other_scripts_are_no_shards() -> None:
     assert sorted(_writers(replicas)) == list(range(SHARDS)), "a shard was left to the stranger"
 
 
-
 class Cut:
     """One replica's way to the API server, on which its membership renewals and its LISTs time out (an
     overloaded server, a proxy that drops those requests) while its shard Leases still renew."""
@@ -433,7 +433,7 @@ class Cut:
         self.cut = False
 
     def request(self, method: str, path: str, query: Any = None, body: Any = None, **kw: Any) -> dict[str, Any]:
-        if self.cut and (path == COLLECTION and method == "GET" or path.endswith("/" + self.member)):
+        if self.cut and ((path == COLLECTION and method == "GET") or path.endswith("/" + self.member)):
             raise HttpError(504, "the request timed out", {})
         return self.api.request(method, path, query, body, **kw)
 

@@ -209,7 +209,7 @@ def test_the_loop_moves_it_back_within_seconds_while_the_tenant_backs_off(
             # The pass reads the alias back after moving it: a hand move before that read is a concurrent move,
             # recorded as a conflict, not a restore (and moved back by the next pass). So the next hand move waits
             # for this pass's outcome, as a person would not race the loop's own read.
-            wait_for(lambda: _restores(op, audit) >= done, 60, f"restore {done} to be recorded")
+            wait_for(lambda done=done: _restores(op, audit) >= done, 60, f"restore {done} to be recorded")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -231,7 +231,9 @@ def _restores(op: gitattack.Operator, audit: Path) -> int:
     return sum(
         1
         for r in json.loads(listed.stdout)
-        if r["target"]["kind"] == "ModelAlias" and str(r["target"]["name"]).startswith(mine) and r["result"] == "applied"
+        if r["target"]["kind"] == "ModelAlias"
+        and str(r["target"]["name"]).startswith(mine)
+        and r["result"] == "applied"
     )
 
 
