@@ -107,6 +107,8 @@ class LeaderElector:
         self._sent: deque[tuple[Any, ...]] = deque(maxlen=WRITES_KEPT)
         """The records this process sent as holder (see "Whose record" in the module docstring)."""
         self._asked = False
+        self._twin = False
+        """Whether this process saw a record naming its identity that it did not write (logged once)."""
         """Whether this process asked for the Lease (`ask_handover`): a record naming it is the leader's handover."""
         self._leading = False
         self._released = threading.Event()
@@ -212,10 +214,12 @@ class LeaderElector:
         ours = self._wrote(spec) or handed
         held_by_other = self.holder is not None and not ours
         if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):
-            if self.holder == self.config.identity and self._leading:
+            if self.holder == self.config.identity and not self._twin:
+                self._twin = True  # said once: a live twin renews every period
                 logs.get().error(
-                    "another process renews the Lease under this replica's identity: is --identity shared between "
-                    "replicas? This one stopped writing",
+                    "the Lease names this replica's identity in a record this process did not write: another "
+                    "process renews it under the same --identity (shared between replicas?), or this replica's "
+                    "previous process wrote it; waiting for it to stand still for the lease duration",
                     extra={"identity": self.config.identity, "lease": self.config.name},
                 )
             return False

@@ -475,13 +475,16 @@ def test_a_second_process_with_the_same_identity_does_not_lead_beside_the_first(
     """The Lease names the identity, so the second process took the first's renewals for its own and renewed the
     Lease too: two leaders writing at once for as long as both ran."""
     _, clock, first, second = _twins()
-    for _ in range(20):
-        assert first.step()
-        second.step()
-        assert not (first.may_write() and second.may_write()), "two writers under one identity"
-        clock.now += 2
+    with captured_logs() as records:
+        for _ in range(20):
+            assert first.step()
+            second.step()
+            assert not (first.may_write() and second.may_write()), "two writers under one identity"
+            clock.now += 2
     assert first.may_write() and not second.may_write()
     assert second.holder == "mlcp"
+    said = [r.getMessage() for r in records if "this process did not write" in r.getMessage()]
+    assert len(said) == 1 and "--identity" in said[0], said
 
 
 def test_a_process_with_the_same_identity_takes_over_only_as_anyone_would() -> None:
