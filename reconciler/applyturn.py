@@ -45,7 +45,8 @@ from typing import Any
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LEASES, LeaderElector, LeaseConfig, LeaseSightings
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEASES, LeaseConfig, LeaseSightings
 
 TURN_TIMEOUT = 120.0
 """How long `mlcp apply` waits for the Lease (a leader hands it over after the pass in flight)."""

@@ -29,11 +29,19 @@ handover's read and write made that write fail after the asker was taken for
 served. A released candidate never takes the Lease again.
 
 Triggers: a replica that is not the leader forwards a webhook by a PATCH of the
-Lease's annotations (`trigger`), and deliveries are anyone's to send. Each PATCH
-made the holder's next write conflict, so a replica sends at most one per retry
-period (later ones wait for the period's end, as one), and a renewal or release
-that conflicts with a change of the metadata alone is made again at once on a
-fresh read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
+Lease's annotations (reconciler.leasetrigger, at most one per retry period). Each
+PATCH made the holder's next write conflict, so a renewal or release that
+conflicts with a change of the metadata alone is made again at once on a fresh
+read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
+
+Whose record: the Lease names an identity, and an identity is a claim (two
+replicas given one `--identity`, a process started again under its old one).
+A Lease naming this identity is this process's only while its record is one
+this process wrote (`_wrote`, the last few it sent, answered or not); any other
+is another holder's, taken only once it stood still for the duration; but for
+a handover this process asked for (its identity is unique: `mlcp apply` names
+itself with a random suffix). Taking the name for proof, a second process
+renewed the first's Lease and both led.
 """
 
 from __future__ import annotations
@@ -43,19 +51,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.labels import FIELD_MANAGER
 from reconciler import logs
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import APPLY_PATCH, NAMESPACE, HttpError, KubeClient, apply_query
+from reconciler.leases import LEASES, LeaseConfig, lease_record, own_record
+from reconciler.leasetrigger import TRIGGER_ANNOTATION, Triggers, stamp
 
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-TRIGGER_ANNOTATION = "mlcp.dev/trigger"
-"""Set by a replica that received a webhook; the leader sees it change on its next renewal and runs a pass. At most
-once per retry period per replica (`LeaderElector.trigger`), however many deliveries arrive."""
 WRITE_ATTEMPTS = 3
 """How often a renewal or a release is sent when the Lease's metadata alone changed since it was read (a
 trigger, a request for a handover): those writes bump its resourceVersion without renewing anything."""
@@ -65,56 +69,9 @@ HANDED_KEPT = 8
 """Askers a leader remembers having served. The annotation names one asker, and each `mlcp apply` has an identity of
 its own and asks once, so a request served longer ago cannot come back; one entry per apply for the life of the
 process was a leak."""
-
-
-LEADER_LEASE = "mlcp-reconciler"
-"""The leader's Lease in the controller namespace."""
-
-
-@dataclass(frozen=True)
-class LeaseConfig:
-    namespace: str
-    identity: str
-    name: str = LEADER_LEASE
-    duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.retry_period < self.renew_deadline < self.duration:
-            raise ValueError("lease timings must satisfy 0 < retry period < renew deadline < duration")
-
-
-def lease_record(spec: dict[str, Any]) -> tuple[Any, ...]:
-    """What must change for a Lease to count as renewed: holder, renew time, duration."""
-    return (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"))
-
-
-class LeaseSightings:
-    """When this process first saw each Lease's current record. A Lease is live while its record keeps changing
-    within its duration as observed here: another machine's clock (its renewTime) is never compared with ours."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, tuple[tuple[Any, ...], float]] = {}
-
-    def live(self, name: str, spec: dict[str, Any], now: float) -> tuple[str | None, float]:
-        """(the Lease's holder while it is live, else None; since when its current record has been seen)."""
-        record = lease_record(spec)
-        previous = self.seen.get(name)
-        since = previous[1] if previous is not None and previous[0] == record else now
-        self.seen[name] = (record, since)
-        holder = spec.get("holderIdentity")
-        live = bool(holder) and now < since + float(spec.get("leaseDurationSeconds") or 0)
-        return (str(holder) if live else None), since
-
-    def keep(self, names: set[str]) -> None:
-        """Forget the Leases not in `names` (deleted since)."""
-        for name in set(self.seen) - names:
-            del self.seen[name]
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+WRITES_KEPT = 4
+"""Records this process sent that it still recognises as its own (`LeaderElector._wrote`): the last renewal's,
+answered or not (an answer lost on the way back leaves the record it wrote on the Lease), and a few before."""
 
 
 class LeaderElector:
@@ -146,11 +103,13 @@ class LeaderElector:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._trigger: str | None = None
-        self._trigger_sent = -float("inf")
-        """When this candidate last asked for a pass (`trigger`), on its clock."""
-        self._trigger_later: threading.Timer | None = None
-        """The request held back until a retry period after the last one, if any."""
-        self._trigger_lock = threading.Lock()
+        self._triggers = Triggers(kube, lambda: self.path, config.retry_period, clock)
+        self._sent: deque[tuple[Any, ...]] = deque(maxlen=WRITES_KEPT)
+        """The records this process sent as holder (see "Whose record" in the module docstring)."""
+        self._asked = False
+        self._twin = False
+        """Whether this process saw a record naming its identity that it did not write (logged once)."""
+        """Whether this process asked for the Lease (`ask_handover`): a record naming it is the leader's handover."""
         self._leading = False
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -168,10 +127,13 @@ class LeaderElector:
         """Seconds this holder may still write (0 when it may not): the deadline of every fenced request."""
         return 0.0 if self._released.is_set() else max(0.0, self._valid_until - self.clock())
 
-    def _spec(self, old: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    def _wrote(self, spec: dict[str, Any]) -> bool:
+        """Whether the Lease's record is one this process wrote as its holder (not merely one naming its identity)."""
+        return spec.get("holderIdentity") == self.config.identity and own_record(spec) in self._sent
+
+    def _spec(self, old: dict[str, Any] | None, now: str, ours: bool) -> dict[str, Any]:
         spec = dict(old or {})
-        mine = spec.get("holderIdentity") == self.config.identity
-        if not mine:
+        if not ours:
             spec["acquireTime"] = now
             spec["leaseTransitions"] = int(spec.get("leaseTransitions", 0)) + (1 if old else 0)
         spec.update(
@@ -212,13 +174,15 @@ class LeaderElector:
             raise
 
     def _create(self, started: float) -> None:
+        spec = self._spec(None, stamp(), False)
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": self.config.name, "namespace": self.config.namespace},
-            "spec": self._spec(None, _now()),
+            "spec": spec,
         }
         collection = LEASES.format(namespace=self.config.namespace)
+        self._sent.append(own_record(spec))
         try:
             self.kube.request("POST", collection, body=body)
         except HttpError as exc:
@@ -246,10 +210,21 @@ class LeaderElector:
         if record != self._observed:
             self._observed, self._observed_at = record, answered
         self.holder = spec.get("holderIdentity") or None
-        held_by_other = self.holder not in (None, self.config.identity)
+        handed = self._asked and self.holder == self.config.identity  # a leader handed it over, as this one asked
+        ours = self._wrote(spec) or handed
+        held_by_other = self.holder is not None and not ours
         if held_by_other and started < self._observed_at + float(spec.get("leaseDurationSeconds") or 0):
+            if self.holder == self.config.identity and not self._twin:
+                self._twin = True  # said once: a live twin renews every period
+                logs.get().error(
+                    "the Lease names this replica's identity in a record this process did not write: another "
+                    "process renews it under the same --identity (shared between replicas?), or this replica's "
+                    "previous process wrote it; waiting for it to stand still for the lease duration",
+                    extra={"identity": self.config.identity, "lease": self.config.name},
+                )
             return False
-        renewed = self._spec(spec, _now())
+        renewed = self._spec(spec, stamp(), ours)
+        self._sent.append(own_record(renewed))
         if not self._put(lease, lambda body: body.update(spec=renewed)):
             return False  # someone else renewed or took it between our read and write
         self.holder = self.config.identity
@@ -301,7 +276,7 @@ class LeaderElector:
 
     def _watch_handover(self, lease: dict[str, Any]) -> None:
         asking = ((lease.get("metadata") or {}).get("annotations") or {}).get(HANDOVER_ANNOTATION)
-        mine = (lease.get("spec") or {}).get("holderIdentity") == self.config.identity
+        mine = self._wrote(lease.get("spec") or {})
         fresh = asking and asking != self.config.identity and asking not in self._handed
         if mine and fresh and self.handover != asking:
             self.handover = asking
@@ -324,9 +299,9 @@ class LeaderElector:
             try:
                 lease = self._get()
                 spec = (lease or {}).get("spec") or {}
-                if lease is None or spec.get("holderIdentity") != self.config.identity:
+                if lease is None or not self._wrote(spec):
                     return False
-                now = _now()
+                now = stamp()
                 transitions = int(spec.get("leaseTransitions", 0)) + 1
                 lease["spec"] = {**spec, "holderIdentity": asking, "acquireTime": now, "renewTime": now}
                 lease["spec"]["leaseTransitions"] = transitions
@@ -343,6 +318,7 @@ class LeaderElector:
     def ask_handover(self) -> bool:
         """Ask the holder (if any) to hand the Lease to this candidate between its passes."""
         patch = {"metadata": {"annotations": {HANDOVER_ANNOTATION: self.config.identity}}}
+        self._asked = True
         try:
             self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
         except HttpError as exc:
@@ -391,10 +367,7 @@ class LeaderElector:
         """Give the lease up at once (holder cleared), so the next leader need not wait it out; for good (a
         released candidate takes no Lease again). A round in flight ends first, writing nothing after its read."""
         self._released.set()
-        with self._trigger_lock:  # a request held back goes: the next leader starts its term with a pass
-            if self._trigger_later is not None:
-                self._trigger_later.cancel()
-                self._trigger_later = None
+        self._triggers.cancel()  # a request held back goes: the next leader starts its term with a pass
         with self._lock:
             was = self.clock() < self._valid_until
             self._valid_until = 0.0
@@ -403,46 +376,19 @@ class LeaderElector:
                 return
             try:
                 lease = self._get()
-                if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
-                    return
+                if lease is None or not self._wrote(lease.get("spec") or {}):
+                    return  # taken since, or renewed by another process under this identity: not ours to free
                 if not self._put(lease, self._released_body):
                     logs.get().warning("could not release the lease: another writer changed it")
             except BackendError as exc:
                 logs.get().warning("could not release the lease", extra={"error": str(exc)})
 
     def _released_body(self, lease: dict[str, Any]) -> None:
-        lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+        lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": stamp()}
         notes = (lease.get("metadata") or {}).get("annotations") or {}
         if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
             del notes[HANDOVER_ANNOTATION]  # asked and served: no later leader hands over to a gone writer
 
     def trigger(self) -> None:
-        """Ask the leader (whoever it is) for a pass: bump the Lease's trigger annotation, at most once per retry
-        period. Requests within a period of the last one are one request, sent when the period is over: every
-        PATCH makes the holder's next write read the Lease again (`_put`), and deliveries are anyone's to send.
-        A pass started by the last request sent reads everything pushed before it, so none is lost."""
-        with self._trigger_lock:
-            if self._trigger_later is not None:
-                return  # a held request is due: it reads everything pushed before it (sending now too made two)
-            wait = self._trigger_sent + self.config.retry_period - self.clock()
-            if wait > 0:
-                if self._trigger_later is None:
-                    self._trigger_later = threading.Timer(wait, self._trigger_held)
-                    self._trigger_later.daemon = True
-                    self._trigger_later.start()
-                return
-            self._trigger_sent = self.clock()
-        self._send_trigger()
-
-    def _trigger_held(self) -> None:
-        with self._trigger_lock:
-            self._trigger_later = None
-            self._trigger_sent = self.clock()
-        self._send_trigger()
-
-    def _send_trigger(self) -> None:
-        patch = {"metadata": {"annotations": {TRIGGER_ANNOTATION: _now()}}}
-        try:
-            self.kube.request("PATCH", self.path, body=patch, content_type="application/merge-patch+json")
-        except BackendError as exc:
-            logs.get().warning("could not forward the trigger to the leader", extra={"error": str(exc)})
+        """Ask the leader (whoever it is) for a pass: at most one request per retry period (reconciler.leasetrigger)."""
+        self._triggers.send()

@@ -101,7 +101,8 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             f"{PREFIX}_queue_depth",
-            "Lanes (shards, the platform) due for a pass that has not started yet: work waiting for this replica.",
+            "Lanes (shards, the platform) due for a pass, the one starting included: 0 only while this replica "
+            "has nothing due.",
             registry=r,
         )
         self.watch_objects = Gauge(

@@ -35,7 +35,9 @@ Replicas started with different numbers of shards would map one tenant to two
 shards held by two replicas. So each member states its number, and a replica
 that sees another number among the live members holds and writes no shard
 (`conflict`) until the disagreement is gone (e.g. a rollout that changes
-`--shards` finishes).
+`--shards` finishes). A member the others count as gone no longer states its
+number to them, so a replica writes a shard only while its membership is
+renewed as well (fenced by its renew deadline, as a shard is: `_cleared`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from controlplane import digits
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LEADER_LEASE, LEASES, LeaderElector, LeaseConfig, LeaseSightings
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEADER_LEASE, LEASES, LeaseConfig, LeaseSightings
 
 MEMBER_PREFIX = "mlcp-member-"
 SHARDS_ANNOTATION = "mlcp.dev/shards"
@@ -137,16 +140,25 @@ class ShardSet:
         return elector is not None and elector.may_write()
 
     def remaining(self, shard: int) -> float:
-        """Seconds this replica may still write `shard` (0 when it may not)."""
+        """Seconds this replica may still write `shard` (0 when it may not): the shard's Lease and the membership
+        both run out then (see `_cleared`)."""
         elector = self._cleared(shard)
-        return elector.remaining() if elector is not None else 0.0
+        return min(elector.remaining(), self.member.remaining()) if elector is not None else 0.0
 
     def _cleared(self, shard: int) -> LeaderElector | None:
-        """The shard's elector, while nothing but its Lease's time decides whether this replica may write it."""
+        """The shard's elector, while nothing but the time of its Lease and of the membership decides whether this
+        replica may write it.
+
+        The membership must be renewed too: the others count a replica whose membership record stood still for a
+        lease duration as gone, and its number of shards with it. A replica whose membership renewals failed
+        while its shard Leases renewed kept writing; one started with another number, seeing no disagreement,
+        took the shards of that mapping, and a tenant had two writers. Fenced by its membership's renew deadline
+        too, a replica stops before anyone may count it gone."""
         with self._lock:
             elector = self._electors.get(shard)
             confirmed = shard not in self._unconfirmed
-        return elector if confirmed and self.conflict is None and self.yielding is None else None
+        cleared = confirmed and self.conflict is None and self.yielding is None and self.member.may_write()
+        return elector if cleared else None
 
     # -- the protocol ----------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 from controlplane import digits
 from reconciler import sharding
 from reconciler.backends.kubernetes_client import KubeClient
-from reconciler.leader import LEADER_LEASE, LEASES
+from reconciler.leases import LEADER_LEASE, LEASES
 from reconciler.shardleases import MEMBER_PREFIX, SHARDS_ANNOTATION
 
 

@@ -50,6 +50,21 @@ def parse_duration(text: str) -> float:
 
 
 Duration = Annotated[str, typer.Option(help="A duration: 30s, 1m, 500ms.")]
+MAX_SHARDS = 256
+"""The most shards `--shards` takes: each is a Lease every replica renews or watches every retry period (256 Leases
+at 2 s is already 128 renewals a second), and a lane with its own audit chain."""
+LEASE_SECONDS = (1.0, float(2**31 - 1))
+"""The lease durations a Lease can say: whole seconds (one under a second was written as 0, which the API server
+refuses), at most what its int32 `leaseDurationSeconds` holds."""
+
+
+def _lease_duration(text: str) -> float:
+    """`--lease-duration` in seconds; a usage error naming the flag when no Lease can say it."""
+    seconds = parse_duration(text)
+    low, high = LEASE_SECONDS
+    if not low <= seconds <= high:
+        raise typer.BadParameter(f"{text!r} is not between 1s and {high:.0f}s", param_hint="'--lease-duration'")
+    return seconds
 
 
 def _workdir(repo: str, branch: str, given: Path | None) -> Path:
@@ -141,8 +156,9 @@ def command(
         typer.Option(
             "--shards",
             min=0,
+            max=MAX_SHARDS,
             help="Divide the tenants into this many shards, one Lease each, among the replicas running with the same "
-            "number (0: one replica converges everything). See docs/operations.md.",
+            "number (0: one replica converges everything; at most 256). See docs/operations.md.",
         ),
     ] = 0,
     max_backoff: Annotated[str, typer.Option("--max-backoff", help="Longest wait after failures.")] = "5m",
@@ -174,6 +190,7 @@ def command(
     logs.setup()
     use_limits(limit)
     _check_addresses(listen=listen, webhook_listen=webhook_listen)
+    lease_seconds = _lease_duration(lease_duration)
     http = HttpSettings(
         http_max_body,
         parse_duration(http_read_timeout),
@@ -203,7 +220,7 @@ def command(
         Fence(),
     )
     reconciler.tracker = Tracker(Backoff(base=2.0, cap=cap))
-    elector = _elector(kubeconfig, context, namespace, who, lease_duration) if leader_elect else None
+    elector = _elector(kubeconfig, context, namespace, who, lease_seconds) if leader_elect else None
     config = LoopConfig(every, once, Backoff(base=1.0, cap=cap))
     loop: Runner = LoopRunner(reconciler, config, elector, shard_writers=_shard_writers(elector))
     if shards and elector is not None:
@@ -280,10 +297,10 @@ def _sharded(
     return ShardedLoop(reconciler, config, shard_set, elector, lambda chain: ClusterStore(kube, chain))
 
 
-def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, duration: str) -> LeaderElector:
-    seconds = parse_duration(duration)
+def _elector(kubeconfig: str | None, context: str | None, namespace: str, who: str, seconds: float) -> LeaderElector:
     from reconciler.connect import lease_client  # noqa: PLC0415 - see command
-    from reconciler.leader import LeaderElector, LeaseConfig  # noqa: PLC0415 - see command
+    from reconciler.leader import LeaderElector  # noqa: PLC0415 - see command
+    from reconciler.leases import LeaseConfig  # noqa: PLC0415 - see command
 
     lease = LeaseConfig(namespace, who, duration=seconds, renew_deadline=seconds * 2 / 3, retry_period=seconds / 7)
     return LeaderElector(lease_client(kubeconfig, context, namespace), lease)

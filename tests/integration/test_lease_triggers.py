@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from reconciler.backends.kubernetes_client import HttpError, KubeClient
-from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LeaseConfig
 
 pytestmark = pytest.mark.integration
 RATE = 100.0

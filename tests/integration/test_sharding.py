@@ -37,7 +37,8 @@ from reconciler.backends.base import Outcome, Status
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
-from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LeaseConfig
 from reconciler.loop import LoopConfig
 from reconciler.passaudit import PassAudit
 from reconciler.passes import Lane, Reconciler, Settings

@@ -9,7 +9,8 @@ import pytest
 from reconciler.applyturn import Sharded, ShardWriters, hold, keep
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEADER_LEASE, LeaseConfig
 from tests.reconciler import test_shardleases as shards
 from tests.reconciler.test_leader import FakeLeases
 

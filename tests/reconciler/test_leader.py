@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, TRIGGER_ANNOTATION, LeaderElector, LeaseConfig
+from reconciler.leader import HANDED_KEPT, HANDOVER_ANNOTATION, LeaderElector
+from reconciler.leases import LeaseConfig
+from reconciler.leasetrigger import TRIGGER_ANNOTATION
 
 
 class FakeLeases:
@@ -458,3 +460,65 @@ def test_a_burst_of_deliveries_is_one_patch_now_and_one_at_the_end_of_the_retry_
     assert leader.step() and fired.is_set(), "the leader did not see the request held back"
     time.sleep(0.5)
     assert len(patches) == 2, "a request was sent twice"
+
+
+def _twins() -> tuple[FakeLeases, Clock, LeaderElector, LeaderElector]:
+    """Two processes started with the same `--identity` (a fixed value in a Deployment of several replicas)."""
+    api, clock = FakeLeases(), Clock()
+    config = LeaseConfig("ns", "mlcp", duration=15, renew_deadline=10, retry_period=2)
+    first = LeaderElector(api, config, clock)  # type: ignore[arg-type]
+    second = LeaderElector(api, config, clock)  # type: ignore[arg-type]
+    return api, clock, first, second
+
+
+def test_a_second_process_with_the_same_identity_does_not_lead_beside_the_first() -> None:
+    """The Lease names the identity, so the second process took the first's renewals for its own and renewed the
+    Lease too: two leaders writing at once for as long as both ran."""
+    _, clock, first, second = _twins()
+    with captured_logs() as records:
+        for _ in range(20):
+            assert first.step()
+            second.step()
+            assert not (first.may_write() and second.may_write()), "two writers under one identity"
+            clock.now += 2
+    assert first.may_write() and not second.may_write()
+    assert second.holder == "mlcp"
+    said = [r.getMessage() for r in records if "this process did not write" in r.getMessage()]
+    assert len(said) == 1 and "--identity" in said[0], said
+
+
+def test_a_process_with_the_same_identity_takes_over_only_as_anyone_would() -> None:
+    """A process started again under its old identity (a container restarted in its pod, a StatefulSet's pod
+    made again) cannot tell whether the Lease's writer is gone: it waits for the record to stand still, as for
+    any other holder, and the old one stopped writing at its renew deadline before that."""
+    _, clock, first, second = _twins()
+    assert first.step()
+    assert not second.step(), "taken at once: the old process may still be writing"
+    died = clock.now
+    while not second.step():
+        assert not first.may_write() or clock.now - died < 10
+        clock.now += 2
+    assert clock.now - died >= 15 and not first.may_write()
+
+
+def test_a_renewal_whose_answer_was_lost_is_still_this_processs_own() -> None:
+    """The PUT landed, its answer did not: the next round reads the record this process wrote, and renews it."""
+    api, clock, a, _ = _pair()
+    assert a.step()
+    clock.now += 2
+
+    def lost() -> None:
+        raise HttpError(504, "the answer was lost", {})
+
+    api.written.append(lost)
+    a.step()
+    clock.now += 2
+    assert a.step() and a.may_write()
+
+
+def test_a_process_with_the_same_identity_does_not_release_the_others_lease() -> None:
+    api, _, first, second = _twins()
+    assert first.step()
+    second.step()
+    second.release()
+    assert api.lease is not None and api.lease["spec"]["holderIdentity"] == "mlcp", "the other's Lease kept"

@@ -10,7 +10,8 @@ from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.backoff import Health, Tracker
 from reconciler.fencing import Fence
-from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LeaseConfig
 from reconciler.loop import LoopConfig
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit

@@ -9,7 +9,8 @@ from typing import Any
 
 from reconciler import sharding
 from reconciler.backends.kubernetes import HttpError
-from reconciler.leader import LEADER_LEASE, LeaderElector, LeaseConfig
+from reconciler.leader import LeaderElector
+from reconciler.leases import LEADER_LEASE, LeaseConfig
 from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
 from tests.reconciler.test_leader import captured_logs
 
@@ -420,3 +421,42 @@ def test_leases_named_with_digits_of_other_scripts_are_no_shards() -> None:
     replicas = [_replica(api, clock, who) for who in "ab"]
     _tick(clock, replicas, rounds=4)
     assert sorted(_writers(replicas)) == list(range(SHARDS)), "a shard was left to the stranger"
+
+
+class Cut:
+    """One replica's way to the API server, on which its membership renewals and its LISTs time out (an
+    overloaded server, a proxy that drops those requests) while its shard Leases still renew."""
+
+    def __init__(self, api: FakeLeases, who: str) -> None:
+        self.api = api
+        self.member = member_lease(who)
+        self.cut = False
+
+    def request(self, method: str, path: str, query: Any = None, body: Any = None, **kw: Any) -> dict[str, Any]:
+        if self.cut and ((path == COLLECTION and method == "GET") or path.endswith("/" + self.member)):
+            raise HttpError(504, "the request timed out", {})
+        return self.api.request(method, path, query, body, **kw)
+
+
+def test_a_replica_whose_membership_lapsed_writes_no_shard_once_others_may_count_it_gone() -> None:
+    """Replica old (2 shards) holds both, in a long pass; its membership Lease stops renewing and its LISTs fail,
+    while its shard Leases renew. Replica new (3 shards, a rollout) counts old gone a lease duration later, so no
+    number disagrees, and takes the shard nobody holds: its tenants are old's under old's mapping. Old must have
+    stopped writing before then, as a leader stops at its renew deadline before anyone may take its Lease."""
+    api, clock = FakeLeases(), Clock()
+    cut = Cut(api, "old")
+    lease = LeaseConfig("ns", "old", duration=15, renew_deadline=10, retry_period=2)
+    old = ShardSet(cut, ShardConfig(2, lease), clock)  # type: ignore[arg-type]
+    _tick(clock, [old], rounds=3)
+    assert old.held() == [0, 1]
+    cut.cut = True
+    new = _replica(api, clock, "new", shards=3)
+    tenants = [f"tenant-{i}" for i in range(30)]
+    for _ in range(20):
+        old.step()  # never between passes: what it gives up stays held until its pass ends
+        new.step()
+        for tenant in tenants:
+            both = old.may_write(sharding.shard_of(tenant, 2)) and new.may_write(sharding.shard_of(tenant, 3))
+            assert not both, f"{tenant} has two writers: old (2 shards) and new (3 shards)"
+        clock.now += 2
+    assert new.held() == [2] and not old.held(), "new took the free shard; old writes nothing"

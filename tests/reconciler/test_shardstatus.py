@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler import sharding
-from reconciler.leader import LEADER_LEASE
+from reconciler.leases import LEADER_LEASE
 from reconciler.shardleases import SHARDS_ANNOTATION, member_lease
 from reconciler.shardstatus import status
 

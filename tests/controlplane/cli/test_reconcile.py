@@ -45,3 +45,26 @@ def test_a_listen_address_that_cannot_be_served_is_a_usage_error(tmp_path: Path,
     assert result.exit_code == 2, result.output
     assert said in " ".join(result.stderr.replace("│", " ").split()), result.stderr
     assert not (tmp_path / "repo").exists(), "nothing was cloned"
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--lease-duration", "0s"], "Invalid value for '--lease-duration': '0s' is not between 1s and"),
+        (["--lease-duration", "300ms"], "Invalid value for '--lease-duration': '300ms' is not between 1s and"),
+        (["--lease-duration", "100000000h"], "Invalid value for '--lease-duration': '100000000h' is not between"),
+        (["--shards", "1000000000"], "Invalid value for '--shards': Input should be less than or equal to 256"),
+    ],
+    ids=["zero", "under-a-second", "past-the-api-limit", "shards"],
+)
+def test_lease_timings_and_shard_counts_that_cannot_work_are_usage_errors(
+    tmp_path: Path, flags: list[str], said: str
+) -> None:
+    """`--lease-duration 0s` ended in a traceback (lease timings must satisfy ...); 300ms was written as a Lease
+    of 0 seconds and one past 2^31-1 seconds as more than the API server takes (renewals refused, never a leader);
+    `--shards 1000000000` had every replica sort a billion shards every retry period. Refused before anything."""
+    result = mlcp("reconcile", "--repo", TEMPLATE, "--workdir", tmp_path, *flags)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert said in " ".join(result.stderr.replace("│", " ").split()), result.stderr
+    assert not (tmp_path / "repo").exists(), "nothing was cloned"

@@ -14,7 +14,7 @@ from controlplane.cli import auditlog
 from controlplane.cli.app import app
 from reconciler import sharding
 from reconciler.backends.base import BackendError
-from reconciler.leader import LEADER_LEASE
+from reconciler.leases import LEADER_LEASE
 from reconciler.shardleases import SHARDS_ANNOTATION, member_lease
 
 runner = CliRunner()

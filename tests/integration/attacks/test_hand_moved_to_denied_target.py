@@ -200,12 +200,16 @@ def test_the_loop_moves_it_back_within_seconds_while_the_tenant_backs_off(
         wait_for(lambda: "tenant failed; backing off" in log.read_text(), 120, "the first pass to hold the promotion")
         assert "registered MLflow webhook" in log.read_text(), log.read_text()[-3000:]
         time.sleep(2)  # MLflow's webhook cache (1 s here) has the hook
-        for _ in range(5):
+        for done in range(1, 6):
             _hand_move(op, "2")
             moved = time.monotonic()
             wait_for(lambda: approvals.production(op) == "1", 60, "a pass to move production back")
             took = time.monotonic() - moved
             assert took < 5.0, f"moved back {took:.1f}s after the hand move: {log.read_text()[-3000:]}"
+            # The pass reads the alias back after moving it: a hand move before that read is a concurrent move,
+            # recorded as a conflict, not a restore (and moved back by the next pass). So the next hand move waits
+            # for this pass's outcome, as a person would not race the loop's own read.
+            wait_for(lambda done=done: _restores(op, audit) >= done, 60, f"restore {done} to be recorded")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -216,6 +220,21 @@ def test_the_loop_moves_it_back_within_seconds_while_the_tenant_backs_off(
     restored = [r for r in approvals.promotion_records(op, audit, "allow") if r["result"] == "applied"]
     assert len(restored) == 5 and all(r["rule"] == "restore" and r["version"] == "1" for r in restored), restored
     assert approvals.production(op) == "1"
+
+
+def _restores(op: gitattack.Operator, audit: Path) -> int:
+    """The loop's applied restores recorded so far (0 while its log cannot be read: a line half written)."""
+    listed = op.cli("audit", "list", "-o", "json", "--audit-log", str(audit), "--decision", "allow")
+    if listed.exit_code != 0:
+        return 0
+    mine = f"{op.repo.repo.model}@"
+    return sum(
+        1
+        for r in json.loads(listed.stdout)
+        if r["target"]["kind"] == "ModelAlias"
+        and str(r["target"]["name"]).startswith(mine)
+        and r["result"] == "applied"
+    )
 
 
 def _drop_webhook(rest: MlflowRest, name: str) -> None:
