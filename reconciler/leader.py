@@ -107,9 +107,9 @@ class LeaderElector:
         self._sent: deque[tuple[Any, ...]] = deque(maxlen=WRITES_KEPT)
         """The records this process sent as holder (see "Whose record" in the module docstring)."""
         self._asked = False
+        """Whether this process asked for the Lease (`ask_handover`): a record naming it is the leader's handover."""
         self._twin = False
         """Whether this process saw a record naming its identity that it did not write (logged once)."""
-        """Whether this process asked for the Lease (`ask_handover`): a record naming it is the leader's handover."""
         self._leading = False
         self._released = threading.Event()
         self._lock = threading.Lock()
