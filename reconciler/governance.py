@@ -335,7 +335,7 @@ def _record(obj: DesiredObject) -> InventoryRecord:
 
 KEPT_BASES = 2
 _KEPT: list[GovernanceBackend] = []
-"""The backends of the last trusted bases (engine.load_trusted keeps the bases themselves)."""
+"""The backends of the last trusted bases (basechoice.load_trusted keeps the bases themselves)."""
 
 
 def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:

@@ -39,7 +39,19 @@ from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import ObjectRef, Plan
 from controlplane.registry_names import Established
-from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
+from reconciler import (
+    connect,
+    connecting,
+    engine,
+    events,
+    governance,
+    incremental,
+    judging,
+    logs,
+    partition,
+    serving,
+    verdicts,
+)
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
 from reconciler.authorizing import decided, settled
@@ -361,11 +373,11 @@ class Reconciler:
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home
         cluster of the loop's own records."""
-        engine.check_expectations(repo.config, self.settings.targets, "the revision under review's")
+        connecting.check_expectations(repo.config, self.settings.targets, "the revision under review's")
         key = self.settings.targets
         if self._backends is None or self._backends[0] != key:
             self.close()
-            backends = engine.connect(repo, self.settings.targets)
+            backends = connecting.connect(repo, self.settings.targets)
             self._backends = (key, backends, connect.home(backends, self.settings.targets))
             self.lane.state = None
             for backend in backends.values():
@@ -375,7 +387,7 @@ class Reconciler:
                 self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
                 self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
         _, backends, kube = self._backends
-        engine.confine(backends, repo)
+        connecting.confine(backends, repo)
         for backend in backends.values():
             backend.scope(self.holds)
         return backends, kube

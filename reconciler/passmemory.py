@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.plans import ObjectRef, Plan, SystemStatus
-from reconciler import engine, governance, partition, trust
+from reconciler import basechoice, connecting, governance, partition, trust
 from reconciler import selection as selections
 from reconciler.backends.base import Backend, LiveState
 from reconciler.lanememory import LaneMemories, LaneMemory
@@ -113,14 +113,14 @@ class PassMemory:
             for backend in backends.values():
                 backend.forget()
         dirty = {name: backend.changed() for name, backend in backends.items()}
-        live = engine.read_live(backends)
+        live = connecting.read_live(backends)
         unsettled = {*backing_off, *parts.broken}
         if lane.sharded:
             return self._select_lane(parts, state, live, dirty, full, lane, trusted_base, unsettled, backends)
         previous = self.last[1] if self.last is not None else None
         if full is not None or self.last is None or previous is None:
             return Selection.everything(full or "no earlier pass"), dirty, live
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
+        trusted = basechoice.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self.last[0]}
         changed = trust.changed_tenants(previous, trusted)
         governed = self.people(lane, parts, trusted, _touched(rendered, changed), self.last)
@@ -152,7 +152,7 @@ class PassMemory:
             tenants = lane_tenants(parts, state, live[0], lane.covers)
             return Selection(tenants, f"full: {why}"), dict.fromkeys(dirty, frozenset()), live
         last, previous = memory.last
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
+        trusted = basechoice.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         covers = lane.covers
         lagging = {t for t, at in state.by_tenant.items() if at != last and covers(t)}
         base_changed = trust.changed_tenants(previous, trusted)

@@ -21,7 +21,7 @@ from controlplane.audit import JsonlStore
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
-from reconciler import engine, governance, identity, incremental, partition, refindex, selection, trust
+from reconciler import engine, governance, identity, incremental, partition, planscope, refindex, selection, trust
 from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -61,7 +61,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(planning.Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
     wrap(selection.Unplanned, "__getitem__")  # a system's unplanned objects copied out of its inventory
     wrap(planning.Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
-    wrap(engine, "_following", len)  # desired objects asked whether they follow the registry
+    wrap(planscope, "_following", len)  # desired objects asked whether they follow the registry
     key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
     monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
