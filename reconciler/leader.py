@@ -50,7 +50,9 @@ from typing import Any
 from controlplane.labels import FIELD_MANAGER
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, NAMESPACE, HttpError, KubeClient, apply_query
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
+from reconciler.backends.kubernetes_objects import NAMESPACE
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 TRIGGER_ANNOTATION = "mlcp.dev/trigger"

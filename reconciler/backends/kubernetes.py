@@ -40,10 +40,12 @@ from reconciler.backends.base import (
     Watching,
 )
 from reconciler.backends.deadline import Remaining
-from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, live_object
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
+from reconciler.backends.kubernetes_objects import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_objects import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_objects import SYSTEM, ResourceType, live_object
 from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, recorded_namespaces, scope_for
 from reconciler.backends.kubernetes_watch import WatchCache

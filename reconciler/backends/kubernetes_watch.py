@@ -69,8 +69,10 @@ from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import KubeClient, ResourceType, decoded, live_object
+from reconciler.backends.kubernetes_answers import decoded
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_kindcache import Gone, KindCache
+from reconciler.backends.kubernetes_objects import ResourceType, live_object
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope
 from reconciler.backoff import Backoff
 

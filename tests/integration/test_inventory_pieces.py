@@ -19,7 +19,8 @@ from reconciler.auditstore import ClusterStore
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from controlplane.plans import Change, ObjectRef, Plan
 from reconciler import governance, partition
 from reconciler.backends.base import ApplyOptions
 from reconciler.backends.kubernetes import KubernetesBackend
-from reconciler.backends.kubernetes_client import HttpError
+from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.state import StateStore, TenantRevisions
 from tests.reconciler import fakes
 
