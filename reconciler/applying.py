@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from controlplane.planning import Claim, InventoryRecord
+from controlplane.inventory import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler.apply_order import Gates, Schedule, lane, prerequisite, schedule
 from reconciler.backends.base import NOT_ATTEMPTED, ApplyOptions, Backend, LiveState, Outcome, Status, was_attempted

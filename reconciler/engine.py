@@ -18,9 +18,10 @@ from typing import Any, Generic, TypeVar, cast
 
 from controlplane import registry_names
 from controlplane.errors import InvalidConfig, MlcpError
+from controlplane.inventory import Inventory
 from controlplane.loading import memo
 from controlplane.loading.repo import ConfigRepo, load_config, load_repo
-from controlplane.planning import Inventory, PlanOptions, plan
+from controlplane.planning import PlanOptions, plan
 from controlplane.plans import VERIFIED_IDENTITIES, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, catalog, render
 from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from controlplane.errors import Diagnostic, InvalidConfig
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.loading import budgets
 from controlplane.loading.budgets import Limits
 from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import (
     Action,
     Change,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import DesiredObject, ObjectRef
 from reconciler import governance, serving
 from reconciler import selection as selections

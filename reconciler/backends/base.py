@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from controlplane.planning import Claim, Inventory
+from controlplane.inventory import Claim, Inventory
 from controlplane.plans import Change, LiveObject, ObjectRef
 
 if TYPE_CHECKING:

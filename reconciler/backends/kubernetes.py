@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from controlplane.inventory import Inventory
 from controlplane.labels import SELECTOR
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import Inventory, attributed
+from controlplane.planning import attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
 from controlplane.specs.repo_config import RepoConfig

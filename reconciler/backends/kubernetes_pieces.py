@@ -43,8 +43,8 @@ from urllib.parse import quote
 
 import orjson
 
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL, SELECTOR
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_inventory import (

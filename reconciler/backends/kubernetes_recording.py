@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError
 from reconciler.backends.kubernetes_answers import HttpError

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.auditstore import ClusterStore
 from reconciler.backends import kubernetes_inventory as codec

@@ -13,7 +13,7 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane.audit import AuditError, Journal, JsonlStore
 from controlplane.audit.journal import open_intents
-from controlplane.planning import Claim, Inventory
+from controlplane.inventory import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler import applying
 from reconciler.applying import apply_plan, unchecked

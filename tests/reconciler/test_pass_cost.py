@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from controlplane import planning, validation
+from controlplane import inventory, validation
 from controlplane.audit import JsonlStore
+from controlplane.inventory import Inventory
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
@@ -48,7 +49,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(kubernetes_inventory, "_entry")  # inventory entries serialized
     wrap(kubernetes_pieces.PieceStore, "_put")  # inventory ConfigMaps written (the index and changed pieces)
     wrap(kubernetes_pieces, "_piece_of_record")  # inventory objects placed in a piece
-    wrap(planning, "_tenant_key")  # inventory records indexed by tenant
+    wrap(inventory, "_tenant_key")  # inventory records indexed by tenant
     wrap(incremental, "_order")  # desired objects put in order
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
     wrap(trust, "_wanted")  # governance paths of a trusted base listed
@@ -58,16 +59,16 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
     wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
-    wrap(planning.Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
+    wrap(Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
     wrap(selection.Unplanned, "__getitem__")  # a system's unplanned objects copied out of its inventory
-    wrap(planning.Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
+    wrap(Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
     wrap(planscope, "_following", len)  # desired objects asked whether they follow the registry
     key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
     monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
 
 
-def _walked(inventory: planning.Inventory, refs: Any, _claims: Any, only: Any = None) -> int:
+def _walked(inventory: Inventory, refs: Any, _claims: Any, only: Any = None) -> int:
     """The objects `Inventory.updated` is handed, with those it compares them with (all of them, or `only`)."""
     return len(refs) + (len(inventory.refs) if only is None else len(only))
 

@@ -11,7 +11,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import Change, ObjectRef, Plan
 from reconciler import governance, partition
 from reconciler.backends.base import ApplyOptions

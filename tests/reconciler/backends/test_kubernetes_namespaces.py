@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, BackendError, Status
