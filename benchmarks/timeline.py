@@ -87,6 +87,7 @@ def instrument(recorder: Recorder) -> None:
         passaudit,
         passes,
         passmemory,
+        passwrites,
         state,
         verdicts,
     )
@@ -107,11 +108,11 @@ def instrument(recorder: Recorder) -> None:
     wrap(engine, "make_plan", "plan")
     wrap(judging.Judging, "authorize", "authorize")
     wrap(passaudit.PassAudit, "begin", "audit: begin (intent)")
-    wrap(passes.Reconciler, "_apply", "apply")
+    wrap(passwrites, "apply_fenced", "apply")
     wrap(events, "publish", "events")
     wrap(verdicts, "judge", "judge")
     wrap(passmemory.PassMemory, "converged", "converged set")
-    wrap(passes.Reconciler, "_save_state", "revisions: save")
+    wrap(passwrites, "save_state", "revisions: save")
     wrap(passaudit.PassAudit, "finish", "audit: finish")
 
     collecting: dict[str, float] = {}

@@ -45,7 +45,7 @@ class _People:
 
 
 class LaneView(Protocol):
-    """What the memory needs of a pass's lane (reconciler.passes.Lane)."""
+    """What the memory needs of a pass's lane (reconciler.lane.Lane)."""
 
     @property
     def name(self) -> str: ...
