@@ -38,9 +38,11 @@ from controlplane.cli.options import (
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
 from controlplane.plans import PLAN_FORMAT, Plan
-from reconciler.applying import ApplyReport, Journal, apply_plan, unread_systems
+from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applyrecords import unread_systems
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
+from reconciler.writeloop import Journal
 
 SAVED_PLAN_RULE = "saved-plan"
 """The rule refusing a saved plan that is not what its revision plans now (edited, or the rules moved)."""
