@@ -28,7 +28,7 @@ from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import own_problems, validate
-from reconciler import basechoice, connecting, gitsource, governance, planscope, serving
+from reconciler import basechoice, connecting, gitsource, governance, governance_backend, planscope, serving
 from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer, settled
 from reconciler.backends.base import Backend, LiveState
@@ -146,7 +146,7 @@ def make_plan(
     connecting.check_expectations(trusted.repo.config, operator, "the trusted base's")
     for backend in backends.values():
         backend.judge_by(trusted)
-    keeper = governance.GovernanceBackend.of(trusted)
+    keeper = governance_backend.GovernanceBackend.of(trusted)
     backends[keeper.system] = keeper
     states = {**states, keeper.system: keeper.read()}
     statuses = [*statuses, SystemStatus(keeper.system, keeper.target, reachable=True, notes=_identity_notes(trusted))]

@@ -44,9 +44,11 @@ from reconciler import (
     engine,
     events,
     governance,
+    governance_backend,
     incremental,
     judging,
     logs,
+    nextbase,
     partition,
     passwrites,
     serving,
@@ -237,7 +239,7 @@ class Reconciler:
             selection=selection,
             dirty=dirty,
         )
-        trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
+        trusted = cast(governance_backend.GovernanceBackend, backends[governance.SYSTEM]).base
         if self._rejudged(checkout, parts, trusted, lane) and not again:
             self._converge(checkout, result, lane, again=True)  # nothing was written or judged yet
             return
@@ -315,7 +317,7 @@ class Reconciler:
         kept = partition.hold(plan, holding)
         authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
         plan = settled(serving.couple(authorized))
-        ungoverned = {partition.key_of(c) for c in governance.pending(plan) if c.blocked}
+        ungoverned = {partition.key_of(c) for c in nextbase.pending(plan) if c.blocked}
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
@@ -323,8 +325,8 @@ class Reconciler:
 
     def _next_base(self, plan: Plan, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> str | None:
         """The revision to record as the next trusted base: decided by every difference in the rules between the
-        whole revision and the base, never by what this pass selected (governance.next_base)."""
-        return governance.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
+        whole revision and the base, never by what this pass selected (nextbase.next_base)."""
+        return nextbase.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
 
     def _remember(
         self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane

@@ -219,14 +219,14 @@ def command(
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
-    from reconciler import governance  # noqa: PLC0415 - see compute_with_backends
+    from reconciler import nextbase  # noqa: PLC0415 - see compute_with_backends
 
-    if not plan.has_changes and (dry_run or not governance.advances(plan)):
+    if not plan.has_changes and (dry_run or not nextbase.advances(plan)):
         if output is Format.json:
             print_json({"plan": plan.to_dict(), "outcomes": []})
         return
     base = (plan.meta.get("trustedBase") or {}).get("revision")
-    revision = governance.next_base(plan, base)
+    revision = nextbase.next_base(plan, base)
     if plan.has_changes and not yes and not dry_run:
         if not sys.stdin.isatty():
             raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")

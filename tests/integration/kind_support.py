@@ -10,7 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controlplane.plans import Plan
-from reconciler import connecting, engine, governance
+from reconciler import connecting, engine, nextbase
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -25,7 +25,7 @@ def apply(
     targets = repo.targets(kubeconfig, trusted=trusted)
     backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, prune=True, targets=targets)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
+    revision = nextbase.next_base(plan, plan.meta["trustedBase"]["revision"])
     report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)
     if must_succeed:
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]

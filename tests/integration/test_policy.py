@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
-from reconciler import connecting, engine, governance
+from reconciler import connecting, engine, nextbase
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
@@ -47,7 +47,7 @@ def _apply(
     repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True, trusted: bool = False
 ) -> tuple[Plan, ApplyReport]:
     plan, backends = _plan(repo, kubeconfig, enforce, trusted)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
+    revision = nextbase.next_base(plan, plan.meta["trustedBase"]["revision"])
     report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)  # type: ignore[arg-type]
     return plan, report
 

@@ -22,7 +22,18 @@ from controlplane.inventory import Inventory
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
-from reconciler import engine, governance, identity, incremental, partition, planscope, refindex, selection, trust
+from reconciler import (
+    engine,
+    governance,
+    governance_backend,
+    identity,
+    incremental,
+    partition,
+    planscope,
+    refindex,
+    selection,
+    trust,
+)
 from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -54,8 +65,8 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
     wrap(trust, "_wanted")  # governance paths of a trusted base listed
     wrap(trust, "_changed_tenants", lambda before, after: len(before) + len(after))  # listings compared
-    wrap(governance, "_tenant_objects")  # tenants' people and namespaces rendered as governance objects
-    wrap(governance, "InventoryRecord")  # the trusted base's records made
+    wrap(governance, "tenant_objects")  # tenants' people and namespaces rendered as governance objects
+    wrap(governance_backend, "InventoryRecord")  # the trusted base's records made
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
     wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
@@ -131,7 +142,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     large = _passes(tmp_path, monkeypatch, 32)
     assert large["noop"] == small["noop"], "a no-op pass"
     assert large["next"] == small["next"], "the pass after a commit: its next trusted base derived, not reloaded"
-    assert small["next"]["_tenant_objects"] > 0, "the next base's work was counted"
+    assert small["next"]["tenant_objects"] > 0, "the next base's work was counted"
     assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
     assert small["commit"]["validate_part"] > 0, "the commit's specs were validated (its tenant's slice)"
     assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"
