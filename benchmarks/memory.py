@@ -70,7 +70,7 @@ def trace(repo: Path, top: int) -> None:
     from controlplane.cli import GC_THRESHOLD
     from controlplane.loading import memo
     from controlplane.loading.repo import load_config
-    from reconciler import engine
+    from reconciler import connecting, engine
 
     gc.set_threshold(*GC_THRESHOLD)
     targets = engine.Targets(os.environ["KUBECONFIG"], controller_namespace=NAMESPACE)
@@ -85,15 +85,15 @@ def trace(repo: Path, top: int) -> None:
 
     began = time.perf_counter()
     head = load_config(repo)
-    backends = engine.connect(head, targets)
+    backends = connecting.connect(head, targets)
     step("connect", began, backends)
     began = time.perf_counter()
-    read = engine.read_live(backends)
+    read = connecting.read_live(backends)
     step("read live state", began, read)
     with memo.shared():
         began = time.perf_counter()
         loaded = engine.load_valid(repo)
-        engine.confine(backends, loaded)
+        connecting.confine(backends, loaded)
         step("load + validate repo", began, loaded)
         began = time.perf_counter()
         desired = engine.render_desired(loaded)

@@ -34,8 +34,9 @@ from reconciler.backends.kubernetes import KubernetesBackend  # noqa: E402
 from reconciler.backends.kubernetes_client import KubeClient  # noqa: E402
 from reconciler.fencing import Fence  # noqa: E402
 from reconciler.gitsync import GitSource  # noqa: E402
+from reconciler.lane import Lane  # noqa: E402
 from reconciler.passaudit import PassAudit  # noqa: E402
-from reconciler.passes import Lane, Reconciler, Settings  # noqa: E402
+from reconciler.passes import Reconciler, Settings  # noqa: E402
 from tests.reconciler.memkube import MemoryKube  # noqa: E402
 
 SHARDS, HELD, NAMESPACE = 8, frozenset({0, 1, 2}), "mlcp-bench-replica"

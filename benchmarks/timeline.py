@@ -77,7 +77,20 @@ class Recorder:
 def instrument(recorder: Recorder) -> None:
     import git
 
-    from reconciler import engine, events, gitsync, judging, passaudit, passes, passmemory, state, verdicts
+    from reconciler import (
+        basechoice,
+        connecting,
+        engine,
+        events,
+        gitsync,
+        judging,
+        passaudit,
+        passes,
+        passmemory,
+        passwrites,
+        state,
+        verdicts,
+    )
     from reconciler.backends.kubernetes_client import KubeClient
     from reconciler.loop import Loop
 
@@ -90,16 +103,16 @@ def instrument(recorder: Recorder) -> None:
     wrap(passes.Reconciler, "_connect", "connect")
     wrap(state.StateStore, "read", "revisions: read")
     wrap(passmemory.PassMemory, "select", "select (live read, changes)")
-    wrap(engine, "read_live", "  read_live")
-    wrap(engine, "load_trusted", "  load_trusted")
+    wrap(connecting, "read_live", "  read_live")
+    wrap(basechoice, "load_trusted", "  load_trusted")
     wrap(engine, "make_plan", "plan")
     wrap(judging.Judging, "authorize", "authorize")
     wrap(passaudit.PassAudit, "begin", "audit: begin (intent)")
-    wrap(passes.Reconciler, "_apply", "apply")
+    wrap(passwrites, "apply_fenced", "apply")
     wrap(events, "publish", "events")
     wrap(verdicts, "judge", "judge")
     wrap(passmemory.PassMemory, "converged", "converged set")
-    wrap(passes.Reconciler, "_save_state", "revisions: save")
+    wrap(passwrites, "save_state", "revisions: save")
     wrap(passaudit.PassAudit, "finish", "audit: finish")
 
     collecting: dict[str, float] = {}

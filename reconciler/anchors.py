@@ -19,7 +19,8 @@ from controlplane.audit import Anchor, AuditError
 from controlplane.audit.chains import is_chain_name
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, KubeClient, apply_query
+from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
+from reconciler.backends.kubernetes_objects import CONFIGMAP
 
 NAME = "mlcp-audit-anchor"
 ROLE = "audit-anchor"

@@ -44,7 +44,8 @@ from typing import Any
 
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LeaderElector
 from reconciler.leases import LEASES, LeaseConfig, LeaseSightings
 

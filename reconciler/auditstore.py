@@ -51,7 +51,9 @@ from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verificat
 from controlplane.audit.chain import LINE_START, read, seal, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, HttpError, KubeClient, apply_query
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
+from reconciler.backends.kubernetes_objects import CONFIGMAP
 
 LOCATION = "cluster"
 """What `--audit-log` / MLCP_AUDIT_LOG say to choose this store."""

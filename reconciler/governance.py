@@ -10,7 +10,8 @@ difference between the base and the revision under review like any other
 change, and the authorizer judges it by the base's policy. "Applying" one
 writes nothing: it is accepted, and becomes trusted only when the revision is
 recorded as applied, which happens only when every governance change of the
-plan was applied (`next_base`).
+plan was applied (reconciler.nextbase). The system that holds the base is
+reconciler.governance_backend; this module renders the objects.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,22 +29,18 @@ from controlplane.loading.budgets import Limits
 from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import (
     Action,
     Change,
     Decision,
     DesiredObject,
     FieldDiff,
-    LiveObject,
     ObjectRef,
-    Plan,
     SpecKey,
-    spec_text,
 )
 from controlplane.specs import Tenant
-from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status
-from reconciler.trust import POLICY_DIR, TrustedBase
+from reconciler.backends.base import Outcome, Status
+from reconciler.trust import POLICY_DIR
 
 SYSTEM = "governance"
 API_VERSION = "mlcp.dev/v1alpha1"
@@ -100,7 +96,7 @@ def render(repo: ConfigRepo, files: Mapping[str, bytes], tenants: frozenset[str]
     config = repo.config.model_dump(mode="json", by_alias=True)
     out.append(_object(CONFIG, CONFIG_FILE, config, SpecKey(CONFIG, None, CONFIG_FILE), None, CONFIG_FILE))
     people = repo.of_kind("Tenant")
-    out.extend(o for loaded in people if tenants is None or loaded.tenant in tenants for o in _tenant_objects(loaded))
+    out.extend(o for loaded in people if tenants is None or loaded.tenant in tenants for o in tenant_objects(loaded))
     return out
 
 
@@ -111,7 +107,7 @@ rules and the trusted base's every pass, and unchanged tenants keep their loaded
 _TENANT_OBJECTS_KEPT = 50_000
 
 
-def _tenant_objects(loaded: LoadedSpec) -> tuple[DesiredObject, ...]:
+def tenant_objects(loaded: LoadedSpec) -> tuple[DesiredObject, ...]:
     """The tenant's governance objects, one per kind of `TENANT_KINDS`, in that order."""
     known = _TENANT_OBJECTS.get(id(loaded))
     if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
@@ -206,138 +202,6 @@ def full_diff(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[FieldDiff]
     return [] if old == new else [FieldDiff(path, old, new)]
 
 
-class GovernanceBackend(Backend):
-    """The trusted base as a live system: reading it is free, applying to it writes nothing.
-
-    Not registered: it is never connected from settings, but built by the engine from the trusted base.
-    """
-
-    system = SYSTEM
-    order = 1000
-    """Accepted after every other system's writes."""
-
-    def __init__(self, base: TrustedBase, objects: dict[ObjectRef, DesiredObject] | None = None) -> None:
-        self.base = base
-        self.objects = objects if objects is not None else {o.ref: o for o in render(base.repo, base.files)}
-        self._state: LiveState | None = None
-        self._known: tuple[Inventory, frozenset[ObjectRef]] | None = None
-        """The inventory of the backend this one was derived from, and the refs that differ (its records are
-        reused: a record depends on its object only)."""
-
-    @classmethod
-    def of(cls, base: TrustedBase) -> GovernanceBackend:
-        """The backend of a trusted base, kept while the base is: the loop judges pass after pass by the same
-        base, whose live state (one object per tenant) is then built once, not once a pass; and the backend of
-        the base that follows it (the revision the loop just applied) from this one, with only the changed
-        tenants' people rendered again (`_derived`)."""
-        for kept in _KEPT:
-            if kept.base is base:
-                return kept
-        made = next((d for kept in _KEPT if (d := cls._derived(kept, base)) is not None), None) or cls(base)
-        _KEPT.insert(0, made)
-        del _KEPT[KEPT_BASES:]
-        return made
-
-    @classmethod
-    def _derived(cls, kept: GovernanceBackend, base: TrustedBase) -> GovernanceBackend | None:
-        """`base`'s backend from `kept`'s, when `base` was loaded from `kept.base` with only tenants' tenant.yaml
-        changed (`base.since`: its policy, files, config and every other tenant's loaded spec are `kept.base`'s);
-        else None. The objects are exactly `render(base.repo, base.files)`'s: the others' are the same objects
-        rendered from the same specs, and the changed tenants' are rendered from the base's own parts."""
-        since, parts = base.since, base.parts
-        if since is None or parts is None or since[0] != kept.base.revision or base.shared is not kept.base.shared:
-            return None
-        if base.shared is None or base.shared.of_kind("Tenant") or base.files is not kept.base.files:
-            return None  # a Tenant spec outside tenants/ could share a changed tenant's name: render it all
-        objects = dict(kept.objects)
-        touched = {ObjectRef(SYSTEM, API_VERSION, kind, None, tenant) for tenant in since[1] for kind in TENANT_KINDS}
-        for ref in touched:
-            objects.pop(ref, None)
-        for tenant in sorted(since[1] & parts.keys()):
-            rendered = [o for loaded in parts[tenant].of_kind("Tenant") for o in _tenant_objects(loaded)]
-            objects.update((o.ref, o) for o in rendered)
-            touched.update(o.ref for o in rendered)
-        made = cls(base, objects)
-        if kept._state is not None:
-            made._known = (kept._state.inventory, frozenset(touched))
-        return made
-
-    @property
-    def target(self) -> str:
-        return f"trusted base {self.base.describe()}"
-
-    def read(self) -> LiveState:
-        """The base as live state (built once: it never changes, and nobody writes into a LiveState)."""
-        if self._state is None:
-            live = {ref: LiveObject(ref, o.manifest, self.base.revision) for ref, o in self.objects.items()}
-            self._state = LiveState(live, self._inventory())
-            self._known = None
-        return self._state
-
-    def _inventory(self) -> Inventory:
-        """The base's objects as mlcp's records; from the backend this one was derived from, when it was: only
-        the `touched` refs' records are made, and its index by tenant is moved, not rebuilt."""
-        if self._known is None:
-            records = {ref: _record(o) for ref, o in self.objects.items()}
-            return Inventory(frozenset(self.objects), records=records)
-        kept, touched = self._known
-        return kept.replaced({ref: _record(self.objects[ref]) for ref in touched if ref in self.objects}, touched)
-
-    def review(self, changes: Sequence[Change]) -> list[Change]:
-        """Exact diffs against the base, and deletes attributed from the base (they delete nothing live)."""
-        out = []
-        for change in changes:
-            before = self.objects.get(change.ref)
-            if change.action is Action.delete and before is not None:
-                out.append(
-                    replace(
-                        change,
-                        spec=before.spec,
-                        tenant=before.tenant,
-                        source=before.source,
-                        blocked=None,
-                        reason="removed from the revision under review",
-                        diffs=tuple(full_diff(before.manifest, None)),
-                    )
-                )
-                continue
-            if before is None or change.desired is None:
-                out.append(change)
-                continue
-            diffs = tuple(full_diff(before.manifest, change.desired))
-            if not diffs:
-                out.append(replace(change, action=Action.noop, reason="same as the trusted base", diffs=()))
-                continue
-            fields = ", ".join(d.dotted for d in diffs[:3]) + (", …" if len(diffs) > 3 else "")
-            out.append(
-                replace(change, action=Action.update, reason=f"differs from the trusted base: {fields}", diffs=diffs)
-            )
-        return out
-
-    def apply(self, change: Change, options: ApplyOptions) -> Outcome:
-        status = Status.deleted if change.action is Action.delete else Status.applied
-        return Outcome(change, status, "accepted; trusted once this revision is recorded as applied")
-
-    def current_version(self, ref: ObjectRef) -> str | None:
-        return self.base.revision if ref in self.objects else None
-
-    @property
-    def partial_inventory(self) -> bool:
-        return True  # it records nothing: no need to be handed the objects a pass did not plan
-
-    def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
-        """Nothing to record: the applied revision, kept by the cluster backend, is this system's state."""
-
-
-def _record(obj: DesiredObject) -> InventoryRecord:
-    return InventoryRecord(spec_text(obj.spec), obj.tenant, obj.source)
-
-
-KEPT_BASES = 2
-_KEPT: list[GovernanceBackend] = []
-"""The backends of the last trusted bases (engine.load_trusted keeps the bases themselves)."""
-
-
 def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:
     """A refusal of a whole revision or tenant, as an outcome the audit log records like a denied change."""
     name = tenant or source or "revision"
@@ -353,66 +217,3 @@ def refusal(rule: str, reason: str, source: str | None, tenant: str | None = Non
         decision=Decision(False, rule, reason),
     )
     return Outcome(change, Status.skipped, reason)
-
-
-def pending(plan: Plan) -> list[Change]:
-    return [c for c in plan.pending if c.ref.system == SYSTEM]
-
-
-def next_base(plan: Plan, base: str | None, people: frozenset[str] | None = None) -> str | None:
-    """The revision to record as applied: the plan's when no governance change of it is blocked (they cannot
-    fail: applying one writes nothing), else the base it was judged by. A denied change to the rules must never
-    become the next judge.
-
-    `people`: every tenant whose people or namespace differ between the whole revision and the base
-    (`differing_tenants`), for a plan that may hold only some tenants' (the loop plans the tenants that changed).
-    Each one's change must then be in the plan, allowed and not blocked: one the plan left out (a tenant not
-    selected, a tenant backing off) keeps the base, as a denied one does. A tenant's governance objects are planned
-    together, so a blocked one of them keeps the base above. The other governance objects (the policy, its files,
-    mlcp.yaml) are in every plan. None: the plan holds every tenant's (a full plan: `mlcp apply`).
-    """
-    changes = pending(plan)
-    if any(c.blocked for c in changes):
-        return base
-    if people:
-        accepted = {
-            c.ref.name for c in changes if c.ref.kind in TENANT_KINDS and c.decision is not None and c.decision.allowed
-        }
-        if not people <= accepted:
-            return base
-    return plan.revision
-
-
-def tenant_differs(repo: ConfigRepo, keeper: GovernanceBackend, tenant: str) -> bool:
-    """Whether `tenant`'s people (owners and members) or namespace in the revision `repo` are not those of the
-    trusted base `keeper` holds: changed, or the tenant came or went."""
-    loaded = repo.spec(SpecKey(TENANT, tenant, tenant))
-    ours = _tenant_objects(loaded) if loaded is not None and isinstance(loaded.spec, Tenant) else ()
-    if not ours:
-        return any(ObjectRef(SYSTEM, API_VERSION, kind, None, tenant) in keeper.objects for kind in TENANT_KINDS)
-    for obj in ours:
-        theirs = keeper.objects.get(obj.ref)
-        if theirs is None or (obj.manifest != theirs.manifest and full_diff(theirs.manifest, obj.manifest)):
-            return True
-    return False
-
-
-def differing_tenants(repo: ConfigRepo, keeper: GovernanceBackend, tenants: Iterable[str] | None = None) -> set[str]:
-    """Of `tenants` (None: every tenant of the revision or the base), those whose people or namespace differ
-    (`tenant_differs`)."""
-    if tenants is None:
-        ours = {loaded.tenant or loaded.spec.metadata.name for loaded in repo.of_kind(TENANT)}
-        tenants = ours | {ref.name for ref in keeper.objects if ref.kind in TENANT_KINDS}
-    return {tenant for tenant in tenants if tenant_differs(repo, keeper, tenant)}
-
-
-def advances(plan: Plan) -> bool:
-    """Whether applying `plan` would record a new trusted base, even with nothing else to write.
-
-    A revert of a denied commit restores what is live, so its plan is empty; it must still be applied and
-    recorded, or the reverted commit stays in every later range and is charged to whoever touches its files next.
-    """
-    trusted = plan.meta.get("trustedBase") or {}
-    base = trusted.get("revision")
-    revision = next_base(plan, base)
-    return revision is not None and (revision != base or trusted.get("origin") != "applied")

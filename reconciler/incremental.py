@@ -37,7 +37,7 @@ from controlplane.plans import DesiredObject, SpecKey
 from controlplane.rendering import RenderContext, render_specs
 from controlplane.specs import ModelPromotion
 from reconciler import gitsource, partition
-from reconciler.engine import Desired
+from reconciler.desired import Desired
 from reconciler.refindex import RefIndex
 
 TENANTS = "tenants"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import ObjectRef
 from reconciler.trust import TrustedBase
 

@@ -56,7 +56,9 @@ from typing import Any
 from controlplane.labels import FIELD_MANAGER
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, NAMESPACE, HttpError, KubeClient, apply_query
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
+from reconciler.backends.kubernetes_objects import NAMESPACE
 from reconciler.leases import LEASES, LeaseConfig, lease_record, own_record
 from reconciler.leasetrigger import TRIGGER_ANNOTATION, Triggers, stamp
 

@@ -21,7 +21,7 @@ from controlplane.plans import Action, Change, Plan
 from controlplane.rendering import RenderContext, render
 from controlplane.validation import validate
 from reconciler import gitsource, governance
-from reconciler.engine import Desired
+from reconciler.desired import Desired
 
 PLATFORM = ""
 """The key of objects that belong to no tenant (the deployer ClusterRole): failures there back off together."""

@@ -30,24 +30,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import cast
 
-from controlplane.audit import AuditError, AuditStore, Journal
+from controlplane.audit import AuditError, AuditStore
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
-from controlplane.plans import ObjectRef, Plan
+from controlplane.plans import Plan
 from controlplane.registry_names import Established
-from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
+from reconciler import (
+    connect,
+    connecting,
+    engine,
+    events,
+    governance,
+    governance_backend,
+    incremental,
+    judging,
+    logs,
+    nextbase,
+    partition,
+    passwrites,
+    serving,
+    verdicts,
+)
 from reconciler import selection as selections
-from reconciler.applying import apply_plan
-from reconciler.authorizing import decided, settled
-from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Watching
+from reconciler.authorizing import settled
+from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
-from reconciler.fencing import Fence, FencedBackend
+from reconciler.fencing import Fence
 from reconciler.gitsync import Checkout, GitSource, SourceError
+from reconciler.lane import Lane
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
 from reconciler.passmemory import PassMemory
@@ -70,29 +84,6 @@ class Settings:
     """Seconds between full passes: every tenant planned, live state listed afresh (by the watch cache, which
     lists every kind again and hands the pass the result) instead of read from the watch's events. In
     between, a pass plans only the tenants whose desired or live state changed (reconciler.selection)."""
-
-
-def everyone(_key: str) -> bool:
-    return True
-
-
-@dataclass
-class Lane:
-    """Whose share of the desired state a pass converges, under which fence, into which audit chain."""
-
-    audit: PassAudit
-    fence: Fence
-    covers: Callable[[str], bool] = everyone
-    """Whether a tenant ("" for objects of no tenant) is this lane's."""
-    platform: bool = True
-    """The governance objects and the trusted base's record are this lane's (the leader's, or the only lane)."""
-    name: str = ""
-    """"" when unsharded; "platform" or the shard's number otherwise (logs and metrics)."""
-    state: TenantRevisions | None = None
-
-    @property
-    def sharded(self) -> bool:
-        return bool(self.name)
 
 
 class Reconciler:
@@ -248,7 +239,7 @@ class Reconciler:
             selection=selection,
             dirty=dirty,
         )
-        trusted = cast(governance.GovernanceBackend, backends[governance.SYSTEM]).base
+        trusted = cast(governance_backend.GovernanceBackend, backends[governance.SYSTEM]).base
         if self._rejudged(checkout, parts, trusted, lane) and not again:
             self._converge(checkout, result, lane, again=True)  # nothing was written or judged yet
             return
@@ -268,7 +259,17 @@ class Reconciler:
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
             journal = lane.audit.begin(plan, checkout.path, kube, check=selection.full)
             journal.note(set_aside)
-            inventory_error = self._apply(plan, backends, recorded, journal, result.outcomes, unplanned, lane)
+            progress = self._progress(result.outcomes)
+            inventory_error = passwrites.apply_fenced(
+                plan,
+                backends,
+                recorded,
+                journal,
+                unplanned,
+                lane,
+                concurrency=self.settings.concurrency,
+                progress=progress,
+            )
         outcomes = result.outcomes
         if self.settings.events:
             events.publish(
@@ -280,11 +281,21 @@ class Reconciler:
             result.error = f"recording mlcp's inventory failed: {inventory_error}"
         finished = not (unreachable or result.abandoned or result.error)
         unsettled = [*result.failed, *result.held, *ungoverned]  # a tenant whose people change is denied lags
-        self._finish(kube, state, self.memory.converged(plan, state, lane, selection, unsettled, finished), lane)
+        passwrites.finish(kube, state, self.memory.converged(plan, state, lane, selection, unsettled, finished), lane)
         result.requests = kube.requests - before
         if not result.failed and not result.held and not result.error and lane.platform:
             self.metrics.revision_time.set(checkout.committed_at)
         self._remember(result, checkout.revision, trusted, selection, lane)
+
+    def _progress(self, collected: list[Outcome]) -> Callable[[Outcome], None]:
+        """Each outcome into `collected` as apply reports it, and to the observers."""
+
+        def progress(outcome: Outcome) -> None:
+            collected.append(outcome)
+            for observer in self.observers:
+                observer(outcome)
+
+        return progress
 
     def _authorized(
         self,
@@ -306,7 +317,7 @@ class Reconciler:
         kept = partition.hold(plan, holding)
         authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
         plan = settled(serving.couple(authorized))
-        ungoverned = {partition.key_of(c) for c in governance.pending(plan) if c.blocked}
+        ungoverned = {partition.key_of(c) for c in nextbase.pending(plan) if c.blocked}
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)
             result.planned = len(plan.changes)
@@ -314,8 +325,8 @@ class Reconciler:
 
     def _next_base(self, plan: Plan, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> str | None:
         """The revision to record as the next trusted base: decided by every difference in the rules between the
-        whole revision and the base, never by what this pass selected (governance.next_base)."""
-        return governance.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
+        whole revision and the base, never by what this pass selected (nextbase.next_base)."""
+        return nextbase.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
 
     def _remember(
         self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane
@@ -361,11 +372,11 @@ class Reconciler:
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
         """The backends (connected once per settings, then confined to this revision's tenants) and the home
         cluster of the loop's own records."""
-        engine.check_expectations(repo.config, self.settings.targets, "the revision under review's")
+        connecting.check_expectations(repo.config, self.settings.targets, "the revision under review's")
         key = self.settings.targets
         if self._backends is None or self._backends[0] != key:
             self.close()
-            backends = engine.connect(repo, self.settings.targets)
+            backends = connecting.connect(repo, self.settings.targets)
             self._backends = (key, backends, connect.home(backends, self.settings.targets))
             self.lane.state = None
             for backend in backends.values():
@@ -375,68 +386,10 @@ class Reconciler:
                 self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
                 self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
         _, backends, kube = self._backends
-        engine.confine(backends, repo)
+        connecting.confine(backends, repo)
         for backend in backends.values():
             backend.scope(self.holds)
         return backends, kube
-
-    def _apply(
-        self,
-        plan: Plan,
-        backends: Mapping[str, Backend],
-        revision: str | None,
-        journal: Journal,
-        collected: list[Outcome],
-        unplanned: Mapping[str, frozenset[ObjectRef]] | None,
-        lane: Lane,
-    ) -> str | None:
-        """Apply through the fence, outcomes into `collected`; `revision` is recorded with the inventory only when
-        the pass is complete. Returns why the inventory write failed; a journal error propagates."""
-
-        def progress(outcome: Outcome) -> None:
-            collected.append(outcome)
-            for observer in self.observers:
-                observer(outcome)
-
-        fenced = {name: FencedBackend(b, lane.fence) for name, b in backends.items()}
-        scope = lane.covers if lane.sharded else None
-        try:
-            apply_plan(
-                plan,
-                fenced,
-                ApplyOptions(revision=revision, field_manager="mlcp", scope=scope),
-                concurrency=self.settings.concurrency,
-                progress=progress,
-                authorize=decided,
-                audit=journal,
-                unplanned=unplanned,
-            )
-        except BackendError as exc:  # the inventory write at the end; every outcome is already collected
-            return str(exc)
-        return None
-
-    def _finish(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
-        """The per-tenant revisions and the audit anchor, written at once: neither depends on the other (a crash
-        between them leaves either one behind, as it could in either order), so a pass ends one round trip
-        sooner. A failed revisions write still fails the pass, after the anchor went out."""
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            saving = pool.submit(self._save_state, kube, state, converged, lane)
-            with kube.bounded(lane.fence.remaining):  # the anchor, like every fenced write, ends with the lease
-                lane.audit.finish(kube, lane.fence.leading())
-            saving.result()
-
-    def _save_state(self, kube: KubeClient, state: TenantRevisions, converged: dict[str, str], lane: Lane) -> None:
-        """Record the converged tenants' revisions, while leading and within the lease's time (as FencedBackend
-        writes), over what is stored: a write that landed since this lane read them is never undone."""
-        updated = state.updated(converged)
-        if updated.by_tenant == state.by_tenant and state.version is not None:
-            lane.state = state
-            return
-        if not lane.fence.leading():
-            return
-        store = StateStore(kube)
-        with kube.bounded(lane.fence.remaining):
-            lane.state = store.merge(converged) if lane.sharded else store.update(state, converged)
 
 
 def _describe(selection: Selection | None) -> str | int:

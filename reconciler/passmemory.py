@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.plans import ObjectRef, Plan, SystemStatus
-from reconciler import engine, governance, partition, trust
+from reconciler import basechoice, connecting, governance_backend, nextbase, partition, trust
 from reconciler import selection as selections
 from reconciler.backends.base import Backend, LiveState
 from reconciler.lanememory import LaneMemories, LaneMemory
@@ -36,7 +36,7 @@ class _People:
     of it)."""
 
     revision: str | None
-    keeper: governance.GovernanceBackend
+    keeper: governance_backend.GovernanceBackend
     tenants: frozenset[str]
 
     def follows(self, since: tuple[str, TrustedBase]) -> bool:
@@ -45,7 +45,7 @@ class _People:
 
 
 class LaneView(Protocol):
-    """What the memory needs of a pass's lane (reconciler.passes.Lane)."""
+    """What the memory needs of a pass's lane (reconciler.lane.Lane)."""
 
     @property
     def name(self) -> str: ...
@@ -113,14 +113,14 @@ class PassMemory:
             for backend in backends.values():
                 backend.forget()
         dirty = {name: backend.changed() for name, backend in backends.items()}
-        live = engine.read_live(backends)
+        live = connecting.read_live(backends)
         unsettled = {*backing_off, *parts.broken}
         if lane.sharded:
             return self._select_lane(parts, state, live, dirty, full, lane, trusted_base, unsettled, backends)
         previous = self.last[1] if self.last is not None else None
         if full is not None or self.last is None or previous is None:
             return Selection.everything(full or "no earlier pass"), dirty, live
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
+        trusted = basechoice.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         lagging = {t for t, at in state.by_tenant.items() if at != self.last[0]}
         changed = trust.changed_tenants(previous, trusted)
         governed = self.people(lane, parts, trusted, _touched(rendered, changed), self.last)
@@ -152,7 +152,7 @@ class PassMemory:
             tenants = lane_tenants(parts, state, live[0], lane.covers)
             return Selection(tenants, f"full: {why}"), dict.fromkeys(dirty, frozenset()), live
         last, previous = memory.last
-        trusted = engine.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
+        trusted = basechoice.load_trusted(parts.desired.repo.root, live[0], live[1], backends, trusted_base)
         covers = lane.covers
         lagging = {t for t, at in state.by_tenant.items() if at != last and covers(t)}
         base_changed = trust.changed_tenants(previous, trusted)
@@ -203,19 +203,19 @@ class PassMemory:
         since: tuple[str, TrustedBase] | None = None,
     ) -> frozenset[str]:
         """The tenants whose people or namespace differ between this revision and the trusted base, for the lane
-        that records the base: each must be planned and allowed before the base moves (governance.next_base),
+        that records the base: each must be planned and allowed before the base moves (nextbase.next_base),
         whatever the pass selected. Found from the lane's last answer when it was for `since` (the lane's last
         pass) and `touched` names every tenant whose tenant.yaml may have changed since, on either side; else from
         every tenant (a full pass, which compares every one anyway)."""
-        keeper = governance.GovernanceBackend.of(trusted)
+        keeper = governance_backend.GovernanceBackend.of(trusted)
         repo, revision = parts.desired.repo, parts.desired.revision
         known = self._people.get(lane.name)
         if known is not None and known.revision == revision and known.keeper is keeper:
             return known.tenants
         if known is not None and touched is not None and since is not None and known.follows(since):
-            found = {t for t in known.tenants if t not in touched} | governance.differing_tenants(repo, keeper, touched)
+            found = {t for t in known.tenants if t not in touched} | nextbase.differing_tenants(repo, keeper, touched)
         else:
-            found = governance.differing_tenants(repo, keeper)
+            found = nextbase.differing_tenants(repo, keeper)
         self._people[lane.name] = _People(revision, keeper, frozenset(found))
         return frozenset(found)
 

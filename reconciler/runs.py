@@ -18,7 +18,9 @@ from typing import Any
 
 from controlplane import runs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError, KubeClient, ResourceType
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_objects import ResourceType
 from reconciler.targets import Targets
 
 WORKFLOWS = ResourceType(f"{runs.ARGO_GROUP}/{runs.ARGO_VERSION}", "Workflow", "workflows", True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import DesiredObject, LiveObject, ObjectRef, Plan
 from reconciler.backends.base import LiveState
 

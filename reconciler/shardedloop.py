@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from controlplane.audit import AuditStore
 from reconciler import logs, sharding
 from reconciler.fencing import Fence
+from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.loop import LoopConfig, LoopControls
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, Reconciler
+from reconciler.passes import Reconciler
 from reconciler.shardleases import ShardSet
 from reconciler.verdicts import PassResult
 

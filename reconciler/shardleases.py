@@ -53,7 +53,8 @@ from dataclasses import dataclass, replace
 from controlplane import digits
 from reconciler import logs, sharding
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LeaderElector
 from reconciler.leases import LEADER_LEASE, LEASES, LeaseConfig, LeaseSightings
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, CONFIGMAP, NAMESPACE, HttpError, KubeClient, apply_query
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
+from reconciler.backends.kubernetes_objects import CONFIGMAP, NAMESPACE
 
 NAME = "mlcp-reconciler-state"
 KEY = "revisions.json"

@@ -38,9 +38,11 @@ from controlplane.cli.options import (
 from controlplane.cli.plan import compute_with_backends
 from controlplane.errors import MlcpError, Refused
 from controlplane.plans import PLAN_FORMAT, Plan
-from reconciler.applying import ApplyReport, Journal, apply_plan, unread_systems
+from reconciler.applying import ApplyReport, apply_plan
+from reconciler.applyrecords import unread_systems
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Status
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
+from reconciler.writeloop import Journal
 
 SAVED_PLAN_RULE = "saved-plan"
 """The rule refusing a saved plan that is not what its revision plans now (edited, or the rules moved)."""
@@ -217,14 +219,14 @@ def command(
         )
     if output is Format.text:
         print_lines(plan_view.text_lines(plan))
-    from reconciler import governance  # noqa: PLC0415 - see compute_with_backends
+    from reconciler import nextbase  # noqa: PLC0415 - see compute_with_backends
 
-    if not plan.has_changes and (dry_run or not governance.advances(plan)):
+    if not plan.has_changes and (dry_run or not nextbase.advances(plan)):
         if output is Format.json:
             print_json({"plan": plan.to_dict(), "outcomes": []})
         return
     base = (plan.meta.get("trustedBase") or {}).get("revision")
-    revision = governance.next_base(plan, base)
+    revision = nextbase.next_base(plan, base)
     if plan.has_changes and not yes and not dry_run:
         if not sys.stdin.isatty():
             raise fail("refusing to apply without confirmation", "review the plan, then pass --yes")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from controlplane.planning import Claim, Inventory
+from controlplane.inventory import Claim, Inventory
 from controlplane.plans import Change, LiveObject, ObjectRef
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class Backend(Protocol):
     @property
     def keeps_applied_revision(self) -> bool:
         """Whether mlcp records the last applied revision in this system (with its inventory): while it cannot be
-        read, that revision is unknown, and so is the trusted base (engine.load_trusted)."""
+        read, that revision is unknown, and so is the trusted base (basechoice.load_trusted)."""
         return False
 
     @property

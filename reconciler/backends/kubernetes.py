@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from controlplane.inventory import Inventory
 from controlplane.labels import SELECTOR
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import Inventory, attributed
+from controlplane.planning import attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering import catalog
 from controlplane.specs.repo_config import RepoConfig
@@ -40,10 +41,12 @@ from reconciler.backends.base import (
     Watching,
 )
 from reconciler.backends.deadline import Remaining
-from reconciler.backends.kubernetes_client import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
-from reconciler.backends.kubernetes_client import SYSTEM, HttpError, KubeClient, ResourceType, live_object
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_namespaces import NamespaceClaims, appeared
+from reconciler.backends.kubernetes_objects import CONFIGMAP as CONFIGMAP  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_objects import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
+from reconciler.backends.kubernetes_objects import SYSTEM, ResourceType, live_object
 from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, recorded_namespaces, scope_for
 from reconciler.backends.kubernetes_watch import WatchCache

@@ -31,10 +31,9 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import orjson
 import urllib3
@@ -42,16 +41,22 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
-from controlplane import diffing
-from controlplane.plans import LiveObject, ObjectRef
-from controlplane.showable import shown
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
+from reconciler.backends.kubernetes_answers import (
+    RETRY_AFTER_CAP,
+    THROTTLED_ATTEMPTS,
+    HttpError,
+    Unanswered,
+    error_body,
+    excerpt,
+    retry_after,
+    unanswered,
+)
 from reconciler.backends.kubernetes_connection import send_in_one_write
+from reconciler.backends.kubernetes_objects import ResourceType
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
-SYSTEM = "kubernetes"
-"""The system name in the refs of Kubernetes objects."""
 USER_AGENT = "mlcp"
 APPLY_PATCH = "application/apply-patch+yaml"
 TIMEOUT = (5.0, 60.0)
@@ -61,85 +66,6 @@ WRITE_TIMEOUT = (5.0, 10.0)
 POOL_SIZE = 64
 """Connections per client, sized when it is built: enough for every concurrent writer, so none pays a new TLS
 handshake."""
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def base(self) -> str:
-        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-
-    def collection(self, namespace: str | None = None) -> str:
-        scope = f"/namespaces/{quote(namespace)}" if namespace and self.namespaced else ""
-        return f"{self.base()}{scope}/{self.plural}"
-
-    def path(self, namespace: str | None, name: str) -> str:
-        return f"{self.collection(namespace)}/{quote(name)}"
-
-
-SHARED_FIELD_SETS = 4096
-"""Distinct field sets kept for sharing; objects of one kind and shape share one (9 shapes at 10,000 tenants)."""
-_field_sets: dict[bytes, list[dict[str, Any]]] = {}
-SHARED_STRINGS = 1 << 18
-"""Distinct names, namespaces, label and annotation values kept for sharing; the pool starts again when full."""
-_strings: dict[str, str] = {}
-
-
-def live_object(rtype: ResourceType, item: dict[str, Any]) -> LiveObject:
-    """A listed or watched item as the planner sees it: reduced to what the diff reads (diffing.compact).
-
-    mlcp's field set is the same for every object of one kind and shape, so equal ones are shared: one
-    list (read-only, as all live state is) instead of one per object. So are equal strings of the metadata
-    (`_share_metadata`), and the metadata is copied into a dict sized for what is left of it.
-    """
-    item.setdefault("apiVersion", rtype.api_version)
-    item.setdefault("kind", rtype.kind)
-    meta = item.get("metadata") or {}
-    version = str(meta.get("resourceVersion", ""))
-    diffing.compact(item)
-    _share_metadata(meta)
-    owned = meta.get("managedFields")
-    if owned:
-        key = orjson.dumps(owned, option=orjson.OPT_SORT_KEYS)
-        shared = _field_sets.get(key)
-        if shared is None and len(_field_sets) < SHARED_FIELD_SETS:
-            shared = _field_sets.setdefault(key, owned)
-        if shared is not None:
-            meta["managedFields"] = shared
-    if "metadata" in item:
-        meta = item["metadata"] = dict(meta)  # a dict keeps its table when keys are popped: copy it smaller
-    ref = ObjectRef(SYSTEM, rtype.api_version, rtype.kind, meta.get("namespace"), meta["name"])
-    return LiveObject(ref, item, version)
-
-
-def _share_metadata(meta: dict[str, Any]) -> None:
-    """Equal names, namespaces, label and annotation values become one string (read-only, like all live state).
-
-    They repeat: a tenant's name is in each of its objects' namespace and labels, the source commit and
-    `mlcp` in every object, Pod Security levels in every namespace. At 10,000 tenants this is about a
-    quarter of the live objects' bytes (docs/performance.md, "Memory at 10,000 tenants").
-    """
-    if len(_strings) >= SHARED_STRINGS:
-        _strings.clear()  # bounded: objects keep the strings they have; new ones share from a new pool
-    pool = _strings
-    for key in ("name", "namespace"):
-        value = meta.get(key)
-        if isinstance(value, str):
-            meta[key] = pool.setdefault(value, value)
-    for key in ("labels", "annotations"):
-        values = meta.get(key)
-        if isinstance(values, dict):
-            for name, value in values.items():  # replacing values of existing keys: the dict's size is unchanged
-                if isinstance(value, str):
-                    values[name] = pool.setdefault(value, value)
-
-
-CONFIGMAP = ResourceType("v1", "ConfigMap", "configmaps", True)
-NAMESPACE = ResourceType("v1", "Namespace", "namespaces", False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,82 +94,6 @@ def _encoded(query: tuple[tuple[str, str], ...]) -> str:
 def _timeout(connect: float, read: float) -> urllib3.Timeout:
     """urllib3's timeout value (it copies it per request, so sharing one is safe); built once per pair."""
     return urllib3.Timeout(connect=connect, read=read)
-
-
-EXCERPT = 200
-"""Bytes of an answer that is not JSON quoted in its error (the head of a proxy's error page says what it is)."""
-
-
-def _excerpt(raw: bytes) -> str:
-    """The start of an answer that is not JSON, as text safe to show: one line, escapes visible (showable)."""
-    text = " ".join(raw[:EXCERPT].decode("utf-8", "replace").split())
-    return shown(text + ("…" if len(raw) > EXCERPT else "")) or "(empty)"
-
-
-def decoded(raw: bytes | bytearray, what: str) -> dict[str, Any]:
-    """A JSON object from the API server (orjson: lists of thousands of objects decode ~4x faster); BackendError
-    when it is not one (a proxy's page, a body cut short), so callers that handle BackendError need nothing else."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        raise BackendError(f"{what}: the answer is not a JSON object: {_excerpt(bytes(raw))}")
-    return data
-
-
-def _error_body(raw: bytes) -> dict[str, Any]:
-    """An error answer's Status object, or for an answer that is not one (a proxy's 502 page) its first bytes."""
-    try:
-        data = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        return {"message": f"the answer is not the API server's (not JSON; a proxy's?): {_excerpt(raw)}"}
-    return data if isinstance(data, dict) else {}
-
-
-class HttpError(BackendError):
-    def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(str(body.get("message") or reason))
-
-    @property
-    def uncertain(self) -> bool:
-        """A server error (5xx, e.g. 504 "the request may still complete"): the write may have happened."""
-        return self.status >= 500
-
-
-class Unanswered(BackendError):
-    """The request was sent, or may have been, and its answer was lost (a read timeout, a connection dropped
-    mid-answer): a write may have happened. Unlike a connection that never opened, which sent nothing."""
-
-
-THROTTLED_ATTEMPTS = 4
-"""Sends of a request the server refused to take for now (429/503 with Retry-After), as urllib3's default did."""
-RETRY_AFTER_CAP = 2.0
-"""The longest wait a Retry-After may ask for (a hostile or confused server asking for an hour gets two seconds)."""
-
-
-def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
-    """Seconds to wait before sending again, when the server did not take the request and says when to come back:
-    429 (API Priority and Fairness, storage initializing) or 503 with Retry-After. None otherwise."""
-    if response.status not in (429, 503):
-        return None
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:  # an HTTP date: the API server sends seconds; wait a second
-        return 1.0
-
-
-def _unanswered(exc: Exception) -> bool:
-    """Whether a transport error may have come after the request reached the server."""
-    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
-    if isinstance(reason, urllib3.exceptions.ProxyError):  # the proxy could not be reached: nothing went through it
-        reason = reason.original_error
-    return not isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError is one too
 
 
 def in_cluster(targets: Targets) -> bool:
@@ -348,17 +198,17 @@ class KubeClient:
             response, raw = self._send(
                 method, url, payload, headers, self.deadline.timeouts(f"{method} {path}", *limits)
             )
-            wait = _retry_after(response)
+            wait = retry_after(response)
             if wait is None or attempt == THROTTLED_ATTEMPTS or not self._waited(wait):
                 break
         if response.status >= 300:
-            raise HttpError(response.status, str(response.reason), _error_body(raw))
+            raise HttpError(response.status, str(response.reason), error_body(raw))
         try:
             data = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:  # a success nobody can read: a write may have happened
             raise Unanswered(
                 f"{method} {path}: the Kubernetes API at {self.target} answered HTTP {response.status} with a body "
-                f"that is not JSON: {_excerpt(raw)}"
+                f"that is not JSON: {excerpt(raw)}"
             ) from None
         return data if isinstance(data, dict) else {}
 
@@ -383,7 +233,7 @@ class KubeClient:
             )
             return response, response.data
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if _unanswered(exc):
+            if unanswered(exc):
                 raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
             raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from controlplane.planning import InventoryRecord
+from controlplane.inventory import InventoryRecord
 from controlplane.plans import ObjectRef
 
 CONFIGMAP_NAME = "mlcp-inventory"

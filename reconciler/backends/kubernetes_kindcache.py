@@ -17,7 +17,7 @@ from typing import Any
 from controlplane import digits
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import ResourceType, live_object
+from reconciler.backends.kubernetes_objects import ResourceType, live_object
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope
 
 

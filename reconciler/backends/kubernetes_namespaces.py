@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from controlplane.inventory import Inventory
 from controlplane.labels import ADOPTED_ANNOTATION
-from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, Decision
 
 if TYPE_CHECKING:

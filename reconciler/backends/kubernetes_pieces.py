@@ -43,11 +43,10 @@ from urllib.parse import quote
 
 import orjson
 
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL, SELECTOR
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import CONFIGMAP
 from reconciler.backends.kubernetes_inventory import (
     CONFIGMAP_NAME,
     KEY,
@@ -56,6 +55,7 @@ from reconciler.backends.kubernetes_inventory import (
     UnreadableInventory,
     decode,
 )
+from reconciler.backends.kubernetes_objects import CONFIGMAP
 
 INDEX = CONFIGMAP_NAME
 FORMAT = 3

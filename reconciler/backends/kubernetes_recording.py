@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError
-from reconciler.backends.kubernetes_client import HttpError
+from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_writes import explain
 

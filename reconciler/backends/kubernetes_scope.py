@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import ObjectRef
 
 NAMESPACE_KIND = ("v1", "Namespace")

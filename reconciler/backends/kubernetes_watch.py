@@ -20,7 +20,7 @@ lists, and hands the pass the result. The live state is then read and held
 once: the first pass reads the cache's initial lists, a resync the cache's
 relists. A kind that is failing, or lists that do not complete, make it
 return None, and the pass lists for itself.
-Objects are kept reduced to what the diff reads (kubernetes_client.live_object):
+Objects are kept reduced to what the diff reads (kubernetes_objects.live_object):
 without other managers' managedFields, status and server bookkeeping.
 Objects the pass writes are put in at once from the write's response (when
 newer than what the cache holds, or, with nothing held, than the last event
@@ -69,8 +69,10 @@ from controlplane.labels import SELECTOR
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler import logs
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import KubeClient, ResourceType, decoded, live_object
+from reconciler.backends.kubernetes_answers import decoded
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_kindcache import Gone, KindCache
+from reconciler.backends.kubernetes_objects import ResourceType, live_object
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope
 from reconciler.backoff import Backoff
 

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from controlplane.plans import Action, Change, ObjectRef
 from controlplane.rendering import catalog
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
-from reconciler.backends.kubernetes_client import HttpError, KubeClient, Unanswered
+from reconciler.backends.kubernetes_answers import HttpError, Unanswered
+from reconciler.backends.kubernetes_client import KubeClient
 
 MANUAL_EDITORS = frozenset(
     {

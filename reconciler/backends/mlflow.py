@@ -27,7 +27,8 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import Claim, Inventory, attributed
+from controlplane.inventory import Claim, Inventory
+from controlplane.planning import attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import (
     API_VERSION,

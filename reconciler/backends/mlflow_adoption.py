@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from controlplane.planning import InventoryRecord
+from controlplane.inventory import InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
 from controlplane.rendering.mlflow_objects import EXPERIMENT, MODEL_ALIAS, AliasRef
 from controlplane.rendering.mlflow_permissions import resource_of

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.planning import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.rendering.mlflow_objects import alias_tag
 
 

@@ -57,7 +57,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, OWNER_TAG, OWNER_VALUE, SYSTEM
 from reconciler.backends.base import BackendError

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from controlplane.planning import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
 from reconciler.backends import mlflow_drift

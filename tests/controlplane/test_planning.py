@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Claim, Inventory, InventoryRecord, PlanOptions, attributed, plan
+from controlplane.inventory import Claim, Inventory, InventoryRecord
+from controlplane.planning import PlanOptions, attributed, plan
 from controlplane.plans import Action, Change, DesiredObject, EditableFields, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering import mlflow_objects, mlflow_permissions
 from controlplane.rendering.context import ACCESS_KINDS

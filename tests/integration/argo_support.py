@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 
 from devenv import testing
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from tests.integration import configrepo
@@ -41,7 +41,7 @@ def apply(repo: configrepo.ConfigRepo, kubeconfig: Path) -> None:
     """Plan and apply the repo's HEAD with mlcp's engine (the operator's settings), failing on any failure."""
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, targets=targets)
     report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions(), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]

@@ -10,7 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controlplane.plans import Plan
-from reconciler import engine, governance
+from reconciler import connecting, engine, nextbase
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -23,9 +23,9 @@ def apply(
     """Plan `repo` (with prune) and apply it as mlcp apply would, recording the next trusted base."""
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, trusted=trusted)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, prune=True, targets=targets)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
+    revision = nextbase.next_base(plan, plan.meta["trustedBase"]["revision"])
     report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)
     if must_succeed:
         assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends.kubernetes_client import CONFIGMAP, HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_objects import CONFIGMAP
 
 pytestmark = pytest.mark.integration
 

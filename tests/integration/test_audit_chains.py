@@ -18,7 +18,8 @@ import pytest
 from controlplane.audit import Anchor, Result
 from reconciler import anchors, auditstore
 from reconciler.auditstore import ClusterStore
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
 from tests.controlplane.helpers import mlcp
 

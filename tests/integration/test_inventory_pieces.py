@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.auditstore import ClusterStore
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from tests.controlplane.audit.conftest import make_record
 
 pytestmark = pytest.mark.integration

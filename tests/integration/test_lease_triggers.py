@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LeaderElector
 from reconciler.leases import LeaseConfig
 

@@ -21,7 +21,8 @@ from kubernetes import client
 from typer.testing import CliRunner
 
 from controlplane.cli.app import app
-from reconciler.backends.kubernetes_client import KubeClient, Unanswered
+from reconciler.backends.kubernetes_answers import Unanswered
+from reconciler.backends.kubernetes_client import KubeClient
 from tests.integration import configrepo
 
 pytestmark = pytest.mark.integration

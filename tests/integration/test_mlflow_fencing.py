@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Outcome, Status
 from reconciler.backends.mlflow import MlflowBackend
@@ -51,7 +51,7 @@ def test_a_lease_lost_the_moment_the_alias_moved_stops_every_write_after_it(
     fence = Fence(leading=lambda: not lost.is_set(), remaining=lambda: 0.0 if lost.is_set() else 30.0)
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, mlflow_uri)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, targets=targets)
     outcomes: list[Outcome] = []
     fenced = {name: FencedBackend(backend, fence) for name, backend in backends.items()}

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from controlplane.plans import Action
-from reconciler import engine
+from reconciler import connecting, engine
 from tests.integration import configrepo, kind_support
 
 pytestmark = pytest.mark.integration
@@ -80,7 +80,7 @@ def test_notebook_applies_as_the_deployer_shows_drift_and_is_pruned(
     )
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     drift, _ = engine.make_plan(desired, backends, targets=targets)
     [change] = drift.pending
     assert change.ref.kind == "Notebook" and change.action is Action.update

@@ -35,7 +35,7 @@ from kubernetes import client
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext, render
 from devenv import testing
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions
 from tests.controlplane import corpus
@@ -73,7 +73,7 @@ def rendered(
     repo = configrepo.make(tmp_path_factory.mktemp("verdicts"), f"t-verdict-{secrets.token_hex(3)}")
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, targets=targets)
     report = apply_plan(plan, {"kubernetes": backends["kubernetes"]}, ApplyOptions(), authorize=unchecked)
     assert not report.failed, [(str(o.change.ref), o.message) for o in report.failed]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import apply_plan, stale_changes, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -29,7 +29,7 @@ def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
 def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, prune: bool = False) -> tuple[Plan, KubernetesBackend]:
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, prune=prune, targets=targets)
     kube = backends["kubernetes"]
     assert isinstance(kube, KubernetesBackend)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from controlplane.cli.app import app
 from controlplane.plans import Action, Plan
-from reconciler import engine, governance
+from reconciler import connecting, engine, nextbase
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
@@ -38,7 +38,7 @@ def _plan(
     otherwise the last applied revision judges, as in production."""
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, trusted=trusted)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, enforce_policy=enforce, targets=targets)
     return plan, backends  # type: ignore[return-value]
 
@@ -47,7 +47,7 @@ def _apply(
     repo: configrepo.ConfigRepo, kubeconfig: Path, enforce: bool = True, trusted: bool = False
 ) -> tuple[Plan, ApplyReport]:
     plan, backends = _plan(repo, kubeconfig, enforce, trusted)
-    revision = governance.next_base(plan, plan.meta["trustedBase"]["revision"])
+    revision = nextbase.next_base(plan, plan.meta["trustedBase"]["revision"])
     report = apply_plan(plan, backends, ApplyOptions(revision=revision), authorize=unchecked)  # type: ignore[arg-type]
     return plan, report
 
@@ -161,7 +161,7 @@ def _promotion_decision(repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_ur
     """The decision on the alias move (the serving follows it: a location only the registry confirms)."""
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, mlflow_uri, trusted=False)
-    plan, _ = engine.make_plan(desired, engine.connect(desired.repo, targets), targets=targets)
+    plan, _ = engine.make_plan(desired, connecting.connect(desired.repo, targets), targets=targets)
     [change] = [c for c in plan.pending if c.ref.kind == "ModelAlias" and c.ref.name == f"{repo.model}@production"]
     assert change.decision is not None
     return change.decision.allowed, change.decision.reason

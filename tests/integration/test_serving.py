@@ -17,7 +17,7 @@ from kubernetes import client
 
 from controlplane.plans import Action, Change, Plan
 from devenv import testing
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import ApplyReport, apply_plan, unchecked
 from reconciler.backends.base import ApplyOptions, Status
 from tests.integration import configrepo
@@ -63,7 +63,7 @@ def _pin(repo: configrepo.ConfigRepo, version: int) -> str:
 def _plan(repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, trusted: bool) -> tuple[Plan, Any]:
     desired = engine.load_desired(repo.root)
     targets = repo.targets(kubeconfig, mlflow_uri, trusted=trusted)
-    backends = engine.connect(desired.repo, targets)
+    backends = connecting.connect(desired.repo, targets)
     planned, _ = engine.make_plan(desired, backends, targets=targets)
     return planned, backends
 

@@ -37,11 +37,12 @@ from reconciler.backends.base import Outcome, Status
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
+from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.leases import LeaseConfig
 from reconciler.loop import LoopConfig
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, Reconciler, Settings
+from reconciler.passes import Reconciler, Settings
 from reconciler.shardedloop import ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from tests.integration import configrepo

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from controlplane.inventory import Inventory
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import Inventory
 from controlplane.plans import Action, Change, LiveObject, ObjectRef, SpecKey
 from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status

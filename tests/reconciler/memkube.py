@@ -24,7 +24,8 @@ from controlplane.labels import FIELD_MANAGER
 from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.kubernetes import resources
-from reconciler.backends.kubernetes_client import HttpError, ResourceType, live_object
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_objects import ResourceType, live_object
 
 
 class MemoryKube:

@@ -13,9 +13,9 @@ from kubernetes.client import ApiClient, Configuration
 
 from controlplane.audit import AuditError, Journal, JsonlStore
 from controlplane.audit.journal import open_intents
-from controlplane.planning import Claim, Inventory
+from controlplane.inventory import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
-from reconciler import applying
+from reconciler import applying, writeloop
 from reconciler.applying import apply_plan, unchecked
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, was_attempted
@@ -313,12 +313,12 @@ def test_a_log_that_fails_after_writes_began_stops_the_writes_after_those_in_fli
     failed = threading.Event()
 
     class Outpaced(Recorder):
-        """Outcomes are recorded a chunk at a time (applying.CHUNK): the write after a chunk's worth waits (once)
+        """Outcomes are recorded a chunk at a time (writeloop.CHUNK): the write after a chunk's worth waits (once)
         for the log to fail, then a moment for the apply to see it, so a fake backend cannot finish every write
         before the log's first record on a loaded machine."""
 
         def apply(self, change: Change, options: ApplyOptions) -> Outcome:
-            if sum(e.startswith("apply") for e in self.events) == applying.CHUNK + 44 and failed.wait(10):
+            if sum(e.startswith("apply") for e in self.events) == writeloop.CHUNK + 44 and failed.wait(10):
                 time.sleep(0.5)
             return super().apply(change, options)
 

@@ -21,7 +21,7 @@ from reconciler import engine, trust
 from reconciler.applying import apply_plan
 from reconciler.authorizing import HEAL_RULE, SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
 from reconciler.backends.base import ApplyOptions, Status
-from reconciler.governance import GovernanceBackend
+from reconciler.governance_backend import GovernanceBackend
 from tests.integration import configrepo
 from tests.integration.attacks import gitattack
 from tests.reconciler.fakes import FakeBackend

@@ -16,7 +16,7 @@ import git
 import pytest
 
 from controlplane.plans import Action, Change, ObjectRef, Plan
-from reconciler import engine, governance, trust
+from reconciler import engine, governance, governance_backend, nextbase, trust
 from reconciler.applying import apply_plan
 from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Outcome
@@ -211,10 +211,10 @@ def test_a_refused_namespace_move_never_becomes_the_trusted_base(tmp_path: Path)
     [moved] = _pending(planned, governance.NAMESPACE)
     assert moved.ref.system == governance.SYSTEM and moved.diffs[0].new == "moved-away"
     assert moved.blocked and moved.decision is not None and "Tenant" in moved.decision.reason
-    assert governance.next_base(planned, repo.initial) == repo.initial, "the base stays"
-    keeper = governance.GovernanceBackend.of(trust.load(repo.root, repo.initial, "applied"))
+    assert nextbase.next_base(planned, repo.initial) == repo.initial, "the base stays"
+    keeper = governance_backend.GovernanceBackend.of(trust.load(repo.root, repo.initial, "applied"))
     desired = engine.load_desired(repo.root).repo
-    assert governance.differing_tenants(desired, keeper) == {vision}, "a plan that leaves vision out keeps it too"
+    assert nextbase.differing_tenants(desired, keeper) == {vision}, "a plan that leaves vision out keeps it too"
 
 
 def test_an_allowed_namespace_move_moves_the_tenants_objects(tmp_path: Path) -> None:
@@ -226,4 +226,4 @@ def test_an_allowed_namespace_move_moves_the_tenants_objects(tmp_path: Path) -> 
     planned = systems.plan()
     moved = _pending(planned, "WorkflowTemplate", "moved-away")
     assert moved and all(c.blocked is None for c in moved)
-    assert governance.next_base(planned, systems.repo.initial) == head, "an allowed move becomes the next base"
+    assert nextbase.next_base(planned, systems.repo.initial) == head, "an allowed move becomes the next base"

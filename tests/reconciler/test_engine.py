@@ -18,7 +18,7 @@ from controlplane.cli import plan_view
 from controlplane.errors import Refused
 from controlplane.plans import Action, Plan
 from controlplane.specs.repo_config import RepoConfig
-from reconciler import engine
+from reconciler import connecting, engine
 from reconciler.applying import apply_plan, unchecked
 from reconciler.backends import registry
 from reconciler.backends.base import ApplyOptions, Backend, Expectation
@@ -57,7 +57,7 @@ def types(monkeypatch: pytest.MonkeyPatch) -> list[FakeType]:
 
 def test_connect_builds_every_registered_backend_the_operator_configured(types: list[FakeType]) -> None:
     operator = Targets(context="prod")
-    backends = engine.connect(_repo(context="prod"), operator)
+    backends = connecting.connect(_repo(context="prod"), operator)
     assert list(backends) == ["store", "cluster"], "a backend the operator did not configure is left out"
     assert all(t.connected_with is operator for t in types), "connected from the operator's settings"
     assert all(isinstance(b, FakeBackend) and b.calls == ["confine"] for b in backends.values())
@@ -65,8 +65,8 @@ def test_connect_builds_every_registered_backend_the_operator_configured(types: 
 
 def test_a_repo_expecting_another_target_is_refused_before_anything_connects(types: list[FakeType]) -> None:
     with pytest.raises(Refused) as refused:
-        engine.connect(_repo(context="attacker"), Targets(context="prod"))
-    assert refused.value.rule == engine.OPERATOR_TARGETS
+        connecting.connect(_repo(context="attacker"), Targets(context="prod"))
+    assert refused.value.rule == connecting.OPERATOR_TARGETS
     assert "cluster.context 'attacker'" in str(refused.value) and "--context" in refused.value.hint
     assert all(t.connected_with is None for t in types)
 
@@ -86,7 +86,7 @@ def test_a_second_backend_claiming_a_system_is_refused() -> None:
 def test_an_unreachable_system_is_reported_with_its_error_and_the_others_are_read() -> None:
     up = FakeBackend(system="up", notes=("basic-auth on",))
     down = FakeBackend(system="down", unreachable=True)
-    states, statuses = engine.read_live({"up": up, "down": down})
+    states, statuses = connecting.read_live({"up": up, "down": down})
     assert list(states) == ["up"]
     by_name = {s.system: s for s in statuses}
     assert by_name["up"].reachable and by_name["up"].notes == ("basic-auth on",)
@@ -148,7 +148,7 @@ def test_the_plan_never_shows_the_tracking_uris_credentials() -> None:
         uri = f"http://ci:s3cretTOKEN@127.0.0.1:{server.server_address[1]}"
         backend = MlflowBackend.connect(Targets(tracking_uri=uri))
         assert backend is not None
-        _, statuses = engine.read_live({"mlflow": backend})
+        _, statuses = connecting.read_live({"mlflow": backend})
         plan = Plan((), revision="0" * 40, systems=tuple(statuses))
         comment = plan_view.markdown(plan)
         text = "\n".join(t for t, _ in plan_view.text_lines(plan))
@@ -162,7 +162,7 @@ def test_the_plan_never_shows_the_tracking_uris_credentials() -> None:
 def test_an_unreachable_registrys_error_never_shows_the_tracking_uris_credentials() -> None:
     backend = MlflowBackend.connect(Targets(tracking_uri="http://ci:s3cretTOKEN@127.0.0.1:9"))
     assert backend is not None
-    _, [status] = engine.read_live({"mlflow": backend})
+    _, [status] = connecting.read_live({"mlflow": backend})
     assert not status.reachable and status.error
     assert "s3cretTOKEN" not in status.error and "s3cretTOKEN" not in status.target, status
     assert "http://***@127.0.0.1:9" in status.error

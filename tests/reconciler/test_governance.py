@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.errors import InvalidConfig
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan
-from reconciler import governance
+from reconciler import governance, nextbase
 from tests import deepdirs
 
 BASE, HEAD = "a" * 40, "b" * 40
@@ -27,27 +27,27 @@ def _rule_change(blocked: str | None) -> Change:
 
 def test_an_empty_plan_of_a_newer_revision_advances_the_base() -> None:
     """A revert of a denied commit: nothing to write, but it must become the next judge."""
-    assert governance.advances(_plan(HEAD))
+    assert nextbase.advances(_plan(HEAD))
 
 
 def test_an_empty_plan_of_the_recorded_revision_does_not() -> None:
-    assert not governance.advances(_plan(BASE))
+    assert not nextbase.advances(_plan(BASE))
 
 
 def test_an_operator_named_base_is_recorded_even_when_nothing_changes() -> None:
     """Bootstrap: the named revision becomes the applied one, so the flag can be dropped afterwards."""
-    assert governance.advances(_plan(BASE, "operator"))
+    assert nextbase.advances(_plan(BASE, "operator"))
 
 
 def test_a_work_tree_without_a_commit_records_nothing() -> None:
-    assert not governance.advances(_plan(None))
+    assert not nextbase.advances(_plan(None))
 
 
 def test_a_denied_rule_change_keeps_the_base() -> None:
     plan = _plan(HEAD, "applied", _rule_change("denied (default-deny)"))
-    assert governance.next_base(plan, BASE) == BASE
-    assert not governance.advances(plan)
-    assert governance.next_base(_plan(HEAD, "applied", _rule_change(None)), BASE) == HEAD
+    assert nextbase.next_base(plan, BASE) == BASE
+    assert not nextbase.advances(plan)
+    assert nextbase.next_base(_plan(HEAD, "applied", _rule_change(None)), BASE) == HEAD
 
 
 def _people_change(tenant: str, allowed: bool, action: Action = Action.update) -> Change:
@@ -60,18 +60,16 @@ def _people_change(tenant: str, allowed: bool, action: Action = Action.update) -
 def test_a_change_of_people_the_plan_left_out_keeps_the_base() -> None:
     """A pass that planned some tenants: a tenant whose people differ from the base and that it did not plan (not
     selected, or held while backing off) keeps the base, as a denied change would."""
-    assert governance.next_base(_plan(HEAD), BASE, frozenset({"vision"})) == BASE
-    assert (
-        governance.next_base(_plan(HEAD, "applied", _people_change("nlp", True)), BASE, frozenset({"vision"})) == BASE
-    )
+    assert nextbase.next_base(_plan(HEAD), BASE, frozenset({"vision"})) == BASE
+    assert nextbase.next_base(_plan(HEAD, "applied", _people_change("nlp", True)), BASE, frozenset({"vision"})) == BASE
     held = replace(_people_change("vision", True), action=Action.noop)  # partition.hold made it a no-op
-    assert governance.next_base(_plan(HEAD, "applied", held), BASE, frozenset({"vision"})) == BASE
+    assert nextbase.next_base(_plan(HEAD, "applied", held), BASE, frozenset({"vision"})) == BASE
 
 
 def test_every_change_of_people_planned_and_allowed_moves_the_base() -> None:
     changes = (_people_change("vision", True), _people_change("mine", True, Action.create))
-    assert governance.next_base(_plan(HEAD, "applied", *changes), BASE, frozenset({"vision", "mine"})) == HEAD
-    assert governance.next_base(_plan(HEAD), BASE, frozenset()) == HEAD
+    assert nextbase.next_base(_plan(HEAD, "applied", *changes), BASE, frozenset({"vision", "mine"})) == HEAD
+    assert nextbase.next_base(_plan(HEAD), BASE, frozenset()) == HEAD
 
 
 def test_policy_files_nested_deeper_than_the_stack_are_read_without_recursion(tmp_path: Path) -> None:

@@ -16,12 +16,24 @@ from typing import Any
 
 import pytest
 
-from controlplane import planning, validation
+from controlplane import inventory, validation
 from controlplane.audit import JsonlStore
+from controlplane.inventory import Inventory
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
-from reconciler import engine, governance, identity, incremental, partition, refindex, selection, trust
+from reconciler import (
+    engine,
+    governance,
+    governance_backend,
+    identity,
+    incremental,
+    partition,
+    planscope,
+    refindex,
+    selection,
+    trust,
+)
 from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
@@ -48,26 +60,26 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(kubernetes_inventory, "_entry")  # inventory entries serialized
     wrap(kubernetes_pieces.PieceStore, "_put")  # inventory ConfigMaps written (the index and changed pieces)
     wrap(kubernetes_pieces, "_piece_of_record")  # inventory objects placed in a piece
-    wrap(planning, "_tenant_key")  # inventory records indexed by tenant
+    wrap(inventory, "_tenant_key")  # inventory records indexed by tenant
     wrap(incremental, "_order")  # desired objects put in order
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
     wrap(trust, "_wanted")  # governance paths of a trusted base listed
     wrap(trust, "_changed_tenants", lambda before, after: len(before) + len(after))  # listings compared
-    wrap(governance, "_tenant_objects")  # tenants' people and namespaces rendered as governance objects
-    wrap(governance, "InventoryRecord")  # the trusted base's records made
+    wrap(governance, "tenant_objects")  # tenants' people and namespaces rendered as governance objects
+    wrap(governance_backend, "InventoryRecord")  # the trusted base's records made
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice
     wrap(partition, "validate", lambda repo: len(repo.specs))  # specs validated, the whole repo at once
     wrap(refindex.RefIndex, "_add", lambda _index, objects: len(objects))  # desired objects indexed by ref
-    wrap(planning.Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
+    wrap(Inventory, "updated", _walked)  # inventoried objects an inventory update is handed or walks
     wrap(selection.Unplanned, "__getitem__")  # a system's unplanned objects copied out of its inventory
-    wrap(planning.Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
-    wrap(engine, "_following", len)  # desired objects asked whether they follow the registry
+    wrap(Inventory, "merged")  # every system's inventory merged into one (a whole plan's)
+    wrap(planscope, "_following", len)  # desired objects asked whether they follow the registry
     key = LoadedSpec.key  # specs keyed (an index by key of every spec made a key for each)
     monkeypatch.setattr(LoadedSpec, "key", property(lambda s: counts.update(["key"]) or key.fget(s)))  # type: ignore[attr-defined]
     wrap(identity.History, "uncommitted")  # `git status` of the work tree (every folder: O(N) for git)
 
 
-def _walked(inventory: planning.Inventory, refs: Any, _claims: Any, only: Any = None) -> int:
+def _walked(inventory: Inventory, refs: Any, _claims: Any, only: Any = None) -> int:
     """The objects `Inventory.updated` is handed, with those it compares them with (all of them, or `only`)."""
     return len(refs) + (len(inventory.refs) if only is None else len(only))
 
@@ -130,7 +142,7 @@ def test_a_one_tenant_pass_does_the_same_work_at_four_times_the_tenants(
     large = _passes(tmp_path, monkeypatch, 32)
     assert large["noop"] == small["noop"], "a no-op pass"
     assert large["next"] == small["next"], "the pass after a commit: its next trusted base derived, not reloaded"
-    assert small["next"]["_tenant_objects"] > 0, "the next base's work was counted"
+    assert small["next"]["tenant_objects"] > 0, "the next base's work was counted"
     assert small["commit"]["_entry"] > 0 and small["commit"]["scope"] > 0, "the commit's work was counted"
     assert small["commit"]["validate_part"] > 0, "the commit's specs were validated (its tenant's slice)"
     assert not small["commit"]["uncommitted"], "the loop's own clean checkout needs no `git status`"

@@ -21,7 +21,7 @@ from kubernetes.client import ApiClient, Configuration
 from controlplane.audit import JsonlStore
 from controlplane.plans import Action
 from devenv import tenantrepo
-from reconciler import anchors, sharding
+from reconciler import anchors, passwrites, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence, was_attempted
@@ -182,7 +182,7 @@ def test_the_revisions_written_at_the_end_of_a_pass_end_with_the_lease(tmp_path:
     rec = _reconciler(tmp_path, fence)
     began = time.monotonic()
     with pytest.raises(BackendError):
-        rec._finish(hanging, TenantRevisions({"t": "r1"}, "5"), {"t": "r2"}, rec.lane)
+        passwrites.finish(hanging, TenantRevisions({"t": "r1"}, "5"), {"t": "r2"}, rec.lane)
     assert time.monotonic() - began < 1.0, "the write ended when the lease did"
     assert _Hangs.seen and all(at < until for at, _ in _Hangs.seen), "nothing was sent after the lease ran out"
 
@@ -193,11 +193,11 @@ def test_the_single_lanes_revisions_never_undo_a_write_made_since_it_read_them(t
     read = store.write(TenantRevisions({"a": "r1", "b": "r1"}))
     store.write(TenantRevisions({"a": "r1", "b": "r9"}, read.version))  # written since: another writer's
     rec = _reconciler(tmp_path, Fence())
-    rec._finish(kube, read, {"a": "r2"}, rec.lane)  # type: ignore[arg-type]
+    passwrites.finish(kube, read, {"a": "r2"}, rec.lane)  # type: ignore[arg-type]
     assert store.read().by_tenant == {"a": "r2", "b": "r9"}, "b's revision is the other writer's, kept"
     assert rec.lane.state is not None and rec.lane.state.by_tenant == {"a": "r2", "b": "r9"}
     calls = len(kube.calls)
-    rec._finish(kube, rec.lane.state, {"a": "r3"}, rec.lane)  # type: ignore[arg-type]
+    passwrites.finish(kube, rec.lane.state, {"a": "r3"}, rec.lane)  # type: ignore[arg-type]
     assert len(kube.calls) == calls + 1, "without a write in between, one conditional request as before"
 
 
@@ -210,7 +210,7 @@ def test_the_audit_anchor_published_at_the_end_of_a_pass_is_bounded_by_the_lease
     rec = _reconciler(tmp_path, Fence(remaining=lambda: 2.5))
     rec.pass_audit._expected = "a" * 64  # the chain's new head, not published yet
     state = TenantRevisions({"t": "r1"}, "5")
-    rec._finish(kube, state, {"t": "r1"}, rec.lane)  # revisions unchanged: only the anchor is written
+    passwrites.finish(kube, state, {"t": "r1"}, rec.lane)  # revisions unchanged: only the anchor is written
     assert bounds == [2.5]
 
 

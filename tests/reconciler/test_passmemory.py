@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import cast
 
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import partition
 from reconciler.backends.base import Backend, LiveState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.planning import Inventory, InventoryRecord
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 from reconciler.backends.base import LiveState
 from reconciler.selection import Selection, choose, live_in, scope, unplanned

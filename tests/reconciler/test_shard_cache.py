@@ -18,7 +18,8 @@ from controlplane.plans import Action, LiveObject, ObjectRef, Plan
 from devenv import tenantrepo
 from reconciler import partition, sharding
 from reconciler.backends.kubernetes import KubernetesBackend, resources
-from reconciler.passes import Lane, Reconciler
+from reconciler.lane import Lane
+from reconciler.passes import Reconciler
 from reconciler.verdicts import PassResult
 from tests.reconciler.memkube import MemoryKube
 from tests.reconciler.test_pass_cost import _reconciler

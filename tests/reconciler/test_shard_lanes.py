@@ -17,8 +17,9 @@ from controlplane.plans import Action, LiveObject, ObjectRef
 from devenv import tenantrepo
 from reconciler import sharding
 from reconciler.fencing import Fence
+from reconciler.lane import Lane
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, Reconciler
+from reconciler.passes import Reconciler
 from reconciler.verdicts import PassResult
 from tests.reconciler.test_pass_cost import _reconciler
 

@@ -11,12 +11,12 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import Change, ObjectRef, Plan
 from reconciler import governance, partition
 from reconciler.backends.base import ApplyOptions
 from reconciler.backends.kubernetes import KubernetesBackend
-from reconciler.backends.kubernetes_client import HttpError
+from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.state import StateStore, TenantRevisions
 from tests.reconciler import fakes
 

@@ -10,12 +10,12 @@ from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.backoff import Health, Tracker
 from reconciler.fencing import Fence
+from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.leases import LeaseConfig
 from reconciler.loop import LoopConfig
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane
 from reconciler.shardedloop import PLATFORM, ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from reconciler.verdicts import PassResult

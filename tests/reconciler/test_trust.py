@@ -11,7 +11,7 @@ import pytest
 
 from controlplane.errors import MlcpError
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
-from reconciler import gitsource, governance, trust
+from reconciler import gitsource, governance, governance_backend, nextbase, trust
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo_template"
 
@@ -112,8 +112,8 @@ def _rule_change(blocked: str | None) -> Change:
 
 
 def test_a_denied_change_to_the_rules_never_becomes_the_next_judge() -> None:
-    assert governance.next_base(Plan((_rule_change(None),), revision="head"), "base") == "head"
-    assert governance.next_base(Plan((_rule_change("denied"),), revision="head"), "base") == "base"
+    assert nextbase.next_base(Plan((_rule_change(None),), revision="head"), "base") == "head"
+    assert nextbase.next_base(Plan((_rule_change("denied"),), revision="head"), "base") == "base"
 
 
 def test_rule_diffs_see_removed_keys_that_a_managed_diff_would_not() -> None:
@@ -329,7 +329,8 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
     change what. Anything but tenant.yaml files changing as regular files falls back to a full load."""
     change, tenants = CHANGES[name]
     first = trust.load(repo, "HEAD", "applied")
-    governance.GovernanceBackend.of(first).read().inventory.recorded_for(["vision"])  # its index by tenant built
+    keeper = governance_backend.GovernanceBackend.of(first)
+    keeper.read().inventory.recorded_for(["vision"])  # its index by tenant built
     assert first.tenants, "its people by tenant built: the next base derives its own from them"
     change(repo)
     _git(repo, "add", "-A")
@@ -347,8 +348,8 @@ def test_a_base_derived_from_the_previous_one_is_exactly_a_full_load(repo: Path,
         assert second.since == (first.revision, frozenset(tenants)) and second.shared is first.shared
         assert trust.changed_tenants(first, second) == tenants
     assert trust.changed_tenants(first, full) == trust.changed_tenants(first, second)
-    derived, rendered = governance.GovernanceBackend.of(second), governance.GovernanceBackend(full)
-    from_first = governance.GovernanceBackend._derived(governance.GovernanceBackend.of(first), second)
+    derived, rendered = governance_backend.GovernanceBackend.of(second), governance_backend.GovernanceBackend(full)
+    from_first = governance_backend.GovernanceBackend._derived(governance_backend.GovernanceBackend.of(first), second)
     assert (from_first is not None) == (tenants is not None), "derived exactly when the base was"
     assert derived.objects == rendered.objects, "the base's governance objects, derived or rendered, are the same"
     assert derived.read().objects == rendered.read().objects

@@ -17,7 +17,7 @@ from click.testing import Result as CliResult
 from controlplane.audit import Anchor, JsonlStore, Result, Verdict
 from controlplane.cli import auditlog
 from controlplane.errors import Refused
-from controlplane.planning import Inventory
+from controlplane.inventory import Inventory
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, Plan
 from reconciler import anchors, applyturn, auditstore
 from reconciler.applying import apply_plan, unchecked

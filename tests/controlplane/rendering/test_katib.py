@@ -21,9 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from controlplane.inventory import Inventory
 from controlplane.labels import STEP_LABEL
 from controlplane.loading.repo import load_repo
-from controlplane.planning import Inventory, PlanOptions, plan
+from controlplane.planning import PlanOptions, plan
 from controlplane.plans import Action, Change, LiveObject
 from controlplane.rendering import RenderContext, catalog, render
 from tests.controlplane.helpers import copy_template, edit, problems

@@ -17,8 +17,9 @@ from reconciler import sharding
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
+from reconciler.lane import Lane
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, Reconciler, Settings
+from reconciler.passes import Reconciler, Settings
 from reconciler.shardedloop import PLATFORM
 from reconciler.state import StateStore
 from reconciler.verdicts import PassResult

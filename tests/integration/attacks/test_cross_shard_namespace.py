@@ -27,8 +27,9 @@ from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
+from reconciler.lane import Lane
 from reconciler.passaudit import PassAudit
-from reconciler.passes import Lane, Reconciler, Settings
+from reconciler.passes import Reconciler, Settings
 from tests.integration import configrepo
 from tests.integration.attacks.test_namespace_hijack import MALLORY, RULE, bound_users
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from controlplane.planning import InventoryRecord
+from controlplane.inventory import InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces

@@ -17,10 +17,12 @@ import urllib3
 from kubernetes.client import ApiClient, Configuration
 
 from controlplane.diffing import managed_diff
-from reconciler.backends import kubernetes_client
+from reconciler.backends import kubernetes_answers
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND
-from reconciler.backends.kubernetes_client import HttpError, KubeClient, Unanswered, live_object
+from reconciler.backends.kubernetes_answers import HttpError, Unanswered
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_objects import live_object
 
 ROLE_BINDING = BY_KIND[("rbac.authorization.k8s.io/v1", "RoleBinding")]
 
@@ -104,13 +106,13 @@ def test_an_error_after_the_request_may_have_been_sent_is_unanswered_and_a_refus
     connection that never opened sent nothing."""
     pool = urllib3.HTTPConnectionPool("127.0.0.1", 1)
     never_opened = urllib3.exceptions.NewConnectionError(pool.ConnectionCls("127.0.0.1", 1), "refused")
-    assert not kubernetes_client._unanswered(never_opened)
-    assert not kubernetes_client._unanswered(urllib3.exceptions.MaxRetryError(pool, "/", never_opened))
-    assert not kubernetes_client._unanswered(urllib3.exceptions.ConnectTimeoutError("connect timed out"))
-    assert kubernetes_client._unanswered(urllib3.exceptions.ReadTimeoutError(pool, "/", "read timed out"))
-    assert kubernetes_client._unanswered(urllib3.exceptions.ProtocolError("Connection aborted."))
-    assert kubernetes_client.HttpError(504, "Gateway Timeout", {}).uncertain
-    assert not kubernetes_client.HttpError(409, "Conflict", {}).uncertain
+    assert not kubernetes_answers.unanswered(never_opened)
+    assert not kubernetes_answers.unanswered(urllib3.exceptions.MaxRetryError(pool, "/", never_opened))
+    assert not kubernetes_answers.unanswered(urllib3.exceptions.ConnectTimeoutError("connect timed out"))
+    assert kubernetes_answers.unanswered(urllib3.exceptions.ReadTimeoutError(pool, "/", "read timed out"))
+    assert kubernetes_answers.unanswered(urllib3.exceptions.ProtocolError("Connection aborted."))
+    assert kubernetes_answers.HttpError(504, "Gateway Timeout", {}).uncertain
+    assert not kubernetes_answers.HttpError(409, "Conflict", {}).uncertain
 
 
 # -- the transport against a hostile network -----------------------------------------------------------------
@@ -284,7 +286,7 @@ def test_a_hostile_retry_after_neither_holds_the_client_nor_outlives_the_lease(h
     began = time.monotonic()
     with pytest.raises(HttpError):
         hostile.request("GET", "/api/v1/namespaces/team-a")
-    assert time.monotonic() - began < 3 * kubernetes_client.RETRY_AFTER_CAP + 1, "each wait capped"
+    assert time.monotonic() - began < 3 * kubernetes_answers.RETRY_AFTER_CAP + 1, "each wait capped"
     _Hostile.seen = []
     lease_ends = time.monotonic() + 0.5
     with hostile.bounded(lambda: max(0.0, lease_ends - time.monotonic())), pytest.raises(HttpError):

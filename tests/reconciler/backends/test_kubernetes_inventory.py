@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
 

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.loading.repo import ConfigRepo
-from controlplane.planning import Inventory, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from controlplane.specs import Tenant
 from reconciler.backends.base import ApplyOptions, BackendError, Status
 from reconciler.backends.kubernetes import KubernetesBackend
-from reconciler.backends.kubernetes_client import HttpError, KubeClient
+from reconciler.backends.kubernetes_answers import HttpError
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_namespaces import RULE, NamespaceClaims
 from reconciler.trust import TrustedBase
 

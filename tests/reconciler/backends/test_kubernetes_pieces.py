@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Claim, Inventory, InventoryRecord
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
 from reconciler.backends import kubernetes_pieces as pieces
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_client import HttpError
+from reconciler.backends.kubernetes_answers import HttpError
 from tests.reconciler.memkube import MemoryKube
 
 SYS = "mlcp-system"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controlplane.planning import Inventory, InventoryRecord
+from controlplane.inventory import Inventory, InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends.kubernetes_scope import Scope, recorded_namespaces, scope_for
 

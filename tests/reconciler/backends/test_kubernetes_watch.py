@@ -16,8 +16,9 @@ from controlplane.plans import LiveObject, ObjectRef
 from reconciler.backends import kubernetes_watch
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes import BY_KIND, RESOURCES
-from reconciler.backends.kubernetes_client import KubeClient, live_object
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_kindcache import Gone, KindCache
+from reconciler.backends.kubernetes_objects import live_object
 from reconciler.backends.kubernetes_scope import Scope
 from reconciler.backends.kubernetes_watch import LIST_CONCURRENCY, WatchCache, _lines
 from reconciler.backoff import Backoff

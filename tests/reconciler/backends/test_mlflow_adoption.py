@@ -9,7 +9,7 @@ tests/integration/attacks/test_squatted_experiment.py runs the attack against a 
 
 from __future__ import annotations
 
-from controlplane.planning import InventoryRecord
+from controlplane.inventory import InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_adoption
 from reconciler.backends.mlflow_permissions import Permissions

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.planning import Claim, InventoryRecord, LastSet
+from controlplane.inventory import Claim, InventoryRecord, LastSet
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_drift
 from reconciler.backends.base import ApplyOptions, Status

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Claim, InventoryRecord
+from controlplane.inventory import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
 from reconciler.backends.base import ApplyOptions, BackendError
 from reconciler.backends.mlflow import MlflowBackend

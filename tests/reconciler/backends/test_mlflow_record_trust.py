@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import Claim
+from controlplane.inventory import Claim
 from controlplane.plans import Action, Change
 from reconciler.backends.base import ApplyOptions, BackendError
 from reconciler.backends.mlflow import MlflowBackend

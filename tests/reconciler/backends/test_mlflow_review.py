@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.planning import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
 from reconciler.backends.mlflow import MlflowBackend, _without_fixed_fields, live_aliases, live_experiment
 from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
