@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from controlplane.plans import Action, Change, DesiredObject, LiveObject, ObjectRef, Plan, SpecKey
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.rendering.serving import SERVES_ANNOTATION
-from controlplane.specs.model_promotion import LOADABLE, loadable
+from controlplane.specs.model_promotion import unloadable
 from reconciler.backends.base import BackendError
 
 INFERENCE_SERVICE = "InferenceService"
@@ -69,11 +69,11 @@ def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | No
     """
     version, location = resolver.resolve_version(alias.manifest)
     model = alias.manifest.get("model")
-    if not location or not loadable(location):
+    why = unloadable(location) if location else "KServe's storage initializer has nothing to load"
+    if not location or why is not None:
         raise BackendError(
-            f"version {version} of {model!r} cannot be served: its artifacts are at {location or '(no source)'!r}, "
-            f"which KServe cannot load (it downloads {', '.join(LOADABLE)}); register the model with an artifact "
-            "root KServe can read (e.g. s3:// or gs://)"
+            f"version {version} of {model!r} cannot be served: its artifacts are at {location or '(no source)'!r}: "
+            f"{why}; register the model with an artifact root KServe can read (e.g. s3:// or gs://)"
         )
     if claimed is not None and claimed != location:
         raise BackendError(

@@ -24,7 +24,8 @@ from typing import Any
 
 from controlplane.audit.chains import MAIN, RecordId, label
 from controlplane.audit.query import by_change
-from controlplane.audit.records import AuditRecord, Result
+from controlplane.audit.records import CLAIMED, AuditRecord, Result
+from controlplane.plans import UNVERIFIED
 
 ALIAS_KIND = "ModelAlias"
 _MOVED = {Result.applied, Result.deleted}
@@ -51,6 +52,9 @@ class Move:
     error: str | None
     chain: str = MAIN
     """The audit chain it was read from ("" for the main one)."""
+    verified: tuple[str, ...] = ()
+    """The authors a signature verified against the trusted base's allowed signers backs (the record's
+    `verified`); every other author is a claim, a commit's author field."""
 
     @property
     def id(self) -> RecordId:
@@ -64,6 +68,17 @@ class Move:
     def healed_drift(self) -> bool:
         """A move back after someone moved the alias outside mlcp (the loop's, or an apply's)."""
         return self.took_effect and self.reason.startswith("drift healed:")
+
+    def shown_authors(self) -> tuple[str, ...]:
+        """The authors as a reader must take them: each one no verified signature backs marked `(claimed)`, as
+        `mlcp audit` marks a record's actors (AuditRecord.attributed)."""
+        return tuple(a if a in self.verified or a.endswith(UNVERIFIED) else a + CLAIMED for a in self.authors)
+
+    def shown_approvers(self) -> tuple[str, ...]:
+        """The approvers as a reader must take them: counted under the same rule as the authors' identities, so
+        signers' principals only when a signature backs an author of the move (requireSignedCommits), else each
+        one a claim, an approval commit's author field."""
+        return self.approvers if self.verified else tuple(a + CLAIMED for a in self.approvers)
 
     @property
     def points_to(self) -> str | None:
@@ -83,6 +98,7 @@ class Move:
             "previousVersion": self.previous,
             "commit": self.commit,
             "authors": list(self.authors),
+            "verified": list(self.verified),
             "approvers": list(self.approvers),
             "gates": list(self.gates),
             "outcome": self.outcome,
@@ -133,6 +149,7 @@ def _move(record: AuditRecord, model: str, alias: str) -> Move:
         commit=record.commit,
         authors=record.actors,
         approvers=record.approvers,
+        verified=record.verified,
         gates=record.gates,
         outcome=record.result.value,
         rule=record.rule,

@@ -169,8 +169,8 @@ def _promotions(labelled: Sequence[ChainRecord]) -> str:
                 f"{m.model}@{m.alias}",
                 "removed" if m.action == "delete" else f"{m.previous or '∅'} → {m.version or '∅'}",
                 (m.commit or "")[:12],
-                ", ".join(m.authors),
-                ", ".join(m.approvers) or "-",
+                ", ".join(m.shown_authors()),
+                ", ".join(m.shown_approvers()) or "-",
                 _gates(m) or "-",
                 m.outcome + (" (drift healed)" if m.healed_drift else "") + (f": {m.error}" if m.error else ""),
             )

@@ -125,8 +125,8 @@ def _table(found: list[Move]) -> None:
             line_safe(move.alias),
             line_safe(version),
             line_safe((move.commit or "-")[:12]),
-            line_safe(", ".join(move.authors) or "-"),
-            line_safe(", ".join(move.approvers) or "-"),
+            line_safe(", ".join(move.shown_authors()) or "-"),
+            line_safe(", ".join(move.shown_approvers()) or "-"),
             line_safe(_gates(move)),
             outcome,
         )

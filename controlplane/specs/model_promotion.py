@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -54,16 +55,33 @@ on the machine that logged the model, not in the storage initializer), `mlflow-a
 server's proxy), `models:`/`runs:` (MLflow URIs) nor relative paths."""
 
 
+def unloadable(location: str) -> str | None:
+    """Why KServe must not be given `location` (None: its storage initializer downloads it).
+
+    A scheme it does not download never loads; a `..` segment (percent-encoded too, as MLflow's own source check
+    decodes it) climbs out of the folder the location names, into files nobody registered.
+    """
+    if not location.startswith(LOADABLE) or location.endswith("://"):
+        return f"KServe's storage initializer cannot load it (it downloads {', '.join(LOADABLE)})"
+    decoded = location
+    while (once := unquote(decoded)) != decoded:  # each round is shorter: it ends
+        decoded = once
+    if ".." in decoded.split("/") or "\x00" in decoded:
+        return "it climbs out of the folder it names (a '..' segment, or a NUL)"
+    return None
+
+
 def loadable(location: str) -> bool:
-    """Whether KServe's storage initializer can download `location` (by its scheme, with something after it)."""
-    return location.startswith(LOADABLE) and not location.endswith("://")
+    """Whether KServe's storage initializer can download `location` (by its scheme, with something after it, and
+    no `..` segment)."""
+    return unloadable(location) is None
 
 
 def _storage_uri(value: str) -> str:
-    if not loadable(value):
+    why = unloadable(value)
+    if why is not None:
         raise ValueError(
-            f"storageUri {value!r}: KServe's storage initializer cannot load it (it downloads {', '.join(LOADABLE)}); "
-            "leave storageUri out to serve the version's own artifact location"
+            f"storageUri {value!r}: {why}; leave storageUri out to serve the version's own artifact location"
         )
     return value
 

@@ -24,7 +24,7 @@ from typing import Any
 from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
-from reconciler.backends import mlflow_drift
+from reconciler.backends import mlflow_drift, mlflow_sources
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 
@@ -128,6 +128,7 @@ class Promotions:
         self.models: dict[str, ModelInfo] = {}
         self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}
+        self._locations: dict[tuple[str, str], str | None] = {}
 
     def forget(self) -> None:
         """Drop the models, versions (their tags: quarantine) and run metrics read for the last plan.
@@ -139,6 +140,7 @@ class Promotions:
         self.models = {}
         self._metrics = {}
         self._versions = {}
+        self._locations = {}
 
     # -- plan ------------------------------------------------------------------------------------------------
 
@@ -271,7 +273,8 @@ class Promotions:
         )
 
     def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
-        """The version a rendered alias moves to and that version's artifact location (`source`).
+        """The version a rendered alias moves to and where that version's files are (its `source`, a reference
+        resolved as MLflow resolves it: mlflow_sources).
 
         Serving follows the promotion: the engine completes an InferenceService from this before planning
         (reconciler/serving.py); the review reads the same cached version afterwards, so it costs no extra call.
@@ -283,8 +286,10 @@ class Promotions:
         target = alias.get("version") or info.aliases.get(str(alias.get("fromAlias")))
         if target is None:
             raise BackendError(f"alias {alias.get('fromAlias')!r} is not set on model {model!r}")
-        source = self._version(model, str(target)).get("source")
-        return str(target), str(source) if source else None
+        key = (model, str(target))
+        if key not in self._locations:
+            self._locations[key] = mlflow_sources.location(self.rest, model, str(target), self._version(*key))
+        return str(target), self._locations[key]
 
     def _version(self, model: str, version: str) -> dict[str, Any]:
         key = (model, version)

@@ -133,6 +133,44 @@ def test_serving_follows_the_alias_through_a_move_and_its_revert(
     assert [c.action for c in _ours(again, repo).values()] == [Action.noop, Action.noop]
 
 
+def test_versions_mlflow_3_registers_by_reference_serve_the_files_mlflow_keeps(
+    repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
+) -> None:
+    """MLflow 3's `log_model(..., registered_model_name=...)` registers `models:/<model id>` (a LoggedModel, its
+    files under the experiment's `models/` folder) and an older client's `register_model("runs:/...")` keeps
+    `runs:/<run>/model`: both were refused as unloadable, so no model registered the usual way was ever served.
+    The server's own answer (the version's storage location, the run's artifact location) is what KServe loads."""
+    rest = MlflowRest(mlflow_uri)
+    root = f"s3://{prefix}-models/vision-training"
+    experiment = rest.post("experiments/create", name=f"{prefix}-training", artifact_location=root)["experiment_id"]
+    rest.post("registered-models/create", name=repo.model)
+    run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
+    for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
+        rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
+    logged = rest.post("logged-models", experiment_id=experiment, name="model", source_run_id=run["run_id"])
+    model_id = logged["model"]["info"]["model_id"]
+    rest.post(
+        "model-versions/create", name=repo.model, source=f"models:/{model_id}", run_id=run["run_id"], model_id=model_id
+    )
+    rest.post("model-versions/create", name=repo.model, source=f"runs:/{run['run_id']}/model", run_id=run["run_id"])
+    rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
+    files = logged["model"]["info"]["artifact_uri"]
+    assert files.startswith(f"{root}/") and model_id in files, files
+
+    first, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    assert [c.blocked for c in _ours(first, repo).values()] == [None, None]
+    _apply(first, backends)
+    assert (_alias(rest, repo.model), _served(devenv, repo)["model"]["storageUri"]) == ("1", files)
+
+    _pin(repo, 2)
+    moved, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    assert [c.blocked for c in _ours(moved, repo).values()] == [None, None]
+    _apply(moved, backends)
+    in_run = f"{run['artifact_uri'].rstrip('/')}/model"
+    assert in_run.startswith(f"{root}/")
+    assert (_alias(rest, repo.model), _served(devenv, repo)["model"]["storageUri"]) == ("2", in_run)
+
+
 def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the_fix(
     repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
 ) -> None:

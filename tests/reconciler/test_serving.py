@@ -60,6 +60,8 @@ def test_the_inference_service_points_at_the_resolved_versions_location(location
         "/var/mlruns/1/abc/artifacts/model",
         "models:/vision-detector/7",
         "mlruns/1/abc/artifacts/model",
+        "s3://models/detector/7/../../../nlp/secret-model",
+        "s3://models/detector/7/%252e%252e/%2E%2E/nlp",
         None,
     ],
 )

@@ -150,10 +150,11 @@ def test_the_promotions_table_lists_every_move_with_its_approvers(tmp_path: Path
     html.write_text(render_html(_labelled(store), [(MAIN, store.verify())], str(store.path)), encoding="utf-8")
     moves = _Moves()
     moves.feed(_dump_dom(html, "", tmp_path / "profile"))
+    bob = "bob@example.com (claimed)"  # no signature required: the approval commit's author field
     assert [(r[2], r[3], r[6], r[8]) for r in moves.rows] == [
-        ("vision-detector@production", "∅ → 1", "bob@example.com", "applied"),
-        ("vision-detector@production", "1 → 2", "bob@example.com", "failed: refused"),
-        ("vision-detector@production", "1 → 2", "bob@example.com", "applied"),
+        ("vision-detector@production", "∅ → 1", bob, "applied"),
+        ("vision-detector@production", "1 → 2", bob, "failed: refused"),
+        ("vision-detector@production", "1 → 2", bob, "applied"),
     ]
-    assert moves.rows[0][5] == "alice@example.com" and moves.rows[0][4] == f"{1:040x}"[:12]
+    assert moves.rows[0][5] == "alice@example.com (claimed)" and moves.rows[0][4] == f"{1:040x}"[:12]
     assert moves.rows[0][7].startswith("✓ auc >= 0.9 (measured 0.93)")

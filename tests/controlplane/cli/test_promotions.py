@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from controlplane.audit import JsonlStore
 from controlplane.audit.outcomes import records_for
 from controlplane.cli.app import app
-from controlplane.plans import Plan
+from controlplane.plans import VERIFIED_IDENTITIES, Plan
 from reconciler.backends.base import Outcome, Status
 from tests.controlplane.audit.conftest import alias_change
 
@@ -89,3 +89,41 @@ def test_a_newline_in_a_recorded_value_cannot_forge_a_row_of_the_history(tmp_pat
     )
     assert result.exit_code == 0, repr(result.exception)
     assert "boom\\n0" in result.stdout and len(result.stdout.splitlines()) == 2, "a header and the one move"
+
+
+def _claimed_and_signed(tmp_path: Path) -> Path:
+    """Version 1 promoted by a commit whose author field says alice (no signature required: a claim), version 2
+    by alice's verified signature (requireSignedCommits), each approved by bob the same way."""
+    store = JsonlStore(tmp_path / "audit.jsonl")
+    for version, previous, meta in (("1", None, {}), ("2", "1", {"identities": VERIFIED_IDENTITIES})):
+        change = alias_change(version, previous)
+        plan = Plan((change,), revision=version * 40, meta=meta)
+        store.append_many(records_for(plan, [Outcome(change, Status.applied)], actors=[]))
+    return store.path
+
+
+def test_history_marks_authors_and_approvers_no_signature_backs_as_claimed(tmp_path: Path) -> None:
+    """Anyone who commits writes any author field: the history read `alice@example.com` the same whether her
+    signature backed the promotion or a committer typed her name (a session-15 leftover; `mlcp audit` marks it)."""
+    log = _claimed_and_signed(tmp_path)
+    args = ["promotions", "history", "vision-detector", "--audit-log", str(log)]
+    table = CliRunner().invoke(app, args, env={"MLFLOW_TRACKING_URI": "", "COLUMNS": "300"})
+    assert table.exit_code == 0, table.output
+    claimed, signed = [line for line in table.stdout.splitlines() if "production" in line]
+    assert "alice@example.com (claimed)" in claimed and "bob@example.com (claimed)" in claimed
+    assert "(claimed)" not in signed and "alice@example.com" in signed and "bob@example.com" in signed
+    data = json.loads(CliRunner().invoke(app, [*args, "-o", "json"], env={"MLFLOW_TRACKING_URI": ""}).stdout)
+    assert [(m["authors"], m["verified"]) for m in data["moves"]] == [
+        (["alice@example.com"], []),
+        (["alice@example.com"], ["alice@example.com"]),
+    ], "JSON keeps the names as recorded and says which a signature backs, as `mlcp audit list -o json`"
+
+
+def test_the_audit_reports_promotion_table_marks_claimed_authors_too(tmp_path: Path) -> None:
+    log = _claimed_and_signed(tmp_path)
+    result = CliRunner().invoke(app, ["audit", "report", "--html", str(tmp_path / "r.html"), "--audit-log", str(log)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    moves = page[page.index('class="move') :]
+    assert "<td>alice@example.com (claimed)</td><td>bob@example.com (claimed)</td>" in moves
+    assert "<td>alice@example.com</td><td>bob@example.com</td>" in moves

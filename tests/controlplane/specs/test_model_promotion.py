@@ -201,3 +201,16 @@ def test_annotations_kserve_obeys_are_refused_at_their_line(repo: Path, key: str
     )
     found = assert_problem(repo, PROMOTION, line_of(path, key), f"annotation key {key!r} is ")
     assert "a spec sets none" in found.message
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["s3://vision-models/../nlp-models/secret", "s3://vision-models/%2e%2e/nlp-models", "pvc://models/%252E%252E/x"],
+    ids=["plain", "percent-encoded", "encoded-twice"],
+)
+def test_an_explicit_storage_uri_that_climbs_out_of_its_folder_is_refused_at_its_line(repo: Path, uri: str) -> None:
+    """A pin under the tenant's own prefix that walks out of it (`..`, encoded or not, as MLflow decodes a source)
+    names files nobody registered."""
+    edit(repo, PROMOTION, "    modelFormat: mlflow\n", f"    modelFormat: mlflow\n    storageUri: '{uri}'\n")
+    found = assert_problem(repo, PROMOTION, 20, f"storageUri {uri!r}: it climbs out of the folder it names")
+    assert "leave storageUri out" in found.message
