@@ -290,7 +290,7 @@ def validate(repo: ConfigRepo, base: registry_names.Established | None = None) -
     """Every loading, schema and cross-reference problem of `repo`, sorted by place.
 
     `base`: the tenants of the trusted base, which keep the registry names they own there (None: no base is
-    known, as for `mlcp validate`; the repo's own tenant folders decide)."""
+    known, as for `mlcp validate` without `--trusted-base`; the repo's own tenant folders decide)."""
     found = own_problems(repo)
     owners = registry_names.Owners(registry_names.tenant_names(repo), base)
     for named in (*registry_names.CHECKS, registry_names.tenants_take_nothing):
