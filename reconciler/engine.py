@@ -28,12 +28,13 @@ from controlplane.specs.repo_config import RepoConfig
 from controlplane.validation import own_problems, validate
 from reconciler import gitsource, governance, serving, trust
 from reconciler import selection as selections
-from reconciler.authorizing import PlanAuthorizer, settled
+from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
 from reconciler.redaction import redact
 from reconciler.refindex import RefIndex
 from reconciler.selection import Selection
+from reconciler.settling import settled
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
 from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
 from reconciler.trust import TrustedBase

@@ -42,7 +42,6 @@ from controlplane.registry_names import Established
 from reconciler import connect, engine, events, governance, incremental, judging, logs, partition, serving, verdicts
 from reconciler import selection as selections
 from reconciler.applying import apply_plan
-from reconciler.authorizing import decided, settled
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -52,6 +51,7 @@ from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
 from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
+from reconciler.settling import decided, settled
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
 from reconciler.verdicts import PassResult
