@@ -18,13 +18,17 @@ from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
 
 
 def matching(policy: AccessPolicy | None, tenant: str | None, model: str, alias: str) -> list[ApprovalRule]:
-    """The policy's approval rules for a promotion of `model` to `alias` in `tenant` (every one applies)."""
+    """The policy's approval rules for a promotion of `model` to `alias` in `tenant` (every one applies).
+
+    Tenants are patterns like models and aliases (and a freeze window's tenants): `tenants: [vision-*]` matched
+    no tenant when names were compared exactly, so the rule silently asked for no approval at all."""
     if policy is None:
         return []
     return [
         rule
         for rule in policy.spec.approvals
-        if ("*" in rule.tenants or tenant in rule.tenants)
+        if tenant is not None
+        and any(fnmatchcase(tenant, pattern) for pattern in rule.tenants)
         and any(fnmatchcase(model, pattern) for pattern in rule.models)
         and any(fnmatchcase(alias, pattern) for pattern in rule.aliases)
     ]
