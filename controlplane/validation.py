@@ -191,7 +191,8 @@ def tuners_registered(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 
 def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """At most one AccessPolicy; bindings and approval rules name defined roles and groups."""
+    """At most one AccessPolicy; bindings and approval rules name defined roles and groups; a role's rule names
+    its tenants exactly (a pattern there grants nothing, while approval rules and freeze windows take patterns)."""
     policies = repo.of_kind("AccessPolicy")
     for extra in policies[1:]:
         yield _diag(
@@ -231,6 +232,17 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                         "define it under spec.groups",
                         "policy",
                     )
+        for i, role in enumerate(policy.spec.roles):
+            for j, rule in enumerate(role.rules):
+                for k, tenant in enumerate(rule.tenants):
+                    if tenant not in ("*", "@own") and any(c in tenant for c in "*?["):
+                        yield _diag(
+                            loaded,
+                            ("spec", "roles", i, "rules", j, "tenants", k),
+                            f"a role's rule names tenants exactly, never by pattern: {tenant!r} would grant nothing",
+                            "list each tenant, or use `*` (all tenants) or `@own` (the actor's own tenants)",
+                            "policy",
+                        )
         for i, rule in enumerate(policy.spec.approvals):
             for j, group in enumerate(rule.approvers.groups):
                 if group not in policy.spec.groups:
