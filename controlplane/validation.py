@@ -233,8 +233,8 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                         "policy",
                     )
         for i, role in enumerate(policy.spec.roles):
-            for j, rule in enumerate(role.rules):
-                for k, tenant in enumerate(rule.tenants):
+            for j, grant in enumerate(role.rules):
+                for k, tenant in enumerate(grant.tenants):
                     if tenant not in ("*", "@own") and any(c in tenant for c in "*?["):
                         yield _diag(
                             loaded,
