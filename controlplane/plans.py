@@ -217,7 +217,7 @@ class Change:
     fallback: Change | None = None
     """What to write instead when this change may not go ahead (blocked, denied, held): a model alias moved
     outside mlcp goes back to the version mlcp last set. Judged by the authorizer with the change, swapped in by
-    `reconciler.authorizing.settled`; a settled plan carries none."""
+    `reconciler.settling.settled`; a settled plan carries none."""
 
     def to_dict(self) -> dict[str, Any]:
         data = self._fields()

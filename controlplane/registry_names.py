@@ -21,13 +21,13 @@ rest again, and a name must not change hands because its owner's files are
 broken this revision.
 
 A folder is any committer's to add, so where a trusted base is known (`mlcp
-plan`, `mlcp apply`, the loop) it decides first: a model name that a tenant of
+plan`, `mlcp apply`, the loop, `mlcp validate --trusted-base`) it decides first: a model name that a tenant of
 the base owns by the longest-name rule among the base's tenants stays that
 tenant's, however long a newcomer folder's name (a stranger's
 `tenants/vision-detector/` took vision's model `vision-detector`, made vision's
 promotion invalid and got vision set aside, while its own promotion of the
 model passed). The newcomer's claim is the error. Without a base (`mlcp
-validate`), the longest name among every folder decides, and the error says
+validate` without `--trusted-base`), the longest name among every folder decides, and the error says
 which folder takes the name, for the reviewer to see.
 
 Two specs claiming the same object (one alias of one model, one experiment)
@@ -209,7 +209,8 @@ def _model_problem(model: str, tenant: str, owner: str | None, owners: Owners) -
     if owner and owner.startswith(tenant) and base is None:  # no base to say which folder came first
         message += (
             f"; if the folder {TENANTS_FOLDER}/{owner}/ is new, it takes this name from tenant {tenant!r} "
-            "(with a trusted base, mlcp plan and apply keep it the base's tenant's)"
+            "(judged by a trusted base, as mlcp plan, apply and validate --trusted-base judge, the base's tenant "
+            "keeps it)"
         )
     return message, _model_hint(tenant, owner)
 

@@ -191,7 +191,8 @@ def tuners_registered(repo: ConfigRepo) -> Iterable[Diagnostic]:
 
 
 def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
-    """At most one AccessPolicy; bindings and approval rules name defined roles and groups."""
+    """At most one AccessPolicy; bindings and approval rules name defined roles and groups; a role's rule names
+    its tenants exactly (a pattern there grants nothing, while approval rules and freeze windows take patterns)."""
     policies = repo.of_kind("AccessPolicy")
     for extra in policies[1:]:
         yield _diag(
@@ -231,6 +232,17 @@ def policy_coherent(repo: ConfigRepo) -> Iterable[Diagnostic]:
                         "define it under spec.groups",
                         "policy",
                     )
+        for i, role in enumerate(policy.spec.roles):
+            for j, grant in enumerate(role.rules):
+                for k, tenant in enumerate(grant.tenants):
+                    if tenant not in ("*", "@own") and any(c in tenant for c in "*?["):
+                        yield _diag(
+                            loaded,
+                            ("spec", "roles", i, "rules", j, "tenants", k),
+                            f"a role's rule names tenants exactly, never by pattern: {tenant!r} would grant nothing",
+                            "list each tenant, or use `*` (all tenants) or `@own` (the actor's own tenants)",
+                            "policy",
+                        )
         for i, rule in enumerate(policy.spec.approvals):
             for j, group in enumerate(rule.approvers.groups):
                 if group not in policy.spec.groups:
@@ -290,7 +302,7 @@ def validate(repo: ConfigRepo, base: registry_names.Established | None = None) -
     """Every loading, schema and cross-reference problem of `repo`, sorted by place.
 
     `base`: the tenants of the trusted base, which keep the registry names they own there (None: no base is
-    known, as for `mlcp validate`; the repo's own tenant folders decide)."""
+    known, as for `mlcp validate` without `--trusted-base`; the repo's own tenant folders decide)."""
     found = own_problems(repo)
     owners = registry_names.Owners(registry_names.tenant_names(repo), base)
     for named in (*registry_names.CHECKS, registry_names.tenants_take_nothing):

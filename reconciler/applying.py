@@ -117,7 +117,7 @@ def apply_plan(
     """Apply every pending, unblocked change of `plan` that `authorize` lets through.
 
     `authorize` is the last word before each write (a denial reason, or None), like gitops-engine's
-    PermissionValidator; the loop and `mlcp apply` pass `authorizing.decided`. It has no default: a caller
+    PermissionValidator; the loop and `mlcp apply` pass `settling.decided`. It has no default: a caller
     that applies without a check says so by passing `unchecked`, so no new caller skips authorization by
     leaving the argument out. An error from `audit` (or from recording creates ahead) stops apply where it
     is: before the first write, or, when a chunk of intents or outcomes cannot be appended (which happens

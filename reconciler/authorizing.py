@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import cast
 
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
@@ -24,9 +23,8 @@ from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion, Tenant
-from controlplane.specs.access_policy import ApprovalRule
-from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
-from reconciler import conversions, governance, tenantbound
+from controlplane.specs.model_promotion import ModelPromotionSpec
+from reconciler import conversions, governance, promotion_rules, tenantbound
 from reconciler.identity import Authorship, History, open_history
 from reconciler.trust import POLICY_DIR, TENANTS, TrustedBase
 
@@ -51,26 +49,6 @@ def spec_identity(change: Change) -> tuple[str, str | None]:
     if change.spec is None or not change.spec.kind:
         return "*", change.tenant
     return change.spec.kind, change.tenant if change.tenant is not None else change.spec.tenant
-
-
-def _at_least_as_strict(gate: MetricGate, rule: MetricGate) -> bool:
-    if gate.metric != rule.metric:
-        return False
-    if rule.comparison in (">", ">="):
-        return gate.comparison in (">", ">=") and (
-            gate.threshold > rule.threshold
-            or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, ">"))
-        )
-    if rule.comparison in ("<", "<="):
-        return gate.comparison in ("<", "<=") and (
-            gate.threshold < rule.threshold
-            or (gate.threshold == rule.threshold and gate.comparison in (rule.comparison, "<"))
-        )
-    return gate.comparison == rule.comparison and gate.threshold == rule.threshold
-
-
-def _describe(gate: MetricGate) -> str:
-    return f"{gate.metric} {gate.comparison} {gate.threshold:g}"
 
 
 class PlanAuthorizer:
@@ -142,18 +120,18 @@ class PlanAuthorizer:
     def _quarantined(self, change: Change) -> Decision | None:
         """A refusal when a promotion resolves to a version the base's policy quarantines."""
         found = self._promotion(change) if self.policy is not None and change.action is not Action.delete else None
-        if found is None or self.policy is None or found[2] is None:
+        if found is None:
             return None
         _, promotion, version = found
-        for entry in self.policy.spec.quarantine:
-            if entry.model == promotion.model and version in {str(v) for v in entry.versions}:
-                source = f"`fromAlias: {promotion.from_alias}` resolves to" if promotion.from_alias else "it promotes"
-                reason = (
-                    f"version {version} of {promotion.model!r} is quarantined by the policy ({entry.reason}); "
-                    f"{source} it. Promote another version"
-                )
-                return Decision(False, QUARANTINE_RULE, reason)
-        return None
+        entry = promotion_rules.quarantined(self.policy, promotion.model, version) if version is not None else None
+        if entry is None:
+            return None
+        source = f"`fromAlias: {promotion.from_alias}` resolves to" if promotion.from_alias else "it promotes"
+        reason = (
+            f"version {version} of {promotion.model!r} is quarantined by the policy ({entry.reason}); "
+            f"{source} it. Promote another version"
+        )
+        return Decision(False, QUARANTINE_RULE, reason)
 
     def _frozen(self, change: Change, decision: Decision) -> Decision:
         """The decision, or a hold when an open freeze window of the base's policy matches the change and its
@@ -164,7 +142,7 @@ class PlanAuthorizer:
             return replace(decision, reason=f"{decision.reason}; heals drift, not held by freeze windows")
         kind, tenant = spec_identity(change)
         found = self._promotion(change)
-        model, alias = (found[1].model, found[1].alias) if found else (None, None)
+        model, alias = promotion_rules.alias_of(change, found[1] if found else None)
         holds = freezes.holds(
             self.policy.spec.freeze_windows, self.now, kind=kind, tenant=tenant, model=model, alias=alias
         )
@@ -189,6 +167,8 @@ class PlanAuthorizer:
         tenant: str | None,
     ) -> str | None:
         """Why the window's override does not let this change through, or None when it does."""
+        if change.action is Action.delete and loaded is None:
+            return "a spec removed from git has no content to approve an override of: keep it until the window closes"
         if loaded is None or self.history is None or change.source is None:
             return "an override needs the change's spec in git (`mlcp approve --override PATH`)"
         rule = hold.window.override
@@ -305,33 +285,15 @@ class PlanAuthorizer:
             return ()
         return _either(self.history.authorship([source] if source else []))
 
-    def _rules(self, tenant: str | None, model: str, alias: str) -> list[ApprovalRule]:
-        if self.policy is None:
-            return []
-        return [
-            rule
-            for rule in self.policy.spec.approvals
-            if ("*" in rule.tenants or tenant in rule.tenants)
-            and any(fnmatchcase(model, pattern) for pattern in rule.models)
-            and any(fnmatchcase(alias, pattern) for pattern in rule.aliases)
-        ]
-
     def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
         loaded = self.repo.spec(change.spec)
         if loaded is None:
             return decision
         promotion = cast(ModelPromotion, loaded.spec).spec
-        rules = self._rules(loaded.tenant, promotion.model, promotion.alias)
-        missing = [
-            _describe(gate)
-            for rule in rules
-            for gate in rule.gates
-            if not any(_at_least_as_strict(own, gate) for own in promotion.gates)
-        ]
+        rules = promotion_rules.matching(self.policy, loaded.tenant, promotion.model, promotion.alias)
+        missing = promotion_rules.missing_gates(promotion, rules)
         if missing:
-            reason = (
-                f"the policy requires the gate(s) {', '.join(dict.fromkeys(missing))}; declare each, at least as strict"
-            )
+            reason = f"the policy requires the gate(s) {', '.join(missing)}; declare each, at least as strict"
             return Decision(False, APPROVAL_POLICY, reason, decision.actors)
         required = max([promotion.required_approvals, *(rule.required for rule in rules)])
         if required == 0:
@@ -410,55 +372,20 @@ class PlanAuthorizer:
         """
         want = fallback.desired or {}
         model, version = str(want.get("model")), str(want.get("version"))
-        for entry in self.policy.spec.quarantine if self.policy is not None else ():
-            if entry.model == model and version in {str(v) for v in entry.versions}:
-                reason = (
-                    f"version {version} of {model!r}, the version mlcp last set, is quarantined by the policy since "
-                    f"({entry.reason}); mlcp does not move it back there"
-                )
-                denial = f"denied ({QUARANTINE_RULE}): {reason}" if self.enforce else None
-                decision = Decision(False, QUARANTINE_RULE, reason, actors)
-                return replace(fallback, decision=decision, blocked=fallback.blocked or denial)
+        entry = promotion_rules.quarantined(self.policy, model, version)
+        if entry is not None:
+            reason = (
+                f"version {version} of {model!r}, the version mlcp last set, is quarantined by the policy since "
+                f"({entry.reason}); mlcp does not move it back there"
+            )
+            denial = f"denied ({QUARANTINE_RULE}): {reason}" if self.enforce else None
+            decision = Decision(False, QUARANTINE_RULE, reason, actors)
+            return replace(fallback, decision=decision, blocked=fallback.blocked or denial)
         reason = (
             f"version {version} is the version mlcp last set, the last authorized state: moving back there undoes a "
             "move made outside mlcp"
         )
         return replace(fallback, decision=Decision(True, RESTORE_RULE, reason, actors))
-
-
-def settled(plan: Plan) -> Plan:
-    """The plan to apply: a change that may not go ahead (blocked, denied, held, also through its serving) is
-    replaced by its fallback, saying why; every other change drops its fallback.
-
-    Runs after authorizing and coupling (reconciler.serving), so a fallback is never blocked for the serving of
-    the change it replaces: an alias moved back to the version mlcp last set goes where the serving, held with
-    the declared move, still points.
-    """
-    changes = []
-    for change in plan.changes:
-        fallback = change.fallback
-        if fallback is None or not change.blocked or change.action is Action.noop:
-            changes.append(replace(change, fallback=None) if fallback is not None else change)
-            continue
-        decision = fallback.decision
-        if decision is not None:
-            instead = f"instead of the declared change, which may not go ahead ({change.blocked})"
-            decision = replace(decision, reason=f"{decision.reason}; {instead}")
-        changes.append(replace(fallback, reason=f"{fallback.reason} ({change.blocked})", decision=decision))
-    return replace(plan, changes=tuple(changes))
-
-
-def decided(change: Change) -> str | None:
-    """Apply's check (`apply_plan(authorize=decided)`): only a change the authorizer allowed is written.
-
-    The plan's blocks already hold back denied changes; this refuses, at the moment of writing, any change
-    that carries no allowing decision at all (a plan that skipped authorization, a change added after it).
-    """
-    if change.decision is None:
-        return "not authorized: the plan carries no decision for this change"
-    if not change.decision.allowed:
-        return f"denied ({change.decision.rule}): {change.decision.reason}"
-    return None
 
 
 def _either(authorship: Authorship) -> tuple[str, ...]:

@@ -30,10 +30,11 @@ from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import own_problems, validate
 from reconciler import basechoice, connecting, gitsource, governance, governance_backend, planscope, serving
 from reconciler import selection as selections
-from reconciler.authorizing import PlanAuthorizer, settled
+from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, LiveState
 from reconciler.desired import Desired
 from reconciler.selection import Selection
+from reconciler.settling import settled
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE as DEFAULT_CONTROLLER_NAMESPACE  # noqa: PLC0414 - re-export
 from reconciler.targets import Targets as Targets  # noqa: PLC0414 - re-exported: callers know it as engine.Targets
 from reconciler.trust import TrustedBase

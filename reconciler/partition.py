@@ -108,7 +108,7 @@ def hold(plan: Plan, held: Mapping[str, str]) -> Plan:
     inventory and a later pass may prune it); an object to create is dropped.
     A change that carries a fallback (a model alias moved outside mlcp) is
     blocked instead, so the move back to the version mlcp last set still goes
-    ahead (`authorizing.settled`): a tenant backing off after a denial would
+    ahead (`settling.settled`): a tenant backing off after a denial would
     otherwise keep a hand move in place for as long as it waits.
     """
     if not held:

@@ -55,7 +55,6 @@ from reconciler import (
     verdicts,
 )
 from reconciler import selection as selections
-from reconciler.authorizing import settled
 from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -66,6 +65,7 @@ from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
 from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
+from reconciler.settling import settled
 from reconciler.state import StateStore, TenantRevisions
 from reconciler.trust import TrustedBase
 from reconciler.verdicts import PassResult
@@ -325,8 +325,14 @@ class Reconciler:
 
     def _next_base(self, plan: Plan, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> str | None:
         """The revision to record as the next trusted base: decided by every difference in the rules between the
-        whole revision and the base, never by what this pass selected (nextbase.next_base)."""
-        return nextbase.next_base(plan, trusted.revision, self.memory.people(lane, parts, trusted))
+        whole revision and the base, never by what this pass selected (nextbase.next_base).
+
+        A tenant set aside (any shard's) was not loaded, so whether its people differ from the base was judged by
+        nobody: it keeps the base, as a tenant backing off does. Its tenant.yaml would otherwise enter the base
+        unapproved, and a tenant.yaml of the base, loaded or not, keeps the registry names it owns there: a
+        stranger's broken `tenants/vision-detector/` took vision's model and had vision set aside."""
+        people = self.memory.people(lane, parts, trusted) | frozenset(parts.broken)
+        return nextbase.next_base(plan, trusted.revision, people)
 
     def _remember(
         self, result: PassResult, revision: str, trusted: TrustedBase, selection: Selection, lane: Lane

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from controlplane.audit import Journal
 from controlplane.plans import ObjectRef, Plan
 from reconciler.applying import apply_plan
-from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Outcome
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import FencedBackend
 from reconciler.lane import Lane
+from reconciler.settling import decided
 from reconciler.state import StateStore, TenantRevisions
 
 

@@ -31,6 +31,7 @@ from controlplane.specs.model_promotion import unloadable
 from reconciler.backends.base import BackendError
 
 INFERENCE_SERVICE = "InferenceService"
+PROMOTION_KIND = "ModelPromotion"
 
 
 @runtime_checkable
@@ -165,8 +166,12 @@ def couple(planned: Plan, problems: Mapping[SpecKey, str] | None = None) -> Plan
 
 
 def _serves_change(change: Change) -> bool:
-    if change.ref.kind != INFERENCE_SERVICE or change.desired is None:
+    """Whether a change is a promotion's serving: rendered to serve its alias, or, deleted, recorded as a
+    promotion's (a removed promotion's alias and serving go together: a freeze holding the alias holds both)."""
+    if change.ref.kind != INFERENCE_SERVICE:
         return False
+    if change.desired is None:
+        return change.action is Action.delete and change.spec is not None and change.spec.kind == PROMOTION_KIND
     annotations = (change.desired.get("metadata") or {}).get("annotations") or {}
     return SERVES_ANNOTATION in annotations
 

@@ -130,7 +130,7 @@ def _refuse(path: Path, revision: str, why: str, record: Callable[[Refused], Non
 def _run(
     plan: Plan, backends: dict[str, Backend], options: ApplyOptions, concurrency: int, journal: Journal | None
 ) -> ApplyReport:
-    from reconciler.authorizing import decided  # noqa: PLC0415 - heavy (git); only when applying
+    from reconciler.settling import decided  # noqa: PLC0415 - heavy (git); only when applying
 
     total = len(plan.pending)
     if total == 0 or not sys.stderr.isatty():

@@ -86,7 +86,9 @@ class Approvers(SpecModel):
 class ApprovalRule(SpecModel):
     """Approvals and gates a ModelPromotion needs, whatever its own spec says (it may only ask for more)."""
 
-    tenants: list[NonEmptyStr] = Field(default_factory=lambda: ["*"], description="Tenant names, or `*`.")
+    tenants: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"], description="Tenant names; shell-style patterns (`vision-*`), `*` for all."
+    )
     models: list[NonEmptyStr] = Field(
         default_factory=lambda: ["*"], description="Registered model names; shell-style patterns (`vision-*`)."
     )
@@ -133,7 +135,9 @@ class FreezeWindow(SpecModel):
     )
     duration: str = Field(pattern=DURATION.pattern, description="How long each window lasts: `90m`, `4h`, `2d`.")
     time_zone: NonEmptyStr = Field(default="UTC", description="IANA time zone of `cron`, e.g. `Europe/Berlin`.")
-    tenants: list[NonEmptyStr] = Field(default_factory=lambda: ["*"], description="Tenant names, or `*`.")
+    tenants: list[NonEmptyStr] = Field(
+        default_factory=lambda: ["*"], description="Tenant names; shell-style patterns (`vision-*`), `*` for all."
+    )
     models: list[NonEmptyStr] = Field(
         default_factory=lambda: ["*"], description="Registered model names held; shell-style patterns."
     )

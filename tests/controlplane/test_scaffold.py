@@ -84,6 +84,22 @@ def test_github_workflow_validates_then_posts_the_plan_on_pull_requests() -> Non
         _check_cli_accepts(call)
 
 
+def test_ci_validates_with_the_target_branch_as_trusted_base_and_plans_without_it() -> None:
+    """Whose registry names are whose depends on the trusted base: pull-request CI validated without one, so a
+    stranger's folder named as a tenant's model made the tenant's own promotion the annotated error. The plan job
+    must get none from the scaffold: a named base that the applied one precedes would vouch for unapplied commits."""
+    workflow = load(".github/workflows/mlcp.yaml")
+    validate = workflow["jobs"]["validate"]
+    [step] = [s for s in validate["steps"] if s.get("name") == "mlcp validate"]
+    assert step["env"]["MLCP_TRUSTED_BASE"] == "${{ github.event.pull_request.base.sha }}"
+    [checkout] = [s for s in validate["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0, "the base commit is in the clone"
+    assert "MLCP_TRUSTED_BASE" not in str(workflow["jobs"]["plan"]) and "MLCP_TRUSTED_BASE" not in str(workflow["env"])
+    ci = load(".gitlab-ci.yml")
+    assert ci["validate"]["variables"]["MLCP_TRUSTED_BASE"] == "$CI_MERGE_REQUEST_DIFF_BASE_SHA"
+    assert "MLCP_TRUSTED_BASE" not in str(ci["plan"]) and "MLCP_TRUSTED_BASE" not in str(ci["variables"])
+
+
 def test_gitlab_ci_validates_then_posts_the_plan_on_merge_requests() -> None:
     ci = load(".gitlab-ci.yml")
     assert ci["workflow"]["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'

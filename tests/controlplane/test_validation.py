@@ -217,6 +217,13 @@ def test_approval_rule_of_an_undefined_group_is_refused(repo: Path) -> None:
     assert_problem(repo, POLICY, line_of(path, "[risk]"), "approval rule names undefined group 'risk'")
 
 
+def test_a_tenant_pattern_in_a_roles_rule_is_refused_not_silently_granting_nothing(repo: Path) -> None:
+    """Approval rules and freeze windows take tenant patterns; a role's rule does not (a grant stays exact)."""
+    path = edit(repo, POLICY, 'tenants: ["@own"]', 'tenants: ["@own", "vision-*"]')
+    found = assert_problem(repo, POLICY, line_of(path, "vision-*"), "names tenants exactly, never by pattern")
+    assert "'vision-*' would grant nothing" in found.message
+
+
 def test_duplicate_roles_are_refused(repo: Path) -> None:
     path = edit(repo, POLICY, "- name: model-approver", "- name: platform-admin")
     edit(repo, POLICY, "- role: model-approver", "- role: platform-admin")

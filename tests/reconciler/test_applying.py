@@ -17,12 +17,12 @@ from controlplane.inventory import Claim, Inventory
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler import applying, writeloop
 from reconciler.applying import apply_plan, unchecked
-from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, LiveState, Outcome, Status, was_attempted
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_pieces import PIECES
 from reconciler.fencing import Fence, FencedBackend
+from reconciler.settling import decided
 
 
 def _ref(name: str, kind: str = "RoleBinding") -> ObjectRef:
@@ -383,7 +383,7 @@ def test_a_journal_that_cannot_write_stops_apply_before_anything_is_written() ->
 
 
 def test_apply_writes_only_what_authorize_lets_through() -> None:
-    """`authorize` is the last word before each write; the loop and `mlcp apply` pass `authorizing.decided`."""
+    """`authorize` is the last word before each write; the loop and `mlcp apply` pass `settling.decided`."""
     allowed = replace(_change("ok", "a", Action.create), decision=Decision(True, "r", "", ("alice@x",)))
     denied = replace(_change("no", "a", Action.create), decision=Decision(False, "default-deny", "nobody", ()))
     undecided = _change("never-judged", "a", Action.create)

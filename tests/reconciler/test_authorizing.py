@@ -19,9 +19,10 @@ from controlplane.plans import Action, Change, Decision, Plan
 from controlplane.policy import approvals
 from reconciler import engine, trust
 from reconciler.applying import apply_plan
-from reconciler.authorizing import HEAL_RULE, SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer, decided
+from reconciler.authorizing import HEAL_RULE, SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.governance_backend import GovernanceBackend
+from reconciler.settling import decided
 from tests.integration import configrepo
 from tests.integration.attacks import gitattack
 from tests.reconciler.fakes import FakeBackend

@@ -18,7 +18,8 @@ import pytest
 
 from controlplane.plans import Action, Change, ObjectRef, Plan, SpecKey
 from reconciler import engine, trust
-from reconciler.authorizing import FREEZE_RULE, QUARANTINE_RULE, RESTORE_RULE, PlanAuthorizer, settled
+from reconciler.authorizing import FREEZE_RULE, QUARANTINE_RULE, RESTORE_RULE, PlanAuthorizer
+from reconciler.settling import settled
 from tests.integration import configrepo
 
 SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -113,3 +114,45 @@ def test_a_version_the_policy_quarantined_since_is_not_gone_back_to(repo: config
     assert refused.desired is not None and refused.desired["version"] == "7"
     assert refused.decision is not None and refused.decision.rule == QUARANTINE_RULE
     assert "the version mlcp last set, is quarantined by the policy since" in (refused.blocked or "")
+
+
+def _judged(repo: configrepo.ConfigRepo, change: Change, now: datetime) -> Change:
+    desired = engine.load_desired(repo.root)
+    base = trust.load(repo.root, repo.initial, "operator")
+    authorizer = PlanAuthorizer(desired.repo, desired.revision, base.revision, base, clock=lambda: now)
+    (judged,) = settled(authorizer.authorize(Plan((change,), revision=desired.revision))).changes
+    return judged
+
+
+def _production_gone(repo: configrepo.ConfigRepo) -> Change:
+    """The delete of the promotion's production alias (with --prune), attributed to the promotion by mlcp's record."""
+    return Change(
+        ref=ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, f"{repo.model}@production"),
+        action=Action.delete,
+        reason="removed from git",
+        spec=SpecKey("ModelPromotion", repo.vision, "detector-production"),
+        tenant=repo.vision,
+        source=f"tenants/{repo.vision}/promotions/detector-production.yaml",
+        rank=65,
+    )
+
+
+def test_removing_the_protected_alias_is_held_too(repo: configrepo.ConfigRepo) -> None:
+    """Only moves were held: during the weekend freeze, deleting the promotion (with --prune) removed production
+    from the model, and its serving with it."""
+    repo.path(f"tenants/{repo.vision}/promotions/detector-production.yaml").unlink()
+    repo.commit("no more production")
+    held = _judged(repo, _production_gone(repo), SATURDAY)
+    assert held.decision is not None and held.decision.rule == FREEZE_RULE, held.decision
+    assert (held.blocked or "").startswith("held by window weekend until 2026-11-30 07:00 UTC")
+    assert "keep it until the window closes" in (held.blocked or "")
+    assert _judged(repo, _production_gone(repo), TUESDAY).blocked is None
+
+
+def test_renaming_the_promoted_alias_is_held_for_the_alias_it_leaves(repo: configrepo.ConfigRepo) -> None:
+    """The spec now promotes `staging`, which no window protects; the production alias it leaves was removed."""
+    repo.edit(f"tenants/{repo.vision}/promotions/detector-production.yaml", "alias: production", "alias: staging-2")
+    repo.commit("promote elsewhere")
+    held = _judged(repo, _production_gone(repo), SATURDAY)
+    assert held.decision is not None and held.decision.rule == FREEZE_RULE, held.decision
+    assert (held.blocked or "").startswith("held by window weekend")

@@ -18,8 +18,8 @@ import pytest
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import engine, governance, governance_backend, nextbase, trust
 from reconciler.applying import apply_plan
-from reconciler.authorizing import decided
 from reconciler.backends.base import ApplyOptions, Outcome
+from reconciler.settling import decided
 from tests.integration import configrepo
 from tests.reconciler.fakes import FakeBackend
 

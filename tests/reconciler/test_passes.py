@@ -24,12 +24,14 @@ from devenv import tenantrepo
 from reconciler import anchors, passwrites, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.backends.kubernetes_inventory import REVISION_ANNOTATION
 from reconciler.fencing import Fence, was_attempted
 from reconciler.gitsync import GitSource
 from reconciler.loop import Loop, LoopConfig
 from reconciler.passes import Reconciler, Settings
 from reconciler.state import StateStore, TenantRevisions
 from tests.reconciler.memkube import MemoryKube
+from tests.reconciler.test_pass_cost import NAMESPACE as COST_NAMESPACE
 from tests.reconciler.test_pass_cost import _reconciler as _seeded
 from tests.reconciler.test_shard_lanes import SHARDS, TENANTS, _hand_edit, _lanes, _round
 
@@ -246,3 +248,34 @@ def test_a_newcomer_folder_named_as_a_tenants_model_sets_only_the_newcomer_aside
         assert "would take registered model" in squatted.failed[model]
         assert tenant not in reconciler.tracker.entries, "the applied tenant is not backing off"
         reconciler.close()
+
+
+def _applied(kube: MemoryKube) -> str | None:
+    found = kube.get_or_none(f"/api/v1/namespaces/{COST_NAMESPACE}/configmaps/mlcp-inventory") or {}
+    return ((found.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+
+
+def test_a_set_aside_folder_keeps_the_trusted_base_in_the_sharded_platform_lane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform lane covers no tenant, so a tenant set aside in it held nothing back, and the revision in which
+    a stranger added a broken tenant.yaml became the trusted base: her folder was then a tenant of the base, which
+    keeps the registry names it owns there (tests/integration/attacks/test_broken_folder_base.py)."""
+    rec, root, kube = _seeded(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    _round(rec, lanes)
+    base = _applied(kube)
+    assert base == tenantrepo.git(root, "rev-parse", "HEAD").strip()
+
+    broken = "apiVersion: mlcp.dev/v1alpha1\nkind: Tenant\nmetadata: {name: newbie}\nspec: {owners: c@example.com}\n"
+    _commit_file(root, "tenants/newbie/tenant.yaml", broken, "a team of my own")
+    for _ in range(2):
+        results = {name: rec.run_pass(lane) for name, lane in lanes.items()}
+        assert any("newbie" in r.failed for r in results.values()), {n: r.failed for n, r in results.items()}
+        assert _applied(kube) == base, "the stranger's unloaded folder became part of the trusted base"
+
+    tenantrepo.git(root, "rm", "-rq", "tenants/newbie")
+    tenantrepo.git(root, "commit", "-qm", "no such team")
+    _round(rec, lanes)
+    assert _applied(kube) == tenantrepo.git(root, "rev-parse", "HEAD").strip(), "with the folder gone it moves on"
+    rec.close()

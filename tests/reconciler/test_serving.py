@@ -190,3 +190,20 @@ def test_a_no_op_is_never_blocked_by_its_partner() -> None:
     alias, service = planned.changes
     coupled = serving.couple(replace(planned, changes=(alias, replace(service, action=Action.noop))))
     assert coupled.changes[1].blocked is None
+
+
+def test_a_removed_promotions_serving_waits_for_its_alias() -> None:
+    """With --prune, a promotion removed during a freeze: its alias delete is held, and the InferenceService delete
+    (no desired manifest, recorded as the promotion's) was not paired with it, so production stopped serving."""
+    alias, service = _changes(None).changes
+    gone = (
+        replace(alias, action=Action.delete, desired=None, blocked="held by window weekend until ..."),
+        replace(service, action=Action.delete, desired=None),
+    )
+    coupled = serving.couple(Plan(changes=gone))
+    assert coupled.changes[1].blocked and "alias move vision-detector@production is blocked (held by window" in (
+        coupled.changes[1].blocked
+    )
+    notebook = SpecKey("Notebook", "vision", "detector-production")
+    other = replace(service, action=Action.delete, desired=None, spec=notebook)
+    assert serving.couple(Plan(changes=(gone[0], other))).changes[1].blocked is None, "only a promotion's serving"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,82 @@ def test_a_file_named_with_markup_and_escape_sequences_is_shown_as_named(repo: P
     assert result.exit_code == 1
     assert "\x1b" not in result.stderr
     assert "tenants/nlp/q[blink]\\x1b[2K.yaml:" in result.stderr, result.stderr
+
+
+# -- --trusted-base: pull-request CI judges registry names as plan does ----------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com", "GIT_COMMITTER_NAME": "a"}
+    env |= {"GIT_COMMITTER_EMAIL": "a@example.com", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+SQUAT = "tenants/vision-detector/promotions/production.yaml"
+
+
+@pytest.fixture
+def squatted(repo: Path) -> tuple[Path, str]:
+    """The template committed (the base: vision promotes `vision-detector`), then Carol's pull request: a folder
+    named as vision's model, promoting it."""
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    write(
+        repo,
+        "tenants/vision-detector/tenant.yaml",
+        "apiVersion: mlcp.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: vision-detector\n"
+        "spec:\n  owners: [carol@example.com]\n",
+    )
+    write(
+        repo,
+        SQUAT,
+        "apiVersion: mlcp.dev/v1alpha1\nkind: ModelPromotion\nmetadata:\n  name: production\n"
+        "spec:\n  model: vision-detector\n  alias: production\n  version: 2\n",
+    )
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a team of my own")
+    return repo, base
+
+
+def _paths(result_stdout: str) -> set[str]:
+    return {e["path"] for e in json.loads(result_stdout)["errors"] if e["code"] == "registry-name"}
+
+
+def test_with_the_trusted_base_the_newcomer_folder_is_the_error_not_the_tenant(
+    squatted: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a base the longest folder decides: vision's own promotion was the error CI showed. With the base
+    (flag or MLCP_TRUSTED_BASE, as for `mlcp plan`) the folder the base does not know is, naming the base."""
+    repo, base = squatted
+    without = mlcp("validate", repo, "-o", "json")
+    assert without.exit_code == 1 and _paths(without.stdout) == {"tenants/vision/promotions/detector-production.yaml"}
+    with_flag = mlcp("validate", repo, "-o", "json", "--trusted-base", base)
+    assert with_flag.exit_code == 1, with_flag.output
+    assert _paths(with_flag.stdout) == {SQUAT, "tenants/vision-detector/tenant.yaml"}
+    assert json.loads(with_flag.stdout)["trustedBase"] == {"revision": base, "origin": "operator"}
+    monkeypatch.setenv("MLCP_TRUSTED_BASE", base)
+    text = mlcp("validate", repo)
+    assert text.exit_code == 1
+    assert f"belongs to tenant 'vision' of the trusted base {base[:12]}" in " ".join(text.stderr.split())
+
+
+def test_the_base_is_read_from_git_not_from_the_work_tree(squatted: tuple[Path, str]) -> None:
+    """Naming HEAD, whose tenants include the folder, is the reviewer's word for it: then the folder owns the name."""
+    repo, _ = squatted
+    result = mlcp("validate", repo, "-o", "json", "--trusted-base", "HEAD")
+    assert _paths(result.stdout) == {"tenants/vision/promotions/detector-production.yaml"}
+
+
+@pytest.mark.parametrize("base", ["nope", "HEAD@{99}", "-x"])
+def test_an_unknown_base_is_a_clear_error(squatted: tuple[Path, str], base: str) -> None:
+    repo, _ = squatted
+    result = mlcp("validate", repo, "--trusted-base", base)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1 and f"the trusted base {base!r} is not a commit" in " ".join(result.stderr.split())
+
+
+def test_a_base_outside_a_git_repository_is_a_clear_error(repo: Path) -> None:
+    result = mlcp("validate", repo, "--trusted-base", "main")
+    assert result.exit_code == 1 and "is not a git repository" in " ".join(result.stderr.split())

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from tests.integration.attacks import approvals, gitattack
 from tests.integration.mlflow_rest import MlflowRest
@@ -119,3 +120,41 @@ def test_a_quarantined_version_is_never_promoted(
     assert "is quarantined (registry tag mlcp.dev/quarantined: bias audit)" in shown, shown
     op.apply(tmp_path / "tagged.jsonl")
     assert approvals.production(op) == "1"
+
+
+def _serving(op: gitattack.Operator, k8s_admin: client.ApiClient) -> bool:
+    try:
+        client.CustomObjectsApi(k8s_admin).get_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", op.repo.repo.vision, "inferenceservices", "detector-production"
+        )
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+@pytest.mark.parametrize("how", ["delete", "rename"])
+def test_production_is_not_taken_away_during_a_freeze(
+    how: str, tmp_path: Path, prefix: str, kubeconfig: Path, mlflow_uri: str, k8s_admin: client.ApiClient
+) -> None:
+    """Only moves were held: Alice deleted the promotion (or pointed it at another alias, leaving production to be
+    deleted) during the freeze, and the operator's `mlcp apply --prune` removed production and its serving."""
+    op = approvals.promoted(tmp_path, prefix, kubeconfig, mlflow_uri)
+    _admin_rules(op, tmp_path)
+    assert _serving(op, k8s_admin)
+    rel = f"tenants/{op.repo.repo.vision}/{approvals.PROMOTION}"
+    if how == "delete":
+        (op.repo.root / rel).unlink()
+    else:
+        op.repo.edit(rel, "alias: production", "alias: canary")
+    op.repo.commit("vision: production is retired", "alice")
+
+    audit = tmp_path / "retired.jsonl"
+    result = op.apply(audit, None, "--prune")
+    shown = gitattack.said(result)
+    assert "held by window always until" in shown, result.output
+    assert approvals.production(op) == "1", "production was removed during the freeze"
+    assert _serving(op, k8s_admin), "its serving was deleted during the freeze"
+    held = [r for r in op.records(audit, "--decision", "deny") if r["rule"] == "freeze-window"]
+    assert held and held[0]["actors"] == ["alice@example.com"], held
