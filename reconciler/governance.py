@@ -338,9 +338,10 @@ _KEPT: list[GovernanceBackend] = []
 """The backends of the last trusted bases (engine.load_trusted keeps the bases themselves)."""
 
 
-def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:
-    """A refusal of a whole revision or tenant, as an outcome the audit log records like a denied change."""
-    name = tenant or source or "revision"
+def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None, name: str | None = None) -> Outcome:
+    """A refusal of a whole revision or tenant (or of what `name` says), as an outcome the audit log records like a
+    denied change."""
+    name = name or tenant or source or "revision"
     change = Change(
         ref=ObjectRef(SYSTEM, API_VERSION, "Refusal", None, name),
         action=Action.update,

@@ -182,7 +182,21 @@ class Writes(Backend):
         self.writes += 1
 
 
-def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tuple[Writes, Plan]:
+class Untrusted(Writes):
+    """A system whose plan found mlcp's own records untrusted (an MLflow record store others may write)."""
+
+    system = "mlflow"
+    problems: tuple[str, ...] = ("MLflow experiment 'mlcp-inventory.mlcp-system' (id 7), where mlcp keeps its "
+                                 "records, can be written by carol (MANAGE)",)  # fmt: skip
+
+    @property
+    def record_problems(self) -> tuple[str, ...]:
+        return self.problems
+
+
+def _apply_turn(
+    tmp_path: Path, log: Path, then: git.Actor | None = None, also: dict[str, Backend] | None = None
+) -> tuple[Writes, Plan]:
     """Apply a plan of Dana's commit; `then` commits on top of it first (the clone moved on since the plan)."""
     repo = git.Repo.init(tmp_path / "config")
     (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
@@ -204,7 +218,8 @@ def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tup
         desired={"spec": {"hard": {"cpu": "8"}}},
     )
     plan, backend = Plan(changes=(change,), revision=commit.hexsha), Writes()
-    with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", {"kubernetes": backend}) as turn:
+    backends: dict[str, Backend] = {"kubernetes": backend, **(also or {})}
+    with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", backends) as turn:
         apply_plan(plan, turn.backends, ApplyOptions(), audit=turn.journal, authorize=unchecked)
     return backend, plan
 
@@ -232,6 +247,21 @@ def test_an_apply_turn_records_the_author_of_the_applied_commit_not_of_the_clone
     _, plan = _apply_turn(tmp_path, log, then=git.Actor("Admin", "admin@example.com"))
     records = list(JsonlStore(log).records())
     assert {(r.actors, r.commit) for r in records} == {(("dana@example.com",), plan.revision)}
+
+
+def test_an_apply_turn_records_the_record_stores_it_did_not_trust(tmp_path: Path) -> None:
+    """Carol made mlcp's MLflow record store before mlcp did: the plan refuses that server (a plan error and a
+    metric), and the audit log now says so too, as a denial under rule `record-store`, before the first intent."""
+    log = tmp_path / "audit.jsonl"
+    _apply_turn(tmp_path, log, also={"mlflow": Untrusted()})
+    first, *rest = JsonlStore(log).records()
+    assert (first.rule, first.decision, first.result) == ("record-store", Verdict.deny, Result.denied)
+    assert "carol (MANAGE)" in (first.error or "") and first.target["name"] == "records"
+    assert [r.result for r in rest] == [Result.pending, Result.applied]
+    listed = mlcp("audit", "list", "--decision", "deny", "--audit-log", log)
+    assert listed.exit_code == 0 and "Refusal/re" in listed.stdout, listed.output
+    shown = " ".join(mlcp("audit", "show", "1", "--audit-log", log).stdout.split())
+    assert "deny by rule record-store" in shown and "carol (MANAGE)" in shown, shown
 
 
 def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
