@@ -49,6 +49,18 @@ AuditLog = Annotated[
 ]
 
 
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """A log that cannot be read (missing, damaged, unreachable) as a clear message and exit 1."""
+    try:
+        yield
+    except AuditError as exc:
+        raise fail(str(exc), exc.hint) from None
+
+
 def is_cluster(audit_log: str | None) -> bool:
     return audit_log is None or audit_log == CLUSTER
 
