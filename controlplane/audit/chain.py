@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import orjson
 
+from controlplane.audit import fitting
 from controlplane.audit.records import AuditError, AuditRecord, canonical_json, read_content
 
 GENESIS = "0" * 64
@@ -80,6 +81,27 @@ def seal(record: AuditRecord, seq: int, prev: str) -> tuple[AuditRecord, bytes]:
     hash_ = link_hash(prev, leaf_hash(body))
     line = body[:-1] + HASH_MARKER + hash_.encode("ascii") + b'"}\n'
     return record.with_chain(seq, prev, hash_), line
+
+
+def seal_within(record: AuditRecord, seq: int, prev: str, limit: int) -> tuple[AuditRecord, bytes]:
+    """`seal`, for a log that takes lines of at most `limit` bytes: a longer record keeps its place with its diff
+    left out, then its reason and error cut (`fitting`), saying so; AuditError only if even that is too long."""
+    done, line = seal(record, seq, prev)
+    if len(line) <= limit:
+        return done, line
+    size = len(line)
+    for shrunk in (
+        fitting.without_diff(record, size, limit),
+        fitting.cut_text(fitting.without_diff(record, size, limit)),
+    ):
+        done, line = seal(shrunk, seq, prev)
+        if len(line) <= limit:
+            return done, line
+    raise AuditError(
+        f"a record of {size} bytes does not fit the log ({limit} bytes a record), even without its diff; its spec is "
+        f"{record.spec}",
+        "keep that spec's names and its authors' names shorter",
+    )
 
 
 def split_line(line: bytes) -> tuple[bytes, bytes] | None:
