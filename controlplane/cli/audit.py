@@ -36,7 +36,7 @@ from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
 from controlplane.cli import auditlog, auditverify
-from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, markup_safe, out, print_json
+from controlplane.cli.console import Format, OutputOption, echo, err, fail, line_safe, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -259,7 +259,11 @@ def export(
     """Copy the log as JSON Lines, byte for byte, so the copy verifies on its own (as a file log)."""
     with auditlog.clear_errors():
         lines = _open(audit_log, kubeconfig, context, controller_namespace).raw_lines()
-        if out_file is None:
+        if out_file is None and out.is_terminal:  # a person reads it: control characters shown, never obeyed
+            for line in lines:
+                echo(line.decode("utf-8", "replace"), nl=False)
+            return
+        if out_file is None:  # a pipe or a file: the bytes as stored, so the copy verifies
             for line in lines:
                 sys.stdout.buffer.write(line)
             sys.stdout.flush()

@@ -414,6 +414,24 @@ def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_pat
         assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width
 
 
+def test_export_to_a_terminal_shows_a_hostile_line_without_obeying_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export copies the stored bytes, and a line whoever can write the log sealed may hold raw escape sequences
+    (only mlcp's own form escapes them): printed to a terminal they cleared the screen or wrote forged lines. To a
+    pipe or a file the bytes stay exactly as stored, so the copy verifies."""
+    from controlplane.cli import console
+
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(sealed_line(action='"up\u001b[2Jdate"').replace(b"\\u001b", b"\x1b"))
+    assert b"\x1b[2J" in log.read_bytes()
+    piped = mlcp("audit", "export", "--audit-log", log)
+    assert piped.stdout_bytes == log.read_bytes(), "byte for byte to a pipe"
+    monkeypatch.setattr(console.out, "_force_terminal", True)
+    shown = mlcp("audit", "export", "--audit-log", log)
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "up\\x1b[2Jdate" in shown.stdout
+
+
 def test_a_value_with_newlines_cannot_forge_lines_of_show_or_rows_of_list(tmp_path: Path) -> None:
     """git takes a newline in a file name (the spec path), a YAML key may hold one (a diff's field path), a policy
     rule or a tenant's values too: `show` prints one field per line, so a newline started a line of its own that
