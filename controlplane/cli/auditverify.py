@@ -40,13 +40,28 @@ def _anchor(text: str | None, targets: Targets) -> tuple[AnchorSet, str] | None:
         return AnchorSet(Anchor(Head.parse(text))), "the command line"
     if text == auditlog.CLUSTER:
         return _published(targets)
+    return AnchorSet.parse(_anchor_file(Path(text)), text), text
+
+
+ANCHOR_FILE_BYTES = 1024 * 1024
+"""The most of an anchor file read: an export is ~250 bytes a chain, so this holds thousands of shard chains."""
+
+
+def _anchor_file(path: Path) -> str:
+    """The text of an anchor file, read in bounded memory; a file that is no export (too long, not UTF-8, not a
+    file) is a clear error, never a traceback nor a read of all of it (anchor copies come back from elsewhere)."""
+    hint = "--anchor takes SEQ:HASH, `cluster`, or a file written by `mlcp audit anchor export`"
     try:
-        return AnchorSet.parse(Path(text).read_text(encoding="utf-8"), text), text
+        with path.open("rb") as stream:
+            data = stream.read(ANCHOR_FILE_BYTES + 1)
     except OSError as exc:
-        raise AuditError(
-            f"{text}: cannot read the anchor file: {exc.strerror}",
-            "--anchor takes SEQ:HASH, `cluster`, or a file written by `mlcp audit anchor export`",
-        ) from None
+        raise AuditError(f"{path}: cannot read the anchor file: {exc.strerror}", hint) from None
+    if len(data) > ANCHOR_FILE_BYTES:
+        raise AuditError(f"{path}: not an exported anchor: longer than {ANCHOR_FILE_BYTES} bytes", hint)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{path}: not an exported anchor: not UTF-8 text (byte {exc.start})", hint) from None
 
 
 def _published(targets: Targets) -> tuple[AnchorSet, str]:

@@ -331,6 +331,23 @@ def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"\xff\xfe{}", "not UTF-8 text"), (b" " * (2 << 20) + b"{}", "longer than")],
+    ids=["not-utf-8", "huge"],
+)
+def test_an_anchor_file_that_is_no_export_is_a_clear_error(
+    log: Path, tmp_path: Path, content: bytes, said: str
+) -> None:
+    """Anchor copies come back from buckets and CI artifacts: one that is binary ended verify in a traceback, and
+    one of gigabytes was read whole."""
+    exported = tmp_path / "anchor.json"
+    exported.write_bytes(content)
+    result = mlcp("audit", "verify", "--audit-log", log, "--anchor", exported)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert said in result.stderr and "not an exported anchor" in result.stderr
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["verify", "--anchor", "FILE"],
