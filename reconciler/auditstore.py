@@ -48,7 +48,7 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
 from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verification, verify_lines
-from controlplane.audit.chain import LINE_START, read, seal, split_line
+from controlplane.audit.chain import LINE_START, read, seal_within, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_answers import HttpError
@@ -278,13 +278,10 @@ class ClusterStore:
         sealed: list[AuditRecord] = []
         lines: list[bytes] = []
         for record in records:
-            done, line = seal(record, seq + 1, prev)
-            if len(line) > MAX_RECORD_BYTES:
-                raise AuditError(
-                    f"{self.location}: a record of {len(line)} bytes is larger than a segment may be "
-                    f"({MAX_RECORD_BYTES}); its spec is {record.spec}",
-                    "keep that spec smaller, or keep the log in a file (--audit-log PATH)",
-                )
+            try:
+                done, line = seal_within(record, seq + 1, prev, MAX_RECORD_BYTES)
+            except AuditError as exc:
+                raise AuditError(f"{self.location}: {exc}", exc.hint) from None
             sealed.append(done)
             lines.append(line)
             seq, prev = done.seq, done.hash

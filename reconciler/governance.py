@@ -202,9 +202,10 @@ def full_diff(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[FieldDiff]
     return [] if old == new else [FieldDiff(path, old, new)]
 
 
-def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None) -> Outcome:
-    """A refusal of a whole revision or tenant, as an outcome the audit log records like a denied change."""
-    name = tenant or source or "revision"
+def refusal(rule: str, reason: str, source: str | None, tenant: str | None = None, name: str | None = None) -> Outcome:
+    """A refusal of a whole revision or tenant (or of what `name` says), as an outcome the audit log records like a
+    denied change."""
+    name = name or tenant or source or "revision"
     change = Change(
         ref=ObjectRef(SYSTEM, API_VERSION, "Refusal", None, name),
         action=Action.update,

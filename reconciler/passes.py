@@ -258,7 +258,8 @@ class Reconciler:
         unplanned = None if selection.full else selections.unplanned(plan, states)
         with lane.audit.store.exclusive():  # one turn: nobody else's records between our intents and outcomes
             journal = lane.audit.begin(plan, checkout.path, kube, check=selection.full)
-            journal.note(set_aside)
+            untrusted = verdicts.untrusted_records(result.record_problems) if lane.platform else []
+            journal.note([*set_aside, *untrusted])
             progress = self._progress(result.outcomes)
             inventory_error = passwrites.apply_fenced(
                 plan,

@@ -26,6 +26,9 @@ from reconciler.metrics import Metrics
 from reconciler.selection import Selection
 
 INVALID_RULE = "invalid-specs"
+RECORDS_RULE = "record-store"
+"""The audit rule of a problem found in mlcp's own records: a record store refused (others may write it) or
+ignored, an inventory piece damaged."""
 
 
 @dataclass
@@ -143,6 +146,14 @@ def set_aside(tenant: str, problems: Sequence[Diagnostic]) -> Outcome:
     shown = "; ".join(d.render().replace("\n", " ") for d in problems[:3])
     reason = f"tenant {tenant!r} set aside: {len(problems)} problem(s) in its specs: {shown}"
     return governance.refusal(INVALID_RULE, reason, problems[0].path if problems else None, tenant)
+
+
+def untrusted_records(problems: Sequence[str]) -> list[Outcome]:
+    """Each problem in mlcp's own records (`Backend.record_problems`) as an outcome the audit log records like a
+    denial (target `Refusal/records`, rule `record-store`), once per revision: what mlcp did not read as its
+    records decides what it plans and writes, so a reviewer of `mlcp audit` must see it, not only the plan's
+    error and a metric."""
+    return [governance.refusal(RECORDS_RULE, problem, None, name="records") for problem in problems]
 
 
 def observe(metrics: Metrics, result: PassResult, shard: str, backing_off: int) -> None:

@@ -124,6 +124,24 @@ def canonical_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
+def read_content(record: AuditRecord) -> bytes:
+    """`canonical_json(record.content())` for a record `AuditRecord.from_dict` read, in a third of the time: the
+    readers' form check runs it on every record they read.
+
+    The same bytes by the same rule: orjson's when they are ASCII without DEL and nothing holds a float,
+    `json`'s otherwise. Only the search for a float is shorter: `from_dict` took every top-level field only as
+    a string, an integer, null or a list of strings, so a float can only be inside `target`, `diff` or `gates`.
+    """
+    content = record.content()
+    try:
+        fast = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        fast = b""
+    if fast and fast.isascii() and b"\x7f" not in fast and _floatless((record.target, record.diff, record.gates)):
+        return fast
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
 def digest(obj: Any) -> str | None:
     """`sha256:<hex>` of the object's canonical JSON, or None for an absent object."""
     if obj is None:
@@ -249,6 +267,9 @@ class AuditRecord:
         hashes are public), and every reader (list, show, report, promotion history) relies on the types."""
         if not isinstance(data, dict):
             raise TypeError(f"a record is a JSON object, not {kind_of(data)}")
+        fast = _usual(cls, data)
+        if fast is not None:
+            return fast
         return cls(
             seq=typed(data, "seq", int),
             prev=typed(data, "prev", str),
@@ -306,6 +327,69 @@ def _diff(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     if not all(isinstance(entry.get("field", ""), str) for entry in entries):
         raise TypeError("'diff' holds an entry whose field is no string")
     return entries
+
+
+_KEYS = (
+    "time", "actors", "target", "action", "decision", "rule", "result", "signer", "commit", "specPath", "spec",
+    "tenant", "reason", "before", "after", "error", "diff", "intent", "version", "approvers", "gates", "verified",
+    "seq", "prev", "hash",
+)  # fmt: skip
+"""Every field's JSON name, in the order of `AuditRecord`'s fields."""
+_NULL = type(None)
+_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("time", "action", "decision", "rule", "result", "prev", "hash"), (str,)),
+    **dict.fromkeys(("signer", "commit", "specPath", "spec", "tenant", "reason", "before", "after"), (str, _NULL)),
+    **dict.fromkeys(("error", "version"), (str, _NULL)),
+    **dict.fromkeys(("diff", "approvers", "gates", "verified"), (list, _NULL)),
+    "actors": (list,),
+    "target": (dict,),
+    "intent": (int, _NULL),
+    "seq": (int,),
+}
+"""The exact types `from_dict` takes for each field (a JSON parser returns no subclasses; a bool is no int)."""
+_SHAPES: set[tuple[type, ...]] = set()
+"""The combinations of field types seen to be right (at most 2^15: a field is of one type or null), so a record
+of a known shape is checked with one lookup."""
+_VERDICTS = {v.value: v for v in Verdict}
+_RESULTS = {r.value: r for r in Result}
+
+
+def _usual(cls: type[AuditRecord], data: dict[str, Any]) -> AuditRecord | None:
+    """The record, when every field has exactly the type mlcp writes (what every reader reads, record after
+    record); None for anything else, which `from_dict`'s field-by-field reading refuses by name.
+
+    The same checks as that reading, made by exact type in one pass: the readers took half their time there
+    (`typed` per field). A value it is unsure of is left to the slow path, never accepted."""
+    values: tuple[Any, ...] = tuple(map(data.get, _KEYS))
+    shape = tuple(map(type, values))
+    if shape not in _SHAPES:
+        if not all(kind in _TYPES[key] for key, kind in zip(_KEYS, shape, strict=True)):
+            return None
+        _SHAPES.add(shape)
+    (time, actors, target, action, decision, rule, result, signer, commit, spec_path, spec, tenant, reason,
+     before, after, error, diff, intent, version, approvers, gates, verified, seq, prev, hash_) = values  # fmt: skip
+    verdict, outcome = _VERDICTS.get(decision), _RESULTS.get(result)
+    if verdict is None or outcome is None or not _all_of(actors, str):
+        return None
+    if diff and not (_all_of(diff, dict) and all(type(entry.get("field", "")) is str for entry in diff)):
+        return None
+    if (approvers and not _all_of(approvers, str)) or (gates and not _all_of(gates, dict)):
+        return None
+    if verified and not (_all_of(verified, str) and set(verified) <= set(actors)):
+        return None
+    return cls(
+        time, tuple(actors), target, action, verdict, rule, outcome, signer, commit, spec_path, spec, tenant,
+        reason or "", before, after, error, tuple(diff) if diff else (), intent, version,
+        tuple(approvers) if approvers else (), tuple(gates) if gates else (), tuple(verified) if verified else (),
+        seq, prev, hash_,
+    )  # fmt: skip
+
+
+def _all_of(values: list[Any], kind: type) -> bool:
+    for value in values:  # noqa: SIM110 (a loop: `all` over a generator takes twice as long)
+        if type(value) is not kind:
+            return False
+    return True
 
 
 _CONTENT_NAMES = tuple(f.name for f in fields(AuditRecord) if f.name not in ("seq", "prev", "hash"))

@@ -26,7 +26,7 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from controlplane.audit.chain import GENESIS, LINE_START, MAX_LINE_BYTES, Head, read, seal, split_line
+from controlplane.audit.chain import GENESIS, LINE_START, MAX_LINE_BYTES, Head, read, seal_within, split_line
 from controlplane.audit.records import AuditError, AuditRecord
 from controlplane.audit.verify import Verification, verify_file
 
@@ -113,13 +113,7 @@ class JsonlStore:
         sealed, lines = [], []
         for record in records:
             seq += 1
-            done, line = seal(record, seq, prev)
-            if len(line) > MAX_LINE_BYTES:
-                raise AuditError(
-                    f"{self.path}: a record of {len(line)} bytes is longer than a reader takes ({MAX_LINE_BYTES}); "
-                    f"its spec is {record.spec}",
-                    "keep that spec smaller",
-                )
+            done, line = seal_within(record, seq, prev, MAX_LINE_BYTES)
             sealed.append(done)
             lines.append(line)
             prev = done.hash

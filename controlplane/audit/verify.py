@@ -8,8 +8,12 @@ number reported. Removing records from the *end* leaves a shorter, valid chain:
 only an anchor (a `seq:hash` pair kept somewhere else, e.g. published after
 each apply) catches that, and rewriting the whole chain from some point on.
 
-The loop hashes bytes as stored with `hashlib` and does no JSON parsing, so it
-runs at hundreds of thousands of records per second.
+The loop hashes bytes as stored with `hashlib`, never re-serializing. Each line
+whose hash holds is then read as every reader reads it (`chain.read`: the one
+form mlcp writes, the types it writes): anyone can compute the hashes, so a
+line can verify and still be no record (a key twice, which JSON tools read
+differently). Before, verify said such a log intact while every reader refused
+it, and an anchor published from it covered a record no one could show.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from controlplane.audit.chain import GENESIS, HASH_MARKER, LINE_START, MAX_LINE_BYTES, SUFFIX_LEN, Head
+from controlplane.audit.chain import GENESIS, HASH_MARKER, LINE_START, MAX_LINE_BYTES, SUFFIX_LEN, Head, read
 from controlplane.audit.records import AuditError
 
 
@@ -72,6 +76,11 @@ def verify_lines(lines: Iterable[bytes], anchor: Head | None = None) -> Verifica
         stored = link.hex().encode("ascii")
         if line[-SUFFIX_LEN:] != HASH_MARKER + stored + b'"}\n':  # every byte after the body, hash included
             return Verification(seq - 1, _head(seq - 1, prev_hex), seq, _diagnose(line, seq, prev_hex))
+        try:
+            read(line)
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            problem = f"the record is sealed but not an audit record as mlcp writes it ({type(exc).__name__}: {exc})"
+            return Verification(seq - 1, _head(seq - 1, prev_hex), seq, problem)
         prev_hex, prev_raw = stored, link
         if seq == anchor_seq and stored != anchor_hash:
             return Verification(seq - 1, None, seq, f"record {seq} does not match the anchor: the log was rewritten")

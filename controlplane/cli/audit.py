@@ -8,15 +8,15 @@ a write's intent folded into its outcome (`--raw` shows every stored record).
 With a sharded controller the cluster log holds one chain per shard beside the
 main one: list, show, report and verify read them all (controlplane.audit.chains).
 A missing or damaged log is a clear message and exit 1, never a traceback.
+`verify` and `anchor export` live in controlplane.cli.auditverify: they prove
+the log is the one written, where these commands show what it says.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,22 +26,17 @@ import yaml
 from rich.table import Table
 
 from controlplane.audit import (
-    Anchor,
-    AnchorSet,
-    AuditError,
     AuditRecord,
     AuditStore,
-    Head,
     Result,
     Verdict,
-    Verification,
     chains,
 )
 from controlplane.audit.chains import ChainRecord, RecordId
 from controlplane.audit.query import Query, by_change, parse_time
 from controlplane.audit.report import render_html
-from controlplane.cli import auditlog
-from controlplane.cli.console import Format, OutputOption, err, fail, line_safe, markup_safe, out, print_json
+from controlplane.cli import auditlog, auditverify
+from controlplane.cli.console import Format, OutputOption, echo, err, fail, line_safe, markup_safe, out, print_json
 from controlplane.cli.options import ControllerNamespace, Kubeconfig
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -56,8 +51,7 @@ anchor_app = typer.Typer(
 app.add_typer(anchor_app, name="anchor")
 
 AuditLog = auditlog.AuditLog
-Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
-_SEQ_HASH = re.compile(r"[0-9]+:[0-9a-f]{64}")
+Context = auditlog.Context
 NO_ACTOR = "(none)"
 """Shown for a record that names no actor: a revision refused as a whole (its refusal is no author's doing)."""
 
@@ -69,14 +63,6 @@ class ListFormat(StrEnum):
 
 def _open(audit_log: str | None, kubeconfig: str | None, context: str | None, namespace: str) -> AuditStore:
     return auditlog.open_store(audit_log, Targets(kubeconfig, context, controller_namespace=namespace))
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    try:
-        yield
-    except AuditError as exc:
-        raise fail(str(exc), exc.hint) from None
 
 
 def _target(record: AuditRecord) -> str:
@@ -118,7 +104,7 @@ def list_(
 ) -> None:
     """List changes, oldest first (one line each, with its outcome), filtered by tenant, kind, actor, time,
     decision or outcome; every chain of a sharded controller merged by time, each record named by its id."""
-    with _clear_errors():
+    with auditlog.clear_errors():
         query = Query(
             tenant=tenant,
             kind=kind,
@@ -206,7 +192,7 @@ def show(
 ) -> None:
     """Show one record in full, with the field diff it applied, and the other half of a write (intent or
     outcome)."""
-    with _clear_errors():
+    with auditlog.clear_errors():
         wanted = RecordId.parse(record_id)
         store = _open(audit_log, kubeconfig, context, controller_namespace)
         if wanted.chain != chains.MAIN:
@@ -259,114 +245,7 @@ def _print_record(record: AuditRecord, record_id: RecordId) -> None:
         out.print(f"  {name + ':':<10}{line_safe(value)}")
 
 
-def _anchor(text: str | None, targets: Targets) -> tuple[AnchorSet, str] | None:
-    """The anchors `--anchor` names — `cluster` (every published one), SEQ:HASH (the main chain's), or a file from
-    `mlcp audit anchor export` — and where they came from."""
-    if text is None:
-        return None
-    if _SEQ_HASH.fullmatch(text.strip()):
-        return AnchorSet(Anchor(Head.parse(text))), "the command line"
-    if text == auditlog.CLUSTER:
-        return _published(targets)
-    try:
-        return AnchorSet.parse(Path(text).read_text(encoding="utf-8"), text), text
-    except OSError as exc:
-        raise AuditError(
-            f"{text}: cannot read the anchor file: {exc.strerror}",
-            "--anchor takes SEQ:HASH, `cluster`, or a file written by `mlcp audit anchor export`",
-        ) from None
-
-
-def _published(targets: Targets) -> tuple[AnchorSet, str]:
-    """Every anchor published in the cluster: the main chain's, and each shard chain's (reconciler.anchors)."""
-    from reconciler import anchors  # noqa: PLC0415 - cluster clients load only when used
-
-    kube = auditlog.cluster_client(targets)
-    found = anchors.read(kube)
-    if found is None:
-        raise AuditError(
-            f"no audit anchor is published in {kube.controller_namespace}",
-            "the leader publishes one after every pass that wrote records (so does `mlcp apply` with the "
-            "shared log); check --controller-namespace",
-        )
-    shards = {chain: anchors.read(kube, chain) for chain in anchors.chains(kube)}
-    return AnchorSet(found, {chain: a for chain, a in shards.items() if a is not None}), anchors.source(kube)
-
-
-@app.command("verify")
-def verify(
-    audit_log: AuditLog = None,
-    anchor: Annotated[
-        str | None,
-        typer.Option(
-            help="The heads the log must still hold: `cluster` (every chain's, as published), SEQ:HASH (the main "
-            "chain's), or a file from `mlcp audit anchor export` (every chain it names). Catches a cut-off end, "
-            "a rewritten chain and a chain removed.",
-        ),
-    ] = None,
-    output: OutputOption = Format.text,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
-) -> None:
-    """Recompute the hash chain; exit 0 if intact, 1 naming the first record that was edited, dropped or moved."""
-    targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
-    with _clear_errors():
-        store = auditlog.open_store(audit_log, targets)
-        found = _anchor(anchor, targets)
-        expected = found[0].chains if found is not None else {}
-        result = store.verify(found[0].main.head if found is not None else None)
-        shards = _shard_chains(store, expected)
-    if found is not None and output is Format.text:
-        published, source = found[0].main, found[1]
-        log = line_safe(published.log)
-        named = f" for {log}" if published.log else ""
-        err.print(f"anchor {line_safe(published.head)} from {line_safe(source)}{named}")
-        if published.log and published.log != store.location:
-            err.print(f"[yellow]![/] that anchor was published for {log}; this log is {line_safe(store.location)}")
-        unchecked = sorted(set(expected) - {name for name, _ in shards})
-        if unchecked:
-            err.print(
-                f"[yellow]![/] the anchors of chain(s) {line_safe(', '.join(unchecked))} were not checked: "
-                f"{line_safe(store.location)} holds one chain (they are in the cluster log)"
-            )
-    if output is Format.json:
-        body = _verification(result)
-        print_json({**body, "chains": [{"chain": name, **_verification(v)} for name, v in shards]} if shards else body)
-    broken = [(name, v) for name, v in shards if not v.ok]
-    if not result.ok:
-        raise fail(f"audit log broken at record {result.bad_seq}: {result.problem}", "records before it are intact")
-    if output is Format.text:
-        err.print(f"[green]✓[/green] {result.count} record(s), chain intact")
-        if result.head:
-            out.print(f"head {line_safe(result.head)}")
-        for name, v in shards:
-            if v.ok:
-                anchored = " (its anchor held)" if name in expected else ""
-                err.print(f"[green]✓[/green] {line_safe(name)}: {v.count} record(s), chain intact{anchored}")
-    if broken:
-        name, v = broken[0]
-        raise fail(f"audit chain {name} broken at record {v.bad_seq}: {v.problem}", "records before it are intact")
-
-
-def _verification(result: Verification) -> dict[str, object]:
-    head = {"seq": result.head.seq, "hash": result.head.hash} if result.head else None
-    return {"ok": result.ok, "count": result.count, "head": head, "badSeq": result.bad_seq, "problem": result.problem}
-
-
-def _shard_chains(store: AuditStore, expected: Mapping[str, Anchor]) -> list[tuple[str, Verification]]:
-    """With a sharded controller, each shard's own chain beside the main one (reconciler.auditstore), verified;
-    every chain found in the cluster, and every chain an anchor names (one that is gone fails as cut off), each
-    against its anchor."""
-    from reconciler.auditstore import ClusterStore  # noqa: PLC0415 - cluster clients load only when used
-
-    if not isinstance(store, ClusterStore) or store.chain:
-        return []
-    found = []
-    for chain in sorted({*auditlog.shard_chains(store.kube), *expected}):
-        anchor = expected.get(chain)
-        found.append((chain, ClusterStore(store.kube, chain).verify(anchor.head if anchor else None)))
-    return found
+app.command("verify")(auditverify.verify)  # proof the log is the one written: auditverify
 
 
 @app.command("export")
@@ -378,9 +257,13 @@ def export(
     controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """Copy the log as JSON Lines, byte for byte, so the copy verifies on its own (as a file log)."""
-    with _clear_errors():
+    with auditlog.clear_errors():
         lines = _open(audit_log, kubeconfig, context, controller_namespace).raw_lines()
-        if out_file is None:
+        if out_file is None and out.is_terminal:  # a person reads it: control characters shown, never obeyed
+            for line in lines:
+                echo(line.decode("utf-8", "replace"), nl=False)
+            return
+        if out_file is None:  # a pipe or a file: the bytes as stored, so the copy verifies
             for line in lines:
                 sys.stdout.buffer.write(line)
             sys.stdout.flush()
@@ -406,7 +289,7 @@ def report(
 ) -> None:
     """Write an HTML report: filters, a timeline, and who changed what per tenant (one row per change); every
     chain of a sharded controller, each verified, merged by time."""
-    with _clear_errors():
+    with auditlog.clear_errors():
         store = _open(audit_log, kubeconfig, context, controller_namespace)
         stores = auditlog.chain_stores(store)
         verifications = [(name, chain_store.verify()) for name, chain_store in stores.items()]
@@ -419,25 +302,4 @@ def report(
     err.print(f"wrote {markup_safe(html)} ({len(records)} change(s){chains_read})")
 
 
-@anchor_app.command("export")
-def anchor_export(
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    controller_namespace: ControllerNamespace = DEFAULT_CONTROLLER_NAMESPACE,
-) -> None:
-    """Print (or write) every anchor published (the main chain's, and each shard chain's under `chains`), as JSON
-    that `mlcp audit verify --anchor FILE` reads."""
-    targets = Targets(kubeconfig, context, controller_namespace=controller_namespace)
-    with _clear_errors():
-        found, _ = _published(targets)
-    text = json.dumps(found.to_data(), sort_keys=True) + "\n"
-    if out_file is None:
-        typer.echo(text, nl=False)
-        return
-    try:
-        out_file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot write {out_file}: {exc.strerror}") from None
-    shards = f" and the anchors of {len(found.chains)} shard chain(s)" if found.chains else ""
-    err.print(f"exported anchor {line_safe(found.main.head)}{shards} to {markup_safe(out_file)}")
+anchor_app.command("export")(auditverify.anchor_export)

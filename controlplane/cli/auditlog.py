@@ -32,7 +32,7 @@ from reconciler.targets import Targets
 
 if TYPE_CHECKING:
     from reconciler.auditstore import ClusterStore
-    from reconciler.backends.base import Backend
+    from reconciler.backends.base import Backend, Outcome
     from reconciler.backends.kubernetes_client import KubeClient
     from reconciler.fencing import Fence
 
@@ -47,6 +47,18 @@ AuditLog = Annotated[
         "path (development).",
     ),
 ]
+
+
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (for the log in the cluster).")]
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """A log that cannot be read (missing, damaged, unreachable) as a clear message and exit 1."""
+    try:
+        yield
+    except AuditError as exc:
+        raise fail(str(exc), exc.hint) from None
 
 
 def is_cluster(audit_log: str | None) -> bool:
@@ -127,6 +139,7 @@ def turn(
         with _lease(store) as fence, store.exclusive():
             anchor = published_anchor(store) if fence is not None else None
             journal.reconcile(anchor.head if anchor is not None else None)
+            journal.note(_untrusted_records(backends))
             yield Turn(journal, backends if fence is None else _fence(backends, fence))
             if fence is not None and not fence.leading():
                 raise fail("the Lease was lost during apply: the writes after that were not attempted", "apply again")
@@ -135,6 +148,14 @@ def turn(
     except AuditError as exc:
         done = "writes were stopped after the last recorded one" if journal.writing else "nothing was applied"
         raise fail(f"the audit log {store.location} cannot be written ({exc}): {done}", exc.hint) from None
+
+
+def _untrusted_records(backends: Mapping[str, Backend]) -> list[Outcome]:
+    """The problems the plan found in mlcp's own records (a record store others may write, refused), recorded as
+    the loop records them."""
+    from reconciler.verdicts import untrusted_records  # noqa: PLC0415 - see cluster_client
+
+    return untrusted_records([p for backend in backends.values() for p in backend.record_problems])
 
 
 def _lease(store: AuditStore) -> AbstractContextManager[Fence | None]:

@@ -162,7 +162,8 @@ class RegistryInventory:
         self.writers: Callable[[str, str, bool], str | None] | None = None
         """Who besides mlcp and MLflow admins may write a store (id, name, fresh; None: nobody): mlflow_record_trust."""
         self.problems: list[str] = []
-        """Other installations' stores ignored as others may write them (the backend's `record_problems`)."""
+        """This installation's store refused, other installations' stores ignored, as others may write them (the
+        backend's `record_problems`)."""
         self.others = False
         """Another installation's store (or an older mlcp's it does not take) is on the server: tags say nothing
         of what this installation made, as every installation tags the same way."""
@@ -200,7 +201,7 @@ class RegistryInventory:
             return others
         item, tags = own
         if tags.get(ROLE_TAG) != ROLE:
-            raise BackendError(
+            raise self._refused(
                 f"MLflow experiment {item.get('name')!r} exists but is not mlcp's inventory (no tag "
                 f"{ROLE_TAG}={ROLE}); mlcp never trusts records in an experiment someone else made: rename or delete it"
             )
@@ -217,7 +218,7 @@ class RegistryInventory:
         """Refuse a store others may write before reading any record of it (nothing of it is kept)."""
         writers = self.writers(experiment_id, name, fresh) if self.writers is not None else None
         if writers:
-            raise BackendError(
+            raise self._refused(
                 f"MLflow experiment {name!r} (id {experiment_id}), where mlcp keeps its records, can be written by "
                 f"{writers}, not only by mlcp's user and MLflow admins. Anyone may create an experiment under any "
                 "name and holds MANAGE on it, so its records may be forged: mlcp reads none of them and writes "
@@ -226,6 +227,13 @@ class RegistryInventory:
                 f"with {STORE!r} (or delete it and purge it with `mlflow gc`), and mlcp makes its own at the next "
                 "apply (the objects it recorded are then nobody's: never pruned, their drift unknown)"
             )
+
+    def _refused(self, problem: str) -> BackendError:
+        """The refusal of this installation's own store, kept among the problems too: the loop and `mlcp apply`
+        record each problem in the audit log (rule `record-store`), so a reviewer of `mlcp audit` sees it, not only
+        the plan's error and a metric."""
+        self.problems.append(problem)
+        return BackendError(problem)
 
     def _foreign(self, item: dict[str, Any], tags: Mapping[str, str], who: str) -> None:
         """Honor another installation's records (refuse this one its objects) unless others may write them: a

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, open_intents, verify_file
+from controlplane.audit import AuditError, AuditRecord, JsonlStore, Result, fitting, open_intents, verify_file
 from controlplane.audit.chain import seal
 from reconciler import auditstore
 from reconciler.auditstore import ClusterStore
@@ -342,7 +342,8 @@ def test_a_sealed_record_of_another_shape_in_a_segment_is_a_clear_error(fields: 
     api = FakeConfigMaps()
     _store(api).append_many([make_record(0)])
     api.objects["mlcp-audit-00000001"]["data"]["records.jsonl"] = sealed_line(**fields).decode()
-    assert _store(api).verify().ok
+    verified = _store(api).verify()  # as every reader refuses it, not "intact" (before: the hashes only)
+    assert (verified.bad_seq, verified.count) == (1, 0) and "not an audit record" in verified.problem
     with pytest.raises(AuditError, match="record 1: not an audit record"):
         list(_store(api).records())
 
@@ -355,10 +356,29 @@ def test_a_writer_without_rights_gets_a_clear_error_naming_what_it_needs() -> No
     assert "get, create and update on ConfigMaps" in caught.value.hint
 
 
-def test_an_oversized_record_is_refused_before_anything_is_written() -> None:
+def test_a_record_too_large_for_a_segment_keeps_its_place_without_its_diff() -> None:
+    """A tenant member's allowed pipeline with a 300,000-character description in another script (6 bytes each
+    as escaped JSON): its create's intent did not fit a segment, so every pass of the loop stopped before its
+    first write, for every tenant, until the commit was reverted. Now the record is written without its diff."""
     api = FakeConfigMaps()
-    huge = replace(make_record(0), diff=({"field": "", "old": None, "new": "x" * auditstore.MAX_RECORD_BYTES},))
-    with pytest.raises(AuditError, match="larger than a segment may be"):
+    desired = {"spec": {"arguments": {"parameters": [{"name": "p", "description": "é" * 300_000}]}}}
+    huge = replace(
+        make_record(0), action="create", reason="r" * 900_000, diff=({"field": "", "old": None, "new": desired},)
+    )
+    written = _store(api).append_many([make_record(1), huge, make_record(2)])
+    assert [r.seq for r in written] == [1, 2, 3]
+    stored = list(_store(api).records())
+    assert [entry["field"] for entry in stored[1].diff] == [fitting.OMITTED]
+    assert "the diff is left out" in stored[1].diff[0]["new"] and stored[1].after == huge.after
+    assert stored[1].reason.endswith("characters more, cut to fit the log)") and len(stored[1].reason) < 20_000
+    assert stored[2].diff == make_record(2).diff, "the records around it keep theirs"
+    assert _store(api).verify().ok
+
+
+def test_a_record_too_large_even_without_its_diff_is_refused_before_anything_is_written() -> None:
+    api = FakeConfigMaps()
+    huge = replace(make_record(0), actors=("x" * auditstore.MAX_RECORD_BYTES,))
+    with pytest.raises(AuditError, match="does not fit the log"):
         _store(api).append_many([make_record(1), huge])
     assert api.segments() == []
 

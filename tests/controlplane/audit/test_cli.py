@@ -182,7 +182,21 @@ class Writes(Backend):
         self.writes += 1
 
 
-def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tuple[Writes, Plan]:
+class Untrusted(Writes):
+    """A system whose plan found mlcp's own records untrusted (an MLflow record store others may write)."""
+
+    system = "mlflow"
+    problems: tuple[str, ...] = ("MLflow experiment 'mlcp-inventory.mlcp-system' (id 7), where mlcp keeps its "
+                                 "records, can be written by carol (MANAGE)",)  # fmt: skip
+
+    @property
+    def record_problems(self) -> tuple[str, ...]:
+        return self.problems
+
+
+def _apply_turn(
+    tmp_path: Path, log: Path, then: git.Actor | None = None, also: dict[str, Backend] | None = None
+) -> tuple[Writes, Plan]:
     """Apply a plan of Dana's commit; `then` commits on top of it first (the clone moved on since the plan)."""
     repo = git.Repo.init(tmp_path / "config")
     (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
@@ -204,7 +218,8 @@ def _apply_turn(tmp_path: Path, log: Path, then: git.Actor | None = None) -> tup
         desired={"spec": {"hard": {"cpu": "8"}}},
     )
     plan, backend = Plan(changes=(change,), revision=commit.hexsha), Writes()
-    with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", {"kubernetes": backend}) as turn:
+    backends: dict[str, Backend] = {"kubernetes": backend, **(also or {})}
+    with auditlog.turn(str(log), Targets(), plan, tmp_path / "config", backends) as turn:
         apply_plan(plan, turn.backends, ApplyOptions(), audit=turn.journal, authorize=unchecked)
     return backend, plan
 
@@ -232,6 +247,21 @@ def test_an_apply_turn_records_the_author_of_the_applied_commit_not_of_the_clone
     _, plan = _apply_turn(tmp_path, log, then=git.Actor("Admin", "admin@example.com"))
     records = list(JsonlStore(log).records())
     assert {(r.actors, r.commit) for r in records} == {(("dana@example.com",), plan.revision)}
+
+
+def test_an_apply_turn_records_the_record_stores_it_did_not_trust(tmp_path: Path) -> None:
+    """Carol made mlcp's MLflow record store before mlcp did: the plan refuses that server (a plan error and a
+    metric), and the audit log now says so too, as a denial under rule `record-store`, before the first intent."""
+    log = tmp_path / "audit.jsonl"
+    _apply_turn(tmp_path, log, also={"mlflow": Untrusted()})
+    first, *rest = JsonlStore(log).records()
+    assert (first.rule, first.decision, first.result) == ("record-store", Verdict.deny, Result.denied)
+    assert "carol (MANAGE)" in (first.error or "") and first.target["name"] == "records"
+    assert [r.result for r in rest] == [Result.pending, Result.applied]
+    listed = mlcp("audit", "list", "--decision", "deny", "--audit-log", log)
+    assert listed.exit_code == 0 and "Refusal/re" in listed.stdout, listed.output
+    shown = " ".join(mlcp("audit", "show", "1", "--audit-log", log).stdout.split())
+    assert "deny by rule record-store" in shown and "carol (MANAGE)" in shown, shown
 
 
 def test_an_apply_turn_with_an_unwritable_log_applies_nothing(
@@ -301,6 +331,23 @@ def test_verify_against_an_exported_anchor_file(log: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"\xff\xfe{}", "not UTF-8 text"), (b" " * (2 << 20) + b"{}", "longer than")],
+    ids=["not-utf-8", "huge"],
+)
+def test_an_anchor_file_that_is_no_export_is_a_clear_error(
+    log: Path, tmp_path: Path, content: bytes, said: str
+) -> None:
+    """Anchor copies come back from buckets and CI artifacts: one that is binary ended verify in a traceback, and
+    one of gigabytes was read whole."""
+    exported = tmp_path / "anchor.json"
+    exported.write_bytes(content)
+    result = mlcp("audit", "verify", "--audit-log", log, "--anchor", exported)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert said in result.stderr and "not an exported anchor" in result.stderr
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["verify", "--anchor", "FILE"],
@@ -335,12 +382,13 @@ MALFORMED = {
 
 @pytest.mark.parametrize("case", MALFORMED)
 def test_a_sealed_record_of_another_shape_is_a_clear_error_for_every_reader(case: str, tmp_path: Path) -> None:
-    """The chain verifies (anyone can compute the hashes); the content is not what mlcp writes."""
+    """The hashes hold (anyone can compute them); the content is not what mlcp writes. `verify` refuses it as every
+    reader does: before, it hashed the bytes only and said intact, so the anchor an operator shipped covered a
+    record that no reader would show."""
     args, fields = MALFORMED[case]
     log = tmp_path / "audit.jsonl"
     log.write_bytes(sealed_line(**fields))
-    assert mlcp("audit", "verify", "--audit-log", log).exit_code == 0, "the chain itself is intact"
-    for command in (args, ["report", "--html", str(tmp_path / "r.html")], ["list", "-o", "json"]):
+    for command in (args, ["report", "--html", str(tmp_path / "r.html")], ["list", "-o", "json"], ["verify"]):
         result = mlcp("audit", *command, "--audit-log", log)
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
         assert "record 1" in result.stderr or "audit.jsonl:1" in result.stderr
@@ -381,6 +429,24 @@ def test_an_author_named_with_escape_sequences_cannot_drive_the_terminal(tmp_pat
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output, args
         assert visible in result.stdout, (args, result.stdout)  # the table cuts the actor at its column's width
+
+
+def test_export_to_a_terminal_shows_a_hostile_line_without_obeying_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export copies the stored bytes, and a line whoever can write the log sealed may hold raw escape sequences
+    (only mlcp's own form escapes them): printed to a terminal they cleared the screen or wrote forged lines. To a
+    pipe or a file the bytes stay exactly as stored, so the copy verifies."""
+    from controlplane.cli import console
+
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(sealed_line(action='"up\u001b[2Jdate"').replace(b"\\u001b", b"\x1b"))
+    assert b"\x1b[2J" in log.read_bytes()
+    piped = mlcp("audit", "export", "--audit-log", log)
+    assert piped.stdout_bytes == log.read_bytes(), "byte for byte to a pipe"
+    monkeypatch.setattr(console.out, "_force_terminal", True)
+    shown = mlcp("audit", "export", "--audit-log", log)
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "up\\x1b[2Jdate" in shown.stdout
 
 
 def test_a_value_with_newlines_cannot_forge_lines_of_show_or_rows_of_list(tmp_path: Path) -> None:

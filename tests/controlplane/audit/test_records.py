@@ -160,3 +160,32 @@ def test_a_record_of_another_shape_than_mlcp_writes_is_refused_never_converted(f
     data = make_record(0).to_dict() | {field: value}
     with pytest.raises((TypeError, ValueError), match=field):
         AuditRecord.from_dict(data)
+
+
+_ODD_VALUES: list[Any] = [None, True, 0, 2, 1.5, "", "x", "allow", "applied", [], ["a"], [1], [{}], [{"field": 1}], {}]
+
+
+def _slow(data: dict[str, Any]) -> AuditRecord | BaseException:
+    """What `from_dict`'s field-by-field reading makes of `data` (the quick reading left out)."""
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(records, "_usual", lambda cls, data: None)
+            return AuditRecord.from_dict(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        return exc
+
+
+@pytest.mark.parametrize("key", records._KEYS)
+def test_the_quick_reading_takes_exactly_what_the_field_by_field_reading_takes(key: str) -> None:
+    """The readers' quick path (exact types in one pass) must never take a record the careful one refuses, nor
+    read one differently: every field replaced by a value of each JSON type, or left out."""
+    base = replace(make_record(3), intent=7, version="2", approvers=("a@x",), verified=("ana@example.com",))
+    full = {**base.with_chain(1, "0" * 64, "f" * 64).to_dict(), "actors": ["ana@example.com"]}
+    assert records._usual(AuditRecord, full) == _slow(full), "a usual record takes the quick path"
+    for value in [*_ODD_VALUES, KeyError]:
+        data = {k: v for k, v in full.items() if k != key} if value is KeyError else {**full, key: value}
+        quick, slow = records._usual(AuditRecord, data), _slow(data)
+        if quick is not None:
+            assert quick == slow and quick.hash == getattr(slow, "hash", None), (key, value)
+        if not isinstance(slow, BaseException):
+            assert AuditRecord.from_dict(data) == slow

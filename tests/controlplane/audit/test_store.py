@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, Anchor, AnchorSet, AuditError, Head, JsonlStore, default_path, verify_file
+from controlplane.audit import (
+    GENESIS,
+    Anchor,
+    AnchorSet,
+    AuditError,
+    Head,
+    JsonlStore,
+    default_path,
+    fitting,
+    verify_file,
+)
 from controlplane.audit.chain import MAX_LINE_BYTES
 from tests.controlplane.audit.conftest import make_record, write_log
 
@@ -231,9 +241,13 @@ def test_a_line_of_gigabytes_is_a_clear_error_read_in_bounded_memory(tmp_path: P
     assert (result.count, result.bad_seq) == (2, 3) and "longer than any record" in result.problem
 
 
-def test_a_record_longer_than_a_reader_takes_is_refused_before_it_is_written(tmp_path: Path) -> None:
+def test_a_record_longer_than_a_reader_takes_is_written_without_its_diff(tmp_path: Path) -> None:
     store = JsonlStore(tmp_path / "audit.jsonl")
     huge = replace(make_record(0), diff=({"field": "", "old": None, "new": "x" * MAX_LINE_BYTES},))
-    with pytest.raises(AuditError, match="longer than a reader takes"):
-        store.append(huge)
-    assert store.head() is None
+    store.append(huge)
+    [stored] = store.records()
+    assert [entry["field"] for entry in stored.diff] == [fitting.OMITTED] and stored.after == huge.after
+    too_long = replace(make_record(1), actors=("x" * MAX_LINE_BYTES,))  # nothing left to leave out
+    with pytest.raises(AuditError, match="does not fit the log"):
+        store.append(too_long)
+    assert store.head() == Head(1, stored.hash) and store.verify().ok

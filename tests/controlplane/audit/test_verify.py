@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controlplane.audit import GENESIS, Head, verify_file, verify_lines
-from controlplane.audit.chain import seal
+from controlplane.audit.chain import HASH_MARKER, leaf_hash, link_hash, read, seal
+from controlplane.audit.records import canonical_json
 from tests.controlplane.audit.conftest import make_record
 
 
@@ -124,3 +125,29 @@ def test_verify_file_reads_the_stored_bytes(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_bytes(b"".join(_lines(3)))
     assert verify_file(path).count == 3
+
+
+def _forge(prev: str, seq: int, body: bytes) -> tuple[str, bytes]:
+    """A line anyone who can write the log seals (the hashes are public) after record `seq - 1`."""
+    full = b'{"seq":%d,"prev":"%s",' % (seq, prev.encode()) + body
+    hash_ = link_hash(prev, leaf_hash(full))
+    return hash_, full[:-1] + HASH_MARKER + hash_.encode() + b'"}\n'
+
+
+def test_a_sealed_line_no_reader_takes_breaks_the_chain_where_it_is() -> None:
+    """Mallory seals a record that holds `actors` twice: mlcp's readers refuse it (a JSON tool reading the first
+    sees mallory, one reading the last sees alice), and `verify` said the chain intact, so the head an operator
+    ships as an anchor covered it. Verify reads each line as the readers do and names it."""
+    lines = _lines(3)
+    good = read(lines[2])
+    content = canonical_json(make_record(9).content()).replace(
+        b'"actors":[', b'"actors":["mallory@example.com"],"actors":['
+    )
+    hash_, forged = _forge(good.hash, 4, content[1:])
+    _, after = _forge(hash_, 5, canonical_json(make_record(10).content())[1:])
+    result = verify_lines([*lines, forged, after])
+    assert (result.ok, result.count, result.bad_seq) == (False, 3, 4), result
+    assert result.head == Head(3, good.hash) and "not an audit record as mlcp writes it" in result.problem
+    assert "form mlcp writes" in result.problem
+    anchored = verify_lines([*lines, forged, after], anchor=Head(5, hash_))
+    assert anchored.bad_seq == 4, "an anchor past it does not make it a record"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from controlplane.audit import AuditRecord
 from controlplane.inventory import InventoryRecord
 from controlplane.plans import ObjectRef
 from reconciler.backends import kubernetes_inventory as codec
@@ -111,6 +112,11 @@ def _deleted(result: PassResult) -> set[str]:
     }
 
 
+def _audited(rec: Reconciler) -> list[AuditRecord]:
+    """The records of problems in mlcp's own records (before: only a log line and a metric said so)."""
+    return [r for r in rec.pass_audit.store.records() if r.rule == "record-store"]
+
+
 @pytest.mark.parametrize("controller", ["warm", "restarted"])
 def test_a_record_forged_into_a_piece_is_never_believed_and_the_loop_says_so(
     forged: Forged, controller: str, kubeconfig: Path, tmp_path: Path
@@ -129,3 +135,7 @@ def test_a_record_forged_into_a_piece_is_never_believed_and_the_loop_says_so(
     problems = result.record_problems or ()
     assert any(forged.piece in p and "not a version mlcp wrote" in p for p in problems), problems
     assert rec.metrics.registry.get_sample_value("mlcp_reconcile_record_problems") == len(problems) >= 1
+    audited = _audited(rec)
+    assert {r.error for r in audited} == set(problems), "the audit log says what was not believed"
+    rec.run_pass()
+    assert len(_audited(rec)) == len(audited), "once per revision, not once per pass"

@@ -135,6 +135,26 @@ def test_an_untrusted_store_blocks_the_plan_of_this_server_only() -> None:
     assert change.spec is None and change.tenant is None, "her record attributes nothing"
 
 
+def test_a_refused_store_is_among_the_record_problems_the_audit_log_records() -> None:
+    """The refusal was a plan error and a metric only: `mlcp audit` showed nothing of Carol's store. The loop and
+    apply record every record problem (tests/controlplane/audit/test_cli.py, test_forged_inventory_piece.py)."""
+    rest = AuthMlflow()
+    exp_id = _squatted(rest)
+    backend = MlflowBackend(rest)
+    with pytest.raises(BackendError) as refused:
+        backend.read()
+    assert backend.record_problems == (str(refused.value),) and f"(id {exp_id})" in str(refused.value)
+    assert "carol (MANAGE)" in backend.record_problems[0]
+
+    untagged = AuthMlflow()
+    untagged.add(MINE, OWN)  # her experiment under mlcp's store name, without the role tag
+    backend = MlflowBackend(untagged)
+    with pytest.raises(BackendError):
+        backend.read()
+    [problem] = backend.record_problems
+    assert "is not mlcp's inventory" in problem
+
+
 def _delete() -> Change:
     return Change(EXP, Action.delete, "removed from git", None, None, None, 60, live_version="v")
 
