@@ -16,10 +16,17 @@ from __future__ import annotations
 
 import graphlib
 import re
-import zoneinfo
 from collections.abc import Iterator
 
-from controlplane import cronspec, goduration, imagerefs, pipeline_placement, pipeline_refs, training_step_rules
+from controlplane import (
+    cronspec,
+    goduration,
+    imagerefs,
+    pipeline_placement,
+    pipeline_refs,
+    timezones,
+    training_step_rules,
+)
 from controlplane.errors import Diagnostic
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.sources import LoadedSpec
@@ -190,14 +197,13 @@ def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
             yield pipeline_refs.diag(
                 loaded, path, f"invalid cron expression {expr!r}: {why}", "e.g. `0 6 * * 1` or `@every 1h`", "schedule"
             )
-    try:
-        zoneinfo.ZoneInfo(schedule.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
+    zone = timezones.problem(schedule.timezone)
+    if zone is not None:
         yield pipeline_refs.diag(
             loaded,
             ("spec", "schedule", "timezone"),
-            f"unknown time zone {schedule.timezone!r}",
-            "use an IANA name such as UTC or Europe/Berlin",
+            zone,
+            f"use an IANA name such as {timezones.EXAMPLES}",
             "schedule",
         )
 
