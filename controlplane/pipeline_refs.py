@@ -23,7 +23,7 @@ from controlplane.specs.pipeline_steps import Container, DagNode, Step
 Path = tuple[str | int, ...]
 
 _TAG = re.compile(r"\{\{(.*?)\}\}")
-_CHECKED_PREFIXES = ("item.", "steps.", "inputs.", "outputs.", "pod.", "workflow.", "tasks.")
+CHECKED_PREFIXES = ("item.", "steps.", "inputs.", "outputs.", "pod.", "workflow.", "tasks.")
 """Argo resolves only tags with these prefixes at validation time; others are left to run time."""
 
 
@@ -35,7 +35,7 @@ def diag(loaded: LoadedSpec, path: Path, message: str, hint: str, code: str) -> 
 def _tags(text: str) -> Iterator[str]:
     for match in _TAG.finditer(text):
         tag = match.group(1).strip()
-        if tag.startswith(_CHECKED_PREFIXES):
+        if tag.startswith(CHECKED_PREFIXES):
             yield tag
 
 

@@ -22,6 +22,7 @@ from controlplane import (
     cronspec,
     goduration,
     imagerefs,
+    pipeline_expressions,
     pipeline_placement,
     pipeline_refs,
     timezones,
@@ -317,6 +318,7 @@ def _step(
         loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
     )
     yield from pipeline_refs.missing_dependency(loaded, step, i, ancestors)
+    yield from pipeline_expressions.step_when(loaded, step, base)
 
 
 def _training_step(
@@ -339,6 +341,7 @@ def _training_step(
     yield from pipeline_refs.references(
         loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
     )
+    yield from pipeline_expressions.step_when(loaded, step, base)
     template = step.model_dump(by_alias=True, include={"timeout", "retry"}, exclude_none=True)  # its own template's
     yield from pipeline_refs.references(
         loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.strings(template, base)
@@ -354,6 +357,7 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     yield from _graph(loaded, pipeline)
     yield from _parameters(loaded, pipeline)
     yield from _schedule(loaded, pipeline)
+    yield from pipeline_expressions.schedule_expressions(loaded, pipeline)
     yield from pipeline_refs.references(
         loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.workflow_texts(pipeline)
     )

@@ -95,3 +95,7 @@ def test_a_runtime_with_a_launcher_needs_a_shorter_name(repo: Path) -> None:
     found = assert_problem(repo, PATH, line_of(path, f"name: {name}"), "<name>-launcher-0-0-xxxxx")
     assert "at most 38 characters" in found.hint
 
+
+def test_the_steps_when_is_read_as_argo_reads_any_steps(repo: Path) -> None:
+    path = write(repo, PATH, PIPELINE.replace("parameters.publish}} == true", "parameters.publish}} == yes-please"))
+    assert_problem(repo, PATH, line_of(path, "yes-please"), "`-` subtracts numbers")
