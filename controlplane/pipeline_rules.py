@@ -51,10 +51,14 @@ there makes a pod the API server refuses (a container's mount paths are unique).
 WHOLE_SECONDS = re.compile(r"[0-9]+")
 """A backoff's duration without a unit: seconds (ASCII digits only; `str.isdigit` takes `²` and `١`)."""
 
+CYCLE_SHOWN = 10
+"""Steps of a cycle named in its message; a longer one is counted (a hostile cycle may hold thousands)."""
+
 Path = pipeline_refs.Path
 
 
 def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
     for i, name in enumerate(names):
         if not PARAM_NAME.fullmatch(name):
             yield pipeline_refs.diag(
@@ -64,10 +68,11 @@ def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Itera
                 "use letters, digits, '-' and '_' only (e.g. learning-rate)",
                 "parameters",
             )
-        elif name in names[:i]:
+        elif name in seen:
             yield pipeline_refs.diag(
                 loaded, (*path, i, "name"), f"duplicate {what} {name!r}", f"{what} names must be unique", "parameters"
             )
+        seen.add(name)
 
 
 def _step_names(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
@@ -123,7 +128,10 @@ def _graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
     try:
         graph.prepare()
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
+        steps = exc.args[1]
+        cycle = " -> ".join(
+            steps if len(steps) <= CYCLE_SHOWN else [*steps[:CYCLE_SHOWN], f"... ({len(steps) - 1} steps)"]
+        )
         yield pipeline_refs.diag(
             loaded,
             ("spec", "steps"),
@@ -225,7 +233,18 @@ def _duration(loaded: LoadedSpec, path: Path, value: str | None, whole_seconds_o
     )
 
 
-def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
+class _Pipeline:
+    """What every step's checks share, computed once per pipeline (per step, each was quadratic in hostile input)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.spec = pipeline
+        self.params = pipeline_refs.params(pipeline)
+        self.shared = pipeline_refs.task_outputs(pipeline)
+        self.ancestry = pipeline_refs.Ancestry({s.name: list(s.depends_on) for s in pipeline.spec.steps})
+        self.volumes = frozenset(v.name for v in pipeline.spec.volumes)
+
+
+def _container(loaded: LoadedSpec, p: _Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
     why = None if "{{" in step.image else imagerefs.problem(step.image)  # Argo substitutes it: checked once resolved
     if why is not None:
         yield pipeline_refs.diag(
@@ -239,10 +258,9 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
     if step.retry is not None and step.retry.backoff is not None:
         yield from _duration(loaded, (*base, "retry", "backoff", "duration"), step.retry.backoff.duration, True)
         yield from _duration(loaded, (*base, "retry", "backoff", "maxDuration"), step.retry.backoff.max_duration, True)
-    volumes = {v.name for v in pipeline.spec.volumes}
     mounted: set[str] = set()
     for j, mount in enumerate(step.volume_mounts):
-        if mount.volume not in volumes:
+        if mount.volume not in p.volumes:
             yield pipeline_refs.diag(
                 loaded,
                 (*base, "volumeMounts", j, "volume"),
@@ -298,37 +316,26 @@ def _artifact_places(loaded: LoadedSpec, step: Step, base: Path) -> Iterator[Dia
             )
 
 
-def _step(
-    loaded: LoadedSpec, pipeline: Pipeline, i: int, step: Step, shared: frozenset[str], parents: dict[str, list[str]]
-) -> Iterator[Diagnostic]:
+def _step(loaded: LoadedSpec, p: _Pipeline, i: int, step: Step) -> Iterator[Diagnostic]:
     base: Path = ("spec", "steps", i)
     task_texts = list(pipeline_refs.task_texts(step, base))
-    refers = any("tasks." in text for _, text in task_texts)
-    ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
-    yield from _container(loaded, pipeline, step, base)
+    yield from _container(loaded, p, step, base)
     yield from _artifact_places(loaded, step, base)
     yield from _names(loaded, (*base, "parameters"), [p.name for p in step.parameters], "input parameter")
     yield from _names(loaded, (*base, "artifacts"), [a.name for a in step.artifacts], "input artifact")
     yield from _names(loaded, (*base, "outputs", "parameters"), [p.name for p in step.outputs.parameters], "output")
     yield from _names(loaded, (*base, "outputs", "artifacts"), [a.name for a in step.outputs.artifacts], "artifact")
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.container_scope(pipeline, step), pipeline_refs.container_texts(step, base)
+        loaded, pipeline_refs.container_scope(p.params, step), pipeline_refs.container_texts(step, base)
     )
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
+        loaded, pipeline_refs.task_scope(p.params, p.shared, step, p.ancestry), task_texts
     )
-    yield from pipeline_refs.missing_dependency(loaded, step, i, ancestors)
+    yield from pipeline_refs.missing_dependency(loaded, step, i, p.ancestry)
     yield from pipeline_expressions.step_when(loaded, step, base)
 
 
-def _training_step(
-    loaded: LoadedSpec,
-    pipeline: Pipeline,
-    i: int,
-    step: TrainingStep,
-    shared: frozenset[str],
-    parents: dict[str, list[str]],
-) -> Iterator[Diagnostic]:
+def _training_step(loaded: LoadedSpec, p: _Pipeline, i: int, step: TrainingStep) -> Iterator[Diagnostic]:
     base: Path = ("spec", "steps", i)
     yield from training_step_rules.check(loaded, i, step)
     yield from _duration(loaded, (*base, "timeout"), step.timeout, whole_seconds_ok=False)
@@ -336,16 +343,12 @@ def _training_step(
         yield from _duration(loaded, (*base, "retry", "backoff", "duration"), step.retry.backoff.duration, True)
         yield from _duration(loaded, (*base, "retry", "backoff", "maxDuration"), step.retry.backoff.max_duration, True)
     task_texts = list(pipeline_refs.task_texts(step, base))
-    refers = any("tasks." in text for _, text in task_texts)
-    ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
+        loaded, pipeline_refs.task_scope(p.params, p.shared, step, p.ancestry), task_texts
     )
     yield from pipeline_expressions.step_when(loaded, step, base)
     template = step.model_dump(by_alias=True, include={"timeout", "retry"}, exclude_none=True)  # its own template's
-    yield from pipeline_refs.references(
-        loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.strings(template, base)
-    )
+    yield from pipeline_refs.references(loaded, pipeline_refs.Scope(p.params), pipeline_refs.strings(template, base))
 
 
 def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
@@ -361,24 +364,24 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     yield from pipeline_refs.references(
         loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.workflow_texts(pipeline)
     )
-    shared = pipeline_refs.task_outputs(pipeline)
-    parents = {s.name: list(s.depends_on) for s in pipeline.spec.steps}
+    shared = _Pipeline(pipeline)
     for i, step in enumerate(pipeline.spec.steps):
         if isinstance(step, Step):
-            yield from _step(loaded, pipeline, i, step, shared, parents)
+            yield from _step(loaded, shared, i, step)
         else:
-            yield from _training_step(loaded, pipeline, i, step, shared, parents)
+            yield from _training_step(loaded, shared, i, step)
     exit_handler = pipeline.spec.on_exit
     if exit_handler is not None:
-        yield from _container(loaded, pipeline, exit_handler, ("spec", "onExit"))
+        yield from _container(loaded, shared, exit_handler, ("spec", "onExit"))
         yield from pipeline_refs.references(
             loaded,
-            pipeline_refs.container_scope(pipeline, exit_handler),
+            pipeline_refs.container_scope(shared.params, exit_handler),
             pipeline_refs.container_texts(exit_handler, ("spec", "onExit")),
         )
-    names = [v.name for v in pipeline.spec.volumes]
-    for i, name in enumerate(names):
-        if name in names[:i]:
+    seen: set[str] = set()
+    for i, volume in enumerate(pipeline.spec.volumes):
+        if volume.name in seen:
             yield pipeline_refs.diag(
-                loaded, ("spec", "volumes", i, "name"), f"duplicate volume {name!r}", "rename it", "volumes"
+                loaded, ("spec", "volumes", i, "name"), f"duplicate volume {volume.name!r}", "rename it", "volumes"
             )
+        seen.add(volume.name)
