@@ -3,9 +3,10 @@
 Argo validates a Workflow only when it is submitted (and a CronWorkflow at each
 tick), so a pipeline that breaks its rules merges, applies, and then fails every
 run. These checks mirror argo-workflows v4.0.5's `workflow/validate` and the
-full CRDs, no stricter: step and parameter names, defaults within `enum`,
-`{{...}}` references resolvable in the scope Argo resolves them in
-(`pipeline_refs`), the template name mlcp keeps for the DAG, name lengths of
+full CRDs, no stricter: the step names, graph and counts (`pipeline_shape`),
+parameter names, defaults within `enum`, `{{...}}` references resolvable in
+the scope Argo resolves them in (`pipeline_refs`), expressions as Argo
+evaluates them at run time (`pipeline_expressions`), name lengths of
 the rendered objects, cron syntax (`cronspec`), every parameter of a scheduled
 pipeline having a value, image references (`imagerefs`), and where a step's
 pod may run as the API server checks it, off the cluster's own nodes
@@ -14,7 +15,6 @@ pod may run as the API server checks it, off the cluster's own nodes
 
 from __future__ import annotations
 
-import graphlib
 import re
 from collections.abc import Iterator
 
@@ -25,6 +25,7 @@ from controlplane import (
     pipeline_expressions,
     pipeline_placement,
     pipeline_refs,
+    pipeline_shape,
     timezones,
     training_step_rules,
 )
@@ -34,9 +35,6 @@ from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
 from controlplane.specs.pipeline_steps import Container, Step
 from controlplane.specs.pipeline_training import TrainingStep
-
-ENTRYPOINT = "main"
-"""Name of the DAG template the renderer adds; a step of that name would collide with it."""
 
 CRON_NAME_LIMIT = 52
 """Argo's limit for CronWorkflow names (its runs append a 10-digit timestamp and must stay within 63)."""
@@ -50,9 +48,6 @@ there makes a pod the API server refuses (a container's mount paths are unique).
 
 WHOLE_SECONDS = re.compile(r"[0-9]+")
 """A backoff's duration without a unit: seconds (ASCII digits only; `str.isdigit` takes `²` and `١`)."""
-
-CYCLE_SHOWN = 10
-"""Steps of a cycle named in its message; a longer one is counted (a hostile cycle may hold thousands)."""
 
 Path = pipeline_refs.Path
 
@@ -73,72 +68,6 @@ def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Itera
                 loaded, (*path, i, "name"), f"duplicate {what} {name!r}", f"{what} names must be unique", "parameters"
             )
         seen.add(name)
-
-
-def _step_names(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
-    named: list[tuple[Path, str]] = [(("spec", "steps", i, "name"), s.name) for i, s in enumerate(pipeline.spec.steps)]
-    if pipeline.spec.on_exit is not None:
-        named.append((("spec", "onExit", "name"), pipeline.spec.on_exit.name))
-    for path, name in named:
-        if name == ENTRYPOINT:
-            yield pipeline_refs.diag(
-                loaded,
-                path,
-                f"{name!r} is reserved: mlcp names the pipeline's DAG template {ENTRYPOINT!r}",
-                "rename the step",
-                "steps",
-            )
-        elif name in seen:
-            yield pipeline_refs.diag(
-                loaded, path, f"duplicate step name {name!r}", "step names must be unique within a pipeline", "steps"
-            )
-        seen.add(name)
-    for i, step in enumerate(pipeline.spec.steps):
-        if step.depends_on and step.name[0].isdigit():
-            yield pipeline_refs.diag(
-                loaded,
-                ("spec", "steps", i, "name"),
-                f"step {step.name!r} has dependencies, and Argo refuses such a step whose name begins with a digit",
-                "start the name with a letter",
-                "steps",
-            )
-
-
-def _graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
-    index = dict.fromkeys(step.name for step in pipeline.spec.steps)
-    graph = graphlib.TopologicalSorter[str]()
-    for i, step in enumerate(pipeline.spec.steps):
-        for j, dep in enumerate(step.depends_on):
-            path = ("spec", "steps", i, "dependsOn", j)
-            if dep not in index:
-                known = ", ".join(index)
-                yield pipeline_refs.diag(
-                    loaded,
-                    path,
-                    f"step {step.name!r} depends on unknown step {dep!r}",
-                    f"known steps: {known}",
-                    "steps",
-                )
-            elif dep == step.name:
-                yield pipeline_refs.diag(
-                    loaded, path, f"step {step.name!r} depends on itself", "remove it from dependsOn", "steps"
-                )
-        graph.add(step.name, *(d for d in step.depends_on if d in index and d != step.name))
-    try:
-        graph.prepare()
-    except graphlib.CycleError as exc:
-        steps = exc.args[1]
-        cycle = " -> ".join(
-            steps if len(steps) <= CYCLE_SHOWN else [*steps[:CYCLE_SHOWN], f"... ({len(steps) - 1} steps)"]
-        )
-        yield pipeline_refs.diag(
-            loaded,
-            ("spec", "steps"),
-            f"steps depend on each other in a cycle: {cycle}",
-            "break the cycle in dependsOn",
-            "steps",
-        )
 
 
 def _parameters(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
@@ -356,8 +285,9 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     pipeline = loaded.spec
     if not isinstance(pipeline, Pipeline):  # pragma: no cover - called for pipelines only
         return
-    yield from _step_names(loaded, pipeline)
-    yield from _graph(loaded, pipeline)
+    yield from pipeline_shape.step_names(loaded, pipeline)
+    yield from pipeline_shape.sizes(loaded, pipeline)
+    yield from pipeline_shape.graph(loaded, pipeline)
     yield from _parameters(loaded, pipeline)
     yield from _schedule(loaded, pipeline)
     yield from pipeline_expressions.schedule_expressions(loaded, pipeline)

@@ -226,3 +226,31 @@ def test_a_long_cycle_is_named_by_its_first_steps(repo: Path) -> None:
     write(repo, "tenants/vision/pipelines/ring.yaml", f"{RING}{steps}")
     found = [d for d in problems(repo) if "cycle" in d.message]
     assert len(found) == 1 and "... (500 steps)" in found[0].message and len(found[0].message) < 200
+
+
+def test_steps_are_counted_as_argos_crd_counts_templates(repo: Path) -> None:
+    """The full CRD holds at most 200 templates: the DAG's, one per step and the exit handler's (the corpus case
+    i-two-hundred-steps is refused by the real API server)."""
+    steps = "".join(f"  - {{name: s{i}, image: busybox}}\n" for i in range(199))
+    write(repo, "tenants/vision/pipelines/wide.yaml", f"{RING.replace('ring', 'wide')}{steps}")
+    assert problems(repo) == []
+    exit_handler = "  onExit: {name: done, image: busybox}\n"
+    path = write(
+        repo,
+        "tenants/vision/pipelines/wide.yaml",
+        f"{RING.replace('ring', 'wide')}{exit_handler}  steps:\n{steps}".replace(
+            "spec:\n  steps:\n  onExit", "spec:\n  onExit"
+        ),
+    )
+    found = assert_problem(repo, "tenants/vision/pipelines/wide.yaml", line_of(path, "- {name: s0,"), "at most 198")
+    assert "withItems" in found.hint
+
+
+def test_a_step_takes_at_most_500_parameters(repo: Path) -> None:
+    params = ", ".join(f"{{name: p{i}, value: x}}" for i in range(501))
+    path = write(
+        repo,
+        "tenants/vision/pipelines/many.yaml",
+        f"{RING.replace('ring', 'many')}  - {{name: s, image: busybox, parameters: [{params}]}}\n",
+    )
+    assert_problem(repo, "tenants/vision/pipelines/many.yaml", line_of(path, "parameters:"), "takes 501 parameters")
