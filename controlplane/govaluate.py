@@ -87,7 +87,8 @@ _PREFIXES = frozenset({"-", "!", "~"})
 _TERNARY = frozenset({"?", ":", "??"})
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?|.*[0-9]{1,2}:[0-9]{2}.*")
-"""A quoted text govaluate may read as a time (its tryParseTime formats, loosely): its type is left open."""
+"""A quoted text govaluate may read as a time (its tryParseTime formats, loosely): where it may stand and its type
+are left open, as a tag's."""
 
 
 class ExpressionError(ValueError):
@@ -150,7 +151,9 @@ class _Lexer:
         raise ExpressionError(f"unclosed {what}", hint)
 
     def _state(self) -> str:
-        return self.tokens[-1].kind if self.tokens else "START"
+        """The lexer state govaluate decides a `-`, `!` or `~` by: a tag stands where a value does."""
+        kind = self.tokens[-1].kind if self.tokens else "START"
+        return STR if kind == TAGGED else kind
 
     def read(self) -> list[Token]:
         while self.pos < len(self.text):
@@ -172,7 +175,8 @@ class _Lexer:
             elif ch in "'\"":
                 self.pos += 1
                 text = self._until("'\"", "string", "close the quote (a quote inside a string is written \\')")
-                self.tokens.append(Token(TIME if _DATE.fullmatch(text) else STR, text))
+                # a text govaluate may read as a time: placed and typed like a tag, so no time is refused here
+                self.tokens.append(Token(TAGGED if _DATE.fullmatch(text) else STR, text))
             elif ch in "()":
                 self.pos += 1
                 self.tokens.append(Token(OPEN if ch == "(" else CLOSE, ch))
@@ -350,7 +354,9 @@ class _Types:
         return BOOLEAN if token.text == "!" else NUMBER
 
     def _value(self) -> str:
-        token = self.tokens[self.i]
+        token = self.tokens[self.i] if self.i < len(self.tokens) else Token(CLOSE, "the end")
+        if token.kind in (CLOSE, SEP):  # govaluate's table lets `)` follow an operator; its planner then fails
+            raise ExpressionError(f"an operator has no right-hand side before {token.text!r}", "complete it")
         self.i += 1
         if token.kind == OPEN:
             self.depth += 1

@@ -8,8 +8,12 @@ tests/controlplane/pipeline_corpus confirms the `when` cases against the real wo
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controlplane import govaluate
+
+ATOMS = [*"()[]'\",?:!~-+*", "1", "2.5", "0x1f", "true", "a", "b-c", "'x'", "'2024-01-01'", "==", "&&", "in", "{{t}}"]
 
 STEP_ACCEPTS = [
     "true",
@@ -70,6 +74,8 @@ STEP_REFUSES = {
     "--1 == 1": "invalid token '--'",
     "true > false": "compares two numbers or two strings",
     "{{ == 1": "left in the expression",
+    "(1 + )": "no right-hand side",
+    "! ( ! )": "no right-hand side",
 }
 
 
@@ -97,6 +103,9 @@ def test_a_step_expression_govaluate_fails_on_is_refused_saying_why(expression: 
         "'{{tasks.a.outputs.result}}' == 'heads'",
         "{{= workflow.parameters.n == '5' }}",
         "{{item}} in (1, 2, 3)",
+        "{{workflow.parameters.n}} - 1 > 0",
+        "{{workflow.parameters.n}} -1 > 0",
+        "'2024-01-01' == '{{workflow.parameters.day}}'",
     ],
 )
 def test_a_tag_is_one_operand_of_any_type(expression: str) -> None:
@@ -122,3 +131,12 @@ def test_hostile_expressions_are_refused_quickly_without_recursing_deeply() -> N
     assert "characters" in str(govaluate.problem("true && " * 1000 + "true", words_are_strings=True))
     long_chain = " && ".join(["true"] * 500)
     assert govaluate.problem(long_chain, words_are_strings=True) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ATOMS), max_size=9), st.booleans())
+def test_any_expression_gets_an_answer_never_a_traceback(atoms: list[str], words_are_strings: bool) -> None:
+    """Token soups found two tracebacks (a `-` after a tag; `)` right after an operator, which govaluate's
+    transition table allows)."""
+    found = govaluate.problem(" ".join(atoms), words_are_strings)
+    assert found is None or (str(found) and found.hint)
