@@ -3,9 +3,10 @@
 Argo validates a Workflow only when it is submitted (and a CronWorkflow at each
 tick), so a pipeline that breaks its rules merges, applies, and then fails every
 run. These checks mirror argo-workflows v4.0.5's `workflow/validate` and the
-full CRDs, no stricter: step and parameter names, defaults within `enum`,
-`{{...}}` references resolvable in the scope Argo resolves them in
-(`pipeline_refs`), the template name mlcp keeps for the DAG, name lengths of
+full CRDs, no stricter: the step names, graph and counts (`pipeline_shape`),
+parameter names, defaults within `enum`, `{{...}}` references resolvable in
+the scope Argo resolves them in (`pipeline_refs`), expressions as Argo
+evaluates them at run time (`pipeline_expressions`), name lengths of
 the rendered objects, cron syntax (`cronspec`), every parameter of a scheduled
 pipeline having a value, image references (`imagerefs`), and where a step's
 pod may run as the API server checks it, off the cluster's own nodes
@@ -14,21 +15,26 @@ pod may run as the API server checks it, off the cluster's own nodes
 
 from __future__ import annotations
 
-import graphlib
 import re
-import zoneinfo
 from collections.abc import Iterator
 
-from controlplane import cronspec, goduration, imagerefs, pipeline_placement, pipeline_refs, training_step_rules
+from controlplane import (
+    cronspec,
+    goduration,
+    imagerefs,
+    pipeline_expressions,
+    pipeline_placement,
+    pipeline_refs,
+    pipeline_shape,
+    timezones,
+    training_step_rules,
+)
 from controlplane.errors import Diagnostic
 from controlplane.labels import RESERVED_ACCOUNT_PREFIX
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
 from controlplane.specs.pipeline_steps import Container, Step
 from controlplane.specs.pipeline_training import TrainingStep
-
-ENTRYPOINT = "main"
-"""Name of the DAG template the renderer adds; a step of that name would collide with it."""
 
 CRON_NAME_LIMIT = 52
 """Argo's limit for CronWorkflow names (its runs append a 10-digit timestamp and must stay within 63)."""
@@ -47,6 +53,7 @@ Path = pipeline_refs.Path
 
 
 def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
     for i, name in enumerate(names):
         if not PARAM_NAME.fullmatch(name):
             yield pipeline_refs.diag(
@@ -56,73 +63,11 @@ def _names(loaded: LoadedSpec, path: Path, names: list[str], what: str) -> Itera
                 "use letters, digits, '-' and '_' only (e.g. learning-rate)",
                 "parameters",
             )
-        elif name in names[:i]:
+        elif name in seen:
             yield pipeline_refs.diag(
                 loaded, (*path, i, "name"), f"duplicate {what} {name!r}", f"{what} names must be unique", "parameters"
             )
-
-
-def _step_names(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
-    named: list[tuple[Path, str]] = [(("spec", "steps", i, "name"), s.name) for i, s in enumerate(pipeline.spec.steps)]
-    if pipeline.spec.on_exit is not None:
-        named.append((("spec", "onExit", "name"), pipeline.spec.on_exit.name))
-    for path, name in named:
-        if name == ENTRYPOINT:
-            yield pipeline_refs.diag(
-                loaded,
-                path,
-                f"{name!r} is reserved: mlcp names the pipeline's DAG template {ENTRYPOINT!r}",
-                "rename the step",
-                "steps",
-            )
-        elif name in seen:
-            yield pipeline_refs.diag(
-                loaded, path, f"duplicate step name {name!r}", "step names must be unique within a pipeline", "steps"
-            )
         seen.add(name)
-    for i, step in enumerate(pipeline.spec.steps):
-        if step.depends_on and step.name[0].isdigit():
-            yield pipeline_refs.diag(
-                loaded,
-                ("spec", "steps", i, "name"),
-                f"step {step.name!r} has dependencies, and Argo refuses such a step whose name begins with a digit",
-                "start the name with a letter",
-                "steps",
-            )
-
-
-def _graph(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
-    index = dict.fromkeys(step.name for step in pipeline.spec.steps)
-    graph = graphlib.TopologicalSorter[str]()
-    for i, step in enumerate(pipeline.spec.steps):
-        for j, dep in enumerate(step.depends_on):
-            path = ("spec", "steps", i, "dependsOn", j)
-            if dep not in index:
-                known = ", ".join(index)
-                yield pipeline_refs.diag(
-                    loaded,
-                    path,
-                    f"step {step.name!r} depends on unknown step {dep!r}",
-                    f"known steps: {known}",
-                    "steps",
-                )
-            elif dep == step.name:
-                yield pipeline_refs.diag(
-                    loaded, path, f"step {step.name!r} depends on itself", "remove it from dependsOn", "steps"
-                )
-        graph.add(step.name, *(d for d in step.depends_on if d in index and d != step.name))
-    try:
-        graph.prepare()
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        yield pipeline_refs.diag(
-            loaded,
-            ("spec", "steps"),
-            f"steps depend on each other in a cycle: {cycle}",
-            "break the cycle in dependsOn",
-            "steps",
-        )
 
 
 def _parameters(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
@@ -190,14 +135,13 @@ def _schedule(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Diagnostic]:
             yield pipeline_refs.diag(
                 loaded, path, f"invalid cron expression {expr!r}: {why}", "e.g. `0 6 * * 1` or `@every 1h`", "schedule"
             )
-    try:
-        zoneinfo.ZoneInfo(schedule.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
+    zone = timezones.problem(schedule.timezone)
+    if zone is not None:
         yield pipeline_refs.diag(
             loaded,
             ("spec", "schedule", "timezone"),
-            f"unknown time zone {schedule.timezone!r}",
-            "use an IANA name such as UTC or Europe/Berlin",
+            zone,
+            f"use an IANA name such as {timezones.EXAMPLES}",
             "schedule",
         )
 
@@ -218,7 +162,18 @@ def _duration(loaded: LoadedSpec, path: Path, value: str | None, whole_seconds_o
     )
 
 
-def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
+class _Pipeline:
+    """What every step's checks share, computed once per pipeline (per step, each was quadratic in hostile input)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.spec = pipeline
+        self.params = pipeline_refs.params(pipeline)
+        self.shared = pipeline_refs.task_outputs(pipeline)
+        self.ancestry = pipeline_refs.Ancestry({s.name: list(s.depends_on) for s in pipeline.spec.steps})
+        self.volumes = frozenset(v.name for v in pipeline.spec.volumes)
+
+
+def _container(loaded: LoadedSpec, p: _Pipeline, step: Container, base: Path) -> Iterator[Diagnostic]:
     why = None if "{{" in step.image else imagerefs.problem(step.image)  # Argo substitutes it: checked once resolved
     if why is not None:
         yield pipeline_refs.diag(
@@ -232,10 +187,9 @@ def _container(loaded: LoadedSpec, pipeline: Pipeline, step: Container, base: Pa
     if step.retry is not None and step.retry.backoff is not None:
         yield from _duration(loaded, (*base, "retry", "backoff", "duration"), step.retry.backoff.duration, True)
         yield from _duration(loaded, (*base, "retry", "backoff", "maxDuration"), step.retry.backoff.max_duration, True)
-    volumes = {v.name for v in pipeline.spec.volumes}
     mounted: set[str] = set()
     for j, mount in enumerate(step.volume_mounts):
-        if mount.volume not in volumes:
+        if mount.volume not in p.volumes:
             yield pipeline_refs.diag(
                 loaded,
                 (*base, "volumeMounts", j, "volume"),
@@ -291,36 +245,26 @@ def _artifact_places(loaded: LoadedSpec, step: Step, base: Path) -> Iterator[Dia
             )
 
 
-def _step(
-    loaded: LoadedSpec, pipeline: Pipeline, i: int, step: Step, shared: frozenset[str], parents: dict[str, list[str]]
-) -> Iterator[Diagnostic]:
+def _step(loaded: LoadedSpec, p: _Pipeline, i: int, step: Step) -> Iterator[Diagnostic]:
     base: Path = ("spec", "steps", i)
     task_texts = list(pipeline_refs.task_texts(step, base))
-    refers = any("tasks." in text for _, text in task_texts)
-    ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
-    yield from _container(loaded, pipeline, step, base)
+    yield from _container(loaded, p, step, base)
     yield from _artifact_places(loaded, step, base)
     yield from _names(loaded, (*base, "parameters"), [p.name for p in step.parameters], "input parameter")
     yield from _names(loaded, (*base, "artifacts"), [a.name for a in step.artifacts], "input artifact")
     yield from _names(loaded, (*base, "outputs", "parameters"), [p.name for p in step.outputs.parameters], "output")
     yield from _names(loaded, (*base, "outputs", "artifacts"), [a.name for a in step.outputs.artifacts], "artifact")
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.container_scope(pipeline, step), pipeline_refs.container_texts(step, base)
+        loaded, pipeline_refs.container_scope(p.params, step), pipeline_refs.container_texts(step, base)
     )
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
+        loaded, pipeline_refs.task_scope(p.params, p.shared, step, p.ancestry), task_texts
     )
-    yield from pipeline_refs.missing_dependency(loaded, step, i, ancestors)
+    yield from pipeline_refs.missing_dependency(loaded, step, i, p.ancestry)
+    yield from pipeline_expressions.step_when(loaded, step, base)
 
 
-def _training_step(
-    loaded: LoadedSpec,
-    pipeline: Pipeline,
-    i: int,
-    step: TrainingStep,
-    shared: frozenset[str],
-    parents: dict[str, list[str]],
-) -> Iterator[Diagnostic]:
+def _training_step(loaded: LoadedSpec, p: _Pipeline, i: int, step: TrainingStep) -> Iterator[Diagnostic]:
     base: Path = ("spec", "steps", i)
     yield from training_step_rules.check(loaded, i, step)
     yield from _duration(loaded, (*base, "timeout"), step.timeout, whole_seconds_ok=False)
@@ -328,15 +272,12 @@ def _training_step(
         yield from _duration(loaded, (*base, "retry", "backoff", "duration"), step.retry.backoff.duration, True)
         yield from _duration(loaded, (*base, "retry", "backoff", "maxDuration"), step.retry.backoff.max_duration, True)
     task_texts = list(pipeline_refs.task_texts(step, base))
-    refers = any("tasks." in text for _, text in task_texts)
-    ancestors = pipeline_refs.ancestors(parents, step.name) if refers else set()
     yield from pipeline_refs.references(
-        loaded, pipeline_refs.task_scope(pipeline_refs.params(pipeline), shared, step, ancestors), task_texts
+        loaded, pipeline_refs.task_scope(p.params, p.shared, step, p.ancestry), task_texts
     )
+    yield from pipeline_expressions.step_when(loaded, step, base)
     template = step.model_dump(by_alias=True, include={"timeout", "retry"}, exclude_none=True)  # its own template's
-    yield from pipeline_refs.references(
-        loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.strings(template, base)
-    )
+    yield from pipeline_refs.references(loaded, pipeline_refs.Scope(p.params), pipeline_refs.strings(template, base))
 
 
 def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
@@ -344,31 +285,33 @@ def check(loaded: LoadedSpec) -> Iterator[Diagnostic]:
     pipeline = loaded.spec
     if not isinstance(pipeline, Pipeline):  # pragma: no cover - called for pipelines only
         return
-    yield from _step_names(loaded, pipeline)
-    yield from _graph(loaded, pipeline)
+    yield from pipeline_shape.step_names(loaded, pipeline)
+    yield from pipeline_shape.sizes(loaded, pipeline)
+    yield from pipeline_shape.graph(loaded, pipeline)
     yield from _parameters(loaded, pipeline)
     yield from _schedule(loaded, pipeline)
+    yield from pipeline_expressions.schedule_expressions(loaded, pipeline)
     yield from pipeline_refs.references(
         loaded, pipeline_refs.Scope(pipeline_refs.params(pipeline)), pipeline_refs.workflow_texts(pipeline)
     )
-    shared = pipeline_refs.task_outputs(pipeline)
-    parents = {s.name: list(s.depends_on) for s in pipeline.spec.steps}
+    shared = _Pipeline(pipeline)
     for i, step in enumerate(pipeline.spec.steps):
         if isinstance(step, Step):
-            yield from _step(loaded, pipeline, i, step, shared, parents)
+            yield from _step(loaded, shared, i, step)
         else:
-            yield from _training_step(loaded, pipeline, i, step, shared, parents)
+            yield from _training_step(loaded, shared, i, step)
     exit_handler = pipeline.spec.on_exit
     if exit_handler is not None:
-        yield from _container(loaded, pipeline, exit_handler, ("spec", "onExit"))
+        yield from _container(loaded, shared, exit_handler, ("spec", "onExit"))
         yield from pipeline_refs.references(
             loaded,
-            pipeline_refs.container_scope(pipeline, exit_handler),
+            pipeline_refs.container_scope(shared.params, exit_handler),
             pipeline_refs.container_texts(exit_handler, ("spec", "onExit")),
         )
-    names = [v.name for v in pipeline.spec.volumes]
-    for i, name in enumerate(names):
-        if name in names[:i]:
+    seen: set[str] = set()
+    for i, volume in enumerate(pipeline.spec.volumes):
+        if volume.name in seen:
             yield pipeline_refs.diag(
-                loaded, ("spec", "volumes", i, "name"), f"duplicate volume {name!r}", "rename it", "volumes"
+                loaded, ("spec", "volumes", i, "name"), f"duplicate volume {volume.name!r}", "rename it", "volumes"
             )
+        seen.add(volume.name)

@@ -1,11 +1,13 @@
 """A pipeline's training steps checked before Argo and Trainer see them (part of `controlplane.pipeline_rules`).
 
-Two rules the schema cannot state. No `{{...}}` in the training: Argo
+Three rules the schema cannot state. No `{{...}}` in the training: Argo
 substitutes run parameters into a resource template's manifest as text, so a
 parameter value could add fields to the TrainJob (a ServiceAccount override,
 a Secret volume); the manifest must be exactly what was reviewed. And the
 step's name must start with a letter, because each run's TrainJob is named
-after it and Trainer refuses a TrainJob name that is not a DNS-1035 label.
+after it and Trainer refuses a TrainJob name that is not a DNS-1035 label; and
+that name must leave room for the pod names JobSet derives from it
+(`training_job.name_limit`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from controlplane import pipeline_refs
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs.pipeline_training import TrainingStep
+from controlplane.specs.training_job import name_limit, name_problem
+
+GENERATED_SUFFIX = "-xxxxx"
+"""What each run adds to the step's name: `generateName: <step>-` and the API server's five random characters."""
 
 Path = pipeline_refs.Path
 
@@ -43,6 +49,16 @@ def check(loaded: LoadedSpec, i: int, step: TrainingStep) -> Iterator[Diagnostic
             f"training step {step.name!r} must start with a letter: its TrainJobs are named after it, "
             "and Trainer refuses a name that is not a DNS-1035 label",
             "rename the step, e.g. train-" + step.name,
+            "steps",
+        )
+    limit, _ = name_limit(step.training_job)
+    why = name_problem(len(step.name) + len(GENERATED_SUFFIX), step.training_job, "each run's TrainJob")
+    if why is not None:
+        yield pipeline_refs.diag(
+            loaded,
+            (*base, "name"),
+            f"training step {step.name!r}: each run's TrainJob is named {step.name}{GENERATED_SUFFIX}; {why}",
+            f"shorten the step's name to at most {limit - len(GENERATED_SUFFIX)} characters",
             "steps",
         )
     fields = step.training_job.model_dump(by_alias=True, exclude_defaults=True)

@@ -18,12 +18,12 @@ can never lower it, and a change to it takes effect once it is applied.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from typing import Annotated, Literal
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from controlplane import timezones
 from controlplane.specs.base import KINDS, Spec, register
 from controlplane.specs.kube_syntax import INT32_MAX, INT64_MAX
 from controlplane.specs.model import NonEmptyStr, OneOf, SpecModel
@@ -134,7 +134,9 @@ class FreezeWindow(SpecModel):
         "@daily, @weekly, ... e.g. `0 18 * * 5` (Fridays at 18:00)."
     )
     duration: str = Field(pattern=DURATION.pattern, description="How long each window lasts: `90m`, `4h`, `2d`.")
-    time_zone: NonEmptyStr = Field(default="UTC", description="IANA time zone of `cron`, e.g. `Europe/Berlin`.")
+    time_zone: NonEmptyStr = Field(
+        default="UTC", description="IANA time zone name of `cron`, e.g. `Europe/Berlin` (not `Local` or `localtime`)."
+    )
     tenants: list[NonEmptyStr] = Field(
         default_factory=lambda: ["*"], description="Tenant names; shell-style patterns (`vision-*`), `*` for all."
     )
@@ -178,10 +180,9 @@ class FreezeWindow(SpecModel):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
-            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Berlin") from None
+        why = timezones.problem(value)
+        if why is not None:
+            raise ValueError(f"{why}: use an IANA name such as {timezones.EXAMPLES}")
         return value
 
 

@@ -86,7 +86,10 @@ class Schedule(SpecModel):
     cron: NonEmptyStr | list[NonEmptyStr] = Field(
         description="Cron expression, or a list of them (5 fields, @hourly/@daily/..., or `@every 1h`)."
     )
-    timezone: str = Field(default="UTC", description="IANA time zone, e.g. `Europe/Berlin`.")
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone name, e.g. `Europe/Berlin` (not `Local` or `localtime`: they vary by machine).",
+    )
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
         default="Forbid",
         description=(

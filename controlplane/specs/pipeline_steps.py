@@ -211,7 +211,10 @@ class DagNode(SpecModel):
     )
     when: str | None = Field(
         default=None,
-        description="Run only if this Argo expression holds, e.g. `{{workflow.parameters.deploy}} == true`.",
+        description=(
+            "Run only if this Argo expression holds, e.g. `{{workflow.parameters.deploy}} == true` (govaluate, once "
+            "the tags are substituted: quote text holding a `-`, like `'{{workflow.parameters.region}}' == 'eu-west'`)."
+        ),
     )
 
 

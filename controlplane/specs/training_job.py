@@ -29,6 +29,17 @@ from controlplane.specs.resources import Quantity
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 """Set from `experiment`; MLflow's client logs to it."""
 
+DNS_LABEL_MAX = 63
+NODE_JOB = "node"
+"""The replicated job Trainer v2 always makes (its pods are the `numNodes` training nodes)."""
+SHIPPED_RUNTIME_JOBS: dict[str, tuple[str, ...]] = {
+    "deepspeed-distributed": ("launcher",),
+    "mlx-distributed": ("launcher",),
+    "mpi-distributed": ("launcher",),
+}
+"""The other replicated jobs (one pod each) of the ClusterTrainingRuntimes Trainer v2.0 ships; a platform's own
+runtime may have others, which only it knows (docs/pipelines.md)."""
+
 
 class RuntimeRef(SpecModel):
     name: DnsLabel = Field(description="Name of the runtime, e.g. `torch-distributed`.")
@@ -90,8 +101,48 @@ class TrainingJob(Spec):
     folder = "tenants/<tenant>/training/<name>.yaml"
     name_rules = (NameRule("Trainer refuses a TrainJob name that is not a DNS-1035 label", letter_first=True),)
 
+    def name_findings(self) -> Iterable[Finding]:
+        yield from super().name_findings()
+        why = name_problem(len(self.name), self.spec, "the TrainingJob's name")
+        if why is not None:
+            yield Finding(("metadata", "name"), f"TrainingJob {self.name!r}: {why}", "shorten the name", "name")
+
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
         yield from training_findings(tenant, self.spec, ("spec",))
+
+
+def _replicated_jobs(spec: TrainingJobSpec) -> list[tuple[str, int]]:
+    """(replicated job, its pods) of the JobSet Trainer makes for `spec`, as far as mlcp can know them."""
+    jobs = [(NODE_JOB, spec.num_nodes)]
+    if spec.runtime.kind == "ClusterTrainingRuntime":
+        jobs += [(job, 1) for job in SHIPPED_RUNTIME_JOBS.get(spec.runtime.name, ())]
+    return jobs
+
+
+def name_limit(spec: TrainingJobSpec) -> tuple[int, str]:
+    """The longest TrainJob name that can run `spec`, and the pod name that sets it.
+
+    Trainer makes a JobSet of the TrainJob's name, and JobSet's webhook refuses it unless every pod name its jobs
+    will make fits a DNS label: `<name>-<replicatedJob>-<jobIndex>-<podIndex>-<5 random>` (jobset_webhook.go; the
+    pod's hostname, `<name>-node-0-0`, is also the master's address Trainer's torch plugin gives every node).
+    Trainer's own TrainJob webhook does not check it: the TrainJob is created and never starts a pod.
+    """
+    limits = []
+    for job, pods in _replicated_jobs(spec):
+        pod = f"-{job}-0-{pods - 1}-xxxxx"
+        limits.append((DNS_LABEL_MAX - len(pod), f"<name>{pod}"))
+    return min(limits)
+
+
+def name_problem(name_length: int, spec: TrainingJobSpec, named: str) -> str | None:
+    """Why a TrainJob whose name has `name_length` characters cannot run `spec`, or None; `named`: what it is."""
+    limit, pod = name_limit(spec)
+    if name_length <= limit:
+        return None
+    return (
+        f"JobSet names this training's pods {pod} and refuses a pod name over {DNS_LABEL_MAX} characters, so "
+        f"{named} may have at most {limit} characters (it has {name_length}): the training would never start"
+    )
 
 
 def training_findings(tenant: TenantSpecs, spec: TrainingJobSpec, base: tuple[str | int, ...]) -> Iterable[Finding]:

@@ -73,3 +73,29 @@ def test_a_template_tag_in_the_pipelines_file_name_is_refused_at_the_step(repo: 
     write(repo, path, PIPELINE)
     found = assert_problem(repo, path, line_of(repo / path, "- name: train"), "would hold `{{`")
     assert "the pipeline file's path (annotation mlcp.dev/source)" in found.message and found.hint == "rename the file"
+
+
+def test_a_training_step_name_leaves_room_for_the_pod_names_jobset_derives(repo: Path) -> None:
+    """Each run's TrainJob is `<step>-xxxxx`; JobSet refuses its JobSet unless `<trainjob>-node-0-1-xxxxx` (two
+    nodes) fits 63 characters: a 42-character step name is the longest that runs."""
+    longest = "t" * 42
+    write(repo, PATH, PIPELINE.replace("- name: train\n", f"- name: {longest}\n").replace("[train]", f"[{longest}]"))
+    assert problems(repo) == []
+    name = "t" * 43
+    path = write(repo, PATH, PIPELINE.replace("- name: train\n", f"- name: {name}\n").replace("[train]", f"[{name}]"))
+    found = assert_problem(repo, PATH, line_of(path, f"name: {name}"), "<name>-node-0-1-xxxxx")
+    assert "at most 42 characters" in found.hint
+
+
+def test_a_runtime_with_a_launcher_needs_a_shorter_name(repo: Path) -> None:
+    """Trainer's MPI runtimes add a `launcher` job: `<trainjob>-launcher-0-0-xxxxx` is the longest pod name."""
+    name = "t" * 39
+    text = PIPELINE.replace("- name: train\n", f"- name: {name}\n").replace("[train]", f"[{name}]")
+    path = write(repo, PATH, text.replace("name: torch-distributed", "name: mpi-distributed"))
+    found = assert_problem(repo, PATH, line_of(path, f"name: {name}"), "<name>-launcher-0-0-xxxxx")
+    assert "at most 38 characters" in found.hint
+
+
+def test_the_steps_when_is_read_as_argo_reads_any_steps(repo: Path) -> None:
+    path = write(repo, PATH, PIPELINE.replace("parameters.publish}} == true", "parameters.publish}} == yes-please"))
+    assert_problem(repo, PATH, line_of(path, "yes-please"), "`-` subtracts numbers")

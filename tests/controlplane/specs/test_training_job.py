@@ -77,3 +77,19 @@ def test_a_node_above_the_limit_range_max_is_refused_at_the_field(repo: Path) ->
     edit(repo, "tenants/vision/quota.yaml", "  limitRange:\n", "  limitRange:\n    max: {cpu: '10'}\n")
     edit(repo, JOB, 'cpu: "4"', 'cpu: "12"')
     assert_problem(repo, JOB, 12, "each training node asks for cpu 12, above the most the tenant's quota")
+
+
+def test_a_name_leaves_room_for_the_pod_names_jobset_derives(repo: Path) -> None:
+    """JobSet's webhook refuses the JobSet Trainer makes unless `<name>-node-0-<last node>-xxxxx` fits 63 characters;
+    Trainer's own webhook accepts the TrainJob, which then never starts."""
+    text = (repo / JOB).read_text(encoding="utf-8")
+    (repo / JOB).unlink()
+    fits = "f" * 48  # two nodes: 48 + len("-node-0-1-xxxxx") == 63
+    (repo / f"tenants/vision/training/{fits}.yaml").write_text(text.replace("finetune-detector", fits))
+    assert problems(repo) == []
+    (repo / f"tenants/vision/training/{fits}.yaml").unlink()
+    long = "f" * 49
+    rel = f"tenants/vision/training/{long}.yaml"
+    (repo / rel).write_text(text.replace("finetune-detector", long))
+    found = assert_problem(repo, rel, 6, "may have at most 48 characters (it has 49)")
+    assert found.code == "name"
