@@ -102,8 +102,9 @@ def _walk(lines: Iterable[bytes], anchor: Head | None, workers: list[_Worker], c
     seq = 0
     anchor_seq, anchor_hash = (anchor.seq, anchor.hash.encode("ascii")) if anchor else (0, b"")
     sent: deque[_Chunk] = deque()
-    chunk = bytearray()  # the lines, each ending in its one newline (a line that does not breaks the chain)
+    chunk: list[bytes] = []  # the lines, each ending in its one newline (a line that does not breaks the chain)
     prevs: list[bytes] = []  # the hash before each of them
+    size = 0
     first = 1  # the seq of the chunk's first line
     stop: Verification | None = None
     for line in lines:
@@ -116,18 +117,19 @@ def _walk(lines: Iterable[bytes], anchor: Head | None, workers: list[_Worker], c
         if line[-SUFFIX_LEN:] != HASH_MARKER + stored + b'"}\n':
             stop = link_failure(line, seq, prev_hex)
             break
-        chunk += line
+        chunk.append(line)
         prevs.append(prev_hex)
+        size += len(line)
         prev_hex, prev_raw = stored, link
         if seq == anchor_seq and stored != anchor_hash:
             stop = anchor_failure(seq)  # after line `seq` is read: a line no reader takes is named first
             break
-        if len(prevs) >= chunk_lines or len(chunk) >= CHUNK_BYTES:
+        if len(chunk) >= chunk_lines or size >= CHUNK_BYTES:
             failed = _send(sent, workers, first, prevs, chunk)
             if failed is not None:
                 return failed
-            chunk, prevs, first = bytearray(), [], seq + 1
-    if prevs:
+            chunk, prevs, size, first = [], [], 0, seq + 1
+    if chunk:
         failed = _send(sent, workers, first, prevs, chunk)
         if failed is not None:
             return failed
@@ -139,7 +141,7 @@ def _walk(lines: Iterable[bytes], anchor: Head | None, workers: list[_Worker], c
 
 
 def _send(
-    sent: deque[_Chunk], workers: list[_Worker], first: int, prevs: list[bytes], chunk: bytearray
+    sent: deque[_Chunk], workers: list[_Worker], first: int, prevs: list[bytes], chunk: list[bytes]
 ) -> Verification | None:
     """Give the chunk to a worker with none, once the oldest answered if all have one: that answer, if it names a
     line no reader takes, is the first such line of the log so far."""
@@ -150,7 +152,7 @@ def _send(
     busy = [chunk.worker for chunk in sent]
     worker = next(worker for worker in workers if worker not in busy)
     try:
-        readworker.write_frame(worker.into, bytes(chunk))
+        readworker.write_frame(worker.into, b"".join(chunk))
     except OSError as exc:
         raise _Gone from exc
     sent.append(_Chunk(first, prevs, worker))

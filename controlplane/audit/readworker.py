@@ -11,6 +11,7 @@ Out: empty when every line is a record; else the index of the first that is not,
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import IO
 
@@ -23,9 +24,10 @@ def first_problem(chunk: bytes) -> tuple[int, str] | None:
     """The index of the first line no reader takes, and why; None if every line is a record.
 
     Every line of a chunk ends in its newline, the only one it holds (`readline` ends a line there), so the
-    chunk splits back into exactly its lines, never at a carriage return as `splitlines` would."""
-    for index, piece in enumerate(chunk.split(b"\n")[:-1]):
-        problem = form_problem(piece + b"\n")
+    chunk's lines, as `BytesIO` iterates them (at newlines only, never at a carriage return as `splitlines`
+    would split), are exactly the lines it was made of."""
+    for index, line in enumerate(io.BytesIO(chunk)):
+        problem = form_problem(line)
         if problem is not None:
             return index, problem
     return None

@@ -52,7 +52,7 @@ def _edited(lines: list[bytes], seq: int) -> list[bytes]:
     return [line.replace(b"img:", b"IMG:") if place == seq else line for place, line in enumerate(lines, start=1)]
 
 
-@pytest.mark.parametrize("seq", [1, 2, 3, 4, 7, COUNT])
+@pytest.mark.parametrize("seq", [1, 3, 4, 8, COUNT])
 def test_a_line_no_reader_takes_is_named_wherever_it_falls(seq: int) -> None:
     _both(_log({seq: _twice(seq)})[0])
 
@@ -65,24 +65,30 @@ def test_an_intact_log_gives_the_same_head_and_count() -> None:
     _both([])
 
 
-@pytest.mark.parametrize(("broken", "unreadable"), [(3, 8), (8, 3), (5, 5), (4, 6), (6, 4)])
+@pytest.mark.parametrize(("broken", "unreadable"), [(3, 8), (5, 5), (6, 4)])
 def test_the_lower_of_a_broken_link_and_an_unreadable_line_is_named(broken: int, unreadable: int) -> None:
     lines, _ = _log({unreadable: _twice(unreadable)})
     _both(_edited(lines, broken))
     _both([*lines[: broken - 1], *lines[broken:]])  # a record dropped
 
 
-@pytest.mark.parametrize("unreadable", [None, 4, 6, 9])
-def test_an_anchor_mismatch_after_before_or_at_an_unreadable_line(unreadable: int | None) -> None:
-    lines, _ = _log({unreadable: _twice(unreadable)} if unreadable else {})
+def test_an_anchor_mismatch_before_or_at_an_unreadable_line() -> None:
+    """At one seq the line is read before its anchor is compared: a line no reader takes is named first."""
+    lines, _ = _log({6: _twice(6)})
+    wrong = link_hash(GENESIS, leaf_hash(b"{}"))
+    for seq in (4, 6):
+        _both(lines, Head(seq, wrong))
+
+
+def test_an_anchor_mismatch_and_an_anchor_past_the_end() -> None:
+    lines, _ = _log({})
     other, _ = _chain([_body(seq + 100) for seq in range(1, COUNT + 1)])
-    for seq in (1, 6, COUNT):
-        _both(lines, Head(seq, link_hash(GENESIS, leaf_hash(b"{}"))))
+    _both(lines, Head(1, link_hash(GENESIS, leaf_hash(b"{}"))))
     _both(other, Head(COUNT, "f" * 64))
-    _both(lines, Head(COUNT + 3, "f" * 64))  # the anchor is past the log's end
+    _both(lines, Head(COUNT + 3, "f" * 64))
 
 
-@pytest.mark.parametrize("unreadable", [None, 2, COUNT - 1])
+@pytest.mark.parametrize("unreadable", [None, COUNT - 1])
 def test_a_truncated_last_line(unreadable: int | None) -> None:
     lines, _ = _log({unreadable: _twice(unreadable)} if unreadable else {})
     _both([*lines[:-1], lines[-1][:-20]])
