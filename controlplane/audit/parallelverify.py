@@ -21,6 +21,7 @@ dies, the result is None and the caller verifies in one process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -67,8 +68,9 @@ class _Worker(NamedTuple):
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()
-        self.into.close()
-        self.out.close()
+        for stream in (self.into, self.out):
+            with contextlib.suppress(OSError):  # a chunk left half written to a worker that is gone
+                stream.close()
 
 
 class _Chunk(NamedTuple):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.audit import GENESIS, Head, parallelverify, verify, verify_lines
+from controlplane.audit import GENESIS, Head, parallelverify, readworker, verify, verify_lines
 from controlplane.audit.chain import HASH_MARKER, leaf_hash, link_hash, seal
 from controlplane.audit.records import canonical_json
 from tests.controlplane.audit.conftest import make_record
@@ -143,3 +143,20 @@ def test_a_sealed_record_still_reads(tmp_path: Path) -> None:
     """The lines of these tests are the records `seal` writes (so the cases above differ only where they say)."""
     sealed, line = seal(make_record(1), 1, GENESIS)
     assert _chain([_body(1)]) == ([line], [sealed.hash])
+
+
+def test_a_worker_that_dies_mid_chunk_leaves_the_answer_to_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while a chunk is half written to it (its pipe full): no traceback, None, and the caller's one
+    process gives the answer."""
+    lines, _ = _log({})
+    written: list[int] = []
+
+    def half(stream: object, data: bytes) -> None:
+        if written:
+            stream.write(data[:100])  # type: ignore[attr-defined]  # buffered, never flushed: the worker is gone
+            raise BrokenPipeError(32, "Broken pipe")
+        written.append(len(data))
+        readworker.write_frame(stream, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallelverify.readworker, "write_frame", half)
+    assert parallelverify.verify_lines(iter(lines), None, 1, chunk_lines=3) is None
