@@ -139,7 +139,7 @@ def test_when_no_worker_can_start_the_file_is_verified_in_one_process(
     assert verify.verify_file(path) == verify_lines(lines)
 
 
-def test_a_sealed_record_still_reads(tmp_path: Path) -> None:
+def test_the_lines_of_these_tests_are_the_ones_seal_writes() -> None:
     """The lines of these tests are the records `seal` writes (so the cases above differ only where they say)."""
     sealed, line = seal(make_record(1), 1, GENESIS)
     assert _chain([_body(1)]) == ([line], [sealed.hash])
