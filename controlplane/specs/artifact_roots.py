@@ -81,5 +81,7 @@ def template_problem(template: str) -> str | None:
         return f"it must name {TENANT} exactly once, in a path with no '.', '..', query or fragment"
     segments = template.partition(":")[2].split("/")
     if TENANT not in segments:
-        return f"{TENANT} must be a whole path segment (e.g. s3://bucket/{TENANT}/), or one tenant's root holds another's"
+        return (
+            f"{TENANT} must be a whole path segment (e.g. s3://bucket/{TENANT}/), or one tenant's root holds another's"
+        )
     return None

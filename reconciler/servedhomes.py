@@ -1,0 +1,77 @@
+"""Whose files a promotion may serve: its tenant's artifact roots and its experiments' locations, from mlcp's records.
+
+A model version's source is whatever its registrant wrote (MLflow checks only local and `mlflow-artifacts:` sources
+against their run), and a version may be copied from any model its registrant can read. Promoted, the tenant's
+InferenceService loads it with the storage credentials of the tenant's namespace. So a served location (after
+`models:/` and `runs:/` are resolved, reconciler/backends/mlflow_sources.py) must lie where the tenant's own files
+are, decided from inputs no tenant edits:
+
+- the tenant's artifact roots (`artifacts.roots` of the trusted base's mlcp.yaml, controlplane/artifact_homes.py);
+- the artifact location, as MLflow reports it (fixed when the experiment is created), of each experiment mlcp's own
+  inventory records as the tenant's. One that lies below the common folder of the roots (say `s3://ml-artifacts/`
+  of `s3://ml-artifacts/{tenant}/`) but not below the tenant's own root is another tenant's folder (an experiment
+  created, or adopted, before the roots were set) and counts for nobody.
+
+Registry tags, experiment names and the versions' own run ids are never asked: any of them a tenant can write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from controlplane.rendering.mlflow_objects import EXPERIMENT, SYSTEM
+from controlplane.specs.artifact_roots import TENANT, normal, tenant_roots, under
+from reconciler.backends.base import LiveState
+
+
+@dataclass(frozen=True)
+class Homes:
+    """Each tenant's places: the platform's root templates, and its managed experiments' artifact locations."""
+
+    templates: tuple[str, ...]
+    experiments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def roots(self, tenant: str) -> tuple[str, ...]:
+        """Where `tenant`'s files are: its roots first, then its experiments' locations."""
+        return (*tenant_roots(self.templates, tenant), *self.experiments.get(tenant, ()))
+
+    def holds(self, tenant: str, location: str) -> bool:
+        return under(location, self.roots(tenant))
+
+
+def _shared(templates: Iterable[str]) -> tuple[str, ...]:
+    """The folders every tenant's root is made in (a template up to `{tenant}`)."""
+    return tuple(t.partition(TENANT)[0] for t in templates)
+
+
+def _contained(location: str, folder: str) -> bool:
+    """`under` for a folder that may be a whole bucket or store (normal forms, segment by segment)."""
+    found, home = normal(location), normal(folder)
+    return found is not None and home is not None and found.startswith(home)
+
+
+def _counts(location: str, tenant: str, templates: tuple[str, ...]) -> bool:
+    """Whether an experiment of `tenant` at `location` holds `tenant`'s files (not another tenant's folder)."""
+    if normal(location) is None:
+        return False
+    if under(location, tenant_roots(templates, tenant)):
+        return True
+    return not any(_contained(location, folder) for folder in _shared(templates))
+
+
+def homes(templates: Iterable[str], states: Mapping[str, LiveState]) -> Homes:
+    """The Homes of every tenant: `templates` (the trusted base's), and the registry's experiments mlcp records."""
+    shapes = tuple(templates)
+    found: dict[str, list[str]] = {}
+    for state in states.values():
+        for ref, obj in state.objects.items():
+            if ref.system != SYSTEM or ref.kind != EXPERIMENT:
+                continue
+            record = state.inventory.owner_of(ref)
+            location = obj.manifest.get("artifactLocation")
+            if record is None or record.error is not None or not record.tenant or not isinstance(location, str):
+                continue
+            if _counts(location, record.tenant, shapes):
+                found.setdefault(record.tenant, []).append(location)
+    return Homes(shapes, {tenant: tuple(sorted(places)) for tenant, places in found.items()})

@@ -1,0 +1,49 @@
+"""Whose files a promotion may serve comes from the trusted base's roots and mlcp's records, never from tags."""
+
+from __future__ import annotations
+
+from controlplane.inventory import Inventory, InventoryRecord
+from controlplane.plans import LiveObject, ObjectRef
+from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
+from reconciler.backends.base import LiveState
+from reconciler.servedhomes import homes
+
+TEMPLATES = ("s3://ml-artifacts/{tenant}/",)
+
+
+def _experiment(name: str, location: str) -> LiveObject:
+    ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name)
+    return LiveObject(ref, {"name": name, "artifactLocation": location, "tags": {"team": "vision"}}, "1")
+
+
+def _state(*entries: tuple[LiveObject, str | None]) -> dict[str, LiveState]:
+    objects = {obj.ref: obj for obj, _ in entries}
+    records = {obj.ref: InventoryRecord(f"Experiment/{t}/x", t, "x.yaml") for obj, t in entries if t is not None}
+    return {SYSTEM: LiveState(objects, Inventory(frozenset(records), records=records))}
+
+
+def test_an_experiment_mlcp_records_as_the_tenants_holds_its_files() -> None:
+    found = homes(TEMPLATES, _state((_experiment("nlp/sentiment", "s3://mlflow-default/12"), "nlp")))
+    assert found.holds("nlp", "s3://mlflow-default/12/abc/artifacts/model")
+    assert not found.holds("nlp", "s3://mlflow-default/1/abc/artifacts/model"), "12 is not 1"
+    assert not found.holds("vision", "s3://mlflow-default/12/abc/artifacts/model")
+
+
+def test_an_experiment_mlcp_does_not_record_holds_nothing() -> None:
+    """A hand-made experiment named `nlp/...` (a name is anyone's to choose) is no record of mlcp's."""
+    found = homes(TEMPLATES, _state((_experiment("nlp/mine", "s3://vision-bucket/models"), None)))
+    assert not found.holds("nlp", "s3://vision-bucket/models/7")
+
+
+def test_an_experiment_of_the_tenant_in_another_tenants_root_holds_nothing() -> None:
+    """Created (or adopted) before the roots were set, nlp's experiment at vision's root lends nlp vision's files."""
+    found = homes(TEMPLATES, _state((_experiment("nlp/old", "s3://ml-artifacts/vision/old"), "nlp")))
+    assert not found.holds("nlp", "s3://ml-artifacts/vision/old/model")
+    assert found.holds("nlp", "s3://ml-artifacts/nlp/model"), "its own root still holds its files"
+
+
+def test_an_unreadable_record_holds_nothing() -> None:
+    obj = _experiment("nlp/sentiment", "s3://mlflow-default/12")
+    record = InventoryRecord(None, None, None, error="unreadable")
+    state = {SYSTEM: LiveState({obj.ref: obj}, Inventory(frozenset({obj.ref}), records={obj.ref: record}))}
+    assert homes(TEMPLATES, state).experiments == {}
