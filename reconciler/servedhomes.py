@@ -12,7 +12,9 @@ are, decided from inputs no tenant edits:
   of `s3://ml-artifacts/{tenant}/`) but not below the tenant's own root is another tenant's folder (an experiment
   created, or adopted, before the roots were set) and counts for nobody.
 
-Registry tags, experiment names and the versions' own run ids are never asked: any of them a tenant can write.
+A `pvc://<claim>/<path>` is the tenant's by construction: KServe mounts the claim from the InferenceService's own
+namespace, the tenant's. Registry tags, experiment names and the versions' own run ids are never asked: any of
+them a tenant can write.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from dataclasses import dataclass, field
 from controlplane.rendering.mlflow_objects import EXPERIMENT, SYSTEM
 from controlplane.specs.artifact_roots import TENANT, normal, tenant_roots, under
 from reconciler.backends.base import LiveState
+
+PVC = "pvc://"
+"""A PersistentVolumeClaim KServe mounts from the InferenceService's namespace."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Homes:
         return (*tenant_roots(self.templates, tenant), *self.experiments.get(tenant, ()))
 
     def holds(self, tenant: str, location: str) -> bool:
+        """Whether `location` is among `tenant`'s files (a claim of its own namespace, or under its places)."""
+        if location.startswith(PVC) and normal(location) is not None:
+            return True
         return under(location, self.roots(tenant))
 
 
@@ -64,14 +72,16 @@ def homes(templates: Iterable[str], states: Mapping[str, LiveState]) -> Homes:
     """The Homes of every tenant: `templates` (the trusted base's), and the registry's experiments mlcp records."""
     shapes = tuple(templates)
     found: dict[str, list[str]] = {}
-    for state in states.values():
-        for ref, obj in state.objects.items():
-            if ref.system != SYSTEM or ref.kind != EXPERIMENT:
-                continue
-            record = state.inventory.owner_of(ref)
-            location = obj.manifest.get("artifactLocation")
-            if record is None or record.error is not None or not record.tenant or not isinstance(location, str):
-                continue
-            if _counts(location, record.tenant, shapes):
-                found.setdefault(record.tenant, []).append(location)
+    state = states.get(SYSTEM)
+    if state is None:  # no registry read: no experiment lends a tenant its location
+        return Homes(shapes)
+    for ref, obj in state.objects.items():
+        if ref.kind != EXPERIMENT:
+            continue
+        record = state.inventory.owner_of(ref)
+        location = obj.manifest.get("artifactLocation")
+        if record is None or record.error is not None or not record.tenant or not isinstance(location, str):
+            continue
+        if _counts(location, record.tenant, shapes):
+            found.setdefault(record.tenant, []).append(location)
     return Homes(shapes, {tenant: tuple(sorted(places)) for tenant, places in found.items()})

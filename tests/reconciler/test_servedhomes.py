@@ -47,3 +47,10 @@ def test_an_unreadable_record_holds_nothing() -> None:
     record = InventoryRecord(None, None, None, error="unreadable")
     state = {SYSTEM: LiveState({obj.ref: obj}, Inventory(frozenset({obj.ref}), records={obj.ref: record}))}
     assert homes(TEMPLATES, state).experiments == {}
+
+
+def test_a_claim_of_the_tenants_own_namespace_is_its_own() -> None:
+    """KServe mounts a `pvc://` claim from the InferenceService's namespace: the tenant's, whatever its name."""
+    found = homes(TEMPLATES, {})
+    assert found.holds("nlp", "pvc://models/sentiment/3")
+    assert not found.holds("nlp", "pvc://models/../../etc"), "no single meaning: under nothing"
