@@ -8,9 +8,10 @@ are, decided from inputs no tenant edits:
 
 - the tenant's artifact roots (`artifacts.roots` of the trusted base's mlcp.yaml, controlplane/artifact_homes.py);
 - the artifact location, as MLflow reports it (fixed when the experiment is created), of each experiment mlcp's own
-  inventory records as the tenant's. One that lies below the common folder of the roots (say `s3://ml-artifacts/`
-  of `s3://ml-artifacts/{tenant}/`) but not below the tenant's own root is another tenant's folder (an experiment
-  created, or adopted, before the roots were set) and counts for nobody.
+  inventory records as the tenant's: under the tenant's roots, or of the shape MLflow gives an experiment created
+  without a location (`<default root>/<its id>`), outside the folders the roots are made in and inside no other
+  experiment's location. mlcp also adopts experiments someone made by hand and tagged, at a location of their
+  choosing: one at (or inside) another experiment's location, or in another tenant's root, counts for nobody.
 
 A `pvc://<claim>/<path>` is the tenant's by construction: KServe mounts the claim from the InferenceService's own
 namespace, the tenant's. Registry tags, experiment names and the versions' own run ids are never asked: any of
@@ -59,13 +60,33 @@ def _contained(location: str, folder: str) -> bool:
     return found is not None and home is not None and found.startswith(home)
 
 
-def _counts(location: str, tenant: str, templates: tuple[str, ...]) -> bool:
-    """Whether an experiment of `tenant` at `location` holds `tenant`'s files (not another tenant's folder)."""
-    if normal(location) is None:
+def _enclosing(found: str) -> Iterable[str]:
+    """Every folder (normal form) that holds the normal location `found`, itself excluded."""
+    scheme, _, rest = found.partition("://")
+    host, _, path = rest.partition("/")
+    segments = [s for s in path.split("/") if s]
+    for i in range(len(segments)):
+        yield f"{scheme}://{host}/" + "".join(f"{s}/" for s in segments[:i])
+
+
+def _counts(location: str, tenant: str, experiment: str, templates: tuple[str, ...], taken: frozenset[str]) -> bool:
+    """Whether an experiment of `tenant` (id `experiment`) at `location` holds `tenant`'s files.
+
+    Under its tenant's roots, yes. Elsewhere, only the shape MLflow gives an experiment created without a location
+    (`<default root>/<experiment id>`: ids are unique, so no two experiments share one) outside the folders the
+    roots are made in and inside no other experiment's location (`taken`): an experiment a member made by hand at
+    another's location, or inside it, and tagged for mlcp to adopt, lends her nothing.
+    """
+    found = normal(location)
+    if found is None:
         return False
     if under(location, tenant_roots(templates, tenant)):
         return True
-    return not any(_contained(location, folder) for folder in _shared(templates))
+    if any(_contained(location, folder) for folder in _shared(templates)):
+        return False
+    if found.rstrip("/").rpartition("/")[2] != experiment:
+        return False
+    return not any(folder in taken for folder in _enclosing(found))
 
 
 def homes(templates: Iterable[str], states: Mapping[str, LiveState]) -> Homes:
@@ -75,13 +96,15 @@ def homes(templates: Iterable[str], states: Mapping[str, LiveState]) -> Homes:
     state = states.get(SYSTEM)
     if state is None:  # no registry read: no experiment lends a tenant its location
         return Homes(shapes)
-    for ref, obj in state.objects.items():
-        if ref.kind != EXPERIMENT:
-            continue
+    experiments = [(ref, obj) for ref, obj in state.objects.items() if ref.kind == EXPERIMENT]
+    taken = frozenset(
+        n for _, obj in experiments if (n := normal(str(obj.manifest.get("artifactLocation") or ""))) is not None
+    )
+    for ref, obj in experiments:
         record = state.inventory.owner_of(ref)
         location = obj.manifest.get("artifactLocation")
         if record is None or record.error is not None or not record.tenant or not isinstance(location, str):
             continue
-        if _counts(location, record.tenant, shapes):
+        if _counts(location, record.tenant, str(obj.manifest.get("experimentId")), shapes, taken):
             found.setdefault(record.tenant, []).append(location)
     return Homes(shapes, {tenant: tuple(sorted(places)) for tenant, places in found.items()})

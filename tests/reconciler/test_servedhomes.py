@@ -11,9 +11,13 @@ from reconciler.servedhomes import homes
 TEMPLATES = ("s3://ml-artifacts/{tenant}/",)
 
 
-def _experiment(name: str, location: str) -> LiveObject:
+def _experiment(name: str, location: str, experiment_id: str | None = None) -> LiveObject:
+    """An experiment as the backend reads it; its id is its location's last segment unless given (MLflow's shape
+    for an experiment created without a location: `<default root>/<id>`)."""
     ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name)
-    return LiveObject(ref, {"name": name, "artifactLocation": location, "tags": {"team": "vision"}}, "1")
+    number = experiment_id or location.rstrip("/").rpartition("/")[2]
+    manifest = {"name": name, "artifactLocation": location, "tags": {"team": "vision"}, "experimentId": number}
+    return LiveObject(ref, manifest, "1")
 
 
 def _state(*entries: tuple[LiveObject, str | None]) -> dict[str, LiveState]:
@@ -40,6 +44,19 @@ def test_an_experiment_of_the_tenant_in_another_tenants_root_holds_nothing() -> 
     found = homes(TEMPLATES, _state((_experiment("nlp/old", "s3://ml-artifacts/vision/old"), "nlp")))
     assert not found.holds("nlp", "s3://ml-artifacts/vision/old/model")
     assert found.holds("nlp", "s3://ml-artifacts/nlp/model"), "its own root still holds its files"
+
+
+def test_an_experiment_made_by_hand_at_another_tenants_location_and_adopted_holds_nothing() -> None:
+    """Carol makes `nlp/steal` at vision's experiment's location (or inside it), tags it for mlcp to adopt and
+    declares it in nlp's folder: mlcp's record then says it is nlp's, but its location is not the one MLflow gives
+    an experiment of its own (`<default root>/<its id>`), or lies inside another experiment's."""
+    vision = (_experiment("vision/detector", "s3://mlflow-default/5"), "vision")
+    same = (_experiment("nlp/steal", "s3://mlflow-default/5", experiment_id="9"), "nlp")
+    inside = (_experiment("nlp/inside", "s3://mlflow-default/5/models/10"), "nlp")
+    found = homes(TEMPLATES, _state(vision, same, inside))
+    assert not found.holds("nlp", "s3://mlflow-default/5/abc/artifacts/model")
+    assert not found.holds("nlp", "s3://mlflow-default/5/models/10/artifacts/model")
+    assert found.holds("vision", "s3://mlflow-default/5/abc/artifacts/model"), "vision's own still serves"
 
 
 def test_an_unreadable_record_holds_nothing() -> None:
