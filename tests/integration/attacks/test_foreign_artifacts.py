@@ -1,9 +1,9 @@
 """Carol, owner of nlp, serves vision's model files from nlp's own model through an allowed promotion.
 
 A model version's source is whatever its registrant writes: MLflow checks only local and `mlflow-artifacts:`
-sources against their run, and a `runs:/` source may name any run she can read. Carol registers versions of
-nlp's own model `<nlp>-sentiment` whose files are vision's (vision's artifact root; a run of vision's training
-experiment) and promotes them in nlp's folder, a change the policy allows her. Promoted, nlp's InferenceService
+sources against their run, a `runs:/` source may name any run she can read and `models:/` any version. Carol
+registers versions of nlp's own model `<nlp>-sentiment` whose files are vision's (vision's artifact root; a run of
+vision's training experiment; a copy of vision's model's version) and promotes them in nlp's folder, a change the policy allows her. Promoted, nlp's InferenceService
 would load vision's files with nlp's namespace's storage credentials. Now the served location (after `runs:/`
 is resolved by the server) must lie under nlp's artifact roots (the trusted base's mlcp.yaml) or the location of
 an experiment mlcp manages for nlp: `mlcp plan` blocks the alias move and the serving together, naming whose
@@ -61,15 +61,23 @@ def test_nlps_promotion_of_vision_files_is_blocked(
     run = rest.post("runs/create", experiment_id=training["experiment_id"])["run"]["info"]
     assert run["artifact_uri"].startswith(f"{vision_root}/t/"), run
 
-    # Carol registers nlp's model: version 1 at vision's files, 2 from vision's run, 3 in nlp's own folder
+    # Carol registers nlp's model: 1 at vision's files, 2 from vision's run, 3 a copy of vision's version (models:/),
+    # 4 in nlp's own folder
     model = f"{repo.nlp}-sentiment"
     rest.post("registered-models/create", name=model)
     rest.post("model-versions/create", name=model, source=f"{vision_root}/1/model")
     rest.post("model-versions/create", name=model, source=f"runs:/{run['run_id']}/model", run_id=run["run_id"])
-    rest.post("model-versions/create", name=model, source=f"s3://{prefix}-models/{repo.nlp}/3/model")
+    gitattack.register_model(rest, repo, versions=1)  # vision's model, version 1 at vision's root
+    rest.post("model-versions/create", name=model, source=f"models:/{repo.model}/1")  # a copy of vision's version
+    rest.post("model-versions/create", name=model, source=f"s3://{prefix}-models/{repo.nlp}/4/model")
 
     rel = f"tenants/{repo.nlp}/promotions/sentiment-candidate.yaml"
-    for version, files in ((1, f"{vision_root}/1/model"), (2, f"{run['artifact_uri'].rstrip('/')}/model")):
+    stolen = (
+        (1, f"{vision_root}/1/model"),
+        (2, f"{run['artifact_uri'].rstrip('/')}/model"),
+        (3, f"{vision_root}/1/model"),
+    )
+    for version, files in stolen:
         op.repo.write(rel, PROMOTION.replace("MODEL", model).replace("VERSION", str(version)))
         op.repo.commit(f"nlp: serve sentiment version {version}", "carol")
         shown = gitattack.said(op.plan())
@@ -79,9 +87,9 @@ def test_nlps_promotion_of_vision_files_is_blocked(
         assert gitattack.alias(rest, model, "candidate") is None, "the alias never moved"
         assert not _served(k8s_admin, repo.nlp), "nlp's InferenceService never loads vision's files"
 
-    op.repo.write(rel, PROMOTION.replace("MODEL", model).replace("VERSION", "3"))
-    op.repo.commit("nlp: serve sentiment version 3, from nlp's own folder", "carol")
+    op.repo.write(rel, PROMOTION.replace("MODEL", model).replace("VERSION", "4"))
+    op.repo.commit("nlp: serve sentiment version 4, from nlp's own folder", "carol")
     result = op.apply(tmp_path / "own.jsonl")
     assert result.exit_code == 0, gitattack.explain(result)
-    assert gitattack.alias(rest, model, "candidate") == "3"
+    assert gitattack.alias(rest, model, "candidate") == "4"
     assert _served(k8s_admin, repo.nlp)
