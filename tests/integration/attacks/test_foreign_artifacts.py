@@ -3,11 +3,12 @@
 A model version's source is whatever its registrant writes: MLflow checks only local and `mlflow-artifacts:`
 sources against their run, a `runs:/` source may name any run she can read and `models:/` any version. Carol
 registers versions of nlp's own model `<nlp>-sentiment` whose files are vision's (vision's artifact root; a run of
-vision's training experiment; a copy of vision's model's version) and promotes them in nlp's folder, a change the policy allows her. Promoted, nlp's InferenceService
-would load vision's files with nlp's namespace's storage credentials. Now the served location (after `runs:/`
-is resolved by the server) must lie under nlp's artifact roots (the trusted base's mlcp.yaml) or the location of
-an experiment mlcp manages for nlp: `mlcp plan` blocks the alias move and the serving together, naming whose
-files they are not and what to do, and `mlcp apply` writes neither. A version under nlp's own root is served.
+vision's training experiment; a copy of vision's model's version) and promotes them in nlp's folder, a change the
+policy allows her. Promoted, nlp's InferenceService would load vision's files with nlp's namespace's storage
+credentials. Now the served location (after `runs:/` and `models:/` are resolved by the server) must lie under
+nlp's artifact roots (the trusted base's mlcp.yaml) or the location of an experiment mlcp manages for nlp:
+`mlcp plan` blocks the alias move and the serving together, naming whose files they are not and what to do, and
+`mlcp apply` writes neither. A version under nlp's own root is served.
 """
 
 from __future__ import annotations
