@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from controlplane.errors import Diagnostic
 from controlplane.loading.repo import ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Experiment, ModelPromotion
+from controlplane.specs.artifact_roots import DEFAULT_ROOTS
 
 MODEL_SEPARATORS = ("-", "_", ".")
 """What may follow the tenant's name in a model name it owns."""
@@ -111,6 +112,8 @@ class Established:
 
     tenants: frozenset[str]
     revision: str = field(compare=False)
+    roots: tuple[str, ...] = DEFAULT_ROOTS
+    """The base's `artifacts.roots` of mlcp.yaml (controlplane/artifact_homes.py): a change validates again."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ def names_taken(
     base, name = owners.established, tenant.tenant
     if base is None or name is None or name in base.tenants:
         return
-    after = Owners(owners.tenants, Established(base.tenants | {name}, base.revision))
+    after = Owners(owners.tenants, replace(base, tenants=base.tenants | {name}))
     for victim in _candidates(name):
         if victim == name or victim not in base.tenants:
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from controlplane import pipeline_rules, registry_names, training_step_rules
+from controlplane import artifact_homes, pipeline_rules, registry_names, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
@@ -286,7 +286,9 @@ OWN_CHECKS: tuple[Check, ...] = (
     kinds_check_themselves,
 )
 """The checks that read one tenant's specs at a time (or only the specs outside tenants/: the policies)."""
-CHECKS: tuple[Check, ...] = (*OWN_CHECKS, *registry_names.CHECKS)
+BASE_CHECKS = (*registry_names.CHECKS, *artifact_homes.CHECKS)
+"""The checks that the trusted base decides (whose registry names, whose artifact roots): each takes `Owners`."""
+CHECKS: tuple[Check, ...] = (*OWN_CHECKS, *BASE_CHECKS)
 
 
 def own_problems(repo: ConfigRepo) -> list[Diagnostic]:
@@ -305,7 +307,7 @@ def validate(repo: ConfigRepo, base: registry_names.Established | None = None) -
     known, as for `mlcp validate` without `--trusted-base`; the repo's own tenant folders decide)."""
     found = own_problems(repo)
     owners = registry_names.Owners(registry_names.tenant_names(repo), base)
-    for named in (*registry_names.CHECKS, registry_names.tenants_take_nothing):
+    for named in (*BASE_CHECKS, registry_names.tenants_take_nothing):
         found.extend(named(repo, owners))
     return sorted(found, key=sort_key)
 
@@ -326,7 +328,7 @@ def validate_part(part: ConfigRepo, owners: registry_names.Owners) -> list[Diagn
     found = list(part.diagnostics)
     for check in OWN_CHECKS:
         found.extend(check(part))
-    for named in registry_names.CHECKS:
+    for named in BASE_CHECKS:
         found.extend(named(part, owners))
     return sorted(found, key=sort_key)
 

@@ -28,7 +28,16 @@ from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import own_problems, validate
-from reconciler import basechoice, connecting, gitsource, governance, governance_backend, planscope, serving
+from reconciler import (
+    basechoice,
+    connecting,
+    gitsource,
+    governance,
+    governance_backend,
+    planscope,
+    servedhomes,
+    serving,
+)
 from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.backends.base import Backend, LiveState
@@ -182,7 +191,9 @@ def make_plan(
     # alone, not every system's 90,000
     inventory = Inventory.merged(inventories) if scope is None else Inventory.merged_within(inventories, live)
     reachable = {n: backends[n] for n in states}
-    served = serving.complete(objects, live, [b for b in reachable.values() if isinstance(b, serving.VersionResolver)])
+    resolvers = [b for b in reachable.values() if isinstance(b, serving.VersionResolver)]
+    homes = servedhomes.homes(base_config.artifacts.roots, states)  # the base's roots, mlcp's records of experiments
+    served = serving.complete(objects, live, resolvers, homes)
     planned = serving.couple(
         review(plan(served.objects, live, inventory, options, statuses), reachable), served.problems
     )

@@ -29,6 +29,7 @@ from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.rendering.serving import SERVES_ANNOTATION
 from controlplane.specs.model_promotion import unloadable
 from reconciler.backends.base import BackendError
+from reconciler.servedhomes import Homes
 
 INFERENCE_SERVICE = "InferenceService"
 PROMOTION_KIND = "ModelPromotion"
@@ -61,12 +62,13 @@ def _serves(obj: DesiredObject) -> str | None:
     return annotations.get(SERVES_ANNOTATION)
 
 
-def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | None) -> str:
+def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | None, homes: Homes) -> str:
     """Where the version the alias moves to keeps its artifacts; BackendError says why KServe cannot have it.
 
     A `storageUri` the spec names (`claimed`) must be exactly that location: the alias move is what is
     authorized (the model the tenant's own, the version not quarantined, gates and approvals), and any other
-    location could be another tenant's artifacts or a quarantined version's files.
+    location could be another tenant's artifacts or a quarantined version's files. The location itself must be
+    the tenant's (reconciler/servedhomes.py): a version's source is whatever its registrant wrote.
     """
     version, location = resolver.resolve_version(alias.manifest)
     model = alias.manifest.get("model")
@@ -76,6 +78,9 @@ def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | No
             f"version {version} of {model!r} cannot be served: its artifacts are at {location or '(no source)'!r}: "
             f"{why}; register the model with an artifact root KServe can read (e.g. s3:// or gs://)"
         )
+    tenant = alias.spec.tenant if alias.spec is not None else None
+    if tenant is None or not homes.holds(tenant, location):
+        raise BackendError(_elsewhere(version, model, location, tenant, homes))
     if claimed is not None and claimed != location:
         raise BackendError(
             f"serving.storageUri {claimed!r} is not where version {version} of {model!r} keeps its artifacts "
@@ -83,6 +88,23 @@ def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | No
             "or set it to that location"
         )
     return location
+
+
+SHOWN_PLACES = 4
+"""How many of a tenant's places a refusal names (an experiment-rich tenant has hundreds)."""
+
+
+def _elsewhere(version: str, model: object, location: str, tenant: str | None, homes: Homes) -> str:
+    places = homes.roots(tenant) if tenant else ()
+    shown = ", ".join(places[:SHOWN_PLACES]) + (
+        f", and {len(places) - SHOWN_PLACES} more" if len(places) > SHOWN_PLACES else ""
+    )
+    return (
+        f"version {version} of {model!r} keeps its artifacts at {location!r}, which is not tenant {tenant!r}'s: "
+        f"outside its artifact roots and the artifact locations of the experiments mlcp manages for it ({shown}); "
+        "served, its predictor would load someone else's files with the tenant's storage credentials. Register the "
+        "version from a run of one of the tenant's experiments (or under its roots), or promote another version"
+    )
 
 
 def _claimed(obj: DesiredObject) -> str | None:
@@ -99,7 +121,10 @@ def _live_location(live: LiveObject | None) -> str | None:
 
 
 def complete(
-    objects: Iterable[DesiredObject], live: Mapping[ObjectRef, LiveObject], resolvers: Sequence[VersionResolver]
+    objects: Iterable[DesiredObject],
+    live: Mapping[ObjectRef, LiveObject],
+    resolvers: Sequence[VersionResolver],
+    homes: Homes,
 ) -> Completed:
     """Fill `storageUri` of every InferenceService that follows an alias, from the registry.
 
@@ -108,7 +133,8 @@ def complete(
     A version that cannot be resolved or loaded is a problem of the spec (the live location is kept meanwhile),
     and so is a `storageUri` the spec names that is not the resolved version's location: that one stays in the
     manifest, so the plan shows the change it asks for, blocked (`couple`) with the alias move. Without a
-    registry a claim cannot be confirmed: the live location is kept, as for any served alias.
+    registry a claim cannot be confirmed: the live location is kept, as for any served alias. `homes`: where
+    each tenant's files are (a resolved location elsewhere is a problem of the spec, as an unloadable one is).
     """
     objects = list(objects)
     aliases = {o.spec: o for o in objects if o.ref.kind == MODEL_ALIAS}
@@ -123,7 +149,7 @@ def complete(
         claimed = _claimed(obj)
         if alias is not None and resolvers:
             try:
-                location = _location(alias, resolvers[0], claimed)
+                location = _location(alias, resolvers[0], claimed, homes)
             except BackendError as exc:
                 problems[obj.spec] = str(exc)
                 location = claimed or location  # a claim is shown as written, and blocked with the alias move

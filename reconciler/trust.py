@@ -105,7 +105,7 @@ class TrustedBase:
         names = set(self.parts) if self.parts is not None else set()
         names |= self.tenants.keys()  # kept once built, derived from the last base's in the loop
         names |= {k.tenant for k in self.repo.refused if k.tenant}
-        return registry_names.Established(frozenset(names), self.revision)
+        return registry_names.Established(frozenset(names), self.revision, tuple(self.repo.config.artifacts.roots))
 
     @property
     def problems(self) -> list[Diagnostic]:

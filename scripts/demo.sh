@@ -48,7 +48,9 @@ grep -E 'requireSignedCommits|allowedSignersFile' "$REPO/policies/access.yaml"
 step "the admin trusts the ML lead's and Carol's keys (a signed commit to policies/allowed_signers)"
 printf 'ml-lead@example.com namespaces="git" %s\ncarol@example.com namespaces="git" %s\n' \
   "$(cut -d' ' -f1,2 "$WORK/keys/lead.pub")" "$(cut -d' ' -f1,2 "$WORK/keys/carol.pub")" >> "$REPO/policies/allowed_signers"
-git -C "$REPO" commit -qam "trust the ML lead's and Carol's signing keys"
+# each tenant's artifact root in the demo's bucket: experiments write, and promotions serve, only from there
+printf 'artifacts:\n  roots: ["s3://mlcp-demo-models/{tenant}/"]\n' >> "$REPO/mlcp.yaml"
+git -C "$REPO" commit -qam "trust the ML lead's and Carol's signing keys; each tenant's artifact root"
 git -C "$REPO" -c gpg.ssh.allowedSignersFile=policies/allowed_signers log --format='  %h %G? %GS: %s' -2
 BASE=$(git -C "$REPO" rev-parse HEAD)
 
@@ -239,7 +241,7 @@ def call(endpoint, **body):
 run = call("runs/create", experiment_id="0")["run"]["info"]
 for key, value in {"val_map": 0.78, "latency_p95_ms": 80.0}.items():
     call("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-version = call("model-versions/create", name="vision-detector", source="s3://mlcp-demo-models/vision-detector/3/model",
+version = call("model-versions/create", name="vision-detector", source="s3://mlcp-demo-models/vision/detector/3/model",
                run_id=run["run_id"])["model_version"]["version"]
 call("registered-models/alias", name="vision-detector", alias="staging", version=version)
 print(f"vision-detector version {version} (val_map 0.78) registered; staging -> {version}")

@@ -41,7 +41,7 @@ def main(uri: str) -> None:
             uri,
             "model-versions/create",
             name="vision-detector",
-            source=f"s3://mlcp-demo-models/vision-detector/{number}/model",  # KServe loads s3:// (no bucket needed)
+            source=f"s3://mlcp-demo-models/vision/detector/{number}/model",  # vision's root; KServe loads s3://
             run_id=run["run_id"],
         )["model_version"]["version"]
         print(f"registered vision-detector version {version} with {metrics}")

@@ -4,6 +4,7 @@ Whose a registered model name is depends on the trusted base (its tenants keep t
 it does not know takes none of them), so `--trusted-base REV` / `MLCP_TRUSTED_BASE` names it as for `mlcp plan`:
 pull-request CI then reports the squatting folder's claim, not the tenant it would take the name from. The base is
 read from git's object store, never from the work tree under review. Without one, the repo's folders decide.
+Each tenant's artifact roots (`artifacts.roots`, controlplane/artifact_homes.py) are the base's too.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ ValidateTrustedBase = Annotated[
     typer.Option(
         "--trusted-base",
         envvar="MLCP_TRUSTED_BASE",
-        help="The revision whose tenants keep the registry names they own (read from git, as plans read their "
-        "trusted base); default: none, the repo's tenant folders decide.",
+        help="The revision whose tenants keep the registry names they own, and whose mlcp.yaml sets each tenant's "
+        "artifact roots (read from git, as plans read their trusted base); default: none, the repo's tenant folders "
+        "and its own mlcp.yaml decide.",
     ),
 ]
 

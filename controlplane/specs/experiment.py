@@ -49,8 +49,9 @@ class Tracking(SpecModel):
         default=None,
         description="Artifact root (only used when the experiment is created): an object store (`s3://`, `gs://`, "
         "`wasbs://`, `abfss://`) or the tracking server's own store as `mlflow-artifacts:/<tenant>/...` (no host: "
-        "MLflow's client would send the tracking credentials to it; under the tenant's own folder). Unset: the "
-        "server's default.",
+        "MLflow's client would send the tracking credentials to it). It must lie under one of the tenant's artifact "
+        "roots (`artifacts.roots` of the trusted base's mlcp.yaml; default `mlflow-artifacts:/<tenant>/`). Unset: "
+        "the server's default.",
     )
 
 
@@ -224,26 +225,13 @@ class Experiment(Spec):
                     return  # one reason at a time: a name that starts wrong may also be long
 
     def cross_checks(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        """The tracking server's store is shared by every tenant: an experiment's root there is under its own; a
-        tuning's metrics come from one container step of its trial pipeline."""
-        yield from self._artifact_location_findings(tenant)
+        """A tuning's metrics come from one container step of its trial pipeline. (Whose roots an artifact location
+        may name is the trusted base's rule: controlplane/artifact_homes.py.)"""
         tuning = self.spec.tuning
         if tuning is not None:
             for pipeline in tenant.of_kind("Pipeline"):
                 if pipeline.name == tuning.trial_pipeline and isinstance(pipeline, Pipeline):
                     yield from metrics_step_findings(tuning, pipeline)
-
-    def _artifact_location_findings(self, tenant: TenantSpecs) -> Iterable[Finding]:
-        location = self.spec.tracking.artifact_location
-        own = f"mlflow-artifacts:/{tenant.tenant}/"
-        if location is not None and location.startswith("mlflow-artifacts:") and not location.startswith(own):
-            yield Finding(
-                ("spec", "tracking", "artifactLocation"),
-                f"artifactLocation {location!r} is outside tenant {tenant.tenant!r}'s folder of the tracking "
-                "server's store: its runs would write among another experiment's artifacts",
-                f"start it with {own}",
-                "reference",
-            )
 
     def mlflow_name(self, tenant: str) -> str:
         return self.spec.tracking.name or f"{tenant}/{self.metadata.name}"

@@ -11,10 +11,11 @@ authorized like any other.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from controlplane.specs.artifact_roots import DEFAULT_ROOTS, template_problem
 from controlplane.specs.model import SpecModel
 
 
@@ -55,6 +56,25 @@ class PrunePolicy(SpecModel):
     )
 
 
+def _root_template(value: str) -> str:
+    why = template_problem(value)
+    if why is not None:
+        raise ValueError(f"artifact root {value!r}: {why}")
+    return value
+
+
+class ArtifactPolicy(SpecModel):
+    roots: list[Annotated[str, AfterValidator(_root_template)]] = Field(
+        default_factory=lambda: list(DEFAULT_ROOTS),
+        max_length=64,
+        description="Each tenant's artifact roots, as templates naming `{tenant}` as a whole path segment (e.g. "
+        "`s3://ml-artifacts/{tenant}/`). An Experiment's `artifactLocation` must lie under one of its tenant's, and "
+        "a promotion serves a version only from under them or under the artifact location of an experiment mlcp "
+        "manages for the tenant. Read from the trusted base, like every rule. Default: "
+        "`mlflow-artifacts:/{tenant}/`.",
+    )
+
+
 class RepoConfig(SpecModel):
     """The contents of `mlcp.yaml`."""
 
@@ -63,3 +83,4 @@ class RepoConfig(SpecModel):
     cluster: ClusterTarget = Field(default_factory=ClusterTarget)
     registry: RegistryTarget = Field(default_factory=RegistryTarget)
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
+    artifacts: ArtifactPolicy = Field(default_factory=ArtifactPolicy)

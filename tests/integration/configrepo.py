@@ -107,6 +107,10 @@ def make(tmp_path: Path, prefix: str, approvals: bool = False, signed: bool = Fa
         f"tenants/{repo.vision}/promotions/detector-production.yaml", "model: vision-detector", f"model: {repo.model}"
     )
     repo.edit("mlcp.yaml", "controllerNamespace: mlcp-system", f"controllerNamespace: {repo.system_ns}")
+    with repo.path("mlcp.yaml").open("a", encoding="utf-8") as config:  # each tenant's folder of the test buckets
+        config.write(
+            f"artifacts:\n  roots:\n    - 's3://{prefix}-models/{{tenant}}/'\n    - 'gs://{prefix}-models/{{tenant}}/'\n"
+        )
     if not approvals:
         repo.edit(
             f"tenants/{repo.vision}/promotions/detector-production.yaml", "requiredApprovals: 1", "requiredApprovals: 0"

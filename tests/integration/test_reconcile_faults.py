@@ -200,7 +200,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
     for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
         rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-    source = f"s3://{repo.prefix}-models/detector/1/model"  # a location KServe loads (no bucket needed)
+    source = f"s3://{repo.prefix}-models/{repo.vision}/detector/1/model"  # vision's root: KServe loads it
     rest.post("model-versions/create", name=model, source=source, run_id=run["run_id"])
     rest.post("registered-models/alias", name=model, alias="staging", version="1")
     for tenant in (repo.vision, repo.nlp):  # keep this test to its model and cluster objects

@@ -97,7 +97,10 @@ def test_serving_follows_the_alias_through_a_move_and_its_revert(
     repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
 ) -> None:
     rest = MlflowRest(mlflow_uri)
-    s3, gs = f"s3://{prefix}-models/detector/1/model", f"gs://{prefix}-models/detector/2/model"
+    s3, gs = (
+        f"s3://{prefix}-models/{repo.vision}/detector/1/model",
+        f"gs://{prefix}-models/{repo.vision}/detector/2/model",
+    )
     _register(rest, repo, [s3, gs])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 
@@ -141,7 +144,7 @@ def test_versions_mlflow_3_registers_by_reference_serve_the_files_mlflow_keeps(
     `runs:/<run>/model`: both were refused as unloadable, so no model registered the usual way was ever served.
     The server's own answer (the version's storage location, the run's artifact location) is what KServe loads."""
     rest = MlflowRest(mlflow_uri)
-    root = f"s3://{prefix}-models/vision-training"
+    root = f"s3://{prefix}-models/{repo.vision}/training"
     experiment = rest.post("experiments/create", name=f"{prefix}-training", artifact_location=root)["experiment_id"]
     rest.post("registered-models/create", name=repo.model)
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
@@ -175,7 +178,9 @@ def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the
     repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
 ) -> None:
     rest = MlflowRest(mlflow_uri)
-    _register(rest, repo, [f"s3://{prefix}-models/detector/1/model", None])  # 2: the tracking server's own store
+    _register(
+        rest, repo, [f"s3://{prefix}-models/{repo.vision}/detector/1/model", None]
+    )  # 2: the tracking server's own store
     local = rest.get("model-versions/get", name=repo.model, version="2")["model_version"]["source"]
     assert not local.startswith(("s3://", "gs://")), local
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
@@ -195,7 +200,9 @@ def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the
     report = apply_plan(planned, backends, ApplyOptions(), authorize=unchecked)
     assert {o.status for o in report.outcomes if o.change in ours.values()} == {Status.skipped}
     served = _served(devenv, repo)["model"]["storageUri"]
-    assert (_alias(rest, repo.model), served) == ("1", f"s3://{prefix}-models/detector/1/model"), "nothing moved"
+    assert (_alias(rest, repo.model), served) == ("1", f"s3://{prefix}-models/{repo.vision}/detector/1/model"), (
+        "nothing moved"
+    )
     assert _served(devenv, repo)["maxReplicas"] == 3
 
 
@@ -206,7 +213,7 @@ def test_a_pinned_location_that_is_not_the_versions_moves_nothing_and_serves_not
     the alias move's checks (the model the tenant's own, quarantine) said. Now it is a pin the registry must
     confirm, and a pin elsewhere blocks the move and the serving together."""
     rest = MlflowRest(mlflow_uri)
-    own = f"s3://{prefix}-models/detector/1/model"
+    own = f"s3://{prefix}-models/{repo.vision}/detector/1/model"
     _register(rest, repo, [own])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
     promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
@@ -241,7 +248,7 @@ def test_a_predictor_asking_for_more_than_the_limit_range_default_gets_a_pod(
     2 and the API server refused every predictor pod. The devenv runs no KServe controller: the predictor pod it
     would create from the applied InferenceService's resources is created here (a dry run) in the namespace."""
     rest = MlflowRest(mlflow_uri)
-    _register(rest, repo, [f"s3://{prefix}-models/detector/1/model"])
+    _register(rest, repo, [f"s3://{prefix}-models/{repo.vision}/detector/1/model"])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
     promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
     repo.edit(promotion, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '2', memory: 2Gi}\n")

@@ -14,9 +14,14 @@ from controlplane.plans import Action, Change, DesiredObject, LiveObject, Object
 from controlplane.rendering import RenderContext, render
 from reconciler import serving
 from reconciler.backends.base import BackendError
+from reconciler.servedhomes import Homes
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = SpecKey("ModelPromotion", "vision", "detector-production")
+HOMES = Homes(
+    ("s3://ml-artifacts/{tenant}/",), {"vision": ("s3://models/detector", "gs://bucket/detector", "s3://b/m")}
+)
+"""vision's places: its root, and the locations of three experiments mlcp manages for it."""
 
 
 class Registry:
@@ -46,7 +51,7 @@ def _storage(objects: list[DesiredObject]) -> Any:
 @pytest.mark.parametrize("location", ["s3://models/detector/7", "gs://bucket/detector/3/model"])
 def test_the_inference_service_points_at_the_resolved_versions_location(location: str) -> None:
     registry = Registry({"vision-detector": ("7", location)})
-    done = serving.complete(_promotion(), {}, [registry])
+    done = serving.complete(_promotion(), {}, [registry], HOMES)
     assert done.problems == {}
     assert _storage(done.objects) == location
     assert registry.asked == ["vision-detector"]
@@ -66,7 +71,7 @@ def test_the_inference_service_points_at_the_resolved_versions_location(location
     ],
 )
 def test_a_location_kserve_cannot_load_is_a_problem_naming_version_location_and_fix(location: str | None) -> None:
-    done = serving.complete(_promotion(), {}, [Registry({"vision-detector": ("7", location)})])
+    done = serving.complete(_promotion(), {}, [Registry({"vision-detector": ("7", location)})], HOMES)
     problem = done.problems[SPEC]
     assert "version 7 of 'vision-detector' cannot be served" in problem
     assert repr(location or "(no source)") in problem
@@ -81,15 +86,15 @@ def _live(location: str) -> dict[ObjectRef, LiveObject]:
 
 
 def test_without_the_registry_serving_keeps_what_it_serves_and_creates_nothing() -> None:
-    fresh = serving.complete(_promotion(), {}, [])
+    fresh = serving.complete(_promotion(), {}, [], HOMES)
     assert [o.ref.kind for o in fresh.objects] == ["ModelAlias"], "no location known: the service is left out"
     assert fresh.problems == {}
-    served = serving.complete(_promotion(), _live("s3://models/detector/3"), [])
+    served = serving.complete(_promotion(), _live("s3://models/detector/3"), [], HOMES)
     assert _storage(served.objects) == "s3://models/detector/3", "an outage never changes or removes serving"
 
 
 def test_a_version_that_cannot_be_resolved_is_a_problem_and_the_live_location_stays() -> None:
-    unknown = serving.complete(_promotion(), _live("s3://models/detector/3"), [Registry({})])
+    unknown = serving.complete(_promotion(), _live("s3://models/detector/3"), [Registry({})], HOMES)
     assert "does not exist in MLflow" in unknown.problems[SPEC]
     assert _storage(unknown.objects) == "s3://models/detector/3", "no spurious removal of storageUri in the diff"
 
@@ -107,7 +112,7 @@ def _claiming(location: str) -> list[DesiredObject]:
 
 def test_an_explicit_storage_uri_equal_to_the_resolved_location_is_served() -> None:
     registry = Registry({"vision-detector": ("7", "s3://models/detector/7")})
-    done = serving.complete(_claiming("s3://models/detector/7"), {}, [registry])
+    done = serving.complete(_claiming("s3://models/detector/7"), {}, [registry], HOMES)
     assert done.problems == {} and registry.asked == ["vision-detector"]
     assert _storage(done.objects) == "s3://models/detector/7"
 
@@ -121,12 +126,12 @@ def test_an_explicit_storage_uri_elsewhere_is_a_problem_and_never_served(claimed
     """The alias move is what is authorized (the model the tenant's own, the version not quarantined, gates,
     approvals); a location of the committer's choosing would sidestep all of it."""
     registry = Registry({"vision-detector": ("7", "s3://models/detector/7")})
-    fresh = serving.complete(_claiming(claimed), {}, [registry])
+    fresh = serving.complete(_claiming(claimed), {}, [registry], HOMES)
     problem = fresh.problems[SPEC]
     assert f"serving.storageUri {claimed!r} is not where version 7 of 'vision-detector'" in problem
     assert "'s3://models/detector/7'" in problem
     assert _storage(fresh.objects) == claimed, "shown as written in the plan, where `couple` blocks it"
-    served = serving.complete(_claiming(claimed), _live("s3://models/detector/3"), [registry])
+    served = serving.complete(_claiming(claimed), _live("s3://models/detector/3"), [registry], HOMES)
     assert served.problems == fresh.problems and _storage(served.objects) == claimed
     blocked = serving.couple(_plan_of(served.objects), served.problems)
     assert all(c.blocked and "is not where version 7" in c.blocked for c in blocked.changes), blocked.changes
@@ -142,16 +147,16 @@ def _plan_of(objects: list[DesiredObject]) -> Plan:
 
 
 def test_without_the_registry_an_explicit_storage_uri_is_not_served_either() -> None:
-    fresh = serving.complete(_claiming("pvc://models/detector"), {}, [])
+    fresh = serving.complete(_claiming("pvc://models/detector"), {}, [], HOMES)
     assert [o.ref.kind for o in fresh.objects] == ["ModelAlias"], "an unconfirmed claim creates nothing"
-    served = serving.complete(_claiming("pvc://models/detector"), _live("s3://models/detector/3"), [])
+    served = serving.complete(_claiming("pvc://models/detector"), _live("s3://models/detector/3"), [], HOMES)
     assert _storage(served.objects) == "s3://models/detector/3"
 
 
 def _changes(alias_blocked: str | None, service_blocked: str | None = None) -> Plan:
     objects = {
         o.ref.kind: o
-        for o in serving.complete(_promotion(), {}, [Registry({"vision-detector": ("2", "s3://b/m")})]).objects
+        for o in serving.complete(_promotion(), {}, [Registry({"vision-detector": ("2", "s3://b/m")})], HOMES).objects
     }
     alias, service = objects["ModelAlias"], objects["InferenceService"]
 
@@ -207,3 +212,34 @@ def test_a_removed_promotions_serving_waits_for_its_alias() -> None:
     notebook = SpecKey("Notebook", "vision", "detector-production")
     other = replace(service, action=Action.delete, desired=None, spec=notebook)
     assert serving.couple(Plan(changes=(gone[0], other))).changes[1].blocked is None, "only a promotion's serving"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "s3://ml-artifacts/nlp/sentiment/3/artifacts/model",  # another tenant's root
+        "s3://ml-artifacts/visionx/model",  # a root whose name starts with vision's
+        "s3://models/detector-old/model",  # beside one of vision's experiments, not in it
+        "s3://ML-ARTIFACTS/nlp/model",  # another tenant's root, its bucket spelled otherwise
+        "s3://any-bucket/anything/model",  # anywhere else
+    ],
+)
+def test_a_version_whose_files_are_not_the_tenants_is_a_problem_and_blocks_the_move(location: str) -> None:
+    """A member with EDIT on vision's model registers a version at any location (or copies another tenant's
+    version): vision's InferenceService would load those files with vision's storage credentials."""
+    done = serving.complete(_promotion(), {}, [Registry({"vision-detector": ("7", location)})], HOMES)
+    problem = done.problems[SPEC]
+    assert (
+        f"version 7 of 'vision-detector' keeps its artifacts at {location!r}, which is not tenant 'vision''s" in problem
+    )
+    assert "(s3://ml-artifacts/vision/, s3://models/detector, gs://bucket/detector, s3://b/m)" in problem
+    assert "Register the version from a run of one of the tenant's experiments" in problem
+    assert _storage(done.objects) is None, "nothing of someone else's is written"
+    blocked = serving.couple(_plan_of(done.objects), done.problems)
+    assert all(c.blocked and "which is not tenant 'vision''s" in c.blocked for c in blocked.changes), blocked.changes
+
+
+def test_a_version_under_the_tenants_root_is_served() -> None:
+    location = "s3://ml-artifacts/vision/models/7"
+    done = serving.complete(_promotion(), {}, [Registry({"vision-detector": ("7", location)})], HOMES)
+    assert done.problems == {} and _storage(done.objects) == location

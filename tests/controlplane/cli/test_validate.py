@@ -251,3 +251,28 @@ def test_an_unknown_base_is_a_clear_error(squatted: tuple[Path, str], base: str)
 def test_a_base_outside_a_git_repository_is_a_clear_error(repo: Path) -> None:
     result = mlcp("validate", repo, "--trusted-base", "main")
     assert result.exit_code == 1 and "is not a git repository" in " ".join(result.stderr.split())
+
+
+def test_with_the_trusted_base_its_artifact_roots_judge_an_experiments_location(repo: Path) -> None:
+    """Carol's pull request widens the roots in the revision's mlcp.yaml to reach vision's folder and points nlp's
+    experiment there: without a base the revision's word stands (and says so by passing); with it, the base's
+    roots refuse the location at its line."""
+    config = repo / "mlcp.yaml"
+    config.write_text(config.read_text() + "artifacts:\n  roots: ['s3://ml/{tenant}/']\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    config.write_text(
+        config.read_text().replace("['s3://ml/{tenant}/']", "['s3://ml/{tenant}/', 's3://ml/x/{tenant}/']")
+    )
+    sentiment = repo / "tenants/nlp/experiments/sentiment.yaml"
+    sentiment.write_text(
+        sentiment.read_text().replace("    tags:\n", "    artifactLocation: s3://ml/x/nlp/runs\n    tags:\n")
+    )
+    _git(repo, "commit", "-q", "-am", "nlp: log under a root of my own making, beside vision's")
+    assert mlcp("validate", repo).exit_code == 0
+    judged = mlcp("validate", repo, "-o", "json", "--trusted-base", base)
+    assert judged.exit_code == 1
+    (error,) = json.loads(judged.stdout)["errors"]
+    assert error["path"] == "tenants/nlp/experiments/sentiment.yaml" and "(s3://ml/nlp/)" in error["message"]

@@ -208,7 +208,9 @@ def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int 
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
         for key, value in METRICS.items():
             rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-        source = f"s3://{repo.prefix}-models/{number}/model"  # a location KServe loads: the serving follows it
+        source = (
+            f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"  # under vision's root: the serving follows it
+        )
         rest.post("model-versions/create", name=repo.model, source=source, run_id=run["run_id"])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 

@@ -48,7 +48,8 @@ def test_a_pinned_location_serves_nothing_the_promotion_did_not_authorize(
     policy.write_text(policy.read_text() + QUARANTINE.replace("MODEL", op.repo.repo.model))
     op.repo.commit("platform: quarantine version 3", "admin")
     assert op.apply(tmp_path / "rules.jsonl").exit_code == 0
-    version_1, version_3 = f"s3://{prefix}-models/1/model", f"s3://{prefix}-models/3/model"
+    models = f"s3://{prefix}-models/{op.repo.repo.vision}"
+    version_1, version_3 = f"{models}/1/model", f"{models}/3/model"
     assert _served(k8s_admin, op) == version_1
 
     rel = f"tenants/{op.repo.repo.vision}/{approvals.PROMOTION}"

@@ -1,0 +1,73 @@
+"""Whose files a promotion may serve comes from the trusted base's roots and mlcp's records, never from tags."""
+
+from __future__ import annotations
+
+from controlplane.inventory import Inventory, InventoryRecord
+from controlplane.plans import LiveObject, ObjectRef
+from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
+from reconciler.backends.base import LiveState
+from reconciler.servedhomes import homes
+
+TEMPLATES = ("s3://ml-artifacts/{tenant}/",)
+
+
+def _experiment(name: str, location: str, experiment_id: str | None = None) -> LiveObject:
+    """An experiment as the backend reads it; its id is its location's last segment unless given (MLflow's shape
+    for an experiment created without a location: `<default root>/<id>`)."""
+    ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name)
+    number = experiment_id or location.rstrip("/").rpartition("/")[2]
+    manifest = {"name": name, "artifactLocation": location, "tags": {"team": "vision"}, "experimentId": number}
+    return LiveObject(ref, manifest, "1")
+
+
+def _state(*entries: tuple[LiveObject, str | None]) -> dict[str, LiveState]:
+    objects = {obj.ref: obj for obj, _ in entries}
+    records = {obj.ref: InventoryRecord(f"Experiment/{t}/x", t, "x.yaml") for obj, t in entries if t is not None}
+    return {SYSTEM: LiveState(objects, Inventory(frozenset(records), records=records))}
+
+
+def test_an_experiment_mlcp_records_as_the_tenants_holds_its_files() -> None:
+    found = homes(TEMPLATES, _state((_experiment("nlp/sentiment", "s3://mlflow-default/12"), "nlp")))
+    assert found.holds("nlp", "s3://mlflow-default/12/abc/artifacts/model")
+    assert not found.holds("nlp", "s3://mlflow-default/1/abc/artifacts/model"), "12 is not 1"
+    assert not found.holds("vision", "s3://mlflow-default/12/abc/artifacts/model")
+
+
+def test_an_experiment_mlcp_does_not_record_holds_nothing() -> None:
+    """A hand-made experiment named `nlp/...` (a name is anyone's to choose) is no record of mlcp's."""
+    found = homes(TEMPLATES, _state((_experiment("nlp/mine", "s3://vision-bucket/models"), None)))
+    assert not found.holds("nlp", "s3://vision-bucket/models/7")
+
+
+def test_an_experiment_of_the_tenant_in_another_tenants_root_holds_nothing() -> None:
+    """Created (or adopted) before the roots were set, nlp's experiment at vision's root lends nlp vision's files."""
+    found = homes(TEMPLATES, _state((_experiment("nlp/old", "s3://ml-artifacts/vision/old"), "nlp")))
+    assert not found.holds("nlp", "s3://ml-artifacts/vision/old/model")
+    assert found.holds("nlp", "s3://ml-artifacts/nlp/model"), "its own root still holds its files"
+
+
+def test_an_experiment_made_by_hand_at_another_tenants_location_and_adopted_holds_nothing() -> None:
+    """Carol makes `nlp/steal` at vision's experiment's location (or inside it), tags it for mlcp to adopt and
+    declares it in nlp's folder: mlcp's record then says it is nlp's, but its location is not the one MLflow gives
+    an experiment of its own (`<default root>/<its id>`), or lies inside another experiment's."""
+    vision = (_experiment("vision/detector", "s3://mlflow-default/5"), "vision")
+    same = (_experiment("nlp/steal", "s3://mlflow-default/5", experiment_id="9"), "nlp")
+    inside = (_experiment("nlp/inside", "s3://mlflow-default/5/models/10"), "nlp")
+    found = homes(TEMPLATES, _state(vision, same, inside))
+    assert not found.holds("nlp", "s3://mlflow-default/5/abc/artifacts/model")
+    assert not found.holds("nlp", "s3://mlflow-default/5/models/10/artifacts/model")
+    assert found.holds("vision", "s3://mlflow-default/5/abc/artifacts/model"), "vision's own still serves"
+
+
+def test_an_unreadable_record_holds_nothing() -> None:
+    obj = _experiment("nlp/sentiment", "s3://mlflow-default/12")
+    record = InventoryRecord(None, None, None, error="unreadable")
+    state = {SYSTEM: LiveState({obj.ref: obj}, Inventory(frozenset({obj.ref}), records={obj.ref: record}))}
+    assert homes(TEMPLATES, state).experiments == {}
+
+
+def test_a_claim_of_the_tenants_own_namespace_is_its_own() -> None:
+    """KServe mounts a `pvc://` claim from the InferenceService's namespace: the tenant's, whatever its name."""
+    found = homes(TEMPLATES, {})
+    assert found.holds("nlp", "pvc://models/sentiment/3")
+    assert not found.holds("nlp", "pvc://models/../../etc"), "no single meaning: under nothing"
