@@ -200,6 +200,12 @@ METRICS = {"val_map": 0.7, "latency_p95_ms": 90.0}
 """Pass the template promotion's gates."""
 
 
+def version_location(repo: configrepo.ConfigRepo, number: int) -> str:
+    """Where `register_model` puts version `number`'s files: under vision's artifact root (configrepo's
+    `artifacts.roots`), so mlcp serves it."""
+    return f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"
+
+
 def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int = 2) -> None:
     """vision's model with `versions` vetted-looking versions; staging at 1, so the template promotes 1."""
     experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
@@ -208,9 +214,7 @@ def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int 
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
         for key, value in METRICS.items():
             rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
-        source = (
-            f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"  # under vision's root: the serving follows it
-        )
+        source = version_location(repo, number)
         rest.post("model-versions/create", name=repo.model, source=source, run_id=run["run_id"])
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 

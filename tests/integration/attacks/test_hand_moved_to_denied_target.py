@@ -69,7 +69,7 @@ def _served(op: gitattack.Operator, k8s_admin: client.ApiClient) -> str:
 
 
 def _location(op: gitattack.Operator, version: int) -> str:
-    return f"s3://{op.repo.repo.prefix}-models/{version}/model"
+    return gitattack.version_location(op.repo.repo, version)
 
 
 def _recorded(op: gitattack.Operator, audit: Path) -> str | None:
