@@ -48,7 +48,7 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
 from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verification, verify_lines
-from controlplane.audit.chain import LINE_START, read, seal_within, split_line
+from controlplane.audit.chain import LINE_START, read, refused_because, seal_within, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_answers import HttpError
@@ -204,7 +204,7 @@ class ClusterStore:
             return read(line)
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             raise AuditError(
-                f"{self.location}: record {number}: not an audit record ({type(exc).__name__}: {exc})",
+                f"{self.location}: record {number}: not an audit record ({refused_because(exc)})",
                 "run `mlcp audit verify`",
             ) from None
 

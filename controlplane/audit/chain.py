@@ -135,6 +135,20 @@ def read(line: bytes) -> AuditRecord:
     return record
 
 
+REASON_CHARS = 300
+"""How much of why a line was refused is quoted (`refused_because`)."""
+
+
+def refused_because(exc: BaseException) -> str:
+    """Why `read` refused a line, bounded: the reason can quote a value of the line (`'…' is not a valid Verdict`),
+    which whoever wrote the line chose, up to `MAX_LINE_BYTES`: quoted whole, one forged line made every message
+    about it (verify's problem, a reader's error, the JSON of either) megabytes long."""
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) <= REASON_CHARS:
+        return text
+    return f"{text[:REASON_CHARS]}… ({len(text) - REASON_CHARS} more characters)"
+
+
 def _form(record: AuditRecord) -> bytes:
     """The body `seal` writes for a record a reader parsed."""
     return b'{"seq":%d,"prev":"%s",' % (record.seq, record.prev.encode("ascii", "replace")) + read_content(record)[1:]

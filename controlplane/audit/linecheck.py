@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controlplane.audit.chain import HASH_MARKER, LINE_START, MAX_LINE_BYTES, SUFFIX_LEN, Head, read
+from controlplane.audit.chain import HASH_MARKER, LINE_START, MAX_LINE_BYTES, SUFFIX_LEN, Head, read, refused_because
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ def form_problem(line: bytes) -> str | None:
     try:
         read(line)
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
-        return f"the record is sealed but not an audit record as mlcp writes it ({type(exc).__name__}: {exc})"
+        return f"the record is sealed but not an audit record as mlcp writes it ({refused_because(exc)})"
     return None
 
 

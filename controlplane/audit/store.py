@@ -26,7 +26,16 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from controlplane.audit.chain import GENESIS, LINE_START, MAX_LINE_BYTES, Head, read, seal_within, split_line
+from controlplane.audit.chain import (
+    GENESIS,
+    LINE_START,
+    MAX_LINE_BYTES,
+    Head,
+    read,
+    refused_because,
+    seal_within,
+    split_line,
+)
 from controlplane.audit.records import AuditError, AuditRecord
 from controlplane.audit.verify import Verification, verify_file
 
@@ -228,7 +237,7 @@ def _parse(line: bytes, number: int, path: Path) -> AuditRecord:
         return read(line)
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise AuditError(
-            f"{path}:{number}: not an audit record ({type(exc).__name__}: {exc})", "run `mlcp audit verify`"
+            f"{path}:{number}: not an audit record ({refused_because(exc)})", "run `mlcp audit verify`"
         ) from None
 
 

@@ -151,3 +151,19 @@ def test_a_sealed_line_no_reader_takes_breaks_the_chain_where_it_is() -> None:
     assert "form mlcp writes" in result.problem
     anchored = verify_lines([*lines, forged, after], anchor=Head(5, hash_))
     assert anchored.bad_seq == 4, "an anchor past it does not make it a record"
+
+
+def test_a_forged_lines_huge_value_is_not_quoted_whole() -> None:
+    """Mallory seals a record whose `decision` is a megabyte of text: the reader refuses it quoting the value
+    (`'…' is not a valid Verdict`), and verify's problem, the readers' error and their JSON carried all of it.
+    The reason is quoted up to its bound, saying how much was left out."""
+    lines = _lines(1)
+    content = canonical_json(make_record(2).content()).replace(
+        b'"decision":"allow"', b'"decision":"' + b"x" * 2**20 + b'"'
+    )
+    assert len(content) > 2**20, "the record's decision was replaced"
+    _, forged = _forge(read(lines[0]).hash, 2, content[1:])
+    result = verify_lines([*lines, forged])
+    assert (result.ok, result.bad_seq) == (False, 2), result
+    assert "not an audit record as mlcp writes it" in result.problem and "more characters" in result.problem
+    assert len(result.problem) < 1000, len(result.problem)
