@@ -198,6 +198,7 @@ class MlflowBackend(Backend):
         grants = self.permissions.read(
             [(str(e["name"]), str(e["experiment_id"]), tags_of(e)) for e in experiments],
             [(str(m["name"]), tags_of(m)) for m in models],
+            [ref for ref in self.store.records if is_permission(ref)],
         )
         objects.update(grants)
         owned.update(grants)
