@@ -243,6 +243,9 @@ class MlflowBackend(Backend):
                 out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:
                 out.append(_without_fixed_fields(change))
+            elif change.ref.kind == EXPERIMENT and change.action is Action.delete:
+                swapped = self._another(change.ref, self.permissions.experiment_ids.get(change.ref.name))
+                out.append(replace(change, blocked=swapped) if swapped and not change.blocked else change)
             else:
                 out.append(change)
         reviewed = [self._not_foreign(c) for c in out]
@@ -338,12 +341,29 @@ class MlflowBackend(Backend):
         notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
         return Outcome(change, Status.applied, "; ".join(notes))
 
+    def _another(self, ref: ObjectRef, experiment_id: str | None) -> str | None:
+        """Why the experiment now named as `ref` is not the one mlcp created under that name (None: it is, or mlcp
+        did not record making one). A name is anyone's with EDIT to give: an experiment renamed into a recorded
+        name (and tagged) must not be deleted as mlcp's, by someone who may not delete it."""
+        record = self.store.records.get(ref)
+        made = record.made if record is not None and record.error is None else None
+        if made is None or experiment_id is None or experiment_id == made.id:
+            return None
+        return (
+            f"experiment {ref.name!r} is id {experiment_id}, not the experiment {made.id} mlcp created under that "
+            "name (renamed since, and another given its name): mlcp does not delete it. Rename it back, or delete "
+            "it in MLflow if it should go"
+        )
+
     def _delete_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
         found = self._experiment(change.ref.name)
         if found is None or found.get("lifecycle_stage") == "deleted":
             return Outcome(change, Status.deleted, "already gone")
         if tags_of(found).get(OWNER_TAG) != OWNER_VALUE:
             return Outcome(change, Status.skipped, f"not deleting {change.ref.name!r}: mlcp did not create it")
+        swapped = self._another(change.ref, str(found.get("experiment_id")))
+        if swapped:  # since the plan
+            return Outcome(change, Status.skipped, swapped)
         if options.dry_run:
             return Outcome(change, Status.deleted, "dry run")
         try:

@@ -129,3 +129,22 @@ def test_a_record_an_older_mlcp_wrote_says_nothing_of_making_and_keeps_its_store
     noop = _change(Action.noop)
     backend.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(InventoryRecord.of(noop), False)}))
     assert rest.tags(STORE)[record_tag(EXP)] == stored
+
+
+def test_an_experiment_renamed_into_the_name_of_one_mlcp_made_is_not_deleted_as_mlcps() -> None:
+    """Bob (EDIT, not MANAGE: he may rename and tag, not delete) renames the experiment mlcp made away, gives its
+    name to Alice's, tags it, and removes the spec: the prune would have soft-deleted Alice's experiment."""
+    rest = LossyMlflow()
+    _applied(rest, _change(Action.create))
+    made = rest.experiments.pop(EXP.name)
+    rest.experiments["t/old"] = {**made, "name": "t/old"}
+    alices = rest.add(EXP.name, dict(TAGS), location="s3://ml-artifacts/t/alices")
+    backend = MlflowBackend(rest)
+    backend.read()
+    delete = Change(EXP, Action.delete, "removed from git", None, None, None, 60, live_version="v")
+    [reviewed] = backend.review([delete])
+    assert (
+        reviewed.blocked is not None and f"not the experiment {made['experiment_id']} mlcp created" in reviewed.blocked
+    )
+    outcome = backend.apply(delete, ApplyOptions())  # an apply of a plan made before the swap
+    assert outcome.status is Status.skipped and alices["lifecycle_stage"] == "active"
