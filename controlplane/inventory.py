@@ -44,6 +44,22 @@ class LastSet:
 
 
 @dataclass(frozen=True, slots=True)
+class Made:
+    """An object mlcp itself created, as its system reported it right after: its id and where it keeps its files.
+
+    Recorded only by the apply whose create made it (an MLflow experiment), never for one mlcp adopted (found,
+    tagged, made by someone else at a location of their choosing): what an object's location is trusted for (the
+    files a promotion may serve, reconciler/servedhomes.py) comes from this record, not from the live object's
+    tags, name or location, which others chose.
+    """
+
+    id: str
+    """The id the system gave the object (a name can be taken over; an id is never given twice)."""
+    location: str
+    """Its artifact location, as the system reported it after the create."""
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryRecord:
     """Whose an object is, as mlcp recorded it when it last wrote the object."""
 
@@ -58,6 +74,8 @@ class InventoryRecord:
     """Why the stored record could not be read; such a record attributes nothing."""
     last_set: LastSet | None = None
     """What mlcp last set the object to, where its backend records that (None: unknown, or never set)."""
+    made: Made | None = None
+    """The object as mlcp created it, where its backend records that (None: adopted, or recorded before it was)."""
 
     @classmethod
     def checked(
@@ -209,7 +227,8 @@ class Inventory:
         An object stays or enters only when it was inventoried before or is claimed now, so a change
         that was blocked or failed never brings a stranger's object in. A write replaces the record; a
         no-op keeps the old one (it was not authorized, so it must not re-attribute anything) and only
-        fills a record that is missing or unreadable. Adoption is never forgotten.
+        fills a record that is missing or unreadable. Adoption is never forgotten, nor that mlcp created the object
+        (`made`: a later write's claim does not know it).
 
         `only`: the apply looked at these objects alone (a loop pass that planned a few tenants): `refs` names
         those of them that may be mlcp's, and every inventoried object outside `only` stays as it is — the
@@ -234,8 +253,10 @@ class Inventory:
         for ref, claim in claims.items():
             prior = self.records.get(ref)
             if ref in kept and (claim.wrote or prior is None or prior.error is not None):
-                adopted = claim.record.adopted or bool(prior and prior.error is None and prior.adopted)
-                record = replace(claim.record, adopted=adopted)
+                readable = prior is not None and prior.error is None
+                adopted = claim.record.adopted or bool(readable and prior and prior.adopted)
+                made = claim.record.made or (prior.made if readable and prior else None)
+                record = replace(claim.record, adopted=adopted, made=made)
                 if record != prior:  # an equal record (recorded ahead of its create) changes nothing
                     rewritten[ref] = record
         touched = {ref for ref in removed if ref in self.records}

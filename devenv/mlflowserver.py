@@ -120,8 +120,12 @@ class MlflowServer:
         basic_auth: bool = False,
         admin_password: str = "mlcp-dev-admin-password",
         version: str = MLFLOW_VERSION,
+        default_artifact_root: str | None = None,
     ) -> None:
         self.directory = directory
+        self.default_artifact_root = default_artifact_root
+        """An object store experiments are placed in (`<it>/<id>`) without the artifact proxy; None: the proxy,
+        over local files (`mlflow-artifacts:/`)."""
         self.basic_auth = basic_auth
         self.admin_password = admin_password
         self.port = free_port()
@@ -152,8 +156,6 @@ class MlflowServer:
             "server",
             "--backend-store-uri",
             f"sqlite:///{database}",
-            "--artifacts-destination",
-            str(self.directory / "artifacts"),
             "--host",
             "127.0.0.1",
             "--port",
@@ -161,6 +163,10 @@ class MlflowServer:
             "--workers",
             "1",
         ]
+        if self.default_artifact_root:
+            argv += ["--default-artifact-root", self.default_artifact_root, "--no-serve-artifacts"]
+        else:
+            argv += ["--artifacts-destination", str(self.directory / "artifacts")]
         if self.basic_auth:
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(_auth_config(self.directory, self.admin_password))
             env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)  # CSRF, required

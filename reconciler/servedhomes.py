@@ -7,11 +7,14 @@ InferenceService loads it with the storage credentials of the tenant's namespace
 are, decided from inputs no tenant edits:
 
 - the tenant's artifact roots (`artifacts.roots` of the trusted base's mlcp.yaml, controlplane/artifact_homes.py);
-- the artifact location, as MLflow reports it (fixed when the experiment is created), of each experiment mlcp's own
-  inventory records as the tenant's: under the tenant's roots, or of the shape MLflow gives an experiment created
-  without a location (`<default root>/<its id>`), outside the folders the roots are made in and inside no other
-  experiment's location. mlcp also adopts experiments someone made by hand and tagged, at a location of their
-  choosing: one at (or inside) another experiment's location, or in another tenant's root, counts for nobody.
+- the artifact location of each experiment mlcp's own inventory records as the tenant's and as one mlcp CREATED
+  (`made`: the id and location MLflow gave it, recorded by the create, reconciler/backends/mlflow_creation.py),
+  while the live experiment is still that one (same id, same location): under the tenant's roots, or of the shape
+  MLflow gives an experiment created without a location (`<default root>/<its id>`) outside the folders the roots
+  are made in. An experiment mlcp adopted (found tagged, made by someone at a location of their choosing), or one
+  recorded by an older mlcp, lends nothing; and no experiment anyone makes takes anything from another's: what
+  counts is never decided by comparing live experiments' locations (a tagged experiment at a bucket's top, which
+  anyone could make, once made every experiment in that bucket count for nobody).
 
 A `pvc://<claim>/<path>` is the tenant's by construction: KServe mounts the claim from the InferenceService's own
 namespace, the tenant's. Registry tags, experiment names and the versions' own run ids are never asked: any of
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from controlplane.inventory import Made
 from controlplane.rendering.mlflow_objects import EXPERIMENT, SYSTEM
 from controlplane.specs.artifact_roots import TENANT, normal, tenant_roots, under
 from reconciler.backends.base import LiveState
@@ -60,51 +64,40 @@ def _contained(location: str, folder: str) -> bool:
     return found is not None and home is not None and found.startswith(home)
 
 
-def _enclosing(found: str) -> Iterable[str]:
-    """Every folder (normal form) that holds the normal location `found`, itself excluded."""
-    scheme, _, rest = found.partition("://")
-    host, _, path = rest.partition("/")
-    segments = [s for s in path.split("/") if s]
-    for i in range(len(segments)):
-        yield f"{scheme}://{host}/" + "".join(f"{s}/" for s in segments[:i])
+def _counts(made: Made, location: str, experiment: str, tenant: str, templates: tuple[str, ...]) -> bool:
+    """Whether the experiment mlcp created (`made`), live with id `experiment` at `location`, holds `tenant`'s files.
 
-
-def _counts(location: str, tenant: str, experiment: str, templates: tuple[str, ...], taken: frozenset[str]) -> bool:
-    """Whether an experiment of `tenant` (id `experiment`) at `location` holds `tenant`'s files.
-
-    Under its tenant's roots, yes. Elsewhere, only the shape MLflow gives an experiment created without a location
-    (`<default root>/<experiment id>`: ids are unique, so no two experiments share one) outside the folders the
-    roots are made in and inside no other experiment's location (`taken`): an experiment a member made by hand at
-    another's location, or inside it, and tagged for mlcp to adopt, lends her nothing.
+    Only while it is still the one mlcp made (its name may have been given to another since). Under its tenant's
+    roots, yes; elsewhere only at the place MLflow gives an experiment created without a location
+    (`<default root>/<id>`; ids are never given twice) outside the folders the roots are made in, where no
+    tenant's root can be.
     """
     found = normal(location)
-    if found is None:
+    if experiment != made.id or found is None or found != normal(made.location):
         return False
     if under(location, tenant_roots(templates, tenant)):
         return True
     if any(_contained(location, folder) for folder in _shared(templates)):
         return False
-    if found.rstrip("/").rpartition("/")[2] != experiment:
-        return False
-    return not any(folder in taken for folder in _enclosing(found))
+    return found.rstrip("/").rpartition("/")[2] == made.id
 
 
 def homes(templates: Iterable[str], states: Mapping[str, LiveState]) -> Homes:
-    """The Homes of every tenant: `templates` (the trusted base's), and the registry's experiments mlcp records."""
+    """The Homes of every tenant: `templates` (the trusted base's), and the experiments mlcp records it created."""
     shapes = tuple(templates)
     found: dict[str, list[str]] = {}
     state = states.get(SYSTEM)
     if state is None:  # no registry read: no experiment lends a tenant its location
         return Homes(shapes)
-    experiments = [(ref, obj) for ref, obj in state.objects.items() if ref.kind == EXPERIMENT]
-    taken = frozenset(
-        n for _, obj in experiments if (n := normal(str(obj.manifest.get("artifactLocation") or ""))) is not None
-    )
-    for ref, obj in experiments:
+    for ref, obj in state.objects.items():
+        if ref.kind != EXPERIMENT:
+            continue
         record = state.inventory.owner_of(ref)
         location = obj.manifest.get("artifactLocation")
-        if record is None or record.error is not None or not record.tenant or not isinstance(location, str):
+        if record is None or record.error is not None or not record.tenant or record.made is None:
             continue
-        if _counts(location, record.tenant, str(obj.manifest.get("experimentId")), shapes, taken):
+        if isinstance(location, str) and _counts(
+            record.made, location, str(obj.manifest.get("experimentId")), record.tenant, shapes
+        ):
             found.setdefault(record.tenant, []).append(location)
     return Homes(shapes, {tenant: tuple(sorted(places)) for tenant, places in found.items()})

@@ -101,9 +101,10 @@ def _elsewhere(version: str, model: object, location: str, tenant: str | None, h
     )
     return (
         f"version {version} of {model!r} keeps its artifacts at {location!r}, which is not tenant {tenant!r}'s: "
-        f"outside its artifact roots and the artifact locations of the experiments mlcp manages for it ({shown}); "
+        f"outside its artifact roots and the artifact locations of the experiments mlcp created for it ({shown}); "
         "served, its predictor would load someone else's files with the tenant's storage credentials. Register the "
-        "version from a run of one of the tenant's experiments (or under its roots), or promote another version"
+        "version from a run of one of the tenant's experiments that mlcp created (or under its roots), or promote "
+        "another version"
     )
 
 

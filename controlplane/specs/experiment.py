@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from controlplane.specs.base import Finding, NameRule, Spec, TenantSpecs, register
 from controlplane.specs.kube_syntax import INT32_MAX, DnsLabel
+from controlplane.specs.mlflow_tags import KEY_MAX, NAME_MAX, VALUE_MAX, checked_tags
 from controlplane.specs.model import NonEmptyStr, SpecModel, error_at
 from controlplane.specs.pipeline import Pipeline
 from controlplane.specs.pipeline_steps import Step
@@ -40,11 +41,21 @@ def _artifact_location(value: str) -> str:
 class Tracking(SpecModel):
     name: NonEmptyStr | None = Field(
         default=None,
+        max_length=NAME_MAX,
         description="MLflow experiment name; must start with `<tenant>/` (the tenant's own); "
-        "defaults to `<tenant>/<name>`.",
+        f"defaults to `<tenant>/<name>`. At most {NAME_MAX} characters (MLflow's limit).",
     )
-    description: str | None = Field(default=None, description="Experiment description.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags.")
+    description: str | None = Field(
+        default=None,
+        max_length=VALUE_MAX,
+        description=f"Experiment description (MLflow keeps it in a tag: at most {VALUE_MAX} characters).",
+    )
+    tags: Annotated[dict[str, str], AfterValidator(checked_tags)] = Field(
+        default_factory=dict,
+        description="Experiment tags. Keys as MLflow takes them (letters, digits, `_ - . : /` and spaces, a "
+        f"normal relative path, at most {KEY_MAX} characters; values at most {VALUE_MAX}), none under `mlcp.dev/` "
+        "(mlcp's own) or `mlflow.` (MLflow's own).",
+    )
     artifact_location: Annotated[str, AfterValidator(_artifact_location)] | None = Field(
         default=None,
         description="Artifact root (only used when the experiment is created): an object store (`s3://`, `gs://`, "

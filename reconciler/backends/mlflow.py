@@ -46,6 +46,7 @@ from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends import mlflow_adoption
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
+from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
 from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
@@ -58,13 +59,9 @@ OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
 FIXED_AT_CREATION = ("artifactLocation",)
 
 
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {str(t["key"]): str(t.get("value", "")) for t in item.get("tags") or []}
-
-
 def live_experiment(item: dict[str, Any]) -> LiveObject:
     """An MLflow experiment as a live object; its version is a digest of everything mlcp manages."""
-    tags = _tags(item)
+    tags = tags_of(item)
     description = tags.pop(DESCRIPTION_TAG, None)
     tags = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
     manifest: dict[str, Any] = {
@@ -84,7 +81,7 @@ def live_experiment(item: dict[str, Any]) -> LiveObject:
 def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
     """Each alias of a registered model, and whether its model carries mlcp's tag for it (a claim of ownership
     that only counts before mlcp's record store exists: see `_read_models`)."""
-    tags = _tags(model)
+    tags = tags_of(model)
     out = []
     for entry in model.get("aliases") or []:
         alias, version = str(entry["alias"]), str(entry["version"])
@@ -108,6 +105,8 @@ class MlflowBackend(Backend):
         """mlcp's records of this installation (its controller namespace), like the Kubernetes inventory's."""
         self.promotions = Promotions(rest, before_move=self._forget_last_set)
         self.permissions = Permissions(rest)
+        self.creations = Creations(rest)
+        """The experiments this process created, with where MLflow put them, until their records are written."""
         self.trust = RecordTrust(rest, self.permissions)
         self.store.writers = self.trust.writers
         self._inventory: Inventory | None = None
@@ -197,8 +196,9 @@ class MlflowBackend(Backend):
         self.permissions.models = frozenset(str(m["name"]) for m in models)
         self.permissions.experiment_ids = {str(e["name"]): str(e["experiment_id"]) for e in experiments}
         grants = self.permissions.read(
-            [(str(e["name"]), str(e["experiment_id"]), _tags(e)) for e in experiments],
-            [(str(m["name"]), _tags(m)) for m in models],
+            [(str(e["name"]), str(e["experiment_id"]), tags_of(e)) for e in experiments],
+            [(str(m["name"]), tags_of(m)) for m in models],
+            [ref for ref in self.store.records if is_permission(ref)],
         )
         objects.update(grants)
         owned.update(grants)
@@ -218,7 +218,7 @@ class MlflowBackend(Backend):
         for model in models:
             aliases = live_aliases(model)
             self.promotions.models[str(model["name"])] = ModelInfo(
-                {o.manifest["alias"]: o.version for o, _ in aliases}, _tags(model)
+                {o.manifest["alias"]: o.version for o, _ in aliases}, tags_of(model)
             )
             for obj, tagged in aliases:
                 objects[obj.ref] = obj
@@ -243,6 +243,9 @@ class MlflowBackend(Backend):
                 out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:
                 out.append(_without_fixed_fields(change))
+            elif change.ref.kind == EXPERIMENT and change.action is Action.delete:
+                swapped = self._another(change.ref, self.permissions.experiment_ids.get(change.ref.name))
+                out.append(replace(change, blocked=swapped) if swapped and not change.blocked else change)
             else:
                 out.append(change)
         reviewed = [self._not_foreign(c) for c in out]
@@ -279,13 +282,7 @@ class MlflowBackend(Backend):
         return live_experiment(found).version if found else None
 
     def _experiment(self, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self.rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
-        except MlflowApiError as exc:
-            if exc.not_found:
-                return None
-            raise
-        return found
+        return experiment_named(self.rest, name)
 
     # -- writing ---------------------------------------------------------------------------------------------
 
@@ -296,7 +293,7 @@ class MlflowBackend(Backend):
             return self.permissions.apply(change, options)
         try:
             if change.action is Action.create:
-                return self._create_experiment(change, options)
+                return self.creations.create(change, options)
             if change.action is Action.delete:
                 return self._delete_experiment(change, options)
             return self._update_experiment(change, options)
@@ -307,61 +304,11 @@ class MlflowBackend(Backend):
         except BackendError as exc:
             return Outcome(change, Status.failed, str(exc))
 
-    def _create_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
-        want = change.desired or {}
-        tags = dict(want.get("tags") or {})
-        if "description" in want:
-            tags[DESCRIPTION_TAG] = want["description"]
-        body: dict[str, Any] = {"name": want["name"], "tags": [{"key": k, "value": v} for k, v in tags.items()]}
-        if want.get("artifactLocation"):
-            body["artifact_location"] = want["artifactLocation"]
-        if options.dry_run:
-            return Outcome(change, Status.applied, "dry run")
-        try:
-            created = self.rest.post("experiments/create", **body)
-        except MlflowApiError as exc:
-            if exc.code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            return self._already_exists(change, tags, exc.after_lost_answer)
-        return Outcome(change, Status.applied, f"created experiment {created.get('experiment_id')}")
-
-    def _already_exists(self, change: Change, sent: dict[str, str], lost: bool) -> Outcome:
-        """A create refused because the name is taken: by mlcp's own create whose answer was lost (`lost`: the
-        refusal answered a retry), by an experiment tagged for mlcp to adopt, or by someone else's."""
-        name = str((change.desired or {})["name"])
-        found = self._experiment(name)
-        tags = _tags(found) if found is not None else {}
-        if found is not None and found.get("lifecycle_stage") == "active" and tags.get(OWNER_TAG) == OWNER_VALUE:
-            exp_id = found.get("experiment_id")
-            if lost and all(tags.get(k) == v for k, v in sent.items()):
-                return Outcome(change, Status.applied, f"created experiment {exp_id} (its answer was lost; found)")
-            return Outcome(  # taking it over is judged by a plan (mlflow_adoption): who holds grants on it
-                change,
-                Status.failed,
-                f"experiment {exp_id} named {name!r} appeared since the plan, tagged {OWNER_TAG}, made by someone "
-                "else: not taken over at apply; the next plan judges whether mlcp may adopt it",
-            )
-        if lost:
-            return Outcome(
-                change,
-                Status.failed,
-                f"creating experiment {name!r} got no answer, and its retry found the name taken by an experiment "
-                "without mlcp's tags: the first attempt may have made it and someone changed it since, or someone "
-                "made it at the same moment; the next plan reads it",
-                uncertain=True,
-            )
-        return Outcome(
-            change,
-            Status.failed,
-            f"an experiment named {name!r} already exists and mlcp did not create it (no tag "
-            f"{OWNER_TAG}={OWNER_VALUE}); tag it to let mlcp adopt it, or choose another name",
-        )
-
     def _update_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
         found = self._experiment(change.ref.name)
         if found is None:
             return Outcome(change, Status.failed, f"experiment {change.ref.name!r} vanished since the plan")
-        if _tags(found).get(OWNER_TAG) != OWNER_VALUE:
+        if tags_of(found).get(OWNER_TAG) != OWNER_VALUE:
             return Outcome(change, Status.failed, f"experiment {change.ref.name!r} is no longer tagged as mlcp's")
         if options.dry_run:
             return Outcome(change, Status.applied, "dry run")
@@ -377,7 +324,7 @@ class MlflowBackend(Backend):
                     raise
             notes.append("restored")
         want = change.desired or {}
-        live_tags = _tags(found)
+        live_tags = tags_of(found)
         wanted = {**want.get("tags", {}), **({DESCRIPTION_TAG: want["description"]} if "description" in want else {})}
         changed = {k: v for k, v in wanted.items() if live_tags.get(k) != v}
         for key, value in changed.items():
@@ -394,12 +341,29 @@ class MlflowBackend(Backend):
         notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
         return Outcome(change, Status.applied, "; ".join(notes))
 
+    def _another(self, ref: ObjectRef, experiment_id: str | None) -> str | None:
+        """Why the experiment now named as `ref` is not the one mlcp created under that name (None: it is, or mlcp
+        did not record making one). A name is anyone's with EDIT to give: an experiment renamed into a recorded
+        name (and tagged) must not be deleted as mlcp's, by someone who may not delete it."""
+        record = self.store.records.get(ref)
+        made = record.made if record is not None and record.error is None else None
+        if made is None or experiment_id is None or experiment_id == made.id:
+            return None
+        return (
+            f"experiment {ref.name!r} is id {experiment_id}, not the experiment {made.id} mlcp created under that "
+            "name (renamed since, and another given its name): mlcp does not delete it. Rename it back, or delete "
+            "it in MLflow if it should go"
+        )
+
     def _delete_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
         found = self._experiment(change.ref.name)
         if found is None or found.get("lifecycle_stage") == "deleted":
             return Outcome(change, Status.deleted, "already gone")
-        if _tags(found).get(OWNER_TAG) != OWNER_VALUE:
+        if tags_of(found).get(OWNER_TAG) != OWNER_VALUE:
             return Outcome(change, Status.skipped, f"not deleting {change.ref.name!r}: mlcp did not create it")
+        swapped = self._another(change.ref, str(found.get("experiment_id")))
+        if swapped:  # since the plan
+            return Outcome(change, Status.skipped, swapped)
         if options.dry_run:
             return Outcome(change, Status.deleted, "dry run")
         try:
@@ -422,7 +386,9 @@ class MlflowBackend(Backend):
             self.read()
         prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
         claims = {  # another installation's object never enters this one's records (review blocked its changes)
-            ref: self._with_last_set(ref, claim) for ref, claim in options.claims.items() if not self._foreign(ref)
+            ref: self._with_made(ref, self._with_last_set(ref, claim))
+            for ref, claim in options.claims.items()
+            if not self._foreign(ref)
         }
         if options.scope is not None:  # a shard's writer: other shards' tags are neither rewritten nor dropped
             refs = refs | prior.others(options.scope)
@@ -431,12 +397,20 @@ class MlflowBackend(Backend):
             return
         self.store.write(updated.records)
         self._inventory = Inventory(updated.refs, records=dict(self.store.records))
+        for ref in claims:  # recorded: the store holds it now
+            self.creations.made.pop(ref, None)
 
     def _with_last_set(self, ref: ObjectRef, claim: Claim) -> Claim:
         """A write's claim of an alias with the version this apply moved it to (none when it did not move it)."""
         if ref.kind != MODEL_ALIAS or not claim.wrote:
             return claim
         return replace(claim, record=replace(claim.record, last_set=self.promotions.moved.pop(ref, None)))
+
+    def _with_made(self, ref: ObjectRef, claim: Claim) -> Claim:
+        """A write's claim of an experiment this process created, with its id and location (mlflow_creation); a
+        later write's claim says nothing of it and the inventory keeps the record's (`Inventory.updated`)."""
+        made = self.creations.made.get(ref) if claim.wrote else None
+        return replace(claim, record=replace(claim.record, made=made)) if made is not None else claim
 
     def _forget_last_set(self, ref: ObjectRef, version: str) -> None:
         """Before moving an alias to `version`: its record no longer names another version, until the move is

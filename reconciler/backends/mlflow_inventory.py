@@ -38,6 +38,11 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
   drift (a hand move, healed without waiting for a freeze window) is decided
   from that, never from the `mlcp.dev/alias.<a>.version` tag a member can
   rewrite. Records without `set` (written by an older mlcp) leave drift unknown.
+  An experiment mlcp created (not one it adopted) is recorded with its id and the
+  artifact location MLflow gave it (`made`: `{id, location}`), so what its
+  location is trusted for (reconciler/servedhomes.py) is a fact of mlcp's, not a
+  guess from the live experiment. Records without `made` (an adopted experiment,
+  or one an older mlcp recorded) lend their tenant no location.
 
 The ownership tags still say which objects mlcp manages; once the store exists,
 an object is only prunable when it is also recorded there (an alias: whenever
@@ -57,9 +62,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controlplane.inventory import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet, Made
 from controlplane.plans import ObjectRef
-from controlplane.rendering.mlflow_objects import API_VERSION, OWNER_TAG, OWNER_VALUE, SYSTEM
+from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, OWNER_TAG, OWNER_VALUE, SYSTEM
 from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -72,6 +77,11 @@ ROLE = "inventory"
 RECORD_TAG = "mlcp.dev/record."
 SET = "set"
 """The key of what mlcp last set an object to (a model alias: the version), in that object's record."""
+MADE = "made"
+"""The key of the experiment mlcp created (its id and artifact location), in that experiment's record."""
+MAX_LOCATION = 2048
+"""The longest artifact location recorded (MLflow's SQL store keeps 256 characters)."""
+_ID = re.compile(r"[0-9]{1,32}")
 MAX_TEXT = 1024
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 _COMMIT = re.compile(r"[0-9a-f]{4,64}")
@@ -102,6 +112,8 @@ def _value(ref: ObjectRef, record: InventoryRecord) -> str:
         last = record.last_set
         by = last.by[:MAX_TEXT] if last.by else None
         stored[SET] = {"version": last.version, "commit": last.commit, "by": by, "at": last.at}
+    if record.made is not None:  # likewise: only an experiment mlcp created
+        stored[MADE] = {"id": record.made.id, "location": record.made.location}
     return json.dumps(stored, sort_keys=True, separators=(",", ":"))
 
 
@@ -123,6 +135,23 @@ def _last_set(stored: Any) -> LastSet | str | None:
     return LastSet(version, commit or None, stored.get("by") or None, stored.get("at") or None)
 
 
+def _made(kind: str, stored: Any) -> Made | str | None:
+    """The stored `made` of an experiment's record (None: absent, it was adopted or recorded by an older mlcp), or
+    what is wrong with it (read strictly: it decides which files a promotion may serve)."""
+    if stored is None:
+        return None
+    if kind != EXPERIMENT:
+        return f"{MADE} on a {kind}: mlcp records it for experiments only"
+    if not isinstance(stored, dict) or set(stored) != {"id", "location"}:
+        return f"{MADE} is {stored!r}, not {{id, location}}"
+    experiment_id, location = stored["id"], stored["location"]
+    if not isinstance(experiment_id, str) or not _ID.fullmatch(experiment_id):
+        return f"{MADE}.id is {experiment_id!r}, not an experiment id"
+    if not isinstance(location, str) or not location or len(location) > MAX_LOCATION:
+        return f"{MADE}.location is not a string of 1 to {MAX_LOCATION} characters"
+    return Made(experiment_id, location)
+
+
 def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     """One stored record (None when it does not even name an object)."""
     try:
@@ -142,7 +171,10 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     last = _last_set(stored.get(SET))
     if isinstance(last, str):
         return ref, InventoryRecord(None, None, None, error=last)
-    return ref, replace(record, last_set=last) if record.error is None else record
+    made = _made(ref.kind, stored.get(MADE))
+    if isinstance(made, str):
+        return ref, InventoryRecord(None, None, None, error=made)
+    return ref, replace(record, last_set=last, made=made) if record.error is None else record
 
 
 class RegistryInventory:

@@ -110,10 +110,15 @@ class Permissions:
     # -- reading ---------------------------------------------------------------------------------------------
 
     def read(
-        self, experiments: Iterable[tuple[str, str, dict[str, str]]], models: Iterable[tuple[str, dict[str, str]]]
+        self,
+        experiments: Iterable[tuple[str, str, dict[str, str]]],
+        models: Iterable[tuple[str, dict[str, str]]],
+        recorded: Iterable[ObjectRef] = (),
     ) -> dict[ObjectRef, LiveObject]:
-        """mlcp's recorded grants as live objects, each with the level the user really has now (the users are
-        listed unless `read_users` just did)."""
+        """mlcp's grants as live objects, each with the level the user really has now (the users are listed
+        unless `read_users` just did): those marked by tags, and every grant mlcp's own record has (`recorded`)
+        on an experiment or model that exists, tag or no tag. Anyone with EDIT may delete the tag: a member about
+        to be removed who deleted his own grant's tag was no longer seen, so his removal revoked nothing."""
         if not self._listed:
             self.read_users()
         self._listed = False  # the next plan lists them again
@@ -128,6 +133,17 @@ class Permissions:
             for record in recorded_grants(tags):
                 found = self._live(MODEL_PERMISSION, "model", name, name, record)
                 objects[found.ref] = found
+        for ref in recorded:
+            if ref in objects or not is_permission(ref):
+                continue
+            grant = GrantRef.of(ref)
+            on_experiment = grant.kind == EXPERIMENT_PERMISSION
+            resource_id = self.experiment_ids.get(grant.resource) if on_experiment else grant.resource
+            if resource_id is None or (not on_experiment and grant.resource not in self.models):
+                continue  # its experiment or model is gone: nothing to hold a grant on
+            field = "experiment" if on_experiment else "model"
+            found = self._live(grant.kind, field, grant.resource, resource_id, {"user": grant.user})
+            objects[found.ref] = found
         return objects
 
     def _live(self, kind: str, field: str, name: str, resource_id: str, record: dict[str, Any]) -> LiveObject:

@@ -14,6 +14,9 @@ from typing import Any
 from reconciler.backends.mlflow_permissions import V3
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Transient
 
+DEFAULT_ROOT = "s3://mlflow-default"
+"""The server's default artifact root: an experiment created without a location is placed at `<it>/<id>`."""
+
 
 class LossyMlflow(MlflowRest):
     def __init__(self, *lose: str, attempts: int = 4) -> None:
@@ -31,8 +34,13 @@ class LossyMlflow(MlflowRest):
     def auth_enabled(self) -> bool | None:
         return False
 
-    def add(self, name: str, tags: dict[str, str], stage: str = "active") -> dict[str, Any]:
-        item = {"experiment_id": str(len(self.experiments) + 1), "name": name, "lifecycle_stage": stage}
+    def add(
+        self, name: str, tags: dict[str, str], stage: str = "active", location: str | None = None
+    ) -> dict[str, Any]:
+        """An experiment; without a location, at the one MLflow gives (`<default root>/<id>`)."""
+        number = str(len(self.experiments) + 1)
+        item = {"experiment_id": number, "name": name, "lifecycle_stage": stage}
+        item["artifact_location"] = location or f"{DEFAULT_ROOT}/{number}"
         item["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
         self.experiments[name] = item
         return item
@@ -74,7 +82,8 @@ class LossyMlflow(MlflowRest):
         if call == "create":
             if body["name"] in self.experiments:
                 raise MlflowApiError(400, "RESOURCE_ALREADY_EXISTS", f"Experiment '{body['name']}' already exists.")
-            made = self.add(body["name"], {t["key"]: t["value"] for t in body.get("tags") or []})
+            tags = {t["key"]: t["value"] for t in body.get("tags") or []}
+            made = self.add(body["name"], tags, location=body.get("artifact_location"))
             return {"experiment_id": made["experiment_id"]}
         if call == "get-by-name":
             if body["experiment_name"] not in self.experiments:

@@ -98,6 +98,18 @@ def test_recorded_grants_become_owned_live_objects_with_the_real_level() -> None
     assert permissions.rest.calls == {"users/list": 1, V3 + "users/permissions/list": 1}
 
 
+def test_a_grant_mlcps_record_has_is_read_without_its_tag() -> None:
+    """Anyone with EDIT deletes the tag: the grant mlcp recorded is still its own, at the level MLflow says."""
+    model_ref = ObjectRef("mlflow", "mlflow/v1", "RegisteredModelPermission", None, "m#alice@x")
+    gone = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "t/gone#alice@x")
+    permissions = _permissions(True, ["alice@x"], {"alice@x": [_row("7", "EDIT")]})
+    permissions.models = frozenset({"m"})
+    live = permissions.read([("t/exp", "7", {})], [("m", {})], [REF, model_ref, gone])
+    assert sorted(live) == sorted([REF, model_ref]), "no experiment t/gone: nothing to hold a grant on"
+    assert live[REF].manifest == {"experiment": "t/exp", "user": "alice@x", "permission": "EDIT"}
+    assert live[model_ref].version == "none", "revoked by hand: a grant of none, which a removal revokes"
+
+
 def test_update_reason_names_old_and_new_level() -> None:
     permissions = _permissions(True, ["alice@x"])
     permissions.read([], [])
