@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +47,7 @@ FLAG = "--trusted-base"
 POLICY_DIR = "policies"
 TENANTS = "tenants"
 _REGULAR = ("100644", "100755")
+_FULL_ID = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,12 @@ def _wanted(path: str) -> bool:
 
 def resolve(repo_path: Path, revision: str) -> str:
     """The full sha of commit `revision` in the config repo, or a clear error. Git itself parses the revision:
-    GitPython's parser raised IndexError or NotImplementedError on reflog forms (`HEAD@{99}`, `@{-1}`)."""
+    GitPython's parser raised IndexError or NotImplementedError on reflog forms (`HEAD@{99}`, `@{-1}`).
+
+    A name git finds in several places is refused, never read in git's order: a tag beats a branch of the same
+    name and a ref beats an abbreviated commit id, so a tag `main`, or one named like the short id `mlcp init`
+    prints, made the operator's `--trusted-base` name the pusher's commit, whose whole content it then vouched for.
+    A full commit id is git's own whatever refs exist."""
     try:
         repo = gitenv.repo(repo_path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -179,12 +186,28 @@ def resolve(repo_path: Path, revision: str) -> str:
     try:
         if not revision or revision.startswith("-"):  # an option to git, never a revision
             raise ValueError(revision)
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{revision}^{{commit}}")).strip()
+        if _FULL_ID.fullmatch(revision):  # git takes a full object id as it is, whatever refs are named so
+            return str(repo.git.rev_parse("--verify", "--quiet", f"{revision}^{{commit}}")).strip()
+        status, out, err = repo.git.execute(
+            ["git", "-c", "core.warnAmbiguousRefs=true", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        if status != 0:
+            raise ValueError(revision)
     except (ValueError, git.GitCommandError):
         raise MlcpError(
             f"the trusted base {revision!r} is not a commit of the config repo at {repo_path}",
             f"fetch it (a shallow clone lacks history), or name another revision with {FLAG} / {ENV}",
         ) from None
+    if "ambiguous" in str(err):  # git's own warning (its messages are read in English: GitPython runs LC_ALL=C)
+        raise MlcpError(
+            f"the trusted base {revision!r} names more than one thing in the config repo at {repo_path} (a tag, a "
+            "branch, another ref or an abbreviated commit id by that name); git would pick one by its own order, "
+            "and whoever may push a tag or a branch chooses what it names",
+            f"name the trusted base by its full commit id with {FLAG} / {ENV} (git rev-parse <ref>)",
+        )
+    return str(out).strip()
 
 
 def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | None = None) -> TrustedBase:

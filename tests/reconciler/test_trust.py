@@ -103,6 +103,48 @@ def test_every_form_git_resolves_names_its_commit(repo: Path, revision: str) -> 
     assert trust.resolve(repo, revision) == _git(repo, "rev-parse", "HEAD")
 
 
+def _pushed_side_commit(repo: Path) -> str:
+    """Mallory's commit on a branch of her own: a policy binding everyone to the platform admin's role."""
+    _git(repo, "checkout", "-q", "-b", "mallory")
+    policy = repo / "policies/access.yaml"
+    policy.write_text(policy.read_text().replace("      groups: [platform-team]", '      users: ["*"]', 1))
+    _git(repo, "commit", "-qam", "tidy the policy")
+    evil = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "main")
+    return evil
+
+
+@pytest.mark.parametrize("named", ["short", "main", "origin/main", "main~0"])
+def test_a_tag_the_attacker_pushes_never_decides_what_the_operators_base_names(repo: Path, named: str) -> None:
+    """git reads a tag before a branch of the same name, and any ref before an abbreviated commit id: a tag
+    named `main`, or named like the 12-character id `mlcp init` prints for the first apply, made the operator's
+    `--trusted-base` name Mallory's commit, whose whole content the operator then vouched for."""
+    head = _git(repo, "rev-parse", "HEAD")
+    evil = _pushed_side_commit(repo)
+    _git(repo, "update-ref", "refs/remotes/origin/main", head)  # a clone's remote branch
+    name = head[:12] if named == "short" else named
+    _git(repo, "tag", name.split("~")[0], evil)
+    assert _git(repo, "rev-parse", name) == evil, "git itself follows the tag"
+    with pytest.raises(MlcpError) as refused:
+        trust.resolve(repo, name)
+    assert "names more than one thing" in refused.value.message and "full commit id" in refused.value.hint
+    assert trust.resolve(repo, head) == head, "the full id names the reviewed commit, whatever refs exist"
+
+
+def test_a_full_commit_id_is_the_commit_even_where_a_ref_carries_its_name(repo: Path) -> None:
+    head = _git(repo, "rev-parse", "HEAD")
+    evil = _pushed_side_commit(repo)
+    _git(repo, "update-ref", f"refs/tags/{head}", evil)
+    assert trust.resolve(repo, head) == head
+    assert trust.resolve(repo, head.upper()) == head
+
+
+def test_an_unambiguous_name_still_names_its_commit(repo: Path) -> None:
+    head = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "tag", "v1", head)
+    assert trust.resolve(repo, "v1") == head and trust.resolve(repo, head[:12]) == head
+
+
 def _rule_change(blocked: str | None) -> Change:
     ref = ObjectRef(governance.SYSTEM, governance.API_VERSION, governance.POLICY, None, "platform")
     decision = Decision(blocked is None, "r", "why")
