@@ -109,7 +109,8 @@ class Authorship:
 
 @dataclass(frozen=True)
 class _Entry:
-    """One commit of a `git log`, with the files it is charged with and, when asked for, trailer values."""
+    """One commit of a `git log`, with the files it is charged with (or, in a log of trailers, the files it
+    changes: none for a merge) and, when asked for, trailer values."""
 
     commit: Commit
     parents: tuple[str, ...]
@@ -202,7 +203,8 @@ class History:
             "--no-renames",
             "--no-ext-diff",
             "--no-textconv",
-            *(["--name-only", "--diff-merges=remerge"] if trailer is None else []),
+            "--name-only",
+            "--diff-merges=remerge" if trailer is None else "--diff-merges=off",
             *args,
         )
         entries: list[_Entry] = []
@@ -216,7 +218,7 @@ class History:
                 # git separates a commit's header from its file list with one newline
                 entries[-1].files.append(token[1:] if first and token.startswith("\n") else token)
                 first = False
-        for entry in entries:
+        for entry in entries if trailer is None else ():
             if len(entry.parents) > 2:  # git cannot remerge an octopus: charge it with all it brings in
                 entry.files[:] = self._changed(entry.parents[0], entry.commit.sha)
         return entries
@@ -311,10 +313,14 @@ class History:
         )
 
     def _approvals(self, entries: Iterable[_Entry]) -> list[tuple[str, str]]:
+        """(identity, value) of the trailers of `entries` that are approval commits of their own: one parent and
+        no change (what `mlcp approve` commits). A merge commit's message holds text its author never wrote (git
+        copies a merged tag's message into it; a forge's merge button, the pull request's title), and so does a
+        squash of others' commits: a trailer there approved in the name of whoever merged or signed."""
         found: list[tuple[str, str]] = []
         for entry in entries:
             who = entry.commit.identity(self.require_signed)
-            if who:
+            if who and len(entry.parents) == 1 and not entry.files:
                 found.extend((who, value) for value in entry.trailers)
         return found
 
