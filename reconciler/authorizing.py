@@ -25,8 +25,9 @@ from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.model_promotion import ModelPromotionSpec
 from reconciler import conversions, governance, promotion_rules, tenantbound
+from reconciler.baselisting import POLICY_DIR, TENANTS
 from reconciler.identity import Authorship, History, open_history
-from reconciler.trust import POLICY_DIR, TENANTS, TrustedBase
+from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
