@@ -109,8 +109,7 @@ class Authorship:
 
 @dataclass(frozen=True)
 class _Entry:
-    """One commit of a `git log`, with the files it is charged with (or, in a log of trailers, the files it
-    changes: none for a merge) and, when asked for, trailer values."""
+    """One commit of a `git log`, with the files it is charged with and, when asked for, trailer values."""
 
     commit: Commit
     parents: tuple[str, ...]
@@ -203,8 +202,7 @@ class History:
             "--no-renames",
             "--no-ext-diff",
             "--no-textconv",
-            "--name-only",
-            "--diff-merges=remerge" if trailer is None else "--diff-merges=off",
+            *(["--name-only", "--diff-merges=remerge"] if trailer is None else []),
             *args,
         )
         entries: list[_Entry] = []
@@ -218,7 +216,7 @@ class History:
                 # git separates a commit's header from its file list with one newline
                 entries[-1].files.append(token[1:] if first and token.startswith("\n") else token)
                 first = False
-        for entry in entries if trailer is None else ():
+        for entry in entries:
             if len(entry.parents) > 2:  # git cannot remerge an octopus: charge it with all it brings in
                 entry.files[:] = self._changed(entry.parents[0], entry.commit.sha)
         return entries
@@ -317,12 +315,35 @@ class History:
         no change (what `mlcp approve` commits). A merge commit's message holds text its author never wrote (git
         copies a merged tag's message into it; a forge's merge button, the pull request's title), and so does a
         squash of others' commits: a trailer there approved in the name of whoever merged or signed."""
-        found: list[tuple[str, str]] = []
-        for entry in entries:
-            who = entry.commit.identity(self.require_signed)
-            if who and len(entry.parents) == 1 and not entry.files:
-                found.extend((who, value) for value in entry.trailers)
-        return found
+        candidates = [
+            e for e in entries if e.trailers and len(e.parents) == 1 and e.commit.identity(self.require_signed)
+        ]
+        own = self._unchanging([e.commit.sha for e in candidates])
+        return [
+            (who, value)
+            for entry in candidates
+            if entry.commit.sha in own and (who := entry.commit.identity(self.require_signed))
+            for value in entry.trailers
+        ]
+
+    def _unchanging(self, shas: list[str]) -> set[str]:
+        """Of `shas` (commits of one parent), those that change no file: asked only of the few commits that carry
+        a trailer, not of every commit since the change (a tree diff each)."""
+        unchanged: set[str] = set()
+        for at in range(0, len(shas), _INDEPENDENT_CHUNK):  # arguments well under the command line's limit
+            chunk = shas[at : at + _INDEPENDENT_CHUNK]
+            out = self._run(
+                "log", "--no-walk=unsorted", f"--format={self._mark}%H", "-z", "--name-only", "--no-renames",
+                "--no-ext-diff", "--no-textconv", *chunk,
+            )  # fmt: skip
+            sha = None
+            for token in out.split("\0"):
+                if (mark := token.find(self._mark)) >= 0:
+                    sha = token[mark + len(self._mark) :].strip()
+                    unchanged.add(sha)
+                elif token.strip() and sha is not None:
+                    unchanged.discard(sha)  # a file it changes
+        return unchanged
 
     def approvals(self, trailer: str) -> list[tuple[str, str]]:
         """(identity, trailer value) of every commit up to head carrying `trailer` (signed where required)."""
