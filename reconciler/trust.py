@@ -38,16 +38,8 @@ from controlplane.loading.placement import TENANT_FILE
 from controlplane.loading.repo import ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
-from reconciler import gitenv
-from reconciler.baselisting import (
-    POLICY_DIR,
-    TENANTS,
-    Entry,
-    changed_tenant_files,
-    list_paths,
-    listing_since,
-    tenant_folders,
-)
+from reconciler import baselisting, gitenv
+from reconciler.baselisting import POLICY_DIR, TENANTS, Entry
 from reconciler.baserevision import ENV, FLAG, resolve
 
 
@@ -135,12 +127,12 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     if previous is not None and previous.shared is not None and previous.parts is not None:
         kept = (previous, previous.shared, previous.parts) if previous.limits == limits else None
     if kept is not None:
-        since = listing_since(repo_path, kept[0].revision, kept[0].listing, sha, limits)
+        since = baselisting.listing_since(repo_path, kept[0].revision, kept[0].listing, sha, limits)
         if since is not None:
             return _reload_tenants(repo_path, kept, sha, origin, *since)
-    listing, diagnostics = list_paths(repo_path, sha, limits)
+    listing, diagnostics = baselisting.list_paths(repo_path, sha, limits)
     if kept is not None:
-        changed = changed_tenant_files(kept[0].listing, listing)
+        changed = baselisting.changed_tenant_files(kept[0].listing, listing)
         if changed is not None:
             return _reload_tenants(repo_path, kept, sha, origin, listing, changed)
     paths = [path for path, entry in listing.items() if entry.readable]
@@ -148,7 +140,7 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     tree = MemoryTree(_root_of(sha), contents)
     files = {path: data for path, data in contents.items() if path.startswith(f"{POLICY_DIR}/")}
     budget = budgets.Budget(limits)
-    folders = tenant_folders(listing)
+    folders = baselisting.tenant_folders(listing)
     shared = load_tree(tree, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     shared.diagnostics[:0] = diagnostics
     parts = {t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in folders}
@@ -170,7 +162,7 @@ def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str]
         return set()
     if base.since is not None and base.since[0] == previous.revision and base.limits == previous.limits:
         return set(base.since[1])  # what `load(previous=)` found from git's diff: no walk either
-    return changed_tenant_files(previous.listing, base.listing)
+    return baselisting.changed_tenant_files(previous.listing, base.listing)
 
 
 def _reload_tenants(
