@@ -25,8 +25,9 @@ from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.model_promotion import ModelPromotionSpec
 from reconciler import conversions, governance, promotion_rules, tenantbound
+from reconciler.baselisting import POLICY_DIR, TENANTS
 from reconciler.identity import Authorship, History, open_history
-from reconciler.trust import POLICY_DIR, TENANTS, TrustedBase
+from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
@@ -178,7 +179,8 @@ class PlanAuthorizer:
             allowed = self.authorizer.members_of(rule.approvers.users, rule.approvers.groups)
             eligible = [who for who in eligible if who in allowed]
         authors = self._writers(change.source)
-        result = approvals.count(loaded, version, rule.required, trailers, authors, eligible, self.authorizer.person)
+        required, person = rule.required, self.authorizer.person
+        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self._movers(loaded))
         if not result.missing:
             return None
         ignored = f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else ""
@@ -285,6 +287,18 @@ class PlanAuthorizer:
             return ()
         return _either(self.history.authorship([source] if source else []))
 
+    def _movers(self, loaded: LoadedSpec) -> approvals.Movers | None:
+        """Who may have chosen a `fromAlias` promotion's version (promotion_rules.alias_movers): the tenant's
+        writers as the trusted base and the revision name them."""
+        if loaded.spec.kind != "ModelPromotion" or not loaded.tenant:
+            return None
+        declared = self.repo.spec(SpecKey("Tenant", loaded.tenant, loaded.tenant))
+        revision = declared.spec if declared is not None and isinstance(declared.spec, Tenant) else None
+        promotion = cast(ModelPromotion, loaded.spec).spec
+        return promotion_rules.alias_movers(
+            promotion, loaded.tenant, (self.trusted.tenants.get(loaded.tenant), revision)
+        )
+
     def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
         loaded = self.repo.spec(change.spec)
         if loaded is None:
@@ -306,7 +320,8 @@ class PlanAuthorizer:
                 allowed = self.authorizer.members_of(named.users, named.groups)
                 eligible = [who for who in eligible if who in allowed]
         version = self._versions.get(loaded.key) or (str(promotion.version) if promotion.version else None)
-        result = approvals.count(loaded, version, required, trailers, authors, eligible, self.authorizer.person)
+        person = self.authorizer.person
+        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self._movers(loaded))
         reason = result.summary() + (f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else "")
         if required > promotion.required_approvals:
             reason += f" (the policy requires {required}; the spec asks for {promotion.required_approvals})"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from controlplane.errors import MlcpError
 from controlplane.plans import SystemStatus
-from reconciler import trust
+from reconciler import baserevision, trust
 from reconciler.backends.base import Backend, LiveState
 from reconciler.trust import TrustedBase
 
@@ -26,14 +26,14 @@ _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def _choose(root: Path, applied: str | None, named: str | None) -> tuple[str, str]:
-    """`trust.choose`, resolved to a sha; remembered when both inputs are full shas (a commit and the ancestry
+    """`baserevision.choose`, resolved to a sha; remembered when both inputs are full shas (a commit and the ancestry
     of two commits never change), so a loop pass does not ask git again and again for the same answer."""
     key = (root, applied, named)
     known = _CHOSEN.get(key)
     if known is not None:
         return known
-    revision, origin = trust.choose(root, applied, named)
-    chosen = (trust.resolve(root, revision), origin)
+    revision, origin = baserevision.choose(root, applied, named)
+    chosen = (baserevision.resolve(root, revision), origin)
     if all(v is None or _FULL_SHA.fullmatch(v) for v in (applied, named)):
         if len(_CHOSEN) >= 64:
             _CHOSEN.clear()

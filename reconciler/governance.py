@@ -40,7 +40,7 @@ from controlplane.plans import (
 )
 from controlplane.specs import Tenant
 from reconciler.backends.base import Outcome, Status
-from reconciler.trust import POLICY_DIR
+from reconciler.baselisting import POLICY_DIR
 
 SYSTEM = "governance"
 API_VERSION = "mlcp.dev/v1alpha1"

@@ -311,12 +311,39 @@ class History:
         )
 
     def _approvals(self, entries: Iterable[_Entry]) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
-        for entry in entries:
-            who = entry.commit.identity(self.require_signed)
-            if who:
-                found.extend((who, value) for value in entry.trailers)
-        return found
+        """(identity, value) of the trailers of `entries` that are approval commits of their own: one parent and
+        no change (what `mlcp approve` commits). A merge commit's message holds text its author never wrote (git
+        copies a merged tag's message into it; a forge's merge button, the pull request's title), and so does a
+        squash of others' commits: a trailer there approved in the name of whoever merged or signed."""
+        candidates = [
+            e for e in entries if e.trailers and len(e.parents) == 1 and e.commit.identity(self.require_signed)
+        ]
+        own = self._unchanging([e.commit.sha for e in candidates])
+        return [
+            (who, value)
+            for entry in candidates
+            if entry.commit.sha in own and (who := entry.commit.identity(self.require_signed))
+            for value in entry.trailers
+        ]
+
+    def _unchanging(self, shas: list[str]) -> set[str]:
+        """Of `shas` (commits of one parent), those that change no file: asked only of the few commits that carry
+        a trailer, not of every commit since the change (a tree diff each)."""
+        unchanged: set[str] = set()
+        for at in range(0, len(shas), _INDEPENDENT_CHUNK):  # arguments well under the command line's limit
+            chunk = shas[at : at + _INDEPENDENT_CHUNK]
+            out = self._run(
+                "log", "--no-walk=unsorted", f"--format={self._mark}%H", "-z", "--name-only", "--no-renames",
+                "--no-ext-diff", "--no-textconv", *chunk,
+            )  # fmt: skip
+            sha = None
+            for token in out.split("\0"):
+                if (mark := token.find(self._mark)) >= 0:
+                    sha = token[mark + len(self._mark) :].strip()
+                    unchanged.add(sha)
+                elif token.strip() and sha is not None:
+                    unchanged.discard(sha)  # a file it changes
+        return unchanged
 
     def approvals(self, trailer: str) -> list[tuple[str, str]]:
         """(identity, trailer value) of every commit up to head carrying `trailer` (signed where required)."""

@@ -2,17 +2,20 @@
 
 The approval rules that match a promotion (tenant, model pattern, alias pattern), the mandatory gates it must
 declare at least as strictly, the quarantined versions it may never resolve to, and which alias a change of its
-moves (what freeze windows hold). reconciler.authorizing applies them with git's history; they read nothing.
+moves (what freeze windows hold), and who may have chosen the version of a promotion of whatever `fromAlias`
+names. reconciler.authorizing applies them with git's history; they read nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import suppress
 from fnmatch import fnmatchcase
 
 from controlplane.plans import Change
+from controlplane.policy.approvals import Movers
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS, AliasRef
-from controlplane.specs import AccessPolicy
+from controlplane.specs import AccessPolicy, Tenant
 from controlplane.specs.access_policy import ApprovalRule, Quarantine
 from controlplane.specs.model_promotion import MetricGate, ModelPromotionSpec
 
@@ -81,3 +84,22 @@ def _at_least_as_strict(gate: MetricGate, rule: MetricGate) -> bool:
 
 def _describe(gate: MetricGate) -> str:
     return f"{gate.metric} {gate.comparison} {gate.threshold:g}"
+
+
+def alias_movers(promotion: ModelPromotionSpec, tenant: str, people: Iterable[Tenant | None]) -> Movers | None:
+    """For a promotion of whatever `fromAlias` names: the people who may have moved that alias, and so chose the
+    version, none of whom may approve it (four eyes: one chooses, another approves). None for a pinned version.
+
+    The registry records no one for an alias move, so everyone who may move it counts: mlcp grants EDIT (owners
+    MANAGE) on a tenant's promoted models to its owners and admin/edit members, here as each of `people` (the
+    trusted base's Tenant, the revision's) names them. Before, the member who moved `staging` to a version of her
+    choosing approved its promotion herself: the spec's writer, excluded, had only said "whatever staging holds"."""
+    alias = promotion.from_alias
+    if alias is None:
+        return None
+    movers = frozenset(writer.lower() for spec in people if spec is not None for writer in spec.writers())
+    why = (
+        f"may move `{alias}` in the registry (an owner or editor of tenant {tenant!r}), which chose the version: "
+        "approvers of a `fromAlias` promotion come from outside the tenant (or pin `version`)"
+    )
+    return Movers(movers, why)

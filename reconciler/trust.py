@@ -9,10 +9,12 @@ revision under review. With neither, mlcp refuses: the first committer is
 never trusted by default.
 
 Only the files that carry trust are read from the base (`mlcp.yaml`,
-`policies/**`, `tenants/<t>/tenant.yaml`), straight from git's object store,
-and loaded from memory with the same hardened loader (walk, refusals, budgets)
-as any spec. Nothing of the base is written to disk but its allowed_signers
-file, which git's signature check needs as a file, to a private folder.
+`policies/**`, `tenants/<t>/tenant.yaml`, as reconciler.baselisting lists
+them), straight from git's object store, and loaded from memory with the same
+hardened loader (walk, refusals, budgets) as any spec. Nothing of the base is
+written to disk but its allowed_signers file, which git's signature check
+needs as a file, to a private folder. Which commit a name denotes, and which of
+the two revisions judges, is reconciler.baserevision's.
 """
 
 from __future__ import annotations
@@ -29,32 +31,16 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import cast
 
-import git
-
-from controlplane import digits, registry_names
+from controlplane import registry_names
 from controlplane.errors import Diagnostic, MlcpError
 from controlplane.loading import budgets
-from controlplane.loading.names import is_text, shown_name
 from controlplane.loading.placement import TENANT_FILE
-from controlplane.loading.repo import CONFIG_FILE, ConfigRepo, load_folder, load_tree
+from controlplane.loading.repo import ConfigRepo, load_folder, load_tree
 from controlplane.loading.trees import MemoryTree
 from controlplane.specs import AccessPolicy, Tenant
-from reconciler import gitenv
-
-ENV = "MLCP_TRUSTED_BASE"
-FLAG = "--trusted-base"
-POLICY_DIR = "policies"
-TENANTS = "tenants"
-_REGULAR = ("100644", "100755")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One governance path of a revision as git lists it."""
-
-    blob: str
-    readable: bool
-    """A regular file within the size limit (the others are diagnostics, never read)."""
+from reconciler import baselisting, gitenv
+from reconciler.baselisting import POLICY_DIR, TENANTS, Entry
+from reconciler.baserevision import ENV, FLAG, resolve
 
 
 @dataclass(frozen=True)
@@ -70,7 +56,7 @@ class TrustedBase:
     """Every regular file under policies/ of the base, by repo-relative path (e.g. the allowed signers)."""
     signers: Path | None = None
     """The base's allowed_signers file, written to a private path git can read, when the policy names one."""
-    listing: Mapping[str, _Entry] = field(default_factory=dict, compare=False, repr=False)
+    listing: Mapping[str, Entry] = field(default_factory=dict, compare=False, repr=False)
     """Every governance path of the revision and its blob, so a later base reads only what changed."""
     shared: ConfigRepo | None = field(default=None, compare=False, repr=False)
     """mlcp.yaml and policies/ as loaded (with `parts`, what `load(previous=)` reuses)."""
@@ -116,42 +102,6 @@ class TrustedBase:
         return f"{self.revision[:12]} ({how})"
 
 
-def choose(repo_path: Path, applied: str | None, named: str | None) -> tuple[str, str]:
-    """The trusted revision and where it came from.
-
-    The operator's revision is used when nothing was applied yet (bootstrap), when it descends from the
-    applied one (the operator vouches for more), or when the two histories are unrelated (recovery after a
-    rewrite). A named revision that the applied one already descends from is stale — say, an environment
-    variable left set after the bootstrap — and never pins trust to the past: the applied revision wins.
-    """
-    if named and applied:
-        named_sha = resolve(repo_path, named)
-        try:
-            applied_sha = resolve(repo_path, applied)
-        except MlcpError:  # the applied revision is not in this repo's history: the operator's word decides
-            return named_sha, "operator"
-        if named_sha != applied_sha and _is_ancestor(repo_path, named_sha, applied_sha):
-            return applied_sha, "applied"
-        return named_sha, "operator"
-    if named:
-        return named, "operator"
-    if applied:
-        return applied, "applied"
-    raise MlcpError(
-        "no trusted base: nothing has been applied to this cluster yet, and the operator named no revision to trust",
-        f"name the revision whose policy judges this change with {FLAG} REV or {ENV}=REV "
-        "(for a new platform, the reviewed commit that holds your AccessPolicy)",
-    )
-
-
-def _is_ancestor(repo_path: Path, old: str, new: str) -> bool:
-    try:
-        gitenv.repo(repo_path).git.merge_base("--is-ancestor", old, new)
-    except git.GitCommandError:
-        return False
-    return True
-
-
 _PRIVATE: list[Path] = []
 
 
@@ -160,31 +110,6 @@ def _private_dir() -> Path:
         _PRIVATE.append(Path(tempfile.mkdtemp(prefix="mlcp-trust-")))
         atexit.register(shutil.rmtree, _PRIVATE[0], True)
     return _PRIVATE[0]
-
-
-def _wanted(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    if path == CONFIG_FILE or (parts and parts[0] == POLICY_DIR):
-        return True
-    return len(parts) == 3 and parts[0] == TENANTS and parts[2] == TENANT_FILE
-
-
-def resolve(repo_path: Path, revision: str) -> str:
-    """The full sha of commit `revision` in the config repo, or a clear error. Git itself parses the revision:
-    GitPython's parser raised IndexError or NotImplementedError on reflog forms (`HEAD@{99}`, `@{-1}`)."""
-    try:
-        repo = gitenv.repo(repo_path)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise MlcpError(f"{repo_path} is not a git repository", "mlcp judges changes by their commits") from None
-    try:
-        if not revision or revision.startswith("-"):  # an option to git, never a revision
-            raise ValueError(revision)
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{revision}^{{commit}}")).strip()
-    except (ValueError, git.GitCommandError):
-        raise MlcpError(
-            f"the trusted base {revision!r} is not a commit of the config repo at {repo_path}",
-            f"fetch it (a shallow clone lacks history), or name another revision with {FLAG} / {ENV}",
-        ) from None
 
 
 def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | None = None) -> TrustedBase:
@@ -202,12 +127,12 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     if previous is not None and previous.shared is not None and previous.parts is not None:
         kept = (previous, previous.shared, previous.parts) if previous.limits == limits else None
     if kept is not None:
-        since = _listing_since(repo_path, kept[0], sha, limits)
+        since = baselisting.listing_since(repo_path, kept[0].revision, kept[0].listing, sha, limits)
         if since is not None:
             return _reload_tenants(repo_path, kept, sha, origin, *since)
-    listing, diagnostics = _listing(repo_path, sha, limits)
+    listing, diagnostics = baselisting.list_paths(repo_path, sha, limits)
     if kept is not None:
-        changed = _changed_tenants(kept[0].listing, listing)
+        changed = baselisting.changed_tenant_files(kept[0].listing, listing)
         if changed is not None:
             return _reload_tenants(repo_path, kept, sha, origin, listing, changed)
     paths = [path for path, entry in listing.items() if entry.readable]
@@ -215,7 +140,7 @@ def load(repo_path: Path, revision: str, origin: str, previous: TrustedBase | No
     tree = MemoryTree(_root_of(sha), contents)
     files = {path: data for path, data in contents.items() if path.startswith(f"{POLICY_DIR}/")}
     budget = budgets.Budget(limits)
-    folders = _tenant_folders(listing)
+    folders = baselisting.tenant_folders(listing)
     shared = load_tree(tree, skip=frozenset(f"{TENANTS}/{t}" for t in folders), budget=budget)
     shared.diagnostics[:0] = diagnostics
     parts = {t: load_folder(tree, f"{TENANTS}/{t}", budget) for t in folders}
@@ -229,107 +154,6 @@ def _root_of(sha: str) -> Path:
     return _private_dir() / f"base-{sha}"
 
 
-DIFF_PATHS = 1_000
-"""The most changed governance paths `load(previous=)` lists on their own; beyond, it lists the whole revision."""
-
-
-def _listing_since(
-    repo_path: Path, previous: TrustedBase, sha: str, limits: budgets.Limits
-) -> tuple[dict[str, _Entry], set[str]] | None:
-    """The listing of `sha` as `previous`'s plus the governance paths git says changed between the two
-    (`git diff-tree`: a walk of the changed trees only), and the tenants whose tenant.yaml changed; None when
-    anything else changed or anything is unusual (a path that is not a regular, clean, readable file on
-    either side, too many changes, a limit crossed): then the caller lists the whole revision.
-
-    The result is `_listing(sha)`'s: each changed path is listed by the same `git ls-tree` and parser, and
-    every other path names the same entry in both trees (that is what diff-tree leaving it out means).
-    """
-    try:
-        raw = gitenv.repo(repo_path).git.diff_tree(
-            "-r", "-z", "--no-renames", "--name-only", previous.revision, sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS
-        )
-    except git.GitCommandError:
-        return None
-    paths = sorted({path for path in raw.split("\0") if path})
-    if len(paths) > DIFF_PATHS:
-        return None
-    wanted = [path for path in paths if _wanted(path)]
-    if any(_tenant_of(path) is None for path in wanted):
-        return None  # mlcp.yaml or policies/ changed: everything is read again
-    changes, diagnostics = _listing(repo_path, sha, limits, wanted) if wanted else ({}, [])
-    if diagnostics or any(path not in wanted for path in changes):
-        return None
-    if any(path in previous.listing and not previous.listing[path].readable for path in wanted):
-        return None
-    listing = dict(previous.listing)
-    for path in wanted:
-        listing.pop(path, None)
-    listing.update(changes)
-    if sum(entry.readable for entry in listing.values()) > limits.repo_files:
-        return None  # the full listing says so, with its error
-    changed = {t for path in wanted if previous.listing.get(path) != listing.get(path) and (t := _tenant_of(path))}
-    return listing, changed
-
-
-def _listing(
-    repo_path: Path, sha: str, limits: budgets.Limits, paths: list[str] | None = None
-) -> tuple[dict[str, _Entry], list[Diagnostic]]:
-    """The governance paths of `sha` (`git ls-tree`, no file read), or only of `paths` (literal paths), and the
-    diagnostics of unreadable ones."""
-    repo = gitenv.repo(repo_path)
-    if paths is None:
-        raw = repo.git.ls_tree("-r", "-z", "--long", "--full-tree", sha, "--", CONFIG_FILE, POLICY_DIR, TENANTS)
-    else:
-        raw = repo.git.execute(["git", "--literal-pathspecs", "ls-tree", "-r", "-z", "--long", "--full-tree", sha,
-                                "--", *paths])  # fmt: skip
-    listing: dict[str, _Entry] = {}
-    diagnostics: list[Diagnostic] = []
-    readable = 0
-    for entry in raw.split("\0"):
-        if not entry:
-            continue
-        meta, _, path = entry.partition("\t")
-        mode, kind, blob, size = meta.split()
-        if not _wanted(path):
-            continue
-        if not is_text(path):
-            shown = shown_name(path)
-            diagnostics.append(Diagnostic(shown, 1, 1, f"{shown} in the trusted base is not named in UTF-8; ignored"))
-            listing[shown] = _Entry(f"{mode} {kind} {blob}", False)
-            continue
-        if not _clean(path):
-            diagnostics.append(
-                Diagnostic(
-                    path, 1, 1, f"{path} in the trusted base is not a valid path (an empty, . or .. part); ignored"
-                )
-            )
-            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
-            continue
-        if kind != "blob" or mode not in _REGULAR:
-            diagnostics.append(Diagnostic(path, 1, 1, f"{path} in the trusted base is not a regular file; ignored"))
-            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
-            continue
-        if (bytes_ := digits.number(size)) is not None and bytes_ > limits.file_bytes:
-            diagnostics.append(
-                Diagnostic(path, 1, 1, f"{path} in the trusted base is over {limits.file_bytes} bytes; ignored")
-            )
-            listing[path] = _Entry(f"{mode} {kind} {blob}", False)
-            continue
-        listing[path] = _Entry(blob, True)
-        readable += 1
-        if readable > limits.repo_files:
-            raise MlcpError(
-                f"the trusted base {sha[:12]} holds more than {limits.repo_files} governance files",
-                "name a trusted base within the operator's limits (--limit repo-files), or raise the limit",
-            )
-    return listing, diagnostics
-
-
-def _clean(path: str) -> bool:
-    """A path git would check out: no empty, `.` or `..` part (a crafted tree object may hold any name)."""
-    return not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
-
-
 def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str] | None:
     """The tenants whose people differ between two bases of one repo; None when more differs (or is unknown)."""
     if previous is None or not previous.listing or not base.listing:
@@ -338,30 +162,7 @@ def changed_tenants(previous: TrustedBase | None, base: TrustedBase) -> set[str]
         return set()
     if base.since is not None and base.since[0] == previous.revision and base.limits == previous.limits:
         return set(base.since[1])  # what `load(previous=)` found from git's diff: no walk either
-    return _changed_tenants(previous.listing, base.listing)
-
-
-def _tenant_of(path: str) -> str | None:
-    parts = PurePosixPath(path).parts
-    return parts[1] if len(parts) == 3 and parts[0] == TENANTS and parts[2] == TENANT_FILE else None
-
-
-def _tenant_folders(listing: Mapping[str, _Entry]) -> list[str]:
-    return sorted({t for path, entry in listing.items() if entry.readable and (t := _tenant_of(path)) is not None})
-
-
-def _changed_tenants(previous: Mapping[str, _Entry], listing: Mapping[str, _Entry]) -> set[str] | None:
-    """The tenants whose tenant.yaml differs from `previous`'s; None when anything else differs (read it all)."""
-    changed: set[str] = set()
-    for path in previous.keys() | listing.keys():
-        before, after = previous.get(path), listing.get(path)
-        if before == after:
-            continue
-        tenant = _tenant_of(path)
-        if tenant is None or (before is not None and not before.readable) or (after is not None and not after.readable):
-            return None
-        changed.add(tenant)
-    return changed
+    return baselisting.changed_tenant_files(previous.listing, base.listing)
 
 
 def _reload_tenants(
@@ -369,7 +170,7 @@ def _reload_tenants(
     kept: tuple[TrustedBase, ConfigRepo, Mapping[str, ConfigRepo]],
     sha: str,
     origin: str,
-    listing: dict[str, _Entry],
+    listing: dict[str, Entry],
     changed: set[str],
 ) -> TrustedBase:
     """The `kept` base (with its shared part and tenant parts, as loaded) with the tenant.yaml of `changed`

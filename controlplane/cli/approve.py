@@ -62,6 +62,11 @@ def _uncommitted(repo: git.Repo, rel: str) -> bool:
     return bool(repo.git.status("--porcelain", "-z", "--untracked-files=all", "--ignored", "--", f":(literal){rel}"))
 
 
+def _staged(repo: git.Repo) -> bool:
+    """Whether the index differs from HEAD: `git commit` would carry those changes into the approval commit."""
+    return bool(repo.git.diff("--cached", "--name-only", "-z"))
+
+
 def command(
     path: Annotated[Path, typer.Argument(help="The ModelPromotion spec file to approve.")],
     version: Annotated[
@@ -88,6 +93,12 @@ def command(
         raise fail(f"{rel} holds no valid ModelPromotion", "run `mlcp validate` and pass a promotion spec file")
     if _uncommitted(repo, rel):
         raise fail(f"{rel} has uncommitted changes", "commit the promotion first: approvals name committed content")
+    if _staged(repo):
+        raise fail(
+            "changes are staged: an approval is a commit of its own that changes nothing (one that also changes "
+            "files approves nothing)",
+            "commit or unstage them first (git commit, git restore --staged)",
+        )
     policies = config.of_kind("AccessPolicy")
     # Signed whenever the approver can sign: the policy that judges is the trusted base's, not this work tree's,
     # so an unsigned approval could count for nobody even where this checkout's policy does not ask for one.

@@ -44,6 +44,6 @@ def command(
         )
     err.print(f"  next: [bold]mlcp validate {shown}[/bold]")
     err.print(
-        f"  first apply: [bold]mlcp apply {shown} --trusted-base {commit.hexsha[:12]}[/bold] "
+        f"  first apply: [bold]mlcp apply {shown} --trusted-base {commit.hexsha}[/bold] "
         "(you vouch for this revision; later ones are judged by what was applied)"
     )

@@ -35,10 +35,10 @@ ValidateTrustedBase = Annotated[
 
 def _established(path: Path, revision: str) -> Established:
     """The tenants of the trusted base `revision` of the config repo at `path`, or a clear error (exit 1)."""
-    from reconciler import trust  # noqa: PLC0415 - git and the base loader, only for this option
+    from reconciler import baserevision, trust  # noqa: PLC0415 - git and the base loader, only for this option
 
     try:
-        sha, origin = trust.choose(path, None, revision)
+        sha, origin = baserevision.choose(path, None, revision)
         return trust.load(path, sha, origin).established
     except MlcpError as exc:
         raise fail(str(exc), exc.hint) from None

@@ -7,7 +7,9 @@ approval. Only approvals committed after the spec's last change count (the
 caller reads them from git that way), so restoring old content never revives
 an old approval. Approvals count only from distinct eligible approvers, and
 never from anyone who is, under any identity the policy maps to the same
-person, an author of the change.
+person, an author of the change, or, for a promotion of what `fromAlias`
+names, one of the people who may have moved that alias (the registry records
+no one: whoever moved it chose the version, and must not also approve it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ def digest(loaded: LoadedSpec) -> str:
 def token(loaded: LoadedSpec, version: str | None) -> str:
     """The trailer value approving exactly this content of this spec, promoting exactly this model version."""
     return f"{loaded.key}@{digest(loaded)}@version={version or 'unresolved'}"
+
+
+@dataclass(frozen=True)
+class Movers:
+    """The people who may have chosen what a promotion promotes outside git, and what to tell them."""
+
+    people: frozenset[str]
+    why: str
+    """Why their approval does not count (names the alias and who may move it)."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +69,18 @@ def count(
     authors: Iterable[str],
     may_approve: Iterable[str],
     person: Callable[[str], str] = lambda identity: identity,
+    movers: Movers | None = None,
 ) -> ApprovalCount:
     """Distinct eligible approvers of this exact spec content and version, excluding its authors.
 
     `person` maps an identity to the person behind it: one person counts once, and never approves a change
-    any of their identities authored.
+    any of their identities authored. `movers`: who may have chosen the version outside git (moved the alias
+    `fromAlias` names), who never approve it either.
     """
     wanted = token(loaded, version)
     content = wanted.rsplit("@version=", 1)[0]
     authors_set = {person(a) for a in authors}
+    movers_set = {person(m) for m in movers.people} if movers is not None else set()
     eligible = set(may_approve)
     approvers: list[str] = []
     people: set[str] = set()
@@ -80,6 +94,8 @@ def count(
             continue
         if person(who) in authors_set:
             ignored.append(f"{who}: authors cannot approve their own change")
+        elif movers is not None and person(who) in movers_set:
+            ignored.append(f"{who}: {movers.why}")
         elif who not in eligible:
             ignored.append(f"{who}: is not an eligible approver of {loaded.key}")
         elif person(who) not in people:

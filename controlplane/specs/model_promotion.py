@@ -151,7 +151,8 @@ class ModelPromotionSpec(SpecModel):
     version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Exact version to promote.")
     from_alias: Alias | None = Field(
         default=None,
-        description="Promote whatever version this alias points to (e.g. `staging`); an alias by the same rules.",
+        description="Promote whatever version this alias points to (e.g. `staging`); an alias by the same rules. "
+        "Whoever may move it (the tenant's owners and `admin`/`edit` members) never approves the promotion.",
     )
     gates: list[MetricGate] = Field(default_factory=list, description="All must pass.")
     required_approvals: int = Field(

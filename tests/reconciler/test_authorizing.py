@@ -204,6 +204,57 @@ def test_a_promotions_writer_never_approves_it_even_when_the_named_base_vouches_
     assert "authors cannot approve" in alias.decision.reason
 
 
+ALICE = git.Actor("Alice", "alice@example.com")
+"""Owner of vision: holds MANAGE on its models in MLflow, so she may move `staging` by hand."""
+LEAD = git.Actor("ML Lead", "ml-lead@example.com")
+"""A model approver in no tenant."""
+
+
+def _promotion_alias(repo: configrepo.ConfigRepo, base: str) -> Change:
+    repo.initial = base
+    fakes = {s: FakeBackend(system=s, order=o, applied=base) for s, o in (("mlflow", 10), ("kubernetes", 20))}
+    targets = repo.targets(None, trusted=False)
+    plan, _ = engine.make_plan(engine.load_desired(repo.root), dict(fakes), enforce_policy=True, targets=targets)
+    [alias] = [c for c in plan.changes if c.ref.kind == "ModelAlias" and c.action is not Action.noop]
+    assert alias.decision is not None
+    return alias
+
+
+def _approve(repo: configrepo.ConfigRepo, rel: str, who: git.Actor, version: str | None = None) -> None:
+    loaded = next(s for s in engine.load_desired(repo.root).repo.specs if s.source.path == rel)
+    trailer = f"{approvals.TRAILER}: {approvals.token(loaded, version)}"
+    repo.git.index.commit(f"approve\n\n{trailer}\n", author=who, committer=who)
+
+
+@pytest.mark.parametrize("pinned", [False, True], ids=["fromAlias", "version"])
+def test_whoever_may_move_the_from_alias_never_approves_the_version_it_chose(tmp_path: Path, pinned: bool) -> None:
+    """Alice owns vision, so MLflow lets her move `staging` (it records no one): she moves it to the version she
+    wants and approves the promotion of "whatever staging holds", which the admin wrote. One person chose and
+    approved. A tenant's owners and editors may have moved the alias, so none of them approves what it names;
+    with `version` pinned, its writer chose (git says who), and Alice's approval counts."""
+    repo = configrepo.make(tmp_path, "t", approvals=True)
+    approvers = "      - risk-officer@example.com\n"
+    repo.edit("policies/access.yaml", approvers, approvers + "      - alice@example.com\n")
+    repo.commit("alice approves models too")
+    rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
+    if pinned:
+        repo.edit(rel, "fromAlias: staging", "version: 3")
+    repo.edit(rel, "threshold: 0.6", "threshold: 0.65")
+    base = repo.commit("stricter gate")  # the admin's: no tenant's
+    _approve(repo, rel, ALICE, "3" if pinned else None)
+    alias = _promotion_alias(repo, base)
+    assert alias.decision is not None
+    if pinned:
+        assert alias.decision.allowed and alias.decision.approvers == ("alice@example.com",), alias.decision
+        return
+    assert not alias.decision.allowed and alias.decision.rule == "approvals", alias.decision
+    assert "alice@example.com: may move `staging` in the registry" in alias.decision.reason
+    _approve(repo, rel, LEAD)
+    alias = _promotion_alias(repo, base)
+    assert alias.decision is not None and alias.decision.allowed, alias.decision
+    assert alias.decision.approvers == ("ml-lead@example.com",)
+
+
 def _judged_from(repo: configrepo.ConfigRepo, base: str, converged: frozenset[str]) -> Plan:
     """The work tree planned, then judged as the loop judges a tenant from its own applied revision `base`."""
     fakes = {s: FakeBackend(system=s, order=o, applied=repo.initial) for s, o in (("mlflow", 10), ("kubernetes", 20))}

@@ -250,6 +250,33 @@ def test_an_evil_merge_is_the_last_change_for_approvals(repo: Repo) -> None:
     assert repo.history().approvals_after(QUOTA, TRAILER) == [("admin@example.com", "quota-64")]
 
 
+def test_a_trailer_the_merged_side_wrote_is_no_approval_by_whoever_merged(repo: Repo) -> None:
+    """Mallory changes the pipeline on a branch and tags it, the tag's message ending in an approval trailer; the
+    admin merges the tag (git copies its message into the merge commit, as a forge's merge button copies a pull
+    request's title). The merge commit is the admin's, signed or not: its trailer was never his approval."""
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write(PIPELINE, "image: data:666\n")
+    repo.commit("faster training", MALLORY)
+    repo.git("tag", "-a", "v1", "-m", f"release v1\n\n{TRAILER}: pipeline-666", who=MALLORY)
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "--no-edit", "v1", who=ADMIN)
+    assert TRAILER in repo.git("log", "-1", "--format=%B"), "git put Mallory's words in the admin's merge"
+    history = repo.history()
+    assert history.approvals_after(PIPELINE, TRAILER) == []
+    approve(repo, ADMIN, "pipeline-666")
+    assert repo.history().approvals_after(PIPELINE, TRAILER) == [("admin@example.com", "pipeline-666")]
+
+
+def test_a_trailer_in_a_commit_that_changes_files_is_no_approval(repo: Repo) -> None:
+    """A squash of others' commits carries their messages (a forge lists them in the squash's body): an approval
+    is a commit of its own, changing nothing, as `mlcp approve` writes it."""
+    repo.write(PIPELINE, "image: data:2\n")
+    repo.commit("change", MALLORY)
+    repo.write(QUOTA, 'gpu: "1"\n')
+    repo.commit(f"squashed: tidy the quota\n\n{TRAILER}: pipeline-2", ADMIN)
+    assert repo.history().approvals_after(PIPELINE, TRAILER) == []
+
+
 def test_not_a_git_repository_has_no_history(tmp_path: Path) -> None:
     assert open_history(tmp_path, "HEAD", None, False, None) is None
 

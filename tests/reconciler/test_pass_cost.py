@@ -23,6 +23,7 @@ from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Action, LiveObject
 from devenv import tenantrepo
 from reconciler import (
+    baselisting,
     engine,
     governance,
     governance_backend,
@@ -32,7 +33,6 @@ from reconciler import (
     planscope,
     refindex,
     selection,
-    trust,
 )
 from reconciler.backends import kubernetes_inventory, kubernetes_pieces
 from reconciler.backends.kubernetes import KubernetesBackend
@@ -63,8 +63,8 @@ def _count(monkeypatch: pytest.MonkeyPatch, counts: Counter[str]) -> None:
     wrap(inventory, "_tenant_key")  # inventory records indexed by tenant
     wrap(incremental, "_order")  # desired objects put in order
     wrap(selection, "scope", lambda _sel, desired, *_a, **_k: len(desired))  # desired objects the scope walks
-    wrap(trust, "_wanted")  # governance paths of a trusted base listed
-    wrap(trust, "_changed_tenants", lambda before, after: len(before) + len(after))  # listings compared
+    wrap(baselisting, "is_governance")  # governance paths of a trusted base listed
+    wrap(baselisting, "changed_tenant_files", lambda before, after: len(before) + len(after))  # listings compared
     wrap(governance, "tenant_objects")  # tenants' people and namespaces rendered as governance objects
     wrap(governance_backend, "InventoryRecord")  # the trusted base's records made
     wrap(validation, "validate_part", lambda part, _names: len(part.specs))  # specs validated, by slice

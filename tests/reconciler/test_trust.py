@@ -1,4 +1,5 @@
-"""The trusted base: which revision judges, and that its rules come from git, never from the work tree."""
+"""The trusted base: its rules come from git, never from the work tree; a base derived from an earlier one is
+a full load of it (which commit names the base: test_baserevision)."""
 
 from __future__ import annotations
 
@@ -9,58 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.errors import MlcpError
 from controlplane.plans import Action, Change, Decision, ObjectRef, Plan, SpecKey
 from reconciler import gitsource, governance, governance_backend, nextbase, trust
+from tests.reconciler.baserepo import commit_note as _commit
+from tests.reconciler.baserepo import repo
+from tests.reconciler.baserepo import run_git as _git
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "repo_template"
-
-
-def _git(root: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
-    done = subprocess.run(
-        ["git", *args], cwd=root, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "config"
-    shutil.copytree(TEMPLATE, root)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "initial")
-    return root
-
-
-def _commit(root: Path, message: str) -> str:
-    (root / "tenants/vision/notes.yaml").write_text(f"# {message}\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", message)
-    return _git(root, "rev-parse", "HEAD")
-
-
-def test_with_nothing_applied_and_nothing_named_mlcp_refuses_naming_both_ways_out(repo: Path) -> None:
-    with pytest.raises(MlcpError) as refused:
-        trust.choose(repo, None, None)
-    assert "--trusted-base" in refused.value.hint and "MLCP_TRUSTED_BASE" in refused.value.hint
-
-
-def test_the_operator_may_vouch_forward_but_a_stale_setting_never_pins_trust_to_the_past(repo: Path) -> None:
-    first = _git(repo, "rev-parse", "HEAD")
-    applied = _commit(repo, "applied")
-    later = _commit(repo, "later")
-    assert trust.choose(repo, applied, None) == (applied, "applied")
-    assert trust.choose(repo, applied, later) == (later, "operator"), "forward: the operator vouches for more"
-    assert trust.choose(repo, applied, first) == (applied, "applied"), "stale: the applied revision wins"
-    assert trust.choose(repo, None, "HEAD") == ("HEAD", "operator")
-
-
-def test_an_applied_revision_from_another_history_defers_to_the_operator(repo: Path) -> None:
-    head = _git(repo, "rev-parse", "HEAD")
-    assert trust.choose(repo, "0" * 40, "HEAD") == (head, "operator")
+__all__ = ["repo"]  # the fixture
 
 
 def test_the_rules_are_read_from_git_not_from_the_work_tree(repo: Path) -> None:
@@ -80,27 +36,6 @@ def test_a_signers_file_outside_the_repo_is_no_key_the_base_vouches_for(repo: Pa
     _git(repo, "commit", "-qam", "signers elsewhere")
     base = trust.load(repo, "HEAD", "operator")
     assert base.signers is None
-
-
-def test_an_unknown_trusted_base_is_a_clear_error(repo: Path) -> None:
-    with pytest.raises(MlcpError) as refused:
-        trust.resolve(repo, "no-such-branch")
-    assert "is not a commit of the config repo" in refused.value.message
-
-
-@pytest.mark.parametrize("revision", ["HEAD@{99}", "@{-1}", "HEAD:policies", "--output=x", "", "HEAD^{tree}"])
-def test_a_revision_git_cannot_name_a_commit_by_is_a_clear_error(repo: Path, revision: str) -> None:
-    """GitPython's own parser raised IndexError (`HEAD@{99}`) or NotImplementedError (`@{-1}`), neither caught:
-    `--trusted-base` ended plan, apply and `policy can` in a traceback. Git parses it now."""
-    with pytest.raises(MlcpError) as refused:
-        trust.resolve(repo, revision)
-    assert f"the trusted base {revision!r} is not a commit of the config repo" in refused.value.message
-
-
-@pytest.mark.parametrize("revision", ["HEAD", "main", "HEAD@{0}", "main@{yesterday}", "HEAD~0"])
-def test_every_form_git_resolves_names_its_commit(repo: Path, revision: str) -> None:
-    """Reflog forms too, as git reads them (`main@{yesterday}`: the oldest entry of a younger reflog)."""
-    assert trust.resolve(repo, revision) == _git(repo, "rev-parse", "HEAD")
 
 
 def _rule_change(blocked: str | None) -> Change:

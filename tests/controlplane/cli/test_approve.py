@@ -43,3 +43,22 @@ def test_a_promotion_only_staged_is_not_committed(tmp_path: Path) -> None:
     repo.git.index.add([str(promotion)])
     result = CliRunner().invoke(app, ["approve", str(promotion), "--version", "3"])
     assert result.exit_code == 1 and "has uncommitted changes" in result.output, result.output
+
+
+def test_staged_changes_never_ride_in_an_approval(tmp_path: Path) -> None:
+    """`git commit` takes whatever is staged: the approval commit then changed files, and a commit that changes
+    files approves nothing (the merged or squashed messages of others would speak for its author)."""
+    repo = configrepo.make(tmp_path, "t")
+    promotion = repo.path(f"tenants/{repo.vision}/promotions/detector-production.yaml")
+    quota = repo.path(f"tenants/{repo.vision}/quota.yaml")
+    quota.write_text(quota.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    repo.git.index.add([str(quota)])
+    head = repo.git.head.commit.hexsha
+    result = CliRunner().invoke(app, ["approve", str(promotion), "--version", "3"])
+    assert result.exit_code == 1 and "changes are staged" in result.output, result.output
+    assert repo.git.head.commit.hexsha == head
+    repo.git.git.reset("-q")
+    approved = CliRunner().invoke(app, ["approve", str(promotion), "--version", "3"])
+    assert approved.exit_code == 0, approved.output
+    commit = repo.git.head.commit
+    assert len(commit.parents) == 1 and commit.tree == commit.parents[0].tree, "an approval changes nothing"

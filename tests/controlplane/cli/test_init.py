@@ -109,7 +109,7 @@ def test_init_trusts_the_admins_signing_key_and_names_the_first_trusted_base(tmp
     signers = (target / "policies/allowed_signers").read_text().splitlines()
     assert signers[-1] == f'ops@acme.io namespaces="git" {PUBLIC}'
     (commit,) = list(git.Repo(target).iter_commits())
-    assert f"--trusted-base {commit.hexsha[:12]}" in created.stderr
+    assert f"--trusted-base {commit.hexsha}" in created.stderr, "the full id: a short one a pushed tag could take"
     assert "requireSignedCommits: true" in (target / "policies/access.yaml").read_text()
 
 

@@ -248,6 +248,21 @@ def test_an_unknown_base_is_a_clear_error(squatted: tuple[Path, str], base: str)
     assert result.exit_code == 1 and f"the trusted base {base!r} is not a commit" in " ".join(result.stderr.split())
 
 
+def test_a_base_named_like_carols_tag_is_refused_not_read_as_her_commit(squatted: tuple[Path, str]) -> None:
+    """Carol pushes a tag named like the reviewed base's short id, on her own commit: CI's `--trusted-base` with
+    that short id read her commit (her folder then owned vision's model). git finds the name twice: refused."""
+    repo, base = squatted
+    _git(repo, "tag", base[:12], "HEAD")
+    result = mlcp("validate", repo, "--trusted-base", base[:12])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 1 and "names more than one thing" in said and "full commit id" in said, said
+    assert _paths(mlcp("validate", repo, "-o", "json", "--trusted-base", base).stdout) == {
+        SQUAT,
+        "tenants/vision-detector/tenant.yaml",
+    }, "the full id names the reviewed base"
+
+
 def test_a_base_outside_a_git_repository_is_a_clear_error(repo: Path) -> None:
     result = mlcp("validate", repo, "--trusted-base", "main")
     assert result.exit_code == 1 and "is not a git repository" in " ".join(result.stderr.split())

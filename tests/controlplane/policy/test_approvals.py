@@ -71,3 +71,24 @@ def test_one_person_never_approves_their_own_change_under_another_identity() -> 
     assert result.approvers == ("lead@x",)  # lead2@x is the same person as lead@x: one approval
     assert result.missing == 1
     assert any("alice@home.example: authors cannot approve" in i for i in result.ignored)
+
+
+def test_whoever_may_have_moved_the_from_alias_never_approves_under_another_identity() -> None:
+    """Alice (a tenant owner, so she may move `staging`) approves as her home address, which the policy's
+    `people` maps to her: still one of the people who may have chosen the version."""
+    loaded = _promotion()
+    token = approvals.token(loaded, "3")
+    people = {"alice@corp.example": "alice", "alice@home.example": "alice"}
+    movers = approvals.Movers(frozenset({"alice@corp.example"}), "may move `staging`")
+    result = approvals.count(
+        loaded,
+        "3",
+        1,
+        [("alice@home.example", token), ("lead@x", token)],
+        authors=["admin@x"],
+        may_approve=["alice@home.example", "lead@x"],
+        person=lambda identity: people.get(identity, identity),
+        movers=movers,
+    )
+    assert result.approvers == ("lead@x",) and not result.missing
+    assert "alice@home.example: may move `staging`" in result.ignored
