@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from controlplane import govaluate, pipeline_refs
+from controlplane import govaluate, govaluate_tokens, pipeline_refs
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
@@ -58,7 +58,7 @@ def step_when(loaded: LoadedSpec, step: DagNode, base: Path) -> Iterator[Diagnos
     if step.when is None:
         return
     path = (*base, "when")
-    for match in govaluate.TAG.finditer(step.when):
+    for match in govaluate_tokens.TAG.finditer(step.when):
         why = _task_tag_problem(match.group(1).strip(), step)
         if why is not None:
             yield pipeline_refs.diag(loaded, path, why, WHEN_HINT, "expression")
@@ -90,7 +90,7 @@ def schedule_expressions(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Dia
 
 def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagnostic]:
     hint = "e.g. `{{cronworkflow.failed}} < 3` or `{{= cronworkflow.failed < 3 }}`"
-    for match in govaluate.TAG.finditer(when):
+    for match in govaluate_tokens.TAG.finditer(when):
         tag = match.group(1).strip()
         if not tag.startswith("=") and tag not in CRON_TAGS:
             yield pipeline_refs.diag(
@@ -110,8 +110,8 @@ def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagno
 
 def stop_problem(expression: str) -> str | None:
     """What expr-lang refuses in a CronWorkflow's stop expression that can be said without parsing expr-lang."""
-    if len(expression) > govaluate.MAX_LENGTH:
-        return f"it has {len(expression)} characters (at most {govaluate.MAX_LENGTH})"
+    if len(expression) > govaluate_tokens.MAX_LENGTH:
+        return f"it has {len(expression)} characters (at most {govaluate_tokens.MAX_LENGTH})"
     if not expression.strip():
         return "it is empty"
     if "{{" in expression:
@@ -127,8 +127,8 @@ def stop_problem(expression: str) -> str | None:
             stack.append(ch)
         elif ch in _PAIRS and (not stack or stack.pop() != _PAIRS[ch]):
             return f"a {ch!r} closes nothing open"
-        if len(stack) > govaluate.MAX_DEPTH:
-            return f"brackets nested deeper than {govaluate.MAX_DEPTH}"
+        if len(stack) > govaluate_tokens.MAX_DEPTH:
+            return f"brackets nested deeper than {govaluate_tokens.MAX_DEPTH}"
     if stack:
         return f"a {stack[-1]!r} is not closed"
     for match in _FIELD.finditer(unquoted):
