@@ -12,7 +12,9 @@ step or the tick at run time, after the spec merged and applied.
 No maintained Python library reads govaluate (the project is archived), so mlcp
 keeps to the part of it Argo reaches: its lexer and token-transition table
 (`govaluate_tokens`), its precedence levels and the type checks each operator
-makes when it runs (`govaluate_types`). No
+makes when it runs (`govaluate_types`), and the regular expressions it compiles
+with Go's regexp (`goregexp`): a quoted pattern right after `=~` or `!~` when it
+parses the expression (optimizeTokens), any other when it evaluates it. No
 functions are registered, so `f(x)` is an error, and a word with a `.` is an
 accessor on parameters Argo never passes. This module puts them together.
 
@@ -26,15 +28,42 @@ expression that only works because a branch is never reached is refused.
 
 from __future__ import annotations
 
+from controlplane import goregexp
 from controlplane.govaluate_tokens import (
+    COMP,
     MARK,
     MAX_LENGTH,
+    STR,
     TAG,
     ExpressionError,
     Lexer,
+    Token,
     check_transitions,
 )
 from controlplane.govaluate_types import ANY, BOOLEAN, TypeReader
+
+PATTERN_SHOWN = 60
+"""Characters of a refused pattern quoted in its message."""
+
+
+def _patterns(tokens: list[Token]) -> None:
+    """Refuse a pattern Go's regexp refuses: the text right after `=~`/`!~`, as govaluate's optimizeTokens takes it.
+
+    A pattern holding a tag is known only at run time and is left alone; a pattern built by an operator
+    (`x =~ ('a' + 'b')`) is compiled only when evaluated, and its parts are not judged (they may not be
+    patterns alone)."""
+    for i, token in enumerate(tokens[:-1]):
+        pattern = tokens[i + 1]
+        if token.kind != COMP or token.text not in ("=~", "!~") or pattern.kind != STR or MARK in pattern.text:
+            continue
+        why = goregexp.problem(pattern.text)
+        if why is not None:
+            shown = pattern.text if len(pattern.text) <= PATTERN_SHOWN else pattern.text[: PATTERN_SHOWN - 3] + "..."
+            raise ExpressionError(
+                f"the pattern {shown!r} after `{token.text}` is not one Go's regexp compiles ({why})",
+                "write RE2 syntax (no backreferences like \\1, no lookaround like (?=, no possessive a++); "
+                "a backslash in a quoted pattern is written twice: '\\\\d+'",
+            )
 
 
 def problem(expression: str, words_are_strings: bool) -> ExpressionError | None:
@@ -51,6 +80,7 @@ def problem(expression: str, words_are_strings: bool) -> ExpressionError | None:
         if not tokens:
             return ExpressionError("the expression is empty", "remove the field, or write a condition")
         check_transitions(tokens)
+        _patterns(tokens)
         result = TypeReader(tokens).expression()
     except ExpressionError as exc:
         return exc
