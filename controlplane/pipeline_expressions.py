@@ -15,7 +15,8 @@ merges, applies and then fails a run or every tick. Part of
 - `stopWhen` is expr-lang, evaluated with only `cronworkflow` defined and no
   tags substituted: its syntax is expr-lang's, so only what can be said without
   a second language is checked here (no `{{`, balanced brackets and quotes, the
-  `cronworkflow` fields that exist).
+  `cronworkflow` fields that exist, and a `matches` pattern Go's regexp compiles:
+  `exprpatterns`, as for every `{{= ... }}` tag).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from controlplane import govaluate, govaluate_tokens, pipeline_refs
+from controlplane import exprpatterns, govaluate, govaluate_tokens, pipeline_refs
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
@@ -40,6 +41,7 @@ CRON_TAGS = frozenset(
 _FIELD = re.compile(r"\bcronworkflow\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`", re.DOTALL)
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+STOP_HINT = "write an expr-lang condition on the schedule, e.g. `cronworkflow.failed >= 3`"
 WHEN_HINT = "e.g. `{{workflow.parameters.deploy}} == true` or `'{{tasks.check.outputs.result}}' == 'ok'`"
 
 
@@ -77,13 +79,16 @@ def schedule_expressions(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Dia
     if schedule.when is not None:
         yield from _schedule_when(loaded, schedule.when, ("spec", "schedule", "when"))
     if schedule.stop_when is not None:
+        hint = STOP_HINT
         why = stop_problem(schedule.stop_when)
+        if why is None:
+            hint, why = exprpatterns.HINT, exprpatterns.problem(schedule.stop_when)
         if why is not None:
             yield pipeline_refs.diag(
                 loaded,
                 ("spec", "schedule", "stopWhen"),
                 f"Argo cannot evaluate `stopWhen` {_shown(schedule.stop_when)}: {why}",
-                "write an expr-lang condition on the schedule, e.g. `cronworkflow.failed >= 3`",
+                hint,
                 "expression",
             )
 
@@ -101,6 +106,10 @@ def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagno
                 "expression",
             )
             return
+    tagged = next(pipeline_refs.expression_tags(loaded, path, when), None)
+    if tagged is not None:
+        yield tagged
+        return
     found = govaluate.problem(when, words_are_strings=False)
     if found is not None:
         yield pipeline_refs.diag(
