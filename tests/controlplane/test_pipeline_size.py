@@ -1,7 +1,8 @@
 """A pipeline whose runs Argo's controller cannot keep is refused at validate, measured on what mlcp renders.
 
 The sizes are the real controller's (tests/integration/test_pipeline_size.py): a 525 KB template spec failed
-every run ("workflow is longer than maximum allowed size"), a 503 KB one ran.
+every run ("workflow is longer than maximum allowed size"), a 503 KB one ran; a step with a 140 KB inline script
+failed ("configmaps is forbidden"), one with 120 KB ran.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pytest
 from controlplane import pipeline_size
 from controlplane.loading.repo import load_repo
 from controlplane.rendering import RenderContext
+from controlplane.rendering.pipeline import render_pipeline
 from controlplane.specs import Pipeline
 from tests.controlplane import corpus
-from tests.controlplane.helpers import assert_problem, problems, write
+from tests.controlplane.helpers import assert_problem, line_of, problems, write
 
 REL = "tenants/vision/pipelines/big.yaml"
 
@@ -75,14 +77,30 @@ def test_go_json_size_counts_what_gos_encoder_escapes() -> None:
     ],
 )
 def test_the_cheap_bound_is_never_below_the_rendered_size(repo: Path, text: str) -> None:
-    """Validation renders only pipelines whose bound exceeds the budget: the bound must hold for any spec."""
+    """Validation renders only pipelines whose bounds exceed the budgets: each bound must hold for any spec."""
     name = text.split("name:", 1)[1].split(maxsplit=1)[0].strip("{}")
     write(repo, f"tenants/vision/pipelines/{name}.yaml", text)
     loaded_repo = load_repo(repo)
     ctx = RenderContext(loaded_repo)
     for loaded in loaded_repo.of_kind("Pipeline"):
-        size = pipeline_size.rendered_size(loaded, ctx)
-        assert size is not None and size <= pipeline_size._bound(cast(Pipeline, loaded.spec)), loaded.spec.metadata
+        pipeline = cast(Pipeline, loaded.spec)
+        manifests = [o.manifest for o in render_pipeline(loaded, ctx)]
+        assert pipeline_size.rendered_size(manifests) <= pipeline_size._bound(pipeline), pipeline.metadata
+        templates = {t["name"]: t for t in manifests[0]["spec"]["templates"]}
+        for _, node in pipeline_size._nodes(pipeline):
+            assert pipeline_size.template_size(templates[node.name]) <= pipeline_size._step_bound(node), node.name
+
+
+def test_a_step_whose_template_cannot_reach_its_pod_is_refused_at_the_step(repo: Path) -> None:
+    """Above 128 KiB Argo writes ARGO_TEMPLATE to a ConfigMap its own install may not create: the step fails."""
+    path = write(repo, REL, scripted("big", 140 * 1024, steps=1))
+    found = assert_problem(repo, REL, line_of(path, "- name: s0"), "ARGO_TEMPLATE")
+    assert "at most 126,976" in found.message and found.code == "size"
+
+
+def test_a_step_whose_template_reached_its_pod_is_accepted(repo: Path) -> None:
+    write(repo, REL, scripted("big", 120 * 1024, steps=1))
+    assert problems(repo) == []
 
 
 def test_a_largest_pipeline_is_measured_quickly(repo: Path) -> None:
