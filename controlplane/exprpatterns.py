@@ -86,4 +86,4 @@ def _unescape(body: str, quote: str) -> str | None:
 
 
 def _shown(literal: str) -> str:
-    return literal if len(literal) <= 60 else literal[:57] + "..."
+    return goregexp.printable(literal, 60)

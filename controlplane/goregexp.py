@@ -47,8 +47,15 @@ def problem(pattern: str) -> str | None:
         re2.compile(text, _OPTIONS)
     except re2.error as exc:
         message = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        return None if _TOO_LARGE in message else message
+        return None if _TOO_LARGE in message else printable(message)
     return None
+
+
+def printable(text: str, limit: int = 100) -> str:
+    """`text` cut to `limit` characters with control characters escaped: RE2's message quotes the pattern, which a
+    committer wrote, and it is shown on a reviewer's terminal."""
+    cut = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
 
 
 def _for_re2(pattern: str) -> tuple[str, str | None]:

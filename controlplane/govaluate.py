@@ -58,9 +58,9 @@ def _patterns(tokens: list[Token]) -> None:
             continue
         why = goregexp.problem(pattern.text)
         if why is not None:
-            shown = pattern.text if len(pattern.text) <= PATTERN_SHOWN else pattern.text[: PATTERN_SHOWN - 3] + "..."
+            shown = goregexp.printable(pattern.text, PATTERN_SHOWN)
             raise ExpressionError(
-                f"the pattern {shown!r} after `{token.text}` is not one Go's regexp compiles ({why})",
+                f"the pattern `{shown}` after `{token.text}` is not one Go's regexp compiles ({why})",
                 "write RE2 syntax (no backreferences like \\1, no lookaround like (?=, no possessive a++); "
                 "a backslash in a quoted pattern is written twice: '\\\\d+'",
             )

@@ -119,3 +119,9 @@ def test_never_stricter_than_go_on_random_patterns(tmp_path: Path) -> None:
     stricter = [p for p, g in zip(patterns, verdicts, strict=True) if g == "ok" and goregexp.problem(p) is not None]
     assert not stricter
     assert [p for p in GO_REFUSES if verdicts[patterns.index(p)] != "ERR"] == []
+
+
+def test_the_reason_is_short_and_printable() -> None:
+    """RE2 quotes the pattern in its message, and a reviewer reads it on a terminal."""
+    found = goregexp.problem("[\x1b" + "a" * 5000)
+    assert found is not None and "\x1b" not in found and "\\x1b" in found and len(found) < 200
