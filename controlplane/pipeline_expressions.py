@@ -15,7 +15,8 @@ merges, applies and then fails a run or every tick. Part of
 - `stopWhen` is expr-lang, evaluated with only `cronworkflow` defined and no
   tags substituted: its syntax is expr-lang's, so only what can be said without
   a second language is checked here (no `{{`, balanced brackets and quotes, the
-  `cronworkflow` fields that exist).
+  `cronworkflow` fields that exist, and a `matches` pattern Go's regexp compiles:
+  `exprpatterns`, as for every `{{= ... }}` tag).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from controlplane import govaluate, pipeline_refs
+from controlplane import exprpatterns, govaluate, govaluate_tokens, pipeline_refs
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
@@ -40,6 +41,7 @@ CRON_TAGS = frozenset(
 _FIELD = re.compile(r"\bcronworkflow\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`", re.DOTALL)
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+STOP_HINT = "write an expr-lang condition on the schedule, e.g. `cronworkflow.failed >= 3`"
 WHEN_HINT = "e.g. `{{workflow.parameters.deploy}} == true` or `'{{tasks.check.outputs.result}}' == 'ok'`"
 
 
@@ -58,7 +60,7 @@ def step_when(loaded: LoadedSpec, step: DagNode, base: Path) -> Iterator[Diagnos
     if step.when is None:
         return
     path = (*base, "when")
-    for match in govaluate.TAG.finditer(step.when):
+    for match in govaluate_tokens.TAG.finditer(step.when):
         why = _task_tag_problem(match.group(1).strip(), step)
         if why is not None:
             yield pipeline_refs.diag(loaded, path, why, WHEN_HINT, "expression")
@@ -77,20 +79,23 @@ def schedule_expressions(loaded: LoadedSpec, pipeline: Pipeline) -> Iterator[Dia
     if schedule.when is not None:
         yield from _schedule_when(loaded, schedule.when, ("spec", "schedule", "when"))
     if schedule.stop_when is not None:
+        hint = STOP_HINT
         why = stop_problem(schedule.stop_when)
+        if why is None:
+            hint, why = exprpatterns.HINT, exprpatterns.problem(schedule.stop_when)
         if why is not None:
             yield pipeline_refs.diag(
                 loaded,
                 ("spec", "schedule", "stopWhen"),
                 f"Argo cannot evaluate `stopWhen` {_shown(schedule.stop_when)}: {why}",
-                "write an expr-lang condition on the schedule, e.g. `cronworkflow.failed >= 3`",
+                hint,
                 "expression",
             )
 
 
 def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagnostic]:
     hint = "e.g. `{{cronworkflow.failed}} < 3` or `{{= cronworkflow.failed < 3 }}`"
-    for match in govaluate.TAG.finditer(when):
+    for match in govaluate_tokens.TAG.finditer(when):
         tag = match.group(1).strip()
         if not tag.startswith("=") and tag not in CRON_TAGS:
             yield pipeline_refs.diag(
@@ -101,6 +106,10 @@ def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagno
                 "expression",
             )
             return
+    tagged = next(pipeline_refs.expression_tags(loaded, path, when), None)
+    if tagged is not None:
+        yield tagged
+        return
     found = govaluate.problem(when, words_are_strings=False)
     if found is not None:
         yield pipeline_refs.diag(
@@ -110,8 +119,8 @@ def _schedule_when(loaded: LoadedSpec, when: str, path: Path) -> Iterator[Diagno
 
 def stop_problem(expression: str) -> str | None:
     """What expr-lang refuses in a CronWorkflow's stop expression that can be said without parsing expr-lang."""
-    if len(expression) > govaluate.MAX_LENGTH:
-        return f"it has {len(expression)} characters (at most {govaluate.MAX_LENGTH})"
+    if len(expression) > govaluate_tokens.MAX_LENGTH:
+        return f"it has {len(expression)} characters (at most {govaluate_tokens.MAX_LENGTH})"
     if not expression.strip():
         return "it is empty"
     if "{{" in expression:
@@ -127,8 +136,8 @@ def stop_problem(expression: str) -> str | None:
             stack.append(ch)
         elif ch in _PAIRS and (not stack or stack.pop() != _PAIRS[ch]):
             return f"a {ch!r} closes nothing open"
-        if len(stack) > govaluate.MAX_DEPTH:
-            return f"brackets nested deeper than {govaluate.MAX_DEPTH}"
+        if len(stack) > govaluate_tokens.MAX_DEPTH:
+            return f"brackets nested deeper than {govaluate_tokens.MAX_DEPTH}"
     if stack:
         return f"a {stack[-1]!r} is not closed"
     for match in _FIELD.finditer(unquoted):

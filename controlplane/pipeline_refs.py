@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from controlplane import exprpatterns
 from controlplane.errors import Diagnostic
 from controlplane.loading.sources import LoadedSpec
 from controlplane.specs import Pipeline
@@ -118,6 +119,7 @@ def task_scope(declared: frozenset[str], shared: frozenset[str], step: DagNode, 
 
 def references(loaded: LoadedSpec, scope: Scope, texts: Iterable[tuple[Path, str]]) -> Iterator[Diagnostic]:
     for path, text in texts:
+        yield from expression_tags(loaded, path, text)
         for tag in _tags(text):
             why = scope.problem(tag)
             if why is not None:
@@ -128,6 +130,23 @@ def references(loaded: LoadedSpec, scope: Scope, texts: Iterable[tuple[Path, str
                     _hint(tag),
                     "reference",
                 )
+
+
+def expression_tags(loaded: LoadedSpec, path: Path, text: str) -> Iterator[Diagnostic]:
+    """A `{{= ... }}` tag whose `matches` pattern Go's regexp refuses: expr-lang compiles it when Argo evaluates the
+    tag, and the step (or the tick) fails."""
+    for match in _TAG.finditer(text):
+        tag = match.group(1).strip()
+        why = exprpatterns.problem(tag[1:]) if tag.startswith("=") else None
+        if why is not None:
+            yield diag(
+                loaded,
+                path,
+                f"Argo cannot evaluate {{{{{tag}}}}}: {why}",
+                exprpatterns.HINT,
+                "expression",
+            )
+            return
 
 
 def _hint(tag: str) -> str:

@@ -1,7 +1,7 @@
 """Cross-reference checks: what no single document's schema can see.
 
 The schema proves each spec is well formed; these checks prove the repo is
-coherent (every spec's tenant exists, pipelines pass Argo's own rules,
+coherent (every spec's tenant exists, pipelines pass Argo's own rules and their runs fit Argo's size,
 names are unique, policies only bind defined roles, and the Pod Security
 labels mlcp keeps for itself are left to it). Every problem is reported, each pointing at the field to fix.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from controlplane import artifact_homes, pipeline_rules, registry_names, training_step_rules
+from controlplane import artifact_homes, pipeline_rules, pipeline_size, registry_names, training_step_rules
 from controlplane.errors import Diagnostic
 from controlplane.labels import POD_SECURITY_PREFIX
 from controlplane.loading.repo import ConfigRepo
@@ -278,6 +278,7 @@ OWN_CHECKS: tuple[Check, ...] = (
     tenants_exist,
     namespaces_not_reserved,
     pipelines_coherent,
+    pipeline_size.check,
     training_manifests_exact,
     mlcp_names_kept,
     trial_pipelines_exist,

@@ -140,3 +140,34 @@ def test_any_expression_gets_an_answer_never_a_traceback(atoms: list[str], words
     transition table allows)."""
     found = govaluate.problem(" ".join(atoms), words_are_strings)
     assert found is None or (str(found) and found.hint)
+
+
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        (r"a =~ '(a)\\1'", "\\1"),  # govaluate drops one backslash of each pair: Go reads `(a)\1`
+        ("a !~ '(?=b)'", "(?="),
+        ("'{{workflow.parameters.r}}' =~ 'a++'", "++"),
+        ("a =~ [(]", "missing )"),  # a bracketed word is a string in a step's `when`, compiled as a pattern
+        ("a =~ '(' + ')'", "missing )"),  # optimizeTokens compiles the string right after the operator alone
+    ],
+)
+def test_a_pattern_go_refuses_is_refused_at_its_operator(expression: str, why: str) -> None:
+    """govaluate compiles a quoted pattern with Go's regexp when it parses the expression: the step fails."""
+    found = govaluate.problem(expression, words_are_strings=True)
+    assert found is not None and "Go's regexp" in str(found) and why in str(found), found
+    assert "RE2" in found.hint
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        r"a =~ '(a)\1'",  # one backslash escapes the `1`: the pattern is `(a)1`
+        r"a =~ '\\d+\\.\\d+'",
+        "a =~ '^{{workflow.parameters.prefix}}('",  # known only at run time
+        "a =~ b",
+        "a =~ '\\\\p{letter}'",  # Go's Unicode names (case-insensitive since Go 1.25), not RE2's
+    ],
+)
+def test_a_pattern_go_compiles_or_known_only_at_run_time_is_accepted(expression: str) -> None:
+    assert govaluate.problem(expression, words_are_strings=True) is None

@@ -85,3 +85,34 @@ def test_a_stop_expression_expr_cannot_read_is_refused(repo: Path, stop: str, me
 def test_a_stop_expression_on_the_schedules_fields_is_accepted(repo: Path) -> None:
     edit(repo, TRAIN, SCHEDULE, f"{SCHEDULE}    stopWhen: \"cronworkflow.failed >= 3 || cronworkflow.name == ')'\"\n")
     assert problems(repo) == []
+
+
+@pytest.mark.parametrize(
+    ("stop", "message"),
+    [
+        ('cronworkflow.name matches "^(nightly)-\\\\1"', "not one Go's regexp compiles (invalid escape sequence: \\1)"),
+        ("cronworkflow.name matches `(?=nightly)`", "invalid perl operator: (?="),
+        ('cronworkflow.name matches "\\d+"', "has an escape expr-lang does not know"),
+    ],
+)
+def test_a_stop_expressions_pattern_expr_lang_cannot_compile_is_refused(repo: Path, stop: str, message: str) -> None:
+    """expr-lang compiles the literal pattern of `matches` with Go's regexp: the stop check failed at every tick."""
+    path = edit(repo, TRAIN, SCHEDULE, f"{SCHEDULE}    stopWhen: >-\n      {stop}\n")
+    found = assert_problem(repo, TRAIN, line_of(path, "stopWhen:"), message)
+    assert "RE2" in found.hint
+
+
+def test_a_stop_expressions_pattern_go_compiles_is_accepted(repo: Path) -> None:
+    stop = (
+        'cronworkflow.failed >= 3 || cronworkflow.name matches "^nightly-\\\\d+$" || cronworkflow.name matches `\\pL`'
+    )
+    edit(repo, TRAIN, SCHEDULE, f"{SCHEDULE}    stopWhen: >-\n      {stop}\n")
+    assert problems(repo) == []
+
+
+def test_an_expression_tags_pattern_go_refuses_is_refused_wherever_the_tag_is(repo: Path) -> None:
+    """A `{{= ... }}` tag is expr-lang too, evaluated when the step is due: in args as in a `when`."""
+    tag = "{{= workflow.parameters.epochs matches '(?=5)' }}"
+    path = edit(repo, TRAIN, '"--epochs", "{{workflow.parameters.epochs}}"', f'"--epochs", "{tag}"')
+    found = assert_problem(repo, TRAIN, line_of(path, "matches"), "after `matches` is not one Go's regexp compiles")
+    assert found.code == "expression"
