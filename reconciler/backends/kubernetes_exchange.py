@@ -102,7 +102,7 @@ class Exchanges:
     def _request(self, method: str, target: str, payload: bytes | None, headers: Mapping[str, str]) -> bytes:
         if _UNSAFE.search(method) or _UNSAFE.search(target) or not target.startswith("/"):
             raise Unsafe(f"refusing to send a request line with a space or a control character: {method} {target!r}")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host}"]
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host}", "Accept-Encoding: identity"]  # as http.client
         for name, value in headers.items():
             if _UNSAFE.search(name) or ":" in name or _UNSAFE_VALUE.search(value):
                 raise Unsafe(f"refusing to send header {name!r}: a line end or a control character in it")
@@ -160,12 +160,17 @@ def _readable(sock: socket.socket) -> bool:
         return True
 
 
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only, at most `most` of them (`str.isdigit` also takes "²", which `int` refuses)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
 def _read_answer(sock: socket.socket, *, head_only: bool) -> tuple[Answer, bool]:
     """The answer on `sock`, and whether the connection may carry another request."""
     reader = _Reader(sock)
     status_line, header_lines = reader.head()
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (parts[1].isdigit() and len(parts[1]) == 3):
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not _digits(parts[1], 3):
         raise Lost(f"not an HTTP/1.x answer: {status_line[:80]!r}")
     status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
     if status < 200:  # no Expect was sent and no upgrade asked for: an interim answer is not this request's
@@ -189,7 +194,7 @@ def _read_answer(sock: socket.socket, *, head_only: bool) -> tuple[Answer, bool]
         body = reader.chunked()
     elif "content-length" in headers:
         length = headers["content-length"]
-        if not length.isdigit():  # also refuses two different lengths joined with ", "
+        if not _digits(length, 19):  # also refuses two lengths joined with ", "
             raise Lost(f"an answer with Content-Length {length[:40]!r}")
         body = reader.exactly(int(length))
     else:

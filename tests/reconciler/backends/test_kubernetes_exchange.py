@@ -183,6 +183,10 @@ BROKEN = [
     pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", id="two lengths"),
     pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}", id="a negative length"),
     pytest.param(
+        "HTTP/1.1 2\u00b20 OK\r\nContent-Length: 2\r\n\r\n{}".encode("latin-1"), id="a status digit int refuses"
+    ),
+    pytest.param("HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\n\r\n{}".encode("latin-1"), id="a length int refuses"),
+    pytest.param(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         id="chunked and a length",
     ),
