@@ -71,12 +71,11 @@ RETRY_AFTER_CAP = 2.0
 """The longest wait a Retry-After may ask for (a hostile or confused server asking for an hour gets two seconds)."""
 
 
-def retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+def retry_after(status: int, value: str | None) -> float | None:
     """Seconds to wait before sending again, when the server did not take the request and says when to come back:
-    429 (API Priority and Fairness, storage initializing) or 503 with Retry-After. None otherwise."""
-    if response.status not in (429, 503):
+    429 (API Priority and Fairness, storage initializing) or 503 with `value`, its Retry-After. None otherwise."""
+    if status not in (429, 503):
         return None
-    value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:

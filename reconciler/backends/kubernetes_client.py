@@ -41,6 +41,7 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
+from reconciler.backends import kubernetes_exchange as exchange
 from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import Deadline, Remaining
 from reconciler.backends.kubernetes_answers import (
@@ -53,7 +54,6 @@ from reconciler.backends.kubernetes_answers import (
     retry_after,
     unanswered,
 )
-from reconciler.backends.kubernetes_connection import send_in_one_write
 from reconciler.backends.kubernetes_objects import ResourceType
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -85,8 +85,10 @@ def apply_query(field_manager: str, *, force: bool = False) -> tuple[tuple[str, 
     return (("fieldManager", field_manager), ("force", str(force).lower()), ("fieldValidation", "Ignore"))
 
 
+@functools.lru_cache(maxsize=256)
 def _encoded(query: tuple[tuple[str, str], ...]) -> str:
-    """A query string; the few distinct ones (a write's field manager and flags) are encoded once, not per write."""
+    """A query string; the few distinct ones (a write's field manager and flags) are encoded once, not per write
+    (~6 µs each: 420 ms of a 70,000-object apply). A list's continue tokens pass through the bounded cache."""
     return urlencode(query)
 
 
@@ -195,30 +197,44 @@ class KubeClient:
         url = f"{path}?{_encoded(tuple(query))}" if query else path
         limits = TIMEOUT if method == "GET" else WRITE_TIMEOUT
         for attempt in range(1, THROTTLED_ATTEMPTS + 1):
-            response, raw = self._send(
+            status, reason, wait_for, raw = self._send(
                 method, url, payload, headers, self.deadline.timeouts(f"{method} {path}", *limits)
             )
-            wait = retry_after(response)
+            wait = retry_after(status, wait_for)
             if wait is None or attempt == THROTTLED_ATTEMPTS or not self._waited(wait):
                 break
-        if response.status >= 300:
-            raise HttpError(response.status, str(response.reason), error_body(raw))
+        if status >= 300:
+            raise HttpError(status, reason, error_body(raw))
         try:
             data = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:  # a success nobody can read: a write may have happened
             raise Unanswered(
-                f"{method} {path}: the Kubernetes API at {self.target} answered HTTP {response.status} with a body "
+                f"{method} {path}: the Kubernetes API at {self.target} answered HTTP {status} with a body "
                 f"that is not JSON: {excerpt(raw)}"
             ) from None
         return data if isinstance(data, dict) else {}
 
     def _send(
         self, method: str, url: str, payload: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
-    ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+    ) -> tuple[int, str, str | None, bytes]:
         """One request, sent once (urllib3's own retries would send one whose answer was lost up to 3 more times,
-        each with the timeout worked out for the first), counted; its response and body."""
+        each with the timeout worked out for the first), counted; its status, reason, Retry-After and body.
+
+        Straight to the API server: framed by kubernetes_exchange on the pool's TLS connections. Through a proxy:
+        urllib3's proxy manager, as it is configured."""
         with self._count_lock:
             self._requests += 1
+        exchanges = self._exchanges
+        if exchanges is not None:
+            try:
+                answer = exchanges.send(method, url, payload, headers, timeout)
+            except exchange.Unsafe as exc:
+                raise BackendError(f"not sent to the Kubernetes API at {self.target}: {exc}") from None
+            except exchange.Unsent as exc:
+                raise BackendError(f"cannot reach the Kubernetes API at {self.target}: {exc}") from None
+            except exchange.Lost as exc:
+                raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
+            return answer.status, answer.reason, answer.headers.get("retry-after"), answer.body
         try:
             pool, prefix = self._pool
             response = pool.urlopen(
@@ -231,7 +247,7 @@ class KubeClient:
                 redirect=False,
                 assert_same_host=False,
             )
-            return response, response.data
+            return response.status, str(response.reason), response.headers.get("Retry-After"), response.data
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if unanswered(exc):
                 raise Unanswered(f"no answer from the Kubernetes API at {self.target}: {exc}") from None
@@ -257,8 +273,8 @@ class KubeClient:
     def _pool(self) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
         """Where requests go, and what goes before their path.
 
-        Without a proxy: the API server's own connection pool, and the server URL's path prefix (if any); its
-        connections send a request's head and body in one write (kubernetes_connection).
+        Without a proxy: the API server's own connection pool (its connections carry kubernetes_exchange's
+        requests, and the watch cache's streams), and the server URL's path prefix (if any).
         Through a proxy: the client's proxy manager, which takes whole URLs.
         """
         manager = self.api.rest_client.pool_manager
@@ -266,8 +282,15 @@ class KubeClient:
         if type(manager) is not urllib3.PoolManager:
             return manager, host
         pool = manager.connection_from_url(host)
-        send_in_one_write(pool)
         return pool, urllib3.util.parse_url(host).path or ""
+
+    @cached_property
+    def _exchanges(self) -> exchange.Exchanges | None:
+        """mlcp's own framing on the API server's pool (None through a proxy: urllib3's manager then)."""
+        pool, prefix = self._pool
+        if not isinstance(pool, urllib3.HTTPConnectionPool):
+            return None
+        return exchange.Exchanges(pool, prefix, POOL_SIZE)
 
     def get_or_none(self, path: str) -> dict[str, Any] | None:
         """One object (None when it does not exist)."""

@@ -109,6 +109,7 @@ def test_the_query_and_resource_of_a_write_are_worked_out_once_and_stay_the_same
 
     query = (("fieldManager", "mlcp"), ("force", "false"), ("dryRun", "All"))
     assert kubernetes_client._encoded(query) == "fieldManager=mlcp&force=false&dryRun=All"
+    assert kubernetes_client._encoded(tuple(query)) is kubernetes_client._encoded(tuple(query)), "encoded once"
     assert kubernetes_client._timeout(5.0, 10.0) is kubernetes_client._timeout(5.0, 10.0)
     looked_up: list[str] = []
     real = catalog.find
