@@ -81,6 +81,7 @@ class ShardedLoop(LoopControls):
         fence.window, fence.patience = _window(elector.config.renew_deadline)
         elector.on_change = self._leadership
         elector.on_trigger = self.wake.set
+        elector.standing = shards.standing  # a leader the others no longer count as a member stalls every shard
         shards.on_move = self._moved
         self._platform = Lane(reconciler.pass_audit, fence, covers=lambda key: not key, platform=True, name=PLATFORM)
         metrics.shards_held.set(0)

@@ -84,9 +84,10 @@ def _loop(api: FakeLeases, clock: Clock, who: str) -> tuple[ShardedLoop, FakeRec
 
 
 def _join(loop: ShardedLoop, clock: Clock) -> None:
-    """A replica starts: it leads, joins, and takes shards a retry period later."""
-    loop.elector.step()
+    """A replica starts: it joins, leads (a member first, as `ShardedLoop.run` starts), and takes shards a retry
+    period later."""
     loop.shards.step()
+    loop.elector.step()
     clock.now += 2
     loop.shards.step()
 

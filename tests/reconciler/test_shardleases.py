@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from reconciler import sharding
@@ -459,4 +460,48 @@ def test_a_replica_whose_membership_lapsed_writes_no_shard_once_others_may_count
             both = old.may_write(sharding.shard_of(tenant, 2)) and new.may_write(sharding.shard_of(tenant, 3))
             assert not both, f"{tenant} has two writers: old (2 shards) and new (3 shards)"
         clock.now += 2
-    assert new.held() == [2] and not old.held(), "new took the free shard; old writes nothing"
+    assert new.held() == [0, 1, 2] and not old.held(), "new took every shard (old renews none now); old writes none"
+
+
+def _leading(api: FakeLeases, clock: Clock, shards: ShardSet) -> LeaderElector:
+    """The replica's candidate for the leader's Lease, standing as reconciler.shardedloop wires it."""
+    lease = replace(shards.config.lease, name=LEADER_LEASE)
+    return LeaderElector(api, lease, clock, standing=shards.standing)  # type: ignore[arg-type]
+
+
+def test_a_leader_whose_membership_lapsed_stops_renewing_the_leaders_lease_so_the_others_take_the_shards() -> None:
+    """r1 leads; its membership renewals time out while the leader's Lease renews. r2 counts r1 gone, so the
+    leader's Lease is held by a non-member for it: r2 takes and writes no shard, r1 writes none either (fenced by its
+    membership), and no tenant was written until r1 died. r1 must neither renew nor take the leader's Lease while
+    it is no member: r2 then leads and writes every shard; r1, a member again, leads again only as anyone would."""
+    api, clock = FakeLeases(), Clock()
+    cut = Cut(api, "r1")
+    lease = LeaseConfig("ns", "r1", duration=15, renew_deadline=10, retry_period=2)
+    first = ShardSet(cut, ShardConfig(2, lease), clock)  # type: ignore[arg-type]
+    second = _replica(api, clock, "r2", shards=2)
+    leaders = [_leading(api, clock, first), _leading(api, clock, second)]
+    first.step()
+    assert leaders[0].step() and not leaders[1].step()
+    _tick(clock, [first, second], rounds=4)
+    assert sorted(_writers([first, second])) == [0, 1]
+
+    cut.cut = True
+    for _ in range(30):
+        first.step()
+        first.release_leaving()
+        second.step()
+        second.release_leaving()
+        leaders[0].step()
+        leaders[1].step()
+        assert not (leaders[0].may_write() and leaders[1].may_write()), "two leaders"
+        clock.now += 2
+    assert not leaders[0].may_write() and not first.held(), "the lapsed member writes nothing"
+    assert leaders[1].may_write() and second.held() == [0, 1] and second.yielding is None, "r2 leads, writes all"
+
+    cut.cut = False
+    for _ in range(4):
+        first.step()
+        leaders[0].step()
+        leaders[1].step()
+        clock.now += 2
+    assert first.standing() is None and not leaders[0].may_write(), "a member again, it waits for r2's Lease"
