@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from controlplane.audit import AuditStore
 from reconciler import logs, sharding
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, FencedStore
 from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.loop import LoopConfig, LoopControls
@@ -118,9 +118,10 @@ class ShardedLoop(LoopControls):
     def _shard_lane(self, shard: int) -> Lane:
         chain = f"shard-{shard}"
         reconciler = self.reconciler
-        audit = PassAudit(self.chain_store(chain), reconciler.metrics, reconciler.settings.identity, chain)
         fence = Fence(lambda: self.shards.may_write(shard), self.stopping, lambda: self.shards.remaining(shard))
         fence.window, fence.patience = _window(self.shards.config.lease.renew_deadline)
+        store = FencedStore(self.chain_store(chain), fence)  # appended only while the shard's Lease is held
+        audit = PassAudit(store, reconciler.metrics, reconciler.settings.identity, chain)
         count = self.shards.config.shards
         return Lane(audit, fence, lambda key: sharding.shard_of(key or None, count) == shard, False, str(shard))
 

@@ -4,12 +4,15 @@ is handed over (between two passes of it, never during one)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.backoff import Health, Tracker
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, Unheld
 from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.leases import LeaseConfig
@@ -19,6 +22,7 @@ from reconciler.passaudit import PassAudit
 from reconciler.shardedloop import PLATFORM, ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from reconciler.verdicts import PassResult
+from tests.controlplane.audit.conftest import make_record
 from tests.reconciler.test_shardleases import Clock, FakeLeases
 
 SHARDS = 4
@@ -171,3 +175,18 @@ def test_readiness_reads_the_lanes_while_the_loop_drops_one() -> None:
     loop._observed = True
     assert loop.ready() == (True, "ok")
     assert set(loop._lanes) == {PLATFORM}, "the shards' lanes were dropped meanwhile"
+
+
+def test_a_shard_lanes_audit_chain_takes_records_only_while_the_shard_is_held(tmp_path: Path) -> None:
+    """A lane's appends pass its own fence (reconciler.fencing, "An audit append is a write too"): a replica that
+    lost the shard's Lease mid-turn appended its outcomes among the next holder's records."""
+    api, clock = FakeLeases(), Clock()
+    loop, _ = _loop(api, clock, "a")
+    loop.chain_store = lambda chain: JsonlStore(tmp_path / f"{chain}.jsonl")
+    lane = loop._shard_lane(0)
+    assert not loop.shards.may_write(0)
+    with pytest.raises(Unheld, match="no longer holds the Lease"):
+        lane.audit.store.append(make_record(1))
+    assert not (tmp_path / "shard-0.jsonl").exists()
+    _join(loop, clock)
+    assert loop.shards.may_write(0) and lane.audit.store.append(make_record(1)).seq == 1
