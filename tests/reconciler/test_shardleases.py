@@ -223,10 +223,11 @@ class SlowLeases(FakeLeases):
     `expect` requests are in flight: requests sent together all arrive however slowly threads start on a loaded
     machine, while requests sent one after another never overlap (each waits out its 5 s alone)."""
 
-    def __init__(self, expect: int) -> None:
+    def __init__(self, expect: int, patience: float = 5.0) -> None:
         super().__init__()
         self.slow = False
         self.expect = expect
+        self.patience = patience
         self.flying = 0
         self.most = 0
         self._lock = threading.Condition()
@@ -237,7 +238,7 @@ class SlowLeases(FakeLeases):
             self.most = max(self.most, self.flying)
             self._lock.notify_all()
             if self.slow:
-                self._lock.wait_for(lambda: self.flying >= self.expect, timeout=5)
+                self._lock.wait_for(lambda: self.flying >= self.expect, timeout=self.patience)
         try:
             with self._lock:
                 return super().request(method, path, query, body, **kw)
@@ -505,3 +506,14 @@ def test_a_leader_whose_membership_lapsed_stops_renewing_the_leaders_lease_so_th
         leaders[1].step()
         clock.now += 2
     assert first.standing() is None and not leaders[0].may_write(), "a member again, it waits for r2's Lease"
+
+
+def test_a_clean_stop_releases_the_shards_together_not_one_after_another() -> None:
+    api, clock = SlowLeases(expect=5, patience=1.0), Clock()
+    a = _replica(api, clock, "a", shards=4)
+    _tick(clock, [a], rounds=2)
+    assert a.held() == [0, 1, 2, 3]
+    api.slow, api.most = True, 0
+    a.release_all()
+    assert api.most >= 5, f"four shard Leases and the membership released together ({api.most} in flight at most)"
+    assert all(not lease["spec"].get("holderIdentity") for lease in api.leases.values())
