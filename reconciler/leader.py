@@ -35,9 +35,9 @@ conflicts with a change of the metadata alone is made again at once on a fresh
 read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
 
 Standing: a candidate that `standing` says is unfit (with `--shards`, one whose
-membership Lease lapsed: reconciler.shardleases) neither takes nor renews the
-Lease; its term ends at its renew deadline, and it renews its own record again
-once it is fit.
+membership Lease went unrenewed for a lease duration: reconciler.shardleases)
+neither takes nor renews the Lease; its term ends at its renew deadline, and it
+renews its own record again once it is fit.
 
 Whose record: the Lease names an identity, and an identity is a claim (two
 replicas given one `--identity`, a process started again under its old one).
@@ -132,6 +132,11 @@ class LeaderElector:
     def may_write(self) -> bool:
         """True while the lease is surely ours (see the module docstring)."""
         return not self._released.is_set() and self.clock() < self._valid_until
+
+    def renewed_within(self, seconds: float) -> bool:
+        """Whether this candidate's last renewal started less than `seconds` ago (never once it was released)."""
+        last = self._valid_until - self.config.renew_deadline
+        return not self._released.is_set() and self._valid_until > 0 and self.clock() < last + seconds
 
     def remaining(self) -> float:
         """Seconds this holder may still write (0 when it may not): the deadline of every fenced request."""

@@ -103,6 +103,9 @@ class ShardedLoop(LoopControls):
             return False, f"the audit log cannot be written, so nothing is applied: {problems[0]}"
         if self.shards.conflict:
             return False, self.shards.conflict
+        standing = self.shards.standing()  # a replica the others count gone holds and writes nothing
+        if standing:
+            return False, standing
         return True, "ok"
 
     # -- leases ----------------------------------------------------------------------------------------------

@@ -147,14 +147,16 @@ class ShardSet:
 
     def standing(self) -> str | None:
         """Why this replica must neither take nor renew a shard's Lease or the leader's now (reconciler.leader,
-        "Standing"), or None: while its membership Lease is not renewed.
+        "Standing"), or None: while its membership Lease has gone unrenewed for a lease duration, when the others
+        may count it gone. (Its renew deadline already stops its shard writes; a renewal merely late, on a loaded
+        machine, costs it no Lease.)
 
         The others count a member gone once its membership record stood still for a lease duration, and take and
         write no shard while a non-member holds the leader's Lease. A leader whose membership lapsed while it
         renewed the leader's Lease was a non-member to them, and no shard was written by anyone until it died; a
         replica whose membership lapsed (and whose LISTs failed, so it still counted itself in) kept renewing its
         shard Leases, which it may not write, and their tenants waited as long."""
-        if self.member.may_write():
+        if self.member.renewed_within(self.config.lease.duration):
             return None
         return "this replica's membership Lease is not renewed: the other replicas count it gone"
 

@@ -406,5 +406,5 @@ def test_a_leader_whose_membership_lapsed_gives_up_the_leaders_lease_so_no_shard
     orphan = next(t for t in tenants[2:] if sharding.shard_of(t, SHARDS) in lost)
     made.repo.path(f"tenants/{orphan}/quota.yaml").write_text(QUOTA)
     made.repo.commit(f"a quota for {orphan}, whose shard the lapsed leader held")
-    wait_for(lambda: _quota(core, orphan), 90, "the lapsed leader's tenant to converge")
+    made.wait(lambda: _quota(core, orphan), 90, "the lapsed leader's tenant to converge")
     assert not made.violations, made.violations[:5]

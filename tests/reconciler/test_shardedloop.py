@@ -173,7 +173,8 @@ def test_readiness_reads_the_lanes_while_the_loop_drops_one() -> None:
 
     loop._lanes["0"].lane.audit = Looked()  # type: ignore[assignment]
     loop._observed = True
-    assert loop.ready() == (True, "ok")
+    ready, why = loop.ready()  # answered, no "dictionary changed size during iteration"
+    assert not ready and "membership Lease is not renewed" in why, "it left: its membership was released too"
     assert set(loop._lanes) == {PLATFORM}, "the shards' lanes were dropped meanwhile"
 
 
@@ -190,3 +191,16 @@ def test_a_shard_lanes_audit_chain_takes_records_only_while_the_shard_is_held(tm
     assert not (tmp_path / "shard-0.jsonl").exists()
     _join(loop, clock)
     assert loop.shards.may_write(0) and lane.audit.store.append(make_record(1)).seq == 1
+
+
+def test_a_replica_whose_membership_is_not_renewed_is_not_ready_and_says_why() -> None:
+    api, clock = FakeLeases(), Clock()
+    loop, _ = _loop(api, clock, "a")
+    _join(loop, clock)
+    loop._observed = True
+    assert loop.ready() == (True, "ok")
+    clock.now += 11  # past the membership's renew deadline: it writes no shard, but may count as a member still
+    assert loop.ready() == (True, "ok")
+    clock.now += 5  # a lease duration without a renewal: the others may count it gone
+    ready, why = loop.ready()
+    assert not ready and "membership Lease is not renewed" in why

@@ -517,3 +517,23 @@ def test_a_clean_stop_releases_the_shards_together_not_one_after_another() -> No
     a.release_all()
     assert api.most >= 5, f"four shard Leases and the membership released together ({api.most} in flight at most)"
     assert all(not lease["spec"].get("holderIdentity") for lease in api.leases.values())
+
+
+def test_a_late_membership_renewal_costs_the_leader_no_lease_one_a_duration_late_does() -> None:
+    """A loaded machine renews the membership late (past its renew deadline: no shard is written meanwhile); the
+    others count the member gone only after a lease duration, so until then the leader's Lease is renewed."""
+    api, clock = FakeLeases(), Clock()
+    shards = _replica(api, clock, "r1")
+    leader = _leading(api, clock, shards)
+    shards.step()
+    assert leader.step()
+    clock.now += 11
+    assert not shards.member.may_write() and shards.standing() is None
+    assert leader.step() and api.leases[LEADER_LEASE]["spec"]["renewTime"], "renewed"
+    renewed = api.leases[LEADER_LEASE]["spec"]["renewTime"]
+    clock.now += 5  # 16 s since the membership's last renewal: the others may count it gone
+    assert shards.standing() is not None
+    leader.step()
+    assert api.leases[LEADER_LEASE]["spec"]["renewTime"] == renewed, "not renewed any more"
+    clock.now += 6
+    assert not leader.step() and not leader.may_write()
