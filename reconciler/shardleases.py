@@ -38,9 +38,10 @@ that sees another number among the live members holds and writes no shard
 `--shards` finishes). A member the others count as gone no longer states its
 number to them, so a replica writes a shard only while its membership is
 renewed as well (fenced by its renew deadline, as a shard is: `_cleared`).
-Nor does it take or renew any Lease, the shards' and the leader's, while its
-membership is not renewed (`standing`): held by a replica the others count
-gone, those Leases stalled the tenants until its process died.
+Nor does it take or renew any Lease, the shards' and the leader's, once its
+membership has gone unrenewed for a lease duration (`standing`): held by a
+replica the others count gone, those Leases stalled the tenants until its
+process died.
 """
 
 from __future__ import annotations
