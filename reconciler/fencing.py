@@ -12,7 +12,8 @@ Starting in time is not enough: a change is several requests, each with its
 timeouts and retries. So the wrapper also bounds every request the change
 makes (backends.deadline) by the lease's remaining time: none starts after it,
 none waits past it. A change cut short that way fails with the reason, is
-audited like any attempted change, and is picked up by the next leader.
+audited like any attempted change while the Lease is held (below), and is
+picked up by the next leader.
 
 An audit append is a write too (`FencedStore`). One chain has one writer at a
 time only because its writer holds a Lease for the whole turn (intents,
