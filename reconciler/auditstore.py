@@ -51,6 +51,7 @@ from controlplane.audit import GENESIS, AuditError, AuditRecord, Head, Verificat
 from controlplane.audit.chain import LINE_START, read, refused_because, seal_within, split_line
 from controlplane.labels import FIELD_MANAGER, MANAGED_BY, MANAGER, ROLE_LABEL
 from reconciler.backends.base import BackendError
+from reconciler.backends.deadline import Remaining, bounded
 from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
 from reconciler.backends.kubernetes_objects import CONFIGMAP
@@ -125,6 +126,10 @@ class ClusterStore:
 
     def exclusive(self) -> AbstractContextManager[None]:
         return nullcontext()  # whole turns are serialized by the Lease; each append is a compare-and-set
+
+    def bounded(self, remaining: Remaining) -> AbstractContextManager[None]:
+        """This thread's requests end within a fence's time: appends end with the Lease (reconciler.fencing)."""
+        return bounded(self.kube, remaining)
 
     # -- reading ---------------------------------------------------------------------------------------------
 

@@ -12,7 +12,23 @@ Starting in time is not enough: a change is several requests, each with its
 timeouts and retries. So the wrapper also bounds every request the change
 makes (backends.deadline) by the lease's remaining time: none starts after it,
 none waits past it. A change cut short that way fails with the reason, is
-audited like any attempted change, and is picked up by the next leader.
+audited like any attempted change while the Lease is held (below), and is
+picked up by the next leader.
+
+An audit append is a write too (`FencedStore`). One chain has one writer at a
+time only because its writer holds a Lease for the whole turn (intents,
+writes, outcomes). Each append is a compare-and-set (reconciler.auditstore),
+so a writer that lost its Lease never forks the chain, but its late appends
+landed after the next holder's records: outcomes of intents that holder had
+already closed as interrupted, and, between two runs of that holder's intents,
+records that hid the earlier run from the search for open intents (which reads
+back only the newest run, controlplane.audit.journal), so the writes of a holder
+that died then stayed open for good. So an append starts only while the Lease
+is held (shutting down does not stop it: outcomes of writes made are recorded)
+and its requests end within the Lease's time; refused, it stops the turn as if
+this process had died after its writes, and the next holder closes its intents
+as interrupted, saying what the live state shows. That is no failure of the
+log (`Unheld`): readiness and the audit metrics do not count it.
 
 A write that starts with a fraction of a second left is cut short by a
 server that answers in a second (a tenant's Namespace create timing out
@@ -26,10 +42,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.audit import AuditError, AuditRecord, AuditStore, Head, Verification
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Change, ObjectRef
 from reconciler import logs
@@ -159,3 +177,56 @@ class FencedBackend(Backend):
             return
         with bounded(self.inner, self.fence.remaining):
             self.inner.record_inventory(refs, options)
+
+
+class Unheld(AuditError):
+    """An append refused or cut short because this process no longer holds the chain's Lease: no failure of the
+    log (see the module docstring)."""
+
+
+class FencedStore:
+    """An audit store whose appends pass the fence (see the module docstring); reading goes straight through."""
+
+    def __init__(self, inner: AuditStore, fence: Fence) -> None:
+        self.inner = inner
+        self.fence = fence
+
+    @property
+    def location(self) -> str:
+        return self.inner.location
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        return self.inner.exclusive()
+
+    def append(self, record: AuditRecord) -> AuditRecord:
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        hint = "the next holder closes this turn's intents as interrupted, from what the live state shows"
+        if not self.fence.leading():
+            raise Unheld(f"{self.location}: not appended: this writer no longer holds the Lease", hint)
+        try:
+            with bounded(self.inner, self.fence.remaining):
+                return self.inner.append_many(records)
+        except AuditError as exc:
+            if self.fence.leading():
+                raise
+            raise Unheld(f"{self.location}: cut short as this writer's Lease ended: {exc}", hint) from None
+
+    def tail(self) -> Iterator[AuditRecord]:
+        return self.inner.tail()
+
+    def records(self) -> Iterator[AuditRecord]:
+        return self.inner.records()
+
+    def get(self, seq: int) -> AuditRecord | None:
+        return self.inner.get(seq)
+
+    def head(self) -> Head | None:
+        return self.inner.head()
+
+    def raw_lines(self) -> Iterator[bytes]:
+        return self.inner.raw_lines()
+
+    def verify(self, anchor: Head | None = None) -> Verification:
+        return self.inner.verify(anchor)

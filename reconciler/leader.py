@@ -34,6 +34,11 @@ PATCH made the holder's next write conflict, so a renewal or release that
 conflicts with a change of the metadata alone is made again at once on a fresh
 read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
 
+Standing: a candidate that `standing` says is unfit (with `--shards`, one whose
+membership Lease went unrenewed for a lease duration: reconciler.shardleases)
+neither takes nor renews the Lease; its term ends at its renew deadline, and it
+renews its own record again once it is fit.
+
 Whose record: the Lease names an identity, and an identity is a claim (two
 replicas given one `--identity`, a process started again under its old one).
 A Lease naming this identity is this process's only while its record is one
@@ -87,6 +92,7 @@ class LeaderElector:
         on_change: Callable[[bool], None] = lambda _leading: None,
         on_trigger: Callable[[], None] = lambda: None,
         on_handover: Callable[[], None] = lambda: None,
+        standing: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.kube = kube
         self.config = config
@@ -94,6 +100,8 @@ class LeaderElector:
         self.on_change = on_change
         self.on_trigger = on_trigger
         self.on_handover = on_handover
+        self.standing = standing
+        """Why this candidate may not hold the Lease now, or None (see "Standing" in the module docstring)."""
         self.handover: str | None = None
         """Who asked for the Lease (see `hand_over`), while this candidate holds it."""
         self._handed: deque[str] = deque(maxlen=HANDED_KEPT)
@@ -125,6 +133,11 @@ class LeaderElector:
         """True while the lease is surely ours (see the module docstring)."""
         return not self._released.is_set() and self.clock() < self._valid_until
 
+    def renewed_within(self, seconds: float) -> bool:
+        """Whether this candidate's last renewal started less than `seconds` ago (never once it was released)."""
+        last = self._valid_until - self.config.renew_deadline
+        return not self._released.is_set() and self._valid_until > 0 and self.clock() < last + seconds
+
     def remaining(self) -> float:
         """Seconds this holder may still write (0 when it may not): the deadline of every fenced request."""
         return 0.0 if self._released.is_set() else max(0.0, self._valid_until - self.clock())
@@ -151,6 +164,8 @@ class LeaderElector:
     def _step(self) -> bool:
         if self._released.is_set():
             return self._set(False)
+        if self.standing() is not None:
+            return self._set(self.may_write())
         started = self.clock()
         try:
             lease = self._get()

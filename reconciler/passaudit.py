@@ -35,6 +35,7 @@ from controlplane.plans import Plan
 from reconciler import anchors, governance, logs
 from reconciler.backends.base import BackendError, Status
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.fencing import Unheld
 from reconciler.metrics import Metrics
 
 DenialKey = tuple[str | None, str, str]
@@ -186,9 +187,10 @@ class PassAudit:
         for key in self._new:  # not written: record them again next time
             self._denials.discard(key)
         self._clean = None
-        self.problem = str(exc)
-        self.metrics.audit_writable.set(0)
-        self.metrics.audit_failures.inc()
+        if not isinstance(exc, Unheld):  # the Lease ended, not the log: the next holder closes this turn
+            self.problem = str(exc)
+            self.metrics.audit_writable.set(0)
+            self.metrics.audit_failures.inc()
         done = "the writes already intended were stopped" if journal and journal.writing else "nothing was applied"
         hint = f" ({exc.hint})" if exc.hint else ""
         return f"audit log {self.store.location}: {exc}{hint}; {done}"

@@ -58,7 +58,7 @@ from reconciler import selection as selections
 from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, FencedStore
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.lane import Lane
 from reconciler.metrics import Metrics
@@ -108,7 +108,7 @@ class Reconciler:
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
         self._backends: tuple[object, dict[str, Backend], KubeClient] | None = None
-        self.pass_audit = PassAudit(audit, self.metrics, settings.identity)
+        self.pass_audit = PassAudit(FencedStore(audit, self.fence), self.metrics, settings.identity)
         self.lane = Lane(self.pass_audit, self.fence)
         """The lane of `run_pass()` without one: everything, under the leader's Lease."""
         self._desired: tuple[tuple[str, Established | None], partition.Partitioned] | None = None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from controlplane.audit import AuditStore
 from reconciler import logs, sharding
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, FencedStore
 from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.loop import LoopConfig, LoopControls
@@ -81,6 +81,7 @@ class ShardedLoop(LoopControls):
         fence.window, fence.patience = _window(elector.config.renew_deadline)
         elector.on_change = self._leadership
         elector.on_trigger = self.wake.set
+        elector.standing = shards.standing  # a leader the others no longer count as a member stalls every shard
         shards.on_move = self._moved
         self._platform = Lane(reconciler.pass_audit, fence, covers=lambda key: not key, platform=True, name=PLATFORM)
         metrics.shards_held.set(0)
@@ -102,6 +103,9 @@ class ShardedLoop(LoopControls):
             return False, f"the audit log cannot be written, so nothing is applied: {problems[0]}"
         if self.shards.conflict:
             return False, self.shards.conflict
+        standing = self.shards.standing()  # a replica the others count gone holds and writes nothing
+        if standing:
+            return False, standing
         return True, "ok"
 
     # -- leases ----------------------------------------------------------------------------------------------
@@ -117,9 +121,10 @@ class ShardedLoop(LoopControls):
     def _shard_lane(self, shard: int) -> Lane:
         chain = f"shard-{shard}"
         reconciler = self.reconciler
-        audit = PassAudit(self.chain_store(chain), reconciler.metrics, reconciler.settings.identity, chain)
         fence = Fence(lambda: self.shards.may_write(shard), self.stopping, lambda: self.shards.remaining(shard))
         fence.window, fence.patience = _window(self.shards.config.lease.renew_deadline)
+        store = FencedStore(self.chain_store(chain), fence)  # appended only while the shard's Lease is held
+        audit = PassAudit(store, reconciler.metrics, reconciler.settings.identity, chain)
         count = self.shards.config.shards
         return Lane(audit, fence, lambda key: sharding.shard_of(key or None, count) == shard, False, str(shard))
 

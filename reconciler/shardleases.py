@@ -38,6 +38,10 @@ that sees another number among the live members holds and writes no shard
 `--shards` finishes). A member the others count as gone no longer states its
 number to them, so a replica writes a shard only while its membership is
 renewed as well (fenced by its renew deadline, as a shard is: `_cleared`).
+Nor does it take or renew any Lease, the shards' and the leader's, once its
+membership has gone unrenewed for a lease duration (`standing`): held by a
+replica the others count gone, those Leases stalled the tenants until its
+process died.
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ class ShardSet:
         self._free_since: dict[int, float] = {}
         self._duration = config.lease.duration
         self._lock = threading.Lock()
+        self._standing: str | None = None
+        """What `standing` said at the last step (logged when it changes)."""
         self._joined: float | None = None
         """When this replica first saw itself a member: it takes shards a retry period later, so replicas that
         start together divide the shards at once (the first up took all 8, and handed them over only between
@@ -139,6 +145,31 @@ class ShardSet:
     def may_write(self, shard: int) -> bool:
         elector = self._cleared(shard)
         return elector is not None and elector.may_write()
+
+    def standing(self) -> str | None:
+        """Why this replica must neither take nor renew a shard's Lease or the leader's now (reconciler.leader,
+        "Standing"), or None: while its membership Lease has gone unrenewed for a lease duration, when the others
+        may count it gone. (Its renew deadline already stops its shard writes; a renewal merely late, on a loaded
+        machine, costs it no Lease.)
+
+        The others count a member gone once its membership record stood still for a lease duration, and take and
+        write no shard while a non-member holds the leader's Lease. A leader whose membership lapsed while it
+        renewed the leader's Lease was a non-member to them, and no shard was written by anyone until it died; a
+        replica whose membership lapsed (and whose LISTs failed, so it still counted itself in) kept renewing its
+        shard Leases, which it may not write, and their tenants waited as long."""
+        if self.member.renewed_within(self.config.lease.duration):
+            return None
+        return "this replica's membership Lease is not renewed: the other replicas count it gone"
+
+    def _say_standing(self) -> None:
+        """Log once each time `standing` changes (every Lease of this replica asks it: one line, not one each)."""
+        standing = self.standing()
+        if standing != self._standing:
+            self._standing = standing
+            if standing:
+                logs.get().warning(f"neither taking nor renewing any Lease (shards, leader): {standing}")
+            elif self._joined is not None:
+                logs.get().info("the membership Lease is renewed again: Leases are taken and renewed again")
 
     def remaining(self, shard: int) -> float:
         """Seconds this replica may still write `shard` (0 when it may not): the shard's Lease and the membership
@@ -174,6 +205,7 @@ class ShardSet:
             electors = dict(self._electors)
         renewed = {shard for shard, elector in electors.items() if elector.may_write()}
         _at_once([self.member.step, *(electors[shard].step for shard in renewed)])
+        self._say_standing()
         try:
             self._annotate()
             self.members = self._alive()
@@ -240,7 +272,7 @@ class ShardSet:
             logs.get().info("shard taken" if leading else "shard given up", extra={"shard": shard})
             self.on_move(shard, leading)
 
-        elector = LeaderElector(self.kube, config, self.clock, on_change=changed)
+        elector = LeaderElector(self.kube, config, self.clock, on_change=changed, standing=self.standing)
         observed = self._sightings.seen.get(config.name)
         if observed is not None:
             elector.seen(*observed)  # watched in every LIST: a dead holder's time is already running out
@@ -396,13 +428,15 @@ class ShardSet:
             stop.wait(self.config.lease.retry_period)
 
     def release_all(self) -> None:
-        """Leave: give up every shard and the membership at once, so the others take over without waiting."""
+        """Leave: give up every shard and the membership at once, so the others take over without waiting.
+
+        The Leases are released together (one request's latency, as they are renewed): one after another, a
+        replica holding eight shards on an API server answering in seconds was still releasing when the pod's
+        grace period ended, and the shards left unreleased waited out their lease duration."""
         with self._lock:
             electors, self._electors = dict(self._electors), {}
             self._leaving.clear()
-        for elector in electors.values():
-            elector.release()
-        self.member.release()
+        _at_once([*(elector.release for elector in electors.values()), self.member.release])
 
 
 def _at_once(steps: Sequence[Callable[[], object]]) -> None:

@@ -134,9 +134,11 @@ def turn(
     writes (fenced by the Lease) and outcomes; the new head published as the anchor. Exit 1 on an audit error."""
     store = open_store(audit_log, targets)
     identity = commit_identity(repo_root, plan.revision or "HEAD")  # a saved plan's commit, not the clone's HEAD
-    journal = Journal(store, plan, actors=identity.actors, signer=identity.signer)
+    journal: Journal | None = None
     try:
         with _lease(store) as fence, store.exclusive():
+            log = store if fence is None else _fenced_log(store, fence)
+            journal = Journal(log, plan, actors=identity.actors, signer=identity.signer)
             anchor = published_anchor(store) if fence is not None else None
             journal.reconcile(anchor.head if anchor is not None else None)
             journal.note(_untrusted_records(backends))
@@ -146,7 +148,8 @@ def turn(
             if fence is not None and journal.head is not None:
                 _publish(store, journal, identity.actors)
     except AuditError as exc:
-        done = "writes were stopped after the last recorded one" if journal.writing else "nothing was applied"
+        writing = journal is not None and journal.writing
+        done = "writes were stopped after the last recorded one" if writing else "nothing was applied"
         raise fail(f"the audit log {store.location} cannot be written ({exc}): {done}", exc.hint) from None
 
 
@@ -192,6 +195,14 @@ def _held(store: ClusterStore) -> Iterator[Fence | None]:
         yield Fence(leading=elector.may_write, remaining=elector.remaining)  # each request within the lease
 
 
+def _fenced_log(store: AuditStore, fence: Fence) -> AuditStore:
+    """The shared log appended only while this apply holds the Lease, each append within its time: a late append
+    lands among the next holder's records (reconciler.fencing, "An audit append is a write too")."""
+    from reconciler.fencing import FencedStore  # noqa: PLC0415 - see cluster_client
+
+    return FencedStore(store, fence)
+
+
 def _fence(backends: Mapping[str, Backend], fence: Fence) -> dict[str, Backend]:
     from reconciler.fencing import FencedBackend  # noqa: PLC0415 - see cluster_client
 
@@ -226,8 +237,9 @@ def record_refusal(exc: Refused, commit: str | None, audit_log: str | None, targ
     store = open_store(audit_log, targets)
     outcome = governance.refusal(exc.rule, exc.message, exc.source)
     try:
-        with _lease(store), store.exclusive():
-            store.append_many(records_for(Plan((), revision=commit), [outcome], actors=()))
+        with _lease(store) as fence, store.exclusive():
+            log = store if fence is None else _fenced_log(store, fence)
+            log.append_many(records_for(Plan((), revision=commit), [outcome], actors=()))
     except (AuditError, OSError) as error:
         _not_recorded(store, markup_safe(error))
     except typer.Exit:  # the Lease was not handed over (said above)

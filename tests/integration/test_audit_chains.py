@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
-from controlplane.audit import Anchor, Result
+from controlplane.audit import Anchor, Journal, Result
+from controlplane.plans import Action, Change, ObjectRef, Plan, SpecKey
 from reconciler import anchors, auditstore
 from reconciler.auditstore import ClusterStore
+from reconciler.backends.base import Outcome, Status
 from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.fencing import Fence, FencedStore, Unheld
 from tests.controlplane.audit.conftest import make_record
 from tests.controlplane.helpers import mlcp
 
@@ -133,3 +136,49 @@ def test_a_closed_segment_is_immutable_on_the_real_api_server(namespace: str, ku
     assert refused.value.status == 422, refused.value
     store.append_many([make_record(1)])
     assert ClusterStore(kube).verify().ok and ClusterStore(kube).verify().count == 2
+
+
+def _quota(name: str) -> Change:
+    ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", name)
+    desired = {"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"cpu": "8"}}}
+    key = SpecKey.parse(f"Quota/nlp/{name}")
+    return Change(ref, Action.create, "test", key, "nlp", "tenants/nlp/q.yaml:1", 30, desired=desired)
+
+
+def test_a_writer_whose_shard_lease_ended_appends_nothing_among_the_next_holders_records(
+    namespace: str, kubeconfig: Path
+) -> None:
+    """r1 held shard 0 and intended quota a; its Lease ended (renewals failed on a slow API server) while the
+    write was in flight. r2 took the shard, closed r1's intent as interrupted and intended b, then c (apply
+    appends its intents in runs while the first writes are in flight). r1's outcome, appended late, landed
+    between r2's runs, and r2 died before its outcomes: the next turn looks for open intents only in the newest
+    run, found c alone, and r2's write of b stayed open for good. A lane's appends pass its fence: r1's late
+    outcome is refused, and no failure of the log (readiness counts none)."""
+    kube = KubeClient.from_kubeconfig(str(kubeconfig), None, namespace)
+    holder = ["r1"]
+
+    def lane_store(who: str) -> FencedStore:  # as reconciler.shardedloop makes a shard lane's store
+        return FencedStore(ClusterStore(kube, "shard-0"), Fence(leading=lambda: holder[0] == who))
+
+    a, b, c = _quota("a"), _quota("b"), _quota("c")
+    plan = Plan(changes=(a, b, c), revision="f" * 40)
+    old = Journal(lane_store("r1"), plan, actors=["r1"])
+    old.reconcile()
+    old.intend([a], [])
+    holder[0] = "r2"
+    new = Journal(lane_store("r2"), plan, actors=["r2"])
+    assert [r.intent for r in new.reconcile()] == [1], "r1's intent closed as interrupted"
+    new.intend([b], [])
+    with pytest.raises(Unheld, match="no longer holds the Lease"):
+        old.record([Outcome(a, Status.applied)])
+    new.intend([c], [])
+
+    holder[0] = "r3"  # r2 died with b and c written, their outcomes never appended
+    closed = Journal(lane_store("r3"), plan, actors=["r3"]).reconcile()
+    chain = ClusterStore(kube, "shard-0")
+    intents = {r.target["name"]: r.seq for r in chain.records() if r.result == Result.pending}
+    assert sorted(r.intent for r in closed) == [intents["b"], intents["c"]], "every open intent of r2 is closed"
+    closings = [(r.result, r.intent) for r in chain.records()][-2:]
+    assert closings == [(Result.interrupted, intents["b"]), (Result.interrupted, intents["c"])]
+    assert not any(r.result == Result.applied for r in chain.records()), "r1's late outcome is nowhere"
+    assert chain.verify().ok

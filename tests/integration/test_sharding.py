@@ -14,7 +14,9 @@ once. It proves, while replicas run, die and join:
 - a replica that stops cleanly hands its shards over at once, not after a lease duration;
 - each replica's watch cache holds the objects of its shards' tenants and of no other tenant (after a death and a
   join moved shards);
-- each shard's audit chain, and the main one, verify.
+- each shard's audit chain, and the main one, verify;
+- a leader whose membership Lease can no longer be renewed gives the leader's Lease up, so the other replicas
+  (which take and write no shard while a non-member leads) take every shard and converge its tenants.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from kubernetes import client
 from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.auditstore import ClusterStore, chains
-from reconciler.backends.base import Outcome, Status
+from reconciler.backends.base import BackendError, Outcome, Status
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.fencing import Fence
 from reconciler.gitsync import GitSource
@@ -370,3 +372,39 @@ def test_a_shards_lane_judges_a_tenants_changes_with_its_membership_change_in_si
     bindings = client.RbacAuthorizationV1Api(k8s_admin).list_namespaced_role_binding(repo.vision).items
     assert "dave@example.com" not in {s.name for b in bindings for s in (b.subjects or [])}, "no RoleBinding names him"
     assert repo.vision in result.failed and "TenantMembership" in result.failed[repo.vision], result.failed
+
+
+class _Unreachable:
+    """A client whose every request fails: what the membership Lease's renewals meet when they cannot get through
+    (the shards thread wedged on a slow API server, the Lease taken by another process under the same name)."""
+
+    def request(self, *_args: object, **_kwargs: object) -> dict[str, object]:
+        raise BackendError("the membership Lease cannot be renewed (cut by the test)")
+
+
+def test_a_leader_whose_membership_lapsed_gives_up_the_leaders_lease_so_no_shard_stalls(
+    cluster: tuple[Cluster, list[str]], k8s_admin: client.ApiClient
+) -> None:
+    """r1 leads and its membership renewals start failing while its leader's Lease renews. The others count it
+    gone, so they see the leader's Lease held by a non-member (an `mlcp apply`, for all they can tell) and take and
+    write no shard; r1 writes none either (fenced by its membership). Every tenant stalled until r1 died. A replica
+    that cannot renew its membership must stop renewing the leader's Lease too: r2 then leads and takes every
+    shard, and a commit to a tenant r1 held converges."""
+    made, tenants = cluster
+    core = client.CoreV1Api(k8s_admin)
+    first = made.start("r1")
+    made.wait(lambda: first.loop.elector.may_write() and made.settled(), 60, "r1 to lead and hold every shard")
+    second = made.start("r2")
+    made.wait(lambda: made.settled() and made.counts() == [3, 3], 90, "two replicas to divide the shards")
+    made.wait(lambda: _namespaces(core, tenants) >= set(tenants[2:]), 120, "every tenant's namespace")
+    lost = made.held()["r1"]
+
+    first.loop.shards.member.kube = _Unreachable()  # type: ignore[assignment]
+    made.wait(lambda: made.held()["r2"] == set(range(SHARDS)), 60, "r2 to take every shard (r1's included)")
+    made.wait(second.loop.elector.may_write, 30, "r2 to lead")
+    assert not first.loop.elector.may_write() and not made.held()["r1"], "r1 writes nothing while not a member"
+    orphan = next(t for t in tenants[2:] if sharding.shard_of(t, SHARDS) in lost)
+    made.repo.path(f"tenants/{orphan}/quota.yaml").write_text(QUOTA)
+    made.repo.commit(f"a quota for {orphan}, whose shard the lapsed leader held")
+    made.wait(lambda: _quota(core, orphan), 90, "the lapsed leader's tenant to converge")
+    assert not made.violations, made.violations[:5]

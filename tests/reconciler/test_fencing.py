@@ -1,11 +1,20 @@
-"""The fence around each backend: no write starts without the lease, every write is bounded by its time."""
+"""The fence around each backend and audit log: no write or append starts without the lease, each is bounded by its
+time."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
+
+from controlplane.audit import AuditError, AuditRecord, JsonlStore
 from reconciler.backends.base import ApplyOptions, Status
-from reconciler.fencing import NOT_ATTEMPTED, Fence, FencedBackend, was_attempted
+from reconciler.backends.deadline import Remaining
+from reconciler.fencing import NOT_ATTEMPTED, Fence, FencedBackend, FencedStore, Unheld, was_attempted
+from tests.controlplane.audit.conftest import make_record
 from tests.reconciler.fakes import FakeBackend, change
 
 
@@ -122,3 +131,59 @@ def test_without_a_window_a_write_starts_with_any_time_left() -> None:
     inner = FakeBackend()
     fenced = FencedBackend(inner, Fence(lambda: True, remaining=lambda: 0.3))
     assert fenced.apply(change("q"), ApplyOptions()).status is Status.applied
+
+
+class _Log(JsonlStore):
+    """A file log whose appends say the time limit they ran under (as the cluster store's requests take it)."""
+
+    def __init__(self, path: Path, during: Callable[[], None] = lambda: None) -> None:
+        super().__init__(path)
+        self.limits: list[object] = []
+        self.during = during
+
+    @contextmanager
+    def bounded(self, remaining: Remaining) -> Iterator[None]:
+        self.limits.append(remaining)
+        yield
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        self.during()
+        return super().append_many(records)
+
+
+def test_an_audit_append_without_the_lease_is_refused_and_never_reaches_the_log(tmp_path: Path) -> None:
+    log = _Log(tmp_path / "audit.jsonl")
+    leading = threading.Event()
+    fence = Fence(leading=leading.is_set, remaining=lambda: 3.0)
+    store = FencedStore(log, fence)
+    with pytest.raises(Unheld, match="no longer holds the Lease") as caught:
+        store.append(make_record(1))
+    assert isinstance(caught.value, AuditError) and caught.value.hint
+    assert not (tmp_path / "audit.jsonl").exists() and log.limits == []
+    leading.set()
+    fence.stopping.set()  # shutting down: the outcomes of writes made are still recorded
+    assert store.append(make_record(1)).seq == 1
+    assert log.limits == [fence.remaining], "the append's requests end within the lease's time"
+    assert store.head() == log.head() and store.verify().ok and store.location == log.location
+
+
+def test_an_audit_append_cut_short_as_the_lease_ended_is_unheld_and_any_other_failure_is_the_logs(
+    tmp_path: Path,
+) -> None:
+    leading = threading.Event()
+    leading.set()
+
+    def ends() -> None:
+        leading.clear()
+        raise AuditError("cluster: cannot reach the audit log: timed out", "")
+
+    with pytest.raises(Unheld, match="cut short"):
+        FencedStore(_Log(tmp_path / "a.jsonl", ends), Fence(leading=leading.is_set)).append(make_record(1))
+    leading.set()
+
+    def fails() -> None:
+        raise AuditError("cluster: cannot reach the audit log: timed out", "")
+
+    with pytest.raises(AuditError) as caught:
+        FencedStore(_Log(tmp_path / "b.jsonl", fails), Fence(leading=leading.is_set)).append(make_record(1))
+    assert not isinstance(caught.value, Unheld)

@@ -12,6 +12,7 @@ from controlplane.errors import Refused
 from controlplane.plans import Action, Change, ObjectRef, Plan
 from reconciler import anchors
 from reconciler.backends.base import Outcome, Status
+from reconciler.fencing import Fence, FencedStore, Unheld
 from reconciler.metrics import Metrics
 from reconciler.passaudit import DENIALS_KEPT, PassAudit
 
@@ -225,3 +226,17 @@ def test_a_refusal_is_recorded_once_per_revision_and_only_the_last_revisions_are
     assert recorded() == 1 + DENIALS_KEPT, "the newest revisions are remembered"
     audit.refused("0" * 40, refused)
     assert recorded() == 2 + DENIALS_KEPT, "the oldest was forgotten: back on it, its refusal is recorded again"
+
+
+def test_an_append_refused_because_the_lease_ended_fails_the_pass_but_is_no_failure_of_the_log(
+    tmp_path: Path,
+) -> None:
+    """The next holder closes the turn's intents; readiness and the audit metrics must not say the log is broken
+    (a standby that lost its Lease mid-pass stayed unready until it led again and appended)."""
+    metrics = Metrics()
+    audit = PassAudit(FencedStore(JsonlStore(tmp_path / "audit.jsonl"), Fence(leading=lambda: False)), metrics, "r1")
+    with pytest.raises(Unheld) as caught:
+        _pass(audit, FakeKube(), tmp_path)
+    message = audit.failed(caught.value)
+    assert "no longer holds the Lease" in message and audit.problem is None
+    assert metrics.audit_failures._value.get() == 0

@@ -22,14 +22,16 @@ from controlplane.audit import JsonlStore
 from controlplane.plans import Action
 from devenv import tenantrepo
 from reconciler import anchors, passwrites, sharding
+from reconciler.auditstore import ClusterStore
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_inventory import REVISION_ANNOTATION
-from reconciler.fencing import Fence, was_attempted
+from reconciler.fencing import Fence, Unheld, was_attempted
 from reconciler.gitsync import GitSource
 from reconciler.loop import Loop, LoopConfig
 from reconciler.passes import Reconciler, Settings
 from reconciler.state import StateStore, TenantRevisions
+from tests.controlplane.audit.conftest import make_record
 from tests.reconciler.memkube import MemoryKube
 from tests.reconciler.test_pass_cost import NAMESPACE as COST_NAMESPACE
 from tests.reconciler.test_pass_cost import _reconciler as _seeded
@@ -279,3 +281,19 @@ def test_a_set_aside_folder_keeps_the_trusted_base_in_the_sharded_platform_lane(
     _round(rec, lanes)
     assert _applied(kube) == tenantrepo.git(root, "rev-parse", "HEAD").strip(), "with the folder gone it moves on"
     rec.close()
+
+
+def test_the_loops_audit_appends_end_with_the_lease(tmp_path: Path, hanging: KubeClient) -> None:
+    # an append to the cluster log was bounded by nothing: a deposed leader's outcomes landed among the next
+    # holder's records (reconciler.fencing, "An audit append is a write too")
+    until = time.monotonic() + 0.5
+    fence = Fence(leading=lambda: time.monotonic() < until, remaining=lambda: until - time.monotonic())
+    source = GitSource(str(tmp_path), "main", tmp_path / "clone")
+    rec = Reconciler(source, Settings(), ClusterStore(hanging), fence=fence)
+    began = time.monotonic()
+    with pytest.raises(Unheld):
+        rec.lane.audit.store.append(make_record(1))
+    assert time.monotonic() - began < 1.0, "the append ended when the lease did"
+    assert _Hangs.seen and all(at < until for at, _ in _Hangs.seen), "nothing was sent after the lease ran out"
+    with pytest.raises(Unheld, match="no longer holds the Lease"):
+        rec.lane.audit.store.append(make_record(1))

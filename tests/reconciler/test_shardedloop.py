@@ -4,12 +4,15 @@ is handed over (between two passes of it, never during one)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from controlplane.audit import JsonlStore
 from reconciler import sharding
 from reconciler.backoff import Health, Tracker
-from reconciler.fencing import Fence
+from reconciler.fencing import Fence, Unheld
 from reconciler.lane import Lane
 from reconciler.leader import LeaderElector
 from reconciler.leases import LeaseConfig
@@ -19,6 +22,7 @@ from reconciler.passaudit import PassAudit
 from reconciler.shardedloop import PLATFORM, ShardedLoop
 from reconciler.shardleases import ShardConfig, ShardSet
 from reconciler.verdicts import PassResult
+from tests.controlplane.audit.conftest import make_record
 from tests.reconciler.test_shardleases import Clock, FakeLeases
 
 SHARDS = 4
@@ -84,9 +88,10 @@ def _loop(api: FakeLeases, clock: Clock, who: str) -> tuple[ShardedLoop, FakeRec
 
 
 def _join(loop: ShardedLoop, clock: Clock) -> None:
-    """A replica starts: it leads, joins, and takes shards a retry period later."""
-    loop.elector.step()
+    """A replica starts: it joins, leads (a member first, as `ShardedLoop.run` starts), and takes shards a retry
+    period later."""
     loop.shards.step()
+    loop.elector.step()
     clock.now += 2
     loop.shards.step()
 
@@ -168,5 +173,34 @@ def test_readiness_reads_the_lanes_while_the_loop_drops_one() -> None:
 
     loop._lanes["0"].lane.audit = Looked()  # type: ignore[assignment]
     loop._observed = True
-    assert loop.ready() == (True, "ok")
+    ready, why = loop.ready()  # answered, no "dictionary changed size during iteration"
+    assert not ready and "membership Lease is not renewed" in why, "it left: its membership was released too"
     assert set(loop._lanes) == {PLATFORM}, "the shards' lanes were dropped meanwhile"
+
+
+def test_a_shard_lanes_audit_chain_takes_records_only_while_the_shard_is_held(tmp_path: Path) -> None:
+    """A lane's appends pass its own fence (reconciler.fencing, "An audit append is a write too"): a replica that
+    lost the shard's Lease mid-turn appended its outcomes among the next holder's records."""
+    api, clock = FakeLeases(), Clock()
+    loop, _ = _loop(api, clock, "a")
+    loop.chain_store = lambda chain: JsonlStore(tmp_path / f"{chain}.jsonl")
+    lane = loop._shard_lane(0)
+    assert not loop.shards.may_write(0)
+    with pytest.raises(Unheld, match="no longer holds the Lease"):
+        lane.audit.store.append(make_record(1))
+    assert not (tmp_path / "shard-0.jsonl").exists()
+    _join(loop, clock)
+    assert loop.shards.may_write(0) and lane.audit.store.append(make_record(1)).seq == 1
+
+
+def test_a_replica_whose_membership_is_not_renewed_is_not_ready_and_says_why() -> None:
+    api, clock = FakeLeases(), Clock()
+    loop, _ = _loop(api, clock, "a")
+    _join(loop, clock)
+    loop._observed = True
+    assert loop.ready() == (True, "ok")
+    clock.now += 11  # past the membership's renew deadline: it writes no shard, but may count as a member still
+    assert loop.ready() == (True, "ok")
+    clock.now += 5  # a lease duration without a renewal: the others may count it gone
+    ready, why = loop.ready()
+    assert not ready and "membership Lease is not renewed" in why

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from reconciler import sharding
@@ -222,10 +223,11 @@ class SlowLeases(FakeLeases):
     `expect` requests are in flight: requests sent together all arrive however slowly threads start on a loaded
     machine, while requests sent one after another never overlap (each waits out its 5 s alone)."""
 
-    def __init__(self, expect: int) -> None:
+    def __init__(self, expect: int, patience: float = 5.0) -> None:
         super().__init__()
         self.slow = False
         self.expect = expect
+        self.patience = patience
         self.flying = 0
         self.most = 0
         self._lock = threading.Condition()
@@ -236,7 +238,7 @@ class SlowLeases(FakeLeases):
             self.most = max(self.most, self.flying)
             self._lock.notify_all()
             if self.slow:
-                self._lock.wait_for(lambda: self.flying >= self.expect, timeout=5)
+                self._lock.wait_for(lambda: self.flying >= self.expect, timeout=self.patience)
         try:
             with self._lock:
                 return super().request(method, path, query, body, **kw)
@@ -459,4 +461,79 @@ def test_a_replica_whose_membership_lapsed_writes_no_shard_once_others_may_count
             both = old.may_write(sharding.shard_of(tenant, 2)) and new.may_write(sharding.shard_of(tenant, 3))
             assert not both, f"{tenant} has two writers: old (2 shards) and new (3 shards)"
         clock.now += 2
-    assert new.held() == [2] and not old.held(), "new took the free shard; old writes nothing"
+    assert new.held() == [0, 1, 2] and not old.held(), "new took every shard (old renews none now); old writes none"
+
+
+def _leading(api: FakeLeases, clock: Clock, shards: ShardSet) -> LeaderElector:
+    """The replica's candidate for the leader's Lease, standing as reconciler.shardedloop wires it."""
+    lease = replace(shards.config.lease, name=LEADER_LEASE)
+    return LeaderElector(api, lease, clock, standing=shards.standing)  # type: ignore[arg-type]
+
+
+def test_a_leader_whose_membership_lapsed_stops_renewing_the_leaders_lease_so_the_others_take_the_shards() -> None:
+    """r1 leads; its membership renewals time out while the leader's Lease renews. r2 counts r1 gone, so the
+    leader's Lease is held by a non-member for it: r2 takes and writes no shard, r1 writes none either (fenced by its
+    membership), and no tenant was written until r1 died. r1 must neither renew nor take the leader's Lease while
+    it is no member: r2 then leads and writes every shard; r1, a member again, leads again only as anyone would."""
+    api, clock = FakeLeases(), Clock()
+    cut = Cut(api, "r1")
+    lease = LeaseConfig("ns", "r1", duration=15, renew_deadline=10, retry_period=2)
+    first = ShardSet(cut, ShardConfig(2, lease), clock)  # type: ignore[arg-type]
+    second = _replica(api, clock, "r2", shards=2)
+    leaders = [_leading(api, clock, first), _leading(api, clock, second)]
+    first.step()
+    assert leaders[0].step() and not leaders[1].step()
+    _tick(clock, [first, second], rounds=4)
+    assert sorted(_writers([first, second])) == [0, 1]
+
+    cut.cut = True
+    for _ in range(30):
+        first.step()
+        first.release_leaving()
+        second.step()
+        second.release_leaving()
+        leaders[0].step()
+        leaders[1].step()
+        assert not (leaders[0].may_write() and leaders[1].may_write()), "two leaders"
+        clock.now += 2
+    assert not leaders[0].may_write() and not first.held(), "the lapsed member writes nothing"
+    assert leaders[1].may_write() and second.held() == [0, 1] and second.yielding is None, "r2 leads, writes all"
+
+    cut.cut = False
+    for _ in range(4):
+        first.step()
+        leaders[0].step()
+        leaders[1].step()
+        clock.now += 2
+    assert first.standing() is None and not leaders[0].may_write(), "a member again, it waits for r2's Lease"
+
+
+def test_a_clean_stop_releases_the_shards_together_not_one_after_another() -> None:
+    api, clock = SlowLeases(expect=5, patience=1.0), Clock()
+    a = _replica(api, clock, "a", shards=4)
+    _tick(clock, [a], rounds=2)
+    assert a.held() == [0, 1, 2, 3]
+    api.slow, api.most = True, 0
+    a.release_all()
+    assert api.most >= 5, f"four shard Leases and the membership released together ({api.most} in flight at most)"
+    assert all(not lease["spec"].get("holderIdentity") for lease in api.leases.values())
+
+
+def test_a_late_membership_renewal_costs_the_leader_no_lease_one_a_duration_late_does() -> None:
+    """A loaded machine renews the membership late (past its renew deadline: no shard is written meanwhile); the
+    others count the member gone only after a lease duration, so until then the leader's Lease is renewed."""
+    api, clock = FakeLeases(), Clock()
+    shards = _replica(api, clock, "r1")
+    leader = _leading(api, clock, shards)
+    shards.step()
+    assert leader.step()
+    clock.now += 11
+    assert not shards.member.may_write() and shards.standing() is None
+    assert leader.step() and api.leases[LEADER_LEASE]["spec"]["renewTime"], "renewed"
+    renewed = api.leases[LEADER_LEASE]["spec"]["renewTime"]
+    clock.now += 5  # 16 s since the membership's last renewal: the others may count it gone
+    assert shards.standing() is not None
+    leader.step()
+    assert api.leases[LEADER_LEASE]["spec"]["renewTime"] == renewed, "not renewed any more"
+    clock.now += 6
+    assert not leader.step() and not leader.may_write()

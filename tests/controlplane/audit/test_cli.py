@@ -586,3 +586,43 @@ def test_an_actor_no_signature_backs_is_shown_as_a_claim(tmp_path: Path) -> None
     mlcp("audit", "report", "--html", tmp_path / "r.html", "--audit-log", log)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<td>alice@example.com (claimed)</td>" in page and "<td>alice@example.com</td>" in page
+
+
+def test_an_apply_whose_lease_ended_mid_turn_appends_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The apply's Lease ran out (renewals failed) with a write in flight; the controller took the Lease back and
+    started its turn. The apply's outcome, appended late, landed among the controller's runs of intents, hiding
+    the earlier runs from the next turn's search for open intents. Its appends pass the Lease's fence: refused,
+    the apply exits 1, and the controller's next turn closes its intent as interrupted."""
+    api, leading = FakeConfigMaps(), [True]
+
+    class Elector:
+        may_write = staticmethod(lambda: leading[0])
+        remaining = staticmethod(lambda: 10.0 if leading[0] else 0.0)
+
+    @contextmanager
+    def hold(*_: object) -> Iterator[Elector]:
+        yield Elector()
+
+    monkeypatch.setattr(applyturn, "hold", hold)
+    monkeypatch.setattr(auditlog, "open_store", lambda *_: ClusterStore(api))  # type: ignore[arg-type]
+    ref = ObjectRef("kubernetes", "v1", "ResourceQuota", "nlp", "quota")
+    change = Change(ref, Action.update, "differs", "Quota/nlp/q", "nlp", None, 30, desired={"spec": {}})
+    plan = Plan(changes=(change,), revision="d" * 40)
+    repo = git.Repo.init(tmp_path / "config")
+    (tmp_path / "config" / "mlcp.yaml").write_text("x: 1\n", encoding="utf-8")
+    repo.index.add(["mlcp.yaml"])
+    repo.index.commit("first", author=git.Actor("Dana", "dana@example.com"))
+    backends: dict[str, Backend] = {"kubernetes": Writes()}
+    with (
+        pytest.raises(typer.Exit) as stopped,
+        auditlog.turn(None, Targets(), plan, tmp_path / "config", backends) as turn,
+    ):
+        turn.journal.intend([change], [])
+        leading[0] = False
+        turn.journal.record([Outcome(change, Status.applied)])
+    assert stopped.value.exit_code == 1
+    assert [r.result for r in ClusterStore(api).records()] == [Result.pending], "no outcome after the Lease"  # type: ignore[arg-type]
+    said = " ".join(capsys.readouterr().err.split())
+    assert "no longer holds the Lease" in said and "writes were stopped" in said
