@@ -26,7 +26,8 @@ from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.model_promotion import ModelPromotionSpec
 from reconciler import conversions, governance, promotion_rules, tenantbound
 from reconciler.baselisting import POLICY_DIR, TENANTS
-from reconciler.identity import Authorship, History, open_history
+from reconciler.commits import Authorship
+from reconciler.identity import History, open_history
 from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
