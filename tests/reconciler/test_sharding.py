@@ -52,7 +52,7 @@ def test_shard_leases_are_named_by_number() -> None:
 
 def test_a_member_over_its_share_keeps_what_it_prefers_while_another_lacks_and_takes_long_free_shards() -> None:
     order = preference("a", range(4))
-    keep, take = divide("a", ("a", "b"), 4, set(range(4)), {s: "a" for s in range(4)}, {}, 0.0, 30.0)
+    keep, take = divide("a", ("a", "b"), 4, set(range(4)), dict.fromkeys(range(4), "a"), {}, 0.0, 30.0)
     assert keep == set(order[:2]) and take == set()
     keep, take = divide("a", ("a", "b"), 4, set(), {0: "b", 1: "b", 2: None, 3: None}, {2: 0.0, 3: 0.0}, 10.0, 30.0)
     assert keep == set() and take == {2, 3}
