@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import machine  # noqa: E402
 
 from devenv import tenantrepo  # noqa: E402
-from reconciler import gitsource, identity  # noqa: E402
+from reconciler import commits, gitsource, identity  # noqa: E402
 
 RECENT = 0.25
 WHOLE = 1.5
@@ -106,10 +106,10 @@ def measure(root: Path, tenants: int, count: int) -> list[str]:
     every, _ = timed(lambda: gitsource.inspect(root, files))
     assert len(placed.commits) == len(recent)
 
-    def one_each() -> list[list[identity.Commit]]:
+    def one_each() -> list[list[commits.Commit]]:
         return [_history(root, head).last_writer(path) for path in untouched]
 
-    def shared() -> tuple[list[list[identity.Commit]], float]:
+    def shared() -> tuple[list[list[commits.Commit]], float]:
         history = _history(root, head)
         history.last_writer(untouched[0])
         history.last_writer(untouched[1 % len(untouched)])  # builds the index

@@ -19,19 +19,19 @@ from typing import cast
 from controlplane.loading.repo import CONFIG_FILE, ConfigRepo
 from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import UNVERIFIED, Action, Change, Decision, Plan, SpecKey
-from controlplane.policy import approvals, freezes
+from controlplane.policy import freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS
 from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.model_promotion import ModelPromotionSpec
-from reconciler import conversions, governance, promotion_rules, tenantbound
+from reconciler import approving, conversions, governance, promotion_rules, tenantbound
+from reconciler.approving import either
 from reconciler.baselisting import POLICY_DIR, TENANTS
-from reconciler.identity import Authorship, History, open_history
+from reconciler.identity import History, open_history
 from reconciler.trust import TrustedBase
 
 SIGNED_RULE = "requireSignedCommits"
 TRUSTED_BASE_RULE = "trusted-base"
-APPROVAL_POLICY = "approval-policy"
 MEMBERSHIP_RULE = tenantbound.MEMBERSHIP_RULE
 FREEZE_RULE = "freeze-window"
 QUARANTINE_RULE = "quarantine"
@@ -88,10 +88,11 @@ class PlanAuthorizer:
         self._people: dict[str, Action] = {}
         """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
         self._versions: dict[SpecKey, str] = {}
+        """Promotion spec → the model version its alias change resolved to (the registry's review)."""
+        self.approvals = approving.Approvals(repo, self.history, trusted, self.authorizer, self._versions)
         self.converged = converged
         self._untouched: dict[str, bool] = {}
         """Per converged tenant: whether no commit since `base` touched anything its objects are rendered from."""
-        """Promotion spec → the model version its alias change resolved to (the registry's review)."""
         self.dirty = self.history.uncommitted() if self.history and not clean else set()
         self.unheld = self.history.unheld({s.source.path for s in repo.specs}) if self.history and not clean else set()
         """Spec files the work tree has but `revision` does not hold (a submodule's, a nested repository's)."""
@@ -152,39 +153,11 @@ class PlanAuthorizer:
         loaded = self.repo.spec(change.spec)
         notes = []
         for hold in holds:
-            missing = self._override(change, loaded, hold, found[2] if found else None, kind, tenant)
+            missing = self.approvals.override(change, loaded, hold, found[2] if found else None, kind, tenant)
             if missing is not None:
                 return Decision(False, FREEZE_RULE, f"{hold.describe()}; {missing}", decision.actors)
             notes.append(f"{hold.describe()}, overridden")
         return replace(decision, reason=f"{decision.reason}; {'; '.join(notes)}")
-
-    def _override(
-        self,
-        change: Change,
-        loaded: LoadedSpec | None,
-        hold: freezes.Hold,
-        version: str | None,
-        kind: str,
-        tenant: str | None,
-    ) -> str | None:
-        """Why the window's override does not let this change through, or None when it does."""
-        if change.action is Action.delete and loaded is None:
-            return "a spec removed from git has no content to approve an override of: keep it until the window closes"
-        if loaded is None or self.history is None or change.source is None:
-            return "an override needs the change's spec in git (`mlcp approve --override PATH`)"
-        rule = hold.window.override
-        trailers = self.history.approvals_after(loaded.source.path, freezes.OVERRIDE_TRAILER)
-        eligible = self.authorizer.approvers(kind, tenant, {who for who, _ in trailers})
-        if rule.approvers.users or rule.approvers.groups:
-            allowed = self.authorizer.members_of(rule.approvers.users, rule.approvers.groups)
-            eligible = [who for who in eligible if who in allowed]
-        authors = self._writers(change.source)
-        required, person = rule.required, self.authorizer.person
-        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self._movers(loaded))
-        if not result.missing:
-            return None
-        ignored = f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else ""
-        return f"override: {result.summary()}{ignored}; `mlcp approve --override {loaded.source.path}`"
 
     def _conversion(self, source: str | None) -> str | None:
         """The attribute that has git convert `source` on checkout, if any: every spec file is asked at once, a
@@ -231,7 +204,7 @@ class PlanAuthorizer:
             if kind != "ModelPromotion" or change.action is Action.delete:
                 return vouched
             # vouching for the file is no approval of the move, and its writers still may not approve it
-            return self._approved(change, vouched, self._writers(change.source))
+            return self.approvals.approved(change, vouched, self.approvals.writers(change.source))
         authorship = self.history.authorship([change.source] if change.source else [])
         if self.require_signed and authorship.problems:
             unverified = tuple(f"{who}{UNVERIFIED}" for who in authorship.claimed if who not in authorship.actors)
@@ -247,7 +220,7 @@ class PlanAuthorizer:
                 return Decision(False, MEMBERSHIP_RULE, reason, people.actors)
         if not decision.allowed or kind != "ModelPromotion" or change.action is Action.delete:
             return decision
-        return self._approved(change, decision, _either(authorship))
+        return self.approvals.approved(change, decision, either(authorship))
 
     def _healing(self, change: Change, denial: Decision) -> Decision | None:
         """A denied change that asks for nothing new: its tenant converged to the base it is judged from (its own
@@ -280,54 +253,6 @@ class PlanAuthorizer:
             f"this writes back what was authorized and applied then (judged as a new change: {denial.reason})"
         )
         return Decision(True, HEAL_RULE, reason, ())
-
-    def _writers(self, source: str | None) -> tuple[str, ...]:
-        """Who wrote the file as it is, verified or only claimed: none of them counts as its approver."""
-        if self.history is None:  # never asked then: every change is denied without a history
-            return ()
-        return _either(self.history.authorship([source] if source else []))
-
-    def _movers(self, loaded: LoadedSpec) -> approvals.Movers | None:
-        """Who may have chosen a `fromAlias` promotion's version (promotion_rules.alias_movers): the tenant's
-        writers as the trusted base and the revision name them."""
-        if loaded.spec.kind != "ModelPromotion" or not loaded.tenant:
-            return None
-        declared = self.repo.spec(SpecKey("Tenant", loaded.tenant, loaded.tenant))
-        revision = declared.spec if declared is not None and isinstance(declared.spec, Tenant) else None
-        promotion = cast(ModelPromotion, loaded.spec).spec
-        return promotion_rules.alias_movers(
-            promotion, loaded.tenant, (self.trusted.tenants.get(loaded.tenant), revision)
-        )
-
-    def _approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
-        loaded = self.repo.spec(change.spec)
-        if loaded is None:
-            return decision
-        promotion = cast(ModelPromotion, loaded.spec).spec
-        rules = promotion_rules.matching(self.policy, loaded.tenant, promotion.model, promotion.alias)
-        missing = promotion_rules.missing_gates(promotion, rules)
-        if missing:
-            reason = f"the policy requires the gate(s) {', '.join(missing)}; declare each, at least as strict"
-            return Decision(False, APPROVAL_POLICY, reason, decision.actors)
-        required = max([promotion.required_approvals, *(rule.required for rule in rules)])
-        if required == 0:
-            return decision
-        trailers = self.history.approvals_after(loaded.source.path, approvals.TRAILER) if self.history else []
-        eligible = self.authorizer.approvers("ModelPromotion", loaded.tenant, {who for who, _ in trailers})
-        for rule in rules:
-            named = rule.approvers
-            if named.users or named.groups:
-                allowed = self.authorizer.members_of(named.users, named.groups)
-                eligible = [who for who in eligible if who in allowed]
-        version = self._versions.get(loaded.key) or (str(promotion.version) if promotion.version else None)
-        person = self.authorizer.person
-        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self._movers(loaded))
-        reason = result.summary() + (f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else "")
-        if required > promotion.required_approvals:
-            reason += f" (the policy requires {required}; the spec asks for {promotion.required_approvals})"
-        if result.missing:
-            return Decision(False, "approvals", reason, decision.actors, result.approvers)
-        return Decision(True, decision.rule, f"{decision.reason}; {reason}", decision.actors, result.approvers)
 
     def _learn(self, changes: Sequence[Change]) -> None:
         """What the rules need to know from the plan itself: changed tenant people, resolved versions."""
@@ -401,9 +326,3 @@ class PlanAuthorizer:
             "move made outside mlcp"
         )
         return replace(fallback, decision=Decision(True, RESTORE_RULE, reason, actors))
-
-
-def _either(authorship: Authorship) -> tuple[str, ...]:
-    """The verified and the claimed writers of a file: an approval is refused from anyone who may have written it,
-    whatever a signature says (fail closed in both directions)."""
-    return tuple(dict.fromkeys(authorship.actors + authorship.claimed))

@@ -19,15 +19,18 @@ read, so:
   field or commit (git would otherwise quote odd paths, and a crafted email
   could shift the fields of a record);
 - a base the head does not descend from (a force push) or that the clone lacks
-  stops attribution with an error instead of silently judging by all history;
+  stops attribution with an error instead of silently judging by all history
+  (reconciler.ancestry);
 - only SSH signatures checked against the trusted allowed_signers count: the
   repo's own git config cannot choose the signers file, the verifier or the
-  revocation list, and GPG / X.509 verifiers are replaced by `false`.
+  revocation list, and GPG / X.509 verifiers are replaced by `false`
+  (reconciler.gitverify).
+
+The values it yields (`Commit`, `Authorship`) are reconciler.commits'.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,74 +40,14 @@ from typing import Any
 import git
 
 from controlplane.errors import MlcpError
-from reconciler import gitenv, pathindex
+from reconciler import ancestry, gitenv, pathindex
+from reconciler.commits import Authorship, Commit
+from reconciler.gitverify import SSH_KEY_PREFIX, git_env
 from reconciler.pathindex import PathIndex
-
-_REVOCATIONS = os.devnull
-"""The SSH revocation list is forced empty: mlcp's only trust list is allowed_signers (revoking a key is
-removing it there). A repo-chosen path could only revoke, but could also be a FIFO or a huge file."""
-
-_FORCED_CONFIG = {
-    "gpg.ssh.program": "ssh-keygen",
-    "gpg.ssh.revocationFile": _REVOCATIONS,
-    "gpg.program": "false",
-    "gpg.openpgp.program": "false",
-    "gpg.x509.program": "false",
-    "log.showSignature": "false",
-    "log.follow": "false",
-    "diff.relative": "false",
-    "core.fsmonitor": "false",
-    "core.commitGraph": "true",
-    "commitGraph.readChangedPaths": "true",
-}
-"""Config that decides what git reports, forced in command-line scope (GIT_CONFIG_COUNT), which beats the
-repository's own `.git/config`: a verifier that always fails cannot report a GPG or X.509 signature as good."""
-
-SSH_KEY_PREFIX = "SHA256:"
-"""How git prints an SSH key's fingerprint (%GF); a GPG fingerprint is bare hex."""
 
 REWRITE_HINT = (
     "restore the branch, or have the operator name a new trusted base with --trusted-base REV or MLCP_TRUSTED_BASE"
 )
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    author: str
-    status: str
-    """git's %G?: G good, B bad, U good but unknown validity, X/Y expired, R revoked, E cannot check, N none."""
-    signer: str
-
-    def identity(self, require_signed: bool) -> str | None:
-        """The identity this commit vouches for, or None when it vouches for nobody."""
-        if not require_signed:
-            return self.author
-        return self.signer if self.status == "G" and self.signer else None
-
-    def problem(self, require_signed: bool) -> str | None:
-        if not require_signed or self.identity(True):
-            return None
-        what = {
-            "N": "is not signed",
-            "B": "has a bad signature",
-            "E": "is signed by a key not in allowed_signers",
-            "U": "has a signature by a key not in allowed_signers",
-            "O": "is signed with a GPG or X.509 signature; only SSH signatures in allowed_signers count",
-        }
-        problem = what.get(self.status, f"has an unverified signature ({self.status})")
-        return f"commit {self.sha[:10]} by {self.author} {problem}"
-
-
-@dataclass(frozen=True)
-class Authorship:
-    """Identities vouching for one spec file's content, and why some commits did not count."""
-
-    actors: tuple[str, ...] = ()
-    commits: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
-    claimed: tuple[str, ...] = ()
-    """The commits' author fields, verified or not: what the audit log shows, marked, for unverified ones."""
 
 
 @dataclass(frozen=True)
@@ -115,26 +58,6 @@ class _Entry:
     parents: tuple[str, ...]
     files: list[str]
     trailers: tuple[str, ...] = ()
-
-
-def git_env(allowed_signers: Path | None) -> dict[str, str]:
-    """Environment for every git call: the forced config, no inherited `-c` config, no replace refs, and
-    pathspecs taken literally (a file may be named `*.yaml`).
-
-    Without an allowed_signers file, the signers file is empty: no signature verifies, and the repo's
-    `gpg.ssh.allowedSignersFile` is never consulted.
-    """
-    config = {"gpg.ssh.allowedSignersFile": str(allowed_signers or os.devnull), **_FORCED_CONFIG}
-    env = {
-        "GIT_CONFIG_COUNT": str(len(config)),
-        "GIT_CONFIG_PARAMETERS": "",
-        **gitenv.ENV,
-        "GIT_LITERAL_PATHSPECS": "1",
-    }
-    for i, (key, value) in enumerate(config.items()):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    return env
 
 
 _REGULAR_FILE_MODES = frozenset({"100644", "100755"})
@@ -375,37 +298,6 @@ def _status_paths(tokens: list[str]) -> Iterator[str]:
                 yield origin
 
 
-def _resolve(repo: git.Repo, rev: str, env: dict[str, str]) -> str | None:
-    """The full sha of commit `rev` in `repo`, or None when the clone has no such commit."""
-    if not rev or rev.startswith("-"):
-        return None
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}", env=env)).strip() or None
-    except git.GitCommandError:
-        return None
-
-
-def _descends(repo: git.Repo, base: str, head: str, env: dict[str, str]) -> bool:
-    try:
-        repo.git.merge_base("--is-ancestor", base, head, env=env)
-    except git.GitCommandError as exc:
-        if exc.status == 1:
-            return False
-        raise MlcpError(f"cannot compare {base[:10]} and {head[:10]} in {repo.working_dir}: {exc.stderr}") from None
-    return True
-
-
-def descends(path: Path, head: str, revision: str) -> bool:
-    """Whether `revision` is a commit of the clone at `path` that `head` descends from (itself included): False
-    when the clone lacks it (a force push dropped it) or it lies on another line. MlcpError when git cannot say."""
-    repo = gitenv.repo(path)
-    env = git_env(None)
-    found, tip = _resolve(repo, revision, env), _resolve(repo, head, env)
-    if found is None or tip is None:
-        return False
-    return _descends(repo, found, tip, env)
-
-
 def open_history(
     path: Path, head: str, base: str | None, require_signed: bool, allowed_signers: Path | None
 ) -> History | None:
@@ -420,21 +312,21 @@ def open_history(
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
     env = git_env(allowed_signers)
-    resolved = _resolve(repo, head, env)
+    resolved = ancestry.resolve(repo, head, env)
     if resolved is None:
         raise MlcpError(
             f"revision {head!r} is not a commit of the config repo at {path}",
             "commit the change, or name a revision that exists in the clone",
         )
     if base is not None:
-        trusted = _resolve(repo, base, env)
+        trusted = ancestry.resolve(repo, base, env)
         if trusted is None:
             raise MlcpError(
                 f"the trusted base {base[:10]} is not in the clone at {path} (history was rewritten, e.g. a force "
                 "push, or the clone is shallow): nothing can be attributed",
                 f"fetch the full history (git fetch --unshallow); otherwise {REWRITE_HINT}",
             )
-        if not _descends(repo, trusted, resolved, env):
+        if not ancestry.ancestor(repo, trusted, resolved, env):
             raise MlcpError(
                 f"head {resolved[:10]} does not descend from the trusted base {trusted[:10]} (history was "
                 "rewritten, e.g. a force push): nothing can be attributed",

@@ -26,7 +26,7 @@ from pathlib import Path
 from controlplane.errors import MlcpError
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Action, Plan
-from reconciler import identity, logs, partition
+from reconciler import ancestry, logs, partition
 from reconciler.authorizing import PlanAuthorizer
 from reconciler.state import NAME as STATE
 from reconciler.state import TenantRevisions
@@ -118,7 +118,7 @@ class Judging:
         known = self._descends.get(key)
         if known is None:
             try:
-                known = identity.descends(root, head, revision)
+                known = ancestry.descends(root, head, revision)
             except MlcpError as exc:
                 raise MlcpError(
                     f"cannot tell whether a tenant's applied revision {recorded[:12]} (ConfigMap {STATE}) still "

@@ -32,7 +32,7 @@ Triggers: a replica that is not the leader forwards a webhook by a PATCH of the
 Lease's annotations (reconciler.leasetrigger, at most one per retry period). Each
 PATCH made the holder's next write conflict, so a renewal or release that
 conflicts with a change of the metadata alone is made again at once on a fresh
-read (`_put`): a flood of deliveries costs the leader a read, never its Lease.
+read (reconciler.leaserequests): a flood of deliveries costs the leader a read, never its Lease.
 
 Standing: a candidate that `standing` says is unfit (with `--shards`, one whose
 membership Lease went unrenewed for a lease duration: reconciler.shardleases)
@@ -51,25 +51,19 @@ renewed the first's Lease and both led.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from controlplane.labels import FIELD_MANAGER
-from reconciler import logs
+from reconciler import leaserequests, logs
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_answers import HttpError
-from reconciler.backends.kubernetes_client import APPLY_PATCH, KubeClient, apply_query
-from reconciler.backends.kubernetes_objects import NAMESPACE
+from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leases import LEASES, LeaseConfig, lease_record, own_record
 from reconciler.leasetrigger import TRIGGER_ANNOTATION, Triggers, stamp
 
-WRITE_ATTEMPTS = 3
-"""How often a renewal or a release is sent when the Lease's metadata alone changed since it was read (a
-trigger, a request for a handover): those writes bump its resourceVersion without renewing anything."""
 HANDOVER_ANNOTATION = "mlcp.dev/handover"
 """Set by `mlcp apply` to the identity it holds the Lease under: the leader hands the Lease over between passes."""
 HANDED_KEPT = 8
@@ -168,11 +162,14 @@ class LeaderElector:
             return self._set(self.may_write())
         started = self.clock()
         try:
-            lease = self._get()
+            lease = leaserequests.read(self.kube, self.path)
             if self._released.is_set():  # `release` waits for this round: it writes nothing more
                 return self._set(False)
             if lease is None:
-                self._create(started)
+                spec = self._spec(None, stamp(), False)
+                self._sent.append(own_record(spec))
+                leaserequests.create(self.kube, self.config, spec)
+                self._valid_until = started + self.config.renew_deadline
             elif not self._try_update(lease, started, self.clock()):
                 return self._set(self.may_write())
         except BackendError as exc:
@@ -181,38 +178,6 @@ class LeaderElector:
             return self._set(self.may_write())
         self.last_error = None
         return self._set(True)
-
-    def _get(self) -> dict[str, Any] | None:
-        try:
-            return self.kube.request("GET", self.path)
-        except HttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def _create(self, started: float) -> None:
-        spec = self._spec(None, stamp(), False)
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.config.name, "namespace": self.config.namespace},
-            "spec": spec,
-        }
-        collection = LEASES.format(namespace=self.config.namespace)
-        self._sent.append(own_record(spec))
-        try:
-            self.kube.request("POST", collection, body=body)
-        except HttpError as exc:
-            if exc.status != 404:
-                raise
-            self._ensure_namespace()  # a first start before anything created the controller namespace
-            self.kube.request("POST", collection, body=body)
-        self._valid_until = started + self.config.renew_deadline
-
-    def _ensure_namespace(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.config.namespace}}
-        query = apply_query(FIELD_MANAGER)
-        self.kube.request("PATCH", NAMESPACE.path(None, self.config.namespace), query, body, APPLY_PATCH)
 
     def _try_update(self, lease: dict[str, Any], started: float, answered: float) -> bool:
         """Renew, or take the Lease if it is free; False when another holds it.
@@ -242,38 +207,11 @@ class LeaderElector:
             return False
         renewed = self._spec(spec, stamp(), ours)
         self._sent.append(own_record(renewed))
-        if not self._put(lease, lambda body: body.update(spec=renewed)):
+        if not leaserequests.put(self.kube, self.path, lease, lambda body: body.update(spec=renewed)):
             return False  # someone else renewed or took it between our read and write
         self.holder = self.config.identity
         self._valid_until = started + self.config.renew_deadline
         return True
-
-    def _put(self, lease: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> bool:
-        """PUT `lease` as read, with `change` made to it; False when the Lease changed otherwise than in its
-        metadata since (409 on a fresh read too, or it went).
-
-        A trigger or a request for a handover is a PATCH of the annotations: it bumps the resourceVersion, and a
-        write sent after it got 409 though nothing the write decides had changed. Forwarded webhooks alone (any
-        MLflow user moving their own model's alias sends one) made a third of a leader's renewals fail, and a few
-        in a row cost it the Lease. Such a write is made again at once on a fresh read whose spec is the one
-        first read; a spec anyone else changed (a renewal, a takeover) still fails it. The fresh annotations
-        are looked at by the next round, which sees them changed.
-        """
-        read = copy.deepcopy(lease.get("spec") or {})
-        for _ in range(WRITE_ATTEMPTS):
-            body = copy.deepcopy(lease)
-            change(body)
-            try:
-                self.kube.request("PUT", self.path, body=body)
-                return True
-            except HttpError as exc:
-                if exc.status != 409:
-                    raise
-            fresh = self._get()
-            if fresh is None or (fresh.get("spec") or {}) != read:
-                return False
-            lease = fresh
-        return False
 
     def seen(self, record: tuple[Any, ...], since: float) -> None:
         """Start from an observation made elsewhere (a LIST of the Leases): the record stood still since `since`.
@@ -314,7 +252,7 @@ class LeaderElector:
                 return False
             self._valid_until = 0.0
             try:
-                lease = self._get()
+                lease = leaserequests.read(self.kube, self.path)
                 spec = (lease or {}).get("spec") or {}
                 if lease is None or not self._wrote(spec):
                     return False
@@ -347,7 +285,7 @@ class LeaderElector:
     def withdraw(self) -> None:
         """Take back a request for the Lease that was not served (so no leader hands over to a gone writer)."""
         try:
-            lease = self._get()
+            lease = leaserequests.read(self.kube, self.path)
             notes = ((lease or {}).get("metadata") or {}).get("annotations") or {}
             if notes.get(HANDOVER_ANNOTATION) == self.config.identity:
                 patch = {"metadata": {"annotations": {HANDOVER_ANNOTATION: None}}}
@@ -392,10 +330,10 @@ class LeaderElector:
             if not was:
                 return
             try:
-                lease = self._get()
+                lease = leaserequests.read(self.kube, self.path)
                 if lease is None or not self._wrote(lease.get("spec") or {}):
                     return  # taken since, or renewed by another process under this identity: not ours to free
-                if not self._put(lease, self._released_body):
+                if not leaserequests.put(self.kube, self.path, lease, self._released_body):
                     logs.get().warning("could not release the lease: another writer changed it")
             except BackendError as exc:
                 logs.get().warning("could not release the lease", extra={"error": str(exc)})

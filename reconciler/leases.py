@@ -4,11 +4,14 @@ The leader's election (reconciler.leader), the shard and membership Leases
 (reconciler.shardleases), `mlcp apply`'s turn (reconciler.applyturn) and the
 `mlcp shards` view (reconciler.shardstatus) read the same Leases in the same
 namespace; what a Lease's record is, and when one stands still long enough to be
-taken, is decided here once.
+taken, is decided here once. A replica holding several Leases renews and releases
+them together (`at_once`): one request's latency, not one per Lease.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,3 +76,14 @@ def own_record(spec: dict[str, Any]) -> tuple[Any, ...]:
     except (TypeError, ValueError):
         seconds = duration
     return holder, instant, seconds
+
+
+def at_once(steps: Sequence[Callable[[], object]]) -> None:
+    """Run Lease steps concurrently (each its own Lease, its own request); an unexpected error propagates."""
+    if len(steps) <= 1:
+        for step in steps:
+            step()
+        return
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="mlcp-lease-step") as pool:
+        for _ in pool.map(lambda step: step(), steps):
+            pass

@@ -23,7 +23,8 @@ versions (unlike `hash()`), and uniform enough that 10,000 tenants spread over
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 PLATFORM = -1
 """The "shard" of objects of no tenant: held by the leader, not by a shard lease."""
@@ -58,3 +59,32 @@ def fair_share(shards: int, members: int) -> tuple[int, int]:
 
 def lease_name(shard: int) -> str:
     return f"{LEASE_PREFIX}{shard}"
+
+
+def divide(
+    member: str,
+    members: tuple[str, ...],
+    shards: int,
+    held: set[int],
+    holders: Mapping[int, str | None],
+    free_since: Mapping[int, float],
+    now: float,
+    orphaned: float,
+) -> tuple[set[int], set[int]]:
+    """(shards to keep, free shards to take) for `member`, holding `held`, among the live `members`, as the shards'
+    `holders` were last listed (None: free since `free_since`).
+
+    Within its fair share it keeps what it holds and takes free shards in its order of preference; over the share
+    while another member is below it (a replica joined), it keeps only the shards it prefers most; a shard free
+    for longer than `orphaned` is taken over the share (its preferred takers are stuck)."""
+    _, high = fair_share(shards, len(members))
+    counts = Counter(h for s, h in holders.items() if h and s not in held)
+    keep = set(held)
+    below = any(counts.get(m, 0) < high for m in members if m != member)
+    if len(held) > high and below:  # a replica joined (or took orphans): hand over what it wins the least
+        keep = set(preference(member, sorted(held))[: max(high, 0)])
+    free = [s for s in preference(member, range(shards)) if s not in held]
+    free = [s for s in free if holders.get(s) is None]
+    room = max(0, high - len(keep))
+    orphans = {s for s in free[room:] if now - free_since.get(s, now) > orphaned}
+    return keep, set(free[:room]) | orphans

@@ -4,13 +4,15 @@ The protocol, run by every replica every retry period (`step`):
 
 1. Renew its own membership Lease `mlcp-member-<digest of identity>`, annotated
    with the number of shards it was started with.
-2. List the Leases (members and shards): a Lease is live while its record keeps
-   changing within its lease duration *as this replica observes it* (its own
-   monotonic clock, as reconciler.leader does — never comparing wall clocks). A
-   replica that stops cleanly releases its Leases, so it leaves at once.
+2. List the Leases (members and shards; reconciler.membership reads the
+   listing): a Lease is live while its record keeps changing within its lease
+   duration *as this replica observes it* (its own monotonic clock, as
+   reconciler.leader does — never comparing wall clocks). A replica that stops
+   cleanly releases its Leases, so it leaves at once.
 3. Its fair share is between floor and ceiling of shards / live members
-   (`sharding.fair_share`). Holding fewer than the ceiling, it tries to take free
-   shards (released, expired, or never taken) in its rendezvous preference order,
+   (`sharding.fair_share`; what to keep and take: `sharding.divide`). Holding
+   fewer than the ceiling, it tries to take free shards (released, expired, or
+   never taken) in its rendezvous preference order,
    through the ordinary Lease protocol of reconciler.leader: a Lease held by another
    is taken only once that holder released it or its record stood still for the
    lease duration, and the old holder stopped writing at its renew deadline before
@@ -46,25 +48,19 @@ process died.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from controlplane import digits
-from reconciler import logs, sharding
+from reconciler import leases, logs, membership, sharding
 from reconciler.backends.base import BackendError
 from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LeaderElector
 from reconciler.leases import LEADER_LEASE, LEASES, LeaseConfig, LeaseSightings
+from reconciler.membership import SHARDS_ANNOTATION, member_lease
 
-MEMBER_PREFIX = "mlcp-member-"
-SHARDS_ANNOTATION = "mlcp.dev/shards"
-"""On a membership Lease: the number of shards that replica divides tenants into."""
 MERGE = "application/merge-patch+json"
 
 
@@ -77,10 +73,6 @@ class ShardConfig:
     def __post_init__(self) -> None:
         if self.shards < 1:
             raise ValueError("the number of shards must be at least 1")
-
-
-def member_lease(identity: str) -> str:
-    return MEMBER_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 class ShardSet:
@@ -204,7 +196,7 @@ class ShardSet:
         with self._lock:
             electors = dict(self._electors)
         renewed = {shard for shard, elector in electors.items() if elector.may_write()}
-        _at_once([self.member.step, *(electors[shard].step for shard in renewed)])
+        leases.at_once([self.member.step, *(electors[shard].step for shard in renewed)])
         self._say_standing()
         try:
             self._annotate()
@@ -238,7 +230,7 @@ class ShardSet:
         if steps and self._mark():
             with self._lock:
                 self._unconfirmed |= set(steps)
-            _at_once([elector.step for elector in steps.values()])
+            leases.at_once([elector.step for elector in steps.values()])
             taken = {shard for shard, elector in steps.items() if elector.may_write()}
             if taken:
                 self._check_leader(taken)
@@ -253,17 +245,16 @@ class ShardSet:
             return set(), set()
         if self._joined is None or self.clock() - self._joined < self.config.lease.retry_period:
             return set(held), set()  # just joined: let replicas started with it announce themselves first
-        _, high = sharding.fair_share(self.config.shards, len(self.members))
-        counts = Counter(h for s, h in self._holders.items() if h and s not in held)
-        keep = set(held)
-        below = any(counts.get(m, 0) < high for m in self.members if m != self.identity)
-        if len(held) > high and below:  # a replica joined (or took orphans): hand over what it wins the least
-            keep = set(sharding.preference(self.identity, sorted(held))[: max(high, 0)])
-        free = [s for s in sharding.preference(self.identity, range(self.config.shards)) if s not in held]
-        free = [s for s in free if self._holders.get(s) is None]
-        room = max(0, high - len(keep))
-        orphans = {s for s in free[room:] if self.clock() - self._free_since.get(s, self.clock()) > 2 * self._duration}
-        return keep, set(free[:room]) | orphans
+        return sharding.divide(
+            self.identity,
+            self.members,
+            self.config.shards,
+            held,
+            self._holders,
+            self._free_since,
+            self.clock(),
+            2 * self._duration,
+        )
 
     def _elector(self, shard: int) -> LeaderElector:
         config = replace(self.config.lease, name=sharding.lease_name(shard))
@@ -327,12 +318,7 @@ class ShardSet:
             elector.release()
 
     def _yield_to(self, holder: str | None, members: set[str]) -> None:
-        yielding = (
-            f"the leader's Lease is held by {holder!r}, which is no replica with --shards (an mlcp apply, or a "
-            "controller without --shards): no shard is taken or written until it is released or runs out"
-            if holder not in (None, self.identity, *members)
-            else None
-        )
+        yielding = membership.outsider(holder, self.identity, members)
         if yielding != self.yielding:
             (logs.get().warning if yielding else logs.get().info)(
                 yielding or "the leader's Lease is no longer held by a non-member"
@@ -354,53 +340,28 @@ class ShardSet:
         listing = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace))
         now = self.clock()
         alive = {self.identity} if self.member.may_write() else set()
-        numbers: dict[str, str] = {}
-        seen: set[str] = set()
-        leader: str | None = None
-        for lease in listing.get("items") or []:
-            meta, spec = lease.get("metadata") or {}, lease.get("spec") or {}
-            name = str(meta.get("name") or "")
-            seen.add(name)
-            holder, since = self._sightings.live(name, spec, now)
-            if name == LEADER_LEASE:
-                leader = holder
-            if name.startswith(sharding.LEASE_PREFIX):
-                self._see_shard(name, holder, since, now)
-            if not name.startswith(MEMBER_PREFIX) or holder is None:
-                continue
-            alive.add(holder)
-            number = (meta.get("annotations") or {}).get(SHARDS_ANNOTATION)
-            if number is not None:
-                numbers[str(holder)] = str(number)
-        self._sightings.keep(seen)
+        roster = membership.read(listing, self._sightings, now, self.config.shards)
+        for shard, holder, since in roster.shards:
+            self._see_shard(shard, holder, since, now)
+        alive |= roster.members
         for shard in range(self.config.shards):
-            if sharding.lease_name(shard) not in seen:  # never made yet: free since we first looked
+            if sharding.lease_name(shard) not in roster.seen:  # never made yet: free since we first looked
                 self._holders[shard] = None
                 self._free_since.setdefault(shard, now)
-        self._marked = sharding.lease_name(0) in seen
-        self._judge(numbers)
-        self._yield_to(leader, alive)
+        self._marked = sharding.lease_name(0) in roster.seen
+        self._judge(roster.numbers)
+        self._yield_to(roster.leader, alive)
         return tuple(sorted(alive))
 
-    def _see_shard(self, name: str, holder: str | None, since: float, now: float) -> None:
-        shard = digits.number(name[len(sharding.LEASE_PREFIX) :])
-        if shard is None or shard >= self.config.shards:
-            return
+    def _see_shard(self, shard: int, holder: str | None, since: float, now: float) -> None:
         self._holders[shard] = holder
         if holder is not None:
             self._free_since.pop(shard, None)
         else:
             self._free_since.setdefault(shard, min(since, now))
 
-    def _judge(self, numbers: dict[str, str]) -> None:
-        others = {who: n for who, n in numbers.items() if n != str(self.config.shards)}
-        conflict = (
-            f"replicas disagree on the number of shards (this one {self.config.shards}, "
-            + ", ".join(f"{who}: {n}" for who, n in sorted(others.items()))
-            + "); no shard is written until they agree"
-            if others
-            else None
-        )
+    def _judge(self, numbers: Mapping[str, str]) -> None:
+        conflict = membership.disagreement(self.config.shards, numbers)
         if conflict != self.conflict:
             (logs.get().error if conflict else logs.get().info)(conflict or "replicas agree on the number of shards")
         self.conflict = conflict
@@ -436,15 +397,4 @@ class ShardSet:
         with self._lock:
             electors, self._electors = dict(self._electors), {}
             self._leaving.clear()
-        _at_once([*(elector.release for elector in electors.values()), self.member.release])
-
-
-def _at_once(steps: Sequence[Callable[[], object]]) -> None:
-    """Run Lease steps concurrently (each its own Lease, its own request); an unexpected error propagates."""
-    if len(steps) <= 1:
-        for step in steps:
-            step()
-        return
-    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="mlcp-lease-step") as pool:
-        for _ in pool.map(lambda step: step(), steps):
-            pass
+        leases.at_once([*(elector.release for elector in electors.values()), self.member.release])

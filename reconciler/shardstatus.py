@@ -21,7 +21,7 @@ from controlplane import digits
 from reconciler import sharding
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leases import LEADER_LEASE, LEASES
-from reconciler.shardleases import MEMBER_PREFIX, SHARDS_ANNOTATION
+from reconciler.membership import MEMBER_PREFIX, SHARDS_ANNOTATION
 
 
 @dataclass(frozen=True, slots=True)

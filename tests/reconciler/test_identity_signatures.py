@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import identity
+from reconciler import gitverify
 from tests.reconciler.gitrepo import MALLORY, PIPELINE, QUOTA, TRAILER, Repo, approve, authors, initial_repo
 
 
@@ -178,8 +178,8 @@ def test_a_good_non_ssh_signature_is_refused_even_if_a_verifier_passes_it(
     repo.write(QUOTA, 'gpu: "64"\n')
     repo.git("add", "-A")
     repo.git("-c", f"gpg.program={sign}", "-c", "user.signingkey=x", "commit", "-q", "-S", "-m", "gpg", who=MALLORY)
-    monkeypatch.setitem(identity._FORCED_CONFIG, "gpg.program", str(script(tmp_path, "fake-gpg", GPG_STATUS)))
-    monkeypatch.setitem(identity._FORCED_CONFIG, "gpg.openpgp.program", str(tmp_path / "fake-gpg"))
+    monkeypatch.setitem(gitverify._FORCED_CONFIG, "gpg.program", str(script(tmp_path, "fake-gpg", GPG_STATUS)))
+    monkeypatch.setitem(gitverify._FORCED_CONFIG, "gpg.openpgp.program", str(tmp_path / "fake-gpg"))
     authorship = repo.history(base, signed=True, signers=allowed).authorship([QUOTA])
     assert authorship.actors == ()
     assert "GPG or X.509" in authorship.problems[0]

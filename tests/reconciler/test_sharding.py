@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from reconciler.sharding import PLATFORM, fair_share, lease_name, preference, shard_of
+from reconciler.sharding import PLATFORM, divide, fair_share, lease_name, preference, shard_of
 
 TENANTS = [f"team-{i}" for i in range(2000)]
 
@@ -48,3 +48,13 @@ def test_shard_leases_are_named_by_number() -> None:
     assert lease_name(2) == "mlcp-shard-2"
     with pytest.raises(ValueError, match="at least 1"):
         shard_of("t", 0)
+
+
+def test_a_member_over_its_share_keeps_what_it_prefers_while_another_lacks_and_takes_long_free_shards() -> None:
+    order = preference("a", range(4))
+    keep, take = divide("a", ("a", "b"), 4, set(range(4)), dict.fromkeys(range(4), "a"), {}, 0.0, 30.0)
+    assert keep == set(order[:2]) and take == set()
+    keep, take = divide("a", ("a", "b"), 4, set(), {0: "b", 1: "b", 2: None, 3: None}, {2: 0.0, 3: 0.0}, 10.0, 30.0)
+    assert keep == set() and take == {2, 3}
+    keep, take = divide("a", ("a", "b", "c"), 3, {0}, {0: "a", 1: None, 2: None}, {1: 0.0, 2: 0.0}, 31.0, 30.0)
+    assert keep == {0} and take == {1, 2}  # free for longer than `orphaned`: taken over the share

@@ -12,7 +12,8 @@ from reconciler import sharding
 from reconciler.backends.kubernetes import HttpError
 from reconciler.leader import LeaderElector
 from reconciler.leases import LEADER_LEASE, LeaseConfig
-from reconciler.shardleases import SHARDS_ANNOTATION, ShardConfig, ShardSet, member_lease
+from reconciler.membership import SHARDS_ANNOTATION, member_lease
+from reconciler.shardleases import ShardConfig, ShardSet
 from tests.reconciler.test_leader import captured_logs
 
 COLLECTION = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"

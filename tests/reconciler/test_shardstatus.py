@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler import sharding
 from reconciler.leases import LEADER_LEASE
-from reconciler.shardleases import SHARDS_ANNOTATION, member_lease
+from reconciler.membership import SHARDS_ANNOTATION, member_lease
 from reconciler.shardstatus import status
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from controlplane.cli.app import app
 from reconciler import sharding
 from reconciler.backends.base import BackendError
 from reconciler.leases import LEADER_LEASE
-from reconciler.shardleases import SHARDS_ANNOTATION, member_lease
+from reconciler.membership import SHARDS_ANNOTATION, member_lease
 
 runner = CliRunner()
 
