@@ -16,6 +16,7 @@ from controlplane.plans import SystemStatus
 from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends import registry
 from reconciler.backends.base import Backend, BackendError, BackendType, LiveState
+from reconciler.impersonation import Allowed
 from reconciler.redaction import redact
 from reconciler.targets import Targets
 
@@ -59,9 +60,17 @@ def connect(repo: ConfigRepo, targets: Targets) -> dict[str, Backend]:
 
 
 def confine(backends: Mapping[str, Backend], repo: ConfigRepo) -> None:
-    """Tell each backend the tenants of this revision (e.g. whose confined deployer writes their workloads)."""
+    """Tell each backend the tenants of this revision (e.g. which namespaces a sharded replica's live state keeps);
+    never who writes their workloads: that follows the trusted base (`judge_by`) and `entrust`."""
     for backend in backends.values():
         backend.confine(repo)
+
+
+def entrust(backends: Mapping[str, Backend], allowed: Allowed) -> None:
+    """Tell each backend what the authorized plan's allowed Tenant changes give their tenants (governance
+    .allowed_tenants): with the trusted base, whose deployer writes each tenant's workloads."""
+    for backend in backends.values():
+        backend.entrust(allowed)
 
 
 def read_live(backends: Mapping[str, Backend]) -> tuple[dict[str, LiveState], list[SystemStatus]]:

@@ -203,6 +203,7 @@ def make_plan(
         authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
         planned = settled(serving.couple(authorizer.authorize(planned)))
         planned.meta["baseRevision"] = trusted.revision
+        connecting.entrust(backends, governance.allowed_tenants(planned.changes))  # who writes: base and allowed
     planned.meta["requests"] = {name: b.requests for name, b in backends.items()}
     for name in states:
         planned.meta.update(backends[name].plan_meta)  # e.g. the registry's registryAuth

@@ -55,6 +55,7 @@ from reconciler.backends.base import NOT_ATTEMPTED as NOT_ATTEMPTED  # noqa: PLC
 from reconciler.backends.base import ApplyOptions, Backend, LiveState, Outcome, Status, Watching
 from reconciler.backends.base import was_attempted as was_attempted  # noqa: PLC0414 - re-exported
 from reconciler.backends.deadline import Remaining, bounded
+from reconciler.impersonation import Allowed
 from reconciler.trust import TrustedBase
 
 
@@ -159,6 +160,9 @@ class FencedBackend(Backend):
 
     def judge_by(self, base: TrustedBase) -> None:
         self.inner.judge_by(base)
+
+    def entrust(self, allowed: Allowed) -> None:
+        self.inner.entrust(allowed)
 
     def current_version(self, ref: ObjectRef) -> str | None:
         return self.inner.current_version(ref)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ from controlplane.plans import (
 from controlplane.specs import Tenant
 from reconciler.backends.base import Outcome, Status
 from reconciler.baselisting import POLICY_DIR
+from reconciler.impersonation import Allowed
 
 SYSTEM = "governance"
 API_VERSION = "mlcp.dev/v1alpha1"
@@ -123,6 +124,28 @@ def tenant_objects(loaded: LoadedSpec) -> tuple[DesiredObject, ...]:
         _TENANT_OBJECTS.clear()
     _TENANT_OBJECTS[id(loaded)] = (loaded, made)
     return made
+
+
+def allowed_tenants(changes: Iterable[Change]) -> Allowed:
+    """What the authorized plan lets each tenant's namespace and people become: only a creation or update of its
+    `TenantNamespace` or `TenantMembership` that the base's policy allowed and nothing blocks. Which account writes
+    a tenant's workloads follows from this and the base (reconciler.impersonation), never from the revision alone."""
+    namespaces: dict[str, str] = {}
+    members: dict[str, frozenset[str]] = {}
+    for change in changes:
+        if change.ref.system != SYSTEM or change.ref.kind not in TENANT_KINDS or not change.tenant:
+            continue
+        if change.action not in (Action.create, Action.update) or change.blocked or change.desired is None:
+            continue
+        if change.decision is None or not change.decision.allowed:
+            continue
+        if change.ref.kind == NAMESPACE:
+            namespaces[change.tenant] = str(change.desired["namespace"])
+        else:
+            people = change.desired
+            users = {str(m["name"]) for m in people.get("members", []) if m.get("kind") == "User"}
+            members[change.tenant] = frozenset(users | {str(o) for o in people.get("owners", [])})
+    return Allowed(namespaces, members)
 
 
 def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:

@@ -9,69 +9,104 @@ tenant the change targets: a ServiceAccount name in the controller namespace
 that tenant's namespace. So an object a renderer put outside its tenant's
 namespace, or a cluster-scoped one, is refused by the API server itself.
 
+Which namespace is a tenant's, and who its people are, decides which account
+writes: that choice is a credential, so it never comes from the revision under
+review. It comes from the trusted base's Tenant specs, and from a Tenant change
+of the plan that the base's policy allowed (an admin-approved new tenant or
+namespace move: `governance.allowed_tenants`), and from nothing else. A revision
+that moves a tenant's namespace without that change being allowed is written as
+the deployer of the base's namespace, which the API server refuses anywhere else;
+a tenant that neither the base nor an allowed change names has no deployer at
+all, and its workloads are refused before anything is sent (`Unconfined`).
+
 Who may change which tenant is the authorizer's decision, made before apply:
 an allowed change by someone of another tenant (a platform admin who also owns
 a tenant, an SRE rule over every tenant) is written as the deployer of the
-tenant it changes; before, it was written as the deployer of the author's own
-tenant, which the API server refused, so every allowed cross-tenant grant
-failed as soon as its holder belonged to a tenant. A denied change never
-reaches apply; if one did (enforcement bypassed), it is written as an author's
-own tenant, and the API server refuses it in another's namespace. Mlcp
-impersonates only accounts of its own namespace, where no tenant member can
-run, mint a token for or impersonate anything.
+tenant it changes. A denied change never reaches apply; if one did (enforcement
+bypassed), it is written as an author's own tenant (by the trusted people, so a
+revision cannot make its author a member of the tenant it targets), and the API
+server refuses it in another's namespace. Mlcp impersonates only accounts of its
+own namespace, where no tenant member can run, mint a token for or impersonate
+anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, field, replace
 
-from controlplane.loading.repo import ConfigRepo
-from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
 
 
+class Unconfined(Exception):
+    """A workload of a tenant that no trusted input gives a namespace: there is no deployer to write it as."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What the allowed Tenant changes of an authorized plan give their tenants (`governance.allowed_tenants`)."""
+
+    namespaces: Mapping[str, str] = field(default_factory=dict)
+    """Tenant → the namespace an allowed creation or move gives it."""
+    members: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Tenant → its identities, after an allowed change of its people."""
+
+
 @dataclass(frozen=True)
 class Impersonation:
-    """Tenant namespaces and memberships, from the desired revision, and where the deployers are."""
+    """Trusted tenant namespaces and memberships, and where the deployers are."""
 
     namespaces: Mapping[str, str]
+    """Tenant → its namespace, from the trusted base and the plan's allowed Tenant changes only."""
     members: Mapping[str, frozenset[str]]
-    """Tenant → identities (owners and members) of that tenant."""
+    """Tenant → identities (owners and members) of that tenant, from the same trusted inputs."""
     home: str = DEPLOYER_HOME
     """The controller namespace: the deployers' accounts are named there."""
 
     @classmethod
-    def of(cls, repo: ConfigRepo, home: str = DEPLOYER_HOME) -> Impersonation:
-        """Who mlcp writes tenant workloads as, from the tenants of this revision."""
-        people = dict(_people(s) for s in repo.of_kind("Tenant") if s.tenant)
+    def of(cls, tenants: Mapping[str, Tenant], home: str = DEPLOYER_HOME) -> Impersonation:
+        """Who mlcp writes tenant workloads as, from the trusted base's Tenant specs (`TrustedBase.tenants`)."""
         return cls(
-            namespaces={name: namespace for name, (namespace, _) in people.items()},
-            members={name: members for name, (_, members) in people.items()},
+            namespaces={name: tenant.namespace for name, tenant in tenants.items()},
+            members={name: _people(tenant) for name, tenant in tenants.items()},
             home=home,
         )
+
+    def allowing(self, allowed: Allowed) -> Impersonation:
+        """With the namespaces and people the authorized plan's allowed Tenant changes give their tenants:
+        authorized data, like the base's."""
+        if not allowed.namespaces and not allowed.members:
+            return self
+        namespaces = {**self.namespaces, **allowed.namespaces}
+        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members})
 
     def tenants_of(self, identity: str) -> list[str]:
         return sorted(t for t, people in self.members.items() if identity in people)
 
     def identity_for(self, change: Change) -> str | None:
-        """The user to impersonate for `change`, or None for mlcp's own identity."""
+        """The user to impersonate for `change`, or None for mlcp's own identity; `Unconfined` when the change is a
+        workload of a tenant no trusted input gives a namespace."""
         kind = change.spec.kind if change.spec else ""
         declared = KINDS.get(kind)
         if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
             return None
         tenant = change.tenant
-        if change.decision is not None and not change.decision.allowed:
-            tenant = self._authors_tenant(change.decision.actors, tenant)
-        namespace = self.namespaces.get(tenant or "") or change.ref.namespace
+        if change.decision is None or not change.decision.allowed:
+            tenant = self._authors_tenant(change.decision.actors if change.decision else (), tenant)
+        namespace = self.namespaces.get(tenant or "")
+        if namespace is None:
+            raise Unconfined(
+                f"not written: tenant {tenant!r} has no namespace in the trusted base and no allowed Tenant change "
+                f"gives it one, so there is no deployer to write {change.ref} as; a platform admin must approve "
+                "the tenant (its tenants/<t>/tenant.yaml) first"
+            )
         return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
 
     def _authors_tenant(self, actors: tuple[str, ...], target: str | None) -> str | None:
-        """For a denied change that reached apply anyway (enforcement bypassed, a bug): the own tenant of an author
-        who is not in `target`, whose deployer the API server refuses in `target`'s namespace."""
+        """For a change not allowed that reached apply anyway (enforcement bypassed, a bug): the own tenant of an
+        author who is not in `target`, whose deployer the API server refuses in `target`'s namespace."""
         for actor in actors:
             own = self.tenants_of(actor)
             if own and target not in own:
@@ -79,19 +114,18 @@ class Impersonation:
         return target
 
 
-_PEOPLE: dict[int, tuple[LoadedSpec, tuple[str, tuple[str, frozenset[str]]]]] = {}
-"""Each loaded Tenant spec's namespace and people, by the spec's identity: the loop confines the backend to each
-new revision, whose unchanged tenants keep their loaded specs (reconciler.incremental)."""
+_PEOPLE: dict[int, tuple[Tenant, frozenset[str]]] = {}
+"""Each Tenant spec's people, by the spec's identity: a base derived from the last one keeps its unchanged
+tenants' specs (trust.load with a previous base), so 10,000 tenants are not walked again per base."""
 _PEOPLE_KEPT = 50_000
 
 
-def _people(loaded: LoadedSpec) -> tuple[str, tuple[str, frozenset[str]]]:
-    known = _PEOPLE.get(id(loaded))
-    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
+def _people(tenant: Tenant) -> frozenset[str]:
+    known = _PEOPLE.get(id(tenant))
+    if known is not None and known[0] is tenant:  # the spec is kept with it, so its id is never reused
         return known[1]
-    tenant = cast(Tenant, loaded.spec)
-    found = (str(loaded.tenant), (tenant.namespace, frozenset(tenant.identities())))
+    found = frozenset(tenant.identities())
     if len(_PEOPLE) >= _PEOPLE_KEPT:
         _PEOPLE.clear()
-    _PEOPLE[id(loaded)] = (loaded, found)
+    _PEOPLE[id(tenant)] = (tenant, found)
     return found

@@ -250,7 +250,7 @@ class Reconciler:
         result.planned = len(plan.changes)
         result.record_problems = tuple(p for backend in backends.values() for p in backend.record_problems)
         unreachable = [f"{s.system}: {s.error}" for s in plan.systems if not s.reachable]
-        plan, ungoverned = self._authorized(plan, parts, state, trusted, held, result, lane, checkout.clean)
+        plan, ungoverned = self._authorized(plan, parts, state, trusted, held, result, lane, checkout.clean, backends)
         result.stage = "apply"
         complete = not unreachable and not result.held
         recorded = self._next_base(plan, parts, trusted, lane) if complete and lane.platform else None
@@ -308,6 +308,7 @@ class Reconciler:
         result: PassResult,
         lane: Lane,
         clean: bool,
+        backends: Mapping[str, Backend],
     ) -> tuple[Plan, set[str]]:
         """The plan held back, authorized and narrowed to the lane; and the tenants whose change of people may not
         go ahead: they lag (their lane does not record them converged) until it may, or is reverted."""
@@ -318,6 +319,7 @@ class Reconciler:
         kept = partition.hold(plan, holding)
         authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
         plan = settled(serving.couple(authorized))
+        connecting.entrust(backends, governance.allowed_tenants(plan.changes))  # every lane's tenants, before narrowing
         ungoverned = {partition.key_of(c) for c in nextbase.pending(plan) if c.blocked}
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)

@@ -19,6 +19,7 @@ from controlplane.plans import Change, LiveObject, ObjectRef
 if TYPE_CHECKING:
     from controlplane.loading.repo import ConfigRepo
     from controlplane.specs.repo_config import RepoConfig
+    from reconciler.impersonation import Allowed
     from reconciler.targets import Targets
     from reconciler.trust import TrustedBase
 
@@ -160,12 +161,22 @@ class Backend(Protocol):
         return None
 
     def confine(self, repo: ConfigRepo) -> None:
-        """Learn the tenants of the revision about to be applied (whose confined identity writes what)."""
+        """Learn the tenants of the revision about to be planned (the namespaces they declare, which a sharded
+        replica's live state keeps). Never which identity writes what: the revision is data, and does not choose
+        the credentials its own changes are written with (`judge_by`, `entrust`)."""
         return
 
     def judge_by(self, base: TrustedBase) -> None:
         """Learn the trusted base of the plan about to be reviewed: what only the base can decide in `review`
-        (the Kubernetes backend: which tenant keeps a namespace that no record of mlcp gives to anyone)."""
+        (the Kubernetes backend: which tenant keeps a namespace that no record of mlcp gives to anyone, and whose
+        deployer writes each tenant's workloads until `entrust` says more)."""
+        return
+
+    def entrust(self, allowed: Allowed) -> None:
+        """Learn what the authorized plan about to be applied lets tenants become (a new tenant's namespace, a moved
+        one, changed people: only by Tenant changes the base's policy allowed), with every lane's share in sight.
+        The Kubernetes backend writes each tenant's workloads as the deployer of the namespace the base and these
+        give it, never the one the revision alone names (reconciler.impersonation)."""
         return
 
     def forget(self) -> None:

@@ -16,7 +16,7 @@ puts them together for one cluster.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -48,10 +48,10 @@ from reconciler.backends.kubernetes_objects import CONFIGMAP as CONFIGMAP  # noq
 from reconciler.backends.kubernetes_objects import NAMESPACE as NAMESPACE  # noqa: PLC0414 - re-exported
 from reconciler.backends.kubernetes_objects import SYSTEM, ResourceType, live_object
 from reconciler.backends.kubernetes_pieces import PieceStore
-from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, recorded_namespaces, scope_for
+from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, declared_namespaces, recorded_namespaces, scope_for
 from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
-from reconciler.impersonation import Impersonation
+from reconciler.impersonation import Allowed, Impersonation, Unconfined
 from reconciler.targets import Targets
 from reconciler.trust import TrustedBase
 
@@ -100,9 +100,14 @@ class KubernetesBackend(Backend):
         self.client = client
         self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
-        self.impersonation: Impersonation | None = None
+        self.impersonation = Impersonation({}, {}, self.controller_namespace)
+        """Whose confined deployer writes each tenant's workloads (reconciler.impersonation): the trusted base's
+        tenants (`judge_by`) and what the authorized plan allows (`entrust`); before a base, none (refused)."""
+        self._trusted: tuple[TrustedBase, Impersonation] | None = None
+        """The last base's tenants' writers, made once per base (a loop pass at the same base reuses them)."""
+        self._declared: Mapping[str, str] = {}
         self._confined: ConfigRepo | None = None
-        """When set, workload changes are written as the tenant's confined deployer (see reconciler.impersonation)."""
+        """The revision's tenants → the namespaces they declare: only what a sharded replica's live state keeps."""
         self.cache: LiveCache | None = None
         """When set and synced, `read` sends no LIST; the inventory is read once, then kept from our own writes."""
         self._absent: set[str] = set()
@@ -157,12 +162,23 @@ class KubernetesBackend(Backend):
         return self.client.requests
 
     def confine(self, repo: ConfigRepo) -> None:
-        """Write each tenant's workloads as its confined deployer, for the tenants of this revision."""
+        """Keep live state of the namespaces this revision's tenants declare (a sharded replica's scope)."""
         if self._confined is not repo:  # a pass at the same revision confines to the same repo again
-            self.impersonation, self._confined = Impersonation.of(repo, self.controller_namespace), repo
+            self._declared, self._confined = declared_namespaces(repo), repo
 
     def judge_by(self, base: TrustedBase) -> None:
+        """Judge namespace claims by `base`, and write each tenant's workloads as the deployer of the namespace
+        the base gives it until `entrust` says what the authorized plan allows."""
         self._base = base
+        if self._trusted is None or self._trusted[0] is not base:
+            self._trusted = (base, Impersonation.of(base.tenants, self.controller_namespace))
+        self.impersonation = self._trusted[1]
+
+    def entrust(self, allowed: Allowed) -> None:
+        """Also write as the deployers of what the authorized plan's allowed Tenant changes give (a new tenant's
+        namespace, a moved one): a move it did not allow leaves the tenant's workloads to the base's namespace."""
+        trusted = self._trusted[1] if self._trusted is not None else Impersonation({}, {}, self.controller_namespace)
+        self.impersonation = trusted.allowing(allowed)
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
@@ -251,7 +267,7 @@ class KubernetesBackend(Backend):
 
     def _scoped(self, inventory: Inventory, holds: Callable[[str], bool]) -> Scope:
         """The scope of the held tenants, given to the cache (made again only when its inputs changed)."""
-        declared = self.impersonation.namespaces if self.impersonation is not None else {}
+        declared = self._declared
         made = self._scope
         if made is None or made[0]() is not inventory or made[1] is not declared or made[2] is not holds:
             made = self._scope = (
@@ -310,7 +326,10 @@ class KubernetesBackend(Backend):
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
         """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload; a namespace the review
         found absent that someone made since is not taken over."""
-        impersonate = self.impersonation.identity_for(change) if self.impersonation else None
+        try:
+            impersonate = self.impersonation.identity_for(change)
+        except Unconfined as exc:
+            return Outcome(change, Status.failed, str(exc))
         rtype = self._type(change.ref)
         path = rtype.path(change.ref.namespace, change.ref.name)
         taken = appeared(change, self._absent, self._exists)

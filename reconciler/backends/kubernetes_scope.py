@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from controlplane.inventory import Inventory
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec
 from controlplane.plans import ObjectRef
+from controlplane.specs import Tenant
 
 NAMESPACE_KIND = ("v1", "Namespace")
 
@@ -73,6 +76,29 @@ def recorded_namespaces(inventory: Inventory) -> dict[str, str]:
         for ref, record in inventory.records.items()
         if record.tenant and (ref.api_version, ref.kind) == NAMESPACE_KIND and ref in inventory.refs
     }
+
+
+def declared_namespaces(repo: ConfigRepo) -> dict[str, str]:
+    """Tenant -> namespace, as the revision's Tenant specs declare them: where a new tenant's objects will be. What
+    a replica keeps, never whose deployer writes (reconciler.impersonation takes that from the trusted base)."""
+    return dict(_declared(s) for s in repo.of_kind("Tenant") if s.tenant)
+
+
+_DECLARED: dict[int, tuple[LoadedSpec, tuple[str, str]]] = {}
+"""Each loaded Tenant spec's namespace, by the spec's identity: the loop confines the backend to each new revision,
+whose unchanged tenants keep their loaded specs (reconciler.incremental)."""
+_DECLARED_KEPT = 50_000
+
+
+def _declared(loaded: LoadedSpec) -> tuple[str, str]:
+    known = _DECLARED.get(id(loaded))
+    if known is not None and known[0] is loaded:  # the spec is kept with it, so its id is never reused
+        return known[1]
+    found = (str(loaded.tenant), cast(Tenant, loaded.spec).namespace)
+    if len(_DECLARED) >= _DECLARED_KEPT:
+        _DECLARED.clear()
+    _DECLARED[id(loaded)] = (loaded, found)
+    return found
 
 
 def scope_for(recorded: Mapping[str, str], declared: Mapping[str, str], holds: Callable[[str], bool]) -> Scope:

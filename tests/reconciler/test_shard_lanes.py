@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit import JsonlStore
-from controlplane.plans import Action, LiveObject, ObjectRef
+from controlplane.plans import Action, Change, Decision, LiveObject, ObjectRef, SpecKey
 from devenv import tenantrepo
 from reconciler import sharding
 from reconciler.fencing import Fence
@@ -21,7 +21,7 @@ from reconciler.lane import Lane
 from reconciler.passaudit import PassAudit
 from reconciler.passes import Reconciler
 from reconciler.verdicts import PassResult
-from tests.reconciler.test_pass_cost import _reconciler
+from tests.reconciler.test_pass_cost import NAMESPACE, _reconciler
 
 SHARDS = 2
 TENANTS = 8
@@ -149,4 +149,38 @@ def test_a_shard_taken_reads_the_inventory_again_without_a_relist_and_other_lane
     assert "(watch cache list)" not in listed, f"no relist of live objects: {sorted(listed)}"
     taken = rec.run_pass(lanes["1"])
     assert taken.selection is not None and taken.selection.reason.startswith("full") and taken.converged
+    rec.close()
+
+
+def test_a_shard_lane_writes_a_new_tenant_as_the_deployer_its_allowed_creation_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whose deployer writes a tenant's workloads follows the trusted base and the plan's allowed Tenant changes,
+    which only the platform lane keeps once a shard's plan is narrowed: the backend is told before narrowing, so the
+    shard lane knows the admin's new tenant (else its workloads had no deployer)."""
+    rec, root, _ = _reconciler(tmp_path, monkeypatch, TENANTS)
+    lanes = _lanes(rec, tmp_path)
+    _round(rec, lanes)
+    new = tenantrepo.tenant_name("t", TENANTS)
+    folder = root / "tenants" / new
+    folder.mkdir()
+    (folder / "tenant.yaml").write_text(tenantrepo.TENANT.format(name=new, i=TENANTS), encoding="utf-8")
+    tenantrepo.git(root, "add", "-A")
+    tenantrepo.git(root, "commit", "-qm", f"{new}: a new tenant, by the platform admin")
+    shard = str(sharding.shard_of(new, SHARDS))
+    result = rec.run_pass(lanes[shard])  # before the platform lane records the commit as the next trusted base
+    assert new in {o.change.tenant for o in result.outcomes} and not result.failed
+    kube = rec._backends[1]["kubernetes"]  # type: ignore[index]
+    assert kube.impersonation.namespaces[new] == new, "the shard lane was told of the allowed creation"
+    workload = Change(
+        ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", new, "p"),
+        Action.create,
+        "",
+        SpecKey("Pipeline", new, "p"),
+        new,
+        None,
+        50,
+        decision=Decision(True, "admin", "", (tenantrepo.ADMIN,)),
+    )
+    assert kube.impersonation.identity_for(workload) == f"system:serviceaccount:{NAMESPACE}:mlcp-deployer-{new}"
     rec.close()

@@ -38,8 +38,8 @@ def _claim(tenant: str, namespace: str, action: Action = Action.create, adopt: b
     live = None if action is Action.create else "1"
     binding = ObjectRef("kubernetes", "rbac.authorization.k8s.io/v1", "RoleBinding", namespace, "mlcp-admin")
     return [
-        Change(_ns(namespace), action, "", f"Tenant/{tenant}/{tenant}", tenant, source, 10, (), desired, live),
-        Change(binding, action, "", f"Tenant/{tenant}/{tenant}", tenant, source, 31, (), {}, live),
+        Change(_ns(namespace), action, "", SpecKey("Tenant", tenant, tenant), tenant, source, 10, (), desired, live),
+        Change(binding, action, "", SpecKey("Tenant", tenant, tenant), tenant, source, 31, (), {}, live),
     ]
 
 

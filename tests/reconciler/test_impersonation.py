@@ -1,0 +1,170 @@
+"""Which deployer writes a tenant's workloads comes from the trusted base and the plan's allowed Tenant changes only.
+
+The revision under review is data: a commit that moves its tenant's namespace into another tenant's, or names
+itself a member of another tenant, must not choose the account its workloads are written with. Each test builds
+the governance changes the planner makes of a Tenant (`governance.tenant_objects`), judged as the authorizer
+would, and asks which identity mlcp would impersonate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient, Configuration
+
+from controlplane.loading.repo import ConfigRepo
+from controlplane.loading.sources import LoadedSpec, Source
+from controlplane.plans import Action, Change, Decision, ObjectRef, SpecKey
+from controlplane.specs import Tenant
+from reconciler import governance
+from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.kubernetes import KubernetesBackend
+from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.impersonation import Allowed, Impersonation, Unconfined
+from reconciler.trust import TrustedBase
+
+HOME = "ops"
+ALLOWED = Decision(True, "platform-admin", "", ("admin@x",))
+DENIED = Decision(False, "default-deny", "", ("alice@x",))
+
+
+def _tenant(name: str, namespace: str, *members: str) -> Tenant:
+    spec: dict[str, Any] = {"owners": [f"{name}-owner@x"], "namespace": namespace}
+    spec["members"] = [{"name": m, "kind": "User", "role": "edit"} for m in members]
+    return Tenant.model_validate(
+        {"apiVersion": "mlcp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name}, "spec": spec}
+    )
+
+
+BASE = {"vision": _tenant("vision", "team-vision", "alice@x"), "nlp": _tenant("nlp", "team-nlp", "carol@x")}
+
+
+def _loaded(tenant: Tenant) -> LoadedSpec:
+    return LoadedSpec(tenant, tenant.name, Source(f"tenants/{tenant.name}/tenant.yaml", 1, 1), {})
+
+
+def _governance(
+    tenant: Tenant, decision: Decision | None, action: Action = Action.update, blocked: str | None = None
+) -> list[Change]:
+    """The revision's TenantMembership and TenantNamespace changes of `tenant`, judged `decision`."""
+    return [
+        Change(o.ref, action, "", o.spec, o.tenant, o.source, o.rank, (), o.manifest, None, blocked, decision)
+        for o in governance.tenant_objects(_loaded(tenant))
+    ]
+
+
+def _workload(tenant: str, namespace: str, decision: Decision | None = ALLOWED, kind: str = "Pipeline") -> Change:
+    ref = ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", namespace, "p")
+    return Change(ref, Action.create, "", SpecKey(kind, tenant, "p"), tenant, None, 50, decision=decision)
+
+
+def _writer(changes: list[Change]) -> Impersonation:
+    return Impersonation.of(BASE, HOME).allowing(governance.allowed_tenants(changes))
+
+
+def _deployer(namespace: str) -> str:
+    return f"system:serviceaccount:{HOME}:mlcp-deployer-{namespace}"
+
+
+@pytest.mark.parametrize(
+    ("decision", "blocked"),
+    [
+        (DENIED, None),  # the policy refused the move, and enforcement was bypassed
+        (ALLOWED, "denied (namespace-ownership): team-nlp is nlp's"),  # allowed, but blocked by the review
+        (None, None),  # never judged (a plan applied without authorization)
+    ],
+)
+def test_a_namespace_move_that_is_not_allowed_keeps_the_bases_namespace(
+    decision: Decision | None, blocked: str | None
+) -> None:
+    """Alice moves vision into nlp's namespace and renders vision's pipeline there: written as vision's deployer
+    (the base's namespace), which the API server refuses in team-nlp; before, as nlp's deployer, which it allowed."""
+    moved = _tenant("vision", "team-nlp", "alice@x")
+    writer = _writer(_governance(moved, decision, blocked=blocked))
+    assert writer.namespaces["vision"] == "team-vision"
+    assert writer.identity_for(_workload("vision", "team-nlp")) == _deployer("team-vision")
+
+
+def test_an_allowed_namespace_move_is_written_in_the_new_namespace() -> None:
+    moved = _tenant("vision", "team-vision-2", "alice@x")
+    writer = _writer(_governance(moved, ALLOWED))
+    assert writer.identity_for(_workload("vision", "team-vision-2")) == _deployer("team-vision-2")
+
+
+def test_an_allowed_new_tenant_is_written_as_its_own_deployer() -> None:
+    """A Tenant creation a platform admin made (allowed): its namespace is authorized data."""
+    new = _tenant("speech", "team-speech", "dan@x")
+    writer = _writer(_governance(new, ALLOWED, Action.create))
+    assert writer.identity_for(_workload("speech", "team-speech")) == _deployer("team-speech")
+
+
+def test_a_new_tenant_nobody_allowed_has_no_deployer_and_nothing_is_sent() -> None:
+    """A stranger's tenant naming nlp's namespace, its creation denied: no trusted input gives it a namespace,
+    so no account is chosen at all (the revision's namespace would be nlp's)."""
+    squatter = _tenant("squat", "team-nlp", "mallory@x")
+    writer = _writer(_governance(squatter, Decision(False, "default-deny", "", ("mallory@x",)), Action.create))
+    with pytest.raises(Unconfined, match="tenant 'squat' has no namespace in the trusted base"):
+        writer.identity_for(_workload("squat", "team-nlp"))
+
+
+def test_a_denied_change_falls_back_to_the_authors_tenant_by_the_trusted_people() -> None:
+    """Alice names herself a member of nlp in the same revision (denied): a denied change of hers that reached
+    apply is still written as her own tenant's deployer (vision), which nlp's namespace refuses."""
+    joined = _tenant("nlp", "team-nlp", "carol@x", "alice@x")
+    writer = _writer(_governance(joined, DENIED))
+    assert "alice@x" not in writer.members["nlp"]
+    assert writer.identity_for(_workload("nlp", "team-nlp", DENIED)) == _deployer("team-vision")
+
+
+def test_an_allowed_change_of_people_is_what_the_fallback_uses() -> None:
+    joined = _tenant("nlp", "team-nlp", "carol@x", "alice@x")
+    writer = _writer(_governance(joined, ALLOWED))
+    assert writer.members["nlp"] == frozenset({"nlp-owner@x", "carol@x", "alice@x"})
+
+
+def test_a_deleted_tenants_workloads_are_deleted_as_its_bases_deployer() -> None:
+    """An allowed Tenant deletion gives no namespace: the base's still writes the deletes of its workloads."""
+    gone = _governance(BASE["vision"], ALLOWED, Action.delete)
+    writer = _writer(gone)
+    assert writer.identity_for(_workload("vision", "team-vision")) == _deployer("team-vision")
+
+
+def test_platform_kinds_and_cluster_objects_use_mlcps_own_identity() -> None:
+    writer = _writer(_governance(_tenant("vision", "team-nlp"), DENIED))
+    assert writer.identity_for(_workload("vision", "team-nlp", kind="Quota")) is None
+    assert writer.identity_for(_workload("vision", "team-nlp", kind="Tenant")) is None
+
+
+class Unreachable(ApiClient):
+    def call_api(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("a request was sent")
+
+
+def _backend() -> KubernetesBackend:
+    configuration = Configuration()
+    configuration.host = "https://127.0.0.1:1"
+    return KubernetesBackend(KubeClient(Unreachable(configuration), HOME))
+
+
+def test_the_backend_takes_writers_from_the_base_and_the_plan_never_from_the_revision() -> None:
+    """`confine` hands the backend the revision (for its live state's scope): a revision moving vision into nlp's
+    namespace does not change whose deployer writes vision; `entrust` with an allowed move does."""
+    kube = _backend()
+    moved = _tenant("vision", "team-nlp", "alice@x")
+    revision = ConfigRepo(Path(), specs=[_loaded(moved), _loaded(BASE["nlp"])])
+    kube.judge_by(TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=BASE))
+    kube.confine(revision)
+    kube.entrust(governance.allowed_tenants(_governance(moved, DENIED)))
+    assert kube.impersonation.identity_for(_workload("vision", "team-nlp")) == _deployer("team-vision")
+    kube.entrust(governance.allowed_tenants(_governance(_tenant("vision", "team-v2"), ALLOWED)))
+    assert kube.impersonation.identity_for(_workload("vision", "team-v2")) == _deployer("team-v2")
+    kube.entrust(Allowed())
+    assert kube.impersonation.identity_for(_workload("vision", "team-v2")) == _deployer("team-vision"), "per plan"
+
+
+def test_before_a_trusted_base_no_workload_is_written_and_nothing_is_sent() -> None:
+    kube = _backend()
+    outcome = kube.apply(_workload("vision", "team-vision"), ApplyOptions())
+    assert outcome.status is Status.failed and "no namespace in the trusted base" in outcome.message
