@@ -92,6 +92,8 @@ class MlflowBackend(Backend):
         self._inventory: Inventory | None = None
         self._by_name: dict[str, dict[str, Any]] = {}
         """mlcp's experiments as last read, by name (who holds a recorded name now)."""
+        self._reading = threading.Lock()
+        """A backend that applies without having planned reads its records once, before the first write needs them."""
         self._recording = threading.Lock()
         """Alias moves run concurrently; each rewrites the store's records before it moves (_forget_last_set)."""
 
@@ -332,8 +334,9 @@ class MlflowBackend(Backend):
 
     def _recorded(self) -> dict[ObjectRef, InventoryRecord]:
         """mlcp's records of this server, read first when this backend has not read it (an apply of a saved plan)."""
-        if self._inventory is None:
-            self.read()
+        with self._reading:
+            if self._inventory is None:
+                self.read()
         return self.store.records
 
     def _pinned(self, name: str) -> str | None:
