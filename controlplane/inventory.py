@@ -60,6 +60,21 @@ class Made:
 
 
 @dataclass(frozen=True, slots=True)
+class TakenOver:
+    """An object mlcp took over (adopted) rather than created: its id and location when the apply took it over.
+
+    A name is not an identity: a tenant may rename the object away and give its name to another (hers, at a place
+    of her choosing). From the take-over on, the managed object is the one with this id; another under its name is
+    a conflict, never granted on, served from or pruned. Unlike `Made`, it lends its location nothing.
+    """
+
+    id: str
+    """The id the system gave the object (never given twice)."""
+    location: str
+    """Its artifact location when mlcp took it over (someone else chose it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryRecord:
     """Whose an object is, as mlcp recorded it when it last wrote the object."""
 
@@ -76,6 +91,13 @@ class InventoryRecord:
     """What mlcp last set the object to, where its backend records that (None: unknown, or never set)."""
     made: Made | None = None
     """The object as mlcp created it, where its backend records that (None: adopted, or recorded before it was)."""
+    taken: TakenOver | None = None
+    """The object mlcp took over (adopted), where its backend records that (None: created, or recorded before)."""
+
+    @property
+    def identity(self) -> str | None:
+        """The id of the object this record is of (None: not recorded; the live object's name is no proof)."""
+        return self.made.id if self.made is not None else self.taken.id if self.taken is not None else None
 
     @classmethod
     def checked(
@@ -227,8 +249,8 @@ class Inventory:
         An object stays or enters only when it was inventoried before or is claimed now, so a change
         that was blocked or failed never brings a stranger's object in. A write replaces the record; a
         no-op keeps the old one (it was not authorized, so it must not re-attribute anything) and only
-        fills a record that is missing or unreadable. Adoption is never forgotten, nor that mlcp created the object
-        (`made`: a later write's claim does not know it).
+        fills a record that is missing or unreadable. Adoption is never forgotten, nor which object mlcp created or
+        took over (`made`, `taken`: a later write's claim does not know them; one that does replaces both).
 
         `only`: the apply looked at these objects alone (a loop pass that planned a few tenants): `refs` names
         those of them that may be mlcp's, and every inventoried object outside `only` stays as it is — the
@@ -255,8 +277,10 @@ class Inventory:
             if ref in kept and (claim.wrote or prior is None or prior.error is not None):
                 readable = prior is not None and prior.error is None
                 adopted = claim.record.adopted or bool(readable and prior and prior.adopted)
-                made = claim.record.made or (prior.made if readable and prior else None)
-                record = replace(claim.record, adopted=adopted, made=made)
+                made, taken = claim.record.made, claim.record.taken
+                if made is None and taken is None and readable and prior:  # a later write does not know them
+                    made, taken = prior.made, prior.taken
+                record = replace(claim.record, adopted=adopted, made=made, taken=taken)
                 if record != prior:  # an equal record (recorded ahead of its create) changes nothing
                     rewritten[ref] = record
         touched = {ref for ref in removed if ref in self.records}

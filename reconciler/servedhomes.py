@@ -11,8 +11,9 @@ are, decided from inputs no tenant edits:
   (`made`: the id and location MLflow gave it, recorded by the create, reconciler/backends/mlflow_creation.py),
   while the live experiment is still that one (same id, same location): under the tenant's roots, or of the shape
   MLflow gives an experiment created without a location (`<default root>/<its id>`) outside the folders the roots
-  are made in. An experiment mlcp adopted (found tagged, made by someone at a location of their choosing), or one
-  recorded by an older mlcp, lends nothing; and no experiment anyone makes takes anything from another's: what
+  are made in. An experiment mlcp adopted (found tagged, made by someone at a location of their choosing: its
+  record's `taken` says which experiment it is, never where the tenant's files are), or one recorded by an older
+  mlcp, lends nothing; and no experiment anyone makes takes anything from another's: what
   counts is never decided by comparing live experiments' locations (a tagged experiment at a bucket's top, which
   anyone could make, once made every experiment in that bucket count for nobody).
 

@@ -19,22 +19,18 @@ unauthenticated probe per read) and on which users it knows (mlflow_permissions)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from controlplane.inventory import Claim, Inventory
+from controlplane.inventory import Claim, Inventory, InventoryRecord
 from controlplane.planning import attributed
 from controlplane.plans import Action, Change, LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import (
     API_VERSION,
-    DESCRIPTION_TAG,
     EXPERIMENT,
-    MANAGED_TAGS_TAG,
     MODEL_ALIAS,
     OWNER_TAG,
     OWNER_VALUE,
@@ -43,39 +39,20 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import mlflow_adoption
+from reconciler.backends import mlflow_adoption, mlflow_identity
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
+from reconciler.backends.mlflow_experiments import ExperimentWrites, live_experiment, without_fixed_fields
 from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_record_trust import RecordTrust
-from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
+from reconciler.backends.mlflow_rest import MlflowRest, Unanswered
 from reconciler.backends.registry import register
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
 OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
-FIXED_AT_CREATION = ("artifactLocation",)
-
-
-def live_experiment(item: dict[str, Any]) -> LiveObject:
-    """An MLflow experiment as a live object; its version is a digest of everything mlcp manages."""
-    tags = tags_of(item)
-    description = tags.pop(DESCRIPTION_TAG, None)
-    tags = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
-    manifest: dict[str, Any] = {
-        "name": item["name"],
-        "lifecycleStage": item.get("lifecycle_stage", "active"),
-        "tags": tags,
-        "artifactLocation": item.get("artifact_location"),
-        "experimentId": str(item["experiment_id"]),
-    }
-    if description is not None:
-        manifest["description"] = description
-    digest = json.dumps([item["name"], manifest["lifecycleStage"], description, sorted(tags.items())])
-    ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, str(item["name"]))
-    return LiveObject(ref, manifest, hashlib.sha256(digest.encode()).hexdigest()[:16])
 
 
 def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
@@ -107,9 +84,16 @@ class MlflowBackend(Backend):
         self.permissions = Permissions(rest)
         self.creations = Creations(rest)
         """The experiments this process created, with where MLflow put them, until their records are written."""
+        self.writes = ExperimentWrites(rest, self._recorded)
+        """Updates and prunes of experiments, each to the one whose id mlcp recorded (mlflow_identity)."""
+        self.permissions.pinned = self._pinned
         self.trust = RecordTrust(rest, self.permissions)
         self.store.writers = self.trust.writers
         self._inventory: Inventory | None = None
+        self._by_name: dict[str, dict[str, Any]] = {}
+        """mlcp's experiments as last read, by name (who holds a recorded name now)."""
+        self._reading = threading.Lock()
+        """A backend that applies without having planned reads its records once, before the first write needs them."""
         self._recording = threading.Lock()
         """Alias moves run concurrently; each rewrites the store's records before it moves (_forget_last_set)."""
 
@@ -195,6 +179,8 @@ class MlflowBackend(Backend):
         self._read_models(models, objects, owned)
         self.permissions.models = frozenset(str(m["name"]) for m in models)
         self.permissions.experiment_ids = {str(e["name"]): str(e["experiment_id"]) for e in experiments}
+        self._by_name = {str(e["name"]): e for e in experiments}
+        self.writes.by_id = {str(e["experiment_id"]): e for e in experiments}
         grants = self.permissions.read(
             [(str(e["name"]), str(e["experiment_id"]), tags_of(e)) for e in experiments],
             [(str(m["name"]), tags_of(m)) for m in models],
@@ -242,12 +228,10 @@ class MlflowBackend(Backend):
             elif is_permission(change.ref):
                 out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:
-                out.append(_without_fixed_fields(change))
-            elif change.ref.kind == EXPERIMENT and change.action is Action.delete:
-                swapped = self._another(change.ref, self.permissions.experiment_ids.get(change.ref.name))
-                out.append(replace(change, blocked=swapped) if swapped and not change.blocked else change)
+                out.append(without_fixed_fields(change))
             else:
                 out.append(change)
+        out = mlflow_identity.review(out, self.store.records, self._by_name, self.writes.by_id)
         reviewed = [self._not_foreign(c) for c in out]
         return mlflow_adoption.judge(reviewed, self.store.records, self.permissions, self.rest.username)
 
@@ -295,86 +279,14 @@ class MlflowBackend(Backend):
             if change.action is Action.create:
                 return self.creations.create(change, options)
             if change.action is Action.delete:
-                return self._delete_experiment(change, options)
-            return self._update_experiment(change, options)
+                return self.writes.delete(change, options)
+            return self.writes.update(change, options)
         except Unanswered as exc:  # a write's answer was lost: it may have been done, and its record is kept
             return Outcome(
                 change, Status.failed, f"{exc} (it may have been done: the next plan reads it)", uncertain=True
             )
         except BackendError as exc:
             return Outcome(change, Status.failed, str(exc))
-
-    def _update_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
-        found = self._experiment(change.ref.name)
-        if found is None:
-            return Outcome(change, Status.failed, f"experiment {change.ref.name!r} vanished since the plan")
-        if tags_of(found).get(OWNER_TAG) != OWNER_VALUE:
-            return Outcome(change, Status.failed, f"experiment {change.ref.name!r} is no longer tagged as mlcp's")
-        if options.dry_run:
-            return Outcome(change, Status.applied, "dry run")
-        exp_id, notes = str(found["experiment_id"]), []
-        if found.get("lifecycle_stage") == "deleted":
-            try:
-                self.rest.post("experiments/restore", experiment_id=exp_id)
-            except MlflowApiError as exc:  # "cannot restore an active experiment": a lost attempt restored it
-                if (
-                    not exc.after_lost_answer
-                    or (self._experiment(change.ref.name) or {}).get("lifecycle_stage") != "active"
-                ):
-                    raise
-            notes.append("restored")
-        want = change.desired or {}
-        live_tags = tags_of(found)
-        wanted = {**want.get("tags", {}), **({DESCRIPTION_TAG: want["description"]} if "description" in want else {})}
-        changed = {k: v for k, v in wanted.items() if live_tags.get(k) != v}
-        for key, value in changed.items():
-            self.rest.post("experiments/set-experiment-tag", experiment_id=exp_id, key=key, value=value)
-        before = set(filter(None, live_tags.get(MANAGED_TAGS_TAG, "").split(",")))
-        dropped = sorted(k for k in before - set(want.get("tags", {})) if k in live_tags)
-        for key in dropped:
-            try:
-                self.rest.post("experiments/delete-experiment-tag", experiment_id=exp_id, key=key)
-            except MlflowApiError as exc:  # gone already (a lost attempt's, or someone's): what was wanted
-                if not exc.not_found:
-                    raise
-        notes += [f"{len(changed)} tag(s) set"] if changed else []
-        notes += [f"removed tag(s) {', '.join(dropped)}"] if dropped else []
-        return Outcome(change, Status.applied, "; ".join(notes))
-
-    def _another(self, ref: ObjectRef, experiment_id: str | None) -> str | None:
-        """Why the experiment now named as `ref` is not the one mlcp created under that name (None: it is, or mlcp
-        did not record making one). A name is anyone's with EDIT to give: an experiment renamed into a recorded
-        name (and tagged) must not be deleted as mlcp's, by someone who may not delete it."""
-        record = self.store.records.get(ref)
-        made = record.made if record is not None and record.error is None else None
-        if made is None or experiment_id is None or experiment_id == made.id:
-            return None
-        return (
-            f"experiment {ref.name!r} is id {experiment_id}, not the experiment {made.id} mlcp created under that "
-            "name (renamed since, and another given its name): mlcp does not delete it. Rename it back, or delete "
-            "it in MLflow if it should go"
-        )
-
-    def _delete_experiment(self, change: Change, options: ApplyOptions) -> Outcome:
-        found = self._experiment(change.ref.name)
-        if found is None or found.get("lifecycle_stage") == "deleted":
-            return Outcome(change, Status.deleted, "already gone")
-        if tags_of(found).get(OWNER_TAG) != OWNER_VALUE:
-            return Outcome(change, Status.skipped, f"not deleting {change.ref.name!r}: mlcp did not create it")
-        swapped = self._another(change.ref, str(found.get("experiment_id")))
-        if swapped:  # since the plan
-            return Outcome(change, Status.skipped, swapped)
-        if options.dry_run:
-            return Outcome(change, Status.deleted, "dry run")
-        try:
-            self.rest.post("experiments/delete", experiment_id=str(found["experiment_id"]))
-        except MlflowApiError as exc:  # refused as gone: a lost attempt deleted it
-            if (
-                not exc.after_lost_answer
-                or (self._experiment(change.ref.name) or {}).get("lifecycle_stage") != "deleted"
-            ):
-                raise
-        return Outcome(change, Status.deleted, "soft-deleted (restorable in MLflow)")
 
     def record_inventory(self, refs: frozenset[ObjectRef], options: ApplyOptions) -> None:
         """Write the records that changed to mlcp's inventory experiment (nothing when none did).
@@ -399,6 +311,7 @@ class MlflowBackend(Backend):
         self._inventory = Inventory(updated.refs, records=dict(self.store.records))
         for ref in claims:  # recorded: the store holds it now
             self.creations.made.pop(ref, None)
+            self.writes.taken.pop(ref, None)
 
     def _with_last_set(self, ref: ObjectRef, claim: Claim) -> Claim:
         """A write's claim of an alias with the version this apply moved it to (none when it did not move it)."""
@@ -407,10 +320,31 @@ class MlflowBackend(Backend):
         return replace(claim, record=replace(claim.record, last_set=self.promotions.moved.pop(ref, None)))
 
     def _with_made(self, ref: ObjectRef, claim: Claim) -> Claim:
-        """A write's claim of an experiment this process created, with its id and location (mlflow_creation); a
-        later write's claim says nothing of it and the inventory keeps the record's (`Inventory.updated`)."""
-        made = self.creations.made.get(ref) if claim.wrote else None
-        return replace(claim, record=replace(claim.record, made=made)) if made is not None else claim
+        """A write's claim of an experiment this process created or took over, with its id and location
+        (mlflow_creation, mlflow_experiments); a later write's claim says nothing of it and the inventory keeps the
+        record's (`Inventory.updated`)."""
+        if not claim.wrote:
+            return claim
+        made, taken = self.creations.made.get(ref), self.writes.taken.get(ref)
+        if made is not None:
+            return replace(claim, record=replace(claim.record, made=made))
+        if taken is not None and mlflow_identity.recorded_id(self.store.records.get(ref)) is None:
+            return replace(claim, record=replace(claim.record, taken=taken))
+        return claim
+
+    def _recorded(self) -> dict[ObjectRef, InventoryRecord]:
+        """mlcp's records of this server, read first when this backend has not read it (an apply of a saved plan)."""
+        with self._reading:
+            if self._inventory is None:
+                self.read()
+        return self.store.records
+
+    def _pinned(self, name: str) -> str | None:
+        """The id of the experiment mlcp manages under `name` (None: none recorded or taken over yet)."""
+        ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name)
+        made, taken = self.creations.made.get(ref), self.writes.taken.get(ref)
+        recorded = mlflow_identity.recorded_id(self._recorded().get(ref))
+        return recorded or (made.id if made else taken.id if taken else None)
 
     def _forget_last_set(self, ref: ObjectRef, version: str) -> None:
         """Before moving an alias to `version`: its record no longer names another version, until the move is
@@ -428,13 +362,3 @@ class MlflowBackend(Backend):
             if record is None or record.last_set is None or record.last_set.version == version:
                 return
             self.store.write({**self.store.records, ref: replace(record, last_set=None)})
-
-
-def _without_fixed_fields(change: Change) -> Change:
-    """Drop differences in fields MLflow sets only at creation; an update left with none is a no-op."""
-    diffs = tuple(d for d in change.diffs if d.path[0] not in FIXED_AT_CREATION)
-    if len(diffs) == len(change.diffs):
-        return change
-    if diffs:
-        return replace(change, diffs=diffs, reason=f"{len(diffs)} managed field(s) differ (artifactLocation is fixed)")
-    return replace(change, action=Action.noop, diffs=(), reason="up to date (artifactLocation is fixed at creation)")

@@ -14,8 +14,10 @@ So under basic-auth, taking an object over is blocked while any MLflow user
 other than mlcp's own and the people the plan grants on it holds a direct grant
 there, naming them, and so are the plan's grants on it: an MLflow admin revokes
 those grants (or the Tenant declares those people), and the next plan goes
-ahead. Taking over means: an experiment this installation's record does not
-have, or a model none of whose aliases it has yet moved (the first promotion).
+ahead. Taking over means: an experiment whose id this installation's record
+does not have (none recorded, or a record an older mlcp wrote without one:
+mlflow_identity), or a model none of whose aliases it has yet moved (the first
+promotion).
 Without auth MLflow enforces no permissions, so there is nothing to check; what
 mlcp already governs is never judged here. It costs one grant listing per MLflow
 user, only in a plan that takes something over.
@@ -31,6 +33,7 @@ from controlplane.plans import Action, Change, ObjectRef
 from controlplane.rendering.mlflow_objects import EXPERIMENT, MODEL_ALIAS, AliasRef
 from controlplane.rendering.mlflow_permissions import resource_of
 from reconciler.backends.base import BackendError
+from reconciler.backends.mlflow_identity import recorded_id
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 
 MAX_NAMED = 5
@@ -53,7 +56,7 @@ def _taken_over(change: Change, records: Mapping[ObjectRef, InventoryRecord], go
     if change.blocked or change.desired is None:
         return None
     if change.ref.kind == EXPERIMENT and change.action in (Action.update, Action.noop):
-        live = change.live_version is not None and change.ref not in records
+        live = change.live_version is not None and recorded_id(records.get(change.ref)) is None
         return ("experiment", change.ref.name) if live else None
     if change.ref.kind == MODEL_ALIAS and change.action in (Action.create, Action.update):
         model = AliasRef.of(change.ref).model

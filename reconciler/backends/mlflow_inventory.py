@@ -42,7 +42,11 @@ record, like the Kubernetes inventory, on an experiment tenants cannot write:
   artifact location MLflow gave it (`made`: `{id, location}`), so what its
   location is trusted for (reconciler/servedhomes.py) is a fact of mlcp's, not a
   guess from the live experiment. Records without `made` (an adopted experiment,
-  or one an older mlcp recorded) lend their tenant no location.
+  or one an older mlcp recorded) lend their tenant no location. An experiment
+  mlcp took over is recorded with its id and location when it took it over
+  (`taken`: `{id, location}`), lending nothing: from then on the managed
+  experiment is the one with the recorded id, never whichever holds the name
+  (mlflow_identity).
 
 The ownership tags still say which objects mlcp manages; once the store exists,
 an object is only prunable when it is also recorded there (an alias: whenever
@@ -62,7 +66,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controlplane.inventory import InventoryRecord, LastSet, Made
+from controlplane.inventory import InventoryRecord, LastSet, Made, TakenOver
 from controlplane.plans import ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, OWNER_TAG, OWNER_VALUE, SYSTEM
 from reconciler.backends.base import BackendError
@@ -79,6 +83,8 @@ SET = "set"
 """The key of what mlcp last set an object to (a model alias: the version), in that object's record."""
 MADE = "made"
 """The key of the experiment mlcp created (its id and artifact location), in that experiment's record."""
+TAKEN = "taken"
+"""The key of the experiment mlcp took over (its id and artifact location then), in that experiment's record."""
 MAX_LOCATION = 2048
 """The longest artifact location recorded (MLflow's SQL store keeps 256 characters)."""
 _ID = re.compile(r"[0-9]{1,32}")
@@ -114,6 +120,8 @@ def _value(ref: ObjectRef, record: InventoryRecord) -> str:
         stored[SET] = {"version": last.version, "commit": last.commit, "by": by, "at": last.at}
     if record.made is not None:  # likewise: only an experiment mlcp created
         stored[MADE] = {"id": record.made.id, "location": record.made.location}
+    if record.taken is not None:  # likewise: only an experiment mlcp took over
+        stored[TAKEN] = {"id": record.taken.id, "location": record.taken.location}
     return json.dumps(stored, sort_keys=True, separators=(",", ":"))
 
 
@@ -135,21 +143,31 @@ def _last_set(stored: Any) -> LastSet | str | None:
     return LastSet(version, commit or None, stored.get("by") or None, stored.get("at") or None)
 
 
-def _made(kind: str, stored: Any) -> Made | str | None:
-    """The stored `made` of an experiment's record (None: absent, it was adopted or recorded by an older mlcp), or
-    what is wrong with it (read strictly: it decides which files a promotion may serve)."""
+def _made(kind: str, stored: Any, key: str = MADE) -> Made | str | None:
+    """The stored `made` (or `taken`) of an experiment's record (None: absent), or what is wrong with it (read
+    strictly: it decides which experiment is the managed one, and which files a promotion may serve)."""
     if stored is None:
         return None
     if kind != EXPERIMENT:
-        return f"{MADE} on a {kind}: mlcp records it for experiments only"
+        return f"{key} on a {kind}: mlcp records it for experiments only"
     if not isinstance(stored, dict) or set(stored) != {"id", "location"}:
-        return f"{MADE} is {stored!r}, not {{id, location}}"
+        return f"{key} is {stored!r}, not {{id, location}}"
     experiment_id, location = stored["id"], stored["location"]
     if not isinstance(experiment_id, str) or not _ID.fullmatch(experiment_id):
-        return f"{MADE}.id is {experiment_id!r}, not an experiment id"
+        return f"{key}.id is {experiment_id!r}, not an experiment id"
     if not isinstance(location, str) or not location or len(location) > MAX_LOCATION:
-        return f"{MADE}.location is not a string of 1 to {MAX_LOCATION} characters"
+        return f"{key}.location is not a string of 1 to {MAX_LOCATION} characters"
     return Made(experiment_id, location)
+
+
+def _identity(kind: str, stored: dict[str, Any]) -> tuple[Made | None, TakenOver | None] | str:
+    """The stored `made` and `taken` of a record (at most one), or what is wrong with them."""
+    made, taken = _made(kind, stored.get(MADE)), _made(kind, stored.get(TAKEN), TAKEN)
+    if isinstance(made, str) or isinstance(taken, str):
+        return made if isinstance(made, str) else str(taken)
+    if made is not None and taken is not None:
+        return f"both {MADE} and {TAKEN}: mlcp records one experiment either created or taken over"
+    return made, TakenOver(taken.id, taken.location) if taken is not None else None
 
 
 def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
@@ -171,10 +189,11 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     last = _last_set(stored.get(SET))
     if isinstance(last, str):
         return ref, InventoryRecord(None, None, None, error=last)
-    made = _made(ref.kind, stored.get(MADE))
-    if isinstance(made, str):
-        return ref, InventoryRecord(None, None, None, error=made)
-    return ref, replace(record, last_set=last, made=made) if record.error is None else record
+    identity = _identity(ref.kind, stored)
+    if isinstance(identity, str):
+        return ref, InventoryRecord(None, None, None, error=identity)
+    made, taken = identity
+    return ref, replace(record, last_set=last, made=made, taken=taken) if record.error is None else record
 
 
 class RegistryInventory:

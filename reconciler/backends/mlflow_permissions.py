@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,6 +81,9 @@ class Permissions:
         """MLflow admins (who may do anything anyway: their grants change nothing)."""
         self.models: frozenset[str] = frozenset()
         self.experiment_ids: dict[str, str] = {}
+        self.pinned: Callable[[str], str | None] | None = None
+        """The id of the experiment mlcp manages under a name (None: none recorded): a grant is written only there,
+        never on another experiment given that name since the plan (mlflow_identity)."""
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
         self._listed = False
 
@@ -207,6 +210,13 @@ class Permissions:
             resource_id = self._resource_id(kind, resource)
             if resource_id is None:
                 return Outcome(change, Status.failed, f"experiment {resource!r} does not exist; nothing to grant on")
+            expected = self.pinned(resource) if self.pinned is not None and kind == "experiment" else None
+            if expected is not None and resource_id != expected:
+                why = (
+                    f"experiment {resource!r} is id {resource_id} now, not experiment {expected} mlcp manages under "
+                    "that name (renamed since the plan, and another given its name)"
+                )
+                return Outcome(change, Status.failed, f"{why}; permission of {user} unchanged, on either")
             if options.dry_run:
                 return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied, "dry run")
             now = self.direct(user, fresh=True).get((kind, resource_id))

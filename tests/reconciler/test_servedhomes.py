@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controlplane.inventory import Inventory, InventoryRecord, Made
+from controlplane.inventory import Inventory, InventoryRecord, Made, TakenOver
 from controlplane.plans import LiveObject, ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
 from reconciler.backends.base import LiveState
@@ -120,3 +120,12 @@ def test_a_claim_of_the_tenants_own_namespace_is_its_own() -> None:
     found = homes(TEMPLATES, {})
     assert found.holds("nlp", "pvc://models/sentiment/3")
     assert not found.holds("nlp", "pvc://models/../../etc"), "no single meaning: under nothing"
+
+
+def test_an_experiment_recorded_as_taken_over_holds_nothing_even_with_its_very_id() -> None:
+    """mlcp records the id of an experiment it adopts (`taken`): which experiment is the tenant's, never where its
+    files are, as someone else chose its location."""
+    obj = _experiment("nlp/adopted", "s3://mlflow-default/11")
+    record = InventoryRecord("Experiment/nlp/x", "nlp", "x.yaml", taken=TakenOver("11", "s3://mlflow-default/11"))
+    state = LiveState({obj.ref: obj}, Inventory(frozenset({obj.ref}), records={obj.ref: record}))
+    assert not homes(TEMPLATES, {SYSTEM: state}).holds("nlp", "s3://mlflow-default/11/abc/artifacts/model")

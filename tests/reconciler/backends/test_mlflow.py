@@ -69,7 +69,7 @@ def test_a_restore_or_a_delete_whose_answer_was_lost_is_done_not_failed() -> Non
     update = Change(EXP, Action.update, "deleted", SPEC, "t", "e.yaml", 60, desired={"name": EXP.name, "tags": TAGS})
     outcome = MlflowBackend(rest).apply(update, ApplyOptions())
     assert outcome.status is Status.applied, outcome.message
-    assert outcome.message == "restored; removed tag(s) team"
+    assert outcome.message == "took over experiment 1; restored; removed tag(s) team", "no record: a take-over"
     assert rest.experiments[EXP.name]["lifecycle_stage"] == "active" and "team" not in rest.tags(EXP.name)
 
     rest.lose.add("experiments/delete")

@@ -9,7 +9,9 @@ tests/integration/attacks/test_squatted_experiment.py runs the attack against a 
 
 from __future__ import annotations
 
-from controlplane.inventory import InventoryRecord
+from dataclasses import replace
+
+from controlplane.inventory import InventoryRecord, TakenOver
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends import mlflow_adoption
 from reconciler.backends.mlflow_permissions import Permissions
@@ -18,6 +20,7 @@ from tests.reconciler.backends.lossy_mlflow import LossyMlflow
 EXP = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/detector")
 GRANT = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "vision/detector#bob")
 RECORD = InventoryRecord("Experiment/vision/detector", "vision", "tenants/vision/experiments/detector.yaml")
+TAKEN = replace(RECORD, taken=TakenOver("7", "s3://b/7"))
 
 
 def _permissions(grants: dict[str, str], auth: bool = True) -> Permissions:
@@ -59,8 +62,10 @@ def test_an_experiment_nobody_else_holds_grants_on_is_adopted() -> None:
 
 def test_mlcps_own_experiments_and_servers_without_auth_are_not_judged() -> None:
     permissions = _permissions({"carol": "MANAGE"})
-    [recorded] = mlflow_adoption.judge([_adopt()], {EXP: RECORD}, permissions, "mlcp-admin")
-    assert recorded.blocked is None, "mlcp made it: grants made by hand are left alone, as ever"
+    [recorded] = mlflow_adoption.judge([_adopt()], {EXP: TAKEN}, permissions, "mlcp-admin")
+    assert recorded.blocked is None, "mlcp took it over (its id): grants made by hand are left alone, as ever"
+    [older] = mlflow_adoption.judge([_adopt()], {EXP: RECORD}, permissions, "mlcp-admin")
+    assert older.blocked and "carol (MANAGE)" in older.blocked, "a record without an id is judged again"
     [created] = mlflow_adoption.judge([_adopt(Action.create)], {}, permissions, "mlcp-admin")
     assert created.blocked is None, "nothing live to take over"
     no_auth = _permissions({"carol": "MANAGE"}, auth=False)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.inventory import Claim, InventoryRecord, Made
+from controlplane.inventory import Claim, InventoryRecord, Made, TakenOver
 from controlplane.plans import Action, Change, ObjectRef, SpecKey
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.mlflow import MlflowBackend
+from reconciler.backends.mlflow_experiments import live_experiment
 from reconciler.backends.mlflow_inventory import parse, record_tag, store_name
 from tests.reconciler.backends.lossy_mlflow import DEFAULT_ROOT, LossyMlflow
 
@@ -24,11 +25,11 @@ TAGS = {"mlcp.dev/managed-by": "mlcp", "mlcp.dev/tenant": "t", "mlcp.dev/spec": 
 STORE = store_name("mlcp-system")
 
 
-def _change(action: Action, location: str | None = None) -> Change:
+def _change(action: Action, location: str | None = None, live: str | None = "v") -> Change:
     desired: dict[str, Any] = {"name": EXP.name, "tags": TAGS}
     if location:
         desired["artifactLocation"] = location
-    live = None if action is Action.create else "v"
+    live = None if action is Action.create else live
     return Change(EXP, action, "why", SPEC, "t", "e.yaml", 60, desired=desired, live_version=live)
 
 
@@ -66,10 +67,11 @@ def test_a_later_write_keeps_that_mlcp_made_it() -> None:
 def test_an_adopted_experiment_is_recorded_as_the_tenants_not_as_made() -> None:
     """Someone made `t/exp` by hand at a place of their choosing and tagged it; mlcp adopts it (an update)."""
     rest = LossyMlflow()
-    rest.add(EXP.name, dict(TAGS), location=f"{DEFAULT_ROOT}/7")
-    backend = _applied(rest, _change(Action.update))
+    found = rest.add(EXP.name, dict(TAGS), location=f"{DEFAULT_ROOT}/7")
+    backend = _applied(rest, _change(Action.update, live=live_experiment(found).version))
     assert backend.store.records[EXP].tenant == "t"
     assert _made(backend) is None
+    assert backend.store.records[EXP].taken == TakenOver(found["experiment_id"], f"{DEFAULT_ROOT}/7"), "but its id"
 
 
 def test_a_lost_create_is_recorded_as_made_only_where_mlcps_create_would_have_put_it() -> None:
@@ -144,7 +146,7 @@ def test_an_experiment_renamed_into_the_name_of_one_mlcp_made_is_not_deleted_as_
     delete = Change(EXP, Action.delete, "removed from git", None, None, None, 60, live_version="v")
     [reviewed] = backend.review([delete])
     assert (
-        reviewed.blocked is not None and f"not the experiment {made['experiment_id']} mlcp created" in reviewed.blocked
+        reviewed.blocked is not None and f"not experiment {made['experiment_id']} that mlcp created" in reviewed.blocked
     )
     outcome = backend.apply(delete, ApplyOptions())  # an apply of a plan made before the swap
     assert outcome.status is Status.skipped and alices["lifecycle_stage"] == "active"

@@ -14,7 +14,8 @@ import pytest
 
 from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
-from reconciler.backends.mlflow import MlflowBackend, _without_fixed_fields, live_aliases, live_experiment
+from reconciler.backends.mlflow import MlflowBackend, live_aliases
+from reconciler.backends.mlflow_experiments import live_experiment, without_fixed_fields
 from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
 from reconciler.backends.mlflow_rest import MlflowRest
 
@@ -138,7 +139,7 @@ def test_artifact_location_differences_are_not_planned() -> None:
     change = Change(
         ref, Action.update, "1 differs", None, None, None, 60, diffs=(FieldDiff(("artifactLocation",), "a", "b"),)
     )
-    assert _without_fixed_fields(change).action is Action.noop
+    assert without_fixed_fields(change).action is Action.noop
 
 
 def test_an_alias_off_the_version_mlcp_moved_it_to_is_drift_and_is_moved_back() -> None:
