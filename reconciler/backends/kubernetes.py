@@ -324,10 +324,12 @@ class KubernetesBackend(Backend):
     # -- writing ---------------------------------------------------------------------------------------------
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
-        """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload; a namespace the review
-        found absent that someone made since is not taken over."""
+        """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload, a platform object
+        only in its tenant's trusted namespace (`Impersonation.placed`); a namespace the review found absent that
+        someone made since is not taken over."""
         try:
             impersonate = self.impersonation.identity_for(change)
+            self.impersonation.placed(change)
         except Unconfined as exc:
             return Outcome(change, Status.failed, str(exc))
         rtype = self._type(change.ref)
