@@ -85,7 +85,8 @@ class Allowed:
 
 @dataclass(frozen=True)
 class Impersonation:
-    """Trusted tenant namespaces and memberships, and where the deployers are."""
+    """Trusted tenant namespaces and memberships, and where the deployers are: who writes a tenant's workloads,
+    and where mlcp's own identity may write its platform objects."""
 
     namespaces: Mapping[str, str]
     """Tenant → its namespace, from the trusted base and the plan's allowed Tenant changes only."""

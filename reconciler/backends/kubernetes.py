@@ -101,8 +101,9 @@ class KubernetesBackend(Backend):
         self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
         self.impersonation = Impersonation({}, {}, self.controller_namespace)
-        """Whose confined deployer writes each tenant's workloads (reconciler.impersonation): the trusted base's
-        tenants (`judge_by`) and what the authorized plan allows (`entrust`); before a base, none (refused)."""
+        """Whose confined deployer writes each tenant's workloads, and where its platform objects may land
+        (reconciler.impersonation): the trusted base's tenants (`judge_by`) and what the authorized plan allows
+        (`entrust`); before a base, none (refused)."""
         self._trusted: tuple[TrustedBase, Impersonation] | None = None
         """The last base's tenants' writers, made once per base (a loop pass at the same base reuses them)."""
         self._declared: Mapping[str, str] = {}
