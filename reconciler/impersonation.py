@@ -28,6 +28,29 @@ revision cannot make its author a member of the tenant it targets), and the API
 server refuses it in another's namespace. Mlcp impersonates only accounts of its
 own namespace, where no tenant member can run, mint a token for or impersonate
 anything.
+
+Platform objects have no deployer beneath them: mlcp's own identity may write in
+every namespace labelled as mlcp's (the `mlcp-reconciler-scope` admission policy),
+and every tenant's namespace is one. So where they land is confined here, from the
+same trusted namespaces (`placed`): a create or update of a platform kind's object
+of a tenant must be in the namespace the base and the allowed Tenant changes give
+that tenant (the tenant an unallowed change falls back to, as above), and the
+tenant's Namespace must be that namespace by name; otherwise it fails before
+anything is sent (`Misplaced`). Without it, a revision naming nlp's namespace as
+vision's had mlcp bind vision's people, and write vision's quota and NetworkPolicy,
+in nlp's namespace once the authorizer's refusal was out of the way. Every object
+the platform kinds render today is in its tenant's namespace (rendering.tenant,
+rendering.quota): the deployer's RoleBinding included, which only names an account
+of the controller namespace (`with_deployer_home`; no account is created there);
+a NetworkPolicy's `allowFromNamespaces` names other namespaces but is written in
+its own; a cross-tenant grant or an SRE rule over every tenant changes who may
+author a change, not where its objects land; the AccessPolicy renders no
+Kubernetes object. What is not checked: objects of no tenant (only cluster-wide
+kinds, which render none here), workloads (their deployer confines them) and
+deletes (mlcp's inventory attributes them, and a delete writes nothing). A
+tenant's cluster-scoped object other than its Namespace has no namespace to be
+confined by, and is refused: a platform kind that renders one must be confined
+here first.
 """
 
 from __future__ import annotations
@@ -35,13 +58,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from controlplane.plans import Change
+from controlplane.plans import Action, Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
+
+NAMESPACE_KIND = ("v1", "Namespace")
 
 
 class Unconfined(Exception):
     """A workload of a tenant that no trusted input gives a namespace: there is no deployer to write it as."""
+
+
+class Misplaced(Unconfined):
+    """A platform object of a tenant outside the namespace the trusted inputs give that tenant."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +85,8 @@ class Allowed:
 
 @dataclass(frozen=True)
 class Impersonation:
-    """Trusted tenant namespaces and memberships, and where the deployers are."""
+    """Trusted tenant namespaces and memberships, and where the deployers are: who writes a tenant's workloads,
+    and where mlcp's own identity may write its platform objects."""
 
     namespaces: Mapping[str, str]
     """Tenant → its namespace, from the trusted base and the plan's allowed Tenant changes only."""
@@ -92,6 +122,40 @@ class Impersonation:
         declared = KINDS.get(kind)
         if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
             return None
+        _, namespace = self._confining(change, f"there is no deployer to write {change.ref} as")
+        return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
+
+    def placed(self, change: Change) -> None:
+        """Nothing when `change` may be written where it lands; `Misplaced` for a create or update of a platform
+        kind's object of a tenant outside the namespace the trusted inputs give the tenant (its Namespace: named
+        otherwise), `Unconfined` when they give it none. Written with mlcp's own identity, which the API server lets
+        into every tenant's namespace, these are confined here alone (module docstring)."""
+        declared = KINDS.get(change.spec.kind) if change.spec else None
+        if declared is None or declared.workload or not change.tenant:
+            return
+        if change.action not in (Action.create, Action.update):
+            return
+        ref = change.ref
+        tenant, namespace = self._confining(change, f"there is no namespace mlcp may write {ref} in")
+        if ref.namespace is not None:
+            if ref.namespace == namespace:
+                return
+            where = f"namespace {ref.namespace!r}"
+        else:
+            if (ref.api_version, ref.kind) == NAMESPACE_KIND and ref.name == namespace:
+                return
+            where = "no namespace (cluster-scoped)"
+        whose = f"tenant {tenant!r}" + ("" if tenant == change.tenant else " (its author's: the change is not allowed)")
+        raise Misplaced(
+            f"not written: {ref} of tenant {change.tenant!r} is in {where}, but the trusted base and the plan's "
+            f"allowed Tenant changes give {whose} the namespace {namespace!r}, and mlcp writes a tenant's platform "
+            "objects (and its Namespace) only there; a tenant moves to another namespace only by a Tenant change "
+            "its policy allows (a platform admin's)"
+        )
+
+    def _confining(self, change: Change, without: str) -> tuple[str | None, str]:
+        """The tenant whose trusted namespace confines `change` (its own, or for a change not allowed an author's
+        own tenant), and that namespace; `Unconfined`, saying `without`, when no trusted input gives it one."""
         tenant = change.tenant
         if change.decision is None or not change.decision.allowed:
             tenant = self._authors_tenant(change.decision.actors if change.decision else (), tenant)
@@ -99,10 +163,10 @@ class Impersonation:
         if namespace is None:
             raise Unconfined(
                 f"not written: tenant {tenant!r} has no namespace in the trusted base and no allowed Tenant change "
-                f"gives it one, so there is no deployer to write {change.ref} as; a platform admin must approve "
-                "the tenant (its tenants/<t>/tenant.yaml) first"
+                f"gives it one, so {without}; a platform admin must approve the tenant (its tenants/<t>/tenant.yaml) "
+                "first"
             )
-        return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
+        return tenant, namespace
 
     def _authors_tenant(self, actors: tuple[str, ...], target: str | None) -> str | None:
         """For a change not allowed that reached apply anyway (enforcement bypassed, a bug): the own tenant of an

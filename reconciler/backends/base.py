@@ -176,7 +176,8 @@ class Backend(Protocol):
         """Learn what the authorized plan about to be applied lets tenants become (a new tenant's namespace, a moved
         one, changed people: only by Tenant changes the base's policy allowed), with every lane's share in sight.
         The Kubernetes backend writes each tenant's workloads as the deployer of the namespace the base and these
-        give it, never the one the revision alone names (reconciler.impersonation)."""
+        give it, and its platform objects only in that namespace, never the one the revision alone names
+        (reconciler.impersonation)."""
         return
 
     def forget(self) -> None:

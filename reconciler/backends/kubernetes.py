@@ -101,8 +101,9 @@ class KubernetesBackend(Backend):
         self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
         self.impersonation = Impersonation({}, {}, self.controller_namespace)
-        """Whose confined deployer writes each tenant's workloads (reconciler.impersonation): the trusted base's
-        tenants (`judge_by`) and what the authorized plan allows (`entrust`); before a base, none (refused)."""
+        """Whose confined deployer writes each tenant's workloads, and where its platform objects may land
+        (reconciler.impersonation): the trusted base's tenants (`judge_by`) and what the authorized plan allows
+        (`entrust`); before a base, none (refused)."""
         self._trusted: tuple[TrustedBase, Impersonation] | None = None
         """The last base's tenants' writers, made once per base (a loop pass at the same base reuses them)."""
         self._declared: Mapping[str, str] = {}
@@ -324,10 +325,12 @@ class KubernetesBackend(Backend):
     # -- writing ---------------------------------------------------------------------------------------------
 
     def apply(self, change: Change, options: ApplyOptions) -> Outcome:
-        """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload; a namespace the review
-        found absent that someone made since is not taken over."""
+        """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload, a platform object
+        only in its tenant's trusted namespace (`Impersonation.placed`); a namespace the review found absent that
+        someone made since is not taken over."""
         try:
             impersonate = self.impersonation.identity_for(change)
+            self.impersonation.placed(change)
         except Unconfined as exc:
             return Outcome(change, Status.failed, str(exc))
         rtype = self._type(change.ref)

@@ -8,6 +8,7 @@ would, and asks which identity mlcp would impersonate.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from reconciler import governance
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
-from reconciler.impersonation import Allowed, Impersonation, Unconfined
+from reconciler.impersonation import Allowed, Impersonation, Misplaced, Unconfined
 from reconciler.trust import TrustedBase
 
 HOME = "ops"
@@ -168,3 +169,84 @@ def test_before_a_trusted_base_no_workload_is_written_and_nothing_is_sent() -> N
     kube = _backend()
     outcome = kube.apply(_workload("vision", "team-vision"), ApplyOptions())
     assert outcome.status is Status.failed and "no namespace in the trusted base" in outcome.message
+
+
+def _platform(
+    tenant: str,
+    namespace: str | None,
+    kind: str = "RoleBinding",
+    decision: Decision | None = ALLOWED,
+    action: Action = Action.create,
+    spec: str = "Tenant",
+) -> Change:
+    """An object a platform kind renders for `tenant` (written with mlcp's own identity); `namespace` None: the
+    cluster-scoped Namespace named by `kind`'s name."""
+    if namespace is None:
+        ref = ObjectRef("kubernetes", "v1", "Namespace", None, kind)
+    else:
+        api = "rbac.authorization.k8s.io/v1" if kind == "RoleBinding" else "v1"
+        ref = ObjectRef("kubernetes", api, kind, namespace, "mlcp-admin")
+    return Change(ref, action, "", SpecKey(spec, tenant, tenant), tenant, None, 31, decision=decision)
+
+
+@pytest.mark.parametrize(("kind", "spec"), [("RoleBinding", "Tenant"), ("ResourceQuota", "Quota")])
+@pytest.mark.parametrize("decision", [DENIED, None])  # refused with enforcement bypassed; never judged
+def test_a_platform_object_of_a_moved_tenant_is_not_written_into_the_namespace_it_names(
+    kind: str, spec: str, decision: Decision | None
+) -> None:
+    """Alice moves vision into nlp's namespace: mlcp's own identity, which the API server lets into every tenant's
+    namespace, would bind vision's people and set vision's quota in nlp's. Refused before anything is sent; vision's
+    objects in its base namespace still go."""
+    writer = _writer(_governance(_tenant("vision", "team-nlp", "alice@x"), decision))
+    with pytest.raises(Misplaced, match=r"in namespace 'team-nlp'.* give tenant 'vision' the namespace 'team-vision'"):
+        writer.placed(_platform("vision", "team-nlp", kind, decision, spec=spec))
+    with pytest.raises(Misplaced, match="no namespace \\(cluster-scoped\\)"):
+        writer.placed(_platform("vision", None, "team-nlp", decision, Action.update))
+    writer.placed(_platform("vision", "team-vision", kind, decision, spec=spec))
+    writer.placed(_platform("vision", None, "team-vision", decision))
+
+
+def test_an_allowed_move_or_new_tenant_writes_its_platform_objects_in_its_new_namespace() -> None:
+    moved = _governance(_tenant("vision", "team-vision-2", "alice@x"), ALLOWED)
+    new = _governance(_tenant("speech", "team-speech", "dan@x"), ALLOWED, Action.create)
+    writer = _writer(moved + new)
+    for tenant, namespace in (("vision", "team-vision-2"), ("speech", "team-speech")):
+        writer.placed(_platform(tenant, namespace))
+        writer.placed(_platform(tenant, None, namespace))
+    with pytest.raises(Misplaced):
+        writer.placed(_platform("vision", "team-vision"))  # what the move left is only deleted
+
+
+def test_a_new_tenant_nobody_allowed_gets_no_platform_object_at_all() -> None:
+    squatter = _tenant("squat", "team-nlp", "mallory@x")
+    writer = _writer(_governance(squatter, Decision(False, "default-deny", "", ("mallory@x",)), Action.create))
+    with pytest.raises(Unconfined, match="tenant 'squat' has no namespace in the trusted base"):
+        writer.placed(_platform("squat", None, "team-nlp"))
+
+
+def test_a_denied_change_of_another_tenants_platform_objects_is_confined_to_its_authors_tenant() -> None:
+    """Carol (nlp) adds herself to vision's owners (denied) and enforcement is bypassed: confined as the workloads'
+    fallback is, to her own tenant's namespace, so vision's bindings are not rewritten by her commit."""
+    carol = Decision(False, "default-deny", "", ("carol@x",))
+    writer = _writer([])
+    with pytest.raises(Misplaced, match="give tenant 'nlp' \\(its author's: the change is not allowed\\)"):
+        writer.placed(_platform("vision", "team-vision", decision=carol, action=Action.update))
+    writer.placed(_platform("vision", "team-vision", decision=DENIED, action=Action.update))  # alice is vision's
+
+
+def test_what_is_not_a_tenants_platform_write_is_left_to_other_layers() -> None:
+    """Deletes (attributed by mlcp's inventory), objects of no tenant and workloads (their deployer confines them)."""
+    writer = _writer([])
+    writer.placed(_platform("vision", "team-nlp", action=Action.delete))
+    writer.placed(replace(_platform("vision", "team-nlp"), tenant=None))
+    writer.placed(_workload("vision", "team-nlp"))
+    writer.placed(_platform("vision", "team-nlp", action=Action.noop))
+
+
+def test_the_backend_refuses_a_misplaced_platform_object_before_anything_is_sent() -> None:
+    kube = _backend()
+    kube.judge_by(TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=BASE))
+    kube.entrust(governance.allowed_tenants(_governance(_tenant("vision", "team-nlp", "alice@x"), DENIED)))
+    for change in (_platform("vision", "team-nlp", decision=DENIED), _platform("vision", None, "team-nlp")):
+        outcome = kube.apply(change, ApplyOptions())
+        assert outcome.status is Status.failed and "give tenant 'vision' the namespace 'team-vision'" in outcome.message

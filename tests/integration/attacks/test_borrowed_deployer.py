@@ -11,6 +11,12 @@ Alice acts as herself, through a signed commit; the operator's real `mlcp apply`
 same revision is applied with enforcement out of the way (the policy not enforced and every refusal before apply
 dropped, as a bug in either would): her pipeline is written as vision's deployer, the base's namespace's, and the
 real API server refuses it in nlp's namespace. Nothing of vision's lands there.
+
+Her tenant's platform objects (its Namespace, RoleBindings binding her and her people to the tenant roles, quota,
+LimitRange, NetworkPolicy, accounts) have no deployer beneath them: mlcp writes them as itself, which the shipped
+admission policy lets into every tenant's namespace. With the same bypass they would rebind nlp's namespace to
+vision's people and replace its quota; they are refused before anything is sent, because the trusted base gives
+vision its own namespace, and the outcome says so.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from controlplane.labels import TENANT_LABEL
+from controlplane.plans import Action, Change, Plan
 from controlplane.rendering.context import deployer_account
 from reconciler import connecting, engine
 from reconciler.applying import apply_plan, unchecked
@@ -32,6 +40,8 @@ pytestmark = pytest.mark.integration
 PIPELINE = "train-detector"
 RENDERED = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows"}
 """What vision's pipeline renders, and the resources they are."""
+PLATFORM = {"Namespace", "RoleBinding", "ResourceQuota", "LimitRange", "NetworkPolicy"}
+"""What vision's Tenant and Quota render that must not land in (or be) nlp's namespace, at least."""
 
 
 @pytest.fixture
@@ -51,45 +61,111 @@ def _pipeline_in(k8s_admin: client.ApiClient, namespace: str, plural: str = "wor
     return True
 
 
-def test_a_tenant_moved_into_another_tenants_namespace_is_still_written_as_its_own_deployer(
-    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
-) -> None:
+def _moved_and_bypassed(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, audit: Path
+) -> tuple[Plan, KubernetesBackend]:
+    """Alice's signed commit moving vision into nlp's namespace, refused by the operator's real `mlcp apply`; then
+    the plan it makes (judged by the last applied revision) with the policy not enforced, and its backend."""
     vision, nlp = op.repo.repo.vision, op.repo.repo.nlp
     anchor = "  deletionProtection: true\n"
     op.repo.edit(f"tenants/{vision}/tenant.yaml", anchor, f"{anchor}  namespace: {nlp}\n")
     op.repo.commit("vision: move in with nlp", "alice")
 
-    result = op.apply(tmp_path / "audit.jsonl", None, "--detailed-exitcode")
+    result = op.apply(audit, None, "--detailed-exitcode")
     assert result.exit_code == 2, gitattack.explain(result)  # held back: her changes were skipped
     assert not _pipeline_in(k8s_admin, nlp), "the operator's apply wrote vision's pipeline into nlp's namespace"
 
-    # enforcement out of the way: the plan mlcp apply makes (judged by the last applied revision), not enforced,
-    # every refusal before apply dropped; only vision's workloads in nlp's namespace, as a bug would let through
     targets = engine.Targets(
         str(op.kubeconfig), tracking_uri=op.mlflow_uri, controller_namespace=op.repo.repo.system_ns
     )
     desired = engine.load_desired(op.repo.root)
     backends = connecting.connect(desired.repo, targets)
     plan, _ = engine.make_plan(desired, backends, enforce_policy=False, targets=targets)
-    moved = [
-        replace(c, blocked=None)
-        for c in plan.changes
-        if c.tenant == vision and c.ref.namespace == nlp and c.spec is not None and c.spec.kind == "Pipeline"
-    ]
-    assert sorted(c.ref.kind for c in moved) == sorted(RENDERED), moved
-    assert all(c.decision is not None and not c.decision.allowed for c in moved), "the authorizer refuses first"
     kube = backends["kubernetes"]
     assert isinstance(kube, KubernetesBackend)
-    assert kube.impersonation is not None
+    return plan, kube
+
+
+def _bypassing(plan: Plan, kube: KubernetesBackend, changes: list[Change]) -> list[str]:
+    """`changes` applied with every refusal before apply dropped, as a bug would let them through: the messages."""
+    through = [replace(c, blocked=None) for c in changes]
+    bypassed = replace(plan, changes=tuple(through))
+    report = apply_plan(bypassed, {"kubernetes": kube}, ApplyOptions(), authorize=unchecked)
+    assert len(report.outcomes) == len(through)
+    assert all(o.status is Status.failed for o in report.outcomes), report.outcomes
+    return [o.message for o in report.outcomes]
+
+
+def test_a_tenant_moved_into_another_tenants_namespace_is_still_written_as_its_own_deployer(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    vision, nlp = op.repo.repo.vision, op.repo.repo.nlp
+    plan, kube = _moved_and_bypassed(op, k8s_admin, tmp_path / "audit.jsonl")
+    moved = [
+        c for c in plan.changes
+        if c.tenant == vision and c.ref.namespace == nlp and c.spec is not None and c.spec.kind == "Pipeline"
+    ]  # fmt: skip
+    assert sorted(c.ref.kind for c in moved) == sorted(RENDERED), moved
+    assert all(c.decision is not None and not c.decision.allowed for c in moved), "the authorizer refuses first"
     own = f"system:serviceaccount:{op.repo.repo.system_ns}:{deployer_account(vision)}"
     assert {kube.impersonation.identity_for(c) for c in moved} == {own}, "written as the base namespace's deployer"
 
-    report = apply_plan(replace(plan, changes=tuple(moved)), {"kubernetes": kube}, ApplyOptions(), authorize=unchecked)
-    assert len(report.outcomes) == len(moved)
-    for outcome in report.outcomes:
-        assert outcome.status is Status.failed, outcome
-        message = outcome.message
+    for message in _bypassing(plan, kube, moved):
         assert ("403" in message or "forbidden" in message.lower()) and deployer_account(vision) in message, message
     for plural in RENDERED.values():
         assert not _pipeline_in(k8s_admin, nlp, plural), f"the API server let vision's deployer write {plural} in nlp's"
     assert _pipeline_in(k8s_admin, vision), "vision's own pipeline stays where the base put it"
+
+
+def _tenants_objects(k8s_admin: client.ApiClient, namespace: str) -> dict[str, dict[str, str]]:
+    """What the platform kinds put in `namespace`, by "Kind/name": each object's tenant label."""
+    core, rbac = client.CoreV1Api(k8s_admin), client.RbacAuthorizationV1Api(k8s_admin)
+    net = client.NetworkingV1Api(k8s_admin)
+    listed = {
+        "RoleBinding": rbac.list_namespaced_role_binding(namespace).items,
+        "ResourceQuota": core.list_namespaced_resource_quota(namespace).items,
+        "LimitRange": core.list_namespaced_limit_range(namespace).items,
+        "NetworkPolicy": net.list_namespaced_network_policy(namespace).items,
+        "ServiceAccount": core.list_namespaced_service_account(namespace).items,
+    }
+    return {
+        f"{kind}/{item.metadata.name}": dict(item.metadata.labels or {})
+        for kind, items in listed.items()
+        for item in items
+    }
+
+
+def _subjects(k8s_admin: client.ApiClient, namespace: str) -> set[str]:
+    bindings = client.RbacAuthorizationV1Api(k8s_admin).list_namespaced_role_binding(namespace).items
+    return {s.name for b in bindings for s in (b.subjects or [])}
+
+
+def test_a_tenant_moved_into_another_tenants_namespace_has_none_of_its_platform_objects_written_there(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    """Vision's RoleBindings (Alice and her people bound to the tenant roles), quota, LimitRange, NetworkPolicy and
+    Namespace, rendered for nlp's namespace, are refused before anything is sent: mlcp's own identity could write
+    them there, and nothing of vision's appears in nlp's namespace."""
+    vision, nlp = op.repo.repo.vision, op.repo.repo.nlp
+    before = _tenants_objects(k8s_admin, nlp)
+    people = _subjects(k8s_admin, nlp)
+    quota = client.CoreV1Api(k8s_admin).read_namespaced_resource_quota("compute", nlp).spec.hard
+    assert "alice@example.com" not in people and gitattack.GPU not in quota
+    plan, kube = _moved_and_bypassed(op, k8s_admin, tmp_path / "audit.jsonl")
+    platform = [
+        c for c in plan.changes
+        if c.tenant == vision and c.spec is not None and c.spec.kind in ("Tenant", "Quota")
+        and c.action in (Action.create, Action.update) and nlp in (c.ref.namespace, c.ref.name)
+    ]  # fmt: skip
+    assert {c.ref.kind for c in platform} >= PLATFORM, platform
+
+    for message in _bypassing(plan, kube, platform):
+        assert f"give tenant {vision!r} the namespace {vision!r}" in message, message
+    after = _tenants_objects(k8s_admin, nlp)
+    assert after == before, "vision's platform objects were written into nlp's namespace"
+    assert not [name for name, labels in after.items() if labels.get(TENANT_LABEL) == vision], after
+    assert _subjects(k8s_admin, nlp) == people, "vision's people were bound in nlp's namespace"
+    assert client.CoreV1Api(k8s_admin).read_namespaced_resource_quota("compute", nlp).spec.hard == quota
+    labels = client.CoreV1Api(k8s_admin).read_namespace(nlp).metadata.labels
+    assert labels[TENANT_LABEL] == nlp, "nlp's Namespace was relabelled as vision's"
+    assert "alice@example.com" in _subjects(k8s_admin, vision), "vision's own bindings stay where the base put them"

@@ -16,6 +16,7 @@ from controlplane.plans import Action, Change, LiveObject, ObjectRef, SpecKey
 from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.kubernetes import RESOURCES, KubernetesBackend
 from reconciler.backends.kubernetes_client import KubeClient
+from reconciler.impersonation import Allowed
 
 QUOTA = ObjectRef("kubernetes", "v1", "ResourceQuota", "team", "compute")
 LIVE = {QUOTA: LiveObject(QUOTA, {"kind": "ResourceQuota"}, "5")}
@@ -125,9 +126,11 @@ def answering() -> Iterator[KubernetesBackend]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        yield KubernetesBackend(
+        backend = KubernetesBackend(
             KubeClient(ApiClient(Configuration(host=f"http://127.0.0.1:{server.server_address[1]}")))
         )
+        backend.entrust(Allowed({"team-a": "team-a"}))  # the tenant of BINDING, as an authorized plan gives it
+        yield backend
     finally:
         server.shutdown()
         server.server_close()

@@ -17,6 +17,7 @@ from reconciler.backends.kubernetes import KubernetesBackend
 from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backends.kubernetes_namespaces import RULE, NamespaceClaims
+from reconciler.impersonation import Allowed
 from reconciler.trust import TrustedBase
 
 SYSTEM_NS = "mlcp-system"
@@ -243,6 +244,7 @@ def test_many_namespace_creates_cost_one_list_not_one_get_each() -> None:
 
 def test_applying_a_saved_plan_never_takes_over_a_namespace_that_appeared_since() -> None:
     kube = FakeKube({"appeared"})
+    kube.entrust(Allowed({"t": "appeared"}))  # an allowed new tenant: its namespace is where mlcp may write
     [ns_create, _] = _claim("t", "appeared")
     outcome = kube.apply(ns_create, ApplyOptions())
     assert outcome.status is Status.failed and "appeared since the plan" in outcome.message
@@ -252,6 +254,7 @@ def test_applying_a_saved_plan_never_takes_over_a_namespace_that_appeared_since(
 def test_a_create_the_review_just_checked_is_not_looked_up_again() -> None:
     kube = FakeKube(set())
     kube._inventory = Inventory()
+    kube.entrust(Allowed({"t": "fresh"}))
     [ns_create, _] = kube.review(_claim("t", "fresh"))
     kube.sent.clear()
     assert kube.apply(ns_create, ApplyOptions()).status is Status.applied
