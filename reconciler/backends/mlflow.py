@@ -32,14 +32,12 @@ from controlplane.rendering.mlflow_objects import (
     API_VERSION,
     EXPERIMENT,
     MODEL_ALIAS,
-    OWNER_TAG,
-    OWNER_VALUE,
     SYSTEM,
     AliasRef,
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import mlflow_adoption, mlflow_identity
+from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_records
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
@@ -51,8 +49,6 @@ from reconciler.backends.mlflow_record_trust import RecordTrust
 from reconciler.backends.mlflow_rest import MlflowRest, Unanswered
 from reconciler.backends.registry import register
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
-
-OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
 
 
 def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
@@ -156,20 +152,10 @@ class MlflowBackend(Backend):
         self.trust.forget()
 
     def read(self) -> LiveState:
-        if not self.rest.uri.startswith(("http://", "https://")):
-            raise BackendError(f"tracking URI {self.rest.shown!r} is not an MLflow server (http:// or https://)")
-        self.permissions.auth = self.rest.auth_enabled()
-        if self.permissions.auth and not self.rest.has_credentials:
-            raise BackendError(
-                f"MLflow at {self.rest.shown} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD (an MLflow admin, to manage permissions)"
-            )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
-        searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
-        self.permissions.read_users()  # who may write mlcp's records is judged before any is read
         self._inventory = None  # a refused store leaves no earlier pass's records to write over
-        experiments = self.store.take(list(searched))
+        experiments = mlflow_records.read(self.rest, self.permissions, self.store)
         for item in experiments:
             found = live_experiment(item)
             objects[found.ref] = found
