@@ -32,14 +32,12 @@ from controlplane.rendering.mlflow_objects import (
     API_VERSION,
     EXPERIMENT,
     MODEL_ALIAS,
-    OWNER_TAG,
-    OWNER_VALUE,
     SYSTEM,
     AliasRef,
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import mlflow_adoption, mlflow_identity
+from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_records
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
@@ -48,11 +46,9 @@ from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_record_trust import RecordTrust
-from reconciler.backends.mlflow_rest import MlflowRest, Unanswered
+from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 from reconciler.backends.registry import register
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
-
-OWNED_FILTER = f"tags.`{OWNER_TAG}` = '{OWNER_VALUE}'"
 
 
 def live_aliases(model: dict[str, Any]) -> list[tuple[LiveObject, bool]]:
@@ -156,20 +152,10 @@ class MlflowBackend(Backend):
         self.trust.forget()
 
     def read(self) -> LiveState:
-        if not self.rest.uri.startswith(("http://", "https://")):
-            raise BackendError(f"tracking URI {self.rest.shown!r} is not an MLflow server (http:// or https://)")
-        self.permissions.auth = self.rest.auth_enabled()
-        if self.permissions.auth and not self.rest.has_credentials:
-            raise BackendError(
-                f"MLflow at {self.rest.shown} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD (an MLflow admin, to manage permissions)"
-            )
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
-        searched = self.rest.search("experiments/search", "experiments", filter=OWNED_FILTER, view_type="ALL")
-        self.permissions.read_users()  # who may write mlcp's records is judged before any is read
         self._inventory = None  # a refused store leaves no earlier pass's records to write over
-        experiments = self.store.take(list(searched))
+        experiments = mlflow_records.read(self.rest, self.permissions, self.store)
         for item in experiments:
             found = live_experiment(item)
             objects[found.ref] = found
@@ -178,11 +164,17 @@ class MlflowBackend(Backend):
         models = list(self.rest.search("registered-models/search", "registered_models", method="GET"))
         self._read_models(models, objects, owned)
         self.permissions.models = frozenset(str(m["name"]) for m in models)
-        self.permissions.experiment_ids = {str(e["name"]): str(e["experiment_id"]) for e in experiments}
         self._by_name = {str(e["name"]): e for e in experiments}
-        self.writes.by_id = {str(e["experiment_id"]): e for e in experiments}
-        grants = self.permissions.read(
-            [(str(e["name"]), str(e["experiment_id"]), tags_of(e)) for e in experiments],
+        by_id = {str(e["experiment_id"]): e for e in experiments}
+        records = self.store.records
+        recorded = mlflow_identity.recorded_experiments(records, by_id, self._experiment_by_id)
+        self.writes.by_id = {**by_id, **recorded}  # a recorded one untagged by hand is still where it is
+        self.permissions.experiment_ids = mlflow_identity.grant_places(records, self._by_name, recorded)
+        grants = self.permissions.read(  # each grant on the experiment mlcp recorded, whatever its name now
+            [
+                (name, str(e["experiment_id"]), tags_of(e))
+                for name, e in mlflow_identity.tagged_grant_places(records, experiments, self.writes.by_id)
+            ],
             [(str(m["name"]), tags_of(m)) for m in models],
             [ref for ref in self.store.records if is_permission(ref)],
         )
@@ -196,6 +188,16 @@ class MlflowBackend(Backend):
             owned = {ref for ref in owned if record_tag(ref) not in self.store.foreign}
         self._inventory = Inventory(frozenset(owned), records=dict(self.store.records))
         return LiveState(objects, self._inventory)
+
+    def _experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
+        """A recorded experiment that is not among mlcp's tagged ones (its tag deleted by hand; None: gone)."""
+        try:
+            found: dict[str, Any] = self.rest.get("experiments/get", experiment_id=experiment_id)["experiment"]
+        except MlflowApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return found
 
     def _read_models(
         self, models: list[dict[str, Any]], objects: dict[ObjectRef, LiveObject], owned: set[ObjectRef]
@@ -343,8 +345,9 @@ class MlflowBackend(Backend):
         """The id of the experiment mlcp manages under `name` (None: none recorded or taken over yet)."""
         ref = ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name)
         made, taken = self.creations.made.get(ref), self.writes.taken.get(ref)
-        recorded = mlflow_identity.recorded_id(self._recorded().get(ref))
-        return recorded or (made.id if made else taken.id if taken else None)
+        if made is not None or taken is not None:  # this process's, newer than the record
+            return made.id if made is not None else taken.id if taken is not None else None
+        return mlflow_identity.recorded_id(self._recorded().get(ref))
 
     def _forget_last_set(self, ref: ObjectRef, version: str) -> None:
         """Before moving an alias to `version`: its record no longer names another version, until the move is

@@ -18,9 +18,13 @@ over), and from then on:
   only `made`, by id);
 - the recorded experiment soft-deleted keeps its name (MLflow frees a name only
   at a rename or a purge): it is the managed one, and the apply restores it;
-- the recorded experiment renamed away, the name free: mlcp creates a new
-  experiment under the name (recorded as made), and the renamed one is left
-  alone, as any experiment mlcp does not record;
+- the recorded experiment renamed away, the name free: still the managed one.
+  Its grants stay on it, found by the recorded id whatever its name and tags
+  (`recorded_experiments`, `grant_places`), so a member removed from the tenant
+  loses his grant there; and no new experiment is made under the name, which
+  would leave the tenant's, with every grant on it, beyond mlcp's reach (a
+  member who renamed it away kept his grant after his removal): the create is
+  blocked until someone renames it back (`renamed_away`);
 - a record without an id (an older mlcp's, or a create whose location could not
   be read back) does not vouch for the live experiment: it is judged as a
   take-over again (mlflow_adoption) and the apply records the id it takes
@@ -29,13 +33,13 @@ over), and from then on:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from controlplane.inventory import InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
-from controlplane.rendering.mlflow_objects import EXPERIMENT
+from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, SYSTEM
 from controlplane.rendering.mlflow_permissions import EXPERIMENT_PERMISSION, GrantRef
 
 Experiments = Mapping[str, Mapping[str, Any]]
@@ -65,6 +69,68 @@ def conflict(
         f"deleted); if experiment {expected} is gone for good, renaming {found} away is enough: mlcp creates a new "
         "experiment under the name at the next apply"
     )
+
+
+def renamed_away(name: str, record: InventoryRecord | None, by_id: Experiments) -> str | None:
+    """Why no experiment is created under `name` while the one mlcp recorded under it exists under another name
+    (None: no id recorded, or that experiment is gone)."""
+    expected = recorded_id(record)
+    found = by_id.get(expected) if record is not None and expected is not None else None
+    if record is None or found is None or str(found.get("name")) == name:
+        return None
+    how = "created" if record.made is not None else "took over"
+    return (
+        f"experiment {expected}, which mlcp {how} as {name!r}, is now named {found.get('name')!r}: it is still the "
+        "tenant's (its grants follow it, whatever its name), so mlcp makes no other under the name. To fix: rename "
+        f"experiment {expected} back to {name!r} (MLflow's UI, or `experiments/update`)"
+    )
+
+
+def recorded_experiments(
+    records: Mapping[ObjectRef, InventoryRecord], by_id: Experiments, get: Callable[[str], Mapping[str, Any] | None]
+) -> dict[str, Mapping[str, Any]]:
+    """Each experiment mlcp recorded that still exists, by id, wherever it is now and whatever its tags: those
+    among mlcp's tagged experiments (`by_id`), and the others asked for by id (`get`; None: gone)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for ref, record in records.items():
+        expected = recorded_id(record) if ref.kind == EXPERIMENT else None
+        found = None if expected is None else by_id.get(expected) or get(expected)
+        if expected is not None and found is not None:
+            out[expected] = found
+    return out
+
+
+def grant_places(
+    records: Mapping[ObjectRef, InventoryRecord], by_name: Experiments, recorded: Experiments
+) -> dict[str, str]:
+    """Experiment name (as grants name it) → the id of the experiment its grants are on: the one mlcp recorded
+    under that name while it exists, whatever it is named now; otherwise whichever holds the name."""
+    places = {name: str(found["experiment_id"]) for name, found in by_name.items()}
+    for ref, record in records.items():
+        expected = recorded_id(record) if ref.kind == EXPERIMENT else None
+        if expected is not None and expected in recorded:
+            places[ref.name] = expected
+    return places
+
+
+def tagged_grant_places(
+    records: Mapping[ObjectRef, InventoryRecord], experiments: Sequence[dict[str, Any]], by_id: Experiments
+) -> list[tuple[str, dict[str, Any]]]:
+    """mlcp's tagged experiments, each under the name its grants are known by: a recorded one under the name mlcp
+    recorded it as, whatever it is named now; one holding a recorded name that is not the recorded one, left out
+    (nothing is granted there, and its grant tags, copied or not, are not the tenant's)."""
+    names = {
+        expected: ref.name
+        for ref, record in records.items()
+        if ref.kind == EXPERIMENT and (expected := recorded_id(record)) is not None
+    }
+    out = []
+    for found in experiments:
+        name = str(found["name"])
+        record = records.get(ObjectRef(SYSTEM, API_VERSION, EXPERIMENT, None, name))
+        if conflict(name, record, found, by_id) is None:
+            out.append((names.get(str(found["experiment_id"]), name), found))
+    return out
 
 
 def _whereabouts(experiment_id: str, by_id: Experiments) -> str:
@@ -100,6 +166,8 @@ def review(
             continue
         name = experiment.name
         why = conflict(name, records.get(experiment), by_name.get(name), by_id)
+        if why is None and change.ref.kind == EXPERIMENT and change.action is Action.create:
+            why = renamed_away(name, records.get(experiment), by_id)
         if why and change.ref.kind != EXPERIMENT:
             why = f"not granted on experiment {name!r}: {why}"
         if why:

@@ -82,8 +82,8 @@ class Permissions:
         self.models: frozenset[str] = frozenset()
         self.experiment_ids: dict[str, str] = {}
         self.pinned: Callable[[str], str | None] | None = None
-        """The id of the experiment mlcp manages under a name (None: none recorded): a grant is written only there,
-        never on another experiment given that name since the plan (mlflow_identity)."""
+        """The id of the experiment mlcp manages under a name (None: none recorded): a grant is written and revoked
+        only there, whatever that experiment is named now (mlflow_identity)."""
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
         self._listed = False
 
@@ -210,13 +210,6 @@ class Permissions:
             resource_id = self._resource_id(kind, resource)
             if resource_id is None:
                 return Outcome(change, Status.failed, f"experiment {resource!r} does not exist; nothing to grant on")
-            expected = self.pinned(resource) if self.pinned is not None and kind == "experiment" else None
-            if expected is not None and resource_id != expected:
-                why = (
-                    f"experiment {resource!r} is id {resource_id} now, not experiment {expected} mlcp manages under "
-                    "that name (renamed since the plan, and another given its name)"
-                )
-                return Outcome(change, Status.failed, f"{why}; permission of {user} unchanged, on either")
             if options.dry_run:
                 return Outcome(change, Status.deleted if change.action is Action.delete else Status.applied, "dry run")
             now = self.direct(user, fresh=True).get((kind, resource_id))
@@ -295,8 +288,14 @@ class Permissions:
                 raise
 
     def _resource_id(self, kind: str, name: str) -> str | None:
+        """Where a grant on `name` is: a model by its name; an experiment mlcp recorded by its recorded id, whatever
+        it is named now (renamed away, another given its name: a revoke still reaches the tenant's, and nothing is
+        granted on the other); any other experiment by the name (None: no experiment has it)."""
         if kind == "registered_model":
             return name
+        pinned = self.pinned(name) if self.pinned is not None else None
+        if pinned is not None:
+            return pinned
         try:
             found = self.rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
         except MlflowApiError as exc:

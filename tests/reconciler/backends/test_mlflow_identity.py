@@ -19,7 +19,7 @@ from reconciler.backends.base import ApplyOptions, Status
 from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_experiments import live_experiment
 from reconciler.backends.mlflow_inventory import parse, record_tag, store_name
-from tests.reconciler.backends.lossy_mlflow import DEFAULT_ROOT, LossyMlflow
+from tests.reconciler.backends.lossy_mlflow import LossyMlflow
 
 EXP = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "vision/exp")
 GRANT = ObjectRef("mlflow", "mlflow/v1", "ExperimentPermission", None, "vision/exp#bob")
@@ -91,10 +91,10 @@ def test_another_experiment_given_the_adopted_ones_name_is_a_conflict_never_gran
     stale = backend.apply(_change(Action.update, "before"), ApplyOptions())
     assert stale.status is Status.failed and "not experiment 1" in stale.message
     assert backend.apply(delete, ApplyOptions()).status is Status.skipped
-    granted = backend.apply(_grant(), ApplyOptions())
-    assert granted.status is Status.failed and "not experiment 1 mlcp manages" in granted.message
+    granted = backend.apply(_grant(), ApplyOptions())  # a grant follows the recorded id, never the name
+    assert granted.status is Status.applied, granted.message
+    assert rest.grants == {("bob", "experiment", "1"): "EDIT"}, "on vision's (now 'vision/old'), not on Carol's"
     assert carols["lifecycle_stage"] == "active" and rest.tags(EXP.name) == TAGS, "nothing written on Carol's"
-    assert not rest.grants
 
 
 def test_the_recorded_experiment_soft_deleted_keeps_its_name_and_is_restored() -> None:
@@ -109,19 +109,28 @@ def test_the_recorded_experiment_soft_deleted_keeps_its_name_and_is_restored() -
     assert found["lifecycle_stage"] == "active"
 
 
-def test_the_recorded_experiment_renamed_away_leaves_the_name_to_a_new_experiment_of_mlcps() -> None:
+def test_the_recorded_experiment_renamed_away_keeps_its_grants_and_no_other_is_made_under_its_name() -> None:
     rest, _ = _adopted()
-    vision = rest.experiments.pop(EXP.name)
-    rest.experiments["vision/old"] = {**vision, "name": "vision/old"}
     backend = MlflowBackend(rest)
     backend.read()
+    assert backend.apply(_grant(), ApplyOptions()).status is Status.applied
+    backend.record_inventory(
+        frozenset({EXP, GRANT}), ApplyOptions(claims={GRANT: Claim(InventoryRecord.of(_grant()), True)})
+    )
+    vision = rest.experiments.pop(EXP.name)  # bob renames it away, and drops mlcp's tag from it too
+    rest.experiments["vision/old"] = {**vision, "name": "vision/old", "tags": []}
+    backend = MlflowBackend(rest)
+    backend.read()
+    assert backend.permissions.experiment_ids[EXP.name] == "1", "grants on it are read where it is, by its id"
     [create] = backend.review([_change(Action.create, None)])
-    assert create.blocked is None
-    assert backend.apply(create, ApplyOptions()).status is Status.applied
-    backend.record_inventory(frozenset({EXP}), ApplyOptions(claims={EXP: Claim(InventoryRecord.of(create), True)}))
-    record = backend.store.records[EXP]
-    assert record.made == Made("3", f"{DEFAULT_ROOT}/3"), "the new one, mlcp's own (2 is the store)"
-    assert record.taken is None
+    assert create.blocked is not None and "experiment 1, which mlcp took over as 'vision/exp'" in create.blocked
+    assert "is now named 'vision/old'" in create.blocked and "rename experiment 1 back" in create.blocked
+    removed = Change(GRANT, Action.delete, "removed from git", None, "vision", None, 70, live_version="EDIT")
+    [revoke] = backend.review([removed])
+    assert revoke.blocked is None
+    assert backend.apply(revoke, ApplyOptions()).status is Status.deleted
+    assert rest.grants == {}, "revoked on experiment 1, whatever its name now"
+    assert "vision/exp" not in rest.experiments, "no other experiment made under the name"
 
 
 def test_a_record_an_older_mlcp_wrote_without_an_id_is_a_take_over_again_and_records_the_id() -> None:
