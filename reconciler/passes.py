@@ -5,7 +5,7 @@ same engine as `mlcp plan`) → hold back tenants that are backing off →
 authorize each tenant against *its* last applied revision → apply through
 the fence, with an audit intent before the writes and outcomes after each
 group of them (reconciler.passaudit) → events → record per-tenant
-revisions. Level-triggered: nothing here depends on what the previous pass
+revisions → report (reconciler.passreport). Level-triggered: nothing here depends on what the previous pass
 saw, so a restarted controller or a new leader converges without replaying
 history, and drift is healed on every pass.
 
@@ -50,6 +50,7 @@ from reconciler import (
     logs,
     nextbase,
     partition,
+    passreport,
     passwrites,
     serving,
     verdicts,
@@ -163,7 +164,6 @@ class Reconciler:
         lane = lane or self.lane
         result = PassResult()
         started = self.clock()
-        log = logs.get()
         try:
             checkout = self.source.sync()
             result.revision = checkout.revision
@@ -183,26 +183,7 @@ class Reconciler:
         result.duration = self.clock() - started
         if result.error:
             self.memory.failed(lane, f"the last pass failed ({result.stage})")
-        with logs.context(revision=result.revision or "", shard=lane.name or None):
-            verdicts.observe(self.metrics, result, lane.name, len(self.tracker.entries))
-            if result.record_problems:
-                log.warning("mlcp's own records are damaged", extra={"problems": list(result.record_problems)})
-            if result.error:
-                log.error("pass failed", extra={"stage": result.stage, "error": result.error})
-            else:
-                log.info(
-                    "pass done",
-                    extra={
-                        "converged": result.converged,
-                        "changes": len(result.outcomes),
-                        "failedTenants": sorted(result.failed),
-                        "heldTenants": len(result.held),
-                        "seconds": round(result.duration, 3),
-                        "requests": result.requests,
-                        "tenants": _describe(result.selection),
-                        "planned": result.planned,
-                    },
-                )
+        passreport.report(result, self.metrics, lane.name, len(self.tracker.entries))
         return result
 
     # -- the pass --------------------------------------------------------------------------------------------
@@ -399,9 +380,3 @@ class Reconciler:
         for backend in backends.values():
             backend.scope(self.holds)
         return backends, kube
-
-
-def _describe(selection: Selection | None) -> str | int:
-    if selection is None:
-        return ""
-    return "all" if selection.tenants is None else len(selection.tenants)

@@ -10,12 +10,13 @@ someone moved it since the plan: their move is never overwritten blindly. It
 reads the alias back right after moving it too: a move someone made at the
 same moment is a recorded conflict (a failed outcome, audited), not a silent
 overwrite.
+
+What blocks a version (a gate its run fails, the quarantine tag) is judged in
+mlflow_gates, on the values read here.
 """
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -26,30 +27,10 @@ from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
 from reconciler.backends import mlflow_drift, mlflow_sources
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
+from reconciler.backends.mlflow_gates import QUARANTINE_TAG, evaluate_gates, gate_blocker, quarantine_tag
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 
-COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 UNKNOWN_ACTOR = "unknown"
-QUARANTINE_TAG = "mlcp.dev/quarantined"
-"""A model-version tag that quarantines the version: any value (the reason) blocks every promotion to it.
-
-It only ever refuses: anyone who may tag the version can stop it from being promoted, nobody can release a
-version the policy quarantines by removing the tag (the policy's list is checked on its own)."""
-
-
-def quarantine_tag(version: Mapping[str, Any]) -> str | None:
-    """The reason a version's `mlcp.dev/quarantined` tag gives (None: not tagged)."""
-    for tag in version.get("tags") or []:
-        if tag.get("key") == QUARANTINE_TAG:
-            return str(tag.get("value") or "no reason given")
-    return None
 
 
 def _promoter(change: Change, options: ApplyOptions) -> str:
@@ -57,50 +38,6 @@ def _promoter(change: Change, options: ApplyOptions) -> str:
     if change.decision is not None and change.decision.actors:
         return ",".join(change.decision.actors)
     return options.actor or UNKNOWN_ACTOR
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One metric gate against the value measured on the version's source run (None: not logged)."""
-
-    metric: str
-    comparison: str
-    threshold: float
-    measured: float | None
-
-    @property
-    def passed(self) -> bool:
-        if self.measured is None or math.isnan(self.measured):
-            return False
-        return COMPARISONS[self.comparison](self.measured, self.threshold)
-
-    def describe(self) -> str:
-        gate = f"{self.metric} {self.comparison} {self.threshold:g}"
-        if self.measured is None:
-            return f"gate {gate}: metric {self.metric!r} was not logged on the source run"
-        return f"gate {gate} {'passed' if self.passed else 'failed'}: measured {self.measured:g}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "comparison": self.comparison,
-            "threshold": self.threshold,
-            "measured": self.measured,
-            "passed": self.passed,
-        }
-
-
-def evaluate_gates(gates: list[dict[str, Any]], metrics: Mapping[str, float]) -> list[GateResult]:
-    """Each declared gate against the run's (latest) metric values."""
-    return [
-        GateResult(str(g["metric"]), str(g["comparison"]), float(g["threshold"]), metrics.get(str(g["metric"])))
-        for g in gates
-    ]
-
-
-def gate_blocker(results: list[GateResult]) -> str | None:
-    failing = [r.describe() for r in results if not r.passed]
-    return "; ".join(failing) if failing else None
 
 
 @dataclass(frozen=True)

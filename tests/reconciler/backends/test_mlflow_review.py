@@ -1,4 +1,4 @@
-"""Unit tests for the pure parts of the MLflow backend: gate evaluation and promotion review.
+"""Unit tests for the pure parts of the MLflow backend: promotion review (gates: test_mlflow_gates.py).
 
 The review talks to MLflow only through `MlflowRest.get`, so a dictionary of
 canned answers stands in for the server here; the integration tests run the
@@ -7,16 +7,13 @@ same paths against a real one.
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-import pytest
 
 from controlplane.inventory import InventoryRecord, LastSet
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
 from reconciler.backends.mlflow import MlflowBackend, live_aliases
 from reconciler.backends.mlflow_experiments import live_experiment, without_fixed_fields
-from reconciler.backends.mlflow_promotion import GateResult, ModelInfo, Promotions, evaluate_gates, gate_blocker
+from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowRest
 
 REF = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
@@ -49,27 +46,6 @@ def _promotions(metrics: dict[str, float], aliases: dict[str, str]) -> Promotion
 
 
 GATE = {"metric": "auc", "comparison": ">=", "threshold": 0.9}
-
-
-@pytest.mark.parametrize(
-    ("comparison", "measured", "passed"),
-    [(">=", 0.9, True), (">=", 0.85, False), (">", 0.9, False), ("<=", 120.0, True), ("!=", 1.0, True)],
-)
-def test_gate_comparisons(comparison: str, measured: float, passed: bool) -> None:
-    threshold = 120.0 if comparison == "<=" else 0.9
-    assert GateResult("m", comparison, threshold, measured).passed is passed
-
-
-def test_missing_and_nan_metrics_fail_their_gate() -> None:
-    results = evaluate_gates([GATE, {"metric": "loss", "comparison": "<", "threshold": 1}], {"loss": math.nan})
-    assert [r.passed for r in results] == [False, False]
-    reason = gate_blocker(results) or ""
-    assert "'auc' was not logged" in reason
-    assert "loss < 1 failed: measured nan" in reason
-
-
-def test_passing_gates_do_not_block() -> None:
-    assert gate_blocker(evaluate_gates([GATE], {"auc": 0.95})) is None
 
 
 def test_review_moves_the_alias_when_gates_pass() -> None:
