@@ -1,9 +1,10 @@
 """Which Kubernetes identity writes a change: mlcp's own, or a tenant's confined deployer.
 
 Objects from platform kinds (those declaring `workload = False`: Tenant, Quota,
-AccessPolicy) and cluster-scoped objects are written with the controller's own
-identity. Workload objects (every other kind, unknown ones included: Pipeline,
-Experiment, ModelPromotion, ...) are written impersonating the deployer of the
+AccessPolicy) are written with the controller's own identity, as are deletes of
+cluster-scoped objects and of objects no record attributes. Workload objects
+(every other kind, unknown ones included: Pipeline, Experiment, ModelPromotion,
+...) are written impersonating the deployer of the
 tenant the change targets: a ServiceAccount name in the controller namespace
 (`rendering.context.deployer_account`), bound to `mlcp-tenant-deployer` only in
 that tenant's namespace. So an object a renderer put outside its tenant's
@@ -18,6 +19,12 @@ that moves a tenant's namespace without that change being allowed is written as
 the deployer of the base's namespace, which the API server refuses anywhere else;
 a tenant that neither the base nor an allowed change names has no deployer at
 all, and its workloads are refused before anything is sent (`Unconfined`).
+A create or update that is neither a platform kind's object nor a namespaced
+object of a workload kind (no spec at all, or a workload kind's cluster-scoped
+object) is refused too: nothing the planner makes is one (every rendered object
+names its spec; the catalog refuses a workload kind a cluster-scoped resource),
+and writing it with mlcp's own identity would fail open. Deletes without a spec
+(what no record attributes) stay mlcp's own: a delete writes nothing.
 
 Who may change which tenant is the authorizer's decision, made before apply:
 an allowed change by someone of another tenant (a platform admin who also owns
@@ -63,6 +70,14 @@ from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
 
 NAMESPACE_KIND = ("v1", "Namespace")
+
+
+_UNCONFINED_WRITE = (
+    "not written: {ref} ({what}) is neither a platform kind's object nor a namespaced object of a workload kind, "
+    "so no tenant's deployer confines it and mlcp does not write it with its own, broader identity; every object a "
+    "spec renders names its spec, and a workload kind renders only namespaced objects (rendering/catalog.py): "
+    "report this as a bug"
+)
 
 
 class Unconfined(Exception):
@@ -120,8 +135,12 @@ class Impersonation:
         workload of a tenant no trusted input gives a namespace."""
         kind = change.spec.kind if change.spec else ""
         declared = KINDS.get(kind)
-        if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
-            return None
+        if declared is not None and not declared.workload:
+            return None  # a platform kind's: confined by `placed`
+        if change.action in (Action.create, Action.update) and (not kind or change.ref.namespace is None):
+            raise Unconfined(_UNCONFINED_WRITE.format(ref=change.ref, what="no spec" if not kind else f"{kind}'s"))
+        if not kind or change.ref.namespace is None:
+            return None  # a delete no record attributes (or of a cluster-scoped object): it writes nothing
         _, namespace = self._confining(change, f"there is no deployer to write {change.ref} as")
         return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
 
