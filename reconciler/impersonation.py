@@ -68,6 +68,7 @@ from dataclasses import dataclass, field, replace
 from controlplane.plans import Action, Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
+from reconciler.tenant_bindings import ROLE_BINDING, Person, people_of, unbound
 
 NAMESPACE_KIND = ("v1", "Namespace")
 
@@ -85,7 +86,8 @@ class Unconfined(Exception):
 
 
 class Misplaced(Unconfined):
-    """A platform object of a tenant outside the namespace the trusted inputs give that tenant."""
+    """A platform object of a tenant outside the namespace the trusted inputs give that tenant, or a RoleBinding of
+    it binding someone they do not give it with that role (tenant_bindings)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Allowed:
     """Tenant → the namespace an allowed creation or move gives it."""
     members: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Tenant → its identities, after an allowed change of its people."""
+    people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
+    """Tenant → its users and groups with their roles, after the same change (what its RoleBindings may grant)."""
 
 
 @dataclass(frozen=True)
@@ -109,23 +113,27 @@ class Impersonation:
     """Tenant → identities (owners and members) of that tenant, from the same trusted inputs."""
     home: str = DEPLOYER_HOME
     """The controller namespace: the deployers' accounts are named there."""
+    people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
+    """Tenant → its users and groups with their roles, from the same trusted inputs: whom its RoleBindings bind."""
 
     @classmethod
     def of(cls, tenants: Mapping[str, Tenant], home: str = DEPLOYER_HOME) -> Impersonation:
         """Who mlcp writes tenant workloads as, from the trusted base's Tenant specs (`TrustedBase.tenants`)."""
         return cls(
             namespaces={name: tenant.namespace for name, tenant in tenants.items()},
-            members={name: _people(tenant) for name, tenant in tenants.items()},
+            members={name: _people(tenant)[0] for name, tenant in tenants.items()},
             home=home,
+            people={name: _people(tenant)[1] for name, tenant in tenants.items()},
         )
 
     def allowing(self, allowed: Allowed) -> Impersonation:
         """With the namespaces and people the authorized plan's allowed Tenant changes give their tenants:
         authorized data, like the base's."""
-        if not allowed.namespaces and not allowed.members:
+        if not allowed.namespaces and not allowed.members and not allowed.people:
             return self
         namespaces = {**self.namespaces, **allowed.namespaces}
-        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members})
+        people = {**self.people, **allowed.people}
+        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members}, people=people)
 
     def tenants_of(self, identity: str) -> list[str]:
         return sorted(t for t, people in self.members.items() if identity in people)
@@ -158,6 +166,7 @@ class Impersonation:
         tenant, namespace = self._confining(change, f"there is no namespace mlcp may write {ref} in")
         if ref.namespace is not None:
             if ref.namespace == namespace:
+                self._bound(change, tenant, namespace)
                 return
             where = f"namespace {ref.namespace!r}"
         else:
@@ -170,6 +179,21 @@ class Impersonation:
             f"allowed Tenant changes give {whose} the namespace {namespace!r}, and mlcp writes a tenant's platform "
             "objects (and its Namespace) only there; a tenant moves to another namespace only by a Tenant change "
             "its policy allows (a platform admin's)"
+        )
+
+    def _bound(self, change: Change, tenant: str | None, namespace: str) -> None:
+        """`Misplaced` for a tenant's RoleBinding binding anyone the trusted inputs do not give `tenant` with that
+        role (tenant_bindings): mlcp's own identity may bind the tenant roles to anyone in the namespace."""
+        if (change.ref.api_version, change.ref.kind) != ROLE_BINDING:
+            return
+        wrong = unbound(change.desired, self.people.get(tenant or "", frozenset()), namespace, self.home)
+        if not wrong:
+            return
+        whose = f"tenant {tenant!r}" + ("" if tenant == change.tenant else " (its author's: the change is not allowed)")
+        raise Misplaced(
+            f"not written: {change.ref} of tenant {change.tenant!r} binds {'; '.join(wrong[:5])}, which the trusted "
+            f"base and the plan's allowed Tenant changes do not give {whose}; a tenant's people and their roles "
+            "change only by a Tenant change its policy allows (an owner's or a platform admin's)"
         )
 
     def _confining(self, change: Change, without: str) -> tuple[str | None, str]:
@@ -197,17 +221,18 @@ class Impersonation:
         return target
 
 
-_PEOPLE: dict[int, tuple[Tenant, frozenset[str]]] = {}
+_PEOPLE: dict[int, tuple[Tenant, tuple[frozenset[str], frozenset[Person]]]] = {}
 """Each Tenant spec's people, by the spec's identity: a base derived from the last one keeps its unchanged
 tenants' specs (trust.load with a previous base), so 10,000 tenants are not walked again per base."""
 _PEOPLE_KEPT = 50_000
 
 
-def _people(tenant: Tenant) -> frozenset[str]:
+def _people(tenant: Tenant) -> tuple[frozenset[str], frozenset[Person]]:
+    """The tenant's identities (users) and its people with their roles."""
     known = _PEOPLE.get(id(tenant))
     if known is not None and known[0] is tenant:  # the spec is kept with it, so its id is never reused
         return known[1]
-    found = frozenset(tenant.identities())
+    found = (frozenset(tenant.identities()), people_of(tenant))
     if len(_PEOPLE) >= _PEOPLE_KEPT:
         _PEOPLE.clear()
     _PEOPLE[id(tenant)] = (tenant, found)

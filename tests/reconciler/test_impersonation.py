@@ -27,6 +27,7 @@ from reconciler.impersonation import Allowed, Impersonation, Misplaced, Unconfin
 from reconciler.trust import TrustedBase
 
 HOME = "ops"
+RBAC = "rbac.authorization.k8s.io"
 ALLOWED = Decision(True, "platform-admin", "", ("admin@x",))
 DENIED = Decision(False, "default-deny", "", ("alice@x",))
 
@@ -186,7 +187,14 @@ def _platform(
     else:
         api = "rbac.authorization.k8s.io/v1" if kind == "RoleBinding" else "v1"
         ref = ObjectRef("kubernetes", api, kind, namespace, "mlcp-admin")
-    return Change(ref, action, "", SpecKey(spec, tenant, tenant), tenant, None, 31, decision=decision)
+    desired = _owners_binding(tenant) if kind == "RoleBinding" else None
+    return Change(ref, action, "", SpecKey(spec, tenant, tenant), tenant, None, 31, desired=desired, decision=decision)
+
+
+def _owners_binding(tenant: str, *users: str, role: str = "mlcp-tenant-owner") -> dict[str, Any]:
+    """The `mlcp-admin` RoleBinding rendering.tenant makes of `tenant`'s owners (`_tenant`'s, unless `users`)."""
+    subjects = [{"apiGroup": RBAC, "kind": "User", "name": user} for user in users or (f"{tenant}-owner@x",)]
+    return {"roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}, "subjects": subjects}
 
 
 @pytest.mark.parametrize(("kind", "spec"), [("RoleBinding", "Tenant"), ("ResourceQuota", "Quota")])
