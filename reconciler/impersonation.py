@@ -58,6 +58,11 @@ deletes (mlcp's inventory attributes them, and a delete writes nothing). A
 tenant's cluster-scoped object other than its Namespace has no namespace to be
 confined by, and is refused: a platform kind that renders one must be confined
 here first.
+
+Where is not all: in its own namespace, a tenant's RoleBinding written as mlcp
+could bind anyone to any shipped tenant role (a member making himself owner).
+So it binds only the people the same trusted inputs give the tenant, each with
+its role there, and the accounts mlcp renders itself (tenant_bindings).
 """
 
 from __future__ import annotations
