@@ -42,6 +42,7 @@ from controlplane.specs import Tenant
 from reconciler.backends.base import Outcome, Status
 from reconciler.baselisting import POLICY_DIR
 from reconciler.impersonation import Allowed
+from reconciler.tenant_bindings import Person, people_in
 
 SYSTEM = "governance"
 API_VERSION = "mlcp.dev/v1alpha1"
@@ -132,6 +133,7 @@ def allowed_tenants(changes: Iterable[Change]) -> Allowed:
     a tenant's workloads follows from this and the base (reconciler.impersonation), never from the revision alone."""
     namespaces: dict[str, str] = {}
     members: dict[str, frozenset[str]] = {}
+    people: dict[str, frozenset[Person]] = {}
     for change in changes:
         if change.ref.system != SYSTEM or change.ref.kind not in TENANT_KINDS or not change.tenant:
             continue
@@ -142,10 +144,11 @@ def allowed_tenants(changes: Iterable[Change]) -> Allowed:
         if change.ref.kind == NAMESPACE:
             namespaces[change.tenant] = str(change.desired["namespace"])
         else:
-            people = change.desired
-            users = {str(m["name"]) for m in people.get("members", []) if m.get("kind") == "User"}
-            members[change.tenant] = frozenset(users | {str(o) for o in people.get("owners", [])})
-    return Allowed(namespaces, members)
+            listed = change.desired
+            users = {str(m["name"]) for m in listed.get("members", []) if m.get("kind") == "User"}
+            members[change.tenant] = frozenset(users | {str(o) for o in listed.get("owners", [])})
+            people[change.tenant] = people_in(listed)
+    return Allowed(namespaces, members, people)
 
 
 def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:

@@ -1,9 +1,10 @@
 """Which Kubernetes identity writes a change: mlcp's own, or a tenant's confined deployer.
 
 Objects from platform kinds (those declaring `workload = False`: Tenant, Quota,
-AccessPolicy) and cluster-scoped objects are written with the controller's own
-identity. Workload objects (every other kind, unknown ones included: Pipeline,
-Experiment, ModelPromotion, ...) are written impersonating the deployer of the
+AccessPolicy) are written with the controller's own identity, as are deletes of
+cluster-scoped objects and of objects no record attributes. Workload objects
+(every other kind, unknown ones included: Pipeline, Experiment, ModelPromotion,
+...) are written impersonating the deployer of the
 tenant the change targets: a ServiceAccount name in the controller namespace
 (`rendering.context.deployer_account`), bound to `mlcp-tenant-deployer` only in
 that tenant's namespace. So an object a renderer put outside its tenant's
@@ -18,6 +19,12 @@ that moves a tenant's namespace without that change being allowed is written as
 the deployer of the base's namespace, which the API server refuses anywhere else;
 a tenant that neither the base nor an allowed change names has no deployer at
 all, and its workloads are refused before anything is sent (`Unconfined`).
+A create or update that is neither a platform kind's object nor a namespaced
+object of a workload kind (no spec at all, or a workload kind's cluster-scoped
+object) is refused too: nothing the planner makes is one (every rendered object
+names its spec; the catalog refuses a workload kind a cluster-scoped resource),
+and writing it with mlcp's own identity would fail open. Deletes without a spec
+(what no record attributes) stay mlcp's own: a delete writes nothing.
 
 Who may change which tenant is the authorizer's decision, made before apply:
 an allowed change by someone of another tenant (a platform admin who also owns
@@ -51,6 +58,11 @@ deletes (mlcp's inventory attributes them, and a delete writes nothing). A
 tenant's cluster-scoped object other than its Namespace has no namespace to be
 confined by, and is refused: a platform kind that renders one must be confined
 here first.
+
+Where is not all: in its own namespace, a tenant's RoleBinding written as mlcp
+could bind anyone to any shipped tenant role (a member making himself owner).
+So it binds only the people the same trusted inputs give the tenant, each with
+its role there, and the accounts mlcp renders itself (tenant_bindings).
 """
 
 from __future__ import annotations
@@ -61,8 +73,17 @@ from dataclasses import dataclass, field, replace
 from controlplane.plans import Action, Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
+from reconciler.tenant_bindings import ROLE_BINDING, Person, people_of, unbound
 
 NAMESPACE_KIND = ("v1", "Namespace")
+
+
+_UNCONFINED_WRITE = (
+    "not written: {ref} ({what}) is neither a platform kind's object nor a namespaced object of a workload kind, "
+    "so no tenant's deployer confines it and mlcp does not write it with its own, broader identity; every object a "
+    "spec renders names its spec, and a workload kind renders only namespaced objects (rendering/catalog.py): "
+    "report this as a bug"
+)
 
 
 class Unconfined(Exception):
@@ -70,7 +91,8 @@ class Unconfined(Exception):
 
 
 class Misplaced(Unconfined):
-    """A platform object of a tenant outside the namespace the trusted inputs give that tenant."""
+    """A platform object of a tenant outside the namespace the trusted inputs give that tenant, or a RoleBinding of
+    it binding someone they do not give it with that role (tenant_bindings)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,8 @@ class Allowed:
     """Tenant → the namespace an allowed creation or move gives it."""
     members: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Tenant → its identities, after an allowed change of its people."""
+    people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
+    """Tenant → its users and groups with their roles, after the same change (what its RoleBindings may grant)."""
 
 
 @dataclass(frozen=True)
@@ -94,23 +118,27 @@ class Impersonation:
     """Tenant → identities (owners and members) of that tenant, from the same trusted inputs."""
     home: str = DEPLOYER_HOME
     """The controller namespace: the deployers' accounts are named there."""
+    people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
+    """Tenant → its users and groups with their roles, from the same trusted inputs: whom its RoleBindings bind."""
 
     @classmethod
     def of(cls, tenants: Mapping[str, Tenant], home: str = DEPLOYER_HOME) -> Impersonation:
         """Who mlcp writes tenant workloads as, from the trusted base's Tenant specs (`TrustedBase.tenants`)."""
         return cls(
             namespaces={name: tenant.namespace for name, tenant in tenants.items()},
-            members={name: _people(tenant) for name, tenant in tenants.items()},
+            members={name: _people(tenant)[0] for name, tenant in tenants.items()},
             home=home,
+            people={name: _people(tenant)[1] for name, tenant in tenants.items()},
         )
 
     def allowing(self, allowed: Allowed) -> Impersonation:
         """With the namespaces and people the authorized plan's allowed Tenant changes give their tenants:
         authorized data, like the base's."""
-        if not allowed.namespaces and not allowed.members:
+        if not allowed.namespaces and not allowed.members and not allowed.people:
             return self
         namespaces = {**self.namespaces, **allowed.namespaces}
-        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members})
+        people = {**self.people, **allowed.people}
+        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members}, people=people)
 
     def tenants_of(self, identity: str) -> list[str]:
         return sorted(t for t, people in self.members.items() if identity in people)
@@ -120,8 +148,12 @@ class Impersonation:
         workload of a tenant no trusted input gives a namespace."""
         kind = change.spec.kind if change.spec else ""
         declared = KINDS.get(kind)
-        if (declared is not None and not declared.workload) or not kind or change.ref.namespace is None:
-            return None
+        if declared is not None and not declared.workload:
+            return None  # a platform kind's: confined by `placed`
+        if change.action in (Action.create, Action.update) and (not kind or change.ref.namespace is None):
+            raise Unconfined(_UNCONFINED_WRITE.format(ref=change.ref, what="no spec" if not kind else f"{kind}'s"))
+        if not kind or change.ref.namespace is None:
+            return None  # a delete no record attributes (or of a cluster-scoped object): it writes nothing
         _, namespace = self._confining(change, f"there is no deployer to write {change.ref} as")
         return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
 
@@ -139,6 +171,7 @@ class Impersonation:
         tenant, namespace = self._confining(change, f"there is no namespace mlcp may write {ref} in")
         if ref.namespace is not None:
             if ref.namespace == namespace:
+                self._bound(change, tenant, namespace)
                 return
             where = f"namespace {ref.namespace!r}"
         else:
@@ -151,6 +184,21 @@ class Impersonation:
             f"allowed Tenant changes give {whose} the namespace {namespace!r}, and mlcp writes a tenant's platform "
             "objects (and its Namespace) only there; a tenant moves to another namespace only by a Tenant change "
             "its policy allows (a platform admin's)"
+        )
+
+    def _bound(self, change: Change, tenant: str | None, namespace: str) -> None:
+        """`Misplaced` for a tenant's RoleBinding binding anyone the trusted inputs do not give `tenant` with that
+        role (tenant_bindings): mlcp's own identity may bind the tenant roles to anyone in the namespace."""
+        if (change.ref.api_version, change.ref.kind) != ROLE_BINDING:
+            return
+        wrong = unbound(change.desired, self.people.get(tenant or "", frozenset()), namespace, self.home)
+        if not wrong:
+            return
+        whose = f"tenant {tenant!r}" + ("" if tenant == change.tenant else " (its author's: the change is not allowed)")
+        raise Misplaced(
+            f"not written: {change.ref} of tenant {change.tenant!r} binds {'; '.join(wrong[:5])}, which the trusted "
+            f"base and the plan's allowed Tenant changes do not give {whose}; a tenant's people and their roles "
+            "change only by a Tenant change its policy allows (an owner's or a platform admin's)"
         )
 
     def _confining(self, change: Change, without: str) -> tuple[str | None, str]:
@@ -178,17 +226,18 @@ class Impersonation:
         return target
 
 
-_PEOPLE: dict[int, tuple[Tenant, frozenset[str]]] = {}
+_PEOPLE: dict[int, tuple[Tenant, tuple[frozenset[str], frozenset[Person]]]] = {}
 """Each Tenant spec's people, by the spec's identity: a base derived from the last one keeps its unchanged
 tenants' specs (trust.load with a previous base), so 10,000 tenants are not walked again per base."""
 _PEOPLE_KEPT = 50_000
 
 
-def _people(tenant: Tenant) -> frozenset[str]:
+def _people(tenant: Tenant) -> tuple[frozenset[str], frozenset[Person]]:
+    """The tenant's identities (users) and its people with their roles."""
     known = _PEOPLE.get(id(tenant))
     if known is not None and known[0] is tenant:  # the spec is kept with it, so its id is never reused
         return known[1]
-    found = frozenset(tenant.identities())
+    found = (frozenset(tenant.identities()), people_of(tenant))
     if len(_PEOPLE) >= _PEOPLE_KEPT:
         _PEOPLE.clear()
     _PEOPLE[id(tenant)] = (tenant, found)

@@ -130,8 +130,8 @@ class MlflowBackend(Backend):
     @property
     def notes(self) -> tuple[str, ...]:
         """One line for the plan's header about the server's auth, and the record problems."""
-        if self.permissions.auth is None:
-            return ()
+        if self.permissions.auth is None:  # not read yet, or unknown: its records refused (record_problems)
+            return self.record_problems
         if self.permissions.auth:
             return ("basic-auth on: tenant permissions on experiments and models are managed", *self.record_problems)
         return ("no auth: MLflow enforces no permissions, none are planned",)

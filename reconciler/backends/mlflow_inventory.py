@@ -265,6 +265,13 @@ class RegistryInventory:
                 self.records[parsed[0]] = parsed[1]
         return others
 
+    def unchecked(self, problem: str) -> BackendError:
+        """The refusal of every record on the server before any is read (who may write them cannot be judged):
+        nothing of an earlier read is kept, and the refusal is among the problems, as a refused store's is."""
+        self.experiment, self.legacy, self.records, self._stored, self.foreign = None, False, {}, {}, {}
+        self.problems, self.others = [], False
+        return self._refused(problem)
+
     def _trusted(self, experiment_id: str, name: str, fresh: bool = False) -> None:
         """Refuse a store others may write before reading any record of it (nothing of it is kept)."""
         writers = self.writers(experiment_id, name, fresh) if self.writers is not None else None

@@ -8,6 +8,9 @@ experiment of any name and holds MANAGE on it. So every path that reads them
 (the backend's plan, and `mlcp promotions history`) reads them here: the
 server's auth probed, its users listed, each store judged by who may write it
 (mlflow_record_trust) and refused, naming who, before a record of it is read.
+A server whose auth cannot be told (no answer, a 5xx, a proxy's page) has all its
+records refused the same way: taking "unknown" for "no auth" trusted a store
+anyone might write.
 A path that found the store by name alone (as the promotion history once did)
 took whatever records a tenant squatting the name wrote there.
 """
@@ -32,6 +35,13 @@ def read(rest: MlflowRest, permissions: Permissions, store: RegistryInventory) -
     if not rest.uri.startswith(("http://", "https://")):
         raise BackendError(f"tracking URI {rest.shown!r} is not an MLflow server (http:// or https://)")
     permissions.auth = rest.auth_enabled()
+    if permissions.auth is None:  # unknown is not "no auth": who may write the records cannot be judged
+        raise store.unchecked(
+            f"cannot tell whether MLflow at {rest.shown} runs basic-auth (its answer to a request without "
+            f"credentials: {rest.auth_unknown or 'neither 401 nor MLflow JSON'}), so who may write mlcp's records "
+            "there cannot be judged: mlcp reads none of them and writes nothing to this MLflow. Check that the "
+            "tracking URI reaches the MLflow server itself (not a proxy's or login page) and that it is up"
+        )
     if permissions.auth and not rest.has_credentials:
         raise BackendError(
             f"MLflow at {rest.shown} requires basic-auth: set MLFLOW_TRACKING_USERNAME and "

@@ -103,6 +103,8 @@ class MlflowRest:
             auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
         self.session.auth = auth
         self.calls: Counter[str] = Counter()
+        self.auth_unknown = ""
+        """What the last auth probe saw when it could not tell whether the server runs basic-auth ("": it could)."""
         self.deadline = Deadline()
         self._lock = threading.Lock()
         backing_off = wait_exponential(multiplier=backoff, max=5.0)
@@ -211,11 +213,36 @@ class MlflowRest:
                 return
 
     def auth_enabled(self) -> bool | None:
-        """True when the server runs MLflow's basic-auth app, False when not, None when it cannot tell."""
+        """True when the server runs MLflow's basic-auth app (401 to a request without credentials), False when it
+        answered that request as MLflow does (200 with a JSON object), None when it cannot tell (no answer, a 5xx, a
+        redirect, a proxy's page): `auth_unknown` then says what it saw. Unknown is never "no auth": mlcp's records
+        are trusted without auth only on the server's own word (mlflow_records)."""
+        self.auth_unknown = ""
         try:
-            response = requests.get(self.uri + API + "experiments/search", params={"max_results": 1}, timeout=TIMEOUT)
-        except requests.RequestException:
+            response = requests.get(
+                self.uri + API + "experiments/search",
+                params={"max_results": 1},
+                timeout=TIMEOUT,
+                allow_redirects=False,  # a login page behind a redirect is no answer of MLflow's
+            )
+        except requests.RequestException as exc:
+            self.auth_unknown = f"no answer ({type(exc).__name__})"
             return None
         with self._lock:
             self.calls["auth-probe"] += 1
-        return response.status_code == 401
+        if response.status_code == 401:
+            return True
+        if response.status_code == 200 and _json_object(response):
+            return False
+        self.auth_unknown = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+        if response.status_code == 200:
+            self.auth_unknown += " that is not MLflow's JSON"
+        return None
+
+
+def _json_object(response: requests.Response) -> bool:
+    """Whether `response` carries a JSON object, as every MLflow REST answer does."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False

@@ -27,6 +27,7 @@ from reconciler.impersonation import Allowed, Impersonation, Misplaced, Unconfin
 from reconciler.trust import TrustedBase
 
 HOME = "ops"
+RBAC = "rbac.authorization.k8s.io"
 ALLOWED = Decision(True, "platform-admin", "", ("admin@x",))
 DENIED = Decision(False, "default-deny", "", ("alice@x",))
 
@@ -186,7 +187,14 @@ def _platform(
     else:
         api = "rbac.authorization.k8s.io/v1" if kind == "RoleBinding" else "v1"
         ref = ObjectRef("kubernetes", api, kind, namespace, "mlcp-admin")
-    return Change(ref, action, "", SpecKey(spec, tenant, tenant), tenant, None, 31, decision=decision)
+    desired = _owners_binding(tenant) if kind == "RoleBinding" else None
+    return Change(ref, action, "", SpecKey(spec, tenant, tenant), tenant, None, 31, desired=desired, decision=decision)
+
+
+def _owners_binding(tenant: str, *users: str, role: str = "mlcp-tenant-owner") -> dict[str, Any]:
+    """The `mlcp-admin` RoleBinding rendering.tenant makes of `tenant`'s owners (`_tenant`'s, unless `users`)."""
+    subjects = [{"apiGroup": RBAC, "kind": "User", "name": user} for user in users or (f"{tenant}-owner@x",)]
+    return {"roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}, "subjects": subjects}
 
 
 @pytest.mark.parametrize(("kind", "spec"), [("RoleBinding", "Tenant"), ("ResourceQuota", "Quota")])
@@ -250,3 +258,36 @@ def test_the_backend_refuses_a_misplaced_platform_object_before_anything_is_sent
     for change in (_platform("vision", "team-nlp", decision=DENIED), _platform("vision", None, "team-nlp")):
         outcome = kube.apply(change, ApplyOptions())
         assert outcome.status is Status.failed and "give tenant 'vision' the namespace 'team-vision'" in outcome.message
+
+
+@pytest.mark.parametrize("action", [Action.create, Action.update])
+def test_a_write_without_a_spec_is_not_written_with_mlcps_own_identity(action: Action) -> None:
+    """A workload change that lost its spec (a planner or review bug) was written as mlcp itself, which may write in
+    every tenant's namespace: nlp's pipeline, or a RoleBinding in it, with no deployer in the way."""
+    writer = _writer([])
+    for lost in (replace(_workload("nlp", "team-nlp"), spec=None), replace(_platform("nlp", "team-nlp"), spec=None)):
+        with pytest.raises(Unconfined, match="no spec"):
+            writer.identity_for(replace(lost, action=action))
+    kube = _backend()
+    kube.judge_by(TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=BASE))
+    outcome = kube.apply(replace(_workload("nlp", "team-nlp"), spec=None, action=action), ApplyOptions())
+    assert outcome.status is Status.failed and "no spec" in outcome.message, "refused before anything is sent"
+
+
+def test_a_workload_kinds_cluster_scoped_write_has_no_deployer_and_is_not_written() -> None:
+    """The catalog refuses a workload kind a cluster-scoped resource at render; beneath it, such a write was mlcp's
+    own identity's (a ClusterRoleBinding of a pipeline's, bound cluster-wide)."""
+    ref = ObjectRef("kubernetes", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "p")
+    with pytest.raises(Unconfined, match="Pipeline's"):
+        _writer([]).identity_for(replace(_workload("vision", "team-vision"), ref=ref))
+
+
+def test_deletes_without_a_spec_stay_mlcps_own() -> None:
+    """What no record attributes (an orphan the planner found, `planning._orphan`) is deleted as mlcp: a delete
+    writes nothing, and the authorizer lets only a rule over every kind and tenant delete it."""
+    writer = _writer([])
+    orphan = replace(_workload("nlp", "team-nlp"), spec=None, tenant=None, action=Action.delete)
+    assert writer.identity_for(orphan) is None
+    cluster = ObjectRef("kubernetes", "v1", "Namespace", None, "team-old")
+    assert writer.identity_for(replace(orphan, ref=cluster)) is None
+    assert writer.identity_for(_workload("nlp", "team-nlp", kind="Experiment")) == _deployer("team-nlp")

@@ -12,6 +12,11 @@ same revision is applied with enforcement out of the way (the policy not enforce
 dropped, as a bug in either would): her pipeline is written as vision's deployer, the base's namespace's, and the
 real API server refuses it in nlp's namespace. Nothing of vision's lands there.
 
+Nor does a member of the tenant itself get more from mlcp's own identity than the trusted Tenant gives him: Bob,
+an `edit` member of vision, adds himself to its owners. His commit is refused; with the same bypass, the RoleBinding
+binding him to `mlcp-tenant-owner` lands in vision's own namespace, where only the location was checked. It is
+refused before anything is sent, as it binds someone the trusted base does not give that role.
+
 Her tenant's platform objects (its Namespace, RoleBindings binding her and her people to the tenant roles, quota,
 LimitRange, NetworkPolicy, accounts) have no deployer beneath them: mlcp writes them as itself, which the shipped
 admission policy lets into every tenant's namespace. With the same bypass they would rebind nlp's namespace to
@@ -74,7 +79,12 @@ def _moved_and_bypassed(
     result = op.apply(audit, None, "--detailed-exitcode")
     assert result.exit_code == 2, gitattack.explain(result)  # held back: her changes were skipped
     assert not _pipeline_in(k8s_admin, nlp), "the operator's apply wrote vision's pipeline into nlp's namespace"
+    return _unenforced(op)
 
+
+def _unenforced(op: gitattack.Operator) -> tuple[Plan, KubernetesBackend]:
+    """The plan of the repo's head judged by the last applied revision with the policy not enforced, and its
+    Kubernetes backend (entrusted with that plan's allowed Tenant changes)."""
     targets = engine.Targets(
         str(op.kubeconfig), tracking_uri=op.mlflow_uri, controller_namespace=op.repo.repo.system_ns
     )
@@ -169,3 +179,32 @@ def test_a_tenant_moved_into_another_tenants_namespace_has_none_of_its_platform_
     labels = client.CoreV1Api(k8s_admin).read_namespace(nlp).metadata.labels
     assert labels[TENANT_LABEL] == nlp, "nlp's Namespace was relabelled as vision's"
     assert "alice@example.com" in _subjects(k8s_admin, vision), "vision's own bindings stay where the base put them"
+
+
+def test_a_member_making_himself_owner_is_not_bound_as_one(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    vision = op.repo.repo.vision
+    rbac = client.RbacAuthorizationV1Api(k8s_admin)
+    owners = rbac.read_namespaced_role_binding("mlcp-admin", vision)
+    assert [s.name for s in owners.subjects] == ["alice@example.com"]
+    before = {b.metadata.name: (b.role_ref.name, b.subjects) for b in rbac.list_namespaced_role_binding(vision).items}
+
+    anchor = "    - alice@example.com\n"
+    op.repo.edit(f"tenants/{vision}/tenant.yaml", anchor, f"{anchor}    - bob@example.com\n")
+    op.repo.commit("vision: bob co-owns", "bob")
+    result = op.apply(tmp_path / "audit.jsonl", None, "--detailed-exitcode")
+    assert result.exit_code == 2, gitattack.explain(result)  # held back: a member may not change the tenant's people
+    assert [s.name for s in rbac.read_namespaced_role_binding("mlcp-admin", vision).subjects] == ["alice@example.com"]
+
+    plan, kube = _unenforced(op)
+    [promoted] = [
+        c for c in plan.changes
+        if c.ref.kind == "RoleBinding" and c.ref.namespace == vision and c.ref.name == "mlcp-admin"
+    ]  # fmt: skip
+    assert promoted.action is Action.update and "bob@example.com" in str(promoted.desired), promoted
+    assert promoted.decision is not None and not promoted.decision.allowed, "the authorizer refuses first"
+    [message] = _bypassing(plan, kube, [promoted])
+    assert "User 'bob@example.com' to mlcp-tenant-owner" in message and "do not give tenant" in message, message
+    after = {b.metadata.name: (b.role_ref.name, b.subjects) for b in rbac.list_namespaced_role_binding(vision).items}
+    assert after == before, "mlcp bound bob as vision's owner"

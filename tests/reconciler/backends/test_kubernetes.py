@@ -147,6 +147,9 @@ def _write(action: Action) -> Change:
             "apiVersion": BINDING.api_version,
             "kind": BINDING.kind,
             "metadata": {"name": BINDING.name, "namespace": "team-a"},
+            # binds nobody: a binding mlcp's own identity writes grants only what the trusted Tenant gives
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mlcp-tenant-member"},
+            "subjects": [],
         }
     )
     spec = SpecKey.parse("Tenant/team-a/team-a")
