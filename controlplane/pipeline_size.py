@@ -8,6 +8,10 @@ run fails at its first step with "workflow is longer than maximum allowed size",
 time. The API server and etcd accept the template itself up to 1.5 MiB (etcd's request
 limit), so such a pipeline validated, applied, and never ran (confirmed against the real
 controller by tests/integration/test_pipeline_size.py: a 525 KB spec fails every run).
+The one exception is a race in Argo's controller: a run its throttler has not admitted yet
+is marked Pending ("postponed due to max parallelism limit", even with no limit set), and
+its later looks skip the validation that fills `storedTemplates`, so it keeps the spec once
+and may run. That is chance, not a way to run such a pipeline, so the budget stays.
 
 
 A step's template reaches its pod in the ARGO_TEMPLATE variable; above 128 KiB (Linux's
