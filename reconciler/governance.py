@@ -132,7 +132,6 @@ def allowed_tenants(changes: Iterable[Change]) -> Allowed:
     `TenantNamespace` or `TenantMembership` that the base's policy allowed and nothing blocks. Which account writes
     a tenant's workloads follows from this and the base (reconciler.impersonation), never from the revision alone."""
     namespaces: dict[str, str] = {}
-    members: dict[str, frozenset[str]] = {}
     people: dict[str, frozenset[Person]] = {}
     for change in changes:
         if change.ref.system != SYSTEM or change.ref.kind not in TENANT_KINDS or not change.tenant:
@@ -144,11 +143,8 @@ def allowed_tenants(changes: Iterable[Change]) -> Allowed:
         if change.ref.kind == NAMESPACE:
             namespaces[change.tenant] = str(change.desired["namespace"])
         else:
-            listed = change.desired
-            users = {str(m["name"]) for m in listed.get("members", []) if m.get("kind") == "User"}
-            members[change.tenant] = frozenset(users | {str(o) for o in listed.get("owners", [])})
-            people[change.tenant] = people_in(listed)
-    return Allowed(namespaces, members, people)
+            people[change.tenant] = people_in(change.desired)
+    return Allowed(namespaces, people)
 
 
 def policy_files(root: Path, limits: Limits | None = None) -> dict[str, bytes]:

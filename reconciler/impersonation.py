@@ -101,10 +101,9 @@ class Allowed:
 
     namespaces: Mapping[str, str] = field(default_factory=dict)
     """Tenant → the namespace an allowed creation or move gives it."""
-    members: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """Tenant → its identities, after an allowed change of its people."""
     people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
-    """Tenant → its users and groups with their roles, after the same change (what its RoleBindings may grant)."""
+    """Tenant → its users and groups with their roles, after an allowed change of its people (what its
+    RoleBindings may grant, and whose own tenant it is)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,6 @@ class Impersonation:
 
     namespaces: Mapping[str, str]
     """Tenant → its namespace, from the trusted base and the plan's allowed Tenant changes only."""
-    members: Mapping[str, frozenset[str]]
-    """Tenant → identities (owners and members) of that tenant, from the same trusted inputs."""
     home: str = DEPLOYER_HOME
     """The controller namespace: the deployers' accounts are named there."""
     people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
@@ -126,22 +123,23 @@ class Impersonation:
         """Who mlcp writes tenant workloads as, from the trusted base's Tenant specs (`TrustedBase.tenants`)."""
         return cls(
             namespaces={name: tenant.namespace for name, tenant in tenants.items()},
-            members={name: _people(tenant)[0] for name, tenant in tenants.items()},
             home=home,
-            people={name: _people(tenant)[1] for name, tenant in tenants.items()},
+            people={name: _people(tenant) for name, tenant in tenants.items()},
         )
 
     def allowing(self, allowed: Allowed) -> Impersonation:
         """With the namespaces and people the authorized plan's allowed Tenant changes give their tenants:
         authorized data, like the base's."""
-        if not allowed.namespaces and not allowed.members and not allowed.people:
+        if not allowed.namespaces and not allowed.people:
             return self
         namespaces = {**self.namespaces, **allowed.namespaces}
-        people = {**self.people, **allowed.people}
-        return replace(self, namespaces=namespaces, members={**self.members, **allowed.members}, people=people)
+        return replace(self, namespaces=namespaces, people={**self.people, **allowed.people})
 
     def tenants_of(self, identity: str) -> list[str]:
-        return sorted(t for t, people in self.members.items() if identity in people)
+        """The tenants that name `identity` as a user (owner or member), by the trusted people."""
+        return sorted(
+            t for t, people in self.people.items() if any(p.kind == "User" and p.name == identity for p in people)
+        )
 
     def identity_for(self, change: Change) -> str | None:
         """The user to impersonate for `change`, or None for mlcp's own identity; `Unconfined` when the change is a
@@ -226,18 +224,18 @@ class Impersonation:
         return target
 
 
-_PEOPLE: dict[int, tuple[Tenant, tuple[frozenset[str], frozenset[Person]]]] = {}
+_PEOPLE: dict[int, tuple[Tenant, frozenset[Person]]] = {}
 """Each Tenant spec's people, by the spec's identity: a base derived from the last one keeps its unchanged
 tenants' specs (trust.load with a previous base), so 10,000 tenants are not walked again per base."""
 _PEOPLE_KEPT = 50_000
 
 
-def _people(tenant: Tenant) -> tuple[frozenset[str], frozenset[Person]]:
-    """The tenant's identities (users) and its people with their roles."""
+def _people(tenant: Tenant) -> frozenset[Person]:
+    """The tenant's people with their roles."""
     known = _PEOPLE.get(id(tenant))
     if known is not None and known[0] is tenant:  # the spec is kept with it, so its id is never reused
         return known[1]
-    found = (frozenset(tenant.identities()), people_of(tenant))
+    found = people_of(tenant)
     if len(_PEOPLE) >= _PEOPLE_KEPT:
         _PEOPLE.clear()
     _PEOPLE[id(tenant)] = (tenant, found)

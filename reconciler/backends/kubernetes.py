@@ -100,7 +100,7 @@ class KubernetesBackend(Backend):
         self.client = client
         self.controller_namespace = client.controller_namespace
         self._inventory: Inventory | None = None
-        self.impersonation = Impersonation({}, {}, self.controller_namespace)
+        self.impersonation = Impersonation({}, self.controller_namespace)
         """Whose confined deployer writes each tenant's workloads, and where its platform objects may land
         (reconciler.impersonation): the trusted base's tenants (`judge_by`) and what the authorized plan allows
         (`entrust`); before a base, none (refused)."""
@@ -178,7 +178,7 @@ class KubernetesBackend(Backend):
     def entrust(self, allowed: Allowed) -> None:
         """Also write as the deployers of what the authorized plan's allowed Tenant changes give (a new tenant's
         namespace, a moved one): a move it did not allow leaves the tenant's workloads to the base's namespace."""
-        trusted = self._trusted[1] if self._trusted is not None else Impersonation({}, {}, self.controller_namespace)
+        trusted = self._trusted[1] if self._trusted is not None else Impersonation({}, self.controller_namespace)
         self.impersonation = trusted.allowing(allowed)
 
     def forget(self) -> None:

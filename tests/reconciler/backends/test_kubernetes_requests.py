@@ -12,6 +12,7 @@ from reconciler.backends.base import BackendError
 from reconciler.backends.deadline import DeadlineExceeded
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.impersonation import Impersonation
+from reconciler.tenant_bindings import Person
 
 
 class Unreachable(ApiClient):
@@ -49,7 +50,7 @@ def _change(spec: str, tenant: str, namespace: str, actors: tuple[str, ...]) -> 
 
 IMPERSONATION = Impersonation(
     namespaces={"a": "team-a", "b": "team-b"},
-    members={"a": frozenset({"alice@x"}), "b": frozenset({"bob@x"})},
+    people={"a": frozenset({Person("User", "alice@x", "admin")}), "b": frozenset({Person("User", "bob@x", "admin")})},
     home="ops",
 )
 
