@@ -88,8 +88,7 @@ def replica(root: Path, work: Path, scoped: bool) -> dict[str, int]:
         result = rec.run_pass(each)
         if result.error:
             raise SystemExit(f"{name} replica's pass of {each.name} failed: {result.error}")
-    assert rec._backends is not None
-    backend = rec._backends[1]["kubernetes"]
+    backend = rec.backends["kubernetes"]
     assert isinstance(backend, KubernetesBackend) and backend.cache is not None
     seen: set[int] = set()
     sizes = {

@@ -151,7 +151,7 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int, 
     began = time.perf_counter()
     seeded = rec.run_pass()
     print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(seeded.outcomes)} writes")
-    assert all(w.wait_synced(600) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
+    assert all(w.wait_synced(600) for w in rec.watches), "the watch cache did not sync"  # type: ignore[attr-defined]
     second = rec.run_pass()
     print(f"second pass: {second.duration:.2f}s, {second.requests} requests", flush=True)
     recorder = Recorder()

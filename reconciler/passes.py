@@ -150,6 +150,16 @@ class Reconciler:
         return {s.tenant for s in self._desired[1].desired.repo.specs if s.tenant} if self._desired else set()
 
     @property
+    def backends(self) -> Mapping[str, Backend]:
+        """The connected backends by system (none before the first pass): what the passes read and write."""
+        return self._backends[1] if self._backends else {}
+
+    @property
+    def watches(self) -> tuple[Watching, ...]:
+        """The backends' running watches (none before the first pass, or without `Settings.watch`)."""
+        return tuple(self._watches)
+
+    @property
     def audit_problem(self) -> str | None:
         """Why the audit log cannot be written (nothing is applied until it can), or None."""
         return self.pass_audit.problem
