@@ -85,6 +85,7 @@ def instrument(recorder: Recorder) -> None:
         gitsync,
         judging,
         passaudit,
+        passbackends,
         passes,
         passmemory,
         passwrites,
@@ -100,7 +101,7 @@ def instrument(recorder: Recorder) -> None:
     wrap(gitsync.GitSource, "sync", "git sync")
     wrap(git.cmd.Git, "execute", lambda _self, command, *_a, **_k: "  git " + " ".join(command[1:3]))
     wrap(passes.Reconciler, "_load", "load")
-    wrap(passes.Reconciler, "_connect", "connect")
+    wrap(passbackends.PassBackends, "connect", "connect")
     wrap(state.StateStore, "read", "revisions: read")
     wrap(passmemory.PassMemory, "select", "select (live read, changes)")
     wrap(connecting, "read_live", "  read_live")

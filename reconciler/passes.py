@@ -39,7 +39,6 @@ from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Plan
 from controlplane.registry_names import Established
 from reconciler import (
-    connect,
     connecting,
     engine,
     events,
@@ -64,6 +63,7 @@ from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.lane import Lane
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
+from reconciler.passbackends import PassBackends
 from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
 from reconciler.settling import settled
@@ -108,7 +108,8 @@ class Reconciler:
         self.tracker = Tracker()
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
-        self._backends: tuple[object, dict[str, Backend], KubeClient] | None = None
+        self.connection = PassBackends(self.metrics)
+        """The backends, connected at the first pass and kept (reconciler.passbackends)."""
         self.pass_audit = PassAudit(FencedStore(audit, self.fence), self.metrics, settings.identity)
         self.lane = Lane(self.pass_audit, self.fence)
         """The lane of `run_pass()` without one: everything, under the leader's Lease."""
@@ -117,7 +118,6 @@ class Reconciler:
         same revision skips load and render."""
         self._established: Established | None = None
         """The tenants of the trusted base of the last pass, who keep their registry names (registry_names)."""
-        self._watches: list[Watching] = []
         self._loader = incremental.IncrementalLoader()
         self.judging = judging.Judging()
         """Which revision judges each tenant's changes (its own applied one while it holds)."""
@@ -132,13 +132,13 @@ class Reconciler:
         self.lane.state = None
         self.memory.new_term()
         self.pass_audit.forget()
-        for backend in self._backends[1].values() if self._backends else ():
+        for backend in self.connection.backends.values():
             backend.forget()
 
     def forget_records(self) -> None:
         """Read mlcp's inventory and revisions again on the next pass, keeping the live state and every other lane's
         memory (a shard just taken: its previous holder wrote them; the watch cache saw every change meanwhile)."""
-        for backend in self._backends[1].values() if self._backends else ():
+        for backend in self.connection.backends.values():
             backend.forget_records()
 
     def forget_lane(self, name: str) -> None:
@@ -152,12 +152,12 @@ class Reconciler:
     @property
     def backends(self) -> Mapping[str, Backend]:
         """The connected backends by system (none before the first pass): what the passes read and write."""
-        return self._backends[1] if self._backends else {}
+        return self.connection.backends
 
     @property
     def watches(self) -> tuple[Watching, ...]:
         """The backends' running watches (none before the first pass, or without `Settings.watch`)."""
-        return tuple(self._watches)
+        return tuple(self.connection.watches)
 
     @property
     def audit_problem(self) -> str | None:
@@ -166,9 +166,7 @@ class Reconciler:
 
     def close(self) -> None:
         """Stop the watches' threads, if any."""
-        for watching in self._watches:
-            watching.close()
-        self._watches = []
+        self.connection.close()
 
     def run_pass(self, lane: Lane | None = None) -> PassResult:
         lane = lane or self.lane
@@ -370,23 +368,9 @@ class Reconciler:
         return True
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
-        """The backends (connected once per settings, then confined to this revision's tenants) and the home
-        cluster of the loop's own records."""
-        connecting.check_expectations(repo.config, self.settings.targets, "the revision under review's")
-        key = self.settings.targets
-        if self._backends is None or self._backends[0] != key:
-            self.close()
-            backends = connecting.connect(repo, self.settings.targets)
-            self._backends = (key, backends, connect.home(backends, self.settings.targets))
+        """The backends and the home cluster of the loop's own records (reconciler.passbackends); the revisions
+        recorded are read again from a newly connected home."""
+        backends, kube, fresh = self.connection.connect(repo, self.settings.targets, self.holds, self.settings.watch)
+        if fresh:
             self.lane.state = None
-            for backend in backends.values():
-                backend.scope(self.holds)  # before its watch starts: a scoped cache lists only what it keeps
-            if self.settings.watch:
-                self._watches = [w for w in (b.watch() for b in backends.values()) if w is not None]
-                self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
-                self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
-        _, backends, kube = self._backends
-        connecting.confine(backends, repo)
-        for backend in backends.values():
-            backend.scope(self.holds)
         return backends, kube
