@@ -96,7 +96,7 @@ def replica(root: Path, work: Path, scoped: bool) -> dict[str, int]:
         "live objects (watch cache)": deep_size([backend.cache.kinds], seen),  # type: ignore[attr-defined]
         "inventory (records, refs)": deep_size([backend._inventory], seen),
         "inventory pieces and encoders": deep_size([backend._pieces], seen),
-        "desired state (the revision)": deep_size([rec._desired], seen),
+        "desired state (the revision)": deep_size([rec.desired_cache.parts], seen),
         "the rest of the reconciler": deep_size([rec], seen),
     }
     rec.close()

@@ -80,6 +80,7 @@ def instrument(recorder: Recorder) -> None:
     from reconciler import (
         basechoice,
         connecting,
+        desiredcache,
         engine,
         events,
         gitsync,
@@ -100,7 +101,7 @@ def instrument(recorder: Recorder) -> None:
     wrap(passes.Reconciler, "run_pass", "PASS")
     wrap(gitsync.GitSource, "sync", "git sync")
     wrap(git.cmd.Git, "execute", lambda _self, command, *_a, **_k: "  git " + " ".join(command[1:3]))
-    wrap(passes.Reconciler, "_load", "load")
+    wrap(desiredcache.DesiredCache, "load", "load")
     wrap(passbackends.PassBackends, "connect", "connect")
     wrap(state.StateStore, "read", "revisions: read")
     wrap(passmemory.PassMemory, "select", "select (live read, changes)")

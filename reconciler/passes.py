@@ -37,14 +37,12 @@ from controlplane.audit import AuditError, AuditStore
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Plan
-from controlplane.registry_names import Established
 from reconciler import (
     connecting,
     engine,
     events,
     governance,
     governance_backend,
-    incremental,
     judging,
     logs,
     nextbase,
@@ -58,6 +56,7 @@ from reconciler import selection as selections
 from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
+from reconciler.desiredcache import DesiredCache
 from reconciler.fencing import Fence, FencedStore
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.lane import Lane
@@ -113,17 +112,12 @@ class Reconciler:
         self.pass_audit = PassAudit(FencedStore(audit, self.fence), self.metrics, settings.identity)
         self.lane = Lane(self.pass_audit, self.fence)
         """The lane of `run_pass()` without one: everything, under the leader's Lease."""
-        self._desired: tuple[tuple[str, Established | None], partition.Partitioned] | None = None
-        """The loaded desired state of the last revision (and base tenants it was validated with): a pass at the
-        same revision skips load and render."""
-        self._established: Established | None = None
-        """The tenants of the trusted base of the last pass, who keep their registry names (registry_names)."""
-        self._loader = incremental.IncrementalLoader()
         self.judging = judging.Judging()
         """Which revision judges each tenant's changes (its own applied one while it holds)."""
-        """A new revision reads and renders again only the tenants whose files changed."""
         self.memory = PassMemory(clock)
         """What changed since each lane's last pass (reconciler.passmemory): what the next pass plans."""
+        self.desired_cache = DesiredCache(self.memory.lanes.loaded)
+        """The desired state of the last revision loaded (reconciler.desiredcache): each lane hears of a load."""
         self.holds: Callable[[str], bool] | None = None
         """The tenants whose live state this replica keeps (the shards it holds, reconciler.shardedloop); None: all."""
 
@@ -147,7 +141,7 @@ class Reconciler:
 
     def tenants(self) -> set[str]:
         """The tenants of the revision last loaded (empty before the first pass)."""
-        return {s.tenant for s in self._desired[1].desired.repo.specs if s.tenant} if self._desired else set()
+        return self.desired_cache.tenants()
 
     @property
     def backends(self) -> Mapping[str, Backend]:
@@ -200,7 +194,7 @@ class Reconciler:
         result.stage = "validate"
         if lane.sharded:
             self.memory.of(lane)  # registered first: it hears of this load
-        parts, rendered = self._load(checkout)
+        parts, rendered = self.desired_cache.load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
@@ -338,31 +332,11 @@ class Reconciler:
             return
         self.memory.remember(revision, trusted, selection, lane)
 
-    def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
-        """The desired state of the checkout, and the tenants whose objects changed since the last load."""
-        key = (checkout.revision, self._established)
-        if self._desired is not None and self._desired[0] == key:
-            return self._desired[1], set()
-        self._desired = None  # a load that raises must not leave the previous revision's state behind
-        self._desired = (key, self._loader.load(checkout.path, checkout.revision, self._established))
-        self.memory.lanes.loaded(self._loader.rendered)
-        return self._desired[1], self._loader.rendered
-
     def _rejudged(self, checkout: Checkout, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> bool:
-        """Whether the load set aside other tenants than the trusted base, known only now, sets aside.
-
-        Whose a registry name is depends on the base's tenants (a newcomer folder never takes an established
-        tenant's names: registry_names), and the base is read with the live state, after the load. The load
-        used the last pass's base (none at first); when this one differs, the revision is validated again
-        (only the slices whose registry names the difference can touch) and, if other tenants are set aside,
-        the lane plans everything again before anything is judged, written or counted against a tenant.
-        """
-        established, known = trusted.established, self._established
-        self._established = established  # the next load names this base (equal ones differ in revision alone)
-        if established == known:
-            return False
-        again, _ = self._load(checkout)
-        if again.broken.keys() == parts.broken.keys():
+        """Whether the load set aside other tenants than the trusted base, known only now, sets aside
+        (`DesiredCache.rebased`): then the lane plans everything again before anything is judged, written or
+        counted against a tenant."""
+        if not self.desired_cache.rebased(checkout, parts, trusted.established):
             return False
         self.memory.failed(lane, "the trusted base changed whose registry names are whose")
         return True
