@@ -77,7 +77,7 @@ class ShardConfig:
 
 
 class ShardSet:
-    """This replica's view of the members and its shard Leases (see the module docstring)."""
+    """This replica's shard Leases and membership, acting on its view of the others (see the module docstring)."""
 
     def __init__(
         self,
