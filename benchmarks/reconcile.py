@@ -164,7 +164,7 @@ def loop_child(repo: Path, work: Path, rounds: int, audit: str) -> dict[str, Any
     began = time.perf_counter()
     rec.run_pass()
     first_s = time.perf_counter() - began
-    assert all(w.wait_synced(120) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
+    assert all(w.wait_synced(120) for w in rec.watches), "the watch cache did not sync"  # type: ignore[attr-defined]
     noop = [_counted_pass(rec) for _ in range(3)]
     assert all(r.converged and not r.outcomes for r, _ in noop), [r.error for r, _ in noop]
     bound = _list_bound(rec)
@@ -258,7 +258,7 @@ def _list_bound(rec: Reconciler) -> int:
     from reconciler.backends.kubernetes import PAGE_SIZE, RESOURCES
     from reconciler.backends.kubernetes_watch import WatchCache
 
-    (cache,) = rec._watches
+    (cache,) = rec.watches
     synced = cast(WatchCache, cache).snapshot()
     assert synced is not None, "the watch cache is not synced"
     counts: dict[tuple[str, str], int] = {}

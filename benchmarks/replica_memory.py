@@ -88,8 +88,7 @@ def replica(root: Path, work: Path, scoped: bool) -> dict[str, int]:
         result = rec.run_pass(each)
         if result.error:
             raise SystemExit(f"{name} replica's pass of {each.name} failed: {result.error}")
-    assert rec._backends is not None
-    backend = rec._backends[1]["kubernetes"]
+    backend = rec.backends["kubernetes"]
     assert isinstance(backend, KubernetesBackend) and backend.cache is not None
     seen: set[int] = set()
     sizes = {
@@ -97,7 +96,7 @@ def replica(root: Path, work: Path, scoped: bool) -> dict[str, int]:
         "live objects (watch cache)": deep_size([backend.cache.kinds], seen),  # type: ignore[attr-defined]
         "inventory (records, refs)": deep_size([backend._inventory], seen),
         "inventory pieces and encoders": deep_size([backend._pieces], seen),
-        "desired state (the revision)": deep_size([rec._desired], seen),
+        "desired state (the revision)": deep_size([rec.desired_cache.parts], seen),
         "the rest of the reconciler": deep_size([rec], seen),
     }
     rec.close()

@@ -80,11 +80,13 @@ def instrument(recorder: Recorder) -> None:
     from reconciler import (
         basechoice,
         connecting,
+        desiredcache,
         engine,
         events,
         gitsync,
         judging,
         passaudit,
+        passbackends,
         passes,
         passmemory,
         passwrites,
@@ -99,8 +101,8 @@ def instrument(recorder: Recorder) -> None:
     wrap(passes.Reconciler, "run_pass", "PASS")
     wrap(gitsync.GitSource, "sync", "git sync")
     wrap(git.cmd.Git, "execute", lambda _self, command, *_a, **_k: "  git " + " ".join(command[1:3]))
-    wrap(passes.Reconciler, "_load", "load")
-    wrap(passes.Reconciler, "_connect", "connect")
+    wrap(desiredcache.DesiredCache, "load", "load")
+    wrap(passbackends.PassBackends, "connect", "connect")
     wrap(state.StateStore, "read", "revisions: read")
     wrap(passmemory.PassMemory, "select", "select (live read, changes)")
     wrap(connecting, "read_live", "  read_live")
@@ -151,7 +153,7 @@ def bench(kubeconfig: str, tenants: int, rounds: int, work: Path, verbose: int, 
     began = time.perf_counter()
     seeded = rec.run_pass()
     print(f"{tenants} tenants: first pass {time.perf_counter() - began:.1f}s, {len(seeded.outcomes)} writes")
-    assert all(w.wait_synced(600) for w in rec._watches), "the watch cache did not sync"  # type: ignore[attr-defined]
+    assert all(w.wait_synced(600) for w in rec.watches), "the watch cache did not sync"  # type: ignore[attr-defined]
     second = rec.run_pass()
     print(f"second pass: {second.duration:.2f}s, {second.requests} requests", flush=True)
     recorder = Recorder()

@@ -37,15 +37,12 @@ from controlplane.audit import AuditError, AuditStore
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Plan
-from controlplane.registry_names import Established
 from reconciler import (
-    connect,
     connecting,
     engine,
     events,
     governance,
     governance_backend,
-    incremental,
     judging,
     logs,
     nextbase,
@@ -59,11 +56,13 @@ from reconciler import selection as selections
 from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
+from reconciler.desiredcache import DesiredCache
 from reconciler.fencing import Fence, FencedStore
 from reconciler.gitsync import Checkout, GitSource, SourceError
 from reconciler.lane import Lane
 from reconciler.metrics import Metrics
 from reconciler.passaudit import PassAudit
+from reconciler.passbackends import PassBackends
 from reconciler.passmemory import PassMemory
 from reconciler.selection import Selection
 from reconciler.settling import settled
@@ -108,22 +107,17 @@ class Reconciler:
         self.tracker = Tracker()
         self.observers: list[Callable[[Outcome], None]] = []
         """Called with each outcome as apply reports it (progress, tests)."""
-        self._backends: tuple[object, dict[str, Backend], KubeClient] | None = None
+        self.connection = PassBackends(self.metrics)
+        """The backends, connected at the first pass and kept (reconciler.passbackends)."""
         self.pass_audit = PassAudit(FencedStore(audit, self.fence), self.metrics, settings.identity)
         self.lane = Lane(self.pass_audit, self.fence)
         """The lane of `run_pass()` without one: everything, under the leader's Lease."""
-        self._desired: tuple[tuple[str, Established | None], partition.Partitioned] | None = None
-        """The loaded desired state of the last revision (and base tenants it was validated with): a pass at the
-        same revision skips load and render."""
-        self._established: Established | None = None
-        """The tenants of the trusted base of the last pass, who keep their registry names (registry_names)."""
-        self._watches: list[Watching] = []
-        self._loader = incremental.IncrementalLoader()
         self.judging = judging.Judging()
         """Which revision judges each tenant's changes (its own applied one while it holds)."""
-        """A new revision reads and renders again only the tenants whose files changed."""
         self.memory = PassMemory(clock)
         """What changed since each lane's last pass (reconciler.passmemory): what the next pass plans."""
+        self.desired_cache = DesiredCache(self.memory.lanes.loaded)
+        """The desired state of the last revision loaded (reconciler.desiredcache): each lane hears of a load."""
         self.holds: Callable[[str], bool] | None = None
         """The tenants whose live state this replica keeps (the shards it holds, reconciler.shardedloop); None: all."""
 
@@ -132,13 +126,13 @@ class Reconciler:
         self.lane.state = None
         self.memory.new_term()
         self.pass_audit.forget()
-        for backend in self._backends[1].values() if self._backends else ():
+        for backend in self.connection.backends.values():
             backend.forget()
 
     def forget_records(self) -> None:
         """Read mlcp's inventory and revisions again on the next pass, keeping the live state and every other lane's
         memory (a shard just taken: its previous holder wrote them; the watch cache saw every change meanwhile)."""
-        for backend in self._backends[1].values() if self._backends else ():
+        for backend in self.connection.backends.values():
             backend.forget_records()
 
     def forget_lane(self, name: str) -> None:
@@ -147,7 +141,17 @@ class Reconciler:
 
     def tenants(self) -> set[str]:
         """The tenants of the revision last loaded (empty before the first pass)."""
-        return {s.tenant for s in self._desired[1].desired.repo.specs if s.tenant} if self._desired else set()
+        return self.desired_cache.tenants()
+
+    @property
+    def backends(self) -> Mapping[str, Backend]:
+        """The connected backends by system (none before the first pass): what the passes read and write."""
+        return self.connection.backends
+
+    @property
+    def watches(self) -> tuple[Watching, ...]:
+        """The backends' running watches (none before the first pass, or without `Settings.watch`)."""
+        return tuple(self.connection.watches)
 
     @property
     def audit_problem(self) -> str | None:
@@ -156,9 +160,7 @@ class Reconciler:
 
     def close(self) -> None:
         """Stop the watches' threads, if any."""
-        for watching in self._watches:
-            watching.close()
-        self._watches = []
+        self.connection.close()
 
     def run_pass(self, lane: Lane | None = None) -> PassResult:
         lane = lane or self.lane
@@ -192,7 +194,7 @@ class Reconciler:
         result.stage = "validate"
         if lane.sharded:
             self.memory.of(lane)  # registered first: it hears of this load
-        parts, rendered = self._load(checkout)
+        parts, rendered = self.desired_cache.load(checkout)
         result.stage = "plan"
         backends, kube = self._connect(parts.desired.repo)
         before = kube.requests
@@ -330,53 +332,19 @@ class Reconciler:
             return
         self.memory.remember(revision, trusted, selection, lane)
 
-    def _load(self, checkout: Checkout) -> tuple[partition.Partitioned, set[str] | None]:
-        """The desired state of the checkout, and the tenants whose objects changed since the last load."""
-        key = (checkout.revision, self._established)
-        if self._desired is not None and self._desired[0] == key:
-            return self._desired[1], set()
-        self._desired = None  # a load that raises must not leave the previous revision's state behind
-        self._desired = (key, self._loader.load(checkout.path, checkout.revision, self._established))
-        self.memory.lanes.loaded(self._loader.rendered)
-        return self._desired[1], self._loader.rendered
-
     def _rejudged(self, checkout: Checkout, parts: partition.Partitioned, trusted: TrustedBase, lane: Lane) -> bool:
-        """Whether the load set aside other tenants than the trusted base, known only now, sets aside.
-
-        Whose a registry name is depends on the base's tenants (a newcomer folder never takes an established
-        tenant's names: registry_names), and the base is read with the live state, after the load. The load
-        used the last pass's base (none at first); when this one differs, the revision is validated again
-        (only the slices whose registry names the difference can touch) and, if other tenants are set aside,
-        the lane plans everything again before anything is judged, written or counted against a tenant.
-        """
-        established, known = trusted.established, self._established
-        self._established = established  # the next load names this base (equal ones differ in revision alone)
-        if established == known:
-            return False
-        again, _ = self._load(checkout)
-        if again.broken.keys() == parts.broken.keys():
+        """Whether the load set aside other tenants than the trusted base, known only now, sets aside
+        (`DesiredCache.rebased`): then the lane plans everything again before anything is judged, written or
+        counted against a tenant."""
+        if not self.desired_cache.rebased(checkout, parts, trusted.established):
             return False
         self.memory.failed(lane, "the trusted base changed whose registry names are whose")
         return True
 
     def _connect(self, repo: ConfigRepo) -> tuple[dict[str, Backend], KubeClient]:
-        """The backends (connected once per settings, then confined to this revision's tenants) and the home
-        cluster of the loop's own records."""
-        connecting.check_expectations(repo.config, self.settings.targets, "the revision under review's")
-        key = self.settings.targets
-        if self._backends is None or self._backends[0] != key:
-            self.close()
-            backends = connecting.connect(repo, self.settings.targets)
-            self._backends = (key, backends, connect.home(backends, self.settings.targets))
+        """The backends and the home cluster of the loop's own records (reconciler.passbackends); the revisions
+        recorded are read again from a newly connected home."""
+        backends, kube, fresh = self.connection.connect(repo, self.settings.targets, self.holds, self.settings.watch)
+        if fresh:
             self.lane.state = None
-            for backend in backends.values():
-                backend.scope(self.holds)  # before its watch starts: a scoped cache lists only what it keeps
-            if self.settings.watch:
-                self._watches = [w for w in (b.watch() for b in backends.values()) if w is not None]
-                self.metrics.watch_objects.set_function(lambda: sum(w.stats()[0] for w in self._watches))
-                self.metrics.watch_bytes.set_function(lambda: sum(w.stats()[1] for w in self._watches))
-        _, backends, kube = self._backends
-        connecting.confine(backends, repo)
-        for backend in backends.values():
-            backend.scope(self.holds)
         return backends, kube

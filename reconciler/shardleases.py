@@ -5,10 +5,11 @@ The protocol, run by every replica every retry period (`step`):
 1. Renew its own membership Lease `mlcp-member-<digest of identity>`, annotated
    with the number of shards it was started with.
 2. List the Leases (members and shards; reconciler.membership reads the
-   listing): a Lease is live while its record keeps changing within its lease
-   duration *as this replica observes it* (its own monotonic clock, as
-   reconciler.leader does — never comparing wall clocks). A replica that stops
-   cleanly releases its Leases, so it leaves at once.
+   listing, reconciler.shardview keeps what it said until the next): a Lease
+   is live while its record keeps changing within its lease duration *as this
+   replica observes it* (its own monotonic clock, as reconciler.leader does —
+   never comparing wall clocks). A replica that stops cleanly releases its
+   Leases, so it leaves at once.
 3. Its fair share is between floor and ceiling of shards / live members
    (`sharding.fair_share`; what to keep and take: `sharding.divide`). Holding
    fewer than the ceiling, it tries to take free shards (released, expired, or
@@ -50,16 +51,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from reconciler import leases, logs, membership, sharding
+from reconciler import leases, logs, sharding
 from reconciler.backends.base import BackendError
-from reconciler.backends.kubernetes_answers import HttpError
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.leader import LeaderElector
-from reconciler.leases import LEADER_LEASE, LEASES, LeaseConfig, LeaseSightings
+from reconciler.leases import LeaseConfig
 from reconciler.membership import SHARDS_ANNOTATION, member_lease
+from reconciler.shardview import ShardView
 
 MERGE = "application/merge-patch+json"
 
@@ -76,7 +77,7 @@ class ShardConfig:
 
 
 class ShardSet:
-    """This replica's view of the members and its shard Leases (see the module docstring)."""
+    """This replica's shard Leases and membership, acting on its view of the others (see the module docstring)."""
 
     def __init__(
         self,
@@ -92,22 +93,13 @@ class ShardSet:
         """Called with (shard, True) when this replica starts holding a shard, (shard, False) when it stops."""
         self.identity = config.lease.identity
         self.member = LeaderElector(kube, replace(config.lease, name=member_lease(self.identity)), clock)
-        self.members: tuple[str, ...] = ()
-        self.conflict: str | None = None
-        """Why this replica writes no shard now (members disagree on the number of shards), or None."""
-        self.yielding: str | None = None
-        """Why this replica takes and writes no shard now (the leader's Lease is held by a non-member), or None."""
+        self.view = ShardView(self.identity, config.shards, config.lease.namespace)
+        """The members and the shards' holders as last read (reconciler.shardview)."""
         self._unconfirmed: set[int] = set()
         """Shards taken that no read of the leader's Lease has followed yet: not written (module docstring)."""
-        self._marked = False
-        """Whether the Lease mlcp-shard-0 exists (see the module docstring)."""
         self._leaving: set[int] = set()
         self._electors: dict[int, LeaderElector] = {}
-        self._sightings = LeaseSightings()
         self._annotated = False
-        self._holders: dict[int, str | None] = {}
-        """Shard → its live holder as last listed (None: released, expired or never taken)."""
-        self._free_since: dict[int, float] = {}
         self._duration = config.lease.duration
         self._lock = threading.Lock()
         self._standing: str | None = None
@@ -118,6 +110,21 @@ class ShardSet:
         passes: minutes each at 10,000 tenants)."""
 
     # -- what the loop and the fence ask ---------------------------------------------------------------------
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The live members as last listed, this replica included while its membership is renewed."""
+        return self.view.members
+
+    @property
+    def conflict(self) -> str | None:
+        """Why this replica writes no shard now (members disagree on the number of shards), or None."""
+        return self.view.conflict
+
+    @property
+    def yielding(self) -> str | None:
+        """Why this replica takes and writes no shard now (the leader's Lease is held by a non-member), or None."""
+        return self.view.yielding
 
     @property
     def leaving(self) -> frozenset[int]:
@@ -200,7 +207,7 @@ class ShardSet:
         self._say_standing()
         try:
             self._annotate()
-            self.members = self._alive()
+            self.view.look(self.kube, self.clock, self.member.may_write)
             if self._joined is None and self.identity in self.members:
                 self._joined = self.clock()
             self._confirm(renewed)  # the LIST came after their renewal, and so after their take
@@ -209,7 +216,7 @@ class ShardSet:
         if self.yielding is not None:
             return  # takes nothing; what it holds stays held (renewed above), unwritten until it ends
         held = {shard for shard, elector in electors.items() if elector.may_write()}
-        late = {s for s in electors if s not in held and self._holders.get(s) == self.identity}
+        late = {s for s in electors if s not in held and self.view.holders.get(s) == self.identity}
         keep, take = self._plan(held | late)
         with self._lock:
             for shard in take - set(self._electors):
@@ -227,7 +234,7 @@ class ShardSet:
                     self._leaving.add(shard)
             else:
                 self._drop(shard)
-        if steps and self._mark():
+        if steps and self.view.mark(self.kube):
             with self._lock:
                 self._unconfirmed |= set(steps)
             leases.at_once([elector.step for elector in steps.values()])
@@ -250,8 +257,8 @@ class ShardSet:
             self.members,
             self.config.shards,
             held,
-            self._holders,
-            self._free_since,
+            self.view.holders,
+            self.view.free_since,
             self.clock(),
             2 * self._duration,
         )
@@ -264,7 +271,7 @@ class ShardSet:
             self.on_move(shard, leading)
 
         elector = LeaderElector(self.kube, config, self.clock, on_change=changed, standing=self.standing)
-        observed = self._sightings.seen.get(config.name)
+        observed = self.view.sightings.seen.get(config.name)
         if observed is not None:
             elector.seen(*observed)  # watched in every LIST: a dead holder's time is already running out
         return elector
@@ -275,34 +282,11 @@ class ShardSet:
             self._leaving.discard(shard)
             self._unconfirmed.discard(shard)
 
-    def _mark(self) -> bool:
-        """Make the Lease mlcp-shard-0, unheld, before any shard is taken (see the module docstring)."""
-        if not self._marked:
-            namespace = self.config.lease.namespace
-            meta = {"name": sharding.lease_name(0), "namespace": namespace}
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": {}}
-            try:
-                self.kube.request("POST", LEASES.format(namespace=namespace), body=body)
-            except BackendError as exc:
-                if not isinstance(exc, HttpError) or exc.status != 409:
-                    logs.get().warning("could not make the Lease of shard 0; no shard taken", extra={"error": str(exc)})
-                    return False
-            self._marked = True
-        return True
-
     def _check_leader(self, taken: set[int]) -> None:
         """Shards just taken are written only once a read of the leader's Lease after the take shows no writer
         but a replica there (see the module docstring); until then they stay unconfirmed."""
-        try:
-            lease = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace) + f"/{LEADER_LEASE}")
-        except BackendError as exc:
-            if not isinstance(exc, HttpError) or exc.status != 404:
-                logs.get().warning("could not read the leader's Lease", extra={"error": str(exc)})
-                return
-            lease = {}
-        holder, _ = self._sightings.live(LEADER_LEASE, lease.get("spec") or {}, self.clock())
-        self._yield_to(holder, set(self.members))
-        self._confirm(taken)
+        if self.view.look_at_leader(self.kube, self.clock):
+            self._confirm(taken)
 
     def _confirm(self, shards: set[int]) -> None:
         """After a read of the leader's Lease: `shards`, written to before it, may be written; or, while yielding,
@@ -317,54 +301,12 @@ class ShardSet:
         for elector in unwritten.values():
             elector.release()
 
-    def _yield_to(self, holder: str | None, members: set[str]) -> None:
-        yielding = membership.outsider(holder, self.identity, members)
-        if yielding != self.yielding:
-            (logs.get().warning if yielding else logs.get().info)(
-                yielding or "the leader's Lease is no longer held by a non-member"
-            )
-        self.yielding = yielding
-
     def _annotate(self) -> None:
         if self._annotated or not self.member.may_write():
             return
         patch = {"metadata": {"annotations": {SHARDS_ANNOTATION: str(self.config.shards)}}}
         self.kube.request("PATCH", self.member.path, body=patch, content_type=MERGE)
         self._annotated = True
-
-    def _alive(self) -> tuple[str, ...]:
-        """The live members (this replica included while its membership is renewed), and any disagreement.
-
-        A record not seen before is dated when the LIST was answered, not when it was sent: a renewal that landed
-        while a slow LIST was in flight counted as older than it was, and its shard was taken too early."""
-        listing = self.kube.request("GET", LEASES.format(namespace=self.config.lease.namespace))
-        now = self.clock()
-        alive = {self.identity} if self.member.may_write() else set()
-        roster = membership.read(listing, self._sightings, now, self.config.shards)
-        for shard, holder, since in roster.shards:
-            self._see_shard(shard, holder, since, now)
-        alive |= roster.members
-        for shard in range(self.config.shards):
-            if sharding.lease_name(shard) not in roster.seen:  # never made yet: free since we first looked
-                self._holders[shard] = None
-                self._free_since.setdefault(shard, now)
-        self._marked = sharding.lease_name(0) in roster.seen
-        self._judge(roster.numbers)
-        self._yield_to(roster.leader, alive)
-        return tuple(sorted(alive))
-
-    def _see_shard(self, shard: int, holder: str | None, since: float, now: float) -> None:
-        self._holders[shard] = holder
-        if holder is not None:
-            self._free_since.pop(shard, None)
-        else:
-            self._free_since.setdefault(shard, min(since, now))
-
-    def _judge(self, numbers: Mapping[str, str]) -> None:
-        conflict = membership.disagreement(self.config.shards, numbers)
-        if conflict != self.conflict:
-            (logs.get().error if conflict else logs.get().info)(conflict or "replicas agree on the number of shards")
-        self.conflict = conflict
 
     def release_leaving(self, shards: set[int] | None = None) -> list[int]:
         """Release the shards assigned elsewhere (all of them, or those of `shards`); the ones released."""

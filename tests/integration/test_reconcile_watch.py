@@ -33,7 +33,7 @@ def test_a_noop_pass_sends_no_request_and_a_hand_edit_is_healed_by_the_next_pass
     rec = reconciler(repo, kubeconfig, tmp_path, watch=True)
     try:
         assert rec.run_pass().converged
-        [cache] = rec._watches
+        [cache] = rec.watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30), "the watch cache did not sync"
         first = rec.run_pass()
         assert first.converged and first.outcomes == []
@@ -69,7 +69,7 @@ def test_a_hand_edit_is_healed_by_a_pass_that_plans_only_it_and_the_resync_catch
     try:
         full = rec.run_pass()
         assert full.converged and full.selection is not None and full.selection.full
-        [cache] = rec._watches
+        [cache] = rec.watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30), "the watch cache did not sync"
         settled = rec.run_pass()  # takes the events of the first pass's own writes that came before the cache
         assert settled.converged and settled.outcomes == []
@@ -171,7 +171,7 @@ def test_a_hand_delete_racing_the_passs_heal_is_healed_by_the_next_pass(
     core = client.CoreV1Api(k8s_admin)
     try:
         assert rec.run_pass().converged
-        [cache] = rec._watches
+        [cache] = rec.watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30)
         assert rec.run_pass().converged
         synced = cache.snapshot()
@@ -187,7 +187,7 @@ def test_a_hand_delete_racing_the_passs_heal_is_healed_by_the_next_pass(
         )
         wait_for(lambda: held()[ref].manifest["spec"]["hard"]["requests.cpu"] == "999", 15, "the hand edit")
 
-        backend = next(b for b in rec._backends[1].values() if isinstance(b, KubernetesBackend))
+        backend = next(b for b in rec.backends.values() if isinstance(b, KubernetesBackend))
         original = backend.client.server_side_apply
 
         def racing(path: str, body: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -219,12 +219,12 @@ def test_the_passs_delete_racing_a_re_creation_keeps_the_new_object_in_the_cache
     core = client.CoreV1Api(k8s_admin)
     try:
         assert rec.run_pass().converged
-        [cache] = rec._watches
+        [cache] = rec.watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30)
         synced = cache.snapshot()
         assert synced is not None
         ref = next(r for r in synced[0] if r.kind == "ResourceQuota" and r.namespace == repo.vision)
-        backend = next(b for b in rec._backends[1].values() if isinstance(b, KubernetesBackend))
+        backend = next(b for b in rec.backends.values() if isinstance(b, KubernetesBackend))
         live = _quota(core, repo.vision)
         assert live is not None
         again = client.V1ResourceQuota(

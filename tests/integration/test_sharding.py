@@ -178,8 +178,8 @@ class Cluster:
         watch cache holds any."""
         found: dict[str, set[str]] = {}
         for replica in list(self.replicas.values()):
-            backends = replica.loop.reconciler._backends
-            cache = backends[1]["kubernetes"].cache if backends else None  # type: ignore[attr-defined]
+            backend = replica.loop.reconciler.backends.get("kubernetes")
+            cache = backend.cache if backend is not None else None  # type: ignore[attr-defined]
             held = cache.snapshot() if cache is not None else None
             objects = held[0] if held is not None else {}
             spaces = {ref.namespace or (ref.name if ref.kind == "Namespace" else None) for ref in objects}

@@ -166,7 +166,7 @@ def test_a_live_change_to_a_tenant_not_selected_is_planned_with_its_desired_stat
     is planned too, against its desired state: healed, never taken for a stranger to delete."""
     rec, _, _ = _reconciler(tmp_path, monkeypatch, 4)
     assert rec.run_pass().converged and rec.run_pass().converged
-    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
+    cache = rec.backends["kubernetes"].cache  # type: ignore[attr-defined]
     ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == tenantrepo.tenant_name("t", 2))
     edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
     cache.event(LiveObject(ref, edited, "999"))

@@ -52,8 +52,7 @@ def _scoped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler
 
 
 def _cached(rec: Reconciler) -> dict[ObjectRef, LiveObject]:
-    assert rec._backends is not None
-    backend = rec._backends[1]["kubernetes"]
+    backend = rec.backends["kubernetes"]
     assert isinstance(backend, KubernetesBackend) and backend.cache is not None
     held = backend.cache.snapshot()
     assert held is not None

@@ -93,7 +93,7 @@ def test_a_converged_shards_next_pass_plans_nothing_and_a_commit_is_planned_by_i
 
 def _hand_edit(rec: Reconciler) -> ObjectRef:
     """The first tenant's NetworkPolicy edited by hand, as the watch reports it; its ref."""
-    cache = rec._backends[1]["kubernetes"].cache  # type: ignore[index,attr-defined]
+    cache = rec.backends["kubernetes"].cache  # type: ignore[attr-defined]
     ref = next(r for r in cache.objects if r.kind == "NetworkPolicy" and r.namespace == _tenant_of(0))
     edited = cache.objects[ref].manifest | {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
     cache.event(LiveObject(ref, edited, "999"))
@@ -170,7 +170,7 @@ def test_a_shard_lane_writes_a_new_tenant_as_the_deployer_its_allowed_creation_g
     shard = str(sharding.shard_of(new, SHARDS))
     result = rec.run_pass(lanes[shard])  # before the platform lane records the commit as the next trusted base
     assert new in {o.change.tenant for o in result.outcomes} and not result.failed
-    kube = rec._backends[1]["kubernetes"]  # type: ignore[index]
+    kube = rec.backends["kubernetes"]
     assert kube.impersonation.namespaces[new] == new, "the shard lane was told of the allowed creation"
     workload = Change(
         ObjectRef("kubernetes", "argoproj.io/v1alpha1", "WorkflowTemplate", new, "p"),

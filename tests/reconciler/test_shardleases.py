@@ -274,16 +274,16 @@ def test_a_replica_over_its_share_hands_over_only_what_another_lacks() -> None:
     api, clock = FakeLeases(), Clock()
     a = _replica(api, clock, "a", shards=8)
     a._joined = clock.now - 60
-    a.members = ("a", "b", "c")
-    a._holders = {4: "b", 5: "b", 6: "c", 7: "c"}  # a holds 0-3 (4/2/2, e.g. after taking an orphan)
+    a.view.members = ("a", "b", "c")
+    a.view.holders = {4: "b", 5: "b", 6: "c", 7: "c"}  # a holds 0-3 (4/2/2, e.g. after taking an orphan)
     keep, take = a._plan({0, 1, 2, 3})
     assert len(keep) == 3 and keep < {0, 1, 2, 3} and not take, "one shard handed over: 3/2/2, then 3/3/2"
-    a._holders = {3: "b", 4: "b", 5: "b", 6: "c", 7: "c"}  # 3/3/2: fair, nothing moves
+    a.view.holders = {3: "b", 4: "b", 5: "b", 6: "c", 7: "c"}  # 3/3/2: fair, nothing moves
     assert a._plan({0, 1, 2}) == ({0, 1, 2}, set())
     c = _replica(api, clock, "c", shards=8)
     c._joined = clock.now - 60
-    c.members = ("a", "b", "c")
-    c._holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
+    c.view.members = ("a", "b", "c")
+    c.view.holders = {0: "a", 1: "a", 2: "a", 3: None, 4: "b", 5: "b", 6: "b"}  # c holds 7; 3 was handed over
     assert c._plan({7}) == ({7}, {3}), "the one that lacks takes the shard handed over; only it moved"
 
 

@@ -92,8 +92,7 @@ def test_a_tenant_naming_another_shards_tenants_namespace_is_refused_by_the_repl
         for lane in (platform, shard):
             result = replica.run_pass(lane)
             assert result.error is None and not result.failed, (result.error, result.failed)
-        assert replica._backends is not None
-        backend = replica._backends[1]["kubernetes"]
+        backend = replica.backends["kubernetes"]
         assert isinstance(backend, KubernetesBackend) and backend.cache is not None
         held = backend.cache.snapshot()
         assert held is not None

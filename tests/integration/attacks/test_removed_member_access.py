@@ -118,7 +118,7 @@ def test_the_loop_revokes_a_removed_member_with_prune_off_in_a_pass_that_plans_o
     rec = reconciler(repo, kubeconfig, tmp_path, watch=True, resync=3600.0)
     try:
         assert rec.run_pass().converged
-        [cache] = rec._watches
+        [cache] = rec.watches
         assert isinstance(cache, WatchCache) and cache.wait_synced(30)
         assert rec.run_pass().converged
         bob = k8s_user(BOB)
