@@ -4,7 +4,9 @@ window's override (`mlcp approve --override`).
 The authorizer (reconciler.authorizing) decides whether a change may be made at all; this counts who approved it,
 by the trusted base's rules: only approvals given after the content's last change (the history's
 `approvals_after`), by people the base's policy names, never by anyone who may have written the file (verified or
-only claimed: `either`), nor, for a `fromAlias` promotion, by anyone who may have moved its version.
+only claimed: `either`), nor, for a `fromAlias` promotion, by anyone who may have moved its version: the tenant's
+writers, and whomever the registry (`registry`, asked about these approvers alone) says may move the alias or
+cannot say about.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from controlplane.policy import approvals, freezes
 from controlplane.policy.authorizer import Authorizer
 from controlplane.specs import ModelPromotion, Tenant
 from reconciler import promotion_rules
+from reconciler.backends.movers import AliasRightsReader
 from reconciler.commits import Authorship
 from reconciler.identity import History
 from reconciler.trust import TrustedBase
@@ -35,9 +38,12 @@ class Approvals:
         trusted: TrustedBase,
         authorizer: Authorizer,
         versions: dict[SpecKey, str],
+        registry: AliasRightsReader | None = None,
     ) -> None:
         """`versions`: promotion spec → the model version its alias change resolved to, as the authorizer learns
-        them from the plan (the same mapping, filled before any change is decided)."""
+        them from the plan (the same mapping, filled before any change is decided). `registry`: who it lets move a
+        model's aliases (None: no registry in the plan, so no approval of a `fromAlias` promotion counts)."""
+        self.registry = registry
         self.repo = repo
         self.history = history
         self.trusted = trusted
@@ -67,7 +73,8 @@ class Approvals:
             eligible = [who for who in eligible if who in allowed]
         authors = self.writers(change.source)
         required, person = rule.required, self.authorizer.person
-        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self.movers(loaded))
+        movers = self.movers(loaded, trailers, eligible)
+        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, movers)
         if not result.missing:
             return None
         ignored = f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else ""
@@ -79,17 +86,32 @@ class Approvals:
             return ()
         return either(self.history.authorship([source] if source else []))
 
-    def movers(self, loaded: LoadedSpec) -> approvals.Movers | None:
+    def movers(
+        self, loaded: LoadedSpec, trailers: list[tuple[str, str]], eligible: list[str]
+    ) -> approvals.Movers | None:
         """Who may have chosen a `fromAlias` promotion's version (promotion_rules.alias_movers): the tenant's
-        writers as the trusted base and the revision name them."""
+        writers as the trusted base and the revision name them, and those of its eligible approvers (as `trailers`
+        name them) the registry says may move the alias, or cannot say about. The registry is asked about every
+        identity the base's policy gives each approver (an MLflow user is named as a git identity is)."""
         if loaded.spec.kind != "ModelPromotion" or not loaded.tenant:
+            return None
+        promotion = cast(ModelPromotion, loaded.spec).spec
+        if promotion.from_alias is None:
             return None
         declared = self.repo.spec(SpecKey("Tenant", loaded.tenant, loaded.tenant))
         revision = declared.spec if declared is not None and isinstance(declared.spec, Tenant) else None
-        promotion = cast(ModelPromotion, loaded.spec).spec
-        return promotion_rules.alias_movers(
-            promotion, loaded.tenant, (self.trusted.tenants.get(loaded.tenant), revision)
-        )
+        people = (self.trusted.tenants.get(loaded.tenant), revision)
+        allowed = set(eligible)
+        asked = {who: self.identities(who) for who, _ in trailers if who in allowed}
+        everyone = {identity for identities in asked.values() for identity in identities}
+        rights = self.registry.alias_rights(promotion.model, everyone) if self.registry and asked else None
+        return promotion_rules.alias_movers(promotion, loaded.tenant, people, asked, rights)
+
+    def identities(self, who: str) -> frozenset[str]:
+        """Every identity of the person behind `who`, as the base's policy maps them (`people`), lower case."""
+        person = self.authorizer.person(who)
+        named = self.policy.spec.people.get(person, []) if self.policy is not None else []
+        return frozenset({who.lower(), *(identity.lower() for identity in named)})
 
     def approved(self, change: Change, decision: Decision, authors: tuple[str, ...]) -> Decision:
         """A promotion's `decision` once its gates and approvals are counted: refused when the policy's gates are
@@ -114,9 +136,11 @@ class Approvals:
                 allowed = self.authorizer.members_of(named.users, named.groups)
                 eligible = [who for who in eligible if who in allowed]
         version = self._versions.get(loaded.key) or (str(promotion.version) if promotion.version else None)
-        person = self.authorizer.person
-        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, self.movers(loaded))
+        person, movers = self.authorizer.person, self.movers(loaded, trailers, eligible)
+        result = approvals.count(loaded, version, required, trailers, authors, eligible, person, movers)
         reason = result.summary() + (f" [ignored: {'; '.join(result.ignored)}]" if result.ignored else "")
+        if movers is not None and movers.note and result.approvers:
+            reason += f" ({movers.note})"
         if required > promotion.required_approvals:
             reason += f" (the policy requires {required}; the spec asks for {promotion.required_approvals})"
         if result.missing:

@@ -26,6 +26,7 @@ from controlplane.specs import ModelPromotion, Tenant
 from controlplane.specs.model_promotion import ModelPromotionSpec
 from reconciler import approving, conversions, governance, promotion_rules, tenantbound
 from reconciler.approving import either
+from reconciler.backends.movers import AliasRightsReader
 from reconciler.baselisting import POLICY_DIR, TENANTS
 from reconciler.identity import History, open_history
 from reconciler.trust import TrustedBase
@@ -65,6 +66,7 @@ class PlanAuthorizer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clean: bool = False,
         converged: frozenset[str] = frozenset(),
+        registry: AliasRightsReader | None = None,
     ) -> None:
         """`clean`: the caller made the work tree exactly `revision` itself (the loop's own checkout,
         `gitsync.Checkout.clean`), so no file can be uncommitted and `git status` (which reads every folder
@@ -72,7 +74,10 @@ class PlanAuthorizer:
 
         `converged`: the tenants that converged to `base` itself (the loop's per-tenant revisions): everything
         they declared then was authorized and applied, so a change of theirs that no commit since asked for puts
-        back what was applied (`_healing`)."""
+        back what was applied (`_healing`).
+
+        `registry`: the registry of the plan, asked who it lets move a model's aliases (approving.Approvals); None:
+        none is in the plan, and no approval of a `fromAlias` promotion counts."""
         self.enforce = enforce
         self.now = clock()
         """One moment for the whole plan: every freeze window is judged at the same time."""
@@ -89,7 +94,7 @@ class PlanAuthorizer:
         """Tenants whose owners or members differ from the trusted base, and how (create, update, delete)."""
         self._versions: dict[SpecKey, str] = {}
         """Promotion spec → the model version its alias change resolved to (the registry's review)."""
-        self.approvals = approving.Approvals(repo, self.history, trusted, self.authorizer, self._versions)
+        self.approvals = approving.Approvals(repo, self.history, trusted, self.authorizer, self._versions, registry)
         self.converged = converged
         self._untouched: dict[str, bool] = {}
         """Per converged tenant: whether no commit since `base` touched anything its objects are rendered from."""

@@ -25,6 +25,7 @@ from controlplane.planning import PlanOptions, plan
 from controlplane.plans import VERIFIED_IDENTITIES, LiveObject, ObjectRef, Plan, SystemStatus
 from controlplane.rendering import RenderContext, catalog, render
 from controlplane.rendering.context import ACCESS_KINDS, RANK_ORDER
+from controlplane.rendering.mlflow_objects import SYSTEM as MLFLOW
 from controlplane.rendering.tenant import with_deployer_home, with_pod_security
 from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import own_problems, validate
@@ -40,6 +41,7 @@ from reconciler import (
 )
 from reconciler import selection as selections
 from reconciler.authorizing import PlanAuthorizer
+from reconciler.backends import movers
 from reconciler.backends.base import Backend, LiveState
 from reconciler.desired import Desired
 from reconciler.selection import Selection
@@ -200,7 +202,10 @@ def make_plan(
     planned.meta["trustedBase"] = {"revision": trusted.revision, "origin": trusted.origin}
     planned.meta["identities"] = VERIFIED_IDENTITIES if _signed(trusted) else "claimed"
     if authorize:
-        authorizer = PlanAuthorizer(desired.repo, desired.revision, trusted.revision, trusted, enforce_policy)
+        registry = movers.reader_of(reachable, MLFLOW)  # asked who may move an alias a promotion names
+        authorizer = PlanAuthorizer(
+            desired.repo, desired.revision, trusted.revision, trusted, enforce_policy, registry=registry
+        )
         planned = settled(serving.couple(authorizer.authorize(planned)))
         planned.meta["baseRevision"] = trusted.revision
         connecting.entrust(backends, governance.allowed_tenants(planned.changes))  # who writes: base and allowed

@@ -28,6 +28,7 @@ from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Action, Plan
 from reconciler import ancestry, logs, partition
 from reconciler.authorizing import PlanAuthorizer
+from reconciler.backends.movers import AliasRightsReader
 from reconciler.state import NAME as STATE
 from reconciler.state import TenantRevisions
 from reconciler.trust import TrustedBase
@@ -58,10 +59,12 @@ class Judging:
         state: TenantRevisions,
         trusted: TrustedBase,
         clean: bool,
+        registry: AliasRightsReader | None = None,
     ) -> Plan:
         """Each tenant's changes judged by the trusted base's rules and by the commits since its base (`bases`);
         a tenant judged from its own applied revision may have drift healed (`PlanAuthorizer`, `converged`).
-        `clean`: the checkout is exactly the revision (`gitsync.Checkout.clean`)."""
+        `clean`: the checkout is exactly the revision (`gitsync.Checkout.clean`). `registry`: who it lets move a
+        model's aliases (`PlanAuthorizer`)."""
         pending = [(i, partition.key_of(c)) for i, c in enumerate(plan.changes) if c.action is not Action.noop]
         bases = self.bases((key for _, key in pending), state, trusted, repo.root, revision or "")
         by_base: dict[Base, list[int]] = {}
@@ -71,7 +74,9 @@ class Judging:
         for base, positions in by_base.items():
             keys = {partition.key_of(changes[i]) for i in positions} - {partition.PLATFORM}
             converged = frozenset(keys) if base.own else frozenset()
-            authorizer = PlanAuthorizer(repo, revision, base.revision, trusted, clean=clean, converged=converged)
+            authorizer = PlanAuthorizer(
+                repo, revision, base.revision, trusted, clean=clean, converged=converged, registry=registry
+            )
             sub = authorizer.authorize(replace(plan, changes=tuple(changes[i] for i in positions)))
             for i, change in zip(positions, sub.changes, strict=True):
                 changes[i] = change

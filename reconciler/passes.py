@@ -37,6 +37,7 @@ from controlplane.audit import AuditError, AuditStore
 from controlplane.errors import InvalidConfig, MlcpError, Refused
 from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Plan
+from controlplane.rendering.mlflow_objects import SYSTEM as MLFLOW
 from reconciler import (
     connecting,
     engine,
@@ -53,6 +54,7 @@ from reconciler import (
     verdicts,
 )
 from reconciler import selection as selections
+from reconciler.backends import movers
 from reconciler.backends.base import Backend, BackendError, Outcome, Watching
 from reconciler.backends.kubernetes_client import KubeClient
 from reconciler.backoff import Tracker
@@ -300,7 +302,10 @@ class Reconciler:
         aside = dict.fromkeys(parts.broken, "set aside: its specs have problems")
         holding = {**held, **aside, **result.held} if lane.platform else result.held
         kept = partition.hold(plan, holding)
-        authorized = self.judging.authorize(kept, parts.desired.repo, parts.desired.revision, state, trusted, clean)
+        read = {s.system for s in plan.systems if s.reachable}  # an unread registry says nothing of who may move
+        registry = movers.reader_of({n: b for n, b in backends.items() if n in read}, MLFLOW)
+        desired = parts.desired
+        authorized = self.judging.authorize(kept, desired.repo, desired.revision, state, trusted, clean, registry)
         plan = settled(serving.couple(authorized))
         connecting.entrust(backends, governance.allowed_tenants(plan.changes))  # every lane's tenants, before narrowing
         ungoverned = {partition.key_of(c) for c in nextbase.pending(plan) if c.blocked}

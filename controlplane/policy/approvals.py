@@ -9,19 +9,22 @@ an old approval. Approvals count only from distinct eligible approvers, and
 never from anyone who is, under any identity the policy maps to the same
 person, an author of the change, or, for a promotion of what `fromAlias`
 names, one of the people who may have moved that alias (the registry records
-no one: whoever moved it chose the version, and must not also approve it).
+no one: whoever moved it chose the version, and must not also approve it):
+neither the tenant's writers, to whom mlcp grants the right, nor anyone the
+registry itself says may move it, or of whom it cannot say.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from controlplane.loading.sources import LoadedSpec
 
 TRAILER = "Mlcp-Approve"
+UNASKED = "the registry was not asked whether they may move the alias"
 
 
 def digest(loaded: LoadedSpec) -> str:
@@ -42,6 +45,12 @@ class Movers:
     people: frozenset[str]
     why: str
     """Why their approval does not count (names the alias and who may move it)."""
+    registry: Mapping[str, str | None] | None = None
+    """Per approver as their approval names them: why the registry says they may have moved the alias, or cannot
+    say (an approver it was not asked about counts as one it cannot say about); None: they may not move it. None
+    for the whole map: the registry restricts no one (it runs without auth: `note` says so)."""
+    note: str = ""
+    """What the decision says about the approvals that count (e.g. that the registry enforces no permissions)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,8 @@ def count(
             ignored.append(f"{who}: {movers.why}")
         elif who not in eligible:
             ignored.append(f"{who}: is not an eligible approver of {loaded.key}")
+        elif movers is not None and movers.registry is not None and (barred := movers.registry.get(who, UNASKED)):
+            ignored.append(f"{who}: {barred}")
         elif person(who) not in people:
             approvers.append(who)
             people.add(person(who))

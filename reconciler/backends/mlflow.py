@@ -20,7 +20,7 @@ unauthenticated probe per read) and on which users it knows (mlflow_permissions)
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -43,10 +43,12 @@ from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
 from reconciler.backends.mlflow_experiments import ExperimentWrites, live_experiment, without_fixed_fields
 from reconciler.backends.mlflow_inventory import RegistryInventory, record_tag
+from reconciler.backends.mlflow_movers import AliasMovers
 from reconciler.backends.mlflow_permissions import Permissions, is_permission
 from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_record_trust import RecordTrust
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
+from reconciler.backends.movers import AliasRights
 from reconciler.backends.registry import register
 from reconciler.targets import DEFAULT_CONTROLLER_NAMESPACE, Targets
 
@@ -85,6 +87,8 @@ class MlflowBackend(Backend):
         self.permissions.pinned = self._pinned
         self.trust = RecordTrust(rest, self.permissions)
         self.store.writers = self.trust.writers
+        self.movers = AliasMovers(rest, self.permissions)
+        """Who may move a model's aliases, as the approvals of `fromAlias` promotions ask (mlflow_movers)."""
         self._inventory: Inventory | None = None
         self._by_name: dict[str, dict[str, Any]] = {}
         """mlcp's experiments as last read, by name (who holds a recorded name now)."""
@@ -150,11 +154,13 @@ class MlflowBackend(Backend):
         self.promotions.forget()
         self.permissions.forget()
         self.trust.forget()
+        self.movers.forget()
 
     def read(self) -> LiveState:
         objects: dict[ObjectRef, LiveObject] = {}
         owned: set[ObjectRef] = set()
         self._inventory = None  # a refused store leaves no earlier pass's records to write over
+        self.movers.forget()  # who may move an alias is asked again for each plan
         experiments = mlflow_records.read(self.rest, self.permissions, self.store)
         for item in experiments:
             found = live_experiment(item)
@@ -188,6 +194,10 @@ class MlflowBackend(Backend):
             owned = {ref for ref in owned if record_tag(ref) not in self.store.foreign}
         self._inventory = Inventory(frozenset(owned), records=dict(self.store.records))
         return LiveState(objects, self._inventory)
+
+    def alias_rights(self, model: str, identities: Collection[str]) -> AliasRights:
+        """Who among `identities` MLflow lets move `model`'s aliases (backends.movers: a restriction on approvers)."""
+        return self.movers.rights(model, identities)
 
     def _experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
         """A recorded experiment that is not among mlcp's tagged ones (its tag deleted by hand; None: gone)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,6 +13,7 @@ from controlplane.plans import Action, Change, LiveObject, ObjectRef, SpecKey
 from controlplane.specs.repo_config import RepoConfig
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
+from reconciler.backends.movers import AliasRights, MoveRight
 from reconciler.targets import Targets
 
 
@@ -32,6 +33,10 @@ class FakeBackend(Backend):
     calls: list[str] = field(default_factory=list)
     remaining: list[Remaining] = field(default_factory=list)
     """The fence's time limits `bounded` was entered with."""
+    rights: dict[str, MoveRight] | None = None
+    """Who it lets move model aliases, by identity (`alias_rights`); None: it runs without auth (anyone may)."""
+    asked: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    """Each `alias_rights` question: the model and the identities."""
 
     @property
     def plan_meta(self) -> Mapping[str, Any]:
@@ -76,6 +81,12 @@ class FakeBackend(Backend):
 
     def forget(self) -> None:
         self.calls.append("forget")
+
+    def alias_rights(self, model: str, identities: Collection[str]) -> AliasRights:
+        self.asked.append((model, frozenset(identities)))
+        if self.rights is None:
+            return AliasRights(model, True, {})
+        return AliasRights(model, False, {i: self.rights[i] for i in identities if i in self.rights})
 
     @contextmanager
     def bounded(self, remaining: Remaining) -> Iterator[None]:

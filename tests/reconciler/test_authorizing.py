@@ -21,6 +21,7 @@ from reconciler import engine, trust
 from reconciler.applying import apply_plan
 from reconciler.authorizing import HEAL_RULE, SIGNED_RULE, TRUSTED_BASE_RULE, PlanAuthorizer
 from reconciler.backends.base import ApplyOptions, Status
+from reconciler.backends.movers import MoveRight, Standing
 from reconciler.governance_backend import GovernanceBackend
 from reconciler.settling import decided
 from tests.integration import configrepo
@@ -210,9 +211,12 @@ LEAD = git.Actor("ML Lead", "ml-lead@example.com")
 """A model approver in no tenant."""
 
 
-def _promotion_alias(repo: configrepo.ConfigRepo, base: str) -> Change:
+def _promotion_alias(repo: configrepo.ConfigRepo, base: str, rights: dict[str, MoveRight] | None = None) -> Change:
+    """The promotion's alias change as planned and judged; `rights`: who the registry lets move the model's aliases
+    (None: it runs without auth)."""
     repo.initial = base
     fakes = {s: FakeBackend(system=s, order=o, applied=base) for s, o in (("mlflow", 10), ("kubernetes", 20))}
+    fakes["mlflow"].rights = rights
     targets = repo.targets(None, trusted=False)
     plan, _ = engine.make_plan(engine.load_desired(repo.root), dict(fakes), enforce_policy=True, targets=targets)
     [alias] = [c for c in plan.changes if c.ref.kind == "ModelAlias" and c.action is not Action.noop]
@@ -253,6 +257,51 @@ def test_whoever_may_move_the_from_alias_never_approves_the_version_it_chose(tmp
     alias = _promotion_alias(repo, base)
     assert alias.decision is not None and alias.decision.allowed, alias.decision
     assert alias.decision.approvers == ("ml-lead@example.com",)
+
+
+CAROL = git.Actor("Carol", "carol@example.com")
+"""Owner of nlp, nothing in vision; an MLflow admin granted her EDIT on vision's model outside mlcp."""
+
+
+def test_an_approver_the_registry_lets_move_the_from_alias_never_approves_what_it_names(tmp_path: Path) -> None:
+    """Carol is in no tenant of the model, but MLflow lets her move `staging` (a grant made outside mlcp): her
+    approval does not count, whoever mlcp's Tenant specs name; the lead, whom it lets read only, counts."""
+    repo = configrepo.make(tmp_path, "t", approvals=True)
+    approvers = "      - risk-officer@example.com\n"
+    repo.edit("policies/access.yaml", approvers, approvers + "      - carol@example.com\n")
+    repo.commit("carol approves models too")
+    rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
+    repo.edit(rel, "threshold: 0.6", "threshold: 0.65")
+    base = repo.commit("stricter gate")
+    _approve(repo, rel, CAROL)
+    rights = {
+        "carol@example.com": MoveRight(Standing.may_move, "MLflow user carol@example.com has EDIT on registered model"),
+        "ml-lead@example.com": MoveRight(Standing.cannot_move, ""),
+    }
+    alias = _promotion_alias(repo, base, rights)
+    assert alias.decision is not None and not alias.decision.allowed and alias.decision.rule == "approvals"
+    assert "carol@example.com: MLflow user carol@example.com has EDIT on registered model" in alias.decision.reason
+    assert alias.blocked
+    _approve(repo, rel, LEAD)
+    alias = _promotion_alias(repo, base, rights)
+    assert alias.decision is not None and alias.decision.allowed, alias.decision
+    assert alias.decision.approvers == ("ml-lead@example.com",)
+    assert "without auth" not in alias.decision.reason
+    alias = _promotion_alias(repo, base)  # the registry runs without auth: it restricts no one, and it is said
+    assert alias.decision is not None and alias.decision.allowed
+    assert "the registry runs without auth: anyone who reaches it may have moved `staging`" in alias.decision.reason
+
+
+def test_without_a_registry_to_ask_no_approval_of_a_from_alias_promotion_counts(tmp_path: Path) -> None:
+    repo = configrepo.make(tmp_path, "t", approvals=True)
+    rel = f"tenants/{repo.vision}/promotions/detector-production.yaml"
+    repo.edit(rel, "threshold: 0.6", "threshold: 0.65")
+    base = repo.commit("stricter gate")
+    _approve(repo, rel, LEAD)
+    planned = _judged_from(repo, base, frozenset())  # no registry handed to the authorizer
+    [alias] = [c for c in planned.changes if c.ref.kind == "ModelAlias" and c.action is not Action.noop]
+    assert alias.decision is not None and not alias.decision.allowed, alias.decision
+    assert "did not ask the registry who may move `staging`" in alias.decision.reason
 
 
 def _judged_from(repo: configrepo.ConfigRepo, base: str, converged: frozenset[str]) -> Plan:

@@ -92,3 +92,20 @@ def test_whoever_may_have_moved_the_from_alias_never_approves_under_another_iden
     )
     assert result.approvers == ("lead@x",) and not result.missing
     assert "alice@home.example: may move `staging`" in result.ignored
+
+
+def test_an_approver_the_registry_bars_or_was_not_asked_about_never_counts() -> None:
+    """The registry's verdicts (per approver as the trailer names them) only remove approvers; one it was not
+    asked about is barred too (fail safe), and an approver who is not eligible is told that first."""
+    loaded = _promotion()
+    token = approvals.token(loaded, "3")
+    registry = {"carol@x": "MLflow user carol@x has EDIT on registered model 'm': may move `staging`", "lead@x": None}
+    movers = approvals.Movers(frozenset(), "may move `staging`", registry)
+    trailers = [("carol@x", token), ("lead@x", token), ("erin@x", token), ("mallory@x", token)]
+    result = approvals.count(
+        loaded, "3", 2, trailers, authors=[], may_approve=["carol@x", "lead@x", "erin@x"], movers=movers
+    )
+    assert result.approvers == ("lead@x",) and result.missing == 1
+    assert "carol@x: MLflow user carol@x has EDIT on registered model 'm': may move `staging`" in result.ignored
+    assert f"erin@x: {approvals.UNASKED}" in result.ignored
+    assert any(i.startswith("mallory@x: is not an eligible approver") for i in result.ignored)
