@@ -173,6 +173,7 @@ def make_plan(
         ranks=RANK_ORDER,
         access=ACCESS_KINDS,
         editable=catalog.editable,
+        declared_rank=catalog.declared_rank,
     )
     partial = selection.tenants if selection is not None else None
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root), partial)
