@@ -84,6 +84,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from controlplane.plans import Action, Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
@@ -164,9 +165,17 @@ class Impersonation:
 
     def tenants_of(self, identity: str) -> list[str]:
         """The tenants that name `identity` as a user (owner or member), by the trusted people."""
-        return sorted(
-            t for t, people in self.people.items() if any(p.kind == "User" and p.name == identity for p in people)
-        )
+        return list(self._users.get(identity, ()))
+
+    @cached_property
+    def _users(self) -> dict[str, list[str]]:
+        """User → the tenants naming it, made once per writer: the plan asks for every change not allowed
+        (reconciler.confinement), and a walk of 10,000 tenants' people each time would be quadratic."""
+        users: dict[str, list[str]] = {}
+        for tenant, people in sorted(self.people.items()):
+            for user in sorted({p.name for p in people if p.kind == "User"}):
+                users.setdefault(user, []).append(tenant)
+        return users
 
     def identity_for(self, change: Change) -> str | None:
         """The user to impersonate for `change`, or None for mlcp's own identity; `Unconfined` when the change is a
