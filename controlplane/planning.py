@@ -55,6 +55,11 @@ class PlanOptions:
     """(apiVersion, kind) → the fields its controller lets an update change (None: any). An update of another
     field is blocked here, naming them, rather than refused by the controller's webhook at apply after the
     spec's other objects were written (a Katib Experiment's tuning: rendering/katib.py)."""
+    declared_rank: Callable[[str, str, str], int | None] = field(default=lambda spec_kind, api_version, kind: None)
+    """(spec kind, apiVersion, kind) → the rank that spec kind declared for such objects (None: it declared none).
+    A delete mlcp's record attributes is ranked by it, not by the lowest rank any kind declared for the object's
+    kind (`ranks`): a notebook's Role (56) is deleted before the tenant's RoleBindings (31) that let the deployer
+    delete it, not after them at the Tenant's rank for Roles (30), which a namespace move pruning both refused."""
 
 
 def _pair(obj: DesiredObject, live: LiveObject | None) -> Change:
@@ -143,7 +148,9 @@ def _orphan(live: LiveObject, inventory: Inventory, options: PlanOptions) -> Cha
         live_version=live.version,
         blocked=_option_blocker(live.ref, options),
     )
-    return attributed(change, inventory.owner_of(live.ref))
+    change = attributed(change, inventory.owner_of(live.ref))
+    declared = options.declared_rank(change.spec.kind, live.ref.api_version, live.ref.kind) if change.spec else None
+    return change if declared is None else replace(change, rank=declared)
 
 
 def plan(

@@ -31,6 +31,7 @@ from controlplane.specs.access_policy import PodSecurity
 from controlplane.validation import own_problems, validate
 from reconciler import (
     basechoice,
+    confinement,
     connecting,
     gitsource,
     governance,
@@ -172,6 +173,7 @@ def make_plan(
         ranks=RANK_ORDER,
         access=ACCESS_KINDS,
         editable=catalog.editable,
+        declared_rank=catalog.declared_rank,
     )
     partial = selection.tenants if selection is not None else None
     rules = governance.render(desired.repo, governance.policy_files(desired.repo.root), partial)
@@ -209,6 +211,7 @@ def make_plan(
         planned = settled(serving.couple(authorizer.authorize(planned)))
         planned.meta["baseRevision"] = trusted.revision
         connecting.entrust(backends, governance.allowed_tenants(planned.changes))  # who writes: base and allowed
+        planned = confinement.confined(planned, backends)  # what apply would refuse, and why, shown in the plan
     planned.meta["requests"] = {name: b.requests for name, b in backends.items()}
     for name in states:
         planned.meta.update(backends[name].plan_meta)  # e.g. the registry's registryAuth

@@ -164,6 +164,9 @@ class FencedBackend(Backend):
     def entrust(self, allowed: Allowed) -> None:
         self.inner.entrust(allowed)
 
+    def refusal(self, change: Change) -> str | None:
+        return self.inner.refusal(change)
+
     def current_version(self, ref: ObjectRef) -> str | None:
         return self.inner.current_version(ref)
 

@@ -53,8 +53,8 @@ a NetworkPolicy's `allowFromNamespaces` names other namespaces but is written in
 its own; a cross-tenant grant or an SRE rule over every tenant changes who may
 author a change, not where its objects land; the AccessPolicy renders no
 Kubernetes object. What is not checked: objects of no tenant (only cluster-wide
-kinds, which render none here), workloads (their deployer confines them) and
-deletes (mlcp's inventory attributes them, and a delete writes nothing). A
+kinds, which render none here) but bindings, workloads (their deployer confines
+them) and deletes (mlcp's inventory attributes them, and a delete writes nothing). A
 tenant's cluster-scoped object other than its Namespace has no namespace to be
 confined by, and is refused: a platform kind that renders one must be confined
 here first.
@@ -62,18 +62,34 @@ here first.
 Where is not all: in its own namespace, a tenant's RoleBinding written as mlcp
 could bind anyone to any shipped tenant role (a member making himself owner).
 So it binds only the people the same trusted inputs give the tenant, each with
-its role there, and the accounts mlcp renders itself (tenant_bindings).
+its role there, and the accounts mlcp renders itself (tenant_bindings). A
+RoleBinding or ClusterRoleBinding of no tenant has no trusted people to hold it
+to: no platform kind renders one, so it is refused whatever it binds, instead of
+being written as mlcp unchecked.
+
+A delete (a prune) is written as the deployer of the namespace the object lives
+in by mlcp's records (its ref, attributed by the inventory), when the trusted
+base or an allowed change gives the tenant that namespace (`_pruned_in`): after
+an allowed move, the tenant's workloads left in the base's namespace are deleted
+as that namespace's deployer, since the new one's is bound only in the new
+namespace. A namespace neither gives the tenant is refused before anything is
+sent, so a revision cannot have mlcp delete in another tenant's namespace: the
+namespace comes from the inventory's object, the tenant from its record, and the
+namespaces it may be deleted in from the base and the allowed changes alone.
+`refusal` says in one place what is refused and why: apply fails the change
+with it, and the plan shows it as the change's block (reconciler.confinement).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from controlplane.plans import Action, Change
 from controlplane.rendering.context import DEPLOYER_HOME, deployer_account
 from controlplane.specs import KINDS, Tenant
-from reconciler.tenant_bindings import ROLE_BINDING, Person, people_of, unbound
+from reconciler.tenant_bindings import Person, binds, people_of, subjects, unbound
 
 NAMESPACE_KIND = ("v1", "Namespace")
 
@@ -85,6 +101,13 @@ _UNCONFINED_WRITE = (
     "report this as a bug"
 )
 
+_UNOWNED_BINDING = (
+    "not written: {ref} binds {what}, but it is of no tenant, so no trusted people say whom it may bind, and mlcp's "
+    "own identity (which may bind the tenant roles in every tenant's namespace) does not write it; no platform kind "
+    "renders a binding of no tenant (each Tenant renders its own, in its namespace, held to its trusted people): "
+    "report this as a bug"
+)
+
 
 class Unconfined(Exception):
     """A workload of a tenant that no trusted input gives a namespace: there is no deployer to write it as."""
@@ -92,7 +115,7 @@ class Unconfined(Exception):
 
 class Misplaced(Unconfined):
     """A platform object of a tenant outside the namespace the trusted inputs give that tenant, or a RoleBinding of
-    it binding someone they do not give it with that role (tenant_bindings)."""
+    it binding someone they do not give it with that role (tenant_bindings), or a binding of no tenant at all."""
 
 
 @dataclass(frozen=True)
@@ -117,14 +140,19 @@ class Impersonation:
     """The controller namespace: the deployers' accounts are named there."""
     people: Mapping[str, frozenset[Person]] = field(default_factory=dict)
     """Tenant → its users and groups with their roles, from the same trusted inputs: whom its RoleBindings bind."""
+    based: Mapping[str, str] = field(default_factory=dict)
+    """Tenant → its namespace in the trusted base alone, before any allowed change: where mlcp put the objects an
+    allowed move leaves behind, which a prune deletes as that namespace's deployer."""
 
     @classmethod
     def of(cls, tenants: Mapping[str, Tenant], home: str = DEPLOYER_HOME) -> Impersonation:
         """Who mlcp writes tenant workloads as, from the trusted base's Tenant specs (`TrustedBase.tenants`)."""
+        namespaces = {name: tenant.namespace for name, tenant in tenants.items()}
         return cls(
-            namespaces={name: tenant.namespace for name, tenant in tenants.items()},
+            namespaces=namespaces,
             home=home,
             people={name: _people(tenant) for name, tenant in tenants.items()},
+            based=namespaces,
         )
 
     def allowing(self, allowed: Allowed) -> Impersonation:
@@ -137,9 +165,17 @@ class Impersonation:
 
     def tenants_of(self, identity: str) -> list[str]:
         """The tenants that name `identity` as a user (owner or member), by the trusted people."""
-        return sorted(
-            t for t, people in self.people.items() if any(p.kind == "User" and p.name == identity for p in people)
-        )
+        return list(self._users.get(identity, ()))
+
+    @cached_property
+    def _users(self) -> dict[str, list[str]]:
+        """User → the tenants naming it, made once per writer: the plan asks for every change not allowed
+        (reconciler.confinement), and a walk of 10,000 tenants' people each time would be quadratic."""
+        users: dict[str, list[str]] = {}
+        for tenant, people in sorted(self.people.items()):
+            for user in sorted({p.name for p in people if p.kind == "User"}):
+                users.setdefault(user, []).append(tenant)
+        return users
 
     def identity_for(self, change: Change) -> str | None:
         """The user to impersonate for `change`, or None for mlcp's own identity; `Unconfined` when the change is a
@@ -152,8 +188,20 @@ class Impersonation:
             raise Unconfined(_UNCONFINED_WRITE.format(ref=change.ref, what="no spec" if not kind else f"{kind}'s"))
         if not kind or change.ref.namespace is None:
             return None  # a delete no record attributes (or of a cluster-scoped object): it writes nothing
-        _, namespace = self._confining(change, f"there is no deployer to write {change.ref} as")
+        tenant, namespace = self._confining(change, f"there is no deployer to write {change.ref} as")
+        if change.action is Action.delete:
+            namespace = self._pruned_in(change, tenant, namespace)
         return f"system:serviceaccount:{self.home}:{deployer_account(namespace)}"
+
+    def refusal(self, change: Change) -> str | None:
+        """Why `change` is not written at all (`identity_for` and `placed` refuse it), or None: what apply refuses
+        and the plan shows, in the same words."""
+        try:
+            self.identity_for(change)
+            self.placed(change)
+        except Unconfined as exc:
+            return str(exc)
+        return None
 
     def placed(self, change: Change) -> None:
         """Nothing when `change` may be written where it lands; `Misplaced` for a create or update of a platform
@@ -161,11 +209,13 @@ class Impersonation:
         otherwise), `Unconfined` when they give it none. Written with mlcp's own identity, which the API server lets
         into every tenant's namespace, these are confined here alone (module docstring)."""
         declared = KINDS.get(change.spec.kind) if change.spec else None
-        if declared is None or declared.workload or not change.tenant:
-            return
-        if change.action not in (Action.create, Action.update):
+        if declared is None or declared.workload or change.action not in (Action.create, Action.update):
             return
         ref = change.ref
+        if not change.tenant:
+            if binds(ref.api_version, ref.kind):
+                raise Misplaced(_UNOWNED_BINDING.format(ref=ref, what="; ".join(subjects(change.desired)[:5])))
+            return
         tenant, namespace = self._confining(change, f"there is no namespace mlcp may write {ref} in")
         if ref.namespace is not None:
             if ref.namespace == namespace:
@@ -187,7 +237,7 @@ class Impersonation:
     def _bound(self, change: Change, tenant: str | None, namespace: str) -> None:
         """`Misplaced` for a tenant's RoleBinding binding anyone the trusted inputs do not give `tenant` with that
         role (tenant_bindings): mlcp's own identity may bind the tenant roles to anyone in the namespace."""
-        if (change.ref.api_version, change.ref.kind) != ROLE_BINDING:
+        if not binds(change.ref.api_version, change.ref.kind):
             return
         wrong = unbound(change.desired, self.people.get(tenant or "", frozenset()), namespace, self.home)
         if not wrong:
@@ -197,6 +247,25 @@ class Impersonation:
             f"not written: {change.ref} of tenant {change.tenant!r} binds {'; '.join(wrong[:5])}, which the trusted "
             f"base and the plan's allowed Tenant changes do not give {whose}; a tenant's people and their roles "
             "change only by a Tenant change its policy allows (an owner's or a platform admin's)"
+        )
+
+    def _pruned_in(self, change: Change, tenant: str | None, namespace: str) -> str:
+        """The namespace whose deployer deletes a workload: the one it lives in by mlcp's records (its ref, which
+        the inventory attributes to the tenant), when the trusted base or an allowed change gives the tenant that
+        namespace; `Unconfined` otherwise. After an allowed move the tenant's leftovers are in the base's namespace,
+        where the new one's deployer is bound to nothing; a namespace neither gives it is another tenant's, or no
+        one's, and mlcp never deletes there as anyone."""
+        lives = change.ref.namespace or ""
+        based = self.based.get(tenant or "")
+        if lives in (namespace, based):
+            return lives
+        whose = f"tenant {tenant!r}" + ("" if tenant == change.tenant else " (its author's: the change is not allowed)")
+        theirs = repr(namespace) if based in (None, namespace) else f"{based!r} (the base) and {namespace!r}"
+        raise Unconfined(
+            f"not deleted: {change.ref} of tenant {change.tenant!r} is in namespace {lives!r}, but the trusted base "
+            f"and the plan's allowed Tenant changes give {whose} only {theirs}, and mlcp deletes a tenant's workloads "
+            "only as the deployer of a namespace they give it; if the object is no longer wanted, a cluster admin "
+            "deletes it by hand (kubectl delete)"
         )
 
     def _confining(self, change: Change, without: str) -> tuple[str | None, str]:

@@ -39,6 +39,7 @@ from controlplane.loading.repo import ConfigRepo
 from controlplane.plans import Plan
 from controlplane.rendering.mlflow_objects import SYSTEM as MLFLOW
 from reconciler import (
+    confinement,
     connecting,
     engine,
     events,
@@ -308,6 +309,7 @@ class Reconciler:
         authorized = self.judging.authorize(kept, desired.repo, desired.revision, state, trusted, clean, registry)
         plan = settled(serving.couple(authorized))
         connecting.entrust(backends, governance.allowed_tenants(plan.changes))  # every lane's tenants, before narrowing
+        plan = confinement.confined(plan, backends)  # what apply would refuse, shown as blocked (and recorded so)
         ungoverned = {partition.key_of(c) for c in nextbase.pending(plan) if c.blocked}
         if lane.sharded:  # after authorizing: a tenant's changes are judged with its governance changes in sight
             plan = partition.narrow(plan, lane.covers, lane.platform)

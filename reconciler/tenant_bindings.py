@@ -18,6 +18,11 @@ account mlcp impersonates, in the controller namespace, bound to
 `mlcp-tenant-deployer` (`with_deployer_home` moves it there, and `home` is that
 namespace). Anything else (another role, another account, a Role, a subject
 kind mlcp never renders) refuses the whole binding before anything is sent.
+
+A binding is known by its group and kind, whatever the version (`binds`), so a
+`v1beta1` RoleBinding is held to the same people. A binding of no tenant is
+refused whatever it binds (impersonation): no platform kind renders one, and
+mlcp's own identity would write it unchecked.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from controlplane.rendering.manifests import RBAC_GROUP
 from controlplane.rendering.roles import DEPLOYER_ROLE, PEOPLE_ROLES, TRAINER_ROLE, WORKLOAD_ROLE
 from controlplane.specs import Tenant
 
-ROLE_BINDING = (f"{RBAC_GROUP}/v1", "RoleBinding")
+BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+"""What grants a role to someone, in the RBAC group (`binds`)."""
+
+
+def binds(api_version: str, kind: str) -> bool:
+    """Whether an object of `kind` at `api_version` grants a role: a RoleBinding or ClusterRoleBinding of any
+    version of the RBAC group (a check matching `rbac.authorization.k8s.io/v1` alone misses `v1beta1`)."""
+    return kind in BINDING_KINDS and api_version.partition("/")[0] == RBAC_GROUP
 
 
 class Person(NamedTuple):
@@ -80,3 +92,20 @@ def unbound(manifest: Mapping[str, Any] | None, people: Iterable[Person], namesp
         elif subject.get("apiGroup") != RBAC_GROUP or Person(kind, name, role) not in granted:
             wrong.append(f"{kind} {name!r} to {role}")
     return wrong
+
+
+def subjects(manifest: Mapping[str, Any] | None) -> list[str]:
+    """Each subject of binding `manifest` with the role it is bound to, said plainly (a refusal names them)."""
+    if not isinstance(manifest, Mapping):
+        return ["no manifest"]
+    ref = manifest.get("roleRef")
+    role = f"{ref.get('kind')} {ref.get('name')}" if isinstance(ref, Mapping) else repr(ref)
+    said = []
+    for subject in manifest.get("subjects") or []:
+        if not isinstance(subject, Mapping):
+            said.append(f"subject {subject!r} to {role}")
+        elif subject.get("kind") == "ServiceAccount":
+            said.append(f"ServiceAccount {subject.get('namespace')}/{subject.get('name')} to {role}")
+        else:
+            said.append(f"{subject.get('kind')} {subject.get('name')!r} to {role}")
+    return said or [f"no one to {role}"]

@@ -159,6 +159,12 @@ def declared_by(spec_kind: str, api_version: str, kind: str) -> Resource | None:
     return next((r for r in PRODUCES.get(spec_kind, ()) if r.api_version == api_version and r.kind == kind), None)
 
 
+def declared_rank(spec_kind: str, api_version: str, kind: str) -> int | None:
+    """The rank `spec_kind` declared for objects of `kind` (`PlanOptions.declared_rank`), or None."""
+    found = declared_by(spec_kind, api_version, kind)
+    return found.rank if found is not None else None
+
+
 def names_people(spec_kind: str, object_kind: str) -> bool:
     """Whether objects of `object_kind` that `spec_kind` renders name the tenant's people (`NAMES_PEOPLE`)."""
     return object_kind in NAMES_PEOPLE.get(spec_kind, ())

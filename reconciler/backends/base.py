@@ -180,6 +180,13 @@ class Backend(Protocol):
         (reconciler.impersonation)."""
         return
 
+    def refusal(self, change: Change) -> str | None:
+        """Why this backend would refuse `change` before sending anything, from the trusted inputs `judge_by` and
+        `entrust` gave it (the Kubernetes backend: a write no confined identity may make, a tenant's platform object
+        outside its trusted namespace, a binding of people the trusted Tenant does not give it), or None. Apply
+        refuses with it, and the plan shows it as the change's block (reconciler.confinement), in the same words."""
+        return None
+
     def forget(self) -> None:
         """Drop what was cached from earlier reads, so the next `read` asks the system itself (a new term as
         leader: another replica may have written; a full resync: a watch may have missed a change)."""

@@ -51,7 +51,7 @@ from reconciler.backends.kubernetes_pieces import PieceStore
 from reconciler.backends.kubernetes_scope import EVERYTHING, Scope, declared_namespaces, recorded_namespaces, scope_for
 from reconciler.backends.kubernetes_watch import WatchCache
 from reconciler.backends.registry import register
-from reconciler.impersonation import Allowed, Impersonation, Unconfined
+from reconciler.impersonation import Allowed, Impersonation
 from reconciler.targets import Targets
 from reconciler.trust import TrustedBase
 
@@ -180,6 +180,10 @@ class KubernetesBackend(Backend):
         namespace, a moved one): a move it did not allow leaves the tenant's workloads to the base's namespace."""
         trusted = self._trusted[1] if self._trusted is not None else Impersonation({}, self.controller_namespace)
         self.impersonation = trusted.allowing(allowed)
+
+    def refusal(self, change: Change) -> str | None:
+        """Why `change` is not written as anyone (`Impersonation.refusal`), or None."""
+        return self.impersonation.refusal(change)
 
     def forget(self) -> None:
         """Read the inventory again, and list instead of reading the watch cache, on the next `read`."""
@@ -328,11 +332,10 @@ class KubernetesBackend(Backend):
         """Write `change` (kubernetes_writes), as the tenant's confined deployer for a workload, a platform object
         only in its tenant's trusted namespace (`Impersonation.placed`); a namespace the review found absent that
         someone made since is not taken over."""
-        try:
-            impersonate = self.impersonation.identity_for(change)
-            self.impersonation.placed(change)
-        except Unconfined as exc:
-            return Outcome(change, Status.failed, str(exc))
+        refused = self.refusal(change)
+        if refused is not None:
+            return Outcome(change, Status.failed, refused)
+        impersonate = self.impersonation.identity_for(change)
         rtype = self._type(change.ref)
         path = rtype.path(change.ref.namespace, change.ref.name)
         taken = appeared(change, self._absent, self._exists)

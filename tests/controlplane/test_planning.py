@@ -273,6 +273,35 @@ def test_deletes_come_in_reverse_rank_order() -> None:
     assert [c.ref.kind for c in result.changes] == ["ResourceQuota", "Namespace"]
 
 
+def test_a_delete_is_ranked_as_the_kind_that_made_it_declared_it() -> None:
+    """A tenant moved away: its notebook's Role and the tenant's deployer RoleBinding are both pruned. Ranked by
+    kind alone, the Role took the Tenant's rank for Roles (30), below the binding (31), so it was deleted after the
+    binding that let the deployer delete it, and refused. By its record's spec (Notebook: 56) it goes first; a Role
+    no record attributes keeps the lowest rank (deleted last)."""
+    role, binding, stray = (
+        _ref("Role", "mlcp-notebook-explore"),
+        _ref("RoleBinding", "mlcp-deployer"),
+        _ref("Role", "x"),
+    )
+    live = {ref: _live(ref, {}) for ref in (role, binding, stray)}
+    records = {
+        role: InventoryRecord("Notebook/t/explore", "t", "tenants/t/notebooks/explore.yaml"),
+        binding: InventoryRecord("Tenant/t/t", "t", "tenants/t/tenant.yaml"),
+    }
+    declared = {("Notebook", "Role"): 56, ("Tenant", "RoleBinding"): 31, ("Tenant", "Role"): 30}
+    options = PlanOptions(
+        prune=True,
+        ranks={"Role": 30, "RoleBinding": 31},
+        declared_rank=lambda spec_kind, api_version, kind: declared.get((spec_kind, kind)),
+    )
+    result = plan([], live, Inventory(frozenset(live), records=records), options)
+    assert [(c.ref.name, c.rank) for c in result.changes] == [
+        ("mlcp-notebook-explore", 56),
+        ("mlcp-deployer", 31),
+        ("x", 30),
+    ]
+
+
 def test_inventory_update_of_a_noop_apply_keeps_everything_as_it_was() -> None:
     a, b, c = _ref("ResourceQuota", "a"), _ref("ResourceQuota", "b"), _ref("ResourceQuota", "c")
     prior = Inventory(frozenset({a, b, c}), "7", "r1", {a: _record("t"), b: _record("u")})

@@ -244,10 +244,11 @@ def test_a_denied_change_of_another_tenants_platform_objects_is_confined_to_its_
 
 
 def test_what_is_not_a_tenants_platform_write_is_left_to_other_layers() -> None:
-    """Deletes (attributed by mlcp's inventory), objects of no tenant and workloads (their deployer confines them)."""
+    """Deletes (attributed by mlcp's inventory), objects of no tenant but bindings, and workloads (their deployer
+    confines them)."""
     writer = _writer([])
     writer.placed(_platform("vision", "team-nlp", action=Action.delete))
-    writer.placed(replace(_platform("vision", "team-nlp"), tenant=None))
+    writer.placed(replace(_platform("vision", "team-nlp", kind="NetworkPolicy"), tenant=None))
     writer.placed(_workload("vision", "team-nlp"))
     writer.placed(_platform("vision", "team-nlp", action=Action.noop))
 
@@ -292,3 +293,74 @@ def test_deletes_without_a_spec_stay_mlcps_own() -> None:
     cluster = ObjectRef("kubernetes", "v1", "Namespace", None, "team-old")
     assert writer.identity_for(replace(orphan, ref=cluster)) is None
     assert writer.identity_for(_workload("nlp", "team-nlp", kind="Experiment")) == _deployer("team-nlp")
+
+
+def _prune(tenant: str, namespace: str, decision: Decision | None = ALLOWED) -> Change:
+    """A delete of `tenant`'s pipeline in `namespace`, attributed to it by mlcp's inventory (`planning.attributed`)."""
+    return replace(_workload(tenant, namespace, decision), action=Action.delete)
+
+
+def test_an_allowed_move_prunes_what_it_left_as_the_deployer_of_the_namespace_it_is_in() -> None:
+    """An admin moves vision to team-v2 (allowed): its workloads left in team-vision are deleted as team-vision's
+    deployer, the only one bound there; as team-v2's (the mapping after the move), the API server refused them and
+    the old objects were never cleaned up."""
+    writer = _writer(_governance(_tenant("vision", "team-v2", "alice@x"), ALLOWED))
+    assert writer.identity_for(_workload("vision", "team-v2")) == _deployer("team-v2")
+    assert writer.identity_for(_prune("vision", "team-vision")) == _deployer("team-vision")
+    assert writer.identity_for(_prune("vision", "team-v2")) == _deployer("team-v2")
+
+
+@pytest.mark.parametrize("moved", ["team-nlp", "team-v2"])
+def test_a_prune_is_never_written_in_a_namespace_the_trusted_inputs_do_not_give_the_tenant(moved: str) -> None:
+    """Alice moves vision into nlp's namespace (denied) or anywhere (allowed): a delete attributed to vision in
+    nlp's namespace, or one of nlp's own she asks for, is not sent as nlp's deployer, nor as anyone."""
+    decision = DENIED if moved == "team-nlp" else ALLOWED
+    writer = _writer(_governance(_tenant("vision", moved, "alice@x"), decision))
+    with pytest.raises(Unconfined, match=r"not deleted: .* is in namespace 'team-nlp'.* give tenant 'vision' only"):
+        writer.identity_for(_prune("vision", "team-nlp", decision))
+    with pytest.raises(Unconfined, match="give tenant 'vision' \\(its author's: the change is not allowed\\) only"):
+        writer.identity_for(_prune("nlp", "team-nlp", DENIED))
+    assert writer.identity_for(_prune("nlp", "team-nlp")) == _deployer("team-nlp"), "nlp's own prunes stay nlp's"
+    kube = _backend()
+    kube.judge_by(TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=BASE))
+    kube.entrust(governance.allowed_tenants(_governance(_tenant("vision", moved, "alice@x"), decision)))
+    outcome = kube.apply(_prune("vision", "team-nlp", decision), ApplyOptions())
+    assert outcome.status is Status.failed and "not deleted" in outcome.message, "refused before anything is sent"
+
+
+def _stray_binding(subject: dict[str, str], role: str = "mlcp-tenant-owner", kind: str = "RoleBinding") -> Change:
+    """A binding of no tenant, of a platform kind (written with mlcp's own identity), binding `subject`."""
+    namespace = None if kind == "ClusterRoleBinding" else "team-vision"
+    ref = ObjectRef("kubernetes", f"{RBAC}/v1", kind, namespace, "stray")
+    desired = {"roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}, "subjects": [subject]}
+    return Change(ref, Action.create, "", SpecKey("AccessPolicy", None, "p"), None, None, 31, desired=desired)
+
+
+STRANGERS = [
+    {"apiGroup": RBAC, "kind": "User", "name": "mallory@x"},
+    {"apiGroup": RBAC, "kind": "Group", "name": "system:authenticated"},
+    {"kind": "ServiceAccount", "name": "default", "namespace": "kube-system"},
+    {"kind": "ServiceAccount", "name": "mlcp-deployer-team-vision", "namespace": HOME},  # mlcp's own, but no tenant's
+]
+
+
+@pytest.mark.parametrize("subject", STRANGERS)
+@pytest.mark.parametrize(("kind", "role"), [("RoleBinding", "mlcp-tenant-owner"), ("ClusterRoleBinding", "admin")])
+def test_a_binding_of_no_tenant_is_refused_whatever_it_binds(subject: dict[str, str], kind: str, role: str) -> None:
+    """No platform kind renders a binding of no tenant; one that reached apply (a renderer bug, a new kind) was
+    written as mlcp, with no subject checked, binding anyone to a role in a tenant's namespace or cluster-wide."""
+    change = _stray_binding(subject, role, kind)
+    with pytest.raises(Misplaced, match=f"binds {subject['kind']} .* to ClusterRole {role}.* of no tenant"):
+        _writer([]).placed(change)
+    kube = _backend()
+    kube.judge_by(TrustedBase("b" * 40, "applied", ConfigRepo(Path()), derived_tenants=BASE))
+    outcome = kube.apply(change, ApplyOptions())
+    assert outcome.status is Status.failed and "of no tenant" in outcome.message, "refused before anything is sent"
+
+
+def test_a_tenants_binding_of_another_rbac_version_is_held_to_its_people_too() -> None:
+    """The check matched `rbac.authorization.k8s.io/v1` alone: a `v1beta1` RoleBinding of vision's was not checked."""
+    beta = ObjectRef("kubernetes", f"{RBAC}/v1beta1", "RoleBinding", "team-vision", "mlcp-admin")
+    change = replace(_platform("vision", "team-vision"), ref=beta, desired=_owners_binding("vision", "mallory@x"))
+    with pytest.raises(Misplaced, match="User 'mallory@x' to mlcp-tenant-owner"):
+        _writer([]).placed(change)

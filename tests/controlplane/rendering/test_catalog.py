@@ -113,3 +113,14 @@ def test_the_objects_that_bound_a_tenant_say_so_and_workloads_do_not() -> None:
     assert bounding >= {"Namespace", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "ResourceQuota"}
     assert "LimitRange" in bounding
     assert not bounding & {"WorkflowTemplate", "CronWorkflow", "Notebook", "InferenceService", "TrainJob"}
+
+
+def test_a_workload_kinds_rbac_is_deleted_before_the_tenants_own() -> None:
+    """Deletes run in reverse rank: by kind alone a notebook's Role and RoleBinding share the Tenant's low ranks,
+    and are deleted after the tenant's deployer binding (31) that lets their writer delete them; by the kind that
+    declared them, before it."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    assert RANK_ORDER["Role"] < RANK_ORDER["RoleBinding"] == catalog.declared_rank("Tenant", rbac, "RoleBinding")
+    for kind in ("Role", "RoleBinding"):
+        assert (catalog.declared_rank("Notebook", rbac, kind) or 0) > RANK_ORDER["RoleBinding"]
+    assert catalog.declared_rank("Notebook", rbac, "ClusterRole") is None

@@ -144,8 +144,9 @@ class Operator:
         where = str(root or self.repo.root)
         return self.cli("apply", where, "--yes", "--audit-log", str(audit), *flags, *self._targets())
 
-    def plan(self, root: Path | None = None) -> Result:
-        return self.cli("plan", str(root or self.repo.root), *self._targets())
+    def plan(self, root: Path | None = None, *flags: str) -> Result:
+        """`mlcp plan` of the repo (or `root`), with the operator's `flags` (e.g. `--output json`)."""
+        return self.cli("plan", str(root or self.repo.root), *flags, *self._targets())
 
     def first_apply(self) -> None:
         """Apply the initial commit, trusted by the operator's word; afterwards the applied revision judges."""

@@ -26,6 +26,7 @@ vision its own namespace, and the outcome says so.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,6 +180,46 @@ def test_a_tenant_moved_into_another_tenants_namespace_has_none_of_its_platform_
     labels = client.CoreV1Api(k8s_admin).read_namespace(nlp).metadata.labels
     assert labels[TENANT_LABEL] == nlp, "nlp's Namespace was relabelled as vision's"
     assert "alice@example.com" in _subjects(k8s_admin, vision), "vision's own bindings stay where the base put them"
+
+
+def test_the_plan_says_where_vision_s_platform_objects_would_land_and_why_they_are_not_written(
+    op: gitattack.Operator, k8s_admin: client.ApiClient, tmp_path: Path
+) -> None:
+    """The operator's `mlcp plan` of Alice's move showed vision's RoleBindings, quota and Namespace in nlp's namespace
+    as denied, and nothing of the layer beneath, which apply alone named. The plan, text and JSON, now names it with
+    the words apply refuses with: the namespace they are in, the one vision has, and how a tenant moves."""
+    vision, nlp = op.repo.repo.vision, op.repo.repo.nlp
+    plan, kube = _moved_and_bypassed(op, k8s_admin, tmp_path / "audit.jsonl")
+    reason = f"but the trusted base and the plan's allowed Tenant changes give tenant {vision!r} the namespace"
+    how = "a tenant moves to another namespace only by a Tenant change its policy allows"
+
+    text = gitattack.said(op.plan())
+    said = (
+        f"not written: RoleBinding/{nlp}/mlcp-admin of tenant {vision!r} is in namespace {nlp!r}, {reason} {vision!r}"
+    )
+    assert said in text, text
+    assert how in text, text
+    shown = op.plan(None, "--output", "json")
+    assert shown.exit_code == 0, gitattack.explain(shown)
+    blocked = {
+        (c["ref"]["kind"], c["ref"]["namespace"], c["ref"]["name"]): c["blocked"] or ""
+        for c in json.loads(shown.stdout)["changes"]
+        if c["tenant"] == vision
+    }
+    misplaced = {key: why for key, why in blocked.items() if reason in why}
+    assert {kind for kind, _, _ in misplaced} >= PLATFORM, sorted(misplaced)
+    assert all("; not written: " in why and how in why for why in misplaced.values()), "after the refusal before it"
+    assert (
+        f"Namespace/{nlp} of tenant {vision!r} is in no namespace (cluster-scoped)"
+        in misplaced[("Namespace", None, nlp)]
+    )
+
+    platform = [
+        c for c in plan.changes
+        if (c.ref.kind, c.ref.namespace, c.ref.name) in misplaced and c.action in (Action.create, Action.update)
+    ]  # fmt: skip
+    for change, refused in zip(platform, _bypassing(plan, kube, platform), strict=True):
+        assert f"; {refused}" in misplaced[(change.ref.kind, change.ref.namespace, change.ref.name)], "apply's words"
 
 
 def test_a_member_making_himself_owner_is_not_bound_as_one(
