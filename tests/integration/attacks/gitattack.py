@@ -24,6 +24,7 @@ from kubernetes import client
 from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
+from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowError, MlflowRest
 from tests.integration.reconcile_support import mlcp
@@ -206,9 +207,23 @@ def version_location(repo: configrepo.ConfigRepo, number: int) -> str:
     return f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"
 
 
+def tenant_experiment(rest: MlflowRest, repo: configrepo.ConfigRepo) -> str:
+    """The id of vision's experiment (`repo.experiment`), the one whose runs are evidence for vision's gates: mlcp's
+    own once an apply made it; before any apply, made here tagged for mlcp to take over (as a team's experiment
+    from before mlcp), so its runs count once an apply has recorded it."""
+    try:
+        return str(rest.get("experiments/get-by-name", experiment_name=repo.experiment)["experiment"]["experiment_id"])
+    except MlflowError as exc:
+        if exc.status != 404:
+            raise
+    tags = [{"key": OWNER_TAG, "value": OWNER_VALUE}]
+    return str(rest.post("experiments/create", name=repo.experiment, tags=tags)["experiment_id"])
+
+
 def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int = 2) -> None:
-    """vision's model with `versions` vetted-looking versions; staging at 1, so the template promotes 1."""
-    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    """vision's model with `versions` vetted-looking versions, from runs of vision's own experiment (a promotion's
+    gates judge only its tenant's runs); staging at 1, so the template promotes 1."""
+    experiment = tenant_experiment(rest, repo)
     rest.post("registered-models/create", name=repo.model)
     for number in range(1, versions + 1):
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
