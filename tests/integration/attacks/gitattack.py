@@ -24,7 +24,11 @@ from kubernetes import client
 from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
-from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE
+from reconciler import engine
+from reconciler.applying import apply_plan, unchecked
+from reconciler.backends.base import ApplyOptions, Backend
+from reconciler.backends.mlflow import MlflowBackend
+from reconciler.backends.mlflow_rest import MlflowRest as BackendRest
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowError, MlflowRest
 from tests.integration.reconcile_support import mlcp
@@ -207,17 +211,27 @@ def version_location(repo: configrepo.ConfigRepo, number: int) -> str:
     return f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"
 
 
-def tenant_experiment(rest: MlflowRest, repo: configrepo.ConfigRepo) -> str:
-    """The id of vision's experiment (`repo.experiment`), the one whose runs are evidence for vision's gates: mlcp's
-    own once an apply made it; before any apply, made here tagged for mlcp to take over (as a team's experiment
-    from before mlcp), so its runs count once an apply has recorded it."""
+def made_experiment(repo: configrepo.ConfigRepo, mlflow_uri: str, name: str) -> str:
+    """The id of experiment `name`, declared in the repo: made and recorded, when it does not exist yet, by an apply
+    of the registry part of the repo's first commit alone (promotions of models not registered yet wait). A
+    promotion's gates judge only runs of the experiments mlcp records as its tenant's, so a team trains in one
+    before it registers; the cluster is left to the test's own apply."""
+    rest = MlflowRest(mlflow_uri)
     try:
-        return str(rest.get("experiments/get-by-name", experiment_name=repo.experiment)["experiment"]["experiment_id"])
+        return str(rest.get("experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
     except MlflowError as exc:
         if exc.status != 404:
             raise
-    tags = [{"key": OWNER_TAG, "value": OWNER_VALUE}]
-    return str(rest.post("experiments/create", name=repo.experiment, tags=tags)["experiment_id"])
+    desired = engine.load_desired(repo.root)
+    backends: dict[str, Backend] = {"mlflow": MlflowBackend(BackendRest(mlflow_uri), repo.system_ns)}
+    planned, _ = engine.make_plan(desired, backends, targets=repo.targets(None, mlflow_uri))
+    apply_plan(planned, backends, ApplyOptions(actor="admin@example.com"), authorize=unchecked)
+    return str(rest.get("experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
+
+
+def tenant_experiment(rest: MlflowRest, repo: configrepo.ConfigRepo) -> str:
+    """The id of vision's experiment (`repo.experiment`), made by mlcp: its runs are evidence for vision's gates."""
+    return made_experiment(repo, rest.base.removesuffix("/api/2.0/mlflow/"), repo.experiment)
 
 
 def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int = 2) -> None:
