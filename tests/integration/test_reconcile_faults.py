@@ -214,7 +214,7 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     training.write_text(TRAINING, encoding="utf-8")
     repo.commit("promote the detector, from runs of vision's tracking-only experiment")
 
-    experiment = gitattack.made_experiment(repo, mlflow_uri, f"{repo.vision}/training")
+    experiment = gitattack.made_experiment(repo, rest, f"{repo.vision}/training")
     rest.post("registered-models/create", name=model)
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
     for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
