@@ -5,9 +5,10 @@ per object: the plan must send at most ⌈N / page size⌉ search calls per obje
 type (experiments, registered models). It sets up, in a real MLflow server:
 
 * a config repo with 10 tenants, 500 Experiment specs and 200 ModelPromotion specs;
-* 200 registered models, each with one version from a run that logged auc=0.95,
-  alias `production` already on it (so every promotion is a no-op);
 * the 500 experiments, created by `mlcp apply` itself;
+* 200 registered models, each with one version from a run that logged auc=0.95 in one of its tenant's
+  experiments (a gate judges only the tenant's own runs), alias `production` already on it, confirmed by a
+  second apply (so every promotion is a no-op);
 
 then times the no-op plan (render, read, plan, review) and prints the calls per
 endpoint. The server is the one named by --tracking-uri / $MLCP_TEST_MLFLOW_URI,
@@ -87,9 +88,14 @@ def write_repo(root: Path, run: str, experiments: int, models: int) -> None:
 
 
 def register_models(rest: MlflowRest, run: str, models: int) -> None:
-    experiment = rest.post("experiments/create", name=f"{run}-training")["experiment_id"]
+    """Model i from a run of experiment `e<i mod TENANTS>`, its tenant's (made by the setup's first apply)."""
+    experiments = {
+        t: rest.get("experiments/get-by-name", experiment_name=f"{tenant_name(run, t)}/e{t}")["experiment"]
+        for t in range(TENANTS)
+    }
 
     def one(i: int) -> None:
+        experiment = experiments[i % TENANTS]["experiment_id"]
         info = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
         rest.post("runs/log-metric", run_id=info["run_id"], key="auc", value=0.95, timestamp=1, step=0)
         model = model_name(run, i)
@@ -107,15 +113,17 @@ def bench(uri: str, experiments: int, models: int) -> bool:
         root = Path(tmp) / "repo"
         write_repo(root, run, experiments, models)
         t0 = time.perf_counter()
-        register_models(MlflowRest(uri), run, models)
         desired = engine.load_desired(root)
-        setup: dict[str, Backend] = {"mlflow": MlflowBackend.from_uri(uri)}
-        first, _ = engine.make_plan(desired, setup)
-        report = apply_plan(first, setup, ApplyOptions(actor="bench"), concurrency=8, authorize=unchecked)
-        print(
-            f"setup: {len(report.outcomes)} changes applied, {len(report.failed)} failed, "
-            f"{time.perf_counter() - t0:.1f}s"
-        )
+        for step in ("experiments", "promotions"):  # the models are registered from runs of the experiments made
+            setup: dict[str, Backend] = {"mlflow": MlflowBackend.from_uri(uri)}
+            first, _ = engine.make_plan(desired, setup)
+            report = apply_plan(first, setup, ApplyOptions(actor="bench"), concurrency=8, authorize=unchecked)
+            print(
+                f"setup ({step}): {len(report.outcomes)} changes applied, {len(report.failed)} failed, "
+                f"{time.perf_counter() - t0:.1f}s"
+            )
+            if step == "experiments":
+                register_models(MlflowRest(uri), run, models)
 
         backend = MlflowBackend.from_uri(uri)
         start = time.perf_counter()
@@ -145,6 +153,8 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--tracking-uri", default=os.environ.get("MLCP_TEST_MLFLOW_URI"))
     args = parser.parse_args()
+    if args.experiments < TENANTS:
+        parser.error(f"--experiments must be at least {TENANTS}: each tenant's models are logged in its experiment")
     if args.tracking_uri:
         return 0 if bench(args.tracking_uri, args.experiments, args.models) else 1
     from devenv.mlflowserver import MlflowServer

@@ -62,9 +62,6 @@ sed -i 's/requests.cpu: "32"/requests.cpu: lots/' "$REPO/tenants/vision/quota.ya
 $MLCP validate "$REPO" || echo "(exit $? — as expected)"
 git -C "$REPO" checkout -q -- tenants/vision/quota.yaml
 
-step "a training pipeline left a model in MLflow: vision-detector v1, v2 (staging -> v2)"
-.venv/bin/python scripts/seed_demo_registry.py "$MLFLOW_TRACKING_URI"
-
 step "mlcp plan without a trusted base: nothing was applied yet, so mlcp refuses to let the repo judge itself"
 $MLCP plan "$REPO" || echo "(exit $? — as expected: the first committer is never trusted by default)"
 
@@ -73,6 +70,9 @@ $MLCP plan "$REPO" --trusted-base "$BASE" | head -30 || true
 
 step "mlcp apply --yes --trusted-base (later applies are judged by the last applied revision)"
 $MLCP apply "$REPO" --yes --trusted-base "$BASE"
+
+step "a training pipeline logs runs in vision/detector (made by that apply) and registers vision-detector v1, v2 (staging -> v2)"
+.venv/bin/python scripts/seed_demo_registry.py "$MLFLOW_TRACKING_URI"
 
 step "the promotion waits for a model approver (four eyes, required by the policy): ml-lead approves, signed"
 as "ML Lead" ml-lead@example.com lead $MLCP approve "$REPO/tenants/vision/promotions/detector-production.yaml"
@@ -238,7 +238,9 @@ def call(endpoint, **body):
     request = urllib.request.Request(uri + endpoint, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read() or b"{}")
-run = call("runs/create", experiment_id="0")["run"]["info"]
+with urllib.request.urlopen(uri + "experiments/get-by-name?experiment_name=vision%2Fdetector") as response:
+    experiment = json.loads(response.read())["experiment"]["experiment_id"]  # vision's own: its gates judge only its runs
+run = call("runs/create", experiment_id=experiment)["run"]["info"]
 for key, value in {"val_map": 0.78, "latency_p95_ms": 80.0}.items():
     call("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=0, step=0)
 version = call("model-versions/create", name="vision-detector", source="s3://mlcp-demo-models/vision/detector/3/model",

@@ -1,9 +1,11 @@
 """Seed the demo's MLflow server with a model the template's promotion can act on.
 
 Registers `vision-detector` with two versions, each from a real run with logged
-metrics: version 1 (val_map 0.55) and version 2 (val_map 0.71, latency 95 ms),
-and points the `staging` alias at version 2 — what a training pipeline would
-have left behind. Talks MLflow's REST API with the standard library only.
+metrics in vision's experiment `vision/detector` (which mlcp's first apply made:
+a promotion's gates judge only runs of the tenant's own experiments): version 1
+(val_map 0.55) and version 2 (val_map 0.71, latency 95 ms), and points the
+`staging` alias at version 2 — what a training pipeline would have left behind.
+Talks MLflow's REST API with the standard library only.
 
 Usage: python scripts/seed_demo_registry.py TRACKING_URI
 """
@@ -12,24 +14,31 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 
-def call(uri: str, endpoint: str, **body: Any) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{uri.rstrip('/')}/api/2.0/mlflow/{endpoint}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+def call(uri: str, endpoint: str, method: str = "POST", **body: Any) -> dict[str, Any]:
+    url = f"{uri.rstrip('/')}/api/2.0/mlflow/{endpoint}"
+    if method == "GET":
+        url += "?" + urllib.parse.urlencode(body)
+    data = json.dumps(body).encode() if method != "GET" else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method=method)
     with urllib.request.urlopen(request, timeout=30) as response:
         data: dict[str, Any] = json.loads(response.read() or b"{}")
         return data
 
 
 def main(uri: str) -> None:
-    experiment = call(uri, "experiments/create", name="vision/detector-training")["experiment_id"]
+    try:
+        found = call(uri, "experiments/get-by-name", "GET", experiment_name="vision/detector")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        sys.exit("no experiment vision/detector yet: run `mlcp apply` first, which makes it for vision")
+    experiment = found["experiment"]["experiment_id"]
     call(uri, "registered-models/create", name="vision-detector")
     for number, metrics in enumerate(
         ({"val_map": 0.55, "latency_p95_ms": 110.0}, {"val_map": 0.71, "latency_p95_ms": 95.0}), start=1

@@ -93,7 +93,8 @@ def _model_name(value: str) -> str:
 
 
 class MetricGate(SpecModel):
-    """A condition on a metric of the version's source run."""
+    """A condition on a metric of the version's source run: a run of one of the tenant's own experiments (those mlcp
+    manages for it) that logged the version's files, or the promotion is blocked."""
 
     metric: NonEmptyStr = Field(description="Metric logged on the version's source run.")
     comparison: Comparison = Field(description="How the measured value compares to the threshold.")

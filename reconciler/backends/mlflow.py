@@ -37,7 +37,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_records
+from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_provenance, mlflow_records
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
@@ -232,11 +232,13 @@ class MlflowBackend(Backend):
         """
         out = []
         inventory = self._inventory or Inventory()
+        evidence = mlflow_provenance.tenants_experiments(self.store.records)  # whose runs each tenant's gates judge
         for change in changes:
             if change.action is Action.delete:
                 change = attributed(change, inventory.owner_of(change.ref))  # noqa: PLW2901 - refined in turn
             if change.ref.kind == MODEL_ALIAS:  # drift is judged by mlcp's record, whether or not it is owned
-                out.append(self.promotions.review(change, self.store.records.get(change.ref)))
+                ours = evidence.get(change.tenant or "", frozenset())
+                out.append(self.promotions.review(change, self.store.records.get(change.ref), ours))
             elif is_permission(change.ref):
                 out.append(self.permissions.review(change))
             elif change.ref.kind == EXPERIMENT and change.action is Action.update:

@@ -12,7 +12,9 @@ same moment is a recorded conflict (a failed outcome, audited), not a silent
 overwrite.
 
 What blocks a version (a gate its run fails, the quarantine tag) is judged in
-mlflow_gates, on the values read here.
+mlflow_gates, on the values read here; whether its run is evidence for the
+promoting tenant at all (a run of the tenant's own experiments, that logged the
+version's files) in mlflow_provenance, on what mlflow_evidence reads.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from controlplane.plans import Action, Change, FieldDiff, ObjectRef
 from controlplane.rendering.mlflow_objects import OWNER_TAG, OWNER_VALUE, AliasRef, alias_tag, version_tag
 from reconciler.backends import mlflow_drift, mlflow_sources
 from reconciler.backends.base import ApplyOptions, BackendError, Outcome, Status
+from reconciler.backends.mlflow_evidence import Evidence
 from reconciler.backends.mlflow_gates import QUARANTINE_TAG, evaluate_gates, gate_blocker, quarantine_tag
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest, Unanswered
 
@@ -63,7 +66,7 @@ class Promotions:
         """What this apply set each alias it moved to, taken by the inventory record written at its end (an entry
         left by an apply cut short is still a version mlcp set, and the next move of that alias replaces it)."""
         self.models: dict[str, ModelInfo] = {}
-        self._metrics: dict[tuple[str, str], tuple[dict[str, Any], dict[str, float]]] = {}
+        self.evidence = Evidence(rest, self._version)
         self._versions: dict[tuple[str, str], dict[str, Any]] = {}
         self._locations: dict[tuple[str, str], str | None] = {}
 
@@ -75,18 +78,20 @@ class Promotions:
         pass's answers. Within one plan a version is still read once (serving's resolve, then the review).
         """
         self.models = {}
-        self._metrics = {}
+        self.evidence.forget()
         self._versions = {}
         self._locations = {}
 
     # -- plan ------------------------------------------------------------------------------------------------
 
-    def review(self, change: Change, record: InventoryRecord | None = None) -> Change:
+    def review(self, change: Change, record: InventoryRecord | None, ours: frozenset[str]) -> Change:
         """The real move (or a block) for one paired alias; deletes and no-ops of absent specs pass through.
 
         `record` is mlcp's own inventory record of the alias: whether it drifted is decided from it alone
-        (mlflow_drift), never from the model's tags. An alias off the version it names carries the move back there
-        as the change's fallback, for when the move to the declared version may not go ahead.
+        (mlflow_drift), never from the model's tags. `ours`: the ids of the experiments mlcp records as the
+        promoting tenant's, the only ones whose runs its gates judge (mlflow_provenance). An alias off the version it
+        names carries the move back there as the change's fallback, for when the move to the declared version may
+        not go ahead.
         """
         want = change.desired
         if change.action is Action.delete or want is None:
@@ -114,16 +119,18 @@ class Promotions:
         }
         if there and verdict.restore is None and verdict.unrecorded is None:
             return replace(change, action=Action.noop, reason=f"{model}@{alias} already at version {target}", **common)
+        gates = list(want.get("gates") or [])
         try:
-            version, metrics = self._version_and_metrics(model, str(target))
+            version = self._version(model, str(target))
+            refused, metrics = self.evidence.metrics(model, str(target), change.tenant, ours) if gates else (None, {})
         except BackendError as exc:
             blocked = _blocked(replace(change, **common), f"cannot read version {target} of {model!r}: {exc}")
             return replace(blocked, fallback=back)
-        results = evaluate_gates(list(want.get("gates") or []), metrics)
+        results = evaluate_gates(gates, metrics)
         resolved["gates"] = [r.to_dict() for r in results]
         resolved["runId"] = version.get("run_id") or None
         resolved["storageUri"] = version.get("source")
-        blocker = gate_blocker(results)
+        blocker = refused or gate_blocker(results)
         if results and not version.get("run_id"):
             blocker = f"version {target} of {model!r} has no source run, so its gates cannot be evaluated"
         quarantined = quarantine_tag(version)
@@ -235,18 +242,6 @@ class Promotions:
                 self.rest.get("model-versions/get", name=model, version=version).get("model_version") or {}
             )
         return self._versions[key]
-
-    def _version_and_metrics(self, model: str, version: str) -> tuple[dict[str, Any], dict[str, float]]:
-        key = (model, version)
-        if key not in self._metrics:
-            found = self._version(model, version)
-            metrics: dict[str, float] = {}
-            if found.get("run_id"):
-                run = self.rest.get("runs/get", run_id=found["run_id"]).get("run") or {}
-                for metric in (run.get("data") or {}).get("metrics") or []:
-                    metrics[str(metric["key"])] = float(metric["value"])
-            self._metrics[key] = (found, metrics)
-        return self._metrics[key]
 
     # -- apply -----------------------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ class MlflowError(Exception):
 class MlflowRest:
     def __init__(self, uri: str, auth: tuple[str, str] | None = None) -> None:
         self.base = uri.rstrip("/") + "/api/2.0/mlflow/"
+        self.uri = uri.rstrip("/")
+        self.auth = auth
         self._headers = {"Content-Type": "application/json"}
         if auth is not None:
             import base64

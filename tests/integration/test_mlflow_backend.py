@@ -124,10 +124,22 @@ def rest(mlflow_uri: str) -> Rest:
     return Rest(mlflow_uri)
 
 
-def register(rest: Rest, prefix: str, metrics: list[dict[str, float]]) -> str:
-    """A registered model `<prefix>-model` whose version i+1 comes from a run that logged metrics[i]."""
-    experiment = rest.post("experiments/create", name=f"{prefix}-training")["experiment_id"]
-    model = f"{prefix}-model"
+TRAINING = """
+apiVersion: mlcp.dev/v1alpha1
+kind: Experiment
+metadata: {name: training}
+spec: {}
+"""
+
+
+def register(repo: ConfigRepo, rest: Rest, metrics: list[dict[str, float]]) -> str:
+    """A registered model `<prefix>-model` whose version i+1 comes from a run that logged metrics[i], in the tenant's
+    experiment `<prefix>/training` that mlcp made (a promotion's gates judge only the tenant's own runs)."""
+    repo.write(f"tenants/{repo.tenant}/experiments/training.yaml", TRAINING)
+    assert [o.status for o in repo.apply(repo.plan()).outcomes] == [Status.applied]
+    found = rest.get("experiments/get-by-name", experiment_name=f"{repo.tenant}/training")
+    experiment = found["experiment"]["experiment_id"]
+    model = f"{repo.prefix}-model"
     rest.post("registered-models/create", name=model)
     for logged in metrics:
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
@@ -178,7 +190,7 @@ def tags_of(item: dict[str, Any]) -> dict[str, str]:
 def test_passing_gate_moves_the_alias_and_records_who_when_and_which_commit(
     repo: ConfigRepo, rest: Rest, prefix: str
 ) -> None:
-    model = register(rest, prefix, [{"auc": 0.80}, {"auc": 0.95}])
+    model = register(repo, rest, [{"auc": 0.80}, {"auc": 0.95}])
     rest.post("registered-models/alias", name=model, alias="production", version="1")
     commit = repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
 
@@ -204,7 +216,7 @@ def test_passing_gate_moves_the_alias_and_records_who_when_and_which_commit(
 def test_failing_gate_blocks_with_the_measured_value_and_changes_nothing(
     repo: ConfigRepo, rest: Rest, prefix: str
 ) -> None:
-    model = register(rest, prefix, [{"auc": 0.85}])
+    model = register(repo, rest, [{"auc": 0.85}])
     repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     planned = repo.plan()
     change = only(planned, "ModelAlias")
@@ -216,14 +228,14 @@ def test_failing_gate_blocks_with_the_measured_value_and_changes_nothing(
 
 
 def test_missing_metric_blocks(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    model = register(rest, prefix, [{"loss": 0.1}])
+    model = register(repo, rest, [{"loss": 0.1}])
     repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     change = only(repo.plan(), "ModelAlias")
     assert change.blocked == "gate auc >= 0.9: metric 'auc' was not logged on the source run"
 
 
 def test_alias_moved_by_hand_after_the_plan_is_refused(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    model = register(rest, prefix, [{"auc": 0.95}, {"auc": 0.95}, {"auc": 0.5}])
+    model = register(repo, rest, [{"auc": 0.95}, {"auc": 0.95}, {"auc": 0.5}])
     rest.post("registered-models/alias", name=model, alias="production", version="1")
     repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
     planned = repo.plan()
@@ -237,7 +249,7 @@ def test_alias_moved_by_hand_after_the_plan_is_refused(repo: ConfigRepo, rest: R
 
 
 def test_git_revert_of_a_promotion_moves_the_alias_back(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    model = register(rest, prefix, [{"auc": 0.91}, {"auc": 0.96}])
+    model = register(repo, rest, [{"auc": 0.91}, {"auc": 0.96}])
     repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     assert statuses(repo.apply(repo.plan())) == [Status.applied]
     second = repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 2))
@@ -255,7 +267,7 @@ def test_git_revert_of_a_promotion_moves_the_alias_back(repo: ConfigRepo, rest: 
 
 
 def test_removed_promotion_removes_the_alias_only_with_prune(repo: ConfigRepo, rest: Rest, prefix: str) -> None:
-    model = register(rest, prefix, [{"auc": 0.95}])
+    model = register(repo, rest, [{"auc": 0.95}])
     rest.post("registered-models/alias", name=model, alias="staging", version="1")  # not mlcp's: never touched
     repo.write(f"tenants/{repo.tenant}/promotions/prod.yaml", promotion(model, 1))
     repo.apply(repo.plan())
@@ -266,7 +278,7 @@ def test_removed_promotion_removes_the_alias_only_with_prune(repo: ConfigRepo, r
     assert statuses(repo.apply(repo.plan(prune=True))) == [Status.deleted]
     assert alias_version(rest, model) is None
     assert alias_version(rest, model, "staging") == "1"
-    assert not [c for c in repo.plan(prune=True).changes if c.ref.system == "mlflow"]
+    assert not [c for c in repo.plan(prune=True).changes if c.ref.kind == "ModelAlias"]
 
 
 def experiment(prefix: str, tags: dict[str, str], description: str) -> str:

@@ -21,6 +21,7 @@ from reconciler.backends.base import Outcome, Status
 from reconciler.passes import Reconciler
 from reconciler.verdicts import PassResult
 from tests.integration import configrepo
+from tests.integration.attacks import gitattack
 from tests.integration.mlflow_rest import MlflowRest
 from tests.integration.reconcile_support import mlcp, reconciler, wait_for
 
@@ -185,6 +186,16 @@ def test_sigterm_mid_pass_exits_0_records_what_was_done_and_releases_the_lease(
     assert max(_applied(tmp_path / "solo.jsonl").values()) == 1
 
 
+TRAINING = """apiVersion: mlcp.dev/v1alpha1
+kind: Experiment
+metadata:
+  name: training
+spec:
+  tracking:
+    description: vision's training runs
+"""
+
+
 def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_promotion(
     repo: configrepo.ConfigRepo, kubeconfig: Path, tmp_path: Path, devenv: testing.TestTarget, mlflow_uri: str
 ) -> None:
@@ -195,7 +206,15 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     kube = devenv.env.kube
     rest = MlflowRest(mlflow_uri)
     model = repo.model  # the template's promotion, renamed to vision's own model
-    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    for tenant in (repo.vision, repo.nlp):  # keep this test to its model, its runs and cluster objects
+        shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
+        shutil.rmtree(repo.path(f"tenants/{tenant}/training"), ignore_errors=True)  # its jobs log to experiments
+    training = repo.path(f"tenants/{repo.vision}/experiments/training.yaml")
+    training.parent.mkdir()
+    training.write_text(TRAINING, encoding="utf-8")
+    repo.commit("promote the detector, from runs of vision's tracking-only experiment")
+
+    experiment = gitattack.made_experiment(repo, rest, f"{repo.vision}/training")
     rest.post("registered-models/create", name=model)
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
     for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
@@ -203,11 +222,6 @@ def test_api_server_killed_between_registry_and_cluster_leaves_no_half_applied_p
     source = f"s3://{repo.prefix}-models/{repo.vision}/detector/1/model"  # vision's root: KServe loads it
     rest.post("model-versions/create", name=model, source=source, run_id=run["run_id"])
     rest.post("registered-models/alias", name=model, alias="staging", version="1")
-    for tenant in (repo.vision, repo.nlp):  # keep this test to its model and cluster objects
-        shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
-        shutil.rmtree(repo.path(f"tenants/{tenant}/training"), ignore_errors=True)  # its jobs log to experiments
-    repo.commit("promote the detector")
-
     rec = reconciler(repo, kubeconfig, tmp_path)
     rec.settings = replace(rec.settings, targets=repo.targets(kubeconfig, mlflow_uri))
 

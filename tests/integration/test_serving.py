@@ -27,20 +27,46 @@ pytestmark = pytest.mark.integration
 SERVICE = "detector-production"
 
 
+TRAINING = """apiVersion: mlcp.dev/v1alpha1
+kind: Experiment
+metadata:
+  name: training
+spec:
+  tracking:
+    artifactLocation: ROOT
+"""
+"""vision's tracking-only experiment, under its artifact root: its runs are the evidence vision's gates judge."""
+
+
 @pytest.fixture
 def repo(tmp_path: Path, prefix: str) -> configrepo.ConfigRepo:
     repo = configrepo.make(tmp_path, prefix)
-    for tenant in (repo.vision, repo.nlp):  # keep the test to its model and its serving
+    for tenant in (repo.vision, repo.nlp):  # keep the test to its model, its serving and its training runs
         shutil.rmtree(repo.path(f"tenants/{tenant}/experiments"))
         shutil.rmtree(repo.path(f"tenants/{tenant}/training"), ignore_errors=True)  # its jobs log to experiments
-    repo.commit("only the promotion")
+    root = f"s3://{prefix}-models/{repo.vision}/training"
+    training = repo.path(f"tenants/{repo.vision}/experiments/training.yaml")
+    training.parent.mkdir()
+    training.write_text(TRAINING.replace("ROOT", root), encoding="utf-8")
+    repo.commit("only the promotion, and the experiment of its runs")
     return repo
 
 
-def _register(rest: MlflowRest, repo: configrepo.ConfigRepo, sources: list[str | None]) -> None:
-    """Versions 1..n of the repo's model, from runs that pass the template's gates, at the given sources
-    (None: in the run's own artifact location, wherever the tracking server keeps it)."""
-    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+def _training(rest: MlflowRest, repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str) -> str:
+    """The id of vision's experiment `<vision>/training`, made by an apply of the repo (whose promotion waits for
+    its model): a promotion's gates judge only runs of the experiments mlcp records as its tenant's."""
+    planned, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
+    _apply(planned, backends)
+    found = rest.get("experiments/get-by-name", experiment_name=f"{repo.vision}/training")["experiment"]
+    return str(found["experiment_id"])
+
+
+def _register(
+    rest: MlflowRest, repo: configrepo.ConfigRepo, sources: list[str | None], kubeconfig: Path, mlflow_uri: str
+) -> None:
+    """Versions 1..n of the repo's model, from runs of vision's experiment that pass the template's gates, at the
+    given sources (None: in the run's own artifact location)."""
+    experiment = _training(rest, repo, kubeconfig, mlflow_uri)
     rest.post("registered-models/create", name=repo.model)
     for source in sources:
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
@@ -101,7 +127,7 @@ def test_serving_follows_the_alias_through_a_move_and_its_revert(
         f"s3://{prefix}-models/{repo.vision}/detector/1/model",
         f"gs://{prefix}-models/{repo.vision}/detector/2/model",
     )
-    _register(rest, repo, [s3, gs])
+    _register(rest, repo, [s3, gs], kubeconfig, mlflow_uri)
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
 
     first, backends = _plan(repo, kubeconfig, mlflow_uri, trusted=True)
@@ -145,7 +171,7 @@ def test_versions_mlflow_3_registers_by_reference_serve_the_files_mlflow_keeps(
     The server's own answer (the version's storage location, the run's artifact location) is what KServe loads."""
     rest = MlflowRest(mlflow_uri)
     root = f"s3://{prefix}-models/{repo.vision}/training"
-    experiment = rest.post("experiments/create", name=f"{prefix}-training", artifact_location=root)["experiment_id"]
+    experiment = _training(rest, repo, kubeconfig, mlflow_uri)
     rest.post("registered-models/create", name=repo.model)
     run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
     for key, value in {"val_map": 0.7, "latency_p95_ms": 90.0}.items():
@@ -178,9 +204,11 @@ def test_a_version_kserve_cannot_load_blocks_the_move_and_the_serving_naming_the
     repo: configrepo.ConfigRepo, kubeconfig: Path, mlflow_uri: str, devenv: testing.TestTarget, prefix: str
 ) -> None:
     rest = MlflowRest(mlflow_uri)
-    _register(
-        rest, repo, [f"s3://{prefix}-models/{repo.vision}/detector/1/model", None]
-    )  # 2: the tracking server's own store
+    training = f"tenants/{repo.vision}/experiments/training.yaml"
+    repo.edit(training, f"artifactLocation: s3://{prefix}-models/{repo.vision}/training", "description: own store")
+    repo.commit("vision's runs in the tracking server's own store")
+    one = f"s3://{prefix}-models/{repo.vision}/detector/1/model"
+    _register(rest, repo, [one, None], kubeconfig, mlflow_uri)  # 2: in the run's own location, the server's store
     local = rest.get("model-versions/get", name=repo.model, version="2")["model_version"]["source"]
     assert not local.startswith(("s3://", "gs://")), local
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
@@ -214,7 +242,7 @@ def test_a_pinned_location_that_is_not_the_versions_moves_nothing_and_serves_not
     confirm, and a pin elsewhere blocks the move and the serving together."""
     rest = MlflowRest(mlflow_uri)
     own = f"s3://{prefix}-models/{repo.vision}/detector/1/model"
-    _register(rest, repo, [own])
+    _register(rest, repo, [own], kubeconfig, mlflow_uri)
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
     promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
     elsewhere = f"s3://{prefix}-nlp-team-artifacts/secret-model"
@@ -248,7 +276,7 @@ def test_a_predictor_asking_for_more_than_the_limit_range_default_gets_a_pod(
     2 and the API server refused every predictor pod. The devenv runs no KServe controller: the predictor pod it
     would create from the applied InferenceService's resources is created here (a dry run) in the namespace."""
     rest = MlflowRest(mlflow_uri)
-    _register(rest, repo, [f"s3://{prefix}-models/{repo.vision}/detector/1/model"])
+    _register(rest, repo, [f"s3://{prefix}-models/{repo.vision}/detector/1/model"], kubeconfig, mlflow_uri)
     rest.post("registered-models/alias", name=repo.model, alias="staging", version="1")
     promotion = f"tenants/{repo.vision}/promotions/{SERVICE}.yaml"
     repo.edit(promotion, "    maxReplicas: 3\n", "    maxReplicas: 3\n    resources: {cpu: '2', memory: 2Gi}\n")

@@ -24,6 +24,11 @@ from kubernetes import client
 from typer.testing import CliRunner, Result
 
 from controlplane.cli.app import app
+from reconciler import engine
+from reconciler.applying import apply_plan, unchecked
+from reconciler.backends.base import ApplyOptions, Backend
+from reconciler.backends.mlflow import MlflowBackend
+from reconciler.backends.mlflow_rest import MlflowRest as BackendRest
 from tests.integration import configrepo
 from tests.integration.mlflow_rest import MlflowError, MlflowRest
 from tests.integration.reconcile_support import mlcp
@@ -207,9 +212,33 @@ def version_location(repo: configrepo.ConfigRepo, number: int) -> str:
     return f"s3://{repo.prefix}-models/{repo.vision}/{number}/model"
 
 
+def made_experiment(repo: configrepo.ConfigRepo, rest: MlflowRest, name: str) -> str:
+    """The id of experiment `name`, declared in the repo: made and recorded, when it does not exist yet, by an apply
+    of the registry part of the repo's first commit alone (promotions of models not registered yet wait). A
+    promotion's gates judge only runs of the experiments mlcp records as its tenant's, so a team trains in one
+    before it registers; the cluster is left to the test's own apply. mlcp acts as `rest`'s user (an admin under
+    basic-auth)."""
+    try:
+        return str(rest.get("experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
+    except MlflowError as exc:
+        if exc.status != 404:
+            raise
+    desired = engine.load_desired(repo.root)
+    backends: dict[str, Backend] = {"mlflow": MlflowBackend(BackendRest(rest.uri, rest.auth), repo.system_ns)}
+    planned, _ = engine.make_plan(desired, backends, targets=repo.targets(None, rest.uri))
+    apply_plan(planned, backends, ApplyOptions(actor="admin@example.com"), authorize=unchecked)
+    return str(rest.get("experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
+
+
+def tenant_experiment(rest: MlflowRest, repo: configrepo.ConfigRepo) -> str:
+    """The id of vision's experiment (`repo.experiment`), made by mlcp: its runs are evidence for vision's gates."""
+    return made_experiment(repo, rest, repo.experiment)
+
+
 def register_model(rest: MlflowRest, repo: configrepo.ConfigRepo, versions: int = 2) -> None:
-    """vision's model with `versions` vetted-looking versions; staging at 1, so the template promotes 1."""
-    experiment = rest.post("experiments/create", name=f"{repo.prefix}-training")["experiment_id"]
+    """vision's model with `versions` vetted-looking versions, from runs of vision's own experiment (a promotion's
+    gates judge only its tenant's runs); staging at 1, so the template promotes 1."""
+    experiment = tenant_experiment(rest, repo)
     rest.post("registered-models/create", name=repo.model)
     for number in range(1, versions + 1):
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]

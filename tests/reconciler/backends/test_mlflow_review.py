@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.inventory import InventoryRecord, LastSet
+from controlplane.inventory import InventoryRecord, LastSet, Made
 from controlplane.plans import Action, Change, FieldDiff, ObjectRef, SpecKey
 from reconciler.backends.mlflow import MlflowBackend, live_aliases
 from reconciler.backends.mlflow_experiments import live_experiment, without_fixed_fields
@@ -17,6 +17,9 @@ from reconciler.backends.mlflow_promotion import ModelInfo, Promotions
 from reconciler.backends.mlflow_rest import MlflowRest
 
 REF = ObjectRef("mlflow", "mlflow/v1", "ModelAlias", None, "m@production")
+OURS = frozenset({"7"})
+"""The experiments mlcp records as tenant t's: the runs below are in experiment 7."""
+RUN_INFO = {"run_id": "r1", "experiment_id": "7"}
 
 
 class CannedRest(MlflowRest):
@@ -37,7 +40,9 @@ def _promotions(metrics: dict[str, float], aliases: dict[str, str]) -> Promotion
     rest = CannedRest(
         {
             ("model-versions/get", "5"): {"model_version": {"version": "5", "run_id": "r1", "source": "s3://m/5"}},
-            ("runs/get", "r1"): {"run": {"data": {"metrics": [{"key": k, "value": v} for k, v in metrics.items()]}}},
+            ("runs/get", "r1"): {
+                "run": {"info": RUN_INFO, "data": {"metrics": [{"key": k, "value": v} for k, v in metrics.items()]}}
+            },
         }
     )
     promotions = Promotions(rest)
@@ -50,7 +55,7 @@ GATE = {"metric": "auc", "comparison": ">=", "threshold": 0.9}
 
 def test_review_moves_the_alias_when_gates_pass() -> None:
     change = _promotions({"auc": 0.95}, {"production": "3"}).review(
-        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]})
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), None, OURS
     )
     assert change.action is Action.update and change.blocked is None
     assert change.live_version == "3"
@@ -61,7 +66,7 @@ def test_review_moves_the_alias_when_gates_pass() -> None:
 
 def test_review_blocks_with_the_measured_value() -> None:
     change = _promotions({"auc": 0.85}, {}).review(
-        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}, Action.create)
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}, Action.create), None, OURS
     )
     assert change.action is Action.create
     assert change.blocked == "gate auc >= 0.9 failed: measured 0.85"
@@ -71,16 +76,18 @@ def test_review_resolves_from_alias_and_skips_metrics_when_already_there() -> No
     promotions = _promotions({}, {"staging": "5", "production": "5"})
     recorded = InventoryRecord("ModelPromotion/t/p", "t", "p.yaml", last_set=LastSet("5", None, None, None))
     want = {"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}
-    change = promotions.review(_change(want), recorded)
+    change = promotions.review(_change(want), recorded, OURS)
     assert change.action is Action.noop and change.blocked is None
     assert sum(promotions.rest.calls.values()) == 0
 
 
 def test_review_blocks_unknown_model_and_unset_source_alias() -> None:
     promotions = _promotions({}, {})
-    missing_model = promotions.review(_change({"model": "x", "alias": "production", "version": "1"}, Action.create))
+    missing_model = promotions.review(
+        _change({"model": "x", "alias": "production", "version": "1"}, Action.create), None, OURS
+    )
     assert missing_model.blocked == "registered model 'x' does not exist in MLflow"
-    no_source = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging"}))
+    no_source = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging"}), None, OURS)
     assert no_source.blocked == "alias 'staging' is not set on model 'm'"
 
 
@@ -121,7 +128,9 @@ def test_artifact_location_differences_are_not_planned() -> None:
 def test_an_alias_off_the_version_mlcp_moved_it_to_is_drift_and_is_moved_back() -> None:
     promotions = _promotions({"auc": 0.95}, {"production": "3"})
     record = InventoryRecord(None, None, None, last_set=LastSet("5", "c" * 40, "alice@example.com"))
-    change = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), record)
+    change = promotions.review(
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), record, OURS
+    )
     assert change.action is Action.update and change.blocked is None
     assert change.drift == (
         "m@production was moved outside mlcp to version 3; mlcp had moved it to version 5 (by alice@example.com, "
@@ -129,7 +138,9 @@ def test_an_alias_off_the_version_mlcp_moved_it_to_is_drift_and_is_moved_back() 
     )
     assert change.reason == f"drift: {change.drift}; moves it back to version 5"
     earlier = InventoryRecord(None, None, None, last_set=LastSet("3"))
-    moved = promotions.review(_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), earlier)
+    moved = promotions.review(
+        _change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]}), earlier, OURS
+    )
     assert moved.drift is None, "a declared move away from mlcp's last version is no drift"
 
 
@@ -144,12 +155,14 @@ def test_a_version_tagged_quarantined_in_the_registry_is_refused() -> None:
                     "tags": [{"key": "mlcp.dev/quarantined", "value": "bias audit"}],
                 }
             },
-            ("runs/get", "r1"): {"run": {"data": {"metrics": [{"key": "auc", "value": 0.99}]}}},
+            ("runs/get", "r1"): {"run": {"info": RUN_INFO, "data": {"metrics": [{"key": "auc", "value": 0.99}]}}},
         }
     )
     promotions = Promotions(rest)
     promotions.models = {"m": ModelInfo({"production": "3", "staging": "5"}, {})}
-    change = promotions.review(_change({"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}))
+    change = promotions.review(
+        _change({"model": "m", "alias": "production", "fromAlias": "staging", "gates": [GATE]}), None, OURS
+    )
     assert change.blocked == (
         "version 5 of 'm' is quarantined (registry tag mlcp.dev/quarantined: bias audit); `fromAlias: staging` "
         "resolves to it. Promote another version"
@@ -176,13 +189,22 @@ class LiveRegistry(MlflowRest):
         if path == "model-versions/get":
             return {"model_version": {"version": "5", "run_id": "r1", "source": "s3://m/5", "tags": self.version_tags}}
         if path == "runs/get":
-            return {"run": {"data": {"metrics": [{"key": "auc", "value": self.auc}]}}}
+            return {"run": {"info": RUN_INFO, "data": {"metrics": [{"key": "auc", "value": self.auc}]}}}
         raise AssertionError(path)
+
+
+EXPERIMENT = ObjectRef("mlflow", "mlflow/v1", "Experiment", None, "t/e")
+
+
+def _read(backend: MlflowBackend) -> None:
+    """A fresh read, with mlcp's record of tenant t's experiment 7 (the canned registry keeps no record store)."""
+    backend.read()
+    backend.store.records = {EXPERIMENT: InventoryRecord("Experiment/t/e", "t", "e.yaml", made=Made("7", "s3://e/7"))}
 
 
 def _pass(backend: MlflowBackend) -> Change:
     """One loop pass's registry part: a fresh read, serving's resolve, then the review (one version read)."""
-    backend.read()
+    _read(backend)
     backend.resolve_version({"model": "m", "alias": "production", "version": "5"})
     [reviewed] = backend.review([_change({"model": "m", "alias": "production", "version": "5", "gates": [GATE]})])
     return reviewed
@@ -212,7 +234,7 @@ def test_a_long_lived_backend_keeps_only_what_the_last_plan_read() -> None:
     # a loop that lives for months sees thousands of versions go by: what it read for a plan is not kept after it
     backend = MlflowBackend(LiveRegistry())
     for version in ("5", "6", "7"):
-        backend.read()
+        _read(backend)
         backend.review([_change({"model": "m", "alias": "production", "version": version, "gates": [GATE]})])
     assert set(backend.promotions._versions) == {("m", "7")}
-    assert set(backend.promotions._metrics) == {("m", "7")}
+    assert set(backend.promotions.evidence._verdicts) == {("m", "7", "t")}
