@@ -164,8 +164,9 @@ class Impersonation:
         return replace(self, namespaces=namespaces, people={**self.people, **allowed.people})
 
     def tenants_of(self, identity: str) -> list[str]:
-        """The tenants that name `identity` as a user (owner or member), by the trusted people."""
-        return list(self._users.get(identity, ()))
+        """The tenants that name `identity` as a user (owner or member), by the trusted people, ignoring case as
+        the authorizer does: identities are lower-cased emails, a Tenant lists people as its author wrote them."""
+        return list(self._users.get(identity.lower(), ()))
 
     @cached_property
     def _users(self) -> dict[str, list[str]]:
@@ -173,7 +174,7 @@ class Impersonation:
         (reconciler.confinement), and a walk of 10,000 tenants' people each time would be quadratic."""
         users: dict[str, list[str]] = {}
         for tenant, people in sorted(self.people.items()):
-            for user in sorted({p.name for p in people if p.kind == "User"}):
+            for user in sorted({p.name.lower() for p in people if p.kind == "User"}):
                 users.setdefault(user, []).append(tenant)
         return users
 

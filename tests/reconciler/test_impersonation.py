@@ -62,8 +62,8 @@ def _workload(tenant: str, namespace: str, decision: Decision | None = ALLOWED, 
     return Change(ref, Action.create, "", SpecKey(kind, tenant, "p"), tenant, None, 50, decision=decision)
 
 
-def _writer(changes: list[Change]) -> Impersonation:
-    return Impersonation.of(BASE, HOME).allowing(governance.allowed_tenants(changes))
+def _writer(changes: list[Change], base: dict[str, Tenant] = BASE) -> Impersonation:
+    return Impersonation.of(base, HOME).allowing(governance.allowed_tenants(changes))
 
 
 def _deployer(namespace: str) -> str:
@@ -364,3 +364,13 @@ def test_a_tenants_binding_of_another_rbac_version_is_held_to_its_people_too() -
     change = replace(_platform("vision", "team-vision"), ref=beta, desired=_owners_binding("vision", "mallory@x"))
     with pytest.raises(Misplaced, match="User 'mallory@x' to mlcp-tenant-owner"):
         _writer([]).placed(change)
+
+
+def test_an_author_is_found_in_her_tenant_whatever_case_the_tenant_spells_her_email() -> None:
+    """Commit identities are lower-cased; vision's Tenant lists `Alice@X`. Her denied change that reached apply is
+    still confined to vision's namespace, as the authorizer (which ignores case) would place her."""
+    base = {**BASE, "vision": _tenant("vision", "team-vision", "Alice@X")}
+    joined = _tenant("nlp", "team-nlp", "carol@x", "alice@x")
+    writer = _writer(_governance(joined, DENIED), base)
+    assert writer.tenants_of("alice@x") == ["vision"]
+    assert writer.identity_for(_workload("nlp", "team-nlp", DENIED)) == _deployer("team-vision")
