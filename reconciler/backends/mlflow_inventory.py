@@ -69,6 +69,7 @@ from typing import Any
 from controlplane.inventory import InventoryRecord, LastSet, Made, TakenOver
 from controlplane.plans import ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, OWNER_TAG, OWNER_VALUE, SYSTEM
+from reconciler.backends import mlflow_models
 from reconciler.backends.base import BackendError
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
@@ -122,6 +123,8 @@ def _value(ref: ObjectRef, record: InventoryRecord) -> str:
         stored[MADE] = {"id": record.made.id, "location": record.made.location}
     if record.taken is not None:  # likewise: only an experiment mlcp took over
         stored[TAKEN] = {"id": record.taken.id, "location": record.taken.location}
+    if record.model is not None:  # likewise: only an alias or grant recorded with its model's creation time
+        stored[mlflow_models.MODEL] = record.model
     return json.dumps(stored, sort_keys=True, separators=(",", ":"))
 
 
@@ -193,7 +196,10 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     if isinstance(identity, str):
         return ref, InventoryRecord(None, None, None, error=identity)
     made, taken = identity
-    return ref, replace(record, last_set=last, made=made, taken=taken) if record.error is None else record
+    model, wrong = mlflow_models.stored(ref.kind, stored.get(mlflow_models.MODEL))
+    if wrong is not None:
+        return ref, InventoryRecord(None, None, None, error=wrong)
+    return ref, replace(record, last_set=last, made=made, taken=taken, model=model) if record.error is None else record
 
 
 class RegistryInventory:
