@@ -320,7 +320,7 @@ class MlflowBackend(Backend):
             self.read()
         prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
         claims = {  # another installation's object never enters this one's records (review blocked its changes)
-            ref: self._with_model(ref, self._with_made(ref, self._with_last_set(ref, claim)), prior.records.get(ref))
+            ref: self.models.claimed(ref, self._with_made(ref, self._with_last_set(ref, claim)), prior.records.get(ref))
             for ref, claim in options.claims.items()
             if not self._foreign(ref)
         }
@@ -357,19 +357,6 @@ class MlflowBackend(Backend):
     def _model_place(self, name: str) -> str | None:
         """The live name of the registered model mlcp manages as `name` (as last read: each read replaces them)."""
         return self.models.place(name)
-
-    def _with_model(self, ref: ObjectRef, claim: Claim, prior: InventoryRecord | None) -> Claim:
-        """A claim of an alias or grant with the creation time of the model it is on (mlflow_models). A no-op over
-        a record without one (an older mlcp's) records it too, and nothing else of it changes."""
-        name = mlflow_models.model_of(ref)
-        found = self.models.identity(name) if name is not None else None
-        if found is None:
-            return claim
-        if claim.wrote:
-            return replace(claim, record=replace(claim.record, model=found))
-        if prior is not None and prior.error is None and prior.model is None:
-            return Claim(replace(prior, model=found), wrote=True)
-        return claim
 
     def _recorded(self) -> dict[ObjectRef, InventoryRecord]:
         """mlcp's records of this server, read first when this backend has not read it (an apply of a saved plan)."""

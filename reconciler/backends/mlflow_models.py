@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controlplane import digits
-from controlplane.inventory import InventoryRecord
+from controlplane.inventory import Claim, InventoryRecord
 from controlplane.plans import Action, Change, ObjectRef
 from controlplane.rendering.mlflow_objects import MODEL_ALIAS, AliasRef
 from controlplane.rendering.mlflow_permissions import MODEL_PERMISSION, GrantRef
@@ -116,6 +116,19 @@ class Places:
         """The creation time to record for an alias or grant on `name`: of the model at `place(name)`."""
         found = self.place(name)
         return self.holders.get(found) if found is not None else None
+
+    def claimed(self, ref: ObjectRef, claim: Claim, prior: InventoryRecord | None) -> Claim:
+        """An apply's claim of an alias or grant with the creation time of the model it is on. A no-op over a record
+        without one (an older mlcp's) records it too, and nothing else of that record changes."""
+        name = model_of(ref)
+        found = self.identity(name) if name is not None else None
+        if found is None:
+            return claim
+        if claim.wrote:
+            return replace(claim, record=replace(claim.record, model=found))
+        if prior is not None and prior.error is None and prior.model is None:
+            return Claim(replace(prior, model=found), wrote=True)
+        return claim
 
     def governed(self, name: str, legacy: bool) -> bool:
         """Whether the model holding `name` is one mlcp manages: the recorded one, or, with no creation time recorded

@@ -100,3 +100,17 @@ def test_the_creation_time_is_recorded_read_back_strictly_and_kept_by_a_later_wr
     prior = Inventory(frozenset({ALIAS}), records={ALIAS: _record()})
     later = prior.updated({ALIAS}, {ALIAS: Claim(_record(None), wrote=True)})
     assert later.records[ALIAS].model == VISIONS, "a write that does not know it keeps it"
+
+
+def test_an_apply_records_the_model_it_wrote_on_and_fills_it_into_an_older_record_without_reattributing() -> None:
+    places = Places.of({}, _models(vision_detector=VISIONS))
+    wrote = places.claimed(ALIAS, Claim(_record(None), wrote=True), None)
+    assert wrote.record.model == VISIONS and wrote.wrote
+    older = InventoryRecord("ModelPromotion/vision/old", "vision", "old.yaml")
+    filled = places.claimed(ALIAS, Claim(_record(None), wrote=False), older)
+    assert filled.wrote and filled.record == InventoryRecord(
+        "ModelPromotion/vision/old", "vision", "old.yaml", model=VISIONS
+    )
+    kept = places.claimed(ALIAS, Claim(_record(None), wrote=False), _record())
+    assert not kept.wrote, "a no-op over a record that has it changes nothing"
+    assert Places().claimed(ALIAS, Claim(_record(None), wrote=True), None).record.model is None, "no model, no time"
