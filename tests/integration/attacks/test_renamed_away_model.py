@@ -19,7 +19,7 @@ import pytest
 from controlplane.plans import Action
 from tests.integration import test_mlflow_permissions as basic_auth
 from tests.integration.mlflow_rest import MlflowError
-from tests.integration.test_mlflow_backend import alias_version, register
+from tests.integration.test_mlflow_backend import alias_version
 from tests.integration.test_mlflow_permissions import AuthRepo, AuthServer, _repo, create_users, direct, members, tenant
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,9 @@ server = basic_auth.auth_server
 def _promoted(server: AuthServer, tmp_path: Path, prefix: str) -> tuple[AuthRepo, str]:
     """vision (named like the prefix) promotes version 1 of its model, applied: Bob holds EDIT on the model."""
     create_users(server, prefix, "alice", "bob", "vic", "mallory")
-    model = register(server.rest(), prefix, [{"auc": 0.95}])
+    model = f"{prefix}-model"
+    server.rest().post("registered-models/create", name=model)
+    server.rest().post("model-versions/create", name=model, source=f"s3://vision/{model}/1")
     repo = _repo(tmp_path, server.uri, prefix, server.admin, members(prefix))
     repo.write(
         f"tenants/{repo.tenant}/promotions/prod.yaml",
