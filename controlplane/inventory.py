@@ -93,6 +93,9 @@ class InventoryRecord:
     """The object as mlcp created it, where its backend records that (None: adopted, or recorded before it was)."""
     taken: TakenOver | None = None
     """The object mlcp took over (adopted), where its backend records that (None: created, or recorded before)."""
+    model: str | None = None
+    """The registered model a model alias or grant is on, by its creation time (MLflow gives a model no id, and its
+    name passes to whoever renames another into it): recorded by the apply that wrote it (None: recorded before)."""
 
     @property
     def identity(self) -> str | None:
@@ -277,10 +280,12 @@ class Inventory:
             if ref in kept and (claim.wrote or prior is None or prior.error is not None):
                 readable = prior is not None and prior.error is None
                 adopted = claim.record.adopted or bool(readable and prior and prior.adopted)
-                made, taken = claim.record.made, claim.record.taken
+                made, taken, model = claim.record.made, claim.record.taken, claim.record.model
                 if made is None and taken is None and readable and prior:  # a later write does not know them
                     made, taken = prior.made, prior.taken
-                record = replace(claim.record, adopted=adopted, made=made, taken=taken)
+                if model is None and readable and prior:
+                    model = prior.model
+                record = replace(claim.record, adopted=adopted, made=made, taken=taken, model=model)
                 if record != prior:  # an equal record (recorded ahead of its create) changes nothing
                     rewritten[ref] = record
         touched = {ref for ref in removed if ref in self.records}

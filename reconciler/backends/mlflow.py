@@ -37,7 +37,7 @@ from controlplane.rendering.mlflow_objects import (
     alias_tag,
 )
 from controlplane.specs.repo_config import RepoConfig
-from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_provenance, mlflow_records
+from reconciler.backends import mlflow_adoption, mlflow_identity, mlflow_models, mlflow_provenance, mlflow_records
 from reconciler.backends.base import ApplyOptions, Backend, BackendError, Expectation, LiveState, Outcome, Status
 from reconciler.backends.deadline import Remaining
 from reconciler.backends.mlflow_creation import Creations, experiment_named, tags_of
@@ -90,6 +90,9 @@ class MlflowBackend(Backend):
         self.movers = AliasMovers(rest, self.permissions)
         """Who may move a model's aliases, as the approvals of `fromAlias` promotions ask (mlflow_movers)."""
         self._inventory: Inventory | None = None
+        self.models = mlflow_models.Places()
+        """mlcp's recorded registered models and the live ones, as last read (which one is managed under a name)."""
+        self.permissions.model_place = self._model_place
         self._by_name: dict[str, dict[str, Any]] = {}
         """mlcp's experiments as last read, by name (who holds a recorded name now)."""
         self._reading = threading.Lock()
@@ -170,6 +173,7 @@ class MlflowBackend(Backend):
         models = list(self.rest.search("registered-models/search", "registered_models", method="GET"))
         self._read_models(models, objects, owned)
         self.permissions.models = frozenset(str(m["name"]) for m in models)
+        self.models = mlflow_models.Places.of(self.store.records, models)
         self._by_name = {str(e["name"]): e for e in experiments}
         by_id = {str(e["experiment_id"]): e for e in experiments}
         records = self.store.records
@@ -181,7 +185,7 @@ class MlflowBackend(Backend):
                 (name, str(e["experiment_id"]), tags_of(e))
                 for name, e in mlflow_identity.tagged_grant_places(records, experiments, self.writes.by_id)
             ],
-            [(str(m["name"]), tags_of(m)) for m in models],
+            [(known, tags_of(m)) for m in models if (known := self.models.known_as(str(m["name"]))) is not None],
             [ref for ref in self.store.records if is_permission(ref)],
         )
         objects.update(grants)
@@ -246,8 +250,11 @@ class MlflowBackend(Backend):
             else:
                 out.append(change)
         out = mlflow_identity.review(out, self.store.records, self._by_name, self.writes.by_id)
+        out = mlflow_models.review(out, self.models)
         reviewed = [self._not_foreign(c) for c in out]
-        return mlflow_adoption.judge(reviewed, self.store.records, self.permissions, self.rest.username)
+        aliased = {AliasRef.of(ref).model for ref in self.store.records if ref.kind == MODEL_ALIAS}
+        governed = {name for name in aliased if self.models.governed(name, legacy=True)}
+        return mlflow_adoption.judge(reviewed, self.store.records, self.permissions, self.rest.username, governed)
 
     def _foreign(self, ref: ObjectRef) -> bool:
         return self.store.foreign_owner(ref) is not None
@@ -288,6 +295,7 @@ class MlflowBackend(Backend):
         if change.ref.kind == MODEL_ALIAS:
             return self.promotions.apply(change, options)
         if is_permission(change.ref):
+            self._recorded()  # where the recorded models are now, read first by a backend that did not plan
             return self.permissions.apply(change, options)
         try:
             if change.action is Action.create:
@@ -312,7 +320,7 @@ class MlflowBackend(Backend):
             self.read()
         prior = replace(self._inventory or Inventory(), records=dict(self.store.records))
         claims = {  # another installation's object never enters this one's records (review blocked its changes)
-            ref: self._with_made(ref, self._with_last_set(ref, claim))
+            ref: self.models.claimed(ref, self._with_made(ref, self._with_last_set(ref, claim)), prior.records.get(ref))
             for ref, claim in options.claims.items()
             if not self._foreign(ref)
         }
@@ -345,6 +353,10 @@ class MlflowBackend(Backend):
         if taken is not None and mlflow_identity.recorded_id(self.store.records.get(ref)) is None:
             return replace(claim, record=replace(claim.record, taken=taken))
         return claim
+
+    def _model_place(self, name: str) -> str | None:
+        """The live name of the registered model mlcp manages as `name` (as last read: each read replaces them)."""
+        return self.models.place(name)
 
     def _recorded(self) -> dict[ObjectRef, InventoryRecord]:
         """mlcp's records of this server, read first when this backend has not read it (an apply of a saved plan)."""

@@ -69,11 +69,16 @@ def judge(
     records: Mapping[ObjectRef, InventoryRecord],
     permissions: Permissions,
     own_user: str | None,
+    governed: set[str] | None = None,
 ) -> list[Change]:
-    """`changes` with every take-over of an object others hold grants on blocked, and the plan's grants on it."""
+    """`changes` with every take-over of an object others hold grants on blocked, and the plan's grants on it.
+
+    `governed`: the models mlcp manages (the recorded one holds the name: mlflow_models); by default every model
+    one of whose aliases mlcp recorded."""
     if not permissions.auth:
         return list(changes)
-    governed = {AliasRef.of(ref).model for ref in records if ref.kind == MODEL_ALIAS}
+    if governed is None:
+        governed = {AliasRef.of(ref).model for ref in records if ref.kind == MODEL_ALIAS}
     taking = {i: r for i, c in enumerate(changes) if (r := _taken_over(c, records, governed)) is not None}
     if not taking:
         return list(changes)

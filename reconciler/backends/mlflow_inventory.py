@@ -69,7 +69,9 @@ from typing import Any
 from controlplane.inventory import InventoryRecord, LastSet, Made, TakenOver
 from controlplane.plans import ObjectRef
 from controlplane.rendering.mlflow_objects import API_VERSION, EXPERIMENT, OWNER_TAG, OWNER_VALUE, SYSTEM
+from reconciler.backends import mlflow_models
 from reconciler.backends.base import BackendError
+from reconciler.backends.mlflow_creation import tags_of
 from reconciler.backends.mlflow_rest import MlflowApiError, MlflowRest
 
 STORE = "mlcp-inventory"
@@ -102,10 +104,6 @@ def record_tag(ref: ObjectRef) -> str:
     return RECORD_TAG + hashlib.sha256(f"{ref.kind}/{ref.name}".encode()).hexdigest()[:16]
 
 
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {str(t["key"]): str(t.get("value", "")) for t in item.get("tags") or []}
-
-
 def _value(ref: ObjectRef, record: InventoryRecord) -> str:
     stored: dict[str, Any] = {
         "kind": ref.kind,
@@ -122,6 +120,8 @@ def _value(ref: ObjectRef, record: InventoryRecord) -> str:
         stored[MADE] = {"id": record.made.id, "location": record.made.location}
     if record.taken is not None:  # likewise: only an experiment mlcp took over
         stored[TAKEN] = {"id": record.taken.id, "location": record.taken.location}
+    if record.model is not None:  # likewise: only an alias or grant recorded with its model's creation time
+        stored[mlflow_models.MODEL] = record.model
     return json.dumps(stored, sort_keys=True, separators=(",", ":"))
 
 
@@ -160,14 +160,16 @@ def _made(kind: str, stored: Any, key: str = MADE) -> Made | str | None:
     return Made(experiment_id, location)
 
 
-def _identity(kind: str, stored: dict[str, Any]) -> tuple[Made | None, TakenOver | None] | str:
-    """The stored `made` and `taken` of a record (at most one), or what is wrong with them."""
+def _identity(kind: str, stored: dict[str, Any]) -> tuple[Made | None, TakenOver | None, str | None] | str:
+    """The stored `made` and `taken` of a record (at most one) and its model's creation time (mlflow_models), or
+    what is wrong with them."""
     made, taken = _made(kind, stored.get(MADE)), _made(kind, stored.get(TAKEN), TAKEN)
-    if isinstance(made, str) or isinstance(taken, str):
-        return made if isinstance(made, str) else str(taken)
+    model, wrong = mlflow_models.stored(kind, stored.get(mlflow_models.MODEL))
+    if isinstance(made, str) or isinstance(taken, str) or wrong is not None:
+        return made if isinstance(made, str) else taken if isinstance(taken, str) else str(wrong)
     if made is not None and taken is not None:
         return f"both {MADE} and {TAKEN}: mlcp records one experiment either created or taken over"
-    return made, TakenOver(taken.id, taken.location) if taken is not None else None
+    return made, TakenOver(taken.id, taken.location) if taken is not None else None, model
 
 
 def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
@@ -192,8 +194,8 @@ def parse(key: str, value: str) -> tuple[ObjectRef, InventoryRecord] | None:
     identity = _identity(ref.kind, stored)
     if isinstance(identity, str):
         return ref, InventoryRecord(None, None, None, error=identity)
-    made, taken = identity
-    return ref, replace(record, last_set=last, made=made, taken=taken) if record.error is None else record
+    made, taken, model = identity
+    return ref, replace(record, last_set=last, made=made, taken=taken, model=model) if record.error is None else record
 
 
 class RegistryInventory:
@@ -234,7 +236,7 @@ class RegistryInventory:
         self.others = False
         others, stores = [], {}
         for item in experiments:
-            name, tags = str(item.get("name")), _tags(item)
+            name, tags = str(item.get("name")), tags_of(item)
             if name in (self.name, STORE) or (name.startswith(f"{STORE}.") and tags.get(ROLE_TAG) == ROLE):
                 stores[name] = (item, tags)
             else:
@@ -360,7 +362,7 @@ class RegistryInventory:
             if exc.not_found:
                 return None
             raise
-        own = {k: v for k, v in _tags(found).items() if not k.startswith("mlflow.")}  # MLflow's may be added
+        own = {k: v for k, v in tags_of(found).items() if not k.startswith("mlflow.")}  # MLflow's may be added
         if found.get("lifecycle_stage") != "active" or own != sent:
             return None
         return found

@@ -84,6 +84,9 @@ class Permissions:
         self.pinned: Callable[[str], str | None] | None = None
         """The id of the experiment mlcp manages under a name (None: none recorded): a grant is written and revoked
         only there, whatever that experiment is named now (mlflow_identity)."""
+        self.model_place: Callable[[str], str | None] | None = None
+        """The live name of the registered model mlcp manages under a name (None: none): a grant is written and
+        revoked only there, whatever that model is named now (mlflow_models)."""
         self._direct: dict[str, dict[tuple[str, str], str]] = {}
         self._listed = False
 
@@ -141,8 +144,8 @@ class Permissions:
                 continue
             grant = GrantRef.of(ref)
             on_experiment = grant.kind == EXPERIMENT_PERMISSION
-            resource_id = self.experiment_ids.get(grant.resource) if on_experiment else grant.resource
-            if resource_id is None or (not on_experiment and grant.resource not in self.models):
+            resource_id = self.experiment_ids.get(grant.resource) if on_experiment else self._model(grant.resource)
+            if resource_id is None:
                 continue  # its experiment or model is gone: nothing to hold a grant on
             field = "experiment" if on_experiment else "model"
             found = self._live(grant.kind, field, grant.resource, resource_id, {"user": grant.user})
@@ -187,13 +190,13 @@ class Permissions:
         if user not in self.users:
             why = f"user {user} does not exist in MLflow; create it there first (admin or SSO), mlcp sets no passwords"
             return _blocked(change, why)
-        if resource_type == "registered_model" and name not in self.models:
+        if resource_type == "registered_model" and self._model(name) is None:
             return _blocked(change, f"registered model {name!r} does not exist in MLflow")
         if change.action is Action.noop:
             return change
         if change.action is Action.update:
             return replace(change, reason=f"{user} has {_level(change)} on {name}, gets {level}")
-        resource_id = self.experiment_ids.get(name) if resource_type == "experiment" else name
+        resource_id = self.experiment_ids.get(name) if resource_type == "experiment" else self._model(name)
         now = self.direct(user).get((resource_type, resource_id)) if resource_id else None
         if now == level:
             return replace(change, reason=f"{user} already has {level} on {name} (granted outside mlcp); recorded")
@@ -288,11 +291,12 @@ class Permissions:
                 raise
 
     def _resource_id(self, kind: str, name: str) -> str | None:
-        """Where a grant on `name` is: a model by its name; an experiment mlcp recorded by its recorded id, whatever
+        """Where a grant on `name` is: a model mlcp recorded under its name now (mlflow_models), else by the name; an
+        experiment mlcp recorded by its recorded id, whatever
         it is named now (renamed away, another given its name: a revoke still reaches the tenant's, and nothing is
         granted on the other); any other experiment by the name (None: no experiment has it)."""
         if kind == "registered_model":
-            return name
+            return self._model(name) or name
         pinned = self.pinned(name) if self.pinned is not None else None
         if pinned is not None:
             return pinned
@@ -303,6 +307,12 @@ class Permissions:
                 return None
             raise
         return str(found["experiment_id"])
+
+    def _model(self, name: str) -> str | None:
+        """The live name of the registered model grants on `name` are on (None: no such model)."""
+        if self.model_place is not None:
+            return self.model_place(name)
+        return name if name in self.models else None
 
     def _tag(self, kind: str, resource_id: str, key: str, value: str | None) -> None:
         """Record (or, with None, forget) mlcp's grant on the experiment or model itself."""
