@@ -150,6 +150,21 @@ def register(repo: ConfigRepo, rest: Rest, metrics: list[dict[str, float]]) -> s
     return model
 
 
+def register_ungoverned(rest: Rest, prefix: str, metrics: list[dict[str, float]]) -> str:
+    """A registered model `<prefix>-model` whose version i+1 comes from a run that logged metrics[i], in an
+    experiment no tenant declares (`<prefix>-training`): for tests of who holds the model, whose promotions judge
+    no gate (a gate would refuse these runs as no tenant's own evidence)."""
+    experiment = rest.post("experiments/create", name=f"{prefix}-training")["experiment_id"]
+    model = f"{prefix}-model"
+    rest.post("registered-models/create", name=model)
+    for logged in metrics:
+        run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
+        for key, value in logged.items():
+            rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=1, step=0)
+        rest.post("model-versions/create", name=model, source=f"{run['artifact_uri']}/model", run_id=run["run_id"])
+    return model
+
+
 def promotion(model: str, version: int, gate: str = "auc", threshold: float = 0.9) -> str:
     return f"""
     apiVersion: mlcp.dev/v1alpha1

@@ -24,7 +24,7 @@ from reconciler.backends.mlflow import MlflowBackend
 from reconciler.backends.mlflow_rest import MlflowRest
 from tests.integration.mlflow_rest import MlflowError
 from tests.integration.mlflow_rest import MlflowRest as Rest
-from tests.integration.test_mlflow_backend import ACTOR, POLICY, ConfigRepo, _sh, register
+from tests.integration.test_mlflow_backend import ACTOR, POLICY, ConfigRepo, _sh, register_ungoverned
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a-user-password-1"
@@ -218,7 +218,7 @@ def test_a_user_missing_in_mlflow_blocks_only_its_grant_with_the_reason(
 
 def test_promoted_model_grants_on_the_registered_model(auth_server: AuthServer, tmp_path: Path, prefix: str) -> None:
     create_users(auth_server, prefix, "alice", "bob", "vic")
-    model = register(auth_server.rest(), prefix, [{"auc": 0.95}])
+    model = register_ungoverned(auth_server.rest(), prefix, [{"auc": 0.95}])
     repo = _repo(tmp_path, auth_server.uri, prefix, auth_server.admin, members(prefix))
     repo.write(
         f"tenants/{repo.tenant}/promotions/prod.yaml",

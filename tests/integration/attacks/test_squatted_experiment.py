@@ -18,7 +18,7 @@ import pytest
 from controlplane.plans import Action
 from reconciler.backends.base import Status
 from tests.integration import test_mlflow_permissions as basic_auth
-from tests.integration.test_mlflow_backend import register
+from tests.integration.test_mlflow_backend import register_ungoverned
 from tests.integration.test_mlflow_permissions import AuthServer, _repo, create_users, direct, members
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_a_model_registered_by_someone_outside_the_tenant_is_not_promoted_while_
 ) -> None:
     create_users(server, prefix, "alice", "bob", "vic", "carol")
     carol = f"{prefix}-carol"
-    model = register(server.rest(carol), prefix, [{"auc": 0.95}])  # hers: she makes every version in it
+    model = register_ungoverned(server.rest(carol), prefix, [{"auc": 0.95}])  # hers: she makes every version in it
     assert direct(server, carol)[("registered_model", model)] == "MANAGE"
     repo = _repo(tmp_path, server.uri, prefix, server.admin, members(prefix))
     repo.write(f"tenants/{prefix}/promotions/prod.yaml", PROMOTION.format(model=model))

@@ -27,7 +27,7 @@ from reconciler.backends.mlflow_inventory import record_tag, store_name
 from tests.controlplane.audit.conftest import alias_change
 from tests.integration import test_mlflow_permissions as basic_auth
 from tests.integration.attacks.test_squatted_record_store import _forged, _installation
-from tests.integration.test_mlflow_backend import register
+from tests.integration.test_mlflow_backend import register_ungoverned
 from tests.integration.test_mlflow_permissions import AuthServer, create_users
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ server = basic_auth.auth_server
 
 def _logged_and_moved(server: AuthServer, tmp_path: Path, prefix: str) -> tuple[str, Path]:
     """A model whose production mlcp moved to version 1 (the operator's audit log says so), moved by hand to 2."""
-    model = register(server.rest(), prefix, [{"auc": 0.9}, {"auc": 0.8}])
+    model = register_ungoverned(server.rest(), prefix, [{"auc": 0.9}, {"auc": 0.8}])
     server.rest().post("registered-models/alias", name=model, alias="production", version="2")
     store = JsonlStore(tmp_path / "audit.jsonl")
     change = alias_change("1", None, model=model)
