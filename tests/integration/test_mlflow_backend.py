@@ -139,15 +139,7 @@ def register(repo: ConfigRepo, rest: Rest, metrics: list[dict[str, float]]) -> s
     assert [o.status for o in repo.apply(repo.plan()).outcomes] == [Status.applied]
     found = rest.get("experiments/get-by-name", experiment_name=f"{repo.tenant}/training")
     experiment = found["experiment"]["experiment_id"]
-    model = f"{repo.prefix}-model"
-    rest.post("registered-models/create", name=model)
-    for logged in metrics:
-        run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
-        for key, value in logged.items():
-            rest.post("runs/log-metric", run_id=run["run_id"], key=key, value=value, timestamp=1, step=0)
-        source = f"{run['artifact_uri']}/model"
-        rest.post("model-versions/create", name=model, source=source, run_id=run["run_id"])
-    return model
+    return _versions(rest, experiment, f"{repo.prefix}-model", metrics)
 
 
 def register_ungoverned(rest: Rest, prefix: str, metrics: list[dict[str, float]]) -> str:
@@ -155,7 +147,11 @@ def register_ungoverned(rest: Rest, prefix: str, metrics: list[dict[str, float]]
     experiment no tenant declares (`<prefix>-training`): for tests of who holds the model, whose promotions judge
     no gate (a gate would refuse these runs as no tenant's own evidence)."""
     experiment = rest.post("experiments/create", name=f"{prefix}-training")["experiment_id"]
-    model = f"{prefix}-model"
+    return _versions(rest, experiment, f"{prefix}-model", metrics)
+
+
+def _versions(rest: Rest, experiment: str, model: str, metrics: list[dict[str, float]]) -> str:
+    """Registered model `model`, its version i+1 from a run of `experiment` that logged metrics[i]."""
     rest.post("registered-models/create", name=model)
     for logged in metrics:
         run = rest.post("runs/create", experiment_id=experiment)["run"]["info"]
