@@ -37,9 +37,10 @@ PROMOTION_KIND = "ModelPromotion"
 
 @runtime_checkable
 class VersionResolver(Protocol):
-    """A registry that tells which version a rendered alias moves to, and where that version's artifacts are."""
+    """A registry that tells which version a rendered alias moves to, where that version's artifacts are, and the
+    version's `source` as its registrant wrote it (a reference, `runs:/<run>/model`, leads to another place)."""
 
-    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]: ...
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None, str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -70,17 +71,17 @@ def _location(alias: DesiredObject, resolver: VersionResolver, claimed: str | No
     location could be another tenant's artifacts or a quarantined version's files. The location itself must be
     the tenant's (reconciler/servedhomes.py): a version's source is whatever its registrant wrote.
     """
-    version, location = resolver.resolve_version(alias.manifest)
+    version, location, source = resolver.resolve_version(alias.manifest)
     model = alias.manifest.get("model")
     why = unloadable(location) if location else "KServe's storage initializer has nothing to load"
     if not location or why is not None:
         raise BackendError(
-            f"version {version} of {model!r} cannot be served: its artifacts are at {location or '(no source)'!r}: "
-            f"{why}; register the model with an artifact root KServe can read (e.g. s3:// or gs://)"
+            f"version {version} of {model!r} cannot be served: its artifacts are {_at(location, source)}: {why}; "
+            "register the model with an artifact root KServe can read (e.g. s3:// or gs://)"
         )
     tenant = alias.spec.tenant if alias.spec is not None else None
     if tenant is None or not homes.holds(tenant, location):
-        raise BackendError(_elsewhere(version, model, location, tenant, homes))
+        raise BackendError(_elsewhere(version, model, _at(location, source), tenant, homes))
     if claimed is not None and claimed != location:
         raise BackendError(
             f"serving.storageUri {claimed!r} is not where version {version} of {model!r} keeps its artifacts "
@@ -94,13 +95,24 @@ SHOWN_PLACES = 4
 """How many of a tenant's places a refusal names (an experiment-rich tenant has hundreds)."""
 
 
+def _at(location: str | None, source: str | None) -> str:
+    """Where a refusal says the files are: the source as registered when it is a reference to another place.
+
+    The place a reference leads to was read with mlcp's own credentials (another tenant's run, say) and the
+    refusal is shown on the tenant's pull request: it names what the tenant wrote, never what mlcp read for it.
+    """
+    if source and source != location:
+        return f"where its source {source!r} leads"
+    return f"at {location or '(no source)'!r}"
+
+
 def _elsewhere(version: str, model: object, location: str, tenant: str | None, homes: Homes) -> str:
     places = homes.roots(tenant) if tenant else ()
     shown = ", ".join(places[:SHOWN_PLACES]) + (
         f", and {len(places) - SHOWN_PLACES} more" if len(places) > SHOWN_PLACES else ""
     )
     return (
-        f"version {version} of {model!r} keeps its artifacts at {location!r}, which is not tenant {tenant!r}'s: "
+        f"version {version} of {model!r} keeps its artifacts {location}, which is not tenant {tenant!r}'s: "
         f"outside its artifact roots and the artifact locations of the experiments mlcp created for it ({shown}); "
         "served, its predictor would load someone else's files with the tenant's storage credentials. Register the "
         "version from a run of one of the tenant's experiments that mlcp created (or under its roots), or promote "

@@ -273,8 +273,9 @@ class MlflowBackend(Backend):
             "(and let that installation prune it) first",
         )
 
-    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
-        """The version and artifact location a rendered alias moves to (reconciler/serving.py's resolver)."""
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+        """The version a rendered alias moves to, its artifact location and its registered source
+        (reconciler/serving.py's resolver)."""
         return self.promotions.resolve_version(alias)
 
     def current_version(self, ref: ObjectRef) -> str | None:

@@ -216,9 +216,9 @@ class Promotions:
             fallback=None,
         )
 
-    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
-        """The version a rendered alias moves to and where that version's files are (its `source`, a reference
-        resolved as MLflow resolves it: mlflow_sources).
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+        """The version a rendered alias moves to, where that version's files are (its `source`, a reference
+        resolved as MLflow resolves it: mlflow_sources), and the source as registered.
 
         Serving follows the promotion: the engine completes an InferenceService from this before planning
         (reconciler/serving.py); the review reads the same cached version afterwards, so it costs no extra call.
@@ -233,7 +233,7 @@ class Promotions:
         key = (model, str(target))
         if key not in self._locations:
             self._locations[key] = mlflow_sources.location(self.rest, model, str(target), self._version(*key))
-        return str(target), self._locations[key]
+        return str(target), self._locations[key], str(self._version(*key).get("source") or "") or None
 
     def _version(self, model: str, version: str) -> dict[str, Any]:
         key = (model, version)

@@ -29,13 +29,16 @@ class Registry:
 
     def __init__(self, answers: dict[str, tuple[str, str | None]]) -> None:
         self.answers = answers
+        self.sources: dict[str, str] = {}
+        """Model → the version's source as registered, when a reference (else the location itself)."""
         self.asked: list[str] = []
 
-    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None]:
+    def resolve_version(self, alias: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
         self.asked.append(str(alias["model"]))
         if str(alias["model"]) not in self.answers:
             raise BackendError(f"registered model {alias['model']!r} does not exist in MLflow")
-        return self.answers[str(alias["model"])]
+        version, location = self.answers[str(alias["model"])]
+        return version, location, self.sources.get(str(alias["model"]), location)
 
 
 def _promotion() -> list[DesiredObject]:
@@ -237,6 +240,25 @@ def test_a_version_whose_files_are_not_the_tenants_is_a_problem_and_blocks_the_m
     assert _storage(done.objects) is None, "nothing of someone else's is written"
     blocked = serving.couple(_plan_of(done.objects), done.problems)
     assert all(c.blocked and "which is not tenant 'vision''s" in c.blocked for c in blocked.changes), blocked.changes
+
+
+def test_a_refusal_names_the_reference_the_tenant_wrote_never_the_place_mlcp_read_for_it() -> None:
+    """A member registers vision's version from `runs:/<nlp's run>/model`: mlcp resolves it to nlp's run's artifact
+    location with its own credentials. The refusal, shown on vision's pull request, names the reference she
+    wrote, and nothing of nlp's it read."""
+    theirs = "s3://ml-artifacts/nlp/sentiment/3/0af1c0ffee/artifacts/model"
+    registry = Registry({"vision-detector": ("7", theirs)})
+    registry.sources["vision-detector"] = "runs:/0af1c0ffee/model"
+    done = serving.complete(_promotion(), {}, [registry], HOMES)
+    problem = done.problems[SPEC]
+    assert "keeps its artifacts where its source 'runs:/0af1c0ffee/model' leads, which is not tenant 'vision''s" in (
+        problem
+    )
+    assert "ml-artifacts/nlp" not in problem, problem
+    unloadable = Registry({"vision-detector": ("7", "file:///srv/nlp/0af1c0ffee/model")})
+    unloadable.sources["vision-detector"] = "runs:/0af1c0ffee/model"
+    problem = serving.complete(_promotion(), {}, [unloadable], HOMES).problems[SPEC]
+    assert "cannot be served" in problem and "/srv/nlp" not in problem, problem
 
 
 def test_a_version_under_the_tenants_root_is_served() -> None:

@@ -73,16 +73,19 @@ def test_nlps_promotion_of_vision_files_is_blocked(
     rest.post("model-versions/create", name=model, source=f"s3://{prefix}-models/{repo.nlp}/4/model")
 
     rel = f"tenants/{repo.nlp}/promotions/sentiment-candidate.yaml"
+    # what the refusal on her pull request names: what she wrote, never the place mlcp read for a reference
     stolen = (
-        (1, f"{vision_root}/1/model"),
-        (2, f"{run['artifact_uri'].rstrip('/')}/model"),
-        (3, f"{vision_root}/1/model"),
+        (1, f"at '{vision_root}/1/model'"),
+        (2, f"where its source 'runs:/{run['run_id']}/model' leads"),
+        (3, f"where its source 'models:/{repo.model}/1' leads"),
     )
     for version, files in stolen:
         op.repo.write(rel, PROMOTION.replace("MODEL", model).replace("VERSION", str(version)))
         op.repo.commit(f"nlp: serve sentiment version {version}", "carol")
         shown = gitattack.said(op.plan())
-        assert f"version {version} of '{model}' keeps its artifacts at '{files}', which is not tenant " in shown, shown
+        assert f"version {version} of '{model}' keeps its artifacts {files}, which is not tenant " in shown, shown
+        if version > 1:
+            assert run["artifact_uri"] not in shown, "nothing read from vision's run is shown to nlp"
         assert "Register the version from a run of one of the tenant's experiments" in shown
         op.apply(tmp_path / f"v{version}.jsonl")
         assert gitattack.alias(rest, model, "candidate") is None, "the alias never moved"

@@ -82,8 +82,8 @@ def test_the_promotion_resolves_a_logged_models_version_once_per_plan() -> None:
     promotions = Promotions(rest)
     promotions.models = {"vision-detector": ModelInfo({"staging": "7"}, {})}
     alias = {"model": "vision-detector", "alias": "production", "fromAlias": "staging"}
-    assert promotions.resolve_version(alias) == ("7", LOGGED)
-    assert promotions.resolve_version(alias) == ("7", LOGGED)
+    assert promotions.resolve_version(alias) == ("7", LOGGED, "models:/m-5c1d")
+    assert promotions.resolve_version(alias) == ("7", LOGGED, "models:/m-5c1d")
     assert rest.asked.count(("model-versions/get-download-uri", "vision-detector/7")) == 1
     promotions.forget()
     promotions.models = {"vision-detector": ModelInfo({"staging": "7"}, {})}
